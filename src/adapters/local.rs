@@ -1,0 +1,188 @@
+//! The CLI's `RepoSource`: base and head each a directory or a git revision. Two revisions of
+//! one repository are compared with `git diff-tree` and listed lazily; any other pair is
+//! listed completely and compared entry by entry (file modes reduced to git's 644/755 when a
+//! directory is compared with a revision).
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use super::fs::{DirTree, git_mode};
+use super::git::{self, GitTree};
+use crate::engine::FileText;
+use crate::engine::tree::{ChangeSet, Listing, Side};
+use crate::ports::{Listed, RepoSource, SourceError};
+
+#[derive(Debug)]
+pub enum Tree {
+    Dir(DirTree),
+    Git(GitTree),
+}
+
+impl Tree {
+    /// An existing directory is a tree root; anything else is a revision of `repo`.
+    pub fn open(spec: &str, repo: &Path) -> Result<Tree, SourceError> {
+        let p = Path::new(spec);
+        if p.is_dir() {
+            return Ok(Tree::Dir(DirTree::open(p)?));
+        }
+        Ok(Tree::Git(GitTree::open(repo, spec)?))
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Tree::Dir(d) => d.root.display().to_string(),
+            Tree::Git(g) => format!("{} ({})", g.rev, &g.commit[..g.commit.len().min(12)]),
+        }
+    }
+}
+
+pub struct LocalRepo {
+    pub base: Tree,
+    pub head: Tree,
+    full: OnceLock<(Listing, Listing)>,
+}
+
+impl LocalRepo {
+    pub fn new(base: Tree, head: Tree) -> LocalRepo {
+        LocalRepo {
+            base,
+            head,
+            full: OnceLock::new(),
+        }
+    }
+
+    fn tree(&self, side: Side) -> &Tree {
+        match side {
+            Side::Base => &self.base,
+            Side::Head => &self.head,
+        }
+    }
+
+    fn same_repo_revisions(&self) -> Option<(&GitTree, &GitTree)> {
+        match (&self.base, &self.head) {
+            (Tree::Git(b), Tree::Git(h)) if b.repo == h.repo => Some((b, h)),
+            _ => None,
+        }
+    }
+
+    /// Problems met while walking directories (unreadable files), as (path, message).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        for t in [&self.base, &self.head] {
+            if let Tree::Dir(d) = t {
+                v.extend(d.problems.iter().cloned());
+            }
+        }
+        v
+    }
+
+    fn full_listings(&self) -> Result<&(Listing, Listing), SourceError> {
+        if let Some(f) = self.full.get() {
+            return Ok(f);
+        }
+        let mixed = matches!(
+            (&self.base, &self.head),
+            (Tree::Dir(_), Tree::Git(_)) | (Tree::Git(_), Tree::Dir(_))
+        );
+        let load = |t: &Tree| -> Result<Listing, SourceError> {
+            Ok(match t {
+                Tree::Dir(d) if mixed => {
+                    Listing::complete(d.listing.iter().map(|(p, e)| (p.to_string(), git_mode(e))))
+                }
+                Tree::Dir(d) => d.listing.clone(),
+                Tree::Git(g) => Listing::complete(g.full_listing()?),
+            })
+        };
+        let pair = (load(&self.base)?, load(&self.head)?);
+        let _ = self.full.set(pair);
+        Ok(self.full.get().expect("just set"))
+    }
+}
+
+impl RepoSource for LocalRepo {
+    fn label(&self, side: Side) -> String {
+        self.tree(side).label()
+    }
+
+    async fn changes(&self) -> Result<ChangeSet, SourceError> {
+        if let Some((b, h)) = self.same_repo_revisions() {
+            return git::diff(b, h);
+        }
+        let (b, h) = self.full_listings()?;
+        Ok(ChangeSet::between(b, h))
+    }
+
+    async fn file_names(&self, side: Side) -> Result<Vec<String>, SourceError> {
+        match self.tree(side) {
+            Tree::Dir(d) => Ok(d
+                .listing
+                .iter()
+                .filter(|(_, e)| {
+                    matches!(
+                        e.kind,
+                        crate::engine::tree::EntryKind::File
+                            | crate::engine::tree::EntryKind::Symlink
+                    )
+                })
+                .map(|(p, _)| p.to_string())
+                .collect()),
+            Tree::Git(g) => g.file_names(),
+        }
+    }
+
+    async fn read_files(
+        &self,
+        side: Side,
+        paths: &[String],
+    ) -> Result<Vec<Option<FileText>>, SourceError> {
+        match self.tree(side) {
+            Tree::Dir(d) => Ok(paths
+                .iter()
+                .map(|p| match d.read(p) {
+                    None => None,
+                    Some(Ok(bytes)) => Some(FileText::from_bytes(bytes)),
+                    Some(Err(e)) => Some(FileText::Unreadable(e.to_string())),
+                })
+                .collect()),
+            Tree::Git(g) => g.read_files(paths),
+        }
+    }
+
+    async fn list(
+        &self,
+        side: Side,
+        requests: &[(String, bool)],
+    ) -> Result<Vec<Listed>, SourceError> {
+        match self.tree(side) {
+            Tree::Git(g) => g.list(requests),
+            Tree::Dir(_) => {
+                let (b, h) = self.full_listings()?;
+                let l = match side {
+                    Side::Base => b,
+                    Side::Head => h,
+                };
+                Ok(requests
+                    .iter()
+                    .map(|(p, r)| {
+                        let prefix = format!("{p}/");
+                        let v = l
+                            .iter()
+                            .filter(|(k, _)| {
+                                p.is_empty() || k == p || (*r && k.starts_with(&prefix))
+                            })
+                            .map(|(k, e)| (k.to_string(), e.clone()))
+                            .collect();
+                        (p.clone(), *r, v)
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    fn complete_listings(&self) -> Option<(Listing, Listing)> {
+        if self.same_repo_revisions().is_some() {
+            return None;
+        }
+        self.full_listings().ok().cloned()
+    }
+}

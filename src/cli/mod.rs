@@ -1,0 +1,233 @@
+//! The command-line shell: flags, reading the environment for `--build-arg KEY`, choosing the
+//! trees, printing the rendered report, and the exit status (0 done, 1 `--fail-on` exceeded,
+//! 2 usage or I/O error with a one-line message).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::adapters::local::{LocalRepo, Tree};
+use crate::app::analyze::{AnalyzeError, AnalyzeOptions, analyze};
+use crate::engine::EngineKind;
+use crate::engine::report::{FileDiagnostic, Report, Severity};
+use crate::ports::RepoSource;
+use crate::render::{self, RunMeta};
+
+const ANALYZE_ABOUT: &str = "\
+Predict, before any build, which steps of which Dockerfiles a change makes BuildKit rebuild, and why.
+
+--base and --head each name a tree: an existing directory is a tree root (the repository root);
+anything else is a git revision of --repo, read from the object database without a checkout.
+
+Without --dockerfile, every Dockerfile of the head tree (Dockerfile, Dockerfile.*, *.Dockerfile,
+*.dockerfile) and every build: entry of compose files (compose.y*ml, docker-compose*.y*ml) is
+found, and only the builds the change touches are reported.
+
+Assumption: the base revision was built with the same target and build args on this builder, and
+its cache is warm. Predictions say what misses relative to that cache.
+
+Exit status: 0 analysis done, 1 --fail-on exceeded, 2 usage or I/O error.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cachebust",
+    version,
+    about = "Reviews changes for Docker build-cache damage: predicts which BuildKit cache entries a change misses, before any build."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Predict which build steps a change rebuilds (a dry run: nothing is built).
+    #[command(long_about = ANALYZE_ABOUT)]
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EngineArg {
+    /// Current BuildKit, as run by docker/setup-buildx-action.
+    Buildkit,
+    /// The BuildKit built into Docker Engine 20.10.
+    #[value(name = "docker-20.10")]
+    Docker2010,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// `--fail-on` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailOn {
+    pub min_exclusive: usize,
+}
+
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    let t = s.replace(' ', "");
+    let rest = t.strip_prefix("rebuilt-steps").ok_or_else(|| {
+        format!("unknown condition {s:?}: expected rebuilt-steps>N or rebuilt-steps>=N")
+    })?;
+    let (n, ge) = match rest.strip_prefix(">=") {
+        Some(n) => (n, true),
+        None => (
+            rest.strip_prefix('>')
+                .ok_or_else(|| format!("{s:?}: expected > or >= after rebuilt-steps"))?,
+            false,
+        ),
+    };
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("{s:?}: {n:?} is not a whole number"))?;
+    Ok(FailOn {
+        min_exclusive: if ge { n.saturating_sub(1) } else { n },
+    })
+    .and_then(|f| {
+        if ge && n == 0 {
+            Err(format!("{s:?}: rebuilt-steps>=0 is always true"))
+        } else {
+            Ok(f)
+        }
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The tree before the change: a directory or a git revision of --repo.
+    #[arg(long, value_name = "DIR|GIT-REV")]
+    pub base: String,
+    /// The tree after the change: a directory or a git revision of --repo.
+    #[arg(long, value_name = "DIR|GIT-REV")]
+    pub head: String,
+    /// The git repository revisions are read from.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+    /// A Dockerfile to analyse, relative to the tree root (repeatable). Default: discover.
+    #[arg(long = "dockerfile", value_name = "PATH")]
+    pub dockerfiles: Vec<String>,
+    /// The build context, relative to the tree root (default `.`; inferred for discovered
+    /// Dockerfiles in subdirectories when not given).
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<String>,
+    /// The stage to build (default: the last stage).
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// A build arg, as for `docker build` (`KEY=VALUE`, or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The builder whose cache rules to follow.
+    #[arg(long, value_enum, default_value = "buildkit")]
+    pub engine: EngineArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Exit with status 1 when the change rebuilds too much: `rebuilt-steps>N` or `rebuilt-steps>=N`.
+    #[arg(long, value_name = "CONDITION", value_parser = parse_fail_on)]
+    pub fail_on: Option<FailOn>,
+}
+
+/// The outcome of a command, mapped to the process exit status by `main`.
+pub enum Exit {
+    Ok,
+    FailOn,
+}
+
+pub fn run(cli: Cli) -> Result<Exit> {
+    match cli.command {
+        Command::Analyze(a) => run_analyze(a),
+    }
+}
+
+fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in raw {
+        match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                out.insert(k.to_string(), v.to_string());
+            }
+            Some(_) => return Err(anyhow!("--build-arg {a:?}: the name is empty")),
+            None => {
+                // Like docker: take the value from the environment, skip when unset.
+                if let Ok(v) = std::env::var(a) {
+                    out.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
+    let args = build_args(&a.build_args)?;
+    let base = Tree::open(&a.base, &a.repo).with_context(|| format!("--base {}", a.base))?;
+    let head = Tree::open(&a.head, &a.repo).with_context(|| format!("--head {}", a.head))?;
+    let repo = LocalRepo::new(base, head);
+    let opts = AnalyzeOptions {
+        engine: match a.engine {
+            EngineArg::Buildkit => EngineKind::Buildkit,
+            EngineArg::Docker2010 => EngineKind::Docker2010,
+        },
+        dockerfiles: a.dockerfiles.clone(),
+        context: a.context.clone(),
+        target: a.target.clone(),
+        build_args: args,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let mut report: Report = rt.block_on(analyze(&repo, &opts)).map_err(|e| match e {
+        AnalyzeError::Usage(m) => anyhow!(m),
+        AnalyzeError::Source(s) => anyhow!(s),
+    })?;
+    for (path, msg) in repo.problems() {
+        report.diagnostics.push(FileDiagnostic {
+            file: path,
+            line: None,
+            severity: Severity::Warning,
+            message: format!("cannot read: {msg}"),
+        });
+    }
+    let meta = RunMeta {
+        base: repo.label(crate::engine::tree::Side::Base),
+        head: repo.label(crate::engine::tree::Side::Head),
+    };
+    let out = match a.format {
+        Format::Text => render::text::render(&report),
+        Format::Json => render::json::render(&report, &meta),
+        Format::Markdown => render::markdown::render(&report),
+    };
+    print!("{out}");
+    if let Some(f) = a.fail_on {
+        if report.rebuilt_steps() > f.min_exclusive {
+            return Ok(Exit::FailOn);
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_on_conditions() {
+        assert_eq!(
+            parse_fail_on("rebuilt-steps>3"),
+            Ok(FailOn { min_exclusive: 3 })
+        );
+        assert_eq!(
+            parse_fail_on("rebuilt-steps>=1"),
+            Ok(FailOn { min_exclusive: 0 })
+        );
+        assert!(parse_fail_on("rebuilt-steps>x").is_err());
+        assert!(parse_fail_on("steps>1").is_err());
+    }
+}

@@ -1,0 +1,519 @@
+//! Reading Dockerfiles: `parse(text) -> Dockerfile`. Owns the bridge between `parse-dockerfile`
+//! (structure: flags, sources, JSON forms, syntax errors with line and column) and BuildKit's own
+//! line rules in `scan` (joined RUN text, heredocs anywhere on a RUN line, escaped escapes at the
+//! end of a line). Never panics and never fails: a file BuildKit would reject comes back with
+//! `ok == false` and an error diagnostic carrying the line.
+//!
+//! Known gaps of `parse-dockerfile` 0.1.9 and how they are covered (documented in the README):
+//! 1. a line ending in an escaped escape (`C:\\`) is continued by the crate but not by BuildKit:
+//!    the last escape character is masked before the crate sees the text;
+//! 2. RUN heredocs that are not the first word, or several heredocs on one RUN, are rejected by
+//!    the crate: their markers and bodies are masked and the heredocs come from `scan`;
+//! 3. `ENTRYPOINT []` is rejected by the crate: the brackets are masked (the instruction never
+//!    affects the cache).
+
+pub mod ast;
+pub mod scan;
+pub mod stages;
+pub mod words;
+
+pub use ast::*;
+
+use scan::{RawInstruction, Scanned};
+
+const MASK: char = '\u{1}';
+
+/// Parse a Dockerfile the way BuildKit's current frontend does.
+pub fn parse(text: &str) -> Dockerfile {
+    let scanned = scan::scan(text);
+    let mut out = Dockerfile {
+        escape: scanned.escape,
+        directives: scanned
+            .directives
+            .iter()
+            .map(|d| Directive {
+                name: d.name.clone(),
+                value: d.value.clone(),
+                line: d.line,
+            })
+            .collect(),
+        instructions: Vec::new(),
+        diagnostics: Vec::new(),
+        ok: true,
+    };
+    for e in &scanned.errors {
+        out.diagnostics.push(ParseDiagnostic {
+            line: e.line,
+            severity: Severity::Error,
+            message: e.message.clone(),
+        });
+        out.ok = false;
+    }
+    if text.contains(MASK) {
+        out.diagnostics.push(ParseDiagnostic {
+            line: scan::LineIndex::new(text).line(text.find(MASK).unwrap_or(0)),
+            severity: Severity::Error,
+            message: "the file contains a U+0001 control character; it is not a Dockerfile".into(),
+        });
+        out.ok = false;
+        return out;
+    }
+    let masked = mask_for_parser(text, &scanned);
+    let parsed = match parse_dockerfile::parse(&masked) {
+        Ok(p) => p,
+        Err(e) => {
+            out.diagnostics.push(ParseDiagnostic {
+                line: e.line() as u32,
+                severity: Severity::Error,
+                message: format!(
+                    "Dockerfile parse error: {}",
+                    unmask(&first_line_of_error(&e.to_string()), scanned.escape)
+                ),
+            });
+            out.ok = false;
+            return out;
+        }
+    };
+    let by_start: std::collections::HashMap<usize, &RawInstruction> =
+        scanned.instructions.iter().map(|r| (r.start, r)).collect();
+    let mut seen = 0;
+    for inst in &parsed.instructions {
+        let start = keyword_start(inst);
+        let Some(raw) = by_start.get(&start) else {
+            let line = scan::LineIndex::new(text).line(start);
+            out.diagnostics.push(ParseDiagnostic {
+                line,
+                severity: Severity::Warning,
+                message: "cachebust's BuildKit line reader found no instruction here; the step is left out of the prediction".into(),
+            });
+            continue;
+        };
+        seen += 1;
+        match convert(inst, raw, &raw.logical, scanned.escape) {
+            Ok(i) => out.instructions.push(i),
+            Err(msg) => {
+                out.diagnostics.push(ParseDiagnostic {
+                    line: raw.line,
+                    severity: Severity::Error,
+                    message: msg,
+                });
+                out.ok = false;
+            }
+        }
+    }
+    if seen != scanned.instructions.len() {
+        for raw in &scanned.instructions {
+            if !parsed
+                .instructions
+                .iter()
+                .any(|i| keyword_start(i) == raw.start)
+            {
+                out.diagnostics.push(ParseDiagnostic {
+                    line: raw.line,
+                    severity: Severity::Warning,
+                    message: format!(
+                        "the Dockerfile parser merged or skipped the {} instruction on this line; it is left out of the prediction",
+                        raw.keyword.to_ascii_uppercase()
+                    ),
+                });
+            }
+        }
+    }
+    validate(&mut out);
+    out
+}
+
+fn first_line_of_error(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+fn unmask(s: &str, escape: char) -> String {
+    s.replace(MASK, &escape.to_string())
+}
+
+/// Same-length edits that make `parse-dockerfile` see what BuildKit sees (module docs).
+fn mask_for_parser(text: &str, scanned: &Scanned) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let esc = scanned.escape as u8;
+    for r in &scanned.escaped_escape_lines {
+        let line = &text[r.clone()];
+        let trimmed = line.trim_end_matches([' ', '\t']);
+        let pos = r.start + trimmed.len() - 1;
+        if bytes[pos] == esc {
+            bytes[pos] = MASK as u8;
+        }
+    }
+    for raw in &scanned.instructions {
+        let is_run = raw.keyword == "run"
+            || (raw.keyword == "onbuild"
+                && raw
+                    .logical
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("run")));
+        if is_run && !raw.heredocs.is_empty() && !run_heredoc_is_supported(raw) {
+            for r in &raw.physical {
+                let seg = &text[r.clone()];
+                let mut from = 0;
+                while let Some(i) = seg[from..].find("<<") {
+                    let at = r.start + from + i;
+                    bytes[at] = b' ';
+                    bytes[at + 1] = b' ';
+                    from += i + 2;
+                }
+            }
+            for h in &raw.heredocs {
+                let body = &text[h.span.clone()];
+                let mut off = h.span.start;
+                for line in body.split_inclusive('\n') {
+                    let content = line.trim_end_matches(['\n', '\r']);
+                    if !content.trim().is_empty() {
+                        let first_len = content.chars().next().map_or(1, char::len_utf8);
+                        bytes[off] = b'#';
+                        for b in &mut bytes[off + 1..off + first_len] {
+                            *b = b' ';
+                        }
+                    }
+                    off += line.len();
+                }
+            }
+        }
+        if raw.keyword == "entrypoint" {
+            let rest = raw.logical[raw.keyword.len()..].trim();
+            if rest.starts_with('[')
+                && rest.ends_with(']')
+                && rest[1..rest.len() - 1].trim().is_empty()
+            {
+                if let Some(r) = raw.physical.first() {
+                    let seg = &text[r.clone()];
+                    if let (Some(a), Some(b)) = (seg.find('['), seg.rfind(']')) {
+                        bytes[r.start + a] = b'"';
+                        bytes[r.start + b] = b'"';
+                    }
+                }
+            }
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII bytes at character boundaries.
+    String::from_utf8(bytes).unwrap_or_else(|_| text.to_string())
+}
+
+/// `parse-dockerfile` handles a RUN heredoc only as the single, first word after the flags.
+fn run_heredoc_is_supported(raw: &RawInstruction) -> bool {
+    if raw.heredocs.len() != 1 {
+        return false;
+    }
+    let mut rest = raw.logical.trim_start();
+    let kw_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let kw = &rest[..kw_end];
+    rest = rest[kw_end..].trim_start();
+    if kw.eq_ignore_ascii_case("onbuild") {
+        let e = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        rest = rest[e..].trim_start();
+    }
+    let (_, cmd) = scan::split_flags(rest);
+    let first = cmd.split_whitespace().next().unwrap_or_default();
+    let digits = first.chars().take_while(char::is_ascii_digit).count();
+    first[digits..].starts_with("<<")
+}
+
+fn keyword_start(inst: &parse_dockerfile::Instruction<'_>) -> usize {
+    use parse_dockerfile::Instruction as I;
+    match inst {
+        I::Add(i) => i.add.span.start,
+        I::Arg(i) => i.arg.span.start,
+        I::Cmd(i) => i.cmd.span.start,
+        I::Copy(i) => i.copy.span.start,
+        I::Entrypoint(i) => i.entrypoint.span.start,
+        I::Env(i) => i.env.span.start,
+        I::Expose(i) => i.expose.span.start,
+        I::From(i) => i.from.span.start,
+        I::Healthcheck(i) => i.healthcheck.span.start,
+        I::Label(i) => i.label.span.start,
+        I::Maintainer(i) => i.maintainer.span.start,
+        I::Onbuild(i) => i.onbuild.span.start,
+        I::Run(i) => i.run.span.start,
+        I::Shell(i) => i.shell.span.start,
+        I::Stopsignal(i) => i.stopsignal.span.start,
+        I::User(i) => i.user.span.start,
+        I::Volume(i) => i.volume.span.start,
+        I::Workdir(i) => i.workdir.span.start,
+        _ => usize::MAX,
+    }
+}
+
+fn flags_of(opts: &[parse_dockerfile::Flag<'_>], escape: char) -> Vec<Flag> {
+    opts.iter()
+        .map(|f| Flag {
+            name: unmask(&f.name.value, escape),
+            value: f.value.as_ref().map(|v| unmask(&v.value, escape)),
+        })
+        .collect()
+}
+
+/// Everything after the keyword of a logical line, and (for ONBUILD) after the inner keyword.
+fn after_keyword(logical: &str) -> &str {
+    let t = logical.trim_start();
+    let e = t.find(char::is_whitespace).unwrap_or(t.len());
+    &t[e..]
+}
+
+fn convert(
+    inst: &parse_dockerfile::Instruction<'_>,
+    raw: &RawInstruction,
+    logical: &str,
+    escape: char,
+) -> Result<Instruction, String> {
+    use parse_dockerfile::Instruction as I;
+    let args_text = after_keyword(logical).to_string();
+    let (_, rest) = scan::split_flags(args_text.trim_start());
+    let rest = rest.trim().to_string();
+    let (kind, flags, body) = match inst {
+        I::From(f) => (
+            Kind::From,
+            flags_of(&f.options, escape),
+            Body::From {
+                image: unmask(&f.image.value, escape),
+                alias: f
+                    .as_
+                    .as_ref()
+                    .map(|(_, n)| unmask(&n.value, escape).to_ascii_lowercase()),
+            },
+        ),
+        I::Run(r) => {
+            let command = match &r.arguments {
+                parse_dockerfile::Command::Exec(a) if scan::is_json_array(&rest) => {
+                    CommandForm::Exec(a.value.iter().map(|s| unmask(&s.value, escape)).collect())
+                }
+                _ => CommandForm::Shell(rest.clone()),
+            };
+            let heredocs = raw
+                .heredocs
+                .iter()
+                .map(|h| Heredoc {
+                    name: h.name.clone(),
+                    body: h.body.clone(),
+                    expand: h.expand,
+                })
+                .collect();
+            (
+                Kind::Run,
+                flags_of(&r.options, escape),
+                Body::Run { command, heredocs },
+            )
+        }
+        I::Copy(c) => (
+            Kind::Copy,
+            flags_of(&c.options, escape),
+            copy_body(&c.src, &c.dest, &rest, escape),
+        ),
+        I::Add(c) => (
+            Kind::Add,
+            flags_of(&c.options, escape),
+            copy_body(&c.src, &c.dest, &rest, escape),
+        ),
+        I::Env(_) => (
+            Kind::Env,
+            vec![],
+            Body::Pairs(words::parse_name_val(&rest, escape, "ENV")?),
+        ),
+        I::Label(_) => (
+            Kind::Label,
+            vec![],
+            Body::Pairs(words::parse_name_val(&rest, escape, "LABEL")?),
+        ),
+        I::Arg(_) => (
+            Kind::Arg,
+            vec![],
+            Body::Arg(words::parse_name_or_name_val(&rest, escape)),
+        ),
+        I::Workdir(_) => (Kind::Workdir, vec![], Body::Text(rest.clone())),
+        I::User(_) => (Kind::User, vec![], Body::Text(rest.clone())),
+        I::Stopsignal(_) => (Kind::Stopsignal, vec![], Body::Text(rest.clone())),
+        I::Maintainer(_) => (Kind::Maintainer, vec![], Body::Text(rest.clone())),
+        I::Shell(s) => (
+            Kind::Shell,
+            vec![],
+            Body::Shell(
+                s.arguments
+                    .iter()
+                    .map(|a| unmask(&a.value, escape))
+                    .collect(),
+            ),
+        ),
+        I::Cmd(_) => (Kind::Cmd, vec![], Body::Other),
+        I::Entrypoint(_) => (Kind::Entrypoint, vec![], Body::Other),
+        I::Expose(_) => (Kind::Expose, vec![], Body::Other),
+        I::Volume(_) => (Kind::Volume, vec![], Body::Other),
+        I::Healthcheck(h) => (Kind::Healthcheck, flags_of(&h.options, escape), Body::Other),
+        I::Onbuild(o) => {
+            let inner_logical = after_keyword(logical);
+            let inner = convert(&o.instruction, raw, inner_logical, escape)?;
+            (Kind::Onbuild, vec![], Body::Onbuild(Box::new(inner)))
+        }
+        _ => {
+            return Err(format!(
+                "unsupported instruction {}",
+                raw.keyword.to_ascii_uppercase()
+            ));
+        }
+    };
+    Ok(Instruction {
+        kind,
+        line: raw.line,
+        end_line: raw.end_line,
+        span: raw.start..raw.end,
+        flags,
+        body,
+        args_text,
+        physical_lines: raw.physical.clone(),
+    })
+}
+
+fn copy_body(
+    src: &[parse_dockerfile::Source<'_>],
+    dest: &parse_dockerfile::UnescapedString<'_>,
+    rest: &str,
+    escape: char,
+) -> Body {
+    let json = scan::is_json_array(rest);
+    let sources = src
+        .iter()
+        .map(|s| match s {
+            parse_dockerfile::Source::Path(p) => CopySource::Path(unmask(&p.value, escape)),
+            parse_dockerfile::Source::HereDoc(h) => CopySource::Heredoc(Heredoc {
+                name: String::new(),
+                body: h.value.to_string(),
+                expand: h.expand,
+            }),
+            _ => CopySource::Path(String::new()),
+        })
+        .collect();
+    Body::Copy {
+        sources,
+        dest: unmask(&dest.value, escape),
+        json,
+    }
+}
+
+/// Checks BuildKit makes after parsing that the crate does not (flag names, FROM first).
+fn validate(df: &mut Dockerfile) {
+    let mut diags = Vec::new();
+    for inst in &df.instructions {
+        let allowed: &[&str] = match inst.kind {
+            Kind::From => &["platform"],
+            Kind::Run => &["mount", "network", "security", "device"],
+            Kind::Copy => &["from", "chown", "chmod", "link", "parents", "exclude"],
+            Kind::Add => &[
+                "chown",
+                "chmod",
+                "link",
+                "checksum",
+                "keep-git-dir",
+                "exclude",
+                "unpack",
+            ],
+            Kind::Healthcheck => &[
+                "interval",
+                "timeout",
+                "start-period",
+                "start-interval",
+                "retries",
+            ],
+            _ => &[],
+        };
+        for f in &inst.flags {
+            if !allowed.contains(&f.name.as_str()) {
+                diags.push(ParseDiagnostic {
+                    line: inst.line,
+                    severity: Severity::Error,
+                    message: format!(
+                        "unknown flag: --{} on {} (BuildKit rejects the file)",
+                        f.name,
+                        inst.kind.keyword()
+                    ),
+                });
+            }
+        }
+        if let Body::Copy { sources, .. } = &inst.body {
+            if sources.is_empty() {
+                diags.push(ParseDiagnostic {
+                    line: inst.line,
+                    severity: Severity::Error,
+                    message: format!("{} requires at least two arguments", inst.kind.keyword()),
+                });
+            }
+        }
+    }
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        df.ok = false;
+    }
+    df.diagnostics.extend(diags);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_text_is_joined_verbatim() {
+        let df = parse("FROM alpine\nRUN echo a && \\\n    # c\n    echo b\n");
+        assert!(df.ok, "{:?}", df.diagnostics);
+        match &df.instructions[1].body {
+            Body::Run {
+                command: CommandForm::Shell(s),
+                ..
+            } => assert_eq!(s, "echo a &&     echo b"),
+            b => panic!("{b:?}"),
+        }
+        assert_eq!(
+            (df.instructions[1].line, df.instructions[1].end_line),
+            (2, 4)
+        );
+    }
+
+    #[test]
+    fn escaped_escape_is_not_a_continuation() {
+        let df = parse("FROM a\nCOPY x C:\\\\dir\\\\\n\nENV A b\n");
+        assert!(df.ok, "{:?}", df.diagnostics);
+        assert_eq!(df.instructions.len(), 3);
+        match &df.instructions[1].body {
+            Body::Copy { dest, .. } => assert_eq!(dest, "C:\\\\dir\\\\"),
+            b => panic!("{b:?}"),
+        }
+    }
+
+    #[test]
+    fn heredoc_not_first_word_and_several() {
+        let df = parse("FROM a\nRUN cat <<EOF > /x && cat <<B\nline\nEOF\nb\nB\nRUN true\n");
+        assert!(df.ok, "{:?}", df.diagnostics);
+        assert_eq!(df.instructions.len(), 3);
+        match &df.instructions[1].body {
+            Body::Run {
+                heredocs,
+                command: CommandForm::Shell(s),
+            } => {
+                assert_eq!(heredocs.len(), 2);
+                assert_eq!(s, "cat <<EOF > /x && cat <<B");
+            }
+            b => panic!("{b:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_entrypoint_is_accepted() {
+        let df = parse("FROM a\nENTRYPOINT []\nRUN x\n");
+        assert!(df.ok, "{:?}", df.diagnostics);
+        assert_eq!(df.instructions.len(), 3);
+    }
+
+    #[test]
+    fn errors_carry_lines() {
+        let df = parse("FROM a\nRUN x\nFOO bar\n");
+        assert!(!df.ok);
+        assert_eq!(df.diagnostics[0].line, 3);
+        let df = parse("FROM a\nCOPY --fromm=x a b\n");
+        assert!(!df.ok);
+        assert_eq!(df.diagnostics[0].line, 2);
+    }
+}

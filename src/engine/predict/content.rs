@@ -1,0 +1,739 @@
+//! Content-hashed inputs: do the bytes a COPY/ADD or bind mount reads differ between the base
+//! and the head build? For build-context sources this is decided from the change set when the
+//! source and the ignore rules are the same on both sides (fast, proportional to the change),
+//! otherwise by comparing the selected files of both listings. For `COPY --from=<stage>` it is
+//! BuildKit's early cutoff: the copy hits when the selected files are byte-identical, which is
+//! known when they were produced by steps that did not re-run, and only likely otherwise.
+
+use super::sim::{Input, Op, Vertex};
+use super::{Ctx, IgnoreInfo, Res, SideSim};
+use crate::engine::BuildInput;
+use crate::engine::glob::{contains_wildcards, path_match};
+use crate::engine::report::{Cause, CauseKind, Confidence, Note};
+use crate::engine::tree::{Entry, EntryKind, Listing, Lookup, Side};
+
+pub enum Cmp {
+    Same {
+        confidence: Confidence,
+        notes: Vec<Note>,
+    },
+    Differs {
+        cause: Cause,
+        confidence: Confidence,
+        notes: Vec<Note>,
+    },
+}
+
+fn differs(cause: Cause) -> Cmp {
+    Cmp::Differs {
+        cause,
+        confidence: Confidence::Exact,
+        notes: Vec::new(),
+    }
+}
+
+fn text_changed() -> Cause {
+    let mut c = Cause::new(CauseKind::DockerfileText);
+    c.name = Some("changed".into());
+    c
+}
+
+/// Compare all content inputs of a head vertex with those of a base record that has the same op.
+pub fn compare_inputs(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: &SideSim,
+    base: &SideSim,
+    res: &[Res],
+    hv: &Vertex,
+    bv: &Vertex,
+) -> Cmp {
+    if hv.inputs.len() != bv.inputs.len() {
+        return differs(text_changed());
+    }
+    let mut confidence = Confidence::Exact;
+    let mut notes = Vec::new();
+    for (hi, bi) in hv.inputs.iter().zip(&bv.inputs) {
+        match compare_one(ctx, build, head, base, res, hi, bi) {
+            Cmp::Same {
+                confidence: c,
+                notes: n,
+            } => {
+                if c == Confidence::Likely {
+                    confidence = Confidence::Likely;
+                }
+                notes.extend(n);
+            }
+            d @ Cmp::Differs { .. } => return d,
+        }
+    }
+    Cmp::Same { confidence, notes }
+}
+
+fn compare_one(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: &SideSim,
+    base: &SideSim,
+    res: &[Res],
+    hi: &Input,
+    bi: &Input,
+) -> Cmp {
+    match (hi, bi) {
+        (
+            Input::Context {
+                path: hp,
+                wildcard: hw,
+            },
+            Input::Context {
+                path: bp,
+                wildcard: bw,
+            },
+        ) => compare_context(ctx, build, head, base, (hp, *hw), (bp, *bw)),
+        (
+            Input::Stage {
+                stage: hs,
+                path: hp,
+                vid: hvid,
+            },
+            Input::Stage {
+                path: bp,
+                vid: bvid,
+                ..
+            },
+        ) => {
+            if hp != bp {
+                return differs(text_changed());
+            }
+            compare_stage(ctx, build, head, res, *hs, hp, *hvid, *bvid)
+        }
+        (
+            Input::Image {
+                reference: hr,
+                path: hp,
+            },
+            Input::Image {
+                reference: br,
+                path: bp,
+            },
+        ) => {
+            if hr == br && hp == bp {
+                Cmp::Same {
+                    confidence: Confidence::Exact,
+                    notes: Vec::new(),
+                }
+            } else {
+                differs(text_changed())
+            }
+        }
+        (
+            Input::Remote {
+                url: hu,
+                checksum: hc,
+            },
+            Input::Remote {
+                url: bu,
+                checksum: bc,
+            },
+        ) => {
+            if hu == bu && hc == bc {
+                if hc.is_some() {
+                    Cmp::Same {
+                        confidence: Confidence::Exact,
+                        notes: Vec::new(),
+                    }
+                } else {
+                    Cmp::Same {
+                        confidence: Confidence::Likely,
+                        notes: Vec::new(),
+                    }
+                }
+            } else {
+                differs(text_changed())
+            }
+        }
+        (Input::Inline { content: h }, Input::Inline { content: b }) => {
+            if h == b {
+                Cmp::Same {
+                    confidence: Confidence::Exact,
+                    notes: Vec::new(),
+                }
+            } else {
+                let mut c = text_changed();
+                c.name = Some("heredoc".into());
+                differs(c)
+            }
+        }
+        _ => differs(text_changed()),
+    }
+}
+
+/// Context-relative form of a root-relative path inside `context`.
+pub fn context_relative<'a>(context: &str, path: &'a str) -> Option<&'a str> {
+    if context.is_empty() {
+        return Some(path);
+    }
+    if path == context {
+        return Some("");
+    }
+    path.strip_prefix(context).and_then(|r| r.strip_prefix('/'))
+}
+
+fn excluded(ignore: &IgnoreInfo, context: &str, path: &str) -> bool {
+    let Some(m) = &ignore.matcher else {
+        return false;
+    };
+    match context_relative(context, path) {
+        Some("") => false,
+        Some(q) => m.walk_excluded(q).unwrap_or(false),
+        None => true,
+    }
+}
+
+/// The non-wildcard directory prefix of a pattern (`src/*.json` → `src`).
+fn wildcard_base(pattern: &str) -> &str {
+    let mut end = 0;
+    for (i, seg) in pattern.split('/').enumerate() {
+        if contains_wildcards(seg) {
+            break;
+        }
+        end = if i == 0 {
+            seg.len()
+        } else {
+            end + 1 + seg.len()
+        };
+    }
+    &pattern[..end.min(pattern.len())]
+}
+
+/// Whether `path` or one of its ancestors matches the wildcard pattern.
+fn wildcard_selects(pattern: &str, path: &str) -> bool {
+    let mut p = path;
+    loop {
+        if path_match(pattern, p).unwrap_or(false) {
+            return true;
+        }
+        match p.rfind('/') {
+            Some(i) => p = &p[..i],
+            None => return false,
+        }
+    }
+}
+
+/// Changed paths under a context source that reach the build (not ignored).
+pub fn relevant_changes(
+    ctx: &Ctx<'_>,
+    context: &str,
+    path: &str,
+    wildcard: bool,
+    ignore: &IgnoreInfo,
+    other: Option<&IgnoreInfo>,
+) -> Vec<String> {
+    let cands = if wildcard {
+        ctx.changes.at_or_under(wildcard_base(path))
+    } else {
+        ctx.changes.at_or_under(path)
+    };
+    cands
+        .into_iter()
+        .filter(|c| !wildcard || wildcard_selects(path, &c.path))
+        .filter(|c| context_relative(context, &c.path).is_some())
+        .filter(|c| {
+            !excluded(ignore, context, &c.path)
+                || other.is_some_and(|o| !excluded(o, context, &c.path))
+        })
+        .map(|c| c.path.clone())
+        .collect()
+}
+
+/// Follow a top-level symlink at `path` inside the context; `Err(())` if it leaves the context.
+fn follow(
+    listing: &Listing,
+    ctx: &Ctx<'_>,
+    side: Side,
+    context: &str,
+    path: &str,
+) -> Result<Option<String>, ()> {
+    let mut cur = path.to_string();
+    for _ in 0..16 {
+        match listing.entry(&cur) {
+            Lookup::Missing => {
+                ctx.needs.request(side, &cur, false);
+                return Ok(None);
+            }
+            Lookup::Loaded(Some(Entry {
+                kind: EntryKind::Symlink,
+                id,
+                ..
+            })) => {
+                let rel_dir = match cur.rfind('/') {
+                    Some(i) => cur[..i].to_string(),
+                    None => String::new(),
+                };
+                let target = id.clone();
+                let ctx_rel_dir = context_relative(context, &rel_dir)
+                    .unwrap_or("")
+                    .to_string();
+                let joined = if target.starts_with('/') {
+                    target.trim_start_matches('/').to_string()
+                } else {
+                    format!("{ctx_rel_dir}/{target}")
+                };
+                // resolve within the context
+                let mut parts: Vec<&str> = Vec::new();
+                for seg in joined.split('/') {
+                    match seg {
+                        "" | "." => {}
+                        ".." => {
+                            if parts.pop().is_none() {
+                                return Err(());
+                            }
+                        }
+                        s => parts.push(s),
+                    }
+                }
+                let rel = parts.join("/");
+                cur = if context.is_empty() {
+                    rel
+                } else if rel.is_empty() {
+                    context.to_string()
+                } else {
+                    format!("{context}/{rel}")
+                };
+            }
+            Lookup::Loaded(_) => return Ok(Some(cur)),
+        }
+    }
+    Err(())
+}
+
+type Selection = Vec<(String, EntryKind, u32, String)>;
+
+/// The files a context source selects on one side: (name relative to the source, kind, mode, id).
+fn select(
+    listing: &Listing,
+    ctx: &Ctx<'_>,
+    side: Side,
+    context: &str,
+    path: &str,
+    wildcard: bool,
+    ignore: &IgnoreInfo,
+) -> Option<Selection> {
+    let mut out = Vec::new();
+    if wildcard {
+        let base = wildcard_base(path);
+        let Lookup::Loaded(entries) = listing.under(base) else {
+            ctx.needs.request(side, base, true);
+            return None;
+        };
+        for (p, e) in entries {
+            if e.kind == EntryKind::Dir
+                || !wildcard_selects(path, p)
+                || excluded(ignore, context, p)
+            {
+                continue;
+            }
+            out.push((p.to_string(), e.kind, e.mode, e.id.clone()));
+        }
+        return Some(out);
+    }
+    let resolved = match follow(listing, ctx, side, context, path) {
+        Ok(Some(r)) => r,
+        Ok(None) => return None,
+        Err(()) => return Some(out),
+    };
+    match listing.entry(&resolved) {
+        Lookup::Missing => {
+            ctx.needs.request(side, &resolved, false);
+            return None;
+        }
+        Lookup::Loaded(Some(e)) if e.kind != EntryKind::Dir => {
+            if !excluded(ignore, context, &resolved) {
+                out.push((String::new(), e.kind, e.mode, e.id.clone()));
+            }
+            return Some(out);
+        }
+        _ => {}
+    }
+    let Lookup::Loaded(entries) = listing.under(&resolved) else {
+        ctx.needs.request(side, &resolved, true);
+        return None;
+    };
+    let skip = resolved.len() + usize::from(!resolved.is_empty());
+    for (p, e) in entries {
+        if excluded(ignore, context, p) {
+            continue;
+        }
+        out.push((p[skip..].to_string(), e.kind, e.mode, e.id.clone()));
+    }
+    Some(out)
+}
+
+fn compare_context(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: &SideSim,
+    base: &SideSim,
+    (hp, hw): (&String, bool),
+    (bp, bw): (&String, bool),
+) -> Cmp {
+    let context = build.context.as_str();
+    let same_ignore = head.ignore.patterns == base.ignore.patterns
+        && head.ignore.matcher.is_some() == base.ignore.matcher.is_some();
+    if hp == bp && hw == bw && same_ignore {
+        let mut plain = true;
+        if !hw {
+            let h = follow(ctx.head_tree, ctx, Side::Head, context, hp);
+            let b = follow(ctx.base_tree, ctx, Side::Base, context, bp);
+            match (h, b) {
+                (Ok(Some(h)), Ok(Some(b))) => plain = h == *hp && b == *bp,
+                (Ok(None), _) | (_, Ok(None)) => {
+                    // listing requested; answer again once loaded
+                    return Cmp::Same {
+                        confidence: Confidence::Exact,
+                        notes: Vec::new(),
+                    };
+                }
+                _ => plain = false,
+            }
+        }
+        if plain {
+            let changed = relevant_changes(ctx, context, hp, hw, &head.ignore, None);
+            if changed.is_empty() {
+                return Cmp::Same {
+                    confidence: Confidence::Exact,
+                    notes: Vec::new(),
+                };
+            }
+            return differs(Cause::new(CauseKind::Files).with_paths(changed));
+        }
+    }
+    // Slow path: compare what each side selects.
+    let h = select(
+        ctx.head_tree,
+        ctx,
+        Side::Head,
+        context,
+        hp,
+        hw,
+        &head.ignore,
+    );
+    let b = select(
+        ctx.base_tree,
+        ctx,
+        Side::Base,
+        context,
+        bp,
+        bw,
+        &base.ignore,
+    );
+    let (Some(mut h), Some(mut b)) = (h, b) else {
+        return Cmp::Same {
+            confidence: Confidence::Exact,
+            notes: Vec::new(),
+        };
+    };
+    h.sort();
+    b.sort();
+    if h == b {
+        return Cmp::Same {
+            confidence: Confidence::Exact,
+            notes: Vec::new(),
+        };
+    }
+    if hp != bp || hw != bw {
+        return differs(text_changed());
+    }
+    let prefix = |rel: &str| -> String {
+        if hw || rel.is_empty() {
+            if rel.is_empty() {
+                hp.clone()
+            } else {
+                rel.to_string()
+            }
+        } else if hp.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{hp}/{rel}")
+        }
+    };
+    // Paths whose membership changed because of the ignore file, and paths whose content changed.
+    let hn: std::collections::BTreeMap<&str, _> = h.iter().map(|x| (x.0.as_str(), x)).collect();
+    let bn: std::collections::BTreeMap<&str, _> = b.iter().map(|x| (x.0.as_str(), x)).collect();
+    let mut membership = Vec::new();
+    let mut content = Vec::new();
+    for (k, v) in &hn {
+        match bn.get(k) {
+            None => membership.push(prefix(k)),
+            Some(bv) if bv != v => content.push(prefix(k)),
+            _ => {}
+        }
+    }
+    for k in bn.keys() {
+        if !hn.contains_key(k) {
+            membership.push(prefix(k));
+        }
+    }
+    let ignore_changed = !same_ignore;
+    let ignore_file_copied = head
+        .ignore
+        .file
+        .as_ref()
+        .is_some_and(|f| content.contains(f) || membership.contains(f));
+    if ignore_changed && (!membership.is_empty() || ignore_file_copied) {
+        let mut paths = membership;
+        paths.extend(content);
+        let mut c = Cause::new(CauseKind::Dockerignore).with_paths(paths);
+        c.file = head.ignore.file.clone().or(base.ignore.file.clone());
+        return differs(c);
+    }
+    let mut paths = content;
+    paths.extend(membership);
+    differs(Cause::new(CauseKind::Files).with_paths(paths))
+}
+
+/// Whether a step may write `path` (absolute, in the stage file system).
+fn writes(v: &Vertex, path: &str) -> bool {
+    match &v.op {
+        Op::Image { .. } => true,
+        Op::Copy { dest, .. } => {
+            let d = dest.trim_end_matches('/');
+            let d = if d.is_empty() { "/" } else { d };
+            overlaps(d, path)
+        }
+        Op::Mkdir { path: p, .. } => p == path,
+        Op::Exec { cwd, .. } => run_may_write(&v.detail.text, cwd, path),
+    }
+}
+
+fn overlaps(a: &str, b: &str) -> bool {
+    a == "/"
+        || b == "/"
+        || a == b
+        || b.starts_with(&format!("{a}/"))
+        || a.starts_with(&format!("{b}/"))
+}
+
+/// Heuristic: a RUN writes `path` if it names the path or its parent directory, or runs in a
+/// known working directory that contains the path. Documented in the README.
+pub fn run_may_write(text: &str, cwd: &str, path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    if text.contains(path) {
+        return true;
+    }
+    if let Some(i) = path.rfind('/') {
+        let parent = &path[..i];
+        if !parent.is_empty()
+            && parent.matches('/').count() >= 1
+            && text.contains(parent)
+            && parent != "/usr"
+            && parent != "/usr/local"
+        {
+            return true;
+        }
+    }
+    let known_cwd = !cwd.contains(super::sim::PLACEHOLDER_OPEN);
+    if known_cwd {
+        let c = cwd.trim_end_matches('/');
+        if !c.is_empty() && (path == c || path.starts_with(&format!("{c}/"))) {
+            return true;
+        }
+    }
+    false
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare_stage(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: &SideSim,
+    res: &[Res],
+    stage: usize,
+    path: &str,
+    hvid: Option<usize>,
+    bvid: Option<usize>,
+) -> Cmp {
+    let same = Cmp::Same {
+        confidence: Confidence::Exact,
+        notes: Vec::new(),
+    };
+    let Some(hvid) = hvid else {
+        return if bvid.is_none() {
+            same
+        } else {
+            differs(stage_cause(head, stage, None))
+        };
+    };
+    if let Res::Hit { base, .. } = &res[hvid] {
+        if Some(*base) == bvid {
+            return same;
+        }
+    }
+    let stage_name = head.sim.stages[stage].info.display_name();
+    // Find the last step of the source stage (or its ancestors) that may have written the path.
+    let mut cur = Some(hvid);
+    let mut later_missed_runs: Vec<u32> = Vec::new();
+    while let Some(v) = cur {
+        let vx = &head.sim.vertices[v];
+        let line = vx
+            .trigger_line
+            .unwrap_or_else(|| head.df.instructions[vx.inst].line);
+        if writes(vx, path) {
+            return match &res[v] {
+                Res::Hit { .. } | Res::Unused => {
+                    let mut notes = vec![Note::EarlyCutoff {
+                        stage: stage_name,
+                        producer_line: Some(line),
+                    }];
+                    let mut confidence = Confidence::Exact;
+                    if let Some(&r) = later_missed_runs.first() {
+                        notes.push(Note::AssumesRunKeepsPath {
+                            run_line: r,
+                            path: path.to_string(),
+                        });
+                        confidence = Confidence::Likely;
+                    }
+                    Cmp::Same { confidence, notes }
+                }
+                Res::Miss {
+                    cause: miss_cause, ..
+                } => match &vx.op {
+                    Op::Mkdir { .. } => Cmp::Same {
+                        confidence: Confidence::Exact,
+                        notes: vec![Note::EarlyCutoff {
+                            stage: stage_name,
+                            producer_line: Some(line),
+                        }],
+                    },
+                    Op::Copy { .. }
+                        if !matches!(
+                            miss_cause.kind(),
+                            CauseKind::Follows | CauseKind::Files | CauseKind::Dockerignore
+                        ) =>
+                    {
+                        let mut c = stage_cause(head, stage, Some(line));
+                        c.paths = miss_cause.paths.clone();
+                        c.paths_total = miss_cause.paths_total;
+                        differs(c)
+                    }
+                    Op::Copy { .. } => {
+                        let changed = own_input_changes(ctx, build, head, vx);
+                        match changed {
+                            None => {
+                                let mut c = stage_cause(head, stage, Some(line));
+                                c.paths_total = 0;
+                                Cmp::Differs {
+                                    cause: c,
+                                    confidence: Confidence::Likely,
+                                    notes: vec![Note::MayStayCached {
+                                        stage: stage_name,
+                                        producer_line: line,
+                                    }],
+                                }
+                            }
+                            Some(paths) if paths.is_empty() => Cmp::Same {
+                                confidence: Confidence::Exact,
+                                notes: vec![Note::EarlyCutoff {
+                                    stage: stage_name,
+                                    producer_line: Some(line),
+                                }],
+                            },
+                            Some(paths) => {
+                                let mut c = stage_cause(head, stage, Some(line)).with_paths(paths);
+                                c.kind = Some(CauseKind::CopyFrom);
+                                differs(c)
+                            }
+                        }
+                    }
+                    Op::Image { .. } => differs(stage_cause(head, stage, Some(line))),
+                    Op::Exec { .. } => Cmp::Differs {
+                        cause: stage_cause(head, stage, Some(line)),
+                        confidence: Confidence::Likely,
+                        notes: vec![Note::MayStayCached {
+                            stage: stage_name,
+                            producer_line: line,
+                        }],
+                    },
+                },
+            };
+        }
+        if matches!(vx.op, Op::Exec { .. }) && matches!(res[v], Res::Miss { .. }) {
+            later_missed_runs.insert(0, line);
+        }
+        cur = vx.parent;
+    }
+    // Nothing in the stage writes the path: it is empty on both sides.
+    Cmp::Same {
+        confidence: Confidence::Exact,
+        notes: vec![Note::EarlyCutoff {
+            stage: stage_name,
+            producer_line: None,
+        }],
+    }
+}
+
+fn stage_cause(head: &SideSim, stage: usize, line: Option<u32>) -> Cause {
+    let mut c = Cause::new(CauseKind::CopyFrom);
+    c.name = Some(head.sim.stages[stage].info.display_name());
+    c.origin_line = line;
+    c
+}
+
+/// Changed files among a COPY's own context inputs (`Some(vec![])`: none changed; `None`: the
+/// copy reads from another stage, whose output is not known).
+fn own_input_changes(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: &SideSim,
+    v: &Vertex,
+) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for i in &v.inputs {
+        match i {
+            Input::Context { path, wildcard } => out.extend(relevant_changes(
+                ctx,
+                &build.context,
+                path,
+                *wildcard,
+                &head.ignore,
+                None,
+            )),
+            Input::Inline { .. } | Input::Image { .. } | Input::Remote { .. } => {}
+            Input::Stage { .. } => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_write_heuristic() {
+        assert!(run_may_write(
+            "go build -o /out/app ./cmd",
+            "/src",
+            "/out/app"
+        ));
+        assert!(run_may_write("npm run build", "/app", "/app/dist"));
+        assert!(!run_may_write("echo hi > /other", "/", "/static"));
+        assert!(!run_may_write(
+            "apk add curl",
+            "\u{E000}image workdir\u{E001}",
+            "/static"
+        ));
+    }
+
+    #[test]
+    fn wildcard_prefix() {
+        assert_eq!(wildcard_base("src/*.json"), "src");
+        assert_eq!(wildcard_base("*.json"), "");
+        assert_eq!(wildcard_base("a/b/c*"), "a/b");
+        assert!(wildcard_selects("src/*.json", "src/a.json"));
+        assert!(wildcard_selects("pkg*", "pkg1/sub/file"));
+        assert!(!wildcard_selects("src/*.json", "src/sub/a.json"));
+    }
+}

@@ -1,0 +1,1035 @@
+//! The prediction: simulate base and head (`sim`), then decide for every head vertex whether
+//! the warm cache of the base build holds a record with the same key — same op fields, a parent
+//! that hit the same record, and content inputs with the same bytes (`content`). The first miss
+//! of a chain gets a structured cause; later misses say which step they follow.
+//!
+//! Assumption (stated in the README and `--help`): the base revision was built with the same
+//! target and build args on this builder, and its cache is warm.
+
+pub mod content;
+pub mod sim;
+
+use std::collections::HashMap;
+
+use super::dockerfile::{self, Body, Dockerfile, Kind};
+use super::expand::Frontend;
+use super::ignore::{Flavor, Matcher};
+use super::report::{
+    Cause, CauseKind, Confidence, Diagnostic, DockerfileReport, Note, Severity, Status, Step,
+    Summary,
+};
+use super::tree::{ChangeSet, Listing, Needs, Side};
+use super::{BuildInput, EngineKind, FileText, SideInput};
+use sim::{EnvSrc, EnvVar, Op, Semantics, Sim, StepVertex, VId, Vertex};
+
+pub struct Ctx<'a> {
+    pub engine: EngineKind,
+    pub changes: &'a ChangeSet,
+    pub base_tree: &'a Listing,
+    pub head_tree: &'a Listing,
+    pub needs: &'a Needs,
+}
+
+/// The effective `.dockerignore` of one side.
+#[derive(Debug, Clone)]
+pub struct IgnoreInfo {
+    /// Root-relative path of the file in effect, if any.
+    pub file: Option<String>,
+    pub patterns: Vec<String>,
+    pub matcher: Option<Matcher>,
+}
+
+/// One simulated side.
+pub struct SideSim {
+    pub df: Dockerfile,
+    pub sim: Sim,
+    pub ignore: IgnoreInfo,
+    pub side: Side,
+}
+
+/// Result for one head vertex.
+#[derive(Debug, Clone)]
+pub enum Res {
+    Hit {
+        base: VId,
+        confidence: Confidence,
+        notes: Vec<Note>,
+    },
+    Miss {
+        cause: Cause,
+        confidence: Confidence,
+        notes: Vec<Note>,
+        origin_line: u32,
+    },
+    /// Not built for the target.
+    Unused,
+}
+
+fn semantics(engine: EngineKind, df: &Dockerfile) -> Semantics {
+    match engine {
+        EngineKind::Buildkit => Semantics {
+            frontend: Frontend::Current,
+            daemon_current: true,
+            resolves_tags: true,
+        },
+        EngineKind::Docker2010 => Semantics {
+            frontend: if df.syntax().is_some() {
+                Frontend::Current
+            } else {
+                Frontend::V0_8
+            },
+            daemon_current: false,
+            resolves_tags: false,
+        },
+    }
+}
+
+pub fn frontend_name(engine: EngineKind, df: &Dockerfile) -> String {
+    match (engine, df.syntax()) {
+        (EngineKind::Buildkit, Some(s)) => format!("buildkit (frontend {s})"),
+        (EngineKind::Buildkit, None) => "buildkit (current frontend)".into(),
+        (EngineKind::Docker2010, Some(s)) => format!("docker-20.10 (frontend {s})"),
+        (EngineKind::Docker2010, None) => "docker-20.10 (built-in frontend 1.2)".into(),
+    }
+}
+
+fn ignore_info(
+    build: &BuildInput,
+    side: &SideInput,
+    flavor: Flavor,
+    diags: &mut Vec<Diagnostic>,
+    report_errors: bool,
+) -> IgnoreInfo {
+    let df_ignore = format!("{}.dockerignore", build.dockerfile);
+    let ctx_ignore = if build.context.is_empty() {
+        ".dockerignore".to_string()
+    } else {
+        format!("{}/.dockerignore", build.context)
+    };
+    let (file, text) = match (&side.dockerfile_ignore, &side.context_ignore) {
+        (Some(t), _) => (Some(df_ignore), Some(t)),
+        (None, Some(t)) => (Some(ctx_ignore), Some(t)),
+        (None, None) => (None, None),
+    };
+    let patterns = match text {
+        Some(FileText::Text(t)) => super::ignore::read_patterns(t),
+        Some(FileText::Binary) => {
+            if report_errors {
+                diags.push(Diagnostic {
+                    line: 0,
+                    severity: Severity::Error,
+                    message: format!("{} is not a text file", file.clone().unwrap_or_default()),
+                });
+            }
+            Vec::new()
+        }
+        Some(FileText::Unreadable(m)) => {
+            if report_errors {
+                diags.push(Diagnostic {
+                    line: 0,
+                    severity: Severity::Error,
+                    message: format!("cannot read {}: {m}", file.clone().unwrap_or_default()),
+                });
+            }
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let matcher = match Matcher::new(&patterns, flavor) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            if report_errors {
+                diags.push(Diagnostic {
+                    line: 0,
+                    severity: Severity::Error,
+                    message: format!(
+                        "{}: {e}; the build fails while sending the context",
+                        file.clone().unwrap_or_default()
+                    ),
+                });
+            }
+            None
+        }
+    };
+    IgnoreInfo {
+        file,
+        patterns,
+        matcher,
+    }
+}
+
+fn simulate_side(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    side: &SideInput,
+    which: Side,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<SideSim, CauseKind> {
+    let report = which == Side::Head;
+    let text = match &side.dockerfile {
+        None => return Err(CauseKind::NewDockerfile),
+        Some(FileText::Text(t)) => t,
+        Some(FileText::Binary) => {
+            if report {
+                diags.push(Diagnostic {
+                    line: 0,
+                    severity: Severity::Error,
+                    message: "the Dockerfile is not UTF-8 text".into(),
+                });
+            }
+            return Err(CauseKind::BaseNotBuildable);
+        }
+        Some(FileText::Unreadable(m)) => {
+            if report {
+                diags.push(Diagnostic {
+                    line: 0,
+                    severity: Severity::Error,
+                    message: format!("cannot read the Dockerfile: {m}"),
+                });
+            }
+            return Err(CauseKind::BaseNotBuildable);
+        }
+    };
+    let df = dockerfile::parse(text);
+    if report {
+        for d in &df.diagnostics {
+            diags.push(Diagnostic {
+                line: d.line,
+                severity: d.severity,
+                message: d.message.clone(),
+            });
+        }
+    }
+    let sem = semantics(ctx.engine, &df);
+    if report && sem.frontend == Frontend::V0_8 {
+        for inst in &df.instructions {
+            let has_heredoc = match &inst.body {
+                Body::Run { heredocs, .. } => !heredocs.is_empty(),
+                Body::Copy { sources, .. } => sources
+                    .iter()
+                    .any(|s| matches!(s, dockerfile::CopySource::Heredoc(_))),
+                _ => false,
+            };
+            if has_heredoc {
+                diags.push(Diagnostic {
+                    line: inst.line,
+                    severity: Severity::Error,
+                    message: "heredocs need dockerfile frontend 1.4+: Docker 20.10's built-in frontend fails to parse this file (add `# syntax=docker/dockerfile:1`)".into(),
+                });
+            }
+        }
+    }
+    let flavor = if ctx.engine == EngineKind::Docker2010 {
+        Flavor::Docker2010
+    } else {
+        Flavor::Current
+    };
+    let ignore = ignore_info(build, side, flavor, diags, report);
+    let sim = sim::simulate(&sim::SideSpec {
+        df: &df,
+        build_args: &side.build_args,
+        target: side.target.as_deref(),
+        sem,
+        context: &build.context,
+    });
+    if report {
+        diags.extend(sim.diagnostics.iter().cloned());
+        if sim.target_missing {
+            diags.push(Diagnostic {
+                line: 0,
+                severity: Severity::Error,
+                message: format!(
+                    "target stage {:?} could not be found",
+                    side.target.clone().unwrap_or_default()
+                ),
+            });
+        }
+    }
+    if !df.ok {
+        return Err(CauseKind::BaseNotBuildable);
+    }
+    Ok(SideSim {
+        df,
+        sim,
+        ignore,
+        side: which,
+    })
+}
+
+/// Predict one build. `None` when the build is not touched by the change and not asked for.
+pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<DockerfileReport> {
+    let mut diags = Vec::new();
+    let head = simulate_side(ctx, build, &build.head, Side::Head, &mut diags);
+    let mut base_diags = Vec::new();
+    let base = simulate_side(ctx, build, &build.base, Side::Base, &mut base_diags);
+
+    // A head Dockerfile we cannot read or parse: report its diagnostics and no steps.
+    let head = match head {
+        Ok(h) => h,
+        Err(_) => {
+            if build.head.dockerfile.is_none() {
+                return None;
+            }
+            let parsed = build
+                .head
+                .dockerfile
+                .as_ref()
+                .and_then(FileText::text)
+                .map(dockerfile::parse);
+            let touched = touched_paths(ctx, build, None, None);
+            if !build.always_report && touched.is_empty() {
+                return None;
+            }
+            return Some(DockerfileReport {
+                path: build.dockerfile.clone(),
+                context: display_context(&build.context),
+                target: build.head.target.clone(),
+                target_stage: None,
+                origin: build.origin.clone(),
+                frontend: parsed
+                    .as_ref()
+                    .map(|d| frontend_name(ctx.engine, d))
+                    .unwrap_or_else(|| ctx.engine.name().to_string()),
+                steps: Vec::new(),
+                diagnostics: dedup_diags(diags),
+                touched_by: touched,
+                summary: Summary::default(),
+            });
+        }
+    };
+
+    let mut base_problem = None;
+    let base = match base {
+        Ok(b) => {
+            if b.df.syntax() != head.df.syntax() {
+                base_problem = Some(CauseKind::Syntax);
+                None
+            } else {
+                Some(b)
+            }
+        }
+        Err(k) => {
+            base_problem = Some(k);
+            None
+        }
+    };
+
+    let results = match_vertices(ctx, build, &head, base.as_ref(), base_problem);
+    let steps = assemble_steps(&head, base.as_ref(), &results);
+    let touched = touched_paths(ctx, build, Some(&head), base.as_ref());
+    let summary = summarize(&steps);
+    if !build.always_report && touched.is_empty() && summary.rebuilt == 0 {
+        return None;
+    }
+    let target_stage = head
+        .sim
+        .target
+        .map(|t| head.sim.stages[t].info.display_name());
+    Some(DockerfileReport {
+        path: build.dockerfile.clone(),
+        context: display_context(&build.context),
+        target: build.head.target.clone(),
+        target_stage,
+        origin: build.origin.clone(),
+        frontend: frontend_name(ctx.engine, &head.df),
+        steps,
+        diagnostics: dedup_diags(diags),
+        touched_by: touched,
+        summary,
+    })
+}
+
+fn display_context(c: &str) -> String {
+    if c.is_empty() {
+        ".".into()
+    } else {
+        c.to_string()
+    }
+}
+
+fn dedup_diags(mut d: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut seen = std::collections::HashSet::new();
+    d.retain(|x| seen.insert((x.line, x.message.clone())));
+    d.sort_by_key(|x| x.line);
+    d
+}
+
+fn summarize(steps: &[Step]) -> Summary {
+    let mut s = Summary::default();
+    for st in steps {
+        match st.status {
+            Status::Cached => s.cached += 1,
+            Status::Rebuilt => {
+                s.rebuilt += 1;
+                if s.first_rebuilt_line.is_none() {
+                    s.first_rebuilt_line = Some(st.line);
+                }
+            }
+            Status::Unused => s.unused += 1,
+        }
+    }
+    s
+}
+
+/// Changed paths that are inputs of this build (either side).
+fn touched_paths(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: Option<&SideSim>,
+    base: Option<&SideSim>,
+) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    if ctx.changes.get(&build.dockerfile).is_some() {
+        out.insert(build.dockerfile.clone());
+    }
+    for s in [head, base].into_iter().flatten() {
+        if let Some(f) = &s.ignore.file {
+            if ctx.changes.get(f).is_some() {
+                out.insert(f.clone());
+            }
+        }
+        for v in &s.sim.vertices {
+            if !s.sim.stages[v.stage].reachable {
+                continue;
+            }
+            for i in &v.inputs {
+                if let sim::Input::Context { path, wildcard } = i {
+                    for p in content::relevant_changes(
+                        ctx,
+                        &build.context,
+                        path,
+                        *wildcard,
+                        &s.ignore,
+                        None,
+                    ) {
+                        out.insert(p);
+                    }
+                }
+            }
+        }
+    }
+    for e in &build.extra_touched {
+        out.insert(e.clone());
+    }
+    out.into_iter().collect()
+}
+
+fn step_line(side: &SideSim, v: &Vertex) -> u32 {
+    v.trigger_line
+        .unwrap_or_else(|| side.df.instructions[v.inst].line)
+}
+
+/// Decide hit or miss for every head vertex.
+fn match_vertices(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: &SideSim,
+    base: Option<&SideSim>,
+    base_problem: Option<CauseKind>,
+) -> Vec<Res> {
+    // Index the base cache: (parent record, op) → records.
+    let mut index: HashMap<(Option<VId>, &Op), Vec<VId>> = HashMap::new();
+    if let Some(b) = base {
+        let all = b.sim.target.is_none();
+        for (i, v) in b.sim.vertices.iter().enumerate() {
+            if all || b.sim.stages[v.stage].reachable {
+                index.entry((v.parent, &v.op)).or_default().push(i);
+            }
+        }
+    }
+    let mut res: Vec<Res> = Vec::with_capacity(head.sim.vertices.len());
+    for (vid, v) in head.sim.vertices.iter().enumerate() {
+        if !head.sim.stages[v.stage].reachable {
+            res.push(Res::Unused);
+            continue;
+        }
+        let line = step_line(head, v);
+        let bparent = match v.parent {
+            None => None,
+            Some(p) => match &res[p] {
+                Res::Hit { base, .. } => Some(*base),
+                Res::Miss {
+                    origin_line,
+                    confidence,
+                    ..
+                } => {
+                    let pv = &head.sim.vertices[p];
+                    let follows = if pv.stage != v.stage {
+                        head.df.instructions[head.sim.stages[v.stage].info.from].line
+                    } else {
+                        step_line(head, pv)
+                    };
+                    let mut c = Cause::new(CauseKind::Follows);
+                    c.follows_line = Some(follows);
+                    c.origin_line = Some(*origin_line);
+                    res.push(Res::Miss {
+                        cause: c,
+                        confidence: *confidence,
+                        notes: Vec::new(),
+                        origin_line: *origin_line,
+                    });
+                    continue;
+                }
+                Res::Unused => None,
+            },
+        };
+        let Some(b) = base else {
+            let kind = base_problem.unwrap_or(CauseKind::NewDockerfile);
+            let mut c = Cause::new(kind).at(Some(line));
+            if kind == CauseKind::Syntax {
+                c.file = Some(build.dockerfile.clone());
+            }
+            res.push(Res::Miss {
+                cause: c,
+                confidence: Confidence::Exact,
+                notes: v.notes.clone(),
+                origin_line: line,
+            });
+            continue;
+        };
+        let candidates = index.get(&(bparent, &v.op)).cloned().unwrap_or_default();
+        let mut first_diff: Option<(Cause, Confidence, Vec<Note>)> = None;
+        let mut hit = None;
+        for c in candidates {
+            let bv = &b.sim.vertices[c];
+            match content::compare_inputs(ctx, build, head, b, &res, v, bv) {
+                content::Cmp::Same { confidence, notes } => {
+                    hit = Some((c, confidence, notes));
+                    break;
+                }
+                content::Cmp::Differs {
+                    cause,
+                    confidence,
+                    notes,
+                } => {
+                    if first_diff.is_none() {
+                        first_diff = Some((cause, confidence, notes));
+                    }
+                }
+            }
+        }
+        let mut notes = v.notes.clone();
+        match hit {
+            Some((c, mut confidence, extra)) => {
+                notes.extend(extra);
+                if notes.iter().any(|n| {
+                    matches!(
+                        n,
+                        Note::MutableTag {
+                            engine_checks_registry: true,
+                            ..
+                        } | Note::RemoteSource { .. }
+                    )
+                }) {
+                    confidence = Confidence::Likely;
+                }
+                res.push(Res::Hit {
+                    base: c,
+                    confidence,
+                    notes,
+                });
+            }
+            None => {
+                let (cause, confidence) = match first_diff {
+                    Some((mut cause, conf, extra)) => {
+                        notes.extend(extra);
+                        if cause.line.is_none() {
+                            cause.line = Some(line);
+                        }
+                        (cause, conf)
+                    }
+                    None => (explain_op_diff(head, b, v, bparent, vid), Confidence::Exact),
+                };
+                let _ = vid;
+                res.push(Res::Miss {
+                    cause,
+                    confidence,
+                    notes,
+                    origin_line: line,
+                });
+            }
+        }
+    }
+    res
+}
+
+/// Why no base record has this op under the same parent.
+fn explain_op_diff(
+    head: &SideSim,
+    base: &SideSim,
+    v: &Vertex,
+    bparent: Option<VId>,
+    _vid: VId,
+) -> Cause {
+    let line = step_line(head, v);
+    // The base step that followed the same parent record (or the FROM of the same stage).
+    let children: Vec<&Vertex> = base
+        .sim
+        .vertices
+        .iter()
+        .filter(|bv| bv.parent == bparent && base.sim.stages[bv.stage].reachable)
+        .collect();
+    let counterpart = if bparent.is_none() {
+        // a FROM image: the stage with the same name, else the same index
+        let hs = &head.sim.stages[v.stage].info;
+        base.sim
+            .stages
+            .iter()
+            .find(|s| s.info.name.is_some() && s.info.name == hs.name)
+            .or_else(|| base.sim.stages.get(hs.index))
+            .and_then(|s| s.image_vertex.or(s.vertices.first().copied()))
+            .map(|i| &base.sim.vertices[i])
+    } else {
+        children
+            .iter()
+            .find(|bv| bv.op.kind_name() == v.op.kind_name())
+            .copied()
+            .or(children.first().copied())
+    };
+    let Some(bv) = counterpart else {
+        let mut c = Cause::new(CauseKind::DockerfileText).at(Some(line));
+        c.name = Some("added".into());
+        return c;
+    };
+    let bline = step_line(base, bv);
+    let text_changed = |h: &Vertex, b: &Vertex| {
+        let mut c = Cause::new(CauseKind::DockerfileText).at(Some(line));
+        c.base_line = Some(bline);
+        c.name = Some("changed".into());
+        c.before = Some(base.df.instructions[b.inst].display(120));
+        c.after = Some(head.df.instructions[h.inst].display(120));
+        c
+    };
+    if bv.op.kind_name() != v.op.kind_name() {
+        // Was the base step removed (its successor is what this step is)?
+        let removed = base
+            .sim
+            .vertices
+            .iter()
+            .any(|x| x.parent == Some(base_index_of(base, bv)) && x.op == v.op);
+        let mut c = Cause::new(CauseKind::DockerfileText).at(Some(line));
+        c.base_line = Some(bline);
+        if removed {
+            c.name = Some("removed".into());
+            c.before = Some(base.df.instructions[bv.inst].display(120));
+        } else {
+            c.name = Some("added".into());
+        }
+        return c;
+    }
+    match (&v.op, &bv.op) {
+        (
+            Op::Image {
+                reference: hr,
+                platform: hp,
+            },
+            Op::Image {
+                reference: br,
+                platform: bp,
+            },
+        ) => {
+            if v.detail.from_raw == bv.detail.from_raw
+                && head.df.instructions[v.inst].flag_value("platform")
+                    == base.df.instructions[bv.inst].flag_value("platform")
+            {
+                // Same text: a global ARG or build arg changed what it expands to.
+                if let Some(c) = global_arg_cause(head, base, v, bv) {
+                    return c;
+                }
+            }
+            let mut c = Cause::new(CauseKind::BaseImage).at(Some(line));
+            c.base_line = Some(bline);
+            if hr != br {
+                c.before = Some(br.clone());
+                c.after = Some(hr.clone());
+            } else {
+                c.name = Some("platform".into());
+                c.before = Some(bp.clone());
+                c.after = Some(hp.clone());
+            }
+            c
+        }
+        (
+            Op::Exec {
+                argv: ha,
+                env: he,
+                cwd: hc,
+                user: hu,
+                ..
+            },
+            Op::Exec {
+                argv: ba,
+                env: be,
+                cwd: bc,
+                user: bu,
+                ..
+            },
+        ) => {
+            if ha != ba {
+                if v.detail.text == bv.detail.text && v.detail.shell != bv.detail.shell {
+                    let mut c = Cause::new(CauseKind::Shell).at(v.detail.shell_line.or(Some(line)));
+                    c.base_line = bv.detail.shell_line;
+                    c.before = Some(bv.detail.shell.join(" "));
+                    c.after = Some(v.detail.shell.join(" "));
+                    return c;
+                }
+                return text_changed(v, bv);
+            }
+            if he != be {
+                return env_cause(&v.detail.env, &bv.detail.env, line);
+            }
+            if hc != bc {
+                let mut c = Cause::new(CauseKind::Workdir).at(v.detail.cwd_line.or(Some(line)));
+                c.base_line = bv.detail.cwd_line;
+                c.before = Some(sim::display_value(bc));
+                c.after = Some(sim::display_value(hc));
+                return c;
+            }
+            if hu != bu {
+                let mut c = Cause::new(CauseKind::User).at(v.detail.user_line.or(Some(line)));
+                c.base_line = bv.detail.user_line;
+                c.before = Some(bu.clone());
+                c.after = Some(hu.clone());
+                return c;
+            }
+            text_changed(v, bv)
+        }
+        (Op::Mkdir { path: hp, user: hu }, Op::Mkdir { path: bp, user: bu }) => {
+            if hp == bp && hu != bu {
+                let mut c = Cause::new(CauseKind::User).at(v.detail.user_line.or(Some(line)));
+                c.base_line = bv.detail.user_line;
+                c.before = Some(bu.clone());
+                c.after = Some(hu.clone());
+                return c;
+            }
+            if v.detail.raw == bv.detail.raw {
+                if let Some(c) = var_cause(&v.detail.raw, &v.detail.env, &bv.detail.env, line) {
+                    return c;
+                }
+                // same text, different base: a relative WORKDIR after another WORKDIR changed
+                let mut c = Cause::new(CauseKind::Workdir).at(Some(line));
+                c.before = Some(sim::display_value(bp));
+                c.after = Some(sim::display_value(hp));
+                return c;
+            }
+            text_changed(v, bv)
+        }
+        (Op::Copy { .. }, Op::Copy { .. }) => {
+            if v.detail.raw == bv.detail.raw {
+                if let Some(c) = var_cause(&v.detail.raw, &v.detail.env, &bv.detail.env, line) {
+                    return c;
+                }
+                if let (Op::Copy { dest: hd, .. }, Op::Copy { dest: bd, .. }) = (&v.op, &bv.op) {
+                    if hd != bd {
+                        let mut c =
+                            Cause::new(CauseKind::Workdir).at(v.detail.cwd_line.or(Some(line)));
+                        c.base_line = bv.detail.cwd_line;
+                        c.before = Some(sim::display_value(bd));
+                        c.after = Some(sim::display_value(hd));
+                        return c;
+                    }
+                }
+            }
+            text_changed(v, bv)
+        }
+        _ => text_changed(v, bv),
+    }
+}
+
+fn base_index_of(base: &SideSim, v: &Vertex) -> VId {
+    base.sim
+        .vertices
+        .iter()
+        .position(|x| std::ptr::eq(x, v))
+        .unwrap_or(usize::MAX)
+}
+
+fn cause_kind_of(src: &EnvSrc) -> CauseKind {
+    match src {
+        EnvSrc::Env { .. } => CauseKind::Env,
+        EnvSrc::Arg { .. } | EnvSrc::GlobalArg { .. } | EnvSrc::Platform { .. } => CauseKind::Arg,
+        EnvSrc::BuildArg { .. } => CauseKind::BuildArg,
+        EnvSrc::Image => CauseKind::BaseImage,
+    }
+}
+
+fn src_line(src: &EnvSrc) -> Option<u32> {
+    match src {
+        EnvSrc::Env { line }
+        | EnvSrc::Arg { line }
+        | EnvSrc::BuildArg { line }
+        | EnvSrc::GlobalArg { line }
+        | EnvSrc::Platform { line } => Some(*line),
+        EnvSrc::Image => None,
+    }
+}
+
+/// The first environment difference between head and base, as a cause.
+fn env_cause(head: &[EnvVar], base: &[EnvVar], line: u32) -> Cause {
+    for hv in head.iter().filter(|v| v.src != EnvSrc::Image) {
+        let bvar = base
+            .iter()
+            .find(|b| b.name == hv.name && b.src != EnvSrc::Image);
+        if bvar.map(|b| &b.value) != Some(&hv.value) {
+            let mut kind = cause_kind_of(&hv.src);
+            if let Some(b) = bvar {
+                if matches!(b.src, EnvSrc::BuildArg { .. }) {
+                    kind = CauseKind::BuildArg;
+                }
+            }
+            let mut c = Cause::new(kind).at(src_line(&hv.src).or(Some(line)));
+            c.name = Some(hv.name.clone());
+            c.before = bvar.map(|b| sim::display_value(&b.value));
+            c.after = Some(sim::display_value(&hv.value));
+            c.base_line = bvar.and_then(|b| src_line(&b.src));
+            return c;
+        }
+    }
+    for bv in base.iter().filter(|v| v.src != EnvSrc::Image) {
+        if !head.iter().any(|h| h.name == bv.name) {
+            let mut kind = cause_kind_of(&bv.src);
+            if kind == CauseKind::BaseImage {
+                kind = CauseKind::Env;
+            }
+            let mut c = Cause::new(kind);
+            c.base_line = src_line(&bv.src);
+            c.name = Some(bv.name.clone());
+            c.before = Some(sim::display_value(&bv.value));
+            c.after = None;
+            c.line = Some(line);
+            return c;
+        }
+    }
+    let mut c = Cause::new(CauseKind::Env).at(Some(line));
+    c.name = Some("order".into());
+    c
+}
+
+/// Variables referenced in `raw` whose values differ between head and base.
+fn var_cause(raw: &str, head: &[EnvVar], base: &[EnvVar], line: u32) -> Option<Cause> {
+    let re_names = referenced_vars(raw);
+    for n in re_names {
+        let h = head.iter().rev().find(|v| v.name == n);
+        let b = base.iter().rev().find(|v| v.name == n);
+        if h.map(|v| &v.value) != b.map(|v| &v.value) {
+            let src = h
+                .map(|v| &v.src)
+                .or(b.map(|v| &v.src))
+                .cloned()
+                .unwrap_or(EnvSrc::Image);
+            let mut kind = cause_kind_of(&src);
+            if b.is_some_and(|b| matches!(b.src, EnvSrc::BuildArg { .. })) {
+                kind = CauseKind::BuildArg;
+            }
+            let mut c = Cause::new(kind).at(h.and_then(|v| src_line(&v.src)).or(Some(line)));
+            c.name = Some(n);
+            c.before = b.map(|v| sim::display_value(&v.value));
+            c.after = h.map(|v| sim::display_value(&v.value));
+            c.base_line = b.and_then(|v| src_line(&v.src));
+            return Some(c);
+        }
+    }
+    None
+}
+
+fn global_arg_cause(head: &SideSim, base: &SideSim, v: &Vertex, bv: &Vertex) -> Option<Cause> {
+    let raw = v.detail.from_raw.clone().unwrap_or_default();
+    let names = referenced_vars(&raw);
+    let (hg, _) = dockerfile::stages::split(&head.df);
+    let (bg, _) = dockerfile::stages::split(&base.df);
+    let find = |df: &Dockerfile, globals: &[usize], n: &str| -> Option<(u32, Option<String>)> {
+        globals
+            .iter()
+            .rev()
+            .find_map(|&i| match &df.instructions[i].body {
+                Body::Arg(a) => a
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, d)| (df.instructions[i].line, d.clone())),
+                _ => None,
+            })
+    };
+    let (Op::Image { reference: hr, .. }, Op::Image { reference: br, .. }) = (&v.op, &bv.op) else {
+        return None;
+    };
+    let name = names.first()?.clone();
+    let h = find(&head.df, &hg, &name);
+    let b = find(&base.df, &bg, &name);
+    let kind = if h.as_ref().map(|x| &x.1) == b.as_ref().map(|x| &x.1) {
+        CauseKind::BuildArg
+    } else {
+        CauseKind::Arg
+    };
+    let mut c = Cause::new(kind).at(h.as_ref().map(|x| x.0).or(Some(step_line(head, v))));
+    c.name = Some(name);
+    c.base_line = b.map(|x| x.0);
+    c.before = Some(br.clone());
+    c.after = Some(hr.clone());
+    Some(c)
+}
+
+/// `$NAME` / `${NAME…}` references in text.
+pub fn referenced_vars(raw: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b: Vec<char> = raw.chars().collect();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '$' {
+            let mut j = i + 1;
+            if j < b.len() && b[j] == '{' {
+                j += 1;
+            }
+            let start = j;
+            while j < b.len() && (b[j].is_alphanumeric() || b[j] == '_') {
+                j += 1;
+            }
+            if j > start {
+                let n: String = b[start..j].iter().collect();
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Turn vertex results into one step per FROM/RUN/COPY/ADD/WORKDIR instruction.
+fn assemble_steps(head: &SideSim, _base: Option<&SideSim>, res: &[Res]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    // Last vertex seen per stage so far (for steps without a vertex).
+    for (idx, inst) in head.df.instructions.iter().enumerate() {
+        if !inst.kind.is_step() {
+            continue;
+        }
+        let Some(&stage) = head.sim.stage_of.get(&idx) else {
+            continue;
+        };
+        let st = &head.sim.stages[stage];
+        let mut step = Step {
+            line: inst.line,
+            end_line: inst.end_line,
+            stage: st.info.display_name(),
+            instruction: inst.display(120),
+            status: Status::Cached,
+            confidence: Confidence::Exact,
+            cause: None,
+            notes: Vec::new(),
+            kind: inst.kind,
+        };
+        if !st.reachable {
+            step.status = Status::Unused;
+            steps.push(step);
+            continue;
+        }
+        match head.sim.step.get(&idx) {
+            Some(StepVertex::Vertex(v)) => apply_res(&mut step, &res[*v]),
+            Some(StepVertex::FromStage(p)) => {
+                let pst = &head.sim.stages[*p];
+                if let Some(last) = pst.last {
+                    if let Res::Miss {
+                        origin_line,
+                        confidence,
+                        ..
+                    } = &res[last]
+                    {
+                        step.status = Status::Rebuilt;
+                        step.confidence = *confidence;
+                        let mut c = Cause::new(CauseKind::ParentStage).at(Some(*origin_line));
+                        c.name = Some(pst.info.display_name());
+                        step.cause = Some(c);
+                    }
+                }
+                // ONBUILD triggers of the parent run as part of this FROM.
+                if step.status == Status::Cached {
+                    for &v in &st.vertices {
+                        let vx = &head.sim.vertices[v];
+                        if vx.trigger_line.is_some() && vx.inst == idx {
+                            if let Res::Miss {
+                                cause, confidence, ..
+                            } = &res[v]
+                            {
+                                step.status = Status::Rebuilt;
+                                step.confidence = *confidence;
+                                let mut c = cause.clone();
+                                if c.kind() != CauseKind::Follows {
+                                    c.kind = Some(CauseKind::Onbuild);
+                                    c.line = vx.trigger_line;
+                                }
+                                step.cause = Some(c);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Some(StepVertex::NoVertex) | None => {
+                // WORKDIR / or FROM scratch: no vertex; report the chain state at this point.
+                if inst.kind == Kind::Workdir {
+                    step.notes.push(Note::NoBuildStep);
+                    let prev = st
+                        .vertices
+                        .iter()
+                        .rev()
+                        .find(|&&v| {
+                            head.sim.vertices[v].inst < idx
+                                && head.sim.vertices[v].trigger_line.is_none()
+                        })
+                        .copied();
+                    if let Some(p) = prev {
+                        if let Res::Miss {
+                            origin_line,
+                            confidence,
+                            ..
+                        } = &res[p]
+                        {
+                            step.status = Status::Rebuilt;
+                            step.confidence = *confidence;
+                            let mut c = Cause::new(CauseKind::Follows);
+                            c.follows_line =
+                                Some(head.df.instructions[head.sim.vertices[p].inst].line);
+                            c.origin_line = Some(*origin_line);
+                            step.cause = Some(c);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(n) = head.sim.notes.get(&idx) {
+            for x in n {
+                if !step.notes.contains(x) {
+                    step.notes.push(x.clone());
+                }
+            }
+        }
+        steps.push(step);
+    }
+    steps
+}
+
+fn apply_res(step: &mut Step, r: &Res) {
+    match r {
+        Res::Hit {
+            confidence, notes, ..
+        } => {
+            step.status = Status::Cached;
+            step.confidence = *confidence;
+            step.notes = notes.clone();
+        }
+        Res::Miss {
+            cause,
+            confidence,
+            notes,
+            ..
+        } => {
+            step.status = Status::Rebuilt;
+            step.confidence = *confidence;
+            step.cause = Some(cause.clone());
+            step.notes = notes.clone();
+        }
+        Res::Unused => step.status = Status::Unused,
+    }
+}

@@ -1,0 +1,1287 @@
+//! Simulates one side (base or head) of a build the way BuildKit's Dockerfile frontend
+//! dispatches it: stage graph and target reachability, per-stage state (ordered env with
+//! move-to-end, ARG values and their precedence, cwd, user, shell, ONBUILD triggers) and, for
+//! every instruction that makes an LLB vertex, the fields of its cache key (`Op`) and its
+//! content-hashed inputs (`Input`). Sources: buildkit-cache-semantics.md §3–§6, §10.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::engine::dockerfile::stages::{self, Base, StageInfo};
+use crate::engine::dockerfile::{Body, CommandForm, CopySource, Dockerfile, Instruction, Kind};
+use crate::engine::expand::{self, Frontend};
+use crate::engine::glob::contains_wildcards;
+use crate::engine::ignore::go_clean;
+use crate::engine::report::{Diagnostic, Note, Severity};
+use crate::engine::tree::join_clean;
+
+pub type VId = usize;
+
+/// Which frontend parses and which daemon keys the build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Semantics {
+    pub frontend: Frontend,
+    /// BuildKit ≥ v0.13 solver rules (merge op for `--link`, cache-mount id not keyed).
+    pub daemon_current: bool,
+    /// The builder resolves tags against the registry on every build (buildx/buildkitd).
+    pub resolves_tags: bool,
+}
+
+/// Where an env value came from (for causes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvSrc {
+    Image,
+    Env { line: u32 },
+    Arg { line: u32 },
+    BuildArg { line: u32 },
+    GlobalArg { line: u32 },
+    Platform { line: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+    pub src: EnvSrc,
+}
+
+/// The key fields of a mount (selectors and contents left out).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MountKey {
+    pub target: String,
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Op {
+    Image {
+        reference: String,
+        platform: String,
+    },
+    Exec {
+        argv: Vec<String>,
+        env: Vec<String>,
+        cwd: String,
+        user: String,
+        network: String,
+        security: String,
+        mounts: Vec<MountKey>,
+    },
+    Copy {
+        names: Vec<String>,
+        dest: String,
+        chown: String,
+        chmod: String,
+        flags: Vec<String>,
+        source: String,
+    },
+    Mkdir {
+        path: String,
+        user: String,
+    },
+}
+
+impl Op {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Op::Image { .. } => "image",
+            Op::Exec { .. } => "exec",
+            Op::Copy { .. } => "copy",
+            Op::Mkdir { .. } => "mkdir",
+        }
+    }
+}
+
+/// A content-hashed input of a vertex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Files of the build context under `path` (root-relative; a pattern when `wildcard`).
+    Context { path: String, wildcard: bool },
+    /// Files of another stage's result under `path` (absolute in the stage).
+    Stage {
+        stage: usize,
+        path: String,
+        vid: Option<VId>,
+    },
+    /// Files of an image used with `--from=<image>`.
+    Image { reference: String, path: String },
+    /// A URL or git source: keyed by the remote (or by `--checksum`).
+    Remote {
+        url: String,
+        checksum: Option<String>,
+    },
+    /// Heredoc content.
+    Inline { content: String },
+}
+
+/// Context for explaining a miss: the state the step saw.
+#[derive(Debug, Clone, Default)]
+pub struct Detail {
+    pub env: Vec<EnvVar>,
+    pub cwd_line: Option<u32>,
+    pub user_line: Option<u32>,
+    pub shell_line: Option<u32>,
+    pub shell: Vec<String>,
+    /// RUN text or exec array joined (without the shell prefix).
+    pub text: String,
+    /// The raw argument text of the instruction (before expansion).
+    pub raw: String,
+    /// FROM: the reference as written.
+    pub from_raw: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Vertex {
+    /// Instruction index the vertex reports under.
+    pub inst: usize,
+    pub stage: usize,
+    pub parent: Option<VId>,
+    pub op: Op,
+    pub inputs: Vec<Input>,
+    /// Set for ONBUILD trigger vertices: the ONBUILD line.
+    pub trigger_line: Option<u32>,
+    pub notes: Vec<Note>,
+    pub detail: Detail,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimStage {
+    pub info: StageInfo,
+    pub base: Base,
+    /// The FROM image vertex.
+    pub image_vertex: Option<VId>,
+    /// The stage's final vertex (None for an empty scratch stage).
+    pub last: Option<VId>,
+    /// Vertices of this stage in order (image vertex first).
+    pub vertices: Vec<VId>,
+    pub reachable: bool,
+    /// ONBUILD triggers declared in the stage (instruction indices).
+    pub onbuild: Vec<usize>,
+    /// Writers of paths, for early cutoff: (vertex, kind of writer).
+    pub image_reference: Option<String>,
+}
+
+/// What an instruction became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepVertex {
+    Vertex(VId),
+    /// FROM <stage>: no vertex; the status follows the parent stage.
+    FromStage(usize),
+    /// FROM scratch or WORKDIR /: no vertex.
+    NoVertex,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sim {
+    pub stages: Vec<SimStage>,
+    pub vertices: Vec<Vertex>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub target: Option<usize>,
+    pub step: HashMap<usize, StepVertex>,
+    /// Stage index of every instruction.
+    pub stage_of: HashMap<usize, usize>,
+    /// Instructions that run as ONBUILD triggers in a child: (child FROM index → vertices).
+    pub notes: HashMap<usize, Vec<Note>>,
+    pub target_missing: bool,
+}
+
+pub const PLACEHOLDER_OPEN: char = '\u{E000}';
+pub const PLACEHOLDER_CLOSE: char = '\u{E001}';
+
+pub fn placeholder(name: &str) -> String {
+    format!("{PLACEHOLDER_OPEN}{name}{PLACEHOLDER_CLOSE}")
+}
+
+/// Replace placeholders by `${NAME}` for display.
+pub fn display_value(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(PLACEHOLDER_OPEN) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + PLACEHOLDER_OPEN.len_utf8()..];
+        match after.find(PLACEHOLDER_CLOSE) {
+            Some(j) => {
+                out.push_str(&format!("${{{}}}", &after[..j]));
+                rest = &after[j + PLACEHOLDER_CLOSE.len_utf8()..];
+            }
+            None => {
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+const AUTO_ARGS: &[&str] = &[
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+];
+
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+];
+
+/// Normalise an image reference the way Docker does (`docker.io/library/…:latest`).
+pub fn normalize_image(r: &str) -> String {
+    let r = r.trim();
+    if r.is_empty() {
+        return String::new();
+    }
+    let (name, digest) = match r.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (r, None),
+    };
+    let last_slash = name.rfind('/');
+    let (repo, tag) = match name.rfind(':') {
+        Some(i) if last_slash.is_none_or(|s| i > s) => (&name[..i], Some(&name[i + 1..])),
+        _ => (name, None),
+    };
+    let first = repo.split('/').next().unwrap_or_default();
+    let has_domain =
+        repo.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let mut full = if has_domain {
+        repo.to_string()
+    } else if repo.contains('/') {
+        format!("docker.io/{repo}")
+    } else {
+        format!("docker.io/library/{repo}")
+    };
+    full = full.to_ascii_lowercase();
+    match (tag, digest) {
+        (Some(t), Some(d)) => format!("{full}:{t}@{d}"),
+        (None, Some(d)) => format!("{full}@{d}"),
+        (Some(t), None) => format!("{full}:{t}"),
+        (None, None) => format!("{full}:latest"),
+    }
+}
+
+/// Whether a normalised reference can move (no digest).
+pub fn is_mutable(reference: &str) -> bool {
+    !reference.contains('@')
+}
+
+/// Inputs for simulating one side.
+pub struct SideSpec<'a> {
+    pub df: &'a Dockerfile,
+    pub build_args: &'a BTreeMap<String, String>,
+    pub target: Option<&'a str>,
+    pub sem: Semantics,
+    /// The build context, root-relative ("" = repository root).
+    pub context: &'a str,
+}
+
+struct State {
+    env: Vec<EnvVar>,
+    /// ARG names declared in this stage without a value (still unset).
+    cwd: String,
+    cwd_config: String,
+    cwd_line: Option<u32>,
+    user: String,
+    user_line: Option<u32>,
+    shell: Vec<String>,
+    shell_line: Option<u32>,
+    /// Whether unknown variables may come from a base image.
+    image_env: bool,
+}
+
+impl State {
+    fn lookup(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.env.iter().rev().find(|v| v.name == name) {
+            return Some(v.value.clone());
+        }
+        if self.image_env {
+            Some(placeholder(name))
+        } else {
+            None
+        }
+    }
+
+    fn set(&mut self, var: EnvVar) {
+        self.env.retain(|v| v.name != var.name);
+        self.env.push(var);
+    }
+
+    fn env_strings(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|v| {
+                if v.src == EnvSrc::Image {
+                    v.value.clone()
+                } else {
+                    format!("{}={}", v.name, v.value)
+                }
+            })
+            .collect()
+    }
+}
+
+pub fn simulate(spec: &SideSpec<'_>) -> Sim {
+    let df = spec.df;
+    let fe = spec.sem.frontend;
+    let esc = df.escape;
+    let mut diags = Vec::new();
+    let (globals, stage_infos) = stages::split(df);
+
+    // Global ARGs: visible to FROM only.
+    let mut meta: Vec<(String, Option<String>, EnvSrc)> = Vec::new();
+    for &gi in &globals {
+        let inst = &df.instructions[gi];
+        if let Body::Arg(args) = &inst.body {
+            for (name, default) in args {
+                let lookup = |n: &str| meta_lookup(&meta, n);
+                let value = if let Some(v) = spec.build_args.get(name) {
+                    Some((v.clone(), EnvSrc::BuildArg { line: inst.line }))
+                } else if let Some(d) = default {
+                    match expand::expand_word(d, esc, fe, &lookup) {
+                        Ok(v) => Some((v, EnvSrc::GlobalArg { line: inst.line })),
+                        Err(e) => {
+                            diags.push(diag(
+                                inst.line,
+                                Severity::Error,
+                                format!("ARG {name}: {e}"),
+                            ));
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                meta.retain(|(n, _, _)| n != name);
+                match value {
+                    Some((v, src)) => meta.push((name.clone(), Some(v), src)),
+                    None => meta.push((name.clone(), None, EnvSrc::GlobalArg { line: inst.line })),
+                }
+            }
+        }
+    }
+
+    // Resolve FROM bases.
+    let mut bases = Vec::new();
+    let mut from_notes: HashMap<usize, Vec<Note>> = HashMap::new();
+    for st in &stage_infos {
+        let inst = &df.instructions[st.from];
+        let Body::From { image, .. } = &inst.body else {
+            bases.push(Base::Scratch);
+            continue;
+        };
+        let unresolved = std::cell::RefCell::new(Vec::new());
+        let lookup = |n: &str| {
+            let v = meta_lookup(&meta, n);
+            if v.is_none() && !AUTO_ARGS.contains(&n) {
+                unresolved.borrow_mut().push(n.to_string());
+            }
+            v
+        };
+        let expanded = match expand::expand_word(image, esc, fe, &lookup) {
+            Ok(v) => v,
+            Err(e) => {
+                diags.push(diag(
+                    inst.line,
+                    Severity::Error,
+                    format!("FROM {image}: {e}"),
+                ));
+                image.clone()
+            }
+        };
+        let unresolved = unresolved.into_inner();
+        if !unresolved.is_empty() {
+            let notes = from_notes.entry(st.from).or_default();
+            for n in unresolved {
+                notes.push(Note::UnresolvedArg { name: n });
+            }
+        }
+        let base = if expanded.eq_ignore_ascii_case("scratch") {
+            Base::Scratch
+        } else if let Some(i) = stage_infos[..st.index]
+            .iter()
+            .find(|s| s.name.as_deref() == Some(expanded.as_str()))
+            .map(|s| s.index)
+        {
+            Base::Stage(i)
+        } else {
+            if expanded.trim().is_empty() {
+                diags.push(diag(
+                    inst.line,
+                    Severity::Error,
+                    "base name should not be blank: the FROM image expands to nothing".into(),
+                ));
+            }
+            Base::Image(expanded)
+        };
+        bases.push(base);
+    }
+
+    // Target and reachability.
+    let mut target_missing = false;
+    let target = match spec.target {
+        Some(t) => {
+            let t = t.to_ascii_lowercase();
+            match stage_infos
+                .iter()
+                .find(|s| s.name.as_deref() == Some(t.as_str()))
+            {
+                Some(s) => Some(s.index),
+                None => {
+                    target_missing = true;
+                    None
+                }
+            }
+        }
+        None => stage_infos.len().checked_sub(1),
+    };
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); stage_infos.len()];
+    for st in &stage_infos {
+        if let Base::Stage(p) = bases[st.index] {
+            deps[st.index].push(p);
+        }
+        for inst in &df.instructions[st.from + 1..st.end] {
+            for r in stages::referenced_from(inst) {
+                if let Some(i) = stages::lookup_stage(&stage_infos, &r, st.index) {
+                    deps[st.index].push(i);
+                }
+            }
+        }
+        // ONBUILD triggers of a parent stage that use --from run in this stage.
+        if let Base::Stage(p) = bases[st.index] {
+            for inst in &df.instructions[stage_infos[p].from + 1..stage_infos[p].end] {
+                if inst.kind == Kind::Onbuild {
+                    for r in stages::referenced_from(inst) {
+                        if let Some(i) = stages::lookup_stage(&stage_infos, &r, st.index) {
+                            deps[st.index].push(i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let reachable = match target {
+        Some(t) => stages::reachable(t, &deps),
+        None => vec![false; stage_infos.len()],
+    };
+
+    let mut sim = Sim {
+        stages: Vec::new(),
+        vertices: Vec::new(),
+        diagnostics: diags,
+        target,
+        step: HashMap::new(),
+        stage_of: HashMap::new(),
+        notes: from_notes,
+        target_missing,
+    };
+    let mut final_states: Vec<Option<State>> = Vec::new();
+
+    for st in &stage_infos {
+        for i in st.from..st.end {
+            sim.stage_of.insert(i, st.index);
+        }
+        let base = bases[st.index].clone();
+        let from_inst = &df.instructions[st.from];
+        let platform = from_inst
+            .flag_value("platform")
+            .map(|p| {
+                expand::expand_word(p, esc, fe, &|n: &str| meta_lookup(&meta, n))
+                    .unwrap_or_else(|_| p.to_string())
+            })
+            .unwrap_or_default();
+        let mut sstage = SimStage {
+            info: st.clone(),
+            base: base.clone(),
+            image_vertex: None,
+            last: None,
+            vertices: Vec::new(),
+            reachable: reachable[st.index],
+            onbuild: Vec::new(),
+            image_reference: None,
+        };
+        let mut state;
+        let mut parent: Option<VId>;
+        match &base {
+            Base::Image(r) => {
+                let reference = normalize_image(r);
+                let mut notes = Vec::new();
+                if is_mutable(&reference) {
+                    notes.push(Note::MutableTag {
+                        image: r.clone(),
+                        engine_checks_registry: spec.sem.resolves_tags,
+                    });
+                }
+                if let Some(n) = sim.notes.get(&st.from) {
+                    notes.extend(n.iter().cloned());
+                }
+                let vid = sim.vertices.len();
+                sim.vertices.push(Vertex {
+                    inst: st.from,
+                    stage: st.index,
+                    parent: None,
+                    op: Op::Image {
+                        reference: reference.clone(),
+                        platform: platform.clone(),
+                    },
+                    inputs: Vec::new(),
+                    trigger_line: None,
+                    notes,
+                    detail: Detail {
+                        from_raw: Some(image_text(from_inst)),
+                        raw: from_inst.args_text.clone(),
+                        ..Default::default()
+                    },
+                });
+                sstage.image_vertex = Some(vid);
+                sstage.vertices.push(vid);
+                sstage.image_reference = Some(reference);
+                sim.step.insert(st.from, StepVertex::Vertex(vid));
+                parent = Some(vid);
+                state = State {
+                    env: vec![EnvVar {
+                        name: String::new(),
+                        value: placeholder("image env"),
+                        src: EnvSrc::Image,
+                    }],
+                    cwd: placeholder("image workdir"),
+                    cwd_config: placeholder("image workdir"),
+                    cwd_line: None,
+                    user: String::new(),
+                    user_line: None,
+                    shell: vec!["/bin/sh".into(), "-c".into()],
+                    shell_line: None,
+                    image_env: true,
+                };
+            }
+            Base::Scratch => {
+                sim.step.insert(st.from, StepVertex::NoVertex);
+                parent = None;
+                state = State {
+                    env: vec![EnvVar {
+                        name: "PATH".into(),
+                        value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                            .into(),
+                        src: EnvSrc::Image,
+                    }],
+                    cwd: "/".into(),
+                    cwd_config: "/".into(),
+                    cwd_line: None,
+                    user: String::new(),
+                    user_line: None,
+                    shell: vec!["/bin/sh".into(), "-c".into()],
+                    shell_line: None,
+                    image_env: false,
+                };
+            }
+            Base::Stage(p) => {
+                sim.step.insert(st.from, StepVertex::FromStage(*p));
+                parent = sim.stages[*p].last;
+                let ps = final_states[*p].as_ref();
+                state = match ps {
+                    Some(s) => State {
+                        env: s.env.clone(),
+                        cwd: s.cwd.clone(),
+                        cwd_config: s.cwd_config.clone(),
+                        cwd_line: s.cwd_line,
+                        user: s.user.clone(),
+                        user_line: s.user_line,
+                        shell: s.shell.clone(),
+                        shell_line: s.shell_line,
+                        image_env: s.image_env,
+                    },
+                    None => State {
+                        env: Vec::new(),
+                        cwd: "/".into(),
+                        cwd_config: "/".into(),
+                        cwd_line: None,
+                        user: String::new(),
+                        user_line: None,
+                        shell: vec!["/bin/sh".into(), "-c".into()],
+                        shell_line: None,
+                        image_env: true,
+                    },
+                };
+                // ONBUILD triggers of the parent run first.
+                let triggers = sim.stages[*p].onbuild.clone();
+                for ti in triggers {
+                    if let Body::Onbuild(inner) = &df.instructions[ti].body {
+                        let inner = (**inner).clone();
+                        let trigger_line = df.instructions[ti].line;
+                        let mut ctx = DispatchCtx {
+                            spec,
+                            stage_infos: &stage_infos,
+                            meta: &meta,
+                            stage: st.index,
+                            inst_index: st.from,
+                            trigger_line: Some(trigger_line),
+                        };
+                        if let Some(vid) = dispatch(&mut ctx, &inner, &mut state, parent, &mut sim)
+                        {
+                            sstage.vertices.push(vid);
+                            parent = Some(vid);
+                        }
+                    }
+                }
+            }
+        }
+
+        for idx in st.from + 1..st.end {
+            let inst = &df.instructions[idx];
+            match inst.kind {
+                Kind::Onbuild => sstage.onbuild.push(idx),
+                _ => {
+                    let mut ctx = DispatchCtx {
+                        spec,
+                        stage_infos: &stage_infos,
+                        meta: &meta,
+                        stage: st.index,
+                        inst_index: idx,
+                        trigger_line: None,
+                    };
+                    let before = sim.vertices.len();
+                    let made = dispatch(&mut ctx, inst, &mut state, parent, &mut sim);
+                    if let Some(vid) = made {
+                        sstage.vertices.push(vid);
+                        parent = Some(vid);
+                        sim.step.insert(idx, StepVertex::Vertex(vid));
+                    } else if inst.kind.is_step() {
+                        debug_assert_eq!(before, sim.vertices.len());
+                        sim.step.insert(idx, StepVertex::NoVertex);
+                    }
+                }
+            }
+        }
+        sstage.last = parent;
+        sim.stages.push(sstage);
+        final_states.push(Some(state));
+    }
+    sim
+}
+
+fn image_text(inst: &Instruction) -> String {
+    match &inst.body {
+        Body::From { image, .. } => image.clone(),
+        _ => String::new(),
+    }
+}
+
+fn meta_lookup(meta: &[(String, Option<String>, EnvSrc)], name: &str) -> Option<String> {
+    if let Some((_, v, _)) = meta.iter().rev().find(|(n, _, _)| n == name) {
+        return v.clone();
+    }
+    if AUTO_ARGS.contains(&name) {
+        return Some(placeholder(name));
+    }
+    None
+}
+
+fn diag(line: u32, severity: Severity, message: String) -> Diagnostic {
+    Diagnostic {
+        line,
+        severity,
+        message,
+    }
+}
+
+struct DispatchCtx<'a, 'b> {
+    spec: &'a SideSpec<'b>,
+    stage_infos: &'a [StageInfo],
+    meta: &'a [(String, Option<String>, EnvSrc)],
+    stage: usize,
+    inst_index: usize,
+    trigger_line: Option<u32>,
+}
+
+impl DispatchCtx<'_, '_> {
+    fn expand(&self, state: &State, word: &str, line: u32, sim: &mut Sim) -> String {
+        let fe = self.spec.sem.frontend;
+        match expand::expand_word(word, self.spec.df.escape, fe, &|n: &str| state.lookup(n)) {
+            Ok(v) => v,
+            Err(e) => {
+                sim.diagnostics.push(diag(
+                    line,
+                    Severity::Error,
+                    format!("cannot expand {word:?}: {e}"),
+                ));
+                word.to_string()
+            }
+        }
+    }
+}
+
+fn push_vertex(
+    sim: &mut Sim,
+    ctx: &DispatchCtx<'_, '_>,
+    parent: Option<VId>,
+    op: Op,
+    inputs: Vec<Input>,
+    notes: Vec<Note>,
+    detail: Detail,
+) -> VId {
+    let vid = sim.vertices.len();
+    sim.vertices.push(Vertex {
+        inst: ctx.inst_index,
+        stage: ctx.stage,
+        parent,
+        op,
+        inputs,
+        trigger_line: ctx.trigger_line,
+        notes,
+        detail,
+    });
+    vid
+}
+
+/// Context-relative source → root-relative path.
+fn context_path(context: &str, src: &str) -> String {
+    let rel = join_clean("", src);
+    if context.is_empty() {
+        rel
+    } else if rel.is_empty() {
+        context.to_string()
+    } else {
+        format!("{context}/{rel}")
+    }
+}
+
+fn is_url(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.starts_with("http://") || l.starts_with("https://")
+}
+
+fn is_git(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.starts_with("git@")
+        || l.starts_with("git://")
+        || (is_url(&l) && (l.contains(".git#") || l.ends_with(".git")))
+}
+
+/// Dispatch one instruction; returns the vertex it made, if any.
+fn dispatch(
+    ctx: &mut DispatchCtx<'_, '_>,
+    inst: &Instruction,
+    state: &mut State,
+    parent: Option<VId>,
+    sim: &mut Sim,
+) -> Option<VId> {
+    let sem = ctx.spec.sem;
+    let line = ctx.trigger_line.unwrap_or(inst.line);
+    match &inst.body {
+        Body::Pairs(pairs) if inst.kind == Kind::Env => {
+            // All values are expanded against the env before this instruction.
+            let expanded: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        ctx.expand(state, k, line, sim),
+                        ctx.expand(state, v, line, sim),
+                    )
+                })
+                .collect();
+            for (k, v) in expanded {
+                state.set(EnvVar {
+                    name: k,
+                    value: v,
+                    src: EnvSrc::Env { line },
+                });
+            }
+            None
+        }
+        Body::Arg(args) => {
+            for (name, default) in args {
+                let value = if let Some(v) = ctx.spec.build_args.get(name) {
+                    Some((v.clone(), EnvSrc::BuildArg { line }))
+                } else if let Some(d) = default {
+                    Some((ctx.expand(state, d, line, sim), EnvSrc::Arg { line }))
+                } else if let Some((_, Some(v), src)) =
+                    ctx.meta.iter().rev().find(|(n, _, _)| n == name)
+                {
+                    let src = match src {
+                        EnvSrc::BuildArg { .. } => EnvSrc::BuildArg { line },
+                        _ => EnvSrc::Arg { line },
+                    };
+                    Some((v.clone(), src))
+                } else if AUTO_ARGS.contains(&name.as_str()) {
+                    Some((placeholder(name), EnvSrc::Platform { line }))
+                } else {
+                    None
+                };
+                if let Some((v, src)) = value {
+                    state.set(EnvVar {
+                        name: name.clone(),
+                        value: v,
+                        src,
+                    });
+                } else if PROXY_ARGS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+                    // declared proxy arg without a value: nothing exported
+                }
+            }
+            None
+        }
+        Body::Text(t) if inst.kind == Kind::User => {
+            state.user = ctx.expand(state, t, line, sim);
+            state.user_line = Some(line);
+            None
+        }
+        Body::Shell(argv) => {
+            state.shell = argv.clone();
+            state.shell_line = Some(line);
+            None
+        }
+        Body::Text(t) if inst.kind == Kind::Workdir => {
+            let p = ctx.expand(state, t, line, sim);
+            let (cwd, config) = if p.starts_with('/') {
+                (p.clone(), go_clean(&p))
+            } else {
+                let joined = go_clean(&format!("{}/{}", state.cwd_config, p));
+                (go_clean(&format!("{}/{}", state.cwd, p)), joined)
+            };
+            state.cwd = cwd;
+            state.cwd_config = config.clone();
+            state.cwd_line = Some(line);
+            if config == "/" {
+                return None;
+            }
+            let detail = Detail {
+                env: state.env.clone(),
+                user_line: state.user_line,
+                raw: inst.args_text.clone(),
+                ..Default::default()
+            };
+            Some(push_vertex(
+                sim,
+                ctx,
+                parent,
+                Op::Mkdir {
+                    path: config,
+                    user: state.user.clone(),
+                },
+                Vec::new(),
+                Vec::new(),
+                detail,
+            ))
+        }
+        Body::Run { command, heredocs } => Some(dispatch_run(
+            ctx, inst, command, heredocs, state, parent, sim, line,
+        )),
+        Body::Copy { sources, dest, .. } => Some(dispatch_copy(
+            ctx, inst, sources, dest, state, parent, sim, line, sem,
+        )),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dispatch_run(
+    ctx: &mut DispatchCtx<'_, '_>,
+    inst: &Instruction,
+    command: &CommandForm,
+    heredocs: &[crate::engine::dockerfile::Heredoc],
+    state: &mut State,
+    parent: Option<VId>,
+    sim: &mut Sim,
+    line: u32,
+) -> VId {
+    let sem = ctx.spec.sem;
+    let (argv, text) = match command {
+        CommandForm::Exec(a) => (a.clone(), a.join(" ")),
+        CommandForm::Shell(s) => {
+            // Docker 20.10's frontend reads the first JSON array and ignores trailing text.
+            let legacy_exec = if sem.frontend == Frontend::V0_8 && s.trim_start().starts_with('[') {
+                serde_json::Deserializer::from_str(s.trim_start())
+                    .into_iter::<Vec<String>>()
+                    .next()
+                    .and_then(|r| r.ok())
+            } else {
+                None
+            };
+            match legacy_exec {
+                Some(a) => (a.clone(), a.join(" ")),
+                None => {
+                    let mut full = s.clone();
+                    for h in heredocs {
+                        full.push('\n');
+                        full.push_str(&h.body);
+                        full.push_str(&h.name);
+                    }
+                    let mut argv = state.shell.clone();
+                    argv.push(full.clone());
+                    (argv, full)
+                }
+            }
+        }
+    };
+    let mut network = "default".to_string();
+    let mut security = "sandbox".to_string();
+    let mut mounts = Vec::new();
+    let mut inputs = Vec::new();
+    for f in &inst.flags {
+        let v = f.value.clone().unwrap_or_default();
+        match f.name.as_str() {
+            "network" => network = v,
+            "security" => security = v,
+            "mount" => {
+                let v = if sem.frontend == Frontend::Current {
+                    ctx.expand(state, &v, line, sim)
+                } else {
+                    v
+                };
+                let (mk, input) = mount_key(ctx, &v, state, sim, line);
+                mounts.push(mk);
+                if let Some(i) = input {
+                    inputs.push(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    if sem.frontend == Frontend::V0_8 {
+        for f in &inst.flags {
+            if matches!(f.name.as_str(), "network" | "security" | "device") {
+                sim.diagnostics.push(diag(
+                    line,
+                    Severity::Error,
+                    format!("RUN --{} is not available in Docker 20.10's built-in frontend (add `# syntax=docker/dockerfile:1`)", f.name),
+                ));
+            }
+        }
+    }
+    mounts.sort();
+    let op = Op::Exec {
+        argv,
+        env: state.env_strings(),
+        cwd: state.cwd.clone(),
+        user: state.user.clone(),
+        network,
+        security,
+        mounts,
+    };
+    let detail = Detail {
+        env: state.env.clone(),
+        cwd_line: state.cwd_line,
+        user_line: state.user_line,
+        shell_line: state.shell_line,
+        shell: state.shell.clone(),
+        text,
+        raw: inst.args_text.clone(),
+        from_raw: None,
+    };
+    push_vertex(sim, ctx, parent, op, inputs, Vec::new(), detail)
+}
+
+/// Key fields of one `--mount` value and its content input.
+fn mount_key(
+    ctx: &DispatchCtx<'_, '_>,
+    value: &str,
+    state: &State,
+    sim: &mut Sim,
+    line: u32,
+) -> (MountKey, Option<Input>) {
+    let sem = ctx.spec.sem;
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    for part in stages::split_csv(value) {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let (k, v) = match part.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), v.trim().to_string()),
+            None => (part.to_ascii_lowercase(), "true".to_string()),
+        };
+        let k = match k.as_str() {
+            "dst" | "destination" => "target".to_string(),
+            "src" => "source".to_string(),
+            "ro" | "readonly" => "readonly".to_string(),
+            _ => k,
+        };
+        fields.insert(k, v);
+    }
+    let ty = fields.get("type").cloned().unwrap_or_else(|| "bind".into());
+    let target_raw = fields.get("target").cloned().unwrap_or_default();
+    let target = if target_raw.starts_with('/') {
+        go_clean(&target_raw)
+    } else {
+        go_clean(&format!("{}/{}", state.cwd_config, target_raw))
+    };
+    let mut key: Vec<(String, String)> = vec![("type".into(), ty.clone())];
+    let mut input = None;
+    match ty.as_str() {
+        "bind" => {
+            let rw = fields
+                .get("rw")
+                .or(fields.get("readwrite"))
+                .is_some_and(|v| v != "false");
+            key.push(("readonly".into(), (!rw).to_string()));
+            let source = fields.get("source").cloned().unwrap_or_default();
+            key.push(("source".into(), source.clone()));
+            match fields.get("from") {
+                Some(from) => {
+                    key.push(("from".into(), from.clone()));
+                    match stages::lookup_stage(ctx.stage_infos, from, ctx.stage) {
+                        Some(s) => {
+                            input = Some(Input::Stage {
+                                stage: s,
+                                path: go_clean(&format!("/{source}")),
+                                vid: sim.stages.get(s).and_then(|st| st.last),
+                            })
+                        }
+                        None => {
+                            input = Some(Input::Image {
+                                reference: normalize_image(from),
+                                path: go_clean(&format!("/{source}")),
+                            })
+                        }
+                    }
+                }
+                None => {
+                    input = Some(Input::Context {
+                        path: context_path(ctx.spec.context, &source),
+                        wildcard: false,
+                    });
+                }
+            }
+        }
+        "cache" => {
+            let id = fields.get("id").cloned().unwrap_or_default();
+            let sharing = fields
+                .get("sharing")
+                .cloned()
+                .unwrap_or_else(|| "shared".into());
+            let default_id = id.is_empty() || go_clean(&id) == target || id == target_raw;
+            if sem.daemon_current && !(default_id && sharing == "shared") {
+                // id and sharing are blanked in the key (BuildKit ≥ v0.13)
+                key.push(("id".into(), "<custom>".into()));
+            } else {
+                key.push(("id".into(), if id.is_empty() { target.clone() } else { id }));
+                key.push(("sharing".into(), sharing));
+            }
+            for f in ["uid", "gid", "mode", "from", "source", "readonly"] {
+                if let Some(v) = fields.get(f) {
+                    key.push((f.into(), v.clone()));
+                }
+            }
+        }
+        "tmpfs" => {
+            if sem.daemon_current {
+                if let Some(v) = fields.get("size") {
+                    key.push(("size".into(), v.clone()));
+                }
+            }
+        }
+        "secret" | "ssh" => {
+            for f in ["id", "uid", "gid", "mode", "required", "env"] {
+                if let Some(v) = fields.get(f) {
+                    key.push((f.into(), v.clone()));
+                }
+            }
+        }
+        other => {
+            sim.diagnostics.push(diag(
+                line,
+                Severity::Error,
+                format!("unsupported mount type {other:?}"),
+            ));
+        }
+    }
+    (
+        MountKey {
+            target,
+            fields: key,
+        },
+        input,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dispatch_copy(
+    ctx: &mut DispatchCtx<'_, '_>,
+    inst: &Instruction,
+    sources: &[CopySource],
+    dest: &str,
+    state: &mut State,
+    parent: Option<VId>,
+    sim: &mut Sim,
+    line: u32,
+    sem: Semantics,
+) -> VId {
+    let is_add = inst.kind == Kind::Add;
+    let from = inst.flag_value("from").map(str::to_string);
+    let from_stage = from
+        .as_deref()
+        .and_then(|f| stages::lookup_stage(ctx.stage_infos, f, ctx.stage));
+    let mut names = Vec::new();
+    let mut inputs = Vec::new();
+    let mut notes = Vec::new();
+    for s in sources {
+        match s {
+            CopySource::Heredoc(h) => {
+                let content = if h.expand {
+                    expand::expand_raw(&h.body, ctx.spec.df.escape, sem.frontend, &|n: &str| {
+                        state.lookup(n)
+                    })
+                    .unwrap_or_else(|_| h.body.clone())
+                } else {
+                    h.body.clone()
+                };
+                names.push(h.name.clone());
+                inputs.push(Input::Inline { content });
+            }
+            CopySource::Path(raw) => {
+                let p = ctx.expand(state, raw, line, sim);
+                if from.is_none() && is_add && (is_url(&p) || is_git(&p)) {
+                    let checksum = if sem.frontend == Frontend::Current {
+                        inst.flag_value("checksum").map(str::to_string)
+                    } else {
+                        None
+                    };
+                    if checksum.is_none() {
+                        notes.push(Note::RemoteSource { url: p.clone() });
+                    }
+                    names.push(p.rsplit('/').next().unwrap_or_default().to_string());
+                    inputs.push(Input::Remote { url: p, checksum });
+                    continue;
+                }
+                let base_name = go_clean(&format!("/{p}"))
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                names.push(base_name);
+                match (&from, from_stage) {
+                    (Some(_), Some(si)) => inputs.push(Input::Stage {
+                        stage: si,
+                        path: go_clean(&format!("/{p}")),
+                        vid: sim.stages.get(si).and_then(|st| st.last),
+                    }),
+                    (Some(img), None) => {
+                        let reference = normalize_image(img);
+                        if is_mutable(&reference) {
+                            notes.push(Note::MutableTag {
+                                image: img.clone(),
+                                engine_checks_registry: sem.resolves_tags,
+                            });
+                        }
+                        inputs.push(Input::Image {
+                            reference,
+                            path: go_clean(&format!("/{p}")),
+                        });
+                    }
+                    (None, _) => inputs.push(Input::Context {
+                        path: context_path(ctx.spec.context, &p),
+                        wildcard: contains_wildcards(&p),
+                    }),
+                }
+            }
+        }
+    }
+    let d = ctx.expand(state, dest, line, sim);
+    let mut dest_path = if d.starts_with('/') {
+        d.clone()
+    } else {
+        let joined = go_clean(&format!("/{}/{}", state.cwd_config, d));
+        if d.ends_with('/') || d == "." || d.ends_with("/.") {
+            format!("{}/", joined.trim_end_matches('/'))
+        } else {
+            joined
+        }
+    };
+    if d.starts_with('/') && d.ends_with('/') && !dest_path.ends_with('/') {
+        dest_path.push('/');
+    }
+    let chown = inst
+        .flag_value("chown")
+        .map(|c| ctx.expand(state, c, line, sim))
+        .unwrap_or_default();
+    let chmod = match inst.flag_value("chmod") {
+        Some(c) if sem.frontend == Frontend::Current => ctx.expand(state, c, line, sim),
+        Some(c) => {
+            if u32::from_str_radix(c, 8).is_ok() {
+                c.to_string()
+            } else {
+                String::new()
+            }
+        }
+        None => String::new(),
+    };
+    let mut flags = Vec::new();
+    if is_add {
+        flags.push("add".to_string());
+        if let Some(v) = inst.flag_value("keep-git-dir") {
+            flags.push(format!("keep-git-dir={v}"));
+        }
+        if let Some(v) = inst.flag_value("unpack") {
+            flags.push(format!("unpack={v}"));
+        }
+    }
+    if inst.flag("link").is_some() && inst.flag_value("link") != Some("false") {
+        if sem.frontend == Frontend::V0_8 {
+            sim.diagnostics.push(diag(line, Severity::Error, "COPY --link is not available in Docker 20.10's built-in frontend (add `# syntax=docker/dockerfile:1`)".into()));
+        } else if sem.daemon_current && chmod.is_empty() {
+            flags.push("link".into());
+            notes.push(Note::LinkedCopyReused);
+        }
+    }
+    for f in ["parents", "exclude"] {
+        for fl in inst.flags_named(f) {
+            if sem.frontend == Frontend::V0_8 {
+                sim.diagnostics.push(diag(
+                    line,
+                    Severity::Error,
+                    format!("--{f} is not available in Docker 20.10's built-in frontend"),
+                ));
+            } else {
+                flags.push(format!("{f}={}", fl.value.clone().unwrap_or_default()));
+            }
+        }
+    }
+    let source = match (&from, from_stage) {
+        (None, _) => "context".to_string(),
+        (Some(_), Some(_)) => "stage".to_string(),
+        (Some(img), None) => format!("image:{}", normalize_image(img)),
+    };
+    let op = Op::Copy {
+        names,
+        dest: dest_path,
+        chown,
+        chmod,
+        flags,
+        source,
+    };
+    let detail = Detail {
+        env: state.env.clone(),
+        cwd_line: state.cwd_line,
+        raw: inst.args_text.clone(),
+        ..Default::default()
+    };
+    push_vertex(sim, ctx, parent, op, inputs, notes, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_normalise() {
+        assert_eq!(normalize_image("node:20"), "docker.io/library/node:20");
+        assert_eq!(normalize_image("node"), "docker.io/library/node:latest");
+        assert_eq!(
+            normalize_image("bitnami/redis"),
+            "docker.io/bitnami/redis:latest"
+        );
+        assert_eq!(normalize_image("ghcr.io/a/b:1"), "ghcr.io/a/b:1");
+        assert_eq!(
+            normalize_image("localhost:5000/x"),
+            "localhost:5000/x:latest"
+        );
+        assert_eq!(
+            normalize_image("alpine@sha256:abc"),
+            "docker.io/library/alpine@sha256:abc"
+        );
+        assert!(!is_mutable(&normalize_image("alpine@sha256:abc")));
+    }
+}

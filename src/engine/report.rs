@@ -1,0 +1,243 @@
+//! The analysis result: per Dockerfile build, one entry per FROM/RUN/COPY/ADD/WORKDIR of the head
+//! Dockerfile with its predicted status, the structured cause of each miss and notes on what
+//! could not be known. Pure data; `render` turns it into text, JSON (version 1), markdown.
+
+use serde::Serialize;
+
+pub use super::dockerfile::ast::{Kind, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Cached,
+    Rebuilt,
+    Unused,
+}
+
+/// How sure the prediction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// Follows from the trees and BuildKit's key rules.
+    Exact,
+    /// Depends on something the trees do not show (build output, upstream images, remote files);
+    /// the status is the likely answer and a note says why.
+    Likely,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseKind {
+    /// The instruction's own text or flags changed, or it is new.
+    DockerfileText,
+    /// Files under a COPY/ADD source (or a bind-mount source) changed.
+    Files,
+    /// `.dockerignore` changed which files lie under a source, or is itself copied.
+    Dockerignore,
+    /// A `--build-arg` / compose `args` value changed.
+    BuildArg,
+    /// An ENV value, or the order of ENV values, changed.
+    Env,
+    /// An ARG declaration or default changed.
+    Arg,
+    User,
+    Shell,
+    Workdir,
+    /// The FROM image reference or platform changed.
+    BaseImage,
+    /// `FROM <stage>` and that stage rebuilt.
+    ParentStage,
+    /// `COPY --from` / `--mount from=` and the source stage's files changed.
+    CopyFrom,
+    /// An ONBUILD trigger of the parent stage changed.
+    Onbuild,
+    /// The `# syntax` directive changed: the frontend itself is different.
+    Syntax,
+    /// The Dockerfile is new in this change; nothing of it is cached.
+    NewDockerfile,
+    /// The base revision's Dockerfile could not be built, so it left no cache.
+    BaseNotBuildable,
+    /// The target stage changed to one the base build did not run.
+    Target,
+    /// A later miss: the step's parent step rebuilt.
+    Follows,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Cause {
+    pub kind: Option<CauseKind>,
+    /// Head line where the cause sits (the changed instruction, the ENV/ARG that set a value, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Line of the counterpart in the base Dockerfile, when that helps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_line: Option<u32>,
+    /// A file that is the cause (the ignore file, the compose file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Changed paths (root-relative), at most `MAX_PATHS`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+    /// How many changed paths there were in all.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub paths_total: usize,
+    /// The variable, stage or image involved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// For `follows`: line of the step this one follows, and of the first miss of the chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follows_line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin_line: Option<u32>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+pub const MAX_PATHS: usize = 20;
+
+impl Cause {
+    pub fn new(kind: CauseKind) -> Cause {
+        Cause {
+            kind: Some(kind),
+            ..Default::default()
+        }
+    }
+    pub fn kind(&self) -> CauseKind {
+        self.kind.unwrap_or(CauseKind::DockerfileText)
+    }
+    pub fn at(mut self, line: Option<u32>) -> Cause {
+        self.line = line;
+        self
+    }
+    pub fn with_paths(mut self, mut paths: Vec<String>) -> Cause {
+        paths.sort();
+        paths.dedup();
+        self.paths_total = paths.len();
+        paths.truncate(MAX_PATHS);
+        self.paths = paths;
+        self
+    }
+}
+
+/// Facts the reason text must mention: uncertainty and special cases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// FROM or `--from` uses a tag that can move upstream.
+    MutableTag {
+        image: String,
+        engine_checks_registry: bool,
+    },
+    /// ADD of a URL / git ref: checked against the remote on every build.
+    RemoteSource { url: String },
+    /// `COPY --from` / bind mount of a stage whose files come out of a re-run RUN.
+    MayStayCached { stage: String, producer_line: u32 },
+    /// `COPY --from` of files made by a step that did not re-run (early cutoff).
+    EarlyCutoff {
+        stage: String,
+        producer_line: Option<u32>,
+    },
+    /// Cached on the assumption that a re-run RUN does not rewrite the copied path.
+    AssumesRunKeepsPath { run_line: u32, path: String },
+    /// A build ARG used in FROM has no value.
+    UnresolvedArg { name: String },
+    /// `WORKDIR /` creates no build step.
+    NoBuildStep,
+    /// `COPY --link`: the copied layer is reused, only the merge re-runs.
+    LinkedCopyReused,
+    /// The step cannot run: a COPY source does not exist, etc.
+    WillFail { message: String },
+    /// A variable the base image may set was used (its value is unknown here).
+    ImageVariable { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub line: u32,
+    pub end_line: u32,
+    pub stage: String,
+    pub instruction: String,
+    pub status: Status,
+    pub confidence: Confidence,
+    pub cause: Option<Cause>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+    #[serde(skip)]
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub line: u32,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// Where a build came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// Named with `--dockerfile`.
+    Cli,
+    /// Found by file name in the head tree.
+    Discovered,
+    /// A `build:` entry of a compose file.
+    Compose { file: String, service: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Summary {
+    pub rebuilt: usize,
+    pub cached: usize,
+    pub unused: usize,
+    /// Line of the first rebuilt step (in file order), if any.
+    pub first_rebuilt_line: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DockerfileReport {
+    pub path: String,
+    pub context: String,
+    pub target: Option<String>,
+    /// The stage the build ends at (the target, or the last stage).
+    pub target_stage: Option<String>,
+    pub origin: Origin,
+    /// `buildkit` or `docker-20.10`, and which frontend parsed the file.
+    pub frontend: String,
+    pub steps: Vec<Step>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Changed paths that are inputs of this build.
+    pub touched_by: Vec<String>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub engine: String,
+    pub dockerfiles: Vec<DockerfileReport>,
+    /// Problems not tied to one Dockerfile (compose files, discovery).
+    pub diagnostics: Vec<FileDiagnostic>,
+    /// Number of changed paths between base and head.
+    pub changed_paths: usize,
+}
+
+/// A diagnostic about some file (compose file, ignore file) rather than a Dockerfile line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileDiagnostic {
+    pub file: String,
+    pub line: Option<u32>,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Report {
+    pub fn rebuilt_steps(&self) -> usize {
+        self.dockerfiles.iter().map(|d| d.summary.rebuilt).sum()
+    }
+}

@@ -1,0 +1,465 @@
+//! File listings of the base and head trees and the change set between them. Listings may be
+//! partial: the engine records which paths it needed but was not given (`Request`), and the
+//! caller loads them and runs the analysis again. Paths are relative to the repository root,
+//! slash-separated, without a leading `./`.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Base,
+    Head,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntryKind {
+    File,
+    Symlink,
+    Dir,
+    /// A git submodule (gitlink): the docker CLI sends the checked-out directory, which a
+    /// git-tree listing cannot see.
+    Submodule,
+}
+
+/// One path of a tree. `id` identifies the content: the git blob id for files (directories
+/// hash their files into the same form), the link target for symlinks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entry {
+    pub kind: EntryKind,
+    /// Permission bits (`0o644`, `0o755`, …).
+    pub mode: u32,
+    pub id: String,
+}
+
+/// What the engine asks for when a listing lacks a path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Request {
+    pub side: SideKey,
+    pub path: String,
+    pub recursive: bool,
+}
+
+/// `Side` made orderable for request sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SideKey {
+    Base,
+    Head,
+}
+
+impl From<Side> for SideKey {
+    fn from(s: Side) -> Self {
+        match s {
+            Side::Base => SideKey::Base,
+            Side::Head => SideKey::Head,
+        }
+    }
+}
+
+impl From<SideKey> for Side {
+    fn from(s: SideKey) -> Self {
+        match s {
+            SideKey::Base => Side::Base,
+            SideKey::Head => Side::Head,
+        }
+    }
+}
+
+/// A (possibly partial) listing of one tree.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    entries: BTreeMap<String, Entry>,
+    /// Directories whose whole subtree is loaded (`""` = the whole tree).
+    complete: BTreeSet<String>,
+    /// Exact paths that were looked up (present in `entries` or known absent).
+    looked_up: BTreeSet<String>,
+}
+
+/// The answer to a listing query: the data, or a note that it was not loaded.
+pub enum Lookup<T> {
+    Loaded(T),
+    Missing,
+}
+
+impl Listing {
+    /// A listing that holds the whole tree.
+    pub fn complete(entries: impl IntoIterator<Item = (String, Entry)>) -> Listing {
+        let mut l = Listing {
+            entries: entries.into_iter().collect(),
+            ..Default::default()
+        };
+        l.complete.insert(String::new());
+        l
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.complete.contains("")
+    }
+
+    /// Add entries loaded for a request.
+    pub fn add(
+        &mut self,
+        req_path: &str,
+        recursive: bool,
+        entries: impl IntoIterator<Item = (String, Entry)>,
+    ) {
+        for (p, e) in entries {
+            self.entries.insert(p, e);
+        }
+        self.looked_up.insert(req_path.to_string());
+        if recursive {
+            self.complete.insert(req_path.to_string());
+        }
+    }
+
+    fn covered(&self, path: &str) -> bool {
+        if self.complete.contains("")
+            || self.complete.contains(path)
+            || self.looked_up.contains(path)
+        {
+            return true;
+        }
+        let mut p = path;
+        while let Some(i) = p.rfind('/') {
+            p = &p[..i];
+            if self.complete.contains(p) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The entry at `path` (directories are reported only when the source lists them).
+    pub fn entry(&self, path: &str) -> Lookup<Option<&Entry>> {
+        if !self.covered(path) {
+            return Lookup::Missing;
+        }
+        Lookup::Loaded(self.entries.get(path))
+    }
+
+    /// Whether `path` exists as a file, link or directory (a directory exists when it has entries).
+    pub fn exists(&self, path: &str) -> Lookup<bool> {
+        if path.is_empty() {
+            return Lookup::Loaded(true);
+        }
+        match self.entry(path) {
+            Lookup::Missing => Lookup::Missing,
+            Lookup::Loaded(Some(_)) => Lookup::Loaded(true),
+            Lookup::Loaded(None) => {
+                let prefix = format!("{path}/");
+                Lookup::Loaded(
+                    self.entries
+                        .range(prefix.clone()..)
+                        .next()
+                        .is_some_and(|(k, _)| k.starts_with(&prefix)),
+                )
+            }
+        }
+    }
+
+    /// All entries strictly below directory `dir` (`""` = everything), if loaded.
+    pub fn under(&self, dir: &str) -> Lookup<Vec<(&str, &Entry)>> {
+        if !(self.complete.contains("")
+            || self.complete.contains(dir)
+            || self.covered_by_ancestor(dir))
+        {
+            return Lookup::Missing;
+        }
+        if dir.is_empty() {
+            return Lookup::Loaded(self.entries.iter().map(|(k, v)| (k.as_str(), v)).collect());
+        }
+        let prefix = format!("{dir}/");
+        Lookup::Loaded(
+            self.entries
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, v)| (k.as_str(), v))
+                .collect(),
+        )
+    }
+
+    fn covered_by_ancestor(&self, dir: &str) -> bool {
+        let mut p = dir;
+        while let Some(i) = p.rfind('/') {
+            p = &p[..i];
+            if self.complete.contains(p) {
+                return true;
+            }
+        }
+        false
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Deleted,
+    Modified,
+    /// Only the permission bits or the kind (file ↔ symlink) changed.
+    ModeChanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+/// Paths that differ between base and head (content, mode, kind, link target, presence).
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    changes: Vec<Change>,
+}
+
+impl ChangeSet {
+    pub fn new(mut changes: Vec<Change>) -> ChangeSet {
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        changes.dedup_by(|a, b| a.path == b.path);
+        ChangeSet { changes }
+    }
+
+    /// Derive the change set from two complete listings.
+    pub fn between(base: &Listing, head: &Listing) -> ChangeSet {
+        let mut out = Vec::new();
+        let mut b = base.entries.iter().peekable();
+        let mut h = head.entries.iter().peekable();
+        loop {
+            match (b.peek(), h.peek()) {
+                (None, None) => break,
+                (Some((bp, _)), None) => {
+                    out.push(Change {
+                        path: (*bp).clone(),
+                        kind: ChangeKind::Deleted,
+                    });
+                    b.next();
+                }
+                (None, Some((hp, _))) => {
+                    out.push(Change {
+                        path: (*hp).clone(),
+                        kind: ChangeKind::Added,
+                    });
+                    h.next();
+                }
+                (Some((bp, be)), Some((hp, he))) => match bp.cmp(hp) {
+                    std::cmp::Ordering::Less => {
+                        out.push(Change {
+                            path: (*bp).clone(),
+                            kind: ChangeKind::Deleted,
+                        });
+                        b.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        out.push(Change {
+                            path: (*hp).clone(),
+                            kind: ChangeKind::Added,
+                        });
+                        h.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if be.kind != he.kind || be.mode != he.mode {
+                            out.push(Change {
+                                path: (*bp).clone(),
+                                kind: ChangeKind::ModeChanged,
+                            });
+                        } else if be.id != he.id {
+                            out.push(Change {
+                                path: (*bp).clone(),
+                                kind: ChangeKind::Modified,
+                            });
+                        }
+                        b.next();
+                        h.next();
+                    }
+                },
+            }
+        }
+        // Directory entries only matter when empty directories appear or vanish; a directory
+        // that gained or lost files is already represented by those files.
+        let out = out
+            .into_iter()
+            .filter(|c| {
+                let e = base
+                    .entries
+                    .get(&c.path)
+                    .or_else(|| head.entries.get(&c.path));
+                !matches!(
+                    e,
+                    Some(Entry {
+                        kind: EntryKind::Dir,
+                        ..
+                    })
+                ) || c.kind == ChangeKind::ModeChanged
+                    || {
+                        let prefix = format!("{}/", c.path);
+                        let has_children = |l: &Listing| {
+                            l.entries
+                                .range(prefix.clone()..)
+                                .next()
+                                .is_some_and(|(k, _)| k.starts_with(&prefix))
+                        };
+                        !(has_children(base) || has_children(head))
+                    }
+            })
+            .collect();
+        ChangeSet::new(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter()
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Change> {
+        self.changes
+            .binary_search_by(|c| c.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.changes[i])
+    }
+
+    /// Changes at `path` or below it (`""` = all).
+    pub fn at_or_under(&self, path: &str) -> Vec<&Change> {
+        if path.is_empty() {
+            return self.changes.iter().collect();
+        }
+        let mut out: Vec<&Change> = self.get(path).into_iter().collect();
+        let prefix = format!("{path}/");
+        let start = self
+            .changes
+            .partition_point(|c| c.path.as_str() < prefix.as_str());
+        out.extend(
+            self.changes[start..]
+                .iter()
+                .take_while(|c| c.path.starts_with(&prefix)),
+        );
+        out
+    }
+}
+
+/// Collects listing requests the engine could not answer.
+#[derive(Debug, Default)]
+pub struct Needs {
+    requests: RefCell<BTreeSet<Request>>,
+}
+
+impl Needs {
+    pub fn request(&self, side: Side, path: &str, recursive: bool) {
+        self.requests.borrow_mut().insert(Request {
+            side: side.into(),
+            path: path.to_string(),
+            recursive,
+        });
+    }
+
+    pub fn take(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.requests.borrow_mut())
+            .into_iter()
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.borrow().is_empty()
+    }
+}
+
+/// Join a directory and a relative path, then clean (`..` cannot leave the root).
+pub fn join_clean(dir: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = dir
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    for seg in rel.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(id: &str) -> Entry {
+        Entry {
+            kind: EntryKind::File,
+            mode: 0o644,
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn change_set_between_listings() {
+        let base = Listing::complete([
+            ("a".into(), f("1")),
+            ("b/c".into(), f("2")),
+            ("d".into(), f("3")),
+        ]);
+        let head = Listing::complete([
+            ("a".into(), f("1")),
+            ("b/c".into(), f("9")),
+            ("e".into(), f("4")),
+            (
+                "d".into(),
+                Entry {
+                    mode: 0o755,
+                    ..f("3")
+                },
+            ),
+        ]);
+        let cs = ChangeSet::between(&base, &head);
+        let v: Vec<_> = cs.iter().map(|c| (c.path.as_str(), c.kind)).collect();
+        assert_eq!(
+            v,
+            vec![
+                ("b/c", ChangeKind::Modified),
+                ("d", ChangeKind::ModeChanged),
+                ("e", ChangeKind::Added)
+            ]
+        );
+        assert_eq!(cs.at_or_under("b").len(), 1);
+        assert_eq!(cs.at_or_under("").len(), 3);
+    }
+
+    #[test]
+    fn partial_listing_reports_missing() {
+        let mut l = Listing::default();
+        assert!(matches!(l.entry("x"), Lookup::Missing));
+        l.add("src", true, [("src/a".to_string(), f("1"))]);
+        assert!(matches!(l.entry("src/a"), Lookup::Loaded(Some(_))));
+        assert!(matches!(l.entry("src/zz"), Lookup::Loaded(None)));
+        assert!(matches!(l.under("src"), Lookup::Loaded(v) if v.len() == 1));
+        assert!(matches!(l.under("other"), Lookup::Missing));
+    }
+
+    #[test]
+    fn join_clean_stays_inside() {
+        assert_eq!(join_clean("", "./a/b/"), "a/b");
+        assert_eq!(join_clean("ctx", "../../etc"), "etc");
+        assert_eq!(join_clean("ctx", "/abs"), "ctx/abs");
+    }
+}

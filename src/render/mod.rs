@@ -1,0 +1,276 @@
+//! Turning a `Report` into what people and programs read: the reason sentence of each step,
+//! plain text for the terminal, JSON (version 1, a contract), and markdown. Pure functions;
+//! every user-facing sentence about a prediction is made here.
+#![deny(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use crate::engine::report::{Cause, CauseKind, DockerfileReport, Note, Status, Step};
+
+/// Facts about the run that are not part of the engine's report.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunMeta {
+    pub base: String,
+    pub head: String,
+}
+
+/// The assumption every prediction rests on (also in `--help` and the README).
+pub const ASSUMPTION: &str = "The base revision was built with the same target and build args on this builder, and its cache is warm.";
+
+fn shorten_list(paths: &[String], total: usize, max: usize) -> String {
+    let shown: Vec<String> = paths.iter().take(max).map(|p| code(p)).collect();
+    let more = total.saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} (+{more} more)", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Inline code for text that came from the repository.
+pub fn code(s: &str) -> String {
+    format!("`{}`", s.replace('`', "'"))
+}
+
+fn value(v: &Option<String>) -> String {
+    match v {
+        Some(s) if s.is_empty() => "\"\"".into(),
+        Some(s) => code(s),
+        None => "unset".into(),
+    }
+}
+
+fn arrow(c: &Cause) -> String {
+    format!("{} → {}", value(&c.before), value(&c.after))
+}
+
+fn at_line(line: Option<u32>) -> String {
+    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+}
+
+/// The sentence explaining a cause (without the leading status).
+pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
+    let name = c.name.clone().unwrap_or_default();
+    match c.kind() {
+        CauseKind::DockerfileText => match name.as_str() {
+            "added" => {
+                "the instruction is new (or replaces another): no cached step has this text".into()
+            }
+            "removed" => format!(
+                "the instruction before it ({}, base line {}) was removed",
+                c.before.as_deref().map(code).unwrap_or_default(),
+                c.base_line.unwrap_or_default()
+            ),
+            "heredoc" => "the heredoc content changed".into(),
+            _ => match &c.before {
+                Some(b) => format!(
+                    "the instruction changed (was {}{})",
+                    code(b),
+                    c.base_line
+                        .map(|l| format!(" at base line {l}"))
+                        .unwrap_or_default()
+                ),
+                None => "the instruction or its flags changed".into(),
+            },
+        },
+        CauseKind::Files => {
+            let mut s = format!(
+                "files it copies changed: {}",
+                shorten_list(&c.paths, c.paths_total, 5)
+            );
+            if c.paths.iter().any(|p| p == &df.path) {
+                s.push_str(" — the Dockerfile itself is in the copied context (list it in .dockerignore to stop this)");
+            }
+            s
+        }
+        CauseKind::Dockerignore => format!(
+            "{} changed which files it copies: {}",
+            code(c.file.as_deref().unwrap_or(".dockerignore")),
+            shorten_list(&c.paths, c.paths_total, 5)
+        ),
+        CauseKind::BuildArg => format!(
+            "build arg {} changed ({}){}",
+            code(&name),
+            arrow(c),
+            at_line(c.line).replace("at line", "declared at line")
+        ),
+        CauseKind::Arg => {
+            if c.after.is_none() {
+                format!(
+                    "ARG {} (base line {}) was removed; every valued ARG is part of the environment of later RUNs",
+                    code(&name),
+                    c.base_line.unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "ARG {}{} changed its value ({}); every valued ARG is part of the environment of later RUNs, used or not",
+                    code(&name),
+                    at_line(c.line),
+                    arrow(c)
+                )
+            }
+        }
+        CauseKind::Env => {
+            if name == "order" {
+                format!(
+                    "the order of ENV values changed{} (BuildKit keys the environment as an ordered list)",
+                    at_line(c.line)
+                )
+            } else if c.after.is_none() {
+                format!(
+                    "ENV {} (base line {}) was removed",
+                    code(&name),
+                    c.base_line.unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "ENV {}{} changed ({})",
+                    code(&name),
+                    at_line(c.line),
+                    arrow(c)
+                )
+            }
+        }
+        CauseKind::User => format!("USER{} changed ({})", at_line(c.line), arrow(c)),
+        CauseKind::Shell => format!("SHELL{} changed ({})", at_line(c.line), arrow(c)),
+        CauseKind::Workdir => format!(
+            "the working directory changed{} ({})",
+            at_line(c.line).replace("at line", "by WORKDIR at line"),
+            arrow(c)
+        ),
+        CauseKind::BaseImage => {
+            if name == "platform" {
+                format!("the FROM platform changed ({})", arrow(c))
+            } else {
+                format!("the base image changed ({})", arrow(c))
+            }
+        }
+        CauseKind::ParentStage => format!(
+            "it builds FROM stage {}, which rebuilds from line {}",
+            code(&name),
+            c.line.unwrap_or_default()
+        ),
+        CauseKind::CopyFrom => {
+            let mut s = format!("the files it takes from stage {} change", code(&name));
+            if let Some(l) = c.origin_line {
+                s.push_str(&format!(" (made at line {l})"));
+            }
+            if !c.paths.is_empty() {
+                s.push_str(&format!(": {}", shorten_list(&c.paths, c.paths_total, 5)));
+            }
+            s
+        }
+        CauseKind::Onbuild => format!(
+            "an ONBUILD trigger of its parent stage changed{}",
+            at_line(c.line)
+        ),
+        CauseKind::Syntax => {
+            "the `# syntax` directive changed: a different frontend builds the whole file".into()
+        }
+        CauseKind::NewDockerfile => {
+            "the Dockerfile is new in this change: nothing of it is cached".into()
+        }
+        CauseKind::BaseNotBuildable => {
+            "the base revision of this Dockerfile does not build, so it left no cache".into()
+        }
+        CauseKind::Target => "the target stage is new: the base build did not run it".into(),
+        CauseKind::Follows => format!(
+            "follows the rebuilt step at line {}",
+            c.follows_line.unwrap_or_default()
+        ),
+    }
+}
+
+fn note_sentence(n: &Note) -> String {
+    match n {
+        Note::MutableTag { image, engine_checks_registry: true } => {
+            format!("uncertain: {} is a tag BuildKit re-resolves on every build; if it moved upstream, this stage rebuilds", code(image))
+        }
+        Note::MutableTag { image, engine_checks_registry: false } => {
+            format!("Docker 20.10 uses the local {} until someone pulls it; a pull of a moved tag rebuilds this stage", code(image))
+        }
+        Note::RemoteSource { url } => format!("uncertain: {} is fetched on every build; the step rebuilds if it changed upstream", code(url)),
+        Note::MayStayCached { stage, producer_line } => format!(
+            "uncertain: stage {} re-runs line {producer_line}, which makes the copied files; BuildKit keeps this step cached if they come out byte-identical",
+            code(stage)
+        ),
+        Note::EarlyCutoff { stage, producer_line: Some(l) } => format!(
+            "the files it takes from stage {} come from line {l}, which does not re-run, so BuildKit finds the same bytes",
+            code(stage)
+        ),
+        Note::EarlyCutoff { stage, producer_line: None } => format!("nothing in stage {} writes the copied path", code(stage)),
+        Note::AssumesRunKeepsPath { run_line, path } => format!("assumes the re-run RUN at line {run_line} does not rewrite {}", code(path)),
+        Note::UnresolvedArg { name } => format!("uncertain: ARG {} has no value here; pass it with --build-arg to predict exactly", code(name)),
+        Note::NoBuildStep => "WORKDIR / makes no build step of its own".into(),
+        Note::LinkedCopyReused => "COPY --link: the copied layer itself is reused; only the merge onto the new parent re-runs".into(),
+        Note::WillFail { message } => format!("the build fails here: {message}"),
+        Note::ImageVariable { name } => format!("uses {} from the base image, whose value is not known here", code(name)),
+    }
+}
+
+/// The human sentence for one step.
+pub fn reason(step: &Step, df: &DockerfileReport) -> String {
+    let mut s = match step.status {
+        Status::Unused => format!(
+            "not built: the target {} does not need stage {}",
+            df.target_stage
+                .as_deref()
+                .map(code)
+                .unwrap_or_else(|| "(none)".into()),
+            code(&step.stage)
+        ),
+        Status::Cached => "cache hit: nothing it depends on changed".into(),
+        Status::Rebuilt => match &step.cause {
+            Some(c) => format!("rebuilds: {}", cause_sentence(c, df)),
+            None => "rebuilds".into(),
+        },
+    };
+    let notes: Vec<&Note> = step
+        .notes
+        .iter()
+        .filter(|n| {
+            !(step.status == Status::Unused)
+                && !(step.status == Status::Rebuilt
+                    && matches!(n, Note::EarlyCutoff { .. } | Note::MutableTag { .. }))
+        })
+        .collect();
+    for n in notes {
+        s.push_str("; ");
+        s.push_str(&note_sentence(n));
+    }
+    s
+}
+
+/// Steps grouped by the first miss of their chain: (origin step, later steps that follow it).
+pub fn chains(df: &DockerfileReport) -> Vec<(&Step, Vec<&Step>)> {
+    let mut out: Vec<(&Step, Vec<&Step>)> = Vec::new();
+    for s in df.steps.iter().filter(|s| s.status == Status::Rebuilt) {
+        let origin = match &s.cause {
+            Some(c) if c.kind() == CauseKind::Follows => c.origin_line,
+            Some(c) if c.kind() == CauseKind::ParentStage => c.line,
+            _ => None,
+        };
+        match origin.and_then(|o| out.iter().position(|(st, _)| st.line == o)) {
+            Some(i) => out[i].1.push(s),
+            None => out.push((s, Vec::new())),
+        }
+    }
+    out
+}
+
+/// Display name of a build: path, plus the compose service when there is one.
+pub fn build_title(df: &DockerfileReport) -> String {
+    match &df.origin {
+        crate::engine::report::Origin::Compose { file, service } => {
+            format!("{} (service {} in {})", df.path, service, file)
+        }
+        _ => df.path.clone(),
+    }
+}
