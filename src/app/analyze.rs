@@ -18,6 +18,8 @@ pub struct AnalyzeOptions {
     pub context: Option<String>,
     pub target: Option<String>,
     pub build_args: BTreeMap<String, String>,
+    /// Build args of the base build when they differ from the head's (compose files, tests).
+    pub base_build_args: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +78,10 @@ pub async fn analyze<R: RepoSource>(
                     context: context.clone(),
                     origin: Origin::Cli,
                     head_args: opts.build_args.clone(),
-                    base_args: opts.build_args.clone(),
+                    base_args: opts
+                        .base_build_args
+                        .clone()
+                        .unwrap_or_else(|| opts.build_args.clone()),
                     head_target: opts.target.clone(),
                     base_target: opts.target.clone(),
                     always: true,
@@ -329,7 +334,10 @@ async fn discover_specs<R: RepoSource>(
             context,
             origin: Origin::Discovered,
             head_args: opts.build_args.clone(),
-            base_args: opts.build_args.clone(),
+            base_args: opts
+                .base_build_args
+                .clone()
+                .unwrap_or_else(|| opts.build_args.clone()),
             head_target: opts.target.clone(),
             base_target: opts.target.clone(),
             always: false,

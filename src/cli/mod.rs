@@ -178,6 +178,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         context: a.context.clone(),
         target: a.target.clone(),
         build_args: args,
+        base_build_args: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -10,6 +10,7 @@
     clippy::print_stderr
 )]
 
+pub mod buildlog;
 pub mod compose;
 pub mod discover;
 pub mod dockerfile;

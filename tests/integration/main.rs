@@ -1,1 +1,4 @@
-//! Integration tests: one binary.
+//! Integration tests: one binary (`cargo test --test integration`).
+
+mod buildkit;
+mod support;

@@ -39,6 +39,7 @@ fn text_changed() -> Cause {
 }
 
 /// Compare all content inputs of a head vertex with those of a base record that has the same op.
+#[allow(clippy::too_many_arguments)]
 pub fn compare_inputs(
     ctx: &Ctx<'_>,
     build: &BuildInput,
@@ -47,6 +48,7 @@ pub fn compare_inputs(
     res: &[Res],
     hv: &Vertex,
     bv: &Vertex,
+    canon: &[usize],
 ) -> Cmp {
     if hv.inputs.len() != bv.inputs.len() {
         return differs(text_changed());
@@ -54,7 +56,7 @@ pub fn compare_inputs(
     let mut confidence = Confidence::Exact;
     let mut notes = Vec::new();
     for (hi, bi) in hv.inputs.iter().zip(&bv.inputs) {
-        match compare_one(ctx, build, head, base, res, hi, bi) {
+        match compare_one(ctx, build, head, base, res, hi, bi, canon) {
             Cmp::Same {
                 confidence: c,
                 notes: n,
@@ -70,6 +72,7 @@ pub fn compare_inputs(
     Cmp::Same { confidence, notes }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compare_one(
     ctx: &Ctx<'_>,
     build: &BuildInput,
@@ -78,6 +81,7 @@ fn compare_one(
     res: &[Res],
     hi: &Input,
     bi: &Input,
+    canon: &[usize],
 ) -> Cmp {
     match (hi, bi) {
         (
@@ -105,7 +109,16 @@ fn compare_one(
             if hp != bp {
                 return differs(text_changed());
             }
-            compare_stage(ctx, build, head, res, *hs, hp, *hvid, *bvid)
+            compare_stage(
+                ctx,
+                build,
+                head,
+                res,
+                *hs,
+                hp,
+                *hvid,
+                bvid.map(|v| canon[v]),
+            )
         }
         (
             Input::Image {

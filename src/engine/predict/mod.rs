@@ -427,13 +427,20 @@ fn match_vertices(
     base: Option<&SideSim>,
     base_problem: Option<CauseKind>,
 ) -> Vec<Res> {
-    // Index the base cache: (parent record, op) → records.
+    // Index the base cache: (parent record, op) → records. Records are content-addressed: two
+    // base vertices with the same parent record, op and inputs are one record.
     let mut index: HashMap<(Option<VId>, &Op), Vec<VId>> = HashMap::new();
+    let canon: Vec<VId> = base.map(|b| canonical_ids(&b.sim)).unwrap_or_default();
     if let Some(b) = base {
         let all = b.sim.target.is_none();
         for (i, v) in b.sim.vertices.iter().enumerate() {
             if all || b.sim.stages[v.stage].reachable {
-                index.entry((v.parent, &v.op)).or_default().push(i);
+                let slot = index
+                    .entry((v.parent.map(|p| canon[p]), &v.op))
+                    .or_default();
+                if !slot.contains(&canon[i]) {
+                    slot.push(canon[i]);
+                }
             }
         }
     }
@@ -444,10 +451,16 @@ fn match_vertices(
             continue;
         }
         let line = step_line(head, v);
+        let mut parent_confidence = Confidence::Exact;
         let bparent = match v.parent {
             None => None,
             Some(p) => match &res[p] {
-                Res::Hit { base, .. } => Some(*base),
+                Res::Hit {
+                    base, confidence, ..
+                } => {
+                    parent_confidence = *confidence;
+                    Some(*base)
+                }
                 Res::Miss {
                     origin_line,
                     confidence,
@@ -492,7 +505,7 @@ fn match_vertices(
         let mut hit = None;
         for c in candidates {
             let bv = &b.sim.vertices[c];
-            match content::compare_inputs(ctx, build, head, b, &res, v, bv) {
+            match content::compare_inputs(ctx, build, head, b, &res, v, bv, &canon) {
                 content::Cmp::Same { confidence, notes } => {
                     hit = Some((c, confidence, notes));
                     break;
@@ -512,6 +525,9 @@ fn match_vertices(
         match hit {
             Some((c, mut confidence, extra)) => {
                 notes.extend(extra);
+                if parent_confidence == Confidence::Likely {
+                    confidence = Confidence::Likely;
+                }
                 if notes.iter().any(|n| {
                     matches!(
                         n,
@@ -734,6 +750,29 @@ fn explain_op_diff(
         }
         _ => text_changed(v, bv),
     }
+}
+
+/// Canonical record id of every vertex: the first vertex with the same parent record, op and
+/// inputs (BuildKit stores one record for identical steps, whichever stage they are in).
+pub fn canonical_ids(sim: &Sim) -> Vec<VId> {
+    let mut canon: Vec<VId> = Vec::with_capacity(sim.vertices.len());
+    let mut seen: HashMap<(Option<VId>, &Op, String), VId> = HashMap::new();
+    for (i, v) in sim.vertices.iter().enumerate() {
+        let inputs: Vec<String> = v
+            .inputs
+            .iter()
+            .map(|inp| match inp {
+                sim::Input::Stage { path, vid, .. } => {
+                    format!("stage:{path}:{:?}", vid.map(|x| canon[x]))
+                }
+                other => format!("{other:?}"),
+            })
+            .collect();
+        let key = (v.parent.map(|p| canon[p]), &v.op, inputs.join("\u{0}"));
+        let c = *seen.entry(key).or_insert(i);
+        canon.push(c);
+    }
+    canon
 }
 
 fn base_index_of(base: &SideSim, v: &Vertex) -> VId {

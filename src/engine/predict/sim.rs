@@ -674,10 +674,22 @@ fn meta_lookup(meta: &[(String, Option<String>, EnvSrc)], name: &str) -> Option<
     if let Some((_, v, _)) = meta.iter().rev().find(|(n, _, _)| n == name) {
         return v.clone();
     }
-    if AUTO_ARGS.contains(&name) {
-        return Some(placeholder(name));
-    }
-    None
+    auto_arg(name)
+}
+
+/// Values of the automatic platform ARGs. The builder's platform is not in the trees; cachebust
+/// assumes linux/amd64, the platform of GitHub's hosted runners (README, "Assumptions").
+pub fn auto_arg(name: &str) -> Option<String> {
+    Some(
+        match name {
+            "BUILDPLATFORM" | "TARGETPLATFORM" => "linux/amd64",
+            "BUILDOS" | "TARGETOS" => "linux",
+            "BUILDARCH" | "TARGETARCH" => "amd64",
+            "BUILDVARIANT" | "TARGETVARIANT" => "",
+            _ => return None,
+        }
+        .to_string(),
+    )
 }
 
 fn diag(line: u32, severity: Severity, message: String) -> Diagnostic {
@@ -806,8 +818,8 @@ fn dispatch(
                         _ => EnvSrc::Arg { line },
                     };
                     Some((v.clone(), src))
-                } else if AUTO_ARGS.contains(&name.as_str()) {
-                    Some((placeholder(name), EnvSrc::Platform { line }))
+                } else if let Some(v) = auto_arg(name) {
+                    Some((v, EnvSrc::Platform { line }))
                 } else {
                     None
                 };

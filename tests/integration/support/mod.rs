@@ -1,0 +1,4 @@
+//! Test helpers: temporary trees, the real Docker daemon, running the analysis in-process.
+
+pub mod docker;
+pub mod trees;
