@@ -1,4 +1,6 @@
 //! Integration tests: one binary (`cargo test --test integration`).
 
 mod buildkit;
+mod dockerignore;
+mod parser_corpus;
 mod support;

@@ -423,6 +423,10 @@ fn validate(df: &mut Dockerfile) {
             _ => &[],
         };
         for f in &inst.flags {
+            // a lone `--` only ends the flags
+            if f.name.is_empty() && f.value.is_none() {
+                continue;
+            }
             if !allowed.contains(&f.name.as_str()) {
                 diags.push(ParseDiagnostic {
                     line: inst.line,
