@@ -27,8 +27,12 @@ pub trait RepoSource {
     /// Paths that differ between base and head.
     async fn changes(&self) -> Result<ChangeSet, SourceError>;
 
-    /// Every file path of one side (used to discover Dockerfiles and compose files).
-    async fn file_names(&self, side: Side) -> Result<Vec<String>, SourceError>;
+    /// Paths of one side whose names look like Dockerfiles or compose files
+    /// (`engine::discover`), outside the directories discovery skips.
+    async fn discover(&self, side: Side) -> Result<Vec<String>, SourceError>;
+
+    /// Names of the immediate children of a directory (empty if it is not one).
+    async fn children(&self, side: Side, dir: &str) -> Result<Vec<String>, SourceError>;
 
     /// Contents of files (None where a path is not a file on that side).
     async fn read_files(

@@ -1,330 +1,811 @@
-//! A tree read from a git revision without checking it out, through the git CLI: `ls-tree` for
-//! names and partial listings, `cat-file --batch` for contents, `diff-tree` for the change set
-//! between two revisions of the same repository.
+//! Git revisions read straight from the object database, without a checkout: one long-lived
+//! `git cat-file --batch` process answers tree and blob reads, trees are parsed and cached in
+//! memory, two revisions are compared by walking only the subtrees whose ids differ, and the
+//! Dockerfiles of a revision are found by a tree walk that reuses, across runs, what it learned
+//! about unchanged subtrees (a small cache file in the repository's git directory). The cost of
+//! an analysis therefore grows with the change, not with the repository.
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use crate::engine::FileText;
 use crate::engine::tree::{Change, ChangeKind, ChangeSet, Entry, EntryKind};
 use crate::ports::SourceError;
 
-/// One revision of a repository.
-#[derive(Debug, Clone)]
-pub struct GitTree {
-    /// The repository's top-level directory.
-    pub repo: PathBuf,
-    /// The full commit id.
-    pub commit: String,
-    /// The revision as the user wrote it.
-    pub rev: String,
+/// Objects read by `objects`: (type, body) or `None` when missing.
+pub type Objects = Vec<Option<(String, Vec<u8>)>>;
+
+/// One entry of a tree object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub mode: u32,
+    pub name: String,
+    pub oid: String,
 }
 
-fn git(repo: &Path) -> Command {
+impl TreeEntry {
+    fn kind(&self) -> EntryKind {
+        match self.mode {
+            0o40000 => EntryKind::Dir,
+            0o120000 => EntryKind::Symlink,
+            0o160000 => EntryKind::Submodule,
+            _ => EntryKind::File,
+        }
+    }
+
+    fn entry(&self) -> Entry {
+        let kind = self.kind();
+        let mode = match kind {
+            EntryKind::File if self.mode & 0o111 != 0 => 0o755,
+            EntryKind::File => 0o644,
+            EntryKind::Symlink => 0o777,
+            _ => 0o755,
+        };
+        Entry {
+            kind,
+            mode,
+            id: self.oid.clone(),
+        }
+    }
+}
+
+struct CatFile {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Drop for CatFile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A repository opened for reading objects.
+pub struct GitRepo {
+    pub top: PathBuf,
+    pub git_dir: PathBuf,
+    hash_len: usize,
+    cat: Mutex<Option<CatFile>>,
+    trees: Mutex<HashMap<String, Arc<Vec<TreeEntry>>>>,
+    /// Discovery results per tree id: paths (relative to the tree) of matching files.
+    found: Mutex<HashMap<String, Arc<Vec<String>>>>,
+    /// Tree ids whose discovery result was used in this run (kept in the cache file).
+    used: Mutex<Vec<String>>,
+    pub use_cache: bool,
+}
+
+fn git(dir: &Path) -> Command {
     let mut c = Command::new("git");
     c.arg("-C")
-        .arg(repo)
+        .arg(dir)
         .env("GIT_OPTIONAL_LOCKS", "0")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE");
     c
 }
 
-fn run(mut cmd: Command, what: &str) -> Result<Vec<u8>, SourceError> {
-    let out = cmd
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| SourceError::Io(format!("cannot run git ({what}): {e}")))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(SourceError::Io(format!(
-            "git {what} failed: {}",
-            err.lines().next().unwrap_or("").trim()
-        )));
-    }
-    Ok(out.stdout)
-}
+const CACHE_FILE: &str = "cachebust/discovery-v1";
+/// At most this many trees are remembered.
+const CACHE_LINES: usize = 50_000;
 
-/// The top-level directory of the repository that contains `path`.
-pub fn toplevel(path: &Path) -> Result<PathBuf, SourceError> {
-    let mut c = git(path);
-    c.args(["rev-parse", "--show-toplevel"]);
-    let out = c
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| SourceError::Io(format!("cannot run git: {e}")))?;
-    if !out.status.success() {
-        return Err(SourceError::NotFound(format!(
-            "{} is not inside a git repository",
-            path.display()
-        )));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
-impl GitTree {
-    /// Resolve `rev` in the repository at `repo`.
-    pub fn open(repo: &Path, rev: &str) -> Result<GitTree, SourceError> {
-        let top = toplevel(repo)?;
-        if rev.starts_with('-') {
-            return Err(SourceError::NotFound(format!("{rev:?} is not a revision")));
-        }
-        let mut c = git(&top);
-        c.args([
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &format!("{rev}^{{commit}}"),
-        ]);
-        let out = c
+impl GitRepo {
+    /// Open the repository containing `path`.
+    pub fn open(path: &Path, use_cache: bool) -> Result<Arc<GitRepo>, SourceError> {
+        let out = git(path)
+            .args([
+                "rev-parse",
+                "--show-toplevel",
+                "--absolute-git-dir",
+                "--show-object-format",
+            ])
+            .stderr(Stdio::piped())
             .output()
             .map_err(|e| SourceError::Io(format!("cannot run git: {e}")))?;
         if !out.status.success() {
             return Err(SourceError::NotFound(format!(
-                "{rev} is neither a directory nor a revision of the repository at {}",
-                top.display()
+                "{} is not inside a git repository",
+                path.display()
             )));
         }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let top = PathBuf::from(lines.next().unwrap_or_default());
+        let git_dir = PathBuf::from(lines.next().unwrap_or_default());
+        let hash_len = if lines.next() == Some("sha256") {
+            32
+        } else {
+            20
+        };
+        let repo = GitRepo {
+            top,
+            git_dir,
+            hash_len,
+            cat: Mutex::new(None),
+            trees: Mutex::new(HashMap::new()),
+            found: Mutex::new(HashMap::new()),
+            used: Mutex::new(Vec::new()),
+            use_cache,
+        };
+        if use_cache {
+            repo.load_cache();
+        }
+        Ok(Arc::new(repo))
+    }
+
+    /// Resolve a revision to a commit id (through the object reader: no extra process).
+    pub fn resolve(&self, rev: &str) -> Result<String, SourceError> {
+        let bad = || {
+            SourceError::NotFound(format!(
+                "{rev} is neither a directory nor a revision of the repository at {}",
+                self.top.display()
+            ))
+        };
+        if rev.starts_with('-') || rev.trim().is_empty() || rev.contains(['\n', '\r', ' ', '\t']) {
+            return Err(bad());
+        }
+        let mut guard = self
+            .cat
+            .lock()
+            .map_err(|_| SourceError::Io("git reader poisoned".into()))?;
+        if guard.is_none() {
+            *guard = Some(self.start_cat()?);
+        }
+        let cat = guard.as_mut().expect("started");
+        let io = |e: std::io::Error| SourceError::Io(format!("git cat-file: {e}"));
+        writeln!(cat.stdin, "{rev}^{{commit}}").map_err(io)?;
+        cat.stdin.flush().map_err(io)?;
+        let mut header = String::new();
+        cat.stdout.read_line(&mut header).map_err(io)?;
+        let f: Vec<&str> = header.trim_end().split(' ').collect();
+        if f.len() != 3 || f[1] != "commit" {
+            return Err(bad());
+        }
+        let size: usize = f[2].parse().map_err(|_| bad())?;
+        let mut body = vec![0u8; size + 1];
+        cat.stdout.read_exact(&mut body).map_err(io)?;
+        Ok(f[0].to_string())
+    }
+
+    fn start_cat(&self) -> Result<CatFile, SourceError> {
+        let mut child = git(&self.top)
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| SourceError::Io(format!("cannot run git cat-file: {e}")))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| SourceError::Io("git cat-file: no stdin".into()))?;
+        let stdout = BufReader::with_capacity(
+            1 << 16,
+            child
+                .stdout
+                .take()
+                .ok_or_else(|| SourceError::Io("git cat-file: no stdout".into()))?,
+        );
+        Ok(CatFile {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// Read objects by id (or `<rev>:<path>`); `None` for missing ones. Requests are pipelined in
+    /// chunks small enough that writing never blocks on unread output.
+    pub fn objects(&self, names: &[String]) -> Result<Objects, SourceError> {
+        let mut guard = self
+            .cat
+            .lock()
+            .map_err(|_| SourceError::Io("git reader poisoned".into()))?;
+        if guard.is_none() {
+            *guard = Some(self.start_cat()?);
+        }
+        let cat = guard.as_mut().expect("started");
+        let mut out = Vec::with_capacity(names.len());
+        let io = |e: std::io::Error| SourceError::Io(format!("git cat-file: {e}"));
+        for chunk in names.chunks(64) {
+            let mut req = String::new();
+            for n in chunk {
+                if n.contains('\n') {
+                    req.push_str("invalid\u{0}name\n");
+                } else {
+                    req.push_str(n);
+                    req.push('\n');
+                }
+            }
+            cat.stdin.write_all(req.as_bytes()).map_err(io)?;
+            cat.stdin.flush().map_err(io)?;
+            for _ in chunk {
+                let mut header = String::new();
+                cat.stdout.read_line(&mut header).map_err(io)?;
+                let f: Vec<&str> = header.trim_end().split(' ').collect();
+                if f.len() == 3 {
+                    let size: usize = f[2].parse().map_err(|_| {
+                        SourceError::Io(format!("git cat-file: bad header {header:?}"))
+                    })?;
+                    let mut body = vec![0u8; size + 1];
+                    cat.stdout.read_exact(&mut body).map_err(io)?;
+                    body.pop();
+                    out.push(Some((f[1].to_string(), body)));
+                } else if header.is_empty() {
+                    return Err(SourceError::Io("git cat-file stopped".into()));
+                } else {
+                    out.push(None);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The root tree of a commit.
+    pub fn commit_tree(&self, commit: &str) -> Result<String, SourceError> {
+        let obj = self.objects(&[commit.to_string()])?.pop().flatten();
+        let Some((_, body)) = obj else {
+            return Err(SourceError::NotFound(format!("commit {commit} not found")));
+        };
+        let text = String::from_utf8_lossy(&body);
+        text.lines()
+            .find_map(|l| l.strip_prefix("tree "))
+            .map(|t| t.trim().to_string())
+            .ok_or_else(|| SourceError::Io(format!("commit {commit} has no tree")))
+    }
+
+    fn parse_tree(&self, body: &[u8]) -> Vec<TreeEntry> {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while i < body.len() {
+            let Some(sp) = body[i..].iter().position(|b| *b == b' ') else {
+                break;
+            };
+            let mode = std::str::from_utf8(&body[i..i + sp])
+                .ok()
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .unwrap_or(0o100644);
+            let name_start = i + sp + 1;
+            let Some(nul) = body[name_start..].iter().position(|b| *b == 0) else {
+                break;
+            };
+            let name = String::from_utf8_lossy(&body[name_start..name_start + nul]).into_owned();
+            let oid_start = name_start + nul + 1;
+            let oid_end = oid_start + self.hash_len;
+            if oid_end > body.len() {
+                break;
+            }
+            let oid: String = body[oid_start..oid_end]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            v.push(TreeEntry { mode, name, oid });
+            i = oid_end;
+        }
+        v
+    }
+
+    /// Several trees at once (cached).
+    pub fn trees(&self, oids: &[String]) -> Result<Vec<Arc<Vec<TreeEntry>>>, SourceError> {
+        let mut missing: Vec<String> = Vec::new();
+        {
+            let cache = self
+                .trees
+                .lock()
+                .map_err(|_| SourceError::Io("tree cache poisoned".into()))?;
+            for o in oids {
+                if !cache.contains_key(o) && !missing.contains(o) {
+                    missing.push(o.clone());
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let objs = self.objects(&missing)?;
+            let mut cache = self
+                .trees
+                .lock()
+                .map_err(|_| SourceError::Io("tree cache poisoned".into()))?;
+            for (o, obj) in missing.iter().zip(objs) {
+                let entries = match obj {
+                    Some((t, body)) if t == "tree" => self.parse_tree(&body),
+                    _ => Vec::new(),
+                };
+                cache.insert(o.clone(), Arc::new(entries));
+            }
+        }
+        let cache = self
+            .trees
+            .lock()
+            .map_err(|_| SourceError::Io("tree cache poisoned".into()))?;
+        Ok(oids
+            .iter()
+            .map(|o| cache.get(o).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    pub fn tree(&self, oid: &str) -> Result<Arc<Vec<TreeEntry>>, SourceError> {
+        Ok(self.trees(&[oid.to_string()])?.pop().unwrap_or_default())
+    }
+
+    /// The entry at `path` below `root` (`None` if absent).
+    pub fn lookup(&self, root: &str, path: &str) -> Result<Option<TreeEntry>, SourceError> {
+        if path.is_empty() {
+            return Ok(Some(TreeEntry {
+                mode: 0o40000,
+                name: String::new(),
+                oid: root.to_string(),
+            }));
+        }
+        let mut cur = root.to_string();
+        let parts: Vec<&str> = path.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let t = self.tree(&cur)?;
+            let Some(e) = t.iter().find(|e| e.name == *part) else {
+                return Ok(None);
+            };
+            if i + 1 == parts.len() {
+                return Ok(Some(e.clone()));
+            }
+            if e.mode != 0o40000 {
+                return Ok(None);
+            }
+            cur = e.oid.clone();
+        }
+        Ok(None)
+    }
+
+    /// Entries at many paths below `root`, reading each level of trees in one round trip.
+    pub fn lookup_many(
+        &self,
+        root: &str,
+        paths: &[String],
+    ) -> Result<Vec<Option<TreeEntry>>, SourceError> {
+        let parts: Vec<Vec<&str>> = paths
+            .iter()
+            .map(|p| {
+                if p.is_empty() {
+                    Vec::new()
+                } else {
+                    p.split('/').collect()
+                }
+            })
+            .collect();
+        let mut cur: Vec<Option<String>> = vec![Some(root.to_string()); paths.len()];
+        let mut result: Vec<Option<TreeEntry>> = paths
+            .iter()
+            .map(|p| {
+                p.is_empty().then(|| TreeEntry {
+                    mode: 0o40000,
+                    name: String::new(),
+                    oid: root.to_string(),
+                })
+            })
+            .collect();
+        let depth = parts.iter().map(Vec::len).max().unwrap_or(0);
+        for d in 0..depth {
+            let need: Vec<String> = (0..paths.len())
+                .filter(|&i| parts[i].len() > d)
+                .filter_map(|i| cur[i].clone())
+                .collect();
+            self.trees(&need)?;
+            for i in 0..paths.len() {
+                if parts[i].len() <= d {
+                    continue;
+                }
+                let Some(t) = cur[i].take() else { continue };
+                let tree = self.tree(&t)?;
+                let Some(e) = tree.iter().find(|e| e.name == parts[i][d]) else {
+                    continue;
+                };
+                if d + 1 == parts[i].len() {
+                    result[i] = Some(e.clone());
+                } else if e.mode == 0o40000 {
+                    cur[i] = Some(e.oid.clone());
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Every entry below tree `oid`, paths prefixed with `prefix` (directories included).
+    pub fn walk(
+        &self,
+        oid: &str,
+        prefix: &str,
+        out: &mut Vec<(String, Entry)>,
+    ) -> Result<(), SourceError> {
+        let mut level: Vec<(String, String)> = vec![(oid.to_string(), prefix.to_string())];
+        while !level.is_empty() {
+            let oids: Vec<String> = level.iter().map(|(o, _)| o.clone()).collect();
+            let trees = self.trees(&oids)?;
+            let mut next = Vec::new();
+            for ((_, pfx), t) in level.iter().zip(trees) {
+                for e in t.iter() {
+                    let p = if pfx.is_empty() {
+                        e.name.clone()
+                    } else {
+                        format!("{pfx}/{}", e.name)
+                    };
+                    out.push((p.clone(), e.entry()));
+                    if e.mode == 0o40000 {
+                        next.push((e.oid.clone(), p));
+                    }
+                }
+            }
+            level = next;
+        }
+        Ok(())
+    }
+
+    /// Replace symlink blob ids by their targets.
+    pub fn resolve_links(&self, entries: &mut [(String, Entry)]) -> Result<(), SourceError> {
+        let oids: Vec<String> = entries
+            .iter()
+            .filter(|(_, e)| e.kind == EntryKind::Symlink)
+            .map(|(_, e)| e.id.clone())
+            .collect();
+        if oids.is_empty() {
+            return Ok(());
+        }
+        let objs = self.objects(&oids)?;
+        let mut it = objs.into_iter();
+        for (_, e) in entries
+            .iter_mut()
+            .filter(|(_, e)| e.kind == EntryKind::Symlink)
+        {
+            if let Some(Some((_, body))) = it.next() {
+                e.id = String::from_utf8_lossy(&body).into_owned();
+            }
+        }
+        Ok(())
+    }
+
+    /// Paths that differ between two trees, walking only subtrees whose ids differ.
+    pub fn diff(&self, a: &str, b: &str) -> Result<ChangeSet, SourceError> {
+        let mut out = Vec::new();
+        let mut level: Vec<(Option<String>, Option<String>, String)> =
+            vec![(Some(a.to_string()), Some(b.to_string()), String::new())];
+        while !level.is_empty() {
+            let mut oids = Vec::new();
+            for (x, y, _) in &level {
+                oids.extend(x.iter().cloned());
+                oids.extend(y.iter().cloned());
+            }
+            self.trees(&oids)?;
+            let mut next = Vec::new();
+            for (x, y, pfx) in &level {
+                let tx = match x {
+                    Some(o) => self.tree(o)?,
+                    None => Arc::default(),
+                };
+                let ty = match y {
+                    Some(o) => self.tree(o)?,
+                    None => Arc::default(),
+                };
+                let mut names: Vec<&str> = tx
+                    .iter()
+                    .chain(ty.iter())
+                    .map(|e| e.name.as_str())
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                for n in names {
+                    let ex = tx.iter().find(|e| e.name == n);
+                    let ey = ty.iter().find(|e| e.name == n);
+                    let p = if pfx.is_empty() {
+                        n.to_string()
+                    } else {
+                        format!("{pfx}/{n}")
+                    };
+                    let dir = |e: Option<&TreeEntry>| {
+                        e.filter(|e| e.mode == 0o40000).map(|e| e.oid.clone())
+                    };
+                    let (dx, dy) = (dir(ex), dir(ey));
+                    if dx.is_some() || dy.is_some() {
+                        if dx != dy {
+                            next.push((dx.clone(), dy.clone(), p.clone()));
+                        }
+                        // a file replaced by a directory (or back) also changes the file path
+                        let fx = ex.filter(|e| e.mode != 0o40000);
+                        let fy = ey.filter(|e| e.mode != 0o40000);
+                        if fx.is_some() || fy.is_some() {
+                            out.push(Change {
+                                path: p,
+                                kind: if fx.is_some() {
+                                    ChangeKind::Deleted
+                                } else {
+                                    ChangeKind::Added
+                                },
+                            });
+                        }
+                        continue;
+                    }
+                    match (ex, ey) {
+                        (Some(x), Some(y)) if x == y => {}
+                        (Some(x), Some(y)) if x.oid == y.oid || x.kind() != y.kind() => {
+                            out.push(Change {
+                                path: p,
+                                kind: ChangeKind::ModeChanged,
+                            })
+                        }
+                        (Some(x), Some(y)) if x.mode != y.mode => out.push(Change {
+                            path: p,
+                            kind: ChangeKind::ModeChanged,
+                        }),
+                        (Some(_), Some(_)) => out.push(Change {
+                            path: p,
+                            kind: ChangeKind::Modified,
+                        }),
+                        (Some(_), None) => out.push(Change {
+                            path: p,
+                            kind: ChangeKind::Deleted,
+                        }),
+                        (None, Some(_)) => out.push(Change {
+                            path: p,
+                            kind: ChangeKind::Added,
+                        }),
+                        (None, None) => {}
+                    }
+                }
+            }
+            level = next;
+        }
+        Ok(ChangeSet::new(out))
+    }
+
+    /// Paths below tree `oid` whose names satisfy `pick`, reusing results for unchanged subtrees.
+    pub fn discover(
+        &self,
+        oid: &str,
+        pick: &dyn Fn(&str) -> bool,
+        skip_dir: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<String>, SourceError> {
+        let found = self.discover_tree(oid, pick, skip_dir)?;
+        Ok(found.as_ref().clone())
+    }
+
+    fn discover_tree(
+        &self,
+        oid: &str,
+        pick: &dyn Fn(&str) -> bool,
+        skip_dir: &dyn Fn(&str) -> bool,
+    ) -> Result<Arc<Vec<String>>, SourceError> {
+        if let Some(f) = self.found.lock().ok().and_then(|m| m.get(oid).cloned()) {
+            if let Ok(mut u) = self.used.lock() {
+                u.push(oid.to_string());
+            }
+            return Ok(f);
+        }
+        let t = self.tree(oid)?;
+        let subdirs: Vec<&TreeEntry> = t
+            .iter()
+            .filter(|e| e.mode == 0o40000 && !skip_dir(&e.name))
+            .collect();
+        // prefetch the subtrees of this level in one round trip
+        let oids: Vec<String> = subdirs
+            .iter()
+            .filter(|e| {
+                !self
+                    .found
+                    .lock()
+                    .map(|m| m.contains_key(&e.oid))
+                    .unwrap_or(false)
+            })
+            .map(|e| e.oid.clone())
+            .collect();
+        self.trees(&oids)?;
+        let mut out = Vec::new();
+        for e in t.iter() {
+            if e.mode != 0o40000 && e.mode != 0o160000 && pick(&e.name) {
+                out.push(e.name.clone());
+            }
+        }
+        for e in subdirs {
+            for p in self.discover_tree(&e.oid, pick, skip_dir)?.iter() {
+                out.push(format!("{}/{p}", e.name));
+            }
+        }
+        let out = Arc::new(out);
+        if let Ok(mut m) = self.found.lock() {
+            m.insert(oid.to_string(), out.clone());
+        }
+        if let Ok(mut u) = self.used.lock() {
+            u.push(oid.to_string());
+        }
+        Ok(out)
+    }
+
+    fn load_cache(&self) {
+        let Ok(text) = std::fs::read_to_string(self.git_dir.join(CACHE_FILE)) else {
+            return;
+        };
+        let Ok(mut m) = self.found.lock() else { return };
+        for line in text.lines() {
+            let mut parts = line.split('\t');
+            let Some(oid) = parts.next() else { continue };
+            if oid.len() != self.hash_len * 2 {
+                continue;
+            }
+            let paths: Vec<String> = parts
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            m.insert(oid.to_string(), Arc::new(paths));
+        }
+    }
+
+    /// Keep what this run learned, best effort: the trees used in this run first, then the
+    /// older entries, up to `CACHE_LINES` lines.
+    pub fn save_cache(&self) {
+        if !self.use_cache {
+            return;
+        }
+        let (Ok(used), Ok(found)) = (self.used.lock(), self.found.lock()) else {
+            return;
+        };
+        let mut order: Vec<&String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for oid in used.iter().rev() {
+            if seen.insert(oid) {
+                order.push(oid);
+            }
+        }
+        let mut rest: Vec<&String> = found.keys().filter(|k| !seen.contains(k)).collect();
+        rest.sort();
+        order.extend(rest);
+        let mut lines: Vec<String> = Vec::new();
+        for oid in order.into_iter().take(CACHE_LINES) {
+            if let Some(paths) = found.get(oid) {
+                if paths.iter().any(|p| p.contains(['\t', '\n'])) {
+                    continue;
+                }
+                let mut l = oid.clone();
+                for p in paths.iter() {
+                    l.push('\t');
+                    l.push_str(p);
+                }
+                lines.push(l);
+            }
+        }
+        let path = self.git_dir.join(CACHE_FILE);
+        let Some(dir) = path.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let tmp = dir.join(format!("discovery-v1.{}.tmp", std::process::id()));
+        if std::fs::write(&tmp, lines.join("\n") + "\n").is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+    }
+}
+
+/// One revision of a repository.
+#[derive(Clone)]
+pub struct GitTree {
+    pub repo: Arc<GitRepo>,
+    pub commit: String,
+    pub tree: String,
+    /// The revision as the user wrote it.
+    pub rev: String,
+}
+
+impl std::fmt::Debug for GitTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GitTree({} {})", self.rev, self.commit)
+    }
+}
+
+impl GitTree {
+    pub fn open(repo: Arc<GitRepo>, rev: &str) -> Result<GitTree, SourceError> {
+        let commit = repo.resolve(rev)?;
+        let tree = repo.commit_tree(&commit)?;
         Ok(GitTree {
-            repo: top,
-            commit: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            repo,
+            commit,
+            tree,
             rev: rev.to_string(),
         })
     }
 
-    /// Every file path of the revision.
-    pub fn file_names(&self) -> Result<Vec<String>, SourceError> {
-        let mut c = git(&self.repo);
-        c.args([
-            "ls-tree",
-            "-r",
-            "-z",
-            "--name-only",
-            "--full-tree",
-            &self.commit,
-        ]);
-        let out = run(c, "ls-tree")?;
-        Ok(out
-            .split(|b| *b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
+    /// Contents of files at paths (None for missing paths and directories).
+    pub fn read_files(&self, paths: &[String]) -> Result<Vec<Option<FileText>>, SourceError> {
+        let entries = self.repo.lookup_many(&self.tree, paths)?;
+        let mut oids = Vec::with_capacity(paths.len());
+        for (p, e) in paths.iter().zip(entries) {
+            oids.push(match e {
+                Some(e) if e.kind() == EntryKind::File => Some(e.oid),
+                Some(e) if e.kind() == EntryKind::Symlink => self.follow_file(p, &e)?,
+                _ => None,
+            });
+        }
+        let wanted: Vec<String> = oids.iter().flatten().cloned().collect();
+        let objs = self.repo.objects(&wanted)?;
+        let mut it = objs.into_iter();
+        Ok(oids
+            .into_iter()
+            .map(|o| {
+                o.and_then(|_| {
+                    it.next()
+                        .flatten()
+                        .map(|(_, body)| FileText::from_bytes(body))
+                })
+            })
             .collect())
     }
 
-    /// Contents of blobs at paths (None for missing paths and directories).
-    pub fn read_files(&self, paths: &[String]) -> Result<Vec<Option<FileText>>, SourceError> {
-        if paths.is_empty() {
-            return Ok(Vec::new());
+    /// A symlink to a file inside the tree: the file's blob id.
+    fn follow_file(&self, path: &str, link: &TreeEntry) -> Result<Option<String>, SourceError> {
+        let target = match self
+            .repo
+            .objects(std::slice::from_ref(&link.oid))?
+            .pop()
+            .flatten()
+        {
+            Some((_, b)) => String::from_utf8_lossy(&b).into_owned(),
+            None => return Ok(None),
+        };
+        let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        if target.starts_with('/') {
+            return Ok(None);
         }
-        let mut child = git(&self.repo)
-            .args(["cat-file", "--batch"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| SourceError::Io(format!("cannot run git cat-file: {e}")))?;
-        let mut input = Vec::new();
-        for p in paths {
-            // Paths with a newline cannot be asked for on this protocol.
-            let p = if p.contains('\n') {
-                "\u{0}invalid"
-            } else {
-                p.as_str()
-            };
-            writeln!(input, "{}:{}", self.commit, p).ok();
-        }
-        let mut stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| SourceError::Io("git cat-file: no stdin".into()))?;
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let out = child
-            .wait_with_output()
-            .map_err(|e| SourceError::Io(format!("git cat-file: {e}")))?;
-        let _ = writer.join();
-        parse_batch(&out.stdout, paths.len())
+        let resolved = crate::engine::tree::join_clean(dir, &target);
+        Ok(self
+            .repo
+            .lookup(&self.tree, &resolved)?
+            .filter(|e| e.kind() == EntryKind::File)
+            .map(|e| e.oid))
     }
 
     /// Entries at paths (`recursive` lists the subtree under a directory).
     pub fn list(
         &self,
         requests: &[(String, bool)],
-    ) -> Result<Vec<(String, bool, Vec<(String, Entry)>)>, SourceError> {
+    ) -> Result<Vec<crate::ports::Listed>, SourceError> {
+        let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
+        let entries = self.repo.lookup_many(&self.tree, &paths)?;
         let mut results = Vec::new();
-        for recursive in [false, true] {
-            let paths: Vec<&String> = requests
-                .iter()
-                .filter(|(_, r)| *r == recursive)
-                .map(|(p, _)| p)
-                .collect();
-            if paths.is_empty() {
-                continue;
-            }
-            let whole = paths.iter().any(|p| p.is_empty());
-            let mut c = git(&self.repo);
-            c.args(["ls-tree", "-z", "--full-tree"]);
-            if recursive {
-                c.arg("-r");
-            }
-            c.arg(&self.commit);
-            if !(recursive && whole) {
-                c.arg("--");
-                for p in &paths {
-                    if !p.is_empty() {
-                        c.arg(format!(":(literal){p}"));
-                    }
+        for ((p, recursive), e) in requests.iter().zip(entries) {
+            let mut v = Vec::new();
+            if let Some(e) = e {
+                if !p.is_empty() {
+                    v.push((p.clone(), e.entry()));
+                }
+                if *recursive && e.mode == 0o40000 {
+                    self.repo.walk(&e.oid, p, &mut v)?;
                 }
             }
-            let out = run(c, "ls-tree")?;
-            let mut entries = parse_ls_tree(&out);
-            self.resolve_links(&mut entries)?;
-            for p in paths {
-                let prefix = format!("{p}/");
-                let mine: Vec<(String, Entry)> = entries
-                    .iter()
-                    .filter(|(e, _)| {
-                        p.is_empty() || e == p || (recursive && e.starts_with(&prefix))
-                    })
-                    .cloned()
-                    .collect();
-                results.push((p.clone(), recursive, mine));
-            }
+            self.repo.resolve_links(&mut v)?;
+            results.push((p.clone(), *recursive, v));
         }
         Ok(results)
     }
 
-    /// Replace symlink blob ids by their targets.
-    fn resolve_links(&self, entries: &mut [(String, Entry)]) -> Result<(), SourceError> {
-        let links: Vec<String> = entries
-            .iter()
-            .filter(|(_, e)| e.kind == EntryKind::Symlink)
-            .map(|(p, _)| p.clone())
-            .collect();
-        if links.is_empty() {
-            return Ok(());
-        }
-        let texts = self.read_files(&links)?;
-        let mut it = texts.into_iter();
-        for (_, e) in entries
-            .iter_mut()
-            .filter(|(_, e)| e.kind == EntryKind::Symlink)
-        {
-            if let Some(Some(FileText::Text(t))) = it.next() {
-                e.id = t;
-            }
-        }
-        Ok(())
-    }
-
     /// The whole tree.
     pub fn full_listing(&self) -> Result<Vec<(String, Entry)>, SourceError> {
-        let mut r = self.list(&[(String::new(), true)])?;
-        Ok(r.pop().map(|x| x.2).unwrap_or_default())
+        let mut v = Vec::new();
+        self.repo.walk(&self.tree, "", &mut v)?;
+        self.repo.resolve_links(&mut v)?;
+        Ok(v)
+    }
+
+    /// Immediate children of a directory.
+    pub fn children(&self, dir: &str) -> Result<Vec<String>, SourceError> {
+        Ok(match self.repo.lookup(&self.tree, dir)? {
+            Some(e) if e.mode == 0o40000 => self
+                .repo
+                .tree(&e.oid)?
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
+            _ => Vec::new(),
+        })
     }
 }
 
-/// `git diff-tree` between two commits of one repository.
+/// The change set between two revisions of one repository.
 pub fn diff(base: &GitTree, head: &GitTree) -> Result<ChangeSet, SourceError> {
-    let mut c = git(&head.repo);
-    c.args([
-        "diff-tree",
-        "-r",
-        "-z",
-        "--no-renames",
-        "--no-commit-id",
-        &base.commit,
-        &head.commit,
-    ]);
-    let out = run(c, "diff-tree")?;
-    let mut changes = Vec::new();
-    let mut parts = out.split(|b| *b == 0).filter(|s| !s.is_empty());
-    while let Some(meta) = parts.next() {
-        let Some(path) = parts.next() else { break };
-        let meta = String::from_utf8_lossy(meta);
-        let f: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
-        if f.len() < 5 {
-            continue;
-        }
-        let kind = match f[4].chars().next() {
-            Some('A') => ChangeKind::Added,
-            Some('D') => ChangeKind::Deleted,
-            Some('T') => ChangeKind::ModeChanged,
-            _ if f[2] == f[3] => ChangeKind::ModeChanged,
-            _ => ChangeKind::Modified,
-        };
-        changes.push(Change {
-            path: String::from_utf8_lossy(path).into_owned(),
-            kind,
-        });
-    }
-    Ok(ChangeSet::new(changes))
-}
-
-fn parse_ls_tree(out: &[u8]) -> Vec<(String, Entry)> {
-    let mut v = Vec::new();
-    for rec in out.split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let rec = String::from_utf8_lossy(rec);
-        let Some((meta, path)) = rec.split_once('\t') else {
-            continue;
-        };
-        let f: Vec<&str> = meta.split(' ').collect();
-        if f.len() < 3 {
-            continue;
-        }
-        let (kind, mode) = match f[0] {
-            "100644" => (EntryKind::File, 0o644),
-            "100755" => (EntryKind::File, 0o755),
-            "120000" => (EntryKind::Symlink, 0o777),
-            "040000" => (EntryKind::Dir, 0o755),
-            "160000" => (EntryKind::Submodule, 0o755),
-            _ => (EntryKind::File, 0o644),
-        };
-        v.push((
-            path.to_string(),
-            Entry {
-                kind,
-                mode,
-                id: f[2].to_string(),
-            },
-        ));
-    }
-    v
-}
-
-fn parse_batch(out: &[u8], n: usize) -> Result<Vec<Option<FileText>>, SourceError> {
-    let mut res = Vec::with_capacity(n);
-    let mut i = 0;
-    while res.len() < n && i < out.len() {
-        let nl = out[i..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map(|p| i + p)
-            .unwrap_or(out.len());
-        let header = String::from_utf8_lossy(&out[i..nl]).into_owned();
-        i = nl + 1;
-        let f: Vec<&str> = header.split(' ').collect();
-        if f.len() == 3 {
-            let size: usize = f[2]
-                .parse()
-                .map_err(|_| SourceError::Io(format!("git cat-file: bad header {header:?}")))?;
-            let body = out
-                .get(i..i + size)
-                .ok_or_else(|| SourceError::Io("git cat-file: short output".into()))?;
-            i += size + 1;
-            if f[1] == "blob" {
-                res.push(Some(FileText::from_bytes(body.to_vec())));
-            } else {
-                res.push(None);
-            }
-        } else {
-            // "<object> missing" or "ambiguous"
-            res.push(None);
-        }
-    }
-    while res.len() < n {
-        res.push(None);
-    }
-    Ok(res)
+    head.repo.diff(&base.tree, &head.tree)
 }

@@ -1,15 +1,16 @@
 //! The CLI's `RepoSource`: base and head each a directory or a git revision. Two revisions of
-//! one repository are compared with `git diff-tree` and listed lazily; any other pair is
-//! listed completely and compared entry by entry (file modes reduced to git's 644/755 when a
-//! directory is compared with a revision).
+//! one repository are compared tree by tree and listed lazily; any other pair is listed
+//! completely and compared entry by entry (file modes reduced to git's 644/755 when a directory
+//! is compared with a revision).
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::fs::{DirTree, git_mode};
-use super::git::{self, GitTree};
+use super::git::{self, GitRepo, GitTree};
 use crate::engine::FileText;
-use crate::engine::tree::{ChangeSet, Listing, Side};
+use crate::engine::discover;
+use crate::engine::tree::{ChangeSet, EntryKind, Listing, Side};
 use crate::ports::{Listed, RepoSource, SourceError};
 
 #[derive(Debug)]
@@ -19,15 +20,6 @@ pub enum Tree {
 }
 
 impl Tree {
-    /// An existing directory is a tree root; anything else is a revision of `repo`.
-    pub fn open(spec: &str, repo: &Path) -> Result<Tree, SourceError> {
-        let p = Path::new(spec);
-        if p.is_dir() {
-            return Ok(Tree::Dir(DirTree::open(p)?));
-        }
-        Ok(Tree::Git(GitTree::open(repo, spec)?))
-    }
-
     fn label(&self) -> String {
         match self {
             Tree::Dir(d) => d.root.display().to_string(),
@@ -42,6 +34,31 @@ pub struct LocalRepo {
     full: OnceLock<(Listing, Listing)>,
 }
 
+/// Open one side: an existing directory is a tree root; anything else a revision of `repo`.
+fn open_side(
+    spec: &str,
+    repo_path: &Path,
+    repo: &mut Option<Arc<GitRepo>>,
+    use_cache: bool,
+) -> Result<Tree, SourceError> {
+    let p = Path::new(spec);
+    if p.is_dir() {
+        return Ok(Tree::Dir(DirTree::open(p)?));
+    }
+    if repo.is_none() {
+        *repo = Some(GitRepo::open(repo_path, use_cache).map_err(|e| match e {
+            SourceError::NotFound(m) => {
+                SourceError::NotFound(format!("{spec} is not a directory, and {m}"))
+            }
+            other => other,
+        })?);
+    }
+    Ok(Tree::Git(GitTree::open(
+        repo.clone().expect("opened"),
+        spec,
+    )?))
+}
+
 impl LocalRepo {
     pub fn new(base: Tree, head: Tree) -> LocalRepo {
         LocalRepo {
@@ -49,6 +66,19 @@ impl LocalRepo {
             head,
             full: OnceLock::new(),
         }
+    }
+
+    /// Open base and head from the command line's specs.
+    pub fn open(
+        base: &str,
+        head: &str,
+        repo_path: &Path,
+        use_cache: bool,
+    ) -> Result<LocalRepo, (Side, SourceError)> {
+        let mut repo = None;
+        let b = open_side(base, repo_path, &mut repo, use_cache).map_err(|e| (Side::Base, e))?;
+        let h = open_side(head, repo_path, &mut repo, use_cache).map_err(|e| (Side::Head, e))?;
+        Ok(LocalRepo::new(b, h))
     }
 
     fn tree(&self, side: Side) -> &Tree {
@@ -60,7 +90,7 @@ impl LocalRepo {
 
     fn same_repo_revisions(&self) -> Option<(&GitTree, &GitTree)> {
         match (&self.base, &self.head) {
-            (Tree::Git(b), Tree::Git(h)) if b.repo == h.repo => Some((b, h)),
+            (Tree::Git(b), Tree::Git(h)) if Arc::ptr_eq(&b.repo, &h.repo) => Some((b, h)),
             _ => None,
         }
     }
@@ -74,6 +104,16 @@ impl LocalRepo {
             }
         }
         v
+    }
+
+    /// Persist what the git reader learned (discovery cache), best effort.
+    pub fn finish(&self) {
+        for t in [&self.base, &self.head] {
+            if let Tree::Git(g) = t {
+                g.repo.save_cache();
+                return;
+            }
+        }
     }
 
     fn full_listings(&self) -> Result<&(Listing, Listing), SourceError> {
@@ -99,6 +139,14 @@ impl LocalRepo {
     }
 }
 
+fn skip_dir(name: &str) -> bool {
+    discover::SKIPPED_DIRS.contains(&name)
+}
+
+fn wanted(name: &str) -> bool {
+    discover::is_dockerfile_name(name) || discover::is_compose_name(name)
+}
+
 impl RepoSource for LocalRepo {
     fn label(&self, side: Side) -> String {
         self.tree(side).label()
@@ -112,21 +160,38 @@ impl RepoSource for LocalRepo {
         Ok(ChangeSet::between(b, h))
     }
 
-    async fn file_names(&self, side: Side) -> Result<Vec<String>, SourceError> {
+    async fn discover(&self, side: Side) -> Result<Vec<String>, SourceError> {
         match self.tree(side) {
             Tree::Dir(d) => Ok(d
                 .listing
                 .iter()
-                .filter(|(_, e)| {
-                    matches!(
-                        e.kind,
-                        crate::engine::tree::EntryKind::File
-                            | crate::engine::tree::EntryKind::Symlink
-                    )
+                .filter(|(p, e)| {
+                    matches!(e.kind, EntryKind::File | EntryKind::Symlink) && wanted(p)
                 })
                 .map(|(p, _)| p.to_string())
                 .collect()),
-            Tree::Git(g) => g.file_names(),
+            Tree::Git(g) => g.repo.discover(&g.tree, &wanted, &skip_dir),
+        }
+    }
+
+    async fn children(&self, side: Side, dir: &str) -> Result<Vec<String>, SourceError> {
+        match self.tree(side) {
+            Tree::Git(g) => g.children(dir),
+            Tree::Dir(d) => {
+                let prefix = if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/")
+                };
+                Ok(d.listing
+                    .iter()
+                    .filter_map(|(p, _)| {
+                        p.strip_prefix(&prefix)
+                            .filter(|r| !r.is_empty() && !r.contains('/'))
+                            .map(str::to_string)
+                    })
+                    .collect())
+            }
         }
     }
 
@@ -168,7 +233,7 @@ impl RepoSource for LocalRepo {
                         let v = l
                             .iter()
                             .filter(|(k, _)| {
-                                p.is_empty() || k == p || (*r && k.starts_with(&prefix))
+                                p.is_empty() || *k == p.as_str() || (*r && k.starts_with(&prefix))
                             })
                             .map(|(k, e)| (k.to_string(), e.clone()))
                             .collect();

@@ -1,6 +1,6 @@
 //! The analysis use-case shared by the CLI, the Action and the server.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::engine::compose::{self, ComposeBuild};
 use crate::engine::discover;
@@ -193,7 +193,7 @@ async fn discover_specs<R: RepoSource>(
     specs: &mut Vec<Spec>,
     diagnostics: &mut Vec<FileDiagnostic>,
 ) -> Result<(), AnalyzeError> {
-    let names = repo.file_names(Side::Head).await?;
+    let names = repo.discover(Side::Head).await?;
     let dockerfiles: Vec<String> = names
         .iter()
         .filter(|n| discover::is_dockerfile_name(n))
@@ -273,18 +273,6 @@ async fn discover_specs<R: RepoSource>(
     }
 
     // Plain Dockerfiles not built by a compose service.
-    let existing: HashSet<&str> = names.iter().map(String::as_str).collect();
-    let mut dirs: BTreeSet<String> = BTreeSet::new();
-    for n in &names {
-        let mut p = n.as_str();
-        while let Some(i) = p.rfind('/') {
-            p = &p[..i];
-            if !dirs.insert(p.to_string()) {
-                break;
-            }
-        }
-    }
-    let exists = |p: &str| p.is_empty() || existing.contains(p) || dirs.contains(p);
     let rest: Vec<String> = dockerfiles
         .into_iter()
         .filter(|d| !used.contains(d))
@@ -298,36 +286,7 @@ async fn discover_specs<R: RepoSource>(
         let context = match &opts.context {
             Some(c) => clean_rel(c),
             None if dir.is_empty() => String::new(),
-            None => {
-                let sources = t
-                    .as_ref()
-                    .and_then(|t| t.text().map(discover::context_sources))
-                    .unwrap_or_default();
-                let in_dir = |s: &str| exists(&format!("{dir}/{s}"));
-                let chosen = if sources.is_empty() {
-                    let own = names.iter().any(|n| {
-                        n.strip_prefix(&format!("{dir}/")).is_some_and(|rest| {
-                            !discover::is_dockerfile_name(rest)
-                                && !rest.ends_with(".dockerignore")
-                                && !rest.to_ascii_lowercase().starts_with("readme")
-                        })
-                    });
-                    if own { dir.clone() } else { String::new() }
-                } else if sources.iter().all(|s| in_dir(s)) && !sources.iter().all(|s| exists(s)) {
-                    dir.clone()
-                } else {
-                    String::new()
-                };
-                if !chosen.is_empty() {
-                    diagnostics.push(FileDiagnostic {
-                        file: d.clone(),
-                        line: None,
-                        severity: Severity::Info,
-                        message: format!("build context taken to be {chosen}/ (the files it copies are there); pass --context to choose another"),
-                    });
-                }
-                chosen
-            }
+            None => infer_context(repo, d, &dir, t.as_ref(), diagnostics).await?,
         };
         specs.push(Spec {
             dockerfile: d.clone(),
@@ -345,4 +304,51 @@ async fn discover_specs<R: RepoSource>(
         });
     }
     Ok(())
+}
+
+/// The build context of a Dockerfile found in a subdirectory when none was given: its own
+/// directory when the files it copies are there (and not at the root), or, when it copies
+/// only `.`, when the directory holds more than Dockerfiles; otherwise the repository root.
+async fn infer_context<R: RepoSource>(
+    repo: &R,
+    dockerfile: &str,
+    dir: &str,
+    text: Option<&FileText>,
+    diagnostics: &mut Vec<FileDiagnostic>,
+) -> Result<String, AnalyzeError> {
+    let sources = text
+        .and_then(|t| t.text().map(discover::context_sources))
+        .unwrap_or_default();
+    let chosen = if sources.is_empty() {
+        let own = repo.children(Side::Head, dir).await?.iter().any(|n| {
+            !discover::is_dockerfile_name(n)
+                && !n.ends_with(".dockerignore")
+                && !n.to_ascii_lowercase().starts_with("readme")
+        });
+        if own { dir.to_string() } else { String::new() }
+    } else {
+        let mut reqs: Vec<(String, bool)> = sources
+            .iter()
+            .map(|s| (format!("{dir}/{s}"), false))
+            .collect();
+        reqs.extend(sources.iter().map(|s| (s.clone(), false)));
+        let found = repo.list(Side::Head, &reqs).await?;
+        let exists = |p: &str| found.iter().any(|(q, _, v)| q == p && !v.is_empty());
+        let in_dir = sources.iter().all(|s| exists(&format!("{dir}/{s}")));
+        let at_root = sources.iter().all(|s| exists(s));
+        if in_dir && !at_root {
+            dir.to_string()
+        } else {
+            String::new()
+        }
+    };
+    if !chosen.is_empty() {
+        diagnostics.push(FileDiagnostic {
+            file: dockerfile.to_string(),
+            line: None,
+            severity: Severity::Info,
+            message: format!("build context taken to be {chosen}/ (the files it copies are there); pass --context to choose another"),
+        });
+    }
+    Ok(chosen)
 }

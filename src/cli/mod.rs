@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::adapters::local::{LocalRepo, Tree};
+use crate::adapters::local::LocalRepo;
 use crate::app::analyze::{AnalyzeError, AnalyzeOptions, analyze};
 use crate::engine::EngineKind;
 use crate::engine::report::{FileDiagnostic, Report, Severity};
@@ -131,6 +131,10 @@ pub struct AnalyzeArgs {
     /// Exit with status 1 when the change rebuilds too much: `rebuilt-steps>N` or `rebuilt-steps>=N`.
     #[arg(long, value_name = "CONDITION", value_parser = parse_fail_on)]
     pub fail_on: Option<FailOn>,
+    /// Do not read or write the discovery cache in the repository's git directory
+    /// (`.git/cachebust/`), which lets later runs skip unchanged subtrees.
+    #[arg(long)]
+    pub no_git_cache: bool,
 }
 
 /// The outcome of a command, mapped to the process exit status by `main`.
@@ -164,11 +168,27 @@ fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// Drive a future whose I/O is synchronous underneath (the local adapters never wait on a
+/// reactor), without starting an async runtime: it completes on the first poll.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
 fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     let args = build_args(&a.build_args)?;
-    let base = Tree::open(&a.base, &a.repo).with_context(|| format!("--base {}", a.base))?;
-    let head = Tree::open(&a.head, &a.repo).with_context(|| format!("--head {}", a.head))?;
-    let repo = LocalRepo::new(base, head);
+    let repo = LocalRepo::open(&a.base, &a.head, &a.repo, !a.no_git_cache).map_err(
+        |(side, e)| match side {
+            crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
+            crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
+        },
+    )?;
     let opts = AnalyzeOptions {
         engine: match a.engine {
             EngineArg::Buildkit => EngineKind::Buildkit,
@@ -180,14 +200,11 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         build_args: args,
         base_build_args: None,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    let mut report: Report = rt.block_on(analyze(&repo, &opts)).map_err(|e| match e {
+    let mut report: Report = block_on(analyze(&repo, &opts)).map_err(|e| match e {
         AnalyzeError::Usage(m) => anyhow!(m),
         AnalyzeError::Source(s) => anyhow!(s),
     })?;
+    repo.finish();
     for (path, msg) in repo.problems() {
         report.diagnostics.push(FileDiagnostic {
             file: path,

@@ -101,15 +101,16 @@ fn strip_timestamp(s: &str) -> &str {
     s
 }
 
-/// Split `[stage k/n] INSTR` (also `[k/n] INSTR` and `[platform stage k/n] INSTR`).
-pub fn split_name(
-    name: &str,
-) -> (
+/// The parts of a vertex name: (platform, stage, (k, n), instruction).
+pub type NameParts = (
     Option<String>,
     Option<String>,
     Option<(u32, u32)>,
     Option<String>,
-) {
+);
+
+/// Split `[stage k/n] INSTR` (also `[k/n] INSTR` and `[platform stage k/n] INSTR`).
+pub fn split_name(name: &str) -> NameParts {
     let Some(rest) = name.strip_prefix('[') else {
         return (None, None, None, None);
     };

@@ -236,7 +236,7 @@ pub fn reason(step: &Step, df: &DockerfileReport) -> String {
         .notes
         .iter()
         .filter(|n| {
-            !(step.status == Status::Unused)
+            step.status != Status::Unused
                 && !(step.status == Status::Rebuilt
                     && matches!(n, Note::EarlyCutoff { .. } | Note::MutableTag { .. }))
         })

@@ -13,7 +13,11 @@ fn load(name: &str) -> Vec<Value> {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Run one matcher question the way the named upstream entry point answers it.
@@ -47,10 +51,15 @@ fn matcher_cases() {
             match ask(&patterns, Flavor::Current, api, path) {
                 Err(()) if err => checked += 1,
                 Ok(m) if !err && m == c["matches"].as_bool().unwrap() => checked += 1,
-                got => failures.push(format!("current {label}: got {got:?}, want matches={} error={err}", c["matches"])),
+                got => failures.push(format!(
+                    "current {label}: got {got:?}, want matches={} error={err}",
+                    c["matches"]
+                )),
             }
             if let Some(w) = c.get("walk_excluded").and_then(Value::as_bool) {
-                let got = Matcher::new(&patterns, Flavor::Current).ok().and_then(|m| m.walk_excluded(path).ok());
+                let got = Matcher::new(&patterns, Flavor::Current)
+                    .ok()
+                    .and_then(|m| m.walk_excluded(path).ok());
                 if got == Some(w) {
                     checked += 1;
                 } else {
@@ -63,10 +72,15 @@ fn matcher_cases() {
             match ask(&patterns, Flavor::Docker2010, api, path) {
                 Err(()) if err => checked += 1,
                 Ok(m) if !err && m == old["matches"].as_bool().unwrap() => checked += 1,
-                got => failures.push(format!("20.10 {label}: got {got:?}, want matches={} error={err}", old["matches"])),
+                got => failures.push(format!(
+                    "20.10 {label}: got {got:?}, want matches={} error={err}",
+                    old["matches"]
+                )),
             }
             if let Some(w) = old.get("walk_excluded").and_then(Value::as_bool) {
-                let got = Matcher::new(&patterns, Flavor::Docker2010).ok().and_then(|m| m.walk_excluded(path).ok());
+                let got = Matcher::new(&patterns, Flavor::Docker2010)
+                    .ok()
+                    .and_then(|m| m.walk_excluded(path).ok());
                 if got == Some(w) {
                     checked += 1;
                 } else {
@@ -76,7 +90,12 @@ fn matcher_cases() {
         }
     }
     eprintln!("dockerignore: {checked} expectations checked");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked > 500, "{checked}");
 }
 

@@ -24,7 +24,10 @@ pub fn shared() -> PathBuf {
 /// Parse one line of a Go `AST.Dump()` into (keyword, string arguments, had flags).
 fn dump_line(line: &str) -> (String, Vec<String>) {
     let inner = line.trim().trim_start_matches('(').trim_end_matches(')');
-    let kw: String = inner.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let kw: String = inner
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
     let mut args = Vec::new();
     let rest = &inner[kw.len()..];
     let b: Vec<char> = rest.chars().collect();
@@ -64,7 +67,10 @@ fn dump_line(line: &str) -> (String, Vec<String>) {
 #[test]
 fn buildkit_parser_testfiles() {
     let dir = shared().join("conformance/buildkit-parser/testfiles");
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     let mut failures = Vec::new();
     let mut runs_checked = 0;
@@ -72,9 +78,17 @@ fn buildkit_parser_testfiles() {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let text = std::fs::read_to_string(case.join("Dockerfile")).unwrap();
         let result = std::fs::read_to_string(case.join("result")).unwrap();
-        let want: Vec<(String, Vec<String>)> = result.lines().filter(|l| !l.trim().is_empty()).map(dump_line).collect();
+        let want: Vec<(String, Vec<String>)> = result
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(dump_line)
+            .collect();
         let scanned = scan::scan(&text);
-        let got: Vec<&str> = scanned.instructions.iter().map(|i| i.keyword.as_str()).collect();
+        let got: Vec<&str> = scanned
+            .instructions
+            .iter()
+            .map(|i| i.keyword.as_str())
+            .collect();
         let want_kw: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
         if got != want_kw {
             failures.push(format!("{name}: keywords {got:?} != {want_kw:?}"));
@@ -83,40 +97,79 @@ fn buildkit_parser_testfiles() {
         // Full parse: same instructions where BuildKit's instruction layer accepts the file.
         let df = dockerfile::parse(&text);
         if df.ok {
-            let kinds: Vec<String> = df.instructions.iter().map(|i| i.kind.keyword().to_ascii_lowercase()).collect();
+            let kinds: Vec<String> = df
+                .instructions
+                .iter()
+                .map(|i| i.kind.keyword().to_ascii_lowercase())
+                .collect();
             if kinds != want_kw {
                 failures.push(format!("{name}: parsed kinds {kinds:?} != {want_kw:?}"));
             }
             for (inst, (_, args)) in df.instructions.iter().zip(&want) {
-                if let Body::Run { command: CommandForm::Shell(s), heredocs } = &inst.body {
+                if let Body::Run {
+                    command: CommandForm::Shell(s),
+                    heredocs,
+                } = &inst.body
+                {
                     if heredocs.is_empty() && args.len() == 1 {
                         runs_checked += 1;
                         if s != &args[0] {
-                            failures.push(format!("{name}: line {}: RUN text {s:?} != {:?}", inst.line, args[0]));
+                            failures.push(format!(
+                                "{name}: line {}: RUN text {s:?} != {:?}",
+                                inst.line, args[0]
+                            ));
                         }
                     }
                 }
-                if let Body::Run { command: CommandForm::Exec(a), .. } = &inst.body {
+                if let Body::Run {
+                    command: CommandForm::Exec(a),
+                    ..
+                } = &inst.body
+                {
                     runs_checked += 1;
                     if a != args {
-                        failures.push(format!("{name}: line {}: RUN argv {a:?} != {args:?}", inst.line));
+                        failures.push(format!(
+                            "{name}: line {}: RUN argv {a:?} != {args:?}",
+                            inst.line
+                        ));
                     }
                 }
             }
         } else {
             // Only files BuildKit's dispatcher rejects too: no FROM, invalid HEALTHCHECK, unknown flags.
-            let expected_reject = ["json", "health", "flags", "jeztah-invalid-json-unterminated-bracket", "jeztah-invalid-json-unterminated-string", "jeztah-invalid-json-single-quotes", "jeztah-invalid-json-json-inside-string", "jeztah-invalid-json-json-inside-string-double"];
+            let expected_reject = [
+                "json",
+                "health",
+                "flags",
+                "jeztah-invalid-json-unterminated-bracket",
+                "jeztah-invalid-json-unterminated-string",
+                "jeztah-invalid-json-single-quotes",
+                "jeztah-invalid-json-json-inside-string",
+                "jeztah-invalid-json-json-inside-string-double",
+            ];
             if !expected_reject.contains(&name.as_str()) {
                 failures.push(format!("{name}: rejected: {:?}", df.diagnostics));
             }
-            if !df.diagnostics.iter().any(|d| d.severity == Severity::Error && d.line > 0) {
+            if !df
+                .diagnostics
+                .iter()
+                .any(|d| d.severity == Severity::Error && d.line > 0)
+            {
                 failures.push(format!("{name}: rejected without a line"));
             }
         }
     }
     assert!(cases.len() >= 33, "{} cases", cases.len());
-    assert!(runs_checked >= 20, "only {runs_checked} RUN instructions compared");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        runs_checked >= 20,
+        "only {runs_checked} RUN instructions compared"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -128,7 +181,11 @@ fn buildkit_parser_negative_testfiles() {
         let text = std::fs::read_to_string(case.join("Dockerfile")).unwrap();
         let df = dockerfile::parse(&text);
         assert!(!df.ok, "{} must be rejected", case.display());
-        assert!(df.diagnostics.iter().any(|d| d.severity == Severity::Error), "{}", case.display());
+        assert!(
+            df.diagnostics.iter().any(|d| d.severity == Severity::Error),
+            "{}",
+            case.display()
+        );
         n += 1;
     }
     assert_eq!(n, 4);
@@ -147,7 +204,11 @@ const INVALID: &[&str] = &[
 #[test]
 fn corpus_parses_without_loss() {
     let dir = shared().join("corpus/dockerfiles");
-    let mut ids: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut ids: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     ids.sort();
     let mut failures = Vec::new();
     let (mut ok, mut rejected, mut steps) = (0, 0, 0);
@@ -163,10 +224,20 @@ fn corpus_parses_without_loss() {
         if df.ok {
             ok += 1;
             let scanned = scan::scan(&text);
-            let a: Vec<(u32, String)> = scanned.instructions.iter().map(|i| (i.line, i.keyword.clone())).collect();
-            let b: Vec<(u32, String)> = df.instructions.iter().map(|i| (i.line, i.kind.keyword().to_ascii_lowercase())).collect();
+            let a: Vec<(u32, String)> = scanned
+                .instructions
+                .iter()
+                .map(|i| (i.line, i.keyword.clone()))
+                .collect();
+            let b: Vec<(u32, String)> = df
+                .instructions
+                .iter()
+                .map(|i| (i.line, i.kind.keyword().to_ascii_lowercase()))
+                .collect();
             if a != b {
-                failures.push(format!("{id}: instructions differ from BuildKit's line reader"));
+                failures.push(format!(
+                    "{id}: instructions differ from BuildKit's line reader"
+                ));
             }
             steps += df.instructions.iter().filter(|i| i.kind.is_step()).count();
             if INVALID.contains(&id.as_str()) {
@@ -177,7 +248,11 @@ fn corpus_parses_without_loss() {
             if !INVALID.contains(&id.as_str()) {
                 failures.push(format!("{id}: rejected: {:?}", df.diagnostics));
             }
-            if !df.diagnostics.iter().any(|x| x.severity == Severity::Error && x.line > 0) {
+            if !df
+                .diagnostics
+                .iter()
+                .any(|x| x.severity == Severity::Error && x.line > 0)
+            {
                 failures.push(format!("{id}: rejected without a line number"));
             }
         }
@@ -191,7 +266,15 @@ fn corpus_parses_without_loss() {
             }
         }
     }
-    eprintln!("corpus: {} files, {ok} parsed, {rejected} rejected, {steps} build steps", ids.len());
+    eprintln!(
+        "corpus: {} files, {ok} parsed, {rejected} rejected, {steps} build steps",
+        ids.len()
+    );
     assert_eq!(ids.len(), 341);
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

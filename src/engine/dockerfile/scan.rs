@@ -234,7 +234,8 @@ pub fn scan(text: &str) -> Scanned {
         }
         let line_no = idx as u32; // 1-based line of the first physical line
         let mut logical = part.to_string();
-        let mut physical = vec![kw_start..first.start + first.text.len()];
+        let mut physical = Vec::with_capacity(4);
+        physical.push(kw_start..first.start + first.text.len());
         let mut end = first.start + first.text.len();
         let mut end_line = line_no;
         let mut empty_continuation_lines = Vec::new();

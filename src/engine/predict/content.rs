@@ -320,6 +320,59 @@ fn follow(
     Err(())
 }
 
+/// Why a context source of the head build cannot be copied, if it cannot (BuildKit fails the
+/// build with "not found" in these cases).
+pub fn source_problem(
+    ctx: &Ctx<'_>,
+    context: &str,
+    path: &str,
+    ignore: &IgnoreInfo,
+) -> Option<String> {
+    let shown = context_relative(context, path).unwrap_or(path);
+    let shown = if shown.is_empty() { "." } else { shown };
+    let resolved = match follow(ctx.head_tree, ctx, Side::Head, context, path) {
+        Err(()) => {
+            return Some(format!(
+                "{shown} is a symlink that points outside the build context; it is never followed out of it"
+            ));
+        }
+        Ok(None) => return None,
+        Ok(Some(r)) => r,
+    };
+    match ctx.head_tree.exists(&resolved) {
+        Lookup::Missing => {
+            ctx.needs.request(Side::Head, &resolved, false);
+            None
+        }
+        Lookup::Loaded(false) => Some(format!("{shown} does not exist in the build context")),
+        Lookup::Loaded(true) => {
+            let rel = context_relative(context, &resolved)?;
+            if rel.is_empty() {
+                return None;
+            }
+            let m = ignore.matcher.as_ref()?;
+            let is_dir = matches!(
+                ctx.head_tree.entry(&resolved),
+                Lookup::Loaded(Some(Entry {
+                    kind: EntryKind::Dir,
+                    ..
+                })) | Lookup::Loaded(None)
+            );
+            let gone = if is_dir {
+                m.dir_pruned(rel).unwrap_or(false)
+            } else {
+                m.walk_excluded(rel).unwrap_or(false)
+            };
+            gone.then(|| {
+                format!(
+                    "{shown} is excluded by {}",
+                    ignore.file.as_deref().unwrap_or(".dockerignore")
+                )
+            })
+        }
+    }
+}
+
 type Selection = Vec<(String, EntryKind, u32, String)>;
 
 /// The files a context source selects on one side: (name relative to the source, kind, mode, id).

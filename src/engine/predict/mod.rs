@@ -267,9 +267,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<DockerfileRepo
     let head = match head {
         Ok(h) => h,
         Err(_) => {
-            if build.head.dockerfile.is_none() {
-                return None;
-            }
+            build.head.dockerfile.as_ref()?;
             let parsed = build
                 .head
                 .dockerfile
@@ -315,7 +313,8 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<DockerfileRepo
     };
 
     let results = match_vertices(ctx, build, &head, base.as_ref(), base_problem);
-    let steps = assemble_steps(&head, base.as_ref(), &results);
+    let mut steps = assemble_steps(&head, base.as_ref(), &results);
+    check_sources(ctx, build, &head, &mut steps, &mut diags);
     let touched = touched_paths(ctx, build, Some(&head), base.as_ref());
     let summary = summarize(&steps);
     if !build.always_report && touched.is_empty() && summary.rebuilt == 0 {
@@ -337,6 +336,43 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<DockerfileRepo
         touched_by: touched,
         summary,
     })
+}
+
+/// Head COPY/ADD/bind sources that do not exist, are excluded, or leave the context: the build
+/// fails there. Reported as error diagnostics and as a note on the step.
+fn check_sources(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: &SideSim,
+    steps: &mut [Step],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for v in &head.sim.vertices {
+        if !head.sim.stages[v.stage].reachable || v.trigger_line.is_some() {
+            continue;
+        }
+        let line = head.df.instructions[v.inst].line;
+        for i in &v.inputs {
+            let sim::Input::Context {
+                path,
+                wildcard: false,
+            } = i
+            else {
+                continue;
+            };
+            if let Some(message) = content::source_problem(ctx, &build.context, path, &head.ignore)
+            {
+                diags.push(Diagnostic {
+                    line,
+                    severity: Severity::Error,
+                    message: format!("the build fails here: {message}"),
+                });
+                if let Some(st) = steps.iter_mut().find(|s| s.line == line) {
+                    st.notes.push(Note::WillFail { message });
+                }
+            }
+        }
+    }
 }
 
 fn display_context(c: &str) -> String {

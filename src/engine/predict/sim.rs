@@ -818,10 +818,8 @@ fn dispatch(
                         _ => EnvSrc::Arg { line },
                     };
                     Some((v.clone(), src))
-                } else if let Some(v) = auto_arg(name) {
-                    Some((v, EnvSrc::Platform { line }))
                 } else {
-                    None
+                    auto_arg(name).map(|v| (v, EnvSrc::Platform { line }))
                 };
                 if let Some((v, src)) = value {
                     state.set(EnvVar {

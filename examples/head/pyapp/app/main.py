@@ -1,0 +1,13 @@
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/healthz")
+def healthz():
+    return "ok"
+
+
+@app.get("/version")
+def version():
+    return "2"

