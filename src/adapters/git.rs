@@ -1,9 +1,7 @@
 //! Git revisions read straight from the object database, without a checkout: one long-lived
-//! `git cat-file --batch` process answers tree and blob reads, trees are parsed and cached in
-//! memory, two revisions are compared by walking only the subtrees whose ids differ, and the
-//! Dockerfiles of a revision are found by a tree walk that reuses, across runs, what it learned
-//! about unchanged subtrees (a small cache file in the repository's git directory). The cost of
-//! an analysis therefore grows with the change, not with the repository.
+//! `git cat-file --batch` process answers tree and blob reads (requests pipelined level by
+//! level), trees are parsed and cached in memory, and two revisions are compared by walking only
+//! the subtrees whose ids differ, so the change set costs what the change costs.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -68,15 +66,9 @@ impl Drop for CatFile {
 /// A repository opened for reading objects.
 pub struct GitRepo {
     pub top: PathBuf,
-    pub git_dir: PathBuf,
     hash_len: usize,
     cat: Mutex<Option<CatFile>>,
     trees: Mutex<HashMap<String, Arc<Vec<TreeEntry>>>>,
-    /// Discovery results per tree id: paths (relative to the tree) of matching files.
-    found: Mutex<HashMap<String, Arc<Vec<String>>>>,
-    /// Tree ids whose discovery result was used in this run (kept in the cache file).
-    used: Mutex<Vec<String>>,
-    pub use_cache: bool,
 }
 
 fn git(dir: &Path) -> Command {
@@ -89,20 +81,11 @@ fn git(dir: &Path) -> Command {
     c
 }
 
-const CACHE_FILE: &str = "cachebust/discovery-v1";
-/// At most this many trees are remembered.
-const CACHE_LINES: usize = 50_000;
-
 impl GitRepo {
     /// Open the repository containing `path`.
-    pub fn open(path: &Path, use_cache: bool) -> Result<Arc<GitRepo>, SourceError> {
+    pub fn open(path: &Path) -> Result<Arc<GitRepo>, SourceError> {
         let out = git(path)
-            .args([
-                "rev-parse",
-                "--show-toplevel",
-                "--absolute-git-dir",
-                "--show-object-format",
-            ])
+            .args(["rev-parse", "--show-toplevel", "--show-object-format"])
             .stderr(Stdio::piped())
             .output()
             .map_err(|e| SourceError::Io(format!("cannot run git: {e}")))?;
@@ -115,26 +98,17 @@ impl GitRepo {
         let text = String::from_utf8_lossy(&out.stdout);
         let mut lines = text.lines();
         let top = PathBuf::from(lines.next().unwrap_or_default());
-        let git_dir = PathBuf::from(lines.next().unwrap_or_default());
         let hash_len = if lines.next() == Some("sha256") {
             32
         } else {
             20
         };
-        let repo = GitRepo {
+        Ok(Arc::new(GitRepo {
             top,
-            git_dir,
             hash_len,
             cat: Mutex::new(None),
             trees: Mutex::new(HashMap::new()),
-            found: Mutex::new(HashMap::new()),
-            used: Mutex::new(Vec::new()),
-            use_cache,
-        };
-        if use_cache {
-            repo.load_cache();
-        }
-        Ok(Arc::new(repo))
+        }))
     }
 
     /// Resolve a revision to a commit id (through the object reader: no extra process).
@@ -296,8 +270,9 @@ impl GitRepo {
                 .trees
                 .lock()
                 .map_err(|_| SourceError::Io("tree cache poisoned".into()))?;
+            let mut seen = std::collections::HashSet::new();
             for o in oids {
-                if !cache.contains_key(o) && !missing.contains(o) {
+                if !cache.contains_key(o) && seen.insert(o) {
                     missing.push(o.clone());
                 }
             }
@@ -556,129 +531,40 @@ impl GitRepo {
         Ok(ChangeSet::new(out))
     }
 
-    /// Paths below tree `oid` whose names satisfy `pick`, reusing results for unchanged subtrees.
+    /// Paths below tree `oid` whose file names satisfy `pick`, skipping directories named by
+    /// `skip_dir`. Walks level by level, one round trip per level.
     pub fn discover(
         &self,
         oid: &str,
         pick: &dyn Fn(&str) -> bool,
         skip_dir: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<String>, SourceError> {
-        let found = self.discover_tree(oid, pick, skip_dir)?;
-        Ok(found.as_ref().clone())
-    }
-
-    fn discover_tree(
-        &self,
-        oid: &str,
-        pick: &dyn Fn(&str) -> bool,
-        skip_dir: &dyn Fn(&str) -> bool,
-    ) -> Result<Arc<Vec<String>>, SourceError> {
-        if let Some(f) = self.found.lock().ok().and_then(|m| m.get(oid).cloned()) {
-            if let Ok(mut u) = self.used.lock() {
-                u.push(oid.to_string());
-            }
-            return Ok(f);
-        }
-        let t = self.tree(oid)?;
-        let subdirs: Vec<&TreeEntry> = t
-            .iter()
-            .filter(|e| e.mode == 0o40000 && !skip_dir(&e.name))
-            .collect();
-        // prefetch the subtrees of this level in one round trip
-        let oids: Vec<String> = subdirs
-            .iter()
-            .filter(|e| {
-                !self
-                    .found
-                    .lock()
-                    .map(|m| m.contains_key(&e.oid))
-                    .unwrap_or(false)
-            })
-            .map(|e| e.oid.clone())
-            .collect();
-        self.trees(&oids)?;
         let mut out = Vec::new();
-        for e in t.iter() {
-            if e.mode != 0o40000 && e.mode != 0o160000 && pick(&e.name) {
-                out.push(e.name.clone());
+        let mut level: Vec<(String, String)> = vec![(oid.to_string(), String::new())];
+        while !level.is_empty() {
+            let oids: Vec<String> = level.iter().map(|(o, _)| o.clone()).collect();
+            let trees = self.trees(&oids)?;
+            let mut next = Vec::new();
+            for ((_, pfx), t) in level.iter().zip(trees) {
+                for e in t.iter() {
+                    let p = if pfx.is_empty() {
+                        e.name.clone()
+                    } else {
+                        format!("{pfx}/{}", e.name)
+                    };
+                    if e.mode == 0o40000 {
+                        if !skip_dir(&e.name) {
+                            next.push((e.oid.clone(), p));
+                        }
+                    } else if e.mode != 0o160000 && pick(&e.name) {
+                        out.push(p);
+                    }
+                }
             }
+            level = next;
         }
-        for e in subdirs {
-            for p in self.discover_tree(&e.oid, pick, skip_dir)?.iter() {
-                out.push(format!("{}/{p}", e.name));
-            }
-        }
-        let out = Arc::new(out);
-        if let Ok(mut m) = self.found.lock() {
-            m.insert(oid.to_string(), out.clone());
-        }
-        if let Ok(mut u) = self.used.lock() {
-            u.push(oid.to_string());
-        }
+        out.sort();
         Ok(out)
-    }
-
-    fn load_cache(&self) {
-        let Ok(text) = std::fs::read_to_string(self.git_dir.join(CACHE_FILE)) else {
-            return;
-        };
-        let Ok(mut m) = self.found.lock() else { return };
-        for line in text.lines() {
-            let mut parts = line.split('\t');
-            let Some(oid) = parts.next() else { continue };
-            if oid.len() != self.hash_len * 2 {
-                continue;
-            }
-            let paths: Vec<String> = parts
-                .filter(|p| !p.is_empty())
-                .map(str::to_string)
-                .collect();
-            m.insert(oid.to_string(), Arc::new(paths));
-        }
-    }
-
-    /// Keep what this run learned, best effort: the trees used in this run first, then the
-    /// older entries, up to `CACHE_LINES` lines.
-    pub fn save_cache(&self) {
-        if !self.use_cache {
-            return;
-        }
-        let (Ok(used), Ok(found)) = (self.used.lock(), self.found.lock()) else {
-            return;
-        };
-        let mut order: Vec<&String> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for oid in used.iter().rev() {
-            if seen.insert(oid) {
-                order.push(oid);
-            }
-        }
-        let mut rest: Vec<&String> = found.keys().filter(|k| !seen.contains(k)).collect();
-        rest.sort();
-        order.extend(rest);
-        let mut lines: Vec<String> = Vec::new();
-        for oid in order.into_iter().take(CACHE_LINES) {
-            if let Some(paths) = found.get(oid) {
-                if paths.iter().any(|p| p.contains(['\t', '\n'])) {
-                    continue;
-                }
-                let mut l = oid.clone();
-                for p in paths.iter() {
-                    l.push('\t');
-                    l.push_str(p);
-                }
-                lines.push(l);
-            }
-        }
-        let path = self.git_dir.join(CACHE_FILE);
-        let Some(dir) = path.parent() else { return };
-        if std::fs::create_dir_all(dir).is_err() {
-            return;
-        }
-        let tmp = dir.join(format!("discovery-v1.{}.tmp", std::process::id()));
-        if std::fs::write(&tmp, lines.join("\n") + "\n").is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
-        }
     }
 }
 

@@ -39,14 +39,13 @@ fn open_side(
     spec: &str,
     repo_path: &Path,
     repo: &mut Option<Arc<GitRepo>>,
-    use_cache: bool,
 ) -> Result<Tree, SourceError> {
     let p = Path::new(spec);
     if p.is_dir() {
         return Ok(Tree::Dir(DirTree::open(p)?));
     }
     if repo.is_none() {
-        *repo = Some(GitRepo::open(repo_path, use_cache).map_err(|e| match e {
+        *repo = Some(GitRepo::open(repo_path).map_err(|e| match e {
             SourceError::NotFound(m) => {
                 SourceError::NotFound(format!("{spec} is not a directory, and {m}"))
             }
@@ -73,11 +72,10 @@ impl LocalRepo {
         base: &str,
         head: &str,
         repo_path: &Path,
-        use_cache: bool,
     ) -> Result<LocalRepo, (Side, SourceError)> {
         let mut repo = None;
-        let b = open_side(base, repo_path, &mut repo, use_cache).map_err(|e| (Side::Base, e))?;
-        let h = open_side(head, repo_path, &mut repo, use_cache).map_err(|e| (Side::Head, e))?;
+        let b = open_side(base, repo_path, &mut repo).map_err(|e| (Side::Base, e))?;
+        let h = open_side(head, repo_path, &mut repo).map_err(|e| (Side::Head, e))?;
         Ok(LocalRepo::new(b, h))
     }
 
@@ -104,16 +102,6 @@ impl LocalRepo {
             }
         }
         v
-    }
-
-    /// Persist what the git reader learned (discovery cache), best effort.
-    pub fn finish(&self) {
-        for t in [&self.base, &self.head] {
-            if let Tree::Git(g) = t {
-                g.repo.save_cache();
-                return;
-            }
-        }
     }
 
     fn full_listings(&self) -> Result<&(Listing, Listing), SourceError> {

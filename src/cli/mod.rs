@@ -131,10 +131,6 @@ pub struct AnalyzeArgs {
     /// Exit with status 1 when the change rebuilds too much: `rebuilt-steps>N` or `rebuilt-steps>=N`.
     #[arg(long, value_name = "CONDITION", value_parser = parse_fail_on)]
     pub fail_on: Option<FailOn>,
-    /// Do not read or write the discovery cache in the repository's git directory
-    /// (`.git/cachebust/`), which lets later runs skip unchanged subtrees.
-    #[arg(long)]
-    pub no_git_cache: bool,
 }
 
 /// The outcome of a command, mapped to the process exit status by `main`.
@@ -183,12 +179,10 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     let args = build_args(&a.build_args)?;
-    let repo = LocalRepo::open(&a.base, &a.head, &a.repo, !a.no_git_cache).map_err(
-        |(side, e)| match side {
-            crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
-            crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
-        },
-    )?;
+    let repo = LocalRepo::open(&a.base, &a.head, &a.repo).map_err(|(side, e)| match side {
+        crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
+        crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
+    })?;
     let opts = AnalyzeOptions {
         engine: match a.engine {
             EngineArg::Buildkit => EngineKind::Buildkit,
@@ -204,7 +198,6 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         AnalyzeError::Usage(m) => anyhow!(m),
         AnalyzeError::Source(s) => anyhow!(s),
     })?;
-    repo.finish();
     for (path, msg) in repo.problems() {
         report.diagnostics.push(FileDiagnostic {
             file: path,

@@ -188,10 +188,10 @@ pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
     }
 }
 
-fn note_sentence(n: &Note) -> String {
+pub fn note_sentence(n: &Note) -> String {
     match n {
         Note::MutableTag { image, engine_checks_registry: true } => {
-            format!("uncertain: {} is a tag BuildKit re-resolves on every build; if it moved upstream, this stage rebuilds", code(image))
+            format!("{} is a tag BuildKit re-resolves on every build: if it moved upstream since the base build, this stage rebuilds", code(image))
         }
         Note::MutableTag { image, engine_checks_registry: false } => {
             format!("Docker 20.10 uses the local {} until someone pulls it; a pull of a moved tag rebuilds this stage", code(image))

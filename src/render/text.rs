@@ -1,17 +1,28 @@
-//! Plain text for the terminal: per build, the cost in steps, the causal chains (first miss and
-//! what follows it), then every step with its status, then diagnostics.
+//! Plain text for the terminal: per build, the count of rebuilt steps, the causal chains (the
+//! first miss with its cause, then the steps that follow it), every step with its status, the
+//! notes on what could not be known, and diagnostics.
 
 use std::fmt::Write;
 
-use super::{build_title, cause_sentence, chains, reason};
-use crate::engine::report::{Report, Severity, Status};
+use super::{build_title, cause_sentence, chains, note_sentence};
+use crate::engine::report::{Confidence, Report, Severity, Status};
+
+const WIDTH: usize = 72;
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let t: String = s.chars().take(max.saturating_sub(1)).collect();
+    format!("{}…", t.trim_end())
+}
 
 pub fn render(report: &Report) -> String {
     let mut o = String::new();
     let rebuilt = report.rebuilt_steps();
     let _ = writeln!(
         o,
-        "cachebust: {} build{} touched by {} changed path{}, {} step{} rebuild ({})",
+        "cachebust: {} build{} touched by {} changed path{}; {} step{} rebuild (engine {})",
         report.dockerfiles.len(),
         plural(report.dockerfiles.len()),
         report.changed_paths,
@@ -32,7 +43,6 @@ pub fn render(report: &Report) -> String {
     }
     for df in &report.dockerfiles {
         let _ = writeln!(o);
-        let built = df.summary.rebuilt + df.summary.cached;
         let _ = writeln!(
             o,
             "{}  (context {}, target {}, {})",
@@ -41,6 +51,7 @@ pub fn render(report: &Report) -> String {
             df.target_stage.as_deref().unwrap_or("-"),
             df.frontend
         );
+        let built = df.summary.rebuilt + df.summary.cached;
         if df.steps.is_empty() {
             let _ = writeln!(
                 o,
@@ -59,11 +70,13 @@ pub fn render(report: &Report) -> String {
                     .unwrap_or_default();
                 let _ = writeln!(
                     o,
-                    "    line {} {}: {}",
-                    origin.line, origin.instruction, why
+                    "    line {} {}",
+                    origin.line,
+                    cut(&origin.instruction, WIDTH)
                 );
+                let _ = writeln!(o, "      because {why}");
                 for f in follow {
-                    let _ = writeln!(o, "      -> line {} {}", f.line, f.instruction);
+                    let _ = writeln!(o, "      -> line {} {}", f.line, cut(&f.instruction, WIDTH));
                 }
             }
         }
@@ -82,27 +95,51 @@ pub fn render(report: &Report) -> String {
                     Status::Rebuilt => "REBUILT",
                     Status::Unused => "unused ",
                 };
+                let likely = if s.confidence == Confidence::Likely && s.status != Status::Unused {
+                    "  (likely)"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     o,
-                    "    {:>4}  {}  {:<w$}  {}",
-                    s.line, st, s.stage, s.instruction
+                    "    {:>4}  {}  {:<w$}  {}{likely}",
+                    s.line,
+                    st,
+                    s.stage,
+                    cut(&s.instruction, WIDTH)
                 );
-                if s.status != Status::Unused
-                    && (s.status == Status::Rebuilt || !s.notes.is_empty())
-                {
-                    let _ = writeln!(o, "                  {}", reason(s, df));
+            }
+        }
+        // Notes, each once, with the lines they apply to.
+        let mut notes: Vec<(String, Vec<u32>)> = Vec::new();
+        for s in df.steps.iter().filter(|s| s.status != Status::Unused) {
+            for n in &s.notes {
+                let text = note_sentence(n);
+                match notes.iter_mut().find(|(t, _)| *t == text) {
+                    Some((_, lines)) => lines.push(s.line),
+                    None => notes.push((text, vec![s.line])),
                 }
             }
         }
+        if !notes.is_empty() {
+            let _ = writeln!(o, "  notes:");
+            for (text, lines) in notes {
+                let l: Vec<String> = lines.iter().map(u32::to_string).collect();
+                let _ = writeln!(
+                    o,
+                    "    line{} {}: {text}",
+                    if lines.len() > 1 { "s" } else { "" },
+                    l.join(", ")
+                );
+            }
+        }
         for d in &df.diagnostics {
-            let _ = writeln!(
-                o,
-                "  {}:{}: {}: {}",
-                df.path,
-                d.line,
-                sev(d.severity),
-                d.message
-            );
+            let at = if d.line > 0 {
+                format!(":{}", d.line)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(o, "  {}{at}: {}: {}", df.path, sev(d.severity), d.message);
         }
     }
     if report.dockerfiles.is_empty() {

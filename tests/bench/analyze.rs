@@ -198,7 +198,6 @@ fn in_process(base: &Path, head: &Path) -> Duration {
             base.to_str().unwrap(),
             head.to_str().unwrap(),
             Path::new("."),
-            false,
         )
         .map_err(|(_, e)| e)
         .unwrap();
@@ -334,31 +333,10 @@ fn generated_repo(tmp: &Path, files: usize) -> PathBuf {
 }
 
 fn bench_git_scale(tmp: &Path) {
-    let mut warm = Vec::new();
-    let mut cold = Vec::new();
+    let mut times = Vec::new();
     for files in [10_000, 100_000] {
         let repo = generated_repo(tmp, files);
-        // cold: no discovery cache (a fresh clone); warm: the cache of an earlier run is there
-        let c = time_cmd(
-            || {
-                let mut c = Command::new(bin());
-                c.args([
-                    "analyze",
-                    "--no-git-cache",
-                    "--format",
-                    "json",
-                    "--base",
-                    "HEAD~1",
-                    "--head",
-                    "HEAD",
-                    "--repo",
-                ])
-                .arg(&repo);
-                c
-            },
-            11,
-        );
-        let w = time_cmd(
+        let t = time_cmd(
             || {
                 let mut c = Command::new(bin());
                 c.args([
@@ -370,18 +348,15 @@ fn bench_git_scale(tmp: &Path) {
             11,
         );
         println!(
-            "(c) git revisions, {files} files, 200 Dockerfiles: {:.1} ms cold, {:.1} ms with the discovery cache",
-            ms(c),
-            ms(w)
+            "(c) git revisions, {files} files, 200 Dockerfiles: {:.1} ms",
+            ms(t)
         );
-        cold.push(c);
-        warm.push(w);
+        times.push(t);
     }
     println!(
-        "(c) 100,000 files take {:.2}x the 10,000-file time cold and {:.2}x warm (target: at most 2x); {:.1} ms cold at 100,000 files (target: under 200 ms)",
-        ms(cold[1]) / ms(cold[0]),
-        ms(warm[1]) / ms(warm[0]),
-        ms(cold[1])
+        "(c) 100,000 files take {:.2}x the 10,000-file time (target: at most 2x); {:.1} ms at 100,000 files (target: under 200 ms)",
+        ms(times[1]) / ms(times[0]),
+        ms(times[1])
     );
 }
 

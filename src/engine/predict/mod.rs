@@ -564,15 +564,9 @@ fn match_vertices(
                 if parent_confidence == Confidence::Likely {
                     confidence = Confidence::Likely;
                 }
-                if notes.iter().any(|n| {
-                    matches!(
-                        n,
-                        Note::MutableTag {
-                            engine_checks_registry: true,
-                            ..
-                        } | Note::RemoteSource { .. }
-                    )
-                }) {
+                // Remote content fetched on every build makes the step (and what follows)
+                // likely; a movable base tag is a caveat of the environment, said in the reason.
+                if notes.iter().any(|n| matches!(n, Note::RemoteSource { .. })) {
                     confidence = Confidence::Likely;
                 }
                 res.push(Res::Hit {

@@ -1,0 +1,522 @@
+//! The `cachebust analyze` binary: output on the bundled examples (snapshots), the JSON
+//! contract, directories vs git revisions, exit codes, engines, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::support::trees::write_tree;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn cachebust(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cachebust"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("running cachebust")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(o), stderr(o)))
+}
+
+fn examples(format: &str) -> Output {
+    cachebust(
+        &[
+            "analyze",
+            "--base",
+            "examples/base",
+            "--head",
+            "examples/head",
+            "--format",
+            format,
+        ],
+        &root(),
+    )
+}
+
+#[test]
+fn examples_text() {
+    let o = examples("text");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!("examples_text", stdout(&o));
+}
+
+#[test]
+fn examples_markdown() {
+    let o = examples("markdown");
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!("examples_markdown", stdout(&o));
+}
+
+#[test]
+fn examples_json() {
+    let o = examples("json");
+    assert_eq!(o.status.code(), Some(0));
+    insta::assert_snapshot!("examples_json", stdout(&o));
+}
+
+/// Version 1 of the JSON output: the fields and types the README promises.
+#[test]
+fn json_contract() {
+    let v = json(&examples("json"));
+    assert_eq!(v["version"], 1);
+    assert!(v["assumption"].as_str().unwrap().contains("warm"));
+    let dfs = v["dockerfiles"].as_array().unwrap();
+    assert_eq!(dfs.len(), 4);
+    for d in dfs {
+        assert!(d["path"].is_string() && d["context"].is_string());
+        assert!(d["target"].is_null() || d["target"].is_string());
+        assert!(d["diagnostics"].is_array());
+        let steps = d["steps"].as_array().unwrap();
+        let mut last = 0;
+        for s in steps {
+            let line = s["line"].as_u64().unwrap();
+            assert!(line > last, "steps in file order");
+            last = line;
+            assert!(s["end_line"].as_u64().unwrap() >= line);
+            assert!(
+                s["stage"].is_string() && s["instruction"].is_string() && s["reason"].is_string()
+            );
+            let kw = s["instruction"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            assert!(
+                ["FROM", "RUN", "COPY", "ADD", "WORKDIR"].contains(&kw),
+                "{kw}"
+            );
+            let status = s["status"].as_str().unwrap();
+            assert!(["cached", "rebuilt", "unused"].contains(&status));
+            if status == "rebuilt" {
+                let c = &s["cause"];
+                assert!(c["kind"].is_string(), "a rebuilt step has a cause: {s}");
+            } else {
+                assert!(s["cause"].is_null());
+            }
+        }
+    }
+    // the web build: a source edit rebuilds COPY . . and the build, not npm ci
+    let web = dfs.iter().find(|d| d["path"] == "web/Dockerfile").unwrap();
+    let status = |line: u64| {
+        web["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["line"] == line)
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status(5), "cached");
+    assert_eq!(status(6), "rebuilt");
+    assert_eq!(status(7), "rebuilt");
+    let cause = &web["steps"][4]["cause"];
+    assert_eq!(cause["kind"], "files");
+    assert_eq!(cause["paths"][0], "web/src/App.jsx");
+    let follows = &web["steps"][5]["cause"];
+    assert_eq!(follows["kind"], "follows");
+    assert_eq!(follows["follows_line"], 6);
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// A git repository whose two commits are the example trees.
+pub fn example_repo(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["config", "user.email", "t@example.invalid"]);
+    git(dir, &["config", "user.name", "t"]);
+    copy_tree(&root().join("examples/base"), dir);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "base"]);
+    git(dir, &["rm", "-rq", "."]);
+    copy_tree(&root().join("examples/head"), dir);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "head"]);
+}
+
+fn without_labels(mut v: Value) -> Value {
+    v["base"] = Value::Null;
+    v["head"] = Value::Null;
+    v
+}
+
+#[test]
+fn git_revisions_predict_like_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    example_repo(&repo);
+    let from_git = cachebust(
+        &[
+            "analyze",
+            "--base",
+            "HEAD~1",
+            "--head",
+            "HEAD",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(from_git.status.code(), Some(0), "{}", stderr(&from_git));
+    let from_dirs = examples("json");
+    assert_eq!(
+        without_labels(json(&from_git)),
+        without_labels(json(&from_dirs))
+    );
+    // a directory against a revision (the working tree against main~1)
+    let mixed = cachebust(
+        &[
+            "analyze", "--base", "HEAD~1", "--head", ".", "--format", "json",
+        ],
+        &repo,
+    );
+    assert_eq!(mixed.status.code(), Some(0), "{}", stderr(&mixed));
+    let m = json(&mixed);
+    assert_eq!(m["rebuilt_steps"], json(&from_dirs)["rebuilt_steps"]);
+}
+
+#[test]
+fn exit_codes() {
+    let r = root();
+    let base = [
+        "analyze",
+        "--base",
+        "examples/base",
+        "--head",
+        "examples/head",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        cachebust(&a, &r)
+    };
+    assert_eq!(
+        with(&["--fail-on", "rebuilt-steps>3"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        with(&["--fail-on", "rebuilt-steps>=12"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        with(&["--fail-on", "rebuilt-steps>12"]).status.code(),
+        Some(0)
+    );
+    let bad = with(&["--fail-on", "minutes>3"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let o = cachebust(
+        &["analyze", "--base", "no-such-revision", "--head", "HEAD"],
+        &r,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("no-such-revision is neither a directory nor a revision"),
+        "{err}"
+    );
+    let o = cachebust(
+        &[
+            "analyze",
+            "--base",
+            "examples/base",
+            "--head",
+            "examples/head",
+            "--dockerfile",
+            "nope/Dockerfile",
+        ],
+        &r,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope/Dockerfile"), "{}", stderr(&o));
+    let o = cachebust(&["analyze"], &r);
+    assert_eq!(o.status.code(), Some(2));
+    let tmp = tempfile::tempdir().unwrap();
+    let o = cachebust(
+        &[
+            "analyze",
+            "--base",
+            "HEAD~1",
+            "--head",
+            "HEAD",
+            "--repo",
+            tmp.path().to_str().unwrap(),
+        ],
+        &r,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not inside a git repository"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn help_states_the_assumption() {
+    let o = cachebust(&["analyze", "--help"], &root());
+    let h = stdout(&o);
+    assert!(
+        h.contains(
+            "the base revision was built with the same target and build args on this builder"
+        ),
+        "{h}"
+    );
+    for flag in [
+        "--base",
+        "--head",
+        "--repo",
+        "--dockerfile",
+        "--context",
+        "--target",
+        "--build-arg",
+        "--engine",
+        "--format",
+        "--fail-on",
+    ] {
+        assert!(h.contains(flag), "{flag} missing from --help");
+    }
+}
+
+fn trees(base: &[(&str, &str)], head: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tmp.path().join("base");
+    let h = tmp.path().join("head");
+    let conv = |v: &[(&str, &str)]| -> Vec<(&'static str, String)> {
+        v.iter()
+            .map(|(p, c)| (&*Box::leak(p.to_string().into_boxed_str()), c.to_string()))
+            .collect()
+    };
+    write_tree(&b, &conv(base));
+    write_tree(&h, &conv(head));
+    (tmp, b, h)
+}
+
+fn analyze_dirs(b: &Path, h: &Path, extra: &[&str]) -> Value {
+    let mut a = vec![
+        "analyze",
+        "--format",
+        "json",
+        "--base",
+        b.to_str().unwrap(),
+        "--head",
+        h.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    let o = cachebust(&a, b.parent().unwrap());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    json(&o)
+}
+
+fn statuses(v: &Value, df: usize) -> Vec<String> {
+    v["dockerfiles"][df]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap()[..1].to_uppercase())
+        .collect()
+}
+
+#[test]
+fn engines_differ_where_buildkit_changed() {
+    // cache-mount id: keyed by Docker 20.10, ignored by BuildKit >= 0.13
+    let df = "FROM alpine:3.20\nRUN --mount=type=cache,target=/root/.cache,id=one pip install x\n";
+    let (_t, b, h) = trees(
+        &[("Dockerfile", df)],
+        &[("Dockerfile", &df.replace("id=one", "id=two"))],
+    );
+    assert_eq!(
+        statuses(&analyze_dirs(&b, &h, &["--engine", "docker-20.10"]), 0),
+        ["C", "R"]
+    );
+    assert_eq!(
+        statuses(&analyze_dirs(&b, &h, &["--engine", "buildkit"]), 0),
+        ["C", "C"]
+    );
+    // a wildcard exception: Docker 20.10 prunes docs/, current BuildKit walks it
+    let base = [
+        ("Dockerfile", "FROM alpine:3.20\nCOPY . /ctx\n"),
+        (
+            ".dockerignore",
+            "Dockerfile\n.dockerignore\ndocs\n!**/README.md\n",
+        ),
+        ("docs/README.md", "a"),
+    ];
+    let (_t, b, h) = trees(
+        &base,
+        &[
+            ("Dockerfile", base[0].1),
+            (".dockerignore", base[1].1),
+            ("docs/README.md", "b"),
+        ],
+    );
+    let v = analyze_dirs(&b, &h, &["--engine", "docker-20.10"]);
+    assert_eq!(
+        v["dockerfiles"].as_array().unwrap().len(),
+        0,
+        "the change does not reach the build: not reported"
+    );
+    let v = analyze_dirs(
+        &b,
+        &h,
+        &["--engine", "docker-20.10", "--dockerfile", "Dockerfile"],
+    );
+    assert_eq!(statuses(&v, 0), ["C", "C"]);
+    assert_eq!(
+        statuses(&analyze_dirs(&b, &h, &["--engine", "buildkit"]), 0),
+        ["C", "R"]
+    );
+}
+
+#[test]
+fn bad_input_is_a_diagnostic_not_a_crash() {
+    let good = "FROM alpine:3.20\nCOPY app /app\nRUN ls /app\n";
+    let (_t, b, h) = trees(
+        &[
+            ("Dockerfile", good),
+            ("app/a", "1"),
+            ("broken/Dockerfile", good),
+            ("missing/Dockerfile", "FROM alpine\nCOPY nothere /x\n"),
+            ("missing/x", "1"),
+        ],
+        &[
+            ("Dockerfile", good),
+            ("app/a", "2"),
+            ("broken/Dockerfile", "FROM alpine:3.20\nRUN ok\nFRM typo\n"),
+            (
+                "missing/Dockerfile",
+                "FROM alpine\nCOPY nothere /x\nRUN true\n",
+            ),
+            ("missing/x", "2"),
+            ("outside/Dockerfile", "FROM alpine\nCOPY link /l\n"),
+            ("outside/link", "@link:../../etc/passwd"),
+            ("outside/other", "x"),
+        ],
+    );
+    // a binary "Dockerfile"
+    std::fs::write(h.join("bin.Dockerfile"), [0xff, 0xfe, 0x00, 0x01]).unwrap();
+    let v = analyze_dirs(&b, &h, &[]);
+    let find = |p: &str| {
+        v["dockerfiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["path"] == p)
+            .unwrap_or_else(|| panic!("{p} not reported: {v}"))
+            .clone()
+    };
+    let broken = find("broken/Dockerfile");
+    assert_eq!(broken["steps"].as_array().unwrap().len(), 0);
+    assert_eq!(broken["diagnostics"][0]["line"], 3);
+    assert_eq!(broken["diagnostics"][0]["severity"], "error");
+    let missing = find("missing/Dockerfile");
+    let d = missing["diagnostics"].as_array().unwrap();
+    assert!(
+        d.iter().any(|x| x["line"] == 2
+            && x["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothere does not exist")),
+        "{d:?}"
+    );
+    let outside = find("outside/Dockerfile");
+    let d = outside["diagnostics"].as_array().unwrap();
+    assert!(
+        d.iter().any(|x| x["message"]
+            .as_str()
+            .unwrap()
+            .contains("outside the build context")),
+        "{d:?}"
+    );
+    let bin = find("bin.Dockerfile");
+    assert!(
+        bin["diagnostics"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not UTF-8"),
+        "{bin}"
+    );
+    // the good build is still predicted
+    let root_df = find("Dockerfile");
+    assert_eq!(statuses(&wrap(root_df), 0), ["C", "R", "R"]);
+}
+
+fn wrap(d: Value) -> Value {
+    serde_json::json!({ "dockerfiles": [d] })
+}
+
+#[test]
+fn discovery_reports_only_touched_builds() {
+    let svc = "FROM alpine:3.20\nWORKDIR /app\nCOPY package.json ./\nRUN npm ci\nCOPY . .\n";
+    let base = [
+        ("a/Dockerfile", svc),
+        ("a/package.json", "{}"),
+        ("a/index.js", "1"),
+        ("b/Dockerfile", svc),
+        ("b/package.json", "{}"),
+        ("b/index.js", "1"),
+        (
+            "compose.yaml",
+            "x-b: &b\n  context: ./b\nservices:\n  b:\n    build:\n      <<: *b\n      args:\n        V: \"1\"\n",
+        ),
+    ];
+    let mut head: Vec<(&str, &str)> = base.to_vec();
+    head.retain(|(p, _)| *p != "a/index.js");
+    head.push(("a/index.js", "2"));
+    let (_t, b, h) = trees(&base, &head);
+    let v = analyze_dirs(&b, &h, &[]);
+    let paths: Vec<&str> = v["dockerfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["a/Dockerfile"], "{v}");
+    assert_eq!(v["dockerfiles"][0]["context"], "a");
+    assert_eq!(statuses(&v, 0), ["C", "C", "C", "C", "R"]);
+}
