@@ -198,7 +198,7 @@ pub fn note_sentence(n: &Note) -> String {
         }
         Note::RemoteSource { url } => format!("uncertain: {} is fetched on every build; the step rebuilds if it changed upstream", code(url)),
         Note::MayStayCached { stage, producer_line } => format!(
-            "uncertain: stage {} re-runs line {producer_line}, which makes the copied files; BuildKit keeps this step cached if they come out byte-identical",
+            "uncertain: may stay cached — stage {} re-runs line {producer_line}, which makes the copied files, and BuildKit keeps this step cached if they come out byte-identical",
             code(stage)
         ),
         Note::EarlyCutoff { stage, producer_line: Some(l) } => format!(
