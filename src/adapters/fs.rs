@@ -131,6 +131,7 @@ fn walk(
                         kind: EntryKind::Symlink,
                         mode: 0o777,
                         id: t.to_string_lossy().into_owned(),
+                        size: None,
                     },
                 )),
                 Err(e) => problems.push((path, e.to_string())),
@@ -142,6 +143,7 @@ fn walk(
                     kind: EntryKind::Dir,
                     mode,
                     id: String::new(),
+                    size: None,
                 },
             ));
             walk(&full, path, out, problems);
@@ -153,6 +155,7 @@ fn walk(
                         kind: EntryKind::File,
                         mode,
                         id: blob_id(&bytes),
+                        size: Some(bytes.len() as u64),
                     },
                 )),
                 Err(e) => problems.push((path, e.to_string())),

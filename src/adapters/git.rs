@@ -46,6 +46,7 @@ impl TreeEntry {
             kind,
             mode,
             id: self.oid.clone(),
+            size: None,
         }
     }
 }

@@ -20,6 +20,24 @@ pub struct AnalyzeOptions {
     pub build_args: BTreeMap<String, String>,
     /// Build args of the base build when they differ from the head's (compose files, tests).
     pub base_build_args: Option<BTreeMap<String, String>>,
+    /// Build logs for timings: (name, text).
+    pub timings: Vec<(String, String)>,
+    pub config: crate::engine::config::Config,
+}
+
+impl AnalyzeOptions {
+    pub fn new(engine: EngineKind) -> AnalyzeOptions {
+        AnalyzeOptions {
+            engine,
+            dockerfiles: Vec::new(),
+            context: None,
+            target: None,
+            build_args: BTreeMap::new(),
+            base_build_args: None,
+            timings: Vec::new(),
+            config: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +159,8 @@ pub async fn analyze<R: RepoSource>(
 
     let (base_tree, head_tree) = repo.complete_listings().unwrap_or_default();
     let mut inputs = Inputs {
+        timings: opts.timings.clone(),
+        config: opts.config.clone(),
         engine: opts.engine,
         builds,
         changes,

@@ -64,38 +64,62 @@ pub enum Format {
     Markdown,
 }
 
-/// `--fail-on` condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailOn {
-    pub min_exclusive: usize,
+/// `--fail-on` condition: a metric above a threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FailOn {
+    /// More rebuilt steps than this.
+    RebuiltSteps(usize),
+    /// More estimated rebuild seconds than this.
+    RebuildSeconds(f64),
 }
 
-fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+impl FailOn {
+    pub fn exceeded(&self, report: &Report) -> bool {
+        match *self {
+            FailOn::RebuiltSteps(n) => report.rebuilt_steps() > n,
+            FailOn::RebuildSeconds(s) => report.rebuild_seconds() > s,
+        }
+    }
+}
+
+pub fn parse_fail_on(s: &str) -> Result<FailOn, String> {
     let t = s.replace(' ', "");
-    let rest = t.strip_prefix("rebuilt-steps").ok_or_else(|| {
-        format!("unknown condition {s:?}: expected rebuilt-steps>N or rebuilt-steps>=N")
-    })?;
+    let (metric, rest) = if let Some(r) = t.strip_prefix("rebuilt-steps") {
+        ("steps", r)
+    } else if let Some(r) = t.strip_prefix("rebuild-seconds") {
+        ("seconds", r)
+    } else {
+        return Err(format!(
+            "unknown condition {s:?}: expected rebuilt-steps>N or rebuild-seconds>N (or >=)"
+        ));
+    };
     let (n, ge) = match rest.strip_prefix(">=") {
         Some(n) => (n, true),
         None => (
             rest.strip_prefix('>')
-                .ok_or_else(|| format!("{s:?}: expected > or >= after rebuilt-steps"))?,
+                .ok_or_else(|| format!("{s:?}: expected > or >= after the metric"))?,
             false,
         ),
     };
-    let n: usize = n
-        .parse()
-        .map_err(|_| format!("{s:?}: {n:?} is not a whole number"))?;
-    Ok(FailOn {
-        min_exclusive: if ge { n.saturating_sub(1) } else { n },
-    })
-    .and_then(|f| {
-        if ge && n == 0 {
-            Err(format!("{s:?}: rebuilt-steps>=0 is always true"))
-        } else {
-            Ok(f)
+    match metric {
+        "steps" => {
+            let n: usize = n
+                .parse()
+                .map_err(|_| format!("{s:?}: {n:?} is not a whole number"))?;
+            if ge && n == 0 {
+                return Err(format!("{s:?} is always true"));
+            }
+            Ok(FailOn::RebuiltSteps(if ge { n - 1 } else { n }))
         }
-    })
+        _ => {
+            let x: f64 = n
+                .parse()
+                .ok()
+                .filter(|x: &f64| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| format!("{s:?}: {n:?} is not a number of seconds"))?;
+            Ok(FailOn::RebuildSeconds(if ge { x - 1e-9 } else { x }))
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -128,9 +152,18 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Exit with status 1 when the change rebuilds too much: `rebuilt-steps>N` or `rebuilt-steps>=N`.
+    /// Exit with status 1 when the change rebuilds too much: `rebuilt-steps>N`,
+    /// `rebuild-seconds>N` (estimated), or the same with `>=`.
     #[arg(long, value_name = "CONDITION", value_parser = parse_fail_on)]
     pub fail_on: Option<FailOn>,
+    /// A BuildKit build log (`--progress=plain`, a GitHub Actions log, or `--progress=rawjson`)
+    /// whose step times replace the cost model (repeatable; the median is used).
+    #[arg(long = "timings", value_name = "FILE")]
+    pub timings: Vec<PathBuf>,
+    /// The configuration file (YAML; `cost:` overrides per step pattern). Default:
+    /// `.github/cachebust.yml` of the head tree when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// The outcome of a command, mapped to the process exit status by `main`.
@@ -177,23 +210,48 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// The configuration: `--config FILE`, else `.github/cachebust.yml` when the head is a directory
+/// that has one. A file that does not parse is an error (exit 2) with its line.
+fn load_config(
+    path: Option<&std::path::Path>,
+    head: &str,
+) -> Result<crate::engine::config::Config> {
+    let p = match path {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let d = std::path::Path::new(head).join(".github/cachebust.yml");
+            if !d.is_file() {
+                return Ok(Default::default());
+            }
+            d
+        }
+    };
+    let text = std::fs::read_to_string(&p).map_err(|e| anyhow!("--config {}: {e}", p.display()))?;
+    crate::engine::config::parse(&p.display().to_string(), &text).map_err(|e| anyhow!("{e}"))
+}
+
 fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     let args = build_args(&a.build_args)?;
     let repo = LocalRepo::open(&a.base, &a.head, &a.repo).map_err(|(side, e)| match side {
         crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
         crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
     })?;
-    let opts = AnalyzeOptions {
-        engine: match a.engine {
-            EngineArg::Buildkit => EngineKind::Buildkit,
-            EngineArg::Docker2010 => EngineKind::Docker2010,
-        },
-        dockerfiles: a.dockerfiles.clone(),
-        context: a.context.clone(),
-        target: a.target.clone(),
-        build_args: args,
-        base_build_args: None,
-    };
+    let mut opts = AnalyzeOptions::new(match a.engine {
+        EngineArg::Buildkit => EngineKind::Buildkit,
+        EngineArg::Docker2010 => EngineKind::Docker2010,
+    });
+    opts.dockerfiles = a.dockerfiles.clone();
+    opts.context = a.context.clone();
+    opts.target = a.target.clone();
+    opts.build_args = args;
+    for t in &a.timings {
+        let bytes = std::fs::read(t).map_err(|e| anyhow!("--timings {}: {e}", t.display()))?;
+        opts.timings.push((
+            t.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    opts.config = load_config(a.config.as_deref(), &a.head)?;
     let mut report: Report = block_on(analyze(&repo, &opts)).map_err(|e| match e {
         AnalyzeError::Usage(m) => anyhow!(m),
         AnalyzeError::Source(s) => anyhow!(s),
@@ -217,7 +275,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     };
     print!("{out}");
     if let Some(f) = a.fail_on {
-        if report.rebuilt_steps() > f.min_exclusive {
+        if f.exceeded(&report) {
             return Ok(Exit::FailOn);
         }
     }

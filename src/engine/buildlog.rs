@@ -140,15 +140,27 @@ pub fn split_name(name: &str) -> NameParts {
     (platform, stage, Some((k, n)), Some(after))
 }
 
-/// Parse plain progress output. Several builds in one log are returned separately (a new build
-/// starts when `#1` appears again after later vertices).
+/// Strip a `machine: ` prefix that wrappers such as Vagrant put before each line.
+fn strip_wrapper_prefix(line: &str) -> &str {
+    if let Some(i) = line.find(": #") {
+        let head = &line[..i];
+        if !head.is_empty() && !head.contains(' ') && head.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+            return &line[i + 2..];
+        }
+    }
+    line
+}
+
+/// Parse plain progress output. Several builds in one log are returned separately: a new
+/// build starts at `#0 building with …` or `#1 [internal] load build definition` once the
+/// current build has finished vertices, or when a finished vertex number reappears with a
+/// different name.
 pub fn parse_plain(text: &str) -> Vec<LogBuild> {
     let mut builds: Vec<LogBuild> = Vec::new();
     let mut cur = LogBuild::default();
-    let mut max_seen = 0u32;
     for raw in text.split('\n') {
         let line = clean_line(raw);
-        let line = line.trim_start();
+        let line = strip_wrapper_prefix(line.trim_start());
         let Some(rest) = line.strip_prefix('#') else {
             continue;
         };
@@ -163,38 +175,34 @@ pub fn parse_plain(text: &str) -> Vec<LogBuild> {
         if !rest[num_len..].starts_with(' ') && !body.is_empty() {
             continue;
         }
+        let header = !(body.is_empty() || body == "..." || is_status(body) || body.starts_with("sha256:") || starts_with_seconds(body));
+        let finished = |v: &LogVertex| v.status != VertexStatus::Unfinished;
+        let starts_build = header
+            && ((number == 0 && body.starts_with("building with")) || (number <= 1 && body.starts_with("[internal] load build definition")))
+            && cur.vertices.iter().any(finished)
+            && !cur.vertices.iter().any(|v| v.number == number && v.name == body);
+        let reused = header && cur.vertices.iter().any(|v| v.number == number && v.name != body && finished(v));
+        if starts_build || reused {
+            builds.push(std::mem::take(&mut cur));
+        }
         let idx = match cur.vertices.iter().position(|v| v.number == number) {
             Some(i) => Some(i),
-            None => {
-                // A new vertex: a header line with a name.
-                if body.is_empty()
-                    || body == "..."
-                    || is_status(body)
-                    || body.starts_with("sha256:")
-                    || starts_with_seconds(body)
-                {
-                    None
-                } else {
-                    if number <= 1 && max_seen > 2 {
-                        builds.push(std::mem::take(&mut cur));
-                        max_seen = 0;
-                    }
-                    let (platform, stage, step, instruction) = split_name(body);
-                    cur.vertices.push(LogVertex {
-                        number,
-                        name: body.to_string(),
-                        stage,
-                        step,
-                        instruction,
-                        status: VertexStatus::Unfinished,
-                        seconds: None,
-                        seconds_total: 0.0,
-                        platform,
-                    });
-                    max_seen = max_seen.max(number);
-                    None
-                }
+            None if header => {
+                let (platform, stage, step, instruction) = split_name(body);
+                cur.vertices.push(LogVertex {
+                    number,
+                    name: body.to_string(),
+                    stage,
+                    step,
+                    instruction,
+                    status: VertexStatus::Unfinished,
+                    seconds: None,
+                    seconds_total: 0.0,
+                    platform,
+                });
+                None
             }
+            None => None,
         };
         let Some(i) = idx else { continue };
         let v = &mut cur.vertices[i];
@@ -286,5 +294,218 @@ mod tests {
             "#5 DONE 1.2s"
         );
         assert_eq!(clean_line("\u{1b}[36m#5 CACHED\u{1b}[0m"), "#5 CACHED");
+    }
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 timestamp (`2024-02-05T18:37:58.113853435Z`,
+/// `2025-03-20T22:53:16.44+01:00`); `None` for the zero time or a malformed value.
+pub fn parse_rfc3339(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || (b[10] != b'T' && b[10] != b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    if y < 1970 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac = 0.0;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac = format!("0.{}", &s[start..i]).parse().unwrap_or(0.0);
+    }
+    let offset = match b.get(i) {
+        Some(b'Z') | Some(b'z') | None => 0,
+        Some(b'+') | Some(b'-') => {
+            let sign = if b[i] == b'-' { -1 } else { 1 };
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6).unwrap_or(0);
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return None,
+    };
+    // days from civil (Howard Hinnant)
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + mi * 60 + se - offset) as f64 + frac)
+}
+
+#[derive(serde::Deserialize)]
+struct JsonVertex {
+    #[serde(default)]
+    digest: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    started: Option<String>,
+    #[serde(default)]
+    completed: Option<String>,
+    #[serde(default)]
+    cached: bool,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct JsonStatus {
+    #[serde(default)]
+    vertexes: Vec<JsonVertex>,
+}
+
+/// Parse rawjson progress (`--progress=rawjson`, one `SolveStatus` per line or indented), the
+/// engine's `StatusResponse` stream, or an aggregated solve status: every JSON object with a
+/// `vertexes` array, in order, prose around them ignored. Durations are completed − started.
+pub fn parse_json(text: &str) -> Vec<LogBuild> {
+    struct Acc {
+        name: String,
+        started: Option<f64>,
+        completed: Option<f64>,
+        cached: bool,
+        error: bool,
+        order: usize,
+    }
+    let mut acc: std::collections::HashMap<String, Acc> = std::collections::HashMap::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'{' {
+            i += 1;
+            continue;
+        }
+        let mut de =
+            serde_json::Deserializer::from_str(&text[i..]).into_iter::<serde_json::Value>();
+        match de.next() {
+            Some(Ok(v)) => {
+                let used = de.byte_offset();
+                if let Ok(st) = serde_json::from_value::<JsonStatus>(v) {
+                    for jv in st.vertexes {
+                        let n = acc.len();
+                        let a = acc.entry(jv.digest.clone()).or_insert(Acc {
+                            name: String::new(),
+                            started: None,
+                            completed: None,
+                            cached: false,
+                            error: false,
+                            order: n,
+                        });
+                        if !jv.name.is_empty() {
+                            a.name = jv.name;
+                        }
+                        if let Some(s) = jv.started.as_deref().and_then(parse_rfc3339) {
+                            a.started = Some(s);
+                        }
+                        if let Some(c) = jv.completed.as_deref().and_then(parse_rfc3339) {
+                            a.completed = Some(c);
+                        }
+                        a.cached |= jv.cached;
+                        a.error |= jv.error.is_some_and(|e| !e.is_empty());
+                    }
+                }
+                i += used.max(1);
+            }
+            _ => i += 1,
+        }
+    }
+    let mut list: Vec<(String, Acc)> = acc.into_iter().collect();
+    list.sort_by_key(|(_, a)| a.order);
+    let vertices: Vec<LogVertex> = list
+        .into_iter()
+        .enumerate()
+        .map(|(n, (_, a))| {
+            let (platform, stage, step, instruction) = split_name(&a.name);
+            let seconds = match (a.started, a.completed) {
+                (Some(s), Some(c)) if c >= s => Some(c - s),
+                _ => None,
+            };
+            let status = if a.error {
+                VertexStatus::Error
+            } else if a.cached {
+                VertexStatus::Cached
+            } else if a.completed.is_some() {
+                VertexStatus::Done
+            } else {
+                VertexStatus::Unfinished
+            };
+            LogVertex {
+                number: n as u32 + 1,
+                name: a.name,
+                stage,
+                step,
+                instruction,
+                status,
+                seconds: if status == VertexStatus::Cached {
+                    None
+                } else {
+                    seconds
+                },
+                seconds_total: seconds.unwrap_or(0.0),
+                platform,
+            }
+        })
+        .collect();
+    if vertices.is_empty() {
+        Vec::new()
+    } else {
+        vec![LogBuild { vertices }]
+    }
+}
+
+/// Read a log in any supported format.
+pub fn parse_any(text: &str) -> Vec<LogBuild> {
+    if text.contains("\"vertexes\"") {
+        let j = parse_json(text);
+        if !j.is_empty() {
+            return j;
+        }
+    }
+    parse_plain(text)
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:10Z"), Some(10.0));
+        let a = parse_rfc3339("2025-03-20T22:53:16.448246532+01:00").unwrap();
+        let b = parse_rfc3339("2025-03-20T21:53:16.448246532Z").unwrap();
+        assert!((a - b).abs() < 1e-6);
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn rawjson_vertices() {
+        let log = r#"{"vertexes":[{"digest":"sha256:a","name":"[2/3] RUN sleep 2","started":"2024-01-01T00:00:00Z"}]}
+{"vertexes":[{"digest":"sha256:a","name":"[2/3] RUN sleep 2","started":"2024-01-01T00:00:00Z","completed":"2024-01-01T00:00:02.5Z"}]}
+{"vertexes":[{"digest":"sha256:b","name":"[3/3] COPY a /a","cached":true,"started":"2024-01-01T00:00:03Z","completed":"2024-01-01T00:00:03Z"}]}"#;
+        let b = parse_json(log);
+        assert_eq!(b.len(), 1);
+        let v = &b[0].vertices;
+        assert_eq!(v[0].status, VertexStatus::Done);
+        assert_eq!(v[0].seconds, Some(2.5));
+        assert_eq!(v[0].step, Some((2, 3)));
+        assert_eq!(v[1].status, VertexStatus::Cached);
+        assert_eq!(v[1].seconds, None);
     }
 }

@@ -12,6 +12,8 @@
 
 pub mod buildlog;
 pub mod compose;
+pub mod config;
+pub mod cost;
 pub mod discover;
 pub mod dockerfile;
 pub mod expand;
@@ -114,6 +116,9 @@ pub struct Inputs {
     pub head_tree: Listing,
     /// Diagnostics gathered before the engine ran (compose parsing, discovery).
     pub diagnostics: Vec<report::FileDiagnostic>,
+    /// Build logs given for timings: (name, text).
+    pub timings: Vec<(String, String)>,
+    pub config: config::Config,
 }
 
 /// The result of one `analyze` call.
@@ -134,16 +139,54 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         head_tree: &inputs.head_tree,
         needs: &needs,
     };
-    let mut dockerfiles = Vec::new();
+    let mut predicted = Vec::new();
     for b in &inputs.builds {
         if let Some(r) = predict::predict_build(&ctx, b) {
-            dockerfiles.push(r);
+            predicted.push(r);
         }
+    }
+    let mut diagnostics = inputs.diagnostics.clone();
+    // Each log goes to the builds its vertices match best.
+    let logs: Vec<(String, Vec<buildlog::LogBuild>)> = inputs
+        .timings
+        .iter()
+        .map(|(n, t)| (n.clone(), buildlog::parse_any(t)))
+        .collect();
+    let mut assigned: Vec<Vec<&buildlog::LogBuild>> = vec![Vec::new(); predicted.len()];
+    for (name, builds) in &logs {
+        if builds.is_empty() {
+            diagnostics.push(report::FileDiagnostic {
+                file: name.clone(),
+                line: None,
+                severity: report::Severity::Warning,
+                message: "no BuildKit progress found in this log (expected --progress=plain or rawjson output)".into(),
+            });
+        }
+        for lb in builds {
+            let counts: Vec<usize> = predicted
+                .iter()
+                .map(|(_, f)| cost::match_count(lb, f))
+                .collect();
+            let best = counts.iter().copied().max().unwrap_or(0);
+            if best == 0 {
+                continue;
+            }
+            for (i, c) in counts.iter().enumerate() {
+                if *c == best {
+                    assigned[i].push(lb);
+                }
+            }
+        }
+    }
+    let mut dockerfiles = Vec::new();
+    for ((mut r, facts), logs) in predicted.into_iter().zip(assigned) {
+        cost::apply(&mut r, &facts, &logs, &inputs.config);
+        dockerfiles.push(r);
     }
     let report = Report {
         engine: inputs.engine.name().to_string(),
         dockerfiles,
-        diagnostics: inputs.diagnostics.clone(),
+        diagnostics,
         changed_paths: inputs.changes.len(),
     };
     Outcome {

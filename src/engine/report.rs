@@ -157,7 +157,19 @@ pub enum Note {
     ImageVariable { name: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Where a step's seconds come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostSource {
+    /// Median of the step's `DONE` times in the build logs given with `--timings`.
+    Timings,
+    /// The cost model for the step's class.
+    Model,
+    /// A `cost:` entry of the configuration file.
+    Config,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     pub line: u32,
     pub end_line: u32,
@@ -170,6 +182,33 @@ pub struct Step {
     pub notes: Vec<Note>,
     #[serde(skip)]
     pub kind: Kind,
+    /// Seconds the step takes when it runs (None for unused steps).
+    pub estimated_seconds: Option<f64>,
+    /// [low, high] for model and configured estimates, or the spread over several logs.
+    pub estimated_range: Option<[f64; 2]>,
+    pub cost_source: Option<CostSource>,
+    /// What the model took the step for (`npm install`, `pull of ~50 MB`).
+    pub cost_label: Option<String>,
+}
+
+/// The cost of a build for this change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostSummary {
+    /// Seconds every build of this Dockerfile gets slower: the rebuilt steps.
+    pub estimated_rebuild_seconds: f64,
+    pub estimated_rebuild_range: [f64; 2],
+    /// Seconds of a build with no cache at all (every built step).
+    pub estimated_full_build_seconds: f64,
+    /// Share of built steps predicted to stay cached for the head …
+    pub cached_step_share: f64,
+    /// … and with a fully warm cache (no change): always 1.
+    pub cached_step_share_warm: f64,
+    /// Share of the full build's seconds that stays cached.
+    pub cached_seconds_share: f64,
+    /// Build logs that mapped to this Dockerfile.
+    pub logs: usize,
+    /// Lines of built steps no log gave a time for (when logs were given).
+    pub steps_without_timing: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -200,7 +239,7 @@ pub struct Summary {
     pub first_rebuilt_line: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DockerfileReport {
     pub path: String,
     pub context: String,
@@ -215,9 +254,10 @@ pub struct DockerfileReport {
     /// Changed paths that are inputs of this build.
     pub touched_by: Vec<String>,
     pub summary: Summary,
+    pub cost: Option<CostSummary>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub engine: String,
     pub dockerfiles: Vec<DockerfileReport>,
@@ -239,5 +279,14 @@ pub struct FileDiagnostic {
 impl Report {
     pub fn rebuilt_steps(&self) -> usize {
         self.dockerfiles.iter().map(|d| d.summary.rebuilt).sum()
+    }
+
+    /// Seconds all reported builds get slower.
+    pub fn rebuild_seconds(&self) -> f64 {
+        self.dockerfiles
+            .iter()
+            .filter_map(|d| d.cost.as_ref())
+            .map(|c| c.estimated_rebuild_seconds)
+            .sum()
     }
 }

@@ -31,6 +31,8 @@ pub struct Entry {
     /// Permission bits (`0o644`, `0o755`, …).
     pub mode: u32,
     pub id: String,
+    /// Size in bytes, when the source knows it without reading the file.
+    pub size: Option<u64>,
 }
 
 /// What the engine asks for when a listing lacks a path.

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use super::{ASSUMPTION, RunMeta, reason};
 use crate::engine::report::{
-    Cause, Confidence, Diagnostic, FileDiagnostic, Note, Origin, Report, Status, Summary,
+    Cause, Confidence, CostSource, Diagnostic, FileDiagnostic, Note, Origin, Report, Status,
+    Summary,
 };
 
 pub const VERSION: u32 = 1;
@@ -19,6 +20,7 @@ struct Out<'a> {
     assumption: &'a str,
     changed_paths: usize,
     rebuilt_steps: usize,
+    estimated_rebuild_seconds: f64,
     dockerfiles: Vec<DfOut<'a>>,
     diagnostics: &'a [FileDiagnostic],
 }
@@ -32,6 +34,14 @@ struct DfOut<'a> {
     origin: &'a Origin,
     frontend: &'a str,
     summary: &'a Summary,
+    estimated_rebuild_seconds: Option<f64>,
+    estimated_rebuild_range: Option<[f64; 2]>,
+    estimated_full_build_seconds: Option<f64>,
+    cached_step_share: Option<f64>,
+    cached_step_share_warm: Option<f64>,
+    cached_seconds_share: Option<f64>,
+    timing_logs: usize,
+    steps_without_timing: &'a [u32],
     touched_by: &'a [String],
     steps: Vec<StepOut<'a>>,
     diagnostics: &'a [Diagnostic],
@@ -49,6 +59,12 @@ struct StepOut<'a> {
     reason: String,
     #[serde(skip_serializing_if = "<[Note]>::is_empty")]
     notes: &'a [Note],
+    estimated_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_range: Option<[f64; 2]>,
+    cost_source: Option<CostSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_label: Option<&'a str>,
 }
 
 pub fn render(report: &Report, meta: &RunMeta) -> String {
@@ -60,6 +76,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
         assumption: ASSUMPTION,
         changed_paths: report.changed_paths,
         rebuilt_steps: report.rebuilt_steps(),
+        estimated_rebuild_seconds: (report.rebuild_seconds() * 100.0).round() / 100.0,
         dockerfiles: report
             .dockerfiles
             .iter()
@@ -71,6 +88,20 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                 origin: &d.origin,
                 frontend: &d.frontend,
                 summary: &d.summary,
+                estimated_rebuild_seconds: d.cost.as_ref().map(|c| c.estimated_rebuild_seconds),
+                estimated_rebuild_range: d.cost.as_ref().map(|c| c.estimated_rebuild_range),
+                estimated_full_build_seconds: d
+                    .cost
+                    .as_ref()
+                    .map(|c| c.estimated_full_build_seconds),
+                cached_step_share: d.cost.as_ref().map(|c| c.cached_step_share),
+                cached_step_share_warm: d.cost.as_ref().map(|c| c.cached_step_share_warm),
+                cached_seconds_share: d.cost.as_ref().map(|c| c.cached_seconds_share),
+                timing_logs: d.cost.as_ref().map_or(0, |c| c.logs),
+                steps_without_timing: d
+                    .cost
+                    .as_ref()
+                    .map_or(&[][..], |c| c.steps_without_timing.as_slice()),
                 touched_by: &d.touched_by,
                 steps: d
                     .steps
@@ -85,6 +116,10 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                         cause: s.cause.as_ref(),
                         reason: reason(s, d),
                         notes: &s.notes,
+                        estimated_seconds: s.estimated_seconds,
+                        estimated_range: s.estimated_range,
+                        cost_source: s.cost_source,
+                        cost_label: s.cost_label.as_deref(),
                     })
                     .collect(),
                 diagnostics: &d.diagnostics,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{build_title, cause_sentence, chains, reason};
+use super::{build_title, cause_sentence, chains, cost_sentence, duration, reason};
 use crate::engine::report::{Report, Status};
 
 /// Escape text for a markdown table cell or paragraph.
@@ -49,21 +49,31 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(o, "No Dockerfile build is touched by this change.");
         return o;
     }
-    let _ = writeln!(o, "| Dockerfile | context | target | rebuilt | cached |");
-    let _ = writeln!(o, "| --- | --- | --- | ---: | ---: |");
+    let _ = writeln!(
+        o,
+        "| Dockerfile | context | target | rebuilt | cached | slower by |"
+    );
+    let _ = writeln!(o, "| --- | --- | --- | ---: | ---: | ---: |");
     for df in &report.dockerfiles {
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             escape(&build_title(df)),
             escape(&df.context),
             escape(df.target_stage.as_deref().unwrap_or("-")),
             df.summary.rebuilt,
-            df.summary.cached
+            df.summary.cached,
+            df.cost
+                .as_ref()
+                .map(|c| duration(c.estimated_rebuild_seconds))
+                .unwrap_or_else(|| "-".into())
         );
     }
     for df in &report.dockerfiles {
         let _ = writeln!(o, "\n#### {}\n", escape(&build_title(df)));
+        if let Some(c) = cost_sentence(df) {
+            let _ = writeln!(o, "**Cost:** {}\n", escape_sentence(&c));
+        }
         if df.summary.rebuilt == 0 && !df.steps.is_empty() {
             let _ = writeln!(o, "All steps stay cached.");
         }

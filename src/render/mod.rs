@@ -248,6 +248,79 @@ pub fn reason(step: &Step, df: &DockerfileReport) -> String {
     s
 }
 
+/// A duration for people: `8.2 s`, `42 s`, `4 min 10 s`, `1 h 5 min`.
+pub fn duration(secs: f64) -> String {
+    if secs < 10.0 {
+        return format!("{:.1} s", secs.max(0.0));
+    }
+    let s = secs.round() as u64;
+    if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        if s % 60 == 0 {
+            format!("{} min", s / 60)
+        } else {
+            format!("{} min {} s", s / 60, s % 60)
+        }
+    } else {
+        format!("{} h {} min", s / 3600, (s % 3600) / 60)
+    }
+}
+
+/// The cost sentence of a build: what the change adds to every build, its range, and the step
+/// that dominates it with the step that caused it.
+pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
+    let c = df.cost.as_ref()?;
+    if df.summary.rebuilt == 0 {
+        return Some(format!(
+            "no step rebuilds; a build from scratch takes about {}",
+            duration(c.estimated_full_build_seconds)
+        ));
+    }
+    let [lo, hi] = c.estimated_rebuild_range;
+    let mut s = format!("every build gets about {} slower", duration(c.estimated_rebuild_seconds));
+    if duration(lo) != duration(hi) {
+        s.push_str(&format!(" (range {} – {})", duration(lo), duration(hi)));
+    }
+    let top = df
+        .steps
+        .iter()
+        .filter(|st| st.status == Status::Rebuilt)
+        .max_by(|a, b| {
+            a.estimated_seconds
+                .unwrap_or(0.0)
+                .partial_cmp(&b.estimated_seconds.unwrap_or(0.0))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    if let Some(t) = top {
+        let secs = t.estimated_seconds.unwrap_or(0.0);
+        if c.estimated_rebuild_seconds > 0.0 {
+            let share = (100.0 * secs / c.estimated_rebuild_seconds).floor();
+            s.push_str(&format!(
+                "; {share}% of it is {} at line {}",
+                code(&t.instruction),
+                t.line
+            ));
+            let origin = match &t.cause {
+                Some(cause) if cause.kind() == CauseKind::Follows => cause.origin_line,
+                _ => None,
+            };
+            if let Some(o) = origin.and_then(|o| df.steps.iter().find(|x| x.line == o)) {
+                match o.cause.as_ref().map(Cause::kind) {
+                    Some(CauseKind::Files | CauseKind::Dockerignore | CauseKind::DockerfileText) | None => {
+                        s.push_str(&format!(", caused by {} at line {}", code(&o.instruction), o.line))
+                    }
+                    Some(_) => {
+                        let why = o.cause.as_ref().map(|c| cause_sentence(c, df)).unwrap_or_default();
+                        s.push_str(&format!(", which follows line {}, where {why}", o.line))
+                    }
+                }
+            }
+        }
+    }
+    Some(s)
+}
+
 /// Steps grouped by the first miss of their chain: (origin step, later steps that follow it).
 pub fn chains(df: &DockerfileReport) -> Vec<(&Step, Vec<&Step>)> {
     let mut out: Vec<(&Step, Vec<&Step>)> = Vec::new();

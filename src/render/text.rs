@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{build_title, cause_sentence, chains, note_sentence};
+use super::{build_title, cause_sentence, chains, cost_sentence, duration, note_sentence};
 use crate::engine::report::{Confidence, Report, Severity, Status};
 
 const WIDTH: usize = 72;
@@ -22,13 +22,14 @@ pub fn render(report: &Report) -> String {
     let rebuilt = report.rebuilt_steps();
     let _ = writeln!(
         o,
-        "cachebust: {} build{} touched by {} changed path{}; {} step{} rebuild (engine {})",
+        "cachebust: {} build{} touched by {} changed path{}; {} step{} rebuild, about {} of build time (engine {})",
         report.dockerfiles.len(),
         plural(report.dockerfiles.len()),
         report.changed_paths,
         plural(report.changed_paths),
         rebuilt,
         plural(rebuilt),
+        duration(report.rebuild_seconds()),
         report.engine
     );
     for d in &report.diagnostics {
@@ -52,6 +53,9 @@ pub fn render(report: &Report) -> String {
             df.frontend
         );
         let built = df.summary.rebuilt + df.summary.cached;
+        if let Some(c) = cost_sentence(df) {
+            let _ = writeln!(o, "  cost: {c}");
+        }
         if df.steps.is_empty() {
             let _ = writeln!(
                 o,
@@ -100,9 +104,13 @@ pub fn render(report: &Report) -> String {
                 } else {
                     ""
                 };
+                let secs = match (s.status, s.estimated_seconds) {
+                    (Status::Rebuilt, Some(x)) => format!("{:>10}", duration(x)),
+                    _ => " ".repeat(10),
+                };
                 let _ = writeln!(
                     o,
-                    "    {:>4}  {}  {:<w$}  {}{likely}",
+                    "    {:>4}  {}  {secs}  {:<w$}  {}{likely}",
                     s.line,
                     st,
                     s.stage,
@@ -130,6 +138,26 @@ pub fn render(report: &Report) -> String {
                     "    line{} {}: {text}",
                     if lines.len() > 1 { "s" } else { "" },
                     l.join(", ")
+                );
+            }
+        }
+        if let Some(c) = &df.cost {
+            if c.logs > 0 {
+                let l: Vec<String> = c.steps_without_timing.iter().map(u32::to_string).collect();
+                let missing = if l.is_empty() {
+                    "every built step has a timing".to_string()
+                } else {
+                    format!(
+                        "no timing for line{} {} (model estimate used)",
+                        if l.len() > 1 { "s" } else { "" },
+                        l.join(", ")
+                    )
+                };
+                let _ = writeln!(
+                    o,
+                    "  timings: {} log{} matched; {missing}",
+                    c.logs,
+                    plural(c.logs)
                 );
             }
         }

@@ -180,14 +180,8 @@ fn example_pr(tmp: &Path) -> (PathBuf, PathBuf) {
 fn in_process(base: &Path, head: &Path) -> Duration {
     use cachebust::adapters::local::LocalRepo;
     use cachebust::app::analyze::{AnalyzeOptions, analyze};
-    let opts = AnalyzeOptions {
-        engine: cachebust::engine::EngineKind::Docker2010,
-        dockerfiles: Vec::new(),
-        context: None,
-        target: None,
-        build_args: Default::default(),
-        base_build_args: None,
-    };
+    let opts = AnalyzeOptions::new(cachebust::engine::EngineKind::Docker2010);
+
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -1162,23 +1162,12 @@ async fn predict(
         Tree::Dir(DirTree::open(base).unwrap()),
         Tree::Dir(DirTree::open(head).unwrap()),
     );
-    let opts = AnalyzeOptions {
-        engine: EngineKind::Docker2010,
-        dockerfiles: vec![s.dockerfile.to_string()],
-        context: None,
-        target: s.target.map(str::to_string),
-        build_args: s
-            .head_args
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        base_build_args: Some(
-            s.base_args
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-    };
+    let mut opts = AnalyzeOptions::new(EngineKind::Docker2010);
+    opts.dockerfiles = vec![s.dockerfile.to_string()];
+    opts.target = s.target.map(str::to_string);
+    opts.build_args = s.head_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    opts.base_build_args = Some(s.base_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+
     let report = analyze(&repo, &opts).await.unwrap();
     report
         .dockerfiles

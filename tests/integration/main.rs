@@ -1,7 +1,9 @@
 //! Integration tests: one binary (`cargo test --test integration`).
 
 mod buildkit;
+mod buildlogs;
 mod cli;
+mod cost;
 mod dockerignore;
 mod parser_corpus;
 mod support;

@@ -192,6 +192,11 @@ pub fn context_relative<'a>(context: &str, path: &'a str) -> Option<&'a str> {
     path.strip_prefix(context).and_then(|r| r.strip_prefix('/'))
 }
 
+/// Whether a root-relative file path is left out of the context by the ignore file.
+pub fn is_excluded(ignore: &IgnoreInfo, context: &str, path: &str) -> bool {
+    excluded(ignore, context, path)
+}
+
 fn excluded(ignore: &IgnoreInfo, context: &str, path: &str) -> bool {
     let Some(m) = &ignore.matcher else {
         return false;

@@ -11,6 +11,7 @@ pub mod sim;
 
 use std::collections::HashMap;
 
+use super::cost::StepFact;
 use super::dockerfile::{self, Body, Dockerfile, Kind};
 use super::expand::Frontend;
 use super::ignore::{Flavor, Matcher};
@@ -257,7 +258,11 @@ fn simulate_side(
 }
 
 /// Predict one build. `None` when the build is not touched by the change and not asked for.
-pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<DockerfileReport> {
+/// Also returns what the cost model needs to know about each step.
+pub fn predict_build(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+) -> Option<(DockerfileReport, Vec<StepFact>)> {
     let mut diags = Vec::new();
     let head = simulate_side(ctx, build, &build.head, Side::Head, &mut diags);
     let mut base_diags = Vec::new();
@@ -278,21 +283,25 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<DockerfileRepo
             if !build.always_report && touched.is_empty() {
                 return None;
             }
-            return Some(DockerfileReport {
-                path: build.dockerfile.clone(),
-                context: display_context(&build.context),
-                target: build.head.target.clone(),
-                target_stage: None,
-                origin: build.origin.clone(),
-                frontend: parsed
-                    .as_ref()
-                    .map(|d| frontend_name(ctx.engine, d))
-                    .unwrap_or_else(|| ctx.engine.name().to_string()),
-                steps: Vec::new(),
-                diagnostics: dedup_diags(diags),
-                touched_by: touched,
-                summary: Summary::default(),
-            });
+            return Some((
+                DockerfileReport {
+                    path: build.dockerfile.clone(),
+                    context: display_context(&build.context),
+                    target: build.head.target.clone(),
+                    target_stage: None,
+                    origin: build.origin.clone(),
+                    frontend: parsed
+                        .as_ref()
+                        .map(|d| frontend_name(ctx.engine, d))
+                        .unwrap_or_else(|| ctx.engine.name().to_string()),
+                    steps: Vec::new(),
+                    diagnostics: dedup_diags(diags),
+                    touched_by: touched,
+                    summary: Summary::default(),
+                    cost: None,
+                },
+                Vec::new(),
+            ));
         }
     };
 
@@ -324,18 +333,177 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<DockerfileRepo
         .sim
         .target
         .map(|t| head.sim.stages[t].info.display_name());
-    Some(DockerfileReport {
-        path: build.dockerfile.clone(),
-        context: display_context(&build.context),
-        target: build.head.target.clone(),
-        target_stage,
-        origin: build.origin.clone(),
-        frontend: frontend_name(ctx.engine, &head.df),
-        steps,
-        diagnostics: dedup_diags(diags),
-        touched_by: touched,
-        summary,
-    })
+    let facts = step_facts(ctx, build, &head);
+    Some((
+        DockerfileReport {
+            path: build.dockerfile.clone(),
+            context: display_context(&build.context),
+            target: build.head.target.clone(),
+            target_stage,
+            origin: build.origin.clone(),
+            frontend: frontend_name(ctx.engine, &head.df),
+            steps,
+            diagnostics: dedup_diags(diags),
+            touched_by: touched,
+            summary,
+            cost: None,
+        },
+        facts,
+    ))
+}
+
+/// What the cost model needs about each step of the head Dockerfile.
+fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> Vec<StepFact> {
+    let mut out = Vec::new();
+    for st in &head.sim.stages {
+        let mut k = 0u32;
+        if st.image_vertex.is_some() {
+            k += 1;
+        }
+        for idx in st.info.from..st.info.end {
+            let inst = &head.df.instructions[idx];
+            if !inst.kind.is_step() {
+                continue;
+            }
+            let position = if inst.kind == Kind::From {
+                st.image_vertex.map(|_| 1)
+            } else {
+                k += 1;
+                Some(k)
+            };
+            let vertex = match head.sim.step.get(&idx) {
+                Some(StepVertex::Vertex(v)) => Some(&head.sim.vertices[*v]),
+                _ => None,
+            };
+            let raw = inst.display(usize::MAX);
+            let mut texts = vec![raw.clone()];
+            if let Some(v) = vertex {
+                let expanded = expand_for_display(&raw, &v.detail.env);
+                if expanded != raw {
+                    texts.push(expanded);
+                }
+            }
+            let (command, cache_mounts) = match vertex.map(|v| &v.op) {
+                Some(Op::Exec { mounts, .. }) => (
+                    vertex.map(|v| v.detail.text.clone()).unwrap_or_default(),
+                    mounts
+                        .iter()
+                        .filter(|m| m.fields.iter().any(|(k, v)| k == "type" && v == "cache"))
+                        .map(|m| m.target.clone())
+                        .collect(),
+                ),
+                Some(Op::Image { reference, .. }) => (reference.clone(), Vec::new()),
+                _ => (String::new(), Vec::new()),
+            };
+            let (bytes, remote) = match vertex {
+                Some(v) if matches!(v.op, Op::Copy { .. }) => {
+                    copy_bytes(ctx, &build.context, v, head)
+                }
+                _ => (None, false),
+            };
+            out.push(StepFact {
+                line: inst.line,
+                kind: inst.kind,
+                stage: st.info.display_name(),
+                position,
+                pattern: variable_pattern(&raw),
+                texts,
+                command,
+                cache_mounts,
+                bytes,
+                remote,
+            });
+        }
+    }
+    out
+}
+
+/// The text with every variable reference (`$NAME`, `${…}`) replaced by `*`; `None` when it
+/// has none.
+fn variable_pattern(raw: &str) -> Option<String> {
+    if !raw.contains('$') {
+        return None;
+    }
+    let mut out = String::new();
+    let c: Vec<char> = raw.chars().collect();
+    let mut i = 0;
+    while i < c.len() {
+        if c[i] == '$' && i + 1 < c.len() && c[i + 1] == '{' {
+            match c[i..].iter().position(|&x| x == '}') {
+                Some(end) => {
+                    out.push('*');
+                    i += end + 1;
+                    continue;
+                }
+                None => {}
+            }
+        } else if c[i] == '$' && i + 1 < c.len() && (c[i + 1].is_alphabetic() || c[i + 1] == '_') {
+            out.push('*');
+            i += 1;
+            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_') {
+                i += 1;
+            }
+            continue;
+        }
+        out.push(c[i]);
+        i += 1;
+    }
+    Some(out)
+}
+
+/// Replace `$NAME` and `${NAME}` by values of the step's environment (for matching log names).
+fn expand_for_display(raw: &str, env: &[EnvVar]) -> String {
+    let mut out = raw.to_string();
+    for n in referenced_vars(raw) {
+        if let Some(v) = env.iter().rev().find(|v| v.name == n) {
+            let val = sim::display_value(&v.value);
+            out = out
+                .replace(&format!("${{{n}}}"), &val)
+                .replace(&format!("${n}"), &val);
+        }
+    }
+    out
+}
+
+/// Bytes a COPY reads from the build context, when the listing holds them.
+fn copy_bytes(ctx: &Ctx<'_>, context: &str, v: &Vertex, head: &SideSim) -> (Option<u64>, bool) {
+    let mut total = 0u64;
+    let mut known = true;
+    let mut remote = false;
+    for i in &v.inputs {
+        match i {
+            sim::Input::Context {
+                path,
+                wildcard: false,
+            } => match ctx.head_tree.entry(path) {
+                super::tree::Lookup::Loaded(Some(e)) if e.kind != super::tree::EntryKind::Dir => {
+                    match e.size {
+                        Some(s) => total += s,
+                        None => known = false,
+                    }
+                }
+                _ => match ctx.head_tree.under(path) {
+                    super::tree::Lookup::Loaded(entries) => {
+                        for (p, e) in entries {
+                            if e.kind == super::tree::EntryKind::File
+                                && !content::is_excluded(&head.ignore, context, p)
+                            {
+                                match e.size {
+                                    Some(s) => total += s,
+                                    None => known = false,
+                                }
+                            }
+                        }
+                    }
+                    super::tree::Lookup::Missing => known = false,
+                },
+            },
+            sim::Input::Remote { .. } => remote = true,
+            sim::Input::Inline { content } => total += content.len() as u64,
+            _ => known = false,
+        }
+    }
+    (known.then_some(total), remote)
 }
 
 /// Head COPY/ADD/bind sources that do not exist, are excluded, or leave the context: the build
@@ -988,6 +1156,10 @@ fn assemble_steps(head: &SideSim, _base: Option<&SideSim>, res: &[Res]) -> Vec<S
             cause: None,
             notes: Vec::new(),
             kind: inst.kind,
+            estimated_seconds: None,
+            estimated_range: None,
+            cost_source: None,
+            cost_label: None,
         };
         if !st.reachable {
             step.status = Status::Unused;

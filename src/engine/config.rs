@@ -1,0 +1,182 @@
+//! The repository's cachebust configuration (`.github/cachebust.yml`, or a file named with
+//! `--config`): YAML read with `serde-saphyr` under budgets (a pull request controls it),
+//! unknown keys refused, every error reported with its line.
+
+use serde::Deserialize;
+
+/// A cost override: steps whose instruction text matches `match` cost `seconds`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostRule {
+    /// Pattern over the instruction text (`*` any text, `?` one character), e.g. `RUN npm ci*`.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Optional pattern over the Dockerfile path.
+    #[serde(default)]
+    pub dockerfile: Option<String>,
+    pub seconds: f64,
+    /// Optional [low, high] range in seconds.
+    #[serde(default)]
+    pub range: Option<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Per-step cost overrides, first match wins.
+    #[serde(default)]
+    pub cost: Vec<CostRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+/// Parse a configuration file named `file` (for messages).
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    if text.len() > 1024 * 1024 {
+        return Err(ConfigError {
+            file: file.into(),
+            line: None,
+            message: "larger than 1 MiB".into(),
+        });
+    }
+    if text.trim().is_empty() {
+        return Ok(Config::default());
+    }
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = 100_000;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_depth = 32;
+    budget.max_documents = 1;
+    budget.max_nodes = 20_000;
+    budget.max_total_scalar_bytes = 1024 * 1024;
+    let mut opts = serde_saphyr::Options::default();
+    opts.budget = Some(budget);
+    let cfg: Config = serde_saphyr::from_str_with_options(text, opts).map_err(|e| ConfigError {
+        file: file.into(),
+        line: e.location().map(|l| l.line() as u32),
+        message: e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .to_string(),
+    })?;
+    for (i, r) in cfg.cost.iter().enumerate() {
+        let bad = |m: String| ConfigError {
+            file: file.into(),
+            line: line_of_item(text, "cost", i),
+            message: m,
+        };
+        if !(r.seconds.is_finite() && r.seconds >= 0.0) {
+            return Err(bad(format!("cost[{i}]: seconds must be a number ≥ 0")));
+        }
+        if let Some([lo, hi]) = r.range {
+            if !(lo.is_finite()
+                && hi.is_finite()
+                && 0.0 <= lo
+                && lo <= r.seconds
+                && r.seconds <= hi)
+            {
+                return Err(bad(format!(
+                    "cost[{i}]: range must be [low, high] with low ≤ seconds ≤ high"
+                )));
+            }
+        }
+        if r.pattern.trim().is_empty() {
+            return Err(bad(format!("cost[{i}]: match must not be empty")));
+        }
+    }
+    Ok(cfg)
+}
+
+/// Line of the `i`-th list item under a top-level key (for validation messages).
+fn line_of_item(text: &str, key: &str, i: usize) -> Option<u32> {
+    let mut in_key = false;
+    let mut n = 0;
+    for (no, line) in text.lines().enumerate() {
+        if !line.starts_with(' ') && !line.starts_with('-') && !line.trim().is_empty() {
+            in_key = line.trim_start().starts_with(&format!("{key}:"));
+            continue;
+        }
+        if in_key && line.trim_start().starts_with("- ") {
+            if n == i {
+                return Some(no as u32 + 1);
+            }
+            n += 1;
+        }
+    }
+    None
+}
+
+/// `*`/`?` wildcard match over whole text (not path-aware).
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_validates() {
+        let c = parse(
+            "c.yml",
+            "cost:\n  - match: \"RUN npm ci*\"\n    seconds: 90\n    range: [60, 180]\n",
+        )
+        .unwrap();
+        assert_eq!(c.cost[0].seconds, 90.0);
+        let e = parse(
+            "c.yml",
+            "cost:\n  - match: x\n    seconds: 9\n    range: [10, 20]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e = parse("c.yml", "cost:\n  - match: x\n    secs: 9\n").unwrap_err();
+        assert!(e.line.is_some(), "{e}");
+        assert!(
+            e.message.contains("secs") || e.message.contains("unknown"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("RUN npm ci*", "RUN npm ci --omit=dev"));
+        assert!(wildcard(
+            "*cargo build*",
+            "RUN --mount=type=cache,target=/x cargo build --release"
+        ));
+        assert!(!wildcard("RUN npm ci", "RUN npm ci --omit=dev"));
+        assert!(wildcard("RUN ?pt-get*", "RUN apt-get update"));
+    }
+}

@@ -1,0 +1,569 @@
+//! What a rebuild costs, in seconds: per step from real build logs when they are given (median
+//! over logs of the `DONE` time of the vertex that maps to the step), otherwise from a model per
+//! step class with a range (package installs per manager, compiles, COPY by bytes, FROM pulls by
+//! image), overridable per step pattern in the configuration file. Pure: logs and configuration
+//! arrive as text.
+
+use super::buildlog::{LogBuild, VertexStatus};
+use super::config::{Config, wildcard};
+use super::report::{CostSource, DockerfileReport, Kind, Status};
+
+/// What the cost model needs to know about one step of the head Dockerfile.
+#[derive(Debug, Clone)]
+pub struct StepFact {
+    pub line: u32,
+    pub kind: Kind,
+    /// Stage display name and position `k` in BuildKit's `[stage k/n]` numbering.
+    pub stage: String,
+    pub position: Option<u32>,
+    /// Texts a progress log may print for the step (whitespace collapsed), raw and expanded.
+    pub texts: Vec<String>,
+    /// The raw text with each variable reference as `*`: BuildKit prints the values of the
+    /// build that ran, which for a changed ARG are the old ones.
+    pub pattern: Option<String>,
+    /// RUN: the command text (heredoc bodies included); FROM: the normalised image reference.
+    pub command: String,
+    /// RUN: targets of `--mount=type=cache`.
+    pub cache_mounts: Vec<String>,
+    /// COPY/ADD: bytes under the sources, when the listing holds them.
+    pub bytes: Option<u64>,
+    /// ADD of a URL.
+    pub remote: bool,
+}
+
+/// A model estimate: typical seconds and a range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub seconds: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Estimate {
+    const fn new(seconds: f64, low: f64, high: f64) -> Estimate {
+        Estimate { seconds, low, high }
+    }
+    fn add(self, o: Estimate) -> Estimate {
+        Estimate::new(
+            self.seconds + o.seconds,
+            self.low + o.low,
+            self.high + o.high,
+        )
+    }
+    fn scale(self, f: f64) -> Estimate {
+        Estimate::new(self.seconds * f, self.low * f, self.high * f)
+    }
+}
+
+/// One class of RUN command: a word sequence that identifies it and what it typically costs.
+struct Class {
+    label: &'static str,
+    /// All words must appear, in order, within one shell command.
+    words: &'static [&'static [&'static str]],
+    est: Estimate,
+    /// Cache directories a `--mount=type=cache` may hold for this tool.
+    cache_dirs: &'static [&'static str],
+}
+
+/// The model's classes (README "Cost" lists them with their assumptions).
+const CLASSES: &[Class] = &[
+    Class {
+        label: "apt-get install",
+        words: &[&["apt-get", "install"], &["apt", "install"]],
+        est: Estimate::new(30.0, 10.0, 120.0),
+        cache_dirs: &["/var/cache/apt", "/var/lib/apt"],
+    },
+    Class {
+        label: "apt-get update",
+        words: &[&["apt-get", "update"], &["apt", "update"]],
+        est: Estimate::new(6.0, 2.0, 20.0),
+        cache_dirs: &["/var/lib/apt"],
+    },
+    Class {
+        label: "apk add",
+        words: &[&["apk", "add"]],
+        est: Estimate::new(6.0, 2.0, 30.0),
+        cache_dirs: &["/var/cache/apk", "/etc/apk/cache"],
+    },
+    Class {
+        label: "dnf/yum install",
+        words: &[
+            &["dnf", "install"],
+            &["yum", "install"],
+            &["microdnf", "install"],
+        ],
+        est: Estimate::new(40.0, 15.0, 150.0),
+        cache_dirs: &["/var/cache/dnf", "/var/cache/yum"],
+    },
+    Class {
+        label: "npm install",
+        words: &[&["npm", "ci"], &["npm", "install"], &["npm", "i"]],
+        est: Estimate::new(45.0, 15.0, 180.0),
+        cache_dirs: &["/root/.npm", ".npm"],
+    },
+    Class {
+        label: "yarn install",
+        words: &[&["yarn", "install"], &["yarn", "--frozen-lockfile"]],
+        est: Estimate::new(40.0, 15.0, 180.0),
+        cache_dirs: &["/usr/local/share/.cache/yarn", ".yarn", "yarn"],
+    },
+    Class {
+        label: "pnpm install",
+        words: &[&["pnpm", "install"], &["pnpm", "i"], &["pnpm", "fetch"]],
+        est: Estimate::new(30.0, 10.0, 120.0),
+        cache_dirs: &["pnpm"],
+    },
+    Class {
+        label: "pip install",
+        words: &[&["pip", "install"], &["pip3", "install"]],
+        est: Estimate::new(40.0, 10.0, 240.0),
+        cache_dirs: &["/root/.cache/pip", ".cache/pip"],
+    },
+    Class {
+        label: "poetry install",
+        words: &[&["poetry", "install"]],
+        est: Estimate::new(50.0, 15.0, 240.0),
+        cache_dirs: &["pypoetry", ".cache/pip"],
+    },
+    Class {
+        label: "uv sync",
+        words: &[&["uv", "sync"], &["uv", "pip", "install"]],
+        est: Estimate::new(10.0, 3.0, 60.0),
+        cache_dirs: &["/root/.cache/uv", ".cache/uv"],
+    },
+    Class {
+        label: "pipenv install",
+        words: &[&["pipenv", "install"], &["pipenv", "sync"]],
+        est: Estimate::new(60.0, 20.0, 240.0),
+        cache_dirs: &["pipenv", ".cache/pip"],
+    },
+    Class {
+        label: "bundle install",
+        words: &[&["bundle", "install"]],
+        est: Estimate::new(60.0, 20.0, 300.0),
+        cache_dirs: &["/usr/local/bundle/cache", "bundle"],
+    },
+    Class {
+        label: "composer install",
+        words: &[&["composer", "install"]],
+        est: Estimate::new(30.0, 10.0, 120.0),
+        cache_dirs: &["/root/.composer", "composer"],
+    },
+    Class {
+        label: "go mod download",
+        words: &[&["go", "mod", "download"]],
+        est: Estimate::new(20.0, 5.0, 90.0),
+        cache_dirs: &["/go/pkg/mod", "/root/go/pkg/mod"],
+    },
+    Class {
+        label: "go build",
+        words: &[&["go", "build"], &["go", "install"]],
+        est: Estimate::new(40.0, 10.0, 180.0),
+        cache_dirs: &["/root/.cache/go-build", "go-build"],
+    },
+    Class {
+        label: "cargo fetch",
+        words: &[&["cargo", "fetch"]],
+        est: Estimate::new(20.0, 5.0, 90.0),
+        cache_dirs: &["/usr/local/cargo/registry", "cargo/registry"],
+    },
+    Class {
+        label: "cargo build",
+        words: &[
+            &["cargo", "build"],
+            &["cargo", "install"],
+            &["cargo", "chef", "cook"],
+        ],
+        est: Estimate::new(180.0, 60.0, 900.0),
+        cache_dirs: &["/usr/local/cargo/registry", "target"],
+    },
+    Class {
+        label: "maven/gradle",
+        words: &[&["mvn"], &["gradle"], &["./gradlew"], &["./mvnw"]],
+        est: Estimate::new(120.0, 40.0, 600.0),
+        cache_dirs: &["/root/.m2", ".m2", "/root/.gradle", ".gradle"],
+    },
+    Class {
+        label: "dotnet restore",
+        words: &[&["dotnet", "restore"]],
+        est: Estimate::new(30.0, 10.0, 120.0),
+        cache_dirs: &["/root/.nuget", ".nuget"],
+    },
+    Class {
+        label: "dotnet build",
+        words: &[&["dotnet", "publish"], &["dotnet", "build"]],
+        est: Estimate::new(60.0, 20.0, 300.0),
+        cache_dirs: &[],
+    },
+    Class {
+        label: "make",
+        words: &[&["make"], &["cmake"], &["ninja"]],
+        est: Estimate::new(60.0, 10.0, 600.0),
+        cache_dirs: &[],
+    },
+    Class {
+        label: "JS build",
+        words: &[
+            &["npm", "run", "build"],
+            &["yarn", "build"],
+            &["pnpm", "build"],
+            &["pnpm", "run", "build"],
+            &["tsc"],
+            &["webpack"],
+            &["vite", "build"],
+            &["next", "build"],
+        ],
+        est: Estimate::new(30.0, 10.0, 180.0),
+        cache_dirs: &[],
+    },
+];
+
+/// The estimate for a RUN with no recognised command.
+const GENERIC_RUN: Estimate = Estimate::new(2.0, 0.2, 15.0);
+
+/// Whether a shell command (its words, options left out) runs `seq`: the program (the first
+/// word of `seq`, possibly with a path) among its first three words (after `VAR=x`, `sudo`,
+/// `python -m`, …), the rest of `seq` after it in order.
+fn words_in(cmd: &[&str], seq: &[&str]) -> bool {
+    let is = |c: &str, w: &str| c == w || c.ends_with(&format!("/{w}"));
+    let Some(start) = cmd.iter().take(3).position(|c| is(c, seq[0])) else {
+        return false;
+    };
+    let mut it = cmd[start + 1..].iter();
+    seq[1..].iter().all(|w| it.any(|c| is(c, w)))
+}
+
+/// Model estimate of a RUN: the recognised classes summed (each once), halved for package
+/// managers whose cache directory is a cache mount.
+pub fn model_run(command: &str, cache_mounts: &[String]) -> (Estimate, Vec<&'static str>) {
+    let mut total: Option<Estimate> = None;
+    let mut labels = Vec::new();
+    let commands: Vec<Vec<&str>> = command
+        .split(['&', ';', '|', '\n'])
+        .map(|c| {
+            c.split_whitespace()
+                .filter(|w| !w.starts_with('-') || *w == "--frozen-lockfile")
+                .collect()
+        })
+        .collect();
+    // "npm run build" must not also count as "npm install"
+    for class in CLASSES {
+        let hit = commands.iter().any(|c| {
+            class.words.iter().any(|seq| {
+                words_in(c, seq) && !(class.label == "npm install" && c.contains(&"run"))
+            })
+        });
+        if hit && !labels.contains(&class.label) {
+            let mut e = class.est;
+            if class.cache_dirs.iter().any(|d| {
+                cache_mounts
+                    .iter()
+                    .any(|m| m.contains(d.trim_start_matches('.')))
+            }) {
+                e = e.scale(0.5);
+            }
+            total = Some(total.map_or(e, |t| t.add(e)));
+            labels.push(class.label);
+        }
+    }
+    (total.unwrap_or(GENERIC_RUN), labels)
+}
+
+/// Approximate compressed size in MB of a base image, from its name and tag.
+fn image_megabytes(reference: &str) -> f64 {
+    let r = reference.to_ascii_lowercase();
+    let name = r.rsplit('/').next().unwrap_or(&r);
+    let (repo, tag) = name.split_once(':').unwrap_or((name, "latest"));
+    let tag = tag.split('@').next().unwrap_or(tag);
+    let slim = tag.contains("slim");
+    let alpine = tag.contains("alpine");
+    match repo {
+        "scratch" => 0.0,
+        "busybox" => 2.0,
+        "alpine" => 4.0,
+        _ if r.contains("distroless") => 10.0,
+        "debian" | "ubuntu" => {
+            if slim {
+                30.0
+            } else {
+                50.0
+            }
+        }
+        "node" => {
+            if alpine {
+                50.0
+            } else if slim {
+                80.0
+            } else {
+                400.0
+            }
+        }
+        "python" => {
+            if alpine {
+                20.0
+            } else if slim {
+                50.0
+            } else {
+                370.0
+            }
+        }
+        "golang" => {
+            if alpine {
+                90.0
+            } else {
+                300.0
+            }
+        }
+        "rust" => {
+            if alpine {
+                300.0
+            } else if slim {
+                250.0
+            } else {
+                550.0
+            }
+        }
+        "nginx" | "httpd" | "caddy" => {
+            if alpine {
+                20.0
+            } else {
+                70.0
+            }
+        }
+        "openjdk" | "eclipse-temurin" | "maven" | "gradle" => 200.0,
+        "ruby" | "php" => {
+            if alpine {
+                40.0
+            } else {
+                300.0
+            }
+        }
+        _ => 150.0,
+    }
+}
+
+/// Model estimate of one step.
+pub fn model_step(f: &StepFact) -> (Estimate, String) {
+    match f.kind {
+        Kind::Run => {
+            let (e, labels) = model_run(&f.command, &f.cache_mounts);
+            let label = if labels.is_empty() {
+                "RUN (no known tool)".to_string()
+            } else {
+                labels.join(" + ")
+            };
+            (e, label)
+        }
+        Kind::Copy | Kind::Add if f.remote => (Estimate::new(2.0, 0.5, 30.0), "download".into()),
+        Kind::Copy | Kind::Add => match f.bytes {
+            Some(b) => {
+                let mb = b as f64 / 1_000_000.0;
+                (
+                    Estimate::new(0.2 + mb / 40.0, 0.1 + mb / 150.0, 1.0 + mb / 10.0),
+                    format!("copy of {:.1} MB", mb),
+                )
+            }
+            None => (
+                Estimate::new(0.5, 0.1, 5.0),
+                "copy (size not listed)".into(),
+            ),
+        },
+        Kind::Workdir => (Estimate::new(0.1, 0.05, 0.5), "mkdir".into()),
+        Kind::From => {
+            let mb = image_megabytes(&f.command);
+            (
+                Estimate::new(2.0 + mb / 40.0, 1.0 + mb / 150.0, 5.0 + mb / 10.0),
+                format!("pull of ~{mb:.0} MB"),
+            )
+        }
+        _ => (Estimate::new(0.0, 0.0, 0.0), String::new()),
+    }
+}
+
+fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// How many steps of `facts` a build log's vertices map to.
+pub fn match_count(log: &LogBuild, facts: &[StepFact]) -> usize {
+    facts
+        .iter()
+        .filter(|f| !vertices_for(log, f).is_empty())
+        .count()
+}
+
+/// Log vertices that are this step: same instruction text (in the same stage when the log
+/// names stages), or for FROM the first vertex of the stage.
+fn vertices_for<'a>(log: &'a LogBuild, f: &StepFact) -> Vec<&'a super::buildlog::LogVertex> {
+    log.vertices
+        .iter()
+        .filter(|v| {
+            let Some(instr) = &v.instruction else {
+                return false;
+            };
+            let stage_ok = match &v.stage {
+                Some(s) => *s == f.stage,
+                None => true,
+            };
+            if !stage_ok {
+                return false;
+            }
+            if f.kind == Kind::From {
+                return instr.starts_with("FROM ") && v.step.map(|(k, _)| k) == f.position;
+            }
+            let t = collapse(instr);
+            f.texts.contains(&t) || f.pattern.as_deref().is_some_and(|p| wildcard(p, &t))
+        })
+        .collect()
+}
+
+/// Seconds a step took in one log: `Some(None)` when it was cached there (no duration),
+/// `None` when the log does not show it.
+fn seconds_in(log: &LogBuild, f: &StepFact) -> Option<Option<f64>> {
+    let vs = vertices_for(log, f);
+    if vs.is_empty() {
+        return None;
+    }
+    let done: Vec<f64> = vs
+        .iter()
+        .filter(|v| v.status == VertexStatus::Done)
+        .filter_map(|v| v.seconds)
+        .collect();
+    if done.is_empty() {
+        return Some(None);
+    }
+    // several platforms build in parallel: the slowest decides
+    Some(
+        done.into_iter()
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))),
+    )
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Fill in per-step estimates and the build's totals. `logs` are the build logs assigned to
+/// this build.
+pub fn apply(
+    report: &mut DockerfileReport,
+    facts: &[StepFact],
+    logs: &[&LogBuild],
+    config: &Config,
+) {
+    let mut rebuild = Estimate::new(0.0, 0.0, 0.0);
+    let mut full = Estimate::new(0.0, 0.0, 0.0);
+    let mut untimed = Vec::new();
+    for step in report.steps.iter_mut() {
+        if step.status == Status::Unused {
+            continue;
+        }
+        let Some(f) = facts.iter().find(|f| f.line == step.line) else {
+            continue;
+        };
+        let over = config.cost.iter().find(|r| {
+            wildcard(&r.pattern, &step.instruction)
+                && r.dockerfile
+                    .as_deref()
+                    .is_none_or(|d| wildcard(d, &report.path))
+        });
+        let timed: Vec<f64> = logs
+            .iter()
+            .filter_map(|l| seconds_in(l, f))
+            .flatten()
+            .collect();
+        let (est, source, label) = if let Some(r) = over {
+            let [lo, hi] = r.range.unwrap_or([r.seconds, r.seconds]);
+            (
+                Estimate::new(r.seconds, lo, hi),
+                CostSource::Config,
+                Some(format!("configured for `{}`", r.pattern)),
+            )
+        } else if !timed.is_empty() {
+            let mut t = timed.clone();
+            let m = median(&mut t);
+            let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = t.iter().cloned().fold(0.0, f64::max);
+            (Estimate::new(m, lo, hi), CostSource::Timings, None)
+        } else {
+            if !logs.is_empty() && f.kind != Kind::From {
+                untimed.push(step.line);
+            }
+            let (e, l) = model_step(f);
+            (e, CostSource::Model, Some(l))
+        };
+        step.estimated_seconds = Some(round(est.seconds));
+        step.estimated_range = (source != CostSource::Timings || est.low != est.high)
+            .then(|| [round(est.low), round(est.high)]);
+        step.cost_source = Some(source);
+        step.cost_label = label;
+        full = full.add(est);
+        if step.status == Status::Rebuilt {
+            rebuild = rebuild.add(est);
+        }
+    }
+    let built = report.summary.rebuilt + report.summary.cached;
+    report.cost = Some(super::report::CostSummary {
+        estimated_rebuild_seconds: round(rebuild.seconds),
+        estimated_rebuild_range: [round(rebuild.low), round(rebuild.high)],
+        estimated_full_build_seconds: round(full.seconds),
+        cached_step_share: if built == 0 {
+            1.0
+        } else {
+            round(report.summary.cached as f64 / built as f64)
+        },
+        cached_step_share_warm: 1.0,
+        cached_seconds_share: if full.seconds <= 0.0 {
+            1.0
+        } else {
+            round(1.0 - rebuild.seconds / full.seconds)
+        },
+        logs: logs.len(),
+        steps_without_timing: untimed,
+    });
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_classes() {
+        let (e, l) = model_run(
+            "apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*",
+            &[],
+        );
+        assert_eq!(l, vec!["apt-get install", "apt-get update"]);
+        assert_eq!(e.seconds, 36.0);
+        let (_, l) = model_run("npm ci && npm run build", &[]);
+        assert_eq!(l, vec!["npm install", "JS build"]);
+        let (e, _) = model_run("npm ci", &["/root/.npm".into()]);
+        assert_eq!(e.seconds, 22.5);
+        let (e, l) = model_run("echo hi", &[]);
+        assert!(l.is_empty());
+        assert_eq!(e, GENERIC_RUN);
+        let (_, l) = model_run("CGO_ENABLED=0 go build -o /out/app ./cmd", &[]);
+        assert_eq!(l, vec!["go build"]);
+        let (_, l) = model_run("/usr/local/bin/pip install -r requirements.txt", &[]);
+        assert_eq!(l, vec!["pip install"]);
+    }
+
+    #[test]
+    fn images() {
+        assert!(
+            image_megabytes("docker.io/library/node:20-alpine")
+                < image_megabytes("docker.io/library/node:20")
+        );
+        assert_eq!(image_megabytes("docker.io/library/alpine:3.20"), 4.0);
+    }
+}
