@@ -53,3 +53,33 @@ pub trait RepoSource {
         None
     }
 }
+
+/// A commit of a first-parent history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub commit: String,
+    /// First parent (None for a root commit).
+    pub parent: Option<String>,
+    pub subject: String,
+}
+
+/// Which commits a history covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistorySpan {
+    /// `A..B`.
+    Range(String),
+    /// The last N first-parent commits of HEAD.
+    Last(usize),
+}
+
+/// A repository whose history can be replayed commit by commit.
+#[allow(async_fn_in_trait)]
+pub trait History {
+    type Pair: RepoSource;
+
+    /// First-parent commits, oldest first.
+    async fn first_parent(&self, span: &HistorySpan) -> Result<Vec<CommitInfo>, SourceError>;
+
+    /// The change from `parent` to `commit`.
+    fn pair(&self, parent: &str, commit: &str) -> Result<Self::Pair, SourceError>;
+}

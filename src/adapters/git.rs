@@ -692,6 +692,63 @@ impl GitTree {
     }
 }
 
+/// First-parent history of a repository read with `git log`.
+pub fn first_parent(
+    repo: &GitRepo,
+    span: &crate::ports::HistorySpan,
+) -> Result<Vec<crate::ports::CommitInfo>, SourceError> {
+    let mut c = git(&repo.top);
+    c.args([
+        "log",
+        "--first-parent",
+        "--reverse",
+        "-z",
+        "--format=%H%x1f%P%x1f%s",
+    ]);
+    match span {
+        crate::ports::HistorySpan::Range(r) => {
+            if r.starts_with('-') {
+                return Err(SourceError::NotFound(format!("{r:?} is not a range")));
+            }
+            c.arg("--end-of-options").arg(r);
+        }
+        crate::ports::HistorySpan::Last(n) => {
+            c.arg(format!("-n{n}")).arg("HEAD");
+        }
+    }
+    let out = c
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| SourceError::Io(format!("cannot run git log: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(SourceError::NotFound(format!(
+            "git log: {}",
+            err.lines().next().unwrap_or("").trim()
+        )));
+    }
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|r| !r.is_empty())
+        .filter_map(|r| {
+            let t = String::from_utf8_lossy(r);
+            let mut f = t.trim_start_matches('\n').splitn(3, '\u{1f}');
+            let commit = f.next()?.to_string();
+            let parent = f
+                .next()
+                .and_then(|p| p.split(' ').next())
+                .filter(|p| !p.is_empty())
+                .map(str::to_string);
+            Some(crate::ports::CommitInfo {
+                commit,
+                parent,
+                subject: f.next().unwrap_or("").to_string(),
+            })
+        })
+        .collect())
+}
+
 /// The change set between two revisions of one repository.
 pub fn diff(base: &GitTree, head: &GitTree) -> Result<ChangeSet, SourceError> {
     head.repo.diff(&base.tree, &head.tree)

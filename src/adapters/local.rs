@@ -239,3 +239,34 @@ impl RepoSource for LocalRepo {
         self.full_listings().ok().cloned()
     }
 }
+
+/// A repository's first-parent history for `cachebust history`.
+pub struct LocalHistory {
+    pub repo: Arc<GitRepo>,
+}
+
+impl LocalHistory {
+    pub fn open(path: &Path) -> Result<LocalHistory, SourceError> {
+        Ok(LocalHistory {
+            repo: GitRepo::open(path)?,
+        })
+    }
+}
+
+impl crate::ports::History for LocalHistory {
+    type Pair = LocalRepo;
+
+    async fn first_parent(
+        &self,
+        span: &crate::ports::HistorySpan,
+    ) -> Result<Vec<crate::ports::CommitInfo>, SourceError> {
+        git::first_parent(&self.repo, span)
+    }
+
+    fn pair(&self, parent: &str, commit: &str) -> Result<LocalRepo, SourceError> {
+        Ok(LocalRepo::new(
+            Tree::Git(GitTree::open(self.repo.clone(), parent)?),
+            Tree::Git(GitTree::open(self.repo.clone(), commit)?),
+        ))
+    }
+}

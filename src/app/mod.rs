@@ -3,3 +3,4 @@
 //! No concrete I/O here: everything goes through the traits in `ports`.
 
 pub mod analyze;
+pub mod history;

@@ -46,6 +46,52 @@ pub enum Command {
     /// Predict which build steps a change rebuilds (a dry run: nothing is built).
     #[command(long_about = ANALYZE_ABOUT)]
     Analyze(AnalyzeArgs),
+    /// Replay a first-parent history: what each commit rebuilt relative to its parent, which
+    /// steps rebuild most often and why, the total rebuild time and the avoidable share.
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The git repository.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+    /// The commits to replay, `A..B` (first-parent commits after A up to B).
+    #[arg(long, value_name = "A..B", conflicts_with = "last")]
+    pub range: Option<String>,
+    /// The last N first-parent commits of HEAD (default 100 when --range is not given).
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Dockerfiles to follow, relative to the root (repeatable). Default: discover at each commit.
+    #[arg(long = "dockerfile", value_name = "PATH")]
+    pub dockerfiles: Vec<String>,
+    /// The build context, relative to the root.
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<String>,
+    /// The stage to build (default: the last stage).
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// A build arg, as for `docker build`.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The builder whose cache rules to follow.
+    #[arg(long, value_enum, default_value = "buildkit")]
+    pub engine: EngineArg,
+    /// Build logs whose step times replace the cost model (repeatable).
+    #[arg(long = "timings", value_name = "FILE")]
+    pub timings: Vec<PathBuf>,
+    /// The configuration file (YAML; `cost:` overrides).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: HistoryFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum HistoryFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -175,6 +221,7 @@ pub enum Exit {
 pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Analyze(a) => run_analyze(a),
+        Command::History(h) => run_history(h),
     }
 }
 
@@ -236,21 +283,12 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
         crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
     })?;
-    let mut opts = AnalyzeOptions::new(match a.engine {
-        EngineArg::Buildkit => EngineKind::Buildkit,
-        EngineArg::Docker2010 => EngineKind::Docker2010,
-    });
+    let mut opts = AnalyzeOptions::new(engine_of(a.engine));
     opts.dockerfiles = a.dockerfiles.clone();
     opts.context = a.context.clone();
     opts.target = a.target.clone();
     opts.build_args = args;
-    for t in &a.timings {
-        let bytes = std::fs::read(t).map_err(|e| anyhow!("--timings {}: {e}", t.display()))?;
-        opts.timings.push((
-            t.display().to_string(),
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ));
-    }
+    opts.timings = read_timings(&a.timings)?;
     opts.config = load_config(a.config.as_deref(), &a.head)?;
     let mut report: Report = block_on(analyze(&repo, &opts)).map_err(|e| match e {
         AnalyzeError::Usage(m) => anyhow!(m),
@@ -282,6 +320,64 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+fn engine_of(e: EngineArg) -> EngineKind {
+    match e {
+        EngineArg::Buildkit => EngineKind::Buildkit,
+        EngineArg::Docker2010 => EngineKind::Docker2010,
+    }
+}
+
+fn read_timings(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
+    files
+        .iter()
+        .map(|t| {
+            let bytes = std::fs::read(t).map_err(|e| anyhow!("--timings {}: {e}", t.display()))?;
+            Ok((
+                t.display().to_string(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn run_history(h: HistoryArgs) -> Result<Exit> {
+    let hist = crate::adapters::local::LocalHistory::open(&h.repo)
+        .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))?;
+    let (span, label) = match (&h.range, h.last) {
+        (Some(r), _) => (crate::ports::HistorySpan::Range(r.clone()), r.clone()),
+        (None, n) => {
+            let n = n.unwrap_or(100);
+            if n == 0 {
+                return Err(anyhow!("--last must be at least 1"));
+            }
+            (
+                crate::ports::HistorySpan::Last(n),
+                format!("last {n} commits"),
+            )
+        }
+    };
+    let mut opts = AnalyzeOptions::new(engine_of(h.engine));
+    opts.dockerfiles = h.dockerfiles.clone();
+    opts.context = h.context.clone();
+    opts.target = h.target.clone();
+    opts.build_args = build_args(&h.build_args)?;
+    opts.timings = read_timings(&h.timings)?;
+    if let Some(c) = &h.config {
+        opts.config = load_config(Some(c), ".")?;
+    }
+    let report =
+        block_on(crate::app::history::history(&hist, &span, &opts)).map_err(|e| match e {
+            AnalyzeError::Usage(m) => anyhow!(m),
+            AnalyzeError::Source(s) => anyhow!(s),
+        })?;
+    let out = match h.format {
+        HistoryFormat::Text => render::history::text(&report, &label),
+        HistoryFormat::Json => render::history::json(&report, &label),
+    };
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,13 +386,18 @@ mod tests {
     fn fail_on_conditions() {
         assert_eq!(
             parse_fail_on("rebuilt-steps>3"),
-            Ok(FailOn { min_exclusive: 3 })
+            Ok(FailOn::RebuiltSteps(3))
         );
         assert_eq!(
             parse_fail_on("rebuilt-steps>=1"),
-            Ok(FailOn { min_exclusive: 0 })
+            Ok(FailOn::RebuiltSteps(0))
+        );
+        assert_eq!(
+            parse_fail_on("rebuild-seconds>120"),
+            Ok(FailOn::RebuildSeconds(120.0))
         );
         assert!(parse_fail_on("rebuilt-steps>x").is_err());
+        assert!(parse_fail_on("rebuild-seconds>-1").is_err());
         assert!(parse_fail_on("steps>1").is_err());
     }
 }

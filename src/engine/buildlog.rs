@@ -144,7 +144,12 @@ pub fn split_name(name: &str) -> NameParts {
 fn strip_wrapper_prefix(line: &str) -> &str {
     if let Some(i) = line.find(": #") {
         let head = &line[..i];
-        if !head.is_empty() && !head.contains(' ') && head.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+        if !head.is_empty()
+            && !head.contains(' ')
+            && head
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+        {
             return &line[i + 2..];
         }
     }
@@ -175,13 +180,25 @@ pub fn parse_plain(text: &str) -> Vec<LogBuild> {
         if !rest[num_len..].starts_with(' ') && !body.is_empty() {
             continue;
         }
-        let header = !(body.is_empty() || body == "..." || is_status(body) || body.starts_with("sha256:") || starts_with_seconds(body));
+        let header = !(body.is_empty()
+            || body == "..."
+            || is_status(body)
+            || body.starts_with("sha256:")
+            || starts_with_seconds(body));
         let finished = |v: &LogVertex| v.status != VertexStatus::Unfinished;
         let starts_build = header
-            && ((number == 0 && body.starts_with("building with")) || (number <= 1 && body.starts_with("[internal] load build definition")))
+            && ((number == 0 && body.starts_with("building with"))
+                || (number <= 1 && body.starts_with("[internal] load build definition")))
             && cur.vertices.iter().any(finished)
-            && !cur.vertices.iter().any(|v| v.number == number && v.name == body);
-        let reused = header && cur.vertices.iter().any(|v| v.number == number && v.name != body && finished(v));
+            && !cur
+                .vertices
+                .iter()
+                .any(|v| v.number == number && v.name == body);
+        let reused = header
+            && cur
+                .vertices
+                .iter()
+                .any(|v| v.number == number && v.name != body && finished(v));
         if starts_build || reused {
             builds.push(std::mem::take(&mut cur));
         }

@@ -467,6 +467,13 @@ pub fn apply(
         let Some(f) = facts.iter().find(|f| f.line == step.line) else {
             continue;
         };
+        if f.kind == Kind::Run {
+            step.classes = model_run(&f.command, &f.cache_mounts)
+                .1
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+        }
         let over = config.cost.iter().find(|r| {
             wildcard(&r.pattern, &step.instruction)
                 && r.dockerfile

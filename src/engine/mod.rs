@@ -18,6 +18,7 @@ pub mod discover;
 pub mod dockerfile;
 pub mod expand;
 pub mod glob;
+pub mod history;
 pub mod ignore;
 pub mod predict;
 pub mod report;

@@ -189,6 +189,10 @@ pub struct Step {
     pub cost_source: Option<CostSource>,
     /// What the model took the step for (`npm install`, `pull of ~50 MB`).
     pub cost_label: Option<String>,
+    /// The tool classes a RUN was recognised as (`npm install`, `go build`), whatever the cost
+    /// source.
+    #[serde(skip)]
+    pub classes: Vec<String>,
 }
 
 /// The cost of a build for this change.
@@ -257,7 +261,7 @@ pub struct DockerfileReport {
     pub cost: Option<CostSummary>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
     pub engine: String,
     pub dockerfiles: Vec<DockerfileReport>,
@@ -289,4 +293,21 @@ impl Report {
             .map(|c| c.estimated_rebuild_seconds)
             .sum()
     }
+}
+
+/// Steps grouped by the first miss of their chain: (origin step, later steps that follow it).
+pub fn chains(df: &DockerfileReport) -> Vec<(&Step, Vec<&Step>)> {
+    let mut out: Vec<(&Step, Vec<&Step>)> = Vec::new();
+    for s in df.steps.iter().filter(|s| s.status == Status::Rebuilt) {
+        let origin = match &s.cause {
+            Some(c) if c.kind() == CauseKind::Follows => c.origin_line,
+            Some(c) if c.kind() == CauseKind::ParentStage => c.line,
+            _ => None,
+        };
+        match origin.and_then(|o| out.iter().position(|(st, _)| st.line == o)) {
+            Some(i) => out[i].1.push(s),
+            None => out.push((s, Vec::new())),
+        }
+    }
+    out
 }

@@ -411,6 +411,7 @@ mod tests {
             kind: EntryKind::File,
             mode: 0o644,
             id: id.into(),
+            size: None,
         }
     }
 

@@ -8,6 +8,7 @@
     clippy::print_stderr
 )]
 
+pub mod history;
 pub mod json;
 pub mod markdown;
 pub mod text;
@@ -250,6 +251,7 @@ pub fn reason(step: &Step, df: &DockerfileReport) -> String {
 
 /// A duration for people: `8.2 s`, `42 s`, `4 min 10 s`, `1 h 5 min`.
 pub fn duration(secs: f64) -> String {
+    let secs = if secs.abs() < 0.05 { 0.0 } else { secs };
     if secs < 10.0 {
         return format!("{:.1} s", secs.max(0.0));
     }
@@ -278,7 +280,10 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
         ));
     }
     let [lo, hi] = c.estimated_rebuild_range;
-    let mut s = format!("every build gets about {} slower", duration(c.estimated_rebuild_seconds));
+    let mut s = format!(
+        "every build gets about {} slower",
+        duration(c.estimated_rebuild_seconds)
+    );
     if duration(lo) != duration(hi) {
         s.push_str(&format!(" (range {} – {})", duration(lo), duration(hi)));
     }
@@ -307,11 +312,20 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
             };
             if let Some(o) = origin.and_then(|o| df.steps.iter().find(|x| x.line == o)) {
                 match o.cause.as_ref().map(Cause::kind) {
-                    Some(CauseKind::Files | CauseKind::Dockerignore | CauseKind::DockerfileText) | None => {
-                        s.push_str(&format!(", caused by {} at line {}", code(&o.instruction), o.line))
-                    }
+                    Some(
+                        CauseKind::Files | CauseKind::Dockerignore | CauseKind::DockerfileText,
+                    )
+                    | None => s.push_str(&format!(
+                        ", caused by {} at line {}",
+                        code(&o.instruction),
+                        o.line
+                    )),
                     Some(_) => {
-                        let why = o.cause.as_ref().map(|c| cause_sentence(c, df)).unwrap_or_default();
+                        let why = o
+                            .cause
+                            .as_ref()
+                            .map(|c| cause_sentence(c, df))
+                            .unwrap_or_default();
                         s.push_str(&format!(", which follows line {}, where {why}", o.line))
                     }
                 }
@@ -321,22 +335,7 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
     Some(s)
 }
 
-/// Steps grouped by the first miss of their chain: (origin step, later steps that follow it).
-pub fn chains(df: &DockerfileReport) -> Vec<(&Step, Vec<&Step>)> {
-    let mut out: Vec<(&Step, Vec<&Step>)> = Vec::new();
-    for s in df.steps.iter().filter(|s| s.status == Status::Rebuilt) {
-        let origin = match &s.cause {
-            Some(c) if c.kind() == CauseKind::Follows => c.origin_line,
-            Some(c) if c.kind() == CauseKind::ParentStage => c.line,
-            _ => None,
-        };
-        match origin.and_then(|o| out.iter().position(|(st, _)| st.line == o)) {
-            Some(i) => out[i].1.push(s),
-            None => out.push((s, Vec::new())),
-        }
-    }
-    out
-}
+pub use crate::engine::report::chains;
 
 /// Display name of a build: path, plus the compose service when there is one.
 pub fn build_title(df: &DockerfileReport) -> String {

@@ -354,10 +354,126 @@ fn bench_git_scale(tmp: &Path) {
     );
 }
 
+/// A repository of 1,000 first-parent commits on 5 services, written with `git fast-import`:
+/// most commits edit a source file, some a lockfile, a README or a Dockerfile.
+fn history_repo(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("history-repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    let mut stream = String::new();
+    let svc = ["api", "web", "worker", "auth", "billing"];
+    let dockerfile = |s: &str, v: usize| {
+        format!(
+            "FROM node:20-alpine\nWORKDIR /app\nCOPY . .\nRUN npm ci\nRUN npm run build\nLABEL svc={s} rev={v}\nCMD [\"node\", \"dist/index.js\"]\n"
+        )
+    };
+    let data = |body: &str| format!("data {}\n{body}\n", body.len());
+    for i in 0..1000usize {
+        stream.push_str(&format!(
+            "commit refs/heads/main\nmark :{}\ncommitter Bench <b@example.invalid> {} +0000\n",
+            i + 1,
+            1_700_000_000 + i * 60
+        ));
+        stream.push_str(&data(&format!("change {i}")));
+        if i > 0 {
+            stream.push_str(&format!("from :{i}\n"));
+        }
+        if i == 0 {
+            for s in svc {
+                stream.push_str(&format!(
+                    "M 100644 inline services/{s}/Dockerfile\n{}",
+                    data(&dockerfile(s, 0))
+                ));
+                stream.push_str(&format!(
+                    "M 100644 inline services/{s}/package.json\n{}",
+                    data("{}")
+                ));
+                stream.push_str(&format!(
+                    "M 100644 inline services/{s}/package-lock.json\n{}",
+                    data("{}")
+                ));
+                stream.push_str(&format!(
+                    "M 100644 inline services/{s}/README.md\n{}",
+                    data("# svc")
+                ));
+                for f in 0..40 {
+                    stream.push_str(&format!(
+                        "M 100644 inline services/{s}/src/f{f}.js\n{}",
+                        data(&format!("export const v = {f};"))
+                    ));
+                }
+            }
+        } else {
+            let s = svc[i % svc.len()];
+            let (path, body) = match i % 10 {
+                0 => (
+                    format!("services/{s}/package-lock.json"),
+                    format!("{{\"rev\": {i}}}"),
+                ),
+                3 => (format!("services/{s}/README.md"), format!("# svc {i}")),
+                7 => (format!("services/{s}/Dockerfile"), dockerfile(s, i)),
+                _ => (
+                    format!("services/{s}/src/f{}.js", i % 40),
+                    format!("export const v = {i};"),
+                ),
+            };
+            stream.push_str(&format!("M 100644 inline {path}\n{}", data(&body)));
+        }
+        stream.push('\n');
+    }
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(&dir)
+        .args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    git(&dir, &["reset", "-q", "--hard", "main"]);
+    dir
+}
+
+fn bench_history(tmp: &Path) {
+    let repo = history_repo(tmp);
+    let cb = time_cmd(
+        || {
+            let mut c = Command::new(bin());
+            c.args(["history", "--last", "1000", "--format", "json", "--repo"])
+                .arg(&repo);
+            c
+        },
+        3,
+    );
+    let floor = time_cmd(
+        || {
+            let mut c = Command::new("git");
+            c.arg("-C")
+                .arg(&repo)
+                .args(["log", "--first-parent", "--name-status", "-n", "1000"]);
+            c
+        },
+        5,
+    );
+    println!(
+        "(d) history of 1,000 commits, 5 Dockerfiles: cachebust {:.0} ms (target: under 2 s); `git log --name-status` over the same range {:.0} ms (the floor), {:.1}x",
+        ms(cb),
+        ms(floor),
+        ms(cb) / ms(floor)
+    );
+}
+
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
     println!("cachebust benchmark (release build; medians)");
     bench_corpus(tmp.path());
     bench_example_vs_docker(tmp.path());
     bench_git_scale(tmp.path());
+    bench_history(tmp.path());
 }

@@ -1165,8 +1165,17 @@ async fn predict(
     let mut opts = AnalyzeOptions::new(EngineKind::Docker2010);
     opts.dockerfiles = vec![s.dockerfile.to_string()];
     opts.target = s.target.map(str::to_string);
-    opts.build_args = s.head_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    opts.base_build_args = Some(s.base_args.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    opts.build_args = s
+        .head_args
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    opts.base_build_args = Some(
+        s.base_args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
 
     let report = analyze(&repo, &opts).await.unwrap();
     report
@@ -1276,7 +1285,9 @@ fn materialise(s: &Scenario, dir: &std::path::Path) -> (std::path::PathBuf, std:
 /// Every scenario against real `docker build` (Docker 20.10's BuildKit).
 #[tokio::test]
 async fn real_buildkit_agrees_with_expected_statuses() {
-    let Some(d) = docker::require() else { return };
+    let Some((d, _guard)) = docker::exclusive() else {
+        return;
+    };
     let mut failures = Vec::new();
     let mut checked = 0;
     for s in scenarios() {

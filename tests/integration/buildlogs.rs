@@ -10,16 +10,27 @@ use crate::parser_corpus::shared;
 #[test]
 fn real_logs_are_read() {
     let dir = shared().join("buildkit-logs");
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let mut failures = Vec::new();
     let mut checked = 0;
     for s in manifest["samples"].as_array().unwrap() {
         let file = s["file"].as_str().unwrap();
         let text = String::from_utf8_lossy(&std::fs::read(dir.join(file)).unwrap()).into_owned();
         let builds = buildlog::parse_any(&text);
-        let count = |st: VertexStatus| builds.iter().flat_map(|b| &b.vertices).filter(|v| v.status == st).count();
+        let count = |st: VertexStatus| {
+            builds
+                .iter()
+                .flat_map(|b| &b.vertices)
+                .filter(|v| v.status == st)
+                .count()
+        };
         let f = &s["features"];
-        for (key, st) in [("cached", VertexStatus::Cached), ("errors", VertexStatus::Error), ("canceled", VertexStatus::Canceled)] {
+        for (key, st) in [
+            ("cached", VertexStatus::Cached),
+            ("errors", VertexStatus::Error),
+            ("canceled", VertexStatus::Canceled),
+        ] {
             let want = f[key].as_u64().unwrap_or(0) as usize;
             let got = count(st);
             // Two builds write into this log at once with colliding vertex numbers (#6, #7 … of
@@ -34,9 +45,19 @@ fn real_logs_are_read() {
                 failures.push(format!("{file}: {key}: read {got}, manifest says {want}"));
             }
         }
-        if builds.iter().all(|b| b.vertices.is_empty()) && s["format"].as_str().unwrap_or("").contains("buildkit-plain") {
+        if builds.iter().all(|b| b.vertices.is_empty())
+            && s["format"]
+                .as_str()
+                .unwrap_or("")
+                .contains("buildkit-plain")
+        {
             failures.push(format!("{file}: no vertices read"));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches ({checked} matched):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches ({checked} matched):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

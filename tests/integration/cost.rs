@@ -15,8 +15,16 @@ use cachebust::engine::report::{CostSource, DockerfileReport, Status};
 use crate::support::docker::{self, BASE1};
 use crate::support::trees::write_tree;
 
-async fn predict(base: &std::path::Path, head: &std::path::Path, logs: Vec<(String, String)>, engine: EngineKind) -> DockerfileReport {
-    let repo = LocalRepo::new(Tree::Dir(DirTree::open(base).unwrap()), Tree::Dir(DirTree::open(head).unwrap()));
+async fn predict(
+    base: &std::path::Path,
+    head: &std::path::Path,
+    logs: Vec<(String, String)>,
+    engine: EngineKind,
+) -> DockerfileReport {
+    let repo = LocalRepo::new(
+        Tree::Dir(DirTree::open(base).unwrap()),
+        Tree::Dir(DirTree::open(head).unwrap()),
+    );
     let mut o = AnalyzeOptions::new(engine);
     o.dockerfiles = vec!["Dockerfile".into()];
     o.timings = logs;
@@ -24,7 +32,10 @@ async fn predict(base: &std::path::Path, head: &std::path::Path, logs: Vec<(Stri
 }
 
 fn tree(dir: &std::path::Path, files: &[(&str, &str)]) {
-    let v: Vec<(&str, String)> = files.iter().map(|(p, c)| (*p, c.replace("{B1}", BASE1))).collect();
+    let v: Vec<(&str, String)> = files
+        .iter()
+        .map(|(p, c)| (*p, c.replace("{B1}", BASE1)))
+        .collect();
     write_tree(dir, &v);
 }
 
@@ -35,7 +46,11 @@ fn spent(log: &str) -> f64 {
         .unwrap()
         .vertices
         .iter()
-        .filter(|v| v.step.is_some() && v.status == VertexStatus::Done && !v.instruction.as_deref().unwrap_or("").starts_with("FROM"))
+        .filter(|v| {
+            v.step.is_some()
+                && v.status == VertexStatus::Done
+                && !v.instruction.as_deref().unwrap_or("").starts_with("FROM")
+        })
         .filter_map(|v| v.seconds)
         .sum()
 }
@@ -50,7 +65,10 @@ const CASES: &[CostCase] = &[
     CostCase {
         name: "single stage, a COPY in the middle changes",
         base: &[
-            ("Dockerfile", "FROM {B1}\nRUN sleep 1\nCOPY deps.txt /deps.txt\nRUN sleep 2 && cat /deps.txt\nCOPY src /src\nRUN sleep 1.5 && ls /src\n"),
+            (
+                "Dockerfile",
+                "FROM {B1}\nRUN sleep 1\nCOPY deps.txt /deps.txt\nRUN sleep 2 && cat /deps.txt\nCOPY src /src\nRUN sleep 1.5 && ls /src\n",
+            ),
             ("deps.txt", "a\n"),
             ("src/x", "x\n"),
         ],
@@ -59,15 +77,24 @@ const CASES: &[CostCase] = &[
     CostCase {
         name: "multi-stage, the builder's sources change",
         base: &[
-            ("Dockerfile", "FROM {B1} AS build\nRUN sleep 1\nCOPY src /src\nRUN sleep 2 && ls /src > /out\nFROM {B1}\nRUN sleep 1\nCOPY --from=build /out /out\nRUN sleep 0.5 && cat /out\n"),
+            (
+                "Dockerfile",
+                "FROM {B1} AS build\nRUN sleep 1\nCOPY src /src\nRUN sleep 2 && ls /src > /out\nFROM {B1}\nRUN sleep 1\nCOPY --from=build /out /out\nRUN sleep 0.5 && cat /out\n",
+            ),
             ("src/x", "x\n"),
         ],
         head: &[("src/y", "y\n")],
     },
     CostCase {
         name: "an ARG default changes above two RUNs",
-        base: &[("Dockerfile", "FROM {B1}\nRUN sleep 1.5\nARG V=1\nRUN sleep 1\nRUN sleep 2 && echo $V\n")],
-        head: &[("Dockerfile", "FROM {B1}\nRUN sleep 1.5\nARG V=2\nRUN sleep 1\nRUN sleep 2 && echo $V\n")],
+        base: &[(
+            "Dockerfile",
+            "FROM {B1}\nRUN sleep 1.5\nARG V=1\nRUN sleep 1\nRUN sleep 2 && echo $V\n",
+        )],
+        head: &[(
+            "Dockerfile",
+            "FROM {B1}\nRUN sleep 1.5\nARG V=2\nRUN sleep 1\nRUN sleep 2 && echo $V\n",
+        )],
     },
 ];
 
@@ -75,7 +102,9 @@ const CASES: &[CostCase] = &[
 /// compare with what it really spent: within 15% or 0.5 s.
 #[tokio::test]
 async fn rebuild_seconds_from_a_base_log_match_the_head_build() {
-    let Some(d) = docker::require() else { return };
+    let Some((d, _guard)) = docker::exclusive() else {
+        return;
+    };
     let mut failures = Vec::new();
     for c in CASES {
         d.prune();
@@ -87,20 +116,44 @@ async fn rebuild_seconds_from_a_base_log_match_the_head_build() {
         tree(&head, c.head);
         let b = d.build(&base, "Dockerfile", None, &[], None, "cbcost");
         assert!(b.ok, "{}: base build failed\n{}", c.name, b.log);
-        let rep = predict(&base, &head, vec![("base.log".into(), b.log.clone())], EngineKind::Docker2010).await;
+        let rep = predict(
+            &base,
+            &head,
+            vec![("base.log".into(), b.log.clone())],
+            EngineKind::Docker2010,
+        )
+        .await;
         let h = d.build(&head, "Dockerfile", None, &[], None, "cbcost");
         assert!(h.ok, "{}: head build failed\n{}", c.name, h.log);
         let cost = rep.cost.as_ref().unwrap();
         let actual = spent(&h.log);
         let est = cost.estimated_rebuild_seconds;
         let ok = (est - actual).abs() <= (0.15 * actual).max(0.5);
-        eprintln!("{}: estimated {est:.2} s, the head build spent {actual:.2} s", c.name);
+        eprintln!(
+            "{}: estimated {est:.2} s, the head build spent {actual:.2} s",
+            c.name
+        );
         if !ok {
-            failures.push(format!("{}: estimated {est:.2} s, spent {actual:.2} s", c.name));
+            failures.push(format!(
+                "{}: estimated {est:.2} s, spent {actual:.2} s",
+                c.name
+            ));
         }
-        assert_eq!(cost.logs, 1, "{}: the base log maps to the Dockerfile", c.name);
-        for s in rep.steps.iter().filter(|s| s.status == Status::Rebuilt && s.kind != cachebust::engine::dockerfile::Kind::From) {
-            assert_eq!(s.cost_source, Some(CostSource::Timings), "{}: line {} timed from the log", c.name, s.line);
+        assert_eq!(
+            cost.logs, 1,
+            "{}: the base log maps to the Dockerfile",
+            c.name
+        );
+        for s in rep.steps.iter().filter(|s| {
+            s.status == Status::Rebuilt && s.kind != cachebust::engine::dockerfile::Kind::From
+        }) {
+            assert_eq!(
+                s.cost_source,
+                Some(CostSource::Timings),
+                "{}: line {} timed from the log",
+                c.name,
+                s.line
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -110,15 +163,26 @@ const DF: &str = "FROM alpine:3.20 AS build\nRUN apk add --no-cache build-base\n
 
 fn plain_log(times: &HashMap<&str, &str>) -> String {
     let steps = [
-        ("[build 1/4] FROM docker.io/library/alpine:3.20", "DONE 0.1s"),
-        ("[build 2/4] RUN apk add --no-cache build-base", times["apk"]),
+        (
+            "[build 1/4] FROM docker.io/library/alpine:3.20",
+            "DONE 0.1s",
+        ),
+        (
+            "[build 2/4] RUN apk add --no-cache build-base",
+            times["apk"],
+        ),
         ("[build 3/4] COPY src /src", "DONE 0.0s"),
         ("[build 4/4] RUN make -C /src", times["make"]),
         ("[stage-1 2/2] COPY --from=build /src/app /app", "DONE 0.1s"),
     ];
-    let mut s = String::from("#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n\n");
+    let mut s =
+        String::from("#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n\n");
     for (i, (name, end)) in steps.iter().enumerate() {
-        s.push_str(&format!("2024-01-01T00:00:00.0000000Z #{} {name}\n2024-01-01T00:00:00.0000000Z #{} {end}\n\n", i + 2, i + 2));
+        s.push_str(&format!(
+            "2024-01-01T00:00:00.0000000Z #{} {name}\n2024-01-01T00:00:00.0000000Z #{} {end}\n\n",
+            i + 2,
+            i + 2
+        ));
     }
     s
 }
@@ -127,19 +191,39 @@ fn plain_log(times: &HashMap<&str, &str>) -> String {
 async fn several_logs_give_the_median_and_rawjson_is_read() {
     let tmp = tempfile::tempdir().unwrap();
     let (base, head) = (tmp.path().join("b"), tmp.path().join("h"));
-    tree(&base, &[("Dockerfile", DF), ("src/main.c", "int main(){}\n")]);
-    tree(&head, &[("Dockerfile", DF), ("src/main.c", "int main(){return 1;}\n")]);
-    let logs = [("12.0s", "DONE 40.0s"), ("13.0s", "DONE 60.0s"), ("11.0s", "CACHED")]
-        .iter()
-        .enumerate()
-        .map(|(i, (apk, make))| {
-            let apk = format!("DONE {apk}");
-            (format!("run{i}.log"), plain_log(&HashMap::from([("apk", apk.as_str()), ("make", *make)])))
-        })
-        .collect::<Vec<_>>();
+    tree(
+        &base,
+        &[("Dockerfile", DF), ("src/main.c", "int main(){}\n")],
+    );
+    tree(
+        &head,
+        &[
+            ("Dockerfile", DF),
+            ("src/main.c", "int main(){return 1;}\n"),
+        ],
+    );
+    let logs = [
+        ("12.0s", "DONE 40.0s"),
+        ("13.0s", "DONE 60.0s"),
+        ("11.0s", "CACHED"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (apk, make))| {
+        let apk = format!("DONE {apk}");
+        (
+            format!("run{i}.log"),
+            plain_log(&HashMap::from([("apk", apk.as_str()), ("make", *make)])),
+        )
+    })
+    .collect::<Vec<_>>();
     let rep = predict(&base, &head, logs, EngineKind::Buildkit).await;
     let step = |line: u32| rep.steps.iter().find(|s| s.line == line).unwrap();
-    assert_eq!(step(2).estimated_seconds, Some(12.0), "median of 12, 13, 11");
+    assert_eq!(
+        step(2).estimated_seconds,
+        Some(12.0),
+        "median of 12, 13, 11"
+    );
     // make: two DONE times (40, 60) and one CACHED (no duration): median 50
     assert_eq!(step(4).estimated_seconds, Some(50.0));
     assert_eq!(step(4).estimated_range, Some([40.0, 60.0]));
@@ -147,7 +231,11 @@ async fn several_logs_give_the_median_and_rawjson_is_read() {
     let cost = rep.cost.unwrap();
     assert_eq!(cost.logs, 3);
     // rebuilt: COPY src (0.0) + make (50) + COPY --from (0.1)
-    assert!((cost.estimated_rebuild_seconds - 50.1).abs() < 0.01, "{}", cost.estimated_rebuild_seconds);
+    assert!(
+        (cost.estimated_rebuild_seconds - 50.1).abs() < 0.01,
+        "{}",
+        cost.estimated_rebuild_seconds
+    );
 
     // the same build as rawjson (hand-written from BuildKit's SolveStatus format)
     let raw = [
@@ -157,7 +245,13 @@ async fn several_logs_give_the_median_and_rawjson_is_read() {
         r#"{"vertexes":[{"digest":"sha256:3","name":"[build 3/4] COPY src /src","cached":true,"started":"2024-01-01T00:00:21Z","completed":"2024-01-01T00:00:21Z"}]}"#,
     ]
     .join("\n");
-    let rep = predict(&base, &head, vec![("raw.json".into(), raw)], EngineKind::Buildkit).await;
+    let rep = predict(
+        &base,
+        &head,
+        vec![("raw.json".into(), raw)],
+        EngineKind::Buildkit,
+    )
+    .await;
     let step = |line: u32| rep.steps.iter().find(|s| s.line == line).unwrap();
     assert_eq!(step(2).estimated_seconds, Some(20.5));
     assert_eq!(step(4).estimated_seconds, Some(70.0));
@@ -170,14 +264,30 @@ async fn several_logs_give_the_median_and_rawjson_is_read() {
 async fn a_log_of_an_older_dockerfile_maps_unchanged_steps_and_names_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let (base, head) = (tmp.path().join("b"), tmp.path().join("h"));
-    let newer = DF.replace("RUN make -C /src\n", "RUN make -C /src\nRUN strip /src/app\n");
+    let newer = DF.replace(
+        "RUN make -C /src\n",
+        "RUN make -C /src\nRUN strip /src/app\n",
+    );
     tree(&base, &[("Dockerfile", DF), ("src/main.c", "1")]);
     tree(&head, &[("Dockerfile", &newer), ("src/main.c", "2")]);
-    let log = plain_log(&HashMap::from([("apk", "DONE 9.0s"), ("make", "DONE 30.0s")]));
-    let rep = predict(&base, &head, vec![("old.log".into(), log)], EngineKind::Buildkit).await;
+    let log = plain_log(&HashMap::from([
+        ("apk", "DONE 9.0s"),
+        ("make", "DONE 30.0s"),
+    ]));
+    let rep = predict(
+        &base,
+        &head,
+        vec![("old.log".into(), log)],
+        EngineKind::Buildkit,
+    )
+    .await;
     let step = |line: u32| rep.steps.iter().find(|s| s.line == line).unwrap();
     assert_eq!(step(4).estimated_seconds, Some(30.0));
-    assert_eq!(step(5).cost_source, Some(CostSource::Model), "the new RUN strip has no timing");
+    assert_eq!(
+        step(5).cost_source,
+        Some(CostSource::Model),
+        "the new RUN strip has no timing"
+    );
     assert!(rep.cost.unwrap().steps_without_timing.contains(&5));
 }
 
@@ -186,8 +296,22 @@ async fn model_estimates_without_logs_have_ranges_and_config_overrides() {
     let tmp = tempfile::tempdir().unwrap();
     let (base, head) = (tmp.path().join("b"), tmp.path().join("h"));
     let df = "FROM node:20-alpine\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .\nRUN npm run build\n";
-    tree(&base, &[("Dockerfile", df), ("package.json", "{}"), ("package-lock.json", "{}")]);
-    tree(&head, &[("Dockerfile", df), ("package.json", "{\"v\":2}"), ("package-lock.json", "{}")]);
+    tree(
+        &base,
+        &[
+            ("Dockerfile", df),
+            ("package.json", "{}"),
+            ("package-lock.json", "{}"),
+        ],
+    );
+    tree(
+        &head,
+        &[
+            ("Dockerfile", df),
+            ("package.json", "{\"v\":2}"),
+            ("package-lock.json", "{}"),
+        ],
+    );
     let rep = predict(&base, &head, vec![], EngineKind::Buildkit).await;
     let step = |line: u32| rep.steps.iter().find(|s| s.line == line).unwrap().clone();
     assert_eq!(step(4).cost_label.as_deref(), Some("npm install"));
@@ -195,15 +319,40 @@ async fn model_estimates_without_logs_have_ranges_and_config_overrides() {
     assert_eq!(step(4).estimated_range, Some([15.0, 180.0]));
     assert_eq!(step(6).cost_label.as_deref(), Some("JS build"));
     // COPY by bytes: the listing of a directory tree knows the sizes
-    assert!(step(3).cost_label.as_deref().unwrap().starts_with("copy of"), "{:?}", step(3).cost_label);
+    assert!(
+        step(3)
+            .cost_label
+            .as_deref()
+            .unwrap()
+            .starts_with("copy of"),
+        "{:?}",
+        step(3).cost_label
+    );
     let cost = rep.cost.clone().unwrap();
-    assert!((cost.estimated_rebuild_seconds - (0.2 + 45.0 + 0.2 + 30.0)).abs() < 0.1, "{}", cost.estimated_rebuild_seconds);
-    assert!(cost.cached_step_share > 0.3 && cost.cached_step_share < 0.4, "2 of 6 cached");
+    assert!(
+        (cost.estimated_rebuild_seconds - (0.2 + 45.0 + 0.2 + 30.0)).abs() < 0.1,
+        "{}",
+        cost.estimated_rebuild_seconds
+    );
+    assert!(
+        cost.cached_step_share > 0.3 && cost.cached_step_share < 0.4,
+        "2 of 6 cached"
+    );
 
-    let repo = LocalRepo::new(Tree::Dir(DirTree::open(&base).unwrap()), Tree::Dir(DirTree::open(&head).unwrap()));
+    let repo = LocalRepo::new(
+        Tree::Dir(DirTree::open(&base).unwrap()),
+        Tree::Dir(DirTree::open(&head).unwrap()),
+    );
     let mut o = AnalyzeOptions::new(EngineKind::Buildkit);
-    o.config = cachebust::engine::config::parse("c.yml", "cost:\n  - match: \"RUN npm ci*\"\n    seconds: 120\n    range: [90, 200]\n").unwrap();
+    o.config = cachebust::engine::config::parse(
+        "c.yml",
+        "cost:\n  - match: \"RUN npm ci*\"\n    seconds: 120\n    range: [90, 200]\n",
+    )
+    .unwrap();
     let rep = analyze(&repo, &o).await.unwrap().dockerfiles.remove(0);
     let s = rep.steps.iter().find(|s| s.line == 4).unwrap();
-    assert_eq!((s.estimated_seconds, s.cost_source), (Some(120.0), Some(CostSource::Config)));
+    assert_eq!(
+        (s.estimated_seconds, s.cost_source),
+        (Some(120.0), Some(CostSource::Config))
+    );
 }

@@ -5,5 +5,6 @@ mod buildlogs;
 mod cli;
 mod cost;
 mod dockerignore;
+mod history;
 mod parser_corpus;
 mod support;

@@ -429,13 +429,10 @@ fn variable_pattern(raw: &str) -> Option<String> {
     let mut i = 0;
     while i < c.len() {
         if c[i] == '$' && i + 1 < c.len() && c[i + 1] == '{' {
-            match c[i..].iter().position(|&x| x == '}') {
-                Some(end) => {
-                    out.push('*');
-                    i += end + 1;
-                    continue;
-                }
-                None => {}
+            if let Some(end) = c[i..].iter().position(|&x| x == '}') {
+                out.push('*');
+                i += end + 1;
+                continue;
             }
         } else if c[i] == '$' && i + 1 < c.len() && (c[i + 1].is_alphabetic() || c[i + 1] == '_') {
             out.push('*');
@@ -1160,6 +1157,7 @@ fn assemble_steps(head: &SideSim, _base: Option<&SideSim>, res: &[Res]) -> Vec<S
             estimated_range: None,
             cost_source: None,
             cost_label: None,
+            classes: Vec::new(),
         };
         if !st.reachable {
             step.status = Status::Unused;

@@ -46,6 +46,16 @@ pub fn docker() -> Option<&'static Docker> {
         .as_ref()
 }
 
+/// Tests that build share one daemon and prune its cache: they take this lock.
+static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The daemon for exclusive use by one test (the guard releases it).
+pub fn exclusive() -> Option<(&'static Docker, std::sync::MutexGuard<'static, ()>)> {
+    let d = require()?;
+    let guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    Some((d, guard))
+}
+
 /// Fail in CI when the daemon is missing; skip elsewhere with a message.
 pub fn require() -> Option<&'static Docker> {
     let d = docker();
