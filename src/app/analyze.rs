@@ -23,6 +23,8 @@ pub struct AnalyzeOptions {
     /// Build logs for timings: (name, text).
     pub timings: Vec<(String, String)>,
     pub config: crate::engine::config::Config,
+    /// Report every Dockerfile found, touched by the change or not (`check`).
+    pub report_all: bool,
 }
 
 impl AnalyzeOptions {
@@ -36,6 +38,7 @@ impl AnalyzeOptions {
             base_build_args: None,
             timings: Vec::new(),
             config: Default::default(),
+            report_all: false,
         }
     }
 }
@@ -91,9 +94,15 @@ pub async fn analyze<R: RepoSource>(
                     severity: Severity::Info,
                     message: "the Dockerfile is deleted by this change; nothing to build".into(),
                 }),
-                _ => specs.push(Spec {
+                (h, _) => specs.push(Spec {
                     dockerfile: p.clone(),
-                    context: context.clone(),
+                    // `check` infers the context of a named Dockerfile as discovery does
+                    context: match (&opts.context, p.rsplit_once('/')) {
+                        (None, Some((dir, _))) if opts.report_all => {
+                            infer_context(repo, p, dir, h.as_ref(), &mut diagnostics).await?
+                        }
+                        _ => context.clone(),
+                    },
                     origin: Origin::Cli,
                     head_args: opts.build_args.clone(),
                     base_args: opts
@@ -168,11 +177,17 @@ pub async fn analyze<R: RepoSource>(
         head_tree,
         diagnostics,
     };
+    let mut last_need = Vec::new();
     for _ in 0..8 {
         let out = engine::analyze(&inputs);
         if out.need.is_empty() {
             return Ok(out.report);
         }
+        last_need = out
+            .need
+            .iter()
+            .map(|r| format!("{}{}", r.path, if r.recursive { "/**" } else { "" }))
+            .collect();
         for side in [Side::Base, Side::Head] {
             let reqs: Vec<(String, bool)> = out
                 .need
@@ -193,9 +208,10 @@ pub async fn analyze<R: RepoSource>(
             }
         }
     }
-    Err(AnalyzeError::Source(SourceError::Io(
-        "the analysis kept asking for more of the tree; giving up".into(),
-    )))
+    Err(AnalyzeError::Source(SourceError::Io(format!(
+        "the analysis kept asking for more of the tree ({}); giving up",
+        last_need.join(", ")
+    ))))
 }
 
 fn ctx_ignore(context: &str) -> String {
@@ -282,7 +298,7 @@ async fn discover_specs<R: RepoSource>(
                 base_args,
                 head_target: target,
                 base_target,
-                always: false,
+                always: opts.report_all,
                 extra_touched: if entry_changed {
                     vec![file.clone()]
                 } else {
@@ -319,7 +335,7 @@ async fn discover_specs<R: RepoSource>(
                 .unwrap_or_else(|| opts.build_args.clone()),
             head_target: opts.target.clone(),
             base_target: opts.target.clone(),
-            always: false,
+            always: opts.report_all,
             extra_touched: Vec::new(),
         });
     }

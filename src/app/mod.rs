@@ -1,6 +1,8 @@
 //! Use-cases over the ports: `analyze` loads what the engine needs from a `RepoSource`
-//! (Dockerfiles, ignore files, compose files, listings on demand) and returns the report.
+//! (Dockerfiles, ignore files, compose files, listings on demand) and returns the report;
+//! `check` audits whole files and `fix` applies the rules' fixes over an overlay of the tree.
 //! No concrete I/O here: everything goes through the traits in `ports`.
 
 pub mod analyze;
+pub mod check;
 pub mod history;

@@ -1,5 +1,6 @@
 //! The command-line shell: flags, reading the environment for `--build-arg KEY`, choosing the
-//! trees, printing the rendered report, and the exit status (0 done, 1 `--fail-on` exceeded,
+//! trees, printing the rendered report, and the exit status (0 done, 1 `--fail-on` exceeded or a
+//! `check` finding at `--fail-on-severity`,
 //! 2 usage or I/O error with a one-line message).
 
 use std::collections::BTreeMap;
@@ -49,6 +50,97 @@ pub enum Command {
     /// Replay a first-parent history: what each commit rebuilt relative to its parent, which
     /// steps rebuild most often and why, the total rebuild time and the avoidable share.
     History(HistoryArgs),
+    /// Audit whole Dockerfiles with the rule catalog (CB001…): every finding, with its fix.
+    #[command(long_about = CHECK_ABOUT)]
+    Check(CheckArgs),
+    /// Apply the rules' fixes: print the unified diff, or write it with --apply.
+    #[command(long_about = FIX_ABOUT)]
+    Fix(FixArgs),
+}
+
+const CHECK_ABOUT: &str = "\
+Audit whole Dockerfiles with the rule catalog (CB001 manifest-first, CB002 context noise, CB003
+volatile ARG/ENV early, CB004 cache mounts, CB005 apt-get update alone, CB006 ADD of a URL without
+--checksum, CB007 single-stage image with build tools, CB008 mutable base tag, CB009 unverified
+download in RUN). Every finding is reported, not only those a change touches (that is `analyze`).
+
+PATHS are Dockerfiles or directories, relative to the current directory and inside --root;
+directories are searched as discovery does. Without PATHS, every Dockerfile of --root. The build
+context of a Dockerfile in a subdirectory is inferred as discovery does unless --context is given.
+
+Silence a finding with `# cachebust: ignore=CB001 reason` on the line above the instruction, or
+for a whole file with `# cachebust: ignore-file=CB008 reason`; switch rules off or change their
+severity in .github/cachebust.yml (`rules: {CB004: off, CB008: error}`).
+
+Exit status: 0 no finding at or above --fail-on-severity, 1 otherwise, 2 usage or I/O error.";
+
+const FIX_ABOUT: &str = "\
+Apply the fixes of the rule catalog until none is left (each pass applies the fixes that do not
+overlap, then the files are checked again). Without --apply the unified diff is printed and
+nothing is written. Safe fixes keep what the image holds; --unsafe also applies fixes that change
+it or may change what a step does (review them). Fixes that must be completed by hand are never
+applied (`cachebust check` shows them). A fix that would leave a Dockerfile unparsable is not
+applied. With --apply, files are replaced atomically, and a file that changed on disk since it
+was read is not overwritten.
+
+Exit status: 0 done, 2 usage or I/O error.";
+
+/// What `check` and `fix` share.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Dockerfiles or directories to audit (default: every Dockerfile under --root).
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+    /// The tree root (the repository root): contexts and .dockerignore files are resolved in it.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: PathBuf,
+    /// The build context, relative to the root (default: inferred per Dockerfile).
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<String>,
+    /// The stage to build (default: the last stage); rules check the stages it builds.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// A build arg, as for `docker build`.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The builder whose cache rules to follow.
+    #[arg(long, value_enum, default_value = "buildkit")]
+    pub engine: EngineArg,
+    /// The configuration file. Default: `.github/cachebust.yml` under --root when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Exit with status 1 when a finding has this severity or a higher one (`none`: never).
+    #[arg(long, value_enum, default_value = "warning")]
+    pub fail_on_severity: FailSeverity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailSeverity {
+    Info,
+    Warning,
+    Error,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// Write the fixed files (default: print the diff only).
+    #[arg(long)]
+    pub apply: bool,
+    /// Also apply fixes to review (they change what the image holds or may change a step).
+    #[arg(long = "unsafe")]
+    pub unsafe_fixes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -222,6 +314,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::History(h) => run_history(h),
+        Command::Check(c) => run_check(c),
+        Command::Fix(f) => run_fix(f),
     }
 }
 
@@ -318,6 +412,140 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The tree and the options of an audit: root-relative Dockerfiles from PATHS.
+fn audit_setup(a: &AuditArgs) -> Result<(LocalRepo, AnalyzeOptions)> {
+    let root = a.root.to_string_lossy().into_owned();
+    if !a.root.is_dir() {
+        return Err(anyhow!("--root {root}: not a directory"));
+    }
+    let repo =
+        LocalRepo::open(&root, &root, &a.root).map_err(|(_, e)| anyhow!("--root {root}: {e}"))?;
+    let canon_root = a
+        .root
+        .canonicalize()
+        .map_err(|e| anyhow!("--root {root}: {e}"))?;
+    let mut rel = Vec::new();
+    for p in &a.paths {
+        let c = p
+            .canonicalize()
+            .map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        let r = c
+            .strip_prefix(&canon_root)
+            .map_err(|_| anyhow!("{}: not inside --root {root}", p.display()))?;
+        rel.push(r.to_string_lossy().into_owned());
+    }
+    let mut opts = AnalyzeOptions::new(engine_of(a.engine));
+    opts.dockerfiles = block_on(crate::app::check::resolve(&repo, &rel)).map_err(app_error)?;
+    opts.context = a.context.clone();
+    opts.target = a.target.clone();
+    opts.build_args = build_args(&a.build_args)?;
+    opts.config = load_config(a.config.as_deref(), &root)?;
+    Ok((repo, opts))
+}
+
+fn app_error(e: AnalyzeError) -> anyhow::Error {
+    match e {
+        AnalyzeError::Usage(m) => anyhow!(m),
+        AnalyzeError::Source(s) => anyhow!(s),
+    }
+}
+
+fn run_check(c: CheckArgs) -> Result<Exit> {
+    let (repo, opts) = audit_setup(&c.audit)?;
+    let mut report = block_on(crate::app::check::check(&repo, &opts)).map_err(app_error)?;
+    for (path, msg) in repo.problems() {
+        report.diagnostics.push(FileDiagnostic {
+            file: path,
+            line: None,
+            severity: Severity::Warning,
+            message: format!("cannot read: {msg}"),
+        });
+    }
+    let out = match c.format {
+        Format::Text => render::check::text(&report),
+        Format::Json => render::check::json(&report),
+        Format::Markdown => render::check::markdown(&report),
+    };
+    print!("{out}");
+    let threshold = match c.fail_on_severity {
+        FailSeverity::None => return Ok(Exit::Ok),
+        FailSeverity::Info => Severity::Info,
+        FailSeverity::Warning => Severity::Warning,
+        FailSeverity::Error => Severity::Error,
+    };
+    let worst = report
+        .dockerfiles
+        .iter()
+        .flat_map(|d| {
+            d.findings.iter().map(|f| f.severity).chain(
+                d.diagnostics
+                    .iter()
+                    .map(|x| x.severity)
+                    .filter(|s| *s == Severity::Error),
+            )
+        })
+        .max();
+    Ok(if worst.is_some_and(|w| w >= threshold) {
+        Exit::FailOn
+    } else {
+        Exit::Ok
+    })
+}
+
+fn run_fix(f: FixArgs) -> Result<Exit> {
+    let (repo, opts) = audit_setup(&f.audit)?;
+    let level = if f.unsafe_fixes {
+        crate::engine::fix::Applicability::Unsafe
+    } else {
+        crate::engine::fix::Applicability::Safe
+    };
+    let out = block_on(crate::app::check::fix(&repo, &opts, level)).map_err(app_error)?;
+    print!("{}", render::diff::files_diff(&out.before, &out.after));
+    if f.apply {
+        write_files(&f.audit.root, &out)?;
+    }
+    eprint!("{}", render::check::fix_summary(&out, f.apply));
+    Ok(Exit::Ok)
+}
+
+/// Write the fixed files: each replaced atomically (a temporary file renamed over it, its mode
+/// kept), after checking that it still holds the text the fixes were computed from.
+fn write_files(root: &std::path::Path, out: &crate::app::check::FixOutcome) -> Result<()> {
+    // check every file first: nothing is written when one changed meanwhile
+    for path in out.after.keys() {
+        let p = root.join(path);
+        let now = match std::fs::read(&p) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(anyhow!("{path}: {e}")),
+        };
+        if now.as_deref() != out.before.get(path).map(String::as_str) {
+            return Err(anyhow!(
+                "{path} changed on disk while cachebust ran; nothing was written, run again"
+            ));
+        }
+    }
+    for (path, text) in &out.after {
+        let p = root.join(path);
+        let dir = p.parent().unwrap_or(root);
+        let tmp = dir.join(format!(
+            ".{}.cachebust-tmp",
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        std::fs::write(&tmp, text).map_err(|e| anyhow!("{}: {e}", tmp.display()))?;
+        if let Ok(m) = std::fs::metadata(&p) {
+            let _ = std::fs::set_permissions(&tmp, m.permissions());
+        }
+        std::fs::rename(&tmp, &p).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            anyhow!("{path}: {e}")
+        })?;
+    }
+    Ok(())
 }
 
 fn engine_of(e: EngineArg) -> EngineKind {

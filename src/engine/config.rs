@@ -20,12 +20,112 @@ pub struct CostRule {
     pub range: Option<[f64; 2]>,
 }
 
+/// A rule's setting: `off`, `on`, a severity, or `{enabled, severity}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum RuleSetting {
+    /// `true`/`false` (and YAML 1.1's `on`/`off`, which some readers take as booleans).
+    Bool(bool),
+    Word(String),
+    Detailed {
+        #[serde(default)]
+        enabled: Option<bool>,
+        #[serde(default)]
+        severity: Option<String>,
+    },
+}
+
+fn severity_of(s: &str) -> Option<crate::engine::dockerfile::Severity> {
+    use crate::engine::dockerfile::Severity;
+    match s {
+        "error" => Some(Severity::Error),
+        "warning" => Some(Severity::Warning),
+        "info" => Some(Severity::Info),
+        _ => None,
+    }
+}
+
+impl RuleSetting {
+    pub fn enabled(&self) -> bool {
+        match self {
+            RuleSetting::Bool(b) => *b,
+            RuleSetting::Word(w) => w != "off",
+            RuleSetting::Detailed { enabled, .. } => enabled.unwrap_or(true),
+        }
+    }
+    pub fn severity(&self) -> Option<crate::engine::dockerfile::Severity> {
+        match self {
+            RuleSetting::Bool(_) => None,
+            RuleSetting::Word(w) => severity_of(w),
+            RuleSetting::Detailed { severity, .. } => severity.as_deref().and_then(severity_of),
+        }
+    }
+    fn valid(&self) -> Result<(), String> {
+        match self {
+            RuleSetting::Bool(_) => Ok(()),
+            RuleSetting::Word(w)
+                if matches!(w.as_str(), "on" | "off") || severity_of(w).is_some() =>
+            {
+                Ok(())
+            }
+            RuleSetting::Word(w) => Err(format!(
+                "{w:?} is not a rule setting (on, off, error, warning, info)"
+            )),
+            RuleSetting::Detailed {
+                severity: Some(s), ..
+            } if severity_of(s).is_none() => {
+                Err(format!("{s:?} is not a severity (error, warning, info)"))
+            }
+            RuleSetting::Detailed { .. } => Ok(()),
+        }
+    }
+}
+
+/// Which Dockerfiles are analysed (patterns over root-relative paths, `*` any text).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl Paths {
+    pub fn wants(&self, path: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|p| wildcard(p, path)))
+            && !self.exclude.iter().any(|p| wildcard(p, path))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Rules on/off and their severity, by code (`CB001: off`).
+    #[serde(default)]
+    pub rules: std::collections::BTreeMap<String, RuleSetting>,
+    /// Which Dockerfiles to analyse.
+    #[serde(default)]
+    pub paths: Paths,
+    /// Build args per Dockerfile path (pattern), as `--build-arg` would give them.
+    #[serde(default)]
+    pub build_args: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     /// Per-step cost overrides, first match wins.
     #[serde(default)]
     pub cost: Vec<CostRule>,
+}
+
+impl Config {
+    /// Build args the configuration gives a Dockerfile.
+    pub fn build_args_for(&self, path: &str) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for (pat, args) in &self.build_args {
+            if wildcard(pat, path) {
+                out.extend(args.clone());
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +168,23 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             .unwrap_or("invalid YAML")
             .to_string(),
     })?;
+    for (code, setting) in &cfg.rules {
+        let line = line_of_key(text, code);
+        if crate::engine::rules::rule(code).is_none() {
+            return Err(ConfigError {
+                file: file.into(),
+                line,
+                message: format!("rules: {code:?} is not a rule code (CB001 …)"),
+            });
+        }
+        if let Err(m) = setting.valid() {
+            return Err(ConfigError {
+                file: file.into(),
+                line,
+                message: format!("rules.{code}: {m}"),
+            });
+        }
+    }
     for (i, r) in cfg.cost.iter().enumerate() {
         let bad = |m: String| ConfigError {
             file: file.into(),
@@ -94,6 +211,13 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         }
     }
     Ok(cfg)
+}
+
+/// Line of the first `key:` (for validation messages).
+fn line_of_key(text: &str, key: &str) -> Option<u32> {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .map(|i| i as u32 + 1)
 }
 
 /// Line of the `i`-th list item under a top-level key (for validation messages).
@@ -167,6 +291,27 @@ mod tests {
             e.message.contains("secs") || e.message.contains("unknown"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn rules_paths_and_args() {
+        let c = parse("c.yml", "rules:\n  CB003: off\n  CB001: error\n  CB004: {severity: info}\npaths:\n  exclude: [\"legacy/*\"]\nbuild_args:\n  \"api/*\": {NODE: \"20\"}\n").unwrap();
+        assert!(!c.rules["CB003"].enabled());
+        assert_eq!(
+            c.rules["CB001"].severity(),
+            Some(crate::engine::dockerfile::Severity::Error)
+        );
+        assert!(c.paths.wants("api/Dockerfile") && !c.paths.wants("legacy/Dockerfile"));
+        assert_eq!(
+            c.build_args_for("api/Dockerfile")
+                .get("NODE")
+                .map(String::as_str),
+            Some("20")
+        );
+        let e = parse("c.yml", "rules:\n  CB999: off\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e = parse("c.yml", "rules:\n  CB001: sometimes\n").unwrap_err();
+        assert!(e.message.contains("sometimes"), "{e}");
     }
 
     #[test]

@@ -17,11 +17,13 @@ pub mod cost;
 pub mod discover;
 pub mod dockerfile;
 pub mod expand;
+pub mod fix;
 pub mod glob;
 pub mod history;
 pub mod ignore;
 pub mod predict;
 pub mod report;
+pub mod rules;
 pub mod tree;
 
 use std::collections::BTreeMap;
@@ -139,11 +141,16 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         base_tree: &inputs.base_tree,
         head_tree: &inputs.head_tree,
         needs: &needs,
+        config: &inputs.config,
+        rules: true,
     };
     let mut predicted = Vec::new();
-    for b in &inputs.builds {
-        if let Some(r) = predict::predict_build(&ctx, b) {
-            predicted.push(r);
+    for (i, b) in inputs.builds.iter().enumerate() {
+        if !inputs.config.paths.wants(&b.dockerfile) {
+            continue;
+        }
+        if let Some(p) = predict::predict_build(&ctx, b) {
+            predicted.push((i, p));
         }
     }
     let mut diagnostics = inputs.diagnostics.clone();
@@ -166,7 +173,7 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         for lb in builds {
             let counts: Vec<usize> = predicted
                 .iter()
-                .map(|(_, f)| cost::match_count(lb, f))
+                .map(|(_, p)| cost::match_count(lb, &p.facts))
                 .collect();
             let best = counts.iter().copied().max().unwrap_or(0);
             if best == 0 {
@@ -180,9 +187,10 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         }
     }
     let mut dockerfiles = Vec::new();
-    for ((mut r, facts), logs) in predicted.into_iter().zip(assigned) {
-        cost::apply(&mut r, &facts, &logs, &inputs.config);
-        dockerfiles.push(r);
+    for ((bi, mut p), logs) in predicted.into_iter().zip(assigned) {
+        cost::apply(&mut p.report, &p.facts, &logs, &inputs.config);
+        savings(&ctx, &inputs.builds[bi], &mut p, &logs, &inputs.config);
+        dockerfiles.push(p.report);
     }
     let report = Report {
         engine: inputs.engine.name().to_string(),
@@ -194,4 +202,118 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         report,
         need: needs.take(),
     }
+}
+
+/// For each finding with an applicable fix: predict the change again as if the fix had been in
+/// place on both sides, and mark the finding relevant when it saves rebuilds or touches the
+/// changed lines.
+fn savings(
+    ctx: &predict::Ctx<'_>,
+    build: &BuildInput,
+    p: &mut predict::Predicted,
+    logs: &[&buildlog::LogBuild],
+    config: &config::Config,
+) {
+    let before_steps = p.report.summary.rebuilt;
+    let before_secs = p
+        .report
+        .cost
+        .as_ref()
+        .map_or(0.0, |c| c.estimated_rebuild_seconds);
+    let quiet = predict::Ctx {
+        rules: false,
+        ..*ctx
+    };
+    for f in p.report.findings.iter_mut() {
+        f.relevant = p
+            .changed_lines
+            .iter()
+            .any(|l| *l >= f.line && *l <= f.end_line);
+        let Some(fix) = &f.fix else { continue };
+        if fix.applicability == fix::Applicability::DisplayOnly || before_steps == 0 {
+            continue;
+        }
+        let mut patched = build.clone();
+        if !patch_side(
+            &mut patched.head,
+            &patched.dockerfile.clone(),
+            &patched.context.clone(),
+            fix,
+        ) {
+            continue;
+        }
+        if let Some(bf) = p.base_fixes.get(&f.fingerprint) {
+            patch_side(
+                &mut patched.base,
+                &patched.dockerfile.clone(),
+                &patched.context.clone(),
+                bf,
+            );
+        }
+        patched.always_report = true;
+        let Some(mut q) = predict::predict_build(&quiet, &patched) else {
+            continue;
+        };
+        if q.report.steps.is_empty() {
+            continue;
+        }
+        cost::apply(&mut q.report, &q.facts, logs, config);
+        let after_steps = q.report.summary.rebuilt;
+        let after_secs = q
+            .report
+            .cost
+            .as_ref()
+            .map_or(0.0, |c| c.estimated_rebuild_seconds);
+        if after_steps < before_steps || after_secs + 0.05 < before_secs {
+            f.relevant = true;
+        }
+        f.savings = Some(rules::Savings {
+            rebuilt_steps_before: before_steps,
+            rebuilt_steps_after: after_steps,
+            seconds_before: before_secs,
+            seconds_after: after_secs,
+        });
+    }
+}
+
+/// Apply a fix's edits to one side's files; `false` when an edit targets a file it cannot map.
+fn patch_side(side: &mut SideInput, dockerfile: &str, context: &str, fix: &fix::Fix) -> bool {
+    let df_ignore = format!("{dockerfile}.dockerignore");
+    let ctx_ignore = if context.is_empty() {
+        ".dockerignore".to_string()
+    } else {
+        format!("{context}/.dockerignore")
+    };
+    let mut files = std::collections::BTreeMap::new();
+    let text = |f: &Option<FileText>| f.as_ref().and_then(FileText::text).map(str::to_string);
+    if let Some(t) = text(&side.dockerfile) {
+        files.insert(dockerfile.to_string(), t);
+    }
+    if let Some(t) = text(&side.dockerfile_ignore) {
+        files.insert(df_ignore.clone(), t);
+    }
+    if let Some(t) = text(&side.context_ignore) {
+        files.insert(ctx_ignore.clone(), t);
+    }
+    if fix
+        .edits
+        .iter()
+        .any(|e| e.file != dockerfile && e.file != df_ignore && e.file != ctx_ignore)
+    {
+        return false;
+    }
+    let (out, applied) = fix::apply(&files, &[fix]);
+    if applied.is_empty() {
+        return false;
+    }
+    for (f, t) in out {
+        if f == dockerfile {
+            side.dockerfile = Some(FileText::Text(t));
+        } else if f == df_ignore {
+            side.dockerfile_ignore = Some(FileText::Text(t));
+        } else {
+            side.context_ignore = Some(FileText::Text(t));
+        }
+    }
+    true
 }

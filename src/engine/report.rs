@@ -259,6 +259,11 @@ pub struct DockerfileReport {
     pub touched_by: Vec<String>,
     pub summary: Summary,
     pub cost: Option<CostSummary>,
+    /// Findings of the rules (PR mode: `relevant` marks those that concern the change).
+    pub findings: Vec<crate::engine::rules::Finding>,
+    /// Head texts of the files fixes edit (for rendering diffs); "" for a file a fix creates.
+    #[serde(skip)]
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -44,7 +44,32 @@ struct DfOut<'a> {
     steps_without_timing: &'a [u32],
     touched_by: &'a [String],
     steps: Vec<StepOut<'a>>,
+    findings: Vec<FindingOut<'a>>,
     diagnostics: &'a [Diagnostic],
+}
+
+#[derive(Serialize)]
+pub(super) struct FixOut<'a> {
+    applicability: crate::engine::fix::Applicability,
+    description: &'a str,
+    diff: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct FindingOut<'a> {
+    code: &'a str,
+    name: &'a str,
+    severity: crate::engine::report::Severity,
+    line: u32,
+    end_line: u32,
+    stage: &'a str,
+    message: &'a str,
+    fingerprint: &'a str,
+    relevant: bool,
+    fix: Option<FixOut<'a>>,
+    savings: Option<&'a crate::engine::rules::Savings>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    savings_text: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -65,6 +90,31 @@ struct StepOut<'a> {
     cost_source: Option<CostSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cost_label: Option<&'a str>,
+}
+
+/// A finding as JSON, with its fix as a unified diff against `sources`.
+pub(super) fn finding_out<'a>(
+    f: &'a crate::engine::rules::Finding,
+    sources: &std::collections::BTreeMap<String, String>,
+) -> FindingOut<'a> {
+    FindingOut {
+        code: f.code,
+        name: f.name,
+        severity: f.severity,
+        line: f.line,
+        end_line: f.end_line,
+        stage: &f.stage,
+        message: &f.message,
+        fingerprint: &f.fingerprint,
+        relevant: f.relevant,
+        fix: f.fix.as_ref().map(|x| FixOut {
+            applicability: x.applicability,
+            description: &x.description,
+            diff: super::diff::fix_diff(x, sources),
+        }),
+        savings: f.savings.as_ref(),
+        savings_text: super::savings_sentence(f),
+    }
 }
 
 pub fn render(report: &Report, meta: &RunMeta) -> String {
@@ -121,6 +171,11 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                         cost_source: s.cost_source,
                         cost_label: s.cost_label.as_deref(),
                     })
+                    .collect(),
+                findings: d
+                    .findings
+                    .iter()
+                    .map(|f| finding_out(f, &d.sources))
                     .collect(),
                 diagnostics: &d.diagnostics,
             })

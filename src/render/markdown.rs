@@ -99,6 +99,30 @@ pub fn render(report: &Report) -> String {
                 );
             }
         }
+        let relevant: Vec<_> = df.findings.iter().filter(|f| f.relevant).collect();
+        if !relevant.is_empty() {
+            let _ = writeln!(o, "\n**Suggestions for this change:**\n");
+            for f in relevant {
+                let mut line = format!(
+                    "- line {} **{}** {}: {}",
+                    f.line,
+                    f.code,
+                    escape(f.name),
+                    escape_sentence(&f.message)
+                );
+                if let Some(x) = &f.fix {
+                    line.push_str(&format!(
+                        " — {}: {}",
+                        super::check::applicability_words(x.applicability),
+                        escape_sentence(&x.description)
+                    ));
+                }
+                if let Some(sv) = super::savings_sentence(f) {
+                    line.push_str(&format!("; {}", escape_sentence(&sv)));
+                }
+                let _ = writeln!(o, "{line}");
+            }
+        }
         if !df.steps.is_empty() {
             let _ = writeln!(
                 o,

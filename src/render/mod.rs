@@ -8,6 +8,8 @@
     clippy::print_stderr
 )]
 
+pub mod check;
+pub mod diff;
 pub mod history;
 pub mod json;
 pub mod markdown;
@@ -336,6 +338,44 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
 }
 
 pub use crate::engine::report::chains;
+
+/// What a fix saves for this change: "with this patch, this change rebuilds 2 steps instead of
+/// 9 (about 3 min 40 s saved per build)".
+pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
+    let s = f.savings.as_ref()?;
+    let saved = s.seconds_before - s.seconds_after;
+    let steps = |n: usize| format!("{n} step{}", if n == 1 { "" } else { "s" });
+    let (a, b) = (s.rebuilt_steps_after, s.rebuilt_steps_before);
+    Some(if a > b || saved < -0.05 {
+        format!(
+            "with this patch, this change would rebuild {} instead of {} (about {} more per build): the patch pays off on other changes, not this one",
+            steps(a),
+            steps(b),
+            duration(-saved)
+        )
+    } else if a == b && saved <= 0.05 {
+        "this change rebuilds as much with this patch as without it".to_string()
+    } else if a == b {
+        format!(
+            "with this patch, this change rebuilds the same {}, about {} faster per build",
+            steps(a),
+            duration(saved)
+        )
+    } else if saved > 0.05 {
+        format!(
+            "with this patch, this change rebuilds {} instead of {} (about {} saved per build)",
+            steps(a),
+            steps(b),
+            duration(saved)
+        )
+    } else {
+        format!(
+            "with this patch, this change rebuilds {} instead of {}",
+            steps(a),
+            steps(b)
+        )
+    })
+}
 
 /// Display name of a build: path, plus the compose service when there is one.
 pub fn build_title(df: &DockerfileReport) -> String {

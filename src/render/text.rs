@@ -141,6 +141,39 @@ pub fn render(report: &Report) -> String {
                 );
             }
         }
+        let relevant: Vec<&crate::engine::rules::Finding> =
+            df.findings.iter().filter(|f| f.relevant).collect();
+        if !relevant.is_empty() {
+            let _ = writeln!(o, "  suggestions:");
+            for f in &relevant {
+                let _ = writeln!(
+                    o,
+                    "    line {} {} {}: {}",
+                    f.line, f.code, f.name, f.message
+                );
+                if let Some(fix) = &f.fix {
+                    let kind = match fix.applicability {
+                        crate::engine::fix::Applicability::Safe => "safe fix",
+                        crate::engine::fix::Applicability::Unsafe => "fix to review",
+                        crate::engine::fix::Applicability::DisplayOnly => "to complete by hand",
+                    };
+                    let mut line = format!("      {kind}: {}", fix.description);
+                    if let Some(s) = super::savings_sentence(f) {
+                        line.push_str(&format!("; {s}"));
+                    }
+                    let _ = writeln!(o, "{line}");
+                }
+            }
+        }
+        let others = df.findings.len() - relevant.len();
+        if others > 0 {
+            let _ = writeln!(
+                o,
+                "  ({others} more finding{} not about this change: `cachebust check {}`)",
+                plural(others),
+                df.path
+            );
+        }
         if let Some(c) = &df.cost {
             if c.logs > 0 {
                 let l: Vec<String> = c.steps_without_timing.iter().map(u32::to_string).collect();

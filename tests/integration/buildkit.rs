@@ -1120,7 +1120,7 @@ fn step_numbering(text: &str) -> (HashMap<(String, u32), u32>, usize) {
 }
 
 /// Line → real status from a build log (only steps with a vertex).
-fn real_statuses(log: &str, text: &str) -> HashMap<u32, char> {
+pub fn real_statuses(log: &str, text: &str) -> HashMap<u32, char> {
     let (numbering, nstages) = step_numbering(text);
     let mut out = HashMap::new();
     let builds = buildlog::parse_plain(log);
@@ -1285,7 +1285,7 @@ fn materialise(s: &Scenario, dir: &std::path::Path) -> (std::path::PathBuf, std:
 /// Every scenario against real `docker build` (Docker 20.10's BuildKit).
 #[tokio::test]
 async fn real_buildkit_agrees_with_expected_statuses() {
-    let Some((d, _guard)) = docker::exclusive() else {
+    let Some((d, _guard)) = docker::exclusive().await else {
         return;
     };
     let mut failures = Vec::new();

@@ -102,7 +102,7 @@ const CASES: &[CostCase] = &[
 /// compare with what it really spent: within 15% or 0.5 s.
 #[tokio::test]
 async fn rebuild_seconds_from_a_base_log_match_the_head_build() {
-    let Some((d, _guard)) = docker::exclusive() else {
+    let Some((d, _guard)) = docker::exclusive().await else {
         return;
     };
     let mut failures = Vec::new();

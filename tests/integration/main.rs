@@ -5,6 +5,8 @@ mod buildlogs;
 mod cli;
 mod cost;
 mod dockerignore;
+mod fix_proofs;
 mod history;
 mod parser_corpus;
+mod rules;
 mod support;

@@ -29,6 +29,19 @@ pub struct Ctx<'a> {
     pub base_tree: &'a Listing,
     pub head_tree: &'a Listing,
     pub needs: &'a Needs,
+    pub config: &'a crate::engine::config::Config,
+    /// Run the rules (off for the re-predictions that measure a fix's savings).
+    pub rules: bool,
+}
+
+/// A predicted build with what later passes need.
+pub struct Predicted {
+    pub report: DockerfileReport,
+    pub facts: Vec<StepFact>,
+    /// Fixes of the same findings on the base Dockerfile, by fingerprint.
+    pub base_fixes: HashMap<String, crate::engine::fix::Fix>,
+    /// Head lines the change added or modified.
+    pub changed_lines: Vec<u32>,
 }
 
 /// The effective `.dockerignore` of one side.
@@ -259,10 +272,7 @@ fn simulate_side(
 
 /// Predict one build. `None` when the build is not touched by the change and not asked for.
 /// Also returns what the cost model needs to know about each step.
-pub fn predict_build(
-    ctx: &Ctx<'_>,
-    build: &BuildInput,
-) -> Option<(DockerfileReport, Vec<StepFact>)> {
+pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
     let mut diags = Vec::new();
     let head = simulate_side(ctx, build, &build.head, Side::Head, &mut diags);
     let mut base_diags = Vec::new();
@@ -283,8 +293,8 @@ pub fn predict_build(
             if !build.always_report && touched.is_empty() {
                 return None;
             }
-            return Some((
-                DockerfileReport {
+            return Some(Predicted {
+                report: DockerfileReport {
                     path: build.dockerfile.clone(),
                     context: display_context(&build.context),
                     target: build.head.target.clone(),
@@ -299,9 +309,13 @@ pub fn predict_build(
                     touched_by: touched,
                     summary: Summary::default(),
                     cost: None,
+                    findings: Vec::new(),
+                    sources: Default::default(),
                 },
-                Vec::new(),
-            ));
+                facts: Vec::new(),
+                base_fixes: HashMap::new(),
+                changed_lines: Vec::new(),
+            });
         }
     };
 
@@ -334,22 +348,137 @@ pub fn predict_build(
         .target
         .map(|t| head.sim.stages[t].info.display_name());
     let facts = step_facts(ctx, build, &head);
-    Some((
-        DockerfileReport {
-            path: build.dockerfile.clone(),
-            context: display_context(&build.context),
-            target: build.head.target.clone(),
-            target_stage,
-            origin: build.origin.clone(),
-            frontend: frontend_name(ctx.engine, &head.df),
-            steps,
-            diagnostics: dedup_diags(diags),
-            touched_by: touched,
-            summary,
-            cost: None,
-        },
+    let mut report = DockerfileReport {
+        path: build.dockerfile.clone(),
+        context: display_context(&build.context),
+        target: build.head.target.clone(),
+        target_stage,
+        origin: build.origin.clone(),
+        frontend: frontend_name(ctx.engine, &head.df),
+        steps,
+        diagnostics: dedup_diags(diags),
+        touched_by: touched,
+        summary,
+        cost: None,
+        findings: Vec::new(),
+        sources: Default::default(),
+    };
+    let mut base_fixes = HashMap::new();
+    let mut changed_lines = Vec::new();
+    if ctx.rules {
+        report.findings = run_rules(ctx, build, &head, &build.head, Side::Head);
+        for f in &report.findings {
+            for e in f.fix.iter().flat_map(|x| &x.edits) {
+                if !report.sources.contains_key(&e.file) {
+                    let text = if e.file == build.dockerfile {
+                        build.head.dockerfile.as_ref()
+                    } else if e.file == format!("{}.dockerignore", build.dockerfile) {
+                        build.head.dockerfile_ignore.as_ref()
+                    } else {
+                        build.head.context_ignore.as_ref()
+                    };
+                    // a file the fix creates is absent: diffs show it as new
+                    if let Some(t) = text.and_then(FileText::text) {
+                        report.sources.insert(e.file.clone(), t.to_string());
+                    }
+                }
+            }
+        }
+        if let Some(b) = &base {
+            for f in run_rules(ctx, build, b, &build.base, Side::Base) {
+                if let Some(fix) = f.fix {
+                    base_fixes.insert(f.fingerprint, fix);
+                }
+            }
+            let old = build
+                .base
+                .dockerfile
+                .as_ref()
+                .and_then(FileText::text)
+                .unwrap_or("");
+            let new = build
+                .head
+                .dockerfile
+                .as_ref()
+                .and_then(FileText::text)
+                .unwrap_or("");
+            changed_lines = changed_head_lines(old, new);
+        } else {
+            let n = build
+                .head
+                .dockerfile
+                .as_ref()
+                .and_then(FileText::text)
+                .map_or(0, |t| t.lines().count());
+            changed_lines = (1..=n as u32).collect();
+        }
+    }
+    Some(Predicted {
+        report,
         facts,
-    ))
+        base_fixes,
+        changed_lines,
+    })
+}
+
+/// Run the rule catalog on one side of a build.
+fn run_rules(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    side: &SideSim,
+    input: &SideInput,
+    which: Side,
+) -> Vec<crate::engine::rules::Finding> {
+    let Some(text) = input.dockerfile.as_ref().and_then(FileText::text) else {
+        return Vec::new();
+    };
+    let ignore_text =
+        if side.ignore.file.as_deref() == Some(&format!("{}.dockerignore", build.dockerfile)) {
+            input.dockerfile_ignore.as_ref().and_then(FileText::text)
+        } else {
+            input.context_ignore.as_ref().and_then(FileText::text)
+        };
+    let rc = crate::engine::rules::RuleContext {
+        path: &build.dockerfile,
+        text,
+        df: &side.df,
+        sim: &side.sim,
+        context: &build.context,
+        tree: Some(if which == Side::Head {
+            ctx.head_tree
+        } else {
+            ctx.base_tree
+        }),
+        ignore: &side.ignore,
+        ignore_text,
+        needs: ctx.needs,
+        flavor: if ctx.engine == EngineKind::Docker2010 {
+            Flavor::Docker2010
+        } else {
+            Flavor::Current
+        },
+        changes: Some(ctx.changes),
+        side: which,
+    };
+    crate::engine::rules::check(&rc, ctx.config)
+}
+
+/// 1-based head lines that a line diff marks inserted or replaced.
+pub fn changed_head_lines(old: &str, new: &str) -> Vec<u32> {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut out = Vec::new();
+    for op in diff.ops() {
+        if let similar::DiffOp::Insert {
+            new_index, new_len, ..
+        }
+        | similar::DiffOp::Replace {
+            new_index, new_len, ..
+        } = *op
+        {
+            out.extend((new_index + 1..=new_index + new_len).map(|l| l as u32));
+        }
+    }
+    out
 }
 
 /// What the cost model needs about each step of the head Dockerfile.

@@ -47,12 +47,13 @@ pub fn docker() -> Option<&'static Docker> {
 }
 
 /// Tests that build share one daemon and prune its cache: they take this lock.
-static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static EXCLUSIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The daemon for exclusive use by one test (the guard releases it).
-pub fn exclusive() -> Option<(&'static Docker, std::sync::MutexGuard<'static, ()>)> {
+pub async fn exclusive() -> Option<(&'static Docker, tokio::sync::MutexGuard<'static, ()>)> {
     let d = require()?;
-    let guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    // an async lock: each test has its own runtime, and the guard is held across its awaits
+    let guard = EXCLUSIVE.lock().await;
     Some((d, guard))
 }
 
@@ -68,7 +69,7 @@ pub fn require() -> Option<&'static Docker> {
             );
         }
         eprintln!(
-            "SKIPPED: no Docker daemon; start one as described in DEVELOPERS.md to run the real-BuildKit tests"
+            "SKIPPED: no Docker daemon; start one as the README's Tests section describes to run the real-BuildKit tests"
         );
     }
     d

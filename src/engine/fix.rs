@@ -1,0 +1,176 @@
+//! Fixes as text edits, after ruff's model: a fix is a set of edits (byte ranges in one or more
+//! files, replaced by new text) with an applicability. Fixes never overlap: applying a set
+//! skips a fix whose edits overlap one already taken, and callers iterate until no fix is left
+//! (`converge`), which makes applying idempotent.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Applicability {
+    /// Keeps what the image holds; applied by `cachebust fix --apply`.
+    Safe,
+    /// Changes what the image holds or may change what a step does; applied with `--unsafe`.
+    Unsafe,
+    /// Shown for a human to complete; never applied.
+    DisplayOnly,
+}
+
+/// Replace `range` of `file` (root-relative) by `content`. A file that does not exist yet is
+/// edited as empty text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    pub file: String,
+    pub range: Range<usize>,
+    pub content: String,
+}
+
+impl Edit {
+    pub fn replace(file: &str, range: Range<usize>, content: impl Into<String>) -> Edit {
+        Edit {
+            file: file.to_string(),
+            range,
+            content: content.into(),
+        }
+    }
+    pub fn insert(file: &str, at: usize, content: impl Into<String>) -> Edit {
+        Edit {
+            file: file.to_string(),
+            range: at..at,
+            content: content.into(),
+        }
+    }
+    pub fn delete(file: &str, range: Range<usize>) -> Edit {
+        Edit {
+            file: file.to_string(),
+            range,
+            content: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    pub applicability: Applicability,
+    /// What the fix does, in a few words.
+    pub description: String,
+    pub edits: Vec<Edit>,
+}
+
+fn overlaps(a: &Edit, b: &Edit) -> bool {
+    a.file == b.file
+        && (a.range.start < b.range.end && b.range.start < a.range.end
+            || (a.range == b.range)
+            || (a.range.is_empty() && a.range.start == b.range.start)
+            || (b.range.is_empty() && b.range.start == a.range.start))
+}
+
+/// Apply the fixes that do not overlap one another (in order) to `files`; returns the new
+/// contents of the files that changed and the indices of the fixes applied.
+pub fn apply(
+    files: &BTreeMap<String, String>,
+    fixes: &[&Fix],
+) -> (BTreeMap<String, String>, Vec<usize>) {
+    let mut taken: Vec<&Edit> = Vec::new();
+    let mut applied = Vec::new();
+    for (i, f) in fixes.iter().enumerate() {
+        let fits = f.edits.iter().all(|e| {
+            let len = files.get(&e.file).map_or(0, String::len);
+            e.range.start <= e.range.end
+                && e.range.end <= len
+                && files.get(&e.file).is_none_or(|t| {
+                    t.is_char_boundary(e.range.start) && t.is_char_boundary(e.range.end)
+                })
+        });
+        if !fits || f.edits.iter().any(|e| taken.iter().any(|t| overlaps(e, t))) {
+            continue;
+        }
+        taken.extend(f.edits.iter());
+        applied.push(i);
+    }
+    let mut by_file: BTreeMap<&str, Vec<&Edit>> = BTreeMap::new();
+    for e in taken {
+        by_file.entry(e.file.as_str()).or_default().push(e);
+    }
+    let mut out = BTreeMap::new();
+    for (file, mut edits) in by_file {
+        edits.sort_by(|a, b| {
+            b.range
+                .start
+                .cmp(&a.range.start)
+                .then(b.range.end.cmp(&a.range.end))
+        });
+        let mut text = files.get(file).cloned().unwrap_or_default();
+        for e in edits {
+            text.replace_range(e.range.clone(), &e.content);
+        }
+        out.insert(file.to_string(), text);
+    }
+    (out, applied)
+}
+
+/// Byte range of whole lines `first..=last` (1-based), including the final newline.
+pub fn line_range(text: &str, first: u32, last: u32) -> Range<usize> {
+    let mut start = text.len();
+    let mut end = text.len();
+    let mut pos = 0;
+    for (line, l) in (1u32..).zip(text.split_inclusive('\n')) {
+        if line == first {
+            start = pos;
+        }
+        pos += l.len();
+        if line == last {
+            end = pos;
+            break;
+        }
+    }
+    start.min(end)..end
+}
+
+/// Byte offset of the start of 1-based `line` (the end of the text past the last line).
+pub fn line_start(text: &str, line: u32) -> usize {
+    line_range(text, line, line).start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_overlapping_fixes_apply_from_the_end() {
+        let files = BTreeMap::from([("a".to_string(), "one\ntwo\nthree\n".to_string())]);
+        let f1 = Fix {
+            applicability: Applicability::Safe,
+            description: "x".into(),
+            edits: vec![Edit::replace("a", 0..3, "ONE")],
+        };
+        let f2 = Fix {
+            applicability: Applicability::Safe,
+            description: "y".into(),
+            edits: vec![Edit::replace("a", 1..2, "N")],
+        };
+        let f3 = Fix {
+            applicability: Applicability::Safe,
+            description: "z".into(),
+            edits: vec![
+                Edit::insert("a", 14, "four\n"),
+                Edit::insert("b", 0, "new\n"),
+            ],
+        };
+        let (out, applied) = apply(&files, &[&f1, &f2, &f3]);
+        assert_eq!(applied, vec![0, 2]);
+        assert_eq!(out["a"], "ONE\ntwo\nthree\nfour\n");
+        assert_eq!(out["b"], "new\n");
+    }
+
+    #[test]
+    fn lines() {
+        let t = "a\nbb\nccc\n";
+        assert_eq!(line_range(t, 2, 2), 2..5);
+        assert_eq!(line_range(t, 2, 3), 2..9);
+        assert_eq!(line_start(t, 4), 9);
+    }
+}

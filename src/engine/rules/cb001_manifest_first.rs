@@ -1,0 +1,301 @@
+//! CB001 manifest-first.
+//!
+//! **What it does.** Finds a broad `COPY` (`COPY . .`, or a directory that holds the
+//! dependency manifest) above a dependency install (`npm ci`, `pip install -r`, `go mod
+//! download`, `bundle install`, …) in the same stage.
+//!
+//! **Why it costs cache.** The install's cache key depends on everything the broad COPY copied,
+//! so every source edit re-runs the install, usually the most expensive step of the build.
+//!
+//! **Example.**
+//! ```text
+//! COPY . .
+//! RUN npm ci
+//! ```
+//! becomes (the pattern of Docker's build-cache guide)
+//! ```text
+//! COPY package.json package-lock.json ./
+//! RUN npm ci
+//! COPY . .
+//! ```
+//!
+//! **Fix safety.** Unsafe: the install now runs with only the manifests present, which breaks
+//! installs whose scripts read sources (npm `prepare`, `pip install -e .`). Offered when the
+//! install RUN is one install command right after the COPY (only metadata instructions
+//! between); otherwise shown, not applied. Only manifests that exist in the context are copied.
+
+use super::{
+    Finding, Rule, RuleContext, context_copy, finding, installs_in, is_broad_source, run_command,
+};
+use crate::engine::dockerfile::{Kind, Severity};
+use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+
+pub const RULE: Rule = Rule {
+    code: "CB001",
+    name: "manifest-first",
+    summary: "a broad COPY above a dependency install re-runs the install on every source edit",
+    severity: Severity::Warning,
+    fix: Some(Applicability::Unsafe),
+    check,
+};
+
+fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for st in &ctx.sim.stages {
+        let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
+        for (i, inst) in insts.iter().enumerate() {
+            let Some((srcs, dest)) = context_copy(inst) else {
+                continue;
+            };
+            let Some(broad) = srcs.iter().find(|s| is_broad_source(ctx, s)) else {
+                continue;
+            };
+            // the first dependency install below it in the stage
+            let Some((j, run, eco)) = insts[i + 1..].iter().enumerate().find_map(|(k, x)| {
+                let cmd = run_command(x)?;
+                installs_in(&cmd)
+                    .into_iter()
+                    .next()
+                    .map(|e| (i + 1 + k, x, e))
+            }) else {
+                continue;
+            };
+            // manifests already copied on their own above the broad COPY: nothing to do
+            let copied_before = insts[..i].iter().filter_map(context_copy).any(|(s, _)| {
+                s.iter().any(|p| {
+                    eco.manifests
+                        .iter()
+                        .any(|m| p.trim_end_matches('/').rsplit('/').next() == Some(*m))
+                })
+            });
+            // an install of the same ecosystem above the COPY (e.g. `uv sync --no-install-project`
+            // with bind-mounted manifests): dependencies are already cached apart from sources
+            let installed_before = insts[..i]
+                .iter()
+                .filter_map(run_command)
+                .any(|c| installs_in(&c).iter().any(|e| e.name == eco.name));
+            if copied_before || installed_before {
+                continue;
+            }
+            let base = broad.trim_end_matches('/').trim_start_matches("./");
+            let base = if base == "." { "" } else { base };
+            let dest_abs = match ctx.sim.step.get(&(st.info.from + 1 + i)) {
+                Some(crate::engine::predict::sim::StepVertex::Vertex(v)) => {
+                    match &ctx.sim.vertices[*v].op {
+                        crate::engine::predict::sim::Op::Copy { dest, .. } => Some(dest.clone()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let present = manifests_present(
+                ctx,
+                base,
+                eco,
+                run_command(run).as_deref().unwrap_or(""),
+                dest_abs.as_deref(),
+            );
+            if present.is_empty() {
+                continue;
+            }
+            let lines_between: Vec<&crate::engine::dockerfile::Instruction> =
+                insts[i + 1..j].iter().collect();
+            let movable = lines_between.iter().all(|x| {
+                matches!(
+                    x.kind,
+                    Kind::Label
+                        | Kind::Expose
+                        | Kind::Maintainer
+                        | Kind::Healthcheck
+                        | Kind::Stopsignal
+                )
+            });
+            let pure = run_command(run).is_some_and(|c| {
+                super::commands(&c).len() == 1 && !c.contains("&&") && !c.contains(';')
+            });
+            let dest_dir = if dest == "." || dest == "./" {
+                "./".to_string()
+            } else if dest.ends_with('/') {
+                dest.to_string()
+            } else {
+                format!("{dest}/")
+            };
+            let flags: Vec<String> = inst
+                .flags
+                .iter()
+                .map(|f| match &f.value {
+                    Some(v) => format!("--{}={v}", f.name),
+                    None => format!("--{}", f.name),
+                })
+                .collect();
+            let sources: Vec<String> = present
+                .iter()
+                .map(|m| {
+                    if base.is_empty() {
+                        m.clone()
+                    } else {
+                        format!("{base}/{m}")
+                    }
+                })
+                .collect();
+            let mut copy_line = String::from("COPY ");
+            for f in &flags {
+                copy_line.push_str(f);
+                copy_line.push(' ');
+            }
+            copy_line.push_str(&sources.join(" "));
+            copy_line.push(' ');
+            copy_line.push_str(&dest_dir);
+            copy_line.push('\n');
+            let region = line_range(ctx.text, inst.line, run.end_line);
+            let with_nl = |t: &str| {
+                if t.ends_with('\n') {
+                    t.to_string()
+                } else {
+                    format!("{t}\n")
+                }
+            };
+            let between = &ctx.text[line_range(ctx.text, inst.line, inst.end_line).end
+                ..line_range(ctx.text, run.line, run.line).start];
+            let mut new = copy_line;
+            new.push_str(&with_nl(ctx.inst_text(run)));
+            new.push_str(&with_nl(ctx.inst_text(inst)));
+            new.push_str(between);
+            if !ctx.text[region.clone()].ends_with('\n') {
+                new.pop();
+            }
+            let applicability = if movable && pure {
+                Applicability::Unsafe
+            } else {
+                Applicability::DisplayOnly
+            };
+            let fix = Fix {
+                applicability,
+                description: format!(
+                    "copy {} first, install, then copy the rest",
+                    present.join(" and ")
+                ),
+                edits: vec![Edit::replace(ctx.path, region, new)],
+            };
+            let msg = format!(
+                "`{}` at line {} copies the whole {} before `{}` at line {}: every source edit re-runs the {} install; copy {} first",
+                inst.display(60),
+                inst.line,
+                if base.is_empty() {
+                    "context".to_string()
+                } else {
+                    format!("`{base}` directory")
+                },
+                run.display(60),
+                run.line,
+                eco.name,
+                present.join(", ")
+            );
+            out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
+        }
+    }
+    out
+}
+
+/// Manifests of `eco` that exist in the context directory `base` (context-relative). Without a
+/// listing, the ones the install command itself requires.
+fn manifests_present(
+    ctx: &RuleContext<'_>,
+    base: &str,
+    eco: &super::Ecosystem,
+    cmd: &str,
+    dest_abs: Option<&str>,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for m in eco.manifests {
+        if m.contains('*') {
+            // e.g. *.csproj: needs a listing of the directory
+            if let Some(t) = ctx.tree {
+                let dir = ctx.in_context(base);
+                match t.under(&dir) {
+                    crate::engine::tree::Lookup::Loaded(entries) => {
+                        let suffix = m.trim_start_matches('*');
+                        for (p, _) in entries {
+                            let rel = p.strip_prefix(&format!("{dir}/")).unwrap_or(p);
+                            if !rel.contains('/') && rel.ends_with(suffix) {
+                                names.push(rel.to_string());
+                            }
+                        }
+                    }
+                    crate::engine::tree::Lookup::Missing => ctx.needs.request(ctx.side, &dir, true),
+                }
+            }
+            continue;
+        }
+        names.push(m.to_string());
+    }
+    // pip: the requirement files the command names, relative to where the COPY puts them
+    if eco.name == "pip" {
+        names = cmd
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "-r" || w[0] == "--requirement")
+            .map(|w| w[1].to_string())
+            .chain(cmd.split_whitespace().filter_map(|w| {
+                w.strip_prefix("--requirement=")
+                    .or_else(|| w.strip_prefix("-r"))
+                    .filter(|x| !x.is_empty())
+                    .map(|x| x.to_string())
+            }))
+            .map(|p| {
+                p.trim_end_matches([';', ')'])
+                    .trim_matches(['"', '\''])
+                    .to_string()
+            })
+            .filter_map(|p| {
+                if p.contains('$') {
+                    None
+                } else if let Some(abs) = p.strip_prefix('/') {
+                    dest_abs.and_then(|d| {
+                        abs.strip_prefix(d.trim_start_matches('/').trim_end_matches('/'))
+                            .map(|r| r.trim_start_matches('/').to_string())
+                    })
+                } else {
+                    Some(p.trim_start_matches("./").to_string())
+                }
+            })
+            .filter(|p| !p.is_empty())
+            .collect();
+    }
+    let rel = |n: &str| {
+        if base.is_empty() {
+            n.to_string()
+        } else {
+            format!("{base}/{n}")
+        }
+    };
+    let mut present = Vec::new();
+    for n in names {
+        if n.contains('/') && eco.name != "pip" {
+            continue;
+        }
+        match ctx.exists(&ctx.in_context(&rel(&n))) {
+            Some(true) if !ctx.ignored(&rel(&n)) => present.push(n),
+            Some(_) => {}
+            None if ctx.tree.is_none() => {
+                // no listing: what the command needs (the first manifest, the lockfile of `ci`)
+                let needed = n == eco.manifests[0]
+                    || eco.name == "pip"
+                    || (eco.name == "npm" && n == "package-lock.json" && cmd.contains(" ci"))
+                    || eco.name == "go";
+                if needed {
+                    present.push(n);
+                }
+            }
+            None => {}
+        }
+    }
+    if present.first().map(String::as_str) != Some(eco.manifests[0])
+        && eco.name != "pip"
+        && eco.name != "dotnet"
+    {
+        return Vec::new();
+    }
+    present
+}

@@ -1,0 +1,342 @@
+//! CB002 context noise.
+//!
+//! **What it does.** Finds files under a broad `COPY` that change often and never belong in an
+//! image: `.git`, the Dockerfile itself and `.dockerignore`, `node_modules`, Rust's `target`,
+//! `__pycache__`, editor folders, logs.
+//!
+//! **Why it costs cache.** BuildKit hashes every file a COPY selects. An edit to any of them,
+//! a comment in the Dockerfile included, misses the COPY and every step after it.
+//!
+//! **Example.** `COPY . .` with no `.dockerignore`: a commit that only touches the Dockerfile's
+//! comments rebuilds the whole stage. The fix adds the entries to the `.dockerignore` in
+//! effect (or creates `<context>/.dockerignore`).
+//!
+//! **Fix safety.** Each entry is checked with the `.dockerignore` matcher against the tree: an
+//! entry that would drop a file another COPY or a RUN needs is left out. Safe when the broad COPY
+//! is in a stage whose files do not reach the final image (only artifacts are copied out);
+//! unsafe otherwise, because the image then no longer holds those files.
+
+use super::{Finding, Rule, RuleContext, context_copy, finding, is_broad_source, run_command};
+use crate::engine::dockerfile::stages::Base;
+use crate::engine::dockerfile::{Kind, Severity};
+use crate::engine::fix::{Applicability, Edit, Fix};
+use crate::engine::ignore::{Matcher, read_patterns};
+
+pub const RULE: Rule = Rule {
+    code: "CB002",
+    name: "context-noise",
+    summary: "a broad COPY takes files that change often and never belong in the image",
+    severity: Severity::Warning,
+    fix: Some(Applicability::Safe),
+    check,
+};
+
+/// Noise candidates: (name at the top of the copied directory, ignore pattern, what it is).
+const CANDIDATES: &[(&str, &str)] = &[
+    (".git", ".git"),
+    ("node_modules", "node_modules"),
+    ("__pycache__", "**/__pycache__"),
+    (".idea", ".idea"),
+    (".vscode", ".vscode"),
+    (".DS_Store", "**/.DS_Store"),
+    ("npm-debug.log", "*.log"),
+    ("yarn-error.log", "*.log"),
+    (".pytest_cache", ".pytest_cache"),
+    (".mypy_cache", ".mypy_cache"),
+];
+
+fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    // the first broad context COPY of a built stage
+    let Some((idx, inst, base)) = ctx
+        .df
+        .instructions
+        .iter()
+        .enumerate()
+        .find_map(|(i, inst)| {
+            let stage = ctx.stage_of(i)?;
+            if !stage.reachable {
+                return None;
+            }
+            let (srcs, _) = context_copy(inst)?;
+            let broad = srcs.iter().find(|s| is_broad_source(ctx, s))?;
+            let b = broad.trim_end_matches('/').trim_start_matches("./");
+            Some((
+                i,
+                inst,
+                if b == "." {
+                    String::new()
+                } else {
+                    b.to_string()
+                },
+            ))
+        })
+    else {
+        return out;
+    };
+    let under = |rel: &str| {
+        if base.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{base}/{rel}")
+        }
+    };
+    let mut noise: Vec<(String, String)> = Vec::new(); // (context-relative path, pattern)
+    // the ignore file the fix writes to (created when there is none)
+    let file = ctx.ignore.file.clone().unwrap_or_else(|| {
+        if ctx.context.is_empty() {
+            ".dockerignore".into()
+        } else {
+            format!("{}/.dockerignore", ctx.context)
+        }
+    });
+    let creates = ctx.ignore.file.is_none();
+    // the Dockerfile and the ignore file, when they lie in the copied directory
+    for own in [ctx.path.to_string(), file.clone()] {
+        if let Some(rel) = crate::engine::predict::content::context_relative(ctx.context, &own) {
+            let inside = base.is_empty() || rel.starts_with(&format!("{base}/"));
+            let present = ctx.exists(&own) != Some(false) || (creates && own == file);
+            if inside && !rel.is_empty() && !ctx.ignored(rel) && present {
+                noise.push((rel.to_string(), rel.to_string()));
+            }
+        }
+    }
+    if ctx.tree.is_some() {
+        for (name, pattern) in CANDIDATES {
+            let rel = under(name);
+            if ctx.exists(&ctx.in_context(&rel)) == Some(true) && !ctx.ignored(&rel) {
+                let pat =
+                    if base.is_empty() || pattern.starts_with("**") || pattern.starts_with('*') {
+                        pattern.to_string()
+                    } else {
+                        format!("{base}/{pattern}")
+                    };
+                if !noise.iter().any(|(_, p)| *p == pat) {
+                    noise.push((rel, pat));
+                }
+            }
+        }
+        // Rust's target/ when the context is a cargo project
+        if ctx.exists(&ctx.in_context(&under("Cargo.toml"))) == Some(true)
+            && ctx.exists(&ctx.in_context(&under("target"))) == Some(true)
+            && !ctx.ignored(&under("target"))
+        {
+            noise.push((under("target"), under("target")));
+        }
+    }
+    // PR mode: changed files under the source that never belong in an image (docs, CI files)
+    if let Some(changes) = ctx.changes {
+        let src_root = ctx.in_context(&base);
+        for c in changes.at_or_under(&src_root) {
+            let Some(rel) = crate::engine::predict::content::context_relative(ctx.context, &c.path)
+            else {
+                continue;
+            };
+            if rel.is_empty() || ctx.ignored(rel) || noise.iter().any(|(p, _)| p == rel) {
+                continue;
+            }
+            if crate::engine::history::is_noise(&c.path, ctx.path)
+                && !crate::engine::history::is_manifest(&c.path)
+            {
+                let pat = if rel.split('/').any(|x| x == "docs") {
+                    rel.split("docs")
+                        .next()
+                        .map(|p| format!("{p}docs"))
+                        .unwrap_or(rel.to_string())
+                } else {
+                    rel.to_string()
+                };
+                if !noise.iter().any(|(_, p)| *p == pat) {
+                    noise.push((rel.to_string(), pat));
+                }
+            }
+        }
+    }
+    if noise.is_empty() {
+        return out;
+    }
+    // keep only entries that drop nothing a later step needs
+    let needed = needed_paths(ctx, idx);
+    let runs: Vec<String> = ctx.df.instructions.iter().filter_map(run_command).collect();
+    let old = ctx.ignore.patterns.clone();
+    let flavor = ctx.flavor;
+    let mut kept: Vec<(String, String)> = Vec::new();
+    for (path, pat) in &noise {
+        let mut trial = old.clone();
+        trial.extend(kept.iter().map(|(_, p)| p.clone()));
+        trial.push(pat.clone());
+        let Ok(m) = Matcher::new(&trial, flavor) else {
+            continue;
+        };
+        let drops_needed = needed
+            .iter()
+            .any(|n| m.walk_excluded(n).unwrap_or(false) || m.dir_pruned(n).unwrap_or(false));
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let used_by_run = runs.iter().any(|r| {
+            if name == ".git" {
+                r.split(['&', ';', '|', '\n']).any(|c| {
+                    let w: Vec<&str> = c.split_whitespace().collect();
+                    w.first() == Some(&"git") && w.get(1) != Some(&"clone")
+                })
+            } else {
+                r.contains(name)
+            }
+        });
+        if !drops_needed && !used_by_run {
+            kept.push((path.clone(), pat.clone()));
+        }
+    }
+    if kept.is_empty() {
+        return out;
+    }
+    let existing = ctx.ignore_text.unwrap_or("");
+    let mut add = String::new();
+    if !existing.is_empty() && !existing.ends_with('\n') {
+        add.push('\n');
+    }
+    add.push_str("# files that change often and never belong in the image (cachebust CB002)\n");
+    let mut pats: Vec<&str> = kept.iter().map(|(_, p)| p.as_str()).collect();
+    pats.dedup();
+    for p in &pats {
+        add.push_str(p);
+        add.push('\n');
+    }
+    // entries already there as patterns are not added twice
+    let known = read_patterns(existing);
+    if pats.iter().all(|p| known.iter().any(|k| k == p)) {
+        return out;
+    }
+    let kept_paths: Vec<String> = kept.iter().map(|(p, _)| p.clone()).collect();
+    let applicability = if reaches_final_image(ctx, idx, &base, &kept_paths) {
+        Applicability::Unsafe
+    } else {
+        Applicability::Safe
+    };
+    let names: Vec<&str> = kept.iter().map(|(p, _)| p.as_str()).collect();
+    let fix = Fix {
+        applicability,
+        description: format!("add {} to {file}", pats.join(", ")),
+        edits: vec![Edit::insert(&file, existing.len(), add)],
+    };
+    let msg = format!(
+        "`{}` copies {} from the build context: each edit there rebuilds this step and the ones after it; list {} in {file}",
+        inst.display(60),
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if pats.len() == 1 { "it" } else { "them" }
+    );
+    out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
+    out
+}
+
+/// Context-relative sources of the other COPY/ADD and bind mounts (they must stay in the context).
+fn needed_paths(ctx: &RuleContext<'_>, broad: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, inst) in ctx.df.instructions.iter().enumerate() {
+        if i == broad {
+            continue;
+        }
+        if let Some((srcs, _)) = context_copy(inst) {
+            for s in srcs {
+                if !is_broad_source(ctx, s) {
+                    out.push(crate::engine::tree::join_clean("", s));
+                }
+            }
+        }
+        if inst.kind == Kind::Run {
+            for f in inst.flags_named("mount") {
+                let v = f.value.clone().unwrap_or_default();
+                if v.contains("from=") {
+                    continue;
+                }
+                for part in crate::engine::dockerfile::stages::split_csv(&v) {
+                    if let Some(src) = part
+                        .strip_prefix("source=")
+                        .or_else(|| part.strip_prefix("src="))
+                    {
+                        out.push(crate::engine::tree::join_clean("", src));
+                    }
+                }
+            }
+        }
+    }
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+/// Whether any of the noise files (context-relative `noise`, copied from the broad source
+/// `base`) ends up in the target's image: the COPY's stage is the target or an ancestor of it
+/// (FROM), or a reachable `COPY --from` of that stage takes a path that contains one.
+fn reaches_final_image(ctx: &RuleContext<'_>, idx: usize, base: &str, noise: &[String]) -> bool {
+    let Some(&stage) = ctx.sim.stage_of.get(&idx) else {
+        return true;
+    };
+    let Some(target) = ctx.sim.target else {
+        return true;
+    };
+    let mut s = target;
+    loop {
+        if s == stage {
+            return true;
+        }
+        match ctx.sim.stages[s].base {
+            Base::Stage(p) => s = p,
+            _ => break,
+        }
+    }
+    let dest = match ctx.sim.step.get(&idx) {
+        Some(crate::engine::predict::sim::StepVertex::Vertex(v)) => {
+            match &ctx.sim.vertices[*v].op {
+                crate::engine::predict::sim::Op::Copy { dest, .. } => {
+                    dest.trim_end_matches('/').to_string()
+                }
+                _ => return true,
+            }
+        }
+        _ => return true,
+    };
+    if dest.contains(crate::engine::predict::sim::PLACEHOLDER_OPEN) {
+        return true;
+    }
+    let dests: Vec<String> = noise
+        .iter()
+        .map(|n| {
+            let rel = if base.is_empty() {
+                n.as_str()
+            } else {
+                n.strip_prefix(&format!("{base}/")).unwrap_or(n)
+            };
+            format!("{dest}/{rel}")
+        })
+        .collect();
+    let name = ctx.sim.stages[stage].info.name.clone();
+    ctx.df.instructions.iter().enumerate().any(|(i, inst)| {
+        let from_here = inst
+            .flag_value("from")
+            .is_some_and(|f| Some(f.to_ascii_lowercase()) == name || f == stage.to_string());
+        if !from_here || !ctx.stage_of(i).is_some_and(|st| st.reachable) {
+            return false;
+        }
+        match &inst.body {
+            crate::engine::dockerfile::Body::Copy { sources, .. } => {
+                sources.iter().any(|s| match s {
+                    crate::engine::dockerfile::CopySource::Path(p) => {
+                        let q = format!("/{}", p.trim_start_matches('/'))
+                            .trim_end_matches('/')
+                            .to_string();
+                        q.is_empty()
+                            || q.contains('*')
+                            || dests
+                                .iter()
+                                .any(|d| *d == q || d.starts_with(&format!("{q}/")))
+                    }
+                    _ => false,
+                })
+            }
+            _ => false,
+        }
+    })
+}

@@ -1,0 +1,86 @@
+//! CB005 apt-get update alone.
+//!
+//! **What it does.** Finds `RUN apt-get update` in a step of its own, with the `apt-get install`
+//! in a later RUN.
+//!
+//! **Why it costs cache.** The update step stays cached for as long as its text does, so a later
+//! change to the install line installs from package lists of whatever age the cache holds (or
+//! fails on versions that left the mirror). Updating in the same RUN as the install refreshes the
+//! lists exactly when the install re-runs.
+//!
+//! **Example.** `RUN apt-get update` + `RUN apt-get install -y curl` becomes
+//! `RUN apt-get update && apt-get install -y curl`.
+//!
+//! **Fix safety.** Unsafe: the update now runs later, after the steps in between.
+
+use super::{Finding, Rule, RuleContext, commands, finding, run_command, runs};
+use crate::engine::dockerfile::{Kind, Severity};
+use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+
+pub const RULE: Rule = Rule {
+    code: "CB005",
+    name: "apt-update-alone",
+    summary: "apt-get update in its own RUN, the install in a later one",
+    severity: Severity::Warning,
+    fix: Some(Applicability::Unsafe),
+    check,
+};
+
+fn only_update(cmd: &str) -> bool {
+    let c = commands(cmd);
+    !c.is_empty()
+        && c.iter()
+            .all(|w| runs(w, &["apt-get", "update"]) || runs(w, &["apt", "update"]))
+}
+
+fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for st in &ctx.sim.stages {
+        if !st.reachable {
+            continue;
+        }
+        let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
+        for (i, inst) in insts.iter().enumerate() {
+            if inst.kind != Kind::Run || !run_command(inst).is_some_and(|c| only_update(&c)) {
+                continue;
+            }
+            let Some(install) = insts[i + 1..].iter().find(|x| {
+                run_command(x).is_some_and(|c| {
+                    let cs = commands(&c);
+                    cs.iter()
+                        .any(|w| runs(w, &["apt-get", "install"]) || runs(w, &["apt", "install"]))
+                        && !cs
+                            .iter()
+                            .any(|w| runs(w, &["apt-get", "update"]) || runs(w, &["apt", "update"]))
+                })
+            }) else {
+                continue;
+            };
+            // prefix the install's command with the update
+            let r = ctx.inst_range(install);
+            let seg = &ctx.text[r.clone()];
+            let flags_end = seg
+                .find("apt-get")
+                .or_else(|| seg.find("apt "))
+                .unwrap_or(0);
+            let fix = Fix {
+                applicability: Applicability::Unsafe,
+                description: format!(
+                    "run apt-get update in the install step at line {}",
+                    install.line
+                ),
+                edits: vec![
+                    Edit::delete(ctx.path, line_range(ctx.text, inst.line, inst.end_line)),
+                    Edit::insert(ctx.path, r.start + flags_end, "apt-get update && "),
+                ],
+            };
+            let msg = format!(
+                "`{}` is a step of its own: it stays cached while the install at line {} changes, which then installs from stale package lists; update in the same RUN as the install",
+                inst.display(40),
+                install.line
+            );
+            out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
+        }
+    }
+    out
+}

@@ -1,0 +1,70 @@
+//! CB009 remote fetch in RUN.
+//!
+//! **What it does.** Finds RUN steps that download with `curl`, `wget` or `git clone` and do not
+//! verify what they got (`sha256sum -c`, `gpg --verify`, a pinned commit).
+//!
+//! **Why it costs cache.** BuildKit keys a RUN by its text, not by what it downloads: the step
+//! stays cached while the remote file changes, so two builds of the same commit can hold
+//! different software depending on which cache they hit, and a fresh runner silently picks up
+//! whatever is upstream today.
+//!
+//! **Example.** `RUN curl -fsSL https://example.com/install.sh | sh` — pin a versioned URL and
+//! check its checksum (`echo "<sha256>  file" | sha256sum -c -`), or use `ADD --checksum`.
+//!
+//! **Fix safety.** Display only.
+
+use super::{Finding, Rule, RuleContext, commands, finding, run_command, runs};
+use crate::engine::dockerfile::{Kind, Severity};
+
+pub const RULE: Rule = Rule {
+    code: "CB009",
+    name: "remote-fetch-in-run",
+    summary: "a RUN downloads without verifying: cached by its text while the remote changes",
+    severity: Severity::Info,
+    fix: None,
+    check,
+};
+
+fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, inst) in ctx.df.instructions.iter().enumerate() {
+        if inst.kind != Kind::Run || !ctx.stage_of(i).is_some_and(|s| s.reachable) {
+            continue;
+        }
+        let Some(cmd) = run_command(inst) else {
+            continue;
+        };
+        if !(cmd.contains("http://") || cmd.contains("https://") || cmd.contains("git@")) {
+            continue;
+        }
+        let cs = commands(&cmd);
+        let fetch = cs
+            .iter()
+            .any(|c| runs(c, &["curl"]) || runs(c, &["wget"]) || runs(c, &["git", "clone"]));
+        let verified = [
+            "sha256sum",
+            "sha512sum",
+            "sha1sum",
+            "md5sum",
+            "gpg",
+            "cosign",
+            "--checksum",
+            "shasum",
+            "minisign",
+        ]
+        .iter()
+        .any(|v| cmd.contains(v))
+            || cs
+                .iter()
+                .any(|c| runs(c, &["git", "checkout"]) || runs(c, &["git", "reset"]));
+        if !fetch || verified {
+            continue;
+        }
+        let msg = format!(
+            "`{}` downloads without checking what it got: the step stays cached by its text while the remote changes; pin a version and verify a checksum",
+            inst.display(60)
+        );
+        out.push(finding(&RULE, ctx, inst, msg, None));
+    }
+    out
+}

@@ -1,0 +1,156 @@
+//! CB010 system packages after a broad COPY.
+//!
+//! **What it does.** Finds an operating-system package install (`apt-get install`, `apk add`,
+//! `yum`/`dnf`/`microdnf install`) below a broad `COPY` from the build context in the same
+//! stage, when the install names only packages (it reads none of the copied files).
+//!
+//! **Why it costs cache.** The install's cache key follows everything the COPY took: each source
+//! edit re-runs the package install, often the slowest step of the stage, although the package
+//! list did not change. The Docker build-cache guide orders steps from the least to the most
+//! often changed: system packages first, sources last.
+//!
+//! **Example.**
+//! ```text
+//! COPY . /app
+//! RUN apt-get update && apt-get install -y --no-install-recommends libpq5
+//! ```
+//! becomes
+//! ```text
+//! RUN apt-get update && apt-get install -y --no-install-recommends libpq5
+//! COPY . /app
+//! ```
+//!
+//! **Fix safety.** Unsafe: the install moves above the COPY steps between them. Offered only
+//! when every step in between is a COPY/ADD from the context or LABEL/EXPOSE (no ENV, ARG,
+//! USER, WORKDIR or RUN the install could depend on), and the install does not mention a
+//! copied path, a local package file or a command substitution.
+
+use super::{
+    Finding, Rule, RuleContext, commands, context_copy, finding, is_broad_source, run_command, runs,
+};
+use crate::engine::dockerfile::{Kind, Severity};
+use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+
+pub const RULE: Rule = Rule {
+    code: "CB010",
+    name: "system-packages-after-copy",
+    summary: "an OS package install below a broad COPY re-runs on every source edit",
+    severity: Severity::Warning,
+    fix: Some(Applicability::Unsafe),
+    check,
+};
+
+const INSTALLS: &[&[&str]] = &[
+    &["apt-get", "install"],
+    &["apt", "install"],
+    &["apk", "add"],
+    &["yum", "install"],
+    &["dnf", "install"],
+    &["microdnf", "install"],
+];
+
+/// Whether a RUN text installs OS packages named literally (no local files, no substitutions).
+fn literal_system_install(cmd: &str) -> bool {
+    let cs = commands(cmd);
+    cs.iter().any(|c| INSTALLS.iter().any(|s| runs(c, s)))
+        && !cmd.contains("$(")
+        && !cmd.contains('`')
+        && !cmd.contains("./")
+        && !cmd.contains(".deb")
+        && !cmd.contains(".rpm")
+        && !cmd.contains(".apk ")
+}
+
+fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for st in &ctx.sim.stages {
+        if !st.reachable {
+            continue;
+        }
+        let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
+        let Some(first) = insts.iter().position(|x| {
+            context_copy(x).is_some_and(|(srcs, _)| srcs.iter().any(|s| is_broad_source(ctx, s)))
+        }) else {
+            continue;
+        };
+        let copy = &insts[first];
+        for (k, run) in insts.iter().enumerate().skip(first + 1) {
+            let Some(cmd) = run_command(run) else {
+                continue;
+            };
+            if !literal_system_install(&cmd) {
+                continue;
+            }
+            // what the steps in between copy must not be named by the install
+            let between = &insts[first..k];
+            let dests: Vec<&str> = between
+                .iter()
+                .filter_map(context_copy)
+                .map(|(_, d)| d)
+                .collect();
+            if dests.iter().any(|d| {
+                let d = d.trim_end_matches('/');
+                !d.is_empty() && d != "." && d.starts_with('/') && cmd.contains(d)
+            }) {
+                continue;
+            }
+            let movable = between
+                .iter()
+                .all(|x| context_copy(x).is_some() || matches!(x.kind, Kind::Label | Kind::Expose));
+            let fix = movable.then(|| {
+                let text = ctx.inst_text(run);
+                let text = if text.ends_with('\n') {
+                    text.to_string()
+                } else {
+                    format!("{text}\n")
+                };
+                Fix {
+                    applicability: Applicability::Unsafe,
+                    description: format!(
+                        "install the packages before the COPY at line {}",
+                        copy.line
+                    ),
+                    edits: vec![
+                        Edit::delete(ctx.path, line_range(ctx.text, run.line, run.end_line)),
+                        Edit::insert(
+                            ctx.path,
+                            line_range(ctx.text, copy.line, copy.line).start,
+                            text,
+                        ),
+                    ],
+                }
+            });
+            let msg = format!(
+                "`{}` at line {} installs system packages below `{}` at line {}: every source edit re-runs the install; install them before copying the sources{}",
+                run.display(60),
+                run.line,
+                copy.display(40),
+                copy.line,
+                if movable {
+                    ""
+                } else {
+                    " (steps in between may matter to it: move it by hand)"
+                }
+            );
+            out.push(finding(&RULE, ctx, run, msg, fix));
+            break; // one per stage: after moving it, the next one shows
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal_system_install;
+
+    #[test]
+    fn literal_installs() {
+        assert!(literal_system_install(
+            "apt-get update && apt-get install -y curl"
+        ));
+        assert!(literal_system_install("apk add --no-cache git"));
+        assert!(!literal_system_install("apt-get install -y ./pkg.deb"));
+        assert!(!literal_system_install("apk add $(cat /packages.txt)"));
+        assert!(!literal_system_install("pip install -r requirements.txt"));
+    }
+}

@@ -1,0 +1,610 @@
+//! The rule catalog: one rule per file (`cb001_…` to `cb010_…`), each with a stable code, a
+//! name, its docs ("What it does / Why it costs cache / Example / Fix safety"), a check over one
+//! parsed and simulated Dockerfile, and, where it can, a fix. This module holds the registry,
+//! what the rules share (the build context, package ecosystems, instruction helpers), inline
+//! `# cachebust: ignore=CB001 reason` comments and the configuration's rule settings.
+
+pub mod cb001_manifest_first;
+pub mod cb002_context_noise;
+pub mod cb003_volatile_arg;
+pub mod cb004_cache_mount;
+pub mod cb005_apt_update_alone;
+pub mod cb006_add_url_checksum;
+pub mod cb007_single_stage_build_tools;
+pub mod cb008_mutable_base_tag;
+pub mod cb009_remote_fetch_in_run;
+pub mod cb010_copy_before_system_packages;
+
+use serde::Serialize;
+
+use super::dockerfile::{Body, CommandForm, CopySource, Dockerfile, Instruction, Kind, Severity};
+use super::fix::Fix;
+use super::predict::IgnoreInfo;
+use super::predict::sim::Sim;
+use super::tree::{Listing, Lookup, Needs, Side};
+
+/// A rule's registry entry.
+pub struct Rule {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub severity: Severity,
+    /// The best applicability its fixes can have.
+    pub fix: Option<super::fix::Applicability>,
+    pub check: fn(&RuleContext<'_>) -> Vec<Finding>,
+}
+
+pub const RULES: &[Rule] = &[
+    cb001_manifest_first::RULE,
+    cb002_context_noise::RULE,
+    cb003_volatile_arg::RULE,
+    cb004_cache_mount::RULE,
+    cb005_apt_update_alone::RULE,
+    cb006_add_url_checksum::RULE,
+    cb007_single_stage_build_tools::RULE,
+    cb008_mutable_base_tag::RULE,
+    cb009_remote_fetch_in_run::RULE,
+    cb010_copy_before_system_packages::RULE,
+];
+
+pub fn rule(code: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.code.eq_ignore_ascii_case(code))
+}
+
+/// What the change would save with a fix applied (PR mode).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Savings {
+    pub rebuilt_steps_before: usize,
+    pub rebuilt_steps_after: usize,
+    pub seconds_before: f64,
+    pub seconds_after: f64,
+}
+
+/// One finding of a rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub line: u32,
+    pub end_line: u32,
+    pub stage: String,
+    pub message: String,
+    pub fix: Option<Fix>,
+    /// Identifies the finding across revisions: rule, stage and instruction text, not lines.
+    pub fingerprint: String,
+    /// PR mode: the finding concerns this change (its lines changed, or its fix saves rebuilds).
+    pub relevant: bool,
+    pub savings: Option<Savings>,
+}
+
+/// What a rule sees.
+pub struct RuleContext<'a> {
+    /// Root-relative path of the Dockerfile.
+    pub path: &'a str,
+    pub text: &'a str,
+    pub df: &'a Dockerfile,
+    pub sim: &'a Sim,
+    /// Root-relative build context.
+    pub context: &'a str,
+    /// The head tree, when known (`None`: rules infer what they can from the Dockerfile).
+    pub tree: Option<&'a Listing>,
+    pub ignore: &'a IgnoreInfo,
+    /// Text of the ignore file in effect, if any.
+    pub ignore_text: Option<&'a str>,
+    pub needs: &'a Needs,
+    /// The `.dockerignore` matcher the engine uses.
+    pub flavor: crate::engine::ignore::Flavor,
+    /// PR mode: the paths the change touches.
+    pub changes: Option<&'a crate::engine::tree::ChangeSet>,
+    /// Which side `tree` is (listing requests name it).
+    pub side: Side,
+}
+
+impl RuleContext<'_> {
+    /// Whether a root-relative path exists in the head tree: `Some(bool)` when known.
+    pub fn exists(&self, path: &str) -> Option<bool> {
+        let t = self.tree?;
+        match t.exists(path) {
+            Lookup::Loaded(b) => Some(b),
+            Lookup::Missing => {
+                self.needs.request(self.side, path, false);
+                None
+            }
+        }
+    }
+
+    /// Whether a root-relative path is a directory in the head tree.
+    pub fn is_dir(&self, path: &str) -> Option<bool> {
+        let t = self.tree?;
+        match t.entry(path) {
+            Lookup::Loaded(Some(e)) => Some(e.kind == super::tree::EntryKind::Dir),
+            Lookup::Loaded(None) => match t.exists(path) {
+                Lookup::Loaded(b) => Some(b),
+                Lookup::Missing => None,
+            },
+            Lookup::Missing => {
+                self.needs.request(self.side, path, false);
+                None
+            }
+        }
+    }
+
+    /// Root-relative path of a context-relative source.
+    pub fn in_context(&self, src: &str) -> String {
+        let rel = super::tree::join_clean("", src);
+        match (self.context.is_empty(), rel.is_empty()) {
+            (true, _) => rel,
+            (false, true) => self.context.to_string(),
+            (false, false) => format!("{}/{rel}", self.context),
+        }
+    }
+
+    /// Whether a context-relative path is left out by the ignore file in effect.
+    pub fn ignored(&self, ctx_rel: &str) -> bool {
+        self.ignore.matcher.as_ref().is_some_and(|m| {
+            m.walk_excluded(ctx_rel).unwrap_or(false) || m.dir_pruned(ctx_rel).unwrap_or(false)
+        })
+    }
+
+    pub fn stage_of(&self, idx: usize) -> Option<&super::predict::sim::SimStage> {
+        self.sim.stage_of.get(&idx).map(|&s| &self.sim.stages[s])
+    }
+
+    /// The instruction's text span: from the keyword to the end of its last physical line
+    /// (heredoc bodies included), plus the line ending.
+    pub fn inst_range(&self, inst: &Instruction) -> std::ops::Range<usize> {
+        super::fix::line_range(self.text, inst.line, inst.end_line)
+    }
+
+    /// The raw text of an instruction's lines.
+    pub fn inst_text(&self, inst: &Instruction) -> &str {
+        &self.text[self.inst_range(inst)]
+    }
+}
+
+/// Stable identity of a finding across revisions (no line numbers).
+pub fn fingerprint(code: &str, stage: &str, instruction: &str) -> String {
+    // FNV-1a, 64 bit: stable across runs and platforms
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in instruction
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .bytes()
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{code}:{stage}:{h:016x}")
+}
+
+/// A finding with the common fields filled in.
+pub fn finding(
+    rule: &Rule,
+    ctx: &RuleContext<'_>,
+    inst: &Instruction,
+    message: String,
+    fix: Option<Fix>,
+) -> Finding {
+    let stage = ctx
+        .sim
+        .stage_of
+        .get(&index_of(ctx.df, inst))
+        .map(|&s| ctx.sim.stages[s].info.display_name())
+        .unwrap_or_default();
+    Finding {
+        code: rule.code,
+        name: rule.name,
+        severity: rule.severity,
+        line: inst.line,
+        end_line: inst.end_line,
+        fingerprint: fingerprint(rule.code, &stage, &inst.display(usize::MAX)),
+        stage,
+        message,
+        fix,
+        relevant: false,
+        savings: None,
+    }
+}
+
+pub fn index_of(df: &Dockerfile, inst: &Instruction) -> usize {
+    df.instructions
+        .iter()
+        .position(|i| std::ptr::eq(i, inst))
+        .unwrap_or(usize::MAX)
+}
+
+/// The shell command of a RUN (heredoc bodies appended), or the joined exec array.
+pub fn run_command(inst: &Instruction) -> Option<String> {
+    match &inst.body {
+        Body::Run {
+            command: CommandForm::Shell(s),
+            heredocs,
+        } => {
+            let mut t = s.clone();
+            for h in heredocs {
+                t.push('\n');
+                t.push_str(&h.body);
+            }
+            Some(t)
+        }
+        Body::Run {
+            command: CommandForm::Exec(a),
+            ..
+        } => Some(a.join(" ")),
+        _ => None,
+    }
+}
+
+/// Shell commands of a RUN text, each as words without options.
+pub fn commands(text: &str) -> Vec<Vec<String>> {
+    text.split(['&', ';', '|', '\n'])
+        .map(|c| {
+            c.split_whitespace()
+                .filter(|w| !w.starts_with('-'))
+                .map(|w| w.trim_matches(['(', ')', '"', '\'']).to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|c: &Vec<String>| !c.is_empty())
+        .collect()
+}
+
+/// Whether a command's words run `seq` (program among the first three words, the rest after).
+pub fn runs(cmd: &[String], seq: &[&str]) -> bool {
+    let is = |c: &str, w: &str| c == w || c.ends_with(&format!("/{w}"));
+    let Some(start) = cmd.iter().take(3).position(|c| is(c, seq[0])) else {
+        return false;
+    };
+    let mut it = cmd[start + 1..].iter();
+    seq[1..].iter().all(|w| it.any(|c| is(c, w)))
+}
+
+/// A package ecosystem: how its install is invoked, the files it needs, its cache directory.
+pub struct Ecosystem {
+    pub name: &'static str,
+    pub installs: &'static [&'static [&'static str]],
+    /// Manifest and lock files, in the order they are copied; the first is required.
+    pub manifests: &'static [&'static str],
+    /// The cache directory for root, and flags that disable the cache (dropped with a mount).
+    pub cache_dir: Option<&'static str>,
+    pub no_cache_flags: &'static [&'static str],
+}
+
+pub const ECOSYSTEMS: &[Ecosystem] = &[
+    Ecosystem {
+        name: "npm",
+        installs: &[&["npm", "ci"], &["npm", "install"], &["npm", "i"]],
+        manifests: &[
+            "package.json",
+            "package-lock.json",
+            "npm-shrinkwrap.json",
+            ".npmrc",
+        ],
+        cache_dir: Some("/root/.npm"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "yarn",
+        installs: &[&["yarn", "install"]],
+        manifests: &["package.json", "yarn.lock", ".yarnrc.yml", ".yarnrc"],
+        cache_dir: Some("/usr/local/share/.cache/yarn"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "pnpm",
+        installs: &[&["pnpm", "install"], &["pnpm", "i"]],
+        manifests: &[
+            "package.json",
+            "pnpm-lock.yaml",
+            "pnpm-workspace.yaml",
+            ".npmrc",
+        ],
+        cache_dir: Some("/root/.local/share/pnpm/store"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "pip",
+        installs: &[&["pip", "install"], &["pip3", "install"]],
+        manifests: &["requirements.txt"],
+        cache_dir: Some("/root/.cache/pip"),
+        no_cache_flags: &["--no-cache-dir"],
+    },
+    Ecosystem {
+        name: "poetry",
+        installs: &[&["poetry", "install"]],
+        manifests: &["pyproject.toml", "poetry.lock"],
+        cache_dir: Some("/root/.cache/pypoetry"),
+        no_cache_flags: &["--no-cache"],
+    },
+    Ecosystem {
+        name: "uv",
+        installs: &[&["uv", "sync"]],
+        manifests: &["pyproject.toml", "uv.lock"],
+        cache_dir: Some("/root/.cache/uv"),
+        no_cache_flags: &["--no-cache"],
+    },
+    Ecosystem {
+        name: "pipenv",
+        installs: &[&["pipenv", "install"], &["pipenv", "sync"]],
+        manifests: &["Pipfile", "Pipfile.lock"],
+        cache_dir: Some("/root/.cache/pipenv"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "bundler",
+        installs: &[&["bundle", "install"]],
+        manifests: &["Gemfile", "Gemfile.lock"],
+        cache_dir: Some("/usr/local/bundle/cache"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "composer",
+        installs: &[&["composer", "install"]],
+        manifests: &["composer.json", "composer.lock"],
+        cache_dir: Some("/root/.composer/cache"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "go",
+        installs: &[&["go", "mod", "download"]],
+        manifests: &["go.mod", "go.sum"],
+        cache_dir: Some("/go/pkg/mod"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "cargo",
+        installs: &[&["cargo", "fetch"]],
+        manifests: &["Cargo.toml", "Cargo.lock"],
+        cache_dir: Some("/usr/local/cargo/registry"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "maven",
+        installs: &[
+            &["mvn", "dependency:go-offline"],
+            &["mvn", "dependency:resolve"],
+        ],
+        manifests: &["pom.xml"],
+        cache_dir: Some("/root/.m2"),
+        no_cache_flags: &[],
+    },
+    Ecosystem {
+        name: "dotnet",
+        installs: &[&["dotnet", "restore"]],
+        manifests: &["*.csproj", "*.sln", "nuget.config", "packages.lock.json"],
+        cache_dir: Some("/root/.nuget/packages"),
+        no_cache_flags: &[],
+    },
+];
+
+/// The ecosystems whose install a RUN text invokes.
+pub fn installs_in(text: &str) -> Vec<&'static Ecosystem> {
+    let cmds = commands(text);
+    // global installs (`npm install -g`, `yarn global add`) and `pip install` without a
+    // requirements file install tools, not the project's dependencies
+    let global = text
+        .split_whitespace()
+        .any(|w| w == "-g" || w == "--global" || w == "global");
+    let pip_project = text.split_whitespace().any(|w| {
+        w == "-r" || w.starts_with("--requirement") || (w.starts_with("-r") && w.len() > 2)
+    });
+    ECOSYSTEMS
+        .iter()
+        .filter(|e| {
+            cmds.iter().any(|c| {
+                e.installs.iter().any(|s| runs(c, s))
+                    && !(e.name == "npm" && c.iter().any(|w| w == "run"))
+            })
+        })
+        .filter(|e| {
+            !(global && matches!(e.name, "npm" | "yarn" | "pnpm"))
+                && (e.name != "pip" || pip_project)
+        })
+        .collect()
+}
+
+/// A COPY/ADD from the build context (no `--from`), with its sources as written.
+pub fn context_copy(inst: &Instruction) -> Option<(Vec<&str>, &str)> {
+    if !matches!(inst.kind, Kind::Copy | Kind::Add) || inst.flag("from").is_some() {
+        return None;
+    }
+    let Body::Copy { sources, dest, .. } = &inst.body else {
+        return None;
+    };
+    let srcs: Vec<&str> = sources
+        .iter()
+        .filter_map(|s| match s {
+            CopySource::Path(p) => Some(p.as_str()),
+            CopySource::Heredoc(_) => None,
+        })
+        .collect();
+    (srcs.len() == sources.len()).then_some((srcs, dest.as_str()))
+}
+
+/// `.`, `./`, or a directory: a COPY source that takes many files.
+pub fn is_broad_source(ctx: &RuleContext<'_>, src: &str) -> bool {
+    let s = src.trim_end_matches('/');
+    if s.is_empty() || s == "." || s == "./" || src.contains('$') || src.contains("://") {
+        return s.is_empty() || s == ".";
+    }
+    if super::glob::contains_wildcards(s) {
+        return false;
+    }
+    match ctx.is_dir(&ctx.in_context(s)) {
+        Some(d) => d,
+        // no listing: only an explicit directory (`src/`) counts
+        None => src.ends_with('/'),
+    }
+}
+
+/// Inline ignores: `# cachebust: ignore=CB001,CB003 reason` on the comment lines right above an
+/// instruction, and `# cachebust: ignore-file=CB008 reason` anywhere for the whole file.
+pub fn ignored_codes(text: &str, df: &Dockerfile) -> (Vec<String>, Vec<(u32, Vec<String>)>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let parse = |l: &str, key: &str| -> Option<Vec<String>> {
+        let t = l.trim_start().strip_prefix('#')?.trim_start();
+        let t = t.strip_prefix("cachebust:")?.trim_start();
+        let rest = t.strip_prefix(key)?.strip_prefix('=')?;
+        let codes = rest.split_whitespace().next().unwrap_or("");
+        Some(
+            codes
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(|c| c.trim().to_ascii_uppercase())
+                .collect(),
+        )
+    };
+    let file: Vec<String> = lines
+        .iter()
+        .filter_map(|l| parse(l, "ignore-file"))
+        .flatten()
+        .collect();
+    let mut per = Vec::new();
+    for inst in &df.instructions {
+        let mut codes = Vec::new();
+        let mut ln = inst.line as usize - 1;
+        while ln > 0 {
+            ln -= 1;
+            let l = lines.get(ln).copied().unwrap_or("");
+            if !l.trim_start().starts_with('#') {
+                break;
+            }
+            if let Some(c) = parse(l, "ignore") {
+                codes.extend(c);
+            }
+        }
+        if !codes.is_empty() {
+            per.push((inst.line, codes));
+        }
+    }
+    (file, per)
+}
+
+/// Run every rule, drop findings ignored inline or switched off, apply configured severities.
+pub fn check(ctx: &RuleContext<'_>, config: &super::config::Config) -> Vec<Finding> {
+    let (file_ignores, inline) = ignored_codes(ctx.text, ctx.df);
+    let mut out = Vec::new();
+    for r in RULES {
+        let setting = config.rules.get(r.code);
+        if setting.is_some_and(|s| !s.enabled()) || file_ignores.iter().any(|c| c == r.code) {
+            continue;
+        }
+        for mut f in (r.check)(ctx) {
+            if inline
+                .iter()
+                .any(|(line, codes)| *line == f.line && codes.iter().any(|c| c == f.code))
+            {
+                continue;
+            }
+            if let Some(sev) = setting.and_then(|s| s.severity()) {
+                f.severity = sev;
+            }
+            out.push(f);
+        }
+    }
+    out.sort_by(|a, b| a.line.cmp(&b.line).then(a.code.cmp(b.code)));
+    out
+}
+
+/// Audit one Dockerfile text without a tree (what a rule needs from the context is inferred
+/// from the Dockerfile): used to measure the rules over a corpus and by `check` on single files.
+pub fn audit_text(
+    path: &str,
+    text: &str,
+    ignore_text: Option<&str>,
+    engine: crate::engine::EngineKind,
+    config: &crate::engine::config::Config,
+) -> Vec<Finding> {
+    let df = super::dockerfile::parse(text);
+    if !df.ok {
+        return Vec::new();
+    }
+    let frontend = match (engine, df.syntax()) {
+        (crate::engine::EngineKind::Docker2010, None) => super::expand::Frontend::V0_8,
+        _ => super::expand::Frontend::Current,
+    };
+    let sem = super::predict::sim::Semantics {
+        frontend,
+        daemon_current: engine == crate::engine::EngineKind::Buildkit,
+        resolves_tags: engine == crate::engine::EngineKind::Buildkit,
+    };
+    let args = std::collections::BTreeMap::new();
+    let context = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let sim = super::predict::sim::simulate(&super::predict::sim::SideSpec {
+        df: &df,
+        build_args: &args,
+        target: None,
+        sem,
+        context,
+    });
+    let flavor = if engine == crate::engine::EngineKind::Docker2010 {
+        crate::engine::ignore::Flavor::Docker2010
+    } else {
+        crate::engine::ignore::Flavor::Current
+    };
+    let patterns = ignore_text
+        .map(super::ignore::read_patterns)
+        .unwrap_or_default();
+    let ignore = IgnoreInfo {
+        file: ignore_text.map(|_| {
+            if context.is_empty() {
+                ".dockerignore".to_string()
+            } else {
+                format!("{context}/.dockerignore")
+            }
+        }),
+        matcher: super::ignore::Matcher::new(&patterns, flavor).ok(),
+        patterns,
+    };
+    let needs = Needs::default();
+    let ctx = RuleContext {
+        path,
+        text,
+        df: &df,
+        sim: &sim,
+        context,
+        tree: None,
+        ignore: &ignore,
+        ignore_text,
+        needs: &needs,
+        flavor,
+        changes: None,
+        side: Side::Head,
+    };
+    check(&ctx, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_ignores() {
+        let t = "FROM a\n# cachebust: ignore=CB001,cb003 the lockfile is generated\nCOPY . .\n# cachebust: ignore-file=CB008\nRUN x\n";
+        let df = super::super::dockerfile::parse(t);
+        let (file, per) = ignored_codes(t, &df);
+        assert_eq!(file, vec!["CB008"]);
+        assert_eq!(
+            per,
+            vec![(3, vec!["CB001".to_string(), "CB003".to_string()])]
+        );
+    }
+
+    #[test]
+    fn ecosystems() {
+        assert_eq!(
+            installs_in("npm ci --omit=dev")
+                .iter()
+                .map(|e| e.name)
+                .collect::<Vec<_>>(),
+            vec!["npm"]
+        );
+        assert!(installs_in("npm run build").is_empty());
+        assert_eq!(
+            installs_in("pip install --no-cache-dir -r requirements.txt")[0].name,
+            "pip"
+        );
+        assert_eq!(installs_in("CGO_ENABLED=0 go mod download")[0].name, "go");
+    }
+}
