@@ -2,9 +2,10 @@
 //! Dockerfile builds will miss, and why.
 //!
 //! Layers (arrows point inward only):
-//! `cli` → `app` → `ports` ← `adapters`; `app` → `render` → `engine`.
+//! `cli`/`action` → `app` → `ports` ← `adapters`; `app` → `render` → `engine`.
 //! `engine` and `render` are pure: no file system, environment, network or printing.
 
+pub mod action;
 pub mod adapters;
 pub mod app;
 pub mod cli;

@@ -83,3 +83,160 @@ pub trait History {
     /// The change from `parent` to `commit`.
     fn pair(&self, parent: &str, commit: &str) -> Result<Self::Pair, SourceError>;
 }
+
+/// A pull request on a code host: where it lives and which commits it compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRef {
+    pub owner: String,
+    pub repo: String,
+    pub number: u64,
+    pub head_sha: String,
+    pub base_sha: String,
+}
+
+/// One changed file of a pull request, as the host's files list gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullFile {
+    pub path: String,
+    /// `added`, `removed`, `modified`, `renamed`, `copied`, `changed`, `unchanged`.
+    pub status: String,
+    pub previous_path: Option<String>,
+    /// The unified-diff hunks; `None` for binary files and very large diffs (nothing in the
+    /// file can carry an inline comment then).
+    pub patch: Option<String>,
+}
+
+/// The changed files of a pull request; `truncated` when the host's limit (3,000) was reached.
+#[derive(Debug, Clone, Default)]
+pub struct PullFiles {
+    pub files: Vec<PullFile>,
+    pub truncated: bool,
+}
+
+/// A comment or review already on the pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Posted {
+    pub id: u64,
+    pub body: String,
+    pub author: String,
+    /// `Bot`, `User`, `Organization`.
+    pub author_type: String,
+    /// Review comments: the file and the comment it answers.
+    pub path: Option<String>,
+    pub in_reply_to: Option<u64>,
+}
+
+/// A line comment of a new review (RIGHT side; `start_line` only when it precedes `line`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewComment {
+    pub path: String,
+    pub line: u32,
+    pub start_line: Option<u32>,
+    pub body: String,
+}
+
+/// A review to create (`event: COMMENT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReview {
+    pub commit_id: String,
+    pub body: String,
+    pub comments: Vec<NewComment>,
+}
+
+/// A check-run annotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    /// `notice`, `warning` or `failure`.
+    pub level: String,
+    pub title: String,
+    pub message: String,
+}
+
+/// A check run's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRun {
+    pub name: String,
+    pub head_sha: String,
+    /// `queued`, `in_progress` or `completed`.
+    pub status: String,
+    /// With `completed`: `success`, `neutral`, `failure`, …
+    pub conclusion: Option<String>,
+    pub title: String,
+    pub summary: String,
+    pub annotations: Vec<Annotation>,
+}
+
+/// Why a call to the code host failed, in the terms callers branch on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// 401/403 without rate limiting: the token may not do this (a fork's read-only token).
+    #[error("GitHub refused the request ({status}): {message}")]
+    Forbidden { status: u16, message: String },
+    /// Rate limited (primary or secondary); `retry_after` in seconds when the host said.
+    #[error("GitHub rate limit: {message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<u64>,
+    },
+    /// 422: the request was understood and refused (a line outside the diff, a body too long).
+    #[error("GitHub rejected the request (422): {message}{}", if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) })]
+    Invalid {
+        message: String,
+        errors: Vec<String>,
+    },
+    #[error("not found on GitHub: {0}")]
+    NotFound(String),
+    /// 5xx or an answer that could not be read: the call may or may not have taken effect.
+    #[error("GitHub server error ({status}): {message}")]
+    Server { status: u16, message: String },
+    /// No answer (connection, timeout): the call may or may not have taken effect.
+    #[error("cannot reach GitHub: {0}")]
+    Transport(String),
+}
+
+impl HostError {
+    /// Whether a retry of the same call may succeed (a POST must first check it did not land).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HostError::Server { .. } | HostError::Transport(_) | HostError::RateLimited { .. }
+        )
+    }
+}
+
+/// What the review delivery needs from a code host (GitHub: `adapters::github`).
+#[allow(async_fn_in_trait)]
+pub trait CodeHost {
+    async fn pull_files(&self, pr: &PullRef) -> Result<PullFiles, HostError>;
+    async fn reviews(&self, pr: &PullRef) -> Result<Vec<Posted>, HostError>;
+    async fn review_comments(&self, pr: &PullRef) -> Result<Vec<Posted>, HostError>;
+    async fn issue_comments(&self, pr: &PullRef) -> Result<Vec<Posted>, HostError>;
+    /// Create a review; returns its id. Never retried by the adapter.
+    async fn create_review(&self, pr: &PullRef, review: &NewReview) -> Result<u64, HostError>;
+    async fn update_review(
+        &self,
+        pr: &PullRef,
+        review_id: u64,
+        body: &str,
+    ) -> Result<(), HostError>;
+    async fn delete_review_comment(&self, pr: &PullRef, comment_id: u64) -> Result<(), HostError>;
+    /// Create an issue comment; returns its id. Never retried by the adapter.
+    async fn create_issue_comment(&self, pr: &PullRef, body: &str) -> Result<u64, HostError>;
+    async fn update_issue_comment(
+        &self,
+        pr: &PullRef,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), HostError>;
+    /// Create a check run (at most 50 annotations; more go through `update_check_run`).
+    async fn create_check_run(&self, pr: &PullRef, run: &CheckRun) -> Result<u64, HostError>;
+    async fn update_check_run(
+        &self,
+        pr: &PullRef,
+        id: u64,
+        run: &CheckRun,
+    ) -> Result<(), HostError>;
+}

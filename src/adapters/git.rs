@@ -112,6 +112,74 @@ impl GitRepo {
         }))
     }
 
+    /// Whether the object database holds this commit (a shallow clone may not).
+    pub fn has_commit(&self, rev: &str) -> bool {
+        self.resolve(rev).is_ok()
+    }
+
+    /// The merge base of two commits (`None` when they share no history here, e.g. shallow).
+    pub fn merge_base(&self, a: &str, b: &str) -> Option<String> {
+        if [a, b].iter().any(|r| r.starts_with('-')) {
+            return None;
+        }
+        let out = git(&self.top)
+            .args(["merge-base", a, b])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !id.is_empty()).then_some(id)
+    }
+
+    /// The unified diff hunks (3 lines of context, as GitHub shows them) of each path between
+    /// two commits, as (path, patch from the first `@@`). Paths without a text diff are left out.
+    pub fn patches(
+        &self,
+        base: &str,
+        head: &str,
+        paths: &[String],
+    ) -> Result<Vec<(String, String)>, SourceError> {
+        if paths.is_empty() || [base, head].iter().any(|r| r.starts_with('-')) {
+            return Ok(Vec::new());
+        }
+        let out = git(&self.top)
+            .args([
+                "diff",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-renames",
+                "--unified=3",
+                base,
+                head,
+                "--",
+            ])
+            .args(paths)
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| SourceError::Io(format!("cannot run git diff: {e}")))?;
+        if !out.status.success() {
+            return Err(SourceError::Io(format!(
+                "git diff: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut result = Vec::new();
+        for chunk in text
+            .split("\ndiff --git ")
+            .map(|c| c.trim_start_matches("diff --git "))
+        {
+            let Some(plus) = chunk.lines().find_map(|l| l.strip_prefix("+++ b/")) else {
+                continue;
+            };
+            let Some(at) = chunk.find("\n@@") else {
+                continue;
+            };
+            result.push((plus.to_string(), chunk[at + 1..].to_string()));
+        }
+        Ok(result)
+    }
+
     /// Resolve a revision to a commit id (through the object reader: no extra process).
     pub fn resolve(&self, rev: &str) -> Result<String, SourceError> {
         let bad = || {

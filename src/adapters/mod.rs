@@ -1,6 +1,8 @@
 //! I/O behind the ports, one module per external system: directories on disk, git revisions
-//! through the git CLI, and the pair of them as a `RepoSource` for the CLI.
+//! through the git CLI, the pair of them as a `RepoSource` for the CLI, and GitHub's REST API
+//! (reviews and comments as a `CodeHost`, pull-request trees as a `RepoSource`).
 
 pub mod fs;
 pub mod git;
+pub mod github;
 pub mod local;

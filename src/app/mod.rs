@@ -6,3 +6,4 @@
 pub mod analyze;
 pub mod check;
 pub mod history;
+pub mod publish;

@@ -56,6 +56,33 @@ pub enum Command {
     /// Apply the rules' fixes: print the unified diff, or write it with --apply.
     #[command(long_about = FIX_ABOUT)]
     Fix(FixArgs),
+    /// Run as a GitHub Action: analyse the event's commits and review the pull request.
+    #[command(long_about = ACTION_ABOUT)]
+    Action(ActionArgs),
+}
+
+const ACTION_ABOUT: &str = "\
+Run as a GitHub Action step (action.yml runs this). Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH,
+GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKSPACE, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT and the
+inputs INPUT_GITHUB_TOKEN, INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET,
+INPUT_TIMINGS, INPUT_CONFIG, INPUT_ENGINE, INPUT_MODE (review, comment, summary),
+INPUT_MAX_INLINE_COMMENTS (default 30) and INPUT_FAIL_ON.
+
+pull_request and pull_request_target: the merge base and the head of the pull request are
+analysed; with mode review, one review carries the inline suggestions on lines of the diff, and one
+summary comment (edited in place on later runs) the prediction. push: before..after; other events:
+the commit and its parent; these only write the job summary. The job summary is written in every
+case, before anything is posted. A token that may not post (fork pull requests) makes the findings
+workflow-command annotations instead.
+
+Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input or a delivery that failed.";
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// Print the requests that would change the pull request instead of sending them (reads
+    /// still go to the API).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 const CHECK_ABOUT: &str = "\
@@ -200,6 +227,8 @@ pub enum Format {
     Text,
     Json,
     Markdown,
+    /// SARIF 2.1.0, for code scanning uploads.
+    Sarif,
 }
 
 /// `--fail-on` condition: a metric above a threshold.
@@ -287,7 +316,7 @@ pub struct AnalyzeArgs {
     /// The builder whose cache rules to follow.
     #[arg(long, value_enum, default_value = "buildkit")]
     pub engine: EngineArg,
-    /// Output format.
+    /// Output format (`sarif`: the cache misses and the findings that concern the change).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Exit with status 1 when the change rebuilds too much: `rebuilt-steps>N`,
@@ -316,6 +345,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::History(h) => run_history(h),
         Command::Check(c) => run_check(c),
         Command::Fix(f) => run_fix(f),
+        Command::Action(a) => crate::action::run(a.dry_run),
     }
 }
 
@@ -404,6 +434,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         Format::Text => render::text::render(&report),
         Format::Json => render::json::render(&report, &meta),
         Format::Markdown => render::markdown::render(&report),
+        Format::Sarif => render::sarif::render(&report, false),
     };
     print!("{out}");
     if let Some(f) = a.fail_on {
@@ -467,6 +498,7 @@ fn run_check(c: CheckArgs) -> Result<Exit> {
         Format::Text => render::check::text(&report),
         Format::Json => render::check::json(&report),
         Format::Markdown => render::check::markdown(&report),
+        Format::Sarif => render::sarif::render(&report, true),
     };
     print!("{out}");
     let threshold = match c.fail_on_severity {

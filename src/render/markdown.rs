@@ -38,6 +38,15 @@ pub fn inline_code(s: &str) -> String {
 }
 
 pub fn render(report: &Report) -> String {
+    render_with(report, true)
+}
+
+/// The report without the per-step tables (for bodies that must stay short).
+pub fn render_compact(report: &Report) -> String {
+    render_with(report, false)
+}
+
+fn render_with(report: &Report, steps: bool) -> String {
     let mut o = String::new();
     let rebuilt = report.rebuilt_steps();
     let _ = writeln!(
@@ -123,7 +132,7 @@ pub fn render(report: &Report) -> String {
                 let _ = writeln!(o, "{line}");
             }
         }
-        if !df.steps.is_empty() {
+        if steps && !df.steps.is_empty() {
             let _ = writeln!(
                 o,
                 "\n<details><summary>All {} steps</summary>\n",

@@ -13,6 +13,8 @@ pub mod diff;
 pub mod history;
 pub mod json;
 pub mod markdown;
+pub mod review;
+pub mod sarif;
 pub mod text;
 
 use crate::engine::report::{Cause, CauseKind, DockerfileReport, Note, Status, Step};

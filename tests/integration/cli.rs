@@ -135,7 +135,7 @@ fn json_contract() {
     assert_eq!(follows["follows_line"], 6);
 }
 
-fn git(dir: &Path, args: &[&str]) {
+pub fn git(dir: &Path, args: &[&str]) {
     let o = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -149,7 +149,7 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         let dst = to.join(e.file_name());

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (`cargo test --test integration`).
 
+mod action;
 mod buildkit;
 mod buildlogs;
 mod cli;
@@ -8,5 +9,6 @@ mod dockerignore;
 mod fix_proofs;
 mod history;
 mod parser_corpus;
+mod review;
 mod rules;
 mod support;

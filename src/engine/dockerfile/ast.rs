@@ -173,12 +173,14 @@ impl Instruction {
 
     /// One-line text for reports: keyword and arguments with whitespace runs collapsed,
     /// heredoc bodies left out, cut at `max` characters.
+    /// The instruction on one line for messages, cut at `max` characters. Backticks become `'`
+    /// so that messages can quote it as code.
     pub fn display(&self, max: usize) -> String {
         let mut s = String::from(self.kind.keyword());
         let collapsed: Vec<&str> = self.args_text.split_whitespace().collect();
         if !collapsed.is_empty() {
             s.push(' ');
-            s.push_str(&collapsed.join(" "));
+            s.push_str(&collapsed.join(" ").replace('`', "'"));
         }
         if s.chars().count() > max {
             let cut: String = s.chars().take(max.saturating_sub(1)).collect();

@@ -184,7 +184,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 if base.is_empty() {
                     "context".to_string()
                 } else {
-                    format!("`{base}` directory")
+                    format!("`{}` directory", base.replace('`', "'"))
                 },
                 run.display(60),
                 run.line,

@@ -223,7 +223,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         inst.display(60),
         names
             .iter()
-            .map(|n| format!("`{n}`"))
+            .map(|n| format!("`{}`", n.replace('`', "'")))
             .collect::<Vec<_>>()
             .join(", "),
         if pats.len() == 1 { "it" } else { "them" }

@@ -1,4 +1,5 @@
 //! Test helpers: temporary trees, the real Docker daemon, running the analysis in-process.
 
 pub mod docker;
+pub mod github;
 pub mod trees;

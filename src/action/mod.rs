@@ -1,0 +1,538 @@
+//! `cachebust action`: the GitHub Action shell. It reads the Actions environment
+//! (`GITHUB_EVENT_PATH`, `GITHUB_EVENT_NAME`, `GITHUB_REPOSITORY`, `GITHUB_API_URL`,
+//! `GITHUB_WORKSPACE`, `GITHUB_STEP_SUMMARY`, `GITHUB_OUTPUT`) and the inputs (`INPUT_<NAME>`),
+//! picks the two commits from the event, reads them from the checkout's git objects (or through
+//! the API when the checkout is shallow), runs the analysis, writes the job summary and the
+//! outputs, and delivers the review with `app::publish`. The token is never printed.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::adapters::git::GitRepo;
+use crate::adapters::github::event::{self, Trigger};
+use crate::adapters::github::tree::ApiTrees;
+use crate::adapters::github::{GitHub, Recorded};
+use crate::adapters::local::LocalRepo;
+use crate::app::analyze::{AnalyzeOptions, analyze};
+use crate::app::publish::{Mode, PublishOptions, publish};
+use crate::cli::{Exit, FailOn, parse_fail_on};
+use crate::engine::EngineKind;
+use crate::engine::report::Report;
+use crate::ports::{CodeHost, PullFile, PullRef, RepoSource};
+use crate::render::review::{self, PlanOptions};
+
+/// Everything the Action reads from its environment.
+#[derive(Debug, Clone)]
+pub struct ActionEnv {
+    pub event_name: String,
+    pub event_path: Option<PathBuf>,
+    pub repository: String,
+    pub api_url: String,
+    pub server_url: Option<String>,
+    pub run_id: Option<String>,
+    pub sha: Option<String>,
+    pub workspace: PathBuf,
+    pub step_summary: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub runner_temp: Option<PathBuf>,
+    pub token: Option<String>,
+    pub dockerfiles: Vec<String>,
+    pub context: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub timings: Vec<String>,
+    pub config: Option<String>,
+    pub engine: EngineKind,
+    pub mode: Mode,
+    pub max_inline: usize,
+    pub fail_on: Option<FailOn>,
+}
+
+/// An input: `INPUT_<NAME>` with spaces as `_`, upper-cased; the `-` spelling is read too.
+fn input(name: &str) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    std::env::var(format!("INPUT_{upper}"))
+        .ok()
+        .or_else(|| std::env::var(format!("INPUT_{}", upper.replace('_', "-"))).ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A list input: one item per line or comma.
+fn list(v: Option<String>, commas: bool) -> Vec<String> {
+    v.map(|s| {
+        s.split(|c| c == '\n' || (commas && c == ','))
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+impl ActionEnv {
+    /// Read the environment; a bad input is an error naming it.
+    pub fn from_env() -> Result<ActionEnv> {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        let mode = match input("mode").as_deref() {
+            None | Some("review") => Mode::Review,
+            Some("comment") => Mode::Comment,
+            Some("summary") => Mode::Summary,
+            Some(other) => {
+                return Err(anyhow!(
+                    "input mode: {other:?} is not review, comment or summary"
+                ));
+            }
+        };
+        let max_inline = match input("max_inline_comments") {
+            None => review::DEFAULT_MAX_INLINE,
+            Some(v) => v
+                .parse()
+                .map_err(|_| anyhow!("input max_inline_comments: {v:?} is not a whole number"))?,
+        };
+        let fail_on = input("fail_on")
+            .map(|v| parse_fail_on(&v).map_err(|e| anyhow!("input fail_on: {e}")))
+            .transpose()?;
+        let engine = match input("engine").as_deref() {
+            None | Some("buildkit") => EngineKind::Buildkit,
+            Some("docker-20.10") => EngineKind::Docker2010,
+            Some(other) => {
+                return Err(anyhow!(
+                    "input engine: {other:?} is not buildkit or docker-20.10"
+                ));
+            }
+        };
+        Ok(ActionEnv {
+            event_name: var("GITHUB_EVENT_NAME").unwrap_or_default(),
+            event_path: var("GITHUB_EVENT_PATH").map(PathBuf::from),
+            repository: var("GITHUB_REPOSITORY").unwrap_or_default(),
+            api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            server_url: var("GITHUB_SERVER_URL"),
+            run_id: var("GITHUB_RUN_ID"),
+            sha: var("GITHUB_SHA"),
+            workspace: PathBuf::from(var("GITHUB_WORKSPACE").unwrap_or_else(|| ".".into())),
+            step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            output: var("GITHUB_OUTPUT").map(PathBuf::from),
+            runner_temp: var("RUNNER_TEMP").map(PathBuf::from),
+            token: input("github_token").or_else(|| var("GITHUB_TOKEN")),
+            dockerfiles: list(input("dockerfiles"), true),
+            context: input("context"),
+            build_args: build_args(&list(input("build_args"), false))?,
+            target: input("target"),
+            timings: list(input("timings"), true),
+            config: input("config"),
+            engine,
+            mode,
+            max_inline,
+            fail_on,
+        })
+    }
+
+    fn run_url(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}/actions/runs/{}",
+            self.server_url.as_deref()?,
+            self.repository,
+            self.run_id.as_deref()?
+        ))
+    }
+}
+
+/// The commits of a run: base and head for the analysis, and the pull request, if any.
+struct Plan {
+    base: String,
+    head: String,
+    pr: Option<PullRef>,
+}
+
+/// Run the Action. `dry_run`: print the requests instead of sending them.
+pub fn run(dry_run: bool) -> Result<Exit> {
+    let env = ActionEnv::from_env()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_with(env, dry_run, &mut std::io::stdout()))
+}
+
+/// The Action with its environment given (tests call this).
+pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Write) -> Result<Exit> {
+    let payload = match &env.event_path {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("GITHUB_EVENT_PATH {}", p.display()))?,
+        None => "{}".to_string(),
+    };
+    let trigger =
+        event::parse(&env.event_name, &payload, env.sha.as_deref()).map_err(|e| anyhow!(e))?;
+    let (owner, repo) = env
+        .repository
+        .split_once('/')
+        .map(|(o, r)| (o.to_string(), r.to_string()))
+        .ok_or_else(|| anyhow!("GITHUB_REPOSITORY {:?} is not owner/name", env.repository))?;
+    let mut gh = match &env.token {
+        Some(t) => GitHub::with_token(&env.api_url, t),
+        None => GitHub::anonymous(&env.api_url),
+    }
+    .map_err(|e| anyhow!("{e}"))?;
+    let recorded: Arc<std::sync::Mutex<Vec<Recorded>>> = Arc::default();
+    if dry_run {
+        gh.dry_run = Some(recorded.clone());
+    }
+    let git = GitRepo::open(&env.workspace).ok();
+    let plan = commits(&trigger, git.as_deref(), &gh, &owner, &repo).await?;
+
+    // files of the pull request (GitHub's own patches anchor the comments)
+    let mut files: Vec<PullFile> = Vec::new();
+    let mut files_note: Option<String> = None;
+    if let Some(pr) = &plan.pr {
+        if env.token.is_some() || dry_run {
+            match gh.pull_files(pr).await {
+                Ok(f) => {
+                    if f.truncated {
+                        files_note = Some("this pull request changes more than 3,000 files, the most GitHub lists: inline comments cover the first 3,000".into());
+                    }
+                    files = f.files;
+                }
+                Err(e) if dry_run => writeln!(
+                    out,
+                    "dry run: cannot list the pull request's files ({e}); using the local diff"
+                )?,
+                Err(e) => return Err(anyhow!("listing the pull request's files: {e}")),
+            }
+        }
+    }
+
+    // the trees: local git objects when the checkout has both commits, else the API
+    let mut opts = AnalyzeOptions::new(env.engine);
+    opts.dockerfiles = env.dockerfiles.clone();
+    opts.context = env.context.clone();
+    opts.target = env.target.clone();
+    opts.build_args = env.build_args.clone();
+    opts.timings = read_timings(&env.workspace, &env.timings)?;
+    opts.config = load_config(&env.workspace, env.config.as_deref())?;
+    let local = git
+        .as_ref()
+        .filter(|g| g.has_commit(&plan.base) && g.has_commit(&plan.head));
+    let mut report: Report = match local {
+        Some(g) => {
+            let repo =
+                LocalRepo::open(&plan.base, &plan.head, &g.top).map_err(|(_, e)| anyhow!("{e}"))?;
+            if files.is_empty() {
+                files = local_patches(g, &plan.base, &plan.head, &repo).await?;
+            }
+            analyze(&repo, &opts).await.map_err(|e| anyhow!("{e}"))?
+        }
+        None => {
+            let Some(_) = &plan.pr else {
+                return Err(anyhow!(
+                    "the checkout at {} lacks commit {} or {}: check out with `fetch-depth: 0`",
+                    env.workspace.display(),
+                    plan.base,
+                    plan.head
+                ));
+            };
+            let trees = ApiTrees::load(
+                gh.clone(),
+                &owner,
+                &repo,
+                &plan.base,
+                &plan.head,
+                &files,
+                files_note.is_some(),
+            )
+            .await
+            .map_err(|e| {
+                anyhow!("reading the pull request through the API (the checkout is shallow): {e}")
+            })?;
+            let mut r = analyze(&trees, &opts).await.map_err(|e| anyhow!("{e}"))?;
+            for n in &trees.notes {
+                r.diagnostics.push(crate::engine::report::FileDiagnostic {
+                    file: String::new(),
+                    line: None,
+                    severity: crate::engine::dockerfile::Severity::Warning,
+                    message: n.clone(),
+                });
+            }
+            r
+        }
+    };
+    report.dockerfiles.sort_by(|a, b| a.path.cmp(&b.path));
+
+    // the JSON report and the outputs
+    let report_path = env
+        .runner_temp
+        .clone()
+        .unwrap_or_else(|| env.workspace.clone())
+        .join("cachebust-report.json");
+    let meta = crate::render::RunMeta {
+        base: plan.base.clone(),
+        head: plan.head.clone(),
+    };
+    std::fs::write(&report_path, crate::render::json::render(&report, &meta))
+        .with_context(|| format!("writing {}", report_path.display()))?;
+    let mut outputs = BTreeMap::new();
+    outputs.insert("rebuilt_steps", report.rebuilt_steps().to_string());
+    outputs.insert(
+        "estimated_rebuild_seconds",
+        format!("{:.1}", report.rebuild_seconds()),
+    );
+    outputs.insert("report", report_path.display().to_string());
+    write_outputs(env.output.as_deref(), &outputs)?;
+
+    // the job summary, written before anything is posted so that it exists whatever happens
+    let run_url = env.run_url();
+    let head = plan
+        .pr
+        .as_ref()
+        .map_or(plan.head.clone(), |p| p.head_sha.clone());
+    let job = review::plan(
+        &report,
+        &files,
+        &PlanOptions {
+            head_sha: &head,
+            max_inline: if env.mode == Mode::Review {
+                env.max_inline
+            } else {
+                0
+            },
+            run_url: run_url.as_deref(),
+            files_note: files_note.as_deref(),
+        },
+    );
+    append(env.step_summary.as_deref(), &job.job_summary)?;
+
+    let mut code = Exit::Ok;
+    if let Some(f) = env.fail_on {
+        if f.exceeded(&report) {
+            code = Exit::FailOn;
+        }
+    }
+    let Some(pr) = plan.pr else {
+        writeln!(
+            out,
+            "cachebust: {} step(s) lose their cache; the job summary has the report (no pull request: nothing posted)",
+            report.rebuilt_steps()
+        )?;
+        return Ok(code);
+    };
+    let popts = PublishOptions {
+        mode: env.mode,
+        max_inline: env.max_inline,
+        run_url,
+        ..PublishOptions::default()
+    };
+    let result = publish(&gh, &pr, &report, &files, files_note.as_deref(), &popts).await;
+    if dry_run {
+        writeln!(
+            out,
+            "dry run: {} request(s) would be sent",
+            recorded.lock().map(|r| r.len()).unwrap_or(0)
+        )?;
+        for r in recorded.lock().map(|r| r.clone()).unwrap_or_default() {
+            writeln!(out, "{} {}", r.method, r.route)?;
+            if let Some(b) = &r.body {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(b).unwrap_or_default()
+                )?;
+            }
+        }
+    }
+    match result {
+        Ok((_, published)) => {
+            if let Some(why) = &published.fallback {
+                // a read-only token (fork pull requests): annotations and the job summary
+                write!(out, "{}", review::annotations(&report))?;
+                writeln!(
+                    out,
+                    "::warning title=cachebust::{}",
+                    review::data(&format!(
+                        "{why}; the findings are annotations and the job summary has the report"
+                    ))
+                )?;
+                append(
+                    env.step_summary.as_deref(),
+                    &format!(
+                        "\n> cachebust could not post to the pull request ({}); the findings are annotations of this run.\n",
+                        review::data(why)
+                    ),
+                )?;
+            } else if !dry_run {
+                writeln!(
+                    out,
+                    "cachebust: {} step(s) lose their cache; {} inline comment(s) posted, {} already there, {} in the summary; {} stale comment(s) deleted",
+                    report.rebuilt_steps(),
+                    published.inline_posted,
+                    published.inline_existing,
+                    published.not_inline,
+                    published.stale_deleted
+                )?;
+            }
+            Ok(code)
+        }
+        Err(e) => {
+            writeln!(
+                out,
+                "::error title=cachebust::{}",
+                review::data(&format!(
+                    "could not deliver the review: {e}; the job summary has the report"
+                ))
+            )?;
+            Err(anyhow!("delivering the review: {e}"))
+        }
+    }
+}
+
+/// Base and head of the analysis. For a pull request the base is the merge base (the left
+/// side of the pull request's diff), from local objects or the compare API.
+async fn commits(
+    trigger: &Trigger,
+    git: Option<&GitRepo>,
+    gh: &GitHub,
+    owner: &str,
+    repo: &str,
+) -> Result<Plan> {
+    Ok(match trigger {
+        Trigger::PullRequest {
+            number,
+            base_sha,
+            head_sha,
+            ..
+        } => {
+            let base = match git.and_then(|g| g.merge_base(base_sha, head_sha)) {
+                Some(mb) => mb,
+                None => gh
+                    .merge_base(owner, repo, base_sha, head_sha)
+                    .await
+                    .unwrap_or_else(|_| base_sha.clone()),
+            };
+            Plan {
+                base,
+                head: head_sha.clone(),
+                pr: Some(PullRef {
+                    owner: owner.into(),
+                    repo: repo.into(),
+                    number: *number,
+                    head_sha: head_sha.clone(),
+                    base_sha: base_sha.clone(),
+                }),
+            }
+        }
+        Trigger::Push { before, after } => {
+            let new_branch = before.chars().all(|c| c == '0');
+            let base = if new_branch {
+                format!("{after}~1")
+            } else {
+                before.clone()
+            };
+            Plan {
+                base,
+                head: after.clone(),
+                pr: None,
+            }
+        }
+        Trigger::Other { sha } => {
+            let head = sha.clone().unwrap_or_else(|| "HEAD".into());
+            Plan {
+                base: format!("{head}~1"),
+                head,
+                pr: None,
+            }
+        }
+    })
+}
+
+/// Patches of the Dockerfiles and ignore files from local objects (dry runs without a token).
+async fn local_patches(
+    g: &GitRepo,
+    base: &str,
+    head: &str,
+    repo: &LocalRepo,
+) -> Result<Vec<PullFile>> {
+    let changes = repo.changes().await.map_err(|e| anyhow!("{e}"))?;
+    let paths: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
+    let patches = g.patches(base, head, &paths).map_err(|e| anyhow!("{e}"))?;
+    Ok(patches
+        .into_iter()
+        .map(|(path, patch)| PullFile {
+            path,
+            status: "modified".into(),
+            previous_path: None,
+            patch: Some(patch),
+        })
+        .collect())
+}
+
+fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in raw {
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| anyhow!("input build_args: {a:?} is not KEY=VALUE"))?;
+        if k.trim().is_empty() {
+            return Err(anyhow!("input build_args: {a:?} has an empty name"));
+        }
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn read_timings(workspace: &Path, files: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for f in files {
+        let p = workspace.join(f);
+        match std::fs::read(&p) {
+            Ok(b) => out.push((f.clone(), String::from_utf8_lossy(&b).into_owned())),
+            // the first run has no log from an earlier one yet
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow!("input timings: {}: {e}", p.display())),
+        }
+    }
+    Ok(out)
+}
+
+fn load_config(workspace: &Path, path: Option<&str>) -> Result<crate::engine::config::Config> {
+    let p = workspace.join(path.unwrap_or(".github/cachebust.yml"));
+    match std::fs::read_to_string(&p) {
+        Ok(t) => crate::engine::config::parse(path.unwrap_or(".github/cachebust.yml"), &t)
+            .map_err(|e| anyhow!("{e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.is_none() => {
+            Ok(Default::default())
+        }
+        Err(e) => Err(anyhow!("input config: {}: {e}", p.display())),
+    }
+}
+
+/// Append to a file command (`GITHUB_STEP_SUMMARY`); nothing when it is not set.
+fn append(path: Option<&Path>, text: &str) -> Result<()> {
+    let Some(p) = path else { return Ok(()) };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .with_context(|| format!("opening {}", p.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", p.display()))
+}
+
+/// Outputs as `name<<DELIM` blocks with a delimiter that occurs in no value.
+fn write_outputs(path: Option<&Path>, outputs: &BTreeMap<&str, String>) -> Result<()> {
+    let mut text = String::new();
+    for (k, v) in outputs {
+        let mut n = 0u32;
+        let delim = loop {
+            let d = format!("ghadelimiter_cachebust_{n}");
+            if !v.lines().any(|l| l == d) {
+                break d;
+            }
+            n += 1;
+        };
+        text.push_str(&format!("{k}<<{delim}\n{v}\n{delim}\n"));
+    }
+    append(path, &text)
+}

@@ -1,0 +1,218 @@
+//! A pull request's two trees read through the REST API, for checkouts that do not hold both
+//! commits (shallow clones, the server): the change set from the pull request's files list (up to
+//! GitHub's 3,000 files), both trees from `git/trees?recursive=1`, file contents from the
+//! contents API (blobs over 1 MB). Nothing is cloned and nothing from the pull request runs.
+
+use std::collections::BTreeMap;
+
+use super::{GitHub, TreeItem};
+use crate::engine::FileText;
+use crate::engine::discover;
+use crate::engine::tree::{Change, ChangeKind, ChangeSet, Entry, EntryKind, Listing, Side};
+use crate::ports::{Listed, PullFile, RepoSource, SourceError};
+
+pub struct ApiTrees {
+    gh: GitHub,
+    owner: String,
+    repo: String,
+    base_sha: String,
+    head_sha: String,
+    changes: ChangeSet,
+    base: Listing,
+    head: Listing,
+    /// Problems the caller reports (truncated listings).
+    pub notes: Vec<String>,
+}
+
+fn source_err(e: crate::ports::HostError) -> SourceError {
+    match e {
+        crate::ports::HostError::NotFound(m) => SourceError::NotFound(m),
+        other => SourceError::Io(other.to_string()),
+    }
+}
+
+fn listing(items: Vec<TreeItem>) -> Listing {
+    Listing::complete(items.into_iter().filter_map(|t| {
+        let (kind, mode) = match t.mode.as_str() {
+            "040000" | "40000" => (EntryKind::Dir, 0o755),
+            "120000" => (EntryKind::Symlink, 0o777),
+            "160000" => (EntryKind::Submodule, 0o755),
+            "100755" => (EntryKind::File, 0o755),
+            "100644" | "100664" => (EntryKind::File, 0o644),
+            _ => return None,
+        };
+        Some((
+            t.path,
+            Entry {
+                kind,
+                mode,
+                id: t.sha,
+                size: t.size,
+            },
+        ))
+    }))
+}
+
+/// The change set a files list describes (a rename deletes the old path and adds the new one).
+pub fn changes_of(files: &[PullFile]) -> ChangeSet {
+    let mut v = Vec::new();
+    for f in files {
+        let kind = match f.status.as_str() {
+            "added" | "copied" => ChangeKind::Added,
+            "removed" => ChangeKind::Deleted,
+            "unchanged" => continue,
+            _ => ChangeKind::Modified,
+        };
+        if let Some(prev) = &f.previous_path {
+            v.push(Change {
+                path: prev.clone(),
+                kind: ChangeKind::Deleted,
+            });
+            v.push(Change {
+                path: f.path.clone(),
+                kind: ChangeKind::Added,
+            });
+        } else {
+            v.push(Change {
+                path: f.path.clone(),
+                kind,
+            });
+        }
+    }
+    ChangeSet::new(v)
+}
+
+impl ApiTrees {
+    /// Load both trees. `base_sha` should be the merge base (the left side of the PR's diff).
+    pub async fn load(
+        gh: GitHub,
+        owner: &str,
+        repo: &str,
+        base_sha: &str,
+        head_sha: &str,
+        files: &[PullFile],
+        files_truncated: bool,
+    ) -> Result<ApiTrees, SourceError> {
+        let (b, bt) = gh.tree(owner, repo, base_sha).await.map_err(source_err)?;
+        let (h, ht) = gh.tree(owner, repo, head_sha).await.map_err(source_err)?;
+        let mut notes = Vec::new();
+        if bt || ht {
+            notes.push("GitHub truncated a tree listing (over 100,000 entries): files missing from it are treated as absent".to_string());
+        }
+        if files_truncated {
+            notes.push("the pull request changes more than 3,000 files, the most GitHub lists: changes beyond them are not seen".to_string());
+        }
+        Ok(ApiTrees {
+            gh,
+            owner: owner.into(),
+            repo: repo.into(),
+            base_sha: base_sha.into(),
+            head_sha: head_sha.into(),
+            changes: changes_of(files),
+            base: listing(b),
+            head: listing(h),
+            notes,
+        })
+    }
+
+    fn side(&self, side: Side) -> (&Listing, &str) {
+        match side {
+            Side::Base => (&self.base, &self.base_sha),
+            Side::Head => (&self.head, &self.head_sha),
+        }
+    }
+}
+
+impl RepoSource for ApiTrees {
+    fn label(&self, side: Side) -> String {
+        let (_, sha) = self.side(side);
+        sha.chars().take(12).collect()
+    }
+
+    async fn changes(&self) -> Result<ChangeSet, SourceError> {
+        Ok(self.changes.clone())
+    }
+
+    async fn discover(&self, side: Side) -> Result<Vec<String>, SourceError> {
+        let (l, _) = self.side(side);
+        Ok(l.iter()
+            .filter(|(p, e)| {
+                matches!(e.kind, EntryKind::File | EntryKind::Symlink)
+                    && (discover::is_dockerfile_name(p) || discover::is_compose_name(p))
+                    && !p
+                        .split('/')
+                        .rev()
+                        .skip(1)
+                        .any(|d| discover::SKIPPED_DIRS.contains(&d))
+            })
+            .map(|(p, _)| p.to_string())
+            .collect())
+    }
+
+    async fn children(&self, side: Side, dir: &str) -> Result<Vec<String>, SourceError> {
+        let (l, _) = self.side(side);
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        Ok(l.iter()
+            .filter_map(|(p, _)| {
+                p.strip_prefix(&prefix)
+                    .filter(|r| !r.is_empty() && !r.contains('/'))
+                    .map(str::to_string)
+            })
+            .collect())
+    }
+
+    async fn read_files(
+        &self,
+        side: Side,
+        paths: &[String],
+    ) -> Result<Vec<Option<FileText>>, SourceError> {
+        let (l, sha) = self.side(side);
+        let mut out = Vec::with_capacity(paths.len());
+        for p in paths {
+            let is_file = l
+                .iter()
+                .any(|(q, e)| q == p && matches!(e.kind, EntryKind::File | EntryKind::Symlink));
+            if !is_file {
+                out.push(None);
+                continue;
+            }
+            match self.gh.file_at(&self.owner, &self.repo, p, sha).await {
+                Ok(Some(bytes)) => out.push(Some(FileText::from_bytes(bytes))),
+                Ok(None) => out.push(None),
+                Err(e) => out.push(Some(FileText::Unreadable(e.to_string()))),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list(
+        &self,
+        side: Side,
+        requests: &[(String, bool)],
+    ) -> Result<Vec<Listed>, SourceError> {
+        let (l, _) = self.side(side);
+        let all: BTreeMap<&str, &Entry> = l.iter().collect();
+        Ok(requests
+            .iter()
+            .map(|(p, r)| {
+                let prefix = format!("{p}/");
+                let v = all
+                    .iter()
+                    .filter(|(k, _)| {
+                        p.is_empty() || **k == p.as_str() || (*r && k.starts_with(&prefix))
+                    })
+                    .map(|(k, e)| (k.to_string(), (*e).clone()))
+                    .collect();
+                (p.clone(), *r, v)
+            })
+            .collect())
+    }
+
+    fn complete_listings(&self) -> Option<(Listing, Listing)> {
+        Some((self.base.clone(), self.head.clone()))
+    }
+}

@@ -1,0 +1,392 @@
+//! Delivering a report to a pull request over a `CodeHost`, shared by the Action and the server:
+//! one review per run with the inline comments that are not already there, stale comments of
+//! ours deleted (unless someone replied), one sticky summary comment edited in place, and a check
+//! run with annotations (server). A POST is never re-sent blindly: after an error that may have
+//! landed, the pull request is searched for our marker first. A refusal of the token (403) ends
+//! in a fallback the caller renders (annotations and the job summary), not in an error.
+
+use std::time::Duration;
+
+use crate::engine::report::Report;
+use crate::ports::{
+    Annotation, CheckRun, CodeHost, HostError, NewComment, NewReview, Posted, PullFile, PullRef,
+};
+use crate::render::review::{self, PlanOptions, ReviewPlan};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Inline review comments, the sticky summary comment and the job summary.
+    Review,
+    /// The sticky summary comment and the job summary.
+    Comment,
+    /// The job summary only: nothing is posted.
+    Summary,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub mode: Mode,
+    pub max_inline: usize,
+    /// Our login (`github-actions[bot]`, `<app>[bot]`); `None`: any bot account carrying our marker.
+    pub bot_login: Option<String>,
+    pub run_url: Option<String>,
+    /// Attempts for a POST whose outcome is unknown (after checking it did not land).
+    pub attempts: u32,
+    /// First wait between attempts (doubled each time), and the longest wait for a rate limit.
+    pub backoff: Duration,
+    pub max_wait: Duration,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        PublishOptions {
+            mode: Mode::Review,
+            max_inline: review::DEFAULT_MAX_INLINE,
+            bot_login: None,
+            run_url: None,
+            attempts: 3,
+            backoff: Duration::from_secs(2),
+            max_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What was delivered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Published {
+    pub review_id: Option<u64>,
+    /// Inline comments posted in this run.
+    pub inline_posted: usize,
+    /// Inline comments already on the pull request from an earlier run.
+    pub inline_existing: usize,
+    /// Findings left in the summary (not anchorable, over the limit).
+    pub not_inline: usize,
+    pub stale_deleted: usize,
+    /// Stale comments kept because someone replied.
+    pub stale_kept: usize,
+    /// The sticky comment's id, and whether it was edited (not created).
+    pub summary_comment: Option<(u64, bool)>,
+    /// Set when the token may not post: the caller falls back to annotations.
+    pub fallback: Option<String>,
+}
+
+fn ours(p: &Posted, opts: &PublishOptions) -> bool {
+    match &opts.bot_login {
+        Some(login) => p.author.eq_ignore_ascii_case(login),
+        None => p.author_type.eq_ignore_ascii_case("bot"),
+    }
+}
+
+/// Plan and deliver. `Err` only when delivery failed in a way worth retrying later (GitHub
+/// errors that persisted over the attempts); a 403 is `Ok` with `fallback` set.
+pub async fn publish<H: CodeHost>(
+    host: &H,
+    pr: &PullRef,
+    report: &Report,
+    files: &[PullFile],
+    files_note: Option<&str>,
+    opts: &PublishOptions,
+) -> Result<(ReviewPlan, Published), HostError> {
+    let popts = PlanOptions {
+        head_sha: &pr.head_sha,
+        max_inline: if opts.mode == Mode::Review {
+            opts.max_inline
+        } else {
+            0
+        },
+        run_url: opts.run_url.as_deref(),
+        files_note,
+    };
+    let mut plan = review::plan(report, files, &popts);
+    let mut out = Published {
+        not_inline: plan.leftovers.len(),
+        ..Default::default()
+    };
+    if opts.mode == Mode::Summary {
+        return Ok((plan, out));
+    }
+    match deliver(
+        host, pr, report, files, files_note, opts, &mut plan, &mut out,
+    )
+    .await
+    {
+        Ok(()) => Ok((plan, out)),
+        Err(HostError::Forbidden { status, message }) => {
+            out.fallback = Some(format!("GitHub refused to post ({status}): {message}"));
+            Ok((plan, out))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deliver<H: CodeHost>(
+    host: &H,
+    pr: &PullRef,
+    report: &Report,
+    files: &[PullFile],
+    files_note: Option<&str>,
+    opts: &PublishOptions,
+    plan: &mut ReviewPlan,
+    out: &mut Published,
+) -> Result<(), HostError> {
+    if opts.mode == Mode::Review {
+        let existing = retrying(opts, || host.review_comments(pr)).await?;
+        let mine: Vec<&Posted> = existing
+            .iter()
+            .filter(|p| ours(p, opts) && review::marker_in(&p.body).is_some())
+            .collect();
+        let posted_markers: Vec<&str> = mine
+            .iter()
+            .filter_map(|p| review::marker_in(&p.body))
+            .collect();
+        let new: Vec<NewComment> = plan
+            .inline
+            .iter()
+            .filter(|c| !posted_markers.contains(&c.marker.as_str()))
+            .map(|c| NewComment {
+                path: c.path.clone(),
+                line: c.line,
+                start_line: c.start_line,
+                body: c.body.clone(),
+            })
+            .collect();
+        out.inline_existing = plan.inline.len() - new.len();
+        // comments of ours whose finding is gone
+        for p in &mine {
+            let m = review::marker_in(&p.body).unwrap_or("");
+            if plan.live_markers.iter().any(|l| l == m) {
+                continue;
+            }
+            if existing.iter().any(|x| x.in_reply_to == Some(p.id)) {
+                out.stale_kept += 1;
+                continue;
+            }
+            retrying(opts, || host.delete_review_comment(pr, p.id)).await?;
+            out.stale_deleted += 1;
+        }
+        if !new.is_empty() {
+            let review = NewReview {
+                commit_id: pr.head_sha.clone(),
+                body: plan.review_body.clone(),
+                comments: new,
+            };
+            match post_once(
+                opts,
+                || host.create_review(pr, &review),
+                || landed_review(host, pr, opts),
+            )
+            .await
+            {
+                Ok(id) => {
+                    out.review_id = Some(id);
+                    out.inline_posted = review.comments.len();
+                }
+                Err(HostError::Invalid { .. }) => {
+                    // GitHub refused an anchor after all: nothing was created; every finding
+                    // goes to the summary instead, none is lost
+                    let popts = PlanOptions {
+                        head_sha: &pr.head_sha,
+                        max_inline: 0,
+                        run_url: opts.run_url.as_deref(),
+                        files_note,
+                    };
+                    *plan = review::plan(report, files, &popts);
+                    out.not_inline = plan.leftovers.len();
+                    out.inline_existing = 0;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    // the sticky summary: edited in place, created once
+    let comments = retrying(opts, || host.issue_comments(pr)).await?;
+    let sticky = comments
+        .iter()
+        .rev()
+        .find(|p| ours(p, opts) && p.body.starts_with(review::SUMMARY_MARKER));
+    match sticky {
+        Some(p) => {
+            retrying(opts, || host.update_issue_comment(pr, p.id, &plan.summary)).await?;
+            out.summary_comment = Some((p.id, true));
+        }
+        None => {
+            let id = post_once(
+                opts,
+                || host.create_issue_comment(pr, &plan.summary),
+                || async {
+                    let c = host.issue_comments(pr).await?;
+                    Ok(c.iter()
+                        .rev()
+                        .find(|p| ours(p, opts) && p.body.starts_with(review::SUMMARY_MARKER))
+                        .map(|p| p.id))
+                },
+            )
+            .await?;
+            out.summary_comment = Some((id, false));
+        }
+    }
+    Ok(())
+}
+
+/// Our review for this head, if one landed.
+async fn landed_review<H: CodeHost>(
+    host: &H,
+    pr: &PullRef,
+    opts: &PublishOptions,
+) -> Result<Option<u64>, HostError> {
+    let marker = format!("{}{}", review::REVIEW_MARKER, pr.head_sha);
+    let reviews = host.reviews(pr).await?;
+    Ok(reviews
+        .iter()
+        .rev()
+        .find(|r| ours(r, opts) && r.body.starts_with(&marker))
+        .map(|r| r.id))
+}
+
+/// Wait for a rate limit or a transient error, bounded.
+fn wait_for(e: &HostError, attempt: u32, opts: &PublishOptions) -> Duration {
+    let base = opts.backoff.saturating_mul(1 << attempt.min(6));
+    let d = match e {
+        HostError::RateLimited {
+            retry_after: Some(s),
+            ..
+        } => Duration::from_secs(*s),
+        _ => base,
+    };
+    d.min(opts.max_wait)
+}
+
+/// An idempotent call, retried on transient errors.
+async fn retrying<T, F, Fut>(opts: &PublishOptions, mut call: F) -> Result<T, HostError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, HostError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && attempt + 1 < opts.attempts => {
+                tokio::time::sleep(wait_for(&e, attempt, opts)).await;
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// A POST: on an error that may have landed, look for it (`landed`) before sending it again.
+async fn post_once<T, F, Fut, L, LFut>(
+    opts: &PublishOptions,
+    mut call: F,
+    mut landed: L,
+) -> Result<T, HostError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, HostError>>,
+    L: FnMut() -> LFut,
+    LFut: std::future::Future<Output = Result<Option<T>, HostError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && attempt + 1 < opts.attempts => {
+                tokio::time::sleep(wait_for(&e, attempt, opts)).await;
+                attempt += 1;
+                if !matches!(e, HostError::RateLimited { .. }) {
+                    if let Some(v) = retrying(opts, &mut landed).await? {
+                        return Ok(v);
+                    }
+                }
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The check run of a report: one run per head, findings and cache misses as annotations (50 per
+/// request, the rest appended by updates). Conclusion `neutral` when something rebuilds or a
+/// finding concerns the change, else `success`.
+pub async fn publish_check_run<H: CodeHost>(
+    host: &H,
+    pr: &PullRef,
+    report: &Report,
+    summary: &str,
+) -> Result<u64, HostError> {
+    let mut annotations = Vec::new();
+    for df in &report.dockerfiles {
+        for f in df.findings.iter().filter(|f| f.relevant) {
+            annotations.push(Annotation {
+                path: df.path.clone(),
+                start_line: f.line,
+                end_line: f.end_line,
+                level: match f.severity {
+                    crate::engine::dockerfile::Severity::Error => "failure",
+                    crate::engine::dockerfile::Severity::Warning => "warning",
+                    crate::engine::dockerfile::Severity::Info => "notice",
+                }
+                .into(),
+                title: format!("{} {}", f.code, f.name),
+                message: f.message.clone(),
+            });
+        }
+        for (origin, follow) in crate::render::chains(df) {
+            let why = origin
+                .cause
+                .as_ref()
+                .map(|c| crate::render::cause_sentence(c, df))
+                .unwrap_or_default();
+            annotations.push(Annotation {
+                path: df.path.clone(),
+                start_line: origin.line,
+                end_line: origin.end_line,
+                level: "notice".into(),
+                title: "cache miss".into(),
+                message: format!(
+                    "rebuilds, and {} later step(s) with it: {why}",
+                    follow.len()
+                ),
+            });
+        }
+    }
+    let rebuilt = report.rebuilt_steps();
+    let conclusion = if rebuilt > 0
+        || report
+            .dockerfiles
+            .iter()
+            .any(|d| d.findings.iter().any(|f| f.relevant))
+    {
+        "neutral"
+    } else {
+        "success"
+    };
+    let title = format!(
+        "{rebuilt} step{} lose their cache (about {} per build)",
+        if rebuilt == 1 { "" } else { "s" },
+        crate::render::duration(report.rebuild_seconds())
+    );
+    let summary = review::truncate(summary, 65_535);
+    let mut chunks = annotations.chunks(50);
+    let first = chunks
+        .next()
+        .map(<[Annotation]>::to_vec)
+        .unwrap_or_default();
+    let run = CheckRun {
+        name: "cachebust".into(),
+        head_sha: pr.head_sha.clone(),
+        status: "completed".into(),
+        conclusion: Some(conclusion.into()),
+        title: title.clone(),
+        summary: summary.clone(),
+        annotations: first,
+    };
+    let id = host.create_check_run(pr, &run).await?;
+    for chunk in chunks {
+        let more = CheckRun {
+            annotations: chunk.to_vec(),
+            ..run.clone()
+        };
+        host.update_check_run(pr, id, &more).await?;
+    }
+    Ok(id)
+}

@@ -1,0 +1,156 @@
+//! SARIF 2.1.0 for code scanning (`github/codeql-action/upload-sarif`): the rule catalog as the
+//! driver's rules (plus `cache-miss` for predicted misses), each finding as a result with its full
+//! line range, a line-independent partial fingerprint, and its fix as replacements.
+
+use serde_json::{Value, json};
+
+use crate::engine::dockerfile::Severity;
+use crate::engine::fix::Applicability;
+use crate::engine::report::Report;
+use crate::engine::rules::{Finding, RULES};
+
+const CACHE_MISS: &str = "cache-miss";
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn position(text: &str, off: usize) -> (usize, usize) {
+    let off = off.min(text.len());
+    let before = &text[..off];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, col)
+}
+
+fn fix_json(f: &Finding, sources: &std::collections::BTreeMap<String, String>) -> Option<Value> {
+    let x = f.fix.as_ref()?;
+    if x.applicability == Applicability::DisplayOnly {
+        return None;
+    }
+    let mut by_file: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    for e in &x.edits {
+        let text = sources.get(&e.file).map(String::as_str).unwrap_or("");
+        let (sl, sc) = position(text, e.range.start);
+        let (el, ec) = position(text, e.range.end);
+        by_file.entry(&e.file).or_default().push(json!({
+            "deletedRegion": {"startLine": sl, "startColumn": sc, "endLine": el, "endColumn": ec,
+                               "charOffset": text[..e.range.start.min(text.len())].chars().count(),
+                               "charLength": text.get(e.range.clone()).map_or(0, |t| t.chars().count())},
+            "insertedContent": {"text": e.content},
+        }));
+    }
+    Some(json!({
+        "description": {"text": format!("{} ({})", x.description, match x.applicability { Applicability::Safe => "safe", _ => "unsafe: review it" })},
+        "artifactChanges": by_file.into_iter().map(|(file, reps)| json!({
+            "artifactLocation": {"uri": file, "uriBaseId": "%SRCROOT%"},
+            "replacements": reps,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// `all_findings`: every finding (check); otherwise those concerning the change (analyze), with
+/// the predicted cache misses as `cache-miss` notes.
+pub fn render(report: &Report, all_findings: bool) -> String {
+    let mut rules: Vec<Value> = RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.code,
+                "name": r.name,
+                "shortDescription": {"text": r.summary},
+                "fullDescription": {"text": format!("{}: {}. See the Rules section of cachebust's README.", r.name, r.summary)},
+                "defaultConfiguration": {"level": level(r.severity)},
+                "properties": {"tags": ["docker", "build-cache"], "fix": r.fix.map(|a| format!("{a:?}").to_lowercase())},
+            })
+        })
+        .collect();
+    rules.push(json!({
+        "id": CACHE_MISS,
+        "name": "cache-miss",
+        "shortDescription": {"text": "a build step this change makes BuildKit rebuild"},
+        "fullDescription": {"text": "The first step of a chain that loses its cache with this change, predicted before any build; the message says why and how many later steps follow."},
+        "defaultConfiguration": {"level": "note"},
+        "properties": {"tags": ["docker", "build-cache"]},
+    }));
+    let index = |code: &str| rules.iter().position(|r| r["id"] == code).unwrap_or(0);
+    let mut results = Vec::new();
+    for df in &report.dockerfiles {
+        for f in df.findings.iter().filter(|f| all_findings || f.relevant) {
+            let mut r = json!({
+                "ruleId": f.code,
+                "ruleIndex": index(f.code),
+                "level": level(f.severity),
+                "message": {"text": f.message},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": df.path, "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": f.line, "endLine": f.end_line},
+                }}],
+                "partialFingerprints": {"cachebust/v1": super::review::marker_id(&df.path, f)},
+            });
+            if let Some(fx) = fix_json(f, &df.sources) {
+                r["fixes"] = json!([fx]);
+            }
+            results.push(r);
+        }
+        if !all_findings {
+            for (origin, follow) in super::chains(df) {
+                let why = origin
+                    .cause
+                    .as_ref()
+                    .map(|c| super::cause_sentence(c, df))
+                    .unwrap_or_default();
+                results.push(json!({
+                    "ruleId": CACHE_MISS,
+                    "ruleIndex": index(CACHE_MISS),
+                    "level": "note",
+                    "message": {"text": format!("`{}` rebuilds ({} later step{} follow): {why}", origin.instruction, follow.len(), if follow.len() == 1 { "" } else { "s" })},
+                    "locations": [{"physicalLocation": {
+                        "artifactLocation": {"uri": df.path, "uriBaseId": "%SRCROOT%"},
+                        "region": {"startLine": origin.line, "endLine": origin.end_line},
+                    }}],
+                    "partialFingerprints": {"cachebust/v1": format!("miss-{:016x}", fnv(&format!("{}\0{}\0{}", df.path, origin.stage, origin.instruction)))},
+                }));
+            }
+        }
+    }
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "cachebust",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::position;
+
+    #[test]
+    fn positions_are_one_based_characters() {
+        let t = "FROM a\nRUN é x\n";
+        assert_eq!(position(t, 0), (1, 1));
+        assert_eq!(position(t, 7), (2, 1));
+        assert_eq!(position(t, 13), (2, 6)); // after "RUN é" (é is two bytes)
+    }
+}

@@ -1,0 +1,636 @@
+//! `cachebust action`, the real binary, against GitHub's OpenAPI description served by Prism
+//! (every request validated) behind a stateful fake (reviews, comments, files, trees): a pull
+//! request over a real temporary git repository, event files made from shared/github/webhooks
+//! payloads. Re-runs on a new head (dedupe, sticky update, stale deletion, replies kept),
+//! GitHub's real error bodies (403 read-only token, 422 line not in diff, secondary rate limit),
+//! a 502 after the review landed (no second review), a dry run, a shallow checkout read through
+//! the API, and a push event.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+use crate::cli::{copy_tree, git, root};
+use crate::parser_corpus::shared;
+use crate::support::github::{Fake, Fault, fake};
+
+/// The example pull request plus Dockerfile edits the review can comment on.
+pub struct PrRepo {
+    _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub base: String,
+    pub head: String,
+}
+
+fn rev(dir: &Path, r: &str) -> String {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", r])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn edit(dir: &Path, path: &str, f: impl Fn(&str) -> String) {
+    let p = dir.join(path);
+    let t = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, f(&t)).unwrap();
+}
+
+pub fn commit(dir: &Path, msg: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", msg]);
+    rev(dir, "HEAD")
+}
+
+pub fn pr_repo() -> PrRepo {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["config", "user.email", "t@example.invalid"]);
+    git(&dir, &["config", "user.name", "t"]);
+    copy_tree(&root().join("examples/base"), &dir);
+    let base = commit(&dir, "base");
+    git(&dir, &["rm", "-rq", "."]);
+    copy_tree(&root().join("examples/head"), &dir);
+    // lines of the Dockerfiles this pull request touches
+    edit(&dir, "api/Dockerfile", |t| {
+        t.replace("RUN npm ci --omit=dev", "RUN npm ci --omit=dev --no-audit")
+    });
+    edit(&dir, "pyapp/Dockerfile", |t| {
+        t.replacen(
+            "FROM python:3.12-slim\n",
+            "FROM python:3.12-slim\nARG BUILD_DATE\n",
+            1,
+        )
+    });
+    let head = commit(&dir, "head");
+    PrRepo {
+        _tmp: tmp,
+        dir,
+        base,
+        head,
+    }
+}
+
+/// The pull request's files as GitHub lists them: statuses and patches of base...head.
+pub fn pull_files(dir: &Path, base: &str, head: &str) -> Vec<Value> {
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["diff", "--name-status", "--no-renames", base, head])
+        .output()
+        .unwrap();
+    let repo = cachebust::adapters::git::GitRepo::open(dir).unwrap();
+    let mut out = Vec::new();
+    for l in String::from_utf8_lossy(&o.stdout).lines() {
+        let (st, path) = l.split_once('\t').unwrap();
+        let status = match st {
+            "A" => "added",
+            "D" => "removed",
+            _ => "modified",
+        };
+        let patch = repo
+            .patches(base, head, &[path.to_string()])
+            .unwrap()
+            .pop()
+            .map(|(_, p)| p);
+        out.push(json!({"filename": path, "status": status, "patch": patch, "sha": "0", "additions": 1, "deletions": 0, "changes": 1}));
+    }
+    out
+}
+
+/// An event file from a real payload, pointed at this repository's commits.
+fn event_file(dir: &Path, number: u64, base: &str, head: &str) -> PathBuf {
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(shared().join("github/webhooks/pull_request.opened.1.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    v["number"] = json!(number);
+    v["pull_request"]["number"] = json!(number);
+    v["pull_request"]["head"]["sha"] = json!(head);
+    v["pull_request"]["base"]["sha"] = json!(base);
+    v["pull_request"]["base"]["repo"]["full_name"] = json!("octo/shop");
+    v["pull_request"]["head"]["repo"]["full_name"] = json!("octo/shop");
+    let p = dir.join(format!("event-{}.json", &head[..8]));
+    std::fs::write(&p, v.to_string()).unwrap();
+    p
+}
+
+struct Run {
+    out: Output,
+    summary: String,
+    outputs: String,
+}
+
+fn run_action(api: &str, workspace: &Path, event: &Path, extra: &[(&str, &str)]) -> Run {
+    let files = tempfile::tempdir().unwrap();
+    let summary = files.path().join("summary.md");
+    let output = files.path().join("output");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "HOME",
+            std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()),
+        )
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", event)
+        .env("GITHUB_REPOSITORY", "octo/shop")
+        .env("GITHUB_API_URL", api)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_ID", "77")
+        .env("GITHUB_WORKSPACE", workspace)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &output)
+        .env("RUNNER_TEMP", files.path())
+        .env("INPUT_GITHUB_TOKEN", "ghs_test_token_do_not_print")
+        .arg("action");
+    for (k, v) in extra {
+        if *k == "--dry-run" {
+            c.arg("--dry-run");
+        } else {
+            c.env(k, v);
+        }
+    }
+    let out = c.output().unwrap();
+    Run {
+        summary: std::fs::read_to_string(&summary).unwrap_or_default(),
+        outputs: std::fs::read_to_string(&output).unwrap_or_default(),
+        out,
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn setup(f: &Fake, r: &PrRepo, head: &str) {
+    let mut s = f.state();
+    s.files = pull_files(&r.dir, &r.base, head);
+}
+
+fn no_violations(f: &Fake) {
+    let v = f.state().violations();
+    assert!(
+        v.is_empty(),
+        "requests GitHub's description rejects:\n{}",
+        v.join("\n")
+    );
+}
+
+#[test]
+fn reviews_a_pull_request_then_reruns_without_duplicates() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    setup(&f, &r, &r.head);
+    let ev = event_file(&r.dir, 7, &r.base, &r.head);
+    let run = run_action(&f.url, &r.dir, &ev, &[]);
+    let t = text(&run.out);
+    assert_eq!(run.out.status.code(), Some(0), "{t}");
+    assert!(!t.contains("ghs_test_token"), "the token was printed");
+    no_violations(&f);
+    {
+        let s = f.state();
+        let posts: Vec<_> = s
+            .mutations()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect();
+        assert_eq!(
+            posts
+                .iter()
+                .filter(|r| r.path.ends_with("/reviews"))
+                .count(),
+            1,
+            "one review"
+        );
+        let review = &posts
+            .iter()
+            .find(|r| r.path.ends_with("/reviews"))
+            .unwrap()
+            .body;
+        assert_eq!(review["event"], "COMMENT");
+        assert_eq!(review["commit_id"], json!(r.head));
+        let comments = review["comments"].as_array().unwrap();
+        // api: CB004 on the changed RUN line, with a suggestion of that one line
+        let api = comments
+            .iter()
+            .find(|c| c["path"] == "api/Dockerfile")
+            .expect("a comment on api/Dockerfile");
+        let body = api["body"].as_str().unwrap();
+        assert!(body.contains("<!-- cachebust:fp=CB004-"), "{body}");
+        assert!(body.contains("```suggestion\nRUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit\n```"), "{body}");
+        assert_eq!(api["line"], 5);
+        assert!(api.get("start_line").is_none());
+        // pyapp: the new ARG no step names: an empty suggestion deletes the line
+        let py = comments
+            .iter()
+            .find(|c| {
+                c["path"] == "pyapp/Dockerfile"
+                    && c["body"]
+                        .as_str()
+                        .unwrap()
+                        .contains("`ARG BUILD_DATE` changes often")
+            })
+            .expect("CB003 on pyapp");
+        assert!(
+            py["body"]
+                .as_str()
+                .unwrap()
+                .contains("```suggestion\n\n```"),
+            "{}",
+            py["body"]
+        );
+        // one sticky summary
+        let sticky: Vec<_> = posts
+            .iter()
+            .filter(|r| r.path.ends_with("/issues/7/comments"))
+            .collect();
+        assert_eq!(sticky.len(), 1);
+        let sb = sticky[0].body["body"].as_str().unwrap();
+        assert!(sb.starts_with("<!-- cachebust:summary -->"));
+        assert!(sb.contains("Suggestions not shown inline"), "{sb}");
+    }
+    assert!(
+        run.summary.contains("<!-- cachebust:summary -->")
+            && run.summary.contains("lose their cache")
+    );
+    assert!(run.outputs.contains("rebuilt_steps<<"), "{}", run.outputs);
+    let report_line = run
+        .outputs
+        .lines()
+        .skip_while(|l| !l.starts_with("report<<"))
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(report_line.ends_with("cachebust-report.json"));
+    let posted_first = f.state().review_comments.len();
+    assert!(posted_first >= 2);
+
+    // the same head again: nothing new is posted, the summary is edited in place
+    f.state().requests.clear();
+    let run = run_action(&f.url, &r.dir, &ev, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+    {
+        let s = f.state();
+        let m: Vec<String> = s
+            .mutations()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert_eq!(
+            m,
+            vec![
+                "PATCH /repos/octo/shop/issues/comments/".to_string()
+                    + &s.issue_comments[0].id.to_string()
+            ],
+            "{m:?}"
+        );
+        assert_eq!(s.review_comments.len(), posted_first);
+        assert_eq!(s.issue_comments.len(), 1);
+    }
+
+    // someone answers the pyapp comment; a new head fixes api and drops the ARG
+    let py_id = f
+        .state()
+        .review_comments
+        .iter()
+        .find(|c| c.body.contains("`ARG BUILD_DATE` changes often"))
+        .unwrap()
+        .id;
+    let api_id = f
+        .state()
+        .review_comments
+        .iter()
+        .find(|c| c.path.as_deref() == Some("api/Dockerfile"))
+        .unwrap()
+        .id;
+    {
+        let mut s = f.state();
+        let reply = crate::support::github::Comment {
+            id: 99,
+            body: "keeping it for now".into(),
+            path: Some("pyapp/Dockerfile".into()),
+            in_reply_to: Some(py_id),
+            user: "alice".into(),
+            user_type: "User".into(),
+            ..Default::default()
+        };
+        s.review_comments.push(reply);
+        s.requests.clear();
+    }
+    edit(&r.dir, "api/Dockerfile", |t| {
+        t.replace(
+            "RUN npm ci",
+            "RUN --mount=type=cache,target=/root/.npm npm ci",
+        )
+    });
+    edit(&r.dir, "pyapp/Dockerfile", |t| {
+        t.replace("ARG BUILD_DATE\n", "")
+    });
+    let head2 = commit(&r.dir, "fix");
+    setup(&f, &r, &head2);
+    let ev2 = event_file(&r.dir, 7, &r.base, &head2);
+    let run = run_action(&f.url, &r.dir, &ev2, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+    no_violations(&f);
+    let s = f.state();
+    let deletes: Vec<&str> = s
+        .mutations()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(
+        deletes,
+        vec![format!("/repos/octo/shop/pulls/comments/{api_id}")],
+        "the api comment is stale and unanswered"
+    );
+    assert!(
+        s.review_comments.iter().any(|c| c.id == py_id),
+        "a comment with a reply is kept"
+    );
+    assert_eq!(s.issue_comments.len(), 1, "still one summary");
+}
+
+#[test]
+fn a_read_only_token_falls_back_to_annotations() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    setup(&f, &r, &r.head);
+    let body = std::fs::read_to_string(
+        shared().join("github/errors/resource-not-accessible-by-integration.403.json"),
+    )
+    .unwrap();
+    f.state().faults.push(Fault {
+        method: "POST",
+        path_suffix: "/issues/7/comments".into(),
+        status: 403,
+        body: body.clone(),
+        headers: vec![],
+        land: false,
+    });
+    let ev = event_file(&r.dir, 7, &r.base, &r.head);
+    let run = run_action(&f.url, &r.dir, &ev, &[]);
+    let out = String::from_utf8_lossy(&run.out.stdout).into_owned();
+    assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+    assert!(
+        out.contains("::notice file=api/Dockerfile,line=5,endLine=5,title=CB004 cache-mount::"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "::warning file=pyapp/Dockerfile,line=2,endLine=2,title=CB003 volatile-arg-early::"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("Resource not accessible by integration"),
+        "{out}"
+    );
+    assert!(
+        run.summary.contains("could not post to the pull request"),
+        "{}",
+        run.summary
+    );
+    // with fail_on exceeded the exit status still says so
+    f.state().faults.push(Fault {
+        method: "POST",
+        path_suffix: "/issues/7/comments".into(),
+        status: 403,
+        body,
+        headers: vec![],
+        land: false,
+    });
+    let run = run_action(&f.url, &r.dir, &ev, &[("INPUT_FAIL_ON", "rebuilt-steps>2")]);
+    assert_eq!(run.out.status.code(), Some(1), "{}", text(&run.out));
+}
+
+#[test]
+fn a_rejected_anchor_moves_every_comment_to_the_summary() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    setup(&f, &r, &r.head);
+    let body =
+        std::fs::read_to_string(shared().join("github/errors/review-line-not-in-diff.422.json"))
+            .unwrap();
+    f.state().faults.push(Fault {
+        method: "POST",
+        path_suffix: "/pulls/7/reviews".into(),
+        status: 422,
+        body,
+        headers: vec![],
+        land: false,
+    });
+    let ev = event_file(&r.dir, 7, &r.base, &r.head);
+    let run = run_action(&f.url, &r.dir, &ev, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+    let s = f.state();
+    assert!(s.reviews.is_empty());
+    let sticky = &s.issue_comments[0].body;
+    assert!(
+        sticky.contains("CB004") && sticky.contains("CB003"),
+        "{sticky}"
+    );
+}
+
+#[test]
+fn a_review_that_landed_before_a_502_is_not_posted_twice() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    setup(&f, &r, &r.head);
+    f.state().faults.push(Fault {
+        method: "POST",
+        path_suffix: "/pulls/7/reviews".into(),
+        status: 502,
+        body: "{\"message\":\"Bad Gateway\"}".into(),
+        headers: vec![],
+        land: true,
+    });
+    let ev = event_file(&r.dir, 7, &r.base, &r.head);
+    let run = run_action(&f.url, &r.dir, &ev, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+    let s = f.state();
+    assert_eq!(s.reviews.len(), 1, "the review landed once");
+    assert_eq!(
+        s.requests
+            .iter()
+            .filter(|q| q.method == "POST" && q.path.ends_with("/reviews"))
+            .count(),
+        1,
+        "no second POST"
+    );
+    assert!(
+        s.requests
+            .iter()
+            .any(|q| q.method == "GET" && q.path.ends_with("/pulls/7/reviews")),
+        "it looked for the review first"
+    );
+}
+
+#[test]
+fn a_secondary_rate_limit_is_waited_out() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    setup(&f, &r, &r.head);
+    let body =
+        std::fs::read_to_string(shared().join("github/errors/secondary-rate-limit.403.json"))
+            .unwrap();
+    f.state().faults.push(Fault {
+        method: "GET",
+        path_suffix: "/issues/7/comments".into(),
+        status: 403,
+        body,
+        headers: vec![("retry-after", "1".into())],
+        land: false,
+    });
+    let ev = event_file(&r.dir, 7, &r.base, &r.head);
+    let started = std::time::Instant::now();
+    let run = run_action(&f.url, &r.dir, &ev, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(f.state().issue_comments.len(), 1);
+}
+
+#[test]
+fn a_dry_run_prints_the_requests_and_sends_none() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    setup(&f, &r, &r.head);
+    let ev = event_file(&r.dir, 7, &r.base, &r.head);
+    let run = run_action(&f.url, &r.dir, &ev, &[("--dry-run", "")]);
+    let out = String::from_utf8_lossy(&run.out.stdout).into_owned();
+    assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+    assert!(f.state().mutations().is_empty());
+    assert!(out.contains("dry run: 2 request(s) would be sent"), "{out}");
+    assert!(
+        out.contains("POST /repos/octo/shop/pulls/7/reviews"),
+        "{out}"
+    );
+    assert!(out.contains("\"event\": \"COMMENT\""), "{out}");
+    assert!(
+        out.contains("POST /repos/octo/shop/issues/7/comments"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_shallow_checkout_is_read_through_the_api() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    setup(&f, &r, &r.head);
+    // the fake serves both trees and the files' contents
+    let repo = cachebust::adapters::git::GitRepo::open(&r.dir).unwrap();
+    for sha in [&r.base, &r.head] {
+        let o = Command::new("git")
+            .arg("-C")
+            .arg(&r.dir)
+            .args(["ls-tree", "-r", "-t", "--long", sha])
+            .output()
+            .unwrap();
+        let mut tree = Vec::new();
+        for l in String::from_utf8_lossy(&o.stdout).lines() {
+            let (meta, path) = l.split_once('\t').unwrap();
+            let w: Vec<&str> = meta.split_whitespace().collect();
+            tree.push(json!({"path": path, "mode": w[0], "type": w[1], "sha": w[2], "size": w[3].parse::<u64>().ok()}));
+            if w[1] == "blob" {
+                let c = Command::new("git")
+                    .arg("-C")
+                    .arg(&r.dir)
+                    .args(["cat-file", "-p", w[2]])
+                    .output()
+                    .unwrap();
+                f.state()
+                    .contents
+                    .insert((sha.to_string(), path.to_string()), c.stdout);
+            }
+        }
+        f.state().trees.insert(sha.to_string(), tree);
+    }
+    f.state().merge_base = Some(r.base.clone());
+    drop(repo);
+    // the workspace is not a repository holding the commits
+    let empty = tempfile::tempdir().unwrap();
+    let ev = event_file(empty.path(), 7, &r.base, &r.head);
+    let run = run_action(&f.url, empty.path(), &ev, &[]);
+    assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+    no_violations(&f);
+    {
+        let s = f.state();
+        assert!(s.requests.iter().any(|q| q.path.contains("/git/trees/")));
+        assert!(
+            s.requests
+                .iter()
+                .any(|q| q.path.contains("/contents/pyapp%2FDockerfile")),
+            "paths are sent encoded"
+        );
+        assert_eq!(s.reviews.len(), 1);
+    }
+    // the same prediction as from the git objects
+    assert!(run.summary.contains("lose their cache"));
+    let local = run_action(&f.url, &r.dir, &ev, &[("INPUT_MODE", "summary")]);
+    // (the chains: seconds differ, git trees here do not list sizes and the API's do)
+    let strip = |t: &str| {
+        t.lines()
+            .filter(|l| {
+                l.starts_with("### cachebust")
+                    || (l.starts_with("- line") && l.contains(" rebuilds: "))
+                    || l.starts_with("  - then line")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(strip(&run.summary).lines().count() > 10);
+    assert_eq!(strip(&run.summary), strip(&local.summary));
+}
+
+#[test]
+fn a_push_writes_only_the_job_summary() {
+    let r = pr_repo();
+    let ev = r.dir.join("push.json");
+    std::fs::write(
+        &ev,
+        json!({"before": r.base, "after": r.head, "ref": "refs/heads/main"}).to_string(),
+    )
+    .unwrap();
+    // an API address nothing listens on: any request would fail the run
+    let run = run_action(
+        "http://127.0.0.1:9",
+        &r.dir,
+        &ev,
+        &[("GITHUB_EVENT_NAME", "push")],
+    );
+    let out = text(&run.out);
+    assert_eq!(run.out.status.code(), Some(0), "{out}");
+    assert!(out.contains("nothing posted"), "{out}");
+    assert!(run.summary.contains("lose their cache"));
+}
+
+#[test]
+fn bad_inputs_are_refused_with_their_name() {
+    let r = pr_repo();
+    let ev = event_file(&r.dir, 7, &r.base, &r.head);
+    for (k, v, want) in [
+        ("INPUT_MODE", "loud", "input mode"),
+        (
+            "INPUT_MAX_INLINE_COMMENTS",
+            "many",
+            "input max_inline_comments",
+        ),
+        ("INPUT_FAIL_ON", "steps>1", "input fail_on"),
+        ("INPUT_BUILD_ARGS", "NOVALUE", "input build_args"),
+    ] {
+        let run = run_action("http://127.0.0.1:9", &r.dir, &ev, &[(k, v)]);
+        assert_eq!(run.out.status.code(), Some(2), "{k}");
+        assert!(text(&run.out).contains(want), "{k}: {}", text(&run.out));
+    }
+}
