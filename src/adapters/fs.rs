@@ -206,3 +206,180 @@ mod tests {
         assert_eq!(blob_id(b""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
     }
 }
+
+/// One directory as both sides of a change (`check` and `fix` audit a tree, they compare none):
+/// no change set, and nothing walked or hashed up front. Discovery walks names only (skipping
+/// `.git` and `node_modules`); listings are read for the paths the analysis asks for.
+pub struct SameDir {
+    pub root: PathBuf,
+    problems: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl SameDir {
+    pub fn open(root: &Path) -> Result<SameDir, SourceError> {
+        let meta = std::fs::metadata(root)
+            .map_err(|e| SourceError::NotFound(format!("{}: {e}", root.display())))?;
+        if !meta.is_dir() {
+            return Err(SourceError::NotFound(format!(
+                "{} is not a directory",
+                root.display()
+            )));
+        }
+        Ok(SameDir {
+            root: root.to_path_buf(),
+            problems: Default::default(),
+        })
+    }
+
+    /// Paths that could not be read, with the reason.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        self.problems.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn entry(&self, rel: &str) -> Option<Entry> {
+        let full = self.root.join(rel);
+        let meta = std::fs::symlink_metadata(&full).ok()?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let t = std::fs::read_link(&full).ok()?;
+            Some(Entry {
+                kind: EntryKind::Symlink,
+                mode: 0o777,
+                id: t.to_string_lossy().into_owned(),
+                size: None,
+            })
+        } else if ft.is_dir() {
+            Some(Entry {
+                kind: EntryKind::Dir,
+                mode: mode_of(&meta),
+                id: String::new(),
+                size: None,
+            })
+        } else if ft.is_file() {
+            let bytes = std::fs::read(&full).ok()?;
+            Some(Entry {
+                kind: EntryKind::File,
+                mode: mode_of(&meta),
+                id: blob_id(&bytes),
+                size: Some(bytes.len() as u64),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// Names of files under `dir` that `pick` wants, without reading them.
+fn walk_names(dir: &Path, rel: &str, pick: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for item in rd.filter_map(Result::ok) {
+        let Ok(name) = item.file_name().into_string() else {
+            continue;
+        };
+        let path = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let Ok(ft) = item.file_type() else { continue };
+        if ft.is_dir() {
+            if !crate::engine::discover::SKIPPED_DIRS.contains(&name.as_str()) {
+                walk_names(&item.path(), &path, pick, out);
+            }
+        } else if pick(&path) {
+            out.push(path);
+        }
+    }
+}
+
+impl crate::ports::RepoSource for SameDir {
+    fn label(&self, _: crate::engine::tree::Side) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn changes(&self) -> Result<crate::engine::tree::ChangeSet, SourceError> {
+        Ok(crate::engine::tree::ChangeSet::default())
+    }
+
+    async fn discover(&self, _: crate::engine::tree::Side) -> Result<Vec<String>, SourceError> {
+        let mut out = Vec::new();
+        let pick = |p: &str| {
+            crate::engine::discover::is_dockerfile_name(p)
+                || crate::engine::discover::is_compose_name(p)
+        };
+        walk_names(&self.root, "", &pick, &mut out);
+        out.sort();
+        Ok(out)
+    }
+
+    async fn children(
+        &self,
+        _: crate::engine::tree::Side,
+        dir: &str,
+    ) -> Result<Vec<String>, SourceError> {
+        let Ok(rd) = std::fs::read_dir(self.root.join(dir)) else {
+            return Ok(Vec::new());
+        };
+        let mut v: Vec<String> = rd
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    async fn read_files(
+        &self,
+        _: crate::engine::tree::Side,
+        paths: &[String],
+    ) -> Result<Vec<Option<crate::engine::FileText>>, SourceError> {
+        Ok(paths
+            .iter()
+            .map(|p| {
+                if p.split('/').any(|c| c == "..") {
+                    return None;
+                }
+                let full = self.root.join(p);
+                // a symlink is followed only to a file inside the root
+                let canon = std::fs::canonicalize(&full).ok()?;
+                let root = std::fs::canonicalize(&self.root).ok()?;
+                if !canon.starts_with(&root) || !canon.is_file() {
+                    return None;
+                }
+                Some(match std::fs::read(&canon) {
+                    Ok(b) => crate::engine::FileText::from_bytes(b),
+                    Err(e) => crate::engine::FileText::Unreadable(e.to_string()),
+                })
+            })
+            .collect())
+    }
+
+    async fn list(
+        &self,
+        _: crate::engine::tree::Side,
+        requests: &[(String, bool)],
+    ) -> Result<Vec<crate::ports::Listed>, SourceError> {
+        let mut out = Vec::new();
+        for (p, recursive) in requests {
+            let mut entries = Vec::new();
+            if p.is_empty() || self.entry(p).is_some_and(|e| e.kind == EntryKind::Dir) {
+                if let Some(e) = (!p.is_empty()).then(|| self.entry(p)).flatten() {
+                    entries.push((p.clone(), e));
+                }
+                if *recursive {
+                    let mut problems = Vec::new();
+                    walk(&self.root.join(p), p.clone(), &mut entries, &mut problems);
+                    if let Ok(mut all) = self.problems.lock() {
+                        all.extend(problems);
+                    }
+                }
+            } else if let Some(e) = self.entry(p) {
+                entries.push((p.clone(), e));
+            }
+            out.push((p.clone(), *recursive, entries));
+        }
+        Ok(out)
+    }
+}

@@ -446,13 +446,13 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
 }
 
 /// The tree and the options of an audit: root-relative Dockerfiles from PATHS.
-fn audit_setup(a: &AuditArgs) -> Result<(LocalRepo, AnalyzeOptions)> {
+fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOptions)> {
     let root = a.root.to_string_lossy().into_owned();
     if !a.root.is_dir() {
         return Err(anyhow!("--root {root}: not a directory"));
     }
     let repo =
-        LocalRepo::open(&root, &root, &a.root).map_err(|(_, e)| anyhow!("--root {root}: {e}"))?;
+        crate::adapters::fs::SameDir::open(&a.root).map_err(|e| anyhow!("--root {root}: {e}"))?;
     let canon_root = a
         .root
         .canonicalize()

@@ -705,3 +705,56 @@ fn fix_prints_then_applies_and_converges() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// The project's own Dockerfile passes its own audit, and action.yml declares the inputs and
+/// outputs `cachebust action` reads and writes.
+#[test]
+fn own_dockerfile_and_action_metadata() {
+    let o = cachebust(
+        &[
+            "check",
+            "--root",
+            ".",
+            "Dockerfile",
+            "--fail-on-severity",
+            "info",
+        ],
+        &root(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("no findings in 1 Dockerfile"),
+        "{}",
+        stdout(&o)
+    );
+    let meta: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root().join("action.yml")).unwrap())
+            .unwrap();
+    for input in [
+        "github_token",
+        "dockerfiles",
+        "build_args",
+        "target",
+        "timings",
+        "config",
+        "mode",
+        "max_inline_comments",
+        "fail_on",
+    ] {
+        assert!(
+            meta["inputs"][input]["description"].is_string(),
+            "input {input}"
+        );
+    }
+    assert_eq!(meta["inputs"]["max_inline_comments"]["default"], "30");
+    assert_eq!(meta["inputs"]["mode"]["default"], "review");
+    for output in ["rebuilt_steps", "estimated_rebuild_seconds", "report"] {
+        assert!(
+            meta["outputs"][output]["description"].is_string(),
+            "output {output}"
+        );
+    }
+    assert_eq!(meta["runs"]["using"], "docker");
+    assert_eq!(meta["runs"]["image"], "Dockerfile");
+    assert_eq!(meta["runs"]["args"][0], "action");
+}

@@ -106,7 +106,8 @@ async fn safe_fix(files: &[(String, String)], code: &str) -> Vec<(String, String
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), files);
     let r = tmp.path().to_str().unwrap();
-    let repo = LocalRepo::open(r, r, tmp.path()).unwrap();
+    let _ = r;
+    let repo = cachebust::adapters::fs::SameDir::open(tmp.path()).unwrap();
     let out = cachebust::app::check::fix(
         &repo,
         &AnalyzeOptions::new(EngineKind::Docker2010),

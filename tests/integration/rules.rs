@@ -159,7 +159,8 @@ fn fixture_cases() -> Vec<std::path::PathBuf> {
 
 async fn check_dir(root: &std::path::Path) -> cachebust::engine::report::Report {
     let r = root.to_str().unwrap();
-    let repo = LocalRepo::open(r, r, root).unwrap();
+    let _ = r;
+    let repo = cachebust::adapters::fs::SameDir::open(root).unwrap();
     let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
     if let Ok(t) = std::fs::read_to_string(root.join(".github/cachebust.yml")) {
         opts.config = cachebust::engine::config::parse("cachebust.yml", &t).unwrap();
@@ -169,7 +170,8 @@ async fn check_dir(root: &std::path::Path) -> cachebust::engine::report::Report 
 
 async fn fix_dir(root: &std::path::Path, level: Applicability) -> FixOutcome {
     let r = root.to_str().unwrap();
-    let repo = LocalRepo::open(r, r, root).unwrap();
+    let _ = r;
+    let repo = cachebust::adapters::fs::SameDir::open(root).unwrap();
     let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
     if let Ok(t) = std::fs::read_to_string(root.join(".github/cachebust.yml")) {
         opts.config = cachebust::engine::config::parse("cachebust.yml", &t).unwrap();

@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+# cachebust: the GitHub Action (action.yml builds this file) and the webhook server.
+#
+# build: dependencies are compiled in a layer of their own, keyed only by Cargo.toml and
+# Cargo.lock, so a source edit recompiles cachebust alone (the manifest-first pattern for cargo).
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+# stand-ins for every target the manifest names, so that cargo compiles the dependencies only
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    mkdir -p src tests/integration tests/bench \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs tests/integration/main.rs \
+    && echo 'fn main() {}' > tests/bench/analyze.rs \
+    && cargo build --release --locked --bin cachebust \
+    && rm -rf src tests
+COPY src ./src
+# the sources are older than the stand-ins' build: touch them so cargo sees the change
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    mkdir -p tests/integration tests/bench \
+    && touch tests/integration/main.rs \
+    && echo 'fn main() {}' > tests/bench/analyze.rs \
+    && touch src/main.rs src/lib.rs \
+    && cargo build --release --locked --bin cachebust \
+    && install -D target/release/cachebust /out/cachebust
+
+# runtime: the one binary, git for reading the checkout's objects, CA roots for api.github.com.
+# uid 1001 is not root and is the runner user of GitHub-hosted runners, which owns the
+# workspace and the files behind GITHUB_OUTPUT and GITHUB_STEP_SUMMARY in a container action.
+FROM debian:12.11-slim AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git \
+    && rm -rf /var/lib/apt/lists/* \
+    && git config --system --add safe.directory '*' \
+    && groupadd --gid 1001 cachebust \
+    && useradd --uid 1001 --gid 1001 --home-dir /home/cachebust --create-home cachebust
+COPY --from=build /out/cachebust /usr/local/bin/cachebust
+WORKDIR /home/cachebust
+USER 1001:1001
+ENTRYPOINT ["/usr/local/bin/cachebust"]
+CMD ["--help"]
