@@ -192,21 +192,6 @@ pub fn git_mode(e: &Entry) -> Entry {
     e
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blob_ids_match_git() {
-        // `printf 'hello\n' | git hash-object --stdin`
-        assert_eq!(
-            blob_id(b"hello\n"),
-            "ce013625030ba8dba906f756967f9e9ca394464a"
-        );
-        assert_eq!(blob_id(b""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
-    }
-}
-
 /// One directory as both sides of a change (`check` and `fix` audit a tree, they compare none):
 /// no change set, and nothing walked or hashed up front. Discovery walks names only (skipping
 /// `.git` and `node_modules`); listings are read for the paths the analysis asks for.
@@ -381,5 +366,20 @@ impl crate::ports::RepoSource for SameDir {
             out.push((p.clone(), *recursive, entries));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_ids_match_git() {
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(
+            blob_id(b"hello\n"),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+        assert_eq!(blob_id(b""), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
     }
 }
