@@ -11,7 +11,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     mkdir -p src tests/integration tests/bench \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs tests/integration/main.rs \
-    && echo 'fn main() {}' > tests/bench/analyze.rs \
+    && for b in analyze server; do echo 'fn main() {}' > tests/bench/$b.rs; done \
     && cargo build --release --locked --bin cachebust \
     && rm -rf src tests
 COPY src ./src
@@ -19,7 +19,7 @@ COPY src ./src
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     mkdir -p tests/integration tests/bench \
     && touch tests/integration/main.rs \
-    && echo 'fn main() {}' > tests/bench/analyze.rs \
+    && for b in analyze server; do echo 'fn main() {}' > tests/bench/$b.rs; done \
     && touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin cachebust \
     && install -D target/release/cachebust /out/cachebust
@@ -37,5 +37,7 @@ RUN apt-get update \
 COPY --from=build /out/cachebust /usr/local/bin/cachebust
 WORKDIR /home/cachebust
 USER 1001:1001
+# `cachebust serve` (deploy/compose.yaml) listens here when CACHEBUST_LISTEN=0.0.0.0:8080
+EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/cachebust"]
 CMD ["--help"]

@@ -2,7 +2,7 @@
 //! Dockerfile builds will miss, and why.
 //!
 //! Layers (arrows point inward only):
-//! `cli`/`action` → `app` → `ports` ← `adapters`; `app` → `render` → `engine`.
+//! `cli`/`action`/`server` → `app` → `ports` ← `adapters`; `app` → `render` → `engine`.
 //! `engine` and `render` are pure: no file system, environment, network or printing.
 
 pub mod action;
@@ -12,3 +12,4 @@ pub mod cli;
 pub mod engine;
 pub mod ports;
 pub mod render;
+pub mod server;

@@ -160,6 +160,9 @@ pub struct Annotation {
 pub struct CheckRun {
     pub name: String,
     pub head_sha: String,
+    /// What made this run (the server's delivery id): a job run again after a crash finds and
+    /// finishes its own run, while a re-run someone requested gets a new one, as GitHub expects.
+    pub external_id: String,
     /// `queued`, `in_progress` or `completed`.
     pub status: String,
     /// With `completed`: `success`, `neutral`, `failure`, …
@@ -167,6 +170,14 @@ pub struct CheckRun {
     pub title: String,
     pub summary: String,
     pub annotations: Vec<Annotation>,
+}
+
+/// A check run found on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExistingCheckRun {
+    pub id: u64,
+    /// Annotations it already holds (GitHub appends the annotations of every update).
+    pub annotations: usize,
 }
 
 /// Why a call to the code host failed, in the terms callers branch on.
@@ -239,4 +250,107 @@ pub trait CodeHost {
         id: u64,
         run: &CheckRun,
     ) -> Result<(), HostError>;
+    /// Our check run of this name and external id on the head commit, if one exists.
+    async fn find_check_run(
+        &self,
+        pr: &PullRef,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<ExistingCheckRun>, HostError>;
+}
+
+/// A unit of work for the server: analyse one head of one pull request and deliver the review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub delivery_id: String,
+    /// `pull_request` or `rerun` (a check run re-requested).
+    pub kind: String,
+    /// `owner/name`.
+    pub repo: String,
+    pub pr_number: u64,
+    pub head_sha: String,
+    pub base_sha: String,
+    pub installation_id: u64,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub job: NewJob,
+    /// Attempts including this one.
+    pub attempts: u32,
+    /// When it was enqueued (unix milliseconds).
+    pub created_at: i64,
+}
+
+/// What enqueueing a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued {
+        id: i64,
+        superseded: u64,
+    },
+    /// The same `X-GitHub-Delivery` was seen before (a redelivery).
+    DuplicateDelivery,
+    /// A job for the same pull request and head is queued, running or done.
+    AlreadyQueued {
+        id: i64,
+    },
+}
+
+/// Job counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub queued: u64,
+    pub running: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub superseded: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job store: {0}")]
+pub struct StoreError(pub String);
+
+/// The server's durable queue (SQLite or PostgreSQL: `adapters::store`).
+#[allow(async_fn_in_trait)]
+pub trait JobStore {
+    /// Record the delivery and queue its job in one transaction: a repeated delivery id is a
+    /// duplicate; queued or running jobs of the same pull request for another head are
+    /// superseded; a job for the same head is not queued twice unless `force` (a re-run).
+    async fn enqueue(&self, job: &NewJob, force: bool) -> Result<Enqueued, StoreError>;
+    /// Record a delivery that queues nothing (installations): `false` when already seen.
+    async fn record_delivery(&self, delivery_id: &str, event: &str) -> Result<bool, StoreError>;
+    /// Claim the oldest ready job (queued and due, or running with an expired lease).
+    async fn claim(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Job>, StoreError>;
+    /// Whether the job is still ours and not superseded.
+    async fn still_current(&self, id: i64, worker: &str) -> Result<bool, StoreError>;
+    async fn complete(&self, id: i64, worker: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// A failed attempt: queued again at `retry_at_ms`, or failed for good when `None`.
+    async fn fail(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+    /// Give back the jobs a worker holds (shutdown).
+    async fn release(&self, worker: &str) -> Result<u64, StoreError>;
+    async fn depth(&self) -> Result<QueueDepth, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn upsert_installation(
+        &self,
+        id: u64,
+        account: &str,
+        repos_added: &[String],
+        repos_removed: &[String],
+    ) -> Result<(), StoreError>;
+    async fn remove_installation(&self, id: u64) -> Result<(), StoreError>;
+    async fn installations(&self) -> Result<Vec<(u64, String, Vec<String>)>, StoreError>;
 }

@@ -304,14 +304,18 @@ where
     }
 }
 
-/// The check run of a report: one run per head, findings and cache misses as annotations (50 per
-/// request, the rest appended by updates). Conclusion `neutral` when something rebuilds or a
-/// finding concerns the change, else `success`.
+/// The check run of a report: findings and cache misses as annotations (50 per request, the rest
+/// appended by updates). Conclusion `neutral` when something rebuilds or a finding concerns the
+/// change, else `success`. `external_id` names what asked for it (the delivery): a run with the
+/// same id on the head is the one an earlier attempt started, and is finished rather than
+/// duplicated (its annotations already sent are not sent again, since GitHub appends them); a
+/// new id (a re-run someone requested) gets a new run.
 pub async fn publish_check_run<H: CodeHost>(
     host: &H,
     pr: &PullRef,
     report: &Report,
     summary: &str,
+    external_id: &str,
 ) -> Result<u64, HostError> {
     let mut annotations = Vec::new();
     for df in &report.dockerfiles {
@@ -366,27 +370,78 @@ pub async fn publish_check_run<H: CodeHost>(
         crate::render::duration(report.rebuild_seconds())
     );
     let summary = review::truncate(summary, 65_535);
-    let mut chunks = annotations.chunks(50);
-    let first = chunks
-        .next()
-        .map(<[Annotation]>::to_vec)
-        .unwrap_or_default();
-    let run = CheckRun {
+    let mut run = CheckRun {
         name: "cachebust".into(),
         head_sha: pr.head_sha.clone(),
+        external_id: external_id.into(),
         status: "completed".into(),
         conclusion: Some(conclusion.into()),
         title: title.clone(),
         summary: summary.clone(),
-        annotations: first,
+        annotations: Vec::new(),
     };
-    let id = host.create_check_run(pr, &run).await?;
-    for chunk in chunks {
+    let existing = host.find_check_run(pr, &run.name, external_id).await?;
+    let mut batches = annotation_batches(&annotations, existing.map_or(0, |e| e.annotations));
+    run.annotations = batches.remove(0);
+    let id = match existing {
+        Some(e) => {
+            host.update_check_run(pr, e.id, &run).await?;
+            e.id
+        }
+        None => host.create_check_run(pr, &run).await?,
+    };
+    for batch in batches {
         let more = CheckRun {
-            annotations: chunk.to_vec(),
+            annotations: batch,
             ..run.clone()
         };
         host.update_check_run(pr, id, &more).await?;
     }
     Ok(id)
+}
+
+/// The annotations still to send, `sent` of them already on the run, as the requests carrying
+/// them (GitHub takes at most 50 per request and appends each request's to the run's): always at
+/// least one request, which carries the title, summary and conclusion.
+fn annotation_batches(all: &[Annotation], sent: usize) -> Vec<Vec<Annotation>> {
+    let rest = all.get(sent..).unwrap_or_default();
+    let mut out: Vec<Vec<Annotation>> = rest.chunks(50).map(<[Annotation]>::to_vec).collect();
+    if out.is_empty() {
+        out.push(Vec::new());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_are_sent_in_fifties_and_never_twice() {
+        let all: Vec<Annotation> = (0..120)
+            .map(|i| Annotation {
+                path: "Dockerfile".into(),
+                start_line: i,
+                end_line: i,
+                level: "notice".into(),
+                title: format!("a{i}"),
+                message: String::new(),
+            })
+            .collect();
+        let sizes = |sent| -> Vec<usize> {
+            annotation_batches(&all, sent)
+                .iter()
+                .map(Vec::len)
+                .collect()
+        };
+        assert_eq!(sizes(0), [50, 50, 20]);
+        // an attempt that died after two requests resumes with the third
+        assert_eq!(sizes(100), [20]);
+        assert_eq!(annotation_batches(&all, 100)[0][0].title, "a100");
+        assert_eq!(sizes(60), [50, 10]);
+        // everything already there (or more): one request, for the text and the conclusion
+        assert_eq!(sizes(120), [0]);
+        assert_eq!(sizes(500), [0]);
+        assert_eq!(annotation_batches(&[], 0).len(), 1);
+    }
 }

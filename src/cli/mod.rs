@@ -59,7 +59,21 @@ pub enum Command {
     /// Run as a GitHub Action: analyse the event's commits and review the pull request.
     #[command(long_about = ACTION_ABOUT)]
     Action(ActionArgs),
+    /// Run the GitHub App server: verified webhooks, a durable queue, the same review.
+    #[command(long_about = SERVE_ABOUT)]
+    Serve(crate::server::ServeArgs),
 }
+
+const SERVE_ABOUT: &str = "\
+Run cachebust as a GitHub App on your own server. POST /webhook takes GitHub's deliveries
+(X-Hub-Signature-256 checked against every configured secret before the body is parsed; 401 on a
+bad or missing signature, 413 over --max-body-bytes, 400 on malformed JSON, 202 for events it does
+not handle, 200 for ping); pull_request opened/synchronize/reopened/ready_for_review and
+check_run / check_suite re-runs queue a job in the database before the answer, deduplicated by
+X-GitHub-Delivery, a newer head superseding queued older ones. Workers read the pull request through the API (no clone, no
+code from the pull request runs), post the review, the summary comment and a check run, and retry
+GitHub errors with back-off. GET /healthz, /readyz and /metrics (Prometheus). Every flag can be
+given by its CACHEBUST_* variable. SIGTERM: stop accepting, finish or give back claimed jobs.";
 
 const ACTION_ABOUT: &str = "\
 Run as a GitHub Action step (action.yml runs this). Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH,
@@ -346,6 +360,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Check(c) => run_check(c),
         Command::Fix(f) => run_fix(f),
         Command::Action(a) => crate::action::run(a.dry_run),
+        Command::Serve(a) => crate::server::run(a),
     }
 }
 

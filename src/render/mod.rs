@@ -13,6 +13,7 @@ pub mod diff;
 pub mod history;
 pub mod json;
 pub mod markdown;
+pub mod metrics;
 pub mod review;
 pub mod sarif;
 pub mod text;

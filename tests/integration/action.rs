@@ -321,6 +321,7 @@ fn reviews_a_pull_request_then_reruns_without_duplicates() {
             body: "keeping it for now".into(),
             path: Some("pyapp/Dockerfile".into()),
             in_reply_to: Some(py_id),
+            pr: 7,
             user: "alice".into(),
             user_type: "User".into(),
             ..Default::default()
@@ -531,30 +532,7 @@ fn a_shallow_checkout_is_read_through_the_api() {
     // the fake serves both trees and the files' contents
     let repo = cachebust::adapters::git::GitRepo::open(&r.dir).unwrap();
     for sha in [&r.base, &r.head] {
-        let o = Command::new("git")
-            .arg("-C")
-            .arg(&r.dir)
-            .args(["ls-tree", "-r", "-t", "--long", sha])
-            .output()
-            .unwrap();
-        let mut tree = Vec::new();
-        for l in String::from_utf8_lossy(&o.stdout).lines() {
-            let (meta, path) = l.split_once('\t').unwrap();
-            let w: Vec<&str> = meta.split_whitespace().collect();
-            tree.push(json!({"path": path, "mode": w[0], "type": w[1], "sha": w[2], "size": w[3].parse::<u64>().ok()}));
-            if w[1] == "blob" {
-                let c = Command::new("git")
-                    .arg("-C")
-                    .arg(&r.dir)
-                    .args(["cat-file", "-p", w[2]])
-                    .output()
-                    .unwrap();
-                f.state()
-                    .contents
-                    .insert((sha.to_string(), path.to_string()), c.stdout);
-            }
-        }
-        f.state().trees.insert(sha.to_string(), tree);
+        f.state().serve_commit(&r.dir, sha);
     }
     f.state().merge_base = Some(r.base.clone());
     drop(repo);

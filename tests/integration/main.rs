@@ -11,4 +11,5 @@ mod history;
 mod parser_corpus;
 mod review;
 mod rules;
+mod server;
 mod support;

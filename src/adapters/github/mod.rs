@@ -7,6 +7,7 @@
 //! retried on 5xx and on rate limits after the wait GitHub asks for; a POST never is.
 
 pub mod event;
+pub mod forge;
 pub mod tree;
 
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ports::{
-    CheckRun, CodeHost, HostError, NewReview, Posted, PullFile, PullFiles, PullRef,
+    CheckRun, CodeHost, ExistingCheckRun, HostError, NewReview, Posted, PullFile, PullFiles,
+    PullRef,
 };
 
 /// Calls made and rate-limit waits, for the server's metrics.
@@ -32,7 +34,10 @@ pub struct ApiStats {
 
 #[derive(Clone)]
 pub struct GitHub {
-    octo: Octocrab,
+    /// Shared by every clone: octocrab's installation-token cache lives inside the client, and
+    /// cloning an `Octocrab` copies the cache instead of sharing it (each clone would mint a token
+    /// of its own).
+    octo: Arc<Octocrab>,
     /// Attempts for idempotent calls.
     pub attempts: u32,
     /// The longest rate-limit wait accepted before giving up with `RateLimited`.
@@ -66,7 +71,7 @@ fn transport(e: impl std::fmt::Display) -> HostError {
 impl GitHub {
     pub fn new(octo: Octocrab) -> GitHub {
         GitHub {
-            octo,
+            octo: Arc::new(octo),
             attempts: 4,
             max_wait: Duration::from_secs(300),
             backoff: Duration::from_secs(1),
@@ -321,6 +326,29 @@ impl GitHub {
             ))
             .await?;
         decode_base64(v.get("content").and_then(Value::as_str).unwrap_or(""))
+    }
+
+    /// The base commit of a pull request.
+    pub async fn pull_base(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+    ) -> Result<String, HostError> {
+        let v: Value = self
+            .get_json(&format!(
+                "/repos/{}/{}/pulls/{number}",
+                seg(owner),
+                seg(repo)
+            ))
+            .await?;
+        v.pointer("/base/sha")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| HostError::Server {
+                status: 200,
+                message: "the pull request has no base".into(),
+            })
     }
 
     /// The merge base of a pull request's base and head (the left side of its diff).
@@ -583,6 +611,8 @@ struct CheckRunBody<'a> {
     name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     head_sha: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
     status: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     conclusion: Option<&'a str>,
@@ -610,6 +640,7 @@ fn check_body<'a>(run: &'a CheckRun, create: bool) -> CheckRunBody<'a> {
     CheckRunBody {
         name: create.then_some(run.name.as_str()),
         head_sha: create.then_some(run.head_sha.as_str()),
+        external_id: (create && !run.external_id.is_empty()).then_some(run.external_id.as_str()),
         status: &run.status,
         conclusion: run.conclusion.as_deref(),
         output: CheckOutputBody {
@@ -783,6 +814,50 @@ impl CodeHost for GitHub {
             )
             .await?;
         Ok(c.id)
+    }
+
+    async fn find_check_run(
+        &self,
+        pr: &PullRef,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<ExistingCheckRun>, HostError> {
+        #[derive(Deserialize)]
+        struct Runs {
+            #[serde(default)]
+            check_runs: Vec<RunBody>,
+        }
+        #[derive(Deserialize)]
+        struct RunBody {
+            id: u64,
+            #[serde(default)]
+            name: String,
+            #[serde(default)]
+            external_id: Option<String>,
+            #[serde(default)]
+            output: Option<RunOutput>,
+        }
+        #[derive(Deserialize)]
+        struct RunOutput {
+            #[serde(default)]
+            annotations_count: usize,
+        }
+        let runs: Runs = self
+            .get_json(&format!(
+                "{}/commits/{}/check-runs?check_name={}&per_page=100",
+                repo_route(pr),
+                seg(&pr.head_sha),
+                seg(name)
+            ))
+            .await?;
+        Ok(runs
+            .check_runs
+            .into_iter()
+            .find(|r| r.name == name && r.external_id.as_deref().unwrap_or("") == external_id)
+            .map(|r| ExistingCheckRun {
+                id: r.id,
+                annotations: r.output.map_or(0, |o| o.annotations_count),
+            }))
     }
 
     async fn update_check_run(

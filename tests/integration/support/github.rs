@@ -34,7 +34,7 @@ impl Drop for Prism {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -178,6 +178,8 @@ pub struct Req {
     pub body: Value,
     /// Prism's verdict when it rejected the request (status and violations).
     pub violation: Option<String>,
+    /// The `Authorization` header as sent.
+    pub authorization: Option<String>,
 }
 
 /// An error to answer instead of the normal one, for the next matching request.
@@ -196,6 +198,8 @@ pub struct Fault {
 #[derive(Debug, Clone, Default)]
 pub struct Comment {
     pub id: u64,
+    /// The pull request (issue) number it belongs to.
+    pub pr: u64,
     pub body: String,
     pub path: Option<String>,
     pub line: Option<u64>,
@@ -219,10 +223,47 @@ pub struct State {
     pub trees: BTreeMap<String, Vec<Value>>,
     pub contents: BTreeMap<(String, String), Vec<u8>>,
     pub merge_base: Option<String>,
+    /// Commit ids served as another one (many pull requests over the same trees).
+    pub aliases: BTreeMap<String, String>,
+    /// Added to every answer (a slow GitHub).
+    pub delay: Duration,
+    /// GitHub App mode: `POST /app/installations/{id}/access_tokens` takes a JWT whose `iss` is
+    /// this App id and issues a token; every other request must carry an issued token (401).
+    pub app_id: Option<u64>,
+    /// Installation tokens issued, by installation.
+    pub issued: Vec<(u64, String)>,
     next_id: u64,
 }
 
 impl State {
+    /// Serve commit `sha` of the git repository at `dir` as GitHub would: its tree (`git/trees`,
+    /// recursive) and the contents of its files.
+    pub fn serve_commit(&mut self, dir: &std::path::Path, sha: &str) {
+        let o = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["ls-tree", "-r", "-t", "--long", sha])
+            .output()
+            .unwrap();
+        let mut tree = Vec::new();
+        for l in String::from_utf8_lossy(&o.stdout).lines() {
+            let (meta, path) = l.split_once('\t').unwrap();
+            let w: Vec<&str> = meta.split_whitespace().collect();
+            tree.push(json!({"path": path, "mode": w[0], "type": w[1], "sha": w[2], "size": w[3].parse::<u64>().ok()}));
+            if w[1] == "blob" {
+                let c = Command::new("git")
+                    .arg("-C")
+                    .arg(dir)
+                    .args(["cat-file", "-p", w[2]])
+                    .output()
+                    .unwrap();
+                self.contents
+                    .insert((sha.to_string(), path.to_string()), c.stdout);
+            }
+        }
+        self.trees.insert(sha.to_string(), tree);
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         1000 + self.next_id
@@ -242,12 +283,12 @@ impl State {
     }
 }
 
-/// The fake: its address, its state, and the server task.
+/// The fake: its address and its state. Its server runs on a thread of its own (so that tests
+/// with and without a runtime can start it) until the test process ends.
 pub struct Fake {
     pub url: String,
     pub state: Arc<Mutex<State>>,
     _prism: Option<Prism>,
-    _rt: tokio::runtime::Runtime,
 }
 
 impl Fake {
@@ -259,40 +300,73 @@ impl Fake {
 /// Start the fake in front of Prism (validation) or, without Prism, `None`.
 pub fn fake() -> Option<Fake> {
     let prism = prism()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let state: Arc<Mutex<State>> = Arc::default();
-    // octocrab's client needs a runtime to be built in
-    let _enter = rt.enter();
-    let validator = octocrab::Octocrab::builder()
-        .base_uri(format!("http://127.0.0.1:{}", prism.port))
-        .unwrap()
-        .build()
-        .unwrap();
     let st = state.clone();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let st = st.clone();
-            let validator = validator.clone();
-            async move { handle(st, validator, method, uri, headers, body).await }
-        },
-    );
-    rt.spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+    let prism_port = prism.port;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let validator = octocrab::Octocrab::builder()
+                .base_uri(format!("http://127.0.0.1:{prism_port}"))
+                .unwrap()
+                .build()
+                .unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = axum::Router::new().fallback(
+                move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                    let st = st.clone();
+                    let validator = validator.clone();
+                    async move { handle(st, validator, method, uri, headers, body).await }
+                },
+            );
+            axum::serve(listener, app).await.unwrap();
+        });
     });
+    let addr = rx.recv().unwrap();
     Some(Fake {
         url: format!("http://{addr}"),
         state,
         _prism: Some(prism),
-        _rt: rt,
     })
+}
+
+/// The `iss` claim of a well-formed, currently valid JWT (RS256 header, `iat` in the past, `exp`
+/// at most ten minutes ahead as GitHub requires); the signature is not checked here.
+fn jwt_issuer(jwt: &str) -> Option<u64> {
+    use base64::Engine;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    if parts.len() != 3 || parts[2].is_empty() {
+        return None;
+    }
+    let dec = |p: &str| -> Option<Value> {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p.trim_end_matches('='))
+            .ok()?;
+        serde_json::from_slice(&b).ok()
+    };
+    let (header, claims) = (dec(parts[0])?, dec(parts[1])?);
+    if header["alg"] != "RS256" {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let (iat, exp) = (claims["iat"].as_u64()?, claims["exp"].as_u64()?);
+    if iat > now + 60 || exp <= now || exp > now + 660 {
+        return None;
+    }
+    match &claims["iss"] {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
 }
 
 fn json_response(status: u16, v: Value) -> Response {
@@ -399,9 +473,13 @@ async fn handle(
     validator: octocrab::Octocrab,
     method: Method,
     uri: Uri,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let delay = st.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let violation = validate(&validator, &method, &uri, &body).await;
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
@@ -412,6 +490,10 @@ async fn handle(
         path: path.clone(),
         body: json_body.clone(),
         violation: violation.as_ref().map(|(c, b)| format!("{c} {b}")),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     });
     if let Some((code, text)) = violation {
         return (
@@ -437,6 +519,40 @@ async fn handle(
         }
     }
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let Some(app_id) = s.app_id {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let bearer = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("token "))
+            .unwrap_or("");
+        if let ("POST", ["app", "installations", id, "access_tokens"]) =
+            (method.as_str(), seg.as_slice())
+        {
+            return match jwt_issuer(bearer) {
+                Some(iss) if iss == app_id => {
+                    let id: u64 = id.parse().unwrap_or(0);
+                    let token = format!("ghs_fake_installation_{id}_{}", s.issued.len());
+                    s.issued.push((id, token.clone()));
+                    json_response(
+                        201,
+                        json!({"token": token, "expires_at": "2099-01-01T00:00:00Z",
+                               "permissions": {"pull_requests": "write", "contents": "read", "checks": "write"},
+                               "repository_selection": "all"}),
+                    )
+                }
+                _ => json_response(
+                    401,
+                    json!({"message": "A JSON web token could not be decoded"}),
+                ),
+            };
+        }
+        if !s.issued.iter().any(|(_, t)| t == bearer) {
+            return json_response(401, json!({"message": "Bad credentials"}));
+        }
+    }
     let page: usize = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("page="))
@@ -455,19 +571,60 @@ async fn handle(
                 .collect(),
         )
     };
+    let pr_of = |i: usize| -> u64 { seg.get(i).and_then(|x| x.parse().ok()).unwrap_or(0) };
+    let real = |sha: &str| -> String {
+        s.aliases
+            .get(sha)
+            .cloned()
+            .unwrap_or_else(|| sha.to_string())
+    };
     let answer = match (method.as_str(), seg.as_slice()) {
         ("GET", ["repos", _, _, "pulls", _, "files"]) => json_response(200, paged(s.files.clone())),
         ("GET", ["repos", _, _, "pulls", _, "comments"]) => json_response(
             200,
-            paged(s.review_comments.iter().map(comment_json).collect()),
+            paged(
+                s.review_comments
+                    .iter()
+                    .filter(|c| c.pr == pr_of(4))
+                    .map(comment_json)
+                    .collect(),
+            ),
         ),
-        ("GET", ["repos", _, _, "pulls", _, "reviews"]) => {
-            json_response(200, paged(s.reviews.iter().map(comment_json).collect()))
-        }
+        ("GET", ["repos", _, _, "pulls", _, "reviews"]) => json_response(
+            200,
+            paged(
+                s.reviews
+                    .iter()
+                    .filter(|c| c.pr == pr_of(4))
+                    .map(comment_json)
+                    .collect(),
+            ),
+        ),
         ("GET", ["repos", _, _, "issues", _, "comments"]) => json_response(
             200,
-            paged(s.issue_comments.iter().map(comment_json).collect()),
+            paged(
+                s.issue_comments
+                    .iter()
+                    .filter(|c| c.pr == pr_of(4))
+                    .map(comment_json)
+                    .collect(),
+            ),
         ),
+        ("GET", ["repos", _, _, "commits", sha, "check-runs"]) => {
+            let runs: Vec<Value> = s
+                .check_runs
+                .iter()
+                .filter(|r| r["head_sha"] == json!(sha))
+                .map(|r| {
+                    // GitHub lists a run's output with a count, not the annotations
+                    let mut r = r.clone();
+                    let n = r["output"]["annotations"].as_array().map_or(0, Vec::len);
+                    r["output"] = json!({"title": r["output"]["title"], "summary": r["output"]["summary"], "annotations_count": n});
+                    r
+                })
+                .collect();
+            json_response(200, json!({"total_count": runs.len(), "check_runs": runs}))
+        }
         ("POST", ["repos", _, _, "pulls", _, "reviews"]) => {
             let comments = json_body["comments"]
                 .as_array()
@@ -484,8 +641,10 @@ async fn handle(
                 }
             }
             let id = s.id();
+            let pr = pr_of(4);
             s.reviews.push(Comment {
                 id,
+                pr,
                 body: json_body["body"].as_str().unwrap_or("").into(),
                 user: "github-actions[bot]".into(),
                 user_type: "Bot".into(),
@@ -495,6 +654,7 @@ async fn handle(
                 let cid = s.id();
                 s.review_comments.push(Comment {
                     id: cid,
+                    pr,
                     body: c["body"].as_str().unwrap_or("").into(),
                     path: c["path"].as_str().map(str::to_string),
                     line: c["line"].as_u64(),
@@ -541,8 +701,10 @@ async fn handle(
                 );
             }
             let id = s.id();
+            let pr = pr_of(4);
             s.issue_comments.push(Comment {
                 id,
+                pr,
                 body,
                 user: "github-actions[bot]".into(),
                 user_type: "Bot".into(),
@@ -585,7 +747,7 @@ async fn handle(
             }
             json_response(200, json!({"id": id}))
         }
-        ("GET", ["repos", _, _, "git", "trees", sha]) => match s.trees.get(*sha) {
+        ("GET", ["repos", _, _, "git", "trees", sha]) => match s.trees.get(&real(sha)) {
             Some(t) => json_response(200, json!({"sha": sha, "tree": t, "truncated": false})),
             None => json_response(404, json!({"message": "Not Found"})),
         },
@@ -595,7 +757,7 @@ async fn handle(
                 .find_map(|kv| kv.strip_prefix("ref="))
                 .unwrap_or("")
                 .to_string();
-            match s.contents.get(&(git_ref, decode(p))) {
+            match s.contents.get(&(real(&git_ref), decode(p))) {
                 Some(bytes) => {
                     use base64::Engine;
                     let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);

@@ -1,0 +1,458 @@
+//! The server's durable queue with sqlx: an SQLite file by default (created on first use, WAL,
+//! writers serialised with `BEGIN IMMEDIATE`), or PostgreSQL (feature `postgres`) so several
+//! server instances share the work (`FOR UPDATE SKIP LOCKED` claims, a per-pull-request advisory
+//! lock while enqueueing). A claim is a lease: a job whose worker died is claimed again when the
+//! lease expires. Times are unix milliseconds.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::ports::{Enqueued, Job, JobStore, NewJob, QueueDepth, StoreError};
+
+pub enum SqlStore {
+    /// The pool, and the lock that lets one write transaction of this process run at a time:
+    /// SQLite has one writer, and waiting in its busy handler (sleeps of up to 100 ms) is what
+    /// made acknowledgements slow under load; the lock makes writers queue without sleeping.
+    Sqlite(SqlitePool, tokio::sync::Mutex<()>),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// Run `$body` with `$pool` bound to the backend's pool and `$pg` telling which one it is.
+macro_rules! on_pool {
+    ($self:expr, $pool:ident, $pg:ident => $body:expr) => {
+        match $self {
+            SqlStore::Sqlite($pool, _) => {
+                let $pg = false;
+                $body
+            }
+            #[cfg(feature = "postgres")]
+            SqlStore::Postgres($pool) => {
+                let $pg = true;
+                $body
+            }
+        }
+    };
+}
+
+const SCHEMA_SQLITE: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL, kind TEXT NOT NULL, repo TEXT NOT NULL, pr_number BIGINT NOT NULL, head_sha TEXT NOT NULL, base_sha TEXT NOT NULL, installation_id BIGINT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, run_after BIGINT NOT NULL, lease_until BIGINT, worker TEXT, last_error TEXT, created_at BIGINT NOT NULL, finished_at BIGINT)",
+    "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, run_after, id)",
+    "CREATE INDEX IF NOT EXISTS jobs_pr ON jobs (repo, pr_number, status)",
+    "CREATE TABLE IF NOT EXISTS installations (id BIGINT PRIMARY KEY, account TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS installation_repos (installation_id BIGINT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (installation_id, repo))",
+];
+
+#[cfg(feature = "postgres")]
+const SCHEMA_PG: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jobs (id BIGSERIAL PRIMARY KEY, delivery_id TEXT NOT NULL, kind TEXT NOT NULL, repo TEXT NOT NULL, pr_number BIGINT NOT NULL, head_sha TEXT NOT NULL, base_sha TEXT NOT NULL, installation_id BIGINT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, run_after BIGINT NOT NULL, lease_until BIGINT, worker TEXT, last_error TEXT, created_at BIGINT NOT NULL, finished_at BIGINT)",
+    "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, run_after, id)",
+    "CREATE INDEX IF NOT EXISTS jobs_pr ON jobs (repo, pr_number, status)",
+    "CREATE TABLE IF NOT EXISTS installations (id BIGINT PRIMARY KEY, account TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS installation_repos (installation_id BIGINT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (installation_id, repo))",
+];
+
+const CLAIM_SQLITE: &str = "UPDATE jobs SET status = 'running', worker = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_after <= $3) OR (status = 'running' AND lease_until < $3) ORDER BY id LIMIT 1) \
+     RETURNING id, delivery_id, kind, repo, pr_number, head_sha, base_sha, installation_id, attempts, created_at";
+#[cfg(feature = "postgres")]
+const CLAIM_PG: &str = "UPDATE jobs SET status = 'running', worker = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_after <= $3) OR (status = 'running' AND lease_until < $3) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, delivery_id, kind, repo, pr_number, head_sha, base_sha, installation_id, attempts, created_at";
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl SqlStore {
+    /// Open (and create) the store: `sqlite://PATH`, a plain path, or `postgres://…`.
+    pub async fn open(url: &str) -> Result<SqlStore, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(err)?;
+                let s = SqlStore::Postgres(pool);
+                s.migrate().await?;
+                return Ok(s);
+            }
+            #[cfg(not(feature = "postgres"))]
+            return Err(StoreError(
+                "this build has no PostgreSQL support (build with the `postgres` feature)".into(),
+            ));
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+            .map_err(err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            // a checkpoint copies the WAL into the database and syncs it: off the request path,
+            // the server runs `checkpoint` in the background instead (the last connection to
+            // close checkpoints too, so the WAL never outlives the process)
+            .pragma("wal_autocheckpoint", "0");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(err)?;
+        let s = SqlStore::Sqlite(pool, tokio::sync::Mutex::new(()));
+        s.migrate().await?;
+        Ok(s)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool, pg => {
+            #[cfg(feature = "postgres")]
+            let schema = if pg { SCHEMA_PG } else { SCHEMA_SQLITE };
+            #[cfg(not(feature = "postgres"))]
+            let schema = { let _ = pg; SCHEMA_SQLITE };
+            for stmt in schema {
+                sqlx::query(*stmt).execute(pool).await.map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Hold this while writing (SQLite only).
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self {
+            SqlStore::Sqlite(_, w) => Some(w.lock().await),
+            #[cfg(feature = "postgres")]
+            SqlStore::Postgres(_) => None,
+        }
+    }
+
+    /// Copy the SQLite write-ahead log back into the database file without blocking writers
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`); nothing to do on PostgreSQL. Automatic checkpoints are
+    /// off, so whoever keeps a store open under load calls this periodically (the server: every
+    /// second).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool, pg => {
+            if !pg {
+                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(pool)
+                    .await
+                    .map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The backend's name, for logs.
+    pub fn backend(&self) -> &'static str {
+        on_pool!(self, _pool, pg => if pg { "postgres" } else { "sqlite" })
+    }
+
+    /// The status and attempts of a job (tests and diagnostics).
+    pub async fn job_status(
+        &self,
+        id: i64,
+    ) -> Result<Option<(String, u32, Option<String>)>, StoreError> {
+        on_pool!(self, pool, _pg => {
+            let row = sqlx::query("SELECT status, attempts, last_error FROM jobs WHERE id = $1").bind(id).fetch_optional(pool).await.map_err(err)?;
+            Ok(row.map(|r| (r.get::<String, _>("status"), r.get::<i32, _>("attempts") as u32, r.get::<Option<String>, _>("last_error"))))
+        })
+    }
+
+    /// Every job's delivery id and status (tests and the crash check).
+    pub async fn jobs(&self) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        on_pool!(self, pool, _pg => {
+            let rows = sqlx::query("SELECT id, delivery_id, head_sha, status FROM jobs ORDER BY id").fetch_all(pool).await.map_err(err)?;
+            Ok(rows.iter().map(|r| (r.get::<i64, _>("id"), r.get::<String, _>("delivery_id"), r.get::<String, _>("head_sha"), r.get::<String, _>("status"))).collect())
+        })
+    }
+}
+
+fn job_of(r: &impl RowLike) -> Job {
+    Job {
+        id: r.i64("id"),
+        job: NewJob {
+            delivery_id: r.string("delivery_id"),
+            kind: r.string("kind"),
+            repo: r.string("repo"),
+            pr_number: r.i64("pr_number") as u64,
+            head_sha: r.string("head_sha"),
+            base_sha: r.string("base_sha"),
+            installation_id: r.i64("installation_id") as u64,
+        },
+        attempts: r.i64("attempts") as u32,
+        created_at: r.i64("created_at"),
+    }
+}
+
+/// Column access shared by both backends' rows.
+trait RowLike {
+    fn i64(&self, c: &str) -> i64;
+    fn string(&self, c: &str) -> String;
+}
+
+impl RowLike for sqlx::sqlite::SqliteRow {
+    fn i64(&self, c: &str) -> i64 {
+        self.try_get::<i64, _>(c).unwrap_or_default()
+    }
+    fn string(&self, c: &str) -> String {
+        self.try_get::<String, _>(c).unwrap_or_default()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl RowLike for sqlx::postgres::PgRow {
+    fn i64(&self, c: &str) -> i64 {
+        self.try_get::<i64, _>(c)
+            .or_else(|_| self.try_get::<i32, _>(c).map(i64::from))
+            .unwrap_or_default()
+    }
+    fn string(&self, c: &str) -> String {
+        self.try_get::<String, _>(c).unwrap_or_default()
+    }
+}
+
+impl JobStore for SqlStore {
+    async fn enqueue(&self, job: &NewJob, force: bool) -> Result<Enqueued, StoreError> {
+        let _w = self.writer().await;
+        let now = now_ms();
+        on_pool!(self, pool, pg => {
+            let mut tx = if pg { pool.begin().await } else { pool.begin_with("BEGIN IMMEDIATE").await }.map_err(err)?;
+            if pg {
+                // one enqueue at a time per pull request across instances
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(format!("{}#{}", job.repo, job.pr_number)).execute(&mut *tx).await.map_err(err)?;
+            }
+            let inserted = sqlx::query("INSERT INTO deliveries (delivery_id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING")
+                .bind(&job.delivery_id)
+                .bind(&job.kind)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            if inserted == 0 {
+                tx.rollback().await.map_err(err)?;
+                return Ok(Enqueued::DuplicateDelivery);
+            }
+            if !force {
+                let existing = sqlx::query("SELECT id FROM jobs WHERE repo = $1 AND pr_number = $2 AND head_sha = $3 AND status IN ('queued', 'running', 'done') ORDER BY id DESC LIMIT 1")
+                    .bind(&job.repo)
+                    .bind(job.pr_number as i64)
+                    .bind(&job.head_sha)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                if let Some(r) = existing {
+                    let id: i64 = r.try_get("id").map_err(err)?;
+                    tx.commit().await.map_err(err)?;
+                    return Ok(Enqueued::AlreadyQueued { id });
+                }
+            }
+            // an older head of the same pull request is not worth finishing
+            let superseded = sqlx::query("UPDATE jobs SET status = 'superseded', finished_at = $1 WHERE repo = $2 AND pr_number = $3 AND status IN ('queued', 'running') AND (head_sha <> $4 OR $5)")
+                .bind(now)
+                .bind(&job.repo)
+                .bind(job.pr_number as i64)
+                .bind(&job.head_sha)
+                .bind(force)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            let row = sqlx::query("INSERT INTO jobs (delivery_id, kind, repo, pr_number, head_sha, base_sha, installation_id, status, attempts, run_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8) RETURNING id")
+                .bind(&job.delivery_id)
+                .bind(&job.kind)
+                .bind(&job.repo)
+                .bind(job.pr_number as i64)
+                .bind(&job.head_sha)
+                .bind(&job.base_sha)
+                .bind(job.installation_id as i64)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+            let id: i64 = row.try_get("id").map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            Ok(Enqueued::Queued { id, superseded })
+        })
+    }
+
+    async fn record_delivery(&self, delivery_id: &str, event: &str) -> Result<bool, StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            let n = sqlx::query("INSERT INTO deliveries (delivery_id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING")
+                .bind(delivery_id)
+                .bind(event)
+                .bind(now_ms())
+                .execute(pool)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Option<Job>, StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, pg => {
+            #[cfg(feature = "postgres")]
+            let sql = if pg { CLAIM_PG } else { CLAIM_SQLITE };
+            #[cfg(not(feature = "postgres"))]
+            let sql = { let _ = pg; CLAIM_SQLITE };
+            let row = sqlx::query(sql).bind(worker).bind(now + lease_ms).bind(now).fetch_optional(pool).await.map_err(err)?;
+            Ok(row.as_ref().map(job_of))
+        })
+    }
+
+    async fn still_current(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
+        on_pool!(self, pool, _pg => {
+            let row = sqlx::query("SELECT 1 AS ok FROM jobs WHERE id = $1 AND worker = $2 AND status = 'running'").bind(id).bind(worker).fetch_optional(pool).await.map_err(err)?;
+            Ok(row.is_some())
+        })
+    }
+
+    async fn complete(&self, id: i64, worker: &str, now: i64) -> Result<bool, StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            let n = sqlx::query("UPDATE jobs SET status = 'done', finished_at = $1, lease_until = NULL WHERE id = $2 AND worker = $3 AND status = 'running'")
+                .bind(now)
+                .bind(id)
+                .bind(worker)
+                .execute(pool)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
+    async fn fail(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let _w = self.writer().await;
+        let now = now_ms();
+        on_pool!(self, pool, _pg => {
+            let q = match retry_at {
+                Some(at) => sqlx::query("UPDATE jobs SET status = 'queued', run_after = $1, last_error = $2, lease_until = NULL, worker = NULL WHERE id = $3 AND worker = $4 AND status = 'running'").bind(at),
+                None => sqlx::query("UPDATE jobs SET status = 'failed', finished_at = $1, last_error = $2, lease_until = NULL WHERE id = $3 AND worker = $4 AND status = 'running'").bind(now),
+            };
+            q.bind(error).bind(id).bind(worker).execute(pool).await.map_err(err)?;
+            Ok(())
+        })
+    }
+
+    async fn release(&self, worker: &str) -> Result<u64, StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            let n = sqlx::query("UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, attempts = attempts - 1 WHERE worker = $1 AND status = 'running'")
+                .bind(worker)
+                .execute(pool)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            Ok(n)
+        })
+    }
+
+    async fn depth(&self) -> Result<QueueDepth, StoreError> {
+        on_pool!(self, pool, _pg => {
+            let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetch_all(pool).await.map_err(err)?;
+            let mut d = QueueDepth::default();
+            for r in &rows {
+                let n: i64 = r.try_get("n").map_err(err)?;
+                match r.try_get::<String, _>("status").map_err(err)?.as_str() {
+                    "queued" => d.queued = n as u64,
+                    "running" => d.running = n as u64,
+                    "done" => d.done = n as u64,
+                    "failed" => d.failed = n as u64,
+                    "superseded" => d.superseded = n as u64,
+                    _ => {}
+                }
+            }
+            Ok(d)
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool, _pg => {
+            sqlx::query("SELECT 1").execute(pool).await.map_err(err)?;
+            Ok(())
+        })
+    }
+
+    async fn upsert_installation(
+        &self,
+        id: u64,
+        account: &str,
+        added: &[String],
+        removed: &[String],
+    ) -> Result<(), StoreError> {
+        let _w = self.writer().await;
+        let now = now_ms();
+        on_pool!(self, pool, _pg => {
+            let mut tx = pool.begin().await.map_err(err)?;
+            sqlx::query("INSERT INTO installations (id, account, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET account = excluded.account, updated_at = excluded.updated_at")
+                .bind(id as i64)
+                .bind(account)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            for r in added {
+                sqlx::query("INSERT INTO installation_repos (installation_id, repo) VALUES ($1, $2) ON CONFLICT DO NOTHING").bind(id as i64).bind(r).execute(&mut *tx).await.map_err(err)?;
+            }
+            for r in removed {
+                sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1 AND repo = $2").bind(id as i64).bind(r).execute(&mut *tx).await.map_err(err)?;
+            }
+            tx.commit().await.map_err(err)?;
+            Ok(())
+        })
+    }
+
+    async fn remove_installation(&self, id: u64) -> Result<(), StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            let mut tx = pool.begin().await.map_err(err)?;
+            sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1").bind(id as i64).execute(&mut *tx).await.map_err(err)?;
+            sqlx::query("DELETE FROM installations WHERE id = $1").bind(id as i64).execute(&mut *tx).await.map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            Ok(())
+        })
+    }
+
+    async fn installations(&self) -> Result<Vec<(u64, String, Vec<String>)>, StoreError> {
+        on_pool!(self, pool, _pg => {
+            let rows = sqlx::query("SELECT id, account FROM installations ORDER BY id").fetch_all(pool).await.map_err(err)?;
+            let mut out = Vec::new();
+            for r in &rows {
+                let id: i64 = r.try_get("id").map_err(err)?;
+                let repos = sqlx::query("SELECT repo FROM installation_repos WHERE installation_id = $1 ORDER BY repo").bind(id).fetch_all(pool).await.map_err(err)?;
+                out.push((id as u64, r.try_get::<String, _>("account").map_err(err)?, repos.iter().filter_map(|x| x.try_get::<String, _>("repo").ok()).collect()));
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,333 @@
+//! The server's workers: claim a job from the `JobStore` (a lease), read the pull request through
+//! a `Forge` (the code host and its trees), run the analysis, deliver the review and the check run
+//! with `publish`, and record the outcome. A GitHub error that may pass (5xx, timeouts, rate
+//! limits) queues the job again with exponential back-off and jitter, up to a number of attempts;
+//! anything else fails it with the error kept. A job superseded by a newer head is dropped before
+//! anything is posted. Counters and latencies go to `Metrics`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use super::analyze::{AnalyzeOptions, analyze};
+use super::publish::{Mode, PublishOptions, publish, publish_check_run};
+use crate::engine::EngineKind;
+use crate::engine::tree::Side;
+use crate::ports::{CodeHost, HostError, Job, JobStore, PullFiles, PullRef, RepoSource};
+pub use crate::render::metrics::{BUCKETS_MS, Histogram};
+
+/// Where jobs read pull requests and post reviews.
+#[allow(async_fn_in_trait)]
+pub trait Forge {
+    type Host: CodeHost;
+    type Trees: RepoSource;
+    /// A client for one installation.
+    async fn connect(&self, installation: u64) -> Result<Self::Host, HostError>;
+    /// The pull request's two trees (base = the merge base) and notes about them.
+    async fn trees(
+        &self,
+        host: &Self::Host,
+        pr: &PullRef,
+        files: &PullFiles,
+    ) -> Result<(Self::Trees, Vec<String>), HostError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub name: String,
+    pub lease: Duration,
+    pub max_attempts: u32,
+    /// First back-off (doubled per attempt, with up to 50% jitter).
+    pub backoff: Duration,
+    pub poll: Duration,
+    pub engine: EngineKind,
+    pub check_runs: bool,
+    /// Our bot login (`<app-slug>[bot]`), to recognise our comments.
+    pub bot_login: Option<String>,
+    /// Publish attempts inside one job (the job itself is retried on top).
+    pub publish: PublishOptions,
+}
+
+/// What the server counts (read by `GET /metrics`).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// (event, outcome) → deliveries.
+    pub deliveries: Mutex<BTreeMap<(String, String), u64>>,
+    /// outcome (`done`, `retried`, `failed`, `superseded`) → jobs.
+    pub jobs: Mutex<BTreeMap<String, u64>>,
+    /// From enqueue to done.
+    pub job_latency: Mutex<Histogram>,
+    /// Time to answer a delivery.
+    pub ack_latency: Mutex<Histogram>,
+    pub in_flight: AtomicU64,
+}
+
+impl Metrics {
+    pub fn delivery(&self, event: &str, outcome: &str) {
+        if let Ok(mut m) = self.deliveries.lock() {
+            *m.entry((event.to_string(), outcome.to_string()))
+                .or_default() += 1;
+        }
+    }
+    pub fn job(&self, outcome: &str) {
+        if let Ok(mut m) = self.jobs.lock() {
+            *m.entry(outcome.to_string()).or_default() += 1;
+        }
+    }
+}
+
+/// Why a job attempt ended without a review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    pub transient: bool,
+    pub message: String,
+    /// GitHub's rate limit resets after this long: the next attempt waits at least as much.
+    pub retry_after: Option<Duration>,
+}
+
+impl From<HostError> for JobError {
+    fn from(e: HostError) -> JobError {
+        JobError {
+            transient: e.is_transient(),
+            retry_after: match &e {
+                HostError::RateLimited {
+                    retry_after: Some(s),
+                    ..
+                } => Some(Duration::from_secs(*s)),
+                _ => None,
+            },
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What became of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done { rebuilt: usize, inline: usize },
+    Superseded,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Back-off for attempt `n` (1-based): `base * 2^(n-1)`, plus up to 50% jitter.
+pub fn backoff(base: Duration, n: u32, seed: u64) -> Duration {
+    let exp = base.saturating_mul(1 << n.saturating_sub(1).min(10));
+    // xorshift of the seed: enough to spread retries of jobs failing together
+    let mut x = seed ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let jitter = exp.mul_f64((x % 1000) as f64 / 2000.0);
+    exp + jitter
+}
+
+/// Analyse and deliver one job.
+pub async fn process<S: JobStore, F: Forge>(
+    store: &S,
+    forge: &F,
+    cfg: &WorkerConfig,
+    job: &Job,
+) -> Result<Outcome, JobError> {
+    let (owner, repo) = job.job.repo.split_once('/').ok_or_else(|| JobError {
+        retry_after: None,
+        transient: false,
+        message: format!("{:?} is not owner/name", job.job.repo),
+    })?;
+    let host = forge.connect(job.job.installation_id).await?;
+    let pr = PullRef {
+        owner: owner.into(),
+        repo: repo.into(),
+        number: job.job.pr_number,
+        head_sha: job.job.head_sha.clone(),
+        base_sha: job.job.base_sha.clone(),
+    };
+    let files = host.pull_files(&pr).await?;
+    let (trees, notes) = forge.trees(&host, &pr, &files).await?;
+    let mut opts = AnalyzeOptions::new(cfg.engine);
+    let mut config_problem = None;
+    let cfg_path = ".github/cachebust.yml".to_string();
+    if let Ok(mut v) = trees
+        .read_files(Side::Head, std::slice::from_ref(&cfg_path))
+        .await
+    {
+        if let Some(Some(t)) = v
+            .pop()
+            .map(|f| f.and_then(|t| t.text().map(str::to_string)))
+        {
+            match crate::engine::config::parse(&cfg_path, &t) {
+                Ok(c) => opts.config = c,
+                Err(e) => config_problem = Some(e),
+            }
+        }
+    }
+    let mut report = analyze(&trees, &opts).await.map_err(|e| JobError {
+        retry_after: None,
+        transient: matches!(
+            e,
+            super::analyze::AnalyzeError::Source(crate::ports::SourceError::Io(_))
+        ),
+        message: e.to_string(),
+    })?;
+    for n in notes
+        .iter()
+        .cloned()
+        .chain(config_problem.map(|e| e.to_string()))
+    {
+        report
+            .diagnostics
+            .push(crate::engine::report::FileDiagnostic {
+                file: String::new(),
+                line: None,
+                severity: crate::engine::dockerfile::Severity::Warning,
+                message: n,
+            });
+    }
+    report.dockerfiles.sort_by(|a, b| a.path.cmp(&b.path));
+    // a newer head arrived meanwhile: post nothing for this one
+    if !store
+        .still_current(job.id, &cfg.name)
+        .await
+        .map_err(|e| JobError {
+            retry_after: None,
+            transient: true,
+            message: e.to_string(),
+        })?
+    {
+        return Ok(Outcome::Superseded);
+    }
+    let popts = PublishOptions {
+        mode: Mode::Review,
+        bot_login: cfg.bot_login.clone(),
+        ..cfg.publish.clone()
+    };
+    let note = notes.first().map(String::as_str);
+    let (plan, published) = publish(&host, &pr, &report, &files.files, note, &popts).await?;
+    if cfg.check_runs {
+        publish_check_run(&host, &pr, &report, &plan.summary, &job.job.delivery_id).await?;
+    }
+    if let Some(why) = published.fallback {
+        return Err(JobError {
+            retry_after: None,
+            transient: false,
+            message: why,
+        });
+    }
+    Ok(Outcome::Done {
+        rebuilt: report.rebuilt_steps(),
+        inline: published.inline_posted,
+    })
+}
+
+/// Run one worker until `stop` turns true: claim, process, record; sleep `poll` (or until woken)
+/// when the queue is empty. A job in hand when `stop` turns true is finished first.
+pub async fn run<S: JobStore, F: Forge>(
+    store: &S,
+    forge: &F,
+    cfg: &WorkerConfig,
+    metrics: &Metrics,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    wake: &tokio::sync::Notify,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let job = match store
+            .claim(&cfg.name, cfg.lease.as_millis() as i64, now_ms())
+            .await
+        {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(worker = %cfg.name, error = %e, "cannot claim a job");
+                None
+            }
+        };
+        let Some(job) = job else {
+            tokio::select! {
+                _ = tokio::time::sleep(cfg.poll) => {}
+                _ = wake.notified() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        };
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("job", worker = %cfg.name, job_id = job.id, delivery = %job.job.delivery_id, repo = %job.job.repo, pr = job.job.pr_number, head = %job.job.head_sha, attempt = job.attempts);
+        let result = process(store, forge, cfg, &job)
+            .instrument(span.clone())
+            .await;
+        match result {
+            Ok(Outcome::Done { rebuilt, inline }) => {
+                let _ = store.complete(job.id, &cfg.name, now_ms()).await;
+                metrics.job("done");
+                if let Ok(mut h) = metrics.job_latency.lock() {
+                    h.observe((now_ms() - job.created_at) as f64);
+                }
+                span.in_scope(|| {
+                    tracing::info!(
+                        rebuilt_steps = rebuilt,
+                        inline_comments = inline,
+                        "review delivered"
+                    )
+                });
+            }
+            Ok(Outcome::Superseded) => {
+                metrics.job("superseded");
+                span.in_scope(|| tracing::info!("superseded by a newer head; nothing posted"));
+            }
+            Err(e) if e.transient && job.attempts < cfg.max_attempts => {
+                let wait = backoff(cfg.backoff, job.attempts, job.id as u64 ^ now_ms() as u64)
+                    .max(e.retry_after.unwrap_or_default());
+                let _ = store
+                    .fail(
+                        job.id,
+                        &cfg.name,
+                        &e.message,
+                        Some(now_ms() + wait.as_millis() as i64),
+                    )
+                    .await;
+                metrics.job("retried");
+                span.in_scope(|| tracing::warn!(error = %e.message, retry_in_ms = wait.as_millis() as u64, "attempt failed; queued again"));
+            }
+            Err(e) => {
+                let _ = store.fail(job.id, &cfg.name, &e.message, None).await;
+                metrics.job("failed");
+                span.in_scope(|| tracing::error!(error = %e.message, "job failed"));
+            }
+        }
+        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        let b = Duration::from_secs(2);
+        for n in 1..6u32 {
+            let d = backoff(b, n, 12345 + u64::from(n));
+            let base = b * 2u32.pow(n - 1);
+            assert!(d >= base && d <= base + base / 2, "{n}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let mut h = Histogram::default();
+        h.observe(3.0);
+        h.observe(700.0);
+        assert_eq!(h.counts[0], 0);
+        assert_eq!(h.counts[2], 1); // le 5
+        assert_eq!(h.counts[BUCKETS_MS.len() - 1], 2);
+        assert_eq!(h.count, 2);
+    }
+}

@@ -1,0 +1,552 @@
+//! `cachebust serve`: the GitHub App server. axum answers `POST /webhook` (size limit, signature
+//! check over the raw bytes, then JSON, then a durable enqueue before the 2xx), `GET /healthz`,
+//! `GET /readyz` (the database answers) and `GET /metrics`; a pool of workers processes the queue
+//! (`app::worker`). SIGTERM or Ctrl-C: stop accepting, let each worker finish the job in hand for
+//! up to the grace period, give back what is still claimed. Logs are `tracing` (JSON by default)
+//! with the delivery id, repository, pull request and job id; secrets are never logged.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::adapters::github::ApiStats;
+use crate::adapters::github::forge::{AppAuth, GitHubForge};
+use crate::adapters::store::SqlStore;
+use crate::app::publish::PublishOptions;
+use crate::app::webhook::{self, Accepted, WebhookConfig};
+use crate::app::worker::{self, Metrics, WorkerConfig};
+use crate::engine::EngineKind;
+use crate::ports::JobStore;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CACHEBUST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The queue: an SQLite file (`sqlite://PATH` or a path; created when missing) or
+    /// `postgres://…` (several instances may share it).
+    #[arg(
+        long,
+        env = "CACHEBUST_DATABASE",
+        default_value = "sqlite://cachebust.db",
+        hide_env_values = true
+    )]
+    pub database: String,
+    /// Webhook secret; several, comma-separated, are all accepted (rotation).
+    #[arg(
+        long,
+        env = "CACHEBUST_WEBHOOK_SECRET",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub webhook_secret: Vec<String>,
+    /// A file with one webhook secret per line (instead of or beside --webhook-secret).
+    #[arg(long, env = "CACHEBUST_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The GitHub App's id.
+    #[arg(long, env = "CACHEBUST_APP_ID")]
+    pub app_id: Option<u64>,
+    /// The App's private key (PEM file).
+    #[arg(long, env = "CACHEBUST_PRIVATE_KEY_FILE")]
+    pub private_key_file: Option<PathBuf>,
+    /// The App's private key (PEM text), when no file is given.
+    #[arg(long, env = "CACHEBUST_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: Option<String>,
+    /// A token used for every installation instead of App authentication.
+    #[arg(long, env = "CACHEBUST_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// The App's slug: its comments are by `<slug>[bot]`.
+    #[arg(long, env = "CACHEBUST_APP_SLUG")]
+    pub app_slug: Option<String>,
+    /// GitHub's REST API (GHES: `https://HOST/api/v3`).
+    #[arg(
+        long,
+        env = "CACHEBUST_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub api_url: String,
+    /// Worker tasks.
+    #[arg(long, env = "CACHEBUST_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// Largest delivery accepted, in bytes (GitHub sends at most 25 MB).
+    #[arg(long, env = "CACHEBUST_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Analyse draft pull requests too (default: when they are ready for review).
+    #[arg(long, env = "CACHEBUST_DRAFTS")]
+    pub drafts: bool,
+    /// How long a claimed job stays claimed before another worker may take it over.
+    #[arg(long, env = "CACHEBUST_LEASE_SECONDS", default_value_t = 300)]
+    pub lease_seconds: u64,
+    /// Attempts per job before it is marked failed.
+    #[arg(long, env = "CACHEBUST_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+    /// First wait before a failed job is tried again (doubled per attempt, with jitter).
+    #[arg(long, env = "CACHEBUST_RETRY_SECONDS", default_value_t = 10.0)]
+    pub retry_seconds: f64,
+    /// How often an idle worker looks for jobs (it is also woken by new deliveries).
+    #[arg(long, env = "CACHEBUST_POLL_MS", default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// Longest wait for jobs in hand at shutdown before they are given back to the queue.
+    #[arg(long, env = "CACHEBUST_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+    /// Publish a check run with annotations beside the review.
+    #[arg(long, env = "CACHEBUST_CHECK_RUNS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub check_runs: bool,
+    /// The builder whose cache rules to follow.
+    #[arg(long, env = "CACHEBUST_ENGINE", value_enum, default_value = "buildkit")]
+    pub engine: crate::cli::EngineArg,
+    /// Log format.
+    #[arg(long, env = "CACHEBUST_LOG_FORMAT", value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+/// Secrets are not shown.
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("webhook_secrets", &self.webhook_secret.len())
+            .field("app_id", &self.app_id)
+            .field("api_url", &self.api_url)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+struct AppState {
+    store: Arc<SqlStore>,
+    cfg: WebhookConfig,
+    secrets: Vec<String>,
+    max_body: usize,
+    metrics: Arc<Metrics>,
+    wake: Arc<tokio::sync::Notify>,
+    api: Arc<ApiStats>,
+}
+
+fn reply(status: StatusCode, v: Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+async fn webhook(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let event = header("x-github-event").unwrap_or_default();
+    let delivery = header("x-github-delivery").unwrap_or_default();
+    let (status, outcome, body) = handle(&st, &headers, &event, &delivery, body).await;
+    st.metrics
+        .delivery(if event.is_empty() { "-" } else { &event }, outcome);
+    if let Ok(mut h) = st.metrics.ack_latency.lock() {
+        h.observe(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    tracing::info!(delivery = %delivery, event = %event, status = status.as_u16(), outcome, "delivery");
+    reply(status, body)
+}
+
+async fn handle(
+    st: &AppState,
+    headers: &HeaderMap,
+    event: &str,
+    delivery: &str,
+    body: Body,
+) -> (StatusCode, &'static str, Value) {
+    let declared: Option<usize> = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    if declared.is_some_and(|n| n > st.max_body) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            json!({"error": format!("the body is larger than {} bytes", st.max_body)}),
+        );
+    }
+    let bytes = match axum::body::to_bytes(body, st.max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                json!({"error": format!("the body is larger than {} bytes", st.max_body)}),
+            );
+        }
+    };
+    let sig = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !webhook::verify_signature(&st.secrets, sig, &bytes) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            json!({"error": "missing or wrong X-Hub-Signature-256"}),
+        );
+    }
+    if event.is_empty() || delivery.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            json!({"error": "X-GitHub-Event and X-GitHub-Delivery are required"}),
+        );
+    }
+    let payload: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                json!({"error": format!("the body is not JSON: {e}")}),
+            );
+        }
+    };
+    match webhook::accept(&*st.store, delivery, event, &payload, &st.cfg).await {
+        Err(e) => {
+            tracing::error!(delivery = %delivery, error = %e, "cannot record the delivery");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_error",
+                json!({"error": "the queue is not available; redeliver later"}),
+            )
+        }
+        Ok(Err(missing)) => (
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            json!({"error": missing}),
+        ),
+        Ok(Ok(a)) => {
+            let outcome = a.outcome();
+            let (status, body) = match &a {
+                Accepted::Queued { id, superseded } => {
+                    st.wake.notify_one();
+                    (
+                        StatusCode::ACCEPTED,
+                        json!({"status": "queued", "job": id, "superseded": superseded}),
+                    )
+                }
+                Accepted::Duplicate => (StatusCode::OK, json!({"status": "duplicate delivery"})),
+                Accepted::AlreadyQueued { id } => (
+                    StatusCode::OK,
+                    json!({"status": "already queued", "job": id}),
+                ),
+                Accepted::Installations => {
+                    (StatusCode::OK, json!({"status": "installations updated"}))
+                }
+                Accepted::Pong => (StatusCode::OK, json!({"status": "pong"})),
+                Accepted::Ignored(why) => (
+                    StatusCode::ACCEPTED,
+                    json!({"status": "ignored", "reason": why}),
+                ),
+            };
+            (status, outcome, body)
+        }
+    }
+}
+
+async fn healthz() -> Response {
+    reply(StatusCode::OK, json!({"status": "ok"}))
+}
+
+async fn readyz(State(st): State<Arc<AppState>>) -> Response {
+    match st.store.ping().await {
+        Ok(()) => reply(
+            StatusCode::OK,
+            json!({"status": "ready", "database": st.store.backend()}),
+        ),
+        Err(e) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "database unavailable", "error": e.to_string()}),
+        ),
+    }
+}
+
+async fn metrics_page(State(st): State<Arc<AppState>>) -> Response {
+    let depth = st.store.depth().await.ok().map(|d| {
+        vec![
+            ("queued".to_string(), d.queued),
+            ("running".into(), d.running),
+            ("done".into(), d.done),
+            ("failed".into(), d.failed),
+            ("superseded".into(), d.superseded),
+        ]
+    });
+    let snap = crate::render::metrics::Snapshot {
+        deliveries: st
+            .metrics
+            .deliveries
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default(),
+        jobs: st
+            .metrics
+            .jobs
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default(),
+        depth,
+        in_flight: st.metrics.in_flight.load(Ordering::Relaxed),
+        job_latency: st
+            .metrics
+            .job_latency
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default(),
+        ack_latency: st
+            .metrics
+            .ack_latency
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default(),
+        api_calls: st.api.calls.load(Ordering::Relaxed),
+        api_errors: st.api.errors.load(Ordering::Relaxed),
+        rate_limit_waits: st.api.rate_limit_waits.load(Ordering::Relaxed),
+    };
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        crate::render::metrics::prometheus(&snap),
+    )
+        .into_response()
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CACHEBUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => b
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => b.try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Run the server until SIGTERM / Ctrl-C.
+pub fn run(a: ServeArgs) -> Result<crate::cli::Exit> {
+    init_logs(a.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(a))?;
+    Ok(crate::cli::Exit::Ok)
+}
+
+async fn serve(a: ServeArgs) -> Result<()> {
+    let mut secrets: Vec<String> = a
+        .webhook_secret
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(f) = &a.webhook_secret_file {
+        let t = std::fs::read_to_string(f)
+            .with_context(|| format!("--webhook-secret-file {}", f.display()))?;
+        secrets.extend(
+            t.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
+        );
+    }
+    if secrets.is_empty() {
+        return Err(anyhow!(
+            "a webhook secret is required (--webhook-secret or CACHEBUST_WEBHOOK_SECRET): unsigned deliveries are refused"
+        ));
+    }
+    let auth = match (&a.github_token, a.app_id) {
+        (Some(t), _) => AppAuth::Token(t.clone()),
+        (None, Some(id)) => {
+            let pem = match (&a.private_key_file, &a.private_key) {
+                (Some(f), _) => std::fs::read(f)
+                    .with_context(|| format!("--private-key-file {}", f.display()))?,
+                (None, Some(k)) => k.replace("\\n", "\n").into_bytes(),
+                (None, None) => {
+                    return Err(anyhow!(
+                        "--app-id needs the App's private key (--private-key-file or CACHEBUST_PRIVATE_KEY)"
+                    ));
+                }
+            };
+            AppAuth::App { id, pem }
+        }
+        (None, None) => {
+            return Err(anyhow!(
+                "GitHub credentials are required: --app-id with a private key, or --github-token"
+            ));
+        }
+    };
+    let store = Arc::new(
+        SqlStore::open(&a.database)
+            .await
+            .map_err(|e| anyhow!("--database: {e}"))?,
+    );
+    let forge = Arc::new(GitHubForge::new(&a.api_url, auth));
+    let metrics = Arc::new(Metrics::default());
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        cfg: WebhookConfig {
+            drafts: a.drafts,
+            app_id: a.app_id,
+        },
+        secrets,
+        max_body: a.max_body_bytes,
+        metrics: metrics.clone(),
+        wake: wake.clone(),
+        api: forge.stats.clone(),
+    });
+    let app = Router::new()
+        .route("/webhook", post(webhook))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(&a.listen)
+        .await
+        .with_context(|| format!("--listen {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    // answers are small: send them at once rather than waiting on Nagle's algorithm
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let base = format!("{}-{}", hostname(), std::process::id());
+    let mut workers = Vec::new();
+    for i in 0..a.workers.max(1) {
+        let cfg = WorkerConfig {
+            name: format!("{base}-{i}"),
+            lease: Duration::from_secs(a.lease_seconds.max(1)),
+            max_attempts: a.max_attempts.max(1),
+            backoff: Duration::from_secs_f64(a.retry_seconds.max(0.0)),
+            poll: Duration::from_millis(a.poll_ms.max(10)),
+            engine: match a.engine {
+                crate::cli::EngineArg::Buildkit => EngineKind::Buildkit,
+                crate::cli::EngineArg::Docker2010 => EngineKind::Docker2010,
+            },
+            check_runs: a.check_runs,
+            bot_login: a.app_slug.as_ref().map(|s| format!("{s}[bot]")),
+            publish: PublishOptions {
+                backoff: Duration::from_secs(1),
+                ..PublishOptions::default()
+            },
+        };
+        let (store, forge, metrics, wake, stop) = (
+            store.clone(),
+            forge.clone(),
+            metrics.clone(),
+            wake.clone(),
+            stop_rx.clone(),
+        );
+        let name = cfg.name.clone();
+        workers.push((
+            name,
+            tokio::spawn(async move {
+                worker::run(&*store, &*forge, &cfg, &metrics, stop, &wake).await
+            }),
+        ));
+    }
+    let checkpointer = {
+        let (store, mut stop) = (store.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                if let Err(e) = store.checkpoint().await {
+                    tracing::warn!(error = %e, "cannot checkpoint the queue's write-ahead log");
+                }
+            }
+        })
+    };
+    tracing::info!(listen = %addr, database = store.backend(), workers = workers.len(), "cachebust serve: listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    // stop accepting is done; let the workers finish what they hold
+    tracing::info!("shutting down: finishing the jobs in hand");
+    let _ = stop_tx.send(true);
+    wake.notify_waiters();
+    let grace = Duration::from_secs(a.shutdown_grace_seconds);
+    for (name, handle) in workers {
+        let abort = handle.abort_handle();
+        if tokio::time::timeout(grace, handle).await.is_err() {
+            abort.abort();
+            match store.release(&name).await {
+                Ok(n) if n > 0 => {
+                    tracing::warn!(worker = %name, released = n, "gave unfinished jobs back to the queue")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(worker = %name, error = %e, "cannot give jobs back; their lease will expire")
+                }
+            }
+        }
+    }
+    let _ = checkpointer.await;
+    if let Err(e) = store.checkpoint().await {
+        tracing::warn!(error = %e, "cannot checkpoint the queue's write-ahead log");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "cachebust".into())
+}

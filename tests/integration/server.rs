@@ -1,0 +1,850 @@
+//! `cachebust serve`: the queue suite on a real SQLite file (and on PostgreSQL when
+//! `CACHEBUST_TEST_POSTGRES_URL` names one; `.ci/run` starts one), and the real binary on
+//! 127.0.0.1 fed signed payloads from shared/github/webhooks, its workers posting to the
+//! Prism-validated fake GitHub: signatures (missing, wrong, rotated), size limit, malformed JSON,
+//! unknown events, replays, superseding, GitHub errors retried, leases taken over, `kill -9` in
+//! the middle of a burst (every acknowledged delivery processed once), SIGTERM, JSON logs without
+//! secrets.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cachebust::adapters::store::{SqlStore, now_ms};
+use cachebust::app::webhook::sign;
+use cachebust::ports::{Enqueued, JobStore, NewJob};
+use serde_json::{Value, json};
+
+use crate::action::{PrRepo, pr_repo, pull_files};
+use crate::cli::root;
+use crate::parser_corpus::shared;
+use crate::support::github::{Fake, Fault, Req, fake, free_port, http_status};
+
+const SECRET: &str = "s3cret-current";
+const OLD_SECRET: &str = "s3cret-previous";
+
+// ---- the queue suite -----------------------------------------------------------------------
+
+fn job(delivery: &str, pr: u64, head: &str) -> NewJob {
+    NewJob {
+        delivery_id: delivery.into(),
+        kind: "pull_request".into(),
+        repo: "octo/shop".into(),
+        pr_number: pr,
+        head_sha: head.into(),
+        base_sha: "b".into(),
+        installation_id: 1,
+    }
+}
+
+/// What every store must do: dedupe, supersede, claim in order, leases, retries, release.
+async fn queue_suite(s: &SqlStore) {
+    // claims happen "later" than the enqueues below
+    let t0 = now_ms() + 1_000;
+    // a delivery is recorded once
+    let a = s.enqueue(&job("d1", 1, "h1"), false).await.unwrap();
+    let Enqueued::Queued {
+        id: a_id,
+        superseded: 0,
+    } = a
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        s.enqueue(&job("d1", 1, "h1"), false).await.unwrap(),
+        Enqueued::DuplicateDelivery
+    );
+    // the same head again under another delivery: not queued twice; forced (a re-run): queued
+    assert_eq!(
+        s.enqueue(&job("d2", 1, "h1"), false).await.unwrap(),
+        Enqueued::AlreadyQueued { id: a_id }
+    );
+    // a newer head supersedes the queued job of the same pull request
+    let Enqueued::Queued {
+        id: b_id,
+        superseded: 1,
+    } = s.enqueue(&job("d3", 1, "h2"), false).await.unwrap()
+    else {
+        panic!()
+    };
+    let Enqueued::Queued {
+        id: c_id,
+        superseded: 0,
+    } = s.enqueue(&job("d4", 2, "x1"), false).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(s.job_status(a_id).await.unwrap().unwrap().0, "superseded");
+    // claims come oldest first, one worker each
+    let j1 = s.claim("w1", 120_000, t0).await.unwrap().unwrap();
+    let j2 = s.claim("w2", 60_000, t0).await.unwrap().unwrap();
+    assert_eq!((j1.id, j2.id), (b_id, c_id));
+    assert_eq!(j1.attempts, 1);
+    assert!(s.claim("w3", 60_000, t0).await.unwrap().is_none());
+    // a worker that dies: its lease expires and another worker takes the job over
+    let j2b = s.claim("w3", 60_000, t0 + 61_000).await.unwrap().unwrap();
+    assert_eq!((j2b.id, j2b.attempts), (c_id, 2));
+    assert!(!s.still_current(c_id, "w2").await.unwrap());
+    assert!(
+        !s.complete(c_id, "w2", t0).await.unwrap(),
+        "the old worker no longer holds it"
+    );
+    assert!(s.complete(c_id, "w3", t0).await.unwrap());
+    // a transient failure queues the job again for later; a final one fails it
+    s.fail(b_id, "w1", "GitHub server error (502)", Some(t0 + 5_000))
+        .await
+        .unwrap();
+    assert!(
+        s.claim("w1", 60_000, t0 + 1_000).await.unwrap().is_none(),
+        "not before its time"
+    );
+    let again = s.claim("w1", 60_000, t0 + 6_000).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (b_id, 2));
+    s.fail(b_id, "w1", "not found", None).await.unwrap();
+    let (st, attempts, err) = s.job_status(b_id).await.unwrap().unwrap();
+    assert_eq!(
+        (st.as_str(), attempts, err.as_deref()),
+        ("failed", 2, Some("not found"))
+    );
+    // a re-run of a finished head is queued (force)
+    assert!(matches!(
+        s.enqueue(&job("d5", 2, "x1"), true).await.unwrap(),
+        Enqueued::Queued { .. }
+    ));
+    // shutdown: claimed jobs are given back
+    let held = s.claim("w9", 60_000, t0 + 10_000).await.unwrap().unwrap();
+    assert_eq!(s.release("w9").await.unwrap(), 1);
+    let back = s.claim("w8", 60_000, t0 + 10_000).await.unwrap().unwrap();
+    assert_eq!((back.id, back.attempts), (held.id, 1));
+    let d = s.depth().await.unwrap();
+    assert_eq!((d.running, d.done, d.failed, d.superseded), (1, 1, 1, 1));
+    // installations
+    s.upsert_installation(5, "octo", &["octo/shop".into(), "octo/api".into()], &[])
+        .await
+        .unwrap();
+    s.upsert_installation(5, "octo", &[], &["octo/api".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.installations().await.unwrap(),
+        vec![(5, "octo".to_string(), vec!["octo/shop".to_string()])]
+    );
+    s.remove_installation(5).await.unwrap();
+    assert!(s.installations().await.unwrap().is_empty());
+    s.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn queue_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqlStore::open(dir.path().join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    queue_suite(&s).await;
+    // the file survives a reopen with its jobs
+    drop(s);
+    let s = SqlStore::open(&format!("sqlite://{}", dir.path().join("q.db").display()))
+        .await
+        .unwrap();
+    assert_eq!(s.jobs().await.unwrap().len(), 4);
+}
+
+/// Concurrent claims never hand one job to two workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_are_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(
+        SqlStore::open(dir.path().join("q.db").to_str().unwrap())
+            .await
+            .unwrap(),
+    );
+    concurrent_claims(s).await;
+}
+
+/// 8 workers claim 200 jobs at once: each job exactly once.
+async fn concurrent_claims(s: std::sync::Arc<SqlStore>) {
+    for i in 0..200 {
+        s.enqueue(&job(&format!("d{i}"), i, "h"), false)
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(j) = s.claim(&format!("w{w}"), 60_000, now_ms()).await.unwrap() {
+                got.push(j.id);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((n, all.len()), (200, 200));
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_on_postgres() {
+    let Ok(url) = std::env::var("CACHEBUST_TEST_POSTGRES_URL") else {
+        if std::env::var_os("CACHEBUST_REQUIRE_POSTGRES").is_some() {
+            panic!("CACHEBUST_TEST_POSTGRES_URL is not set: .ci/run starts PostgreSQL");
+        }
+        eprintln!("SKIPPED: no PostgreSQL (set CACHEBUST_TEST_POSTGRES_URL)");
+        return;
+    };
+    // a schema of its own per run
+    let s = SqlStore::open(&url).await.unwrap();
+    if let SqlStore::Postgres(p) = &s {
+        for t in ["deliveries", "jobs", "installations", "installation_repos"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {t}")))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(s.backend(), "postgres");
+    queue_suite(&s).await;
+    // and concurrent claims (FOR UPDATE SKIP LOCKED) on a fresh queue
+    if let SqlStore::Postgres(p) = &s {
+        sqlx::query("TRUNCATE deliveries, jobs")
+            .execute(p)
+            .await
+            .unwrap();
+    }
+    concurrent_claims(std::sync::Arc::new(s)).await;
+}
+
+// ---- the server binary ---------------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(db: &Path, api: &str, extra: &[(&str, &str)]) -> Server {
+    let port = free_port();
+    let log = db.with_extension(format!("{port}.log"));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));
+    c.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CACHEBUST_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CACHEBUST_DATABASE", format!("sqlite://{}", db.display()))
+        .env("CACHEBUST_WEBHOOK_SECRET", format!("{SECRET},{OLD_SECRET}"))
+        .env("CACHEBUST_GITHUB_TOKEN", "ghs_server_token_never_logged")
+        .env("CACHEBUST_API_URL", api)
+        .env("CACHEBUST_WORKERS", "2")
+        .env("CACHEBUST_RETRY_SECONDS", "0.2")
+        .env("CACHEBUST_POLL_MS", "50")
+        .env("CACHEBUST_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (k, v) in extra {
+        // an empty value takes a default variable away
+        if v.is_empty() {
+            c.env_remove(k);
+        } else {
+            c.env(k, v);
+        }
+    }
+    let child = c.spawn().unwrap();
+    let s = Server { child, port, log };
+    let start = Instant::now();
+    while http_status(port, "/healthz") != Some(200) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the server did not start:\n{}",
+            std::fs::read_to_string(&s.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s
+}
+
+/// POST a delivery; `(status, body)`, or `None` when the connection failed (server gone).
+fn post(
+    port: u16,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    signature: Option<String>,
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    let mut req = format!(
+        "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nUser-Agent: GitHub-Hookshot/test\r\nContent-Length: {}\r\nX-GitHub-Event: {event}\r\nX-GitHub-Delivery: {delivery}\r\n",
+        body.len()
+    );
+    if let Some(sig) = signature {
+        req.push_str(&format!("X-Hub-Signature-256: {sig}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).ok()?;
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((status, body))
+}
+
+fn get_text(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut t = String::new();
+    s.read_to_string(&mut t).unwrap();
+    t
+}
+
+fn signed(body: &[u8]) -> Option<String> {
+    Some(sign(SECRET, body))
+}
+
+fn payload(name: &str) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(shared().join("github/webhooks").join(name)).unwrap(),
+    )
+    .unwrap()
+}
+
+/// A pull_request delivery for PR `number` of octo/shop at `head` (aliased to the repo's head).
+fn pr_payload(action: &str, number: u64, head: &str, base: &str) -> Vec<u8> {
+    let mut v = payload("pull_request.opened.1.json");
+    v["action"] = json!(action);
+    v["number"] = json!(number);
+    v["pull_request"]["number"] = json!(number);
+    v["pull_request"]["draft"] = json!(false);
+    v["pull_request"]["head"]["sha"] = json!(head);
+    v["pull_request"]["base"]["sha"] = json!(base);
+    v["repository"]["full_name"] = json!("octo/shop");
+    v["installation"] = json!({"id": 1, "node_id": "x"});
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// Serve the repository's trees and contents from the fake, also under `aliases` of the head.
+fn serve_repo(f: &Fake, r: &PrRepo, aliases: &[String]) {
+    let mut st = f.state();
+    st.files = pull_files(&r.dir, &r.base, &r.head);
+    for sha in [&r.base, &r.head] {
+        st.serve_commit(&r.dir, sha);
+    }
+    st.merge_base = Some(r.base.clone());
+    for a in aliases {
+        st.aliases.insert(a.clone(), r.head.clone());
+    }
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn log_lines(s: &Server) -> Vec<Value> {
+    std::fs::read_to_string(&s.log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_are_verified_queued_and_reviewed() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    serve_repo(&f, &r, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let srv = start_server(&db, &f.url, &[("CACHEBUST_MAX_BODY_BYTES", "100000")]);
+    let p = srv.port;
+    // ping
+    let ping = serde_json::to_vec(&payload("ping.1.json")).unwrap();
+    assert_eq!(post(p, "ping", "p-1", &ping, signed(&ping)).unwrap().0, 200);
+    // signatures: missing, wrong secret, tampered body; the previous secret still works
+    let body = pr_payload("opened", 7, &r.head, &r.base);
+    assert_eq!(post(p, "pull_request", "d-1", &body, None).unwrap().0, 401);
+    assert_eq!(
+        post(p, "pull_request", "d-1", &body, Some(sign("wrong", &body)))
+            .unwrap()
+            .0,
+        401
+    );
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    assert_eq!(
+        post(p, "pull_request", "d-1", &tampered, signed(&body))
+            .unwrap()
+            .0,
+        401
+    );
+    // too large, malformed, unknown, not handled
+    let big = vec![b' '; 150_000];
+    assert_eq!(
+        post(p, "pull_request", "d-big", &big, signed(&big))
+            .unwrap()
+            .0,
+        413
+    );
+    let bad = b"{\"action\": ".to_vec();
+    assert_eq!(
+        post(p, "pull_request", "d-bad", &bad, signed(&bad))
+            .unwrap()
+            .0,
+        400
+    );
+    let star = b"{\"action\":\"created\"}".to_vec();
+    let (st, b) = post(p, "star", "d-star", &star, signed(&star)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    assert!(b.contains("ignored"));
+    let closed = serde_json::to_vec(&payload("pull_request.closed.1.json")).unwrap();
+    assert_eq!(
+        post(p, "pull_request", "d-closed", &closed, signed(&closed))
+            .unwrap()
+            .0,
+        202
+    );
+    // the pull request: queued (signed with the previous secret), then a replay is a duplicate
+    let (st, b) = post(
+        p,
+        "pull_request",
+        "d-1",
+        &body,
+        Some(sign(OLD_SECRET, &body)),
+    )
+    .unwrap();
+    assert_eq!(st, 202, "{b}");
+    assert!(b.contains("\"queued\""), "{b}");
+    let (st, b) = post(p, "pull_request", "d-1", &body, signed(&body)).unwrap();
+    assert_eq!((st, b.contains("duplicate")), (200, true), "{b}");
+    // installations are kept
+    let inst = serde_json::to_vec(&payload("installation.created.1.json")).unwrap();
+    assert_eq!(
+        post(p, "installation", "d-inst", &inst, signed(&inst))
+            .unwrap()
+            .0,
+        200
+    );
+    // the worker delivers the review, the summary and the check run
+    wait_until("the review", Duration::from_secs(60), async || {
+        !f.state().issue_comments.is_empty() && !f.state().check_runs.is_empty()
+    })
+    .await;
+    {
+        let s = f.state();
+        assert_eq!(s.reviews.len(), 1);
+        assert!(s.review_comments.iter().all(|c| c.pr == 7));
+        assert_eq!(s.check_runs.len(), 1);
+        assert_eq!(s.check_runs[0]["head_sha"], json!(r.head));
+        assert!(
+            s.check_runs[0]["output"]["annotations"]
+                .as_array()
+                .unwrap()
+                .len()
+                > 3
+        );
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+    }
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    wait_until("the job to be done", Duration::from_secs(10), async || {
+        store.depth().await.unwrap().done == 1
+    })
+    .await;
+    assert_eq!(store.installations().await.unwrap().len(), 1);
+    // "Re-run" on the check run, then "Re-run all checks" on the suite: each is a job of its own
+    // (same head, so already-queued is no reason to skip it) and gets a new check run, as GitHub
+    // expects of a re-run; the review is not posted again and the summary is edited in place
+    for (n, (event, file, obj)) in [
+        ("check_run", "check_run.rerequested.1.json", "check_run"),
+        (
+            "check_suite",
+            "check_suite.rerequested.1.json",
+            "check_suite",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut v = payload(file);
+        v["repository"]["full_name"] = json!("octo/shop");
+        v["installation"] = json!({"id": 1});
+        v[obj]["head_sha"] = json!(r.head);
+        v[obj]["name"] = json!("cachebust");
+        v[obj]["pull_requests"] =
+            json!([{"number": 7, "base": {"sha": r.base}, "head": {"sha": r.head}}]);
+        let body = serde_json::to_vec(&v).unwrap();
+        let (st, b) = post(p, event, &format!("d-rerun-{n}"), &body, signed(&body)).unwrap();
+        assert_eq!(st, 202, "{b}");
+        assert!(b.contains("\"queued\""), "{b}");
+        wait_until("the re-run", Duration::from_secs(60), async || {
+            store.depth().await.unwrap().done == 2 + n as u64
+        })
+        .await;
+        let s = f.state();
+        assert_eq!(s.check_runs.len(), 2 + n, "a new check run per re-run");
+        assert_eq!(
+            s.check_runs[1 + n]["external_id"],
+            json!(format!("d-rerun-{n}"))
+        );
+        assert_eq!(s.reviews.len(), 1, "the review is not posted again");
+        assert_eq!(
+            s.issue_comments.len(),
+            1,
+            "the summary comment is edited, not duplicated"
+        );
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+    }
+    assert_eq!(http_status(p, "/readyz"), Some(200));
+    let m = get_text(p, "/metrics");
+    for want in [
+        "cachebust_deliveries_total{event=\"pull_request\",outcome=\"queued\"} 1",
+        "cachebust_deliveries_total{event=\"pull_request\",outcome=\"bad_signature\"} 3",
+        "cachebust_deliveries_total{event=\"pull_request\",outcome=\"duplicate\"} 1",
+        "cachebust_deliveries_total{event=\"pull_request\",outcome=\"too_large\"} 1",
+        "cachebust_deliveries_total{event=\"star\",outcome=\"ignored\"} 1",
+        "cachebust_deliveries_total{event=\"ping\",outcome=\"ping\"} 1",
+        "cachebust_deliveries_total{event=\"check_run\",outcome=\"queued\"} 1",
+        "cachebust_deliveries_total{event=\"check_suite\",outcome=\"queued\"} 1",
+        "cachebust_jobs_total{outcome=\"done\"} 3",
+        "cachebust_queue_jobs{status=\"done\"} 3",
+        "cachebust_job_latency_seconds_count 3",
+    ] {
+        assert!(m.contains(want), "{want} missing from\n{m}");
+    }
+    assert!(m.contains("cachebust_github_api_calls_total "));
+    // structured logs: JSON, with the delivery id; no secret anywhere
+    let raw = std::fs::read_to_string(&srv.log).unwrap();
+    for secret in [SECRET, OLD_SECRET, "ghs_server_token_never_logged"] {
+        assert!(!raw.contains(secret), "a secret is in the log");
+    }
+    let lines = log_lines(&srv);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["delivery"] == "d-1" && l["outcome"] == "queued"),
+        "{raw}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "review delivered"
+                || l["fields"]["message"] == "review delivered"),
+        "{raw}"
+    );
+}
+
+/// As a GitHub App: the App's JWT (RS256, signed with its private key) is exchanged for an
+/// installation token, once per installation, and every call is made with that token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_authentication_uses_installation_tokens() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    serve_repo(&f, &r, &["c".repeat(40)]);
+    f.state().app_id = Some(4242);
+    let dir = tempfile::tempdir().unwrap();
+    let key = root().join("tests/fixtures/github-app-test-key.pem");
+    let srv = start_server(
+        &dir.path().join("q.db"),
+        &f.url,
+        &[
+            ("CACHEBUST_GITHUB_TOKEN", ""),
+            ("CACHEBUST_APP_ID", "4242"),
+            ("CACHEBUST_PRIVATE_KEY_FILE", key.to_str().unwrap()),
+            ("CACHEBUST_APP_SLUG", "cachebust-test"),
+        ],
+    );
+    let body = pr_payload("opened", 7, &r.head, &r.base);
+    let (st, b) = post(srv.port, "pull_request", "app-1", &body, signed(&body)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    wait_until("the review", Duration::from_secs(60), async || {
+        !f.state().check_runs.is_empty()
+    })
+    .await;
+    // a second head of the same installation: the token is reused
+    let body = pr_payload("synchronize", 7, &"c".repeat(40), &r.base);
+    let (st, b) = post(srv.port, "pull_request", "app-2", &body, signed(&body)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    wait_until(
+        "the second check run",
+        Duration::from_secs(60),
+        async || f.state().check_runs.len() == 2,
+    )
+    .await;
+    let s = f.state();
+    assert_eq!(s.issued.len(), 1, "one token exchange: {:?}", s.issued);
+    assert_eq!(s.issued[0].0, 1, "for the delivery's installation");
+    let token = &s.issued[0].1;
+    let exchanges: Vec<&Req> = s
+        .requests
+        .iter()
+        .filter(|q| q.path == "/app/installations/1/access_tokens")
+        .collect();
+    assert_eq!(exchanges.len(), 1);
+    assert!(
+        exchanges[0]
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bearer ey")),
+        "{:?}",
+        exchanges[0].authorization
+    );
+    let calls: Vec<&Req> = s
+        .requests
+        .iter()
+        .filter(|q| q.path.starts_with("/repos/"))
+        .collect();
+    assert!(calls.len() > 5);
+    for q in calls {
+        let a = q.authorization.as_deref().unwrap_or("");
+        assert!(a.ends_with(token.as_str()), "{} {}: {a}", q.method, q.path);
+    }
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+    drop(s);
+    let raw = std::fs::read_to_string(&srv.log).unwrap();
+    assert!(
+        !raw.contains("ghs_fake_installation"),
+        "a token is in the log"
+    );
+    assert!(!raw.contains("PRIVATE KEY"), "the key is in the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_errors_leave_the_job_queued_for_retry_and_newer_heads_supersede() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    serve_repo(&f, &r, &["1111111111111111111111111111111111111111".into()]);
+    // the check run POST fails once with a 502: a POST is not re-sent by the client, the job is
+    f.state().faults.push(Fault {
+        method: "POST",
+        path_suffix: "/check-runs".into(),
+        status: 502,
+        body: "{\"message\":\"Bad Gateway\"}".into(),
+        headers: vec![],
+        land: false,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let srv = start_server(&db, &f.url, &[]);
+    let body = pr_payload("opened", 9, &r.head, &r.base);
+    assert_eq!(
+        post(srv.port, "pull_request", "e-1", &body, signed(&body))
+            .unwrap()
+            .0,
+        202
+    );
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    wait_until("the retried job", Duration::from_secs(60), async || {
+        store.depth().await.unwrap().done == 1
+    })
+    .await;
+    let jobs = store.jobs().await.unwrap();
+    let (status, attempts, err) = store.job_status(jobs[0].0).await.unwrap().unwrap();
+    assert_eq!((status.as_str(), attempts), ("done", 2), "{err:?}");
+    assert!(err.unwrap_or_default().contains("502"));
+    assert_eq!(f.state().check_runs.len(), 1);
+    assert_eq!(
+        f.state().issue_comments.len(),
+        1,
+        "the summary was not posted twice"
+    );
+    drop(srv);
+    // newer heads: with no worker running, the queued older head is superseded by the newer one
+    // a slow GitHub: the older head is still being read when the newer one arrives
+    f.state().delay = Duration::from_millis(300);
+    let srv = start_server(&db, &f.url, &[("CACHEBUST_WORKERS", "1")]);
+    let b1 = pr_payload(
+        "synchronize",
+        10,
+        "1111111111111111111111111111111111111111",
+        &r.base,
+    );
+    let b2 = pr_payload("synchronize", 10, &r.head, &r.base);
+    let (_, a) = post(srv.port, "pull_request", "s-1", &b1, signed(&b1)).unwrap();
+    let (_, b) = post(srv.port, "pull_request", "s-2", &b2, signed(&b2)).unwrap();
+    assert!(a.contains("queued"), "{a}");
+    assert!(b.contains("queued"), "{b}");
+    wait_until(
+        "the newer head's review",
+        Duration::from_secs(60),
+        async || {
+            let jobs = store.jobs().await.unwrap();
+            jobs.iter().any(|j| j.1 == "s-2" && j.3 == "done")
+        },
+    )
+    .await;
+    let jobs = store.jobs().await.unwrap();
+    let first = jobs.iter().find(|j| j.1 == "s-1").unwrap();
+    assert!(first.3 == "superseded", "{jobs:?}");
+    assert_eq!(
+        f.state()
+            .issue_comments
+            .iter()
+            .filter(|c| c.pr == 10)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_no_acknowledged_delivery() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    let n = 60u64;
+    let heads: Vec<String> = (0..n).map(|i| format!("{:040x}", 0xabc000 + i)).collect();
+    serve_repo(&f, &r, &heads);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    // a short lease so that the jobs of the killed process are taken over quickly
+    let extra = [("CACHEBUST_LEASE_SECONDS", "2"), ("CACHEBUST_WORKERS", "2")];
+    let mut srv = start_server(&db, &f.url, &extra);
+    let port = srv.port;
+    let mut acked = Vec::new();
+    for (i, head) in heads.iter().enumerate() {
+        if i == (n / 2) as usize {
+            // kill -9 in the middle of the burst, with jobs queued and in hand
+            srv.child.kill().unwrap();
+            srv.child.wait().unwrap();
+        }
+        let body = pr_payload("opened", 100 + i as u64, head, &r.base);
+        if let Some((st, _)) = post(
+            port,
+            "pull_request",
+            &format!("k-{i}"),
+            &body,
+            signed(&body),
+        ) {
+            if st == 202 {
+                acked.push(format!("k-{i}"));
+            }
+        }
+    }
+    assert_eq!(
+        acked.len() as u64,
+        n / 2,
+        "the deliveries before the kill were acknowledged, none after"
+    );
+    let srv2 = start_server(&db, &f.url, &extra);
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    wait_until(
+        "every acknowledged delivery",
+        Duration::from_secs(120),
+        async || {
+            let d = store.depth().await.unwrap();
+            d.queued == 0 && d.running == 0
+        },
+    )
+    .await;
+    let jobs = store.jobs().await.unwrap();
+    for d in &acked {
+        let js: Vec<_> = jobs.iter().filter(|j| &j.1 == d).collect();
+        assert_eq!(js.len(), 1, "{d}: {js:?}");
+        assert_eq!(js[0].3, "done", "{d}");
+    }
+    // exactly once as GitHub sees it: one summary comment and one check run per pull request
+    let s = f.state();
+    for i in 0..acked.len() as u64 {
+        assert_eq!(
+            s.issue_comments.iter().filter(|c| c.pr == 100 + i).count(),
+            1,
+            "PR {}",
+            100 + i
+        );
+        assert_eq!(
+            s.check_runs
+                .iter()
+                .filter(|c| c["head_sha"] == json!(heads[i as usize]))
+                .count(),
+            1,
+            "PR {}",
+            100 + i
+        );
+    }
+    drop(srv2);
+}
+
+#[test]
+fn sigterm_stops_accepting_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let mut srv = start_server(&db, "http://127.0.0.1:9", &[]);
+    let pid = srv.child.id();
+    let st = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let start = Instant::now();
+    let code = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "{code:?}");
+    let lines = log_lines(&srv);
+    assert!(lines.iter().any(|l| l["message"] == "stopped"), "{lines:?}");
+    assert_eq!(http_status(srv.port, "/healthz"), None);
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_secret_or_credentials() {
+    for (env, want) in [
+        (
+            vec![("CACHEBUST_GITHUB_TOKEN", "t")],
+            "webhook secret is required",
+        ),
+        (
+            vec![("CACHEBUST_WEBHOOK_SECRET", "s")],
+            "credentials are required",
+        ),
+        (
+            vec![
+                ("CACHEBUST_WEBHOOK_SECRET", "s"),
+                ("CACHEBUST_APP_ID", "12"),
+            ],
+            "private key",
+        ),
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));
+        c.arg("serve")
+            .env_clear()
+            .env("CACHEBUST_LISTEN", "127.0.0.1:0")
+            .env("CACHEBUST_DATABASE", "sqlite::memory:");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(want),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
