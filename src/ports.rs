@@ -331,6 +331,9 @@ pub trait JobStore {
     ) -> Result<Option<Job>, StoreError>;
     /// Whether the job is still ours and not superseded.
     async fn still_current(&self, id: i64, worker: &str) -> Result<bool, StoreError>;
+    /// Keep a job claimed until `until_ms` (the worker's heartbeat while it works on it);
+    /// `false` when the job is no longer ours.
+    async fn extend_lease(&self, id: i64, worker: &str, until_ms: i64) -> Result<bool, StoreError>;
     async fn complete(&self, id: i64, worker: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// A failed attempt: queued again at `retry_at_ms`, or failed for good when `None`.
     async fn fail(

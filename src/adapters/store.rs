@@ -323,6 +323,21 @@ impl JobStore for SqlStore {
         })
     }
 
+    async fn extend_lease(&self, id: i64, worker: &str, until_ms: i64) -> Result<bool, StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            let n = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND worker = $3 AND status = 'running'")
+                .bind(until_ms)
+                .bind(id)
+                .bind(worker)
+                .execute(pool)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
     async fn still_current(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
         on_pool!(self, pool, _pg => {
             let row = sqlx::query("SELECT 1 AS ok FROM jobs WHERE id = $1 AND worker = $2 AND status = 'running'").bind(id).bind(worker).fetch_optional(pool).await.map_err(err)?;

@@ -3,13 +3,17 @@
 //! with `publish`, and record the outcome. A GitHub error that may pass (5xx, timeouts, rate
 //! limits) queues the job again with exponential back-off and jitter, up to a number of attempts;
 //! anything else fails it with the error kept. A job superseded by a newer head is dropped before
-//! anything is posted. Counters and latencies go to `Metrics`.
+//! anything is posted. While a job runs its lease is renewed; a panic fails the job, not the
+//! worker; a job claimed more often than the attempts allow (its workers kept dying) is failed.
+//! Counters and latencies go to `Metrics`.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::analyze::{AnalyzeOptions, analyze};
@@ -226,6 +230,13 @@ pub async fn process<S: JobStore, F: Forge>(
     })
 }
 
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
 /// Run one worker until `stop` turns true: claim, process, record; sleep `poll` (or until woken)
 /// when the queue is empty. A job in hand when `stop` turns true is finished first.
 pub async fn run<S: JobStore, F: Forge>(
@@ -258,14 +269,59 @@ pub async fn run<S: JobStore, F: Forge>(
             }
             continue;
         };
-        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("job", worker = %cfg.name, job_id = job.id, delivery = %job.job.delivery_id, repo = %job.job.repo, pr = job.job.pr_number, head = %job.job.head_sha, attempt = job.attempts);
-        let result = process(store, forge, cfg, &job)
-            .instrument(span.clone())
-            .await;
+        // every claim counts as an attempt: a job whose workers keep dying (its lease expiring
+        // each time) is given up instead of taking the whole pool down with it again and again
+        if job.attempts > cfg.max_attempts {
+            let why = format!(
+                "given up after {} claims whose workers never finished (crashed or killed?)",
+                job.attempts - 1
+            );
+            if let Err(se) = store.fail(job.id, &cfg.name, &why, None).await {
+                span.in_scope(|| tracing::error!(error = %se, "cannot mark the job failed; it runs again when its lease expires"));
+            }
+            metrics.job("failed");
+            span.in_scope(|| tracing::error!(error = %why, "job failed"));
+            continue;
+        }
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let result = {
+            // a panic fails this job, not the worker; the lease is renewed while it runs
+            let work = AssertUnwindSafe(process(store, forge, cfg, &job).instrument(span.clone()))
+                .catch_unwind();
+            tokio::pin!(work);
+            // renewals also notice soon when the job stopped being ours (superseded, taken over)
+            let period = (cfg.lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
+            let mut beat = tokio::time::interval(period);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            beat.tick().await;
+            loop {
+                tokio::select! {
+                    r = &mut work => break r.unwrap_or_else(|panic| Err(JobError {
+                        transient: false,
+                        message: format!("the analysis panicked: {}", panic_text(&*panic)),
+                        retry_after: None,
+                    })),
+                    _ = beat.tick() => {
+                        let until = now_ms() + cfg.lease.as_millis() as i64;
+                        match store.extend_lease(job.id, &cfg.name, until).await {
+                            Ok(true) => {}
+                            // superseded by a newer head, or taken over after a stall: stop here
+                            // (whatever was posted is found by its markers by the job that goes on)
+                            Ok(false) => break Ok(Outcome::Superseded),
+                            Err(e) => span.in_scope(|| tracing::warn!(error = %e, "cannot renew the job's lease")),
+                        }
+                    }
+                }
+            }
+        };
         match result {
             Ok(Outcome::Done { rebuilt, inline }) => {
-                let _ = store.complete(job.id, &cfg.name, now_ms()).await;
+                match store.complete(job.id, &cfg.name, now_ms()).await {
+                    Ok(true) => {}
+                    Ok(false) => span.in_scope(|| tracing::warn!("delivered, but the job was no longer ours (superseded or taken over)")),
+                    Err(e) => span.in_scope(|| tracing::error!(error = %e, "delivered, but cannot mark the job done; it will run again when its lease expires and find what it posted")),
+                }
                 metrics.job("done");
                 if let Ok(mut h) = metrics.job_latency.lock() {
                     h.observe((now_ms() - job.created_at) as f64);
@@ -280,24 +336,31 @@ pub async fn run<S: JobStore, F: Forge>(
             }
             Ok(Outcome::Superseded) => {
                 metrics.job("superseded");
-                span.in_scope(|| tracing::info!("superseded by a newer head; nothing posted"));
+                span.in_scope(|| {
+                    tracing::info!("superseded by a newer head (or taken over): stopped")
+                });
             }
             Err(e) if e.transient && job.attempts < cfg.max_attempts => {
                 let wait = backoff(cfg.backoff, job.attempts, job.id as u64 ^ now_ms() as u64)
                     .max(e.retry_after.unwrap_or_default());
-                let _ = store
+                if let Err(se) = store
                     .fail(
                         job.id,
                         &cfg.name,
                         &e.message,
                         Some(now_ms() + wait.as_millis() as i64),
                     )
-                    .await;
+                    .await
+                {
+                    span.in_scope(|| tracing::error!(error = %se, "cannot queue the job again; it runs again when its lease expires"));
+                }
                 metrics.job("retried");
                 span.in_scope(|| tracing::warn!(error = %e.message, retry_in_ms = wait.as_millis() as u64, "attempt failed; queued again"));
             }
             Err(e) => {
-                let _ = store.fail(job.id, &cfg.name, &e.message, None).await;
+                if let Err(se) = store.fail(job.id, &cfg.name, &e.message, None).await {
+                    span.in_scope(|| tracing::error!(error = %se, "cannot mark the job failed; it runs again when its lease expires"));
+                }
                 metrics.job("failed");
                 span.in_scope(|| tracing::error!(error = %e.message, "job failed"));
             }

@@ -459,7 +459,16 @@ async fn serve(a: ServeArgs) -> Result<()> {
         let _ = tcp.set_nodelay(true);
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let base = format!("{}-{}", hostname(), std::process::id());
+    // unique per process even where hostname and pid repeat (containers restarted as pid 1)
+    let base = format!(
+        "{}-{}-{:x}",
+        hostname(),
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            & 0xffff_ffff
+    );
     let mut workers = Vec::new();
     for i in 0..a.workers.max(1) {
         let cfg = WorkerConfig {
@@ -519,11 +528,16 @@ async fn serve(a: ServeArgs) -> Result<()> {
     tracing::info!("shutting down: finishing the jobs in hand");
     let _ = stop_tx.send(true);
     wake.notify_waiters();
-    let grace = Duration::from_secs(a.shutdown_grace_seconds);
-    for (name, handle) in workers {
-        let abort = handle.abort_handle();
-        if tokio::time::timeout(grace, handle).await.is_err() {
-            abort.abort();
+    // one deadline for all workers, not one grace period each
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(a.shutdown_grace_seconds);
+    for (name, mut handle) in workers {
+        if tokio::time::timeout_at(deadline, &mut handle)
+            .await
+            .is_err()
+        {
+            handle.abort();
+            // let the aborted task go before its jobs are handed back
+            let _ = handle.await;
             match store.release(&name).await {
                 Ok(n) if n > 0 => {
                     tracing::warn!(worker = %name, released = n, "gave unfinished jobs back to the queue")

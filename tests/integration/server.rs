@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cachebust::adapters::store::{SqlStore, now_ms};
 use cachebust::app::webhook::sign;
-use cachebust::ports::{Enqueued, JobStore, NewJob};
+use cachebust::ports::{Enqueued, HostError, JobStore, NewJob};
 use serde_json::{Value, json};
 
 use crate::action::{PrRepo, pr_repo, pull_files};
@@ -87,6 +87,14 @@ async fn queue_suite(s: &SqlStore) {
     let j2b = s.claim("w3", 60_000, t0 + 61_000).await.unwrap().unwrap();
     assert_eq!((j2b.id, j2b.attempts), (c_id, 2));
     assert!(!s.still_current(c_id, "w2").await.unwrap());
+    assert!(
+        !s.extend_lease(c_id, "w2", t0 + 200_000).await.unwrap(),
+        "a lost lease cannot be renewed"
+    );
+    // a renewed lease is not taken over
+    assert!(s.extend_lease(b_id, "w1", t0 + 200_000).await.unwrap());
+    // (at a time when its first lease had run out and the other job's has not)
+    assert!(s.claim("w4", 60_000, t0 + 120_500).await.unwrap().is_none());
     assert!(
         !s.complete(c_id, "w2", t0).await.unwrap(),
         "the old worker no longer holds it"
@@ -221,6 +229,126 @@ async fn queue_on_postgres() {
             .unwrap();
     }
     concurrent_claims(std::sync::Arc::new(s)).await;
+}
+
+/// A forge whose installations misbehave: 666 panics, 777 answers after 2.5 s, others at once;
+/// all with "not found" (a final error).
+struct Unruly;
+
+impl cachebust::app::worker::Forge for Unruly {
+    type Host = cachebust::adapters::github::GitHub;
+    type Trees = cachebust::adapters::github::tree::ApiTrees;
+    async fn connect(&self, installation: u64) -> Result<Self::Host, HostError> {
+        match installation {
+            666 => panic!("boom in the analysis"),
+            777 => tokio::time::sleep(Duration::from_millis(2_500)).await,
+            _ => {}
+        }
+        Err(HostError::NotFound(format!(
+            "installation {installation} is gone"
+        )))
+    }
+    async fn trees(
+        &self,
+        _: &Self::Host,
+        _: &cachebust::ports::PullRef,
+        _: &cachebust::ports::PullFiles,
+    ) -> Result<(Self::Trees, Vec<String>), HostError> {
+        Err(HostError::NotFound("no trees".into()))
+    }
+}
+
+/// A panic fails its job, not the worker; a job that outlasts its lease keeps it (the worker
+/// renews it), so no second worker takes it; a job whose workers kept dying is given up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
+    use cachebust::app::worker::{Metrics, WorkerConfig, run};
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        SqlStore::open(dir.path().join("q.db").to_str().unwrap())
+            .await
+            .unwrap(),
+    );
+    // a job whose three workers died with it (each claim's lease ran out at once)
+    let abandoned = match store
+        .enqueue(&job("u-dead", 200, "h"), false)
+        .await
+        .unwrap()
+    {
+        Enqueued::Queued { id, .. } => id,
+        other => panic!("{other:?}"),
+    };
+    for n in 1..=3 {
+        let j = store.claim("dying", -1, now_ms()).await.unwrap().unwrap();
+        assert_eq!((j.id, j.attempts), (abandoned, n));
+    }
+    let mut ids = Vec::new();
+    for (i, inst) in [666u64, 777, 1].into_iter().enumerate() {
+        let mut j = job(&format!("u{i}"), 100 + i as u64, "h");
+        j.installation_id = inst;
+        match store.enqueue(&j, false).await.unwrap() {
+            Enqueued::Queued { id, .. } => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let mut workers = Vec::new();
+    for w in 0..2 {
+        let cfg = WorkerConfig {
+            name: format!("w{w}"),
+            lease: Duration::from_millis(900),
+            max_attempts: 3,
+            backoff: Duration::from_millis(10),
+            poll: Duration::from_millis(20),
+            engine: cachebust::engine::EngineKind::Buildkit,
+            check_runs: true,
+            bot_login: None,
+            publish: Default::default(),
+        };
+        let (store, stop, wake, metrics) = (
+            store.clone(),
+            stop_rx.clone(),
+            wake.clone(),
+            metrics.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            run(&*store, &Unruly, &cfg, &metrics, stop, &wake).await
+        }));
+    }
+    let start = Instant::now();
+    while store.depth().await.unwrap().failed < 4 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            store.jobs().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = |id| {
+        let store = store.clone();
+        async move { store.job_status(id).await.unwrap().unwrap() }
+    };
+    let (st, attempts, err) = status(ids[0]).await;
+    assert_eq!((st.as_str(), attempts), ("failed", 1));
+    assert!(err.unwrap().contains("panicked: boom in the analysis"));
+    // 2.5 s of work on a 0.9 s lease, two workers: claimed once
+    let (st, attempts, err) = status(ids[1]).await;
+    assert_eq!((st.as_str(), attempts), ("failed", 1), "{err:?}");
+    let (st, _, err) = status(ids[2]).await;
+    assert_eq!(st, "failed");
+    assert!(err.unwrap().contains("installation 1 is gone"));
+    let (st, attempts, err) = status(abandoned).await;
+    assert_eq!((st.as_str(), attempts), ("failed", 4));
+    assert!(err.unwrap().contains("given up after 3 claims"));
+    // both workers are alive until told to stop
+    assert!(workers.iter().all(|w| !w.is_finished()));
+    stop_tx.send(true).unwrap();
+    wake.notify_waiters();
+    for w in workers {
+        w.await.expect("a worker died");
+    }
 }
 
 // ---- the server binary ---------------------------------------------------------------------

@@ -201,7 +201,13 @@ impl GitHub {
                 return Ok(r#"{"id":0}"#.to_string());
             }
         }
-        let idempotent = method != Method::POST;
+        // a POST creates; a check-run update appends the annotations it carries: neither is sent
+        // again blindly (the caller looks first)
+        let appends = body
+            .and_then(|b| b.pointer("/output/annotations"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        let idempotent = method != Method::POST && !appends;
         let mut attempt = 0u32;
         loop {
             let e = match self.exchange(&method, uri, body, accept).await {
