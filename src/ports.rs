@@ -320,8 +320,14 @@ pub trait JobStore {
     /// duplicate; queued or running jobs of the same pull request for another head are
     /// superseded; a job for the same head is not queued twice unless `force` (a re-run).
     async fn enqueue(&self, job: &NewJob, force: bool) -> Result<Enqueued, StoreError>;
-    /// Record a delivery that queues nothing (installations): `false` when already seen.
-    async fn record_delivery(&self, delivery_id: &str, event: &str) -> Result<bool, StoreError>;
+    /// Record an installation delivery and apply its change in one transaction: `false` (and
+    /// nothing changed) when the delivery was seen before.
+    async fn apply_installation(
+        &self,
+        delivery_id: &str,
+        event: &str,
+        change: &InstallationChange,
+    ) -> Result<bool, StoreError>;
     /// Claim the oldest ready job (queued and due, or running with an expired lease).
     async fn claim(
         &self,
@@ -347,13 +353,16 @@ pub trait JobStore {
     async fn release(&self, worker: &str) -> Result<u64, StoreError>;
     async fn depth(&self) -> Result<QueueDepth, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
-    async fn upsert_installation(
-        &self,
-        id: u64,
-        account: &str,
-        repos_added: &[String],
-        repos_removed: &[String],
-    ) -> Result<(), StoreError>;
-    async fn remove_installation(&self, id: u64) -> Result<(), StoreError>;
     async fn installations(&self) -> Result<Vec<(u64, String, Vec<String>)>, StoreError>;
+}
+
+/// What an `installation` / `installation_repositories` delivery changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationChange {
+    pub id: u64,
+    pub account: String,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// The App was uninstalled: forget the installation and its repositories.
+    pub deleted: bool,
 }

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::ports::{Enqueued, Job, JobStore, NewJob, QueueDepth, StoreError};
+use crate::ports::{Enqueued, InstallationChange, Job, JobStore, NewJob, QueueDepth, StoreError};
 
 pub enum SqlStore {
     /// The pool, and the lock that lets one write transaction of this process run at a time:
@@ -291,21 +291,6 @@ impl JobStore for SqlStore {
         })
     }
 
-    async fn record_delivery(&self, delivery_id: &str, event: &str) -> Result<bool, StoreError> {
-        let _w = self.writer().await;
-        on_pool!(self, pool, _pg => {
-            let n = sqlx::query("INSERT INTO deliveries (delivery_id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING")
-                .bind(delivery_id)
-                .bind(event)
-                .bind(now_ms())
-                .execute(pool)
-                .await
-                .map_err(err)?
-                .rows_affected();
-            Ok(n == 1)
-        })
-    }
-
     async fn claim(
         &self,
         worker: &str,
@@ -418,43 +403,50 @@ impl JobStore for SqlStore {
         })
     }
 
-    async fn upsert_installation(
+    async fn apply_installation(
         &self,
-        id: u64,
-        account: &str,
-        added: &[String],
-        removed: &[String],
-    ) -> Result<(), StoreError> {
+        delivery_id: &str,
+        event: &str,
+        c: &InstallationChange,
+    ) -> Result<bool, StoreError> {
         let _w = self.writer().await;
         let now = now_ms();
-        on_pool!(self, pool, _pg => {
-            let mut tx = pool.begin().await.map_err(err)?;
-            sqlx::query("INSERT INTO installations (id, account, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET account = excluded.account, updated_at = excluded.updated_at")
-                .bind(id as i64)
-                .bind(account)
+        on_pool!(self, pool, pg => {
+            let mut tx = if pg { pool.begin().await } else { pool.begin_with("BEGIN IMMEDIATE").await }.map_err(err)?;
+            let fresh = sqlx::query("INSERT INTO deliveries (delivery_id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING")
+                .bind(delivery_id)
+                .bind(event)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
-                .map_err(err)?;
-            for r in added {
-                sqlx::query("INSERT INTO installation_repos (installation_id, repo) VALUES ($1, $2) ON CONFLICT DO NOTHING").bind(id as i64).bind(r).execute(&mut *tx).await.map_err(err)?;
+                .map_err(err)?
+                .rows_affected()
+                == 1;
+            if !fresh {
+                tx.rollback().await.map_err(err)?;
+                return Ok(false);
             }
-            for r in removed {
-                sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1 AND repo = $2").bind(id as i64).bind(r).execute(&mut *tx).await.map_err(err)?;
+            let id = c.id as i64;
+            if c.deleted {
+                sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1").bind(id).execute(&mut *tx).await.map_err(err)?;
+                sqlx::query("DELETE FROM installations WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(err)?;
+            } else {
+                sqlx::query("INSERT INTO installations (id, account, updated_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET account = excluded.account, updated_at = excluded.updated_at")
+                    .bind(id)
+                    .bind(&c.account)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                for r in &c.added {
+                    sqlx::query("INSERT INTO installation_repos (installation_id, repo) VALUES ($1, $2) ON CONFLICT DO NOTHING").bind(id).bind(r).execute(&mut *tx).await.map_err(err)?;
+                }
+                for r in &c.removed {
+                    sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1 AND repo = $2").bind(id).bind(r).execute(&mut *tx).await.map_err(err)?;
+                }
             }
             tx.commit().await.map_err(err)?;
-            Ok(())
-        })
-    }
-
-    async fn remove_installation(&self, id: u64) -> Result<(), StoreError> {
-        let _w = self.writer().await;
-        on_pool!(self, pool, _pg => {
-            let mut tx = pool.begin().await.map_err(err)?;
-            sqlx::query("DELETE FROM installation_repos WHERE installation_id = $1").bind(id as i64).execute(&mut *tx).await.map_err(err)?;
-            sqlx::query("DELETE FROM installations WHERE id = $1").bind(id as i64).execute(&mut *tx).await.map_err(err)?;
-            tx.commit().await.map_err(err)?;
-            Ok(())
+            Ok(true)
         })
     }
 

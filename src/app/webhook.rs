@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::ports::{Enqueued, JobStore, NewJob, StoreError};
+use crate::ports::{Enqueued, InstallationChange, JobStore, NewJob, StoreError};
 
 /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under one of `secrets`.
 /// The comparison is constant-time (`Mac::verify_slice`).
@@ -266,15 +266,20 @@ pub async fn accept<S: JobStore>(
             removed,
             deleted,
         } => {
-            if !store.record_delivery(delivery_id, event).await? {
+            let change = InstallationChange {
+                id,
+                account,
+                added,
+                removed,
+                deleted,
+            };
+            // the delivery and its change in one transaction: a failure leaves neither, and
+            // GitHub's redelivery is applied rather than taken for a duplicate
+            if !store
+                .apply_installation(delivery_id, event, &change)
+                .await?
+            {
                 return Ok(Ok(Accepted::Duplicate));
-            }
-            if deleted {
-                store.remove_installation(id).await?;
-            } else {
-                store
-                    .upsert_installation(id, &account, &added, &removed)
-                    .await?;
             }
             Accepted::Installations
         }

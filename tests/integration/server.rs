@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cachebust::adapters::store::{SqlStore, now_ms};
 use cachebust::app::webhook::sign;
-use cachebust::ports::{Enqueued, HostError, JobStore, NewJob};
+use cachebust::ports::{Enqueued, HostError, InstallationChange, JobStore, NewJob};
 use serde_json::{Value, json};
 
 use crate::action::{PrRepo, pr_repo, pull_files};
@@ -128,18 +128,42 @@ async fn queue_suite(s: &SqlStore) {
     assert_eq!((back.id, back.attempts), (held.id, 1));
     let d = s.depth().await.unwrap();
     assert_eq!((d.running, d.done, d.failed, d.superseded), (1, 1, 1, 1));
-    // installations
-    s.upsert_installation(5, "octo", &["octo/shop".into(), "octo/api".into()], &[])
-        .await
-        .unwrap();
-    s.upsert_installation(5, "octo", &[], &["octo/api".into()])
-        .await
-        .unwrap();
+    // installations: each delivery applied once, with its change
+    let change = |added: &[&str], removed: &[&str], deleted: bool| InstallationChange {
+        id: 5,
+        account: "octo".into(),
+        added: added.iter().map(|r| r.to_string()).collect(),
+        removed: removed.iter().map(|r| r.to_string()).collect(),
+        deleted,
+    };
+    let c1 = change(&["octo/shop", "octo/api"], &[], false);
+    assert!(
+        s.apply_installation("i-1", "installation", &c1)
+            .await
+            .unwrap()
+    );
+    let c2 = change(&[], &["octo/api"], false);
+    assert!(
+        s.apply_installation("i-2", "installation_repositories", &c2)
+            .await
+            .unwrap()
+    );
+    // a replay of the first changes nothing (octo/api stays removed)
+    assert!(
+        !s.apply_installation("i-1", "installation", &c1)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         s.installations().await.unwrap(),
         vec![(5, "octo".to_string(), vec!["octo/shop".to_string()])]
     );
-    s.remove_installation(5).await.unwrap();
+    let gone = change(&[], &[], true);
+    assert!(
+        s.apply_installation("i-3", "installation", &gone)
+            .await
+            .unwrap()
+    );
     assert!(s.installations().await.unwrap().is_empty());
     s.ping().await.unwrap();
 }
