@@ -349,6 +349,15 @@ pub trait JobStore {
         error: &str,
         retry_at_ms: Option<i64>,
     ) -> Result<(), StoreError>;
+    /// Queue a job again at `retry_at_ms` without counting the attempt (a rate limit: waiting
+    /// for GitHub's reset is not a failure).
+    async fn postpone(
+        &self,
+        id: i64,
+        worker: &str,
+        why: &str,
+        retry_at_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Give back the jobs a worker holds (shutdown).
     async fn release(&self, worker: &str) -> Result<u64, StoreError>;
     async fn depth(&self) -> Result<QueueDepth, StoreError>;

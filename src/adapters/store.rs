@@ -364,6 +364,27 @@ impl JobStore for SqlStore {
         })
     }
 
+    async fn postpone(
+        &self,
+        id: i64,
+        worker: &str,
+        why: &str,
+        retry_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            sqlx::query("UPDATE jobs SET status = 'queued', run_after = $1, last_error = $2, lease_until = NULL, worker = NULL, attempts = attempts - 1 WHERE id = $3 AND worker = $4 AND status = 'running'")
+                .bind(retry_at_ms)
+                .bind(why)
+                .bind(id)
+                .bind(worker)
+                .execute(pool)
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
     async fn release(&self, worker: &str) -> Result<u64, StoreError> {
         let _w = self.writer().await;
         on_pool!(self, pool, _pg => {

@@ -88,7 +88,8 @@ impl Metrics {
 pub struct JobError {
     pub transient: bool,
     pub message: String,
-    /// GitHub's rate limit resets after this long: the next attempt waits at least as much.
+    /// Rate limited: GitHub's limit resets after this long. The job waits that long and the
+    /// attempt does not count.
     pub retry_after: Option<Duration>,
 }
 
@@ -97,10 +98,10 @@ impl From<HostError> for JobError {
         JobError {
             transient: e.is_transient(),
             retry_after: match &e {
-                HostError::RateLimited {
-                    retry_after: Some(s),
-                    ..
-                } => Some(Duration::from_secs(*s)),
+                HostError::RateLimited { retry_after, .. } => {
+                    // no reset given: GitHub's advice for secondary limits is a minute
+                    Some(Duration::from_secs(retry_after.unwrap_or(60)))
+                }
                 _ => None,
             },
             message: e.to_string(),
@@ -340,9 +341,28 @@ pub async fn run<S: JobStore, F: Forge>(
                     tracing::info!("superseded by a newer head (or taken over): stopped")
                 });
             }
+            Err(JobError {
+                retry_after: Some(wait),
+                message,
+                ..
+            }) => {
+                let wait = wait.max(Duration::from_secs(1));
+                if let Err(se) = store
+                    .postpone(
+                        job.id,
+                        &cfg.name,
+                        &message,
+                        now_ms() + wait.as_millis() as i64,
+                    )
+                    .await
+                {
+                    span.in_scope(|| tracing::error!(error = %se, "cannot queue the job again; it runs again when its lease expires"));
+                }
+                metrics.job("rate_limited");
+                span.in_scope(|| tracing::warn!(error = %message, retry_in_ms = wait.as_millis() as u64, "rate limited; queued again for after the reset"));
+            }
             Err(e) if e.transient && job.attempts < cfg.max_attempts => {
-                let wait = backoff(cfg.backoff, job.attempts, job.id as u64 ^ now_ms() as u64)
-                    .max(e.retry_after.unwrap_or_default());
+                let wait = backoff(cfg.backoff, job.attempts, job.id as u64 ^ now_ms() as u64);
                 if let Err(se) = store
                     .fail(
                         job.id,

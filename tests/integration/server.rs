@@ -116,6 +116,21 @@ async fn queue_suite(s: &SqlStore) {
         (st.as_str(), attempts, err.as_deref()),
         ("failed", 2, Some("not found"))
     );
+    // a rate limit: queued again for later, the attempt not counted
+    let limited = s.enqueue(&job("d-limited", 9, "h9"), false).await.unwrap();
+    let Enqueued::Queued { id: lim_id, .. } = limited else {
+        panic!("{limited:?}")
+    };
+    let far = t0 + 10_000_000;
+    let l = s.claim("w7", 60_000, far).await.unwrap().unwrap();
+    assert_eq!((l.id, l.attempts), (lim_id, 1));
+    s.postpone(lim_id, "w7", "rate limit", far + 5_000)
+        .await
+        .unwrap();
+    assert!(s.claim("w7", 60_000, far + 4_000).await.unwrap().is_none());
+    let l = s.claim("w7", 60_000, far + 5_000).await.unwrap().unwrap();
+    assert_eq!((l.id, l.attempts), (lim_id, 1));
+    assert!(s.complete(lim_id, "w7", far).await.unwrap());
     // a re-run of a finished head is queued (force)
     assert!(matches!(
         s.enqueue(&job("d5", 2, "x1"), true).await.unwrap(),
@@ -127,7 +142,7 @@ async fn queue_suite(s: &SqlStore) {
     let back = s.claim("w8", 60_000, t0 + 10_000).await.unwrap().unwrap();
     assert_eq!((back.id, back.attempts), (held.id, 1));
     let d = s.depth().await.unwrap();
-    assert_eq!((d.running, d.done, d.failed, d.superseded), (1, 1, 1, 1));
+    assert_eq!((d.running, d.done, d.failed, d.superseded), (1, 2, 1, 1));
     // installations: each delivery applied once, with its change
     let change = |added: &[&str], removed: &[&str], deleted: bool| InstallationChange {
         id: 5,
@@ -180,7 +195,7 @@ async fn queue_on_sqlite() {
     let s = SqlStore::open(&format!("sqlite://{}", dir.path().join("q.db").display()))
         .await
         .unwrap();
-    assert_eq!(s.jobs().await.unwrap().len(), 4);
+    assert_eq!(s.jobs().await.unwrap().len(), 5);
 }
 
 /// Concurrent claims never hand one job to two workers.
@@ -255,8 +270,8 @@ async fn queue_on_postgres() {
     concurrent_claims(std::sync::Arc::new(s)).await;
 }
 
-/// A forge whose installations misbehave: 666 panics, 777 answers after 2.5 s, others at once;
-/// all with "not found" (a final error).
+/// A forge whose installations misbehave: 666 panics, 777 answers after 2.5 s, 429 is always
+/// rate limited (reset in 1 s), the others answer at once; all with "not found" (a final error).
 struct Unruly;
 
 impl cachebust::app::worker::Forge for Unruly {
@@ -266,6 +281,12 @@ impl cachebust::app::worker::Forge for Unruly {
         match installation {
             666 => panic!("boom in the analysis"),
             777 => tokio::time::sleep(Duration::from_millis(2_500)).await,
+            429 => {
+                return Err(HostError::RateLimited {
+                    message: "API rate limit exceeded".into(),
+                    retry_after: Some(1),
+                });
+            }
             _ => {}
         }
         Err(HostError::NotFound(format!(
@@ -283,7 +304,8 @@ impl cachebust::app::worker::Forge for Unruly {
 }
 
 /// A panic fails its job, not the worker; a job that outlasts its lease keeps it (the worker
-/// renews it), so no second worker takes it; a job whose workers kept dying is given up.
+/// renews it), so no second worker takes it; a job whose workers kept dying is given up; a
+/// rate-limited job waits for the reset without using up its attempts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
     use cachebust::app::worker::{Metrics, WorkerConfig, run};
@@ -307,7 +329,7 @@ async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
         assert_eq!((j.id, j.attempts), (abandoned, n));
     }
     let mut ids = Vec::new();
-    for (i, inst) in [666u64, 777, 1].into_iter().enumerate() {
+    for (i, inst) in [666u64, 777, 1, 429].into_iter().enumerate() {
         let mut j = job(&format!("u{i}"), 100 + i as u64, "h");
         j.installation_id = inst;
         match store.enqueue(&j, false).await.unwrap() {
@@ -366,6 +388,11 @@ async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
     let (st, attempts, err) = status(abandoned).await;
     assert_eq!((st.as_str(), attempts), ("failed", 4));
     assert!(err.unwrap().contains("given up after 3 claims"));
+    // rate limited on every claim for 2.5 s (max 3 attempts): waiting, not failing
+    let (st, attempts, err) = status(ids[3]).await;
+    assert!(st == "queued" || st == "running", "{st}");
+    assert!(attempts <= 1, "{attempts}");
+    assert!(err.unwrap().contains("rate limit"));
     // both workers are alive until told to stop
     assert!(workers.iter().all(|w| !w.is_finished()));
     stop_tx.send(true).unwrap();
