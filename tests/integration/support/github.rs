@@ -117,8 +117,9 @@ fn spec() -> &'static Path {
             "components".into(),
             serde_json::to_value(components).unwrap(),
         );
-        let path =
-            std::env::temp_dir().join(format!("cachebust-github-spec-{}.json", std::process::id()));
+        // under target/ (cargo's scratch space for integration tests), not left in /tmp
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("github-spec-{}.json", std::process::id()));
         std::fs::write(&path, serde_json::to_vec(&Value::Object(out)).unwrap()).unwrap();
         path
     })
