@@ -157,6 +157,29 @@ impl SqlStore {
         })
     }
 
+    /// Run `sql` (binding `$1` = `value`, `$2` = the job, `$3` = the worker) on a job the worker
+    /// still holds: `false` when it no longer does.
+    async fn update_held(
+        &self,
+        sql: &'static str,
+        value: i64,
+        id: i64,
+        worker: &str,
+    ) -> Result<bool, StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            let n = sqlx::query(sql)
+                .bind(value)
+                .bind(id)
+                .bind(worker)
+                .execute(pool)
+                .await
+                .map_err(err)?
+                .rows_affected();
+            Ok(n == 1)
+        })
+    }
+
     /// The backend's name, for logs.
     pub fn backend(&self) -> &'static str {
         on_pool!(self, _pool, pg => if pg { "postgres" } else { "sqlite" })
@@ -309,18 +332,13 @@ impl JobStore for SqlStore {
     }
 
     async fn extend_lease(&self, id: i64, worker: &str, until_ms: i64) -> Result<bool, StoreError> {
-        let _w = self.writer().await;
-        on_pool!(self, pool, _pg => {
-            let n = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND worker = $3 AND status = 'running'")
-                .bind(until_ms)
-                .bind(id)
-                .bind(worker)
-                .execute(pool)
-                .await
-                .map_err(err)?
-                .rows_affected();
-            Ok(n == 1)
-        })
+        self.update_held(
+            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND worker = $3 AND status = 'running'",
+            until_ms,
+            id,
+            worker,
+        )
+        .await
     }
 
     async fn still_current(&self, id: i64, worker: &str) -> Result<bool, StoreError> {
@@ -331,18 +349,13 @@ impl JobStore for SqlStore {
     }
 
     async fn complete(&self, id: i64, worker: &str, now: i64) -> Result<bool, StoreError> {
-        let _w = self.writer().await;
-        on_pool!(self, pool, _pg => {
-            let n = sqlx::query("UPDATE jobs SET status = 'done', finished_at = $1, lease_until = NULL WHERE id = $2 AND worker = $3 AND status = 'running'")
-                .bind(now)
-                .bind(id)
-                .bind(worker)
-                .execute(pool)
-                .await
-                .map_err(err)?
-                .rows_affected();
-            Ok(n == 1)
-        })
+        self.update_held(
+            "UPDATE jobs SET status = 'done', finished_at = $1, lease_until = NULL WHERE id = $2 AND worker = $3 AND status = 'running'",
+            now,
+            id,
+            worker,
+        )
+        .await
     }
 
     async fn fail(
