@@ -26,16 +26,22 @@ pub fn blob_id(bytes: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `root` exists and is a directory.
+fn must_be_dir(root: &Path) -> Result<(), SourceError> {
+    let meta = std::fs::metadata(root)
+        .map_err(|e| SourceError::NotFound(format!("{}: {e}", root.display())))?;
+    if !meta.is_dir() {
+        return Err(SourceError::NotFound(format!(
+            "{} is not a directory",
+            root.display()
+        )));
+    }
+    Ok(())
+}
+
 impl DirTree {
     pub fn open(root: &Path) -> Result<DirTree, SourceError> {
-        let meta = std::fs::metadata(root)
-            .map_err(|e| SourceError::NotFound(format!("{}: {e}", root.display())))?;
-        if !meta.is_dir() {
-            return Err(SourceError::NotFound(format!(
-                "{} is not a directory",
-                root.display()
-            )));
-        }
+        must_be_dir(root)?;
         let mut entries = Vec::new();
         let mut problems = Vec::new();
         walk(root, String::new(), &mut entries, &mut problems);
@@ -202,14 +208,7 @@ pub struct SameDir {
 
 impl SameDir {
     pub fn open(root: &Path) -> Result<SameDir, SourceError> {
-        let meta = std::fs::metadata(root)
-            .map_err(|e| SourceError::NotFound(format!("{}: {e}", root.display())))?;
-        if !meta.is_dir() {
-            return Err(SourceError::NotFound(format!(
-                "{} is not a directory",
-                root.display()
-            )));
-        }
+        must_be_dir(root)?;
         Ok(SameDir {
             root: root.to_path_buf(),
             problems: Default::default(),

@@ -165,21 +165,7 @@ impl RepoSource for LocalRepo {
     async fn children(&self, side: Side, dir: &str) -> Result<Vec<String>, SourceError> {
         match self.tree(side) {
             Tree::Git(g) => g.children(dir),
-            Tree::Dir(d) => {
-                let prefix = if dir.is_empty() {
-                    String::new()
-                } else {
-                    format!("{dir}/")
-                };
-                Ok(d.listing
-                    .iter()
-                    .filter_map(|(p, _)| {
-                        p.strip_prefix(&prefix)
-                            .filter(|r| !r.is_empty() && !r.contains('/'))
-                            .map(str::to_string)
-                    })
-                    .collect())
-            }
+            Tree::Dir(d) => Ok(d.listing.children(dir)),
         }
     }
 

@@ -203,6 +203,22 @@ impl Listing {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Entry)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
+
+    /// The names directly inside `dir` (`""` = the root), as far as the listing holds them.
+    pub fn children(&self, dir: &str) -> Vec<String> {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        self.iter()
+            .filter_map(|(p, _)| {
+                p.strip_prefix(&prefix)
+                    .filter(|r| !r.is_empty() && !r.contains('/'))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

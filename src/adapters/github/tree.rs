@@ -150,19 +150,7 @@ impl RepoSource for ApiTrees {
     }
 
     async fn children(&self, side: Side, dir: &str) -> Result<Vec<String>, SourceError> {
-        let (l, _) = self.side(side);
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        Ok(l.iter()
-            .filter_map(|(p, _)| {
-                p.strip_prefix(&prefix)
-                    .filter(|r| !r.is_empty() && !r.contains('/'))
-                    .map(str::to_string)
-            })
-            .collect())
+        Ok(self.side(side).0.children(dir))
     }
 
     async fn read_files(
