@@ -173,7 +173,7 @@ fn render_with(report: &Report, steps: bool) -> String {
 
 /// Sentences made by `render` carry `code` spans around repository text; keep those spans
 /// and escape the rest.
-fn escape_sentence(s: &str) -> String {
+pub fn escape_sentence(s: &str) -> String {
     let mut out = String::new();
     for (i, part) in s.split('`').enumerate() {
         if i % 2 == 1 {

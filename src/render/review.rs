@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+pub use super::markdown::escape_sentence;
 use super::markdown::{escape, inline_code};
 use crate::engine::fix::{Applicability, Fix};
 use crate::engine::report::{DockerfileReport, Report};
@@ -288,19 +289,6 @@ fn capitalize(s: &str) -> String {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
-}
-
-/// Sentences made by `render` wrap repository text in `code` spans: keep those, escape the rest.
-pub fn escape_sentence(s: &str) -> String {
-    let mut out = String::new();
-    for (i, part) in s.split('`').enumerate() {
-        if i % 2 == 1 {
-            out.push_str(&inline_code(part));
-        } else {
-            out.push_str(&escape(part));
-        }
-    }
-    out
 }
 
 /// Plan the review of a report over the pull request's changed files.
