@@ -289,10 +289,7 @@ impl crate::ports::RepoSource for SameDir {
 
     async fn discover(&self, _: crate::engine::tree::Side) -> Result<Vec<String>, SourceError> {
         let mut out = Vec::new();
-        let pick = |p: &str| {
-            crate::engine::discover::is_dockerfile_name(p)
-                || crate::engine::discover::is_compose_name(p)
-        };
+        let pick = |p: &str| crate::engine::discover::is_build_file(p);
         walk_names(&self.root, "", &pick, &mut out);
         out.sort();
         Ok(out)

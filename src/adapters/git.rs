@@ -625,7 +625,7 @@ impl GitRepo {
                         if !skip_dir(&e.name) {
                             next.push((e.oid.clone(), p));
                         }
-                    } else if e.mode != 0o160000 && pick(&e.name) {
+                    } else if e.mode != 0o160000 && pick(&p) {
                         out.push(p);
                     }
                 }

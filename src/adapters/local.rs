@@ -132,7 +132,7 @@ fn skip_dir(name: &str) -> bool {
 }
 
 fn wanted(name: &str) -> bool {
-    discover::is_dockerfile_name(name) || discover::is_compose_name(name)
+    discover::is_build_file(name)
 }
 
 impl RepoSource for LocalRepo {

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::engine::compose::{self, ComposeBuild};
 use crate::engine::discover;
 use crate::engine::report::{FileDiagnostic, Origin, Report, Severity};
 use crate::engine::tree::{Listing, Side};
@@ -25,6 +24,10 @@ pub struct AnalyzeOptions {
     pub config: crate::engine::config::Config,
     /// Report every Dockerfile found, touched by the change or not (`check`).
     pub report_all: bool,
+    /// Variables for compose and bake interpolation, over the project's `.env` (`--env`).
+    pub env: BTreeMap<String, String>,
+    /// Where the configuration was read from (named in diagnostics about `builds:`).
+    pub config_file: String,
 }
 
 impl AnalyzeOptions {
@@ -39,6 +42,8 @@ impl AnalyzeOptions {
             timings: Vec::new(),
             config: Default::default(),
             report_all: false,
+            env: BTreeMap::new(),
+            config_file: ".github/cachebust.yml".into(),
         }
     }
 }
@@ -60,6 +65,9 @@ struct Spec {
     dockerfile: String,
     context: String,
     origin: Origin,
+    origins: Vec<Origin>,
+    head_inline: Option<String>,
+    base_inline: Option<String>,
     head_args: BTreeMap<String, String>,
     base_args: BTreeMap<String, String>,
     head_target: Option<String>,
@@ -99,11 +107,14 @@ pub async fn analyze<R: RepoSource>(
                     // `check` infers the context of a named Dockerfile as discovery does
                     context: match (&opts.context, p.rsplit_once('/')) {
                         (None, Some((dir, _))) if opts.report_all => {
-                            infer_context(repo, p, dir, h.as_ref(), &mut diagnostics).await?
+                            infer_context(repo, dir, h.as_ref()).await?
                         }
                         _ => context.clone(),
                     },
                     origin: Origin::Cli,
+                    origins: vec![Origin::Cli],
+                    head_inline: None,
+                    base_inline: None,
                     head_args: opts.build_args.clone(),
                     base_args: opts
                         .base_build_args
@@ -143,8 +154,12 @@ pub async fn analyze<R: RepoSource>(
     let side = |files: &HashMap<String, Option<FileText>>,
                 s: &Spec,
                 args: &BTreeMap<String, String>,
-                target: &Option<String>| SideInput {
-        dockerfile: files.get(&s.dockerfile).cloned().flatten(),
+                target: &Option<String>,
+                inline: &Option<String>| SideInput {
+        dockerfile: match inline {
+            Some(t) => Some(FileText::Text(t.clone())),
+            None => files.get(&s.dockerfile).cloned().flatten(),
+        },
         dockerfile_ignore: files
             .get(&format!("{}.dockerignore", s.dockerfile))
             .cloned()
@@ -159,8 +174,9 @@ pub async fn analyze<R: RepoSource>(
             dockerfile: s.dockerfile.clone(),
             context: s.context.clone(),
             origin: s.origin.clone(),
-            base: side(&base_files, s, &s.base_args, &s.base_target),
-            head: side(&head_files, s, &s.head_args, &s.head_target),
+            origins: s.origins.clone(),
+            base: side(&base_files, s, &s.base_args, &s.base_target, &s.base_inline),
+            head: side(&head_files, s, &s.head_args, &s.head_target, &s.head_inline),
             always_report: s.always,
             extra_touched: s.extra_touched.clone(),
         })
@@ -229,91 +245,64 @@ async fn discover_specs<R: RepoSource>(
     specs: &mut Vec<Spec>,
     diagnostics: &mut Vec<FileDiagnostic>,
 ) -> Result<(), AnalyzeError> {
-    let names = repo.discover(Side::Head).await?;
+    let skip = opts.config.discovery.skipped();
+    let names: Vec<String> = repo
+        .discover(Side::Head)
+        .await?
+        .into_iter()
+        .filter(|n| !discover::under_skipped(n, &skip))
+        .collect();
     let dockerfiles: Vec<String> = names
         .iter()
         .filter(|n| discover::is_dockerfile_name(n))
         .cloned()
         .collect();
-    let composes: Vec<String> = names
-        .iter()
-        .filter(|n| discover::is_compose_name(n))
-        .cloned()
-        .collect();
 
-    // Compose builds, head and base.
-    let head_c = repo.read_files(Side::Head, &composes).await?;
-    let base_c = repo.read_files(Side::Base, &composes).await?;
+    // Builds the repository's own tools declare: compose, bake, workflows, `builds:`.
+    let found = crate::app::discover::declared_builds(
+        repo,
+        &names,
+        changes,
+        &opts.env,
+        &opts.config,
+        &opts.config_file,
+        diagnostics,
+    )
+    .await?;
     let mut used: HashSet<String> = HashSet::new();
-    for ((file, h), b) in composes.iter().zip(head_c).zip(base_c) {
-        let Some(FileText::Text(ht)) = h else {
-            diagnostics.push(FileDiagnostic {
-                file: file.clone(),
-                line: None,
-                severity: Severity::Warning,
-                message: "not a text file; skipped".into(),
-            });
-            continue;
-        };
-        let (hb, problems) = compose::parse(file, &ht);
-        for p in problems {
-            diagnostics.push(FileDiagnostic {
-                file: file.clone(),
-                line: p.line,
-                severity: Severity::Warning,
-                message: p.message,
-            });
-        }
-        let bb: Vec<ComposeBuild> = match b {
-            Some(FileText::Text(bt)) => compose::parse(file, &bt).0,
-            _ => Vec::new(),
-        };
-        for c in hb {
-            let base = bb.iter().find(|x| x.service == c.service);
-            let mut args = c.args.clone();
+    for f in found {
+        used.insert(f.head.dockerfile.clone());
+        let with_cli = |args: &BTreeMap<String, String>| {
+            let mut a = args.clone();
             for (k, v) in &opts.build_args {
-                args.insert(k.clone(), v.clone());
+                a.insert(k.clone(), v.clone());
             }
-            let mut base_args = base
-                .map(|x| x.args.clone())
-                .unwrap_or_else(|| c.args.clone());
-            for (k, v) in &opts.build_args {
-                base_args.insert(k.clone(), v.clone());
-            }
-            let target = opts.target.clone().or(c.target.clone());
-            let base_target = opts
-                .target
-                .clone()
-                .or(base.map(|x| x.target.clone()).unwrap_or(c.target.clone()));
-            let entry_changed = base.is_none_or(|x| x != &c) && changes.get(file).is_some();
-            used.insert(c.dockerfile.clone());
-            specs.push(Spec {
-                dockerfile: c.dockerfile.clone(),
-                context: c.context.clone(),
-                origin: Origin::Compose {
-                    file: file.clone(),
-                    service: c.service.clone(),
-                },
-                head_args: args,
-                base_args,
-                head_target: target,
-                base_target,
-                always: opts.report_all,
-                extra_touched: if entry_changed {
-                    vec![file.clone()]
-                } else {
-                    Vec::new()
-                },
-            });
-        }
+            a
+        };
+        let base = f.base.as_ref().unwrap_or(&f.head);
+        specs.push(Spec {
+            dockerfile: f.head.dockerfile.clone(),
+            context: f.head.context.clone(),
+            origin: f.origins[0].clone(),
+            origins: f.origins.clone(),
+            head_args: with_cli(&f.head.args),
+            base_args: with_cli(&base.args),
+            head_target: opts.target.clone().or(f.head.target.clone()),
+            base_target: opts.target.clone().or(base.target.clone()),
+            head_inline: f.head.inline.clone(),
+            base_inline: base.inline.clone(),
+            always: opts.report_all,
+            extra_touched: f.touched.clone(),
+        });
     }
 
-    // Plain Dockerfiles not built by a compose service.
+    // Plain Dockerfiles no evidence names: the context by the heuristic, said once.
     let rest: Vec<String> = dockerfiles
         .into_iter()
         .filter(|d| !used.contains(d))
         .collect();
     let texts = repo.read_files(Side::Head, &rest).await?;
+    let mut inferred: Vec<String> = Vec::new();
     for (d, t) in rest.iter().zip(texts) {
         let dir = d
             .rsplit_once('/')
@@ -322,12 +311,17 @@ async fn discover_specs<R: RepoSource>(
         let context = match &opts.context {
             Some(c) => clean_rel(c),
             None if dir.is_empty() => String::new(),
-            None => infer_context(repo, d, &dir, t.as_ref(), diagnostics).await?,
+            None => {
+                let c = infer_context(repo, &dir, t.as_ref()).await?;
+                inferred.push(format!("{d} → {}", if c.is_empty() { "." } else { &c }));
+                c
+            }
         };
         specs.push(Spec {
             dockerfile: d.clone(),
             context,
             origin: Origin::Discovered,
+            origins: vec![Origin::Discovered],
             head_args: opts.build_args.clone(),
             base_args: opts
                 .base_build_args
@@ -335,8 +329,30 @@ async fn discover_specs<R: RepoSource>(
                 .unwrap_or_else(|| opts.build_args.clone()),
             head_target: opts.target.clone(),
             base_target: opts.target.clone(),
+            head_inline: None,
+            base_inline: None,
             always: opts.report_all,
             extra_touched: Vec::new(),
+        });
+    }
+    if !inferred.is_empty() {
+        let shown: Vec<&str> = inferred.iter().take(5).map(String::as_str).collect();
+        let more = if inferred.len() > 5 {
+            format!(" and {} more", inferred.len() - 5)
+        } else {
+            String::new()
+        };
+        diagnostics.push(FileDiagnostic {
+            file: opts.config_file.clone(),
+            line: None,
+            severity: Severity::Info,
+            message: format!(
+                "no compose file, bake file or workflow names the build context of {} Dockerfile{}; guessed from what each copies: {}{more}. Declare them under `builds:` in {} to be sure",
+                inferred.len(),
+                if inferred.len() == 1 { "" } else { "s" },
+                shown.join(", "),
+                opts.config_file
+            ),
         });
     }
     Ok(())
@@ -347,10 +363,8 @@ async fn discover_specs<R: RepoSource>(
 /// only `.`, when the directory holds more than Dockerfiles; otherwise the repository root.
 async fn infer_context<R: RepoSource>(
     repo: &R,
-    dockerfile: &str,
     dir: &str,
     text: Option<&FileText>,
-    diagnostics: &mut Vec<FileDiagnostic>,
 ) -> Result<String, AnalyzeError> {
     let sources = text
         .and_then(|t| t.text().map(discover::context_sources))
@@ -378,13 +392,5 @@ async fn infer_context<R: RepoSource>(
             String::new()
         }
     };
-    if !chosen.is_empty() {
-        diagnostics.push(FileDiagnostic {
-            file: dockerfile.to_string(),
-            line: None,
-            severity: Severity::Info,
-            message: format!("build context taken to be {chosen}/ (the files it copies are there); pass --context to choose another"),
-        });
-    }
     Ok(chosen)
 }

@@ -7,6 +7,7 @@
 
 pub mod analyze;
 pub mod check;
+pub mod discover;
 pub mod history;
 pub mod publish;
 pub mod webhook;

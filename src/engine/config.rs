@@ -98,9 +98,53 @@ impl Paths {
     }
 }
 
+/// A build declared by hand (`builds:`), for Dockerfiles no compose file, bake file or workflow
+/// names: the context and args the team really builds with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildDecl {
+    /// Root-relative Dockerfile.
+    pub dockerfile: String,
+    /// Root-relative build context (default: the repository root).
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub args: std::collections::BTreeMap<String, String>,
+}
+
+/// How builds are found.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discovery {
+    /// Directories never searched (names, or root-relative paths); default
+    /// `vendor`, `third_party`, `node_modules`. `[]` searches everything.
+    #[serde(default)]
+    pub skip: Option<Vec<String>>,
+}
+
+impl Discovery {
+    pub fn skipped(&self) -> Vec<String> {
+        match &self.skip {
+            Some(s) => s.clone(),
+            None => crate::engine::discover::DEFAULT_SKIP
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Builds declared by hand.
+    #[serde(default)]
+    pub builds: Vec<BuildDecl>,
+    /// Where builds are searched for.
+    #[serde(default)]
+    pub discovery: Discovery,
     /// Rules on/off and their severity, by code (`CB001: off`).
     #[serde(default)]
     pub rules: std::collections::BTreeMap<String, RuleSetting>,

@@ -21,15 +21,64 @@ pub fn is_dockerfile_name(path: &str) -> bool {
         || name.ends_with(".dockerfile")
 }
 
-/// `compose.yaml`, `compose.yml`, `docker-compose*.yml`, `docker-compose*.yaml`.
+/// Compose files: `compose*.y*ml` and `docker-compose*.y*ml` (`engine::compose`).
 pub fn is_compose_name(path: &str) -> bool {
     if path.split('/').any(|c| SKIPPED_DIRS.contains(&c)) {
         return false;
     }
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let yaml = name.ends_with(".yml") || name.ends_with(".yaml");
-    yaml && (name == "compose.yml" || name == "compose.yaml" || name.starts_with("docker-compose"))
+    super::compose::is_compose_name(path)
 }
+
+/// Bake files: `docker-bake.hcl`, `docker-bake.json`, `docker-bake.override.{hcl,json}`.
+pub fn is_bake_name(path: &str) -> bool {
+    if path.split('/').any(|c| SKIPPED_DIRS.contains(&c)) {
+        return false;
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    matches!(
+        name,
+        "docker-bake.hcl"
+            | "docker-bake.json"
+            | "docker-bake.override.hcl"
+            | "docker-bake.override.json"
+    )
+}
+
+/// GitHub Actions workflows: `.github/workflows/*.yml` / `*.yaml` at the repository root.
+pub fn is_workflow_name(path: &str) -> bool {
+    path.strip_prefix(".github/workflows/")
+        .is_some_and(|n| !n.contains('/') && (n.ends_with(".yml") || n.ends_with(".yaml")))
+}
+
+/// Every file discovery reads: Dockerfiles, compose files, bake files, workflows.
+pub fn is_build_file(path: &str) -> bool {
+    is_dockerfile_name(path)
+        || is_compose_name(path)
+        || is_bake_name(path)
+        || is_workflow_name(path)
+}
+
+/// Whether a path lies under one of the directories skipped by default or by configuration
+/// (vendored trees: `vendor/`, `third_party/`, `node_modules/`).
+pub fn under_skipped(path: &str, skip: &[String]) -> bool {
+    let mut comps: Vec<&str> = path.split('/').collect();
+    comps.pop();
+    let joined = |n: usize| comps[..n].join("/");
+    (1..=comps.len()).any(|n| {
+        let c = comps[n - 1];
+        skip.iter().any(|s| {
+            let s = s.trim_matches('/');
+            if s.contains('/') {
+                joined(n) == s
+            } else {
+                c == s
+            }
+        })
+    })
+}
+
+/// The directories skipped when the configuration names none.
+pub const DEFAULT_SKIP: &[&str] = &["vendor", "third_party", "node_modules"];
 
 /// Context-relative sources of COPY/ADD instructions and bind mounts that read the build
 /// context (no `--from`, no URLs, no heredocs, no variables).
@@ -94,6 +143,20 @@ mod tests {
         assert!(is_compose_name("compose.yaml"));
         assert!(is_compose_name("deploy/docker-compose.prod.yml"));
         assert!(!is_compose_name("compose.json"));
+        assert!(is_compose_name("compose.tests.yaml"));
+        assert!(is_bake_name("x/docker-bake.override.hcl"));
+        assert!(!is_bake_name("docker-bake.yaml"));
+        assert!(is_workflow_name(".github/workflows/ci.yml"));
+        assert!(!is_workflow_name(".github/workflows/sub/ci.yml"));
+        let skip: Vec<String> = DEFAULT_SKIP.iter().map(|s| s.to_string()).collect();
+        assert!(under_skipped("vendor/github.com/x/Dockerfile", &skip));
+        assert!(under_skipped("a/third_party/b/Dockerfile", &skip));
+        assert!(!under_skipped("vendor", &skip));
+        assert!(!under_skipped("cmd/vendorx/Dockerfile", &skip));
+        assert!(under_skipped(
+            "tools/gen/Dockerfile",
+            &["tools/gen".to_string()]
+        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@
     clippy::print_stderr
 )]
 
+pub mod bake;
 pub mod buildlog;
 pub mod compose;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod predict;
 pub mod report;
 pub mod rules;
 pub mod tree;
+pub mod workflows;
 
 use std::collections::BTreeMap;
 
@@ -101,6 +103,8 @@ pub struct BuildInput {
     /// Root-relative build context ("" = the root).
     pub context: String,
     pub origin: report::Origin,
+    /// All declarations of this build (`origin` first); empty = just `origin`.
+    pub origins: Vec<report::Origin>,
     pub base: SideInput,
     pub head: SideInput,
     /// Report this build even if the change does not touch it.
@@ -188,6 +192,11 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
     }
     let mut dockerfiles = Vec::new();
     for ((bi, mut p), logs) in predicted.into_iter().zip(assigned) {
+        p.report.origins = if inputs.builds[bi].origins.is_empty() {
+            vec![inputs.builds[bi].origin.clone()]
+        } else {
+            inputs.builds[bi].origins.clone()
+        };
         cost::apply(&mut p.report, &p.facts, &logs, &inputs.config);
         savings(&ctx, &inputs.builds[bi], &mut p, &logs, &inputs.config);
         dockerfiles.push(p.report);

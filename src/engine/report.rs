@@ -231,7 +231,22 @@ pub enum Origin {
     /// Found by file name in the head tree.
     Discovered,
     /// A `build:` entry of a compose file.
-    Compose { file: String, service: String },
+    Compose {
+        file: String,
+        service: String,
+        /// The compose project: its files joined with ` + `.
+        project: String,
+    },
+    /// A target of a bake file.
+    Bake { file: String, target: String },
+    /// A `docker/build-push-action` or `docker/bake-action` step of a GitHub workflow.
+    Workflow {
+        file: String,
+        job: String,
+        step: String,
+    },
+    /// An entry of `builds:` in the configuration file.
+    Config { file: String, index: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -251,6 +266,9 @@ pub struct DockerfileReport {
     /// The stage the build ends at (the target, or the last stage).
     pub target_stage: Option<String>,
     pub origin: Origin,
+    /// Every place that declares this same build (same Dockerfile, context, target, args and
+    /// named contexts): compose services, bake targets, workflow steps. `origin` is the first.
+    pub origins: Vec<Origin>,
     /// `buildkit` or `docker-20.10`, and which frontend parsed the file.
     pub frontend: String,
     pub steps: Vec<Step>,

@@ -32,6 +32,8 @@ struct DfOut<'a> {
     target: Option<&'a str>,
     target_stage: Option<&'a str>,
     origin: &'a Origin,
+    /// Every declaration of this build (compose services, bake targets, workflow steps).
+    origins: &'a [Origin],
     frontend: &'a str,
     summary: &'a Summary,
     estimated_rebuild_seconds: Option<f64>,
@@ -136,6 +138,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                 target: d.target.as_deref(),
                 target_stage: d.target_stage.as_deref(),
                 origin: &d.origin,
+                origins: &d.origins,
                 frontend: &d.frontend,
                 summary: &d.summary,
                 estimated_rebuild_seconds: d.cost.as_ref().map(|c| c.estimated_rebuild_seconds),

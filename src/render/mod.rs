@@ -18,7 +18,7 @@ pub mod review;
 pub mod sarif;
 pub mod text;
 
-use crate::engine::report::{Cause, CauseKind, DockerfileReport, Note, Status, Step};
+use crate::engine::report::{Cause, CauseKind, DockerfileReport, Note, Origin, Status, Step};
 
 /// Facts about the run that are not part of the engine's report.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -380,12 +380,72 @@ pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
     })
 }
 
-/// Display name of a build: path, plus the compose service when there is one.
+/// Display name of a build: path, plus where it is declared (compose services, bake targets,
+/// workflow steps), several declarations of one build folded into one line.
 pub fn build_title(df: &DockerfileReport) -> String {
-    match &df.origin {
-        crate::engine::report::Origin::Compose { file, service } => {
-            format!("{} (service {} in {})", df.path, service, file)
-        }
-        _ => df.path.clone(),
+    let origins: &[Origin] = if df.origins.is_empty() {
+        std::slice::from_ref(&df.origin)
+    } else {
+        &df.origins
+    };
+    let parts = origin_parts(origins);
+    if parts.is_empty() {
+        df.path.clone()
+    } else {
+        format!("{} ({})", df.path, parts.join("; "))
     }
+}
+
+/// One phrase per kind of declaration: "service api in compose.yaml", "services a, b and 23
+/// more in docker-compose.yml", "bake target app in docker-bake.hcl", "workflow step …".
+pub fn origin_parts(origins: &[Origin]) -> Vec<String> {
+    let mut groups: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut add = |kind: &str, file: &str, name: String| match groups
+        .iter_mut()
+        .find(|(k, f, _)| k == kind && f == file)
+    {
+        Some(g) => {
+            if !g.2.contains(&name) {
+                g.2.push(name)
+            }
+        }
+        None => groups.push((kind.to_string(), file.to_string(), vec![name])),
+    };
+    for o in origins {
+        match o {
+            Origin::Compose { file, service, .. } => add("service", file, service.clone()),
+            Origin::Bake { file, target } => add("bake target", file, target.clone()),
+            Origin::Workflow { file, job, step } => {
+                add("workflow step", file, format!("{step} (job {job})"))
+            }
+            Origin::Config { file, index } => add("builds entry", file, format!("#{}", index + 1)),
+            Origin::Cli | Origin::Discovered => {}
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(kind, file, names)| {
+            let plural = if names.len() > 1 {
+                match kind.as_str() {
+                    "service" => "services".to_string(),
+                    "builds entry" => "builds entries".to_string(),
+                    k => format!("{k}s"),
+                }
+            } else {
+                kind.clone()
+            };
+            let shown = if names.len() > 3 {
+                format!("{} and {} more", names[..2].join(", "), names.len() - 2)
+            } else if names.len() > 1 {
+                format!(
+                    "{} and {}",
+                    names[..names.len() - 1].join(", "),
+                    names[names.len() - 1]
+                )
+            } else {
+                names[0].clone()
+            };
+            format!("{plural} {shown} in {file}")
+        })
+        .collect()
 }

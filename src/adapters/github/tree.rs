@@ -138,7 +138,7 @@ impl RepoSource for ApiTrees {
         Ok(l.iter()
             .filter(|(p, e)| {
                 matches!(e.kind, EntryKind::File | EntryKind::Symlink)
-                    && (discover::is_dockerfile_name(p) || discover::is_compose_name(p))
+                    && discover::is_build_file(p)
                     && !p
                         .split('/')
                         .rev()

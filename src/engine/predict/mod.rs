@@ -300,6 +300,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
                     target: build.head.target.clone(),
                     target_stage: None,
                     origin: build.origin.clone(),
+                    origins: Vec::new(),
                     frontend: parsed
                         .as_ref()
                         .map(|d| frontend_name(ctx.engine, d))
@@ -354,6 +355,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         target: build.head.target.clone(),
         target_stage,
         origin: build.origin.clone(),
+        origins: Vec::new(),
         frontend: frontend_name(ctx.engine, &head.df),
         steps,
         diagnostics: dedup_diags(diags),

@@ -1,0 +1,455 @@
+//! Finding the builds of a change the way the repository's own tools define them: Compose
+//! projects (with their `.env`, includes, extends and overrides), bake files, GitHub workflow
+//! steps and the configuration's `builds:`, each resolved on both sides of the change. Builds that
+//! are the same build (same Dockerfile, context, target, args and named contexts) are folded into
+//! one with all their origins. Dockerfiles no evidence names get a context by the heuristic, with
+//! one info line for all of them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::engine::report::{FileDiagnostic, Origin, Severity};
+use crate::engine::tree::{ChangeSet, Side};
+use crate::engine::{FileText, bake, compose, discover, workflows};
+use crate::ports::{RepoSource, SourceError};
+
+/// A build as one declaration gives it, on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub origin: Origin,
+    pub dockerfile: String,
+    pub context: String,
+    pub inline: Option<String>,
+    pub args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub contexts: BTreeMap<String, String>,
+    /// Files the declaration was resolved from (compose files, `.env`, bake files, workflow).
+    pub inputs: Vec<String>,
+}
+
+impl Declared {
+    fn same_build(&self, o: &Declared) -> bool {
+        self.dockerfile == o.dockerfile
+            && self.context == o.context
+            && self.inline == o.inline
+            && self.args == o.args
+            && self.target == o.target
+            && self.contexts == o.contexts
+    }
+}
+
+/// One build to predict, with every declaration of it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub head: Declared,
+    /// The same declarations on the base side (by origin), when they existed.
+    pub base: Option<Declared>,
+    pub origins: Vec<Origin>,
+    /// Files whose change alters the build's declaration (e.g. a `.env` bumping a build arg).
+    pub touched: Vec<String>,
+}
+
+fn diag(file: &str, line: Option<u32>, error: bool, message: String) -> FileDiagnostic {
+    FileDiagnostic {
+        file: file.to_string(),
+        line,
+        severity: if error {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        message,
+    }
+}
+
+fn text_of(f: Option<FileText>) -> Option<String> {
+    match f {
+        Some(FileText::Text(t)) => Some(t),
+        _ => None,
+    }
+}
+
+async fn read_map<R: RepoSource>(
+    repo: &R,
+    side: Side,
+    paths: &[String],
+    into: &mut BTreeMap<String, Option<String>>,
+) -> Result<(), SourceError> {
+    let want: Vec<String> = paths
+        .iter()
+        .filter(|p| !into.contains_key(*p))
+        .cloned()
+        .collect();
+    if want.is_empty() {
+        return Ok(());
+    }
+    let got = repo.read_files(side, &want).await?;
+    for (p, t) in want.into_iter().zip(got) {
+        into.insert(p, text_of(t));
+    }
+    Ok(())
+}
+
+/// Every declared build of one side. `names` are the discovered build files of the head.
+async fn declared<R: RepoSource>(
+    repo: &R,
+    side: Side,
+    names: &[String],
+    outer_env: &BTreeMap<String, String>,
+    config: &crate::engine::config::Config,
+    config_file: &str,
+    diagnostics: Option<&mut Vec<FileDiagnostic>>,
+) -> Result<Vec<Declared>, SourceError> {
+    let mut diags: Vec<FileDiagnostic> = Vec::new();
+    let mut out: Vec<Declared> = Vec::new();
+    let mut files: BTreeMap<String, Option<String>> = BTreeMap::new();
+
+    // --- Compose
+    let composes: Vec<String> = names
+        .iter()
+        .filter(|n| discover::is_compose_name(n))
+        .cloned()
+        .collect();
+    let dirs: BTreeSet<String> = composes
+        .iter()
+        .map(|c| {
+            c.rsplit_once('/')
+                .map(|x| x.0.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let envs: Vec<String> = dirs.iter().map(|d| compose::dotenv_path(d)).collect();
+    read_map(repo, side, &envs, &mut files).await?;
+    let mut compose_file = BTreeMap::new();
+    for d in &dirs {
+        if let Some(Some(t)) = files.get(&compose::dotenv_path(d)) {
+            if let Some(cf) = compose::compose_file_from_dotenv(t) {
+                compose_file.insert(d.clone(), cf);
+            }
+        }
+    }
+    let projects = compose::projects(&composes, &compose_file);
+    // files named only as includes / extends of another project are fragments, not projects
+    let mut fragments: BTreeSet<String> = BTreeSet::new();
+    let mut resolved: Vec<(compose::Project, compose::Resolved)> = Vec::new();
+    for p in &projects {
+        let mut given: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut result = None;
+        for _ in 0..(compose::MAX_NESTING + 4) {
+            match compose::resolve(p, &given, outer_env) {
+                Ok(r) => {
+                    result = Some(r);
+                    break;
+                }
+                Err(compose::Need(paths)) => {
+                    read_map(repo, side, &paths, &mut files).await?;
+                    for q in paths {
+                        given.insert(q.clone(), files.get(&q).cloned().flatten());
+                    }
+                }
+            }
+        }
+        let Some(r) = result else {
+            diags.push(diag(
+                &p.files[0],
+                None,
+                true,
+                "the compose project keeps naming more files to read; not analysed".into(),
+            ));
+            continue;
+        };
+        for i in &r.inputs {
+            if !p.files.contains(i) {
+                fragments.insert(i.clone());
+            }
+        }
+        resolved.push((p.clone(), r));
+    }
+    for (p, r) in resolved {
+        if p.files.len() == 1 && fragments.contains(&p.files[0]) {
+            continue;
+        }
+        for pr in r.problems {
+            diags.push(diag(&pr.file, pr.line, pr.error, pr.message));
+        }
+        for b in r.builds {
+            out.push(Declared {
+                origin: Origin::Compose {
+                    file: b.file.clone(),
+                    service: b.service.clone(),
+                    project: p.label(),
+                },
+                dockerfile: b.dockerfile,
+                context: b.context,
+                inline: b.inline,
+                args: b.args,
+                target: b.target,
+                contexts: b.contexts,
+                inputs: r.inputs.clone(),
+            });
+        }
+    }
+
+    // --- Workflows (read before bake: a bake-action may name bake files of its own)
+    let wfs: Vec<String> = names
+        .iter()
+        .filter(|n| discover::is_workflow_name(n))
+        .cloned()
+        .collect();
+    read_map(repo, side, &wfs, &mut files).await?;
+    let mut bake_steps: Vec<workflows::StepBake> = Vec::new();
+    for w in &wfs {
+        let Some(Some(t)) = files.get(w).cloned() else {
+            continue;
+        };
+        let f = workflows::read(w, &t);
+        for pr in f.problems {
+            // an expression in a workflow is normal: say it once, quietly
+            diags.push(FileDiagnostic {
+                file: pr.file,
+                line: pr.line,
+                severity: if pr.error {
+                    Severity::Error
+                } else {
+                    Severity::Info
+                },
+                message: pr.message,
+            });
+        }
+        for b in f.builds {
+            out.push(Declared {
+                origin: Origin::Workflow {
+                    file: b.file.clone(),
+                    job: b.job.clone(),
+                    step: b.step.clone(),
+                },
+                dockerfile: b.dockerfile,
+                context: b.context,
+                inline: None,
+                args: b.args,
+                target: b.target,
+                contexts: b.contexts,
+                inputs: vec![b.file],
+            });
+        }
+        bake_steps.extend(f.bakes);
+    }
+
+    // --- Bake
+    let mut bake_names: Vec<String> = names
+        .iter()
+        .filter(|n| discover::is_bake_name(n))
+        .cloned()
+        .collect();
+    for s in &bake_steps {
+        for f in &s.files {
+            if !bake_names.contains(f) {
+                bake_names.push(f.clone());
+            }
+        }
+    }
+    read_map(repo, side, &bake_names, &mut files).await?;
+    let mut groups: Vec<(String, Vec<String>)> = bake::projects(&bake_names);
+    // files a bake-action names under other names form their own group
+    for s in &bake_steps {
+        let odd: Vec<String> = s
+            .files
+            .iter()
+            .filter(|f| !discover::is_bake_name(f))
+            .cloned()
+            .collect();
+        if !odd.is_empty() {
+            groups.push((s.workdir.clone(), odd));
+        }
+    }
+    for (dir, group) in groups {
+        let texts: Vec<(String, String)> = group
+            .iter()
+            .filter_map(|f| files.get(f).cloned().flatten().map(|t| (f.clone(), t)))
+            .collect();
+        if texts.is_empty() {
+            continue;
+        }
+        let r = bake::resolve(&dir, &texts, outer_env);
+        for pr in r.problems {
+            diags.push(diag(&pr.file, pr.line, pr.error, pr.message));
+        }
+        for b in r.builds {
+            let inputs: Vec<String> = texts.iter().map(|x| x.0.clone()).collect();
+            let decl = Declared {
+                origin: Origin::Bake {
+                    file: b.file.clone(),
+                    target: b.target_name.clone(),
+                },
+                dockerfile: b.dockerfile,
+                context: b.context,
+                inline: b.inline,
+                args: b.args,
+                target: b.target,
+                contexts: b.contexts,
+                inputs,
+            };
+            // a bake-action step that builds this target is one more origin of it
+            for s in &bake_steps {
+                let names_it = s.targets.is_empty()
+                    || s.targets
+                        .iter()
+                        .any(|t| t == &b.target_name || t == "default");
+                let reads_it = if s.files.is_empty() {
+                    s.workdir == dir
+                } else {
+                    s.files.iter().any(|f| texts.iter().any(|(p, _)| p == f))
+                };
+                if names_it && reads_it {
+                    let mut d = decl.clone();
+                    d.origin = Origin::Workflow {
+                        file: s.file.clone(),
+                        job: s.job.clone(),
+                        step: s.step.clone(),
+                    };
+                    d.inputs.push(s.file.clone());
+                    out.push(d);
+                }
+            }
+            out.push(decl);
+        }
+    }
+
+    // --- builds: in the configuration
+    for (i, b) in config.builds.iter().enumerate() {
+        let context_raw = b.context.clone().unwrap_or_else(|| ".".into());
+        let (Some(context), Some(dockerfile)) = (
+            compose::inside("", &context_raw),
+            compose::inside("", &b.dockerfile),
+        ) else {
+            diags.push(diag(
+                config_file,
+                None,
+                true,
+                format!(
+                    "builds entry {}: a path is outside the repository; refused",
+                    i + 1
+                ),
+            ));
+            continue;
+        };
+        out.push(Declared {
+            origin: Origin::Config {
+                file: config_file.to_string(),
+                index: i,
+            },
+            dockerfile,
+            context,
+            inline: None,
+            args: b.args.clone(),
+            target: b.target.clone(),
+            contexts: BTreeMap::new(),
+            inputs: vec![config_file.to_string()],
+        });
+    }
+    if let Some(d) = diagnostics {
+        d.extend(diags);
+    }
+    Ok(out)
+}
+
+/// The declared builds of a change, folded by identity, with their base side.
+pub async fn declared_builds<R: RepoSource>(
+    repo: &R,
+    names: &[String],
+    changes: &ChangeSet,
+    outer_env: &BTreeMap<String, String>,
+    config: &crate::engine::config::Config,
+    config_file: &str,
+    diagnostics: &mut Vec<FileDiagnostic>,
+) -> Result<Vec<Found>, SourceError> {
+    let head = declared(
+        repo,
+        Side::Head,
+        names,
+        outer_env,
+        config,
+        config_file,
+        Some(diagnostics),
+    )
+    .await?;
+    let any_input_changed = head
+        .iter()
+        .flat_map(|d| d.inputs.iter())
+        .any(|i| changes.get(i).is_some());
+    let base = if any_input_changed {
+        // the same declarations on the base side: the base's own files under the head's names
+        // (a file the change adds is simply absent there)
+        let mut base_names: Vec<String> = names.to_vec();
+        for c in changes.iter().map(|c| c.path.as_str()) {
+            if discover::is_build_file(c) && !base_names.iter().any(|n| n == c) {
+                base_names.push(c.to_string());
+            }
+        }
+        declared(
+            repo,
+            Side::Base,
+            &base_names,
+            outer_env,
+            config,
+            config_file,
+            None,
+        )
+        .await?
+    } else {
+        head.clone()
+    };
+    let mut found: Vec<Found> = Vec::new();
+    for h in head {
+        let b = base.iter().find(|b| b.origin == h.origin).cloned();
+        let mut touched: Vec<String> = Vec::new();
+        match &b {
+            Some(b) if !b.same_build(&h) => {
+                touched = h
+                    .inputs
+                    .iter()
+                    .chain(b.inputs.iter())
+                    .filter(|i| changes.get(i).is_some())
+                    .cloned()
+                    .collect();
+                touched.sort();
+                touched.dedup();
+            }
+            None if changes
+                .iter()
+                .map(|c| c.path.as_str())
+                .any(|c| h.inputs.iter().any(|i| i == c)) =>
+            {
+                // a new declaration: the file that declares it changed
+                touched = h
+                    .inputs
+                    .iter()
+                    .filter(|i| changes.get(i).is_some())
+                    .cloned()
+                    .collect();
+            }
+            _ => {}
+        }
+        match found.iter_mut().find(|f| f.head.same_build(&h)) {
+            Some(f) => {
+                if !f.origins.contains(&h.origin) {
+                    f.origins.push(h.origin.clone());
+                }
+                for t in touched {
+                    if !f.touched.contains(&t) {
+                        f.touched.push(t);
+                    }
+                }
+                if f.base.is_none() {
+                    f.base = b;
+                }
+            }
+            None => found.push(Found {
+                origins: vec![h.origin.clone()],
+                head: h,
+                base: b,
+                touched,
+            }),
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,958 @@
+//! Bake files (`docker-bake.hcl`, `docker-bake.json` and their `.override` files) resolved the way
+//! `docker buildx bake --print` resolves them, for the part cachebust needs: each target's build
+//! (context, Dockerfile or inline Dockerfile, args, target stage, named contexts), with
+//! `variable` defaults (overridden from the caller's environment), `inherits`, groups and the
+//! common functions. HCL is read with `hcl-rs`; the JSON form with `serde_json`.
+//!
+//! Which targets are builds: every target named by a group, and every target no other target
+//! inherits from (targets used only as `inherits` parents, like `_common`, are not built alone).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+
+use crate::engine::compose::inside;
+use crate::engine::tree::join_clean;
+
+/// Size limit for one bake file, in bytes.
+pub const MAX_BAKE_BYTES: usize = 1024 * 1024;
+
+/// One target build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BakeBuild {
+    pub target_name: String,
+    /// The bake file that declares the target last (root-relative).
+    pub file: String,
+    pub line: Option<u32>,
+    pub context: String,
+    /// Root-relative Dockerfile (for `dockerfile-inline`: `file#target`).
+    pub dockerfile: String,
+    pub inline: Option<String>,
+    pub args: BTreeMap<String, String>,
+    /// The `target` attribute: the stage built.
+    pub target: Option<String>,
+    pub contexts: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BakeProblem {
+    pub file: String,
+    pub line: Option<u32>,
+    pub error: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    pub builds: Vec<BakeBuild>,
+    pub problems: Vec<BakeProblem>,
+}
+
+/// Bake's order of default files in a directory (later files override earlier ones).
+pub const FILE_ORDER: &[&str] = &[
+    "docker-bake.json",
+    "docker-bake.override.json",
+    "docker-bake.hcl",
+    "docker-bake.override.hcl",
+];
+
+/// Group bake files by directory, each group in bake's order.
+pub fn projects(names: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut by_dir: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in names {
+        let (dir, name) = match n.rsplit_once('/') {
+            Some((d, f)) => (d.to_string(), f),
+            None => (String::new(), n.as_str()),
+        };
+        if FILE_ORDER.contains(&name) {
+            by_dir.entry(dir).or_default().push(n.clone());
+        }
+    }
+    by_dir
+        .into_iter()
+        .map(|(d, mut files)| {
+            files.sort_by_key(|f| {
+                let name = f.rsplit('/').next().unwrap_or(f);
+                FILE_ORDER.iter().position(|x| *x == name)
+            });
+            (d, files)
+        })
+        .collect()
+}
+
+/// One target's attributes as read (before `inherits`).
+#[derive(Debug, Clone, Default)]
+struct Raw {
+    file: String,
+    line: Option<u32>,
+    inherits: Vec<String>,
+    attrs: BTreeMap<String, Attr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Attr {
+    Str(String),
+    Map(BTreeMap<String, Option<String>>),
+    Null,
+}
+
+fn line_of(text: &str, pred: impl Fn(&str) -> bool) -> Option<u32> {
+    text.lines().position(pred).map(|i| i as u32 + 1)
+}
+
+fn target_line(text: &str, name: &str) -> Option<u32> {
+    let q = format!("\"{name}\"");
+    line_of(text, |l| {
+        let t = l.trim_start();
+        t.starts_with("target") && t.contains(&q)
+    })
+    .or_else(|| line_of(text, |l| l.contains(&q)))
+}
+
+/// Resolve the bake files of one directory: `files` are (path, text) in bake's order; `env`
+/// overrides variable defaults as the environment does for `docker buildx bake`.
+pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, String>) -> Resolved {
+    let mut problems = Vec::new();
+    let mut targets: BTreeMap<String, Raw> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // variables first (all files), then everything else with them declared
+    let mut var_exprs: Vec<VarExpr> = Vec::new();
+    let mut bodies: Vec<(String, String, Result<hcl::Body, serde_json::Value>)> = Vec::new();
+    for (path, text) in files {
+        if text.len() > MAX_BAKE_BYTES {
+            problems.push(BakeProblem {
+                file: path.clone(),
+                line: None,
+                error: true,
+                message: format!("bake file is larger than {MAX_BAKE_BYTES} bytes; not read"),
+            });
+            continue;
+        }
+        if path.ends_with(".json") {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) => {
+                    if let Some(vars) = v.get("variable").and_then(|x| x.as_object()) {
+                        for (k, def) in vars {
+                            var_exprs.push((
+                                path.clone(),
+                                k.clone(),
+                                None,
+                                def.get("default").cloned(),
+                            ));
+                        }
+                    }
+                    bodies.push((path.clone(), text.clone(), Err(v)));
+                }
+                Err(e) => problems.push(BakeProblem {
+                    file: path.clone(),
+                    line: Some(e.line() as u32),
+                    error: true,
+                    message: format!("cannot read bake file: {e}"),
+                }),
+            }
+            continue;
+        }
+        match hcl::parse(text) {
+            Ok(body) => {
+                for b in body.blocks() {
+                    if b.identifier.as_str() == "variable" {
+                        if let Some(name) = b.labels.first() {
+                            let def = b
+                                .body
+                                .attributes()
+                                .find(|a| a.key.as_str() == "default")
+                                .map(|a| a.expr.clone());
+                            var_exprs.push((path.clone(), name.as_str().to_string(), def, None));
+                        }
+                    }
+                }
+                bodies.push((path.clone(), text.clone(), Ok(body)));
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                let line = hcl_error_line(&msg);
+                problems.push(BakeProblem {
+                    file: path.clone(),
+                    line,
+                    error: true,
+                    message: format!(
+                        "cannot read bake file: {}",
+                        msg.lines().last().unwrap_or("invalid HCL").trim()
+                    ),
+                });
+            }
+        }
+    }
+
+    // variables: environment first, then defaults evaluated in order (a default may use an
+    // earlier variable)
+    let mut ctx = Context::new();
+    declare_functions(&mut ctx);
+    let mut values: BTreeMap<String, hcl::Value> = BTreeMap::new();
+    // defaults may use other variables in any order: evaluate until nothing changes (bounded),
+    // reporting only what still fails in the last round
+    let rounds = var_exprs.len().clamp(1, 8);
+    for round in 0..rounds {
+        let last = round + 1 == rounds;
+        let before = values.clone();
+        let mut scratch = Vec::new();
+        eval_vars(
+            &var_exprs,
+            env,
+            files,
+            &mut ctx,
+            &mut values,
+            if last { &mut problems } else { &mut scratch },
+        );
+        if values == before && round > 0 {
+            if !last {
+                eval_vars(&var_exprs, env, files, &mut ctx, &mut values, &mut problems);
+            }
+            break;
+        }
+    }
+
+    for (path, text, body) in &bodies {
+        match body {
+            Ok(body) => read_hcl(
+                path,
+                text,
+                body,
+                &ctx,
+                &mut targets,
+                &mut groups,
+                &mut problems,
+            ),
+            Err(json) => read_json(
+                path,
+                text,
+                json,
+                &values,
+                &mut targets,
+                &mut groups,
+                &mut problems,
+            ),
+        }
+    }
+    finish_targets(dir, files, targets, groups, problems)
+}
+
+type VarExpr = (
+    String,
+    String,
+    Option<hcl::Expression>,
+    Option<serde_json::Value>,
+);
+
+fn eval_vars(
+    var_exprs: &[VarExpr],
+    env: &BTreeMap<String, String>,
+    files: &[(String, String)],
+    ctx: &mut Context,
+    values: &mut BTreeMap<String, hcl::Value>,
+    problems: &mut Vec<BakeProblem>,
+) {
+    for (path, name, expr, json_default) in var_exprs {
+        if let Some(v) = env.get(name) {
+            values.insert(name.clone(), hcl::Value::String(v.clone()));
+            continue;
+        }
+        let v = match (expr, json_default) {
+            (Some(e), _) => {
+                match e.evaluate(ctx) {
+                    Ok(v) => v,
+                    Err(err) => {
+                        problems.push(BakeProblem {
+                        file: path.clone(),
+                        line: line_of(
+                            &files.iter().find(|(p, _)| p == path).map(|x| x.1.clone()).unwrap_or_default(),
+                            |l| l.contains(&format!("\"{name}\"")),
+                        ),
+                        error: false,
+                        message: format!("variable {name}: its default cannot be evaluated ({}); taken as empty", first_line(&err.to_string())),
+                    });
+                        hcl::Value::String(String::new())
+                    }
+                }
+            }
+            (None, Some(j)) => json_to_hcl(j),
+            (None, None) => hcl::Value::Null,
+        };
+        ctx.declare_var(name.as_str(), v.clone());
+        values.insert(name.clone(), v);
+    }
+}
+
+fn finish_targets(
+    dir: &str,
+    files: &[(String, String)],
+    targets: BTreeMap<String, Raw>,
+    groups: BTreeMap<String, Vec<String>>,
+    mut problems: Vec<BakeProblem>,
+) -> Resolved {
+    // which targets are builds
+    let inherited: BTreeSet<String> = targets
+        .values()
+        .flat_map(|t| t.inherits.iter().cloned())
+        .collect();
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for members in groups.values() {
+        for m in members {
+            expand_group(m, &groups, &mut wanted, 0);
+        }
+    }
+    for name in targets.keys() {
+        if !inherited.contains(name) {
+            wanted.insert(name.clone());
+        }
+    }
+    let mut builds = Vec::new();
+    for name in wanted {
+        if !targets.contains_key(&name) {
+            if !groups.contains_key(&name) {
+                let file = files.last().map(|f| f.0.clone()).unwrap_or_default();
+                problems.push(BakeProblem {
+                    file,
+                    line: None,
+                    error: false,
+                    message: format!("a group names target {name}, which no bake file defines"),
+                });
+            }
+            continue;
+        }
+        let mut chain = Vec::new();
+        let Some(attrs) = flatten(&name, &targets, &mut chain, &mut problems) else {
+            continue;
+        };
+        let raw = &targets[&name];
+        if let Some(b) = build_of(dir, &name, raw, &attrs, &mut problems) {
+            builds.push(b);
+        }
+    }
+    Resolved { builds, problems }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).to_string()
+}
+
+fn hcl_error_line(msg: &str) -> Option<u32> {
+    // hcl-rs: " --> 3:7" or "in line 3, col 7"
+    let re_like = |s: &str| -> Option<u32> {
+        let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+        digits.parse().ok()
+    };
+    if let Some(i) = msg.find("-->") {
+        return re_like(msg[i + 3..].trim_start());
+    }
+    if let Some(i) = msg.find("line ") {
+        return re_like(&msg[i + 5..]);
+    }
+    None
+}
+
+fn expand_group(
+    name: &str,
+    groups: &BTreeMap<String, Vec<String>>,
+    out: &mut BTreeSet<String>,
+    depth: usize,
+) {
+    if depth > 16 {
+        return;
+    }
+    match groups.get(name) {
+        Some(members) => {
+            for m in members {
+                expand_group(m, groups, out, depth + 1);
+            }
+        }
+        None => {
+            out.insert(name.to_string());
+        }
+    }
+}
+
+fn json_to_hcl(v: &serde_json::Value) -> hcl::Value {
+    match v {
+        serde_json::Value::Null => hcl::Value::Null,
+        serde_json::Value::Bool(b) => hcl::Value::Bool(*b),
+        serde_json::Value::Number(n) => hcl::Value::String(n.to_string()),
+        serde_json::Value::String(s) => hcl::Value::String(s.clone()),
+        other => hcl::Value::String(other.to_string()),
+    }
+}
+
+fn hcl_scalar(v: &hcl::Value) -> Option<String> {
+    match v {
+        hcl::Value::Null => None,
+        hcl::Value::Bool(b) => Some(b.to_string()),
+        hcl::Value::Number(n) => Some(n.to_string()),
+        hcl::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+const ATTRS: &[&str] = &[
+    "context",
+    "dockerfile",
+    "dockerfile-inline",
+    "target",
+    "args",
+    "contexts",
+];
+
+#[allow(clippy::too_many_arguments)]
+fn read_hcl(
+    path: &str,
+    text: &str,
+    body: &hcl::Body,
+    ctx: &Context,
+    targets: &mut BTreeMap<String, Raw>,
+    groups: &mut BTreeMap<String, Vec<String>>,
+    problems: &mut Vec<BakeProblem>,
+) {
+    for b in body.blocks() {
+        let Some(label) = b.labels.first().map(|l| l.as_str().to_string()) else {
+            continue;
+        };
+        match b.identifier.as_str() {
+            "group" => {
+                let members = b
+                    .body
+                    .attributes()
+                    .find(|a| a.key.as_str() == "targets")
+                    .and_then(|a| a.expr.evaluate(ctx).ok())
+                    .and_then(|v| v.as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect::<Vec<_>>();
+                groups.entry(label).or_default().extend(members);
+            }
+            "target" => {
+                let line = target_line(text, &label);
+                let t = targets.entry(label.clone()).or_default();
+                t.file = path.to_string();
+                t.line = line;
+                if b.body.blocks().any(|x| x.identifier.as_str() == "matrix")
+                    || b.body.attributes().any(|a| a.key.as_str() == "matrix")
+                {
+                    problems.push(BakeProblem {
+                        file: path.to_string(),
+                        line,
+                        error: false,
+                        message: format!("target {label}: `matrix` is not expanded; the target is read as one build"),
+                    });
+                }
+                for a in b.body.attributes() {
+                    let key = a.key.as_str();
+                    if key == "inherits" {
+                        match a.expr.evaluate(ctx) {
+                            Ok(v) => {
+                                t.inherits = v
+                                    .as_array()
+                                    .cloned()
+                                    .unwrap_or_default()
+                                    .iter()
+                                    .filter_map(|x| x.as_str().map(str::to_string))
+                                    .collect()
+                            }
+                            Err(e) => problems.push(BakeProblem {
+                                file: path.to_string(),
+                                line,
+                                error: true,
+                                message: format!(
+                                    "target {label}: inherits cannot be evaluated: {}",
+                                    first_line(&e.to_string())
+                                ),
+                            }),
+                        }
+                        continue;
+                    }
+                    if !ATTRS.contains(&key) {
+                        continue;
+                    }
+                    match a.expr.evaluate(ctx) {
+                        Ok(v) => {
+                            let attr = match (key, &v) {
+                                ("args" | "contexts", hcl::Value::Object(m)) => Attr::Map(
+                                    m.iter().map(|(k, x)| (k.clone(), hcl_scalar(x))).collect(),
+                                ),
+                                (_, hcl::Value::Null) => Attr::Null,
+                                (_, other) => match hcl_scalar(other) {
+                                    Some(s) => Attr::Str(s),
+                                    None => Attr::Null,
+                                },
+                            };
+                            merge_attr(&mut t.attrs, key, attr);
+                        }
+                        Err(e) => problems.push(BakeProblem {
+                            file: path.to_string(),
+                            line: line_of(text, |l| l.trim_start().starts_with(key)).or(line),
+                            error: false,
+                            message: format!(
+                                "target {label}: {key} cannot be evaluated ({}); left unset",
+                                first_line(&e.to_string())
+                            ),
+                        }),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An attribute set again by a later file or block: maps merge key by key, others replace.
+fn merge_attr(attrs: &mut BTreeMap<String, Attr>, key: &str, attr: Attr) {
+    match (attrs.get_mut(key), attr) {
+        (Some(Attr::Map(old)), Attr::Map(new)) => old.extend(new),
+        (_, a) => {
+            attrs.insert(key.to_string(), a);
+        }
+    }
+}
+
+/// `${NAME}` in JSON bake values, from the variables.
+fn subst(s: &str, vars: &BTreeMap<String, hcl::Value>) -> String {
+    let env: BTreeMap<String, String> = vars
+        .iter()
+        .filter_map(|(k, v)| hcl_scalar(v).map(|s| (k.clone(), s)))
+        .collect();
+    crate::engine::compose::interp::interpolate(s, &env)
+        .map(|(v, _)| v)
+        .unwrap_or_else(|_| s.to_string())
+}
+
+fn read_json(
+    path: &str,
+    text: &str,
+    v: &serde_json::Value,
+    vars: &BTreeMap<String, hcl::Value>,
+    targets: &mut BTreeMap<String, Raw>,
+    groups: &mut BTreeMap<String, Vec<String>>,
+    _problems: &mut [BakeProblem],
+) {
+    if let Some(g) = v.get("group").and_then(|x| x.as_object()) {
+        for (name, body) in g {
+            let members = body
+                .get("targets")
+                .and_then(|t| t.as_array())
+                .cloned()
+                .unwrap_or_default();
+            groups.entry(name.clone()).or_default().extend(
+                members
+                    .iter()
+                    .filter_map(|m| m.as_str().map(str::to_string)),
+            );
+        }
+    }
+    let Some(ts) = v.get("target").and_then(|x| x.as_object()) else {
+        return;
+    };
+    for (name, body) in ts {
+        let t = targets.entry(name.clone()).or_default();
+        t.file = path.to_string();
+        t.line = target_line(text, name);
+        if let Some(inh) = body.get("inherits").and_then(|x| x.as_array()) {
+            t.inherits = inh
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect();
+        }
+        for key in ATTRS {
+            let Some(val) = body.get(*key) else { continue };
+            let attr = match val {
+                serde_json::Value::Object(m) => Attr::Map(
+                    m.iter()
+                        .map(|(k, x)| {
+                            let s = match x {
+                                serde_json::Value::Null => None,
+                                serde_json::Value::String(s) => Some(subst(s, vars)),
+                                other => Some(other.to_string()),
+                            };
+                            (k.clone(), s)
+                        })
+                        .collect(),
+                ),
+                serde_json::Value::Null => Attr::Null,
+                serde_json::Value::String(s) => Attr::Str(subst(s, vars)),
+                other => Attr::Str(other.to_string()),
+            };
+            merge_attr(&mut t.attrs, key, attr);
+        }
+    }
+}
+
+/// A target's attributes with its `inherits` applied (parents first, in order).
+fn flatten(
+    name: &str,
+    targets: &BTreeMap<String, Raw>,
+    chain: &mut Vec<String>,
+    problems: &mut Vec<BakeProblem>,
+) -> Option<BTreeMap<String, Attr>> {
+    let raw = targets.get(name)?;
+    if chain.iter().any(|c| c == name) || chain.len() > 16 {
+        problems.push(BakeProblem {
+            file: raw.file.clone(),
+            line: raw.line,
+            error: true,
+            message: format!(
+                "target {name}: inherits forms a cycle ({} → {name}); not built",
+                chain.join(" → ")
+            ),
+        });
+        return None;
+    }
+    chain.push(name.to_string());
+    let mut out: BTreeMap<String, Attr> = BTreeMap::new();
+    for parent in &raw.inherits {
+        if !targets.contains_key(parent) {
+            problems.push(BakeProblem {
+                file: raw.file.clone(),
+                line: raw.line,
+                error: false,
+                message: format!("target {name}: inherits {parent}, which no bake file defines"),
+            });
+            continue;
+        }
+        let p = flatten(parent, targets, chain, problems)?;
+        for (k, v) in p {
+            merge_attr(&mut out, &k, v);
+        }
+    }
+    chain.pop();
+    for (k, v) in &raw.attrs {
+        merge_attr(&mut out, k, v.clone());
+    }
+    Some(out)
+}
+
+fn build_of(
+    dir: &str,
+    name: &str,
+    raw: &Raw,
+    attrs: &BTreeMap<String, Attr>,
+    problems: &mut Vec<BakeProblem>,
+) -> Option<BakeBuild> {
+    let s = |k: &str| match attrs.get(k) {
+        Some(Attr::Str(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let map = |k: &str| match attrs.get(k) {
+        Some(Attr::Map(m)) => m.clone(),
+        _ => BTreeMap::new(),
+    };
+    let problem = |problems: &mut Vec<BakeProblem>, m: String| {
+        problems.push(BakeProblem {
+            file: raw.file.clone(),
+            line: raw.line,
+            error: true,
+            message: m,
+        })
+    };
+    let context_raw = s("context").unwrap_or_else(|| ".".into());
+    if context_raw.contains("://") || context_raw.starts_with("git@") {
+        problems.push(BakeProblem {
+            file: raw.file.clone(),
+            line: raw.line,
+            error: false,
+            message: format!("target {name}: remote build context {context_raw} is not analysed"),
+        });
+        return None;
+    }
+    let Some(context) = inside(dir, &context_raw) else {
+        problem(
+            problems,
+            format!(
+                "target {name}: build context {context_raw} is outside the repository; refused, nothing outside it is read"
+            ),
+        );
+        return None;
+    };
+    let inline = s("dockerfile-inline");
+    let dockerfile = match (&inline, s("dockerfile")) {
+        (Some(_), _) => format!("{}#{name}", raw.file),
+        (None, Some(d)) => match inside(&context, &d) {
+            Some(p) => p,
+            None => {
+                problem(
+                    problems,
+                    format!(
+                        "target {name}: dockerfile {d} is outside the repository; refused, nothing outside it is read"
+                    ),
+                );
+                return None;
+            }
+        },
+        (None, None) => join_clean(&context, "Dockerfile"),
+    };
+    let args = map("args")
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let mut contexts = BTreeMap::new();
+    for (k, v) in map("contexts") {
+        let Some(v) = v else { continue };
+        let local = !(v.contains("://") || v.starts_with("target:"));
+        if local {
+            match inside(dir, &v) {
+                Some(p) => {
+                    contexts.insert(k, p);
+                }
+                None => problem(
+                    problems,
+                    format!("target {name}: context {k}={v} is outside the repository; refused"),
+                ),
+            }
+        } else {
+            contexts.insert(k, v);
+        }
+    }
+    Some(BakeBuild {
+        target_name: name.to_string(),
+        file: raw.file.clone(),
+        line: raw.line,
+        context,
+        dockerfile,
+        inline,
+        args,
+        target: s("target"),
+        contexts,
+    })
+}
+
+fn str_arg(args: &FuncArgs, i: usize) -> String {
+    args.get(i)
+        .map(|v| hcl_scalar(v).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// The subset of bake's standard library that decides build inputs in real files.
+fn declare_functions(ctx: &mut Context) {
+    let any2 = || {
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+    };
+    ctx.declare_func(
+        "equal",
+        any2().build(|a: FuncArgs| Ok(hcl::Value::Bool(a[0] == a[1]))),
+    );
+    ctx.declare_func(
+        "notequal",
+        any2().build(|a: FuncArgs| Ok(hcl::Value::Bool(a[0] != a[1]))),
+    );
+    ctx.declare_func(
+        "and",
+        FuncDef::builder()
+            .param(ParamType::Bool)
+            .param(ParamType::Bool)
+            .build(|a: FuncArgs| {
+                Ok(hcl::Value::Bool(
+                    a[0] == hcl::Value::Bool(true) && a[1] == hcl::Value::Bool(true),
+                ))
+            }),
+    );
+    ctx.declare_func(
+        "or",
+        FuncDef::builder()
+            .param(ParamType::Bool)
+            .param(ParamType::Bool)
+            .build(|a: FuncArgs| {
+                Ok(hcl::Value::Bool(
+                    a[0] == hcl::Value::Bool(true) || a[1] == hcl::Value::Bool(true),
+                ))
+            }),
+    );
+    ctx.declare_func(
+        "not",
+        FuncDef::builder()
+            .param(ParamType::Bool)
+            .build(|a: FuncArgs| Ok(hcl::Value::Bool(a[0] != hcl::Value::Bool(true)))),
+    );
+    let one = || FuncDef::builder().param(ParamType::Any);
+    ctx.declare_func(
+        "lower",
+        one().build(|a: FuncArgs| Ok(hcl::Value::String(str_arg(&a, 0).to_lowercase()))),
+    );
+    ctx.declare_func(
+        "upper",
+        one().build(|a: FuncArgs| Ok(hcl::Value::String(str_arg(&a, 0).to_uppercase()))),
+    );
+    ctx.declare_func(
+        "trimspace",
+        one().build(|a: FuncArgs| Ok(hcl::Value::String(str_arg(&a, 0).trim().to_string()))),
+    );
+    ctx.declare_func(
+        "trimprefix",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                let s = str_arg(&a, 0);
+                let p = str_arg(&a, 1);
+                Ok(hcl::Value::String(
+                    s.strip_prefix(p.as_str()).unwrap_or(&s).to_string(),
+                ))
+            }),
+    );
+    ctx.declare_func(
+        "trimsuffix",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                let s = str_arg(&a, 0);
+                let p = str_arg(&a, 1);
+                Ok(hcl::Value::String(
+                    s.strip_suffix(p.as_str()).unwrap_or(&s).to_string(),
+                ))
+            }),
+    );
+    ctx.declare_func(
+        "replace",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                Ok(hcl::Value::String(
+                    str_arg(&a, 0).replace(&str_arg(&a, 1), &str_arg(&a, 2)),
+                ))
+            }),
+    );
+    ctx.declare_func(
+        "coalesce",
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                Ok(a.iter()
+                    .find(|v| !v.is_null() && v.as_str() != Some(""))
+                    .cloned()
+                    .unwrap_or(hcl::Value::Null))
+            }),
+    );
+    ctx.declare_func(
+        "join",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                let sep = str_arg(&a, 0);
+                let items: Vec<String> = a[1]
+                    .as_array()
+                    .map(|v| v.iter().filter_map(hcl_scalar).collect())
+                    .unwrap_or_default();
+                Ok(hcl::Value::String(items.join(&sep)))
+            }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(files: &[(&str, &str)]) -> Resolved {
+        let f: Vec<(String, String)> = files
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        let dir = files[0].0.rsplit_once('/').map(|x| x.0).unwrap_or("");
+        resolve(dir, &f, &BTreeMap::new())
+    }
+
+    #[test]
+    fn targets_groups_inherits_variables() {
+        let r = res(&[(
+            "docker-bake.hcl",
+            r#"
+variable "GO_VERSION" { default = null }
+variable "TAG" { default = "1.2" }
+variable "FULL" { default = "v${TAG}" }
+target "_common" {
+  args = {
+    GO_VERSION = GO_VERSION
+    KEEP = 1
+  }
+}
+group "default" { targets = ["bin"] }
+target "bin" {
+  inherits = ["_common"]
+  context = "./src"
+  dockerfile = "build/Dockerfile"
+  target = "binaries"
+  args = { VERSION = FULL, EQ = notequal(TAG, "") ? "yes" : "no" }
+}
+target "lint" {
+  inherits = ["_common"]
+  dockerfile = "./hack/lint.Dockerfile"
+}
+"#,
+        )]);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let names: Vec<&str> = r.builds.iter().map(|b| b.target_name.as_str()).collect();
+        assert_eq!(names, vec!["bin", "lint"]);
+        let bin = &r.builds[0];
+        assert_eq!(bin.context, "src");
+        assert_eq!(bin.dockerfile, "src/build/Dockerfile");
+        assert_eq!(bin.target.as_deref(), Some("binaries"));
+        assert_eq!(
+            bin.args,
+            BTreeMap::from([
+                ("EQ".into(), "yes".into()),
+                ("KEEP".into(), "1".into()),
+                ("VERSION".into(), "v1.2".into())
+            ])
+        );
+        assert_eq!(r.builds[1].dockerfile, "hack/lint.Dockerfile");
+    }
+
+    #[test]
+    fn env_overrides_and_override_file_and_json() {
+        let f: Vec<(String, String)> = vec![
+            (
+                "b/docker-bake.json".into(),
+                r#"{"variable":{"V":{"default":"j"}},"target":{"app":{"context":".","args":{"A":"${V}"}}}}"#.into(),
+            ),
+            (
+                "b/docker-bake.hcl".into(),
+                "target \"app\" {\n  args = { B = \"2\" }\n}\n".into(),
+            ),
+        ];
+        let env = BTreeMap::from([("V".to_string(), "from-env".to_string())]);
+        let r = resolve("b", &f, &env);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.builds.len(), 1);
+        assert_eq!(r.builds[0].context, "b");
+        assert_eq!(r.builds[0].args["A"], "from-env");
+        assert_eq!(r.builds[0].args["B"], "2");
+    }
+
+    #[test]
+    fn bad_input() {
+        let r = res(&[("docker-bake.hcl", "target \"x\" {\n  context = \n")]);
+        assert!(r.builds.is_empty());
+        assert_eq!(r.problems.len(), 1);
+        assert!(
+            r.problems[0].message.starts_with("cannot read bake file"),
+            "{:?}",
+            r.problems
+        );
+        let r = res(&[(
+            "docker-bake.hcl",
+            "target \"a\" {\n  inherits = [\"b\"]\n}\ntarget \"b\" {\n  inherits = [\"a\"]\n}\ntarget \"out\" {\n  context = \"../..\"\n}\ntarget \"fn\" {\n  args = { T = timestamp() }\n}\n",
+        )]);
+        let msgs: Vec<&str> = r.problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            msgs.iter().any(|m| m.contains("outside the repository")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.contains("args cannot be evaluated")),
+            "{msgs:?}"
+        );
+        // the cycle: both a and b are inherited, so neither is built alone; nothing loops
+        assert!(r.builds.iter().any(|b| b.target_name == "fn"));
+    }
+}

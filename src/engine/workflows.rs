@@ -1,0 +1,454 @@
+//! GitHub Actions workflows as evidence of builds: `docker/build-push-action` steps (context,
+//! file, build-args, target, build-contexts) and `docker/bake-action` steps (files, targets,
+//! workdir). A checkout into a subdirectory (`actions/checkout` with `path:`) is followed, so
+//! `context: release` after checking out into `release/` is the repository root.
+//!
+//! Values written as `${{ … }}` expressions are not known before the run: `${{ env.X }}` is
+//! taken from a literal `env:` of the workflow, job or step; any other expression in a build arg
+//! is kept as its text (so an unchanged expression reads as an unchanged value) and said so; an
+//! expression in a context or file leaves the step unanalysed, with a diagnostic.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::engine::compose::{inside, load_yaml};
+use crate::engine::tree::join_clean;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepBuild {
+    pub file: String,
+    pub job: String,
+    /// The step's `name`, else its `id`, else its 1-based index.
+    pub step: String,
+    pub line: Option<u32>,
+    pub context: String,
+    pub dockerfile: String,
+    pub args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub contexts: BTreeMap<String, String>,
+}
+
+/// A `docker/bake-action` step: which bake files and targets it builds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepBake {
+    pub file: String,
+    pub job: String,
+    pub step: String,
+    pub line: Option<u32>,
+    /// Root-relative bake files (empty: bake's default files in `workdir`).
+    pub files: Vec<String>,
+    pub workdir: String,
+    /// Targets or groups named (empty: the `default` group).
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowProblem {
+    pub file: String,
+    pub line: Option<u32>,
+    pub error: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub builds: Vec<StepBuild>,
+    pub bakes: Vec<StepBake>,
+    pub problems: Vec<WorkflowProblem>,
+}
+
+fn s(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn env_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| s(v).map(|s| (k.clone(), s)))
+                .filter(|(_, v)| !v.contains("${{"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Replace `${{ env.X }}` (and `${{ github.workspace }}`) where known; `None` when an unknown
+/// expression remains.
+fn resolve_expr(v: &str, env: &BTreeMap<String, String>, workspace: &str) -> (String, bool) {
+    let mut out = String::new();
+    let mut rest = v;
+    let mut unknown = false;
+    while let Some(i) = rest.find("${{") {
+        out.push_str(&rest[..i]);
+        let Some(j) = rest[i..].find("}}") else {
+            out.push_str(&rest[i..]);
+            return (out, true);
+        };
+        let inner = rest[i + 3..i + j].trim();
+        match inner.strip_prefix("env.").and_then(|k| env.get(k)) {
+            Some(val) => out.push_str(val),
+            None if inner == "github.workspace" => out.push_str(workspace),
+            None => {
+                unknown = true;
+                out.push_str(&rest[i..i + j + 2]);
+            }
+        }
+        rest = &rest[i + j + 2..];
+    }
+    out.push_str(rest);
+    (out, unknown)
+}
+
+/// A list input of the docker actions: one item a line (or comma-separated on one line).
+fn list(v: Option<&Value>) -> Vec<String> {
+    let Some(v) = v else { return Vec::new() };
+    match v {
+        Value::Array(a) => a.iter().filter_map(s).collect(),
+        other => match s(other) {
+            Some(t) if t.contains('\n') => t
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+                .collect(),
+            Some(t) => t
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            None => Vec::new(),
+        },
+    }
+}
+
+/// Lines of the `uses:` of each docker action step, in file order.
+fn uses_lines(text: &str, action: &str) -> Vec<u32> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l
+                .trim_start()
+                .trim_start_matches("- ")
+                .trim_start_matches('"');
+            (t.starts_with("uses:") || t.starts_with("uses\":")) && l.contains(action)
+        })
+        .map(|(i, _)| i as u32 + 1)
+        .collect()
+}
+
+/// The builds a workflow file names.
+pub fn read(path: &str, text: &str) -> Found {
+    let mut found = Found::default();
+    let doc = match load_yaml(text) {
+        Ok(v) => v,
+        Err((line, m)) => {
+            found.problems.push(WorkflowProblem {
+                file: path.to_string(),
+                line,
+                error: true,
+                message: format!("cannot read workflow: {m}"),
+            });
+            return found;
+        }
+    };
+    let wenv = env_map(doc.get("env"));
+    let Some(jobs) = doc.get("jobs").and_then(Value::as_object) else {
+        return found;
+    };
+    let mut bp_lines = uses_lines(text, "docker/build-push-action").into_iter();
+    let mut bake_lines = uses_lines(text, "docker/bake-action").into_iter();
+    for (job, jv) in jobs {
+        let mut jenv = wenv.clone();
+        jenv.extend(env_map(jv.get("env")));
+        let Some(steps) = jv.get("steps").and_then(Value::as_array) else {
+            continue;
+        };
+        // where this job's checkout of the repository lives ("" = the workspace itself)
+        let mut checkout: Option<String> = None;
+        for (i, st) in steps.iter().enumerate() {
+            let uses = st.get("uses").and_then(Value::as_str).unwrap_or("");
+            let with = st.get("with");
+            let get = |k: &str| with.and_then(|w| w.get(k));
+            let step_name = st
+                .get("name")
+                .and_then(s)
+                .or_else(|| st.get("id").and_then(s))
+                .unwrap_or_else(|| format!("step {}", i + 1));
+            let mut env = jenv.clone();
+            env.extend(env_map(st.get("env")));
+            if uses.starts_with("actions/checkout@") {
+                let other_repo = get("repository")
+                    .and_then(s)
+                    .is_some_and(|r| !r.contains("${{ github.repository }}") && !r.is_empty());
+                if !other_repo && checkout.is_none() {
+                    checkout = Some(
+                        get("path")
+                            .and_then(s)
+                            .map(|p| join_clean("", &p))
+                            .unwrap_or_default(),
+                    );
+                }
+                continue;
+            }
+            let root = checkout.clone().unwrap_or_default();
+            // a workspace path → a repository path
+            let to_repo = |p: &str| -> Option<String> {
+                let p = join_clean("", p);
+                if root.is_empty() {
+                    Some(p)
+                } else if p == root {
+                    Some(String::new())
+                } else {
+                    p.strip_prefix(&format!("{root}/")).map(str::to_string)
+                }
+            };
+            let problem = |found: &mut Found, line: Option<u32>, error: bool, m: String| {
+                found.problems.push(WorkflowProblem {
+                    file: path.to_string(),
+                    line,
+                    error,
+                    message: m,
+                })
+            };
+            if uses.starts_with("docker/build-push-action@") {
+                let line = bp_lines.next();
+                let ctx_raw = get("context").and_then(s);
+                let context = match ctx_raw.as_deref() {
+                    None => Some(String::new()),
+                    Some(c) => {
+                        let (c, unknown) = resolve_expr(c, &env, &root);
+                        if unknown {
+                            problem(
+                                &mut found,
+                                line,
+                                false,
+                                format!(
+                                    "job {job}, {step_name}: context {c} is an expression known only when the workflow runs; the step is not analysed"
+                                ),
+                            );
+                            None
+                        } else if c.contains("://") {
+                            None
+                        } else {
+                            match to_repo(&c).and_then(|r| inside("", &r)) {
+                                Some(r) => Some(r),
+                                None => {
+                                    problem(
+                                        &mut found,
+                                        line,
+                                        true,
+                                        format!(
+                                            "job {job}, {step_name}: context {c} is outside the repository; refused"
+                                        ),
+                                    );
+                                    None
+                                }
+                            }
+                        }
+                    }
+                };
+                let Some(context) = context else { continue };
+                let dockerfile = match get("file").and_then(s) {
+                    None => join_clean(&context, "Dockerfile"),
+                    Some(f) => {
+                        let (f, unknown) = resolve_expr(&f, &env, &root);
+                        if unknown {
+                            problem(
+                                &mut found,
+                                line,
+                                false,
+                                format!(
+                                    "job {job}, {step_name}: file {f} is an expression known only when the workflow runs; the step is not analysed"
+                                ),
+                            );
+                            continue;
+                        }
+                        // `file` is a workspace path, like `docker build -f`
+                        match to_repo(&f) {
+                            Some(p) => p,
+                            None => {
+                                problem(
+                                    &mut found,
+                                    line,
+                                    true,
+                                    format!(
+                                        "job {job}, {step_name}: file {f} is outside the repository; refused"
+                                    ),
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let mut args = BTreeMap::new();
+                for item in list(get("build-args")) {
+                    let (k, v) = match item.split_once('=') {
+                        Some((k, v)) => (k.trim().to_string(), v.to_string()),
+                        None => (item.trim().to_string(), String::new()),
+                    };
+                    let (v, unknown) = resolve_expr(&v, &env, &root);
+                    if unknown {
+                        problem(
+                            &mut found,
+                            line,
+                            false,
+                            format!(
+                                "job {job}, {step_name}: build arg {k} is {v}, known only when the workflow runs; taken as unchanged while its text is"
+                            ),
+                        );
+                    }
+                    args.insert(k, v);
+                }
+                let mut contexts = BTreeMap::new();
+                for item in list(get("build-contexts")) {
+                    if let Some((k, v)) = item.split_once('=') {
+                        let (v, _) = resolve_expr(v, &env, &root);
+                        let local = !(v.contains("://") || v.starts_with("target:"));
+                        let v = if local { to_repo(&v).unwrap_or(v) } else { v };
+                        contexts.insert(k.trim().to_string(), v);
+                    }
+                }
+                let target = get("target")
+                    .and_then(s)
+                    .map(|t| resolve_expr(&t, &env, &root).0);
+                found.builds.push(StepBuild {
+                    file: path.to_string(),
+                    job: job.clone(),
+                    step: step_name,
+                    line,
+                    context,
+                    dockerfile,
+                    args,
+                    target,
+                    contexts,
+                });
+            } else if uses.starts_with("docker/bake-action@") {
+                let line = bake_lines.next();
+                let workdir = get("workdir")
+                    .and_then(s)
+                    .map(|w| resolve_expr(&w, &env, &root).0)
+                    .and_then(|w| to_repo(&w))
+                    .unwrap_or_default();
+                let mut files = Vec::new();
+                for f in list(get("files")) {
+                    let (f, unknown) = resolve_expr(&f, &env, &root);
+                    if unknown {
+                        problem(
+                            &mut found,
+                            line,
+                            false,
+                            format!(
+                                "job {job}, {step_name}: bake file {f} is an expression known only when the workflow runs; not read"
+                            ),
+                        );
+                        continue;
+                    }
+                    if f.starts_with("cwd://") || f.contains("://") {
+                        continue;
+                    }
+                    match inside(&workdir, &f) {
+                        Some(p) => files.push(p),
+                        None => problem(
+                            &mut found,
+                            line,
+                            true,
+                            format!(
+                                "job {job}, {step_name}: bake file {f} is outside the repository; refused"
+                            ),
+                        ),
+                    }
+                }
+                found.bakes.push(StepBake {
+                    file: path.to_string(),
+                    job: job.clone(),
+                    step: step_name,
+                    line,
+                    files,
+                    workdir,
+                    targets: list(get("targets")),
+                });
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_push_and_bake_steps() {
+        let y = r#"
+name: images
+env:
+  GO_VERSION: "1.22"
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          path: release
+      - name: Build and push
+        uses: docker/build-push-action@v6
+        with:
+          context: release
+          file: release/cmd/loki/Dockerfile
+          target: final
+          build-args: |
+            GO_VERSION=${{ env.GO_VERSION }}
+            IMAGE_TAG=${{ steps.v.outputs.tag }}
+  other:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: docker/build-push-action@v6
+      - uses: docker/build-push-action@v6
+        with:
+          context: ${{ matrix.dir }}
+      - uses: docker/bake-action@v5
+        with:
+          files: ./deploy/docker-bake.hcl
+          targets: app,worker
+"#;
+        let f = read(".github/workflows/images.yml", y);
+        assert_eq!(f.builds.len(), 2, "{:?}", f.builds);
+        let a = &f.builds[0];
+        assert_eq!(a.context, "");
+        assert_eq!(a.dockerfile, "cmd/loki/Dockerfile");
+        assert_eq!(a.target.as_deref(), Some("final"));
+        assert_eq!(a.args["GO_VERSION"], "1.22");
+        assert_eq!(a.args["IMAGE_TAG"], "${{ steps.v.outputs.tag }}");
+        assert_eq!(a.step, "Build and push");
+        assert_eq!(a.line, Some(13));
+        let b = &f.builds[1];
+        assert_eq!(
+            (b.context.as_str(), b.dockerfile.as_str()),
+            ("", "Dockerfile")
+        );
+        assert_eq!(b.step, "step 2");
+        assert_eq!(f.bakes.len(), 1);
+        assert_eq!(f.bakes[0].files, vec!["deploy/docker-bake.hcl"]);
+        assert_eq!(f.bakes[0].targets, vec!["app", "worker"]);
+        let msgs: Vec<&str> = f.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("IMAGE_TAG"));
+        assert!(msgs[1].contains("matrix.dir"));
+        assert_eq!(f.problems[1].line, Some(26));
+    }
+
+    #[test]
+    fn bad_yaml_is_a_problem_with_a_line() {
+        let f = read(".github/workflows/x.yml", "jobs:\n  a: [unclosed\n");
+        assert_eq!(f.problems.len(), 1);
+        assert!(f.problems[0].line.is_some());
+    }
+}
