@@ -83,10 +83,27 @@ fn git(dir: &Path) -> Command {
 }
 
 impl GitRepo {
-    /// Open the repository containing `path`.
+    /// Open the repository containing `path`: a work tree (or a linked worktree), or a bare
+    /// repository (then `top` is its git directory; there is no work tree).
     pub fn open(path: &Path) -> Result<Arc<GitRepo>, SourceError> {
+        let bare = git(path)
+            .args(["rev-parse", "--is-bare-repository", "--absolute-git-dir"])
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| SourceError::Io(format!("cannot run git: {e}")))?;
+        let bare_text = String::from_utf8_lossy(&bare.stdout).to_string();
+        let mut bl = bare_text.lines();
+        let bare_dir = match (bare.status.success(), bl.next(), bl.next()) {
+            (true, Some("true"), Some(dir)) => Some(dir.to_string()),
+            _ => None,
+        };
+        let wanted: &[&str] = if bare_dir.is_some() {
+            &["rev-parse", "--show-object-format"]
+        } else {
+            &["rev-parse", "--show-toplevel", "--show-object-format"]
+        };
         let out = git(path)
-            .args(["rev-parse", "--show-toplevel", "--show-object-format"])
+            .args(wanted)
             .stderr(Stdio::piped())
             .output()
             .map_err(|e| SourceError::Io(format!("cannot run git: {e}")))?;
@@ -98,7 +115,10 @@ impl GitRepo {
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let mut lines = text.lines();
-        let top = PathBuf::from(lines.next().unwrap_or_default());
+        let top = match bare_dir {
+            Some(d) => PathBuf::from(d),
+            None => PathBuf::from(lines.next().unwrap_or_default()),
+        };
         let hash_len = if lines.next() == Some("sha256") {
             32
         } else {

@@ -191,23 +191,10 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
     let mut values: BTreeMap<String, hcl::Value> = BTreeMap::new();
     // defaults may use other variables in any order: evaluate until nothing changes (bounded),
     // reporting only what still fails in the last round
-    let rounds = var_exprs.len().clamp(1, 8);
-    for round in 0..rounds {
-        let last = round + 1 == rounds;
+    for _ in 0..var_exprs.len().clamp(1, 8) {
         let before = values.clone();
-        let mut scratch = Vec::new();
-        eval_vars(
-            &var_exprs,
-            env,
-            files,
-            &mut ctx,
-            &mut values,
-            if last { &mut problems } else { &mut scratch },
-        );
-        if values == before && round > 0 {
-            if !last {
-                eval_vars(&var_exprs, env, files, &mut ctx, &mut values, &mut problems);
-            }
+        eval_vars(&var_exprs, env, &mut ctx, &mut values);
+        if values == before {
             break;
         }
     }
@@ -247,34 +234,23 @@ type VarExpr = (
 fn eval_vars(
     var_exprs: &[VarExpr],
     env: &BTreeMap<String, String>,
-    files: &[(String, String)],
     ctx: &mut Context,
     values: &mut BTreeMap<String, hcl::Value>,
-    problems: &mut Vec<BakeProblem>,
 ) {
-    for (path, name, expr, json_default) in var_exprs {
+    for (_path, name, expr, json_default) in var_exprs {
         if let Some(v) = env.get(name) {
             values.insert(name.clone(), hcl::Value::String(v.clone()));
             continue;
         }
         let v = match (expr, json_default) {
-            (Some(e), _) => {
-                match e.evaluate(ctx) {
-                    Ok(v) => v,
-                    Err(err) => {
-                        problems.push(BakeProblem {
-                        file: path.clone(),
-                        line: line_of(
-                            &files.iter().find(|(p, _)| p == path).map(|x| x.1.clone()).unwrap_or_default(),
-                            |l| l.contains(&format!("\"{name}\"")),
-                        ),
-                        error: false,
-                        message: format!("variable {name}: its default cannot be evaluated ({}); taken as empty", first_line(&err.to_string())),
-                    });
-                        hcl::Value::String(String::new())
-                    }
+            (Some(e), _) => match e.evaluate(ctx) {
+                Ok(v) => v,
+                // left undeclared: a build attribute that uses it then says so itself
+                Err(_) => {
+                    values.remove(name);
+                    continue;
                 }
-            }
+            },
             (None, Some(j)) => json_to_hcl(j),
             (None, None) => hcl::Value::Null,
         };
@@ -831,6 +807,70 @@ fn declare_functions(ctx: &mut Context) {
                     .find(|v| !v.is_null() && v.as_str() != Some(""))
                     .cloned()
                     .unwrap_or(hcl::Value::Null))
+            }),
+    );
+    ctx.declare_func(
+        "split",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                let sep = str_arg(&a, 0);
+                let s = str_arg(&a, 1);
+                Ok(hcl::Value::Array(
+                    s.split(sep.as_str())
+                        .map(|x| hcl::Value::String(x.to_string()))
+                        .collect(),
+                ))
+            }),
+    );
+    ctx.declare_func(
+        "format",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .variadic_param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                let f = str_arg(&a, 0);
+                let mut rest = a.iter().skip(1);
+                let mut out = String::new();
+                let mut it = f.chars().peekable();
+                while let Some(c) = it.next() {
+                    if c == '%' {
+                        match it.next() {
+                            Some('%') => out.push('%'),
+                            Some('s' | 'd' | 'v') => {
+                                out.push_str(&rest.next().and_then(hcl_scalar).unwrap_or_default())
+                            }
+                            _ => return Err("unsupported format verb".into()),
+                        }
+                    } else {
+                        out.push(c);
+                    }
+                }
+                Ok(hcl::Value::String(out))
+            }),
+    );
+    ctx.declare_func(
+        "concat",
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                Ok(hcl::Value::Array(
+                    a.iter()
+                        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+                        .collect(),
+                ))
+            }),
+    );
+    ctx.declare_func(
+        "contains",
+        FuncDef::builder()
+            .param(ParamType::Any)
+            .param(ParamType::Any)
+            .build(|a: FuncArgs| {
+                Ok(hcl::Value::Bool(
+                    a[0].as_array().is_some_and(|v| v.contains(&a[1])),
+                ))
             }),
     );
     ctx.declare_func(

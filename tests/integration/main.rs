@@ -5,6 +5,7 @@ mod buildkit;
 mod buildlogs;
 mod cli;
 mod cost;
+mod discovery;
 mod dockerignore;
 mod fix_proofs;
 mod history;

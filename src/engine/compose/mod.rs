@@ -165,11 +165,23 @@ pub fn projects(names: &[String], dotenv_compose_file: &BTreeMap<String, String>
             files,
         });
     }
+    // other compose files: layered on their directory's default file when it has one (how
+    // `docker compose -f compose.yaml -f compose.full.yaml` uses them), else on their own
     for n in names {
         if is_compose_name(n) && !used.contains(n) {
+            let dir = dir_of(n);
+            let default = out
+                .iter()
+                .find(|p| p.dir == dir && p.files.len() <= 2)
+                .map(|p| p.files[0].clone())
+                .filter(|d| DEFAULT_FILES.contains(&name_of(d)));
+            let files = match default {
+                Some(d) => vec![d, n.clone()],
+                None => vec![n.clone()],
+            };
             out.push(Project {
-                dir: dir_of(n).to_string(),
-                files: vec![n.clone()],
+                dir: dir.to_string(),
+                files,
             });
         }
     }

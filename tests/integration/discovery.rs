@@ -1,0 +1,368 @@
+//! Build discovery against the real tools: cachebust's resolution of every Compose project in
+//! tests/fixtures/discovery/compose (trimmed from real repositories, see PROVENANCE.md) compared
+//! with `docker compose config --format json` of Compose 2.40.3, and of the bake files in
+//! tests/fixtures/discovery/bake with `docker buildx bake --print` of buildx 0.29.1.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cachebust::engine::{bake, compose};
+
+/// The current Docker client with its plugins (tools/docker-current.sh), or `None` (skip; CI
+/// fails instead).
+fn docker28() -> Option<(PathBuf, PathBuf)> {
+    let bin = std::env::var("CACHEBUST_DOCKER28_BIN")
+        .unwrap_or_else(|_| "/tmp/cb-docker28/root/usr/bin/docker".into());
+    let config = std::env::var("CACHEBUST_DOCKER28_CONFIG")
+        .unwrap_or_else(|_| "/tmp/cb-docker28/config".into());
+    let ok = Path::new(&bin).exists()
+        && Path::new(&config)
+            .join("cli-plugins/docker-compose")
+            .exists();
+    if !ok {
+        if std::env::var_os("CI").is_some()
+            || std::env::var_os("CACHEBUST_REQUIRE_DOCKER28").is_some()
+        {
+            panic!(
+                "no Docker 28 client with compose/buildx at CACHEBUST_DOCKER28_BIN; .ci/run installs it (tools/docker-current.sh)"
+            );
+        }
+        eprintln!(
+            "SKIPPED: no Docker 28 client with compose/buildx; run tools/docker-current.sh install"
+        );
+        return None;
+    }
+    Some((PathBuf::from(bin), PathBuf::from(config)))
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/discovery")
+}
+
+fn walk(root: &Path, rel: &str, out: &mut Vec<String>) {
+    let dir = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    let mut items: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    items.sort_by_key(|e| e.file_name());
+    for e in items {
+        let name = e.file_name().into_string().unwrap();
+        let p = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        if e.file_type().unwrap().is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// (context, dockerfile, args, target) of one service, all paths root-relative.
+type Build = (String, String, BTreeMap<String, String>, Option<String>);
+
+fn ours(
+    root: &Path,
+    project: &compose::Project,
+) -> (BTreeMap<String, Build>, Vec<compose::ComposeProblem>) {
+    let mut given: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for _ in 0..30 {
+        match compose::resolve(project, &given, &BTreeMap::new()) {
+            Ok(r) => {
+                let builds = r
+                    .builds
+                    .into_iter()
+                    .map(|b| (b.service, (b.context, b.dockerfile, b.args, b.target)))
+                    .collect();
+                return (builds, r.problems);
+            }
+            Err(compose::Need(paths)) => {
+                for p in paths {
+                    let t = std::fs::read_to_string(root.join(&p)).ok();
+                    given.insert(p, t);
+                }
+            }
+        }
+    }
+    panic!("resolution of {project:?} did not converge");
+}
+
+fn rel(root: &Path, abs: &str) -> String {
+    let r = Path::new(abs)
+        .strip_prefix(root)
+        .unwrap_or_else(|_| panic!("{abs} outside {}", root.display()));
+    r.to_string_lossy().to_string()
+}
+
+fn theirs(
+    docker: &(PathBuf, PathBuf),
+    root: &Path,
+    project: &compose::Project,
+) -> Result<BTreeMap<String, Build>, String> {
+    let mut c = Command::new(&docker.0);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCKER_CONFIG", &docker.1)
+        .current_dir(root.join(&project.dir));
+    c.arg("compose");
+    for f in &project.files {
+        c.arg("-f").arg(root.join(f));
+    }
+    c.args(["--project-directory"]).arg(root.join(&project.dir));
+    c.args(["--profile", "*", "config", "--format", "json"]);
+    let out = c.output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut builds = BTreeMap::new();
+    let root = root.canonicalize().unwrap();
+    for (name, s) in v["services"].as_object().into_iter().flatten() {
+        let Some(b) = s.get("build") else { continue };
+        let context = rel(&root, b["context"].as_str().unwrap());
+        let dockerfile = match b.get("dockerfile_inline") {
+            Some(_) => "(inline)".to_string(),
+            None => {
+                let d = b["dockerfile"].as_str().unwrap_or("Dockerfile");
+                if d.starts_with('/') {
+                    rel(&root, d)
+                } else {
+                    cachebust::engine::tree::join_clean(&context, d)
+                }
+            }
+        };
+        let args = b
+            .get("args")
+            .and_then(|a| a.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let target = b.get("target").and_then(|t| t.as_str()).map(str::to_string);
+        builds.insert(name.clone(), (context, dockerfile, args, target));
+    }
+    Ok(builds)
+}
+
+#[test]
+fn compose_matches_docker_compose_config() {
+    let Some(docker) = docker28() else { return };
+    let base = fixtures().join("compose");
+    let mut compared = 0;
+    let mut services = 0;
+    let mut refused = Vec::new();
+    let mut mismatches = Vec::new();
+    let mut repos: Vec<_> = std::fs::read_dir(&base)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.path())
+        .collect();
+    repos.sort();
+    for root in repos {
+        let mut names = Vec::new();
+        walk(&root, "", &mut names);
+        let composes: Vec<String> = names
+            .iter()
+            .filter(|n| compose::is_compose_name(n))
+            .cloned()
+            .collect();
+        let mut cf = BTreeMap::new();
+        for n in &names {
+            if n.ends_with(".env") {
+                if let Some(c) = std::fs::read_to_string(root.join(n))
+                    .ok()
+                    .as_deref()
+                    .and_then(compose::compose_file_from_dotenv)
+                {
+                    let dir = n
+                        .rsplit_once('/')
+                        .map(|x| x.0.to_string())
+                        .unwrap_or_default();
+                    cf.insert(dir, c);
+                }
+            }
+        }
+        for project in compose::projects(&composes, &cf) {
+            let label = format!(
+                "{}: {}",
+                root.file_name().unwrap().to_string_lossy(),
+                project.label()
+            );
+            let (mine, problems) = ours(&root, &project);
+            let inline_fixed: BTreeMap<String, Build> = mine
+                .into_iter()
+                .map(|(k, mut v)| {
+                    if v.1.contains('#') {
+                        v.1 = "(inline)".into();
+                    }
+                    (k, v)
+                })
+                .collect();
+            match theirs(&docker, &root, &project) {
+                Ok(real) => {
+                    compared += 1;
+                    services += real.len();
+                    if real != inline_fixed {
+                        mismatches.push(format!("{label}\n  compose:   {real:?}\n  cachebust: {inline_fixed:?}\n  problems: {problems:?}"));
+                    }
+                }
+                Err(e) => {
+                    // Compose refuses the project: cachebust must not invent builds Compose
+                    // would not run without saying something is wrong
+                    // (a reference to a service, network or volume no file of the project
+                    // defines is about running, not building: the builds stand)
+                    let not_about_builds = e.contains("undefined service")
+                        || e.contains("undefined network")
+                        || e.contains("undefined volume");
+                    let said = not_about_builds
+                        || problems.iter().any(|p| p.error)
+                        || inline_fixed.is_empty();
+                    refused.push(format!("{label}: {}", e.lines().last().unwrap_or("")));
+                    if !said {
+                        mismatches.push(format!("{label}: compose refuses it ({e}) but cachebust resolved {inline_fixed:?} without an error"));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "compose: {compared} projects, {services} service builds equal to docker compose config 2.40.3; {} projects refused by Compose itself",
+        refused.len()
+    );
+    for r in &refused {
+        eprintln!("  refused by compose: {r}");
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(compared >= 40, "only {compared} projects compared");
+}
+
+#[test]
+fn bake_matches_buildx_bake_print() {
+    let Some(docker) = docker28() else { return };
+    let base = fixtures().join("bake");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&base)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    let mut files_compared = 0;
+    let mut targets = 0;
+    let mut mismatches = Vec::new();
+    for dir in dirs {
+        let label = dir.file_name().unwrap().to_string_lossy().to_string();
+        let mut names = Vec::new();
+        walk(&dir, "", &mut names);
+        let group = bake::projects(&names);
+        let Some((d, files)) = group.first() else {
+            continue;
+        };
+        let texts: Vec<(String, String)> = files
+            .iter()
+            .map(|f| (f.clone(), std::fs::read_to_string(dir.join(f)).unwrap()))
+            .collect();
+        let r = bake::resolve(d, &texts, &BTreeMap::new());
+        // targets whose `matrix` cachebust does not expand are left out of the comparison
+        let skipped: Vec<&str> = r
+            .problems
+            .iter()
+            .filter(|p| p.message.contains("`matrix`"))
+            .filter_map(|p| {
+                p.message
+                    .strip_prefix("target ")
+                    .and_then(|m| m.split(':').next())
+            })
+            .collect();
+        let ours: BTreeMap<String, Build> = r
+            .builds
+            .iter()
+            .filter(|b| !skipped.contains(&b.target_name.as_str()))
+            .map(|b| {
+                (
+                    b.target_name.clone(),
+                    (
+                        b.context.clone(),
+                        b.dockerfile.clone(),
+                        b.args.clone(),
+                        b.target.clone(),
+                    ),
+                )
+            })
+            .collect();
+        assert!(
+            !ours.is_empty(),
+            "{label}: no targets resolved: {:?}",
+            r.problems
+        );
+        let out = Command::new(&docker.0)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DOCKER_CONFIG", &docker.1)
+            .current_dir(&dir)
+            .args(["buildx", "bake", "--print"])
+            .args(ours.keys())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{label}: buildx bake --print failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut real: BTreeMap<String, Build> = BTreeMap::new();
+        for (name, t) in v["target"].as_object().into_iter().flatten() {
+            let context =
+                cachebust::engine::tree::join_clean("", t["context"].as_str().unwrap_or("."));
+            let dockerfile = cachebust::engine::tree::join_clean(
+                &context,
+                t["dockerfile"].as_str().unwrap_or("Dockerfile"),
+            );
+            let args = t
+                .get("args")
+                .and_then(|a| a.as_object())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let target = t.get("target").and_then(|x| x.as_str()).map(str::to_string);
+            real.insert(name.clone(), (context, dockerfile, args, target));
+        }
+        files_compared += 1;
+        targets += real.len();
+        if real != ours {
+            mismatches.push(format!(
+                "{label}\n  buildx:    {real:?}\n  cachebust: {ours:?}\n  problems: {:?}",
+                r.problems
+            ));
+        }
+    }
+    eprintln!(
+        "bake: {files_compared} bake files, {targets} targets equal to docker buildx bake --print 0.29.1"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(files_compared >= 5);
+}
