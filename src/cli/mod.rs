@@ -207,6 +207,10 @@ pub struct HistoryArgs {
     /// A build arg, as for `docker build`.
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// A variable for Compose and bake interpolation (`KEY=VALUE`, or `KEY` from the environment),
+    /// over the project's `.env`.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
     /// The builder whose cache rules to follow.
     #[arg(long, value_enum, default_value = "buildkit")]
     pub engine: EngineArg,
@@ -327,6 +331,10 @@ pub struct AnalyzeArgs {
     /// A build arg, as for `docker build` (`KEY=VALUE`, or `KEY` to take it from the environment).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// A variable for Compose and bake interpolation (`KEY=VALUE`, or `KEY` to take it from the
+    /// environment), over the project's `.env` as `docker compose` reads the shell's.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
     /// The builder whose cache rules to follow.
     #[arg(long, value_enum, default_value = "buildkit")]
     pub engine: EngineArg,
@@ -427,8 +435,12 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     opts.context = a.context.clone();
     opts.target = a.target.clone();
     opts.build_args = args;
+    opts.env = build_args(&a.env)?;
     opts.timings = read_timings(&a.timings)?;
     opts.config = load_config(a.config.as_deref(), &a.head)?;
+    if let Some(c) = &a.config {
+        opts.config_file = c.display().to_string();
+    }
     let mut report: Report = block_on(analyze(&repo, &opts)).map_err(|e| match e {
         AnalyzeError::Usage(m) => anyhow!(m),
         AnalyzeError::Source(s) => anyhow!(s),
@@ -636,6 +648,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     opts.context = h.context.clone();
     opts.target = h.target.clone();
     opts.build_args = build_args(&h.build_args)?;
+    opts.env = build_args(&h.env)?;
     opts.timings = read_timings(&h.timings)?;
     if let Some(c) = &h.config {
         opts.config = load_config(Some(c), ".")?;

@@ -282,6 +282,9 @@ type TriggerAcc = (u32, usize, BTreeMap<String, usize>);
 #[derive(Debug, Default)]
 struct DfAcc {
     commits: usize,
+    /// The last commit counted in `commits` (a Dockerfile built twice in one commit, e.g. for
+    /// two targets, counts that commit once).
+    last_commit: String,
     seconds: f64,
     avoidable: BTreeMap<String, f64>,
     /// (stage, instruction) → (latest line, count, seconds)
@@ -304,7 +307,10 @@ impl Accumulator {
                 continue;
             }
             let acc = self.dfs.entry(df.path.clone()).or_default();
-            acc.commits += 1;
+            if acc.last_commit != commit {
+                acc.commits += 1;
+                acc.last_commit = commit.to_string();
+            }
             let secs = df
                 .cost
                 .as_ref()

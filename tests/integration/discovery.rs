@@ -366,3 +366,193 @@ fn bake_matches_buildx_bake_print() {
     );
     assert!(files_compared >= 5);
 }
+
+/// The failures of issue 12 reproduced on a small git repository and run through the real
+/// binary, base and head as revisions (read from a bare clone, as `--repo` must accept):
+/// a `.env` bump of a valueless build arg shared by three services through an anchor, a
+/// workflow that builds `cmd/app/Dockerfile` from the root after checking out into `release/`,
+/// a vendored Dockerfile, and a compose `context` that leaves the repository.
+#[test]
+fn issue_12_failures_on_a_real_git_history() {
+    use crate::history::{commit, git};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.email", "t@example.invalid"]);
+    git(&repo, &["config", "user.name", "t"]);
+    let compose = "x-sentry: &sentry\n  build:\n    context: ./sentry\n    args:\n      - SENTRY_IMAGE\nservices:\n  web:\n    <<: *sentry\n  worker:\n    <<: *sentry\n  cron:\n    <<: *sentry\n  escape:\n    build: ../../../../etc\n";
+    let wf = "on: push\njobs:\n  images:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n        with:\n          path: release\n      - name: Build app\n        uses: docker/build-push-action@v6\n        with:\n          context: release\n          file: release/cmd/app/Dockerfile\n";
+    commit(
+        &repo,
+        &[
+            ("docker-compose.yml", compose),
+            (".env", "SENTRY_IMAGE=ghcr.io/getsentry/sentry:26.1.0\n"),
+            (
+                "sentry/Dockerfile",
+                "ARG SENTRY_IMAGE\nFROM ${SENTRY_IMAGE}\nCOPY . /usr/src/sentry\nRUN echo setup\n",
+            ),
+            ("sentry/conf.py", "x = 1\n"),
+            (".github/workflows/images.yml", wf),
+            (
+                "cmd/app/Dockerfile",
+                "FROM busybox\nCOPY . /src/app\nRUN echo build\n",
+            ),
+            ("pkg/lib.go", "package lib\n"),
+            (
+                "vendor/github.com/x/y/Dockerfile",
+                "FROM busybox\nCOPY . /y\n",
+            ),
+        ],
+        "start",
+    );
+    commit(
+        &repo,
+        &[(".env", "SENTRY_IMAGE=ghcr.io/getsentry/sentry:26.2.0\n")],
+        "bump sentry",
+    );
+    commit(
+        &repo,
+        &[("pkg/lib.go", "package lib\n// v2\n")],
+        "edit a library under the root context",
+    );
+    commit(
+        &repo,
+        &[(
+            "vendor/github.com/x/y/Dockerfile",
+            "FROM busybox\nCOPY . /z\n",
+        )],
+        "vendored",
+    );
+    let bare = tmp.path().join("bare.git");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            repo.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+
+    let json = |base: &str, head: &str| -> serde_json::Value {
+        let o = crate::cli::cachebust(
+            &[
+                "analyze",
+                "--repo",
+                bare.to_str().unwrap(),
+                "--base",
+                base,
+                "--head",
+                head,
+                "--format",
+                "json",
+            ],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+
+    // 1 + 4: the .env bump rebuilds the sentry build, reported once with its three services
+    // (cmd/app/Dockerfile copies the whole root, .env included: it is touched too)
+    let r = json("HEAD~3", "HEAD~2");
+    let all = r["dockerfiles"].as_array().unwrap();
+    let dfs: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|d| d["path"] == "sentry/Dockerfile")
+        .collect();
+    assert_eq!(dfs.len(), 1, "{r:#}");
+    assert_eq!(dfs[0]["summary"]["rebuilt"], 3);
+    let services: Vec<&str> = dfs[0]["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, vec!["cron", "web", "worker"]);
+    assert!(
+        dfs[0]["touched_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == ".env"),
+        "{:#}",
+        dfs[0]
+    );
+    // 8: the escaping context is refused with file and line, never read
+    let diags = r["diagnostics"].as_array().unwrap();
+    let esc = diags
+        .iter()
+        .find(|d| d["message"].as_str().unwrap().contains("../../../../etc"))
+        .expect("escape diagnostic");
+    assert_eq!(esc["file"], "docker-compose.yml");
+    assert_eq!(esc["line"], 13);
+    assert_eq!(esc["severity"], "error");
+
+    // 5: the workflow's root context makes the library edit rebuild cmd/app/Dockerfile
+    let r = json("HEAD~2", "HEAD~1");
+    let dfs = r["dockerfiles"].as_array().unwrap();
+    assert_eq!(dfs.len(), 1, "{r:#}");
+    assert_eq!(dfs[0]["path"], "cmd/app/Dockerfile");
+    assert_eq!(dfs[0]["context"], ".");
+    assert_eq!(dfs[0]["origin"]["kind"], "workflow");
+    assert_eq!(dfs[0]["origin"]["step"], "Build app");
+    // no guessed-context line for a Dockerfile a workflow declares
+    assert!(
+        !r["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["message"].as_str().unwrap().contains("guessed")),
+        "{r:#}"
+    );
+
+    // 7: a vendored Dockerfile is not a build of this repository (the root build that copies
+    // vendor/ is touched, as it really is)
+    let r = json("HEAD~1", "HEAD");
+    let paths: Vec<&str> = r["dockerfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec!["cmd/app/Dockerfile"], "{r:#}");
+
+    // history counts each build once per commit, never more commits than rebuild anything
+    let o = crate::cli::cachebust(
+        &[
+            "history",
+            "--repo",
+            bare.to_str().unwrap(),
+            "--last",
+            "3",
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rebuilding = h["per_commit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["rebuilt_steps"].as_u64().unwrap() > 0)
+        .count();
+    assert_eq!(rebuilding, 3, "{h:#}");
+    for d in h["dockerfiles"].as_array().unwrap() {
+        assert!(
+            d["commits_rebuilding"].as_u64().unwrap() as usize <= rebuilding,
+            "{d:#}"
+        );
+    }
+    let sentry = h["dockerfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "sentry/Dockerfile")
+        .unwrap();
+    assert_eq!(sentry["commits_rebuilding"], 1);
+}

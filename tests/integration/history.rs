@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::cli::cachebust;
 
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let o = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -24,7 +24,7 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
-fn commit(dir: &Path, files: &[(&str, &str)], msg: &str) {
+pub(crate) fn commit(dir: &Path, files: &[(&str, &str)], msg: &str) {
     for (p, c) in files {
         let path = dir.join(p);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
