@@ -338,6 +338,25 @@ mod tests {
     }
 
     #[test]
+    fn builds_and_discovery() {
+        let c = parse(
+            "c.yml",
+            "builds:\n  - dockerfile: cmd/loki/Dockerfile\n    context: .\n    target: final\n    args: {GO: \"1.22\"}\ndiscovery:\n  skip: [gen]\n",
+        )
+        .unwrap();
+        assert_eq!(c.builds[0].dockerfile, "cmd/loki/Dockerfile");
+        assert_eq!(c.builds[0].target.as_deref(), Some("final"));
+        assert_eq!(c.builds[0].args["GO"], "1.22");
+        assert_eq!(c.discovery.skipped(), vec!["gen"]);
+        assert_eq!(
+            Config::default().discovery.skipped(),
+            vec!["vendor", "third_party", "node_modules"]
+        );
+        let e = parse("c.yml", "builds:\n  - dockerfile: a\n    contxt: b\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
     fn rules_paths_and_args() {
         let c = parse("c.yml", "rules:\n  CB003: off\n  CB001: error\n  CB004: {severity: info}\npaths:\n  exclude: [\"legacy/*\"]\nbuild_args:\n  \"api/*\": {NODE: \"20\"}\n").unwrap();
         assert!(!c.rules["CB003"].enabled());
