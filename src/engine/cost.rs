@@ -97,7 +97,13 @@ const CLASSES: &[Class] = &[
     },
     Class {
         label: "npm install",
-        words: &[&["npm", "ci"], &["npm", "install"], &["npm", "i"]],
+        words: &[
+            &["npm", "ci"],
+            &["npm", "clean-install"],
+            &["npm", "install-clean"],
+            &["npm", "install"],
+            &["npm", "i"],
+        ],
         est: Estimate::new(45.0, 15.0, 180.0),
         cache_dirs: &["/root/.npm", ".npm"],
     },
@@ -221,36 +227,230 @@ const CLASSES: &[Class] = &[
 /// The estimate for a RUN with no recognised command.
 const GENERIC_RUN: Estimate = Estimate::new(2.0, 0.2, 15.0);
 
-/// Whether a shell command (its words, options left out) runs `seq`: the program (the first
-/// word of `seq`, possibly with a path) among its first three words (after `VAR=x`, `sudo`,
-/// `python -m`, …), the rest of `seq` after it in order.
-fn words_in(cmd: &[&str], seq: &[&str]) -> bool {
-    let is = |c: &str, w: &str| c == w || c.ends_with(&format!("/{w}"));
-    let Some(start) = cmd.iter().take(3).position(|c| is(c, seq[0])) else {
-        return false;
-    };
-    let mut it = cmd[start + 1..].iter();
-    seq[1..].iter().all(|w| it.any(|c| is(c, w)))
+/// Longest RUN command the classifier reads; a longer one gets the generic range.
+pub const MAX_CLASSIFIED_BYTES: usize = 64 * 1024;
+
+/// Why a command could not be classified (the generic range is used, and the label says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unclassified {
+    TooLong,
+    UnbalancedQuotes,
 }
 
-/// Model estimate of a RUN: the recognised classes summed (each once), halved for package
-/// managers whose cache directory is a cache mount.
-pub fn model_run(command: &str, cache_mounts: &[String]) -> (Estimate, Vec<&'static str>) {
+/// Split a shell command into its simple commands (word lists): on `&&`, `||`, `;`, `;;`, `|`,
+/// `&`, newlines, parentheses, and the keywords of `if`/`then`/`else`/`elif`/`fi`, loops and
+/// `case`; quotes and backslashes are respected. Iterative and linear: no nesting depth limit
+/// is needed.
+pub fn simple_commands(command: &str) -> Result<Vec<Vec<String>>, Unclassified> {
+    if command.len() > MAX_CLASSIFIED_BYTES {
+        return Err(Unclassified::TooLong);
+    }
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = command.chars().peekable();
+    let flush_word = |word: &mut String, in_word: &mut bool, cur: &mut Vec<String>| {
+        if *in_word {
+            cur.push(std::mem::take(word));
+            *in_word = false;
+        }
+    };
+    let flush_cmd = |cur: &mut Vec<String>, out: &mut Vec<Vec<String>>| {
+        if !cur.is_empty() {
+            out.push(std::mem::take(cur));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('\n') | None => {}
+                Some(n) => {
+                    word.push(n);
+                    in_word = true;
+                }
+            },
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => word.push(x),
+                        None => return Err(Unclassified::UnbalancedQuotes),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => {
+                            if let Some(x) = chars.next() {
+                                word.push(x);
+                            }
+                        }
+                        Some(x) => word.push(x),
+                        None => return Err(Unclassified::UnbalancedQuotes),
+                    }
+                }
+            }
+            '#' if !in_word => {
+                // a comment runs to the end of the line
+                for x in chars.by_ref() {
+                    if x == '\n' {
+                        break;
+                    }
+                }
+                flush_cmd(&mut cur, &mut out);
+            }
+            '&' | '|' | ';' | '\n' | '(' | ')' => {
+                flush_word(&mut word, &mut in_word, &mut cur);
+                flush_cmd(&mut cur, &mut out);
+            }
+            c if c.is_whitespace() => {
+                flush_word(&mut word, &mut in_word, &mut cur);
+                // a keyword in command position ends the command before it
+                if cur.len() == 1
+                    && matches!(
+                        cur[0].as_str(),
+                        "if" | "then"
+                            | "else"
+                            | "elif"
+                            | "fi"
+                            | "do"
+                            | "done"
+                            | "while"
+                            | "until"
+                            | "!"
+                            | "{"
+                            | "}"
+                            | "esac"
+                    )
+                {
+                    cur.clear();
+                }
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    flush_word(&mut word, &mut in_word, &mut cur);
+    flush_cmd(&mut cur, &mut out);
+    // `for x in a b; do` and `case $x in` are not commands
+    out.retain(|c| {
+        !matches!(
+            c[0].as_str(),
+            "for" | "case" | "fi" | "done" | "esac" | "then" | "else" | "do" | "}"
+        )
+    });
+    Ok(out)
+}
+
+/// The program a simple command runs and its arguments: leading `VAR=value` assignments and the
+/// wrappers `sudo`, `env`, `exec`, `time`, `nice`, `nohup`, `command` are skipped, and
+/// `python -m pip` runs `pip`. `None` for a test (`[ -f x ]`, `test`) or an empty command.
+fn program(cmd: &[String]) -> Option<(String, Vec<String>)> {
+    let mut i = 0;
+    while i < cmd.len() {
+        let w = cmd[i].as_str();
+        let assignment = w.split_once('=').is_some_and(|(k, _)| {
+            !k.is_empty() && k.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
+        });
+        if assignment {
+            i += 1;
+            continue;
+        }
+        if matches!(
+            w,
+            "sudo" | "env" | "exec" | "time" | "nice" | "nohup" | "command"
+        ) {
+            i += 1;
+            // the wrapper's own options (`sudo -E`, `nice -n 10` takes a value: rare, left)
+            while cmd.get(i).is_some_and(|x| x.starts_with('-')) {
+                i += 1;
+            }
+            continue;
+        }
+        break;
+    }
+    let word = cmd.get(i)?;
+    let base = word.rsplit('/').next().unwrap_or(word).to_string();
+    if matches!(base.as_str(), "[" | "[[" | "test" | "true" | "false" | ":") {
+        return None;
+    }
+    let args: Vec<String> = cmd[i + 1..]
+        .iter()
+        .filter(|w| !w.starts_with('-') || *w == "--frozen-lockfile")
+        .cloned()
+        .collect();
+    if base.starts_with("python") && cmd.get(i + 1).map(String::as_str) == Some("-m") {
+        let module = cmd.get(i + 2)?.clone();
+        let rest: Vec<String> = cmd[i + 3..]
+            .iter()
+            .filter(|w| !w.starts_with('-'))
+            .cloned()
+            .collect();
+        return Some((module, rest));
+    }
+    Some((base, args))
+}
+
+/// Whether a simple command runs `seq`: its program is `seq[0]` (by its base name), and the
+/// rest of `seq` appears among its arguments in order.
+fn runs(prog: &(String, Vec<String>), seq: &[&str]) -> bool {
+    let (name, args) = prog;
+    let base = seq[0].rsplit('/').next().unwrap_or(seq[0]);
+    if name != base {
+        return false;
+    }
+    let mut it = args.iter();
+    seq[1..].iter().all(|w| it.any(|a| a == w))
+}
+
+/// Model estimate of a RUN: each simple command classified by its program and arguments, the
+/// recognised classes summed (each once), halved for package managers whose cache directory is
+/// a cache mount. A command too long or with unbalanced quotes gets the generic range, and the
+/// reason is returned.
+pub fn model_run(
+    command: &str,
+    cache_mounts: &[String],
+) -> (Estimate, Vec<&'static str>, Option<Unclassified>) {
+    let commands = match simple_commands(command) {
+        Ok(c) => c,
+        Err(why) => return (GENERIC_RUN, Vec::new(), Some(why)),
+    };
+    let mut programs: Vec<(String, Vec<String>)> = Vec::new();
+    for c in &commands {
+        // `sh -c "…"` runs its script: classify the script's commands too (one level)
+        if let Some((p, _)) = program(c) {
+            if matches!(p.as_str(), "sh" | "bash" | "dash" | "ash") {
+                if let Some(k) = c.iter().position(|w| w == "-c") {
+                    if let Some(script) = c.get(k + 1) {
+                        if let Ok(inner) = simple_commands(script) {
+                            for ic in inner {
+                                if let Some(ip) = program(&ic) {
+                                    programs.push(ip);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(p) = program(c) {
+            programs.push(p);
+        }
+    }
     let mut total: Option<Estimate> = None;
     let mut labels = Vec::new();
-    let commands: Vec<Vec<&str>> = command
-        .split(['&', ';', '|', '\n'])
-        .map(|c| {
-            c.split_whitespace()
-                .filter(|w| !w.starts_with('-') || *w == "--frozen-lockfile")
-                .collect()
-        })
-        .collect();
-    // "npm run build" must not also count as "npm install"
     for class in CLASSES {
-        let hit = commands.iter().any(|c| {
+        // "npm run build" must not also count as "npm install"
+        let hit = programs.iter().any(|p| {
             class.words.iter().any(|seq| {
-                words_in(c, seq) && !(class.label == "npm install" && c.contains(&"run"))
+                runs(p, seq) && !(class.label == "npm install" && p.1.iter().any(|a| a == "run"))
             })
         });
         if hit && !labels.contains(&class.label) {
@@ -266,7 +466,7 @@ pub fn model_run(command: &str, cache_mounts: &[String]) -> (Estimate, Vec<&'sta
             labels.push(class.label);
         }
     }
-    (total.unwrap_or(GENERIC_RUN), labels)
+    (total.unwrap_or(GENERIC_RUN), labels, None)
 }
 
 /// Approximate compressed size in MB of a base image, from its name and tag.
@@ -346,11 +546,17 @@ fn image_megabytes(reference: &str) -> f64 {
 pub fn model_step(f: &StepFact) -> (Estimate, String) {
     match f.kind {
         Kind::Run => {
-            let (e, labels) = model_run(&f.command, &f.cache_mounts);
-            let label = if labels.is_empty() {
-                "RUN (no known tool)".to_string()
-            } else {
-                labels.join(" + ")
+            let (e, labels, why) = model_run(&f.command, &f.cache_mounts);
+            let label = match why {
+                Some(Unclassified::TooLong) => format!(
+                    "RUN longer than {} KB, not classified (generic range)",
+                    MAX_CLASSIFIED_BYTES / 1024
+                ),
+                Some(Unclassified::UnbalancedQuotes) => {
+                    "RUN with unbalanced quotes, not classified (generic range)".to_string()
+                }
+                None if labels.is_empty() => "RUN (no known tool)".to_string(),
+                None => labels.join(" + "),
             };
             (e, label)
         }
@@ -369,6 +575,8 @@ pub fn model_step(f: &StepFact) -> (Estimate, String) {
             ),
         },
         Kind::Workdir => (Estimate::new(0.1, 0.05, 0.5), "mkdir".into()),
+        // a stage (`FROM build`): nothing to pull, it starts from the stage's result
+        Kind::From if f.command.is_empty() => (Estimate::new(0.0, 0.0, 0.0), "a stage".into()),
         Kind::From => {
             let mb = image_megabytes(&f.command);
             (
@@ -546,23 +754,96 @@ mod tests {
 
     #[test]
     fn run_classes() {
-        let (e, l) = model_run(
+        let (e, l, _) = model_run(
             "apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*",
             &[],
         );
         assert_eq!(l, vec!["apt-get install", "apt-get update"]);
         assert_eq!(e.seconds, 36.0);
-        let (_, l) = model_run("npm ci && npm run build", &[]);
+        let (_, l, _) = model_run("npm ci && npm run build", &[]);
         assert_eq!(l, vec!["npm install", "JS build"]);
-        let (e, _) = model_run("npm ci", &["/root/.npm".into()]);
+        let (e, _, _) = model_run("npm ci", &["/root/.npm".into()]);
         assert_eq!(e.seconds, 22.5);
-        let (e, l) = model_run("echo hi", &[]);
+        let (e, l, _) = model_run("echo hi", &[]);
         assert!(l.is_empty());
         assert_eq!(e, GENERIC_RUN);
-        let (_, l) = model_run("CGO_ENABLED=0 go build -o /out/app ./cmd", &[]);
+        let (_, l, _) = model_run("CGO_ENABLED=0 go build -o /out/app ./cmd", &[]);
         assert_eq!(l, vec!["go build"]);
-        let (_, l) = model_run("/usr/local/bin/pip install -r requirements.txt", &[]);
+        let (_, l, _) = model_run("/usr/local/bin/pip install -r requirements.txt", &[]);
         assert_eq!(l, vec!["pip install"]);
+    }
+
+    /// Classification by command word and arguments, not by substring (issue 14).
+    #[test]
+    fn classified_by_command_word() {
+        let cases: &[(&str, &[&str])] = &[
+            ("chmod +x ./gradlew", &[]),
+            ("chmod +x ./gradlew && ./gradlew build", &["maven/gradle"]),
+            ("echo 'apt-get install x' > notes.txt", &[]),
+            (
+                "if [ -s requirements.txt ]; then pip install -r requirements.txt; fi",
+                &["pip install"],
+            ),
+            (
+                "python3 -m pip install --no-cache-dir flask",
+                &["pip install"],
+            ),
+            ("sudo -E apt-get install -y git", &["apt-get install"]),
+            (
+                "sh -c \"npm ci && npm run build\"",
+                &["npm install", "JS build"],
+            ),
+            ("npm clean-install", &["npm install"]),
+            ("grep make Makefile", &[]),
+            ("cd /src && make -j4 install", &["make"]),
+            ("for f in a b; do go build ./$f; done", &["go build"]),
+            ("case $X in a) yarn install ;; esac", &["yarn install"]),
+            ("# apt-get install\necho ok", &[]),
+        ];
+        for (cmd, want) in cases {
+            let (_, l, why) = model_run(cmd, &[]);
+            assert_eq!(why, None, "{cmd}");
+            assert_eq!(&l, want, "{cmd}");
+        }
+    }
+
+    #[test]
+    fn bad_input_falls_back_to_the_generic_range() {
+        let long = format!("echo {}", "x".repeat(100_000));
+        let (e, l, why) = model_run(&long, &[]);
+        assert_eq!(
+            (e, l.len(), why),
+            (GENERIC_RUN, 0, Some(Unclassified::TooLong))
+        );
+        let (e, _, why) = model_run("echo 'unclosed && apt-get install x", &[]);
+        assert_eq!(
+            (e, why),
+            (GENERIC_RUN, Some(Unclassified::UnbalancedQuotes))
+        );
+        // deeply nested conditionals: linear, no recursion
+        let mut nested = String::new();
+        for _ in 0..3_000 {
+            nested.push_str("if true; then ");
+        }
+        nested.push_str("pip install x");
+        for _ in 0..3_000 {
+            nested.push_str("; fi");
+        }
+        let (_, l, why) = model_run(&nested, &[]);
+        assert_eq!((l, why), (vec!["pip install"], None));
+        let f = StepFact {
+            line: 3,
+            kind: Kind::From,
+            stage: "app".into(),
+            position: None,
+            texts: vec![],
+            pattern: None,
+            command: String::new(),
+            cache_mounts: vec![],
+            bytes: None,
+            remote: false,
+        };
+        assert_eq!(model_step(&f).0.seconds, 0.0);
     }
 
     #[test]

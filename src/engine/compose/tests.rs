@@ -165,10 +165,11 @@ fn projects_of_a_tree() {
             "docker-compose.yml + docker-compose.override.yml",
             "deploy/compose.yaml + deploy/compose.override.yml",
             "x/compose.yaml",
-            "docker-compose.minimal.yml",
-            "compose.tests.yaml",
+            // add-on files are layered on their directory's default file
+            "docker-compose.yml + docker-compose.minimal.yml",
+            "docker-compose.yml + compose.tests.yaml",
             "other/docker-compose-tests.yml",
-            "x/compose.yml",
+            "x/compose.yaml + x/compose.yml",
         ]
     );
     let cf = BTreeMap::from([(
@@ -180,7 +181,10 @@ fn projects_of_a_tree() {
         ps[0].files,
         vec!["docker-compose.yml", "docker-compose.minimal.yml"]
     );
-    assert_eq!(ps[1].files, vec!["docker-compose.override.yml"]);
+    assert_eq!(
+        ps[1].files,
+        vec!["docker-compose.yml", "docker-compose.override.yml"]
+    );
 }
 
 #[test]
