@@ -1889,6 +1889,37 @@ fn current_scenarios() -> Vec<Scenario> {
             "C C C",
         )
         .on_current("C C R"),
+        current_only(
+            "copy-link-after-changed-run",
+            "COPY --link after a RUN that re-runs (Docker Engine's BuildKit has no merge op: a plain copy)",
+            &[
+                (
+                    "Dockerfile",
+                    "FROM {B1}\nARG V=1\nRUN echo $V > /v\nCOPY --link f /f\nRUN cat /f\n",
+                ),
+                ("f", "x\n"),
+            ],
+            &[(
+                "Dockerfile",
+                Some("FROM {B1}\nARG V=2\nRUN echo $V > /v\nCOPY --link f /f\nRUN cat /f\n"),
+            )],
+            4,
+            "C R R R",
+        ),
+        current_only(
+            "copy-link-added",
+            "--link added to a COPY (the docker driver keys it like the plain COPY)",
+            &[
+                ("Dockerfile", "FROM {B1}\nCOPY f /f\nRUN cat /f\n"),
+                ("f", "x\n"),
+            ],
+            &[(
+                "Dockerfile",
+                Some("FROM {B1}\nCOPY --link f /f\nRUN cat /f\n"),
+            )],
+            2,
+            "C C C",
+        ),
         sc(
             "onbuild-copy-from-local-stage",
             "ONBUILD COPY --from=<stage> in a local parent stage: the copied file changed",
@@ -2029,6 +2060,10 @@ async fn predict(
         Tree::Dir(DirTree::open(head).unwrap()),
     );
     let mut opts = AnalyzeOptions::new(engine);
+    if engine == EngineKind::Buildkit {
+        // Docker 28.5.2 builds with Docker Engine's own BuildKit (buildx `docker` driver)
+        opts.config = docker_driver();
+    }
     opts.dockerfiles = vec![s.dockerfile.to_string()];
     opts.target = s.target.map(str::to_string);
     opts.build_args = s
@@ -2049,6 +2084,47 @@ async fn predict(
         .into_iter()
         .next()
         .expect("one Dockerfile report")
+}
+
+/// The configuration that says the builder is Docker Engine's own BuildKit.
+fn docker_driver() -> cachebust::engine::config::Config {
+    cachebust::engine::config::parse("cachebust.yml", "builder:\n  driver: docker\n").unwrap()
+}
+
+/// `COPY --link` follows the builder: with merge op (the default `docker-container` driver,
+/// BuildKit ≥ v0.10, modelled from source) adding `--link` changes the copy's key; with the
+/// `docker` driver (measured on Docker 28.5.2 in `copy-link-added`) it keys like a plain COPY.
+#[tokio::test]
+async fn copy_link_follows_the_builder_driver() {
+    let s = scenarios()
+        .into_iter()
+        .find(|s| s.name == "copy-link-added")
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, head) = materialise(&s, tmp.path());
+    let repo = LocalRepo::new(
+        Tree::Dir(DirTree::open(&base).unwrap()),
+        Tree::Dir(DirTree::open(&head).unwrap()),
+    );
+    let mut statuses = Vec::new();
+    for config in [
+        cachebust::engine::config::Config::default(),
+        docker_driver(),
+    ] {
+        let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
+        opts.dockerfiles = vec!["Dockerfile".into()];
+        opts.config = config;
+        let rep = analyze(&repo, &opts).await.unwrap().dockerfiles.remove(0);
+        let copy = rep.steps.iter().find(|st| st.line == 2).unwrap().clone();
+        statuses.push((copy.status, copy.notes.len()));
+    }
+    assert_eq!(statuses[0].0, Status::Rebuilt, "merge op: --link is keyed");
+    assert!(statuses[0].1 > 0, "merge op: the linked-copy note");
+    assert_eq!(
+        statuses[1],
+        (Status::Cached, 0),
+        "docker driver: a plain copy"
+    );
 }
 
 /// Scenarios whose truth differs between the engines or that only current BuildKit builds.
@@ -2259,9 +2335,10 @@ async fn conformance(daemon: Daemon) {
         if !s.builds_on(engine) {
             let line = s.fails_2010.unwrap();
             let h = d.build(&head, s.dockerfile, s.target, s.head_args, secret, &tag);
-            if b.ok || h.ok {
+            let _ = b;
+            if h.ok {
                 failures.push(format!(
-                    "{} [{}]: a build succeeded; the table says it fails (head line {line})",
+                    "{} [{}]: the head build succeeded; the table says it fails on line {line}",
                     s.name,
                     d.label()
                 ));

@@ -79,12 +79,13 @@ pub enum Res {
     Unused,
 }
 
-fn semantics(engine: EngineKind, df: &Dockerfile) -> Semantics {
+fn semantics(engine: EngineKind, df: &Dockerfile, merge_op: bool) -> Semantics {
     match engine {
         EngineKind::Buildkit => Semantics {
             frontend: Frontend::Current,
             daemon_current: true,
             resolves_tags: true,
+            merge_op,
         },
         EngineKind::Docker2010 => Semantics {
             frontend: if df.syntax().is_some() {
@@ -94,6 +95,7 @@ fn semantics(engine: EngineKind, df: &Dockerfile) -> Semantics {
             },
             daemon_current: false,
             resolves_tags: false,
+            merge_op: false,
         },
     }
 }
@@ -214,7 +216,7 @@ fn simulate_side(
             });
         }
     }
-    let sem = semantics(ctx.engine, &df);
+    let sem = semantics(ctx.engine, &df, ctx.config.builder.merge_op());
     if report && sem.frontend == Frontend::V0_8 {
         for inst in &df.instructions {
             let has_heredoc = match &inst.body {

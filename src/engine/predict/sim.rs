@@ -24,6 +24,9 @@ pub struct Semantics {
     pub daemon_current: bool,
     /// The builder resolves tags against the registry on every build (buildx/buildkitd).
     pub resolves_tags: bool,
+    /// The builder has BuildKit's merge op (`COPY --link`): a current daemon outside Docker
+    /// Engine (config `builder.driver`).
+    pub merge_op: bool,
 }
 
 /// Where an env value came from (for causes).
@@ -1314,7 +1317,7 @@ fn dispatch_copy(
     if inst.flag("link").is_some() && inst.flag_value("link") != Some("false") {
         if sem.frontend == Frontend::V0_8 {
             sim.diagnostics.push(diag(line, Severity::Error, "COPY --link is not available in Docker 20.10's built-in frontend (add `# syntax=docker/dockerfile:1`)".into()));
-        } else if sem.daemon_current && chmod.is_empty() {
+        } else if sem.daemon_current && sem.merge_op && chmod.is_empty() {
             flags.push("link".into());
             notes.push(Note::LinkedCopyReused);
         }
