@@ -2469,3 +2469,72 @@ async fn real_buildkit_docker_20_10_agrees_with_expected_statuses() {
 async fn real_buildkit_docker_28_agrees_with_expected_statuses() {
     conformance(Daemon::D28).await;
 }
+
+/// Bad input: a Dockerfile only current BuildKit builds (a heredoc) beside one both engines
+/// build. With `--engine docker-20.10` the first is predicted to fail, on the line Docker 20.10
+/// fails on (measured in `run-heredoc-body-changed`); apart from that error its report is the
+/// one `--engine buildkit` gives, and the other Dockerfile's report is the same as when it is
+/// analysed alone.
+#[tokio::test]
+async fn a_build_only_one_engine_can_run_fails_for_the_other_and_nothing_else_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // both are built with the repository root as the context
+    let heredoc =
+        "FROM {B1}\nRUN echo first\nRUN <<EOF\necho one > /h\nEOF\nCOPY web/f /f\nRUN cat /h /f\n";
+    let plain = "FROM {B1}\nRUN echo first\nCOPY api/f /f\nRUN cat /f\n";
+    let base: Vec<(&str, String)> = vec![
+        ("web/Dockerfile", fill(heredoc)),
+        ("web/f", "one\n".into()),
+        ("api/Dockerfile", fill(plain)),
+        ("api/f", "one\n".into()),
+    ];
+    let head = apply_edits(
+        &base,
+        &[
+            ("web/f", Some("two\n".into())),
+            ("api/f", Some("two\n".into())),
+        ],
+    );
+    let head: Vec<(&str, String)> = head.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
+    write_tree(&tmp.path().join("b"), &base);
+    write_tree(&tmp.path().join("h"), &head);
+    let run = |engine: EngineKind, dockerfiles: &[&str]| {
+        let repo = LocalRepo::new(
+            Tree::Dir(DirTree::open(&tmp.path().join("b")).unwrap()),
+            Tree::Dir(DirTree::open(&tmp.path().join("h")).unwrap()),
+        );
+        let mut opts = AnalyzeOptions::new(engine);
+        opts.dockerfiles = dockerfiles.iter().map(|s| s.to_string()).collect();
+        async move { analyze(&repo, &opts).await.unwrap() }
+    };
+    let both = ["web/Dockerfile", "api/Dockerfile"];
+    let old = run(EngineKind::Docker2010, &both).await;
+    let new = run(EngineKind::Buildkit, &both).await;
+    let alone = run(EngineKind::Docker2010, &["api/Dockerfile"]).await;
+    let web_old = &old.dockerfiles[0];
+    let web_new = &new.dockerfiles[0];
+    assert_eq!(web_old.path, "web/Dockerfile");
+    assert!(web_new.diagnostics.is_empty(), "{:?}", web_new.diagnostics);
+    assert_eq!(web_old.diagnostics.len(), 1, "{:?}", web_old.diagnostics);
+    let d = &web_old.diagnostics[0];
+    assert_eq!(
+        (d.line, d.severity),
+        (4, cachebust::engine::report::Severity::Error)
+    );
+    assert!(
+        d.message.contains("unknown instruction: ECHO"),
+        "{}",
+        d.message
+    );
+    let statuses = |r: &cachebust::engine::report::DockerfileReport| {
+        r.steps
+            .iter()
+            .map(|s| (s.line, s.status, s.confidence))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(statuses(web_old), statuses(web_new));
+    assert_eq!(web_old.touched_by, web_new.touched_by);
+    assert_eq!(web_old.summary, web_new.summary);
+    assert_eq!(old.dockerfiles[1], alone.dockerfiles[0], "api/Dockerfile");
+    assert!(old.diagnostics.is_empty() && new.diagnostics.is_empty());
+}
