@@ -2538,3 +2538,50 @@ async fn a_build_only_one_engine_can_run_fails_for_the_other_and_nothing_else_ch
     assert_eq!(old.dockerfiles[1], alone.dockerfiles[0], "api/Dockerfile");
     assert!(old.diagnostics.is_empty() && new.diagnostics.is_empty());
 }
+
+/// `COPY --exclude` drops files from the copy: an edit to an excluded file keeps the COPY cached
+/// (measured in `copy-exclude-excluded-file-changed`), and CB002 does not ask to put into
+/// `.dockerignore` what the COPY already excludes; without `--exclude` it does.
+#[tokio::test]
+async fn cb002_leaves_out_what_copy_exclude_drops() {
+    let mut fired = Vec::new();
+    for copy in ["COPY --exclude=.git --exclude=*.log . /app", "COPY . /app"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let files: Vec<(&str, String)> = vec![
+            (
+                "Dockerfile",
+                format!(
+                    "FROM {BASE1} AS build\n{copy}\nRUN ls /app > /out\nFROM {BASE1}\nCOPY --from=build /out /out\n"
+                ),
+            ),
+            (".dockerignore", "Dockerfile\n.dockerignore\n".into()),
+            ("app.txt", "a\n".into()),
+            (".git/HEAD", "ref: refs/heads/main\n".into()),
+            ("npm-debug.log", "x\n".into()),
+        ];
+        let head = apply_edits(
+            &files,
+            &[(".git/HEAD", Some("ref: refs/heads/other\n".into()))],
+        );
+        let head: Vec<(&str, String)> = head.iter().map(|(p, c)| (p.as_str(), c.clone())).collect();
+        write_tree(&tmp.path().join("b"), &files);
+        write_tree(&tmp.path().join("h"), &head);
+        let repo = LocalRepo::new(
+            Tree::Dir(DirTree::open(&tmp.path().join("b")).unwrap()),
+            Tree::Dir(DirTree::open(&tmp.path().join("h")).unwrap()),
+        );
+        let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
+        opts.dockerfiles = vec!["Dockerfile".into()];
+        let rep = analyze(&repo, &opts).await.unwrap().dockerfiles.remove(0);
+        let copy_step = rep.steps.iter().find(|s| s.line == 2).unwrap();
+        fired.push((
+            rep.findings.iter().any(|f| f.code == "CB002"),
+            copy_step.status,
+        ));
+    }
+    assert_eq!(
+        fired,
+        vec![(false, Status::Cached), (true, Status::Rebuilt)],
+        "with --exclude: no CB002 and the .git edit is not copied; without: both"
+    );
+}
