@@ -136,6 +136,28 @@ impl Discovery {
     }
 }
 
+/// The builder the prediction follows beyond `--engine`: what depends on the buildx driver.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Builder {
+    /// The buildx driver: `docker-container` (the default: docker/setup-buildx-action's
+    /// builder), `remote`, `kubernetes`, or `docker` (Docker Engine's own BuildKit).
+    #[serde(default)]
+    pub driver: Option<String>,
+}
+
+pub const DRIVERS: &[&str] = &["docker-container", "remote", "kubernetes", "docker"];
+
+impl Builder {
+    /// Whether the builder has BuildKit's merge op, which `COPY --link` uses. Docker Engine's
+    /// own BuildKit (`docker` driver) has none: measured on Docker 28.5.2 with the classic image
+    /// store and with the containerd image store, `COPY --link` keys and re-runs like a plain
+    /// `COPY` there.
+    pub fn merge_op(&self) -> bool {
+        self.driver.as_deref() != Some("docker")
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -157,6 +179,9 @@ pub struct Config {
     /// Per-step cost overrides, first match wins.
     #[serde(default)]
     pub cost: Vec<CostRule>,
+    /// The builder (`builder: {driver: docker}`).
+    #[serde(default)]
+    pub builder: Builder,
 }
 
 impl Config {
@@ -212,6 +237,18 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             .unwrap_or("invalid YAML")
             .to_string(),
     })?;
+    if let Some(d) = &cfg.builder.driver {
+        if !DRIVERS.contains(&d.as_str()) {
+            return Err(ConfigError {
+                file: file.into(),
+                line: line_of_key(text, "driver"),
+                message: format!(
+                    "builder.driver: {d:?} is not a buildx driver ({})",
+                    DRIVERS.join(", ")
+                ),
+            });
+        }
+    }
     for (code, setting) in &cfg.rules {
         let line = line_of_key(text, code);
         if crate::engine::rules::rule(code).is_none() {
@@ -354,6 +391,18 @@ mod tests {
         );
         let e = parse("c.yml", "builds:\n  - dockerfile: a\n    contxt: b\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn builder_driver() {
+        assert!(Config::default().builder.merge_op());
+        let c = parse("c.yml", "builder:\n  driver: docker\n").unwrap();
+        assert!(!c.builder.merge_op());
+        let c = parse("c.yml", "builder:\n  driver: docker-container\n").unwrap();
+        assert!(c.builder.merge_op());
+        let e = parse("c.yml", "rules: {}\nbuilder:\n  driver: podman\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("podman"), "{e}");
     }
 
     #[test]

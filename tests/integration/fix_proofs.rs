@@ -15,7 +15,7 @@ use cachebust::engine::fix::Applicability;
 use cachebust::engine::report::{Confidence, Status};
 
 use crate::buildkit::real_statuses;
-use crate::support::docker::{self, BASE1, Docker};
+use crate::support::docker::{self, BASE1, Daemon, Docker};
 use crate::support::trees::write_tree;
 
 struct Case {
@@ -102,19 +102,19 @@ fn write(dir: &Path, files: &[(String, String)]) {
 }
 
 /// The fixed files: cachebust's own safe fixes, applied until none is left.
-async fn safe_fix(files: &[(String, String)], code: &str) -> Vec<(String, String)> {
+async fn safe_fix(
+    files: &[(String, String)],
+    code: &str,
+    engine: EngineKind,
+) -> Vec<(String, String)> {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), files);
     let r = tmp.path().to_str().unwrap();
     let _ = r;
     let repo = cachebust::adapters::fs::SameDir::open(tmp.path()).unwrap();
-    let out = cachebust::app::check::fix(
-        &repo,
-        &AnalyzeOptions::new(EngineKind::Docker2010),
-        Applicability::Safe,
-    )
-    .await
-    .unwrap();
+    let out = cachebust::app::check::fix(&repo, &AnalyzeOptions::new(engine), Applicability::Safe)
+        .await
+        .unwrap();
     assert!(
         out.applied.iter().any(|a| a.code == code),
         "no safe {code} fix was applied: {:?}",
@@ -240,7 +240,7 @@ async fn run_variant(
         .filter(|(l, s)| **s == 'R' && !from_lines.contains(l))
         .count();
     let repo = LocalRepo::open(bdir.to_str().unwrap(), hdir.to_str().unwrap(), &bdir).unwrap();
-    let mut opts = AnalyzeOptions::new(EngineKind::Docker2010);
+    let mut opts = AnalyzeOptions::new(d.daemon.engine());
     opts.dockerfiles = vec!["Dockerfile".into()];
     opts.build_args = c
         .head_args
@@ -283,15 +283,24 @@ async fn run_variant(
 }
 
 #[tokio::test]
-async fn safe_fixes_keep_the_image_and_rebuild_less_under_real_buildkit() {
-    let Some((d, _guard)) = docker::exclusive().await else {
+async fn safe_fixes_keep_the_image_and_rebuild_less_under_docker_20_10() {
+    proofs_on(Daemon::D2010).await;
+}
+
+#[tokio::test]
+async fn safe_fixes_keep_the_image_and_rebuild_less_under_docker_28() {
+    proofs_on(Daemon::D28).await;
+}
+
+async fn proofs_on(daemon: Daemon) {
+    let Some((d, _guard)) = docker::exclusive(daemon).await else {
         return;
     };
     let mut report = Vec::new();
     for c in CASES {
         let work = tempfile::tempdir().unwrap();
         let original = files_of(c);
-        let fixed = safe_fix(&original, c.code).await;
+        let fixed = safe_fix(&original, c.code, daemon.engine()).await;
         assert_ne!(original, fixed, "{}: the fix changed nothing", c.name);
         let before = run_variant(
             d,
@@ -329,27 +338,31 @@ async fn safe_fixes_keep_the_image_and_rebuild_less_under_real_buildkit() {
         );
         assert!(
             after.rebuilt < before.rebuilt,
-            "{}: the fixed Dockerfile rebuilt {} steps, the original {}",
+            "{} [{}]: the fixed Dockerfile rebuilt {} steps, the original {}",
             c.name,
+            d.label(),
             after.rebuilt,
             before.rebuilt
         );
         assert!(
             before.mismatches.is_empty(),
-            "{}: prediction for the original: {:?}",
+            "{} [{}]: prediction for the original: {:?}",
             c.name,
+            d.label(),
             before.mismatches
         );
         assert!(
             after.mismatches.is_empty(),
-            "{}: prediction for the fixed file: {:?}",
+            "{} [{}]: prediction for the fixed file: {:?}",
             c.name,
+            d.label(),
             after.mismatches
         );
         report.push(format!(
-            "{} ({}): {} files identical; rebuilt {} steps before the fix, {} after",
+            "{} ({}) [{}]: {} files identical; rebuilt {} steps before the fix, {} after",
             c.name,
             c.code,
+            d.label(),
             a.len(),
             before.rebuilt,
             after.rebuilt

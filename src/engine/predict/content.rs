@@ -55,8 +55,11 @@ pub fn compare_inputs(
     }
     let mut confidence = Confidence::Exact;
     let mut notes = Vec::new();
+    if hv.exclude != bv.exclude {
+        return differs(text_changed());
+    }
     for (hi, bi) in hv.inputs.iter().zip(&bv.inputs) {
-        match compare_one(ctx, build, head, base, res, hi, bi, canon) {
+        match compare_one(ctx, build, head, base, res, hi, bi, canon, &hv.exclude) {
             Cmp::Same {
                 confidence: c,
                 notes: n,
@@ -82,6 +85,7 @@ fn compare_one(
     hi: &Input,
     bi: &Input,
     canon: &[usize],
+    exclude: &[String],
 ) -> Cmp {
     match (hi, bi) {
         (
@@ -93,7 +97,7 @@ fn compare_one(
                 path: bp,
                 wildcard: bw,
             },
-        ) => compare_context(ctx, build, head, base, (hp, *hw), (bp, *bw)),
+        ) => compare_context(ctx, build, head, base, (hp, *hw), (bp, *bw), exclude),
         (
             Input::Stage {
                 stage: hs,
@@ -113,6 +117,7 @@ fn compare_one(
                 ctx,
                 build,
                 head,
+                base,
                 res,
                 *hs,
                 hp,
@@ -236,6 +241,35 @@ fn wildcard_selects(pattern: &str, path: &str) -> bool {
             None => return false,
         }
     }
+}
+
+/// Whether `COPY --exclude` patterns drop the root-relative `path` copied from the source
+/// `source` (patterns are matched relative to the source, with patternmatcher's rules: a path
+/// is dropped when it or a parent directory matches).
+pub fn excluded_by_copy(exclude: &[String], source: &str, wildcard: bool, path: &str) -> bool {
+    if exclude.is_empty() {
+        return false;
+    }
+    let base = if wildcard {
+        wildcard_base(source)
+    } else {
+        source
+    };
+    let rel = if base.is_empty() {
+        path
+    } else {
+        match path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
+            Some(r) => r,
+            None => return false,
+        }
+    };
+    if rel.is_empty() {
+        return false;
+    }
+    crate::engine::ignore::Matcher::new(exclude, crate::engine::ignore::Flavor::Current)
+        .ok()
+        .and_then(|m| m.walk_excluded(rel).ok())
+        .unwrap_or(false)
 }
 
 /// Changed paths under a context source that reach the build (not ignored).
@@ -381,7 +415,35 @@ pub fn source_problem(
 type Selection = Vec<(String, EntryKind, u32, String)>;
 
 /// The files a context source selects on one side: (name relative to the source, kind, mode, id).
+#[allow(clippy::too_many_arguments)]
 fn select(
+    listing: &Listing,
+    ctx: &Ctx<'_>,
+    side: Side,
+    context: &str,
+    path: &str,
+    wildcard: bool,
+    ignore: &IgnoreInfo,
+    exclude: &[String],
+) -> Option<Selection> {
+    let mut out = select_all(listing, ctx, side, context, path, wildcard, ignore)?;
+    if !exclude.is_empty() {
+        let prefix = if wildcard { wildcard_base(path) } else { path };
+        out.retain(|(name, ..)| {
+            let full = if wildcard || prefix.is_empty() {
+                name.clone()
+            } else if name.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            !excluded_by_copy(exclude, path, wildcard, &full)
+        });
+    }
+    Some(out)
+}
+
+fn select_all(
     listing: &Listing,
     ctx: &Ctx<'_>,
     side: Side,
@@ -447,6 +509,7 @@ fn compare_context(
     base: &SideSim,
     (hp, hw): (&String, bool),
     (bp, bw): (&String, bool),
+    exclude: &[String],
 ) -> Cmp {
     let context = build.context.as_str();
     let same_ignore = head.ignore.patterns == base.ignore.patterns
@@ -469,7 +532,8 @@ fn compare_context(
             }
         }
         if plain {
-            let changed = relevant_changes(ctx, context, hp, hw, &head.ignore, None);
+            let mut changed = relevant_changes(ctx, context, hp, hw, &head.ignore, None);
+            changed.retain(|p| !excluded_by_copy(exclude, hp, hw, p));
             if changed.is_empty() {
                 return Cmp::Same {
                     confidence: Confidence::Exact,
@@ -488,6 +552,7 @@ fn compare_context(
         hp,
         hw,
         &head.ignore,
+        exclude,
     );
     let b = select(
         ctx.base_tree,
@@ -497,6 +562,7 @@ fn compare_context(
         bp,
         bw,
         &base.ignore,
+        exclude,
     );
     let (Some(mut h), Some(mut b)) = (h, b) else {
         return Cmp::Same {
@@ -620,6 +686,7 @@ fn compare_stage(
     ctx: &Ctx<'_>,
     build: &BuildInput,
     head: &SideSim,
+    base: &SideSim,
     res: &[Res],
     stage: usize,
     path: &str,
@@ -678,6 +745,20 @@ fn compare_stage(
                             producer_line: Some(line),
                         }],
                     },
+                    Op::Copy { .. }
+                        if ctx.engine == crate::engine::EngineKind::Docker2010
+                            && owner_only_change(ctx, build, head, base, vx) =>
+                    {
+                        // Docker 20.10 does not hash owners: the same files with another
+                        // --chown give the same content checksum
+                        Cmp::Same {
+                            confidence: Confidence::Exact,
+                            notes: vec![Note::EarlyCutoff {
+                                stage: stage_name,
+                                producer_line: Some(line),
+                            }],
+                        }
+                    }
                     Op::Copy { .. }
                         if !matches!(
                             miss_cause.kind(),
@@ -752,6 +833,45 @@ fn stage_cause(head: &SideSim, stage: usize, line: Option<u32>) -> Cause {
     c
 }
 
+/// Whether the base build has a copy equal to `v` but for `--chown`, reading the same context
+/// sources, none of whose files changed: its output differs from the base's in owners only.
+fn owner_only_change(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    head: &SideSim,
+    base: &SideSim,
+    v: &Vertex,
+) -> bool {
+    let Op::Copy {
+        names,
+        dest,
+        chmod,
+        flags,
+        source,
+        ..
+    } = &v.op
+    else {
+        return false;
+    };
+    if own_input_changes(ctx, build, head, v).is_none_or(|c| !c.is_empty())
+        || head.ignore.patterns != base.ignore.patterns
+    {
+        return false;
+    }
+    base.sim.vertices.iter().any(|b| {
+        matches!(&b.op, Op::Copy {
+            names: bn,
+            dest: bd,
+            chmod: bc,
+            flags: bf,
+            source: bs,
+            ..
+        } if bn == names && bd == dest && bc == chmod && bf == flags && bs == source)
+            && b.inputs == v.inputs
+            && b.exclude == v.exclude
+    })
+}
+
 /// Changed files among a COPY's own context inputs (`Some(vec![])`: none changed; `None`: the
 /// copy reads from another stage, whose output is not known).
 fn own_input_changes(
@@ -763,14 +883,11 @@ fn own_input_changes(
     let mut out = Vec::new();
     for i in &v.inputs {
         match i {
-            Input::Context { path, wildcard } => out.extend(relevant_changes(
-                ctx,
-                &build.context,
-                path,
-                *wildcard,
-                &head.ignore,
-                None,
-            )),
+            Input::Context { path, wildcard } => out.extend(
+                relevant_changes(ctx, &build.context, path, *wildcard, &head.ignore, None)
+                    .into_iter()
+                    .filter(|p| !excluded_by_copy(&v.exclude, path, *wildcard, p)),
+            ),
             Input::Inline { .. } | Input::Image { .. } | Input::Remote { .. } => {}
             Input::Stage { .. } => return None,
         }

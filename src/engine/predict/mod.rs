@@ -79,12 +79,13 @@ pub enum Res {
     Unused,
 }
 
-fn semantics(engine: EngineKind, df: &Dockerfile) -> Semantics {
+fn semantics(engine: EngineKind, df: &Dockerfile, merge_op: bool) -> Semantics {
     match engine {
         EngineKind::Buildkit => Semantics {
             frontend: Frontend::Current,
             daemon_current: true,
             resolves_tags: true,
+            merge_op,
         },
         EngineKind::Docker2010 => Semantics {
             frontend: if df.syntax().is_some() {
@@ -94,6 +95,7 @@ fn semantics(engine: EngineKind, df: &Dockerfile) -> Semantics {
             },
             daemon_current: false,
             resolves_tags: false,
+            merge_op: false,
         },
     }
 }
@@ -214,7 +216,7 @@ fn simulate_side(
             });
         }
     }
-    let sem = semantics(ctx.engine, &df);
+    let sem = semantics(ctx.engine, &df, ctx.config.builder.merge_op());
     if report && sem.frontend == Frontend::V0_8 {
         for inst in &df.instructions {
             let has_heredoc = match &inst.body {
@@ -225,10 +227,14 @@ fn simulate_side(
                 _ => false,
             };
             if has_heredoc {
+                let (line, word) = legacy_heredoc_failure(text, inst);
                 diags.push(Diagnostic {
-                    line: inst.line,
+                    line,
                     severity: Severity::Error,
-                    message: "heredocs need dockerfile frontend 1.4+: Docker 20.10's built-in frontend fails to parse this file (add `# syntax=docker/dockerfile:1`)".into(),
+                    message: format!(
+                        "heredocs need dockerfile frontend 1.4+: Docker 20.10's built-in frontend reads the heredoc at line {} as instructions and fails here (unknown instruction: {word}; add `# syntax=docker/dockerfile:1`)",
+                        inst.line
+                    ),
                 });
             }
         }
@@ -268,6 +274,29 @@ fn simulate_side(
         ignore,
         side: which,
     })
+}
+
+/// Where Docker 20.10's line reader, which knows no heredocs, fails on an instruction with
+/// heredocs: the first line after the instruction's own lines that is neither blank nor a
+/// comment and does not start with an instruction keyword (measured: `dockerfile parse error
+/// line 4: unknown instruction: ECHO`). Returns the line and the word it names.
+fn legacy_heredoc_failure(text: &str, inst: &dockerfile::Instruction) -> (u32, String) {
+    let header_end = inst.line + inst.physical_lines.len().max(1) as u32 - 1;
+    for (i, l) in text.lines().enumerate() {
+        let n = i as u32 + 1;
+        if n <= header_end || n > inst.end_line.max(header_end + 1) {
+            continue;
+        }
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let word = t.split_whitespace().next().unwrap_or_default();
+        if Kind::from_keyword(&word.to_ascii_lowercase()).is_none() {
+            return (n, word.to_ascii_uppercase());
+        }
+    }
+    (inst.line, String::new())
 }
 
 /// Predict one build. `None` when the build is not touched by the change and not asked for.

@@ -24,6 +24,9 @@ pub struct Semantics {
     pub daemon_current: bool,
     /// The builder resolves tags against the registry on every build (buildx/buildkitd).
     pub resolves_tags: bool,
+    /// The builder has BuildKit's merge op (`COPY --link`): a current daemon outside Docker
+    /// Engine (config `builder.driver`).
+    pub merge_op: bool,
 }
 
 /// Where an env value came from (for causes).
@@ -141,6 +144,9 @@ pub struct Vertex {
     pub trigger_line: Option<u32>,
     pub notes: Vec<Note>,
     pub detail: Detail,
+    /// `COPY --exclude` patterns (current frontend), matched against paths relative to each
+    /// context source: excluded files are not copied, so their changes do not count.
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -531,6 +537,7 @@ pub fn simulate(spec: &SideSpec<'_>) -> Sim {
                     inputs: Vec::new(),
                     trigger_line: None,
                     notes,
+                    exclude: Vec::new(),
                     detail: Detail {
                         from_raw: Some(image_text(from_inst)),
                         raw: from_inst.args_text.clone(),
@@ -710,6 +717,18 @@ struct DispatchCtx<'a, 'b> {
 }
 
 impl DispatchCtx<'_, '_> {
+    /// The value of the automatic `TARGETSTAGE` arg: `--target`, else the last stage's name,
+    /// else `default`.
+    fn target_stage_name(&self) -> String {
+        if let Some(t) = self.spec.target {
+            return t.to_string();
+        }
+        self.stage_infos
+            .last()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| "default".into())
+    }
+
     fn expand(&self, state: &State, word: &str, line: u32, sim: &mut Sim) -> String {
         let fe = self.spec.sem.frontend;
         match expand::expand_word(word, self.spec.df.escape, fe, &|n: &str| state.lookup(n)) {
@@ -745,6 +764,7 @@ fn push_vertex(
         trigger_line: ctx.trigger_line,
         notes,
         detail,
+        exclude: Vec::new(),
     });
     vid
 }
@@ -818,6 +838,10 @@ fn dispatch(
                         _ => EnvSrc::Arg { line },
                     };
                     Some((v.clone(), src))
+                } else if name == "TARGETSTAGE" && sem.frontend == Frontend::Current {
+                    // the current frontend sets it to the target stage's name ("default" when
+                    // that stage has none); measured on Docker 28.5.2
+                    Some((ctx.target_stage_name(), EnvSrc::Platform { line }))
                 } else {
                     auto_arg(name).map(|v| (v, EnvSrc::Platform { line }))
                 };
@@ -919,8 +943,26 @@ fn dispatch_run(
                         full.push_str(&h.body);
                         full.push_str(&h.name);
                     }
-                    let mut argv = state.shell.clone();
-                    argv.push(full.clone());
+                    // `RUN <<EOF` alone: the body is the command (a `#!` body runs as a file
+                    // named after the delimiter), so the delimiter's name, quotes and `<<-` do
+                    // not count (measured on Docker 28.5.2); otherwise one script of the
+                    // command line and the bodies
+                    let argv = match heredocs {
+                        [h] if is_single_heredoc_word(s) => {
+                            if h.body.starts_with("#!") {
+                                vec![format!("/dev/pipes/{}", h.name), h.body.clone()]
+                            } else {
+                                let mut argv = state.shell.clone();
+                                argv.push(h.body.clone());
+                                argv
+                            }
+                        }
+                        _ => {
+                            let mut argv = state.shell.clone();
+                            argv.push(full.clone());
+                            argv
+                        }
+                    };
                     (argv, full)
                 }
             }
@@ -984,6 +1026,34 @@ fn dispatch_run(
     push_vertex(sim, ctx, parent, op, inputs, Vec::new(), detail)
 }
 
+/// Whether a RUN command is exactly one heredoc word (`<<EOF`, `<<-"EOF"`, `<<'EOF'`).
+fn is_single_heredoc_word(command: &str) -> bool {
+    let t = command.trim();
+    let Some(rest) = t.strip_prefix("<<") else {
+        return false;
+    };
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    !rest.is_empty() && !rest.contains(char::is_whitespace)
+}
+
+/// Mount options Docker 20.10's built-in frontend (v0.8) accepts; it fails the build on others
+/// (`unexpected key 'size' in 'size=1m'`, measured).
+const V0_8_MOUNT_KEYS: &[&str] = &[
+    "type",
+    "from",
+    "source",
+    "target",
+    "readonly",
+    "rw",
+    "readwrite",
+    "id",
+    "sharing",
+    "required",
+    "mode",
+    "uid",
+    "gid",
+];
+
 /// Key fields of one `--mount` value and its content input.
 fn mount_key(
     ctx: &DispatchCtx<'_, '_>,
@@ -1009,6 +1079,15 @@ fn mount_key(
             "ro" | "readonly" => "readonly".to_string(),
             _ => k,
         };
+        if sem.frontend == Frontend::V0_8 && !V0_8_MOUNT_KEYS.contains(&k.as_str()) {
+            sim.diagnostics.push(diag(
+                line,
+                Severity::Error,
+                format!(
+                    "the build fails here: Docker 20.10's built-in frontend does not know the --mount option `{k}` (unexpected key '{k}' in '{part}'; add `# syntax=docker/dockerfile:1`)"
+                ),
+            ));
+        }
         fields.insert(k, v);
     }
     let ty = fields.get("type").cloned().unwrap_or_else(|| "bind".into());
@@ -1070,9 +1149,16 @@ fn mount_key(
                 key.push(("id".into(), if id.is_empty() { target.clone() } else { id }));
                 key.push(("sharing".into(), sharing));
             }
-            for f in ["uid", "gid", "mode", "from", "source", "readonly"] {
-                if let Some(v) = fields.get(f) {
-                    key.push((f.into(), v.clone()));
+            // Docker 20.10 leaves the cache directory's uid/gid/mode out of the key (measured:
+            // a uid change still hits there, and misses on Docker 28.5.2)
+            let owner: &[&str] = if sem.daemon_current {
+                &["uid", "gid", "mode"]
+            } else {
+                &[]
+            };
+            for f in owner.iter().chain(&["from", "source", "readonly"]) {
+                if let Some(v) = fields.get(*f) {
+                    key.push((f.to_string(), v.clone()));
                 }
             }
         }
@@ -1231,11 +1317,12 @@ fn dispatch_copy(
     if inst.flag("link").is_some() && inst.flag_value("link") != Some("false") {
         if sem.frontend == Frontend::V0_8 {
             sim.diagnostics.push(diag(line, Severity::Error, "COPY --link is not available in Docker 20.10's built-in frontend (add `# syntax=docker/dockerfile:1`)".into()));
-        } else if sem.daemon_current && chmod.is_empty() {
+        } else if sem.daemon_current && sem.merge_op && chmod.is_empty() {
             flags.push("link".into());
             notes.push(Note::LinkedCopyReused);
         }
     }
+    let mut exclude = Vec::new();
     for f in ["parents", "exclude"] {
         for fl in inst.flags_named(f) {
             if sem.frontend == Frontend::V0_8 {
@@ -1245,9 +1332,25 @@ fn dispatch_copy(
                     format!("--{f} is not available in Docker 20.10's built-in frontend"),
                 ));
             } else {
-                flags.push(format!("{f}={}", fl.value.clone().unwrap_or_default()));
+                let v = fl.value.clone().unwrap_or_default();
+                if f == "exclude" {
+                    exclude.push(v.clone());
+                }
+                flags.push(format!("{f}={v}"));
             }
         }
+    }
+    if ctx.trigger_line.is_some() && from_stage.is_some() && sem.frontend == Frontend::V0_8 {
+        // measured: Docker 20.10 does not resolve a stage named in an ONBUILD trigger and the
+        // copy fails (`lstat …: no such file or directory`)
+        sim.diagnostics.push(diag(
+            line,
+            Severity::Error,
+            format!(
+                "the build fails here: Docker 20.10's built-in frontend does not resolve stage `{}` in an ONBUILD trigger (add `# syntax=docker/dockerfile:1`)",
+                from.clone().unwrap_or_default()
+            ),
+        ));
     }
     let source = match (&from, from_stage) {
         (None, _) => "context".to_string(),
@@ -1268,7 +1371,9 @@ fn dispatch_copy(
         raw: inst.args_text.clone(),
         ..Default::default()
     };
-    push_vertex(sim, ctx, parent, op, inputs, notes, detail)
+    let vid = push_vertex(sim, ctx, parent, op, inputs, notes, detail);
+    sim.vertices[vid].exclude = exclude;
+    vid
 }
 
 #[cfg(test)]

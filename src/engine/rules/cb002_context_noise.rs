@@ -152,6 +152,14 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             }
         }
     }
+    // files the COPY drops itself with --exclude are not copied: nothing to ignore for them
+    let exclude: Vec<String> = inst
+        .flags_named("exclude")
+        .filter_map(|f| f.value.clone())
+        .collect();
+    noise.retain(|(rel, _)| {
+        !crate::engine::predict::content::excluded_by_copy(&exclude, &base, false, rel)
+    });
     if noise.is_empty() {
         return out;
     }

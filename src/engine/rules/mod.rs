@@ -528,6 +528,7 @@ pub fn audit_text(
         frontend,
         daemon_current: engine == crate::engine::EngineKind::Buildkit,
         resolves_tags: engine == crate::engine::EngineKind::Buildkit,
+        merge_op: engine == crate::engine::EngineKind::Buildkit && config.builder.merge_op(),
     };
     let args = std::collections::BTreeMap::new();
     let context = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");

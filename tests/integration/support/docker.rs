@@ -1,86 +1,201 @@
-//! The real Docker daemon for conformance tests: Debian's docker.io (20.10, BuildKit built in),
-//! reached on `CACHEBUST_DOCKER_HOST` (default `unix:///tmp/cb-docker.sock`, where `.ci/run`
-//! starts it). Base images are imported from a busybox-static rootfs; there is no registry.
+//! The real Docker daemons for conformance tests, one per engine cachebust models:
+//! - Docker 20.10 (Debian bookworm's docker.io, BuildKit v0.8 built in), checked with
+//!   `--engine docker-20.10`, on `CACHEBUST_DOCKER_HOST` (default `unix:///tmp/cb-docker.sock`);
+//! - Docker 28.5.2 with buildx 0.29.1 (Debian sid, unpacked by tools/docker-current.sh: the
+//!   BuildKit of moby 28.5, `docker` driver, classic image store), checked with
+//!   `--engine buildkit`, on `CACHEBUST_DOCKER28_HOST` with the client `CACHEBUST_DOCKER28_BIN`
+//!   and its plugins under `CACHEBUST_DOCKER28_CONFIG` (`.ci/run` exports all three; without
+//!   `CACHEBUST_DOCKER28_HOST` that half is skipped, so a run pointed away from the daemons never
+//!   prunes one by accident).
+//!
+//! Base images are imported from a busybox-static rootfs; there is no registry. Each daemon has
+//! its own lock: a test that builds prunes that daemon's cache and holds its lock meanwhile.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use cachebust::engine::EngineKind;
+
+/// Which real daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daemon {
+    /// Docker 20.10.24, BuildKit v0.8 (`--engine docker-20.10`).
+    D2010,
+    /// Docker 28.5.2 + buildx 0.29.1 (`--engine buildkit`).
+    D28,
+}
+
+impl Daemon {
+    /// The engine whose verdicts this daemon checks.
+    pub fn engine(self) -> EngineKind {
+        match self {
+            Daemon::D2010 => EngineKind::Docker2010,
+            Daemon::D28 => EngineKind::Buildkit,
+        }
+    }
+}
+
 pub struct Docker {
+    pub daemon: Daemon,
     pub host: String,
     pub binary: PathBuf,
+    /// `DOCKER_CONFIG` (the buildx and compose plugins of Docker 28.5.2).
+    pub config: Option<PathBuf>,
+    /// `docker version` of the server, e.g. `20.10.24+dfsg1`.
+    pub version: String,
 }
 
 pub const BASE1: &str = "cbtest/busybox:1";
 pub const BASE2: &str = "cbtest/busybox:2";
 
-pub struct BuildOutput {
-    pub ok: bool,
-    pub log: String,
+/// Progress output format of a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Plain,
+    /// `--progress=rawjson` (buildx only: Docker 28.5.2).
+    RawJson,
 }
 
-static DOCKER: OnceLock<Option<Docker>> = OnceLock::new();
+pub struct BuildOutput {
+    pub ok: bool,
+    /// stderr then stdout: the progress output.
+    pub log: String,
+    /// Wall time of the `docker build` process.
+    pub seconds: f64,
+}
 
-/// The daemon, or `None` when there is none (then the caller must skip, and CI fails).
-pub fn docker() -> Option<&'static Docker> {
-    DOCKER
-        .get_or_init(|| {
+static D2010: OnceLock<Option<Docker>> = OnceLock::new();
+static D28: OnceLock<Option<Docker>> = OnceLock::new();
+
+fn probe(daemon: Daemon) -> Option<Docker> {
+    let (host, binary, config) = match daemon {
+        Daemon::D2010 => {
             let host = std::env::var("CACHEBUST_DOCKER_HOST")
                 .unwrap_or_else(|_| "unix:///tmp/cb-docker.sock".into());
             let binary = ["/usr/bin/docker", "/usr/local/bin/docker"]
                 .iter()
                 .map(PathBuf::from)
                 .find(|p| p.exists())?;
-            let d = Docker { host, binary };
-            let v = d
-                .cmd()
-                .args(["version", "--format", "{{.Server.Version}}"])
-                .output()
-                .ok()?;
-            if !v.status.success() {
-                return None;
-            }
-            d.ensure_base_images();
-            Some(d)
-        })
-        .as_ref()
+            (host, binary, None)
+        }
+        Daemon::D28 => {
+            let host = std::env::var("CACHEBUST_DOCKER28_HOST").ok()?;
+            let binary = std::env::var("CACHEBUST_DOCKER28_BIN")
+                .unwrap_or_else(|_| "/tmp/cb-docker28/root/usr/bin/docker".into());
+            let config = std::env::var("CACHEBUST_DOCKER28_CONFIG")
+                .unwrap_or_else(|_| "/tmp/cb-docker28/config".into());
+            (host, PathBuf::from(binary), Some(PathBuf::from(config)))
+        }
+    };
+    let mut d = Docker {
+        daemon,
+        host,
+        binary,
+        config,
+        version: String::new(),
+    };
+    let v = d
+        .cmd()
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .ok()?;
+    if !v.status.success() {
+        return None;
+    }
+    d.version = String::from_utf8_lossy(&v.stdout).trim().to_string();
+    let expected = match daemon {
+        Daemon::D2010 => "20.10.",
+        Daemon::D28 => "28.5.2",
+    };
+    assert!(
+        d.version.starts_with(expected),
+        "the daemon at {} is Docker {}, not {expected}",
+        d.host,
+        d.version
+    );
+    if daemon == Daemon::D28 {
+        let bx = d.cmd().args(["buildx", "version"]).output().ok()?;
+        let bx = String::from_utf8_lossy(&bx.stdout).to_string();
+        assert!(
+            bx.contains(" 0.29.1"),
+            "buildx 0.29.1 expected under CACHEBUST_DOCKER28_CONFIG, found {bx:?}"
+        );
+    }
+    d.ensure_base_images();
+    Some(d)
 }
 
-/// Tests that build share one daemon and prune its cache: they take this lock.
-static EXCLUSIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The daemon, or `None` when there is none (then the caller must skip, and CI fails).
+pub fn docker_of(daemon: Daemon) -> Option<&'static Docker> {
+    match daemon {
+        Daemon::D2010 => D2010.get_or_init(|| probe(daemon)).as_ref(),
+        Daemon::D28 => D28.get_or_init(|| probe(daemon)).as_ref(),
+    }
+}
+
+/// Tests that build share a daemon and prune its cache: they take its lock.
+static EXCLUSIVE_2010: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+static EXCLUSIVE_28: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The daemon for exclusive use by one test (the guard releases it).
-pub async fn exclusive() -> Option<(&'static Docker, tokio::sync::MutexGuard<'static, ()>)> {
-    let d = require()?;
+pub async fn exclusive(
+    daemon: Daemon,
+) -> Option<(&'static Docker, tokio::sync::MutexGuard<'static, ()>)> {
+    let d = require(daemon)?;
     // an async lock: each test has its own runtime, and the guard is held across its awaits
-    let guard = EXCLUSIVE.lock().await;
+    let lock = match daemon {
+        Daemon::D2010 => &EXCLUSIVE_2010,
+        Daemon::D28 => &EXCLUSIVE_28,
+    };
+    let guard = lock.lock().await;
     Some((d, guard))
 }
 
 /// Fail in CI when the daemon is missing; skip elsewhere with a message.
-pub fn require() -> Option<&'static Docker> {
-    let d = docker();
+pub fn require(daemon: Daemon) -> Option<&'static Docker> {
+    let d = docker_of(daemon);
     if d.is_none() {
-        if std::env::var_os("CI").is_some()
-            || std::env::var_os("CACHEBUST_REQUIRE_DOCKER").is_some()
-        {
-            panic!(
-                "no Docker daemon at CACHEBUST_DOCKER_HOST (or unix:///tmp/cb-docker.sock); .ci/run starts one"
-            );
+        let (required, what) = match daemon {
+            Daemon::D2010 => (
+                std::env::var_os("CI").is_some()
+                    || std::env::var_os("CACHEBUST_REQUIRE_DOCKER").is_some(),
+                "Docker 20.10 at CACHEBUST_DOCKER_HOST (or unix:///tmp/cb-docker.sock)",
+            ),
+            Daemon::D28 => (
+                std::env::var_os("CACHEBUST_REQUIRE_DOCKER28").is_some(),
+                "Docker 28.5.2 at CACHEBUST_DOCKER28_HOST",
+            ),
+        };
+        if required {
+            panic!("no {what}; .ci/run starts it");
         }
         eprintln!(
-            "SKIPPED: no Docker daemon; start one as the README's Tests section describes to run the real-BuildKit tests"
+            "SKIPPED: no {what}; start it as the README's Tests section describes to run these real-BuildKit tests"
         );
     }
     d
 }
 
 impl Docker {
+    /// Who produced a verdict, for test output: `Docker 28.5.2+dfsg4 (--engine buildkit)`.
+    pub fn label(&self) -> String {
+        format!(
+            "Docker {} (--engine {})",
+            self.version,
+            self.daemon.engine().name()
+        )
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(&self.binary);
         c.env("DOCKER_HOST", &self.host)
             .env("DOCKER_BUILDKIT", "1")
-            .env("DOCKER_CLI_HINTS", "false");
+            .env("DOCKER_CLI_HINTS", "false")
+            .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1");
+        if let Some(cfg) = &self.config {
+            c.env("DOCKER_CONFIG", cfg);
+        }
         c
     }
 
@@ -157,16 +272,30 @@ impl Docker {
         secret: Option<&Path>,
         tag: &str,
     ) -> BuildOutput {
+        self.build_with(dir, dockerfile, target, args, secret, tag, Progress::Plain)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_with(
+        &self,
+        dir: &Path,
+        dockerfile: &str,
+        target: Option<&str>,
+        args: &[(&str, &str)],
+        secret: Option<&Path>,
+        tag: &str,
+        progress: Progress,
+    ) -> BuildOutput {
         let mut c = self.cmd();
-        c.args([
-            "build",
-            "--network=none",
-            "--progress=plain",
-            "-t",
-            tag,
-            "-f",
-        ])
-        .arg(dir.join(dockerfile));
+        let progress = match progress {
+            Progress::Plain => "--progress=plain",
+            Progress::RawJson => {
+                assert_eq!(self.daemon, Daemon::D28, "only buildx prints rawjson");
+                "--progress=rawjson"
+            }
+        };
+        c.args(["build", "--network=none", progress, "-t", tag, "-f"])
+            .arg(dir.join(dockerfile));
         if let Some(s) = secret {
             c.arg("--secret").arg(format!("id=s,src={}", s.display()));
         }
@@ -177,12 +306,15 @@ impl Docker {
             c.arg("--build-arg").arg(format!("{k}={v}"));
         }
         c.arg(dir);
+        let start = std::time::Instant::now();
         let out = c.output().expect("running docker build");
+        let seconds = start.elapsed().as_secs_f64();
         let mut log = String::from_utf8_lossy(&out.stderr).into_owned();
         log.push_str(&String::from_utf8_lossy(&out.stdout));
         BuildOutput {
             ok: out.status.success(),
             log,
+            seconds,
         }
     }
 }
