@@ -509,7 +509,7 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> HostError {
             message,
         },
         _ => {
-            let mut errors: Vec<String> = v
+            let errors: Vec<String> = v
                 .get("errors")
                 .and_then(Value::as_array)
                 .map(|a| {
@@ -525,10 +525,11 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> HostError {
                         .collect()
                 })
                 .unwrap_or_default();
-            if code != 422 {
-                errors.insert(0, format!("HTTP {code}"));
+            HostError::Invalid {
+                status: code,
+                message,
+                errors,
             }
-            HostError::Invalid { message, errors }
         }
     }
 }
