@@ -935,5 +935,17 @@ mod tests {
             classify(StatusCode::BAD_GATEWAY, &h, ""),
             HostError::Server { status: 502, .. }
         ));
+        // another 4xx keeps its own status in the kind and the message
+        let e = classify(
+            StatusCode::NOT_ACCEPTABLE,
+            &h,
+            r#"{"message":"Must accept 'application/json'"}"#,
+        );
+        assert!(matches!(e, HostError::Invalid { status: 406, .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("GitHub rejected the request (406)"),
+            "{e}"
+        );
     }
 }
