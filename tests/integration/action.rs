@@ -564,6 +564,14 @@ fn a_shallow_checkout_is_read_through_the_api() {
                     || (l.starts_with("- line") && l.contains(" rebuilds: "))
                     || l.starts_with("  - then line")
             })
+            // (the verdict's seconds differ too, and the mode changes its inline count)
+            .map(|l| {
+                if l.starts_with("### cachebust") {
+                    "### cachebust"
+                } else {
+                    l
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
