@@ -142,7 +142,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
     );
     // the plot
     let n = h.per_commit.len().max(1);
-    let (w, ph, left, bottom, top) = (940.0f64, 220.0f64, 56.0f64, 56.0f64, 12.0f64);
+    let (w, ph, left, bottom, top) = (940.0f64, 220.0f64, 96.0f64, 56.0f64, 12.0f64);
     let max = h
         .per_commit
         .iter()
@@ -150,7 +150,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
         .fold(0.0, f64::max)
         .max(1.0);
     let step = (w - left - 8.0) / n as f64;
-    let bar = (step * 0.7).max(1.0);
+    let bar = (step * 0.7).clamp(1.0, 48.0);
     let _ = writeln!(
         o,
         "<h2>Rebuild time per commit</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\" role=\"img\" aria-label=\"rebuild time per commit\">",

@@ -445,8 +445,15 @@ fn steps_table(o: &mut String, df: &DockerfileReport) {
         "\n<details><summary>All {} steps</summary>\n",
         df.steps.len()
     );
-    let _ = writeln!(o, "| line | status | stage | step | time | why |");
-    let _ = writeln!(o, "| ---: | --- | --- | --- | ---: | --- |");
+    // one stage: no stage column
+    let staged = df.steps.iter().any(|s| s.stage != df.steps[0].stage);
+    if staged {
+        let _ = writeln!(o, "| line | status | stage | step | time | why |");
+        let _ = writeln!(o, "| ---: | --- | --- | --- | ---: | --- |");
+    } else {
+        let _ = writeln!(o, "| line | status | step | time | why |");
+        let _ = writeln!(o, "| ---: | --- | --- | ---: | --- |");
+    }
     for s in &df.steps {
         let st = match s.status {
             Status::Cached => "cached",
@@ -462,12 +469,16 @@ fn steps_table(o: &mut String, df: &DockerfileReport) {
             (Status::Unused, _) => "the target does not need this stage".into(),
             _ => String::new(),
         };
+        let stage = if staged {
+            format!(" {} |", escape(&stage_label(df, &s.stage)))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {secs} | {} |",
+            "| {} | {} |{stage} {} | {secs} | {} |",
             s.line,
             st,
-            escape(&stage_label(df, &s.stage)),
             inline_code(&instruction_text(df, s)).replace('|', "\\|"),
             why.replace("\\|", "|").replace('|', "\\|")
         );
