@@ -192,9 +192,11 @@ pub enum HostError {
         message: String,
         retry_after: Option<u64>,
     },
-    /// 422: the request was understood and refused (a line outside the diff, a body too long).
-    #[error("GitHub rejected the request (422): {message}{}", if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) })]
+    /// 422 (or another 4xx: 406, 409, 410, …): the request was understood and refused (a line
+    /// outside the diff, a body too long, a media type GitHub does not serve).
+    #[error("GitHub rejected the request ({status}): {message}{}", if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) })]
     Invalid {
+        status: u16,
         message: String,
         errors: Vec<String>,
     },

@@ -35,6 +35,9 @@ pub struct ActionEnv {
     pub server_url: Option<String>,
     pub run_id: Option<String>,
     pub sha: Option<String>,
+    /// The repository and ref of the running Action (`GITHUB_ACTION_REPOSITORY`, `GITHUB_ACTION_REF`).
+    pub action_repository: Option<String>,
+    pub action_ref: Option<String>,
     pub workspace: PathBuf,
     pub step_summary: Option<PathBuf>,
     pub output: Option<PathBuf>,
@@ -114,6 +117,8 @@ impl ActionEnv {
             server_url: var("GITHUB_SERVER_URL"),
             run_id: var("GITHUB_RUN_ID"),
             sha: var("GITHUB_SHA"),
+            action_repository: var("GITHUB_ACTION_REPOSITORY"),
+            action_ref: var("GITHUB_ACTION_REF"),
             workspace: PathBuf::from(var("GITHUB_WORKSPACE").unwrap_or_else(|| ".".into())),
             step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             output: var("GITHUB_OUTPUT").map(PathBuf::from),
@@ -130,6 +135,23 @@ impl ActionEnv {
             max_inline,
             fail_on,
         })
+    }
+
+    /// The rule pages of the running Action: its repository at its ref
+    /// (`GITHUB_ACTION_REPOSITORY`, `GITHUB_ACTION_REF`), or, for `uses: ./` in a checkout of
+    /// cachebust, this repository at this commit.
+    pub fn rules_url(&self) -> Option<String> {
+        let server = self.server_url.as_deref()?.trim_end_matches('/');
+        match (&self.action_repository, &self.action_ref) {
+            (Some(r), Some(at)) => Some(format!("{server}/{r}/blob/{at}/docs/rules")),
+            (Some(r), None) => Some(format!("{server}/{r}/blob/HEAD/docs/rules")),
+            _ if self.workspace.join("docs/rules/CB001.md").is_file() => Some(format!(
+                "{server}/{}/blob/{}/docs/rules",
+                self.repository,
+                self.sha.as_deref().unwrap_or("HEAD")
+            )),
+            _ => None,
+        }
     }
 
     fn run_url(&self) -> Option<String> {
@@ -185,28 +207,6 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
     let git = GitRepo::open(&env.workspace).ok();
     let plan = commits(&trigger, git.as_deref(), &gh, &owner, &repo).await?;
 
-    // files of the pull request (GitHub's own patches anchor the comments)
-    let mut files: Vec<PullFile> = Vec::new();
-    let mut files_note: Option<String> = None;
-    if let Some(pr) = &plan.pr {
-        if env.token.is_some() || dry_run {
-            match gh.pull_files(pr).await {
-                Ok(f) => {
-                    if f.truncated {
-                        files_note = Some("this pull request changes more than 3,000 files, the most GitHub lists: inline comments cover the first 3,000".into());
-                    }
-                    files = f.files;
-                }
-                Err(e) if dry_run => writeln!(
-                    out,
-                    "dry run: cannot list the pull request's files ({e}); using the local diff"
-                )?,
-                Err(e) => return Err(anyhow!("listing the pull request's files: {e}")),
-            }
-        }
-    }
-
-    // the trees: local git objects when the checkout has both commits, else the API
     let mut opts = AnalyzeOptions::new(env.engine);
     opts.dockerfiles = env.dockerfiles.clone();
     opts.context = env.context.clone();
@@ -217,17 +217,35 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
     let local = git
         .as_ref()
         .filter(|g| g.has_commit(&plan.base) && g.has_commit(&plan.head));
+
+    // the files of the pull request, GitHub's own patches (they anchor the comments): with both
+    // commits in the checkout this waits until the job summary and the outputs are written
+    let mut files: Vec<PullFile> = Vec::new();
+    let mut files_note: Option<String> = None;
+    let may_call = env.token.is_some() || dry_run;
+    let mut files_failed: Option<String> = None;
+    let list_files = async |files: &mut Vec<PullFile>,
+                            files_note: &mut Option<String>,
+                            pr: &PullRef|
+           -> Result<(), crate::ports::HostError> {
+        let f = gh.pull_files(pr).await?;
+        if f.truncated {
+            *files_note = Some("this pull request changes more than 3,000 files, the most GitHub lists: inline comments cover the first 3,000".into());
+        }
+        *files = f.files;
+        Ok(())
+    };
+
+    // the trees: local git objects when the checkout has both commits, else the API
     let mut report: Report = match local {
         Some(g) => {
             let repo =
                 LocalRepo::open(&plan.base, &plan.head, &g.top).map_err(|(_, e)| anyhow!("{e}"))?;
-            if files.is_empty() {
-                files = local_patches(g, &plan.base, &plan.head, &repo).await?;
-            }
+            files = local_patches(g, &plan.base, &plan.head, &repo).await?;
             analyze(&repo, &opts).await.map_err(|e| anyhow!("{e}"))?
         }
         None => {
-            let Some(_) = &plan.pr else {
+            let Some(pr) = &plan.pr else {
                 return Err(anyhow!(
                     "the checkout at {} lacks commit {} or {}: check out with `fetch-depth: 0`",
                     env.workspace.display(),
@@ -235,6 +253,18 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
                     plan.head
                 ));
             };
+            if may_call {
+                if let Err(e) = list_files(&mut files, &mut files_note, pr).await {
+                    let why = format!(
+                        "listing the pull request's files failed: {e} (the checkout is shallow, so nothing can be predicted: check out with `fetch-depth: 0`)"
+                    );
+                    let _ = append(
+                        env.step_summary.as_deref(),
+                        &format!("### cachebust: no prediction\n\n{}\n", review::data(&why)),
+                    );
+                    return Err(anyhow!(why));
+                }
+            }
             let trees = ApiTrees::load(
                 gh.clone(),
                 &owner,
@@ -285,10 +315,15 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
 
     // the job summary, written before anything is posted so that it exists whatever happens
     let run_url = env.run_url();
+    let rules_url = env.rules_url();
     let head = plan
         .pr
         .as_ref()
         .map_or(plan.head.clone(), |p| p.head_sha.clone());
+    let blob_url = env
+        .server_url
+        .as_deref()
+        .map(|s| format!("{}/{}/blob/{head}", s.trim_end_matches('/'), env.repository));
     let job = review::plan(
         &report,
         &files,
@@ -301,6 +336,8 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
             },
             run_url: run_url.as_deref(),
             files_note: files_note.as_deref(),
+            rules_url: rules_url.as_deref(),
+            blob_url: blob_url.as_deref(),
         },
     );
     append(env.step_summary.as_deref(), &job.job_summary)?;
@@ -319,10 +356,40 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         )?;
         return Ok(code);
     };
+    if env.mode == Mode::Summary {
+        writeln!(
+            out,
+            "cachebust: {} step(s) lose their cache; the job summary has the report (mode summary: nothing posted)",
+            report.rebuilt_steps()
+        )?;
+        return Ok(code);
+    }
+    // now GitHub: GitHub's own patches replace the local ones for the anchors
+    if local.is_some() && may_call {
+        let mut api_files = Vec::new();
+        match list_files(&mut api_files, &mut files_note, &pr).await {
+            Ok(()) => files = api_files,
+            Err(e) if dry_run => writeln!(
+                out,
+                "dry run: cannot list the pull request's files ({e}); using the local diff"
+            )?,
+            Err(e) => files_failed = Some(e.to_string()),
+        }
+    }
+    if let Some(e) = files_failed {
+        return degraded(
+            out,
+            env.step_summary.as_deref(),
+            &format!("listing the pull request's files failed: {e}"),
+            code,
+        );
+    }
     let popts = PublishOptions {
         mode: env.mode,
         max_inline: env.max_inline,
         run_url,
+        rules_url,
+        server_url: env.server_url.clone(),
         ..PublishOptions::default()
     };
     let result = publish(&gh, &pr, &report, &files, files_note.as_deref(), &popts).await;
@@ -375,17 +442,41 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
             }
             Ok(code)
         }
-        Err(e) => {
-            writeln!(
-                out,
-                "::error title=cachebust::{}",
-                review::data(&format!(
-                    "could not deliver the review: {e}; the job summary has the report"
-                ))
-            )?;
-            Err(anyhow!("delivering the review: {e}"))
-        }
+        Err(e) => degraded(
+            out,
+            env.step_summary.as_deref(),
+            &format!("delivering the review failed: {e}"),
+            code,
+        ),
     }
+}
+
+/// GitHub failed after the job summary and the outputs were written: one line on stderr naming
+/// the call and the error kind, a warning annotation, a note in the job summary; the step keeps
+/// the exit status of the prediction (`fail_on`), since the report was delivered where it could
+/// be.
+fn degraded(
+    out: &mut dyn std::io::Write,
+    step_summary: Option<&Path>,
+    what: &str,
+    code: Exit,
+) -> Result<Exit> {
+    eprintln!("cachebust: {what}; the job summary and the outputs have the report");
+    writeln!(
+        out,
+        "::warning title=cachebust::{}",
+        review::data(&format!(
+            "{what}; the job summary and the outputs have the report"
+        ))
+    )?;
+    append(
+        step_summary,
+        &format!(
+            "\n> cachebust could not post to the pull request: {}.\n",
+            review::data(what)
+        ),
+    )?;
+    Ok(code)
 }
 
 /// Base and head of the analysis. For a pull request the base is the merge base (the left

@@ -30,6 +30,11 @@ pub struct PublishOptions {
     /// Our login (`github-actions[bot]`, `<app>[bot]`); `None`: any bot account carrying our marker.
     pub bot_login: Option<String>,
     pub run_url: Option<String>,
+    /// Where the rule pages live (`…/blob/REF/docs/rules`): rule codes in comments link there.
+    pub rules_url: Option<String>,
+    /// The web address of the host (`https://github.com`): the summary links suggestions to
+    /// their lines.
+    pub server_url: Option<String>,
     /// Attempts for a POST whose outcome is unknown (after checking it did not land).
     pub attempts: u32,
     /// First wait between attempts (doubled each time), and the longest wait for a rate limit.
@@ -44,6 +49,8 @@ impl Default for PublishOptions {
             max_inline: review::DEFAULT_MAX_INLINE,
             bot_login: None,
             run_url: None,
+            rules_url: None,
+            server_url: Some("https://github.com".into()),
             attempts: 3,
             backoff: Duration::from_secs(2),
             max_wait: Duration::from_secs(120),
@@ -87,6 +94,7 @@ pub async fn publish<H: CodeHost>(
     files_note: Option<&str>,
     opts: &PublishOptions,
 ) -> Result<(ReviewPlan, Published), HostError> {
+    let blob = blob_url(pr, opts);
     let popts = PlanOptions {
         head_sha: &pr.head_sha,
         max_inline: if opts.mode == Mode::Review {
@@ -96,6 +104,8 @@ pub async fn publish<H: CodeHost>(
         },
         run_url: opts.run_url.as_deref(),
         files_note,
+        rules_url: opts.rules_url.as_deref(),
+        blob_url: blob.as_deref(),
     };
     let mut plan = review::plan(report, files, &popts);
     let mut out = Published {
@@ -185,11 +195,14 @@ async fn deliver<H: CodeHost>(
                 Err(HostError::Invalid { .. }) => {
                     // GitHub refused an anchor after all: nothing was created; every finding
                     // goes to the summary instead, none is lost
+                    let blob = blob_url(pr, opts);
                     let popts = PlanOptions {
                         head_sha: &pr.head_sha,
                         max_inline: 0,
                         run_url: opts.run_url.as_deref(),
                         files_note,
+                        rules_url: opts.rules_url.as_deref(),
+                        blob_url: blob.as_deref(),
                     };
                     *plan = review::plan(report, files, &popts);
                     out.not_inline = plan.leftovers.len();
@@ -227,6 +240,17 @@ async fn deliver<H: CodeHost>(
         }
     }
     Ok(())
+}
+
+/// The head's files on the host's web pages.
+fn blob_url(pr: &PullRef, opts: &PublishOptions) -> Option<String> {
+    Some(format!(
+        "{}/{}/{}/blob/{}",
+        opts.server_url.as_deref()?.trim_end_matches('/'),
+        pr.owner,
+        pr.repo,
+        pr.head_sha
+    ))
 }
 
 /// Our review for this head, if one landed.
@@ -338,7 +362,7 @@ pub async fn publish_check_run<H: CodeHost>(
             let why = origin
                 .cause
                 .as_ref()
-                .map(|c| crate::render::cause_sentence(c, df))
+                .map(|c| crate::render::backticked(&crate::render::cause_sentence(c, df)))
                 .unwrap_or_default();
             annotations.push(Annotation {
                 path: df.path.clone(),

@@ -229,6 +229,14 @@ pub struct HistoryArgs {
 pub enum HistoryFormat {
     Text,
     Json,
+    /// A self-contained HTML page: rebuild time per commit (an SVG plot) and the top triggers.
+    Html,
+}
+
+/// Colour on the terminal: stdout is one, and `NO_COLOR` is unset or empty.
+fn color_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -458,7 +466,13 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         head: repo.label(crate::engine::tree::Side::Head),
     };
     let out = match a.format {
-        Format::Text => render::text::render(&report),
+        Format::Text => render::text::render_with(
+            &report,
+            &render::text::TextOptions {
+                color: color_wanted(),
+                width: render::text::WIDTH,
+            },
+        ),
         Format::Json => render::json::render(&report, &meta),
         Format::Markdown => render::markdown::render(&report),
         Format::Sarif => render::sarif::render(&report, false),
@@ -661,6 +675,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     let out = match h.format {
         HistoryFormat::Text => render::history::text(&report, &label),
         HistoryFormat::Json => render::history::json(&report, &label),
+        HistoryFormat::Html => render::history::html(&report, &label),
     };
     print!("{out}");
     Ok(Exit::Ok)

@@ -1,5 +1,5 @@
-//! `cachebust history` output: text (totals, most rebuilt steps, triggers, avoidable share)
-//! and JSON (version 1).
+//! `cachebust history` output: text (totals, most rebuilt steps, triggers, avoidable share),
+//! JSON (version 1) and a self-contained HTML page with a plot of the rebuild time per commit.
 
 use std::fmt::Write;
 
@@ -100,5 +100,156 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
             );
         }
     }
+    o
+}
+
+/// Text for HTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A self-contained page (inline CSS and SVG, no script, nothing fetched): the rebuild time of
+/// each commit as bars (oldest left; the avoidable part darker), then per Dockerfile the top
+/// triggers and the most rebuilt steps.
+pub fn html(h: &HistoryReport, range: &str) -> String {
+    let mut o = String::new();
+    let rebuilding = h.per_commit.iter().filter(|c| c.rebuilt_steps > 0).count();
+    let _ = write!(
+        o,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>cachebust history {}</title>\n<style>\n\
+body{{font:14px/1.5 -apple-system,BlinkMacSystemFont,\"Segoe UI\",Helvetica,Arial,sans-serif;color:#1f2328;background:#fff;margin:24px;max-width:980px}}\n\
+h1{{font-size:20px;margin:0 0 4px}} h2{{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #d1d9e0;padding-bottom:4px}}\n\
+p.sub{{color:#59636e;margin:0 0 16px}} table{{border-collapse:collapse;margin:8px 0}}\n\
+td,th{{border:1px solid #d1d9e0;padding:4px 10px;text-align:left;vertical-align:top}} th{{background:#f6f8fa}}\n\
+td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#eff1f3;padding:1px 4px;border-radius:4px}}\n\
+.legend span{{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;vertical-align:middle}}\n\
+</style></head><body>\n",
+        esc(range)
+    );
+    let _ = writeln!(
+        o,
+        "<h1>cachebust history: {}</h1>\n<p class=\"sub\">{} commit{}, {rebuilding} rebuild something; about {} of rebuild time in all, {:.0}% of it avoidable ({})</p>",
+        esc(range),
+        h.commits,
+        if h.commits == 1 { "" } else { "s" },
+        esc(&duration(h.total_rebuild_seconds)),
+        h.avoidable_share * 100.0,
+        esc(&duration(h.avoidable_seconds))
+    );
+    // the plot
+    let n = h.per_commit.len().max(1);
+    let (w, ph, left, bottom, top) = (940.0f64, 220.0f64, 96.0f64, 56.0f64, 12.0f64);
+    let max = h
+        .per_commit
+        .iter()
+        .map(|c| c.rebuild_seconds)
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let step = (w - left - 8.0) / n as f64;
+    let bar = (step * 0.7).clamp(1.0, 48.0);
+    let _ = writeln!(
+        o,
+        "<h2>Rebuild time per commit</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\" role=\"img\" aria-label=\"rebuild time per commit\">",
+        ph + bottom + top,
+        ph + bottom + top
+    );
+    for k in 0..=4 {
+        let v = max * k as f64 / 4.0;
+        let y = top + ph - ph * k as f64 / 4.0;
+        let _ = writeln!(
+            o,
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#d1d9e0\"/><text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#59636e\">{}</text>",
+            w - 4.0,
+            left - 6.0,
+            y + 4.0,
+            esc(&duration(v))
+        );
+    }
+    let label_every = (n / 20).max(1);
+    for (i, c) in h.per_commit.iter().enumerate() {
+        let x = left + step * i as f64 + (step - bar) / 2.0;
+        let hh = ph * c.rebuild_seconds / max;
+        let ha = ph * c.avoidable_seconds.min(c.rebuild_seconds) / max;
+        let short: String = c.commit.chars().take(7).collect();
+        let tip = format!(
+            "{short} {}: {} steps, {} ({} avoidable)",
+            c.subject,
+            c.rebuilt_steps,
+            duration(c.rebuild_seconds),
+            duration(c.avoidable_seconds)
+        );
+        let _ = writeln!(
+            o,
+            "<g><title>{}</title><rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{hh:.1}\" fill=\"#54aeff\"/><rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{ha:.1}\" fill=\"#cf222e\"/></g>",
+            esc(&tip),
+            top + ph - hh,
+            top + ph - ha
+        );
+        if i % label_every == 0 {
+            let _ = writeln!(
+                o,
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" fill=\"#59636e\" transform=\"rotate(-45 {:.1} {:.1})\" text-anchor=\"end\" font-family=\"ui-monospace,monospace\">{}</text>",
+                x + bar / 2.0,
+                top + ph + 14.0,
+                x + bar / 2.0,
+                top + ph + 14.0,
+                esc(&short)
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "</svg>\n<p class=\"legend\">oldest commit left<span style=\"background:#54aeff\"></span>rebuild time<span style=\"background:#cf222e\"></span>avoidable part</p>"
+    );
+    for d in &h.dockerfiles {
+        let _ = writeln!(
+            o,
+            "<h2><code>{}</code></h2>\n<p>{} commit{} rebuild it, about {} in all; avoidable {}</p>",
+            esc(&d.path),
+            d.commits_rebuilding,
+            if d.commits_rebuilding == 1 { "" } else { "s" },
+            esc(&duration(d.rebuild_seconds)),
+            esc(&duration(d.avoidable_seconds))
+        );
+        let _ = writeln!(
+            o,
+            "<table><tr><th>what starts the rebuilds</th><th>line</th><th>times</th><th>most often</th></tr>"
+        );
+        for t in d.triggers.iter().take(6) {
+            let top: Vec<String> = t
+                .top
+                .iter()
+                .map(|(p, n)| format!("<code>{}</code> ({n})", esc(p)))
+                .collect();
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                esc(kind_words(&t.kind)),
+                t.line,
+                t.count,
+                top.join(", ")
+            );
+        }
+        let _ = writeln!(
+            o,
+            "</table>\n<table><tr><th>most rebuilt steps</th><th>line</th><th>times</th><th>time in all</th></tr>"
+        );
+        for s in d.steps.iter().take(8) {
+            let _ = writeln!(
+                o,
+                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&s.instruction),
+                s.line,
+                s.rebuilds,
+                esc(&duration(s.seconds))
+            );
+        }
+        let _ = writeln!(o, "</table>");
+    }
+    o.push_str("</body></html>\n");
     o
 }

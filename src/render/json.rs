@@ -167,7 +167,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                         status: s.status,
                         confidence: s.confidence,
                         cause: s.cause.as_ref(),
-                        reason: reason(s, d),
+                        reason: super::backticked(&reason(s, d)),
                         notes: &s.notes,
                         estimated_seconds: s.estimated_seconds,
                         estimated_range: s.estimated_range,

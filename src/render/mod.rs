@@ -40,9 +40,46 @@ fn shorten_list(paths: &[String], total: usize, max: usize) -> String {
     }
 }
 
-/// Inline code for text that came from the repository.
+/// Opens a code span in a sentence made here (never in repository text, which has these
+/// characters removed): markdown turns the span into inline code that keeps the text byte for
+/// byte, the terminal shows it plain or coloured, JSON gets backticks.
+pub const CODE_OPEN: char = '\u{E000}';
+/// Closes a code span (see `CODE_OPEN`).
+pub const CODE_CLOSE: char = '\u{E001}';
+
+/// Inline code for text that came from the repository, kept exactly.
 pub fn code(s: &str) -> String {
-    format!("`{}`", s.replace('`', "'"))
+    let s: String = s
+        .chars()
+        .filter(|c| *c != CODE_OPEN && *c != CODE_CLOSE)
+        .collect();
+    format!("{CODE_OPEN}{s}{CODE_CLOSE}")
+}
+
+/// A sentence with its code spans in backticks (a backtick inside becomes `'`): JSON, SARIF
+/// and workflow commands, whose readers expect the version 1 wording.
+pub fn backticked(s: &str) -> String {
+    spans(s, |c| format!("`{}`", c.replace('`', "'")), str::to_string)
+}
+
+/// A sentence with its code spans as plain text (the terminal without colour).
+pub fn plain(s: &str) -> String {
+    spans(s, str::to_string, str::to_string)
+}
+
+/// Rebuild a sentence, mapping its code spans and the text between them.
+pub fn spans(s: &str, in_code: impl Fn(&str) -> String, text: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut rest = s;
+    while let Some(i) = rest.find(CODE_OPEN) {
+        out.push_str(&text(&rest[..i]));
+        let after = &rest[i + CODE_OPEN.len_utf8()..];
+        let end = after.find(CODE_CLOSE).unwrap_or(after.len());
+        out.push_str(&in_code(&after[..end]));
+        rest = after.get(end + CODE_CLOSE.len_utf8()..).unwrap_or("");
+    }
+    out.push_str(&text(rest));
+    out
 }
 
 fn value(v: &Option<String>) -> String {
@@ -178,7 +215,10 @@ pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
             at_line(c.line)
         ),
         CauseKind::Syntax => {
-            "the `# syntax` directive changed: a different frontend builds the whole file".into()
+            format!(
+                "the {} directive changed: a different frontend builds the whole file",
+                code("# syntax")
+            )
         }
         CauseKind::NewDockerfile => {
             "the Dockerfile is new in this change: nothing of it is cached".into()
@@ -213,7 +253,7 @@ pub fn note_sentence(n: &Note) -> String {
         ),
         Note::EarlyCutoff { stage, producer_line: None } => format!("nothing in stage {} writes the copied path", code(stage)),
         Note::AssumesRunKeepsPath { run_line, path } => format!("assumes the re-run RUN at line {run_line} does not rewrite {}", code(path)),
-        Note::UnresolvedArg { name } => format!("uncertain: ARG {} has no value here; pass it with --build-arg to predict exactly", code(name)),
+        Note::UnresolvedArg { name } => format!("uncertain: ARG {} has no value here; give it one as a build arg to predict exactly", code(name)),
         Note::NoBuildStep => "WORKDIR / makes no build step of its own".into(),
         Note::LinkedCopyReused => "COPY --link: the copied layer itself is reused; only the merge onto the new parent re-runs".into(),
         Note::WillFail { message } => format!("the build fails here: {message}"),
@@ -274,8 +314,9 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
-/// The cost sentence of a build: what the change adds to every build, its range, and the step
-/// that dominates it with the step that caused it.
+/// The cost sentence of a build: what the change adds to the first build of its head (against
+/// a warm cache of the base; later builds of the same head are cached again) and the step that
+/// dominates it with the step that caused it. The range is in the JSON report.
 pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
     let c = df.cost.as_ref()?;
     if df.summary.rebuilt == 0 {
@@ -284,14 +325,22 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
             duration(c.estimated_full_build_seconds)
         ));
     }
-    let [lo, hi] = c.estimated_rebuild_range;
     let mut s = format!(
-        "every build gets about {} slower",
+        "about {} more on this change's first build",
         duration(c.estimated_rebuild_seconds)
     );
-    if duration(lo) != duration(hi) {
-        s.push_str(&format!(" (range {} – {})", duration(lo), duration(hi)));
+    if let Some(t) = cost_top(df) {
+        s.push_str("; ");
+        s.push_str(&t);
     }
+    Some(s)
+}
+
+/// The step that dominates a build's rebuild time, and what caused it: "51% of it is `RUN …` at
+/// line 9, caused by `COPY . .` at line 4".
+pub fn cost_top(df: &DockerfileReport) -> Option<String> {
+    let c = df.cost.as_ref()?;
+    let mut s = String::new();
     let top = df
         .steps
         .iter()
@@ -307,8 +356,8 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
         if c.estimated_rebuild_seconds > 0.0 {
             let share = (100.0 * secs / c.estimated_rebuild_seconds).floor();
             s.push_str(&format!(
-                "; {share}% of it is {} at line {}",
-                code(&t.instruction),
+                "{share}% of it is {} at line {}",
+                code(&instruction_text(df, t)),
                 t.line
             ));
             let origin = match &t.cause {
@@ -322,7 +371,7 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
                     )
                     | None => s.push_str(&format!(
                         ", caused by {} at line {}",
-                        code(&o.instruction),
+                        code(&instruction_text(df, o)),
                         o.line
                     )),
                     Some(_) => {
@@ -337,7 +386,7 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
             }
         }
     }
-    Some(s)
+    (!s.is_empty()).then_some(s)
 }
 
 pub use crate::engine::report::chains;
@@ -448,4 +497,103 @@ pub fn origin_parts(origins: &[Origin]) -> Vec<String> {
             format!("{plural} {shown} in {file}")
         })
         .collect()
+}
+
+/// A stage as people read it: its name, or "final stage" / "stage N" (1-based) for an unnamed
+/// one (the report calls those `stage-0`, `stage-1`, …).
+pub fn stage_label(df: &DockerfileReport, stage: &str) -> String {
+    let Some(n) = stage
+        .strip_prefix("stage-")
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return stage.to_string();
+    };
+    let mut stages: Vec<&str> = df.steps.iter().map(|s| s.stage.as_str()).collect();
+    stages.dedup();
+    if stages.last() == Some(&stage) {
+        "final stage".into()
+    } else {
+        format!("stage {}", n + 1)
+    }
+}
+
+/// The instruction of a step as written (continuation lines joined, whitespace runs collapsed),
+/// from the head Dockerfile when the report holds it; the report's display text otherwise.
+pub fn instruction_text(df: &DockerfileReport, step: &Step) -> String {
+    let Some(src) = df.sources.get(&df.path) else {
+        return step.instruction.clone();
+    };
+    let lines: Vec<&str> = src
+        .lines()
+        .skip(step.line.saturating_sub(1) as usize)
+        .take((step.end_line.max(step.line) - step.line + 1) as usize)
+        .collect();
+    let Some(first) = lines.first() else {
+        return step.instruction.clone();
+    };
+    let keyword = step.instruction.split_whitespace().next().unwrap_or("");
+    if !first
+        .trim_start()
+        .to_ascii_uppercase()
+        .starts_with(&keyword.to_ascii_uppercase())
+        || lines.iter().any(|l| l.contains("<<"))
+    {
+        return step.instruction.clone();
+    }
+    let joined: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim().trim_end_matches('\\'))
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    joined
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Seconds a fix saves on this change (0 when it saves nothing here).
+pub fn saved_seconds(f: &crate::engine::rules::Finding) -> f64 {
+    f.savings
+        .as_ref()
+        .map_or(0.0, |s| (s.seconds_before - s.seconds_after).max(0.0))
+}
+
+/// What the fixes of a build can save on this change: the best single fix (fixes overlap, so
+/// their savings do not add up), at most the build's rebuild time.
+pub fn avoidable_seconds(df: &DockerfileReport) -> f64 {
+    let best = df
+        .findings
+        .iter()
+        .filter(|f| f.relevant)
+        .map(saved_seconds)
+        .fold(0.0, f64::max);
+    best.min(
+        df.cost
+            .as_ref()
+            .map_or(0.0, |c| c.estimated_rebuild_seconds),
+    )
+}
+
+/// The short saving of a fix, for PR text: "saves about 1 min 17 s here (1 step rebuilds
+/// instead of 5)".
+pub fn saving_short(f: &crate::engine::rules::Finding) -> Option<String> {
+    let s = f.savings.as_ref()?;
+    let saved = s.seconds_before - s.seconds_after;
+    let (a, b) = (s.rebuilt_steps_after, s.rebuilt_steps_before);
+    let steps = |n: usize| format!("{n} step{}", if n == 1 { "" } else { "s" });
+    Some(if saved > 0.05 && a < b {
+        let now = match a {
+            0 => format!("nothing rebuilds instead of {}", steps(b)),
+            1 => format!("1 step rebuilds instead of {b}"),
+            _ => format!("{a} steps rebuild instead of {b}"),
+        };
+        format!("saves about {} on this change ({now})", duration(saved))
+    } else if saved > 0.05 {
+        format!("saves about {} on this change", duration(saved))
+    } else if a > b || saved < -0.05 {
+        "costs one more rebuild now, saves on later changes".into()
+    } else {
+        "saves nothing on this change, only on later ones".into()
+    })
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub use super::markdown::escape_sentence;
-use super::markdown::{escape, inline_code};
+use super::markdown::{applicability_words, escape, html, inline_code, rule_link};
 use crate::engine::fix::{Applicability, Fix};
 use crate::engine::report::{DockerfileReport, Report};
 use crate::engine::rules::Finding;
@@ -173,6 +173,9 @@ pub struct PlannedComment {
     pub start_line: Option<u32>,
     pub line: u32,
     pub body: String,
+    /// The text of its `suggestion` block, if it has one: it replaces lines
+    /// `start_line.unwrap_or(line)..=line` of the head file.
+    pub suggestion: Option<String>,
 }
 
 /// A finding that stays in the summary, and why.
@@ -207,6 +210,25 @@ pub struct PlanOptions<'a> {
     pub run_url: Option<&'a str>,
     /// Why the changed files are incomplete (the host's 3,000-file limit), if they are.
     pub files_note: Option<&'a str>,
+    /// Where the rule pages live (`https://github.com/OWNER/cachebust/blob/REF/docs/rules`):
+    /// rule codes link to `<rules_url>/CB00N.md`.
+    pub rules_url: Option<&'a str>,
+    /// The head's files (`https://github.com/OWNER/REPO/blob/SHA`): the summary links each
+    /// inline suggestion to its line.
+    pub blob_url: Option<&'a str>,
+}
+
+impl<'a> PlanOptions<'a> {
+    pub fn new(head_sha: &'a str) -> PlanOptions<'a> {
+        PlanOptions {
+            head_sha,
+            max_inline: DEFAULT_MAX_INLINE,
+            run_url: None,
+            files_note: None,
+            rules_url: None,
+            blob_url: None,
+        }
+    }
 }
 
 fn sev_rank(f: &Finding) -> u8 {
@@ -217,78 +239,123 @@ fn sev_rank(f: &Finding) -> u8 {
     }
 }
 
-fn applicability_note(a: Applicability) -> &'static str {
+fn applicability_rank(a: Applicability) -> u8 {
     match a {
-        Applicability::Safe => "Safe fix: the image keeps the same files.",
-        Applicability::Unsafe => {
-            "Review before committing: this fix changes what the image holds or may change what a step does."
-        }
-        Applicability::DisplayOnly => "Complete by hand: the fix has a placeholder.",
+        Applicability::Safe => 0,
+        Applicability::Unsafe => 1,
+        Applicability::DisplayOnly => 2,
     }
 }
 
-/// The body of an inline comment.
-fn comment_body(
-    marker: &str,
-    f: &Finding,
-    suggestion_text: Option<&str>,
-    other_diff: Option<&str>,
-) -> String {
-    let mut b = String::new();
-    let _ = writeln!(b, "{}", finding_marker(marker));
-    let _ = writeln!(
-        b,
-        "**{} {}** ({}): {}",
-        f.code,
-        escape(f.name),
-        sev_word(f),
-        escape_sentence(&f.message)
-    );
-    if let Some(s) = super::savings_sentence(f) {
-        let _ = writeln!(b, "\n{}", escape_sentence(&capitalize(&s)));
+/// The closing line of a comment: how safe the fix is, in words (no CLI flags).
+fn applicability_note(a: Applicability) -> String {
+    let w = applicability_words(a);
+    format!("<sub>{}.</sub>", capitalize(w))
+}
+
+/// The heading of a finding: linked rule code, name, and what the fix saves here.
+fn finding_heading(f: &Finding, rules_url: Option<&str>) -> String {
+    let mut h = format!("**{} {}**", rule_link(f.code, rules_url), escape(f.name));
+    if let Some(s) = super::saving_short(f) {
+        h.push_str(&format!(" · {}", escape(&s)));
     }
-    if let Some(x) = &f.fix {
-        if let Some(t) = suggestion_text {
-            let fence = fence_for(t);
-            let _ = writeln!(b, "\n{fence}suggestion\n{t}\n{fence}");
-        }
-        if let Some(d) = other_diff.filter(|d| !d.is_empty()) {
-            let fence = fence_for(d);
-            let _ = writeln!(
-                b,
-                "\n{}:\n\n{fence}diff\n{}{fence}",
-                escape_sentence(&x.description),
-                d
-            );
-        }
-        let _ = writeln!(
-            b,
-            "\n<sub>{} `cachebust fix{}` applies it locally.</sub>",
-            applicability_note(x.applicability),
-            if x.applicability == Applicability::Unsafe {
-                " --unsafe"
-            } else {
-                ""
+    h
+}
+
+/// Which end of a move a piece is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Whole,
+    Removal,
+    Insertion,
+}
+
+/// A suggestion range of one finding: the lines it replaces and the edits that make it.
+#[derive(Debug, Clone)]
+struct Piece {
+    finding: usize,
+    start: u32,
+    end: u32,
+    edits: Vec<crate::engine::fix::Edit>,
+    end_kind: End,
+}
+
+/// A move: one deletion and one insertion of the same text, on lines apart.
+fn move_ends(fix: &Fix) -> Option<(usize, usize)> {
+    if fix.edits.len() != 2 {
+        return None;
+    }
+    let del = fix
+        .edits
+        .iter()
+        .position(|e| e.content.is_empty() && !e.range.is_empty())?;
+    let ins = 1 - del;
+    let (d, i) = (&fix.edits[del], &fix.edits[ins]);
+    (i.range.is_empty() && !i.content.is_empty() && d.file == i.file).then_some((del, ins))
+}
+
+/// The suggestion pieces of a fix in `path`: one, or two for a move whose ends are apart.
+fn pieces_of(idx: usize, fix: &Fix, path: &str, source: &str) -> Option<Vec<Piece>> {
+    if fix.applicability == Applicability::DisplayOnly {
+        return None;
+    }
+    if let Some((del, ins)) = move_ends(fix) {
+        let one = |e: usize| {
+            let f = Fix {
+                applicability: fix.applicability,
+                description: String::new(),
+                edits: vec![fix.edits[e].clone()],
+            };
+            suggestion(&f, path, source).map(|(a, b, _)| (a, b))
+        };
+        if let (Some((a1, b1)), Some((a2, b2))) = (one(del), one(ins)) {
+            if b1 + 1 < a2 || b2 + 1 < a1 {
+                return Some(vec![
+                    Piece {
+                        finding: idx,
+                        start: a1,
+                        end: b1,
+                        edits: vec![fix.edits[del].clone()],
+                        end_kind: End::Removal,
+                    },
+                    Piece {
+                        finding: idx,
+                        start: a2,
+                        end: b2,
+                        edits: vec![fix.edits[ins].clone()],
+                        end_kind: End::Insertion,
+                    },
+                ]);
             }
-        );
+        }
     }
-    b
+    let (a, b, _) = suggestion(fix, path, source)?;
+    Some(vec![Piece {
+        finding: idx,
+        start: a,
+        end: b,
+        edits: fix.edits.clone(),
+        end_kind: End::Whole,
+    }])
 }
 
-fn sev_word(f: &Finding) -> &'static str {
-    match sev_rank(f) {
-        0 => "error",
-        1 => "warning",
-        _ => "info",
-    }
+/// One candidate finding of the plan.
+struct Cand<'r> {
+    df: &'r DockerfileReport,
+    f: &'r Finding,
+    marker: String,
+    diff: String,
+    /// Inline with a `suggestion` block (not only its diff).
+    suggested: bool,
 }
 
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
+/// A comment being planned: the findings it carries and its range.
+struct Draft {
+    findings: Vec<usize>,
+    pieces: Vec<Piece>,
+    start: u32,
+    end: u32,
+    suggestion: Option<String>,
 }
 
 /// Plan the review of a report over the pull request's changed files.
@@ -301,7 +368,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
                 .map(|p| (f.path.as_str(), parse_patch(p)))
         })
         .collect();
-    let mut candidates: Vec<(&DockerfileReport, &Finding)> = report
+    let mut all: Vec<(&DockerfileReport, &Finding)> = report
         .dockerfiles
         .iter()
         .flat_map(|d| {
@@ -312,86 +379,267 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
         })
         .collect();
     // most severe first, then what saves the most
-    candidates.sort_by(|(_, a), (_, b)| {
-        let saved = |f: &Finding| {
-            f.savings
-                .as_ref()
-                .map_or(0.0, |s| s.seconds_before - s.seconds_after)
-        };
+    all.sort_by(|(_, a), (_, b)| {
         sev_rank(a)
             .cmp(&sev_rank(b))
-            .then(saved(b).total_cmp(&saved(a)))
+            .then(super::saved_seconds(b).total_cmp(&super::saved_seconds(a)))
     });
-    let mut inline = Vec::new();
-    let mut leftovers = Vec::new();
     let mut live = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for (df, f) in candidates {
+    let mut cands: Vec<Cand> = Vec::new();
+    for (df, f) in all {
         let marker = marker_id(&df.path, f);
         if !seen.insert(marker.clone()) {
             continue; // the same Dockerfile built twice (compose and plain): one comment
         }
         live.push(marker.clone());
-        let source = df.sources.get(&df.path).map(String::as_str).unwrap_or("");
         let diff = f
             .fix
             .as_ref()
             .map(|x| super::diff::fix_diff(x, &df.sources))
             .unwrap_or_default();
-        let file_hunks = hunks.get(df.path.as_str());
-        // the range: the fix's lines when it is a suggestion here, else the finding's lines
-        let sug = f
-            .fix
-            .as_ref()
-            .filter(|x| x.applicability != Applicability::DisplayOnly)
-            .and_then(|x| suggestion(x, &df.path, source));
-        let (start, end, sug_text) = match &sug {
-            Some((a, b, t)) if file_hunks.is_some_and(|h| anchorable(h, *a, *b)) => {
-                (*a, *b, Some(t.as_str()))
-            }
-            _ => (f.line, f.end_line, None),
-        };
-        let why = match file_hunks {
-            None => Some("its Dockerfile has no diff GitHub can comment on"),
-            Some(h) if !anchorable(h, start, end) => Some("its lines are not part of the diff"),
-            _ if inline.len() >= opts.max_inline => Some("over the limit of inline comments"),
-            _ => None,
-        };
-        if let Some(why) = why {
-            leftovers.push(Leftover {
-                path: df.path.clone(),
-                finding: f.clone(),
-                why,
-                diff,
-            });
-            continue;
-        }
-        let other = if sug_text.is_some() {
-            None
-        } else {
-            Some(diff.as_str())
-        };
-        inline.push(PlannedComment {
-            body: truncate(&comment_body(&marker, f, sug_text, other), BODY_LIMIT),
+        cands.push(Cand {
+            df,
+            f,
             marker,
-            path: df.path.clone(),
-            start_line: (start < end).then_some(start),
-            line: end,
+            diff,
+            suggested: false,
         });
     }
-    let rebuilt = report.rebuilt_steps();
+
+    // the suggestion pieces whose every line can carry a comment, per file
+    let mut leftovers_at: Vec<Option<&'static str>> = vec![None; cands.len()];
+    let mut by_file: BTreeMap<&str, Vec<Piece>> = BTreeMap::new();
+    let mut plain: Vec<usize> = Vec::new(); // inline without a suggestion (the diff instead)
+    for (i, c) in cands.iter().enumerate() {
+        let path = c.df.path.as_str();
+        let source = c.df.sources.get(path).map(String::as_str).unwrap_or("");
+        let Some(h) = hunks.get(path) else {
+            leftovers_at[i] = Some("its Dockerfile has no diff GitHub can comment on");
+            continue;
+        };
+        let pieces = c.f.fix.as_ref().and_then(|x| pieces_of(i, x, path, source));
+        match pieces {
+            Some(p) if p.iter().all(|p| anchorable(h, p.start, p.end)) => {
+                by_file.entry(path).or_default().extend(p);
+            }
+            _ if anchorable(h, c.f.line, c.f.end_line) => plain.push(i),
+            _ => leftovers_at[i] = Some("its lines are not part of the diff"),
+        }
+    }
+
+    // pieces on overlapping lines become one suggestion, so that committing one never leaves
+    // another stale
+    let mut drafts: Vec<Draft> = Vec::new();
+    for (path, mut pieces) in by_file {
+        let source = cands[pieces[0].finding]
+            .df
+            .sources
+            .get(path)
+            .map(String::as_str)
+            .unwrap_or("");
+        pieces.sort_by_key(|p| (p.start, p.end));
+        let mut clusters: Vec<Vec<Piece>> = Vec::new();
+        for p in pieces {
+            match clusters.last_mut() {
+                Some(c) if c.iter().any(|q| p.start <= q.end && q.start <= p.end) => c.push(p),
+                _ => clusters.push(vec![p]),
+            }
+        }
+        for cl in clusters {
+            let mut kept: Vec<Piece> = Vec::new();
+            for p in cl {
+                let mut trial = kept.clone();
+                trial.push(p.clone());
+                let fix = Fix {
+                    applicability: Applicability::Safe,
+                    description: String::new(),
+                    edits: trial.iter().flat_map(|q| q.edits.clone()).collect(),
+                };
+                let files = BTreeMap::from([(path.to_string(), source.to_string())]);
+                let edits = fix.edits.len();
+                let single: Vec<Fix> = fix
+                    .edits
+                    .iter()
+                    .map(|e| Fix {
+                        edits: vec![e.clone()],
+                        ..fix.clone()
+                    })
+                    .collect();
+                let refs: Vec<&Fix> = single.iter().collect();
+                let (_, applied) = crate::engine::fix::apply(&files, &refs);
+                if applied.len() == edits && suggestion(&fix, path, source).is_some() {
+                    kept.push(p);
+                } else {
+                    // edits that cannot go together: this finding is shown with its diff
+                    drafts.retain(|d| !d.findings.contains(&p.finding));
+                    kept.retain(|q| q.finding != p.finding);
+                    if !plain.contains(&p.finding) {
+                        plain.push(p.finding);
+                    }
+                }
+            }
+            if kept.is_empty() {
+                continue;
+            }
+            let fix = Fix {
+                applicability: Applicability::Safe,
+                description: String::new(),
+                edits: kept.iter().flat_map(|q| q.edits.clone()).collect(),
+            };
+            let Some((a, b, text)) = suggestion(&fix, path, source) else {
+                continue;
+            };
+            let mut findings: Vec<usize> = kept.iter().map(|p| p.finding).collect();
+            findings.sort();
+            findings.dedup();
+            drafts.push(Draft {
+                findings,
+                pieces: kept,
+                start: a,
+                end: b,
+                suggestion: Some(text),
+            });
+        }
+    }
+    // a finding moved to the plain list loses its other pieces too
+    drafts.retain(|d| d.findings.iter().all(|f| !plain.contains(f)));
+    for &i in &plain {
+        let c = &cands[i];
+        drafts.push(Draft {
+            findings: vec![i],
+            pieces: Vec::new(),
+            start: c.f.line,
+            end: c.f.end_line,
+            suggestion: None,
+        });
+    }
+
+    // bundles: findings tied together by shared comments go inline together or not at all
+    let mut bundle_of: Vec<usize> = (0..cands.len()).collect();
+    fn root(b: &mut [usize], mut i: usize) -> usize {
+        while b[i] != i {
+            b[i] = b[b[i]];
+            i = b[i];
+        }
+        i
+    }
+    for d in &drafts {
+        for w in d.findings.windows(2) {
+            let (x, y) = (root(&mut bundle_of, w[0]), root(&mut bundle_of, w[1]));
+            bundle_of[x.max(y)] = x.min(y);
+        }
+    }
+    let mut inline_drafts: Vec<usize> = Vec::new();
+    let mut decided = vec![false; cands.len()];
+    for i in 0..cands.len() {
+        if decided[i] || leftovers_at[i].is_some() {
+            continue;
+        }
+        let r = root(&mut bundle_of, i);
+        let members: Vec<usize> = (0..cands.len())
+            .filter(|&j| root(&mut bundle_of, j) == r)
+            .collect();
+        let ds: Vec<usize> = (0..drafts.len())
+            .filter(|&d| drafts[d].findings.iter().any(|f| members.contains(f)))
+            .collect();
+        for &m in &members {
+            decided[m] = true;
+        }
+        if inline_drafts.len() + ds.len() > opts.max_inline {
+            for &m in &members {
+                leftovers_at[m] = Some("over the limit of inline comments");
+            }
+        } else {
+            inline_drafts.extend(ds);
+        }
+    }
+    inline_drafts.sort_by_key(|&d| {
+        let c = &cands[drafts[d].findings[0]];
+        (c.df.path.clone(), drafts[d].start)
+    });
+
+    for &d in &inline_drafts {
+        if drafts[d].suggestion.is_some() {
+            for &f in &drafts[d].findings {
+                cands[f].suggested = true;
+            }
+        }
+    }
+    let mut inline = Vec::new();
+    for d in inline_drafts {
+        let d = &drafts[d];
+        let first = &cands[d.findings[0]];
+        let end_kind = d
+            .pieces
+            .iter()
+            .map(|p| p.end_kind)
+            .find(|k| *k != End::Whole)
+            .unwrap_or(End::Whole);
+        let marker = if d.findings.len() == 1 && end_kind == End::Whole {
+            first.marker.clone()
+        } else {
+            let mut ids: Vec<String> = d
+                .findings
+                .iter()
+                .map(|&i| cands[i].marker.clone())
+                .collect();
+            match end_kind {
+                End::Removal => ids[0].push_str(":from"),
+                End::Insertion => ids[0].push_str(":to"),
+                End::Whole => {}
+            }
+            ids.join("+")
+        };
+        if marker != first.marker {
+            live.push(marker.clone());
+        }
+        let body = comment_body(&marker, d, &cands, opts.rules_url);
+        inline.push(PlannedComment {
+            body: truncate(&body, BODY_LIMIT),
+            marker,
+            path: first.df.path.clone(),
+            start_line: (d.start < d.end).then_some(d.start),
+            line: d.end,
+            suggestion: d.suggestion.clone(),
+        });
+    }
+    let leftovers: Vec<Leftover> = cands
+        .iter()
+        .zip(&leftovers_at)
+        .filter_map(|(c, why)| {
+            why.map(|why| Leftover {
+                path: c.df.path.clone(),
+                finding: c.f.clone(),
+                why,
+                diff: c.diff.clone(),
+            })
+        })
+        .collect();
+    let inline_findings: Vec<&Cand> = cands
+        .iter()
+        .zip(&leftovers_at)
+        .filter(|(_, w)| w.is_none())
+        .map(|(c, _)| c)
+        .collect();
+
     let mut review_body = format!("{REVIEW_MARKER}{} -->\n", short_sha(opts.head_sha));
+    let n = inline.len();
     let _ = write!(
         review_body,
-        "**cachebust**: {} suggestion{} on lines of this change; the summary comment has the prediction ({} step{} lose their cache, about {} per build).",
-        inline.len(),
-        if inline.len() == 1 { "" } else { "s" },
-        rebuilt,
-        if rebuilt == 1 { "" } else { "s" },
-        super::duration(report.rebuild_seconds())
+        "**cachebust**: {}. {} suggestion{} below, one click each; the summary comment has the details.",
+        escape(&super::markdown::verdict(report, true, None)),
+        n,
+        if n == 1 { "" } else { "s" }
     );
-    let summary = summary_body(report, &leftovers, opts, BODY_LIMIT);
-    let job_summary = summary_body(report, &leftovers, opts, JOB_SUMMARY_LIMIT);
+    let summary = summary_body(report, &inline_findings, &leftovers, opts, BODY_LIMIT);
+    let job_summary = summary_body(
+        report,
+        &inline_findings,
+        &leftovers,
+        opts,
+        JOB_SUMMARY_LIMIT,
+    );
     ReviewPlan {
         inline,
         leftovers,
@@ -402,6 +650,92 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
     }
 }
 
+/// The body of an inline comment: each finding it carries (linked rule, saving, message), the
+/// one suggestion, the move's other end, and how safe the fix is.
+fn comment_body(marker: &str, d: &Draft, cands: &[Cand], rules_url: Option<&str>) -> String {
+    let mut b = String::new();
+    let _ = writeln!(b, "{}", finding_marker(marker));
+    for &i in &d.findings {
+        let f = cands[i].f;
+        let _ = writeln!(b, "{}\n", finding_heading(f, rules_url));
+        let _ = writeln!(b, "{}\n", escape_sentence(&f.message));
+    }
+    for p in &d.pieces {
+        let f = cands[p.finding].f;
+        let other = d
+            .pieces
+            .iter()
+            .find(|q| q.finding == p.finding && q.end_kind != p.end_kind);
+        let _ = match (p.end_kind, other) {
+            (End::Removal, None) => writeln!(
+                b,
+                "Move, part 1 of 2 ({}): this takes the line out; the suggestion at line {} puts it back nearer its first use. Commit both together (add both to a batch).\n",
+                f.code,
+                other_end(cands, p, false).unwrap_or(0)
+            ),
+            (End::Insertion, None) => writeln!(
+                b,
+                "Move, part 2 of 2 ({}): this puts the line back, nearer its first use; the suggestion at line {} takes it out above. Commit both together (add both to a batch).\n",
+                f.code,
+                other_end(cands, p, true).unwrap_or(0)
+            ),
+            _ => Ok(()),
+        };
+    }
+    if d.findings.len() > 1 && d.suggestion.is_some() {
+        let _ = writeln!(
+            b,
+            "One suggestion for these {} fixes: they change the same lines.\n",
+            d.findings.len()
+        );
+    }
+    if let Some(t) = &d.suggestion {
+        let fence = fence_for(t);
+        let _ = writeln!(b, "{fence}suggestion\n{t}\n{fence}\n");
+    } else if let Some(c) = d.findings.first().map(|&i| &cands[i]) {
+        if let (Some(x), false) = (&c.f.fix, c.diff.is_empty()) {
+            let fence = fence_for(&c.diff);
+            let _ = writeln!(
+                b,
+                "<details><summary>The patch: {}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
+                html(&x.description),
+                c.diff
+            );
+        }
+    }
+    let worst = d
+        .findings
+        .iter()
+        .filter_map(|&i| cands[i].f.fix.as_ref().map(|x| x.applicability))
+        .max_by_key(|a| applicability_rank(*a));
+    if let Some(a) = worst {
+        let _ = writeln!(b, "{}", applicability_note(a));
+    }
+    b
+}
+
+/// The line of one end of a move (`removal`: the line taken out, else where it goes back).
+fn other_end(cands: &[Cand], p: &Piece, removal: bool) -> Option<u32> {
+    let c = &cands[p.finding];
+    let x = c.f.fix.as_ref()?;
+    let source = c.df.sources.get(&c.df.path)?;
+    let (del, ins) = move_ends(x)?;
+    let f = Fix {
+        applicability: x.applicability,
+        description: String::new(),
+        edits: vec![x.edits[if removal { del } else { ins }].clone()],
+    };
+    suggestion(&f, &c.df.path, source).map(|(a, _, _)| a)
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
 fn short_sha(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_hexdigit())
@@ -409,99 +743,216 @@ fn short_sha(s: &str) -> String {
         .collect()
 }
 
-/// The summary: the markdown report, the suggestions that are not inline, and notes; the least
-/// important parts go first when the body is too long.
+/// A path in a URL.
+fn url_path(p: &str) -> String {
+    let mut o = String::new();
+    for b in p.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+/// One line per inline suggestion: linked rule, file and line, saving.
+fn inline_list(inline: &[&Cand], opts: &PlanOptions<'_>) -> String {
+    if inline.is_empty() {
+        return String::new();
+    }
+    let mut o = format!(
+        "**On the diff:** {} comment{}, each suggestion with a Commit button:\n\n",
+        inline.len(),
+        if inline.len() == 1 { "" } else { "s" }
+    );
+    for c in inline {
+        let place = format!("{} line {}", inline_code(&c.df.path), c.f.line);
+        let place = match opts.blob_url {
+            Some(u) => format!(
+                "[{place}]({}/{}#L{})",
+                u.trim_end_matches('/')
+                    .replace(['(', ')', ' ', '<', '>'], ""),
+                url_path(&c.df.path),
+                c.f.line
+            ),
+            None => place,
+        };
+        let _ = writeln!(
+            o,
+            "- {} {} · {place}{}{}",
+            rule_link(c.f.code, opts.rules_url),
+            escape(c.f.name),
+            if c.suggested {
+                ""
+            } else {
+                " · the patch is in the comment"
+            },
+            super::saving_short(c.f)
+                .map(|s| format!(" · {}", escape(&s)))
+                .unwrap_or_default()
+        );
+    }
+    o.push('\n');
+    o
+}
+
+/// A suggestion that could not go inline, in full: heading, message, the patch in a
+/// `<details>` block (never inside a list item, whose end would close the block early).
+fn leftover_block(l: &Leftover, rules_url: Option<&str>) -> String {
+    let f = &l.finding;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} · {} line {}\n",
+        finding_heading(f, rules_url),
+        inline_code(&l.path),
+        f.line
+    );
+    let _ = writeln!(o, "{}\n", escape_sentence(&f.message));
+    if let (Some(x), false) = (&f.fix, l.diff.is_empty()) {
+        let fence = fence_for(&l.diff);
+        let _ = writeln!(
+            o,
+            "<details><summary>The patch ({}): {}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
+            html(applicability_words(x.applicability)),
+            html(&x.description),
+            l.diff
+        );
+    }
+    let _ = writeln!(o, "<sub>Not inline: {}.</sub>\n", l.why);
+    o
+}
+
+/// The summary: the verdict, the inline suggestions one line each, the report, the suggestions
+/// that are not inline in full, and notes. When the body is too long the per-step tables go
+/// first, then the suggestions that do not fit (counted), then whole blocks from the end.
 fn summary_body(
     report: &Report,
+    inline: &[&Cand],
     leftovers: &[Leftover],
     opts: &PlanOptions<'_>,
     limit: usize,
 ) -> String {
     let head = format!("{SUMMARY_MARKER}\n");
-    let mut extra = String::new();
+    let mut notes = String::new();
     if let Some(n) = opts.files_note {
-        let _ = writeln!(extra, "\n> **Note:** {}\n", escape(n));
-    }
-    if !leftovers.is_empty() {
-        let _ = writeln!(extra, "\n### Suggestions not shown inline\n");
-        for l in leftovers {
-            let f = &l.finding;
-            let _ = writeln!(
-                extra,
-                "- {} line {}: **{} {}** ({}) — {}",
-                inline_code(&l.path),
-                f.line,
-                f.code,
-                escape(f.name),
-                l.why,
-                escape_sentence(&f.message)
-            );
-            if let Some(s) = super::savings_sentence(f) {
-                let _ = writeln!(extra, "  {}", escape_sentence(&capitalize(&s)));
-            }
-            if !l.diff.is_empty() {
-                let fence = fence_for(&l.diff);
-                let _ = writeln!(
-                    extra,
-                    "\n  <details><summary>{}</summary>\n\n{fence}diff\n{}{fence}\n  </details>\n",
-                    f.fix
-                        .as_ref()
-                        .map(|x| escape_sentence(&x.description))
-                        .unwrap_or_default(),
-                    l.diff
-                );
-            }
-        }
+        let _ = writeln!(notes, "> **Note:** {}\n", escape(n));
     }
     let mut tail = String::new();
     if let Some(u) = opts.run_url {
         let _ = writeln!(
             tail,
             "\n<sub>[cachebust run]({}) · head {}</sub>",
-            u.replace(['(', ')', ' '], ""),
+            u.replace(['(', ')', ' ', '<', '>'], ""),
             short_sha(opts.head_sha)
         );
     }
-    let full = super::markdown::render(report);
-    let body = format!("{head}{full}{extra}{tail}");
-    if body.len() <= limit {
-        return body;
+    let n = inline.len();
+    let mopts = |steps: bool| super::markdown::Options {
+        steps,
+        suggestions: false,
+        verdict_extra: (n > 0).then(|| format!("{n} fix{} inline", if n == 1 { "" } else { "es" })),
+        after_verdict: Some(format!("{notes}{}", inline_list(inline, opts))),
+        rules_url: opts.rules_url.map(str::to_string),
+        pull_request: true,
+    };
+    let blocks: Vec<String> = leftovers
+        .iter()
+        .map(|l| leftover_block(l, opts.rules_url))
+        .collect();
+    let title = |k: usize| format!("\n### Suggestions not shown inline ({k})\n\n");
+    for steps in [true, false] {
+        let report_md = super::markdown::render_with(report, &mopts(steps));
+        let mut body = format!("{head}{report_md}");
+        if !blocks.is_empty() {
+            body.push_str(&title(blocks.len()));
+        }
+        let fixed = body.len() + tail.len() + 200;
+        let total: usize = blocks.iter().map(String::len).sum();
+        if fixed + total <= limit {
+            body.extend(blocks.iter().cloned());
+            body.push_str(&tail);
+            return body;
+        }
+        if steps {
+            continue;
+        }
+        // as many suggestions as fit, then how many did not
+        let mut used = fixed;
+        let mut shown = 0;
+        for b in &blocks {
+            if used + b.len() > limit {
+                break;
+            }
+            used += b.len();
+            body.push_str(b);
+            shown += 1;
+        }
+        if shown < blocks.len() {
+            let _ = writeln!(
+                body,
+                "… and {} more suggestion{} (the job summary and the JSON report have them all).\n",
+                blocks.len() - shown,
+                if blocks.len() - shown == 1 { "" } else { "s" }
+            );
+        }
+        if body.len() + tail.len() <= limit {
+            body.push_str(&tail);
+            return body;
+        }
+        let note = "\n… (truncated: the full report is in the job summary and the JSON report)\n";
+        let mut t = cut_blocks(&body, limit.saturating_sub(note.len() + tail.len()));
+        t.push_str(note);
+        t.push_str(&tail);
+        return t;
     }
-    // first drop the per-step tables, then cut with a note
-    let compact = super::markdown::render_compact(report);
-    let body = format!("{head}{compact}{extra}{tail}");
-    if body.len() <= limit {
-        return body;
-    }
-    let note = "\n\n… (truncated: the full report is in the job summary and the JSON report)\n";
-    let mut cut = limit.saturating_sub(note.len() + tail.len());
-    while !body.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let mut t = body[..cut].to_string();
-    // do not leave a code fence or a details block open
-    if t.matches("```").count() % 2 == 1 {
-        t.push_str("\n```");
-    }
-    t.push_str(note);
-    t.push_str(&tail);
-    t
+    unreachable!("the compact pass returns")
 }
 
-/// Cut a body to `limit` characters with a note, closing an open fence.
+/// Whether every fence and every `<details>` opened in `text` is closed.
+fn balanced(text: &str) -> bool {
+    let mut fence: Option<usize> = None;
+    let mut details = 0i64;
+    for line in text.lines() {
+        let t = line.trim_start();
+        let ticks = t.chars().take_while(|c| *c == '`').count();
+        match fence {
+            Some(n) => {
+                if ticks >= n && t[ticks..].trim().is_empty() {
+                    fence = None;
+                }
+            }
+            None if ticks >= 3 => fence = Some(ticks),
+            None => {
+                details += t.matches("<details>").count() as i64;
+                details -= t.matches("</details>").count() as i64;
+            }
+        }
+    }
+    fence.is_none() && details == 0
+}
+
+/// The longest prefix of whole blocks (split at blank lines) within `limit` bytes that leaves
+/// no fence or `<details>` open.
+fn cut_blocks(body: &str, limit: usize) -> String {
+    let mut ends: Vec<usize> = body.match_indices("\n\n").map(|(i, _)| i + 1).collect();
+    ends.push(body.len());
+    for &e in ends.iter().rev() {
+        if e <= limit && balanced(&body[..e]) {
+            return body[..e].to_string();
+        }
+    }
+    String::new()
+}
+
+/// Cut a body to `limit` bytes at a block boundary, leaving no fence or `<details>` open.
 pub fn truncate(body: &str, limit: usize) -> String {
     if body.len() <= limit {
         return body.to_string();
     }
-    let note = "\n\n… (truncated)\n";
-    let mut cut = limit - note.len() - 8;
-    while !body.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let mut t = body[..cut].to_string();
-    if t.matches("```").count() % 2 == 1 {
-        t.push_str("\n```");
-    }
+    let note = "\n… (truncated)\n";
+    let mut t = cut_blocks(body, limit.saturating_sub(note.len()));
     t.push_str(note);
     t
 }
@@ -537,7 +988,7 @@ pub fn annotations(report: &Report) -> String {
             let why = origin
                 .cause
                 .as_ref()
-                .map(|c| super::cause_sentence(c, df))
+                .map(|c| super::backticked(&super::cause_sentence(c, df)))
                 .unwrap_or_default();
             let _ = writeln!(
                 o,

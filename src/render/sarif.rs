@@ -109,7 +109,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                 let why = origin
                     .cause
                     .as_ref()
-                    .map(|c| super::cause_sentence(c, df))
+                    .map(|c| super::backticked(&super::cause_sentence(c, df)))
                     .unwrap_or_default();
                 results.push(json!({
                     "ruleId": CACHE_MISS,

@@ -1,15 +1,47 @@
 //! Plain text for the terminal: per build, the count of rebuilt steps, the causal chains (the
 //! first miss with its cause, then the steps that follow it), every step with its status, the
-//! notes on what could not be known, and diagnostics.
+//! notes on what could not be known, and diagnostics. Every line fits the width (100 columns:
+//! sentences wrap with a hanging indent, instructions and paths are cut with `…`); colour
+//! (statuses, code spans) only when the caller says the output is a terminal that wants it.
 
 use std::fmt::Write;
 
-use super::{build_title, cause_sentence, chains, cost_sentence, duration, note_sentence};
+use super::{
+    CODE_CLOSE, CODE_OPEN, build_title, cause_sentence, chains, cost_sentence, duration,
+    instruction_text, note_sentence, stage_label,
+};
 use crate::engine::report::{Confidence, Report, Severity, Status};
 
-const WIDTH: usize = 72;
+/// How to print.
+#[derive(Debug, Clone, Copy)]
+pub struct TextOptions {
+    /// ANSI colour (a terminal, and `NO_COLOR` unset).
+    pub color: bool,
+    /// Columns per line.
+    pub width: usize,
+}
 
-fn cut(s: &str, max: usize) -> String {
+impl Default for TextOptions {
+    fn default() -> Self {
+        TextOptions {
+            color: false,
+            width: WIDTH,
+        }
+    }
+}
+
+/// The width of the terminal output.
+pub const WIDTH: usize = 100;
+
+const BOLD: &str = "\x1b[1m";
+const RED: &str = "\x1b[1;31m";
+const GREEN: &str = "\x1b[32m";
+const DIM: &str = "\x1b[2m";
+const CYAN: &str = "\x1b[36m";
+const RESET: &str = "\x1b[0m";
+
+/// Cut to `max` characters with `…`.
+pub fn cut(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -17,12 +49,146 @@ fn cut(s: &str, max: usize) -> String {
     format!("{}…", t.trim_end())
 }
 
+/// Backtick quotes of rule messages as code spans (the terminal shows no backticks).
+fn spans_from_backticks(s: &str) -> String {
+    super::spans(
+        s,
+        |c| format!("{CODE_OPEN}{c}{CODE_CLOSE}"),
+        |t| {
+            let parts: Vec<&str> = t.split('`').collect();
+            if parts.len() % 2 == 0 {
+                return t.to_string(); // unbalanced: leave it
+            }
+            let mut o = String::new();
+            for (i, p) in parts.iter().enumerate() {
+                if i % 2 == 1 {
+                    o.push(CODE_OPEN);
+                    o.push_str(p);
+                    o.push(CODE_CLOSE);
+                } else {
+                    o.push_str(p);
+                }
+            }
+            o
+        },
+    )
+}
+
+fn visible_len(s: &str) -> usize {
+    s.chars()
+        .filter(|c| *c != CODE_OPEN && *c != CODE_CLOSE)
+        .count()
+}
+
+struct Printer {
+    o: String,
+    opts: TextOptions,
+}
+
+impl Printer {
+    fn paint(&self, text: &str, style: &str) -> String {
+        if self.opts.color && !style.is_empty() {
+            format!("{style}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A sentence (code spans marked) wrapped at the width: `first` before the first line,
+    /// `rest` before the others.
+    fn para(&mut self, first: &str, rest: &str, text: &str) {
+        let text = spans_from_backticks(text);
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = String::new();
+        let mut len = visible_len(first);
+        let width = self.opts.width;
+        for word in text.split(' ').filter(|w| !w.is_empty()) {
+            let indent = if lines.is_empty() {
+                visible_len(first)
+            } else {
+                visible_len(rest)
+            };
+            let w = visible_len(word);
+            let word = if indent + w > width {
+                // a path or URL longer than a line: cut it, keeping its span marks
+                let keep = width.saturating_sub(indent + 1);
+                let mut t: String = word.chars().take(keep + 2).collect();
+                while visible_len(&t) > keep {
+                    t.pop();
+                }
+                let open = t.matches(CODE_OPEN).count() > t.matches(CODE_CLOSE).count();
+                format!(
+                    "{t}…{}",
+                    if open {
+                        CODE_CLOSE.to_string()
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                word.to_string()
+            };
+            let w = visible_len(&word);
+            if !line.is_empty() && len + 1 + w > width {
+                lines.push(std::mem::take(&mut line));
+                len = visible_len(rest);
+            }
+            if !line.is_empty() {
+                line.push(' ');
+                len += 1;
+            }
+            line.push_str(&word);
+            len += w;
+        }
+        lines.push(line);
+        let mut in_code = false;
+        for (i, l) in lines.iter().enumerate() {
+            let mut out = String::from(if i == 0 { first } else { rest });
+            if in_code && self.opts.color {
+                out.push_str(CYAN);
+            }
+            for c in l.chars() {
+                match c {
+                    CODE_OPEN => {
+                        in_code = true;
+                        if self.opts.color {
+                            out.push_str(CYAN);
+                        }
+                    }
+                    CODE_CLOSE => {
+                        in_code = false;
+                        if self.opts.color {
+                            out.push_str(RESET);
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            if in_code && self.opts.color {
+                out.push_str(RESET);
+            }
+            let _ = writeln!(self.o, "{}", out.trim_end());
+        }
+    }
+
+    fn line(&mut self, s: &str) {
+        let _ = writeln!(self.o, "{s}");
+    }
+}
+
 pub fn render(report: &Report) -> String {
-    let mut o = String::new();
+    render_with(report, &TextOptions::default())
+}
+
+pub fn render_with(report: &Report, opts: &TextOptions) -> String {
+    let mut p = Printer {
+        o: String::new(),
+        opts: *opts,
+    };
+    let width = opts.width;
     let rebuilt = report.rebuilt_steps();
-    let _ = writeln!(
-        o,
-        "cachebust: {} build{} touched by {} changed path{}; {} step{} rebuild, about {} of build time (engine {})",
+    let head = format!(
+        "cachebust: {} build{} touched by {} changed path{}; {} step{} rebuild, about {} more on this change's first build (engine {})",
         report.dockerfiles.len(),
         plural(report.dockerfiles.len()),
         report.changed_paths,
@@ -32,72 +198,76 @@ pub fn render(report: &Report) -> String {
         duration(report.rebuild_seconds()),
         report.engine
     );
+    p.para("", "  ", &head);
     for d in &report.diagnostics {
-        let _ = writeln!(
-            o,
-            "{}{}: {}: {}",
+        let first = format!(
+            "{}{}: {}: ",
             d.file,
             d.line.map(|l| format!(":{l}")).unwrap_or_default(),
-            sev(d.severity),
-            d.message
+            sev(d.severity)
         );
+        p.para(&cut(&first, width / 2), "  ", &d.message);
     }
     for df in &report.dockerfiles {
-        let _ = writeln!(o);
-        let _ = writeln!(
-            o,
-            "{}  (context {}, target {}, {})",
-            build_title(df),
-            df.context,
-            df.target_stage.as_deref().unwrap_or("-"),
-            df.frontend
+        p.line("");
+        let target = df
+            .target_stage
+            .as_deref()
+            .map(|t| stage_label(df, t))
+            .unwrap_or_else(|| "final stage".into());
+        let title = p.paint(&cut(&build_title(df), width), BOLD);
+        p.line(&title);
+        p.para(
+            "  ",
+            "    ",
+            &format!("context {}, target {}, {}", df.context, target, df.frontend),
         );
         let built = df.summary.rebuilt + df.summary.cached;
         if let Some(c) = cost_sentence(df) {
-            let _ = writeln!(o, "  cost: {c}");
+            p.para("  cost: ", "        ", &c);
         }
         if df.steps.is_empty() {
-            let _ = writeln!(
-                o,
-                "  no prediction: the Dockerfile cannot be built (see below)"
-            );
+            p.line("  no prediction: the Dockerfile cannot be built (see below)");
         } else if df.summary.rebuilt == 0 {
-            let _ = writeln!(o, "  all {built} steps stay cached");
+            p.line(&format!("  all {built} steps stay cached"));
         } else {
-            let _ = writeln!(o, "  {} of {} steps rebuild", df.summary.rebuilt, built);
-            let _ = writeln!(o, "  why:");
+            p.line(&format!(
+                "  {} of {} steps rebuild",
+                df.summary.rebuilt, built
+            ));
+            p.line("  why:");
             for (origin, follow) in chains(df) {
                 let why = origin
                     .cause
                     .as_ref()
                     .map(|c| cause_sentence(c, df))
                     .unwrap_or_default();
-                let _ = writeln!(
-                    o,
-                    "    line {} {}",
-                    origin.line,
-                    cut(&origin.instruction, WIDTH)
-                );
-                let _ = writeln!(o, "      because {why}");
+                let head = format!("    line {} ", origin.line);
+                let inst = cut(&instruction_text(df, origin), width - head.len());
+                let inst = p.paint(&inst, CYAN);
+                p.line(&format!("{head}{inst}"));
+                p.para("      because ", "        ", &why);
                 for f in follow {
-                    let _ = writeln!(o, "      -> line {} {}", f.line, cut(&f.instruction, WIDTH));
+                    let head = format!("      -> line {} ", f.line);
+                    let inst = cut(&instruction_text(df, f), width - head.len());
+                    p.line(&format!("{head}{inst}"));
                 }
             }
         }
         if !df.steps.is_empty() {
-            let _ = writeln!(o, "  steps:");
-            let w = df
-                .steps
+            p.line("  steps:");
+            let labels: Vec<String> = df.steps.iter().map(|s| stage_label(df, &s.stage)).collect();
+            let w = labels
                 .iter()
-                .map(|s| s.stage.len())
+                .map(|l| l.chars().count())
                 .max()
                 .unwrap_or(5)
-                .max(5);
-            for s in &df.steps {
-                let st = match s.status {
-                    Status::Cached => "cached ",
-                    Status::Rebuilt => "REBUILT",
-                    Status::Unused => "unused ",
+                .clamp(5, 16);
+            for (s, label) in df.steps.iter().zip(&labels) {
+                let (st, style) = match s.status {
+                    Status::Cached => ("cached ", GREEN),
+                    Status::Rebuilt => ("REBUILT", RED),
+                    Status::Unused => ("unused ", DIM),
                 };
                 let likely = if s.confidence == Confidence::Likely && s.status != Status::Unused {
                     "  (likely)"
@@ -108,14 +278,14 @@ pub fn render(report: &Report) -> String {
                     (Status::Rebuilt, Some(x)) => format!("{:>10}", duration(x)),
                     _ => " ".repeat(10),
                 };
-                let _ = writeln!(
-                    o,
-                    "    {:>4}  {}  {secs}  {:<w$}  {}{likely}",
+                let used = 4 + 4 + 2 + 7 + 2 + 10 + 2 + w + 2 + likely.len();
+                let inst = cut(&instruction_text(df, s), width.saturating_sub(used));
+                let label = cut(label, w);
+                p.line(&format!(
+                    "    {:>4}  {}  {secs}  {label:<w$}  {inst}{likely}",
                     s.line,
-                    st,
-                    s.stage,
-                    cut(&s.instruction, WIDTH)
-                );
+                    p.paint(st, style),
+                ));
             }
         }
         // Notes, each once, with the lines they apply to.
@@ -130,48 +300,51 @@ pub fn render(report: &Report) -> String {
             }
         }
         if !notes.is_empty() {
-            let _ = writeln!(o, "  notes:");
+            p.line("  notes:");
             for (text, lines) in notes {
                 let l: Vec<String> = lines.iter().map(u32::to_string).collect();
-                let _ = writeln!(
-                    o,
-                    "    line{} {}: {text}",
+                let first = format!(
+                    "    line{} {}: ",
                     if lines.len() > 1 { "s" } else { "" },
                     l.join(", ")
                 );
+                p.para(&cut(&first, width / 2), "      ", &text);
             }
         }
         let relevant: Vec<&crate::engine::rules::Finding> =
             df.findings.iter().filter(|f| f.relevant).collect();
         if !relevant.is_empty() {
-            let _ = writeln!(o, "  suggestions:");
+            p.line("  suggestions:");
             for f in &relevant {
-                let _ = writeln!(
-                    o,
-                    "    line {} {} {}: {}",
-                    f.line, f.code, f.name, f.message
+                p.para(
+                    &format!("    line {} {} {}: ", f.line, f.code, f.name),
+                    "      ",
+                    &f.message,
                 );
                 if let Some(fix) = &f.fix {
                     let kind = match fix.applicability {
                         crate::engine::fix::Applicability::Safe => "safe fix",
-                        crate::engine::fix::Applicability::Unsafe => "fix to review",
+                        crate::engine::fix::Applicability::Unsafe => "fix to review (--unsafe)",
                         crate::engine::fix::Applicability::DisplayOnly => "to complete by hand",
                     };
-                    let mut line = format!("      {kind}: {}", fix.description);
+                    let mut line = fix.description.clone();
                     if let Some(s) = super::savings_sentence(f) {
                         line.push_str(&format!("; {s}"));
                     }
-                    let _ = writeln!(o, "{line}");
+                    p.para(&format!("      {kind}: "), "        ", &line);
                 }
             }
         }
         let others = df.findings.len() - relevant.len();
         if others > 0 {
-            let _ = writeln!(
-                o,
-                "  ({others} more finding{} not about this change: `cachebust check {}`)",
-                plural(others),
-                df.path
+            p.para(
+                "  ",
+                "    ",
+                &format!(
+                    "({others} more finding{} not about this change: cachebust check {})",
+                    plural(others),
+                    df.path
+                ),
             );
         }
         if let Some(c) = &df.cost {
@@ -186,11 +359,14 @@ pub fn render(report: &Report) -> String {
                         l.join(", ")
                     )
                 };
-                let _ = writeln!(
-                    o,
-                    "  timings: {} log{} matched; {missing}",
-                    c.logs,
-                    plural(c.logs)
+                p.para(
+                    "  ",
+                    "    ",
+                    &format!(
+                        "timings: {} log{} matched; {missing}",
+                        c.logs,
+                        plural(c.logs)
+                    ),
                 );
             }
         }
@@ -200,13 +376,14 @@ pub fn render(report: &Report) -> String {
             } else {
                 String::new()
             };
-            let _ = writeln!(o, "  {}{at}: {}: {}", df.path, sev(d.severity), d.message);
+            let first = format!("  {}{at}: {}: ", df.path, sev(d.severity));
+            p.para(&cut(&first, width / 2), "    ", &d.message);
         }
     }
     if report.dockerfiles.is_empty() {
-        let _ = writeln!(o, "\nNo Dockerfile build is touched by this change.");
+        p.line("\nNo Dockerfile build is touched by this change.");
     }
-    o
+    p.o
 }
 
 fn plural(n: usize) -> &'static str {
@@ -218,5 +395,50 @@ fn sev(s: Severity) -> &'static str {
         Severity::Info => "info",
         Severity::Warning => "warning",
         Severity::Error => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_wrap_at_the_width_and_cut_long_words() {
+        let mut p = Printer {
+            o: String::new(),
+            opts: TextOptions {
+                color: false,
+                width: 30,
+            },
+        };
+        let long = format!("{}x", "a/".repeat(40));
+        p.para(
+            "  because ",
+            "    ",
+            &format!(
+                "files it copies changed: {} and `b`",
+                super::super::code(&long)
+            ),
+        );
+        for l in p.o.lines() {
+            assert!(l.chars().count() <= 30, "{l:?}");
+        }
+        assert!(p.o.contains('…') && p.o.contains(" b"), "{}", p.o);
+        assert!(!p.o.contains('`') && !p.o.contains(CODE_OPEN));
+    }
+
+    #[test]
+    fn colour_marks_code_spans_and_closes_them_on_each_line() {
+        let mut p = Printer {
+            o: String::new(),
+            opts: TextOptions {
+                color: true,
+                width: 20,
+            },
+        };
+        p.para("", "  ", "see `one two three four five` here");
+        for l in p.o.lines() {
+            assert_eq!(l.matches(CYAN).count(), l.matches(RESET).count(), "{l:?}");
+        }
     }
 }

@@ -44,6 +44,8 @@ async fn example_review_comments_and_summaries() {
             max_inline: 30,
             run_url: Some("https://github.com/octo/shop/actions/runs/77"),
             files_note: None,
+            rules_url: Some("https://github.com/cachebust/cachebust/blob/v1/docs/rules"),
+            blob_url: Some(&format!("https://github.com/octo/shop/blob/{}", r.head)),
         },
     );
     let redact = |s: &str| s.replace(&r.head, "<head-sha>");
@@ -71,6 +73,8 @@ async fn example_review_comments_and_summaries() {
             max_inline: 1,
             run_url: None,
             files_note: None,
+            rules_url: None,
+            blob_url: None,
         },
     );
     assert_eq!(one.inline.len(), 1);
@@ -144,6 +148,8 @@ async fn hostile_names_and_instructions_are_escaped() {
             max_inline: 30,
             run_url: None,
             files_note: None,
+            rules_url: None,
+            blob_url: None,
         },
     );
     assert!(!plan.inline.is_empty(), "the RUN line is in the diff");
@@ -212,4 +218,393 @@ fn strip_code(s: &str) -> String {
         }
     }
     out
+}
+
+/// GitHub's flavour of markdown, as comrak implements it (tables, strikethrough, autolinks,
+/// task lists, raw HTML passed through as GitHub passes it before sanitising).
+fn gfm() -> comrak::Options<'static> {
+    let mut o = comrak::Options::default();
+    o.extension.table = true;
+    o.extension.strikethrough = true;
+    o.extension.autolink = true;
+    o.extension.tasklist = true;
+    o.extension.tagfilter = true;
+    o.render.r#unsafe = true;
+    o
+}
+
+/// The code spans and the fenced blocks (info, text) of a body as GitHub parses it.
+fn code_of(body: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let arena = comrak::Arena::new();
+    let root = comrak::parse_document(&arena, body, &gfm());
+    let (mut spans, mut blocks) = (Vec::new(), Vec::new());
+    for n in root.descendants() {
+        match &n.data().value {
+            comrak::nodes::NodeValue::Code(c) => spans.push(c.literal.clone()),
+            comrak::nodes::NodeValue::CodeBlock(b) => {
+                blocks.push((b.info.clone(), b.literal.clone()))
+            }
+            _ => {}
+        }
+    }
+    (spans, blocks)
+}
+
+/// Structural checks of one rendered body: every `<details>` holds its own summary and content
+/// (no element opened before it closes inside it, nothing of its content escapes it), and tags
+/// balance.
+fn assert_structure(body: &str) {
+    let html = comrak::markdown_to_html(body, &gfm());
+    let tags = regex::Regex::new(r"</?([a-zA-Z][a-zA-Z0-9]*)[^>]*>").unwrap();
+    let void = ["br", "hr", "img", "input", "col"];
+    let mut stack: Vec<(String, usize)> = Vec::new();
+    for m in tags.captures_iter(&html) {
+        let whole = m.get(0).unwrap();
+        let name = m[1].to_ascii_lowercase();
+        if void.contains(&name.as_str()) || whole.as_str().ends_with("/>") {
+            continue;
+        }
+        if whole.as_str().starts_with("</") {
+            let (open, at) = stack.pop().unwrap_or_else(|| {
+                panic!("</{name}> closes nothing at {}:\n{html}", whole.start())
+            });
+            assert_eq!(
+                open,
+                name,
+                "</{name}> closes <{open}> at {}:\n{html}",
+                whole.start()
+            );
+            if name == "details" {
+                let inner = &html[at..whole.start()];
+                let content = inner.split_once("</summary>").map(|(_, c)| c).unwrap_or("");
+                assert!(
+                    inner.contains("<summary>") && content.trim().len() > 10,
+                    "a <details> with no content of its own:\n{inner}"
+                );
+            }
+        } else {
+            stack.push((name, whole.end()));
+        }
+    }
+    assert!(stack.is_empty(), "unclosed {stack:?}:\n{html}");
+}
+
+/// Every check on every body of a plan: structure, at most one suggestion per body (none in the
+/// summary), no fenced block twice in one body, every suggestion the exact replacement of the
+/// lines it anchors, and all suggestions of a file together equal to the fixes they carry.
+fn assert_plan(plan: &review::ReviewPlan, rep: &Report) {
+    let mut bodies = vec![
+        plan.summary.clone(),
+        plan.job_summary.clone(),
+        plan.review_body.clone(),
+    ];
+    bodies.extend(plan.inline.iter().map(|c| c.body.clone()));
+    for b in &bodies {
+        assert!(b.len() <= review::BODY_LIMIT || b == &plan.job_summary);
+        assert!(plan.job_summary.len() <= review::JOB_SUMMARY_LIMIT);
+        assert_structure(b);
+        let (_, blocks) = code_of(b);
+        for (i, x) in blocks.iter().enumerate() {
+            assert!(
+                !blocks[..i].contains(x),
+                "a block twice in one body: {x:?}\n{b}"
+            );
+        }
+    }
+    for b in [&plan.summary, &plan.job_summary, &plan.review_body] {
+        let (_, blocks) = code_of(b);
+        assert!(
+            blocks.iter().all(|(info, _)| info != "suggestion"),
+            "a suggestion outside its comment"
+        );
+    }
+    let mut applied: std::collections::BTreeMap<String, Vec<(u32, u32, String)>> =
+        Default::default();
+    for c in &plan.inline {
+        let (_, blocks) = code_of(&c.body);
+        let sug: Vec<&(String, String)> =
+            blocks.iter().filter(|(i, _)| i == "suggestion").collect();
+        assert!(
+            sug.len() <= 1,
+            "two suggestions in one comment:\n{}",
+            c.body
+        );
+        match (&c.suggestion, sug.first()) {
+            (Some(t), Some((_, lit))) => {
+                assert_eq!(lit.trim_end_matches('\n'), t.as_str(), "{}", c.body);
+                let start = c.start_line.unwrap_or(c.line);
+                applied
+                    .entry(c.path.clone())
+                    .or_default()
+                    .push((start, c.line, t.clone()));
+            }
+            (None, None) => {}
+            (a, b) => panic!("suggestion planned {a:?}, rendered {b:?}:\n{}", c.body),
+        }
+    }
+    for (path, mut sugs) in applied {
+        let df = rep.dockerfiles.iter().find(|d| d.path == path).unwrap();
+        let src = &df.sources[&path];
+        sugs.sort();
+        for w in sugs.windows(2) {
+            assert!(w[0].1 < w[1].0, "suggestions overlap in {path}: {w:?}");
+        }
+        // apply them bottom-up, as GitHub applies each to its lines
+        let mut lines: Vec<String> = src.lines().map(str::to_string).collect();
+        for (a, b, t) in sugs.iter().rev() {
+            let new: Vec<String> = if t.is_empty() && !t.contains('\n') {
+                Vec::new()
+            } else {
+                t.split('\n').map(str::to_string).collect()
+            };
+            lines.splice((*a - 1) as usize..*b as usize, new);
+        }
+        let got = lines.join("\n") + "\n";
+        // the fixes these comments carry, applied by the engine
+        let markers: Vec<String> = plan
+            .inline
+            .iter()
+            .filter(|c| c.path == path && c.suggestion.is_some())
+            .flat_map(|c| {
+                c.marker
+                    .split('+')
+                    .map(|m| m.split(':').next().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let fixes: Vec<&cachebust::engine::fix::Fix> = df
+            .findings
+            .iter()
+            .filter(|f| markers.contains(&review::marker_id(&path, f)))
+            .filter_map(|f| f.fix.as_ref())
+            .collect();
+        let files = std::collections::BTreeMap::from([(path.clone(), src.clone())]);
+        let (want, _) = cachebust::engine::fix::apply(&files, &fixes);
+        assert_eq!(
+            got, want[&path],
+            "the suggestions of {path} do not make the fixes"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_body_renders_with_its_structure_as_github_parses_it() {
+    let r = pr_repo();
+    let rep = report(&r.dir, &r.base, &r.head).await;
+    let files = files_of(pull_files(&r.dir, &r.base, &r.head));
+    for max_inline in [30, 1, 0] {
+        let plan = review::plan(
+            &rep,
+            &files,
+            &PlanOptions {
+                max_inline,
+                rules_url: Some("https://github.com/cachebust/cachebust/blob/v1/docs/rules"),
+                ..PlanOptions::new(&r.head)
+            },
+        );
+        assert_plan(&plan, &rep);
+        // each finding once in the summary: inline ones as one line, the rest in full
+        let inline_count = plan.inline.len();
+        for l in &plan.leftovers {
+            assert_eq!(
+                plan.summary
+                    .matches(&format!("`{}` line {}\n", l.path, l.finding.line))
+                    .count(),
+                1,
+                "{}",
+                plan.summary
+            );
+        }
+        assert_eq!(
+            plan.summary.matches("Not inline: ").count(),
+            plan.leftovers.len()
+        );
+        if inline_count > 0 {
+            assert!(
+                plan.summary
+                    .contains(&format!("**On the diff:** {inline_count} comment"))
+            );
+        }
+        // no CLI flags in what a reviewer reads
+        for b in std::iter::once(&plan.summary).chain(plan.inline.iter().map(|c| &c.body)) {
+            assert!(
+                !b.contains("--unsafe") && !b.contains("cachebust fix"),
+                "{b}"
+            );
+        }
+        // rule codes link to their page
+        for c in &plan.inline {
+            assert!(c.body.contains("/docs/rules/CB00"), "{}", c.body);
+        }
+    }
+    // the multi-stage builds carry a stage graph, the single-stage ones none
+    let plan = review::plan(&rep, &files, &PlanOptions::new(&r.head));
+    let (_, blocks) = code_of(&plan.summary);
+    let graphs: Vec<&String> = blocks
+        .iter()
+        .filter(|(i, _)| i == "mermaid")
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(graphs.len(), 2, "gosvc and web are multi-stage");
+    assert!(
+        graphs
+            .iter()
+            .any(|g| g.contains("-->|\"COPY --from\"|") && g.contains(":::rebuilt"))
+    );
+}
+
+/// A pull request that adds a volatile ARG at the top and a LABEL using it further down, both in
+/// the diff: the move goes inline as two suggestions (removal and insertion) that together make
+/// the fix; a cache-mount fix on a line the move's range would cover stays its own suggestion.
+#[tokio::test]
+async fn a_move_is_two_suggestions_and_overlapping_fixes_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["config", "user.email", "t@example.invalid"]);
+    git(dir, &["config", "user.name", "t"]);
+    let base = "FROM python:3.12-slim\nWORKDIR /app\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCOPY . .\nCMD [\"python\", \"app.py\"]\n";
+    std::fs::write(dir.join("Dockerfile"), base).unwrap();
+    std::fs::write(dir.join("requirements.txt"), "flask\n").unwrap();
+    std::fs::write(dir.join(".dockerignore"), "Dockerfile\n.dockerignore\n").unwrap();
+    std::fs::write(dir.join("app.py"), "print(1)\n").unwrap();
+    let b = crate::action::commit(dir, "base");
+    let head = "FROM python:3.12-slim\nARG GIT_SHA=dev\nWORKDIR /app\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCOPY . .\nLABEL org.opencontainers.image.revision=$GIT_SHA\nCMD [\"python\", \"app.py\"]\n";
+    std::fs::write(dir.join("Dockerfile"), head).unwrap();
+    let h = crate::action::commit(dir, "head");
+    let rep = report(dir, &b, &h).await;
+    let files = files_of(pull_files(dir, &b, &h));
+    let plan = review::plan(&rep, &files, &PlanOptions::new(&h));
+    assert_plan(&plan, &rep);
+    let moves: Vec<&review::PlannedComment> = plan
+        .inline
+        .iter()
+        .filter(|c| c.marker.starts_with("CB003-"))
+        .collect();
+    assert_eq!(moves.len(), 2, "{:#?}", plan.inline);
+    assert_eq!(moves[0].suggestion.as_deref(), Some(""), "line 2 comes out");
+    assert_eq!((moves[0].start_line, moves[0].line), (None, 2));
+    assert!(
+        moves[1]
+            .suggestion
+            .as_deref()
+            .unwrap()
+            .starts_with("ARG GIT_SHA=dev\n")
+    );
+    assert!(moves[0].body.contains("part 1 of 2") && moves[1].body.contains("part 2 of 2"));
+    assert!(plan.live_markers.contains(&moves[1].marker));
+    insta::assert_snapshot!(
+        "review_move_comments",
+        moves
+            .iter()
+            .map(|c| format!("=== lines {:?}..{}\n{}", c.start_line, c.line, c.body))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test]
+async fn bad_input_stays_under_the_limits_and_keeps_its_structure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["config", "user.email", "t@example.invalid"]);
+    git(dir, &["config", "user.name", "t"]);
+    // a 200-character path
+    let mut sub = String::new();
+    while sub.len() < 200 - "/Dockerfile".len() - 4 {
+        sub.push_str("deep-");
+    }
+    let sub = format!("svc/{}", &sub[..200 - "/Dockerfile".len() - 4]);
+    let df = format!("{sub}/Dockerfile");
+    assert_eq!(df.len(), 200);
+    std::fs::create_dir_all(dir.join(&sub)).unwrap();
+    std::fs::write(dir.join(&sub).join("package.json"), "{}").unwrap();
+    std::fs::write(dir.join(&sub).join("package-lock.json"), "{}").unwrap();
+    std::fs::write(dir.join(&df), "FROM node:20\nRUN true\n").unwrap();
+    let b = crate::action::commit(dir, "base");
+    // installs with instruction text full of markup, each a finding; the build is copied 20
+    // times (paths of 200 characters) for 500 findings
+    let hostile = "echo \"`date` | <details><summary>x</summary> <!-- c --> @admin ``` |\"";
+    let mut text =
+        String::from("FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\n");
+    for i in 0..25 {
+        text.push_str(&format!("RUN npm ci --prefix p{i} && {hostile}\n"));
+    }
+    std::fs::write(dir.join(&df), &text).unwrap();
+    let h = crate::action::commit(dir, "head");
+    let one = report(dir, &b, &h).await;
+    let files_one = files_of(pull_files(dir, &b, &h));
+    let mut rep = one.clone();
+    rep.dockerfiles.clear();
+    let mut files = Vec::new();
+    for k in 0..20 {
+        let path = format!(
+            "{}{k:02}{}",
+            &df[..df.len() - "/Dockerfile".len() - 2],
+            "/Dockerfile"
+        );
+        assert_eq!(path.len(), 200);
+        let mut d = one.dockerfiles[0].clone();
+        let src = d.sources.remove(&df).unwrap();
+        d.sources.insert(path.clone(), src);
+        for f in &mut d.findings {
+            for e in f.fix.iter_mut().flat_map(|x| x.edits.iter_mut()) {
+                if e.file == df {
+                    e.file = path.clone();
+                }
+            }
+        }
+        d.path = path.clone();
+        rep.dockerfiles.push(d);
+        for f in &files_one {
+            if f.path == df {
+                files.push(PullFile {
+                    path: path.clone(),
+                    ..f.clone()
+                });
+            }
+        }
+    }
+    let relevant: usize = rep
+        .dockerfiles
+        .iter()
+        .map(|d| d.findings.iter().filter(|f| f.relevant).count())
+        .sum();
+    assert!(relevant >= 500, "{relevant} findings");
+    let plan = review::plan(&rep, &files, &PlanOptions::new(&h));
+    assert!(
+        plan.summary.len() <= review::BODY_LIMIT,
+        "{}",
+        plan.summary.len()
+    );
+    assert!(plan.summary.contains("more suggestion"), "the cut is said");
+    assert_eq!(plan.inline.len(), review::DEFAULT_MAX_INLINE);
+    assert_plan(&plan, &rep);
+    // the instruction text survives byte for byte inside code spans
+    let line = format!("RUN npm ci --prefix p0 && {hostile}");
+    assert!(plan.job_summary.len() < review::JOB_SUMMARY_LIMIT);
+    let (spans, _) = code_of(&plan.job_summary);
+    assert!(
+        spans.iter().any(|s| s == &line),
+        "no code span holds {line:?}"
+    );
+    let (_, blocks) = code_of(&plan.inline[0].body);
+    assert!(
+        blocks
+            .iter()
+            .any(|(i, t)| i == "suggestion" && t.contains(hostile))
+    );
+    // nothing from the tree becomes a mention or HTML
+    let code_re = regex::Regex::new(r"(?s)<code>.*?</code>|<pre.*?</pre>").unwrap();
+    for body in std::iter::once(&plan.summary).chain(plan.inline.iter().map(|c| &c.body)) {
+        let html = comrak::markdown_to_html(body, &gfm());
+        assert!(!html.contains("<!-- c -->"), "a comment from the tree");
+        let text_only = code_re.replace_all(&html, "");
+        assert!(!text_only.contains("@admin"), "a mention");
+        assert!(
+            !text_only.contains("<summary>x</summary>"),
+            "HTML from the tree"
+        );
+    }
 }

@@ -514,3 +514,65 @@ fn corpus_every_single_fix_reparses() {
     assert!(n > 300, "only {n} fixes over the corpus");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// docs/rules/CB00N.md (what rule codes in review comments link to) is the rule module's own
+/// documentation: `CACHEBUST_UPDATE_RULE_DOCS=1` writes the pages, the test fails when they drift.
+#[test]
+fn rule_docs_pages_are_the_modules_docs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("src/engine/rules");
+    let mut pages = 0;
+    for r in cachebust::engine::rules::RULES {
+        let prefix = format!("{}_", r.code.to_ascii_lowercase());
+        let module = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+            })
+            .unwrap_or_else(|| panic!("no module for {}", r.code));
+        let src = std::fs::read_to_string(&module).unwrap();
+        let doc: Vec<&str> = src
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .map(|l| {
+                l.trim_start_matches("//!")
+                    .strip_prefix(' ')
+                    .unwrap_or(l.trim_start_matches("//!"))
+            })
+            .collect();
+        let page = format!(
+            "# {} {}\n\n{}. Severity: {}; {}.\n\n{}\n\n<sub>Generated from `{}` by the test `rule_docs_pages_are_the_modules_docs`; silence it with `# cachebust: ignore={}` or in `.github/cachebust.yml`.</sub>\n",
+            r.code,
+            r.name,
+            capitalize(r.summary),
+            format!("{:?}", r.severity).to_lowercase(),
+            match r.fix {
+                Some(a) => format!("best fix: {a:?}").to_lowercase(),
+                None => "no fix".into(),
+            },
+            doc[1..].join("\n").trim(),
+            module.strip_prefix(root).unwrap().display(),
+            r.code
+        );
+        let path = root.join(format!("docs/rules/{}.md", r.code));
+        if std::env::var_os("CACHEBUST_UPDATE_RULE_DOCS").is_some() {
+            std::fs::write(&path, &page).unwrap();
+        }
+        let have = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} is missing", path.display()));
+        assert_eq!(have, page, "{} is out of date", path.display());
+        pages += 1;
+    }
+    assert_eq!(pages, 10);
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}

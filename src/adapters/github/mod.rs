@@ -509,7 +509,7 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> HostError {
             message,
         },
         _ => {
-            let mut errors: Vec<String> = v
+            let errors: Vec<String> = v
                 .get("errors")
                 .and_then(Value::as_array)
                 .map(|a| {
@@ -525,10 +525,11 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> HostError {
                         .collect()
                 })
                 .unwrap_or_default();
-            if code != 422 {
-                errors.insert(0, format!("HTTP {code}"));
+            HostError::Invalid {
+                status: code,
+                message,
+                errors,
             }
-            HostError::Invalid { message, errors }
         }
     }
 }
@@ -934,5 +935,17 @@ mod tests {
             classify(StatusCode::BAD_GATEWAY, &h, ""),
             HostError::Server { status: 502, .. }
         ));
+        // another 4xx keeps its own status in the kind and the message
+        let e = classify(
+            StatusCode::NOT_ACCEPTABLE,
+            &h,
+            r#"{"message":"Must accept 'application/json'"}"#,
+        );
+        assert!(matches!(e, HostError::Invalid { status: 406, .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("GitHub rejected the request (406)"),
+            "{e}"
+        );
     }
 }
