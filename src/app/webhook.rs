@@ -11,19 +11,43 @@ use crate::ports::{Enqueued, InstallationChange, JobStore, NewJob, StoreError};
 /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under one of `secrets`.
 /// The comparison is constant-time (`Mac::verify_slice`).
 pub fn verify_signature(secrets: &[String], header: Option<&str>, body: &[u8]) -> bool {
-    let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
-        return false;
-    };
-    let Some(sig) = decode_hex(hex) else {
-        return false;
-    };
-    secrets.iter().filter(|s| !s.is_empty()).any(|secret| {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-            return false;
-        };
-        mac.update(body);
-        mac.verify_slice(&sig).is_ok()
+    SignatureCheck::new(secrets, header).is_some_and(|mut c| {
+        c.update(body);
+        c.verify()
     })
+}
+
+/// `verify_signature` fed piece by piece, as the body arrives.
+pub struct SignatureCheck {
+    sig: Vec<u8>,
+    macs: Vec<Hmac<Sha256>>,
+}
+
+impl SignatureCheck {
+    /// `None` when the header is missing or malformed (nothing can match).
+    pub fn new(secrets: &[String], header: Option<&str>) -> Option<SignatureCheck> {
+        let hex = header.and_then(|h| h.trim().strip_prefix("sha256="))?;
+        let sig = decode_hex(hex)?;
+        let macs = secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| Hmac::<Sha256>::new_from_slice(s.as_bytes()).ok())
+            .collect();
+        Some(SignatureCheck { sig, macs })
+    }
+    pub fn update(&mut self, chunk: &[u8]) {
+        for m in &mut self.macs {
+            m.update(chunk);
+        }
+    }
+    /// Constant-time comparison with each secret's MAC.
+    pub fn verify(self) -> bool {
+        let sig = self.sig;
+        self.macs
+            .into_iter()
+            .map(|m| m.verify_slice(&sig).is_ok())
+            .fold(false, |a, b| a | b)
+    }
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -289,6 +313,23 @@ pub async fn accept<S: JobStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_fed_in_pieces_checks_like_the_whole() {
+        let secrets = vec!["old".to_string(), "new".to_string()];
+        let body = b"{\"zen\":\"Keep it logically awesome.\"}";
+        let good = sign("new", body);
+        for split in [0, 1, 7, body.len()] {
+            let mut c = SignatureCheck::new(&secrets, Some(&good)).unwrap();
+            c.update(&body[..split]);
+            c.update(&body[split..]);
+            assert!(c.verify(), "{split}");
+        }
+        let mut c = SignatureCheck::new(&secrets, Some(&good)).unwrap();
+        c.update(&body[1..]);
+        assert!(!c.verify());
+        assert!(SignatureCheck::new(&secrets, Some("sha256=zz")).is_none());
+    }
 
     #[test]
     fn github_test_vector() {

@@ -27,7 +27,8 @@ pub use crate::render::metrics::{BUCKETS_MS, Histogram};
 #[allow(async_fn_in_trait)]
 pub trait Forge {
     type Host: CodeHost;
-    type Trees: RepoSource;
+    /// Moved to the analysis thread (off the async runtime).
+    type Trees: RepoSource + Send + 'static;
     /// A client for one installation.
     async fn connect(&self, installation: u64) -> Result<Self::Host, HostError>;
     /// The pull request's two trees (base = the merge base) and notes about them.
@@ -53,6 +54,64 @@ pub struct WorkerConfig {
     pub bot_login: Option<String>,
     /// Publish attempts inside one job (the job itself is retried on top).
     pub publish: PublishOptions,
+    /// Longest an analysis may take; past it the job fails (the pull request is not analysed).
+    pub analysis_budget: Duration,
+    /// Analyses that may run at once (shared by all workers). Each runs on a thread of the
+    /// blocking pool, never on the async runtime, so deliveries and `/healthz` stay answered;
+    /// a permit is held until the analysis has really ended, even after its budget ran out.
+    pub analysis_slots: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Run the CPU-bound analysis on the blocking pool, within `cfg.analysis_budget`.
+async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
+    cfg: &WorkerConfig,
+    trees: T,
+    opts: AnalyzeOptions,
+) -> Result<crate::engine::Report, JobError> {
+    let budget = cfg.analysis_budget;
+    let over = || JobError {
+        retry_after: None,
+        transient: false,
+        message: format!(
+            "the analysis did not finish within {} s (cachebust's budget per pull request); the pull request is not analysed",
+            budget.as_secs_f64()
+        ),
+    };
+    let deadline = tokio::time::Instant::now() + budget;
+    let permit = tokio::time::timeout_at(deadline, cfg.analysis_slots.clone().acquire_owned())
+        .await
+        .map_err(|_| over())?
+        .map_err(|_| JobError {
+            retry_after: None,
+            transient: true,
+            message: "the server is shutting down".into(),
+        })?;
+    let rt = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        // the trees' requests still run on the runtime's I/O driver; only this thread waits
+        rt.block_on(analyze(&trees, &opts))
+    });
+    match tokio::time::timeout_at(deadline, task).await {
+        Err(_) => Err(over()),
+        Ok(Err(join)) => Err(JobError {
+            retry_after: None,
+            transient: false,
+            message: if join.is_panic() {
+                format!("the analysis panicked: {}", panic_text(&*join.into_panic()))
+            } else {
+                "the analysis was cancelled".into()
+            },
+        }),
+        Ok(Ok(r)) => r.map_err(|e| JobError {
+            retry_after: None,
+            transient: matches!(
+                e,
+                super::analyze::AnalyzeError::Source(crate::ports::SourceError::Io(_))
+            ),
+            message: e.to_string(),
+        }),
+    }
 }
 
 /// What the server counts (read by `GET /metrics`).
@@ -173,14 +232,7 @@ pub async fn process<S: JobStore, F: Forge>(
             }
         }
     }
-    let mut report = analyze(&trees, &opts).await.map_err(|e| JobError {
-        retry_after: None,
-        transient: matches!(
-            e,
-            super::analyze::AnalyzeError::Source(crate::ports::SourceError::Io(_))
-        ),
-        message: e.to_string(),
-    })?;
+    let mut report = analyze_off_runtime(cfg, trees, opts).await?;
     for n in notes
         .iter()
         .cloned()

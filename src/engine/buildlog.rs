@@ -161,9 +161,52 @@ fn strip_wrapper_prefix(line: &str) -> &str {
 /// current build has finished vertices, or when a finished vertex number reappears with a
 /// different name.
 pub fn parse_plain(text: &str) -> Vec<LogBuild> {
-    let mut builds: Vec<LogBuild> = Vec::new();
+    read_plain(text).builds
+}
+
+/// Most vertices read from one log (all its builds together): a pull request may commit the
+/// log, and matching costs vertices × steps. A real build has tens to a few hundred.
+pub const MAX_VERTICES: usize = 10_000;
+/// Longest duration believed for one vertex, in seconds (a week); longer, negative or
+/// non-finite values are dropped with a problem.
+pub const MAX_SECONDS: f64 = 7.0 * 86_400.0;
+
+/// Problems kept per log (the first ones; the rest are alike).
+const MAX_PROBLEMS: usize = 5;
+
+/// A log as read, with what was wrong with it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogRead {
+    pub builds: Vec<LogBuild>,
+    /// (1-based line where known, message): limits hit, durations refused.
+    pub problems: Vec<(Option<u32>, String)>,
+}
+
+/// A duration from the log, if it is believable.
+fn duration(s: f64) -> Option<f64> {
+    (s.is_finite() && (0.0..=MAX_SECONDS).contains(&s)).then_some(s)
+}
+
+fn refused(value: &str) -> String {
+    format!(
+        "duration {value:?} is not a number of seconds between 0 and {} (a week); it is ignored",
+        MAX_SECONDS as u64
+    )
+}
+
+fn too_many() -> String {
+    format!("more than {MAX_VERTICES} vertices; cachebust reads no further in this log")
+}
+
+/// `parse_plain` with its problems; linear in the log's length.
+pub fn read_plain(text: &str) -> LogRead {
+    let mut out = LogRead::default();
     let mut cur = LogBuild::default();
-    for raw in text.split('\n') {
+    // number → index in cur.vertices (the first vertex of that number)
+    let mut index: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut any_finished = false;
+    let mut total = 0usize;
+    for (ln, raw) in text.split('\n').enumerate() {
         let line = clean_line(raw);
         let line = strip_wrapper_prefix(line.trim_start());
         let Some(rest) = line.strip_prefix('#') else {
@@ -185,27 +228,29 @@ pub fn parse_plain(text: &str) -> Vec<LogBuild> {
             || is_status(body)
             || body.starts_with("sha256:")
             || starts_with_seconds(body));
+        let known = index.get(&number).map(|&i| &cur.vertices[i]);
         let finished = |v: &LogVertex| v.status != VertexStatus::Unfinished;
         let starts_build = header
             && ((number == 0 && body.starts_with("building with"))
                 || (number <= 1 && body.starts_with("[internal] load build definition")))
-            && cur.vertices.iter().any(finished)
-            && !cur
-                .vertices
-                .iter()
-                .any(|v| v.number == number && v.name == body);
-        let reused = header
-            && cur
-                .vertices
-                .iter()
-                .any(|v| v.number == number && v.name != body && finished(v));
+            && any_finished
+            && known.is_none_or(|v| v.name != body);
+        let reused = header && known.is_some_and(|v| v.name != body && finished(v));
         if starts_build || reused {
-            builds.push(std::mem::take(&mut cur));
+            out.builds.push(std::mem::take(&mut cur));
+            index.clear();
+            any_finished = false;
         }
-        let idx = match cur.vertices.iter().position(|v| v.number == number) {
-            Some(i) => Some(i),
+        let idx = match index.get(&number) {
+            Some(&i) => Some(i),
             None if header => {
+                if total == MAX_VERTICES {
+                    out.problems.push((Some(ln as u32 + 1), too_many()));
+                    break;
+                }
+                total += 1;
                 let (platform, stage, step, instruction) = split_name(body);
+                index.insert(number, cur.vertices.len());
                 cur.vertices.push(LogVertex {
                     number,
                     name: body.to_string(),
@@ -226,24 +271,33 @@ pub fn parse_plain(text: &str) -> Vec<LogBuild> {
         if body == "CACHED" {
             v.status = VertexStatus::Cached;
         } else if let Some(d) = body.strip_prefix("DONE") {
-            let secs = d.trim().trim_end_matches('s').parse::<f64>().ok();
+            let text = d.trim().trim_end_matches('s');
+            let secs = text.parse::<f64>().ok();
             if v.status != VertexStatus::Cached {
                 v.status = VertexStatus::Done;
             }
-            if let Some(s) = secs {
-                v.seconds = Some(s);
-                v.seconds_total += s;
+            match secs.map(|s| (s, duration(s))) {
+                Some((_, Some(s))) => {
+                    v.seconds = Some(s);
+                    v.seconds_total = (v.seconds_total + s).min(MAX_SECONDS);
+                }
+                Some((_, None)) if out.problems.len() < MAX_PROBLEMS => {
+                    out.problems.push((Some(ln as u32 + 1), refused(text)))
+                }
+                Some((_, None)) => {}
+                None => {}
             }
         } else if body.starts_with("ERROR") {
             v.status = VertexStatus::Error;
         } else if body.starts_with("CANCELED") {
             v.status = VertexStatus::Canceled;
         }
+        any_finished |= cur.vertices[i].status != VertexStatus::Unfinished;
     }
     if !cur.vertices.is_empty() {
-        builds.push(cur);
+        out.builds.push(cur);
     }
-    builds
+    out
 }
 
 fn is_status(body: &str) -> bool {
@@ -305,6 +359,59 @@ mod tests {
     }
 
     #[test]
+    fn hostile_durations_are_refused() {
+        let log = "#1 [1/3] FROM a\n#1 DONE NaN\n#2 [2/3] RUN x\n#2 DONE infs\n#3 [3/3] RUN y\n#3 DONE -5s\n#4 [3/3] RUN z\n#4 DONE 1e308s\n#5 [3/3] RUN w\n#5 DONE 2.5s\n";
+        let r = read_plain(log);
+        let secs: Vec<_> = r.builds[0].vertices.iter().map(|v| v.seconds).collect();
+        assert_eq!(secs, vec![None, None, None, None, Some(2.5)]);
+        let lines: Vec<_> = r.problems.iter().map(|p| p.0).collect();
+        assert_eq!(lines, vec![Some(2), Some(4), Some(6), Some(8)]);
+        assert!(
+            r.problems[0]
+                .1
+                .contains("\"NaN\" is not a number of seconds")
+        );
+        assert!(
+            r.builds[0]
+                .vertices
+                .iter()
+                .all(|v| v.seconds_total.is_finite())
+        );
+    }
+
+    #[test]
+    fn bad_offsets_and_dates_are_not_times() {
+        assert!(parse_rfc3339("2025-03-20T22:53:16.44+01:00").is_some());
+        assert_eq!(parse_rfc3339("2025-03-20T22:53:16+99:99"), None);
+        assert_eq!(parse_rfc3339("2025-13-20T22:53:16Z"), None);
+        assert_eq!(parse_rfc3339("2025-03-20T25:53:16Z"), None);
+    }
+
+    #[test]
+    fn vertices_past_the_limit_are_not_read_and_parsing_is_linear() {
+        let mut log = String::new();
+        for n in 1..=MAX_VERTICES + 50 {
+            log.push_str(&format!("#{n} [1/2] RUN step {n}\n#{n} DONE 0.1s\n"));
+        }
+        let t = std::time::Instant::now();
+        let r = read_plain(&log);
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        assert_eq!(
+            r.builds.iter().map(|b| b.vertices.len()).sum::<usize>(),
+            MAX_VERTICES
+        );
+        assert_eq!(r.problems.len(), 1);
+        assert_eq!(r.problems[0].0, Some(2 * MAX_VERTICES as u32 + 1));
+        let mut json = String::new();
+        for n in 0..MAX_VERTICES + 3 {
+            json.push_str(&format!("{{\"vertexes\":[{{\"digest\":\"sha256:{n}\",\"name\":\"[1/2] RUN {n}\",\"started\":\"2024-02-05T18:37:58Z\",\"completed\":\"2024-02-05T18:37:59Z\"}}]}}\n"));
+        }
+        let r = read_json(&json);
+        assert_eq!(r.builds[0].vertices.len(), MAX_VERTICES);
+        assert_eq!(r.problems[0].0, Some(MAX_VERTICES as u32 + 1));
+    }
+
+    #[test]
     fn actions_prefix_and_ansi() {
         assert_eq!(
             clean_line("2025-11-07T22:19:51.6487693Z #5 DONE 1.2s\r"),
@@ -330,7 +437,8 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
         num(14..16)?,
         num(17..19)?,
     );
-    if y < 1970 {
+    if y < 1970 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -349,6 +457,9 @@ pub fn parse_rfc3339(s: &str) -> Option<f64> {
             let sign = if b[i] == b'-' { -1 } else { 1 };
             let oh = num(i + 1..i + 3)?;
             let om = num(i + 4..i + 6).unwrap_or(0);
+            if oh > 23 || om > 59 {
+                return None;
+            }
             sign * (oh * 3600 + om * 60)
         }
         _ => return None,
@@ -393,6 +504,12 @@ struct JsonStatus {
 /// engine's `StatusResponse` stream, or an aggregated solve status: every JSON object with a
 /// `vertexes` array, in order, prose around them ignored. Durations are completed − started.
 pub fn parse_json(text: &str) -> Vec<LogBuild> {
+    read_json(text).builds
+}
+
+/// `parse_json` with its problems.
+pub fn read_json(text: &str) -> LogRead {
+    let mut problems = Vec::new();
     struct Acc {
         name: String,
         started: Option<f64>,
@@ -417,6 +534,13 @@ pub fn parse_json(text: &str) -> Vec<LogBuild> {
                 if let Ok(st) = serde_json::from_value::<JsonStatus>(v) {
                     for jv in st.vertexes {
                         let n = acc.len();
+                        if n == MAX_VERTICES && !acc.contains_key(&jv.digest) {
+                            if problems.is_empty() {
+                                let line = text[..i].matches('\n').count() as u32 + 1;
+                                problems.push((Some(line), too_many()));
+                            }
+                            continue;
+                        }
                         let a = acc.entry(jv.digest.clone()).or_insert(Acc {
                             name: String::new(),
                             started: None,
@@ -451,7 +575,13 @@ pub fn parse_json(text: &str) -> Vec<LogBuild> {
         .map(|(n, (_, a))| {
             let (platform, stage, step, instruction) = split_name(&a.name);
             let seconds = match (a.started, a.completed) {
-                (Some(s), Some(c)) if c >= s => Some(c - s),
+                (Some(s), Some(c)) if c >= s => {
+                    let d = duration(c - s);
+                    if d.is_none() && problems.len() < MAX_PROBLEMS {
+                        problems.push((None, refused(&format!("{}", c - s))));
+                    }
+                    d
+                }
                 _ => None,
             };
             let status = if a.error {
@@ -480,22 +610,30 @@ pub fn parse_json(text: &str) -> Vec<LogBuild> {
             }
         })
         .collect();
-    if vertices.is_empty() {
-        Vec::new()
-    } else {
-        vec![LogBuild { vertices }]
+    LogRead {
+        builds: if vertices.is_empty() {
+            Vec::new()
+        } else {
+            vec![LogBuild { vertices }]
+        },
+        problems,
     }
 }
 
 /// Read a log in any supported format.
 pub fn parse_any(text: &str) -> Vec<LogBuild> {
+    read_any(text).builds
+}
+
+/// `parse_any` with its problems.
+pub fn read_any(text: &str) -> LogRead {
     if text.contains("\"vertexes\"") {
-        let j = parse_json(text);
-        if !j.is_empty() {
+        let j = read_json(text);
+        if !j.builds.is_empty() {
             return j;
         }
     }
-    parse_plain(text)
+    read_plain(text)
 }
 
 #[cfg(test)]

@@ -3,6 +3,11 @@
 //! `${NAME?m}`, and — with the current frontend only — `${NAME-w}`, `${NAME+w}`, prefix/suffix
 //! removal and replacement. Docker 20.10's built-in frontend rejects the newer forms.
 //!
+//! A pull request controls the text, so the lexer is bounded: `${…}` nests at most
+//! `MAX_DEPTH` deep, one expansion produces at most `MAX_LEN` bytes and pattern removal or
+//! replacement examines at most `PATTERN_BUDGET` characters; past a limit the word fails to
+//! expand with a message that names the limit (the caller reports it on the instruction's line).
+//!
 //! Values cachebust cannot know (a variable the base image may set, an automatic platform ARG)
 //! are passed in as opaque placeholders by the caller; they compare equal between base and head
 //! as long as their source is the same, which is all the prediction needs.
@@ -15,9 +20,18 @@ pub enum Frontend {
     Current,
 }
 
+/// Deepest `${…}` nesting expanded (BuildKit has none; real files nest two or three deep).
+pub const MAX_DEPTH: usize = 64;
+/// Longest result of one expansion, in bytes (doubling ARGs would otherwise grow without end).
+pub const MAX_LEN: usize = 1 << 20;
+/// Characters `${v#p}`, `${v%p}` and `${v/p/r}` may examine in one word.
+pub const PATTERN_BUDGET: usize = 4_000_000;
+
 pub struct Lexer<'a> {
     chars: Vec<char>,
     pos: usize,
+    depth: usize,
+    pattern_budget: usize,
     escape: char,
     env: &'a dyn Fn(&str) -> Option<String>,
     frontend: Frontend,
@@ -25,6 +39,16 @@ pub struct Lexer<'a> {
 }
 
 type R<T> = Result<T, String>;
+
+fn check_len(s: &str) -> R<()> {
+    if s.len() > MAX_LEN {
+        return Err(format!(
+            "the expansion grows past {} MiB (cachebust's limit for one word; doubling variables?)",
+            MAX_LEN >> 20
+        ));
+    }
+    Ok(())
+}
 
 /// Expand one word (quotes removed).
 pub fn expand_word(
@@ -36,6 +60,8 @@ pub fn expand_word(
     let mut lx = Lexer {
         chars: word.chars().collect(),
         pos: 0,
+        depth: 0,
+        pattern_budget: PATTERN_BUDGET,
         escape,
         env,
         frontend,
@@ -54,6 +80,8 @@ pub fn expand_words(
     let mut lx = Lexer {
         chars: text.chars().collect(),
         pos: 0,
+        depth: 0,
+        pattern_budget: PATTERN_BUDGET,
         escape,
         env,
         frontend,
@@ -74,12 +102,15 @@ pub fn expand_raw(
     let mut lx = Lexer {
         chars: text.chars().collect(),
         pos: 0,
+        depth: 0,
+        pattern_budget: PATTERN_BUDGET,
         escape,
         env,
         frontend,
         raw_quotes: true,
     };
     while let Some(c) = lx.peek() {
+        check_len(&out)?;
         if c == '$' {
             out.push_str(&lx.dollar()?);
         } else if c == escape {
@@ -93,6 +124,7 @@ pub fn expand_raw(
             out.push(c);
         }
     }
+    check_len(&out)?;
     Ok(out)
 }
 
@@ -153,8 +185,10 @@ impl Lexer<'_> {
         let mut result = String::new();
         let mut words = Words::default();
         while let Some(ch) = self.peek() {
+            check_len(&result)?;
             if Some(ch) == stop {
                 self.next();
+                check_len(&result)?;
                 return Ok((result, words.finish()));
             }
             match ch {
@@ -195,6 +229,7 @@ impl Lexer<'_> {
                 "unexpected end of statement while looking for matching {s}"
             ));
         }
+        check_len(&result)?;
         Ok((result, words.finish()))
     }
 
@@ -230,6 +265,7 @@ impl Lexer<'_> {
             out.push(q);
         }
         loop {
+            check_len(&out)?;
             match self.peek() {
                 None => {
                     return Err(
@@ -242,6 +278,7 @@ impl Lexer<'_> {
                     if self.raw_quotes {
                         out.push('"');
                     }
+                    check_len(&out)?;
                     return Ok(out);
                 }
                 Some('$') => out.push_str(&self.dollar()?),
@@ -311,6 +348,18 @@ impl Lexer<'_> {
             return Ok(self.lookup(&name).unwrap_or_default());
         }
         self.next(); // '{'
+        if self.depth >= MAX_DEPTH {
+            return Err(format!(
+                "${{…}} nests deeper than {MAX_DEPTH} levels (cachebust's limit)"
+            ));
+        }
+        self.depth += 1;
+        let r = self.braced();
+        self.depth -= 1;
+        r
+    }
+
+    fn braced(&mut self) -> R<String> {
         match self.peek() {
             None => return Err("syntax error: missing '}'".into()),
             Some('{') | Some('}') | Some(':') => {
@@ -390,7 +439,7 @@ impl Lexer<'_> {
                 }
                 let pat = self.word_until_brace()?;
                 let v = value.unwrap_or_default();
-                Ok(trim_affix(&v, &pat, c == '#', longest))
+                trim_affix(&v, &pat, c == '#', longest, &mut self.pattern_budget)
             }
             _ => {
                 let all = self.peek() == Some('/');
@@ -403,14 +452,26 @@ impl Lexer<'_> {
                 })?;
                 let rep = self.word_until_brace()?;
                 let v = value.unwrap_or_default();
-                Ok(replace_glob(&v, &pat, &rep, all))
+                replace_glob(&v, &pat, &rep, all, &mut self.pattern_budget)
             }
         }
     }
 }
 
+/// Charge one glob match of `part` against `pat` to the word's budget.
+fn spend(budget: &mut usize, pat: &str, part: &str) -> R<()> {
+    let cost = pat.len() + part.len() + 1;
+    if cost > *budget {
+        return Err(format!(
+            "the value is too long for pattern removal or replacement (cachebust examines at most {PATTERN_BUDGET} characters per word)"
+        ));
+    }
+    *budget -= cost;
+    Ok(())
+}
+
 /// Shell-glob prefix/suffix removal (`${v#p}`, `${v##p}`, `${v%p}`, `${v%%p}`).
-fn trim_affix(v: &str, pat: &str, prefix: bool, longest: bool) -> String {
+fn trim_affix(v: &str, pat: &str, prefix: bool, longest: bool, budget: &mut usize) -> R<String> {
     let idx: Vec<usize> = v
         .char_indices()
         .map(|(i, _)| i)
@@ -428,16 +489,17 @@ fn trim_affix(v: &str, pat: &str, prefix: bool, longest: bool) -> String {
         } else {
             (&v[i..], &v[..i])
         };
+        spend(budget, pat, part)?;
         if crate::engine::glob::glob_match(pat, part, false).unwrap_or(false) {
-            return keep.to_string();
+            return Ok(keep.to_string());
         }
     }
-    v.to_string()
+    Ok(v.to_string())
 }
 
-fn replace_glob(v: &str, pat: &str, rep: &str, all: bool) -> String {
+fn replace_glob(v: &str, pat: &str, rep: &str, all: bool, budget: &mut usize) -> R<String> {
     if pat.is_empty() {
-        return v.to_string();
+        return Ok(v.to_string());
     }
     let mut out = String::new();
     let mut i = 0;
@@ -454,6 +516,7 @@ fn replace_glob(v: &str, pat: &str, rep: &str, all: bool) -> String {
                 if j <= i {
                     break;
                 }
+                spend(budget, pat, &v[i..j])?;
                 if crate::engine::glob::glob_match(pat, &v[i..j], false).unwrap_or(false) {
                     matched = Some(j);
                     break;
@@ -463,6 +526,7 @@ fn replace_glob(v: &str, pat: &str, rep: &str, all: bool) -> String {
         match matched {
             Some(j) => {
                 out.push_str(rep);
+                check_len(&out)?;
                 i = j;
                 replaced = true;
             }
@@ -473,7 +537,7 @@ fn replace_glob(v: &str, pat: &str, rep: &str, all: bool) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -521,6 +585,46 @@ mod tests {
         assert_eq!(ex("${A//l/L}", c).unwrap(), "heLLo");
         assert!(ex("${B-def}", Frontend::V0_8).is_err());
         assert!(ex("${P##*/}", Frontend::V0_8).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let c = Frontend::Current;
+        let ok = format!("{}x{}", "${B:-".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
+        assert_eq!(ex(&ok, c).unwrap(), "x");
+        // 100,000 levels: would overflow any stack when recursed without a limit
+        let deep = format!("{}x{}", "${B:-".repeat(100_000), "}".repeat(100_000));
+        let e = ex(&deep, c).unwrap_err();
+        assert!(e.contains("nests deeper than 64 levels"), "{e}");
+        let e = expand_raw(&deep, '\\', c, &env).unwrap_err();
+        assert!(e.contains("nests deeper"), "{e}");
+    }
+
+    #[test]
+    fn produced_length_is_bounded() {
+        let big = "y".repeat(MAX_LEN / 2 + 1);
+        let lookup = |n: &str| (n == "H").then(|| big.clone());
+        let c = Frontend::Current;
+        assert_eq!(
+            expand_word("$H", '\\', c, &lookup).unwrap().len(),
+            big.len()
+        );
+        for w in ["$H$H", "\"$H$H\"", "${H}x${H}", "${U:-$H$H}"] {
+            let e = expand_word(w, '\\', c, &lookup).unwrap_err();
+            assert!(e.contains("grows past 1 MiB"), "{w}: {e}");
+        }
+        assert!(expand_raw("$H $H", '\\', c, &lookup).is_err());
+    }
+
+    #[test]
+    fn pattern_work_is_bounded() {
+        let long = "ab".repeat(50_000);
+        let lookup = |n: &str| (n == "L").then(|| long.clone());
+        let c = Frontend::Current;
+        let e = expand_word("${L//b*z/q}", '\\', c, &lookup).unwrap_err();
+        assert!(e.contains("too long for pattern"), "{e}");
+        // short values still work the same
+        assert_eq!(ex("${A//l/L}", c).unwrap(), "heLLo");
     }
 
     #[test]

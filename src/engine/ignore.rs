@@ -14,6 +14,25 @@ pub enum Flavor {
     Docker2010,
 }
 
+/// Most `.dockerignore` patterns read: a pull request controls the file, and matching costs
+/// patterns × files. Real files have tens of patterns.
+pub const MAX_PATTERNS: usize = 1000;
+
+/// The 1-based line of the first pattern past `MAX_PATTERNS`, when there is one.
+pub fn line_past_limit(text: &str) -> Option<u32> {
+    let mut n = 0;
+    for (i, line) in text.split('\n').enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        n += 1;
+        if n > MAX_PATTERNS {
+            return Some(i as u32 + 1);
+        }
+    }
+    None
+}
+
 /// `ignorefile.ReadAll`: comments (`#` in column 0), trimming, `!` exceptions,
 /// `filepath.Clean`, one leading `/` removed.
 pub fn read_patterns(text: &str) -> Vec<String> {
@@ -42,6 +61,9 @@ pub fn read_patterns(text: &str) -> Vec<String> {
             }
         }
         out.push(if invert { format!("!{p}") } else { p });
+        if out.len() == MAX_PATTERNS {
+            break;
+        }
     }
     out
 }
@@ -429,6 +451,16 @@ fn go_regex(re: &str) -> MatchType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_past_the_limit_are_not_read() {
+        let text = format!("# c\n\n{}", "a\n".repeat(MAX_PATTERNS + 3));
+        assert_eq!(read_patterns(&text).len(), MAX_PATTERNS);
+        assert_eq!(line_past_limit(&text), Some(MAX_PATTERNS as u32 + 3));
+        let fits = "a\n".repeat(MAX_PATTERNS);
+        assert_eq!(line_past_limit(&fits), None);
+        assert_eq!(read_patterns(&fits).len(), MAX_PATTERNS);
+    }
 
     #[test]
     fn clean_like_go() {

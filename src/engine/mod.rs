@@ -159,11 +159,19 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
     }
     let mut diagnostics = inputs.diagnostics.clone();
     // Each log goes to the builds its vertices match best.
-    let logs: Vec<(String, Vec<buildlog::LogBuild>)> = inputs
-        .timings
-        .iter()
-        .map(|(n, t)| (n.clone(), buildlog::parse_any(t)))
-        .collect();
+    let mut logs: Vec<(String, Vec<buildlog::LogBuild>)> = Vec::new();
+    for (name, text) in &inputs.timings {
+        let read = buildlog::read_any(text);
+        for (line, message) in read.problems {
+            diagnostics.push(report::FileDiagnostic {
+                file: name.clone(),
+                line,
+                severity: report::Severity::Warning,
+                message,
+            });
+        }
+        logs.push((name.clone(), read.builds));
+    }
     let mut assigned: Vec<Vec<&buildlog::LogBuild>> = vec![Vec::new(); predicted.len()];
     for (name, builds) in &logs {
         if builds.is_empty() {

@@ -21,7 +21,9 @@ pub fn files_diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, St
         if old == new {
             continue;
         }
-        let d = similar::TextDiff::from_lines(old, new);
+        let d = similar::TextDiff::configure()
+            .timeout(crate::engine::predict::DIFF_TIMEOUT)
+            .diff_lines(old, new);
         let (a, b) = if old.is_empty() && !before.contains_key(file) {
             ("/dev/null".to_string(), format!("b/{file}"))
         } else {

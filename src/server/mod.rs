@@ -1,7 +1,10 @@
 //! `cachebust serve`: the GitHub App server. axum answers `POST /webhook` (size limit, signature
 //! check over the raw bytes, then JSON, then a durable enqueue before the 2xx), `GET /healthz`,
 //! `GET /readyz` (the database answers) and `GET /metrics`; a pool of workers processes the queue
-//! (`app::worker`). SIGTERM or Ctrl-C: stop accepting, let each worker finish the job in hand for
+//! (`app::worker`), each analysis on the blocking pool within a time budget. Hostile clients are
+//! bounded: connections (`--max-connections`), request headers and bodies must arrive within
+//! `--read-timeout-seconds`, bodies whose signature is not yet checked share a memory budget
+//! (`--unverified-bytes`), and a body is fed to the HMAC as it arrives. SIGTERM or Ctrl-C: stop accepting, let each worker finish the job in hand for
 //! up to the grace period, give back what is still claimed. Logs are `tracing` (JSON by default)
 //! with the delivery id, repository, pull request and job id; secrets are never logged.
 
@@ -115,6 +118,19 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "CACHEBUST_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Longest analysis of one pull request, in seconds; past it the job fails.
+    #[arg(long, env = "CACHEBUST_ANALYSIS_SECONDS", default_value_t = 120.0)]
+    pub analysis_seconds: f64,
+    /// Time a client has to send a request's headers, and again its body, in seconds.
+    #[arg(long, env = "CACHEBUST_READ_TIMEOUT_SECONDS", default_value_t = 10.0)]
+    pub read_timeout_seconds: f64,
+    /// Open connections; more are closed at once.
+    #[arg(long, env = "CACHEBUST_MAX_CONNECTIONS", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Bytes of bodies held at once before their signature is checked (all connections
+    /// together); a body that cannot get its share within the read timeout gets 408.
+    #[arg(long, env = "CACHEBUST_UNVERIFIED_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub unverified_bytes: usize,
 }
 
 /// Secrets are not shown.
@@ -135,6 +151,8 @@ struct AppState {
     cfg: WebhookConfig,
     secrets: Vec<String>,
     max_body: usize,
+    read_timeout: Duration,
+    unverified: Arc<tokio::sync::Semaphore>,
     metrics: Arc<Metrics>,
     wake: Arc<tokio::sync::Notify>,
     api: Arc<ApiStats>,
@@ -187,20 +205,64 @@ async fn handle(
             json!({"error": format!("the body is larger than {} bytes", st.max_body)}),
         );
     }
-    let bytes = match axum::body::to_bytes(body, st.max_body).await {
-        Ok(b) => b,
-        Err(_) => {
+    let sig = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    let mut check = match webhook::SignatureCheck::new(&st.secrets, sig) {
+        Some(c) => c,
+        None => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                json!({"error": "missing or wrong X-Hub-Signature-256"}),
+            );
+        }
+    };
+    // bodies not yet known to be good share a memory budget: each piece is paid for before it
+    // is kept, and the payment is returned once the signature is checked
+    let mut paid = Vec::new();
+    let read = async {
+        use futures_util::StreamExt;
+        let mut bytes = Vec::new();
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| "the body could not be read")?;
+            if bytes.len() + chunk.len() > st.max_body {
+                return Err("too large");
+            }
+            let n = u32::try_from(chunk.len()).map_err(|_| "too large")?;
+            paid.push(
+                st.unverified
+                    .clone()
+                    .acquire_many_owned(n)
+                    .await
+                    .map_err(|_| "busy")?,
+            );
+            check.update(&chunk);
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    };
+    let bytes = match tokio::time::timeout(st.read_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err("too large")) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 json!({"error": format!("the body is larger than {} bytes", st.max_body)}),
             );
         }
+        Ok(Err(e)) => return (StatusCode::BAD_REQUEST, "malformed", json!({"error": e})),
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                json!({"error": format!("the body did not arrive within {} s", st.read_timeout.as_secs_f64())}),
+            );
+        }
     };
-    let sig = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
-    if !webhook::verify_signature(&st.secrets, sig, &bytes) {
+    drop(paid);
+    if !check.verify() {
         return (
             StatusCode::UNAUTHORIZED,
             "bad_signature",
@@ -440,6 +502,11 @@ async fn serve(a: ServeArgs) -> Result<()> {
         },
         secrets,
         max_body: a.max_body_bytes,
+        read_timeout: Duration::from_secs_f64(a.read_timeout_seconds.clamp(0.1, 3600.0)),
+        unverified: Arc::new(tokio::sync::Semaphore::new(
+            a.unverified_bytes
+                .clamp(a.max_body_bytes.max(1), tokio::sync::Semaphore::MAX_PERMITS),
+        )),
         metrics: metrics.clone(),
         wake: wake.clone(),
         api: forge.stats.clone(),
@@ -454,10 +521,6 @@ async fn serve(a: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("--listen {}", a.listen))?;
     let addr = listener.local_addr()?;
-    // answers are small: send them at once rather than waiting on Nagle's algorithm
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // unique per process even where hostname and pid repeat (containers restarted as pid 1)
     let base = format!(
@@ -470,6 +533,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
             & 0xffff_ffff
     );
     let mut workers = Vec::new();
+    let analysis_slots = Arc::new(tokio::sync::Semaphore::new(a.workers.max(1)));
     for i in 0..a.workers.max(1) {
         let cfg = WorkerConfig {
             name: format!("{base}-{i}"),
@@ -487,6 +551,8 @@ async fn serve(a: ServeArgs) -> Result<()> {
                 backoff: Duration::from_secs(1),
                 ..PublishOptions::default()
             },
+            analysis_budget: Duration::from_secs_f64(a.analysis_seconds.clamp(0.001, 86_400.0)),
+            analysis_slots: analysis_slots.clone(),
         };
         let (store, forge, metrics, wake, stop) = (
             store.clone(),
@@ -520,10 +586,14 @@ async fn serve(a: ServeArgs) -> Result<()> {
         })
     };
     tracing::info!(listen = %addr, database = store.backend(), workers = workers.len(), "cachebust serve: listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    accept(
+        listener,
+        app,
+        a.max_connections.max(1),
+        Duration::from_secs_f64(a.read_timeout_seconds.clamp(0.1, 3600.0)),
+        Duration::from_secs(a.shutdown_grace_seconds),
+    )
+    .await;
     // stop accepting is done; let the workers finish what they hold
     tracing::info!("shutting down: finishing the jobs in hand");
     let _ = stop_tx.send(true);
@@ -555,6 +625,60 @@ async fn serve(a: ServeArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serve connections until SIGTERM / Ctrl-C, then stop accepting and let open requests finish
+/// (up to `grace`). At most `max_conns` connections are open; each has `read_timeout` for the
+/// headers of each request (hyper closes it otherwise).
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    max_conns: usize,
+    read_timeout: Duration,
+    grace: Duration,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let conns = Arc::new(tokio::sync::Semaphore::new(max_conns));
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .keep_alive(true);
+    loop {
+        let (tcp, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // out of file descriptors, most likely: let open connections finish or time out
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let Ok(permit) = conns.clone().try_acquire_owned() else {
+            drop(tcp);
+            continue;
+        };
+        // answers are small: send them at once rather than waiting on Nagle's algorithm
+        let _ = tcp.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(tcp), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still open at the end of the grace period were cut");
+    }
 }
 
 fn hostname() -> String {

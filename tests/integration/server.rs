@@ -352,6 +352,8 @@ async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
             check_runs: true,
             bot_login: None,
             publish: Default::default(),
+            analysis_budget: Duration::from_secs(60),
+            analysis_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
         };
         let (store, stop, wake, metrics) = (
             store.clone(),
@@ -1026,4 +1028,213 @@ fn serve_refuses_to_start_without_a_secret_or_credentials() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+}
+
+// ---- hostile pull requests and clients (issue 17) ------------------------------------------
+
+/// `${V:-…}` nested `n` deep: recursed without a limit it overflows any stack.
+pub fn nesting_bomb(n: usize) -> String {
+    format!(
+        "FROM alpine\nENV X=\"{}x{}\"\nRUN echo \"$X\"\n",
+        "${V:-".repeat(n),
+        "}".repeat(n)
+    )
+}
+
+/// `levels` ARGs each twice the one before (2^44 bytes unbounded).
+pub fn doubling_bomb(levels: usize) -> String {
+    let mut s = String::from("FROM alpine\nARG A0=xxxxxxxxxxxxxxxx\n");
+    for i in 1..=levels {
+        s.push_str(&format!("ARG A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+    }
+    s.push_str(&format!("ENV E=$A{levels}\nRUN echo \"$E\"\n"));
+    s
+}
+
+/// As large as the Dockerfile limits allow: slow to analyse, but bounded.
+pub fn long_dockerfile(seed: usize) -> String {
+    let mut s = String::from("FROM alpine\nCOPY . /src\n");
+    for i in 0..9_900 {
+        s.push_str(&format!("RUN echo {seed}-{i} > /tmp/f{i}\n"));
+    }
+    s
+}
+
+fn job_of(body: &str) -> i64 {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["job"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no job in {body}"))
+}
+
+/// Bombs are findings, an analysis past its budget fails alone (and is not run again), and
+/// meanwhile `/healthz` answers and a normal delivery is accepted and then reviewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    // two hostile heads on top of the normal one: bombs, then files that take long to analyse
+    std::fs::create_dir_all(r.dir.join("bomb")).unwrap();
+    std::fs::create_dir_all(r.dir.join("double")).unwrap();
+    std::fs::write(r.dir.join("bomb/Dockerfile"), nesting_bomb(100_000)).unwrap();
+    std::fs::write(r.dir.join("double/Dockerfile"), doubling_bomb(44)).unwrap();
+    let bombs = crate::action::commit(&r.dir, "bombs");
+    for n in 0..6 {
+        let d = r.dir.join(format!("slow{n}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("Dockerfile"), long_dockerfile(n)).unwrap();
+    }
+    let slow = crate::action::commit(&r.dir, "slow");
+    {
+        let mut st = f.state();
+        st.files = pull_files(&r.dir, &r.base, &slow);
+        for sha in [&r.base, &r.head, &bombs, &slow] {
+            st.serve_commit(&r.dir, sha);
+        }
+        st.merge_base = Some(r.base.clone());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let mut srv = start_server(
+        &db,
+        &f.url,
+        &[
+            ("CACHEBUST_ANALYSIS_SECONDS", "6"),
+            ("CACHEBUST_CHECK_RUNS", "false"),
+        ],
+    );
+    let p = srv.port;
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    let body = pr_payload("opened", 9, &slow, &r.base);
+    let (st, b) = post(p, "pull_request", "h-slow", &body, signed(&body)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    let slow_job = job_of(&b);
+    wait_until("the slow job to run", Duration::from_secs(20), async || {
+        store.job_status(slow_job).await.unwrap().unwrap().0 == "running"
+    })
+    .await;
+    // the analysis runs off the async runtime: the server answers at once meanwhile
+    let t = Instant::now();
+    assert_eq!(http_status(p, "/healthz"), Some(200));
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let body = pr_payload("opened", 7, &r.head, &r.base);
+    let t = Instant::now();
+    let (st, b) = post(p, "pull_request", "h-normal", &body, signed(&body)).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    assert_eq!(st, 202, "{b}");
+    let normal_job = job_of(&b);
+    let body = pr_payload("opened", 8, &bombs, &r.base);
+    let (st, b) = post(p, "pull_request", "h-bombs", &body, signed(&body)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    let bomb_job = job_of(&b);
+    wait_until(
+        "all three jobs to end",
+        Duration::from_secs(120),
+        async || {
+            let mut ended = 0;
+            for id in [slow_job, normal_job, bomb_job] {
+                let s = store.job_status(id).await.unwrap().unwrap().0;
+                ended += usize::from(s == "done" || s == "failed");
+            }
+            ended == 3
+        },
+    )
+    .await;
+    let (status, attempts, error) = store.job_status(slow_job).await.unwrap().unwrap();
+    assert_eq!((status.as_str(), attempts), ("failed", 1), "{error:?}");
+    assert!(
+        error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("did not finish within 6 s"),
+        "{error:?}"
+    );
+    for id in [normal_job, bomb_job] {
+        let s = store.job_status(id).await.unwrap().unwrap();
+        assert_eq!(s.0, "done", "job {id}: {s:?}");
+    }
+    assert!(srv.child.try_wait().unwrap().is_none(), "the server died");
+    // the bombs' review says what was refused, with file and line
+    let (all, normal_summary) = {
+        let s = f.state();
+        let all: String = s
+            .issue_comments
+            .iter()
+            .chain(&s.reviews)
+            .filter(|c| c.pr == 8)
+            .map(|c| c.body.clone())
+            .collect();
+        (all, s.issue_comments.iter().any(|c| c.pr == 7))
+    };
+    assert!(all.contains("nests deeper than 64 levels"), "{all}");
+    assert!(all.contains("environment would grow past 32 KiB"), "{all}");
+    assert!(normal_summary, "no summary for the normal PR");
+    // the failed job is not claimed again
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.job_status(slow_job).await.unwrap().unwrap().1, 1);
+}
+
+/// Slow clients: headers and bodies that never finish are cut after the read timeout, bodies
+/// being read at once are bounded, and a real delivery goes through meanwhile and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_and_deliveries_still_go_through() {
+    let Some(f) = fake() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let srv = start_server(
+        &db,
+        &f.url,
+        &[
+            ("CACHEBUST_READ_TIMEOUT_SECONDS", "1"),
+            // four slow bodies' worth: the fifth waits, and a ping still finds room
+            ("CACHEBUST_UNVERIFIED_BYTES", "160000"),
+            ("CACHEBUST_MAX_BODY_BYTES", "40000"),
+        ],
+    );
+    let p = srv.port;
+    let open = |req: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // half-sent headers, and bodies announced at 40 KB of which 39,990 bytes arrive
+    let mut idle: Vec<TcpStream> = (0..100)
+        .map(|_| open("POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Git"))
+        .collect();
+    let mut bodies: Vec<TcpStream> = (0..10)
+        .map(|i| open(&format!("POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 40000\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: slow-{i}\r\nX-Hub-Signature-256: sha256={}\r\n\r\n{}", "0".repeat(64), " ".repeat(39_990))))
+        .collect();
+    let started = Instant::now();
+    let ping = serde_json::to_vec(&payload("ping.1.json")).unwrap();
+    assert_eq!(http_status(p, "/healthz"), Some(200));
+    let (st, b) = post(p, "ping", "p-during", &ping, signed(&ping)).unwrap();
+    assert_eq!(st, 200, "{b}");
+    // every slow connection is closed by the server within a few read timeouts
+    let mut answers = Vec::new();
+    for s in idle.iter_mut().chain(bodies.iter_mut()) {
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        answers.push(String::from_utf8_lossy(&buf).into_owned());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let body_statuses: Vec<&str> = answers[100..]
+        .iter()
+        .map(|a| a.split_whitespace().nth(1).unwrap_or("closed"))
+        .collect();
+    assert!(
+        body_statuses.iter().all(|s| *s == "408"),
+        "{body_statuses:?}"
+    );
+    let (st, b) = post(p, "ping", "p-after", &ping, signed(&ping)).unwrap();
+    assert_eq!(st, 200, "{b}");
+    let m = get_text(p, "/metrics");
+    assert!(
+        m.contains("cachebust_deliveries_total{event=\"ping\",outcome=\"timeout\"}"),
+        "{m}"
+    );
 }

@@ -23,8 +23,56 @@ use scan::{RawInstruction, Scanned};
 
 const MASK: char = '\u{1}';
 
+/// Largest Dockerfile read, in bytes: a pull request controls the file, and nothing real comes
+/// near this (the largest of the mirrored repositories is under 20 KB).
+pub const MAX_BYTES: usize = 1 << 20;
+/// Most physical lines read (continuations count): the same reason.
+pub const MAX_LINES: usize = 10_000;
+
+/// The line at which `text` crosses `MAX_BYTES` or `MAX_LINES`, with the message to report.
+pub fn over_limits(text: &str) -> Option<(u32, String)> {
+    if text.len() > MAX_BYTES {
+        let line = text.as_bytes()[..MAX_BYTES]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        return Some((
+            line as u32,
+            format!(
+                "the Dockerfile is {} bytes; cachebust reads at most {} MiB of a Dockerfile, so it is not analysed",
+                text.len(),
+                MAX_BYTES >> 20
+            ),
+        ));
+    }
+    let lines = text.lines().count();
+    if lines <= MAX_LINES {
+        return None;
+    }
+    Some((
+        MAX_LINES as u32 + 1,
+        format!(
+            "the Dockerfile has {lines} lines; cachebust reads at most {MAX_LINES} lines of a Dockerfile, so it is not analysed"
+        ),
+    ))
+}
+
 /// Parse a Dockerfile the way BuildKit's current frontend does.
 pub fn parse(text: &str) -> Dockerfile {
+    if let Some((line, message)) = over_limits(text) {
+        return Dockerfile {
+            escape: '\\',
+            directives: Vec::new(),
+            instructions: Vec::new(),
+            diagnostics: vec![ParseDiagnostic {
+                line,
+                severity: Severity::Error,
+                message,
+            }],
+            ok: false,
+        };
+    }
     let scanned = scan::scan(text);
     let mut out = Dockerfile {
         escape: scanned.escape,
@@ -509,6 +557,30 @@ mod tests {
         let df = parse("FROM a\nENTRYPOINT []\nRUN x\n");
         assert!(df.ok, "{:?}", df.diagnostics);
         assert_eq!(df.instructions.len(), 3);
+    }
+
+    #[test]
+    fn limits_are_findings_with_a_line() {
+        let ok = format!("FROM a\n{}", "RUN x\n".repeat(MAX_LINES - 1));
+        assert!(parse(&ok).ok);
+        let long = format!("FROM a\n{}", "RUN x\n".repeat(MAX_LINES + 5));
+        let df = parse(&long);
+        assert!(!df.ok && df.instructions.is_empty());
+        assert_eq!(df.diagnostics[0].line, MAX_LINES as u32 + 1);
+        assert!(
+            df.diagnostics[0].message.contains("has 10006 lines")
+                && df.diagnostics[0].message.contains("at most 10000 lines"),
+            "{:?}",
+            df.diagnostics
+        );
+        // one logical line of continuations counts by its physical lines
+        let cont = format!("FROM a\nRUN x{}\n", " \\\n y".repeat(MAX_LINES + 1));
+        assert!(!parse(&cont).ok);
+        let fat = format!("FROM a\nRUN {}\n", "x".repeat(MAX_BYTES));
+        let df = parse(&fat);
+        assert!(!df.ok);
+        assert_eq!(df.diagnostics[0].line, 2);
+        assert!(df.diagnostics[0].message.contains("at most 1 MiB"));
     }
 
     #[test]

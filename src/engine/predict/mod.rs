@@ -128,7 +128,20 @@ fn ignore_info(
         (None, None) => (None, None),
     };
     let patterns = match text {
-        Some(FileText::Text(t)) => super::ignore::read_patterns(t),
+        Some(FileText::Text(t)) => {
+            if let (true, Some(line)) = (report_errors, super::ignore::line_past_limit(t)) {
+                diags.push(Diagnostic {
+                    line: 0,
+                    severity: Severity::Error,
+                    message: format!(
+                        "{}:{line}: more than {} patterns; cachebust reads no further, so the prediction ignores the rest",
+                        file.clone().unwrap_or_default(),
+                        super::ignore::MAX_PATTERNS
+                    ),
+                });
+            }
+            super::ignore::read_patterns(t)
+        }
         Some(FileText::Binary) => {
             if report_errors {
                 diags.push(Diagnostic {
@@ -494,9 +507,16 @@ fn run_rules(
     crate::engine::rules::check(&rc, ctx.config)
 }
 
+/// How long a line diff may search for the smallest edit script.
+pub const DIFF_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// 1-based head lines that a line diff marks inserted or replaced.
 pub fn changed_head_lines(old: &str, new: &str) -> Vec<u32> {
-    let diff = similar::TextDiff::from_lines(old, new);
+    // Myers is quadratic on large unlike files (a pull request controls both): past the
+    // deadline `similar` settles for a coarser but still correct diff
+    let diff = similar::TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(old, new);
     let mut out = Vec::new();
     for op in diff.ops() {
         if let similar::DiffOp::Insert {

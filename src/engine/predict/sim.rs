@@ -300,6 +300,9 @@ struct State {
     image_env: bool,
 }
 
+/// Largest environment of one stage (names and values), in bytes.
+pub const ENV_LIMIT: usize = 32 << 10;
+
 impl State {
     fn lookup(&self, name: &str) -> Option<String> {
         if let Some(v) = self.env.iter().rev().find(|v| v.name == name) {
@@ -312,9 +315,25 @@ impl State {
         }
     }
 
-    fn set(&mut self, var: EnvVar) {
+    /// Set a variable unless the stage's environment would grow past `ENV_LIMIT` bytes (every
+    /// step keeps a copy of it, so a pull request could otherwise multiply it by the steps).
+    fn set(&mut self, var: EnvVar) -> Result<(), String> {
+        let others: usize = self
+            .env
+            .iter()
+            .filter(|v| v.name != var.name)
+            .map(|v| v.name.len() + v.value.len())
+            .sum();
+        if others + var.name.len() + var.value.len() > ENV_LIMIT {
+            return Err(format!(
+                "{}: the stage's environment would grow past {} KiB (cachebust's limit); the variable is left unset",
+                var.name,
+                ENV_LIMIT >> 10
+            ));
+        }
         self.env.retain(|v| v.name != var.name);
         self.env.push(var);
+        Ok(())
     }
 
     fn env_strings(&self) -> Vec<String> {
@@ -394,7 +413,7 @@ pub fn simulate(spec: &SideSpec<'_>) -> Sim {
                 diags.push(diag(
                     inst.line,
                     Severity::Error,
-                    format!("FROM {image}: {e}"),
+                    format!("FROM {}: {e}", clip(image)),
                 ));
                 image.clone()
             }
@@ -699,6 +718,14 @@ pub fn auto_arg(name: &str) -> Option<String> {
     )
 }
 
+/// A word quoted in a message: at most 60 characters of it.
+fn clip(word: &str) -> String {
+    match word.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &word[..i]),
+        None => word.to_string(),
+    }
+}
+
 fn diag(line: u32, severity: Severity, message: String) -> Diagnostic {
     Diagnostic {
         line,
@@ -737,7 +764,7 @@ impl DispatchCtx<'_, '_> {
                 sim.diagnostics.push(diag(
                     line,
                     Severity::Error,
-                    format!("cannot expand {word:?}: {e}"),
+                    format!("cannot expand {:?}: {e}", clip(word)),
                 ));
                 word.to_string()
             }
@@ -816,11 +843,14 @@ fn dispatch(
                 })
                 .collect();
             for (k, v) in expanded {
-                state.set(EnvVar {
+                if let Err(e) = state.set(EnvVar {
                     name: k,
                     value: v,
                     src: EnvSrc::Env { line },
-                });
+                }) {
+                    sim.diagnostics
+                        .push(diag(line, Severity::Error, format!("ENV {e}")));
+                }
             }
             None
         }
@@ -846,11 +876,14 @@ fn dispatch(
                     auto_arg(name).map(|v| (v, EnvSrc::Platform { line }))
                 };
                 if let Some((v, src)) = value {
-                    state.set(EnvVar {
+                    if let Err(e) = state.set(EnvVar {
                         name: name.clone(),
                         value: v,
                         src,
-                    });
+                    }) {
+                        sim.diagnostics
+                            .push(diag(line, Severity::Error, format!("ARG {e}")));
+                    }
                 } else if PROXY_ARGS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
                     // declared proxy arg without a value: nothing exported
                 }
