@@ -755,6 +755,13 @@ fn own_dockerfile_and_action_metadata() {
         );
     }
     assert_eq!(meta["runs"]["using"], "docker");
-    assert_eq!(meta["runs"]["image"], "Dockerfile");
+    // the released image, pinned by this version (issue 18); the Dockerfile is for development
+    assert_eq!(
+        meta["runs"]["image"],
+        format!(
+            "docker://ghcr.io/cachebust/cachebust:{}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
     assert_eq!(meta["runs"]["args"][0], "action");
 }
