@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::report::{FileDiagnostic, Origin, Severity};
 use crate::engine::tree::{ChangeSet, Side};
-use crate::engine::{FileText, bake, compose, discover, workflows};
+use crate::engine::{FileText, bake, compose, decl, discover, workflows};
 use crate::ports::{RepoSource, SourceError};
 
 /// A build as one declaration gives it, on one side.
@@ -318,8 +318,8 @@ async fn declared<R: RepoSource>(
     for (i, b) in config.builds.iter().enumerate() {
         let context_raw = b.context.clone().unwrap_or_else(|| ".".into());
         let (Some(context), Some(dockerfile)) = (
-            compose::inside("", &context_raw),
-            compose::inside("", &b.dockerfile),
+            decl::inside("", &context_raw),
+            decl::inside("", &b.dockerfile),
         ) else {
             diags.push(diag(
                 config_file,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 
-use crate::engine::compose::inside;
+use crate::engine::decl::{Problem, find_line, inside};
 use crate::engine::tree::join_clean;
 
 /// Size limit for one bake file, in bytes.
@@ -34,18 +34,10 @@ pub struct BakeBuild {
     pub contexts: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BakeProblem {
-    pub file: String,
-    pub line: Option<u32>,
-    pub error: bool,
-    pub message: String,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
     pub builds: Vec<BakeBuild>,
-    pub problems: Vec<BakeProblem>,
+    pub problems: Vec<Problem>,
 }
 
 /// Bake's order of default files in a directory (later files override earlier ones).
@@ -96,17 +88,13 @@ enum Attr {
     Null,
 }
 
-fn line_of(text: &str, pred: impl Fn(&str) -> bool) -> Option<u32> {
-    text.lines().position(pred).map(|i| i as u32 + 1)
-}
-
 fn target_line(text: &str, name: &str) -> Option<u32> {
     let q = format!("\"{name}\"");
-    line_of(text, |l| {
+    find_line(text, |l| {
         let t = l.trim_start();
         t.starts_with("target") && t.contains(&q)
     })
-    .or_else(|| line_of(text, |l| l.contains(&q)))
+    .or_else(|| find_line(text, |l| l.contains(&q)))
 }
 
 /// Resolve the bake files of one directory: `files` are (path, text) in bake's order; `env`
@@ -120,7 +108,7 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
     let mut bodies: Vec<(String, String, Result<hcl::Body, serde_json::Value>)> = Vec::new();
     for (path, text) in files {
         if text.len() > MAX_BAKE_BYTES {
-            problems.push(BakeProblem {
+            problems.push(Problem {
                 file: path.clone(),
                 line: None,
                 error: true,
@@ -143,7 +131,7 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
                     }
                     bodies.push((path.clone(), text.clone(), Err(v)));
                 }
-                Err(e) => problems.push(BakeProblem {
+                Err(e) => problems.push(Problem {
                     file: path.clone(),
                     line: Some(e.line() as u32),
                     error: true,
@@ -171,7 +159,7 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
             Err(e) => {
                 let msg = e.to_string();
                 let line = hcl_error_line(&msg);
-                problems.push(BakeProblem {
+                problems.push(Problem {
                     file: path.clone(),
                     line,
                     error: true,
@@ -264,7 +252,7 @@ fn finish_targets(
     files: &[(String, String)],
     targets: BTreeMap<String, Raw>,
     groups: BTreeMap<String, Vec<String>>,
-    mut problems: Vec<BakeProblem>,
+    mut problems: Vec<Problem>,
 ) -> Resolved {
     // which targets are builds
     let inherited: BTreeSet<String> = targets
@@ -287,7 +275,7 @@ fn finish_targets(
         if !targets.contains_key(&name) {
             if !groups.contains_key(&name) {
                 let file = files.last().map(|f| f.0.clone()).unwrap_or_default();
-                problems.push(BakeProblem {
+                problems.push(Problem {
                     file,
                     line: None,
                     error: false,
@@ -385,7 +373,7 @@ fn read_hcl(
     ctx: &Context,
     targets: &mut BTreeMap<String, Raw>,
     groups: &mut BTreeMap<String, Vec<String>>,
-    problems: &mut Vec<BakeProblem>,
+    problems: &mut Vec<Problem>,
 ) {
     for b in body.blocks() {
         let Some(label) = b.labels.first().map(|l| l.as_str().to_string()) else {
@@ -413,7 +401,7 @@ fn read_hcl(
                 if b.body.blocks().any(|x| x.identifier.as_str() == "matrix")
                     || b.body.attributes().any(|a| a.key.as_str() == "matrix")
                 {
-                    problems.push(BakeProblem {
+                    problems.push(Problem {
                         file: path.to_string(),
                         line,
                         error: false,
@@ -433,7 +421,7 @@ fn read_hcl(
                                     .filter_map(|x| x.as_str().map(str::to_string))
                                     .collect()
                             }
-                            Err(e) => problems.push(BakeProblem {
+                            Err(e) => problems.push(Problem {
                                 file: path.to_string(),
                                 line,
                                 error: true,
@@ -462,9 +450,9 @@ fn read_hcl(
                             };
                             merge_attr(&mut t.attrs, key, attr);
                         }
-                        Err(e) => problems.push(BakeProblem {
+                        Err(e) => problems.push(Problem {
                             file: path.to_string(),
-                            line: line_of(text, |l| l.trim_start().starts_with(key)).or(line),
+                            line: find_line(text, |l| l.trim_start().starts_with(key)).or(line),
                             error: false,
                             message: format!(
                                 "target {label}: {key} cannot be evaluated ({}); left unset",
@@ -507,7 +495,7 @@ fn read_json(
     vars: &BTreeMap<String, hcl::Value>,
     targets: &mut BTreeMap<String, Raw>,
     groups: &mut BTreeMap<String, Vec<String>>,
-    _problems: &mut [BakeProblem],
+    _problems: &mut [Problem],
 ) {
     if let Some(g) = v.get("group").and_then(|x| x.as_object()) {
         for (name, body) in g {
@@ -565,11 +553,11 @@ fn flatten(
     name: &str,
     targets: &BTreeMap<String, Raw>,
     chain: &mut Vec<String>,
-    problems: &mut Vec<BakeProblem>,
+    problems: &mut Vec<Problem>,
 ) -> Option<BTreeMap<String, Attr>> {
     let raw = targets.get(name)?;
     if chain.iter().any(|c| c == name) || chain.len() > 16 {
-        problems.push(BakeProblem {
+        problems.push(Problem {
             file: raw.file.clone(),
             line: raw.line,
             error: true,
@@ -584,7 +572,7 @@ fn flatten(
     let mut out: BTreeMap<String, Attr> = BTreeMap::new();
     for parent in &raw.inherits {
         if !targets.contains_key(parent) {
-            problems.push(BakeProblem {
+            problems.push(Problem {
                 file: raw.file.clone(),
                 line: raw.line,
                 error: false,
@@ -609,7 +597,7 @@ fn build_of(
     name: &str,
     raw: &Raw,
     attrs: &BTreeMap<String, Attr>,
-    problems: &mut Vec<BakeProblem>,
+    problems: &mut Vec<Problem>,
 ) -> Option<BakeBuild> {
     let s = |k: &str| match attrs.get(k) {
         Some(Attr::Str(s)) => Some(s.clone()),
@@ -619,8 +607,8 @@ fn build_of(
         Some(Attr::Map(m)) => m.clone(),
         _ => BTreeMap::new(),
     };
-    let problem = |problems: &mut Vec<BakeProblem>, m: String| {
-        problems.push(BakeProblem {
+    let problem = |problems: &mut Vec<Problem>, m: String| {
+        problems.push(Problem {
             file: raw.file.clone(),
             line: raw.line,
             error: true,
@@ -629,7 +617,7 @@ fn build_of(
     };
     let context_raw = s("context").unwrap_or_else(|| ".".into());
     if context_raw.contains("://") || context_raw.starts_with("git@") {
-        problems.push(BakeProblem {
+        problems.push(Problem {
             file: raw.file.clone(),
             line: raw.line,
             error: false,

@@ -15,6 +15,7 @@ pub mod buildlog;
 pub mod compose;
 pub mod config;
 pub mod cost;
+pub mod decl;
 pub mod discover;
 pub mod dockerfile;
 pub mod expand;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::engine::compose::{inside, load_yaml};
+use crate::engine::decl::{Problem, inside, load_yaml};
 use crate::engine::tree::join_clean;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,19 +43,11 @@ pub struct StepBake {
     pub targets: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkflowProblem {
-    pub file: String,
-    pub line: Option<u32>,
-    pub error: bool,
-    pub message: String,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct Found {
     pub builds: Vec<StepBuild>,
     pub bakes: Vec<StepBake>,
-    pub problems: Vec<WorkflowProblem>,
+    pub problems: Vec<Problem>,
 }
 
 fn s(v: &Value) -> Option<String> {
@@ -149,7 +141,7 @@ pub fn read(path: &str, text: &str) -> Found {
     let doc = match load_yaml(text) {
         Ok(v) => v,
         Err((line, m)) => {
-            found.problems.push(WorkflowProblem {
+            found.problems.push(Problem {
                 file: path.to_string(),
                 line,
                 error: true,
@@ -210,7 +202,7 @@ pub fn read(path: &str, text: &str) -> Found {
                 }
             };
             let problem = |found: &mut Found, line: Option<u32>, error: bool, m: String| {
-                found.problems.push(WorkflowProblem {
+                found.problems.push(Problem {
                     file: path.to_string(),
                     line,
                     error,

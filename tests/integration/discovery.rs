@@ -72,7 +72,10 @@ type Build = (String, String, BTreeMap<String, String>, Option<String>);
 fn ours(
     root: &Path,
     project: &compose::Project,
-) -> (BTreeMap<String, Build>, Vec<compose::ComposeProblem>) {
+) -> (
+    BTreeMap<String, Build>,
+    Vec<cachebust::engine::decl::Problem>,
+) {
     let mut given: BTreeMap<String, Option<String>> = BTreeMap::new();
     for _ in 0..30 {
         match compose::resolve(project, &given, &BTreeMap::new()) {

@@ -16,10 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::engine::decl::{Problem, load_yaml};
+use crate::engine::decl::{find_line, inside};
 use crate::engine::tree::join_clean;
 
-/// Size limit for one compose file, in bytes.
-pub const MAX_COMPOSE_BYTES: usize = 2 * 1024 * 1024;
 /// Deepest chain of `include:` / `extends:` followed.
 pub const MAX_NESTING: usize = 16;
 
@@ -58,14 +58,6 @@ pub struct ComposeBuild {
     pub contexts: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComposeProblem {
-    pub file: String,
-    pub line: Option<u32>,
-    pub error: bool,
-    pub message: String,
-}
-
 /// A project: the files Compose would read, in order, and its directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
@@ -90,7 +82,7 @@ pub struct Need(pub Vec<String>);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolved {
     pub builds: Vec<ComposeBuild>,
-    pub problems: Vec<ComposeProblem>,
+    pub problems: Vec<Problem>,
     /// Every file the project read (compose files, includes, extends files, `.env`).
     pub inputs: Vec<String>,
 }
@@ -199,73 +191,6 @@ pub fn compose_file_from_dotenv(text: &str) -> Option<String> {
     vars.get("COMPOSE_FILE").cloned()
 }
 
-fn options() -> serde_saphyr::Options {
-    let mut budget = serde_saphyr::Budget::default();
-    // what expansion produces is bounded (events, nodes, bytes, depth); many aliases over few
-    // anchors is normal in real compose files (x-defaults merged into every service)
-    budget.enforce_alias_anchor_ratio = false;
-    budget.max_events = 1_000_000;
-    budget.max_aliases = 20_000;
-    budget.max_anchors = 20_000;
-    budget.max_depth = 64;
-    budget.max_documents = 1;
-    budget.max_nodes = 250_000;
-    budget.max_total_scalar_bytes = 8 * 1024 * 1024;
-    budget.max_merge_keys = 20_000;
-    budget.max_recorded_anchor_events = 500_000;
-    budget.max_recorded_anchor_bytes = 8 * 1024 * 1024;
-    let mut o = serde_saphyr::Options::default();
-    o.budget = Some(budget);
-    o
-}
-
-/// Read one YAML document under the budgets (shared with the workflow reader).
-pub fn load_yaml(text: &str) -> Result<Value, (Option<u32>, String)> {
-    if text.len() > MAX_COMPOSE_BYTES {
-        return Err((
-            None,
-            format!("larger than {MAX_COMPOSE_BYTES} bytes; not read"),
-        ));
-    }
-    match serde_saphyr::from_str_with_options::<Value>(text, options()) {
-        Ok(v) => {
-            // a last bound on what aliases expanded to, counted on the value itself
-            let mut budget = 2_000_000usize;
-            if count_nodes(&v, &mut budget) {
-                Ok(v)
-            } else {
-                Err((
-                    None,
-                    "expands to more than 2,000,000 nodes (an alias bomb?); not read".into(),
-                ))
-            }
-        }
-        Err(e) => {
-            let line = e.location().map(|l| l.line() as u32);
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-            Err((line, first))
-        }
-    }
-}
-
-fn count_nodes(v: &Value, budget: &mut usize) -> bool {
-    if *budget == 0 {
-        return false;
-    }
-    *budget -= 1;
-    match v {
-        Value::Array(a) => a.iter().all(|x| count_nodes(x, budget)),
-        Value::Object(m) => m.values().all(|x| count_nodes(x, budget)),
-        _ => true,
-    }
-}
-
-/// 1-based line of the first line of `text` matching `pred`.
-fn find_line(text: &str, pred: impl Fn(&str) -> bool) -> Option<u32> {
-    text.lines().position(pred).map(|i| i as u32 + 1)
-}
-
 fn service_line(text: &str, service: &str) -> Option<u32> {
     let keys = [
         format!("{service}:"),
@@ -288,7 +213,7 @@ fn var_line(text: &str, name: &str) -> Option<u32> {
 struct Ctx<'a> {
     files: &'a BTreeMap<String, Option<String>>,
     need: BTreeSet<String>,
-    problems: Vec<ComposeProblem>,
+    problems: Vec<Problem>,
     inputs: BTreeSet<String>,
     /// Parsed files (None when unreadable; the problem is recorded once).
     parsed: BTreeMap<String, Option<Value>>,
@@ -296,7 +221,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn problem(&mut self, file: &str, line: Option<u32>, error: bool, message: String) {
-        let p = ComposeProblem {
+        let p = Problem {
             file: file.to_string(),
             line,
             error,
@@ -664,30 +589,6 @@ fn load_includes(
             services.insert(k, v);
         }
     }
-}
-
-/// `rel` resolved against `dir`, or `None` when it leaves the repository (or is absolute).
-pub fn inside(dir: &str, rel: &str) -> Option<String> {
-    if rel.starts_with('/') {
-        return None;
-    }
-    let mut depth: i64 = dir
-        .split('/')
-        .filter(|s| !s.is_empty() && *s != ".")
-        .count() as i64;
-    for seg in rel.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                depth -= 1;
-                if depth < 0 {
-                    return None;
-                }
-            }
-            _ => depth += 1,
-        }
-    }
-    Some(join_clean(dir, rel))
 }
 
 /// The service `ext` names, fully resolved (its own `extends` followed), with the directory its
