@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "CACHEBUST_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
+    /// Where rule codes in reviews link to (`<URL>/CB001.md`). Default: this release's rule
+    /// pages in cachebust's repository.
+    #[arg(long, env = "CACHEBUST_RULES_URL", value_name = "URL")]
+    pub rules_url: Option<String>,
     /// Longest analysis of one pull request, in seconds; past it the job fails.
     #[arg(long, env = "CACHEBUST_ANALYSIS_SECONDS", default_value_t = 120.0)]
     pub analysis_seconds: f64,
@@ -478,6 +482,8 @@ async fn serve(a: ServeArgs) -> Result<()> {
                     ));
                 }
             };
+            crate::adapters::github::GitHub::check_app_key(&a.api_url, id, &pem)
+                .map_err(|e| anyhow!("--private-key-file / CACHEBUST_PRIVATE_KEY: {e}"))?;
             AppAuth::App { id, pem }
         }
         (None, None) => {
@@ -549,6 +555,13 @@ async fn serve(a: ServeArgs) -> Result<()> {
             bot_login: a.app_slug.as_ref().map(|s| format!("{s}[bot]")),
             publish: PublishOptions {
                 backoff: Duration::from_secs(1),
+                rules_url: Some(a.rules_url.clone().unwrap_or_else(|| {
+                    format!(
+                        "{}/blob/v{}/docs/rules",
+                        env!("CARGO_PKG_REPOSITORY"),
+                        env!("CARGO_PKG_VERSION")
+                    )
+                })),
                 ..PublishOptions::default()
             },
             analysis_budget: Duration::from_secs_f64(a.analysis_seconds.clamp(0.001, 86_400.0)),

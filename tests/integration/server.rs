@@ -640,6 +640,22 @@ async fn deliveries_are_verified_queued_and_reviewed() {
         let s = f.state();
         assert_eq!(s.reviews.len(), 1);
         assert!(s.review_comments.iter().all(|c| c.pr == 7));
+        // rule codes link to this release's rule pages (the App has no Action repository)
+        let rules = format!(
+            "https://github.com/cachebust/cachebust/blob/v{}/docs/rules/CB",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(
+            s.review_comments
+                .iter()
+                .chain(&s.issue_comments)
+                .any(|c| c.body.contains(&rules)),
+            "no link to {rules}: {:?}",
+            s.review_comments
+                .iter()
+                .map(|c| &c.body)
+                .collect::<Vec<_>>()
+        );
         assert_eq!(s.check_runs.len(), 1);
         assert_eq!(s.check_runs[0]["head_sha"], json!(r.head));
         assert!(
@@ -1010,6 +1026,17 @@ fn serve_refuses_to_start_without_a_secret_or_credentials() {
                 ("CACHEBUST_APP_ID", "12"),
             ],
             "private key",
+        ),
+        (
+            vec![
+                ("CACHEBUST_WEBHOOK_SECRET", "s"),
+                ("CACHEBUST_APP_ID", "12"),
+                (
+                    "CACHEBUST_PRIVATE_KEY",
+                    "-----BEGIN RSA PRIVATE KEY-----\\nbm90IGEga2V5\\n-----END RSA PRIVATE KEY-----",
+                ),
+            ],
+            "the App's private key",
         ),
     ] {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));

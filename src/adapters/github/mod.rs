@@ -119,6 +119,18 @@ impl GitHub {
         Ok(GitHub::new(octo))
     }
 
+    /// Whether `pem` is an RSA private key the App's JWTs can be signed with: checked once at
+    /// startup, so a bad key stops the server instead of failing every job later.
+    pub fn check_app_key(api_url: &str, app_id: u64, pem: &[u8]) -> Result<(), HostError> {
+        Self::builder(api_url)?
+            .app_from_rsa_pem(octocrab::models::AppId(app_id), pem)
+            .map(|_| ())
+            .map_err(|e| HostError::Forbidden {
+                status: 401,
+                message: format!("the App's private key: {e}"),
+            })
+    }
+
     /// A client for one installation of a GitHub App (JWT from the private key; installation
     /// tokens minted and cached by octocrab until shortly before they expire).
     pub fn for_installation(
