@@ -52,17 +52,28 @@ impl DirTree {
         })
     }
 
-    /// Read a file inside the tree (never following a symlink out of the root).
+    /// Read a file inside the tree (never following a symlink out of the root). `None` when
+    /// nothing is at `rel`; an error that says what is there when it is not a file that can be
+    /// read (a FIFO, a device, a directory, a link that leaves the tree or dangles).
     pub fn read(&self, rel: &str) -> Option<std::io::Result<Vec<u8>>> {
         let e = match self.listing.entry(rel) {
             crate::engine::tree::Lookup::Loaded(e) => e.cloned(),
             crate::engine::tree::Lookup::Missing => None,
         };
+        let refuse = |what: String| Some(Err(std::io::Error::other(what)));
         match e {
             Some(Entry {
                 kind: EntryKind::File,
                 ..
-            }) => Some(std::fs::read(self.root.join(rel))),
+            }) => Some(read_bounded(&self.root.join(rel))),
+            Some(Entry {
+                kind: EntryKind::Dir,
+                ..
+            }) => refuse("it is a directory, not a file".into()),
+            Some(Entry {
+                kind: EntryKind::Submodule,
+                ..
+            }) => refuse("it is a git submodule, not a file".into()),
             Some(Entry {
                 kind: EntryKind::Symlink,
                 id,
@@ -75,19 +86,65 @@ impl DirTree {
                     &id,
                 );
                 if target == rel {
-                    return None;
+                    return refuse(format!("it is a symlink to itself ({id})"));
                 }
                 match self.listing.entry(&target) {
                     crate::engine::tree::Lookup::Loaded(Some(Entry {
                         kind: EntryKind::File,
                         ..
-                    })) => Some(std::fs::read(self.root.join(&target))),
-                    _ => None,
+                    })) => Some(read_bounded(&self.root.join(&target))),
+                    _ => refuse(format!(
+                        "it is a symlink to {id}, which is not a file inside the tree; not followed"
+                    )),
                 }
             }
-            _ => None,
+            None => {
+                // not listed: nothing there, or something the walk does not take
+                let meta = std::fs::symlink_metadata(self.root.join(rel)).ok()?;
+                refuse(format!("it is {}; not read", special_kind(&meta)))
+            }
         }
     }
+}
+
+/// Largest file read whole (a Dockerfile, `.dockerignore`, compose or bake file): every one of
+/// them has a smaller limit of its own; this one keeps a huge file from being loaded at all.
+pub const MAX_READ_BYTES: u64 = 16 << 20;
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    f.take(MAX_READ_BYTES + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_READ_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB; not read",
+            MAX_READ_BYTES >> 20
+        )));
+    }
+    Ok(buf)
+}
+
+/// What a directory entry that is not a regular file, a directory or a symlink is.
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let ft = meta.file_type();
+        if ft.is_fifo() {
+            return "a FIFO (named pipe), not a regular file";
+        }
+        if ft.is_socket() {
+            return "a socket, not a regular file";
+        }
+        if ft.is_block_device() || ft.is_char_device() {
+            return "a device, not a regular file";
+        }
+    }
+    if meta.is_dir() {
+        return "a directory, not a file";
+    }
+    "not a regular file"
 }
 
 fn walk(
@@ -166,6 +223,12 @@ fn walk(
                 )),
                 Err(e) => problems.push((path, e.to_string())),
             }
+        } else {
+            // FIFOs, sockets, devices: never read (a FIFO would block); said, not dropped silently
+            problems.push((
+                path,
+                format!("{}; left out of the tree", special_kind(&meta)),
+            ));
         }
     }
 }
@@ -316,6 +379,8 @@ impl crate::ports::RepoSource for SameDir {
         _: crate::engine::tree::Side,
         paths: &[String],
     ) -> Result<Vec<Option<crate::engine::FileText>>, SourceError> {
+        use crate::engine::FileText;
+        let root = std::fs::canonicalize(&self.root).map_err(|e| SourceError::Io(e.to_string()))?;
         Ok(paths
             .iter()
             .map(|p| {
@@ -323,15 +388,35 @@ impl crate::ports::RepoSource for SameDir {
                     return None;
                 }
                 let full = self.root.join(p);
+                let meta = std::fs::symlink_metadata(&full).ok()?;
                 // a symlink is followed only to a file inside the root
-                let canon = std::fs::canonicalize(&full).ok()?;
-                let root = std::fs::canonicalize(&self.root).ok()?;
-                if !canon.starts_with(&root) || !canon.is_file() {
-                    return None;
+                let Ok(canon) = std::fs::canonicalize(&full) else {
+                    return Some(FileText::Unreadable(
+                        "it is a symlink whose target does not exist".into(),
+                    ));
+                };
+                if !canon.starts_with(&root) {
+                    return Some(FileText::Unreadable(
+                        "it is a symlink that leads outside the repository; not followed".into(),
+                    ));
                 }
-                Some(match std::fs::read(&canon) {
-                    Ok(b) => crate::engine::FileText::from_bytes(b),
-                    Err(e) => crate::engine::FileText::Unreadable(e.to_string()),
+                let target = if meta.file_type().is_symlink() {
+                    match std::fs::metadata(&canon) {
+                        Ok(m) => m,
+                        Err(e) => return Some(FileText::Unreadable(e.to_string())),
+                    }
+                } else {
+                    meta
+                };
+                if !target.is_file() {
+                    return Some(FileText::Unreadable(format!(
+                        "it is {}; not read",
+                        special_kind(&target)
+                    )));
+                }
+                Some(match read_bounded(&canon) {
+                    Ok(b) => FileText::from_bytes(b),
+                    Err(e) => FileText::Unreadable(e.to_string()),
                 })
             })
             .collect())

@@ -22,9 +22,12 @@ Predict, before any build, which steps of which Dockerfiles a change makes Build
 --base and --head each name a tree: an existing directory is a tree root (the repository root);
 anything else is a git revision of --repo, read from the object database without a checkout.
 
-Without --dockerfile, every Dockerfile of the head tree (Dockerfile, Dockerfile.*, *.Dockerfile,
-*.dockerfile) and every build: entry of compose files (compose.y*ml, docker-compose*.y*ml) is
-found, and only the builds the change touches are reported.
+Without --dockerfile, builds are found as the repository's own tools define them: Compose projects
+(compose*.y*ml, docker-compose*.y*ml with their override files, include, extends and .env),
+bake files (docker-bake.hcl/.json and overrides), workflow steps of docker/build-push-action and
+docker/bake-action, and `builds:` in .github/cachebust.yml; then every other Dockerfile of the
+head tree (Dockerfile, Dockerfile.*, *.Dockerfile, *.dockerfile) with a guessed context. A build
+declared several times is one build. Only the builds the change touches are reported.
 
 Assumption: the base revision was built with the same target and build args on this builder, and
 its cache is warm. Predictions say what misses relative to that cache.

@@ -35,6 +35,28 @@ pub fn line_past_limit(text: &str) -> Option<u32> {
 
 /// `ignorefile.ReadAll`: comments (`#` in column 0), trimming, `!` exceptions,
 /// `filepath.Clean`, one leading `/` removed.
+/// The 1-based line of `text` that holds the pattern an error names (0 when none is found).
+pub fn error_line(text: &str, e: &IgnoreError) -> u32 {
+    let hit = |i: usize, l: &str| {
+        let l = l.trim();
+        let l = if i == 0 {
+            l.trim_start_matches('\u{feff}')
+        } else {
+            l
+        };
+        match e {
+            IgnoreError::LoneBang => l.strip_prefix('!').is_some_and(|r| r.trim().is_empty()),
+            IgnoreError::BadPattern(p) => {
+                !l.starts_with('#') && !p.is_empty() && l.contains(p.as_str())
+            }
+        }
+    };
+    text.split('\n')
+        .enumerate()
+        .find(|(i, l)| hit(*i, l))
+        .map_or(0, |(i, _)| i as u32 + 1)
+}
+
 pub fn read_patterns(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (i, line) in text.split('\n').enumerate() {

@@ -58,20 +58,49 @@ impl EngineKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileText {
     Text(String),
-    /// The file exists but is not UTF-8 text (or holds NUL bytes).
-    Binary,
+    /// The file exists but is not text: it holds a NUL byte or is not UTF-8.
+    Binary(NotText),
     /// The file could not be read; the message says why.
     Unreadable(String),
 }
 
+/// Why a file is not text, with the 1-based line of the first offending byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotText {
+    Nul { line: u32 },
+    NotUtf8 { line: u32 },
+}
+
+impl NotText {
+    pub fn line(self) -> u32 {
+        match self {
+            NotText::Nul { line } | NotText::NotUtf8 { line } => line,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            NotText::Nul { .. } => "it holds a NUL byte",
+            NotText::NotUtf8 { .. } => "it is not UTF-8",
+        }
+    }
+}
+
 impl FileText {
     pub fn from_bytes(bytes: Vec<u8>) -> FileText {
-        if bytes.contains(&0) {
-            return FileText::Binary;
+        fn line_of(bytes: &[u8], at: usize) -> u32 {
+            bytes[..at].iter().filter(|b| **b == b'\n').count() as u32 + 1
+        }
+        if let Some(at) = bytes.iter().position(|b| *b == 0) {
+            return FileText::Binary(NotText::Nul {
+                line: line_of(&bytes, at),
+            });
         }
         match String::from_utf8(bytes) {
             Ok(s) => FileText::Text(s),
-            Err(_) => FileText::Binary,
+            Err(e) => FileText::Binary(NotText::NotUtf8 {
+                line: line_of(e.as_bytes(), e.utf8_error().valid_up_to()),
+            }),
         }
     }
 

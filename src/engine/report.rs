@@ -217,9 +217,13 @@ pub struct CostSummary {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
+    /// 1-based line in `file` (0: the whole file).
     pub line: u32,
     pub severity: Severity,
     pub message: String,
+    /// The file the line is in, when it is not the Dockerfile (a `.dockerignore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// Where a build came from.

@@ -70,7 +70,13 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn diag_line(o: &mut String, path: &str, d: &Diagnostic) {
-    let _ = writeln!(o, "{path}:{}: {}: {}", d.line, sev(d.severity), d.message);
+    let _ = writeln!(
+        o,
+        "{}: {}: {}",
+        super::diagnostic_at(path, d),
+        sev(d.severity),
+        d.message
+    );
 }
 
 fn file_diag_line(o: &mut String, d: &FileDiagnostic) {
@@ -179,7 +185,7 @@ pub fn text(report: &Report) -> String {
             if c.unsafe_fixes == 1 { "" } else { "es" }
         );
     }
-    o
+    super::visible(&o).into_owned()
 }
 
 #[derive(Serialize)]
@@ -253,8 +259,8 @@ pub fn markdown(report: &Report) -> String {
         {
             let _ = writeln!(
                 o,
-                "- line {}: **{}**: {}",
-                d.line,
+                "- {}: **{}**: {}",
+                inline_code(&super::diagnostic_at(&df.path, d)),
                 sev(d.severity),
                 escape(&d.message)
             );
@@ -287,9 +293,11 @@ pub fn markdown(report: &Report) -> String {
             if diff.is_empty() {
                 continue;
             }
+            // the diff holds text from the pull request: its fence outgrows any backtick run in it
+            let fence = super::review::fence_for(&diff);
             let _ = writeln!(
                 o,
-                "<details><summary>{} line {}: {}</summary>\n\n```diff\n{}```\n</details>\n",
+                "<details><summary>{} line {}: {}</summary>\n\n{fence}diff\n{}{fence}\n</details>\n",
                 f.code,
                 f.line,
                 escape(&x.description),

@@ -13,7 +13,7 @@ use super::{
     duration, instruction_text, note_sentence, stage_label,
 };
 use crate::engine::fix::Applicability;
-use crate::engine::report::{DockerfileReport, Note, Report, Status};
+use crate::engine::report::{DockerfileReport, Note, Report, Severity, Status};
 
 /// Escape text for a markdown table cell or paragraph.
 pub fn escape(s: &str) -> String {
@@ -28,6 +28,7 @@ pub fn escape(s: &str) -> String {
             '@' => o.push_str("@\u{200b}"),
             '\n' | '\r' => o.push(' '),
             CODE_OPEN | CODE_CLOSE => {}
+            c if super::is_hidden_control(c) => o.push_str(&super::visible(&c.to_string())),
             _ => o.push(c),
         }
     }
@@ -38,12 +39,15 @@ pub fn escape(s: &str) -> String {
 /// spans of a sentence become `<code>`.
 pub fn html(s: &str) -> String {
     let esc = |t: &str| {
-        t.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('@', "@\u{200b}")
-            .replace(['\n', '\r'], " ")
+        super::visible(
+            &t.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+                .replace('@', "@\u{200b}")
+                .replace(['\n', '\r'], " "),
+        )
+        .into_owned()
     };
     super::spans(
         s,
@@ -74,6 +78,7 @@ pub fn inline_code(s: &str) -> String {
         .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
         .filter(|c| *c != CODE_OPEN && *c != CODE_CLOSE)
         .collect();
+    let s = super::visible(&s).into_owned();
     let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     let pad = if s.starts_with('`') || s.ends_with('`') || s.is_empty() || s.trim().is_empty() {
@@ -351,9 +356,13 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
     for d in &df.diagnostics {
         let _ = writeln!(
             o,
-            "\n- line {}: {:?}: {}",
-            d.line,
-            d.severity,
+            "\n- {}: {}: {}",
+            inline_code(&super::diagnostic_at(&df.path, d)),
+            match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            },
             escape(&d.message)
         );
     }

@@ -99,6 +99,43 @@ fn at_line(line: Option<u32>) -> String {
 }
 
 /// The sentence explaining a cause (without the leading status).
+/// Whether a character would act on a terminal or reorder text instead of showing: C0 and C1
+/// controls (ESC starts terminal sequences) other than newline and tab, DEL, and the Unicode
+/// bidirectional controls ("Trojan Source": U+202A–U+202E, U+2066–U+2069, marks).
+pub fn is_hidden_control(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// `s` with every hidden control (see `is_hidden_control`) written out as `\u{…}`, so a file
+/// name or instruction from a pull request shows what it holds and cannot act on the reader's
+/// terminal or reorder the text around it.
+pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_hidden_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_hidden_control(c) {
+            let _ = std::fmt::Write::write_fmt(&mut o, format_args!("\\u{{{:x}}}", c as u32));
+        } else {
+            o.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(o)
+}
+
+/// Where a build's diagnostic points: `file:line`, `file` when it concerns the whole file; the
+/// file is the Dockerfile unless the diagnostic names another (a `.dockerignore`).
+pub fn diagnostic_at(dockerfile: &str, d: &crate::engine::report::Diagnostic) -> String {
+    let file = d.file.as_deref().unwrap_or(dockerfile);
+    if d.line > 0 {
+        format!("{file}:{}", d.line)
+    } else {
+        file.to_string()
+    }
+}
+
 pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
     let name = c.name.clone().unwrap_or_default();
     match c.kind() {

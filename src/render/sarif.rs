@@ -25,6 +25,21 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// A relative path as a URI reference (SARIF §3.10): every byte but RFC 3986's unreserved
+/// characters and `/` percent-encoded, so a space, `#`, `?`, `%` or a control in a file name
+/// cannot change what the URI points at.
+fn uri(path: &str) -> String {
+    let mut o = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn position(text: &str, off: usize) -> (usize, usize) {
     let off = off.min(text.len());
@@ -54,7 +69,7 @@ fn fix_json(f: &Finding, sources: &std::collections::BTreeMap<String, String>) -
     Some(json!({
         "description": {"text": format!("{} ({})", x.description, match x.applicability { Applicability::Safe => "safe", _ => "unsafe: review it" })},
         "artifactChanges": by_file.into_iter().map(|(file, reps)| json!({
-            "artifactLocation": {"uri": file, "uriBaseId": "%SRCROOT%"},
+            "artifactLocation": {"uri": uri(file), "uriBaseId": "%SRCROOT%"},
             "replacements": reps,
         })).collect::<Vec<_>>(),
     }))
@@ -94,7 +109,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                 "level": level(f.severity),
                 "message": {"text": f.message},
                 "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": df.path, "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": {"uri": uri(&df.path), "uriBaseId": "%SRCROOT%"},
                     "region": {"startLine": f.line, "endLine": f.end_line},
                 }}],
                 "partialFingerprints": {"cachebust/v1": super::review::marker_id(&df.path, f)},
@@ -117,7 +132,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                     "level": "note",
                     "message": {"text": format!("`{}` rebuilds ({} later step{} follow): {why}", origin.instruction, follow.len(), if follow.len() == 1 { "" } else { "s" })},
                     "locations": [{"physicalLocation": {
-                        "artifactLocation": {"uri": df.path, "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": {"uri": uri(&df.path), "uriBaseId": "%SRCROOT%"},
                         "region": {"startLine": origin.line, "endLine": origin.end_line},
                     }}],
                     "partialFingerprints": {"cachebust/v1": format!("miss-{:016x}", fnv(&format!("{}\0{}\0{}", df.path, origin.stage, origin.instruction)))},
@@ -144,7 +159,14 @@ pub fn render(report: &Report, all_findings: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::position;
+    use super::{position, uri};
+
+    #[test]
+    fn uris_are_percent_encoded() {
+        assert_eq!(uri("svc/Dockerfile"), "svc/Dockerfile");
+        assert_eq!(uri("a b/Docker#file?x%"), "a%20b/Docker%23file%3Fx%25");
+        assert_eq!(uri("é/\u{1b}[2J"), "%C3%A9/%1B%5B2J");
+    }
 
     #[test]
     fn positions_are_one_based_characters() {

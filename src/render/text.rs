@@ -176,6 +176,30 @@ impl Printer {
     }
 }
 
+/// The output with every hidden control from the report written out (`render::visible`); with
+/// colour on, the escape sequences this renderer writes itself are kept.
+fn visible_output(o: &str, color: bool) -> String {
+    const OURS: [&str; 6] = [BOLD, RED, GREEN, DIM, CYAN, RESET];
+    let mut out = String::with_capacity(o.len());
+    let mut rest = o;
+    while let Some(c) = rest.chars().next() {
+        if color && c == '\x1b' {
+            if let Some(seq) = OURS.iter().find(|s| rest.starts_with(**s)) {
+                out.push_str(seq);
+                rest = &rest[seq.len()..];
+                continue;
+            }
+        }
+        if super::is_hidden_control(c) {
+            out.push_str(&super::visible(&c.to_string()));
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 pub fn render(report: &Report) -> String {
     render_with(report, &TextOptions::default())
 }
@@ -371,19 +395,18 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
             }
         }
         for d in &df.diagnostics {
-            let at = if d.line > 0 {
-                format!(":{}", d.line)
-            } else {
-                String::new()
-            };
-            let first = format!("  {}{at}: {}: ", df.path, sev(d.severity));
+            let first = format!(
+                "  {}: {}: ",
+                super::diagnostic_at(&df.path, d),
+                sev(d.severity)
+            );
             p.para(&cut(&first, width / 2), "    ", &d.message);
         }
     }
     if report.dockerfiles.is_empty() {
         p.line("\nNo Dockerfile build is touched by this change.");
     }
-    p.o
+    visible_output(&p.o, opts.color)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -500,14 +500,16 @@ fn bad_input_is_a_diagnostic_not_a_crash() {
             .contains("outside the build context")),
         "{d:?}"
     );
+    // its NUL byte is named as such (issue 17: not "not UTF-8"), on its line
     let bin = find("bin.Dockerfile");
     assert!(
         bin["diagnostics"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("not UTF-8"),
+            .contains("not a text file: it holds a NUL byte"),
         "{bin}"
     );
+    assert_eq!(bin["diagnostics"][0]["line"], 1, "{bin}");
     // the good build is still predicted
     let root_df = find("Dockerfile");
     assert_eq!(statuses(&wrap(root_df), 0), ["C", "R", "R"]);

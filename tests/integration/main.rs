@@ -9,6 +9,7 @@ mod discovery;
 mod dockerignore;
 mod fix_proofs;
 mod history;
+mod hostile_files;
 mod parser_corpus;
 mod review;
 mod rules;

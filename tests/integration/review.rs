@@ -222,7 +222,7 @@ fn strip_code(s: &str) -> String {
 
 /// GitHub's flavour of markdown, as comrak implements it (tables, strikethrough, autolinks,
 /// task lists, raw HTML passed through as GitHub passes it before sanitising).
-fn gfm() -> comrak::Options<'static> {
+pub fn gfm() -> comrak::Options<'static> {
     let mut o = comrak::Options::default();
     o.extension.table = true;
     o.extension.strikethrough = true;

@@ -58,8 +58,32 @@ pub fn over_limits(text: &str) -> Option<(u32, String)> {
     ))
 }
 
-/// Parse a Dockerfile the way BuildKit's current frontend does.
+/// Parse a Dockerfile the way BuildKit's current frontend does. A UTF-8 byte order mark at the
+/// start is skipped, as BuildKit skips it; offsets still refer to `text`.
 pub fn parse(text: &str) -> Dockerfile {
+    const BOM: char = '\u{feff}';
+    let Some(rest) = text.strip_prefix(BOM) else {
+        return parse_text(text);
+    };
+    let mut df = parse_text(rest);
+    let n = BOM.len_utf8();
+    for inst in &mut df.instructions {
+        shift(inst, n);
+    }
+    df
+}
+
+fn shift(inst: &mut Instruction, n: usize) {
+    inst.span = inst.span.start + n..inst.span.end + n;
+    for r in &mut inst.physical_lines {
+        *r = r.start + n..r.end + n;
+    }
+    if let Body::Onbuild(inner) = &mut inst.body {
+        shift(inner, n);
+    }
+}
+
+fn parse_text(text: &str) -> Dockerfile {
     if let Some((line, message)) = over_limits(text) {
         return Dockerfile {
             escape: '\\',
@@ -506,6 +530,21 @@ fn validate(df: &mut Dockerfile) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_as_buildkit_skips_it() {
+        let text = "\u{feff}# syntax=docker/dockerfile:1\nFROM alpine\nRUN echo a\n";
+        let df = parse(text);
+        assert!(df.ok, "{:?}", df.diagnostics);
+        assert_eq!(df.directives.len(), 1, "{:?}", df.directives);
+        assert_eq!(df.instructions.len(), 2);
+        let run = &df.instructions[1];
+        assert_eq!(run.line, 3);
+        assert!(text[run.span.clone()].starts_with("RUN echo a"));
+        let plain = parse("FROM alpine\n");
+        assert_eq!(plain.instructions[0].span.start, 0);
+        assert_eq!(parse("\u{feff}FROM alpine\n").instructions[0].span.start, 3);
+    }
 
     #[test]
     fn run_text_is_joined_verbatim() {

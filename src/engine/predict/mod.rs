@@ -131,23 +131,24 @@ fn ignore_info(
         Some(FileText::Text(t)) => {
             if let (true, Some(line)) = (report_errors, super::ignore::line_past_limit(t)) {
                 diags.push(Diagnostic {
-                    line: 0,
+                    line,
                     severity: Severity::Error,
                     message: format!(
-                        "{}:{line}: more than {} patterns; cachebust reads no further, so the prediction ignores the rest",
-                        file.clone().unwrap_or_default(),
+                        "more than {} patterns; cachebust reads no further, so the prediction ignores the rest",
                         super::ignore::MAX_PATTERNS
                     ),
+                    file: file.clone(),
                 });
             }
             super::ignore::read_patterns(t)
         }
-        Some(FileText::Binary) => {
+        Some(FileText::Binary(why)) => {
             if report_errors {
                 diags.push(Diagnostic {
-                    line: 0,
+                    line: why.line(),
                     severity: Severity::Error,
-                    message: format!("{} is not a text file", file.clone().unwrap_or_default()),
+                    message: format!("not a text file: {}", why.describe()),
+                    file: file.clone(),
                 });
             }
             Vec::new()
@@ -157,7 +158,8 @@ fn ignore_info(
                 diags.push(Diagnostic {
                     line: 0,
                     severity: Severity::Error,
-                    message: format!("cannot read {}: {m}", file.clone().unwrap_or_default()),
+                    message: format!("cannot be read: {m}"),
+                    file: file.clone(),
                 });
             }
             Vec::new()
@@ -169,12 +171,12 @@ fn ignore_info(
         Err(e) => {
             if report_errors {
                 diags.push(Diagnostic {
-                    line: 0,
+                    line: text
+                        .and_then(FileText::text)
+                        .map_or(0, |t| super::ignore::error_line(t, &e)),
                     severity: Severity::Error,
-                    message: format!(
-                        "{}: {e}; the build fails while sending the context",
-                        file.clone().unwrap_or_default()
-                    ),
+                    message: format!("{e}; the build fails while sending the context"),
+                    file: file.clone(),
                 });
             }
             None
@@ -198,12 +200,13 @@ fn simulate_side(
     let text = match &side.dockerfile {
         None => return Err(CauseKind::NewDockerfile),
         Some(FileText::Text(t)) => t,
-        Some(FileText::Binary) => {
+        Some(FileText::Binary(why)) => {
             if report {
                 diags.push(Diagnostic {
-                    line: 0,
+                    line: why.line(),
                     severity: Severity::Error,
-                    message: "the Dockerfile is not UTF-8 text".into(),
+                    message: format!("the Dockerfile is not a text file: {}", why.describe()),
+                    file: None,
                 });
             }
             return Err(CauseKind::BaseNotBuildable);
@@ -214,6 +217,7 @@ fn simulate_side(
                     line: 0,
                     severity: Severity::Error,
                     message: format!("cannot read the Dockerfile: {m}"),
+                    file: None,
                 });
             }
             return Err(CauseKind::BaseNotBuildable);
@@ -226,6 +230,7 @@ fn simulate_side(
                 line: d.line,
                 severity: d.severity,
                 message: d.message.clone(),
+                file: None,
             });
         }
     }
@@ -248,6 +253,7 @@ fn simulate_side(
                         "heredocs need dockerfile frontend 1.4+: Docker 20.10's built-in frontend reads the heredoc at line {} as instructions and fails here (unknown instruction: {word}; add `# syntax=docker/dockerfile:1`)",
                         inst.line
                     ),
+                    file: None,
                 });
             }
         }
@@ -275,6 +281,7 @@ fn simulate_side(
                     "target stage {:?} could not be found",
                     side.target.clone().unwrap_or_default()
                 ),
+                file: None,
             });
         }
     }
@@ -711,6 +718,7 @@ fn check_sources(
                     line,
                     severity: Severity::Error,
                     message: format!("the build fails here: {message}"),
+                    file: None,
                 });
                 if let Some(st) = steps.iter_mut().find(|s| s.line == line) {
                     st.notes.push(Note::WillFail { message });

@@ -731,6 +731,7 @@ fn diag(line: u32, severity: Severity, message: String) -> Diagnostic {
         line,
         severity,
         message,
+        file: None,
     }
 }
 

@@ -1,0 +1,262 @@
+//! Files from a pull request that must not be trusted (issue 17, items 9 and 11), through the
+//! real binary: a byte order mark, NUL bytes, FIFOs and links named like Dockerfiles, a bad
+//! `.dockerignore`, terminal escapes and bidirectional controls in file names, backticks that
+//! would close a fence. Each gets a clear outcome with file and line, and the rest of the
+//! analysis goes through.
+
+use std::path::Path;
+
+use crate::cli::cachebust;
+use crate::support::trees::write_tree;
+
+fn out(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn analyze(b: &Path, h: &Path, extra: &[&str]) -> std::process::Output {
+    let mut a = vec![
+        "analyze",
+        "--base",
+        b.to_str().unwrap(),
+        "--head",
+        h.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    cachebust(&a, b.parent().unwrap())
+}
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    assert_eq!(o.status.code(), Some(0), "{}", out(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(o)))
+}
+
+#[test]
+fn a_byte_order_mark_is_read_as_buildkit_reads_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+    write_tree(
+        &b,
+        &[("Dockerfile", "\u{feff}FROM alpine\nRUN echo a\n".into())],
+    );
+    write_tree(
+        &h,
+        &[("Dockerfile", "\u{feff}FROM alpine\nRUN echo b\n".into())],
+    );
+    let v = json(&analyze(&b, &h, &["--format", "json"]));
+    let df = &v["dockerfiles"][0];
+    assert_eq!(df["diagnostics"], serde_json::json!([]), "{v:#}");
+    let statuses: Vec<&str> = df["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["cached", "rebuilt"], "{v:#}");
+}
+
+#[test]
+fn files_that_are_not_text_or_not_files_are_named_with_what_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+    let files = |run: &str| {
+        vec![
+            ("Dockerfile", format!("FROM alpine\nRUN {run}\n")),
+            ("app/Dockerfile", format!("FROM alpine\nRUN {run}\n")),
+        ]
+    };
+    write_tree(&b, &files("echo a"));
+    write_tree(&h, &files("echo b"));
+    // a NUL byte on line 2 of one Dockerfile; a FIFO and a link out of the tree named like
+    // Dockerfiles; a directory named like one
+    std::fs::write(h.join("Dockerfile"), b"FROM alpine\nRUN echo \0b\n").unwrap();
+    let fifo = h.join("Dockerfile.dev");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::os::unix::fs::symlink("/etc/passwd", h.join("Dockerfile.prod")).unwrap();
+    std::fs::create_dir_all(h.join("x.Dockerfile")).unwrap();
+
+    let o = analyze(&b, &h, &[]);
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "Dockerfile:2: error: the Dockerfile is not a text file: it holds a NUL byte"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Dockerfile.dev: warning: cannot read: a FIFO (named pipe), not a regular file"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Dockerfile.prod: error: cannot read the Dockerfile: it is a symlink to /etc/passwd"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("root:"),
+        "the link's target must not be read: {text}"
+    );
+    // the rest goes through: the other Dockerfile's change is predicted
+    let v = json(&analyze(&b, &h, &["--format", "json"]));
+    let app = v["dockerfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "app/Dockerfile")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(app["summary"]["rebuilt"], 1, "{app:#}");
+
+    // named on the command line, a FIFO is not "deleted by this change", and nothing hangs
+    let o = analyze(&b, &h, &["--dockerfile", "Dockerfile.dev"]);
+    let text = out(&o);
+    assert!(
+        text.contains(
+            "Dockerfile.dev: error: cannot read the Dockerfile: it is a FIFO (named pipe)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("deleted"), "{text}");
+    let o = analyze(&b, &h, &["--dockerfile", "x.Dockerfile"]);
+    assert!(
+        out(&o).contains("it is a directory, not a file"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn dockerignore_errors_point_at_the_dockerignore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+    let df = "FROM alpine\nCOPY . /src\n";
+    write_tree(&b, &[("Dockerfile", df.into()), ("a.txt", "1".into())]);
+    write_tree(
+        &h,
+        &[
+            ("Dockerfile", df.into()),
+            ("a.txt", "2".into()),
+            (".dockerignore", "# comment\n*.log\n!\n".into()),
+        ],
+    );
+    let v = json(&analyze(&b, &h, &["--format", "json"]));
+    let d = &v["dockerfiles"][0]["diagnostics"][0];
+    assert_eq!(d["file"], ".dockerignore", "{v:#}");
+    assert_eq!(d["line"], 3, "{v:#}");
+    let text = out(&analyze(&b, &h, &[]));
+    assert!(
+        text.contains(".dockerignore:3: error: illegal exclusion pattern: \"!\""),
+        "{text}"
+    );
+    assert!(!text.contains("Dockerfile:0"), "{text}");
+
+    // a .dockerignore that is not text: its line, its name
+    std::fs::write(h.join(".dockerignore"), b"*.log\n\xff\xfe\n").unwrap();
+    let text = out(&analyze(&b, &h, &[]));
+    assert!(
+        text.contains(".dockerignore:2: error: not a text file: it is not UTF-8"),
+        "{text}"
+    );
+}
+
+#[test]
+fn escapes_and_bidi_controls_in_file_names_are_shown_not_obeyed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+    let evil = "svc\u{1b}[2J\u{202e}cod";
+    let df = format!("{evil}/Dockerfile");
+    let files = |v: &str| {
+        vec![
+            (
+                df.as_str(),
+                "FROM alpine\nCOPY . /src\nRUN make\n".to_string(),
+            ),
+            ("svc/x", v.to_string()),
+        ]
+    };
+    let conv = |v: Vec<(&str, String)>| -> Vec<(&'static str, String)> {
+        v.into_iter()
+            .map(|(p, c)| (&*Box::leak(p.to_string().into_boxed_str()), c))
+            .collect()
+    };
+    write_tree(&b, &conv(files("1")));
+    let mut head = files("2");
+    head.push((
+        df.as_str(),
+        "FROM alpine\nCOPY . /src\nRUN make all\n".into(),
+    ));
+    write_tree(&h, &conv(head));
+    for format in ["text", "markdown"] {
+        let o = analyze(&b, &h, &["--format", format]);
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+        assert!(!text.contains('\u{1b}'), "{format}: raw ESC in {text:?}");
+        assert!(
+            !text.contains('\u{202e}'),
+            "{format}: raw U+202E in {text:?}"
+        );
+        assert!(
+            text.contains("\\u{1b}[2J\\u{202e}cod"),
+            "{format}: the name is shown as it is: {text}"
+        );
+    }
+    let o = cachebust(&["check", "--root", h.to_str().unwrap()], tmp.path());
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn check_markdown_fences_outgrow_the_backticks_of_the_dockerfile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("r");
+    // a heredoc line of three backticks: as a context line of the diff (" ```") it closes a
+    // fixed three-backtick fence
+    let df = "FROM python:3.12\nWORKDIR /app\nCOPY requirements.txt .\nRUN pip install -r requirements.txt && cat <<'EOF' > /notes\n```\n</details><img src=x onerror=alert(1)> @org/team\nEOF\nCOPY . .\n";
+    write_tree(
+        &root,
+        &[
+            ("Dockerfile", df.into()),
+            ("requirements.txt", "flask\n".into()),
+        ],
+    );
+    let o = cachebust(
+        &[
+            "check",
+            "--root",
+            root.to_str().unwrap(),
+            "--format",
+            "markdown",
+        ],
+        tmp.path(),
+    );
+    let md = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(md.contains("<details>"), "a fix diff is shown: {md}");
+    let html = comrak::markdown_to_html(&md, &crate::review::gfm());
+    assert!(
+        !html.contains("<img"),
+        "the heredoc closed the fence: {html}"
+    );
+    assert_eq!(
+        html.matches("<details>").count(),
+        html.matches("</details>").count(),
+        "{html}"
+    );
+    // the Dockerfile's text is inside a code block, byte for byte
+    assert!(
+        html.contains(" ```\n &lt;/details&gt;&lt;img src=x onerror=alert(1)&gt; @org/team\n"),
+        "{html}"
+    );
+}
