@@ -152,6 +152,17 @@ pub async fn fix<R: RepoSource>(
         let mut taken: Vec<crate::engine::fix::Fix> = Vec::new();
         let mut current = sources.clone();
         for (df, line, code, key, x) in candidates {
+            if taken.contains(&x) {
+                // a merged fix several findings carry: applied once, for each of them
+                *times.entry(key).or_default() += 1;
+                out.applied.push(Applied {
+                    dockerfile: df,
+                    line,
+                    code,
+                    description: x.description.clone(),
+                });
+                continue;
+            }
             let mut trial: Vec<&crate::engine::fix::Fix> = taken.iter().collect();
             trial.push(&x);
             let (new, applied) = fix::apply(&sources, &trial);

@@ -29,6 +29,14 @@ pub struct StepFact {
     pub bytes: Option<u64>,
     /// ADD of a URL.
     pub remote: bool,
+    /// RUN: download classes this step repeats because an earlier step downloaded into a cache
+    /// mount this step does not mount (`go mod download` under a mount, then `go build`
+    /// without it: the modules are not in the image, so the build fetches them all again).
+    pub refetch: Vec<&'static str>,
+    /// RUN: files its existence tests look for that are absent from the context (as written in
+    /// the test): what they guard (`if [ -f requirements.txt ]; then pip install …; fi`) does
+    /// not run and costs nothing.
+    pub absent_files: Vec<String>,
 }
 
 /// A model estimate: typical seconds and a range.
@@ -224,6 +232,122 @@ const CLASSES: &[Class] = &[
     },
 ];
 
+/// A download-only step: it fills a cache directory that later steps read (`go mod download`
+/// then `go build`). With a cache mount on the download alone the files stay in the mount, not
+/// in the image, so a consumer without the mount fetches them again, and an offline consumer
+/// (`dotnet publish --no-restore`) fails when the mount is empty.
+pub struct Download {
+    /// The label of its class in the model.
+    pub class: &'static str,
+    /// The download command (program, then arguments in order).
+    pub words: &'static [&'static str],
+    /// Where the downloads go, for root.
+    pub cache_dir: &'static str,
+    /// Commands that read the downloads.
+    pub consumers: &'static [&'static [&'static str]],
+    /// Consumer flags that forbid downloading: such a consumer needs the files present.
+    pub offline_flags: &'static [&'static str],
+}
+
+pub const DOWNLOADS: &[Download] = &[
+    Download {
+        class: "go mod download",
+        words: &["go", "mod", "download"],
+        cache_dir: "/go/pkg/mod",
+        consumers: &[
+            &["go", "build"],
+            &["go", "install"],
+            &["go", "test"],
+            &["go", "run"],
+            &["go", "vet"],
+            &["go", "generate"],
+            &["go", "list"],
+        ],
+        offline_flags: &[],
+    },
+    Download {
+        class: "dotnet restore",
+        words: &["dotnet", "restore"],
+        cache_dir: "/root/.nuget/packages",
+        consumers: &[
+            &["dotnet", "build"],
+            &["dotnet", "publish"],
+            &["dotnet", "test"],
+            &["dotnet", "pack"],
+            &["dotnet", "run"],
+        ],
+        offline_flags: &["--no-restore"],
+    },
+    Download {
+        class: "cargo fetch",
+        words: &["cargo", "fetch"],
+        cache_dir: "/usr/local/cargo/registry",
+        consumers: &[
+            &["cargo", "build"],
+            &["cargo", "install"],
+            &["cargo", "test"],
+            &["cargo", "run"],
+            &["cargo", "check"],
+            &["cargo", "doc"],
+        ],
+        offline_flags: &["--offline", "--frozen"],
+    },
+    Download {
+        class: "maven/gradle",
+        words: &["mvn", "dependency:go-offline"],
+        cache_dir: "/root/.m2",
+        consumers: &[&["mvn"], &["./mvnw"]],
+        offline_flags: &["-o", "--offline"],
+    },
+    Download {
+        class: "maven/gradle",
+        words: &["mvn", "dependency:resolve"],
+        cache_dir: "/root/.m2",
+        consumers: &[&["mvn"], &["./mvnw"]],
+        offline_flags: &["-o", "--offline"],
+    },
+];
+
+/// How a RUN text relates to a download: `downloads` when it runs the download, `consumer`
+/// `Some(offline)` when it runs a reader of the downloads (without being the download itself).
+pub struct DownloadUse {
+    pub downloads: bool,
+    pub consumer: Option<bool>,
+}
+
+pub fn download_use(command: &str, d: &Download) -> DownloadUse {
+    let Ok(cmds) = simple_commands(command) else {
+        return DownloadUse {
+            downloads: false,
+            consumer: None,
+        };
+    };
+    let mut downloads = false;
+    let mut consumer: Option<bool> = None;
+    for c in &cmds {
+        let Some(p) = program(c) else { continue };
+        if runs(&p, d.words) {
+            downloads = true;
+            continue;
+        }
+        if d.consumers.iter().any(|seq| runs(&p, seq)) {
+            let offline = c.iter().any(|w| d.offline_flags.contains(&w.as_str()));
+            consumer = Some(consumer.unwrap_or(false) || offline);
+        }
+    }
+    DownloadUse {
+        downloads,
+        consumer,
+    }
+}
+
+/// Whether a cache-mount target covers a directory (the same, or one inside the other).
+pub fn mount_covers(target: &str, dir: &str) -> bool {
+    let t = target.trim_end_matches('/');
+    let d = dir.trim_end_matches('/');
+    t == d || d.starts_with(&format!("{t}/")) || t.starts_with(&format!("{d}/"))
+}
+
 /// The estimate for a RUN with no recognised command.
 const GENERIC_RUN: Estimate = Estimate::new(2.0, 0.2, 15.0);
 
@@ -237,15 +361,27 @@ pub enum Unclassified {
     UnbalancedQuotes,
 }
 
-/// Split a shell command into its simple commands (word lists): on `&&`, `||`, `;`, `;;`, `|`,
-/// `&`, newlines, parentheses, and the keywords of `if`/`then`/`else`/`elif`/`fi`, loops and
-/// `case`; quotes and backslashes are respected. Iterative and linear: no nesting depth limit
-/// is needed.
-pub fn simple_commands(command: &str) -> Result<Vec<Vec<String>>, Unclassified> {
+/// How a simple command ends: `&&`, `||`, or anything else (`;`, `|`, `&`, a newline, a
+/// parenthesis, the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sep {
+    And,
+    Or,
+    Other,
+}
+
+/// Keywords that end the command before them when they stand in command position.
+const KEYWORDS: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "esac",
+];
+
+/// The lexer behind [`simple_commands`]: every simple command with the separator after it;
+/// shell keywords in command position come out as one-word commands of their own.
+fn lex(command: &str) -> Result<Vec<(Vec<String>, Sep)>, Unclassified> {
     if command.len() > MAX_CLASSIFIED_BYTES {
         return Err(Unclassified::TooLong);
     }
-    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut out: Vec<(Vec<String>, Sep)> = Vec::new();
     let mut cur: Vec<String> = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
@@ -256,9 +392,9 @@ pub fn simple_commands(command: &str) -> Result<Vec<Vec<String>>, Unclassified> 
             *in_word = false;
         }
     };
-    let flush_cmd = |cur: &mut Vec<String>, out: &mut Vec<Vec<String>>| {
+    let flush_cmd = |cur: &mut Vec<String>, out: &mut Vec<(Vec<String>, Sep)>, sep: Sep| {
         if !cur.is_empty() {
-            out.push(std::mem::take(cur));
+            out.push((std::mem::take(cur), sep));
         }
     };
     while let Some(c) = chars.next() {
@@ -302,33 +438,28 @@ pub fn simple_commands(command: &str) -> Result<Vec<Vec<String>>, Unclassified> 
                         break;
                     }
                 }
-                flush_cmd(&mut cur, &mut out);
+                flush_cmd(&mut cur, &mut out, Sep::Other);
             }
             '&' | '|' | ';' | '\n' | '(' | ')' => {
                 flush_word(&mut word, &mut in_word, &mut cur);
-                flush_cmd(&mut cur, &mut out);
+                let sep = match (c, chars.peek()) {
+                    ('&', Some('&')) => {
+                        chars.next();
+                        Sep::And
+                    }
+                    ('|', Some('|')) => {
+                        chars.next();
+                        Sep::Or
+                    }
+                    _ => Sep::Other,
+                };
+                flush_cmd(&mut cur, &mut out, sep);
             }
             c if c.is_whitespace() => {
                 flush_word(&mut word, &mut in_word, &mut cur);
                 // a keyword in command position ends the command before it
-                if cur.len() == 1
-                    && matches!(
-                        cur[0].as_str(),
-                        "if" | "then"
-                            | "else"
-                            | "elif"
-                            | "fi"
-                            | "do"
-                            | "done"
-                            | "while"
-                            | "until"
-                            | "!"
-                            | "{"
-                            | "}"
-                            | "esac"
-                    )
-                {
-                    cur.clear();
+                if cur.len() == 1 && KEYWORDS.contains(&cur[0].as_str()) {
+                    flush_cmd(&mut cur, &mut out, Sep::Other);
                 }
             }
             c => {
@@ -338,14 +469,125 @@ pub fn simple_commands(command: &str) -> Result<Vec<Vec<String>>, Unclassified> 
         }
     }
     flush_word(&mut word, &mut in_word, &mut cur);
-    flush_cmd(&mut cur, &mut out);
-    // `for x in a b; do` and `case $x in` are not commands
-    out.retain(|c| {
-        !matches!(
+    flush_cmd(&mut cur, &mut out, Sep::Other);
+    Ok(out)
+}
+
+/// Whether a lexed command is a keyword or the head of a `for`/`case` (not a command).
+fn is_syntax(c: &[String]) -> bool {
+    (c.len() == 1 && KEYWORDS.contains(&c[0].as_str()))
+        || matches!(
             c[0].as_str(),
             "for" | "case" | "fi" | "done" | "esac" | "then" | "else" | "do" | "}"
         )
-    });
+}
+
+/// Split a shell command into its simple commands (word lists): on `&&`, `||`, `;`, `;;`, `|`,
+/// `&`, newlines, parentheses, and the keywords of `if`/`then`/`else`/`elif`/`fi`, loops and
+/// `case`; quotes and backslashes are respected. Iterative and linear: no nesting depth limit
+/// is needed.
+pub fn simple_commands(command: &str) -> Result<Vec<Vec<String>>, Unclassified> {
+    Ok(lex(command)?
+        .into_iter()
+        .map(|(c, _)| c)
+        .filter(|c| !is_syntax(c))
+        .collect())
+}
+
+/// The file a simple command tests for existence (`[ -f F ]`, `[ -s F ]`, `[ -e F ]`,
+/// `[ -r F ]`, `[[ -f F ]]`, `test -f F`): the command succeeds only if `F` exists.
+pub fn existence_test(c: &[String]) -> Option<&str> {
+    let w: Vec<&str> = c.iter().map(String::as_str).collect();
+    let ops = ["-f", "-s", "-e", "-r"];
+    match w.as_slice() {
+        ["[", op, f, "]"] | ["[[", op, f, "]]"] | ["test", op, f] if ops.contains(op) => Some(f),
+        _ => None,
+    }
+}
+
+/// Files the command tests for existence (see [`existence_test`]).
+pub fn tested_files(command: &str) -> Vec<String> {
+    let Ok(cmds) = lex(command) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (c, _) in &cmds {
+        if let Some(f) = existence_test(c) {
+            if !out.iter().any(|x| x == f) {
+                out.push(f.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The simple commands that can run when the files in `absent` do not exist: a `then` branch
+/// whose condition is an existence test of an absent file is left out, and so is a command
+/// after `&&` that follows such a test. Also linear.
+pub fn runnable_commands(
+    command: &str,
+    absent: &[String],
+) -> Result<Vec<Vec<String>>, Unclassified> {
+    let cmds = lex(command)?;
+    if absent.is_empty() {
+        return Ok(cmds
+            .into_iter()
+            .map(|(c, _)| c)
+            .filter(|c| !is_syntax(c))
+            .collect());
+    }
+    let fails = |c: &[String]| existence_test(c).is_some_and(|f| absent.iter().any(|a| a == f));
+    let mut out = Vec::new();
+    // per open `if`: whether its current branch is skipped; and the condition being read
+    let mut frames: Vec<bool> = Vec::new();
+    let mut cond: Option<Vec<Vec<String>>> = None;
+    let mut skip_and_chain = false;
+    let skipping = |frames: &[bool]| frames.iter().any(|s| *s);
+    for (c, sep) in cmds {
+        let kw = if c.len() == 1 { c[0].as_str() } else { "" };
+        match kw {
+            "if" | "elif" => {
+                if kw == "elif" {
+                    frames.pop();
+                }
+                cond = Some(Vec::new());
+                continue;
+            }
+            "then" => {
+                let cs = cond.take().unwrap_or_default();
+                frames.push(cs.len() == 1 && fails(&cs[0]));
+                continue;
+            }
+            "else" => {
+                // the else branch of a skipped test runs; of a taken one it may run too
+                if let Some(f) = frames.last_mut() {
+                    *f = false;
+                }
+                continue;
+            }
+            "fi" => {
+                frames.pop();
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(cs) = cond.as_mut() {
+            cs.push(c);
+            continue;
+        }
+        if is_syntax(&c) {
+            continue;
+        }
+        let skipped_here = skip_and_chain;
+        skip_and_chain = match sep {
+            Sep::And => skipped_here || fails(&c),
+            _ => false,
+        };
+        if skipped_here || skipping(&frames) {
+            continue;
+        }
+        out.push(c);
+    }
     Ok(out)
 }
 
@@ -418,7 +660,18 @@ pub fn model_run(
     command: &str,
     cache_mounts: &[String],
 ) -> (Estimate, Vec<&'static str>, Option<Unclassified>) {
-    let commands = match simple_commands(command) {
+    model_run_in(command, cache_mounts, &[], &[])
+}
+
+/// [`model_run`] knowing more of the step: files its tests find absent (what they guard does
+/// not run) and download classes it repeats (see [`StepFact::refetch`], added at full cost).
+pub fn model_run_in(
+    command: &str,
+    cache_mounts: &[String],
+    absent: &[String],
+    refetch: &[&'static str],
+) -> (Estimate, Vec<&'static str>, Option<Unclassified>) {
+    let commands = match runnable_commands(command, absent) {
         Ok(c) => c,
         Err(why) => return (GENERIC_RUN, Vec::new(), Some(why)),
     };
@@ -464,6 +717,11 @@ pub fn model_run(
             }
             total = Some(total.map_or(e, |t| t.add(e)));
             labels.push(class.label);
+        }
+    }
+    for r in refetch {
+        if let Some(class) = CLASSES.iter().find(|c| c.label == *r) {
+            total = Some(total.map_or(class.est, |t| t.add(class.est)));
         }
     }
     (total.unwrap_or(GENERIC_RUN), labels, None)
@@ -546,7 +804,8 @@ fn image_megabytes(reference: &str) -> f64 {
 pub fn model_step(f: &StepFact) -> (Estimate, String) {
     match f.kind {
         Kind::Run => {
-            let (e, labels, why) = model_run(&f.command, &f.cache_mounts);
+            let (e, labels, why) =
+                model_run_in(&f.command, &f.cache_mounts, &f.absent_files, &f.refetch);
             let label = match why {
                 Some(Unclassified::TooLong) => format!(
                     "RUN longer than {} KB, not classified (generic range)",
@@ -555,8 +814,33 @@ pub fn model_step(f: &StepFact) -> (Estimate, String) {
                 Some(Unclassified::UnbalancedQuotes) => {
                     "RUN with unbalanced quotes, not classified (generic range)".to_string()
                 }
-                None if labels.is_empty() => "RUN (no known tool)".to_string(),
-                None => labels.join(" + "),
+                None if labels.is_empty() && f.refetch.is_empty() => {
+                    "RUN (no known tool)".to_string()
+                }
+                None => {
+                    let mut l = labels.join(" + ");
+                    for r in &f.refetch {
+                        if !l.is_empty() {
+                            l.push_str(" + ");
+                        }
+                        l.push_str(&format!(
+                            "{r} again (an earlier step downloaded into a cache mount this step does not mount)"
+                        ));
+                    }
+                    l
+                }
+            };
+            let label = if f.absent_files.is_empty() {
+                label
+            } else {
+                format!(
+                    "{label}; not run: tests of {} absent from the context",
+                    f.absent_files
+                        .iter()
+                        .map(|x| format!("`{x}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             };
             (e, label)
         }
@@ -676,7 +960,7 @@ pub fn apply(
             continue;
         };
         if f.kind == Kind::Run {
-            step.classes = model_run(&f.command, &f.cache_mounts)
+            step.classes = model_run_in(&f.command, &f.cache_mounts, &f.absent_files, &f.refetch)
                 .1
                 .into_iter()
                 .map(str::to_string)
@@ -807,6 +1091,62 @@ mod tests {
         }
     }
 
+    /// Conditions on files absent from the context cost nothing (issue 14).
+    #[test]
+    fn tests_of_absent_files_guard_nothing_that_costs() {
+        let absent = vec!["requirements.txt".to_string()];
+        let cmd = "if [ -s requirements.txt ]; then pip install -r requirements.txt; fi";
+        assert_eq!(tested_files(cmd), absent);
+        let (e, l, _) = model_run_in(cmd, &[], &absent, &[]);
+        assert_eq!((e, l), (GENERIC_RUN, vec![]));
+        // present: it runs
+        let (_, l, _) = model_run_in(cmd, &[], &[], &[]);
+        assert_eq!(l, vec!["pip install"]);
+        // `&&` after the test, nested ifs, else branches
+        let (_, l, _) = model_run_in(
+            "test -f requirements.txt && pip install -r requirements.txt; npm ci",
+            &[],
+            &absent,
+            &[],
+        );
+        assert_eq!(l, vec!["npm install"]);
+        let (_, l, _) = model_run_in(
+            "if [ -f requirements.txt ]; then if true; then pip install x; fi; else poetry install; fi",
+            &[],
+            &absent,
+            &[],
+        );
+        assert_eq!(l, vec!["poetry install"]);
+        // a test of another file guards nothing
+        let (_, l, _) = model_run_in(
+            "if [ -f setup.py ]; then pip install .; fi",
+            &[],
+            &absent,
+            &[],
+        );
+        assert_eq!(l, vec!["pip install"]);
+        // a repeated download is charged
+        let (e, _, _) = model_run_in("go build ./...", &[], &[], &["go mod download"]);
+        assert_eq!(e.seconds, 60.0);
+    }
+
+    #[test]
+    fn downloads_and_their_readers() {
+        let go = &DOWNLOADS[0];
+        assert!(download_use("go mod download -x", go).downloads);
+        assert_eq!(
+            download_use("CGO_ENABLED=0 go build -o /app .", go).consumer,
+            Some(false)
+        );
+        let dn = &DOWNLOADS[1];
+        assert_eq!(
+            download_use("dotnet publish -c Release --no-restore -o /out", dn).consumer,
+            Some(true)
+        );
+        assert!(mount_covers("/root/.nuget", "/root/.nuget/packages"));
+        assert!(!mount_covers("/root/.npm", "/root/.nuget/packages"));
+    }
+
     #[test]
     fn bad_input_falls_back_to_the_generic_range() {
         let long = format!("echo {}", "x".repeat(100_000));
@@ -842,6 +1182,8 @@ mod tests {
             cache_mounts: vec![],
             bytes: None,
             remote: false,
+            refetch: vec![],
+            absent_files: vec![],
         };
         assert_eq!(model_step(&f).0.seconds, 0.0);
     }

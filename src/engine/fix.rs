@@ -60,7 +60,8 @@ pub struct Fix {
     pub edits: Vec<Edit>,
 }
 
-fn overlaps(a: &Edit, b: &Edit) -> bool {
+/// Whether two edits touch the same text (or insert at the same place).
+pub fn overlaps(a: &Edit, b: &Edit) -> bool {
     a.file == b.file
         && (a.range.start < b.range.end && b.range.start < a.range.end
             || (a.range == b.range)
@@ -110,6 +111,75 @@ pub fn apply(
         out.insert(file.to_string(), text);
     }
     (out, applied)
+}
+
+/// Whether any edit of `a` overlaps one of `b`.
+pub fn fixes_overlap(a: &Fix, b: &Fix) -> bool {
+    a.edits
+        .iter()
+        .any(|x| b.edits.iter().any(|y| overlaps(x, y)))
+}
+
+/// One fix doing what `a` then `b` do, when their edits overlap in a way that composes: an
+/// edit of `b` inside a replacement of `a` whose new text carries the edited lines verbatim
+/// (a moved instruction), or two insertions at the same place (concatenated). `texts` holds
+/// the files the edits apply to. `None` when they do not compose.
+pub fn compose(a: &Fix, b: &Fix, texts: &BTreeMap<String, String>) -> Option<Fix> {
+    let mut edits = a.edits.clone();
+    for eb in &b.edits {
+        if edits.contains(eb) {
+            continue;
+        }
+        let hits: Vec<usize> = (0..edits.len())
+            .filter(|&k| overlaps(&edits[k], eb))
+            .collect();
+        match hits.as_slice() {
+            [] => edits.push(eb.clone()),
+            [k] => {
+                let ea = &mut edits[*k];
+                if ea.range.is_empty() && eb.range.is_empty() && ea.range.start == eb.range.start {
+                    ea.content.push_str(&eb.content);
+                    continue;
+                }
+                if ea.range.is_empty()
+                    || eb.range.start < ea.range.start
+                    || eb.range.end > ea.range.end
+                {
+                    return None;
+                }
+                let text = texts.get(&eb.file)?;
+                if eb.range.end > text.len()
+                    || !text.is_char_boundary(eb.range.start)
+                    || !text.is_char_boundary(eb.range.end)
+                {
+                    return None;
+                }
+                // the whole lines around b's edit, found once in a's new text
+                let ls = text[..eb.range.start].rfind('\n').map_or(0, |p| p + 1);
+                let le = text[eb.range.end..]
+                    .find('\n')
+                    .map_or(text.len(), |p| eb.range.end + p + 1);
+                if ls < ea.range.start || le > ea.range.end {
+                    return None;
+                }
+                let chunk = &text[ls..le];
+                let mut found = ea.content.match_indices(chunk);
+                let (pos, _) = found.next()?;
+                if found.next().is_some() {
+                    return None;
+                }
+                let mut new_chunk = chunk.to_string();
+                new_chunk.replace_range(eb.range.start - ls..eb.range.end - ls, &eb.content);
+                ea.content.replace_range(pos..pos + chunk.len(), &new_chunk);
+            }
+            _ => return None,
+        }
+    }
+    Some(Fix {
+        applicability: a.applicability.max(b.applicability),
+        description: format!("{}; {}", a.description, b.description),
+        edits,
+    })
 }
 
 /// Byte range of whole lines `first..=last` (1-based), including the final newline.

@@ -435,7 +435,7 @@ pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
     let saved = s.seconds_before - s.seconds_after;
     let steps = |n: usize| format!("{n} step{}", if n == 1 { "" } else { "s" });
     let (a, b) = (s.rebuilt_steps_after, s.rebuilt_steps_before);
-    Some(if a > b || saved < -0.05 {
+    Some(if saved < -0.05 || (a > b && saved <= 0.05) {
         format!(
             "with this patch, this change would rebuild {} instead of {} (about {} more per build): the patch pays off on other changes, not this one",
             steps(a),

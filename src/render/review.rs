@@ -339,6 +339,18 @@ fn pieces_of(idx: usize, fix: &Fix, path: &str, source: &str) -> Option<Vec<Piec
     }])
 }
 
+/// The edits of some pieces, each once: findings whose fixes the engine merged carry the same
+/// edits, which make one suggestion.
+fn distinct_edits(pieces: &[Piece]) -> Vec<crate::engine::fix::Edit> {
+    let mut out: Vec<crate::engine::fix::Edit> = Vec::new();
+    for e in pieces.iter().flat_map(|p| &p.edits) {
+        if !out.contains(e) {
+            out.push(e.clone());
+        }
+    }
+    out
+}
+
 /// One candidate finding of the plan.
 struct Cand<'r> {
     df: &'r DockerfileReport,
@@ -454,7 +466,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
                 let fix = Fix {
                     applicability: Applicability::Safe,
                     description: String::new(),
-                    edits: trial.iter().flat_map(|q| q.edits.clone()).collect(),
+                    edits: distinct_edits(&trial),
                 };
                 let files = BTreeMap::from([(path.to_string(), source.to_string())]);
                 let edits = fix.edits.len();
@@ -485,7 +497,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
             let fix = Fix {
                 applicability: Applicability::Safe,
                 description: String::new(),
-                edits: kept.iter().flat_map(|q| q.edits.clone()).collect(),
+                edits: distinct_edits(&kept),
             };
             let Some((a, b, text)) = suggestion(&fix, path, source) else {
                 continue;
@@ -504,8 +516,18 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
     }
     // a finding moved to the plain list loses its other pieces too
     drafts.retain(|d| d.findings.iter().all(|f| !plain.contains(f)));
+    let plain_from = drafts.len();
     for &i in &plain {
         let c = &cands[i];
+        // findings that carry one merged fix share one comment with its diff
+        let same = drafts[plain_from..].iter_mut().find(|d| {
+            let o = &cands[d.findings[0]];
+            o.df.path == c.df.path && c.f.fix.is_some() && o.f.fix == c.f.fix
+        });
+        if let Some(d) = same {
+            d.findings.push(i);
+            continue;
+        }
         drafts.push(Draft {
             findings: vec![i],
             pieces: Vec::new(),
@@ -632,10 +654,10 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
         n,
         if n == 1 { "" } else { "s" }
     );
-    let summary = summary_body(report, &inline_findings, &leftovers, opts, BODY_LIMIT);
+    let summary = summary_body(report, (&inline_findings, n), &leftovers, opts, BODY_LIMIT);
     let job_summary = summary_body(
         report,
-        &inline_findings,
+        (&inline_findings, n),
         &leftovers,
         opts,
         JOB_SUMMARY_LIMIT,
@@ -757,14 +779,14 @@ fn url_path(p: &str) -> String {
 }
 
 /// One line per inline suggestion: linked rule, file and line, saving.
-fn inline_list(inline: &[&Cand], opts: &PlanOptions<'_>) -> String {
+fn inline_list(inline: &[&Cand], comments: usize, opts: &PlanOptions<'_>) -> String {
     if inline.is_empty() {
         return String::new();
     }
     let mut o = format!(
         "**On the diff:** {} comment{}, each suggestion with a Commit button:\n\n",
-        inline.len(),
-        if inline.len() == 1 { "" } else { "s" }
+        comments,
+        if comments == 1 { "" } else { "s" }
     );
     for c in inline {
         let place = format!("{} line {}", inline_code(&c.df.path), c.f.line);
@@ -799,8 +821,12 @@ fn inline_list(inline: &[&Cand], opts: &PlanOptions<'_>) -> String {
 
 /// A suggestion that could not go inline, in full: heading, message, the patch in a
 /// `<details>` block (never inside a list item, whose end would close the block early).
-fn leftover_block(l: &Leftover, rules_url: Option<&str>) -> String {
+fn leftover_block(l: &Leftover, earlier: &[Leftover], rules_url: Option<&str>) -> String {
     let f = &l.finding;
+    // a merged fix another leftover already showed: point to it
+    let shown = earlier
+        .iter()
+        .find(|e| e.path == l.path && e.finding.fix.is_some() && e.finding.fix == f.fix);
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -810,7 +836,13 @@ fn leftover_block(l: &Leftover, rules_url: Option<&str>) -> String {
         f.line
     );
     let _ = writeln!(o, "{}\n", escape_sentence(&f.message));
-    if let (Some(x), false) = (&f.fix, l.diff.is_empty()) {
+    if let Some(e) = shown {
+        let _ = writeln!(
+            o,
+            "Its fix is the one patch shown with {} line {} above.\n",
+            e.finding.code, e.finding.line
+        );
+    } else if let (Some(x), false) = (&f.fix, l.diff.is_empty()) {
         let fence = fence_for(&l.diff);
         let _ = writeln!(
             o,
@@ -829,7 +861,7 @@ fn leftover_block(l: &Leftover, rules_url: Option<&str>) -> String {
 /// first, then the suggestions that do not fit (counted), then whole blocks from the end.
 fn summary_body(
     report: &Report,
-    inline: &[&Cand],
+    (inline, comments): (&[&Cand], usize),
     leftovers: &[Leftover],
     opts: &PlanOptions<'_>,
     limit: usize,
@@ -853,13 +885,14 @@ fn summary_body(
         steps,
         suggestions: false,
         verdict_extra: (n > 0).then(|| format!("{n} fix{} inline", if n == 1 { "" } else { "es" })),
-        after_verdict: Some(format!("{notes}{}", inline_list(inline, opts))),
+        after_verdict: Some(format!("{notes}{}", inline_list(inline, comments, opts))),
         rules_url: opts.rules_url.map(str::to_string),
         pull_request: true,
     };
     let blocks: Vec<String> = leftovers
         .iter()
-        .map(|l| leftover_block(l, opts.rules_url))
+        .enumerate()
+        .map(|(i, l)| leftover_block(l, &leftovers[..i], opts.rules_url))
         .collect();
     let title = |k: usize| format!("\n### Suggestions not shown inline ({k})\n\n");
     for steps in [true, false] {

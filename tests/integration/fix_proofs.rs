@@ -131,7 +131,7 @@ async fn safe_fix(
 }
 
 /// Files of an image: path → (mode, size, content hash or link target), from `docker export`.
-fn image_files(d: &Docker, tag: &str) -> BTreeMap<String, String> {
+pub(crate) fn image_files(d: &Docker, tag: &str) -> BTreeMap<String, String> {
     // a command for images without CMD; the container never starts
     let id = d.cmd().args(["create", tag, "true"]).output().unwrap();
     assert!(id.status.success(), "docker create {tag}");

@@ -678,7 +678,97 @@ pub fn run_may_write(text: &str, cwd: &str, path: &str) -> bool {
             return true;
         }
     }
-    false
+    installs_into(text, path)
+}
+
+/// Whether a RUN installs into system directories that contain or lie in `path`: `make
+/// install` and its kin, `pip install`, global npm installs, `go install`, `cargo install`
+/// write under `/usr/local` (and `/go`, `/root`); system package managers under `/usr`, `/etc`,
+/// `/var`, `/opt`.
+fn installs_into(text: &str, path: &str) -> bool {
+    let Ok(cmds) = crate::engine::cost::simple_commands(text) else {
+        return false;
+    };
+    let mut prefixes: Vec<&str> = Vec::new();
+    for c in &cmds {
+        let words: Vec<&str> = c
+            .iter()
+            .map(String::as_str)
+            .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+            .collect();
+        let Some(first) = words.first() else { continue };
+        let prog = first.rsplit('/').next().unwrap_or(first);
+        let has = |x: &str| words.contains(&x);
+        let local = match prog {
+            "make" | "ninja" | "gmake" => has("install"),
+            "cmake" => has("--install") || has("install"),
+            "meson" => has("install"),
+            "install" => true,
+            "pip" | "pip3" => has("install") && !has("--target") && !has("-t"),
+            "python" | "python3" => has("pip") && has("install"),
+            "npm" | "yarn" | "pnpm" => has("-g") || has("--global") || has("global"),
+            "go" => has("install"),
+            "cargo" => has("install"),
+            "gem" => has("install"),
+            _ => false,
+        };
+        if local {
+            prefixes.extend(["/usr/local", "/go/bin", "/root/go/bin", "/root/.local"]);
+        }
+        let system = match prog {
+            "apt-get" | "apt" | "dnf" | "yum" | "microdnf" => has("install"),
+            "apk" => has("add"),
+            "dpkg" => has("-i"),
+            _ => false,
+        };
+        if system {
+            prefixes.extend(["/usr", "/etc", "/var", "/opt", "/lib", "/bin", "/sbin"]);
+        }
+    }
+    prefixes.iter().any(|p| overlaps(p, path))
+}
+
+/// Whether the RUN's only effect on the file `path` is an empty marker: every simple command
+/// naming the file is `touch` (or `: >` is not used), and one of them names it exactly (by its
+/// absolute path, or by its name from the working directory). An empty file with the same mode
+/// and owner has the same content checksum each time, so a `COPY --from` of it stays cached
+/// however often the RUN re-runs (measured on both engines).
+pub fn touches_marker_only(text: &str, cwd: &str, path: &str) -> bool {
+    let Ok(cmds) = crate::engine::cost::simple_commands(text) else {
+        return false;
+    };
+    let Some((parent, name)) = path.rsplit_once('/') else {
+        return false;
+    };
+    if name.is_empty() || path.ends_with('/') {
+        return false;
+    }
+    let parent = if parent.is_empty() { "/" } else { parent };
+    let in_parent = cwd.trim_end_matches('/') == parent.trim_end_matches('/')
+        && !cwd.contains(super::sim::PLACEHOLDER_OPEN);
+    let mut named = false;
+    for c in &cmds {
+        let mentions = c.iter().any(|w| w.contains(name) || w.contains(path));
+        if !mentions {
+            // a change of directory makes relative names unreliable
+            if c.first().is_some_and(|w| w == "cd" || w == "pushd") {
+                return false;
+            }
+            continue;
+        }
+        if c.first().map(String::as_str) != Some("touch") {
+            return false;
+        }
+        for w in &c[1..] {
+            if w.starts_with('-') {
+                return false;
+            }
+            if w == path || (w == name && in_parent) {
+                named = true;
+            }
+        }
+    }
+    named
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -713,11 +803,21 @@ fn compare_stage(
     // Find the last step of the source stage (or its ancestors) that may have written the path.
     let mut cur = Some(hvid);
     let mut later_missed_runs: Vec<u32> = Vec::new();
+    let mut marker_line: Option<u32> = None;
     while let Some(v) = cur {
         let vx = &head.sim.vertices[v];
         let line = vx
             .trigger_line
             .unwrap_or_else(|| head.df.instructions[vx.inst].line);
+        // an empty marker a RUN touches: the same bytes whatever the RUN did; what counts is
+        // an earlier writer of the file, if any
+        if let Op::Exec { cwd, .. } = &vx.op {
+            if touches_marker_only(&vx.detail.text, cwd, path) {
+                marker_line.get_or_insert(line);
+                cur = vx.parent;
+                continue;
+            }
+        }
         if writes(vx, path) {
             return match &res[v] {
                 Res::Hit { .. } | Res::Unused => {
@@ -816,12 +916,13 @@ fn compare_stage(
         }
         cur = vx.parent;
     }
-    // Nothing in the stage writes the path: it is empty on both sides.
+    // Nothing in the stage writes the path: it is empty on both sides (or the empty marker a
+    // RUN touches).
     Cmp::Same {
         confidence: Confidence::Exact,
         notes: vec![Note::EarlyCutoff {
             stage: stage_name,
-            producer_line: None,
+            producer_line: marker_line,
         }],
     }
 }
@@ -913,6 +1014,45 @@ mod tests {
             "\u{E000}image workdir\u{E001}",
             "/static"
         ));
+        // installs write into the system prefixes (issue 14: `make install` into /usr/local)
+        assert!(run_may_write("make && make install", "/src", "/usr/local"));
+        assert!(run_may_write(
+            "pip install -r r.txt",
+            "/app",
+            "/usr/local/lib"
+        ));
+        assert!(!run_may_write("make", "/src", "/usr/local"));
+        assert!(run_may_write("apt-get install -y curl", "/", "/usr/bin"));
+    }
+
+    #[test]
+    fn empty_markers() {
+        assert!(touches_marker_only(
+            "go test ./... && touch /tmp/tests-passed",
+            "/src",
+            "/tmp/tests-passed"
+        ));
+        assert!(touches_marker_only(
+            "make check && touch ok",
+            "/tmp",
+            "/tmp/ok"
+        ));
+        assert!(!touches_marker_only(
+            "make check && touch ok",
+            "/src",
+            "/tmp/ok"
+        ));
+        assert!(!touches_marker_only(
+            "echo done > /tmp/tests-passed",
+            "/",
+            "/tmp/tests-passed"
+        ));
+        assert!(!touches_marker_only(
+            "touch /tmp/tests-passed && date >> /tmp/tests-passed",
+            "/",
+            "/tmp/tests-passed"
+        ));
+        assert!(!touches_marker_only("touch /tmp/x", "/", "/tmp/"));
     }
 
     #[test]

@@ -588,6 +588,14 @@ fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> Vec<StepFact
                 }
                 _ => (None, false),
             };
+            let (refetch, absent_files) = match head.sim.step.get(&idx) {
+                Some(StepVertex::Vertex(v))
+                    if matches!(head.sim.vertices[*v].op, Op::Exec { .. }) =>
+                {
+                    (refetches(head, *v), absent_tested_files(ctx, head, *v))
+                }
+                _ => (Vec::new(), Vec::new()),
+            };
             out.push(StepFact {
                 line: inst.line,
                 kind: inst.kind,
@@ -599,10 +607,153 @@ fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> Vec<StepFact
                 cache_mounts,
                 bytes,
                 remote,
+                refetch,
+                absent_files,
             });
         }
     }
     out
+}
+
+fn cache_targets(op: &Op) -> Vec<&str> {
+    match op {
+        Op::Exec { mounts, .. } => mounts
+            .iter()
+            .filter(|m| m.fields.iter().any(|(k, v)| k == "type" && v == "cache"))
+            .map(|m| m.target.as_str())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Download classes a RUN repeats: it reads what an earlier step of its stage (or the stages
+/// below it) downloaded into a cache mount it does not mount itself.
+fn refetches(head: &SideSim, v: VId) -> Vec<&'static str> {
+    let vx = &head.sim.vertices[v];
+    let mine = cache_targets(&vx.op);
+    let mut out = Vec::new();
+    for d in super::cost::DOWNLOADS {
+        let u = super::cost::download_use(&vx.detail.text, d);
+        if u.consumer.is_none()
+            || u.downloads
+            || mine
+                .iter()
+                .any(|m| super::cost::mount_covers(m, d.cache_dir))
+        {
+            continue;
+        }
+        // the nearest download above decides
+        let mut cur = vx.parent;
+        while let Some(p) = cur {
+            let px = &head.sim.vertices[p];
+            if matches!(px.op, Op::Exec { .. })
+                && super::cost::download_use(&px.detail.text, d).downloads
+            {
+                let mounted = cache_targets(&px.op)
+                    .iter()
+                    .any(|m| super::cost::mount_covers(m, d.cache_dir));
+                if mounted && !out.contains(&d.class) {
+                    out.push(d.class);
+                }
+                break;
+            }
+            cur = px.parent;
+        }
+    }
+    out
+}
+
+/// Files a RUN tests for existence (`[ -f requirements.txt ]`) that cannot be in the stage: a
+/// COPY from the context covers where the file would be, the context has no such file, and no
+/// other step of the stage (or the stages below it) may have written it.
+fn absent_tested_files(ctx: &Ctx<'_>, head: &SideSim, v: VId) -> Vec<String> {
+    let vx = &head.sim.vertices[v];
+    let Op::Exec { cwd, .. } = &vx.op else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for f in super::cost::tested_files(&vx.detail.text) {
+        if f.contains('$') || f.contains('*') || f.is_empty() {
+            continue;
+        }
+        let abs = if f.starts_with('/') {
+            super::ignore::go_clean(&f)
+        } else if cwd.contains(sim::PLACEHOLDER_OPEN) {
+            continue;
+        } else {
+            super::ignore::go_clean(&format!("/{}/{f}", cwd.trim_end_matches('/')))
+        };
+        let name = abs.rsplit('/').next().unwrap_or(&abs).to_string();
+        let mut covered = false;
+        let mut absent = true;
+        let mut cur = vx.parent;
+        while let Some(p) = cur {
+            let px = &head.sim.vertices[p];
+            match &px.op {
+                Op::Exec { .. } if px.detail.text.contains(&name) => absent = false,
+                Op::Copy { dest, source, .. } => {
+                    let d = dest.trim_end_matches('/');
+                    let d = if d.is_empty() { "" } else { d };
+                    let under = abs == d || abs.starts_with(&format!("{d}/"));
+                    if under && source != "context" {
+                        absent = false;
+                    } else if under {
+                        for i in &px.inputs {
+                            match i {
+                                sim::Input::Context {
+                                    path,
+                                    wildcard: false,
+                                } => {
+                                    covered = true;
+                                    let rel = abs[d.len()..].trim_start_matches('/');
+                                    let base = path.rsplit('/').next().unwrap_or(path);
+                                    let mut cands = Vec::new();
+                                    if rel.is_empty() {
+                                        cands.push(path.clone());
+                                    } else {
+                                        cands.push(tree_join(path, rel));
+                                        if rel == base || rel == name {
+                                            cands.push(path.clone());
+                                        }
+                                    }
+                                    for c in cands {
+                                        match ctx.head_tree.exists(&c) {
+                                            super::tree::Lookup::Loaded(false) => {}
+                                            super::tree::Lookup::Loaded(true) => absent = false,
+                                            super::tree::Lookup::Missing => {
+                                                ctx.needs.request(Side::Head, &c, false);
+                                                absent = false;
+                                            }
+                                        }
+                                    }
+                                }
+                                sim::Input::Inline { .. } => {}
+                                _ => absent = false,
+                            }
+                        }
+                    }
+                }
+                Op::Mkdir { path, .. } if *path == abs => absent = false,
+                _ => {}
+            }
+            if !absent {
+                break;
+            }
+            cur = px.parent;
+        }
+        if covered && absent {
+            out.push(f);
+        }
+    }
+    out
+}
+
+fn tree_join(dir: &str, rel: &str) -> String {
+    if dir.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{}/{rel}", dir.trim_end_matches('/'))
+    }
 }
 
 /// The text with every variable reference (`$NAME`, `${…}`) replaced by `*`; `None` when it

@@ -138,15 +138,34 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                     }
                 })
                 .collect();
-            let mut copy_line = String::from("COPY ");
-            for f in &flags {
-                copy_line.push_str(f);
-                copy_line.push(' ');
+            // one COPY per directory: a COPY of several files puts them all in its destination
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for (m, src) in present.iter().zip(&sources) {
+                let dir = m
+                    .rsplit_once('/')
+                    .map(|(d, _)| d.to_string())
+                    .unwrap_or_default();
+                match groups.iter_mut().find(|(d, _)| *d == dir) {
+                    Some(g) => g.1.push(src.clone()),
+                    None => groups.push((dir, vec![src.clone()])),
+                }
             }
-            copy_line.push_str(&sources.join(" "));
-            copy_line.push(' ');
-            copy_line.push_str(&dest_dir);
-            copy_line.push('\n');
+            let mut copy_line = String::new();
+            for (dir, srcs) in &groups {
+                copy_line.push_str("COPY ");
+                for f in &flags {
+                    copy_line.push_str(f);
+                    copy_line.push(' ');
+                }
+                copy_line.push_str(&srcs.join(" "));
+                copy_line.push(' ');
+                copy_line.push_str(&dest_dir);
+                if !dir.is_empty() {
+                    copy_line.push_str(dir);
+                    copy_line.push('/');
+                }
+                copy_line.push('\n');
+            }
             let region = line_range(ctx.text, inst.line, run.end_line);
             let with_nl = |t: &str| {
                 if t.ends_with('\n') {
@@ -215,9 +234,19 @@ fn manifests_present(
                 match t.under(&dir) {
                     crate::engine::tree::Lookup::Loaded(entries) => {
                         let suffix = m.trim_start_matches('*');
+                        // .NET project files may sit one directory down (`src/App/App.csproj`)
+                        let depth = if eco.name == "dotnet" && *m != "*.sln" {
+                            2
+                        } else {
+                            1
+                        };
                         for (p, _) in entries {
                             let rel = p.strip_prefix(&format!("{dir}/")).unwrap_or(p);
-                            if !rel.contains('/') && rel.ends_with(suffix) {
+                            if rel.matches('/').count() < depth
+                                && rel.ends_with(suffix)
+                                && !rel.split('/').any(|s| matches!(s, "bin" | "obj"))
+                                && !names.iter().any(|n| n == rel)
+                            {
                                 names.push(rel.to_string());
                             }
                         }
@@ -272,7 +301,7 @@ fn manifests_present(
     };
     let mut present = Vec::new();
     for n in names {
-        if n.contains('/') && eco.name != "pip" {
+        if n.contains('/') && eco.name != "pip" && eco.name != "dotnet" {
             continue;
         }
         match ctx.exists(&ctx.in_context(&rel(&n))) {
@@ -294,6 +323,16 @@ fn manifests_present(
     if present.first().map(String::as_str) != Some(eco.manifests[0])
         && eco.name != "pip"
         && eco.name != "dotnet"
+    {
+        return Vec::new();
+    }
+    // restore needs a project or solution
+    if eco.name == "dotnet"
+        && !present.iter().any(|p| {
+            [".sln", ".csproj", ".fsproj", ".vbproj"]
+                .iter()
+                .any(|s| p.ends_with(s))
+        })
     {
         return Vec::new();
     }

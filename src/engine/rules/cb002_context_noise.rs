@@ -91,12 +91,19 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         }
     });
     let creates = ctx.ignore.file.is_none();
-    // the Dockerfile and the ignore file, when they lie in the copied directory
+    // the Dockerfile and the ignore file, when they lie in the copied directory; an ignore
+    // file the fix creates is listed in itself (else the COPY would take it), but it is not
+    // something the COPY copies now
+    let mut created_entry: Option<String> = None;
     for own in [ctx.path.to_string(), file.clone()] {
         if let Some(rel) = crate::engine::predict::content::context_relative(ctx.context, &own) {
             let inside = base.is_empty() || rel.starts_with(&format!("{base}/"));
-            let present = ctx.exists(&own) != Some(false) || (creates && own == file);
-            if inside && !rel.is_empty() && !ctx.ignored(rel) && present {
+            if !inside || rel.is_empty() || ctx.ignored(rel) {
+                continue;
+            }
+            if creates && own == file {
+                created_entry = Some(rel.to_string());
+            } else if ctx.exists(&own) != Some(false) {
                 noise.push((rel.to_string(), rel.to_string()));
             }
         }
@@ -157,9 +164,9 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         .flags_named("exclude")
         .filter_map(|f| f.value.clone())
         .collect();
-    noise.retain(|(rel, _)| {
-        !crate::engine::predict::content::excluded_by_copy(&exclude, &base, false, rel)
-    });
+    let exclude_drops =
+        |rel: &str| crate::engine::predict::content::excluded_by_copy(&exclude, &base, false, rel);
+    noise.retain(|(rel, _)| !exclude_drops(rel));
     if noise.is_empty() {
         return out;
     }
@@ -197,6 +204,12 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     if kept.is_empty() {
         return out;
     }
+    let names: Vec<String> = kept.iter().map(|(p, _)| p.clone()).collect();
+    if let Some(rel) = &created_entry {
+        if !exclude_drops(rel) {
+            kept.push((rel.clone(), rel.clone()));
+        }
+    }
     let existing = ctx.ignore_text.unwrap_or("");
     let mut add = String::new();
     if !existing.is_empty() && !existing.ends_with('\n') {
@@ -214,13 +227,11 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     if pats.iter().all(|p| known.iter().any(|k| k == p)) {
         return out;
     }
-    let kept_paths: Vec<String> = kept.iter().map(|(p, _)| p.clone()).collect();
-    let applicability = if reaches_final_image(ctx, idx, &base, &kept_paths) {
+    let applicability = if reaches_final_image(ctx, idx, &base, &names) {
         Applicability::Unsafe
     } else {
         Applicability::Safe
     };
-    let names: Vec<&str> = kept.iter().map(|(p, _)| p.as_str()).collect();
     let fix = Fix {
         applicability,
         description: format!("add {} to {file}", pats.join(", ")),

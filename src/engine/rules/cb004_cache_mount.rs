@@ -2,22 +2,35 @@
 //!
 //! **What it does.** Finds package-manager RUNs (npm, yarn, pnpm, pip, poetry, uv, pipenv,
 //! bundler, composer, go, cargo, maven, dotnet, apk, apt) without a `--mount=type=cache` for that
-//! manager's download cache.
+//! manager's download cache. A mount already there counts whatever its target: the default
+//! directory, or one named for the manager by its target or `id` (`id=pnpm-store`), or one the
+//! step's environment or command points the manager at (`PIP_CACHE_DIR=/tmp/pip-cache`). It also
+//! finds a step that reads what an earlier step downloaded into a cache mount (`go build` after
+//! `RUN --mount=type=cache,target=/go/pkg/mod go mod download`) without mounting it: the
+//! downloads are in the mount, not in the image, so that step fetches them all again.
 //!
 //! **Why it costs cache.** When the step re-runs (a manifest changed), a cache mount keeps the
 //! downloads of the last run, so only what changed is fetched. Without it every re-run downloads
 //! everything again. (hadolint's rules ask to delete these caches; with BuildKit, mount them.)
 //!
 //! **Example.** `RUN pip install --no-cache-dir -r requirements.txt` becomes
-//! `RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt`.
+//! `RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt`. For a
+//! download-only step (`go mod download`, `dotnet restore`, `cargo fetch`, `mvn
+//! dependency:go-offline`) the same mount goes on every later step that reads the downloads
+//! (`go build`, `dotnet publish`, …), in one fix.
 //!
 //! **Fix safety.** Unsafe: the step's cache key changes once, and the image no longer holds the
 //! manager's cache (usually what you want). Offered for root (the cache paths are root's); for
 //! apt (which also needs Debian's `docker-clean` hook removed), apk (which caches only through
-//! `/etc/apk/cache`) and other users, shown only. System package installs (apt, apk) are checked
-//! only below a COPY from the context: above it they re-run only when their own line changes.
+//! `/etc/apk/cache`) and other users, shown only. Shown only, too, when a step reading the
+//! downloads may not fetch them (`dotnet publish --no-restore`, `cargo build --offline`, `mvn
+//! -o`): when the mount is empty (pruned, or a CI cache that does not carry cache mounts) while
+//! the download step stays cached, that step fails (measured on both engines). System package
+//! installs (apt, apk) are checked only below a COPY from the context: above it they re-run only
+//! when their own line changes.
 
 use super::{ECOSYSTEMS, Finding, Rule, RuleContext, commands, finding, run_command, runs};
+use crate::engine::cost::{DOWNLOADS, Download, download_use, mount_covers};
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::predict::sim::{Op, StepVertex};
@@ -49,6 +62,186 @@ const EXTRA: &[(&str, &[&str], &str, &[&str])] = &[
     ("gradle", &["gradle"], "/root/.gradle", &[]),
 ];
 
+/// Words a cache mount's target or id may use for a manager's cache (`id=pnpm-store`).
+fn keys(tool: &str) -> &'static [&'static str] {
+    match tool {
+        "npm" => &["npm"],
+        "yarn" => &["yarn"],
+        "pnpm" => &["pnpm"],
+        "pip" => &["pip"],
+        "poetry" => &["poetry", "pypoetry"],
+        "uv" => &["uv"],
+        "pipenv" => &["pipenv"],
+        "bundler" => &["bundle", "bundler", "gem", "gems"],
+        "composer" => &["composer"],
+        "go" => &["gomod", "gomodcache", "go-mod", "gopath"],
+        "go build" => &["go-build", "gobuild", "gocache", "go-cache"],
+        "cargo" | "cargo build" => &["cargo"],
+        "maven" => &["m2", "maven", "mvn"],
+        "gradle" => &["gradle"],
+        "dotnet" => &["nuget"],
+        "apk" => &["apk"],
+        "apt" => &["apt"],
+        _ => &[],
+    }
+}
+
+fn keyed(tool: &str, s: &str) -> bool {
+    let s = s.to_ascii_lowercase();
+    s.split(['/', ',', ':', '=', '.', ' '])
+        .filter(|t| !t.is_empty())
+        .any(|t| {
+            keys(tool).iter().any(|k| {
+                t == *k
+                    || t.starts_with(&format!("{k}-"))
+                    || t.starts_with(&format!("{k}_"))
+                    || t.ends_with(&format!("-{k}"))
+                    || t.ends_with(&format!("_{k}"))
+            })
+        })
+}
+
+/// The cache mounts of one RUN: (target, id) as the step sees them.
+struct Mounts {
+    list: Vec<(String, Option<String>)>,
+    env: Vec<String>,
+    cmd: String,
+}
+
+impl Mounts {
+    /// Whether the manager `tool`, whose default cache is `dir`, already has a cache mount.
+    fn cover(&self, tool: &str, dir: &str) -> bool {
+        self.list.iter().any(|(t, id)| {
+            mount_covers(t, dir)
+                || keyed(tool, t)
+                || id.as_deref().is_some_and(|i| keyed(tool, i))
+                || (!t.is_empty()
+                    && t != "/"
+                    && (self.env.iter().any(|e| {
+                        e.split_once('=').is_some_and(|(_, v)| {
+                            v.trim_end_matches('/') == t.trim_end_matches('/')
+                        })
+                    }) || self.cmd.contains(t.trim_end_matches('/'))))
+        })
+    }
+}
+
+fn mounts_of(ctx: &RuleContext<'_>, i: usize) -> Option<(Mounts, String)> {
+    let inst = &ctx.df.instructions[i];
+    let Some(StepVertex::Vertex(v)) = ctx.sim.step.get(&i) else {
+        return None;
+    };
+    let vx = &ctx.sim.vertices[*v];
+    let Op::Exec {
+        mounts, user, env, ..
+    } = &vx.op
+    else {
+        return None;
+    };
+    let mut list: Vec<(String, Option<String>)> = mounts
+        .iter()
+        .filter(|m| m.fields.iter().any(|(k, v)| k == "type" && v == "cache"))
+        .map(|m| {
+            let id = m
+                .fields
+                .iter()
+                .find(|(k, _)| k == "id")
+                .map(|(_, v)| v.clone());
+            (m.target.clone(), id)
+        })
+        .collect();
+    // ids as written (the current engine does not key them)
+    for f in inst.flags_named("mount") {
+        let parts = crate::engine::dockerfile::stages::split_csv(f.value.as_deref().unwrap_or(""));
+        if !parts.iter().any(|p| p == "type=cache") {
+            continue;
+        }
+        let get = |k: &str| {
+            parts
+                .iter()
+                .find_map(|p| p.strip_prefix(&format!("{k}=")).map(str::to_string))
+        };
+        let target = get("target")
+            .or_else(|| get("dst"))
+            .or_else(|| get("destination"));
+        let id = get("id");
+        if let Some(t) = target {
+            match list.iter_mut().find(|(lt, _)| *lt == t) {
+                Some(e) if e.1.is_none() => e.1 = id,
+                Some(_) => {}
+                None => list.push((t, id)),
+            }
+        }
+    }
+    Some((
+        Mounts {
+            list,
+            env: env.clone(),
+            cmd: vx.detail.text.clone(),
+        },
+        user.clone(),
+    ))
+}
+
+fn is_root(user: &str) -> bool {
+    user.is_empty()
+        || user == "root"
+        || user == "0"
+        || user.starts_with("root:")
+        || user.starts_with("0:")
+}
+
+/// Where a mount flag goes in a RUN: after the keyword and its whitespace.
+fn mount_insert_at(ctx: &RuleContext<'_>, inst: &crate::engine::dockerfile::Instruction) -> usize {
+    let start = ctx.inst_range(inst).start;
+    let kw_end = start
+        + ctx.text[start..]
+            .find(|c: char| c.is_whitespace())
+            .unwrap_or(3);
+    kw_end
+        + ctx.text[kw_end..]
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(0)
+}
+
+/// The vertex of instruction `i`, when it is a RUN.
+fn exec_vertex(ctx: &RuleContext<'_>, i: usize) -> Option<usize> {
+    match ctx.sim.step.get(&i) {
+        Some(StepVertex::Vertex(v)) if matches!(ctx.sim.vertices[*v].op, Op::Exec { .. }) => {
+            Some(*v)
+        }
+        _ => None,
+    }
+}
+
+/// The nearest RUN above vertex `v` (its stage, then the stages below it) that runs the
+/// download `d`: (vertex, instruction index).
+fn download_above(ctx: &RuleContext<'_>, v: usize, d: &Download) -> Option<(usize, usize)> {
+    let mut cur = ctx.sim.vertices[v].parent;
+    let mut guard = 0;
+    while let Some(p) = cur {
+        guard += 1;
+        if guard > 100_000 {
+            return None;
+        }
+        let px = &ctx.sim.vertices[p];
+        if matches!(px.op, Op::Exec { .. }) && download_use(&px.detail.text, d).downloads {
+            return Some((p, px.inst));
+        }
+        cur = px.parent;
+    }
+    None
+}
+
+/// A missing cache mount: the manager, its directory, flags that disable its cache, and for
+/// a reader of an earlier step's mounted downloads that step's line.
+struct Missing {
+    name: &'static str,
+    dir: &'static str,
+    flags: &'static [&'static str],
+    downloaded_at: Option<u32>,
+}
+
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, inst) in ctx.df.instructions.iter().enumerate() {
@@ -58,22 +251,14 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         let Some(cmd) = run_command(inst) else {
             continue;
         };
-        let (mounts, user) = match ctx.sim.step.get(&i) {
-            Some(StepVertex::Vertex(v)) => match &ctx.sim.vertices[*v].op {
-                Op::Exec { mounts, user, .. } => (
-                    mounts
-                        .iter()
-                        .filter(|m| m.fields.iter().any(|(k, v)| k == "type" && v == "cache"))
-                        .map(|m| m.target.clone())
-                        .collect::<Vec<_>>(),
-                    user.clone(),
-                ),
-                _ => continue,
-            },
-            _ => continue,
+        let Some((mounts, user)) = mounts_of(ctx, i) else {
+            continue;
+        };
+        let Some(vid) = exec_vertex(ctx, i) else {
+            continue;
         };
         let cmds = commands(&cmd);
-        let mut tools: Vec<(&str, &str, &[&str])> = ECOSYSTEMS
+        let mut tools: Vec<Missing> = ECOSYSTEMS
             .iter()
             .filter(|e| {
                 cmds.iter().any(|c| {
@@ -81,11 +266,44 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                         && !(e.name == "npm" && c.iter().any(|w| w == "run"))
                 })
             })
-            .filter_map(|e| e.cache_dir.map(|d| (e.name, d, e.no_cache_flags)))
+            .filter_map(|e| {
+                e.cache_dir.map(|d| Missing {
+                    name: e.name,
+                    dir: d,
+                    flags: e.no_cache_flags,
+                    downloaded_at: None,
+                })
+            })
             .collect();
         for (name, seq, dir, flags) in EXTRA {
-            if cmds.iter().any(|c| runs(c, seq)) && !tools.iter().any(|(_, d, _)| d == dir) {
-                tools.push((name, dir, flags));
+            if cmds.iter().any(|c| runs(c, seq)) && !tools.iter().any(|t| t.dir == *dir) {
+                tools.push(Missing {
+                    name,
+                    dir,
+                    flags,
+                    downloaded_at: None,
+                });
+            }
+        }
+        // a reader of what an earlier step downloaded into a cache mount
+        for d in DOWNLOADS {
+            let u = download_use(&cmd, d);
+            if u.consumer.is_none() || u.downloads {
+                continue;
+            }
+            let Some((p, pi)) = download_above(ctx, vid, d) else {
+                continue;
+            };
+            let mounted = mounts_of(ctx, pi)
+                .is_some_and(|(m, _)| m.list.iter().any(|(t, _)| mount_covers(t, d.cache_dir)));
+            let _ = p;
+            if mounted && !tools.iter().any(|t| t.dir == d.cache_dir) {
+                tools.push(Missing {
+                    name: eco_of(d),
+                    dir: d.cache_dir,
+                    flags: &[],
+                    downloaded_at: Some(ctx.df.instructions[pi].line),
+                });
             }
         }
         // OS package installs usually sit above every COPY and re-run only when their own line
@@ -95,53 +313,33 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 .iter()
                 .any(|x| super::context_copy(x).is_some())
         });
-        tools.retain(|(n, _, _)| after_context_copy || !OS_MANAGERS.contains(n));
-        let missing: Vec<&(&str, &str, &[&str])> = tools
+        tools.retain(|t| after_context_copy || !OS_MANAGERS.contains(&t.name));
+        let missing: Vec<&Missing> = tools
             .iter()
-            .filter(|(_, dir, _)| {
-                !mounts.iter().any(|m| {
-                    m == dir
-                        || m.starts_with(&format!("{dir}/"))
-                        || dir.starts_with(&format!("{m}/"))
-                })
-            })
+            .filter(|t| !mounts.cover(t.name, t.dir))
             .collect();
         if missing.is_empty() {
             continue;
         }
-        let root = user.is_empty()
-            || user == "root"
-            || user == "0"
-            || user.starts_with("root:")
-            || user.starts_with("0:");
-        let only_apt = missing.iter().all(|(n, _, _)| *n == "apt");
-        let only_apk = missing.iter().all(|(n, _, _)| *n == "apk");
-        let applicability = if root && !missing.iter().any(|(n, _, _)| OS_MANAGERS.contains(n)) {
-            Applicability::Unsafe
-        } else {
-            Applicability::DisplayOnly
-        };
+        let root = is_root(&user);
+        let only_apt = missing.iter().all(|t| t.name == "apt");
+        let only_apk = missing.iter().all(|t| t.name == "apk");
+        let mut display_why: Vec<String> = Vec::new();
         let mut mount_flags = String::new();
-        for (n, dir, _) in &missing {
-            if *n == "apt" {
+        for t in &missing {
+            if t.name == "apt" {
                 mount_flags.push_str("--mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt,sharing=locked ");
             } else {
-                mount_flags.push_str(&format!("--mount=type=cache,target={dir} "));
+                mount_flags.push_str(&format!("--mount=type=cache,target={} ", t.dir));
             }
         }
-        // insert after the keyword; drop flags that only disable the cache
-        let start = ctx.inst_range(inst).start;
-        let kw_end = start
-            + ctx.text[start..]
-                .find(|c: char| c.is_whitespace())
-                .unwrap_or(3);
-        let ws_end = kw_end
-            + ctx.text[kw_end..]
-                .find(|c: char| !c.is_whitespace())
-                .unwrap_or(0);
-        let mut edits = vec![Edit::insert(ctx.path, ws_end, mount_flags.clone())];
-        for (name, _, flags) in &missing {
-            for flag in flags.iter() {
+        let mut edits = vec![Edit::insert(
+            ctx.path,
+            mount_insert_at(ctx, inst),
+            mount_flags.clone(),
+        )];
+        for t in &missing {
+            for flag in t.flags.iter() {
                 let range = ctx.inst_range(inst);
                 let seg = &ctx.text[range.clone()];
                 if let Some(p) = find_word(seg, flag) {
@@ -150,42 +348,160 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                         end += 1;
                     }
                     // apk without --no-cache reads the index from the cache: have it fetched
-                    let with = if *name == "apk" { "--update " } else { "" };
+                    let with = if t.name == "apk" { "--update " } else { "" };
                     edits.push(Edit::replace(ctx.path, range.start + p..end, with));
                 }
             }
         }
-        let names: Vec<&str> = missing.iter().map(|(n, _, _)| *n).collect();
+        // a download-only step: every later step reading the downloads gets the mount too
+        let mut readers: Vec<u32> = Vec::new();
+        for t in missing.iter().filter(|t| t.downloaded_at.is_none()) {
+            let Some(d) = DOWNLOADS
+                .iter()
+                .find(|d| d.cache_dir == t.dir && download_use(&cmd, d).downloads)
+            else {
+                continue;
+            };
+            for (j, later) in ctx.df.instructions.iter().enumerate().skip(i + 1) {
+                if later.kind != Kind::Run || !ctx.stage_of(j).is_some_and(|s| s.reachable) {
+                    continue;
+                }
+                let Some(lv) = exec_vertex(ctx, j) else {
+                    continue;
+                };
+                let text = ctx.sim.vertices[lv].detail.text.clone();
+                let Some(offline) = download_use(&text, d).consumer else {
+                    continue;
+                };
+                if download_use(&text, d).downloads
+                    || download_above(ctx, lv, d).map(|(p, _)| p) != Some(vid)
+                {
+                    continue;
+                }
+                let Some((lm, luser)) = mounts_of(ctx, j) else {
+                    continue;
+                };
+                if lm.cover(t.name, t.dir) {
+                    continue;
+                }
+                if offline {
+                    display_why.push(format!(
+                        "`{}` at line {} does not download: with a cache mount the downloads are only in the mount, and when it is empty (pruned, or a CI cache that does not carry cache mounts) while this step stays cached, that step fails; keep the downloads in the image, or let that step download",
+                        later.display(50).replace('`', "'"),
+                        later.line
+                    ));
+                    continue;
+                }
+                if !is_root(&luser) {
+                    display_why.push(format!(
+                        "`{}` at line {} reads the downloads as a non-root user: mount the cache there too, at that user's cache directory",
+                        later.display(50).replace('`', "'"),
+                        later.line
+                    ));
+                }
+                edits.push(Edit::insert(
+                    ctx.path,
+                    mount_insert_at(ctx, later),
+                    format!("--mount=type=cache,target={} ", t.dir),
+                ));
+                readers.push(later.line);
+            }
+        }
+        let applicability = if root
+            && !missing.iter().any(|t| OS_MANAGERS.contains(&t.name))
+            && display_why.is_empty()
+        {
+            Applicability::Unsafe
+        } else {
+            Applicability::DisplayOnly
+        };
+        let names: Vec<&str> = missing.iter().map(|t| t.name).collect();
+        let mut description = format!("add {}", mount_flags.trim());
+        if !readers.is_empty() {
+            description.push_str(&format!(
+                ", and the same mount on the step{} reading the downloads (line{} {})",
+                if readers.len() == 1 { "" } else { "s" },
+                if readers.len() == 1 { "" } else { "s" },
+                readers
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         let fix = Fix {
             applicability,
-            description: format!("add {}", mount_flags.trim()),
+            description,
             edits,
         };
-        let extra = if only_apt {
-            "; for apt also remove `/etc/apt/apt.conf.d/docker-clean` in an earlier step so downloads are kept"
+        let mut extra = if only_apt {
+            "; for apt also remove `/etc/apt/apt.conf.d/docker-clean` in an earlier step so downloads are kept".to_string()
         } else if only_apk {
-            "; `--no-cache` becomes `--update` (apk then keeps its index in the mount), and apk keeps packages too when `/etc/apk/cache` links to the mounted directory"
+            "; `--no-cache` becomes `--update` (apk then keeps its index in the mount), and apk keeps packages too when `/etc/apk/cache` links to the mounted directory".to_string()
         } else if !root {
             "; the step runs as a non-root user: point the mount at that user's cache directory"
+                .to_string()
         } else {
-            ""
+            String::new()
         };
-        let msg = format!(
-            "`{}` runs {} without a cache mount: when it re-runs it {} again; mount the cache with `{}`{extra}",
-            inst.display(60),
-            names.join(", "),
-            if names.iter().all(|n| n.ends_with(" build")) {
-                "compiles everything"
-            } else if names.iter().any(|n| n.ends_with(" build")) {
-                "downloads and compiles everything"
-            } else {
-                "downloads everything"
-            },
-            mount_flags.trim()
-        );
+        if !readers.is_empty() {
+            extra.push_str(&format!(
+                "; the step{} at line{} {} read{} the downloads and get{} the mount too (the files are then in the mount, not in the image)",
+                if readers.len() == 1 { "" } else { "s" },
+                if readers.len() == 1 { "" } else { "s" },
+                readers
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if readers.len() == 1 { "s" } else { "" },
+                if readers.len() == 1 { "s" } else { "" },
+            ));
+        }
+        for w in &display_why {
+            extra.push_str("; not applied: ");
+            extra.push_str(w);
+        }
+        let refetched: Vec<&&Missing> = missing
+            .iter()
+            .filter(|t| t.downloaded_at.is_some())
+            .collect();
+        let msg = if let Some(t) = refetched.first() {
+            format!(
+                "`{}` reads what line {} downloads into the cache mount `{}` without mounting it: the files are in the mount, not in the image, so each run here downloads them all again; mount the cache with `{}`{extra}",
+                inst.display(60),
+                t.downloaded_at.unwrap_or_default(),
+                t.dir,
+                mount_flags.trim()
+            )
+        } else {
+            format!(
+                "`{}` runs {} without a cache mount: when it re-runs it {} again; mount the cache with `{}`{extra}",
+                inst.display(60),
+                names.join(", "),
+                if names.iter().all(|n| n.ends_with(" build")) {
+                    "compiles everything"
+                } else if names.iter().any(|n| n.ends_with(" build")) {
+                    "downloads and compiles everything"
+                } else {
+                    "downloads everything"
+                },
+                mount_flags.trim()
+            )
+        };
         out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
     }
     out
+}
+
+/// The ecosystem name of a download (for the mount's words).
+fn eco_of(d: &Download) -> &'static str {
+    match d.words[0] {
+        "go" => "go",
+        "dotnet" => "dotnet",
+        "cargo" => "cargo",
+        _ => "maven",
+    }
 }
 
 /// Byte offset of `word` as a whole shell word in `s`.

@@ -13,7 +13,16 @@
 //! artifact (named when the build command names it, else the working directory).
 //!
 //! **Fix safety.** Unsafe, to be reviewed by a human: which files the runtime needs is a
-//! judgement (shared libraries, assets, a slimmer base image).
+//! judgement (shared libraries, assets, a slimmer base image). The runtime stage carries what
+//! the program needs to start: the stage's `ARG`/`ENV` lines, `WORKDIR`, the artifact (or the
+//! working directory), per ecosystem the installed packages (Python: the interpreter's
+//! `site-packages` under `/usr/local/lib/pythonX.Y` and the console scripts in
+//! `/usr/local/bin`, or the virtualenv / `--user` directory; Node: `node_modules` in the
+//! working directory), then `USER`, `EXPOSE`, `CMD`, `ENTRYPOINT` and the other runtime
+//! settings. Shown only, not applied, where that cannot be derived: system packages installed
+//! beside the compilers (their runtime libraries are unknown), a user the stage creates, a
+//! Python version the image tag does not name, Poetry or Pipenv virtualenvs, global npm
+//! installs.
 
 use super::{Finding, Rule, RuleContext, commands, finding, run_command, runs};
 use crate::engine::dockerfile::stages::Base;
@@ -123,9 +132,20 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         })
         .map(|x| ctx.inst_text(x).trim_end())
         .collect();
+    // the environment the program starts with (ARG lines too: ENV values may name them)
+    let env_lines: Vec<&str> = insts
+        .iter()
+        .filter(|x| matches!(x.kind, Kind::Env | Kind::Arg))
+        .map(|x| ctx.inst_text(x).trim_end())
+        .collect();
     let builder = alias.clone().unwrap_or_else(|| "builder".into());
     let runtime_image = runtime_base(image, &cmd);
+    let carry = carried(ctx, insts, image, workdir.as_deref());
     let mut runtime = format!("\nFROM {runtime_image} AS runtime\n");
+    for l in &env_lines {
+        runtime.push_str(l);
+        runtime.push('\n');
+    }
     if let Some(w) = &workdir {
         runtime.push_str(&format!("WORKDIR {w}\n"));
     }
@@ -134,6 +154,11 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         abs(&artifact),
         abs(&artifact)
     ));
+    for p in &carry.paths {
+        if *p != abs(&artifact) {
+            runtime.push_str(&format!("COPY --from={builder} {p} {p}\n"));
+        }
+    }
     for m in runtime_meta {
         runtime.push_str(m);
         runtime.push('\n');
@@ -148,17 +173,213 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let sep = if ctx.text.ends_with('\n') { "" } else { "\n" };
     edits.push(Edit::insert(ctx.path, end, format!("{sep}{runtime}")));
     let fix = Fix {
-        applicability: Applicability::Unsafe,
+        applicability: if carry.unknown.is_empty() {
+            Applicability::Unsafe
+        } else {
+            Applicability::DisplayOnly
+        },
         description: "split into a builder stage and a runtime stage".into(),
         edits,
     };
-    let msg = format!(
+    let mut msg = format!(
         "this single-stage image builds (`{}` at line {}): compilers, caches and sources ship in the final image, and each source edit rebuilds it to the end; build in a builder stage and copy only the artifacts into a slim runtime stage",
         build.display(50),
         build.line
     );
+    if !carry.unknown.is_empty() {
+        msg.push_str(&format!(
+            "; complete the runtime stage by hand: {}",
+            carry.unknown.join("; ")
+        ));
+    }
     out.push(finding(&RULE, ctx, from, msg, Some(fix)));
     out
+}
+
+/// What the runtime stage must take from the builder besides the artifact, and what cannot be
+/// derived (then the fix is shown only).
+struct Carry {
+    paths: Vec<String>,
+    unknown: Vec<String>,
+}
+
+fn carried(
+    ctx: &RuleContext<'_>,
+    insts: &[crate::engine::dockerfile::Instruction],
+    image: &str,
+    workdir: Option<&str>,
+) -> Carry {
+    let mut c = Carry {
+        paths: Vec::new(),
+        unknown: Vec::new(),
+    };
+    let runs: Vec<Vec<Vec<String>>> = insts
+        .iter()
+        .filter_map(run_command)
+        .map(|t| crate::engine::cost::simple_commands(&t).unwrap_or_default())
+        .collect();
+    let all: Vec<&Vec<String>> = runs.iter().flatten().collect();
+    let prog = |w: &[String]| -> String {
+        w.iter()
+            .find(|x| !x.contains('='))
+            .map(|x| x.rsplit('/').next().unwrap_or(x).to_string())
+            .unwrap_or_default()
+    };
+    let has = |w: &[String], x: &str| w.iter().any(|a| a == x);
+    // system packages beside the compilers: the runtime libraries they bring are unknown
+    for w in &all {
+        let p = prog(w);
+        let installs = (p == "apt-get" || p == "apt") && has(w, "install")
+            || p == "apk" && has(w, "add")
+            || (p == "dnf" || p == "yum") && has(w, "install");
+        if installs {
+            let pkgs: Vec<&String> = w
+                .iter()
+                .skip_while(|a| *a != "install" && *a != "add")
+                .skip(1)
+                .filter(|a| !a.starts_with('-'))
+                .collect();
+            let others: Vec<&String> = pkgs
+                .iter()
+                .copied()
+                .filter(|a| {
+                    !COMPILERS.contains(&a.as_str())
+                        && !matches!(
+                            a.as_str(),
+                            "git" | "curl" | "wget" | "ca-certificates" | "pkg-config" | "pkgconf"
+                        )
+                })
+                .collect();
+            if !others.is_empty() {
+                c.unknown.push(format!(
+                    "which runtime libraries the packages {} need",
+                    others
+                        .iter()
+                        .map(|o| format!("`{}`", o.replace('`', "'")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if matches!(p.as_str(), "useradd" | "adduser" | "groupadd" | "addgroup") {
+            c.unknown
+                .push("the user the stage creates (create it in the runtime stage too)".into());
+        }
+    }
+    let name = image.rsplit('/').next().unwrap_or(image);
+    let (repo, tag) = name.split_once(':').unwrap_or((name, "latest"));
+    let python = repo == "python"
+        || all.iter().any(|w| {
+            matches!(
+                prog(w).as_str(),
+                "pip" | "pip3" | "poetry" | "pipenv" | "uv"
+            )
+        });
+    if python {
+        for w in &all {
+            let p = prog(w);
+            let i = w
+                .iter()
+                .position(|a| a.rsplit('/').next() == Some(p.as_str()))
+                .unwrap_or(0);
+            let args = &w[i + 1..];
+            let venv = (p.starts_with("python")
+                && args.first().map(String::as_str) == Some("-m")
+                && args.get(1).map(String::as_str) == Some("venv"))
+                || p == "virtualenv";
+            if venv {
+                if let Some(dir) = args
+                    .iter()
+                    .rev()
+                    .find(|a| !a.starts_with('-') && *a != "venv" && *a != "-m")
+                {
+                    let d = if dir.starts_with('/') {
+                        dir.clone()
+                    } else {
+                        format!("{}/{dir}", workdir.unwrap_or("").trim_end_matches('/'))
+                    };
+                    if !c.paths.contains(&d) {
+                        c.paths.push(d);
+                    }
+                }
+            }
+            if (p == "pip" || p == "pip3" || (p.starts_with("python") && has(w, "pip")))
+                && has(w, "install")
+                && has(w, "--user")
+            {
+                let d = "/root/.local".to_string();
+                if !c.paths.contains(&d) {
+                    c.paths.push(d);
+                }
+            }
+            if matches!(p.as_str(), "poetry" | "pipenv") {
+                let text: String = insts
+                    .iter()
+                    .map(|x| x.args_text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let system = text.contains("virtualenvs.create false")
+                    || text.contains("POETRY_VIRTUALENVS_CREATE=false")
+                    || text.contains("POETRY_VIRTUALENVS_CREATE false")
+                    || has(w, "--system")
+                    || text.contains("PIPENV_VENV_IN_PROJECT");
+                if !system {
+                    c.unknown.push(format!(
+                        "where {p} puts its virtualenv (copy it into the runtime stage)"
+                    ));
+                }
+            }
+        }
+        // packages installed into the interpreter: its site-packages and console scripts
+        let system_pip = all.iter().any(|w| {
+            let p = prog(w);
+            (p == "pip"
+                || p == "pip3"
+                || p.starts_with("python")
+                || p == "uv"
+                || p == "poetry"
+                || p == "pipenv")
+                && (has(w, "install") || has(w, "sync"))
+                && !has(w, "--user")
+        });
+        if system_pip
+            && !c
+                .paths
+                .iter()
+                .any(|p| p.contains("venv") || p.contains("/opt/"))
+        {
+            let version: String = tag.split('-').next().unwrap_or("").to_string();
+            let parts: Vec<&str> = version.split('.').collect();
+            if repo == "python"
+                && parts.len() >= 2
+                && parts
+                    .iter()
+                    .take(2)
+                    .all(|x| !x.is_empty() && x.chars().all(|ch| ch.is_ascii_digit()))
+            {
+                c.paths.push(format!(
+                    "/usr/local/lib/python{}.{}/site-packages",
+                    parts[0], parts[1]
+                ));
+                c.paths.push("/usr/local/bin".into());
+            } else {
+                c.unknown.push(format!(
+                    "the installed packages' directory (the Python version is not in the image reference `{}`)",
+                    image.replace('`', "'")
+                ));
+            }
+        }
+    }
+    // Node: global installs live outside the working directory
+    if all.iter().any(|w| {
+        matches!(prog(w).as_str(), "npm" | "yarn" | "pnpm")
+            && (has(w, "-g") || has(w, "--global") || has(w, "global"))
+    }) {
+        c.unknown
+            .push("the globally installed npm packages (under /usr/local)".into());
+    }
+    let _ = ctx;
+    c
 }
 
 /// A slimmer image for the runtime stage, in the spirit of the Docker guide: a static Go binary

@@ -274,7 +274,13 @@ pub struct Ecosystem {
 pub const ECOSYSTEMS: &[Ecosystem] = &[
     Ecosystem {
         name: "npm",
-        installs: &[&["npm", "ci"], &["npm", "install"], &["npm", "i"]],
+        installs: &[
+            &["npm", "ci"],
+            &["npm", "clean-install"],
+            &["npm", "install-clean"],
+            &["npm", "install"],
+            &["npm", "i"],
+        ],
         manifests: &[
             "package.json",
             "package-lock.json",
@@ -372,7 +378,21 @@ pub const ECOSYSTEMS: &[Ecosystem] = &[
     Ecosystem {
         name: "dotnet",
         installs: &[&["dotnet", "restore"]],
-        manifests: &["*.csproj", "*.sln", "nuget.config", "packages.lock.json"],
+        // project files also one directory down (`src/App/App.csproj`), and the repository-wide
+        // MSBuild files restore reads (central package versions, shared properties)
+        manifests: &[
+            "*.sln",
+            "*.csproj",
+            "*.fsproj",
+            "*.vbproj",
+            "Directory.Packages.props",
+            "Directory.Build.props",
+            "Directory.Build.targets",
+            "global.json",
+            "nuget.config",
+            "NuGet.Config",
+            "packages.lock.json",
+        ],
         cache_dir: Some("/root/.nuget/packages"),
         no_cache_flags: &[],
     },
@@ -504,7 +524,89 @@ pub fn check(ctx: &RuleContext<'_>, config: &super::config::Config) -> Vec<Findi
         }
     }
     out.sort_by(|a, b| a.line.cmp(&b.line).then(a.code.cmp(b.code)));
+    merge_overlapping(&mut out, ctx);
     out
+}
+
+/// Fixes of the same applicability whose edits overlap (CB001 moving lines 3-4, CB004 adding
+/// a mount on line 4) become one fix that does both, carried by each of the findings: offered
+/// once, and applying it leaves nothing stale. Fixes that do not compose stay apart (`fix`
+/// applies them in separate passes).
+fn merge_overlapping(out: &mut [Finding], ctx: &RuleContext<'_>) {
+    let mut texts = std::collections::BTreeMap::new();
+    texts.insert(ctx.path.to_string(), ctx.text.to_string());
+    if let (Some(f), Some(t)) = (&ctx.ignore.file, ctx.ignore_text) {
+        texts.insert(f.clone(), t.to_string());
+    }
+    let own: Vec<Option<String>> = out
+        .iter()
+        .map(|f| f.fix.as_ref().map(|x| x.description.clone()))
+        .collect();
+    let mut merged_any = false;
+    for _round in 0..out.len() {
+        let mut changed = false;
+        for a in 0..out.len() {
+            for b in a + 1..out.len() {
+                let (Some(fa), Some(fb)) = (&out[a].fix, &out[b].fix) else {
+                    continue;
+                };
+                if fa == fb
+                    || fa.applicability != fb.applicability
+                    || fa.applicability == super::fix::Applicability::DisplayOnly
+                    || !super::fix::fixes_overlap(fa, fb)
+                {
+                    continue;
+                }
+                let Some(merged) = super::fix::compose(fa, fb, &texts)
+                    .or_else(|| super::fix::compose(fb, fa, &texts))
+                else {
+                    continue;
+                };
+                merged_any = true;
+                // every finding that carried either fix now carries the merged one
+                let (old_a, old_b) = (fa.clone(), fb.clone());
+                for f in out.iter_mut() {
+                    if f.fix.as_ref().is_some_and(|x| *x == old_a || *x == old_b) {
+                        f.fix = Some(merged.clone());
+                    }
+                }
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if !merged_any {
+        return;
+    }
+    // a merged fix says what each of its parts does
+    let fixes: Vec<Option<super::fix::Fix>> = out.iter().map(|f| f.fix.clone()).collect();
+    for (i, fx) in fixes.iter().enumerate() {
+        let Some(fx) = fx else { continue };
+        let members: Vec<usize> = (0..out.len())
+            .filter(|&j| fixes[j].as_ref() == Some(fx))
+            .collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let mut parts: Vec<String> = Vec::new();
+        for &j in &members {
+            if let Some(d) = &own[j] {
+                let p = format!("{} (line {}): {d}", out[j].code, out[j].line);
+                if !parts.contains(&p) {
+                    parts.push(p);
+                }
+            }
+        }
+        if let Some(x) = out[i].fix.as_mut() {
+            x.description = format!(
+                "one fix for {} findings: {}",
+                members.len(),
+                parts.join("; ")
+            );
+        }
+    }
 }
 
 /// Audit one Dockerfile text without a tree (what a rule needs from the context is inferred
