@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
+use clap::Args;
 
 use crate::adapters::git::GitRepo;
 use crate::adapters::github::event::{self, Trigger};
@@ -19,11 +20,36 @@ use crate::adapters::github::{GitHub, Recorded};
 use crate::adapters::local::LocalRepo;
 use crate::app::analyze::{AnalyzeOptions, analyze};
 use crate::app::publish::{Mode, PublishOptions, publish};
-use crate::cli::{Exit, FailOn, parse_fail_on};
 use crate::engine::EngineKind;
+use crate::engine::gate::{FailOn, parse_fail_on};
 use crate::engine::report::Report;
 use crate::ports::{CodeHost, PullFile, PullRef, RepoSource};
 use crate::render::review::{self, PlanOptions};
+use crate::shell::Exit;
+
+pub const ACTION_ABOUT: &str = "\
+Run as a GitHub Action step (action.yml runs this). Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH,
+GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKSPACE, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT and the
+inputs INPUT_GITHUB_TOKEN, INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET,
+INPUT_TIMINGS, INPUT_CONFIG, INPUT_ENGINE, INPUT_MODE (review, comment, summary),
+INPUT_MAX_INLINE_COMMENTS (default 30) and INPUT_FAIL_ON.
+
+pull_request and pull_request_target: the merge base and the head of the pull request are
+analysed; with mode review, one review carries the inline suggestions on lines of the diff, and one
+summary comment (edited in place on later runs) the prediction. push: before..after; other events:
+the commit and its parent; these only write the job summary. The job summary is written in every
+case, before anything is posted. A token that may not post (fork pull requests) makes the findings
+workflow-command annotations instead.
+
+Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input or a delivery that failed.";
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// Print the requests that would change the pull request instead of sending them (reads
+    /// still go to the API).
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
 /// Everything the Action reads from its environment.
 #[derive(Debug, Clone)]
@@ -100,14 +126,11 @@ impl ActionEnv {
         let fail_on = input("fail_on")
             .map(|v| parse_fail_on(&v).map_err(|e| anyhow!("input fail_on: {e}")))
             .transpose()?;
-        let engine = match input("engine").as_deref() {
-            None | Some("buildkit") => EngineKind::Buildkit,
-            Some("docker-20.10") => EngineKind::Docker2010,
-            Some(other) => {
-                return Err(anyhow!(
-                    "input engine: {other:?} is not buildkit or docker-20.10"
-                ));
-            }
+        let engine = match input("engine") {
+            None => EngineKind::Buildkit,
+            Some(e) => crate::shell::EngineArg::parse(&e)
+                .ok_or_else(|| anyhow!("input engine: {e:?} is not buildkit or docker-20.10"))?
+                .into(),
         };
         Ok(ActionEnv {
             event_name: var("GITHUB_EVENT_NAME").unwrap_or_default(),

@@ -7,38 +7,20 @@
 //! worker; a job claimed more often than the attempts allow (its workers kept dying) is failed.
 //! Counters and latencies go to `Metrics`.
 
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::analyze::{AnalyzeOptions, analyze};
+pub use super::metrics::{BUCKETS_MS, Histogram, Metrics};
 use super::publish::{Mode, PublishOptions, publish, publish_check_run};
 use crate::engine::EngineKind;
 use crate::engine::tree::Side;
-use crate::ports::{CodeHost, HostError, Job, JobStore, PullFiles, PullRef, RepoSource};
-pub use crate::render::metrics::{BUCKETS_MS, Histogram};
-
-/// Where jobs read pull requests and post reviews.
-#[allow(async_fn_in_trait)]
-pub trait Forge {
-    type Host: CodeHost;
-    /// Moved to the analysis thread (off the async runtime).
-    type Trees: RepoSource + Send + 'static;
-    /// A client for one installation.
-    async fn connect(&self, installation: u64) -> Result<Self::Host, HostError>;
-    /// The pull request's two trees (base = the merge base) and notes about them.
-    async fn trees(
-        &self,
-        host: &Self::Host,
-        pr: &PullRef,
-        files: &PullFiles,
-    ) -> Result<(Self::Trees, Vec<String>), HostError>;
-}
+pub use crate::ports::Forge;
+use crate::ports::{Clock, CodeHost, HostError, Job, JobStore, PullRef, RepoSource, SystemClock};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -114,34 +96,6 @@ async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
     }
 }
 
-/// What the server counts (read by `GET /metrics`).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// (event, outcome) → deliveries.
-    pub deliveries: Mutex<BTreeMap<(String, String), u64>>,
-    /// outcome (`done`, `retried`, `failed`, `superseded`) → jobs.
-    pub jobs: Mutex<BTreeMap<String, u64>>,
-    /// From enqueue to done.
-    pub job_latency: Mutex<Histogram>,
-    /// Time to answer a delivery.
-    pub ack_latency: Mutex<Histogram>,
-    pub in_flight: AtomicU64,
-}
-
-impl Metrics {
-    pub fn delivery(&self, event: &str, outcome: &str) {
-        if let Ok(mut m) = self.deliveries.lock() {
-            *m.entry((event.to_string(), outcome.to_string()))
-                .or_default() += 1;
-        }
-    }
-    pub fn job(&self, outcome: &str) {
-        if let Ok(mut m) = self.jobs.lock() {
-            *m.entry(outcome.to_string()).or_default() += 1;
-        }
-    }
-}
-
 /// Why a job attempt ended without a review.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
@@ -173,12 +127,6 @@ impl From<HostError> for JobError {
 pub enum Outcome {
     Done { rebuilt: usize, inline: usize },
     Superseded,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Back-off for attempt `n` (1-based): `base * 2^(n-1)`, plus up to 50% jitter.
@@ -297,9 +245,23 @@ pub async fn run<S: JobStore, F: Forge>(
     forge: &F,
     cfg: &WorkerConfig,
     metrics: &Metrics,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     wake: &tokio::sync::Notify,
 ) {
+    run_with_clock(store, forge, cfg, metrics, stop, wake, &SystemClock).await
+}
+
+/// `run` with the queue's times (claims, leases, retries, latencies) read from `clock`.
+pub async fn run_with_clock<S: JobStore, F: Forge>(
+    store: &S,
+    forge: &F,
+    cfg: &WorkerConfig,
+    metrics: &Metrics,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    wake: &tokio::sync::Notify,
+    clock: &dyn Clock,
+) {
+    let now_ms = || clock.now_ms();
     loop {
         if *stop.borrow() {
             return;

@@ -7,14 +7,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use crate::adapters::local::LocalRepo;
 use crate::app::analyze::{AnalyzeError, AnalyzeOptions, analyze};
-use crate::engine::EngineKind;
+pub use crate::engine::gate::{FailOn, parse_fail_on};
 use crate::engine::report::{FileDiagnostic, Report, Severity};
 use crate::ports::RepoSource;
 use crate::render::{self, RunMeta};
+pub use crate::shell::{EngineArg, Exit};
 
 const ANALYZE_ABOUT: &str = "\
 Predict, before any build, which steps of which Dockerfiles a change makes BuildKit rebuild, and why.
@@ -31,17 +32,6 @@ its cache is warm. Predictions say what misses relative to that cache.
 
 Exit status: 0 analysis done, 1 --fail-on exceeded, 2 usage or I/O error.";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "cachebust",
-    version,
-    about = "Reviews changes for Docker build-cache damage: predicts which BuildKit cache entries a change misses, before any build."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Predict which build steps a change rebuilds (a dry run: nothing is built).
@@ -56,47 +46,6 @@ pub enum Command {
     /// Apply the rules' fixes: print the unified diff, or write it with --apply.
     #[command(long_about = FIX_ABOUT)]
     Fix(FixArgs),
-    /// Run as a GitHub Action: analyse the event's commits and review the pull request.
-    #[command(long_about = ACTION_ABOUT)]
-    Action(ActionArgs),
-    /// Run the GitHub App server: verified webhooks, a durable queue, the same review.
-    #[command(long_about = SERVE_ABOUT)]
-    Serve(crate::server::ServeArgs),
-}
-
-const SERVE_ABOUT: &str = "\
-Run cachebust as a GitHub App on your own server. POST /webhook takes GitHub's deliveries
-(X-Hub-Signature-256 checked against every configured secret before the body is parsed; 401 on a
-bad or missing signature, 413 over --max-body-bytes, 400 on malformed JSON, 202 for events it does
-not handle, 200 for ping); pull_request opened/synchronize/reopened/ready_for_review and
-check_run / check_suite re-runs queue a job in the database before the answer, deduplicated by
-X-GitHub-Delivery, a newer head superseding queued older ones. Workers read the pull request through the API (no clone, no
-code from the pull request runs), post the review, the summary comment and a check run, and retry
-GitHub errors with back-off. GET /healthz, /readyz and /metrics (Prometheus). Every flag can be
-given by its CACHEBUST_* variable. SIGTERM: stop accepting, finish or give back claimed jobs.";
-
-const ACTION_ABOUT: &str = "\
-Run as a GitHub Action step (action.yml runs this). Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH,
-GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKSPACE, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT and the
-inputs INPUT_GITHUB_TOKEN, INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET,
-INPUT_TIMINGS, INPUT_CONFIG, INPUT_ENGINE, INPUT_MODE (review, comment, summary),
-INPUT_MAX_INLINE_COMMENTS (default 30) and INPUT_FAIL_ON.
-
-pull_request and pull_request_target: the merge base and the head of the pull request are
-analysed; with mode review, one review carries the inline suggestions on lines of the diff, and one
-summary comment (edited in place on later runs) the prediction. push: before..after; other events:
-the commit and its parent; these only write the job summary. The job summary is written in every
-case, before anything is posted. A token that may not post (fork pull requests) makes the findings
-workflow-command annotations instead.
-
-Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input or a delivery that failed.";
-
-#[derive(Debug, Args)]
-pub struct ActionArgs {
-    /// Print the requests that would change the pull request instead of sending them (reads
-    /// still go to the API).
-    #[arg(long)]
-    pub dry_run: bool,
 }
 
 const CHECK_ABOUT: &str = "\
@@ -240,79 +189,12 @@ fn color_wanted() -> bool {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum EngineArg {
-    /// Current BuildKit, as run by docker/setup-buildx-action.
-    Buildkit,
-    /// The BuildKit built into Docker Engine 20.10.
-    #[value(name = "docker-20.10")]
-    Docker2010,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
     Text,
     Json,
     Markdown,
     /// SARIF 2.1.0, for code scanning uploads.
     Sarif,
-}
-
-/// `--fail-on` condition: a metric above a threshold.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FailOn {
-    /// More rebuilt steps than this.
-    RebuiltSteps(usize),
-    /// More estimated rebuild seconds than this.
-    RebuildSeconds(f64),
-}
-
-impl FailOn {
-    pub fn exceeded(&self, report: &Report) -> bool {
-        match *self {
-            FailOn::RebuiltSteps(n) => report.rebuilt_steps() > n,
-            FailOn::RebuildSeconds(s) => report.rebuild_seconds() > s,
-        }
-    }
-}
-
-pub fn parse_fail_on(s: &str) -> Result<FailOn, String> {
-    let t = s.replace(' ', "");
-    let (metric, rest) = if let Some(r) = t.strip_prefix("rebuilt-steps") {
-        ("steps", r)
-    } else if let Some(r) = t.strip_prefix("rebuild-seconds") {
-        ("seconds", r)
-    } else {
-        return Err(format!(
-            "unknown condition {s:?}: expected rebuilt-steps>N or rebuild-seconds>N (or >=)"
-        ));
-    };
-    let (n, ge) = match rest.strip_prefix(">=") {
-        Some(n) => (n, true),
-        None => (
-            rest.strip_prefix('>')
-                .ok_or_else(|| format!("{s:?}: expected > or >= after the metric"))?,
-            false,
-        ),
-    };
-    match metric {
-        "steps" => {
-            let n: usize = n
-                .parse()
-                .map_err(|_| format!("{s:?}: {n:?} is not a whole number"))?;
-            if ge && n == 0 {
-                return Err(format!("{s:?} is always true"));
-            }
-            Ok(FailOn::RebuiltSteps(if ge { n - 1 } else { n }))
-        }
-        _ => {
-            let x: f64 = n
-                .parse()
-                .ok()
-                .filter(|x: &f64| x.is_finite() && *x >= 0.0)
-                .ok_or_else(|| format!("{s:?}: {n:?} is not a number of seconds"))?;
-            Ok(FailOn::RebuildSeconds(if ge { x - 1e-9 } else { x }))
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -363,20 +245,12 @@ pub struct AnalyzeArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The outcome of a command, mapped to the process exit status by `main`.
-pub enum Exit {
-    Ok,
-    FailOn,
-}
-
-pub fn run(cli: Cli) -> Result<Exit> {
-    match cli.command {
+pub fn run(command: Command) -> Result<Exit> {
+    match command {
         Command::Analyze(a) => run_analyze(a),
         Command::History(h) => run_history(h),
         Command::Check(c) => run_check(c),
         Command::Fix(f) => run_fix(f),
-        Command::Action(a) => crate::action::run(a.dry_run),
-        Command::Serve(a) => crate::server::run(a),
     }
 }
 
@@ -438,7 +312,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
         crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
     })?;
-    let mut opts = AnalyzeOptions::new(engine_of(a.engine));
+    let mut opts = AnalyzeOptions::new(a.engine.into());
     opts.dockerfiles = a.dockerfiles.clone();
     opts.context = a.context.clone();
     opts.target = a.target.clone();
@@ -508,7 +382,7 @@ fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOp
             .map_err(|_| anyhow!("{}: not inside --root {root}", p.display()))?;
         rel.push(r.to_string_lossy().into_owned());
     }
-    let mut opts = AnalyzeOptions::new(engine_of(a.engine));
+    let mut opts = AnalyzeOptions::new(a.engine.into());
     opts.dockerfiles = block_on(crate::app::check::resolve(&repo, &rel)).map_err(app_error)?;
     opts.context = a.context.clone();
     opts.target = a.target.clone();
@@ -621,13 +495,6 @@ fn write_files(root: &std::path::Path, out: &crate::app::check::FixOutcome) -> R
     Ok(())
 }
 
-fn engine_of(e: EngineArg) -> EngineKind {
-    match e {
-        EngineArg::Buildkit => EngineKind::Buildkit,
-        EngineArg::Docker2010 => EngineKind::Docker2010,
-    }
-}
-
 fn read_timings(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
     files
         .iter()
@@ -657,7 +524,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
             )
         }
     };
-    let mut opts = AnalyzeOptions::new(engine_of(h.engine));
+    let mut opts = AnalyzeOptions::new(h.engine.into());
     opts.dockerfiles = h.dockerfiles.clone();
     opts.context = h.context.clone();
     opts.target = h.target.clone();
@@ -679,28 +546,4 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     };
     print!("{out}");
     Ok(Exit::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fail_on_conditions() {
-        assert_eq!(
-            parse_fail_on("rebuilt-steps>3"),
-            Ok(FailOn::RebuiltSteps(3))
-        );
-        assert_eq!(
-            parse_fail_on("rebuilt-steps>=1"),
-            Ok(FailOn::RebuiltSteps(0))
-        );
-        assert_eq!(
-            parse_fail_on("rebuild-seconds>120"),
-            Ok(FailOn::RebuildSeconds(120.0))
-        );
-        assert!(parse_fail_on("rebuilt-steps>x").is_err());
-        assert!(parse_fail_on("rebuild-seconds>-1").is_err());
-        assert!(parse_fail_on("steps>1").is_err());
-    }
 }
