@@ -18,7 +18,6 @@ use super::analyze::{AnalyzeOptions, analyze};
 pub use super::metrics::{BUCKETS_MS, Histogram, Metrics};
 use super::publish::{Mode, PublishOptions, publish, publish_check_run};
 use crate::engine::EngineKind;
-use crate::engine::tree::Side;
 pub use crate::ports::Forge;
 use crate::ports::{Clock, CodeHost, HostError, Job, JobStore, PullRef, RepoSource, SystemClock};
 
@@ -163,29 +162,19 @@ pub async fn process<S: JobStore, F: Forge>(
     };
     let files = host.pull_files(&pr).await?;
     let (trees, notes) = forge.trees(&host, &pr, &files).await?;
+    let (trees, mut notes) = (trees, notes);
     let mut opts = AnalyzeOptions::new(cfg.engine);
-    let mut config_problem = None;
-    let cfg_path = ".github/cachebust.yml".to_string();
-    if let Ok(mut v) = trees
-        .read_files(Side::Head, std::slice::from_ref(&cfg_path))
-        .await
-    {
-        if let Some(Some(t)) = v
-            .pop()
-            .map(|f| f.and_then(|t| t.text().map(str::to_string)))
-        {
-            match crate::engine::config::parse(&cfg_path, &t) {
-                Ok(c) => opts.config = c,
-                Err(e) => config_problem = Some(e),
-            }
-        }
+    // the base revision's configuration; a problem with it is shown, not dropped
+    let c = super::config::for_change(&trees, super::config::DEFAULT_PATH).await;
+    opts.config = c.config;
+    notes.extend(c.problem);
+    if c.changed {
+        notes.push(crate::render::config_changed_note(
+            super::config::DEFAULT_PATH,
+        ));
     }
     let mut report = analyze_off_runtime(cfg, trees, opts).await?;
-    for n in notes
-        .iter()
-        .cloned()
-        .chain(config_problem.map(|e| e.to_string()))
-    {
+    for n in notes.iter().cloned() {
         report
             .diagnostics
             .push(crate::engine::report::FileDiagnostic {
@@ -213,8 +202,9 @@ pub async fn process<S: JobStore, F: Forge>(
         bot_login: cfg.bot_login.clone(),
         ..cfg.publish.clone()
     };
-    let note = notes.first().map(String::as_str);
-    let (plan, published) = publish(&host, &pr, &report, &files.files, note, &popts).await?;
+    let note = crate::render::join_notes(None, &notes);
+    let (plan, published) =
+        publish(&host, &pr, &report, &files.files, note.as_deref(), &popts).await?;
     if cfg.check_runs {
         publish_check_run(&host, &pr, &report, &plan.summary, &job.job.delivery_id).await?;
     }

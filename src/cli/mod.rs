@@ -255,35 +255,17 @@ pub fn run(command: Command) -> Result<Exit> {
 }
 
 fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for a in raw {
-        match a.split_once('=') {
-            Some((k, v)) if !k.is_empty() => {
-                out.insert(k.to_string(), v.to_string());
-            }
-            Some(_) => return Err(anyhow!("--build-arg {a:?}: the name is empty")),
-            None => {
-                // Like docker: take the value from the environment, skip when unset.
-                if let Ok(v) = std::env::var(a) {
-                    out.insert(a.clone(), v);
-                }
-            }
-        }
-    }
-    Ok(out)
+    crate::shell::key_values(raw, "--build-arg", crate::shell::BareKey::FromEnv)
 }
 
-/// Drive a future whose I/O is synchronous underneath (the local adapters never wait on a
-/// reactor), without starting an async runtime: it completes on the first poll.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
+/// Run a use-case on a current-thread tokio runtime (the local adapters' I/O is synchronous
+/// underneath, so nothing waits on other threads).
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow!("starting the async runtime: {e}"))?;
+    Ok(rt.block_on(f))
 }
 
 /// The configuration: `--config FILE`, else `.github/cachebust.yml` when the head is a directory
@@ -292,18 +274,29 @@ fn load_config(
     path: Option<&std::path::Path>,
     head: &str,
 ) -> Result<crate::engine::config::Config> {
-    let p = match path {
-        Some(p) => p.to_path_buf(),
+    let (name, bytes) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            crate::shell::read_regular(p, crate::shell::MAX_CONFIG_BYTES)
+                .map_err(|e| anyhow!("--config {}: {e}", p.display()))?,
+        ),
         None => {
-            let d = std::path::Path::new(head).join(".github/cachebust.yml");
-            if !d.is_file() {
+            // the head tree's own file: read as COPY sources are (it may come from a pull request)
+            let rel = crate::app::config::DEFAULT_PATH;
+            let root = std::path::Path::new(head);
+            if !root.is_dir() {
                 return Ok(Default::default());
             }
-            d
+            let d = root.join(rel);
+            match crate::shell::read_in_tree(root, rel, crate::shell::MAX_CONFIG_BYTES) {
+                Ok(Some(b)) => (d.display().to_string(), b),
+                Ok(None) => return Ok(Default::default()),
+                Err(e) => return Err(anyhow!("{}: {e}", d.display())),
+            }
         }
     };
-    let text = std::fs::read_to_string(&p).map_err(|e| anyhow!("--config {}: {e}", p.display()))?;
-    crate::engine::config::parse(&p.display().to_string(), &text).map_err(|e| anyhow!("{e}"))
+    let text = String::from_utf8(bytes).map_err(|_| anyhow!("--config {name}: not UTF-8 text"))?;
+    crate::engine::config::parse(&name, &text).map_err(|e| anyhow!("{e}"))
 }
 
 fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
@@ -323,7 +316,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     if let Some(c) = &a.config {
         opts.config_file = c.display().to_string();
     }
-    let mut report: Report = block_on(analyze(&repo, &opts)).map_err(|e| match e {
+    let mut report: Report = block_on(analyze(&repo, &opts))?.map_err(|e| match e {
         AnalyzeError::Usage(m) => anyhow!(m),
         AnalyzeError::Source(s) => anyhow!(s),
     })?;
@@ -383,7 +376,7 @@ fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOp
         rel.push(r.to_string_lossy().into_owned());
     }
     let mut opts = AnalyzeOptions::new(a.engine.into());
-    opts.dockerfiles = block_on(crate::app::check::resolve(&repo, &rel)).map_err(app_error)?;
+    opts.dockerfiles = block_on(crate::app::check::resolve(&repo, &rel))?.map_err(app_error)?;
     opts.context = a.context.clone();
     opts.target = a.target.clone();
     opts.build_args = build_args(&a.build_args)?;
@@ -400,7 +393,7 @@ fn app_error(e: AnalyzeError) -> anyhow::Error {
 
 fn run_check(c: CheckArgs) -> Result<Exit> {
     let (repo, opts) = audit_setup(&c.audit)?;
-    let mut report = block_on(crate::app::check::check(&repo, &opts)).map_err(app_error)?;
+    let mut report = block_on(crate::app::check::check(&repo, &opts))?.map_err(app_error)?;
     for (path, msg) in repo.problems() {
         report.diagnostics.push(FileDiagnostic {
             file: path,
@@ -448,7 +441,7 @@ fn run_fix(f: FixArgs) -> Result<Exit> {
     } else {
         crate::engine::fix::Applicability::Safe
     };
-    let out = block_on(crate::app::check::fix(&repo, &opts, level)).map_err(app_error)?;
+    let out = block_on(crate::app::check::fix(&repo, &opts, level))?.map_err(app_error)?;
     print!("{}", render::diff::files_diff(&out.before, &out.after));
     if f.apply {
         write_files(&f.audit.root, &out)?;
@@ -499,7 +492,8 @@ fn read_timings(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
     files
         .iter()
         .map(|t| {
-            let bytes = std::fs::read(t).map_err(|e| anyhow!("--timings {}: {e}", t.display()))?;
+            let bytes = crate::shell::read_regular(t, crate::shell::MAX_TIMINGS_BYTES)
+                .map_err(|e| anyhow!("--timings {}: {e}", t.display()))?;
             Ok((
                 t.display().to_string(),
                 String::from_utf8_lossy(&bytes).into_owned(),
@@ -535,7 +529,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
         opts.config = load_config(Some(c), ".")?;
     }
     let report =
-        block_on(crate::app::history::history(&hist, &span, &opts)).map_err(|e| match e {
+        block_on(crate::app::history::history(&hist, &span, &opts))?.map_err(|e| match e {
             AnalyzeError::Usage(m) => anyhow!(m),
             AnalyzeError::Source(s) => anyhow!(s),
         })?;
