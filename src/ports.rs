@@ -94,17 +94,7 @@ pub struct PullRef {
     pub base_sha: String,
 }
 
-/// One changed file of a pull request, as the host's files list gives it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PullFile {
-    pub path: String,
-    /// `added`, `removed`, `modified`, `renamed`, `copied`, `changed`, `unchanged`.
-    pub status: String,
-    pub previous_path: Option<String>,
-    /// The unified-diff hunks; `None` for binary files and very large diffs (nothing in the
-    /// file can carry an inline comment then).
-    pub patch: Option<String>,
-}
+pub use crate::engine::pull::PullFile;
 
 /// The changed files of a pull request; `truncated` when the host's limit (3,000) was reached.
 #[derive(Debug, Clone, Default)]
@@ -376,4 +366,40 @@ pub struct InstallationChange {
     pub removed: Vec<String>,
     /// The App was uninstalled: forget the installation and its repositories.
     pub deleted: bool,
+}
+
+/// Where the server's jobs read pull requests and post reviews: a client per installation
+/// and the pull request's two trees.
+#[allow(async_fn_in_trait)]
+pub trait Forge {
+    type Host: CodeHost;
+    /// Moved to the analysis thread (off the async runtime).
+    type Trees: RepoSource + Send + 'static;
+    /// A client for one installation.
+    async fn connect(&self, installation: u64) -> Result<Self::Host, HostError>;
+    /// The pull request's two trees (base = the merge base) and notes about them.
+    async fn trees(
+        &self,
+        host: &Self::Host,
+        pr: &PullRef,
+        files: &PullFiles,
+    ) -> Result<(Self::Trees, Vec<String>), HostError>;
+}
+
+/// The wall clock of the queue (leases, retry times, latencies), in milliseconds since the Unix
+/// epoch. The worker reads time only through it, so tests move time instead of waiting.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
 }

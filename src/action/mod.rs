@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
+use clap::Args;
 
 use crate::adapters::git::GitRepo;
 use crate::adapters::github::event::{self, Trigger};
@@ -19,11 +20,36 @@ use crate::adapters::github::{GitHub, Recorded};
 use crate::adapters::local::LocalRepo;
 use crate::app::analyze::{AnalyzeOptions, analyze};
 use crate::app::publish::{Mode, PublishOptions, publish};
-use crate::cli::{Exit, FailOn, parse_fail_on};
 use crate::engine::EngineKind;
+use crate::engine::gate::{FailOn, parse_fail_on};
 use crate::engine::report::Report;
 use crate::ports::{CodeHost, PullFile, PullRef, RepoSource};
 use crate::render::review::{self, PlanOptions};
+use crate::shell::Exit;
+
+pub const ACTION_ABOUT: &str = "\
+Run as a GitHub Action step (action.yml runs this). Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH,
+GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKSPACE, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT and the
+inputs INPUT_GITHUB_TOKEN, INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET,
+INPUT_TIMINGS, INPUT_CONFIG, INPUT_ENGINE, INPUT_MODE (review, comment, summary),
+INPUT_MAX_INLINE_COMMENTS (default 30) and INPUT_FAIL_ON.
+
+pull_request and pull_request_target: the merge base and the head of the pull request are
+analysed; with mode review, one review carries the inline suggestions on lines of the diff, and one
+summary comment (edited in place on later runs) the prediction. push: before..after; other events:
+the commit and its parent; these only write the job summary. The job summary is written in every
+case, before anything is posted. A token that may not post (fork pull requests) makes the findings
+workflow-command annotations instead.
+
+Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input or a delivery that failed.";
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// Print the requests that would change the pull request instead of sending them (reads
+    /// still go to the API).
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
 /// Everything the Action reads from its environment.
 #[derive(Debug, Clone)]
@@ -100,14 +126,11 @@ impl ActionEnv {
         let fail_on = input("fail_on")
             .map(|v| parse_fail_on(&v).map_err(|e| anyhow!("input fail_on: {e}")))
             .transpose()?;
-        let engine = match input("engine").as_deref() {
-            None | Some("buildkit") => EngineKind::Buildkit,
-            Some("docker-20.10") => EngineKind::Docker2010,
-            Some(other) => {
-                return Err(anyhow!(
-                    "input engine: {other:?} is not buildkit or docker-20.10"
-                ));
-            }
+        let engine = match input("engine") {
+            None => EngineKind::Buildkit,
+            Some(e) => crate::shell::EngineArg::parse(&e)
+                .ok_or_else(|| anyhow!("input engine: {e:?} is not buildkit or docker-20.10"))?
+                .into(),
         };
         Ok(ActionEnv {
             event_name: var("GITHUB_EVENT_NAME").unwrap_or_default(),
@@ -169,6 +192,8 @@ struct Plan {
     base: String,
     head: String,
     pr: Option<PullRef>,
+    /// Something the summary must say about the choice of commits.
+    note: Option<String>,
 }
 
 /// Run the Action. `dry_run`: print the requests instead of sending them.
@@ -213,7 +238,8 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
     opts.target = env.target.clone();
     opts.build_args = env.build_args.clone();
     opts.timings = read_timings(&env.workspace, &env.timings)?;
-    opts.config = load_config(&env.workspace, env.config.as_deref())?;
+    // notes the summary carries: a merge base that could not be found, an edited configuration
+    let mut notes: Vec<String> = plan.note.iter().cloned().collect();
     let local = git
         .as_ref()
         .filter(|g| g.has_commit(&plan.base) && g.has_commit(&plan.head));
@@ -242,6 +268,7 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
             let repo =
                 LocalRepo::open(&plan.base, &plan.head, &g.top).map_err(|(_, e)| anyhow!("{e}"))?;
             files = local_patches(g, &plan.base, &plan.head, &repo).await?;
+            apply_config(&repo, env.config.as_deref(), &mut opts, &mut notes).await?;
             analyze(&repo, &opts).await.map_err(|e| anyhow!("{e}"))?
         }
         None => {
@@ -278,6 +305,7 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
             .map_err(|e| {
                 anyhow!("reading the pull request through the API (the checkout is shallow): {e}")
             })?;
+            apply_config(&trees, env.config.as_deref(), &mut opts, &mut notes).await?;
             let mut r = analyze(&trees, &opts).await.map_err(|e| anyhow!("{e}"))?;
             for n in &trees.notes {
                 r.diagnostics.push(crate::engine::report::FileDiagnostic {
@@ -291,6 +319,16 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         }
     };
     report.dockerfiles.sort_by(|a, b| a.path.cmp(&b.path));
+    for n in &notes {
+        report
+            .diagnostics
+            .push(crate::engine::report::FileDiagnostic {
+                file: String::new(),
+                line: None,
+                severity: crate::engine::dockerfile::Severity::Warning,
+                message: n.clone(),
+            });
+    }
 
     // the JSON report and the outputs
     let report_path = env
@@ -324,6 +362,7 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         .server_url
         .as_deref()
         .map(|s| format!("{}/{}/blob/{head}", s.trim_end_matches('/'), env.repository));
+    let summary_note = crate::render::join_notes(files_note.as_deref(), &notes);
     let job = review::plan(
         &report,
         &files,
@@ -335,7 +374,7 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
                 0
             },
             run_url: run_url.as_deref(),
-            files_note: files_note.as_deref(),
+            files_note: summary_note.as_deref(),
             rules_url: rules_url.as_deref(),
             blob_url: blob_url.as_deref(),
         },
@@ -392,7 +431,8 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         server_url: env.server_url.clone(),
         ..PublishOptions::default()
     };
-    let result = publish(&gh, &pr, &report, &files, files_note.as_deref(), &popts).await;
+    let summary_note = crate::render::join_notes(files_note.as_deref(), &notes);
+    let result = publish(&gh, &pr, &report, &files, summary_note.as_deref(), &popts).await;
     if dry_run {
         writeln!(
             out,
@@ -495,14 +535,19 @@ async fn commits(
             head_sha,
             ..
         } => {
+            let mut note = None;
             let base = match git.and_then(|g| g.merge_base(base_sha, head_sha)) {
                 Some(mb) => mb,
-                None => gh
-                    .merge_base(owner, repo, base_sha, head_sha)
-                    .await
-                    .unwrap_or_else(|_| base_sha.clone()),
+                None => match gh.merge_base(owner, repo, base_sha, head_sha).await {
+                    Ok(mb) => mb,
+                    Err(e) => {
+                        note = Some(crate::render::merge_base_note(base_sha, &e.to_string()));
+                        base_sha.clone()
+                    }
+                },
             };
             Plan {
+                note,
                 base,
                 head: head_sha.clone(),
                 pr: Some(PullRef {
@@ -525,6 +570,7 @@ async fn commits(
                 base,
                 head: after.clone(),
                 pr: None,
+                note: None,
             }
         }
         Trigger::Other { sha } => {
@@ -533,6 +579,7 @@ async fn commits(
                 base: format!("{head}~1"),
                 head,
                 pr: None,
+                note: None,
             }
         }
     })
@@ -560,43 +607,49 @@ async fn local_patches(
 }
 
 fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for a in raw {
-        let (k, v) = a
-            .split_once('=')
-            .ok_or_else(|| anyhow!("input build_args: {a:?} is not KEY=VALUE"))?;
-        if k.trim().is_empty() {
-            return Err(anyhow!("input build_args: {a:?} has an empty name"));
-        }
-        out.insert(k.trim().to_string(), v.to_string());
-    }
-    Ok(out)
+    crate::shell::key_values(
+        raw,
+        "input build_args",
+        crate::shell::BareKey::Refused("KEY=VALUE"),
+    )
 }
 
+/// Committed (or earlier-step) build logs under the workspace, read as COPY sources are: a
+/// symlink out of the checkout, a FIFO or a device is refused, and so is a log over the limit.
 fn read_timings(workspace: &Path, files: &[String]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for f in files {
-        let p = workspace.join(f);
-        match std::fs::read(&p) {
-            Ok(b) => out.push((f.clone(), String::from_utf8_lossy(&b).into_owned())),
+        match crate::shell::read_in_tree(workspace, f, crate::shell::MAX_TIMINGS_BYTES) {
+            Ok(Some(b)) => out.push((f.clone(), String::from_utf8_lossy(&b).into_owned())),
             // the first run has no log from an earlier one yet
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(anyhow!("input timings: {}: {e}", p.display())),
+            Ok(None) => {}
+            Err(e) => return Err(anyhow!("input timings: {f}: {e}")),
         }
     }
     Ok(out)
 }
 
-fn load_config(workspace: &Path, path: Option<&str>) -> Result<crate::engine::config::Config> {
-    let p = workspace.join(path.unwrap_or(".github/cachebust.yml"));
-    match std::fs::read_to_string(&p) {
-        Ok(t) => crate::engine::config::parse(path.unwrap_or(".github/cachebust.yml"), &t)
-            .map_err(|e| anyhow!("{e}")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.is_none() => {
-            Ok(Default::default())
-        }
-        Err(e) => Err(anyhow!("input config: {}: {e}", p.display())),
+/// The configuration of the BASE revision (`app::config`): a file that does not parse is an
+/// error naming its line; an edit by the change is a note of the summary.
+async fn apply_config<R: RepoSource>(
+    repo: &R,
+    path: Option<&str>,
+    opts: &mut AnalyzeOptions,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let name = path.unwrap_or(crate::app::config::DEFAULT_PATH);
+    let c = crate::app::config::for_change(repo, name).await;
+    if let Some(p) = c.problem {
+        return Err(anyhow!("{p}"));
     }
+    if path.is_some() && c.absent {
+        return Err(anyhow!("input config: {name}: not in the repository"));
+    }
+    if c.changed {
+        notes.push(crate::render::config_changed_note(name));
+    }
+    opts.config = c.config;
+    Ok(())
 }
 
 /// Append to a file command (`GITHUB_STEP_SUMMARY`); nothing when it is not set.

@@ -58,47 +58,7 @@ pub async fn resolve<R: RepoSource>(
     Ok(out)
 }
 
-/// A fix that was applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    pub dockerfile: String,
-    pub line: u32,
-    pub code: &'static str,
-    pub description: String,
-}
-
-/// A fix that was not applied, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    pub dockerfile: String,
-    pub line: u32,
-    pub code: &'static str,
-    pub reason: SkipReason,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// Needs `--unsafe`.
-    Unsafe,
-    /// Shown for a human to complete.
-    DisplayOnly,
-    /// Applying it would leave the Dockerfile unparsable.
-    BreaksParse,
-    /// It kept coming back after being applied (fixes that undo each other).
-    NoConvergence,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct FixOutcome {
-    /// Original texts of the files that change (absent: the fix creates the file).
-    pub before: BTreeMap<String, String>,
-    /// New texts of the files that change.
-    pub after: BTreeMap<String, String>,
-    pub applied: Vec<Applied>,
-    pub skipped: Vec<Skipped>,
-    /// Passes run until no applicable fix was left.
-    pub passes: usize,
-}
+pub use crate::engine::fix_outcome::{Applied, FixOutcome, SkipReason, Skipped};
 
 /// The most passes `fix` runs; each applies every applicable fix that does not overlap another.
 pub const MAX_PASSES: usize = 10;

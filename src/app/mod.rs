@@ -2,13 +2,16 @@
 //! (Dockerfiles, ignore files, compose files, listings on demand) and returns the report;
 //! `check` audits whole files and `fix` applies the rules' fixes over an overlay of the tree;
 //! `publish` delivers a report to a pull request over a `CodeHost`; `webhook` and `worker` are
-//! the server's intake and processing over a `JobStore`.
+//! the server's intake and processing over a `JobStore`; `metrics` what the server counts.
+//! `config` is the configuration a change is reviewed with (the base revision's).
 //! No concrete I/O here: everything goes through the traits in `ports`.
 
 pub mod analyze;
 pub mod check;
+pub mod config;
 pub mod discover;
 pub mod history;
+pub mod metrics;
 pub mod publish;
 pub mod webhook;
 pub mod worker;

@@ -7,38 +7,19 @@
 //! worker; a job claimed more often than the attempts allow (its workers kept dying) is failed.
 //! Counters and latencies go to `Metrics`.
 
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::analyze::{AnalyzeOptions, analyze};
+pub use super::metrics::{BUCKETS_MS, Histogram, Metrics};
 use super::publish::{Mode, PublishOptions, publish, publish_check_run};
 use crate::engine::EngineKind;
-use crate::engine::tree::Side;
-use crate::ports::{CodeHost, HostError, Job, JobStore, PullFiles, PullRef, RepoSource};
-pub use crate::render::metrics::{BUCKETS_MS, Histogram};
-
-/// Where jobs read pull requests and post reviews.
-#[allow(async_fn_in_trait)]
-pub trait Forge {
-    type Host: CodeHost;
-    /// Moved to the analysis thread (off the async runtime).
-    type Trees: RepoSource + Send + 'static;
-    /// A client for one installation.
-    async fn connect(&self, installation: u64) -> Result<Self::Host, HostError>;
-    /// The pull request's two trees (base = the merge base) and notes about them.
-    async fn trees(
-        &self,
-        host: &Self::Host,
-        pr: &PullRef,
-        files: &PullFiles,
-    ) -> Result<(Self::Trees, Vec<String>), HostError>;
-}
+pub use crate::ports::Forge;
+use crate::ports::{Clock, CodeHost, HostError, Job, JobStore, PullRef, RepoSource, SystemClock};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -114,34 +95,6 @@ async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
     }
 }
 
-/// What the server counts (read by `GET /metrics`).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// (event, outcome) → deliveries.
-    pub deliveries: Mutex<BTreeMap<(String, String), u64>>,
-    /// outcome (`done`, `retried`, `failed`, `superseded`) → jobs.
-    pub jobs: Mutex<BTreeMap<String, u64>>,
-    /// From enqueue to done.
-    pub job_latency: Mutex<Histogram>,
-    /// Time to answer a delivery.
-    pub ack_latency: Mutex<Histogram>,
-    pub in_flight: AtomicU64,
-}
-
-impl Metrics {
-    pub fn delivery(&self, event: &str, outcome: &str) {
-        if let Ok(mut m) = self.deliveries.lock() {
-            *m.entry((event.to_string(), outcome.to_string()))
-                .or_default() += 1;
-        }
-    }
-    pub fn job(&self, outcome: &str) {
-        if let Ok(mut m) = self.jobs.lock() {
-            *m.entry(outcome.to_string()).or_default() += 1;
-        }
-    }
-}
-
 /// Why a job attempt ended without a review.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
@@ -173,12 +126,6 @@ impl From<HostError> for JobError {
 pub enum Outcome {
     Done { rebuilt: usize, inline: usize },
     Superseded,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Back-off for attempt `n` (1-based): `base * 2^(n-1)`, plus up to 50% jitter.
@@ -215,29 +162,19 @@ pub async fn process<S: JobStore, F: Forge>(
     };
     let files = host.pull_files(&pr).await?;
     let (trees, notes) = forge.trees(&host, &pr, &files).await?;
+    let (trees, mut notes) = (trees, notes);
     let mut opts = AnalyzeOptions::new(cfg.engine);
-    let mut config_problem = None;
-    let cfg_path = ".github/cachebust.yml".to_string();
-    if let Ok(mut v) = trees
-        .read_files(Side::Head, std::slice::from_ref(&cfg_path))
-        .await
-    {
-        if let Some(Some(t)) = v
-            .pop()
-            .map(|f| f.and_then(|t| t.text().map(str::to_string)))
-        {
-            match crate::engine::config::parse(&cfg_path, &t) {
-                Ok(c) => opts.config = c,
-                Err(e) => config_problem = Some(e),
-            }
-        }
+    // the base revision's configuration; a problem with it is shown, not dropped
+    let c = super::config::for_change(&trees, super::config::DEFAULT_PATH).await;
+    opts.config = c.config;
+    notes.extend(c.problem);
+    if c.changed {
+        notes.push(crate::render::config_changed_note(
+            super::config::DEFAULT_PATH,
+        ));
     }
     let mut report = analyze_off_runtime(cfg, trees, opts).await?;
-    for n in notes
-        .iter()
-        .cloned()
-        .chain(config_problem.map(|e| e.to_string()))
-    {
+    for n in notes.iter().cloned() {
         report
             .diagnostics
             .push(crate::engine::report::FileDiagnostic {
@@ -265,8 +202,9 @@ pub async fn process<S: JobStore, F: Forge>(
         bot_login: cfg.bot_login.clone(),
         ..cfg.publish.clone()
     };
-    let note = notes.first().map(String::as_str);
-    let (plan, published) = publish(&host, &pr, &report, &files.files, note, &popts).await?;
+    let note = crate::render::join_notes(None, &notes);
+    let (plan, published) =
+        publish(&host, &pr, &report, &files.files, note.as_deref(), &popts).await?;
     if cfg.check_runs {
         publish_check_run(&host, &pr, &report, &plan.summary, &job.job.delivery_id).await?;
     }
@@ -297,9 +235,23 @@ pub async fn run<S: JobStore, F: Forge>(
     forge: &F,
     cfg: &WorkerConfig,
     metrics: &Metrics,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     wake: &tokio::sync::Notify,
 ) {
+    run_with_clock(store, forge, cfg, metrics, stop, wake, &SystemClock).await
+}
+
+/// `run` with the queue's times (claims, leases, retries, latencies) read from `clock`.
+pub async fn run_with_clock<S: JobStore, F: Forge>(
+    store: &S,
+    forge: &F,
+    cfg: &WorkerConfig,
+    metrics: &Metrics,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    wake: &tokio::sync::Notify,
+    clock: &dyn Clock,
+) {
+    let now_ms = || clock.now_ms();
     loop {
         if *stop.borrow() {
             return;

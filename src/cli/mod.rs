@@ -7,14 +7,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use crate::adapters::local::LocalRepo;
 use crate::app::analyze::{AnalyzeError, AnalyzeOptions, analyze};
-use crate::engine::EngineKind;
+pub use crate::engine::gate::{FailOn, parse_fail_on};
 use crate::engine::report::{FileDiagnostic, Report, Severity};
 use crate::ports::RepoSource;
 use crate::render::{self, RunMeta};
+pub use crate::shell::{EngineArg, Exit};
 
 const ANALYZE_ABOUT: &str = "\
 Predict, before any build, which steps of which Dockerfiles a change makes BuildKit rebuild, and why.
@@ -34,17 +35,6 @@ its cache is warm. Predictions say what misses relative to that cache.
 
 Exit status: 0 analysis done, 1 --fail-on exceeded, 2 usage or I/O error.";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "cachebust",
-    version,
-    about = "Reviews changes for Docker build-cache damage: predicts which BuildKit cache entries a change misses, before any build."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Predict which build steps a change rebuilds (a dry run: nothing is built).
@@ -59,47 +49,6 @@ pub enum Command {
     /// Apply the rules' fixes: print the unified diff, or write it with --apply.
     #[command(long_about = FIX_ABOUT)]
     Fix(FixArgs),
-    /// Run as a GitHub Action: analyse the event's commits and review the pull request.
-    #[command(long_about = ACTION_ABOUT)]
-    Action(ActionArgs),
-    /// Run the GitHub App server: verified webhooks, a durable queue, the same review.
-    #[command(long_about = SERVE_ABOUT)]
-    Serve(crate::server::ServeArgs),
-}
-
-const SERVE_ABOUT: &str = "\
-Run cachebust as a GitHub App on your own server. POST /webhook takes GitHub's deliveries
-(X-Hub-Signature-256 checked against every configured secret before the body is parsed; 401 on a
-bad or missing signature, 413 over --max-body-bytes, 400 on malformed JSON, 202 for events it does
-not handle, 200 for ping); pull_request opened/synchronize/reopened/ready_for_review and
-check_run / check_suite re-runs queue a job in the database before the answer, deduplicated by
-X-GitHub-Delivery, a newer head superseding queued older ones. Workers read the pull request through the API (no clone, no
-code from the pull request runs), post the review, the summary comment and a check run, and retry
-GitHub errors with back-off. GET /healthz, /readyz and /metrics (Prometheus). Every flag can be
-given by its CACHEBUST_* variable. SIGTERM: stop accepting, finish or give back claimed jobs.";
-
-const ACTION_ABOUT: &str = "\
-Run as a GitHub Action step (action.yml runs this). Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH,
-GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKSPACE, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT and the
-inputs INPUT_GITHUB_TOKEN, INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET,
-INPUT_TIMINGS, INPUT_CONFIG, INPUT_ENGINE, INPUT_MODE (review, comment, summary),
-INPUT_MAX_INLINE_COMMENTS (default 30) and INPUT_FAIL_ON.
-
-pull_request and pull_request_target: the merge base and the head of the pull request are
-analysed; with mode review, one review carries the inline suggestions on lines of the diff, and one
-summary comment (edited in place on later runs) the prediction. push: before..after; other events:
-the commit and its parent; these only write the job summary. The job summary is written in every
-case, before anything is posted. A token that may not post (fork pull requests) makes the findings
-workflow-command annotations instead.
-
-Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input or a delivery that failed.";
-
-#[derive(Debug, Args)]
-pub struct ActionArgs {
-    /// Print the requests that would change the pull request instead of sending them (reads
-    /// still go to the API).
-    #[arg(long)]
-    pub dry_run: bool,
 }
 
 const CHECK_ABOUT: &str = "\
@@ -243,79 +192,12 @@ fn color_wanted() -> bool {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum EngineArg {
-    /// Current BuildKit, as run by docker/setup-buildx-action.
-    Buildkit,
-    /// The BuildKit built into Docker Engine 20.10.
-    #[value(name = "docker-20.10")]
-    Docker2010,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
     Text,
     Json,
     Markdown,
     /// SARIF 2.1.0, for code scanning uploads.
     Sarif,
-}
-
-/// `--fail-on` condition: a metric above a threshold.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FailOn {
-    /// More rebuilt steps than this.
-    RebuiltSteps(usize),
-    /// More estimated rebuild seconds than this.
-    RebuildSeconds(f64),
-}
-
-impl FailOn {
-    pub fn exceeded(&self, report: &Report) -> bool {
-        match *self {
-            FailOn::RebuiltSteps(n) => report.rebuilt_steps() > n,
-            FailOn::RebuildSeconds(s) => report.rebuild_seconds() > s,
-        }
-    }
-}
-
-pub fn parse_fail_on(s: &str) -> Result<FailOn, String> {
-    let t = s.replace(' ', "");
-    let (metric, rest) = if let Some(r) = t.strip_prefix("rebuilt-steps") {
-        ("steps", r)
-    } else if let Some(r) = t.strip_prefix("rebuild-seconds") {
-        ("seconds", r)
-    } else {
-        return Err(format!(
-            "unknown condition {s:?}: expected rebuilt-steps>N or rebuild-seconds>N (or >=)"
-        ));
-    };
-    let (n, ge) = match rest.strip_prefix(">=") {
-        Some(n) => (n, true),
-        None => (
-            rest.strip_prefix('>')
-                .ok_or_else(|| format!("{s:?}: expected > or >= after the metric"))?,
-            false,
-        ),
-    };
-    match metric {
-        "steps" => {
-            let n: usize = n
-                .parse()
-                .map_err(|_| format!("{s:?}: {n:?} is not a whole number"))?;
-            if ge && n == 0 {
-                return Err(format!("{s:?} is always true"));
-            }
-            Ok(FailOn::RebuiltSteps(if ge { n - 1 } else { n }))
-        }
-        _ => {
-            let x: f64 = n
-                .parse()
-                .ok()
-                .filter(|x: &f64| x.is_finite() && *x >= 0.0)
-                .ok_or_else(|| format!("{s:?}: {n:?} is not a number of seconds"))?;
-            Ok(FailOn::RebuildSeconds(if ge { x - 1e-9 } else { x }))
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -366,53 +248,27 @@ pub struct AnalyzeArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The outcome of a command, mapped to the process exit status by `main`.
-pub enum Exit {
-    Ok,
-    FailOn,
-}
-
-pub fn run(cli: Cli) -> Result<Exit> {
-    match cli.command {
+pub fn run(command: Command) -> Result<Exit> {
+    match command {
         Command::Analyze(a) => run_analyze(a),
         Command::History(h) => run_history(h),
         Command::Check(c) => run_check(c),
         Command::Fix(f) => run_fix(f),
-        Command::Action(a) => crate::action::run(a.dry_run),
-        Command::Serve(a) => crate::server::run(a),
     }
 }
 
 fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for a in raw {
-        match a.split_once('=') {
-            Some((k, v)) if !k.is_empty() => {
-                out.insert(k.to_string(), v.to_string());
-            }
-            Some(_) => return Err(anyhow!("--build-arg {a:?}: the name is empty")),
-            None => {
-                // Like docker: take the value from the environment, skip when unset.
-                if let Ok(v) = std::env::var(a) {
-                    out.insert(a.clone(), v);
-                }
-            }
-        }
-    }
-    Ok(out)
+    crate::shell::key_values(raw, "--build-arg", crate::shell::BareKey::FromEnv)
 }
 
-/// Drive a future whose I/O is synchronous underneath (the local adapters never wait on a
-/// reactor), without starting an async runtime: it completes on the first poll.
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
+/// Run a use-case on a current-thread tokio runtime (the local adapters' I/O is synchronous
+/// underneath, so nothing waits on other threads).
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow!("starting the async runtime: {e}"))?;
+    Ok(rt.block_on(f))
 }
 
 /// The configuration: `--config FILE`, else `.github/cachebust.yml` when the head is a directory
@@ -421,18 +277,29 @@ fn load_config(
     path: Option<&std::path::Path>,
     head: &str,
 ) -> Result<crate::engine::config::Config> {
-    let p = match path {
-        Some(p) => p.to_path_buf(),
+    let (name, bytes) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            crate::shell::read_regular(p, crate::shell::MAX_CONFIG_BYTES)
+                .map_err(|e| anyhow!("--config {}: {e}", p.display()))?,
+        ),
         None => {
-            let d = std::path::Path::new(head).join(".github/cachebust.yml");
-            if !d.is_file() {
+            // the head tree's own file: read as COPY sources are (it may come from a pull request)
+            let rel = crate::app::config::DEFAULT_PATH;
+            let root = std::path::Path::new(head);
+            if !root.is_dir() {
                 return Ok(Default::default());
             }
-            d
+            let d = root.join(rel);
+            match crate::shell::read_in_tree(root, rel, crate::shell::MAX_CONFIG_BYTES) {
+                Ok(Some(b)) => (d.display().to_string(), b),
+                Ok(None) => return Ok(Default::default()),
+                Err(e) => return Err(anyhow!("{}: {e}", d.display())),
+            }
         }
     };
-    let text = std::fs::read_to_string(&p).map_err(|e| anyhow!("--config {}: {e}", p.display()))?;
-    crate::engine::config::parse(&p.display().to_string(), &text).map_err(|e| anyhow!("{e}"))
+    let text = String::from_utf8(bytes).map_err(|_| anyhow!("--config {name}: not UTF-8 text"))?;
+    crate::engine::config::parse(&name, &text).map_err(|e| anyhow!("{e}"))
 }
 
 fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
@@ -441,7 +308,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
         crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
     })?;
-    let mut opts = AnalyzeOptions::new(engine_of(a.engine));
+    let mut opts = AnalyzeOptions::new(a.engine.into());
     opts.dockerfiles = a.dockerfiles.clone();
     opts.context = a.context.clone();
     opts.target = a.target.clone();
@@ -452,7 +319,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     if let Some(c) = &a.config {
         opts.config_file = c.display().to_string();
     }
-    let mut report: Report = block_on(analyze(&repo, &opts)).map_err(|e| match e {
+    let mut report: Report = block_on(analyze(&repo, &opts))?.map_err(|e| match e {
         AnalyzeError::Usage(m) => anyhow!(m),
         AnalyzeError::Source(s) => anyhow!(s),
     })?;
@@ -511,8 +378,8 @@ fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOp
             .map_err(|_| anyhow!("{}: not inside --root {root}", p.display()))?;
         rel.push(r.to_string_lossy().into_owned());
     }
-    let mut opts = AnalyzeOptions::new(engine_of(a.engine));
-    opts.dockerfiles = block_on(crate::app::check::resolve(&repo, &rel)).map_err(app_error)?;
+    let mut opts = AnalyzeOptions::new(a.engine.into());
+    opts.dockerfiles = block_on(crate::app::check::resolve(&repo, &rel))?.map_err(app_error)?;
     opts.context = a.context.clone();
     opts.target = a.target.clone();
     opts.build_args = build_args(&a.build_args)?;
@@ -529,7 +396,7 @@ fn app_error(e: AnalyzeError) -> anyhow::Error {
 
 fn run_check(c: CheckArgs) -> Result<Exit> {
     let (repo, opts) = audit_setup(&c.audit)?;
-    let mut report = block_on(crate::app::check::check(&repo, &opts)).map_err(app_error)?;
+    let mut report = block_on(crate::app::check::check(&repo, &opts))?.map_err(app_error)?;
     for (path, msg) in repo.problems() {
         report.diagnostics.push(FileDiagnostic {
             file: path,
@@ -577,7 +444,7 @@ fn run_fix(f: FixArgs) -> Result<Exit> {
     } else {
         crate::engine::fix::Applicability::Safe
     };
-    let out = block_on(crate::app::check::fix(&repo, &opts, level)).map_err(app_error)?;
+    let out = block_on(crate::app::check::fix(&repo, &opts, level))?.map_err(app_error)?;
     print!("{}", render::diff::files_diff(&out.before, &out.after));
     if f.apply {
         write_files(&f.audit.root, &out)?;
@@ -624,18 +491,12 @@ fn write_files(root: &std::path::Path, out: &crate::app::check::FixOutcome) -> R
     Ok(())
 }
 
-fn engine_of(e: EngineArg) -> EngineKind {
-    match e {
-        EngineArg::Buildkit => EngineKind::Buildkit,
-        EngineArg::Docker2010 => EngineKind::Docker2010,
-    }
-}
-
 fn read_timings(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
     files
         .iter()
         .map(|t| {
-            let bytes = std::fs::read(t).map_err(|e| anyhow!("--timings {}: {e}", t.display()))?;
+            let bytes = crate::shell::read_regular(t, crate::shell::MAX_TIMINGS_BYTES)
+                .map_err(|e| anyhow!("--timings {}: {e}", t.display()))?;
             Ok((
                 t.display().to_string(),
                 String::from_utf8_lossy(&bytes).into_owned(),
@@ -660,7 +521,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
             )
         }
     };
-    let mut opts = AnalyzeOptions::new(engine_of(h.engine));
+    let mut opts = AnalyzeOptions::new(h.engine.into());
     opts.dockerfiles = h.dockerfiles.clone();
     opts.context = h.context.clone();
     opts.target = h.target.clone();
@@ -671,7 +532,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
         opts.config = load_config(Some(c), ".")?;
     }
     let report =
-        block_on(crate::app::history::history(&hist, &span, &opts)).map_err(|e| match e {
+        block_on(crate::app::history::history(&hist, &span, &opts))?.map_err(|e| match e {
             AnalyzeError::Usage(m) => anyhow!(m),
             AnalyzeError::Source(s) => anyhow!(s),
         })?;
@@ -682,28 +543,4 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     };
     print!("{out}");
     Ok(Exit::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fail_on_conditions() {
-        assert_eq!(
-            parse_fail_on("rebuilt-steps>3"),
-            Ok(FailOn::RebuiltSteps(3))
-        );
-        assert_eq!(
-            parse_fail_on("rebuilt-steps>=1"),
-            Ok(FailOn::RebuiltSteps(0))
-        );
-        assert_eq!(
-            parse_fail_on("rebuild-seconds>120"),
-            Ok(FailOn::RebuildSeconds(120.0))
-        );
-        assert!(parse_fail_on("rebuilt-steps>x").is_err());
-        assert!(parse_fail_on("rebuild-seconds>-1").is_err());
-        assert!(parse_fail_on("steps>1").is_err());
-    }
 }

@@ -388,6 +388,11 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::disallowed_methods,
+        clippy::disallowed_types,
+        reason = "the test, not the engine, reads the clock"
+    )]
     fn vertices_past_the_limit_are_not_read_and_parsing_is_linear() {
         let mut log = String::new();
         for n in 1..=MAX_VERTICES + 50 {

@@ -5,8 +5,8 @@
 //! arrive as text.
 
 use super::buildlog::{LogBuild, VertexStatus};
-use super::config::{Config, wildcard};
 use super::report::{CostSource, DockerfileReport, Kind, Status};
+use super::settings::{Config, wildcard};
 
 /// What the cost model needs to know about one step of the head Dockerfile.
 #[derive(Debug, Clone)]

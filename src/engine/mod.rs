@@ -20,12 +20,17 @@ pub mod discover;
 pub mod dockerfile;
 pub mod expand;
 pub mod fix;
+pub mod fix_outcome;
+pub mod gate;
 pub mod glob;
 pub mod history;
 pub mod ignore;
+pub mod linediff;
 pub mod predict;
+pub mod pull;
 pub mod report;
 pub mod rules;
+pub mod settings;
 pub mod tree;
 pub mod workflows;
 
@@ -176,7 +181,7 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         head_tree: &inputs.head_tree,
         needs: &needs,
         config: &inputs.config,
-        rules: true,
+        rules: Some(rules::check),
     };
     let mut predicted = Vec::new();
     for (i, b) in inputs.builds.iter().enumerate() {
@@ -268,7 +273,7 @@ fn savings(
         .as_ref()
         .map_or(0.0, |c| c.estimated_rebuild_seconds);
     let quiet = predict::Ctx {
-        rules: false,
+        rules: None,
         ..*ctx
     };
     for f in p.report.findings.iter_mut() {

@@ -282,7 +282,7 @@ pub struct DockerfileReport {
     pub summary: Summary,
     pub cost: Option<CostSummary>,
     /// Findings of the rules (PR mode: `relevant` marks those that concern the change).
-    pub findings: Vec<crate::engine::rules::Finding>,
+    pub findings: Vec<Finding>,
     /// Head texts of the files fixes edit (for rendering diffs); "" for a file a fix creates.
     #[serde(skip)]
     pub sources: std::collections::BTreeMap<String, String>,
@@ -337,4 +337,31 @@ pub fn chains(df: &DockerfileReport) -> Vec<(&Step, Vec<&Step>)> {
         }
     }
     out
+}
+
+/// What the change would save with a fix applied (PR mode).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Savings {
+    pub rebuilt_steps_before: usize,
+    pub rebuilt_steps_after: usize,
+    pub seconds_before: f64,
+    pub seconds_after: f64,
+}
+
+/// One finding of a rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub line: u32,
+    pub end_line: u32,
+    pub stage: String,
+    pub message: String,
+    pub fix: Option<super::fix::Fix>,
+    /// Identifies the finding across revisions: rule, stage and instruction text, not lines.
+    pub fingerprint: String,
+    /// PR mode: the finding concerns this change (its lines changed, or its fix saves rebuilds).
+    pub relevant: bool,
+    pub savings: Option<Savings>,
 }

@@ -309,8 +309,8 @@ pub fn markdown(report: &Report) -> String {
 }
 
 /// The summary `cachebust fix` prints (to stderr) after the diff.
-pub fn fix_summary(out: &crate::app::check::FixOutcome, applied_to_disk: bool) -> String {
-    use crate::app::check::SkipReason;
+pub fn fix_summary(out: &crate::engine::fix_outcome::FixOutcome, applied_to_disk: bool) -> String {
+    use crate::engine::fix_outcome::SkipReason;
     let mut o = String::new();
     let n = out.applied.len();
     let files = out.after.len();

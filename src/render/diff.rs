@@ -1,4 +1,4 @@
-//! Unified diffs of fixes (`similar`), as `cachebust fix` prints them and as the review shows them.
+//! Unified diffs of fixes (`engine::linediff`, bounded by work), as `cachebust fix` prints them and as the review shows them.
 
 use std::collections::BTreeMap;
 
@@ -21,19 +21,13 @@ pub fn files_diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, St
         if old == new {
             continue;
         }
-        let d = similar::TextDiff::configure()
-            .timeout(crate::engine::predict::DIFF_TIMEOUT)
-            .diff_lines(old, new);
+        let d = crate::engine::linediff::diff_lines(old, new);
         let (a, b) = if old.is_empty() && !before.contains_key(file) {
             ("/dev/null".to_string(), format!("b/{file}"))
         } else {
             (format!("a/{file}"), format!("b/{file}"))
         };
-        let text = d
-            .unified_diff()
-            .context_radius(2)
-            .header(&a, &b)
-            .to_string();
+        let text = d.unified(2, &a, &b);
         out.push_str(&text);
         if !text.ends_with('\n') {
             out.push('\n');

@@ -17,32 +17,13 @@ pub struct Snapshot {
     pub rate_limit_waits: u64,
 }
 
-/// A latency histogram in milliseconds (Prometheus `le` buckets).
+/// A latency histogram read at one moment: the cumulative count at each `le` bound (in
+/// milliseconds), the sum and the count. The live histogram is `app::metrics::Histogram`.
 #[derive(Debug, Clone, Default)]
 pub struct Histogram {
-    pub counts: Vec<u64>,
+    pub buckets: Vec<(f64, u64)>,
     pub sum_ms: f64,
     pub count: u64,
-}
-
-pub const BUCKETS_MS: &[f64] = &[
-    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
-    60000.0, 120000.0, 300000.0,
-];
-
-impl Histogram {
-    pub fn observe(&mut self, ms: f64) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; BUCKETS_MS.len()];
-        }
-        for (i, b) in BUCKETS_MS.iter().enumerate() {
-            if ms <= *b {
-                self.counts[i] += 1;
-            }
-        }
-        self.sum_ms += ms;
-        self.count += 1;
-    }
 }
 
 fn label(v: &str) -> String {
@@ -53,8 +34,7 @@ fn label(v: &str) -> String {
 
 fn histogram(o: &mut String, name: &str, help: &str, h: &Histogram) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} histogram");
-    for (i, b) in BUCKETS_MS.iter().enumerate() {
-        let c = h.counts.get(i).copied().unwrap_or(0);
+    for (b, c) in &h.buckets {
         let _ = writeln!(o, "{name}_bucket{{le=\"{}\"}} {c}", b / 1000.0);
     }
     let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);

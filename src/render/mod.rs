@@ -634,3 +634,27 @@ pub fn saving_short(f: &crate::engine::rules::Finding) -> Option<String> {
         "saves nothing on this change, only on later ones".into()
     })
 }
+
+/// The note a review carries when the change edits its own configuration.
+pub fn config_changed_note(path: &str) -> String {
+    format!(
+        "this change edits {path}; the review follows the base revision's configuration (a pull request cannot change the rules that review it), the edit takes effect once merged"
+    )
+}
+
+/// The note a review carries when the merge base of a pull request could not be found.
+pub fn merge_base_note(base_sha: &str, error: &str) -> String {
+    format!(
+        "the merge base could not be found ({error}); the prediction compares against the base branch's head {}, so changes made on the base branch since the fork count too",
+        &base_sha[..base_sha.len().min(12)]
+    )
+}
+
+/// Notes of a review summary joined into one (`None` when there is none).
+pub fn join_notes(first: Option<&str>, more: &[String]) -> Option<String> {
+    let all: Vec<&str> = first
+        .into_iter()
+        .chain(more.iter().map(String::as_str))
+        .collect();
+    (!all.is_empty()).then(|| all.join("; "))
+}

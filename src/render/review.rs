@@ -11,9 +11,9 @@ use std::fmt::Write;
 pub use super::markdown::escape_sentence;
 use super::markdown::{applicability_words, escape, html, inline_code, rule_link};
 use crate::engine::fix::{Applicability, Fix};
+use crate::engine::pull::PullFile;
 use crate::engine::report::{DockerfileReport, Report};
 use crate::engine::rules::Finding;
-use crate::ports::PullFile;
 
 /// GitHub's limit on comment and review bodies.
 pub const BODY_LIMIT: usize = 65_536;

@@ -29,7 +29,6 @@ use crate::adapters::store::SqlStore;
 use crate::app::publish::PublishOptions;
 use crate::app::webhook::{self, Accepted, WebhookConfig};
 use crate::app::worker::{self, Metrics, WorkerConfig};
-use crate::engine::EngineKind;
 use crate::ports::JobStore;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -37,6 +36,17 @@ pub enum LogFormat {
     Json,
     Text,
 }
+
+pub const SERVE_ABOUT: &str = "\
+Run cachebust as a GitHub App on your own server. POST /webhook takes GitHub's deliveries
+(X-Hub-Signature-256 checked against every configured secret before the body is parsed; 401 on a
+bad or missing signature, 413 over --max-body-bytes, 400 on malformed JSON, 202 for events it does
+not handle, 200 for ping); pull_request opened/synchronize/reopened/ready_for_review and
+check_run / check_suite re-runs queue a job in the database before the answer, deduplicated by
+X-GitHub-Delivery, a newer head superseding queued older ones. Workers read the pull request through the API (no clone, no
+code from the pull request runs), post the review, the summary comment and a check run, and retry
+GitHub errors with back-off. GET /healthz, /readyz and /metrics (Prometheus). Every flag can be
+given by its CACHEBUST_* variable. SIGTERM: stop accepting, finish or give back claimed jobs.";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -114,7 +124,7 @@ pub struct ServeArgs {
     pub check_runs: bool,
     /// The builder whose cache rules to follow.
     #[arg(long, env = "CACHEBUST_ENGINE", value_enum, default_value = "buildkit")]
-    pub engine: crate::cli::EngineArg,
+    pub engine: crate::shell::EngineArg,
     /// Log format.
     #[arg(long, env = "CACHEBUST_LOG_FORMAT", value_enum, default_value = "json")]
     pub log_format: LogFormat,
@@ -379,14 +389,14 @@ async fn metrics_page(State(st): State<Arc<AppState>>) -> Response {
             .metrics
             .job_latency
             .lock()
-            .map(|h| h.clone())
-            .unwrap_or_default(),
+            .map(|h| h.snapshot())
+            .unwrap_or_else(|_| crate::app::metrics::Histogram::default().snapshot()),
         ack_latency: st
             .metrics
             .ack_latency
             .lock()
-            .map(|h| h.clone())
-            .unwrap_or_default(),
+            .map(|h| h.snapshot())
+            .unwrap_or_else(|_| crate::app::metrics::Histogram::default().snapshot()),
         api_calls: st.api.calls.load(Ordering::Relaxed),
         api_errors: st.api.errors.load(Ordering::Relaxed),
         rate_limit_waits: st.api.rate_limit_waits.load(Ordering::Relaxed),
@@ -437,14 +447,14 @@ async fn shutdown_signal() {
 }
 
 /// Run the server until SIGTERM / Ctrl-C.
-pub fn run(a: ServeArgs) -> Result<crate::cli::Exit> {
+pub fn run(a: ServeArgs) -> Result<crate::shell::Exit> {
     init_logs(a.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(serve(a))?;
-    Ok(crate::cli::Exit::Ok)
+    Ok(crate::shell::Exit::Ok)
 }
 
 async fn serve(a: ServeArgs) -> Result<()> {
@@ -547,10 +557,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
             max_attempts: a.max_attempts.max(1),
             backoff: Duration::from_secs_f64(a.retry_seconds.max(0.0)),
             poll: Duration::from_millis(a.poll_ms.max(10)),
-            engine: match a.engine {
-                crate::cli::EngineArg::Buildkit => EngineKind::Buildkit,
-                crate::cli::EngineArg::Docker2010 => EngineKind::Docker2010,
-            },
+            engine: a.engine.into(),
             check_runs: a.check_runs,
             bot_login: a.app_slug.as_ref().map(|s| format!("{s}[bot]")),
             publish: PublishOptions {

@@ -785,3 +785,70 @@ fn action_yml_is_documented_and_pinned() {
         "the README's example workflow differs from docs/action-example.yml"
     );
 }
+
+/// The configuration is the BASE revision's (issue 17, item 7): a pull request that replaces
+/// `.github/cachebust.yml` by a link to a file outside the checkout neither switches the base's
+/// settings off nor gets the file's contents printed (item 6); the summary says it edits the
+/// configuration. A timings log that links out of the checkout is refused the same way.
+#[test]
+fn the_base_configuration_applies_and_pull_request_files_are_not_followed_out() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    let secret = r.dir.parent().unwrap().join("shadow");
+    std::fs::write(&secret, "root:SECRET-HASH:20228:0:99999:7:::\n").unwrap();
+    // the base commit switches CB003 off (the pull request adds `ARG BUILD_DATE`)
+    git(&r.dir, &["checkout", "-q", &r.base]);
+    std::fs::create_dir_all(r.dir.join(".github")).unwrap();
+    std::fs::write(
+        r.dir.join(".github/cachebust.yml"),
+        "rules:\n  CB003: off\n",
+    )
+    .unwrap();
+    let base = commit(&r.dir, "base with a configuration");
+    git(&r.dir, &["checkout", "-q", &r.head, "--", "."]);
+    std::fs::remove_file(r.dir.join(".github/cachebust.yml")).unwrap();
+    std::os::unix::fs::symlink(&secret, r.dir.join(".github/cachebust.yml")).unwrap();
+    let head = commit(&r.dir, "head: the configuration links out");
+    {
+        let mut s = f.state();
+        s.files = pull_files(&r.dir, &base, &head);
+    }
+    let ev = event_file(&r.dir, 7, &base, &head);
+    let run = run_action(&f.url, &r.dir, &ev, &[("--dry-run", "")]);
+    let all = format!("{}{}", text(&run.out), run.summary);
+    assert_eq!(run.out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("SECRET"), "{all}");
+    assert!(
+        !all.contains("CB003"),
+        "the base switched CB003 off:\n{all}"
+    );
+    assert!(
+        all.contains(
+            "this change edits .github/cachebust.yml; the review follows the base revision"
+        ),
+        "{all}"
+    );
+    assert!(f.state().mutations().is_empty());
+    // without the base's file the same pull request is flagged
+    let plain = pr_repo();
+    setup(&f, &plain, &plain.head);
+    let ev = event_file(&plain.dir, 8, &plain.base, &plain.head);
+    let run = run_action(&f.url, &plain.dir, &ev, &[("--dry-run", "")]);
+    assert!(text(&run.out).contains("CB003"), "{}", text(&run.out));
+    // a timings log linking out of the checkout
+    std::os::unix::fs::symlink(&secret, r.dir.join("build.log")).unwrap();
+    let ev = event_file(&r.dir, 7, &base, &head);
+    let run = run_action(
+        &f.url,
+        &r.dir,
+        &ev,
+        &[("--dry-run", ""), ("INPUT_TIMINGS", "build.log")],
+    );
+    let out = text(&run.out);
+    assert_eq!(run.out.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("input timings: build.log: a symlink out of the repository"),
+        "{out}"
+    );
+    assert!(!out.contains("SECRET"), "{out}");
+}

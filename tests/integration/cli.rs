@@ -767,3 +767,61 @@ fn own_dockerfile_and_action_metadata() {
     );
     assert_eq!(meta["runs"]["args"][0], "action");
 }
+
+/// Files a pull request controls are read as COPY sources are (issue 17, item 6): a
+/// `.github/cachebust.yml` that links out of the tree is refused without echoing what it points
+/// at, and a `--timings` FIFO is refused at once instead of hanging.
+#[test]
+fn untrusted_config_and_timings_are_refused_without_their_contents() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        outside.join("shadow"),
+        "root:SECRET-HASH:20228:0:99999:7:::\n",
+    )
+    .unwrap();
+    let head = tmp.path().join("head");
+    let base = tmp.path().join("base");
+    for d in [&base, &head] {
+        crate::support::trees::write_tree(
+            d,
+            &[("Dockerfile", "FROM alpine:3.20\nRUN echo ok\n".into())],
+        );
+    }
+    std::fs::create_dir_all(head.join(".github")).unwrap();
+    std::os::unix::fs::symlink(outside.join("shadow"), head.join(".github/cachebust.yml")).unwrap();
+    let (b, h) = (base.to_str().unwrap(), head.to_str().unwrap());
+    let o = cachebust(&["analyze", "--base", b, "--head", h], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a symlink out of the repository: not read"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains("SECRET"));
+    // an in-tree link is followed, as for COPY sources
+    std::fs::remove_file(head.join(".github/cachebust.yml")).unwrap();
+    std::fs::write(head.join("cb.yml"), "rules:\n  CB008: off\n").unwrap();
+    std::os::unix::fs::symlink("../cb.yml", head.join(".github/cachebust.yml")).unwrap();
+    let o = cachebust(&["analyze", "--base", b, "--head", h], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // a FIFO given as --timings: refused, not waited on
+    let fifo = tmp.path().join("timings.log");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let o = cachebust(
+        &[
+            "analyze",
+            "--base",
+            b,
+            "--head",
+            h,
+            "--timings",
+            fifo.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+}

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (`cargo test --test integration`).
 
 mod action;
+mod architecture;
 mod buildkit;
 mod buildlogs;
 mod cli;

@@ -404,6 +404,102 @@ async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
     }
 }
 
+/// A clock the test moves by hand.
+struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl cachebust::ports::Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A forge whose first call fails with a 502 (transient), every later one with "not found".
+struct FlakyOnce(std::sync::atomic::AtomicU32);
+
+impl cachebust::app::worker::Forge for FlakyOnce {
+    type Host = cachebust::adapters::github::GitHub;
+    type Trees = cachebust::adapters::github::tree::ApiTrees;
+    async fn connect(&self, _: u64) -> Result<Self::Host, HostError> {
+        if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Err(HostError::Server {
+                status: 502,
+                message: "bad gateway".into(),
+            });
+        }
+        Err(HostError::NotFound("the repository is gone".into()))
+    }
+    async fn trees(
+        &self,
+        _: &Self::Host,
+        _: &cachebust::ports::PullRef,
+        _: &cachebust::ports::PullFiles,
+    ) -> Result<(Self::Trees, Vec<String>), HostError> {
+        Err(HostError::NotFound("no trees".into()))
+    }
+}
+
+/// The worker reads time only through its `Clock`: a transient failure is queued again an hour
+/// later by that clock, not claimed before, and claimed as soon as the clock is moved past it,
+/// with no real waiting.
+#[tokio::test]
+async fn workers_retry_by_their_clock() {
+    use cachebust::app::worker::{Metrics, WorkerConfig, run_with_clock};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open(dir.path().join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let id = match store.enqueue(&job("u-clock", 1, "h"), false).await.unwrap() {
+        Enqueued::Queued { id, .. } => id,
+        other => panic!("{other:?}"),
+    };
+    let clock = ManualClock(std::sync::atomic::AtomicI64::new(now_ms()));
+    let cfg = WorkerConfig {
+        name: "w".into(),
+        lease: Duration::from_secs(60),
+        max_attempts: 3,
+        backoff: Duration::from_secs(3600),
+        poll: Duration::from_millis(10),
+        engine: cachebust::engine::EngineKind::Buildkit,
+        check_runs: false,
+        bot_login: None,
+        publish: Default::default(),
+        analysis_budget: Duration::from_secs(60),
+        analysis_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+    };
+    let forge = FlakyOnce(Default::default());
+    let metrics = Metrics::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wake = tokio::sync::Notify::new();
+    let worker = run_with_clock(&store, &forge, &cfg, &metrics, stop_rx, &wake, &clock);
+    let test = async {
+        let status = || async { store.job_status(id).await.unwrap().unwrap() };
+        while status().await.1 < 1 || status().await.0 != "queued" {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // many polls later, the clock has not moved: not claimed again
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (st, attempts, err) = status().await;
+        assert_eq!((st.as_str(), attempts), ("queued", 1));
+        assert!(err.unwrap().contains("bad gateway"));
+        // two hours later by the clock (the back-off is one hour plus up to 50%)
+        clock
+            .0
+            .fetch_add(2 * 3600 * 1000, std::sync::atomic::Ordering::SeqCst);
+        wake.notify_waiters();
+        while status().await.0 != "failed" {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (_, attempts, err) = status().await;
+        assert_eq!(attempts, 2);
+        assert!(err.unwrap().contains("the repository is gone"));
+        stop_tx.send(true).unwrap();
+        wake.notify_waiters();
+    };
+    let real = Instant::now();
+    tokio::join!(worker, test);
+    assert!(real.elapsed() < Duration::from_secs(30));
+}
+
 // ---- the server binary ---------------------------------------------------------------------
 
 struct Server {

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use super::tree::ApiTrees;
 use super::{ApiStats, GitHub};
-use crate::app::worker::Forge;
-use crate::ports::{HostError, PullFiles, PullRef};
+use crate::ports::{Forge, HostError, PullFiles, PullRef};
 
 #[derive(Clone)]
 pub enum AppAuth {

@@ -7,6 +7,7 @@
 //! target and build args on this builder, and its cache is warm.
 
 pub mod content;
+pub mod rule_input;
 pub mod sim;
 
 use std::collections::HashMap;
@@ -29,9 +30,9 @@ pub struct Ctx<'a> {
     pub base_tree: &'a Listing,
     pub head_tree: &'a Listing,
     pub needs: &'a Needs,
-    pub config: &'a crate::engine::config::Config,
-    /// Run the rules (off for the re-predictions that measure a fix's savings).
-    pub rules: bool,
+    pub config: &'a crate::engine::settings::Config,
+    /// The rule catalog to run (`None` for the re-predictions that measure a fix's savings).
+    pub rules: Option<rule_input::RuleCheck>,
 }
 
 /// A predicted build with what later passes need.
@@ -416,8 +417,8 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
     };
     let mut base_fixes = HashMap::new();
     let mut changed_lines = Vec::new();
-    if ctx.rules {
-        report.findings = run_rules(ctx, build, &head, &build.head, Side::Head);
+    if let Some(check) = ctx.rules {
+        report.findings = run_rules(ctx, check, build, &head, &build.head, Side::Head);
         for f in &report.findings {
             for e in f.fix.iter().flat_map(|x| &x.edits) {
                 if !report.sources.contains_key(&e.file) {
@@ -436,7 +437,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
             }
         }
         if let Some(b) = &base {
-            for f in run_rules(ctx, build, b, &build.base, Side::Base) {
+            for f in run_rules(ctx, check, build, b, &build.base, Side::Base) {
                 if let Some(fix) = f.fix {
                     base_fixes.insert(f.fingerprint, fix);
                 }
@@ -475,11 +476,12 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
 /// Run the rule catalog on one side of a build.
 fn run_rules(
     ctx: &Ctx<'_>,
+    check: rule_input::RuleCheck,
     build: &BuildInput,
     side: &SideSim,
     input: &SideInput,
     which: Side,
-) -> Vec<crate::engine::rules::Finding> {
+) -> Vec<crate::engine::report::Finding> {
     let Some(text) = input.dockerfile.as_ref().and_then(FileText::text) else {
         return Vec::new();
     };
@@ -489,7 +491,7 @@ fn run_rules(
         } else {
             input.context_ignore.as_ref().and_then(FileText::text)
         };
-    let rc = crate::engine::rules::RuleContext {
+    let rc = rule_input::RuleContext {
         path: &build.dockerfile,
         text,
         df: &side.df,
@@ -511,32 +513,13 @@ fn run_rules(
         changes: Some(ctx.changes),
         side: which,
     };
-    crate::engine::rules::check(&rc, ctx.config)
+    check(&rc, ctx.config)
 }
 
-/// How long a line diff may search for the smallest edit script.
-pub const DIFF_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
-
-/// 1-based head lines that a line diff marks inserted or replaced.
+/// 1-based head lines that a line diff marks inserted or replaced (a pull request controls
+/// both sides: the diff is bounded by `linediff::MAX_EXACT_LINES`, not by the clock).
 pub fn changed_head_lines(old: &str, new: &str) -> Vec<u32> {
-    // Myers is quadratic on large unlike files (a pull request controls both): past the
-    // deadline `similar` settles for a coarser but still correct diff
-    let diff = similar::TextDiff::configure()
-        .timeout(DIFF_TIMEOUT)
-        .diff_lines(old, new);
-    let mut out = Vec::new();
-    for op in diff.ops() {
-        if let similar::DiffOp::Insert {
-            new_index, new_len, ..
-        }
-        | similar::DiffOp::Replace {
-            new_index, new_len, ..
-        } = *op
-        {
-            out.extend((new_index + 1..=new_index + new_len).map(|l| l as u32));
-        }
-    }
-    out
+    crate::engine::linediff::diff_lines(old, new).changed_new_lines()
 }
 
 /// What the cost model needs about each step of the head Dockerfile.

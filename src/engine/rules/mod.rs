@@ -15,13 +15,10 @@ pub mod cb008_mutable_base_tag;
 pub mod cb009_remote_fetch_in_run;
 pub mod cb010_copy_before_system_packages;
 
-use serde::Serialize;
-
 use super::dockerfile::{Body, CommandForm, CopySource, Dockerfile, Instruction, Kind, Severity};
 use super::fix::Fix;
 use super::predict::IgnoreInfo;
-use super::predict::sim::Sim;
-use super::tree::{Listing, Lookup, Needs, Side};
+use super::tree::{Lookup, Needs, Side};
 
 /// A rule's registry entry.
 pub struct Rule {
@@ -51,55 +48,8 @@ pub fn rule(code: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.code.eq_ignore_ascii_case(code))
 }
 
-/// What the change would save with a fix applied (PR mode).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Savings {
-    pub rebuilt_steps_before: usize,
-    pub rebuilt_steps_after: usize,
-    pub seconds_before: f64,
-    pub seconds_after: f64,
-}
-
-/// One finding of a rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub code: &'static str,
-    pub name: &'static str,
-    pub severity: Severity,
-    pub line: u32,
-    pub end_line: u32,
-    pub stage: String,
-    pub message: String,
-    pub fix: Option<Fix>,
-    /// Identifies the finding across revisions: rule, stage and instruction text, not lines.
-    pub fingerprint: String,
-    /// PR mode: the finding concerns this change (its lines changed, or its fix saves rebuilds).
-    pub relevant: bool,
-    pub savings: Option<Savings>,
-}
-
-/// What a rule sees.
-pub struct RuleContext<'a> {
-    /// Root-relative path of the Dockerfile.
-    pub path: &'a str,
-    pub text: &'a str,
-    pub df: &'a Dockerfile,
-    pub sim: &'a Sim,
-    /// Root-relative build context.
-    pub context: &'a str,
-    /// The head tree, when known (`None`: rules infer what they can from the Dockerfile).
-    pub tree: Option<&'a Listing>,
-    pub ignore: &'a IgnoreInfo,
-    /// Text of the ignore file in effect, if any.
-    pub ignore_text: Option<&'a str>,
-    pub needs: &'a Needs,
-    /// The `.dockerignore` matcher the engine uses.
-    pub flavor: crate::engine::ignore::Flavor,
-    /// PR mode: the paths the change touches.
-    pub changes: Option<&'a crate::engine::tree::ChangeSet>,
-    /// Which side `tree` is (listing requests name it).
-    pub side: Side,
-}
+pub use super::predict::rule_input::RuleContext;
+pub use super::report::{Finding, Savings};
 
 impl RuleContext<'_> {
     /// Whether a root-relative path exists in the head tree: `Some(bool)` when known.
@@ -502,7 +452,7 @@ pub fn ignored_codes(text: &str, df: &Dockerfile) -> (Vec<String>, Vec<(u32, Vec
 }
 
 /// Run every rule, drop findings ignored inline or switched off, apply configured severities.
-pub fn check(ctx: &RuleContext<'_>, config: &super::config::Config) -> Vec<Finding> {
+pub fn check(ctx: &RuleContext<'_>, config: &super::settings::Config) -> Vec<Finding> {
     let (file_ignores, inline) = ignored_codes(ctx.text, ctx.df);
     let mut out = Vec::new();
     for r in RULES {
@@ -616,7 +566,7 @@ pub fn audit_text(
     text: &str,
     ignore_text: Option<&str>,
     engine: crate::engine::EngineKind,
-    config: &crate::engine::config::Config,
+    config: &crate::engine::settings::Config,
 ) -> Vec<Finding> {
     let df = super::dockerfile::parse(text);
     if !df.ok {

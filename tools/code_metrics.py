@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Structure figures for src/: the longest function, functions over 100 lines, and import
+cycles between modules (a module is a layer's direct child: `engine::predict`,
+`render::check`, `app::worker`; `ports`, `lib` and `main` are modules of their own).
+
+Usage: python3 tools/code_metrics.py [SRC_DIR] [--cycles]   (default src). Comments, strings
+and char literals are blanked before braces are counted, so the figures are exact for
+rustfmt-formatted code.
+"""
+import os
+import re
+import sys
+
+LAYERS = {"engine", "render", "app", "adapters", "cli", "action", "server"}
+
+
+def blank(text):
+    """Replace comments, string and char literals by spaces, keeping newlines."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out.append(" " * (j - i))
+            i = j
+        elif text.startswith("/*", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if text.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
+            i = j
+        elif c == "r" and re.match(r'r#*"', text[i:i + 70]) and not (i and (text[i - 1].isalnum() or text[i - 1] == "_")):
+            m = re.match(r'r(#*)"', text[i:])
+            end = '"' + m.group(1)
+            j = text.find(end, i + len(m.group(0)))
+            j = n if j < 0 else j + len(end)
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
+            i = j
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(re.sub(r"[^\n]", " ", text[i:j + 1]))
+            i = j + 1
+        elif c == "'":
+            m = re.match(r"'(\\.[^']*|[^\\'])'", text[i:i + 12])
+            if m:
+                out.append(" " * len(m.group(0)))
+                i += len(m.group(0))
+            else:
+                out.append(c)
+                i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def functions(path):
+    """(name, lines) for every fn with a body in the file."""
+    text = blank(open(path, encoding="utf-8").read())
+    found = []
+    for m in re.finditer(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)", text):
+        j = m.end()
+        # the body starts at the first `{` before a `;` (a `;` first means no body)
+        depth_paren = 0
+        while j < len(text):
+            ch = text[j]
+            if ch in "(<[":
+                depth_paren += 1
+            elif ch in ")>]":
+                depth_paren -= 1
+            elif ch == ";" and depth_paren <= 0:
+                j = -1
+                break
+            elif ch == "{" and depth_paren <= 0:
+                break
+            j += 1
+        if j < 0 or j >= len(text):
+            continue
+        depth, k = 0, j
+        while k < len(text):
+            if text[k] == "{":
+                depth += 1
+            elif text[k] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            k += 1
+        start = text.count("\n", 0, m.start()) + 1
+        end = text.count("\n", 0, k) + 1
+        found.append((m.group(1), end - start + 1))
+    return found
+
+
+def module_of(rel):
+    parts = rel[:-3].split("/")
+    if parts[-1] == "mod":
+        parts = parts[:-1]
+    if parts[0] in LAYERS and len(parts) >= 2:
+        return "::".join(parts[:2])
+    return parts[0]
+
+
+def references(rel, text):
+    """Modules a file names through `crate::` or `super::` paths."""
+    me = rel[:-3].split("/")
+    if me[-1] == "mod":
+        me = me[:-1]
+    refs = set()
+    for m in re.finditer(r"\bcrate((?:::[a-z_][a-z0-9_]*)+)", text):
+        parts = m.group(1).strip(":").split("::")
+        refs.add(target(parts))
+    # `super::x` from a file
+    for m in re.finditer(r"\b((?:super::)+)([a-z_][a-z0-9_]*(?:::[a-z_][a-z0-9_]*)*)", text):
+        ups = m.group(1).count("super")
+        base = me[:-ups] if ups <= len(me) else []
+        refs.add(target(base + m.group(2).split("::")))
+    # grouped imports `use crate::{a::b, c}`
+    for m in re.finditer(r"\bcrate::\{([^;]*?)\};", text, re.S):
+        for item in re.findall(r"(?:^|[,{]\s*)([a-z_][a-z0-9_]*(?:::[a-z_][a-z0-9_]*)*)", m.group(1)):
+            refs.add(target(item.split("::")))
+    refs.discard(None)
+    return refs
+
+
+def target(parts):
+    if not parts or not parts[0]:
+        return None
+    if parts[0] in LAYERS:
+        if len(parts) >= 2 and re.match(r"^[a-z_][a-z0-9_]*$", parts[1]):
+            return parts[0] + "::" + parts[1]
+        return parts[0]
+    return parts[0]
+
+
+def cycles(edges):
+    """Strongly connected components with more than one module, and the mutual pairs."""
+    index, low, stack, on, sccs = {}, {}, [], set(), []
+    counter = [0]
+    nodes = set(edges) | {t for ts in edges.values() for t in ts}
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                sccs.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(nodes):
+        if v not in index:
+            visit(v)
+    pairs = sorted({tuple(sorted((a, b))) for a, ts in edges.items() for b in ts if a in edges.get(b, ())})
+    return sccs, pairs
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    src = args[0] if args else "src"
+    fns, edges = [], {}
+    for root, _, files in os.walk(src):
+        for f in files:
+            if not f.endswith(".rs"):
+                continue
+            path = os.path.join(root, f)
+            rel = os.path.relpath(path, src).replace(os.sep, "/")
+            for name, n in functions(path):
+                fns.append((n, rel, name))
+            me = module_of(rel)
+            text = blank(open(path, encoding="utf-8").read())
+            for t in references(rel, text):
+                known = t.split("::")[0] in LAYERS | {"ports", "lib"}
+                if known and t != me and not me.startswith(t + "::") and not t.startswith(me + "::"):
+                    edges.setdefault(me, set()).add(t)
+    fns.sort(reverse=True)
+    over = [f for f in fns if f[0] > 100]
+    print(f"functions: {len(fns)}; longest: {fns[0][0]} lines ({fns[0][1]} {fns[0][2]}); over 100 lines: {len(over)}")
+    sccs, pairs = cycles(edges)
+    print(f"import cycles: {len(sccs)} strongly connected groups; {len(pairs)} mutual pairs")
+    if "--cycles" in sys.argv:
+        for comp in sccs:
+            print("  scc:", " ".join(comp))
+        for a, b in pairs:
+            print(f"  pair: {a} <-> {b}")
+    if "--long" in sys.argv:
+        for n, rel, name in over:
+            print(f"  {n:5} {rel} {name}")
+
+
+if __name__ == "__main__":
+    main()
