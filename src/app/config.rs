@@ -29,7 +29,7 @@ fn text_of(f: &Option<FileText>) -> Option<Result<&str, String>> {
     match f {
         None => None,
         Some(FileText::Text(t)) => Some(Ok(t)),
-        Some(FileText::Binary) => Some(Err("not a text file".into())),
+        Some(FileText::Binary(why)) => Some(Err(format!("not a text file: {}", why.describe()))),
         Some(FileText::Unreadable(m)) => Some(Err(m.clone())),
     }
 }
