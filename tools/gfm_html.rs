@@ -82,12 +82,22 @@ fn main() {
     }
     // Mermaid as GitHub draws it (with the library given), else left as code
     if mermaid.is_some() {
-        html = html
-            .replace(
-                "<pre><code class=\"language-mermaid\">",
-                "<pre class=\"mermaid\">",
-            )
-            .replace("</code></pre>\n</details>", "</pre>\n</details>");
+        // only the mermaid blocks: each opening and the first closing after it
+        const OPEN: &str = "<pre><code class=\"language-mermaid\">";
+        const CLOSE: &str = "</code></pre>";
+        let mut out = String::with_capacity(html.len());
+        let mut rest = html.as_str();
+        while let Some(at) = rest.find(OPEN) {
+            out.push_str(&rest[..at]);
+            out.push_str("<pre class=\"mermaid\">");
+            rest = &rest[at + OPEN.len()..];
+            let end = rest.find(CLOSE).unwrap_or(rest.len());
+            out.push_str(&rest[..end]);
+            out.push_str("</pre>");
+            rest = rest.get(end + CLOSE.len()..).unwrap_or("");
+        }
+        out.push_str(rest);
+        html = out;
     }
     let head = title
         .map(|t| format!("<div class=\"head\">{t}</div>"))
