@@ -71,11 +71,18 @@ pub struct Finding {
     pub stage: String,
     pub message: String,
     pub fix: Option<Fix>,
+    /// The finding's own fix when `fix` is one merged with an overlapping finding's: a review
+    /// can still offer this part where the merged patch cannot be anchored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_fix: Option<Fix>,
     /// Identifies the finding across revisions: rule, stage and instruction text, not lines.
     pub fingerprint: String,
     /// PR mode: the finding concerns this change (its lines changed, or its fix saves rebuilds).
     pub relevant: bool,
     pub savings: Option<Savings>,
+    /// PR mode: what `own_fix` alone would save.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_savings: Option<Savings>,
 }
 
 /// What a rule sees.
@@ -203,8 +210,10 @@ pub fn finding(
         stage,
         message,
         fix,
+        own_fix: None,
         relevant: false,
         savings: None,
+        own_savings: None,
     }
 }
 
@@ -538,9 +547,10 @@ fn merge_overlapping(out: &mut [Finding], ctx: &RuleContext<'_>) {
     if let (Some(f), Some(t)) = (&ctx.ignore.file, ctx.ignore_text) {
         texts.insert(f.clone(), t.to_string());
     }
-    let own: Vec<Option<String>> = out
+    let own_fixes: Vec<Option<super::fix::Fix>> = out.iter().map(|f| f.fix.clone()).collect();
+    let own: Vec<Option<String>> = own_fixes
         .iter()
-        .map(|f| f.fix.as_ref().map(|x| x.description.clone()))
+        .map(|f| f.as_ref().map(|x| x.description.clone()))
         .collect();
     let mut merged_any = false;
     for _round in 0..out.len() {
@@ -579,6 +589,11 @@ fn merge_overlapping(out: &mut [Finding], ctx: &RuleContext<'_>) {
     }
     if !merged_any {
         return;
+    }
+    for (f, own) in out.iter_mut().zip(own_fixes) {
+        if f.fix != own {
+            f.own_fix = own;
+        }
     }
     // a merged fix says what each of its parts does
     let fixes: Vec<Option<super::fix::Fix>> = out.iter().map(|f| f.fix.clone()).collect();
