@@ -8,6 +8,7 @@ mod cost;
 mod discovery;
 mod dockerignore;
 mod fix_proofs;
+mod fix_proofs_rules;
 mod fix_proofs_unsafe;
 mod history;
 mod parser_corpus;

@@ -22,8 +22,10 @@
 //!
 //! **Fix safety.** Unsafe: the install moves above the COPY steps between them. Offered only
 //! when every step in between is a COPY/ADD from the context or LABEL/EXPOSE (no ENV, ARG,
-//! USER, WORKDIR or RUN the install could depend on), and the install does not mention a
-//! copied path, a local package file or a command substitution.
+//! USER, WORKDIR or RUN the install could depend on), none of those copies into the system
+//! (`/`, `/etc`, `/usr`, `/var`, `/lib`, `/root`: a package source list or a key the install
+//! reads), and the install does not mention a copied path, a local package file or a command
+//! substitution.
 
 use super::{
     Finding, Rule, RuleContext, commands, context_copy, finding, is_broad_source, run_command, runs,
@@ -94,9 +96,17 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             }) {
                 continue;
             }
-            let movable = between
-                .iter()
-                .all(|x| context_copy(x).is_some() || matches!(x.kind, Kind::Label | Kind::Expose));
+            let system = |d: &str| {
+                let d = d.trim_end_matches('/');
+                d.is_empty()
+                    || ["/etc", "/usr", "/var", "/lib", "/root"]
+                        .iter()
+                        .any(|s| d == *s || d.starts_with(&format!("{s}/")))
+            };
+            let movable = between.iter().all(|x| {
+                context_copy(x).is_some_and(|(_, d)| !system(d))
+                    || matches!(x.kind, Kind::Label | Kind::Expose)
+            });
             let fix = movable.then(|| {
                 let text = ctx.inst_text(run);
                 let text = if text.ends_with('\n') {
