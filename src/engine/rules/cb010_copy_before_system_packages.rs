@@ -31,6 +31,7 @@ use super::{
     Finding, Rule, RuleContext, commands, context_copy, finding, is_broad_source, run_command, runs,
 };
 use crate::engine::dockerfile::{Kind, Severity};
+use crate::engine::predict::sim::{Op, StepVertex};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 
 pub const RULE: Rule = Rule {
@@ -103,9 +104,18 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                         .iter()
                         .any(|s| d == *s || d.starts_with(&format!("{s}/")))
             };
-            let movable = between.iter().all(|x| {
-                context_copy(x).is_some_and(|(_, d)| !system(d))
-                    || matches!(x.kind, Kind::Label | Kind::Expose)
+            // the destination as BuildKit resolves it (a relative one under WORKDIR `/` is `/`)
+            let abs_dest = |j: usize| match ctx.sim.step.get(&(st.info.from + 1 + first + j)) {
+                Some(StepVertex::Vertex(v)) => match &ctx.sim.vertices[*v].op {
+                    Op::Copy { dest, .. } => Some(dest.clone()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let movable = between.iter().enumerate().all(|(j, x)| {
+                context_copy(x).is_some_and(|(_, d)| {
+                    !system(d) && abs_dest(j).is_none_or(|a| !system(&a))
+                }) || matches!(x.kind, Kind::Label | Kind::Expose)
             });
             let fix = movable.then(|| {
                 let text = ctx.inst_text(run);
@@ -152,6 +162,38 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::literal_system_install;
+
+    #[test]
+    fn copies_into_the_system_keep_the_install_in_place() {
+        let fix_of = |t: &str| {
+            crate::engine::rules::audit_text(
+                "Dockerfile",
+                t,
+                None,
+                crate::engine::EngineKind::Buildkit,
+                &crate::engine::config::Config::default(),
+            )
+            .into_iter()
+            .find(|f| f.code == "CB010")
+            .map(|f| f.fix.is_some())
+        };
+        let install = "RUN apt-get update && apt-get install -y curl\n";
+        assert_eq!(
+            fix_of(&format!("FROM debian\nWORKDIR /app\nCOPY . .\n{install}")),
+            Some(true)
+        );
+        // the context lands in / (WORKDIR /), or a source list is copied in between
+        assert_eq!(
+            fix_of(&format!("FROM debian\nWORKDIR /\nCOPY . .\n{install}")),
+            Some(false)
+        );
+        assert_eq!(
+            fix_of(&format!(
+                "FROM debian\nWORKDIR /app\nCOPY . .\nCOPY extra.list /etc/apt/sources.list.d/\n{install}"
+            )),
+            Some(false)
+        );
+    }
 
     #[test]
     fn literal_installs() {
