@@ -824,6 +824,21 @@ async fn cb007(daemon: Daemon) {
     let (ok, out) = run(d, &after.tag);
     assert!(ok, "the runtime image does not start: {out}");
     assert_eq!(out, "myapp production on 8000 as app in /app --serve");
+    let exposed = d
+        .cmd()
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.ExposedPorts}}",
+            &after.tag,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&exposed.stdout).contains("8000/tcp"),
+        "EXPOSE is lost"
+    );
     let line = format!(
         "cb007-python [{}]: runtime image runs `{out}`, holds site-packages and the console script, no compiler; a source edit rebuilt {} steps before, {} after ({} of them in the runtime stage)",
         d.label(),

@@ -31,8 +31,8 @@ use super::{
     Finding, Rule, RuleContext, commands, context_copy, finding, is_broad_source, run_command, runs,
 };
 use crate::engine::dockerfile::{Kind, Severity};
-use crate::engine::predict::sim::{Op, StepVertex};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+use crate::engine::predict::sim::{Op, StepVertex};
 
 pub const RULE: Rule = Rule {
     code: "CB010",
@@ -113,9 +113,9 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 _ => None,
             };
             let movable = between.iter().enumerate().all(|(j, x)| {
-                context_copy(x).is_some_and(|(_, d)| {
-                    !system(d) && abs_dest(j).is_none_or(|a| !system(&a))
-                }) || matches!(x.kind, Kind::Label | Kind::Expose)
+                context_copy(x)
+                    .is_some_and(|(_, d)| !system(d) && abs_dest(j).is_none_or(|a| !system(&a)))
+                    || matches!(x.kind, Kind::Label | Kind::Expose)
             });
             let fix = movable.then(|| {
                 let text = ctx.inst_text(run);
