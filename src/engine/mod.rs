@@ -276,14 +276,10 @@ fn savings(
         rules: None,
         ..*ctx
     };
-    for f in p.report.findings.iter_mut() {
-        f.relevant = p
-            .changed_lines
-            .iter()
-            .any(|l| *l >= f.line && *l <= f.end_line);
-        let Some(fix) = &f.fix else { continue };
+    // the change predicted again with `fix` in place on both sides
+    let with_fix = |fix: &fix::Fix, base_fix: Option<&fix::Fix>| -> Option<rules::Savings> {
         if fix.applicability == fix::Applicability::DisplayOnly || before_steps == 0 {
-            continue;
+            return None;
         }
         let mut patched = build.clone();
         if !patch_side(
@@ -292,9 +288,9 @@ fn savings(
             &patched.context.clone(),
             fix,
         ) {
-            continue;
+            return None;
         }
-        if let Some(bf) = p.base_fixes.get(&f.fingerprint) {
+        if let Some(bf) = base_fix {
             patch_side(
                 &mut patched.base,
                 &patched.dockerfile.clone(),
@@ -303,28 +299,39 @@ fn savings(
             );
         }
         patched.always_report = true;
-        let Some(mut q) = predict::predict_build(&quiet, &patched) else {
-            continue;
-        };
+        let mut q = predict::predict_build(&quiet, &patched)?;
         if q.report.steps.is_empty() {
-            continue;
+            return None;
         }
         cost::apply(&mut q.report, &q.facts, logs, config);
-        let after_steps = q.report.summary.rebuilt;
-        let after_secs = q
-            .report
-            .cost
-            .as_ref()
-            .map_or(0.0, |c| c.estimated_rebuild_seconds);
-        if after_steps < before_steps || after_secs + 0.05 < before_secs {
+        Some(rules::Savings {
+            rebuilt_steps_before: before_steps,
+            rebuilt_steps_after: q.report.summary.rebuilt,
+            seconds_before: before_secs,
+            seconds_after: q
+                .report
+                .cost
+                .as_ref()
+                .map_or(0.0, |c| c.estimated_rebuild_seconds),
+        })
+    };
+    for f in p.report.findings.iter_mut() {
+        f.relevant = p
+            .changed_lines
+            .iter()
+            .any(|l| *l >= f.line && *l <= f.end_line);
+        let Some(fix) = &f.fix else { continue };
+        let Some(s) = with_fix(fix, p.base_fixes.get(&f.fingerprint)) else {
+            continue;
+        };
+        if s.rebuilt_steps_after < before_steps || s.seconds_after + 0.05 < before_secs {
             f.relevant = true;
         }
-        f.savings = Some(rules::Savings {
-            rebuilt_steps_before: before_steps,
-            rebuilt_steps_after: after_steps,
-            seconds_before: before_secs,
-            seconds_after: after_secs,
-        });
+        f.savings = Some(s);
+        // a merged fix: what the finding's own part saves (a review may offer it alone)
+        if let Some(own) = &f.own_fix {
+            f.own_savings = with_fix(own, p.base_fixes.get(&predict::own_fix_key(&f.fingerprint)));
+        }
     }
 }
 

@@ -359,9 +359,16 @@ pub struct Finding {
     pub stage: String,
     pub message: String,
     pub fix: Option<super::fix::Fix>,
+    /// The finding's own fix when `fix` is one merged with an overlapping finding's: a review
+    /// can still offer this part where the merged patch cannot be anchored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_fix: Option<super::fix::Fix>,
     /// Identifies the finding across revisions: rule, stage and instruction text, not lines.
     pub fingerprint: String,
     /// PR mode: the finding concerns this change (its lines changed, or its fix saves rebuilds).
     pub relevant: bool,
     pub savings: Option<Savings>,
+    /// PR mode: what `own_fix` alone would save.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_savings: Option<Savings>,
 }

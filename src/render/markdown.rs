@@ -370,9 +370,12 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
 }
 
 /// A sentence that ends with a full stop.
+/// A message as a sentence: a full stop unless it ends in one (or in `?`, `!`); a closing
+/// parenthesis ends the sentence only when the stop is inside it (`(… in the image.)`).
 pub fn sentence(s: &str) -> String {
     let t = s.trim_end();
-    if t.ends_with(['.', '!', '?', ')']) && !t.ends_with("…)") {
+    let inner = t.trim_end_matches([')', '"', '\'', '`', '*', '_']);
+    if t.is_empty() || inner.ends_with(['.', '!', '?']) {
         t.to_string()
     } else {
         format!("{t}.")
@@ -643,4 +646,29 @@ pub fn escape_sentence(s: &str) -> String {
         }
         out
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+
+    #[test]
+    fn sentences_end_in_one_full_stop() {
+        assert_eq!(
+            sentence("the files are in the mount"),
+            "the files are in the mount."
+        );
+        assert_eq!(
+            sentence("the files are then in the mount, not in the image)"),
+            "the files are then in the mount, not in the image)."
+        );
+        assert_eq!(sentence("(see the guide.)"), "(see the guide.)");
+        assert_eq!(
+            sentence("mount it with `--mount=x`"),
+            "mount it with `--mount=x`."
+        );
+        assert_eq!(sentence("done. "), "done.");
+        assert_eq!(sentence("why?"), "why?");
+        assert_eq!(sentence("a list (…)"), "a list (…).");
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub use super::markdown::escape_sentence;
-use super::markdown::{applicability_words, escape, html, inline_code, rule_link};
+use super::markdown::{applicability_words, escape, html, inline_code, rule_link, sentence};
 use crate::engine::fix::{Applicability, Fix};
 use crate::engine::pull::PullFile;
 use crate::engine::report::{DockerfileReport, Report};
@@ -176,6 +176,9 @@ pub struct PlannedComment {
     /// The text of its `suggestion` block, if it has one: it replaces lines
     /// `start_line.unwrap_or(line)..=line` of the head file.
     pub suggestion: Option<String>,
+    /// The findings (marker ids) whose own part of a merged fix the suggestion is, rather than
+    /// the merged fix they carry.
+    pub own_parts: Vec<String>,
 }
 
 /// A finding that stays in the summary, and why.
@@ -359,6 +362,36 @@ struct Cand<'r> {
     diff: String,
     /// Inline with a `suggestion` block (not only its diff).
     suggested: bool,
+    /// Its suggestion is its own fix: the merged one it carries cannot be anchored.
+    own: bool,
+}
+
+impl Cand<'_> {
+    /// The fix its comment offers: its own part when `own`, else the (maybe merged) fix.
+    fn offered(&self) -> Option<&Fix> {
+        if self.own {
+            self.f.own_fix.as_ref()
+        } else {
+            self.f.fix.as_ref()
+        }
+    }
+
+    /// The finding as its comment shows it: with its own fix's savings when it offers that.
+    fn shown(&self) -> std::borrow::Cow<'_, Finding> {
+        if self.own {
+            let mut f = self.f.clone();
+            f.savings = f.own_savings.clone();
+            f.fix = f.own_fix.clone();
+            std::borrow::Cow::Owned(f)
+        } else {
+            std::borrow::Cow::Borrowed(self.f)
+        }
+    }
+
+    /// Whether its fix is merged with other findings' (one patch for several).
+    fn merged(&self) -> bool {
+        self.f.own_fix.is_some() && self.f.fix.is_some()
+    }
 }
 
 /// A comment being planned: the findings it carries and its range.
@@ -416,6 +449,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
             marker,
             diff,
             suggested: false,
+            own: false,
         });
     }
 
@@ -423,6 +457,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
     let mut leftovers_at: Vec<Option<&'static str>> = vec![None; cands.len()];
     let mut by_file: BTreeMap<&str, Vec<Piece>> = BTreeMap::new();
     let mut plain: Vec<usize> = Vec::new(); // inline without a suggestion (the diff instead)
+    let mut own_at: Vec<usize> = Vec::new(); // suggested with their own part of a merged fix
     for (i, c) in cands.iter().enumerate() {
         let path = c.df.path.as_str();
         let source = c.df.sources.get(path).map(String::as_str).unwrap_or("");
@@ -430,14 +465,25 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
             leftovers_at[i] = Some("its Dockerfile has no diff GitHub can comment on");
             continue;
         };
-        let pieces = c.f.fix.as_ref().and_then(|x| pieces_of(i, x, path, source));
-        match pieces {
-            Some(p) if p.iter().all(|p| anchorable(h, p.start, p.end)) => {
-                by_file.entry(path).or_default().extend(p);
-            }
-            _ if anchorable(h, c.f.line, c.f.end_line) => plain.push(i),
-            _ => leftovers_at[i] = Some("its lines are not part of the diff"),
+        let fits = |x: &Fix| {
+            pieces_of(i, x, path, source)
+                .filter(|p| p.iter().all(|p| anchorable(h, p.start, p.end)))
+        };
+        if let Some(p) = c.f.fix.as_ref().and_then(fits) {
+            by_file.entry(path).or_default().extend(p);
+        } else if let Some(p) = c.f.own_fix.as_ref().and_then(fits) {
+            // the merged fix cannot be anchored, the finding's own part can: one click for
+            // that part, the combined patch in the summary
+            by_file.entry(path).or_default().extend(p);
+            own_at.push(i);
+        } else if anchorable(h, c.f.line, c.f.end_line) {
+            plain.push(i);
+        } else {
+            leftovers_at[i] = Some("its lines are not part of the diff");
         }
+    }
+    for &i in &own_at {
+        cands[i].own = true;
     }
 
     // pieces on overlapping lines become one suggestion, so that committing one never leaves
@@ -514,8 +560,11 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
             });
         }
     }
-    // a finding moved to the plain list loses its other pieces too
+    // a finding moved to the plain list loses its other pieces too (and shows the whole patch)
     drafts.retain(|d| d.findings.iter().all(|f| !plain.contains(f)));
+    for &i in &plain {
+        cands[i].own = false;
+    }
     let plain_from = drafts.len();
     for &i in &plain {
         let c = &cands[i];
@@ -624,6 +673,12 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
             start_line: (d.start < d.end).then_some(d.start),
             line: d.end,
             suggestion: d.suggestion.clone(),
+            own_parts: d
+                .findings
+                .iter()
+                .filter(|&&i| cands[i].own && d.suggestion.is_some())
+                .map(|&i| cands[i].marker.clone())
+                .collect(),
         });
     }
     let leftovers: Vec<Leftover> = cands
@@ -647,12 +702,25 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
 
     let mut review_body = format!("{REVIEW_MARKER}{} -->\n", short_sha(opts.head_sha));
     let n = inline.len();
+    let clicks = inline.iter().filter(|c| c.suggestion.is_some()).count();
+    let by_hand = n - clicks;
     let _ = write!(
         review_body,
-        "**cachebust**: {}. {} suggestion{} below, one click each; the summary comment has the details.",
+        "**cachebust**: {}. {}; the summary comment has the details.",
         escape(&super::markdown::verdict(report, true, None)),
-        n,
-        if n == 1 { "" } else { "s" }
+        match (clicks, by_hand) {
+            (0, 0) => "No comments on the diff".to_string(),
+            (c, 0) => format!("{c} suggestion{} below, one click each", plural(c)),
+            (0, h) => format!(
+                "{h} comment{} below, each patch to apply by hand",
+                plural(h)
+            ),
+            (c, h) => format!(
+                "{c} suggestion{} below, one click each, and {h} comment{} whose patch is applied by hand",
+                plural(c),
+                plural(h)
+            ),
+        }
     );
     let summary = summary_body(report, (&inline_findings, n), &leftovers, opts, BODY_LIMIT);
     let job_summary = summary_body(
@@ -678,9 +746,10 @@ fn comment_body(marker: &str, d: &Draft, cands: &[Cand], rules_url: Option<&str>
     let mut b = String::new();
     let _ = writeln!(b, "{}", finding_marker(marker));
     for &i in &d.findings {
-        let f = cands[i].f;
+        let shown = cands[i].shown();
+        let f = shown.as_ref();
         let _ = writeln!(b, "{}\n", finding_heading(f, rules_url));
-        let _ = writeln!(b, "{}\n", escape_sentence(&f.message));
+        let _ = writeln!(b, "{}\n", escape_sentence(&sentence(&f.message)));
     }
     for p in &d.pieces {
         let f = cands[p.finding].f;
@@ -711,6 +780,50 @@ fn comment_body(marker: &str, d: &Draft, cands: &[Cand], rules_url: Option<&str>
             d.findings.len()
         );
     }
+    // a merged fix split for the diff: say where the rest is
+    for &i in &d.findings {
+        let c = &cands[i];
+        if !c.merged() {
+            continue;
+        }
+        let partners: Vec<&Cand> = cands
+            .iter()
+            .enumerate()
+            .filter(|(j, o)| *j != i && o.df.path == c.df.path && o.f.fix == c.f.fix)
+            .map(|(_, o)| o)
+            .collect();
+        let names = partners
+            .iter()
+            .map(|o| format!("{} line {}", o.f.code, o.f.line))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if c.own && d.suggestion.is_some() {
+            let span = c
+                .f
+                .fix
+                .as_ref()
+                .and_then(|x| suggestion(x, &c.df.path, c.df.sources.get(&c.df.path)?))
+                .map(|(a, z, _)| {
+                    format!(
+                        " (it spans lines {a}\u{2013}{z}, which a suggestion on this diff cannot)"
+                    )
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                b,
+                "This suggestion is the {} part alone. One patch does it together with {names}: it is in the summary comment as a diff{span}.\n",
+                c.f.code
+            );
+        } else if d.suggestion.is_none() {
+            for o in partners.iter().filter(|o| o.own && o.suggested) {
+                let _ = writeln!(
+                    b,
+                    "The {} part alone is a suggestion in the comment at line {}; the patch below does both.\n",
+                    o.f.code, o.f.line
+                );
+            }
+        }
+    }
     if let Some(t) = &d.suggestion {
         let fence = fence_for(t);
         let _ = writeln!(b, "{fence}suggestion\n{t}\n{fence}\n");
@@ -728,7 +841,7 @@ fn comment_body(marker: &str, d: &Draft, cands: &[Cand], rules_url: Option<&str>
     let worst = d
         .findings
         .iter()
-        .filter_map(|&i| cands[i].f.fix.as_ref().map(|x| x.applicability))
+        .filter_map(|&i| cands[i].offered().map(|x| x.applicability))
         .max_by_key(|a| applicability_rank(*a));
     if let Some(a) = worst {
         let _ = writeln!(b, "{}", applicability_note(a));
@@ -739,7 +852,7 @@ fn comment_body(marker: &str, d: &Draft, cands: &[Cand], rules_url: Option<&str>
 /// The line of one end of a move (`removal`: the line taken out, else where it goes back).
 fn other_end(cands: &[Cand], p: &Piece, removal: bool) -> Option<u32> {
     let c = &cands[p.finding];
-    let x = c.f.fix.as_ref()?;
+    let x = c.offered()?;
     let source = c.df.sources.get(&c.df.path)?;
     let (del, ins) = move_ends(x)?;
     let f = Fix {
@@ -756,6 +869,10 @@ fn capitalize(s: &str) -> String {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
     }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn short_sha(s: &str) -> String {
@@ -805,17 +922,66 @@ fn inline_list(inline: &[&Cand], comments: usize, opts: &PlanOptions<'_>) -> Str
             "- {} {} · {place}{}{}",
             rule_link(c.f.code, opts.rules_url),
             escape(c.f.name),
-            if c.suggested {
+            if c.suggested && c.own {
+                " · its own part; the combined patch is below"
+            } else if c.suggested {
                 ""
             } else {
                 " · the patch is in the comment"
             },
-            super::saving_short(c.f)
+            super::saving_short(&c.shown())
                 .map(|s| format!(" · {}", escape(&s)))
                 .unwrap_or_default()
         );
     }
     o.push('\n');
+    o
+}
+
+/// The merged fixes whose inline suggestion is one finding's own part (the whole patch spans
+/// lines a suggestion on the diff cannot): each once, as a diff.
+fn combined_patches(inline: &[&Cand], rules_url: Option<&str>) -> String {
+    let mut o = String::new();
+    let mut done: Vec<(&str, &Fix)> = Vec::new();
+    for c in inline.iter().filter(|c| c.own && c.suggested) {
+        let (Some(x), false) = (&c.f.fix, c.diff.is_empty()) else {
+            continue;
+        };
+        if done.iter().any(|(p, f)| *p == c.df.path && *f == x) {
+            continue;
+        }
+        done.push((&c.df.path, x));
+        let mut members: Vec<&&Cand> = inline
+            .iter()
+            .filter(|o| o.df.path == c.df.path && o.f.fix.as_ref() == Some(x))
+            .collect();
+        members.sort_by_key(|o| o.f.line);
+        let names = members
+            .iter()
+            .map(|o| format!("{} line {}", rule_link(o.f.code, rules_url), o.f.line))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let parts = members
+            .iter()
+            .filter(|o| o.own)
+            .map(|o| {
+                format!(
+                    "{}'s part alone is the suggestion at line {}",
+                    o.f.code, o.f.line
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let fence = fence_for(&c.diff);
+        let _ = writeln!(
+            o,
+            "**Combined patch** · {} · {names} ({}): {parts}; this patch does both, on lines a suggestion on this diff cannot span.\n\n<details><summary>The patch: {}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
+            inline_code(&c.df.path),
+            escape(applicability_words(x.applicability)),
+            html(&x.description),
+            c.diff
+        );
+    }
     o
 }
 
@@ -835,7 +1001,7 @@ fn leftover_block(l: &Leftover, earlier: &[Leftover], rules_url: Option<&str>) -
         inline_code(&l.path),
         f.line
     );
-    let _ = writeln!(o, "{}\n", escape_sentence(&f.message));
+    let _ = writeln!(o, "{}\n", escape_sentence(&sentence(&f.message)));
     if let Some(e) = shown {
         let _ = writeln!(
             o,
@@ -885,7 +1051,11 @@ fn summary_body(
         steps,
         suggestions: false,
         verdict_extra: (n > 0).then(|| format!("{n} fix{} inline", if n == 1 { "" } else { "es" })),
-        after_verdict: Some(format!("{notes}{}", inline_list(inline, comments, opts))),
+        after_verdict: Some(format!(
+            "{notes}{}{}",
+            inline_list(inline, comments, opts),
+            combined_patches(inline, opts.rules_url)
+        )),
         rules_url: opts.rules_url.map(str::to_string),
         pull_request: true,
     };

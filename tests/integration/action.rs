@@ -221,11 +221,18 @@ fn reviews_a_pull_request_then_reruns_without_duplicates() {
         assert_eq!(review["event"], "COMMENT");
         assert_eq!(review["commit_id"], json!(r.head));
         let comments = review["comments"].as_array().unwrap();
-        // api: CB004 on the changed RUN line, with a suggestion of that one line
+        // api: CB004 on the changed RUN line, with a suggestion of that one line (its own part
+        // of the fix merged with CB001's, which spans the deleted line)
         let api = comments
             .iter()
-            .find(|c| c["path"] == "api/Dockerfile")
-            .expect("a comment on api/Dockerfile");
+            .find(|c| {
+                c["path"] == "api/Dockerfile"
+                    && c["body"]
+                        .as_str()
+                        .unwrap()
+                        .contains("<!-- cachebust:fp=CB004-")
+            })
+            .expect("a CB004 comment on api/Dockerfile");
         let body = api["body"].as_str().unwrap();
         assert!(body.contains("<!-- cachebust:fp=CB004-"), "{body}");
         assert!(body.contains("```suggestion\nRUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit\n```"), "{body}");
@@ -307,13 +314,15 @@ fn reviews_a_pull_request_then_reruns_without_duplicates() {
         .find(|c| c.body.contains("`ARG BUILD_DATE` changes often"))
         .unwrap()
         .id;
-    let api_id = f
+    // api has two: CB004's own part as a suggestion, CB001 with the combined patch
+    let api_ids: Vec<u64> = f
         .state()
         .review_comments
         .iter()
-        .find(|c| c.path.as_deref() == Some("api/Dockerfile"))
-        .unwrap()
-        .id;
+        .filter(|c| c.path.as_deref() == Some("api/Dockerfile"))
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(api_ids.len(), 2);
     {
         let mut s = f.state();
         let reply = crate::support::github::Comment {
@@ -353,8 +362,11 @@ fn reviews_a_pull_request_then_reruns_without_duplicates() {
         .collect();
     assert_eq!(
         deletes,
-        vec![format!("/repos/octo/shop/pulls/comments/{api_id}")],
-        "the api comment is stale and unanswered"
+        api_ids
+            .iter()
+            .map(|id| format!("/repos/octo/shop/pulls/comments/{id}"))
+            .collect::<Vec<_>>(),
+        "the api comments are stale and unanswered"
     );
     assert!(
         s.review_comments.iter().any(|c| c.id == py_id),

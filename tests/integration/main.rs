@@ -9,6 +9,7 @@ mod cost;
 mod discovery;
 mod dockerignore;
 mod fix_proofs;
+mod fix_proofs_rules;
 mod fix_proofs_unsafe;
 mod history;
 mod hostile_files;

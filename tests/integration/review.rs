@@ -57,6 +57,27 @@ async fn example_review_comments_and_summaries() {
         ));
     }
     insta::assert_snapshot!("review_inline_comments", comments);
+    // the merged CB001+CB004 fix of api/Dockerfile spans lines 4-5, across the line the diff
+    // deletes: CB004's own part is the one-click suggestion on line 5, the whole patch is in the
+    // summary, and no other suggestion touches those lines
+    let api: Vec<&review::PlannedComment> = plan
+        .inline
+        .iter()
+        .filter(|c| c.path == "api/Dockerfile")
+        .collect();
+    let own = api
+        .iter()
+        .find(|c| !c.own_parts.is_empty())
+        .expect("a suggestion of the own part");
+    assert_eq!((own.start_line, own.line), (None, 5));
+    assert!(
+        own.suggestion
+            .as_deref()
+            .unwrap()
+            .contains("--mount=type=cache")
+    );
+    assert_eq!(api.iter().filter(|c| c.suggestion.is_some()).count(), 1);
+    assert!(plan.summary.contains("**Combined patch**"));
     insta::assert_snapshot!("review_summary_comment", redact(&plan.summary));
     insta::assert_snapshot!("review_body", redact(&plan.review_body));
     assert_eq!(
@@ -373,11 +394,19 @@ fn assert_plan(plan: &review::ReviewPlan, rep: &Report) {
                     .collect::<Vec<_>>()
             })
             .collect();
+        // a comment offering a finding's own part of a merged fix carries that part
+        let own: Vec<&String> = plan.inline.iter().flat_map(|c| &c.own_parts).collect();
         let fixes: Vec<&cachebust::engine::fix::Fix> = df
             .findings
             .iter()
             .filter(|f| markers.contains(&review::marker_id(&path, f)))
-            .filter_map(|f| f.fix.as_ref())
+            .filter_map(|f| {
+                if own.contains(&&review::marker_id(&path, f)) {
+                    f.own_fix.as_ref()
+                } else {
+                    f.fix.as_ref()
+                }
+            })
             .collect();
         let files = std::collections::BTreeMap::from([(path.clone(), src.clone())]);
         let (want, _) = cachebust::engine::fix::apply(&files, &fixes);

@@ -39,7 +39,8 @@ pub struct Ctx<'a> {
 pub struct Predicted {
     pub report: DockerfileReport,
     pub facts: Vec<StepFact>,
-    /// Fixes of the same findings on the base Dockerfile, by fingerprint.
+    /// Fixes of the same findings on the base Dockerfile, by fingerprint (their own fixes, where
+    /// merged, under `own_fix_key`).
     pub base_fixes: HashMap<String, crate::engine::fix::Fix>,
     /// Head lines the change added or modified.
     pub changed_lines: Vec<u32>,
@@ -438,6 +439,9 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         }
         if let Some(b) = &base {
             for f in run_rules(ctx, check, build, b, &build.base, Side::Base) {
+                if let Some(fix) = f.own_fix {
+                    base_fixes.insert(own_fix_key(&f.fingerprint), fix);
+                }
                 if let Some(fix) = f.fix {
                     base_fixes.insert(f.fingerprint, fix);
                 }
@@ -471,6 +475,11 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         base_fixes,
         changed_lines,
     })
+}
+
+/// The key of a finding's own (unmerged) fix in `Predicted::base_fixes`.
+pub fn own_fix_key(fingerprint: &str) -> String {
+    format!("{fingerprint}/own")
 }
 
 /// Run the rule catalog on one side of a build.

@@ -12,9 +12,10 @@
 //! effect (or creates `<context>/.dockerignore`).
 //!
 //! **Fix safety.** Each entry is checked with the `.dockerignore` matcher against the tree: an
-//! entry that would drop a file another COPY or a RUN needs is left out. Safe when the broad COPY
-//! is in a stage whose files do not reach the final image (only artifacts are copied out);
-//! unsafe otherwise, because the image then no longer holds those files.
+//! entry that would drop a file another COPY or a RUN needs is left out (a RUN running `git` or
+//! naming `.git/…` keeps `.git`). Safe when the broad COPY is in a stage whose files do not
+//! reach the final image (only artifacts are copied out); unsafe otherwise, because the image
+//! then no longer holds those files.
 
 use super::{Finding, Rule, RuleContext, context_copy, finding, is_broad_source, run_command};
 use crate::engine::dockerfile::stages::Base;
@@ -189,9 +190,15 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         let name = path.rsplit('/').next().unwrap_or(path);
         let used_by_run = runs.iter().any(|r| {
             if name == ".git" {
+                // `git …` (not `git clone`), or `.git` named as a path (`cat .git/HEAD`)
                 r.split(['&', ';', '|', '\n']).any(|c| {
                     let w: Vec<&str> = c.split_whitespace().collect();
                     w.first() == Some(&"git") && w.get(1) != Some(&"clone")
+                }) || r.match_indices(".git").any(|(i, _)| {
+                    !r[i + 4..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
                 })
             } else {
                 r.contains(name)

@@ -16,9 +16,10 @@
 //! Moving `ARG GIT_SHA` down to just before the LABEL keeps both RUNs cached when the SHA changes.
 //!
 //! **Fix safety.** Safe for an ARG with one name: the steps it moves past do not mention it, and
-//! an ARG only reaches them through the environment. A RUN that runs a script reading the variable
-//! without naming it would lose it: cachebust reads the RUN text only. Unsafe for ENV, which
-//! tools read from the environment by convention.
+//! an ARG only reaches them through the environment. Unsafe for ENV, which tools read from the
+//! environment by convention. A step it moves past that runs a script (`./build.sh`,
+//! `sh stamp.sh`, `make`) may read the variable without naming it, and would lose it: then the
+//! ARG fix is unsafe and the ENV fix is shown only.
 
 use super::{Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::dockerfile::{Body, Kind, Severity};
@@ -55,6 +56,26 @@ pub fn is_volatile(name: &str) -> bool {
                 .any(|w| has(w));
     let bust = n == "CACHEBUST" || n == "CACHE_BUST";
     revision || git || build_id || date || own_version || bust
+}
+
+/// Whether a RUN text runs a script or a build tool that reads its environment without naming
+/// variables: a program given by path (`./build.sh`, `/usr/local/bin/stamp`), `sh`/`bash` with
+/// a file, `make`.
+fn runs_script(cmd: &str) -> bool {
+    crate::engine::cost::simple_commands(cmd)
+        .unwrap_or_default()
+        .iter()
+        .any(|w| {
+            let Some(prog) = w.iter().find(|x| !x.contains('=')) else {
+                return false;
+            };
+            let args: Vec<&String> = w.iter().skip_while(|x| *x != prog).skip(1).collect();
+            prog.contains('/')
+                || prog.ends_with(".sh")
+                || matches!(prog.as_str(), "make" | "gmake" | "." | "source")
+                || (matches!(prog.as_str(), "sh" | "bash" | "ash" | "dash")
+                    && args.first().is_some_and(|a| !a.starts_with('-')))
+        })
 }
 
 fn references(text: &str, name: &str) -> bool {
@@ -106,6 +127,16 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             if skipped.is_empty() {
                 continue;
             }
+            // a script among the skipped steps may read the variable from its environment
+            let scripted = skipped
+                .iter()
+                .any(|r| run_command(r).is_some_and(|c| runs_script(&c)));
+            let degrade = |a: Applicability| match (a, scripted, &inst.kind) {
+                (_, false, _) => a,
+                (_, true, Kind::Env) => Applicability::DisplayOnly,
+                (Applicability::Safe, true, _) => Applicability::Unsafe,
+                (a, true, _) => a,
+            };
             let kind = inst.kind.keyword();
             let decl = ctx.inst_text(inst).to_string();
             let decl = if decl.ends_with('\n') {
@@ -169,6 +200,10 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 }
                 _ => None,
             };
+            let fix = fix.map(|mut x| {
+                x.applicability = degrade(x.applicability);
+                x
+            });
             let lines: Vec<String> = skipped.iter().map(|r| r.line.to_string()).collect();
             let n = skipped.len();
             let msg = format!(
@@ -219,6 +254,15 @@ mod tests {
         ] {
             assert!(!is_volatile(n), "{n}");
         }
+    }
+
+    #[test]
+    fn scripts() {
+        assert!(runs_script("./build.sh"));
+        assert!(runs_script("apk add git && sh /stamp.sh"));
+        assert!(runs_script("make -j4"));
+        assert!(!runs_script("sh -c 'echo hi'"));
+        assert!(!runs_script("apt-get update && apt-get install -y curl"));
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! **Example.** `RUN apt-get update` + `RUN apt-get install -y curl` becomes
 //! `RUN apt-get update && apt-get install -y curl`.
 //!
-//! **Fix safety.** Unsafe: the update now runs later, after the steps in between.
+//! **Fix safety.** Unsafe: the update now runs later, after the steps in between. Shown only,
+//! not applied, when a step in between reads the package lists (`apt-cache`, `apt-get
+//! download`, …: it would find none) or the update step has flags the install step lacks (a
+//! mount for the lists, a network setting: they would be lost).
 
 use super::{Finding, Rule, RuleContext, commands, finding, run_command, runs};
 use crate::engine::dockerfile::{Kind, Severity};
@@ -56,6 +59,26 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             }) else {
                 continue;
             };
+            // a step in between that reads the lists would run before any update
+            let pos = insts
+                .iter()
+                .position(|x| std::ptr::eq(x, install))
+                .unwrap_or(i);
+            let reads_lists = insts[i + 1..pos].iter().any(|x| {
+                run_command(x).is_some_and(|c| {
+                    commands(&c).iter().any(|w| {
+                        ["apt-get", "apt", "apt-cache", "aptitude", "apt-file"]
+                            .iter()
+                            .any(|p| runs(w, &[p]))
+                    })
+                })
+            });
+            // flags of the update step (mounts, network) that the install step does not have
+            let flag = |f: &crate::engine::dockerfile::Flag| (f.name.clone(), f.value.clone());
+            let lost_flags = inst
+                .flags
+                .iter()
+                .any(|f| !install.flags.iter().any(|g| flag(g) == flag(f)));
             // prefix the install's command with the update
             let r = ctx.inst_range(install);
             let seg = &ctx.text[r.clone()];
@@ -64,7 +87,11 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 .or_else(|| seg.find("apt "))
                 .unwrap_or(0);
             let fix = Fix {
-                applicability: Applicability::Unsafe,
+                applicability: if reads_lists || lost_flags {
+                    Applicability::DisplayOnly
+                } else {
+                    Applicability::Unsafe
+                },
                 description: format!(
                     "run apt-get update in the install step at line {}",
                     install.line

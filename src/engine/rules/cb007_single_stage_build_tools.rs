@@ -8,6 +8,9 @@
 //! to the end, and pushes and pulls a large image; a builder stage keeps the heavy work apart from
 //! a slim runtime stage that only copies the artifacts (the multi-stage section of Docker's
 //! build-cache guide: compilers and sources in the builder, only the product in the runtime).
+//! The split does not make a source edit rebuild fewer steps (the runtime stage's copies re-run
+//! too, unless the artifact comes out byte-identical); what it saves is the compilers and
+//! sources in the image every deploy pushes and pulls.
 //!
 //! **Example.** See the fix: the stage becomes `AS builder`, and a runtime stage copies the
 //! artifact (named when the build command names it, else the working directory).

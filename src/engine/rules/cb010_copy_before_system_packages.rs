@@ -22,14 +22,17 @@
 //!
 //! **Fix safety.** Unsafe: the install moves above the COPY steps between them. Offered only
 //! when every step in between is a COPY/ADD from the context or LABEL/EXPOSE (no ENV, ARG,
-//! USER, WORKDIR or RUN the install could depend on), and the install does not mention a
-//! copied path, a local package file or a command substitution.
+//! USER, WORKDIR or RUN the install could depend on), none of those copies into the system
+//! (`/`, `/etc`, `/usr`, `/var`, `/lib`, `/root`: a package source list or a key the install
+//! reads), and the install does not mention a copied path, a local package file or a command
+//! substitution.
 
 use super::{
     Finding, Rule, RuleContext, commands, context_copy, finding, is_broad_source, run_command, runs,
 };
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+use crate::engine::predict::sim::{Op, StepVertex};
 
 pub const RULE: Rule = Rule {
     code: "CB010",
@@ -94,9 +97,26 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             }) {
                 continue;
             }
-            let movable = between
-                .iter()
-                .all(|x| context_copy(x).is_some() || matches!(x.kind, Kind::Label | Kind::Expose));
+            let system = |d: &str| {
+                let d = d.trim_end_matches('/');
+                d.is_empty()
+                    || ["/etc", "/usr", "/var", "/lib", "/root"]
+                        .iter()
+                        .any(|s| d == *s || d.starts_with(&format!("{s}/")))
+            };
+            // the destination as BuildKit resolves it (a relative one under WORKDIR `/` is `/`)
+            let abs_dest = |j: usize| match ctx.sim.step.get(&(st.info.from + 1 + first + j)) {
+                Some(StepVertex::Vertex(v)) => match &ctx.sim.vertices[*v].op {
+                    Op::Copy { dest, .. } => Some(dest.clone()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let movable = between.iter().enumerate().all(|(j, x)| {
+                context_copy(x)
+                    .is_some_and(|(_, d)| !system(d) && abs_dest(j).is_none_or(|a| !system(&a)))
+                    || matches!(x.kind, Kind::Label | Kind::Expose)
+            });
             let fix = movable.then(|| {
                 let text = ctx.inst_text(run);
                 let text = if text.ends_with('\n') {
@@ -142,6 +162,38 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::literal_system_install;
+
+    #[test]
+    fn copies_into_the_system_keep_the_install_in_place() {
+        let fix_of = |t: &str| {
+            crate::engine::rules::audit_text(
+                "Dockerfile",
+                t,
+                None,
+                crate::engine::EngineKind::Buildkit,
+                &crate::engine::config::Config::default(),
+            )
+            .into_iter()
+            .find(|f| f.code == "CB010")
+            .map(|f| f.fix.is_some())
+        };
+        let install = "RUN apt-get update && apt-get install -y curl\n";
+        assert_eq!(
+            fix_of(&format!("FROM debian\nWORKDIR /app\nCOPY . .\n{install}")),
+            Some(true)
+        );
+        // the context lands in / (WORKDIR /), or a source list is copied in between
+        assert_eq!(
+            fix_of(&format!("FROM debian\nWORKDIR /\nCOPY . .\n{install}")),
+            Some(false)
+        );
+        assert_eq!(
+            fix_of(&format!(
+                "FROM debian\nWORKDIR /app\nCOPY . .\nCOPY extra.list /etc/apt/sources.list.d/\n{install}"
+            )),
+            Some(false)
+        );
+    }
 
     #[test]
     fn literal_installs() {

@@ -153,8 +153,10 @@ pub fn finding(
         stage,
         message,
         fix,
+        own_fix: None,
         relevant: false,
         savings: None,
+        own_savings: None,
     }
 }
 
@@ -488,9 +490,10 @@ fn merge_overlapping(out: &mut [Finding], ctx: &RuleContext<'_>) {
     if let (Some(f), Some(t)) = (&ctx.ignore.file, ctx.ignore_text) {
         texts.insert(f.clone(), t.to_string());
     }
-    let own: Vec<Option<String>> = out
+    let own_fixes: Vec<Option<super::fix::Fix>> = out.iter().map(|f| f.fix.clone()).collect();
+    let own: Vec<Option<String>> = own_fixes
         .iter()
-        .map(|f| f.fix.as_ref().map(|x| x.description.clone()))
+        .map(|f| f.as_ref().map(|x| x.description.clone()))
         .collect();
     let mut merged_any = false;
     for _round in 0..out.len() {
@@ -529,6 +532,11 @@ fn merge_overlapping(out: &mut [Finding], ctx: &RuleContext<'_>) {
     }
     if !merged_any {
         return;
+    }
+    for (f, own) in out.iter_mut().zip(own_fixes) {
+        if f.fix != own {
+            f.own_fix = own;
+        }
     }
     // a merged fix says what each of its parts does
     let fixes: Vec<Option<super::fix::Fix>> = out.iter().map(|f| f.fix.clone()).collect();
