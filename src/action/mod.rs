@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 
 use crate::adapters::git::GitRepo;
-use crate::adapters::github::event::{self, Trigger};
+use crate::adapters::github::event;
 use crate::adapters::github::tree::ApiTrees;
 use crate::adapters::github::{GitHub, Recorded};
 use crate::adapters::local::LocalRepo;
@@ -23,7 +23,9 @@ use crate::app::publish::{Mode, PublishOptions, publish};
 use crate::engine::EngineKind;
 use crate::engine::gate::{FailOn, parse_fail_on};
 use crate::engine::report::Report;
-use crate::ports::{CodeHost, PullFile, PullRef, RepoSource};
+use crate::ports::{
+    CodeHost, GitHubEvent, PullFile, PullRef, PullRequestEvent, PushEvent, RepoSource,
+};
 use crate::render::review::{self, PlanOptions};
 use crate::shell::Exit;
 
@@ -209,12 +211,12 @@ pub fn run(dry_run: bool) -> Result<Exit> {
 /// The Action with its environment given (tests call this).
 pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Write) -> Result<Exit> {
     let payload = match &env.event_path {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("GITHUB_EVENT_PATH {}", p.display()))?,
-        None => "{}".to_string(),
+        Some(p) => {
+            std::fs::read(p).with_context(|| format!("GITHUB_EVENT_PATH {}", p.display()))?
+        }
+        None => b"{}".to_vec(),
     };
-    let trigger =
-        event::parse(&env.event_name, &payload, env.sha.as_deref()).map_err(|e| anyhow!(e))?;
+    let trigger = event::parse(&env.event_name, &payload).map_err(|e| anyhow!(e))?;
     let (owner, repo) = env
         .repository
         .split_once('/')
@@ -230,7 +232,15 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         gh.dry_run = Some(recorded.clone());
     }
     let git = GitRepo::open(&env.workspace).ok();
-    let plan = commits(&trigger, git.as_deref(), &gh, &owner, &repo).await?;
+    let plan = commits(
+        &trigger,
+        env.sha.as_deref(),
+        git.as_deref(),
+        &gh,
+        &owner,
+        &repo,
+    )
+    .await?;
 
     let mut opts = AnalyzeOptions::new(env.engine);
     opts.dockerfiles = env.dockerfiles.clone();
@@ -522,19 +532,20 @@ fn degraded(
 /// Base and head of the analysis. For a pull request the base is the merge base (the left
 /// side of the pull request's diff), from local objects or the compare API.
 async fn commits(
-    trigger: &Trigger,
+    trigger: &GitHubEvent,
+    sha: Option<&str>,
     git: Option<&GitRepo>,
     gh: &GitHub,
     owner: &str,
     repo: &str,
 ) -> Result<Plan> {
     Ok(match trigger {
-        Trigger::PullRequest {
+        GitHubEvent::PullRequest(PullRequestEvent {
             number,
             base_sha,
             head_sha,
             ..
-        } => {
+        }) => {
             let mut note = None;
             let base = match git.and_then(|g| g.merge_base(base_sha, head_sha)) {
                 Some(mb) => mb,
@@ -559,7 +570,7 @@ async fn commits(
                 }),
             }
         }
-        Trigger::Push { before, after } => {
+        GitHubEvent::Push(PushEvent { before, after }) => {
             let new_branch = before.chars().all(|c| c == '0');
             let base = if new_branch {
                 format!("{after}~1")
@@ -573,8 +584,9 @@ async fn commits(
                 note: None,
             }
         }
-        Trigger::Other { sha } => {
-            let head = sha.clone().unwrap_or_else(|| "HEAD".into());
+        // any other event (`workflow_dispatch`, …): the commit the run is for (`GITHUB_SHA`)
+        _ => {
+            let head = sha.map_or_else(|| "HEAD".to_string(), str::to_string);
             Plan {
                 base: format!("{head}~1"),
                 head,

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cachebust::adapters::store::{SqlStore, now_ms};
-use cachebust::app::webhook::sign;
+use cachebust::app::webhook::{Decision, WebhookConfig, sign};
 use cachebust::ports::{Enqueued, HostError, InstallationChange, JobStore, NewJob};
 use serde_json::{Value, json};
 
@@ -1333,4 +1333,80 @@ async fn slow_clients_are_cut_and_deliveries_still_go_through() {
         m.contains("cachebust_deliveries_total{event=\"ping\",outcome=\"timeout\"}"),
         "{m}"
     );
+}
+
+/// `app::webhook::decide` on a payload read as a delivery is (a malformed one is `Err` too).
+fn decide(
+    delivery: &str,
+    event: &str,
+    payload: &Value,
+    cfg: &WebhookConfig,
+) -> Result<Decision, String> {
+    let bytes = serde_json::to_vec(payload).unwrap();
+    let typed =
+        cachebust::adapters::github::event::parse(event, &bytes).map_err(|e| e.to_string())?;
+    cachebust::app::webhook::decide(delivery, &typed, cfg)
+}
+
+// moved from `app::webhook` (the decision now reads the typed event), expectations unchanged
+#[test]
+fn decisions() {
+    let cfg = WebhookConfig {
+        drafts: false,
+        app_id: Some(1),
+    };
+    let pr = serde_json::json!({"action": "synchronize", "repository": {"full_name": "o/r"}, "installation": {"id": 9},
+        "pull_request": {"number": 3, "draft": false, "head": {"sha": "h"}, "base": {"sha": "b"}}});
+    assert!(matches!(
+        decide("d", "pull_request", &pr, &cfg),
+        Ok(Decision::Enqueue { force: false, .. })
+    ));
+    let mut draft = pr.clone();
+    draft["pull_request"]["draft"] = true.into();
+    assert!(matches!(
+        decide("d", "pull_request", &draft, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+    let mut closed = pr.clone();
+    closed["action"] = "closed".into();
+    assert!(matches!(
+        decide("d", "pull_request", &closed, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+    let mut broken = pr.clone();
+    broken["pull_request"]["head"] = Value::Null;
+    assert!(decide("d", "pull_request", &broken, &cfg).is_err());
+    assert_eq!(decide("d", "ping", &Value::Null, &cfg), Ok(Decision::Ping));
+    let suite = serde_json::json!({"action": "rerequested", "repository": {"full_name": "o/r"}, "installation": {"id": 9},
+        "check_suite": {"head_sha": "h2", "app": {"id": 1}, "pull_requests": [{"number": 3, "base": {"sha": "b"}}]}});
+    match decide("d", "check_suite", &suite, &cfg) {
+        Ok(Decision::Enqueue { job, force: true }) => {
+            assert_eq!(
+                (
+                    job.kind.as_str(),
+                    job.pr_number,
+                    job.head_sha.as_str(),
+                    job.base_sha.as_str()
+                ),
+                ("rerun", 3, "h2", "b")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut foreign = suite.clone();
+    foreign["check_suite"]["app"]["id"] = 2.into();
+    assert!(matches!(
+        decide("d", "check_suite", &foreign, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+    let mut no_pr = suite.clone();
+    no_pr["check_suite"]["pull_requests"] = serde_json::json!([]);
+    assert!(matches!(
+        decide("d", "check_suite", &no_pr, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+    assert!(matches!(
+        decide("d", "star", &Value::Null, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
 }
