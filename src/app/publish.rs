@@ -341,58 +341,20 @@ pub async fn publish_check_run<H: CodeHost>(
     summary: &str,
     external_id: &str,
 ) -> Result<u64, HostError> {
-    let mut annotations = Vec::new();
-    for df in &report.dockerfiles {
-        for f in df.findings.iter().filter(|f| f.relevant) {
-            annotations.push(Annotation {
-                path: df.path.clone(),
-                start_line: f.line,
-                end_line: f.end_line,
-                level: match f.severity {
-                    crate::engine::dockerfile::Severity::Error => "failure",
-                    crate::engine::dockerfile::Severity::Warning => "warning",
-                    crate::engine::dockerfile::Severity::Info => "notice",
-                }
-                .into(),
-                title: format!("{} {}", f.code, f.name),
-                message: f.message.clone(),
-            });
-        }
-        for (origin, follow) in crate::render::chains(df) {
-            let why = origin
-                .cause
-                .as_ref()
-                .map(|c| crate::render::backticked(&crate::render::cause_sentence(c, df)))
-                .unwrap_or_default();
-            annotations.push(Annotation {
-                path: df.path.clone(),
-                start_line: origin.line,
-                end_line: origin.end_line,
-                level: "notice".into(),
-                title: "cache miss".into(),
-                message: format!(
-                    "rebuilds, and {} later step(s) with it: {why}",
-                    follow.len()
-                ),
-            });
-        }
-    }
-    let rebuilt = report.rebuilt_steps();
-    let conclusion = if rebuilt > 0
-        || report
-            .dockerfiles
-            .iter()
-            .any(|d| d.findings.iter().any(|f| f.relevant))
-    {
-        "neutral"
-    } else {
-        "success"
-    };
-    let title = format!(
-        "{rebuilt} step{} lose their cache (about {} per build)",
-        if rebuilt == 1 { "" } else { "s" },
-        crate::render::duration(report.rebuild_seconds())
-    );
+    let text = crate::render::checkrun::check_run(report);
+    let annotations: Vec<Annotation> = text
+        .annotations
+        .into_iter()
+        .map(|a| Annotation {
+            path: a.path,
+            start_line: a.start_line,
+            end_line: a.end_line,
+            level: a.level.into(),
+            title: a.title,
+            message: a.message,
+        })
+        .collect();
+    let (title, conclusion) = (text.title, text.conclusion);
     let summary = review::truncate(summary, 65_535);
     let mut run = CheckRun {
         name: "cachebust".into(),

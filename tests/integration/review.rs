@@ -608,3 +608,76 @@ async fn bad_input_stays_under_the_limits_and_keeps_its_structure() {
         );
     }
 }
+
+/// Every line the Action prints and every note it appends, in one place (`render::action`).
+#[test]
+fn action_lines() {
+    use cachebust::render::action::{self, NotPosted, PostedCounts};
+    let mut o = String::new();
+    o.push_str(&action::nothing_posted(3, NotPosted::NoPullRequest));
+    o.push('\n');
+    o.push_str(&action::nothing_posted(0, NotPosted::SummaryMode));
+    o.push('\n');
+    o.push_str(&action::posted(&PostedCounts {
+        rebuilt: 4,
+        inline_posted: 2,
+        inline_existing: 1,
+        not_inline: 3,
+        stale_deleted: 1,
+    }));
+    o.push('\n');
+    o.push_str(action::FILES_TRUNCATED);
+    o.push('\n');
+    let why = action::shallow_listing_failed("GitHub server error (502): bad gateway");
+    o.push_str(&why);
+    o.push('\n');
+    o.push_str(&action::no_prediction_summary(&why));
+    let (line, warning, note) = action::degraded(&action::delivering_failed(
+        "cannot reach GitHub: timed out\n",
+    ));
+    o.push_str(&format!("{line}\n{warning}\n{note}"));
+    let (line, warning, note) = action::degraded(&action::listing_failed("not found on GitHub: x"));
+    o.push_str(&format!("{line}\n{warning}\n{note}"));
+    let (warning, note) = action::fallback("GitHub refused to post (403): Resource not accessible");
+    o.push_str(&format!("{warning}\n{note}"));
+    o.push_str(&action::dry_run_files_unlisted(
+        "cannot reach GitHub: refused",
+    ));
+    o.push('\n');
+    o.push_str(&action::dry_run_requests(&[
+        (
+            "POST".into(),
+            "/repos/o/r/issues/1/comments".into(),
+            Some("{\n  \"body\": \"x\"\n}".into()),
+        ),
+        ("DELETE".into(), "/repos/o/r/pulls/comments/9".into(), None),
+    ]));
+    o.push_str(&action::dry_run_requests(&[]));
+    insta::assert_snapshot!(o);
+}
+
+/// The server's check run of the example pull request: title, conclusion, annotations.
+#[tokio::test]
+async fn example_check_run_text() {
+    let r = pr_repo();
+    let rep = report(&r.dir, &r.base, &r.head).await;
+    let run = cachebust::render::checkrun::check_run(&rep);
+    let mut o = format!("{}\n{}\n", run.title, run.conclusion);
+    for a in &run.annotations {
+        o.push_str(&format!(
+            "{} {}-{} {} | {} | {}\n",
+            a.path, a.start_line, a.end_line, a.level, a.title, a.message
+        ));
+    }
+    insta::assert_snapshot!(o);
+    // nothing changed: success, and a title for zero steps
+    let same = report(&r.dir, &r.head, &r.head).await;
+    let run = cachebust::render::checkrun::check_run(&same);
+    assert_eq!(run.conclusion, "success", "{:?}", run.annotations);
+    assert!(run.annotations.is_empty());
+    assert!(
+        run.title.starts_with("0 steps lose their cache"),
+        "{}",
+        run.title
+    );
+}
