@@ -37,7 +37,7 @@ pub struct WorkerConfig {
     pub check_runs: bool,
     /// Our bot login (`<app-slug>[bot]`), to recognise our comments.
     pub bot_login: Option<String>,
-    /// Publish attempts inside one job (the job itself is retried on top).
+    /// How to publish (nothing is retried there: a failed job is queued again with `backoff`).
     pub publish: PublishOptions,
     /// Longest an analysis may take; past it the job fails (the pull request is not analysed).
     pub analysis_budget: Duration,

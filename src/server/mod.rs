@@ -555,10 +555,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
             engine: a.engine.into(),
             check_runs: a.check_runs,
             bot_login: a.app_slug.as_ref().map(|s| format!("{s}[bot]")),
-            publish: PublishOptions {
-                backoff: Duration::from_secs(1),
-                ..PublishOptions::default()
-            },
+            publish: PublishOptions::default(),
             analysis_budget: Duration::from_secs_f64(a.analysis_seconds.clamp(0.001, 86_400.0)),
             analysis_slots: analysis_slots.clone(),
         };
