@@ -403,3 +403,102 @@ impl Clock for SystemClock {
             .map_or(0, |d| d.as_millis() as i64)
     }
 }
+
+/// A GitHub event cachebust handles, typed: a webhook delivery of the server or the event an
+/// Action run was started by. `adapters::github::event::parse` reads it once from the event name
+/// and the payload bytes; the use-cases match on it and never read JSON themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitHubEvent {
+    Ping,
+    /// `pull_request`, or `pull_request_target` (an Actions trigger only).
+    PullRequest(PullRequestEvent),
+    /// `check_run` or `check_suite`.
+    Check(CheckEvent),
+    /// `installation` or `installation_repositories`.
+    Installation(InstallationEvent),
+    Push(PushEvent),
+    /// Any other event, by name (its payload is JSON, otherwise unread).
+    Other(String),
+}
+
+impl GitHubEvent {
+    /// The event's name (`X-GitHub-Event`, `GITHUB_EVENT_NAME`).
+    pub fn name(&self) -> &str {
+        match self {
+            GitHubEvent::Ping => "ping",
+            GitHubEvent::PullRequest(p) if p.target => "pull_request_target",
+            GitHubEvent::PullRequest(_) => "pull_request",
+            GitHubEvent::Check(c) if c.suite => "check_suite",
+            GitHubEvent::Check(_) => "check_run",
+            GitHubEvent::Installation(i) if i.repositories => "installation_repositories",
+            GitHubEvent::Installation(_) => "installation",
+            GitHubEvent::Push(_) => "push",
+            GitHubEvent::Other(name) => name,
+        }
+    }
+}
+
+/// A pull request event (any action: the consumer decides which it acts on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestEvent {
+    /// `pull_request_target`.
+    pub target: bool,
+    /// `opened`, `synchronize`, … (empty when the payload has none).
+    pub action: String,
+    pub number: u64,
+    pub draft: bool,
+    pub head_sha: String,
+    pub base_sha: String,
+    /// `owner/name` of the head repository (`None` when the fork was deleted).
+    pub head_repo: Option<String>,
+    pub base_repo: Option<String>,
+    /// The repository the event is for (`repository.full_name`).
+    pub repository: Option<String>,
+    /// The App installation that received it (webhook deliveries only).
+    pub installation: Option<u64>,
+}
+
+/// A check run or check suite event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckEvent {
+    /// `check_suite` (else `check_run`).
+    pub suite: bool,
+    pub action: String,
+    /// The check run's name (`None` for a suite).
+    pub name: Option<String>,
+    /// The App the run or suite belongs to.
+    pub app_id: Option<u64>,
+    pub head_sha: String,
+    pub pull_requests: Vec<CheckPull>,
+    pub repository: Option<String>,
+    pub installation: Option<u64>,
+}
+
+/// A pull request a check run or suite belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckPull {
+    pub number: u64,
+    /// Empty when the payload has none.
+    pub base_sha: String,
+}
+
+/// An installation event: the App installed, removed, or its repositories changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationEvent {
+    /// `installation_repositories` (else `installation`).
+    pub repositories: bool,
+    pub action: String,
+    pub id: u64,
+    /// The account's login (empty when the payload has none).
+    pub account: String,
+    /// `installation`: its repositories; `installation_repositories`: those added.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// A push: `before..after` (`before` is all zeros for a new branch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushEvent {
+    pub before: String,
+    pub after: String,
+}

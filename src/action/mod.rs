@@ -3,7 +3,8 @@
 //! `GITHUB_WORKSPACE`, `GITHUB_STEP_SUMMARY`, `GITHUB_OUTPUT`) and the inputs (`INPUT_<NAME>`),
 //! picks the two commits from the event, reads them from the checkout's git objects (or through
 //! the API when the checkout is shallow), runs the analysis, writes the job summary and the
-//! outputs, and delivers the review with `app::publish`. The token is never printed.
+//! outputs, and delivers the review: `app::review` with the steps of an Action run; every line it
+//! prints is made in `render::action`. The token is never printed.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -14,16 +15,23 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 
 use crate::adapters::git::GitRepo;
-use crate::adapters::github::event::{self, Trigger};
+use crate::adapters::github::event;
 use crate::adapters::github::tree::ApiTrees;
 use crate::adapters::github::{GitHub, Recorded};
 use crate::adapters::local::LocalRepo;
-use crate::app::analyze::{AnalyzeOptions, analyze};
-use crate::app::publish::{Mode, PublishOptions, publish};
+use crate::app::analyze::AnalyzeOptions;
+use crate::app::publish::{Mode, PublishOptions};
+use crate::app::review::{
+    Analysed, ConfigChoice, Next, ReviewOptions, ReviewSteps, Reviewed, analyze_here, review,
+};
 use crate::engine::EngineKind;
 use crate::engine::gate::{FailOn, parse_fail_on};
 use crate::engine::report::Report;
-use crate::ports::{CodeHost, PullFile, PullRef, RepoSource};
+use crate::ports::{
+    CodeHost, GitHubEvent, PullFile, PullRef, PullRequestEvent, PushEvent, RepoSource,
+};
+use crate::render;
+use crate::render::action::NotPosted;
 use crate::render::review::{self, PlanOptions};
 use crate::shell::Exit;
 
@@ -209,12 +217,12 @@ pub fn run(dry_run: bool) -> Result<Exit> {
 /// The Action with its environment given (tests call this).
 pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Write) -> Result<Exit> {
     let payload = match &env.event_path {
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("GITHUB_EVENT_PATH {}", p.display()))?,
-        None => "{}".to_string(),
+        Some(p) => {
+            std::fs::read(p).with_context(|| format!("GITHUB_EVENT_PATH {}", p.display()))?
+        }
+        None => b"{}".to_vec(),
     };
-    let trigger =
-        event::parse(&env.event_name, &payload, env.sha.as_deref()).map_err(|e| anyhow!(e))?;
+    let trigger = event::parse(&env.event_name, &payload).map_err(|e| anyhow!(e))?;
     let (owner, repo) = env
         .repository
         .split_once('/')
@@ -230,49 +238,49 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         gh.dry_run = Some(recorded.clone());
     }
     let git = GitRepo::open(&env.workspace).ok();
-    let plan = commits(&trigger, git.as_deref(), &gh, &owner, &repo).await?;
-
-    let mut opts = AnalyzeOptions::new(env.engine);
-    opts.dockerfiles = env.dockerfiles.clone();
-    opts.context = env.context.clone();
-    opts.target = env.target.clone();
-    opts.build_args = env.build_args.clone();
-    opts.timings = read_timings(&env.workspace, &env.timings)?;
-    // notes the summary carries: a merge base that could not be found, an edited configuration
-    let mut notes: Vec<String> = plan.note.iter().cloned().collect();
+    let plan = commits(
+        &trigger,
+        env.sha.as_deref(),
+        git.as_deref(),
+        &gh,
+        &owner,
+        &repo,
+    )
+    .await?;
+    let opts = review_options(&env)?;
+    // notes the summary carries: a merge base that could not be found (and, added by the
+    // review, an edited configuration)
+    let notes: Vec<String> = plan.note.iter().cloned().collect();
     let local = git
         .as_ref()
         .filter(|g| g.has_commit(&plan.base) && g.has_commit(&plan.head));
-
-    // the files of the pull request, GitHub's own patches (they anchor the comments): with both
-    // commits in the checkout this waits until the job summary and the outputs are written
-    let mut files: Vec<PullFile> = Vec::new();
-    let mut files_note: Option<String> = None;
     let may_call = env.token.is_some() || dry_run;
-    let mut files_failed: Option<String> = None;
-    let list_files = async |files: &mut Vec<PullFile>,
-                            files_note: &mut Option<String>,
-                            pr: &PullRef|
-           -> Result<(), crate::ports::HostError> {
-        let f = gh.pull_files(pr).await?;
-        if f.truncated {
-            *files_note = Some("this pull request changes more than 3,000 files, the most GitHub lists: inline comments cover the first 3,000".into());
-        }
-        *files = f.files;
-        Ok(())
+    let mut steps = ActionSteps {
+        env: &env,
+        out,
+        gh: &gh,
+        pr: plan.pr.clone(),
+        base: plan.base.clone(),
+        head: plan.head.clone(),
+        local: local.is_some(),
+        may_call,
+        dry_run,
+        source_notes: Vec::new(),
+        code: Exit::Ok,
     };
-
     // the trees: local git objects when the checkout has both commits, else the API
-    let mut report: Report = match local {
+    let pr = plan.pr.as_ref();
+    let reviewed = match local {
         Some(g) => {
-            let repo =
+            let trees =
                 LocalRepo::open(&plan.base, &plan.head, &g.top).map_err(|(_, e)| anyhow!("{e}"))?;
-            files = local_patches(g, &plan.base, &plan.head, &repo).await?;
-            apply_config(&repo, env.config.as_deref(), &mut opts, &mut notes).await?;
-            analyze(&repo, &opts).await.map_err(|e| anyhow!("{e}"))?
+            // with both commits in the checkout, GitHub's own patches (they anchor the
+            // comments) are fetched once the job summary and the outputs are written
+            let files = local_patches(g, &plan.base, &plan.head, &trees).await?;
+            review(trees, &gh, pr, notes, files, None, &opts, &mut steps).await?
         }
         None => {
-            let Some(pr) = &plan.pr else {
+            let Some(pr) = pr else {
                 return Err(anyhow!(
                     "the checkout at {} lacks commit {} or {}: check out with `fetch-depth: 0`",
                     env.workspace.display(),
@@ -280,16 +288,18 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
                     plan.head
                 ));
             };
+            let (mut files, mut files_note) = (Vec::new(), None);
             if may_call {
-                if let Err(e) = list_files(&mut files, &mut files_note, pr).await {
-                    let why = format!(
-                        "listing the pull request's files failed: {e} (the checkout is shallow, so nothing can be predicted: check out with `fetch-depth: 0`)"
-                    );
-                    let _ = append(
-                        env.step_summary.as_deref(),
-                        &format!("### cachebust: no prediction\n\n{}\n", review::data(&why)),
-                    );
-                    return Err(anyhow!(why));
+                match list_files(&gh, pr).await {
+                    Ok((f, n)) => (files, files_note) = (f, n),
+                    Err(e) => {
+                        let why = render::action::shallow_listing_failed(&e.to_string());
+                        let _ = append(
+                            env.step_summary.as_deref(),
+                            &render::action::no_prediction_summary(&why),
+                        );
+                        return Err(anyhow!(why));
+                    }
                 }
             }
             let trees = ApiTrees::load(
@@ -305,189 +315,252 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
             .map_err(|e| {
                 anyhow!("reading the pull request through the API (the checkout is shallow): {e}")
             })?;
-            apply_config(&trees, env.config.as_deref(), &mut opts, &mut notes).await?;
-            let mut r = analyze(&trees, &opts).await.map_err(|e| anyhow!("{e}"))?;
-            for n in &trees.notes {
-                r.diagnostics.push(crate::engine::report::FileDiagnostic {
-                    file: String::new(),
-                    line: None,
-                    severity: crate::engine::dockerfile::Severity::Warning,
-                    message: n.clone(),
-                });
-            }
-            r
+            steps.source_notes = trees.notes.clone();
+            review(
+                trees,
+                &gh,
+                Some(pr),
+                notes,
+                files,
+                files_note,
+                &opts,
+                &mut steps,
+            )
+            .await?
         }
     };
-    report.dockerfiles.sort_by(|a, b| a.path.cmp(&b.path));
-    for n in &notes {
-        report
-            .diagnostics
-            .push(crate::engine::report::FileDiagnostic {
-                file: String::new(),
-                line: None,
-                severity: crate::engine::dockerfile::Severity::Warning,
-                message: n.clone(),
-            });
-    }
-
-    // the JSON report and the outputs
-    let report_path = env
-        .runner_temp
-        .clone()
-        .unwrap_or_else(|| env.workspace.clone())
-        .join("cachebust-report.json");
-    let meta = crate::render::RunMeta {
-        base: plan.base.clone(),
-        head: plan.head.clone(),
-    };
-    std::fs::write(&report_path, crate::render::json::render(&report, &meta))
-        .with_context(|| format!("writing {}", report_path.display()))?;
-    let mut outputs = BTreeMap::new();
-    outputs.insert("rebuilt_steps", report.rebuilt_steps().to_string());
-    outputs.insert(
-        "estimated_rebuild_seconds",
-        format!("{:.1}", report.rebuild_seconds()),
-    );
-    outputs.insert("report", report_path.display().to_string());
-    write_outputs(env.output.as_deref(), &outputs)?;
-
-    // the job summary, written before anything is posted so that it exists whatever happens
-    let run_url = env.run_url();
-    let rules_url = env.rules_url();
-    let head = plan
-        .pr
-        .as_ref()
-        .map_or(plan.head.clone(), |p| p.head_sha.clone());
-    let blob_url = env
-        .server_url
-        .as_deref()
-        .map(|s| format!("{}/{}/blob/{head}", s.trim_end_matches('/'), env.repository));
-    let summary_note = crate::render::join_notes(files_note.as_deref(), &notes);
-    let job = review::plan(
-        &report,
-        &files,
-        &PlanOptions {
-            head_sha: &head,
-            max_inline: if env.mode == Mode::Review {
-                env.max_inline
-            } else {
-                0
-            },
-            run_url: run_url.as_deref(),
-            files_note: summary_note.as_deref(),
-            rules_url: rules_url.as_deref(),
-            blob_url: blob_url.as_deref(),
-        },
-    );
-    append(env.step_summary.as_deref(), &job.job_summary)?;
-
-    let mut code = Exit::Ok;
-    if let Some(f) = env.fail_on {
-        if f.exceeded(&report) {
-            code = Exit::FailOn;
-        }
-    }
-    let Some(pr) = plan.pr else {
-        writeln!(
-            out,
-            "cachebust: {} step(s) lose their cache; the job summary has the report (no pull request: nothing posted)",
-            report.rebuilt_steps()
-        )?;
+    let code = steps.code;
+    let Reviewed { analysed, delivery } = reviewed;
+    let Some(delivery) = delivery else {
         return Ok(code);
     };
-    if env.mode == Mode::Summary {
-        writeln!(
-            out,
-            "cachebust: {} step(s) lose their cache; the job summary has the report (mode summary: nothing posted)",
-            report.rebuilt_steps()
-        )?;
-        return Ok(code);
-    }
-    // now GitHub: GitHub's own patches replace the local ones for the anchors
-    if local.is_some() && may_call {
-        let mut api_files = Vec::new();
-        match list_files(&mut api_files, &mut files_note, &pr).await {
-            Ok(()) => files = api_files,
-            Err(e) if dry_run => writeln!(
-                out,
-                "dry run: cannot list the pull request's files ({e}); using the local diff"
-            )?,
-            Err(e) => files_failed = Some(e.to_string()),
-        }
-    }
-    if let Some(e) = files_failed {
-        return degraded(
-            out,
-            env.step_summary.as_deref(),
-            &format!("listing the pull request's files failed: {e}"),
-            code,
-        );
-    }
-    let popts = PublishOptions {
-        mode: env.mode,
-        max_inline: env.max_inline,
-        run_url,
-        rules_url,
-        server_url: env.server_url.clone(),
-        ..PublishOptions::default()
-    };
-    let summary_note = crate::render::join_notes(files_note.as_deref(), &notes);
-    let result = publish(&gh, &pr, &report, &files, summary_note.as_deref(), &popts).await;
     if dry_run {
-        writeln!(
-            out,
-            "dry run: {} request(s) would be sent",
-            recorded.lock().map(|r| r.len()).unwrap_or(0)
-        )?;
-        for r in recorded.lock().map(|r| r.clone()).unwrap_or_default() {
-            writeln!(out, "{} {}", r.method, r.route)?;
-            if let Some(b) = &r.body {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(b).unwrap_or_default()
-                )?;
-            }
-        }
+        let requests: Vec<(String, String, Option<String>)> = recorded
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let body = r
+                    .body
+                    .map(|b| serde_json::to_string_pretty(&b).unwrap_or_default());
+                (r.method, r.route, body)
+            })
+            .collect();
+        write!(out, "{}", render::action::dry_run_requests(&requests))?;
     }
-    match result {
-        Ok((_, published)) => {
-            if let Some(why) = &published.fallback {
+    match delivery {
+        Ok(d) => {
+            let p = &d.published;
+            if let Some(why) = &p.fallback {
                 // a read-only token (fork pull requests): annotations and the job summary
-                write!(out, "{}", review::annotations(&report))?;
-                writeln!(
-                    out,
-                    "::warning title=cachebust::{}",
-                    review::data(&format!(
-                        "{why}; the findings are annotations and the job summary has the report"
-                    ))
-                )?;
-                append(
-                    env.step_summary.as_deref(),
-                    &format!(
-                        "\n> cachebust could not post to the pull request ({}); the findings are annotations of this run.\n",
-                        review::data(why)
-                    ),
-                )?;
+                write!(out, "{}", review::annotations(&analysed.report))?;
+                let (warning, note) = render::action::fallback(why);
+                writeln!(out, "{warning}")?;
+                append(env.step_summary.as_deref(), &note)?;
             } else if !dry_run {
-                writeln!(
-                    out,
-                    "cachebust: {} step(s) lose their cache; {} inline comment(s) posted, {} already there, {} in the summary; {} stale comment(s) deleted",
-                    report.rebuilt_steps(),
-                    published.inline_posted,
-                    published.inline_existing,
-                    published.not_inline,
-                    published.stale_deleted
-                )?;
+                let counts = render::action::PostedCounts {
+                    rebuilt: analysed.report.rebuilt_steps(),
+                    inline_posted: p.inline_posted,
+                    inline_existing: p.inline_existing,
+                    not_inline: p.not_inline,
+                    stale_deleted: p.stale_deleted,
+                };
+                writeln!(out, "{}", render::action::posted(&counts))?;
             }
             Ok(code)
         }
         Err(e) => degraded(
             out,
             env.step_summary.as_deref(),
-            &format!("delivering the review failed: {e}"),
+            &render::action::delivering_failed(&e.to_string()),
             code,
         ),
+    }
+}
+
+/// The review's options from the inputs: the engine and what to analyse, the configuration of
+/// the base revision (`input config` must exist when given; a file that does not parse is an
+/// error naming its line), and how to publish.
+fn review_options(env: &ActionEnv) -> Result<ReviewOptions> {
+    let mut analyze = AnalyzeOptions::new(env.engine);
+    analyze.dockerfiles = env.dockerfiles.clone();
+    analyze.context = env.context.clone();
+    analyze.target = env.target.clone();
+    analyze.build_args = env.build_args.clone();
+    analyze.timings = read_timings(&env.workspace, &env.timings)?;
+    Ok(ReviewOptions {
+        analyze,
+        config: ConfigChoice {
+            path: env
+                .config
+                .clone()
+                .unwrap_or_else(|| crate::app::config::DEFAULT_PATH.into()),
+            named_by: env.config.as_ref().map(|_| "input config".into()),
+            problems_fail: true,
+        },
+        publish: PublishOptions {
+            mode: env.mode,
+            max_inline: env.max_inline,
+            run_url: env.run_url(),
+            rules_url: env.rules_url(),
+            server_url: env.server_url.clone(),
+            ..PublishOptions::default()
+        },
+        check_run: None,
+    })
+}
+
+/// The pull request's files as GitHub lists them, and the note when the list is cut off.
+async fn list_files(
+    gh: &GitHub,
+    pr: &PullRef,
+) -> Result<(Vec<PullFile>, Option<String>), crate::ports::HostError> {
+    let f = gh.pull_files(pr).await?;
+    let note = f
+        .truncated
+        .then(|| render::action::FILES_TRUNCATED.to_string());
+    Ok((f.files, note))
+}
+
+/// The Action's part of the review: the analysis here (with the API trees' notes), then the
+/// JSON report, the outputs and the job summary before anything is posted.
+struct ActionSteps<'a> {
+    env: &'a ActionEnv,
+    out: &'a mut dyn std::io::Write,
+    gh: &'a GitHub,
+    pr: Option<PullRef>,
+    base: String,
+    head: String,
+    /// The trees are the checkout's: GitHub's patches replace the local ones before posting.
+    local: bool,
+    may_call: bool,
+    dry_run: bool,
+    /// Notes of the trees (the API's), diagnostics of the report only.
+    source_notes: Vec<String>,
+    code: Exit,
+}
+
+impl ReviewSteps for ActionSteps<'_> {
+    type Error = anyhow::Error;
+
+    async fn analyze<S: RepoSource + Send + 'static>(
+        &mut self,
+        source: S,
+        opts: AnalyzeOptions,
+    ) -> Result<Report> {
+        let mut r = analyze_here(&source, &opts)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        for n in &self.source_notes {
+            r.diagnostics.push(crate::engine::report::FileDiagnostic {
+                file: String::new(),
+                line: None,
+                severity: crate::engine::dockerfile::Severity::Warning,
+                message: n.clone(),
+            });
+        }
+        Ok(r)
+    }
+
+    async fn before_publish(&mut self, a: &mut Analysed) -> Result<Next> {
+        let env = self.env;
+        // the JSON report and the outputs
+        let report_path = env
+            .runner_temp
+            .clone()
+            .unwrap_or_else(|| env.workspace.clone())
+            .join("cachebust-report.json");
+        let meta = crate::render::RunMeta {
+            base: self.base.clone(),
+            head: self.head.clone(),
+        };
+        std::fs::write(&report_path, crate::render::json::render(&a.report, &meta))
+            .with_context(|| format!("writing {}", report_path.display()))?;
+        let mut outputs = BTreeMap::new();
+        outputs.insert("rebuilt_steps", a.report.rebuilt_steps().to_string());
+        outputs.insert(
+            "estimated_rebuild_seconds",
+            format!("{:.1}", a.report.rebuild_seconds()),
+        );
+        outputs.insert("report", report_path.display().to_string());
+        write_outputs(env.output.as_deref(), &outputs)?;
+
+        // the job summary, written before anything is posted so that it exists whatever happens
+        let run_url = env.run_url();
+        let rules_url = env.rules_url();
+        let head = self
+            .pr
+            .as_ref()
+            .map_or(self.head.clone(), |p| p.head_sha.clone());
+        let blob_url = env
+            .server_url
+            .as_deref()
+            .map(|s| format!("{}/{}/blob/{head}", s.trim_end_matches('/'), env.repository));
+        let summary_note = a.summary_note();
+        let job = review::plan(
+            &a.report,
+            &a.files,
+            &PlanOptions {
+                head_sha: &head,
+                max_inline: if env.mode == Mode::Review {
+                    env.max_inline
+                } else {
+                    0
+                },
+                run_url: run_url.as_deref(),
+                files_note: summary_note.as_deref(),
+                rules_url: rules_url.as_deref(),
+                blob_url: blob_url.as_deref(),
+            },
+        );
+        append(env.step_summary.as_deref(), &job.job_summary)?;
+        if env.fail_on.is_some_and(|f| f.exceeded(&a.report)) {
+            self.code = Exit::FailOn;
+        }
+        let rebuilt = a.report.rebuilt_steps();
+        let Some(pr) = &self.pr else {
+            writeln!(
+                self.out,
+                "{}",
+                render::action::nothing_posted(rebuilt, NotPosted::NoPullRequest)
+            )?;
+            return Ok(Next::Stop);
+        };
+        if env.mode == Mode::Summary {
+            writeln!(
+                self.out,
+                "{}",
+                render::action::nothing_posted(rebuilt, NotPosted::SummaryMode)
+            )?;
+            return Ok(Next::Stop);
+        }
+        // now GitHub: GitHub's own patches replace the local ones for the anchors
+        if self.local && self.may_call {
+            match list_files(self.gh, pr).await {
+                Ok((files, note)) => {
+                    a.files = files;
+                    if note.is_some() {
+                        a.files_note = note;
+                    }
+                }
+                Err(e) if self.dry_run => writeln!(
+                    self.out,
+                    "{}",
+                    render::action::dry_run_files_unlisted(&e.to_string())
+                )?,
+                Err(e) => {
+                    degraded(
+                        self.out,
+                        env.step_summary.as_deref(),
+                        &render::action::listing_failed(&e.to_string()),
+                        self.code,
+                    )?;
+                    return Ok(Next::Stop);
+                }
+            }
+        }
+        Ok(Next::Publish)
     }
 }
 
@@ -501,40 +574,30 @@ fn degraded(
     what: &str,
     code: Exit,
 ) -> Result<Exit> {
-    eprintln!("cachebust: {what}; the job summary and the outputs have the report");
-    writeln!(
-        out,
-        "::warning title=cachebust::{}",
-        review::data(&format!(
-            "{what}; the job summary and the outputs have the report"
-        ))
-    )?;
-    append(
-        step_summary,
-        &format!(
-            "\n> cachebust could not post to the pull request: {}.\n",
-            review::data(what)
-        ),
-    )?;
+    let (line, warning, note) = render::action::degraded(what);
+    eprintln!("{line}");
+    writeln!(out, "{warning}")?;
+    append(step_summary, &note)?;
     Ok(code)
 }
 
 /// Base and head of the analysis. For a pull request the base is the merge base (the left
 /// side of the pull request's diff), from local objects or the compare API.
 async fn commits(
-    trigger: &Trigger,
+    trigger: &GitHubEvent,
+    sha: Option<&str>,
     git: Option<&GitRepo>,
     gh: &GitHub,
     owner: &str,
     repo: &str,
 ) -> Result<Plan> {
     Ok(match trigger {
-        Trigger::PullRequest {
+        GitHubEvent::PullRequest(PullRequestEvent {
             number,
             base_sha,
             head_sha,
             ..
-        } => {
+        }) => {
             let mut note = None;
             let base = match git.and_then(|g| g.merge_base(base_sha, head_sha)) {
                 Some(mb) => mb,
@@ -559,7 +622,7 @@ async fn commits(
                 }),
             }
         }
-        Trigger::Push { before, after } => {
+        GitHubEvent::Push(PushEvent { before, after }) => {
             let new_branch = before.chars().all(|c| c == '0');
             let base = if new_branch {
                 format!("{after}~1")
@@ -573,8 +636,9 @@ async fn commits(
                 note: None,
             }
         }
-        Trigger::Other { sha } => {
-            let head = sha.clone().unwrap_or_else(|| "HEAD".into());
+        // any other event (`workflow_dispatch`, …): the commit the run is for (`GITHUB_SHA`)
+        _ => {
+            let head = sha.map_or_else(|| "HEAD".to_string(), str::to_string);
             Plan {
                 base: format!("{head}~1"),
                 head,
@@ -627,29 +691,6 @@ fn read_timings(workspace: &Path, files: &[String]) -> Result<Vec<(String, Strin
         }
     }
     Ok(out)
-}
-
-/// The configuration of the BASE revision (`app::config`): a file that does not parse is an
-/// error naming its line; an edit by the change is a note of the summary.
-async fn apply_config<R: RepoSource>(
-    repo: &R,
-    path: Option<&str>,
-    opts: &mut AnalyzeOptions,
-    notes: &mut Vec<String>,
-) -> Result<()> {
-    let name = path.unwrap_or(crate::app::config::DEFAULT_PATH);
-    let c = crate::app::config::for_change(repo, name).await;
-    if let Some(p) = c.problem {
-        return Err(anyhow!("{p}"));
-    }
-    if path.is_some() && c.absent {
-        return Err(anyhow!("input config: {name}: not in the repository"));
-    }
-    if c.changed {
-        notes.push(crate::render::config_changed_note(name));
-    }
-    opts.config = c.config;
-    Ok(())
 }
 
 /// Append to a file command (`GITHUB_STEP_SUMMARY`); nothing when it is not set.

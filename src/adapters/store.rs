@@ -2,7 +2,8 @@
 //! writers serialised with `BEGIN IMMEDIATE`), or PostgreSQL (feature `postgres`) so several
 //! server instances share the work (`FOR UPDATE SKIP LOCKED` claims, a per-pull-request advisory
 //! lock while enqueueing). A claim is a lease: a job whose worker died is claimed again when the
-//! lease expires. Times are unix milliseconds.
+//! lease expires. Times are unix milliseconds. The schema is versioned by sqlx migrations
+//! (`src/adapters/store/migrations/{sqlite,postgres}/`), applied when the store is opened.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,24 +45,14 @@ macro_rules! on_pool {
     };
 }
 
-const SCHEMA_SQLITE: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL, kind TEXT NOT NULL, repo TEXT NOT NULL, pr_number BIGINT NOT NULL, head_sha TEXT NOT NULL, base_sha TEXT NOT NULL, installation_id BIGINT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, run_after BIGINT NOT NULL, lease_until BIGINT, worker TEXT, last_error TEXT, created_at BIGINT NOT NULL, finished_at BIGINT)",
-    "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, run_after, id)",
-    "CREATE INDEX IF NOT EXISTS jobs_pr ON jobs (repo, pr_number, status)",
-    "CREATE TABLE IF NOT EXISTS installations (id BIGINT PRIMARY KEY, account TEXT NOT NULL, updated_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS installation_repos (installation_id BIGINT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (installation_id, repo))",
-];
-
+/// The schema, versioned: one migration per change and backend (`_sqlx_migrations` records what
+/// was applied). The first is the unversioned schema of before, so it applies to a database that
+/// schema created, keeping its data.
+static MIGRATIONS_SQLITE: sqlx::migrate::Migrator =
+    sqlx::migrate!("src/adapters/store/migrations/sqlite");
 #[cfg(feature = "postgres")]
-const SCHEMA_PG: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS jobs (id BIGSERIAL PRIMARY KEY, delivery_id TEXT NOT NULL, kind TEXT NOT NULL, repo TEXT NOT NULL, pr_number BIGINT NOT NULL, head_sha TEXT NOT NULL, base_sha TEXT NOT NULL, installation_id BIGINT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, run_after BIGINT NOT NULL, lease_until BIGINT, worker TEXT, last_error TEXT, created_at BIGINT NOT NULL, finished_at BIGINT)",
-    "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, run_after, id)",
-    "CREATE INDEX IF NOT EXISTS jobs_pr ON jobs (repo, pr_number, status)",
-    "CREATE TABLE IF NOT EXISTS installations (id BIGINT PRIMARY KEY, account TEXT NOT NULL, updated_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS installation_repos (installation_id BIGINT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (installation_id, repo))",
-];
+static MIGRATIONS_PG: sqlx::migrate::Migrator =
+    sqlx::migrate!("src/adapters/store/migrations/postgres");
 
 const CLAIM_SQLITE: &str = "UPDATE jobs SET status = 'running', worker = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_after <= $3) OR (status = 'running' AND lease_until < $3) ORDER BY id LIMIT 1) \
@@ -120,16 +111,19 @@ impl SqlStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        on_pool!(self, pool, pg => {
+        let run = async || match self {
+            SqlStore::Sqlite(pool, _) => MIGRATIONS_SQLITE.run(pool).await,
             #[cfg(feature = "postgres")]
-            let schema = if pg { SCHEMA_PG } else { SCHEMA_SQLITE };
-            #[cfg(not(feature = "postgres"))]
-            let schema = { let _ = pg; SCHEMA_SQLITE };
-            for stmt in schema {
-                sqlx::query(*stmt).execute(pool).await.map_err(err)?;
-            }
-            Ok(())
-        })
+            SqlStore::Postgres(pool) => MIGRATIONS_PG.run(pool).await,
+        };
+        // PostgreSQL serialises migrators with an advisory lock, SQLite does not: a process that
+        // lost the race to record a version finds it recorded when it looks again
+        match run().await {
+            Ok(()) => Ok(()),
+            Err(_) => run()
+                .await
+                .map_err(|e| StoreError(format!("migrating the schema: {e}"))),
+        }
     }
 
     /// Hold this while writing (SQLite only).

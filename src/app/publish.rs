@@ -1,11 +1,12 @@
 //! Delivering a report to a pull request over a `CodeHost`, shared by the Action and the server:
 //! one review per run with the inline comments that are not already there, stale comments of
 //! ours deleted (unless someone replied), one sticky summary comment edited in place, and a check
-//! run with annotations (server). A POST is never re-sent blindly: after an error that may have
-//! landed, the pull request is searched for our marker first. A refusal of the token (403) ends
+//! run with annotations (server). Retries have one owner each: the GitHub adapter retries its
+//! idempotent calls (GET, and the PUT, PATCH and DELETE that replace rather than append); nothing
+//! here retries, and a POST is never re-sent: after an error that may have landed, the pull
+//! request is searched for our marker, and otherwise the error goes up (the worker queues the
+//! job again with back-off; the next attempt finds by the markers what did land). A refusal of the token (403) ends
 //! in a fallback the caller renders (annotations and the job summary), not in an error.
-
-use std::time::Duration;
 
 use crate::engine::report::Report;
 use crate::ports::{
@@ -35,11 +36,6 @@ pub struct PublishOptions {
     /// The web address of the host (`https://github.com`): the summary links suggestions to
     /// their lines.
     pub server_url: Option<String>,
-    /// Attempts for a POST whose outcome is unknown (after checking it did not land).
-    pub attempts: u32,
-    /// First wait between attempts (doubled each time), and the longest wait for a rate limit.
-    pub backoff: Duration,
-    pub max_wait: Duration,
 }
 
 impl Default for PublishOptions {
@@ -51,9 +47,6 @@ impl Default for PublishOptions {
             run_url: None,
             rules_url: None,
             server_url: Some("https://github.com".into()),
-            attempts: 3,
-            backoff: Duration::from_secs(2),
-            max_wait: Duration::from_secs(120),
         }
     }
 }
@@ -84,8 +77,8 @@ fn ours(p: &Posted, opts: &PublishOptions) -> bool {
     }
 }
 
-/// Plan and deliver. `Err` only when delivery failed in a way worth retrying later (GitHub
-/// errors that persisted over the attempts); a 403 is `Ok` with `fallback` set.
+/// Plan and deliver, each call once (the adapter retries what is idempotent). `Err` when GitHub
+/// failed; a 403 is `Ok` with `fallback` set.
 pub async fn publish<H: CodeHost>(
     host: &H,
     pr: &PullRef,
@@ -141,7 +134,7 @@ async fn deliver<H: CodeHost>(
     out: &mut Published,
 ) -> Result<(), HostError> {
     if opts.mode == Mode::Review {
-        let existing = retrying(opts, || host.review_comments(pr)).await?;
+        let existing = host.review_comments(pr).await?;
         let mine: Vec<&Posted> = existing
             .iter()
             .filter(|p| ours(p, opts) && review::marker_in(&p.body).is_some())
@@ -172,7 +165,7 @@ async fn deliver<H: CodeHost>(
                 out.stale_kept += 1;
                 continue;
             }
-            retrying(opts, || host.delete_review_comment(pr, p.id)).await?;
+            host.delete_review_comment(pr, p.id).await?;
             out.stale_deleted += 1;
         }
         if !new.is_empty() {
@@ -182,7 +175,6 @@ async fn deliver<H: CodeHost>(
                 comments: new,
             };
             match post_once(
-                opts,
                 || host.create_review(pr, &review),
                 || landed_review(host, pr, opts),
             )
@@ -213,19 +205,18 @@ async fn deliver<H: CodeHost>(
         }
     }
     // the sticky summary: edited in place, created once
-    let comments = retrying(opts, || host.issue_comments(pr)).await?;
+    let comments = host.issue_comments(pr).await?;
     let sticky = comments
         .iter()
         .rev()
         .find(|p| ours(p, opts) && p.body.starts_with(review::SUMMARY_MARKER));
     match sticky {
         Some(p) => {
-            retrying(opts, || host.update_issue_comment(pr, p.id, &plan.summary)).await?;
+            host.update_issue_comment(pr, p.id, &plan.summary).await?;
             out.summary_comment = Some((p.id, true));
         }
         None => {
             let id = post_once(
-                opts,
                 || host.create_issue_comment(pr, &plan.summary),
                 || async {
                     let c = host.issue_comments(pr).await?;
@@ -268,63 +259,24 @@ async fn landed_review<H: CodeHost>(
         .map(|r| r.id))
 }
 
-/// Wait for a rate limit or a transient error, bounded.
-fn wait_for(e: &HostError, attempt: u32, opts: &PublishOptions) -> Duration {
-    let base = opts.backoff.saturating_mul(1 << attempt.min(6));
-    let d = match e {
-        HostError::RateLimited {
-            retry_after: Some(s),
-            ..
-        } => Duration::from_secs(*s),
-        _ => base,
-    };
-    d.min(opts.max_wait)
-}
-
-/// An idempotent call, retried on transient errors.
-async fn retrying<T, F, Fut>(opts: &PublishOptions, mut call: F) -> Result<T, HostError>
+/// A POST, sent once (never re-sent here: the job is, or the Action run reports it). After an
+/// error that may have landed (5xx, no answer) the pull request is searched for it (`landed`),
+/// so that what did land is used rather than posted again by the next attempt.
+async fn post_once<T, F, Fut, L, LFut>(call: F, landed: L) -> Result<T, HostError>
 where
-    F: FnMut() -> Fut,
+    F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<T, HostError>>,
-{
-    let mut attempt = 0;
-    loop {
-        match call().await {
-            Err(e) if e.is_transient() && attempt + 1 < opts.attempts => {
-                tokio::time::sleep(wait_for(&e, attempt, opts)).await;
-                attempt += 1;
-            }
-            r => return r,
-        }
-    }
-}
-
-/// A POST: on an error that may have landed, look for it (`landed`) before sending it again.
-async fn post_once<T, F, Fut, L, LFut>(
-    opts: &PublishOptions,
-    mut call: F,
-    mut landed: L,
-) -> Result<T, HostError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, HostError>>,
-    L: FnMut() -> LFut,
+    L: FnOnce() -> LFut,
     LFut: std::future::Future<Output = Result<Option<T>, HostError>>,
 {
-    let mut attempt = 0;
-    loop {
-        match call().await {
-            Err(e) if e.is_transient() && attempt + 1 < opts.attempts => {
-                tokio::time::sleep(wait_for(&e, attempt, opts)).await;
-                attempt += 1;
-                if !matches!(e, HostError::RateLimited { .. }) {
-                    if let Some(v) = retrying(opts, &mut landed).await? {
-                        return Ok(v);
-                    }
-                }
+    match call().await {
+        Err(e) if e.is_transient() && !matches!(e, HostError::RateLimited { .. }) => {
+            match landed().await {
+                Ok(Some(v)) => Ok(v),
+                _ => Err(e),
             }
-            r => return r,
         }
+        r => r,
     }
 }
 
@@ -341,58 +293,20 @@ pub async fn publish_check_run<H: CodeHost>(
     summary: &str,
     external_id: &str,
 ) -> Result<u64, HostError> {
-    let mut annotations = Vec::new();
-    for df in &report.dockerfiles {
-        for f in df.findings.iter().filter(|f| f.relevant) {
-            annotations.push(Annotation {
-                path: df.path.clone(),
-                start_line: f.line,
-                end_line: f.end_line,
-                level: match f.severity {
-                    crate::engine::dockerfile::Severity::Error => "failure",
-                    crate::engine::dockerfile::Severity::Warning => "warning",
-                    crate::engine::dockerfile::Severity::Info => "notice",
-                }
-                .into(),
-                title: format!("{} {}", f.code, f.name),
-                message: f.message.clone(),
-            });
-        }
-        for (origin, follow) in crate::render::chains(df) {
-            let why = origin
-                .cause
-                .as_ref()
-                .map(|c| crate::render::backticked(&crate::render::cause_sentence(c, df)))
-                .unwrap_or_default();
-            annotations.push(Annotation {
-                path: df.path.clone(),
-                start_line: origin.line,
-                end_line: origin.end_line,
-                level: "notice".into(),
-                title: "cache miss".into(),
-                message: format!(
-                    "rebuilds, and {} later step(s) with it: {why}",
-                    follow.len()
-                ),
-            });
-        }
-    }
-    let rebuilt = report.rebuilt_steps();
-    let conclusion = if rebuilt > 0
-        || report
-            .dockerfiles
-            .iter()
-            .any(|d| d.findings.iter().any(|f| f.relevant))
-    {
-        "neutral"
-    } else {
-        "success"
-    };
-    let title = format!(
-        "{rebuilt} step{} lose their cache (about {} per build)",
-        if rebuilt == 1 { "" } else { "s" },
-        crate::render::duration(report.rebuild_seconds())
-    );
+    let text = crate::render::checkrun::check_run(report);
+    let annotations: Vec<Annotation> = text
+        .annotations
+        .into_iter()
+        .map(|a| Annotation {
+            path: a.path,
+            start_line: a.start_line,
+            end_line: a.end_line,
+            level: a.level.into(),
+            title: a.title,
+            message: a.message,
+        })
+        .collect();
+    let (title, conclusion) = (text.title, text.conclusion);
     let summary = review::truncate(summary, 65_535);
     let mut run = CheckRun {
         name: "cachebust".into(),

@@ -3,10 +3,9 @@
 //! installations, answer a ping, ignore), and recording it durably before GitHub is answered.
 
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 
-use crate::ports::{Enqueued, InstallationChange, JobStore, NewJob, StoreError};
+use crate::ports::{Enqueued, GitHubEvent, InstallationChange, JobStore, NewJob, StoreError};
 
 /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under one of `secrets`.
 /// The comparison is constant-time (`Mac::verify_slice`).
@@ -98,44 +97,28 @@ pub enum Decision {
     Ignore(String),
 }
 
-fn s<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
-    v.pointer(p).and_then(Value::as_str)
+fn missing(event: &str, field: &str) -> String {
+    format!("the {event} payload has no {field}")
 }
 
-fn u(v: &Value, p: &str) -> Option<u64> {
-    v.pointer(p).and_then(Value::as_u64)
-}
-
-/// Decide from the event name and the parsed payload. `Err` names a missing field (400).
+/// Decide from the typed event (`adapters::github::event`). `Err` names a missing field (400).
 pub fn decide(
     delivery_id: &str,
-    event: &str,
-    payload: &Value,
+    event: &GitHubEvent,
     cfg: &WebhookConfig,
 ) -> Result<Decision, String> {
-    let action = s(payload, "/action").unwrap_or("");
-    let need = |p: &str| -> Result<String, String> {
-        s(payload, p)
-            .map(str::to_string)
-            .ok_or_else(|| format!("the {event} payload has no {p}"))
-    };
-    let need_u = |p: &str| -> Result<u64, String> {
-        u(payload, p).ok_or_else(|| format!("the {event} payload has no {p}"))
-    };
+    let name = event.name();
     match event {
-        "ping" => Ok(Decision::Ping),
-        "pull_request" => {
+        GitHubEvent::Ping => Ok(Decision::Ping),
+        GitHubEvent::PullRequest(p) if !p.target => {
+            let action = p.action.as_str();
             if !matches!(
                 action,
                 "opened" | "synchronize" | "reopened" | "ready_for_review"
             ) {
                 return Ok(Decision::Ignore(format!("pull_request {action}")));
             }
-            let draft = payload
-                .pointer("/pull_request/draft")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            if draft && !cfg.drafts {
+            if p.draft && !cfg.drafts {
                 return Ok(Decision::Ignore(
                     "a draft pull request (analysed when it is ready for review)".into(),
                 ));
@@ -144,97 +127,73 @@ pub fn decide(
                 job: NewJob {
                     delivery_id: delivery_id.into(),
                     kind: "pull_request".into(),
-                    repo: need("/repository/full_name")?,
-                    pr_number: need_u("/pull_request/number")?,
-                    head_sha: need("/pull_request/head/sha")?,
-                    base_sha: need("/pull_request/base/sha")?,
-                    installation_id: need_u("/installation/id")?,
+                    repo: p
+                        .repository
+                        .clone()
+                        .ok_or_else(|| missing(name, "/repository/full_name"))?,
+                    pr_number: p.number,
+                    head_sha: p.head_sha.clone(),
+                    base_sha: p.base_sha.clone(),
+                    installation_id: p
+                        .installation
+                        .ok_or_else(|| missing(name, "/installation/id"))?,
                 },
                 force: false,
             })
         }
-        "check_run" | "check_suite" => {
+        GitHubEvent::Check(c) => {
+            let action = c.action.as_str();
             // "Re-run" on a check run, "Re-run all checks" on the pull request's checks tab
-            let handled = if event == "check_run" {
-                matches!(action, "rerequested" | "requested_action")
-            } else {
+            let handled = if c.suite {
                 action == "rerequested"
+            } else {
+                matches!(action, "rerequested" | "requested_action")
             };
             if !handled {
-                return Ok(Decision::Ignore(format!("{event} {action}")));
+                return Ok(Decision::Ignore(format!("{name} {action}")));
             }
-            let what = event.replace('_', " ");
-            if let (Some(ours), Some(theirs)) =
-                (cfg.app_id, u(payload, &format!("/{event}/app/id")))
-            {
+            let what = name.replace('_', " ");
+            if let (Some(ours), Some(theirs)) = (cfg.app_id, c.app_id) {
                 if ours != theirs {
                     return Ok(Decision::Ignore(format!("a {what} of another app")));
                 }
             }
-            if event == "check_run"
-                && s(payload, "/check_run/name").is_some_and(|n| n != "cachebust")
-            {
+            if !c.suite && c.name.as_deref().is_some_and(|n| n != "cachebust") {
                 return Ok(Decision::Ignore(
                     "a check run cachebust did not create".into(),
                 ));
             }
-            let Some(pr) = payload.pointer(&format!("/{event}/pull_requests/0")) else {
+            let Some(pr) = c.pull_requests.first() else {
                 return Ok(Decision::Ignore(format!("a {what} without a pull request")));
             };
             Ok(Decision::Enqueue {
                 job: NewJob {
                     delivery_id: delivery_id.into(),
                     kind: "rerun".into(),
-                    repo: need("/repository/full_name")?,
-                    pr_number: pr
-                        .get("number")
-                        .and_then(Value::as_u64)
-                        .ok_or_else(|| format!("the {what}'s pull request has no number"))?,
-                    head_sha: need(&format!("/{event}/head_sha"))?,
-                    base_sha: pr
-                        .pointer("/base/sha")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    installation_id: need_u("/installation/id")?,
+                    repo: c
+                        .repository
+                        .clone()
+                        .ok_or_else(|| missing(name, "/repository/full_name"))?,
+                    pr_number: pr.number,
+                    head_sha: c.head_sha.clone(),
+                    base_sha: pr.base_sha.clone(),
+                    installation_id: c
+                        .installation
+                        .ok_or_else(|| missing(name, "/installation/id"))?,
                 },
                 force: true,
             })
         }
-        "installation" | "installation_repositories" => {
-            let names = |p: &str| -> Vec<String> {
-                payload
-                    .pointer(p)
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|r| {
-                                r.get("full_name")
-                                    .and_then(Value::as_str)
-                                    .map(str::to_string)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let id = need_u("/installation/id")?;
-            let account = s(payload, "/installation/account/login")
-                .unwrap_or("")
-                .to_string();
-            let (added, removed) = if event == "installation" {
-                (names("/repositories"), Vec::new())
-            } else {
-                (names("/repositories_added"), names("/repositories_removed"))
-            };
-            Ok(Decision::Installation {
-                id,
-                account,
-                added,
-                removed,
-                deleted: event == "installation" && action == "deleted",
-            })
+        GitHubEvent::Installation(i) => Ok(Decision::Installation {
+            id: i.id,
+            account: i.account.clone(),
+            added: i.added.clone(),
+            removed: i.removed.clone(),
+            deleted: !i.repositories && i.action == "deleted",
+        }),
+        GitHubEvent::PullRequest(_) | GitHubEvent::Push(_) | GitHubEvent::Other(_) => {
+            Ok(Decision::Ignore(format!("event {name}")))
         }
-        other => Ok(Decision::Ignore(format!("event {other}"))),
     }
 }
 
@@ -267,11 +226,10 @@ impl Accepted {
 pub async fn accept<S: JobStore>(
     store: &S,
     delivery_id: &str,
-    event: &str,
-    payload: &Value,
+    event: &GitHubEvent,
     cfg: &WebhookConfig,
 ) -> Result<Result<Accepted, String>, StoreError> {
-    let decision = match decide(delivery_id, event, payload, cfg) {
+    let decision = match decide(delivery_id, event, cfg) {
         Ok(d) => d,
         Err(e) => return Ok(Err(e)),
     };
@@ -300,7 +258,7 @@ pub async fn accept<S: JobStore>(
             // the delivery and its change in one transaction: a failure leaves neither, and
             // GitHub's redelivery is applied rather than taken for a duplicate
             if !store
-                .apply_installation(delivery_id, event, &change)
+                .apply_installation(delivery_id, event.name(), &change)
                 .await?
             {
                 return Ok(Ok(Accepted::Duplicate));
@@ -353,67 +311,5 @@ mod tests {
         let two = vec!["old".to_string(), "It's a Secret to Everybody".to_string()];
         assert!(verify_signature(&two, Some(good), b"Hello, World!"));
         assert_eq!(sign("It's a Secret to Everybody", b"Hello, World!"), good);
-    }
-
-    #[test]
-    fn decisions() {
-        let cfg = WebhookConfig {
-            drafts: false,
-            app_id: Some(1),
-        };
-        let pr = serde_json::json!({"action": "synchronize", "repository": {"full_name": "o/r"}, "installation": {"id": 9},
-            "pull_request": {"number": 3, "draft": false, "head": {"sha": "h"}, "base": {"sha": "b"}}});
-        assert!(matches!(
-            decide("d", "pull_request", &pr, &cfg),
-            Ok(Decision::Enqueue { force: false, .. })
-        ));
-        let mut draft = pr.clone();
-        draft["pull_request"]["draft"] = true.into();
-        assert!(matches!(
-            decide("d", "pull_request", &draft, &cfg),
-            Ok(Decision::Ignore(_))
-        ));
-        let mut closed = pr.clone();
-        closed["action"] = "closed".into();
-        assert!(matches!(
-            decide("d", "pull_request", &closed, &cfg),
-            Ok(Decision::Ignore(_))
-        ));
-        let mut broken = pr.clone();
-        broken["pull_request"]["head"] = Value::Null;
-        assert!(decide("d", "pull_request", &broken, &cfg).is_err());
-        assert_eq!(decide("d", "ping", &Value::Null, &cfg), Ok(Decision::Ping));
-        let suite = serde_json::json!({"action": "rerequested", "repository": {"full_name": "o/r"}, "installation": {"id": 9},
-            "check_suite": {"head_sha": "h2", "app": {"id": 1}, "pull_requests": [{"number": 3, "base": {"sha": "b"}}]}});
-        match decide("d", "check_suite", &suite, &cfg) {
-            Ok(Decision::Enqueue { job, force: true }) => {
-                assert_eq!(
-                    (
-                        job.kind.as_str(),
-                        job.pr_number,
-                        job.head_sha.as_str(),
-                        job.base_sha.as_str()
-                    ),
-                    ("rerun", 3, "h2", "b")
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        let mut foreign = suite.clone();
-        foreign["check_suite"]["app"]["id"] = 2.into();
-        assert!(matches!(
-            decide("d", "check_suite", &foreign, &cfg),
-            Ok(Decision::Ignore(_))
-        ));
-        let mut no_pr = suite.clone();
-        no_pr["check_suite"]["pull_requests"] = serde_json::json!([]);
-        assert!(matches!(
-            decide("d", "check_suite", &no_pr, &cfg),
-            Ok(Decision::Ignore(_))
-        ));
-        assert!(matches!(
-            decide("d", "star", &Value::Null, &cfg),
-            Ok(Decision::Ignore(_))
-        ));
     }
 }

@@ -1,6 +1,7 @@
 //! The server's workers: claim a job from the `JobStore` (a lease), read the pull request through
-//! a `Forge` (the code host and its trees), run the analysis, deliver the review and the check run
-//! with `publish`, and record the outcome. A GitHub error that may pass (5xx, timeouts, rate
+//! a `Forge` (the code host and its trees), review it with `app::review` (the analysis on the
+//! blocking pool within a budget; the review and the check run delivered unless the job was
+//! superseded meanwhile), and record the outcome. A GitHub error that may pass (5xx, timeouts, rate
 //! limits) queues the job again with exponential back-off and jitter, up to a number of attempts;
 //! anything else fails it with the error kept. A job superseded by a newer head is dropped before
 //! anything is posted. While a job runs its lease is renewed; a panic fails the job, not the
@@ -14,9 +15,12 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use super::analyze::{AnalyzeOptions, analyze};
+use super::analyze::{AnalyzeError, AnalyzeOptions, analyze};
 pub use super::metrics::{BUCKETS_MS, Histogram, Metrics};
-use super::publish::{Mode, PublishOptions, publish, publish_check_run};
+use super::publish::{Mode, PublishOptions};
+use super::review::{
+    Analysed, ConfigChoice, Next, ReviewError, ReviewOptions, ReviewSteps, Reviewed, review,
+};
 use crate::engine::EngineKind;
 pub use crate::ports::Forge;
 use crate::ports::{Clock, CodeHost, HostError, Job, JobStore, PullRef, RepoSource, SystemClock};
@@ -33,7 +37,7 @@ pub struct WorkerConfig {
     pub check_runs: bool,
     /// Our bot login (`<app-slug>[bot]`), to recognise our comments.
     pub bot_login: Option<String>,
-    /// Publish attempts inside one job (the job itself is retried on top).
+    /// How to publish (nothing is retried there: a failed job is queued again with `backoff`).
     pub publish: PublishOptions,
     /// Longest an analysis may take; past it the job fails (the pull request is not analysed).
     pub analysis_budget: Duration,
@@ -84,14 +88,7 @@ async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
                 "the analysis was cancelled".into()
             },
         }),
-        Ok(Ok(r)) => r.map_err(|e| JobError {
-            retry_after: None,
-            transient: matches!(
-                e,
-                super::analyze::AnalyzeError::Source(crate::ports::SourceError::Io(_))
-            ),
-            message: e.to_string(),
-        }),
+        Ok(Ok(r)) => r.map_err(|e| ReviewError::from(e).into()),
     }
 }
 
@@ -162,53 +159,36 @@ pub async fn process<S: JobStore, F: Forge>(
     };
     let files = host.pull_files(&pr).await?;
     let (trees, notes) = forge.trees(&host, &pr, &files).await?;
-    let (trees, mut notes) = (trees, notes);
-    let mut opts = AnalyzeOptions::new(cfg.engine);
-    // the base revision's configuration; a problem with it is shown, not dropped
-    let c = super::config::for_change(&trees, super::config::DEFAULT_PATH).await;
-    opts.config = c.config;
-    notes.extend(c.problem);
-    if c.changed {
-        notes.push(crate::render::config_changed_note(
-            super::config::DEFAULT_PATH,
-        ));
-    }
-    let mut report = analyze_off_runtime(cfg, trees, opts).await?;
-    for n in notes.iter().cloned() {
-        report
-            .diagnostics
-            .push(crate::engine::report::FileDiagnostic {
-                file: String::new(),
-                line: None,
-                severity: crate::engine::dockerfile::Severity::Warning,
-                message: n,
-            });
-    }
-    report.dockerfiles.sort_by(|a, b| a.path.cmp(&b.path));
-    // a newer head arrived meanwhile: post nothing for this one
-    if !store
-        .still_current(job.id, &cfg.name)
-        .await
-        .map_err(|e| JobError {
-            retry_after: None,
-            transient: true,
-            message: e.to_string(),
-        })?
-    {
-        return Ok(Outcome::Superseded);
-    }
-    let popts = PublishOptions {
-        mode: Mode::Review,
-        bot_login: cfg.bot_login.clone(),
-        ..cfg.publish.clone()
+    let opts = ReviewOptions {
+        analyze: AnalyzeOptions::new(cfg.engine),
+        // the base revision's configuration; a problem with it is shown, not dropped
+        config: ConfigChoice::default(),
+        publish: PublishOptions {
+            mode: Mode::Review,
+            bot_login: cfg.bot_login.clone(),
+            ..cfg.publish.clone()
+        },
+        check_run: cfg.check_runs.then(|| job.job.delivery_id.clone()),
     };
-    let note = crate::render::join_notes(None, &notes);
-    let (plan, published) =
-        publish(&host, &pr, &report, &files.files, note.as_deref(), &popts).await?;
-    if cfg.check_runs {
-        publish_check_run(&host, &pr, &report, &plan.summary, &job.job.delivery_id).await?;
-    }
-    if let Some(why) = published.fallback {
+    let mut steps = WorkerSteps { store, cfg, job };
+    let reviewed = review(
+        trees,
+        &host,
+        Some(&pr),
+        notes,
+        files.files,
+        None,
+        &opts,
+        &mut steps,
+    )
+    .await?;
+    let Reviewed { analysed, delivery } = reviewed;
+    // a newer head arrived meanwhile: nothing was posted for this one
+    let Some(delivery) = delivery else {
+        return Ok(Outcome::Superseded);
+    };
+    let delivery = delivery?;
+    if let Some(why) = delivery.published.fallback {
         return Err(JobError {
             retry_after: None,
             transient: false,
@@ -216,9 +196,55 @@ pub async fn process<S: JobStore, F: Forge>(
         });
     }
     Ok(Outcome::Done {
-        rebuilt: report.rebuilt_steps(),
-        inline: published.inline_posted,
+        rebuilt: analysed.report.rebuilt_steps(),
+        inline: delivery.published.inline_posted,
     })
+}
+
+/// The worker's part of a review: the analysis off the runtime, and no post for a job that is
+/// no longer current.
+struct WorkerSteps<'a, S> {
+    store: &'a S,
+    cfg: &'a WorkerConfig,
+    job: &'a Job,
+}
+
+impl<S: JobStore> ReviewSteps for WorkerSteps<'_, S> {
+    type Error = JobError;
+
+    async fn analyze<T: RepoSource + Send + 'static>(
+        &mut self,
+        source: T,
+        opts: AnalyzeOptions,
+    ) -> Result<crate::engine::Report, JobError> {
+        analyze_off_runtime(self.cfg, source, opts).await
+    }
+
+    async fn before_publish(&mut self, _: &mut Analysed) -> Result<Next, JobError> {
+        let current = self
+            .store
+            .still_current(self.job.id, &self.cfg.name)
+            .await
+            .map_err(|e| JobError {
+                retry_after: None,
+                transient: true,
+                message: e.to_string(),
+            })?;
+        Ok(if current { Next::Publish } else { Next::Stop })
+    }
+}
+
+impl From<ReviewError> for JobError {
+    fn from(e: ReviewError) -> JobError {
+        JobError {
+            retry_after: None,
+            transient: matches!(
+                e,
+                ReviewError::Analyze(AnalyzeError::Source(crate::ports::SourceError::Io(_)))
+            ),
+            message: e.to_string(),
+        }
+    }
 }
 
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {

@@ -8,7 +8,9 @@
     clippy::print_stderr
 )]
 
+pub mod action;
 pub mod check;
+pub mod checkrun;
 pub mod diff;
 pub mod history;
 pub mod json;

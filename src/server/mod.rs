@@ -290,17 +290,18 @@ async fn handle(
             json!({"error": "X-GitHub-Event and X-GitHub-Delivery are required"}),
         );
     }
-    let payload: Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
+    // read once into the typed event: a body that is not JSON, or lacks what its event carries
+    let typed = match crate::adapters::github::event::parse(event, &bytes) {
+        Ok(t) => t,
         Err(e) => {
             return (
                 StatusCode::BAD_REQUEST,
                 "malformed",
-                json!({"error": format!("the body is not JSON: {e}")}),
+                json!({"error": e.to_string()}),
             );
         }
     };
-    match webhook::accept(&*st.store, delivery, event, &payload, &st.cfg).await {
+    match webhook::accept(&*st.store, delivery, &typed, &st.cfg).await {
         Err(e) => {
             tracing::error!(delivery = %delivery, error = %e, "cannot record the delivery");
             (
@@ -561,7 +562,6 @@ async fn serve(a: ServeArgs) -> Result<()> {
             check_runs: a.check_runs,
             bot_login: a.app_slug.as_ref().map(|s| format!("{s}[bot]")),
             publish: PublishOptions {
-                backoff: Duration::from_secs(1),
                 rules_url: Some(a.rules_url.clone().unwrap_or_else(|| {
                     format!(
                         "{}/blob/v{}/docs/rules",

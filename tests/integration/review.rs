@@ -6,7 +6,10 @@ use cachebust::adapters::local::LocalRepo;
 use cachebust::app::analyze::{AnalyzeOptions, analyze};
 use cachebust::engine::EngineKind;
 use cachebust::engine::report::Report;
-use cachebust::ports::PullFile;
+use cachebust::ports::{
+    CheckRun, CodeHost, ExistingCheckRun, HostError, NewReview, Posted, PullFile, PullFiles,
+    PullRef,
+};
 use cachebust::render::review::{self, PlanOptions};
 use serde_json::Value;
 
@@ -705,4 +708,264 @@ async fn bad_input_stays_under_the_limits_and_keeps_its_structure() {
             "HTML from the tree"
         );
     }
+}
+
+/// Every line the Action prints and every note it appends, in one place (`render::action`).
+#[test]
+fn action_lines() {
+    use cachebust::render::action::{self, NotPosted, PostedCounts};
+    let mut o = String::new();
+    o.push_str(&action::nothing_posted(3, NotPosted::NoPullRequest));
+    o.push('\n');
+    o.push_str(&action::nothing_posted(0, NotPosted::SummaryMode));
+    o.push('\n');
+    o.push_str(&action::posted(&PostedCounts {
+        rebuilt: 4,
+        inline_posted: 2,
+        inline_existing: 1,
+        not_inline: 3,
+        stale_deleted: 1,
+    }));
+    o.push('\n');
+    o.push_str(action::FILES_TRUNCATED);
+    o.push('\n');
+    let why = action::shallow_listing_failed("GitHub server error (502): bad gateway");
+    o.push_str(&why);
+    o.push('\n');
+    o.push_str(&action::no_prediction_summary(&why));
+    let (line, warning, note) = action::degraded(&action::delivering_failed(
+        "cannot reach GitHub: timed out\n",
+    ));
+    o.push_str(&format!("{line}\n{warning}\n{note}"));
+    let (line, warning, note) = action::degraded(&action::listing_failed("not found on GitHub: x"));
+    o.push_str(&format!("{line}\n{warning}\n{note}"));
+    let (warning, note) = action::fallback("GitHub refused to post (403): Resource not accessible");
+    o.push_str(&format!("{warning}\n{note}"));
+    o.push_str(&action::dry_run_files_unlisted(
+        "cannot reach GitHub: refused",
+    ));
+    o.push('\n');
+    o.push_str(&action::dry_run_requests(&[
+        (
+            "POST".into(),
+            "/repos/o/r/issues/1/comments".into(),
+            Some("{\n  \"body\": \"x\"\n}".into()),
+        ),
+        ("DELETE".into(), "/repos/o/r/pulls/comments/9".into(), None),
+    ]));
+    o.push_str(&action::dry_run_requests(&[]));
+    insta::assert_snapshot!(o);
+}
+
+/// The server's check run of the example pull request: title, conclusion, annotations.
+#[tokio::test]
+async fn example_check_run_text() {
+    let r = pr_repo();
+    let rep = report(&r.dir, &r.base, &r.head).await;
+    let run = cachebust::render::checkrun::check_run(&rep);
+    let mut o = format!("{}\n{}\n", run.title, run.conclusion);
+    for a in &run.annotations {
+        o.push_str(&format!(
+            "{} {}-{} {} | {} | {}\n",
+            a.path, a.start_line, a.end_line, a.level, a.title, a.message
+        ));
+    }
+    insta::assert_snapshot!(o);
+    // nothing changed: success, and a title for zero steps
+    let same = report(&r.dir, &r.head, &r.head).await;
+    let run = cachebust::render::checkrun::check_run(&same);
+    assert_eq!(run.conclusion, "success", "{:?}", run.annotations);
+    assert!(run.annotations.is_empty());
+    assert!(
+        run.title.starts_with("0 steps lose their cache"),
+        "{}",
+        run.title
+    );
+}
+
+/// A code host that counts its calls and fails the ones named in `fail` with a 502.
+#[derive(Default)]
+struct Counting {
+    calls: std::sync::Mutex<Vec<&'static str>>,
+    fail: Vec<&'static str>,
+}
+
+impl Counting {
+    fn call(&self, name: &'static str) -> Result<(), HostError> {
+        self.calls.lock().unwrap().push(name);
+        if self.fail.contains(&name) || self.fail.contains(&"*") {
+            return Err(HostError::Server {
+                status: 502,
+                message: "Bad Gateway".into(),
+            });
+        }
+        Ok(())
+    }
+    fn count(&self, name: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == name)
+            .count()
+    }
+}
+
+impl CodeHost for Counting {
+    async fn pull_files(&self, _: &PullRef) -> Result<PullFiles, HostError> {
+        self.call("pull_files").map(|_| PullFiles::default())
+    }
+    async fn reviews(&self, _: &PullRef) -> Result<Vec<Posted>, HostError> {
+        self.call("reviews").map(|_| Vec::new())
+    }
+    async fn review_comments(&self, _: &PullRef) -> Result<Vec<Posted>, HostError> {
+        self.call("review_comments").map(|_| Vec::new())
+    }
+    async fn issue_comments(&self, _: &PullRef) -> Result<Vec<Posted>, HostError> {
+        self.call("issue_comments").map(|_| Vec::new())
+    }
+    async fn create_review(&self, _: &PullRef, _: &NewReview) -> Result<u64, HostError> {
+        self.call("create_review").map(|_| 1)
+    }
+    async fn update_review(&self, _: &PullRef, _: u64, _: &str) -> Result<(), HostError> {
+        self.call("update_review")
+    }
+    async fn delete_review_comment(&self, _: &PullRef, _: u64) -> Result<(), HostError> {
+        self.call("delete_review_comment")
+    }
+    async fn create_issue_comment(&self, _: &PullRef, _: &str) -> Result<u64, HostError> {
+        self.call("create_issue_comment").map(|_| 2)
+    }
+    async fn update_issue_comment(&self, _: &PullRef, _: u64, _: &str) -> Result<(), HostError> {
+        self.call("update_issue_comment")
+    }
+    async fn create_check_run(&self, _: &PullRef, _: &CheckRun) -> Result<u64, HostError> {
+        self.call("create_check_run").map(|_| 3)
+    }
+    async fn update_check_run(&self, _: &PullRef, _: u64, _: &CheckRun) -> Result<(), HostError> {
+        self.call("update_check_run")
+    }
+    async fn find_check_run(
+        &self,
+        _: &PullRef,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<ExistingCheckRun>, HostError> {
+        self.call("find_check_run").map(|_| None)
+    }
+}
+
+/// One retry policy: `publish` calls each endpoint once (the GitHub adapter retries what is
+/// idempotent, the worker's job back-off the rest), and a POST is never sent twice.
+#[tokio::test]
+async fn publishing_retries_nothing_and_never_resends_a_post() {
+    use cachebust::app::publish::{PublishOptions, publish};
+    let r = pr_repo();
+    let rep = report(&r.dir, &r.base, &r.head).await;
+    let files = files_of(pull_files(&r.dir, &r.base, &r.head));
+    let pr = PullRef {
+        owner: "octo".into(),
+        repo: "shop".into(),
+        number: 7,
+        head_sha: r.head.clone(),
+        base_sha: r.base.clone(),
+    };
+    let opts = PublishOptions::default();
+    // everything fails: one call, then the error goes up (the job is queued again)
+    let host = Counting {
+        fail: vec!["*"],
+        ..Default::default()
+    };
+    let e = publish(&host, &pr, &rep, &files, None, &opts)
+        .await
+        .unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert_eq!(*host.calls.lock().unwrap(), ["review_comments"]);
+    // the review's POST fails: it is looked for once (it may have landed) and not sent again
+    let host = Counting {
+        fail: vec!["create_review"],
+        ..Default::default()
+    };
+    assert!(
+        publish(&host, &pr, &rep, &files, None, &opts)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        *host.calls.lock().unwrap(),
+        ["review_comments", "create_review", "reviews"]
+    );
+    // the summary's POST fails likewise
+    let host = Counting {
+        fail: vec!["create_issue_comment"],
+        ..Default::default()
+    };
+    assert!(
+        publish(&host, &pr, &rep, &files, None, &opts)
+            .await
+            .is_err()
+    );
+    assert_eq!(host.count("create_issue_comment"), 1);
+    assert_eq!(
+        host.count("issue_comments"),
+        2,
+        "listed, then looked for once"
+    );
+    // nothing fails: each call once
+    let host = Counting::default();
+    publish(&host, &pr, &rep, &files, None, &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        *host.calls.lock().unwrap(),
+        [
+            "review_comments",
+            "create_review",
+            "issue_comments",
+            "create_issue_comment"
+        ]
+    );
+}
+
+/// The adapter is the one layer that retries: an idempotent GET as often as its `attempts`,
+/// a POST never, against GitHub answering 502 every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapter_retries_idempotent_calls_only() {
+    use crate::support::github::{Fault, fake};
+    use cachebust::adapters::github::GitHub;
+    let Some(f) = fake() else { return };
+    let fault = |method: &'static str, suffix: &str| Fault {
+        method,
+        path_suffix: suffix.into(),
+        status: 502,
+        body: "{\"message\":\"Bad Gateway\"}".into(),
+        headers: vec![],
+        land: false,
+    };
+    for _ in 0..20 {
+        let mut st = f.state();
+        st.faults.push(fault("GET", "/issues/7/comments"));
+        st.faults.push(fault("POST", "/issues/7/comments"));
+    }
+    let mut gh = GitHub::with_token(&f.url, "ghp_test").unwrap();
+    gh.backoff = std::time::Duration::from_millis(1);
+    gh.attempts = 3;
+    let pr = PullRef {
+        owner: "octo".into(),
+        repo: "shop".into(),
+        number: 7,
+        head_sha: "a".repeat(40),
+        base_sha: "b".repeat(40),
+    };
+    let count = |method: &str| {
+        f.state()
+            .requests
+            .iter()
+            .filter(|q| q.method == method && q.path.ends_with("/issues/7/comments"))
+            .count()
+    };
+    assert!(gh.issue_comments(&pr).await.is_err());
+    assert_eq!(count("GET"), 3, "a GET is tried `attempts` times");
+    assert!(gh.create_issue_comment(&pr, "x").await.is_err());
+    assert_eq!(count("POST"), 1, "a POST is sent once");
 }

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cachebust::adapters::store::{SqlStore, now_ms};
-use cachebust::app::webhook::sign;
+use cachebust::app::webhook::{Decision, WebhookConfig, sign};
 use cachebust::ports::{Enqueued, HostError, InstallationChange, JobStore, NewJob};
 use serde_json::{Value, json};
 
@@ -1360,4 +1360,199 @@ async fn slow_clients_are_cut_and_deliveries_still_go_through() {
         m.contains("cachebust_deliveries_total{event=\"ping\",outcome=\"timeout\"}"),
         "{m}"
     );
+}
+
+/// `app::webhook::decide` on a payload read as a delivery is (a malformed one is `Err` too).
+fn decide(
+    delivery: &str,
+    event: &str,
+    payload: &Value,
+    cfg: &WebhookConfig,
+) -> Result<Decision, String> {
+    let bytes = serde_json::to_vec(payload).unwrap();
+    let typed =
+        cachebust::adapters::github::event::parse(event, &bytes).map_err(|e| e.to_string())?;
+    cachebust::app::webhook::decide(delivery, &typed, cfg)
+}
+
+// moved from `app::webhook` (the decision now reads the typed event), expectations unchanged
+#[test]
+fn decisions() {
+    let cfg = WebhookConfig {
+        drafts: false,
+        app_id: Some(1),
+    };
+    let pr = serde_json::json!({"action": "synchronize", "repository": {"full_name": "o/r"}, "installation": {"id": 9},
+        "pull_request": {"number": 3, "draft": false, "head": {"sha": "h"}, "base": {"sha": "b"}}});
+    assert!(matches!(
+        decide("d", "pull_request", &pr, &cfg),
+        Ok(Decision::Enqueue { force: false, .. })
+    ));
+    let mut draft = pr.clone();
+    draft["pull_request"]["draft"] = true.into();
+    assert!(matches!(
+        decide("d", "pull_request", &draft, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+    let mut closed = pr.clone();
+    closed["action"] = "closed".into();
+    assert!(matches!(
+        decide("d", "pull_request", &closed, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+    let mut broken = pr.clone();
+    broken["pull_request"]["head"] = Value::Null;
+    assert!(decide("d", "pull_request", &broken, &cfg).is_err());
+    assert_eq!(decide("d", "ping", &Value::Null, &cfg), Ok(Decision::Ping));
+    let suite = serde_json::json!({"action": "rerequested", "repository": {"full_name": "o/r"}, "installation": {"id": 9},
+        "check_suite": {"head_sha": "h2", "app": {"id": 1}, "pull_requests": [{"number": 3, "base": {"sha": "b"}}]}});
+    match decide("d", "check_suite", &suite, &cfg) {
+        Ok(Decision::Enqueue { job, force: true }) => {
+            assert_eq!(
+                (
+                    job.kind.as_str(),
+                    job.pr_number,
+                    job.head_sha.as_str(),
+                    job.base_sha.as_str()
+                ),
+                ("rerun", 3, "h2", "b")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut foreign = suite.clone();
+    foreign["check_suite"]["app"]["id"] = 2.into();
+    assert!(matches!(
+        decide("d", "check_suite", &foreign, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+    let mut no_pr = suite.clone();
+    no_pr["check_suite"]["pull_requests"] = serde_json::json!([]);
+    assert!(matches!(
+        decide("d", "check_suite", &no_pr, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+    assert!(matches!(
+        decide("d", "star", &Value::Null, &cfg),
+        Ok(Decision::Ignore(_))
+    ));
+}
+
+/// The schema as `SqlStore` created it before migrations were versioned (captured from the
+/// code of that time): a database made by it must open with the versioned store.
+const UNVERSIONED_SQLITE: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS deliveries (delivery_id TEXT PRIMARY KEY, event TEXT NOT NULL, received_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL, kind TEXT NOT NULL, repo TEXT NOT NULL, pr_number BIGINT NOT NULL, head_sha TEXT NOT NULL, base_sha TEXT NOT NULL, installation_id BIGINT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, run_after BIGINT NOT NULL, lease_until BIGINT, worker TEXT, last_error TEXT, created_at BIGINT NOT NULL, finished_at BIGINT)",
+    "CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (status, run_after, id)",
+    "CREATE INDEX IF NOT EXISTS jobs_pr ON jobs (repo, pr_number, status)",
+    "CREATE TABLE IF NOT EXISTS installations (id BIGINT PRIMARY KEY, account TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS installation_repos (installation_id BIGINT NOT NULL, repo TEXT NOT NULL, PRIMARY KEY (installation_id, repo))",
+];
+const UNVERSIONED_PG_JOBS: &str = "CREATE TABLE IF NOT EXISTS jobs (id BIGSERIAL PRIMARY KEY, delivery_id TEXT NOT NULL, kind TEXT NOT NULL, repo TEXT NOT NULL, pr_number BIGINT NOT NULL, head_sha TEXT NOT NULL, base_sha TEXT NOT NULL, installation_id BIGINT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, run_after BIGINT NOT NULL, lease_until BIGINT, worker TEXT, last_error TEXT, created_at BIGINT NOT NULL, finished_at BIGINT)";
+/// Data as the old store wrote it: a delivery with its queued job, an installation.
+const OLD_DATA: &[&str] = &[
+    "INSERT INTO deliveries VALUES ('old-1', 'pull_request', 1)",
+    "INSERT INTO jobs (delivery_id, kind, repo, pr_number, head_sha, base_sha, installation_id, status, attempts, run_after, created_at) VALUES ('old-1', 'pull_request', 'o/r', 3, 'h', 'b', 9, 'queued', 0, 1, 1)",
+    "INSERT INTO installations VALUES (9, 'octo', 1)",
+    "INSERT INTO installation_repos VALUES (9, 'o/r')",
+];
+
+async fn assert_migrated(store: &SqlStore, versions: Vec<(i64, bool)>) {
+    assert_eq!(versions, [(1, true)], "the schema's version is recorded");
+    assert_eq!(
+        store.depth().await.unwrap().queued,
+        1,
+        "the old job is kept"
+    );
+    assert_eq!(
+        store.installations().await.unwrap(),
+        [(9, "octo".to_string(), vec!["o/r".to_string()])]
+    );
+    // and it is claimed like a new one; a redelivery of the old delivery is a duplicate
+    let job = store.claim("w", 1000, now_ms()).await.unwrap().unwrap();
+    assert_eq!((job.job.repo.as_str(), job.job.pr_number), ("o/r", 3));
+    let mut again = job.job.clone();
+    again.delivery_id = "old-1".into();
+    assert_eq!(
+        store.enqueue(&again, true).await.unwrap(),
+        Enqueued::DuplicateDelivery
+    );
+}
+
+async fn sqlite_versions(c: &mut sqlx::SqliteConnection) -> Vec<(i64, bool)> {
+    sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
+        .fetch_all(c)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn migrations_apply_to_a_database_of_the_unversioned_schema() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    {
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for s in UNVERSIONED_SQLITE.iter().chain(OLD_DATA) {
+            sqlx::query(*s).execute(&mut c).await.unwrap();
+        }
+        c.close().await.unwrap();
+    }
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    assert_migrated(&store, sqlite_versions(&mut c).await).await;
+    // opening again applies nothing new
+    drop(store);
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    assert_eq!(sqlite_versions(&mut c).await, [(1, true)]);
+    assert_eq!(store.depth().await.unwrap().running, 1);
+
+    // PostgreSQL: in a schema of this test's own
+    let Ok(pg) = std::env::var("CACHEBUST_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CACHEBUST_REQUIRE_POSTGRES").is_none(),
+            "CACHEBUST_REQUIRE_POSTGRES is set but CACHEBUST_TEST_POSTGRES_URL is not"
+        );
+        return;
+    };
+    let schema = format!("cb_migrate_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&pg).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let sep = if pg.contains('?') { '&' } else { '?' };
+    let in_schema = format!("{pg}{sep}options=-c%20search_path%3D{schema}");
+    {
+        let mut c = sqlx::PgConnection::connect(&in_schema).await.unwrap();
+        for s in UNVERSIONED_SQLITE.iter().chain(OLD_DATA) {
+            let s: &'static str = if s.starts_with("CREATE TABLE IF NOT EXISTS jobs") {
+                UNVERSIONED_PG_JOBS
+            } else {
+                s
+            };
+            sqlx::query(s).execute(&mut c).await.unwrap();
+        }
+        c.close().await.unwrap();
+    }
+    let store = SqlStore::open(&in_schema).await.unwrap();
+    let versions: Vec<(i64, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT version, success FROM {schema}._sqlx_migrations"
+    )))
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_migrated(&store, versions).await;
+    drop(store);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }
