@@ -23,6 +23,7 @@ pub mod fix;
 pub mod glob;
 pub mod history;
 pub mod ignore;
+pub mod memo;
 pub mod predict;
 pub mod report;
 pub mod rules;
