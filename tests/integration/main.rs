@@ -9,6 +9,7 @@ mod discovery;
 mod dockerignore;
 mod fix_proofs;
 mod history;
+mod history_repos;
 mod parser_corpus;
 mod review;
 mod rules;
