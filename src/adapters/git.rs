@@ -64,12 +64,21 @@ impl Drop for CatFile {
     }
 }
 
+/// Parsed trees kept in memory at most (a tree of a large monorepo revision is a few thousand;
+/// `history` reads the changed ones of every commit).
+const MAX_CACHED_TREES: usize = 50_000;
+
+/// The build files below one subtree (full paths).
+type Found = Arc<Vec<String>>;
+
 /// A repository opened for reading objects.
 pub struct GitRepo {
     pub top: PathBuf,
     hash_len: usize,
     cat: Mutex<Option<CatFile>>,
     trees: Mutex<HashMap<String, Arc<Vec<TreeEntry>>>>,
+    /// Build files below a subtree, by (tree id, path): see `build_files`.
+    found: Mutex<HashMap<(String, String), Found>>,
 }
 
 fn git(dir: &Path) -> Command {
@@ -129,6 +138,7 @@ impl GitRepo {
             hash_len,
             cat: Mutex::new(None),
             trees: Mutex::new(HashMap::new()),
+            found: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -355,10 +365,15 @@ impl GitRepo {
     pub fn trees(&self, oids: &[String]) -> Result<Vec<Arc<Vec<TreeEntry>>>, SourceError> {
         let mut missing: Vec<String> = Vec::new();
         {
-            let cache = self
+            let mut cache = self
                 .trees
                 .lock()
                 .map_err(|_| SourceError::Io("tree cache poisoned".into()))?;
+            // memory stays flat over a long history: past the bound, start again (callers hold
+            // the `Arc`s they are using; this call's trees are all read below)
+            if cache.len() > MAX_CACHED_TREES {
+                cache.clear();
+            }
             let mut seen = std::collections::HashSet::new();
             for o in oids {
                 if !cache.contains_key(o) && seen.insert(o) {
@@ -620,40 +635,61 @@ impl GitRepo {
         Ok(ChangeSet::new(out))
     }
 
-    /// Paths below tree `oid` whose file names satisfy `pick`, skipping directories named by
-    /// `skip_dir`. Walks level by level, one round trip per level.
-    pub fn discover(
-        &self,
-        oid: &str,
-        pick: &dyn Fn(&str) -> bool,
-        skip_dir: &dyn Fn(&str) -> bool,
-    ) -> Result<Vec<String>, SourceError> {
-        let mut out = Vec::new();
-        let mut level: Vec<(String, String)> = vec![(oid.to_string(), String::new())];
-        while !level.is_empty() {
-            let oids: Vec<String> = level.iter().map(|(o, _)| o.clone()).collect();
-            let trees = self.trees(&oids)?;
-            let mut next = Vec::new();
-            for ((_, pfx), t) in level.iter().zip(trees) {
-                for e in t.iter() {
-                    let p = if pfx.is_empty() {
-                        e.name.clone()
-                    } else {
-                        format!("{pfx}/{}", e.name)
-                    };
-                    if e.mode == 0o40000 {
-                        if !skip_dir(&e.name) {
-                            next.push((e.oid.clone(), p));
-                        }
-                    } else if e.mode != 0o160000 && pick(&p) {
-                        out.push(p);
-                    }
-                }
-            }
-            level = next;
-        }
+    /// The build files (`engine::discover::is_build_file`) below tree `oid`, sorted, skipping the
+    /// directories `engine::discover::SKIPPED_DIRS` names. Each subtree's answer is kept by its
+    /// id and path, so consecutive revisions (`history`) walk only the subtrees that changed.
+    pub fn build_files(&self, oid: &str) -> Result<Vec<String>, SourceError> {
+        let mut out = self.build_files_under(oid, "")?.as_ref().clone();
         out.sort();
         Ok(out)
+    }
+
+    fn build_files_under(&self, oid: &str, prefix: &str) -> Result<Arc<Vec<String>>, SourceError> {
+        let key = (oid.to_string(), prefix.to_string());
+        if let Some(v) = self
+            .found
+            .lock()
+            .map_err(|_| SourceError::Io("discovery cache poisoned".into()))?
+            .get(&key)
+        {
+            return Ok(v.clone());
+        }
+        let t = self.tree(oid)?;
+        // read this level's missing subtrees in one round trip
+        let dirs: Vec<String> = t
+            .iter()
+            .filter(|e| {
+                e.mode == 0o40000
+                    && !crate::engine::discover::SKIPPED_DIRS.contains(&e.name.as_str())
+            })
+            .map(|e| e.oid.clone())
+            .collect();
+        self.trees(&dirs)?;
+        let mut out = Vec::new();
+        for e in t.iter() {
+            let p = if prefix.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{prefix}/{}", e.name)
+            };
+            if e.mode == 0o40000 {
+                if !crate::engine::discover::SKIPPED_DIRS.contains(&e.name.as_str()) {
+                    out.extend(self.build_files_under(&e.oid, &p)?.iter().cloned());
+                }
+            } else if e.mode != 0o160000 && crate::engine::discover::is_build_file(&p) {
+                out.push(p);
+            }
+        }
+        let v = Arc::new(out);
+        let mut found = self
+            .found
+            .lock()
+            .map_err(|_| SourceError::Io("discovery cache poisoned".into()))?;
+        if found.len() > MAX_CACHED_TREES {
+            found.clear();
+        }
+        found.insert(key, v.clone());
+        Ok(v)
     }
 }
 

@@ -127,10 +127,6 @@ impl LocalRepo {
     }
 }
 
-fn skip_dir(name: &str) -> bool {
-    discover::SKIPPED_DIRS.contains(&name)
-}
-
 fn wanted(name: &str) -> bool {
     discover::is_build_file(name)
 }
@@ -158,7 +154,7 @@ impl RepoSource for LocalRepo {
                 })
                 .map(|(p, _)| p.to_string())
                 .collect()),
-            Tree::Git(g) => g.repo.discover(&g.tree, &wanted, &skip_dir),
+            Tree::Git(g) => g.repo.build_files(&g.tree),
         }
     }
 

@@ -80,6 +80,16 @@ pub async fn analyze<R: RepoSource>(
     repo: &R,
     opts: &AnalyzeOptions,
 ) -> Result<Report, AnalyzeError> {
+    analyze_with(repo, opts, None).await
+}
+
+/// `analyze`, reusing the declared builds of recent trees (`history` replays many commits
+/// whose compose, bake and workflow files rarely change).
+pub async fn analyze_with<R: RepoSource>(
+    repo: &R,
+    opts: &AnalyzeOptions,
+    cache: Option<&crate::app::discover::DeclCache>,
+) -> Result<Report, AnalyzeError> {
     let changes = repo.changes().await?;
     let mut diagnostics: Vec<FileDiagnostic> = Vec::new();
     let mut specs: Vec<Spec> = Vec::new();
@@ -128,7 +138,7 @@ pub async fn analyze<R: RepoSource>(
             }
         }
     } else {
-        discover_specs(repo, opts, &changes, &mut specs, &mut diagnostics).await?;
+        discover_specs(repo, opts, &changes, &mut specs, &mut diagnostics, cache).await?;
     }
 
     // Read Dockerfiles and ignore files on both sides in one batch per side.
@@ -170,6 +180,7 @@ pub async fn analyze<R: RepoSource>(
     };
     let builds: Vec<BuildInput> = specs
         .iter()
+        .filter(|s| s.always || !untouched(s, &base_files, &head_files, &changes))
         .map(|s| BuildInput {
             dockerfile: s.dockerfile.clone(),
             context: s.context.clone(),
@@ -230,6 +241,27 @@ pub async fn analyze<R: RepoSource>(
     ))))
 }
 
+/// A build the change cannot touch, left out before the engine sees it (it would predict every
+/// step cached and report nothing): the same Dockerfile text (or inline text), ignore files,
+/// args and target on both sides, no changed path in its context, and no changed declaration.
+/// `history` replays every build of every commit, and most commits touch none of them.
+fn untouched(
+    s: &Spec,
+    base: &HashMap<String, Option<FileText>>,
+    head: &HashMap<String, Option<FileText>>,
+    changes: &engine::tree::ChangeSet,
+) -> bool {
+    let same = |p: &str| base.get(p) == head.get(p);
+    s.extra_touched.is_empty()
+        && s.head_inline == s.base_inline
+        && s.head_args == s.base_args
+        && s.head_target == s.base_target
+        && (s.head_inline.is_some() || same(&s.dockerfile))
+        && same(&format!("{}.dockerignore", s.dockerfile))
+        && same(&ctx_ignore(&s.context))
+        && changes.at_or_under(&s.context).is_empty()
+}
+
 fn ctx_ignore(context: &str) -> String {
     if context.is_empty() {
         ".dockerignore".into()
@@ -244,6 +276,7 @@ async fn discover_specs<R: RepoSource>(
     changes: &engine::tree::ChangeSet,
     specs: &mut Vec<Spec>,
     diagnostics: &mut Vec<FileDiagnostic>,
+    cache: Option<&crate::app::discover::DeclCache>,
 ) -> Result<(), AnalyzeError> {
     let skip = opts.config.discovery.skipped();
     let names: Vec<String> = repo
@@ -267,6 +300,7 @@ async fn discover_specs<R: RepoSource>(
         &opts.config,
         &opts.config_file,
         diagnostics,
+        cache,
     )
     .await?;
     let mut used: HashSet<String> = HashSet::new();

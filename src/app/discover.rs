@@ -6,6 +6,7 @@
 //! one info line for all of them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use crate::engine::report::{FileDiagnostic, Origin, Severity};
 use crate::engine::tree::{ChangeSet, Side};
@@ -89,7 +90,62 @@ async fn read_map<R: RepoSource>(
     Ok(())
 }
 
+/// The declarations of a few recent trees, for callers that analyse many revisions in a row
+/// (`history`): one side's declared builds are a function of the build files found, the options
+/// and the texts of the files read, so a tree whose files read the same texts reuses them
+/// instead of parsing its compose, bake and workflow files again. Holds at most
+/// `DeclCache::CAPACITY` entries (memory stays flat over any number of commits).
+#[derive(Default)]
+pub struct DeclCache {
+    entries: Mutex<Vec<Arc<DeclEntry>>>,
+}
+
+struct DeclEntry {
+    names: Vec<String>,
+    env: BTreeMap<String, String>,
+    config: crate::engine::config::Config,
+    config_file: String,
+    /// Every file the resolution read, with the text it read (`None`: absent or not text).
+    files: BTreeMap<String, Option<String>>,
+    out: Vec<Declared>,
+    diags: Vec<FileDiagnostic>,
+}
+
+impl DeclCache {
+    pub const CAPACITY: usize = 4;
+
+    /// Entries made with the same build files and options, most recent first.
+    fn candidates(
+        &self,
+        names: &[String],
+        env: &BTreeMap<String, String>,
+        config: &crate::engine::config::Config,
+        config_file: &str,
+    ) -> Vec<Arc<DeclEntry>> {
+        let Ok(g) = self.entries.lock() else {
+            return Vec::new();
+        };
+        g.iter()
+            .filter(|e| {
+                e.names == names
+                    && &e.env == env
+                    && &e.config == config
+                    && e.config_file == config_file
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn insert(&self, e: DeclEntry) {
+        if let Ok(mut g) = self.entries.lock() {
+            g.insert(0, Arc::new(e));
+            g.truncate(Self::CAPACITY);
+        }
+    }
+}
+
 /// Every declared build of one side. `names` are the discovered build files of the head.
+#[allow(clippy::too_many_arguments)]
 async fn declared<R: RepoSource>(
     repo: &R,
     side: Side,
@@ -98,7 +154,21 @@ async fn declared<R: RepoSource>(
     config: &crate::engine::config::Config,
     config_file: &str,
     diagnostics: Option<&mut Vec<FileDiagnostic>>,
+    cache: Option<&DeclCache>,
 ) -> Result<Vec<Declared>, SourceError> {
+    if let Some(c) = cache {
+        for e in c.candidates(names, outer_env, config, config_file) {
+            let paths: Vec<String> = e.files.keys().cloned().collect();
+            let mut now: BTreeMap<String, Option<String>> = BTreeMap::new();
+            read_map(repo, side, &paths, &mut now).await?;
+            if now == e.files {
+                if let Some(d) = diagnostics {
+                    d.extend(e.diags.iter().cloned());
+                }
+                return Ok(e.out.clone());
+            }
+        }
+    }
     let mut diags: Vec<FileDiagnostic> = Vec::new();
     let mut out: Vec<Declared> = Vec::new();
     let mut files: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -346,13 +416,26 @@ async fn declared<R: RepoSource>(
             inputs: vec![config_file.to_string()],
         });
     }
+    if let Some(c) = cache {
+        c.insert(DeclEntry {
+            names: names.to_vec(),
+            env: outer_env.clone(),
+            config: config.clone(),
+            config_file: config_file.to_string(),
+            files,
+            out: out.clone(),
+            diags: diags.clone(),
+        });
+    }
     if let Some(d) = diagnostics {
         d.extend(diags);
     }
     Ok(out)
 }
 
-/// The declared builds of a change, folded by identity, with their base side.
+/// The declared builds of a change, folded by identity, with their base side. `cache` keeps
+/// the declarations of recent trees across calls (see `DeclCache`).
+#[allow(clippy::too_many_arguments)]
 pub async fn declared_builds<R: RepoSource>(
     repo: &R,
     names: &[String],
@@ -361,6 +444,7 @@ pub async fn declared_builds<R: RepoSource>(
     config: &crate::engine::config::Config,
     config_file: &str,
     diagnostics: &mut Vec<FileDiagnostic>,
+    cache: Option<&DeclCache>,
 ) -> Result<Vec<Found>, SourceError> {
     let head = declared(
         repo,
@@ -370,6 +454,7 @@ pub async fn declared_builds<R: RepoSource>(
         config,
         config_file,
         Some(diagnostics),
+        cache,
     )
     .await?;
     let any_input_changed = head
@@ -393,6 +478,7 @@ pub async fn declared_builds<R: RepoSource>(
             config,
             config_file,
             None,
+            cache,
         )
         .await?
     } else {

@@ -1,38 +1,17 @@
 //! A Dockerfile's cost over its history: the reports of each first-parent commit (predicted
 //! against its parent) folded into counts per step, the paths and lines that trigger rebuilds,
-//! the total rebuild time, and the share caused by avoidable patterns. Also the classification of
-//! a rebuild chain as avoidable, shared with the review: a broad COPY before a dependency install
-//! (manifest-first), files that never belong in the image (context noise), and a volatile
-//! ARG/ENV declared above steps that do not use it.
+//! the total rebuild time, and the part a fix would have saved. "Avoidable" means what the
+//! engine measured for the commit: its change predicted again with a rule's fix in place on both
+//! sides (the findings' `savings`, as `analyze` and the review show them); the best single fix
+//! counts (fixes overlap, so their savings do not add up), never more than the rebuild itself.
+//! A commit whose rebuild no fix shortens has nothing avoidable. Also the path classes CB002
+//! shares: dependency manifests and files that never belong in an image.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::report::{CauseKind, DockerfileReport, Report, Status};
-
-/// Why a rebuild could have been avoided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Avoidable {
-    /// A dependency install re-ran because a broad COPY above it copied changed non-manifest files.
-    ManifestFirst,
-    /// Only files that never belong in an image changed (the Dockerfile, docs, CI files, …).
-    ContextNoise,
-    /// A build arg or ENV changed that the rebuilt steps above its first use do not read.
-    VolatileArg,
-}
-
-/// An avoidable part of a rebuild chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AvoidableChain {
-    pub kind: Avoidable,
-    pub origin_line: u32,
-    /// Seconds of the steps that would not have rebuilt.
-    pub seconds: f64,
-    /// Lines of those steps.
-    pub lines: Vec<u32>,
-}
+use super::report::{DockerfileReport, Report, Status};
 
 const MANIFESTS: &[&str] = &[
     "package.json",
@@ -126,92 +105,26 @@ pub fn is_noise(path: &str, dockerfile: &str) -> bool {
         )
 }
 
-/// Labels of the cost model that are dependency installs.
-const INSTALLS: &[&str] = &[
-    "npm install",
-    "yarn install",
-    "pnpm install",
-    "pip install",
-    "poetry install",
-    "uv sync",
-    "pipenv install",
-    "bundle install",
-    "composer install",
-    "go mod download",
-    "cargo fetch",
-    "maven/gradle",
-    "dotnet restore",
-];
-
-/// Whether a step runs a dependency install.
-pub fn is_install(step: &crate::engine::report::Step) -> bool {
-    step.classes.iter().any(|c| INSTALLS.contains(&c.as_str()))
-}
-
-fn references(text: &str, name: &str) -> bool {
-    text.contains(&format!("${name}")) || text.contains(&format!("${{{name}"))
-}
-
-/// The avoidable parts of this build's rebuild chains.
-pub fn avoidable(df: &DockerfileReport) -> Vec<AvoidableChain> {
-    let mut out = Vec::new();
-    for (origin, follow) in crate::engine::report::chains(df) {
-        let Some(cause) = &origin.cause else { continue };
-        let chain: Vec<&crate::engine::report::Step> =
-            std::iter::once(origin).chain(follow).collect();
-        let secs = |steps: &[&&crate::engine::report::Step]| {
-            steps
-                .iter()
-                .map(|s| s.estimated_seconds.unwrap_or(0.0))
-                .sum::<f64>()
-        };
-        match cause.kind() {
-            CauseKind::Files | CauseKind::Dockerignore
-                if !cause.paths.is_empty() && cause.paths_total == cause.paths.len() =>
-            {
-                if cause.paths.iter().all(|p| is_noise(p, &df.path)) {
-                    let all: Vec<&&crate::engine::report::Step> = chain.iter().collect();
-                    out.push(AvoidableChain {
-                        kind: Avoidable::ContextNoise,
-                        origin_line: origin.line,
-                        seconds: secs(&all),
-                        lines: chain.iter().map(|s| s.line).collect(),
-                    });
-                } else if !cause.paths.iter().any(|p| is_manifest(p)) {
-                    let installs: Vec<&&crate::engine::report::Step> =
-                        chain.iter().filter(|s| is_install(s)).collect();
-                    if !installs.is_empty() {
-                        out.push(AvoidableChain {
-                            kind: Avoidable::ManifestFirst,
-                            origin_line: origin.line,
-                            seconds: secs(&installs),
-                            lines: installs.iter().map(|s| s.line).collect(),
-                        });
-                    }
-                }
-            }
-            CauseKind::BuildArg | CauseKind::Arg | CauseKind::Env => {
-                let Some(name) = cause.name.as_deref().filter(|n| *n != "order") else {
-                    continue;
-                };
-                let unused: Vec<&&crate::engine::report::Step> = chain
-                    .iter()
-                    .take_while(|s| !references(&s.instruction, name))
-                    .filter(|s| s.kind == crate::engine::report::Kind::Run)
-                    .collect();
-                if !unused.is_empty() {
-                    out.push(AvoidableChain {
-                        kind: Avoidable::VolatileArg,
-                        origin_line: origin.line,
-                        seconds: secs(&unused),
-                        lines: unused.iter().map(|s| s.line).collect(),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+/// What the best single fix of this build would have saved on this change: (the rule's name in
+/// snake case, seconds). `None` when no fix with a measured saving shortens the rebuild.
+pub fn avoidable(df: &DockerfileReport) -> Option<(String, f64)> {
+    let rebuild = df
+        .cost
+        .as_ref()
+        .map_or(0.0, |c| c.estimated_rebuild_seconds);
+    df.findings
+        .iter()
+        .filter(|f| {
+            f.fix
+                .as_ref()
+                .is_some_and(|x| x.applicability != crate::engine::fix::Applicability::DisplayOnly)
+        })
+        .filter_map(|f| {
+            let s = f.savings.as_ref()?;
+            let saved = (s.seconds_before - s.seconds_after).min(rebuild);
+            (saved > 0.05).then(|| (f.name.replace('-', "_"), saved))
+        })
+        .max_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal))
 }
 
 /// One commit of the history.
@@ -276,8 +189,9 @@ pub struct Accumulator {
     dfs: BTreeMap<String, DfAcc>,
 }
 
-/// Latest line of the chain's first step, how often it started a chain, what triggered it.
-type TriggerAcc = (u32, usize, BTreeMap<String, usize>);
+/// Latest line of the chain's first step, in how many commits it started a chain, what
+/// triggered it, and the last commit counted (by index).
+type TriggerAcc = (u32, usize, BTreeMap<String, usize>, usize);
 
 #[derive(Debug, Default)]
 struct DfAcc {
@@ -287,14 +201,16 @@ struct DfAcc {
     last_commit: String,
     seconds: f64,
     avoidable: BTreeMap<String, f64>,
-    /// (stage, instruction) → (latest line, count, seconds)
-    steps: BTreeMap<(String, String), (u32, usize, f64)>,
-    /// (kind, origin instruction) → (latest line, count, trigger → count)
+    /// (stage, instruction) → (latest line, commits, seconds, last commit counted). A Dockerfile
+    /// built by several builds (other args or targets) counts a commit once, its time per build.
+    steps: BTreeMap<(String, String), (u32, usize, f64, usize)>,
+    /// (kind, origin instruction) → (latest line, commits, trigger → count, last commit)
     triggers: BTreeMap<(String, String), TriggerAcc>,
 }
 
 impl Accumulator {
     pub fn add(&mut self, commit: &str, subject: &str, report: &Report) {
+        let index = self.commits.len();
         let mut cc = CommitCost {
             commit: commit.to_string(),
             subject: subject.to_string(),
@@ -322,9 +238,12 @@ impl Accumulator {
                 let e = acc
                     .steps
                     .entry((s.stage.clone(), s.instruction.clone()))
-                    .or_insert((s.line, 0, 0.0));
+                    .or_insert((s.line, 0, 0.0, usize::MAX));
                 e.0 = s.line;
-                e.1 += 1;
+                if e.3 != index {
+                    e.1 += 1;
+                    e.3 = index;
+                }
                 e.2 += s.estimated_seconds.unwrap_or(0.0);
             }
             for (origin, _) in crate::engine::report::chains(df) {
@@ -336,9 +255,13 @@ impl Accumulator {
                 let e = acc
                     .triggers
                     .entry((kind, origin.instruction.clone()))
-                    .or_insert((origin.line, 0, BTreeMap::new()));
+                    .or_insert((origin.line, 0, BTreeMap::new(), usize::MAX));
                 e.0 = origin.line;
+                if e.3 == index {
+                    continue;
+                }
                 e.1 += 1;
+                e.3 = index;
                 let what: Vec<String> = if !c.paths.is_empty() {
                     c.paths.clone()
                 } else if let Some(n) = &c.name {
@@ -350,13 +273,9 @@ impl Accumulator {
                     *e.2.entry(w).or_default() += 1;
                 }
             }
-            for a in avoidable(df) {
-                let k = serde_json::to_value(a.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                *acc.avoidable.entry(k).or_default() += a.seconds;
-                cc.avoidable_seconds += a.seconds;
+            if let Some((k, secs)) = avoidable(df) {
+                *acc.avoidable.entry(k).or_default() += secs;
+                cc.avoidable_seconds += secs;
             }
         }
         self.commits.push(cc);
@@ -372,7 +291,7 @@ impl Accumulator {
                     .steps
                     .into_iter()
                     .map(
-                        |((stage, instruction), (line, rebuilds, seconds))| StepHistory {
+                        |((stage, instruction), (line, rebuilds, seconds, _))| StepHistory {
                             line,
                             stage,
                             instruction,
@@ -394,7 +313,7 @@ impl Accumulator {
                 let mut triggers: Vec<Trigger> = a
                     .triggers
                     .into_iter()
-                    .map(|((kind, _), (line, count, what))| {
+                    .map(|((kind, _), (line, count, what, _))| {
                         let mut top: Vec<(String, usize)> = what.into_iter().collect();
                         top.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
                         top.truncate(5);

@@ -462,11 +462,12 @@ fn compile_2010(pattern: &str) -> MatchType {
     go_regex(&re)
 }
 
-/// Compile a regular expression written for Go's RE2 dialect.
+/// Compile a regular expression written for Go's RE2 dialect (remembered across calls: the
+/// same ignore files come back for every commit of a history).
 fn go_regex(re: &str) -> MatchType {
-    match Regex::new(re) {
-        Ok(r) => MatchType::Regexp(r),
-        Err(_) => MatchType::Bad,
+    match crate::engine::memo::regex(re) {
+        Some(r) => MatchType::Regexp(r),
+        None => MatchType::Bad,
     }
 }
 

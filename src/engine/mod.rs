@@ -26,6 +26,7 @@ pub mod glob;
 pub mod history;
 pub mod ignore;
 pub mod linediff;
+pub mod memo;
 pub mod predict;
 pub mod pull;
 pub mod report;

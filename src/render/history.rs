@@ -25,16 +25,22 @@ pub fn json(h: &HistoryReport, range: &str) -> String {
     s
 }
 
-fn kind_words(k: &str) -> &str {
+fn kind_words(k: &str) -> String {
     match k {
-        "manifest_first" => "manifest-first",
-        "context_noise" => "context noise",
-        "volatile_arg" => "volatile ARG/ENV",
-        "files" => "files changed",
-        "dockerfile_text" => "instruction changed",
-        "build_arg" => "build arg",
-        "base_image" => "base image",
-        other => other,
+        // avoidable parts, by the rule whose fix saves them
+        "manifest_first" => "manifest-first".into(),
+        "context_noise" => "context noise".into(),
+        "volatile_arg_early" => "volatile ARG/ENV".into(),
+        "cache_mount" => "cache mount".into(),
+        "apt_update_alone" => "apt-get update alone".into(),
+        "single_stage_build_tools" => "multi-stage split".into(),
+        "system_packages_after_copy" => "system packages after COPY".into(),
+        // what starts rebuilds
+        "files" => "files changed".into(),
+        "dockerfile_text" => "instruction changed".into(),
+        "build_arg" => "build arg".into(),
+        "base_image" => "base image".into(),
+        other => other.replace('_', " "),
     }
 }
 
@@ -228,7 +234,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
             let _ = writeln!(
                 o,
                 "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                esc(kind_words(&t.kind)),
+                esc(&kind_words(&t.kind)),
                 t.line,
                 t.count,
                 top.join(", ")

@@ -12,6 +12,7 @@ mod fix_proofs;
 mod fix_proofs_rules;
 mod fix_proofs_unsafe;
 mod history;
+mod history_repos;
 mod hostile_files;
 mod parser_corpus;
 mod review;
