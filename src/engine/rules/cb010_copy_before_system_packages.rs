@@ -74,7 +74,25 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             continue;
         };
         let copy = &insts[first];
-        for (k, run) in insts.iter().enumerate().skip(first + 1) {
+        // what the steps from the broad COPY down to the current one copy, and whether they are
+        // all copies or metadata, kept as the loop goes down (not rescanned for every install)
+        let mut dests: Vec<&str> = Vec::new();
+        let mut movable = true;
+        for (k, run) in insts.iter().enumerate().skip(first) {
+            if k > first {
+                let prev = &insts[k - 1];
+                if let Some((_, d)) = context_copy(prev) {
+                    let d = d.trim_end_matches('/');
+                    if !d.is_empty() && d != "." && d.starts_with('/') {
+                        dests.push(d);
+                    }
+                } else if !matches!(prev.kind, Kind::Label | Kind::Expose) {
+                    movable = false;
+                }
+            }
+            if k == first {
+                continue;
+            }
             let Some(cmd) = run_command(run) else {
                 continue;
             };
@@ -82,21 +100,9 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 continue;
             }
             // what the steps in between copy must not be named by the install
-            let between = &insts[first..k];
-            let dests: Vec<&str> = between
-                .iter()
-                .filter_map(context_copy)
-                .map(|(_, d)| d)
-                .collect();
-            if dests.iter().any(|d| {
-                let d = d.trim_end_matches('/');
-                !d.is_empty() && d != "." && d.starts_with('/') && cmd.contains(d)
-            }) {
+            if dests.iter().any(|d| cmd.contains(d)) {
                 continue;
             }
-            let movable = between
-                .iter()
-                .all(|x| context_copy(x).is_some() || matches!(x.kind, Kind::Label | Kind::Expose));
             let fix = movable.then(|| {
                 let text = ctx.inst_text(run);
                 let text = if text.ends_with('\n') {
