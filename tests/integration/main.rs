@@ -9,6 +9,7 @@ mod discovery;
 mod dockerignore;
 mod fix_proofs;
 mod history;
+mod monorepo;
 mod parser_corpus;
 mod review;
 mod rules;

@@ -245,7 +245,13 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     if !existing.is_empty() && !existing.ends_with('\n') {
         add.push('\n');
     }
-    add.push_str("# files that change often and never belong in the image (cachebust CB002)\n");
+    // one header per file: entries added by a later run go below the file's end without it
+    const HEADER: &str =
+        "# files that change often and never belong in the image (cachebust CB002)";
+    if !existing.lines().any(|l| l.trim_end() == HEADER) {
+        add.push_str(HEADER);
+        add.push('\n');
+    }
     let mut pats: Vec<&str> = kept.iter().map(|(_, p)| p.as_str()).collect();
     pats.dedup();
     for p in &pats {
