@@ -107,22 +107,26 @@ pub async fn fix<R: RepoSource>(
                 candidates.push((df.path.clone(), f.line, f.code, key, x.clone()));
             }
         }
+        let candidates = merge_ignore_appends(candidates, &sources);
         // offsets are those of this pass's texts: apply the chosen fixes together, each only
         // when it overlaps none taken before and leaves every Dockerfile parsable
         let mut taken: Vec<crate::engine::fix::Fix> = Vec::new();
         let mut current = sources.clone();
-        for (df, line, code, key, x) in candidates {
+        for (members, x) in candidates {
             if taken.contains(&x) {
                 // a merged fix several findings carry: applied once, for each of them
-                *times.entry(key).or_default() += 1;
-                out.applied.push(Applied {
-                    dockerfile: df,
-                    line,
-                    code,
-                    description: x.description.clone(),
-                });
+                for (df, line, code, key, description) in members {
+                    *times.entry(key).or_default() += 1;
+                    out.applied.push(Applied {
+                        dockerfile: df,
+                        line,
+                        code,
+                        description,
+                    });
+                }
                 continue;
             }
+            let (df, line, code, key, _) = members[0].clone();
             let mut trial: Vec<&crate::engine::fix::Fix> = taken.iter().collect();
             trial.push(&x);
             let (new, applied) = fix::apply(&sources, &trial);
@@ -142,13 +146,15 @@ pub async fn fix<R: RepoSource>(
                 continue;
             }
             current = next;
-            *times.entry(key).or_default() += 1;
-            out.applied.push(Applied {
-                dockerfile: df,
-                line,
-                code,
-                description: x.description.clone(),
-            });
+            for (df, line, code, key, description) in members {
+                *times.entry(key).or_default() += 1;
+                out.applied.push(Applied {
+                    dockerfile: df,
+                    line,
+                    code,
+                    description,
+                });
+            }
             taken.push(x);
         }
         last_report = Some(report);
@@ -210,6 +216,61 @@ pub async fn fix<R: RepoSource>(
         out.after.insert(path, text);
     }
     Ok(out)
+}
+
+/// A finding a fix comes from: (Dockerfile, line, rule, key of the finding, its fix's
+/// description).
+type Member = (String, u32, &'static str, String, String);
+
+/// The candidates of a pass with the fixes that only append lines to the end of the same
+/// `.dockerignore` merged into one: in a monorepo many builds share the root `.dockerignore`,
+/// and their appends, all at the same offset, would otherwise overlap and go in one per pass
+/// (never converging within the passes, each repeating its header). The merged text keeps
+/// each line once, in the order the findings came. Other fixes stay as they are.
+fn merge_ignore_appends(
+    candidates: Vec<(String, u32, &'static str, String, fix::Fix)>,
+    sources: &BTreeMap<String, String>,
+) -> Vec<(Vec<Member>, fix::Fix)> {
+    let mut out: Vec<(Vec<Member>, fix::Fix)> = Vec::new();
+    // file → index in `out` of its merged append, and the lines it holds
+    let mut merged: BTreeMap<String, (usize, BTreeSet<String>)> = BTreeMap::new();
+    for (df, line, code, key, x) in candidates {
+        let append = match x.edits.as_slice() {
+            [e] if e.file.ends_with(".dockerignore")
+                && e.range.is_empty()
+                && e.range.start == sources.get(&e.file).map_or(0, String::len) =>
+            {
+                Some(e.file.clone())
+            }
+            _ => None,
+        };
+        let member = (df, line, code, key, x.description.clone());
+        let Some(file) = append else {
+            out.push((vec![member], x));
+            continue;
+        };
+        match merged.get_mut(&file) {
+            None => {
+                let lines = x.edits[0]
+                    .content
+                    .split_inclusive('\n')
+                    .map(str::to_string)
+                    .collect();
+                merged.insert(file, (out.len(), lines));
+                out.push((vec![member], x));
+            }
+            Some((i, seen)) => {
+                let (members, m) = &mut out[*i];
+                members.push(member);
+                for l in x.edits[0].content.split_inclusive('\n') {
+                    if seen.insert(l.to_string()) {
+                        m.edits[0].content.push_str(l);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Whether an edited Dockerfile that parsed before no longer does.

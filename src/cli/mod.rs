@@ -57,8 +57,10 @@ volatile ARG/ENV early, CB004 cache mounts, CB005 apt-get update alone, CB006 AD
 --checksum, CB007 single-stage image with build tools, CB008 mutable base tag, CB009 unverified
 download in RUN). Every finding is reported, not only those a change touches (that is `analyze`).
 
-PATHS are Dockerfiles or directories, relative to the current directory and inside --root;
-directories are searched as discovery does. Without PATHS, every Dockerfile of --root. The build
+PATHS are Dockerfiles or directories anywhere (relative to the current directory); directories
+are searched as discovery does. The root (contexts and .dockerignore files are resolved in it) is
+--root, else the top level of the git repository the PATHS lie in, else the directory of the
+first PATH (without PATHS: the current directory). Without PATHS, every Dockerfile of the root. The build
 context of a Dockerfile in a subdirectory is inferred as discovery does unless --context is given.
 
 Silence a finding with `# cachebust: ignore=CB001 reason` on the line above the instruction, or
@@ -85,8 +87,10 @@ pub struct AuditArgs {
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
     /// The tree root (the repository root): contexts and .dockerignore files are resolved in it.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub root: PathBuf,
+    /// Default: the git repository PATHS lie in (its top level), else the directory of the
+    /// first PATH; without PATHS, the current directory.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// The build context, relative to the root (default: inferred per Dockerfile).
     #[arg(long, value_name = "DIR")]
     pub context: Option<String>,
@@ -356,16 +360,54 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The root of an audit without `--root`: the top level of the git repository holding the
+/// first path (a directory with `.git`), else the path's own directory; the current directory
+/// without paths. Every other path must lie under it.
+fn audit_root(paths: &[PathBuf]) -> Result<PathBuf> {
+    let Some(first) = paths.first() else {
+        return Ok(PathBuf::from("."));
+    };
+    let c = first
+        .canonicalize()
+        .map_err(|e| anyhow!("{}: {e}", first.display()))?;
+    let dir = if c.is_dir() {
+        c.clone()
+    } else {
+        c.parent().map(PathBuf::from).unwrap_or(c.clone())
+    };
+    let top = dir
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(PathBuf::from)
+        .unwrap_or(dir);
+    for p in &paths[1..] {
+        let q = p
+            .canonicalize()
+            .map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        if !q.starts_with(&top) {
+            return Err(anyhow!(
+                "{} and {} are not in one repository or directory; give --root",
+                first.display(),
+                p.display()
+            ));
+        }
+    }
+    Ok(top)
+}
+
 /// The tree and the options of an audit: root-relative Dockerfiles from PATHS.
-fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOptions)> {
-    let root = a.root.to_string_lossy().into_owned();
-    if !a.root.is_dir() {
+fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOptions, PathBuf)> {
+    let root_path = match &a.root {
+        Some(r) => r.clone(),
+        None => audit_root(&a.paths)?,
+    };
+    let root = root_path.to_string_lossy().into_owned();
+    if !root_path.is_dir() {
         return Err(anyhow!("--root {root}: not a directory"));
     }
-    let repo =
-        crate::adapters::fs::SameDir::open(&a.root).map_err(|e| anyhow!("--root {root}: {e}"))?;
-    let canon_root = a
-        .root
+    let repo = crate::adapters::fs::SameDir::open(&root_path)
+        .map_err(|e| anyhow!("--root {root}: {e}"))?;
+    let canon_root = root_path
         .canonicalize()
         .map_err(|e| anyhow!("--root {root}: {e}"))?;
     let mut rel = Vec::new();
@@ -384,7 +426,7 @@ fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOp
     opts.target = a.target.clone();
     opts.build_args = build_args(&a.build_args)?;
     opts.config = load_config(a.config.as_deref(), &root)?;
-    Ok((repo, opts))
+    Ok((repo, opts, root_path))
 }
 
 fn app_error(e: AnalyzeError) -> anyhow::Error {
@@ -395,7 +437,7 @@ fn app_error(e: AnalyzeError) -> anyhow::Error {
 }
 
 fn run_check(c: CheckArgs) -> Result<Exit> {
-    let (repo, opts) = audit_setup(&c.audit)?;
+    let (repo, opts, _) = audit_setup(&c.audit)?;
     let mut report = block_on(crate::app::check::check(&repo, &opts))?.map_err(app_error)?;
     for (path, msg) in repo.problems() {
         report.diagnostics.push(FileDiagnostic {
@@ -438,7 +480,7 @@ fn run_check(c: CheckArgs) -> Result<Exit> {
 }
 
 fn run_fix(f: FixArgs) -> Result<Exit> {
-    let (repo, opts) = audit_setup(&f.audit)?;
+    let (repo, opts, root) = audit_setup(&f.audit)?;
     let level = if f.unsafe_fixes {
         crate::engine::fix::Applicability::Unsafe
     } else {
@@ -447,7 +489,7 @@ fn run_fix(f: FixArgs) -> Result<Exit> {
     let out = block_on(crate::app::check::fix(&repo, &opts, level))?.map_err(app_error)?;
     print!("{}", render::diff::files_diff(&out.before, &out.after));
     if f.apply {
-        write_files(&f.audit.root, &out)?;
+        write_files(&root, &out)?;
     }
     eprint!("{}", render::check::fix_summary(&out, f.apply));
     Ok(Exit::Ok)

@@ -90,8 +90,21 @@ pub fn read_patterns(text: &str) -> Vec<String> {
     out
 }
 
+/// Whether `path.Clean` would return `path` unchanged: no empty, `.` or `..` segment and no
+/// trailing slash (`/` and `.` themselves are clean).
+fn is_clean(path: &str) -> bool {
+    if path == "/" || path == "." {
+        return true;
+    }
+    let body = path.strip_prefix('/').unwrap_or(path);
+    !body.is_empty() && body.split('/').all(|seg| !matches!(seg, "" | "." | ".."))
+}
+
 /// Go's `path.Clean`.
 pub fn go_clean(path: &str) -> String {
+    if is_clean(path) {
+        return path.to_string();
+    }
     if path.is_empty() {
         return ".".into();
     }
@@ -151,6 +164,76 @@ pub struct Matcher {
     patterns: Vec<Pattern>,
     exclusions: bool,
     only_prefix_exceptions: bool,
+    /// The patterns as runs of the same polarity, literal ones in a set (`None` when a pattern
+    /// fails to match: then every pattern is tried in turn, as Go does, to fail at the same one).
+    blocks: Option<Vec<Block>>,
+}
+
+/// Consecutive patterns that are all exceptions or all not. Within a run the first match decides
+/// (Go stops trying the run's patterns once one matched: the rest cannot change the answer), so
+/// the literal patterns of a run are one hash lookup per candidate path instead of one
+/// comparison each: a file with thousands of plain paths costs what one does.
+#[derive(Debug, Clone)]
+struct Block {
+    exclusion: bool,
+    exact: std::collections::HashSet<String>,
+    /// Indexes of the run's other patterns.
+    others: Vec<usize>,
+}
+
+impl Block {
+    /// Whether a pattern of the run matches `file` or, with `all` (`MatchesOrParentMatches`),
+    /// any parent prefix, or else (`Matches`) the parent prefix with as many segments as the
+    /// pattern (for a literal pattern the only prefix that can equal it).
+    fn any(&self, m: &Matcher, file: &str, parent: &str, prefixes: &[usize], all: bool) -> bool {
+        let has_parent = parent != ".";
+        if self.exact.contains(file)
+            || (has_parent && prefixes.iter().any(|&e| self.exact.contains(&parent[..e])))
+        {
+            return true;
+        }
+        self.others.iter().any(|&i| {
+            let p = &m.patterns[i];
+            if Matcher::pattern_match(p, file).unwrap_or(false) {
+                return true;
+            }
+            if !has_parent {
+                return false;
+            }
+            if all {
+                prefixes
+                    .iter()
+                    .any(|&e| Matcher::pattern_match(p, &parent[..e]).unwrap_or(false))
+            } else {
+                p.dirs <= prefixes.len()
+                    && Matcher::pattern_match(p, &parent[..prefixes[p.dirs - 1]]).unwrap_or(false)
+            }
+        })
+    }
+}
+
+fn blocks_of(patterns: &[Pattern]) -> Option<Vec<Block>> {
+    let mut out: Vec<Block> = Vec::new();
+    for (i, p) in patterns.iter().enumerate() {
+        if matches!(p.kind, MatchType::Bad) {
+            return None;
+        }
+        if out.last().is_none_or(|b| b.exclusion != p.exclusion) {
+            out.push(Block {
+                exclusion: p.exclusion,
+                exact: Default::default(),
+                others: Vec::new(),
+            });
+        }
+        let b = out.last_mut()?;
+        match p.kind {
+            MatchType::Exact => {
+                b.exact.insert(p.cleaned.clone());
+            }
+            _ => b.others.push(i),
+        }
+    }
+    Some(out)
 }
 
 impl Matcher {
@@ -173,7 +256,8 @@ impl Matcher {
                 exclusions = true;
                 p.remove(0);
             }
-            if crate::engine::glob::path_match(&p, ".").is_err() {
+            // only a class or an escape can make `path.Match` fail
+            if p.contains(['[', ']', '\\']) && crate::engine::glob::path_match(&p, ".").is_err() {
                 return Err(IgnoreError::BadPattern(p));
             }
             let kind = match flavor {
@@ -193,6 +277,7 @@ impl Matcher {
             .all(|p| !without_trailing_glob(&p.cleaned).contains(['*', '[', ']', '?', '^', '\\']));
         Ok(Matcher {
             flavor,
+            blocks: blocks_of(&out),
             patterns: out,
             exclusions,
             only_prefix_exceptions,
@@ -219,16 +304,26 @@ impl Matcher {
     /// `MatchesOrParentMatches`: the path or any parent directory prefix matches.
     pub fn matches_or_parent(&self, file: &str) -> Result<bool, IgnoreError> {
         let parent = go_dir(file);
-        let parent_dirs: Vec<&str> = parent.split('/').collect();
+        let prefixes = prefix_ends(&parent);
         let mut matched = false;
+        if let Some(blocks) = &self.blocks {
+            for b in blocks {
+                if b.exclusion == matched && b.any(self, file, &parent, &prefixes, true) {
+                    matched = !b.exclusion;
+                }
+            }
+            return Ok(matched);
+        }
         for p in &self.patterns {
             if p.exclusion != matched {
                 continue;
             }
             let mut m = Self::pattern_match(p, file)?;
             if !m && parent != "." {
-                for i in 0..parent_dirs.len() {
-                    if Self::pattern_match(p, &parent_dirs[..=i].join("/")).unwrap_or(false) {
+                // `strings.Join(parentPathDirs[:i+1], "/")` is the parent's text up to its
+                // (i+1)-th separator
+                for &end in &prefixes {
+                    if Self::pattern_match(p, &parent[..end]).unwrap_or(false) {
                         m = true;
                         break;
                     }
@@ -245,15 +340,26 @@ impl Matcher {
     /// segments as the pattern is checked.
     pub fn matches_single_parent(&self, file: &str) -> Result<bool, IgnoreError> {
         let parent = go_dir(file);
-        let parent_dirs: Vec<&str> = parent.split('/').collect();
+        let prefixes = prefix_ends(&parent);
         let mut matched = false;
+        if let Some(blocks) = &self.blocks {
+            for b in blocks {
+                if self.flavor == Flavor::Current && b.exclusion != matched {
+                    continue;
+                }
+                if b.any(self, file, &parent, &prefixes, false) {
+                    matched = !b.exclusion;
+                }
+            }
+            return Ok(matched);
+        }
         for p in &self.patterns {
             if self.flavor == Flavor::Current && p.exclusion != matched {
                 continue;
             }
             let mut m = Self::pattern_match(p, file)?;
-            if !m && parent != "." && p.dirs <= parent_dirs.len() {
-                m = Self::pattern_match(p, &parent_dirs[..p.dirs].join("/")).unwrap_or(false);
+            if !m && parent != "." && p.dirs <= prefixes.len() {
+                m = Self::pattern_match(p, &parent[..prefixes[p.dirs - 1]]).unwrap_or(false);
             }
             if m {
                 matched = !p.exclusion;
@@ -306,6 +412,60 @@ impl Matcher {
         self.matches(path)
     }
 
+    /// What `walk_excluded(path) || dir_pruned(path)` answers for the matcher of this one's
+    /// patterns followed by `extra`'s, computed without compiling the two together: a pattern
+    /// appended without `!` can only add matches (`path` or a parent matching it is excluded
+    /// whatever came before) and leaves the exceptions, hence the directory pruning, as they
+    /// are. `None` when that does not hold (`extra` has exceptions or another flavor, or a
+    /// pattern of either fails to match): then build the whole matcher.
+    pub fn drops_with(&self, extra: &Matcher, path: &str) -> Option<bool> {
+        let newly = self.newly_drops(extra, path)?;
+        Some(newly || self.walk_excluded(path).ok()? || self.dir_pruned(path).ok()?)
+    }
+
+    /// The text of the matcher's only pattern when that is a plain literal path (no `!`, no
+    /// wildcard): it matches a path exactly when it equals one of the path's `literal_keys`.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.patterns.as_slice() {
+            [p] if !p.exclusion && matches!(p.kind, MatchType::Exact) => Some(&p.cleaned),
+            _ => None,
+        }
+    }
+
+    /// Whether `newly_drops` can answer for `extra` appended to this matcher: `extra` has no
+    /// exception, the same flavor, and neither has a pattern that fails to match (`blocks` is
+    /// `None` exactly then).
+    pub fn appends_plainly(&self, extra: &Matcher) -> bool {
+        !extra.exclusions
+            && extra.flavor == self.flavor
+            && self.blocks.is_some()
+            && extra.blocks.is_some()
+    }
+
+    /// The part of `drops_with` that `extra` adds: whether `path` or one of its directories
+    /// matches `extra` where this matcher's walker would prune or exclude it. A caller that
+    /// tries many single entries against the same file checks the file's own answer once.
+    pub fn newly_drops(&self, extra: &Matcher, path: &str) -> Option<bool> {
+        if !self.appends_plainly(extra) {
+            return None;
+        }
+        if extra.patterns.is_empty() {
+            return Some(false);
+        }
+        // the prefixes `dir_pruned` builds (which cover `walk_excluded`'s)
+        let mut prefix = String::new();
+        for c in path.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(c);
+            if extra.matches(&prefix).ok()? && self.prunes_dir(&prefix) {
+                return Some(true);
+            }
+        }
+        extra.matches(path).ok()
+    }
+
     /// Like `walk_excluded` for a directory at `path`: the directory itself is not sent and
     /// nothing below it is.
     pub fn dir_pruned(&self, path: &str) -> Result<bool, IgnoreError> {
@@ -326,15 +486,44 @@ impl Matcher {
     }
 }
 
+/// For a clean relative `path`: the path and each of its directories (`a/b/c` → `a/b/c`, `a`,
+/// `a/b`). A literal pattern (`Matcher::as_literal`) appended to a matcher newly drops `path`
+/// (`Matcher::newly_drops`) exactly when it is one of them: it then matches the path itself,
+/// or a directory above it, and both flavors match a literal against the path and every parent
+/// directory. `None` for a path that needs cleaning (ask `newly_drops`).
+pub fn literal_keys(path: &str) -> Option<Vec<&str>> {
+    if path.starts_with('/') || path == "." || !is_clean(path) {
+        return None;
+    }
+    let mut out = vec![path];
+    out.extend(path.match_indices('/').map(|(i, _)| &path[..i]));
+    Some(out)
+}
+
+/// Where each of `path`'s slash-separated prefixes ends: `a/b/c` → `[1, 3, 5]`
+/// (`a`, `a/b`, `a/b/c`), so a prefix is a slice instead of a joined copy.
+fn prefix_ends(path: &str) -> Vec<usize> {
+    let mut out: Vec<usize> = path
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'/')
+        .map(|(i, _)| i)
+        .collect();
+    out.push(path.len());
+    out
+}
+
 fn without_trailing_glob(p: &str) -> &str {
     let p = p.strip_suffix("/**").unwrap_or(p);
     p.strip_suffix("/*").unwrap_or(p)
 }
 
-/// Go's `filepath.Dir` for slash paths.
-fn go_dir(path: &str) -> String {
+/// Go's `filepath.Dir` for slash paths (borrowed when it needs no cleaning).
+fn go_dir(path: &str) -> std::borrow::Cow<'_, str> {
     match path.rfind('/') {
-        Some(i) => go_clean(&path[..=i]),
+        Some(0) => "/".into(),
+        Some(i) if is_clean(&path[..i]) => (&path[..i]).into(),
+        Some(i) => go_clean(&path[..=i]).into(),
         None => ".".into(),
     }
 }
@@ -350,6 +539,10 @@ fn push_escaped(re: &mut String, c: char) {
 }
 
 fn compile_current(pattern: &str) -> MatchType {
+    // nothing but literal characters: the loop below would detect an exact match
+    if !pattern.contains(['*', '?', '\\', '[', ']']) {
+        return MatchType::Exact;
+    }
     let mut re = String::from("^");
     let mut detected = 0u8; // 0 exact, 1 prefix, 2 suffix, 3 regexp
     let chars: Vec<char> = pattern.chars().collect();
@@ -422,6 +615,11 @@ fn push_literal(re: &mut String, ch: char) {
 }
 
 fn compile_2010(pattern: &str) -> MatchType {
+    // without wildcards, escapes or characters RE2 reads as syntax, `^pattern$` (`.` and `$`
+    // escaped) matches the pattern's own text and nothing else
+    if !pattern.contains(['*', '?', '\\', '+', '(', ')', '|', '{', '}', '[', ']', '^']) {
+        return MatchType::Exact;
+    }
     let mut re = String::from("^");
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
@@ -494,6 +692,131 @@ mod tests {
         assert_eq!(go_clean("/../a"), "/a");
         assert_eq!(go_clean("../a"), "../a");
         assert_eq!(go_clean(""), ".");
+    }
+
+    const PATTERNS: &[&str] = &[
+        "a",
+        "a/b",
+        "!a/b/c",
+        "*.md",
+        "!README.md",
+        "docs",
+        "x/**",
+        "**/tmp",
+        "!keep/**",
+        "keep/y",
+        "b+c",
+        "d.e",
+        "s[0-9]",
+        "!s1",
+        "deep/one/two",
+    ];
+    const PATHS: &[&str] = &[
+        "a",
+        "a/x",
+        "a/b",
+        "a/b/c",
+        "a/b/c/d",
+        "README.md",
+        "z/README.md",
+        "CHANGES.md",
+        "docs/x/y",
+        "x/1",
+        "x",
+        "q/tmp/r",
+        "keep/y",
+        "keep/y/z",
+        "b+c",
+        "b+c/d",
+        "dxe",
+        "d.e/f",
+        "s1",
+        "s2/x",
+        "deep/one/two/three",
+        "deep/one",
+        "other",
+    ];
+
+    #[test]
+    fn literal_sets_answer_as_the_pattern_loop() {
+        // every prefix and suffix of the pattern list, each flavor: the indexed runs must give
+        // the answers of Go's loop over the patterns one by one
+        for flavor in [Flavor::Current, Flavor::Docker2010] {
+            for start in 0..PATTERNS.len() {
+                for end in start..=PATTERNS.len() {
+                    let pats: Vec<String> =
+                        PATTERNS[start..end].iter().map(|s| s.to_string()).collect();
+                    let fast = Matcher::new(&pats, flavor).unwrap();
+                    assert!(fast.blocks.is_some());
+                    let mut slow = fast.clone();
+                    slow.blocks = None;
+                    for p in PATHS {
+                        for (what, f, s) in [
+                            ("matches", fast.matches(p), slow.matches(p)),
+                            (
+                                "single",
+                                fast.matches_single_parent(p),
+                                slow.matches_single_parent(p),
+                            ),
+                            ("walk", fast.walk_excluded(p), slow.walk_excluded(p)),
+                            ("pruned", fast.dir_pruned(p), slow.dir_pruned(p)),
+                        ] {
+                            assert_eq!(f, s, "{what} {p:?} with {pats:?} ({flavor:?})");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn appending_a_plain_pattern_is_answered_without_recompiling() {
+        let extras = ["a", "a/b/c", "docs", "*.md", "keep", "x/1", "s*", "other"];
+        for flavor in [Flavor::Current, Flavor::Docker2010] {
+            for end in 0..=PATTERNS.len() {
+                let pats: Vec<String> = PATTERNS[..end].iter().map(|s| s.to_string()).collect();
+                let m = Matcher::new(&pats, flavor).unwrap();
+                for extra in extras {
+                    let e = Matcher::new(&[extra.to_string()], flavor).unwrap();
+                    let mut all = pats.clone();
+                    all.push(extra.to_string());
+                    let whole = Matcher::new(&all, flavor).unwrap();
+                    for p in PATHS {
+                        let want = whole.walk_excluded(p).unwrap() || whole.dir_pruned(p).unwrap();
+                        assert_eq!(
+                            m.drops_with(&e, p),
+                            Some(want),
+                            "{p:?} with {all:?} ({flavor:?})"
+                        );
+                    }
+                }
+            }
+        }
+        // a literal entry drops what its keys say
+        for flavor in [Flavor::Current, Flavor::Docker2010] {
+            for end in 0..=PATTERNS.len() {
+                let pats: Vec<String> = PATTERNS[..end].iter().map(|s| s.to_string()).collect();
+                let m = Matcher::new(&pats, flavor).unwrap();
+                for extra in ["a", "a/b/c", "docs", "keep", "x/1", "other", "d.e"] {
+                    let e = Matcher::new(&[extra.to_string()], flavor).unwrap();
+                    assert_eq!(e.as_literal(), Some(extra));
+                    for p in PATHS {
+                        let keys = literal_keys(p).unwrap();
+                        assert_eq!(
+                            m.newly_drops(&e, p),
+                            Some(keys.contains(&extra)),
+                            "{p:?} with {pats:?} + {extra} ({flavor:?})"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(literal_keys("a//b"), None);
+        let star = Matcher::new(&["*.md".to_string()], Flavor::Current).unwrap();
+        assert_eq!(star.as_literal(), None);
+        let m = Matcher::new(&["a".to_string()], Flavor::Current).unwrap();
+        let exception = Matcher::new(&["!a/b".to_string()], Flavor::Current).unwrap();
+        assert_eq!(m.drops_with(&exception, "a/b"), None);
     }
 
     #[test]

@@ -170,6 +170,9 @@ pub struct Outcome {
     pub report: Report,
     /// Listing requests that could not be answered; load them and call again.
     pub need: Vec<Request>,
+    /// The Dockerfile of every build predicted, in order: each build once, then once more per
+    /// fix whose savings were measured, and only that build (what a fix is measured on).
+    pub predictions: Vec<String>,
 }
 
 /// Predict every build in `inputs`.
@@ -185,10 +188,12 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         rules: Some(rules::check),
     };
     let mut predicted = Vec::new();
+    let mut predictions = Vec::new();
     for (i, b) in inputs.builds.iter().enumerate() {
         if !inputs.config.paths.wants(&b.dockerfile) {
             continue;
         }
+        predictions.push(b.dockerfile.clone());
         if let Some(p) = predict::predict_build(&ctx, b) {
             predicted.push((i, p));
         }
@@ -242,7 +247,14 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
             inputs.builds[bi].origins.clone()
         };
         cost::apply(&mut p.report, &p.facts, &logs, &inputs.config);
-        savings(&ctx, &inputs.builds[bi], &mut p, &logs, &inputs.config);
+        savings(
+            &ctx,
+            &inputs.builds[bi],
+            &mut p,
+            &logs,
+            &inputs.config,
+            &mut predictions,
+        );
         dockerfiles.push(p.report);
     }
     let report = Report {
@@ -254,18 +266,20 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
     Outcome {
         report,
         need: needs.take(),
+        predictions,
     }
 }
 
 /// For each finding with an applicable fix: predict the change again as if the fix had been in
 /// place on both sides, and mark the finding relevant when it saves rebuilds or touches the
-/// changed lines.
+/// changed lines. Only this build is predicted again (logged in `predictions`), never the tree.
 fn savings(
     ctx: &predict::Ctx<'_>,
     build: &BuildInput,
     p: &mut predict::Predicted,
     logs: &[&buildlog::LogBuild],
     config: &config::Config,
+    predictions: &mut Vec<String>,
 ) {
     let before_steps = p.report.summary.rebuilt;
     let before_secs = p
@@ -278,7 +292,7 @@ fn savings(
         ..*ctx
     };
     // the change predicted again with `fix` in place on both sides
-    let with_fix = |fix: &fix::Fix, base_fix: Option<&fix::Fix>| -> Option<rules::Savings> {
+    let mut with_fix = |fix: &fix::Fix, base_fix: Option<&fix::Fix>| -> Option<rules::Savings> {
         if fix.applicability == fix::Applicability::DisplayOnly || before_steps == 0 {
             return None;
         }
@@ -300,6 +314,7 @@ fn savings(
             );
         }
         patched.always_report = true;
+        predictions.push(patched.dockerfile.clone());
         let mut q = predict::predict_build(&quiet, &patched)?;
         if q.report.steps.is_empty() {
             return None;
@@ -376,4 +391,71 @@ fn patch_side(side: &mut SideInput, dockerfile: &str, context: &str, fix: &fix::
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A build whose volatile ARG (CB003, a safe fix that moves it down) re-runs every step below
+    /// it when its value changes.
+    fn build(name: &str) -> BuildInput {
+        let text =
+            "FROM alpine:3.19\nARG GIT_SHA\nRUN apk add curl\nRUN make\nRUN echo $GIT_SHA > /v\n";
+        let side = |sha: &str| SideInput {
+            dockerfile: Some(FileText::Text(text.into())),
+            build_args: BTreeMap::from([("GIT_SHA".to_string(), sha.to_string())]),
+            ..Default::default()
+        };
+        BuildInput {
+            dockerfile: format!("{name}/Dockerfile"),
+            context: name.to_string(),
+            origin: report::Origin::Cli,
+            origins: Vec::new(),
+            base: side("1"),
+            head: side("2"),
+            always_report: true,
+            extra_touched: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_fix_is_measured_on_its_own_build_only() {
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let inputs = Inputs {
+            engine: EngineKind::Buildkit,
+            builds: names.iter().map(|n| build(n)).collect(),
+            changes: ChangeSet::default(),
+            base_tree: Listing::complete(Vec::new()),
+            head_tree: Listing::complete(Vec::new()),
+            diagnostics: Vec::new(),
+            timings: Vec::new(),
+            config: Default::default(),
+        };
+        let out = analyze(&inputs);
+        let measured: usize = out
+            .report
+            .dockerfiles
+            .iter()
+            .map(|d| d.findings.iter().filter(|f| f.savings.is_some()).count())
+            .sum();
+        assert!(measured >= names.len(), "every build has a fix that saves");
+        // each build once, then once per measured fix: not the whole tree per fix
+        assert_eq!(out.predictions.len(), names.len() + measured);
+        assert_eq!(
+            &out.predictions[..names.len()],
+            &names.map(|n| format!("{n}/Dockerfile"))
+        );
+        for d in &out.report.dockerfiles {
+            let own = d.findings.iter().filter(|f| f.savings.is_some()).count();
+            let again = out.predictions[names.len()..]
+                .iter()
+                .filter(|p| **p == d.path)
+                .count();
+            assert_eq!(again, own, "{}", d.path);
+            let f = d.findings.iter().find(|f| f.code == "CB003").unwrap();
+            let s = f.savings.as_ref().unwrap();
+            assert!(s.rebuilt_steps_after < s.rebuilt_steps_before, "{s:?}");
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod fix_proofs_unsafe;
 mod history;
 mod history_repos;
 mod hostile_files;
+mod monorepo;
 mod parser_corpus;
 mod review;
 mod rules;

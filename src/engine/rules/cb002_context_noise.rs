@@ -135,12 +135,17 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     // PR mode: changed files under the source that never belong in an image (docs, CI files)
     if let Some(changes) = ctx.changes {
         let src_root = ctx.in_context(&base);
+        // what is already listed, looked up in sets: a change touching many files stays linear
+        let mut paths: std::collections::HashSet<String> =
+            noise.iter().map(|(p, _)| p.clone()).collect();
+        let mut pats: std::collections::HashSet<String> =
+            noise.iter().map(|(_, p)| p.clone()).collect();
         for c in changes.at_or_under(&src_root) {
             let Some(rel) = crate::engine::predict::content::context_relative(ctx.context, &c.path)
             else {
                 continue;
             };
-            if rel.is_empty() || ctx.ignored(rel) || noise.iter().any(|(p, _)| p == rel) {
+            if rel.is_empty() || paths.contains(rel) || ctx.ignored(rel) {
                 continue;
             }
             if crate::engine::history::is_noise(&c.path, ctx.path)
@@ -154,7 +159,8 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 } else {
                     rel.to_string()
                 };
-                if !noise.iter().any(|(_, p)| *p == pat) {
+                if pats.insert(pat.clone()) {
+                    paths.insert(rel.to_string());
                     noise.push((rel.to_string(), pat));
                 }
             }
@@ -177,16 +183,53 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let old = ctx.ignore.patterns.clone();
     let flavor = ctx.flavor;
     let mut kept: Vec<(String, String)> = Vec::new();
-    for (path, pat) in &noise {
-        let mut trial = old.clone();
-        trial.extend(kept.iter().map(|(_, p)| p.clone()));
-        trial.push(pat.clone());
-        let Ok(m) = Matcher::new(&trial, flavor) else {
-            continue;
-        };
-        let drops_needed = needed
+    // Each entry is tried after the file's patterns and the entries kept so far. An entry kept
+    // drops no needed path, so, as long as every entry is a plain pattern (no `!`), what a trial
+    // drops is what the file's own patterns drop plus what the new entry matches: checked
+    // against the file's matcher and the entry alone, linear in the entries instead of
+    // compiling every prefix of them (`drops_with`). Otherwise the whole trial is compiled.
+    let old_matcher = Matcher::new(&old, flavor).ok();
+    let mut incremental = old_matcher.is_some();
+    // what the file's own patterns already drop, checked once
+    let old_drops = old_matcher.as_ref().is_some_and(|om| {
+        needed
             .iter()
-            .any(|n| m.walk_excluded(n).unwrap_or(false) || m.dir_pruned(n).unwrap_or(false));
+            .any(|n| om.walk_excluded(n).unwrap_or(false) || om.dir_pruned(n).unwrap_or(false))
+    });
+    // every needed path and its directories: a literal entry drops a needed path when it is one
+    let keys: Option<std::collections::HashSet<&str>> = needed
+        .iter()
+        .map(|n| crate::engine::ignore::literal_keys(n))
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.into_iter().flatten().collect());
+    for (path, pat) in &noise {
+        let drops_needed = if incremental {
+            let (Some(om), Ok(e)) = (
+                &old_matcher,
+                Matcher::new(std::slice::from_ref(pat), flavor),
+            ) else {
+                continue;
+            };
+            let quick: Option<Vec<bool>> = match (e.as_literal(), &keys) {
+                (Some(lit), Some(keys)) if om.appends_plainly(&e) => Some(vec![keys.contains(lit)]),
+                _ => needed.iter().map(|n| om.newly_drops(&e, n)).collect(),
+            };
+            match quick {
+                Some(v) => old_drops || v.into_iter().any(|d| d),
+                None => {
+                    incremental = false;
+                    match trial_drops(&old, &kept, pat, flavor, &needed) {
+                        Some(d) => d,
+                        None => continue,
+                    }
+                }
+            }
+        } else {
+            match trial_drops(&old, &kept, pat, flavor, &needed) {
+                Some(d) => d,
+                None => continue,
+            }
+        };
         let name = path.rsplit('/').next().unwrap_or(path);
         let used_by_run = runs.iter().any(|r| {
             if name == ".git" {
@@ -222,7 +265,13 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     if !existing.is_empty() && !existing.ends_with('\n') {
         add.push('\n');
     }
-    add.push_str("# files that change often and never belong in the image (cachebust CB002)\n");
+    // one header per file: entries added by a later run go below the file's end without it
+    const HEADER: &str =
+        "# files that change often and never belong in the image (cachebust CB002)";
+    if !existing.lines().any(|l| l.trim_end() == HEADER) {
+        add.push_str(HEADER);
+        add.push('\n');
+    }
     let mut pats: Vec<&str> = kept.iter().map(|(_, p)| p.as_str()).collect();
     pats.dedup();
     for p in &pats {
@@ -230,8 +279,8 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         add.push('\n');
     }
     // entries already there as patterns are not added twice
-    let known = read_patterns(existing);
-    if pats.iter().all(|p| known.iter().any(|k| k == p)) {
+    let known: std::collections::HashSet<String> = read_patterns(existing).into_iter().collect();
+    if pats.iter().all(|p| known.contains(*p)) {
         return out;
     }
     let applicability = if reaches_final_image(ctx, idx, &base, &names) {
@@ -256,6 +305,26 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     );
     out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
     out
+}
+
+/// Whether the file's patterns, the entries kept so far and `pat` together leave out a needed
+/// path (`None`: they do not compile).
+fn trial_drops(
+    old: &[String],
+    kept: &[(String, String)],
+    pat: &str,
+    flavor: crate::engine::ignore::Flavor,
+    needed: &[String],
+) -> Option<bool> {
+    let mut trial = old.to_vec();
+    trial.extend(kept.iter().map(|(_, p)| p.clone()));
+    trial.push(pat.to_string());
+    let m = Matcher::new(&trial, flavor).ok()?;
+    Some(
+        needed
+            .iter()
+            .any(|n| m.walk_excluded(n).unwrap_or(false) || m.dir_pruned(n).unwrap_or(false)),
+    )
 }
 
 /// Context-relative sources of the other COPY/ADD and bind mounts (they must stay in the context).

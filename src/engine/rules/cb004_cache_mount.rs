@@ -244,6 +244,21 @@ struct Missing {
 
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
+    // for each instruction: whether a COPY/ADD from the context comes before it in its stage
+    // (one pass over the file, not a scan back from every RUN)
+    let mut copied_above = vec![false; ctx.df.instructions.len()];
+    for st in &ctx.sim.stages {
+        let mut seen = false;
+        let end = st.info.end.min(ctx.df.instructions.len());
+        let range = (st.info.from + 1).min(end)..end;
+        for (above, inst) in copied_above[range.clone()]
+            .iter_mut()
+            .zip(&ctx.df.instructions[range])
+        {
+            *above = seen;
+            seen |= super::context_copy(inst).is_some();
+        }
+    }
     for (i, inst) in ctx.df.instructions.iter().enumerate() {
         if inst.kind != Kind::Run || !ctx.stage_of(i).is_some_and(|s| s.reachable) {
             continue;
@@ -308,11 +323,9 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         }
         // OS package installs usually sit above every COPY and re-run only when their own line
         // or the base image changes: a cache mount pays only when context files above re-run them
-        let after_context_copy = ctx.stage_of(i).is_some_and(|st| {
-            ctx.df.instructions[st.info.from + 1..i]
-                .iter()
-                .any(|x| super::context_copy(x).is_some())
-        });
+        let after_context_copy = ctx
+            .stage_of(i)
+            .is_some_and(|st| i > st.info.from && copied_above.get(i).copied().unwrap_or(false));
         tools.retain(|t| after_context_copy || !OS_MANAGERS.contains(&t.name));
         let missing: Vec<&Missing> = tools
             .iter()

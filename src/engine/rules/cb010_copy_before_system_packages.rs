@@ -77,7 +77,44 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             continue;
         };
         let copy = &insts[first];
-        for (k, run) in insts.iter().enumerate().skip(first + 1) {
+        // what the steps from the broad COPY down to the current one copy, and whether they are
+        // all copies or metadata, kept as the loop goes down (not rescanned for every install)
+        let mut dests: Vec<&str> = Vec::new();
+        let mut movable = true;
+        let system = |d: &str| {
+            let d = d.trim_end_matches('/');
+            d.is_empty()
+                || ["/etc", "/usr", "/var", "/lib", "/root"]
+                    .iter()
+                    .any(|s| d == *s || d.starts_with(&format!("{s}/")))
+        };
+        // the destination as BuildKit resolves it (a relative one under WORKDIR `/` is `/`)
+        let abs_dest = |k: usize| match ctx.sim.step.get(&(st.info.from + 1 + k)) {
+            Some(StepVertex::Vertex(v)) => match &ctx.sim.vertices[*v].op {
+                Op::Copy { dest, .. } => Some(dest.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        for (k, run) in insts.iter().enumerate().skip(first) {
+            if k > first {
+                let prev = &insts[k - 1];
+                if let Some((_, d)) = context_copy(prev) {
+                    // a copy into the system cannot move below the install
+                    if system(d) || abs_dest(k - 1).is_some_and(|a| system(&a)) {
+                        movable = false;
+                    }
+                    let d = d.trim_end_matches('/');
+                    if !d.is_empty() && d != "." && d.starts_with('/') {
+                        dests.push(d);
+                    }
+                } else if !matches!(prev.kind, Kind::Label | Kind::Expose) {
+                    movable = false;
+                }
+            }
+            if k == first {
+                continue;
+            }
             let Some(cmd) = run_command(run) else {
                 continue;
             };
@@ -85,38 +122,9 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 continue;
             }
             // what the steps in between copy must not be named by the install
-            let between = &insts[first..k];
-            let dests: Vec<&str> = between
-                .iter()
-                .filter_map(context_copy)
-                .map(|(_, d)| d)
-                .collect();
-            if dests.iter().any(|d| {
-                let d = d.trim_end_matches('/');
-                !d.is_empty() && d != "." && d.starts_with('/') && cmd.contains(d)
-            }) {
+            if dests.iter().any(|d| cmd.contains(d)) {
                 continue;
             }
-            let system = |d: &str| {
-                let d = d.trim_end_matches('/');
-                d.is_empty()
-                    || ["/etc", "/usr", "/var", "/lib", "/root"]
-                        .iter()
-                        .any(|s| d == *s || d.starts_with(&format!("{s}/")))
-            };
-            // the destination as BuildKit resolves it (a relative one under WORKDIR `/` is `/`)
-            let abs_dest = |j: usize| match ctx.sim.step.get(&(st.info.from + 1 + first + j)) {
-                Some(StepVertex::Vertex(v)) => match &ctx.sim.vertices[*v].op {
-                    Op::Copy { dest, .. } => Some(dest.clone()),
-                    _ => None,
-                },
-                _ => None,
-            };
-            let movable = between.iter().enumerate().all(|(j, x)| {
-                context_copy(x)
-                    .is_some_and(|(_, d)| !system(d) && abs_dest(j).is_none_or(|a| !system(&a)))
-                    || matches!(x.kind, Kind::Label | Kind::Expose)
-            });
             let fix = movable.then(|| {
                 let text = ctx.inst_text(run);
                 let text = if text.ends_with('\n') {
