@@ -13,6 +13,13 @@
 //! (c) a generated git repository of 10,000 and of 100,000 files with 200 Dockerfiles, base and
 //!     head one commit apart, analysed from revisions; targets: under 200 ms at 100,000 files,
 //!     and the 100,000-file time at most 2x the 10,000-file time.
+//! (d) `history` of a generated repository: 1,000 commits (under 2 s), 10,000 commits (under
+//!     10 s, peak memory as at 1,000), 100 commits of which the last adds 50,000 files; each
+//!     beside `git log --first-parent --name-status` over the same commits.
+//! (e) `history --last 300` on the real repositories of tests/fixtures/history vs `git log`
+//!     over the same range; target: at most 100x (stretch 20x).
+//!
+//! `CACHEBUST_BENCH=history cargo bench --bench analyze` runs only (d) and (e).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -462,10 +469,11 @@ fn bench_git_scale(tmp: &Path) {
     );
 }
 
-/// A repository of 1,000 first-parent commits on 5 services, written with `git fast-import`:
-/// most commits edit a source file, some a lockfile, a README or a Dockerfile.
-fn history_repo(tmp: &Path) -> PathBuf {
-    let dir = tmp.join("history-repo");
+/// A repository of `commits` first-parent commits on 5 services, written with `git fast-import`:
+/// most commits edit a source file, some a lockfile, a README or a Dockerfile. With `wide`, the
+/// last commit adds that many files at once (under one service's sources).
+fn history_repo(tmp: &Path, commits: usize, wide: usize) -> PathBuf {
+    let dir = tmp.join(format!("history-repo-{commits}-{wide}"));
     std::fs::create_dir_all(&dir).unwrap();
     git(&dir, &["init", "-q", "-b", "main"]);
     let mut stream = String::new();
@@ -476,7 +484,7 @@ fn history_repo(tmp: &Path) -> PathBuf {
         )
     };
     let data = |body: &str| format!("data {}\n{body}\n", body.len());
-    for i in 0..1000usize {
+    for i in 0..commits {
         stream.push_str(&format!(
             "commit refs/heads/main\nmark :{}\ncommitter Bench <b@example.invalid> {} +0000\n",
             i + 1,
@@ -526,6 +534,14 @@ fn history_repo(tmp: &Path) -> PathBuf {
                 ),
             };
             stream.push_str(&format!("M 100644 inline {path}\n{}", data(&body)));
+            if i + 1 == commits {
+                for f in 0..wide {
+                    stream.push_str(&format!(
+                        "M 100644 inline services/api/src/gen/g{f}.js\n{}",
+                        data(&format!("export const g = {f};"))
+                    ));
+                }
+            }
         }
         stream.push('\n');
     }
@@ -548,41 +564,146 @@ fn history_repo(tmp: &Path) -> PathBuf {
     dir
 }
 
+/// Wall time and peak resident memory (KB, from `/usr/bin/time` when it is there) of one run.
+fn run_measured(args: &[&str], repo: &Path) -> (Duration, Option<u64>) {
+    let gnu_time = Path::new("/usr/bin/time").exists();
+    let mut c = if gnu_time {
+        let mut c = Command::new("/usr/bin/time");
+        c.args(["-f", "%M"]).arg(bin());
+        c
+    } else {
+        Command::new(bin())
+    };
+    c.args(args).arg("--repo").arg(repo);
+    let t = Instant::now();
+    let out = c.output().expect("cachebust runs");
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "cachebust {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kb = gnu_time
+        .then(|| {
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+        })
+        .flatten();
+    (took, kb)
+}
+
+fn git_log_floor(repo: &Path, n: usize) -> Duration {
+    time_cmd(
+        || {
+            let mut c = Command::new("git");
+            c.arg("--git-dir").arg(repo).args([
+                "log",
+                "--first-parent",
+                "--name-status",
+                "-n",
+                &n.to_string(),
+                "HEAD",
+            ]);
+            c
+        },
+        5,
+    )
+}
+
+fn mb(kb: Option<u64>) -> String {
+    kb.map_or("?".into(), |k| format!("{:.0} MB", k as f64 / 1024.0))
+}
+
 fn bench_history(tmp: &Path) {
-    let repo = history_repo(tmp);
+    let small = history_repo(tmp, 1000, 0);
     let cb = time_cmd(
         || {
             let mut c = Command::new(bin());
             c.args(["history", "--last", "1000", "--format", "json", "--repo"])
-                .arg(&repo);
+                .arg(&small);
             c
         },
         3,
     );
-    let floor = time_cmd(
-        || {
-            let mut c = Command::new("git");
-            c.arg("-C")
-                .arg(&repo)
-                .args(["log", "--first-parent", "--name-status", "-n", "1000"]);
-            c
-        },
-        5,
-    );
+    let floor = git_log_floor(&small.join(".git"), 1000);
     println!(
         "(d) history of 1,000 commits, 5 Dockerfiles: cachebust {:.0} ms (target: under 2 s); `git log --name-status` over the same range {:.0} ms (the floor), {:.1}x",
         ms(cb),
         ms(floor),
         ms(cb) / ms(floor)
     );
+    // 10,000 commits: time and memory against 1,000 (flat memory: the same peak)
+    let big = history_repo(tmp, 10_000, 0);
+    let (t1, m1) = run_measured(&["history", "--last", "1000", "--format", "json"], &small);
+    let (t10, m10) = run_measured(&["history", "--last", "10000", "--format", "json"], &big);
+    let floor10 = git_log_floor(&big.join(".git"), 10_000);
+    println!(
+        "    10,000 commits: cachebust {:.0} ms (target: under 10 s), git log {:.0} ms, {:.1}x; peak memory {} at 10,000 commits vs {} at 1,000 ({:.0} ms)",
+        ms(t10),
+        ms(floor10),
+        ms(t10) / ms(floor10),
+        mb(m10),
+        mb(m1),
+        ms(t1)
+    );
+    // one commit adding 50,000 files
+    let wide = history_repo(tmp, 100, 50_000);
+    let (tw, mw) = run_measured(&["history", "--last", "100", "--format", "json"], &wide);
+    let floorw = git_log_floor(&wide.join(".git"), 100);
+    println!(
+        "    100 commits, the last adding 50,000 files: cachebust {:.0} ms, git log {:.0} ms, {:.1}x; peak memory {}",
+        ms(tw),
+        ms(floorw),
+        ms(tw) / ms(floorw),
+        mb(mw)
+    );
+}
+
+/// (e) `history --last 300` on the real repositories of tests/fixtures/history vs `git log
+/// --first-parent --name-status` over the same 300 commits.
+fn bench_history_repos(tmp: &Path) {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for name in ["self-hosted", "opentelemetry-demo", "loki"] {
+        let repo = tmp.join(format!("{name}.git"));
+        let out = Command::new("git")
+            .args(["clone", "-q", "--bare"])
+            .arg(here.join(format!("tests/fixtures/history/{name}.bundle")))
+            .arg(&repo)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let cb = time_cmd(
+            || {
+                let mut c = Command::new(bin());
+                c.args(["history", "--last", "300", "--format", "json", "--repo"])
+                    .arg(&repo);
+                c
+            },
+            3,
+        );
+        let floor = git_log_floor(&repo, 300);
+        println!(
+            "(e) history --last 300 of {name}: cachebust {:.0} ms ({:.1} ms per commit), `git log --first-parent --name-status -300` {:.1} ms: {:.0}x (target: at most 100x, stretch 20x)",
+            ms(cb),
+            ms(cb) / 300.0,
+            ms(floor),
+            ms(cb) / ms(floor)
+        );
+    }
 }
 
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
     println!("cachebust benchmark (release build; medians)");
-    bench_corpus(tmp.path());
-    bench_growth(tmp.path());
-    bench_example_vs_docker(tmp.path());
-    bench_git_scale(tmp.path());
+    // CACHEBUST_BENCH=history runs only (d) and (e)
+    if std::env::var("CACHEBUST_BENCH").as_deref() != Ok("history") {
+        bench_corpus(tmp.path());
+        bench_growth(tmp.path());
+        bench_example_vs_docker(tmp.path());
+        bench_git_scale(tmp.path());
+    }
     bench_history(tmp.path());
+    bench_history_repos(tmp.path());
 }
