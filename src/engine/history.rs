@@ -282,7 +282,8 @@ impl Accumulator {
     }
 
     pub fn finish(self) -> HistoryReport {
-        let r2 = |x: f64| (x * 100.0).round() / 100.0;
+        // rounded to cents; `+ 0.0` turns a rounded -0.0 into 0.0 (never "-0%")
+        let r2 = |x: f64| (x * 100.0).round() / 100.0 + 0.0;
         let mut dockerfiles: Vec<DockerfileHistory> = self
             .dfs
             .into_iter()

@@ -179,7 +179,7 @@ mod tests {
                 t,
                 None,
                 crate::engine::EngineKind::Buildkit,
-                &crate::engine::config::Config::default(),
+                &crate::engine::settings::Config::default(),
             )
             .into_iter()
             .find(|f| f.code == "CB010")
