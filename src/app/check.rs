@@ -115,15 +115,7 @@ pub async fn fix<R: RepoSource>(
         for (members, x) in candidates {
             if taken.contains(&x) {
                 // a merged fix several findings carry: applied once, for each of them
-                for (df, line, code, key, description) in members {
-                    *times.entry(key).or_default() += 1;
-                    out.applied.push(Applied {
-                        dockerfile: df,
-                        line,
-                        code,
-                        description,
-                    });
-                }
+                record_applied(&mut out, &mut times, members);
                 continue;
             }
             let (df, line, code, key, _) = members[0].clone();
@@ -146,15 +138,7 @@ pub async fn fix<R: RepoSource>(
                 continue;
             }
             current = next;
-            for (df, line, code, key, description) in members {
-                *times.entry(key).or_default() += 1;
-                out.applied.push(Applied {
-                    dockerfile: df,
-                    line,
-                    code,
-                    description,
-                });
-            }
+            record_applied(&mut out, &mut times, members);
             taken.push(x);
         }
         last_report = Some(report);
@@ -271,6 +255,19 @@ fn merge_ignore_appends(
         }
     }
     out
+}
+
+/// Record a fix as applied for each finding that carries it (and count the times each was).
+fn record_applied(out: &mut FixOutcome, times: &mut BTreeMap<String, usize>, members: Vec<Member>) {
+    for (df, line, code, key, description) in members {
+        *times.entry(key).or_default() += 1;
+        out.applied.push(Applied {
+            dockerfile: df,
+            line,
+            code,
+            description,
+        });
+    }
 }
 
 /// Whether an edited Dockerfile that parsed before no longer does.
