@@ -66,10 +66,11 @@ impl DirTree {
                 kind: EntryKind::File,
                 ..
             }) => Some(read_bounded(&self.root.join(rel))),
+            // a directory is no file there (callers ask whether a path is a file)
             Some(Entry {
                 kind: EntryKind::Dir,
                 ..
-            }) => refuse("it is a directory, not a file".into()),
+            }) => None,
             Some(Entry {
                 kind: EntryKind::Submodule,
                 ..
@@ -408,6 +409,9 @@ impl crate::ports::RepoSource for SameDir {
                 } else {
                     meta
                 };
+                if target.is_dir() {
+                    return None; // no file there
+                }
                 if !target.is_file() {
                     return Some(FileText::Unreadable(format!(
                         "it is {}; not read",

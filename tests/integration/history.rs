@@ -124,7 +124,12 @@ fn history_counts_rebuilds_triggers_and_avoidable_time() {
     let d = &v["dockerfiles"][0];
     assert_eq!(d["path"], "Dockerfile");
     assert_eq!(d["commits_rebuilding"], 4);
-    assert_eq!(d["avoidable"]["manifest_first"], 60.0);
+    // the source edit's 60 s: CB001's manifest-first fix, merged with CB004's overlapping cache
+    // mount into one fix both findings carry, so either name may file it
+    let merged = d["avoidable"]["manifest_first"]
+        .as_f64()
+        .or(d["avoidable"]["cache_mount"].as_f64());
+    assert_eq!(merged, Some(60.0), "{}", d["avoidable"]);
     assert_eq!(d["avoidable"]["context_noise"], 182.0);
     assert_eq!(
         d["avoidable"].as_object().unwrap().len(),

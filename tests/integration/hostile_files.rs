@@ -127,9 +127,11 @@ fn files_that_are_not_text_or_not_files_are_named_with_what_they_are() {
         "{text}"
     );
     assert!(!text.contains("deleted"), "{text}");
+    // a directory named like a Dockerfile is no Dockerfile: a usage error naming it
     let o = analyze(&b, &h, &["--dockerfile", "x.Dockerfile"]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(
-        out(&o).contains("it is a directory, not a file"),
+        out(&o).contains("--dockerfile x.Dockerfile: no such file"),
         "{}",
         out(&o)
     );
