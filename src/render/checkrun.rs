@@ -44,11 +44,7 @@ pub fn check_run(report: &Report) -> CheckRunText {
             });
         }
         for (origin, follow) in super::chains(df) {
-            let why = origin
-                .cause
-                .as_ref()
-                .map(|c| super::backticked(&super::cause_sentence(c, df)))
-                .unwrap_or_default();
+            let why = super::chain_why(origin, df);
             annotations.push(AnnotationText {
                 path: df.path.clone(),
                 start_line: origin.line,

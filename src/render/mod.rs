@@ -430,6 +430,16 @@ pub fn cost_top(df: &DockerfileReport) -> Option<String> {
 
 pub use crate::engine::report::chains;
 
+/// Why a chain's first rebuilt step misses, as a sentence with backticked code (annotations,
+/// workflow commands, SARIF).
+pub fn chain_why(origin: &Step, df: &DockerfileReport) -> String {
+    origin
+        .cause
+        .as_ref()
+        .map(|c| backticked(&cause_sentence(c, df)))
+        .unwrap_or_default()
+}
+
 /// What a fix saves for this change: "with this patch, this change rebuilds 2 steps instead of
 /// 9 (about 3 min 40 s saved per build)".
 pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {

@@ -1188,11 +1188,7 @@ pub fn annotations(report: &Report) -> String {
             );
         }
         for (origin, follow) in super::chains(df) {
-            let why = origin
-                .cause
-                .as_ref()
-                .map(|c| super::backticked(&super::cause_sentence(c, df)))
-                .unwrap_or_default();
+            let why = super::chain_why(origin, df);
             let _ = writeln!(
                 o,
                 "::notice file={},line={},endLine={},title={}::{}",

@@ -121,11 +121,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
         }
         if !all_findings {
             for (origin, follow) in super::chains(df) {
-                let why = origin
-                    .cause
-                    .as_ref()
-                    .map(|c| super::backticked(&super::cause_sentence(c, df)))
-                    .unwrap_or_default();
+                let why = super::chain_why(origin, df);
                 results.push(json!({
                     "ruleId": CACHE_MISS,
                     "ruleIndex": index(CACHE_MISS),

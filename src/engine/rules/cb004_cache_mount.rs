@@ -242,6 +242,15 @@ struct Missing {
     downloaded_at: Option<u32>,
 }
 
+/// Lines as a comma-separated list (`5, 7`).
+fn line_list(lines: &[u32]) -> String {
+    lines
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     // for each instruction: whether a COPY/ADD from the context comes before it in its stage
@@ -435,11 +444,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 ", and the same mount on the step{} reading the downloads (line{} {})",
                 if readers.len() == 1 { "" } else { "s" },
                 if readers.len() == 1 { "" } else { "s" },
-                readers
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                line_list(&readers)
             ));
         }
         let fix = Fix {
@@ -462,11 +467,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 "; the step{} at line{} {} read{} the downloads and get{} the mount too (the files are then in the mount, not in the image)",
                 if readers.len() == 1 { "" } else { "s" },
                 if readers.len() == 1 { "" } else { "s" },
-                readers
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                line_list(&readers),
                 if readers.len() == 1 { "s" } else { "" },
                 if readers.len() == 1 { "s" } else { "" },
             ));
