@@ -389,3 +389,123 @@ async fn model_estimates_without_logs_have_ranges_and_config_overrides() {
         (Some(120.0), Some(CostSource::Config))
     );
 }
+
+/// An existence test of a file the context does not hold guards nothing that costs
+/// (issue 14): `if [ -s requirements.txt ]; then pip install …; fi` is a generic RUN when
+/// requirements.txt is neither in the copied context nor made by an earlier step, and a pip
+/// install when it is. Each row: the Dockerfile (under `sentry/` when `context` is set), the
+/// files beside it, the line of the guarded RUN and the cost label it must get.
+#[tokio::test]
+async fn guarded_steps_cost_what_can_run() {
+    struct Row {
+        name: &'static str,
+        context: Option<&'static str>,
+        dockerfile: &'static str,
+        files: &'static [(&'static str, &'static str)],
+        line: u32,
+        label: &'static str,
+        /// the file (beside the Dockerfile) the head changes: `changed.txt` when None
+        change: Option<&'static str>,
+    }
+    let rows = [
+        Row {
+            name: "relative test under WORKDIR, file absent",
+            context: None,
+            dockerfile: "FROM python:3.12\nWORKDIR /app\nCOPY . .\nRUN if [ -s requirements.txt ]; then pip install -r requirements.txt; fi\n",
+            files: &[("a.txt", "a\n")],
+            line: 4,
+            label: "RUN (no known tool); not run: tests of `requirements.txt` absent from the context",
+            change: None,
+        },
+        Row {
+            name: "relative test under WORKDIR, file present",
+            context: None,
+            dockerfile: "FROM python:3.12\nWORKDIR /app\nCOPY . .\nRUN if [ -s requirements.txt ]; then pip install -r requirements.txt; fi\n",
+            files: &[("requirements.txt", "flask\n")],
+            line: 4,
+            label: "pip install",
+            change: None,
+        },
+        Row {
+            name: "present but excluded by .dockerignore",
+            context: None,
+            dockerfile: "FROM python:3.12\nWORKDIR /app\nCOPY . .\nRUN if [ -s requirements.txt ]; then pip install -r requirements.txt; fi\n",
+            files: &[
+                ("requirements.txt", "flask\n"),
+                (".dockerignore", "requirements.txt\n"),
+            ],
+            line: 4,
+            label: "RUN (no known tool); not run: tests of `requirements.txt` absent from the context",
+            change: None,
+        },
+        Row {
+            // getsentry/self-hosted sentry/Dockerfile (trimmed): the context is sentry/, the
+            // test names the file by its absolute path in the image
+            name: "self-hosted's sentry image: absolute path, context in a subdirectory",
+            context: Some("sentry"),
+            dockerfile: "FROM python:3.12\nCOPY . /usr/src/sentry\nRUN if [ -s /usr/src/sentry/requirements.txt ]; then \\\n    echo \"sentry/requirements.txt is deprecated\"; \\\n    pip install -r /usr/src/sentry/requirements.txt; \\\n    fi\n",
+            files: &[
+                ("sentry/requirements.example.txt", "x\n"),
+                ("sentry/config.yml", "a\n"),
+            ],
+            line: 3,
+            label: "RUN (no known tool); not run: tests of `/usr/src/sentry/requirements.txt` absent from the context",
+            change: None,
+        },
+        Row {
+            name: "a file copied into a directory under its own name",
+            context: None,
+            dockerfile: "FROM python:3.12\nCOPY requirements.txt /app/\nRUN if [ -f /app/requirements.txt ]; then pip install -r /app/requirements.txt; fi\n",
+            files: &[("requirements.txt", "flask\n")],
+            line: 3,
+            label: "pip install",
+            change: Some("requirements.txt"),
+        },
+        Row {
+            name: "made by an earlier step",
+            context: None,
+            dockerfile: "FROM python:3.12\nWORKDIR /app\nCOPY . .\nRUN echo flask > requirements.txt\nRUN if [ -s requirements.txt ]; then pip install -r requirements.txt; fi\n",
+            files: &[("a.txt", "a\n")],
+            line: 5,
+            label: "pip install",
+            change: None,
+        },
+    ];
+    let mut wrong = Vec::new();
+    for r in &rows {
+        let tmp = tempfile::tempdir().unwrap();
+        let (base, head) = (tmp.path().join("b"), tmp.path().join("h"));
+        let df_path = match r.context {
+            Some(c) => format!("{c}/Dockerfile"),
+            None => "Dockerfile".to_string(),
+        };
+        let mut files: Vec<(&str, &str)> = vec![(df_path.as_str(), r.dockerfile)];
+        files.extend_from_slice(r.files);
+        tree(&base, &files);
+        tree(&head, &files);
+        // the change: a new file in the context, so the COPY and what follows rebuild
+        let name = r.change.unwrap_or("changed.txt");
+        let changed = match r.context {
+            Some(c) => format!("{c}/{name}"),
+            None => name.to_string(),
+        };
+        tree(&head, &[(changed.as_str(), "new\n")]);
+        let repo = LocalRepo::new(
+            Tree::Dir(DirTree::open(&base).unwrap()),
+            Tree::Dir(DirTree::open(&head).unwrap()),
+        );
+        let mut o = AnalyzeOptions::new(EngineKind::Buildkit);
+        o.dockerfiles = vec![df_path.clone()];
+        o.context = r.context.map(str::to_string);
+        let rep = analyze(&repo, &o).await.unwrap().dockerfiles.remove(0);
+        let s = rep.steps.iter().find(|s| s.line == r.line).unwrap();
+        assert_eq!(s.status, Status::Rebuilt, "{}", r.name);
+        if s.cost_label.as_deref() != Some(r.label) {
+            wrong.push(format!(
+                "{}: label {:?}, {:?} s",
+                r.name, s.cost_label, s.estimated_seconds
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

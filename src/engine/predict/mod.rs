@@ -584,7 +584,10 @@ fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> Vec<StepFact
                 Some(StepVertex::Vertex(v))
                     if matches!(head.sim.vertices[*v].op, Op::Exec { .. }) =>
                 {
-                    (refetches(head, *v), absent_tested_files(ctx, head, *v))
+                    (
+                        refetches(head, *v),
+                        absent_tested_files(ctx, &build.context, head, *v),
+                    )
                 }
                 _ => (Vec::new(), Vec::new()),
             };
@@ -658,7 +661,7 @@ fn refetches(head: &SideSim, v: VId) -> Vec<&'static str> {
 /// Files a RUN tests for existence (`[ -f requirements.txt ]`) that cannot be in the stage: a
 /// COPY from the context covers where the file would be, the context has no such file, and no
 /// other step of the stage (or the stages below it) may have written it.
-fn absent_tested_files(ctx: &Ctx<'_>, head: &SideSim, v: VId) -> Vec<String> {
+fn absent_tested_files(ctx: &Ctx<'_>, context: &str, head: &SideSim, v: VId) -> Vec<String> {
     let vx = &head.sim.vertices[v];
     let Op::Exec { cwd, .. } = &vx.op else {
         return Vec::new();
@@ -699,19 +702,37 @@ fn absent_tested_files(ctx: &Ctx<'_>, head: &SideSim, v: VId) -> Vec<String> {
                                     covered = true;
                                     let rel = abs[d.len()..].trim_start_matches('/');
                                     let base = path.rsplit('/').next().unwrap_or(path);
+                                    // (candidate, whether only a file counts): the file
+                                    // under a copied directory, or a copied file landing
+                                    // in the destination directory under its own name
                                     let mut cands = Vec::new();
                                     if rel.is_empty() {
-                                        cands.push(path.clone());
+                                        cands.push((path.clone(), false));
                                     } else {
-                                        cands.push(tree_join(path, rel));
-                                        if rel == base || rel == name {
-                                            cands.push(path.clone());
+                                        cands.push((tree_join(path, rel), false));
+                                        if rel == base {
+                                            cands.push((path.clone(), true));
                                         }
                                     }
-                                    for c in cands {
+                                    for (c, file_only) in cands {
+                                        if content::is_excluded(&head.ignore, context, &c) {
+                                            continue;
+                                        }
                                         match ctx.head_tree.exists(&c) {
                                             super::tree::Lookup::Loaded(false) => {}
-                                            super::tree::Lookup::Loaded(true) => absent = false,
+                                            super::tree::Lookup::Loaded(true) => {
+                                                let dir = matches!(
+                                                    ctx.head_tree.entry(&c),
+                                                    super::tree::Lookup::Loaded(None)
+                                                ) || matches!(
+                                                    ctx.head_tree.entry(&c),
+                                                    super::tree::Lookup::Loaded(Some(e))
+                                                        if e.kind == super::tree::EntryKind::Dir
+                                                );
+                                                if !(file_only && dir) {
+                                                    absent = false;
+                                                }
+                                            }
                                             super::tree::Lookup::Missing => {
                                                 ctx.needs.request(Side::Head, &c, false);
                                                 absent = false;
