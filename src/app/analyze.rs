@@ -213,25 +213,47 @@ pub async fn analyze_with<R: RepoSource>(
         last_need = out
             .need
             .iter()
-            .map(|r| format!("{}{}", r.path, if r.recursive { "/**" } else { "" }))
+            .map(|r| {
+                let tail = match (r.text, r.recursive) {
+                    (true, _) => " (contents)",
+                    (false, true) => "/**",
+                    (false, false) => "",
+                };
+                format!("{}{tail}", r.path)
+            })
             .collect();
         for side in [Side::Base, Side::Head] {
-            let reqs: Vec<(String, bool)> = out
-                .need
-                .iter()
-                .filter(|r| Side::from(r.side) == side)
+            let ours = || out.need.iter().filter(|r| Side::from(r.side) == side);
+            let reqs: Vec<(String, bool)> = ours()
+                .filter(|r| !r.text)
                 .map(|r| (r.path.clone(), r.recursive))
                 .collect();
-            if reqs.is_empty() {
-                continue;
-            }
-            let listed = repo.list(side, &reqs).await?;
+            let texts: Vec<String> = ours().filter(|r| r.text).map(|r| r.path.clone()).collect();
+            let listed = if reqs.is_empty() {
+                Vec::new()
+            } else {
+                repo.list(side, &reqs).await?
+            };
+            let read = if texts.is_empty() {
+                Vec::new()
+            } else {
+                repo.read_files(side, &texts).await?
+            };
             let l: &mut Listing = match side {
                 Side::Base => &mut inputs.base_tree,
                 Side::Head => &mut inputs.head_tree,
             };
             for (p, r, entries) in listed {
                 l.add(&p, r, entries);
+            }
+            for (p, t) in texts.iter().zip(read) {
+                l.add_text(
+                    p,
+                    match t {
+                        Some(FileText::Text(t)) => Some(t),
+                        _ => None,
+                    },
+                );
             }
         }
     }

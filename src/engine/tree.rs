@@ -35,12 +35,15 @@ pub struct Entry {
     pub size: Option<u64>,
 }
 
-/// What the engine asks for when a listing lacks a path.
+/// What the engine asks for when a listing lacks a path: its entries (`recursive`: the whole
+/// subtree), or with `text` the file's contents (a small manifest a rule reads, such as
+/// `package.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Request {
     pub side: SideKey,
     pub path: String,
     pub recursive: bool,
+    pub text: bool,
 }
 
 /// `Side` made orderable for request sets.
@@ -76,6 +79,8 @@ pub struct Listing {
     complete: BTreeSet<String>,
     /// Exact paths that were looked up (present in `entries` or known absent).
     looked_up: BTreeSet<String>,
+    /// Contents of files read on request (`None`: absent, or not text).
+    texts: BTreeMap<String, Option<String>>,
 }
 
 /// The answer to a listing query: the data, or a note that it was not loaded.
@@ -112,6 +117,19 @@ impl Listing {
         self.looked_up.insert(req_path.to_string());
         if recursive {
             self.complete.insert(req_path.to_string());
+        }
+    }
+
+    /// Record the contents read for a text request (`None`: no such file, or not text).
+    pub fn add_text(&mut self, path: &str, text: Option<String>) {
+        self.texts.insert(path.to_string(), text);
+    }
+
+    /// The contents of the file at `path`, when they were read (see [`Needs::request_text`]).
+    pub fn text(&self, path: &str) -> Lookup<Option<&str>> {
+        match self.texts.get(path) {
+            Some(t) => Lookup::Loaded(t.as_deref()),
+            None => Lookup::Missing,
         }
     }
 
@@ -386,6 +404,17 @@ impl Needs {
             side: side.into(),
             path: path.to_string(),
             recursive,
+            text: false,
+        });
+    }
+
+    /// Ask for the contents of the file at `path` (answered with [`Listing::add_text`]).
+    pub fn request_text(&self, side: Side, path: &str) {
+        self.requests.borrow_mut().insert(Request {
+            side: side.into(),
+            path: path.to_string(),
+            recursive: false,
+            text: true,
         });
     }
 

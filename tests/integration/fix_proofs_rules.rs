@@ -28,7 +28,7 @@ use crate::fix_proofs::image_files;
 use crate::support::docker::{self, BASE1, Daemon, Docker};
 use crate::support::trees::write_tree;
 
-const NPM: &str = "@755 #!/bin/sh\n# a stand-in for npm: `ci` installs from the lockfile, `run build` bundles src/\nset -e\ncase \"$1\" in\nci) [ -f package.json ] && [ -f package-lock.json ] || { echo 'npm ERR! package.json and package-lock.json are needed' >&2; exit 1; }\n  mkdir -p node_modules/lib && cp package-lock.json node_modules/lib/lock ;;\nrun) [ -f node_modules/lib/lock ] || { echo 'npm ERR! node_modules is missing' >&2; exit 1; }\n  mkdir -p dist && cat src/*.js node_modules/lib/lock > dist/app.js ;;\nesac\n";
+const NPM: &str = "@755 #!/bin/sh\n# a stand-in for npm: `ci` installs from the lockfile and runs package.json's prepare script (not with --ignore-scripts), `run build` bundles src/\nset -e\ncase \"$1\" in\nci) [ -f package.json ] && [ -f package-lock.json ] || { echo 'npm ERR! package.json and package-lock.json are needed' >&2; exit 1; }\n  mkdir -p node_modules/lib && cp package-lock.json node_modules/lib/lock\n  s=$(sed -n 's/.*\"prepare\": *\"\\([^\"]*\\)\".*/\\1/p' package.json)\n  case \" $* \" in *\" --ignore-scripts \"*) s= ;; esac\n  [ -z \"$s\" ] || sh -c \"$s\" ;;\nrun) [ -f node_modules/lib/lock ] || { echo 'npm ERR! node_modules is missing' >&2; exit 1; }\n  mkdir -p dist && cat src/*.js node_modules/lib/lock > dist/app.js ;;\nesac\n";
 
 const DOTNET: &str = "@755 #!/bin/sh\n# a stand-in for dotnet: restore needs the project and the central package versions\nset -e\np=\"$2\"; d=$(dirname \"$p\")\ncase \"$1\" in\nrestore) [ -f \"$p\" ] || { echo \"MSB1009: Project file does not exist: $p\" >&2; exit 1; }\n  [ -f Directory.Packages.props ] || { echo 'error NU1015: PackageReference Lib has no version (Directory.Packages.props not found)' >&2; exit 1; }\n  mkdir -p \"$d/obj\" /root/.nuget/packages && cat \"$p\" Directory.Packages.props > \"$d/obj/project.assets.json\" && cp Directory.Packages.props /root/.nuget/packages/lib ;;\npublish) [ -f \"$d/obj/project.assets.json\" ] || { echo 'error NETSDK1004: Assets file not found; run a NuGet package restore' >&2; exit 1; }\n  mkdir -p /out && cat \"$d/Program.cs\" \"$d/obj/project.assets.json\" > /out/app ;;\nesac\n";
 
@@ -359,8 +359,55 @@ async fn cb001_npm(daemon: Daemon) {
         None,
     );
     assert!(!b.ok, "the build without sources must fail\n{}", b.log);
+    // package.json's `prepare` script builds the sources during `npm ci`: shown only, and
+    // applying it breaks the build; with `--ignore-scripts` the fix is offered again
+    let prepare = with_edits(
+        &original,
+        &[(
+            "package.json",
+            "{\"name\": \"web\", \"scripts\": {\"prepare\": \"cat src/index.js > prepared.js\"}}\n",
+        )],
+    );
+    let base_ok = scenario(d, "cb001-prepare", &prepare, &prepare, None);
+    assert!(
+        base_ok.ok,
+        "the original builds with its prepare script\n{}",
+        base_ok.log
+    );
+    let x = fix_of(&prepare, "CB001", d).await;
+    assert_eq!(x.applicability, Applicability::DisplayOnly, "{x:?}");
+    let f = finding_of(&prepare, "CB001", None, d).await.unwrap();
+    assert!(f.message.contains("`prepare` script"), "{}", f.message);
+    d.prune();
+    let work = tempfile::tempdir().unwrap();
+    let b = build(
+        d,
+        work.path(),
+        &patched(&prepare, &x),
+        "cbrule-cb001-prepare",
+        None,
+    );
+    assert!(!b.ok, "prepare without sources must fail\n{}", b.log);
+    let ignoring = with_edits(
+        &prepare,
+        &[(
+            "Dockerfile",
+            &dockerfile(&prepare).replace("RUN npm ci\n", "RUN npm ci --ignore-scripts\n"),
+        )],
+    );
+    let x = fix_of(&ignoring, "CB001", d).await;
+    assert_eq!(x.applicability, Applicability::Unsafe, "{x:?}");
+    let fixed = patched(&ignoring, &x);
+    let scripts_line = prove(
+        d,
+        "cb001-npm-ignore-scripts",
+        &ignoring,
+        &fixed,
+        |f| with_edits(f, &[("src/index.js", "console.log(2)\n")]),
+        &["app/node_modules/lib/lock", "app/dist/app.js"],
+    );
     eprintln!(
-        "{line}\ncb001-npm-chained [{}]: display-only; applied anyway, the build fails (no sources at `npm run build`)",
+        "{line}\ncb001-npm-chained [{}]: display-only; applied anyway, the build fails (no sources at `npm run build`)\ncb001-npm-prepare [{0}]: display-only; applied anyway, the build fails (no sources for the prepare script)\n{scripts_line}",
         d.label()
     );
 }

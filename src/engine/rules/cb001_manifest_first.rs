@@ -20,9 +20,12 @@
 //! ```
 //!
 //! **Fix safety.** Unsafe: the install now runs with only the manifests present, which breaks
-//! installs whose scripts read sources (npm `prepare`, `pip install -e .`). Offered when the
-//! install RUN is one install command right after the COPY (only metadata instructions
-//! between); otherwise shown, not applied. Only manifests that exist in the context are copied.
+//! installs whose scripts read sources. Offered when the install RUN is one install command
+//! right after the COPY (only metadata instructions between) and, for npm, yarn and pnpm, the
+//! project's `package.json` declares no lifecycle script the install runs (`preinstall`,
+//! `install`, `postinstall`, `prepublish`, `prepare`, …) unless the install passes
+//! `--ignore-scripts`; otherwise shown, not applied, and the message says why. Only manifests
+//! that exist in the context are copied.
 
 use super::{
     Finding, Rule, RuleContext, context_copy, finding, installs_in, is_broad_source, run_command,
@@ -183,7 +186,17 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             if !ctx.text[region.clone()].ends_with('\n') {
                 new.pop();
             }
-            let applicability = if movable && pure {
+            // the project's own lifecycle scripts run in the install: with only the manifests
+            // copied, a `prepare` that builds the sources finds none
+            let scripts = if matches!(eco.name, "npm" | "yarn" | "pnpm")
+                && present.iter().any(|m| m == "package.json")
+                && !run_command(run).is_some_and(|c| c.contains("--ignore-scripts"))
+            {
+                lifecycle_scripts(ctx, &ctx.in_context(&format!("{base}/package.json")))
+            } else {
+                Vec::new()
+            };
+            let applicability = if movable && pure && scripts.is_empty() {
                 Applicability::Unsafe
             } else {
                 Applicability::DisplayOnly
@@ -210,10 +223,67 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 eco.name,
                 present.join(", ")
             );
+            let msg = if scripts.is_empty() {
+                msg
+            } else {
+                format!(
+                    "{msg}; not applied: the install runs package.json's {} script{}, which may need the sources copied after it",
+                    scripts
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if scripts.len() == 1 { "" } else { "s" }
+                )
+            };
             out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
         }
     }
     out
+}
+
+/// Scripts npm, yarn and pnpm run for the project itself during an install.
+const LIFECYCLE: &[&str] = &[
+    "preinstall",
+    "install",
+    "postinstall",
+    "prepublish",
+    "preprepare",
+    "prepare",
+    "postprepare",
+];
+
+/// The lifecycle scripts the `package.json` at `path` (root-relative) declares. Its contents
+/// are asked for when not yet read; without a tree (a Dockerfile checked alone) nothing is
+/// known and none are assumed; a file that is not JSON declares none that we can see.
+fn lifecycle_scripts(ctx: &RuleContext<'_>, path: &str) -> Vec<&'static str> {
+    let Some(t) = ctx.tree else {
+        return Vec::new();
+    };
+    match t.text(path) {
+        crate::engine::tree::Lookup::Missing => {
+            ctx.needs.request_text(ctx.side, path);
+            Vec::new()
+        }
+        crate::engine::tree::Lookup::Loaded(None) => Vec::new(),
+        crate::engine::tree::Lookup::Loaded(Some(text)) => {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+                return Vec::new();
+            };
+            let Some(scripts) = v.get("scripts").and_then(|s| s.as_object()) else {
+                return Vec::new();
+            };
+            LIFECYCLE
+                .iter()
+                .copied()
+                .filter(|k| {
+                    scripts
+                        .get(*k)
+                        .is_some_and(|c| c.as_str().is_some_and(|c| !c.trim().is_empty()))
+                })
+                .collect()
+        }
+    }
 }
 
 /// Manifests of `eco` that exist in the context directory `base` (context-relative). Without a
