@@ -45,6 +45,8 @@ pub struct Counts {
 pub fn counts(report: &Report) -> Counts {
     let mut c = Counts::default();
     for df in &report.dockerfiles {
+        // a fix merged for several findings of this Dockerfile is one fix to apply
+        let mut seen: Vec<&crate::engine::fix::Fix> = Vec::new();
         if df.diagnostics.iter().any(|d| d.severity == Severity::Error) {
             c.unparsable += 1;
         }
@@ -55,10 +57,15 @@ pub fn counts(report: &Report) -> Counts {
                 Severity::Warning => c.warnings += 1,
                 Severity::Info => c.info += 1,
             }
-            match f.fix.as_ref().map(|x| x.applicability) {
-                Some(Applicability::Safe) => c.safe_fixes += 1,
-                Some(Applicability::Unsafe) => c.unsafe_fixes += 1,
-                _ => {}
+            let Some(x) = f.fix.as_ref() else { continue };
+            if seen.contains(&x) {
+                continue;
+            }
+            seen.push(x);
+            match x.applicability {
+                Applicability::Safe => c.safe_fixes += 1,
+                Applicability::Unsafe => c.unsafe_fixes += 1,
+                Applicability::DisplayOnly => {}
             }
         }
     }

@@ -9,7 +9,11 @@
 //!   prunes one by accident).
 //!
 //! Base images are imported from a busybox-static rootfs; there is no registry. Each daemon has
-//! its own lock: a test that builds prunes that daemon's cache and holds its lock meanwhile.
+//! its own lock: a test that builds prunes that daemon's cache and holds its lock meanwhile. The
+//! lock is a file lock (`flock`, one file per daemon socket under the temp directory), so test
+//! runs in other processes on the same daemon wait too (Docker 20.10's BuildKit crashes with a
+//! nil pointer in `GetByBlob` when one run prunes while another pulls a local image), and it is
+//! released when its process dies.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -138,10 +142,14 @@ pub fn docker_of(daemon: Daemon) -> Option<&'static Docker> {
 static EXCLUSIVE_2010: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 static EXCLUSIVE_28: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Exclusive use of one daemon: the in-process lock and the file lock, released on drop.
+pub struct Exclusive {
+    _file: std::fs::File,
+    _guard: tokio::sync::MutexGuard<'static, ()>,
+}
+
 /// The daemon for exclusive use by one test (the guard releases it).
-pub async fn exclusive(
-    daemon: Daemon,
-) -> Option<(&'static Docker, tokio::sync::MutexGuard<'static, ()>)> {
+pub async fn exclusive(daemon: Daemon) -> Option<(&'static Docker, Exclusive)> {
     let d = require(daemon)?;
     // an async lock: each test has its own runtime, and the guard is held across its awaits
     let lock = match daemon {
@@ -149,7 +157,35 @@ pub async fn exclusive(
         Daemon::D28 => &EXCLUSIVE_28,
     };
     let guard = lock.lock().await;
-    Some((d, guard))
+    // then the file lock, for runs in other processes (blocking: off the runtime's threads)
+    let name: String = d
+        .host
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = std::env::temp_dir().join(format!("cachebust-test-{name}.lock"));
+    let file = tokio::task::spawn_blocking(move || {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("lock file {}: {e}", path.display()));
+        // std's file lock is Rust 1.89; the crate (not its tests) builds on 1.85
+        #[allow(clippy::incompatible_msrv)]
+        f.lock()
+            .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+        f
+    })
+    .await
+    .unwrap();
+    Some((
+        d,
+        Exclusive {
+            _file: file,
+            _guard: guard,
+        },
+    ))
 }
 
 /// Fail in CI when the daemon is missing; skip elsewhere with a message.
