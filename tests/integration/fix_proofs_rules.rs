@@ -19,14 +19,12 @@
 
 use std::path::Path;
 
-use cachebust::app::analyze::AnalyzeOptions;
-use cachebust::engine::fix::{self, Applicability, Fix};
-use cachebust::engine::rules::Finding;
+use cachebust::engine::fix::{Applicability, Fix};
 
 use crate::buildkit::real_statuses;
 use crate::fix_proofs::image_files;
-use crate::support::docker::{self, BASE1, Daemon, Docker};
-use crate::support::trees::write_tree;
+use crate::support::docker::{self, Daemon, Docker};
+use crate::support::proofs::{Files, dockerfile, finding_of, owned, patched, with_edits, write};
 
 const NPM: &str = "@755 #!/bin/sh\n# a stand-in for npm: `ci` installs from the lockfile and runs package.json's prepare script (not with --ignore-scripts), `run build` bundles src/\nset -e\ncase \"$1\" in\nci) [ -f package.json ] && [ -f package-lock.json ] || { echo 'npm ERR! package.json and package-lock.json are needed' >&2; exit 1; }\n  mkdir -p node_modules/lib && cp package-lock.json node_modules/lib/lock\n  s=$(sed -n 's/.*\"prepare\": *\"\\([^\"]*\\)\".*/\\1/p' package.json)\n  case \" $* \" in *\" --ignore-scripts \"*) s= ;; esac\n  [ -z \"$s\" ] || sh -c \"$s\" ;;\nrun) [ -f node_modules/lib/lock ] || { echo 'npm ERR! node_modules is missing' >&2; exit 1; }\n  mkdir -p dist && cat src/*.js node_modules/lib/lock > dist/app.js ;;\nesac\n";
 
@@ -43,51 +41,6 @@ const PYTHON: &str = "@755 #!/bin/sh\n# a stand-in for python: -m MODULE runs th
 /// The stand-in Python image: python 3.12's layout, with pip, python and apt-get stand-ins.
 const PYTHON_IMAGE: &str = "python:3.12-cbstandin";
 
-type Files = Vec<(String, String)>;
-
-fn owned(files: &[(&str, &str)]) -> Files {
-    files
-        .iter()
-        .map(|(p, t)| (p.to_string(), t.replace("{B1}", BASE1)))
-        .collect()
-}
-
-fn write(dir: &Path, files: &Files) {
-    let refs: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
-    write_tree(dir, &refs);
-}
-
-fn with_edits(files: &Files, edits: &[(&str, &str)]) -> Files {
-    let mut out = files.to_vec();
-    for (path, text) in edits {
-        match out.iter_mut().find(|(p, _)| p == path) {
-            Some(f) => f.1 = text.to_string(),
-            None => out.push((path.to_string(), text.to_string())),
-        }
-    }
-    out
-}
-
-fn dockerfile(files: &Files) -> &str {
-    &files.iter().find(|(p, _)| p == "Dockerfile").unwrap().1
-}
-
-/// The finding of `code` cachebust reports over the tree (the first, or the one at `line`).
-async fn finding_of(files: &Files, code: &str, line: Option<u32>, d: &Docker) -> Option<Finding> {
-    let tmp = tempfile::tempdir().unwrap();
-    write(tmp.path(), files);
-    let repo = cachebust::adapters::fs::SameDir::open(tmp.path()).unwrap();
-    let mut opts = AnalyzeOptions::new(d.daemon.engine());
-    opts.dockerfiles = vec!["Dockerfile".into()];
-    let report = cachebust::app::check::check(&repo, &opts).await.unwrap();
-    report
-        .dockerfiles
-        .iter()
-        .flat_map(|df| &df.findings)
-        .find(|f| f.code == code && line.is_none_or(|l| f.line == l))
-        .cloned()
-}
-
 /// The rule's own fix (its part alone where it was merged with another finding's).
 async fn fix_of(files: &Files, code: &str, d: &Docker) -> Fix {
     let f = finding_of(files, code, None, d)
@@ -96,21 +49,6 @@ async fn fix_of(files: &Files, code: &str, d: &Docker) -> Fix {
     f.own_fix
         .or(f.fix)
         .unwrap_or_else(|| panic!("no {code} fix"))
-}
-
-/// `files` with a fix applied, whatever its applicability (to build what it would do).
-fn patched(files: &Files, x: &Fix) -> Files {
-    let map: std::collections::BTreeMap<String, String> = files.iter().cloned().collect();
-    let (out, applied) = fix::apply(&map, &[x]);
-    assert_eq!(applied, vec![0], "the fix applies");
-    let mut fixed = files.to_vec();
-    for (p, t) in out {
-        match fixed.iter_mut().find(|(q, _)| *q == p) {
-            Some(f) => f.1 = t,
-            None => fixed.push((p, t)),
-        }
-    }
-    fixed
 }
 
 struct Built {

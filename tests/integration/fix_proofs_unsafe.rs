@@ -16,13 +16,13 @@ use std::path::Path;
 
 use cachebust::adapters::local::LocalRepo;
 use cachebust::app::analyze::{AnalyzeOptions, analyze};
-use cachebust::engine::fix::{self, Applicability};
+use cachebust::engine::fix::Applicability;
 use cachebust::engine::report::{Confidence, Status};
 
 use crate::buildkit::real_statuses;
 use crate::fix_proofs::image_files;
-use crate::support::docker::{self, BASE1, Daemon, Docker};
-use crate::support::trees::write_tree;
+use crate::support::docker::{self, Daemon, Docker};
+use crate::support::proofs::{Files, dockerfile, finding_of, owned, patched, with_edits, write};
 
 const GO: &str = "@755 #!/bin/sh\n# a stand-in for go: `mod download` fills the module cache, `build` reads it\nset -e\ncase \"$1 $2\" in\n\"mod download\") mkdir -p /go/pkg/mod && cp go.mod /go/pkg/mod/modules ;;\n\"build -o\") if [ ! -f /go/pkg/mod/modules ]; then mkdir -p /go/pkg/mod && cp go.mod /go/pkg/mod/modules && echo yes > /tmp/downloaded-again; fi\n  mkdir -p \"$(dirname \"$3\")\" && cat main.go /go/pkg/mod/modules > \"$3\" ;;\nesac\n";
 
@@ -30,58 +30,12 @@ const DOTNET: &str = "@755 #!/bin/sh\n# a stand-in for dotnet: restore fills the
 
 const MAKE: &str = "@755 #!/bin/sh\n# a stand-in for make install: the program goes to /usr/local\nset -e\nmkdir -p /usr/local/share/app && cp /src/a.txt /usr/local/share/app/a.txt\n";
 
-fn write(dir: &Path, files: &[(String, String)]) {
-    let refs: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
-    write_tree(dir, &refs);
-}
-
-fn with_edit(files: &[(String, String)], path: &str, text: &str) -> Vec<(String, String)> {
-    let mut out = files.to_vec();
-    match out.iter_mut().find(|(p, _)| p == path) {
-        Some(f) => f.1 = text.to_string(),
-        None => out.push((path.to_string(), text.to_string())),
-    }
-    out
-}
-
 /// The fix of the finding of `code` at `line`, computed by cachebust over the tree.
-async fn fix_of(
-    files: &[(String, String)],
-    code: &str,
-    line: u32,
-    d: &Docker,
-) -> cachebust::engine::fix::Fix {
-    let tmp = tempfile::tempdir().unwrap();
-    write(tmp.path(), files);
-    let repo = cachebust::adapters::fs::SameDir::open(tmp.path()).unwrap();
-    let mut opts = AnalyzeOptions::new(d.daemon.engine());
-    opts.dockerfiles = vec!["Dockerfile".into()];
-    let report = cachebust::app::check::check(&repo, &opts).await.unwrap();
-    report
-        .dockerfiles
-        .iter()
-        .flat_map(|df| &df.findings)
-        .find(|f| f.code == code && f.line == line)
-        .and_then(|f| f.fix.clone())
+async fn fix_of(files: &Files, code: &str, line: u32, d: &Docker) -> cachebust::engine::fix::Fix {
+    finding_of(files, code, Some(line), d)
+        .await
+        .and_then(|f| f.fix)
         .unwrap_or_else(|| panic!("no {code} fix at line {line}"))
-}
-
-fn apply(files: &[(String, String)], x: &cachebust::engine::fix::Fix) -> Vec<(String, String)> {
-    let map: std::collections::BTreeMap<String, String> = files.iter().cloned().collect();
-    let (out, applied) = fix::apply(&map, &[x]);
-    assert_eq!(applied, vec![0], "the fix applies");
-    let mut fixed = files.to_vec();
-    for (p, t) in out {
-        match fixed.iter_mut().find(|(q, _)| *q == p) {
-            Some(f) => f.1 = t,
-            None => fixed.push((p, t)),
-        }
-    }
-    fixed
-}
-
-fn dockerfile(files: &[(String, String)]) -> &str {
-    &files.iter().find(|(p, _)| p == "Dockerfile").unwrap().1
 }
 
 /// Build `files` in a fresh directory: whether it built, and the log.
@@ -89,13 +43,6 @@ fn build(d: &Docker, dir: &Path, files: &[(String, String)], tag: &str) -> (bool
     write(dir, files);
     let b = d.build(dir, "Dockerfile", None, &[], None, tag);
     (b.ok, b.log)
-}
-
-fn owned(files: &[(&str, &str)]) -> Vec<(String, String)> {
-    files
-        .iter()
-        .map(|(p, t)| (p.to_string(), t.replace("{B1}", BASE1)))
-        .collect()
 }
 
 #[tokio::test]
@@ -124,7 +71,7 @@ async fn download_mounts(daemon: Daemon) {
     // cachebust's CB004 fix for `go mod download` at line 5
     let x = fix_of(&original, "CB004", 5, d).await;
     assert_eq!(x.applicability, Applicability::Unsafe);
-    let fixed = apply(&original, &x);
+    let fixed = patched(&original, &x);
     let text = dockerfile(&fixed).to_string();
     assert!(
         text.contains("RUN --mount=type=cache,target=/go/pkg/mod go mod download")
@@ -135,13 +82,15 @@ async fn download_mounts(daemon: Daemon) {
         "the mount is on the reader too:\n{text}"
     );
     // what CB004 used to offer: the mount on the download alone
-    let download_only = with_edit(
+    let download_only = with_edits(
         &original,
-        "Dockerfile",
-        &dockerfile(&original).replace(
-            "RUN go mod download",
-            "RUN --mount=type=cache,target=/go/pkg/mod go mod download",
-        ),
+        &[(
+            "Dockerfile",
+            &dockerfile(&original).replace(
+                "RUN go mod download",
+                "RUN --mount=type=cache,target=/go/pkg/mod go mod download",
+            ),
+        )],
     );
     let mut lines = Vec::new();
     for (name, files) in [("fixed", &fixed), ("download-only", &download_only)] {
@@ -151,7 +100,7 @@ async fn download_mounts(daemon: Daemon) {
         let (ok, log) = build(d, &work.path().join("base"), files, &format!("{tag}-base"));
         assert!(ok, "{name} base build failed\n{log}");
         // the scenario: a source edit
-        let head = with_edit(files, "main.go", "package main // v2\n");
+        let head = with_edits(files, &[("main.go", "package main // v2\n")]);
         let (ok, log) = build(d, &work.path().join("head"), &head, &tag);
         assert!(ok, "{name} head build failed\n{log}");
         let img = image_files(d, &tag);
@@ -202,13 +151,15 @@ async fn offline_reader(daemon: Daemon) {
     assert_eq!(x.applicability, Applicability::DisplayOnly, "{x:?}");
     // why: the mount on both steps builds while the mount is warm, and fails once it is empty
     // while the restore step stays cached (a pruned mount, a CI cache without mounts)
-    let both = with_edit(
+    let both = with_edits(
         &original,
-        "Dockerfile",
-        &dockerfile(&original).replace(
-            "RUN dotnet",
-            "RUN --mount=type=cache,target=/root/.nuget/packages dotnet",
-        ),
+        &[(
+            "Dockerfile",
+            &dockerfile(&original).replace(
+                "RUN dotnet",
+                "RUN --mount=type=cache,target=/root/.nuget/packages dotnet",
+            ),
+        )],
     );
     d.prune();
     let work = tempfile::tempdir().unwrap();
@@ -218,7 +169,7 @@ async fn offline_reader(daemon: Daemon) {
         .cmd()
         .args(["builder", "prune", "-f", "--filter", "type=exec.cachemount"])
         .output();
-    let head = with_edit(&both, "Program.cs", "// v2\n");
+    let head = with_edits(&both, &[("Program.cs", "// v2\n")]);
     let (ok, log) = build(d, &work.path().join("head"), &head, "cbunsafe-dotnet");
     let real = real_statuses(&log, dockerfile(&head));
     assert_eq!(real.get(&5), Some(&'C'), "the restore stays cached\n{log}");
@@ -237,7 +188,7 @@ async fn offline_reader(daemon: Daemon) {
         .cmd()
         .args(["builder", "prune", "-f", "--filter", "type=exec.cachemount"])
         .output();
-    let ohead = with_edit(&original, "Program.cs", "// v2\n");
+    let ohead = with_edits(&original, &[("Program.cs", "// v2\n")]);
     let (ok, log) = build(d, &work.path().join("ohead"), &ohead, "cbunsafe-dotnet-o");
     assert!(ok, "the original builds\n{log}");
     eprintln!(
@@ -300,7 +251,7 @@ async fn copy_from(daemon: Daemon) {
         let hdir = work.path().join("head");
         let (ok, log) = build(d, &bdir, &files, &format!("cbcopyfrom-{name}-base"));
         assert!(ok, "{log}");
-        let head = with_edit(&files, "src/a.txt", "two\n");
+        let head = with_edits(&files, &[("src/a.txt", "two\n")]);
         let (ok, log) = build(d, &hdir, &head, &format!("cbcopyfrom-{name}"));
         assert!(ok, "{log}");
         let real = real_statuses(&log, dockerfile(&head));

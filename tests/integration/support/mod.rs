@@ -2,4 +2,5 @@
 
 pub mod docker;
 pub mod github;
+pub mod proofs;
 pub mod trees;
