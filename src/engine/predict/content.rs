@@ -392,9 +392,7 @@ pub fn source_problem(
 type Selection = Vec<(String, EntryKind, u32, String)>;
 
 /// The files a context source selects on one side: (name relative to the source, kind, mode, id).
-#[allow(clippy::too_many_arguments)]
 fn select(
-    listing: &Listing,
     ctx: &Ctx<'_>,
     side: Side,
     context: &str,
@@ -403,6 +401,10 @@ fn select(
     ignore: &IgnoreInfo,
     exclude: &[String],
 ) -> Option<Selection> {
+    let listing = match side {
+        Side::Head => ctx.head_tree,
+        Side::Base => ctx.base_tree,
+    };
     let mut out = select_all(listing, ctx, side, context, path, wildcard, ignore)?;
     if !exclude.is_empty() {
         let prefix = if wildcard { wildcard_base(path) } else { path };
@@ -526,26 +528,8 @@ impl Comparison<'_> {
             }
         }
         // Slow path: compare what each side selects.
-        let h = select(
-            ctx.head_tree,
-            ctx,
-            Side::Head,
-            context,
-            hp,
-            hw,
-            &head.ignore,
-            exclude,
-        );
-        let b = select(
-            ctx.base_tree,
-            ctx,
-            Side::Base,
-            context,
-            bp,
-            bw,
-            &base.ignore,
-            exclude,
-        );
+        let h = select(ctx, Side::Head, context, hp, hw, &head.ignore, exclude);
+        let b = select(ctx, Side::Base, context, bp, bw, &base.ignore, exclude);
         let (Some(mut h), Some(mut b)) = (h, b) else {
             return Cmp::Same {
                 confidence: Confidence::Exact,

@@ -334,90 +334,34 @@ fn legacy_heredoc_failure(text: &str, inst: &dockerfile::Instruction) -> (u32, S
     (inst.line, String::new())
 }
 
-/// Predict one build. `None` when the build is not touched by the change and not asked for.
-/// Also returns what the cost model needs to know about each step.
+/// Predict one build: simulate both sides, match every head vertex against the base cache
+/// (each first miss explained by `explain` or `content`), the steps and their sources, the
+/// cost facts, then the rules. `None` when the change does not concern the build.
 pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
     let mut diags = Vec::new();
     let head = simulate_side(ctx, build, &build.head, Side::Head, &mut diags);
-    let mut base_diags = Vec::new();
-    let base = simulate_side(ctx, build, &build.base, Side::Base, &mut base_diags);
-
-    // A head Dockerfile we cannot read or parse: report its diagnostics and no steps.
-    let head = match head {
-        Ok(h) => h,
-        Err(_) => {
-            build.head.dockerfile.as_ref()?;
-            let parsed = build
-                .head
-                .dockerfile
-                .as_ref()
-                .and_then(FileText::text)
-                .map(dockerfile::parse);
-            let touched = touched_paths(ctx, build, None, None);
-            if !build.always_report && touched.is_empty() {
-                return None;
-            }
-            return Some(Predicted {
-                report: DockerfileReport {
-                    path: build.dockerfile.clone(),
-                    context: display_context(&build.context),
-                    target: build.head.target.clone(),
-                    target_stage: None,
-                    origin: build.origin.clone(),
-                    origins: Vec::new(),
-                    frontend: parsed
-                        .as_ref()
-                        .map(|d| frontend_name(ctx.engine, d))
-                        .unwrap_or_else(|| ctx.engine.name().to_string()),
-                    steps: Vec::new(),
-                    diagnostics: dedup_diags(diags),
-                    touched_by: touched,
-                    summary: Summary::default(),
-                    cost: None,
-                    findings: Vec::new(),
-                    sources: Default::default(),
-                },
-                facts: Vec::new(),
-                base_fixes: HashMap::new(),
-                changed_lines: Vec::new(),
-            });
-        }
+    let base = simulate_side(ctx, build, &build.base, Side::Base, &mut Vec::new());
+    let Ok(head) = head else {
+        return unreadable_head(ctx, build, diags);
     };
-
-    let mut base_problem = None;
-    let base = match base {
-        Ok(b) => {
-            if b.df.syntax() != head.df.syntax() {
-                base_problem = Some(BaseProblem::Syntax);
-                None
-            } else {
-                Some(b)
-            }
-        }
-        Err(k) => {
-            base_problem = Some(k);
-            None
-        }
-    };
-
+    let (base, base_problem) = comparable_base(&head, base);
     let results = match_vertices(ctx, build, &head, base.as_ref(), base_problem);
-    let mut steps = assemble_steps(&head, base.as_ref(), &results);
+    let mut steps = assemble_steps(&head, &results);
     check_sources(ctx, build, &head, &mut steps, &mut diags);
     let touched = touched_paths(ctx, build, Some(&head), base.as_ref());
     let summary = summarize(&steps);
     if !build.always_report && touched.is_empty() && summary.rebuilt == 0 {
         return None;
     }
-    let target_stage = head
-        .sim
-        .target
-        .map(|t| head.sim.stages[t].info.display_name());
     let facts = step_facts(ctx, build, &head);
     let mut report = DockerfileReport {
         path: build.dockerfile.clone(),
         context: display_context(&build.context),
         target: build.head.target.clone(),
-        target_stage,
+        target_stage: head
+            .sim
+            .target
+            .map(|t| head.sim.stages[t].info.display_name()),
         origin: build.origin.clone(),
         origins: Vec::new(),
         frontend: frontend_name(ctx.engine, &head.df),
@@ -429,65 +373,133 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         findings: Vec::new(),
         sources: Default::default(),
     };
-    let mut base_fixes = HashMap::new();
-    let mut changed_lines = Vec::new();
-    if let Some(check) = ctx.rules {
-        report.findings = run_rules(ctx, check, build, &head, &build.head, Side::Head);
-        for f in &report.findings {
-            for e in f.fix.iter().flat_map(|x| &x.edits) {
-                if !report.sources.contains_key(&e.file) {
-                    let text = if e.file == build.dockerfile {
-                        build.head.dockerfile.as_ref()
-                    } else if e.file == format!("{}.dockerignore", build.dockerfile) {
-                        build.head.dockerfile_ignore.as_ref()
-                    } else {
-                        build.head.context_ignore.as_ref()
-                    };
-                    // a file the fix creates is absent: diffs show it as new
-                    if let Some(t) = text.and_then(FileText::text) {
-                        report.sources.insert(e.file.clone(), t.to_string());
-                    }
-                }
-            }
-        }
-        if let Some(b) = &base {
-            for f in run_rules(ctx, check, build, b, &build.base, Side::Base) {
-                if let Some(fix) = f.own_fix {
-                    base_fixes.insert(own_fix_key(&f.fingerprint), fix);
-                }
-                if let Some(fix) = f.fix {
-                    base_fixes.insert(f.fingerprint, fix);
-                }
-            }
-            let old = build
-                .base
-                .dockerfile
-                .as_ref()
-                .and_then(FileText::text)
-                .unwrap_or("");
-            let new = build
-                .head
-                .dockerfile
-                .as_ref()
-                .and_then(FileText::text)
-                .unwrap_or("");
-            changed_lines = changed_head_lines(old, new);
-        } else {
-            let n = build
-                .head
-                .dockerfile
-                .as_ref()
-                .and_then(FileText::text)
-                .map_or(0, |t| t.lines().count());
-            changed_lines = (1..=n as u32).collect();
-        }
-    }
+    let rules = match ctx.rules {
+        Some(check) => rule_pass(ctx, check, build, &head, base.as_ref(), &mut report),
+        None => RulePass::default(),
+    };
     Some(Predicted {
         report,
         facts,
-        base_fixes,
-        changed_lines,
+        base_fixes: rules.base_fixes,
+        changed_lines: rules.changed_lines,
     })
+}
+
+/// A head Dockerfile that cannot be read or parsed: its diagnostics and no steps (`None` when
+/// there is none, or the change does not concern the build).
+fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) -> Option<Predicted> {
+    let text = build.head.dockerfile.as_ref()?;
+    let parsed = text.text().map(dockerfile::parse);
+    let touched = touched_paths(ctx, build, None, None);
+    if !build.always_report && touched.is_empty() {
+        return None;
+    }
+    Some(Predicted {
+        report: DockerfileReport {
+            path: build.dockerfile.clone(),
+            context: display_context(&build.context),
+            target: build.head.target.clone(),
+            target_stage: None,
+            origin: build.origin.clone(),
+            origins: Vec::new(),
+            frontend: parsed
+                .as_ref()
+                .map(|d| frontend_name(ctx.engine, d))
+                .unwrap_or_else(|| ctx.engine.name().to_string()),
+            steps: Vec::new(),
+            diagnostics: dedup_diags(diags),
+            touched_by: touched,
+            summary: Summary::default(),
+            cost: None,
+            findings: Vec::new(),
+            sources: Default::default(),
+        },
+        facts: Vec::new(),
+        base_fixes: HashMap::new(),
+        changed_lines: Vec::new(),
+    })
+}
+
+/// The base simulation to compare with, or why there is none: a base with another `# syntax`
+/// is another frontend, so nothing of it is reused.
+fn comparable_base(
+    head: &SideSim,
+    base: Result<SideSim, BaseProblem>,
+) -> (Option<SideSim>, Option<BaseProblem>) {
+    match base {
+        Ok(b) if b.df.syntax() != head.df.syntax() => (None, Some(BaseProblem::Syntax)),
+        Ok(b) => (Some(b), None),
+        Err(k) => (None, Some(k)),
+    }
+}
+
+/// What the rules leave for the later passes besides the findings.
+#[derive(Default)]
+struct RulePass {
+    /// Fixes of the same findings on the base Dockerfile, by fingerprint.
+    base_fixes: HashMap<String, crate::engine::fix::Fix>,
+    /// Head lines the change added or modified (every line of a new Dockerfile).
+    changed_lines: Vec<u32>,
+}
+
+/// Run the rules on the head (findings, with the texts their fixes edit) and on the base (its
+/// fixes, to tell a finding the change introduced from one it kept).
+fn rule_pass(
+    ctx: &Ctx<'_>,
+    check: rule_input::RuleCheck,
+    build: &BuildInput,
+    head: &SideSim,
+    base: Option<&SideSim>,
+    report: &mut DockerfileReport,
+) -> RulePass {
+    report.findings = run_rules(ctx, check, build, head, &build.head, Side::Head);
+    for e in report
+        .findings
+        .iter()
+        .flat_map(|f| f.fix.iter().flat_map(|x| &x.edits))
+    {
+        if report.sources.contains_key(&e.file) {
+            continue;
+        }
+        let text = if e.file == build.dockerfile {
+            build.head.dockerfile.as_ref()
+        } else if e.file == format!("{}.dockerignore", build.dockerfile) {
+            build.head.dockerfile_ignore.as_ref()
+        } else {
+            build.head.context_ignore.as_ref()
+        };
+        // a file the fix creates is absent: diffs show it as new
+        if let Some(t) = text.and_then(FileText::text) {
+            report.sources.insert(e.file.clone(), t.to_string());
+        }
+    }
+    let head_text = build.head.dockerfile.as_ref().and_then(FileText::text);
+    let Some(b) = base else {
+        let n = head_text.map_or(0, |t| t.lines().count());
+        return RulePass {
+            base_fixes: HashMap::new(),
+            changed_lines: (1..=n as u32).collect(),
+        };
+    };
+    let mut base_fixes = HashMap::new();
+    for f in run_rules(ctx, check, build, b, &build.base, Side::Base) {
+        if let Some(fix) = f.own_fix {
+            base_fixes.insert(own_fix_key(&f.fingerprint), fix);
+        }
+        if let Some(fix) = f.fix {
+            base_fixes.insert(f.fingerprint, fix);
+        }
+    }
+    let old = build
+        .base
+        .dockerfile
+        .as_ref()
+        .and_then(FileText::text)
+        .unwrap_or("");
+    RulePass {
+        base_fixes,
+        changed_lines: changed_head_lines(old, head_text.unwrap_or("")),
+    }
 }
 
 /// The key of a finding's own (unmerged) fix in `Predicted::base_fixes`.
@@ -1139,7 +1151,7 @@ pub fn canonical_ids(sim: &Sim) -> Vec<VId> {
 }
 
 /// Turn vertex results into one step per FROM/RUN/COPY/ADD/WORKDIR instruction.
-fn assemble_steps(head: &SideSim, _base: Option<&SideSim>, res: &[Res]) -> Vec<Step> {
+fn assemble_steps(head: &SideSim, res: &[Res]) -> Vec<Step> {
     let mut steps = Vec::new();
     // Last vertex seen per stage so far (for steps without a vertex).
     for (idx, inst) in head.df.instructions.iter().enumerate() {
