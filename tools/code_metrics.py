@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Structure figures for src/: the longest function, functions over 100 lines, and import
-cycles between modules (a module is a layer's direct child: `engine::predict`,
+"""Structure figures for src/: the longest function, functions over 100 lines, the deepest
+nesting (brace depth inside a function, its body counting 1), and import cycles between modules (a module is a layer's direct child: `engine::predict`,
 `render::check`, `app::worker`; `ports`, `lib` and `main` are modules of their own).
 
-Usage: python3 tools/code_metrics.py [SRC_DIR] [--cycles]   (default src). Comments, strings
+Usage: python3 tools/code_metrics.py [SRC_DIR] [--cycles] [--long] [--nesting]   (default src). Comments, strings
 and char literals are blanked before braces are counted, so the figures are exact for
 rustfmt-formatted code.
 """
@@ -63,7 +63,7 @@ def blank(text):
 
 
 def functions(path):
-    """(name, lines) for every fn with a body in the file."""
+    """(name, lines, nesting) for every fn with a body in the file."""
     text = blank(open(path, encoding="utf-8").read())
     found = []
     for m in re.finditer(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)", text):
@@ -84,10 +84,11 @@ def functions(path):
             j += 1
         if j < 0 or j >= len(text):
             continue
-        depth, k = 0, j
+        depth, deepest, k = 0, 0, j
         while k < len(text):
             if text[k] == "{":
                 depth += 1
+                deepest = max(deepest, depth)
             elif text[k] == "}":
                 depth -= 1
                 if depth == 0:
@@ -95,7 +96,7 @@ def functions(path):
             k += 1
         start = text.count("\n", 0, m.start()) + 1
         end = text.count("\n", 0, k) + 1
-        found.append((m.group(1), end - start + 1))
+        found.append((m.group(1), end - start + 1, deepest))
     return found
 
 
@@ -179,15 +180,16 @@ def cycles(edges):
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     src = args[0] if args else "src"
-    fns, edges = [], {}
+    fns, nests, edges = [], [], {}
     for root, _, files in os.walk(src):
         for f in files:
             if not f.endswith(".rs"):
                 continue
             path = os.path.join(root, f)
             rel = os.path.relpath(path, src).replace(os.sep, "/")
-            for name, n in functions(path):
+            for name, n, deep in functions(path):
                 fns.append((n, rel, name))
+                nests.append((deep, rel, name))
             me = module_of(rel)
             text = blank(open(path, encoding="utf-8").read())
             for t in references(rel, text):
@@ -197,6 +199,9 @@ def main():
     fns.sort(reverse=True)
     over = [f for f in fns if f[0] > 100]
     print(f"functions: {len(fns)}; longest: {fns[0][0]} lines ({fns[0][1]} {fns[0][2]}); over 100 lines: {len(over)}")
+    nests.sort(reverse=True)
+    deep = [f for f in nests if f[0] >= 7]
+    print(f"deepest nesting: {nests[0][0]} ({nests[0][1]} {nests[0][2]}); nested 7 or deeper: {len(deep)}")
     sccs, pairs = cycles(edges)
     print(f"import cycles: {len(sccs)} strongly connected groups; {len(pairs)} mutual pairs")
     if "--cycles" in sys.argv:
@@ -207,6 +212,9 @@ def main():
     if "--long" in sys.argv:
         for n, rel, name in over:
             print(f"  {n:5} {rel} {name}")
+    if "--nesting" in sys.argv:
+        for n, rel, name in deep:
+            print(f"  depth {n:2} {rel} {name}")
 
 
 if __name__ == "__main__":

@@ -134,12 +134,7 @@ impl ActionEnv {
         let fail_on = input("fail_on")
             .map(|v| parse_fail_on(&v).map_err(|e| anyhow!("input fail_on: {e}")))
             .transpose()?;
-        let engine = match input("engine") {
-            None => EngineKind::Buildkit,
-            Some(e) => crate::shell::EngineArg::parse(&e)
-                .ok_or_else(|| anyhow!("input engine: {e:?} is not buildkit or docker-20.10"))?
-                .into(),
-        };
+        let engine = crate::shell::engine_named(input("engine").as_deref(), "input engine")?;
         Ok(ActionEnv {
             event_name: var("GITHUB_EVENT_NAME").unwrap_or_default(),
             event_path: var("GITHUB_EVENT_PATH").map(PathBuf::from),
@@ -157,7 +152,10 @@ impl ActionEnv {
             token: input("github_token").or_else(|| var("GITHUB_TOKEN")),
             dockerfiles: list(input("dockerfiles"), true),
             context: input("context"),
-            build_args: build_args(&list(input("build_args"), false))?,
+            build_args: crate::shell::key_values(
+                &list(input("build_args"), false),
+                "input build_args",
+            )?,
             target: input("target"),
             timings: list(input("timings"), true),
             config: input("config"),
@@ -388,7 +386,7 @@ fn review_options(env: &ActionEnv) -> Result<ReviewOptions> {
     analyze.context = env.context.clone();
     analyze.target = env.target.clone();
     analyze.build_args = env.build_args.clone();
-    analyze.timings = read_timings(&env.workspace, &env.timings)?;
+    analyze.timings = crate::shell::timings_in_tree(&env.workspace, &env.timings, "input timings")?;
     Ok(ReviewOptions {
         analyze,
         config: ConfigChoice {
@@ -668,29 +666,6 @@ async fn local_patches(
             patch: Some(patch),
         })
         .collect())
-}
-
-fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
-    crate::shell::key_values(
-        raw,
-        "input build_args",
-        crate::shell::BareKey::Refused("KEY=VALUE"),
-    )
-}
-
-/// Committed (or earlier-step) build logs under the workspace, read as COPY sources are: a
-/// symlink out of the checkout, a FIFO or a device is refused, and so is a log over the limit.
-fn read_timings(workspace: &Path, files: &[String]) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for f in files {
-        match crate::shell::read_in_tree(workspace, f, crate::shell::MAX_TIMINGS_BYTES) {
-            Ok(Some(b)) => out.push((f.clone(), String::from_utf8_lossy(&b).into_owned())),
-            // the first run has no log from an earlier one yet
-            Ok(None) => {}
-            Err(e) => return Err(anyhow!("input timings: {f}: {e}")),
-        }
-    }
-    Ok(out)
 }
 
 /// Append to a file command (`GITHUB_STEP_SUMMARY`); nothing when it is not set.

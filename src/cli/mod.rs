@@ -3,7 +3,6 @@
 //! `check` finding at `--fail-on-severity`,
 //! 2 usage or I/O error with a one-line message).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
@@ -261,10 +260,6 @@ pub fn run(command: Command) -> Result<Exit> {
     }
 }
 
-fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
-    crate::shell::key_values(raw, "--build-arg", crate::shell::BareKey::FromEnv)
-}
-
 /// Run a use-case on a current-thread tokio runtime (the local adapters' I/O is synchronous
 /// underneath, so nothing waits on other threads).
 fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
@@ -307,7 +302,7 @@ fn load_config(
 }
 
 fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
-    let args = build_args(&a.build_args)?;
+    let args = crate::shell::key_values(&a.build_args, "--build-arg")?;
     let repo = LocalRepo::open(&a.base, &a.head, &a.repo).map_err(|(side, e)| match side {
         crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
         crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
@@ -317,8 +312,8 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     opts.context = a.context.clone();
     opts.target = a.target.clone();
     opts.build_args = args;
-    opts.env = build_args(&a.env)?;
-    opts.timings = read_timings(&a.timings)?;
+    opts.env = crate::shell::key_values(&a.env, "--env")?;
+    opts.timings = crate::shell::timings_files(&a.timings)?;
     opts.config = load_config(a.config.as_deref(), &a.head)?;
     if let Some(c) = &a.config {
         opts.config_file = c.display().to_string();
@@ -424,7 +419,7 @@ fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOp
     opts.dockerfiles = block_on(crate::app::check::resolve(&repo, &rel))?.map_err(app_error)?;
     opts.context = a.context.clone();
     opts.target = a.target.clone();
-    opts.build_args = build_args(&a.build_args)?;
+    opts.build_args = crate::shell::key_values(&a.build_args, "--build-arg")?;
     opts.config = load_config(a.config.as_deref(), &root)?;
     Ok((repo, opts, root_path))
 }
@@ -533,20 +528,6 @@ fn write_files(root: &std::path::Path, out: &crate::app::check::FixOutcome) -> R
     Ok(())
 }
 
-fn read_timings(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
-    files
-        .iter()
-        .map(|t| {
-            let bytes = crate::shell::read_regular(t, crate::shell::MAX_TIMINGS_BYTES)
-                .map_err(|e| anyhow!("--timings {}: {e}", t.display()))?;
-            Ok((
-                t.display().to_string(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ))
-        })
-        .collect()
-}
-
 fn run_history(h: HistoryArgs) -> Result<Exit> {
     let hist = crate::adapters::local::LocalHistory::open(&h.repo)
         .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))?;
@@ -567,9 +548,9 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     opts.dockerfiles = h.dockerfiles.clone();
     opts.context = h.context.clone();
     opts.target = h.target.clone();
-    opts.build_args = build_args(&h.build_args)?;
-    opts.env = build_args(&h.env)?;
-    opts.timings = read_timings(&h.timings)?;
+    opts.build_args = crate::shell::key_values(&h.build_args, "--build-arg")?;
+    opts.env = crate::shell::key_values(&h.env, "--env")?;
+    opts.timings = crate::shell::timings_files(&h.timings)?;
     if let Some(c) = &h.config {
         opts.config = load_config(Some(c), ".")?;
     }

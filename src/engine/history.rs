@@ -262,12 +262,10 @@ impl Accumulator {
                 }
                 e.1 += 1;
                 e.3 = index;
-                let what: Vec<String> = if !c.paths.is_empty() {
-                    c.paths.clone()
-                } else if let Some(n) = &c.name {
-                    vec![n.clone()]
-                } else {
-                    Vec::new()
+                let what: Vec<String> = match (c.paths(), c.name()) {
+                    (Some(p), _) if !p.shown.is_empty() => p.shown.clone(),
+                    (_, Some(n)) => vec![n.to_string()],
+                    _ => Vec::new(),
                 };
                 for w in what {
                     *e.2.entry(w).or_default() += 1;

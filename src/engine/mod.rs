@@ -175,7 +175,9 @@ pub struct Outcome {
     pub predictions: Vec<String>,
 }
 
-/// Predict every build in `inputs`.
+/// Predict every build in `inputs`: each build's prediction (`predict::predict_build`:
+/// simulate, match, explain, steps, cost facts, rules), then the timings logs assigned to the
+/// builds, then per build its cost (`cost::apply`) and what each fix saves (`savings`).
 pub fn analyze(inputs: &Inputs) -> Outcome {
     let needs = Needs::default();
     let ctx = predict::Ctx {
@@ -199,46 +201,8 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         }
     }
     let mut diagnostics = inputs.diagnostics.clone();
-    // Each log goes to the builds its vertices match best.
-    let mut logs: Vec<(String, Vec<buildlog::LogBuild>)> = Vec::new();
-    for (name, text) in &inputs.timings {
-        let read = buildlog::read_any(text);
-        for (line, message) in read.problems {
-            diagnostics.push(report::FileDiagnostic {
-                file: name.clone(),
-                line,
-                severity: report::Severity::Warning,
-                message,
-            });
-        }
-        logs.push((name.clone(), read.builds));
-    }
-    let mut assigned: Vec<Vec<&buildlog::LogBuild>> = vec![Vec::new(); predicted.len()];
-    for (name, builds) in &logs {
-        if builds.is_empty() {
-            diagnostics.push(report::FileDiagnostic {
-                file: name.clone(),
-                line: None,
-                severity: report::Severity::Warning,
-                message: "no BuildKit progress found in this log (expected --progress=plain or rawjson output)".into(),
-            });
-        }
-        for lb in builds {
-            let counts: Vec<usize> = predicted
-                .iter()
-                .map(|(_, p)| cost::match_count(lb, &p.facts))
-                .collect();
-            let best = counts.iter().copied().max().unwrap_or(0);
-            if best == 0 {
-                continue;
-            }
-            for (i, c) in counts.iter().enumerate() {
-                if *c == best {
-                    assigned[i].push(lb);
-                }
-            }
-        }
-    }
+    let logs = read_logs(&inputs.timings, &mut diagnostics);
+    let assigned = assign_logs(&logs, &predicted, &mut diagnostics);
     let mut dockerfiles = Vec::new();
     for ((bi, mut p), logs) in predicted.into_iter().zip(assigned) {
         p.report.origins = if inputs.builds[bi].origins.is_empty() {
@@ -268,6 +232,63 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         need: needs.take(),
         predictions,
     }
+}
+
+/// The build logs given for timings, with a warning for each problem in them.
+fn read_logs(
+    timings: &[(String, String)],
+    diagnostics: &mut Vec<report::FileDiagnostic>,
+) -> Vec<(String, Vec<buildlog::LogBuild>)> {
+    let mut logs = Vec::new();
+    for (name, text) in timings {
+        let read = buildlog::read_any(text);
+        for (line, message) in read.problems {
+            diagnostics.push(report::FileDiagnostic {
+                file: name.clone(),
+                line,
+                severity: report::Severity::Warning,
+                message,
+            });
+        }
+        logs.push((name.clone(), read.builds));
+    }
+    logs
+}
+
+/// Each logged build goes to the predicted builds its vertices match best (a log with no
+/// BuildKit progress is a warning).
+fn assign_logs<'l>(
+    logs: &'l [(String, Vec<buildlog::LogBuild>)],
+    predicted: &[(usize, predict::Predicted)],
+    diagnostics: &mut Vec<report::FileDiagnostic>,
+) -> Vec<Vec<&'l buildlog::LogBuild>> {
+    let mut assigned: Vec<Vec<&buildlog::LogBuild>> = vec![Vec::new(); predicted.len()];
+    for (name, builds) in logs {
+        if builds.is_empty() {
+            diagnostics.push(report::FileDiagnostic {
+                file: name.clone(),
+                line: None,
+                severity: report::Severity::Warning,
+                message: "no BuildKit progress found in this log (expected --progress=plain or rawjson output)".into(),
+            });
+        }
+        for lb in builds {
+            let counts: Vec<usize> = predicted
+                .iter()
+                .map(|(_, p)| cost::match_count(lb, &p.facts))
+                .collect();
+            let best = counts.iter().copied().max().unwrap_or(0);
+            if best == 0 {
+                continue;
+            }
+            for (i, c) in counts.iter().enumerate() {
+                if *c == best {
+                    assigned[i].push(lb);
+                }
+            }
+        }
+    }
+    assigned
 }
 
 /// For each finding with an applicable fix: predict the change again as if the fix had been in

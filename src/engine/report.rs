@@ -25,103 +25,265 @@ pub enum Confidence {
     Likely,
 }
 
+/// What JSON v1 calls a cause's `kind`: the family a `Cause` variant belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CauseKind {
-    /// The instruction's own text or flags changed, or it is new.
     DockerfileText,
-    /// Files under a COPY/ADD source (or a bind-mount source) changed.
     Files,
-    /// `.dockerignore` changed which files lie under a source, or is itself copied.
     Dockerignore,
-    /// A `--build-arg` / compose `args` value changed.
     BuildArg,
-    /// An ENV value, or the order of ENV values, changed.
     Env,
-    /// An ARG declaration or default changed.
     Arg,
     User,
     Shell,
     Workdir,
-    /// The FROM image reference or platform changed.
     BaseImage,
-    /// `FROM <stage>` and that stage rebuilt.
     ParentStage,
-    /// `COPY --from` / `--mount from=` and the source stage's files changed.
     CopyFrom,
-    /// An ONBUILD trigger of the parent stage changed.
     Onbuild,
-    /// The `# syntax` directive changed: the frontend itself is different.
     Syntax,
-    /// The Dockerfile is new in this change; nothing of it is cached.
     NewDockerfile,
-    /// The base revision's Dockerfile could not be built, so it left no cache.
     BaseNotBuildable,
-    /// The target stage changed to one the base build did not run.
-    Target,
-    /// A later miss: the step's parent step rebuilt.
     Follows,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct Cause {
-    pub kind: Option<CauseKind>,
-    /// Head line where the cause sits (the changed instruction, the ENV/ARG that set a value, …).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
-    /// Line of the counterpart in the base Dockerfile, when that helps.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base_line: Option<u32>,
-    /// A file that is the cause (the ignore file, the compose file).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// Changed paths (root-relative), at most `MAX_PATHS`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub paths: Vec<String>,
-    /// How many changed paths there were in all.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub paths_total: usize,
-    /// The variable, stage or image involved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after: Option<String>,
-    /// For `follows`: line of the step this one follows, and of the first miss of the chain.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub follows_line: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub origin_line: Option<u32>,
+/// Changed paths (root-relative), sorted, at most `MAX_PATHS` of them, and how many there were.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Paths {
+    pub shown: Vec<String>,
+    pub total: usize,
 }
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
+impl Paths {
+    pub fn new(mut paths: Vec<String>) -> Paths {
+        paths.sort();
+        paths.dedup();
+        let total = paths.len();
+        paths.truncate(MAX_PATHS);
+        Paths {
+            shown: paths,
+            total,
+        }
+    }
 }
 
 pub const MAX_PATHS: usize = 20;
 
+/// Why a step misses: one variant per cause, each with the facts its sentence needs. `line` is
+/// the head line where the cause sits (the changed instruction, the ENV/ARG that set a value),
+/// `base_line` the counterpart's line in the base Dockerfile, `before`/`after` the values as
+/// displayed. JSON v1 flattens a cause into one object (`render::json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// The instruction is new, or replaces one of another kind (`base_line`: the one it replaces).
+    InstructionAdded { line: u32, base_line: Option<u32> },
+    /// The instruction's text or flags changed (`before`/`after`: both instructions, when known).
+    InstructionChanged {
+        line: u32,
+        base_line: Option<u32>,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// The instruction before this one (`before`, at `base_line`) was removed.
+    InstructionRemoved {
+        line: u32,
+        base_line: u32,
+        before: String,
+    },
+    /// A heredoc's content changed.
+    HeredocChanged { line: u32 },
+    /// Files under a COPY/ADD source (or a bind-mount source) changed.
+    Files { line: u32, paths: Paths },
+    /// `.dockerignore` (`file`) changed which files lie under a source, or is itself copied.
+    Dockerignore {
+        line: u32,
+        file: Option<String>,
+        paths: Paths,
+    },
+    /// A `--build-arg` / compose `args` value changed (`line`: where the ARG is declared).
+    BuildArg {
+        line: u32,
+        name: String,
+        base_line: Option<u32>,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// An ARG declaration or default changed its value.
+    Arg {
+        line: u32,
+        name: String,
+        base_line: Option<u32>,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// An ARG the base declared at `base_line` is gone.
+    ArgRemoved {
+        line: u32,
+        name: String,
+        base_line: u32,
+        before: String,
+    },
+    /// An ENV value changed.
+    Env {
+        line: u32,
+        name: String,
+        base_line: Option<u32>,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// An ENV the base set at `base_line` is gone.
+    EnvRemoved {
+        line: u32,
+        name: String,
+        base_line: u32,
+        before: String,
+    },
+    /// The same ENV values in another order.
+    EnvOrder { line: u32 },
+    User {
+        line: u32,
+        base_line: Option<u32>,
+        before: String,
+        after: String,
+    },
+    Shell {
+        line: u32,
+        base_line: Option<u32>,
+        before: String,
+        after: String,
+    },
+    /// The working directory changed (by WORKDIR at `line`).
+    Workdir {
+        line: u32,
+        base_line: Option<u32>,
+        before: String,
+        after: String,
+    },
+    /// The FROM image reference changed.
+    BaseImage {
+        line: u32,
+        base_line: u32,
+        before: String,
+        after: String,
+    },
+    /// The FROM `--platform` changed.
+    FromPlatform {
+        line: u32,
+        base_line: u32,
+        before: String,
+        after: String,
+    },
+    /// A variable the base image sets differs.
+    ImageVariable {
+        line: u32,
+        name: String,
+        base_line: Option<u32>,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// `FROM <stage>` and that stage rebuilds from `line`.
+    ParentStage { line: u32, stage: String },
+    /// `COPY --from` / `--mount from=` and the source stage's files change (made at
+    /// `producer_line`).
+    CopyFrom {
+        line: u32,
+        stage: String,
+        producer_line: Option<u32>,
+        paths: Paths,
+    },
+    /// An ONBUILD trigger of the parent stage (at `line`) misses, for `trigger`'s reason.
+    Onbuild { line: u32, trigger: Box<Cause> },
+    /// The `# syntax` directive of `file` changed: the frontend itself is different.
+    Syntax { line: u32, file: String },
+    /// The Dockerfile is new in this change; nothing of it is cached.
+    NewDockerfile { line: u32 },
+    /// The base revision's Dockerfile could not be built, so it left no cache.
+    BaseNotBuildable { line: u32 },
+    /// A later miss: the step at `follows_line` rebuilt; `origin_line` is the chain's first miss.
+    Follows { follows_line: u32, origin_line: u32 },
+}
+
 impl Cause {
-    pub fn new(kind: CauseKind) -> Cause {
-        Cause {
-            kind: Some(kind),
-            ..Default::default()
+    pub fn kind(&self) -> CauseKind {
+        match self {
+            Cause::InstructionAdded { .. }
+            | Cause::InstructionChanged { .. }
+            | Cause::InstructionRemoved { .. }
+            | Cause::HeredocChanged { .. } => CauseKind::DockerfileText,
+            Cause::Files { .. } => CauseKind::Files,
+            Cause::Dockerignore { .. } => CauseKind::Dockerignore,
+            Cause::BuildArg { .. } => CauseKind::BuildArg,
+            Cause::Arg { .. } | Cause::ArgRemoved { .. } => CauseKind::Arg,
+            Cause::Env { .. } | Cause::EnvRemoved { .. } | Cause::EnvOrder { .. } => CauseKind::Env,
+            Cause::User { .. } => CauseKind::User,
+            Cause::Shell { .. } => CauseKind::Shell,
+            Cause::Workdir { .. } => CauseKind::Workdir,
+            Cause::BaseImage { .. } | Cause::FromPlatform { .. } | Cause::ImageVariable { .. } => {
+                CauseKind::BaseImage
+            }
+            Cause::ParentStage { .. } => CauseKind::ParentStage,
+            Cause::CopyFrom { .. } => CauseKind::CopyFrom,
+            Cause::Onbuild { .. } => CauseKind::Onbuild,
+            Cause::Syntax { .. } => CauseKind::Syntax,
+            Cause::NewDockerfile { .. } => CauseKind::NewDockerfile,
+            Cause::BaseNotBuildable { .. } => CauseKind::BaseNotBuildable,
+            Cause::Follows { .. } => CauseKind::Follows,
         }
     }
-    pub fn kind(&self) -> CauseKind {
-        self.kind.unwrap_or(CauseKind::DockerfileText)
+
+    /// The changed paths the cause names (files, `.dockerignore`, `COPY --from`; an ONBUILD
+    /// trigger's).
+    pub fn paths(&self) -> Option<&Paths> {
+        match self {
+            Cause::Files { paths, .. }
+            | Cause::Dockerignore { paths, .. }
+            | Cause::CopyFrom { paths, .. } => Some(paths),
+            Cause::Onbuild { trigger, .. } => trigger.paths(),
+            _ => None,
+        }
     }
-    pub fn at(mut self, line: Option<u32>) -> Cause {
-        self.line = line;
-        self
+
+    /// JSON v1's `name`: the variable or stage the cause names, or for an instruction, which
+    /// edit (`added`, `changed`, `removed`, `heredoc`), `order` for reordered ENV values and
+    /// `platform` for a FROM platform. History counts triggers by it too.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Cause::InstructionAdded { .. } => Some("added"),
+            Cause::InstructionChanged { .. } => Some("changed"),
+            Cause::InstructionRemoved { .. } => Some("removed"),
+            Cause::HeredocChanged { .. } => Some("heredoc"),
+            Cause::EnvOrder { .. } => Some("order"),
+            Cause::FromPlatform { .. } => Some("platform"),
+            Cause::BuildArg { name, .. }
+            | Cause::Arg { name, .. }
+            | Cause::ArgRemoved { name, .. }
+            | Cause::Env { name, .. }
+            | Cause::EnvRemoved { name, .. }
+            | Cause::ImageVariable { name, .. } => Some(name),
+            Cause::ParentStage { stage, .. } | Cause::CopyFrom { stage, .. } => Some(stage),
+            Cause::Onbuild { trigger, .. } => trigger.name(),
+            Cause::Files { .. }
+            | Cause::Dockerignore { .. }
+            | Cause::User { .. }
+            | Cause::Shell { .. }
+            | Cause::Workdir { .. }
+            | Cause::BaseImage { .. }
+            | Cause::Syntax { .. }
+            | Cause::NewDockerfile { .. }
+            | Cause::BaseNotBuildable { .. }
+            | Cause::Follows { .. } => None,
+        }
     }
-    pub fn with_paths(mut self, mut paths: Vec<String>) -> Cause {
-        paths.sort();
-        paths.dedup();
-        self.paths_total = paths.len();
-        paths.truncate(MAX_PATHS);
-        self.paths = paths;
-        self
+
+    /// The chain's first miss for a later step (`Follows`), the parent stage's first miss for a
+    /// `FROM <stage>` (`ParentStage`): the step this one is grouped under.
+    pub fn chain_origin(&self) -> Option<u32> {
+        match self {
+            Cause::Follows { origin_line, .. } => Some(*origin_line),
+            Cause::ParentStage { line, .. } => Some(*line),
+            _ => None,
+        }
     }
 }
 
@@ -169,7 +331,7 @@ pub enum CostSource {
     Config,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub line: u32,
     pub end_line: u32,
@@ -178,9 +340,7 @@ pub struct Step {
     pub status: Status,
     pub confidence: Confidence,
     pub cause: Option<Cause>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
-    #[serde(skip)]
     pub kind: Kind,
     /// Seconds the step takes when it runs (None for unused steps).
     pub estimated_seconds: Option<f64>,
@@ -191,7 +351,6 @@ pub struct Step {
     pub cost_label: Option<String>,
     /// The tool classes a RUN was recognised as (`npm install`, `go build`), whatever the cost
     /// source.
-    #[serde(skip)]
     pub classes: Vec<String>,
 }
 
@@ -262,7 +421,7 @@ pub struct Summary {
     pub first_rebuilt_line: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DockerfileReport {
     pub path: String,
     pub context: String,
@@ -284,11 +443,10 @@ pub struct DockerfileReport {
     /// Findings of the rules (PR mode: `relevant` marks those that concern the change).
     pub findings: Vec<Finding>,
     /// Head texts of the files fixes edit (for rendering diffs); "" for a file a fix creates.
-    #[serde(skip)]
     pub sources: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
     pub engine: String,
     pub dockerfiles: Vec<DockerfileReport>,
@@ -326,11 +484,7 @@ impl Report {
 pub fn chains(df: &DockerfileReport) -> Vec<(&Step, Vec<&Step>)> {
     let mut out: Vec<(&Step, Vec<&Step>)> = Vec::new();
     for s in df.steps.iter().filter(|s| s.status == Status::Rebuilt) {
-        let origin = match &s.cause {
-            Some(c) if c.kind() == CauseKind::Follows => c.origin_line,
-            Some(c) if c.kind() == CauseKind::ParentStage => c.line,
-            _ => None,
-        };
+        let origin = s.cause.as_ref().and_then(Cause::chain_origin);
         match origin.and_then(|o| out.iter().position(|(st, _)| st.line == o)) {
             Some(i) => out[i].1.push(s),
             None => out.push((s, Vec::new())),

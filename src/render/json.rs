@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::{ASSUMPTION, RunMeta, reason};
 use crate::engine::report::{
-    Cause, Confidence, CostSource, Diagnostic, FileDiagnostic, Note, Origin, Report, Status,
-    Summary,
+    Cause, CauseKind, Confidence, CostSource, Diagnostic, FileDiagnostic, Note, Origin, Report,
+    Status, Summary,
 };
 
 pub const VERSION: u32 = 1;
@@ -82,7 +82,7 @@ struct StepOut<'a> {
     instruction: &'a str,
     status: Status,
     confidence: Confidence,
-    cause: Option<&'a Cause>,
+    cause: Option<CauseOut<'a>>,
     reason: String,
     #[serde(skip_serializing_if = "<[Note]>::is_empty")]
     notes: &'a [Note],
@@ -92,6 +92,192 @@ struct StepOut<'a> {
     cost_source: Option<CostSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cost_label: Option<&'a str>,
+}
+
+/// A cause as JSON v1 has always written it: one flat object, `kind` and the fields the cause has.
+#[derive(Serialize, Default)]
+struct CauseOut<'a> {
+    kind: Option<CauseKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    paths: &'a [String],
+    #[serde(skip_serializing_if = "is_zero")]
+    paths_total: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    follows_line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin_line: Option<u32>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl<'a> CauseOut<'a> {
+    fn of(c: &'a Cause) -> CauseOut<'a> {
+        let mut o = CauseOut {
+            kind: Some(c.kind()),
+            name: c.name(),
+            ..Default::default()
+        };
+        if let Some(p) = c.paths() {
+            o.paths = &p.shown;
+            o.paths_total = p.total;
+        }
+        match c {
+            Cause::InstructionAdded { line, base_line } => {
+                o.line = Some(*line);
+                o.base_line = *base_line;
+            }
+            Cause::InstructionChanged {
+                line,
+                base_line,
+                before,
+                after,
+            }
+            | Cause::BuildArg {
+                line,
+                base_line,
+                before,
+                after,
+                ..
+            }
+            | Cause::Arg {
+                line,
+                base_line,
+                before,
+                after,
+                ..
+            }
+            | Cause::Env {
+                line,
+                base_line,
+                before,
+                after,
+                ..
+            }
+            | Cause::ImageVariable {
+                line,
+                base_line,
+                before,
+                after,
+                ..
+            } => {
+                o.line = Some(*line);
+                o.base_line = *base_line;
+                o.before = before.as_deref();
+                o.after = after.as_deref();
+            }
+            Cause::InstructionRemoved {
+                line,
+                base_line,
+                before,
+            }
+            | Cause::ArgRemoved {
+                line,
+                base_line,
+                before,
+                ..
+            }
+            | Cause::EnvRemoved {
+                line,
+                base_line,
+                before,
+                ..
+            } => {
+                o.line = Some(*line);
+                o.base_line = Some(*base_line);
+                o.before = Some(before);
+            }
+            Cause::User {
+                line,
+                base_line,
+                before,
+                after,
+            }
+            | Cause::Shell {
+                line,
+                base_line,
+                before,
+                after,
+            }
+            | Cause::Workdir {
+                line,
+                base_line,
+                before,
+                after,
+            } => {
+                o.line = Some(*line);
+                o.base_line = *base_line;
+                o.before = Some(before);
+                o.after = Some(after);
+            }
+            Cause::BaseImage {
+                line,
+                base_line,
+                before,
+                after,
+            }
+            | Cause::FromPlatform {
+                line,
+                base_line,
+                before,
+                after,
+            } => {
+                o.line = Some(*line);
+                o.base_line = Some(*base_line);
+                o.before = Some(before);
+                o.after = Some(after);
+            }
+            Cause::HeredocChanged { line }
+            | Cause::Files { line, .. }
+            | Cause::EnvOrder { line }
+            | Cause::ParentStage { line, .. }
+            | Cause::NewDockerfile { line }
+            | Cause::BaseNotBuildable { line } => o.line = Some(*line),
+            Cause::Dockerignore { line, file, .. } => {
+                o.line = Some(*line);
+                o.file = file.as_deref();
+            }
+            Cause::Syntax { line, file } => {
+                o.line = Some(*line);
+                o.file = Some(file);
+            }
+            Cause::CopyFrom {
+                line,
+                producer_line,
+                ..
+            } => {
+                o.line = Some(*line);
+                o.origin_line = *producer_line;
+            }
+            // the trigger's facts, under the ONBUILD kind and the trigger's line
+            Cause::Onbuild { line, trigger } => {
+                o = CauseOut::of(trigger);
+                o.kind = Some(CauseKind::Onbuild);
+                o.line = Some(*line);
+            }
+            Cause::Follows {
+                follows_line,
+                origin_line,
+            } => {
+                o.follows_line = Some(*follows_line);
+                o.origin_line = Some(*origin_line);
+            }
+        }
+        o
+    }
 }
 
 /// A finding as JSON, with its fix as a unified diff against `sources`.
@@ -166,7 +352,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                         instruction: &s.instruction,
                         status: s.status,
                         confidence: s.confidence,
-                        cause: s.cause.as_ref(),
+                        cause: s.cause.as_ref().map(CauseOut::of),
                         reason: super::backticked(&reason(s, d)),
                         notes: &s.notes,
                         estimated_seconds: s.estimated_seconds,

@@ -92,12 +92,14 @@ fn value(v: &Option<String>) -> String {
     }
 }
 
-fn arrow(c: &Cause) -> String {
-    format!("{} → {}", value(&c.before), value(&c.after))
+/// `before → after`, an absent value as `unset`.
+fn arrow(before: &Option<String>, after: &Option<String>) -> String {
+    format!("{} → {}", value(before), value(after))
 }
 
-fn at_line(line: Option<u32>) -> String {
-    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+/// `before → after` of two values both sides have.
+fn arrow_of(before: &str, after: &str) -> String {
+    arrow(&Some(before.to_string()), &Some(after.to_string()))
 }
 
 /// The sentence explaining a cause (without the leading status).
@@ -139,137 +141,156 @@ pub fn diagnostic_at(dockerfile: &str, d: &crate::engine::report::Diagnostic) ->
 }
 
 pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
-    let name = c.name.clone().unwrap_or_default();
-    match c.kind() {
-        CauseKind::DockerfileText => match name.as_str() {
-            "added" => {
-                "the instruction is new (or replaces another): no cached step has this text".into()
-            }
-            "removed" => format!(
-                "the instruction before it ({}, base line {}) was removed",
-                c.before.as_deref().map(code).unwrap_or_default(),
-                c.base_line.unwrap_or_default()
+    match c {
+        Cause::InstructionAdded { .. } => {
+            "the instruction is new (or replaces another): no cached step has this text".into()
+        }
+        Cause::InstructionRemoved {
+            base_line, before, ..
+        } => format!(
+            "the instruction before it ({}, base line {base_line}) was removed",
+            code(before)
+        ),
+        Cause::HeredocChanged { .. } => "the heredoc content changed".into(),
+        Cause::InstructionChanged {
+            base_line, before, ..
+        } => match before {
+            Some(b) => format!(
+                "the instruction changed (was {}{})",
+                code(b),
+                base_line
+                    .map(|l| format!(" at base line {l}"))
+                    .unwrap_or_default()
             ),
-            "heredoc" => "the heredoc content changed".into(),
-            _ => match &c.before {
-                Some(b) => format!(
-                    "the instruction changed (was {}{})",
-                    code(b),
-                    c.base_line
-                        .map(|l| format!(" at base line {l}"))
-                        .unwrap_or_default()
-                ),
-                None => "the instruction or its flags changed".into(),
-            },
+            None => "the instruction or its flags changed".into(),
         },
-        CauseKind::Files => {
+        Cause::Files { paths, .. } => {
             let mut s = format!(
                 "files it copies changed: {}",
-                shorten_list(&c.paths, c.paths_total, 5)
+                shorten_list(&paths.shown, paths.total, 5)
             );
-            if c.paths.iter().any(|p| p == &df.path) {
+            if paths.shown.iter().any(|p| p == &df.path) {
                 s.push_str(" — the Dockerfile itself is in the copied context (list it in .dockerignore to stop this)");
             }
             s
         }
-        CauseKind::Dockerignore => format!(
+        Cause::Dockerignore { file, paths, .. } => format!(
             "{} changed which files it copies: {}",
-            code(c.file.as_deref().unwrap_or(".dockerignore")),
-            shorten_list(&c.paths, c.paths_total, 5)
+            code(file.as_deref().unwrap_or(".dockerignore")),
+            shorten_list(&paths.shown, paths.total, 5)
         ),
-        CauseKind::BuildArg => format!(
-            "build arg {} changed ({}){}",
-            code(&name),
-            arrow(c),
-            at_line(c.line).replace("at line", "declared at line")
+        Cause::BuildArg {
+            line,
+            name,
+            before,
+            after,
+            ..
+        } => format!(
+            "build arg {} changed ({}) declared at line {line}",
+            code(name),
+            arrow(before, after),
         ),
-        CauseKind::Arg => {
-            if c.after.is_none() {
-                format!(
-                    "ARG {} (base line {}) was removed; every valued ARG is part of the environment of later RUNs",
-                    code(&name),
-                    c.base_line.unwrap_or_default()
-                )
-            } else {
-                format!(
-                    "ARG {}{} changed its value ({}); every valued ARG is part of the environment of later RUNs, used or not",
-                    code(&name),
-                    at_line(c.line),
-                    arrow(c)
-                )
-            }
+        Cause::ArgRemoved {
+            name, base_line, ..
+        } => format!(
+            "ARG {} (base line {base_line}) was removed; every valued ARG is part of the environment of later RUNs",
+            code(name),
+        ),
+        Cause::Arg {
+            line,
+            name,
+            before,
+            after,
+            ..
+        } => format!(
+            "ARG {} at line {line} changed its value ({}); every valued ARG is part of the environment of later RUNs, used or not",
+            code(name),
+            arrow(before, after)
+        ),
+        Cause::EnvOrder { line } => format!(
+            "the order of ENV values changed at line {line} (BuildKit keys the environment as an ordered list)"
+        ),
+        Cause::EnvRemoved {
+            name, base_line, ..
+        } => format!("ENV {} (base line {base_line}) was removed", code(name)),
+        Cause::Env {
+            line,
+            name,
+            before,
+            after,
+            ..
+        } => format!(
+            "ENV {} at line {line} changed ({})",
+            code(name),
+            arrow(before, after)
+        ),
+        Cause::User {
+            line,
+            before,
+            after,
+            ..
+        } => format!("USER at line {line} changed ({})", arrow_of(before, after)),
+        Cause::Shell {
+            line,
+            before,
+            after,
+            ..
+        } => format!("SHELL at line {line} changed ({})", arrow_of(before, after)),
+        Cause::Workdir {
+            line,
+            before,
+            after,
+            ..
+        } => format!(
+            "the working directory changed by WORKDIR at line {line} ({})",
+            arrow_of(before, after)
+        ),
+        Cause::FromPlatform { before, after, .. } => {
+            format!("the FROM platform changed ({})", arrow_of(before, after))
         }
-        CauseKind::Env => {
-            if name == "order" {
-                format!(
-                    "the order of ENV values changed{} (BuildKit keys the environment as an ordered list)",
-                    at_line(c.line)
-                )
-            } else if c.after.is_none() {
-                format!(
-                    "ENV {} (base line {}) was removed",
-                    code(&name),
-                    c.base_line.unwrap_or_default()
-                )
-            } else {
-                format!(
-                    "ENV {}{} changed ({})",
-                    code(&name),
-                    at_line(c.line),
-                    arrow(c)
-                )
-            }
+        Cause::BaseImage { before, after, .. } => {
+            format!("the base image changed ({})", arrow_of(before, after))
         }
-        CauseKind::User => format!("USER{} changed ({})", at_line(c.line), arrow(c)),
-        CauseKind::Shell => format!("SHELL{} changed ({})", at_line(c.line), arrow(c)),
-        CauseKind::Workdir => format!(
-            "the working directory changed{} ({})",
-            at_line(c.line).replace("at line", "by WORKDIR at line"),
-            arrow(c)
-        ),
-        CauseKind::BaseImage => {
-            if name == "platform" {
-                format!("the FROM platform changed ({})", arrow(c))
-            } else {
-                format!("the base image changed ({})", arrow(c))
-            }
+        Cause::ImageVariable { before, after, .. } => {
+            format!("the base image changed ({})", arrow(before, after))
         }
-        CauseKind::ParentStage => format!(
-            "it builds FROM stage {}, which rebuilds from line {}",
-            code(&name),
-            c.line.unwrap_or_default()
+        Cause::ParentStage { line, stage } => format!(
+            "it builds FROM stage {}, which rebuilds from line {line}",
+            code(stage),
         ),
-        CauseKind::CopyFrom => {
-            let mut s = format!("the files it takes from stage {} change", code(&name));
-            if let Some(l) = c.origin_line {
+        Cause::CopyFrom {
+            stage,
+            producer_line,
+            paths,
+            ..
+        } => {
+            let mut s = format!("the files it takes from stage {} change", code(stage));
+            if let Some(l) = producer_line {
                 s.push_str(&format!(" (made at line {l})"));
             }
-            if !c.paths.is_empty() {
-                s.push_str(&format!(": {}", shorten_list(&c.paths, c.paths_total, 5)));
+            if !paths.shown.is_empty() {
+                s.push_str(&format!(": {}", shorten_list(&paths.shown, paths.total, 5)));
             }
             s
         }
-        CauseKind::Onbuild => format!(
-            "an ONBUILD trigger of its parent stage changed{}",
-            at_line(c.line)
-        ),
-        CauseKind::Syntax => {
+        Cause::Onbuild { line, .. } => {
+            format!("an ONBUILD trigger of its parent stage changed at line {line}")
+        }
+        Cause::Syntax { .. } => {
             format!(
                 "the {} directive changed: a different frontend builds the whole file",
                 code("# syntax")
             )
         }
-        CauseKind::NewDockerfile => {
+        Cause::NewDockerfile { .. } => {
             "the Dockerfile is new in this change: nothing of it is cached".into()
         }
-        CauseKind::BaseNotBuildable => {
+        Cause::BaseNotBuildable { .. } => {
             "the base revision of this Dockerfile does not build, so it left no cache".into()
         }
-        CauseKind::Target => "the target stage is new: the base build did not run it".into(),
-        CauseKind::Follows => format!(
-            "follows the rebuilt step at line {}",
-            c.follows_line.unwrap_or_default()
-        ),
+        Cause::Follows { follows_line, .. } => {
+            format!("follows the rebuilt step at line {follows_line}")
+        }
     }
 }
 
@@ -400,7 +421,7 @@ pub fn cost_top(df: &DockerfileReport) -> Option<String> {
                 t.line
             ));
             let origin = match &t.cause {
-                Some(cause) if cause.kind() == CauseKind::Follows => cause.origin_line,
+                Some(Cause::Follows { origin_line, .. }) => Some(*origin_line),
                 _ => None,
             };
             if let Some(o) = origin.and_then(|o| df.steps.iter().find(|x| x.line == o)) {

@@ -110,42 +110,136 @@ pub fn read_in_tree(
     read_regular(&real, max).map(Some)
 }
 
-/// Who gives the value of a `KEY` written without `=VALUE`.
-pub enum BareKey<'a> {
-    /// The environment, as `docker build --build-arg KEY` does (skipped when unset).
-    FromEnv,
-    /// Nobody: it is an error, worded for this flag or input.
-    Refused(&'a str),
-}
-
-/// `KEY=VALUE` items as a map; `what` names the flag or input in errors.
+/// `KEY=VALUE` items as a map, the one behaviour of `--build-arg`, `--env` and the Action's
+/// `build_args` input, as `docker build --build-arg` has it: `KEY=VALUE` sets `KEY` (the name
+/// trimmed, the value as written, `=` in it kept); a bare `KEY` takes its value from the
+/// environment and is left out when the environment does not set it. An empty name is an error
+/// naming `what` (the flag or input).
 pub fn key_values(
     raw: &[String],
     what: &str,
-    bare: BareKey<'_>,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    key_values_with(raw, what, |k| std::env::var(k).ok())
+}
+
+/// `key_values` with the environment given as a lookup.
+pub fn key_values_with(
+    raw: &[String],
+    what: &str,
+    env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     let mut out = std::collections::BTreeMap::new();
     for a in raw {
-        match (a.split_once('='), &bare) {
-            (Some((k, v)), BareKey::FromEnv) => {
-                if k.is_empty() {
-                    anyhow::bail!("{what} {a:?}: the name is empty");
-                }
-                out.insert(k.to_string(), v.to_string());
-            }
-            (Some((k, v)), BareKey::Refused(_)) => {
-                if k.trim().is_empty() {
-                    anyhow::bail!("{what}: {a:?} has an empty name");
-                }
-                out.insert(k.trim().to_string(), v.to_string());
-            }
-            (None, BareKey::FromEnv) => {
-                if let Ok(v) = std::env::var(a) {
-                    out.insert(a.clone(), v);
-                }
-            }
-            (None, BareKey::Refused(form)) => anyhow::bail!("{what}: {a:?} is not {form}"),
+        let (k, v) = match a.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.to_string())),
+            None => (a.trim(), None),
+        };
+        if k.is_empty() {
+            anyhow::bail!("{what} {a:?}: the name is empty");
+        }
+        if let Some(v) = v.or_else(|| env(k)) {
+            out.insert(k.to_string(), v);
         }
     }
     Ok(out)
+}
+
+/// `--timings` files named on the command line (the user's own files): each a regular file of
+/// at most `MAX_TIMINGS_BYTES`, as (name, text).
+pub fn timings_files(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
+    files
+        .iter()
+        .map(|t| {
+            let bytes = read_regular(t, MAX_TIMINGS_BYTES)
+                .map_err(|e| anyhow::anyhow!("--timings {}: {e}", t.display()))?;
+            Ok((
+                t.display().to_string(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// Build logs under `root` that a pull request controls (committed, or left by an earlier
+/// step), read as COPY sources are: a symlink out of the tree, a FIFO or a device is refused,
+/// and so is a log over the limit; a missing file is skipped (the first run has no log from an
+/// earlier one yet). `what` names the input in errors.
+pub fn timings_in_tree(
+    root: &std::path::Path,
+    files: &[String],
+    what: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for f in files {
+        match read_in_tree(root, f, MAX_TIMINGS_BYTES) {
+            Ok(Some(b)) => out.push((f.clone(), String::from_utf8_lossy(&b).into_owned())),
+            Ok(None) => {}
+            Err(e) => anyhow::bail!("{what}: {f}: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// An engine named in text (the Action's `engine` input, an environment variable): absent
+/// means current BuildKit; a name other than the `--engine` values is an error naming `what`.
+pub fn engine_named(value: Option<&str>, what: &str) -> anyhow::Result<EngineKind> {
+    match value {
+        None => Ok(EngineKind::Buildkit),
+        Some(e) => EngineArg::parse(e)
+            .map(EngineKind::from)
+            .ok_or_else(|| anyhow::anyhow!("{what}: {e:?} is not buildkit or docker-20.10")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(raw: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Vec<(String, String)>> {
+        let raw: Vec<String> = raw.iter().map(|s| s.to_string()).collect();
+        let env: std::collections::BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        key_values_with(&raw, "--build-arg", |k| env.get(k).cloned())
+            .map(|m| m.into_iter().collect())
+    }
+
+    #[test]
+    fn bare_keys_come_from_the_environment_as_in_docker_build() {
+        let got = kv(&["A=1", "B", "C", " D = x=y"], &[("B", "from env")]).unwrap();
+        let want = [("A", "1"), ("B", "from env"), ("D", " x=y")];
+        assert_eq!(
+            got,
+            want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
+        );
+    }
+
+    #[test]
+    fn an_empty_name_is_an_error_naming_the_flag() {
+        for bad in ["=1", " =1", ""] {
+            let e = kv(&[bad], &[]).unwrap_err().to_string();
+            assert!(
+                e.starts_with("--build-arg") && e.contains("the name is empty"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn engines_by_name() {
+        assert_eq!(
+            engine_named(None, "input engine").unwrap(),
+            EngineKind::Buildkit
+        );
+        assert_eq!(
+            engine_named(Some("docker-20.10"), "input engine").unwrap(),
+            EngineKind::Docker2010
+        );
+        let e = engine_named(Some("podman"), "input engine").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input engine: \"podman\" is not buildkit or docker-20.10"
+        );
+    }
 }

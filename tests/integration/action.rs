@@ -625,12 +625,56 @@ fn bad_inputs_are_refused_with_their_name() {
             "input max_inline_comments",
         ),
         ("INPUT_FAIL_ON", "steps>1", "input fail_on"),
-        ("INPUT_BUILD_ARGS", "NOVALUE", "input build_args"),
+        ("INPUT_BUILD_ARGS", "=1", "input build_args"),
     ] {
         let run = run_action("http://127.0.0.1:9", &r.dir, &ev, &[(k, v)]);
         assert_eq!(run.out.status.code(), Some(2), "{k}");
         assert!(text(&run.out).contains(want), "{k}: {}", text(&run.out));
     }
+}
+
+/// `build_args` as `docker build --build-arg` (and `cachebust analyze --build-arg`): a bare
+/// `KEY` takes its value from the step's environment, and is left out when that does not set
+/// it. The JSON report (written even with GitHub unreachable) shows whether `V` had a value.
+#[test]
+fn a_bare_build_arg_takes_its_value_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["config", "user.email", "t@example.invalid"]);
+    git(&dir, &["config", "user.name", "t"]);
+    let df = |run: &str| format!("ARG V\nFROM busybox:${{V}}\nRUN {run}\n");
+    std::fs::write(dir.join("Dockerfile"), df("echo a")).unwrap();
+    let base = commit(&dir, "base");
+    std::fs::write(dir.join("Dockerfile"), df("echo b")).unwrap();
+    let head = commit(&dir, "head");
+    let ev = event_file(&dir, 7, &base, &head);
+    let temp = tmp.path().join("runner-temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let unresolved = |extra: &[(&str, &str)]| -> bool {
+        let mut extra = extra.to_vec();
+        extra.push(("RUNNER_TEMP", temp.to_str().unwrap()));
+        let run = run_action("http://127.0.0.1:9", &dir, &ev, &extra);
+        assert_eq!(run.out.status.code(), Some(0), "{}", text(&run.out));
+        let report = run
+            .outputs
+            .lines()
+            .skip_while(|l| !l.starts_with("report<<"))
+            .nth(1)
+            .unwrap()
+            .to_string();
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let from = &v["dockerfiles"][0]["steps"][0];
+        assert_eq!(from["instruction"], "FROM busybox:${V}", "{v}");
+        from["notes"].as_array().is_some_and(|n| {
+            n.iter()
+                .any(|n| n["note"] == "unresolved_arg" && n["name"] == "V")
+        })
+    };
+    assert!(!unresolved(&[("INPUT_BUILD_ARGS", "V"), ("V", "1.36")]));
+    assert!(unresolved(&[("INPUT_BUILD_ARGS", "V")]));
+    assert!(!unresolved(&[("INPUT_BUILD_ARGS", "V=1.36")]));
 }
 
 /// A stand-in for GitHub that answers every request with `status` (bounded: it stops after

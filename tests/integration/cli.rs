@@ -380,6 +380,51 @@ fn analyze_dirs(b: &Path, h: &Path, extra: &[&str]) -> Value {
     json(&o)
 }
 
+/// `--build-arg KEY` as in `docker build`: the value from the environment, left out when the
+/// environment does not set it (then FROM says the ARG has no value); `KEY=VALUE` as given.
+#[test]
+fn a_bare_build_arg_takes_its_value_from_the_environment() {
+    let df = |run: &str| format!("ARG V\nFROM busybox:${{V}}\nRUN {run}\n");
+    let (_t, b, h) = trees(
+        &[("Dockerfile", &df("echo a"))],
+        &[("Dockerfile", &df("echo b"))],
+    );
+    let unresolved = |arg: &str, env: Option<&str>| -> bool {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));
+        c.args(["analyze", "--format", "json", "--base"])
+            .arg(&b)
+            .arg("--head")
+            .arg(&h)
+            .args(["--build-arg", arg])
+            .env_remove("V");
+        if let Some(v) = env {
+            c.env("V", v);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v = json(&o);
+        let from = &v["dockerfiles"][0]["steps"][0];
+        assert_eq!(from["instruction"], "FROM busybox:${V}", "{v}");
+        from["notes"].as_array().is_some_and(|n| {
+            n.iter()
+                .any(|n| n["note"] == "unresolved_arg" && n["name"] == "V")
+        })
+    };
+    assert!(!unresolved("V", Some("1.36")));
+    assert!(unresolved("V", None));
+    assert!(!unresolved("V=1.36", None));
+    let o = cachebust(
+        &["analyze", "--base", ".", "--head", ".", "--build-arg", "=1"],
+        &b,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--build-arg \"=1\": the name is empty"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 fn statuses(v: &Value, df: usize) -> Vec<String> {
     v["dockerfiles"][df]["steps"]
         .as_array()

@@ -9,7 +9,7 @@ use super::sim::{Input, Op, Vertex};
 use super::{Ctx, IgnoreInfo, Res, SideSim};
 use crate::engine::BuildInput;
 use crate::engine::glob::{contains_wildcards, path_match};
-use crate::engine::report::{Cause, CauseKind, Confidence, Note};
+use crate::engine::report::{Cause, CauseKind, Confidence, Note, Paths};
 use crate::engine::tree::{Entry, EntryKind, Listing, Lookup, Side};
 
 pub enum Cmp {
@@ -32,158 +32,135 @@ fn differs(cause: Cause) -> Cmp {
     }
 }
 
-fn text_changed() -> Cause {
-    let mut c = Cause::new(CauseKind::DockerfileText);
-    c.name = Some("changed".into());
-    c
+/// One comparison of a head build with its base: what every content check reads (the trees and
+/// changes in `ctx`, both simulations, the results so far, the base's canonical record ids).
+pub struct Comparison<'a> {
+    pub ctx: &'a Ctx<'a>,
+    pub build: &'a BuildInput,
+    pub head: &'a SideSim,
+    pub base: &'a SideSim,
+    pub res: &'a [Res],
+    pub canon: &'a [usize],
 }
 
-/// Compare all content inputs of a head vertex with those of a base record that has the same op.
-#[allow(clippy::too_many_arguments)]
-pub fn compare_inputs(
-    ctx: &Ctx<'_>,
-    build: &BuildInput,
-    head: &SideSim,
-    base: &SideSim,
-    res: &[Res],
-    hv: &Vertex,
-    bv: &Vertex,
-    canon: &[usize],
-) -> Cmp {
-    if hv.inputs.len() != bv.inputs.len() {
-        return differs(text_changed());
+fn same(confidence: Confidence) -> Cmp {
+    Cmp::Same {
+        confidence,
+        notes: Vec::new(),
     }
-    let mut confidence = Confidence::Exact;
-    let mut notes = Vec::new();
-    if hv.exclude != bv.exclude {
-        return differs(text_changed());
-    }
-    for (hi, bi) in hv.inputs.iter().zip(&bv.inputs) {
-        match compare_one(ctx, build, head, base, res, hi, bi, canon, &hv.exclude) {
-            Cmp::Same {
-                confidence: c,
-                notes: n,
-            } => {
-                if c == Confidence::Likely {
-                    confidence = Confidence::Likely;
-                }
-                notes.extend(n);
-            }
-            d @ Cmp::Differs { .. } => return d,
-        }
-    }
-    Cmp::Same { confidence, notes }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn compare_one(
-    ctx: &Ctx<'_>,
-    build: &BuildInput,
-    head: &SideSim,
-    base: &SideSim,
-    res: &[Res],
-    hi: &Input,
-    bi: &Input,
-    canon: &[usize],
-    exclude: &[String],
-) -> Cmp {
-    match (hi, bi) {
-        (
-            Input::Context {
-                path: hp,
-                wildcard: hw,
-            },
-            Input::Context {
-                path: bp,
-                wildcard: bw,
-            },
-        ) => compare_context(ctx, build, head, base, (hp, *hw), (bp, *bw), exclude),
-        (
-            Input::Stage {
-                stage: hs,
-                path: hp,
-                vid: hvid,
-            },
-            Input::Stage {
-                path: bp,
-                vid: bvid,
-                ..
-            },
-        ) => {
-            if hp != bp {
-                return differs(text_changed());
-            }
-            compare_stage(
-                ctx,
-                build,
-                head,
-                base,
-                res,
-                *hs,
-                hp,
-                *hvid,
-                bvid.map(|v| canon[v]),
-            )
-        }
-        (
-            Input::Image {
-                reference: hr,
-                path: hp,
-            },
-            Input::Image {
-                reference: br,
-                path: bp,
-            },
-        ) => {
-            if hr == br && hp == bp {
-                Cmp::Same {
-                    confidence: Confidence::Exact,
-                    notes: Vec::new(),
-                }
-            } else {
-                differs(text_changed())
-            }
-        }
-        (
-            Input::Remote {
-                url: hu,
-                checksum: hc,
-            },
-            Input::Remote {
-                url: bu,
-                checksum: bc,
-            },
-        ) => {
-            if hu == bu && hc == bc {
-                if hc.is_some() {
-                    Cmp::Same {
-                        confidence: Confidence::Exact,
-                        notes: Vec::new(),
-                    }
-                } else {
-                    Cmp::Same {
-                        confidence: Confidence::Likely,
-                        notes: Vec::new(),
-                    }
-                }
-            } else {
-                differs(text_changed())
-            }
-        }
-        (Input::Inline { content: h }, Input::Inline { content: b }) => {
-            if h == b {
-                Cmp::Same {
-                    confidence: Confidence::Exact,
-                    notes: Vec::new(),
-                }
-            } else {
-                let mut c = text_changed();
-                c.name = Some("heredoc".into());
-                differs(c)
-            }
-        }
-        _ => differs(text_changed()),
+fn text_changed(line: u32) -> Cause {
+    Cause::InstructionChanged {
+        line,
+        base_line: None,
+        before: None,
+        after: None,
     }
+}
+
+impl Comparison<'_> {
+    /// Compare all content inputs of a head vertex with those of a base record that has the
+    /// same op.
+    pub fn inputs(&self, hv: &Vertex, bv: &Vertex) -> Cmp {
+        let line = super::step_line(self.head, hv);
+        if hv.inputs.len() != bv.inputs.len() || hv.exclude != bv.exclude {
+            return differs(text_changed(line));
+        }
+        let mut confidence = Confidence::Exact;
+        let mut notes = Vec::new();
+        for (hi, bi) in hv.inputs.iter().zip(&bv.inputs) {
+            match self.one(hi, bi, &hv.exclude, line) {
+                Cmp::Same {
+                    confidence: c,
+                    notes: n,
+                } => {
+                    if c == Confidence::Likely {
+                        confidence = Confidence::Likely;
+                    }
+                    notes.extend(n);
+                }
+                d @ Cmp::Differs { .. } => return d,
+            }
+        }
+        Cmp::Same { confidence, notes }
+    }
+
+    fn one(&self, hi: &Input, bi: &Input, exclude: &[String], line: u32) -> Cmp {
+        match (hi, bi) {
+            (
+                Input::Context {
+                    path: hp,
+                    wildcard: hw,
+                },
+                Input::Context {
+                    path: bp,
+                    wildcard: bw,
+                },
+            ) => self.context((hp, *hw), (bp, *bw), exclude, line),
+            (
+                Input::Stage {
+                    stage: hs,
+                    path: hp,
+                    vid: hvid,
+                },
+                Input::Stage {
+                    path: bp,
+                    vid: bvid,
+                    ..
+                },
+            ) => {
+                if hp != bp {
+                    return differs(text_changed(line));
+                }
+                let source = StageSource {
+                    stage: *hs,
+                    path: hp,
+                    head: *hvid,
+                    base: bvid.map(|v| self.canon[v]),
+                };
+                self.stage(&source, line)
+            }
+            (
+                Input::Image {
+                    reference: hr,
+                    path: hp,
+                },
+                Input::Image {
+                    reference: br,
+                    path: bp,
+                },
+            ) if hr == br && hp == bp => same(Confidence::Exact),
+            (
+                Input::Remote {
+                    url: hu,
+                    checksum: hc,
+                },
+                Input::Remote {
+                    url: bu,
+                    checksum: bc,
+                },
+            ) if hu == bu && hc == bc => same(if hc.is_some() {
+                Confidence::Exact
+            } else {
+                Confidence::Likely
+            }),
+            (Input::Inline { content: h }, Input::Inline { content: b }) if h == b => {
+                same(Confidence::Exact)
+            }
+            (Input::Inline { .. }, Input::Inline { .. }) => differs(Cause::HeredocChanged { line }),
+            _ => differs(text_changed(line)),
+        }
+    }
+}
+
+/// The files a `COPY --from` / `--mount from=` reads: `path` in `stage`, made by the head
+/// vertex `head` and, in the base, by the record `base`.
+struct StageSource<'p> {
+    stage: usize,
+    path: &'p str,
+    head: Option<usize>,
+    base: Option<usize>,
 }
 
 /// Context-relative form of a root-relative path inside `context`.
@@ -415,9 +392,7 @@ pub fn source_problem(
 type Selection = Vec<(String, EntryKind, u32, String)>;
 
 /// The files a context source selects on one side: (name relative to the source, kind, mode, id).
-#[allow(clippy::too_many_arguments)]
 fn select(
-    listing: &Listing,
     ctx: &Ctx<'_>,
     side: Side,
     context: &str,
@@ -426,6 +401,10 @@ fn select(
     ignore: &IgnoreInfo,
     exclude: &[String],
 ) -> Option<Selection> {
+    let listing = match side {
+        Side::Head => ctx.head_tree,
+        Side::Base => ctx.base_tree,
+    };
     let mut out = select_all(listing, ctx, side, context, path, wildcard, ignore)?;
     if !exclude.is_empty() {
         let prefix = if wildcard { wildcard_base(path) } else { path };
@@ -502,131 +481,124 @@ fn select_all(
     Some(out)
 }
 
-fn compare_context(
-    ctx: &Ctx<'_>,
-    build: &BuildInput,
-    head: &SideSim,
-    base: &SideSim,
-    (hp, hw): (&String, bool),
-    (bp, bw): (&String, bool),
-    exclude: &[String],
-) -> Cmp {
-    let context = build.context.as_str();
-    let same_ignore = head.ignore.patterns == base.ignore.patterns
-        && head.ignore.matcher.is_some() == base.ignore.matcher.is_some();
-    if hp == bp && hw == bw && same_ignore {
-        let mut plain = true;
-        if !hw {
-            let h = follow(ctx.head_tree, ctx, Side::Head, context, hp);
-            let b = follow(ctx.base_tree, ctx, Side::Base, context, bp);
-            match (h, b) {
-                (Ok(Some(h)), Ok(Some(b))) => plain = h == *hp && b == *bp,
-                (Ok(None), _) | (_, Ok(None)) => {
-                    // listing requested; answer again once loaded
+impl Comparison<'_> {
+    /// A build-context source: from the change set when source and ignore rules are the same on
+    /// both sides, else by comparing what each side selects.
+    fn context(
+        &self,
+        (hp, hw): (&String, bool),
+        (bp, bw): (&String, bool),
+        exclude: &[String],
+        line: u32,
+    ) -> Cmp {
+        let (ctx, build, head, base) = (self.ctx, self.build, self.head, self.base);
+        let context = build.context.as_str();
+        let same_ignore = head.ignore.patterns == base.ignore.patterns
+            && head.ignore.matcher.is_some() == base.ignore.matcher.is_some();
+        if hp == bp && hw == bw && same_ignore {
+            let mut plain = true;
+            if !hw {
+                let h = follow(ctx.head_tree, ctx, Side::Head, context, hp);
+                let b = follow(ctx.base_tree, ctx, Side::Base, context, bp);
+                match (h, b) {
+                    (Ok(Some(h)), Ok(Some(b))) => plain = h == *hp && b == *bp,
+                    (Ok(None), _) | (_, Ok(None)) => {
+                        // listing requested; answer again once loaded
+                        return Cmp::Same {
+                            confidence: Confidence::Exact,
+                            notes: Vec::new(),
+                        };
+                    }
+                    _ => plain = false,
+                }
+            }
+            if plain {
+                let mut changed = relevant_changes(ctx, context, hp, hw, &head.ignore, None);
+                changed.retain(|p| !excluded_by_copy(exclude, hp, hw, p));
+                if changed.is_empty() {
                     return Cmp::Same {
                         confidence: Confidence::Exact,
                         notes: Vec::new(),
                     };
                 }
-                _ => plain = false,
+                return differs(Cause::Files {
+                    line,
+                    paths: Paths::new(changed),
+                });
             }
         }
-        if plain {
-            let mut changed = relevant_changes(ctx, context, hp, hw, &head.ignore, None);
-            changed.retain(|p| !excluded_by_copy(exclude, hp, hw, p));
-            if changed.is_empty() {
-                return Cmp::Same {
-                    confidence: Confidence::Exact,
-                    notes: Vec::new(),
-                };
-            }
-            return differs(Cause::new(CauseKind::Files).with_paths(changed));
+        // Slow path: compare what each side selects.
+        let h = select(ctx, Side::Head, context, hp, hw, &head.ignore, exclude);
+        let b = select(ctx, Side::Base, context, bp, bw, &base.ignore, exclude);
+        let (Some(mut h), Some(mut b)) = (h, b) else {
+            return Cmp::Same {
+                confidence: Confidence::Exact,
+                notes: Vec::new(),
+            };
+        };
+        h.sort();
+        b.sort();
+        if h == b {
+            return Cmp::Same {
+                confidence: Confidence::Exact,
+                notes: Vec::new(),
+            };
         }
-    }
-    // Slow path: compare what each side selects.
-    let h = select(
-        ctx.head_tree,
-        ctx,
-        Side::Head,
-        context,
-        hp,
-        hw,
-        &head.ignore,
-        exclude,
-    );
-    let b = select(
-        ctx.base_tree,
-        ctx,
-        Side::Base,
-        context,
-        bp,
-        bw,
-        &base.ignore,
-        exclude,
-    );
-    let (Some(mut h), Some(mut b)) = (h, b) else {
-        return Cmp::Same {
-            confidence: Confidence::Exact,
-            notes: Vec::new(),
-        };
-    };
-    h.sort();
-    b.sort();
-    if h == b {
-        return Cmp::Same {
-            confidence: Confidence::Exact,
-            notes: Vec::new(),
-        };
-    }
-    if hp != bp || hw != bw {
-        return differs(text_changed());
-    }
-    let prefix = |rel: &str| -> String {
-        if hw || rel.is_empty() {
-            if rel.is_empty() {
-                hp.clone()
-            } else {
+        if hp != bp || hw != bw {
+            return differs(text_changed(line));
+        }
+        let prefix = |rel: &str| -> String {
+            if hw || rel.is_empty() {
+                if rel.is_empty() {
+                    hp.clone()
+                } else {
+                    rel.to_string()
+                }
+            } else if hp.is_empty() {
                 rel.to_string()
+            } else {
+                format!("{hp}/{rel}")
             }
-        } else if hp.is_empty() {
-            rel.to_string()
-        } else {
-            format!("{hp}/{rel}")
+        };
+        // Paths whose membership changed because of the ignore file, and paths whose content changed.
+        let hn: std::collections::BTreeMap<&str, _> = h.iter().map(|x| (x.0.as_str(), x)).collect();
+        let bn: std::collections::BTreeMap<&str, _> = b.iter().map(|x| (x.0.as_str(), x)).collect();
+        let mut membership = Vec::new();
+        let mut content = Vec::new();
+        for (k, v) in &hn {
+            match bn.get(k) {
+                None => membership.push(prefix(k)),
+                Some(bv) if bv != v => content.push(prefix(k)),
+                _ => {}
+            }
         }
-    };
-    // Paths whose membership changed because of the ignore file, and paths whose content changed.
-    let hn: std::collections::BTreeMap<&str, _> = h.iter().map(|x| (x.0.as_str(), x)).collect();
-    let bn: std::collections::BTreeMap<&str, _> = b.iter().map(|x| (x.0.as_str(), x)).collect();
-    let mut membership = Vec::new();
-    let mut content = Vec::new();
-    for (k, v) in &hn {
-        match bn.get(k) {
-            None => membership.push(prefix(k)),
-            Some(bv) if bv != v => content.push(prefix(k)),
-            _ => {}
+        for k in bn.keys() {
+            if !hn.contains_key(k) {
+                membership.push(prefix(k));
+            }
         }
-    }
-    for k in bn.keys() {
-        if !hn.contains_key(k) {
-            membership.push(prefix(k));
+        let ignore_changed = !same_ignore;
+        let ignore_file_copied = head
+            .ignore
+            .file
+            .as_ref()
+            .is_some_and(|f| content.contains(f) || membership.contains(f));
+        if ignore_changed && (!membership.is_empty() || ignore_file_copied) {
+            let mut paths = membership;
+            paths.extend(content);
+            return differs(Cause::Dockerignore {
+                line,
+                file: head.ignore.file.clone().or(base.ignore.file.clone()),
+                paths: Paths::new(paths),
+            });
         }
+        let mut paths = content;
+        paths.extend(membership);
+        differs(Cause::Files {
+            line,
+            paths: Paths::new(paths),
+        })
     }
-    let ignore_changed = !same_ignore;
-    let ignore_file_copied = head
-        .ignore
-        .file
-        .as_ref()
-        .is_some_and(|f| content.contains(f) || membership.contains(f));
-    if ignore_changed && (!membership.is_empty() || ignore_file_copied) {
-        let mut paths = membership;
-        paths.extend(content);
-        let mut c = Cause::new(CauseKind::Dockerignore).with_paths(paths);
-        c.file = head.ignore.file.clone().or(base.ignore.file.clone());
-        return differs(c);
-    }
-    let mut paths = content;
-    paths.extend(membership);
-    differs(Cause::new(CauseKind::Files).with_paths(paths))
 }
 
 /// Whether a step may write `path` (absolute, in the stage file system).
@@ -771,167 +743,154 @@ pub fn touches_marker_only(text: &str, cwd: &str, path: &str) -> bool {
     named
 }
 
-#[allow(clippy::too_many_arguments)]
-fn compare_stage(
-    ctx: &Ctx<'_>,
-    build: &BuildInput,
-    head: &SideSim,
-    base: &SideSim,
-    res: &[Res],
-    stage: usize,
-    path: &str,
-    hvid: Option<usize>,
-    bvid: Option<usize>,
-) -> Cmp {
-    let same = Cmp::Same {
-        confidence: Confidence::Exact,
-        notes: Vec::new(),
-    };
-    let Some(hvid) = hvid else {
-        return if bvid.is_none() {
-            same
-        } else {
-            differs(stage_cause(head, stage, None))
+impl Comparison<'_> {
+    /// A `COPY --from` / `--mount from=` source: BuildKit's early cutoff. The copy hits when
+    /// the last step of the source stage that may write the path did not re-run (or re-ran
+    /// to the same bytes); `line` is the head step's.
+    fn stage(&self, src: &StageSource<'_>, line: u32) -> Cmp {
+        let head = self.head;
+        let Some(hvid) = src.head else {
+            return if src.base.is_none() {
+                same(Confidence::Exact)
+            } else {
+                differs(stage_cause(head, src.stage, None, line, Paths::default()))
+            };
         };
-    };
-    if let Res::Hit { base, .. } = &res[hvid] {
-        if Some(*base) == bvid {
-            return same;
-        }
-    }
-    let stage_name = head.sim.stages[stage].info.display_name();
-    // Find the last step of the source stage (or its ancestors) that may have written the path.
-    let mut cur = Some(hvid);
-    let mut later_missed_runs: Vec<u32> = Vec::new();
-    let mut marker_line: Option<u32> = None;
-    while let Some(v) = cur {
-        let vx = &head.sim.vertices[v];
-        let line = vx
-            .trigger_line
-            .unwrap_or_else(|| head.df.instructions[vx.inst].line);
-        // an empty marker a RUN touches: the same bytes whatever the RUN did; what counts is
-        // an earlier writer of the file, if any
-        if let Op::Exec { cwd, .. } = &vx.op {
-            if touches_marker_only(&vx.detail.text, cwd, path) {
-                marker_line.get_or_insert(line);
-                cur = vx.parent;
-                continue;
+        if let Res::Hit { base, .. } = &self.res[hvid] {
+            if Some(*base) == src.base {
+                return same(Confidence::Exact);
             }
         }
-        if writes(vx, path) {
-            return match &res[v] {
-                Res::Hit { .. } | Res::Unused => {
-                    let mut notes = vec![Note::EarlyCutoff {
-                        stage: stage_name,
-                        producer_line: Some(line),
-                    }];
-                    let mut confidence = Confidence::Exact;
-                    if let Some(&r) = later_missed_runs.first() {
-                        notes.push(Note::AssumesRunKeepsPath {
-                            run_line: r,
-                            path: path.to_string(),
-                        });
-                        confidence = Confidence::Likely;
-                    }
-                    Cmp::Same { confidence, notes }
-                }
-                Res::Miss {
-                    cause: miss_cause, ..
-                } => match &vx.op {
-                    Op::Mkdir { .. } => Cmp::Same {
-                        confidence: Confidence::Exact,
-                        notes: vec![Note::EarlyCutoff {
-                            stage: stage_name,
-                            producer_line: Some(line),
-                        }],
-                    },
-                    Op::Copy { .. }
-                        if ctx.engine == crate::engine::EngineKind::Docker2010
-                            && owner_only_change(ctx, build, head, base, vx) =>
-                    {
-                        // Docker 20.10 does not hash owners: the same files with another
-                        // --chown give the same content checksum
-                        Cmp::Same {
-                            confidence: Confidence::Exact,
-                            notes: vec![Note::EarlyCutoff {
-                                stage: stage_name,
-                                producer_line: Some(line),
-                            }],
-                        }
-                    }
-                    Op::Copy { .. }
-                        if !matches!(
-                            miss_cause.kind(),
-                            CauseKind::Follows | CauseKind::Files | CauseKind::Dockerignore
-                        ) =>
-                    {
-                        let mut c = stage_cause(head, stage, Some(line));
-                        c.paths = miss_cause.paths.clone();
-                        c.paths_total = miss_cause.paths_total;
-                        differs(c)
-                    }
-                    Op::Copy { .. } => {
-                        let changed = own_input_changes(ctx, build, head, vx);
-                        match changed {
-                            None => {
-                                let mut c = stage_cause(head, stage, Some(line));
-                                c.paths_total = 0;
-                                Cmp::Differs {
-                                    cause: c,
-                                    confidence: Confidence::Likely,
-                                    notes: vec![Note::MayStayCached {
-                                        stage: stage_name,
-                                        producer_line: line,
-                                    }],
-                                }
-                            }
-                            Some(paths) if paths.is_empty() => Cmp::Same {
-                                confidence: Confidence::Exact,
-                                notes: vec![Note::EarlyCutoff {
-                                    stage: stage_name,
-                                    producer_line: Some(line),
-                                }],
-                            },
-                            Some(paths) => {
-                                let mut c = stage_cause(head, stage, Some(line)).with_paths(paths);
-                                c.kind = Some(CauseKind::CopyFrom);
-                                differs(c)
-                            }
-                        }
-                    }
-                    Op::Image { .. } => differs(stage_cause(head, stage, Some(line))),
-                    Op::Exec { .. } => Cmp::Differs {
-                        cause: stage_cause(head, stage, Some(line)),
-                        confidence: Confidence::Likely,
-                        notes: vec![Note::MayStayCached {
-                            stage: stage_name,
-                            producer_line: line,
-                        }],
-                    },
-                },
-            };
+        // Find the last step of the source stage (or its ancestors) that may have written the
+        // path.
+        let mut cur = Some(hvid);
+        let mut later_missed_runs: Vec<u32> = Vec::new();
+        let mut marker_line: Option<u32> = None;
+        while let Some(v) = cur {
+            let vx = &head.sim.vertices[v];
+            let producer = vx
+                .trigger_line
+                .unwrap_or_else(|| head.df.instructions[vx.inst].line);
+            // an empty marker a RUN touches: the same bytes whatever the RUN did; what counts
+            // is an earlier writer of the file, if any
+            let marker = matches!(&vx.op, Op::Exec { cwd, .. }
+                if touches_marker_only(&vx.detail.text, cwd, src.path));
+            if marker {
+                marker_line.get_or_insert(producer);
+            } else if writes(vx, src.path) {
+                return match &self.res[v] {
+                    Res::Hit { .. } | Res::Unused => kept(
+                        head.sim.stages[src.stage].info.display_name(),
+                        producer,
+                        later_missed_runs.first().copied(),
+                        src.path,
+                    ),
+                    Res::Miss { cause, .. } => self.producer_missed(src, vx, cause, producer, line),
+                };
+            } else if matches!(vx.op, Op::Exec { .. }) && matches!(self.res[v], Res::Miss { .. }) {
+                later_missed_runs.insert(0, producer);
+            }
+            cur = vx.parent;
         }
-        if matches!(vx.op, Op::Exec { .. }) && matches!(res[v], Res::Miss { .. }) {
-            later_missed_runs.insert(0, line);
+        // Nothing in the stage writes the path: it is empty on both sides (or the empty marker
+        // a RUN touches).
+        Cmp::Same {
+            confidence: Confidence::Exact,
+            notes: vec![Note::EarlyCutoff {
+                stage: head.sim.stages[src.stage].info.display_name(),
+                producer_line: marker_line,
+            }],
         }
-        cur = vx.parent;
     }
-    // Nothing in the stage writes the path: it is empty on both sides (or the empty marker a
-    // RUN touches).
-    Cmp::Same {
-        confidence: Confidence::Exact,
-        notes: vec![Note::EarlyCutoff {
-            stage: stage_name,
-            producer_line: marker_line,
-        }],
+
+    /// The step `vx` (at `producer`) that writes the copied path re-runs, for `miss`: do the
+    /// copied bytes change?
+    fn producer_missed(
+        &self,
+        src: &StageSource<'_>,
+        vx: &Vertex,
+        miss: &Cause,
+        producer: u32,
+        line: u32,
+    ) -> Cmp {
+        let (ctx, head) = (self.ctx, self.head);
+        let stage = head.sim.stages[src.stage].info.display_name();
+        let cause = |paths| stage_cause(head, src.stage, Some(producer), line, paths);
+        let early_cutoff = || Cmp::Same {
+            confidence: Confidence::Exact,
+            notes: vec![Note::EarlyCutoff {
+                stage: stage.clone(),
+                producer_line: Some(producer),
+            }],
+        };
+        let may_stay_cached = |cause| Cmp::Differs {
+            cause,
+            confidence: Confidence::Likely,
+            notes: vec![Note::MayStayCached {
+                stage: stage.clone(),
+                producer_line: producer,
+            }],
+        };
+        match &vx.op {
+            Op::Mkdir { .. } => early_cutoff(),
+            // Docker 20.10 does not hash owners: the same files with another --chown give the
+            // same content checksum
+            Op::Copy { .. }
+                if ctx.engine == crate::engine::EngineKind::Docker2010
+                    && owner_only_change(ctx, self.build, head, self.base, vx) =>
+            {
+                early_cutoff()
+            }
+            Op::Copy { .. }
+                if !matches!(
+                    miss.kind(),
+                    CauseKind::Follows | CauseKind::Files | CauseKind::Dockerignore
+                ) =>
+            {
+                differs(cause(miss.paths().cloned().unwrap_or_default()))
+            }
+            Op::Copy { .. } => match own_input_changes(ctx, self.build, head, vx) {
+                None => may_stay_cached(cause(Paths::default())),
+                Some(paths) if paths.is_empty() => early_cutoff(),
+                Some(paths) => differs(cause(Paths::new(paths))),
+            },
+            Op::Image { .. } => differs(cause(Paths::default())),
+            Op::Exec { .. } => may_stay_cached(cause(Paths::default())),
+        }
     }
 }
 
-fn stage_cause(head: &SideSim, stage: usize, line: Option<u32>) -> Cause {
-    let mut c = Cause::new(CauseKind::CopyFrom);
-    c.name = Some(head.sim.stages[stage].info.display_name());
-    c.origin_line = line;
-    c
+/// The copied path's producer at `producer` did not re-run: BuildKit finds the same bytes
+/// (likely only, when a later RUN that re-runs might rewrite it).
+fn kept(stage: String, producer: u32, later_run: Option<u32>, path: &str) -> Cmp {
+    let mut notes = vec![Note::EarlyCutoff {
+        stage,
+        producer_line: Some(producer),
+    }];
+    let mut confidence = Confidence::Exact;
+    if let Some(r) = later_run {
+        notes.push(Note::AssumesRunKeepsPath {
+            run_line: r,
+            path: path.to_string(),
+        });
+        confidence = Confidence::Likely;
+    }
+    Cmp::Same { confidence, notes }
+}
+
+fn stage_cause(
+    head: &SideSim,
+    stage: usize,
+    producer_line: Option<u32>,
+    line: u32,
+    paths: Paths,
+) -> Cause {
+    Cause::CopyFrom {
+        line,
+        stage: head.sim.stages[stage].info.display_name(),
+        producer_line,
+        paths,
+    }
 }
 
 /// Whether the base build has a copy equal to `v` but for `--chown`, reading the same context

@@ -7,6 +7,7 @@
 //! target and build args on this builder, and its cache is warm.
 
 pub mod content;
+pub mod explain;
 pub mod rule_input;
 pub mod sim;
 
@@ -17,12 +18,12 @@ use super::dockerfile::{self, Body, Dockerfile, Kind};
 use super::expand::Frontend;
 use super::ignore::{Flavor, Matcher};
 use super::report::{
-    Cause, CauseKind, Confidence, Diagnostic, DockerfileReport, Note, Severity, Status, Step,
-    Summary,
+    Cause, Confidence, Diagnostic, DockerfileReport, Note, Severity, Status, Step, Summary,
 };
 use super::tree::{ChangeSet, Listing, Needs, Side};
 use super::{BuildInput, EngineKind, FileText, SideInput};
-use sim::{EnvSrc, EnvVar, Op, Semantics, Sim, StepVertex, VId, Vertex};
+use explain::referenced_vars;
+use sim::{EnvVar, Op, Semantics, Sim, StepVertex, VId, Vertex};
 
 pub struct Ctx<'a> {
     pub engine: EngineKind,
@@ -61,6 +62,18 @@ pub struct SideSim {
     pub sim: Sim,
     pub ignore: IgnoreInfo,
     pub side: Side,
+}
+
+/// Why a side has no simulation to compare with (the head's problems are diagnostics; the
+/// base's make every head step a miss of this cause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseProblem {
+    /// The Dockerfile does not exist on that side.
+    Missing,
+    /// It is not a text file, cannot be read, or does not parse into a build.
+    NotBuildable,
+    /// Its `# syntax` directive differs from the head's: another frontend.
+    Syntax,
 }
 
 /// Result for one head vertex.
@@ -197,10 +210,10 @@ fn simulate_side(
     side: &SideInput,
     which: Side,
     diags: &mut Vec<Diagnostic>,
-) -> Result<SideSim, CauseKind> {
+) -> Result<SideSim, BaseProblem> {
     let report = which == Side::Head;
     let text = match &side.dockerfile {
-        None => return Err(CauseKind::NewDockerfile),
+        None => return Err(BaseProblem::Missing),
         Some(FileText::Text(t)) => t,
         Some(FileText::Binary(why)) => {
             if report {
@@ -211,7 +224,7 @@ fn simulate_side(
                     file: None,
                 });
             }
-            return Err(CauseKind::BaseNotBuildable);
+            return Err(BaseProblem::NotBuildable);
         }
         Some(FileText::Unreadable(m)) => {
             if report {
@@ -222,7 +235,7 @@ fn simulate_side(
                     file: None,
                 });
             }
-            return Err(CauseKind::BaseNotBuildable);
+            return Err(BaseProblem::NotBuildable);
         }
     };
     let df = dockerfile::parse(text);
@@ -288,7 +301,7 @@ fn simulate_side(
         }
     }
     if !df.ok {
-        return Err(CauseKind::BaseNotBuildable);
+        return Err(BaseProblem::NotBuildable);
     }
     Ok(SideSim {
         df,
@@ -321,90 +334,34 @@ fn legacy_heredoc_failure(text: &str, inst: &dockerfile::Instruction) -> (u32, S
     (inst.line, String::new())
 }
 
-/// Predict one build. `None` when the build is not touched by the change and not asked for.
-/// Also returns what the cost model needs to know about each step.
+/// Predict one build: simulate both sides, match every head vertex against the base cache
+/// (each first miss explained by `explain` or `content`), the steps and their sources, the
+/// cost facts, then the rules. `None` when the change does not concern the build.
 pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
     let mut diags = Vec::new();
     let head = simulate_side(ctx, build, &build.head, Side::Head, &mut diags);
-    let mut base_diags = Vec::new();
-    let base = simulate_side(ctx, build, &build.base, Side::Base, &mut base_diags);
-
-    // A head Dockerfile we cannot read or parse: report its diagnostics and no steps.
-    let head = match head {
-        Ok(h) => h,
-        Err(_) => {
-            build.head.dockerfile.as_ref()?;
-            let parsed = build
-                .head
-                .dockerfile
-                .as_ref()
-                .and_then(FileText::text)
-                .map(dockerfile::parse);
-            let touched = touched_paths(ctx, build, None, None);
-            if !build.always_report && touched.is_empty() {
-                return None;
-            }
-            return Some(Predicted {
-                report: DockerfileReport {
-                    path: build.dockerfile.clone(),
-                    context: display_context(&build.context),
-                    target: build.head.target.clone(),
-                    target_stage: None,
-                    origin: build.origin.clone(),
-                    origins: Vec::new(),
-                    frontend: parsed
-                        .as_ref()
-                        .map(|d| frontend_name(ctx.engine, d))
-                        .unwrap_or_else(|| ctx.engine.name().to_string()),
-                    steps: Vec::new(),
-                    diagnostics: dedup_diags(diags),
-                    touched_by: touched,
-                    summary: Summary::default(),
-                    cost: None,
-                    findings: Vec::new(),
-                    sources: Default::default(),
-                },
-                facts: Vec::new(),
-                base_fixes: HashMap::new(),
-                changed_lines: Vec::new(),
-            });
-        }
+    let base = simulate_side(ctx, build, &build.base, Side::Base, &mut Vec::new());
+    let Ok(head) = head else {
+        return unreadable_head(ctx, build, diags);
     };
-
-    let mut base_problem = None;
-    let base = match base {
-        Ok(b) => {
-            if b.df.syntax() != head.df.syntax() {
-                base_problem = Some(CauseKind::Syntax);
-                None
-            } else {
-                Some(b)
-            }
-        }
-        Err(k) => {
-            base_problem = Some(k);
-            None
-        }
-    };
-
+    let (base, base_problem) = comparable_base(&head, base);
     let results = match_vertices(ctx, build, &head, base.as_ref(), base_problem);
-    let mut steps = assemble_steps(&head, base.as_ref(), &results);
+    let mut steps = assemble_steps(&head, &results);
     check_sources(ctx, build, &head, &mut steps, &mut diags);
     let touched = touched_paths(ctx, build, Some(&head), base.as_ref());
     let summary = summarize(&steps);
     if !build.always_report && touched.is_empty() && summary.rebuilt == 0 {
         return None;
     }
-    let target_stage = head
-        .sim
-        .target
-        .map(|t| head.sim.stages[t].info.display_name());
     let facts = step_facts(ctx, build, &head);
     let mut report = DockerfileReport {
         path: build.dockerfile.clone(),
         context: display_context(&build.context),
         target: build.head.target.clone(),
-        target_stage,
+        target_stage: head
+            .sim
+            .target
+            .map(|t| head.sim.stages[t].info.display_name()),
         origin: build.origin.clone(),
         origins: Vec::new(),
         frontend: frontend_name(ctx.engine, &head.df),
@@ -416,65 +373,133 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         findings: Vec::new(),
         sources: Default::default(),
     };
-    let mut base_fixes = HashMap::new();
-    let mut changed_lines = Vec::new();
-    if let Some(check) = ctx.rules {
-        report.findings = run_rules(ctx, check, build, &head, &build.head, Side::Head);
-        for f in &report.findings {
-            for e in f.fix.iter().flat_map(|x| &x.edits) {
-                if !report.sources.contains_key(&e.file) {
-                    let text = if e.file == build.dockerfile {
-                        build.head.dockerfile.as_ref()
-                    } else if e.file == format!("{}.dockerignore", build.dockerfile) {
-                        build.head.dockerfile_ignore.as_ref()
-                    } else {
-                        build.head.context_ignore.as_ref()
-                    };
-                    // a file the fix creates is absent: diffs show it as new
-                    if let Some(t) = text.and_then(FileText::text) {
-                        report.sources.insert(e.file.clone(), t.to_string());
-                    }
-                }
-            }
-        }
-        if let Some(b) = &base {
-            for f in run_rules(ctx, check, build, b, &build.base, Side::Base) {
-                if let Some(fix) = f.own_fix {
-                    base_fixes.insert(own_fix_key(&f.fingerprint), fix);
-                }
-                if let Some(fix) = f.fix {
-                    base_fixes.insert(f.fingerprint, fix);
-                }
-            }
-            let old = build
-                .base
-                .dockerfile
-                .as_ref()
-                .and_then(FileText::text)
-                .unwrap_or("");
-            let new = build
-                .head
-                .dockerfile
-                .as_ref()
-                .and_then(FileText::text)
-                .unwrap_or("");
-            changed_lines = changed_head_lines(old, new);
-        } else {
-            let n = build
-                .head
-                .dockerfile
-                .as_ref()
-                .and_then(FileText::text)
-                .map_or(0, |t| t.lines().count());
-            changed_lines = (1..=n as u32).collect();
-        }
-    }
+    let rules = match ctx.rules {
+        Some(check) => rule_pass(ctx, check, build, &head, base.as_ref(), &mut report),
+        None => RulePass::default(),
+    };
     Some(Predicted {
         report,
         facts,
-        base_fixes,
-        changed_lines,
+        base_fixes: rules.base_fixes,
+        changed_lines: rules.changed_lines,
     })
+}
+
+/// A head Dockerfile that cannot be read or parsed: its diagnostics and no steps (`None` when
+/// there is none, or the change does not concern the build).
+fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) -> Option<Predicted> {
+    let text = build.head.dockerfile.as_ref()?;
+    let parsed = text.text().map(dockerfile::parse);
+    let touched = touched_paths(ctx, build, None, None);
+    if !build.always_report && touched.is_empty() {
+        return None;
+    }
+    Some(Predicted {
+        report: DockerfileReport {
+            path: build.dockerfile.clone(),
+            context: display_context(&build.context),
+            target: build.head.target.clone(),
+            target_stage: None,
+            origin: build.origin.clone(),
+            origins: Vec::new(),
+            frontend: parsed
+                .as_ref()
+                .map(|d| frontend_name(ctx.engine, d))
+                .unwrap_or_else(|| ctx.engine.name().to_string()),
+            steps: Vec::new(),
+            diagnostics: dedup_diags(diags),
+            touched_by: touched,
+            summary: Summary::default(),
+            cost: None,
+            findings: Vec::new(),
+            sources: Default::default(),
+        },
+        facts: Vec::new(),
+        base_fixes: HashMap::new(),
+        changed_lines: Vec::new(),
+    })
+}
+
+/// The base simulation to compare with, or why there is none: a base with another `# syntax`
+/// is another frontend, so nothing of it is reused.
+fn comparable_base(
+    head: &SideSim,
+    base: Result<SideSim, BaseProblem>,
+) -> (Option<SideSim>, Option<BaseProblem>) {
+    match base {
+        Ok(b) if b.df.syntax() != head.df.syntax() => (None, Some(BaseProblem::Syntax)),
+        Ok(b) => (Some(b), None),
+        Err(k) => (None, Some(k)),
+    }
+}
+
+/// What the rules leave for the later passes besides the findings.
+#[derive(Default)]
+struct RulePass {
+    /// Fixes of the same findings on the base Dockerfile, by fingerprint.
+    base_fixes: HashMap<String, crate::engine::fix::Fix>,
+    /// Head lines the change added or modified (every line of a new Dockerfile).
+    changed_lines: Vec<u32>,
+}
+
+/// Run the rules on the head (findings, with the texts their fixes edit) and on the base (its
+/// fixes, to tell a finding the change introduced from one it kept).
+fn rule_pass(
+    ctx: &Ctx<'_>,
+    check: rule_input::RuleCheck,
+    build: &BuildInput,
+    head: &SideSim,
+    base: Option<&SideSim>,
+    report: &mut DockerfileReport,
+) -> RulePass {
+    report.findings = run_rules(ctx, check, build, head, &build.head, Side::Head);
+    for e in report
+        .findings
+        .iter()
+        .flat_map(|f| f.fix.iter().flat_map(|x| &x.edits))
+    {
+        if report.sources.contains_key(&e.file) {
+            continue;
+        }
+        let text = if e.file == build.dockerfile {
+            build.head.dockerfile.as_ref()
+        } else if e.file == format!("{}.dockerignore", build.dockerfile) {
+            build.head.dockerfile_ignore.as_ref()
+        } else {
+            build.head.context_ignore.as_ref()
+        };
+        // a file the fix creates is absent: diffs show it as new
+        if let Some(t) = text.and_then(FileText::text) {
+            report.sources.insert(e.file.clone(), t.to_string());
+        }
+    }
+    let head_text = build.head.dockerfile.as_ref().and_then(FileText::text);
+    let Some(b) = base else {
+        let n = head_text.map_or(0, |t| t.lines().count());
+        return RulePass {
+            base_fixes: HashMap::new(),
+            changed_lines: (1..=n as u32).collect(),
+        };
+    };
+    let mut base_fixes = HashMap::new();
+    for f in run_rules(ctx, check, build, b, &build.base, Side::Base) {
+        if let Some(fix) = f.own_fix {
+            base_fixes.insert(own_fix_key(&f.fingerprint), fix);
+        }
+        if let Some(fix) = f.fix {
+            base_fixes.insert(f.fingerprint, fix);
+        }
+    }
+    let old = build
+        .base
+        .dockerfile
+        .as_ref()
+        .and_then(FileText::text)
+        .unwrap_or("");
+    RulePass {
+        base_fixes,
+        changed_lines: changed_head_lines(old, head_text.unwrap_or("")),
+    }
 }
 
 /// The key of a finding's own (unmerged) fix in `Predicted::base_fixes`.
@@ -978,7 +1003,7 @@ fn match_vertices(
     build: &BuildInput,
     head: &SideSim,
     base: Option<&SideSim>,
-    base_problem: Option<CauseKind>,
+    base_problem: Option<BaseProblem>,
 ) -> Vec<Res> {
     // Index the base cache: (parent record, op) → records. Records are content-addressed: two
     // base vertices with the same parent record, op and inputs are one record.
@@ -998,7 +1023,7 @@ fn match_vertices(
         }
     }
     let mut res: Vec<Res> = Vec::with_capacity(head.sim.vertices.len());
-    for (vid, v) in head.sim.vertices.iter().enumerate() {
+    for v in head.sim.vertices.iter() {
         if !head.sim.stages[v.stage].reachable {
             res.push(Res::Unused);
             continue;
@@ -1025,11 +1050,11 @@ fn match_vertices(
                     } else {
                         step_line(head, pv)
                     };
-                    let mut c = Cause::new(CauseKind::Follows);
-                    c.follows_line = Some(follows);
-                    c.origin_line = Some(*origin_line);
                     res.push(Res::Miss {
-                        cause: c,
+                        cause: Cause::Follows {
+                            follows_line: follows,
+                            origin_line: *origin_line,
+                        },
                         confidence: *confidence,
                         notes: Vec::new(),
                         origin_line: *origin_line,
@@ -1040,13 +1065,16 @@ fn match_vertices(
             },
         };
         let Some(b) = base else {
-            let kind = base_problem.unwrap_or(CauseKind::NewDockerfile);
-            let mut c = Cause::new(kind).at(Some(line));
-            if kind == CauseKind::Syntax {
-                c.file = Some(build.dockerfile.clone());
-            }
+            let cause = match base_problem {
+                None | Some(BaseProblem::Missing) => Cause::NewDockerfile { line },
+                Some(BaseProblem::NotBuildable) => Cause::BaseNotBuildable { line },
+                Some(BaseProblem::Syntax) => Cause::Syntax {
+                    line,
+                    file: build.dockerfile.clone(),
+                },
+            };
             res.push(Res::Miss {
-                cause: c,
+                cause,
                 confidence: Confidence::Exact,
                 notes: v.notes.clone(),
                 origin_line: line,
@@ -1056,9 +1084,17 @@ fn match_vertices(
         let candidates = index.get(&(bparent, &v.op)).cloned().unwrap_or_default();
         let mut first_diff: Option<(Cause, Confidence, Vec<Note>)> = None;
         let mut hit = None;
+        let cmp = content::Comparison {
+            ctx,
+            build,
+            head,
+            base: b,
+            res: &res,
+            canon: &canon,
+        };
         for c in candidates {
             let bv = &b.sim.vertices[c];
-            match content::compare_inputs(ctx, build, head, b, &res, v, bv, &canon) {
+            match cmp.inputs(v, bv) {
                 content::Cmp::Same { confidence, notes } => {
                     hit = Some((c, confidence, notes));
                     break;
@@ -1094,16 +1130,12 @@ fn match_vertices(
             }
             None => {
                 let (cause, confidence) = match first_diff {
-                    Some((mut cause, conf, extra)) => {
+                    Some((cause, conf, extra)) => {
                         notes.extend(extra);
-                        if cause.line.is_none() {
-                            cause.line = Some(line);
-                        }
                         (cause, conf)
                     }
-                    None => (explain_op_diff(head, b, v, bparent, vid), Confidence::Exact),
+                    None => (explain::op_diff(head, b, v, bparent), Confidence::Exact),
                 };
-                let _ = vid;
                 res.push(Res::Miss {
                     cause,
                     confidence,
@@ -1114,189 +1146,6 @@ fn match_vertices(
         }
     }
     res
-}
-
-/// Why no base record has this op under the same parent.
-fn explain_op_diff(
-    head: &SideSim,
-    base: &SideSim,
-    v: &Vertex,
-    bparent: Option<VId>,
-    _vid: VId,
-) -> Cause {
-    let line = step_line(head, v);
-    // The base step that followed the same parent record (or the FROM of the same stage).
-    let children: Vec<&Vertex> = base
-        .sim
-        .vertices
-        .iter()
-        .filter(|bv| bv.parent == bparent && base.sim.stages[bv.stage].reachable)
-        .collect();
-    let counterpart = if bparent.is_none() {
-        // a FROM image: the stage with the same name, else the same index
-        let hs = &head.sim.stages[v.stage].info;
-        base.sim
-            .stages
-            .iter()
-            .find(|s| s.info.name.is_some() && s.info.name == hs.name)
-            .or_else(|| base.sim.stages.get(hs.index))
-            .and_then(|s| s.image_vertex.or(s.vertices.first().copied()))
-            .map(|i| &base.sim.vertices[i])
-    } else {
-        children
-            .iter()
-            .find(|bv| bv.op.kind_name() == v.op.kind_name())
-            .copied()
-            .or(children.first().copied())
-    };
-    let Some(bv) = counterpart else {
-        let mut c = Cause::new(CauseKind::DockerfileText).at(Some(line));
-        c.name = Some("added".into());
-        return c;
-    };
-    let bline = step_line(base, bv);
-    let text_changed = |h: &Vertex, b: &Vertex| {
-        let mut c = Cause::new(CauseKind::DockerfileText).at(Some(line));
-        c.base_line = Some(bline);
-        c.name = Some("changed".into());
-        c.before = Some(base.df.instructions[b.inst].display(120));
-        c.after = Some(head.df.instructions[h.inst].display(120));
-        c
-    };
-    if bv.op.kind_name() != v.op.kind_name() {
-        // Was the base step removed (its successor is what this step is)?
-        let removed = base
-            .sim
-            .vertices
-            .iter()
-            .any(|x| x.parent == Some(base_index_of(base, bv)) && x.op == v.op);
-        let mut c = Cause::new(CauseKind::DockerfileText).at(Some(line));
-        c.base_line = Some(bline);
-        if removed {
-            c.name = Some("removed".into());
-            c.before = Some(base.df.instructions[bv.inst].display(120));
-        } else {
-            c.name = Some("added".into());
-        }
-        return c;
-    }
-    match (&v.op, &bv.op) {
-        (
-            Op::Image {
-                reference: hr,
-                platform: hp,
-            },
-            Op::Image {
-                reference: br,
-                platform: bp,
-            },
-        ) => {
-            if v.detail.from_raw == bv.detail.from_raw
-                && head.df.instructions[v.inst].flag_value("platform")
-                    == base.df.instructions[bv.inst].flag_value("platform")
-            {
-                // Same text: a global ARG or build arg changed what it expands to.
-                if let Some(c) = global_arg_cause(head, base, v, bv) {
-                    return c;
-                }
-            }
-            let mut c = Cause::new(CauseKind::BaseImage).at(Some(line));
-            c.base_line = Some(bline);
-            if hr != br {
-                c.before = Some(br.clone());
-                c.after = Some(hr.clone());
-            } else {
-                c.name = Some("platform".into());
-                c.before = Some(bp.clone());
-                c.after = Some(hp.clone());
-            }
-            c
-        }
-        (
-            Op::Exec {
-                argv: ha,
-                env: he,
-                cwd: hc,
-                user: hu,
-                ..
-            },
-            Op::Exec {
-                argv: ba,
-                env: be,
-                cwd: bc,
-                user: bu,
-                ..
-            },
-        ) => {
-            if ha != ba {
-                if v.detail.text == bv.detail.text && v.detail.shell != bv.detail.shell {
-                    let mut c = Cause::new(CauseKind::Shell).at(v.detail.shell_line.or(Some(line)));
-                    c.base_line = bv.detail.shell_line;
-                    c.before = Some(bv.detail.shell.join(" "));
-                    c.after = Some(v.detail.shell.join(" "));
-                    return c;
-                }
-                return text_changed(v, bv);
-            }
-            if he != be {
-                return env_cause(&v.detail.env, &bv.detail.env, line);
-            }
-            if hc != bc {
-                let mut c = Cause::new(CauseKind::Workdir).at(v.detail.cwd_line.or(Some(line)));
-                c.base_line = bv.detail.cwd_line;
-                c.before = Some(sim::display_value(bc));
-                c.after = Some(sim::display_value(hc));
-                return c;
-            }
-            if hu != bu {
-                let mut c = Cause::new(CauseKind::User).at(v.detail.user_line.or(Some(line)));
-                c.base_line = bv.detail.user_line;
-                c.before = Some(bu.clone());
-                c.after = Some(hu.clone());
-                return c;
-            }
-            text_changed(v, bv)
-        }
-        (Op::Mkdir { path: hp, user: hu }, Op::Mkdir { path: bp, user: bu }) => {
-            if hp == bp && hu != bu {
-                let mut c = Cause::new(CauseKind::User).at(v.detail.user_line.or(Some(line)));
-                c.base_line = bv.detail.user_line;
-                c.before = Some(bu.clone());
-                c.after = Some(hu.clone());
-                return c;
-            }
-            if v.detail.raw == bv.detail.raw {
-                if let Some(c) = var_cause(&v.detail.raw, &v.detail.env, &bv.detail.env, line) {
-                    return c;
-                }
-                // same text, different base: a relative WORKDIR after another WORKDIR changed
-                let mut c = Cause::new(CauseKind::Workdir).at(Some(line));
-                c.before = Some(sim::display_value(bp));
-                c.after = Some(sim::display_value(hp));
-                return c;
-            }
-            text_changed(v, bv)
-        }
-        (Op::Copy { .. }, Op::Copy { .. }) => {
-            if v.detail.raw == bv.detail.raw {
-                if let Some(c) = var_cause(&v.detail.raw, &v.detail.env, &bv.detail.env, line) {
-                    return c;
-                }
-                if let (Op::Copy { dest: hd, .. }, Op::Copy { dest: bd, .. }) = (&v.op, &bv.op) {
-                    if hd != bd {
-                        let mut c =
-                            Cause::new(CauseKind::Workdir).at(v.detail.cwd_line.or(Some(line)));
-                        c.base_line = bv.detail.cwd_line;
-                        c.before = Some(sim::display_value(bd));
-                        c.after = Some(sim::display_value(hd));
-                        return c;
-                    }
-                }
-            }
-            text_changed(v, bv)
-        }
-        _ => text_changed(v, bv),
-    }
 }
 
 /// Canonical record id of every vertex: the first vertex with the same parent record, op and
@@ -1322,169 +1171,8 @@ pub fn canonical_ids(sim: &Sim) -> Vec<VId> {
     canon
 }
 
-fn base_index_of(base: &SideSim, v: &Vertex) -> VId {
-    base.sim
-        .vertices
-        .iter()
-        .position(|x| std::ptr::eq(x, v))
-        .unwrap_or(usize::MAX)
-}
-
-fn cause_kind_of(src: &EnvSrc) -> CauseKind {
-    match src {
-        EnvSrc::Env { .. } => CauseKind::Env,
-        EnvSrc::Arg { .. } | EnvSrc::GlobalArg { .. } | EnvSrc::Platform { .. } => CauseKind::Arg,
-        EnvSrc::BuildArg { .. } => CauseKind::BuildArg,
-        EnvSrc::Image => CauseKind::BaseImage,
-    }
-}
-
-fn src_line(src: &EnvSrc) -> Option<u32> {
-    match src {
-        EnvSrc::Env { line }
-        | EnvSrc::Arg { line }
-        | EnvSrc::BuildArg { line }
-        | EnvSrc::GlobalArg { line }
-        | EnvSrc::Platform { line } => Some(*line),
-        EnvSrc::Image => None,
-    }
-}
-
-/// The first environment difference between head and base, as a cause.
-fn env_cause(head: &[EnvVar], base: &[EnvVar], line: u32) -> Cause {
-    for hv in head.iter().filter(|v| v.src != EnvSrc::Image) {
-        let bvar = base
-            .iter()
-            .find(|b| b.name == hv.name && b.src != EnvSrc::Image);
-        if bvar.map(|b| &b.value) != Some(&hv.value) {
-            let mut kind = cause_kind_of(&hv.src);
-            if let Some(b) = bvar {
-                if matches!(b.src, EnvSrc::BuildArg { .. }) {
-                    kind = CauseKind::BuildArg;
-                }
-            }
-            let mut c = Cause::new(kind).at(src_line(&hv.src).or(Some(line)));
-            c.name = Some(hv.name.clone());
-            c.before = bvar.map(|b| sim::display_value(&b.value));
-            c.after = Some(sim::display_value(&hv.value));
-            c.base_line = bvar.and_then(|b| src_line(&b.src));
-            return c;
-        }
-    }
-    for bv in base.iter().filter(|v| v.src != EnvSrc::Image) {
-        if !head.iter().any(|h| h.name == bv.name) {
-            let mut kind = cause_kind_of(&bv.src);
-            if kind == CauseKind::BaseImage {
-                kind = CauseKind::Env;
-            }
-            let mut c = Cause::new(kind);
-            c.base_line = src_line(&bv.src);
-            c.name = Some(bv.name.clone());
-            c.before = Some(sim::display_value(&bv.value));
-            c.after = None;
-            c.line = Some(line);
-            return c;
-        }
-    }
-    let mut c = Cause::new(CauseKind::Env).at(Some(line));
-    c.name = Some("order".into());
-    c
-}
-
-/// Variables referenced in `raw` whose values differ between head and base.
-fn var_cause(raw: &str, head: &[EnvVar], base: &[EnvVar], line: u32) -> Option<Cause> {
-    let re_names = referenced_vars(raw);
-    for n in re_names {
-        let h = head.iter().rev().find(|v| v.name == n);
-        let b = base.iter().rev().find(|v| v.name == n);
-        if h.map(|v| &v.value) != b.map(|v| &v.value) {
-            let src = h
-                .map(|v| &v.src)
-                .or(b.map(|v| &v.src))
-                .cloned()
-                .unwrap_or(EnvSrc::Image);
-            let mut kind = cause_kind_of(&src);
-            if b.is_some_and(|b| matches!(b.src, EnvSrc::BuildArg { .. })) {
-                kind = CauseKind::BuildArg;
-            }
-            let mut c = Cause::new(kind).at(h.and_then(|v| src_line(&v.src)).or(Some(line)));
-            c.name = Some(n);
-            c.before = b.map(|v| sim::display_value(&v.value));
-            c.after = h.map(|v| sim::display_value(&v.value));
-            c.base_line = b.and_then(|v| src_line(&v.src));
-            return Some(c);
-        }
-    }
-    None
-}
-
-fn global_arg_cause(head: &SideSim, base: &SideSim, v: &Vertex, bv: &Vertex) -> Option<Cause> {
-    let raw = v.detail.from_raw.clone().unwrap_or_default();
-    let names = referenced_vars(&raw);
-    let (hg, _) = dockerfile::stages::split(&head.df);
-    let (bg, _) = dockerfile::stages::split(&base.df);
-    let find = |df: &Dockerfile, globals: &[usize], n: &str| -> Option<(u32, Option<String>)> {
-        globals
-            .iter()
-            .rev()
-            .find_map(|&i| match &df.instructions[i].body {
-                Body::Arg(a) => a
-                    .iter()
-                    .find(|(k, _)| k == n)
-                    .map(|(_, d)| (df.instructions[i].line, d.clone())),
-                _ => None,
-            })
-    };
-    let (Op::Image { reference: hr, .. }, Op::Image { reference: br, .. }) = (&v.op, &bv.op) else {
-        return None;
-    };
-    let name = names.first()?.clone();
-    let h = find(&head.df, &hg, &name);
-    let b = find(&base.df, &bg, &name);
-    let kind = if h.as_ref().map(|x| &x.1) == b.as_ref().map(|x| &x.1) {
-        CauseKind::BuildArg
-    } else {
-        CauseKind::Arg
-    };
-    let mut c = Cause::new(kind).at(h.as_ref().map(|x| x.0).or(Some(step_line(head, v))));
-    c.name = Some(name);
-    c.base_line = b.map(|x| x.0);
-    c.before = Some(br.clone());
-    c.after = Some(hr.clone());
-    Some(c)
-}
-
-/// `$NAME` / `${NAME…}` references in text.
-pub fn referenced_vars(raw: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let b: Vec<char> = raw.chars().collect();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == '$' {
-            let mut j = i + 1;
-            if j < b.len() && b[j] == '{' {
-                j += 1;
-            }
-            let start = j;
-            while j < b.len() && (b[j].is_alphanumeric() || b[j] == '_') {
-                j += 1;
-            }
-            if j > start {
-                let n: String = b[start..j].iter().collect();
-                if !out.contains(&n) {
-                    out.push(n);
-                }
-            }
-            i = j;
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
 /// Turn vertex results into one step per FROM/RUN/COPY/ADD/WORKDIR instruction.
-fn assemble_steps(head: &SideSim, _base: Option<&SideSim>, res: &[Res]) -> Vec<Step> {
+fn assemble_steps(head: &SideSim, res: &[Res]) -> Vec<Step> {
     let mut steps = Vec::new();
     // Last vertex seen per stage so far (for steps without a vertex).
     for (idx, inst) in head.df.instructions.iter().enumerate() {
@@ -1529,9 +1217,10 @@ fn assemble_steps(head: &SideSim, _base: Option<&SideSim>, res: &[Res]) -> Vec<S
                     {
                         step.status = Status::Rebuilt;
                         step.confidence = *confidence;
-                        let mut c = Cause::new(CauseKind::ParentStage).at(Some(*origin_line));
-                        c.name = Some(pst.info.display_name());
-                        step.cause = Some(c);
+                        step.cause = Some(Cause::ParentStage {
+                            line: *origin_line,
+                            stage: pst.info.display_name(),
+                        });
                     }
                 }
                 // ONBUILD triggers of the parent run as part of this FROM.
@@ -1545,12 +1234,13 @@ fn assemble_steps(head: &SideSim, _base: Option<&SideSim>, res: &[Res]) -> Vec<S
                             {
                                 step.status = Status::Rebuilt;
                                 step.confidence = *confidence;
-                                let mut c = cause.clone();
-                                if c.kind() != CauseKind::Follows {
-                                    c.kind = Some(CauseKind::Onbuild);
-                                    c.line = vx.trigger_line;
-                                }
-                                step.cause = Some(c);
+                                step.cause = Some(match (cause, vx.trigger_line) {
+                                    (Cause::Follows { .. }, _) | (_, None) => cause.clone(),
+                                    (_, Some(line)) => Cause::Onbuild {
+                                        line,
+                                        trigger: Box::new(cause.clone()),
+                                    },
+                                });
                                 break;
                             }
                         }
@@ -1579,11 +1269,10 @@ fn assemble_steps(head: &SideSim, _base: Option<&SideSim>, res: &[Res]) -> Vec<S
                         {
                             step.status = Status::Rebuilt;
                             step.confidence = *confidence;
-                            let mut c = Cause::new(CauseKind::Follows);
-                            c.follows_line =
-                                Some(head.df.instructions[head.sim.vertices[p].inst].line);
-                            c.origin_line = Some(*origin_line);
-                            step.cause = Some(c);
+                            step.cause = Some(Cause::Follows {
+                                follows_line: head.df.instructions[head.sim.vertices[p].inst].line,
+                                origin_line: *origin_line,
+                            });
                         }
                     }
                 }

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::engine::dockerfile::stages::{self, Base, StageInfo};
-use crate::engine::dockerfile::{Body, CommandForm, CopySource, Dockerfile, Instruction, Kind};
+use crate::engine::dockerfile::{
+    Body, CommandForm, CopySource, Dockerfile, Heredoc, Instruction, Kind,
+};
 use crate::engine::expand::{self, Frontend};
 use crate::engine::glob::contains_wildcards;
 use crate::engine::ignore::go_clean;
@@ -286,6 +288,7 @@ pub struct SideSpec<'a> {
     pub context: &'a str,
 }
 
+#[derive(Clone)]
 struct State {
     env: Vec<EnvVar>,
     /// ARG names declared in this stage without a value (still unset).
@@ -351,49 +354,94 @@ impl State {
 }
 
 pub fn simulate(spec: &SideSpec<'_>) -> Sim {
-    let df = spec.df;
-    let fe = spec.sem.frontend;
-    let esc = df.escape;
     let mut diags = Vec::new();
-    let (globals, stage_infos) = stages::split(df);
+    let (globals, stage_infos) = stages::split(spec.df);
+    let meta = global_args(spec, &globals, &mut diags);
+    let (bases, from_notes) = resolve_bases(spec, &stage_infos, &meta, &mut diags);
+    let (target, target_missing) = target_stage(spec, &stage_infos);
+    let reachable = match target {
+        Some(t) => stages::reachable(t, &stage_deps(spec.df, &stage_infos, &bases)),
+        None => vec![false; stage_infos.len()],
+    };
+    let mut sim = Sim {
+        stages: Vec::new(),
+        vertices: Vec::new(),
+        diagnostics: diags,
+        target,
+        step: HashMap::new(),
+        stage_of: HashMap::new(),
+        notes: from_notes,
+        target_missing,
+    };
+    let mut final_states: Vec<State> = Vec::new();
+    for st in &stage_infos {
+        let pass = StagePass {
+            spec,
+            stage_infos: &stage_infos,
+            meta: &meta,
+            st,
+        };
+        let (sstage, state) = pass.run(
+            bases[st.index].clone(),
+            reachable[st.index],
+            &final_states,
+            &mut sim,
+        );
+        sim.stages.push(sstage);
+        final_states.push(state);
+    }
+    sim
+}
 
-    // Global ARGs: visible to FROM only.
-    let mut meta: Vec<(String, Option<String>, EnvSrc)> = Vec::new();
-    for &gi in &globals {
+/// Global ARGs and their values (build args first, then defaults): visible to FROM only.
+type Meta = Vec<(String, Option<String>, EnvSrc)>;
+
+/// Phase 1: the global ARGs before the first FROM.
+fn global_args(spec: &SideSpec<'_>, globals: &[usize], diags: &mut Vec<Diagnostic>) -> Meta {
+    let (df, fe) = (spec.df, spec.sem.frontend);
+    let mut meta: Meta = Vec::new();
+    for &gi in globals {
         let inst = &df.instructions[gi];
-        if let Body::Arg(args) = &inst.body {
-            for (name, default) in args {
-                let lookup = |n: &str| meta_lookup(&meta, n);
-                let value = if let Some(v) = spec.build_args.get(name) {
-                    Some((v.clone(), EnvSrc::BuildArg { line: inst.line }))
-                } else if let Some(d) = default {
-                    match expand::expand_word(d, esc, fe, &lookup) {
-                        Ok(v) => Some((v, EnvSrc::GlobalArg { line: inst.line })),
-                        Err(e) => {
-                            diags.push(diag(
-                                inst.line,
-                                Severity::Error,
-                                format!("ARG {name}: {e}"),
-                            ));
-                            None
-                        }
+        let Body::Arg(args) = &inst.body else {
+            continue;
+        };
+        for (name, default) in args {
+            let lookup = |n: &str| meta_lookup(&meta, n);
+            let value = if let Some(v) = spec.build_args.get(name) {
+                Some((v.clone(), EnvSrc::BuildArg { line: inst.line }))
+            } else if let Some(d) = default {
+                match expand::expand_word(d, df.escape, fe, &lookup) {
+                    Ok(v) => Some((v, EnvSrc::GlobalArg { line: inst.line })),
+                    Err(e) => {
+                        diags.push(diag(inst.line, Severity::Error, format!("ARG {name}: {e}")));
+                        None
                     }
-                } else {
-                    None
-                };
-                meta.retain(|(n, _, _)| n != name);
-                match value {
-                    Some((v, src)) => meta.push((name.clone(), Some(v), src)),
-                    None => meta.push((name.clone(), None, EnvSrc::GlobalArg { line: inst.line })),
                 }
+            } else {
+                None
+            };
+            meta.retain(|(n, _, _)| n != name);
+            match value {
+                Some((v, src)) => meta.push((name.clone(), Some(v), src)),
+                None => meta.push((name.clone(), None, EnvSrc::GlobalArg { line: inst.line })),
             }
         }
     }
+    meta
+}
 
-    // Resolve FROM bases.
+/// Phase 2: what each stage builds FROM (an image, an earlier stage, scratch), with the notes
+/// of unresolved ARGs by FROM instruction.
+fn resolve_bases(
+    spec: &SideSpec<'_>,
+    stage_infos: &[StageInfo],
+    meta: &Meta,
+    diags: &mut Vec<Diagnostic>,
+) -> (Vec<Base>, HashMap<usize, Vec<Note>>) {
+    let (df, fe) = (spec.df, spec.sem.frontend);
     let mut bases = Vec::new();
     let mut from_notes: HashMap<usize, Vec<Note>> = HashMap::new();
-    for st in &stage_infos {
+    for st in stage_infos {
         let inst = &df.instructions[st.from];
         let Body::From { image, .. } = &inst.body else {
             bases.push(Base::Scratch);
@@ -401,13 +449,13 @@ pub fn simulate(spec: &SideSpec<'_>) -> Sim {
         };
         let unresolved = std::cell::RefCell::new(Vec::new());
         let lookup = |n: &str| {
-            let v = meta_lookup(&meta, n);
+            let v = meta_lookup(meta, n);
             if v.is_none() && !AUTO_ARGS.contains(&n) {
                 unresolved.borrow_mut().push(n.to_string());
             }
             v
         };
-        let expanded = match expand::expand_word(image, esc, fe, &lookup) {
+        let expanded = match expand::expand_word(image, df.escape, fe, &lookup) {
             Ok(v) => v,
             Err(e) => {
                 diags.push(diag(
@@ -445,248 +493,253 @@ pub fn simulate(spec: &SideSpec<'_>) -> Sim {
         };
         bases.push(base);
     }
+    (bases, from_notes)
+}
 
-    // Target and reachability.
-    let mut target_missing = false;
-    let target = match spec.target {
+/// Phase 3a: the target stage (`--target`, else the last), and whether a named target is
+/// missing.
+fn target_stage(spec: &SideSpec<'_>, stage_infos: &[StageInfo]) -> (Option<usize>, bool) {
+    match spec.target {
         Some(t) => {
             let t = t.to_ascii_lowercase();
             match stage_infos
                 .iter()
                 .find(|s| s.name.as_deref() == Some(t.as_str()))
             {
-                Some(s) => Some(s.index),
-                None => {
-                    target_missing = true;
-                    None
-                }
+                Some(s) => (Some(s.index), false),
+                None => (None, true),
             }
         }
-        None => stage_infos.len().checked_sub(1),
+        None => (stage_infos.len().checked_sub(1), false),
+    }
+}
+
+/// Phase 3b: the stages each stage needs (its base, `--from` references, and those of its
+/// parent's ONBUILD triggers, which run in it).
+fn stage_deps(df: &Dockerfile, stage_infos: &[StageInfo], bases: &[Base]) -> Vec<Vec<usize>> {
+    let refs = |inst: &Instruction, at: usize| -> Vec<usize> {
+        stages::referenced_from(inst)
+            .iter()
+            .filter_map(|r| stages::lookup_stage(stage_infos, r, at))
+            .collect()
     };
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); stage_infos.len()];
-    for st in &stage_infos {
-        if let Base::Stage(p) = bases[st.index] {
-            deps[st.index].push(p);
-        }
+    for st in stage_infos {
+        let parent = match bases[st.index] {
+            Base::Stage(p) => Some(p),
+            _ => None,
+        };
+        let row = &mut deps[st.index];
+        row.extend(parent);
         for inst in &df.instructions[st.from + 1..st.end] {
-            for r in stages::referenced_from(inst) {
-                if let Some(i) = stages::lookup_stage(&stage_infos, &r, st.index) {
-                    deps[st.index].push(i);
-                }
-            }
+            row.extend(refs(inst, st.index));
         }
-        // ONBUILD triggers of a parent stage that use --from run in this stage.
-        if let Base::Stage(p) = bases[st.index] {
-            for inst in &df.instructions[stage_infos[p].from + 1..stage_infos[p].end] {
+        if let Some(p) = parent {
+            let ps = &stage_infos[p];
+            for inst in &df.instructions[ps.from + 1..ps.end] {
                 if inst.kind == Kind::Onbuild {
-                    for r in stages::referenced_from(inst) {
-                        if let Some(i) = stages::lookup_stage(&stage_infos, &r, st.index) {
-                            deps[st.index].push(i);
-                        }
-                    }
+                    row.extend(refs(inst, st.index));
                 }
             }
         }
     }
-    let reachable = match target {
-        Some(t) => stages::reachable(t, &deps),
-        None => vec![false; stage_infos.len()],
-    };
+    deps
+}
 
-    let mut sim = Sim {
-        stages: Vec::new(),
-        vertices: Vec::new(),
-        diagnostics: diags,
-        target,
-        step: HashMap::new(),
-        stage_of: HashMap::new(),
-        notes: from_notes,
-        target_missing,
-    };
-    let mut final_states: Vec<Option<State>> = Vec::new();
+/// Phase 4: one stage dispatched, FROM first (with the parent's ONBUILD triggers), then its
+/// instructions in order.
+struct StagePass<'a, 'b> {
+    spec: &'a SideSpec<'b>,
+    stage_infos: &'a [StageInfo],
+    meta: &'a Meta,
+    st: &'a StageInfo,
+}
 
-    for st in &stage_infos {
+impl StagePass<'_, '_> {
+    fn run(
+        &self,
+        base: Base,
+        reachable: bool,
+        final_states: &[State],
+        sim: &mut Sim,
+    ) -> (SimStage, State) {
+        let (st, df) = (self.st, self.spec.df);
         for i in st.from..st.end {
             sim.stage_of.insert(i, st.index);
         }
-        let base = bases[st.index].clone();
-        let from_inst = &df.instructions[st.from];
-        let platform = from_inst
-            .flag_value("platform")
-            .map(|p| {
-                expand::expand_word(p, esc, fe, &|n: &str| meta_lookup(&meta, n))
-                    .unwrap_or_else(|_| p.to_string())
-            })
-            .unwrap_or_default();
         let mut sstage = SimStage {
             info: st.clone(),
             base: base.clone(),
             image_vertex: None,
             last: None,
             vertices: Vec::new(),
-            reachable: reachable[st.index],
+            reachable,
             onbuild: Vec::new(),
             image_reference: None,
         };
-        let mut state;
-        let mut parent: Option<VId>;
-        match &base {
+        let (mut state, mut parent) = match &base {
             Base::Image(r) => {
-                let reference = normalize_image(r);
-                let mut notes = Vec::new();
-                if is_mutable(&reference) {
-                    notes.push(Note::MutableTag {
-                        image: r.clone(),
-                        engine_checks_registry: spec.sem.resolves_tags,
-                    });
-                }
-                if let Some(n) = sim.notes.get(&st.from) {
-                    notes.extend(n.iter().cloned());
-                }
-                let vid = sim.vertices.len();
-                sim.vertices.push(Vertex {
-                    inst: st.from,
-                    stage: st.index,
-                    parent: None,
-                    op: Op::Image {
-                        reference: reference.clone(),
-                        platform: platform.clone(),
-                    },
-                    inputs: Vec::new(),
-                    trigger_line: None,
-                    notes,
-                    exclude: Vec::new(),
-                    detail: Detail {
-                        from_raw: Some(image_text(from_inst)),
-                        raw: from_inst.args_text.clone(),
-                        ..Default::default()
-                    },
-                });
+                let vid = self.image_vertex(r, sim);
                 sstage.image_vertex = Some(vid);
                 sstage.vertices.push(vid);
-                sstage.image_reference = Some(reference);
+                if let Op::Image { reference, .. } = &sim.vertices[vid].op {
+                    sstage.image_reference = Some(reference.clone());
+                }
                 sim.step.insert(st.from, StepVertex::Vertex(vid));
-                parent = Some(vid);
-                state = State {
-                    env: vec![EnvVar {
-                        name: String::new(),
-                        value: placeholder("image env"),
-                        src: EnvSrc::Image,
-                    }],
-                    cwd: placeholder("image workdir"),
-                    cwd_config: placeholder("image workdir"),
-                    cwd_line: None,
-                    user: String::new(),
-                    user_line: None,
-                    shell: vec!["/bin/sh".into(), "-c".into()],
-                    shell_line: None,
-                    image_env: true,
-                };
+                (image_state(), Some(vid))
             }
             Base::Scratch => {
                 sim.step.insert(st.from, StepVertex::NoVertex);
-                parent = None;
-                state = State {
-                    env: vec![EnvVar {
-                        name: "PATH".into(),
-                        value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-                            .into(),
-                        src: EnvSrc::Image,
-                    }],
-                    cwd: "/".into(),
-                    cwd_config: "/".into(),
-                    cwd_line: None,
-                    user: String::new(),
-                    user_line: None,
-                    shell: vec!["/bin/sh".into(), "-c".into()],
-                    shell_line: None,
-                    image_env: false,
-                };
+                (scratch_state(), None)
             }
             Base::Stage(p) => {
                 sim.step.insert(st.from, StepVertex::FromStage(*p));
-                parent = sim.stages[*p].last;
-                let ps = final_states[*p].as_ref();
-                state = match ps {
-                    Some(s) => State {
-                        env: s.env.clone(),
-                        cwd: s.cwd.clone(),
-                        cwd_config: s.cwd_config.clone(),
-                        cwd_line: s.cwd_line,
-                        user: s.user.clone(),
-                        user_line: s.user_line,
-                        shell: s.shell.clone(),
-                        shell_line: s.shell_line,
-                        image_env: s.image_env,
-                    },
-                    None => State {
-                        env: Vec::new(),
-                        cwd: "/".into(),
-                        cwd_config: "/".into(),
-                        cwd_line: None,
-                        user: String::new(),
-                        user_line: None,
-                        shell: vec!["/bin/sh".into(), "-c".into()],
-                        shell_line: None,
-                        image_env: true,
-                    },
-                };
+                let mut state = final_states
+                    .get(*p)
+                    .map_or_else(unknown_stage_state, |s| s.clone());
+                let mut parent = sim.stages[*p].last;
                 // ONBUILD triggers of the parent run first.
-                let triggers = sim.stages[*p].onbuild.clone();
-                for ti in triggers {
-                    if let Body::Onbuild(inner) = &df.instructions[ti].body {
-                        let inner = (**inner).clone();
-                        let trigger_line = df.instructions[ti].line;
-                        let mut ctx = DispatchCtx {
-                            spec,
-                            stage_infos: &stage_infos,
-                            meta: &meta,
-                            stage: st.index,
-                            inst_index: st.from,
-                            trigger_line: Some(trigger_line),
-                        };
-                        if let Some(vid) = dispatch(&mut ctx, &inner, &mut state, parent, &mut sim)
-                        {
-                            sstage.vertices.push(vid);
-                            parent = Some(vid);
-                        }
-                    }
-                }
-            }
-        }
-
-        for idx in st.from + 1..st.end {
-            let inst = &df.instructions[idx];
-            match inst.kind {
-                Kind::Onbuild => sstage.onbuild.push(idx),
-                _ => {
-                    let mut ctx = DispatchCtx {
-                        spec,
-                        stage_infos: &stage_infos,
-                        meta: &meta,
-                        stage: st.index,
-                        inst_index: idx,
-                        trigger_line: None,
+                for ti in sim.stages[*p].onbuild.clone() {
+                    let Body::Onbuild(inner) = &df.instructions[ti].body else {
+                        continue;
                     };
-                    let before = sim.vertices.len();
-                    let made = dispatch(&mut ctx, inst, &mut state, parent, &mut sim);
-                    if let Some(vid) = made {
+                    let mut ctx = self.dispatch_ctx(st.from, Some(df.instructions[ti].line));
+                    if let Some(vid) = dispatch(&mut ctx, inner, &mut state, parent, sim) {
                         sstage.vertices.push(vid);
                         parent = Some(vid);
-                        sim.step.insert(idx, StepVertex::Vertex(vid));
-                    } else if inst.kind.is_step() {
-                        debug_assert_eq!(before, sim.vertices.len());
-                        sim.step.insert(idx, StepVertex::NoVertex);
                     }
                 }
+                (state, parent)
+            }
+        };
+        for idx in st.from + 1..st.end {
+            let inst = &df.instructions[idx];
+            if inst.kind == Kind::Onbuild {
+                sstage.onbuild.push(idx);
+                continue;
+            }
+            let mut ctx = self.dispatch_ctx(idx, None);
+            let before = sim.vertices.len();
+            if let Some(vid) = dispatch(&mut ctx, inst, &mut state, parent, sim) {
+                sstage.vertices.push(vid);
+                parent = Some(vid);
+                sim.step.insert(idx, StepVertex::Vertex(vid));
+            } else if inst.kind.is_step() {
+                debug_assert_eq!(before, sim.vertices.len());
+                sim.step.insert(idx, StepVertex::NoVertex);
             }
         }
         sstage.last = parent;
-        sim.stages.push(sstage);
-        final_states.push(Some(state));
+        (sstage, state)
     }
-    sim
+
+    fn dispatch_ctx(&self, inst_index: usize, trigger_line: Option<u32>) -> DispatchCtx<'_, '_> {
+        DispatchCtx {
+            spec: self.spec,
+            stage_infos: self.stage_infos,
+            meta: self.meta,
+            stage: self.st.index,
+            inst_index,
+            trigger_line,
+        }
+    }
+
+    /// The FROM vertex of an image base: its normalised reference and platform.
+    fn image_vertex(&self, r: &str, sim: &mut Sim) -> VId {
+        let (st, df, fe) = (self.st, self.spec.df, self.spec.sem.frontend);
+        let from_inst = &df.instructions[st.from];
+        let platform = from_inst
+            .flag_value("platform")
+            .map(|p| {
+                expand::expand_word(p, df.escape, fe, &|n: &str| meta_lookup(self.meta, n))
+                    .unwrap_or_else(|_| p.to_string())
+            })
+            .unwrap_or_default();
+        let reference = normalize_image(r);
+        let mut notes = Vec::new();
+        if is_mutable(&reference) {
+            notes.push(Note::MutableTag {
+                image: r.to_string(),
+                engine_checks_registry: self.spec.sem.resolves_tags,
+            });
+        }
+        if let Some(n) = sim.notes.get(&st.from) {
+            notes.extend(n.iter().cloned());
+        }
+        let vid = sim.vertices.len();
+        sim.vertices.push(Vertex {
+            inst: st.from,
+            stage: st.index,
+            parent: None,
+            op: Op::Image {
+                reference,
+                platform,
+            },
+            inputs: Vec::new(),
+            trigger_line: None,
+            notes,
+            exclude: Vec::new(),
+            detail: Detail {
+                from_raw: Some(image_text(from_inst)),
+                raw: from_inst.args_text.clone(),
+                ..Default::default()
+            },
+        });
+        vid
+    }
+}
+
+/// The state after FROM an image: its environment, working directory and user are unknown.
+fn image_state() -> State {
+    State {
+        env: vec![EnvVar {
+            name: String::new(),
+            value: placeholder("image env"),
+            src: EnvSrc::Image,
+        }],
+        cwd: placeholder("image workdir"),
+        cwd_config: placeholder("image workdir"),
+        cwd_line: None,
+        user: String::new(),
+        user_line: None,
+        shell: vec!["/bin/sh".into(), "-c".into()],
+        shell_line: None,
+        image_env: true,
+    }
+}
+
+/// The state after FROM scratch: BuildKit's default PATH, `/`, root.
+fn scratch_state() -> State {
+    State {
+        env: vec![EnvVar {
+            name: "PATH".into(),
+            value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            src: EnvSrc::Image,
+        }],
+        cwd: "/".into(),
+        cwd_config: "/".into(),
+        cwd_line: None,
+        user: String::new(),
+        user_line: None,
+        shell: vec!["/bin/sh".into(), "-c".into()],
+        shell_line: None,
+        image_env: false,
+    }
+}
+
+/// The state after FROM a stage not simulated yet (a forward reference).
+fn unknown_stage_state() -> State {
+    State {
+        env: Vec::new(),
+        cwd: "/".into(),
+        cwd_config: "/".into(),
+        cwd_line: None,
+        user: String::new(),
+        user_line: None,
+        shell: vec!["/bin/sh".into(), "-c".into()],
+        shell_line: None,
+        image_env: true,
+    }
 }
 
 fn image_text(inst: &Instruction) -> String {
@@ -745,6 +798,11 @@ struct DispatchCtx<'a, 'b> {
 }
 
 impl DispatchCtx<'_, '_> {
+    /// The line a step of `inst` is reported at: the ONBUILD trigger's, when it runs one.
+    fn line_of(&self, inst: &Instruction) -> u32 {
+        self.trigger_line.unwrap_or(inst.line)
+    }
+
     /// The value of the automatic `TARGETSTAGE` arg: `--target`, else the last stage's name,
     /// else `default`.
     fn target_stage_name(&self) -> String {
@@ -935,27 +993,25 @@ fn dispatch(
             ))
         }
         Body::Run { command, heredocs } => Some(dispatch_run(
-            ctx, inst, command, heredocs, state, parent, sim, line,
+            ctx, inst, command, heredocs, state, parent, sim,
         )),
-        Body::Copy { sources, dest, .. } => Some(dispatch_copy(
-            ctx, inst, sources, dest, state, parent, sim, line, sem,
-        )),
+        Body::Copy { sources, dest, .. } => {
+            Some(dispatch_copy(ctx, inst, sources, dest, state, parent, sim))
+        }
         _ => None,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn dispatch_run(
     ctx: &mut DispatchCtx<'_, '_>,
     inst: &Instruction,
     command: &CommandForm,
-    heredocs: &[crate::engine::dockerfile::Heredoc],
+    heredocs: &[Heredoc],
     state: &mut State,
     parent: Option<VId>,
     sim: &mut Sim,
-    line: u32,
 ) -> VId {
-    let sem = ctx.spec.sem;
+    let (sem, line) = (ctx.spec.sem, ctx.line_of(inst));
     let (argv, text) = match command {
         CommandForm::Exec(a) => (a.clone(), a.join(" ")),
         CommandForm::Shell(s) => {
@@ -1227,93 +1283,99 @@ fn mount_key(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn dispatch_copy(
-    ctx: &mut DispatchCtx<'_, '_>,
-    inst: &Instruction,
-    sources: &[CopySource],
-    dest: &str,
-    state: &mut State,
-    parent: Option<VId>,
-    sim: &mut Sim,
-    line: u32,
-    sem: Semantics,
-) -> VId {
-    let is_add = inst.kind == Kind::Add;
-    let from = inst.flag_value("from").map(str::to_string);
-    let from_stage = from
-        .as_deref()
-        .and_then(|f| stages::lookup_stage(ctx.stage_infos, f, ctx.stage));
-    let mut names = Vec::new();
-    let mut inputs = Vec::new();
-    let mut notes = Vec::new();
-    for s in sources {
-        match s {
-            CopySource::Heredoc(h) => {
-                let content = if h.expand {
-                    expand::expand_raw(&h.body, ctx.spec.df.escape, sem.frontend, &|n: &str| {
-                        state.lookup(n)
-                    })
-                    .unwrap_or_else(|_| h.body.clone())
-                } else {
-                    h.body.clone()
-                };
-                names.push(h.name.clone());
-                inputs.push(Input::Inline { content });
-            }
-            CopySource::Path(raw) => {
-                let p = ctx.expand(state, raw, line, sim);
-                if from.is_none() && is_add && (is_url(&p) || is_git(&p)) {
-                    let checksum = if sem.frontend == Frontend::Current {
-                        inst.flag_value("checksum").map(str::to_string)
-                    } else {
-                        None
-                    };
-                    if checksum.is_none() {
-                        notes.push(Note::RemoteSource { url: p.clone() });
-                    }
-                    names.push(p.rsplit('/').next().unwrap_or_default().to_string());
-                    inputs.push(Input::Remote { url: p, checksum });
-                    continue;
-                }
-                let base_name = go_clean(&format!("/{p}"))
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                names.push(base_name);
-                match (&from, from_stage) {
-                    (Some(_), Some(si)) => inputs.push(Input::Stage {
-                        stage: si,
-                        path: go_clean(&format!("/{p}")),
-                        vid: sim.stages.get(si).and_then(|st| st.last),
-                    }),
-                    (Some(img), None) => {
-                        let reference = normalize_image(img);
-                        if is_mutable(&reference) {
-                            notes.push(Note::MutableTag {
-                                image: img.clone(),
-                                engine_checks_registry: sem.resolves_tags,
-                            });
-                        }
-                        inputs.push(Input::Image {
-                            reference,
-                            path: go_clean(&format!("/{p}")),
-                        });
-                    }
-                    (None, _) => inputs.push(Input::Context {
-                        path: context_path(ctx.spec.context, &p),
-                        wildcard: contains_wildcards(&p),
-                    }),
-                }
-            }
-        }
+/// What a COPY/ADD reads: per source a name (for the cache key), an input, and notes.
+#[derive(Default)]
+struct CopyReads {
+    names: Vec<String>,
+    inputs: Vec<Input>,
+    notes: Vec<Note>,
+}
+
+/// Where a COPY reads from: `--from` as written, and the stage it names (None: an image).
+struct CopyOrigin {
+    from: Option<String>,
+    stage: Option<usize>,
+}
+
+impl CopyReads {
+    fn heredoc(&mut self, ctx: &DispatchCtx<'_, '_>, h: &Heredoc, state: &State) {
+        let content = if h.expand {
+            expand::expand_raw(
+                &h.body,
+                ctx.spec.df.escape,
+                ctx.spec.sem.frontend,
+                &|n: &str| state.lookup(n),
+            )
+            .unwrap_or_else(|_| h.body.clone())
+        } else {
+            h.body.clone()
+        };
+        self.names.push(h.name.clone());
+        self.inputs.push(Input::Inline { content });
     }
-    let d = ctx.expand(state, dest, line, sim);
+
+    /// An expanded source path `p`: a remote URL or git ref (ADD), or a path in a stage, an
+    /// image or the build context.
+    fn path(
+        &mut self,
+        ctx: &DispatchCtx<'_, '_>,
+        inst: &Instruction,
+        origin: &CopyOrigin,
+        p: String,
+        sim: &Sim,
+    ) {
+        let sem = ctx.spec.sem;
+        if origin.from.is_none() && inst.kind == Kind::Add && (is_url(&p) || is_git(&p)) {
+            let checksum = match sem.frontend {
+                Frontend::Current => inst.flag_value("checksum").map(str::to_string),
+                _ => None,
+            };
+            if checksum.is_none() {
+                self.notes.push(Note::RemoteSource { url: p.clone() });
+            }
+            self.names
+                .push(p.rsplit('/').next().unwrap_or_default().to_string());
+            self.inputs.push(Input::Remote { url: p, checksum });
+            return;
+        }
+        let clean = go_clean(&format!("/{p}"));
+        self.names
+            .push(clean.rsplit('/').next().unwrap_or_default().to_string());
+        let input = match (&origin.from, origin.stage) {
+            (Some(_), Some(si)) => Input::Stage {
+                stage: si,
+                path: clean,
+                vid: sim.stages.get(si).and_then(|st| st.last),
+            },
+            (Some(img), None) => {
+                let reference = normalize_image(img);
+                if is_mutable(&reference) {
+                    self.notes.push(Note::MutableTag {
+                        image: img.clone(),
+                        engine_checks_registry: sem.resolves_tags,
+                    });
+                }
+                Input::Image {
+                    reference,
+                    path: clean,
+                }
+            }
+            (None, _) => Input::Context {
+                path: context_path(ctx.spec.context, &p),
+                wildcard: contains_wildcards(&p),
+            },
+        };
+        self.inputs.push(input);
+    }
+}
+
+/// The destination of a COPY (`d` expanded) as an absolute path; a trailing `/` (a directory)
+/// kept.
+fn copy_dest(d: &str, cwd: &str) -> String {
     let mut dest_path = if d.starts_with('/') {
-        d.clone()
+        d.to_string()
     } else {
-        let joined = go_clean(&format!("/{}/{}", state.cwd_config, d));
+        let joined = go_clean(&format!("/{cwd}/{d}"));
         if d.ends_with('/') || d == "." || d.ends_with("/.") {
             format!("{}/", joined.trim_end_matches('/'))
         } else {
@@ -1323,23 +1385,21 @@ fn dispatch_copy(
     if d.starts_with('/') && d.ends_with('/') && !dest_path.ends_with('/') {
         dest_path.push('/');
     }
-    let chown = inst
-        .flag_value("chown")
-        .map(|c| ctx.expand(state, c, line, sim))
-        .unwrap_or_default();
-    let chmod = match inst.flag_value("chmod") {
-        Some(c) if sem.frontend == Frontend::Current => ctx.expand(state, c, line, sim),
-        Some(c) => {
-            if u32::from_str_radix(c, 8).is_ok() {
-                c.to_string()
-            } else {
-                String::new()
-            }
-        }
-        None => String::new(),
-    };
+    dest_path
+}
+
+/// The keyed flags of a COPY/ADD (`add`, `keep-git-dir`, `unpack`, `link`, `parents`,
+/// `exclude`) and its exclude patterns; flags the frontend lacks are diagnostics.
+fn copy_flags(
+    ctx: &DispatchCtx<'_, '_>,
+    inst: &Instruction,
+    chmod: &str,
+    notes: &mut Vec<Note>,
+    sim: &mut Sim,
+) -> (Vec<String>, Vec<String>) {
+    let (sem, line) = (ctx.spec.sem, ctx.line_of(inst));
     let mut flags = Vec::new();
-    if is_add {
+    if inst.kind == Kind::Add {
         flags.push("add".to_string());
         if let Some(v) = inst.flag_value("keep-git-dir") {
             flags.push(format!("keep-git-dir={v}"));
@@ -1365,16 +1425,57 @@ fn dispatch_copy(
                     Severity::Error,
                     format!("--{f} is not available in Docker 20.10's built-in frontend"),
                 ));
-            } else {
-                let v = fl.value.clone().unwrap_or_default();
-                if f == "exclude" {
-                    exclude.push(v.clone());
-                }
-                flags.push(format!("{f}={v}"));
+                continue;
+            }
+            let v = fl.value.clone().unwrap_or_default();
+            if f == "exclude" {
+                exclude.push(v.clone());
+            }
+            flags.push(format!("{f}={v}"));
+        }
+    }
+    (flags, exclude)
+}
+
+fn dispatch_copy(
+    ctx: &mut DispatchCtx<'_, '_>,
+    inst: &Instruction,
+    sources: &[CopySource],
+    dest: &str,
+    state: &mut State,
+    parent: Option<VId>,
+    sim: &mut Sim,
+) -> VId {
+    let (sem, line) = (ctx.spec.sem, ctx.line_of(inst));
+    let from = inst.flag_value("from").map(str::to_string);
+    let origin = CopyOrigin {
+        stage: from
+            .as_deref()
+            .and_then(|f| stages::lookup_stage(ctx.stage_infos, f, ctx.stage)),
+        from,
+    };
+    let mut reads = CopyReads::default();
+    for s in sources {
+        match s {
+            CopySource::Heredoc(h) => reads.heredoc(ctx, h, state),
+            CopySource::Path(raw) => {
+                let p = ctx.expand(state, raw, line, sim);
+                reads.path(ctx, inst, &origin, p, sim);
             }
         }
     }
-    if ctx.trigger_line.is_some() && from_stage.is_some() && sem.frontend == Frontend::V0_8 {
+    let dest_path = copy_dest(&ctx.expand(state, dest, line, sim), &state.cwd_config);
+    let chown = inst
+        .flag_value("chown")
+        .map(|c| ctx.expand(state, c, line, sim))
+        .unwrap_or_default();
+    let chmod = match inst.flag_value("chmod") {
+        Some(c) if sem.frontend == Frontend::Current => ctx.expand(state, c, line, sim),
+        Some(c) if u32::from_str_radix(c, 8).is_ok() => c.to_string(),
+        Some(_) | None => String::new(),
+    };
+    let (flags, exclude) = copy_flags(ctx, inst, &chmod, &mut reads.notes, sim);
+    if ctx.trigger_line.is_some() && origin.stage.is_some() && sem.frontend == Frontend::V0_8 {
         // measured: Docker 20.10 does not resolve a stage named in an ONBUILD trigger and the
         // copy fails (`lstat …: no such file or directory`)
         sim.diagnostics.push(diag(
@@ -1382,17 +1483,17 @@ fn dispatch_copy(
             Severity::Error,
             format!(
                 "the build fails here: Docker 20.10's built-in frontend does not resolve stage `{}` in an ONBUILD trigger (add `# syntax=docker/dockerfile:1`)",
-                from.clone().unwrap_or_default()
+                origin.from.clone().unwrap_or_default()
             ),
         ));
     }
-    let source = match (&from, from_stage) {
+    let source = match (&origin.from, origin.stage) {
         (None, _) => "context".to_string(),
         (Some(_), Some(_)) => "stage".to_string(),
         (Some(img), None) => format!("image:{}", normalize_image(img)),
     };
     let op = Op::Copy {
-        names,
+        names: reads.names,
         dest: dest_path,
         chown,
         chmod,
@@ -1405,7 +1506,7 @@ fn dispatch_copy(
         raw: inst.args_text.clone(),
         ..Default::default()
     };
-    let vid = push_vertex(sim, ctx, parent, op, inputs, notes, detail);
+    let vid = push_vertex(sim, ctx, parent, op, reads.inputs, reads.notes, detail);
     sim.vertices[vid].exclude = exclude;
     vid
 }
