@@ -37,10 +37,24 @@ fn kind_words(k: &str) -> String {
         "system_packages_after_copy" => "system packages after COPY".into(),
         // what starts rebuilds
         "files" => "files changed".into(),
-        "dockerfile_text" => "instruction changed".into(),
+        "dockerfile_text" => "Dockerfile edited".into(),
         "build_arg" => "build arg".into(),
         "base_image" => "base image".into(),
         other => other.replace('_', " "),
+    }
+}
+
+/// What a trigger names, in words: a changed path or variable as it is, the kind of an edit of
+/// the Dockerfile's own text as a phrase.
+fn what_words(kind: &str, what: &str) -> String {
+    match (kind, what) {
+        ("dockerfile_text", "changed") => "this instruction changed".into(),
+        ("dockerfile_text", "added") => "this instruction added".into(),
+        ("dockerfile_text", "removed") => "the one above it removed".into(),
+        ("dockerfile_text", "heredoc") => "its heredoc changed".into(),
+        ("dockerfile_text", "order") => "ENV order changed".into(),
+        ("dockerfile_text", "platform") => "platform changed".into(),
+        _ => what.to_string(),
     }
 }
 
@@ -91,7 +105,11 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
         }
         let _ = writeln!(o, "  what starts the rebuilds:");
         for t in d.triggers.iter().take(6) {
-            let top: Vec<String> = t.top.iter().map(|(p, n)| format!("{p} ({n})")).collect();
+            let top: Vec<String> = t
+                .top
+                .iter()
+                .map(|(p, n)| format!("{} ({n})", what_words(&t.kind, p)))
+                .collect();
             let _ = writeln!(
                 o,
                 "    {:>4}x  line {:<4} {}{}",
@@ -229,7 +247,10 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
             let top: Vec<String> = t
                 .top
                 .iter()
-                .map(|(p, n)| format!("<code>{}</code> ({n})", esc(p)))
+                .map(|(p, n)| match what_words(&t.kind, p) {
+                    w if w == *p => format!("<code>{}</code> ({n})", esc(p)),
+                    w => format!("{} ({n})", esc(&w)),
+                })
                 .collect();
             let _ = writeln!(
                 o,
@@ -258,4 +279,42 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
     }
     o.push_str("</body></html>\n");
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An edit of the Dockerfile's text reads as a phrase, never "instruction changed: changed".
+    #[test]
+    fn trigger_words() {
+        let cases = [
+            (
+                "dockerfile_text",
+                "changed",
+                "Dockerfile edited",
+                "this instruction changed",
+            ),
+            (
+                "dockerfile_text",
+                "added",
+                "Dockerfile edited",
+                "this instruction added",
+            ),
+            (
+                "dockerfile_text",
+                "removed",
+                "Dockerfile edited",
+                "the one above it removed",
+            ),
+            ("files", "src/a.go", "files changed", "src/a.go"),
+            ("build_arg", "SENTRY_IMAGE", "build arg", "SENTRY_IMAGE"),
+        ];
+        for (kind, what, k, w) in cases {
+            assert_eq!(
+                (kind_words(kind).as_str(), what_words(kind, what).as_str()),
+                (k, w)
+            );
+        }
+    }
 }
