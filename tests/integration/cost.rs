@@ -163,8 +163,8 @@ async fn rebuild_seconds_on(daemon: Daemon) {
         }
         assert_eq!(
             cost.logs, 1,
-            "{}: the base log maps to the Dockerfile",
-            c.name
+            "{}: the base log maps to the Dockerfile as one build; the log:\n{}",
+            c.name, b.log
         );
         for s in rep.steps.iter().filter(|s| {
             s.status == Status::Rebuilt && s.kind != cachebust::engine::dockerfile::Kind::From
