@@ -703,87 +703,105 @@ fn absent_tested_files(ctx: &Ctx<'_>, context: &str, head: &SideSim, v: VId) -> 
         } else {
             super::ignore::go_clean(&format!("/{}/{f}", cwd.trim_end_matches('/')))
         };
-        let name = abs.rsplit('/').next().unwrap_or(&abs).to_string();
-        let mut covered = false;
-        let mut absent = true;
-        let mut cur = vx.parent;
-        while let Some(p) = cur {
-            let px = &head.sim.vertices[p];
-            match &px.op {
-                Op::Exec { .. } if px.detail.text.contains(&name) => absent = false,
-                Op::Copy { dest, source, .. } => {
-                    let d = dest.trim_end_matches('/');
-                    let d = if d.is_empty() { "" } else { d };
-                    let under = abs == d || abs.starts_with(&format!("{d}/"));
-                    if under && source != "context" {
-                        absent = false;
-                    } else if under {
-                        for i in &px.inputs {
-                            match i {
-                                sim::Input::Context {
-                                    path,
-                                    wildcard: false,
-                                } => {
-                                    covered = true;
-                                    let rel = abs[d.len()..].trim_start_matches('/');
-                                    let base = path.rsplit('/').next().unwrap_or(path);
-                                    // (candidate, whether only a file counts): the file
-                                    // under a copied directory, or a copied file landing
-                                    // in the destination directory under its own name
-                                    let mut cands = Vec::new();
-                                    if rel.is_empty() {
-                                        cands.push((path.clone(), false));
-                                    } else {
-                                        cands.push((tree_join(path, rel), false));
-                                        if rel == base {
-                                            cands.push((path.clone(), true));
-                                        }
-                                    }
-                                    for (c, file_only) in cands {
-                                        if content::is_excluded(&head.ignore, context, &c) {
-                                            continue;
-                                        }
-                                        match ctx.head_tree.exists(&c) {
-                                            super::tree::Lookup::Loaded(false) => {}
-                                            super::tree::Lookup::Loaded(true) => {
-                                                let dir = matches!(
-                                                    ctx.head_tree.entry(&c),
-                                                    super::tree::Lookup::Loaded(None)
-                                                ) || matches!(
-                                                    ctx.head_tree.entry(&c),
-                                                    super::tree::Lookup::Loaded(Some(e))
-                                                        if e.kind == super::tree::EntryKind::Dir
-                                                );
-                                                if !(file_only && dir) {
-                                                    absent = false;
-                                                }
-                                            }
-                                            super::tree::Lookup::Missing => {
-                                                ctx.needs.request(Side::Head, &c, false);
-                                                absent = false;
-                                            }
-                                        }
-                                    }
-                                }
-                                sim::Input::Inline { .. } => {}
-                                _ => absent = false,
-                            }
-                        }
-                    }
-                }
-                Op::Mkdir { path, .. } if *path == abs => absent = false,
-                _ => {}
-            }
-            if !absent {
-                break;
-            }
-            cur = px.parent;
-        }
-        if covered && absent {
+        if tested_file_absent(ctx, context, head, vx.parent, &abs) {
             out.push(f);
         }
     }
     out
+}
+
+/// Whether the file at `abs` (absolute in the stage) cannot exist when the step after `parent`
+/// runs: a COPY from the context would have put it there and the context has no such file (or
+/// `.dockerignore` leaves it out), and no step in between made it. `false` when unsure.
+fn tested_file_absent(
+    ctx: &Ctx<'_>,
+    context: &str,
+    head: &SideSim,
+    parent: Option<VId>,
+    abs: &str,
+) -> bool {
+    let name = abs.rsplit('/').next().unwrap_or(abs);
+    let mut covered = false;
+    let mut cur = parent;
+    while let Some(p) = cur {
+        let px = &head.sim.vertices[p];
+        let present = match &px.op {
+            Op::Exec { .. } => px.detail.text.contains(name),
+            Op::Mkdir { path, .. } => path == abs,
+            Op::Copy { dest, source, .. } => {
+                let d = dest.trim_end_matches('/');
+                let under = abs == d || abs.starts_with(&format!("{d}/"));
+                if !under {
+                    false
+                } else if source != "context" {
+                    true
+                } else {
+                    covered = true;
+                    let rel = abs[d.len()..].trim_start_matches('/');
+                    px.inputs
+                        .iter()
+                        .any(|i| copied_there(ctx, context, head, i, rel))
+                }
+            }
+            _ => false,
+        };
+        if present {
+            return false;
+        }
+        cur = px.parent;
+    }
+    covered
+}
+
+/// Whether a COPY input from the context may put a file at `rel` below its destination
+/// (`true` when unsure; asks for the listing it lacks).
+fn copied_there(
+    ctx: &Ctx<'_>,
+    context: &str,
+    head: &SideSim,
+    input: &sim::Input,
+    rel: &str,
+) -> bool {
+    let path = match input {
+        sim::Input::Context {
+            path,
+            wildcard: false,
+        } => path,
+        sim::Input::Inline { .. } => return false,
+        _ => return true,
+    };
+    let base = path.rsplit('/').next().unwrap_or(path);
+    // (candidate, whether only a file counts): the file under a copied directory, or a copied
+    // file landing in the destination directory under its own name
+    let mut cands = Vec::new();
+    if rel.is_empty() {
+        cands.push((path.clone(), false));
+    } else {
+        cands.push((tree_join(path, rel), false));
+        if rel == base {
+            cands.push((path.clone(), true));
+        }
+    }
+    cands.into_iter().any(|(c, file_only)| {
+        if content::is_excluded(&head.ignore, context, &c) {
+            return false;
+        }
+        match ctx.head_tree.exists(&c) {
+            super::tree::Lookup::Loaded(false) => false,
+            super::tree::Lookup::Loaded(true) => {
+                let dir = match ctx.head_tree.entry(&c) {
+                    super::tree::Lookup::Loaded(None) => true,
+                    super::tree::Lookup::Loaded(Some(e)) => e.kind == super::tree::EntryKind::Dir,
+                    super::tree::Lookup::Missing => false,
+                };
+                !(file_only && dir)
+            }
+            super::tree::Lookup::Missing => {
+                ctx.needs.request(Side::Head, &c, false);
+                true
+            }
+        }
+    })
 }
 
 fn tree_join(dir: &str, rel: &str) -> String {
