@@ -403,7 +403,9 @@ struct Draft {
     suggestion: Option<String>,
 }
 
-/// Plan the review of a report over the pull request's changed files.
+/// Plan the review of a report over the pull request's changed files: the findings about the
+/// change, where each can go inline (a suggestion, its diff, or the summary), overlapping
+/// suggestions merged, the inline limit applied by bundles, then the comments and bodies.
 pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> ReviewPlan {
     let hunks: BTreeMap<&str, Vec<Vec<DiffLine>>> = files
         .iter()
@@ -413,6 +415,59 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
                 .map(|p| (f.path.as_str(), parse_patch(p)))
         })
         .collect();
+    let (mut cands, mut live) = candidates(report);
+    let mut placed = place(&mut cands, &hunks);
+    let mut drafts = merge_overlaps(&cands, placed.by_file, &mut placed.plain);
+    add_plain_drafts(&mut cands, &mut drafts, &placed.plain);
+    let inline_drafts = choose_inline(
+        &mut cands,
+        &drafts,
+        &mut placed.leftovers_at,
+        opts.max_inline,
+    );
+    let inline = comments(&cands, &drafts, inline_drafts, &mut live, opts.rules_url);
+    let leftovers: Vec<Leftover> = cands
+        .iter()
+        .zip(&placed.leftovers_at)
+        .filter_map(|(c, why)| {
+            why.map(|why| Leftover {
+                path: c.df.path.clone(),
+                finding: c.f.clone(),
+                why,
+                diff: c.diff.clone(),
+            })
+        })
+        .collect();
+    let inline_findings: Vec<&Cand> = cands
+        .iter()
+        .zip(&placed.leftovers_at)
+        .filter(|(_, w)| w.is_none())
+        .map(|(c, _)| c)
+        .collect();
+    let review_body = review_body(report, &inline, opts.head_sha);
+    let n = inline.len();
+    let summary = summary_body(report, (&inline_findings, n), &leftovers, opts, BODY_LIMIT);
+    let job_summary = summary_body(
+        report,
+        (&inline_findings, n),
+        &leftovers,
+        opts,
+        JOB_SUMMARY_LIMIT,
+    );
+    ReviewPlan {
+        inline,
+        leftovers,
+        live_markers: live,
+        review_body,
+        summary,
+        job_summary,
+    }
+}
+
+/// The findings about the change, most severe first, then what saves the most; one per
+/// Dockerfile and finding (the same Dockerfile built twice gets one comment). Also the markers
+/// of the comments that stay live.
+fn candidates(report: &Report) -> (Vec<Cand<'_>>, Vec<String>) {
     let mut all: Vec<(&DockerfileReport, &Finding)> = report
         .dockerfiles
         .iter()
@@ -453,7 +508,20 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
         });
     }
 
-    // the suggestion pieces whose every line can carry a comment, per file
+    (cands, live)
+}
+
+/// Where each candidate can go before the limits: its suggestion pieces per file, inline with
+/// only its diff (`plain`), or the summary with the reason (`leftovers_at`).
+struct Placed<'r> {
+    by_file: BTreeMap<&'r str, Vec<Piece>>,
+    plain: Vec<usize>,
+    leftovers_at: Vec<Option<&'static str>>,
+}
+
+/// The suggestion pieces whose every line can carry a comment, per file; a finding whose merged
+/// fix cannot be anchored but whose own part can is marked `own`.
+fn place<'r>(cands: &mut [Cand<'r>], hunks: &BTreeMap<&str, Vec<Vec<DiffLine>>>) -> Placed<'r> {
     let mut leftovers_at: Vec<Option<&'static str>> = vec![None; cands.len()];
     let mut by_file: BTreeMap<&str, Vec<Piece>> = BTreeMap::new();
     let mut plain: Vec<usize> = Vec::new(); // inline without a suggestion (the diff instead)
@@ -486,8 +554,20 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
         cands[i].own = true;
     }
 
-    // pieces on overlapping lines become one suggestion, so that committing one never leaves
-    // another stale
+    Placed {
+        by_file,
+        plain,
+        leftovers_at,
+    }
+}
+
+/// Pieces on overlapping lines become one suggestion, so that committing one never leaves
+/// another stale; a finding whose edits cannot go together moves to `plain`.
+fn merge_overlaps(
+    cands: &[Cand<'_>],
+    by_file: BTreeMap<&str, Vec<Piece>>,
+    plain: &mut Vec<usize>,
+) -> Vec<Draft> {
     let mut drafts: Vec<Draft> = Vec::new();
     for (path, mut pieces) in by_file {
         let source = cands[pieces[0].finding]
@@ -562,11 +642,17 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
     }
     // a finding moved to the plain list loses its other pieces too (and shows the whole patch)
     drafts.retain(|d| d.findings.iter().all(|f| !plain.contains(f)));
-    for &i in &plain {
+    drafts
+}
+
+/// A draft for each finding inline with only its diff; findings that carry one merged fix
+/// share one comment.
+fn add_plain_drafts(cands: &mut [Cand<'_>], drafts: &mut Vec<Draft>, plain: &[usize]) {
+    for &i in plain {
         cands[i].own = false;
     }
     let plain_from = drafts.len();
-    for &i in &plain {
+    for &i in plain {
         let c = &cands[i];
         // findings that carry one merged fix share one comment with its diff
         let same = drafts[plain_from..].iter_mut().find(|d| {
@@ -585,8 +671,16 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
             suggestion: None,
         });
     }
+}
 
-    // bundles: findings tied together by shared comments go inline together or not at all
+/// The drafts that go inline: findings tied together by shared comments go inline together or
+/// not at all, up to `max_inline` comments; sorted by file and line. Marks the suggested ones.
+fn choose_inline(
+    cands: &mut [Cand<'_>],
+    drafts: &[Draft],
+    leftovers_at: &mut [Option<&'static str>],
+    max_inline: usize,
+) -> Vec<usize> {
     let mut bundle_of: Vec<usize> = (0..cands.len()).collect();
     fn root(b: &mut [usize], mut i: usize) -> usize {
         while b[i] != i {
@@ -595,7 +689,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
         }
         i
     }
-    for d in &drafts {
+    for d in drafts {
         for w in d.findings.windows(2) {
             let (x, y) = (root(&mut bundle_of, w[0]), root(&mut bundle_of, w[1]));
             bundle_of[x.max(y)] = x.min(y);
@@ -617,7 +711,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
         for &m in &members {
             decided[m] = true;
         }
-        if inline_drafts.len() + ds.len() > opts.max_inline {
+        if inline_drafts.len() + ds.len() > max_inline {
             for &m in &members {
                 leftovers_at[m] = Some("over the limit of inline comments");
             }
@@ -637,6 +731,17 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
             }
         }
     }
+    inline_drafts
+}
+
+/// The inline comments of the chosen drafts (a marker per comment, kept in `live`).
+fn comments(
+    cands: &[Cand<'_>],
+    drafts: &[Draft],
+    inline_drafts: Vec<usize>,
+    live: &mut Vec<String>,
+    rules_url: Option<&str>,
+) -> Vec<PlannedComment> {
     let mut inline = Vec::new();
     for d in inline_drafts {
         let d = &drafts[d];
@@ -665,7 +770,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
         if marker != first.marker {
             live.push(marker.clone());
         }
-        let body = comment_body(&marker, d, &cands, opts.rules_url);
+        let body = comment_body(&marker, d, cands, rules_url);
         inline.push(PlannedComment {
             body: truncate(&body, BODY_LIMIT),
             marker,
@@ -681,26 +786,12 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
                 .collect(),
         });
     }
-    let leftovers: Vec<Leftover> = cands
-        .iter()
-        .zip(&leftovers_at)
-        .filter_map(|(c, why)| {
-            why.map(|why| Leftover {
-                path: c.df.path.clone(),
-                finding: c.f.clone(),
-                why,
-                diff: c.diff.clone(),
-            })
-        })
-        .collect();
-    let inline_findings: Vec<&Cand> = cands
-        .iter()
-        .zip(&leftovers_at)
-        .filter(|(_, w)| w.is_none())
-        .map(|(c, _)| c)
-        .collect();
+    inline
+}
 
-    let mut review_body = format!("{REVIEW_MARKER}{} -->\n", short_sha(opts.head_sha));
+/// The review's own body: the verdict and what the comments below offer.
+fn review_body(report: &Report, inline: &[PlannedComment], head_sha: &str) -> String {
+    let mut review_body = format!("{REVIEW_MARKER}{} -->\n", short_sha(head_sha));
     let n = inline.len();
     let clicks = inline.iter().filter(|c| c.suggestion.is_some()).count();
     let by_hand = n - clicks;
@@ -722,22 +813,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
             ),
         }
     );
-    let summary = summary_body(report, (&inline_findings, n), &leftovers, opts, BODY_LIMIT);
-    let job_summary = summary_body(
-        report,
-        (&inline_findings, n),
-        &leftovers,
-        opts,
-        JOB_SUMMARY_LIMIT,
-    );
-    ReviewPlan {
-        inline,
-        leftovers,
-        live_markers: live,
-        review_body,
-        summary,
-        job_summary,
-    }
+    review_body
 }
 
 /// The body of an inline comment: each finding it carries (linked rule, saving, message), the
