@@ -4,10 +4,23 @@
 //! lock while enqueueing). A claim is a lease: a job whose worker died is claimed again when the
 //! lease expires. Times are unix milliseconds. The schema is versioned by sqlx migrations
 //! (`src/adapters/store/migrations/{sqlite,postgres}/`), applied when the store is opened.
+//!
+//! Deliveries are enqueued by group commit: `enqueue` hands its job to committer tasks and waits
+//! for the commit of the group that carries it. A committer takes every job waiting (up to
+//! `GROUP_MAX`) and records them in one transaction, in the order they came, each with the
+//! outcome one delivery's own transaction had (duplicate, already queued, queued superseding
+//! older heads); on PostgreSQL that transaction is one statement (`cachebust_enqueue`, a
+//! server-side function: one round trip and one WAL flush per group, several groups in flight),
+//! on SQLite one `BEGIN IMMEDIATE` transaction (one writer). `enqueue` returns only once its
+//! group has committed, so an acknowledged delivery is a committed one. A group that fails is
+//! tried again one job at a time, so that a job that cannot be recorded fails alone.
 
+use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -15,7 +28,14 @@ use sqlx::sqlite::{
 
 use crate::ports::{Enqueued, InstallationChange, Job, JobStore, NewJob, QueueDepth, StoreError};
 
-pub enum SqlStore {
+/// The queue: the database, and the way into its group commit.
+pub struct SqlStore {
+    db: Arc<Db>,
+    /// Jobs waiting for the next group commit (read by the committer tasks).
+    group: tokio::sync::mpsc::UnboundedSender<Pending>,
+}
+
+enum Db {
     /// The pool, and the lock that lets one write transaction of this process run at a time:
     /// SQLite has one writer, and waiting in its busy handler (sleeps of up to 100 ms) is what
     /// made acknowledgements slow under load; the lock makes writers queue without sleeping.
@@ -24,20 +44,49 @@ pub enum SqlStore {
     Postgres(sqlx::PgPool),
 }
 
+/// A job waiting for its group's commit, and who waits for the outcome.
+struct Pending {
+    job: NewJob,
+    force: bool,
+    done: tokio::sync::oneshot::Sender<Result<Enqueued, StoreError>>,
+}
+
+/// A committer's own way to the database. On PostgreSQL a connection it keeps (made and warmed
+/// up before the server listens, so that no delivery waits for a connection to be made or the
+/// function to be planned; after an error it goes back to the pool and another is taken). On
+/// SQLite nothing: the pool and its writer lock.
+#[derive(Default)]
+struct Line {
+    #[cfg(feature = "postgres")]
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+}
+
+/// The most jobs one group commit records.
+const GROUP_MAX: usize = 256;
+/// Groups committing at once on PostgreSQL (each on a connection of its own; the server shares
+/// the WAL flushes of concurrent commits): while one group waits for its flush the next forms
+/// and is sent. SQLite has one writer, so one group at a time.
+#[cfg(feature = "postgres")]
+const PG_COMMITTERS: usize = 4;
+
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
+}
+
+fn writer_gone() -> StoreError {
+    StoreError("the queue's writer has stopped".into())
 }
 
 /// Run `$body` with `$pool` bound to the backend's pool and `$pg` telling which one it is.
 macro_rules! on_pool {
     ($self:expr, $pool:ident, $pg:ident => $body:expr) => {
-        match $self {
-            SqlStore::Sqlite($pool, _) => {
+        match &*$self.db {
+            Db::Sqlite($pool, _) => {
                 let $pg = false;
                 $body
             }
             #[cfg(feature = "postgres")]
-            SqlStore::Postgres($pool) => {
+            Db::Postgres($pool) => {
                 let $pg = true;
                 $body
             }
@@ -74,15 +123,14 @@ impl SqlStore {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             #[cfg(feature = "postgres")]
             {
+                // the committers' connections beside the workers' and the pages'
                 let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(8 + PG_COMMITTERS as u32)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await
                     .map_err(err)?;
-                let s = SqlStore::Postgres(pool);
-                s.migrate().await?;
-                return Ok(s);
+                return SqlStore::start(Db::Postgres(pool)).await;
             }
             #[cfg(not(feature = "postgres"))]
             return Err(StoreError(
@@ -105,34 +153,46 @@ impl SqlStore {
             .connect_with(opts)
             .await
             .map_err(err)?;
-        let s = SqlStore::Sqlite(pool, tokio::sync::Mutex::new(()));
-        s.migrate().await?;
-        Ok(s)
+        SqlStore::start(Db::Sqlite(pool, tokio::sync::Mutex::new(()))).await
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let run = async || match self {
-            SqlStore::Sqlite(pool, _) => MIGRATIONS_SQLITE.run(pool).await,
+    /// Migrate the schema, then start the committers (they end when the store is dropped).
+    async fn start(db: Db) -> Result<SqlStore, StoreError> {
+        db.migrate().await?;
+        let db = Arc::new(db);
+        let (group, waiting) = tokio::sync::mpsc::unbounded_channel();
+        let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
+        let committers = match &*db {
+            Db::Sqlite(..) => 1,
             #[cfg(feature = "postgres")]
-            SqlStore::Postgres(pool) => MIGRATIONS_PG.run(pool).await,
+            Db::Postgres(_) => PG_COMMITTERS,
         };
-        // PostgreSQL serialises migrators with an advisory lock, SQLite does not: a process that
-        // lost the race to record a version finds it recorded when it looks again
-        match run().await {
-            Ok(()) => Ok(()),
-            Err(_) => run()
-                .await
-                .map_err(|e| StoreError(format!("migrating the schema: {e}"))),
+        for _ in 0..committers {
+            let mut line = db.line().await?;
+            let (db, waiting) = (db.clone(), waiting.clone());
+            tokio::spawn(async move {
+                let mut jobs = Vec::with_capacity(GROUP_MAX);
+                // whoever holds the receiver takes everything waiting; the others commit theirs
+                while waiting.lock().await.recv_many(&mut jobs, GROUP_MAX).await > 0 {
+                    db.commit_group(&mut line, std::mem::take(&mut jobs)).await;
+                }
+            });
+        }
+        Ok(SqlStore { db, group })
+    }
+
+    /// The PostgreSQL pool (tests and the bench empty its tables).
+    #[cfg(feature = "postgres")]
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &*self.db {
+            Db::Postgres(p) => Some(p),
+            Db::Sqlite(..) => None,
         }
     }
 
     /// Hold this while writing (SQLite only).
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self {
-            SqlStore::Sqlite(_, w) => Some(w.lock().await),
-            #[cfg(feature = "postgres")]
-            SqlStore::Postgres(_) => None,
-        }
+        self.db.writer().await
     }
 
     /// Copy the SQLite write-ahead log back into the database file without blocking writers
@@ -199,6 +259,247 @@ impl SqlStore {
     }
 }
 
+impl Db {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let run = async || match self {
+            Db::Sqlite(pool, _) => MIGRATIONS_SQLITE.run(pool).await,
+            #[cfg(feature = "postgres")]
+            Db::Postgres(pool) => MIGRATIONS_PG.run(pool).await,
+        };
+        // PostgreSQL serialises migrators with an advisory lock, SQLite does not: a process that
+        // lost the race to record a version finds it recorded when it looks again
+        match run().await {
+            Ok(()) => Ok(()),
+            Err(_) => run()
+                .await
+                .map_err(|e| StoreError(format!("migrating the schema: {e}"))),
+        }
+    }
+
+    /// Hold this while writing (SQLite only).
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self {
+            Db::Sqlite(_, w) => Some(w.lock().await),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// A committer's line, ready: on PostgreSQL a connection on which the enqueue statement has
+    /// run once (in a transaction rolled back: nothing is kept but the plans).
+    async fn line(&self) -> Result<Line, StoreError> {
+        match self {
+            Db::Sqlite(..) => Ok(Line::default()),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(pool) => {
+                use sqlx::Connection;
+                let mut conn = pool.acquire().await.map_err(err)?;
+                let mut tx = conn.begin().await.map_err(err)?;
+                let warm = NewJob {
+                    delivery_id: "cachebust-warm-up".into(),
+                    kind: String::new(),
+                    repo: String::new(),
+                    pr_number: 0,
+                    head_sha: String::new(),
+                    base_sha: String::new(),
+                    installation_id: 0,
+                };
+                enqueue_query(&[(&warm, false)], now_ms())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                tx.rollback().await.map_err(err)?;
+                Ok(Line { conn: Some(conn) })
+            }
+        }
+    }
+
+    /// Record a group and tell each waiter its job's outcome; when the group fails as a whole,
+    /// each job is tried again alone, so that one that cannot be recorded fails by itself.
+    async fn commit_group(&self, line: &mut Line, group: Vec<Pending>) {
+        let jobs: Vec<(&NewJob, bool)> = group.iter().map(|p| (&p.job, p.force)).collect();
+        match self.enqueue_guarded(line, &jobs).await {
+            Ok(outcomes) => {
+                for (p, o) in group.into_iter().zip(outcomes) {
+                    let _ = p.done.send(Ok(o));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                for p in group {
+                    let _ = p.done.send(Err(e.clone()));
+                }
+            }
+            Err(_) => {
+                for p in group {
+                    let one = self
+                        .enqueue_guarded(line, &[(&p.job, p.force)])
+                        .await
+                        .map(|mut o| o.remove(0));
+                    let _ = p.done.send(one);
+                }
+            }
+        }
+    }
+
+    /// `enqueue_all`, with exactly one outcome per job, a panic failing the group only.
+    async fn enqueue_guarded(
+        &self,
+        line: &mut Line,
+        jobs: &[(&NewJob, bool)],
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let outcomes = AssertUnwindSafe(self.enqueue_all(line, jobs))
+            .catch_unwind()
+            .await
+            .map_err(|_| StoreError("recording the deliveries panicked".into()))??;
+        if outcomes.len() != jobs.len() {
+            return Err(StoreError(format!(
+                "{} outcomes for {} deliveries",
+                outcomes.len(),
+                jobs.len()
+            )));
+        }
+        Ok(outcomes)
+    }
+
+    /// Enqueue `jobs` in order in one transaction (see the module's header); returns once it
+    /// has committed.
+    async fn enqueue_all(
+        &self,
+        line: &mut Line,
+        jobs: &[(&NewJob, bool)],
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let now = now_ms();
+        match self {
+            Db::Sqlite(pool, w) => {
+                let _ = line;
+                let _w = w.lock().await;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(err)?;
+                let mut out = Vec::with_capacity(jobs.len());
+                for (job, force) in jobs {
+                    out.push(enqueue_sqlite(&mut tx, job, *force, now).await?);
+                }
+                tx.commit().await.map_err(err)?;
+                Ok(out)
+            }
+            #[cfg(feature = "postgres")]
+            Db::Postgres(pool) => {
+                let mut conn = match line.conn.take() {
+                    Some(c) => c,
+                    None => pool.acquire().await.map_err(err)?,
+                };
+                // one statement outside a transaction block: PostgreSQL commits it when the
+                // request ends (the protocol's Sync), before it says it is ready, and `fetch_all`
+                // returns only then, so every outcome read here is committed
+                let rows = enqueue_query(jobs, now)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(err)?;
+                // kept only while it works (after an error the pool checks it before reuse)
+                line.conn = Some(conn);
+                rows.iter()
+                    .map(|r| {
+                        let id = r.try_get::<Option<i64>, _>("job_id").map_err(err)?;
+                        let outcome: String = r.try_get("outcome").map_err(err)?;
+                        match (outcome.as_str(), id) {
+                            ("duplicate", _) => Ok(Enqueued::DuplicateDelivery),
+                            ("already_queued", Some(id)) => Ok(Enqueued::AlreadyQueued { id }),
+                            ("queued", Some(id)) => Ok(Enqueued::Queued {
+                                id,
+                                superseded: r.try_get::<i64, _>("superseded").map_err(err)? as u64,
+                            }),
+                            (o, _) => Err(StoreError(format!("cachebust_enqueue answered {o:?}"))),
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// The PostgreSQL statement that enqueues a group (`cachebust_enqueue`, migration 0002): one row
+/// per job, in order.
+#[cfg(feature = "postgres")]
+fn enqueue_query<'q>(
+    jobs: &[(&NewJob, bool)],
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let col = |f: fn(&NewJob) -> String| jobs.iter().map(|(j, _)| f(j)).collect::<Vec<_>>();
+    sqlx::query(
+        "SELECT ord, outcome, job_id, superseded FROM cachebust_enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9) ORDER BY ord",
+    )
+    .bind(col(|j| j.delivery_id.clone()))
+    .bind(col(|j| j.kind.clone()))
+    .bind(col(|j| j.repo.clone()))
+    .bind(jobs.iter().map(|(j, _)| j.pr_number as i64).collect::<Vec<_>>())
+    .bind(col(|j| j.head_sha.clone()))
+    .bind(col(|j| j.base_sha.clone()))
+    .bind(jobs.iter().map(|(j, _)| j.installation_id as i64).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|(_, f)| *f).collect::<Vec<_>>())
+    .bind(now)
+}
+
+/// One job of an SQLite group, inside its transaction: what one delivery's own transaction did.
+async fn enqueue_sqlite(
+    tx: &mut sqlx::SqliteConnection,
+    job: &NewJob,
+    force: bool,
+    now: i64,
+) -> Result<Enqueued, StoreError> {
+    let inserted = sqlx::query("INSERT INTO deliveries (delivery_id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING")
+        .bind(&job.delivery_id)
+        .bind(&job.kind)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?
+        .rows_affected();
+    if inserted == 0 {
+        // nothing written for it
+        return Ok(Enqueued::DuplicateDelivery);
+    }
+    if !force {
+        let existing = sqlx::query("SELECT id FROM jobs WHERE repo = $1 AND pr_number = $2 AND head_sha = $3 AND status IN ('queued', 'running', 'done') ORDER BY id DESC LIMIT 1")
+            .bind(&job.repo)
+            .bind(job.pr_number as i64)
+            .bind(&job.head_sha)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?;
+        if let Some(r) = existing {
+            return Ok(Enqueued::AlreadyQueued {
+                id: r.try_get("id").map_err(err)?,
+            });
+        }
+    }
+    // an older head of the same pull request is not worth finishing
+    let superseded = sqlx::query("UPDATE jobs SET status = 'superseded', finished_at = $1 WHERE repo = $2 AND pr_number = $3 AND status IN ('queued', 'running') AND (head_sha <> $4 OR $5)")
+        .bind(now)
+        .bind(&job.repo)
+        .bind(job.pr_number as i64)
+        .bind(&job.head_sha)
+        .bind(force)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?
+        .rows_affected();
+    let row = sqlx::query("INSERT INTO jobs (delivery_id, kind, repo, pr_number, head_sha, base_sha, installation_id, status, attempts, run_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8) RETURNING id")
+        .bind(&job.delivery_id)
+        .bind(&job.kind)
+        .bind(&job.repo)
+        .bind(job.pr_number as i64)
+        .bind(&job.head_sha)
+        .bind(&job.base_sha)
+        .bind(job.installation_id as i64)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(err)?;
+    Ok(Enqueued::Queued {
+        id: row.try_get("id").map_err(err)?,
+        superseded,
+    })
+}
+
 fn job_of(r: &impl RowLike) -> Job {
     Job {
         id: r.i64("id"),
@@ -245,67 +546,16 @@ impl RowLike for sqlx::postgres::PgRow {
 
 impl JobStore for SqlStore {
     async fn enqueue(&self, job: &NewJob, force: bool) -> Result<Enqueued, StoreError> {
-        let _w = self.writer().await;
-        let now = now_ms();
-        on_pool!(self, pool, pg => {
-            let mut tx = if pg { pool.begin().await } else { pool.begin_with("BEGIN IMMEDIATE").await }.map_err(err)?;
-            if pg {
-                // one enqueue at a time per pull request across instances
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(format!("{}#{}", job.repo, job.pr_number)).execute(&mut *tx).await.map_err(err)?;
-            }
-            let inserted = sqlx::query("INSERT INTO deliveries (delivery_id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING")
-                .bind(&job.delivery_id)
-                .bind(&job.kind)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?
-                .rows_affected();
-            if inserted == 0 {
-                tx.rollback().await.map_err(err)?;
-                return Ok(Enqueued::DuplicateDelivery);
-            }
-            if !force {
-                let existing = sqlx::query("SELECT id FROM jobs WHERE repo = $1 AND pr_number = $2 AND head_sha = $3 AND status IN ('queued', 'running', 'done') ORDER BY id DESC LIMIT 1")
-                    .bind(&job.repo)
-                    .bind(job.pr_number as i64)
-                    .bind(&job.head_sha)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                if let Some(r) = existing {
-                    let id: i64 = r.try_get("id").map_err(err)?;
-                    tx.commit().await.map_err(err)?;
-                    return Ok(Enqueued::AlreadyQueued { id });
-                }
-            }
-            // an older head of the same pull request is not worth finishing
-            let superseded = sqlx::query("UPDATE jobs SET status = 'superseded', finished_at = $1 WHERE repo = $2 AND pr_number = $3 AND status IN ('queued', 'running') AND (head_sha <> $4 OR $5)")
-                .bind(now)
-                .bind(&job.repo)
-                .bind(job.pr_number as i64)
-                .bind(&job.head_sha)
-                .bind(force)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?
-                .rows_affected();
-            let row = sqlx::query("INSERT INTO jobs (delivery_id, kind, repo, pr_number, head_sha, base_sha, installation_id, status, attempts, run_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8) RETURNING id")
-                .bind(&job.delivery_id)
-                .bind(&job.kind)
-                .bind(&job.repo)
-                .bind(job.pr_number as i64)
-                .bind(&job.head_sha)
-                .bind(&job.base_sha)
-                .bind(job.installation_id as i64)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(err)?;
-            let id: i64 = row.try_get("id").map_err(err)?;
-            tx.commit().await.map_err(err)?;
-            Ok(Enqueued::Queued { id, superseded })
-        })
+        // the next group commit records it; the answer comes once that group is committed
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.group
+            .send(Pending {
+                job: job.clone(),
+                force,
+                done,
+            })
+            .map_err(|_| writer_gone())?;
+        outcome.await.map_err(|_| writer_gone())?
     }
 
     async fn claim(

@@ -16,6 +16,24 @@ pub struct LineDiff<'a> {
     new: Vec<&'a str>,
     ops: Vec<DiffOp>,
     exact: bool,
+    /// Lines equal at the start and at the end of both texts.
+    prefix: usize,
+    suffix: usize,
+    /// The line number (0-based) of `old[0]` and `new[0]` in the texts these are windows of.
+    base: usize,
+}
+
+/// Where each line of `text` starts (byte offsets), lines split as `diff_lines` splits them.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let mut at = 0;
+    lines(text)
+        .iter()
+        .map(|l| {
+            let s = at;
+            at += l.len();
+            s
+        })
+        .collect()
 }
 
 /// Lines as `similar` splits them: each keeps its terminator (`\n`, `\r\n` or a lone `\r`).
@@ -62,6 +80,9 @@ pub fn diff_lines<'a>(old: &'a str, new: &'a str) -> LineDiff<'a> {
             new,
             ops,
             exact: true,
+            prefix,
+            suffix,
+            base: 0,
         };
     }
     let mut ops = Vec::new();
@@ -102,12 +123,79 @@ pub fn diff_lines<'a>(old: &'a str, new: &'a str) -> LineDiff<'a> {
         new,
         ops,
         exact: false,
+        prefix,
+        suffix,
+        base: 0,
     }
 }
 
 impl LineDiff<'_> {
     pub fn ops(&self) -> &[DiffOp] {
         &self.ops
+    }
+
+    /// The diff of two windows taken as the diff of the texts they are windows of, their first
+    /// line being line `base` (0-based) of both: the ops' lines are shifted by `base`. This is
+    /// the texts' own diff when the texts are equal outside the windows, the windows begin and end
+    /// on lines of both, their common prefix ends inside both windows (`prefix_inside`), and
+    /// each window holds the context lines a hunk shows.
+    pub fn at_line(mut self, base: usize) -> Self {
+        let shift = |i: &mut usize| *i += base;
+        for op in &mut self.ops {
+            match op {
+                DiffOp::Equal {
+                    old_index,
+                    new_index,
+                    ..
+                }
+                | DiffOp::Delete {
+                    old_index,
+                    new_index,
+                    ..
+                }
+                | DiffOp::Insert {
+                    old_index,
+                    new_index,
+                    ..
+                }
+                | DiffOp::Replace {
+                    old_index,
+                    new_index,
+                    ..
+                } => {
+                    shift(old_index);
+                    shift(new_index);
+                }
+            }
+        }
+        self.base += base;
+        self
+    }
+
+    /// Lines equal at the start of both texts.
+    pub fn common_prefix(&self) -> usize {
+        self.prefix
+    }
+
+    /// Lines equal at the end of both texts (after the common prefix).
+    pub fn common_suffix(&self) -> usize {
+        self.suffix
+    }
+
+    /// Whether the common prefix stops before the end of both texts (so that, were these
+    /// windows, it would not go on past them).
+    pub fn prefix_inside(&self) -> bool {
+        self.prefix < self.old.len().min(self.new.len())
+    }
+
+    /// The lines the script keeps equal before its first change and after its last (after
+    /// `similar`'s compaction, which slides insertions along equal lines).
+    pub fn equal_ends(&self) -> (usize, usize) {
+        let equal = |op: Option<&DiffOp>| match op {
+            Some(DiffOp::Equal { len, .. }) => *len,
+            _ => 0,
+        };
+        (equal(self.ops.first()), equal(self.ops.last()))
     }
 
     /// Whether the script is the smallest one (the texts were within the budget).
@@ -148,7 +236,9 @@ impl LineDiff<'_> {
             let _ = writeln!(out, "{}", similar::udiff::UnifiedHunkHeader::new(&group));
             for op in &group {
                 // a replacement prints its deletions, then its insertions
-                let (old_range, new_range) = (op.old_range(), op.new_range());
+                let (o, n) = (op.old_range(), op.new_range());
+                let old_range = o.start - self.base..o.end - self.base;
+                let new_range = n.start - self.base..n.end - self.base;
                 let parts: [(char, &[&str]); 2] = match op.tag() {
                     DiffTag::Equal => [(' ', &self.old[old_range]), (' ', &[])],
                     DiffTag::Delete => [('-', &self.old[old_range]), ('+', &[])],

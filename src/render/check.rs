@@ -226,11 +226,13 @@ pub fn json(report: &Report) -> String {
             .map(|df| CheckDf {
                 path: &df.path,
                 context: &df.context,
-                findings: df
-                    .findings
-                    .iter()
-                    .map(|f| super::json::finding_out(f, &df.sources))
-                    .collect(),
+                findings: {
+                    let diffs = super::diff::FixDiffs::new(&df.sources);
+                    df.findings
+                        .iter()
+                        .map(|f| super::json::finding_out(f, &diffs))
+                        .collect()
+                },
                 diagnostics: &df.diagnostics,
             })
             .collect(),
@@ -294,9 +296,10 @@ pub fn markdown(report: &Report) -> String {
             }
             let _ = writeln!(o);
         }
+        let diffs = super::diff::FixDiffs::new(&df.sources);
         for f in &df.findings {
             let Some(x) = &f.fix else { continue };
-            let diff = super::diff::fix_diff(x, &df.sources);
+            let diff = diffs.diff(x);
             if diff.is_empty() {
                 continue;
             }

@@ -280,10 +280,10 @@ impl<'a> CauseOut<'a> {
     }
 }
 
-/// A finding as JSON, with its fix as a unified diff against `sources`.
+/// A finding as JSON, with its fix as a unified diff against the sources of `diffs`.
 pub(super) fn finding_out<'a>(
     f: &'a crate::engine::rules::Finding,
-    sources: &std::collections::BTreeMap<String, String>,
+    diffs: &super::diff::FixDiffs<'_>,
 ) -> FindingOut<'a> {
     FindingOut {
         code: f.code,
@@ -298,7 +298,7 @@ pub(super) fn finding_out<'a>(
         fix: f.fix.as_ref().map(|x| FixOut {
             applicability: x.applicability,
             description: &x.description,
-            diff: super::diff::fix_diff(x, sources),
+            diff: diffs.diff(x),
         }),
         savings: f.savings.as_ref(),
         savings_text: super::savings_sentence(f),
@@ -361,11 +361,10 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                         cost_label: s.cost_label.as_deref(),
                     })
                     .collect(),
-                findings: d
-                    .findings
-                    .iter()
-                    .map(|f| finding_out(f, &d.sources))
-                    .collect(),
+                findings: {
+                    let diffs = super::diff::FixDiffs::new(&d.sources);
+                    d.findings.iter().map(|f| finding_out(f, &diffs)).collect()
+                },
                 diagnostics: &d.diagnostics,
             })
             .collect(),

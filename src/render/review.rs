@@ -487,6 +487,17 @@ fn candidates(report: &Report) -> (Vec<Cand<'_>>, Vec<String>) {
     let mut live = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut cands: Vec<Cand> = Vec::new();
+    // each Dockerfile's sources indexed once for all its fixes' diffs
+    let diffs: BTreeMap<*const DockerfileReport, super::diff::FixDiffs> = report
+        .dockerfiles
+        .iter()
+        .map(|d| {
+            (
+                std::ptr::from_ref(d),
+                super::diff::FixDiffs::new(&d.sources),
+            )
+        })
+        .collect();
     for (df, f) in all {
         let marker = marker_id(&df.path, f);
         if !seen.insert(marker.clone()) {
@@ -496,7 +507,10 @@ fn candidates(report: &Report) -> (Vec<Cand<'_>>, Vec<String>) {
         let diff = f
             .fix
             .as_ref()
-            .map(|x| super::diff::fix_diff(x, &df.sources))
+            .map(|x| match diffs.get(&std::ptr::from_ref(df)) {
+                Some(diffs) => diffs.diff(x),
+                None => super::diff::fix_diff(x, &df.sources),
+            })
             .unwrap_or_default();
         cands.push(Cand {
             df,

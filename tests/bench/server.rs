@@ -422,7 +422,7 @@ async fn empty_queue(url: &str) {
     let s = cachebust::adapters::store::SqlStore::open(url)
         .await
         .unwrap();
-    if let cachebust::adapters::store::SqlStore::Postgres(p) = &s {
+    if let Some(p) = s.postgres_pool() {
         sqlx::query("TRUNCATE deliveries, jobs")
             .execute(p)
             .await

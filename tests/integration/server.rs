@@ -210,6 +210,82 @@ async fn concurrent_claims_are_exclusive() {
     concurrent_claims(s).await;
 }
 
+/// Deliveries recorded at once go through the group commit with the outcome each would have
+/// had alone: 300 concurrent enqueues (100 pull requests, three heads each, every delivery sent
+/// twice) leave each delivery recorded once, at most one live job per pull request, and every
+/// job answered `Queued` present in the queue, every `superseded` counted on a job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_enqueues_keep_each_deliverys_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(
+        SqlStore::open(dir.path().join("q.db").to_str().unwrap())
+            .await
+            .unwrap(),
+    );
+    concurrent_enqueues(s).await;
+}
+
+async fn concurrent_enqueues(s: std::sync::Arc<SqlStore>) {
+    let mut tasks = Vec::new();
+    for i in 0..600u64 {
+        let s = s.clone();
+        // delivery i/2 twice; pull request (i/2) % 100, head (i/2) / 100 (0, 1 or 2)
+        let (d, pr, head) = (i / 2, (i / 2) % 100, (i / 2) / 100);
+        tasks.push(tokio::spawn(async move {
+            let j = job(&format!("cd-{d}"), 1_000 + pr, &format!("h{head}"));
+            (d, s.enqueue(&j, false).await.unwrap())
+        }));
+    }
+    let mut per_delivery = std::collections::BTreeMap::<u64, Vec<Enqueued>>::new();
+    for t in tasks {
+        let (d, o) = t.await.unwrap();
+        per_delivery.entry(d).or_default().push(o);
+    }
+    let mut queued = std::collections::BTreeSet::new();
+    let mut superseded_total = 0;
+    for (d, outcomes) in &per_delivery {
+        let dups = outcomes
+            .iter()
+            .filter(|o| **o == Enqueued::DuplicateDelivery)
+            .count();
+        assert_eq!(dups, 1, "delivery {d}: {outcomes:?}");
+        for o in outcomes {
+            match o {
+                Enqueued::Queued { id, superseded } => {
+                    queued.insert(*id);
+                    superseded_total += superseded;
+                }
+                Enqueued::AlreadyQueued { .. } | Enqueued::DuplicateDelivery => {}
+            }
+        }
+    }
+    assert_eq!(per_delivery.len(), 300);
+    let jobs: Vec<_> = s
+        .jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.1.starts_with("cd-"))
+        .collect();
+    let ids: std::collections::BTreeSet<i64> = jobs.iter().map(|j| j.0).collect();
+    assert_eq!(
+        ids, queued,
+        "every job answered Queued is in the queue, no other"
+    );
+    let live = |pr: u64| {
+        jobs.iter()
+            .filter(|j| j.3 == "queued")
+            .filter(|j| j.1.trim_start_matches("cd-").parse::<u64>().unwrap() % 100 == pr)
+            .count()
+    };
+    assert!(
+        (0..100).all(|pr| live(pr) == 1),
+        "one live job per pull request"
+    );
+    let dead = jobs.iter().filter(|j| j.3 == "superseded").count() as u64;
+    assert_eq!(dead, superseded_total, "each supersede counted once");
+}
+
 /// 8 workers claim 200 jobs at once: each job exactly once.
 async fn concurrent_claims(s: std::sync::Arc<SqlStore>) {
     for i in 0..200 {
@@ -250,7 +326,7 @@ async fn queue_on_postgres() {
     };
     // a schema of its own per run
     let s = SqlStore::open(&url).await.unwrap();
-    if let SqlStore::Postgres(p) = &s {
+    if let Some(p) = s.postgres_pool() {
         for t in ["deliveries", "jobs", "installations", "installation_repos"] {
             sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {t}")))
                 .execute(p)
@@ -261,13 +337,34 @@ async fn queue_on_postgres() {
     assert_eq!(s.backend(), "postgres");
     queue_suite(&s).await;
     // and concurrent claims (FOR UPDATE SKIP LOCKED) on a fresh queue
-    if let SqlStore::Postgres(p) = &s {
+    if let Some(p) = s.postgres_pool() {
         sqlx::query("TRUNCATE deliveries, jobs")
             .execute(p)
             .await
             .unwrap();
     }
-    concurrent_claims(std::sync::Arc::new(s)).await;
+    let s = std::sync::Arc::new(s);
+    concurrent_claims(s.clone()).await;
+    concurrent_enqueues(s.clone()).await;
+    // a delivery PostgreSQL cannot store (a NUL in its text) fails alone: its group is tried
+    // again one by one and the others are recorded
+    let mut tasks = Vec::new();
+    for i in 0..50u64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut j = job(&format!("nul-{i}"), 5_000 + i, "h");
+            if i == 25 {
+                j.repo = "octo/\u{0}shop".into();
+            }
+            (i, s.enqueue(&j, false).await)
+        }));
+    }
+    for t in tasks {
+        match t.await.unwrap() {
+            (25, r) => assert!(r.is_err(), "{r:?}"),
+            (i, r) => assert!(matches!(r, Ok(Enqueued::Queued { .. })), "{i}: {r:?}"),
+        }
+    }
 }
 
 /// A forge whose installations misbehave: 666 panics, 777 answers after 2.5 s, 429 is always
@@ -1457,8 +1554,8 @@ const OLD_DATA: &[&str] = &[
     "INSERT INTO installation_repos VALUES (9, 'o/r')",
 ];
 
-async fn assert_migrated(store: &SqlStore, versions: Vec<(i64, bool)>) {
-    assert_eq!(versions, [(1, true)], "the schema's version is recorded");
+async fn assert_migrated(store: &SqlStore, versions: Vec<(i64, bool)>, expected: &[(i64, bool)]) {
+    assert_eq!(versions, expected, "the schema's versions are recorded");
     assert_eq!(
         store.depth().await.unwrap().queued,
         1,
@@ -1480,7 +1577,7 @@ async fn assert_migrated(store: &SqlStore, versions: Vec<(i64, bool)>) {
 }
 
 async fn sqlite_versions(c: &mut sqlx::SqliteConnection) -> Vec<(i64, bool)> {
-    sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
+    sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
         .fetch_all(c)
         .await
         .unwrap()
@@ -1501,7 +1598,7 @@ async fn migrations_apply_to_a_database_of_the_unversioned_schema() {
     }
     let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
     let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    assert_migrated(&store, sqlite_versions(&mut c).await).await;
+    assert_migrated(&store, sqlite_versions(&mut c).await, &[(1, true)]).await;
     // opening again applies nothing new
     drop(store);
     let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
@@ -1544,12 +1641,13 @@ async fn migrations_apply_to_a_database_of_the_unversioned_schema() {
     }
     let store = SqlStore::open(&in_schema).await.unwrap();
     let versions: Vec<(i64, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT version, success FROM {schema}._sqlx_migrations"
+        "SELECT version, success FROM {schema}._sqlx_migrations ORDER BY version"
     )))
     .fetch_all(&mut admin)
     .await
     .unwrap();
-    assert_migrated(&store, versions).await;
+    // PostgreSQL's second: the group enqueue function
+    assert_migrated(&store, versions, &[(1, true), (2, true)]).await;
     drop(store);
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut admin)
