@@ -10,7 +10,7 @@ use super::fs::{DirTree, git_mode};
 use super::git::{self, GitRepo, GitTree};
 use crate::engine::FileText;
 use crate::engine::discover;
-use crate::engine::tree::{ChangeSet, EntryKind, Listing, Side};
+use crate::engine::tree::{ChangeSet, EntryKind, Listing, Lookup, Side};
 use crate::ports::{Listed, RepoSource, SourceError};
 
 #[derive(Debug)]
@@ -196,17 +196,24 @@ impl RepoSource for LocalRepo {
                     Side::Base => b,
                     Side::Head => h,
                 };
+                // the path itself, then what lies below it, looked up in the sorted listing
+                // (a scan of the whole tree per request made discovery quadratic)
                 Ok(requests
                     .iter()
                     .map(|(p, r)| {
-                        let prefix = format!("{p}/");
-                        let v = l
-                            .iter()
-                            .filter(|(k, _)| {
-                                p.is_empty() || *k == p.as_str() || (*r && k.starts_with(&prefix))
-                            })
-                            .map(|(k, e)| (k.to_string(), e.clone()))
-                            .collect();
+                        let mut v = Vec::new();
+                        if !p.is_empty() {
+                            if let Lookup::Loaded(Some(e)) = l.entry(p) {
+                                v.push((p.clone(), e.clone()));
+                            }
+                        }
+                        if *r || p.is_empty() {
+                            if let Lookup::Loaded(below) = l.under(p) {
+                                v.extend(
+                                    below.into_iter().map(|(k, e)| (k.to_string(), e.clone())),
+                                );
+                            }
+                        }
                         (p.clone(), *r, v)
                     })
                     .collect())

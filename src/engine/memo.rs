@@ -4,8 +4,15 @@
 //! change, so the same texts come back for every commit. The text itself is the key (no hash
 //! that could collide), each memo holds a fixed number of entries (the least recently used one
 //! goes), and a memo never changes a result: it only skips recomputing it.
+//!
+//! `Shared` is the memo of one `engine::analyze` call: what a context source selects of the
+//! change set and of the listing, asked again by every build that shares the context (a
+//! monorepo's builds of the root context), by both sides of a build and by the re-predictions
+//! that measure fixes. It lives as long as the call, whose change set and listings do not change.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Mutex;
 
 /// Values by key with the tick of their last use, and the clock.
@@ -73,6 +80,68 @@ static REGEXES: Recent<Option<regex::Regex>> = Recent::new(512);
 /// `regex::Regex::new`, remembered for the last 512 expressions (`None`: it does not compile).
 pub fn regex(re: &str) -> Option<regex::Regex> {
     REGEXES.get_or(re, || regex::Regex::new(re).ok())
+}
+
+/// A context source as the prediction reads it: the build context, the source path, whether it
+/// is a wildcard, and the patterns of the `.dockerignore` in effect (`None`: no matcher, the
+/// file does not compile or there is none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourceKey {
+    pub context: String,
+    pub path: String,
+    pub wildcard: bool,
+    pub ignore: Option<Vec<String>>,
+}
+
+/// Paths, each with a label, shared by the builds that ask for them.
+pub type Labelled = Rc<Vec<(String, String)>>;
+
+/// Per-call answers about context sources (see the module header). Keys name everything the
+/// answer depends on besides the call's change set and listings.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Changed paths a source selects that reach the build (`content::relevant_changes`).
+    relevant: RefCell<HashMap<SourceKey, Rc<Vec<String>>>>,
+    /// Bytes a directory source reads from the head listing, and whether every size was known.
+    bytes: RefCell<HashMap<SourceKey, (u64, bool)>>,
+    /// Changed paths under a source with a label each (CB002's noise entries: path, pattern).
+    labelled: RefCell<HashMap<SourceKey, Labelled>>,
+}
+
+impl Shared {
+    /// The changed paths for `key`, computed by `make` the first time it is asked.
+    pub fn relevant(&self, key: SourceKey, make: impl FnOnce() -> Vec<String>) -> Rc<Vec<String>> {
+        if let Some(v) = self.relevant.borrow().get(&key) {
+            return v.clone();
+        }
+        let v = Rc::new(make());
+        self.relevant.borrow_mut().insert(key, v.clone());
+        v
+    }
+
+    /// The labelled paths for `key`, computed by `make` the first time.
+    pub fn labelled(
+        &self,
+        key: SourceKey,
+        make: impl FnOnce() -> Vec<(String, String)>,
+    ) -> Labelled {
+        if let Some(v) = self.labelled.borrow().get(&key) {
+            return v.clone();
+        }
+        let v = Rc::new(make());
+        self.labelled.borrow_mut().insert(key, v.clone());
+        v
+    }
+
+    /// The bytes of a directory source for `key`, computed by `make` the first time.
+    pub fn bytes(&self, key: SourceKey, make: impl FnOnce() -> (u64, bool)) -> (u64, bool) {
+        if let Some(v) = self.bytes.borrow().get(&key) {
+            return *v;
+        }
+        let v = make();
+        self.bytes.borrow_mut().insert(key, v);
+        v
+    }
 }
 
 #[cfg(test)]

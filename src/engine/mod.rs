@@ -180,12 +180,14 @@ pub struct Outcome {
 /// builds, then per build its cost (`cost::apply`) and what each fix saves (`savings`).
 pub fn analyze(inputs: &Inputs) -> Outcome {
     let needs = Needs::default();
+    let memo = memo::Shared::default();
     let ctx = predict::Ctx {
         engine: inputs.engine,
         changes: &inputs.changes,
         base_tree: &inputs.base_tree,
         head_tree: &inputs.head_tree,
         needs: &needs,
+        memo: &memo,
         config: &inputs.config,
         rules: Some(rules::check),
     };

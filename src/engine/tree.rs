@@ -229,7 +229,9 @@ impl Listing {
         } else {
             format!("{dir}/")
         };
-        self.iter()
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(|(p, _)| p.starts_with(&prefix))
             .filter_map(|(p, _)| {
                 p.strip_prefix(&prefix)
                     .filter(|r| !r.is_empty() && !r.contains('/'))

@@ -8,6 +8,8 @@
 //!     most 1/20 of hadolint's time (stretch 1/100).
 //! (a') growth: one tree of N corpus Dockerfiles, each changed right after its first FROM,
 //!     N=85 vs N=340; targets: at most 5x the time, peak memory at most linear (4x).
+//! (a'') bad input at scale: 2,000 Dockerfiles in a tree of 100,000 files, all changed, vs 500
+//!     in 25,000; the same growth targets.
 //! (b) one example PR analysis vs a warm, fully cached `docker build` of the same head
 //!     (needs the Docker daemon of the tests); target: at most 1/100.
 //! (c) a generated git repository of 10,000 and of 100,000 files with 200 Dockerfiles, base and
@@ -19,7 +21,8 @@
 //! (e) `history --last 300` on the real repositories of tests/fixtures/history vs `git log`
 //!     over the same range; target: at most 100x (stretch 20x).
 //!
-//! `CACHEBUST_BENCH=history cargo bench --bench analyze` runs only (d) and (e).
+//! `CACHEBUST_BENCH=history cargo bench --bench analyze` runs only (d) and (e),
+//! `CACHEBUST_BENCH=growth` only (a') and (a'').
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -249,6 +252,65 @@ fn bench_growth(tmp: &Path) {
     println!(
         "(a') 4x the Dockerfiles take {:.2}x the time (target: at most 5x) and {mem} (target: at most 4x)",
         ms(t340) / ms(t85)
+    );
+}
+
+/// A tree of `services` service directories of 50 files each (a Dockerfile, a manifest, 48
+/// sources); on the head side every Dockerfile gains a RUN right after its FROM.
+fn services_tree(tmp: &Path, services: usize) -> (PathBuf, PathBuf) {
+    let base = tmp.join(format!("services-{services}-base"));
+    let head = tmp.join(format!("services-{services}-head"));
+    for (root, change) in [(&base, false), (&head, true)] {
+        for s in 0..services {
+            let dir = root.join(format!("svc{s:04}"));
+            std::fs::create_dir_all(dir.join("src")).unwrap();
+            let run = if change { "RUN echo changed\n" } else { "" };
+            std::fs::write(
+                dir.join("Dockerfile"),
+                format!("FROM node:20-alpine\n{run}WORKDIR /app\nCOPY package.json ./\nRUN npm ci\nCOPY . .\nRUN npm run build\n"),
+            )
+            .unwrap();
+            std::fs::write(dir.join("package.json"), "{}\n").unwrap();
+            for f in 0..48 {
+                std::fs::write(
+                    dir.join(format!("src/f{f}.js")),
+                    format!("export const v = {f};\n"),
+                )
+                .unwrap();
+            }
+        }
+    }
+    (base, head)
+}
+
+/// (a'') bad input at scale: 2,000 Dockerfiles in a tree of 100,000 files, every one changed,
+/// beside a quarter of it (500 in 25,000).
+fn bench_services(tmp: &Path) {
+    let mut rows = Vec::new();
+    for services in [500, 2000] {
+        let (base, head) = services_tree(tmp, services);
+        let t = time_cmd(|| analyze_cmd(&base, &head), 3);
+        let rss = peak_rss_kib(analyze_cmd(&base, &head));
+        rows.push((services, t, rss));
+    }
+    for (n, t, rss) in &rows {
+        println!(
+            "(a'') {n} Dockerfiles in a tree of {} files, every one changed: {:.1} ms, peak RSS {}",
+            n * 50,
+            ms(*t),
+            rss.map_or("unknown".to_string(), |k| format!(
+                "{:.1} MiB",
+                k as f64 / 1024.0
+            ))
+        );
+    }
+    let mem = match (rows[0].2, rows[1].2) {
+        (Some(a), Some(b)) => format!("{:.2}x the peak memory", b as f64 / a as f64),
+        _ => "peak memory unknown".to_string(),
+    };
+    println!(
+        "(a'') 4x the Dockerfiles and files take {:.2}x the time (target: at most 5x) and {mem} (target: at most 4x)",
+        ms(rows[1].1) / ms(rows[0].1)
     );
 }
 
@@ -697,10 +759,16 @@ fn bench_history_repos(tmp: &Path) {
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
     println!("cachebust benchmark (release build; medians)");
-    // CACHEBUST_BENCH=history runs only (d) and (e)
+    // CACHEBUST_BENCH=history runs only (d) and (e), CACHEBUST_BENCH=growth only (a') and (a'')
+    if std::env::var("CACHEBUST_BENCH").as_deref() == Ok("growth") {
+        bench_growth(tmp.path());
+        bench_services(tmp.path());
+        return;
+    }
     if std::env::var("CACHEBUST_BENCH").as_deref() != Ok("history") {
         bench_corpus(tmp.path());
         bench_growth(tmp.path());
+        bench_services(tmp.path());
         bench_example_vs_docker(tmp.path());
         bench_git_scale(tmp.path());
     }

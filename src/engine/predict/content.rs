@@ -9,6 +9,7 @@ use super::sim::{Input, Op, Vertex};
 use super::{Ctx, IgnoreInfo, Res, SideSim};
 use crate::engine::BuildInput;
 use crate::engine::glob::{contains_wildcards, path_match};
+use crate::engine::memo::SourceKey;
 use crate::engine::report::{Cause, CauseKind, Confidence, Note, Paths};
 use crate::engine::tree::{Entry, EntryKind, Listing, Lookup, Side};
 
@@ -251,6 +252,45 @@ pub fn excluded_by_copy(exclude: &[String], source: &str, wildcard: bool, path: 
 
 /// Changed paths under a context source that reach the build (not ignored).
 pub fn relevant_changes(
+    ctx: &Ctx<'_>,
+    context: &str,
+    path: &str,
+    wildcard: bool,
+    ignore: &IgnoreInfo,
+    other: Option<&IgnoreInfo>,
+) -> Vec<String> {
+    match other {
+        None => shared_changes(ctx, context, path, wildcard, ignore).to_vec(),
+        Some(_) => changes_reaching(ctx, context, path, wildcard, ignore, other),
+    }
+}
+
+/// `relevant_changes` without a second ignore file, shared: every build of the same context
+/// and ignore file asks the same, and it is answered once per analysis.
+pub fn shared_changes(
+    ctx: &Ctx<'_>,
+    context: &str,
+    path: &str,
+    wildcard: bool,
+    ignore: &IgnoreInfo,
+) -> std::rc::Rc<Vec<String>> {
+    let key = source_key(context, path, wildcard, ignore);
+    ctx.memo.relevant(key, || {
+        changes_reaching(ctx, context, path, wildcard, ignore, None)
+    })
+}
+
+/// What a context source of a build reads as the memo keys it.
+pub fn source_key(context: &str, path: &str, wildcard: bool, ignore: &IgnoreInfo) -> SourceKey {
+    SourceKey {
+        context: context.to_string(),
+        path: path.to_string(),
+        wildcard,
+        ignore: ignore.matcher.as_ref().map(|_| ignore.patterns.clone()),
+    }
+}
+
+fn changes_reaching(
     ctx: &Ctx<'_>,
     context: &str,
     path: &str,

@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
     pub base_tree: &'a Listing,
     pub head_tree: &'a Listing,
     pub needs: &'a Needs,
+    /// What context sources select, shared by the builds and re-predictions of one call.
+    pub memo: &'a crate::engine::memo::Shared,
     pub config: &'a crate::engine::settings::Config,
     /// The rule catalog to run (`None` for the re-predictions that measure a fix's savings).
     pub rules: Option<rule_input::RuleCheck>,
@@ -348,7 +350,12 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
     let results = match_vertices(ctx, build, &head, base.as_ref(), base_problem);
     let mut steps = assemble_steps(&head, &results);
     check_sources(ctx, build, &head, &mut steps, &mut diags);
-    let touched = touched_paths(ctx, build, Some(&head), base.as_ref());
+    // a re-prediction that measures a fix reads steps and seconds, not the touched paths
+    let touched = if ctx.rules.is_none() && build.always_report {
+        Vec::new()
+    } else {
+        touched_paths(ctx, build, Some(&head), base.as_ref())
+    };
     let summary = summarize(&steps);
     if !build.always_report && touched.is_empty() && summary.rebuilt == 0 {
         return None;
@@ -546,6 +553,7 @@ fn run_rules(
         },
         changes: Some(ctx.changes),
         side: which,
+        memo: Some(ctx.memo),
     };
     check(&rc, ctx.config)
 }
@@ -873,21 +881,12 @@ fn copy_bytes(ctx: &Ctx<'_>, context: &str, v: &Vertex, head: &SideSim) -> (Opti
                         None => known = false,
                     }
                 }
-                _ => match ctx.head_tree.under(path) {
-                    super::tree::Lookup::Loaded(entries) => {
-                        for (p, e) in entries {
-                            if e.kind == super::tree::EntryKind::File
-                                && !content::is_excluded(&head.ignore, context, p)
-                            {
-                                match e.size {
-                                    Some(s) => total += s,
-                                    None => known = false,
-                                }
-                            }
-                        }
-                    }
-                    super::tree::Lookup::Missing => known = false,
-                },
+                _ => {
+                    let key = content::source_key(context, path, false, &head.ignore);
+                    let (bytes, all) = ctx.memo.bytes(key, || dir_bytes(ctx, context, path, head));
+                    total += bytes;
+                    known &= all;
+                }
             },
             sim::Input::Remote { .. } => remote = true,
             sim::Input::Inline { content } => total += content.len() as u64,
@@ -895,6 +894,28 @@ fn copy_bytes(ctx: &Ctx<'_>, context: &str, v: &Vertex, head: &SideSim) -> (Opti
         }
     }
     (known.then_some(total), remote)
+}
+
+/// Bytes of the files under a directory source that reach the build, and whether the listing
+/// knew every size.
+fn dir_bytes(ctx: &Ctx<'_>, context: &str, path: &str, head: &SideSim) -> (u64, bool) {
+    let (mut total, mut known) = (0, true);
+    match ctx.head_tree.under(path) {
+        super::tree::Lookup::Loaded(entries) => {
+            for (p, e) in entries {
+                if e.kind == super::tree::EntryKind::File
+                    && !content::is_excluded(&head.ignore, context, p)
+                {
+                    match e.size {
+                        Some(s) => total += s,
+                        None => known = false,
+                    }
+                }
+            }
+        }
+        super::tree::Lookup::Missing => known = false,
+    }
+    (total, known)
 }
 
 /// Head COPY/ADD/bind sources that do not exist, are excluded, or leave the context: the build
@@ -974,14 +995,16 @@ fn touched_paths(
     head: Option<&SideSim>,
     base: Option<&SideSim>,
 ) -> Vec<String> {
-    let mut out = std::collections::BTreeSet::new();
+    let mut out: Vec<&str> = Vec::new();
     if ctx.changes.get(&build.dockerfile).is_some() {
-        out.insert(build.dockerfile.clone());
+        out.push(&build.dockerfile);
     }
+    // the shared answers of the sources (both sides of a `COPY . .` read the same one)
+    let mut lists: Vec<std::rc::Rc<Vec<String>>> = Vec::new();
     for s in [head, base].into_iter().flatten() {
         if let Some(f) = &s.ignore.file {
             if ctx.changes.get(f).is_some() {
-                out.insert(f.clone());
+                out.push(f);
             }
         }
         for v in &s.sim.vertices {
@@ -990,24 +1013,20 @@ fn touched_paths(
             }
             for i in &v.inputs {
                 if let sim::Input::Context { path, wildcard } = i {
-                    for p in content::relevant_changes(
-                        ctx,
-                        &build.context,
-                        path,
-                        *wildcard,
-                        &s.ignore,
-                        None,
-                    ) {
-                        out.insert(p);
+                    let l =
+                        content::shared_changes(ctx, &build.context, path, *wildcard, &s.ignore);
+                    if !lists.iter().any(|k| std::rc::Rc::ptr_eq(k, &l)) {
+                        lists.push(l);
                     }
                 }
             }
         }
     }
-    for e in &build.extra_touched {
-        out.insert(e.clone());
-    }
-    out.into_iter().collect()
+    out.extend(lists.iter().flat_map(|l| l.iter().map(String::as_str)));
+    out.extend(build.extra_touched.iter().map(String::as_str));
+    out.sort_unstable();
+    out.dedup();
+    out.into_iter().map(str::to_string).collect()
 }
 
 fn step_line(side: &SideSim, v: &Vertex) -> u32 {

@@ -34,4 +34,6 @@ pub struct RuleContext<'a> {
     pub changes: Option<&'a crate::engine::tree::ChangeSet>,
     /// Which side `tree` is (listing requests name it).
     pub side: Side,
+    /// PR mode: the answers shared by the builds of one analysis (`None` outside one).
+    pub memo: Option<&'a crate::engine::memo::Shared>,
 }

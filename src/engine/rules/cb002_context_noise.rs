@@ -135,34 +135,61 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     // PR mode: changed files under the source that never belong in an image (docs, CI files)
     if let Some(changes) = ctx.changes {
         let src_root = ctx.in_context(&base);
-        // what is already listed, looked up in sets: a change touching many files stays linear
-        let mut paths: std::collections::HashSet<String> =
-            noise.iter().map(|(p, _)| p.clone()).collect();
-        let mut pats: std::collections::HashSet<String> =
-            noise.iter().map(|(_, p)| p.clone()).collect();
-        for c in changes.at_or_under(&src_root) {
-            let Some(rel) = crate::engine::predict::content::context_relative(ctx.context, &c.path)
-            else {
-                continue;
-            };
-            if rel.is_empty() || paths.contains(rel) || ctx.ignored(rel) {
+        // what every build of this context would list: asked once per analysis (a monorepo's
+        // builds of the root context all read the same changes)
+        let scan = || noise_changes(ctx, changes, &src_root);
+        let shared = match ctx.memo {
+            Some(m) => m.labelled(
+                crate::engine::predict::content::source_key(
+                    ctx.context,
+                    &src_root,
+                    false,
+                    ctx.ignore,
+                ),
+                scan,
+            ),
+            None => std::rc::Rc::new(scan()),
+        };
+        // this Dockerfile, changed, is noise for its own build even where no rule calls it so
+        let own = changes
+            .get(ctx.path)
+            .filter(|_| {
+                !crate::engine::history::is_noise(ctx.path, "")
+                    && !crate::engine::history::is_manifest(ctx.path)
+            })
+            .and_then(|c| crate::engine::predict::content::context_relative(ctx.context, &c.path))
+            .filter(|rel| {
+                !rel.is_empty()
+                    && (src_root.is_empty() || ctx.path.starts_with(&format!("{src_root}/")))
+                    && !ctx.ignored(rel)
+            })
+            .map(|rel| (rel.to_string(), rel.to_string()));
+        let own_at = own
+            .as_ref()
+            .map(|(rel, _)| shared.partition_point(|(r, _)| r < rel));
+        let entries = shared
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| own.iter().filter(move |_| own_at == Some(i)).chain([e]))
+            .chain(own.iter().filter(|_| own_at == Some(shared.len())));
+        // What is already listed: the changed paths are distinct and a plain entry's pattern is
+        // its path, so a change can only repeat one of the few entries above, or a `docs`
+        // pattern (which ends in `docs`, as must a path equal to one): looked up in a set, the
+        // rest by a scan of the few. A change touching many files stays linear.
+        let listed: Vec<String> = noise.iter().map(|(p, _)| p.clone()).collect();
+        let pats: Vec<String> = noise.iter().map(|(_, p)| p.clone()).collect();
+        let mut docsish: std::collections::HashSet<&str> = Default::default();
+        for (rel, pat) in entries {
+            if listed.iter().any(|p| p == rel) {
                 continue;
             }
-            if crate::engine::history::is_noise(&c.path, ctx.path)
-                && !crate::engine::history::is_manifest(&c.path)
-            {
-                let pat = if rel.split('/').any(|x| x == "docs") {
-                    rel.split("docs")
-                        .next()
-                        .map(|p| format!("{p}docs"))
-                        .unwrap_or(rel.to_string())
-                } else {
-                    rel.to_string()
-                };
-                if pats.insert(pat.clone()) {
-                    paths.insert(rel.to_string());
-                    noise.push((rel.to_string(), pat));
-                }
+            let fresh = if pat.ends_with("docs") {
+                !pats.contains(pat) && docsish.insert(pat)
+            } else {
+                !pats.contains(pat)
+            };
+            if fresh {
+                noise.push((rel.clone(), pat.clone()));
             }
         }
     }
@@ -177,12 +204,15 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     if noise.is_empty() {
         return out;
     }
+    // many changed files of one name (every service's Dockerfile of a monorepo whose builds
+    // share the root context): one `**/<name>` entry that says how many files it stands for
+    let mut queue = fold(noise, &base);
     // keep only entries that drop nothing a later step needs
     let needed = needed_paths(ctx, idx);
     let runs: Vec<String> = ctx.df.instructions.iter().filter_map(run_command).collect();
     let old = ctx.ignore.patterns.clone();
     let flavor = ctx.flavor;
-    let mut kept: Vec<(String, String)> = Vec::new();
+    let mut kept: Vec<Entry> = Vec::new();
     // Each entry is tried after the file's patterns and the entries kept so far. An entry kept
     // drops no needed path, so, as long as every entry is a plain pattern (no `!`), what a trial
     // drops is what the file's own patterns drop plus what the new entry matches: checked
@@ -202,7 +232,11 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         .map(|n| crate::engine::ignore::literal_keys(n))
         .collect::<Option<Vec<_>>>()
         .map(|v| v.into_iter().flatten().collect());
-    for (path, pat) in &noise {
+    let mut at = 0;
+    while at < queue.len() {
+        let entry = queue[at].clone();
+        at += 1;
+        let (path, pat) = (&entry.path, &entry.pat);
         let drops_needed = if incremental {
             let (Some(om), Ok(e)) = (
                 &old_matcher,
@@ -230,6 +264,16 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 None => continue,
             }
         };
+        if drops_needed && !entry.members.is_empty() {
+            // the summary would drop a needed file of that name: each file on its own
+            let single = entry.members.iter().map(|m| Entry {
+                path: m.clone(),
+                pat: m.clone(),
+                members: Vec::new(),
+            });
+            queue.splice(at..at, single);
+            continue;
+        }
         let name = path.rsplit('/').next().unwrap_or(path);
         let used_by_run = runs.iter().any(|r| {
             if name == ".git" {
@@ -248,16 +292,32 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             }
         });
         if !drops_needed && !used_by_run {
-            kept.push((path.clone(), pat.clone()));
+            kept.push(entry);
         }
     }
     if kept.is_empty() {
         return out;
     }
-    let names: Vec<String> = kept.iter().map(|(p, _)| p.clone()).collect();
+    // every file the entries stand for, and how the message names them
+    let names: Vec<String> = kept
+        .iter()
+        .flat_map(|e| {
+            if e.members.is_empty() {
+                std::slice::from_ref(&e.path)
+            } else {
+                e.members.as_slice()
+            }
+        })
+        .cloned()
+        .collect();
+    let shown: Vec<String> = kept.iter().map(Entry::describe).collect();
     if let Some(rel) = &created_entry {
         if !exclude_drops(rel) {
-            kept.push((rel.clone(), rel.clone()));
+            kept.push(Entry {
+                path: rel.clone(),
+                pat: rel.clone(),
+                members: Vec::new(),
+            });
         }
     }
     let existing = ctx.ignore_text.unwrap_or("");
@@ -272,7 +332,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         add.push_str(HEADER);
         add.push('\n');
     }
-    let mut pats: Vec<&str> = kept.iter().map(|(_, p)| p.as_str()).collect();
+    let mut pats: Vec<&str> = kept.iter().map(|e| e.pat.as_str()).collect();
     pats.dedup();
     for p in &pats {
         add.push_str(p);
@@ -296,14 +356,134 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let msg = format!(
         "`{}` copies {} from the build context: each edit there rebuilds this step and the ones after it; list {} in {file}",
         inst.display(60),
-        names
-            .iter()
-            .map(|n| format!("`{}`", n.replace('`', "'")))
-            .collect::<Vec<_>>()
-            .join(", "),
+        shown.join(", "),
         if pats.len() == 1 { "it" } else { "them" }
     );
     out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
+    out
+}
+
+/// The changes under the copied directory `src_root` that never belong in an image and that
+/// the ignore file in effect lets through, in order, each with the pattern that lists it (a
+/// `docs` directory for what lies in one). What `history::is_noise` says of any Dockerfile but
+/// the build's own, so every build of the same context and ignore file reads the same list.
+fn noise_changes(
+    ctx: &RuleContext<'_>,
+    changes: &crate::engine::tree::ChangeSet,
+    src_root: &str,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for c in changes.at_or_under(src_root) {
+        let Some(rel) = crate::engine::predict::content::context_relative(ctx.context, &c.path)
+        else {
+            continue;
+        };
+        if rel.is_empty() || ctx.ignored(rel) {
+            continue;
+        }
+        if crate::engine::history::is_noise(&c.path, "")
+            && !crate::engine::history::is_manifest(&c.path)
+        {
+            let pat = if rel.split('/').any(|x| x == "docs") {
+                rel.split("docs")
+                    .next()
+                    .map(|p| format!("{p}docs"))
+                    .unwrap_or(rel.to_string())
+            } else {
+                rel.to_string()
+            };
+            out.push((rel.to_string(), pat));
+        }
+    }
+    out
+}
+
+/// Changed files of one name in at least this many places are listed as one entry.
+const FOLD_AT: usize = 5;
+
+/// One entry the fix adds: a context-relative path and its pattern, or, folded, the pattern
+/// `**/<name>` standing for the files of that name in `members`.
+#[derive(Clone)]
+struct Entry {
+    path: String,
+    pat: String,
+    /// The files a folded entry stands for (empty: the entry is `path` alone).
+    members: Vec<String>,
+}
+
+impl Entry {
+    /// How the finding's message names the entry: the path, or the count of files it stands
+    /// for with the first few of them.
+    fn describe(&self) -> String {
+        let quote = |p: &str| format!("`{}`", p.replace('`', "'"));
+        if self.members.is_empty() {
+            return quote(&self.path);
+        }
+        let name = self.path.rsplit('/').next().unwrap_or(&self.path);
+        let first: Vec<String> = self.members.iter().take(3).map(|m| quote(m)).collect();
+        format!(
+            "{} files named {} ({} and {} more)",
+            self.members.len(),
+            quote(name),
+            first.join(", "),
+            self.members.len() - first.len()
+        )
+    }
+}
+
+/// The noise entries with the plain files of a name that occurs `FOLD_AT` times or more folded
+/// into one `**/<name>` entry (under the copied directory `base`), at the place of the first.
+/// A name with pattern syntax in it is never folded.
+fn fold(noise: Vec<(String, String)>, base: &str) -> Vec<Entry> {
+    // the name of an entry that may fold: a plain file entry whose name is no pattern syntax
+    fn foldable(path: &str, pat: &str) -> Option<usize> {
+        let at = path.rfind('/').map_or(0, |i| i + 1);
+        (path == pat && !path[at..].contains(['*', '?', '[', ']', '\\', '!', '#', ' ']))
+            .then_some(at)
+    }
+    let starts: Vec<Option<usize>> = noise.iter().map(|(p, q)| foldable(p, q)).collect();
+    let mut count: std::collections::HashMap<&str, usize> = Default::default();
+    for ((path, _), at) in noise.iter().zip(&starts) {
+        if let Some(at) = at {
+            *count.entry(&path[*at..]).or_default() += 1;
+        }
+    }
+    let folded: std::collections::HashSet<String> = count
+        .into_iter()
+        .filter(|(_, n)| *n >= FOLD_AT)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let mut out: Vec<Entry> = Vec::new();
+    let mut group: std::collections::HashMap<String, usize> = Default::default();
+    for ((path, pat), at) in noise.into_iter().zip(starts) {
+        let name = match at {
+            Some(at) if !folded.is_empty() && folded.contains(&path[at..]) => &path[at..],
+            _ => {
+                out.push(Entry {
+                    path,
+                    pat,
+                    members: Vec::new(),
+                });
+                continue;
+            }
+        };
+        match group.get(name) {
+            Some(&i) => out[i].members.push(path),
+            None => {
+                let pat = if base.is_empty() {
+                    format!("**/{name}")
+                } else {
+                    format!("{base}/**/{name}")
+                };
+                group.insert(name.to_string(), out.len());
+                out.push(Entry {
+                    path: path.clone(),
+                    pat,
+                    members: vec![path],
+                });
+            }
+        }
+    }
     out
 }
 
@@ -311,13 +491,13 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
 /// path (`None`: they do not compile).
 fn trial_drops(
     old: &[String],
-    kept: &[(String, String)],
+    kept: &[Entry],
     pat: &str,
     flavor: crate::engine::ignore::Flavor,
     needed: &[String],
 ) -> Option<bool> {
     let mut trial = old.to_vec();
-    trial.extend(kept.iter().map(|(_, p)| p.clone()));
+    trial.extend(kept.iter().map(|e| e.pat.clone()));
     trial.push(pat.to_string());
     let m = Matcher::new(&trial, flavor).ok()?;
     Some(
@@ -396,17 +576,23 @@ fn reaches_final_image(ctx: &RuleContext<'_>, idx: usize, base: &str, noise: &[S
     if dest.contains(crate::engine::predict::sim::PLACEHOLDER_OPEN) {
         return true;
     }
-    let dests: Vec<String> = noise
-        .iter()
-        .map(|n| {
-            let rel = if base.is_empty() {
-                n.as_str()
-            } else {
-                n.strip_prefix(&format!("{base}/")).unwrap_or(n)
-            };
-            format!("{dest}/{rel}")
+    // made only when a `COPY --from` of the stage asks (most stages have none)
+    let dests = std::cell::OnceCell::new();
+    let dests = || -> &Vec<String> {
+        dests.get_or_init(|| {
+            noise
+                .iter()
+                .map(|n| {
+                    let rel = if base.is_empty() {
+                        n.as_str()
+                    } else {
+                        n.strip_prefix(&format!("{base}/")).unwrap_or(n)
+                    };
+                    format!("{dest}/{rel}")
+                })
+                .collect()
         })
-        .collect();
+    };
     let name = ctx.sim.stages[stage].info.name.clone();
     ctx.df.instructions.iter().enumerate().any(|(i, inst)| {
         let from_here = inst
@@ -422,11 +608,10 @@ fn reaches_final_image(ctx: &RuleContext<'_>, idx: usize, base: &str, noise: &[S
                         let q = format!("/{}", p.trim_start_matches('/'))
                             .trim_end_matches('/')
                             .to_string();
+                        let under = format!("{q}/");
                         q.is_empty()
                             || q.contains('*')
-                            || dests
-                                .iter()
-                                .any(|d| *d == q || d.starts_with(&format!("{q}/")))
+                            || dests().iter().any(|d| *d == q || d.starts_with(&under))
                     }
                     _ => false,
                 })
@@ -434,4 +619,59 @@ fn reaches_final_image(ctx: &RuleContext<'_>, idx: usize, base: &str, noise: &[S
             _ => false,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(p: &str) -> (String, String) {
+        (p.to_string(), p.to_string())
+    }
+
+    #[test]
+    fn many_files_of_one_name_fold_into_one_counted_entry() {
+        let mut noise: Vec<(String, String)> =
+            (0..6).map(|i| plain(&format!("s{i}/Dockerfile"))).collect();
+        noise.insert(1, plain("README.md"));
+        noise.push(("docs/a.md".into(), "docs".into()));
+        let e = fold(noise, "");
+        let pats: Vec<&str> = e.iter().map(|x| x.pat.as_str()).collect();
+        // the group where its first file was; the others as they were
+        assert_eq!(pats, ["**/Dockerfile", "README.md", "docs"]);
+        assert_eq!(e[0].members.len(), 6);
+        assert_eq!(
+            e[0].describe(),
+            "6 files named `Dockerfile` (`s0/Dockerfile`, `s1/Dockerfile`, `s2/Dockerfile` and 3 more)"
+        );
+        assert_eq!(e[1].describe(), "`README.md`");
+        // fewer than FOLD_AT stay one entry each, under the copied directory too
+        let few: Vec<(String, String)> = (0..FOLD_AT - 1)
+            .map(|i| plain(&format!("app/s{i}/Dockerfile")))
+            .collect();
+        assert!(fold(few, "app").iter().all(|x| x.members.is_empty()));
+        let many: Vec<(String, String)> = (0..FOLD_AT)
+            .map(|i| plain(&format!("app/s{i}/Dockerfile")))
+            .collect();
+        assert_eq!(fold(many, "app")[0].pat, "app/**/Dockerfile");
+        // a name with pattern syntax is never folded
+        let odd: Vec<(String, String)> = (0..FOLD_AT)
+            .map(|i| plain(&format!("s{i}/a[1].md")))
+            .collect();
+        assert_eq!(fold(odd, "").len(), FOLD_AT);
+    }
+
+    #[test]
+    fn the_folded_pattern_matches_every_file_it_stands_for() {
+        for flavor in [
+            crate::engine::ignore::Flavor::Current,
+            crate::engine::ignore::Flavor::Docker2010,
+        ] {
+            let m = Matcher::new(&["**/Dockerfile".to_string()], flavor).unwrap();
+            for p in ["Dockerfile", "a/Dockerfile", "a/b/Dockerfile"] {
+                assert!(m.walk_excluded(p).unwrap(), "{p} {flavor:?}");
+            }
+            assert!(!m.walk_excluded("a/Dockerfile.dev").unwrap());
+        }
+    }
 }

@@ -643,6 +643,7 @@ pub fn audit_text(
         flavor,
         changes: None,
         side: Side::Head,
+        memo: None,
     };
     check(&ctx, config)
 }
