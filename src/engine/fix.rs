@@ -69,6 +69,16 @@ pub fn overlaps(a: &Edit, b: &Edit) -> bool {
             || (b.range.is_empty() && b.range.start == a.range.start))
 }
 
+/// One file's edits in the order [`apply`] makes them: last first, so earlier offsets hold.
+pub fn in_apply_order(edits: &mut [&Edit]) {
+    edits.sort_by(|a, b| {
+        b.range
+            .start
+            .cmp(&a.range.start)
+            .then(b.range.end.cmp(&a.range.end))
+    });
+}
+
 /// Apply the fixes that do not overlap one another (in order) to `files`; returns the new
 /// contents of the files that changed and the indices of the fixes applied.
 pub fn apply(
@@ -98,12 +108,7 @@ pub fn apply(
     }
     let mut out = BTreeMap::new();
     for (file, mut edits) in by_file {
-        edits.sort_by(|a, b| {
-            b.range
-                .start
-                .cmp(&a.range.start)
-                .then(b.range.end.cmp(&a.range.end))
-        });
+        in_apply_order(&mut edits);
         let mut text = files.get(file).cloned().unwrap_or_default();
         for e in edits {
             text.replace_range(e.range.clone(), &e.content);

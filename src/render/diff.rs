@@ -54,13 +54,7 @@ impl<'a> FixDiffs<'a> {
         }
         let mut out = String::new();
         for (file, mut edits) in by_file {
-            // in the order `apply` makes them
-            edits.sort_by(|a, b| {
-                b.range
-                    .start
-                    .cmp(&a.range.start)
-                    .then(b.range.end.cmp(&a.range.end))
-            });
+            crate::engine::fix::in_apply_order(&mut edits);
             let text = match self.sources.get(file) {
                 Some(t) => t.as_str(),
                 None => "",
