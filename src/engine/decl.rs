@@ -43,8 +43,10 @@ fn options() -> serde_saphyr::Options {
 type Loaded = Result<Value, (Option<u32>, String)>;
 
 /// The last texts read and what they gave (see `engine::memo`): a history replays hundreds of
-/// commits whose compose and workflow files rarely change while a `.env` beside them does.
-static RECENT: crate::engine::memo::Recent<Loaded> = crate::engine::memo::Recent::new(16);
+/// commits whose compose and workflow files rarely change while a `.env` beside them does. A
+/// monorepo reads tens of them per commit (loki: 38 workflows and 17 compose files), and a
+/// memo smaller than that misses every time.
+static RECENT: crate::engine::memo::Recent<Loaded> = crate::engine::memo::Recent::new(96);
 
 /// Read one YAML document under the budgets (shared with the workflow reader).
 pub fn load_yaml(text: &str) -> Result<Value, (Option<u32>, String)> {

@@ -222,6 +222,9 @@ pub fn parse_dotenv(
     outer: &BTreeMap<String, String>,
 ) -> (BTreeMap<String, String>, Vec<EnvProblem>) {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    // what a value interpolates with: the outer environment under the lines read so far (kept
+    // as one map: building it again for every line made a long `.env` quadratic)
+    let mut env_now = outer.clone();
     let mut problems = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
@@ -241,6 +244,7 @@ pub fn parse_dotenv(
                 // a bare name takes the value of the outer environment, if any
                 if let Some(v) = outer.get(key) {
                     vars.insert(key.to_string(), v.clone());
+                    env_now.insert(key.to_string(), v.clone());
                 }
             } else {
                 problems.push(EnvProblem {
@@ -259,13 +263,6 @@ pub fn parse_dotenv(
             continue;
         }
         let rest = line[eq + 1..].trim_start();
-        let env_now = |vars: &BTreeMap<String, String>| {
-            let mut e = outer.clone();
-            for (k, v) in vars {
-                e.insert(k.clone(), v.clone());
-            }
-            e
-        };
         let value = if let Some(q) = rest.strip_prefix('\'') {
             // literal up to the closing quote, possibly over several lines
             let mut acc = q.to_string();
@@ -288,7 +285,7 @@ pub fn parse_dotenv(
                     acc.truncate(end);
                     let unescaped = unescape(&acc);
                     break Some(
-                        interpolate(&unescaped, &env_now(&vars))
+                        interpolate(&unescaped, &env_now)
                             .map(|(v, _)| v)
                             .unwrap_or(unescaped),
                     );
@@ -307,13 +304,14 @@ pub fn parse_dotenv(
             }
             .trim_end();
             Some(
-                interpolate(v, &env_now(&vars))
+                interpolate(v, &env_now)
                     .map(|(v, _)| v)
                     .unwrap_or_else(|_| v.to_string()),
             )
         };
         match value {
             Some(v) => {
+                env_now.insert(key.clone(), v.clone());
                 vars.insert(key, v);
             }
             None => problems.push(EnvProblem {

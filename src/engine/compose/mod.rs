@@ -12,7 +12,7 @@
 
 pub mod interp;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
@@ -191,16 +191,40 @@ pub fn compose_file_from_dotenv(text: &str) -> Option<String> {
     vars.get("COMPOSE_FILE").cloned()
 }
 
-fn service_line(text: &str, service: &str) -> Option<u32> {
-    let keys = [
-        format!("{service}:"),
-        format!("\"{service}\":"),
-        format!("'{service}':"),
-    ];
-    find_line(text, |l| {
+/// The line of `service`'s key in `file` (whose text is `text`): the first indented line that
+/// starts with `service:`, `"service":` or `'service':`. Every key of a file is indexed once per
+/// resolution (looking each service up by scanning the file made a large compose file
+/// quadratic in its services).
+fn service_line(cx: &mut Ctx, file: &str, text: &str, service: &str) -> Option<u32> {
+    cx.key_lines
+        .entry(file.to_string())
+        .or_insert_with(|| key_lines(text))
+        .get(service)
+        .copied()
+}
+
+/// The first line of each key written on an indented line, quoted or not.
+fn key_lines(text: &str) -> HashMap<String, u32> {
+    let mut keys = HashMap::new();
+    for (i, l) in text.lines().enumerate() {
         let t = l.trim_start();
-        l.len() != t.len() && keys.iter().any(|k| t.starts_with(k.as_str()))
-    })
+        if t.len() == l.len() {
+            continue;
+        }
+        let quoted = |q: char| {
+            let r = t.strip_prefix(q)?;
+            let end = r.find(q)?;
+            r[end + 1..].starts_with(':').then(|| &r[..end])
+        };
+        let key = match t.chars().next() {
+            Some(q @ ('"' | '\'')) => quoted(q),
+            _ => t.find(':').map(|e| &t[..e]),
+        };
+        if let Some(k) = key {
+            keys.entry(k.to_string()).or_insert(i as u32 + 1);
+        }
+    }
+    keys
 }
 
 fn var_line(text: &str, name: &str) -> Option<u32> {
@@ -217,6 +241,8 @@ struct Ctx<'a> {
     inputs: BTreeSet<String>,
     /// Parsed files (None when unreadable; the problem is recorded once).
     parsed: BTreeMap<String, Option<Value>>,
+    /// The line of each key of a file, by file (`service_line`).
+    key_lines: HashMap<String, HashMap<String, u32>>,
 }
 
 impl Ctx<'_> {
@@ -303,6 +329,7 @@ pub fn resolve(
         problems: Vec::new(),
         inputs: BTreeSet::new(),
         parsed: BTreeMap::new(),
+        key_lines: HashMap::new(),
     };
     let env = cx.env_of(&project.dir, outer);
     let mut services: BTreeMap<String, Svc> = BTreeMap::new();
@@ -377,9 +404,10 @@ fn load_project(
         for (name, raw) in svcs {
             let Some(m) = raw.as_object() else {
                 if !raw.is_null() {
+                    let at = service_line(cx, file, &text, name);
                     cx.problem(
                         file,
-                        service_line(&text, name),
+                        at,
                         true,
                         format!("service {name} must be a mapping"),
                     );
@@ -388,7 +416,7 @@ fn load_project(
             };
             let mut m = m.clone();
             interpolate_service(cx, file, &text, name, &mut m, env);
-            let line = service_line(&text, name);
+            let line = service_line(cx, file, &text, name);
             // extends, resolved against the files as written (same file or another)
             let merged = match m.get("extends").cloned() {
                 Some(ext) => {
@@ -575,9 +603,10 @@ fn load_includes(
         load_project(cx, &pdir, &resolved, &ienv, &mut inner, depth + 1);
         for (k, v) in inner {
             if services.contains_key(&k) {
+                let at = service_line(cx, file, text, &k);
                 cx.problem(
                     file,
-                    service_line(text, &k),
+                    at,
                     true,
                     format!(
                         "service {k} is defined both here and in the included {}",
@@ -624,9 +653,10 @@ fn extended(
             (f, service)
         }
         _ => {
+            let at = service_line(cx, file, text, name);
             cx.problem(
                 file,
-                service_line(text, name),
+                at,
                 true,
                 format!("service {name}: `extends` must be a service name or a mapping"),
             );
@@ -634,9 +664,10 @@ fn extended(
         }
     };
     if seen.iter().any(|(f, s)| f == &target_file && s == &service) || seen.len() > MAX_NESTING {
+        let at = service_line(cx, file, text, name);
         cx.problem(
             file,
-            service_line(text, name),
+            at,
             true,
             format!(
                 "service {name}: extends forms a cycle ({}); not followed",
@@ -662,9 +693,10 @@ fn extended(
         .and_then(|s| s.get(&service))
         .and_then(Value::as_object)
     else {
+        let at = service_line(cx, file, text, name);
         cx.problem(
             file,
-            service_line(text, name),
+            at,
             true,
             format!("service {name}: extends {service}, which {target_file} does not define"),
         );
@@ -677,7 +709,7 @@ fn extended(
         value: m.clone(),
         base_dir: base_dir.clone(),
         file: target_file.clone(),
-        line: service_line(&ttext, &service),
+        line: service_line(cx, &target_file, &ttext, &service),
     };
     match m.get("extends").cloned() {
         Some(next) => {

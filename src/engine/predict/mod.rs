@@ -62,6 +62,8 @@ pub struct IgnoreInfo {
 pub struct SideSim {
     pub df: Dockerfile,
     pub sim: Sim,
+    /// The canonical record id of every vertex (`canonical_ids`), kept with the simulation.
+    pub canon: Vec<VId>,
     pub ignore: IgnoreInfo,
     pub side: Side,
 }
@@ -206,7 +208,68 @@ fn ignore_info(
     }
 }
 
+/// A side's simulation with the diagnostics it reported, as [`simulate_side`] remembers it.
+type KeptSide = std::sync::Arc<(Result<std::sync::Arc<SideSim>, BaseProblem>, Vec<Diagnostic>)>;
+
+/// Side simulations, remembered by everything they depend on (the texts themselves, see
+/// [`side_key`]). `history` predicts each commit against its parent, so a commit's head is the
+/// next commit's base; the rounds of one call that ask for more of the tree, the builds sharing
+/// a Dockerfile and the re-predictions of a fix ask for the same sides again. 384 sides hold
+/// two commits of a 30-build monorepo with the fixes measured on each.
+static SIDES: crate::engine::memo::Recent<KeptSide> = crate::engine::memo::Recent::new(384);
+
+/// What a side's simulation depends on, as one text: the engine and builder, the Dockerfile's
+/// path and context (they name the ignore file in effect), the side's Dockerfile and ignore
+/// texts, its build args and target, and whether it is the head (only the head reports
+/// diagnostics). Each part is written with its length first, so no two inputs share a key.
+fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput, which: Side) -> String {
+    use std::fmt::Write;
+    let mut k = String::new();
+    let mut part = |s: &str| {
+        let _ = write!(k, "{}:{s}", s.len());
+    };
+    part(ctx.engine.name());
+    part(if ctx.config.builder.merge_op() { "merge" } else { "" });
+    part(if which == Side::Head { "head" } else { "base" });
+    part(&build.dockerfile);
+    part(&build.context);
+    for t in [&side.dockerfile, &side.dockerfile_ignore, &side.context_ignore] {
+        match t {
+            None => part("-"),
+            Some(FileText::Text(t)) => {
+                part("t");
+                part(t)
+            }
+            Some(other) => part(&format!("{other:?}")),
+        }
+    }
+    for (n, v) in &side.build_args {
+        part(n);
+        part(v);
+    }
+    part("|");
+    part(side.target.as_deref().unwrap_or("\0"));
+    k
+}
+
+/// [`simulate_one`], remembered (a simulation reads no listing, so its inputs are all in the key).
 fn simulate_side(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    side: &SideInput,
+    which: Side,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<std::sync::Arc<SideSim>, BaseProblem> {
+    let kept = SIDES.get_or(&side_key(ctx, build, side, which), || {
+        let mut d = Vec::new();
+        let r = simulate_one(ctx, build, side, which, &mut d).map(std::sync::Arc::new);
+        std::sync::Arc::new((r, d))
+    });
+    diags.extend(kept.1.iter().cloned());
+    kept.0.clone()
+}
+
+fn simulate_one(
     ctx: &Ctx<'_>,
     build: &BuildInput,
     side: &SideInput,
@@ -306,6 +369,7 @@ fn simulate_side(
         return Err(BaseProblem::NotBuildable);
     }
     Ok(SideSim {
+        canon: canonical_ids(&sim),
         df,
         sim,
         ignore,
@@ -347,14 +411,14 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         return unreadable_head(ctx, build, diags);
     };
     let (base, base_problem) = comparable_base(&head, base);
-    let results = match_vertices(ctx, build, &head, base.as_ref(), base_problem);
+    let results = match_vertices(ctx, build, &head, base.as_deref(), base_problem);
     let mut steps = assemble_steps(&head, &results);
     check_sources(ctx, build, &head, &mut steps, &mut diags);
     // a re-prediction that measures a fix reads steps and seconds, not the touched paths
     let touched = if ctx.rules.is_none() && build.always_report {
         Vec::new()
     } else {
-        touched_paths(ctx, build, Some(&head), base.as_ref())
+        touched_paths(ctx, build, Some(&head), base.as_deref())
     };
     let summary = summarize(&steps);
     if !build.always_report && touched.is_empty() && summary.rebuilt == 0 {
@@ -381,7 +445,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         sources: Default::default(),
     };
     let rules = match ctx.rules {
-        Some(check) => rule_pass(ctx, check, build, &head, base.as_ref(), &mut report),
+        Some(check) => rule_pass(ctx, check, build, &head, base.as_deref(), &mut report),
         None => RulePass::default(),
     };
     Some(Predicted {
@@ -431,8 +495,8 @@ fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) ->
 /// is another frontend, so nothing of it is reused.
 fn comparable_base(
     head: &SideSim,
-    base: Result<SideSim, BaseProblem>,
-) -> (Option<SideSim>, Option<BaseProblem>) {
+    base: Result<std::sync::Arc<SideSim>, BaseProblem>,
+) -> (Option<std::sync::Arc<SideSim>>, Option<BaseProblem>) {
     match base {
         Ok(b) if b.df.syntax() != head.df.syntax() => (None, Some(BaseProblem::Syntax)),
         Ok(b) => (Some(b), None),
@@ -1045,7 +1109,7 @@ fn match_vertices(
     // Index the base cache: (parent record, op) → records. Records are content-addressed: two
     // base vertices with the same parent record, op and inputs are one record.
     let mut index: HashMap<(Option<VId>, &Op), Vec<VId>> = HashMap::new();
-    let canon: Vec<VId> = base.map(|b| canonical_ids(&b.sim)).unwrap_or_default();
+    let canon: Vec<VId> = base.map(|b| b.canon.clone()).unwrap_or_default();
     if let Some(b) = base {
         let all = b.sim.target.is_none();
         for (i, v) in b.sim.vertices.iter().enumerate() {
