@@ -15,6 +15,8 @@ use crate::ports::SourceError;
 
 /// Objects read by `objects`: (type, body) or `None` when missing.
 pub type Objects = Vec<Option<(String, Vec<u8>)>>;
+/// One object as read: its id, its type and its content.
+type Object = (String, String, Vec<u8>);
 
 /// One entry of a tree object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,11 @@ struct CatFile {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
+    /// `--batch-command --buffer` (git 2.36 and later): the answers to a chunk of requests come
+    /// in one write after its `flush`, not one write per object; else plain `--batch`.
+    buffered: bool,
+    /// It has answered at least once (a git without `--batch-command` stops before that).
+    answered: bool,
 }
 
 impl Drop for CatFile {
@@ -64,9 +71,82 @@ impl Drop for CatFile {
     }
 }
 
-/// Parsed trees kept in memory at most (a tree of a large monorepo revision is a few thousand;
-/// `history` reads the changed ones of every commit).
-const MAX_CACHED_TREES: usize = 50_000;
+/// Parsed trees (and the build files found below them) kept per generation of the caches: two
+/// generations at most, so memory stays flat over a history of any length while the trees a
+/// run is using (a revision and the next, a base and its head) stay cached. A revision with more
+/// directories than that loses nothing: `build_files` stores a subtree's answer after its
+/// children's, so the answers of the top-level subtrees, which the next revision asks first, are
+/// always among the most recent; a tree that did drop out is read again.
+const TREES_PER_GENERATION: usize = 2_048;
+
+/// File texts kept per generation, in bytes (a blob is read from git once while it stays the
+/// same: `history` reads the same Dockerfiles, compose files and ignore files at every commit).
+const TEXT_BYTES_PER_GENERATION: usize = 4 << 20;
+
+/// A cache bounded by generations: entries go into the current one; when it holds `limit` (by
+/// `weight`) it becomes the previous one and the one before is dropped. An entry read from the
+/// previous generation moves back into the current one, so what is in use survives every
+/// turnover. An entry heavier than a quarter of the limit is not kept.
+struct Generations<K, V> {
+    current: HashMap<K, V>,
+    previous: HashMap<K, V>,
+    held: usize,
+    limit: usize,
+    weight: fn(&V) -> usize,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Generations<K, V> {
+    fn new(limit: usize, weight: fn(&V) -> usize) -> Self {
+        Generations {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            held: 0,
+            limit: limit.max(1),
+            weight,
+        }
+    }
+
+    fn get(&mut self, k: &K) -> Option<V>
+    where
+        K: Clone,
+    {
+        if let Some(v) = self.current.get(k) {
+            return Some(v.clone());
+        }
+        let v = self.previous.remove(k)?;
+        self.insert(k.clone(), v.clone());
+        Some(v)
+    }
+
+    fn insert(&mut self, k: K, v: V) {
+        let w = (self.weight)(&v);
+        if w > self.limit.div_ceil(4) || self.current.contains_key(&k) {
+            return;
+        }
+        if self.held + w > self.limit {
+            self.previous = std::mem::take(&mut self.current);
+            self.held = 0;
+        }
+        self.held += w;
+        self.current.insert(k, v);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
+fn one<V>(_: &V) -> usize {
+    1
+}
+
+fn text_bytes(t: &FileText) -> usize {
+    64 + match t {
+        FileText::Text(s) | FileText::Unreadable(s) => s.len(),
+        FileText::Binary(_) => 0,
+    }
+}
 
 /// The build files below one subtree (full paths).
 type Found = Arc<Vec<String>>;
@@ -76,9 +156,11 @@ pub struct GitRepo {
     pub top: PathBuf,
     hash_len: usize,
     cat: Mutex<Option<CatFile>>,
-    trees: Mutex<HashMap<String, Arc<Vec<TreeEntry>>>>,
+    trees: Mutex<Generations<String, Arc<Vec<TreeEntry>>>>,
     /// Build files below a subtree, by (tree id, path): see `build_files`.
-    found: Mutex<HashMap<(String, String), Found>>,
+    found: Mutex<Generations<(String, String), Found>>,
+    /// File texts by blob id.
+    texts: Mutex<Generations<String, FileText>>,
 }
 
 fn git(dir: &Path) -> Command {
@@ -137,8 +219,9 @@ impl GitRepo {
             top,
             hash_len,
             cat: Mutex::new(None),
-            trees: Mutex::new(HashMap::new()),
-            found: Mutex::new(HashMap::new()),
+            trees: Mutex::new(Generations::new(TREES_PER_GENERATION, one)),
+            found: Mutex::new(Generations::new(TREES_PER_GENERATION, one)),
+            texts: Mutex::new(Generations::new(TEXT_BYTES_PER_GENERATION, text_bytes)),
         }))
     }
 
@@ -221,32 +304,24 @@ impl GitRepo {
         if rev.starts_with('-') || rev.trim().is_empty() || rev.contains(['\n', '\r', ' ', '\t']) {
             return Err(bad());
         }
-        let mut guard = self
-            .cat
-            .lock()
-            .map_err(|_| SourceError::Io("git reader poisoned".into()))?;
-        if guard.is_none() {
-            *guard = Some(self.start_cat()?);
+        match self
+            .objects_with_ids(&[format!("{rev}^{{commit}}")])?
+            .pop()
+            .flatten()
+        {
+            Some((id, kind, _)) if kind == "commit" => Ok(id),
+            _ => Err(bad()),
         }
-        let cat = guard.as_mut().expect("started");
-        let io = |e: std::io::Error| SourceError::Io(format!("git cat-file: {e}"));
-        writeln!(cat.stdin, "{rev}^{{commit}}").map_err(io)?;
-        cat.stdin.flush().map_err(io)?;
-        let mut header = String::new();
-        cat.stdout.read_line(&mut header).map_err(io)?;
-        let f: Vec<&str> = header.trim_end().split(' ').collect();
-        if f.len() != 3 || f[1] != "commit" {
-            return Err(bad());
-        }
-        let size: usize = f[2].parse().map_err(|_| bad())?;
-        let mut body = vec![0u8; size + 1];
-        cat.stdout.read_exact(&mut body).map_err(io)?;
-        Ok(f[0].to_string())
     }
 
-    fn start_cat(&self) -> Result<CatFile, SourceError> {
+    fn start_cat(&self, buffered: bool) -> Result<CatFile, SourceError> {
+        let args: &[&str] = if buffered {
+            &["cat-file", "--batch-command", "--buffer"]
+        } else {
+            &["cat-file", "--batch"]
+        };
         let mut child = git(&self.top)
-            .args(["cat-file", "--batch"])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -267,54 +342,93 @@ impl GitRepo {
             child,
             stdin,
             stdout,
+            buffered,
+            answered: false,
         })
     }
 
     /// Read objects by id (or `<rev>:<path>`); `None` for missing ones. Requests are pipelined in
     /// chunks small enough that writing never blocks on unread output.
     pub fn objects(&self, names: &[String]) -> Result<Objects, SourceError> {
+        Ok(self
+            .objects_with_ids(names)?
+            .into_iter()
+            .map(|o| o.map(|(_, kind, body)| (kind, body)))
+            .collect())
+    }
+
+    /// `objects`, each with its id.
+    fn objects_with_ids(&self, names: &[String]) -> Result<Vec<Option<Object>>, SourceError> {
         let mut guard = self
             .cat
             .lock()
             .map_err(|_| SourceError::Io("git reader poisoned".into()))?;
         if guard.is_none() {
-            *guard = Some(self.start_cat()?);
+            *guard = Some(self.start_cat(true)?);
         }
-        let cat = guard.as_mut().expect("started");
         let mut out = Vec::with_capacity(names.len());
-        let io = |e: std::io::Error| SourceError::Io(format!("git cat-file: {e}"));
         for chunk in names.chunks(64) {
-            let mut req = String::new();
-            for n in chunk {
-                if n.contains('\n') {
-                    req.push_str("invalid\u{0}name\n");
-                } else {
-                    req.push_str(n);
-                    req.push('\n');
+            let cat = guard.as_mut().expect("started");
+            match Self::read_chunk(cat, chunk, &mut out) {
+                // a git older than 2.36 has no `--batch-command`: plain `--batch` from here on
+                Err(_) if cat.buffered && !cat.answered => {
+                    *guard = Some(self.start_cat(false)?);
+                    let cat = guard.as_mut().expect("started");
+                    Self::read_chunk(cat, chunk, &mut out)?;
                 }
-            }
-            cat.stdin.write_all(req.as_bytes()).map_err(io)?;
-            cat.stdin.flush().map_err(io)?;
-            for _ in chunk {
-                let mut header = String::new();
-                cat.stdout.read_line(&mut header).map_err(io)?;
-                let f: Vec<&str> = header.trim_end().split(' ').collect();
-                if f.len() == 3 {
-                    let size: usize = f[2].parse().map_err(|_| {
-                        SourceError::Io(format!("git cat-file: bad header {header:?}"))
-                    })?;
-                    let mut body = vec![0u8; size + 1];
-                    cat.stdout.read_exact(&mut body).map_err(io)?;
-                    body.pop();
-                    out.push(Some((f[1].to_string(), body)));
-                } else if header.is_empty() {
-                    return Err(SourceError::Io("git cat-file stopped".into()));
-                } else {
-                    out.push(None);
-                }
+                r => r?,
             }
         }
         Ok(out)
+    }
+
+    fn read_chunk(
+        cat: &mut CatFile,
+        chunk: &[String],
+        out: &mut Vec<Option<Object>>,
+    ) -> Result<(), SourceError> {
+        let io = |e: std::io::Error| SourceError::Io(format!("git cat-file: {e}"));
+        let mut req = String::new();
+        for n in chunk {
+            // a name cannot hold a newline: asked as a name that does not exist
+            let n = if n.contains('\n') {
+                "invalid\u{0}name"
+            } else {
+                n
+            };
+            if cat.buffered {
+                req.push_str("contents ");
+            }
+            req.push_str(n);
+            req.push('\n');
+        }
+        if cat.buffered {
+            req.push_str("flush\n");
+        }
+        cat.stdin.write_all(req.as_bytes()).map_err(io)?;
+        cat.stdin.flush().map_err(io)?;
+        let mut got = Vec::with_capacity(chunk.len());
+        for _ in chunk {
+            let mut header = String::new();
+            cat.stdout.read_line(&mut header).map_err(io)?;
+            let f: Vec<&str> = header.trim_end().split(' ').collect();
+            if f.len() == 3 {
+                let size: usize = f[2]
+                    .parse()
+                    .map_err(|_| SourceError::Io(format!("git cat-file: bad header {header:?}")))?;
+                let mut body = vec![0u8; size + 1];
+                cat.stdout.read_exact(&mut body).map_err(io)?;
+                body.pop();
+                got.push(Some((f[0].to_string(), f[1].to_string(), body)));
+            } else if header.is_empty() {
+                return Err(SourceError::Io("git cat-file stopped".into()));
+            } else {
+                got.push(None);
+            }
+            cat.answered = true;
+        }
+        out.extend(got);
+        Ok(())
     }
 
     /// The root tree of a commit.
@@ -361,48 +475,47 @@ impl GitRepo {
         v
     }
 
-    /// Several trees at once (cached).
+    /// Several trees at once (cached). The answer is built from what this call found or read,
+    /// never re-read from the cache, so a generation turning over meanwhile loses nothing.
     pub fn trees(&self, oids: &[String]) -> Result<Vec<Arc<Vec<TreeEntry>>>, SourceError> {
+        let mut out: Vec<Option<Arc<Vec<TreeEntry>>>> = Vec::with_capacity(oids.len());
         let mut missing: Vec<String> = Vec::new();
         {
             let mut cache = self
                 .trees
                 .lock()
                 .map_err(|_| SourceError::Io("tree cache poisoned".into()))?;
-            // memory stays flat over a long history: past the bound, start again (callers hold
-            // the `Arc`s they are using; this call's trees are all read below)
-            if cache.len() > MAX_CACHED_TREES {
-                cache.clear();
-            }
             let mut seen = std::collections::HashSet::new();
             for o in oids {
-                if !cache.contains_key(o) && seen.insert(o) {
+                let hit = cache.get(o);
+                if hit.is_none() && seen.insert(o) {
                     missing.push(o.clone());
                 }
+                out.push(hit);
             }
         }
         if !missing.is_empty() {
             let objs = self.objects(&missing)?;
+            let mut read: HashMap<&str, Arc<Vec<TreeEntry>>> = HashMap::new();
             let mut cache = self
                 .trees
                 .lock()
                 .map_err(|_| SourceError::Io("tree cache poisoned".into()))?;
             for (o, obj) in missing.iter().zip(objs) {
-                let entries = match obj {
+                let entries = Arc::new(match obj {
                     Some((t, body)) if t == "tree" => self.parse_tree(&body),
                     _ => Vec::new(),
-                };
-                cache.insert(o.clone(), Arc::new(entries));
+                });
+                cache.insert(o.clone(), entries.clone());
+                read.insert(o, entries);
+            }
+            for (slot, o) in out.iter_mut().zip(oids) {
+                if slot.is_none() {
+                    *slot = read.get(o.as_str()).cloned();
+                }
             }
         }
-        let cache = self
-            .trees
-            .lock()
-            .map_err(|_| SourceError::Io("tree cache poisoned".into()))?;
-        Ok(oids
-            .iter()
-            .map(|o| cache.get(o).cloned().unwrap_or_default())
-            .collect())
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     pub fn tree(&self, oid: &str) -> Result<Arc<Vec<TreeEntry>>, SourceError> {
@@ -564,16 +677,7 @@ impl GitRepo {
                     Some(o) => self.tree(o)?,
                     None => Arc::default(),
                 };
-                let mut names: Vec<&str> = tx
-                    .iter()
-                    .chain(ty.iter())
-                    .map(|e| e.name.as_str())
-                    .collect();
-                names.sort_unstable();
-                names.dedup();
-                for n in names {
-                    let ex = tx.iter().find(|e| e.name == n);
-                    let ey = ty.iter().find(|e| e.name == n);
+                for (n, ex, ey) in by_name(&tx, &ty) {
                     let p = if pfx.is_empty() {
                         n.to_string()
                     } else {
@@ -652,7 +756,7 @@ impl GitRepo {
             .map_err(|_| SourceError::Io("discovery cache poisoned".into()))?
             .get(&key)
         {
-            return Ok(v.clone());
+            return Ok(v);
         }
         let t = self.tree(oid)?;
         // read this level's missing subtrees in one round trip
@@ -685,12 +789,48 @@ impl GitRepo {
             .found
             .lock()
             .map_err(|_| SourceError::Io("discovery cache poisoned".into()))?;
-        if found.len() > MAX_CACHED_TREES {
-            found.clear();
-        }
         found.insert(key, v.clone());
         Ok(v)
     }
+}
+
+/// The entries of two trees paired by name, in name order (a name is in one tree or in both):
+/// a merge of the two sorted lists, so a directory of 50,000 files costs what its size costs.
+fn by_name<'a>(
+    x: &'a [TreeEntry],
+    y: &'a [TreeEntry],
+) -> Vec<(&'a str, Option<&'a TreeEntry>, Option<&'a TreeEntry>)> {
+    let sorted = |t: &'a [TreeEntry]| {
+        let mut v: Vec<&TreeEntry> = t.iter().collect();
+        v.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        v
+    };
+    let (xs, ys) = (sorted(x), sorted(y));
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(xs.len().max(ys.len()));
+    while i < xs.len() || j < ys.len() {
+        let order = match (xs.get(i), ys.get(j)) {
+            (Some(a), Some(b)) => a.name.cmp(&b.name),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Less => {
+                out.push((xs[i].name.as_str(), Some(xs[i]), None));
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push((ys[j].name.as_str(), None, Some(ys[j])));
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push((xs[i].name.as_str(), Some(xs[i]), Some(ys[j])));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
 }
 
 /// One revision of a repository.
@@ -732,19 +872,45 @@ impl GitTree {
                 _ => None,
             });
         }
-        let wanted: Vec<String> = oids.iter().flatten().cloned().collect();
+        // texts already read (by blob id), then the others in one round trip
+        let mut texts: Vec<Option<FileText>> = Vec::with_capacity(oids.len());
+        let mut wanted: Vec<String> = Vec::new();
+        {
+            let mut cache = self
+                .repo
+                .texts
+                .lock()
+                .map_err(|_| SourceError::Io("text cache poisoned".into()))?;
+            for o in &oids {
+                let hit = o.as_ref().and_then(|o| cache.get(o));
+                if hit.is_none() {
+                    wanted.extend(o.iter().cloned());
+                }
+                texts.push(hit);
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(texts);
+        }
         let objs = self.repo.objects(&wanted)?;
-        let mut it = objs.into_iter();
-        Ok(oids
+        let mut read = objs
             .into_iter()
-            .map(|o| {
-                o.and_then(|_| {
-                    it.next()
-                        .flatten()
-                        .map(|(_, body)| FileText::from_bytes(body))
-                })
-            })
-            .collect())
+            .map(|o| o.map(|(_, body)| FileText::from_bytes(body)));
+        let mut cache = self
+            .repo
+            .texts
+            .lock()
+            .map_err(|_| SourceError::Io("text cache poisoned".into()))?;
+        for (slot, o) in texts.iter_mut().zip(&oids) {
+            let Some(o) = o else { continue };
+            if slot.is_none() {
+                *slot = read.next().flatten();
+                if let Some(t) = slot {
+                    cache.insert(o.clone(), t.clone());
+                }
+            }
+        }
+        Ok(texts)
     }
 
     /// A symlink to a file inside the tree: the file's blob id.
@@ -876,4 +1042,77 @@ pub fn first_parent(
 /// The change set between two revisions of one repository.
 pub fn diff(base: &GitTree, head: &GitTree) -> Result<ChangeSet, SourceError> {
     head.repo.diff(&base.tree, &head.tree)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Generations;
+
+    fn entry(name: &str, oid: &str) -> super::TreeEntry {
+        super::TreeEntry {
+            mode: 0o100644,
+            name: name.into(),
+            oid: oid.into(),
+        }
+    }
+
+    #[test]
+    fn two_trees_pair_by_name_in_name_order() {
+        let x = [entry("b", "1"), entry("a", "2"), entry("d", "3")];
+        let y = [entry("c", "4"), entry("b", "5")];
+        let got: Vec<(&str, Option<&str>, Option<&str>)> = super::by_name(&x, &y)
+            .into_iter()
+            .map(|(n, a, b)| (n, a.map(|e| e.oid.as_str()), b.map(|e| e.oid.as_str())))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Some("2"), None),
+                ("b", Some("1"), Some("5")),
+                ("c", None, Some("4")),
+                ("d", Some("3"), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn generations_hold_at_most_two_limits() {
+        let mut g = Generations::new(3, super::one);
+        for i in 0..100 {
+            g.insert(i, i * 2);
+            assert!(g.len() <= 6, "{} entries after {i}", g.len());
+        }
+        assert_eq!(g.get(&99), Some(198));
+        assert_eq!(g.get(&0), None, "the oldest generation is dropped");
+    }
+
+    #[test]
+    fn weighed_generations_hold_bytes_and_skip_a_heavy_entry() {
+        let mut g: Generations<u32, String> = Generations::new(100, |s| s.len());
+        g.insert(1, "x".repeat(26));
+        assert_eq!(g.get(&1), None, "heavier than a quarter of the limit");
+        for i in 0..40 {
+            g.insert(i, "y".repeat(20));
+            let held: usize = g
+                .current
+                .values()
+                .chain(g.previous.values())
+                .map(String::len)
+                .sum();
+            assert!(held <= 200, "{held} bytes held after {i}");
+        }
+        assert_eq!(g.get(&39).map(|s| s.len()), Some(20));
+    }
+
+    #[test]
+    fn an_entry_in_use_survives_every_turnover() {
+        let mut g = Generations::new(2, super::one);
+        g.insert("kept", 1);
+        for i in 0..50 {
+            g.insert(if i % 2 == 0 { "a" } else { "b" }, i);
+            g.insert("c", i);
+            // reading it moves it into the current generation
+            assert_eq!(g.get(&"kept"), Some(1), "lost after {i} turnovers");
+        }
+    }
 }
