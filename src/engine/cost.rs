@@ -315,8 +315,28 @@ pub struct DownloadUse {
     pub consumer: Option<bool>,
 }
 
+/// A RUN text's simple commands, each with its program: lexed once per text, since every kind of
+/// download, every rule, every build and every commit of `history` asks about the same texts.
+type Commands = std::sync::Arc<Vec<(Vec<String>, Option<(String, Vec<String>)>)>>;
+
+static COMMANDS: super::memo::Recent<Option<Commands>> = super::memo::Recent::new(256);
+
+fn commands(command: &str) -> Option<Commands> {
+    COMMANDS.get_or(command, || {
+        let cmds = simple_commands(command).ok()?;
+        Some(std::sync::Arc::new(
+            cmds.into_iter()
+                .map(|c| {
+                    let p = program(&c);
+                    (c, p)
+                })
+                .collect(),
+        ))
+    })
+}
+
 pub fn download_use(command: &str, d: &Download) -> DownloadUse {
-    let Ok(cmds) = simple_commands(command) else {
+    let Some(cmds) = commands(command) else {
         return DownloadUse {
             downloads: false,
             consumer: None,
@@ -324,13 +344,13 @@ pub fn download_use(command: &str, d: &Download) -> DownloadUse {
     };
     let mut downloads = false;
     let mut consumer: Option<bool> = None;
-    for c in &cmds {
-        let Some(p) = program(c) else { continue };
-        if runs(&p, d.words) {
+    for (c, p) in cmds.iter() {
+        let Some(p) = p else { continue };
+        if runs(p, d.words) {
             downloads = true;
             continue;
         }
-        if d.consumers.iter().any(|seq| runs(&p, seq)) {
+        if d.consumers.iter().any(|seq| runs(p, seq)) {
             let offline = c.iter().any(|w| d.offline_flags.contains(&w.as_str()));
             consumer = Some(consumer.unwrap_or(false) || offline);
         }

@@ -11,7 +11,8 @@
 //! that measure fixes. It lives as long as the call, whose change set and listings do not change.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+
+use crate::engine::hash::HashMap;
 use std::rc::Rc;
 use std::sync::Mutex;
 
@@ -35,7 +36,7 @@ impl<V: Clone> Recent<V> {
     /// The value for `key`, computed by `make` when it is not kept.
     pub fn get_or(&self, key: &str, make: impl FnOnce() -> V) -> V {
         if let Ok(mut g) = self.inner.lock() {
-            let (map, clock) = g.get_or_insert_with(|| (HashMap::new(), 0));
+            let (map, clock) = g.get_or_insert_with(|| (HashMap::default(), 0));
             *clock += 1;
             let now = *clock;
             if let Some((v, used)) = map.get_mut(key) {
@@ -45,7 +46,7 @@ impl<V: Clone> Recent<V> {
         }
         let v = make();
         if let Ok(mut g) = self.inner.lock() {
-            let (map, clock) = g.get_or_insert_with(|| (HashMap::new(), 0));
+            let (map, clock) = g.get_or_insert_with(|| (HashMap::default(), 0));
             if map.len() >= self.capacity {
                 if let Some(old) = map
                     .iter()
@@ -90,7 +91,7 @@ pub struct SourceKey {
     pub context: String,
     pub path: String,
     pub wildcard: bool,
-    pub ignore: Option<Vec<String>>,
+    pub ignore: Option<std::sync::Arc<Vec<String>>>,
 }
 
 /// Paths, each with a label, shared by the builds that ask for them.

@@ -23,6 +23,7 @@ pub mod fix;
 pub mod fix_outcome;
 pub mod gate;
 pub mod glob;
+pub mod hash;
 pub mod history;
 pub mod ignore;
 pub mod linediff;
@@ -119,7 +120,7 @@ impl FileText {
 }
 
 /// One side (base or head) of a build.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SideInput {
     /// The Dockerfile; `None` when it does not exist on this side.
     pub dockerfile: Option<FileText>,
@@ -201,6 +202,15 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         if let Some(p) = predict::predict_build(&ctx, b) {
             predicted.push((i, p));
         }
+    }
+    // a listing is missing: the caller loads it and calls again, and this call's report is
+    // dropped, so the costs and the fixes' savings are measured only when nothing is missing
+    if !needs.is_empty() {
+        return Outcome {
+            report: Report::default(),
+            need: needs.take(),
+            predictions,
+        };
     }
     let mut diagnostics = inputs.diagnostics.clone();
     let logs = read_logs(&inputs.timings, &mut diagnostics);

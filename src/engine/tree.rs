@@ -375,6 +375,23 @@ impl ChangeSet {
             .map(|i| &self.changes[i])
     }
 
+    /// Whether anything changed at `path` or below it (`""`: anything at all).
+    pub fn any_at_or_under(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return !self.changes.is_empty();
+        }
+        if self.get(path).is_some() {
+            return true;
+        }
+        let prefix = format!("{path}/");
+        let start = self
+            .changes
+            .partition_point(|c| c.path.as_str() < prefix.as_str());
+        self.changes
+            .get(start)
+            .is_some_and(|c| c.path.starts_with(&prefix))
+    }
+
     /// Changes at `path` or below it (`""` = all).
     pub fn at_or_under(&self, path: &str) -> Vec<&Change> {
         if path.is_empty() {

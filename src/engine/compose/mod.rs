@@ -405,12 +405,7 @@ fn load_project(
             let Some(m) = raw.as_object() else {
                 if !raw.is_null() {
                     let at = service_line(cx, file, &text, name);
-                    cx.problem(
-                        file,
-                        at,
-                        true,
-                        format!("service {name} must be a mapping"),
-                    );
+                    cx.problem(file, at, true, format!("service {name} must be a mapping"));
                 }
                 continue;
             };

@@ -11,7 +11,7 @@ pub mod explain;
 pub mod rule_input;
 pub mod sim;
 
-use std::collections::HashMap;
+use crate::engine::hash::HashMap;
 
 use super::cost::StepFact;
 use super::dockerfile::{self, Body, Dockerfile, Kind};
@@ -54,7 +54,8 @@ pub struct Predicted {
 pub struct IgnoreInfo {
     /// Root-relative path of the file in effect, if any.
     pub file: Option<String>,
-    pub patterns: Vec<String>,
+    /// Shared by the memo keys that name them (`memo::SourceKey`).
+    pub patterns: std::sync::Arc<Vec<String>>,
     pub matcher: Option<Matcher>,
 }
 
@@ -203,13 +204,16 @@ fn ignore_info(
     };
     IgnoreInfo {
         file,
-        patterns,
+        patterns: std::sync::Arc::new(patterns),
         matcher,
     }
 }
 
 /// A side's simulation with the diagnostics it reported, as [`simulate_side`] remembers it.
-type KeptSide = std::sync::Arc<(Result<std::sync::Arc<SideSim>, BaseProblem>, Vec<Diagnostic>)>;
+type KeptSide = std::sync::Arc<(
+    Result<std::sync::Arc<SideSim>, BaseProblem>,
+    Vec<Diagnostic>,
+)>;
 
 /// Side simulations, remembered by everything they depend on (the texts themselves, see
 /// [`side_key`]). `history` predicts each commit against its parent, so a commit's head is the
@@ -229,11 +233,19 @@ fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput, which: Side) ->
         let _ = write!(k, "{}:{s}", s.len());
     };
     part(ctx.engine.name());
-    part(if ctx.config.builder.merge_op() { "merge" } else { "" });
+    part(if ctx.config.builder.merge_op() {
+        "merge"
+    } else {
+        ""
+    });
     part(if which == Side::Head { "head" } else { "base" });
     part(&build.dockerfile);
     part(&build.context);
-    for t in [&side.dockerfile, &side.dockerfile_ignore, &side.context_ignore] {
+    for t in [
+        &side.dockerfile,
+        &side.dockerfile_ignore,
+        &side.context_ignore,
+    ] {
         match t {
             None => part("-"),
             Some(FileText::Text(t)) => {
@@ -404,6 +416,9 @@ fn legacy_heredoc_failure(text: &str, inst: &dockerfile::Instruction) -> (u32, S
 /// (each first miss explained by `explain` or `content`), the steps and their sources, the
 /// cost facts, then the rules. `None` when the change does not concern the build.
 pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
+    if untouched(ctx, build) {
+        return None;
+    }
     let mut diags = Vec::new();
     let head = simulate_side(ctx, build, &build.head, Side::Head, &mut diags);
     let base = simulate_side(ctx, build, &build.base, Side::Base, &mut Vec::new());
@@ -412,14 +427,22 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
     };
     let (base, base_problem) = comparable_base(&head, base);
     let results = match_vertices(ctx, build, &head, base.as_deref(), base_problem);
-    let mut steps = assemble_steps(&head, &results);
-    check_sources(ctx, build, &head, &mut steps, &mut diags);
     // a re-prediction that measures a fix reads steps and seconds, not the touched paths
     let touched = if ctx.rules.is_none() && build.always_report {
         Vec::new()
     } else {
         touched_paths(ctx, build, Some(&head), base.as_deref())
     };
+    // every step's status comes from a vertex's result: with no miss nothing rebuilds, and a
+    // build nothing touches is not reported (the test below, without assembling the steps)
+    if !build.always_report
+        && touched.is_empty()
+        && !results.iter().any(|r| matches!(r, Res::Miss { .. }))
+    {
+        return None;
+    }
+    let mut steps = assemble_steps(&head, &results);
+    check_sources(ctx, build, &head, &mut steps, &mut diags);
     let summary = summarize(&steps);
     if !build.always_report && touched.is_empty() && summary.rebuilt == 0 {
         return None;
@@ -456,6 +479,23 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
     })
 }
 
+/// Nothing the build reads differs between the sides: the same Dockerfile, ignore files, build
+/// arguments and target, and no changed path at its Dockerfile, at `<Dockerfile>.dockerignore`
+/// or at or under its context (every file a step reads, the context's `.dockerignore` included,
+/// is there). Every step is then cached and nothing touches the build, which is what the full
+/// prediction would conclude (`None`), without simulating either side or asking for listings.
+fn untouched(ctx: &Ctx<'_>, build: &BuildInput) -> bool {
+    !build.always_report
+        && build.extra_touched.is_empty()
+        && build.base == build.head
+        && ctx.changes.get(&build.dockerfile).is_none()
+        && ctx
+            .changes
+            .get(&format!("{}.dockerignore", build.dockerfile))
+            .is_none()
+        && !ctx.changes.any_at_or_under(&build.context)
+}
+
 /// A head Dockerfile that cannot be read or parsed: its diagnostics and no steps (`None` when
 /// there is none, or the change does not concern the build).
 fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) -> Option<Predicted> {
@@ -486,7 +526,7 @@ fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) ->
             sources: Default::default(),
         },
         facts: Vec::new(),
-        base_fixes: HashMap::new(),
+        base_fixes: HashMap::default(),
         changed_lines: Vec::new(),
     })
 }
@@ -548,11 +588,11 @@ fn rule_pass(
     let Some(b) = base else {
         let n = head_text.map_or(0, |t| t.lines().count());
         return RulePass {
-            base_fixes: HashMap::new(),
+            base_fixes: HashMap::default(),
             changed_lines: (1..=n as u32).collect(),
         };
     };
-    let mut base_fixes = HashMap::new();
+    let mut base_fixes = HashMap::default();
     for f in run_rules(ctx, check, build, b, &build.base, Side::Base) {
         if let Some(fix) = f.own_fix {
             base_fixes.insert(own_fix_key(&f.fingerprint), fix);
@@ -1108,7 +1148,7 @@ fn match_vertices(
 ) -> Vec<Res> {
     // Index the base cache: (parent record, op) → records. Records are content-addressed: two
     // base vertices with the same parent record, op and inputs are one record.
-    let mut index: HashMap<(Option<VId>, &Op), Vec<VId>> = HashMap::new();
+    let mut index: HashMap<(Option<VId>, &Op), Vec<VId>> = HashMap::default();
     let canon: Vec<VId> = base.map(|b| b.canon.clone()).unwrap_or_default();
     if let Some(b) = base {
         let all = b.sim.target.is_none();
@@ -1253,7 +1293,7 @@ fn match_vertices(
 /// inputs (BuildKit stores one record for identical steps, whichever stage they are in).
 pub fn canonical_ids(sim: &Sim) -> Vec<VId> {
     let mut canon: Vec<VId> = Vec::with_capacity(sim.vertices.len());
-    let mut seen: HashMap<(Option<VId>, &Op, String), VId> = HashMap::new();
+    let mut seen: HashMap<(Option<VId>, &Op, String), VId> = HashMap::default();
     for (i, v) in sim.vertices.iter().enumerate() {
         let inputs: Vec<String> = v
             .inputs

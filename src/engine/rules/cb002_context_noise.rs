@@ -210,7 +210,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     // keep only entries that drop nothing a later step needs
     let needed = needed_paths(ctx, idx);
     let runs: Vec<String> = ctx.df.instructions.iter().filter_map(run_command).collect();
-    let old = ctx.ignore.patterns.clone();
+    let old: Vec<String> = ctx.ignore.patterns.as_ref().clone();
     let flavor = ctx.flavor;
     let mut kept: Vec<Entry> = Vec::new();
     // Each entry is tried after the file's patterns and the entries kept so far. An entry kept

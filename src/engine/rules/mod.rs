@@ -627,7 +627,7 @@ pub fn audit_text(
             }
         }),
         matcher: super::ignore::Matcher::new(&patterns, flavor).ok(),
-        patterns,
+        patterns: std::sync::Arc::new(patterns),
     };
     let needs = Needs::default();
     let ctx = RuleContext {
