@@ -178,6 +178,10 @@ pub struct HistoryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: HistoryFormat,
+    /// Threads replaying commits side by side (default: the CPUs available). The report is the
+    /// same for any number.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -528,6 +532,9 @@ fn write_files(root: &std::path::Path, out: &crate::app::check::FixOutcome) -> R
     Ok(())
 }
 
+/// Commits a history thread replays in one go: adjacent commits share their sides' simulations.
+const HISTORY_BLOCK: usize = 16;
+
 fn run_history(h: HistoryArgs) -> Result<Exit> {
     let hist = crate::adapters::local::LocalHistory::open(&h.repo)
         .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))?;
@@ -554,11 +561,51 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     if let Some(c) = &h.config {
         opts.config = load_config(Some(c), ".")?;
     }
-    let report =
-        block_on(crate::app::history::history(&hist, &span, &opts))?.map_err(|e| match e {
-            AnalyzeError::Usage(m) => anyhow!(m),
-            AnalyzeError::Source(s) => anyhow!(s),
-        })?;
+    let to_anyhow = |e| match e {
+        AnalyzeError::Usage(m) => anyhow!(m),
+        AnalyzeError::Source(s) => anyhow!(s),
+    };
+    let commits = block_on(crate::app::history::commits(&hist, &span))?.map_err(to_anyhow)?;
+    let jobs = match h.jobs {
+        Some(0) => return Err(anyhow!("--jobs must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    // each thread replays runs of adjacent commits (a commit's head is the next one's base)
+    // with its own repository handle and runtime; the blocks are folded in commit order
+    let plan = crate::shell::blocks::Plan::new(HISTORY_BLOCK, jobs);
+    let mut fold = crate::app::history::Fold::default();
+    let first = std::sync::Mutex::new(Some(hist));
+    crate::shell::blocks::run(
+        commits.len(),
+        plan,
+        || -> Result<_> {
+            let hist = match first.lock().ok().and_then(|mut f| f.take()) {
+                Some(h) => h,
+                None => crate::adapters::local::LocalHistory::open(&h.repo)
+                    .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))?,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| anyhow!("starting the async runtime: {e}"))?;
+            Ok((hist, rt, crate::app::discover::DeclCache::default()))
+        },
+        |(hist, rt, cache), r| {
+            rt.block_on(crate::app::history::replay_block(
+                hist,
+                &commits[r],
+                &opts,
+                cache,
+            ))
+            .map_err(to_anyhow)
+        },
+        |block| {
+            fold.add_block(block);
+            Ok(())
+        },
+    )?;
+    let report = fold.finish();
     let out = match h.format {
         HistoryFormat::Text => render::history::text(&report, &label),
         HistoryFormat::Json => render::history::json(&report, &label),

@@ -3,6 +3,8 @@
 //! request controls (the configuration, committed timings logs) safely and size-bounded. Shells
 //! never import each other; what two of them need lives here.
 
+pub mod blocks;
+
 use clap::ValueEnum;
 
 use crate::engine::EngineKind;

@@ -48,25 +48,33 @@ fn git_lines(repo: &Path, args: &[&str]) -> BTreeSet<String> {
 }
 
 fn history(repo: &Path, last: usize) -> Value {
-    let o = cachebust(
-        &[
-            "history",
-            "--last",
-            &last.to_string(),
-            "--format",
-            "json",
-            "--repo",
-            repo.to_str().unwrap(),
-        ],
-        repo,
-    );
+    serde_json::from_slice(&history_jobs(repo, last, None)).unwrap()
+}
+
+/// The JSON report, as printed, with `--jobs` when given.
+fn history_jobs(repo: &Path, last: usize, jobs: Option<usize>) -> Vec<u8> {
+    let last = last.to_string();
+    let jobs = jobs.map(|j| j.to_string());
+    let mut args = vec![
+        "history",
+        "--last",
+        &last,
+        "--format",
+        "json",
+        "--repo",
+        repo.to_str().unwrap(),
+    ];
+    if let Some(j) = &jobs {
+        args.extend(["--jobs", j]);
+    }
+    let o = cachebust(&args, repo);
     assert_eq!(
         o.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    serde_json::from_slice(&o.stdout).unwrap()
+    o.stdout
 }
 
 fn rebuilding(v: &Value) -> usize {
@@ -257,4 +265,38 @@ fn loki_history_builds_cmd_dockerfiles_from_the_root() {
         let p = d["path"].as_str().unwrap();
         assert!(!p.starts_with("vendor/") && !p.contains("/vendor/"), "{p}");
     }
+}
+
+#[test]
+fn history_prints_the_same_report_for_any_number_of_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = clone(tmp.path(), "self-hosted");
+    // 70 commits: several blocks of 16, the last one short, replayed out of order by 3 threads
+    let one = history_jobs(&repo, 70, Some(1));
+    let three = history_jobs(&repo, 70, Some(3));
+    assert!(!one.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&one),
+        String::from_utf8_lossy(&three),
+        "--jobs 1 and --jobs 3 differ"
+    );
+    consistent(&serde_json::from_slice(&one).unwrap(), 70);
+    let o = cachebust(
+        &[
+            "history",
+            "--last",
+            "5",
+            "--jobs",
+            "0",
+            "--repo",
+            repo.to_str().unwrap(),
+        ],
+        &repo,
+    );
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--jobs"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
