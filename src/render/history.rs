@@ -80,10 +80,10 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
             .collect();
         let _ = writeln!(
             o,
-            "{}: {} commit{} rebuild it, about {} in all; avoidable {}{}",
+            "{}: {} {} it, about {} in all; avoidable {}{}",
             d.path,
             d.commits_rebuilding,
-            if d.commits_rebuilding == 1 { "" } else { "s" },
+            commits_rebuild(d.commits_rebuilding),
             duration(d.rebuild_seconds),
             duration(d.avoidable_seconds),
             if parts.is_empty() {
@@ -232,10 +232,10 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
     for d in &h.dockerfiles {
         let _ = writeln!(
             o,
-            "<h2><code>{}</code></h2>\n<p>{} commit{} rebuild it, about {} in all; avoidable {}</p>",
+            "<h2><code>{}</code></h2>\n<p>{} {} it, about {} in all; avoidable {}</p>",
             esc(&d.path),
             d.commits_rebuilding,
-            if d.commits_rebuilding == 1 { "" } else { "s" },
+            commits_rebuild(d.commits_rebuilding),
             esc(&duration(d.rebuild_seconds)),
             esc(&duration(d.avoidable_seconds))
         );
@@ -281,9 +281,40 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
     o
 }
 
+/// "1 commit rebuilds" / "3 commits rebuild" (without the number).
+fn commits_rebuild(n: usize) -> &'static str {
+    if n == 1 {
+        "commit rebuilds"
+    } else {
+        "commits rebuild"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// "1 commit rebuilds it", "2 commits rebuild it": the verb agrees, in text and in HTML.
+    #[test]
+    fn one_commit_rebuilds_two_commits_rebuild() {
+        for (n, words) in [(1, "1 commit rebuilds it"), (2, "2 commits rebuild it")] {
+            let h = crate::engine::history::HistoryReport {
+                commits: 2,
+                dockerfiles: vec![crate::engine::history::DockerfileHistory {
+                    path: "Dockerfile".into(),
+                    commits_rebuilding: n,
+                    rebuild_seconds: 5.0,
+                    avoidable_seconds: 0.0,
+                    avoidable: Default::default(),
+                    steps: Vec::new(),
+                    triggers: Vec::new(),
+                }],
+                ..Default::default()
+            };
+            assert!(text(&h, "last 2 commits").contains(words), "{n}");
+            assert!(html(&h, "last 2 commits").contains(words), "{n}");
+        }
+    }
 
     /// An edit of the Dockerfile's text reads as a phrase, never "instruction changed: changed".
     #[test]
