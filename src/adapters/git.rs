@@ -578,17 +578,11 @@ impl GitRepo {
             .collect();
         let depth = parts.iter().map(Vec::len).max().unwrap_or(0);
         for d in 0..depth {
-            let need: Vec<String> = (0..paths.len())
-                .filter(|&i| parts[i].len() > d)
-                .filter_map(|i| cur[i].clone())
+            let at: Vec<usize> = (0..paths.len())
+                .filter(|&i| parts[i].len() > d && cur[i].is_some())
                 .collect();
-            self.trees(&need)?;
-            for i in 0..paths.len() {
-                if parts[i].len() <= d {
-                    continue;
-                }
-                let Some(t) = cur[i].take() else { continue };
-                let tree = self.tree(&t)?;
+            let need: Vec<String> = at.iter().filter_map(|&i| cur[i].take()).collect();
+            for (i, tree) in at.into_iter().zip(self.trees(&need)?) {
                 let Some(e) = tree.iter().find(|e| e.name == parts[i][d]) else {
                     continue;
                 };
@@ -666,17 +660,12 @@ impl GitRepo {
                 oids.extend(x.iter().cloned());
                 oids.extend(y.iter().cloned());
             }
-            self.trees(&oids)?;
+            // this level's trees, in the order asked: each pair's base, then its head
+            let mut read = self.trees(&oids)?.into_iter();
             let mut next = Vec::new();
             for (x, y, pfx) in &level {
-                let tx = match x {
-                    Some(o) => self.tree(o)?,
-                    None => Arc::default(),
-                };
-                let ty = match y {
-                    Some(o) => self.tree(o)?,
-                    None => Arc::default(),
-                };
+                let tx = x.as_ref().and_then(|_| read.next()).unwrap_or_default();
+                let ty = y.as_ref().and_then(|_| read.next()).unwrap_or_default();
                 for (n, ex, ey) in by_name(&tx, &ty) {
                     let p = if pfx.is_empty() {
                         n.to_string()

@@ -18,21 +18,6 @@ pub struct Replayed {
     pub report: Option<Report>,
 }
 
-/// The whole history in one pass (one thread).
-pub async fn history<H: History>(
-    h: &H,
-    span: &HistorySpan,
-    opts: &AnalyzeOptions,
-) -> Result<HistoryReport, AnalyzeError> {
-    let list = commits(h, span).await?;
-    let cache = DeclCache::default();
-    let mut fold = Fold::default();
-    for c in &list {
-        fold.add(replay_commit(h, c, opts, &cache).await?);
-    }
-    Ok(fold.finish())
-}
-
 /// The first-parent commits of `span`, oldest first.
 pub async fn commits<H: History>(
     h: &H,

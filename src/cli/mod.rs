@@ -536,8 +536,11 @@ fn write_files(root: &std::path::Path, out: &crate::app::check::FixOutcome) -> R
 const HISTORY_BLOCK: usize = 16;
 
 fn run_history(h: HistoryArgs) -> Result<Exit> {
-    let hist = crate::adapters::local::LocalHistory::open(&h.repo)
-        .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))?;
+    let open = || {
+        crate::adapters::local::LocalHistory::open(&h.repo)
+            .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))
+    };
+    let hist = open()?;
     let (span, label) = match (&h.range, h.last) {
         (Some(r), _) => (crate::ports::HistorySpan::Range(r.clone()), r.clone()),
         (None, n) => {
@@ -550,6 +553,11 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
                 format!("last {n} commits"),
             )
         }
+    };
+    let jobs = match h.jobs {
+        Some(0) => return Err(anyhow!("--jobs must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let mut opts = AnalyzeOptions::new(h.engine.into());
     opts.dockerfiles = h.dockerfiles.clone();
@@ -566,11 +574,6 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
         AnalyzeError::Source(s) => anyhow!(s),
     };
     let commits = block_on(crate::app::history::commits(&hist, &span))?.map_err(to_anyhow)?;
-    let jobs = match h.jobs {
-        Some(0) => return Err(anyhow!("--jobs must be at least 1")),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
     // each thread replays runs of adjacent commits (a commit's head is the next one's base)
     // with its own repository handle and runtime; the blocks are folded in commit order
     let plan = crate::shell::blocks::Plan::new(HISTORY_BLOCK, jobs);
@@ -582,8 +585,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
         || -> Result<_> {
             let hist = match first.lock().ok().and_then(|mut f| f.take()) {
                 Some(h) => h,
-                None => crate::adapters::local::LocalHistory::open(&h.repo)
-                    .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))?,
+                None => open()?,
             };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -1,4 +1,4 @@
-//! The hash maps of the prediction's hot paths: std's `HashMap` and `HashSet` with foldhash's
+//! The hash maps of the prediction's hot paths: std's `HashMap` with foldhash's
 //! per-process seeded hasher instead of SipHash. The keys (operations, paths, ignore patterns)
 //! are hashed thousands of times per analysis and again for every commit of `history`; foldhash
 //! is several times faster on them and, being seeded, still does not let a pull request choose
@@ -6,4 +6,3 @@
 //! to the next: nothing may depend on it.
 
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-pub type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

@@ -11,10 +11,10 @@
 //! that measure fixes. It lives as long as the call, whose change set and listings do not change.
 
 use std::cell::RefCell;
-
-use crate::engine::hash::HashMap;
 use std::rc::Rc;
 use std::sync::Mutex;
+
+use crate::engine::hash::HashMap;
 
 /// Values by key with the tick of their last use, and the clock.
 type Kept<V> = (HashMap<String, (V, u64)>, u64);

@@ -375,21 +375,22 @@ impl ChangeSet {
             .map(|i| &self.changes[i])
     }
 
+    /// Changes strictly below `path` (not `""`), a slice of the sorted set.
+    fn below(&self, path: &str) -> &[Change] {
+        let prefix = format!("{path}/");
+        let start = self
+            .changes
+            .partition_point(|c| c.path.as_str() < prefix.as_str());
+        let len = self.changes[start..].partition_point(|c| c.path.starts_with(&prefix));
+        &self.changes[start..start + len]
+    }
+
     /// Whether anything changed at `path` or below it (`""`: anything at all).
     pub fn any_at_or_under(&self, path: &str) -> bool {
         if path.is_empty() {
             return !self.changes.is_empty();
         }
-        if self.get(path).is_some() {
-            return true;
-        }
-        let prefix = format!("{path}/");
-        let start = self
-            .changes
-            .partition_point(|c| c.path.as_str() < prefix.as_str());
-        self.changes
-            .get(start)
-            .is_some_and(|c| c.path.starts_with(&prefix))
+        self.get(path).is_some() || !self.below(path).is_empty()
     }
 
     /// Changes at `path` or below it (`""` = all).
@@ -397,17 +398,7 @@ impl ChangeSet {
         if path.is_empty() {
             return self.changes.iter().collect();
         }
-        let mut out: Vec<&Change> = self.get(path).into_iter().collect();
-        let prefix = format!("{path}/");
-        let start = self
-            .changes
-            .partition_point(|c| c.path.as_str() < prefix.as_str());
-        out.extend(
-            self.changes[start..]
-                .iter()
-                .take_while(|c| c.path.starts_with(&prefix)),
-        );
-        out
+        self.get(path).into_iter().chain(self.below(path)).collect()
     }
 }
 

@@ -210,7 +210,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     // keep only entries that drop nothing a later step needs
     let needed = needed_paths(ctx, idx);
     let runs: Vec<String> = ctx.df.instructions.iter().filter_map(run_command).collect();
-    let old: Vec<String> = ctx.ignore.patterns.as_ref().clone();
+    let old: &[String] = &ctx.ignore.patterns;
     let flavor = ctx.flavor;
     let mut kept: Vec<Entry> = Vec::new();
     // Each entry is tried after the file's patterns and the entries kept so far. An entry kept
@@ -218,7 +218,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     // drops is what the file's own patterns drop plus what the new entry matches: checked
     // against the file's matcher and the entry alone, linear in the entries instead of
     // compiling every prefix of them (`drops_with`). Otherwise the whole trial is compiled.
-    let old_matcher = Matcher::new(&old, flavor).ok();
+    let old_matcher = Matcher::new(old, flavor).ok();
     let mut incremental = old_matcher.is_some();
     // what the file's own patterns already drop, checked once
     let old_drops = old_matcher.as_ref().is_some_and(|om| {
@@ -252,14 +252,14 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 Some(v) => old_drops || v.into_iter().any(|d| d),
                 None => {
                     incremental = false;
-                    match trial_drops(&old, &kept, pat, flavor, &needed) {
+                    match trial_drops(old, &kept, pat, flavor, &needed) {
                         Some(d) => d,
                         None => continue,
                     }
                 }
             }
         } else {
-            match trial_drops(&old, &kept, pat, flavor, &needed) {
+            match trial_drops(old, &kept, pat, flavor, &needed) {
                 Some(d) => d,
                 None => continue,
             }
