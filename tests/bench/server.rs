@@ -287,8 +287,19 @@ fn delivery(template: &Value, i: u64, round: &str) -> (String, Vec<u8>, String) 
     (format!("{round}-{i}"), body, sig)
 }
 
+/// The HTTP request of delivery `i`, whole: headers and signed body.
+fn request(template: &Value, i: u64, round: &str) -> (String, Vec<u8>) {
+    let (id, body, sig) = delivery(template, i, round);
+    let mut req = format!("POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-GitHub-Event: pull_request\r\nX-GitHub-Delivery: {id}\r\nX-Hub-Signature-256: {sig}\r\n\r\n", body.len()).into_bytes();
+    req.extend_from_slice(&body);
+    (id, req)
+}
+
 /// Send deliveries at `rate` per second over `CONNECTIONS` keep-alive connections until `stop_at`
-/// deliveries (or the server goes away); `(delivery id, status, latency)` of each answered one.
+/// deliveries (or the server goes away); when the burst started (delivery `i` is due `i / rate`
+/// seconds after) and `(delivery id, status, latency)` of each answered one. Every request is built and signed before the clock starts, as a load generator does, so that
+/// the client's own work (a 25 KB body serialised and signed per delivery) does not take the
+/// cores the server and its database share with it during the burst.
 async fn burst(
     port: u16,
     template: &Value,
@@ -297,17 +308,18 @@ async fn burst(
     round: &str,
     kill_after: Option<u64>,
     kill: Option<Arc<Mutex<Child>>>,
-) -> Vec<(String, u16, Duration)> {
+) -> (Instant, Vec<(String, u16, Duration)>) {
     let results = Arc::new(Mutex::new(Vec::new()));
+    let requests: Arc<Vec<(String, Vec<u8>)>> =
+        Arc::new((0..n).map(|i| request(template, i, round)).collect());
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
-        let (results, next, template, round, kill) = (
+        let (results, next, requests, kill) = (
             results.clone(),
             next.clone(),
-            template.clone(),
-            round.to_string(),
+            requests.clone(),
             kill.clone(),
         );
         tasks.push(tokio::spawn(async move {
@@ -325,7 +337,7 @@ async fn burst(
                 }
                 let due = start + Duration::from_micros(i * 1_000_000 / rate);
                 tokio::time::sleep_until(due.into()).await;
-                let (id, body, sig) = delivery(&template, i, &round);
+                let (id, req) = &requests[i as usize];
                 if conn.is_none() {
                     conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
                         .await
@@ -338,12 +350,13 @@ async fn burst(
                 }
                 let Some(c) = conn.as_mut() else { continue };
                 let sent = Instant::now();
-                let mut req = format!("POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-GitHub-Event: pull_request\r\nX-GitHub-Delivery: {id}\r\nX-Hub-Signature-256: {sig}\r\n\r\n", body.len()).into_bytes();
-                req.extend_from_slice(&body);
-                let ok = c.get_mut().write_all(&req).await.is_ok();
+                let ok = c.get_mut().write_all(req).await.is_ok();
                 let status = if ok { read_response(c).await } else { None };
                 match status {
-                    Some(st) => results.lock().unwrap().push((id, st, sent.elapsed())),
+                    Some(st) => results
+                        .lock()
+                        .unwrap()
+                        .push((id.clone(), st, sent.elapsed())),
                     None => conn = None,
                 }
             }
@@ -352,7 +365,10 @@ async fn burst(
     for t in tasks {
         let _ = t.await;
     }
-    Arc::try_unwrap(results).unwrap().into_inner().unwrap()
+    (
+        start,
+        Arc::try_unwrap(results).unwrap().into_inner().unwrap(),
+    )
 }
 
 async fn read_response(c: &mut BufReader<tokio::net::TcpStream>) -> Option<u16> {
@@ -444,8 +460,7 @@ fn load_run(
 ) {
     let port = free_port();
     let mut server = start_server_on(database, api, port);
-    let started = Instant::now();
-    let results = rt.block_on(burst(port, template, n, rate, round, None, None));
+    let (started, results) = rt.block_on(burst(port, template, n, rate, round, None, None));
     let elapsed = started.elapsed();
     let accepted = results.iter().filter(|r| r.1 == 202).count();
     let mut lat: Vec<Duration> = results.iter().map(|r| r.2).collect();
@@ -520,8 +535,7 @@ fn mixed_run(
     let db = dir.join(format!("mixed-{round}.db"));
     let port = free_port();
     let mut server = start_server(&db, api, port);
-    let sent_at = Instant::now();
-    let results = rt.block_on(burst(
+    let (sent_at, results) = rt.block_on(burst(
         port,
         template,
         MIXED_DELIVERIES,
@@ -672,7 +686,7 @@ fn main() {
     let db = dir.path().join("crash.db");
     let port = free_port();
     let server = Arc::new(Mutex::new(start_server(&db, &api, port)));
-    let results = rt.block_on(burst(
+    let (_, results) = rt.block_on(burst(
         port,
         &template,
         CRASH_DELIVERIES,
