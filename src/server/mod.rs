@@ -454,7 +454,11 @@ pub fn run(a: ServeArgs) -> Result<crate::shell::Exit> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(serve(a))?;
+    let served = rt.block_on(serve(a));
+    // an analysis still running on the blocking pool (its job was given back to the queue) must
+    // not hold the exit: dropping the runtime would wait for it without end
+    rt.shutdown_timeout(Duration::from_secs(1));
+    served?;
     Ok(crate::shell::Exit::Ok)
 }
 

@@ -1202,6 +1202,8 @@ fn sigterm_stops_accepting_and_exits_cleanly() {
     assert_eq!(http_status(srv.port, "/healthz"), None);
 }
 
+const EC_KEY_LABELLED_RSA: &str = include_str!("../fixtures/github-app-ec-key-labelled-rsa.pem");
+
 #[test]
 fn serve_refuses_to_start_without_a_secret_or_credentials() {
     for (env, want) in [
@@ -1231,6 +1233,16 @@ fn serve_refuses_to_start_without_a_secret_or_credentials() {
             ],
             "the App's private key",
         ),
+        // well-formed PEM and DER that no RS256 JWT can be signed with: a P-256 key under an
+        // RSA label (a throwaway key, tests/fixtures/github-app-ec-key-labelled-rsa.pem)
+        (
+            vec![
+                ("CACHEBUST_WEBHOOK_SECRET", "s"),
+                ("CACHEBUST_APP_ID", "12"),
+                ("CACHEBUST_PRIVATE_KEY", EC_KEY_LABELLED_RSA),
+            ],
+            "the App's private key",
+        ),
     ] {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));
         c.arg("serve")
@@ -1240,7 +1252,26 @@ fn serve_refuses_to_start_without_a_secret_or_credentials() {
         for (k, v) in env {
             c.env(k, v);
         }
-        let o = c.output().unwrap();
+        // a server that starts when it should have refused is stopped, not waited for
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let o = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(o) => o.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                panic!("serve started instead of refusing ({want})");
+            }
+        };
         assert_eq!(o.status.code(), Some(2));
         assert!(
             String::from_utf8_lossy(&o.stderr).contains(want),
@@ -1321,6 +1352,8 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
         &[
             ("CACHEBUST_ANALYSIS_SECONDS", "6"),
             ("CACHEBUST_CHECK_RUNS", "false"),
+            // one runtime thread: were the analysis on the runtime, nothing would answer
+            ("TOKIO_WORKER_THREADS", "1"),
         ],
     );
     let p = srv.port;
@@ -1392,6 +1425,71 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
     // the failed job is not claimed again
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(store.job_status(slow_job).await.unwrap().unwrap().1, 1);
+}
+
+/// SIGTERM while an analysis runs: the server stops within its grace period (the analysis is
+/// abandoned, not waited for) and gives the job back to the queue, its attempt not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_analysis_stops_within_the_grace_period() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    for n in 0..6 {
+        let d = r.dir.join(format!("slow{n}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("Dockerfile"), long_dockerfile(n)).unwrap();
+    }
+    let slow = crate::action::commit(&r.dir, "slow");
+    {
+        let mut st = f.state();
+        st.files = pull_files(&r.dir, &r.base, &slow);
+        for sha in [&r.base, &slow] {
+            st.serve_commit(&r.dir, sha);
+        }
+        st.merge_base = Some(r.base.clone());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let mut srv = start_server(
+        &db,
+        &f.url,
+        &[
+            ("CACHEBUST_ANALYSIS_SECONDS", "300"),
+            ("CACHEBUST_SHUTDOWN_GRACE_SECONDS", "2"),
+            ("CACHEBUST_CHECK_RUNS", "false"),
+        ],
+    );
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    let body = pr_payload("opened", 9, &slow, &r.base);
+    let (st, b) = post(srv.port, "pull_request", "t-slow", &body, signed(&body)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    let job = job_of(&b);
+    wait_until("the slow job to run", Duration::from_secs(20), async || {
+        store.job_status(job).await.unwrap().unwrap().0 == "running"
+    })
+    .await;
+    // give the analysis a moment to be well under way on its thread
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = Instant::now();
+    let st = Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let code = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(8),
+            "still running {:?} after SIGTERM with a 2 s grace",
+            sent.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "{code:?}");
+    let (status, attempts, _) = store.job_status(job).await.unwrap().unwrap();
+    assert_eq!((status.as_str(), attempts), ("queued", 0));
+    assert!(f.state().issue_comments.iter().all(|c| c.pr != 9));
 }
 
 /// Slow clients: headers and bodies that never finish are cut after the read timeout, bodies
