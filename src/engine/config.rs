@@ -4,6 +4,8 @@
 
 pub use super::settings::*;
 
+use super::buildlog::MAX_SECONDS;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
 pub struct ConfigError {
@@ -79,18 +81,19 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
             line: line_of_item(text, "cost", i),
             message: m,
         };
-        if !(r.seconds.is_finite() && r.seconds >= 0.0) {
-            return Err(bad(format!("cost[{i}]: seconds must be a number ≥ 0")));
+        // at most what a timing log may say of one step (a week): a total of many such steps
+        // stays a finite number, so the JSON figure is never `null`
+        let max = MAX_SECONDS;
+        let believable = |x: f64| (0.0..=MAX_SECONDS).contains(&x);
+        if !believable(r.seconds) {
+            return Err(bad(format!(
+                "cost[{i}]: seconds must be a number from 0 to {max} (a week)"
+            )));
         }
         if let Some([lo, hi]) = r.range {
-            if !(lo.is_finite()
-                && hi.is_finite()
-                && 0.0 <= lo
-                && lo <= r.seconds
-                && r.seconds <= hi)
-            {
+            if !(believable(lo) && believable(hi) && lo <= r.seconds && r.seconds <= hi) {
                 return Err(bad(format!(
-                    "cost[{i}]: range must be [low, high] with low ≤ seconds ≤ high"
+                    "cost[{i}]: range must be [low, high] with 0 ≤ low ≤ seconds ≤ high ≤ {max}"
                 )));
             }
         }
@@ -145,6 +148,22 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(2));
+        for (seconds, range) in [("1e307", ""), ("-1", ""), (".nan", ""), ("9", "[1, 1e308]")] {
+            let range = if range.is_empty() {
+                String::new()
+            } else {
+                format!("\n    range: {range}")
+            };
+            let e = parse(
+                "c.yml",
+                &format!(
+                    "cost:\n  - match: x\n    seconds: 1\n  - match: y\n    seconds: {seconds}{range}\n"
+                ),
+            )
+            .unwrap_err();
+            assert_eq!(e.line, Some(4), "{seconds} {range}: {e}");
+            assert!(e.message.starts_with("cost[1]: "), "{e}");
+        }
         let e = parse("c.yml", "cost:\n  - match: x\n    secs: 9\n").unwrap_err();
         assert!(e.line.is_some(), "{e}");
         assert!(

@@ -262,3 +262,74 @@ fn check_markdown_fences_outgrow_the_backticks_of_the_dockerfile() {
         "{html}"
     );
 }
+
+/// Item 10 through the binary: a committed timing log with durations no build takes (negative,
+/// NaN, past a week) and a configuration claiming 1e307 s. The log's values are dropped with a
+/// warning naming file and line, the total stays a number, and `--fail-on rebuild-seconds>10`
+/// still trips on the model's estimate; the configuration is refused with its line.
+#[test]
+fn timing_values_no_build_takes_neither_break_the_figures_nor_the_gate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+    write_tree(
+        &b,
+        &[(
+            "Dockerfile",
+            "FROM alpine\nRUN echo a\nRUN make all\n".into(),
+        )],
+    );
+    write_tree(
+        &h,
+        &[(
+            "Dockerfile",
+            "FROM alpine\nRUN echo b\nRUN make all\n".into(),
+        )],
+    );
+    let log = tmp.path().join("build.log");
+    std::fs::write(
+        &log,
+        "#1 [1/3] FROM docker.io/library/alpine\n#1 DONE 0.1s\n#2 [2/3] RUN echo a\n#2 DONE -1e308s\n#3 [3/3] RUN make all\n#3 DONE NaNs\n#4 [3/3] RUN make all\n#4 DONE 1e308s\n",
+    )
+    .unwrap();
+    let log_arg = log.to_str().unwrap();
+    let o = analyze(&b, &h, &["--timings", log_arg, "--format", "json"]);
+    let v = json(&o);
+    let total = v["estimated_rebuild_seconds"].as_f64();
+    assert!(
+        total.is_some_and(|t| t.is_finite() && t > 10.0),
+        "{}",
+        out(&o)
+    );
+    let lines: Vec<u64> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| {
+            d["file"] == "build.log" || d["file"].as_str().is_some_and(|f| f.ends_with("build.log"))
+        })
+        .map(|d| d["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [4, 6, 8], "{v:#}");
+    let gated = analyze(
+        &b,
+        &h,
+        &["--timings", log_arg, "--fail-on", "rebuild-seconds>10"],
+    );
+    assert_eq!(gated.status.code(), Some(1), "{}", out(&gated));
+
+    let cfg = tmp.path().join("cachebust.yml");
+    std::fs::write(
+        &cfg,
+        "cost:\n  - match: \"RUN make*\"\n    seconds: 1e307\n",
+    )
+    .unwrap();
+    let o = analyze(
+        &b,
+        &h,
+        &["--config", cfg.to_str().unwrap(), "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let text = out(&o);
+    assert!(text.contains("cachebust.yml:2"), "{text}");
+    assert!(text.contains("from 0 to 604800 (a week)"), "{text}");
+}
