@@ -326,7 +326,7 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
     let relevant: Vec<_> = df.findings.iter().filter(|f| f.relevant).collect();
     if opts.suggestions && !relevant.is_empty() {
         let _ = writeln!(o, "\n**Suggestions for this change:**\n");
-        for f in relevant {
+        for (i, f) in relevant.iter().enumerate() {
             let mut line = format!(
                 "- line {} **{}** {}",
                 f.line,
@@ -337,12 +337,19 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
                 line.push_str(&format!(" · {}", escape(&sv)));
             }
             line.push_str(&format!(": {}", escape_sentence(&sentence(&f.message))));
-            if let Some(x) = &f.fix {
-                line.push_str(&format!(
+            match (&f.fix, super::same_fix_as(&relevant[..i], f)) {
+                (Some(_), Some(e)) => {
+                    line.push_str(&format!(
+                        " Fix: the same as line {} ({}) above.",
+                        e.line, e.code
+                    ));
+                }
+                (Some(x), None) => line.push_str(&format!(
                     " Fix ({}): {}.",
                     applicability_words(x.applicability),
                     escape_sentence(&x.description)
-                ));
+                )),
+                (None, _) => {}
             }
             let _ = writeln!(o, "{line}");
         }

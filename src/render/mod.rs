@@ -461,6 +461,19 @@ pub fn chain_why(origin: &Step, df: &DockerfileReport) -> String {
         .unwrap_or_default()
 }
 
+/// The earlier finding of `shown` that carries the same fix as `f` (a fix merged for
+/// overlapping findings is on each of them): a list names it once and refers back to it after.
+pub fn same_fix_as<'a>(
+    shown: &[&'a crate::engine::rules::Finding],
+    f: &crate::engine::rules::Finding,
+) -> Option<&'a crate::engine::rules::Finding> {
+    let fix = f.fix.as_ref()?;
+    shown
+        .iter()
+        .copied()
+        .find(|e| !std::ptr::eq(*e, f) && e.fix.as_ref() == Some(fix))
+}
+
 /// What a fix saves for this change: "with this patch, this change rebuilds 2 steps instead of
 /// 9 (about 3 min 40 s saved per build)".
 pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {

@@ -339,7 +339,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
             df.findings.iter().filter(|f| f.relevant).collect();
         if !relevant.is_empty() {
             p.line("  suggestions:");
-            for f in &relevant {
+            for (i, f) in relevant.iter().enumerate() {
                 p.para(
                     &format!("    line {} {} {}: ", f.line, f.code, f.name),
                     "      ",
@@ -351,10 +351,16 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                         crate::engine::fix::Applicability::Unsafe => "fix to review (--unsafe)",
                         crate::engine::fix::Applicability::DisplayOnly => "to complete by hand",
                     };
-                    let mut line = fix.description.clone();
-                    if let Some(s) = super::savings_sentence(f) {
-                        line.push_str(&format!("; {s}"));
-                    }
+                    let line = match super::same_fix_as(&relevant[..i], f) {
+                        Some(e) => format!("the same fix as line {} ({}) above", e.line, e.code),
+                        None => {
+                            let mut line = fix.description.clone();
+                            if let Some(s) = super::savings_sentence(f) {
+                                line.push_str(&format!("; {s}"));
+                            }
+                            line
+                        }
+                    };
                     p.para(&format!("      {kind}: "), "        ", &line);
                 }
             }
