@@ -280,8 +280,7 @@ impl Accumulator {
     }
 
     pub fn finish(self) -> HistoryReport {
-        // rounded to cents; `+ 0.0` turns a rounded -0.0 into 0.0 (never "-0%")
-        let r2 = |x: f64| (x * 100.0).round() / 100.0 + 0.0;
+        let r2 = cents;
         let mut dockerfiles: Vec<DockerfileHistory> = self
             .dfs
             .into_iter()
@@ -349,16 +348,48 @@ impl Accumulator {
             commits: self.commits.len(),
             total_rebuild_seconds: r2(total),
             avoidable_seconds: r2(avoid),
-            avoidable_share: if total > 0.0 { r2(avoid / total) } else { 0.0 },
+            avoidable_share: share(avoid, total),
             dockerfiles,
             per_commit: self.commits,
         }
     }
 }
 
+/// Rounded to cents; `+ 0.0` turns a rounded -0.0 into 0.0 (never "-0%").
+fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0 + 0.0
+}
+
+/// `part` of `total` in cents of one, within 0 and 1: sums of floats may fall a hair outside
+/// (a share of -0.004 would read "-0%", one of -0.006 "-1%").
+fn share(part: f64, total: f64) -> f64 {
+    if total > 0.0 && part.is_finite() {
+        cents((part / total).clamp(0.0, 1.0))
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_never_read_as_negative_percentages() {
+        for (part, total, want) in [
+            (-1e-9, 10.0, "0%"),
+            (-0.04, 10.0, "0%"),
+            (-0.06, 10.0, "0%"),
+            (5.0, 10.0, "50%"),
+            (10.000001, 10.0, "100%"),
+            (3.0, 0.0, "0%"),
+            (f64::NAN, 10.0, "0%"),
+        ] {
+            let s = share(part, total);
+            assert_eq!(format!("{:.0}%", s * 100.0), want, "{part} of {total}");
+        }
+        assert_eq!(format!("{:.0}", cents(-0.004) * 100.0), "0");
+    }
 
     #[test]
     fn manifests_and_noise() {
