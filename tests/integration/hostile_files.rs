@@ -218,6 +218,84 @@ fn escapes_and_bidi_controls_in_file_names_are_shown_not_obeyed() {
         !text.contains('\u{1b}') && !text.contains('\u{202e}'),
         "{text:?}"
     );
+    // and the findings are there, under the name as it is (an empty output passes the above)
+    assert!(text.contains("\\u{1b}[2J\\u{202e}cod/Dockerfile"), "{text}");
+    assert!(text.contains("CB00"), "{text}");
+    // SARIF: the name percent-encoded in the URI (RFC 3986), so a viewer shows no control
+    let o = cachebust(
+        &["check", "--root", h.to_str().unwrap(), "--format", "sarif"],
+        tmp.path(),
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
+    let uris: Vec<&str> = v["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(!uris.is_empty(), "{v:#}");
+    for u in uris {
+        assert_eq!(u, "svc%1B%5B2J%E2%80%AEcod/Dockerfile", "{v:#}");
+    }
+}
+
+/// Items 1 and 2 through the CLI: an expansion nested 100,000 deep (it overflowed the stack at
+/// 120 KB) and 44 doubling ARGs (3.3 GB) are findings with file and line, and the other build of
+/// the same change is still predicted.
+#[test]
+fn expansion_bombs_are_findings_and_the_other_builds_go_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+    let app = |v: &str| ("app/Dockerfile", format!("FROM alpine\nRUN echo {v}\n"));
+    write_tree(&b, &[app("1")]);
+    write_tree(
+        &h,
+        &[
+            app("2"),
+            ("bomb/Dockerfile", crate::server::nesting_bomb(100_000)),
+            ("double/Dockerfile", crate::server::doubling_bomb(44)),
+        ],
+    );
+    let o = analyze(&b, &h, &["--format", "json"]);
+    let v = json(&o);
+    let by_path = |p: &str| {
+        v["dockerfiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["path"] == p)
+            .unwrap_or_else(|| panic!("no {p} in {v:#}"))
+            .clone()
+    };
+    let said = |d: &serde_json::Value, what: &str| -> Vec<u64> {
+        d["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["message"].as_str().unwrap_or_default().contains(what))
+            .map(|x| x["line"].as_u64().unwrap_or(0))
+            .collect()
+    };
+    assert_eq!(
+        said(&by_path("bomb/Dockerfile"), "nests deeper than 64 levels"),
+        [2],
+        "{v:#}"
+    );
+    let lines = said(&by_path("double/Dockerfile"), "grow past 32 KiB");
+    assert!(!lines.is_empty() && lines.iter().all(|l| *l > 2), "{v:#}");
+    let app = by_path("app/Dockerfile");
+    let statuses: Vec<&str> = app["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["cached", "rebuilt"], "{v:#}");
 }
 
 #[test]
