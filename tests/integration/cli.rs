@@ -869,4 +869,28 @@ fn untrusted_config_and_timings_are_refused_without_their_contents() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    // a device (endless) and files past the size bounds: refused by name, nothing read
+    let big_log = tmp.path().join("big.log");
+    std::fs::File::create(&big_log)
+        .unwrap()
+        .set_len(65 * 1024 * 1024)
+        .unwrap();
+    let big_cfg = tmp.path().join("big.yml");
+    std::fs::write(&big_cfg, format!("# {}\n", "x".repeat(1024 * 1024))).unwrap();
+    for (flag, file, want) in [
+        ("--timings", "/dev/zero", "not a regular file"),
+        ("--config", "/dev/zero", "not a regular file"),
+        ("--timings", big_log.to_str().unwrap(), "larger than 64 MiB"),
+        ("--config", big_cfg.to_str().unwrap(), "larger than 1 MiB"),
+    ] {
+        let o = cachebust(
+            &["analyze", "--base", b, "--head", h, flag, file],
+            tmp.path(),
+        );
+        assert_eq!(o.status.code(), Some(2), "{flag} {file}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{flag} {file}: {}", stderr(&o));
+    }
+    // and the same run without them goes through
+    let o = cachebust(&["analyze", "--base", b, "--head", h], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

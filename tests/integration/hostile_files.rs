@@ -169,6 +169,88 @@ fn dockerignore_errors_point_at_the_dockerignore() {
         text.contains(".dockerignore:2: error: not a text file: it is not UTF-8"),
         "{text}"
     );
+    // past the pattern limit: a finding on the first line not read, and the build still
+    // predicted (a.txt changed: the COPY rebuilds)
+    let many: String = (0..20_000).map(|i| format!("junk{i}/\n")).collect();
+    std::fs::write(h.join(".dockerignore"), many).unwrap();
+    let v = json(&analyze(&b, &h, &["--format", "json"]));
+    let df = &v["dockerfiles"][0];
+    let d = df["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["file"] == ".dockerignore")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(d["line"], 1001, "{v:#}");
+    let statuses: Vec<&str> = df["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["cached", "rebuilt"], "{v:#}");
+}
+
+/// Item 5's other inputs through the CLI, each past its limit: a Dockerfile of 80,000 `\`
+/// continuations and a timing log of 40,000 vertices. Each is a finding naming file and line; the
+/// log's first 10,000 vertices are still matched.
+#[test]
+fn inputs_past_their_limits_are_findings_with_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+    let cont: String = std::iter::once("FROM alpine\nRUN echo \\\n".to_string())
+        .chain((0..80_000).map(|i| format!("  {i} \\\n")))
+        .chain(std::iter::once("  end\n".to_string()))
+        .collect();
+    let app = |v: &str| ("app/Dockerfile", format!("FROM alpine\nRUN echo {v}\n"));
+    write_tree(&b, &[app("1")]);
+    write_tree(&h, &[app("2"), ("long/Dockerfile", cont)]);
+    let mut log = String::new();
+    for n in 1..=40_000 {
+        log.push_str(&format!("#{n} [2/2] RUN echo {n}\n#{n} DONE 0.1s\n"));
+    }
+    let log_path = tmp.path().join("vertices.log");
+    std::fs::write(&log_path, log).unwrap();
+    let o = analyze(
+        &b,
+        &h,
+        &["--format", "json", "--timings", log_path.to_str().unwrap()],
+    );
+    let v = json(&o);
+    let long = v["dockerfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "long/Dockerfile")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    let d = &long["diagnostics"][0];
+    assert!(d["line"].as_u64().is_some_and(|l| l > 1), "{v:#}");
+    assert!(
+        d["message"].as_str().unwrap_or_default().contains("lines"),
+        "{v:#}"
+    );
+    let logd = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("vertices.log"))
+        })
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(logd["line"], 20_001, "{v:#}");
+    assert!(
+        logd["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("10000")
+            || logd["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("10,000"),
+        "{v:#}"
+    );
 }
 
 #[test]
