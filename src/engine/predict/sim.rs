@@ -5,6 +5,7 @@
 //! content-hashed inputs (`Input`). Sources: buildkit-cache-semantics.md §3–§6, §10.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::engine::dockerfile::stages::{self, Base, StageInfo};
 use crate::engine::dockerfile::{
@@ -64,7 +65,8 @@ pub enum Op {
     },
     Exec {
         argv: Vec<String>,
-        env: Vec<String>,
+        /// `NAME=value` items, shared by the steps that saw the same environment.
+        env: Arc<Vec<String>>,
         cwd: String,
         user: String,
         network: String,
@@ -121,7 +123,10 @@ pub enum Input {
 /// Context for explaining a miss: the state the step saw.
 #[derive(Debug, Clone, Default)]
 pub struct Detail {
-    pub env: Vec<EnvVar>,
+    /// Shared with the stage's state and the other steps that saw it (copied only when a
+    /// variable is set): a pull request's 32 KiB environment over 10,000 steps is one copy, not
+    /// 10,000.
+    pub env: Arc<Vec<EnvVar>>,
     pub cwd_line: Option<u32>,
     pub user_line: Option<u32>,
     pub shell_line: Option<u32>,
@@ -290,7 +295,9 @@ pub struct SideSpec<'a> {
 
 #[derive(Clone)]
 struct State {
-    env: Vec<EnvVar>,
+    env: Arc<Vec<EnvVar>>,
+    /// `env` as `NAME=value` items, made once per environment (None after a change).
+    env_items: Option<Arc<Vec<String>>>,
     /// ARG names declared in this stage without a value (still unset).
     cwd: String,
     cwd_config: String,
@@ -334,22 +341,31 @@ impl State {
                 ENV_LIMIT >> 10
             ));
         }
-        self.env.retain(|v| v.name != var.name);
-        self.env.push(var);
+        let env = Arc::make_mut(&mut self.env);
+        env.retain(|v| v.name != var.name);
+        env.push(var);
+        self.env_items = None;
         Ok(())
     }
 
-    fn env_strings(&self) -> Vec<String> {
-        self.env
-            .iter()
-            .map(|v| {
-                if v.src == EnvSrc::Image {
-                    v.value.clone()
-                } else {
-                    format!("{}={}", v.name, v.value)
-                }
-            })
-            .collect()
+    fn env_strings(&mut self) -> Arc<Vec<String>> {
+        if let Some(items) = &self.env_items {
+            return items.clone();
+        }
+        let items: Arc<Vec<String>> = Arc::new(
+            self.env
+                .iter()
+                .map(|v| {
+                    if v.src == EnvSrc::Image {
+                        v.value.clone()
+                    } else {
+                        format!("{}={}", v.name, v.value)
+                    }
+                })
+                .collect(),
+        );
+        self.env_items = Some(items.clone());
+        items
     }
 }
 
@@ -692,11 +708,12 @@ impl StagePass<'_, '_> {
 /// The state after FROM an image: its environment, working directory and user are unknown.
 fn image_state() -> State {
     State {
-        env: vec![EnvVar {
+        env: Arc::new(vec![EnvVar {
             name: String::new(),
             value: placeholder("image env"),
             src: EnvSrc::Image,
-        }],
+        }]),
+        env_items: None,
         cwd: placeholder("image workdir"),
         cwd_config: placeholder("image workdir"),
         cwd_line: None,
@@ -711,11 +728,12 @@ fn image_state() -> State {
 /// The state after FROM scratch: BuildKit's default PATH, `/`, root.
 fn scratch_state() -> State {
     State {
-        env: vec![EnvVar {
+        env: Arc::new(vec![EnvVar {
             name: "PATH".into(),
             value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
             src: EnvSrc::Image,
-        }],
+        }]),
+        env_items: None,
         cwd: "/".into(),
         cwd_config: "/".into(),
         cwd_line: None,
@@ -730,7 +748,8 @@ fn scratch_state() -> State {
 /// The state after FROM a stage not simulated yet (a forward reference).
 fn unknown_stage_state() -> State {
     State {
-        env: Vec::new(),
+        env: Arc::new(Vec::new()),
+        env_items: None,
         cwd: "/".into(),
         cwd_config: "/".into(),
         cwd_line: None,
@@ -1533,5 +1552,38 @@ mod tests {
             "docker.io/library/alpine@sha256:abc"
         );
         assert!(!is_mutable(&normalize_image("alpine@sha256:abc")));
+    }
+
+    /// Steps that saw the same environment share one copy of it; setting a variable makes a
+    /// new one. (A 32 KiB environment over 10,000 steps took 377 MB when each step had its own.)
+    #[test]
+    fn steps_share_the_environment_they_saw() {
+        let df = crate::engine::dockerfile::parse(
+            "FROM alpine\nENV A=1\nRUN one\nRUN two\nENV B=2\nRUN three\n",
+        );
+        let sim = simulate(&SideSpec {
+            df: &df,
+            build_args: &BTreeMap::new(),
+            target: None,
+            sem: Semantics {
+                frontend: Frontend::Current,
+                daemon_current: true,
+                resolves_tags: true,
+                merge_op: true,
+            },
+            context: "",
+        });
+        let run = |i: usize| match sim.step.get(&i) {
+            Some(StepVertex::Vertex(v)) => &sim.vertices[*v],
+            _ => panic!("no vertex for instruction {i}"),
+        };
+        let items = |i: usize| match &run(i).op {
+            Op::Exec { env, .. } => env.clone(),
+            _ => panic!("not a RUN"),
+        };
+        assert!(Arc::ptr_eq(&run(2).detail.env, &run(3).detail.env));
+        assert!(Arc::ptr_eq(&items(2), &items(3)));
+        assert!(!Arc::ptr_eq(&run(3).detail.env, &run(5).detail.env));
+        assert_eq!(items(5)[1..], ["A=1", "B=2"].map(String::from));
     }
 }

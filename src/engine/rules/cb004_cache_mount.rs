@@ -104,7 +104,7 @@ fn keyed(tool: &str, s: &str) -> bool {
 /// The cache mounts of one RUN: (target, id) as the step sees them.
 struct Mounts {
     list: Vec<(String, Option<String>)>,
-    env: Vec<String>,
+    env: std::sync::Arc<Vec<String>>,
     cmd: String,
 }
 
