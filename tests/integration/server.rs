@@ -1427,6 +1427,71 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
     assert_eq!(store.job_status(slow_job).await.unwrap().unwrap().1, 1);
 }
 
+/// Item 7 on the server: the review follows the BASE revision's `.github/cachebust.yml`. The
+/// base switches CB003 off and the pull request both adds `ARG BUILD_DATE` (CB003's case) and
+/// deletes that line of the configuration: no CB003 in the review, and the summary says the
+/// change edits the configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reviews_with_the_base_configuration() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    crate::cli::git(&r.dir, &["checkout", "-q", &r.base]);
+    std::fs::create_dir_all(r.dir.join(".github")).unwrap();
+    std::fs::write(
+        r.dir.join(".github/cachebust.yml"),
+        "rules:\n  CB003: off\n",
+    )
+    .unwrap();
+    let base = crate::action::commit(&r.dir, "base with a configuration");
+    crate::cli::git(&r.dir, &["checkout", "-q", &r.head, "--", "."]);
+    std::fs::write(r.dir.join(".github/cachebust.yml"), "rules: {}\n").unwrap();
+    let head = crate::action::commit(&r.dir, "head: CB003 back on");
+    {
+        let mut st = f.state();
+        st.files = pull_files(&r.dir, &base, &head);
+        for sha in [&base, &head] {
+            st.serve_commit(&r.dir, sha);
+        }
+        st.merge_base = Some(base.clone());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let srv = start_server(&db, &f.url, &[("CACHEBUST_CHECK_RUNS", "false")]);
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    let body = pr_payload("opened", 7, &head, &base);
+    let (st, b) = post(srv.port, "pull_request", "cfg-1", &body, signed(&body)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    let job = job_of(&b);
+    wait_until("the job to end", Duration::from_secs(60), async || {
+        let s = store.job_status(job).await.unwrap().unwrap().0;
+        s == "done" || s == "failed"
+    })
+    .await;
+    let s = store.job_status(job).await.unwrap().unwrap();
+    assert_eq!(s.0, "done", "{s:?}");
+    let all: String = {
+        let st = f.state();
+        st.issue_comments
+            .iter()
+            .chain(&st.reviews)
+            .filter(|c| c.pr == 7)
+            .map(|c| c.body.clone())
+            .collect()
+    };
+    assert!(all.contains("api/Dockerfile"), "no review: {all}");
+    assert!(
+        !all.contains("CB003"),
+        "the base switched CB003 off:\n{all}"
+    );
+    assert!(
+        all.contains(
+            "this change edits .github/cachebust.yml; the review follows the base revision"
+        ),
+        "{all}"
+    );
+    drop(srv);
+}
+
 /// SIGTERM while an analysis runs: the server stops within its grace period (the analysis is
 /// abandoned, not waited for) and gives the job back to the queue, its attempt not counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
