@@ -102,9 +102,37 @@ pub async fn analyze_with<R: RepoSource>(
         for ((p, h), b) in paths.iter().zip(head).zip(base) {
             match (h, b) {
                 (None, None) => {
-                    return Err(AnalyzeError::Usage(format!(
-                        "--dockerfile {p}: no such file in the base or the head tree"
-                    )));
+                    // something is there but is not a file: say what, not "no such file"
+                    let mut what = None;
+                    for side in [Side::Head, Side::Base] {
+                        let listed = repo.list(side, &[(p.clone(), false)]).await?;
+                        let kind = listed
+                            .iter()
+                            .flat_map(|(_, _, entries)| entries)
+                            .find(|(path, _)| path == p)
+                            .map(|(_, e)| e.kind);
+                        if let Some(k) = kind {
+                            what = Some((side, k));
+                            break;
+                        }
+                    }
+                    return Err(AnalyzeError::Usage(match what {
+                        Some((side, kind)) => format!(
+                            "--dockerfile {p}: {} in the {} tree, not a Dockerfile",
+                            match kind {
+                                crate::engine::tree::EntryKind::Dir => "a directory",
+                                crate::engine::tree::EntryKind::Submodule => "a submodule",
+                                crate::engine::tree::EntryKind::Symlink =>
+                                    "a symlink that leads to no file",
+                                crate::engine::tree::EntryKind::File =>
+                                    "not a regular file (a FIFO or device)",
+                            },
+                            if side == Side::Head { "head" } else { "base" }
+                        ),
+                        None => {
+                            format!("--dockerfile {p}: no such file in the base or the head tree")
+                        }
+                    }));
                 }
                 (None, Some(_)) => diagnostics.push(FileDiagnostic {
                     file: p.clone(),

@@ -131,7 +131,8 @@ fn files_that_are_not_text_or_not_files_are_named_with_what_they_are() {
     let o = analyze(&b, &h, &["--dockerfile", "x.Dockerfile"]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(
-        out(&o).contains("--dockerfile x.Dockerfile: no such file"),
+        out(&o)
+            .contains("--dockerfile x.Dockerfile: a directory in the head tree, not a Dockerfile"),
         "{}",
         out(&o)
     );
