@@ -1622,6 +1622,76 @@ async fn slow_clients_are_cut_and_deliveries_still_go_through() {
     );
 }
 
+/// Item 4's remaining bounds: past `--max-connections` a connection is closed at once (and
+/// the ones held open are cut by the read timeout, after which deliveries go through), and a
+/// chunked body with no Content-Length is refused with 413 once it passes `--max-body-bytes`.
+#[test]
+fn connections_and_chunked_bodies_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let srv = start_server(
+        &db,
+        "http://127.0.0.1:9",
+        &[
+            ("CACHEBUST_READ_TIMEOUT_SECONDS", "1"),
+            ("CACHEBUST_MAX_CONNECTIONS", "3"),
+            ("CACHEBUST_MAX_BODY_BYTES", "100000"),
+        ],
+    );
+    let p = srv.port;
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
+            s.write_all(b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Git")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // the fourth: closed without an answer
+    let mut extra = TcpStream::connect(("127.0.0.1", p)).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut buf = Vec::new();
+    let n = extra.read_to_end(&mut buf).unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "answered past the limit: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    // once the read timeout has cut the held ones, a delivery goes through
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(held);
+    let ping = serde_json::to_vec(&payload("ping.1.json")).unwrap();
+    let (st, b) = post(p, "ping", "p-after-limit", &ping, signed(&ping)).unwrap();
+    assert_eq!(st, 200, "{b}");
+    // chunked, 3 x 50,000 bytes, no Content-Length
+    let body = vec![b' '; 150_000];
+    let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: d-chunked\r\nX-Hub-Signature-256: {}\r\nConnection: close\r\n\r\n",
+        signed(&body).unwrap()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    for c in body.chunks(50_000) {
+        let _ = s.write_all(format!("{:x}\r\n", c.len()).as_bytes());
+        let _ = s.write_all(c);
+        let _ = s.write_all(b"\r\n");
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(answer.split_whitespace().nth(1), Some("413"), "{answer}");
+    let (st, b) = post(p, "ping", "p-after-chunked", &ping, signed(&ping)).unwrap();
+    assert_eq!(st, 200, "{b}");
+    drop(srv);
+}
+
 /// The server's resident memory, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
