@@ -494,3 +494,60 @@ fn timing_values_no_build_takes_neither_break_the_figures_nor_the_gate() {
     assert!(text.contains("cachebust.yml:2"), "{text}");
     assert!(text.contains("from 0 to 604800 (a week)"), "{text}");
 }
+
+/// Item 8 through the CLI, in Compose's long form: a `context:` that climbs out of the repository
+/// is refused with a diagnostic at the service's line, not clamped into the tree (no build of
+/// service evil with context `etc`), and the other service's build is still predicted.
+#[test]
+fn a_compose_context_outside_the_repository_is_refused_not_clamped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+    let compose = "services:\n  app:\n    build: ./app\n  evil:\n    build:\n      context: ../../../../etc\n      dockerfile: Dockerfile\n";
+    let files = |v: &str| {
+        vec![
+            ("compose.yaml", compose.to_string()),
+            ("app/Dockerfile", format!("FROM alpine\nRUN echo {v}\n")),
+            ("etc/Dockerfile", format!("FROM alpine\nRUN echo {v}\n")),
+        ]
+    };
+    write_tree(&b, &files("1"));
+    write_tree(&h, &files("2"));
+    let v = json(&analyze(&b, &h, &["--format", "json"]));
+    let builds: Vec<(&str, &str, &str)> = v["dockerfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap(),
+                d["context"].as_str().unwrap(),
+                d["origin"]["kind"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // app's build as Compose declares it; etc/Dockerfile (changed too) only as a Dockerfile
+    // found in the tree, with its own guessed context: never as service evil's build
+    assert_eq!(
+        builds,
+        [
+            ("app/Dockerfile", "app", "compose"),
+            ("etc/Dockerfile", ".", "discovered")
+        ],
+        "{v:#}"
+    );
+    let d = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["file"] == "compose.yaml")
+        .unwrap_or_else(|| panic!("no compose diagnostic: {v:#}"));
+    assert_eq!(d["severity"], "error", "{v:#}");
+    // the service's line
+    assert_eq!(d["line"], 4, "{v:#}");
+    assert!(
+        d["message"].as_str().unwrap_or_default().contains(
+            "service evil: build context ../../../../etc is outside the repository; refused"
+        ),
+        "{v:#}"
+    );
+}
