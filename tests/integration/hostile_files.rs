@@ -29,6 +29,16 @@ fn analyze(b: &Path, h: &Path, extra: &[&str]) -> std::process::Output {
     cachebust(&a, b.parent().unwrap())
 }
 
+/// The status of each step of one Dockerfile's report.
+fn statuses(df: &serde_json::Value) -> Vec<&str> {
+    df["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect()
+}
+
 fn json(o: &std::process::Output) -> serde_json::Value {
     assert_eq!(o.status.code(), Some(0), "{}", out(o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(o)))
@@ -49,12 +59,7 @@ fn a_byte_order_mark_is_read_as_buildkit_reads_it() {
     let v = json(&analyze(&b, &h, &["--format", "json"]));
     let df = &v["dockerfiles"][0];
     assert_eq!(df["diagnostics"], serde_json::json!([]), "{v:#}");
-    let statuses: Vec<&str> = df["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
+    let statuses = statuses(&df);
     assert_eq!(statuses, ["cached", "rebuilt"], "{v:#}");
 }
 
@@ -183,12 +188,7 @@ fn dockerignore_errors_point_at_the_dockerignore() {
         .find(|d| d["file"] == ".dockerignore")
         .unwrap_or_else(|| panic!("{v:#}"));
     assert_eq!(d["line"], 1001, "{v:#}");
-    let statuses: Vec<&str> = df["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
+    let statuses = statuses(&df);
     assert_eq!(statuses, ["cached", "rebuilt"], "{v:#}");
 }
 
@@ -372,12 +372,7 @@ fn expansion_bombs_are_findings_and_the_other_builds_go_on() {
     let lines = said(&by_path("double/Dockerfile"), "grow past 32 KiB");
     assert!(!lines.is_empty() && lines.iter().all(|l| *l > 2), "{v:#}");
     let app = by_path("app/Dockerfile");
-    let statuses: Vec<&str> = app["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
+    let statuses = statuses(&app);
     assert_eq!(statuses, ["cached", "rebuilt"], "{v:#}");
 }
 
