@@ -195,6 +195,10 @@ pub struct Sim {
     /// Instructions that run as ONBUILD triggers in a child: (child FROM index → vertices).
     pub notes: HashMap<usize, Vec<Note>>,
     pub target_missing: bool,
+    /// Bytes of environment copied so far (see `ENV_COPY_LIMIT`), and whether passing it was
+    /// reported (once: every variable set after it is left unset, for the same reason).
+    pub env_copied: usize,
+    pub env_copy_reported: bool,
 }
 
 pub const PLACEHOLDER_OPEN: char = '\u{E000}';
@@ -312,6 +316,11 @@ struct State {
 
 /// Largest environment of one stage (names and values), in bytes.
 pub const ENV_LIMIT: usize = 32 << 10;
+/// Most environment bytes one simulation copies. Steps share the environment they saw, and a
+/// variable set after a step copies it (and its `NAME=value` items are made again): a pull
+/// request alternating `ENV` and `RUN` 5,000 times over a 32 KiB environment would otherwise
+/// hold 320 MB. A real Dockerfile copies a few hundred KiB at most.
+pub const ENV_COPY_LIMIT: usize = 16 << 20;
 
 impl State {
     fn lookup(&self, name: &str) -> Option<String> {
@@ -327,7 +336,7 @@ impl State {
 
     /// Set a variable unless the stage's environment would grow past `ENV_LIMIT` bytes (every
     /// step keeps a copy of it, so a pull request could otherwise multiply it by the steps).
-    fn set(&mut self, var: EnvVar) -> Result<(), String> {
+    fn set(&mut self, var: EnvVar, sim: &mut Sim) -> Result<(), String> {
         let others: usize = self
             .env
             .iter()
@@ -340,6 +349,22 @@ impl State {
                 var.name,
                 ENV_LIMIT >> 10
             ));
+        }
+        if Arc::strong_count(&self.env) > 1 {
+            // a step holds this environment: it is copied, and its items made again
+            let cost = 2 * (others + var.name.len() + var.value.len());
+            if sim.env_copied + cost > ENV_COPY_LIMIT {
+                if std::mem::replace(&mut sim.env_copy_reported, true) {
+                    // said once, at the first variable left unset
+                    return Ok(());
+                }
+                return Err(format!(
+                    "{}: the steps' environments would pass {} MiB in all (cachebust's limit; each variable set between steps copies the environment); this and every variable set after it are left unset",
+                    var.name,
+                    ENV_COPY_LIMIT >> 20
+                ));
+            }
+            sim.env_copied += cost;
         }
         let env = Arc::make_mut(&mut self.env);
         env.retain(|v| v.name != var.name);
@@ -388,6 +413,8 @@ pub fn simulate(spec: &SideSpec<'_>) -> Sim {
         stage_of: HashMap::new(),
         notes: from_notes,
         target_missing,
+        env_copied: 0,
+        env_copy_reported: false,
     };
     let mut final_states: Vec<State> = Vec::new();
     for st in &stage_infos {
@@ -921,11 +948,14 @@ fn dispatch(
                 })
                 .collect();
             for (k, v) in expanded {
-                if let Err(e) = state.set(EnvVar {
-                    name: k,
-                    value: v,
-                    src: EnvSrc::Env { line },
-                }) {
+                if let Err(e) = state.set(
+                    EnvVar {
+                        name: k,
+                        value: v,
+                        src: EnvSrc::Env { line },
+                    },
+                    sim,
+                ) {
                     sim.diagnostics
                         .push(diag(line, Severity::Error, format!("ENV {e}")));
                 }
@@ -954,11 +984,14 @@ fn dispatch(
                     auto_arg(name).map(|v| (v, EnvSrc::Platform { line }))
                 };
                 if let Some((v, src)) = value {
-                    if let Err(e) = state.set(EnvVar {
-                        name: name.clone(),
-                        value: v,
-                        src,
-                    }) {
+                    if let Err(e) = state.set(
+                        EnvVar {
+                            name: name.clone(),
+                            value: v,
+                            src,
+                        },
+                        sim,
+                    ) {
                         sim.diagnostics
                             .push(diag(line, Severity::Error, format!("ARG {e}")));
                     }
@@ -1552,6 +1585,42 @@ mod tests {
             "docker.io/library/alpine@sha256:abc"
         );
         assert!(!is_mutable(&normalize_image("alpine@sha256:abc")));
+    }
+
+    /// Variables set between many steps each copy the environment: past `ENV_COPY_LIMIT` in
+    /// all, one error (at the first variable left unset), not one per variable.
+    #[test]
+    fn environment_copies_are_bounded_and_reported_once() {
+        let mut text = String::from("FROM alpine\nARG A0=xxxxxxxxxxxxxxxx\n");
+        for i in 1..=10 {
+            text.push_str(&format!("ARG A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+        }
+        text.push_str("ENV E=$A10\n");
+        for i in 0..1_000 {
+            text.push_str(&format!("ENV B={i}\nRUN echo {i}\n"));
+        }
+        let df = crate::engine::dockerfile::parse(&text);
+        let sim = simulate(&SideSpec {
+            df: &df,
+            build_args: &BTreeMap::new(),
+            target: None,
+            sem: Semantics {
+                frontend: Frontend::Current,
+                daemon_current: true,
+                resolves_tags: true,
+                merge_op: true,
+            },
+            context: "",
+        });
+        let said: Vec<&Diagnostic> = sim
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.contains("MiB in all"))
+            .collect();
+        assert_eq!(said.len(), 1, "{:?}", sim.diagnostics);
+        // 16 KiB environment, copied and its items made again: 32 KiB a time, 512 times
+        assert!((1_000..1_100).contains(&said[0].line), "{:?}", said[0]);
+        assert!(sim.env_copied <= ENV_COPY_LIMIT);
     }
 
     /// Steps that saw the same environment share one copy of it; setting a variable makes a
