@@ -125,7 +125,7 @@ pub async fn analyze_with<R: RepoSource>(
                                 crate::engine::tree::EntryKind::Symlink =>
                                     "a symlink that leads to no file",
                                 crate::engine::tree::EntryKind::File =>
-                                    "not a regular file (a FIFO or device)",
+                                    "a file whose contents could not be read",
                             },
                             if side == Side::Head { "head" } else { "base" }
                         ),

@@ -497,7 +497,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
                     ));
                 }
             };
-            crate::adapters::github::GitHub::check_app_key(&a.api_url, id, &pem)
+            crate::adapters::github::GitHub::check_app_key(id, &pem)
                 .map_err(|e| anyhow!("--private-key-file / CACHEBUST_PRIVATE_KEY: {e}"))?;
             AppAuth::App { id, pem }
         }
@@ -610,20 +610,23 @@ async fn serve(a: ServeArgs) -> Result<()> {
         })
     };
     tracing::info!(listen = %addr, database = store.backend(), workers = workers.len(), "cachebust serve: listening");
-    accept(
+    let grace = Duration::from_secs(a.shutdown_grace_seconds);
+    // the workers are told to stop when the signal comes (no new claims while open requests
+    // finish), and everything shares one grace period from then
+    let stopped_at = accept(
         listener,
         app,
         a.max_connections.max(1),
         Duration::from_secs_f64(a.read_timeout_seconds.clamp(0.1, 3600.0)),
-        Duration::from_secs(a.shutdown_grace_seconds),
+        grace,
+        || {
+            tracing::info!("shutting down: finishing the jobs in hand");
+            let _ = stop_tx.send(true);
+            wake.notify_waiters();
+        },
     )
     .await;
-    // stop accepting is done; let the workers finish what they hold
-    tracing::info!("shutting down: finishing the jobs in hand");
-    let _ = stop_tx.send(true);
-    wake.notify_waiters();
-    // one deadline for all workers, not one grace period each
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(a.shutdown_grace_seconds);
+    let deadline = stopped_at + grace;
     for (name, mut handle) in workers {
         if tokio::time::timeout_at(deadline, &mut handle)
             .await
@@ -632,14 +635,16 @@ async fn serve(a: ServeArgs) -> Result<()> {
             handle.abort();
             // let the aborted task go before its jobs are handed back
             let _ = handle.await;
-            match store.release(&name).await {
-                Ok(n) if n > 0 => {
-                    tracing::warn!(worker = %name, released = n, "gave unfinished jobs back to the queue")
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(worker = %name, error = %e, "cannot give jobs back; their lease will expire")
-                }
+        }
+        // whatever the worker still holds goes back to the queue, however it ended (aborted, or
+        // a claim that committed as it was cancelled); nothing to do for one that finished
+        match store.release(&name).await {
+            Ok(n) if n > 0 => {
+                tracing::warn!(worker = %name, released = n, "gave unfinished jobs back to the queue")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(worker = %name, error = %e, "cannot give jobs back; their lease will expire")
             }
         }
     }
@@ -651,16 +656,18 @@ async fn serve(a: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Serve connections until SIGTERM / Ctrl-C, then stop accepting and let open requests finish
-/// (up to `grace`). At most `max_conns` connections are open; each has `read_timeout` for the
-/// headers of each request (hyper closes it otherwise).
+/// Serve connections until SIGTERM / Ctrl-C, then call `on_stop`, stop accepting and let open
+/// requests finish (up to `grace`); returns when the signal came. At most `max_conns`
+/// connections are open; each has `read_timeout` for the headers of each request (hyper closes
+/// it otherwise).
 async fn accept(
     listener: tokio::net::TcpListener,
     app: Router,
     max_conns: usize,
     read_timeout: Duration,
     grace: Duration,
-) {
+    on_stop: impl FnOnce(),
+) -> tokio::time::Instant {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let conns = Arc::new(tokio::sync::Semaphore::new(max_conns));
     let stop = shutdown_signal();
@@ -696,6 +703,8 @@ async fn accept(
             drop(permit);
         });
     }
+    let stopped_at = tokio::time::Instant::now();
+    on_stop();
     drop(listener);
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
@@ -703,6 +712,7 @@ async fn accept(
     {
         tracing::warn!("requests still open at the end of the grace period were cut");
     }
+    stopped_at
 }
 
 fn hostname() -> String {

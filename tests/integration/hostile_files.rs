@@ -59,7 +59,7 @@ fn a_byte_order_mark_is_read_as_buildkit_reads_it() {
     let v = json(&analyze(&b, &h, &["--format", "json"]));
     let df = &v["dockerfiles"][0];
     assert_eq!(df["diagnostics"], serde_json::json!([]), "{v:#}");
-    let statuses = statuses(&df);
+    let statuses = statuses(df);
     assert_eq!(statuses, ["cached", "rebuilt"], "{v:#}");
 }
 
@@ -188,7 +188,7 @@ fn dockerignore_errors_point_at_the_dockerignore() {
         .find(|d| d["file"] == ".dockerignore")
         .unwrap_or_else(|| panic!("{v:#}"));
     assert_eq!(d["line"], 1001, "{v:#}");
-    let statuses = statuses(&df);
+    let statuses = statuses(df);
     assert_eq!(statuses, ["cached", "rebuilt"], "{v:#}");
 }
 
