@@ -76,6 +76,33 @@ struct Spec {
     extra_touched: Vec<String>,
 }
 
+/// What is at `path` when it is not a readable file, and on which side ("head" first): a
+/// directory named like a Dockerfile is worth saying, not "no such file".
+async fn not_a_file<R: RepoSource>(
+    repo: &R,
+    path: &str,
+) -> Result<Option<(&'static str, &'static str)>, AnalyzeError> {
+    use crate::engine::tree::EntryKind;
+    for (side, name) in [(Side::Head, "head"), (Side::Base, "base")] {
+        let listed = repo.list(side, &[(path.to_string(), false)]).await?;
+        let kind = listed
+            .iter()
+            .flat_map(|(_, _, entries)| entries)
+            .find(|(p, _)| p == path)
+            .map(|(_, e)| e.kind);
+        if let Some(k) = kind {
+            let what = match k {
+                EntryKind::Dir => "a directory",
+                EntryKind::Submodule => "a submodule",
+                EntryKind::Symlink => "a symlink that leads to no file",
+                EntryKind::File => "a file whose contents could not be read",
+            };
+            return Ok(Some((name, what)));
+        }
+    }
+    Ok(None)
+}
+
 pub async fn analyze<R: RepoSource>(
     repo: &R,
     opts: &AnalyzeOptions,
@@ -102,33 +129,10 @@ pub async fn analyze_with<R: RepoSource>(
         for ((p, h), b) in paths.iter().zip(head).zip(base) {
             match (h, b) {
                 (None, None) => {
-                    // something is there but is not a file: say what, not "no such file"
-                    let mut what = None;
-                    for side in [Side::Head, Side::Base] {
-                        let listed = repo.list(side, &[(p.clone(), false)]).await?;
-                        let kind = listed
-                            .iter()
-                            .flat_map(|(_, _, entries)| entries)
-                            .find(|(path, _)| path == p)
-                            .map(|(_, e)| e.kind);
-                        if let Some(k) = kind {
-                            what = Some((side, k));
-                            break;
+                    return Err(AnalyzeError::Usage(match not_a_file(repo, p).await? {
+                        Some((side, what)) => {
+                            format!("--dockerfile {p}: {what} in the {side} tree, not a Dockerfile")
                         }
-                    }
-                    return Err(AnalyzeError::Usage(match what {
-                        Some((side, kind)) => format!(
-                            "--dockerfile {p}: {} in the {} tree, not a Dockerfile",
-                            match kind {
-                                crate::engine::tree::EntryKind::Dir => "a directory",
-                                crate::engine::tree::EntryKind::Submodule => "a submodule",
-                                crate::engine::tree::EntryKind::Symlink =>
-                                    "a symlink that leads to no file",
-                                crate::engine::tree::EntryKind::File =>
-                                    "a file whose contents could not be read",
-                            },
-                            if side == Side::Head { "head" } else { "base" }
-                        ),
                         None => {
                             format!("--dockerfile {p}: no such file in the base or the head tree")
                         }

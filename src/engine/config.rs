@@ -83,17 +83,16 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         };
         // at most what a timing log may say of one step (a week): a total of many such steps
         // stays a finite number, so the JSON figure is never `null`
-        let max = MAX_SECONDS;
         let believable = |x: f64| (0.0..=MAX_SECONDS).contains(&x);
         if !believable(r.seconds) {
             return Err(bad(format!(
-                "cost[{i}]: seconds must be a number from 0 to {max} (a week)"
+                "cost[{i}]: seconds must be a number from 0 to {MAX_SECONDS} (a week)"
             )));
         }
         if let Some([lo, hi]) = r.range {
             if !(believable(lo) && believable(hi) && lo <= r.seconds && r.seconds <= hi) {
                 return Err(bad(format!(
-                    "cost[{i}]: range must be [low, high] with 0 ≤ low ≤ seconds ≤ high ≤ {max}"
+                    "cost[{i}]: range must be [low, high] with 0 ≤ low ≤ seconds ≤ high ≤ {MAX_SECONDS}"
                 )));
             }
         }

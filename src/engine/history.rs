@@ -280,7 +280,6 @@ impl Accumulator {
     }
 
     pub fn finish(self) -> HistoryReport {
-        let r2 = cents;
         let mut dockerfiles: Vec<DockerfileHistory> = self
             .dfs
             .into_iter()
@@ -294,7 +293,7 @@ impl Accumulator {
                             stage,
                             instruction,
                             rebuilds,
-                            seconds: r2(seconds),
+                            seconds: cents(seconds),
                         },
                     )
                     .collect();
@@ -328,9 +327,13 @@ impl Accumulator {
                 DockerfileHistory {
                     path,
                     commits_rebuilding: a.commits,
-                    rebuild_seconds: r2(a.seconds),
-                    avoidable_seconds: r2(avoidable_seconds),
-                    avoidable: a.avoidable.into_iter().map(|(k, v)| (k, r2(v))).collect(),
+                    rebuild_seconds: cents(a.seconds),
+                    avoidable_seconds: cents(avoidable_seconds),
+                    avoidable: a
+                        .avoidable
+                        .into_iter()
+                        .map(|(k, v)| (k, cents(v)))
+                        .collect(),
                     steps,
                     triggers,
                 }
@@ -346,8 +349,8 @@ impl Accumulator {
         let avoid: f64 = dockerfiles.iter().map(|d| d.avoidable_seconds).sum();
         HistoryReport {
             commits: self.commits.len(),
-            total_rebuild_seconds: r2(total),
-            avoidable_seconds: r2(avoid),
+            total_rebuild_seconds: cents(total),
+            avoidable_seconds: cents(avoid),
             avoidable_share: share(avoid, total),
             dockerfiles,
             per_commit: self.commits,

@@ -468,10 +468,7 @@ pub fn same_fix_as<'a>(
     f: &crate::engine::rules::Finding,
 ) -> Option<&'a crate::engine::rules::Finding> {
     let fix = f.fix.as_ref()?;
-    shown
-        .iter()
-        .copied()
-        .find(|e| !std::ptr::eq(*e, f) && e.fix.as_ref() == Some(fix))
+    shown.iter().copied().find(|e| e.fix.as_ref() == Some(fix))
 }
 
 /// What a fix saves for this change: "with this patch, this change rebuilds 2 steps instead of

@@ -197,8 +197,8 @@ pub struct Sim {
     pub target_missing: bool,
     /// Bytes of environment copied so far (see `ENV_COPY_LIMIT`), and whether passing it was
     /// reported (once: every variable set after it is left unset, for the same reason).
-    pub env_copied: usize,
-    pub env_copy_reported: bool,
+    env_copied: usize,
+    env_copy_reported: bool,
 }
 
 pub const PLACEHOLDER_OPEN: char = '\u{E000}';
@@ -334,8 +334,10 @@ impl State {
         }
     }
 
-    /// Set a variable unless the stage's environment would grow past `ENV_LIMIT` bytes (every
-    /// step keeps a copy of it, so a pull request could otherwise multiply it by the steps).
+    /// Set a variable unless the stage's environment would grow past `ENV_LIMIT` bytes, or the
+    /// copy it takes (when a step holds the environment) would pass the simulation's
+    /// `ENV_COPY_LIMIT`. `Err` says why it was left unset; past the copy limit only the first
+    /// variable says so, the later ones are left unset with `Ok`.
     fn set(&mut self, var: EnvVar, sim: &mut Sim) -> Result<(), String> {
         let others: usize = self
             .env
@@ -1567,6 +1569,23 @@ fn dispatch_copy(
 mod tests {
     use super::*;
 
+    /// `text` simulated as the current frontend on a current daemon, from the repository root.
+    fn simulate_current(text: &str) -> Sim {
+        let df = crate::engine::dockerfile::parse(text);
+        simulate(&SideSpec {
+            df: &df,
+            build_args: &BTreeMap::new(),
+            target: None,
+            sem: Semantics {
+                frontend: Frontend::Current,
+                daemon_current: true,
+                resolves_tags: true,
+                merge_op: true,
+            },
+            context: "",
+        })
+    }
+
     #[test]
     fn image_references_normalise() {
         assert_eq!(normalize_image("node:20"), "docker.io/library/node:20");
@@ -1599,19 +1618,7 @@ mod tests {
         for i in 0..1_000 {
             text.push_str(&format!("ENV B={i}\nRUN echo {i}\n"));
         }
-        let df = crate::engine::dockerfile::parse(&text);
-        let sim = simulate(&SideSpec {
-            df: &df,
-            build_args: &BTreeMap::new(),
-            target: None,
-            sem: Semantics {
-                frontend: Frontend::Current,
-                daemon_current: true,
-                resolves_tags: true,
-                merge_op: true,
-            },
-            context: "",
-        });
+        let sim = simulate_current(&text);
         let said: Vec<&Diagnostic> = sim
             .diagnostics
             .iter()
@@ -1627,21 +1634,7 @@ mod tests {
     /// new one. (A 32 KiB environment over 10,000 steps took 377 MB when each step had its own.)
     #[test]
     fn steps_share_the_environment_they_saw() {
-        let df = crate::engine::dockerfile::parse(
-            "FROM alpine\nENV A=1\nRUN one\nRUN two\nENV B=2\nRUN three\n",
-        );
-        let sim = simulate(&SideSpec {
-            df: &df,
-            build_args: &BTreeMap::new(),
-            target: None,
-            sem: Semantics {
-                frontend: Frontend::Current,
-                daemon_current: true,
-                resolves_tags: true,
-                merge_op: true,
-            },
-            context: "",
-        });
+        let sim = simulate_current("FROM alpine\nENV A=1\nRUN one\nRUN two\nENV B=2\nRUN three\n");
         let run = |i: usize| match sim.step.get(&i) {
             Some(StepVertex::Vertex(v)) => &sim.vertices[*v],
             _ => panic!("no vertex for instruction {i}"),
