@@ -28,6 +28,9 @@ enum Command {
     /// Run the GitHub App server: verified webhooks, a durable queue, the same review.
     #[command(long_about = cachebust::server::SERVE_ABOUT)]
     Serve(cachebust::server::ServeArgs),
+    /// One analysis for `serve`, which starts it (not for use by hand).
+    #[command(name = "analysis-process", hide = true)]
+    AnalysisProcess(cachebust::server::AnalysisProcessArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Cli(c) => cachebust::cli::run(c),
         Command::Action(a) => cachebust::action::run(a.dry_run),
         Command::Serve(a) => cachebust::server::run(a),
+        Command::AnalysisProcess(a) => cachebust::server::run_analysis_process(a),
     };
     match outcome {
         Ok(exit) => ExitCode::from(exit.code()),

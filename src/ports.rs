@@ -386,6 +386,34 @@ pub trait Forge {
     ) -> Result<(Self::Trees, Vec<String>), HostError>;
 }
 
+/// A process of its own for one analysis (the server's: a pull request that crashes or exhausts
+/// it takes only that process down). The use-case speaks `app::isolate`'s protocol over the
+/// process's input and output.
+pub trait Isolation: Send + Sync + std::fmt::Debug {
+    /// Start a fresh process.
+    fn start(&self) -> Result<Isolated, String>;
+    /// The heap the process may use, in bytes (named when it ran out).
+    fn memory_limit(&self) -> u64;
+}
+
+/// A started analysis process.
+pub struct Isolated {
+    pub input: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+    pub output: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    /// Resolves once the process has ended. Dropping it kills the process.
+    pub ended: std::pin::Pin<Box<dyn std::future::Future<Output = Ended> + Send>>,
+}
+
+/// How an analysis process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// `exit status 0`, `signal 6 (SIGABRT)`, …
+    pub status: String,
+    pub success: bool,
+    /// The last few KiB it wrote to its standard error.
+    pub stderr: String,
+}
+
 /// The wall clock of the queue (leases, retry times, latencies), in milliseconds since the Unix
 /// epoch. The worker reads time only through it, so tests move time instead of waiting.
 pub trait Clock: Send + Sync {

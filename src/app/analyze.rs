@@ -8,7 +8,7 @@ use crate::engine::tree::{Listing, Side};
 use crate::engine::{self, BuildInput, EngineKind, FileText, Inputs, SideInput};
 use crate::ports::{RepoSource, SourceError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AnalyzeOptions {
     pub engine: EngineKind,
     /// Root-relative Dockerfiles to analyse; empty = discover.

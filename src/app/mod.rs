@@ -4,7 +4,8 @@
 //! `publish` delivers a report to a pull request over a `CodeHost`; `review` is the one
 //! "review a change" use-case of the Action and the worker (configuration, analysis, publish); `webhook` and `worker` are
 //! the server's intake and processing over a `JobStore`; `metrics` what the server counts.
-//! `config` is the configuration a change is reviewed with (the base revision's).
+//! `config` is the configuration a change is reviewed with (the base revision's); `isolate` runs
+//! the server's analysis in a process of its own.
 //! No concrete I/O here: everything goes through the traits in `ports`.
 
 pub mod analyze;
@@ -12,6 +13,7 @@ pub mod check;
 pub mod config;
 pub mod discover;
 pub mod history;
+pub mod isolate;
 pub mod metrics;
 pub mod publish;
 pub mod review;

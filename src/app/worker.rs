@@ -16,6 +16,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::analyze::{AnalyzeError, AnalyzeOptions, analyze};
+use super::isolate::IsolateError;
 pub use super::metrics::{BUCKETS_MS, Histogram, Metrics};
 use super::publish::{Mode, PublishOptions};
 use super::review::{
@@ -23,7 +24,9 @@ use super::review::{
 };
 use crate::engine::EngineKind;
 pub use crate::ports::Forge;
-use crate::ports::{Clock, CodeHost, HostError, Job, JobStore, PullRef, RepoSource, SystemClock};
+use crate::ports::{
+    Clock, CodeHost, HostError, Isolation, Job, JobStore, PullRef, RepoSource, SystemClock,
+};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -45,9 +48,13 @@ pub struct WorkerConfig {
     /// blocking pool, never on the async runtime, so deliveries and `/healthz` stay answered;
     /// a permit is held until the analysis has really ended, even after its budget ran out.
     pub analysis_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Run each analysis in a process of its own (memory budget, crash isolation, killed at
+    /// the time budget); `None`: on the blocking pool of this process.
+    pub isolation: Option<std::sync::Arc<dyn Isolation>>,
 }
 
-/// Run the CPU-bound analysis on the blocking pool, within `cfg.analysis_budget`.
+/// Run the CPU-bound analysis in a process of its own (`cfg.isolation`) or on the blocking pool,
+/// within `cfg.analysis_budget`.
 async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
     cfg: &WorkerConfig,
     trees: T,
@@ -71,6 +78,24 @@ async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
             transient: true,
             message: "the server is shutting down".into(),
         })?;
+    if let Some(iso) = cfg.isolation.clone() {
+        // past the deadline the future is dropped, which kills the process
+        return match tokio::time::timeout_at(deadline, async move {
+            let _permit = permit;
+            super::isolate::analyze_isolated(&*iso, &trees, &opts).await
+        })
+        .await
+        {
+            Err(_) => Err(over()),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(IsolateError::Analyze(e))) => Err(ReviewError::from(e).into()),
+            Ok(Err(IsolateError::Process(message))) => Err(JobError {
+                retry_after: None,
+                transient: false,
+                message,
+            }),
+        };
+    }
     let rt = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;

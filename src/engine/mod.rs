@@ -42,7 +42,7 @@ pub use report::Report;
 use tree::{ChangeSet, Listing, Needs, Request};
 
 /// Which builder the prediction follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EngineKind {
     /// Current BuildKit, as run by docker/setup-buildx-action (buildx + buildkitd).
     #[serde(rename = "buildkit")]
@@ -62,7 +62,7 @@ impl EngineKind {
 }
 
 /// A file's text as read, or why it could not be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FileText {
     Text(String),
     /// The file exists but is not text: it holds a NUL byte or is not UTF-8.
@@ -72,7 +72,7 @@ pub enum FileText {
 }
 
 /// Why a file is not text, with the 1-based line of the first offending byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NotText {
     Nul { line: u32 },
     NotUtf8 { line: u32 },

@@ -2,11 +2,11 @@
 //! Dockerfile with its predicted status, the structured cause of each miss and notes on what
 //! could not be known. Pure data; `render` turns it into text, JSON (version 1), markdown.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use super::dockerfile::ast::{Kind, Severity};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Cached,
@@ -15,7 +15,7 @@ pub enum Status {
 }
 
 /// How sure the prediction is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confidence {
     /// Follows from the trees and BuildKit's key rules.
@@ -26,7 +26,7 @@ pub enum Confidence {
 }
 
 /// What JSON v1 calls a cause's `kind`: the family a `Cause` variant belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CauseKind {
     DockerfileText,
@@ -49,7 +49,7 @@ pub enum CauseKind {
 }
 
 /// Changed paths (root-relative), sorted, at most `MAX_PATHS` of them, and how many there were.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Paths {
     pub shown: Vec<String>,
     pub total: usize,
@@ -74,7 +74,7 @@ pub const MAX_PATHS: usize = 20;
 /// the head line where the cause sits (the changed instruction, the ENV/ARG that set a value),
 /// `base_line` the counterpart's line in the base Dockerfile, `before`/`after` the values as
 /// displayed. JSON v1 flattens a cause into one object (`render::json`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cause {
     /// The instruction is new, or replaces one of another kind (`base_line`: the one it replaces).
     InstructionAdded { line: u32, base_line: Option<u32> },
@@ -288,7 +288,7 @@ impl Cause {
 }
 
 /// Facts the reason text must mention: uncertainty and special cases.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "note", rename_all = "snake_case")]
 pub enum Note {
     /// FROM or `--from` uses a tag that can move upstream.
@@ -320,7 +320,7 @@ pub enum Note {
 }
 
 /// Where a step's seconds come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CostSource {
     /// Median of the step's `DONE` times in the build logs given with `--timings`.
@@ -331,7 +331,7 @@ pub enum CostSource {
     Config,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub line: u32,
     pub end_line: u32,
@@ -355,7 +355,7 @@ pub struct Step {
 }
 
 /// The cost of a build for this change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostSummary {
     /// Seconds every build of this Dockerfile gets slower: the rebuilt steps.
     pub estimated_rebuild_seconds: f64,
@@ -374,7 +374,7 @@ pub struct CostSummary {
     pub steps_without_timing: Vec<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// 1-based line in `file` (0: the whole file).
     pub line: u32,
@@ -386,7 +386,7 @@ pub struct Diagnostic {
 }
 
 /// Where a build came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Origin {
     /// Named with `--dockerfile`.
@@ -412,7 +412,7 @@ pub enum Origin {
     Config { file: String, index: usize },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Summary {
     pub rebuilt: usize,
     pub cached: usize,
@@ -421,7 +421,7 @@ pub struct Summary {
     pub first_rebuilt_line: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DockerfileReport {
     pub path: String,
     pub context: String,
@@ -446,7 +446,7 @@ pub struct DockerfileReport {
     pub sources: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub engine: String,
     pub dockerfiles: Vec<DockerfileReport>,
@@ -457,7 +457,7 @@ pub struct Report {
 }
 
 /// A diagnostic about some file (compose file, ignore file) rather than a Dockerfile line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileDiagnostic {
     pub file: String,
     pub line: Option<u32>,
@@ -494,7 +494,7 @@ pub fn chains(df: &DockerfileReport) -> Vec<(&Step, Vec<&Step>)> {
 }
 
 /// What the change would save with a fix applied (PR mode).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Savings {
     pub rebuilt_steps_before: usize,
     pub rebuilt_steps_after: usize,

@@ -3,10 +3,10 @@
 //! of them. Reading and validating the YAML is `engine::config` (it knows the rule catalog; the
 //! rules and the prediction only need these types).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A cost override: steps whose instruction text matches `match` cost `seconds`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CostRule {
     /// Pattern over the instruction text (`*` any text, `?` one character), e.g. `RUN npm ci*`.
@@ -22,7 +22,7 @@ pub struct CostRule {
 }
 
 /// A rule's setting: `off`, `on`, a severity, or `{enabled, severity}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RuleSetting {
     /// `true`/`false` (and YAML 1.1's `on`/`off`, which some readers take as booleans).
@@ -83,7 +83,7 @@ impl RuleSetting {
 }
 
 /// Which Dockerfiles are analysed (patterns over root-relative paths, `*` any text).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Paths {
     #[serde(default)]
@@ -101,7 +101,7 @@ impl Paths {
 
 /// A build declared by hand (`builds:`), for Dockerfiles no compose file, bake file or workflow
 /// names: the context and args the team really builds with.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildDecl {
     /// Root-relative Dockerfile.
@@ -116,7 +116,7 @@ pub struct BuildDecl {
 }
 
 /// How builds are found.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Discovery {
     /// Directories never searched (names, or root-relative paths); default
@@ -138,7 +138,7 @@ impl Discovery {
 }
 
 /// The builder the prediction follows beyond `--engine`: what depends on the buildx driver.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Builder {
     /// The buildx driver: `docker-container` (the default: docker/setup-buildx-action's
@@ -159,7 +159,7 @@ impl Builder {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Builds declared by hand.

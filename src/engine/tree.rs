@@ -13,7 +13,9 @@ pub enum Side {
     Head,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum EntryKind {
     File,
     Symlink,
@@ -25,7 +27,7 @@ pub enum EntryKind {
 
 /// One path of a tree. `id` identifies the content: the git blob id for files (directories
 /// hash their files into the same form), the link target for symlinks.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub kind: EntryKind,
     /// Permission bits (`0o644`, `0o755`, …).
@@ -72,7 +74,7 @@ impl From<SideKey> for Side {
 }
 
 /// A (possibly partial) listing of one tree.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Listing {
     entries: BTreeMap<String, Entry>,
     /// Directories whose whole subtree is loaded (`""` = the whole tree).
@@ -241,7 +243,7 @@ impl Listing {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Added,
@@ -251,14 +253,14 @@ pub enum ChangeKind {
     ModeChanged,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     pub path: String,
     pub kind: ChangeKind,
 }
 
 /// Paths that differ between base and head (content, mode, kind, link target, presence).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChangeSet {
     changes: Vec<Change>,
 }

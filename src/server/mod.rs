@@ -1,7 +1,8 @@
 //! `cachebust serve`: the GitHub App server. axum answers `POST /webhook` (size limit, signature
 //! check over the raw bytes, then JSON, then a durable enqueue before the 2xx), `GET /healthz`,
 //! `GET /readyz` (the database answers) and `GET /metrics`; a pool of workers processes the queue
-//! (`app::worker`), each analysis on the blocking pool within a time budget. Hostile clients are
+//! (`app::worker`), each analysis in a process of its own (`analysis-process`, hidden) within a
+//! time and a memory budget. Hostile clients are
 //! bounded: connections (`--max-connections`), request headers and bodies must arrive within
 //! `--read-timeout-seconds`, bodies whose signature is not yet checked share a memory budget
 //! (`--unverified-bytes`), and a body is fed to the HMAC as it arrives. SIGTERM or Ctrl-C: stop accepting, let each worker finish the job in hand for
@@ -25,6 +26,7 @@ use serde_json::{Value, json};
 
 use crate::adapters::github::ApiStats;
 use crate::adapters::github::forge::{AppAuth, GitHubForge};
+use crate::adapters::process::AnalysisProcess;
 use crate::adapters::store::SqlStore;
 use crate::app::publish::PublishOptions;
 use crate::app::webhook::{self, Accepted, WebhookConfig};
@@ -44,7 +46,8 @@ bad or missing signature, 413 over --max-body-bytes, 400 on malformed JSON, 202 
 not handle, 200 for ping); pull_request opened/synchronize/reopened/ready_for_review and
 check_run / check_suite re-runs queue a job in the database before the answer, deduplicated by
 X-GitHub-Delivery, a newer head superseding queued older ones. Workers read the pull request through the API (no clone, no
-code from the pull request runs), post the review, the summary comment and a check run, and retry
+code from the pull request runs), analyse each in a process of its own (--analysis-seconds,
+--analysis-memory-mb), post the review, the summary comment and a check run, and retry
 GitHub errors with back-off. GET /healthz, /readyz and /metrics (Prometheus). Every flag can be
 given by its CACHEBUST_* variable. SIGTERM: stop accepting, finish or give back claimed jobs.";
 
@@ -132,9 +135,15 @@ pub struct ServeArgs {
     /// pages in cachebust's repository.
     #[arg(long, env = "CACHEBUST_RULES_URL", value_name = "URL")]
     pub rules_url: Option<String>,
-    /// Longest analysis of one pull request, in seconds; past it the job fails.
+    /// Longest analysis of one pull request, in seconds; past it the job fails (and its
+    /// analysis process is killed).
     #[arg(long, env = "CACHEBUST_ANALYSIS_SECONDS", default_value_t = 120.0)]
     pub analysis_seconds: f64,
+    /// Heap each analysis may use, in MiB. Each pull request is analysed in a process of its
+    /// own with this limit: one that crashes or runs out fails its job alone. 0: analyse inside
+    /// the server, with no memory budget and no crash isolation.
+    #[arg(long, env = "CACHEBUST_ANALYSIS_MEMORY_MB", default_value_t = 1024)]
+    pub analysis_memory_mb: u64,
     /// Time a client has to send a request's headers, and again its body, in seconds.
     #[arg(long, env = "CACHEBUST_READ_TIMEOUT_SECONDS", default_value_t = 10.0)]
     pub read_timeout_seconds: f64,
@@ -448,6 +457,27 @@ async fn shutdown_signal() {
 }
 
 /// Run the server until SIGTERM / Ctrl-C.
+/// The hidden command the server starts once per analysis (`adapters::process`).
+#[derive(Debug, Args)]
+pub struct AnalysisProcessArgs {
+    /// Heap limit of this process, in bytes.
+    #[arg(long)]
+    pub memory_bytes: u64,
+}
+
+/// One analysis for the server that started this process: confined, then the protocol of
+/// `app::isolate` over standard input and output.
+pub fn run_analysis_process(a: AnalysisProcessArgs) -> Result<crate::shell::Exit> {
+    crate::adapters::process::confine(a.memory_bytes).map_err(|e| anyhow!(e))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the runtime")?;
+    let (input, output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    rt.block_on(crate::app::isolate::serve_analysis(input, output))
+        .map_err(|e| anyhow!(e))?;
+    Ok(crate::shell::Exit::Ok)
+}
+
 pub fn run(a: ServeArgs) -> Result<crate::shell::Exit> {
     init_logs(a.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -555,6 +585,13 @@ async fn serve(a: ServeArgs) -> Result<()> {
     );
     let mut workers = Vec::new();
     let analysis_slots = Arc::new(tokio::sync::Semaphore::new(a.workers.max(1)));
+    let isolation: Option<Arc<dyn crate::ports::Isolation>> = match a.analysis_memory_mb {
+        0 => None,
+        mb => Some(Arc::new(AnalysisProcess {
+            exe: std::env::current_exe().context("finding this executable to start analyses")?,
+            memory_bytes: mb.saturating_mul(1024 * 1024),
+        })),
+    };
     for i in 0..a.workers.max(1) {
         let cfg = WorkerConfig {
             name: format!("{base}-{i}"),
@@ -577,6 +614,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
             },
             analysis_budget: Duration::from_secs_f64(a.analysis_seconds.clamp(0.001, 86_400.0)),
             analysis_slots: analysis_slots.clone(),
+            isolation: isolation.clone(),
         };
         let (store, forge, metrics, wake, stop) = (
             store.clone(),

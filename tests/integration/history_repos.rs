@@ -21,7 +21,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// A bare clone of the bundle in `tmp`.
-fn clone(tmp: &Path, name: &str) -> PathBuf {
+pub fn clone(tmp: &Path, name: &str) -> PathBuf {
     let dir = tmp.join(format!("{name}.git"));
     let o = Command::new("git")
         .args(["clone", "-q", "--bare"])

@@ -451,6 +451,7 @@ async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
             publish: Default::default(),
             analysis_budget: Duration::from_secs(60),
             analysis_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
+            isolation: None,
         };
         let (store, stop, wake, metrics) = (
             store.clone(),
@@ -562,6 +563,7 @@ async fn workers_retry_by_their_clock() {
         publish: Default::default(),
         analysis_budget: Duration::from_secs(60),
         analysis_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        isolation: None,
     };
     let forge = FlakyOnce(Default::default());
     let metrics = Metrics::default();
@@ -1407,6 +1409,13 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
         assert_eq!(s.0, "done", "job {id}: {s:?}");
     }
     assert!(srv.child.try_wait().unwrap().is_none(), "the server died");
+    // the analysis past its budget was killed, not left running: no analysis process is left
+    wait_until(
+        "the server's analysis processes to be gone",
+        Duration::from_secs(5),
+        async || analysis_processes(srv.child.id()).is_empty(),
+    )
+    .await;
     // the bombs' review says what was refused, with file and line
     let (all, normal_summary) = {
         let s = f.state();
@@ -1456,7 +1465,15 @@ async fn the_server_reviews_with_the_base_configuration() {
     }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("q.db");
-    let srv = start_server(&db, &f.url, &[("CACHEBUST_CHECK_RUNS", "false")]);
+    // analysed inside the server (no process): that path reviews the same way
+    let srv = start_server(
+        &db,
+        &f.url,
+        &[
+            ("CACHEBUST_CHECK_RUNS", "false"),
+            ("CACHEBUST_ANALYSIS_MEMORY_MB", "0"),
+        ],
+    );
     let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
     let body = pr_payload("opened", 7, &head, &base);
     let (st, b) = post(srv.port, "pull_request", "cfg-1", &body, signed(&body)).unwrap();
@@ -1701,6 +1718,162 @@ fn connections_and_chunked_bodies_are_bounded() {
     let (st, b) = post(p, "ping", "p-after-chunked", &ping, signed(&ping)).unwrap();
     assert_eq!(st, 200, "{b}");
     drop(srv);
+}
+
+/// Live `analysis-process` children of a process.
+fn analysis_processes(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let (Ok(stat), Ok(cmd)) = (
+            std::fs::read_to_string(format!("/proc/{pid}/stat")),
+            std::fs::read(format!("/proc/{pid}/cmdline")),
+        ) else {
+            continue;
+        };
+        // pid (comm) state ppid …
+        let after = stat.rsplit_once(") ").map_or("", |(_, a)| a);
+        let mut f = after.split_whitespace();
+        let (state, ppid) = (f.next(), f.next().and_then(|p| p.parse::<u32>().ok()));
+        if ppid == Some(parent)
+            && state != Some("Z")
+            && String::from_utf8_lossy(&cmd).contains("analysis-process")
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The per-job memory budget: each analysis runs in a process of its own whose heap is limited
+/// (`--analysis-memory-mb`, 32 here). A pull request whose analysis needs more (9,900 RUN steps,
+/// about 50 MB) fails alone with the budget named, is not tried again, and the server — with a
+/// normal pull request queued behind it — goes on and reviews that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analysis_over_its_memory_budget_fails_alone() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    std::fs::create_dir_all(r.dir.join("heavy")).unwrap();
+    std::fs::write(r.dir.join("heavy/Dockerfile"), long_dockerfile(0)).unwrap();
+    let heavy = crate::action::commit(&r.dir, "heavy");
+    {
+        let mut st = f.state();
+        st.files = pull_files(&r.dir, &r.base, &heavy);
+        for sha in [&r.base, &r.head, &heavy] {
+            st.serve_commit(&r.dir, sha);
+        }
+        st.merge_base = Some(r.base.clone());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let mut srv = start_server(
+        &db,
+        &f.url,
+        &[
+            ("CACHEBUST_ANALYSIS_MEMORY_MB", "32"),
+            ("CACHEBUST_CHECK_RUNS", "false"),
+            ("CACHEBUST_WORKERS", "1"),
+        ],
+    );
+    let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
+    let body = pr_payload("opened", 9, &heavy, &r.base);
+    let (st, b) = post(srv.port, "pull_request", "m-heavy", &body, signed(&body)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    let heavy_job = job_of(&b);
+    let body = pr_payload("opened", 7, &r.head, &r.base);
+    let (st, b) = post(srv.port, "pull_request", "m-normal", &body, signed(&body)).unwrap();
+    assert_eq!(st, 202, "{b}");
+    let normal_job = job_of(&b);
+    wait_until("both jobs to end", Duration::from_secs(120), async || {
+        let mut ended = 0;
+        for id in [heavy_job, normal_job] {
+            let s = store.job_status(id).await.unwrap().unwrap().0;
+            ended += usize::from(s == "done" || s == "failed");
+        }
+        ended == 2
+    })
+    .await;
+    let (status, attempts, error) = store.job_status(heavy_job).await.unwrap().unwrap();
+    assert_eq!((status.as_str(), attempts), ("failed", 1), "{error:?}");
+    assert!(
+        error.as_deref().unwrap_or_default().contains(
+            "the analysis ran out of its memory budget (32 MiB per pull request) and was stopped"
+        ),
+        "{error:?}"
+    );
+    let s = store.job_status(normal_job).await.unwrap().unwrap();
+    assert_eq!(s.0, "done", "{s:?}");
+    assert!(srv.child.try_wait().unwrap().is_none(), "the server died");
+    assert!(
+        f.state().issue_comments.iter().any(|c| c.pr == 7),
+        "no summary for the normal PR"
+    );
+    assert!(
+        f.state().issue_comments.iter().all(|c| c.pr != 9),
+        "the failed analysis posted"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.job_status(heavy_job).await.unwrap().unwrap().1, 1);
+}
+
+/// The analysis process reports exactly what the analysis inside the server reports: the
+/// bundled examples (directories: complete listings sent along), every rule fixture audited
+/// whole (findings, fixes, savings), and 25 consecutive commits of getsentry/self-hosted's
+/// history (git revisions: every listing and file read is a question over the pipe).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analysis_process_reports_what_the_server_would() {
+    use cachebust::adapters::local::LocalRepo;
+    use cachebust::adapters::process::AnalysisProcess;
+    use cachebust::app::analyze::{AnalyzeOptions, analyze};
+    use cachebust::app::isolate::analyze_isolated;
+    use cachebust::engine::EngineKind;
+    let iso = AnalysisProcess {
+        exe: env!("CARGO_BIN_EXE_cachebust").into(),
+        memory_bytes: 1 << 30,
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pairs: Vec<(String, String, PathBuf, bool)> = vec![(
+        root.join("examples/base").display().to_string(),
+        root.join("examples/head").display().to_string(),
+        root.to_path_buf(),
+        false,
+    )];
+    for e in std::fs::read_dir(root.join("tests/fixtures/rules")).unwrap() {
+        let d = e.unwrap().path().display().to_string();
+        pairs.push((d.clone(), d, root.to_path_buf(), true));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = crate::history_repos::clone(tmp.path(), "self-hosted");
+    for i in 0..25 {
+        pairs.push((
+            format!("HEAD~{}", i + 1),
+            format!("HEAD~{i}"),
+            bare.clone(),
+            false,
+        ));
+    }
+    let (mut findings, mut steps) = (0, 0);
+    for (base, head, repo, all) in &pairs {
+        let source = LocalRepo::open(base, head, repo).unwrap_or_else(|e| panic!("{e:?}"));
+        let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
+        opts.report_all = *all;
+        let here = analyze(&source, &opts).await.unwrap();
+        let there = analyze_isolated(&iso, &source, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{base} → {head}: {e}"));
+        assert_eq!(there, here, "{base} → {head}");
+        for d in &here.dockerfiles {
+            findings += d.findings.len();
+            steps += d.steps.len();
+        }
+    }
+    // the comparison covered real reports, not empty ones
+    assert!(
+        findings >= 40 && steps >= 120,
+        "{findings} findings, {steps} steps"
+    );
 }
 
 /// The server's resident memory, in KiB.

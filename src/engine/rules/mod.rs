@@ -648,6 +648,55 @@ pub fn audit_text(
     check(&ctx, config)
 }
 
+/// A finding read back (the server's analysis process sends its report over a pipe): its code
+/// and name become the catalog's own strings. Here rather than in `report`, which knows no rule.
+#[derive(serde::Deserialize)]
+struct FindingRead {
+    code: String,
+    name: String,
+    severity: super::report::Severity,
+    line: u32,
+    end_line: u32,
+    stage: String,
+    message: String,
+    fix: Option<super::fix::Fix>,
+    own_fix: Option<super::fix::Fix>,
+    fingerprint: String,
+    relevant: bool,
+    savings: Option<Savings>,
+    own_savings: Option<Savings>,
+}
+
+impl<'de> serde::Deserialize<'de> for Finding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Finding, D::Error> {
+        Finding::try_from(FindingRead::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<FindingRead> for Finding {
+    type Error = String;
+    fn try_from(f: FindingRead) -> Result<Finding, String> {
+        let rule = rule(&f.code)
+            .filter(|r| r.code == f.code && r.name == f.name)
+            .ok_or_else(|| format!("{} {} is no rule of the catalog", f.code, f.name))?;
+        Ok(Finding {
+            code: rule.code,
+            name: rule.name,
+            severity: f.severity,
+            line: f.line,
+            end_line: f.end_line,
+            stage: f.stage,
+            message: f.message,
+            fix: f.fix,
+            own_fix: f.own_fix,
+            fingerprint: f.fingerprint,
+            relevant: f.relevant,
+            savings: f.savings,
+            own_savings: f.own_savings,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

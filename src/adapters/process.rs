@@ -1,0 +1,119 @@
+//! The analysis process (`ports::Isolation`): this same executable started with the hidden
+//! `analysis-process` command, its input and output piped, the end of its standard error kept,
+//! killed when the server drops it. [`confine`] is what that process does first: a heap limit
+//! (`RLIMIT_DATA`, which counts what the allocator takes, not the mapped binary) and death with
+//! its parent.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::AsyncReadExt;
+
+use crate::ports::{Ended, Isolated, Isolation};
+
+/// The command line the server starts (hidden from `--help`).
+pub const COMMAND: &str = "analysis-process";
+/// Bytes of the process's standard error kept for the job's error.
+const STDERR_TAIL: usize = 4096;
+
+/// Start `exe analysis-process --memory-bytes N` per analysis.
+#[derive(Debug, Clone)]
+pub struct AnalysisProcess {
+    pub exe: PathBuf,
+    pub memory_bytes: u64,
+}
+
+impl Isolation for AnalysisProcess {
+    fn start(&self) -> Result<Isolated, String> {
+        let mut child = tokio::process::Command::new(&self.exe)
+            .arg(COMMAND)
+            .arg("--memory-bytes")
+            .arg(self.memory_bytes.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("{}: {e}", self.exe.display()))?;
+        let (Some(input), Some(output), Some(mut err)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err("the process's pipes are missing".into());
+        };
+        // drained as it comes, so that a chatty process never blocks on a full pipe
+        let tail = tokio::spawn(async move {
+            let mut kept: Vec<u8> = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > 2 * STDERR_TAIL {
+                    kept.drain(..kept.len() - STDERR_TAIL);
+                }
+            }
+            let from = kept.len().saturating_sub(STDERR_TAIL);
+            String::from_utf8_lossy(&kept[from..]).into_owned()
+        });
+        let ended = async move {
+            let status = child.wait().await;
+            let stderr = tail.await.unwrap_or_default();
+            match status {
+                Ok(s) => Ended {
+                    status: describe(&s),
+                    success: s.success(),
+                    stderr,
+                },
+                Err(e) => Ended {
+                    status: format!("not known: {e}"),
+                    success: false,
+                    stderr,
+                },
+            }
+        };
+        Ok(Isolated {
+            input: Box::new(input),
+            output: Box::new(output),
+            ended: Box::pin(ended),
+        })
+    }
+
+    fn memory_limit(&self) -> u64 {
+        self.memory_bytes
+    }
+}
+
+fn describe(s: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => {
+            let name = match sig {
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                _ => "",
+            };
+            format!("signal {sig}{name}")
+        }
+        _ => "ended".into(),
+    }
+}
+
+/// In the analysis process, before anything else: at most `memory_bytes` of heap, and killed
+/// if the server that started it dies.
+pub fn confine(memory_bytes: u64) -> Result<(), String> {
+    use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal, setrlimit};
+    setrlimit(
+        Resource::Data,
+        Rlimit {
+            current: Some(memory_bytes),
+            maximum: Some(memory_bytes),
+        },
+    )
+    .map_err(|e| format!("setting the memory limit: {e}"))?;
+    set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(|e| format!("asking to die with the server: {e}"))?;
+    Ok(())
+}
