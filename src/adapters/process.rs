@@ -1,8 +1,8 @@
 //! The analysis process (`ports::Isolation`): this same executable started with the hidden
-//! `analysis-process` command, its input and output piped, the end of its standard error kept,
-//! killed when the server drops it. [`confine`] is what that process does first: a heap limit
-//! (`RLIMIT_DATA`, which counts what the allocator takes, not the mapped binary) and death with
-//! its parent.
+//! `analysis-process` command, in a process group of its own and with an empty environment, its
+//! input and output piped, the end of its standard error kept, killed when the server drops it.
+//! [`confine`] is what that process does first: a heap limit (`RLIMIT_DATA`, which counts what
+//! the allocator takes, not the mapped binary), no core dump, and death with its parent.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -23,12 +23,32 @@ pub struct AnalysisProcess {
     pub memory_bytes: u64,
 }
 
+impl AnalysisProcess {
+    /// This very executable, also after the file was replaced or removed (an upgrade in place):
+    /// on Linux `/proc/self/exe` always runs the image the server runs.
+    pub fn this_executable(memory_bytes: u64) -> Result<AnalysisProcess, String> {
+        let exe = if cfg!(target_os = "linux") {
+            PathBuf::from("/proc/self/exe")
+        } else {
+            std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?
+        };
+        Ok(AnalysisProcess { exe, memory_bytes })
+    }
+}
+
 impl Isolation for AnalysisProcess {
     fn start(&self) -> Result<Isolated, String> {
-        let mut child = tokio::process::Command::new(&self.exe)
-            .arg(COMMAND)
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg(COMMAND)
             .arg("--memory-bytes")
             .arg(self.memory_bytes.to_string())
+            // nothing of the server's environment (its keys and tokens) reaches the analysis
+            .env_clear();
+        // its own process group: a Ctrl-C meant for the server does not kill the analysis
+        // under it (the server gives the job back, or kills the process, itself)
+        #[cfg(unix)]
+        cmd.process_group(0);
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -85,8 +105,13 @@ impl Isolation for AnalysisProcess {
 }
 
 fn describe(s: &std::process::ExitStatus) -> String {
+    #[cfg(unix)]
     use std::os::unix::process::ExitStatusExt;
-    match (s.code(), s.signal()) {
+    #[cfg(unix)]
+    let signal = s.signal();
+    #[cfg(not(unix))]
+    let signal: Option<i32> = None;
+    match (s.code(), signal) {
         (Some(c), _) => format!("exit status {c}"),
         (None, Some(sig)) => {
             let name = match sig {
@@ -101,19 +126,28 @@ fn describe(s: &std::process::ExitStatus) -> String {
     }
 }
 
-/// In the analysis process, before anything else: at most `memory_bytes` of heap, and killed
-/// if the server that started it dies.
+/// Whether analysis processes can be confined here (Linux: `RLIMIT_DATA` counts `mmap`ed heap
+/// since Linux 4.7, and `PR_SET_PDEATHSIG`).
+pub const CAN_CONFINE: bool = cfg!(target_os = "linux");
+
+/// In the analysis process, before anything else: at most `memory_bytes` of heap, no core
+/// dump (an analysis that runs out aborts), and killed if the server that started it dies.
+#[cfg(target_os = "linux")]
 pub fn confine(memory_bytes: u64) -> Result<(), String> {
     use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal, setrlimit};
-    setrlimit(
-        Resource::Data,
-        Rlimit {
-            current: Some(memory_bytes),
-            maximum: Some(memory_bytes),
-        },
-    )
-    .map_err(|e| format!("setting the memory limit: {e}"))?;
+    let limit = |n: u64| Rlimit {
+        current: Some(n),
+        maximum: Some(n),
+    };
+    setrlimit(Resource::Data, limit(memory_bytes))
+        .map_err(|e| format!("setting the memory limit: {e}"))?;
+    setrlimit(Resource::Core, limit(0)).map_err(|e| format!("turning core dumps off: {e}"))?;
     set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(|e| format!("asking to die with the server: {e}"))?;
     Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn confine(_: u64) -> Result<(), String> {
+    Err("analysis processes are confined on Linux only".into())
 }

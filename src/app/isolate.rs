@@ -9,6 +9,9 @@
 use std::cell::RefCell;
 use std::io::{BufRead, Write};
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
@@ -20,6 +23,8 @@ use crate::ports::{Ended, Isolation, Listed, RepoSource, SourceError};
 
 /// Longest message the process may send (a report): larger is a protocol error.
 pub const MAX_MESSAGE: u64 = 256 * 1024 * 1024;
+/// How long a process that has said its last is given to end before it is killed.
+const REAP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The server to the process.
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,12 +52,13 @@ enum FromProcess {
     Done(Result<Box<Report>, WireError>),
 }
 
-/// `SourceError` and `AnalyzeError` on the wire.
+/// `SourceError` and `AnalyzeError` on the wire, and a panic of the analysis.
 #[derive(Debug, Serialize, Deserialize)]
 enum WireError {
     NotFound(String),
     Io(String),
     Usage(String),
+    Panic(String),
 }
 
 impl From<&SourceError> for WireError {
@@ -68,7 +74,7 @@ impl WireError {
     fn source(self) -> SourceError {
         match self {
             WireError::NotFound(m) => SourceError::NotFound(m),
-            WireError::Io(m) | WireError::Usage(m) => SourceError::Io(m),
+            WireError::Io(m) | WireError::Usage(m) | WireError::Panic(m) => SourceError::Io(m),
         }
     }
     fn analyze(self) -> AnalyzeError {
@@ -85,7 +91,10 @@ pub enum IsolateError {
     /// The analysis itself failed (as it would have in process).
     #[error(transparent)]
     Analyze(#[from] AnalyzeError),
-    /// The process could not start, crashed, ran out of memory or broke the protocol.
+    /// The process could not start (for now: the job may be tried again).
+    #[error("{0}")]
+    Start(String),
+    /// The process crashed, panicked, ran out of memory or broke the protocol.
     #[error("{0}")]
     Process(String),
 }
@@ -114,6 +123,14 @@ pub fn death(ended: &Ended, memory_limit: u64) -> String {
     }
 }
 
+/// A panic's message.
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
 fn encode<T: Serialize>(m: &T) -> Vec<u8> {
     let mut v = serde_json::to_vec(m).expect("protocol messages serialise");
     v.push(b'\n');
@@ -127,9 +144,10 @@ pub async fn analyze_isolated<S: RepoSource>(
     source: &S,
     opts: &AnalyzeOptions,
 ) -> Result<Report, IsolateError> {
+    // a process that does not start (no more processes or memory for now) may start later
     let mut p = isolation
         .start()
-        .map_err(|e| IsolateError::Process(format!("the analysis process did not start: {e}")))?;
+        .map_err(|e| IsolateError::Start(format!("the analysis process did not start: {e}")))?;
     let start = ToProcess::Start {
         opts: Box::new(opts.clone()),
         base_label: source.label(Side::Base),
@@ -183,11 +201,15 @@ pub async fn analyze_isolated<S: RepoSource>(
         };
         let reply = match m {
             FromProcess::Done(r) => {
-                // let it exit; a process that lingers is killed when `ended` is dropped
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), p.ended).await;
-                return r
-                    .map(|b| *b)
-                    .map_err(|e| IsolateError::Analyze(e.analyze()));
+                // reaped (or, lingering, killed) apart: the report is not held up by it
+                drop((p.input, out));
+                tokio::spawn(tokio::time::timeout(REAP, p.ended));
+                return r.map(|b| *b).map_err(|e| match e {
+                    WireError::Panic(m) => {
+                        IsolateError::Process(format!("the analysis panicked: {m}"))
+                    }
+                    e => IsolateError::Analyze(e.analyze()),
+                });
             }
             FromProcess::Changes => {
                 ToProcess::Changes(source.changes().await.map_err(|e| WireError::from(&e)))
@@ -216,12 +238,24 @@ pub async fn analyze_isolated<S: RepoSource>(
         };
         msg = encode(&reply);
     };
-    drop(p.input);
-    let ended = p.ended.await;
-    Err(IsolateError::Process(match broke {
-        Some(m) if !m.is_empty() => m,
-        _ => death(&ended, isolation.memory_limit()),
-    }))
+    drop((p.input, out));
+    if let Some(m) = broke.filter(|m| !m.is_empty()) {
+        // it broke the protocol: no need to hear more (dropping `ended` kills it)
+        return Err(IsolateError::Process(m));
+    }
+    // its output ended: it died, or is about to
+    let ended = match tokio::time::timeout(REAP, p.ended).await {
+        Ok(e) => e,
+        Err(_) => Ended {
+            status: "its output closed, and it did not end".into(),
+            success: false,
+            stderr: String::new(),
+        },
+    };
+    Err(IsolateError::Process(death(
+        &ended,
+        isolation.memory_limit(),
+    )))
 }
 
 /// The process's side: read the start message from `input`, analyse over the server's trees,
@@ -246,11 +280,14 @@ pub async fn serve_analysis<R: BufRead, W: Write>(input: R, output: W) -> Result
         listings: listings.map(|b| *b),
         ..pipe
     };
-    let done = analyze(&pipe, &opts).await;
-    let done = FromProcess::Done(done.map(Box::new).map_err(|e| match e {
-        AnalyzeError::Source(s) => WireError::from(&s),
-        AnalyzeError::Usage(m) => WireError::Usage(m),
-    }));
+    let done = match AssertUnwindSafe(analyze(&pipe, &opts)).catch_unwind().await {
+        Ok(r) => r.map(Box::new).map_err(|e| match e {
+            AnalyzeError::Source(s) => WireError::from(&s),
+            AnalyzeError::Usage(m) => WireError::Usage(m),
+        }),
+        Err(panic) => Err(WireError::Panic(panic_text(&*panic))),
+    };
+    let done = FromProcess::Done(done);
     let mut io = pipe.io.borrow_mut();
     io.1.write_all(&encode(&done))
         .and_then(|_| io.1.flush())

@@ -16,7 +16,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use super::analyze::{AnalyzeError, AnalyzeOptions, analyze};
-use super::isolate::IsolateError;
+use super::isolate::{IsolateError, panic_text};
 pub use super::metrics::{BUCKETS_MS, Histogram, Metrics};
 use super::publish::{Mode, PublishOptions};
 use super::review::{
@@ -44,9 +44,11 @@ pub struct WorkerConfig {
     pub publish: PublishOptions,
     /// Longest an analysis may take; past it the job fails (the pull request is not analysed).
     pub analysis_budget: Duration,
-    /// Analyses that may run at once (shared by all workers). Each runs on a thread of the
-    /// blocking pool, never on the async runtime, so deliveries and `/healthz` stay answered;
-    /// a permit is held until the analysis has really ended, even after its budget ran out.
+    /// Analyses that may run at once (shared by all workers). Each runs in a process of its
+    /// own (`isolation`; killed, and its permit returned, when its budget runs out) or on a
+    /// thread of the blocking pool, never on the async runtime, so deliveries and `/healthz`
+    /// stay answered; on the blocking pool a permit is held until the analysis has really
+    /// ended, even after its budget ran out.
     pub analysis_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Run each analysis in a process of its own (memory budget, crash isolation, killed at
     /// the time budget); `None`: on the blocking pool of this process.
@@ -89,6 +91,11 @@ async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
             Err(_) => Err(over()),
             Ok(Ok(r)) => Ok(r),
             Ok(Err(IsolateError::Analyze(e))) => Err(ReviewError::from(e).into()),
+            Ok(Err(IsolateError::Start(message))) => Err(JobError {
+                retry_after: None,
+                transient: true,
+                message,
+            }),
             Ok(Err(IsolateError::Process(message))) => Err(JobError {
                 retry_after: None,
                 transient: false,
@@ -270,13 +277,6 @@ impl From<ReviewError> for JobError {
             message: e.to_string(),
         }
     }
-}
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// Run one worker until `stop` turns true: claim, process, record; sleep `poll` (or until woken)

@@ -470,11 +470,26 @@ pub struct AnalysisProcessArgs {
 pub fn run_analysis_process(a: AnalysisProcessArgs) -> Result<crate::shell::Exit> {
     crate::adapters::process::confine(a.memory_bytes).map_err(|e| anyhow!(e))?;
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
         .build()
         .context("starting the runtime")?;
     let (input, output) = (std::io::stdin().lock(), std::io::stdout().lock());
-    rt.block_on(crate::app::isolate::serve_analysis(input, output))
-        .map_err(|e| anyhow!(e))?;
+    rt.block_on(async {
+        // SIGTERM and SIGINT are the server's to handle (a service manager may send them to
+        // every process of the server at once): the server gives the job back or kills this
+        // process; it also ends when the server's pipe closes, or with the server
+        #[cfg(unix)]
+        let _held = {
+            use tokio::signal::unix::{SignalKind, signal};
+            (
+                signal(SignalKind::terminate()).context("holding SIGTERM")?,
+                signal(SignalKind::interrupt()).context("holding SIGINT")?,
+            )
+        };
+        crate::app::isolate::serve_analysis(input, output)
+            .await
+            .map_err(|e| anyhow!(e))
+    })?;
     Ok(crate::shell::Exit::Ok)
 }
 
@@ -537,6 +552,11 @@ async fn serve(a: ServeArgs) -> Result<()> {
             ));
         }
     };
+    if a.analysis_memory_mb != 0 && !crate::adapters::process::CAN_CONFINE {
+        return Err(anyhow!(
+            "--analysis-memory-mb: analysis processes are confined on Linux only; give 0 to analyse inside the server (no memory budget)"
+        ));
+    }
     let store = Arc::new(
         SqlStore::open(&a.database)
             .await
@@ -587,10 +607,10 @@ async fn serve(a: ServeArgs) -> Result<()> {
     let analysis_slots = Arc::new(tokio::sync::Semaphore::new(a.workers.max(1)));
     let isolation: Option<Arc<dyn crate::ports::Isolation>> = match a.analysis_memory_mb {
         0 => None,
-        mb => Some(Arc::new(AnalysisProcess {
-            exe: std::env::current_exe().context("finding this executable to start analyses")?,
-            memory_bytes: mb.saturating_mul(1024 * 1024),
-        })),
+        mb => Some(Arc::new(
+            AnalysisProcess::this_executable(mb.saturating_mul(1024 * 1024))
+                .map_err(|e| anyhow!(e))?,
+        )),
     };
     for i in 0..a.workers.max(1) {
         let cfg = WorkerConfig {

@@ -1549,11 +1549,17 @@ async fn sigterm_during_an_analysis_stops_within_the_grace_period() {
         store.job_status(job).await.unwrap().unwrap().0 == "running"
     })
     .await;
-    // give the analysis a moment to be well under way on its thread
+    // give the analysis a moment to be well under way in its process
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let analysis = analysis_processes(srv.child.id());
+    assert_eq!(analysis.len(), 1, "{analysis:?}");
+    // as a service manager stops a service: SIGTERM to every process of it at once; the
+    // analysis process leaves the stop to the server, which gives the job back
     let sent = Instant::now();
     let st = Command::new("kill")
-        .args(["-TERM", &srv.child.id().to_string()])
+        .arg("-TERM")
+        .arg(srv.child.id().to_string())
+        .arg(analysis[0].to_string())
         .status()
         .unwrap();
     assert!(st.success());
@@ -1569,9 +1575,21 @@ async fn sigterm_during_an_analysis_stops_within_the_grace_period() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(code.success(), "{code:?}");
-    let (status, attempts, _) = store.job_status(job).await.unwrap().unwrap();
-    assert_eq!((status.as_str(), attempts), ("queued", 0));
+    let (status, attempts, error) = store.job_status(job).await.unwrap().unwrap();
+    assert_eq!((status.as_str(), attempts), ("queued", 0), "{error:?}");
     assert!(f.state().issue_comments.iter().all(|c| c.pr != 9));
+    // and the analysis process went with the server
+    let gone = Instant::now();
+    while std::path::Path::new(&format!("/proc/{}/cmdline", analysis[0])).exists()
+        && std::fs::read_to_string(format!("/proc/{}/stat", analysis[0]))
+            .is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(
+            gone.elapsed() < Duration::from_secs(5),
+            "the analysis outlived the server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Slow clients: headers and bodies that never finish are cut after the read timeout, bodies
