@@ -261,18 +261,35 @@ impl SqlStore {
 
 impl Db {
     async fn migrate(&self) -> Result<(), StoreError> {
-        let run = async || match self {
-            Db::Sqlite(pool, _) => MIGRATIONS_SQLITE.run(pool).await,
-            #[cfg(feature = "postgres")]
-            Db::Postgres(pool) => MIGRATIONS_PG.run(pool).await,
+        let failed = |e: sqlx::migrate::MigrateError| {
+            let hint = if matches!(e, sqlx::migrate::MigrateError::VersionMissing(_)) {
+                " (a newer cachebust migrated this database: run that version, or a new database)"
+            } else {
+                ""
+            };
+            StoreError(format!("migrating the schema: {e}{hint}"))
         };
-        // PostgreSQL serialises migrators with an advisory lock, SQLite does not: a process that
-        // lost the race to record a version finds it recorded when it looks again
-        match run().await {
-            Ok(()) => Ok(()),
-            Err(_) => run()
-                .await
-                .map_err(|e| StoreError(format!("migrating the schema: {e}"))),
+        match self {
+            // SQLite has no lock between migrators: a process that lost the race to record a
+            // version finds it recorded when it looks again
+            Db::Sqlite(pool, _) => match MIGRATIONS_SQLITE.run(pool).await {
+                Ok(()) => Ok(()),
+                Err(_) => MIGRATIONS_SQLITE.run(pool).await.map_err(failed),
+            },
+            // PostgreSQL serialises migrators with a session advisory lock, which a failed run
+            // leaves held: on its own connection, closed on failure, so that it is released
+            // (a second try on another connection of the pool would wait for it for ever)
+            #[cfg(feature = "postgres")]
+            Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await.map_err(err)?;
+                match MIGRATIONS_PG.run(&mut *conn).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        let _ = conn.close().await;
+                        Err(failed(e))
+                    }
+                }
+            }
         }
     }
 
