@@ -2164,9 +2164,31 @@ async fn migrations_apply_to_a_database_of_the_unversioned_schema() {
     .fetch_all(&mut admin)
     .await
     .unwrap();
-    // PostgreSQL's second: the group enqueue function
-    assert_migrated(&store, versions, &[(1, true), (2, true)]).await;
+    // PostgreSQL's second and third: the group enqueue function, then with fewer statements
+    assert_migrated(&store, versions, &[(1, true), (2, true), (3, true)]).await;
     drop(store);
+    // a database a newer cachebust migrated (a version this one does not know): refused with
+    // the reason, twice — the first refusal released the migrators' lock (it used to be left
+    // held, and the retry waited on it for ever: the server never started and said nothing)
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}._sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'from the future', TRUE, '\\x00', 0)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    for _ in 0..2 {
+        let opened = tokio::time::timeout(Duration::from_secs(20), SqlStore::open(&in_schema))
+            .await
+            .expect("opening a database of a newer version hangs");
+        let e = opened
+            .err()
+            .expect("a newer database is refused")
+            .to_string();
+        assert!(
+            e.contains("a newer cachebust migrated this database"),
+            "{e}"
+        );
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut admin)
         .await
