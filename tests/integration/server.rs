@@ -721,15 +721,22 @@ fn pr_payload(action: &str, number: u64, head: &str, base: &str) -> Vec<u8> {
 
 /// Serve the repository's trees and contents from the fake, also under `aliases` of the head.
 fn serve_repo(f: &Fake, r: &PrRepo, aliases: &[String]) {
+    serve_change(f, r, &r.base, &r.head, &[&r.base, &r.head]);
     let mut st = f.state();
-    st.files = pull_files(&r.dir, &r.base, &r.head);
-    for sha in [&r.base, &r.head] {
-        st.serve_commit(&r.dir, sha);
-    }
-    st.merge_base = Some(r.base.clone());
     for a in aliases {
         st.aliases.insert(a.clone(), r.head.clone());
     }
+}
+
+/// Serve a change from `base` to `head` (the pull request's files) from the fake, with the
+/// trees of every commit in `commits`.
+fn serve_change(f: &Fake, r: &PrRepo, base: &str, head: &str, commits: &[&str]) {
+    let mut st = f.state();
+    st.files = pull_files(&r.dir, base, head);
+    for sha in commits {
+        st.serve_commit(&r.dir, sha);
+    }
+    st.merge_base = Some(base.to_string());
 }
 
 async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
@@ -1338,14 +1345,7 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
         std::fs::write(d.join("Dockerfile"), long_dockerfile(n)).unwrap();
     }
     let slow = crate::action::commit(&r.dir, "slow");
-    {
-        let mut st = f.state();
-        st.files = pull_files(&r.dir, &r.base, &slow);
-        for sha in [&r.base, &r.head, &bombs, &slow] {
-            st.serve_commit(&r.dir, sha);
-        }
-        st.merge_base = Some(r.base.clone());
-    }
+    serve_change(&f, &r, &r.base, &slow, &[&r.base, &r.head, &bombs, &slow]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("q.db");
     let mut srv = start_server(
@@ -1455,14 +1455,7 @@ async fn the_server_reviews_with_the_base_configuration() {
     crate::cli::git(&r.dir, &["checkout", "-q", &r.head, "--", "."]);
     std::fs::write(r.dir.join(".github/cachebust.yml"), "rules: {}\n").unwrap();
     let head = crate::action::commit(&r.dir, "head: CB003 back on");
-    {
-        let mut st = f.state();
-        st.files = pull_files(&r.dir, &base, &head);
-        for sha in [&base, &head] {
-            st.serve_commit(&r.dir, sha);
-        }
-        st.merge_base = Some(base.clone());
-    }
+    serve_change(&f, &r, &base, &head, &[&base, &head]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("q.db");
     // analysed inside the server (no process): that path reviews the same way
@@ -1521,14 +1514,7 @@ async fn sigterm_during_an_analysis_stops_within_the_grace_period() {
         std::fs::write(d.join("Dockerfile"), long_dockerfile(n)).unwrap();
     }
     let slow = crate::action::commit(&r.dir, "slow");
-    {
-        let mut st = f.state();
-        st.files = pull_files(&r.dir, &r.base, &slow);
-        for sha in [&r.base, &slow] {
-            st.serve_commit(&r.dir, sha);
-        }
-        st.merge_base = Some(r.base.clone());
-    }
+    serve_change(&f, &r, &r.base, &slow, &[&r.base, &slow]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("q.db");
     let mut srv = start_server(
@@ -1776,14 +1762,7 @@ async fn an_analysis_over_its_memory_budget_fails_alone() {
     std::fs::create_dir_all(r.dir.join("heavy")).unwrap();
     std::fs::write(r.dir.join("heavy/Dockerfile"), long_dockerfile(0)).unwrap();
     let heavy = crate::action::commit(&r.dir, "heavy");
-    {
-        let mut st = f.state();
-        st.files = pull_files(&r.dir, &r.base, &heavy);
-        for sha in [&r.base, &r.head, &heavy] {
-            st.serve_commit(&r.dir, sha);
-        }
-        st.merge_base = Some(r.base.clone());
-    }
+    serve_change(&f, &r, &r.base, &heavy, &[&r.base, &r.head, &heavy]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("q.db");
     let mut srv = start_server(
