@@ -29,7 +29,7 @@ enum Command {
     #[command(long_about = cachebust::server::SERVE_ABOUT)]
     Serve(cachebust::server::ServeArgs),
     /// One analysis for `serve`, which starts it (not for use by hand).
-    #[command(name = "analysis-process", hide = true)]
+    #[command(name = cachebust::adapters::process::COMMAND, hide = true)]
     AnalysisProcess(cachebust::server::AnalysisProcessArgs),
 }
 

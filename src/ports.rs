@@ -409,7 +409,6 @@ pub struct Isolated {
 pub struct Ended {
     /// `exit status 0`, `signal 6 (SIGABRT)`, …
     pub status: String,
-    pub success: bool,
     /// The last few KiB it wrote to its standard error.
     pub stderr: String,
 }

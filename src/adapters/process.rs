@@ -79,17 +79,12 @@ impl Isolation for AnalysisProcess {
         let ended = async move {
             let status = child.wait().await;
             let stderr = tail.await.unwrap_or_default();
-            match status {
-                Ok(s) => Ended {
-                    status: describe(&s),
-                    success: s.success(),
-                    stderr,
+            Ended {
+                status: match status {
+                    Ok(s) => describe(&s),
+                    Err(e) => format!("not known: {e}"),
                 },
-                Err(e) => Ended {
-                    status: format!("not known: {e}"),
-                    success: false,
-                    stderr,
-                },
+                stderr,
             }
         };
         Ok(Isolated {

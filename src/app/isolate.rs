@@ -61,11 +61,11 @@ enum WireError {
     Panic(String),
 }
 
-impl From<&SourceError> for WireError {
-    fn from(e: &SourceError) -> WireError {
+impl From<SourceError> for WireError {
+    fn from(e: SourceError) -> WireError {
         match e {
-            SourceError::NotFound(m) => WireError::NotFound(m.clone()),
-            SourceError::Io(m) => WireError::Io(m.clone()),
+            SourceError::NotFound(m) => WireError::NotFound(m),
+            SourceError::Io(m) => WireError::Io(m),
         }
     }
 }
@@ -168,11 +168,10 @@ pub async fn analyze_isolated<S: RepoSource>(
             .await
         {
             Ok(0) | Err(_) => break None,
+            // cut off: over the limit, or the process died in the middle of a message
             Ok(_) if line.last() != Some(&b'\n') => {
-                break Some(if line.len() as u64 >= MAX_MESSAGE {
+                break (line.len() as u64 >= MAX_MESSAGE).then(|| {
                     format!("the analysis process sent a message over {MAX_MESSAGE} bytes")
-                } else {
-                    String::new()
                 });
             }
             Ok(_) => {}
@@ -180,12 +179,8 @@ pub async fn analyze_isolated<S: RepoSource>(
         let parsed = if line.len() > 1 << 20 {
             // a large report: parsed off the runtime's threads
             let l = std::mem::take(&mut line);
-            tokio::task::spawn_blocking(move || (serde_json::from_slice::<FromProcess>(&l), l))
+            tokio::task::spawn_blocking(move || serde_json::from_slice::<FromProcess>(&l))
                 .await
-                .map(|(r, l)| {
-                    line = l;
-                    r
-                })
                 .map_err(|e| e.to_string())
         } else {
             Ok(serde_json::from_slice::<FromProcess>(&line))
@@ -212,34 +207,28 @@ pub async fn analyze_isolated<S: RepoSource>(
                 });
             }
             FromProcess::Changes => {
-                ToProcess::Changes(source.changes().await.map_err(|e| WireError::from(&e)))
+                ToProcess::Changes(source.changes().await.map_err(WireError::from))
             }
             FromProcess::Discover(side) => {
-                ToProcess::Paths(source.discover(side).await.map_err(|e| WireError::from(&e)))
+                ToProcess::Paths(source.discover(side).await.map_err(WireError::from))
             }
-            FromProcess::Children(side, dir) => ToProcess::Paths(
-                source
-                    .children(side, &dir)
-                    .await
-                    .map_err(|e| WireError::from(&e)),
-            ),
+            FromProcess::Children(side, dir) => {
+                ToProcess::Paths(source.children(side, &dir).await.map_err(WireError::from))
+            }
             FromProcess::ReadFiles(side, paths) => ToProcess::Files(
                 source
                     .read_files(side, &paths)
                     .await
-                    .map_err(|e| WireError::from(&e)),
+                    .map_err(WireError::from),
             ),
-            FromProcess::List(side, reqs) => ToProcess::Listed(
-                source
-                    .list(side, &reqs)
-                    .await
-                    .map_err(|e| WireError::from(&e)),
-            ),
+            FromProcess::List(side, reqs) => {
+                ToProcess::Listed(source.list(side, &reqs).await.map_err(WireError::from))
+            }
         };
         msg = encode(&reply);
     };
     drop((p.input, out));
-    if let Some(m) = broke.filter(|m| !m.is_empty()) {
+    if let Some(m) = broke {
         // it broke the protocol: no need to hear more (dropping `ended` kills it)
         return Err(IsolateError::Process(m));
     }
@@ -248,7 +237,6 @@ pub async fn analyze_isolated<S: RepoSource>(
         Ok(e) => e,
         Err(_) => Ended {
             status: "its output closed, and it did not end".into(),
-            success: false,
             stderr: String::new(),
         },
     };
@@ -260,29 +248,24 @@ pub async fn analyze_isolated<S: RepoSource>(
 
 /// The process's side: read the start message from `input`, analyse over the server's trees,
 /// write the report to `output`. Errors are those of the pipe (the server went away).
-pub async fn serve_analysis<R: BufRead, W: Write>(input: R, output: W) -> Result<(), String> {
+pub async fn serve_analysis<R: BufRead, W: Write>(mut input: R, output: W) -> Result<(), String> {
+    let ToProcess::Start {
+        opts,
+        base_label,
+        head_label,
+        listings,
+    } = read_message(&mut input)?
+    else {
+        return Err("the first message is not the start".into());
+    };
     let pipe = Pipe {
         io: RefCell::new((input, output)),
-        labels: (String::new(), String::new()),
-        listings: None,
-    };
-    let (opts, base_label, head_label, listings) = match pipe.read()? {
-        ToProcess::Start {
-            opts,
-            base_label,
-            head_label,
-            listings,
-        } => (opts, base_label, head_label, listings),
-        _ => return Err("the first message is not the start".into()),
-    };
-    let pipe = Pipe {
         labels: (base_label, head_label),
         listings: listings.map(|b| *b),
-        ..pipe
     };
     let done = match AssertUnwindSafe(analyze(&pipe, &opts)).catch_unwind().await {
         Ok(r) => r.map(Box::new).map_err(|e| match e {
-            AnalyzeError::Source(s) => WireError::from(&s),
+            AnalyzeError::Source(s) => WireError::from(s),
             AnalyzeError::Usage(m) => WireError::Usage(m),
         }),
         Err(panic) => Err(WireError::Panic(panic_text(&*panic))),
@@ -301,29 +284,27 @@ struct Pipe<R, W> {
     listings: Option<(Listing, Listing)>,
 }
 
-impl<R: BufRead, W: Write> Pipe<R, W> {
-    fn read(&self) -> Result<ToProcess, String> {
-        let mut io = self.io.borrow_mut();
-        let mut line = Vec::new();
-        match io.0.read_until(b'\n', &mut line) {
-            Ok(0) => Err("the server closed the pipe".into()),
-            Ok(_) => serde_json::from_slice(&line).map_err(|e| format!("reading the server: {e}")),
-            Err(e) => Err(format!("reading the server: {e}")),
-        }
-    }
-
-    fn ask(&self, q: FromProcess) -> Result<ToProcess, SourceError> {
-        {
-            let mut io = self.io.borrow_mut();
-            io.1.write_all(&encode(&q))
-                .and_then(|_| io.1.flush())
-                .map_err(|e| SourceError::Io(format!("asking the server: {e}")))?;
-        }
-        self.read().map_err(SourceError::Io)
+/// The server's next message.
+fn read_message<R: BufRead>(input: &mut R) -> Result<ToProcess, String> {
+    let mut line = Vec::new();
+    match input.read_until(b'\n', &mut line) {
+        Ok(0) => Err("the server closed the pipe".into()),
+        Ok(_) => serde_json::from_slice(&line).map_err(|e| format!("reading the server: {e}")),
+        Err(e) => Err(format!("reading the server: {e}")),
     }
 }
 
-fn unexpected(_: &ToProcess) -> SourceError {
+impl<R: BufRead, W: Write> Pipe<R, W> {
+    fn ask(&self, q: FromProcess) -> Result<ToProcess, SourceError> {
+        let mut io = self.io.borrow_mut();
+        io.1.write_all(&encode(&q))
+            .and_then(|_| io.1.flush())
+            .map_err(|e| SourceError::Io(format!("asking the server: {e}")))?;
+        read_message(&mut io.0).map_err(SourceError::Io)
+    }
+}
+
+fn out_of_turn() -> SourceError {
     SourceError::Io("the server answered out of turn".into())
 }
 
@@ -338,21 +319,21 @@ impl<R: BufRead, W: Write> RepoSource for Pipe<R, W> {
     async fn changes(&self) -> Result<ChangeSet, SourceError> {
         match self.ask(FromProcess::Changes)? {
             ToProcess::Changes(r) => r.map_err(WireError::source),
-            m => Err(unexpected(&m)),
+            _ => Err(out_of_turn()),
         }
     }
 
     async fn discover(&self, side: Side) -> Result<Vec<String>, SourceError> {
         match self.ask(FromProcess::Discover(side))? {
             ToProcess::Paths(r) => r.map_err(WireError::source),
-            m => Err(unexpected(&m)),
+            _ => Err(out_of_turn()),
         }
     }
 
     async fn children(&self, side: Side, dir: &str) -> Result<Vec<String>, SourceError> {
         match self.ask(FromProcess::Children(side, dir.to_string()))? {
             ToProcess::Paths(r) => r.map_err(WireError::source),
-            m => Err(unexpected(&m)),
+            _ => Err(out_of_turn()),
         }
     }
 
@@ -363,7 +344,7 @@ impl<R: BufRead, W: Write> RepoSource for Pipe<R, W> {
     ) -> Result<Vec<Option<FileText>>, SourceError> {
         match self.ask(FromProcess::ReadFiles(side, paths.to_vec()))? {
             ToProcess::Files(r) => r.map_err(WireError::source),
-            m => Err(unexpected(&m)),
+            _ => Err(out_of_turn()),
         }
     }
 
@@ -374,7 +355,7 @@ impl<R: BufRead, W: Write> RepoSource for Pipe<R, W> {
     ) -> Result<Vec<Listed>, SourceError> {
         match self.ask(FromProcess::List(side, requests.to_vec()))? {
             ToProcess::Listed(r) => r.map_err(WireError::source),
-            m => Err(unexpected(&m)),
+            _ => Err(out_of_turn()),
         }
     }
 
@@ -390,7 +371,6 @@ mod tests {
     fn ended(status: &str, stderr: &str) -> Ended {
         Ended {
             status: status.into(),
-            success: false,
             stderr: stderr.into(),
         }
     }

@@ -456,7 +456,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// Run the server until SIGTERM / Ctrl-C.
 /// The hidden command the server starts once per analysis (`adapters::process`).
 #[derive(Debug, Args)]
 pub struct AnalysisProcessArgs {
@@ -493,6 +492,7 @@ pub fn run_analysis_process(a: AnalysisProcessArgs) -> Result<crate::shell::Exit
     Ok(crate::shell::Exit::Ok)
 }
 
+/// Run the server until SIGTERM / Ctrl-C.
 pub fn run(a: ServeArgs) -> Result<crate::shell::Exit> {
     init_logs(a.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
