@@ -135,6 +135,24 @@ pub struct CommitCost {
     pub rebuilt_steps: usize,
     pub rebuild_seconds: f64,
     pub avoidable_seconds: f64,
+    /// The builds this commit rebuilt something of, in the report's order.
+    pub builds: Vec<CommitBuild>,
+}
+
+/// One build a commit rebuilt: which one (its Dockerfile, context, target and the files that
+/// declare it), how much of it, and the changed paths that are its inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitBuild {
+    pub path: String,
+    pub context: String,
+    pub target: Option<String>,
+    /// The files that declare the build (compose, bake, workflow, configuration); empty for a
+    /// Dockerfile found by name or named on the command line.
+    pub declared_in: Vec<String>,
+    pub rebuilt_steps: usize,
+    pub rebuild_seconds: f64,
+    /// Changed paths that are inputs of this build.
+    pub touched_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -217,6 +235,7 @@ impl Accumulator {
             rebuilt_steps: 0,
             rebuild_seconds: 0.0,
             avoidable_seconds: 0.0,
+            builds: Vec::new(),
         };
         for df in &report.dockerfiles {
             if df.summary.rebuilt == 0 {
@@ -234,6 +253,15 @@ impl Accumulator {
             acc.seconds += secs;
             cc.rebuilt_steps += df.summary.rebuilt;
             cc.rebuild_seconds += secs;
+            cc.builds.push(CommitBuild {
+                path: df.path.clone(),
+                context: df.context.clone(),
+                target: df.target.clone(),
+                declared_in: declared_in(df),
+                rebuilt_steps: df.summary.rebuilt,
+                rebuild_seconds: cents(secs),
+                touched_by: df.touched_by.clone(),
+            });
             for s in df.steps.iter().filter(|s| s.status == Status::Rebuilt) {
                 let e = acc
                     .steps
@@ -356,6 +384,25 @@ impl Accumulator {
             per_commit: self.commits,
         }
     }
+}
+
+/// The files that declare a build, each once, in the order of its origins.
+fn declared_in(df: &DockerfileReport) -> Vec<String> {
+    use super::report::Origin;
+    let mut out: Vec<String> = Vec::new();
+    for o in &df.origins {
+        let file = match o {
+            Origin::Compose { file, .. }
+            | Origin::Bake { file, .. }
+            | Origin::Workflow { file, .. }
+            | Origin::Config { file, .. } => file,
+            Origin::Cli | Origin::Discovered => continue,
+        };
+        if !out.contains(file) {
+            out.push(file.clone());
+        }
+    }
+    out
 }
 
 /// Rounded to cents; `+ 0.0` turns a rounded -0.0 into 0.0 (never "-0%").

@@ -5,6 +5,7 @@ mod architecture;
 mod buildkit;
 mod buildlogs;
 mod cli;
+mod corpus;
 mod cost;
 mod discovery;
 mod dockerignore;

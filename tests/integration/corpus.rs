@@ -1,0 +1,65 @@
+//! The real-repository corpus (tests/fixtures/corpus, PROVENANCE.md there): the invariants of
+//! `support::corpus` over a slice, every commit of it, through the binary. The whole corpus runs
+//! in `cargo bench --bench corpus`, which prints violations per repository and invariant.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::corpus::{Options, bundles, check_repo};
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
+}
+
+/// A slice of the corpus, chosen to cover the setups: Compose with several files (Mailu),
+/// bake with inherits and a bake-action workflow (diun), a script-built image (netbox-docker),
+/// a polyglot monorepo of many services (microservices-demo), a .NET solution (CleanArchitecture).
+const SLICE: &[&str] = &[
+    "mailu-mailu",
+    "crazy-max-diun",
+    "netbox-community-netbox-docker",
+    "googlecloudplatform-microservices-demo",
+    "ardalis-cleanarchitecture",
+];
+
+#[test]
+fn invariants_hold_on_a_slice_of_real_repositories() {
+    let all = bundles(&corpus_dir());
+    assert!(all.len() >= 40, "the corpus has {} repositories", all.len());
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_cachebust"));
+    let opts = Options {
+        last: 40,
+        same_every: 4,
+        fix_commits: 4,
+        formats_every: 4,
+    };
+    let mut failures = Vec::new();
+    for name in SLICE {
+        let (_, bundle) = all
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} is not in the corpus"));
+        let run = check_repo(name, bundle, &bin, &opts);
+        assert!(run.commits >= 40, "{name}: {} commits", run.commits);
+        assert!(
+            run.same_checked >= 10,
+            "{name}: base = head checked {} times",
+            run.same_checked
+        );
+        eprintln!(
+            "{name}: {} commits, {} rebuild, {} touch a build's inputs, {} fixes checked, {} outputs scanned",
+            run.commits, run.rebuilding, run.touching, run.fixes_checked, run.outputs_checked
+        );
+        for v in &run.violations {
+            failures.push(format!(
+                "{name} {} invariant {}: {}",
+                v.commit, v.invariant, v.detail
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} violations:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
