@@ -315,6 +315,7 @@ fn savings(
     predictions: &mut Vec<String>,
 ) {
     let before_steps = p.report.summary.rebuilt;
+    let before_runs = rebuilt_runs(&p.report);
     let before_secs = p
         .report
         .cost
@@ -325,7 +326,10 @@ fn savings(
         ..*ctx
     };
     // the change predicted again with `fix` in place on both sides
-    let mut with_fix = |fix: &fix::Fix, base_fix: Option<&fix::Fix>| -> Option<rules::Savings> {
+    let mut with_fix = |fix: &fix::Fix,
+                        base_fix: Option<&fix::Fix>,
+                        runs_worse: &mut bool|
+     -> Option<rules::Savings> {
         if fix.applicability == fix::Applicability::DisplayOnly || before_steps == 0 {
             return None;
         }
@@ -353,6 +357,9 @@ fn savings(
             return None;
         }
         cost::apply(&mut q.report, &q.facts, logs, config);
+        if rebuilt_runs(&q.report) > before_runs {
+            *runs_worse = true;
+        }
         Some(rules::Savings {
             rebuilt_steps_before: before_steps,
             rebuilt_steps_after: q.report.summary.rebuilt,
@@ -370,18 +377,44 @@ fn savings(
             .iter()
             .any(|l| *l >= f.line && *l <= f.end_line);
         let Some(fix) = &f.fix else { continue };
-        let Some(s) = with_fix(fix, p.base_fixes.get(&f.fingerprint)) else {
+        let mut runs_worse = false;
+        let Some(s) = with_fix(fix, p.base_fixes.get(&f.fingerprint), &mut runs_worse) else {
             continue;
         };
         if s.rebuilt_steps_after < before_steps || s.seconds_after + 0.05 < before_secs {
             f.relevant = true;
         }
+        // advice never makes the build worse: a patch that would make this change rebuild more
+        // seconds or more `RUN` steps is shown, never offered to apply on this change
+        let worse = runs_worse || s.seconds_after > s.seconds_before + 0.05;
         f.savings = Some(s);
+        if worse && let Some(x) = f.fix.as_mut() {
+            x.applicability = fix::Applicability::DisplayOnly;
+        }
         // a merged fix: what the finding's own part saves (a review may offer it alone)
         if let Some(own) = &f.own_fix {
-            f.own_savings = with_fix(own, p.base_fixes.get(&predict::own_fix_key(&f.fingerprint)));
+            let mut own_worse = false;
+            let key = predict::own_fix_key(&f.fingerprint);
+            f.own_savings = with_fix(own, p.base_fixes.get(&key), &mut own_worse);
+            let slower = f
+                .own_savings
+                .as_ref()
+                .is_some_and(|s| s.seconds_after > s.seconds_before + 0.05);
+            if (own_worse || slower)
+                && let Some(x) = f.own_fix.as_mut()
+            {
+                x.applicability = fix::Applicability::DisplayOnly;
+            }
         }
     }
+}
+
+/// `RUN` steps a build rebuilds for the change.
+fn rebuilt_runs(r: &report::DockerfileReport) -> usize {
+    r.steps
+        .iter()
+        .filter(|s| s.status == report::Status::Rebuilt && s.kind == report::Kind::Run)
+        .count()
 }
 
 /// Apply a fix's edits to one side's files; `false` when an edit targets a file it cannot map.

@@ -478,12 +478,33 @@ pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
     let saved = s.seconds_before - s.seconds_after;
     let steps = |n: usize| format!("{n} step{}", if n == 1 { "" } else { "s" });
     let (a, b) = (s.rebuilt_steps_after, s.rebuilt_steps_before);
-    Some(if saved < -0.05 || (a > b && saved <= 0.05) {
+    let withheld = f
+        .fix
+        .as_ref()
+        .is_some_and(|x| x.applicability == crate::engine::fix::Applicability::DisplayOnly);
+    Some(if saved < -0.05 {
         format!(
-            "with this patch, this change would rebuild {} instead of {} (about {} more per build): the patch pays off on other changes, not this one",
+            "with this patch, this change would rebuild {} instead of {} (about {} more per build){}",
             steps(a),
             steps(b),
-            duration(-saved)
+            duration(-saved),
+            if withheld {
+                ": shown, not offered as a patch for this change"
+            } else {
+                ""
+            }
+        )
+    } else if a > b && withheld {
+        format!(
+            "with this patch, this change would rebuild {} instead of {}: shown, not offered as a patch for this change",
+            steps(a),
+            steps(b)
+        )
+    } else if a > b && saved <= 0.05 {
+        format!(
+            "with this patch, this change rebuilds {} instead of {}, in the same time",
+            steps(a),
+            steps(b)
         )
     } else if a == b && saved <= 0.05 {
         "this change rebuilds as much with this patch as without it".to_string()

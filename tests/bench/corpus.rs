@@ -6,7 +6,8 @@
 //!
 //! `CACHEBUST_CORPUS=name,name` runs only those repositories; `CACHEBUST_CORPUS_LAST=N` replays
 //! N commits; `CACHEBUST_CORPUS_JOBS=N` checks N repositories at once (the timings then share
-//! the machine: keep 1 for the figures).
+//! the machine: keep 1 for the figures); `CACHEBUST_BIN=path` checks that binary instead of the
+//! one cargo built.
 
 #[path = "../integration/support/corpus.rs"]
 mod corpus;
@@ -18,7 +19,10 @@ use corpus::{Options, RepoRun, bundles, check_repo};
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_cachebust"));
+    // the binary cargo built for this bench, or another one to compare (`CACHEBUST_BIN`)
+    let bin = std::env::var_os("CACHEBUST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cachebust")));
     let only: Option<Vec<String>> = std::env::var("CACHEBUST_CORPUS")
         .ok()
         .map(|s| s.split(',').map(str::to_string).collect());

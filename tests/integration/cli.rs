@@ -915,3 +915,62 @@ fn untrusted_config_and_timings_are_refused_without_their_contents() {
     let o = cachebust(&["analyze", "--base", b, "--head", h], tmp.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// Advice never makes the change's build worse: a patch whose re-prediction for this change
+/// rebuilds more seconds (CB007's split adds a `COPY --from` the source edit re-runs) is shown
+/// but not offered to apply, and says so; one that saves (CB004's cache mount) is offered.
+#[test]
+fn a_fix_that_would_slow_this_change_is_shown_not_offered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dockerfile =
+        "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /app .\nCMD [\"/app\"]\n";
+    let files = |main: &str| {
+        vec![
+            ("Dockerfile", dockerfile.to_string()),
+            ("go.mod", "module x\n".to_string()),
+            ("main.go", main.to_string()),
+        ]
+    };
+    let (b, h) = (tmp.path().join("base"), tmp.path().join("head"));
+    write_tree(&b, &files("package main\n"));
+    write_tree(&h, &files("package main\n// edited\n"));
+    let o = cachebust(
+        &[
+            "analyze",
+            "--base",
+            b.to_str().unwrap(),
+            "--head",
+            h.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+    );
+    let v = json(&o);
+    let findings = v["dockerfiles"][0]["findings"].as_array().unwrap().clone();
+    let by = |code: &str| {
+        findings
+            .iter()
+            .find(|f| f["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} in {findings:#?}"))
+            .clone()
+    };
+    let split = by("CB007");
+    let s = &split["savings"];
+    assert!(
+        s["seconds_after"].as_f64().unwrap() > s["seconds_before"].as_f64().unwrap(),
+        "{s}"
+    );
+    assert_eq!(split["fix"]["applicability"], "display-only", "{split:#}");
+    let text = split["savings_text"].as_str().unwrap();
+    assert!(
+        text.contains("not offered as a patch for this change"),
+        "{text}"
+    );
+    let mount = by("CB004");
+    assert_eq!(mount["fix"]["applicability"], "unsafe", "{mount:#}");
+    assert!(
+        mount["savings"]["seconds_after"].as_f64().unwrap()
+            < mount["savings"]["seconds_before"].as_f64().unwrap()
+    );
+}

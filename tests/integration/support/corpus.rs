@@ -667,7 +667,7 @@ fn check_fixes(cx: &mut Ctx<'_>, parent: &str, commit: &str, v: &Value) -> bool 
             let Some(diff) = fix["diff"].as_str() else {
                 continue;
             };
-            if fix["applicability"] == "display_only" || !seen.insert(diff.to_string()) {
+            if fix["applicability"] == "display-only" || !seen.insert(diff.to_string()) {
                 continue;
             }
             let what = format!("{} {}:{}", f["code"], df["path"], f["line"]);
