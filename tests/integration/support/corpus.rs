@@ -193,23 +193,24 @@ impl Ctx<'_> {
                 "\"context\": \"\"",
                 "\"message\": \"\"",
             ],
-            _ => &["``", ":  ", " `` "],
+            _ => &[":  "],
         };
         for e in empties {
             if let Some(at) = out.find(e) {
-                // a fenced code block (```) is not an empty code span
-                if *e == "``" && out[at..].starts_with("```") {
-                    continue;
-                }
-                if *e == "``" && at > 0 && out[..at].ends_with('`') {
-                    continue;
-                }
                 let line_start = out[..at].rfind('\n').map_or(0, |i| i + 1);
                 let line: String = out[line_start..].lines().next().unwrap_or("").into();
                 if *e == ":  " && (line.trim_start().is_empty() || line.contains("```")) {
                     continue;
                 }
                 self.violation(5, commit, format!("{what}: empty name {e:?} in {line:?}"));
+            }
+        }
+        if what != "json" {
+            for line in out.lines() {
+                if empty_code_span(line) {
+                    self.violation(5, commit, format!("{what}: empty code span in {line:?}"));
+                    break;
+                }
             }
         }
     }
@@ -234,6 +235,39 @@ impl Ctx<'_> {
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect()
     }
+}
+
+/// Whether a line holds an empty code span (`` `` `` where a name was empty): a run of exactly
+/// two backticks that is not the opening or closing delimiter of a double-backtick span (`` ``
+/// x `` ``, as used around text holding a backtick) nor part of a fence.
+fn empty_code_span(line: &str) -> bool {
+    let b = line.as_bytes();
+    let mut i = 0;
+    let mut open = false;
+    while i < b.len() {
+        if b[i] != b'`' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i] == b'`' {
+            i += 1;
+        }
+        if i - start != 2 {
+            continue;
+        }
+        if open {
+            open = false;
+            continue;
+        }
+        // an opener has text before its closer on the same line
+        let rest = &line[i..];
+        match rest.find("``") {
+            Some(k) if !rest[..k].trim().is_empty() => open = true,
+            _ => return true,
+        }
+    }
+    false
 }
 
 /// Whether `path` lies in the context directory `context` ("." is the root).
@@ -742,4 +776,18 @@ fn check_fixes(cx: &mut Ctx<'_>, parent: &str, commit: &str, v: &Value) -> bool 
         }
     }
     checked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::empty_code_span;
+
+    #[test]
+    fn empty_code_spans() {
+        assert!(empty_code_span("lines 2, 49: `` is a tag"));
+        assert!(empty_code_span("changed: ``"));
+        assert!(!empty_code_span("| 11 | `` RUN a `b` c `` | x |"));
+        assert!(!empty_code_span("```dockerfile"));
+        assert!(!empty_code_span("`a` and `b`"));
+    }
 }
