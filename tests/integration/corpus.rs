@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::corpus::{Options, bundles, check_repo};
+use crate::support::corpus::{Options, bundles, check_repo, empty_code_span};
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
@@ -62,4 +62,13 @@ fn invariants_hold_on_a_slice_of_real_repositories() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn the_empty_code_span_check_tells_delimiters_from_empty_names() {
+    assert!(empty_code_span("lines 2, 49: `` is a tag"));
+    assert!(empty_code_span("changed: ``"));
+    assert!(!empty_code_span("| 11 | `` RUN a `b` c `` | x |"));
+    assert!(!empty_code_span("```dockerfile"));
+    assert!(!empty_code_span("`a` and `b`"));
 }
