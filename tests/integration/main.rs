@@ -15,6 +15,7 @@ mod fix_proofs_unsafe;
 mod history;
 mod history_repos;
 mod hostile_files;
+mod install;
 mod monorepo;
 mod parser_corpus;
 mod review;
