@@ -7,6 +7,7 @@ mod buildlogs;
 mod cli;
 mod corpus;
 mod cost;
+mod deploy;
 mod discovery;
 mod dockerignore;
 mod fix_proofs;
