@@ -591,16 +591,19 @@ fn a_binary_of_another_version_or_an_unknown_runner_is_refused() {
     }
 }
 
+/// What the runner knows when it evaluates `${{ … }}`: the step's `with:`, the token, the path
+/// the action was checked out to, earlier steps' outputs.
+struct Context<'a> {
+    with: &'a BTreeMap<String, String>,
+    token: &'a str,
+    action_path: &'a Path,
+    steps: BTreeMap<String, BTreeMap<String, String>>,
+}
+
 /// `${{ … }}` in action.yml's env: the inputs (given, else their defaults), the action's path,
 /// the token, earlier steps' outputs. Anything else fails the test: the runner would evaluate
 /// it and this stand-in cannot.
-fn evaluate(
-    v: &str,
-    action: &Value,
-    with: &BTreeMap<String, String>,
-    steps: &BTreeMap<String, BTreeMap<String, String>>,
-    token: &str,
-) -> String {
+fn evaluate(v: &str, action: &Value, cx: &Context<'_>) -> String {
     let re = regex::Regex::new(r"\$\{\{\s*([^}]*?)\s*\}\}").unwrap();
     re.replace_all(v, |c: &regex::Captures<'_>| {
         let e = &c[1];
@@ -610,23 +613,17 @@ fn evaluate(
                 spec.is_object(),
                 "action.yml uses the undeclared input {name}"
             );
-            match with.get(name) {
+            match cx.with.get(name) {
                 Some(v) => v.clone(),
-                None => evaluate(
-                    spec["default"].as_str().unwrap_or(""),
-                    action,
-                    with,
-                    steps,
-                    token,
-                ),
+                None => evaluate(spec["default"].as_str().unwrap_or(""), action, cx),
             }
         } else if e == "github.action_path" {
-            root().display().to_string()
+            cx.action_path.display().to_string()
         } else if e == "github.token" {
-            token.to_string()
+            cx.token.to_string()
         } else if let Some(rest) = e.strip_prefix("steps.") {
             let (id, out) = rest.split_once(".outputs.").expect(e);
-            steps
+            cx.steps
                 .get(id)
                 .and_then(|o| o.get(out))
                 .cloned()
@@ -669,18 +666,24 @@ struct Composite {
 /// action.yml's steps run as the runner runs a composite action: each `run:` by
 /// `bash --noprofile --norc -eo pipefail` with the job's environment and its own `env:`, a
 /// GITHUB_OUTPUT file per step, GITHUB_PATH entries before later steps' PATH; the action's
-/// outputs evaluated at the end.
+/// outputs evaluated at the end. `action_path`: where the runner checked the action out.
 fn run_composite(
     runner: &Runner,
+    action_path: &Path,
     with: &BTreeMap<String, String>,
     job_env: &[(&str, String)],
     token: &str,
 ) -> Composite {
     let action: Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(root().join("action.yml")).unwrap())
+        serde_saphyr::from_str(&std::fs::read_to_string(action_path.join("action.yml")).unwrap())
             .unwrap();
     let started = Instant::now();
-    let mut steps: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut cx = Context {
+        with,
+        token,
+        action_path,
+        steps: BTreeMap::new(),
+    };
     let mut output = String::new();
     let mut status = Some(0);
     for (i, step) in action["runs"]["steps"]
@@ -710,14 +713,14 @@ fn run_composite(
         if let Some(env) = step["env"].as_object() {
             for (k, v) in env {
                 let v = v.as_str().map(str::to_string).unwrap_or(v.to_string());
-                c.env(k, evaluate(&v, &action, with, &steps, token));
+                c.env(k, evaluate(&v, &action, &cx));
             }
         }
         let o = c.output().unwrap();
         output.push_str(&text(&o));
         let outs = read_outputs(&std::fs::read_to_string(&out_file).unwrap_or_default());
         if let Some(id) = step["id"].as_str() {
-            steps.insert(id.to_string(), outs);
+            cx.steps.insert(id.to_string(), outs);
         }
         if !o.status.success() {
             status = o.status.code();
@@ -731,7 +734,7 @@ fn run_composite(
         .map(|(k, v)| {
             (
                 k.clone(),
-                evaluate(v["value"].as_str().unwrap(), &action, with, &steps, token),
+                evaluate(v["value"].as_str().unwrap(), &action, &cx),
             )
         })
         .collect();
@@ -798,9 +801,10 @@ fn action_yml_passes_inputs_through_the_environment_only() {
     }
 }
 
-/// The composite action from a fresh runner with no Rust: installs the release binary from the
-/// (local) release and reviews the example pull request on the fake GitHub, within 30 s; the
-/// action's outputs are the binary's.
+/// The composite action from a fresh runner with no Rust, checked out where the runner puts
+/// `uses: cachebust/cachebust@v<version>`: installs the release binary from the (local) release
+/// and reviews the example pull request on the fake GitHub within 30 s, its rule codes linked to
+/// that release's pages; the action's outputs are the binary's.
 #[test]
 fn the_composite_action_installs_and_reviews_a_pull_request() {
     let Some(f) = fake() else { return };
@@ -811,6 +815,11 @@ fn the_composite_action_installs_and_reviews_a_pull_request() {
     let ev = event_file(&r.dir, 7, &r.base, &r.head);
     let with: BTreeMap<String, String> = [("download_url".to_string(), release.url.clone())].into();
     let token = "ghs_test_token_do_not_print";
+    // where the runner checks out `uses: cachebust/cachebust@v<version>`
+    let actions = runner.path("_actions/cachebust/cachebust");
+    std::fs::create_dir_all(&actions).unwrap();
+    let action_path = actions.join(format!("v{VERSION}"));
+    std::os::unix::fs::symlink(root(), &action_path).unwrap();
     let job_env = [
         ("GITHUB_EVENT_NAME", "pull_request".to_string()),
         ("GITHUB_EVENT_PATH", ev.display().to_string()),
@@ -824,7 +833,7 @@ fn the_composite_action_installs_and_reviews_a_pull_request() {
             runner.path("summary.md").display().to_string(),
         ),
     ];
-    let run = run_composite(&runner, &with, &job_env, token);
+    let run = run_composite(&runner, &action_path, &with, &job_env, token);
     assert_eq!(run.status, Some(0), "{}", run.output);
     assert!(run.took < Duration::from_secs(30), "took {:?}", run.took);
     assert!(!run.output.contains(token), "the token was printed");
@@ -853,6 +862,11 @@ fn the_composite_action_installs_and_reviews_a_pull_request() {
         .filter(|q| q.method == "POST" && q.path.ends_with("/reviews"))
         .count();
     assert_eq!(reviews, 1, "one review");
+    // rule codes link to the pages of the release the action is (the runner leaves
+    // GITHUB_ACTION_REPOSITORY and GITHUB_ACTION_REF empty in composite steps)
+    let pages = format!("(https://github.com/cachebust/cachebust/blob/v{VERSION}/docs/rules/CB00");
+    let posted: String = s.mutations().iter().map(|q| q.body.to_string()).collect();
+    assert!(posted.contains(&pages), "no rule link to {pages}: {posted}");
     assert!(s.violations().is_empty(), "{:?}", s.violations());
 }
 
