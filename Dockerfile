@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# cachebust: the GitHub Action (action.yml builds this file) and the webhook server.
+# cachebust: the webhook server's image (deploy/compose.yaml), also `docker run` of any command.
 #
 # build: dependencies are compiled in a layer of their own, keyed only by Cargo.toml and
 # Cargo.lock, so a source edit recompiles cachebust alone (the manifest-first pattern for cargo).
@@ -24,20 +24,29 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cargo build --release --locked --bin cachebust \
     && install -D target/release/cachebust /out/cachebust
 
-# runtime: the one binary, git for reading the checkout's objects, CA roots for api.github.com.
-# uid 1001 is not root and is the runner user of GitHub-hosted runners, which owns the
-# workspace and the files behind GITHUB_OUTPUT and GITHUB_STEP_SUMMARY in a container action.
-FROM debian:12.11-slim AS runtime
+# the runtime without the binary: git for reading the checkout's objects, CA roots for
+# api.github.com. uid 1001 is not root and is the runner user of GitHub-hosted runners, which owns
+# the workspace and the files behind GITHUB_OUTPUT and GITHUB_STEP_SUMMARY in a container action.
+FROM debian:12.11-slim AS runtime-base
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git \
     && rm -rf /var/lib/apt/lists/* \
     && git config --system --add safe.directory '*' \
     && groupadd --gid 1001 cachebust \
     && useradd --uid 1001 --gid 1001 --home-dir /home/cachebust --create-home cachebust
-COPY --from=build /out/cachebust /usr/local/bin/cachebust
 WORKDIR /home/cachebust
 USER 1001:1001
 # `cachebust serve` (deploy/compose.yaml) listens here when CACHEBUST_LISTEN=0.0.0.0:8080
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/cachebust"]
 CMD ["--help"]
+
+# the released image (release.yml: --target release, linux/amd64 and linux/arm64): the static
+# binary the release built and attested for this platform, from dist/<arch>/ (nothing compiles)
+FROM runtime-base AS release
+ARG TARGETARCH
+COPY --chmod=0755 dist/${TARGETARCH}/cachebust /usr/local/bin/cachebust
+
+# the default: built from this checkout
+FROM runtime-base AS runtime
+COPY --from=build /out/cachebust /usr/local/bin/cachebust

@@ -65,6 +65,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub database: String,
+    /// A file holding the password of the `postgres://` URL in --database (which then has
+    /// none): the file the `postgres` image reads as POSTGRES_PASSWORD_FILE, trailing newlines
+    /// dropped as it drops them. The password is never printed.
+    #[arg(long, env = "CACHEBUST_DATABASE_PASSWORD_FILE", value_name = "FILE")]
+    pub database_password_file: Option<PathBuf>,
     /// Webhook secret; several, comma-separated, are all accepted (rotation).
     #[arg(
         long,
@@ -557,8 +562,17 @@ async fn serve(a: ServeArgs) -> Result<()> {
             "--analysis-memory-mb: analysis processes are confined on Linux only; give 0 to analyse inside the server (no memory budget)"
         ));
     }
+    let database = match &a.database_password_file {
+        None => a.database.clone(),
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("--database-password-file {}", f.display()))?;
+            with_password(&a.database, &text)
+                .map_err(|e| anyhow!("--database-password-file {}: {e}", f.display()))?
+        }
+    };
     let store = Arc::new(
-        SqlStore::open(&a.database)
+        SqlStore::open(&database)
             .await
             .map_err(|e| anyhow!("--database: {e}"))?,
     );
@@ -773,10 +787,100 @@ async fn accept(
     stopped_at
 }
 
+/// `url` (`postgres://USER@HOST…`, no password) with the password read from a file: the text
+/// less its trailing newlines (as the `postgres` image reads POSTGRES_PASSWORD_FILE, so one file
+/// serves both), percent-encoded into the URL's user information. The errors never hold the
+/// password.
+fn with_password(url: &str, file_text: &str) -> Result<String, &'static str> {
+    let password = file_text.trim_end_matches('\n');
+    if password.is_empty() {
+        return Err("the file is empty");
+    }
+    let Some((scheme, rest)) = ["postgres://", "postgresql://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p).map(|r| (*p, r)))
+    else {
+        return Err("a password file is for a postgres:// database");
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((user, host)) = authority.rsplit_once('@') else {
+        return Err("--database names no user (postgres://USER@HOST/DATABASE)");
+    };
+    if user.contains(':') {
+        return Err("--database has a password already: give it in one place");
+    }
+    if user.is_empty() {
+        return Err("--database names no user (postgres://USER@HOST/DATABASE)");
+    }
+    let mut encoded = String::with_capacity(password.len() * 3);
+    for b in password.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(format!("{scheme}{user}:{encoded}@{host}{tail}"))
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "cachebust".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_password;
+
+    #[test]
+    fn the_password_file_completes_a_postgres_url() {
+        for (url, file, want) in [
+            (
+                "postgres://cachebust@db:5432/cachebust",
+                "s3cret\n",
+                "postgres://cachebust:s3cret@db:5432/cachebust",
+            ),
+            // what would end the user information or the authority is encoded; only trailing
+            // newlines go, as `$(< file)` drops them in the postgres image
+            (
+                "postgresql://u@h/d?sslmode=require",
+                "a@b:c/d?e#f%g h\u{e9}\r\n\n",
+                "postgresql://u:a%40b%3Ac%2Fd%3Fe%23f%25g%20h%C3%A9%0D@h/d?sslmode=require",
+            ),
+            ("postgres://u@h", " x ", "postgres://u:%20x%20@h"),
+        ] {
+            assert_eq!(
+                with_password(url, file).as_deref(),
+                Ok(want),
+                "{url} {file:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_password_file_that_does_not_fit_is_refused_without_echoing_it() {
+        for (url, file, said) in [
+            ("postgres://u@h/d", "\n\n", "the file is empty"),
+            (
+                "sqlite://q.db",
+                "hunter2",
+                "a password file is for a postgres:// database",
+            ),
+            ("postgres://h/d", "hunter2", "--database names no user"),
+            ("postgres://@h/d", "hunter2", "--database names no user"),
+            (
+                "postgres://u:old@h/d",
+                "hunter2",
+                "--database has a password already",
+            ),
+        ] {
+            let e = with_password(url, file).unwrap_err();
+            assert!(e.starts_with(said), "{url}: {e}");
+            assert!(!e.contains("hunter2"));
+        }
+    }
 }

@@ -104,7 +104,7 @@ pub fn pull_files(dir: &Path, base: &str, head: &str) -> Vec<Value> {
 }
 
 /// An event file from a real payload, pointed at this repository's commits.
-fn event_file(dir: &Path, number: u64, base: &str, head: &str) -> PathBuf {
+pub fn event_file(dir: &Path, number: u64, base: &str, head: &str) -> PathBuf {
     let mut v: Value = serde_json::from_str(
         &std::fs::read_to_string(shared().join("github/webhooks/pull_request.opened.1.json"))
             .unwrap(),
@@ -754,24 +754,23 @@ fn github_down_degrades_to_the_job_summary_and_the_outputs() {
     }
 }
 
-/// action.yml: every input documented there and in the README and read by the Action, the
-/// outputs the ones it writes, the image the released one pinned by this version; the
-/// workflows pin every action by commit; the README's example is docs/action-example.yml.
+/// action.yml: every input documented there and in the README and read by the Action (or, for
+/// the release to install, by action/install.sh), the outputs the ones it writes, the release it
+/// installs this version; the workflows pin every action by commit (the example names this
+/// action by its release tag, which has no commit before it exists); the README's example is
+/// docs/action-example.yml.
 #[test]
 fn action_yml_is_documented_and_pinned() {
     let root = root();
     let text = std::fs::read_to_string(root.join("action.yml")).unwrap();
     let a: Value = serde_saphyr::from_str(&text).unwrap();
-    assert_eq!(a["runs"]["using"], "docker");
-    let image = a["runs"]["image"].as_str().unwrap();
+    assert_eq!(a["runs"]["using"], "composite");
     assert_eq!(
-        image,
-        format!(
-            "docker://ghcr.io/cachebust/cachebust:{}",
-            env!("CARGO_PKG_VERSION")
-        ),
-        "the image is the released one of this version"
+        a["inputs"]["version"]["default"],
+        env!("CARGO_PKG_VERSION"),
+        "the action installs the release of this version"
     );
+    let installer = std::fs::read_to_string(root.join("action/install.sh")).unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let source = std::fs::read_to_string(root.join("src/action/mod.rs")).unwrap();
     let inputs = a["inputs"].as_object().unwrap();
@@ -786,8 +785,9 @@ fn action_yml_is_documented_and_pinned() {
             "input {name} is not in the README"
         );
         assert!(
-            source.contains(&format!("input(\"{name}\")")),
-            "the Action does not read input {name}"
+            source.contains(&format!("input(\"{name}\")"))
+                || installer.contains(&format!("CACHEBUST_{}", name.to_uppercase())),
+            "neither the Action nor the installer reads input {name}"
         );
     }
     let outputs: Vec<&String> = a["outputs"].as_object().unwrap().keys().collect();
@@ -813,10 +813,10 @@ fn action_yml_is_documented_and_pinned() {
                 continue;
             };
             let u = u.split(" #").next().unwrap().trim();
+            let own_release = f.ends_with("docs/action-example.yml")
+                && u == format!("cachebust/cachebust@v{}", env!("CARGO_PKG_VERSION"));
             assert!(
-                sha.is_match(u)
-                    || u == "./"
-                    || u.starts_with("docker://ghcr.io/cachebust/cachebust:"),
+                sha.is_match(u) || u == "./" || own_release,
                 "{}: {u} is not pinned by commit",
                 f.display()
             );
@@ -834,6 +834,25 @@ fn action_yml_is_documented_and_pinned() {
             .iter()
             .any(|s| s["with"]["provenance"] == "mode=max" && s["with"]["push"] == true)
     );
+    // provenance of the image and of every asset; the assets' checksums
+    let uses = |job: &str| -> Vec<String> {
+        rel["jobs"][job]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["uses"].as_str().map(str::to_string))
+            .collect()
+    };
+    for job in ["image", "release"] {
+        assert!(
+            uses(job)
+                .iter()
+                .any(|u| u.starts_with("actions/attest-build-provenance@")),
+            "job {job} attests"
+        );
+    }
+    let release_steps = rel["jobs"]["release"]["steps"].to_string();
+    assert!(release_steps.contains("SHA256SUMS"), "{release_steps}");
     // the README shows the example workflow as it is checked
     let example = std::fs::read_to_string(root.join("docs/action-example.yml")).unwrap();
     assert!(

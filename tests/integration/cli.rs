@@ -822,16 +822,22 @@ fn own_dockerfile_and_action_metadata() {
             "output {output}"
         );
     }
-    assert_eq!(meta["runs"]["using"], "docker");
-    // the released image, pinned by this version (issue 18); the Dockerfile is for development
+    // a composite action: the release binary of this version, then `cachebust action`
+    // (issue 32; tests/integration/install.rs runs it)
+    assert_eq!(meta["runs"]["using"], "composite");
     assert_eq!(
-        meta["runs"]["image"],
-        format!(
-            "docker://ghcr.io/cachebust/cachebust:{}",
-            env!("CARGO_PKG_VERSION")
-        )
+        meta["inputs"]["version"]["default"],
+        env!("CARGO_PKG_VERSION")
     );
-    assert_eq!(meta["runs"]["args"][0], "action");
+    let last = meta["runs"]["steps"].as_array().unwrap().last().unwrap();
+    assert!(
+        last["run"]
+            .as_str()
+            .unwrap()
+            .trim_end()
+            .ends_with("\"$CACHEBUST_BIN\" action"),
+        "{last}"
+    );
 }
 
 /// Files a pull request controls are read as COPY sources are (issue 17, item 6): a

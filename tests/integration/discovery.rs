@@ -11,7 +11,7 @@ use cachebust::engine::{bake, compose};
 
 /// The current Docker client with its plugins (tools/docker-current.sh), or `None` (skip; CI
 /// fails instead).
-fn docker28() -> Option<(PathBuf, PathBuf)> {
+pub fn docker28() -> Option<(PathBuf, PathBuf)> {
     let bin = std::env::var("CACHEBUST_DOCKER28_BIN")
         .unwrap_or_else(|_| "/tmp/cb-docker28/root/usr/bin/docker".into());
     let config = std::env::var("CACHEBUST_DOCKER28_CONFIG")
