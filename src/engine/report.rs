@@ -305,8 +305,13 @@ pub enum Note {
         stage: String,
         producer_line: Option<u32>,
     },
-    /// Cached on the assumption that a re-run RUN does not rewrite the copied path.
-    AssumesRunKeepsPath { run_line: u32, path: String },
+    /// `COPY --from` / bind mount of a stage that re-runs the RUN at `run_line`, whose command
+    /// runs programs that may write the copied `path` (a RUN can write anywhere).
+    RunMayWrite {
+        stage: String,
+        run_line: u32,
+        path: String,
+    },
     /// A build ARG used in FROM has no value.
     UnresolvedArg { name: String },
     /// `WORKDIR /` creates no build step.

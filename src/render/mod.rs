@@ -312,7 +312,11 @@ pub fn note_sentence(n: &Note) -> String {
             code(stage)
         ),
         Note::EarlyCutoff { stage, producer_line: None } => format!("nothing in stage {} writes the copied path", code(stage)),
-        Note::AssumesRunKeepsPath { run_line, path } => format!("assumes the re-run RUN at line {run_line} does not rewrite {}", code(path)),
+        Note::RunMayWrite { stage, run_line, path } => format!(
+            "uncertain: may stay cached — stage {} re-runs line {run_line}, which runs programs that may write {} (a RUN can write anywhere), and BuildKit keeps this step cached if the copied files come out byte-identical",
+            code(stage),
+            code(path)
+        ),
         Note::UnresolvedArg { name } => format!("uncertain: ARG {} has no value here; give it one as a build arg to predict exactly", code(name)),
         Note::NoBuildStep => "WORKDIR / makes no build step of its own".into(),
         Note::LinkedCopyReused => "COPY --link: the copied layer itself is reused; only the merge onto the new parent re-runs".into(),

@@ -1150,8 +1150,76 @@ fn both_engine_scenarios() -> Vec<Scenario> {
             "C C C",
         )
         .on_current("C R R"),
+        // --- COPY --from: which step wrote the copied path (issue 29, class 5)
+        // predicted `rebuilt` (likely): no allowance, the status must be right
+        sc(
+            "copy-from-written-by-a-later-run",
+            "COPY --from of a path below an early COPY's destination, written by a re-run RUN (a build script writing ../backend/static)",
+            &[
+                ("Dockerfile", FE_DOCKERFILE),
+                ("package.json", "{}\n"),
+                ("frontend/build.sh", FE_BUILD),
+                ("frontend/src.txt", "one\n"),
+            ],
+            &[("frontend/src.txt", Some("two\n"))],
+            "C C C C R R C R R",
+        ),
+        Scenario {
+            likely: &[8, 9],
+            ..sc(
+                "copy-from-run-rewrites-same-bytes",
+                "COPY --from of a path a re-run RUN rewrites with the same bytes (early cutoff: cached)",
+                &[
+                    ("Dockerfile", FE_DOCKERFILE),
+                    ("package.json", "{}\n"),
+                    (
+                        "frontend/build.sh",
+                        "mkdir -p ../backend/static && echo stable > ../backend/static/app.js\n",
+                    ),
+                    ("frontend/src.txt", "one\n"),
+                ],
+                &[("frontend/src.txt", Some("two\n"))],
+                "C C C C R R C C C",
+            )
+        },
+        sc(
+            "copy-from-run-writes-elsewhere",
+            "COPY --from of a path an earlier step made, while a re-run RUN whose command shows its writes writes elsewhere",
+            &[
+                (
+                    "Dockerfile",
+                    "FROM {B1} AS fe\nWORKDIR /app\nCOPY backend /app/backend\nWORKDIR /app/frontend\nCOPY ./frontend /app/frontend\nRUN mkdir -p /app/dist && cp -r /app/frontend/. /app/dist/ && ls /app/backend > /app/dist/list\nFROM {B1}\nCOPY --from=fe /app/backend/static /srv/static\nRUN ls /srv/static\n",
+                ),
+                ("backend/static/app.js", "a\n"),
+                ("frontend/src.txt", "one\n"),
+            ],
+            &[("frontend/src.txt", Some("two\n"))],
+            "C C C C R R C C C",
+        ),
+        sc(
+            "copy-from-two-copies-into-the-path",
+            "COPY --from of a directory two COPYs fill: the earlier one's files changed, the later one re-ran with the same files",
+            &[
+                (
+                    "Dockerfile",
+                    "FROM {B1} AS gen\nCOPY a /app/a\nCOPY b /app/b\nFROM {B1}\nCOPY --from=gen /app /app\nRUN ls -R /app\n",
+                ),
+                ("a/x", "one\n"),
+                ("b/y", "b\n"),
+            ],
+            &[("a/x", Some("two\n"))],
+            "C R R C R R",
+        ),
     ]
 }
+
+/// The issue's frontend stage: WORKDIR /app, package.json into /app/, the frontend's sources
+/// into /app/frontend, and a build that writes ../backend/static (as `npm run build` with
+/// vite's `outDir: '../backend/static'`).
+const FE_DOCKERFILE: &str = "FROM {B1} AS fe\nWORKDIR /app\nCOPY package.json /app/\nWORKDIR /app/frontend\nCOPY ./frontend /app/frontend\nRUN sh build.sh\nFROM {B1}\nCOPY --from=fe /app/backend/static /srv/static\nRUN ls /srv/static\n";
+
+/// The frontend's build script: its output depends on its sources.
+const FE_BUILD: &str = "mkdir -p ../backend/static && cat src.txt > ../backend/static/app.js\n";
 
 /// Scenarios for what only current BuildKit builds or keys differently (Docker 28.5.2's
 /// built-in frontend, no `# syntax` line). `fails_2010` is the line Docker 20.10 rejects.
@@ -2255,6 +2323,54 @@ async fn predictions_match_expected_statuses() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The Dockerfile of issue 29 (class 5), as written: `RUN npm run build` writes
+/// `/app/backend/static` (vite's `outDir`), below what line 3 created. A change under
+/// `frontend/` rebuilds the `COPY --from` (likely: `npm` may write anywhere), credited to line 6,
+/// never "from line 3"; a change nothing in stage `fe` reads keeps it cached. The same shape is
+/// built for real in the scenario `copy-from-written-by-a-later-run`.
+#[tokio::test]
+async fn copy_from_credits_a_rerun_run_as_a_possible_writer() {
+    use cachebust::engine::report::Note;
+    let dockerfile = "FROM {B1} AS fe\nWORKDIR /app\nCOPY package.json /app/\nWORKDIR /app/frontend\nCOPY ./frontend /app/frontend\nRUN npm run build\nFROM {B1}\nCOPY --from=fe /app/backend/static /srv/static\n";
+    for (change, want) in [
+        ("frontend/src/App.jsx", Status::Rebuilt),
+        ("docs/README.md", Status::Cached),
+    ] {
+        let s = Scenario {
+            base: &[],
+            ..sc("issue-29-fe", "", &[], &[], "")
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let files = |v: &str| {
+            vec![
+                ("Dockerfile", fill(dockerfile)),
+                ("package.json", "{}\n".to_string()),
+                ("frontend/src/App.jsx", format!("{v}\n")),
+                ("docs/README.md", format!("{v}\n")),
+            ]
+        };
+        let (base, head) = (tmp.path().join("b"), tmp.path().join("h"));
+        write_tree(&base, &files("one"));
+        let mut h = files("one");
+        h.iter_mut().find(|(p, _)| *p == change).unwrap().1 = "two\n".into();
+        write_tree(&head, &h);
+        for engine in [EngineKind::Docker2010, EngineKind::Buildkit] {
+            let rep = predict(&base, &head, &s, engine).await;
+            let st = rep.steps.iter().find(|x| x.line == 8).unwrap();
+            let reason = cachebust::render::reason(st, &rep);
+            assert_eq!(st.status, want, "{change} [{}]: {reason}", engine.name());
+            if want == Status::Rebuilt {
+                assert_eq!(st.confidence, Confidence::Likely, "{reason}");
+                assert!(
+                    st.notes.iter().any(|n| matches!(n, Note::RunMayWrite { run_line: 6, .. })),
+                    "{reason}"
+                );
+                assert!(reason.contains("line 6") && !reason.contains("line 3"), "{reason}");
+            }
+        }
+    }
 }
 
 fn materialise(s: &Scenario, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {

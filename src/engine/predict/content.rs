@@ -6,6 +6,7 @@
 //! known when they were produced by steps that did not re-run, and only likely otherwise.
 
 use super::sim::{Input, Op, Vertex};
+use super::writes::{Writes, step_writes, touches_marker_only};
 use super::{Ctx, IgnoreInfo, Res, SideSim};
 use crate::engine::BuildInput;
 use crate::engine::glob::{contains_wildcards, path_match};
@@ -641,152 +642,12 @@ impl Comparison<'_> {
     }
 }
 
-/// Whether a step may write `path` (absolute, in the stage file system).
-fn writes(v: &Vertex, path: &str) -> bool {
-    match &v.op {
-        Op::Image { .. } => true,
-        Op::Copy { dest, .. } => {
-            let d = dest.trim_end_matches('/');
-            let d = if d.is_empty() { "/" } else { d };
-            overlaps(d, path)
-        }
-        Op::Mkdir { path: p, .. } => p == path,
-        Op::Exec { cwd, .. } => run_may_write(&v.detail.text, cwd, path),
-    }
-}
-
-fn overlaps(a: &str, b: &str) -> bool {
-    a == "/"
-        || b == "/"
-        || a == b
-        || b.starts_with(&format!("{a}/"))
-        || a.starts_with(&format!("{b}/"))
-}
-
-/// Heuristic: a RUN writes `path` if it names the path or its parent directory, or runs in a
-/// known working directory that contains the path. Documented in the README.
-pub fn run_may_write(text: &str, cwd: &str, path: &str) -> bool {
-    if path == "/" {
-        return true;
-    }
-    if text.contains(path) {
-        return true;
-    }
-    if let Some(i) = path.rfind('/') {
-        let parent = &path[..i];
-        if !parent.is_empty()
-            && parent.matches('/').count() >= 1
-            && text.contains(parent)
-            && parent != "/usr"
-            && parent != "/usr/local"
-        {
-            return true;
-        }
-    }
-    let known_cwd = !cwd.contains(super::sim::PLACEHOLDER_OPEN);
-    if known_cwd {
-        let c = cwd.trim_end_matches('/');
-        if !c.is_empty() && (path == c || path.starts_with(&format!("{c}/"))) {
-            return true;
-        }
-    }
-    installs_into(text, path)
-}
-
-/// Whether a RUN installs into system directories that contain or lie in `path`: `make
-/// install` and its kin, `pip install`, global npm installs, `go install`, `cargo install`
-/// write under `/usr/local` (and `/go`, `/root`); system package managers under `/usr`, `/etc`,
-/// `/var`, `/opt`.
-fn installs_into(text: &str, path: &str) -> bool {
-    let Ok(cmds) = crate::engine::cost::simple_commands(text) else {
-        return false;
-    };
-    let mut prefixes: Vec<&str> = Vec::new();
-    for c in &cmds {
-        let words: Vec<&str> = c
-            .iter()
-            .map(String::as_str)
-            .skip_while(|w| w.contains('=') && !w.starts_with('-'))
-            .collect();
-        let Some(first) = words.first() else { continue };
-        let prog = first.rsplit('/').next().unwrap_or(first);
-        let has = |x: &str| words.contains(&x);
-        let local = match prog {
-            "make" | "ninja" | "gmake" => has("install"),
-            "cmake" => has("--install") || has("install"),
-            "meson" => has("install"),
-            "install" => true,
-            "pip" | "pip3" => has("install") && !has("--target") && !has("-t"),
-            "python" | "python3" => has("pip") && has("install"),
-            "npm" | "yarn" | "pnpm" => has("-g") || has("--global") || has("global"),
-            "go" => has("install"),
-            "cargo" => has("install"),
-            "gem" => has("install"),
-            _ => false,
-        };
-        if local {
-            prefixes.extend(["/usr/local", "/go/bin", "/root/go/bin", "/root/.local"]);
-        }
-        let system = match prog {
-            "apt-get" | "apt" | "dnf" | "yum" | "microdnf" => has("install"),
-            "apk" => has("add"),
-            "dpkg" => has("-i"),
-            _ => false,
-        };
-        if system {
-            prefixes.extend(["/usr", "/etc", "/var", "/opt", "/lib", "/bin", "/sbin"]);
-        }
-    }
-    prefixes.iter().any(|p| overlaps(p, path))
-}
-
-/// Whether the RUN's only effect on the file `path` is an empty marker: every simple command
-/// naming the file is `touch` (or `: >` is not used), and one of them names it exactly (by its
-/// absolute path, or by its name from the working directory). An empty file with the same mode
-/// and owner has the same content checksum each time, so a `COPY --from` of it stays cached
-/// however often the RUN re-runs (measured on both engines).
-pub fn touches_marker_only(text: &str, cwd: &str, path: &str) -> bool {
-    let Ok(cmds) = crate::engine::cost::simple_commands(text) else {
-        return false;
-    };
-    let Some((parent, name)) = path.rsplit_once('/') else {
-        return false;
-    };
-    if name.is_empty() || path.ends_with('/') {
-        return false;
-    }
-    let parent = if parent.is_empty() { "/" } else { parent };
-    let in_parent = cwd.trim_end_matches('/') == parent.trim_end_matches('/')
-        && !cwd.contains(super::sim::PLACEHOLDER_OPEN);
-    let mut named = false;
-    for c in &cmds {
-        let mentions = c.iter().any(|w| w.contains(name) || w.contains(path));
-        if !mentions {
-            // a change of directory makes relative names unreliable
-            if c.first().is_some_and(|w| w == "cd" || w == "pushd") {
-                return false;
-            }
-            continue;
-        }
-        if c.first().map(String::as_str) != Some("touch") {
-            return false;
-        }
-        for w in &c[1..] {
-            if w.starts_with('-') {
-                return false;
-            }
-            if w == path || (w == name && in_parent) {
-                named = true;
-            }
-        }
-    }
-    named
-}
-
 impl Comparison<'_> {
     /// A `COPY --from` / `--mount from=` source: BuildKit's early cutoff. The copy hits when
-    /// the last step of the source stage that may write the path did not re-run (or re-ran
-    /// to the same bytes); `line` is the head step's.
+    /// the copied path has the same bytes: every step of the source stage (or its ancestors)
+    /// that may write the path either did not re-run or re-ran to the same bytes. `line` is
+    /// the head step's. Steps hit as a prefix of the stage (once one misses, every later one
+    /// does), so the walk goes back from the stage's last step over the ones that re-run.
     fn stage(&self, src: &StageSource<'_>, line: u32) -> Cmp {
         let head = self.head;
         let Some(hvid) = src.head else {
@@ -801,50 +662,74 @@ impl Comparison<'_> {
                 return same(Confidence::Exact);
             }
         }
-        // Find the last step of the source stage (or its ancestors) that may have written the
-        // path.
-        let mut cur = Some(hvid);
-        let mut later_missed_runs: Vec<u32> = Vec::new();
+        let stage = head.sim.stages[src.stage].info.display_name();
+        // re-run RUNs that may write the path without saying so (earliest first)
+        let mut maybe_runs: Vec<u32> = Vec::new();
         let mut marker_line: Option<u32> = None;
+        // the last step that wrote the path and keeps its bytes
+        let mut kept_by: Option<u32> = None;
+        let mut cur = Some(hvid);
         while let Some(v) = cur {
             let vx = &head.sim.vertices[v];
+            cur = vx.parent;
             let producer = vx
                 .trigger_line
                 .unwrap_or_else(|| head.df.instructions[vx.inst].line);
+            let reran = matches!(self.res[v], Res::Miss { .. });
             // an empty marker a RUN touches: the same bytes whatever the RUN did; what counts
             // is an earlier writer of the file, if any
-            let marker = matches!(&vx.op, Op::Exec { cwd, .. }
-                if touches_marker_only(&vx.detail.text, cwd, src.path));
-            if marker {
+            if matches!(&vx.op, Op::Exec { cwd, .. }
+                if touches_marker_only(&vx.detail.text, cwd, src.path))
+            {
                 marker_line.get_or_insert(producer);
-            } else if writes(vx, src.path) {
-                return match &self.res[v] {
-                    Res::Hit { .. } | Res::Unused => kept(
-                        head.sim.stages[src.stage].info.display_name(),
-                        producer,
-                        later_missed_runs.first().copied(),
-                        src.path,
-                    ),
-                    Res::Miss { cause, .. } => self.producer_missed(src, vx, cause, producer, line),
-                };
-            } else if matches!(vx.op, Op::Exec { .. }) && matches!(self.res[v], Res::Miss { .. }) {
-                later_missed_runs.insert(0, producer);
+                continue;
             }
-            cur = vx.parent;
+            match (step_writes(vx, src.path), &self.res[v]) {
+                (Writes::No, _) => {}
+                (Writes::Maybe, _) if reran => maybe_runs.insert(0, producer),
+                (Writes::Maybe, _) => {}
+                // a step that did not re-run, nor any before it: the rest of the path is as the
+                // base left it
+                (Writes::Yes, Res::Hit { .. } | Res::Unused) => {
+                    kept_by.get_or_insert(producer);
+                    break;
+                }
+                (Writes::Yes, Res::Miss { cause, .. }) => {
+                    match self.producer_missed(src, vx, cause, producer, line) {
+                        // the bytes it wrote changed: a later RUN is unlikely to give the old ones back
+                        Some(changed) => return changed,
+                        None => {
+                            kept_by.get_or_insert(producer);
+                        }
+                    }
+                }
+            }
         }
-        // Nothing in the stage writes the path: it is empty on both sides (or the empty marker
-        // a RUN touches).
+        if let Some(&run_line) = maybe_runs.first() {
+            return Cmp::Differs {
+                cause: stage_cause(head, src.stage, None, line, Paths::default()),
+                confidence: Confidence::Likely,
+                notes: vec![Note::RunMayWrite {
+                    stage,
+                    run_line,
+                    path: src.path.to_string(),
+                }],
+            };
+        }
+        // nothing that re-ran changed the path (or nothing writes it at all, or only an empty
+        // marker a RUN touches)
         Cmp::Same {
             confidence: Confidence::Exact,
             notes: vec![Note::EarlyCutoff {
-                stage: head.sim.stages[src.stage].info.display_name(),
-                producer_line: marker_line,
+                stage,
+                producer_line: kept_by.or(marker_line),
             }],
         }
     }
 
-    /// The step `vx` (at `producer`) that writes the copied path re-runs, for `miss`: do the
-    /// copied bytes change?
+    /// The step `vx` (at `producer`) that writes the copied path re-runs, for `miss`: `None`
+    /// when it writes the same bytes again (BuildKit's early cutoff looks further back),
+    /// otherwise how the copy differs.
     fn producer_missed(
         &self,
         src: &StageSource<'_>,
@@ -852,17 +737,10 @@ impl Comparison<'_> {
         miss: &Cause,
         producer: u32,
         line: u32,
-    ) -> Cmp {
+    ) -> Option<Cmp> {
         let (ctx, head) = (self.ctx, self.head);
         let stage = head.sim.stages[src.stage].info.display_name();
         let cause = |paths| stage_cause(head, src.stage, Some(producer), line, paths);
-        let early_cutoff = || Cmp::Same {
-            confidence: Confidence::Exact,
-            notes: vec![Note::EarlyCutoff {
-                stage: stage.clone(),
-                producer_line: Some(producer),
-            }],
-        };
         let may_stay_cached = |cause| Cmp::Differs {
             cause,
             confidence: Confidence::Likely,
@@ -872,14 +750,14 @@ impl Comparison<'_> {
             }],
         };
         match &vx.op {
-            Op::Mkdir { .. } => early_cutoff(),
+            Op::Mkdir { .. } => None,
             // Docker 20.10 does not hash owners: the same files with another --chown give the
             // same content checksum
             Op::Copy { .. }
                 if ctx.engine == crate::engine::EngineKind::Docker2010
                     && owner_only_change(ctx, self.build, head, self.base, vx) =>
             {
-                early_cutoff()
+                None
             }
             Op::Copy { .. }
                 if !matches!(
@@ -887,35 +765,17 @@ impl Comparison<'_> {
                     CauseKind::Follows | CauseKind::Files | CauseKind::Dockerignore
                 ) =>
             {
-                differs(cause(miss.paths().cloned().unwrap_or_default()))
+                Some(differs(cause(miss.paths().cloned().unwrap_or_default())))
             }
             Op::Copy { .. } => match own_input_changes(ctx, self.build, head, vx) {
-                None => may_stay_cached(cause(Paths::default())),
-                Some(paths) if paths.is_empty() => early_cutoff(),
-                Some(paths) => differs(cause(Paths::new(paths))),
+                None => Some(may_stay_cached(cause(Paths::default()))),
+                Some(paths) if paths.is_empty() => None,
+                Some(paths) => Some(differs(cause(Paths::new(paths)))),
             },
-            Op::Image { .. } => differs(cause(Paths::default())),
-            Op::Exec { .. } => may_stay_cached(cause(Paths::default())),
+            Op::Image { .. } => Some(differs(cause(Paths::default()))),
+            Op::Exec { .. } => Some(may_stay_cached(cause(Paths::default()))),
         }
     }
-}
-
-/// The copied path's producer at `producer` did not re-run: BuildKit finds the same bytes
-/// (likely only, when a later RUN that re-runs might rewrite it).
-fn kept(stage: String, producer: u32, later_run: Option<u32>, path: &str) -> Cmp {
-    let mut notes = vec![Note::EarlyCutoff {
-        stage,
-        producer_line: Some(producer),
-    }];
-    let mut confidence = Confidence::Exact;
-    if let Some(r) = later_run {
-        notes.push(Note::AssumesRunKeepsPath {
-            run_line: r,
-            path: path.to_string(),
-        });
-        confidence = Confidence::Likely;
-    }
-    Cmp::Same { confidence, notes }
 }
 
 fn stage_cause(
@@ -998,61 +858,6 @@ fn own_input_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn run_write_heuristic() {
-        assert!(run_may_write(
-            "go build -o /out/app ./cmd",
-            "/src",
-            "/out/app"
-        ));
-        assert!(run_may_write("npm run build", "/app", "/app/dist"));
-        assert!(!run_may_write("echo hi > /other", "/", "/static"));
-        assert!(!run_may_write(
-            "apk add curl",
-            "\u{E000}image workdir\u{E001}",
-            "/static"
-        ));
-        // installs write into the system prefixes (issue 14: `make install` into /usr/local)
-        assert!(run_may_write("make && make install", "/src", "/usr/local"));
-        assert!(run_may_write(
-            "pip install -r r.txt",
-            "/app",
-            "/usr/local/lib"
-        ));
-        assert!(!run_may_write("make", "/src", "/usr/local"));
-        assert!(run_may_write("apt-get install -y curl", "/", "/usr/bin"));
-    }
-
-    #[test]
-    fn empty_markers() {
-        assert!(touches_marker_only(
-            "go test ./... && touch /tmp/tests-passed",
-            "/src",
-            "/tmp/tests-passed"
-        ));
-        assert!(touches_marker_only(
-            "make check && touch ok",
-            "/tmp",
-            "/tmp/ok"
-        ));
-        assert!(!touches_marker_only(
-            "make check && touch ok",
-            "/src",
-            "/tmp/ok"
-        ));
-        assert!(!touches_marker_only(
-            "echo done > /tmp/tests-passed",
-            "/",
-            "/tmp/tests-passed"
-        ));
-        assert!(!touches_marker_only(
-            "touch /tmp/tests-passed && date >> /tmp/tests-passed",
-            "/",
-            "/tmp/tests-passed"
-        ));
-        assert!(!touches_marker_only("touch /tmp/x", "/", "/tmp/"));
-    }
 
     #[test]
     fn wildcard_prefix() {

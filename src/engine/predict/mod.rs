@@ -10,6 +10,7 @@ pub mod content;
 pub mod explain;
 pub mod rule_input;
 pub mod sim;
+pub mod writes;
 
 use crate::engine::hash::HashMap;
 
@@ -824,7 +825,8 @@ fn absent_tested_files(ctx: &Ctx<'_>, context: &str, head: &SideSim, v: VId) -> 
 
 /// Whether the file at `abs` (absolute in the stage) cannot exist when the step after `parent`
 /// runs: a COPY from the context would have put it there and the context has no such file (or
-/// `.dockerignore` leaves it out), and no step in between made it. `false` when unsure.
+/// `.dockerignore` leaves it out), and no step in between made it (a RUN that runs programs may
+/// have: see `writes`). `false` when unsure.
 fn tested_file_absent(
     ctx: &Ctx<'_>,
     context: &str,
@@ -838,7 +840,10 @@ fn tested_file_absent(
     while let Some(p) = cur {
         let px = &head.sim.vertices[p];
         let present = match &px.op {
-            Op::Exec { .. } => px.detail.text.contains(name),
+            // a RUN that names the file, or runs programs that may write anywhere
+            Op::Exec { .. } => {
+                px.detail.text.contains(name) || writes::step_writes(px, abs) != writes::Writes::No
+            }
             Op::Mkdir { path, .. } => path == abs,
             Op::Copy { dest, source, .. } => {
                 let d = dest.trim_end_matches('/');
