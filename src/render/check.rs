@@ -38,6 +38,9 @@ pub struct Counts {
     pub info: usize,
     /// Dockerfiles that do not parse (each an error diagnostic with its line).
     pub unparsable: usize,
+    /// Dockerfiles that parse but fail to build as written (a COPY source that does not
+    /// exist, a blank base name, …): an error diagnostic, yet steps to predict.
+    pub failing: usize,
     pub safe_fixes: usize,
     pub unsafe_fixes: usize,
 }
@@ -48,7 +51,12 @@ pub fn counts(report: &Report) -> Counts {
         // a fix merged for several findings of this Dockerfile is one fix to apply
         let mut seen: Vec<&crate::engine::fix::Fix> = Vec::new();
         if df.diagnostics.iter().any(|d| d.severity == Severity::Error) {
-            c.unparsable += 1;
+            // a file that parses has steps; its errors are about building it
+            if df.steps.is_empty() {
+                c.unparsable += 1;
+            } else {
+                c.failing += 1;
+            }
         }
         for f in &df.findings {
             c.findings += 1;
@@ -173,6 +181,15 @@ pub fn text(report: &Report) -> String {
             c.unparsable,
             plural(c.unparsable),
             if c.unparsable == 1 { "es" } else { "" }
+        );
+    }
+    if c.failing > 0 {
+        let _ = write!(
+            o,
+            "; {} Dockerfile{} fail{} to build as written",
+            c.failing,
+            plural(c.failing),
+            if c.failing == 1 { "s" } else { "" }
         );
     }
     let _ = writeln!(o);

@@ -296,6 +296,10 @@ pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
 
 pub fn note_sentence(n: &Note) -> String {
     match n {
+        // an empty name never reaches a sentence: say what it is
+        Note::MutableTag { image, .. } if image.trim().is_empty() => {
+            "the base image's name is empty here (a build arg with no value?): the stage cannot be predicted until it is set".into()
+        }
         Note::MutableTag { image, engine_checks_registry: true } => {
             format!("{} is a tag BuildKit re-resolves on every build: if it moved upstream since the base build, this stage rebuilds", code(image))
         }

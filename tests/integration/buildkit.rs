@@ -2364,10 +2364,15 @@ async fn copy_from_credits_a_rerun_run_as_a_possible_writer() {
             if want == Status::Rebuilt {
                 assert_eq!(st.confidence, Confidence::Likely, "{reason}");
                 assert!(
-                    st.notes.iter().any(|n| matches!(n, Note::RunMayWrite { run_line: 6, .. })),
+                    st.notes
+                        .iter()
+                        .any(|n| matches!(n, Note::RunMayWrite { run_line: 6, .. })),
                     "{reason}"
                 );
-                assert!(reason.contains("line 6") && !reason.contains("line 3"), "{reason}");
+                assert!(
+                    reason.contains("line 6") && !reason.contains("line 3"),
+                    "{reason}"
+                );
             }
         }
     }

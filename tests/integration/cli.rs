@@ -980,3 +980,113 @@ fn a_fix_that_would_slow_this_change_is_shown_not_offered() {
             < mount["savings"]["seconds_before"].as_f64().unwrap()
     );
 }
+
+/// Issue 29 (class 10): variables with no value here (ARGs without a default, variables the
+/// base image may set) in every place a Dockerfile can use them never show as the internal
+/// marker characters around a name, an empty name never reaches a sentence, and a build that
+/// only needs a build arg is no parse error: over every output format of `analyze`, `check`,
+/// `fix` and `history`.
+#[test]
+fn unresolved_variables_show_as_variables_in_every_output() {
+    const BASE: &str = "ARG FROM\nFROM ${FROM} AS builder\nARG APP_PATH\nCOPY ${APP_PATH}/requirements.txt /\nWORKDIR $APP_HOME\nCOPY src/ ./src/\nADD $REMOTE_URL /remote.txt\nENV TOOLS=$TOOL_HOME/bin\nRUN --mount=type=bind,source=$MOUNT_SRC,target=/m ls /m\nRUN echo $VERSION > /version\nFROM alpine:${ALPINE}\nCOPY --from=builder ${OUT_DIR}/app /app\nWORKDIR rel\nUSER $APP_USER\nRUN pip install -r /requirements.txt\n";
+    let head = BASE
+        .replace("WORKDIR $APP_HOME", "WORKDIR $APP_HOME/x")
+        .replace("$TOOL_HOME/bin", "$TOOL_HOME/sbin")
+        .replace("WORKDIR rel", "WORKDIR rel2")
+        .replace("USER $APP_USER", "USER ${APP_USER}2");
+    let tmp = tempfile::tempdir().unwrap();
+    let (b, h, repo) = (
+        tmp.path().join("base"),
+        tmp.path().join("head"),
+        tmp.path().join("repo"),
+    );
+    let files = |df: &str, src: &str| {
+        vec![
+            ("Dockerfile", df.to_string()),
+            ("src/a.txt", src.to_string()),
+            ("requirements.txt", "flask\n".to_string()),
+        ]
+    };
+    write_tree(&b, &files(BASE, "a\n"));
+    write_tree(&h, &files(&head, "b\n"));
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.email", "t@example.invalid"]);
+    git(&repo, &["config", "user.name", "t"]);
+    for (tree, msg) in [(&b, "base"), (&h, "head")] {
+        copy_tree(tree, &repo);
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", msg]);
+    }
+    let (bs, hs, rs) = (
+        b.to_str().unwrap(),
+        h.to_str().unwrap(),
+        repo.to_str().unwrap(),
+    );
+    let mut outputs: Vec<(String, Output)> = Vec::new();
+    for f in ["text", "json", "markdown", "sarif"] {
+        let args = ["analyze", "--base", bs, "--head", hs, "--format", f];
+        outputs.push((format!("analyze {f}"), cachebust(&args, tmp.path())));
+    }
+    for f in ["text", "json", "markdown"] {
+        let args = ["check", "--root", hs, "--format", f];
+        outputs.push((format!("check {f}"), cachebust(&args, tmp.path())));
+    }
+    let args = ["fix", "--root", hs, "--unsafe"];
+    outputs.push(("fix".into(), cachebust(&args, tmp.path())));
+    for f in ["text", "json", "html"] {
+        let args = ["history", "--repo", rs, "--last", "5", "--format", f];
+        outputs.push((format!("history {f}"), cachebust(&args, tmp.path())));
+    }
+    for (what, o) in &outputs {
+        let (out, err) = (stdout(o), stderr(o));
+        assert!(
+            o.status.code().is_some_and(|c| c < 2),
+            "{what}: exit {:?}\n{err}",
+            o.status.code()
+        );
+        for text in [&out, &err] {
+            assert!(
+                !text.contains(['\u{E000}', '\u{E001}']),
+                "{what}: internal markers:\n{text}"
+            );
+            for empty in ["  is a tag", "\"image\": \"\"", "does not parse"] {
+                assert!(!text.contains(empty), "{what}: {empty:?} in\n{text}");
+            }
+            assert!(
+                !empty_code_span(text),
+                "{what}: an empty code span in\n{text}"
+            );
+            // the unresolved ARG is named as a variable where a path shows it
+            assert!(!text.contains("APP_PATH/requirements"), "{what}:\n{text}");
+        }
+    }
+    // the COPY whose source names an ARG without a value: uncertain, not "does not exist"
+    let v = json(&outputs[1].1);
+    let step = v["dockerfiles"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["line"] == 4)
+        .unwrap()
+        .clone();
+    assert_eq!(step["confidence"], "likely", "{step}");
+    assert!(
+        step["reason"].as_str().unwrap().contains("`APP_PATH`"),
+        "{step}"
+    );
+    let c = json(&outputs[5].1);
+    assert_eq!(c["summary"]["unparsable"], 0, "{c}");
+    assert_eq!(c["summary"]["failing"], 0, "{c}");
+}
+
+/// Whether `s` holds an empty inline code span: two backticks that are not part of a fence.
+fn empty_code_span(s: &str) -> bool {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(1)).any(|i| {
+        b[i] == b'`'
+            && b[i + 1] == b'`'
+            && (i == 0 || b[i - 1] != b'`')
+            && b.get(i + 2) != Some(&b'`')
+    })
+}

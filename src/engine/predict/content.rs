@@ -385,6 +385,11 @@ pub fn source_problem(
     path: &str,
     ignore: &IgnoreInfo,
 ) -> Option<String> {
+    // a path with a variable that has no value here: which file it names is not known (the
+    // step says so in its notes), so nothing can be said about its existence
+    if path.contains(super::sim::PLACEHOLDER_OPEN) {
+        return None;
+    }
     let shown = context_relative(context, path).unwrap_or(path);
     let shown = if shown.is_empty() { "." } else { shown };
     let resolved = match follow(ctx.head_tree, ctx, Side::Head, context, path) {
@@ -661,6 +666,18 @@ impl Comparison<'_> {
             if Some(*base) == src.base {
                 return same(Confidence::Exact);
             }
+        }
+        // a copied path with a variable that has no value here: which steps wrote it is not
+        // known, so a stage that re-ran may have changed it (the step's notes name the variable)
+        if src.path.contains(super::sim::PLACEHOLDER_OPEN) {
+            return match &self.res[hvid] {
+                Res::Miss { .. } => Cmp::Differs {
+                    cause: stage_cause(head, src.stage, None, line, Paths::default()),
+                    confidence: Confidence::Likely,
+                    notes: Vec::new(),
+                },
+                _ => same(Confidence::Likely),
+            };
         }
         let stage = head.sim.stages[src.stage].info.display_name();
         // re-run RUNs that may write the path without saying so (earliest first)

@@ -1268,6 +1268,11 @@ fn match_vertices(
                 if notes.iter().any(|n| matches!(n, Note::RemoteSource { .. })) {
                     confidence = Confidence::Likely;
                 }
+                // a source path with a variable that has no value here: which files it
+                // selects, and so whether they changed, is not known
+                if v.inputs.iter().any(sim::Input::path_unknown) {
+                    confidence = Confidence::Likely;
+                }
                 res.push(Res::Hit {
                     base: c,
                     confidence,

@@ -87,6 +87,19 @@ pub enum Op {
     },
 }
 
+impl Input {
+    /// Whether the path it reads holds a variable with no value here.
+    pub fn path_unknown(&self) -> bool {
+        match self {
+            Input::Context { path, .. } | Input::Stage { path, .. } | Input::Image { path, .. } => {
+                path.contains(PLACEHOLDER_OPEN)
+            }
+            Input::Remote { url, .. } => url.contains(PLACEHOLDER_OPEN),
+            Input::Inline { .. } => false,
+        }
+    }
+}
+
 impl Op {
     pub fn kind_name(&self) -> &'static str {
         match self {
@@ -204,6 +217,9 @@ pub struct Sim {
 pub const PLACEHOLDER_OPEN: char = '\u{E000}';
 pub const PLACEHOLDER_CLOSE: char = '\u{E001}';
 
+/// The placeholder name of the base image's working directory.
+const IMAGE_WORKDIR: &str = "image workdir";
+
 pub fn placeholder(name: &str) -> String {
     format!("{PLACEHOLDER_OPEN}{name}{PLACEHOLDER_CLOSE}")
 }
@@ -217,7 +233,12 @@ pub fn display_value(s: &str) -> String {
         let after = &rest[i + PLACEHOLDER_OPEN.len_utf8()..];
         match after.find(PLACEHOLDER_CLOSE) {
             Some(j) => {
-                out.push_str(&format!("${{{}}}", &after[..j]));
+                let name = &after[..j];
+                if name == IMAGE_WORKDIR {
+                    out.push_str("(the base image's WORKDIR)");
+                } else {
+                    out.push_str(&format!("${{{name}}}"));
+                }
                 rest = &after[j + PLACEHOLDER_CLOSE.len_utf8()..];
             }
             None => {
@@ -227,6 +248,33 @@ pub fn display_value(s: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The names of the placeholders in `s` (variables with no value here), in order, once each.
+pub fn unknown_names(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(PLACEHOLDER_OPEN) {
+        let after = &rest[i + PLACEHOLDER_OPEN.len_utf8()..];
+        let Some(j) = after.find(PLACEHOLDER_CLOSE) else {
+            break;
+        };
+        let name = &after[..j];
+        // `image workdir`, `image env`: what the base image holds, not a variable
+        if !name.is_empty() && !name.contains(' ') && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+        rest = &after[j + PLACEHOLDER_CLOSE.len_utf8()..];
+    }
+    out
+}
+
+/// Whether the Dockerfile declares `ARG name` anywhere (before or in a stage).
+fn declares_arg(df: &Dockerfile, name: &str) -> bool {
+    df.instructions.iter().any(|i| match (&i.kind, &i.body) {
+        (Kind::Arg, Body::Arg(a)) => a.iter().any(|(n, _)| n == name),
+        _ => false,
+    })
 }
 
 const AUTO_ARGS: &[&str] = &[
@@ -512,6 +560,7 @@ fn resolve_bases(
             }
         };
         let unresolved = unresolved.into_inner();
+        let needs_arg = !unresolved.is_empty();
         if !unresolved.is_empty() {
             let notes = from_notes.entry(st.from).or_default();
             for n in unresolved {
@@ -527,7 +576,9 @@ fn resolve_bases(
         {
             Base::Stage(i)
         } else {
-            if expanded.trim().is_empty() {
+            // blank because a build arg has no value here: the build needs that arg (the FROM
+            // step's notes say which), which is no fault of the file
+            if expanded.trim().is_empty() && !needs_arg {
                 diags.push(diag(
                     inst.line,
                     Severity::Error,
@@ -702,7 +753,12 @@ impl StagePass<'_, '_> {
             .unwrap_or_default();
         let reference = normalize_image(r);
         let mut notes = Vec::new();
-        if is_mutable(&reference) {
+        // a reference with an unresolved build arg (or none at all) names no tag to speak of
+        let unresolved = sim
+            .notes
+            .get(&st.from)
+            .is_some_and(|n| n.iter().any(|x| matches!(x, Note::UnresolvedArg { .. })));
+        if is_mutable(&reference) && !unresolved && !r.trim().is_empty() {
             notes.push(Note::MutableTag {
                 image: r.to_string(),
                 engine_checks_registry: self.spec.sem.resolves_tags,
@@ -743,8 +799,8 @@ fn image_state() -> State {
             src: EnvSrc::Image,
         }]),
         env_items: None,
-        cwd: placeholder("image workdir"),
-        cwd_config: placeholder("image workdir"),
+        cwd: placeholder(IMAGE_WORKDIR),
+        cwd_config: placeholder(IMAGE_WORKDIR),
         cwd_line: None,
         user: String::new(),
         user_line: None,
@@ -1385,7 +1441,9 @@ impl CopyReads {
                 _ => None,
             };
             if checksum.is_none() {
-                self.notes.push(Note::RemoteSource { url: p.clone() });
+                self.notes.push(Note::RemoteSource {
+                    url: display_value(&p),
+                });
             }
             self.names
                 .push(p.rsplit('/').next().unwrap_or_default().to_string());
@@ -1395,6 +1453,18 @@ impl CopyReads {
         let clean = go_clean(&format!("/{p}"));
         self.names
             .push(clean.rsplit('/').next().unwrap_or_default().to_string());
+        // a variable with no value here (an ARG without a default, or one the base image may
+        // set): which files the source selects is not known
+        for name in unknown_names(&p) {
+            let note = if declares_arg(ctx.spec.df, &name) {
+                Note::UnresolvedArg { name }
+            } else {
+                Note::ImageVariable { name }
+            };
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
         let input = match (&origin.from, origin.stage) {
             (Some(_), Some(si)) => Input::Stage {
                 stage: si,

@@ -57,8 +57,21 @@ fn posix_shell(argv: &[String]) -> bool {
     matches!(prog, "sh" | "bash" | "ash" | "dash" | "zsh") && argv.get(1).is_some_and(|a| a == "-c")
 }
 
-/// Whether two absolute paths overlap: one is the other or lies under it.
+/// Whether two absolute paths overlap: one is the other or lies under it. A path with a
+/// variable that has no value here stands for anything under the directory before it.
 pub fn overlaps(a: &str, b: &str) -> bool {
+    let known = |p: &str| -> String {
+        match p.find(PLACEHOLDER_OPEN) {
+            None => p.to_string(),
+            Some(i) => match p[..i].rfind('/') {
+                Some(0) | None => "/".to_string(),
+                Some(j) => p[..j].to_string(),
+            },
+        }
+    };
+    if a.contains(PLACEHOLDER_OPEN) || b.contains(PLACEHOLDER_OPEN) {
+        return overlaps(&known(a), &known(b));
+    }
     a == "/"
         || b == "/"
         || a == b
@@ -490,6 +503,7 @@ mod tests {
             ("adduser -D app", "/", only(&["/etc", "/home"])),
             ("ls /data && cat /a | grep x | wc -l", "/", only(&[])),
             ("touch f", "\u{E000}image workdir\u{E001}", only(&["/"])),
+            ("echo x > $OUT/f", "/", only(&["/"])),
             // programs that run code: anywhere
             ("npm run build", "/app/frontend", RunWrites::Anywhere),
             ("sh build.sh", "/", RunWrites::Anywhere),
@@ -504,6 +518,16 @@ mod tests {
         for (text, cwd, want) in rows {
             assert_eq!(&run_writes(text, cwd), want, "{text} in {cwd}");
         }
+    }
+
+    #[test]
+    fn overlaps_with_unknown_parts() {
+        let v = |n: &str| format!("/{}{n}{}/app", '\u{E000}', '\u{E001}');
+        assert!(overlaps(&v("OUT"), "/version"));
+        assert!(overlaps("/srv/\u{E000}X\u{E001}", "/srv/a"));
+        assert!(!overlaps("/srv/\u{E000}X\u{E001}", "/opt/a"));
+        assert!(!overlaps("/app/backend/static", "/app/frontend"));
+        assert!(overlaps("/app", "/app/frontend"));
     }
 
     #[test]
