@@ -674,8 +674,8 @@ fn runs(prog: &(String, Vec<String>), seq: &[&str]) -> bool {
 
 /// Model estimate of a RUN: each simple command classified by its program and arguments, the
 /// recognised classes summed (each once), halved for package managers whose cache directory is
-/// a cache mount. A command too long or with unbalanced quotes gets the generic range, and the
-/// reason is returned.
+/// a cache mount the step does not empty itself (`super::cleans`). A command too long or with
+/// unbalanced quotes gets the generic range, and the reason is returned.
 pub fn model_run(
     command: &str,
     cache_mounts: &[String],
@@ -728,10 +728,11 @@ pub fn model_run_in(
         });
         if hit && !labels.contains(&class.label) {
             let mut e = class.est;
+            // a mount the step empties itself (`npm cache clean --force`) keeps nothing
             if class.cache_dirs.iter().any(|d| {
-                cache_mounts
-                    .iter()
-                    .any(|m| m.contains(d.trim_start_matches('.')))
+                cache_mounts.iter().any(|m| {
+                    m.contains(d.trim_start_matches('.')) && !super::cleans::empties(command, m)
+                })
             }) {
                 e = e.scale(0.5);
             }

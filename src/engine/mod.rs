@@ -12,6 +12,7 @@
 
 pub mod bake;
 pub mod buildlog;
+pub mod cleans;
 pub mod compose;
 pub mod config;
 pub mod cost;

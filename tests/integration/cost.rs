@@ -509,3 +509,93 @@ async fn guarded_steps_cost_what_can_run() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// A cache mount the step empties itself saves nothing (issue 29, class 8): `npm ci && npm
+/// cache clean --force` under a mount costs what it costs without one, and CB004's fix for
+/// `RUN npm ci && npm cache clean --force` drops the clean, so the saving it re-predicts (the
+/// mount halving the install) is the mount's; where the clean cannot be dropped on its own the
+/// fix is shown only and claims no saving.
+#[tokio::test]
+async fn a_mount_the_step_empties_saves_nothing() {
+    let run = |r: &str| {
+        format!(
+            "FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\n{r}\nCOPY server.js .\n"
+        )
+    };
+    let install = |r: &str| {
+        let df = run(r);
+        async move {
+            let tmp = tempfile::tempdir().unwrap();
+            let (b, h) = (tmp.path().join("b"), tmp.path().join("h"));
+            let files = |manifest: &'static str| {
+                vec![
+                    ("Dockerfile", df.clone()),
+                    ("package.json", manifest.to_string()),
+                    ("package-lock.json", "{}\n".to_string()),
+                    ("server.js", "1\n".to_string()),
+                ]
+            };
+            write_tree(&b, &files("{\"a\":1}\n"));
+            write_tree(&h, &files("{\"a\":2}\n"));
+            predict(&b, &h, Vec::new(), EngineKind::Buildkit).await
+        }
+    };
+    let secs = |d: &DockerfileReport| {
+        d.steps
+            .iter()
+            .find(|s| s.line == 4)
+            .unwrap()
+            .estimated_seconds
+            .unwrap()
+    };
+    let plain = install("RUN npm ci").await;
+    let mounted = install("RUN --mount=type=cache,target=/root/.npm npm ci").await;
+    let emptied =
+        install("RUN --mount=type=cache,target=/root/.npm npm ci && npm cache clean --force").await;
+    assert!(
+        secs(&mounted) < secs(&plain) * 0.6,
+        "{} vs {}",
+        secs(&mounted),
+        secs(&plain)
+    );
+    assert_eq!(
+        secs(&emptied),
+        secs(&plain),
+        "an emptied mount keeps nothing"
+    );
+
+    let cleaned = install("RUN npm ci && npm cache clean --force").await;
+    let f = cleaned
+        .findings
+        .iter()
+        .find(|f| f.code == "CB004")
+        .expect("CB004");
+    let fix = f.fix.as_ref().unwrap();
+    let text = run("RUN npm ci && npm cache clean --force");
+    let (after, _) =
+        cachebust::engine::fix::apply(&[("Dockerfile".to_string(), text)].into(), &[fix]);
+    assert_eq!(
+        after["Dockerfile"],
+        run("RUN --mount=type=cache,target=/root/.npm npm ci"),
+        "the fix drops the clean"
+    );
+    let sv = f.savings.as_ref().expect("a re-predicted saving");
+    let saved = sv.seconds_before - sv.seconds_after;
+    assert!(
+        (saved - (secs(&plain) - secs(&mounted))).abs() < 0.5,
+        "saves {saved}"
+    );
+
+    let stuck =
+        install("RUN npm ci && if [ -d /root/.npm ]; then npm cache clean --force; fi").await;
+    let f = stuck
+        .findings
+        .iter()
+        .find(|f| f.code == "CB004")
+        .expect("CB004");
+    assert_eq!(
+        f.fix.as_ref().unwrap().applicability,
+        cachebust::engine::fix::Applicability::DisplayOnly
+    );
+    assert!(f.savings.is_none(), "{:?}", f.savings);
+}

@@ -7,7 +7,9 @@
 //! step's environment or command points the manager at (`PIP_CACHE_DIR=/tmp/pip-cache`). It also
 //! finds a step that reads what an earlier step downloaded into a cache mount (`go build` after
 //! `RUN --mount=type=cache,target=/go/pkg/mod go mod download`) without mounting it: the
-//! downloads are in the mount, not in the image, so that step fetches them all again.
+//! downloads are in the mount, not in the image, so that step fetches them all again. And a
+//! step that empties its own cache mount (`npm cache clean --force`, `pip cache purge`,
+//! `apt-get clean`, `go clean -modcache`, `rm -rf /root/.npm`, …): each run starts empty.
 //!
 //! **Why it costs cache.** When the step re-runs (a manifest changed), a cache mount keeps the
 //! downloads of the last run, so only what changed is fetched. Without it every re-run downloads
@@ -17,7 +19,10 @@
 //! `RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt`. For a
 //! download-only step (`go mod download`, `dotnet restore`, `cargo fetch`, `mvn
 //! dependency:go-offline`) the same mount goes on every later step that reads the downloads
-//! (`go build`, `dotnet publish`, …), in one fix.
+//! (`go build`, `dotnet publish`, …), in one fix. `RUN npm ci && npm cache clean --force`
+//! becomes `RUN --mount=type=cache,target=/root/.npm npm ci`: a clean left in place would empty
+//! the mount on every run, so the fix drops it (and the saving it shows is the mount's). Where
+//! the clean cannot be dropped on its own (inside `if`, a pipeline), the fix is shown only.
 //!
 //! **Fix safety.** Unsafe: the step's cache key changes once, and the image no longer holds the
 //! manager's cache (usually what you want). Offered for root (the cache paths are root's); for
@@ -30,8 +35,9 @@
 //! when their own line changes.
 
 use super::{ECOSYSTEMS, Finding, Rule, RuleContext, commands, finding, run_command, runs};
+use crate::engine::cleans::{Clean, cleans};
 use crate::engine::cost::{DOWNLOADS, Download, download_use, mount_covers};
-use crate::engine::dockerfile::{Kind, Severity};
+use crate::engine::dockerfile::{Body, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::predict::sim::{Op, StepVertex};
 
@@ -341,6 +347,11 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             .filter(|t| !mounts.cover(t.name, t.dir))
             .collect();
         if missing.is_empty() {
+            // a mount the step empties itself (`npm cache clean --force`) keeps nothing
+            let own: Vec<&str> = mounts.list.iter().map(|(t, _)| t.as_str()).collect();
+            if let Some(f) = self_emptied(ctx, inst, &cmd, &own) {
+                out.push(f);
+            }
             continue;
         }
         let root = is_root(&user);
@@ -360,6 +371,26 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             mount_insert_at(ctx, inst),
             mount_flags.clone(),
         )];
+        // what the step does to empty the caches it gets mounts for: dropped, or the mount
+        // would be emptied on every run
+        let targets: Vec<&str> = missing
+            .iter()
+            .flat_map(|t| {
+                if t.name == "apt" {
+                    vec!["/var/cache/apt", "/var/lib/apt"]
+                } else {
+                    vec![t.dir]
+                }
+            })
+            .collect();
+        let drops = clean_drops(ctx, inst, &cmd, &targets);
+        edits.extend(drops.edits.iter().cloned());
+        for stuck in &drops.stuck {
+            display_why.push(format!(
+                "`{}` empties the cache on every run and cannot be dropped on its own here: remove it by hand, or the mount saves nothing",
+                stuck.replace('`', "'")
+            ));
+        }
         for t in &missing {
             for flag in t.flags.iter() {
                 let range = ctx.inst_range(inst);
@@ -439,6 +470,12 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         };
         let names: Vec<&str> = missing.iter().map(|t| t.name).collect();
         let mut description = format!("add {}", mount_flags.trim());
+        if !drops.dropped.is_empty() {
+            description.push_str(&format!(
+                " and drop {}, which would empty it on every run",
+                quoted_list(&drops.dropped)
+            ));
+        }
         if !readers.is_empty() {
             description.push_str(&format!(
                 ", and the same mount on the step{} reading the downloads (line{} {})",
@@ -462,6 +499,13 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         } else {
             String::new()
         };
+        if !drops.dropped.is_empty() {
+            extra.push_str(&format!(
+                "; {} would empty the mount on every run, so the fix drops {} (the cache then lives in the mount, not in the image)",
+                quoted_list(&drops.dropped),
+                if drops.dropped.len() == 1 { "it" } else { "them" }
+            ));
+        }
         if !readers.is_empty() {
             extra.push_str(&format!(
                 "; the step{} at line{} {} read{} the downloads and get{} the mount too (the files are then in the mount, not in the image)",
@@ -506,6 +550,135 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
     }
     out
+}
+
+/// The cleaning commands of a step that empty cache-mount targets, as edits that drop them.
+#[derive(Default)]
+struct Drops {
+    edits: Vec<Edit>,
+    /// The commands dropped, as written.
+    dropped: Vec<String>,
+    /// The ones that cannot be dropped on their own (inside `if`, the only command, exec form).
+    stuck: Vec<String>,
+}
+
+/// The commands of the RUN `inst` (shell text `cmd`) that empty one of `targets`, and the edits
+/// that drop them from the Dockerfile text.
+fn clean_drops(
+    ctx: &RuleContext<'_>,
+    inst: &crate::engine::dockerfile::Instruction,
+    cmd: &str,
+    targets: &[&str],
+) -> Drops {
+    let mut out = Drops::default();
+    let wanted: Vec<Clean> = cleans(cmd)
+        .into_iter()
+        .filter(|c| targets.iter().any(|t| c.empties(t)))
+        .collect();
+    if wanted.is_empty() {
+        return out;
+    }
+    let heredoc = matches!(&inst.body, Body::Run { heredocs, .. } if !heredocs.is_empty());
+    let start = command_start(ctx, inst);
+    let end = ctx.inst_range(inst).end;
+    let raw: Vec<Clean> = if heredoc || ctx.text[start..end].starts_with('[') {
+        Vec::new()
+    } else {
+        cleans(&ctx.text[start..end])
+    };
+    let mut used = vec![false; raw.len()];
+    for w in wanted {
+        let found = raw
+            .iter()
+            .enumerate()
+            .find(|(i, r)| !used[*i] && r.text == w.text && r.drop.is_some());
+        match found {
+            Some((i, r)) => {
+                used[i] = true;
+                let d = r.drop.clone().unwrap_or_default();
+                out.edits
+                    .push(Edit::delete(ctx.path, start + d.start..start + d.end));
+                out.dropped.push(w.text);
+            }
+            None => out.stuck.push(w.text),
+        }
+    }
+    out
+}
+
+/// Where a RUN's shell text starts: after the keyword and its `--flags`.
+fn command_start(ctx: &RuleContext<'_>, inst: &crate::engine::dockerfile::Instruction) -> usize {
+    let end = ctx.inst_range(inst).end;
+    let mut at = mount_insert_at(ctx, inst);
+    loop {
+        let rest = &ctx.text[at..end];
+        if !rest.starts_with("--") {
+            return at;
+        }
+        let word = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+        at += word;
+        // whitespace and line continuations after the flag
+        loop {
+            let r = &ctx.text[at..end];
+            let t = r.trim_start_matches([' ', '\t']);
+            let skipped = r.len() - t.len();
+            if let Some(after) = t.strip_prefix("\\\n").or_else(|| t.strip_prefix("\\\r\n")) {
+                at += skipped + (t.len() - after.len());
+            } else {
+                at += skipped;
+                break;
+            }
+        }
+    }
+}
+
+/// `a`, `a` and `b`, `a`, `b` and `c` (each in backticks).
+fn quoted_list(items: &[String]) -> String {
+    let q: Vec<String> = items
+        .iter()
+        .map(|x| format!("`{}`", x.replace('`', "'")))
+        .collect();
+    match q.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// A RUN whose cache mount it empties itself: each run starts from an empty cache, so the
+/// mount saves nothing. The fix drops the cleaning.
+fn self_emptied(
+    ctx: &RuleContext<'_>,
+    inst: &crate::engine::dockerfile::Instruction,
+    cmd: &str,
+    targets: &[&str],
+) -> Option<Finding> {
+    let emptied: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| crate::engine::cleans::empties(cmd, t))
+        .collect();
+    if emptied.is_empty() {
+        return None;
+    }
+    let drops = clean_drops(ctx, inst, cmd, &emptied);
+    let all: Vec<String> = drops.dropped.iter().chain(&drops.stuck).cloned().collect();
+    let fix = (!drops.edits.is_empty()).then(|| Fix {
+        applicability: if drops.stuck.is_empty() {
+            Applicability::Unsafe
+        } else {
+            Applicability::DisplayOnly
+        },
+        description: format!("drop {}", quoted_list(&drops.dropped)),
+        edits: drops.edits.clone(),
+    });
+    let msg = format!(
+        "`{}` empties its own cache mount `{}` with {}: each run starts from an empty cache, so the mount saves nothing; drop the cleaning (the cache lives in the mount, not in the image)",
+        inst.display(60),
+        emptied.join("`, `"),
+        quoted_list(&all),
+    );
+    Some(finding(&RULE, ctx, inst, msg, fix))
 }
 
 /// The ecosystem name of a download (for the mount's words).
