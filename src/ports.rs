@@ -52,6 +52,16 @@ pub trait RepoSource {
     fn complete_listings(&self) -> Option<(Listing, Listing)> {
         None
     }
+
+    /// The versions of a file over the `limit` first-parent commits ending at the base
+    /// revision (`None`: the source has no history, as a directory or a shallow checkout).
+    async fn file_history(
+        &self,
+        _path: &str,
+        _limit: usize,
+    ) -> Result<Option<crate::engine::volatility::FileHistory>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// A commit of a first-parent history.

@@ -452,6 +452,30 @@ impl crate::ports::RepoSource for SameDir {
         }
         Ok(out)
     }
+
+    /// `check` on a directory inside a git repository: that repository's history at HEAD
+    /// (the directory's own text counts as the newest version); none outside one.
+    async fn file_history(
+        &self,
+        path: &str,
+        limit: usize,
+    ) -> Result<Option<crate::engine::volatility::FileHistory>, SourceError> {
+        let Ok(repo) = super::git::GitRepo::open(&self.root) else {
+            return Ok(None);
+        };
+        let (Ok(root), Ok(top)) = (self.root.canonicalize(), repo.top.canonicalize()) else {
+            return Ok(None);
+        };
+        let Ok(prefix) = root.strip_prefix(&top) else {
+            return Ok(None);
+        };
+        let prefix = prefix.to_string_lossy().replace('\\', "/");
+        let full = crate::engine::tree::join_clean(&prefix, path);
+        if !repo.has_commit("HEAD") {
+            return Ok(None);
+        }
+        Ok(Some(repo.file_history("HEAD", &full, limit)?))
+    }
 }
 
 #[cfg(test)]

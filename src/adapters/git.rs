@@ -431,6 +431,113 @@ impl GitRepo {
         Ok(())
     }
 
+    /// The versions of the file at `path` over the `limit` first-parent commits ending at
+    /// `rev` (see `volatility::FileHistory`): one `git log` for the window, one for the
+    /// commits of it that changed the file, and the blobs through the object reader.
+    pub fn file_history(
+        &self,
+        rev: &str,
+        path: &str,
+        limit: usize,
+    ) -> Result<crate::engine::volatility::FileHistory, SourceError> {
+        use crate::engine::volatility::{FileHistory, MAX_VERSION_BYTES, MAX_VERSIONS};
+        if rev.starts_with('-') || path.starts_with('-') || path.is_empty() {
+            return Ok(FileHistory::default());
+        }
+        let run = |args: &[&str]| -> Result<String, SourceError> {
+            let out = git(&self.top)
+                .args(args)
+                .stderr(Stdio::piped())
+                .output()
+                .map_err(|e| SourceError::Io(format!("cannot run git log: {e}")))?;
+            if !out.status.success() {
+                return Err(SourceError::Io(format!(
+                    "git log: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                )));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let window = run(&[
+            "log",
+            "--first-parent",
+            &format!("-n{}", limit.max(1)),
+            "--format=%H %P %ct",
+            rev,
+            "--",
+        ])?;
+        let rows: Vec<Vec<&str>> = window
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let time = |r: &Vec<&str>| r.last().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        let (Some(newest), Some(oldest)) = (rows.first(), rows.last()) else {
+            return Ok(FileHistory::default());
+        };
+        let seconds = time(newest).saturating_sub(time(oldest));
+        // the commits of the window that changed the file (merges against their first parent)
+        let range = if oldest.len() > 2 {
+            format!("{}..{rev}", oldest[1])
+        } else {
+            rev.to_string()
+        };
+        let changed = run(&[
+            "log",
+            "--first-parent",
+            "-m",
+            "--reverse",
+            "--raw",
+            "--no-abbrev",
+            "--no-renames",
+            "--format=%x1e",
+            &range,
+            "--",
+            path,
+        ])?;
+        let zero = |id: &str| id.bytes().all(|b| b == b'0');
+        let mut ids: Vec<Option<String>> = Vec::new();
+        for entry in changed.split('\u{1e}') {
+            for l in entry.lines().filter(|l| l.starts_with(':')) {
+                let Some((meta, p)) = l.split_once('\t') else {
+                    continue;
+                };
+                if p != path {
+                    continue;
+                }
+                let f: Vec<&str> = meta.split(' ').collect();
+                let (Some(old), Some(new)) = (f.get(2), f.get(3)) else {
+                    continue;
+                };
+                if ids.is_empty() {
+                    ids.push((!zero(old)).then(|| old.to_string()));
+                }
+                ids.push((!zero(new)).then(|| new.to_string()));
+            }
+        }
+        if ids.len() > MAX_VERSIONS {
+            ids.drain(..ids.len() - MAX_VERSIONS);
+        }
+        let wanted: Vec<String> = ids.iter().flatten().cloned().collect();
+        let objects = self.objects(&wanted)?;
+        let mut texts = wanted.iter().zip(objects).map(|(_, o)| {
+            o.filter(|(kind, body)| kind == "blob" && body.len() <= MAX_VERSION_BYTES)
+                .and_then(|(_, body)| String::from_utf8(body).ok())
+        });
+        let versions = ids
+            .iter()
+            .map(|id| id.as_ref().and_then(|_| texts.next().flatten()))
+            .collect();
+        Ok(FileHistory {
+            commits: rows.len(),
+            seconds,
+            versions,
+        })
+    }
+
     /// The root tree of a commit.
     pub fn commit_tree(&self, commit: &str) -> Result<String, SourceError> {
         let obj = self.objects(&[commit.to_string()])?.pop().flatten();

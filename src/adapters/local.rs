@@ -227,6 +227,18 @@ impl RepoSource for LocalRepo {
         }
         self.full_listings().ok().cloned()
     }
+
+    /// A base revision has the history of its repository; a directory has none.
+    async fn file_history(
+        &self,
+        path: &str,
+        limit: usize,
+    ) -> Result<Option<crate::engine::volatility::FileHistory>, SourceError> {
+        match &self.base {
+            Tree::Git(g) => Ok(Some(g.repo.file_history(&g.commit, path, limit)?)),
+            Tree::Dir(_) => Ok(None),
+        }
+    }
 }
 
 /// A repository's first-parent history for `cachebust history`.

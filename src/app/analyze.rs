@@ -103,6 +103,9 @@ async fn not_a_file<R: RepoSource>(
     Ok(None)
 }
 
+/// First-parent commits a file's history covers (CB003's evidence of a changing value).
+pub const HISTORY_COMMITS: usize = 300;
+
 pub async fn analyze<R: RepoSource>(
     repo: &R,
     opts: &AnalyzeOptions,
@@ -235,12 +238,21 @@ pub async fn analyze_with<R: RepoSource>(
         base_tree,
         head_tree,
         diagnostics,
+        histories: Default::default(),
     };
     let mut last_need = Vec::new();
     for _ in 0..8 {
         let out = engine::analyze(&inputs);
         if out.need.is_empty() {
             return Ok(out.report);
+        }
+        // histories a rule asked for; one that cannot be read is no history, not a failure
+        for r in out.need.iter().filter(|r| r.history) {
+            let h = repo
+                .file_history(&r.path, HISTORY_COMMITS)
+                .await
+                .unwrap_or(None);
+            inputs.histories.insert(r.path.clone(), h);
         }
         last_need = out
             .need
@@ -255,7 +267,11 @@ pub async fn analyze_with<R: RepoSource>(
             })
             .collect();
         for side in [Side::Base, Side::Head] {
-            let ours = || out.need.iter().filter(|r| Side::from(r.side) == side);
+            let ours = || {
+                out.need
+                    .iter()
+                    .filter(|r| Side::from(r.side) == side && !r.history)
+            };
             let reqs: Vec<(String, bool)> = ours()
                 .filter(|r| !r.text)
                 .map(|r| (r.path.clone(), r.recursive))

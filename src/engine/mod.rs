@@ -35,6 +35,7 @@ pub mod report;
 pub mod rules;
 pub mod settings;
 pub mod tree;
+pub mod volatility;
 pub mod workflows;
 
 use std::collections::BTreeMap;
@@ -164,6 +165,8 @@ pub struct Inputs {
     /// Build logs given for timings: (name, text).
     pub timings: Vec<(String, String)>,
     pub config: config::Config,
+    /// Histories of files a rule asked for (`Needs::request_history`), by root-relative path.
+    pub histories: volatility::Histories,
 }
 
 /// The result of one `analyze` call.
@@ -192,6 +195,7 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         memo: &memo,
         config: &inputs.config,
         rules: Some(rules::check),
+        histories: &inputs.histories,
     };
     let mut predicted = Vec::new();
     let mut predictions = Vec::new();
@@ -498,6 +502,7 @@ mod tests {
             diagnostics: Vec::new(),
             timings: Vec::new(),
             config: Default::default(),
+            histories: Default::default(),
         };
         let out = analyze(&inputs);
         let measured: usize = out

@@ -46,6 +46,9 @@ pub struct Request {
     pub path: String,
     pub recursive: bool,
     pub text: bool,
+    /// The file's history over the base revision's first-parent commits (see
+    /// `volatility::FileHistory`), not a listing.
+    pub history: bool,
 }
 
 /// `Side` made orderable for request sets.
@@ -417,6 +420,7 @@ impl Needs {
             path: path.to_string(),
             recursive,
             text: false,
+            history: false,
         });
     }
 
@@ -427,6 +431,18 @@ impl Needs {
             path: path.to_string(),
             recursive: false,
             text: true,
+            history: false,
+        });
+    }
+
+    /// Ask for the history of the file at `path` (answered in `Inputs::histories`).
+    pub fn request_history(&self, path: &str) {
+        self.requests.borrow_mut().insert(Request {
+            side: SideKey::Base,
+            path: path.to_string(),
+            recursive: false,
+            text: false,
+            history: true,
         });
     }
 

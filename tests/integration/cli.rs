@@ -652,25 +652,20 @@ fn check_audits_the_examples() {
         findings.len() as u64,
         v["summary"]["findings"].as_u64().unwrap()
     );
-    let cb003 = findings
-        .iter()
-        .find(|f| f["code"] == "CB003")
-        .expect("CB003 on pyapp");
-    assert_eq!(cb003["fix"]["applicability"], "safe");
+    // `ARG GIT_SHA=dev` above two RUNs: nothing shows its value changing often (no history in
+    // a directory, a literal in compose.yaml), so no CB003 (issue 29)
     assert!(
-        cb003["fix"]["diff"]
-            .as_str()
-            .unwrap()
-            .contains("+ARG GIT_SHA=dev")
+        !findings.iter().any(|f| f["code"] == "CB003"),
+        "{findings:?}"
     );
     // one Dockerfile named on the command line, relative to the current directory
     let o = cachebust(
         &["check", "--root", "..", "Dockerfile"],
         &root().join("examples/head/pyapp"),
     );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("pyapp/Dockerfile:2: warning CB003"), "{out}");
+    assert!(out.contains("pyapp/Dockerfile:8: info CB004"), "{out}");
     assert!(!out.contains("api/Dockerfile"), "{out}");
     // a path outside the root, a missing path
     let o = cachebust(&["check", "--root", "examples/head", "src"], &root());
@@ -729,6 +724,8 @@ fn fix_prints_then_applies_and_converges() {
             ("svc/requirements.txt", "flask\n".into()),
             ("svc/app.py", "1\n".into()),
             ("svc/run.sh", "@755 #!/bin/sh\n".into()),
+            // the evidence that GIT_SHA changes on every commit (CB003, issue 29)
+            (".github/workflows/image.yml", WORKFLOW_GIT_SHA.replace("{context}", "svc")),
         ],
     );
     let r = tmp.path().to_str().unwrap();
@@ -1090,3 +1087,7 @@ fn empty_code_span(s: &str) -> bool {
             && b.get(i + 2) != Some(&b'`')
     })
 }
+
+/// A workflow building `{context}` with the commit's sha as `GIT_SHA`: the evidence CB003 needs
+/// that the value changes on every commit.
+pub const WORKFLOW_GIT_SHA: &str = "on: push\njobs:\n  image:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          context: {context}\n          build-args: |\n            GIT_SHA=${{ github.sha }}\n";

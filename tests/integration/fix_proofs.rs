@@ -40,6 +40,11 @@ const CASES: &[Case] = &[
             ),
             ("app.txt", "app\n"),
             (".dockerignore", "Dockerfile\n.dockerignore\n"),
+            // CI passes the commit's sha: the evidence CB003 needs (issue 29)
+            (
+                ".github/workflows/image.yml",
+                "on: push\njobs:\n  image:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          context: .\n          build-args: |\n            GIT_SHA=${{ github.sha }}\n",
+            ),
         ],
         edits: &[],
         base_args: &[("GIT_SHA", "4f2c1d9")],

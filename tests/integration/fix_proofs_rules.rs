@@ -506,7 +506,7 @@ async fn cb003(daemon: Daemon) {
         ),
         ("app.txt", "app\n"),
     ]);
-    let x = fix_of(&original, "CB003", d).await;
+    let x = cb003_fix_with_history(&original, d).await;
     assert_eq!(x.applicability, Applicability::Unsafe);
     let fixed = patched(&original, &x);
     // the scenario: a release bumps the version
@@ -543,7 +543,7 @@ async fn cb003(daemon: Daemon) {
             "@755 #!/bin/sh\necho \"version ${APP_VERSION}\" > /version.txt\n",
         ),
     ]);
-    let x = fix_of(&scripted, "CB003", d).await;
+    let x = cb003_fix_with_history(&scripted, d).await;
     assert_eq!(x.applicability, Applicability::DisplayOnly, "{x:?}");
     d.prune();
     let work = tempfile::tempdir().unwrap();
@@ -571,6 +571,52 @@ async fn cb003(daemon: Daemon) {
         "{line}\ncb003-env-script [{}]: display-only; moved anyway, /version.txt differs ({vo} vs {vm})",
         d.label()
     );
+}
+
+/// CB003's fix for `files`, whose Dockerfile sets `APP_VERSION=1.4.0`, in a repository where
+/// each of the last 20 commits bumped it (CB003 reads how often a value changes from the
+/// history, issue 29): `check` in a git work tree of that history, the last commit `files`.
+async fn cb003_fix_with_history(files: &Files, d: &Docker) -> Fix {
+    use crate::cli::git;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["config", "user.email", "t@example.invalid"]);
+    git(root, &["config", "user.name", "t"]);
+    for i in 0..=20 {
+        let v = if i == 20 {
+            files.to_vec()
+        } else {
+            with_edits(
+                files,
+                &[(
+                    "Dockerfile",
+                    &dockerfile(files)
+                        .replace("APP_VERSION=1.4.0", &format!("APP_VERSION=1.3.{i}")),
+                )],
+            )
+        };
+        write(root, &v);
+        git(root, &["add", "-A"]);
+        git(root, &["commit", "-q", "-m", &format!("release {i}")]);
+    }
+    let repo = cachebust::adapters::fs::SameDir::open(root).unwrap();
+    let mut opts = cachebust::app::analyze::AnalyzeOptions::new(d.daemon.engine());
+    opts.dockerfiles = vec!["Dockerfile".into()];
+    let report = cachebust::app::check::check(&repo, &opts).await.unwrap();
+    let f = report.dockerfiles[0]
+        .findings
+        .iter()
+        .find(|f| f.code == "CB003")
+        .cloned()
+        .expect("a CB003 finding");
+    assert!(
+        f.message
+            .contains("changed its value in 20 of the last 21 commits"),
+        "{}",
+        f.message
+    );
+    f.own_fix.or(f.fix).expect("a CB003 fix")
 }
 
 /// CB005 putting `apt-get update` in the install step: the package mirror moved on between the

@@ -501,6 +501,13 @@ async fn a_move_is_two_suggestions_and_overlapping_fixes_merge() {
     std::fs::write(dir.join("requirements.txt"), "flask\n").unwrap();
     std::fs::write(dir.join(".dockerignore"), "Dockerfile\n.dockerignore\n").unwrap();
     std::fs::write(dir.join("app.py"), "print(1)\n").unwrap();
+    // CI passes the commit's sha: the evidence CB003 needs (issue 29)
+    std::fs::create_dir_all(dir.join(".github/workflows")).unwrap();
+    std::fs::write(
+        dir.join(".github/workflows/image.yml"),
+        crate::cli::WORKFLOW_GIT_SHA.replace("{context}", "."),
+    )
+    .unwrap();
     let b = crate::action::commit(dir, "base");
     let head = "FROM python:3.12-slim\nARG GIT_SHA=dev\nWORKDIR /app\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCOPY . .\nLABEL org.opencontainers.image.revision=$GIT_SHA\nCMD [\"python\", \"app.py\"]\n";
     std::fs::write(dir.join("Dockerfile"), head).unwrap();

@@ -381,13 +381,14 @@ fn scenarios(files: &[(String, String)]) -> Vec<Scenario> {
     let df = parse(text);
     let mut old = BTreeMap::new();
     let mut new = BTreeMap::new();
+    // every ARG a stage declares gets a new value (global ARGs name base images)
+    let mut in_stage = false;
     for inst in &df.instructions {
+        in_stage |= inst.kind == cachebust::engine::dockerfile::Kind::From;
         if let cachebust::engine::dockerfile::Body::Arg(a) = &inst.body {
-            for (n, _) in a {
-                if rules::cb003_volatile_arg::is_volatile(n) {
-                    old.insert(n.clone(), "1111111".to_string());
-                    new.insert(n.clone(), "2222222".to_string());
-                }
+            for (n, _) in a.iter().filter(|_| in_stage) {
+                old.insert(n.clone(), "1111111".to_string());
+                new.insert(n.clone(), "2222222".to_string());
             }
         }
     }
@@ -395,7 +396,7 @@ fn scenarios(files: &[(String, String)]) -> Vec<Scenario> {
     vec![
         ("source edit", edited, none.clone(), none.clone()),
         ("Dockerfile edit", df_edit, none.clone(), none),
-        ("volatile build args", files.to_vec(), old, new),
+        ("changed build args", files.to_vec(), old, new),
     ]
 }
 
@@ -575,4 +576,148 @@ fn capitalize(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
         .unwrap_or_default()
+}
+
+/// CB003 from evidence, not from names (issue 29, class 7): each row is a history of the
+/// Dockerfile's `ARG APP_VERSION` default (a value per commit, the commits otherwise editing
+/// another file), an optional workflow, and whether CB003 fires on `check` (the repository's
+/// history at HEAD), and on `analyze` of the last commit as a change (the base revision's
+/// history, the change under review counted).
+#[tokio::test]
+async fn cb003_volatility_comes_from_history() {
+    use crate::cli::git;
+    struct Row {
+        name: &'static str,
+        /// The default in each commit (`None`: a commit that edits another file).
+        values: Vec<Option<&'static str>>,
+        workflow: Option<&'static str>,
+        git: bool,
+        fires: bool,
+    }
+    let many: Vec<Option<&'static str>> = (0..40)
+        .map(|i| {
+            Some(
+                [
+                    "1.0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "1.7", "1.8", "1.9",
+                ][i % 10],
+            )
+        })
+        .collect();
+    let mut rare: Vec<Option<&'static str>> = vec![Some("1.0")];
+    rare.extend(std::iter::repeat_n(None, 50));
+    rare.push(Some("2.0"));
+    rare.extend(std::iter::repeat_n(None, 50));
+    rare.push(Some("3.0"));
+    let rows = [
+        Row {
+            name: "bumped in every commit",
+            values: many.clone(),
+            workflow: None,
+            git: true,
+            fires: true,
+        },
+        Row {
+            name: "changed twice in a hundred commits",
+            values: rare.clone(),
+            workflow: None,
+            git: true,
+            fires: false,
+        },
+        Row {
+            name: "no history: a directory",
+            values: many.clone(),
+            workflow: None,
+            git: false,
+            fires: false,
+        },
+        Row {
+            name: "a workflow passes the commit's sha",
+            values: vec![Some("1.0"), None],
+            workflow: Some(
+                "on: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          context: .\n          build-args: |\n            APP_VERSION=${{ github.sha }}\n",
+            ),
+            git: true,
+            fires: true,
+        },
+    ];
+    let df = |v: &str| {
+        format!(
+            "FROM debian:12\nARG APP_VERSION={v}\nRUN apt-get update && apt-get install -y curl\nRUN curl -fsSL https://example.com/x -o /x\nLABEL version=$APP_VERSION\n"
+        )
+    };
+    let mut failures = Vec::new();
+    for r in &rows {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        if r.git {
+            git(root, &["init", "-q", "-b", "main"]);
+            git(root, &["config", "user.email", "t@example.invalid"]);
+            git(root, &["config", "user.name", "t"]);
+        }
+        if let Some(w) = r.workflow {
+            std::fs::create_dir_all(root.join(".github/workflows")).unwrap();
+            std::fs::write(root.join(".github/workflows/build.yml"), w).unwrap();
+        }
+        let mut current = "";
+        for (i, v) in r.values.iter().enumerate() {
+            match v {
+                Some(v) => {
+                    current = v;
+                    std::fs::write(root.join("Dockerfile"), df(v)).unwrap();
+                }
+                None => std::fs::write(root.join("notes.txt"), format!("{i}\n")).unwrap(),
+            }
+            if r.git {
+                git(root, &["add", "-A"]);
+                git(root, &["commit", "-q", "-m", &format!("c{i}")]);
+            }
+        }
+        let _ = current;
+        let report = check_dir(root).await;
+        let cb003: Vec<_> = report.dockerfiles[0]
+            .findings
+            .iter()
+            .filter(|f| f.code == "CB003")
+            .collect();
+        if cb003.is_empty() == r.fires {
+            failures.push(format!("{} (check): CB003 {:?}", r.name, cb003));
+        }
+        if let Some(f) = cb003.first() {
+            let why = if r.workflow.is_some() {
+                "github.sha"
+            } else {
+                "changed its value in"
+            };
+            if !f.message.contains(why) {
+                failures.push(format!(
+                    "{}: the message gives no evidence: {}",
+                    r.name, f.message
+                ));
+            }
+        }
+        if r.git {
+            // the last commit as a change: the base revision's history
+            let repo = cachebust::adapters::local::LocalRepo::open("HEAD~1", "HEAD", root)
+                .map_err(|(_, e)| e)
+                .unwrap();
+            let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
+            if r.workflow.is_some() {
+                // the build the workflow declares, with its args
+                opts.report_all = true;
+            } else {
+                opts.dockerfiles = vec!["Dockerfile".into()];
+            }
+            let rep = cachebust::app::analyze::analyze(&repo, &opts)
+                .await
+                .unwrap();
+            let fired = rep.dockerfiles[0]
+                .findings
+                .iter()
+                .any(|f| f.code == "CB003");
+            if fired != r.fires {
+                failures.push(format!("{} (analyze): CB003 fired {fired}", r.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

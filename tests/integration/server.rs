@@ -1437,9 +1437,9 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
 }
 
 /// Item 7 on the server: the review follows the BASE revision's `.github/cachebust.yml`. The
-/// base switches CB003 off and the pull request both adds `ARG BUILD_DATE` (CB003's case) and
-/// deletes that line of the configuration: no CB003 in the review, and the summary says the
-/// change edits the configuration.
+/// base switches CB001 off and the pull request both changes api's manifests (which `COPY . .`
+/// copies before the install: CB001's case) and deletes that line of the configuration: no
+/// CB001 in the review, and the summary says the change edits the configuration.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_reviews_with_the_base_configuration() {
     let Some(f) = fake() else { return };
@@ -1448,13 +1448,13 @@ async fn the_server_reviews_with_the_base_configuration() {
     std::fs::create_dir_all(r.dir.join(".github")).unwrap();
     std::fs::write(
         r.dir.join(".github/cachebust.yml"),
-        "rules:\n  CB003: off\n",
+        "rules:\n  CB001: off\n",
     )
     .unwrap();
     let base = crate::action::commit(&r.dir, "base with a configuration");
     crate::cli::git(&r.dir, &["checkout", "-q", &r.head, "--", "."]);
     std::fs::write(r.dir.join(".github/cachebust.yml"), "rules: {}\n").unwrap();
-    let head = crate::action::commit(&r.dir, "head: CB003 back on");
+    let head = crate::action::commit(&r.dir, "head: CB001 back on");
     serve_change(&f, &r, &base, &head, &[&base, &head]);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("q.db");
@@ -1490,8 +1490,8 @@ async fn the_server_reviews_with_the_base_configuration() {
     };
     assert!(all.contains("api/Dockerfile"), "no review: {all}");
     assert!(
-        !all.contains("CB003"),
-        "the base switched CB003 off:\n{all}"
+        !all.contains("CB001"),
+        "the base switched CB001 off:\n{all}"
     );
     assert!(
         all.contains(

@@ -37,6 +37,8 @@ pub struct Ctx<'a> {
     pub config: &'a crate::engine::settings::Config,
     /// The rule catalog to run (`None` for the re-predictions that measure a fix's savings).
     pub rules: Option<rule_input::RuleCheck>,
+    /// Histories of files the rules asked for.
+    pub histories: &'a crate::engine::volatility::Histories,
 }
 
 /// A predicted build with what later passes need.
@@ -659,6 +661,8 @@ fn run_rules(
         changes: Some(ctx.changes),
         side: which,
         memo: Some(ctx.memo),
+        histories: Some(ctx.histories),
+        build_args: Some(&input.build_args),
     };
     check(&rc, ctx.config)
 }

@@ -36,4 +36,23 @@ pub struct RuleContext<'a> {
     pub side: Side,
     /// PR mode: the answers shared by the builds of one analysis (`None` outside one).
     pub memo: Option<&'a crate::engine::memo::Shared>,
+    /// Histories of files asked for so far (`None`: no history can be asked for).
+    pub histories: Option<&'a crate::engine::volatility::Histories>,
+    /// The build args this side is built with (`None` when no build is known).
+    pub build_args: Option<&'a std::collections::BTreeMap<String, String>>,
+}
+
+impl RuleContext<'_> {
+    /// The history of the file at `path` (root-relative): asked for when not yet known;
+    /// `None` until then, and when the source has none.
+    pub fn file_history(&self, path: &str) -> Option<&crate::engine::volatility::FileHistory> {
+        let h = self.histories?;
+        match h.get(path) {
+            Some(found) => found.as_ref(),
+            None => {
+                self.needs.request_history(path);
+                None
+            }
+        }
+    }
 }

@@ -1,10 +1,17 @@
 //! CB003 volatile ARG/ENV early.
 //!
-//! **What it does.** Finds an `ARG` or `ENV` whose value changes from build to build (a version,
-//! a commit SHA, a build date or number) declared above RUN steps that do not use it.
+//! **What it does.** Finds an `ARG` or `ENV` whose value changes often, declared above RUN
+//! steps that do not use it. How often is read from evidence, never from the name: the
+//! Dockerfile's own history (the commits of the last 300 on the base revision's first-parent
+//! line that changed the declared value, the change under review included) or the build's
+//! declared arg (a workflow passing `${{ github.sha }}`, `$GITHUB_SHA`, `$(git rev-parse …)`
+//! gives a new value on every commit). "Often" is at least 3 changes and at least one in every
+//! 20 commits; without such evidence (a value that changed twice in five years, or no history
+//! to read: a directory, a shallow checkout) there is no finding.
 //!
 //! **Why it costs cache.** Every valued ARG and every ENV is part of the environment of each
 //! later RUN, and BuildKit keys that environment: a new value re-runs all of them, used or not.
+//! Moving the declaration re-runs them once; it pays only when the value keeps changing.
 //!
 //! **Example.**
 //! ```text
@@ -13,7 +20,8 @@
 //! RUN pip install -r requirements.txt
 //! LABEL org.opencontainers.image.revision=$GIT_SHA
 //! ```
-//! Moving `ARG GIT_SHA` down to just before the LABEL keeps both RUNs cached when the SHA changes.
+//! With `build-args: GIT_SHA=${{ github.sha }}` in the workflow, moving `ARG GIT_SHA` down to
+//! just before the LABEL keeps both RUNs cached when the SHA changes.
 //!
 //! **Fix safety.** Safe for an ARG with one name: the steps it moves past do not mention it, and
 //! an ARG only reaches them through the environment. Unsafe for ENV, which tools read from the
@@ -24,6 +32,7 @@
 use super::{Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::dockerfile::{Body, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+use crate::engine::volatility::{Volatility, history_changes, per_commit};
 
 pub const RULE: Rule = Rule {
     code: "CB003",
@@ -33,30 +42,6 @@ pub const RULE: Rule = Rule {
     fix: Some(Applicability::Safe),
     check,
 };
-
-/// Names whose values change between builds: commit and revision ids, build dates and numbers,
-/// the version of the thing being built (not of a tool it installs: `NODE_VERSION` is stable).
-pub fn is_volatile(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    let words: Vec<&str> = n.split(['_', '-']).collect();
-    let has = |w: &str| words.contains(&w);
-    let revision = has("SHA") || has("COMMIT") || has("REVISION") || has("REV") || has("VCS");
-    let git =
-        has("GIT") && (has("REF") || has("HASH") || has("TAG") || has("BRANCH") || has("DESCRIBE"));
-    let build_id = has("BUILD")
-        && ["DATE", "TIME", "NUMBER", "NUM", "ID", "TIMESTAMP"]
-            .iter()
-            .any(|w| has(w));
-    let date = has("TIMESTAMP") || has("DATE");
-    let own_version = n == "VERSION"
-        || n == "RELEASE"
-        || has("VERSION")
-            && ["APP", "RELEASE", "IMAGE", "BUILD", "PROJECT", "SERVICE"]
-                .iter()
-                .any(|w| has(w));
-    let bust = n == "CACHEBUST" || n == "CACHE_BUST";
-    revision || git || build_id || date || own_version || bust
-}
 
 /// Whether a RUN text runs a script or a build tool that reads its environment without naming
 /// variables: a program given by path (`./build.sh`, `/usr/local/bin/stamp`), `sh`/`bash` with
@@ -106,27 +91,44 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         let range = st.info.from + 1..st.info.end;
         for i in range.clone() {
             let inst = &ctx.df.instructions[i];
-            let names: Vec<String> = match (&inst.kind, &inst.body) {
-                (Kind::Arg, Body::Arg(a)) => a.iter().map(|(n, _)| n.clone()).collect(),
-                (Kind::Env, Body::Pairs(p)) => p.iter().map(|(n, _)| n.clone()).collect(),
+            let pairs: Vec<(String, String)> = match (&inst.kind, &inst.body) {
+                (Kind::Arg, Body::Arg(a)) => a
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone().unwrap_or_default()))
+                    .collect(),
+                (Kind::Env, Body::Pairs(p)) => p.clone(),
                 _ => continue,
             };
-            let Some(name) = names.iter().find(|n| is_volatile(n)) else {
+            let names: Vec<String> = pairs.iter().map(|(n, _)| n.clone()).collect();
+            let later = &ctx.df.instructions[i + 1..range.end];
+            // the first name with RUN steps below it that do not use it, and evidence that its
+            // value changes often
+            let mut found = None;
+            for name in &names {
+                let first_use = later.iter().position(|x| {
+                    references(&x.args_text, name)
+                        || run_command(x).is_some_and(|c| references(&c, name))
+                });
+                let upto = first_use.unwrap_or(later.len());
+                let skipped: Vec<&crate::engine::dockerfile::Instruction> = later[..upto]
+                    .iter()
+                    .filter(|x| x.kind == Kind::Run)
+                    .collect();
+                if skipped.is_empty() {
+                    continue;
+                }
+                let value = pairs
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("", |(_, v)| v.as_str());
+                if let Some(v) = volatility(ctx, name, value).filter(Volatility::often) {
+                    found = Some((name, first_use, skipped, v));
+                    break;
+                }
+            }
+            let Some((name, first_use, skipped, evidence)) = found else {
                 continue;
             };
-            let later = &ctx.df.instructions[i + 1..range.end];
-            let first_use = later.iter().position(|x| {
-                references(&x.args_text, name)
-                    || run_command(x).is_some_and(|c| references(&c, name))
-            });
-            let upto = first_use.unwrap_or(later.len());
-            let skipped: Vec<&crate::engine::dockerfile::Instruction> = later[..upto]
-                .iter()
-                .filter(|x| x.kind == Kind::Run)
-                .collect();
-            if skipped.is_empty() {
-                continue;
-            }
             // a script among the skipped steps may read the variable from its environment
             let scripted = skipped
                 .iter()
@@ -207,7 +209,8 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             let lines: Vec<String> = skipped.iter().map(|r| r.line.to_string()).collect();
             let n = skipped.len();
             let msg = format!(
-                "`{kind} {name}` changes often (a revision, version or date), and the RUN step{} at line{} {} below it do{} not use it: each new value re-runs {}; {}",
+                "`{kind} {name}` {}, and the RUN step{} at line{} {} below it do{} not use it: each new value re-runs {}; {}",
+                evidence_words(&evidence),
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "" } else { "s" },
                 lines.join(", "),
@@ -225,34 +228,78 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     out
 }
 
+/// How often `name`'s value changes: the build's declared value first (a per-commit
+/// expression, for `name` or for an ARG its value `value` names: `ENV HASH=$COMMIT`), then the
+/// Dockerfile's history (asked for when not yet known).
+fn volatility(ctx: &RuleContext<'_>, name: &str, value: &str) -> Option<Volatility> {
+    if let Some(args) = ctx.build_args {
+        let named = args
+            .iter()
+            .filter(|(k, _)| *k == name || references(value, k));
+        for (_, v) in named {
+            if let Some(e) = per_commit(v) {
+                return Some(e);
+            }
+        }
+    }
+    let h = ctx.file_history(ctx.path)?;
+    Some(history_changes(h, Some(ctx.text), name))
+}
+
+/// The evidence in words: "changed its value in 14 of the last 300 commits (3 years)".
+fn evidence_words(v: &Volatility) -> String {
+    match v {
+        Volatility::EveryCommit { value } => format!(
+            "gets a new value on every commit (the build passes `{}`)",
+            value.replace('`', "'")
+        ),
+        Volatility::History {
+            changes,
+            commits,
+            seconds,
+        } => {
+            let span = match seconds / 86_400 {
+                0 => String::new(),
+                d if d < 60 => format!(", {d} days"),
+                d if d < 730 => format!(", {} months", d / 30),
+                d => format!(", {} years", d / 365),
+            };
+            format!("changed its value in {changes} of the last {commits} commits{span}")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn volatile_names() {
-        for n in [
-            "GIT_SHA",
-            "COMMIT_SHA",
-            "BUILD_DATE",
-            "VERSION",
-            "APP_VERSION",
-            "BUILD_NUMBER",
-            "VCS_REF",
-            "GIT_COMMIT",
-            "RELEASE",
-        ] {
-            assert!(is_volatile(n), "{n}");
-        }
-        for n in [
-            "NODE_VERSION",
-            "PYTHON_VERSION",
-            "NODE_ENV",
-            "TARGETARCH",
-            "DEBIAN_FRONTEND",
-            "PORT",
-        ] {
-            assert!(!is_volatile(n), "{n}");
+    fn evidence_in_words() {
+        let v = Volatility::History {
+            changes: 14,
+            commits: 300,
+            seconds: 3 * 365 * 86_400,
+        };
+        assert_eq!(
+            evidence_words(&v),
+            "changed its value in 14 of the last 300 commits, 3 years"
+        );
+    }
+
+    /// A name that sounds volatile is no evidence: without history or a per-commit build arg
+    /// there is no finding.
+    #[test]
+    fn volatile_names_are_no_evidence() {
+        for n in ["GIT_SHA", "BUILD_DATE", "VERSION", "APP_VERSION", "VCS_REF"] {
+            let t = format!("FROM a\nARG {n}=1\nRUN apt-get update\nRUN echo ${n}\n");
+            let f = crate::engine::rules::audit_text(
+                "Dockerfile",
+                &t,
+                None,
+                crate::engine::EngineKind::Buildkit,
+                &Default::default(),
+            );
+            assert!(f.iter().all(|x| x.code != "CB003"), "{n}: {f:?}");
         }
     }
 

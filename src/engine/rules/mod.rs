@@ -644,6 +644,8 @@ pub fn audit_text(
         changes: None,
         side: Side::Head,
         memo: None,
+        histories: None,
+        build_args: None,
     };
     check(&ctx, config)
 }

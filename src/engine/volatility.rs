@@ -1,0 +1,211 @@
+//! How often a value a build gives a variable changes, from evidence rather than from its name:
+//! the Dockerfile's own history (the `ARG` default or `ENV` value in each version of the file
+//! over the first-parent commits the tool can see, read through `ports::RepoSource`), and the
+//! build's declared arg values (a workflow passing `${{ github.sha }}` gives a new value on
+//! every commit). CB003 reports a variable only when this evidence says it changes often enough
+//! that moving it pays for the rebuild the move itself costs.
+
+use std::collections::BTreeMap;
+
+use super::dockerfile::{Body, Kind};
+
+/// Versions of a file over the first-parent history ending at the base revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileHistory {
+    /// First-parent commits looked at (the base revision and those before it).
+    pub commits: usize,
+    /// Seconds from the oldest to the newest commit looked at.
+    pub seconds: u64,
+    /// The file's text after each commit that changed it, oldest first (`None`: absent then).
+    pub versions: Vec<Option<String>>,
+}
+
+/// Most versions of a file read, and the largest text parsed (the newest are kept).
+pub const MAX_VERSIONS: usize = 300;
+pub const MAX_VERSION_BYTES: usize = 256 << 10;
+
+/// Histories by root-relative path (`None`: the source has no history to read).
+pub type Histories = BTreeMap<String, Option<FileHistory>>;
+
+/// How often a variable's value changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Volatility {
+    /// The build's declared value is an expression with a new value on every commit or run.
+    EveryCommit { value: String },
+    /// Over the visible history: `changes` of the `commits` looked at changed the value.
+    History {
+        changes: usize,
+        commits: usize,
+        seconds: u64,
+    },
+}
+
+impl Volatility {
+    /// Whether the value changes often enough that moving its declaration pays: moving it
+    /// re-runs the steps it passes once; each later change it no longer re-runs them. At least
+    /// `MIN_CHANGES` changes, and one in every `COMMITS_PER_CHANGE` commits or more often.
+    pub fn often(&self) -> bool {
+        match self {
+            Volatility::EveryCommit { .. } => true,
+            Volatility::History {
+                changes, commits, ..
+            } => *changes >= MIN_CHANGES && changes * COMMITS_PER_CHANGE >= *commits,
+        }
+    }
+}
+
+pub const MIN_CHANGES: usize = 3;
+pub const COMMITS_PER_CHANGE: usize = 20;
+
+/// The values `name` is given in a Dockerfile text: each `ARG name=…` default and `ENV name=…`
+/// value as written, in file order (`None`: the file does not parse or does not declare it).
+fn declared_values(text: &str, name: &str) -> Option<Vec<Option<String>>> {
+    if text.len() > MAX_VERSION_BYTES {
+        return None;
+    }
+    let df = super::dockerfile::parse(text);
+    if !df.ok {
+        return None;
+    }
+    let mut out = Vec::new();
+    for i in &df.instructions {
+        match (&i.kind, &i.body) {
+            (Kind::Arg, Body::Arg(a)) => {
+                out.extend(a.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()))
+            }
+            (Kind::Env, Body::Pairs(p)) => out.extend(
+                p.iter()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, v)| Some(v.clone())),
+            ),
+            _ => {}
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// How often `name`'s declared value changed over `history`, the head's text (`head`, the
+/// change under review) counted as one more version when it differs from the last.
+pub fn history_changes(history: &FileHistory, head: Option<&str>, name: &str) -> Volatility {
+    let mut versions: Vec<Option<&str>> = history
+        .versions
+        .iter()
+        .rev()
+        .take(MAX_VERSIONS)
+        .map(Option::as_deref)
+        .collect();
+    versions.reverse();
+    let mut commits = history.commits;
+    if let Some(h) = head {
+        if versions.last().copied().flatten() != Some(h) {
+            versions.push(Some(h));
+            commits += 1;
+        }
+    }
+    let mut changes = 0;
+    let mut last: Option<Vec<Option<String>>> = None;
+    for v in versions {
+        let now = v.and_then(|t| declared_values(t, name));
+        if let (Some(a), Some(b)) = (&last, &now) {
+            if a != b {
+                changes += 1;
+            }
+        }
+        if now.is_some() {
+            last = now;
+        }
+    }
+    Volatility::History {
+        changes,
+        commits,
+        seconds: history.seconds,
+    }
+}
+
+/// CI expressions whose value is new on every commit or run.
+const PER_COMMIT: &[&str] = &[
+    "github.sha",
+    "github.run_number",
+    "github.run_id",
+    "github.run_attempt",
+    "github.event.pull_request.head.sha",
+    "github.event.head_commit.id",
+    "GITHUB_SHA",
+    "GITHUB_RUN_NUMBER",
+    "GITHUB_RUN_ID",
+    "CI_COMMIT_SHA",
+    "CI_PIPELINE_ID",
+    "BUILD_NUMBER",
+    "git rev-parse",
+    "git describe",
+    "date ",
+    "date)",
+];
+
+/// A declared build-arg value that changes on every commit or run (`${{ github.sha }}`,
+/// `$GITHUB_SHA`, `$(git rev-parse HEAD)`).
+pub fn per_commit(value: &str) -> Option<Volatility> {
+    let expression = value.contains("${{") || value.contains('$');
+    (expression && PER_COMMIT.iter().any(|p| value.contains(p))).then(|| Volatility::EveryCommit {
+        value: value.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(versions: &[&str], commits: usize) -> FileHistory {
+        FileHistory {
+            commits,
+            seconds: 0,
+            versions: versions.iter().map(|v| Some(v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn counts_value_changes_not_edits() {
+        let v = [
+            "FROM a\nARG V=1\nRUN x\n",
+            "FROM a\nARG V=1\nRUN y\n",
+            "FROM a\nARG V=2\nRUN y\n",
+            "FROM a\nRUN y\n",
+            "FROM a\nARG V=3\nRUN y\n",
+        ];
+        let h = hist(&v, 300);
+        assert_eq!(
+            history_changes(&h, None, "V"),
+            Volatility::History {
+                changes: 2,
+                commits: 300,
+                seconds: 0
+            }
+        );
+        // the change under review is one more version
+        let c = history_changes(&h, Some("FROM a\nARG V=4\nRUN y\n"), "V");
+        assert_eq!(
+            c,
+            Volatility::History {
+                changes: 3,
+                commits: 301,
+                seconds: 0
+            }
+        );
+        // twice in five years, three times in 301 commits: not often
+        assert!(!c.often());
+        let many: Vec<String> = (0..20).map(|i| format!("FROM a\nARG V={i}\n")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(history_changes(&hist(&many, 300), None, "V").often());
+        assert!(!history_changes(&hist(&many, 300), None, "W").often());
+    }
+
+    #[test]
+    fn per_commit_values() {
+        assert!(per_commit("${{ github.sha }}").is_some());
+        assert!(per_commit("$(git rev-parse --short HEAD)").is_some());
+        assert!(per_commit("${GITHUB_SHA}").is_some());
+        assert!(per_commit("1.2.3").is_none());
+        assert!(per_commit("${{ env.NODE_VERSION }}").is_none());
+        assert!(per_commit("github.sha").is_none());
+    }
+}
