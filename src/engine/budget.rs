@@ -191,8 +191,13 @@ impl Budget {
 
     /// Count one step.
     pub fn step(&mut self) -> Result<(), Exceeded> {
+        self.steps(1)
+    }
+
+    /// Count `n` steps.
+    pub fn steps(&mut self, n: usize) -> Result<(), Exceeded> {
         self.check()?;
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(n);
         if self.steps > self.limits.steps {
             return Err(self.fail(Measure::Steps));
         }
