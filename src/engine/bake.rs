@@ -378,9 +378,13 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
             line: at.line,
             error: true,
             message: format!(
-                "{}: evaluating the bake files of {} goes past the evaluation budget of one bake project ({e}); none of their targets is analysed",
+                "{}: the bake files {} go past the evaluation budget of one bake project ({e}); none of their targets is analysed",
                 at.what,
-                if dir.is_empty() { "the repository root" } else { dir }
+                if dir.is_empty() {
+                    "at the repository root".to_string()
+                } else {
+                    format!("in {dir}/")
+                }
             ),
         });
     }
@@ -1271,7 +1275,7 @@ target "lint" {
             .unwrap_or_else(|| panic!("{p:?}"));
         assert_eq!(p.line, Some(var + 1), "{p:?}");
         assert!(
-            p.message.ends_with(": evaluating the bake files of the repository root goes past the evaluation budget of one bake project (more than 16 MiB of text produced); none of their targets is analysed"),
+            p.message.ends_with(": the bake files at the repository root go past the evaluation budget of one bake project (more than 16 MiB of text produced); none of their targets is analysed"),
             "{p:?}"
         );
         // `replace` growing every character, and a loop over a split, are bounded the same way

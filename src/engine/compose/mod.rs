@@ -831,6 +831,9 @@ fn load_includes(
         }
         let mut inner: BTreeMap<String, Svc> = BTreeMap::new();
         load_project(cx, &pdir, &resolved, &ienv, &mut inner, depth + 1);
+        if cx.spent() {
+            return;
+        }
         for (k, v) in inner {
             if services.contains_key(&k) {
                 let at = cx.service_line(file, text, &k);
