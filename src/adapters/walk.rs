@@ -27,7 +27,7 @@ fn short(path: &str) -> String {
 impl TreeWalk {
     pub fn new(tree: impl Into<String>) -> TreeWalk {
         TreeWalk {
-            budget: Budget::new(budget::TREE),
+            budget: Budget::new(&budget::TREE),
             tree: tree.into(),
         }
     }

@@ -315,7 +315,7 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
     let mut ev = Eval {
         ctx: Context::new(),
         sizes: BTreeMap::new(),
-        budget: Budget::new(budget::RESOLVE),
+        budget: Budget::new(&budget::RESOLVE),
         over: None,
     };
     declare_functions(&mut ev.ctx);

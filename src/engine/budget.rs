@@ -41,7 +41,7 @@ pub const RESOLVE: Limits = Limits {
     depth: 16,
     values_noun: "values produced",
     bytes_noun: "of text produced",
-    steps_noun: "evaluation steps (files loaded, includes and extends followed, expressions evaluated)",
+    steps_noun: "evaluation steps (files loaded, includes and extends followed, expressions evaluated, 4 KiB of text searched)",
     depth_noun: "levels",
 };
 
@@ -71,7 +71,7 @@ pub enum Measure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exceeded {
     pub measure: Measure,
-    pub limits: Limits,
+    pub limits: &'static Limits,
 }
 
 impl Exceeded {
@@ -112,7 +112,7 @@ pub fn thousands(n: usize) -> String {
 
 impl fmt::Display for Exceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let l = &self.limits;
+        let l = self.limits;
         match self.measure {
             Measure::Bytes => write!(f, "more than {} {}", bytes_text(l.bytes), l.bytes_noun),
             Measure::Values => write!(f, "more than {} {}", thousands(l.values), l.values_noun),
@@ -128,7 +128,7 @@ impl std::error::Error for Exceeded {}
 /// charge fails with the first limit crossed.
 #[derive(Debug, Clone)]
 pub struct Budget {
-    limits: Limits,
+    limits: &'static Limits,
     bytes: usize,
     values: usize,
     steps: usize,
@@ -136,7 +136,7 @@ pub struct Budget {
 }
 
 impl Budget {
-    pub fn new(limits: Limits) -> Budget {
+    pub fn new(limits: &'static Limits) -> Budget {
         Budget {
             limits,
             bytes: 0,
@@ -146,8 +146,8 @@ impl Budget {
         }
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    pub fn limits(&self) -> &'static Limits {
+        self.limits
     }
 
     /// The first limit crossed, if any.
@@ -312,15 +312,21 @@ pub fn json_size(v: &serde_json::Value) -> Size {
 mod tests {
     use super::*;
 
+    const SMALL: Limits = Limits {
+        bytes: 10,
+        values: 3,
+        steps: 2,
+        depth: 1,
+        ..RESOLVE
+    };
+    const TWO_STEPS: Limits = Limits {
+        steps: 2,
+        ..RESOLVE
+    };
+
     #[test]
     fn a_budget_stays_exceeded_and_names_the_first_limit() {
-        let mut b = Budget::new(Limits {
-            bytes: 10,
-            values: 3,
-            steps: 2,
-            depth: 1,
-            ..RESOLVE
-        });
+        let mut b = Budget::new(&SMALL);
         assert!(b.bytes(10).is_ok());
         assert!(
             b.fits(Size::text(1)).is_err(),
@@ -334,30 +340,27 @@ mod tests {
             Measure::Bytes,
             "stays exceeded"
         );
-        let mut b = Budget::new(Limits {
-            steps: 2,
-            ..RESOLVE
-        });
+        let mut b = Budget::new(&TWO_STEPS);
         assert!(b.step().is_ok() && b.step().is_ok());
         let e = b.step().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "more than 2 evaluation steps (files loaded, includes and extends followed, expressions evaluated)"
+            "more than 2 evaluation steps (files loaded, includes and extends followed, expressions evaluated, 4 KiB of text searched)"
         );
-        let mut b = Budget::new(TREE);
+        let mut b = Budget::new(&TREE);
         assert_eq!(
             b.depth(257).unwrap_err().to_string(),
             "nested deeper than 256 directories"
         );
         assert_eq!(
-            Budget::new(RESOLVE)
+            Budget::new(&RESOLVE)
                 .bytes(usize::MAX)
                 .unwrap_err()
                 .to_string(),
             "more than 16 MiB of text produced"
         );
         assert_eq!(
-            Budget::new(TREE).values(500_001).unwrap_err().to_string(),
+            Budget::new(&TREE).values(500_001).unwrap_err().to_string(),
             "more than 500,000 entries"
         );
     }

@@ -192,7 +192,7 @@ pub fn read(path: &str, text: &str) -> Found {
             return found;
         }
     };
-    let mut budget = Budget::new(budget::RESOLVE);
+    let mut budget = Budget::new(&budget::RESOLVE);
     if let Err(o) = read_jobs(path, text, &doc, &mut found, &mut budget) {
         found.builds.clear();
         found.bakes.clear();

@@ -389,7 +389,7 @@ mod tests {
         s: &str,
         env: &BTreeMap<String, String>,
     ) -> Result<(String, Found), InterpError> {
-        super::interpolate(s, env, &mut Budget::new(budget::RESOLVE))
+        super::interpolate(s, env, &mut Budget::new(&budget::RESOLVE))
     }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -452,7 +452,7 @@ mod tests {
         let e = env(&[("B", &big)]);
         assert_eq!(interpolate("${B}${B}", &e), Err(InterpError::TooLong));
         // one string stays under its 1 MiB, many of them share the resolution's budget
-        let mut b = Budget::new(budget::RESOLVE);
+        let mut b = Budget::new(&budget::RESOLVE);
         let over = (0..40)
             .map(|_| super::interpolate("${B}", &e, &mut b))
             .find_map(Result::err);
@@ -465,7 +465,7 @@ mod tests {
         for i in 1..64 {
             text.push_str(&format!("A{i}=${{A{}}}\n", i - 1));
         }
-        let mut b = Budget::new(budget::RESOLVE);
+        let mut b = Budget::new(&budget::RESOLVE);
         let (v, _) = parse_dotenv(&text, &BTreeMap::new(), &mut b);
         assert!(b.exceeded().is_some());
         assert_eq!(v["A63"], "${A62}");
@@ -474,7 +474,7 @@ mod tests {
     #[test]
     fn dotenv() {
         let text = "# c\nA=1\nexport B = two \nC='lit ${A}'\nD=\"q ${A}\\n\"\nE=x #comment\nF=${A}${B}\nG=\"multi\nline\"\n bad line\n";
-        let (v, p) = parse_dotenv(text, &BTreeMap::new(), &mut Budget::new(budget::RESOLVE));
+        let (v, p) = parse_dotenv(text, &BTreeMap::new(), &mut Budget::new(&budget::RESOLVE));
         assert_eq!(v["A"], "1");
         assert_eq!(v["B"], "two");
         assert_eq!(v["C"], "lit ${A}");

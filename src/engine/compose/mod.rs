@@ -189,7 +189,8 @@ pub fn dotenv_path(dir: &str) -> String {
 
 /// `COMPOSE_FILE` from a `.env` text, if set.
 pub fn compose_file_from_dotenv(text: &str) -> Option<String> {
-    let (vars, _) = interp::parse_dotenv(text, &BTreeMap::new(), &mut Budget::new(budget::RESOLVE));
+    let (vars, _) =
+        interp::parse_dotenv(text, &BTreeMap::new(), &mut Budget::new(&budget::RESOLVE));
     vars.get("COMPOSE_FILE").cloned()
 }
 
@@ -477,7 +478,7 @@ pub fn resolve(
         inputs: BTreeSet::new(),
         parsed: BTreeMap::new(),
         lines: HashMap::new(),
-        budget: Budget::new(budget::RESOLVE),
+        budget: Budget::new(&budget::RESOLVE),
         over: None,
     };
     let env = cx.env_of(&project.dir, outer);
