@@ -3,7 +3,7 @@
 //! level), trees are parsed and cached in memory, and two revisions are compared by walking only
 //! the subtrees whose ids differ, so the change set costs what the change costs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -1009,20 +1009,32 @@ impl GitTree {
     ) -> Result<Vec<crate::ports::Listed>, SourceError> {
         let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
         let entries = self.repo.lookup_many(&self.tree, &paths)?;
-        let mut results = Vec::new();
-        // one walk for all the requests of a call
+        // one walk for all the requests of a call, each directory listed once
         let mut walk = TreeWalk::new(self.walk_label());
+        let mut listed: BTreeMap<String, Entry> = BTreeMap::new();
+        for dir in super::walk::outermost(requests) {
+            let Some(Some(e)) = paths.iter().position(|p| p == dir).map(|i| &entries[i]) else {
+                continue;
+            };
+            if e.mode == 0o40000 {
+                let mut v = Vec::new();
+                self.repo.walk(&e.oid, dir, &mut v, &mut walk)?;
+                self.repo.resolve_links(&mut v)?;
+                listed.extend(v);
+            }
+        }
+        let mut results = Vec::new();
         for ((p, recursive), e) in requests.iter().zip(entries) {
             let mut v = Vec::new();
             if let Some(e) = e {
                 if !p.is_empty() {
                     v.push((p.clone(), e.entry()));
+                    self.repo.resolve_links(&mut v)?;
                 }
                 if *recursive && e.mode == 0o40000 {
-                    self.repo.walk(&e.oid, p, &mut v, &mut walk)?;
+                    v.extend(super::walk::below(&listed, p).map(|(k, e)| (k.clone(), e.clone())));
                 }
             }
-            self.repo.resolve_links(&mut v)?;
             results.push((p.clone(), *recursive, v));
         }
         Ok(results)

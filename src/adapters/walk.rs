@@ -65,9 +65,66 @@ impl TreeWalk {
     }
 }
 
+/// The recursive requests of one listing call that no other recursive request of the call holds
+/// (`""` holds everything, `a` holds `a/b`): each is walked once and the others are answered from
+/// its walk, so a `COPY . .` beside a `COPY src/ …` does not list `src` twice against the budget.
+pub fn outermost<'a>(requests: &'a [(String, bool)]) -> Vec<&'a str> {
+    let mut dirs: Vec<&str> = requests
+        .iter()
+        .filter(|(_, r)| *r)
+        .map(|(p, _)| p.as_str())
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    let mut out: Vec<&str> = Vec::new();
+    for d in dirs {
+        // sorted, so a holder of `d` is the last one kept when there is one
+        let held = out
+            .last()
+            .is_some_and(|q| q.is_empty() || (d.starts_with(q) && d[q.len()..].starts_with('/')));
+        if !held {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The entries strictly below `dir` in a sorted listing (`""`: all of them).
+pub fn below<'a, V>(
+    listing: &'a std::collections::BTreeMap<String, V>,
+    dir: &str,
+) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    listing
+        .range(prefix.clone()..)
+        .take_while(move |(k, _)| k.starts_with(&prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_requests_are_walked_once() {
+        let r = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+            v.iter().map(|(p, b)| (p.to_string(), *b)).collect()
+        };
+        let req = r(&[("src", true), ("", true), ("x", false), ("src/a", true)]);
+        assert_eq!(outermost(&req), [""]);
+        let req = r(&[("src/a", true), ("src", true), ("srcx", true), ("b/c", true)]);
+        assert_eq!(outermost(&req), ["b/c", "src", "srcx"]);
+        let m: std::collections::BTreeMap<String, u8> = ["a", "a/b", "a/b/c", "ab", "a0"]
+            .iter()
+            .map(|k| (k.to_string(), 0))
+            .collect();
+        let keys: Vec<&String> = below(&m, "a").map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a/b", "a/b/c"]);
+        assert_eq!(below(&m, "").count(), 5);
+    }
 
     #[test]
     fn a_walk_is_refused_past_its_depth_and_entries_naming_tree_and_limit() {
