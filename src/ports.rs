@@ -14,6 +14,10 @@ pub enum SourceError {
     /// Reading failed (I/O, git, network).
     #[error("{0}")]
     Io(String),
+    /// A tree past the limits of one walk (`engine::budget::TREE`: entries, depth, bytes of path
+    /// names): the analysis is refused, and trying again would not help.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// A listing request answered: the requested path, whether recursive, and the entries found.

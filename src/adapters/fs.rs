@@ -1,11 +1,13 @@
 //! A tree read from a directory on disk: a full walk that never follows symlinks, with every
 //! regular file hashed the way git hashes blobs (so a directory compares with a git revision).
-//! Unreadable entries are reported, not fatal.
+//! Unreadable entries are reported, not fatal. Walks keep their own stack and count against the
+//! budget of one tree walk (`adapters::walk`).
 
 use std::path::{Path, PathBuf};
 
 use sha1::{Digest, Sha1};
 
+use super::walk::TreeWalk;
 use crate::engine::tree::{Entry, EntryKind, Listing};
 use crate::ports::SourceError;
 
@@ -44,7 +46,14 @@ impl DirTree {
         must_be_dir(root)?;
         let mut entries = Vec::new();
         let mut problems = Vec::new();
-        walk(root, String::new(), &mut entries, &mut problems);
+        let mut budget = TreeWalk::new(format!("the directory {}", root.display()));
+        walk(
+            root,
+            String::new(),
+            &mut entries,
+            &mut problems,
+            &mut budget,
+        )?;
         Ok(DirTree {
             root: root.to_path_buf(),
             listing: Listing::complete(entries),
@@ -148,23 +157,64 @@ fn special_kind(meta: &std::fs::Metadata) -> &'static str {
     "not a regular file"
 }
 
+/// One directory of a walk: its path below the root, its entries (sorted by name) and the next
+/// one to look at. Walks keep a stack of these instead of recursing (a chain of directories
+/// 20,000 deep overflowed the thread's stack).
+struct Frame {
+    dir: PathBuf,
+    rel: String,
+    items: Vec<std::fs::DirEntry>,
+    next: usize,
+}
+
+impl Frame {
+    /// The directory at `dir` about to be read, counted by `walk`; `None` (with the reason in
+    /// `problems`) when it cannot be read.
+    fn open(
+        dir: &Path,
+        rel: String,
+        walk: &mut TreeWalk,
+        problems: &mut Vec<(String, String)>,
+    ) -> Result<Option<Frame>, SourceError> {
+        walk.dir(&rel)?;
+        let rd = match std::fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push((rel, e.to_string()));
+                return Ok(None);
+            }
+        };
+        let mut items: Vec<_> = rd.filter_map(Result::ok).collect();
+        items.sort_by_key(|e| e.file_name());
+        Ok(Some(Frame {
+            dir: dir.to_path_buf(),
+            rel,
+            items,
+            next: 0,
+        }))
+    }
+}
+
+/// Every entry below `dir` (whose path below the root is `rel`), directories before what they
+/// hold, each directory's entries in name order; symlinks are listed, never followed.
 fn walk(
     dir: &Path,
     rel: String,
     out: &mut Vec<(String, Entry)>,
     problems: &mut Vec<(String, String)>,
-) {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(r) => r,
-        Err(e) => {
-            problems.push((rel, e.to_string()));
-            return;
-        }
-    };
-    let mut items: Vec<_> = rd.filter_map(Result::ok).collect();
-    items.sort_by_key(|e| e.file_name());
-    for item in items {
+    budget: &mut TreeWalk,
+) -> Result<(), SourceError> {
+    let mut stack: Vec<Frame> = Frame::open(dir, rel, budget, problems)?
+        .into_iter()
+        .collect();
+    while let Some(top) = stack.last_mut() {
+        let Some(item) = top.items.get(top.next) else {
+            stack.pop();
+            continue;
+        };
+        top.next += 1;
         let name = item.file_name();
+        let rel = &top.rel;
         let Some(name) = name.to_str() else {
             problems.push((
                 format!("{rel}/{}", name.to_string_lossy()),
@@ -177,7 +227,8 @@ fn walk(
         } else {
             format!("{rel}/{name}")
         };
-        let full = item.path();
+        budget.entry(&path)?;
+        let full = top.dir.join(name);
         let meta = match std::fs::symlink_metadata(&full) {
             Ok(m) => m,
             Err(e) => {
@@ -210,7 +261,9 @@ fn walk(
                     size: None,
                 },
             ));
-            walk(&full, path, out, problems);
+            if let Some(f) = Frame::open(&full, path, budget, problems)? {
+                stack.push(f);
+            }
         } else if ft.is_file() {
             match std::fs::read(&full) {
                 Ok(bytes) => out.push((
@@ -232,6 +285,7 @@ fn walk(
             ));
         }
     }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -317,29 +371,41 @@ impl SameDir {
     }
 }
 
-/// Names of files under `dir` that `pick` wants, without reading them.
-fn walk_names(dir: &Path, rel: &str, pick: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for item in rd.filter_map(Result::ok) {
-        let Ok(name) = item.file_name().into_string() else {
+/// Names of files under the root that `pick` wants, without reading them (skipping the
+/// directories discovery skips), walked with a stack of its own and counted by `budget`.
+fn walk_names(
+    root: &Path,
+    pick: &dyn Fn(&str) -> bool,
+    out: &mut Vec<String>,
+    budget: &mut TreeWalk,
+) -> Result<(), SourceError> {
+    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        budget.dir(&rel)?;
+        let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
         };
-        let path = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let Ok(ft) = item.file_type() else { continue };
-        if ft.is_dir() {
-            if !crate::engine::discover::SKIPPED_DIRS.contains(&name.as_str()) {
-                walk_names(&item.path(), &path, pick, out);
+        for item in rd.filter_map(Result::ok) {
+            let Ok(name) = item.file_name().into_string() else {
+                continue;
+            };
+            let path = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            budget.entry(&path)?;
+            let Ok(ft) = item.file_type() else { continue };
+            if ft.is_dir() {
+                if !crate::engine::discover::SKIPPED_DIRS.contains(&name.as_str()) {
+                    stack.push((item.path(), path));
+                }
+            } else if pick(&path) {
+                out.push(path);
             }
-        } else if pick(&path) {
-            out.push(path);
         }
     }
+    Ok(())
 }
 
 impl crate::ports::RepoSource for SameDir {
@@ -354,7 +420,8 @@ impl crate::ports::RepoSource for SameDir {
     async fn discover(&self, _: crate::engine::tree::Side) -> Result<Vec<String>, SourceError> {
         let mut out = Vec::new();
         let pick = |p: &str| crate::engine::discover::is_build_file(p);
-        walk_names(&self.root, "", &pick, &mut out);
+        let mut budget = TreeWalk::new(format!("the directory {}", self.root.display()));
+        walk_names(&self.root, &pick, &mut out, &mut budget)?;
         out.sort();
         Ok(out)
     }
@@ -432,6 +499,8 @@ impl crate::ports::RepoSource for SameDir {
         requests: &[(String, bool)],
     ) -> Result<Vec<crate::ports::Listed>, SourceError> {
         let mut out = Vec::new();
+        // one walk for all the requests of a call
+        let mut budget = TreeWalk::new(format!("the directory {}", self.root.display()));
         for (p, recursive) in requests {
             let mut entries = Vec::new();
             if p.is_empty() || self.entry(p).is_some_and(|e| e.kind == EntryKind::Dir) {
@@ -440,7 +509,13 @@ impl crate::ports::RepoSource for SameDir {
                 }
                 if *recursive {
                     let mut problems = Vec::new();
-                    walk(&self.root.join(p), p.clone(), &mut entries, &mut problems);
+                    walk(
+                        &self.root.join(p),
+                        p.clone(),
+                        &mut entries,
+                        &mut problems,
+                        &mut budget,
+                    )?;
                     if let Ok(mut all) = self.problems.lock() {
                         all.extend(problems);
                     }

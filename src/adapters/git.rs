@@ -3,12 +3,13 @@
 //! level), trees are parsed and cached in memory, and two revisions are compared by walking only
 //! the subtrees whose ids differ, so the change set costs what the change costs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use super::walk::TreeWalk;
 use crate::engine::FileText;
 use crate::engine::tree::{Change, ChangeKind, ChangeSet, Entry, EntryKind};
 use crate::ports::SourceError;
@@ -703,15 +704,20 @@ impl GitRepo {
         Ok(result)
     }
 
-    /// Every entry below tree `oid`, paths prefixed with `prefix` (directories included).
+    /// Every entry below tree `oid`, paths prefixed with `prefix` (directories included), level
+    /// by level (each level's trees read in one round trip), counted by `walk`.
     pub fn walk(
         &self,
         oid: &str,
         prefix: &str,
         out: &mut Vec<(String, Entry)>,
+        walk: &mut TreeWalk,
     ) -> Result<(), SourceError> {
         let mut level: Vec<(String, String)> = vec![(oid.to_string(), prefix.to_string())];
         while !level.is_empty() {
+            for (_, pfx) in &level {
+                walk.dir(pfx)?;
+            }
             let oids: Vec<String> = level.iter().map(|(o, _)| o.clone()).collect();
             let trees = self.trees(&oids)?;
             let mut next = Vec::new();
@@ -722,6 +728,7 @@ impl GitRepo {
                     } else {
                         format!("{pfx}/{}", e.name)
                     };
+                    walk.entry(&p)?;
                     out.push((p.clone(), e.entry()));
                     if e.mode == 0o40000 {
                         next.push((e.oid.clone(), p));
@@ -756,14 +763,16 @@ impl GitRepo {
         Ok(())
     }
 
-    /// Paths that differ between two trees, walking only subtrees whose ids differ.
-    pub fn diff(&self, a: &str, b: &str) -> Result<ChangeSet, SourceError> {
+    /// Paths that differ between two trees, walking only subtrees whose ids differ (what it
+    /// compares counted by `walk`).
+    pub fn diff(&self, a: &str, b: &str, walk: &mut TreeWalk) -> Result<ChangeSet, SourceError> {
         let mut out = Vec::new();
         let mut level: Vec<(Option<String>, Option<String>, String)> =
             vec![(Some(a.to_string()), Some(b.to_string()), String::new())];
         while !level.is_empty() {
             let mut oids = Vec::new();
-            for (x, y, _) in &level {
+            for (x, y, pfx) in &level {
+                walk.dir(pfx)?;
                 oids.extend(x.iter().cloned());
                 oids.extend(y.iter().cloned());
             }
@@ -779,6 +788,7 @@ impl GitRepo {
                     } else {
                         format!("{pfx}/{n}")
                     };
+                    walk.entry(&p)?;
                     let dir = |e: Option<&TreeEntry>| {
                         e.filter(|e| e.mode == 0o40000).map(|e| e.oid.clone())
                     };
@@ -837,26 +847,34 @@ impl GitRepo {
 
     /// The build files (`engine::discover::is_build_file`) below tree `oid`, sorted, skipping the
     /// directories `engine::discover::SKIPPED_DIRS` names. Each subtree's answer is kept by its
-    /// id and path, so consecutive revisions (`history`) walk only the subtrees that changed.
-    pub fn build_files(&self, oid: &str) -> Result<Vec<String>, SourceError> {
-        let mut out = self.build_files_under(oid, "")?.as_ref().clone();
+    /// id and path, so consecutive revisions (`history`) walk only the subtrees that changed. The
+    /// walk keeps its own stack (a chain of directories 20,000 deep overflowed the thread's) and
+    /// counts what it reads by `walk`.
+    pub fn build_files(&self, oid: &str, walk: &mut TreeWalk) -> Result<Vec<String>, SourceError> {
+        let mut out = self.build_files_under(oid, "", walk)?.as_ref().clone();
         out.sort();
         Ok(out)
     }
 
-    fn build_files_under(&self, oid: &str, prefix: &str) -> Result<Arc<Vec<String>>, SourceError> {
-        let key = (oid.to_string(), prefix.to_string());
-        if let Some(v) = self
+    fn found(&self, key: &(String, String)) -> Result<Option<Found>, SourceError> {
+        Ok(self
             .found
             .lock()
             .map_err(|_| SourceError::Io("discovery cache poisoned".into()))?
-            .get(&key)
-        {
-            return Ok(v);
-        }
-        let t = self.tree(oid)?;
-        // read this level's missing subtrees in one round trip
-        let dirs: Vec<String> = t
+            .get(key))
+    }
+
+    /// A directory of `build_files_under` about to be walked: its tree, with its subdirectories'
+    /// trees read in the same round trip.
+    fn discovery_frame(
+        &self,
+        oid: &str,
+        prefix: &str,
+        walk: &mut TreeWalk,
+    ) -> Result<DiscoveryFrame, SourceError> {
+        walk.dir(prefix)?;
+        let tree = self.tree(oid)?;
+        let dirs: Vec<String> = tree
             .iter()
             .filter(|e| {
                 e.mode == 0o40000
@@ -865,29 +883,73 @@ impl GitRepo {
             .map(|e| e.oid.clone())
             .collect();
         self.trees(&dirs)?;
-        let mut out = Vec::new();
-        for e in t.iter() {
-            let p = if prefix.is_empty() {
+        Ok(DiscoveryFrame {
+            key: (oid.to_string(), prefix.to_string()),
+            tree,
+            next: 0,
+            out: Vec::new(),
+        })
+    }
+
+    fn build_files_under(
+        &self,
+        oid: &str,
+        prefix: &str,
+        walk: &mut TreeWalk,
+    ) -> Result<Found, SourceError> {
+        let key = (oid.to_string(), prefix.to_string());
+        if let Some(v) = self.found(&key)? {
+            return Ok(v);
+        }
+        let mut stack = vec![self.discovery_frame(oid, prefix, walk)?];
+        loop {
+            let top = stack.last_mut().expect("a frame until the root is done");
+            let Some(e) = top.tree.get(top.next).cloned() else {
+                let done = stack.pop().expect("the frame just looked at");
+                let v = Arc::new(done.out);
+                self.found
+                    .lock()
+                    .map_err(|_| SourceError::Io("discovery cache poisoned".into()))?
+                    .insert(done.key, v.clone());
+                match stack.last_mut() {
+                    Some(parent) => parent.out.extend(v.iter().cloned()),
+                    None => return Ok(v),
+                }
+                continue;
+            };
+            top.next += 1;
+            let pfx = &top.key.1;
+            let p = if pfx.is_empty() {
                 e.name.clone()
             } else {
-                format!("{prefix}/{}", e.name)
+                format!("{pfx}/{}", e.name)
             };
+            walk.entry(&p)?;
             if e.mode == 0o40000 {
-                if !crate::engine::discover::SKIPPED_DIRS.contains(&e.name.as_str()) {
-                    out.extend(self.build_files_under(&e.oid, &p)?.iter().cloned());
+                if crate::engine::discover::SKIPPED_DIRS.contains(&e.name.as_str()) {
+                    continue;
+                }
+                match self.found(&(e.oid.clone(), p.clone()))? {
+                    Some(v) => top.out.extend(v.iter().cloned()),
+                    None => {
+                        let f = self.discovery_frame(&e.oid, &p, walk)?;
+                        stack.push(f);
+                    }
                 }
             } else if e.mode != 0o160000 && crate::engine::discover::is_build_file(&p) {
-                out.push(p);
+                top.out.push(p);
             }
         }
-        let v = Arc::new(out);
-        let mut found = self
-            .found
-            .lock()
-            .map_err(|_| SourceError::Io("discovery cache poisoned".into()))?;
-        found.insert(key, v.clone());
-        Ok(v)
     }
+}
+
+/// One directory of the discovery walk: its key in the cache (tree id, path), its entries, the
+/// next one to look at, and the build files found below it so far.
+struct DiscoveryFrame {
+    key: (String, String),
+    tree: Arc<Vec<TreeEntry>>,
+    next: usize,
+    out: Vec<String>,
 }
 
 /// The entries of two trees paired by name, in name order (a name is in one tree or in both):
@@ -946,6 +1008,21 @@ impl std::fmt::Debug for GitTree {
 }
 
 impl GitTree {
+    /// How the tree is named when a walk of it is refused.
+    fn walk_label(&self) -> String {
+        format!(
+            "the tree of {} ({})",
+            self.rev,
+            &self.commit[..self.commit.len().min(12)]
+        )
+    }
+
+    /// The build files of the revision (see `GitRepo::build_files`).
+    pub fn build_files(&self) -> Result<Vec<String>, SourceError> {
+        self.repo
+            .build_files(&self.tree, &mut TreeWalk::new(self.walk_label()))
+    }
+
     pub fn open(repo: Arc<GitRepo>, rev: &str) -> Result<GitTree, SourceError> {
         let commit = repo.resolve(rev)?;
         let tree = repo.commit_tree(&commit)?;
@@ -1039,18 +1116,32 @@ impl GitTree {
     ) -> Result<Vec<crate::ports::Listed>, SourceError> {
         let paths: Vec<String> = requests.iter().map(|(p, _)| p.clone()).collect();
         let entries = self.repo.lookup_many(&self.tree, &paths)?;
+        // one walk for all the requests of a call, each directory listed once
+        let mut walk = TreeWalk::new(self.walk_label());
+        let mut listed: BTreeMap<String, Entry> = BTreeMap::new();
+        for dir in super::walk::outermost(requests) {
+            let Some(Some(e)) = paths.iter().position(|p| p == dir).map(|i| &entries[i]) else {
+                continue;
+            };
+            if e.mode == 0o40000 {
+                let mut v = Vec::new();
+                self.repo.walk(&e.oid, dir, &mut v, &mut walk)?;
+                self.repo.resolve_links(&mut v)?;
+                listed.extend(v);
+            }
+        }
         let mut results = Vec::new();
         for ((p, recursive), e) in requests.iter().zip(entries) {
             let mut v = Vec::new();
             if let Some(e) = e {
                 if !p.is_empty() {
                     v.push((p.clone(), e.entry()));
+                    self.repo.resolve_links(&mut v)?;
                 }
                 if *recursive && e.mode == 0o40000 {
-                    self.repo.walk(&e.oid, p, &mut v)?;
+                    v.extend(super::walk::below(&listed, p).map(|(k, e)| (k.clone(), e.clone())));
                 }
             }
-            self.repo.resolve_links(&mut v)?;
             results.push((p.clone(), *recursive, v));
         }
         Ok(results)
@@ -1059,7 +1150,8 @@ impl GitTree {
     /// The whole tree.
     pub fn full_listing(&self) -> Result<Vec<(String, Entry)>, SourceError> {
         let mut v = Vec::new();
-        self.repo.walk(&self.tree, "", &mut v)?;
+        let mut walk = TreeWalk::new(self.walk_label());
+        self.repo.walk(&self.tree, "", &mut v, &mut walk)?;
         self.repo.resolve_links(&mut v)?;
         Ok(v)
     }
@@ -1137,7 +1229,12 @@ pub fn first_parent(
 
 /// The change set between two revisions of one repository.
 pub fn diff(base: &GitTree, head: &GitTree) -> Result<ChangeSet, SourceError> {
-    head.repo.diff(&base.tree, &head.tree)
+    let mut walk = TreeWalk::new(format!(
+        "the change from {} to {}",
+        base.walk_label(),
+        head.walk_label()
+    ));
+    head.repo.diff(&base.tree, &head.tree, &mut walk)
 }
 
 #[cfg(test)]

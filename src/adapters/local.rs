@@ -154,7 +154,7 @@ impl RepoSource for LocalRepo {
                 })
                 .map(|(p, _)| p.to_string())
                 .collect()),
-            Tree::Git(g) => g.repo.build_files(&g.tree),
+            Tree::Git(g) => g.build_files(),
         }
     }
 

@@ -57,6 +57,7 @@ enum FromProcess {
 enum WireError {
     NotFound(String),
     Io(String),
+    TooLarge(String),
     Usage(String),
     Panic(String),
 }
@@ -66,6 +67,7 @@ impl From<SourceError> for WireError {
         match e {
             SourceError::NotFound(m) => WireError::NotFound(m),
             SourceError::Io(m) => WireError::Io(m),
+            SourceError::TooLarge(m) => WireError::TooLarge(m),
         }
     }
 }
@@ -74,6 +76,7 @@ impl WireError {
     fn source(self) -> SourceError {
         match self {
             WireError::NotFound(m) => SourceError::NotFound(m),
+            WireError::TooLarge(m) => SourceError::TooLarge(m),
             WireError::Io(m) | WireError::Usage(m) | WireError::Panic(m) => SourceError::Io(m),
         }
     }

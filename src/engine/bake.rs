@@ -7,11 +7,14 @@
 //! Which targets are builds: every target named by a group, and every target no other target
 //! inherits from (targets used only as `inherits` parents, like `_common`, are not built alone).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod bound;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 
-use crate::engine::decl::{Problem, find_line, inside};
+use crate::engine::budget::{self, Budget, Exceeded, Size};
+use crate::engine::decl::{Problem, inside};
 use crate::engine::tree::join_clean;
 
 /// Size limit for one bake file, in bytes.
@@ -88,24 +91,149 @@ enum Attr {
     Null,
 }
 
-fn target_line(text: &str, name: &str) -> Option<u32> {
-    let q = format!("\"{name}\"");
-    find_line(text, |l| {
-        let t = l.trim_start();
-        t.starts_with("target") && t.contains(&q)
-    })
-    .or_else(|| find_line(text, |l| l.contains(&q)))
+impl Attr {
+    /// The size of the attribute's text (for the budget).
+    fn size(&self) -> Size {
+        match self {
+            Attr::Str(s) => Size::text(s.len()),
+            Attr::Map(m) => m.iter().fold(Size::ONE, |t, (k, v)| {
+                t.plus(Size::text(k.len() + v.as_ref().map_or(0, String::len)))
+            }),
+            Attr::Null => Size::ONE,
+        }
+    }
+}
+
+/// Where the labels and attributes of one file are written, indexed once (looking each target
+/// up by scanning the file made a file of many targets quadratic).
+#[derive(Default)]
+struct Lines {
+    /// First line holding `"label"` after a block keyword (`target`, `variable`), by keyword.
+    block: HashMap<(String, String), u32>,
+    /// First line holding `"label"` anywhere.
+    any: HashMap<String, u32>,
+    /// First line that starts with each attribute of `ATTRS`.
+    attr: HashMap<&'static str, u32>,
+}
+
+impl Lines {
+    fn of(text: &str) -> Lines {
+        let mut out = Lines::default();
+        for (i, l) in text.lines().enumerate() {
+            let n = i as u32 + 1;
+            let t = l.trim_start();
+            let keyword = ["target", "variable"]
+                .into_iter()
+                .find(|k| t.starts_with(k));
+            let mut rest = l;
+            while let Some(open) = rest.find('"') {
+                let Some(len) = rest[open + 1..].find('"') else {
+                    break;
+                };
+                let label = &rest[open + 1..open + 1 + len];
+                out.any.entry(label.to_string()).or_insert(n);
+                if let Some(k) = keyword {
+                    out.block
+                        .entry((k.to_string(), label.to_string()))
+                        .or_insert(n);
+                }
+                rest = &rest[open + len + 2..];
+            }
+            for a in ATTRS {
+                if t.starts_with(a) {
+                    out.attr.entry(a).or_insert(n);
+                }
+            }
+        }
+        out
+    }
+
+    /// The line of a block's label: after its keyword, else anywhere.
+    fn label(&self, keyword: &str, name: &str) -> Option<u32> {
+        self.block
+            .get(&(keyword.to_string(), name.to_string()))
+            .or_else(|| self.any.get(name))
+            .copied()
+    }
+}
+
+/// Where a resolution went past its budget, and what it was evaluating.
+struct OverBudget {
+    file: String,
+    line: Option<u32>,
+    what: String,
+}
+
+/// The evaluation of one bake directory: the HCL context, the measured size of every variable
+/// declared in it, and the budget every evaluation is counted against. An expression is
+/// evaluated only when the bound of what it produces (`bound`) fits what is left.
+struct Eval<'c> {
+    ctx: Context<'c>,
+    sizes: BTreeMap<String, Size>,
+    budget: Budget,
+    over: Option<OverBudget>,
+}
+
+impl Eval<'_> {
+    /// `e` evaluated, or `None` once the budget is spent (where and what are recorded).
+    fn eval(
+        &mut self,
+        e: &hcl::Expression,
+        file: &str,
+        line: Option<u32>,
+        what: &str,
+    ) -> Option<Result<hcl::Value, hcl::eval::Error>> {
+        let b = bound::bound(e, &mut bound::Scope::new(&self.sizes));
+        let r = self.budget.step().and_then(|_| self.budget.size(b.work));
+        if !self.charged(r, file, line, what) {
+            return None;
+        }
+        Some(e.evaluate(&self.ctx))
+    }
+
+    fn declare(&mut self, name: &str, v: hcl::Value) {
+        self.sizes.insert(name.to_string(), bound::value_size(&v));
+        self.ctx.declare_var(name, v);
+    }
+
+    /// `r` from a charge: false (and where, the first time) once the budget is spent.
+    fn charged(
+        &mut self,
+        r: Result<(), Exceeded>,
+        file: &str,
+        line: Option<u32>,
+        what: &str,
+    ) -> bool {
+        if r.is_ok() {
+            return true;
+        }
+        if self.over.is_none() {
+            self.over = Some(OverBudget {
+                file: file.to_string(),
+                line,
+                what: what.to_string(),
+            });
+        }
+        false
+    }
+
+    fn spent(&self) -> bool {
+        self.budget.exceeded().is_some()
+    }
 }
 
 /// Resolve the bake files of one directory: `files` are (path, text) in bake's order; `env`
-/// overrides variable defaults as the environment does for `docker buildx bake`.
+/// overrides variable defaults as the environment does for `docker buildx bake`. Everything is
+/// evaluated under one budget (`budget::RESOLVE`): past it none of the directory's targets is
+/// analysed, and one error names the file, the line and the limit.
 pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, String>) -> Resolved {
     let mut problems = Vec::new();
     let mut targets: BTreeMap<String, Raw> = BTreeMap::new();
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // variables first (all files), then everything else with them declared
     let mut var_exprs: Vec<VarExpr> = Vec::new();
-    let mut bodies: Vec<(String, String, Result<hcl::Body, serde_json::Value>)> = Vec::new();
+    let mut bodies: Vec<(String, Result<hcl::Body, serde_json::Value>)> = Vec::new();
+    let mut lines: BTreeMap<String, Lines> = BTreeMap::new();
     for (path, text) in files {
         if text.len() > MAX_BAKE_BYTES {
             problems.push(Problem {
@@ -116,20 +244,22 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
             });
             continue;
         }
+        let at = Lines::of(text);
         if path.ends_with(".json") {
             match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(v) => {
                     if let Some(vars) = v.get("variable").and_then(|x| x.as_object()) {
                         for (k, def) in vars {
-                            var_exprs.push((
-                                path.clone(),
-                                k.clone(),
-                                None,
-                                def.get("default").cloned(),
-                            ));
+                            var_exprs.push(VarExpr {
+                                file: path.clone(),
+                                line: at.label("variable", k),
+                                name: k.clone(),
+                                hcl: None,
+                                json: def.get("default").cloned(),
+                            });
                         }
                     }
-                    bodies.push((path.clone(), text.clone(), Err(v)));
+                    bodies.push((path.clone(), Err(v)));
                 }
                 Err(e) => problems.push(Problem {
                     file: path.clone(),
@@ -138,6 +268,7 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
                     message: format!("cannot read bake file: {e}"),
                 }),
             }
+            lines.insert(path.clone(), at);
             continue;
         }
         match hcl::parse(text) {
@@ -150,11 +281,17 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
                                 .attributes()
                                 .find(|a| a.key.as_str() == "default")
                                 .map(|a| a.expr.clone());
-                            var_exprs.push((path.clone(), name.as_str().to_string(), def, None));
+                            var_exprs.push(VarExpr {
+                                file: path.clone(),
+                                line: at.label("variable", name.as_str()),
+                                name: name.as_str().to_string(),
+                                hcl: def,
+                                json: None,
+                            });
                         }
                     }
                 }
-                bodies.push((path.clone(), text.clone(), Ok(body)));
+                bodies.push((path.clone(), Ok(body)));
             }
             Err(e) => {
                 let msg = e.to_string();
@@ -170,71 +307,117 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
                 });
             }
         }
+        lines.insert(path.clone(), at);
     }
 
     // variables: environment first, then defaults evaluated in order (a default may use an
     // earlier variable)
-    let mut ctx = Context::new();
-    declare_functions(&mut ctx);
+    let mut ev = Eval {
+        ctx: Context::new(),
+        sizes: BTreeMap::new(),
+        budget: Budget::new(&budget::RESOLVE),
+        over: None,
+    };
+    declare_functions(&mut ev.ctx);
     let mut values: BTreeMap<String, hcl::Value> = BTreeMap::new();
     // defaults may use other variables in any order: evaluate until nothing changes (bounded),
     // reporting only what still fails in the last round
     for _ in 0..var_exprs.len().clamp(1, 8) {
         let before = values.clone();
-        eval_vars(&var_exprs, env, &mut ctx, &mut values);
-        if values == before {
+        let copied = values
+            .values()
+            .map(bound::value_size)
+            .fold(Size::default(), Size::plus);
+        let r = ev.budget.size(copied);
+        if !ev.charged(r, &files[0].0, None, "the variables") {
+            break;
+        }
+        eval_vars(&var_exprs, env, &mut ev, &mut values);
+        if values == before || ev.spent() {
             break;
         }
     }
 
-    for (path, text, body) in &bodies {
+    for (path, body) in &bodies {
+        if ev.spent() {
+            break;
+        }
+        let at = &lines[path];
         match body {
             Ok(body) => read_hcl(
                 path,
-                text,
+                at,
                 body,
-                &ctx,
+                &mut ev,
                 &mut targets,
                 &mut groups,
                 &mut problems,
             ),
-            Err(json) => read_json(
-                path,
-                text,
-                json,
-                &values,
-                &mut targets,
-                &mut groups,
-                &mut problems,
-            ),
+            Err(json) => {
+                let _spent = read_json(path, at, json, &values, &mut ev, &mut targets, &mut groups);
+            }
         }
     }
-    finish_targets(dir, files, targets, groups, problems)
+    let mut resolved = if ev.spent() {
+        Resolved {
+            builds: Vec::new(),
+            problems,
+        }
+    } else {
+        finish_targets(dir, files, targets, groups, problems, &mut ev)
+    };
+    if let Some(e) = ev.budget.exceeded() {
+        let at = ev.over.take().unwrap_or_else(|| OverBudget {
+            file: files[0].0.clone(),
+            line: None,
+            what: "the bake files".into(),
+        });
+        resolved.builds.clear();
+        resolved.problems.push(Problem {
+            file: at.file,
+            line: at.line,
+            error: true,
+            message: format!(
+                "{}: the bake files {} go past the evaluation budget of one bake project ({e}); none of their targets is analysed",
+                at.what,
+                if dir.is_empty() {
+                    "at the repository root".to_string()
+                } else {
+                    format!("in {dir}/")
+                }
+            ),
+        });
+    }
+    resolved
 }
 
-type VarExpr = (
-    String,
-    String,
-    Option<hcl::Expression>,
-    Option<serde_json::Value>,
-);
+/// A variable as declared: its file and line, its name, its default (HCL or JSON).
+struct VarExpr {
+    file: String,
+    line: Option<u32>,
+    name: String,
+    hcl: Option<hcl::Expression>,
+    json: Option<serde_json::Value>,
+}
 
 fn eval_vars(
     var_exprs: &[VarExpr],
     env: &BTreeMap<String, String>,
-    ctx: &mut Context,
+    ev: &mut Eval<'_>,
     values: &mut BTreeMap<String, hcl::Value>,
 ) {
-    for (_path, name, expr, json_default) in var_exprs {
+    for var in var_exprs {
+        let name = &var.name;
         if let Some(v) = env.get(name) {
             values.insert(name.clone(), hcl::Value::String(v.clone()));
             continue;
         }
-        let v = match (expr, json_default) {
-            (Some(e), _) => match e.evaluate(ctx) {
-                Ok(v) => v,
+        let v = match (&var.hcl, &var.json) {
+            (Some(e), _) => match ev.eval(e, &var.file, var.line, &format!("variable {name}")) {
+                None => return,
+                Some(Ok(v)) => v,
                 // left undeclared: a build attribute that uses it then says so itself
-                Err(_) => {
+                Some(Err(_)) => {
                     values.remove(name);
                     continue;
                 }
@@ -242,7 +425,7 @@ fn eval_vars(
             (None, Some(j)) => json_to_hcl(j),
             (None, None) => hcl::Value::Null,
         };
-        ctx.declare_var(name.as_str(), v.clone());
+        ev.declare(name, v.clone());
         values.insert(name.clone(), v);
     }
 }
@@ -253,23 +436,24 @@ fn finish_targets(
     targets: BTreeMap<String, Raw>,
     groups: BTreeMap<String, Vec<String>>,
     mut problems: Vec<Problem>,
+    ev: &mut Eval<'_>,
 ) -> Resolved {
     // which targets are builds
-    let inherited: BTreeSet<String> = targets
+    let inherited: BTreeSet<&str> = targets
         .values()
-        .flat_map(|t| t.inherits.iter().cloned())
+        .flat_map(|t| t.inherits.iter().map(String::as_str))
         .collect();
-    let mut wanted: BTreeSet<String> = BTreeSet::new();
-    for members in groups.values() {
-        for m in members {
-            expand_group(m, &groups, &mut wanted, 0);
-        }
-    }
+    let mut wanted = group_members(&groups);
     for name in targets.keys() {
-        if !inherited.contains(name) {
+        if !inherited.contains(name.as_str()) {
             wanted.insert(name.clone());
         }
     }
+    let mut flat = Flatten {
+        targets: &targets,
+        done: BTreeMap::new(),
+        ev,
+    };
     let mut builds = Vec::new();
     for name in wanted {
         if !targets.contains_key(&name) {
@@ -285,7 +469,10 @@ fn finish_targets(
             continue;
         }
         let mut chain = Vec::new();
-        let Some(attrs) = flatten(&name, &targets, &mut chain, &mut problems) else {
+        let Some(attrs) = flat.attrs(&name, &mut chain, &mut problems) else {
+            if flat.ev.spent() {
+                break;
+            }
             continue;
         };
         let raw = &targets[&name];
@@ -315,25 +502,41 @@ fn hcl_error_line(msg: &str) -> Option<u32> {
     None
 }
 
-fn expand_group(
-    name: &str,
-    groups: &BTreeMap<String, Vec<String>>,
-    out: &mut BTreeSet<String>,
-    depth: usize,
-) {
-    if depth > 16 {
-        return;
-    }
-    match groups.get(name) {
-        Some(members) => {
-            for m in members {
-                expand_group(m, groups, out, depth + 1);
+/// Deepest group of groups followed.
+const MAX_GROUP_DEPTH: usize = 16;
+
+/// The targets the groups name, groups of groups followed up to `MAX_GROUP_DEPTH` levels. Level
+/// by level, each group once: a group naming the next one 20 times, sixteen deep, costs what its
+/// text does, not 20¹⁶ visits.
+fn group_members(groups: &BTreeMap<String, Vec<String>>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut level: Vec<&str> = groups
+        .values()
+        .flat_map(|m| m.iter().map(String::as_str))
+        .collect();
+    for depth in 0..=MAX_GROUP_DEPTH + 1 {
+        let mut next = Vec::new();
+        for name in level {
+            if !seen.insert(name) {
+                continue;
+            }
+            match groups.get(name) {
+                Some(members) if depth <= MAX_GROUP_DEPTH => {
+                    next.extend(members.iter().map(String::as_str))
+                }
+                Some(_) => {}
+                None => {
+                    out.insert(name.to_string());
+                }
             }
         }
-        None => {
-            out.insert(name.to_string());
+        if next.is_empty() {
+            break;
         }
+        level = next;
     }
+    out
 }
 
 fn json_to_hcl(v: &serde_json::Value) -> hcl::Value {
@@ -365,12 +568,11 @@ const ATTRS: &[&str] = &[
     "contexts",
 ];
 
-#[allow(clippy::too_many_arguments)]
 fn read_hcl(
     path: &str,
-    text: &str,
+    at: &Lines,
     body: &hcl::Body,
-    ctx: &Context,
+    ev: &mut Eval<'_>,
     targets: &mut BTreeMap<String, Raw>,
     groups: &mut BTreeMap<String, Vec<String>>,
     problems: &mut Vec<Problem>,
@@ -381,11 +583,16 @@ fn read_hcl(
         };
         match b.identifier.as_str() {
             "group" => {
-                let members = b
-                    .body
-                    .attributes()
-                    .find(|a| a.key.as_str() == "targets")
-                    .and_then(|a| a.expr.evaluate(ctx).ok())
+                let Some(a) = b.body.attributes().find(|a| a.key.as_str() == "targets") else {
+                    groups.entry(label).or_default();
+                    continue;
+                };
+                let line = at.label("group", &label);
+                let Some(v) = ev.eval(&a.expr, path, line, &format!("group {label}")) else {
+                    return;
+                };
+                let members = v
+                    .ok()
                     .and_then(|v| v.as_array().cloned())
                     .unwrap_or_default()
                     .iter()
@@ -394,7 +601,7 @@ fn read_hcl(
                 groups.entry(label).or_default().extend(members);
             }
             "target" => {
-                let line = target_line(text, &label);
+                let line = at.label("target", &label);
                 let t = targets.entry(label.clone()).or_default();
                 t.file = path.to_string();
                 t.line = line;
@@ -411,8 +618,10 @@ fn read_hcl(
                 for a in b.body.attributes() {
                     let key = a.key.as_str();
                     if key == "inherits" {
-                        match a.expr.evaluate(ctx) {
-                            Ok(v) => {
+                        let what = format!("target {label}: inherits");
+                        match ev.eval(&a.expr, path, line, &what) {
+                            None => return,
+                            Some(Ok(v)) => {
                                 t.inherits = v
                                     .as_array()
                                     .cloned()
@@ -421,7 +630,7 @@ fn read_hcl(
                                     .filter_map(|x| x.as_str().map(str::to_string))
                                     .collect()
                             }
-                            Err(e) => problems.push(Problem {
+                            Some(Err(e)) => problems.push(Problem {
                                 file: path.to_string(),
                                 line,
                                 error: true,
@@ -433,12 +642,15 @@ fn read_hcl(
                         }
                         continue;
                     }
-                    if !ATTRS.contains(&key) {
+                    let Some(key) = ATTRS.iter().find(|k| **k == key) else {
                         continue;
-                    }
-                    match a.expr.evaluate(ctx) {
-                        Ok(v) => {
-                            let attr = match (key, &v) {
+                    };
+                    let key_line = at.attr.get(key).copied().or(line);
+                    let what = format!("target {label}: {key}");
+                    match ev.eval(&a.expr, path, key_line, &what) {
+                        None => return,
+                        Some(Ok(v)) => {
+                            let attr = match (*key, &v) {
                                 ("args" | "contexts", hcl::Value::Object(m)) => Attr::Map(
                                     m.iter().map(|(k, x)| (k.clone(), hcl_scalar(x))).collect(),
                                 ),
@@ -448,11 +660,16 @@ fn read_hcl(
                                     None => Attr::Null,
                                 },
                             };
+                            // the value's text (collections are written out) is produced too
+                            let r = ev.budget.size(attr.size());
+                            if !ev.charged(r, path, key_line, &what) {
+                                return;
+                            }
                             merge_attr(&mut t.attrs, key, attr);
                         }
-                        Err(e) => problems.push(Problem {
+                        Some(Err(e)) => problems.push(Problem {
                             file: path.to_string(),
-                            line: find_line(text, |l| l.trim_start().starts_with(key)).or(line),
+                            line: key_line,
                             error: false,
                             message: format!(
                                 "target {label}: {key} cannot be evaluated ({}); left unset",
@@ -477,26 +694,24 @@ fn merge_attr(attrs: &mut BTreeMap<String, Attr>, key: &str, attr: Attr) {
     }
 }
 
-/// `${NAME}` in JSON bake values, from the variables.
-fn subst(s: &str, vars: &BTreeMap<String, hcl::Value>) -> String {
-    let env: BTreeMap<String, String> = vars
-        .iter()
-        .filter_map(|(k, v)| hcl_scalar(v).map(|s| (k.clone(), s)))
-        .collect();
-    crate::engine::compose::interp::interpolate(s, &env)
-        .map(|(v, _)| v)
-        .unwrap_or_else(|_| s.to_string())
+/// `${NAME}` in JSON bake values, from the variables (`None` once the budget is spent).
+fn subst(s: &str, env: &BTreeMap<String, String>, budget: &mut Budget) -> Option<String> {
+    match crate::engine::compose::interp::interpolate(s, env, budget) {
+        Ok((v, _)) => Some(v),
+        Err(crate::engine::compose::interp::InterpError::Budget(_)) => None,
+        Err(_) => Some(s.to_string()),
+    }
 }
 
 fn read_json(
     path: &str,
-    text: &str,
+    at: &Lines,
     v: &serde_json::Value,
     vars: &BTreeMap<String, hcl::Value>,
+    ev: &mut Eval<'_>,
     targets: &mut BTreeMap<String, Raw>,
     groups: &mut BTreeMap<String, Vec<String>>,
-    _problems: &mut [Problem],
-) {
+) -> Option<()> {
     if let Some(g) = v.get("group").and_then(|x| x.as_object()) {
         for (name, body) in g {
             let members = body
@@ -512,12 +727,18 @@ fn read_json(
         }
     }
     let Some(ts) = v.get("target").and_then(|x| x.as_object()) else {
-        return;
+        return Some(());
     };
+    // the variables as strings, once for the whole file
+    let env: BTreeMap<String, String> = vars
+        .iter()
+        .filter_map(|(k, v)| hcl_scalar(v).map(|s| (k.clone(), s)))
+        .collect();
     for (name, body) in ts {
+        let line = at.label("target", name);
         let t = targets.entry(name.clone()).or_default();
         t.file = path.to_string();
-        t.line = target_line(text, name);
+        t.line = line;
         if let Some(inh) = body.get("inherits").and_then(|x| x.as_array()) {
             t.inherits = inh
                 .iter()
@@ -526,70 +747,113 @@ fn read_json(
         }
         for key in ATTRS {
             let Some(val) = body.get(*key) else { continue };
+            let mut subst = |s: &str| {
+                let r = subst(s, &env, &mut ev.budget);
+                if r.is_none() {
+                    let e = ev.budget.exceeded().map_or(Ok(()), Err);
+                    ev.charged(e, path, line, &format!("target {name}: {key}"));
+                }
+                r
+            };
             let attr = match val {
-                serde_json::Value::Object(m) => Attr::Map(
-                    m.iter()
-                        .map(|(k, x)| {
-                            let s = match x {
-                                serde_json::Value::Null => None,
-                                serde_json::Value::String(s) => Some(subst(s, vars)),
-                                other => Some(other.to_string()),
-                            };
-                            (k.clone(), s)
-                        })
-                        .collect(),
-                ),
+                serde_json::Value::Object(m) => {
+                    let mut out = BTreeMap::new();
+                    for (k, x) in m {
+                        let s = match x {
+                            serde_json::Value::Null => None,
+                            serde_json::Value::String(s) => Some(subst(s)?),
+                            other => Some(other.to_string()),
+                        };
+                        out.insert(k.clone(), s);
+                    }
+                    Attr::Map(out)
+                }
                 serde_json::Value::Null => Attr::Null,
-                serde_json::Value::String(s) => Attr::Str(subst(s, vars)),
+                serde_json::Value::String(s) => Attr::Str(subst(s)?),
                 other => Attr::Str(other.to_string()),
             };
             merge_attr(&mut t.attrs, key, attr);
         }
     }
+    Some(())
 }
 
-/// A target's attributes with its `inherits` applied (parents first, in order).
-fn flatten(
-    name: &str,
-    targets: &BTreeMap<String, Raw>,
-    chain: &mut Vec<String>,
-    problems: &mut Vec<Problem>,
-) -> Option<BTreeMap<String, Attr>> {
-    let raw = targets.get(name)?;
-    if chain.iter().any(|c| c == name) || chain.len() > 16 {
-        problems.push(Problem {
-            file: raw.file.clone(),
-            line: raw.line,
-            error: true,
-            message: format!(
-                "target {name}: inherits forms a cycle ({} → {name}); not built",
-                chain.join(" → ")
-            ),
-        });
-        return None;
-    }
-    chain.push(name.to_string());
-    let mut out: BTreeMap<String, Attr> = BTreeMap::new();
-    for parent in &raw.inherits {
-        if !targets.contains_key(parent) {
+/// Targets' attributes with their `inherits` applied, each target flattened once (a target
+/// inheriting the next one 20 times, sixteen deep, is not 20¹⁶ merges).
+struct Flatten<'t, 'e, 'c> {
+    targets: &'t BTreeMap<String, Raw>,
+    done: BTreeMap<String, Option<BTreeMap<String, Attr>>>,
+    ev: &'e mut Eval<'c>,
+}
+
+impl Flatten<'_, '_, '_> {
+    /// A target's attributes with its `inherits` applied (parents first, in order); `None` for a
+    /// cycle, and once the budget is spent.
+    fn attrs(
+        &mut self,
+        name: &str,
+        chain: &mut Vec<String>,
+        problems: &mut Vec<Problem>,
+    ) -> Option<BTreeMap<String, Attr>> {
+        if let Some(done) = self.done.get(name) {
+            return done.clone();
+        }
+        let raw = self.targets.get(name)?;
+        if chain.iter().any(|c| c == name) || chain.len() > 16 {
             problems.push(Problem {
                 file: raw.file.clone(),
                 line: raw.line,
-                error: false,
-                message: format!("target {name}: inherits {parent}, which no bake file defines"),
+                error: true,
+                message: format!(
+                    "target {name}: inherits forms a cycle ({} → {name}); not built",
+                    chain.join(" → ")
+                ),
             });
-            continue;
+            return None;
         }
-        let p = flatten(parent, targets, chain, problems)?;
-        for (k, v) in p {
-            merge_attr(&mut out, &k, v);
+        chain.push(name.to_string());
+        let mut out: BTreeMap<String, Attr> = BTreeMap::new();
+        for parent in &raw.inherits {
+            if !self.targets.contains_key(parent) {
+                problems.push(Problem {
+                    file: raw.file.clone(),
+                    line: raw.line,
+                    error: false,
+                    message: format!(
+                        "target {name}: inherits {parent}, which no bake file defines"
+                    ),
+                });
+                continue;
+            }
+            let p = self.attrs(parent, chain, problems);
+            let Some(p) = p else {
+                chain.pop();
+                self.done.insert(name.to_string(), None);
+                return None;
+            };
+            // the parent's attributes are copied into this target
+            let copied = p.values().map(Attr::size).fold(Size::ONE, Size::plus);
+            let r = self
+                .ev
+                .budget
+                .step()
+                .and_then(|_| self.ev.budget.size(copied));
+            let what = format!("target {name}: inherits {parent}");
+            if !self.ev.charged(r, &raw.file, raw.line, &what) {
+                chain.pop();
+                return None;
+            }
+            for (k, v) in p {
+                merge_attr(&mut out, &k, v);
+            }
         }
+        chain.pop();
+        for (k, v) in &raw.attrs {
+            merge_attr(&mut out, k, v.clone());
+        }
+        self.done.insert(name.to_string(), Some(out.clone()));
+        Some(out)
     }
-    chain.pop();
-    for (k, v) in &raw.attrs {
-        merge_attr(&mut out, k, v.clone());
-    }
-    Some(out)
 }
 
 fn build_of(
@@ -693,7 +957,7 @@ fn str_arg(args: &FuncArgs, i: usize) -> String {
 }
 
 /// The subset of bake's standard library that decides build inputs in real files.
-fn declare_functions(ctx: &mut Context) {
+pub(crate) fn declare_functions(ctx: &mut Context) {
     let any2 = || {
         FuncDef::builder()
             .param(ParamType::Any)
@@ -982,5 +1246,97 @@ target "lint" {
         );
         // the cycle: both a and b are inherited, so neither is built alone; nothing loops
         assert!(r.builds.iter().any(|b| b.target_name == "fn"));
+    }
+
+    /// Issue 30, item 2: a variable doubled 40 times (a terabyte) is refused before it is
+    /// evaluated, naming the file, the variable's line and the limit; none of the directory's
+    /// targets is built, and a directory that fits resolves as before.
+    #[test]
+    fn doubling_variables_are_refused_before_they_are_evaluated() {
+        let mut hcl = String::from("variable \"A0\" { default = \"xx\" }\n");
+        for i in 1..=40 {
+            hcl.push_str(&format!(
+                "variable \"A{i}\" {{ default = \"${{A{}}}${{A{}}}\" }}\n",
+                i - 1,
+                i - 1
+            ));
+        }
+        hcl.push_str("target \"app\" {\n  args = { X = A40 }\n}\n");
+        let r = res(&[("docker-bake.hcl", &hcl)]);
+        assert!(r.builds.is_empty());
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        let p = &r.problems[0];
+        assert!(p.error);
+        let var: u32 = p
+            .message
+            .strip_prefix("variable A")
+            .and_then(|m| m.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{p:?}"));
+        assert_eq!(p.line, Some(var + 1), "{p:?}");
+        assert!(
+            p.message.ends_with(": the bake files at the repository root go past the evaluation budget of one bake project (more than 16 MiB of text produced); none of their targets is analysed"),
+            "{p:?}"
+        );
+        // `replace` growing every character, and a loop over a split, are bounded the same way
+        for bomb in [
+            "variable \"B\" { default = \"0123456789abcdef\" }\nvariable \"C\" { default = replace(replace(replace(replace(B, \"\", B), \"\", B), \"\", B), \"\", B) }\ntarget \"t\" {}\n",
+            "variable \"B\" { default = \"0123456789abcdef0123456789abcdef\" }\nvariable \"C\" { default = [for a in split(\"\", B) : [for b in split(\"\", B) : [for c in split(\"\", B) : [for d in split(\"\", B) : [for e in split(\"\", B) : B]]]]] }\ntarget \"t\" {}\n",
+        ] {
+            let r = res(&[("docker-bake.hcl", bomb)]);
+            assert!(r.builds.is_empty(), "{bomb}");
+            assert!(
+                r.problems.len() == 1
+                    && r.problems[0].message.starts_with("variable C:")
+                    && r.problems[0].line == Some(2),
+                "{:?}",
+                r.problems
+            );
+        }
+    }
+
+    /// Groups of groups and inherits that fan out (each naming the next one 20 times, fifteen
+    /// deep: 20¹⁵ visits) are walked once per group and flattened once per target.
+    #[test]
+    fn fan_out_of_groups_and_inherits_is_linear() {
+        let mut hcl = String::new();
+        for i in 0..15 {
+            let next = vec![format!("\"g{}\"", i + 1); 20].join(", ");
+            hcl.push_str(&format!("group \"g{i}\" {{\n  targets = [{next}]\n}}\n"));
+            let parents = vec![format!("\"t{}\"", i + 1); 20].join(", ");
+            hcl.push_str(&format!(
+                "target \"t{i}\" {{\n  inherits = [{parents}]\n  args = {{ L{i} = \"{i}\" }}\n}}\n"
+            ));
+        }
+        hcl.push_str(
+            "group \"g15\" {\n  targets = [\"t0\"]\n}\ntarget \"t15\" {\n  context = \"app\"\n}\n",
+        );
+        let r = res(&[("docker-bake.hcl", &hcl)]);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let names: Vec<&str> = r.builds.iter().map(|b| b.target_name.as_str()).collect();
+        assert_eq!(names, ["t0"]);
+        assert_eq!(r.builds[0].context, "app");
+        assert_eq!(r.builds[0].args.len(), 15);
+        assert_eq!(r.builds[0].line, Some(4));
+    }
+
+    /// A JSON bake file's `${VAR}` substitutions share the budget too.
+    #[test]
+    fn json_substitutions_share_the_budget() {
+        let big = "v".repeat(900_000);
+        let args: Vec<String> = (0..40).map(|i| format!("\"A{i}\": \"${{BIG}}\"")).collect();
+        let json = format!(
+            "{{\"variable\": {{\"BIG\": {{\"default\": \"{big}\"}}}},\n\"target\": {{\n\"app\": {{\"args\": {{{}}}}}}}}}",
+            args.join(", ")
+        );
+        let r = res(&[("docker-bake.json", &json)]);
+        assert!(r.builds.is_empty());
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(
+            r.problems[0].message.starts_with("target app: args:"),
+            "{:?}",
+            r.problems
+        );
+        assert_eq!(r.problems[0].line, Some(3));
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::engine::tree::join_clean;
 
 /// A problem in a file that declares builds, with its line when known.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Problem {
     pub file: String,
     pub line: Option<u32>,

@@ -11,6 +11,7 @@
 )]
 
 pub mod bake;
+pub mod budget;
 pub mod buildlog;
 pub mod cleans;
 pub mod compose;

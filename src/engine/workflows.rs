@@ -8,10 +8,12 @@
 //! is kept as its text (so an unchanged expression reads as an unchanged value) and said so; an
 //! expression in a context or file leaves the step unanalysed, with a diagnostic.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::engine::budget::{self, Budget, Exceeded};
 use crate::engine::decl::{Problem, inside, load_yaml};
 use crate::engine::tree::join_clean;
 
@@ -59,42 +61,73 @@ fn s(v: &Value) -> Option<String> {
     }
 }
 
-fn env_map(v: Option<&Value>) -> BTreeMap<String, String> {
+/// One `env:` mapping, borrowed from the document (values holding an expression are left out).
+fn env_map(v: Option<&Value>) -> BTreeMap<&str, Cow<'_, str>> {
     v.and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| s(v).map(|s| (k.clone(), s)))
-                .filter(|(_, v)| !v.contains("${{"))
+                .filter_map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => Cow::Borrowed(s.as_str()),
+                        other => Cow::Owned(s(other)?),
+                    };
+                    (!v.contains("${{")).then_some((k.as_str(), v))
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Replace `${{ env.X }}` (and `${{ github.workspace }}`) where known; `None` when an unknown
-/// expression remains.
-fn resolve_expr(v: &str, env: &BTreeMap<String, String>, workspace: &str) -> (String, bool) {
+/// The `env:` a step sees: its own, its job's, the workflow's (the nearest wins), looked up
+/// through the layers instead of copied into every step.
+struct Env<'a> {
+    layers: [&'a BTreeMap<&'a str, Cow<'a, str>>; 3],
+}
+
+impl Env<'_> {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.layers
+            .iter()
+            .find_map(|l| l.get(k).map(|v| v.as_ref()))
+    }
+}
+
+/// Replace `${{ env.X }}` (and `${{ github.workspace }}`) where known; the flag says an unknown
+/// expression remains. What the replacement produces is counted against the file's budget (a
+/// 600 KB value referenced 110,000 times would be 66 GB).
+fn resolve_expr(
+    v: &str,
+    env: &Env<'_>,
+    workspace: &str,
+    budget: &mut Budget,
+) -> Result<(String, bool), Exceeded> {
     let mut out = String::new();
     let mut rest = v;
     let mut unknown = false;
+    let mut push = |out: &mut String, s: &str| -> Result<(), Exceeded> {
+        budget.bytes(s.len())?;
+        out.push_str(s);
+        Ok(())
+    };
     while let Some(i) = rest.find("${{") {
-        out.push_str(&rest[..i]);
+        push(&mut out, &rest[..i])?;
         let Some(j) = rest[i..].find("}}") else {
-            out.push_str(&rest[i..]);
-            return (out, true);
+            push(&mut out, &rest[i..])?;
+            return Ok((out, true));
         };
         let inner = rest[i + 3..i + j].trim();
         match inner.strip_prefix("env.").and_then(|k| env.get(k)) {
-            Some(val) => out.push_str(val),
-            None if inner == "github.workspace" => out.push_str(workspace),
+            Some(val) => push(&mut out, val)?,
+            None if inner == "github.workspace" => push(&mut out, workspace)?,
             None => {
                 unknown = true;
-                out.push_str(&rest[i..i + j + 2]);
+                push(&mut out, &rest[i..i + j + 2])?;
             }
         }
         rest = &rest[i + j + 2..];
     }
-    out.push_str(rest);
-    (out, unknown)
+    push(&mut out, rest)?;
+    Ok((out, unknown))
 }
 
 /// A list input of the docker actions: one item a line (or comma-separated on one line).
@@ -135,7 +168,16 @@ fn uses_lines(text: &str, action: &str) -> Vec<u32> {
         .collect()
 }
 
-/// The builds a workflow file names.
+/// Where a workflow went past its evaluation budget: the step's line and what was expanded.
+struct OverBudget {
+    line: Option<u32>,
+    what: String,
+    exceeded: Exceeded,
+}
+
+/// The builds a workflow file names. Its expressions are expanded under one budget
+/// (`budget::RESOLVE`); past it the file's builds are not analysed, with one error naming the
+/// step, its line and the limit.
 pub fn read(path: &str, text: &str) -> Found {
     let mut found = Found::default();
     let doc = match load_yaml(text) {
@@ -150,15 +192,38 @@ pub fn read(path: &str, text: &str) -> Found {
             return found;
         }
     };
+    let mut budget = Budget::new(&budget::RESOLVE);
+    if let Err(o) = read_jobs(path, text, &doc, &mut found, &mut budget) {
+        found.builds.clear();
+        found.bakes.clear();
+        found.problems.push(Problem {
+            file: path.to_string(),
+            line: o.line,
+            error: true,
+            message: format!(
+                "{}: the expansion goes past the evaluation budget of one workflow file ({}); its builds are not analysed",
+                o.what, o.exceeded
+            ),
+        });
+    }
+    found
+}
+
+fn read_jobs(
+    path: &str,
+    text: &str,
+    doc: &Value,
+    found: &mut Found,
+    budget: &mut Budget,
+) -> Result<(), OverBudget> {
     let wenv = env_map(doc.get("env"));
     let Some(jobs) = doc.get("jobs").and_then(Value::as_object) else {
-        return found;
+        return Ok(());
     };
     let mut bp_lines = uses_lines(text, "docker/build-push-action").into_iter();
     let mut bake_lines = uses_lines(text, "docker/bake-action").into_iter();
     for (job, jv) in jobs {
-        let mut jenv = wenv.clone();
-        jenv.extend(env_map(jv.get("env")));
+        let jenv = env_map(jv.get("env"));
         let Some(steps) = jv.get("steps").and_then(Value::as_array) else {
             continue;
         };
@@ -173,8 +238,10 @@ pub fn read(path: &str, text: &str) -> Found {
                 .and_then(s)
                 .or_else(|| st.get("id").and_then(s))
                 .unwrap_or_else(|| format!("step {}", i + 1));
-            let mut env = jenv.clone();
-            env.extend(env_map(st.get("env")));
+            let senv = env_map(st.get("env"));
+            let env = Env {
+                layers: [&senv, &jenv, &wenv],
+            };
             if uses.starts_with("actions/checkout@") {
                 let other_repo = get("repository")
                     .and_then(s)
@@ -209,16 +276,23 @@ pub fn read(path: &str, text: &str) -> Found {
                     message: m,
                 })
             };
+            let step = StepAt {
+                job,
+                name: &step_name,
+                root: &root,
+                env: &env,
+            };
             if uses.starts_with("docker/build-push-action@") {
                 let line = bp_lines.next();
+                let mut expand = |what: &str, v: &str| step.expand(budget, line, what, v);
                 let ctx_raw = get("context").and_then(s);
                 let context = match ctx_raw.as_deref() {
                     None => Some(String::new()),
                     Some(c) => {
-                        let (c, unknown) = resolve_expr(c, &env, &root);
+                        let (c, unknown) = expand("context", c)?;
                         if unknown {
                             problem(
-                                &mut found,
+                                found,
                                 line,
                                 false,
                                 format!(
@@ -233,7 +307,7 @@ pub fn read(path: &str, text: &str) -> Found {
                                 Some(r) => Some(r),
                                 None => {
                                     problem(
-                                        &mut found,
+                                        found,
                                         line,
                                         true,
                                         format!(
@@ -250,10 +324,10 @@ pub fn read(path: &str, text: &str) -> Found {
                 let dockerfile = match get("file").and_then(s) {
                     None => join_clean(&context, "Dockerfile"),
                     Some(f) => {
-                        let (f, unknown) = resolve_expr(&f, &env, &root);
+                        let (f, unknown) = expand("file", &f)?;
                         if unknown {
                             problem(
-                                &mut found,
+                                found,
                                 line,
                                 false,
                                 format!(
@@ -267,7 +341,7 @@ pub fn read(path: &str, text: &str) -> Found {
                             Some(p) => p,
                             None => {
                                 problem(
-                                    &mut found,
+                                    found,
                                     line,
                                     true,
                                     format!(
@@ -285,10 +359,10 @@ pub fn read(path: &str, text: &str) -> Found {
                         Some((k, v)) => (k.trim().to_string(), v.to_string()),
                         None => (item.trim().to_string(), String::new()),
                     };
-                    let (v, unknown) = resolve_expr(&v, &env, &root);
+                    let (v, unknown) = expand(&format!("build arg {k}"), &v)?;
                     if unknown {
                         problem(
-                            &mut found,
+                            found,
                             line,
                             false,
                             format!(
@@ -301,19 +375,20 @@ pub fn read(path: &str, text: &str) -> Found {
                 let mut contexts = BTreeMap::new();
                 for item in list(get("build-contexts")) {
                     if let Some((k, v)) = item.split_once('=') {
-                        let (v, _) = resolve_expr(v, &env, &root);
+                        let (v, _) = expand(&format!("build context {}", k.trim()), v)?;
                         let local = !(v.contains("://") || v.starts_with("target:"));
                         let v = if local { to_repo(&v).unwrap_or(v) } else { v };
                         contexts.insert(k.trim().to_string(), v);
                     }
                 }
-                let target = get("target")
-                    .and_then(s)
-                    .map(|t| resolve_expr(&t, &env, &root).0);
+                let target = match get("target").and_then(s) {
+                    Some(t) => Some(expand("target", &t)?.0),
+                    None => None,
+                };
                 found.builds.push(StepBuild {
                     file: path.to_string(),
                     job: job.clone(),
-                    step: step_name,
+                    step: step_name.clone(),
                     line,
                     context,
                     dockerfile,
@@ -323,17 +398,18 @@ pub fn read(path: &str, text: &str) -> Found {
                 });
             } else if uses.starts_with("docker/bake-action@") {
                 let line = bake_lines.next();
-                let workdir = get("workdir")
-                    .and_then(s)
-                    .map(|w| resolve_expr(&w, &env, &root).0)
-                    .and_then(|w| to_repo(&w))
-                    .unwrap_or_default();
+                let mut expand = |what: &str, v: &str| step.expand(budget, line, what, v);
+                let workdir = match get("workdir").and_then(s) {
+                    Some(w) => to_repo(&expand("workdir", &w)?.0),
+                    None => None,
+                }
+                .unwrap_or_default();
                 let mut files = Vec::new();
                 for f in list(get("files")) {
-                    let (f, unknown) = resolve_expr(&f, &env, &root);
+                    let (f, unknown) = expand("bake file", &f)?;
                     if unknown {
                         problem(
-                            &mut found,
+                            found,
                             line,
                             false,
                             format!(
@@ -348,7 +424,7 @@ pub fn read(path: &str, text: &str) -> Found {
                     match inside(&workdir, &f) {
                         Some(p) => files.push(p),
                         None => problem(
-                            &mut found,
+                            found,
                             line,
                             true,
                             format!(
@@ -360,7 +436,7 @@ pub fn read(path: &str, text: &str) -> Found {
                 found.bakes.push(StepBake {
                     file: path.to_string(),
                     job: job.clone(),
-                    step: step_name,
+                    step: step_name.clone(),
                     line,
                     files,
                     workdir,
@@ -369,7 +445,31 @@ pub fn read(path: &str, text: &str) -> Found {
             }
         }
     }
-    found
+    Ok(())
+}
+
+/// One step of a job, for expanding its inputs.
+struct StepAt<'a> {
+    job: &'a str,
+    name: &'a str,
+    root: &'a str,
+    env: &'a Env<'a>,
+}
+
+impl StepAt<'_> {
+    fn expand(
+        &self,
+        budget: &mut Budget,
+        line: Option<u32>,
+        what: &str,
+        v: &str,
+    ) -> Result<(String, bool), OverBudget> {
+        resolve_expr(v, self.env, self.root, budget).map_err(|exceeded| OverBudget {
+            line,
+            what: format!("job {}, {}: {what}", self.job, self.name),
+            exceeded,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -435,6 +535,34 @@ jobs:
         assert!(msgs[0].contains("IMAGE_TAG"));
         assert!(msgs[1].contains("matrix.dir"));
         assert_eq!(f.problems[1].line, Some(26));
+    }
+
+    #[test]
+    fn expansions_past_the_budget_refuse_the_file_naming_step_line_and_limit() {
+        // a 600 KB value referenced 110,000 times: 66 GB unbounded
+        let big = "x".repeat(600_000);
+        let refs = "${{env.B}}".repeat(110_000);
+        let y = format!(
+            "env:\n  B: {big}\njobs:\n  a:\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          context: app\n      - name: bomb\n        uses: docker/build-push-action@v6\n        with:\n          build-args: X={refs}\n"
+        );
+        let f = read(".github/workflows/x.yml", &y);
+        assert!(f.builds.is_empty(), "{:?}", f.builds.len());
+        assert_eq!(f.problems.len(), 1, "{:?}", f.problems);
+        let p = &f.problems[0];
+        assert!(p.error);
+        assert_eq!(p.line, Some(10));
+        assert_eq!(
+            p.message,
+            "job a, bomb: build arg X: the expansion goes past the evaluation budget of one workflow file (more than 16 MiB of text produced); its builds are not analysed"
+        );
+        // the same value used a few times is fine, and layers resolve nearest first
+        let y = format!(
+            "env:\n  B: {big}\n  C: w\njobs:\n  a:\n    env:\n      C: j\n    steps:\n      - uses: docker/build-push-action@v6\n        env:\n          D: s\n        with:\n          build-args: |\n            X=${{{{ env.B }}}}${{{{ env.B }}}}\n            Y=${{{{ env.C }}}}${{{{ env.D }}}}\n"
+        );
+        let f = read(".github/workflows/x.yml", &y);
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        assert_eq!(f.builds[0].args["X"].len(), 1_200_000);
+        assert_eq!(f.builds[0].args["Y"], "js");
     }
 
     #[test]

@@ -21,8 +21,13 @@
 //! (e) `history --last 300` on the real repositories of tests/fixtures/history vs `git log`
 //!     over the same range; target: at most 100x (stretch 20x).
 //!
+//! (f) a `.dockerignore` at the 1,000-pattern limit (`**/` repeated twenty times, then
+//!     wildcards; half of them hold no literal text, so every file is matched against them)
+//!     over a context of 20,000 files; target: under 2 s, printed beside the same trees without
+//!     the `.dockerignore` (the floor).
+//!
 //! `CACHEBUST_BENCH=history cargo bench --bench analyze` runs only (d) and (e),
-//! `CACHEBUST_BENCH=growth` only (a') and (a'').
+//! `CACHEBUST_BENCH=growth` only (a') and (a''), `CACHEBUST_BENCH=dockerignore` only (f).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -756,10 +761,82 @@ fn bench_history_repos(tmp: &Path) {
     }
 }
 
+/// The `.dockerignore` of (f): 1,000 patterns, each `**/` twenty times then wildcards: 500 with a
+/// number in them, 500 with no literal text at all that match no file of the tree (a run of `?`
+/// and classes of digits; the files end in `.txt`).
+fn hostile_dockerignore() -> String {
+    let stars = "**/".repeat(20);
+    let mut out = String::new();
+    for i in 0..500 {
+        out.push_str(&format!("{stars}*{i}*x?y*[a-c]\n"));
+    }
+    for j in 0..500 {
+        let (q, d) = (1 + j % 25, j / 25);
+        out.push_str(&format!(
+            "{stars}{}*[0-9]{}\n",
+            "?".repeat(q),
+            "*[0-9]".repeat(d % 4) + &"[0-9]".repeat(d / 4)
+        ));
+    }
+    out
+}
+
+/// Base and head trees of `files` files in 350 directories (three levels), a Dockerfile that
+/// copies the whole context, one file changed every 100, with or without the hostile
+/// `.dockerignore`.
+fn ignore_trees(tmp: &Path, files: usize, ignore: bool) -> (PathBuf, PathBuf) {
+    let root = tmp.join(format!("ignore-{files}-{ignore}"));
+    let mut out = Vec::new();
+    for (side, run) in [("base", "1"), ("head", "2")] {
+        let dir = root.join(side);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!("FROM alpine\nCOPY . /app\nRUN echo {run}\n"),
+        )
+        .unwrap();
+        if ignore {
+            std::fs::write(dir.join(".dockerignore"), hostile_dockerignore()).unwrap();
+        }
+        for i in 0..files {
+            let sub = dir.join(format!("src/m{:02}/p{}", i % 50, i % 7));
+            std::fs::create_dir_all(&sub).unwrap();
+            let text = if side == "head" && i % 100 == 0 {
+                format!("changed {i}\n")
+            } else {
+                format!("{i}\n")
+            };
+            std::fs::write(sub.join(format!("file{i}.txt")), text).unwrap();
+        }
+        out.push(dir);
+    }
+    (out[0].clone(), out[1].clone())
+}
+
+fn bench_dockerignore(tmp: &Path) {
+    let files = 20_000;
+    let (fb, fh) = ignore_trees(tmp, files, false);
+    let (b, h) = ignore_trees(tmp, files, true);
+    let floor = time_cmd(|| analyze_cmd(&fb, &fh), 3);
+    let t = time_cmd(|| analyze_cmd(&b, &h), 3);
+    let rss = peak_rss_kib(analyze_cmd(&b, &h));
+    println!(
+        "(f) a .dockerignore of 1,000 wildcard patterns over {files} files: {:.0} ms (target: under 2 s), peak RSS {}; the same trees without it (the floor) {:.0} ms, {:.1}x",
+        ms(t),
+        mb(rss),
+        ms(floor),
+        ms(t) / ms(floor)
+    );
+}
+
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
     println!("cachebust benchmark (release build; medians)");
     // CACHEBUST_BENCH=history runs only (d) and (e), CACHEBUST_BENCH=growth only (a') and (a'')
+    if std::env::var("CACHEBUST_BENCH").as_deref() == Ok("dockerignore") {
+        bench_dockerignore(tmp.path());
+        return;
+    }
     if std::env::var("CACHEBUST_BENCH").as_deref() == Ok("growth") {
         bench_growth(tmp.path());
         bench_services(tmp.path());
@@ -771,6 +848,7 @@ fn main() {
         bench_services(tmp.path());
         bench_example_vs_docker(tmp.path());
         bench_git_scale(tmp.path());
+        bench_dockerignore(tmp.path());
     }
     bench_history(tmp.path());
     bench_history_repos(tmp.path());

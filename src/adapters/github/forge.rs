@@ -102,6 +102,12 @@ impl Forge for GitHubForge {
         .map_err(|e| match e {
             crate::ports::SourceError::NotFound(m) => HostError::NotFound(m),
             crate::ports::SourceError::Io(m) => HostError::Transport(m),
+            // the API's trees are bounded by GitHub itself (100,000 entries, then truncated)
+            crate::ports::SourceError::TooLarge(m) => HostError::Invalid {
+                status: 413,
+                message: m,
+                errors: Vec::new(),
+            },
         })?;
         let notes = trees.notes.clone();
         Ok((trees, notes))

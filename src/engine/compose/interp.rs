@@ -1,9 +1,12 @@
 //! Compose's variable interpolation (`$V`, `${V}`, `${V:-d}`, `${V-d}`, `${V:?e}`, `${V?e}`,
 //! `${V:+r}`, `${V+r}`, `$$`) and the `.env` file format, as the Compose Specification and
 //! compose-go define them. Bounded: nesting depth and produced length are capped, because a pull
-//! request controls both the file and the `.env`.
+//! request controls both the file and the `.env`; what a resolution interpolates in all is
+//! counted against its `engine::budget::Budget`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+
+use crate::engine::budget::{Budget, Exceeded};
 
 /// Deepest `${…}` nesting followed (defaults inside defaults).
 pub const MAX_DEPTH: usize = 32;
@@ -28,16 +31,35 @@ pub enum InterpError {
     TooDeep,
     #[error("interpolation produces more than {MAX_LEN} bytes")]
     TooLong,
+    /// The resolution this string belongs to went past its budget.
+    #[error("interpolation goes past the evaluation budget ({0})")]
+    Budget(Exceeded),
 }
 
-/// Interpolate `s` with the variables in `env`.
+/// Interpolate `s` with the variables in `env`, counting what it produces against `budget`.
 pub fn interpolate(
     s: &str,
     env: &BTreeMap<String, String>,
+    budget: &mut Budget,
 ) -> Result<(String, Found), InterpError> {
     let mut found = Found::default();
-    let out = expand(s, env, &mut found, 0)?;
+    let mut cx = Cx {
+        env,
+        found: &mut found,
+        unset: HashSet::new(),
+        budget,
+    };
+    let out = expand(s, &mut cx, 0)?;
     Ok((out, found))
+}
+
+/// What one interpolation works with.
+struct Cx<'a> {
+    env: &'a BTreeMap<String, String>,
+    found: &'a mut Found,
+    /// `found.unset` as a set (a string naming 100,000 unset variables is not quadratic).
+    unset: HashSet<String>,
+    budget: &'a mut Budget,
 }
 
 fn is_name_start(c: char) -> bool {
@@ -56,12 +78,7 @@ fn push_bounded(out: &mut String, s: &str) -> Result<(), InterpError> {
     Ok(())
 }
 
-fn expand(
-    s: &str,
-    env: &BTreeMap<String, String>,
-    found: &mut Found,
-    depth: usize,
-) -> Result<String, InterpError> {
+fn expand(s: &str, cx: &mut Cx<'_>, depth: usize) -> Result<String, InterpError> {
     if depth > MAX_DEPTH {
         return Err(InterpError::TooDeep);
     }
@@ -109,7 +126,7 @@ fn expand(
                     return Err(InterpError::Syntax(s.to_string()));
                 }
                 let inner: String = chars[start..j].iter().collect();
-                let value = braced(&inner, env, found, depth)?;
+                let value = braced(&inner, cx, depth)?;
                 push_bounded(&mut out, &value)?;
                 i = j + 1;
             }
@@ -119,7 +136,7 @@ fn expand(
                     j += 1;
                 }
                 let name: String = chars[i + 1..j].iter().collect();
-                let value = lookup(&name, env, found);
+                let value = lookup(&name, cx);
                 push_bounded(&mut out, &value)?;
                 i = j;
             }
@@ -130,27 +147,24 @@ fn expand(
             }
         }
     }
+    // every string built (a default's too) is counted once, when it is done
+    cx.budget.bytes(out.len()).map_err(InterpError::Budget)?;
     Ok(out)
 }
 
-fn lookup(name: &str, env: &BTreeMap<String, String>, found: &mut Found) -> String {
-    match env.get(name) {
+fn lookup(name: &str, cx: &mut Cx<'_>) -> String {
+    match cx.env.get(name) {
         Some(v) => v.clone(),
         None => {
-            if !found.unset.iter().any(|u| u == name) {
-                found.unset.push(name.to_string());
+            if cx.unset.insert(name.to_string()) {
+                cx.found.unset.push(name.to_string());
             }
             String::new()
         }
     }
 }
 
-fn braced(
-    inner: &str,
-    env: &BTreeMap<String, String>,
-    found: &mut Found,
-    depth: usize,
-) -> Result<String, InterpError> {
+fn braced(inner: &str, cx: &mut Cx<'_>, depth: usize) -> Result<String, InterpError> {
     let name_len = inner
         .char_indices()
         .find(|&(k, c)| {
@@ -168,8 +182,9 @@ fn braced(
     let name = &inner[..name_len];
     let rest = &inner[name_len..];
     if rest.is_empty() {
-        return Ok(lookup(name, env, found));
+        return Ok(lookup(name, cx));
     }
+    let env = cx.env;
     let value = env.get(name);
     let set = value.is_some();
     let nonempty = value.is_some_and(|v| !v.is_empty());
@@ -192,16 +207,16 @@ fn braced(
     Ok(match op {
         ":-" if nonempty => v(),
         "-" if set => v(),
-        ":-" | "-" => expand(arg, env, found, depth + 1)?,
-        ":+" if nonempty => expand(arg, env, found, depth + 1)?,
-        "+" if set => expand(arg, env, found, depth + 1)?,
+        ":-" | "-" => expand(arg, cx, depth + 1)?,
+        ":+" if nonempty => expand(arg, cx, depth + 1)?,
+        "+" if set => expand(arg, cx, depth + 1)?,
         ":+" | "+" => String::new(),
         ":?" if nonempty => v(),
         "?" if set => v(),
         _ => {
             return Err(InterpError::Required {
                 name: name.to_string(),
-                message: expand(arg, env, found, depth + 1)?,
+                message: expand(arg, cx, depth + 1)?,
             });
         }
     })
@@ -216,10 +231,12 @@ pub struct EnvProblem {
 
 /// Read a `.env` file (compose-go's dotenv format): `KEY=VALUE`, optional `export `, `#`
 /// comments, single quotes literal, double quotes with `\n`-style escapes, unquoted values ending
-/// at ` #`; values may use `${VAR}` of earlier lines (or of `outer`).
+/// at ` #`; values may use `${VAR}` of earlier lines (or of `outer`). What the values interpolate
+/// is counted against `budget`; past it a value is kept as written.
 pub fn parse_dotenv(
     text: &str,
     outer: &BTreeMap<String, String>,
+    budget: &mut Budget,
 ) -> (BTreeMap<String, String>, Vec<EnvProblem>) {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     // what a value interpolates with: the outer environment under the lines read so far (kept
@@ -285,7 +302,7 @@ pub fn parse_dotenv(
                     acc.truncate(end);
                     let unescaped = unescape(&acc);
                     break Some(
-                        interpolate(&unescaped, &env_now)
+                        interpolate(&unescaped, &env_now, budget)
                             .map(|(v, _)| v)
                             .unwrap_or(unescaped),
                     );
@@ -304,7 +321,7 @@ pub fn parse_dotenv(
             }
             .trim_end();
             Some(
-                interpolate(v, &env_now)
+                interpolate(v, &env_now, budget)
                     .map(|(v, _)| v)
                     .unwrap_or_else(|_| v.to_string()),
             )
@@ -366,6 +383,14 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::budget::{self, Measure};
+
+    fn interpolate(
+        s: &str,
+        env: &BTreeMap<String, String>,
+    ) -> Result<(String, Found), InterpError> {
+        super::interpolate(s, env, &mut Budget::new(&budget::RESOLVE))
+    }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -426,12 +451,30 @@ mod tests {
         let big = "a".repeat(MAX_LEN / 2 + 1);
         let e = env(&[("B", &big)]);
         assert_eq!(interpolate("${B}${B}", &e), Err(InterpError::TooLong));
+        // one string stays under its 1 MiB, many of them share the resolution's budget
+        let mut b = Budget::new(&budget::RESOLVE);
+        let over = (0..40)
+            .map(|_| super::interpolate("${B}", &e, &mut b))
+            .find_map(Result::err);
+        assert!(
+            matches!(over, Some(InterpError::Budget(x)) if x.measure == Measure::Bytes),
+            "{over:?}"
+        );
+        // a `.env` whose lines double an earlier one keeps the values past the budget as written
+        let mut text = format!("A0={}\n", "a".repeat(1 << 19));
+        for i in 1..64 {
+            text.push_str(&format!("A{i}=${{A{}}}\n", i - 1));
+        }
+        let mut b = Budget::new(&budget::RESOLVE);
+        let (v, _) = parse_dotenv(&text, &BTreeMap::new(), &mut b);
+        assert!(b.exceeded().is_some());
+        assert_eq!(v["A63"], "${A62}");
     }
 
     #[test]
     fn dotenv() {
         let text = "# c\nA=1\nexport B = two \nC='lit ${A}'\nD=\"q ${A}\\n\"\nE=x #comment\nF=${A}${B}\nG=\"multi\nline\"\n bad line\n";
-        let (v, p) = parse_dotenv(text, &BTreeMap::new());
+        let (v, p) = parse_dotenv(text, &BTreeMap::new(), &mut Budget::new(&budget::RESOLVE));
         assert_eq!(v["A"], "1");
         assert_eq!(v["B"], "two");
         assert_eq!(v["C"], "lit ${A}");

@@ -12,10 +12,12 @@
 
 pub mod interp;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
 use serde_json::Value;
 
+use crate::engine::budget::{self, Budget, Exceeded, Size, json_size};
 use crate::engine::decl::{Problem, load_yaml};
 use crate::engine::decl::{find_line, inside};
 use crate::engine::tree::join_clean;
@@ -187,20 +189,9 @@ pub fn dotenv_path(dir: &str) -> String {
 
 /// `COMPOSE_FILE` from a `.env` text, if set.
 pub fn compose_file_from_dotenv(text: &str) -> Option<String> {
-    let (vars, _) = interp::parse_dotenv(text, &BTreeMap::new());
+    let (vars, _) =
+        interp::parse_dotenv(text, &BTreeMap::new(), &mut Budget::new(&budget::RESOLVE));
     vars.get("COMPOSE_FILE").cloned()
-}
-
-/// The line of `service`'s key in `file` (whose text is `text`): the first indented line that
-/// starts with `service:`, `"service":` or `'service':`. Every key of a file is indexed once per
-/// resolution (looking each service up by scanning the file made a large compose file
-/// quadratic in its services).
-fn service_line(cx: &mut Ctx, file: &str, text: &str, service: &str) -> Option<u32> {
-    cx.key_lines
-        .entry(file.to_string())
-        .or_insert_with(|| key_lines(text))
-        .get(service)
-        .copied()
 }
 
 /// The first line of each key written on an indented line, quoted or not.
@@ -227,10 +218,58 @@ fn key_lines(text: &str) -> HashMap<String, u32> {
     keys
 }
 
-fn var_line(text: &str, name: &str) -> Option<u32> {
-    let a = format!("${{{name}");
-    let b = format!("${name}");
-    find_line(text, |l| l.contains(&a) || l.contains(&b))
+/// The first line that names each variable (`$NAME` or `${NAME…`).
+fn var_lines(text: &str) -> HashMap<String, u32> {
+    let mut vars = HashMap::new();
+    for (i, l) in text.lines().enumerate() {
+        let mut rest = l;
+        while let Some(k) = rest.find('$') {
+            rest = &rest[k + 1..];
+            let name = rest.strip_prefix('{').unwrap_or(rest);
+            let end = name
+                .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+                .unwrap_or(name.len());
+            if end > 0 {
+                vars.entry(name[..end].to_string()).or_insert(i as u32 + 1);
+            }
+        }
+    }
+    vars
+}
+
+/// The first line that gives each build arg: `KEY`, `- KEY`, `KEY: …`, `KEY=…` (a key holding
+/// `:` or `=` is searched for instead).
+fn arg_lines(text: &str) -> HashMap<String, u32> {
+    let mut args = HashMap::new();
+    for (i, l) in text.lines().enumerate() {
+        let s = l.trim_start().trim_start_matches("- ").trim();
+        let mut put = |k: &str| {
+            args.entry(k.to_string()).or_insert(i as u32 + 1);
+        };
+        put(s);
+        for sep in [':', '='] {
+            if let Some(e) = s.find(sep) {
+                put(&s[..e]);
+            }
+        }
+    }
+    args
+}
+
+/// Lines of one file, each index built once per resolution when first asked (looking each
+/// service, variable or arg up by scanning the file made a large compose file quadratic).
+#[derive(Default)]
+struct Lines {
+    keys: Option<HashMap<String, u32>>,
+    vars: Option<HashMap<String, u32>>,
+    args: Option<HashMap<String, u32>>,
+}
+
+/// Where a resolution went past its budget, and what it was doing.
+struct OverBudget {
+    file: String,
+    line: Option<u32>,
+    what: String,
 }
 
 /// State of one resolution.
@@ -238,14 +277,22 @@ struct Ctx<'a> {
     files: &'a BTreeMap<String, Option<String>>,
     need: BTreeSet<String>,
     problems: Vec<Problem>,
+    /// `problems` as a set (each is recorded once).
+    recorded: HashSet<Problem>,
     inputs: BTreeSet<String>,
-    /// Parsed files (None when unreadable; the problem is recorded once).
-    parsed: BTreeMap<String, Option<Value>>,
-    /// The line of each key of a file, by file (`service_line`).
-    key_lines: HashMap<String, HashMap<String, u32>>,
+    /// Parsed files (None when unreadable; the problem is recorded once), shared, not copied,
+    /// by every include of the same file.
+    parsed: BTreeMap<String, Option<Rc<Value>>>,
+    /// Line indexes by file.
+    lines: HashMap<String, Lines>,
+    /// What the resolution may produce: files loaded, includes and extends followed, services
+    /// and environments copied, interpolations, text searched for a line.
+    budget: Budget,
+    /// Where the budget was first exceeded.
+    over: Option<OverBudget>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn problem(&mut self, file: &str, line: Option<u32>, error: bool, message: String) {
         let p = Problem {
             file: file.to_string(),
@@ -253,14 +300,78 @@ impl Ctx<'_> {
             error,
             message,
         };
-        if !self.problems.contains(&p) {
+        if self.recorded.insert(p.clone()) {
             self.problems.push(p);
         }
     }
 
+    /// Whether the budget is spent: every caller stops.
+    fn spent(&self) -> bool {
+        self.budget.exceeded().is_some()
+    }
+
+    /// `r` from a charge on the budget: false (and where, the first time) when it is spent.
+    fn charged(
+        &mut self,
+        r: Result<(), Exceeded>,
+        file: &str,
+        line: Option<u32>,
+        what: &str,
+    ) -> bool {
+        if r.is_ok() {
+            return true;
+        }
+        if self.over.is_none() {
+            self.over = Some(OverBudget {
+                file: file.to_string(),
+                line,
+                what: what.to_string(),
+            });
+        }
+        false
+    }
+
+    /// The first line of `text` that `pred` accepts; searching counts one step per 4 KiB.
+    fn line_where(&mut self, text: &str, pred: impl Fn(&str) -> bool) -> Option<u32> {
+        if self.budget.steps(1 + text.len() / 4096).is_err() {
+            return None;
+        }
+        find_line(text, pred)
+    }
+
+    fn index(
+        &mut self,
+        file: &str,
+        text: &str,
+        pick: fn(&mut Lines) -> &mut Option<HashMap<String, u32>>,
+        build: fn(&str) -> HashMap<String, u32>,
+        key: &str,
+    ) -> Option<u32> {
+        let built = self.lines.get_mut(file).is_some_and(|l| pick(l).is_some());
+        if !built {
+            if self.budget.steps(1 + text.len() / 4096).is_err() {
+                return None;
+            }
+            *pick(self.lines.entry(file.to_string()).or_default()) = Some(build(text));
+        }
+        pick(self.lines.get_mut(file)?).as_ref()?.get(key).copied()
+    }
+
+    /// The line of `service`'s key in `file`: the first indented line that starts with
+    /// `service:`, `"service":` or `'service':`.
+    fn service_line(&mut self, file: &str, text: &str, service: &str) -> Option<u32> {
+        self.index(file, text, |l| &mut l.keys, key_lines, service)
+    }
+
+    /// The first line of `file` that uses variable `name`.
+    fn var_line(&mut self, file: &str, text: &str, name: &str) -> Option<u32> {
+        self.index(file, text, |l| &mut l.vars, var_lines, name)
+    }
+
     /// The text of a file, or `None` (recording a need when it was not given at all).
-    fn text(&mut self, path: &str) -> Option<&str> {
-        match self.files.get(path) {
+    fn text(&mut self, path: &str) -> Option<&'a str> {
+        let files: &'a BTreeMap<String, Option<String>> = self.files;
+        match files.get(path) {
             Some(Some(t)) => {
                 self.inputs.insert(path.to_string());
                 Some(t.as_str())
@@ -273,19 +384,25 @@ impl Ctx<'_> {
         }
     }
 
-    fn parse(&mut self, path: &str) -> Option<Value> {
+    /// The text of a file given (empty when absent), without recording anything.
+    fn given(&self, path: &str) -> &'a str {
+        let files: &'a BTreeMap<String, Option<String>> = self.files;
+        files.get(path).and_then(Option::as_deref).unwrap_or("")
+    }
+
+    fn parse(&mut self, path: &str) -> Option<Rc<Value>> {
         if let Some(v) = self.parsed.get(path) {
             return v.clone();
         }
-        let v = match self.text(path).map(str::to_string) {
+        let v = match self.text(path) {
             None => {
                 if self.files.contains_key(path) {
                     self.problem(path, None, true, "no such file".into());
                 }
                 None
             }
-            Some(t) => match load_yaml(&t) {
-                Ok(v) => Some(v),
+            Some(t) => match load_yaml(t) {
+                Ok(v) => Some(Rc::new(v)),
                 Err((line, m)) => {
                     self.problem(path, line, true, format!("cannot read compose file: {m}"));
                     None
@@ -298,26 +415,56 @@ impl Ctx<'_> {
         v
     }
 
-    fn env_of(&mut self, dir: &str, outer: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        let p = dotenv_path(dir);
-        let text = self.text(&p).map(str::to_string);
-        let mut env = outer.clone();
-        if let Some(t) = text {
-            let (vars, problems) = interp::parse_dotenv(&t, outer);
-            for pr in problems {
-                self.problem(&p, Some(pr.line), false, pr.message);
-            }
-            for (k, v) in vars {
-                env.entry(k).or_insert(v);
-            }
+    /// A copy of `env` for a project of its own, counted against the budget (`None` once it is
+    /// spent).
+    fn copy_env(
+        &mut self,
+        env: &BTreeMap<String, String>,
+        file: &str,
+    ) -> Option<BTreeMap<String, String>> {
+        let bytes: usize = env.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let r = self.budget.size(Size {
+            bytes,
+            values: env.len(),
+        });
+        self.charged(r, file, None, "copying the environment")
+            .then(|| env.clone())
+    }
+
+    /// The variables of the env file at `path` (when there is one) added under `env`; values
+    /// interpolate with `outer`.
+    fn add_dotenv(
+        &mut self,
+        path: &str,
+        outer: &BTreeMap<String, String>,
+        env: &mut BTreeMap<String, String>,
+    ) {
+        let Some(t) = self.text(path) else { return };
+        let (vars, problems) = interp::parse_dotenv(t, outer, &mut self.budget);
+        if let Some(e) = self.budget.exceeded() {
+            self.charged(Err(e), path, None, "the variables of this file");
         }
+        for pr in problems {
+            self.problem(path, Some(pr.line), false, pr.message);
+        }
+        for (k, v) in vars {
+            env.entry(k).or_insert(v);
+        }
+    }
+
+    fn env_of(&mut self, dir: &str, outer: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let path = dotenv_path(dir);
+        let mut env = self.copy_env(outer, &path).unwrap_or_default();
+        self.add_dotenv(&path, outer, &mut env);
         env
     }
 }
 
 /// Resolve a project's builds. `files` maps root-relative paths to their texts (`None`: absent);
 /// `outer` is the environment given by the caller (variables set on the command line), which
-/// takes precedence over the `.env` as in Compose.
+/// takes precedence over the `.env` as in Compose. The resolution works under one budget
+/// (`budget::RESOLVE`): past it the project's builds are refused with one error naming the
+/// file, the line and the limit.
 pub fn resolve(
     project: &Project,
     files: &BTreeMap<String, Option<String>>,
@@ -327,9 +474,12 @@ pub fn resolve(
         files,
         need: BTreeSet::new(),
         problems: Vec::new(),
+        recorded: HashSet::new(),
         inputs: BTreeSet::new(),
         parsed: BTreeMap::new(),
-        key_lines: HashMap::new(),
+        lines: HashMap::new(),
+        budget: Budget::new(&budget::RESOLVE),
+        over: None,
     };
     let env = cx.env_of(&project.dir, outer);
     let mut services: BTreeMap<String, Svc> = BTreeMap::new();
@@ -341,6 +491,9 @@ pub fn resolve(
         &mut services,
         0,
     );
+    if cx.spent() {
+        return Ok(refused(cx, project));
+    }
     if !cx.need.is_empty() {
         return Err(Need(cx.need.into_iter().collect()));
     }
@@ -349,6 +502,9 @@ pub fn resolve(
         if let Some(b) = finish(&mut cx, name, svc, &env) {
             builds.push(b);
         }
+    }
+    if cx.spent() {
+        return Ok(refused(cx, project));
     }
     if !cx.need.is_empty() {
         return Err(Need(cx.need.into_iter().collect()));
@@ -360,8 +516,36 @@ pub fn resolve(
     })
 }
 
-/// A service as merged so far: its raw (interpolated) mapping and where relative paths of its
-/// build resolve from.
+/// A project past its budget: no builds, the problems met before, and one error saying where
+/// and which limit.
+fn refused(mut cx: Ctx, project: &Project) -> Resolved {
+    let e = cx.budget.exceeded();
+    let at = cx.over.take().unwrap_or_else(|| OverBudget {
+        file: project.files[0].clone(),
+        line: None,
+        what: "the project".into(),
+    });
+    if let Some(e) = e {
+        cx.problem(
+            &at.file,
+            at.line,
+            true,
+            format!(
+                "{}: the project {} goes past the evaluation budget of one Compose project ({e}); none of its builds is analysed",
+                at.what,
+                project.label()
+            ),
+        );
+    }
+    Resolved {
+        builds: Vec::new(),
+        problems: cx.problems,
+        inputs: cx.inputs.into_iter().collect(),
+    }
+}
+
+/// A service as merged so far: the parts of its mapping that decide its build (`build`,
+/// `extends`), interpolated, and where relative paths of its build resolve from.
 #[derive(Debug, Clone)]
 struct Svc {
     value: serde_json::Map<String, Value>,
@@ -370,6 +554,32 @@ struct Svc {
     /// File and text where the service is declared (the last file that mentions it).
     file: String,
     line: Option<u32>,
+}
+
+/// The keys of a service that decide its build; the rest is never copied.
+const BUILD_KEYS: &[&str] = &["build", "extends"];
+
+/// A copy of a service's build keys, counted against the budget (`None` once it is spent).
+fn build_part(
+    cx: &mut Ctx,
+    file: &str,
+    text: &str,
+    name: &str,
+    m: &serde_json::Map<String, Value>,
+) -> Option<serde_json::Map<String, Value>> {
+    let part: serde_json::Map<String, Value> = BUILD_KEYS
+        .iter()
+        .filter_map(|k| m.get(*k).map(|v| (k.to_string(), v)))
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
+    let size = part.values().map(json_size).fold(Size::ONE, Size::plus);
+    let r = cx.budget.step().and_then(|_| cx.budget.size(size));
+    if r.is_ok() {
+        return Some(part);
+    }
+    let line = cx.service_line(file, text, name);
+    cx.charged(r, file, line, &format!("service {name}"));
+    None
 }
 
 fn load_project(
@@ -381,43 +591,59 @@ fn load_project(
     depth: usize,
 ) {
     for file in files {
+        if cx.spent() {
+            return;
+        }
+        // a project file is a step (an included one was counted where it is included)
+        if depth == 0 {
+            let r = cx.budget.step();
+            if !cx.charged(r, file, None, "loading this file") {
+                return;
+            }
+        }
         let Some(doc) = cx.parse(file) else { continue };
-        let text = cx.files.get(file).cloned().flatten().unwrap_or_default();
+        let text = cx.given(file);
         // include: other projects merged into this one
         if let Some(inc) = doc.get("include") {
             if depth >= MAX_NESTING {
+                let at = cx.line_where(text, |l| l.starts_with("include"));
                 cx.problem(
                     file,
-                    find_line(&text, |l| l.starts_with("include")),
+                    at,
                     true,
                     format!(
                         "include: nests deeper than {MAX_NESTING} files (a cycle?); not followed"
                     ),
                 );
             } else {
-                load_includes(cx, file, &text, inc, env, services, depth);
+                load_includes(cx, file, text, inc, env, services, depth);
             }
         }
         let Some(svcs) = doc.get("services").and_then(Value::as_object) else {
             continue;
         };
         for (name, raw) in svcs {
+            if cx.spent() {
+                return;
+            }
             let Some(m) = raw.as_object() else {
                 if !raw.is_null() {
-                    let at = service_line(cx, file, &text, name);
+                    let at = cx.service_line(file, text, name);
                     cx.problem(file, at, true, format!("service {name} must be a mapping"));
                 }
                 continue;
             };
-            let mut m = m.clone();
-            interpolate_service(cx, file, &text, name, &mut m, env);
-            let line = service_line(cx, file, &text, name);
+            let Some(mut m) = build_part(cx, file, text, name, m) else {
+                return;
+            };
+            interpolate_service(cx, file, text, name, &mut m, env);
+            let line = cx.service_line(file, text, name);
             // extends, resolved against the files as written (same file or another)
             let merged = match m.get("extends").cloned() {
                 Some(ext) => {
                     let own_context = m_has_context(&m);
                     let mut seen = vec![(file.clone(), name.clone())];
-                    let base = extended(cx, file, &text, name, &ext, env, &mut seen);
+                    let base = extended(cx, file, text, name, &ext, env, &mut seen);
                     m.remove("extends");
                     match base {
                         Some(mut b) => {
@@ -482,13 +708,16 @@ fn load_includes(
     depth: usize,
 ) {
     let dir = dir_of(file).to_string();
-    let items: Vec<Value> = match inc {
-        Value::Array(a) => a.clone(),
+    let items: Vec<&Value> = match inc {
+        Value::Array(a) => a.iter().collect(),
         Value::Null => Vec::new(),
-        other => vec![other.clone()],
+        other => vec![other],
     };
     for it in items {
-        let (paths, pdir, env_file) = match &it {
+        if cx.spent() {
+            return;
+        }
+        let (paths, pdir, env_file) = match it {
             Value::String(s) => (vec![s.clone()], None, None),
             Value::Object(m) => {
                 let paths = match m.get("path") {
@@ -517,29 +746,32 @@ fn load_includes(
             _ => (Vec::new(), None, None),
         };
         if paths.is_empty() {
-            cx.problem(
-                file,
-                find_line(text, |l| l.starts_with("include")),
-                true,
-                "an include: entry names no path".into(),
-            );
+            let at = cx.line_where(text, |l| l.starts_with("include"));
+            cx.problem(file, at, true, "an include: entry names no path".into());
             continue;
         }
         let mut resolved = Vec::new();
         let mut bad = false;
         for p in &paths {
-            let (p, found) = match interp::interpolate(p, env) {
+            let (p, found) = match interp::interpolate(p, env, &mut cx.budget) {
                 Ok(x) => x,
+                Err(interp::InterpError::Budget(e)) => {
+                    let at = find_line(text, |l| l.contains(p.as_str()));
+                    cx.charged(Err(e), file, at, &format!("include {p}"));
+                    return;
+                }
                 Err(e) => {
-                    cx.problem(file, var_line(text, p), true, e.to_string());
+                    let at = cx.line_where(text, |l| l.contains(p.as_str()));
+                    cx.problem(file, at, true, e.to_string());
                     bad = true;
                     continue;
                 }
             };
             for u in found.unset {
+                let at = cx.var_line(file, text, &u);
                 cx.problem(
                     file,
-                    var_line(text, &u),
+                    at,
                     false,
                     format!("variable {u} is not set (not in the environment nor .env); it is taken as an empty string, as Compose does"),
                 );
@@ -547,9 +779,10 @@ fn load_includes(
             match inside(&dir, &p) {
                 Some(r) => resolved.push(r),
                 None => {
+                    let at = cx.line_where(text, |l| l.contains(p.as_str()));
                     cx.problem(
                         file,
-                        find_line(text, |l| l.contains(p.as_str())),
+                        at,
                         true,
                         format!("include {p} is outside the repository; not read"),
                     );
@@ -578,27 +811,33 @@ fn load_includes(
             None => dir_of(&resolved[0]).to_string(),
         };
         // the included project's environment: the caller's, then its own env file(s)
-        let mut ienv = env.clone();
+        let Some(mut ienv) = cx.copy_env(env, file) else {
+            return;
+        };
         let env_files: Vec<String> = match env_file {
             Some(list) => list.iter().filter_map(|e| inside(&dir, e)).collect(),
             None => vec![dotenv_path(&pdir)],
         };
         for ef in env_files {
-            if let Some(t) = cx.text(&ef).map(str::to_string) {
-                let (vars, problems) = interp::parse_dotenv(&t, env);
-                for pr in problems {
-                    cx.problem(&ef, Some(pr.line), false, pr.message);
-                }
-                for (k, v) in vars {
-                    ienv.entry(k).or_insert(v);
-                }
-            }
+            cx.add_dotenv(&ef, env, &mut ienv);
+        }
+        // each include followed is a step (files that include the next one 20 times, six
+        // deep, are 64 million loads)
+        if cx.budget.steps(resolved.len()).is_err() {
+            // once per resolution: the search is not counted
+            let at = find_line(text, |l| l.contains(paths[0].as_str()));
+            let e = cx.budget.exceeded().map_or(Ok(()), Err);
+            cx.charged(e, file, at, &format!("include {}", paths.join(", ")));
+            return;
         }
         let mut inner: BTreeMap<String, Svc> = BTreeMap::new();
         load_project(cx, &pdir, &resolved, &ienv, &mut inner, depth + 1);
+        if cx.spent() {
+            return;
+        }
         for (k, v) in inner {
             if services.contains_key(&k) {
-                let at = service_line(cx, file, text, &k);
+                let at = cx.service_line(file, text, &k);
                 cx.problem(
                     file,
                     at,
@@ -634,9 +873,10 @@ fn extended(
                 Some(f) => match inside(dir_of(file), f) {
                     Some(p) => p,
                     None => {
+                        let at = cx.line_where(text, |l| l.contains(f));
                         cx.problem(
                             file,
-                            find_line(text, |l| l.contains(f)),
+                            at,
                             true,
                             format!("service {name}: extends file {f} is outside the repository; not read"),
                         );
@@ -648,7 +888,7 @@ fn extended(
             (f, service)
         }
         _ => {
-            let at = service_line(cx, file, text, name);
+            let at = cx.service_line(file, text, name);
             cx.problem(
                 file,
                 at,
@@ -659,7 +899,7 @@ fn extended(
         }
     };
     if seen.iter().any(|(f, s)| f == &target_file && s == &service) || seen.len() > MAX_NESTING {
-        let at = service_line(cx, file, text, name);
+        let at = cx.service_line(file, text, name);
         cx.problem(
             file,
             at,
@@ -677,18 +917,13 @@ fn extended(
     }
     seen.push((target_file.clone(), service.clone()));
     let doc = cx.parse(&target_file)?;
-    let ttext = cx
-        .files
-        .get(&target_file)
-        .cloned()
-        .flatten()
-        .unwrap_or_default();
+    let ttext = cx.given(&target_file);
     let Some(m) = doc
         .get("services")
         .and_then(|s| s.get(&service))
         .and_then(Value::as_object)
     else {
-        let at = service_line(cx, file, text, name);
+        let at = cx.service_line(file, text, name);
         cx.problem(
             file,
             at,
@@ -697,30 +932,31 @@ fn extended(
         );
         return None;
     };
-    let mut m = m.clone();
-    interpolate_service(cx, &target_file, &ttext, &service, &mut m, env);
+    let mut m = build_part(cx, &target_file, ttext, &service, m)?;
+    interpolate_service(cx, &target_file, ttext, &service, &mut m, env);
+    let line = cx.service_line(&target_file, ttext, &service);
     let base_dir = dir_of(&target_file).to_string();
-    let own = Svc {
-        value: m.clone(),
-        base_dir: base_dir.clone(),
-        file: target_file.clone(),
-        line: service_line(cx, &target_file, &ttext, &service),
-    };
-    match m.get("extends").cloned() {
+    match m.remove("extends") {
         Some(next) => {
-            m.remove("extends");
-            let deeper = extended(cx, &target_file, &ttext, &service, &next, env, seen)?;
+            let own_context = m_has_context(&m);
+            let deeper = extended(cx, &target_file, ttext, &service, &next, env, seen)?;
             Some(Svc {
                 value: merge_service(deeper.value, m),
-                base_dir: if m_has_context(&own.value) {
+                base_dir: if own_context {
                     base_dir
                 } else {
                     deeper.base_dir
                 },
-                ..own
+                file: target_file,
+                line,
             })
         }
-        None => Some(own),
+        None => Some(Svc {
+            value: m,
+            base_dir,
+            file: target_file,
+            line,
+        }),
     }
 }
 
@@ -742,59 +978,63 @@ fn interpolate_service(
     m: &mut serde_json::Map<String, Value>,
     env: &BTreeMap<String, String>,
 ) {
-    for key in ["build", "extends"] {
-        if let Some(v) = m.get_mut(key) {
-            let mut errors = Vec::new();
-            let mut unset = Vec::new();
-            interpolate_value(v, env, &mut errors, &mut unset);
-            for u in unset {
-                cx.problem(
-                    file,
-                    var_line(text, &u),
-                    false,
-                    format!("service {name}: variable {u} is not set (not in the environment nor .env); it is taken as an empty string, as Compose does"),
-                );
-            }
-            for (raw, e) in errors {
-                cx.problem(
-                    file,
-                    find_line(text, |l| l.contains(raw.as_str())),
-                    true,
-                    format!("service {name}: {e}"),
-                );
-                // Compose refuses the whole file; this service's build is not analysed
-                m.insert("x-cachebust-invalid".into(), Value::Bool(true));
-            }
+    for key in BUILD_KEYS {
+        let Some(v) = m.get_mut(*key) else { continue };
+        let mut errors = Vec::new();
+        let mut unset = Vec::new();
+        if let Err(e) = interpolate_value(v, env, &mut cx.budget, &mut errors, &mut unset) {
+            let at = cx.service_line(file, text, name);
+            cx.charged(Err(e), file, at, &format!("service {name}"));
+            return;
+        }
+        for u in unset {
+            let at = cx.var_line(file, text, &u);
+            cx.problem(
+                file,
+                at,
+                false,
+                format!("service {name}: variable {u} is not set (not in the environment nor .env); it is taken as an empty string, as Compose does"),
+            );
+        }
+        for (raw, e) in errors {
+            let at = cx.line_where(text, |l| l.contains(raw.as_str()));
+            cx.problem(file, at, true, format!("service {name}: {e}"));
+            // Compose refuses the whole file; this service's build is not analysed
+            m.insert("x-cachebust-invalid".into(), Value::Bool(true));
         }
     }
 }
 
+/// Interpolate every string of `v` (walked without recursion); `Err` once the budget is spent.
 fn interpolate_value(
     v: &mut Value,
     env: &BTreeMap<String, String>,
+    budget: &mut Budget,
     errors: &mut Vec<(String, interp::InterpError)>,
     unset: &mut Vec<String>,
-) {
-    match v {
-        Value::String(s) => match interp::interpolate(s, env) {
-            Ok((out, found)) => {
-                *s = out;
-                for u in found.unset {
-                    if !unset.contains(&u) {
-                        unset.push(u);
+) -> Result<(), Exceeded> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => match interp::interpolate(s, env, budget) {
+                Ok((out, found)) => {
+                    *s = out;
+                    for u in found.unset {
+                        if seen.insert(u.clone()) {
+                            unset.push(u);
+                        }
                     }
                 }
-            }
-            Err(e) => errors.push((s.clone(), e)),
-        },
-        Value::Array(a) => a
-            .iter_mut()
-            .for_each(|x| interpolate_value(x, env, errors, unset)),
-        Value::Object(m) => m
-            .values_mut()
-            .for_each(|x| interpolate_value(x, env, errors, unset)),
-        _ => {}
+                Err(interp::InterpError::Budget(e)) => return Err(e),
+                Err(e) => errors.push((s.clone(), e)),
+            },
+            Value::Array(a) => stack.extend(a.iter_mut().rev()),
+            Value::Object(m) => stack.extend(m.values_mut().rev()),
+            _ => {}
+        }
     }
+    Ok(())
 }
 
 /// `args`/`additional_contexts` in list form (`K=V`, `K`) as a mapping (`K: null` for `K`).
@@ -997,25 +1237,26 @@ fn finish(
 
 /// The file and line that give a valueless arg: the service's file first, then every other
 /// file the project read.
-fn locate_arg(cx: &Ctx, file: &str, key: &str) -> (String, Option<u32>) {
-    let here = var_line_or_arg(cx.files.get(file).cloned().flatten().as_deref(), key);
-    if here.is_some() {
-        return (file.to_string(), here);
-    }
-    for f in &cx.inputs {
-        if let Some(l) = var_line_or_arg(cx.files.get(f).cloned().flatten().as_deref(), key) {
-            return (f.clone(), Some(l));
+fn locate_arg(cx: &mut Ctx, file: &str, key: &str) -> (String, Option<u32>) {
+    let others: Vec<String> = cx.inputs.iter().filter(|f| *f != file).cloned().collect();
+    for f in std::iter::once(file.to_string()).chain(others) {
+        if cx.budget.step().is_err() {
+            break;
+        }
+        let text = cx.given(&f);
+        let at = if key.contains([':', '=']) {
+            cx.line_where(text, |l| {
+                let s = l.trim_start().trim_start_matches("- ").trim();
+                s == key || s.starts_with(&format!("{key}:")) || s.starts_with(&format!("{key}="))
+            })
+        } else {
+            cx.index(&f, text, |l| &mut l.args, arg_lines, key)
+        };
+        if at.is_some() {
+            return (f, at);
         }
     }
     (file.to_string(), None)
-}
-
-fn var_line_or_arg(text: Option<&str>, key: &str) -> Option<u32> {
-    let t = text?;
-    find_line(t, |l| {
-        let s = l.trim_start().trim_start_matches("- ").trim();
-        s == key || s.starts_with(&format!("{key}:")) || s.starts_with(&format!("{key}="))
-    })
 }
 
 #[cfg(test)]

@@ -240,3 +240,91 @@ fn inside_refuses_escapes() {
     assert_eq!(inside("", "/etc").as_deref(), None);
     assert_eq!(inside("", "./x/../y").as_deref(), Some("y"));
 }
+
+/// Issue 30, item 2: includes fanning out (each file includes the next one 20 times, six deep:
+/// 64 million loads) stop at the budget's steps, with one error naming the file, the include's
+/// line and the limit; the project's builds are refused, nothing else is lost.
+#[test]
+fn include_fan_out_stops_at_the_budget_naming_file_line_and_limit() {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for level in 0..6 {
+        let next = format!("f{}.yaml", level + 1);
+        let list = vec![format!("  - {next}\n"); 20].concat();
+        pairs.push((
+            format!("f{level}.yaml"),
+            format!("include:\n{list}services:\n  s{level}:\n    build: ./s{level}\n"),
+        ));
+    }
+    pairs.push((
+        "f6.yaml".into(),
+        "services:\n  leaf:\n    build: ./leaf\n".into(),
+    ));
+    pairs.push((
+        "compose.yaml".into(),
+        "include:\n  - f0.yaml\nservices:\n  app:\n    build: ./app\n".into(),
+    ));
+    let all: BTreeMap<String, Option<String>> =
+        pairs.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let p = Project {
+        dir: String::new(),
+        files: vec!["compose.yaml".into()],
+    };
+    let r = run(&p, &all);
+    assert!(r.builds.is_empty(), "{:?}", r.builds);
+    let over: Vec<&Problem> = r
+        .problems
+        .iter()
+        .filter(|p| p.message.contains("evaluation budget"))
+        .collect();
+    assert_eq!(over.len(), 1, "{:?}", r.problems);
+    let o = over[0];
+    assert!(o.error);
+    assert!(
+        o.file.starts_with('f') && o.line.is_some_and(|l| l >= 2),
+        "{o:?}"
+    );
+    assert!(
+        o.message.contains("the project compose.yaml goes past the evaluation budget of one Compose project (more than 100,000 evaluation steps"),
+        "{o:?}"
+    );
+}
+
+/// Interpolation is counted across the whole project: a 900 KB `.env` value used by 100
+/// services (90 MB) is refused, naming the service where the budget ran out.
+#[test]
+fn interpolation_across_services_shares_one_budget() {
+    let mut y = String::from("services:\n");
+    for i in 0..100 {
+        y.push_str(&format!(
+            "  s{i}:\n    build:\n      context: .\n      args:\n        X: ${{BIG}}\n"
+        ));
+    }
+    let env = format!("BIG={}\n", "b".repeat(900_000));
+    let all = files(&[("compose.yaml", &y), (".env", &env)]);
+    let r = run(&project(&all)[0], &all);
+    assert!(r.builds.is_empty());
+    let o = r
+        .problems
+        .iter()
+        .find(|p| p.message.contains("evaluation budget"))
+        .unwrap_or_else(|| panic!("{:?}", r.problems));
+    assert_eq!(o.file, "compose.yaml");
+    // services resolve in name order; the line is the one of the service named
+    let name = o
+        .message
+        .split(':')
+        .next()
+        .unwrap()
+        .trim_start_matches("service s");
+    let n: u32 = name.parse().unwrap_or_else(|_| panic!("{o:?}"));
+    assert!((10..30).contains(&n), "{o:?}");
+    assert_eq!(o.line, Some(2 + 5 * n), "{o:?}");
+    assert!(
+        o.message.contains("(more than 16 MiB of text produced)"),
+        "{o:?}"
+    );
+    // the same file with a small value resolves every service
+    let all = files(&[("compose.yaml", &y), (".env", "BIG=small\n")]);
+    let r = run(&project(&all)[0], &all);
+    assert_eq!(r.builds.len(), 100, "{:?}", r.problems);
+}
