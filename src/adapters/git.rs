@@ -297,7 +297,7 @@ impl GitRepo {
     pub fn resolve(&self, rev: &str) -> Result<String, SourceError> {
         let bad = || {
             SourceError::NotFound(format!(
-                "{rev} is neither a directory nor a revision of the repository at {}",
+                "{rev} is not a revision of the repository at {}",
                 self.top.display()
             ))
         };

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use cachebust::adapters::local::LocalRepo;
+use cachebust::adapters::local::{LocalRepo, Spec};
 use cachebust::app::analyze::AnalyzeOptions;
 use cachebust::app::check::FixOutcome;
 use cachebust::engine::EngineKind;
@@ -331,8 +331,8 @@ async fn rebuilt_runs(
     write_files(b.path(), base);
     write_files(h.path(), head);
     let repo = LocalRepo::open(
-        b.path().to_str().unwrap(),
-        h.path().to_str().unwrap(),
+        &Spec::Dir(b.path().into()),
+        &Spec::Dir(h.path().into()),
         b.path(),
     )
     .unwrap();
