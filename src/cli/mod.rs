@@ -404,7 +404,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
             },
         ),
         Format::Json => render::json::render(&report, &meta),
-        Format::Markdown => render::markdown::render(&report),
+        Format::Markdown => render::visible_lines(&render::markdown::render(&report)),
         Format::Sarif => render::sarif::render(&report, false),
     };
     print!("{out}");
@@ -506,7 +506,7 @@ fn run_check(c: CheckArgs) -> Result<Exit> {
     let out = match c.format {
         Format::Text => render::check::text(&report),
         Format::Json => render::check::json(&report),
-        Format::Markdown => render::check::markdown(&report),
+        Format::Markdown => render::visible_lines(&render::check::markdown(&report)),
         Format::Sarif => render::sarif::render(&report, true),
     };
     print!("{out}");
@@ -543,7 +543,12 @@ fn run_fix(f: FixArgs) -> Result<Exit> {
         crate::engine::fix::Applicability::Safe
     };
     let out = block_on(crate::app::check::fix(&repo, &opts, level))?.map_err(app_error)?;
-    print!("{}", render::diff::files_diff(&out.before, &out.after));
+    // the diff as a patch applies it (tabs and CRLF kept), but no hidden character or workflow
+    // command of the pull request's text reaches the terminal or the CI log
+    print!(
+        "{}",
+        render::visible_lines(&render::diff::files_diff(&out.before, &out.after))
+    );
     if f.apply {
         write_files(&root, &out)?;
     }
