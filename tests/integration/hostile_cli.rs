@@ -636,3 +636,165 @@ fn visible_and_markdown_properties_over_hostile_strings() {
         }
     }
 }
+
+/// One symlink layout for `COPY x/app/ /app/`: (name, the links to make, a directory of the tree
+/// to make, whether BuildKit's build fails, what the line-2 diagnostic says).
+type LinkCase = (
+    &'static str,
+    Vec<(&'static str, String)>,
+    Option<&'static str>,
+    bool,
+    &'static str,
+);
+
+/// Issue 30 items 5 and 14: a COPY source that goes through a symlinked directory is never
+/// followed out of the tree by `check`, `fix` or `analyze` (the directory under the link holds a
+/// `.git` and a `node_modules`, which the context-noise rule would name if it were read), and the
+/// finding on its line says what the link is: a link out of the tree (the build fails: BuildKit
+/// resolves it inside the context, where nothing is), `/proc/self` (bounded, nothing read), a
+/// loop, or a link to a directory of the tree (BuildKit copies through it; a warning that the
+/// prediction does not). The verdicts are checked against real builds on both engines.
+#[tokio::test]
+async fn copy_sources_through_symlinked_directories() {
+    use crate::support::docker::{self, BASE1, Daemon};
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    for f in [
+        "app/.git/HEAD",
+        "app/node_modules/leak-marker/x.js",
+        "app/a.txt",
+    ] {
+        let p = outside.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "outside-secret\n").unwrap();
+    }
+    let cases: Vec<LinkCase> = vec![
+        (
+            "out",
+            vec![("x", outside.display().to_string())],
+            None,
+            true,
+            "x/app goes through x, a symlink to ",
+        ),
+        (
+            "proc",
+            vec![("x", "/proc/self".into())],
+            None,
+            true,
+            "x/app goes through x, a symlink to /proc/self, which BuildKit resolves inside the build context, to proc/self/app: nothing is there",
+        ),
+        (
+            "loop",
+            vec![("x", "y".into()), ("y", "x".into())],
+            None,
+            true,
+            "x/app goes through x, a symlink loop",
+        ),
+        (
+            "inside",
+            vec![("x", "real".into())],
+            Some("real/app"),
+            false,
+            "x/app goes through x, a symlink to real: BuildKit copies real/app through it",
+        ),
+    ];
+    for (name, links, dir, fails, said) in &cases {
+        let root = tmp.path().join(name);
+        let (b, h) = (root.join("b"), root.join("h"));
+        for (side, run) in [(&b, "echo b"), (&h, "echo h")] {
+            std::fs::create_dir_all(side).unwrap();
+            std::fs::write(
+                side.join("Dockerfile"),
+                format!("FROM {BASE1}\nCOPY x/app/ /app/\nRUN {run}\n"),
+            )
+            .unwrap();
+            for (l, t) in links {
+                std::os::unix::fs::symlink(t, side.join(l)).unwrap();
+            }
+            if let Some(d) = dir {
+                std::fs::create_dir_all(side.join(d)).unwrap();
+                std::fs::write(side.join(d).join("a.txt"), "in\n").unwrap();
+            }
+        }
+        let (bs, hs) = (b.to_str().unwrap(), h.to_str().unwrap());
+        let start = Instant::now();
+        for args in [
+            vec!["check", "--root", hs],
+            vec!["check", "--root", hs, "--format", "json"],
+            vec!["fix", "--root", hs, "--unsafe"],
+            vec!["analyze", "--base-dir", bs, "--head-dir", hs],
+            vec![
+                "analyze",
+                "--base-dir",
+                bs,
+                "--head-dir",
+                hs,
+                "--format",
+                "json",
+            ],
+        ] {
+            let o = run(&args, &[], tmp.path());
+            let out = all(&o);
+            assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{name} {args:?}: {out}"
+            );
+            for leak in ["outside-secret", "leak-marker", "node_modules", ".git"] {
+                assert!(
+                    !out.contains(leak),
+                    "{name} {args:?}: read outside the tree ({leak}):\n{out}"
+                );
+            }
+            if args[0] == "fix" {
+                continue;
+            }
+            if args.contains(&"json") {
+                // the whole sentence, with its line and severity
+                let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+                let d = &v["dockerfiles"][0]["diagnostics"];
+                let want = format!(
+                    "{}{said}",
+                    if *fails { "the build fails here: " } else { "" }
+                );
+                let found = d.as_array().unwrap().iter().any(|x| {
+                    x["line"] == 2
+                        && x["severity"] == if *fails { "error" } else { "warning" }
+                        && x["message"].as_str().unwrap().starts_with(&want)
+                });
+                assert!(found, "{name} {args:?}: wanted {want:?} in {d:#}");
+                continue;
+            }
+            let want = if *fails {
+                "Dockerfile:2: error: the build fails here: x/app goes through x,"
+            } else {
+                "Dockerfile:2: warning: x/app goes through x,"
+            };
+            assert!(
+                out.contains(want),
+                "{name} {args:?}: wanted {want:?} in\n{out}"
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{name}: {:?}",
+            start.elapsed()
+        );
+        // what BuildKit does with the same tree, on both engines
+        for daemon in [Daemon::D2010, Daemon::D28] {
+            let Some((d, _lock)) = docker::exclusive(daemon).await else {
+                continue;
+            };
+            let tag = format!("cbtest/h1-link-{name}:{}", std::process::id());
+            let built = d.build(&h, "Dockerfile", None, &[], None, &tag);
+            assert_eq!(
+                !built.ok,
+                *fails,
+                "{name} on {}: the prediction says the build {} it:\n{}",
+                d.label(),
+                if *fails { "fails" } else { "passes" },
+                built.log
+            );
+            let _ = d.cmd().args(["image", "rm", "-f", &tag]).output();
+        }
+    }
+}
