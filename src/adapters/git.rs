@@ -469,7 +469,10 @@ impl GitRepo {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            v.push(TreeEntry { mode, name, oid });
+            // a crafted `..` (or `.`, or a name with `/`) is no path of the repository
+            if crate::engine::tree::is_entry_name(&name) {
+                v.push(TreeEntry { mode, name, oid });
+            }
             i = oid_end;
         }
         v

@@ -798,3 +798,87 @@ async fn copy_sources_through_symlinked_directories() {
         }
     }
 }
+
+/// Issue 30 item 14: a crafted tree entry named `..` (git refuses to check one out, `git mktree`
+/// writes it) is no path of the repository: no build `../Dockerfile`, no changed path `../…`,
+/// in `analyze` and `history` alike; the real Dockerfile beside it is still read.
+#[test]
+fn crafted_dot_dot_tree_entries_are_no_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.email", "t@example.invalid"]);
+    git(&repo, &["config", "user.name", "t"]);
+    std::fs::write(repo.join("Dockerfile"), "FROM alpine:3.20\nRUN echo a\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "base"]);
+    let out = |args: &[&str], input: Option<&str>| -> String {
+        use std::io::Write as _;
+        let mut c = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(input.unwrap_or("").as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let changed = out(
+        &["hash-object", "-w", "--stdin"],
+        Some("FROM alpine:3.20\nRUN echo b\n"),
+    );
+    let inner = out(
+        &["mktree"],
+        Some(&format!("100644 blob {changed}\tDockerfile\n")),
+    );
+    let top = out(
+        &["mktree"],
+        Some(&format!(
+            "100644 blob {changed}\tDockerfile\n040000 tree {inner}\t..\n040000 tree {inner}\t.\n"
+        )),
+    );
+    let head = out(&["commit-tree", &top, "-p", "HEAD", "-m", "crafted"], None);
+    git(&repo, &["update-ref", "refs/heads/main", &head]);
+    let r = repo.to_str().unwrap();
+    for args in [
+        vec![
+            "analyze", "--repo", r, "--base", "HEAD~1", "--head", "HEAD", "--format", "json",
+        ],
+        vec!["analyze", "--repo", r, "--base", "HEAD~1", "--head", "HEAD"],
+        vec![
+            "history",
+            "--repo",
+            r,
+            "--range",
+            "HEAD~1..HEAD",
+            "--format",
+            "json",
+        ],
+    ] {
+        let o = run(&args, &[], tmp.path());
+        let text = all(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {text}");
+        assert!(!text.contains("../"), "{args:?}: {text}");
+        assert!(!text.contains("./Dockerfile"), "{args:?}: {text}");
+        if args[0] == "analyze" && args.contains(&"json") {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let paths: Vec<&str> = v["dockerfiles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["path"].as_str().unwrap())
+                .collect();
+            assert_eq!(paths, ["Dockerfile"], "{v:#}");
+            assert_eq!(v["changed_paths"], 1, "{v:#}");
+        }
+    }
+}
