@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use cachebust::shell::{ERROR_CODE, error_line};
+use cachebust::shell::{ERROR_CODE, error_line, usage_error};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -36,10 +36,24 @@ enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { ERROR_CODE } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help, --version
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(0);
+        }
+        Err(e) => {
+            // clap quotes the argument it stumbled on: a secret pasted onto the command line
+            // must not reach the logs
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let unexpected = e.kind() == clap::error::ErrorKind::UnknownArgument;
+            eprint!(
+                "{}",
+                usage_error(&e.render().to_string(), &args, unexpected)
+            );
+            return ExitCode::from(ERROR_CODE);
         }
     };
     let outcome = match cli.command {

@@ -6,7 +6,7 @@
 //! `cargo run --example review-bodies -- REPO BASE HEAD OUTDIR`
 
 use cachebust::adapters::git::GitRepo;
-use cachebust::adapters::local::LocalRepo;
+use cachebust::adapters::local::{LocalRepo, Spec};
 use cachebust::app::analyze::{AnalyzeOptions, analyze};
 use cachebust::engine::EngineKind;
 use cachebust::ports::{PullFile, RepoSource};
@@ -21,7 +21,7 @@ async fn main() {
         &a[2],
         std::path::Path::new(&a[3]),
     );
-    let repo = LocalRepo::open(base, head, dir).unwrap();
+    let repo = LocalRepo::open(&Spec::Rev(base.clone()), &Spec::Rev(head.clone()), dir).unwrap();
     let report = analyze(&repo, &AnalyzeOptions::new(EngineKind::Buildkit))
         .await
         .unwrap();

@@ -18,7 +18,7 @@ use crate::adapters::git::GitRepo;
 use crate::adapters::github::event;
 use crate::adapters::github::tree::ApiTrees;
 use crate::adapters::github::{GitHub, Recorded};
-use crate::adapters::local::LocalRepo;
+use crate::adapters::local::{LocalRepo, Spec};
 use crate::app::analyze::AnalyzeOptions;
 use crate::app::publish::{Mode, PublishOptions};
 use crate::app::review::{
@@ -270,8 +270,13 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
     let pr = plan.pr.as_ref();
     let reviewed = match local {
         Some(g) => {
-            let trees =
-                LocalRepo::open(&plan.base, &plan.head, &g.top).map_err(|(_, e)| anyhow!("{e}"))?;
+            // revisions, never a directory of the checkout (the pull request's own files)
+            let trees = LocalRepo::open(
+                &Spec::Rev(plan.base.clone()),
+                &Spec::Rev(plan.head.clone()),
+                &g.top,
+            )
+            .map_err(|(_, e)| anyhow!("{e}"))?;
             // with both commits in the checkout, GitHub's own patches (they anchor the
             // comments) are fetched once the job summary and the outputs are written
             let files = local_patches(g, &plan.base, &plan.head, &trees).await?;

@@ -339,8 +339,9 @@ impl SameDir {
     }
 
     fn entry(&self, rel: &str) -> Option<Entry> {
-        let full = self.root.join(rel);
-        let meta = std::fs::symlink_metadata(&full).ok()?;
+        let Reach::At(full, meta) = reach(&self.root, rel) else {
+            return None;
+        };
         let ft = meta.file_type();
         if ft.is_symlink() {
             let t = std::fs::read_link(&full).ok()?;
@@ -368,6 +369,45 @@ impl SameDir {
         } else {
             None
         }
+    }
+}
+
+/// What a path below a root leads to when no symlink is followed: every component but the last
+/// must be a real directory (a symlinked directory is never entered: `COPY x/app/` with
+/// `x -> /outside` or `x -> /proc/self` reads nothing out there), the last is taken as it is
+/// (`symlink_metadata`). A `..` component leads nowhere.
+enum Reach {
+    At(PathBuf, std::fs::Metadata),
+    Nothing,
+}
+
+fn reach(root: &Path, rel: &str) -> Reach {
+    let comps: Vec<&str> = rel
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if comps.contains(&"..") {
+        return Reach::Nothing;
+    }
+    let mut cur = root.to_path_buf();
+    let Some((last, dirs)) = comps.split_last() else {
+        return match std::fs::metadata(root) {
+            Ok(m) => Reach::At(cur, m),
+            Err(_) => Reach::Nothing,
+        };
+    };
+    for d in dirs {
+        cur.push(d);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_dir() => {}
+            // a symlink, a file, nothing: there is no path below it in this tree
+            _ => return Reach::Nothing,
+        }
+    }
+    cur.push(last);
+    match std::fs::symlink_metadata(&cur) {
+        Ok(m) => Reach::At(cur, m),
+        Err(_) => Reach::Nothing,
     }
 }
 
@@ -431,7 +471,11 @@ impl crate::ports::RepoSource for SameDir {
         _: crate::engine::tree::Side,
         dir: &str,
     ) -> Result<Vec<String>, SourceError> {
-        let Ok(rd) = std::fs::read_dir(self.root.join(dir)) else {
+        let full = match reach(&self.root, dir) {
+            Reach::At(full, m) if m.file_type().is_dir() => full,
+            _ => return Ok(Vec::new()),
+        };
+        let Ok(rd) = std::fs::read_dir(full) else {
             return Ok(Vec::new());
         };
         let mut v: Vec<String> = rd
@@ -509,6 +553,8 @@ impl crate::ports::RepoSource for SameDir {
                 }
                 if *recursive {
                     let mut problems = Vec::new();
+                    // `p` is a real directory (`entry` reached it without a symlink); the walk
+                    // below it follows none either
                     walk(
                         &self.root.join(p),
                         p.clone(),

@@ -298,7 +298,7 @@ impl GitRepo {
     pub fn resolve(&self, rev: &str) -> Result<String, SourceError> {
         let bad = || {
             SourceError::NotFound(format!(
-                "{rev} is neither a directory nor a revision of the repository at {}",
+                "{rev} is not a revision of the repository at {}",
                 self.top.display()
             ))
         };
@@ -577,7 +577,10 @@ impl GitRepo {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            v.push(TreeEntry { mode, name, oid });
+            // a crafted `..` (or `.`, or a name with `/`) is no path of the repository
+            if crate::engine::tree::is_entry_name(&name) {
+                v.push(TreeEntry { mode, name, oid });
+            }
             i = oid_end;
         }
         v

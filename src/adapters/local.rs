@@ -1,9 +1,10 @@
-//! The CLI's `RepoSource`: base and head each a directory or a git revision. Two revisions of
+//! The CLI's `RepoSource`: base and head each a directory or a git revision, as the caller names
+//! it (`Spec`: a directory is never guessed from a revision's name). Two revisions of
 //! one repository are compared tree by tree and listed lazily; any other pair is listed
 //! completely and compared entry by entry (file modes reduced to git's 644/755 when a directory
 //! is compared with a revision).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use super::fs::{DirTree, git_mode};
@@ -34,27 +35,32 @@ pub struct LocalRepo {
     full: OnceLock<(Listing, Listing)>,
 }
 
-/// Open one side: an existing directory is a tree root; anything else a revision of `repo`.
+/// One side of a change as its caller names it: a directory (a tree root), or a git revision
+/// of the repository. Never guessed: a revision is read from the object database even when a
+/// directory of that name exists (a pull request could add one), and a directory only when it is
+/// named as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spec {
+    Dir(PathBuf),
+    Rev(String),
+}
+
+/// Open one side: a directory as a tree root, a revision from `repo`'s objects.
 fn open_side(
-    spec: &str,
+    spec: &Spec,
     repo_path: &Path,
     repo: &mut Option<Arc<GitRepo>>,
 ) -> Result<Tree, SourceError> {
-    let p = Path::new(spec);
-    if p.is_dir() {
-        return Ok(Tree::Dir(DirTree::open(p)?));
-    }
+    let rev = match spec {
+        Spec::Dir(p) => return Ok(Tree::Dir(DirTree::open(p)?)),
+        Spec::Rev(r) => r,
+    };
     if repo.is_none() {
-        *repo = Some(GitRepo::open(repo_path).map_err(|e| match e {
-            SourceError::NotFound(m) => {
-                SourceError::NotFound(format!("{spec} is not a directory, and {m}"))
-            }
-            other => other,
-        })?);
+        *repo = Some(GitRepo::open(repo_path)?);
     }
     Ok(Tree::Git(GitTree::open(
         repo.clone().expect("opened"),
-        spec,
+        rev,
     )?))
 }
 
@@ -67,10 +73,10 @@ impl LocalRepo {
         }
     }
 
-    /// Open base and head from the command line's specs.
+    /// Open base and head; revisions are read from the repository at `repo_path`.
     pub fn open(
-        base: &str,
-        head: &str,
+        base: &Spec,
+        head: &Spec,
         repo_path: &Path,
     ) -> Result<LocalRepo, (Side, SourceError)> {
         let mut repo = None;

@@ -115,7 +115,12 @@ mod tests {
         };
         let req = r(&[("src", true), ("", true), ("x", false), ("src/a", true)]);
         assert_eq!(outermost(&req), [""]);
-        let req = r(&[("src/a", true), ("src", true), ("srcx", true), ("b/c", true)]);
+        let req = r(&[
+            ("src/a", true),
+            ("src", true),
+            ("srcx", true),
+            ("b/c", true),
+        ]);
         assert_eq!(outermost(&req), ["b/c", "src", "srcx"]);
         let m: std::collections::BTreeMap<String, u8> = ["a", "a/b", "a/b/c", "ab", "a0"]
             .iter()

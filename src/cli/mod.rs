@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::adapters::local::LocalRepo;
+use crate::adapters::local::{LocalRepo, Spec};
 use crate::app::analyze::{AnalyzeError, AnalyzeOptions, analyze};
 pub use crate::engine::gate::{FailOn, parse_fail_on};
 use crate::engine::report::{FileDiagnostic, Report, Severity};
@@ -19,8 +19,11 @@ pub use crate::shell::{EngineArg, Exit};
 const ANALYZE_ABOUT: &str = "\
 Predict, before any build, which steps of which Dockerfiles a change makes BuildKit rebuild, and why.
 
---base and --head each name a tree: an existing directory is a tree root (the repository root);
-anything else is a git revision of --repo, read from the object database without a checkout.
+--base and --head name git revisions of --repo, read from the object database without a
+checkout; --base-dir and --head-dir name directories (tree roots: the repository root), and the
+two kinds may be mixed. A directory is never read for --base or --head: a name that is both a
+revision and a directory (say `main` with a `main/` directory) is refused as ambiguous unless it
+is a full commit id, and a directory given to --base says to use --base-dir.
 
 Without --dockerfile, builds are found as the repository's own tools define them: Compose projects
 (compose*.y*ml, docker-compose*.y*ml with their override files, include, extends and .env),
@@ -208,13 +211,21 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("base_side").required(true).multiple(false)))]
+#[command(group(clap::ArgGroup::new("head_side").required(true).multiple(false)))]
 pub struct AnalyzeArgs {
-    /// The tree before the change: a directory or a git revision of --repo.
-    #[arg(long, value_name = "DIR|GIT-REV")]
-    pub base: String,
-    /// The tree after the change: a directory or a git revision of --repo.
-    #[arg(long, value_name = "DIR|GIT-REV")]
-    pub head: String,
+    /// The tree before the change: a git revision of --repo (never a directory).
+    #[arg(long, value_name = "REV", group = "base_side")]
+    pub base: Option<String>,
+    /// The tree before the change as a directory (the repository root).
+    #[arg(long = "base-dir", value_name = "DIR", group = "base_side")]
+    pub base_dir: Option<PathBuf>,
+    /// The tree after the change: a git revision of --repo (never a directory).
+    #[arg(long, value_name = "REV", group = "head_side")]
+    pub head: Option<String>,
+    /// The tree after the change as a directory (the repository root).
+    #[arg(long = "head-dir", value_name = "DIR", group = "head_side")]
+    pub head_dir: Option<PathBuf>,
     /// The git repository revisions are read from.
     #[arg(long, value_name = "PATH", default_value = ".")]
     pub repo: PathBuf,
@@ -278,7 +289,7 @@ fn block_on<F: std::future::Future>(f: F) -> Result<F::Output> {
 /// that has one. A file that does not parse is an error (exit 2) with its line.
 fn load_config(
     path: Option<&std::path::Path>,
-    head: &str,
+    head: Option<&std::path::Path>,
 ) -> Result<crate::engine::config::Config> {
     let (name, bytes) = match path {
         Some(p) => (
@@ -289,10 +300,9 @@ fn load_config(
         None => {
             // the head tree's own file: read as COPY sources are (it may come from a pull request)
             let rel = crate::app::config::DEFAULT_PATH;
-            let root = std::path::Path::new(head);
-            if !root.is_dir() {
+            let Some(root) = head else {
                 return Ok(Default::default());
-            }
+            };
             let d = root.join(rel);
             match crate::shell::read_in_tree(root, rel, crate::shell::MAX_CONFIG_BYTES) {
                 Ok(Some(b)) => (d.display().to_string(), b),
@@ -305,11 +315,58 @@ fn load_config(
     crate::engine::config::parse(&name, &text).map_err(|e| anyhow!("{e}"))
 }
 
+/// Whether `s` is a full commit id (SHA-1 or SHA-256 hex): it names one commit whatever the
+/// work tree holds, so a directory of that name is no ambiguity.
+fn full_commit_id(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// One side of `analyze` from its flags (clap makes sure exactly one is given): `--base-dir`
+/// is a directory; `--base` a revision, never read from a directory of that name. A revision
+/// name that is also a directory (relative to the current directory, as the flag used to be
+/// read) is refused unless it is a full commit id; a directory that is no revision gets the
+/// flag to use instead.
+fn side_spec(
+    flag: &str,
+    rev: Option<&String>,
+    dir: Option<&PathBuf>,
+    repo: &std::path::Path,
+) -> Result<Spec> {
+    if let Some(d) = dir {
+        return Ok(Spec::Dir(d.clone()));
+    }
+    let rev = rev.ok_or_else(|| anyhow!("--{flag} or --{flag}-dir is required"))?;
+    if full_commit_id(rev) || !std::path::Path::new(rev).is_dir() {
+        return Ok(Spec::Rev(rev.clone()));
+    }
+    let shown = crate::render::visible(rev);
+    let is_rev = crate::adapters::git::GitRepo::open(repo)
+        .ok()
+        .is_some_and(|g| g.has_commit(rev));
+    if is_rev {
+        Err(anyhow!(
+            "--{flag} {shown}: both a git revision of {} and a directory; name the revision unambiguously (its full commit id, or refs/heads/… or refs/tags/…), or the directory with --{flag}-dir {shown}",
+            repo.display()
+        ))
+    } else {
+        Err(anyhow!(
+            "--{flag} {shown}: not a git revision of {}; it is a directory: give --{flag}-dir {shown} (--{flag} names revisions only)",
+            repo.display()
+        ))
+    }
+}
+
 fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     let args = crate::shell::key_values(&a.build_args, "--build-arg")?;
-    let repo = LocalRepo::open(&a.base, &a.head, &a.repo).map_err(|(side, e)| match side {
-        crate::engine::tree::Side::Base => anyhow!("--base {}: {e}", a.base),
-        crate::engine::tree::Side::Head => anyhow!("--head {}: {e}", a.head),
+    let base = side_spec("base", a.base.as_ref(), a.base_dir.as_ref(), &a.repo)?;
+    let head = side_spec("head", a.head.as_ref(), a.head_dir.as_ref(), &a.repo)?;
+    let named = |s: &Spec, flag: &str| match s {
+        Spec::Dir(d) => format!("--{flag}-dir {}", d.display()),
+        Spec::Rev(r) => format!("--{flag} {}", crate::render::visible(r)),
+    };
+    let repo = LocalRepo::open(&base, &head, &a.repo).map_err(|(side, e)| match side {
+        crate::engine::tree::Side::Base => anyhow!("{}: {e}", named(&base, "base")),
+        crate::engine::tree::Side::Head => anyhow!("{}: {e}", named(&head, "head")),
     })?;
     let mut opts = AnalyzeOptions::new(a.engine.into());
     opts.dockerfiles = a.dockerfiles.clone();
@@ -318,7 +375,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     opts.build_args = args;
     opts.env = crate::shell::key_values(&a.env, "--env")?;
     opts.timings = crate::shell::timings_files(&a.timings)?;
-    opts.config = load_config(a.config.as_deref(), &a.head)?;
+    opts.config = load_config(a.config.as_deref(), a.head_dir.as_deref())?;
     if let Some(c) = &a.config {
         opts.config_file = c.display().to_string();
     }
@@ -347,7 +404,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
             },
         ),
         Format::Json => render::json::render(&report, &meta),
-        Format::Markdown => render::markdown::render(&report),
+        Format::Markdown => render::visible_lines(&render::markdown::render(&report)),
         Format::Sarif => render::sarif::render(&report, false),
     };
     print!("{out}");
@@ -424,7 +481,7 @@ fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOp
     opts.context = a.context.clone();
     opts.target = a.target.clone();
     opts.build_args = crate::shell::key_values(&a.build_args, "--build-arg")?;
-    opts.config = load_config(a.config.as_deref(), &root)?;
+    opts.config = load_config(a.config.as_deref(), Some(&root_path))?;
     Ok((repo, opts, root_path))
 }
 
@@ -449,7 +506,7 @@ fn run_check(c: CheckArgs) -> Result<Exit> {
     let out = match c.format {
         Format::Text => render::check::text(&report),
         Format::Json => render::check::json(&report),
-        Format::Markdown => render::check::markdown(&report),
+        Format::Markdown => render::visible_lines(&render::check::markdown(&report)),
         Format::Sarif => render::sarif::render(&report, true),
     };
     print!("{out}");
@@ -486,7 +543,12 @@ fn run_fix(f: FixArgs) -> Result<Exit> {
         crate::engine::fix::Applicability::Safe
     };
     let out = block_on(crate::app::check::fix(&repo, &opts, level))?.map_err(app_error)?;
-    print!("{}", render::diff::files_diff(&out.before, &out.after));
+    // the diff as a patch applies it (tabs and CRLF kept), but no hidden character or workflow
+    // command of the pull request's text reaches the terminal or the CI log
+    print!(
+        "{}",
+        render::visible_lines(&render::diff::files_diff(&out.before, &out.after))
+    );
     if f.apply {
         write_files(&root, &out)?;
     }
@@ -567,7 +629,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     opts.env = crate::shell::key_values(&h.env, "--env")?;
     opts.timings = crate::shell::timings_files(&h.timings)?;
     if let Some(c) = &h.config {
-        opts.config = load_config(Some(c), ".")?;
+        opts.config = load_config(Some(c), None)?;
     }
     let to_anyhow = |e| match e {
         AnalyzeError::Usage(m) => anyhow!(m),

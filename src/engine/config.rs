@@ -39,12 +39,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     let cfg: Config = serde_saphyr::from_str_with_options(text, opts).map_err(|e| ConfigError {
         file: file.into(),
         line: e.location().map(|l| l.line() as u32),
-        message: e
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid YAML")
-            .to_string(),
+        message: crate::engine::decl::yaml_message(&e),
     })?;
     if let Some(d) = &cfg.builder.driver {
         if !DRIVERS.contains(&d.as_str()) {
@@ -188,6 +183,28 @@ mod tests {
         );
         let e = parse("c.yml", "builds:\n  - dockerfile: a\n    contxt: b\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    /// Issue 30 item 14: a configuration past a reader's budget says so in a sentence naming
+    /// what went past which count, not "budget breached: Nodes { nodes: 20001 }".
+    #[test]
+    fn a_budget_breach_is_a_sentence() {
+        let nodes = format!("paths:\n  include: [{}]\n", vec!["a"; 20_001].join(", "));
+        for (text, want) in [(
+            nodes,
+            "more than 20000 nodes (mappings, lists and values): past the limit",
+        )] {
+            let e = parse("c.yml", &text).unwrap_err();
+            assert!(e.message.contains(want), "{e}");
+            assert!(
+                !e.message.contains("breached") && !e.message.contains('{'),
+                "{e}"
+            );
+        }
+        // a YAML file of a build declaration, the same way
+        let deep = format!("x: {}{}\n", "[".repeat(70), "]".repeat(70));
+        let (_, m) = crate::engine::decl::load_yaml(&deep).unwrap_err();
+        assert!(m.starts_with("more than 64 levels of nesting"), "{m}");
     }
 
     #[test]

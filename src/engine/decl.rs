@@ -75,10 +75,55 @@ fn load_yaml_uncached(text: &str) -> Loaded {
         }
         Err(e) => {
             let line = e.location().map(|l| l.line() as u32);
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-            Err((line, first))
+            Err((line, yaml_message(&e)))
         }
+    }
+}
+
+/// A YAML reader's error in one sentence: a budget breach says what went past the limit ("more
+/// than 20000 nodes…", not "budget breached: Nodes { nodes: 20001 }"), any other error its first
+/// line.
+pub fn yaml_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    // the breach under the wrappers that add a snippet or an alias's location
+    let mut inner = e.without_snippet();
+    while let serde_saphyr::Error::AliasError { error, .. } = inner {
+        inner = error.without_snippet();
+    }
+    let serde_saphyr::Error::Budget { breach, .. } = inner else {
+        return e
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid YAML")
+            .to_string();
+    };
+    // the count at the breach is one past the limit
+    let past = |n: usize, what: &str| {
+        format!(
+            "more than {} {what}: past the limit cachebust reads a YAML file under; not read",
+            n.saturating_sub(1)
+        )
+    };
+    match breach {
+        B::Events { events } => past(*events, "parser events"),
+        B::Aliases { aliases } => past(*aliases, "aliases (*name)"),
+        B::Anchors { anchors } => past(*anchors, "anchors (&name)"),
+        B::Depth { depth } => past(*depth, "levels of nesting"),
+        B::Documents { documents } => past(*documents, "documents"),
+        B::Nodes { nodes } => past(*nodes, "nodes (mappings, lists and values)"),
+        B::ScalarBytes { total_scalar_bytes } => past(*total_scalar_bytes, "bytes of values"),
+        B::MergeKeys { merge_keys } => past(*merge_keys, "merge keys (<<)"),
+        B::RecordedAnchorEvents {
+            recorded_anchor_events,
+        } => past(*recorded_anchor_events, "events copied by aliases"),
+        B::RecordedAnchorBytes {
+            recorded_anchor_bytes,
+        } => past(*recorded_anchor_bytes, "bytes copied by aliases"),
+        B::AliasAnchorRatio { aliases, anchors } => format!(
+            "{aliases} aliases for {anchors} anchors (an alias bomb?): past the limit cachebust reads a YAML file under; not read"
+        ),
+        _ => "larger or deeper than the limits cachebust reads a YAML file under; not read".into(),
     }
 }
 

@@ -458,6 +458,18 @@ impl Needs {
 }
 
 /// Join a directory and a relative path, then clean (`..` cannot leave the root).
+/// Whether `name` can be one entry of a tree: git refuses to check out `.`, `..`, an empty name
+/// or one holding `/` (a crafted tree can still hold them: `..` would make `../Dockerfile`), so
+/// such an entry is no file of the repository.
+pub fn is_entry_name(name: &str) -> bool {
+    !matches!(name, "" | "." | "..") && !name.contains(['/', '\0'])
+}
+
+/// Whether every component of a slash-separated path is an entry name (`is_entry_name`).
+pub fn is_clean_path(path: &str) -> bool {
+    path.split('/').all(is_entry_name)
+}
+
 pub fn join_clean(dir: &str, rel: &str) -> String {
     let mut parts: Vec<&str> = dir
         .split('/')

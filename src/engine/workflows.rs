@@ -257,9 +257,10 @@ fn read_jobs(
                 continue;
             }
             let root = checkout.clone().unwrap_or_default();
-            // a workspace path → a repository path
+            // a workspace path → a repository path; an absolute path (the runner's `/etc`) or
+            // one that climbs out of the workspace is none, never clamped onto the repository
             let to_repo = |p: &str| -> Option<String> {
-                let p = join_clean("", p);
+                let p = inside("", p)?;
                 if root.is_empty() {
                     Some(p)
                 } else if p == root {
@@ -373,13 +374,35 @@ fn read_jobs(
                     args.insert(k, v);
                 }
                 let mut contexts = BTreeMap::new();
+                let mut outside = None;
                 for item in list(get("build-contexts")) {
                     if let Some((k, v)) = item.split_once('=') {
                         let (v, _) = expand(&format!("build context {}", k.trim()), v)?;
-                        let local = !(v.contains("://") || v.starts_with("target:"));
-                        let v = if local { to_repo(&v).unwrap_or(v) } else { v };
+                        let local = !(v.contains("://") || v.contains(':'));
+                        let v = if local {
+                            match to_repo(&v) {
+                                Some(r) => r,
+                                None => {
+                                    outside = Some(format!("{}={v}", k.trim()));
+                                    continue;
+                                }
+                            }
+                        } else {
+                            v
+                        };
                         contexts.insert(k.trim().to_string(), v);
                     }
+                }
+                if let Some(c) = outside {
+                    problem(
+                        found,
+                        line,
+                        true,
+                        format!(
+                            "job {job}, {step_name}: build context {c} is outside the repository; refused"
+                        ),
+                    );
+                    continue;
                 }
                 let target = match get("target").and_then(s) {
                     Some(t) => Some(expand("target", &t)?.0),
@@ -400,10 +423,25 @@ fn read_jobs(
                 let line = bake_lines.next();
                 let mut expand = |what: &str, v: &str| step.expand(budget, line, what, v);
                 let workdir = match get("workdir").and_then(s) {
-                    Some(w) => to_repo(&expand("workdir", &w)?.0),
-                    None => None,
-                }
-                .unwrap_or_default();
+                    None => String::new(),
+                    Some(w) => {
+                        let w = expand("workdir", &w)?.0;
+                        match to_repo(&w) {
+                            Some(r) => r,
+                            None => {
+                                problem(
+                                    found,
+                                    line,
+                                    true,
+                                    format!(
+                                        "job {job}, {step_name}: workdir {w} is outside the repository; refused"
+                                    ),
+                                );
+                                continue;
+                            }
+                        }
+                    }
+                };
                 let mut files = Vec::new();
                 for f in list(get("files")) {
                     let (f, unknown) = expand("bake file", &f)?;
@@ -535,6 +573,55 @@ jobs:
         assert!(msgs[0].contains("IMAGE_TAG"));
         assert!(msgs[1].contains("matrix.dir"));
         assert_eq!(f.problems[1].line, Some(26));
+    }
+
+    /// Issue 30 item 14: a context, file, workdir or named context outside the workspace (an
+    /// absolute path of the runner, or `..` above it) is refused with its line, never clamped
+    /// onto the repository's own `etc/`.
+    #[test]
+    fn paths_outside_the_workspace_are_refused_not_clamped() {
+        let steps = [
+            ("context: /etc", "context /etc"),
+            ("context: ../../../../etc", "context ../../../../etc"),
+            ("context: etc/../../etc", "context etc/../../etc"),
+            ("file: /etc/Dockerfile", "file /etc/Dockerfile"),
+            ("file: ../etc/Dockerfile", "file ../etc/Dockerfile"),
+            (
+                "build-contexts: |\n            x=../../etc",
+                "build context x=../../etc",
+            ),
+        ];
+        for (with, said) in steps {
+            let y = format!(
+                "jobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker/build-push-action@v6\n        with:\n          {with}\n"
+            );
+            let f = read(".github/workflows/x.yml", &y);
+            assert!(f.builds.is_empty(), "{with}: {:?}", f.builds);
+            assert_eq!(f.problems.len(), 1, "{with}: {:?}", f.problems);
+            let p = &f.problems[0];
+            assert!(p.error && p.line == Some(6), "{with}: {p:?}");
+            assert!(
+                p.message
+                    .contains(&format!("{said} is outside the repository; refused")),
+                "{with}: {}",
+                p.message
+            );
+        }
+        let y = "jobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: docker/bake-action@v5\n        with:\n          workdir: /etc\n";
+        let f = read(".github/workflows/x.yml", y);
+        assert!(f.bakes.is_empty(), "{:?}", f.bakes);
+        assert!(
+            f.problems[0]
+                .message
+                .contains("workdir /etc is outside the repository; refused"),
+            "{:?}",
+            f.problems
+        );
+        // inside the workspace stays as it was
+        let y = "jobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          context: ./etc/../app\n";
+        let f = read(".github/workflows/x.yml", y);
+        assert_eq!(f.builds[0].context, "app");
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
     }
 
     #[test]

@@ -48,7 +48,8 @@ pub const FILES_TRUNCATED: &str = "this pull request changes more than 3,000 fil
 /// Listing the files failed on a shallow checkout: nothing can be predicted.
 pub fn shallow_listing_failed(error: &str) -> String {
     format!(
-        "listing the pull request's files failed: {error} (the checkout is shallow, so nothing can be predicted: check out with `fetch-depth: 0`)"
+        "listing the pull request's files failed: {} (the checkout is shallow, so nothing can be predicted: check out with `fetch-depth: 0`)",
+        super::visible(error)
     )
 }
 
@@ -59,19 +60,25 @@ pub fn no_prediction_summary(why: &str) -> String {
 
 /// Listing the files failed after the analysis (the review cannot be anchored).
 pub fn listing_failed(error: &str) -> String {
-    format!("listing the pull request's files failed: {error}")
+    format!(
+        "listing the pull request's files failed: {}",
+        super::visible(error)
+    )
 }
 
 /// Delivering the review failed.
 pub fn delivering_failed(error: &str) -> String {
-    format!("delivering the review failed: {error}")
+    format!("delivering the review failed: {}", super::visible(error))
 }
 
 /// GitHub failed after the job summary and the outputs were written: the stderr line, the
 /// warning workflow command, and the job summary's note, in that order.
 pub fn degraded(what: &str) -> (String, String, String) {
     (
-        format!("cachebust: {what}; the job summary and the outputs have the report"),
+        super::visible_lines(&format!(
+            "cachebust: {}; the job summary and the outputs have the report",
+            super::visible(what)
+        )),
         format!(
             "::warning title=cachebust::{}",
             data(&format!(
@@ -104,7 +111,10 @@ pub fn fallback(why: &str) -> (String, String) {
 
 /// A dry run could not list the files: it goes on with the local diff.
 pub fn dry_run_files_unlisted(error: &str) -> String {
-    format!("dry run: cannot list the pull request's files ({error}); using the local diff")
+    super::visible_lines(&format!(
+        "dry run: cannot list the pull request's files ({}); using the local diff",
+        super::visible(error)
+    ))
 }
 
 /// A dry run's account of the requests it did not send: a count, then each request (method,
@@ -114,7 +124,7 @@ pub fn dry_run_requests(requests: &[(String, String, Option<String>)]) -> String
     for (method, route, body) in requests {
         o.push_str(&format!("{method} {route}\n"));
         if let Some(b) = body {
-            o.push_str(b);
+            o.push_str(&super::json_printed(b.clone()));
             o.push('\n');
         }
     }

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::markdown::{escape, inline_code};
+use super::visible;
 use crate::engine::dockerfile::Severity;
 use crate::engine::fix::Applicability;
 use crate::engine::report::{Diagnostic, FileDiagnostic, Report};
@@ -88,9 +89,9 @@ fn diag_line(o: &mut String, path: &str, d: &Diagnostic) {
     let _ = writeln!(
         o,
         "{}: {}: {}",
-        super::diagnostic_at(path, d),
+        visible(&super::diagnostic_at(path, d)),
         sev(d.severity),
-        d.message
+        visible(&d.message)
     );
 }
 
@@ -98,29 +99,30 @@ fn file_diag_line(o: &mut String, d: &FileDiagnostic) {
     let _ = writeln!(
         o,
         "{}{}: {}: {}",
-        d.file,
+        visible(&d.file),
         d.line.map(|l| format!(":{l}")).unwrap_or_default(),
         sev(d.severity),
-        d.message
+        visible(&d.message)
     );
 }
 
 fn finding_line(o: &mut String, path: &str, f: &Finding) {
     let _ = writeln!(
         o,
-        "{path}:{}: {} {} {}: {}",
+        "{}:{}: {} {} {}: {}",
+        visible(path),
         f.line,
         sev(f.severity),
         f.code,
         f.name,
-        f.message
+        visible(&f.message)
     );
     if let Some(x) = &f.fix {
         let _ = writeln!(
             o,
             "    {}: {}",
             applicability_words(x.applicability),
-            x.description
+            visible(&x.description)
         );
     }
 }
@@ -209,7 +211,7 @@ pub fn text(report: &Report) -> String {
             if c.unsafe_fixes == 1 { "" } else { "es" }
         );
     }
-    super::visible(&o).into_owned()
+    super::visible_lines(&o)
 }
 
 #[derive(Serialize)]
@@ -258,7 +260,7 @@ pub fn json(report: &Report) -> String {
     let mut s = serde_json::to_string_pretty(&out)
         .unwrap_or_else(|e| format!("{{\"version\":1,\"error\":\"{e}\"}}"));
     s.push('\n');
-    s
+    super::json_printed(s)
 }
 
 /// Markdown: a table of findings per Dockerfile, fixes as diffs.
@@ -327,7 +329,7 @@ pub fn markdown(report: &Report) -> String {
                 "<details><summary>{} line {}: {}</summary>\n\n{fence}diff\n{}{fence}\n</details>\n",
                 f.code,
                 f.line,
-                escape(&x.description),
+                super::markdown::html(&x.description),
                 diff
             );
         }
@@ -361,7 +363,10 @@ pub fn fix_summary(out: &crate::engine::fix_outcome::FixOutcome, applied_to_disk
             let _ = writeln!(
                 o,
                 "  {}:{}: {} {}",
-                a.dockerfile, a.line, a.code, a.description
+                visible(&a.dockerfile),
+                a.line,
+                a.code,
+                visible(&a.description)
             );
         }
         if !applied_to_disk {
@@ -395,7 +400,13 @@ pub fn fix_summary(out: &crate::engine::fix_outcome::FixOutcome, applied_to_disk
         } else {
             "not applied: it kept coming back after being applied"
         };
-        let _ = writeln!(o, "  {}:{}: {} {why}", s.dockerfile, s.line, s.code);
+        let _ = writeln!(
+            o,
+            "  {}:{}: {} {why}",
+            visible(&s.dockerfile),
+            s.line,
+            s.code
+        );
     }
-    o
+    super::visible_lines(&o)
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::duration;
+use super::{duration, visible};
 use crate::engine::history::HistoryReport;
 
 #[derive(serde::Serialize)]
@@ -22,7 +22,7 @@ pub fn json(h: &HistoryReport, range: &str) -> String {
     })
     .unwrap_or_default();
     s.push('\n');
-    s
+    super::json_printed(s)
 }
 
 fn kind_words(k: &str) -> String {
@@ -63,7 +63,8 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
     let rebuilding = h.per_commit.iter().filter(|c| c.rebuilt_steps > 0).count();
     let _ = writeln!(
         o,
-        "cachebust history {range}: {} commit{}, {rebuilding} rebuild something; about {} of rebuild time in all, {:.0}% of it avoidable ({})",
+        "cachebust history {}: {} commit{}, {rebuilding} rebuild something; about {} of rebuild time in all, {:.0}% of it avoidable ({})",
+        visible(range),
         h.commits,
         if h.commits == 1 { "" } else { "s" },
         duration(h.total_rebuild_seconds),
@@ -81,7 +82,7 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
         let _ = writeln!(
             o,
             "{}: {} {} it, about {} in all; avoidable {}{}",
-            d.path,
+            visible(&d.path),
             d.commits_rebuilding,
             commits_rebuild(d.commits_rebuilding),
             duration(d.rebuild_seconds),
@@ -100,7 +101,7 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
                 s.rebuilds,
                 s.line,
                 duration(s.seconds),
-                s.instruction
+                visible(&s.instruction)
             );
         }
         let _ = writeln!(o, "  what starts the rebuilds:");
@@ -108,7 +109,7 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
             let top: Vec<String> = t
                 .top
                 .iter()
-                .map(|(p, n)| format!("{} ({n})", what_words(&t.kind, p)))
+                .map(|(p, n)| format!("{} ({n})", visible(&what_words(&t.kind, p))))
                 .collect();
             let _ = writeln!(
                 o,
@@ -124,12 +125,13 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
             );
         }
     }
-    o
+    super::visible_lines(&o)
 }
 
-/// Text for HTML.
+/// Text for HTML: entities, and hidden characters written out (`render::visible`).
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+    visible(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
@@ -278,7 +280,8 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
         let _ = writeln!(o, "</table>");
     }
     o.push_str("</body></html>\n");
-    o
+    // printed to stdout: no line a CI runner takes for a workflow command
+    super::visible_lines(&o)
 }
 
 /// "1 commit rebuilds" / "3 commits rebuild" (without the number).

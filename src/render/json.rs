@@ -373,5 +373,5 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
     let mut s = serde_json::to_string_pretty(&out)
         .unwrap_or_else(|e| format!("{{\"version\":1,\"error\":\"{e}\"}}"));
     s.push('\n');
-    s
+    super::json_printed(s)
 }

@@ -3,8 +3,9 @@
 //! sorted by time with a total row (only when there are several), then per build the causal
 //! chains, the steps in a `<details>` table with a seconds column, the notes each once, and a
 //! Mermaid stage graph for multi-stage builds. Text from the repository (paths, instructions) is
-//! escaped so it cannot inject markup, HTML or mentions; instruction text stays byte for byte
-//! inside code spans.
+//! escaped so it cannot inject markup or HTML, and a word GitHub would turn into a mention, an
+//! issue reference or a link is set as code; instruction text stays inside code spans, its
+//! hidden characters written out.
 
 use std::fmt::Write;
 
@@ -15,67 +16,111 @@ use super::{
 use crate::engine::fix::Applicability;
 use crate::engine::report::{DockerfileReport, Note, Report, Severity, Status};
 
-/// Escape text for a markdown table cell or paragraph.
+/// Whether GitHub would make a word of repository text into a link or a notification: an
+/// @-mention (or an e-mail address), an issue reference (`#3`, `owner/repo#3`, `GH-3`), a URL
+/// (`http://…`, `www.…`). GitHub links these in the text of a comment after markdown is rendered
+/// (a backslash escape such as `\#3` is gone by then), but never inside code.
+fn links_on_github(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    let b = lower.as_bytes();
+    let digit_after = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    word.contains('@')
+        || lower.contains("://")
+        || lower.contains("www.")
+        || b.iter()
+            .enumerate()
+            .any(|(i, c)| *c == b'#' && digit_after(i + 1))
+        || lower.match_indices("gh-").any(|(i, _)| digit_after(i + 3))
+}
+
+/// Escape text for a markdown table cell or paragraph: markup characters escaped, hidden
+/// characters written out (`render::visible`), and each word GitHub would link or notify with
+/// (see `links_on_github`) set as inline code, which GitHub leaves alone.
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' => {
-                o.push('\\');
-                o.push(c);
+    for (i, word) in s.split(' ').enumerate() {
+        if i > 0 {
+            o.push(' ');
+        }
+        if links_on_github(word) {
+            // as code; a `|` stays outside it, escaped, so a table cell is not split inside
+            // the code (GitHub ends a cell at a bare `|` even there)
+            for (j, piece) in word.split('|').enumerate() {
+                if j > 0 {
+                    o.push_str("\\|");
+                }
+                if !piece.is_empty() {
+                    o.push_str(&inline_code(piece));
+                }
             }
-            '&' => o.push_str("&amp;"),
-            '@' => o.push_str("@\u{200b}"),
-            '\n' | '\r' => o.push(' '),
-            CODE_OPEN | CODE_CLOSE => {}
-            c if super::is_hidden_control(c) => o.push_str(&super::visible(&c.to_string())),
-            _ => o.push(c),
+            continue;
+        }
+        for c in word.chars() {
+            match c {
+                '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '!' => {
+                    o.push('\\');
+                    o.push(c);
+                }
+                '&' => o.push_str("&amp;"),
+                CODE_OPEN | CODE_CLOSE => {}
+                c if super::is_hidden(c) => o.push_str(&super::visible(&c.to_string())),
+                _ => o.push(c),
+            }
         }
     }
     o
 }
 
-/// Text for raw HTML (a `<summary>`): entities for `<`, `>`, `&`, `"`, no mentions; the code
-/// spans of a sentence become `<code>`.
+/// Text for raw HTML (a `<summary>`): entities for `<`, `>`, `&`, `"`, hidden characters written
+/// out, words GitHub would link or notify with in `<code>`; the code spans of a sentence become
+/// `<code>`.
 pub fn html(s: &str) -> String {
-    let esc = |t: &str| {
+    let entities = |t: &str| {
         super::visible(
             &t.replace('&', "&amp;")
                 .replace('<', "&lt;")
                 .replace('>', "&gt;")
-                .replace('"', "&quot;")
-                .replace('@', "@\u{200b}")
-                .replace(['\n', '\r'], " "),
+                .replace('"', "&quot;"),
         )
         .into_owned()
     };
-    super::spans(
-        s,
-        |c| format!("<code>{}</code>", esc(c)),
-        |t| {
-            let mut out = String::new();
-            let parts: Vec<&str> = t.split('`').collect();
-            let closed = parts.len() % 2 == 1;
-            for (i, part) in parts.iter().enumerate() {
-                if i % 2 == 1 && (closed || i + 1 < parts.len()) {
-                    out.push_str(&format!("<code>{}</code>", esc(part)));
+    let code = |t: &str| format!("<code>{}</code>", entities(t));
+    let esc = |t: &str| {
+        t.split(' ')
+            .map(|w| {
+                if links_on_github(w) {
+                    code(w)
                 } else {
-                    if i % 2 == 1 {
-                        out.push('`');
-                    }
-                    out.push_str(&esc(part));
+                    entities(w)
                 }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    super::spans(s, code, |t| {
+        let mut out = String::new();
+        let parts: Vec<&str> = t.split('`').collect();
+        let closed = parts.len() % 2 == 1;
+        for (i, part) in parts.iter().enumerate() {
+            if i % 2 == 1 && (closed || i + 1 < parts.len()) {
+                out.push_str(&code(part));
+            } else {
+                if i % 2 == 1 {
+                    out.push('`');
+                }
+                out.push_str(&esc(part));
             }
-            out
-        },
-    )
+        }
+        out
+    })
 }
 
-/// Inline code that cannot be broken out of: the fence is longer than any backtick run.
+/// Inline code that cannot be broken out of: the fence is longer than any backtick run; hidden
+/// characters (line breaks, zero-width, bidi and tag characters) written out, so the span shows
+/// what the name holds.
 pub fn inline_code(s: &str) -> String {
     let s: String = s
         .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
         .filter(|c| *c != CODE_OPEN && *c != CODE_CLOSE)
         .collect();
     let s = super::visible(&s).into_owned();

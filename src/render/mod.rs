@@ -103,30 +103,153 @@ fn arrow_of(before: &str, after: &str) -> String {
 }
 
 /// The sentence explaining a cause (without the leading status).
-/// Whether a character would act on a terminal or reorder text instead of showing: C0 and C1
-/// controls (ESC starts terminal sequences) other than newline and tab, DEL, and the Unicode
-/// bidirectional controls ("Trojan Source": U+202A–U+202E, U+2066–U+2069, marks).
-pub fn is_hidden_control(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t')
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+/// Whether a character must be written out (`\u{…}`) in text: it would act on a terminal or a
+/// CI log instead of showing, reorder the text around it, or not show at all. Every control
+/// character but the tab: C0 (newline and carriage return included: a name holding one would
+/// start a line of its own, which a CI runner may read as a workflow command), DEL and C1 (ESC
+/// starts terminal sequences, NEL ends a line); the Unicode bidirectional controls ("Trojan
+/// Source": U+202A–U+202E, U+2066–U+2069 and the marks); the line and paragraph separators
+/// U+2028/U+2029; zero-width and other invisible format characters (U+200B–U+200D, U+2060–U+2064,
+/// U+FEFF, the soft hyphen, the Hangul fillers, the Mongolian vowel separator, variation
+/// selectors) and the tag characters U+E0000–U+E007F (invisible text).
+pub fn is_hidden(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{061c}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{200b}'..='\u{200d}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{206a}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{00ad}'
+                | '\u{034f}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{3164}'
+                | '\u{ffa0}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e007f}'
+                | '\u{e0100}'..='\u{e01ef}'
+        )
 }
 
-/// `s` with every hidden control (see `is_hidden_control`) written out as `\u{…}`, so a file
-/// name or instruction from a pull request shows what it holds and cannot act on the reader's
-/// terminal or reorder the text around it.
+fn write_escaped(o: &mut String, c: char) {
+    let _ = std::fmt::Write::write_fmt(o, format_args!("\\u{{{:x}}}", c as u32));
+}
+
+/// `s` with every hidden character (see `is_hidden`) written out as `\u{…}`, so a file name,
+/// instruction or commit message from a pull request shows what it holds, stays on its line, and
+/// cannot act on the reader's terminal or CI log or reorder the text around it. The one function
+/// every text sink uses for a value; documents made of lines are `visible_lines`.
 pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(is_hidden_control) {
+    if !s.chars().any(is_hidden) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut o = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if is_hidden_control(c) {
-            let _ = std::fmt::Write::write_fmt(&mut o, format_args!("\\u{{{:x}}}", c as u32));
+        if is_hidden(c) {
+            write_escaped(&mut o, c);
         } else {
             o.push(c);
         }
     }
     std::borrow::Cow::Owned(o)
+}
+
+/// A document for a terminal or a CI log, made of the renderer's own lines: its line breaks
+/// (`\n`, and `\r\n`) are kept, every other hidden character is written out (`visible`; the
+/// values in it have had theirs written out already), and no line can be read as a GitHub
+/// Actions workflow command: the runner takes `::` at the start of a line (after white space) and
+/// `##[` anywhere in it, so the first `:` of a leading `::` is written `\u{3a}` and the second `#`
+/// of `##[` `\u{23}`.
+pub fn visible_lines(s: &str) -> String {
+    visible_lines_keeping(s, &[])
+}
+
+/// `visible_lines`, keeping the escape sequences in `keep` (the renderer's own colours).
+pub fn visible_lines_keeping(s: &str, keep: &[&str]) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if let Some(seq) = keep.iter().find(|k| !k.is_empty() && rest.starts_with(**k)) {
+            out.push_str(seq);
+            rest = &rest[seq.len()..];
+            continue;
+        }
+        if c == '\n' || (c == '\r' && rest[1..].starts_with('\n')) || !is_hidden(c) {
+            out.push(c);
+        } else {
+            write_escaped(&mut out, c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    no_workflow_commands(&out)
+}
+
+/// `s` (lines) with no line a CI runner reads as a workflow command: see `visible_lines`.
+fn no_workflow_commands(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for line in s.split_inclusive('\n') {
+        let body = line.trim_start();
+        let lead = line.len() - body.len();
+        let line = if body.starts_with("::") {
+            std::borrow::Cow::Owned(format!("{}\\u{{3a}}{}", &line[..lead], &body[1..]))
+        } else {
+            std::borrow::Cow::Borrowed(line)
+        };
+        out.push_str(&line.replace("##[", "#\\u{23}["));
+    }
+    out
+}
+
+/// One event of the server's log as written: a text event stays one line (a value's line breaks
+/// and every other hidden character written out, no workflow command); in a JSON event, whose
+/// C0 controls the serialiser escaped already, the other hidden characters become JSON escapes
+/// (`json_printed`).
+pub fn log_event(event: &str, json: bool) -> String {
+    let (body, end) = match event.strip_suffix('\n') {
+        Some(b) => (b, "\n"),
+        None => (event, ""),
+    };
+    if json {
+        let mut o = json_printed(body.to_string());
+        o.push_str(end);
+        return o;
+    }
+    visible_lines(&format!("{}{end}", visible(body)))
+}
+
+/// A JSON document printed where a terminal or a CI runner reads it, meaning the same to a JSON
+/// reader: the hidden characters JSON leaves raw (C1 controls, bidi, zero-width, tag characters,
+/// U+2028/U+2029; they can only stand inside strings) become `\uXXXX` escapes, and so does the
+/// second `#` of `##[` (a workflow command anywhere in a line, also only inside a string).
+pub fn json_printed(s: String) -> String {
+    if !s.contains("##[") && !s.chars().any(|c| c != '\n' && is_hidden(c)) {
+        return s;
+    }
+    let mut o = String::with_capacity(s.len() + 16);
+    let mut units = [0u16; 2];
+    for c in s.chars() {
+        if c != '\n' && is_hidden(c) {
+            for u in c.encode_utf16(&mut units) {
+                let _ = std::fmt::Write::write_fmt(&mut o, format_args!("\\u{:04x}", u));
+            }
+        } else {
+            o.push(c);
+        }
+    }
+    o.replace("##[", "#\\u0023[")
 }
 
 /// Where a build's diagnostic points: `file:line`, `file` when it concerns the whole file; the

@@ -1297,11 +1297,21 @@ pub fn annotations(report: &Report) -> String {
     o
 }
 
-/// Escape a workflow-command message.
+/// Escape a workflow-command message: `%`, CR and LF as `@actions/core` escapes them (the runner
+/// reads them back), every other hidden character written out (`render::visible`: an
+/// annotation shows what a name holds, and ESC never reaches the log).
 pub fn data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => o.push_str("%25"),
+            '\r' => o.push_str("%0D"),
+            '\n' => o.push_str("%0A"),
+            c if super::is_hidden(c) => o.push_str(&super::visible(&c.to_string())),
+            c => o.push(c),
+        }
+    }
+    o
 }
 
 /// Escape a workflow-command property value.
@@ -1337,6 +1347,7 @@ mod tests {
     fn escapes_for_workflow_commands() {
         assert_eq!(prop("a,b:c%\n"), "a%2Cb%3Ac%25%0A");
         assert_eq!(data("50%\r\nx"), "50%25%0D%0Ax");
+        assert_eq!(data("a\u{1b}[2J\u{202e}b"), "a\\u{1b}[2J\\u{202e}b");
     }
 
     #[test]

@@ -107,7 +107,8 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                 "ruleId": f.code,
                 "ruleIndex": index(f.code),
                 "level": level(f.severity),
-                "message": {"text": f.message},
+                // read by people in code scanning: hidden characters written out
+                "message": {"text": super::visible(&f.message)},
                 "locations": [{"physicalLocation": {
                     "artifactLocation": {"uri": uri(&df.path), "uriBaseId": "%SRCROOT%"},
                     "region": {"startLine": f.line, "endLine": f.end_line},
@@ -126,7 +127,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                     "ruleId": CACHE_MISS,
                     "ruleIndex": index(CACHE_MISS),
                     "level": "note",
-                    "message": {"text": format!("`{}` rebuilds ({} later step{} follow): {why}", origin.instruction, follow.len(), if follow.len() == 1 { "" } else { "s" })},
+                    "message": {"text": super::visible(&format!("`{}` rebuilds ({} later step{} follow): {why}", origin.instruction, follow.len(), if follow.len() == 1 { "" } else { "s" }))},
                     "locations": [{"physicalLocation": {
                         "artifactLocation": {"uri": uri(&df.path), "uriBaseId": "%SRCROOT%"},
                         "region": {"startLine": origin.line, "endLine": origin.end_line},
@@ -150,7 +151,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
     });
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
-    s
+    super::json_printed(s)
 }
 
 #[cfg(test)]

@@ -97,7 +97,8 @@ impl Printer {
     /// A sentence (code spans marked) wrapped at the width: `first` before the first line,
     /// `rest` before the others.
     fn para(&mut self, first: &str, rest: &str, text: &str) {
-        let text = spans_from_backticks(text);
+        let (first, rest) = (&*one_line(first), &*one_line(rest));
+        let text = spans_from_backticks(&one_line(text));
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
         let mut len = visible_len(first);
@@ -172,32 +173,39 @@ impl Printer {
     }
 
     fn line(&mut self, s: &str) {
-        let _ = writeln!(self.o, "{s}");
+        let _ = writeln!(self.o, "{}", one_line(s));
     }
 }
 
-/// The output with every hidden control from the report written out (`render::visible`); with
-/// colour on, the escape sequences this renderer writes itself are kept.
+/// The output with every hidden character from the report written out and no line a CI runner
+/// takes for a workflow command (`render::visible_lines`); with colour on, the escape sequences
+/// this renderer writes itself are kept.
 fn visible_output(o: &str, color: bool) -> String {
     const OURS: [&str; 6] = [BOLD, RED, GREEN, DIM, CYAN, RESET];
-    let mut out = String::with_capacity(o.len());
-    let mut rest = o;
-    while let Some(c) = rest.chars().next() {
-        if color && c == '\x1b' {
-            if let Some(seq) = OURS.iter().find(|s| rest.starts_with(**s)) {
-                out.push_str(seq);
-                rest = &rest[seq.len()..];
-                continue;
-            }
-        }
-        if super::is_hidden_control(c) {
-            out.push_str(&super::visible(&c.to_string()));
-        } else {
-            out.push(c);
-        }
-        rest = &rest[c.len_utf8()..];
+    super::visible_lines_keeping(o, if color { &OURS } else { &[] })
+}
+
+/// A line break inside a value (a file name, an instruction) written out: each `line` and
+/// `para` is one line of output, whatever the value holds.
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    let breaks = |c: char| {
+        matches!(
+            c,
+            '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        )
+    };
+    if !s.contains(breaks) {
+        return std::borrow::Cow::Borrowed(s);
     }
-    out
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if breaks(c) {
+            o.push_str(&super::visible(&c.to_string()));
+        } else {
+            o.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(o)
 }
 
 pub fn render(report: &Report) -> String {
@@ -410,7 +418,8 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         }
     }
     if report.dockerfiles.is_empty() {
-        p.line("\nNo Dockerfile build is touched by this change.");
+        p.line("");
+        p.line("No Dockerfile build is touched by this change.");
     }
     visible_output(&p.o, opts.color)
 }

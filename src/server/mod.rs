@@ -49,7 +49,12 @@ X-GitHub-Delivery, a newer head superseding queued older ones. Workers read the 
 code from the pull request runs), analyse each in a process of its own (--analysis-seconds,
 --analysis-memory-mb), post the review, the summary comment and a check run, and retry
 GitHub errors with back-off. GET /healthz, /readyz and /metrics (Prometheus). Every flag can be
-given by its CACHEBUST_* variable. SIGTERM: stop accepting, finish or give back claimed jobs.";
+given by its CACHEBUST_* variable. SIGTERM: stop accepting, finish or give back claimed jobs.
+
+Secrets come from files or the environment only, never from a flag's value (the command line is
+visible to every user of the machine, and an error would print it): the webhook secrets from
+--webhook-secret-file or CACHEBUST_WEBHOOK_SECRET (comma-separated), the App's private key from
+--private-key-file or CACHEBUST_PRIVATE_KEY, a token from CACHEBUST_GITHUB_TOKEN.";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -70,28 +75,26 @@ pub struct ServeArgs {
     /// dropped as it drops them. The password is never printed.
     #[arg(long, env = "CACHEBUST_DATABASE_PASSWORD_FILE", value_name = "FILE")]
     pub database_password_file: Option<PathBuf>,
-    /// Webhook secret; several, comma-separated, are all accepted (rotation).
-    #[arg(
-        long,
-        env = "CACHEBUST_WEBHOOK_SECRET",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
+    /// Webhook secrets from `CACHEBUST_WEBHOOK_SECRET` (comma-separated, all accepted: rotation).
+    /// Read from the environment only: a secret is never a flag's value.
+    #[arg(skip)]
     pub webhook_secret: Vec<String>,
-    /// A file with one webhook secret per line (instead of or beside --webhook-secret).
+    /// A file with one webhook secret per line (instead of or beside CACHEBUST_WEBHOOK_SECRET).
     #[arg(long, env = "CACHEBUST_WEBHOOK_SECRET_FILE")]
     pub webhook_secret_file: Option<PathBuf>,
     /// The GitHub App's id.
     #[arg(long, env = "CACHEBUST_APP_ID")]
     pub app_id: Option<u64>,
-    /// The App's private key (PEM file).
-    #[arg(long, env = "CACHEBUST_PRIVATE_KEY_FILE")]
+    /// The App's private key (PEM file); else the PEM text in CACHEBUST_PRIVATE_KEY.
+    #[arg(long, env = "CACHEBUST_PRIVATE_KEY_FILE", value_name = "FILE")]
     pub private_key_file: Option<PathBuf>,
-    /// The App's private key (PEM text), when no file is given.
-    #[arg(long, env = "CACHEBUST_PRIVATE_KEY", hide_env_values = true)]
+    /// The App's private key (PEM text) from `CACHEBUST_PRIVATE_KEY`, when no file is given.
+    /// Environment only.
+    #[arg(skip)]
     pub private_key: Option<String>,
-    /// A token used for every installation instead of App authentication.
-    #[arg(long, env = "CACHEBUST_GITHUB_TOKEN", hide_env_values = true)]
+    /// A token used for every installation instead of App authentication, from
+    /// `CACHEBUST_GITHUB_TOKEN`. Environment only.
+    #[arg(skip)]
     pub github_token: Option<String>,
     /// The App's slug: its comments are by `<slug>[bot]`.
     #[arg(long, env = "CACHEBUST_APP_SLUG")]
@@ -424,19 +427,66 @@ async fn metrics_page(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// Standard error for the logs, one event at a time: each event is gathered, then written with
+/// its hidden characters escaped (`render::log_event`), so a name or message from a pull request
+/// cannot split a log line or act on the terminal reading it.
+#[derive(Clone, Copy)]
+struct VisibleLogs {
+    json: bool,
+}
+
+struct EventWriter {
+    json: bool,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for EventWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for EventWriter {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = crate::render::log_event(&String::from_utf8_lossy(&self.buf), self.json);
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for VisibleLogs {
+    type Writer = EventWriter;
+    fn make_writer(&'a self) -> EventWriter {
+        EventWriter {
+            json: self.json,
+            buf: Vec::new(),
+        }
+    }
+}
+
 fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CACHEBUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(VisibleLogs {
+            json: matches!(format, LogFormat::Json),
+        });
     let _ = match format {
         LogFormat::Json => b
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .try_init(),
-        LogFormat::Text => b.try_init(),
+        // no colour: every ESC in an event is written out
+        LogFormat::Text => b.with_ansi(false).try_init(),
     };
 }
 
@@ -497,8 +547,30 @@ pub fn run_analysis_process(a: AnalysisProcessArgs) -> Result<crate::shell::Exit
     Ok(crate::shell::Exit::Ok)
 }
 
+/// The name of a secret's file for an error, unless it is no file name but the secret itself
+/// (a key pasted where its file was asked for: several lines, or PEM's `-----`).
+fn secret_file_name(f: &std::path::Path) -> String {
+    let s = f.to_string_lossy();
+    if s.contains(['\n', '\r']) || s.starts_with('-') || s.len() > 4096 {
+        "<not shown: this is no file name, it looks like the secret itself>".into()
+    } else {
+        crate::render::visible(&s).into_owned()
+    }
+}
+
+/// The secrets of `serve` that come from the environment only (an empty variable is unset).
+fn secrets_from_env(a: &mut ServeArgs) {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+    a.webhook_secret = var("CACHEBUST_WEBHOOK_SECRET")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    a.private_key = var("CACHEBUST_PRIVATE_KEY");
+    a.github_token = var("CACHEBUST_GITHUB_TOKEN");
+}
+
 /// Run the server until SIGTERM / Ctrl-C.
-pub fn run(a: ServeArgs) -> Result<crate::shell::Exit> {
+pub fn run(mut a: ServeArgs) -> Result<crate::shell::Exit> {
+    secrets_from_env(&mut a);
     init_logs(a.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -520,8 +592,14 @@ async fn serve(a: ServeArgs) -> Result<()> {
         .filter(|s| !s.is_empty())
         .collect();
     if let Some(f) = &a.webhook_secret_file {
-        let t = std::fs::read_to_string(f)
-            .with_context(|| format!("--webhook-secret-file {}", f.display()))?;
+        let t = crate::shell::read_regular(f, crate::shell::MAX_CONFIG_BYTES)
+            .map_err(|e| anyhow!("--webhook-secret-file {}: {e}", secret_file_name(f)))?;
+        let t = String::from_utf8(t).map_err(|_| {
+            anyhow!(
+                "--webhook-secret-file {}: not UTF-8 text",
+                secret_file_name(f)
+            )
+        })?;
         secrets.extend(
             t.lines()
                 .map(str::trim)
@@ -531,15 +609,15 @@ async fn serve(a: ServeArgs) -> Result<()> {
     }
     if secrets.is_empty() {
         return Err(anyhow!(
-            "a webhook secret is required (--webhook-secret or CACHEBUST_WEBHOOK_SECRET): unsigned deliveries are refused"
+            "a webhook secret is required (--webhook-secret-file or CACHEBUST_WEBHOOK_SECRET): unsigned deliveries are refused"
         ));
     }
     let auth = match (&a.github_token, a.app_id) {
         (Some(t), _) => AppAuth::Token(t.clone()),
         (None, Some(id)) => {
             let pem = match (&a.private_key_file, &a.private_key) {
-                (Some(f), _) => std::fs::read(f)
-                    .with_context(|| format!("--private-key-file {}", f.display()))?,
+                (Some(f), _) => crate::shell::read_regular(f, crate::shell::MAX_CONFIG_BYTES)
+                    .map_err(|e| anyhow!("--private-key-file {}: {e}", secret_file_name(f)))?,
                 (None, Some(k)) => k.replace("\\n", "\n").into_bytes(),
                 (None, None) => {
                     return Err(anyhow!(
@@ -547,13 +625,18 @@ async fn serve(a: ServeArgs) -> Result<()> {
                     ));
                 }
             };
+            let from = if a.private_key_file.is_some() {
+                "--private-key-file"
+            } else {
+                "CACHEBUST_PRIVATE_KEY"
+            };
             crate::adapters::github::GitHub::check_app_key(id, &pem)
-                .map_err(|e| anyhow!("--private-key-file / CACHEBUST_PRIVATE_KEY: {e}"))?;
+                .map_err(|e| anyhow!("{from}: {e}"))?;
             AppAuth::App { id, pem }
         }
         (None, None) => {
             return Err(anyhow!(
-                "GitHub credentials are required: --app-id with a private key, or --github-token"
+                "GitHub credentials are required: --app-id with a private key, or CACHEBUST_GITHUB_TOKEN"
             ));
         }
     };

@@ -29,10 +29,71 @@ impl Exit {
 /// The exit status of an error: 2 (usage or I/O), with its message on one line.
 pub const ERROR_CODE: u8 = 2;
 
-/// The one line `main` prints for an error.
+/// The one line `main` prints for an error: a name in it (from a pull request, say) keeps its
+/// line breaks and other hidden characters written out (`render::visible`), and the line is no
+/// workflow command.
 pub fn error_line(e: &anyhow::Error) -> String {
-    let msg = format!("{e:#}").replace('\n', " ");
-    format!("cachebust: error: {msg}")
+    let msg = format!("{e:#}");
+    crate::render::visible_lines(&format!(
+        "cachebust: error: {}",
+        crate::render::visible(&msg)
+    ))
+}
+
+/// A command-line error from clap with the arguments it would echo hidden where they may be
+/// secrets: clap quotes the offending argument ("unexpected argument '-----BEGIN RSA PRIVATE
+/// KEY-----…' found"), so a key pasted onto the command line would go to the logs. A flag name
+/// (`--name`, `-x`) is shown; for an unexpected argument nothing else is; otherwise a value is
+/// shown only when it is a short plain word (at most 64 characters, one line, no control or
+/// invisible character, not starting with `-`), e.g. `invalid value 'podman' for '--engine'`.
+pub fn usage_error(rendered: &str, args: &[String], unexpected_argument: bool) -> String {
+    const HIDDEN: &str = "<not shown>";
+    let flag = |t: &str| {
+        let name = t.trim_start_matches('-');
+        (t.starts_with("--") && t.len() - name.len() == 2 || t.len() - name.len() == 1)
+            && name.len() <= 64
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let plain = |t: &str| {
+        !t.is_empty()
+            && t.chars().count() <= 64
+            && !t.starts_with('-')
+            && !t
+                .chars()
+                .any(|c| c.is_whitespace() || crate::render::is_hidden(c))
+    };
+    let mut hide: Vec<&str> = Vec::new();
+    for a in args {
+        // clap may quote the argument whole, the part before its first `=` (a long flag) or
+        // the value after it
+        let mut parts = vec![a.as_str()];
+        if let Some((name, value)) = a.split_once('=') {
+            parts.extend([name, value]);
+        }
+        for p in parts {
+            let shown = flag(p) || (!unexpected_argument && plain(p));
+            if !shown && !p.is_empty() {
+                hide.push(p);
+                // and each of its lines, wherever it turns up
+                hide.extend(p.lines().filter(|l| l.trim().len() >= 12));
+            }
+        }
+    }
+    // longest first, so a value is hidden whole before any part of it is looked for
+    hide.sort_by_key(|h| std::cmp::Reverse(h.len()));
+    let mut out = rendered.to_string();
+    for h in hide {
+        out = out.replace(&format!("'{h}'"), &format!("'{HIDDEN}'"));
+        out = out.replace(&format!("'-- {h}'"), &format!("'-- {HIDDEN}'"));
+        if h.len() > 8 || h.starts_with('-') {
+            out = out.replace(h, HIDDEN);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

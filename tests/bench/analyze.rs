@@ -153,9 +153,9 @@ fn corpus_trees(tmp: &Path, how: Change, n: usize) -> (PathBuf, PathBuf, Vec<Pat
 
 fn analyze_cmd(base: &Path, head: &Path) -> Command {
     let mut c = Command::new(bin());
-    c.args(["analyze", "--format", "json", "--base"])
+    c.args(["analyze", "--format", "json", "--base-dir"])
         .arg(base)
-        .arg("--head")
+        .arg("--head-dir")
         .arg(head);
     c
 }
@@ -360,7 +360,7 @@ fn example_pr(tmp: &Path) -> (PathBuf, PathBuf) {
 
 /// Median time of the analysis as a library call (what the Action and the server run).
 fn in_process(base: &Path, head: &Path) -> Duration {
-    use cachebust::adapters::local::LocalRepo;
+    use cachebust::adapters::local::{LocalRepo, Spec};
     use cachebust::app::analyze::{AnalyzeOptions, analyze};
     let opts = AnalyzeOptions::new(cachebust::engine::EngineKind::Docker2010);
 
@@ -371,8 +371,8 @@ fn in_process(base: &Path, head: &Path) -> Duration {
     for _ in 0..51 {
         let t = Instant::now();
         let repo = LocalRepo::open(
-            base.to_str().unwrap(),
-            head.to_str().unwrap(),
+            &Spec::Dir(base.into()),
+            &Spec::Dir(head.into()),
             Path::new("."),
         )
         .map_err(|(_, e)| e)
@@ -396,10 +396,10 @@ fn bench_example_vs_docker(tmp: &Path) {
                 "docker-20.10",
                 "--format",
                 "json",
-                "--base",
+                "--base-dir",
             ])
             .arg(&base)
-            .arg("--head")
+            .arg("--head-dir")
             .arg(&head);
             c
         },

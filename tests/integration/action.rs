@@ -149,6 +149,8 @@ fn run_action(api: &str, workspace: &Path, event: &Path, extra: &[(&str, &str)])
         .env("GITHUB_OUTPUT", &output)
         .env("RUNNER_TEMP", files.path())
         .env("INPUT_GITHUB_TOKEN", "ghs_test_token_do_not_print")
+        // the runner starts steps in the workspace
+        .current_dir(workspace)
         .arg("action");
     for (k, v) in extra {
         if *k == "--dry-run" {
@@ -915,4 +917,41 @@ fn the_base_configuration_applies_and_pull_request_files_are_not_followed_out() 
         "{out}"
     );
     assert!(!out.contains("SECRET"), "{out}");
+}
+
+/// Issue 30 item 1: a pull request that adds a directory named after its merge base (a copy of
+/// its files and a configuration that excludes every path) does not become the base: the base is
+/// the merge-base commit, read from the git objects, and its verdict stands.
+#[test]
+fn a_directory_named_after_the_merge_base_is_not_the_base() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    let decoy = r.dir.join(&r.base);
+    copy_tree(&root().join("examples/head"), &decoy);
+    std::fs::create_dir_all(decoy.join(".github")).unwrap();
+    std::fs::write(
+        decoy.join(".github/cachebust.yml"),
+        "paths:\n  exclude: [\"*\"]\nrules:\n  CB001: off\n  CB002: off\n  CB003: off\n  CB004: off\n",
+    )
+    .unwrap();
+    let head = commit(&r.dir, "head: a directory named after the merge base");
+    {
+        let mut s = f.state();
+        s.files = pull_files(&r.dir, &r.base, &head);
+    }
+    let ev = event_file(&r.dir, 7, &r.base, &head);
+    let run = run_action(
+        &f.url,
+        &r.dir,
+        &ev,
+        &[("--dry-run", ""), ("INPUT_FAIL_ON", "rebuilt-steps>0")],
+    );
+    let all = format!("{}{}", text(&run.out), run.summary);
+    assert_eq!(run.out.status.code(), Some(1), "{all}");
+    assert!(!all.contains("No Dockerfile build is touched"), "{all}");
+    assert!(all.contains("api/Dockerfile"), "{all}");
+    assert!(
+        all.contains("CB003"),
+        "the base configuration is the base commit's: {all}"
+    );
 }

@@ -58,9 +58,9 @@ fn examples(format: &str) -> Output {
     cachebust(
         &[
             "analyze",
-            "--base",
+            "--base-dir",
             "examples/base",
-            "--head",
+            "--head-dir",
             "examples/head",
             "--format",
             format,
@@ -259,7 +259,13 @@ fn git_revisions_predict_like_directories() {
     // a directory against a revision (the working tree against main~1)
     let mixed = cachebust(
         &[
-            "analyze", "--base", "HEAD~1", "--head", ".", "--format", "json",
+            "analyze",
+            "--base",
+            "HEAD~1",
+            "--head-dir",
+            ".",
+            "--format",
+            "json",
         ],
         &repo,
     );
@@ -273,9 +279,9 @@ fn exit_codes() {
     let r = root();
     let base = [
         "analyze",
-        "--base",
+        "--base-dir",
         "examples/base",
-        "--head",
+        "--head-dir",
         "examples/head",
     ];
     let with = |extra: &[&str]| {
@@ -305,15 +311,15 @@ fn exit_codes() {
     let err = stderr(&o);
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(
-        err.contains("no-such-revision is neither a directory nor a revision"),
+        err.contains("no-such-revision is not a revision of the repository"),
         "{err}"
     );
     let o = cachebust(
         &[
             "analyze",
-            "--base",
+            "--base-dir",
             "examples/base",
-            "--head",
+            "--head-dir",
             "examples/head",
             "--dockerfile",
             "nope/Dockerfile",
@@ -342,6 +348,104 @@ fn exit_codes() {
         stderr(&o).contains("not inside a git repository"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// Issue 30 item 1: `--base`/`--head` are revisions, never a directory of that name. A
+/// directory named after the base commit (a copy of the head with a configuration excluding
+/// every path) changes nothing; a name that is both a branch and a directory is refused; a
+/// directory given to `--base` says to use `--base-dir`.
+#[test]
+fn revisions_are_never_read_from_a_directory_of_that_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    example_repo(&repo);
+    git(&repo, &["branch", "old", "HEAD~1"]);
+    let o = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["rev-parse", "HEAD~1"])
+        .output()
+        .unwrap();
+    let sha = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let run = |args: &[&str]| cachebust(args, &repo);
+    let honest = run(&[
+        "analyze", "--base", "old", "--head", "main", "--format", "json",
+    ]);
+    assert_eq!(honest.status.code(), Some(0), "{}", stderr(&honest));
+    let rebuilt = json(&honest)["rebuilt_steps"].as_u64().unwrap();
+    assert!(rebuilt > 0);
+    // decoys: directories named like the revisions, each a copy of the head that skips all
+    for name in [sha.as_str(), "main", "old"] {
+        let d = repo.join(name);
+        copy_tree(&root().join("examples/head"), &d);
+        std::fs::create_dir_all(d.join(".github")).unwrap();
+        std::fs::write(
+            d.join(".github/cachebust.yml"),
+            "paths:\n  exclude: [\"*\"]\n",
+        )
+        .unwrap();
+    }
+    // a full commit id is the commit: the same prediction and the same verdict
+    let o = run(&[
+        "analyze", "--base", &sha, "--head", "HEAD", "--format", "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["rebuilt_steps"].as_u64(), Some(rebuilt));
+    let o = run(&[
+        "analyze",
+        "--base",
+        &sha,
+        "--head",
+        "HEAD",
+        "--fail-on",
+        "rebuilt-steps>0",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    // a branch name that is also a directory: refused, on one line, saying what to write
+    for (flag, args) in [
+        ("--base", ["analyze", "--base", "old", "--head", "HEAD"]),
+        ("--head", ["analyze", "--base", &sha, "--head", "main"]),
+    ] {
+        let o = run(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains("both a git revision of") && err.contains(&format!("{flag}-dir")),
+            "{err}"
+        );
+        assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    }
+    // the directories, named as directories, are read
+    let o = run(&[
+        "analyze",
+        "--base-dir",
+        "old",
+        "--head-dir",
+        "main",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["rebuilt_steps"].as_u64(), Some(0));
+    // old usage: a directory that is no revision gets the flag to use
+    let o = cachebust(
+        &[
+            "analyze",
+            "--base",
+            "examples/base",
+            "--head",
+            "examples/head",
+        ],
+        &root(),
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--base examples/base: not a git revision of")
+            && err.contains("give --base-dir examples/base"),
+        "{err}"
     );
 }
 
@@ -390,9 +494,9 @@ fn analyze_dirs(b: &Path, h: &Path, extra: &[&str]) -> Value {
         "analyze",
         "--format",
         "json",
-        "--base",
+        "--base-dir",
         b.to_str().unwrap(),
-        "--head",
+        "--head-dir",
         h.to_str().unwrap(),
     ];
     a.extend_from_slice(extra);
@@ -412,9 +516,9 @@ fn a_bare_build_arg_takes_its_value_from_the_environment() {
     );
     let unresolved = |arg: &str, env: Option<&str>| -> bool {
         let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));
-        c.args(["analyze", "--format", "json", "--base"])
+        c.args(["analyze", "--format", "json", "--base-dir"])
             .arg(&b)
-            .arg("--head")
+            .arg("--head-dir")
             .arg(&h)
             .args(["--build-arg", arg])
             .env_remove("V");
@@ -435,7 +539,15 @@ fn a_bare_build_arg_takes_its_value_from_the_environment() {
     assert!(unresolved("V", None));
     assert!(!unresolved("V=1.36", None));
     let o = cachebust(
-        &["analyze", "--base", ".", "--head", ".", "--build-arg", "=1"],
+        &[
+            "analyze",
+            "--base-dir",
+            ".",
+            "--head-dir",
+            ".",
+            "--build-arg",
+            "=1",
+        ],
         &b,
     );
     assert_eq!(o.status.code(), Some(2));
@@ -861,7 +973,7 @@ fn untrusted_config_and_timings_are_refused_without_their_contents() {
     std::fs::create_dir_all(head.join(".github")).unwrap();
     std::os::unix::fs::symlink(outside.join("shadow"), head.join(".github/cachebust.yml")).unwrap();
     let (b, h) = (base.to_str().unwrap(), head.to_str().unwrap());
-    let o = cachebust(&["analyze", "--base", b, "--head", h], tmp.path());
+    let o = cachebust(&["analyze", "--base-dir", b, "--head-dir", h], tmp.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("a symlink out of the repository: not read"),
@@ -873,7 +985,7 @@ fn untrusted_config_and_timings_are_refused_without_their_contents() {
     std::fs::remove_file(head.join(".github/cachebust.yml")).unwrap();
     std::fs::write(head.join("cb.yml"), "rules:\n  CB008: off\n").unwrap();
     std::os::unix::fs::symlink("../cb.yml", head.join(".github/cachebust.yml")).unwrap();
-    let o = cachebust(&["analyze", "--base", b, "--head", h], tmp.path());
+    let o = cachebust(&["analyze", "--base-dir", b, "--head-dir", h], tmp.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // a FIFO given as --timings: refused, not waited on
     let fifo = tmp.path().join("timings.log");
@@ -882,9 +994,9 @@ fn untrusted_config_and_timings_are_refused_without_their_contents() {
     let o = cachebust(
         &[
             "analyze",
-            "--base",
+            "--base-dir",
             b,
-            "--head",
+            "--head-dir",
             h,
             "--timings",
             fifo.to_str().unwrap(),
@@ -908,14 +1020,14 @@ fn untrusted_config_and_timings_are_refused_without_their_contents() {
         ("--config", big_cfg.to_str().unwrap(), "larger than 1 MiB"),
     ] {
         let o = cachebust(
-            &["analyze", "--base", b, "--head", h, flag, file],
+            &["analyze", "--base-dir", b, "--head-dir", h, flag, file],
             tmp.path(),
         );
         assert_eq!(o.status.code(), Some(2), "{flag} {file}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{flag} {file}: {}", stderr(&o));
     }
     // and the same run without them goes through
-    let o = cachebust(&["analyze", "--base", b, "--head", h], tmp.path());
+    let o = cachebust(&["analyze", "--base-dir", b, "--head-dir", h], tmp.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 

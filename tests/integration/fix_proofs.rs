@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cachebust::adapters::local::LocalRepo;
+use cachebust::adapters::local::{LocalRepo, Spec};
 use cachebust::app::analyze::{AnalyzeOptions, analyze};
 use cachebust::engine::EngineKind;
 use cachebust::engine::fix::Applicability;
@@ -244,7 +244,7 @@ async fn run_variant(
         .iter()
         .filter(|(l, s)| **s == 'R' && !from_lines.contains(l))
         .count();
-    let repo = LocalRepo::open(bdir.to_str().unwrap(), hdir.to_str().unwrap(), &bdir).unwrap();
+    let repo = LocalRepo::open(&Spec::Dir(bdir.clone()), &Spec::Dir(hdir.clone()), &bdir).unwrap();
     let mut opts = AnalyzeOptions::new(d.daemon.engine());
     opts.dockerfiles = vec!["Dockerfile".into()];
     opts.build_args = c

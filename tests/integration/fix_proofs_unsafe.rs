@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use cachebust::adapters::local::LocalRepo;
+use cachebust::adapters::local::{LocalRepo, Spec};
 use cachebust::app::analyze::{AnalyzeOptions, analyze};
 use cachebust::engine::fix::Applicability;
 use cachebust::engine::report::{Confidence, Status};
@@ -255,7 +255,8 @@ async fn copy_from(daemon: Daemon) {
         let (ok, log) = build(d, &hdir, &head, &format!("cbcopyfrom-{name}"));
         assert!(ok, "{log}");
         let real = real_statuses(&log, dockerfile(&head));
-        let repo = LocalRepo::open(bdir.to_str().unwrap(), hdir.to_str().unwrap(), &bdir).unwrap();
+        let repo =
+            LocalRepo::open(&Spec::Dir(bdir.clone()), &Spec::Dir(hdir.clone()), &bdir).unwrap();
         let mut opts = AnalyzeOptions::new(d.daemon.engine());
         opts.dockerfiles = vec!["Dockerfile".into()];
         let report = analyze(&repo, &opts).await.unwrap();

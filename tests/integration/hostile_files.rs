@@ -20,9 +20,9 @@ fn out(o: &std::process::Output) -> String {
 fn analyze(b: &Path, h: &Path, extra: &[&str]) -> std::process::Output {
     let mut a = vec![
         "analyze",
-        "--base",
+        "--base-dir",
         b.to_str().unwrap(),
-        "--head",
+        "--head-dir",
         h.to_str().unwrap(),
     ];
     a.extend_from_slice(extra);

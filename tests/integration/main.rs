@@ -16,6 +16,7 @@ mod fix_proofs_rules;
 mod fix_proofs_unsafe;
 mod history;
 mod history_repos;
+mod hostile_cli;
 mod hostile_files;
 mod install;
 mod monorepo;

@@ -2,7 +2,7 @@
 //! the sticky summary and the job summary for the example pull request, the SARIF document, and
 //! hostile file names and instruction text that must not inject markup, mentions or fences.
 
-use cachebust::adapters::local::LocalRepo;
+use cachebust::adapters::local::{LocalRepo, Spec};
 use cachebust::app::analyze::{AnalyzeOptions, analyze};
 use cachebust::engine::EngineKind;
 use cachebust::engine::report::Report;
@@ -28,7 +28,7 @@ fn files_of(v: Vec<Value>) -> Vec<PullFile> {
 }
 
 async fn report(dir: &std::path::Path, base: &str, head: &str) -> Report {
-    let repo = LocalRepo::open(base, head, dir).unwrap();
+    let repo = LocalRepo::open(&Spec::Rev(base.into()), &Spec::Rev(head.into()), dir).unwrap();
     analyze(&repo, &AnalyzeOptions::new(EngineKind::Buildkit))
         .await
         .unwrap()

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use cachebust::adapters::local::LocalRepo;
+use cachebust::adapters::local::{LocalRepo, Spec};
 use cachebust::app::analyze::AnalyzeOptions;
 use cachebust::app::check::FixOutcome;
 use cachebust::engine::EngineKind;
@@ -331,8 +331,8 @@ async fn rebuilt_runs(
     write_files(b.path(), base);
     write_files(h.path(), head);
     let repo = LocalRepo::open(
-        b.path().to_str().unwrap(),
-        h.path().to_str().unwrap(),
+        &Spec::Dir(b.path().into()),
+        &Spec::Dir(h.path().into()),
         b.path(),
     )
     .unwrap();
@@ -697,9 +697,11 @@ async fn cb003_volatility_comes_from_history() {
         }
         if r.git {
             // the last commit as a change: the base revision's history
-            let repo = cachebust::adapters::local::LocalRepo::open("HEAD~1", "HEAD", root)
-                .map_err(|(_, e)| e)
-                .unwrap();
+            use cachebust::adapters::local::{LocalRepo, Spec};
+            let repo =
+                LocalRepo::open(&Spec::Rev("HEAD~1".into()), &Spec::Rev("HEAD".into()), root)
+                    .map_err(|(_, e)| e)
+                    .unwrap();
             let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
             if r.workflow.is_some() {
                 // the build the workflow declares, with its args

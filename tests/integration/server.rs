@@ -1821,7 +1821,7 @@ async fn an_analysis_over_its_memory_budget_fails_alone() {
 /// history (git revisions: every listing and file read is a question over the pipe).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_analysis_process_reports_what_the_server_would() {
-    use cachebust::adapters::local::LocalRepo;
+    use cachebust::adapters::local::{LocalRepo, Spec};
     use cachebust::adapters::process::AnalysisProcess;
     use cachebust::app::analyze::{AnalyzeOptions, analyze};
     use cachebust::app::isolate::analyze_isolated;
@@ -1831,22 +1831,22 @@ async fn the_analysis_process_reports_what_the_server_would() {
         memory_bytes: 1 << 30,
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut pairs: Vec<(String, String, PathBuf, bool)> = vec![(
-        root.join("examples/base").display().to_string(),
-        root.join("examples/head").display().to_string(),
+    let mut pairs: Vec<(Spec, Spec, PathBuf, bool)> = vec![(
+        Spec::Dir(root.join("examples/base")),
+        Spec::Dir(root.join("examples/head")),
         root.to_path_buf(),
         false,
     )];
     for e in std::fs::read_dir(root.join("tests/fixtures/rules")).unwrap() {
-        let d = e.unwrap().path().display().to_string();
-        pairs.push((d.clone(), d, root.to_path_buf(), true));
+        let d = e.unwrap().path();
+        pairs.push((Spec::Dir(d.clone()), Spec::Dir(d), root.to_path_buf(), true));
     }
     let tmp = tempfile::tempdir().unwrap();
     let bare = crate::history_repos::clone(tmp.path(), "self-hosted");
     for i in 0..25 {
         pairs.push((
-            format!("HEAD~{}", i + 1),
-            format!("HEAD~{i}"),
+            Spec::Rev(format!("HEAD~{}", i + 1)),
+            Spec::Rev(format!("HEAD~{i}")),
             bare.clone(),
             false,
         ));
@@ -1859,8 +1859,8 @@ async fn the_analysis_process_reports_what_the_server_would() {
         let here = analyze(&source, &opts).await.unwrap();
         let there = analyze_isolated(&iso, &source, &opts)
             .await
-            .unwrap_or_else(|e| panic!("{base} → {head}: {e}"));
-        assert_eq!(there, here, "{base} → {head}");
+            .unwrap_or_else(|e| panic!("{base:?} → {head:?}: {e}"));
+        assert_eq!(there, here, "{base:?} → {head:?}");
         for d in &here.dockerfiles {
             findings += d.findings.len();
             steps += d.steps.len();

@@ -123,15 +123,14 @@ impl GitHub {
     /// startup, so a bad key stops the server instead of failing every job later.
     /// A key that parses is also made to sign one JWT: PEM holding something that is not an
     /// RSA private key is accepted by the parser and refused only by the signer.
-    pub fn check_app_key(app_id: u64, pem: &[u8]) -> Result<(), HostError> {
-        let refused = |e: &dyn std::fmt::Display| HostError::Forbidden {
-            status: 401,
-            message: format!("the App's private key: {e}"),
-        };
-        let key = octocrab::EncodingKey::from_rsa_pem(pem).map_err(|e| refused(&e))?;
+    pub fn check_app_key(app_id: u64, pem: &[u8]) -> Result<(), String> {
+        // the key's own errors name what is wrong, never its bytes
+        let key = octocrab::EncodingKey::from_rsa_pem(pem).map_err(|e| {
+            format!("the App's private key is malformed (not an RSA key in PEM): {e}")
+        })?;
         octocrab::auth::create_jwt(octocrab::models::AppId(app_id), &key)
             .map(|_| ())
-            .map_err(|e| refused(&e))
+            .map_err(|e| format!("the App's private key cannot sign GitHub's RS256 tokens: {e}"))
     }
 
     /// A client for one installation of a GitHub App (JWT from the private key; installation

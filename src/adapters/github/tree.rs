@@ -33,6 +33,10 @@ fn source_err(e: crate::ports::HostError) -> SourceError {
 
 fn listing(items: Vec<TreeItem>) -> Listing {
     Listing::complete(items.into_iter().filter_map(|t| {
+        // a crafted `..` entry is no path of the repository
+        if !crate::engine::tree::is_clean_path(&t.path) {
+            return None;
+        }
         let (kind, mode) = match t.mode.as_str() {
             "040000" | "40000" => (EntryKind::Dir, 0o755),
             "120000" => (EntryKind::Symlink, 0o777),
@@ -202,5 +206,44 @@ impl RepoSource for ApiTrees {
 
     fn complete_listings(&self) -> Option<(Listing, Listing)> {
         Some((self.base.clone(), self.head.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::tree::Lookup;
+
+    /// A crafted tree (`..`, `.`, an empty component) read through the API gives no path out of
+    /// the repository; the real entries stay.
+    #[test]
+    fn crafted_paths_are_left_out_of_a_listing() {
+        let item = |path: &str| TreeItem {
+            path: path.into(),
+            mode: "100644".into(),
+            kind: "blob".into(),
+            sha: "0".repeat(40),
+            size: Some(1),
+        };
+        let l = listing(
+            [
+                "Dockerfile",
+                "../Dockerfile",
+                "a/../../b",
+                "./x",
+                "a//b",
+                "/etc/passwd",
+                "app/Dockerfile",
+            ]
+            .into_iter()
+            .map(item)
+            .collect(),
+        );
+        let Lookup::Loaded(entries) = l.under("") else {
+            panic!("a complete listing")
+        };
+        let mut kept: Vec<String> = entries.into_iter().map(|(p, _)| p.to_string()).collect();
+        kept.sort();
+        assert_eq!(kept, ["Dockerfile", "app/Dockerfile"]);
     }
 }

@@ -776,6 +776,20 @@ fn load_includes(
                     format!("variable {u} is not set (not in the environment nor .env); it is taken as an empty string, as Compose does"),
                 );
             }
+            // a remote include (`oci://…`, a git URL): Compose fetches it, cachebust reads only
+            // the repository
+            if p.contains("://") || p.starts_with("git@") {
+                cx.problem(
+                    file,
+                    find_line(text, |l| l.contains(p.as_str())),
+                    false,
+                    format!(
+                        "include {p} is a remote resource, not a file of the repository; not fetched, so the services it defines are not analysed"
+                    ),
+                );
+                bad = true;
+                continue;
+            }
             match inside(&dir, &p) {
                 Some(r) => resolved.push(r),
                 None => {

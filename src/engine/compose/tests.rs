@@ -328,3 +328,33 @@ fn interpolation_across_services_shares_one_budget() {
     let r = run(&project(&all)[0], &all);
     assert_eq!(r.builds.len(), 100, "{:?}", r.problems);
 }
+
+/// Issue 30 item 14: a remote `include:` (an OCI artifact, a git repository) says it is remote
+/// and not fetched, on its line, instead of "no such file"; the project's own services go on.
+#[test]
+fn a_remote_include_is_said_to_be_remote() {
+    for remote in [
+        "oci://docker.io/example/app:1",
+        "https://github.com/example/app.git#main:compose.yaml",
+        "git@github.com:example/app.git",
+    ] {
+        let all = files(&[(
+            "compose.yaml",
+            &format!("include:\n  - {remote}\nservices:\n  a:\n    build: ./a\n"),
+        )]);
+        let ps = project(&all);
+        let r = run(&ps[0], &all);
+        assert_eq!(build(&r, "a").context, "a");
+        assert_eq!(r.problems.len(), 1, "{remote}: {:?}", r.problems);
+        let p = &r.problems[0];
+        assert_eq!(p.line, Some(2), "{remote}");
+        assert!(
+            p.message
+                .contains(&format!("include {remote} is a remote resource"))
+                && p.message.contains("not fetched"),
+            "{remote}: {}",
+            p.message
+        );
+        assert!(!p.message.contains("no such"), "{}", p.message);
+    }
+}

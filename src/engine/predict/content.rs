@@ -316,15 +316,26 @@ fn changes_reaching(
         .collect()
 }
 
-/// Follow a top-level symlink at `path` inside the context; `Err(())` if it leaves the context.
+/// Why a symlink cannot be followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unfollowed {
+    /// Its target leaves the build context.
+    Outside,
+    /// It leads back to itself (or through more links than any real layout needs).
+    Loop,
+}
+
+/// Follow a top-level symlink at `path` inside the context (`Ok(None)`: a listing was
+/// requested); an error says why it cannot be followed.
 fn follow(
     listing: &Listing,
     ctx: &Ctx<'_>,
     side: Side,
     context: &str,
     path: &str,
-) -> Result<Option<String>, ()> {
+) -> Result<Option<String>, Unfollowed> {
     let mut cur = path.to_string();
+    let mut seen = vec![cur.clone()];
     for _ in 0..16 {
         match listing.entry(&cur) {
             Lookup::Missing => {
@@ -356,7 +367,7 @@ fn follow(
                         "" | "." => {}
                         ".." => {
                             if parts.pop().is_none() {
-                                return Err(());
+                                return Err(Unfollowed::Outside);
                             }
                         }
                         s => parts.push(s),
@@ -370,21 +381,74 @@ fn follow(
                 } else {
                     format!("{context}/{rel}")
                 };
+                if seen.contains(&cur) {
+                    return Err(Unfollowed::Loop);
+                }
+                seen.push(cur.clone());
             }
             Lookup::Loaded(_) => return Ok(Some(cur)),
         }
     }
-    Err(())
+    Err(Unfollowed::Loop)
+}
+
+/// The first directory on the way to `path` (root-relative, below the context) that is a
+/// symlink, with its target: `COPY x/app/` where `x` is a link. `Ok(None)`: none; `Err(())`:
+/// a listing was requested.
+fn symlinked_dir(
+    listing: &Listing,
+    ctx: &Ctx<'_>,
+    side: Side,
+    context: &str,
+    path: &str,
+) -> Result<Option<(String, String)>, ()> {
+    let rel = context_relative(context, path).unwrap_or("");
+    let mut prefix = context.to_string();
+    let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    for c in comps.iter().take(comps.len().saturating_sub(1)) {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(c);
+        match listing.entry(&prefix) {
+            Lookup::Missing => {
+                ctx.needs.request(side, &prefix, false);
+                return Err(());
+            }
+            Lookup::Loaded(Some(Entry {
+                kind: EntryKind::Symlink,
+                id,
+                ..
+            })) => return Ok(Some((prefix, id.clone()))),
+            Lookup::Loaded(_) => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Why a COPY source goes wrong: the build fails there (BuildKit says "not found"), or the
+/// prediction cannot see through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProblem {
+    pub fails: bool,
+    pub message: String,
 }
 
 /// Why a context source of the head build cannot be copied, if it cannot (BuildKit fails the
-/// build with "not found" in these cases).
+/// build with "not found" in these cases), or cannot be predicted (a symlinked directory on its
+/// way to a directory of the context: BuildKit follows it, the prediction does not).
 pub fn source_problem(
     ctx: &Ctx<'_>,
     context: &str,
     path: &str,
     ignore: &IgnoreInfo,
-) -> Option<String> {
+) -> Option<SourceProblem> {
+    let fails = |message: String| {
+        Some(SourceProblem {
+            fails: true,
+            message,
+        })
+    };
     // a path with a variable that has no value here: which file it names is not known (the
     // step says so in its notes), so nothing can be said about its existence
     if path.contains(super::sim::PLACEHOLDER_OPEN) {
@@ -393,9 +457,14 @@ pub fn source_problem(
     let shown = context_relative(context, path).unwrap_or(path);
     let shown = if shown.is_empty() { "." } else { shown };
     let resolved = match follow(ctx.head_tree, ctx, Side::Head, context, path) {
-        Err(()) => {
-            return Some(format!(
+        Err(Unfollowed::Outside) => {
+            return fails(format!(
                 "{shown} is a symlink that points outside the build context; it is never followed out of it"
+            ));
+        }
+        Err(Unfollowed::Loop) => {
+            return fails(format!(
+                "{shown} is a symlink loop (its links lead back to themselves); BuildKit stops with too many links"
             ));
         }
         Ok(None) => return None,
@@ -406,7 +475,53 @@ pub fn source_problem(
             ctx.needs.request(Side::Head, &resolved, false);
             None
         }
-        Lookup::Loaded(false) => Some(format!("{shown} does not exist in the build context")),
+        Lookup::Loaded(false) => {
+            // a directory on the way may be a symlink: say what it is, never follow it out
+            let (link, target) =
+                match symlinked_dir(ctx.head_tree, ctx, Side::Head, context, &resolved) {
+                    Err(()) => return None,
+                    Ok(None) => {
+                        return fails(format!("{shown} does not exist in the build context"));
+                    }
+                    Ok(Some(l)) => l,
+                };
+            let link_shown = context_relative(context, &link)
+                .unwrap_or(&link)
+                .to_string();
+            let rest = &resolved[link.len()..];
+            let into = match follow(ctx.head_tree, ctx, Side::Head, context, &link) {
+                Err(Unfollowed::Outside) => {
+                    return fails(format!(
+                        "{shown} goes through {link_shown}, a symlink to {target} outside the build context; it is never followed out of it"
+                    ));
+                }
+                Err(Unfollowed::Loop) => {
+                    return fails(format!(
+                        "{shown} goes through {link_shown}, a symlink loop (its links lead back to themselves); BuildKit stops with too many links"
+                    ));
+                }
+                Ok(None) => return None,
+                Ok(Some(t)) => format!("{t}{rest}"),
+            };
+            let inside = context_relative(context, &into)
+                .unwrap_or(&into)
+                .to_string();
+            match ctx.head_tree.exists(&into) {
+                Lookup::Missing => {
+                    ctx.needs.request(Side::Head, &into, false);
+                    None
+                }
+                Lookup::Loaded(false) => fails(format!(
+                    "{shown} goes through {link_shown}, a symlink to {target}, which BuildKit resolves inside the build context, to {inside}: nothing is there"
+                )),
+                Lookup::Loaded(true) => Some(SourceProblem {
+                    fails: false,
+                    message: format!(
+                        "{shown} goes through {link_shown}, a symlink to {target}: BuildKit copies {inside} through it, but cachebust does not follow a symlinked directory, so changes there are not seen in this step"
+                    ),
+                }),
+            }
+        }
         Lookup::Loaded(true) => {
             let rel = context_relative(context, &resolved)?;
             if rel.is_empty() {
@@ -431,6 +546,7 @@ pub fn source_problem(
                     ignore.file.as_deref().unwrap_or(".dockerignore")
                 )
             })
+            .and_then(fails)
         }
     }
 }
@@ -498,7 +614,7 @@ fn select_all(
     let resolved = match follow(listing, ctx, side, context, path) {
         Ok(Some(r)) => r,
         Ok(None) => return None,
-        Err(()) => return Some(out),
+        Err(_) => return Some(out),
     };
     match listing.entry(&resolved) {
         Lookup::Missing => {

@@ -1053,17 +1053,31 @@ fn check_sources(
             else {
                 continue;
             };
-            if let Some(message) = content::source_problem(ctx, &build.context, path, &head.ignore)
-            {
-                diags.push(Diagnostic {
-                    line,
-                    severity: Severity::Error,
-                    message: format!("the build fails here: {message}"),
-                    file: None,
-                });
-                if let Some(st) = steps.iter_mut().find(|s| s.line == line) {
-                    st.notes.push(Note::WillFail { message });
+            match content::source_problem(ctx, &build.context, path, &head.ignore) {
+                None => {}
+                Some(content::SourceProblem {
+                    fails: true,
+                    message,
+                }) => {
+                    diags.push(Diagnostic {
+                        line,
+                        severity: Severity::Error,
+                        message: format!("the build fails here: {message}"),
+                        file: None,
+                    });
+                    if let Some(st) = steps.iter_mut().find(|s| s.line == line) {
+                        st.notes.push(Note::WillFail { message });
+                    }
                 }
+                Some(content::SourceProblem {
+                    fails: false,
+                    message,
+                }) => diags.push(Diagnostic {
+                    line,
+                    severity: Severity::Warning,
+                    message,
+                    file: None,
+                }),
             }
         }
     }
