@@ -827,6 +827,10 @@ impl GitRepo {
                             path: p,
                             kind: ChangeKind::ModeChanged,
                         }),
+                        (Some(x), Some(_)) if x.mode == 0o160000 => out.push(Change {
+                            path: p,
+                            kind: ChangeKind::SubmoduleMoved,
+                        }),
                         (Some(_), Some(_)) => out.push(Change {
                             path: p,
                             kind: ChangeKind::Modified,

@@ -254,6 +254,10 @@ pub enum ChangeKind {
     Modified,
     /// Only the permission bits or the kind (file ↔ symlink) changed.
     ModeChanged,
+    /// A git submodule points at another commit. A checkout without submodules (the default of
+    /// `actions/checkout` and of `git clone`) leaves it an empty directory on both sides, so
+    /// what a COPY takes from it is the same.
+    SubmoduleMoved,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -273,6 +277,22 @@ impl ChangeSet {
         changes.sort_by(|a, b| a.path.cmp(&b.path));
         changes.dedup_by(|a, b| a.path == b.path);
         ChangeSet { changes }
+    }
+
+    /// The same changes, a modified path that is a git submodule on both sides marked as
+    /// `SubmoduleMoved` (for change sets from a list of paths, such as a pull request's files).
+    pub fn with_submodules_marked(mut self, base: &Listing, head: &Listing) -> ChangeSet {
+        let gitlink = |l: &Listing, p: &str| {
+            l.entries
+                .get(p)
+                .is_some_and(|e| e.kind == EntryKind::Submodule)
+        };
+        for c in &mut self.changes {
+            if c.kind == ChangeKind::Modified && gitlink(base, &c.path) && gitlink(head, &c.path) {
+                c.kind = ChangeKind::SubmoduleMoved;
+            }
+        }
+        self
     }
 
     /// Derive the change set from two complete listings.
@@ -321,7 +341,11 @@ impl ChangeSet {
                         } else if be.id != he.id {
                             out.push(Change {
                                 path: (*bp).clone(),
-                                kind: ChangeKind::Modified,
+                                kind: if be.kind == EntryKind::Submodule {
+                                    ChangeKind::SubmoduleMoved
+                                } else {
+                                    ChangeKind::Modified
+                                },
                             });
                         }
                         b.next();

@@ -1203,3 +1203,65 @@ fn empty_code_span(s: &str) -> bool {
 /// A workflow building `{context}` with the commit's sha as `GIT_SHA`: the evidence CB003 needs
 /// that the value changes on every commit.
 pub const WORKFLOW_GIT_SHA: &str = "on: push\njobs:\n  image:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          context: {context}\n          build-args: |\n            GIT_SHA=${{ github.sha }}\n";
+
+/// A git submodule moved to another commit: a checkout without submodules (the default of
+/// `actions/checkout` and `git clone`) leaves it an empty directory on both sides, so `COPY . .`
+/// takes the same bytes and nothing rebuilds; a COPY of a path inside it fails, said so.
+#[test]
+fn a_moved_submodule_rebuilds_nothing_and_copying_from_it_is_said_to_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["config", "user.email", "t@example.invalid"]);
+    git(dir, &["config", "user.name", "t"]);
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nCOPY app.txt /app.txt\nCOPY . /src\nRUN ls /src\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("app.txt"), "app\n").unwrap();
+    let gitlink = |sha: &str| {
+        git(
+            dir,
+            &[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("160000,{sha},vendor/lib"),
+            ],
+        )
+    };
+    git(dir, &["add", "-A"]);
+    gitlink("1111111111111111111111111111111111111111");
+    git(dir, &["commit", "-q", "-m", "base"]);
+    gitlink("2222222222222222222222222222222222222222");
+    git(dir, &["commit", "-q", "-m", "move the submodule"]);
+    let o = cachebust(
+        &[
+            "analyze", "--base", "HEAD~1", "--head", "HEAD", "--format", "json",
+        ],
+        dir,
+    );
+    let v = json(&o);
+    assert_eq!(v["changed_paths"], 1, "{v}");
+    assert_eq!(v["rebuilt_steps"], 0, "{v}");
+    // a build added that copies from inside the submodule: its COPY names the submodule
+    std::fs::write(
+        dir.join("Dockerfile.lib"),
+        "FROM busybox\nCOPY vendor/lib/x.txt /x.txt\n",
+    )
+    .unwrap();
+    git(dir, &["add", "Dockerfile.lib"]);
+    git(dir, &["commit", "-q", "-m", "copy from the submodule"]);
+    let o = cachebust(
+        &[
+            "analyze", "--base", "HEAD~1", "--head", "HEAD", "--format", "json",
+        ],
+        dir,
+    );
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        text.contains("vendor/lib/x.txt does not exist in the build context: it is inside the git submodule vendor/lib"),
+        "{text}"
+    );
+}

@@ -103,6 +103,7 @@ impl ApiTrees {
         if bt || ht {
             notes.push("GitHub truncated a tree listing (over 100,000 entries): files missing from it are treated as absent".to_string());
         }
+        let (base, head) = (listing(b), listing(h));
         if files_truncated {
             notes.push("the pull request changes more than 3,000 files, the most GitHub lists: changes beyond them are not seen".to_string());
         }
@@ -112,9 +113,9 @@ impl ApiTrees {
             repo: repo.into(),
             base_sha: base_sha.into(),
             head_sha: head_sha.into(),
-            changes: changes_of(files),
-            base: listing(b),
-            head: listing(h),
+            changes: changes_of(files).with_submodules_marked(&base, &head),
+            base,
+            head,
             notes,
         })
     }

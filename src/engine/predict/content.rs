@@ -306,6 +306,8 @@ fn changes_reaching(
     };
     cands
         .into_iter()
+        // a submodule moved to another commit is the same empty directory to BuildKit
+        .filter(|c| c.kind != crate::engine::tree::ChangeKind::SubmoduleMoved)
         .filter(|c| !wildcard || wildcard_selects(path, &c.path))
         .filter(|c| context_relative(context, &c.path).is_some())
         .filter(|c| {
@@ -392,16 +394,23 @@ fn follow(
     Err(Unfollowed::Loop)
 }
 
+/// What stands on the way to a path: a symlinked directory (with its target) or a git
+/// submodule (a gitlink: a checkout without submodules leaves it an empty directory).
+enum OnTheWay {
+    Symlink(String, String),
+    Submodule(String),
+}
+
 /// The first directory on the way to `path` (root-relative, below the context) that is a
-/// symlink, with its target: `COPY x/app/` where `x` is a link. `Ok(None)`: none; `Err(())`:
-/// a listing was requested.
+/// symlink or a submodule: `COPY x/app/` where `x` is a link. `Ok(None)`: none; `Err(())`: a
+/// listing was requested.
 fn symlinked_dir(
     listing: &Listing,
     ctx: &Ctx<'_>,
     side: Side,
     context: &str,
     path: &str,
-) -> Result<Option<(String, String)>, ()> {
+) -> Result<Option<OnTheWay>, ()> {
     let rel = context_relative(context, path).unwrap_or("");
     let mut prefix = context.to_string();
     let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
@@ -419,7 +428,11 @@ fn symlinked_dir(
                 kind: EntryKind::Symlink,
                 id,
                 ..
-            })) => return Ok(Some((prefix, id.clone()))),
+            })) => return Ok(Some(OnTheWay::Symlink(prefix, id.clone()))),
+            Lookup::Loaded(Some(Entry {
+                kind: EntryKind::Submodule,
+                ..
+            })) => return Ok(Some(OnTheWay::Submodule(prefix))),
             Lookup::Loaded(_) => {}
         }
     }
@@ -477,14 +490,25 @@ pub fn source_problem(
         }
         Lookup::Loaded(false) => {
             // a directory on the way may be a symlink: say what it is, never follow it out
-            let (link, target) =
-                match symlinked_dir(ctx.head_tree, ctx, Side::Head, context, &resolved) {
-                    Err(()) => return None,
-                    Ok(None) => {
-                        return fails(format!("{shown} does not exist in the build context"));
-                    }
-                    Ok(Some(l)) => l,
-                };
+            let (link, target) = match symlinked_dir(
+                ctx.head_tree,
+                ctx,
+                Side::Head,
+                context,
+                &resolved,
+            ) {
+                Err(()) => return None,
+                Ok(None) => {
+                    return fails(format!("{shown} does not exist in the build context"));
+                }
+                Ok(Some(OnTheWay::Submodule(m))) => {
+                    let m = context_relative(context, &m).unwrap_or(&m);
+                    return fails(format!(
+                        "{shown} does not exist in the build context: it is inside the git submodule {m}, which a checkout without submodules leaves an empty directory"
+                    ));
+                }
+                Ok(Some(OnTheWay::Symlink(l, t))) => (l, t),
+            };
             let link_shown = context_relative(context, &link)
                 .unwrap_or(&link)
                 .to_string();
@@ -568,6 +592,11 @@ fn select(
         Side::Base => ctx.base_tree,
     };
     let mut out = select_all(listing, ctx, side, context, path, wildcard, ignore)?;
+    // a git submodule is an empty directory (a checkout without submodules): its commit is not
+    // what BuildKit copies
+    for x in out.iter_mut().filter(|x| x.1 == EntryKind::Submodule) {
+        x.3.clear();
+    }
     if !exclude.is_empty() {
         let prefix = if wildcard { wildcard_base(path) } else { path };
         out.retain(|(name, ..)| {
