@@ -503,7 +503,26 @@ mod tests {
             diagnostics: Vec::new(),
             timings: Vec::new(),
             config: Default::default(),
-            histories: Default::default(),
+            // CB003's evidence: each Dockerfile's GIT_SHA default changed in every one of its
+            // last 20 commits
+            histories: names
+                .iter()
+                .map(|n| {
+                    let versions = (0..20)
+                        .map(|i| {
+                            Some(format!(
+                                "FROM alpine:3.19\nARG GIT_SHA={i}\nRUN apk add curl\nRUN make\nRUN echo $GIT_SHA > /v\n"
+                            ))
+                        })
+                        .collect();
+                    let h = volatility::FileHistory {
+                        commits: 20,
+                        seconds: 20 * 86_400,
+                        versions,
+                    };
+                    (format!("{n}/Dockerfile"), Some(h))
+                })
+                .collect(),
         };
         let out = analyze(&inputs);
         let measured: usize = out
