@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use crate::engine::cost::simple_commands;
+use crate::engine::shellwords::simple_commands;
 
 /// Cleaning commands (program, then words in order) and the cache directories they empty.
 const CLEANERS: &[(&[&str], &[&str])] = &[
@@ -73,7 +73,7 @@ impl Clean {
     pub fn empties(&self, target: &str) -> bool {
         self.dirs
             .iter()
-            .any(|d| crate::engine::cost::mount_covers(target, d))
+            .any(|d| crate::engine::shellwords::mount_covers(target, d))
     }
 }
 
@@ -225,7 +225,7 @@ fn spans(text: &str) -> Vec<(Range<usize>, Sep)> {
 
 /// The cleaning commands of a RUN's shell text.
 pub fn cleans(text: &str) -> Vec<Clean> {
-    if text.len() > crate::engine::cost::MAX_CLASSIFIED_BYTES {
+    if text.len() > crate::engine::shellwords::MAX_CLASSIFIED_BYTES {
         return Vec::new();
     }
     let all = spans(text);

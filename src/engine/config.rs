@@ -190,17 +190,13 @@ mod tests {
     #[test]
     fn a_budget_breach_is_a_sentence() {
         let nodes = format!("paths:\n  include: [{}]\n", vec!["a"; 20_001].join(", "));
-        for (text, want) in [(
-            nodes,
-            "more than 20000 nodes (mappings, lists and values): past the limit",
-        )] {
-            let e = parse("c.yml", &text).unwrap_err();
-            assert!(e.message.contains(want), "{e}");
-            assert!(
-                !e.message.contains("breached") && !e.message.contains('{'),
-                "{e}"
-            );
-        }
+        let want = "more than 20000 nodes (mappings, lists and values): past the limit";
+        let e = parse("c.yml", &nodes).unwrap_err();
+        assert!(e.message.contains(want), "{e}");
+        assert!(
+            !e.message.contains("breached") && !e.message.contains('{'),
+            "{e}"
+        );
         // a YAML file of a build declaration, the same way
         let deep = format!("x: {}{}\n", "[".repeat(70), "]".repeat(70));
         let (_, m) = crate::engine::decl::load_yaml(&deep).unwrap_err();

@@ -35,6 +35,7 @@ pub mod pull;
 pub mod report;
 pub mod rules;
 pub mod settings;
+pub mod shellwords;
 pub mod tree;
 pub mod volatility;
 pub mod workflows;

@@ -951,7 +951,7 @@ fn a_directory_named_after_the_merge_base_is_not_the_base() {
     assert!(!all.contains("No Dockerfile build is touched"), "{all}");
     assert!(all.contains("api/Dockerfile"), "{all}");
     assert!(
-        all.contains("CB003"),
+        all.contains("CB001"),
         "the base configuration is the base commit's: {all}"
     );
 }

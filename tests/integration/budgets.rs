@@ -107,9 +107,9 @@ fn evaluation_bombs_are_findings_with_file_line_and_limit_and_the_other_build_go
     let o = bounded(
         &[
             "analyze",
-            "--base",
+            "--base-dir",
             b.to_str().unwrap(),
-            "--head",
+            "--head-dir",
             h.to_str().unwrap(),
             "--format",
             "json",
@@ -299,9 +299,9 @@ fn deep_directories_are_refused_naming_the_directory_and_the_limit() {
     for args in [
         vec![
             "analyze",
-            "--base",
+            "--base-dir",
             b.to_str().unwrap(),
-            "--head",
+            "--head-dir",
             h.to_str().unwrap(),
         ],
         vec!["check", h.to_str().unwrap()],

@@ -1052,9 +1052,9 @@ fn a_fix_that_would_slow_this_change_is_shown_not_offered() {
     let o = cachebust(
         &[
             "analyze",
-            "--base",
+            "--base-dir",
             b.to_str().unwrap(),
-            "--head",
+            "--head-dir",
             h.to_str().unwrap(),
             "--format",
             "json",
@@ -1134,7 +1134,7 @@ fn unresolved_variables_show_as_variables_in_every_output() {
     );
     let mut outputs: Vec<(String, Output)> = Vec::new();
     for f in ["text", "json", "markdown", "sarif"] {
-        let args = ["analyze", "--base", bs, "--head", hs, "--format", f];
+        let args = ["analyze", "--base-dir", bs, "--head-dir", hs, "--format", f];
         outputs.push((format!("analyze {f}"), cachebust(&args, tmp.path())));
     }
     for f in ["text", "json", "markdown"] {

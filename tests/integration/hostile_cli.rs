@@ -83,7 +83,8 @@ fn secrets_are_never_printed() {
         ("CACHEBUST_APP_ID", "12"),
     ];
     let flag_eq = |f: &str| format!("{f}={pem}");
-    let cases: Vec<(Vec<String>, &[(&str, &str)], &str)> = vec![
+    type Case<'a> = (Vec<String>, &'a [(&'a str, &'a str)], &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["serve".into(), "--private-key".into(), pem.into()],
             &base_env,
