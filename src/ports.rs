@@ -190,7 +190,8 @@ pub enum HostError {
     /// 401/403 without rate limiting: the token may not do this (a fork's read-only token).
     #[error("GitHub refused the request ({status}): {message}")]
     Forbidden { status: u16, message: String },
-    /// Rate limited (primary or secondary); `retry_after` in seconds when the host said.
+    /// Rate limited (primary or secondary); `retry_after` in seconds when the host said (the
+    /// GitHub adapter keeps it within a second and an hour, whatever the header says).
     #[error("GitHub rate limit: {message}")]
     RateLimited {
         message: String,

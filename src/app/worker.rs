@@ -140,8 +140,11 @@ impl From<HostError> for JobError {
             transient: e.is_transient(),
             retry_after: match &e {
                 HostError::RateLimited { retry_after, .. } => {
-                    // no reset given: GitHub's advice for secondary limits is a minute
-                    Some(Duration::from_secs(retry_after.unwrap_or(60)))
+                    // no reset given: GitHub's advice for secondary limits is a minute; never
+                    // longer than GitHub's hour, never a retry without a pause
+                    Some(Duration::from_secs(
+                        retry_after.unwrap_or(60).clamp(1, 3600),
+                    ))
                 }
                 _ => None,
             },
@@ -401,7 +404,7 @@ pub async fn run_with_clock<S: JobStore, F: Forge>(
                 message,
                 ..
             }) => {
-                let wait = wait.max(Duration::from_secs(1));
+                let wait = wait.clamp(Duration::from_secs(1), Duration::from_secs(3600));
                 if let Err(se) = store
                     .postpone(
                         job.id,

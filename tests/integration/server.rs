@@ -2173,3 +2173,96 @@ async fn migrations_apply_to_a_database_of_the_unversioned_schema() {
         .await
         .unwrap();
 }
+
+/// A forge that is always rate limited with GitHub's largest `Retry-After` (item 14 of issue
+/// 30), counting the attempts.
+struct RetryForever(std::sync::atomic::AtomicU32);
+
+impl cachebust::app::worker::Forge for RetryForever {
+    type Host = cachebust::adapters::github::GitHub;
+    type Trees = cachebust::adapters::github::tree::ApiTrees;
+    async fn connect(&self, _: u64) -> Result<Self::Host, HostError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(HostError::RateLimited {
+            message: "API rate limit exceeded".into(),
+            retry_after: Some(u64::MAX),
+        })
+    }
+    async fn trees(
+        &self,
+        _: &Self::Host,
+        _: &cachebust::ports::PullRef,
+        _: &cachebust::ports::PullFiles,
+    ) -> Result<(Self::Trees, Vec<String>), HostError> {
+        Err(HostError::NotFound("no trees".into()))
+    }
+}
+
+/// `Retry-After: 18446744073709551615` waits an hour (GitHub's longest reset), not "now": the
+/// job is tried once, not again 59 minutes later by the clock, and again after the hour.
+#[tokio::test]
+async fn a_huge_retry_after_is_an_hour_not_a_hot_loop() {
+    use cachebust::app::worker::{Metrics, WorkerConfig, run_with_clock};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open(dir.path().join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let id = match store.enqueue(&job("u-huge", 1, "h"), false).await.unwrap() {
+        Enqueued::Queued { id, .. } => id,
+        other => panic!("{other:?}"),
+    };
+    let clock = ManualClock(std::sync::atomic::AtomicI64::new(now_ms()));
+    let cfg = WorkerConfig {
+        name: "w".into(),
+        lease: Duration::from_secs(60),
+        max_attempts: 3,
+        backoff: Duration::from_secs(1),
+        poll: Duration::from_millis(5),
+        engine: cachebust::engine::EngineKind::Buildkit,
+        check_runs: false,
+        bot_login: None,
+        publish: Default::default(),
+        analysis_budget: Duration::from_secs(60),
+        analysis_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        isolation: None,
+    };
+    let forge = RetryForever(Default::default());
+    let metrics = Metrics::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wake = tokio::sync::Notify::new();
+    let worker = run_with_clock(&store, &forge, &cfg, &metrics, stop_rx, &wake, &clock);
+    let tries = || forge.0.load(std::sync::atomic::Ordering::SeqCst);
+    let test = async {
+        while tries() < 1 || store.job_status(id).await.unwrap().unwrap().0 != "queued" {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // 300 ms of polls every 5 ms: no second try while the clock stands still
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(tries(), 1, "retried at once: a hot loop");
+        clock
+            .0
+            .fetch_add(59 * 60 * 1000, std::sync::atomic::Ordering::SeqCst);
+        wake.notify_waiters();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(tries(), 1, "retried before the hour");
+        clock
+            .0
+            .fetch_add(2 * 60 * 1000, std::sync::atomic::Ordering::SeqCst);
+        wake.notify_waiters();
+        let start = Instant::now();
+        while tries() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(10), "never retried");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (st, attempts, err) = store.job_status(id).await.unwrap().unwrap();
+        assert!(st == "queued" || st == "running", "{st}");
+        assert!(
+            attempts <= 1,
+            "a rate limit does not use up attempts: {attempts}"
+        );
+        assert!(err.unwrap().contains("rate limit"));
+        stop_tx.send(true).unwrap();
+        wake.notify_waiters();
+    };
+    tokio::join!(worker, test);
+}

@@ -474,6 +474,14 @@ fn seg(s: &str) -> String {
     encode_path(s)
 }
 
+/// The longest wait a rate limit may ask for: GitHub's primary limits reset within the hour.
+pub const MAX_RATE_LIMIT_WAIT: u64 = 3600;
+
+/// A wait GitHub asked for, in seconds, within [1, `MAX_RATE_LIMIT_WAIT`].
+pub fn clamp_wait(seconds: u64) -> u64 {
+    seconds.clamp(1, MAX_RATE_LIMIT_WAIT)
+}
+
 /// Map an error answer to a `HostError`.
 fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> HostError {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
@@ -491,16 +499,20 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> HostError {
     let code = status.as_u16();
     match code {
         403 | 429 => {
-            let retry_after = header("retry-after").and_then(|s| s.trim().parse::<u64>().ok());
+            // what GitHub asks for, within [1 s, an hour]: a huge value must not wrap into
+            // "now" (a hot retry loop), nor 0 into a retry without a pause
+            let retry_after = header("retry-after")
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(clamp_wait);
             let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0");
-            let reset = header("x-ratelimit-reset").and_then(|s| s.parse::<u64>().ok());
+            let reset = header("x-ratelimit-reset").and_then(|s| s.trim().parse::<u64>().ok());
             let secondary = message.to_ascii_lowercase().contains("rate limit");
             if retry_after.is_some() || exhausted || secondary || code == 429 {
                 let until_reset = reset.map(|r| {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs());
-                    r.saturating_sub(now) + 1
+                    clamp_wait(r.saturating_sub(now).saturating_add(1))
                 });
                 HostError::RateLimited {
                     message,
@@ -937,6 +949,39 @@ mod tests {
                 retry_after: Some(7)
             }
         );
+        // Retry-After from GitHub (item 14 of issue 30): a value that would overflow any clock
+        // is an hour, 0 is a second; a reset far ahead is an hour too
+        for (header, want) in [
+            ("18446744073709551615", 3600),
+            ("99999999999", 3600),
+            ("0", 1),
+            (" 42 ", 42),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", header.parse().unwrap());
+            assert_eq!(
+                classify(StatusCode::TOO_MANY_REQUESTS, &h, "{}"),
+                HostError::RateLimited {
+                    message: "Too Many Requests".into(),
+                    retry_after: Some(want)
+                },
+                "{header}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", "18446744073709551615".parse().unwrap());
+        assert!(matches!(
+            classify(
+                StatusCode::FORBIDDEN,
+                &h,
+                r#"{"message":"API rate limit exceeded"}"#
+            ),
+            HostError::RateLimited {
+                retry_after: Some(3600),
+                ..
+            }
+        ));
         let e = classify(
             StatusCode::UNPROCESSABLE_ENTITY,
             &h,
