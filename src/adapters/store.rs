@@ -619,6 +619,27 @@ impl JobStore for SqlStore {
         .await
     }
 
+    async fn supersede(
+        &self,
+        id: i64,
+        worker: &str,
+        why: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            sqlx::query("UPDATE jobs SET status = 'superseded', finished_at = $1, last_error = $2, lease_until = NULL WHERE id = $3 AND worker = $4 AND status = 'running'")
+                .bind(now)
+                .bind(why)
+                .bind(id)
+                .bind(worker)
+                .execute(pool)
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
+    }
+
     async fn fail(
         &self,
         id: i64,

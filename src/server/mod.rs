@@ -96,7 +96,9 @@ pub struct ServeArgs {
     /// `CACHEBUST_GITHUB_TOKEN`. Environment only.
     #[arg(skip)]
     pub github_token: Option<String>,
-    /// The App's slug: its comments are by `<slug>[bot]`.
+    /// With CACHEBUST_GITHUB_TOKEN: the slug of the App whose token it is (its comments are by
+    /// `<slug>[bot]`); without it the token's user (`GET /user`). With --app-id the App's slug
+    /// is asked of GitHub (`GET /app`).
     #[arg(long, env = "CACHEBUST_APP_SLUG")]
     pub app_slug: Option<String>,
     /// GitHub's REST API (GHES: `https://HOST/api/v3`).
@@ -152,6 +154,16 @@ pub struct ServeArgs {
     /// the server, with no memory budget and no crash isolation.
     #[arg(long, env = "CACHEBUST_ANALYSIS_MEMORY_MB", default_value_t = 1024)]
     pub analysis_memory_mb: u64,
+    /// GitHub API calls allowed for reading one pull request (its files, trees and contents);
+    /// past them the pull request's summary and check run say it was not analysed.
+    #[arg(long, env = "CACHEBUST_API_CALLS_PER_PR", default_value_t = 3000)]
+    pub api_calls_per_pr: u64,
+    /// After a POST whose answer was lost and whose comment is not found: the least wait, in
+    /// seconds, before the job is tried again (GitHub may store it late; the next attempt finds
+    /// it instead of posting it twice). The comment is also looked for after 1, 3 and 10 s,
+    /// each at most this long.
+    #[arg(long, env = "CACHEBUST_SETTLE_SECONDS", default_value_t = 120.0)]
+    pub settle_seconds: f64,
     /// Time a client has to send a request's headers, and again its body, in seconds.
     #[arg(long, env = "CACHEBUST_READ_TIMEOUT_SECONDS", default_value_t = 10.0)]
     pub read_timeout_seconds: f64,
@@ -659,7 +671,10 @@ async fn serve(a: ServeArgs) -> Result<()> {
             .await
             .map_err(|e| anyhow!("--database: {e}"))?,
     );
-    let forge = Arc::new(GitHubForge::new(&a.api_url, auth));
+    let mut forge = GitHubForge::new(&a.api_url, auth);
+    forge.slug = a.app_slug.clone().filter(|s| !s.is_empty());
+    let forge = Arc::new(forge);
+    let settle = Duration::from_secs_f64(a.settle_seconds.clamp(0.0, 86_400.0));
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(tokio::sync::Notify::new());
     let state = Arc::new(AppState {
@@ -718,8 +733,10 @@ async fn serve(a: ServeArgs) -> Result<()> {
             poll: Duration::from_millis(a.poll_ms.max(10)),
             engine: a.engine.into(),
             check_runs: a.check_runs,
-            bot_login: a.app_slug.as_ref().map(|s| format!("{s}[bot]")),
             publish: PublishOptions {
+                reconcile: [1.0, 3.0, 10.0]
+                    .map(|w: f64| Duration::from_secs_f64(w.min(settle.as_secs_f64())))
+                    .to_vec(),
                 rules_url: Some(a.rules_url.clone().unwrap_or_else(|| {
                     format!(
                         "{}/blob/v{}/docs/rules",
@@ -732,6 +749,8 @@ async fn serve(a: ServeArgs) -> Result<()> {
             analysis_budget: Duration::from_secs_f64(a.analysis_seconds.clamp(0.001, 86_400.0)),
             analysis_slots: analysis_slots.clone(),
             isolation: isolation.clone(),
+            api_calls: a.api_calls_per_pr.max(1),
+            settle,
         };
         let (store, forge, metrics, wake, stop) = (
             store.clone(),
