@@ -141,8 +141,10 @@ async fn gh(st: Arc<Mutex<Gh>>, method: Method, uri: Uri, body: Bytes) -> axum::
         ("GET", ["repos", _, _, "pulls", n]) => {
             let n: u64 = n.parse().unwrap_or(0);
             let round = ROUND.lock().unwrap().clone();
-            j(json!({"number": n, "head": {"sha": format!("{round}{n:039x}")},
-                     "base": {"sha": "b".repeat(40)}}))
+            j(
+                json!({"number": n, "head": {"sha": format!("{round}{n:039x}")},
+                     "base": {"sha": "b".repeat(40)}}),
+            )
         }
         ("POST", ["repos", _, _, "pulls", _, "reviews"]) => {
             g.next += 1;
