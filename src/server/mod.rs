@@ -117,8 +117,10 @@ pub struct ServeArgs {
     /// Analyse draft pull requests too (default: when they are ready for review).
     #[arg(long, env = "CACHEBUST_DRAFTS")]
     pub drafts: bool,
-    /// How long a claimed job stays claimed before another worker may take it over.
-    #[arg(long, env = "CACHEBUST_LEASE_SECONDS", default_value_t = 300)]
+    /// How long a claimed job stays claimed without a renewal before another worker may take it
+    /// over (a worker renews it every third of this, at most every 5 s, while it works). The
+    /// jobs of an instance that died are taken back sooner: at once when it is seen dead.
+    #[arg(long, env = "CACHEBUST_LEASE_SECONDS", default_value_t = 15)]
     pub lease_seconds: u64,
     /// Attempts per job before it is marked failed.
     #[arg(long, env = "CACHEBUST_MAX_ATTEMPTS", default_value_t = 5)]
@@ -705,8 +707,9 @@ async fn serve(a: ServeArgs) -> Result<()> {
         .with_context(|| format!("--listen {}", a.listen))?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // unique per process even where hostname and pid repeat (containers restarted as pid 1)
-    let base = format!(
+    // unique per process even where hostname and pid repeat (containers restarted as pid 1);
+    // its workers are `<instance>/<n>`, and it holds its liveness lock while it runs
+    let base = crate::adapters::store::clean_instance(&format!(
         "{}-{}-{:x}",
         hostname(),
         std::process::id(),
@@ -714,7 +717,17 @@ async fn serve(a: ServeArgs) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             & 0xffff_ffff
-    );
+    ));
+    store
+        .register_instance(&base)
+        .await
+        .map_err(|e| anyhow!("--database: {e}"))?;
+    // a restarted instance takes back its predecessor's jobs (and any other dead instance's)
+    match store.recover_dead().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(jobs = n, "took back the jobs of instances that died"),
+        Err(e) => tracing::warn!(error = %e, "cannot look for the jobs of instances that died"),
+    }
     let mut workers = Vec::new();
     let analysis_slots = Arc::new(tokio::sync::Semaphore::new(a.workers.max(1)));
     let isolation: Option<Arc<dyn crate::ports::Isolation>> = match a.analysis_memory_mb {
@@ -726,7 +739,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
     };
     for i in 0..a.workers.max(1) {
         let cfg = WorkerConfig {
-            name: format!("{base}-{i}"),
+            name: format!("{base}/{i}"),
             lease: Duration::from_secs(a.lease_seconds.max(1)),
             max_attempts: a.max_attempts.max(1),
             backoff: Duration::from_secs_f64(a.retry_seconds.max(0.0)),
@@ -767,8 +780,9 @@ async fn serve(a: ServeArgs) -> Result<()> {
             }),
         ));
     }
+    // every second: the WAL checkpoint, this instance's liveness lock, the jobs of dead ones
     let checkpointer = {
-        let (store, mut stop) = (store.clone(), stop_rx.clone());
+        let (store, mut stop, wake) = (store.clone(), stop_rx.clone(), wake.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -779,6 +793,19 @@ async fn serve(a: ServeArgs) -> Result<()> {
                 }
                 if let Err(e) = store.checkpoint().await {
                     tracing::warn!(error = %e, "cannot checkpoint the queue's write-ahead log");
+                }
+                if let Err(e) = store.keep_registered().await {
+                    tracing::warn!(error = %e, "cannot hold this instance's liveness lock");
+                }
+                match store.recover_dead().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(jobs = n, "took back the jobs of instances that died");
+                        wake.notify_waiters();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot look for the jobs of instances that died")
+                    }
                 }
             }
         })
@@ -823,6 +850,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
         }
     }
     let _ = checkpointer.await;
+    store.unregister_instance().await;
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e, "cannot checkpoint the queue's write-ahead log");
     }

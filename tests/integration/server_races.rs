@@ -629,3 +629,175 @@ async fn a_refused_analysis_reaches_the_pull_request() {
         drop(srv);
     }
 }
+
+/// Item 16 in the store, on both backends: a running job of an instance that is alive is left
+/// alone; once that instance is gone (its store dropped: the process's lock released, as a
+/// `kill -9` releases it) another instance takes the job back at once, its attempt counted, and
+/// claims it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_instances_jobs_are_taken_back_at_once() {
+    use cachebust::ports::Enqueued;
+    let dir = tempfile::tempdir().unwrap();
+    for (database, _pg) in backends(dir.path(), "alive").await {
+        let a = SqlStore::open(&database).await.unwrap();
+        let b = SqlStore::open(&database).await.unwrap();
+        a.register_instance("host-1-aaaa").await.unwrap();
+        b.register_instance("host-2-bbbb").await.unwrap();
+        let id = match a
+            .enqueue(&crate::server::job("alive-1", 1, "h"), false)
+            .await
+            .unwrap()
+        {
+            Enqueued::Queued { id, .. } => id,
+            other => panic!("{other:?}"),
+        };
+        let now = cachebust::adapters::store::now_ms();
+        // a lease of an hour: only the liveness lock can give it back soon
+        let j = a
+            .claim("host-1-aaaa/0", 3_600_000, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(j.id, id);
+        assert_eq!(b.recover_dead().await.unwrap(), 0, "{database}: A is alive");
+        assert_eq!(a.recover_dead().await.unwrap(), 0, "{database}: its own");
+        assert!(
+            b.claim("host-2-bbbb/0", 60_000, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(a);
+        let start = std::time::Instant::now();
+        let mut taken = 0;
+        while taken == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{database}: A's job not taken back"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            taken = b.recover_dead().await.unwrap();
+        }
+        assert_eq!(taken, 1, "{database}");
+        let (status, attempts, _) = b.job_status(id).await.unwrap().unwrap();
+        assert_eq!((status.as_str(), attempts), ("queued", 1), "{database}");
+        let again = b
+            .claim(
+                "host-2-bbbb/0",
+                60_000,
+                cachebust::adapters::store::now_ms(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.id, again.attempts), (id, 2), "{database}");
+        // a worker name of an older version (no instance) is left to its lease
+        b.enqueue(&crate::server::job("alive-2", 2, "h"), false)
+            .await
+            .unwrap();
+        let old = b
+            .claim(
+                "host-0-1234-0",
+                60_000,
+                cachebust::adapters::store::now_ms(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.recover_dead().await.unwrap(), 0);
+        assert_eq!(b.job_status(old.id).await.unwrap().unwrap().0, "running");
+        b.unregister_instance().await;
+    }
+}
+
+/// Item 16 with the real binary: an instance is killed (`kill -9`) in the middle of a job (GitHub
+/// answering slowly); the other instance on the same queue takes the job back within seconds
+/// (the lease is 15 s), and the pull request is reviewed once. Then an instance is killed the
+/// same way and restarted: the restarted instance takes back its predecessor's job when it
+/// starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instances_job_resumes_within_seconds() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    serve_repo(&f, &r, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    for (n, (database, _pg)) in backends(dir.path(), "killed").await.into_iter().enumerate() {
+        let stem = dir.path().join(format!("k-{n}"));
+        let env = [
+            ("CACHEBUST_WORKERS", "1"),
+            ("CACHEBUST_CHECK_RUNS", "false"),
+        ];
+        let store = SqlStore::open(&database).await.unwrap();
+        for (round, pr) in [(0, 50 + 2 * n as u64), (1, 51 + 2 * n as u64)] {
+            let mut a = start_server_on(
+                &database,
+                &stem.with_extension(format!("a{round}")),
+                &f.url,
+                &env,
+            );
+            f.state().delay = Duration::from_millis(500);
+            let body = pr_payload(&f, "opened", pr, &r.head, &r.base);
+            let (st, b) = post(
+                a.port,
+                "pull_request",
+                &format!("kill-{n}-{round}"),
+                &body,
+                signed(&body),
+            )
+            .unwrap();
+            assert_eq!(st, 202, "{b}");
+            let id = job_of(&b);
+            let seen = f.state().requests.len();
+            wait_until(
+                "the job to talk to GitHub",
+                Duration::from_secs(60),
+                async || f.state().requests.len() > seen + 1,
+            )
+            .await;
+            // the other instance: beside it (round 0), or its restart (round 1)
+            let mut other = (round == 0).then(|| {
+                start_server_on(
+                    &database,
+                    &stem.with_extension(format!("b{round}")),
+                    &f.url,
+                    &env,
+                )
+            });
+            a.child.kill().unwrap();
+            a.child.wait().unwrap();
+            let killed = std::time::Instant::now();
+            f.state().delay = Duration::ZERO;
+            if other.is_none() {
+                other = Some(start_server_on(
+                    &database,
+                    &stem.with_extension(format!("c{round}")),
+                    &f.url,
+                    &env,
+                ));
+            }
+            wait_until(
+                "the job to be taken back",
+                Duration::from_secs(30),
+                async || {
+                    let (status, attempts, _) = store.job_status(id).await.unwrap().unwrap();
+                    attempts == 2 && status != "queued"
+                },
+            )
+            .await;
+            let took = killed.elapsed();
+            assert!(
+                took < Duration::from_secs(8),
+                "{database}, round {round}: taken back after {took:?}"
+            );
+            wait_until("the job to end", Duration::from_secs(120), async || {
+                let s = store.job_status(id).await.unwrap().unwrap().0;
+                s == "done" || s == "failed"
+            })
+            .await;
+            let (status, _, error) = store.job_status(id).await.unwrap().unwrap();
+            assert_eq!(status, "done", "{database}, round {round}: {error:?}");
+            assert_eq!(summary_of(&f, pr).len(), 1, "{database}, round {round}");
+            drop(other);
+        }
+    }
+}
