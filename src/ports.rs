@@ -18,6 +18,10 @@ pub enum SourceError {
     /// names): the analysis is refused, and trying again would not help.
     #[error("{0}")]
     TooLarge(String),
+    /// Reading was refused: the pull request used up what may be read for it (the calls to the
+    /// code host); the analysis stops and the pull request is told why.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A listing request answered: the requested path, whether recursive, and the entries found.
@@ -190,7 +194,8 @@ pub enum HostError {
     /// 401/403 without rate limiting: the token may not do this (a fork's read-only token).
     #[error("GitHub refused the request ({status}): {message}")]
     Forbidden { status: u16, message: String },
-    /// Rate limited (primary or secondary); `retry_after` in seconds when the host said.
+    /// Rate limited (primary or secondary); `retry_after` in seconds when the host said (the
+    /// GitHub adapter keeps it within a second and an hour, whatever the header says).
     #[error("GitHub rate limit: {message}")]
     RateLimited {
         message: String,
@@ -212,6 +217,16 @@ pub enum HostError {
     /// No answer (connection, timeout): the call may or may not have taken effect.
     #[error("cannot reach GitHub: {0}")]
     Transport(String),
+    /// A POST whose answer was lost (5xx, no answer), and what it would have created is not on
+    /// the pull request, though GitHub may still store it: the caller waits before posting again.
+    #[error("{0}")]
+    Unsettled(String),
+    /// Nothing more may be posted: the job is no longer current (a newer head, another worker).
+    #[error("not posted: {0}")]
+    Stale(String),
+    /// The calls allowed for reading one pull request are used up.
+    #[error("{0}")]
+    OverBudget(String),
 }
 
 impl HostError {
@@ -219,14 +234,26 @@ impl HostError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            HostError::Server { .. } | HostError::Transport(_) | HostError::RateLimited { .. }
+            HostError::Server { .. }
+                | HostError::Transport(_)
+                | HostError::RateLimited { .. }
+                | HostError::Unsettled(_)
         )
     }
+}
+
+/// A pull request as the host has it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullState {
+    pub head_sha: String,
+    pub base_sha: String,
 }
 
 /// What the review delivery needs from a code host (GitHub: `adapters::github`).
 #[allow(async_fn_in_trait)]
 pub trait CodeHost {
+    /// The pull request's current head and base (not those of the event that named it).
+    async fn pull_request(&self, pr: &PullRef) -> Result<PullState, HostError>;
     async fn pull_files(&self, pr: &PullRef) -> Result<PullFiles, HostError>;
     async fn reviews(&self, pr: &PullRef) -> Result<Vec<Posted>, HostError>;
     async fn review_comments(&self, pr: &PullRef) -> Result<Vec<Posted>, HostError>;
@@ -248,6 +275,7 @@ pub trait CodeHost {
         comment_id: u64,
         body: &str,
     ) -> Result<(), HostError>;
+    async fn delete_issue_comment(&self, pr: &PullRef, comment_id: u64) -> Result<(), HostError>;
     /// Create a check run (at most 50 annotations; more go through `update_check_run`).
     async fn create_check_run(&self, pr: &PullRef, run: &CheckRun) -> Result<u64, HostError>;
     async fn update_check_run(
@@ -347,6 +375,15 @@ pub trait JobStore {
     /// `false` when the job is no longer ours.
     async fn extend_lease(&self, id: i64, worker: &str, until_ms: i64) -> Result<bool, StoreError>;
     async fn complete(&self, id: i64, worker: &str, now_ms: i64) -> Result<bool, StoreError>;
+    /// The job is not worth finishing (its head is no longer the pull request's): superseded,
+    /// with `why` kept. Nothing happens to a job the worker no longer holds.
+    async fn supersede(
+        &self,
+        id: i64,
+        worker: &str,
+        why: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
     /// A failed attempt: queued again at `retry_at_ms`, or failed for good when `None`.
     async fn fail(
         &self,
@@ -391,6 +428,12 @@ pub trait Forge {
     type Trees: RepoSource + Send + 'static;
     /// A client for one installation.
     async fn connect(&self, installation: u64) -> Result<Self::Host, HostError>;
+    /// The login our comments are posted by (`<app-slug>[bot]`): only comments by it are ours
+    /// to find, edit or delete.
+    async fn identity(&self) -> Result<String, HostError>;
+    /// A client for reading one pull request that makes at most `calls` calls; past them a call
+    /// fails with `HostError::OverBudget` (publishing uses the client `connect` gave).
+    fn reader(&self, host: &Self::Host, calls: u64) -> Self::Host;
     /// The pull request's two trees (base = the merge base) and notes about them.
     async fn trees(
         &self,

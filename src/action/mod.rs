@@ -22,7 +22,8 @@ use crate::adapters::local::{LocalRepo, Spec};
 use crate::app::analyze::AnalyzeOptions;
 use crate::app::publish::{Mode, PublishOptions};
 use crate::app::review::{
-    Analysed, ConfigChoice, Next, ReviewOptions, ReviewSteps, Reviewed, analyze_here, review,
+    Analysed, ConfigChoice, Next, Outcome, Refused, ReviewOptions, ReviewSteps, Reviewed,
+    analyze_here, review,
 };
 use crate::engine::EngineKind;
 use crate::engine::gate::{FailOn, parse_fail_on};
@@ -38,18 +39,21 @@ use crate::shell::Exit;
 pub const ACTION_ABOUT: &str = "\
 Run as a GitHub Action step (action.yml runs this). Reads GITHUB_EVENT_NAME, GITHUB_EVENT_PATH,
 GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKSPACE, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT and the
-inputs INPUT_GITHUB_TOKEN, INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET,
-INPUT_TIMINGS, INPUT_CONFIG, INPUT_ENGINE, INPUT_MODE (review, comment, summary),
-INPUT_MAX_INLINE_COMMENTS (default 30) and INPUT_FAIL_ON.
+inputs INPUT_GITHUB_TOKEN, INPUT_BOT_LOGIN (who the token posts as, default github-actions[bot]),
+INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET, INPUT_TIMINGS, INPUT_CONFIG,
+INPUT_ENGINE, INPUT_MODE (review, comment, summary), INPUT_MAX_INLINE_COMMENTS (default 30) and
+INPUT_FAIL_ON.
 
 pull_request and pull_request_target: the merge base and the head of the pull request are
 analysed; with mode review, one review carries the inline suggestions on lines of the diff, and one
 summary comment (edited in place on later runs) the prediction. push: before..after; other events:
 the commit and its parent; these only write the job summary. The job summary is written in every
 case, before anything is posted. A token that may not post (fork pull requests) makes the findings
-workflow-command annotations instead.
+workflow-command annotations instead. An analysis that fails is said in the job summary and in the
+summary comment (what was refused and why).
 
-Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input or a delivery that failed.";
+Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input, an analysis that failed, or a delivery
+that failed.";
 
 #[derive(Debug, Args)]
 pub struct ActionArgs {
@@ -68,6 +72,8 @@ pub struct ActionEnv {
     pub api_url: String,
     pub server_url: Option<String>,
     pub run_id: Option<String>,
+    /// `GITHUB_RUN_ATTEMPT`: with the run id, this run's nonce in what it posts.
+    pub run_attempt: Option<String>,
     pub sha: Option<String>,
     /// The repository and ref of the running Action (`GITHUB_ACTION_REPOSITORY`, `GITHUB_ACTION_REF`).
     pub action_repository: Option<String>,
@@ -77,6 +83,9 @@ pub struct ActionEnv {
     pub output: Option<PathBuf>,
     pub runner_temp: Option<PathBuf>,
     pub token: Option<String>,
+    /// The login the token posts as (`input bot_login`, default `github-actions[bot]`): only its
+    /// comments are ours to edit or delete.
+    pub bot_login: String,
     pub dockerfiles: Vec<String>,
     pub context: Option<String>,
     pub build_args: BTreeMap<String, String>,
@@ -88,6 +97,9 @@ pub struct ActionEnv {
     pub max_inline: usize,
     pub fail_on: Option<FailOn>,
 }
+
+/// Who `GITHUB_TOKEN` posts as.
+pub const GITHUB_ACTIONS_BOT: &str = "github-actions[bot]";
 
 /// An input: `INPUT_<NAME>` with spaces as `_`, upper-cased; the `-` spelling is read too.
 fn input(name: &str) -> Option<String> {
@@ -142,6 +154,7 @@ impl ActionEnv {
             api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             server_url: var("GITHUB_SERVER_URL"),
             run_id: var("GITHUB_RUN_ID"),
+            run_attempt: var("GITHUB_RUN_ATTEMPT"),
             sha: var("GITHUB_SHA"),
             action_repository: var("GITHUB_ACTION_REPOSITORY"),
             action_ref: var("GITHUB_ACTION_REF"),
@@ -150,6 +163,7 @@ impl ActionEnv {
             output: var("GITHUB_OUTPUT").map(PathBuf::from),
             runner_temp: var("RUNNER_TEMP").map(PathBuf::from),
             token: input("github_token").or_else(|| var("GITHUB_TOKEN")),
+            bot_login: input("bot_login").unwrap_or_else(|| GITHUB_ACTIONS_BOT.into()),
             dockerfiles: list(input("dockerfiles"), true),
             context: input("context"),
             build_args: crate::shell::key_values(
@@ -180,6 +194,21 @@ impl ActionEnv {
                 self.sha.as_deref().unwrap_or("HEAD")
             )),
             _ => None,
+        }
+    }
+
+    /// This run's nonce, the last line of every body it creates: the run and its attempt, or
+    /// (outside Actions) the process and the time.
+    fn nonce(&self) -> String {
+        match &self.run_id {
+            Some(id) => format!("gha-{id}-{}", self.run_attempt.as_deref().unwrap_or("1")),
+            None => format!(
+                "local-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            ),
         }
     }
 
@@ -333,7 +362,10 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         }
     };
     let code = steps.code;
-    let Reviewed { analysed, delivery } = reviewed;
+    let Reviewed { analysed, delivery } = match reviewed {
+        Outcome::Reviewed(r) => *r,
+        Outcome::Refused(r) => return refused(out, &env, r),
+    };
     let Some(delivery) = delivery else {
         return Ok(code);
     };
@@ -408,6 +440,8 @@ fn review_options(env: &ActionEnv) -> Result<ReviewOptions> {
             run_url: env.run_url(),
             rules_url: env.rules_url(),
             server_url: env.server_url.clone(),
+            bot_login: Some(env.bot_login.clone()),
+            nonce: env.nonce(),
             ..PublishOptions::default()
         },
         check_run: None,
@@ -464,6 +498,16 @@ impl ReviewSteps for ActionSteps<'_> {
             });
         }
         Ok(r)
+    }
+
+    fn refusal(&mut self, error: &anyhow::Error) -> Option<String> {
+        // the job summary first, whatever becomes of the post
+        let why = format!("{error:#}");
+        let _ = append(
+            self.env.step_summary.as_deref(),
+            &render::action::no_prediction_summary(&why),
+        );
+        (self.pr.is_some() && self.may_call).then_some(why)
     }
 
     async fn before_publish(&mut self, a: &mut Analysed) -> Result<Next> {
@@ -565,6 +609,37 @@ impl ReviewSteps for ActionSteps<'_> {
         }
         Ok(Next::Publish)
     }
+}
+
+/// The analysis failed, and the pull request's summary says so (the job summary too, written by
+/// `ActionSteps::refusal`): the step fails with the error.
+fn refused(
+    out: &mut dyn std::io::Write,
+    env: &ActionEnv,
+    r: Refused<anyhow::Error>,
+) -> Result<Exit> {
+    match r.delivery {
+        Ok(posted) => match posted.fallback {
+            Some(why) => {
+                let (warning, note) = render::action::fallback(&why);
+                writeln!(out, "{warning}")?;
+                append(env.step_summary.as_deref(), &note)?;
+            }
+            None if posted.summary_comment.is_some() => {
+                writeln!(out, "{}", render::action::refusal_posted(&r.why))?
+            }
+            None => {}
+        },
+        Err(e) => {
+            degraded(
+                out,
+                env.step_summary.as_deref(),
+                &render::action::delivering_failed(&e.to_string()),
+                Exit::Ok,
+            )?;
+        }
+    }
+    Err(r.error)
 }
 
 /// GitHub failed after the job summary and the outputs were written: one line on stderr naming

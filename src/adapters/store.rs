@@ -33,6 +33,8 @@ pub struct SqlStore {
     db: Arc<Db>,
     /// Jobs waiting for the next group commit (read by the committer tasks).
     group: tokio::sync::mpsc::UnboundedSender<Pending>,
+    /// How this instance shows it is alive (`instances`).
+    live: instances::Liveness,
 }
 
 enum Db {
@@ -94,6 +96,9 @@ macro_rules! on_pool {
     };
 }
 
+mod instances;
+pub use instances::{clean_instance, instance_of};
+
 /// The schema, versioned: one migration per change and backend (`_sqlx_migrations` records what
 /// was applied). The first is the unversioned schema of before, so it applies to a database that
 /// schema created, keeping its data.
@@ -130,7 +135,7 @@ impl SqlStore {
                     .connect(url)
                     .await
                     .map_err(err)?;
-                return SqlStore::start(Db::Postgres(pool)).await;
+                return SqlStore::start(Db::Postgres(pool), instances::Liveness::postgres()).await;
             }
             #[cfg(not(feature = "postgres"))]
             return Err(StoreError(
@@ -153,11 +158,18 @@ impl SqlStore {
             .connect_with(opts)
             .await
             .map_err(err)?;
-        SqlStore::start(Db::Sqlite(pool, tokio::sync::Mutex::new(()))).await
+        SqlStore::start(
+            Db::Sqlite(pool, tokio::sync::Mutex::new(())),
+            // the lock files go beside the database file (a `?mode=…` query is not part of it)
+            instances::Liveness::files(std::path::Path::new(
+                path.split_once('?').map_or(path, |(p, _)| p),
+            )),
+        )
+        .await
     }
 
     /// Migrate the schema, then start the committers (they end when the store is dropped).
-    async fn start(db: Db) -> Result<SqlStore, StoreError> {
+    async fn start(db: Db, live: instances::Liveness) -> Result<SqlStore, StoreError> {
         db.migrate().await?;
         let db = Arc::new(db);
         let (group, waiting) = tokio::sync::mpsc::unbounded_channel();
@@ -178,7 +190,7 @@ impl SqlStore {
                 }
             });
         }
-        Ok(SqlStore { db, group })
+        Ok(SqlStore { db, group, live })
     }
 
     /// The PostgreSQL pool (tests and the bench empty its tables).
@@ -617,6 +629,27 @@ impl JobStore for SqlStore {
             worker,
         )
         .await
+    }
+
+    async fn supersede(
+        &self,
+        id: i64,
+        worker: &str,
+        why: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let _w = self.writer().await;
+        on_pool!(self, pool, _pg => {
+            sqlx::query("UPDATE jobs SET status = 'superseded', finished_at = $1, last_error = $2, lease_until = NULL WHERE id = $3 AND worker = $4 AND status = 'running'")
+                .bind(now)
+                .bind(why)
+                .bind(id)
+                .bind(worker)
+                .execute(pool)
+                .await
+                .map_err(err)?;
+            Ok(())
+        })
     }
 
     async fn fail(

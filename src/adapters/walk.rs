@@ -68,7 +68,7 @@ impl TreeWalk {
 /// The recursive requests of one listing call that no other recursive request of the call holds
 /// (`""` holds everything, `a` holds `a/b`): each is walked once and the others are answered from
 /// its walk, so a `COPY . .` beside a `COPY src/ …` does not list `src` twice against the budget.
-pub fn outermost<'a>(requests: &'a [(String, bool)]) -> Vec<&'a str> {
+pub fn outermost(requests: &[(String, bool)]) -> Vec<&str> {
     let mut dirs: Vec<&str> = requests
         .iter()
         .filter(|(_, r)| *r)

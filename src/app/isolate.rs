@@ -58,6 +58,7 @@ enum WireError {
     NotFound(String),
     Io(String),
     TooLarge(String),
+    Refused(String),
     Usage(String),
     Panic(String),
 }
@@ -68,6 +69,7 @@ impl From<SourceError> for WireError {
             SourceError::NotFound(m) => WireError::NotFound(m),
             SourceError::Io(m) => WireError::Io(m),
             SourceError::TooLarge(m) => WireError::TooLarge(m),
+            SourceError::Refused(m) => WireError::Refused(m),
         }
     }
 }
@@ -77,6 +79,7 @@ impl WireError {
         match self {
             WireError::NotFound(m) => SourceError::NotFound(m),
             WireError::TooLarge(m) => SourceError::TooLarge(m),
+            WireError::Refused(m) => SourceError::Refused(m),
             WireError::Io(m) | WireError::Usage(m) | WireError::Panic(m) => SourceError::Io(m),
         }
     }

@@ -4,11 +4,16 @@
 //! there — the review, the sticky summary and, for the server, the check run (`app::publish`).
 //! The two shells differ only in the steps around it (`ReviewSteps`): where the analysis runs
 //! (the worker: off the async runtime within a budget) and what happens between the analysis and
-//! the first post (the Action: the JSON report, the outputs and the job summary; the worker: is
-//! the job still current?).
+//! the first post (the Action: the JSON report, the outputs and the job summary), what may be
+//! posted at all (the worker: before every post, is the job still current and its head the pull
+//! request's?), and which failed analyses the pull request is told about: those get a summary
+//! and a check run saying what was refused and why (`ReviewSteps::refusal`), so that a pull
+//! request cannot silence its own review by making its analysis fail.
 
 use super::analyze::{AnalyzeError, AnalyzeOptions, analyze};
-use super::publish::{PublishOptions, Published, publish, publish_check_run};
+use super::publish::{
+    Guard, PublishOptions, Published, RefusalPosted, publish, publish_check_run, publish_refusal,
+};
 use crate::engine::report::{FileDiagnostic, Report};
 use crate::ports::{CodeHost, HostError, PullFile, PullRef, RepoSource};
 use crate::render::review::ReviewPlan;
@@ -90,6 +95,24 @@ pub struct Reviewed {
     pub delivery: Option<Result<Delivery, HostError>>,
 }
 
+/// A change whose analysis failed, and what the pull request was told.
+#[derive(Debug)]
+pub struct Refused<E> {
+    /// The analysis' error.
+    pub error: E,
+    /// The sentence the pull request was given (`ReviewSteps::refusal`).
+    pub why: String,
+    /// The summary and check run saying so, or GitHub's error.
+    pub delivery: Result<RefusalPosted, HostError>,
+}
+
+/// How a review ended: analysed (and perhaps delivered), or refused with the pull request told.
+#[derive(Debug)]
+pub enum Outcome<E> {
+    Reviewed(Box<Reviewed>),
+    Refused(Refused<E>),
+}
+
 /// A review that could not be analysed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -112,6 +135,24 @@ pub trait ReviewSteps {
     ) -> Result<Report, Self::Error>;
     /// Between the analysis and the first post; may replace the files (GitHub's own patches).
     async fn before_publish(&mut self, analysed: &mut Analysed) -> Result<Next, Self::Error>;
+    /// The analysis failed with `error`: the sentence to tell the pull request (its summary and
+    /// check run say that it was not analysed, and why), or `None` to end with the error alone
+    /// (a failure that may pass, tried again later).
+    fn refusal(&mut self, error: &Self::Error) -> Option<String>;
+    /// Before every call that changes the pull request; an error stops the delivery there
+    /// (`HostError::Stale`: the change is no longer the one to review).
+    async fn before_post(&mut self) -> Result<(), HostError> {
+        Ok(())
+    }
+}
+
+/// The steps as the delivery's guard.
+struct StepsGuard<'a, St>(&'a mut St);
+
+impl<St: ReviewSteps> Guard for StepsGuard<'_, St> {
+    async fn before_post(&mut self) -> Result<(), HostError> {
+        self.0.before_post().await
+    }
 }
 
 /// The analysis on this task.
@@ -135,7 +176,7 @@ pub async fn review<S, H, St>(
     files_note: Option<String>,
     opts: &ReviewOptions,
     steps: &mut St,
-) -> Result<Reviewed, St::Error>
+) -> Result<Outcome<St::Error>, St::Error>
 where
     S: RepoSource + Send + 'static,
     H: CodeHost,
@@ -159,7 +200,29 @@ where
     }
     let mut aopts = opts.analyze.clone();
     aopts.config = c.config;
-    let mut report = steps.analyze(source, aopts).await?;
+    let mut report = match (steps.analyze(source, aopts).await, pr) {
+        (Ok(r), _) => r,
+        (Err(error), Some(pr)) => {
+            let Some(why) = steps.refusal(&error) else {
+                return Err(error);
+            };
+            let delivery = publish_refusal(
+                host,
+                pr,
+                &why,
+                &opts.publish,
+                opts.check_run.as_deref(),
+                &mut StepsGuard(steps),
+            )
+            .await;
+            return Ok(Outcome::Refused(Refused {
+                error,
+                why,
+                delivery,
+            }));
+        }
+        (Err(error), None) => return Err(error),
+    };
     for n in &notes {
         report.diagnostics.push(FileDiagnostic {
             file: String::new(),
@@ -178,21 +241,22 @@ where
     let pr = match (steps.before_publish(&mut analysed).await?, pr) {
         (Next::Publish, Some(pr)) => pr,
         _ => {
-            return Ok(Reviewed {
+            return Ok(Outcome::Reviewed(Box::new(Reviewed {
                 analysed,
                 delivery: None,
-            });
+            })));
         }
     };
-    let delivery = Some(deliver(host, pr, &analysed, opts).await);
-    Ok(Reviewed { analysed, delivery })
+    let delivery = Some(deliver(host, pr, &analysed, opts, &mut StepsGuard(steps)).await);
+    Ok(Outcome::Reviewed(Box::new(Reviewed { analysed, delivery })))
 }
 
-async fn deliver<H: CodeHost>(
+async fn deliver<H: CodeHost, G: Guard>(
     host: &H,
     pr: &PullRef,
     a: &Analysed,
     opts: &ReviewOptions,
+    guard: &mut G,
 ) -> Result<Delivery, HostError> {
     let note = a.summary_note();
     let (plan, published) = publish(
@@ -202,12 +266,22 @@ async fn deliver<H: CodeHost>(
         &a.files,
         note.as_deref(),
         &opts.publish,
+        guard,
     )
     .await?;
     let check_run = match &opts.check_run {
-        Some(external_id) => {
-            Some(publish_check_run(host, pr, &a.report, &plan.summary, external_id).await?)
-        }
+        Some(external_id) => Some(
+            publish_check_run(
+                host,
+                pr,
+                &a.report,
+                &plan.summary,
+                external_id,
+                &opts.publish,
+                guard,
+            )
+            .await?,
+        ),
         None => None,
     };
     Ok(Delivery {

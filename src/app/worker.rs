@@ -18,14 +18,16 @@ use tracing::Instrument;
 use super::analyze::{AnalyzeError, AnalyzeOptions, analyze};
 use super::isolate::{IsolateError, panic_text};
 pub use super::metrics::{BUCKETS_MS, Histogram, Metrics};
-use super::publish::{Mode, PublishOptions};
+use super::publish::{Guard, Mode, PublishOptions, RefusalPosted, publish_refusal};
 use super::review::{
-    Analysed, ConfigChoice, Next, ReviewError, ReviewOptions, ReviewSteps, Reviewed, review,
+    Analysed, ConfigChoice, Next, Outcome as ReviewOutcome, ReviewError, ReviewOptions,
+    ReviewSteps, Reviewed, review,
 };
 use crate::engine::EngineKind;
 pub use crate::ports::Forge;
 use crate::ports::{
-    Clock, CodeHost, HostError, Isolation, Job, JobStore, PullRef, RepoSource, SystemClock,
+    Clock, CodeHost, HostError, Isolation, Job, JobStore, NewJob, PullRef, PullState, RepoSource,
+    SystemClock,
 };
 
 #[derive(Debug, Clone)]
@@ -38,12 +40,17 @@ pub struct WorkerConfig {
     pub poll: Duration,
     pub engine: EngineKind,
     pub check_runs: bool,
-    /// Our bot login (`<app-slug>[bot]`), to recognise our comments.
-    pub bot_login: Option<String>,
-    /// How to publish (nothing is retried there: a failed job is queued again with `backoff`).
+    /// How to publish (nothing is retried there: a failed job is queued again with `backoff`);
+    /// our login comes from the forge (`Forge::identity`), the nonce from the job.
     pub publish: PublishOptions,
-    /// Longest an analysis may take; past it the job fails (the pull request is not analysed).
+    /// Longest an analysis may take; past it the pull request is told it was not analysed.
     pub analysis_budget: Duration,
+    /// Calls to the code host allowed for reading one pull request (its files, trees and
+    /// contents); past them the pull request is told it was not analysed.
+    pub api_calls: u64,
+    /// The least wait before trying again a job whose POST's answer was lost (GitHub may store
+    /// it late: the next attempt finds it instead of posting it again).
+    pub settle: Duration,
     /// Analyses that may run at once (shared by all workers). Each runs in a process of its
     /// own (`isolation`; killed, and its permit returned, when its budget runs out) or on a
     /// thread of the blocking pool, never on the async runtime, so deliveries and `/healthz`
@@ -63,23 +70,17 @@ async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
     opts: AnalyzeOptions,
 ) -> Result<crate::engine::Report, JobError> {
     let budget = cfg.analysis_budget;
-    let over = || JobError {
-        retry_after: None,
-        transient: false,
-        message: format!(
-            "the analysis did not finish within {} s (cachebust's budget per pull request); the pull request is not analysed",
+    let over = || {
+        JobError::fatal(format!(
+            "the analysis did not finish within {} s (cachebust's budget per pull request)",
             budget.as_secs_f64()
-        ),
+        ))
     };
     let deadline = tokio::time::Instant::now() + budget;
     let permit = tokio::time::timeout_at(deadline, cfg.analysis_slots.clone().acquire_owned())
         .await
         .map_err(|_| over())?
-        .map_err(|_| JobError {
-            retry_after: None,
-            transient: true,
-            message: "the server is shutting down".into(),
-        })?;
+        .map_err(|_| JobError::again("the server is shutting down"))?;
     if let Some(iso) = cfg.isolation.clone() {
         // past the deadline the future is dropped, which kills the process
         return match tokio::time::timeout_at(deadline, async move {
@@ -91,16 +92,8 @@ async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
             Err(_) => Err(over()),
             Ok(Ok(r)) => Ok(r),
             Ok(Err(IsolateError::Analyze(e))) => Err(ReviewError::from(e).into()),
-            Ok(Err(IsolateError::Start(message))) => Err(JobError {
-                retry_after: None,
-                transient: true,
-                message,
-            }),
-            Ok(Err(IsolateError::Process(message))) => Err(JobError {
-                retry_after: None,
-                transient: false,
-                message,
-            }),
+            Ok(Err(IsolateError::Start(message))) => Err(JobError::again(message)),
+            Ok(Err(IsolateError::Process(message))) => Err(JobError::fatal(message)),
         };
     }
     let rt = tokio::runtime::Handle::current();
@@ -111,15 +104,11 @@ async fn analyze_off_runtime<T: RepoSource + Send + 'static>(
     });
     match tokio::time::timeout_at(deadline, task).await {
         Err(_) => Err(over()),
-        Ok(Err(join)) => Err(JobError {
-            retry_after: None,
-            transient: false,
-            message: if join.is_panic() {
-                format!("the analysis panicked: {}", panic_text(&*join.into_panic()))
-            } else {
-                "the analysis was cancelled".into()
-            },
-        }),
+        Ok(Err(join)) => Err(JobError::fatal(if join.is_panic() {
+            format!("the analysis panicked: {}", panic_text(&*join.into_panic()))
+        } else {
+            "the analysis was cancelled".into()
+        })),
         Ok(Ok(r)) => r.map_err(|e| ReviewError::from(e).into()),
     }
 }
@@ -132,16 +121,43 @@ pub struct JobError {
     /// Rate limited: GitHub's limit resets after this long. The job waits that long and the
     /// attempt does not count.
     pub retry_after: Option<Duration>,
+    /// A POST's answer was lost and what it sent is not on the pull request yet: the next
+    /// attempt waits at least `WorkerConfig::settle`, so that it finds what GitHub stored late
+    /// rather than posting it again.
+    pub settle: bool,
+}
+
+impl JobError {
+    /// A failure that will not pass by trying again.
+    pub fn fatal(message: impl Into<String>) -> JobError {
+        JobError {
+            transient: false,
+            message: message.into(),
+            retry_after: None,
+            settle: false,
+        }
+    }
+    /// A failure worth another attempt (with back-off).
+    pub fn again(message: impl Into<String>) -> JobError {
+        JobError {
+            transient: true,
+            ..JobError::fatal(message)
+        }
+    }
 }
 
 impl From<HostError> for JobError {
     fn from(e: HostError) -> JobError {
         JobError {
             transient: e.is_transient(),
+            settle: matches!(e, HostError::Unsettled(_)),
             retry_after: match &e {
                 HostError::RateLimited { retry_after, .. } => {
-                    // no reset given: GitHub's advice for secondary limits is a minute
-                    Some(Duration::from_secs(retry_after.unwrap_or(60)))
+                    // no reset given: GitHub's advice for secondary limits is a minute; never
+                    // longer than GitHub's hour, never a retry without a pause
+                    Some(Duration::from_secs(
+                        retry_after.unwrap_or(60).clamp(1, 3600),
+                    ))
                 }
                 _ => None,
             },
@@ -153,8 +169,13 @@ impl From<HostError> for JobError {
 /// What became of a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Done { rebuilt: usize, inline: usize },
+    Done {
+        rebuilt: usize,
+        inline: usize,
+    },
     Superseded,
+    /// Not analysed; the pull request was told why (its summary and check run).
+    Refused(String),
 }
 
 /// Back-off for attempt `n` (1-based): `base * 2^(n-1)`, plus up to 50% jitter.
@@ -169,18 +190,20 @@ pub fn backoff(base: Duration, n: u32, seed: u64) -> Duration {
     exp + jitter
 }
 
-/// Analyse and deliver one job.
+/// Analyse and deliver one job. The pull request's current head decides: a job for another
+/// head posts nothing (the head GitHub names is queued instead, unless it already is or was
+/// reviewed).
 pub async fn process<S: JobStore, F: Forge>(
     store: &S,
     forge: &F,
     cfg: &WorkerConfig,
     job: &Job,
 ) -> Result<Outcome, JobError> {
-    let (owner, repo) = job.job.repo.split_once('/').ok_or_else(|| JobError {
-        retry_after: None,
-        transient: false,
-        message: format!("{:?} is not owner/name", job.job.repo),
-    })?;
+    let (owner, repo) = job
+        .job
+        .repo
+        .split_once('/')
+        .ok_or_else(|| JobError::fatal(format!("{:?} is not owner/name", job.job.repo)))?;
     let host = forge.connect(job.job.installation_id).await?;
     let pr = PullRef {
         owner: owner.into(),
@@ -189,21 +212,57 @@ pub async fn process<S: JobStore, F: Forge>(
         head_sha: job.job.head_sha.clone(),
         base_sha: job.job.base_sha.clone(),
     };
-    let files = host.pull_files(&pr).await?;
-    let (trees, notes) = forge.trees(&host, &pr, &files).await?;
+    let state = host.pull_request(&pr).await?;
+    if state.head_sha != pr.head_sha {
+        requeue_head(store, job, &state).await?;
+        return Ok(Outcome::Superseded);
+    }
+    let login = forge.identity().await?;
     let opts = ReviewOptions {
         analyze: AnalyzeOptions::new(cfg.engine),
         // the base revision's configuration; a problem with it is shown, not dropped
         config: ConfigChoice::default(),
         publish: PublishOptions {
             mode: Mode::Review,
-            bot_login: cfg.bot_login.clone(),
+            bot_login: Some(login),
+            nonce: format!("job-{}-{}", job.id, job.attempts),
             ..cfg.publish.clone()
         },
         check_run: cfg.check_runs.then(|| job.job.delivery_id.clone()),
     };
-    let mut steps = WorkerSteps { store, cfg, job };
-    let reviewed = review(
+    let mut steps = WorkerSteps {
+        store,
+        cfg,
+        job,
+        host: &host,
+        pr: &pr,
+        head_checked: true,
+    };
+    // reading the pull request within its budget of calls; past it, the pull request is told
+    let reads = forge.reader(&host, cfg.api_calls);
+    let listed = match reads.pull_files(&pr).await {
+        Ok(files) => forge.trees(&reads, &pr, &files).await.map(|t| (files, t)),
+        Err(e) => Err(e),
+    };
+    let (files, (trees, notes)) = match listed {
+        Ok(x) => x,
+        Err(HostError::OverBudget(why)) => {
+            let told = publish_refusal(
+                &host,
+                &pr,
+                &why,
+                &opts.publish,
+                opts.check_run.as_deref(),
+                &mut steps,
+            )
+            .await;
+            return refused(why, told);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // from here on the pull request may have moved on: its head is read again before the first post
+    steps.head_checked = false;
+    let outcome = review(
         trees,
         &host,
         Some(&pr),
@@ -214,18 +273,18 @@ pub async fn process<S: JobStore, F: Forge>(
         &mut steps,
     )
     .await?;
-    let Reviewed { analysed, delivery } = reviewed;
-    // a newer head arrived meanwhile: nothing was posted for this one
-    let Some(delivery) = delivery else {
-        return Ok(Outcome::Superseded);
+    let Reviewed { analysed, delivery } = match outcome {
+        ReviewOutcome::Reviewed(r) => *r,
+        ReviewOutcome::Refused(r) => return refused(r.why, r.delivery),
     };
-    let delivery = delivery?;
+    let delivery = match delivery {
+        Some(Ok(d)) => d,
+        // a newer head arrived meanwhile: nothing (more) was posted for this one
+        None | Some(Err(HostError::Stale(_))) => return Ok(Outcome::Superseded),
+        Some(Err(e)) => return Err(e.into()),
+    };
     if let Some(why) = delivery.published.fallback {
-        return Err(JobError {
-            retry_after: None,
-            transient: false,
-            message: why,
-        });
+        return Err(JobError::fatal(why));
     }
     Ok(Outcome::Done {
         rebuilt: analysed.report.rebuilt_steps(),
@@ -233,15 +292,97 @@ pub async fn process<S: JobStore, F: Forge>(
     })
 }
 
+/// A refused analysis, after the pull request was told (or telling it failed).
+fn refused(why: String, told: Result<RefusalPosted, HostError>) -> Result<Outcome, JobError> {
+    match told {
+        Ok(RefusalPosted {
+            fallback: Some(f), ..
+        }) => Err(JobError::fatal(format!(
+            "{why} (and the pull request could not be told: {f})"
+        ))),
+        Ok(_) => Ok(Outcome::Refused(why)),
+        Err(HostError::Stale(_)) => Ok(Outcome::Superseded),
+        Err(e) => {
+            let mut je = JobError::from(e);
+            je.message = format!(
+                "{why} (and telling the pull request failed: {})",
+                je.message
+            );
+            Err(je)
+        }
+    }
+}
+
+/// Queue the pull request's current head (`state`) in place of `job`'s: nothing happens when a
+/// job for it is queued, running or done already.
+async fn requeue_head<S: JobStore>(
+    store: &S,
+    job: &Job,
+    state: &PullState,
+) -> Result<(), JobError> {
+    let short: String = state.head_sha.chars().take(12).collect();
+    let next = NewJob {
+        delivery_id: format!("{}~head-{short}", job.job.delivery_id),
+        head_sha: state.head_sha.clone(),
+        base_sha: state.base_sha.clone(),
+        ..job.job.clone()
+    };
+    let r = store
+        .enqueue(&next, false)
+        .await
+        .map_err(|e| JobError::again(e.to_string()))?;
+    tracing::info!(head = %state.head_sha, outcome = ?r, "the pull request's head is another: that head is reviewed instead");
+    Ok(())
+}
+
 /// The worker's part of a review: the analysis off the runtime, and no post for a job that is
-/// no longer current.
-struct WorkerSteps<'a, S> {
+/// no longer current or whose head is no longer the pull request's.
+struct WorkerSteps<'a, S, H> {
     store: &'a S,
     cfg: &'a WorkerConfig,
     job: &'a Job,
+    host: &'a H,
+    pr: &'a PullRef,
+    /// The pull request's head was read since the last chance it moved.
+    head_checked: bool,
 }
 
-impl<S: JobStore> ReviewSteps for WorkerSteps<'_, S> {
+impl<S: JobStore, H: CodeHost> Guard for WorkerSteps<'_, S, H> {
+    async fn before_post(&mut self) -> Result<(), HostError> {
+        // the queue: superseded by a newer delivery, or taken over, since the last post
+        match self.store.still_current(self.job.id, &self.cfg.name).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(HostError::Stale(
+                    "a newer head was delivered, or another worker took the job over".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(HostError::Transport(format!(
+                    "asking the queue whether the job is current: {e}"
+                )));
+            }
+        }
+        // GitHub: the pull request's head, once before the first post (deliveries of several
+        // instances arrive in any order; GitHub's head is the one to review)
+        if !self.head_checked {
+            let state = self.host.pull_request(self.pr).await?;
+            if state.head_sha != self.pr.head_sha {
+                requeue_head(self.store, self.job, &state)
+                    .await
+                    .map_err(|e| HostError::Transport(e.message))?;
+                return Err(HostError::Stale(format!(
+                    "the pull request's head is now {}",
+                    state.head_sha
+                )));
+            }
+            self.head_checked = true;
+        }
+        Ok(())
+    }
+}
+
+impl<S: JobStore, H: CodeHost> ReviewSteps for WorkerSteps<'_, S, H> {
     type Error = JobError;
 
     async fn analyze<T: RepoSource + Send + 'static>(
@@ -253,28 +394,27 @@ impl<S: JobStore> ReviewSteps for WorkerSteps<'_, S> {
     }
 
     async fn before_publish(&mut self, _: &mut Analysed) -> Result<Next, JobError> {
-        let current = self
-            .store
-            .still_current(self.job.id, &self.cfg.name)
-            .await
-            .map_err(|e| JobError {
-                retry_after: None,
-                transient: true,
-                message: e.to_string(),
-            })?;
-        Ok(if current { Next::Publish } else { Next::Stop })
+        Ok(Next::Publish)
+    }
+
+    fn refusal(&mut self, e: &JobError) -> Option<String> {
+        (!e.transient && e.retry_after.is_none()).then(|| e.message.clone())
+    }
+
+    async fn before_post(&mut self) -> Result<(), HostError> {
+        Guard::before_post(self).await
     }
 }
 
 impl From<ReviewError> for JobError {
     fn from(e: ReviewError) -> JobError {
+        let transient = matches!(
+            e,
+            ReviewError::Analyze(AnalyzeError::Source(crate::ports::SourceError::Io(_)))
+        );
         JobError {
-            retry_after: None,
-            transient: matches!(
-                e,
-                ReviewError::Analyze(AnalyzeError::Source(crate::ports::SourceError::Io(_)))
-            ),
-            message: e.to_string(),
+            transient,
+            ..JobError::fatal(e.to_string())
         }
     }
 }
@@ -353,11 +493,9 @@ pub async fn run_with_clock<S: JobStore, F: Forge>(
             beat.tick().await;
             loop {
                 tokio::select! {
-                    r = &mut work => break r.unwrap_or_else(|panic| Err(JobError {
-                        transient: false,
-                        message: format!("the analysis panicked: {}", panic_text(&*panic)),
-                        retry_after: None,
-                    })),
+                    r = &mut work => break r.unwrap_or_else(|panic| Err(JobError::fatal(
+                        format!("the analysis panicked: {}", panic_text(&*panic)),
+                    ))),
                     _ = beat.tick() => {
                         let until = now_ms() + cfg.lease.as_millis() as i64;
                         match store.extend_lease(job.id, &cfg.name, until).await {
@@ -391,17 +529,34 @@ pub async fn run_with_clock<S: JobStore, F: Forge>(
                 });
             }
             Ok(Outcome::Superseded) => {
+                // already marked when a newer delivery superseded it; not when GitHub named
+                // another head (nothing happens to a job no longer ours)
+                if let Err(se) = store
+                    .supersede(job.id, &cfg.name, "not the pull request's head", now_ms())
+                    .await
+                {
+                    span.in_scope(|| tracing::error!(error = %se, "cannot mark the job superseded; it runs again when its lease expires"));
+                }
                 metrics.job("superseded");
                 span.in_scope(|| {
                     tracing::info!("superseded by a newer head (or taken over): stopped")
                 });
+            }
+            Ok(Outcome::Refused(why)) => {
+                if let Err(se) = store.fail(job.id, &cfg.name, &why, None).await {
+                    span.in_scope(|| tracing::error!(error = %se, "cannot mark the job failed; it runs again when its lease expires"));
+                }
+                metrics.job("refused");
+                span.in_scope(
+                    || tracing::warn!(error = %why, "not analysed; the pull request was told why"),
+                );
             }
             Err(JobError {
                 retry_after: Some(wait),
                 message,
                 ..
             }) => {
-                let wait = wait.max(Duration::from_secs(1));
+                let wait = wait.clamp(Duration::from_secs(1), Duration::from_secs(3600));
                 if let Err(se) = store
                     .postpone(
                         job.id,
@@ -417,7 +572,10 @@ pub async fn run_with_clock<S: JobStore, F: Forge>(
                 span.in_scope(|| tracing::warn!(error = %message, retry_in_ms = wait.as_millis() as u64, "rate limited; queued again for after the reset"));
             }
             Err(e) if e.transient && job.attempts < cfg.max_attempts => {
-                let wait = backoff(cfg.backoff, job.attempts, job.id as u64 ^ now_ms() as u64);
+                let mut wait = backoff(cfg.backoff, job.attempts, job.id as u64 ^ now_ms() as u64);
+                if e.settle {
+                    wait = wait.max(cfg.settle);
+                }
                 if let Err(se) = store
                     .fail(
                         job.id,

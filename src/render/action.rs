@@ -58,6 +58,14 @@ pub fn no_prediction_summary(why: &str) -> String {
     format!("### cachebust: no prediction\n\n{}\n", data(why))
 }
 
+/// The step's line when the analysis failed and the pull request's summary says so.
+pub fn refusal_posted(why: &str) -> String {
+    format!(
+        "cachebust: not analysed ({}); the summary comment on the pull request says so",
+        super::visible(why)
+    )
+}
+
 /// Listing the files failed after the analysis (the review cannot be anchored).
 pub fn listing_failed(error: &str) -> String {
     format!(

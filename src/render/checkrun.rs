@@ -79,3 +79,13 @@ pub fn check_run(report: &Report) -> CheckRunText {
         annotations,
     }
 }
+
+/// The check run of a pull request that was not analysed (its summary says why): `failure`, so
+/// that a pull request cannot pass a required check by making its own analysis fail.
+pub fn refused() -> CheckRunText {
+    CheckRunText {
+        title: "not analysed: the summary says why".into(),
+        conclusion: "failure",
+        annotations: Vec::new(),
+    }
+}

@@ -28,6 +28,9 @@ pub const SUMMARY_MARKER: &str = "<!-- cachebust:summary -->";
 pub const FINDING_MARKER: &str = "<!-- cachebust:fp=";
 /// The prefix of a review body's marker (`<!-- cachebust:review head=… -->`).
 pub const REVIEW_MARKER: &str = "<!-- cachebust:review head=";
+/// The prefix of a run's marker (`<!-- cachebust:run … -->`), the last line of every body a
+/// run creates: a POST whose answer was lost is found by it.
+pub const RUN_MARKER: &str = "<!-- cachebust:run ";
 
 /// One line of a hunk: `+` added, ` ` context, `-` deleted; `new` is the right-side number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +115,57 @@ pub fn finding_marker(id: &str) -> String {
     format!("{FINDING_MARKER}{id} -->")
 }
 
-/// The marker id a posted body carries, if any.
+/// The marker id a posted body carries, if any: only on its first line, where cachebust writes
+/// it (a quote or a code block further down is someone else's text).
 pub fn marker_in(body: &str) -> Option<&str> {
-    let at = body.find(FINDING_MARKER)? + FINDING_MARKER.len();
-    let rest = &body[at..];
-    Some(&rest[..rest.find(" -->")?])
+    let first = body.lines().next()?;
+    let rest = first.strip_prefix(FINDING_MARKER)?;
+    let id = rest.strip_suffix(" -->")?;
+    (!id.is_empty() && !id.contains(' ')).then_some(id)
+}
+
+/// A run's marker: `nonce` with anything but `[A-Za-z0-9._-]` left out (at most 80 of them),
+/// so that it cannot close the HTML comment.
+pub fn run_marker(nonce: &str) -> String {
+    let clean: String = nonce
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(80)
+        .collect();
+    format!("{RUN_MARKER}{clean} -->")
+}
+
+/// `body` with the run's marker as its last line, within GitHub's limit.
+pub fn with_run_marker(body: &str, nonce: &str) -> String {
+    let marker = run_marker(nonce);
+    let mut b = truncate(body.trim_end_matches('\n'), BODY_LIMIT - marker.len() - 1);
+    b.push('\n');
+    b.push_str(&marker);
+    b
+}
+
+/// Whether `body` ends with the run's marker (where `with_run_marker` puts it).
+pub fn has_run_marker(body: &str, nonce: &str) -> bool {
+    body.trim_end().ends_with(&run_marker(nonce))
+}
+
+/// The sticky summary of a pull request that was not analysed: what was refused and why. The
+/// reason may name files of the pull request: it is escaped.
+pub fn refused_summary(why: &str, head_sha: &str, run_url: Option<&str>) -> String {
+    let mut o = format!(
+        "{SUMMARY_MARKER}\n### cachebust: this pull request was not analysed\n\n{}.\n\nNothing is known about what it does to the build cache: review its Docker changes by hand, or push a change that stays within the limits.\n",
+        escape(why.trim_end_matches('.'))
+    );
+    let _ = write!(o, "\n<sub>head {}", short_sha(head_sha));
+    if let Some(u) = run_url {
+        let _ = write!(
+            o,
+            " · [cachebust run]({})",
+            u.replace(['(', ')', ' ', '<', '>'], "")
+        );
+    }
+    o.push_str("</sub>\n");
+    truncate(&o, BODY_LIMIT)
 }
 
 /// A fix as a suggestion: the lines of `path` it replaces (1-based, inclusive) and their new
@@ -1348,6 +1397,43 @@ mod tests {
         assert_eq!(prop("a,b:c%\n"), "a%2Cb%3Ac%25%0A");
         assert_eq!(data("50%\r\nx"), "50%25%0D%0Ax");
         assert_eq!(data("a\u{1b}[2J\u{202e}b"), "a\\u{1b}[2J\\u{202e}b");
+    }
+
+    #[test]
+    fn markers_are_read_only_where_cachebust_writes_them() {
+        let m = finding_marker("CB001-00ff");
+        assert_eq!(marker_in(&format!("{m}\nours")), Some("CB001-00ff"));
+        // quoted, in a code block, after text: someone else's text
+        for body in [
+            format!("> {m}\nquoted"),
+            format!("```\n{m}\n```"),
+            format!("see\n{m}"),
+            format!(" {m}"),
+        ] {
+            assert_eq!(marker_in(&body), None, "{body}");
+        }
+        // a run's marker is the last line, and cannot close its comment
+        let b = with_run_marker("<!-- cachebust:summary -->\nbody\n", "job-7-1");
+        assert!(b.ends_with("\n<!-- cachebust:run job-7-1 -->"), "{b}");
+        assert!(has_run_marker(&b, "job-7-1"));
+        assert!(!has_run_marker(&b, "job-7-2"));
+        assert_eq!(run_marker("a --> b\n<x>"), "<!-- cachebust:run a--bx -->");
+        let long = "x".repeat(BODY_LIMIT + 10);
+        assert!(with_run_marker(&long, "n").len() <= BODY_LIMIT);
+    }
+
+    #[test]
+    fn a_refusal_says_what_and_why_escaped() {
+        let s = refused_summary(
+            "the analysis ran out of its memory budget (32 MiB per pull request) in <b>@x</b>.",
+            "0123456789abcdef",
+            Some("https://github.com/o/r/actions/runs/1"),
+        );
+        assert!(s.starts_with(SUMMARY_MARKER), "{s}");
+        assert!(s.contains("this pull request was not analysed"), "{s}");
+        assert!(s.contains("32 MiB per pull request"), "{s}");
+        assert!(!s.contains("<b>") && !s.contains("@x"), "{s}");
+        assert!(s.contains("0123456"), "{s}");
     }
 
     #[test]

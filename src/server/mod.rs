@@ -96,7 +96,9 @@ pub struct ServeArgs {
     /// `CACHEBUST_GITHUB_TOKEN`. Environment only.
     #[arg(skip)]
     pub github_token: Option<String>,
-    /// The App's slug: its comments are by `<slug>[bot]`.
+    /// With CACHEBUST_GITHUB_TOKEN: the slug of the App whose token it is (its comments are by
+    /// `<slug>[bot]`); without it the token's user (`GET /user`). With --app-id the App's slug
+    /// is asked of GitHub (`GET /app`).
     #[arg(long, env = "CACHEBUST_APP_SLUG")]
     pub app_slug: Option<String>,
     /// GitHub's REST API (GHES: `https://HOST/api/v3`).
@@ -115,8 +117,10 @@ pub struct ServeArgs {
     /// Analyse draft pull requests too (default: when they are ready for review).
     #[arg(long, env = "CACHEBUST_DRAFTS")]
     pub drafts: bool,
-    /// How long a claimed job stays claimed before another worker may take it over.
-    #[arg(long, env = "CACHEBUST_LEASE_SECONDS", default_value_t = 300)]
+    /// How long a claimed job stays claimed without a renewal before another worker may take it
+    /// over (a worker renews it every third of this, at most every 5 s, while it works). The
+    /// jobs of an instance that died are taken back sooner: at once when it is seen dead.
+    #[arg(long, env = "CACHEBUST_LEASE_SECONDS", default_value_t = 15)]
     pub lease_seconds: u64,
     /// Attempts per job before it is marked failed.
     #[arg(long, env = "CACHEBUST_MAX_ATTEMPTS", default_value_t = 5)]
@@ -152,6 +156,16 @@ pub struct ServeArgs {
     /// the server, with no memory budget and no crash isolation.
     #[arg(long, env = "CACHEBUST_ANALYSIS_MEMORY_MB", default_value_t = 1024)]
     pub analysis_memory_mb: u64,
+    /// GitHub API calls allowed for reading one pull request (its files, trees and contents);
+    /// past them the pull request's summary and check run say it was not analysed.
+    #[arg(long, env = "CACHEBUST_API_CALLS_PER_PR", default_value_t = 3000)]
+    pub api_calls_per_pr: u64,
+    /// After a POST whose answer was lost and whose comment is not found: the least wait, in
+    /// seconds, before the job is tried again (GitHub may store it late; the next attempt finds
+    /// it instead of posting it twice). The comment is also looked for after 1, 3 and 10 s,
+    /// each at most this long.
+    #[arg(long, env = "CACHEBUST_SETTLE_SECONDS", default_value_t = 120.0)]
+    pub settle_seconds: f64,
     /// Time a client has to send a request's headers, and again its body, in seconds.
     #[arg(long, env = "CACHEBUST_READ_TIMEOUT_SECONDS", default_value_t = 10.0)]
     pub read_timeout_seconds: f64,
@@ -659,7 +673,10 @@ async fn serve(a: ServeArgs) -> Result<()> {
             .await
             .map_err(|e| anyhow!("--database: {e}"))?,
     );
-    let forge = Arc::new(GitHubForge::new(&a.api_url, auth));
+    let mut forge = GitHubForge::new(&a.api_url, auth);
+    forge.slug = a.app_slug.clone().filter(|s| !s.is_empty());
+    let forge = Arc::new(forge);
+    let settle = Duration::from_secs_f64(a.settle_seconds.clamp(0.0, 86_400.0));
     let metrics = Arc::new(Metrics::default());
     let wake = Arc::new(tokio::sync::Notify::new());
     let state = Arc::new(AppState {
@@ -690,8 +707,9 @@ async fn serve(a: ServeArgs) -> Result<()> {
         .with_context(|| format!("--listen {}", a.listen))?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // unique per process even where hostname and pid repeat (containers restarted as pid 1)
-    let base = format!(
+    // unique per process even where hostname and pid repeat (containers restarted as pid 1);
+    // its workers are `<instance>/<n>`, and it holds its liveness lock while it runs
+    let base = crate::adapters::store::clean_instance(&format!(
         "{}-{}-{:x}",
         hostname(),
         std::process::id(),
@@ -699,7 +717,17 @@ async fn serve(a: ServeArgs) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             & 0xffff_ffff
-    );
+    ));
+    store
+        .register_instance(&base)
+        .await
+        .map_err(|e| anyhow!("--database: {e}"))?;
+    // a restarted instance takes back its predecessor's jobs (and any other dead instance's)
+    match store.recover_dead().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(jobs = n, "took back the jobs of instances that died"),
+        Err(e) => tracing::warn!(error = %e, "cannot look for the jobs of instances that died"),
+    }
     let mut workers = Vec::new();
     let analysis_slots = Arc::new(tokio::sync::Semaphore::new(a.workers.max(1)));
     let isolation: Option<Arc<dyn crate::ports::Isolation>> = match a.analysis_memory_mb {
@@ -711,15 +739,17 @@ async fn serve(a: ServeArgs) -> Result<()> {
     };
     for i in 0..a.workers.max(1) {
         let cfg = WorkerConfig {
-            name: format!("{base}-{i}"),
+            name: format!("{base}/{i}"),
             lease: Duration::from_secs(a.lease_seconds.max(1)),
             max_attempts: a.max_attempts.max(1),
             backoff: Duration::from_secs_f64(a.retry_seconds.max(0.0)),
             poll: Duration::from_millis(a.poll_ms.max(10)),
             engine: a.engine.into(),
             check_runs: a.check_runs,
-            bot_login: a.app_slug.as_ref().map(|s| format!("{s}[bot]")),
             publish: PublishOptions {
+                reconcile: [1.0, 3.0, 10.0]
+                    .map(|w: f64| Duration::from_secs_f64(w.min(settle.as_secs_f64())))
+                    .to_vec(),
                 rules_url: Some(a.rules_url.clone().unwrap_or_else(|| {
                     format!(
                         "{}/blob/v{}/docs/rules",
@@ -732,6 +762,8 @@ async fn serve(a: ServeArgs) -> Result<()> {
             analysis_budget: Duration::from_secs_f64(a.analysis_seconds.clamp(0.001, 86_400.0)),
             analysis_slots: analysis_slots.clone(),
             isolation: isolation.clone(),
+            api_calls: a.api_calls_per_pr.max(1),
+            settle,
         };
         let (store, forge, metrics, wake, stop) = (
             store.clone(),
@@ -748,8 +780,9 @@ async fn serve(a: ServeArgs) -> Result<()> {
             }),
         ));
     }
+    // every second: the WAL checkpoint, this instance's liveness lock, the jobs of dead ones
     let checkpointer = {
-        let (store, mut stop) = (store.clone(), stop_rx.clone());
+        let (store, mut stop, wake) = (store.clone(), stop_rx.clone(), wake.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -760,6 +793,19 @@ async fn serve(a: ServeArgs) -> Result<()> {
                 }
                 if let Err(e) = store.checkpoint().await {
                     tracing::warn!(error = %e, "cannot checkpoint the queue's write-ahead log");
+                }
+                if let Err(e) = store.keep_registered().await {
+                    tracing::warn!(error = %e, "cannot hold this instance's liveness lock");
+                }
+                match store.recover_dead().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(jobs = n, "took back the jobs of instances that died");
+                        wake.notify_waiters();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot look for the jobs of instances that died")
+                    }
                 }
             }
         })
@@ -804,6 +850,7 @@ async fn serve(a: ServeArgs) -> Result<()> {
         }
     }
     let _ = checkpointer.await;
+    store.unregister_instance().await;
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e, "cannot checkpoint the queue's write-ahead log");
     }

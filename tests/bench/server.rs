@@ -138,6 +138,14 @@ async fn gh(st: Arc<Mutex<Gh>>, method: Method, uri: Uri, body: Bytes) -> axum::
             }
         }
         ("GET", ["repos", _, _, "pulls", _, "comments" | "reviews"]) => j(json!([])),
+        ("GET", ["repos", _, _, "pulls", n]) => {
+            let n: u64 = n.parse().unwrap_or(0);
+            let round = ROUND.lock().unwrap().clone();
+            j(
+                json!({"number": n, "head": {"sha": format!("{round}{n:039x}")},
+                     "base": {"sha": "b".repeat(40)}}),
+            )
+        }
         ("POST", ["repos", _, _, "pulls", _, "reviews"]) => {
             g.next += 1;
             j(json!({"id": g.next}))
@@ -216,6 +224,10 @@ async fn gh(st: Arc<Mutex<Gh>>, method: Method, uri: Uri, body: Bytes) -> axum::
     }
 }
 
+/// The round being sent: `GET pulls/{n}` answers its head of pull request `n` (the server
+/// reads the pull request's real head before it reviews one).
+static ROUND: Mutex<String> = Mutex::new(String::new());
+
 fn start_github(rt: &tokio::runtime::Runtime) -> (String, Arc<Mutex<Gh>>) {
     let st: Arc<Mutex<Gh>> = Arc::default();
     let s2 = st.clone();
@@ -250,6 +262,7 @@ fn start_server_on(database: &str, api: &str, port: u16) -> Child {
         .env("CACHEBUST_DATABASE", database)
         .env("CACHEBUST_WEBHOOK_SECRET", SECRET)
         .env("CACHEBUST_GITHUB_TOKEN", "bench")
+        .env("CACHEBUST_APP_SLUG", "cachebust")
         .env("CACHEBUST_API_URL", api)
         .env("CACHEBUST_WORKERS", "4")
         .env("CACHEBUST_LEASE_SECONDS", "3")
@@ -309,6 +322,7 @@ async fn burst(
     kill_after: Option<u64>,
     kill: Option<Arc<Mutex<Child>>>,
 ) -> (Instant, Vec<(String, u16, Duration)>) {
+    *ROUND.lock().unwrap() = round.to_string();
     let results = Arc::new(Mutex::new(Vec::new()));
     let requests: Arc<Vec<(String, Vec<u8>)>> =
         Arc::new((0..n).map(|i| request(template, i, round)).collect());

@@ -383,6 +383,7 @@ fn a_read_only_token_falls_back_to_annotations() {
         body: body.clone(),
         headers: vec![],
         land: false,
+        land_after: None,
     });
     let ev = event_file(&r.dir, 7, &r.base, &r.head);
     let run = run_action(&f.url, &r.dir, &ev, &[]);
@@ -413,6 +414,7 @@ fn a_read_only_token_falls_back_to_annotations() {
         body,
         headers: vec![],
         land: false,
+        land_after: None,
     });
     let run = run_action(&f.url, &r.dir, &ev, &[("INPUT_FAIL_ON", "rebuilt-steps>2")]);
     assert_eq!(run.out.status.code(), Some(1), "{}", text(&run.out));
@@ -433,6 +435,7 @@ fn a_rejected_anchor_moves_every_comment_to_the_summary() {
         body,
         headers: vec![],
         land: false,
+        land_after: None,
     });
     let ev = event_file(&r.dir, 7, &r.base, &r.head);
     let run = run_action(&f.url, &r.dir, &ev, &[]);
@@ -458,6 +461,7 @@ fn a_review_that_landed_before_a_502_is_not_posted_twice() {
         body: "{\"message\":\"Bad Gateway\"}".into(),
         headers: vec![],
         land: true,
+        land_after: None,
     });
     let ev = event_file(&r.dir, 7, &r.base, &r.head);
     let run = run_action(&f.url, &r.dir, &ev, &[]);
@@ -495,6 +499,7 @@ fn a_secondary_rate_limit_is_waited_out() {
         body,
         headers: vec![("retry-after", "1".into())],
         land: false,
+        land_after: None,
     });
     let ev = event_file(&r.dir, 7, &r.base, &r.head);
     let started = std::time::Instant::now();
@@ -621,6 +626,55 @@ fn bad_inputs_are_refused_with_their_name() {
         assert_eq!(run.out.status.code(), Some(2), "{k}");
         assert!(text(&run.out).contains(want), "{k}: {}", text(&run.out));
     }
+}
+
+/// An analysis that fails is said on the pull request (issue 30), not only in the step's log:
+/// the summary comment says what was refused and why (edited in place by the next run, not
+/// posted again), the job summary too, and the step fails.
+#[test]
+fn an_analysis_that_fails_is_said_on_the_pull_request() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    setup(&f, &r, &r.head);
+    let ev = event_file(&r.dir, 7, &r.base, &r.head);
+    for attempt in 1..=2 {
+        let run = run_action(
+            &f.url,
+            &r.dir,
+            &ev,
+            &[
+                ("INPUT_DOCKERFILES", "no/such/Dockerfile"),
+                ("GITHUB_RUN_ATTEMPT", &attempt.to_string()),
+            ],
+        );
+        let out = text(&run.out);
+        assert_eq!(run.out.status.code(), Some(2), "{out}");
+        assert!(out.contains("no/such/Dockerfile: no such file"), "{out}");
+        assert!(
+            out.contains("the summary comment on the pull request says so"),
+            "{out}"
+        );
+        assert!(
+            run.summary.contains("no prediction") && run.summary.contains("no/such/Dockerfile"),
+            "{}",
+            run.summary
+        );
+        let s = f.state();
+        assert_eq!(s.issue_comments.len(), 1, "attempt {attempt}");
+        let body = &s.issue_comments[0].body;
+        assert!(
+            body.starts_with("<!-- cachebust:summary -->")
+                && body.contains("this pull request was not analysed")
+                && body.contains("no/such/Dockerfile: no such file"),
+            "{body}"
+        );
+        assert!(
+            body.ends_with(&format!("<!-- cachebust:run gha-77-{attempt} -->")),
+            "{body}"
+        );
+        assert!(s.reviews.is_empty());
+    }
+    no_violations(&f);
 }
 
 /// `build_args` as `docker build --build-arg` (and `cachebust analyze --build-arg`): a bare

@@ -24,4 +24,5 @@ mod parser_corpus;
 mod review;
 mod rules;
 mod server;
+mod server_races;
 mod support;

@@ -8,7 +8,7 @@ use cachebust::engine::EngineKind;
 use cachebust::engine::report::Report;
 use cachebust::ports::{
     CheckRun, CodeHost, ExistingCheckRun, HostError, NewReview, Posted, PullFile, PullFiles,
-    PullRef,
+    PullRef, PullState,
 };
 use cachebust::render::review::{self, PlanOptions};
 use serde_json::Value;
@@ -819,6 +819,12 @@ impl Counting {
 }
 
 impl CodeHost for Counting {
+    async fn pull_request(&self, pr: &PullRef) -> Result<PullState, HostError> {
+        self.call("pull_request").map(|_| PullState {
+            head_sha: pr.head_sha.clone(),
+            base_sha: pr.base_sha.clone(),
+        })
+    }
     async fn pull_files(&self, _: &PullRef) -> Result<PullFiles, HostError> {
         self.call("pull_files").map(|_| PullFiles::default())
     }
@@ -846,6 +852,9 @@ impl CodeHost for Counting {
     async fn update_issue_comment(&self, _: &PullRef, _: u64, _: &str) -> Result<(), HostError> {
         self.call("update_issue_comment")
     }
+    async fn delete_issue_comment(&self, _: &PullRef, _: u64) -> Result<(), HostError> {
+        self.call("delete_issue_comment")
+    }
     async fn create_check_run(&self, _: &PullRef, _: &CheckRun) -> Result<u64, HostError> {
         self.call("create_check_run").map(|_| 3)
     }
@@ -866,7 +875,7 @@ impl CodeHost for Counting {
 /// idempotent, the worker's job back-off the rest), and a POST is never sent twice.
 #[tokio::test]
 async fn publishing_retries_nothing_and_never_resends_a_post() {
-    use cachebust::app::publish::{PublishOptions, publish};
+    use cachebust::app::publish::{PublishOptions, Unguarded, publish};
     let r = pr_repo();
     let rep = report(&r.dir, &r.base, &r.head).await;
     let files = files_of(pull_files(&r.dir, &r.base, &r.head));
@@ -877,30 +886,41 @@ async fn publishing_retries_nothing_and_never_resends_a_post() {
         head_sha: r.head.clone(),
         base_sha: r.base.clone(),
     };
-    let opts = PublishOptions::default();
+    // a lost answer is looked for at once and after each wait (two here)
+    let opts = PublishOptions {
+        bot_login: Some("github-actions[bot]".into()),
+        reconcile: vec![std::time::Duration::ZERO; 2],
+        ..PublishOptions::default()
+    };
     // everything fails: one call, then the error goes up (the job is queued again)
     let host = Counting {
         fail: vec!["*"],
         ..Default::default()
     };
-    let e = publish(&host, &pr, &rep, &files, None, &opts)
+    let e = publish(&host, &pr, &rep, &files, None, &opts, &mut Unguarded)
         .await
         .unwrap_err();
     assert!(e.is_transient(), "{e}");
     assert_eq!(*host.calls.lock().unwrap(), ["review_comments"]);
-    // the review's POST fails: it is looked for once (it may have landed) and not sent again
+    // the review's POST fails: it is looked for three times (it may have landed, or land
+    // late), not sent again, and the error says the job must wait before it posts again
     let host = Counting {
         fail: vec!["create_review"],
         ..Default::default()
     };
-    assert!(
-        publish(&host, &pr, &rep, &files, None, &opts)
-            .await
-            .is_err()
-    );
+    let e = publish(&host, &pr, &rep, &files, None, &opts, &mut Unguarded)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, HostError::Unsettled(_)), "{e}");
     assert_eq!(
         *host.calls.lock().unwrap(),
-        ["review_comments", "create_review", "reviews"]
+        [
+            "review_comments",
+            "create_review",
+            "reviews",
+            "reviews",
+            "reviews"
+        ]
     );
     // the summary's POST fails likewise
     let host = Counting {
@@ -908,19 +928,19 @@ async fn publishing_retries_nothing_and_never_resends_a_post() {
         ..Default::default()
     };
     assert!(
-        publish(&host, &pr, &rep, &files, None, &opts)
+        publish(&host, &pr, &rep, &files, None, &opts, &mut Unguarded)
             .await
             .is_err()
     );
     assert_eq!(host.count("create_issue_comment"), 1);
     assert_eq!(
         host.count("issue_comments"),
-        2,
-        "listed, then looked for once"
+        4,
+        "listed, then looked for three times"
     );
     // nothing fails: each call once
     let host = Counting::default();
-    publish(&host, &pr, &rep, &files, None, &opts)
+    publish(&host, &pr, &rep, &files, None, &opts, &mut Unguarded)
         .await
         .unwrap();
     assert_eq!(
@@ -948,6 +968,7 @@ async fn the_adapter_retries_idempotent_calls_only() {
         body: "{\"message\":\"Bad Gateway\"}".into(),
         headers: vec![],
         land: false,
+        land_after: None,
     };
     for _ in 0..20 {
         let mut st = f.state();

@@ -22,12 +22,12 @@ use crate::cli::root;
 use crate::parser_corpus::shared;
 use crate::support::github::{Fake, Fault, Req, fake, free_port, http_status};
 
-const SECRET: &str = "s3cret-current";
+pub(crate) const SECRET: &str = "s3cret-current";
 const OLD_SECRET: &str = "s3cret-previous";
 
 // ---- the queue suite -----------------------------------------------------------------------
 
-fn job(delivery: &str, pr: u64, head: &str) -> NewJob {
+pub(crate) fn job(delivery: &str, pr: u64, head: &str) -> NewJob {
     NewJob {
         delivery_id: delivery.into(),
         kind: "pull_request".into(),
@@ -390,6 +390,12 @@ impl cachebust::app::worker::Forge for Unruly {
             "installation {installation} is gone"
         )))
     }
+    async fn identity(&self) -> Result<String, HostError> {
+        Ok("cachebust-test[bot]".into())
+    }
+    fn reader(&self, host: &Self::Host, calls: u64) -> Self::Host {
+        host.budgeted(calls)
+    }
     async fn trees(
         &self,
         _: &Self::Host,
@@ -447,11 +453,12 @@ async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
             poll: Duration::from_millis(20),
             engine: cachebust::engine::EngineKind::Buildkit,
             check_runs: true,
-            bot_login: None,
             publish: Default::default(),
             analysis_budget: Duration::from_secs(60),
             analysis_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
             isolation: None,
+            api_calls: 1000,
+            settle: Duration::from_secs(1),
         };
         let (store, stop, wake, metrics) = (
             store.clone(),
@@ -503,7 +510,7 @@ async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
 }
 
 /// A clock the test moves by hand.
-struct ManualClock(std::sync::atomic::AtomicI64);
+pub(crate) struct ManualClock(std::sync::atomic::AtomicI64);
 
 impl cachebust::ports::Clock for ManualClock {
     fn now_ms(&self) -> i64 {
@@ -525,6 +532,12 @@ impl cachebust::app::worker::Forge for FlakyOnce {
             });
         }
         Err(HostError::NotFound("the repository is gone".into()))
+    }
+    async fn identity(&self) -> Result<String, HostError> {
+        Ok("cachebust-test[bot]".into())
+    }
+    fn reader(&self, host: &Self::Host, calls: u64) -> Self::Host {
+        host.budgeted(calls)
     }
     async fn trees(
         &self,
@@ -559,11 +572,12 @@ async fn workers_retry_by_their_clock() {
         poll: Duration::from_millis(10),
         engine: cachebust::engine::EngineKind::Buildkit,
         check_runs: false,
-        bot_login: None,
         publish: Default::default(),
         analysis_budget: Duration::from_secs(60),
         analysis_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
         isolation: None,
+        api_calls: 1000,
+        settle: Duration::from_secs(1),
     };
     let forge = FlakyOnce(Default::default());
     let metrics = Metrics::default();
@@ -601,10 +615,10 @@ async fn workers_retry_by_their_clock() {
 
 // ---- the server binary ---------------------------------------------------------------------
 
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) log: PathBuf,
 }
 
 impl Drop for Server {
@@ -614,20 +628,32 @@ impl Drop for Server {
     }
 }
 
-fn start_server(db: &Path, api: &str, extra: &[(&str, &str)]) -> Server {
+pub(crate) fn start_server(db: &Path, api: &str, extra: &[(&str, &str)]) -> Server {
+    start_server_on(&format!("sqlite://{}", db.display()), db, api, extra)
+}
+
+/// `start_server` on any database (`postgres://…`); the log beside `log_stem`.
+pub(crate) fn start_server_on(
+    database: &str,
+    log_stem: &Path,
+    api: &str,
+    extra: &[(&str, &str)],
+) -> Server {
     let port = free_port();
-    let log = db.with_extension(format!("{port}.log"));
+    let log = log_stem.with_extension(format!("{port}.log"));
     let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));
     c.arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CACHEBUST_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CACHEBUST_DATABASE", format!("sqlite://{}", db.display()))
+        .env("CACHEBUST_DATABASE", database)
         .env("CACHEBUST_WEBHOOK_SECRET", format!("{SECRET},{OLD_SECRET}"))
         .env("CACHEBUST_GITHUB_TOKEN", "ghs_server_token_never_logged")
         .env("CACHEBUST_API_URL", api)
         .env("CACHEBUST_WORKERS", "2")
         .env("CACHEBUST_RETRY_SECONDS", "0.2")
+        // a lost POST is looked for after 0.5 s three times, and its job waits 0.5 s at least
+        .env("CACHEBUST_SETTLE_SECONDS", "0.5")
         .env("CACHEBUST_POLL_MS", "50")
         .env("CACHEBUST_LOG_FORMAT", "json")
         .stdout(Stdio::null())
@@ -655,7 +681,7 @@ fn start_server(db: &Path, api: &str, extra: &[(&str, &str)]) -> Server {
 }
 
 /// POST a delivery; `(status, body)`, or `None` when the connection failed (server gone).
-fn post(
+pub(crate) fn post(
     port: u16,
     event: &str,
     delivery: &str,
@@ -682,7 +708,7 @@ fn post(
     Some((status, body))
 }
 
-fn get_text(port: u16, path: &str) -> String {
+pub(crate) fn get_text(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         s,
@@ -694,19 +720,23 @@ fn get_text(port: u16, path: &str) -> String {
     t
 }
 
-fn signed(body: &[u8]) -> Option<String> {
+pub(crate) fn signed(body: &[u8]) -> Option<String> {
     Some(sign(SECRET, body))
 }
 
-fn payload(name: &str) -> Value {
+pub(crate) fn payload(name: &str) -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(shared().join("github/webhooks").join(name)).unwrap(),
     )
     .unwrap()
 }
 
-/// A pull_request delivery for PR `number` of octo/shop at `head` (aliased to the repo's head).
-fn pr_payload(action: &str, number: u64, head: &str, base: &str) -> Vec<u8> {
+/// A pull_request delivery for PR `number` of octo/shop at `head` (aliased to the repo's head);
+/// the fake GitHub then has `head` as the pull request's head.
+pub(crate) fn pr_payload(f: &Fake, action: &str, number: u64, head: &str, base: &str) -> Vec<u8> {
+    f.state()
+        .pulls
+        .insert(number, (head.to_string(), base.to_string()));
     let mut v = payload("pull_request.opened.1.json");
     v["action"] = json!(action);
     v["number"] = json!(number);
@@ -720,7 +750,7 @@ fn pr_payload(action: &str, number: u64, head: &str, base: &str) -> Vec<u8> {
 }
 
 /// Serve the repository's trees and contents from the fake, also under `aliases` of the head.
-fn serve_repo(f: &Fake, r: &PrRepo, aliases: &[String]) {
+pub(crate) fn serve_repo(f: &Fake, r: &PrRepo, aliases: &[String]) {
     serve_change(f, r, &r.base, &r.head, &[&r.base, &r.head]);
     let mut st = f.state();
     for a in aliases {
@@ -730,7 +760,7 @@ fn serve_repo(f: &Fake, r: &PrRepo, aliases: &[String]) {
 
 /// Serve a change from `base` to `head` (the pull request's files) from the fake, with the
 /// trees of every commit in `commits`.
-fn serve_change(f: &Fake, r: &PrRepo, base: &str, head: &str, commits: &[&str]) {
+pub(crate) fn serve_change(f: &Fake, r: &PrRepo, base: &str, head: &str, commits: &[&str]) {
     let mut st = f.state();
     st.files = pull_files(&r.dir, base, head);
     for sha in commits {
@@ -739,7 +769,7 @@ fn serve_change(f: &Fake, r: &PrRepo, base: &str, head: &str, commits: &[&str]) 
     st.merge_base = Some(base.to_string());
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !f().await {
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
@@ -747,7 +777,7 @@ async fn wait_until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> b
     }
 }
 
-fn log_lines(s: &Server) -> Vec<Value> {
+pub(crate) fn log_lines(s: &Server) -> Vec<Value> {
     std::fs::read_to_string(&s.log)
         .unwrap_or_default()
         .lines()
@@ -770,7 +800,7 @@ async fn deliveries_are_verified_queued_and_reviewed() {
     let ping = serde_json::to_vec(&payload("ping.1.json")).unwrap();
     assert_eq!(post(p, "ping", "p-1", &ping, signed(&ping)).unwrap().0, 200);
     // signatures: missing, wrong secret, tampered body; the previous secret still works
-    let body = pr_payload("opened", 7, &r.head, &r.base);
+    let body = pr_payload(&f, "opened", 7, &r.head, &r.base);
     assert_eq!(post(p, "pull_request", "d-1", &body, None).unwrap().0, 401);
     assert_eq!(
         post(p, "pull_request", "d-1", &body, Some(sign("wrong", &body)))
@@ -977,7 +1007,7 @@ async fn app_authentication_uses_installation_tokens() {
             ("CACHEBUST_APP_SLUG", "cachebust-test"),
         ],
     );
-    let body = pr_payload("opened", 7, &r.head, &r.base);
+    let body = pr_payload(&f, "opened", 7, &r.head, &r.base);
     let (st, b) = post(srv.port, "pull_request", "app-1", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     wait_until("the review", Duration::from_secs(60), async || {
@@ -985,7 +1015,7 @@ async fn app_authentication_uses_installation_tokens() {
     })
     .await;
     // a second head of the same installation: the token is reused
-    let body = pr_payload("synchronize", 7, &"c".repeat(40), &r.base);
+    let body = pr_payload(&f, "synchronize", 7, &"c".repeat(40), &r.base);
     let (st, b) = post(srv.port, "pull_request", "app-2", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     wait_until(
@@ -1045,11 +1075,12 @@ async fn github_errors_leave_the_job_queued_for_retry_and_newer_heads_supersede(
         body: "{\"message\":\"Bad Gateway\"}".into(),
         headers: vec![],
         land: false,
+        land_after: None,
     });
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("q.db");
     let srv = start_server(&db, &f.url, &[]);
-    let body = pr_payload("opened", 9, &r.head, &r.base);
+    let body = pr_payload(&f, "opened", 9, &r.head, &r.base);
     assert_eq!(
         post(srv.port, "pull_request", "e-1", &body, signed(&body))
             .unwrap()
@@ -1077,12 +1108,13 @@ async fn github_errors_leave_the_job_queued_for_retry_and_newer_heads_supersede(
     f.state().delay = Duration::from_millis(300);
     let srv = start_server(&db, &f.url, &[("CACHEBUST_WORKERS", "1")]);
     let b1 = pr_payload(
+        &f,
         "synchronize",
         10,
         "1111111111111111111111111111111111111111",
         &r.base,
     );
-    let b2 = pr_payload("synchronize", 10, &r.head, &r.base);
+    let b2 = pr_payload(&f, "synchronize", 10, &r.head, &r.base);
     let (_, a) = post(srv.port, "pull_request", "s-1", &b1, signed(&b1)).unwrap();
     let (_, b) = post(srv.port, "pull_request", "s-2", &b2, signed(&b2)).unwrap();
     assert!(a.contains("queued"), "{a}");
@@ -1129,7 +1161,7 @@ async fn a_killed_server_loses_no_acknowledged_delivery() {
             srv.child.kill().unwrap();
             srv.child.wait().unwrap();
         }
-        let body = pr_payload("opened", 100 + i as u64, head, &r.base);
+        let body = pr_payload(&f, "opened", 100 + i as u64, head, &r.base);
         if let Some((st, _)) = post(
             port,
             "pull_request",
@@ -1312,7 +1344,7 @@ pub fn doubling_bomb(levels: usize) -> String {
 }
 
 /// As large as the Dockerfile limits allow: slow to analyse, but bounded.
-pub fn long_dockerfile(seed: usize) -> String {
+pub(crate) fn long_dockerfile(seed: usize) -> String {
     let mut s = String::from("FROM alpine\nCOPY . /src\n");
     for i in 0..9_900 {
         s.push_str(&format!("RUN echo {seed}-{i} > /tmp/f{i}\n"));
@@ -1320,7 +1352,7 @@ pub fn long_dockerfile(seed: usize) -> String {
     s
 }
 
-fn job_of(body: &str) -> i64 {
+pub(crate) fn job_of(body: &str) -> i64 {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
     v["job"]
         .as_i64()
@@ -1360,7 +1392,7 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
     );
     let p = srv.port;
     let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
-    let body = pr_payload("opened", 9, &slow, &r.base);
+    let body = pr_payload(&f, "opened", 9, &slow, &r.base);
     let (st, b) = post(p, "pull_request", "h-slow", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     let slow_job = job_of(&b);
@@ -1372,13 +1404,13 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
     let t = Instant::now();
     assert_eq!(http_status(p, "/healthz"), Some(200));
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-    let body = pr_payload("opened", 7, &r.head, &r.base);
+    let body = pr_payload(&f, "opened", 7, &r.head, &r.base);
     let t = Instant::now();
     let (st, b) = post(p, "pull_request", "h-normal", &body, signed(&body)).unwrap();
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     assert_eq!(st, 202, "{b}");
     let normal_job = job_of(&b);
-    let body = pr_payload("opened", 8, &bombs, &r.base);
+    let body = pr_payload(&f, "opened", 8, &bombs, &r.base);
     let (st, b) = post(p, "pull_request", "h-bombs", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     let bomb_job = job_of(&b);
@@ -1431,6 +1463,21 @@ async fn hostile_pull_requests_fail_alone_and_normal_work_goes_on() {
     assert!(all.contains("nests deeper than 64 levels"), "{all}");
     assert!(all.contains("environment would grow past 32 KiB"), "{all}");
     assert!(normal_summary, "no summary for the normal PR");
+    // the analysis past its budget: the pull request's summary says so (issue 30)
+    let slow_summary: Vec<String> = f
+        .state()
+        .issue_comments
+        .iter()
+        .filter(|c| c.pr == 9)
+        .map(|c| c.body.clone())
+        .collect();
+    assert_eq!(slow_summary.len(), 1, "{slow_summary:?}");
+    assert!(
+        slow_summary[0].contains("this pull request was not analysed")
+            && slow_summary[0].contains("did not finish within 6 s"),
+        "{}",
+        slow_summary[0]
+    );
     // the failed job is not claimed again
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(store.job_status(slow_job).await.unwrap().unwrap().1, 1);
@@ -1468,7 +1515,7 @@ async fn the_server_reviews_with_the_base_configuration() {
         ],
     );
     let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
-    let body = pr_payload("opened", 7, &head, &base);
+    let body = pr_payload(&f, "opened", 7, &head, &base);
     let (st, b) = post(srv.port, "pull_request", "cfg-1", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     let job = job_of(&b);
@@ -1527,7 +1574,7 @@ async fn sigterm_during_an_analysis_stops_within_the_grace_period() {
         ],
     );
     let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
-    let body = pr_payload("opened", 9, &slow, &r.base);
+    let body = pr_payload(&f, "opened", 9, &slow, &r.base);
     let (st, b) = post(srv.port, "pull_request", "t-slow", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     let job = job_of(&b);
@@ -1535,7 +1582,13 @@ async fn sigterm_during_an_analysis_stops_within_the_grace_period() {
         store.job_status(job).await.unwrap().unwrap().0 == "running"
     })
     .await;
-    // give the analysis a moment to be well under way in its process
+    // the analysis well under way in its process (the pull request is read first)
+    wait_until(
+        "the analysis process",
+        Duration::from_secs(20),
+        async || analysis_processes(srv.child.id()).len() == 1,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let analysis = analysis_processes(srv.child.id());
     assert_eq!(analysis.len(), 1, "{analysis:?}");
@@ -1725,7 +1778,7 @@ fn connections_and_chunked_bodies_are_bounded() {
 }
 
 /// Live `analysis-process` children of a process.
-fn analysis_processes(parent: u32) -> Vec<u32> {
+pub(crate) fn analysis_processes(parent: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -1770,16 +1823,15 @@ async fn an_analysis_over_its_memory_budget_fails_alone() {
         &f.url,
         &[
             ("CACHEBUST_ANALYSIS_MEMORY_MB", "32"),
-            ("CACHEBUST_CHECK_RUNS", "false"),
             ("CACHEBUST_WORKERS", "1"),
         ],
     );
     let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
-    let body = pr_payload("opened", 9, &heavy, &r.base);
+    let body = pr_payload(&f, "opened", 9, &heavy, &r.base);
     let (st, b) = post(srv.port, "pull_request", "m-heavy", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     let heavy_job = job_of(&b);
-    let body = pr_payload("opened", 7, &r.head, &r.base);
+    let body = pr_payload(&f, "opened", 7, &r.head, &r.base);
     let (st, b) = post(srv.port, "pull_request", "m-normal", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     let normal_job = job_of(&b);
@@ -1807,12 +1859,47 @@ async fn an_analysis_over_its_memory_budget_fails_alone() {
         f.state().issue_comments.iter().any(|c| c.pr == 7),
         "no summary for the normal PR"
     );
-    assert!(
-        f.state().issue_comments.iter().all(|c| c.pr != 9),
-        "the failed analysis posted"
-    );
+    // the pull request is told what was refused and why (issue 30): its summary comment and a
+    // failed check run, so that running out of memory cannot silence its review
+    {
+        let s = f.state();
+        let told: Vec<&str> = s
+            .issue_comments
+            .iter()
+            .filter(|c| c.pr == 9)
+            .map(|c| c.body.as_str())
+            .collect();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(
+            told[0].contains("this pull request was not analysed")
+                && told[0].contains("ran out of its memory budget (32 MiB per pull request)"),
+            "{}",
+            told[0]
+        );
+        let runs: Vec<&Value> = s
+            .check_runs
+            .iter()
+            .filter(|r| r["head_sha"] == json!(heavy))
+            .collect();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0]["conclusion"], "failure");
+        assert!(
+            runs[0]["output"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("ran out of its memory budget"),
+            "{}",
+            runs[0]["output"]
+        );
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(store.job_status(heavy_job).await.unwrap().unwrap().1, 1);
+    let m = get_text(srv.port, "/metrics");
+    assert!(
+        m.contains("cachebust_jobs_total{outcome=\"refused\"} 1"),
+        "{m}"
+    );
 }
 
 /// The analysis process reports exactly what the analysis inside the server reports: the
@@ -1944,7 +2031,7 @@ async fn unverified_bodies_share_a_memory_budget() {
     );
     // and a real delivery goes through, and is reviewed
     let store = SqlStore::open(db.to_str().unwrap()).await.unwrap();
-    let body = pr_payload("opened", 7, &r.head, &r.base);
+    let body = pr_payload(&f, "opened", 7, &r.head, &r.base);
     let (st, b) = post(p, "pull_request", "after-big", &body, signed(&body)).unwrap();
     assert_eq!(st, 202, "{b}");
     let job = job_of(&b);
@@ -2172,4 +2259,104 @@ async fn migrations_apply_to_a_database_of_the_unversioned_schema() {
         .execute(&mut admin)
         .await
         .unwrap();
+}
+
+/// A forge that is always rate limited with GitHub's largest `Retry-After` (item 14 of issue
+/// 30), counting the attempts.
+struct RetryForever(std::sync::atomic::AtomicU32);
+
+impl cachebust::app::worker::Forge for RetryForever {
+    type Host = cachebust::adapters::github::GitHub;
+    type Trees = cachebust::adapters::github::tree::ApiTrees;
+    async fn connect(&self, _: u64) -> Result<Self::Host, HostError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(HostError::RateLimited {
+            message: "API rate limit exceeded".into(),
+            retry_after: Some(u64::MAX),
+        })
+    }
+    async fn identity(&self) -> Result<String, HostError> {
+        Ok("cachebust-test[bot]".into())
+    }
+    fn reader(&self, host: &Self::Host, calls: u64) -> Self::Host {
+        host.budgeted(calls)
+    }
+    async fn trees(
+        &self,
+        _: &Self::Host,
+        _: &cachebust::ports::PullRef,
+        _: &cachebust::ports::PullFiles,
+    ) -> Result<(Self::Trees, Vec<String>), HostError> {
+        Err(HostError::NotFound("no trees".into()))
+    }
+}
+
+/// `Retry-After: 18446744073709551615` waits an hour (GitHub's longest reset), not "now": the
+/// job is tried once, not again 59 minutes later by the clock, and again after the hour.
+#[tokio::test]
+async fn a_huge_retry_after_is_an_hour_not_a_hot_loop() {
+    use cachebust::app::worker::{Metrics, WorkerConfig, run_with_clock};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open(dir.path().join("q.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let id = match store.enqueue(&job("u-huge", 1, "h"), false).await.unwrap() {
+        Enqueued::Queued { id, .. } => id,
+        other => panic!("{other:?}"),
+    };
+    let clock = ManualClock(std::sync::atomic::AtomicI64::new(now_ms()));
+    let cfg = WorkerConfig {
+        name: "w".into(),
+        lease: Duration::from_secs(60),
+        max_attempts: 3,
+        backoff: Duration::from_secs(1),
+        poll: Duration::from_millis(5),
+        engine: cachebust::engine::EngineKind::Buildkit,
+        check_runs: false,
+        publish: Default::default(),
+        analysis_budget: Duration::from_secs(60),
+        analysis_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        isolation: None,
+        api_calls: 1000,
+        settle: Duration::from_secs(1),
+    };
+    let forge = RetryForever(Default::default());
+    let metrics = Metrics::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wake = tokio::sync::Notify::new();
+    let worker = run_with_clock(&store, &forge, &cfg, &metrics, stop_rx, &wake, &clock);
+    let tries = || forge.0.load(std::sync::atomic::Ordering::SeqCst);
+    let test = async {
+        while tries() < 1 || store.job_status(id).await.unwrap().unwrap().0 != "queued" {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // 300 ms of polls every 5 ms: no second try while the clock stands still
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(tries(), 1, "retried at once: a hot loop");
+        clock
+            .0
+            .fetch_add(59 * 60 * 1000, std::sync::atomic::Ordering::SeqCst);
+        wake.notify_waiters();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(tries(), 1, "retried before the hour");
+        clock
+            .0
+            .fetch_add(2 * 60 * 1000, std::sync::atomic::Ordering::SeqCst);
+        wake.notify_waiters();
+        let start = Instant::now();
+        while tries() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(10), "never retried");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (st, attempts, err) = store.job_status(id).await.unwrap().unwrap();
+        assert!(st == "queued" || st == "running", "{st}");
+        assert!(
+            attempts <= 1,
+            "a rate limit does not use up attempts: {attempts}"
+        );
+        assert!(err.unwrap().contains("rate limit"));
+        stop_tx.send(true).unwrap();
+        wake.notify_waiters();
+    };
+    tokio::join!(worker, test);
 }

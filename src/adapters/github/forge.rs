@@ -27,6 +27,10 @@ pub struct GitHubForge {
     pub attempts: u32,
     pub backoff: Duration,
     pub max_wait: Duration,
+    /// `--app-slug`: with a token, whose comments are ours (an App asks GitHub instead).
+    pub slug: Option<String>,
+    /// Our login once known.
+    identity: Mutex<Option<String>>,
 }
 
 impl GitHubForge {
@@ -39,6 +43,8 @@ impl GitHubForge {
             attempts: 4,
             backoff: Duration::from_secs(1),
             max_wait: Duration::from_secs(300),
+            slug: None,
+            identity: Mutex::new(None),
         }
     }
 }
@@ -70,6 +76,39 @@ impl Forge for GitHubForge {
         Ok(c)
     }
 
+    async fn identity(&self) -> Result<String, HostError> {
+        if let Some(known) = self
+            .identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(known);
+        }
+        let login = match (&self.auth, &self.slug) {
+            // the App's own answer: a configured slug that disagrees would find nothing
+            (AppAuth::App { id, pem }, _) => {
+                let slug = GitHub::app_slug(&self.api_url, *id, pem).await?;
+                format!("{slug}[bot]")
+            }
+            (AppAuth::Token(_), Some(slug)) => format!("{slug}[bot]"),
+            (AppAuth::Token(t), None) => {
+                let mut c = GitHub::with_token(&self.api_url, t)?;
+                c.stats = self.stats.clone();
+                c.login().await?
+            }
+        };
+        *self
+            .identity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(login.clone());
+        Ok(login)
+    }
+
+    fn reader(&self, host: &GitHub, calls: u64) -> GitHub {
+        host.budgeted(calls)
+    }
+
     async fn trees(
         &self,
         host: &GitHub,
@@ -77,7 +116,9 @@ impl Forge for GitHubForge {
         files: &PullFiles,
     ) -> Result<(ApiTrees, Vec<String>), HostError> {
         let base_sha = if pr.base_sha.is_empty() {
-            host.pull_base(&pr.owner, &pr.repo, pr.number).await?
+            host.pull_state(&pr.owner, &pr.repo, pr.number)
+                .await?
+                .base_sha
         } else {
             pr.base_sha.clone()
         };
@@ -108,6 +149,7 @@ impl Forge for GitHubForge {
                 message: m,
                 errors: Vec::new(),
             },
+            crate::ports::SourceError::Refused(m) => HostError::OverBudget(m),
         })?;
         let notes = trees.notes.clone();
         Ok((trees, notes))

@@ -48,6 +48,15 @@ pub struct GitHub {
     /// Dry run: requests that would change something are recorded here instead of sent, and
     /// answered with `{"id": 0}`; reads still go to GitHub.
     pub dry_run: Option<Arc<std::sync::Mutex<Vec<Recorded>>>>,
+    /// The calls this client may still make (`budgeted`): reading one pull request.
+    budget: Option<Arc<CallBudget>>,
+}
+
+/// Calls allowed to a client reading one pull request, and those made.
+#[derive(Debug)]
+pub struct CallBudget {
+    pub limit: u64,
+    pub used: AtomicU64,
 }
 
 /// A request a dry run did not send.
@@ -77,7 +86,27 @@ impl GitHub {
             backoff: Duration::from_secs(1),
             stats: Arc::new(ApiStats::default()),
             dry_run: None,
+            budget: None,
         }
+    }
+
+    /// This client with a budget of its own: at most `calls` calls (retries count), then every
+    /// call fails with `HostError::OverBudget` before it is sent.
+    pub fn budgeted(&self, calls: u64) -> GitHub {
+        GitHub {
+            budget: Some(Arc::new(CallBudget {
+                limit: calls,
+                used: AtomicU64::new(0),
+            })),
+            ..self.clone()
+        }
+    }
+
+    /// Calls made under this client's budget (0 without one).
+    pub fn calls_used(&self) -> u64 {
+        self.budget
+            .as_ref()
+            .map_or(0, |b| b.used.load(Ordering::Relaxed).min(b.limit))
     }
 
     /// A client without credentials (public repositories, mocks, dry runs without a token).
@@ -163,6 +192,14 @@ impl GitHub {
         body: Option<&Value>,
         accept: Option<&str>,
     ) -> Result<(StatusCode, HeaderMap, String), HostError> {
+        if let Some(b) = &self.budget {
+            if b.used.fetch_add(1, Ordering::Relaxed) >= b.limit {
+                return Err(HostError::OverBudget(format!(
+                    "reading this pull request takes more than {} GitHub API calls, cachebust's budget per pull request",
+                    b.limit
+                )));
+            }
+        }
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let res = match *method {
             Method::GET => {
@@ -348,13 +385,13 @@ impl GitHub {
         decode_base64(v.get("content").and_then(Value::as_str).unwrap_or(""))
     }
 
-    /// The base commit of a pull request.
-    pub async fn pull_base(
+    /// A pull request's current head and base (`GET pulls/{n}`).
+    pub async fn pull_state(
         &self,
         owner: &str,
         repo: &str,
         number: u64,
-    ) -> Result<String, HostError> {
+    ) -> Result<crate::ports::PullState, HostError> {
         let v: Value = self
             .get_json(&format!(
                 "/repos/{}/{}/pulls/{number}",
@@ -362,12 +399,53 @@ impl GitHub {
                 seg(repo)
             ))
             .await?;
-        v.pointer("/base/sha")
+        let sha = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| HostError::Server {
+                    status: 200,
+                    message: format!("the pull request has no {}", &p[1..p.len() - 4]),
+                })
+        };
+        Ok(crate::ports::PullState {
+            head_sha: sha("/head/sha")?,
+            base_sha: sha("/base/sha")?,
+        })
+    }
+
+    /// The login of the token's user (`GET /user`: personal tokens).
+    pub async fn login(&self) -> Result<String, HostError> {
+        let v: Value = self.get_json("/user").await?;
+        v.get("login")
             .and_then(Value::as_str)
+            .filter(|l| !l.is_empty())
             .map(str::to_string)
             .ok_or_else(|| HostError::Server {
                 status: 200,
-                message: "the pull request has no base".into(),
+                message: "GET /user answered without a login".into(),
+            })
+    }
+
+    /// The slug of the App whose key signs this client's JWTs (`GET /app`): its comments are
+    /// by `<slug>[bot]`.
+    pub async fn app_slug(api_url: &str, app_id: u64, pem: &[u8]) -> Result<String, HostError> {
+        let app = Self::builder(api_url)?
+            .app_from_rsa_pem(octocrab::models::AppId(app_id), pem)
+            .map_err(|e| HostError::Forbidden {
+                status: 401,
+                message: format!("the App's private key: {e}"),
+            })?
+            .build()
+            .map_err(transport)?;
+        let v: Value = GitHub::new(app).get_json("/app").await?;
+        v.get("slug")
+            .and_then(Value::as_str)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| HostError::Server {
+                status: 200,
+                message: "GET /app answered without a slug".into(),
             })
     }
 
@@ -474,6 +552,14 @@ fn seg(s: &str) -> String {
     encode_path(s)
 }
 
+/// The longest wait a rate limit may ask for: GitHub's primary limits reset within the hour.
+pub const MAX_RATE_LIMIT_WAIT: u64 = 3600;
+
+/// A wait GitHub asked for, in seconds, within [1, `MAX_RATE_LIMIT_WAIT`].
+pub fn clamp_wait(seconds: u64) -> u64 {
+    seconds.clamp(1, MAX_RATE_LIMIT_WAIT)
+}
+
 /// Map an error answer to a `HostError`.
 fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> HostError {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
@@ -491,16 +577,20 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> HostError {
     let code = status.as_u16();
     match code {
         403 | 429 => {
-            let retry_after = header("retry-after").and_then(|s| s.trim().parse::<u64>().ok());
+            // what GitHub asks for, within [1 s, an hour]: a huge value must not wrap into
+            // "now" (a hot retry loop), nor 0 into a retry without a pause
+            let retry_after = header("retry-after")
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .map(clamp_wait);
             let exhausted = header("x-ratelimit-remaining").as_deref() == Some("0");
-            let reset = header("x-ratelimit-reset").and_then(|s| s.parse::<u64>().ok());
+            let reset = header("x-ratelimit-reset").and_then(|s| s.trim().parse::<u64>().ok());
             let secondary = message.to_ascii_lowercase().contains("rate limit");
             if retry_after.is_some() || exhausted || secondary || code == 429 {
                 let until_reset = reset.map(|r| {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs());
-                    r.saturating_sub(now) + 1
+                    clamp_wait(r.saturating_sub(now).saturating_add(1))
                 });
                 HostError::RateLimited {
                     message,
@@ -688,6 +778,10 @@ fn repo_route(pr: &PullRef) -> String {
 }
 
 impl CodeHost for GitHub {
+    async fn pull_request(&self, pr: &PullRef) -> Result<crate::ports::PullState, HostError> {
+        self.pull_state(&pr.owner, &pr.repo, pr.number).await
+    }
+
     async fn pull_files(&self, pr: &PullRef) -> Result<PullFiles, HostError> {
         let (files, full): (Vec<FileBody>, bool) = self
             .pages(
@@ -826,6 +920,21 @@ impl CodeHost for GitHub {
         Ok(())
     }
 
+    async fn delete_issue_comment(&self, pr: &PullRef, comment_id: u64) -> Result<(), HostError> {
+        match self
+            .call(
+                Method::DELETE,
+                &format!("{}/issues/comments/{comment_id}", repo_route(pr)),
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(_) | Err(HostError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn create_check_run(&self, pr: &PullRef, run: &CheckRun) -> Result<u64, HostError> {
         let c: Created = self
             .send_json(
@@ -937,6 +1046,39 @@ mod tests {
                 retry_after: Some(7)
             }
         );
+        // Retry-After from GitHub (item 14 of issue 30): a value that would overflow any clock
+        // is an hour, 0 is a second; a reset far ahead is an hour too
+        for (header, want) in [
+            ("18446744073709551615", 3600),
+            ("99999999999", 3600),
+            ("0", 1),
+            (" 42 ", 42),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", header.parse().unwrap());
+            assert_eq!(
+                classify(StatusCode::TOO_MANY_REQUESTS, &h, "{}"),
+                HostError::RateLimited {
+                    message: "Too Many Requests".into(),
+                    retry_after: Some(want)
+                },
+                "{header}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", "18446744073709551615".parse().unwrap());
+        assert!(matches!(
+            classify(
+                StatusCode::FORBIDDEN,
+                &h,
+                r#"{"message":"API rate limit exceeded"}"#
+            ),
+            HostError::RateLimited {
+                retry_after: Some(3600),
+                ..
+            }
+        ));
         let e = classify(
             StatusCode::UNPROCESSABLE_ENTITY,
             &h,

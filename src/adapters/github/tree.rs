@@ -27,6 +27,7 @@ pub struct ApiTrees {
 fn source_err(e: crate::ports::HostError) -> SourceError {
     match e {
         crate::ports::HostError::NotFound(m) => SourceError::NotFound(m),
+        crate::ports::HostError::OverBudget(m) => SourceError::Refused(m),
         other => SourceError::Io(other.to_string()),
     }
 }
@@ -176,6 +177,8 @@ impl RepoSource for ApiTrees {
             match self.gh.file_at(&self.owner, &self.repo, p, sha).await {
                 Ok(Some(bytes)) => out.push(Some(FileText::from_bytes(bytes))),
                 Ok(None) => out.push(None),
+                // the pull request used up its calls: the analysis stops, and says why
+                Err(crate::ports::HostError::OverBudget(m)) => return Err(SourceError::Refused(m)),
                 Err(e) => out.push(Some(FileText::Unreadable(e.to_string()))),
             }
         }

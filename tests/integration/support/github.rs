@@ -77,6 +77,8 @@ fn spec() -> &'static Path {
             .cloned()
             .collect();
         wanted.push("/repos/{owner}/{repo}/git/trees/{tree_sha}".into());
+        // who a token is (personal tokens: the server's identity with --github-token)
+        wanted.push("/user".into());
         let mut paths = serde_json::Map::new();
         for p in &wanted {
             paths.insert(p.clone(), full["paths"][p].clone());
@@ -194,6 +196,9 @@ pub struct Fault {
     pub headers: Vec<(&'static str, String)>,
     /// Do the work anyway before answering with the error (a 502 after the review landed).
     pub land: bool,
+    /// With `land`: what it created shows in listings only this long after the answer (GitHub
+    /// storing a POST after the client gave up on it).
+    pub land_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -208,6 +213,14 @@ pub struct Comment {
     pub in_reply_to: Option<u64>,
     pub user: String,
     pub user_type: String,
+    /// Not listed before this instant (stored late).
+    pub visible_at: Option<Instant>,
+}
+
+impl Comment {
+    fn listed(&self, pr: u64) -> bool {
+        self.pr == pr && self.visible_at.is_none_or(|t| t <= Instant::now())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -233,6 +246,13 @@ pub struct State {
     pub app_id: Option<u64>,
     /// Installation tokens issued, by installation.
     pub issued: Vec<(u64, String)>,
+    /// Who posts (the token's user, or the App's bot): comments and reviews are by this login,
+    /// `GET /user` answers it, and another user's comment cannot be deleted or edited (403).
+    pub login: String,
+    /// `GET /app` (with the App's JWT) answers this slug.
+    pub app_slug: String,
+    /// Pull requests as GitHub has them now: number → (head, base), for `GET pulls/{n}`.
+    pub pulls: BTreeMap<u64, (String, String)>,
     next_id: u64,
 }
 
@@ -301,7 +321,11 @@ impl Fake {
 /// Start the fake in front of Prism (validation) or, without Prism, `None`.
 pub fn fake() -> Option<Fake> {
     let prism = prism()?;
-    let state: Arc<Mutex<State>> = Arc::default();
+    let state: Arc<Mutex<State>> = Arc::new(Mutex::new(State {
+        login: "github-actions[bot]".into(),
+        app_slug: "cachebust-test".into(),
+        ..State::default()
+    }));
     let st = state.clone();
     let prism_port = prism.port;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -464,6 +488,17 @@ fn in_diff(files: &[Value], path: &str, start: u64, line: u64) -> bool {
     cachebust::render::review::anchorable(&hunks, start as u32, line as u32)
 }
 
+/// GitHub's answer to an App touching another App's comment.
+fn not_accessible() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(
+            shared().join("github/errors/resource-not-accessible-by-integration.403.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+}
+
 fn line_not_in_diff() -> String {
     std::fs::read_to_string(shared().join("github/errors/review-line-not-in-diff.422.json"))
         .unwrap()
@@ -550,6 +585,18 @@ async fn handle(
                 ),
             };
         }
+        if let ("GET", ["app"]) = (method.as_str(), seg.as_slice()) {
+            return match jwt_issuer(bearer) {
+                Some(iss) if iss == app_id => json_response(
+                    200,
+                    json!({"id": app_id, "slug": s.app_slug, "name": s.app_slug}),
+                ),
+                _ => json_response(
+                    401,
+                    json!({"message": "A JSON web token could not be decoded"}),
+                ),
+            };
+        }
         if !s.issued.iter().any(|(_, t)| t == bearer) {
             return json_response(401, json!({"message": "Bad credentials"}));
         }
@@ -579,6 +626,11 @@ async fn handle(
             .cloned()
             .unwrap_or_else(|| sha.to_string())
     };
+    let counts = (
+        s.reviews.len(),
+        s.review_comments.len(),
+        s.issue_comments.len(),
+    );
     let answer = match (method.as_str(), seg.as_slice()) {
         ("GET", ["repos", _, _, "pulls", _, "files"]) => json_response(200, paged(s.files.clone())),
         ("GET", ["repos", _, _, "pulls", _, "comments"]) => json_response(
@@ -586,7 +638,7 @@ async fn handle(
             paged(
                 s.review_comments
                     .iter()
-                    .filter(|c| c.pr == pr_of(4))
+                    .filter(|c| c.listed(pr_of(4)))
                     .map(comment_json)
                     .collect(),
             ),
@@ -596,7 +648,7 @@ async fn handle(
             paged(
                 s.reviews
                     .iter()
-                    .filter(|c| c.pr == pr_of(4))
+                    .filter(|c| c.listed(pr_of(4)))
                     .map(comment_json)
                     .collect(),
             ),
@@ -606,7 +658,7 @@ async fn handle(
             paged(
                 s.issue_comments
                     .iter()
-                    .filter(|c| c.pr == pr_of(4))
+                    .filter(|c| c.listed(pr_of(4)))
                     .map(comment_json)
                     .collect(),
             ),
@@ -643,11 +695,12 @@ async fn handle(
             }
             let id = s.id();
             let pr = pr_of(4);
+            let login = s.login.clone();
             s.reviews.push(Comment {
                 id,
                 pr,
                 body: json_body["body"].as_str().unwrap_or("").into(),
-                user: "github-actions[bot]".into(),
+                user: login.clone(),
                 user_type: "Bot".into(),
                 ..Default::default()
             });
@@ -660,14 +713,14 @@ async fn handle(
                     path: c["path"].as_str().map(str::to_string),
                     line: c["line"].as_u64(),
                     start_line: c["start_line"].as_u64(),
-                    user: "github-actions[bot]".into(),
+                    user: login.clone(),
                     user_type: "Bot".into(),
                     ..Default::default()
                 });
             }
             json_response(
                 200,
-                json!({"id": id, "body": json_body["body"], "state": "COMMENTED", "user": {"login": "github-actions[bot]", "type": "Bot"}}),
+                json!({"id": id, "body": json_body["body"], "state": "COMMENTED", "user": {"login": login, "type": "Bot"}}),
             )
         }
         ("PUT", ["repos", _, _, "pulls", _, "reviews", id]) => {
@@ -679,6 +732,12 @@ async fn handle(
         }
         ("DELETE", ["repos", _, _, "pulls", "comments", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
+            if s.review_comments
+                .iter()
+                .any(|c| c.id == id && c.user != s.login)
+            {
+                return json_response(403, not_accessible());
+            }
             let before = s.review_comments.len();
             s.review_comments.retain(|c| c.id != id);
             if s.review_comments.len() == before {
@@ -703,18 +762,41 @@ async fn handle(
             }
             let id = s.id();
             let pr = pr_of(4);
+            let user = s.login.clone();
             s.issue_comments.push(Comment {
                 id,
                 pr,
                 body,
-                user: "github-actions[bot]".into(),
+                user,
                 user_type: "Bot".into(),
                 ..Default::default()
             });
             json_response(201, json!({"id": id}))
         }
+        ("DELETE", ["repos", _, _, "issues", "comments", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            if s.issue_comments
+                .iter()
+                .any(|c| c.id == id && c.user != s.login)
+            {
+                return json_response(403, not_accessible());
+            }
+            let before = s.issue_comments.len();
+            s.issue_comments.retain(|c| c.id != id);
+            if s.issue_comments.len() == before {
+                json_response(404, json!({"message": "Not Found"}))
+            } else {
+                StatusCode::NO_CONTENT.into_response()
+            }
+        }
         ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
+            if s.issue_comments
+                .iter()
+                .any(|c| c.id == id && c.user != s.login)
+            {
+                return json_response(403, not_accessible());
+            }
             let body = json_body["body"].as_str().unwrap_or("").to_string();
             match s.issue_comments.iter_mut().find(|c| c.id == id) {
                 Some(c) => {
@@ -748,6 +830,14 @@ async fn handle(
             }
             json_response(200, json!({"id": id}))
         }
+        ("GET", ["repos", _, _, "pulls", n]) => match s.pulls.get(&n.parse().unwrap_or(0)) {
+            Some((head, base)) => json_response(
+                200,
+                json!({"number": pr_of(4), "state": "open", "head": {"sha": head}, "base": {"sha": base}}),
+            ),
+            None => json_response(404, json!({"message": "Not Found"})),
+        },
+        ("GET", ["user"]) => json_response(200, json!({"login": s.login, "type": "Bot"})),
         ("GET", ["repos", _, _, "git", "trees", sha]) => match s.trees.get(&real(sha)) {
             Some(t) => json_response(200, json!({"sha": sha, "tree": t, "truncated": false})),
             None => json_response(404, json!({"message": "Not Found"})),
@@ -782,6 +872,19 @@ async fn handle(
     if let Some(f) = fault {
         // the work is done; the client still sees the error
         let _ = answer;
+        if let Some(later) = f.land_after {
+            let at = Instant::now() + later;
+            let (r, rc, ic) = counts;
+            for c in s.reviews.iter_mut().skip(r) {
+                c.visible_at = Some(at);
+            }
+            for c in s.review_comments.iter_mut().skip(rc) {
+                c.visible_at = Some(at);
+            }
+            for c in s.issue_comments.iter_mut().skip(ic) {
+                c.visible_at = Some(at);
+            }
+        }
         let mut r = (StatusCode::from_u16(f.status).unwrap(), f.body.clone()).into_response();
         for (k, v) in &f.headers {
             r.headers_mut().insert(*k, v.parse().unwrap());
