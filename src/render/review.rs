@@ -1432,7 +1432,10 @@ mod tests {
         assert!(s.starts_with(SUMMARY_MARKER), "{s}");
         assert!(s.contains("this pull request was not analysed"), "{s}");
         assert!(s.contains("32 MiB per pull request"), "{s}");
-        assert!(!s.contains("<b>") && !s.contains("@x"), "{s}");
+        // markup and mentions only inside a code span, where GFM shows them as text
+        assert!(s.contains("`<b>@x</b>`"), "{s}");
+        assert_eq!(s.matches("<b>").count(), 1, "{s}");
+        assert_eq!(s.matches("@x").count(), 1, "{s}");
         assert!(s.contains("0123456"), "{s}");
     }
 
