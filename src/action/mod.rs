@@ -274,10 +274,17 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         &repo,
     )
     .await?;
-    let opts = review_options(&env)?;
-    // notes the summary carries: a merge base that could not be found (and, added by the
-    // review, an edited configuration)
-    let notes: Vec<String> = plan.note.iter().cloned().collect();
+    // timings logs the pull request's head commit holds are its own claims about durations
+    let (timings, refused_timings) = timings_not_in_head(&env.timings, git.as_deref(), &plan.head);
+    let opts = review_options(&env, &timings)?;
+    // notes the summary carries: a merge base that could not be found, timings logs the
+    // change commits (and, added by the review, an edited configuration)
+    let mut notes: Vec<String> = plan.note.iter().cloned().collect();
+    notes.extend(
+        refused_timings
+            .iter()
+            .map(|f| render::action::timings_in_pull_request(f)),
+    );
     let local = git
         .as_ref()
         .filter(|g| g.has_commit(&plan.base) && g.has_commit(&plan.head));
@@ -414,16 +421,37 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
     }
 }
 
+/// The `timings` logs to read, and those refused: a log the head commit holds is a file of the
+/// pull request (a change could commit near-zero durations to defeat `fail_on:
+/// rebuild-seconds>…`), so only logs the workflow wrote (a downloaded artifact, untracked) are
+/// read. Without the head commit in the checkout, the checkout's own `HEAD` is asked.
+fn timings_not_in_head(
+    files: &[String],
+    git: Option<&GitRepo>,
+    head: &str,
+) -> (Vec<String>, Vec<String>) {
+    let Some(g) = git else {
+        return (files.to_vec(), Vec::new());
+    };
+    let tree = g.commit_tree(head).or_else(|_| g.commit_tree("HEAD")).ok();
+    files.iter().cloned().partition(|f| {
+        let path = f.trim_start_matches("./");
+        !tree
+            .as_deref()
+            .is_some_and(|t| matches!(g.lookup(t, path), Ok(Some(_))))
+    })
+}
+
 /// The review's options from the inputs: the engine and what to analyse, the configuration of
 /// the base revision (`input config` must exist when given; a file that does not parse is an
 /// error naming its line), and how to publish.
-fn review_options(env: &ActionEnv) -> Result<ReviewOptions> {
+fn review_options(env: &ActionEnv, timings: &[String]) -> Result<ReviewOptions> {
     let mut analyze = AnalyzeOptions::new(env.engine);
     analyze.dockerfiles = env.dockerfiles.clone();
     analyze.context = env.context.clone();
     analyze.target = env.target.clone();
     analyze.build_args = env.build_args.clone();
-    analyze.timings = crate::shell::timings_in_tree(&env.workspace, &env.timings, "input timings")?;
+    analyze.timings = crate::shell::timings_in_tree(&env.workspace, timings, "input timings")?;
     Ok(ReviewOptions {
         analyze,
         config: ConfigChoice {

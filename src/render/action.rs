@@ -45,6 +45,14 @@ pub fn posted(c: &PostedCounts) -> String {
 /// The files note when GitHub's list of the pull request's files stopped at its limit.
 pub const FILES_TRUNCATED: &str = "this pull request changes more than 3,000 files, the most GitHub lists: inline comments cover the first 3,000";
 
+/// A `timings` log that the pull request's head commit holds: not read.
+pub fn timings_in_pull_request(file: &str) -> String {
+    format!(
+        "input timings: {} is a file of this pull request's head commit, so its durations are the change's own claim: not used (step times come from the model; download build logs from a base-branch run instead)",
+        super::visible(file)
+    )
+}
+
 /// Listing the files failed on a shallow checkout: nothing can be predicted.
 pub fn shallow_listing_failed(error: &str) -> String {
     format!(

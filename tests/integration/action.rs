@@ -1009,3 +1009,59 @@ fn a_directory_named_after_the_merge_base_is_not_the_base() {
         "the base configuration is the base commit's: {all}"
     );
 }
+
+/// Issue 30 item 7: a timings log the pull request commits (near-zero durations for the step it
+/// re-runs) is not read: the estimate is the one without it, and the summary says why. A log the
+/// workflow wrote (untracked, as a downloaded artifact is) is read.
+#[test]
+fn a_timings_log_the_pull_request_commits_is_not_used() {
+    let Some(f) = fake() else { return };
+    let log = "#1 [internal] load build definition from Dockerfile\n#1 DONE 0.0s\n\n\
+               #2 [1/4] FROM docker.io/library/node:20-slim\n#2 DONE 0.0s\n\n\
+               #3 [2/4] WORKDIR /srv/api\n#3 DONE 0.0s\n\n\
+               #4 [3/4] COPY . .\n#4 DONE 0.0s\n\n\
+               #5 [4/4] RUN npm ci --omit=dev\n#5 DONE 0.1s\n";
+    let seconds = |outputs: &str| -> f64 {
+        // name<<DELIMITER, the value, DELIMITER
+        let mut lines = outputs.lines();
+        lines
+            .find(|l| l.starts_with("estimated_rebuild_seconds"))
+            .unwrap_or_else(|| panic!("{outputs}"));
+        lines.next().unwrap().parse().unwrap()
+    };
+    let run = |r: &PrRepo, head: &str, timings: Option<&str>| {
+        let ev = event_file(&r.dir, 7, &r.base, head);
+        let mut extra = vec![("--dry-run", "")];
+        if let Some(t) = timings {
+            extra.push(("INPUT_TIMINGS", t));
+        }
+        run_action(&f.url, &r.dir, &ev, &extra)
+    };
+    // the estimate without any log
+    let plain = pr_repo();
+    setup(&f, &plain, &plain.head);
+    let model = seconds(&run(&plain, &plain.head, None).outputs);
+    // a log the workflow wrote, untracked: read, and it lowers the estimate
+    std::fs::write(plain.dir.join("api-build.log"), log).unwrap();
+    let written = run(&plain, &plain.head, Some("api-build.log"));
+    assert!(
+        seconds(&written.outputs) < model,
+        "{model} vs {}",
+        written.outputs
+    );
+    assert!(!written.summary.contains("is a file of this pull request"));
+    // the same log committed by the pull request: not read, said so
+    let r = pr_repo();
+    std::fs::write(r.dir.join("api-build.log"), log).unwrap();
+    let head = commit(&r.dir, "head: our own build durations");
+    setup(&f, &r, &head);
+    let own = run(&r, &head, Some("./api-build.log"));
+    assert_eq!(seconds(&own.outputs), model, "{}", own.summary);
+    assert!(
+        own.summary.contains(
+            "input timings: ./api-build.log is a file of this pull request's head commit"
+        ),
+        "{}",
+        own.summary
+    );
+}
