@@ -559,6 +559,24 @@ fn a_shallow_checkout_is_read_through_the_api() {
             "paths are sent encoded"
         );
         assert_eq!(s.reviews.len(), 1);
+        // each blob is read once (issue 30 item 9: every head Dockerfile was fetched twice, and
+        // a file the change leaves alone once per side)
+        let reads: Vec<(String, String)> = s
+            .requests
+            .iter()
+            .filter(|q| q.method == "GET" && q.path.contains("/contents/"))
+            .map(|q| {
+                let p = q.path.split_once("/contents/").unwrap().1;
+                let r = q.query.strip_prefix("ref=").unwrap_or(&q.query);
+                (p.replace("%2F", "/"), r.to_string())
+            })
+            .collect();
+        let blobs: std::collections::BTreeSet<String> = reads
+            .iter()
+            .map(|(p, git_ref)| rev(&r.dir, &format!("{git_ref}:{p}")))
+            .collect();
+        assert!(reads.len() > 3, "{reads:?}");
+        assert_eq!(reads.len(), blobs.len(), "{reads:?}");
     }
     // the same prediction as from the git objects
     assert!(run.summary.contains("lose their cache"));

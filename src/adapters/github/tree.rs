@@ -22,7 +22,14 @@ pub struct ApiTrees {
     head: Listing,
     /// Problems the caller reports (truncated listings).
     pub notes: Vec<String>,
+    /// Contents read so far, by blob id: a blob is fetched once per analysis, however many
+    /// paths, sides and rounds of the analysis ask for it.
+    blobs: std::sync::Mutex<BTreeMap<String, Option<FileText>>>,
 }
+
+/// Contents requests in flight at once for one analysis (GitHub's secondary rate limit asks
+/// for no more than about ten concurrent requests per token).
+const PARALLEL_READS: usize = 8;
 
 fn source_err(e: crate::ports::HostError) -> SourceError {
     match e {
@@ -118,6 +125,7 @@ impl ApiTrees {
             base,
             head,
             notes,
+            blobs: Default::default(),
         })
     }
 
@@ -164,25 +172,55 @@ impl RepoSource for ApiTrees {
         side: Side,
         paths: &[String],
     ) -> Result<Vec<Option<FileText>>, SourceError> {
+        use futures_util::StreamExt;
         let (l, sha) = self.side(side);
-        let mut out = Vec::with_capacity(paths.len());
-        for p in paths {
-            let is_file = l
+        // the blob of each path that is a file or a link on this side
+        let ids: Vec<Option<String>> = paths
+            .iter()
+            .map(|p| match l.entry(p) {
+                crate::engine::tree::Lookup::Loaded(Some(e))
+                    if matches!(e.kind, EntryKind::File | EntryKind::Symlink) =>
+                {
+                    Some(e.id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        // the blobs not read yet, each once (the first path naming it)
+        let missing: Vec<(String, String)> = {
+            let cache = self.blobs.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = std::collections::BTreeSet::new();
+            paths
                 .iter()
-                .any(|(q, e)| q == p && matches!(e.kind, EntryKind::File | EntryKind::Symlink));
-            if !is_file {
-                out.push(None);
-                continue;
-            }
-            match self.gh.file_at(&self.owner, &self.repo, p, sha).await {
-                Ok(Some(bytes)) => out.push(Some(FileText::from_bytes(bytes))),
-                Ok(None) => out.push(None),
+                .zip(&ids)
+                .filter_map(|(p, id)| id.as_ref().map(|id| (p, id)))
+                .filter(|(_, id)| !cache.contains_key(*id) && seen.insert((*id).clone()))
+                .map(|(p, id)| (p.clone(), id.clone()))
+                .collect()
+        };
+        let read: Vec<(String, Result<Option<Vec<u8>>, crate::ports::HostError>)> =
+            futures_util::stream::iter(missing)
+                .map(|(p, id)| async move {
+                    (id, self.gh.file_at(&self.owner, &self.repo, &p, sha).await)
+                })
+                .buffer_unordered(PARALLEL_READS)
+                .collect()
+                .await;
+        let mut cache = self.blobs.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, r) in read {
+            let text = match r {
+                Ok(Some(bytes)) => Some(FileText::from_bytes(bytes)),
+                Ok(None) => None,
                 // the pull request used up its calls: the analysis stops, and says why
                 Err(crate::ports::HostError::OverBudget(m)) => return Err(SourceError::Refused(m)),
-                Err(e) => out.push(Some(FileText::Unreadable(e.to_string()))),
-            }
+                Err(e) => Some(FileText::Unreadable(e.to_string())),
+            };
+            cache.insert(id, text);
         }
-        Ok(out)
+        Ok(ids
+            .iter()
+            .map(|id| id.as_ref().and_then(|id| cache.get(id).cloned().flatten()))
+            .collect())
     }
 
     async fn list(

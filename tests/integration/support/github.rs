@@ -178,6 +178,8 @@ pub fn prism() -> Option<Prism> {
 pub struct Req {
     pub method: String,
     pub path: String,
+    /// The query string as sent (`ref=…`).
+    pub query: String,
     pub body: Value,
     /// Prism's verdict when it rejected the request (status and violations).
     pub violation: Option<String>,
@@ -524,6 +526,7 @@ async fn handle(
     s.requests.push(Req {
         method: method.to_string(),
         path: path.clone(),
+        query: query.clone(),
         body: json_body.clone(),
         violation: violation.as_ref().map(|(c, b)| format!("{c} {b}")),
         authorization: headers
