@@ -10,6 +10,7 @@
     clippy::print_stderr
 )]
 
+pub mod backend;
 pub mod bake;
 pub mod budget;
 pub mod buildlog;
@@ -152,6 +153,9 @@ pub struct BuildInput {
     pub always_report: bool,
     /// Extra changed inputs (the compose file that declares it, when its entry changed).
     pub extra_touched: Vec<String>,
+    /// A workflow step runs the build on a fresh runner with these cache backends (`None`: a
+    /// warm local builder).
+    pub ci: Option<backend::CiCache>,
 }
 
 /// Everything `analyze` needs.
@@ -489,6 +493,7 @@ mod tests {
             head: side("2"),
             always_report: true,
             extra_touched: Vec::new(),
+            ci: None,
         }
     }
 

@@ -319,9 +319,10 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
         .unwrap_or_else(|| "final stage".into());
     let _ = writeln!(
         o,
-        "<sub>context {}, target {}</sub>\n",
+        "<sub>context {}, target {}; predicted for {}</sub>\n",
         inline_code(&df.context),
-        escape(&target)
+        escape(&target),
+        escape_sentence(&super::assumption_sentence(&df.assumption))
     );
     if df.steps.is_empty() {
         let _ = writeln!(

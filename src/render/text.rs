@@ -254,6 +254,11 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
             "    ",
             &format!("context {}, target {}, {}", df.context, target, df.frontend),
         );
+        p.para(
+            "  predicted for: ",
+            "    ",
+            &super::assumption_sentence(&df.assumption),
+        );
         let built = df.summary.rebuilt + df.summary.cached;
         if let Some(c) = cost_sentence(df) {
             p.para("  cost: ", "        ", &c);
