@@ -2,6 +2,7 @@
 
 mod action;
 mod architecture;
+mod backends;
 mod budgets;
 mod buildkit;
 mod buildlogs;
