@@ -22,6 +22,9 @@ pub struct AnalyzeOptions {
     pub base_build_args: Option<BTreeMap<String, String>>,
     /// Build logs for timings: (name, text).
     pub timings: Vec<(String, String)>,
+    /// Real builds of the head to compare the prediction with (`verify`).
+    #[serde(default, skip)]
+    pub records: Vec<crate::engine::verify::RealBuild>,
     pub config: crate::engine::config::Config,
     /// Report every Dockerfile found, touched by the change or not (`check`).
     pub report_all: bool,
@@ -41,6 +44,7 @@ impl AnalyzeOptions {
             build_args: BTreeMap::new(),
             base_build_args: None,
             timings: Vec::new(),
+            records: Vec::new(),
             config: Default::default(),
             report_all: false,
             env: BTreeMap::new(),
@@ -240,6 +244,7 @@ pub async fn analyze_with<R: RepoSource>(
     let (base_tree, head_tree) = repo.complete_listings().unwrap_or_default();
     let mut inputs = Inputs {
         timings: opts.timings.clone(),
+        records: opts.records.clone(),
         config: opts.config.clone(),
         engine: opts.engine,
         builds,

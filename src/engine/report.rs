@@ -536,6 +536,93 @@ pub struct DockerfileReport {
     /// What the prediction assumes about the builder.
     #[serde(default)]
     pub assumption: Assumption,
+    /// `verify`: the prediction against each real build of the head given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<Verification>,
+}
+
+/// Where a real build's outcome was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RealSource {
+    /// A build record (`.dockerbuild`): the status stream, read right.
+    Record,
+    /// `--progress=rawjson`: the same stream.
+    Rawjson,
+    /// `--progress=plain`: a hit whose layer is downloaded from a remote cache may print `DONE`.
+    Plain,
+}
+
+/// What a step really did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RealOutcome {
+    Cached,
+    Ran,
+    /// Ran on some platforms, cached on others.
+    Mixed,
+    Failed,
+    /// The build shows no vertex for it (a FROM, an unused stage, a step after a failure).
+    NotSeen,
+}
+
+/// Why a step's real outcome differs from the prediction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Difference {
+    /// The build ran with `no-cache` (for every stage, or for this one).
+    NoCache,
+    /// The build imported no cache, and the builder held none of the base's.
+    NoCacheImported,
+    /// The imported cache has the step's key but no result (exported with `mode=min`), and the
+    /// step at `needed_by`, which ran, needs its result.
+    NotExported { cache: String, needed_by: u32 },
+    /// Every step of the stage ran from its first: its base image, a tag, resolved to another
+    /// digest than the base build's (it moved upstream) or was not the one cached.
+    BaseMoved { image: String },
+    /// The cache should have held the step: its record was evicted, or the base was never
+    /// built where this build looked.
+    Evicted,
+    /// The prediction said the copied files may come out the same: they did.
+    SameBytes,
+    /// Predicted to re-run for the cache backend; the cache held its result after all (it was
+    /// exported with `mode=max`, or the builder kept it).
+    CacheHeld,
+    /// The model predicted a miss BuildKit did not have: cachebust got this step wrong.
+    ModelWrong,
+    /// A plain log with an imported cache: a hit whose layer is downloaded prints `DONE`, so the
+    /// log cannot tell (a build record or rawjson can).
+    PlainLogAmbiguous,
+    /// The build failed at this step.
+    Failed { message: Option<String> },
+}
+
+/// One step: predicted, real, and why they differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepCheck {
+    pub line: u32,
+    pub instruction: String,
+    pub predicted: Status,
+    pub real: RealOutcome,
+    /// `None`: not compared (FROM, or not in the build).
+    pub agrees: Option<bool>,
+    pub difference: Option<Difference>,
+    /// Seconds it ran for real.
+    pub seconds: Option<f64>,
+}
+
+/// The prediction of one build against one real build of the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// The record or log it was read from.
+    pub name: String,
+    pub source: RealSource,
+    /// Caches the real build imported.
+    pub cache_imports: Vec<String>,
+    pub steps: Vec<StepCheck>,
+    pub agreed: usize,
+    pub differed: usize,
+    pub not_compared: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

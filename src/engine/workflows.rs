@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::engine::budget::{self, Budget, Exceeded};
 use crate::engine::backend::{CiSetup, parse_entry};
+use crate::engine::budget::{self, Budget, Exceeded};
 use crate::engine::decl::{Problem, inside, load_yaml};
 use crate::engine::tree::join_clean;
 

@@ -51,6 +51,24 @@ struct DfOut<'a> {
     steps: Vec<StepOut<'a>>,
     findings: Vec<FindingOut<'a>>,
     diagnostics: &'a [Diagnostic],
+    /// `verify`: the prediction against each real build of the head.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    verifications: Vec<VerificationOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct VerificationOut<'a> {
+    #[serde(flatten)]
+    v: &'a crate::engine::report::Verification,
+    summary: String,
+    /// One sentence per differing step, by line.
+    reasons: Vec<ReasonOut>,
+}
+
+#[derive(Serialize)]
+struct ReasonOut {
+    line: u32,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -409,6 +427,24 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                     d.findings.iter().map(|f| finding_out(f, &diffs)).collect()
                 },
                 diagnostics: &d.diagnostics,
+                verifications: d
+                    .verifications
+                    .iter()
+                    .map(|v| VerificationOut {
+                        v,
+                        summary: super::backticked(&super::verification_summary(v)),
+                        reasons: v
+                            .steps
+                            .iter()
+                            .filter_map(|c| {
+                                c.difference.as_ref().map(|x| ReasonOut {
+                                    line: c.line,
+                                    reason: super::backticked(&super::difference_sentence(x)),
+                                })
+                            })
+                            .collect(),
+                    })
+                    .collect(),
             })
             .collect(),
         diagnostics: &report.diagnostics,

@@ -455,6 +455,75 @@ pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
     }
 }
 
+/// A real outcome in a few words.
+pub fn outcome_word(o: crate::engine::report::RealOutcome) -> &'static str {
+    use crate::engine::report::RealOutcome;
+    match o {
+        RealOutcome::Cached => "cached",
+        RealOutcome::Ran => "ran",
+        RealOutcome::Mixed => "ran on some platforms",
+        RealOutcome::Failed => "failed",
+        RealOutcome::NotSeen => "not in the build",
+    }
+}
+
+/// Why a step's real outcome differs from the prediction.
+pub fn difference_sentence(d: &crate::engine::report::Difference) -> String {
+    use crate::engine::report::Difference;
+    match d {
+        Difference::NoCache => format!("the build ran with {}", code("no-cache")),
+        Difference::NoCacheImported => "the build imported no cache and its builder held none of the base's: a fresh runner starts empty (declare a cache backend with cache-from), or the cache was pruned".into(),
+        Difference::NotExported { cache, needed_by } => format!(
+            "the imported cache ({}) has its key but no result (it was exported with {}, which keeps only the final image's layers), and line {needed_by}, which ran, needs its result",
+            code(cache),
+            code("mode=min")
+        ),
+        Difference::BaseMoved { image } => format!(
+            "every stage built from {} ran from its first step: the tag resolved to another image than the one cached (it moved upstream)",
+            code(image)
+        ),
+        Difference::Evicted => "its cache record was not there: evicted, or the base was never built where this build looked".into(),
+        Difference::SameBytes => "the re-run step made the same bytes, so the copy hit (the prediction said it might)".into(),
+        Difference::CacheHeld => "the cache held its result after all (exported with mode=max, or the builder kept it)".into(),
+        Difference::ModelWrong => "cachebust predicted a miss BuildKit did not have: the model is wrong for this step (please report it)".into(),
+        Difference::PlainLogAmbiguous => "the plain log cannot tell: with an imported cache a hit that downloads its layer prints DONE (give the build record or rawjson progress)".into(),
+        Difference::Failed { message: Some(m) } => format!("the step failed: {}", code(m)),
+        Difference::Failed { message: None } => "the step failed".into(),
+    }
+}
+
+/// The summary of one verification: `5 of 7 steps agree, 2 differ`.
+pub fn verification_summary(v: &crate::engine::report::Verification) -> String {
+    let compared = v.agreed + v.differed;
+    let mut s = format!(
+        "{} of {compared} step{} as predicted",
+        v.agreed,
+        if compared == 1 { "" } else { "s" }
+    );
+    if v.differed > 0 {
+        s.push_str(&format!(", {} differ", v.differed));
+    }
+    let source = match v.source {
+        crate::engine::report::RealSource::Record => "build record",
+        crate::engine::report::RealSource::Rawjson => "rawjson progress",
+        crate::engine::report::RealSource::Plain => "plain progress",
+    };
+    s.push_str(&format!(" ({source}"));
+    if v.cache_imports.is_empty() {
+        s.push_str(", no cache imported)");
+    } else {
+        s.push_str(&format!(
+            ", cache imported from {})",
+            v.cache_imports
+                .iter()
+                .map(|c| code(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    s
+}
+
 /// The sentence of what a build was predicted under.
 pub fn assumption_sentence(a: &crate::engine::report::Assumption) -> String {
     use crate::engine::report::Assumption;

@@ -413,6 +413,45 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                 );
             }
         }
+        for v in &df.verifications {
+            p.para(
+                "  verified against ",
+                "    ",
+                &format!(
+                    "{}: {}",
+                    super::code(&v.name),
+                    super::verification_summary(v)
+                ),
+            );
+            for c in v.steps.iter().filter(|c| c.agrees == Some(false)) {
+                let head = format!("    line {} ", c.line);
+                let inst = cut(&c.instruction, width.saturating_sub(head.len()));
+                p.line(&format!("{head}{inst}"));
+                let real = match c.seconds {
+                    Some(x) if c.real == crate::engine::report::RealOutcome::Ran => {
+                        format!("{} ({})", super::outcome_word(c.real), duration(x))
+                    }
+                    _ => super::outcome_word(c.real).to_string(),
+                };
+                let why = c
+                    .difference
+                    .as_ref()
+                    .map(super::difference_sentence)
+                    .unwrap_or_default();
+                p.para(
+                    &format!(
+                        "      predicted {}, {real}: ",
+                        match c.predicted {
+                            Status::Cached => "cached",
+                            Status::Rebuilt => "rebuilt",
+                            Status::Unused => "unused",
+                        }
+                    ),
+                    "        ",
+                    &why,
+                );
+            }
+        }
         for d in &df.diagnostics {
             let first = format!(
                 "  {}: {}: ",

@@ -27,3 +27,4 @@ mod rules;
 mod server;
 mod server_races;
 mod support;
+mod verify;

@@ -477,6 +477,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         findings: Vec::new(),
         sources: Default::default(),
         assumption: assumption_of(build),
+        verifications: Vec::new(),
     };
     let rules = match ctx.rules {
         Some(check) => rule_pass(ctx, check, build, &head, base.as_deref(), &mut report),
@@ -544,6 +545,7 @@ fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) ->
             findings: Vec::new(),
             sources: Default::default(),
             assumption: assumption_of(build),
+            verifications: Vec::new(),
         },
         facts: Vec::new(),
         base_fixes: HashMap::default(),
