@@ -4,6 +4,7 @@
 //! server's job queue (SQLite or PostgreSQL), and the process each server analysis runs in;
 //! `walk` is the budget every walk of a tree counts against.
 
+pub mod buildrecord;
 pub mod fs;
 pub mod git;
 pub mod github;

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::engine::backend::{self, CiSetup};
 use crate::engine::discover;
 use crate::engine::report::{FileDiagnostic, Origin, Report, Severity};
 use crate::engine::tree::{Listing, Side};
@@ -21,6 +22,9 @@ pub struct AnalyzeOptions {
     pub base_build_args: Option<BTreeMap<String, String>>,
     /// Build logs for timings: (name, text).
     pub timings: Vec<(String, String)>,
+    /// Real builds of the head to compare the prediction with (`verify`).
+    #[serde(default, skip)]
+    pub records: Vec<crate::engine::verify::RealBuild>,
     pub config: crate::engine::config::Config,
     /// Report every Dockerfile found, touched by the change or not (`check`).
     pub report_all: bool,
@@ -40,6 +44,7 @@ impl AnalyzeOptions {
             build_args: BTreeMap::new(),
             base_build_args: None,
             timings: Vec::new(),
+            records: Vec::new(),
             config: Default::default(),
             report_all: false,
             env: BTreeMap::new(),
@@ -74,6 +79,9 @@ struct Spec {
     base_target: Option<String>,
     always: bool,
     extra_touched: Vec<String>,
+    /// The workflow step's cache setup (head, base), for a build a workflow runs on a fresh
+    /// runner.
+    ci: Option<(CiSetup, Option<CiSetup>)>,
 }
 
 /// What is at `path` when it is not a readable file, and on which side ("head" first): a
@@ -169,6 +177,7 @@ pub async fn analyze_with<R: RepoSource>(
                     base_target: opts.target.clone(),
                     always: true,
                     extra_touched: Vec::new(),
+                    ci: None,
                 }),
             }
         }
@@ -213,24 +222,29 @@ pub async fn analyze_with<R: RepoSource>(
         build_args: args.clone(),
         target: target.clone(),
     };
+    let input_of = |s: &Spec| BuildInput {
+        dockerfile: s.dockerfile.clone(),
+        context: s.context.clone(),
+        origin: s.origin.clone(),
+        origins: s.origins.clone(),
+        base: side(&base_files, s, &s.base_args, &s.base_target, &s.base_inline),
+        head: side(&head_files, s, &s.head_args, &s.head_target, &s.head_inline),
+        always_report: s.always,
+        extra_touched: s.extra_touched.clone(),
+        ci: None,
+    };
+    let ci = ci_caches(repo, &specs, &input_of).await?;
     let builds: Vec<BuildInput> = specs
         .iter()
-        .filter(|s| s.always || !untouched(s, &base_files, &head_files, &changes))
-        .map(|s| BuildInput {
-            dockerfile: s.dockerfile.clone(),
-            context: s.context.clone(),
-            origin: s.origin.clone(),
-            origins: s.origins.clone(),
-            base: side(&base_files, s, &s.base_args, &s.base_target, &s.base_inline),
-            head: side(&head_files, s, &s.head_args, &s.head_target, &s.head_inline),
-            always_report: s.always,
-            extra_touched: s.extra_touched.clone(),
-        })
+        .zip(ci)
+        .filter(|(s, _)| s.always || !untouched(s, &base_files, &head_files, &changes))
+        .map(|(s, ci)| BuildInput { ci, ..input_of(s) })
         .collect();
 
     let (base_tree, head_tree) = repo.complete_listings().unwrap_or_default();
     let mut inputs = Inputs {
         timings: opts.timings.clone(),
+        records: opts.records.clone(),
         config: opts.config.clone(),
         engine: opts.engine,
         builds,
@@ -309,6 +323,76 @@ pub async fn analyze_with<R: RepoSource>(
         "the analysis kept asking for more of the tree ({}); giving up",
         last_need.join(", ")
     ))))
+}
+
+/// Each build's cache on a fresh runner (`None` for a build no workflow step runs with a cache
+/// backend): who wrote what each import reads, among every declared build (also those the
+/// change leaves untouched: another target's export to a shared scope is what this one reads).
+async fn ci_caches<R: RepoSource>(
+    repo: &R,
+    specs: &[Spec],
+    input_of: &dyn Fn(&Spec) -> BuildInput,
+) -> Result<Vec<Option<backend::CiCache>>, AnalyzeError> {
+    let with: Vec<usize> = (0..specs.len())
+        .filter(|&i| specs[i].ci.is_some())
+        .collect();
+    if with.is_empty() {
+        return Ok(vec![None; specs.len()]);
+    }
+    let decls: Vec<backend::Declared<'_>> = with
+        .iter()
+        .filter_map(|&i| specs[i].ci.as_ref())
+        .map(|(h, b)| backend::Declared {
+            head: h,
+            base: b.as_ref(),
+        })
+        .collect();
+    let refs = backend::resolve(&decls);
+    let mut files: Vec<String> = decls.iter().map(|d| d.head.file.clone()).collect();
+    files.sort();
+    files.dedup();
+    let texts: HashMap<String, Option<String>> = files
+        .iter()
+        .cloned()
+        .zip(
+            repo.read_files(Side::Head, &files)
+                .await?
+                .into_iter()
+                .map(|t| t.and_then(|t| t.text().map(str::to_string))),
+        )
+        .collect();
+    let peer = |k: usize| -> Option<backend::Peer> {
+        let s = &specs[*with.get(k)?];
+        let (head, base) = s.ci.clone()?;
+        Some(backend::Peer {
+            label: peer_label(s, &head),
+            head,
+            base,
+            build: Box::new(input_of(s)),
+        })
+    };
+    let mut out = vec![None; specs.len()];
+    for (k, &i) in with.iter().enumerate() {
+        let Some((head, base)) = specs[i].ci.clone() else {
+            continue;
+        };
+        let text = texts.get(&head.file).cloned().flatten();
+        let earlier = backend::earlier_in_job(&decls, k);
+        out[i] = Some(backend::CiCache::new(
+            head, base, &refs[k], &earlier, &peer, text,
+        ));
+    }
+    Ok(out)
+}
+
+/// How a sentence names another build: its Dockerfile and target, and the step that runs it.
+fn peer_label(s: &Spec, ci: &CiSetup) -> String {
+    let target = s
+        .head_target
+        .as_deref()
+        .map(|t| format!(" (target {t})"))
+        .unwrap_or_default();
+    format!("{}{target}, {} step {}", s.dockerfile, ci.file, ci.step)
 }
 
 /// A build the change cannot touch, left out before the engine sees it (it would predict every
@@ -397,6 +481,11 @@ async fn discover_specs<R: RepoSource>(
             base_inline: base.inline.clone(),
             always: opts.report_all,
             extra_touched: f.touched.clone(),
+            ci: f
+                .head
+                .ci
+                .clone()
+                .map(|h| (h, f.base.as_ref().and_then(|b| b.ci.clone()))),
         });
     }
 
@@ -437,6 +526,7 @@ async fn discover_specs<R: RepoSource>(
             base_inline: None,
             always: opts.report_all,
             extra_touched: Vec::new(),
+            ci: None,
         });
     }
     if !inferred.is_empty() {

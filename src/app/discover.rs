@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use crate::engine::backend::CiSetup;
 use crate::engine::report::{FileDiagnostic, Origin, Severity};
 use crate::engine::tree::{ChangeSet, Side};
 use crate::engine::{FileText, bake, compose, decl, discover, workflows};
@@ -25,6 +26,8 @@ pub struct Declared {
     pub contexts: BTreeMap<String, String>,
     /// Files the declaration was resolved from (compose files, `.env`, bake files, workflow).
     pub inputs: Vec<String>,
+    /// A workflow step that declares cache backends runs it on a fresh runner.
+    pub ci: Option<CiSetup>,
 }
 
 impl Declared {
@@ -35,6 +38,24 @@ impl Declared {
             && self.args == o.args
             && self.target == o.target
             && self.contexts == o.contexts
+    }
+
+    /// The same build run the same way: a declaration without cache backends folds into one
+    /// with them (the CI run is what a review is about); two different setups stay apart.
+    fn same_run(&self, o: &Declared) -> bool {
+        self.same_build(o)
+            && match (&self.ci, &o.ci) {
+                (Some(a), Some(b)) => a.same_config(b),
+                _ => true,
+            }
+    }
+
+    fn same_ci(&self, o: &Declared) -> bool {
+        match (&self.ci, &o.ci) {
+            (Some(a), Some(b)) => a.same_config(b),
+            (None, None) => true,
+            _ => false,
+        }
     }
 }
 
@@ -255,6 +276,7 @@ async fn declared<R: RepoSource>(
                 target: b.target,
                 contexts: b.contexts,
                 inputs: r.inputs.clone(),
+                ci: None,
             });
         }
     }
@@ -286,6 +308,7 @@ async fn declared<R: RepoSource>(
             });
         }
         for b in f.builds {
+            let ci = b.ci.declares_cache().then(|| b.ci.clone());
             out.push(Declared {
                 origin: Origin::Workflow {
                     file: b.file.clone(),
@@ -299,6 +322,7 @@ async fn declared<R: RepoSource>(
                 target: b.target,
                 contexts: b.contexts,
                 inputs: vec![b.file],
+                ci,
             });
         }
         bake_steps.extend(f.bakes);
@@ -357,6 +381,7 @@ async fn declared<R: RepoSource>(
                 target: b.target,
                 contexts: b.contexts,
                 inputs,
+                ci: None,
             };
             // a bake-action step that builds this target is one more origin of it
             for s in &bake_steps {
@@ -371,6 +396,9 @@ async fn declared<R: RepoSource>(
                 };
                 if names_it && reads_it {
                     let mut d = decl.clone();
+                    let ci =
+                        crate::engine::backend::bake_setup(&s.ci, &b.target_name, &b.cache, &s.set);
+                    d.ci = ci.declares_cache().then_some(ci);
                     d.origin = Origin::Workflow {
                         file: s.file.clone(),
                         job: s.job.clone(),
@@ -414,6 +442,7 @@ async fn declared<R: RepoSource>(
             target: b.target.clone(),
             contexts: BTreeMap::new(),
             inputs: vec![config_file.to_string()],
+            ci: None,
         });
     }
     if let Some(c) = cache {
@@ -489,7 +518,7 @@ pub async fn declared_builds<R: RepoSource>(
         let b = base.iter().find(|b| b.origin == h.origin).cloned();
         let mut touched: Vec<String> = Vec::new();
         match &b {
-            Some(b) if !b.same_build(&h) => {
+            Some(b) if !b.same_build(&h) || !b.same_ci(&h) => {
                 touched = h
                     .inputs
                     .iter()
@@ -515,8 +544,12 @@ pub async fn declared_builds<R: RepoSource>(
             }
             _ => {}
         }
-        match found.iter_mut().find(|f| f.head.same_build(&h)) {
+        match found.iter_mut().find(|f| f.head.same_run(&h)) {
             Some(f) => {
+                if f.head.ci.is_none() && h.ci.is_some() {
+                    f.head.ci = h.ci.clone();
+                    f.base = b.clone().or(f.base.take());
+                }
                 if !f.origins.contains(&h.origin) {
                     f.origins.push(h.origin.clone());
                 }

@@ -51,6 +51,35 @@ pub enum Command {
     /// Apply the rules' fixes: print the unified diff, or write it with --apply.
     #[command(long_about = FIX_ABOUT)]
     Fix(FixArgs),
+    /// Compare the prediction with a real build of the head (a build record or a BuildKit log):
+    /// what agreed, what differed, and why.
+    #[command(long_about = VERIFY_ABOUT)]
+    Verify(VerifyArgs),
+}
+
+const VERIFY_ABOUT: &str = "\
+Predict the change as `analyze` does, then compare each build's prediction with what a real build
+of the head did, step by step: cached or ran. A real build is a build record (`.dockerbuild`, what
+`docker buildx history export` writes and docker/build-push-action uploads as an artifact) or a
+BuildKit progress log (`--progress=rawjson`, or `--progress=plain`, which cannot always tell a
+cache hit whose layer is downloaded from a run). A step counts as cached when any update of its
+vertex says so. Every difference gets a reason: the cache backend's mode, an evicted record, a base
+tag that moved upstream, `no-cache`, or a step the model got wrong. FROM is not compared. The real
+build's step times replace the cost model.
+
+Exit status: 0 done, 1 a step differed and --fail-on-difference was given, 2 usage or I/O error.";
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub analyze: AnalyzeArgs,
+    /// A real build of the head: a `.dockerbuild` record archive or a BuildKit progress log
+    /// (repeatable; each is compared with the build whose steps it matches).
+    #[arg(long = "record", value_name = "FILE", required = true)]
+    pub records: Vec<PathBuf>,
+    /// Exit with status 1 when a step's real outcome differs from the prediction.
+    #[arg(long)]
+    pub fail_on_difference: bool,
 }
 
 const CHECK_ABOUT: &str = "\
@@ -272,6 +301,7 @@ pub fn run(command: Command) -> Result<Exit> {
         Command::History(h) => run_history(h),
         Command::Check(c) => run_check(c),
         Command::Fix(f) => run_fix(f),
+        Command::Verify(v) => run_verify(v),
     }
 }
 
@@ -357,6 +387,75 @@ fn side_spec(
 }
 
 fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
+    let (report, meta) = analyze_report(&a, Vec::new())?;
+    print!("{}", render_report(&report, &meta, a.format));
+    if let Some(f) = a.fail_on {
+        if f.exceeded(&report) {
+            return Ok(Exit::FailOn);
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn run_verify(v: VerifyArgs) -> Result<Exit> {
+    let records = crate::shell::record_files(&v.records)?;
+    let (mut report, meta) = analyze_report(&v.analyze, records)?;
+    // the builds a real build was compared with (every build is predicted, touched or not)
+    report.dockerfiles.retain(|d| !d.verifications.is_empty());
+    if report.dockerfiles.is_empty() {
+        let names: Vec<String> = v
+            .records
+            .iter()
+            .map(|p| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        return Err(anyhow!(
+            "--record {}: no step of {} (FROM aside) is a step of the builds found in --head; if it built a Dockerfile cachebust does not discover, name it with --dockerfile (and --context, --target)",
+            names.join(", "),
+            if names.len() == 1 {
+                "this build"
+            } else {
+                "these builds"
+            }
+        ));
+    }
+    print!("{}", render_report(&report, &meta, v.analyze.format));
+    let differed = report
+        .dockerfiles
+        .iter()
+        .flat_map(|d| &d.verifications)
+        .any(|x| x.differed > 0);
+    if v.fail_on_difference && differed {
+        return Ok(Exit::FailOn);
+    }
+    Ok(Exit::Ok)
+}
+
+fn render_report(report: &Report, meta: &RunMeta, format: Format) -> String {
+    match format {
+        Format::Text => render::text::render_with(
+            report,
+            &render::text::TextOptions {
+                color: color_wanted(),
+                width: render::text::WIDTH,
+            },
+        ),
+        Format::Json => render::json::render(report, meta),
+        Format::Markdown => render::visible_lines(&render::markdown::render(report)),
+        Format::Sarif => render::sarif::render(report, false),
+    }
+}
+
+/// The analysis of `analyze` (and of `verify`, with its real builds: every build is then
+/// predicted, touched by the change or not).
+fn analyze_report(
+    a: &AnalyzeArgs,
+    records: Vec<crate::engine::verify::RealBuild>,
+) -> Result<(Report, RunMeta)> {
     let args = crate::shell::key_values(&a.build_args, "--build-arg")?;
     let base = side_spec("base", a.base.as_ref(), a.base_dir.as_ref(), &a.repo)?;
     let head = side_spec("head", a.head.as_ref(), a.head_dir.as_ref(), &a.repo)?;
@@ -379,6 +478,8 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
     if let Some(c) = &a.config {
         opts.config_file = c.display().to_string();
     }
+    opts.report_all = !records.is_empty();
+    opts.records = records;
     let mut report: Report = block_on(analyze(&repo, &opts))?.map_err(|e| match e {
         AnalyzeError::Usage(m) => anyhow!(m),
         AnalyzeError::Source(s) => anyhow!(s),
@@ -395,25 +496,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<Exit> {
         base: repo.label(crate::engine::tree::Side::Base),
         head: repo.label(crate::engine::tree::Side::Head),
     };
-    let out = match a.format {
-        Format::Text => render::text::render_with(
-            &report,
-            &render::text::TextOptions {
-                color: color_wanted(),
-                width: render::text::WIDTH,
-            },
-        ),
-        Format::Json => render::json::render(&report, &meta),
-        Format::Markdown => render::visible_lines(&render::markdown::render(&report)),
-        Format::Sarif => render::sarif::render(&report, false),
-    };
-    print!("{out}");
-    if let Some(f) = a.fail_on {
-        if f.exceeded(&report) {
-            return Ok(Exit::FailOn);
-        }
-    }
-    Ok(Exit::Ok)
+    Ok((report, meta))
 }
 
 /// The root of an audit without `--root`: the top level of the git repository holding the

@@ -1,6 +1,7 @@
 //! Bake files (`docker-bake.hcl`, `docker-bake.json` and their `.override` files) resolved the way
 //! `docker buildx bake --print` resolves them, for the part cachebust needs: each target's build
-//! (context, Dockerfile or inline Dockerfile, args, target stage, named contexts), with
+//! (context, Dockerfile or inline Dockerfile, args, target stage, named contexts, and the cache
+//! options `cache-from`, `cache-to`, `no-cache`, `no-cache-filter`, `pull`, `platforms`), with
 //! `variable` defaults (overridden from the caller's environment), `inherits`, groups and the
 //! common functions. HCL is read with `hcl-rs`; the JSON form with `serde_json`.
 //!
@@ -35,6 +36,19 @@ pub struct BakeBuild {
     /// The `target` attribute: the stage built.
     pub target: Option<String>,
     pub contexts: BTreeMap<String, String>,
+    /// The target's cache options as written (entries unparsed).
+    pub cache: BakeCache,
+}
+
+/// A bake target's cache options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BakeCache {
+    pub cache_from: Vec<String>,
+    pub cache_to: Vec<String>,
+    pub no_cache: bool,
+    pub no_cache_filter: Vec<String>,
+    pub pull: bool,
+    pub platforms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -88,6 +102,7 @@ struct Raw {
 enum Attr {
     Str(String),
     Map(BTreeMap<String, Option<String>>),
+    List(Vec<String>),
     Null,
 }
 
@@ -99,6 +114,7 @@ impl Attr {
             Attr::Map(m) => m.iter().fold(Size::ONE, |t, (k, v)| {
                 t.plus(Size::text(k.len() + v.as_ref().map_or(0, String::len)))
             }),
+            Attr::List(l) => l.iter().fold(Size::ONE, |t, x| t.plus(Size::text(x.len()))),
             Attr::Null => Size::ONE,
         }
     }
@@ -221,6 +237,10 @@ impl Eval<'_> {
         self.budget.exceeded().is_some()
     }
 }
+
+/// Attributes that are lists of strings (an entry written as an object, as bake allows for
+/// `cache-from`/`cache-to`, becomes `key=value,…`).
+const LISTS: &[&str] = &["cache-from", "cache-to", "no-cache-filter", "platforms"];
 
 /// Resolve the bake files of one directory: `files` are (path, text) in bake's order; `env`
 /// overrides variable defaults as the environment does for `docker buildx bake`. Everything is
@@ -566,7 +586,30 @@ const ATTRS: &[&str] = &[
     "target",
     "args",
     "contexts",
+    "cache-from",
+    "cache-to",
+    "no-cache",
+    "no-cache-filter",
+    "pull",
+    "platforms",
 ];
+
+/// An HCL list attribute's items as strings.
+fn hcl_list(v: &hcl::Value) -> Vec<String> {
+    let item = |x: &hcl::Value| match x {
+        hcl::Value::Object(m) => Some(
+            m.iter()
+                .filter_map(|(k, v)| hcl_scalar(v).map(|v| format!("{k}={v}")))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => hcl_scalar(other),
+    };
+    match v {
+        hcl::Value::Array(a) => a.iter().filter_map(item).collect(),
+        other => item(other).into_iter().collect(),
+    }
+}
 
 fn read_hcl(
     path: &str,
@@ -654,6 +697,9 @@ fn read_hcl(
                                 ("args" | "contexts", hcl::Value::Object(m)) => Attr::Map(
                                     m.iter().map(|(k, x)| (k.clone(), hcl_scalar(x))).collect(),
                                 ),
+                                (k, v) if LISTS.contains(&k) && !v.is_null() => {
+                                    Attr::List(hcl_list(v))
+                                }
                                 (_, hcl::Value::Null) => Attr::Null,
                                 (_, other) => match hcl_scalar(other) {
                                     Some(s) => Attr::Str(s),
@@ -756,6 +802,28 @@ fn read_json(
                 r
             };
             let attr = match val {
+                serde_json::Value::Array(a) if LISTS.contains(key) => {
+                    let mut out = Vec::new();
+                    for x in a {
+                        match x {
+                            serde_json::Value::String(s) => out.push(subst(s)?),
+                            serde_json::Value::Object(m) => {
+                                let mut kv = Vec::new();
+                                for (k, v) in m {
+                                    match v {
+                                        serde_json::Value::String(s) => {
+                                            kv.push(format!("{k}={}", subst(s)?))
+                                        }
+                                        other => kv.push(format!("{k}={other}")),
+                                    }
+                                }
+                                out.push(kv.join(","));
+                            }
+                            _ => {}
+                        }
+                    }
+                    Attr::List(out)
+                }
                 serde_json::Value::Object(m) => {
                     let mut out = BTreeMap::new();
                     for (k, x) in m {
@@ -871,6 +939,13 @@ fn build_of(
         Some(Attr::Map(m)) => m.clone(),
         _ => BTreeMap::new(),
     };
+    let items = |k: &str| match attrs.get(k) {
+        Some(Attr::List(l)) => l.clone(),
+        Some(Attr::Str(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let flag =
+        |k: &str| matches!(attrs.get(k), Some(Attr::Str(s)) if s.eq_ignore_ascii_case("true"));
     let problem = |problems: &mut Vec<Problem>, m: String| {
         problems.push(Problem {
             file: raw.file.clone(),
@@ -947,6 +1022,14 @@ fn build_of(
         args,
         target: s("target"),
         contexts,
+        cache: BakeCache {
+            cache_from: items("cache-from"),
+            cache_to: items("cache-to"),
+            no_cache: flag("no-cache"),
+            no_cache_filter: items("no-cache-filter"),
+            pull: flag("pull"),
+            platforms: items("platforms"),
+        },
     })
 }
 

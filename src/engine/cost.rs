@@ -750,7 +750,7 @@ pub fn match_count(log: &LogBuild, facts: &[StepFact]) -> usize {
 
 /// Log vertices that are this step: same instruction text (in the same stage when the log
 /// names stages), or for FROM the first vertex of the stage.
-fn vertices_for<'a>(log: &'a LogBuild, f: &StepFact) -> Vec<&'a super::buildlog::LogVertex> {
+pub fn vertices_for<'a>(log: &'a LogBuild, f: &StepFact) -> Vec<&'a super::buildlog::LogVertex> {
     log.vertices
         .iter()
         .filter(|v| {

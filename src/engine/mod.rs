@@ -10,9 +10,11 @@
     clippy::print_stderr
 )]
 
+pub mod backend;
 pub mod bake;
 pub mod budget;
 pub mod buildlog;
+pub mod buildrecord;
 pub mod cleans;
 pub mod compose;
 pub mod config;
@@ -37,6 +39,7 @@ pub mod rules;
 pub mod settings;
 pub mod shellwords;
 pub mod tree;
+pub mod verify;
 pub mod volatility;
 pub mod workflows;
 
@@ -152,6 +155,9 @@ pub struct BuildInput {
     pub always_report: bool,
     /// Extra changed inputs (the compose file that declares it, when its entry changed).
     pub extra_touched: Vec<String>,
+    /// A workflow step runs the build on a fresh runner with these cache backends (`None`: a
+    /// warm local builder).
+    pub ci: Option<backend::CiCache>,
 }
 
 /// Everything `analyze` needs.
@@ -166,6 +172,9 @@ pub struct Inputs {
     pub diagnostics: Vec<report::FileDiagnostic>,
     /// Build logs given for timings: (name, text).
     pub timings: Vec<(String, String)>,
+    /// Real builds of the head (`verify`): each is compared with the build whose steps it
+    /// matches, and gives that build its timings.
+    pub records: Vec<verify::RealBuild>,
     pub config: config::Config,
     /// Histories of files a rule asked for (`Needs::request_history`), by root-relative path.
     pub histories: volatility::Histories,
@@ -220,10 +229,18 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         };
     }
     let mut diagnostics = inputs.diagnostics.clone();
-    let logs = read_logs(&inputs.timings, &mut diagnostics);
+    let mut logs = read_logs(&inputs.timings, &mut diagnostics);
+    for r in &inputs.records {
+        logs.push((r.name.clone(), vec![r.build.clone()]));
+    }
     let assigned = assign_logs(&logs, &predicted, &mut diagnostics);
+    let reals = assign_records(&inputs.records, &predicted, &mut diagnostics);
     let mut dockerfiles = Vec::new();
-    for ((bi, mut p), logs) in predicted.into_iter().zip(assigned) {
+    for (((bi, mut p), logs), reals) in predicted.into_iter().zip(assigned).zip(reals) {
+        p.report.verifications = reals
+            .iter()
+            .map(|r| verify::compare(&p.report, &p.facts, r))
+            .collect();
         p.report.origins = if inputs.builds[bi].origins.is_empty() {
             vec![inputs.builds[bi].origin.clone()]
         } else {
@@ -308,6 +325,35 @@ fn assign_logs<'l>(
         }
     }
     assigned
+}
+
+/// Each real build goes to the predicted build whose steps it matches best (the first of
+/// equals); one that matches none is a warning. FROM does not count: every log's `[1/n] FROM`
+/// is the first stage's FROM of any Dockerfile.
+fn assign_records<'r>(
+    records: &'r [verify::RealBuild],
+    predicted: &[(usize, predict::Predicted)],
+    diagnostics: &mut Vec<report::FileDiagnostic>,
+) -> Vec<Vec<&'r verify::RealBuild>> {
+    let mut out: Vec<Vec<&verify::RealBuild>> = vec![Vec::new(); predicted.len()];
+    for r in records {
+        let best = predicted
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| (verify::match_count(&r.build, &p.facts), i))
+            .filter(|(c, _)| *c > 0)
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        match best {
+            Some((_, i)) => out[i].push(r),
+            None => diagnostics.push(report::FileDiagnostic {
+                file: r.name.clone(),
+                line: None,
+                severity: report::Severity::Warning,
+                message: "no step of this build matches a step of the builds analysed; it is not compared".into(),
+            }),
+        }
+    }
+    out
 }
 
 /// For each finding with an applicable fix: predict the change again as if the fix had been in
@@ -489,6 +535,7 @@ mod tests {
             head: side("2"),
             always_report: true,
             extra_touched: Vec::new(),
+            ci: None,
         }
     }
 
@@ -503,6 +550,7 @@ mod tests {
             head_tree: Listing::complete(Vec::new()),
             diagnostics: Vec::new(),
             timings: Vec::new(),
+            records: Vec::new(),
             config: Default::default(),
             // CB003's evidence: each Dockerfile's GIT_SHA default changed in every one of its
             // last 20 commits

@@ -46,6 +46,10 @@ pub enum CauseKind {
     NewDockerfile,
     BaseNotBuildable,
     Follows,
+    /// The CI cache backend cannot serve the step (not exported, replaced, empty, not imported).
+    CacheBackend,
+    /// `no-cache` or `no-cache-filters`.
+    NoCache,
 }
 
 /// Changed paths (root-relative), sorted, at most `MAX_PATHS` of them, and how many there were.
@@ -202,6 +206,31 @@ pub enum Cause {
     BaseNotBuildable { line: u32 },
     /// A later miss: the step at `follows_line` rebuilt; `origin_line` is the chain's first miss.
     Follows { follows_line: u32, origin_line: u32 },
+    /// Cached on a warm builder, but the imported cache (`cache`, exported with `mode`) holds no
+    /// result for the step (`mode=min` exports only the final image's layers), and the re-run
+    /// step at `needed_by` needs its result: it runs again, with the same key.
+    NotExported {
+        line: u32,
+        needed_by: u32,
+        cache: String,
+        mode: super::backend::Mode,
+    },
+    /// The imported cache holds no record of the step: `by` exported to the same place after
+    /// this build did and replaced its records.
+    CacheReplaced {
+        line: u32,
+        cache: String,
+        by: String,
+    },
+    /// The imported cache is empty on this run: the base revision's workflow exports nothing
+    /// there (or the step is new).
+    CacheEmpty { line: u32, cache: String },
+    /// The workflow step imports no cache (`cache-from`), and the runner starts empty.
+    NoCacheImport { line: u32, file: String },
+    /// `no-cache: true` on the workflow step (`file`).
+    NoCache { line: u32, file: String },
+    /// `no-cache-filters` names the step's stage.
+    NoCacheFilter { line: u32, stage: String },
 }
 
 impl Cause {
@@ -229,6 +258,11 @@ impl Cause {
             Cause::NewDockerfile { .. } => CauseKind::NewDockerfile,
             Cause::BaseNotBuildable { .. } => CauseKind::BaseNotBuildable,
             Cause::Follows { .. } => CauseKind::Follows,
+            Cause::NotExported { .. }
+            | Cause::CacheReplaced { .. }
+            | Cause::CacheEmpty { .. }
+            | Cause::NoCacheImport { .. } => CauseKind::CacheBackend,
+            Cause::NoCache { .. } | Cause::NoCacheFilter { .. } => CauseKind::NoCache,
         }
     }
 
@@ -263,6 +297,12 @@ impl Cause {
             | Cause::ImageVariable { name, .. } => Some(name),
             Cause::ParentStage { stage, .. } | Cause::CopyFrom { stage, .. } => Some(stage),
             Cause::Onbuild { trigger, .. } => trigger.name(),
+            Cause::NotExported { .. } => Some("not_exported"),
+            Cause::CacheReplaced { .. } => Some("replaced"),
+            Cause::CacheEmpty { .. } => Some("empty"),
+            Cause::NoCacheImport { .. } => Some("no_import"),
+            Cause::NoCache { .. } => Some("no-cache"),
+            Cause::NoCacheFilter { stage, .. } => Some(stage),
             Cause::Files { .. }
             | Cause::Dockerignore { .. }
             | Cause::User { .. }
@@ -285,6 +325,48 @@ impl Cause {
             _ => None,
         }
     }
+}
+
+/// What a build was predicted under: a warm local builder (the base revision was built with the
+/// same target and build args on this builder), or a fresh CI runner that imports the caches a
+/// workflow step declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "builder", rename_all = "snake_case")]
+pub enum Assumption {
+    #[default]
+    WarmLocal,
+    FreshRunner(FreshRunner),
+}
+
+/// A fresh runner and what it imports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct FreshRunner {
+    /// The workflow step that runs the build.
+    pub workflow: String,
+    pub job: String,
+    pub step: String,
+    pub line: Option<u32>,
+    pub imports: Vec<CacheImport>,
+    /// The step's `cache-to` entries as shown (`gha (scope buildkit), mode=max`).
+    pub exports: Vec<String>,
+    pub no_cache: bool,
+    pub no_cache_filters: Vec<String>,
+    pub pull: bool,
+    pub platforms: Vec<String>,
+}
+
+/// One imported cache and who wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheImport {
+    /// `gha (scope buildkit)`, `registry ghcr.io/o/app:cache`.
+    pub cache: String,
+    /// The writer's export mode, when a declared export writes it.
+    pub mode: Option<super::backend::Mode>,
+    /// `this_build` (its own export on the previous run), `other` (another build's export:
+    /// `by`), `unknown` (written outside the workflows read), `nothing` (nothing exports there).
+    pub writer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// Facts the reason text must mention: uncertainty and special cases.
@@ -322,6 +404,8 @@ pub enum Note {
     WillFail { message: String },
     /// A variable the base image may set was used (its value is unknown here).
     ImageVariable { name: String },
+    /// On the fresh runner the step is served by `by`'s export (another build), not its own.
+    ServedByOther { by: String },
 }
 
 /// Where a step's seconds come from.
@@ -449,6 +533,96 @@ pub struct DockerfileReport {
     pub findings: Vec<Finding>,
     /// Head texts of the files fixes edit (for rendering diffs); "" for a file a fix creates.
     pub sources: std::collections::BTreeMap<String, String>,
+    /// What the prediction assumes about the builder.
+    #[serde(default)]
+    pub assumption: Assumption,
+    /// `verify`: the prediction against each real build of the head given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<Verification>,
+}
+
+/// Where a real build's outcome was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RealSource {
+    /// A build record (`.dockerbuild`): the status stream, read right.
+    Record,
+    /// `--progress=rawjson`: the same stream.
+    Rawjson,
+    /// `--progress=plain`: a hit whose layer is downloaded from a remote cache may print `DONE`.
+    Plain,
+}
+
+/// What a step really did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RealOutcome {
+    Cached,
+    Ran,
+    /// Ran on some platforms, cached on others.
+    Mixed,
+    Failed,
+    /// The build shows no vertex for it (a FROM, an unused stage, a step after a failure).
+    NotSeen,
+}
+
+/// Why a step's real outcome differs from the prediction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Difference {
+    /// The build ran with `no-cache` (for every stage, or for this one).
+    NoCache,
+    /// The build imported no cache, and the builder held none of the base's.
+    NoCacheImported,
+    /// The imported cache has the step's key but no result (exported with `mode=min`), and the
+    /// step at `needed_by`, which ran, needs its result.
+    NotExported { cache: String, needed_by: u32 },
+    /// Every step of the stage ran from its first: its base image, a tag, resolved to another
+    /// digest than the base build's (it moved upstream) or was not the one cached.
+    BaseMoved { image: String },
+    /// The cache should have held the step: its record was evicted, or the base was never
+    /// built where this build looked.
+    Evicted,
+    /// The prediction said the copied files may come out the same: they did.
+    SameBytes,
+    /// Predicted to re-run for the cache backend; the cache held its result after all (it was
+    /// exported with `mode=max`, or the builder kept it).
+    CacheHeld,
+    /// The model predicted a miss BuildKit did not have: cachebust got this step wrong.
+    ModelWrong,
+    /// A plain log with an imported cache: a hit whose layer is downloaded prints `DONE`, so the
+    /// log cannot tell (a build record or rawjson can).
+    PlainLogAmbiguous,
+    /// The build failed at this step.
+    Failed { message: Option<String> },
+}
+
+/// One step: predicted, real, and why they differ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepCheck {
+    pub line: u32,
+    pub instruction: String,
+    pub predicted: Status,
+    pub real: RealOutcome,
+    /// `None`: not compared (FROM, or not in the build).
+    pub agrees: Option<bool>,
+    pub difference: Option<Difference>,
+    /// Seconds it ran for real.
+    pub seconds: Option<f64>,
+}
+
+/// The prediction of one build against one real build of the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// The record or log it was read from.
+    pub name: String,
+    pub source: RealSource,
+    /// Caches the real build imported.
+    pub cache_imports: Vec<String>,
+    pub steps: Vec<StepCheck>,
+    pub agreed: usize,
+    pub differed: usize,
+    pub not_compared: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

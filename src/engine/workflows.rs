@@ -7,12 +7,17 @@
 //! taken from a literal `env:` of the workflow, job or step; any other expression in a build arg
 //! is kept as its text (so an unchanged expression reads as an unchanged value) and said so; an
 //! expression in a context or file leaves the step unanalysed, with a diagnostic.
+//!
+//! The step's cache options (`cache-from`, `cache-to`, `no-cache`, `no-cache-filters`, `pull`,
+//! `platforms`, `tags`, and for bake-action the `set` overrides) and the job's buildx driver
+//! (`docker/setup-buildx-action` before the step) are kept as a `backend::CiSetup`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::engine::backend::{CiSetup, parse_entry};
 use crate::engine::budget::{self, Budget, Exceeded};
 use crate::engine::decl::{Problem, inside, load_yaml};
 use crate::engine::tree::join_clean;
@@ -29,6 +34,8 @@ pub struct StepBuild {
     pub args: BTreeMap<String, String>,
     pub target: Option<String>,
     pub contexts: BTreeMap<String, String>,
+    /// The step's cache options and the job's builder.
+    pub ci: CiSetup,
 }
 
 /// A `docker/bake-action` step: which bake files and targets it builds.
@@ -43,6 +50,11 @@ pub struct StepBake {
     pub workdir: String,
     /// Targets or groups named (empty: the `default` group).
     pub targets: Vec<String>,
+    /// The step's `no-cache`, `pull` and builder (cache entries come from the bake file and
+    /// `set`).
+    pub ci: CiSetup,
+    /// `set` overrides: (target pattern, attribute, value), e.g. (`*`, `cache-to`, `type=gha`).
+    pub set: Vec<(String, String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -153,6 +165,31 @@ fn list(v: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// A newline-delimited list input (`cache-from`, `cache-to`: commas belong to the entry).
+fn lines_list(v: Option<&Value>) -> Vec<String> {
+    let Some(v) = v else { return Vec::new() };
+    match v {
+        Value::Array(a) => a.iter().filter_map(s).collect(),
+        other => s(other)
+            .map(|t| {
+                t.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(t)) => t.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
 /// Lines of the `uses:` of each docker action step, in file order.
 fn uses_lines(text: &str, action: &str) -> Vec<u32> {
     text.lines()
@@ -222,7 +259,9 @@ fn read_jobs(
     };
     let mut bp_lines = uses_lines(text, "docker/build-push-action").into_iter();
     let mut bake_lines = uses_lines(text, "docker/bake-action").into_iter();
-    for (job, jv) in jobs {
+    for (job_index, (job, jv)) in jobs.iter().enumerate() {
+        // the job's buildx builder: none set up yet is the `docker` driver
+        let mut driver: Option<String> = None;
         let jenv = env_map(jv.get("env"));
         let Some(steps) = jv.get("steps").and_then(Value::as_array) else {
             continue;
@@ -256,6 +295,14 @@ fn read_jobs(
                 }
                 continue;
             }
+            if uses.starts_with("docker/setup-buildx-action@") {
+                driver = Some(
+                    get("driver")
+                        .and_then(s)
+                        .unwrap_or_else(|| "docker-container".into()),
+                );
+                continue;
+            }
             let root = checkout.clone().unwrap_or_default();
             // a workspace path → a repository path; an absolute path (the runner's `/etc`) or
             // one that climbs out of the workspace is none, never clamped onto the repository
@@ -282,6 +329,39 @@ fn read_jobs(
                 name: &step_name,
                 root: &root,
                 env: &env,
+            };
+            // the step's cache options (`driver` is the job's builder so far)
+            let ci_of = |budget: &mut Budget, line: Option<u32>| -> Result<CiSetup, OverBudget> {
+                let mut entries = |k: &str, export: bool| -> Result<Vec<_>, OverBudget> {
+                    let mut out = Vec::new();
+                    for e in lines_list(get(k)) {
+                        let (e, _) = step.expand(budget, line, k, &e)?;
+                        out.extend(parse_entry(&e, export));
+                    }
+                    Ok(out)
+                };
+                let imports = entries("cache-from", false)?;
+                let exports = entries("cache-to", true)?;
+                let mut tags = Vec::new();
+                for t in list(get("tags")) {
+                    tags.push(step.expand(budget, line, "tags", &t)?.0);
+                }
+                Ok(CiSetup {
+                    file: path.to_string(),
+                    job: job.clone(),
+                    step: step_name.clone(),
+                    line,
+                    job_index,
+                    step_index: i,
+                    imports,
+                    exports,
+                    no_cache: truthy(get("no-cache")),
+                    no_cache_filters: list(get("no-cache-filters")),
+                    pull: truthy(get("pull")),
+                    platforms: list(get("platforms")),
+                    driver: driver.clone(),
+                    tags,
+                })
             };
             if uses.starts_with("docker/build-push-action@") {
                 let line = bp_lines.next();
@@ -408,6 +488,7 @@ fn read_jobs(
                     Some(t) => Some(expand("target", &t)?.0),
                     None => None,
                 };
+                let ci = ci_of(budget, line)?;
                 found.builds.push(StepBuild {
                     file: path.to_string(),
                     job: job.clone(),
@@ -418,6 +499,7 @@ fn read_jobs(
                     args,
                     target,
                     contexts,
+                    ci,
                 });
             } else if uses.starts_with("docker/bake-action@") {
                 let line = bake_lines.next();
@@ -471,6 +553,21 @@ fn read_jobs(
                         ),
                     }
                 }
+                let mut set = Vec::new();
+                for item in lines_list(get("set")) {
+                    let Some((key, value)) = item.split_once('=') else {
+                        continue;
+                    };
+                    let Some((target, attr)) = key.trim().rsplit_once('.') else {
+                        continue;
+                    };
+                    set.push((
+                        target.to_string(),
+                        attr.to_string(),
+                        expand(&format!("set {}", key.trim()), value)?.0,
+                    ));
+                }
+                let ci = ci_of(budget, line)?;
                 found.bakes.push(StepBake {
                     file: path.to_string(),
                     job: job.clone(),
@@ -479,6 +576,8 @@ fn read_jobs(
                     files,
                     workdir,
                     targets: list(get("targets")),
+                    ci,
+                    set,
                 });
             }
         }

@@ -35,6 +35,9 @@ struct DfOut<'a> {
     /// Every declaration of this build (compose services, bake targets, workflow steps).
     origins: &'a [Origin],
     frontend: &'a str,
+    /// What the prediction assumes about the builder: a sentence, and the facts.
+    assumption: String,
+    builder: &'a crate::engine::report::Assumption,
     summary: &'a Summary,
     estimated_rebuild_seconds: Option<f64>,
     estimated_rebuild_range: Option<[f64; 2]>,
@@ -48,6 +51,24 @@ struct DfOut<'a> {
     steps: Vec<StepOut<'a>>,
     findings: Vec<FindingOut<'a>>,
     diagnostics: &'a [Diagnostic],
+    /// `verify`: the prediction against each real build of the head.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    verifications: Vec<VerificationOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct VerificationOut<'a> {
+    #[serde(flatten)]
+    v: &'a crate::engine::report::Verification,
+    summary: String,
+    /// One sentence per differing step, by line.
+    reasons: Vec<ReasonOut>,
+}
+
+#[derive(Serialize)]
+struct ReasonOut {
+    line: u32,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -118,6 +139,16 @@ struct CauseOut<'a> {
     follows_line: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     origin_line: Option<u32>,
+    /// Cache-backend causes: the imported cache, its export mode, the step that needs this
+    /// one's result, the build whose export replaced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<crate::engine::backend::Mode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    needed_by: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -275,6 +306,31 @@ impl<'a> CauseOut<'a> {
                 o.follows_line = Some(*follows_line);
                 o.origin_line = Some(*origin_line);
             }
+            Cause::NotExported {
+                line,
+                needed_by,
+                cache,
+                mode,
+            } => {
+                o.line = Some(*line);
+                o.needed_by = Some(*needed_by);
+                o.cache = Some(cache);
+                o.mode = Some(*mode);
+            }
+            Cause::CacheReplaced { line, cache, by } => {
+                o.line = Some(*line);
+                o.cache = Some(cache);
+                o.by = Some(by);
+            }
+            Cause::CacheEmpty { line, cache } => {
+                o.line = Some(*line);
+                o.cache = Some(cache);
+            }
+            Cause::NoCacheImport { line, file } | Cause::NoCache { line, file } => {
+                o.line = Some(*line);
+                o.file = Some(file);
+            }
+            Cause::NoCacheFilter { line, .. } => o.line = Some(*line),
         }
         o
     }
@@ -326,6 +382,11 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                 origin: &d.origin,
                 origins: &d.origins,
                 frontend: &d.frontend,
+                assumption: match &d.assumption {
+                    crate::engine::report::Assumption::WarmLocal => ASSUMPTION.to_string(),
+                    a => super::backticked(&super::assumption_sentence(a)),
+                },
+                builder: &d.assumption,
                 summary: &d.summary,
                 estimated_rebuild_seconds: d.cost.as_ref().map(|c| c.estimated_rebuild_seconds),
                 estimated_rebuild_range: d.cost.as_ref().map(|c| c.estimated_rebuild_range),
@@ -366,6 +427,24 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                     d.findings.iter().map(|f| finding_out(f, &diffs)).collect()
                 },
                 diagnostics: &d.diagnostics,
+                verifications: d
+                    .verifications
+                    .iter()
+                    .map(|v| VerificationOut {
+                        v,
+                        summary: super::backticked(&super::verification_summary(v)),
+                        reasons: v
+                            .steps
+                            .iter()
+                            .filter_map(|c| {
+                                c.difference.as_ref().map(|x| ReasonOut {
+                                    line: c.line,
+                                    reason: super::backticked(&super::difference_sentence(x)),
+                                })
+                            })
+                            .collect(),
+                    })
+                    .collect(),
             })
             .collect(),
         diagnostics: &report.diagnostics,

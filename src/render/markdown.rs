@@ -251,10 +251,19 @@ pub fn render_with(report: &Report, opts: &Options) -> String {
         .iter()
         .map(|d| d.summary.rebuilt + d.summary.cached)
         .sum();
+    let warm = report
+        .dockerfiles
+        .iter()
+        .all(|d| d.assumption == crate::engine::report::Assumption::WarmLocal);
     let _ = writeln!(
         o,
-        "{rebuilt} of {total_steps} build step{} lose their cache. The time is for the first build of this head against a warm cache of the base; later builds of the same head are cached again.\n",
-        if total_steps == 1 { "" } else { "s" }
+        "{rebuilt} of {total_steps} build step{} lose their cache. The time is for the first build of this head {}; later builds of the same head are cached again.\n",
+        if total_steps == 1 { "" } else { "s" },
+        if warm {
+            "against a warm cache of the base"
+        } else {
+            "with the cache each build is predicted with (below)"
+        }
     );
     let several = report.dockerfiles.len() > 1;
     let mut order: Vec<&DockerfileReport> = report.dockerfiles.iter().collect();
@@ -319,9 +328,10 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
         .unwrap_or_else(|| "final stage".into());
     let _ = writeln!(
         o,
-        "<sub>context {}, target {}</sub>\n",
+        "<sub>context {}, target {}; predicted for {}</sub>\n",
         inline_code(&df.context),
-        escape(&target)
+        escape(&target),
+        escape_sentence(&super::assumption_sentence(&df.assumption))
     );
     if df.steps.is_empty() {
         let _ = writeln!(
@@ -397,6 +407,39 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
                 (None, _) => {}
             }
             let _ = writeln!(o, "{line}");
+        }
+    }
+    for v in &df.verifications {
+        let _ = writeln!(
+            o,
+            "\n**Predicted vs. what the build did** ({}): {}.\n",
+            inline_code(&v.name),
+            escape_sentence(&super::verification_summary(v))
+        );
+        let differing: Vec<_> = v.steps.iter().filter(|c| c.agrees == Some(false)).collect();
+        if !differing.is_empty() {
+            let _ = writeln!(o, "| line | step | predicted | real | why |");
+            let _ = writeln!(o, "| ---: | --- | --- | --- | --- |");
+            for c in differing {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} | {} |",
+                    c.line,
+                    inline_code(&c.instruction).replace('|', "\\|"),
+                    match c.predicted {
+                        crate::engine::report::Status::Cached => "cached",
+                        crate::engine::report::Status::Rebuilt => "rebuilt",
+                        crate::engine::report::Status::Unused => "unused",
+                    },
+                    super::outcome_word(c.real),
+                    c.difference
+                        .as_ref()
+                        .map(|d| escape_sentence(&super::difference_sentence(d))
+                            .replace("\\|", "|")
+                            .replace('|', "\\|"))
+                        .unwrap_or_default()
+                );
+            }
         }
     }
     if opts.steps && !df.steps.is_empty() {

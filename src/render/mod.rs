@@ -414,6 +414,176 @@ pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
         Cause::Follows { follows_line, .. } => {
             format!("follows the rebuilt step at line {follows_line}")
         }
+        Cause::NotExported {
+            needed_by,
+            cache,
+            mode,
+            ..
+        } => match mode {
+            crate::engine::backend::Mode::Min => format!(
+                "nothing changed for it, but the cache imported from {} was exported with {}, which keeps only the final image's layers, and the re-run step at line {needed_by} needs its result",
+                code(cache),
+                code("mode=min")
+            ),
+            crate::engine::backend::Mode::Max => format!(
+                "nothing changed for it, but the cache imported from {} holds no result for it, and the re-run step at line {needed_by} needs its result",
+                code(cache)
+            ),
+        },
+        Cause::CacheReplaced { cache, by, .. } => format!(
+            "the cache imported from {} holds no record of it: {} exports to the same place after this build and replaces its cache",
+            code(cache),
+            code(by)
+        ),
+        Cause::CacheEmpty { cache, .. } => format!(
+            "the cache imported from {} is empty on this run: the base revision's workflow exports nothing there",
+            code(cache)
+        ),
+        Cause::NoCacheImport { file, .. } => format!(
+            "the runner starts with an empty builder and the step in {} imports no cache ({})",
+            code(file),
+            code("cache-from")
+        ),
+        Cause::NoCache { file, .. } => format!(
+            "the step in {} builds with {}",
+            code(file),
+            code("no-cache: true")
+        ),
+        Cause::NoCacheFilter { stage, .. } => {
+            format!("{} names stage {}", code("no-cache-filters"), code(stage))
+        }
+    }
+}
+
+/// A real outcome in a few words.
+pub fn outcome_word(o: crate::engine::report::RealOutcome) -> &'static str {
+    use crate::engine::report::RealOutcome;
+    match o {
+        RealOutcome::Cached => "cached",
+        RealOutcome::Ran => "ran",
+        RealOutcome::Mixed => "ran on some platforms",
+        RealOutcome::Failed => "failed",
+        RealOutcome::NotSeen => "not in the build",
+    }
+}
+
+/// Why a step's real outcome differs from the prediction.
+pub fn difference_sentence(d: &crate::engine::report::Difference) -> String {
+    use crate::engine::report::Difference;
+    match d {
+        Difference::NoCache => format!("the build ran with {}", code("no-cache")),
+        Difference::NoCacheImported => "the build imported no cache and its builder held none of the base's: a fresh runner starts empty (declare a cache backend with cache-from), or the cache was pruned".into(),
+        Difference::NotExported { cache, needed_by } => format!(
+            "the imported cache ({}) has its key but no result (it was exported with {}, which keeps only the final image's layers), and line {needed_by}, which ran, needs its result",
+            code(cache),
+            code("mode=min")
+        ),
+        Difference::BaseMoved { image } => format!(
+            "every stage built from {} ran from its first step: the tag resolved to another image than the one cached (it moved upstream)",
+            code(image)
+        ),
+        Difference::Evicted => "its cache record was not there: evicted, or the base was never built where this build looked".into(),
+        Difference::SameBytes => "the re-run step made the same bytes, so the copy hit (the prediction said it might)".into(),
+        Difference::CacheHeld => "the cache held its result after all (exported with mode=max, or the builder kept it)".into(),
+        Difference::ModelWrong => "cachebust predicted a miss BuildKit did not have: the model is wrong for this step (please report it)".into(),
+        Difference::PlainLogAmbiguous => "the plain log cannot tell: with an imported cache a hit that downloads its layer prints DONE (give the build record or rawjson progress)".into(),
+        Difference::Failed { message: Some(m) } => format!("the step failed: {}", code(m)),
+        Difference::Failed { message: None } => "the step failed".into(),
+    }
+}
+
+/// The summary of one verification: `5 of 7 steps agree, 2 differ`.
+pub fn verification_summary(v: &crate::engine::report::Verification) -> String {
+    let compared = v.agreed + v.differed;
+    let mut s = format!(
+        "{} of {compared} step{} as predicted",
+        v.agreed,
+        if compared == 1 { "" } else { "s" }
+    );
+    if v.differed > 0 {
+        s.push_str(&format!(", {} differ", v.differed));
+    }
+    let source = match v.source {
+        crate::engine::report::RealSource::Record => "build record",
+        crate::engine::report::RealSource::Rawjson => "rawjson progress",
+        crate::engine::report::RealSource::Plain => "plain progress",
+    };
+    s.push_str(&format!(" ({source}"));
+    if v.cache_imports.is_empty() {
+        s.push_str(", no cache imported)");
+    } else {
+        s.push_str(&format!(
+            ", cache imported from {})",
+            v.cache_imports
+                .iter()
+                .map(|c| code(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    s
+}
+
+/// The sentence of what a build was predicted under.
+pub fn assumption_sentence(a: &crate::engine::report::Assumption) -> String {
+    use crate::engine::report::Assumption;
+    match a {
+        Assumption::WarmLocal => "a warm local builder that built the base revision".into(),
+        Assumption::FreshRunner(f) => {
+            let mut s = String::from("a fresh runner");
+            if f.imports.is_empty() {
+                s.push_str(", no cache imported");
+            }
+            for (i, imp) in f.imports.iter().enumerate() {
+                s.push_str(if i == 0 {
+                    ", cache from "
+                } else {
+                    " and from "
+                });
+                s.push_str(&code(&imp.cache));
+                match (imp.writer.as_str(), imp.mode, &imp.by) {
+                    ("other", Some(m), Some(by)) => s.push_str(&format!(
+                        " with {} as {} exported it",
+                        code(&format!("mode={}", m.name())),
+                        code(by)
+                    )),
+                    (_, Some(m), _) => {
+                        s.push_str(&format!(" with {}", code(&format!("mode={}", m.name()))))
+                    }
+                    ("nothing", _, _) => s.push_str(" (nothing exports there yet)"),
+                    ("unknown", _, _) => {
+                        s.push_str(" (exported outside the workflows read; taken as complete)")
+                    }
+                    _ => {}
+                }
+            }
+            if f.no_cache {
+                s.push_str(&format!(", {}", code("no-cache")));
+            }
+            if !f.no_cache_filters.is_empty() {
+                s.push_str(&format!(
+                    ", {} {}",
+                    code("no-cache-filters"),
+                    f.no_cache_filters
+                        .iter()
+                        .map(|x| code(x))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if f.pull {
+                s.push_str(&format!(", {} (base images re-resolved)", code("pull")));
+            }
+            if f.platforms.len() > 1 {
+                s.push_str(&format!(
+                    ", {} platforms ({}): each rebuilt step runs once per platform",
+                    f.platforms.len(),
+                    f.platforms.join(", ")
+                ));
+            }
+            s.push_str(&format!(" ({}, job {}, {})", f.workflow, f.job, f.step));
+            s
+        }
     }
 }
 
@@ -449,6 +619,7 @@ pub fn note_sentence(n: &Note) -> String {
         Note::LinkedCopyReused => "COPY --link: the copied layer itself is reused; only the merge onto the new parent re-runs".into(),
         Note::WillFail { message } => format!("the build fails here: {message}"),
         Note::ImageVariable { name } => format!("uses {} from the base image, whose value is not known here", code(name)),
+        Note::ServedByOther { by } => format!("on the fresh runner its cache comes from the export of {}", code(by)),
     }
 }
 

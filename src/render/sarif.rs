@@ -114,6 +114,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                     "region": {"startLine": f.line, "endLine": f.end_line},
                 }}],
                 "partialFingerprints": {"cachebust/v1": super::review::marker_id(&df.path, f)},
+                "properties": {"assumption": super::backticked(&super::assumption_sentence(&df.assumption))},
             });
             if let Some(fx) = fix_json(f, &df.sources) {
                 r["fixes"] = json!([fx]);
@@ -133,6 +134,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                         "region": {"startLine": origin.line, "endLine": origin.end_line},
                     }}],
                     "partialFingerprints": {"cachebust/v1": format!("miss-{:016x}", fnv(&format!("{}\0{}\0{}", df.path, origin.stage, origin.instruction)))},
+                    "properties": {"assumption": super::backticked(&super::assumption_sentence(&df.assumption))},
                 }));
             }
         }
@@ -147,6 +149,11 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                 "rules": rules,
             }},
             "results": results,
+            "properties": {"assumptions": report.dockerfiles.iter().map(|df| json!({
+                "path": df.path,
+                "target": df.target,
+                "assumption": super::backticked(&super::assumption_sentence(&df.assumption)),
+            })).collect::<Vec<_>>()},
         }],
     });
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();

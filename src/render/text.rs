@@ -254,6 +254,11 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
             "    ",
             &format!("context {}, target {}, {}", df.context, target, df.frontend),
         );
+        p.para(
+            "  predicted for: ",
+            "    ",
+            &super::assumption_sentence(&df.assumption),
+        );
         let built = df.summary.rebuilt + df.summary.cached;
         if let Some(c) = cost_sentence(df) {
             p.para("  cost: ", "        ", &c);
@@ -405,6 +410,45 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                         c.logs,
                         plural(c.logs)
                     ),
+                );
+            }
+        }
+        for v in &df.verifications {
+            p.para(
+                "  verified against ",
+                "    ",
+                &format!(
+                    "{}: {}",
+                    super::code(&v.name),
+                    super::verification_summary(v)
+                ),
+            );
+            for c in v.steps.iter().filter(|c| c.agrees == Some(false)) {
+                let head = format!("    line {} ", c.line);
+                let inst = cut(&c.instruction, width.saturating_sub(head.len()));
+                p.line(&format!("{head}{inst}"));
+                let real = match c.seconds {
+                    Some(x) if c.real == crate::engine::report::RealOutcome::Ran => {
+                        format!("{} ({})", super::outcome_word(c.real), duration(x))
+                    }
+                    _ => super::outcome_word(c.real).to_string(),
+                };
+                let why = c
+                    .difference
+                    .as_ref()
+                    .map(super::difference_sentence)
+                    .unwrap_or_default();
+                p.para(
+                    &format!(
+                        "      predicted {}, {real}: ",
+                        match c.predicted {
+                            Status::Cached => "cached",
+                            Status::Rebuilt => "rebuilt",
+                            Status::Unused => "unused",
+                        }
+                    ),
+                    "        ",
+                    &why,
                 );
             }
         }

@@ -223,6 +223,43 @@ pub fn timings_files(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String
         .collect()
 }
 
+/// `verify`'s real builds: each file a build record archive (`.dockerbuild`, gzip'd) or a
+/// BuildKit progress log (rawjson or plain), a regular file of at most `MAX_TIMINGS_BYTES`.
+pub fn record_files(
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<Vec<crate::engine::verify::RealBuild>> {
+    use crate::adapters::buildrecord;
+    use crate::engine::verify::RealBuild;
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = read_regular(f, MAX_TIMINGS_BYTES)
+            .map_err(|e| anyhow::anyhow!("--record {}: {e}", f.display()))?;
+        // reports name the file, not the directory it was downloaded to
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| f.display().to_string());
+        if buildrecord::is_archive(&bytes) {
+            let records = buildrecord::read_archive(&bytes)
+                .map_err(|e| anyhow::anyhow!("--record {name}: {e}"))?;
+            out.extend(
+                records
+                    .into_iter()
+                    .map(|r| RealBuild::from_record(&name, r)),
+            );
+        } else {
+            let builds = RealBuild::from_log(&name, &String::from_utf8_lossy(&bytes));
+            if builds.is_empty() {
+                return Err(anyhow::anyhow!(
+                    "--record {name}: neither a build record archive nor a BuildKit progress log"
+                ));
+            }
+            out.extend(builds);
+        }
+    }
+    Ok(out)
+}
+
 /// Build logs under `root` that a pull request controls (committed, or left by an earlier
 /// step), read as COPY sources are: a symlink out of the tree, a FIFO or a device is refused,
 /// and so is a log over the limit; a missing file is skipped (the first run has no log from an

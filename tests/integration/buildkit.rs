@@ -2067,13 +2067,22 @@ fn first_line_words(t: &str) -> String {
 /// (`[s 3/2] COPY f /x`, measured on 28.5.2) and counts ONBUILD trigger vertices in the child
 /// (those are skipped: they are not lines of the child stage).
 pub fn real_statuses(log: &str, text: &str) -> HashMap<u32, char> {
+    real_statuses_all(log, text)
+        .into_iter()
+        .filter_map(|(l, v)| v.last().map(|c| (l, *c)))
+        .collect()
+}
+
+/// [`real_statuses`] with every vertex of a line (one per platform of a multi-platform build),
+/// in log order.
+pub fn real_statuses_all(log: &str, text: &str) -> HashMap<u32, Vec<char>> {
     let (numbering, nstages) = step_numbering(text);
     let single_stage = numbering
         .values()
         .next()
         .map(|c| c.stage.clone())
         .unwrap_or_else(|| "stage-0".into());
-    let mut out = HashMap::new();
+    let mut out: HashMap<u32, Vec<char>> = HashMap::new();
     let builds = buildlog::parse_any(log);
     let Some(b) = builds.last() else { return out };
     for v in &b.vertices {
@@ -2102,7 +2111,7 @@ pub fn real_statuses(log: &str, text: &str) -> HashMap<u32, char> {
                 VertexStatus::Done => 'R',
                 _ => '?',
             };
-            out.insert(line, c);
+            out.entry(line).or_default().push(c);
         }
     }
     out

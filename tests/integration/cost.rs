@@ -107,7 +107,7 @@ async fn rebuild_seconds_on(daemon: Daemon) {
     };
     let base_progress = match daemon {
         Daemon::D2010 => Progress::Plain,
-        Daemon::D28 => Progress::RawJson,
+        Daemon::D28 | Daemon::D28Snap => Progress::RawJson,
     };
     let mut failures = Vec::new();
     for c in CASES {

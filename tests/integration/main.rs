@@ -2,6 +2,7 @@
 
 mod action;
 mod architecture;
+mod backends;
 mod budgets;
 mod buildkit;
 mod buildlogs;
@@ -26,3 +27,4 @@ mod rules;
 mod server;
 mod server_races;
 mod support;
+mod verify;

@@ -852,7 +852,7 @@ impl Comparison<'_> {
                 (Writes::Maybe, _) => {}
                 // a step that did not re-run, nor any before it: the rest of the path is as the
                 // base left it
-                (Writes::Yes, Res::Hit { .. } | Res::Unused) => {
+                (Writes::Yes, Res::Hit { .. } | Res::Unused | Res::Rerun { .. }) => {
                     kept_by.get_or_insert(producer);
                     break;
                 }

@@ -8,6 +8,7 @@
 
 pub mod content;
 pub mod explain;
+pub mod fresh;
 pub mod rule_input;
 pub mod sim;
 pub mod writes;
@@ -100,6 +101,9 @@ pub enum Res {
     },
     /// Not built for the target.
     Unused,
+    /// Its key hits, but the cache holds no result for it and a step that runs needs one: it
+    /// runs again with the same key (what follows is not a miss because of it).
+    Rerun { cause: Cause, notes: Vec<Note> },
 }
 
 fn semantics(engine: EngineKind, df: &Dockerfile, merge_op: bool) -> Semantics {
@@ -429,7 +433,10 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         return unreadable_head(ctx, build, diags);
     };
     let (base, base_problem) = comparable_base(&head, base);
-    let results = match_vertices(ctx, build, &head, base.as_deref(), base_problem);
+    let mut results = match_vertices(ctx, build, &head, base.as_deref(), base_problem);
+    if let Some(ci) = &build.ci {
+        results = fresh::apply(ctx, build, &head, base.as_deref(), results, ci);
+    }
     // a re-prediction that measures a fix reads steps and seconds, not the touched paths
     let touched = if ctx.rules.is_none() && build.always_report {
         Vec::new()
@@ -469,6 +476,8 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         cost: None,
         findings: Vec::new(),
         sources: Default::default(),
+        assumption: assumption_of(build),
+        verifications: Vec::new(),
     };
     let rules = match ctx.rules {
         Some(check) => rule_pass(ctx, check, build, &head, base.as_deref(), &mut report),
@@ -480,6 +489,14 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         base_fixes: rules.base_fixes,
         changed_lines: rules.changed_lines,
     })
+}
+
+/// What the build is predicted under.
+fn assumption_of(build: &BuildInput) -> crate::engine::report::Assumption {
+    match &build.ci {
+        Some(ci) => crate::engine::report::Assumption::FreshRunner(fresh::assumption(ci)),
+        None => crate::engine::report::Assumption::WarmLocal,
+    }
 }
 
 /// Nothing the build reads differs between the sides: the same Dockerfile, ignore files, build
@@ -527,6 +544,8 @@ fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) ->
             cost: None,
             findings: Vec::new(),
             sources: Default::default(),
+            assumption: assumption_of(build),
+            verifications: Vec::new(),
         },
         facts: Vec::new(),
         base_fixes: HashMap::default(),
@@ -1225,7 +1244,7 @@ fn match_vertices(
                     });
                     continue;
                 }
-                Res::Unused => None,
+                Res::Unused | Res::Rerun { .. } => None,
             },
         };
         let Some(b) = base else {
@@ -1480,5 +1499,11 @@ fn apply_res(step: &mut Step, r: &Res) {
             step.notes = notes.clone();
         }
         Res::Unused => step.status = Status::Unused,
+        Res::Rerun { cause, notes } => {
+            step.status = Status::Rebuilt;
+            step.confidence = Confidence::Exact;
+            step.cause = Some(cause.clone());
+            step.notes = notes.clone();
+        }
     }
 }

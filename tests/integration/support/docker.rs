@@ -8,6 +8,11 @@
 //!   `CACHEBUST_DOCKER28_HOST` that half is skipped, so a run pointed away from the daemons never
 //!   prunes one by accident).
 //!
+//! - Docker 28.5.2 again, started with the containerd image store (`tools/docker-current.sh
+//!   start-snapshotter`), the only docker-driver daemon that exports caches (`--cache-to`): the
+//!   CI cache backend scenarios, on `CACHEBUST_DOCKER28_SNAP_HOST` (`.ci/run` exports it and
+//!   `CACHEBUST_REQUIRE_DOCKER28_SNAP`; without the host they are skipped locally).
+//!
 //! Base images are imported from a busybox-static rootfs; there is no registry. Each daemon has
 //! its own lock: a test that builds prunes that daemon's cache and holds its lock meanwhile. The
 //! lock is a file lock (`flock`, one file per daemon socket under the temp directory), so test
@@ -28,6 +33,8 @@ pub enum Daemon {
     D2010,
     /// Docker 28.5.2 + buildx 0.29.1 (`--engine buildkit`).
     D28,
+    /// Docker 28.5.2 with the containerd image store (cache export with the docker driver).
+    D28Snap,
 }
 
 impl Daemon {
@@ -35,7 +42,7 @@ impl Daemon {
     pub fn engine(self) -> EngineKind {
         match self {
             Daemon::D2010 => EngineKind::Docker2010,
-            Daemon::D28 => EngineKind::Buildkit,
+            Daemon::D28 | Daemon::D28Snap => EngineKind::Buildkit,
         }
     }
 }
@@ -71,6 +78,7 @@ pub struct BuildOutput {
 
 static D2010: OnceLock<Option<Docker>> = OnceLock::new();
 static D28: OnceLock<Option<Docker>> = OnceLock::new();
+static D28_SNAP: OnceLock<Option<Docker>> = OnceLock::new();
 
 fn probe(daemon: Daemon) -> Option<Docker> {
     let (host, binary, config) = match daemon {
@@ -83,8 +91,13 @@ fn probe(daemon: Daemon) -> Option<Docker> {
                 .find(|p| p.exists())?;
             (host, binary, None)
         }
-        Daemon::D28 => {
-            let host = std::env::var("CACHEBUST_DOCKER28_HOST").ok()?;
+        Daemon::D28 | Daemon::D28Snap => {
+            let var = if daemon == Daemon::D28 {
+                "CACHEBUST_DOCKER28_HOST"
+            } else {
+                "CACHEBUST_DOCKER28_SNAP_HOST"
+            };
+            let host = std::env::var(var).ok()?;
             let binary = std::env::var("CACHEBUST_DOCKER28_BIN")
                 .unwrap_or_else(|_| "/tmp/cb-docker28/root/usr/bin/docker".into());
             let config = std::env::var("CACHEBUST_DOCKER28_CONFIG")
@@ -110,7 +123,7 @@ fn probe(daemon: Daemon) -> Option<Docker> {
     d.version = String::from_utf8_lossy(&v.stdout).trim().to_string();
     let expected = match daemon {
         Daemon::D2010 => "20.10.",
-        Daemon::D28 => "28.5.2",
+        Daemon::D28 | Daemon::D28Snap => "28.5.2",
     };
     assert!(
         d.version.starts_with(expected),
@@ -118,7 +131,20 @@ fn probe(daemon: Daemon) -> Option<Docker> {
         d.host,
         d.version
     );
-    if daemon == Daemon::D28 {
+    if daemon == Daemon::D28Snap {
+        let info = d
+            .cmd()
+            .args(["info", "--format", "{{.DriverStatus}}"])
+            .output()
+            .ok()?;
+        let info = String::from_utf8_lossy(&info.stdout).to_string();
+        assert!(
+            info.contains("io.containerd.snapshotter"),
+            "the daemon at {} does not use the containerd image store: {info}",
+            d.host
+        );
+    }
+    if daemon != Daemon::D2010 {
         let bx = d.cmd().args(["buildx", "version"]).output().ok()?;
         let bx = String::from_utf8_lossy(&bx.stdout).to_string();
         assert!(
@@ -135,12 +161,14 @@ pub fn docker_of(daemon: Daemon) -> Option<&'static Docker> {
     match daemon {
         Daemon::D2010 => D2010.get_or_init(|| probe(daemon)).as_ref(),
         Daemon::D28 => D28.get_or_init(|| probe(daemon)).as_ref(),
+        Daemon::D28Snap => D28_SNAP.get_or_init(|| probe(daemon)).as_ref(),
     }
 }
 
 /// Tests that build share a daemon and prune its cache: they take its lock.
 static EXCLUSIVE_2010: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 static EXCLUSIVE_28: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+static EXCLUSIVE_28_SNAP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Exclusive use of one daemon: the in-process lock and the file lock, released on drop.
 pub struct Exclusive {
@@ -155,6 +183,7 @@ pub async fn exclusive(daemon: Daemon) -> Option<(&'static Docker, Exclusive)> {
     let lock = match daemon {
         Daemon::D2010 => &EXCLUSIVE_2010,
         Daemon::D28 => &EXCLUSIVE_28,
+        Daemon::D28Snap => &EXCLUSIVE_28_SNAP,
     };
     let guard = lock.lock().await;
     // then the file lock, for runs in other processes (blocking: off the runtime's threads)
@@ -201,6 +230,10 @@ pub fn require(daemon: Daemon) -> Option<&'static Docker> {
             Daemon::D28 => (
                 std::env::var_os("CACHEBUST_REQUIRE_DOCKER28").is_some(),
                 "Docker 28.5.2 at CACHEBUST_DOCKER28_HOST",
+            ),
+            Daemon::D28Snap => (
+                std::env::var_os("CACHEBUST_REQUIRE_DOCKER28_SNAP").is_some(),
+                "Docker 28.5.2 with the containerd image store at CACHEBUST_DOCKER28_SNAP_HOST",
             ),
         };
         if required {
@@ -299,6 +332,47 @@ impl Docker {
         let _ = self.cmd().args(["builder", "prune", "-af"]).output();
     }
 
+    /// A fresh CI runner: no build cache and none of these images.
+    pub fn fresh_runner(&self, tags: &[&str]) {
+        let _ = self.cmd().arg("rmi").arg("-f").args(tags).output();
+        self.prune();
+    }
+
+    /// `docker buildx build` with rawjson progress and extra arguments (`--cache-from`, …):
+    /// what docker/build-push-action runs.
+    pub fn buildx(
+        &self,
+        dir: &Path,
+        target: Option<&str>,
+        extra: &[String],
+        tag: &str,
+    ) -> BuildOutput {
+        let mut c = self.cmd();
+        c.args([
+            "buildx",
+            "build",
+            "--network=none",
+            "--progress=rawjson",
+            "-t",
+            tag,
+        ]);
+        if let Some(t) = target {
+            c.args(["--target", t]);
+        }
+        c.args(extra);
+        c.arg(dir);
+        let start = std::time::Instant::now();
+        let out = c.output().expect("running docker buildx build");
+        let seconds = start.elapsed().as_secs_f64();
+        let mut log = String::from_utf8_lossy(&out.stderr).into_owned();
+        log.push_str(&String::from_utf8_lossy(&out.stdout));
+        BuildOutput {
+            ok: out.status.success(),
+            log,
+            seconds,
+        }
+    }
+
     pub fn build(
         &self,
         dir: &Path,
@@ -326,7 +400,7 @@ impl Docker {
         let progress = match progress {
             Progress::Plain => "--progress=plain",
             Progress::RawJson => {
-                assert_eq!(self.daemon, Daemon::D28, "only buildx prints rawjson");
+                assert_ne!(self.daemon, Daemon::D2010, "only buildx prints rawjson");
                 "--progress=rawjson"
             }
         };
