@@ -31,6 +31,9 @@ pub struct ApiTrees {
 /// for no more than about ten concurrent requests per token).
 const PARALLEL_READS: usize = 8;
 
+/// One contents read: the bytes, none (not a file there), or GitHub's error.
+type BlobRead = Result<Option<Vec<u8>>, crate::ports::HostError>;
+
 fn source_err(e: crate::ports::HostError) -> SourceError {
     match e {
         crate::ports::HostError::NotFound(m) => SourceError::NotFound(m),
@@ -198,7 +201,7 @@ impl RepoSource for ApiTrees {
                 .map(|(p, id)| (p.clone(), id.clone()))
                 .collect()
         };
-        let read: Vec<(String, Result<Option<Vec<u8>>, crate::ports::HostError>)> =
+        let read: Vec<(String, BlobRead)> =
             futures_util::stream::iter(missing)
                 .map(|(p, id)| async move {
                     (id, self.gh.file_at(&self.owner, &self.repo, &p, sha).await)
