@@ -152,6 +152,11 @@ pub struct BuildInput {
     pub always_report: bool,
     /// Extra changed inputs (the compose file that declares it, when its entry changed).
     pub extra_touched: Vec<String>,
+    /// A guessed build (no declaration names it): carried into its report.
+    pub guessed: Option<report::Guess>,
+    /// The Dockerfile lies in a test-fixture or demo tree and nothing declares it: one that
+    /// cannot be read or parsed is said as information, not as an error.
+    pub fixture: bool,
 }
 
 /// Everything `analyze` needs.
@@ -229,6 +234,10 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         } else {
             inputs.builds[bi].origins.clone()
         };
+        p.report.guessed = inputs.builds[bi].guessed.clone();
+        if inputs.builds[bi].fixture {
+            fixture_diagnostics(&mut p.report);
+        }
         cost::apply(&mut p.report, &p.facts, &logs, &inputs.config);
         savings(
             &ctx,
@@ -250,6 +259,20 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         report,
         need: needs.take(),
         predictions,
+    }
+}
+
+/// A test fixture's problems are what the fixture is for (a parser's test files that do not
+/// parse): each error becomes information that says so.
+fn fixture_diagnostics(report: &mut report::DockerfileReport) {
+    for d in report.diagnostics.iter_mut() {
+        if d.severity == report::Severity::Error {
+            d.severity = report::Severity::Info;
+            d.message = format!(
+                "{} (the file lies in a test-fixture or demo directory and no build declares it: taken as a fixture, not a build)",
+                d.message
+            );
+        }
     }
 }
 
@@ -489,6 +512,8 @@ mod tests {
             head: side("2"),
             always_report: true,
             extra_touched: Vec::new(),
+            guessed: None,
+            fixture: false,
         }
     }
 

@@ -469,6 +469,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         cost: None,
         findings: Vec::new(),
         sources: Default::default(),
+        guessed: None,
     };
     let rules = match ctx.rules {
         Some(check) => rule_pass(ctx, check, build, &head, base.as_deref(), &mut report),
@@ -527,6 +528,7 @@ fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) ->
             cost: None,
             findings: Vec::new(),
             sources: Default::default(),
+            guessed: None,
         },
         facts: Vec::new(),
         base_fixes: HashMap::default(),
