@@ -193,6 +193,7 @@ pub struct Outcome {
 pub fn analyze(inputs: &Inputs) -> Outcome {
     let needs = Needs::default();
     let memo = memo::Shared::default();
+    let shared_reads = predict::rule_input::SharedReads::new(&inputs.builds, rules::context_reads);
     let ctx = predict::Ctx {
         engine: inputs.engine,
         changes: &inputs.changes,
@@ -203,6 +204,7 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         config: &inputs.config,
         rules: Some(rules::check),
         histories: &inputs.histories,
+        shared_reads: Some(&shared_reads),
     };
     let mut predicted = Vec::new();
     let mut predictions = Vec::new();

@@ -308,3 +308,81 @@ fn guessed_builds_are_labelled_and_kept_out_of_the_totals() {
         assert_eq!(ht.contains("guessed builds, not counted"), declared, "{ht}");
     }
 }
+
+/// Class 6: CB002's fix for a Dockerfile nobody builds, guessed to use the root as its context,
+/// writes the root `.dockerignore` the repository's main build reads too. It must not hide
+/// what the main build reads: `.git` when it runs `git describe` over a bind mount of the
+/// context, a file it copies (before: the fix listed `.git` and `README.md`, and the main
+/// build lost them). Without the main build's reads, the same entries are offered (the test
+/// tells the two apart).
+#[test]
+fn a_guessed_builds_ignore_fix_hides_nothing_the_main_build_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entries = |dir: &Path, args: &[&str]| -> Vec<String> {
+        let v = json(&cachebust(args, dir));
+        let df = v["dockerfiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["path"] == "tools/demo.Dockerfile")
+            .unwrap_or_else(|| panic!("{v}"))
+            .clone();
+        assert_eq!(df["guessed"]["context"], "root", "{df}");
+        let f = df["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == "CB002")
+            .unwrap_or_else(|| panic!("{df}"));
+        let diff = f["fix"]["diff"].as_str().unwrap();
+        diff.lines()
+            .filter_map(|l| l.strip_prefix('+'))
+            .filter(|l| !l.starts_with("++") && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    for reads in [true, false] {
+        let dir = tmp.path().join(if reads { "reads" } else { "plain" });
+        let main = if reads {
+            "FROM alpine:3.20\nWORKDIR /src\nCOPY go.mod README.md ./\nRUN --mount=type=bind,target=. git describe --tags --always > /version\n"
+        } else {
+            "FROM alpine:3.20\nWORKDIR /src\nCOPY go.mod ./\nRUN go build ./...\n"
+        };
+        repo(
+            &dir,
+            &[
+                ("compose.yaml", COMPOSE),
+                ("Dockerfile", main),
+                ("go.mod", "module x\n"),
+                ("README.md", "one\n"),
+                (
+                    "tools/demo.Dockerfile",
+                    "FROM alpine:3.20\nCOPY . /app\nRUN ls /app\n",
+                ),
+            ],
+        );
+        // check, on the working tree (`.git` is in the context)
+        let got = entries(&dir, &["check", "--format", "json"]);
+        assert!(
+            got.contains(&"tools/demo.Dockerfile".to_string()),
+            "{got:?}"
+        );
+        assert_eq!(got.contains(&".git".to_string()), !reads, "{got:?}");
+        // the fix applied keeps `.git` for the main build
+        let o = cachebust(&["fix", "--unsafe", "--apply"], &dir);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let ignore = std::fs::read_to_string(dir.join(".dockerignore")).unwrap();
+        assert_eq!(ignore.lines().any(|l| l == ".git"), !reads, "{ignore}");
+        git(&dir, &["checkout", "-q", "--", "."]);
+        std::fs::remove_file(dir.join(".dockerignore")).unwrap();
+        // a pull request editing the README: the noise entry leaves the main build's copy alone
+        commit(&dir, &[("README.md", "two\n")], "docs");
+        let got = entries(
+            &dir,
+            &[
+                "analyze", "--repo", ".", "--base", "HEAD~1", "--head", "HEAD", "--format", "json",
+            ],
+        );
+        assert_eq!(got.contains(&"README.md".to_string()), !reads, "{got:?}");
+    }
+}

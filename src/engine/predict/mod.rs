@@ -39,6 +39,8 @@ pub struct Ctx<'a> {
     pub rules: Option<rule_input::RuleCheck>,
     /// Histories of files the rules asked for.
     pub histories: &'a crate::engine::volatility::Histories,
+    /// What the builds of the analysis read from their contexts (`None`: not known).
+    pub shared_reads: Option<&'a rule_input::SharedReads<'a>>,
 }
 
 /// A predicted build with what later passes need.
@@ -665,6 +667,7 @@ fn run_rules(
         memo: Some(ctx.memo),
         histories: Some(ctx.histories),
         build_args: Some(&input.build_args),
+        shared_reads: ctx.shared_reads,
     };
     check(&rc, ctx.config)
 }
