@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::engine::backend::{self, CiSetup};
 use crate::engine::discover;
-use crate::engine::report::{FileDiagnostic, Origin, Report, Severity};
+use crate::engine::report::{ContextGuess, FileDiagnostic, Guess, Origin, Report, Severity};
 use crate::engine::tree::{Listing, Side};
 use crate::engine::{self, BuildInput, EngineKind, FileText, Inputs, SideInput};
 use crate::ports::{RepoSource, SourceError};
@@ -82,6 +82,10 @@ struct Spec {
     /// The workflow step's cache setup (head, base), for a build a workflow runs on a fresh
     /// runner.
     ci: Option<(CiSetup, Option<CiSetup>)>,
+    /// No declaration names the build: how its context was guessed, and whether it counts.
+    guessed: Option<crate::engine::report::Guess>,
+    /// In a test-fixture or demo tree, and not declared (`BuildInput::fixture`).
+    fixture: bool,
 }
 
 /// What is at `path` when it is not a readable file, and on which side ("head" first): a
@@ -160,7 +164,7 @@ pub async fn analyze_with<R: RepoSource>(
                     // `check` infers the context of a named Dockerfile as discovery does
                     context: match (&opts.context, p.rsplit_once('/')) {
                         (None, Some((dir, _))) if opts.report_all => {
-                            infer_context(repo, dir, h.as_ref()).await?
+                            infer_context(repo, dir, h.as_ref()).await?.0
                         }
                         _ => context.clone(),
                     },
@@ -178,6 +182,8 @@ pub async fn analyze_with<R: RepoSource>(
                     always: true,
                     extra_touched: Vec::new(),
                     ci: None,
+                    guessed: None,
+                    fixture: discover::is_fixture_path(p),
                 }),
             }
         }
@@ -232,6 +238,8 @@ pub async fn analyze_with<R: RepoSource>(
         always_report: s.always,
         extra_touched: s.extra_touched.clone(),
         ci: None,
+        guessed: s.guessed.clone(),
+        fixture: s.fixture,
     };
     let ci = ci_caches(repo, &specs, &input_of).await?;
     let builds: Vec<BuildInput> = specs
@@ -457,6 +465,9 @@ async fn discover_specs<R: RepoSource>(
         cache,
     )
     .await?;
+    // with no declared build at all, the guessed builds are all the evidence there is: they
+    // count in the totals (each still labelled guessed)
+    let counted = found.is_empty();
     let mut used: HashSet<String> = HashSet::new();
     for f in found {
         used.insert(f.head.dockerfile.clone());
@@ -486,28 +497,36 @@ async fn discover_specs<R: RepoSource>(
                 .ci
                 .clone()
                 .map(|h| (h, f.base.as_ref().and_then(|b| b.ci.clone()))),
+            guessed: None,
+            fixture: false,
         });
     }
 
-    // Plain Dockerfiles no evidence names: the context by the heuristic, said once.
+    // Plain Dockerfiles no evidence names: guessed builds, the context by the heuristic, said
+    // once. Windows Dockerfiles are left out (a Linux BuildKit does not build them).
     let rest: Vec<String> = dockerfiles
         .into_iter()
         .filter(|d| !used.contains(d))
         .collect();
     let texts = repo.read_files(Side::Head, &rest).await?;
     let mut inferred: Vec<String> = Vec::new();
+    let mut windows: Vec<String> = Vec::new();
     for (d, t) in rest.iter().zip(texts) {
+        if discover::is_windows_dockerfile(d, t.as_ref().and_then(FileText::text)) {
+            windows.push(d.clone());
+            continue;
+        }
         let dir = d
             .rsplit_once('/')
             .map(|(a, _)| a.to_string())
             .unwrap_or_default();
-        let context = match &opts.context {
-            Some(c) => clean_rel(c),
-            None if dir.is_empty() => String::new(),
+        let (context, how) = match &opts.context {
+            Some(c) => (clean_rel(c), ContextGuess::Given),
+            None if dir.is_empty() => (String::new(), ContextGuess::RootDockerfile),
             None => {
-                let c = infer_context(repo, &dir, t.as_ref()).await?;
+                let (c, how) = infer_context(repo, &dir, t.as_ref()).await?;
                 inferred.push(format!("{d} → {}", if c.is_empty() { "." } else { &c }));
-                c
+                (c, how)
             }
         };
         specs.push(Spec {
@@ -527,25 +546,60 @@ async fn discover_specs<R: RepoSource>(
             always: opts.report_all,
             extra_touched: Vec::new(),
             ci: None,
+            guessed: Some(Guess {
+                context: how,
+                counted,
+            }),
+            fixture: discover::is_fixture_path(d),
         });
     }
-    if !inferred.is_empty() {
-        let shown: Vec<&str> = inferred.iter().take(5).map(String::as_str).collect();
-        let more = if inferred.len() > 5 {
-            format!(" and {} more", inferred.len() - 5)
+    let listed = |v: &[String]| {
+        let shown: Vec<&str> = v.iter().take(5).map(String::as_str).collect();
+        let more = if v.len() > 5 {
+            format!(" and {} more", v.len() - 5)
         } else {
             String::new()
+        };
+        format!("{}{more}", shown.join(", "))
+    };
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    if !inferred.is_empty() {
+        let message = if counted {
+            format!(
+                "no compose file, bake file, workflow or `builds:` entry declares a build, so the Dockerfiles found are taken as builds (each labelled guessed) with the context guessed from what each copies: {}. Declare them under `builds:` in {} to be sure",
+                listed(&inferred),
+                opts.config_file
+            )
+        } else {
+            format!(
+                "{} Dockerfile{} that no compose file, bake file, workflow or `builds:` entry builds {} reported as guessed build{}, left out of the totals, with the context guessed from what each copies: {}. Declare the ones you build under `builds:` in {} to count them",
+                inferred.len(),
+                s(inferred.len()),
+                if inferred.len() == 1 { "is" } else { "are" },
+                s(inferred.len()),
+                listed(&inferred),
+                opts.config_file
+            )
         };
         diagnostics.push(FileDiagnostic {
             file: opts.config_file.clone(),
             line: None,
             severity: Severity::Info,
+            message,
+        });
+    }
+    if !windows.is_empty() {
+        diagnostics.push(FileDiagnostic {
+            file: opts.config_file.clone(),
+            line: None,
+            severity: Severity::Info,
             message: format!(
-                "no compose file, bake file or workflow names the build context of {} Dockerfile{}; guessed from what each copies: {}{more}. Declare them under `builds:` in {} to be sure",
-                inferred.len(),
-                if inferred.len() == 1 { "" } else { "s" },
-                shown.join(", "),
-                opts.config_file
+                "{} Windows Dockerfile{} not analysed (a Linux BuildKit does not build {}; declare one under `builds:` in {} to analyse it): {}",
+                windows.len(),
+                s(windows.len()),
+                if windows.len() == 1 { "it" } else { "them" },
+                opts.config_file,
+                listed(&windows)
             ),
         });
     }
@@ -559,7 +613,7 @@ async fn infer_context<R: RepoSource>(
     repo: &R,
     dir: &str,
     text: Option<&FileText>,
-) -> Result<String, AnalyzeError> {
+) -> Result<(String, ContextGuess), AnalyzeError> {
     let sources = text
         .and_then(|t| t.text().map(discover::context_sources))
         .unwrap_or_default();
@@ -569,7 +623,11 @@ async fn infer_context<R: RepoSource>(
                 && !n.ends_with(".dockerignore")
                 && !n.to_ascii_lowercase().starts_with("readme")
         });
-        if own { dir.to_string() } else { String::new() }
+        if own {
+            (dir.to_string(), ContextGuess::ItsDirectory)
+        } else {
+            (String::new(), ContextGuess::Root)
+        }
     } else {
         let mut reqs: Vec<(String, bool)> = sources
             .iter()
@@ -581,9 +639,9 @@ async fn infer_context<R: RepoSource>(
         let in_dir = sources.iter().all(|s| exists(&format!("{dir}/{s}")));
         let at_root = sources.iter().all(|s| exists(s));
         if in_dir && !at_root {
-            dir.to_string()
+            (dir.to_string(), ContextGuess::CopiesFromItsDirectory)
         } else {
-            String::new()
+            (String::new(), ContextGuess::CopiesFromRoot)
         }
     };
     Ok(chosen)

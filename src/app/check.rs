@@ -20,11 +20,16 @@ pub async fn check<R: RepoSource>(repo: &R, opts: &AnalyzeOptions) -> Result<Rep
 }
 
 /// The root-relative Dockerfiles `paths` name: each a Dockerfile (any name), or a directory
-/// whose discovered Dockerfiles are taken. Empty `paths`: empty (discover the whole tree).
+/// whose Dockerfiles are taken as discovery takes them: not those in a directory below it that
+/// discovery skips (`skip`: vendored trees, test fixtures and demos) and no Windows Dockerfile,
+/// unless the directory named holds no other Dockerfile. Empty `paths`: empty (discover the
+/// whole tree).
 pub async fn resolve<R: RepoSource>(
     repo: &R,
     paths: &[String],
+    skip: &[String],
 ) -> Result<Vec<String>, AnalyzeError> {
+    use crate::engine::discover::{is_dockerfile_name, is_windows_dockerfile, under_skipped};
     if paths.is_empty() {
         return Ok(Vec::new());
     }
@@ -32,11 +37,6 @@ pub async fn resolve<R: RepoSource>(
     let mut out: Vec<String> = Vec::new();
     for raw in paths {
         let p = super::analyze::clean_rel(raw);
-        let under: Vec<&String> = found
-            .iter()
-            .filter(|f| crate::engine::discover::is_dockerfile_name(f))
-            .filter(|f| p.is_empty() || f.starts_with(&format!("{p}/")))
-            .collect();
         let is_file = repo
             .read_files(Side::Head, std::slice::from_ref(&p))
             .await?
@@ -45,13 +45,41 @@ pub async fn resolve<R: RepoSource>(
             .is_some();
         if is_file {
             out.push(p);
-        } else if !under.is_empty() {
-            out.extend(under.into_iter().cloned());
-        } else {
+            continue;
+        }
+        let all: Vec<&String> = found
+            .iter()
+            .filter(|f| is_dockerfile_name(f))
+            .filter(|f| p.is_empty() || f.starts_with(&format!("{p}/")))
+            .collect();
+        let kept: Vec<&String> = all
+            .iter()
+            .copied()
+            .filter(|f| !under_skipped(f, skip))
+            .collect();
+        // a directory in a skipped tree, or one whose Dockerfiles all are: the user asked for them
+        let mut under = if kept.is_empty() { all } else { kept };
+        let texts = repo
+            .read_files(
+                Side::Head,
+                &under.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            )
+            .await?;
+        let windows: Vec<bool> = under
+            .iter()
+            .zip(&texts)
+            .map(|(f, t)| is_windows_dockerfile(f, t.as_ref().and_then(FileText::text)))
+            .collect();
+        if windows.iter().any(|w| !w) {
+            let mut flags = windows.into_iter();
+            under.retain(|_| !flags.next().unwrap_or(false));
+        }
+        if under.is_empty() {
             return Err(AnalyzeError::Usage(format!(
                 "{raw}: no Dockerfile there or under it"
             )));
         }
+        out.extend(under.into_iter().cloned());
     }
     out.sort();
     out.dedup();

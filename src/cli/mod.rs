@@ -29,8 +29,11 @@ Without --dockerfile, builds are found as the repository's own tools define them
 (compose*.y*ml, docker-compose*.y*ml with their override files, include, extends and .env),
 bake files (docker-bake.hcl/.json and overrides), workflow steps of docker/build-push-action and
 docker/bake-action, and `builds:` in .github/cachebust.yml; then every other Dockerfile of the
-head tree (Dockerfile, Dockerfile.*, *.Dockerfile, *.dockerfile) with a guessed context. A build
-declared several times is one build. Only the builds the change touches are reported.
+head tree (Dockerfile, Dockerfile.*, *.Dockerfile, *.dockerfile) as a guessed build with a guessed
+context: labelled so, and left out of the totals and --fail-on unless the repository declares no
+build at all. Test-fixture, demo and example trees and vendored trees are not searched
+(`discovery.skip`), nor are Windows Dockerfiles taken. A build declared several times is one
+build. Only the builds the change touches are reported.
 
 Assumption: the base revision was built with the same target and build args on this builder, and
 its cache is warm. Predictions say what misses relative to that cache.
@@ -560,11 +563,13 @@ fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOp
         rel.push(r.to_string_lossy().into_owned());
     }
     let mut opts = AnalyzeOptions::new(a.engine.into());
-    opts.dockerfiles = block_on(crate::app::check::resolve(&repo, &rel))?.map_err(app_error)?;
+    opts.config = load_config(a.config.as_deref(), Some(&root_path))?;
+    let skip = opts.config.discovery.skipped();
+    opts.dockerfiles =
+        block_on(crate::app::check::resolve(&repo, &rel, &skip))?.map_err(app_error)?;
     opts.context = a.context.clone();
     opts.target = a.target.clone();
     opts.build_args = crate::shell::key_values(&a.build_args, "--build-arg")?;
-    opts.config = load_config(a.config.as_deref(), Some(&root_path))?;
     Ok((repo, opts, root_path))
 }
 

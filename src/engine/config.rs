@@ -177,10 +177,19 @@ mod tests {
         assert_eq!(c.builds[0].target.as_deref(), Some("final"));
         assert_eq!(c.builds[0].args["GO"], "1.22");
         assert_eq!(c.discovery.skipped(), vec!["gen"]);
-        assert_eq!(
-            Config::default().discovery.skipped(),
-            vec!["vendor", "third_party", "node_modules"]
-        );
+        let default = Config::default().discovery.skipped();
+        assert_eq!(default[..3], ["vendor", "third_party", "node_modules"]);
+        for d in [
+            "examples",
+            "fixtures",
+            "testdata",
+            "__tests__",
+            "demo",
+            "testfiles",
+        ] {
+            let p = format!("a/{d}/Dockerfile");
+            assert!(crate::engine::discover::under_skipped(&p, &default), "{p}");
+        }
         let e = parse("c.yml", "builds:\n  - dockerfile: a\n    contxt: b\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
     }

@@ -59,7 +59,10 @@ pub fn is_build_file(path: &str) -> bool {
 }
 
 /// Whether a path lies under one of the directories skipped by default or by configuration
-/// (vendored trees: `vendor/`, `third_party/`, `node_modules/`).
+/// (vendored trees: `vendor/`, `third_party/`, `node_modules/`; test fixtures and demos). A name
+/// matches a directory of that name in any case, with or without a leading dot (`Examples/`,
+/// `.examples/`), and a name ending in `*` every directory it begins (`testfile*`: `testfiles/`,
+/// `testfile-line/`); a name with a `/` is a root-relative path.
 pub fn under_skipped(path: &str, skip: &[String]) -> bool {
     let mut comps: Vec<&str> = path.split('/').collect();
     comps.pop();
@@ -71,14 +74,91 @@ pub fn under_skipped(path: &str, skip: &[String]) -> bool {
             if s.contains('/') {
                 joined(n) == s
             } else {
-                c == s
+                let bare = c.strip_prefix('.').unwrap_or(c);
+                match s.strip_suffix('*') {
+                    Some(prefix) => bare
+                        .get(..prefix.len())
+                        .is_some_and(|b| b.eq_ignore_ascii_case(prefix)),
+                    None => c == s || bare.eq_ignore_ascii_case(s),
+                }
             }
         })
     })
 }
 
-/// The directories skipped when the configuration names none.
+/// Directories that hold test fixtures, demos and samples: Dockerfiles there are inputs of a
+/// test or documentation, not builds a team runs (a parser's test files, a tool's end-to-end
+/// fixtures, a README's example). Skipped by default, and a file there that does not parse is
+/// information, not an error.
+pub const FIXTURE_DIRS: &[&str] = &[
+    "demo",
+    "demos",
+    "example",
+    "examples",
+    "sample",
+    "samples",
+    "fixture*",
+    "test-fixture*",
+    "test_fixture*",
+    "__fixtures__",
+    "testdata",
+    "test-data",
+    "test_data",
+    "testfile*",
+    "__tests__",
+    "spec",
+];
+
+/// Whether a path lies in a test-fixture, demo or sample directory (`FIXTURE_DIRS`).
+pub fn is_fixture_path(path: &str) -> bool {
+    let names: Vec<String> = FIXTURE_DIRS.iter().map(|s| s.to_string()).collect();
+    under_skipped(path, &names)
+}
+
+/// The directories skipped when the configuration names none: vendored trees, then
+/// `FIXTURE_DIRS` (`default_skip`).
 pub const DEFAULT_SKIP: &[&str] = &["vendor", "third_party", "node_modules"];
+
+/// Every directory skipped by default: `DEFAULT_SKIP` and `FIXTURE_DIRS`.
+pub fn default_skip() -> Vec<String> {
+    DEFAULT_SKIP
+        .iter()
+        .chain(FIXTURE_DIRS)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// A Dockerfile for Windows containers, which a Linux BuildKit does not build: named so
+/// (`Dockerfile.windows`, `app.windows.Dockerfile`, a `nanoserver`/`servercore` word in the name)
+/// or based on a Windows image (`mcr.microsoft.com/windows/…`, a `nanoserver` or `servercore`
+/// repository or tag, as `mcr.microsoft.com/dotnet/sdk:8.0-nanoserver-ltsc2022`).
+pub fn is_windows_dockerfile(path: &str, text: Option<&str>) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let windowsish = |w: &str| {
+        w == "windows" || w == "win" || w.contains("nanoserver") || w.contains("servercore")
+    };
+    if name
+        .split(['.', '-', '_'])
+        .filter(|w| *w != "dockerfile")
+        .any(windowsish)
+    {
+        return true;
+    }
+    let Some(text) = text else { return false };
+    text.lines().any(|l| {
+        let mut words = l.split_whitespace();
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+            return false;
+        }
+        let image = words
+            .find(|w| !w.starts_with("--"))
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        image.starts_with("mcr.microsoft.com/windows")
+            || image.contains("nanoserver")
+            || image.contains("servercore")
+    })
+}
 
 /// Context-relative sources of COPY/ADD instructions and bind mounts that read the build
 /// context (no `--from`, no URLs, no heredocs, no variables).
@@ -148,7 +228,7 @@ mod tests {
         assert!(!is_bake_name("docker-bake.yaml"));
         assert!(is_workflow_name(".github/workflows/ci.yml"));
         assert!(!is_workflow_name(".github/workflows/sub/ci.yml"));
-        let skip: Vec<String> = DEFAULT_SKIP.iter().map(|s| s.to_string()).collect();
+        let skip = default_skip();
         assert!(under_skipped("vendor/github.com/x/Dockerfile", &skip));
         assert!(under_skipped("a/third_party/b/Dockerfile", &skip));
         assert!(!under_skipped("vendor", &skip));
@@ -157,6 +237,65 @@ mod tests {
             "tools/gen/Dockerfile",
             &["tools/gen".to_string()]
         ));
+        // fixture and demo trees, in any case and hidden
+        for p in [
+            "pkg/e2e/fixtures/build-test/Dockerfile",
+            "frontend/dockerfile/parser/testfiles/env/Dockerfile",
+            ".examples/dockerfiles/full/apache/Dockerfile",
+            "Examples/app/Dockerfile",
+            "hack/demo-env/examples/compose/Dockerfile.webapp",
+            "pkg/dockerfile/fixtures/invalid.Dockerfile",
+            "frontend/dockerfile/parser/testfile-line/Dockerfile",
+            "x/Test-Fixtures/Dockerfile",
+        ] {
+            assert!(under_skipped(p, &skip), "{p}");
+            assert!(is_fixture_path(p), "{p}");
+        }
+        for p in [
+            "Dockerfile",
+            "demo.Dockerfile",
+            "demos-app/Dockerfile",
+            "src/example.go",
+            "Dockerfile.testfiles",
+            "infix-fixture/Dockerfile",
+        ] {
+            assert!(!under_skipped(p, &skip), "{p}");
+        }
+    }
+
+    #[test]
+    fn windows_dockerfiles() {
+        for (p, t) in [
+            ("Dockerfile.windows", None),
+            ("docker/app.windows.Dockerfile", None),
+            ("Dockerfile-nanoserver", None),
+            (
+                "Dockerfile",
+                Some("FROM mcr.microsoft.com/windows/servercore:ltsc2022\n"),
+            ),
+            (
+                "x/Dockerfile",
+                Some(
+                    "# escape=`\nFROM --platform=windows mcr.microsoft.com/dotnet/sdk:8.0-nanoserver-ltsc2022 AS b\n",
+                ),
+            ),
+            (
+                "Dockerfile",
+                Some("from $REPO:10.0.11-windowsservercore-ltsc2022\n"),
+            ),
+        ] {
+            assert!(is_windows_dockerfile(p, t), "{p} {t:?}");
+        }
+        for (p, t) in [
+            (
+                "Dockerfile",
+                Some("FROM mcr.microsoft.com/dotnet/sdk:8.0\nRUN echo windows\n"),
+            ),
+            ("windows/Dockerfile.linux", None),
+            ("Dockerfile.winery", None),
+        ] {
+            assert!(!is_windows_dockerfile(p, t), "{p} {t:?}");
+        }
     }
 
     #[test]

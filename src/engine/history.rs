@@ -149,6 +149,11 @@ pub struct CommitBuild {
     /// The files that declare the build (compose, bake, workflow, configuration); empty for a
     /// Dockerfile found by name or named on the command line.
     pub declared_in: Vec<String>,
+    /// A guessed build (no declaration builds it: `report::Guess`).
+    pub guessed: bool,
+    /// Whether it counts in this commit's `rebuilt_steps` and `rebuild_seconds` (declared, or
+    /// guessed where the repository declares no build).
+    pub counted: bool,
     pub rebuilt_steps: usize,
     pub rebuild_seconds: f64,
     /// Changed paths that are inputs of this build.
@@ -179,6 +184,8 @@ pub struct StepHistory {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DockerfileHistory {
     pub path: String,
+    /// A guessed build (no declaration builds it: `report::Guess`).
+    pub guessed: bool,
     /// Commits that rebuilt at least one step.
     pub commits_rebuilding: usize,
     pub rebuild_seconds: f64,
@@ -196,7 +203,13 @@ pub struct HistoryReport {
     pub total_rebuild_seconds: f64,
     pub avoidable_seconds: f64,
     pub avoidable_share: f64,
+    /// The builds that count (declared, or guessed where nothing is declared), most expensive
+    /// first: the totals above and `per_commit` are theirs.
     pub dockerfiles: Vec<DockerfileHistory>,
+    /// Guessed builds left out of the totals and the ranking (the repository declares its
+    /// builds, and none of these): what they would have rebuilt.
+    pub not_counted: Vec<DockerfileHistory>,
+    pub not_counted_rebuild_seconds: f64,
     pub per_commit: Vec<CommitCost>,
 }
 
@@ -204,7 +217,9 @@ pub struct HistoryReport {
 #[derive(Debug, Default)]
 pub struct Accumulator {
     commits: Vec<CommitCost>,
-    dfs: BTreeMap<String, DfAcc>,
+    /// By (path, counted): a Dockerfile guessed in some commits and declared in others is two
+    /// entries.
+    dfs: BTreeMap<(String, bool), DfAcc>,
 }
 
 /// Latest line of the chain's first step, in how many commits it started a chain, what
@@ -213,6 +228,7 @@ type TriggerAcc = (u32, usize, BTreeMap<String, usize>, usize);
 
 #[derive(Debug, Default)]
 struct DfAcc {
+    guessed: bool,
     commits: usize,
     /// The last commit counted in `commits` (a Dockerfile built twice in one commit, e.g. for
     /// two targets, counts that commit once).
@@ -241,7 +257,9 @@ impl Accumulator {
             if df.summary.rebuilt == 0 {
                 continue;
             }
-            let acc = self.dfs.entry(df.path.clone()).or_default();
+            let counted = df.counted();
+            let acc = self.dfs.entry((df.path.clone(), counted)).or_default();
+            acc.guessed |= df.guessed.is_some();
             if acc.last_commit != commit {
                 acc.commits += 1;
                 acc.last_commit = commit.to_string();
@@ -251,13 +269,17 @@ impl Accumulator {
                 .as_ref()
                 .map_or(0.0, |c| c.estimated_rebuild_seconds);
             acc.seconds += secs;
-            cc.rebuilt_steps += df.summary.rebuilt;
-            cc.rebuild_seconds += secs;
+            if counted {
+                cc.rebuilt_steps += df.summary.rebuilt;
+                cc.rebuild_seconds += secs;
+            }
             cc.builds.push(CommitBuild {
                 path: df.path.clone(),
                 context: df.context.clone(),
                 target: df.target.clone(),
                 declared_in: declared_in(df),
+                guessed: df.guessed.is_some(),
+                counted,
                 rebuilt_steps: df.summary.rebuilt,
                 rebuild_seconds: cents(secs),
                 touched_by: df.touched_by.clone(),
@@ -301,78 +323,19 @@ impl Accumulator {
             }
             if let Some((k, secs)) = avoidable(df) {
                 *acc.avoidable.entry(k).or_default() += secs;
-                cc.avoidable_seconds += secs;
+                if counted {
+                    cc.avoidable_seconds += secs;
+                }
             }
         }
         self.commits.push(cc);
     }
 
     pub fn finish(self) -> HistoryReport {
-        let mut dockerfiles: Vec<DockerfileHistory> = self
-            .dfs
-            .into_iter()
-            .map(|(path, a)| {
-                let mut steps: Vec<StepHistory> = a
-                    .steps
-                    .into_iter()
-                    .map(
-                        |((stage, instruction), (line, rebuilds, seconds, _))| StepHistory {
-                            line,
-                            stage,
-                            instruction,
-                            rebuilds,
-                            seconds: cents(seconds),
-                        },
-                    )
-                    .collect();
-                steps.sort_by(|x, y| {
-                    y.rebuilds
-                        .cmp(&x.rebuilds)
-                        .then(
-                            y.seconds
-                                .partial_cmp(&x.seconds)
-                                .unwrap_or(std::cmp::Ordering::Equal),
-                        )
-                        .then(x.line.cmp(&y.line))
-                });
-                let mut triggers: Vec<Trigger> = a
-                    .triggers
-                    .into_iter()
-                    .map(|((kind, _), (line, count, what, _))| {
-                        let mut top: Vec<(String, usize)> = what.into_iter().collect();
-                        top.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-                        top.truncate(5);
-                        Trigger {
-                            kind,
-                            line,
-                            count,
-                            top,
-                        }
-                    })
-                    .collect();
-                triggers.sort_by(|x, y| y.count.cmp(&x.count).then(x.line.cmp(&y.line)));
-                let avoidable_seconds = a.avoidable.values().sum();
-                DockerfileHistory {
-                    path,
-                    commits_rebuilding: a.commits,
-                    rebuild_seconds: cents(a.seconds),
-                    avoidable_seconds: cents(avoidable_seconds),
-                    avoidable: a
-                        .avoidable
-                        .into_iter()
-                        .map(|(k, v)| (k, cents(v)))
-                        .collect(),
-                    steps,
-                    triggers,
-                }
-            })
-            .collect();
-        dockerfiles.sort_by(|x, y| {
-            y.rebuild_seconds
-                .partial_cmp(&x.rebuild_seconds)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(x.path.cmp(&y.path))
-        });
+        let (counted, not_counted): (Vec<_>, Vec<_>) =
+            self.dfs.into_iter().partition(|((_, counted), _)| *counted);
+        let dockerfiles = ranked(counted);
+        let not_counted = ranked(not_counted);
         let total: f64 = dockerfiles.iter().map(|d| d.rebuild_seconds).sum();
         let avoid: f64 = dockerfiles.iter().map(|d| d.avoidable_seconds).sum();
         HistoryReport {
@@ -381,6 +344,8 @@ impl Accumulator {
             avoidable_seconds: cents(avoid),
             avoidable_share: share(avoid, total),
             dockerfiles,
+            not_counted_rebuild_seconds: cents(not_counted.iter().map(|d| d.rebuild_seconds).sum()),
+            not_counted,
             per_commit: self.commits,
         }
     }
@@ -403,6 +368,76 @@ fn declared_in(df: &DockerfileReport) -> Vec<String> {
         }
     }
     out
+}
+
+/// The folded Dockerfiles, most expensive first.
+fn ranked(dfs: Vec<((String, bool), DfAcc)>) -> Vec<DockerfileHistory> {
+    let mut dockerfiles: Vec<DockerfileHistory> = dfs
+        .into_iter()
+        .map(|((path, _), a)| {
+            let mut steps: Vec<StepHistory> = a
+                .steps
+                .into_iter()
+                .map(
+                    |((stage, instruction), (line, rebuilds, seconds, _))| StepHistory {
+                        line,
+                        stage,
+                        instruction,
+                        rebuilds,
+                        seconds: cents(seconds),
+                    },
+                )
+                .collect();
+            steps.sort_by(|x, y| {
+                y.rebuilds
+                    .cmp(&x.rebuilds)
+                    .then(
+                        y.seconds
+                            .partial_cmp(&x.seconds)
+                            .unwrap_or(std::cmp::Ordering::Equal),
+                    )
+                    .then(x.line.cmp(&y.line))
+            });
+            let mut triggers: Vec<Trigger> = a
+                .triggers
+                .into_iter()
+                .map(|((kind, _), (line, count, what, _))| {
+                    let mut top: Vec<(String, usize)> = what.into_iter().collect();
+                    top.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+                    top.truncate(5);
+                    Trigger {
+                        kind,
+                        line,
+                        count,
+                        top,
+                    }
+                })
+                .collect();
+            triggers.sort_by(|x, y| y.count.cmp(&x.count).then(x.line.cmp(&y.line)));
+            let avoidable_seconds = a.avoidable.values().sum();
+            DockerfileHistory {
+                path,
+                guessed: a.guessed,
+                commits_rebuilding: a.commits,
+                rebuild_seconds: cents(a.seconds),
+                avoidable_seconds: cents(avoidable_seconds),
+                avoidable: a
+                    .avoidable
+                    .into_iter()
+                    .map(|(k, v)| (k, cents(v)))
+                    .collect(),
+                steps,
+                triggers,
+            }
+        })
+        .collect();
+    dockerfiles.sort_by(|x, y| {
+        y.rebuild_seconds
+            .partial_cmp(&x.rebuild_seconds)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(x.path.cmp(&y.path))
+    });
+    dockerfiles
 }
 
 /// Rounded to cents; `+ 0.0` turns a rounded -0.0 into 0.0 (never "-0%").

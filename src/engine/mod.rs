@@ -158,6 +158,11 @@ pub struct BuildInput {
     /// A workflow step runs the build on a fresh runner with these cache backends (`None`: a
     /// warm local builder).
     pub ci: Option<backend::CiCache>,
+    /// A guessed build (no declaration names it): carried into its report.
+    pub guessed: Option<report::Guess>,
+    /// The Dockerfile lies in a test-fixture or demo tree and nothing declares it: one that
+    /// cannot be read or parsed is said as information, not as an error.
+    pub fixture: bool,
 }
 
 /// Everything `analyze` needs.
@@ -197,6 +202,7 @@ pub struct Outcome {
 pub fn analyze(inputs: &Inputs) -> Outcome {
     let needs = Needs::default();
     let memo = memo::Shared::default();
+    let shared_reads = predict::rule_input::SharedReads::new(&inputs.builds, rules::context_reads);
     let ctx = predict::Ctx {
         engine: inputs.engine,
         changes: &inputs.changes,
@@ -207,6 +213,7 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         config: &inputs.config,
         rules: Some(rules::check),
         histories: &inputs.histories,
+        shared_reads: Some(&shared_reads),
     };
     let mut predicted = Vec::new();
     let mut predictions = Vec::new();
@@ -246,6 +253,10 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         } else {
             inputs.builds[bi].origins.clone()
         };
+        p.report.guessed = inputs.builds[bi].guessed.clone();
+        if inputs.builds[bi].fixture {
+            fixture_diagnostics(&mut p.report);
+        }
         cost::apply(&mut p.report, &p.facts, &logs, &inputs.config);
         savings(
             &ctx,
@@ -267,6 +278,20 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         report,
         need: needs.take(),
         predictions,
+    }
+}
+
+/// A test fixture's problems are what the fixture is for (a parser's test files that do not
+/// parse): each error becomes information that says so.
+fn fixture_diagnostics(report: &mut report::DockerfileReport) {
+    for d in report.diagnostics.iter_mut() {
+        if d.severity == report::Severity::Error {
+            d.severity = report::Severity::Info;
+            d.message = format!(
+                "{} (the file lies in a test-fixture or demo directory and no build declares it: taken as a fixture, not a build)",
+                d.message
+            );
+        }
     }
 }
 
@@ -536,6 +561,8 @@ mod tests {
             always_report: true,
             extra_touched: Vec::new(),
             ci: None,
+            guessed: None,
+            fixture: false,
         }
     }
 

@@ -501,6 +501,38 @@ pub enum Origin {
     Config { file: String, index: usize },
 }
 
+/// A build no declaration names (no compose service, bake target, workflow step, `builds:`
+/// entry or other declared source builds this Dockerfile): found by its file name, with a
+/// guessed context. Nothing says anyone builds it, so it stays out of the totals unless the
+/// repository declares no build at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guess {
+    /// How the context was chosen.
+    pub context: ContextGuess,
+    /// Whether the build counts in the totals (the headline, `--fail-on`, `history`): only when
+    /// the repository declares no build, so that the guesses are all the evidence there is.
+    pub counted: bool,
+}
+
+/// Why a guessed build has its context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextGuess {
+    /// `--context` named it.
+    Given,
+    /// The Dockerfile is at the root: the root, as `docker build .` there takes it.
+    RootDockerfile,
+    /// Its own directory: the files it copies are there, and not at the root.
+    CopiesFromItsDirectory,
+    /// The root: the files it copies are at the root (or not in its directory).
+    CopiesFromRoot,
+    /// Its own directory: it copies `.` (or nothing by name) and the directory holds more than
+    /// Dockerfiles.
+    ItsDirectory,
+    /// The root: it copies `.` (or nothing by name) and its directory holds only Dockerfiles.
+    Root,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Summary {
     pub rebuilt: usize,
@@ -539,6 +571,9 @@ pub struct DockerfileReport {
     /// `verify`: the prediction against each real build of the head given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verifications: Vec<Verification>,
+    /// A guessed build (no declaration names it): how, and whether it counts in the totals.
+    #[serde(default)]
+    pub guessed: Option<Guess>,
 }
 
 /// Where a real build's outcome was read from.
@@ -625,6 +660,13 @@ pub struct Verification {
     pub not_compared: usize,
 }
 
+impl DockerfileReport {
+    /// Whether the build counts in the totals: declared, or guessed where nothing is declared.
+    pub fn counted(&self) -> bool {
+        self.guessed.as_ref().is_none_or(|g| g.counted)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub engine: String,
@@ -645,17 +687,39 @@ pub struct FileDiagnostic {
 }
 
 impl Report {
+    /// Rebuilt steps of the builds that count (`DockerfileReport::counted`): the headline,
+    /// `--fail-on`, the check run and the Action's outputs.
     pub fn rebuilt_steps(&self) -> usize {
-        self.dockerfiles.iter().map(|d| d.summary.rebuilt).sum()
+        self.dockerfiles
+            .iter()
+            .filter(|d| d.counted())
+            .map(|d| d.summary.rebuilt)
+            .sum()
     }
 
-    /// Seconds all reported builds get slower.
+    /// Seconds the builds that count get slower.
     pub fn rebuild_seconds(&self) -> f64 {
         self.dockerfiles
             .iter()
+            .filter(|d| d.counted())
             .filter_map(|d| d.cost.as_ref())
             .map(|c| c.estimated_rebuild_seconds)
-            .sum()
+            .sum::<f64>()
+            + 0.0
+    }
+
+    /// The guessed builds left out of the totals: (how many, rebuilt steps, seconds).
+    pub fn uncounted(&self) -> (usize, usize, f64) {
+        self.dockerfiles
+            .iter()
+            .filter(|d| !d.counted())
+            .fold((0, 0, 0.0), |(n, steps, secs), d| {
+                (
+                    n + 1,
+                    steps + d.summary.rebuilt,
+                    secs + d.cost.as_ref().map_or(0.0, |c| c.estimated_rebuild_seconds),
+                )
+            })
     }
 }
 

@@ -119,8 +119,9 @@ pub struct BuildDecl {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Discovery {
-    /// Directories never searched (names, or root-relative paths); default
-    /// `vendor`, `third_party`, `node_modules`. `[]` searches everything.
+    /// Directories never searched (names, or root-relative paths); default `vendor`,
+    /// `third_party`, `node_modules` and the test-fixture and demo directories
+    /// (`discover::FIXTURE_DIRS`). A list replaces the default; `[]` searches everything.
     #[serde(default)]
     pub skip: Option<Vec<String>>,
 }
@@ -129,10 +130,7 @@ impl Discovery {
     pub fn skipped(&self) -> Vec<String> {
         match &self.skip {
             Some(s) => s.clone(),
-            None => crate::engine::discover::DEFAULT_SKIP
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            None => crate::engine::discover::default_skip(),
         }
     }
 }

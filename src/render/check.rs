@@ -176,6 +176,19 @@ pub fn text(report: &Report) -> String {
             parts.join(", ")
         );
     }
+    let guessed = report
+        .dockerfiles
+        .iter()
+        .filter(|d| d.guessed.is_some())
+        .count();
+    if guessed > 0 {
+        let _ = write!(
+            o,
+            "; {guessed} guessed build{} (no declaration builds {})",
+            plural(guessed),
+            if guessed == 1 { "it" } else { "them" }
+        );
+    }
     if c.unparsable > 0 {
         let _ = write!(
             o,
@@ -228,6 +241,8 @@ struct CheckOut<'a> {
 struct CheckDf<'a> {
     path: &'a str,
     context: &'a str,
+    /// A guessed build (no declaration names it): why its context, whether it counts.
+    guessed: Option<super::json::GuessOut>,
     findings: Vec<super::json::FindingOut<'a>>,
     diagnostics: &'a [Diagnostic],
 }
@@ -245,6 +260,7 @@ pub fn json(report: &Report) -> String {
             .map(|df| CheckDf {
                 path: &df.path,
                 context: &df.context,
+                guessed: super::json::GuessOut::of(df),
                 findings: {
                     let diffs = super::diff::FixDiffs::new(&df.sources);
                     df.findings
@@ -279,7 +295,16 @@ pub fn markdown(report: &Report) -> String {
         if df.findings.is_empty() && df.diagnostics.iter().all(|d| d.severity == Severity::Info) {
             continue;
         }
-        let _ = writeln!(o, "### {}\n", inline_code(&df.path));
+        let _ = writeln!(
+            o,
+            "### {}{}\n",
+            inline_code(&df.path),
+            if df.guessed.is_some() {
+                " (guessed build: no declaration builds it)"
+            } else {
+                ""
+            }
+        );
         for d in df
             .diagnostics
             .iter()

@@ -71,6 +71,9 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
         h.avoidable_share * 100.0,
         duration(h.avoidable_seconds)
     );
+    if let Some(u) = not_counted_sentence(h) {
+        let _ = writeln!(o, "  {u}");
+    }
     for d in &h.dockerfiles {
         let _ = writeln!(o);
         let parts: Vec<String> = d
@@ -81,8 +84,9 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
             .collect();
         let _ = writeln!(
             o,
-            "{}: {} {} it, about {} in all; avoidable {}{}",
+            "{}{}: {} {} it, about {} in all; avoidable {}{}",
             visible(&d.path),
+            guessed_label(d),
             d.commits_rebuilding,
             commits_rebuild(d.commits_rebuilding),
             duration(d.rebuild_seconds),
@@ -125,7 +129,44 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
             );
         }
     }
+    if !h.not_counted.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nguessed builds, not counted (no declaration builds them; declare one under `builds:` to count it):"
+        );
+        for d in &h.not_counted {
+            let _ = writeln!(
+                o,
+                "  {}: {} {} it, about {} in all",
+                visible(&d.path),
+                d.commits_rebuilding,
+                commits_rebuild(d.commits_rebuilding),
+                duration(d.rebuild_seconds)
+            );
+        }
+    }
     super::visible_lines(&o)
+}
+
+/// The guessed builds left out of the totals, in one line (`None` when there are none).
+fn not_counted_sentence(h: &HistoryReport) -> Option<String> {
+    let n = h.not_counted.len();
+    (n > 0).then(|| {
+        format!(
+            "not counted: about {} more in {n} guessed build{} that no declaration builds (listed last)",
+            duration(h.not_counted_rebuild_seconds),
+            if n == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// " (guessed build)" after a counted guessed build's path: the repository declares none.
+fn guessed_label(d: &crate::engine::history::DockerfileHistory) -> &'static str {
+    if d.guessed {
+        " (guessed build: the repository declares none)"
+    } else {
+        ""
+    }
 }
 
 /// Text for HTML: entities, and hidden characters written out (`render::visible`).
@@ -166,6 +207,9 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
         h.avoidable_share * 100.0,
         esc(&duration(h.avoidable_seconds))
     );
+    if let Some(u) = not_counted_sentence(h) {
+        let _ = writeln!(o, "<p class=\"sub\">{}</p>", esc(&u));
+    }
     // the plot
     let n = h.per_commit.len().max(1);
     let (w, ph, left, bottom, top) = (940.0f64, 220.0f64, 96.0f64, 56.0f64, 12.0f64);
@@ -234,8 +278,9 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
     for d in &h.dockerfiles {
         let _ = writeln!(
             o,
-            "<h2><code>{}</code></h2>\n<p>{} {} it, about {} in all; avoidable {}</p>",
+            "<h2><code>{}</code>{}</h2>\n<p>{} {} it, about {} in all; avoidable {}</p>",
             esc(&d.path),
+            esc(guessed_label(d)),
             d.commits_rebuilding,
             commits_rebuild(d.commits_rebuilding),
             esc(&duration(d.rebuild_seconds)),
@@ -279,6 +324,22 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
         }
         let _ = writeln!(o, "</table>");
     }
+    if !h.not_counted.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h2>Guessed builds, not counted</h2>\n<p>No declaration builds them; declare one under <code>builds:</code> to count it.</p>\n<table><tr><th>Dockerfile</th><th>commits rebuilding</th><th>time in all</th></tr>"
+        );
+        for d in &h.not_counted {
+            let _ = writeln!(
+                o,
+                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&d.path),
+                d.commits_rebuilding,
+                esc(&duration(d.rebuild_seconds))
+            );
+        }
+        let _ = writeln!(o, "</table>");
+    }
     o.push_str("</body></html>\n");
     // printed to stdout: no line a CI runner takes for a workflow command
     super::visible_lines(&o)
@@ -305,6 +366,7 @@ mod tests {
                 commits: 2,
                 dockerfiles: vec![crate::engine::history::DockerfileHistory {
                     path: "Dockerfile".into(),
+                    guessed: false,
                     commits_rebuilding: n,
                     rebuild_seconds: 5.0,
                     avoidable_seconds: 0.0,

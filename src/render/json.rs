@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::{ASSUMPTION, RunMeta, reason};
 use crate::engine::report::{
-    Cause, CauseKind, Confidence, CostSource, Diagnostic, FileDiagnostic, Note, Origin, Report,
-    Status, Summary,
+    Cause, CauseKind, Confidence, ContextGuess, CostSource, Diagnostic, FileDiagnostic, Note,
+    Origin, Report, Status, Summary,
 };
 
 pub const VERSION: u32 = 1;
@@ -21,8 +21,35 @@ struct Out<'a> {
     changed_paths: usize,
     rebuilt_steps: usize,
     estimated_rebuild_seconds: f64,
+    /// The guessed builds left out of `rebuilt_steps` and `estimated_rebuild_seconds`.
+    not_counted: NotCounted,
     dockerfiles: Vec<DfOut<'a>>,
     diagnostics: &'a [FileDiagnostic],
+}
+
+#[derive(Serialize)]
+struct NotCounted {
+    builds: usize,
+    rebuilt_steps: usize,
+    estimated_rebuild_seconds: f64,
+}
+
+#[derive(Serialize)]
+pub(super) struct GuessOut {
+    context: ContextGuess,
+    counted: bool,
+    reason: String,
+}
+
+impl GuessOut {
+    /// A guessed build's JSON: how its context was chosen, whether it counts, the sentence.
+    pub(super) fn of(d: &crate::engine::report::DockerfileReport) -> Option<GuessOut> {
+        d.guessed.as_ref().map(|g| GuessOut {
+            context: g.context,
+            counted: g.counted,
+            reason: super::backticked(&super::guess_sentence(d).unwrap_or_default()),
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -34,6 +61,8 @@ struct DfOut<'a> {
     origin: &'a Origin,
     /// Every declaration of this build (compose services, bake targets, workflow steps).
     origins: &'a [Origin],
+    /// A guessed build (no declaration names it): why its context, whether it counts.
+    guessed: Option<GuessOut>,
     frontend: &'a str,
     /// What the prediction assumes about the builder: a sentence, and the facts.
     assumption: String,
@@ -371,6 +400,14 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
         changed_paths: report.changed_paths,
         rebuilt_steps: report.rebuilt_steps(),
         estimated_rebuild_seconds: (report.rebuild_seconds() * 100.0).round() / 100.0,
+        not_counted: {
+            let (builds, rebuilt_steps, secs) = report.uncounted();
+            NotCounted {
+                builds,
+                rebuilt_steps,
+                estimated_rebuild_seconds: (secs * 100.0).round() / 100.0,
+            }
+        },
         dockerfiles: report
             .dockerfiles
             .iter()
@@ -381,6 +418,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                 target_stage: d.target_stage.as_deref(),
                 origin: &d.origin,
                 origins: &d.origins,
+                guessed: GuessOut::of(d),
                 frontend: &d.frontend,
                 assumption: match &d.assumption {
                     crate::engine::report::Assumption::WarmLocal => ASSUMPTION.to_string(),

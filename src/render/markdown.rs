@@ -204,6 +204,8 @@ pub fn verdict(report: &Report, pull_request: bool, extra: Option<&str>) -> Stri
     let mut parts = Vec::new();
     if report.dockerfiles.is_empty() {
         parts.push("no Dockerfile build is touched".to_string());
+    } else if report.rebuilt_steps() == 0 && report.uncounted().1 > 0 {
+        parts.push("no step of a declared build loses its cache".to_string());
     } else if report.rebuilt_steps() == 0 {
         parts.push("no build step loses its cache".to_string());
     } else {
@@ -211,7 +213,12 @@ pub fn verdict(report: &Report, pull_request: bool, extra: Option<&str>) -> Stri
             "+{} on {whose} first build",
             duration(report.rebuild_seconds())
         ));
-        let avoidable: f64 = report.dockerfiles.iter().map(avoidable_seconds).sum();
+        let avoidable: f64 = report
+            .dockerfiles
+            .iter()
+            .filter(|d| d.counted())
+            .map(avoidable_seconds)
+            .sum();
         if avoidable > 0.05 {
             parts.push(format!("{} avoidable", duration(avoidable)));
         }
@@ -249,6 +256,7 @@ pub fn render_with(report: &Report, opts: &Options) -> String {
     let total_steps: usize = report
         .dockerfiles
         .iter()
+        .filter(|d| d.counted())
         .map(|d| d.summary.rebuilt + d.summary.cached)
         .sum();
     let warm = report
@@ -265,6 +273,9 @@ pub fn render_with(report: &Report, opts: &Options) -> String {
             "with the cache each build is predicted with (below)"
         }
     );
+    if let Some(u) = super::uncounted_sentence(report) {
+        let _ = writeln!(o, "{}\n", escape_sentence(&sentence(&capitalize(&u))));
+    }
     let several = report.dockerfiles.len() > 1;
     let mut order: Vec<&DockerfileReport> = report.dockerfiles.iter().collect();
     order.sort_by(|a, b| rebuild_of(b).total_cmp(&rebuild_of(a)));
@@ -288,7 +299,12 @@ pub fn render_with(report: &Report, opts: &Options) -> String {
                 }
             );
         }
-        let avoidable: f64 = report.dockerfiles.iter().map(avoidable_seconds).sum();
+        let avoidable: f64 = report
+            .dockerfiles
+            .iter()
+            .filter(|d| d.counted())
+            .map(avoidable_seconds)
+            .sum();
         let _ = writeln!(
             o,
             "| **total** | **{rebuilt} of {total_steps}** | **{}** | **{}** |",
@@ -333,6 +349,13 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
         escape(&target),
         escape_sentence(&super::assumption_sentence(&df.assumption))
     );
+    if let Some(g) = super::guess_sentence(df) {
+        let _ = writeln!(
+            o,
+            "<sub>{}</sub>\n",
+            escape_sentence(&sentence(&capitalize(&g)))
+        );
+    }
     if df.steps.is_empty() {
         let _ = writeln!(
             o,

@@ -20,7 +20,9 @@ pub mod review;
 pub mod sarif;
 pub mod text;
 
-use crate::engine::report::{Cause, CauseKind, DockerfileReport, Note, Origin, Status, Step};
+use crate::engine::report::{
+    Cause, CauseKind, ContextGuess, DockerfileReport, Note, Origin, Status, Step,
+};
 
 /// Facts about the run that are not part of the engine's report.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -833,19 +835,73 @@ pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
 }
 
 /// Display name of a build: path, plus where it is declared (compose services, bake targets,
-/// workflow steps), several declarations of one build folded into one line.
+/// workflow steps), several declarations of one build folded into one line; a guessed build
+/// says so, and whether it counts.
 pub fn build_title(df: &DockerfileReport) -> String {
     let origins: &[Origin] = if df.origins.is_empty() {
         std::slice::from_ref(&df.origin)
     } else {
         &df.origins
     };
-    let parts = origin_parts(origins);
+    let mut parts = origin_parts(origins);
+    if let Some(g) = &df.guessed {
+        parts.push(if g.counted {
+            "guessed build".to_string()
+        } else {
+            "guessed build, not counted".to_string()
+        });
+    }
     if parts.is_empty() {
         df.path.clone()
     } else {
         format!("{} ({})", df.path, parts.join("; "))
     }
+}
+
+/// What a guessed build rests on: nothing declares it, why its context is what it is, and
+/// whether it counts in the totals (`None` for a declared build).
+pub fn guess_sentence(df: &DockerfileReport) -> Option<String> {
+    let g = df.guessed.as_ref()?;
+    let why = match g.context {
+        ContextGuess::Given => "`--context` names it".to_string(),
+        ContextGuess::RootDockerfile => "the Dockerfile is at the root".to_string(),
+        ContextGuess::CopiesFromItsDirectory => {
+            "the files it copies are in its directory, not at the root".to_string()
+        }
+        ContextGuess::CopiesFromRoot => "the files it copies are at the root".to_string(),
+        ContextGuess::ItsDirectory => {
+            "it copies no file by name and its directory holds more than Dockerfiles".to_string()
+        }
+        ContextGuess::Root => {
+            "it copies no file by name and its directory holds only Dockerfiles".to_string()
+        }
+    };
+    let counts = if g.counted {
+        "it counts in the totals because the repository declares no build at all"
+    } else {
+        "it is left out of the totals"
+    };
+    Some(format!(
+        "guessed: no compose file, bake file, workflow or {} entry builds this Dockerfile; context {} because {why}; {counts}",
+        code("builds:"),
+        code(&df.context),
+    ))
+}
+
+/// The guessed builds left out of the totals, when there are any: how many and what they
+/// rebuild.
+pub fn uncounted_sentence(report: &crate::engine::report::Report) -> Option<String> {
+    let (n, steps, secs) = report.uncounted();
+    if n == 0 {
+        return None;
+    }
+    Some(format!(
+        "not counted: {n} guessed build{} (no declaration builds {}) with {steps} rebuilt step{}, about {}",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "them" },
+        if steps == 1 { "" } else { "s" },
+        duration(secs)
+    ))
 }
 
 /// One phrase per kind of declaration: "service api in compose.yaml", "services a, b and 23

@@ -77,6 +77,16 @@ fn fix_json(f: &Finding, sources: &std::collections::BTreeMap<String, String>) -
 
 /// `all_findings`: every finding (check); otherwise those concerning the change (analyze), with
 /// the predicted cache misses as `cache-miss` notes.
+/// A result about a guessed build says so in its properties (`guessed`, `counted`, the reason).
+fn guessed_properties(r: &mut Value, df: &crate::engine::report::DockerfileReport) {
+    if let (Some(g), Some(why)) = (&df.guessed, super::guess_sentence(df)) {
+        // beside the properties the result has (the assumption)
+        r["properties"]["guessed"] = json!(true);
+        r["properties"]["counted"] = json!(g.counted);
+        r["properties"]["guess"] = json!(super::backticked(&why));
+    }
+}
+
 pub fn render(report: &Report, all_findings: bool) -> String {
     let mut rules: Vec<Value> = RULES
         .iter()
@@ -119,12 +129,13 @@ pub fn render(report: &Report, all_findings: bool) -> String {
             if let Some(fx) = fix_json(f, &df.sources) {
                 r["fixes"] = json!([fx]);
             }
+            guessed_properties(&mut r, df);
             results.push(r);
         }
         if !all_findings {
             for (origin, follow) in super::chains(df) {
                 let why = super::chain_why(origin, df);
-                results.push(json!({
+                let mut r = json!({
                     "ruleId": CACHE_MISS,
                     "ruleIndex": index(CACHE_MISS),
                     "level": "note",
@@ -135,7 +146,9 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                     }}],
                     "partialFingerprints": {"cachebust/v1": format!("miss-{:016x}", fnv(&format!("{}\0{}\0{}", df.path, origin.stage, origin.instruction)))},
                     "properties": {"assumption": super::backticked(&super::assumption_sentence(&df.assumption))},
-                }));
+                });
+                guessed_properties(&mut r, df);
+                results.push(r);
             }
         }
     }

@@ -231,6 +231,9 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         report.engine
     );
     p.para("", "  ", &head);
+    if let Some(u) = super::uncounted_sentence(report) {
+        p.para("  ", "    ", &u);
+    }
     for d in &report.diagnostics {
         let first = format!(
             "{}{}: {}: ",
@@ -259,6 +262,9 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
             "    ",
             &super::assumption_sentence(&df.assumption),
         );
+        if let Some(g) = super::guess_sentence(df) {
+            p.para("  ", "    ", &g);
+        }
         let built = df.summary.rebuilt + df.summary.cached;
         if let Some(c) = cost_sentence(df) {
             p.para("  cost: ", "        ", &c);

@@ -15,6 +15,7 @@ mod dockerignore;
 mod fix_proofs;
 mod fix_proofs_rules;
 mod fix_proofs_unsafe;
+mod guessed;
 mod history;
 mod history_repos;
 mod hostile_cli;

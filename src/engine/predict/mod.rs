@@ -40,6 +40,8 @@ pub struct Ctx<'a> {
     pub rules: Option<rule_input::RuleCheck>,
     /// Histories of files the rules asked for.
     pub histories: &'a crate::engine::volatility::Histories,
+    /// What the builds of the analysis read from their contexts (`None`: not known).
+    pub shared_reads: Option<&'a rule_input::SharedReads<'a>>,
 }
 
 /// A predicted build with what later passes need.
@@ -478,6 +480,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         sources: Default::default(),
         assumption: assumption_of(build),
         verifications: Vec::new(),
+        guessed: None,
     };
     let rules = match ctx.rules {
         Some(check) => rule_pass(ctx, check, build, &head, base.as_deref(), &mut report),
@@ -546,6 +549,7 @@ fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) ->
             sources: Default::default(),
             assumption: assumption_of(build),
             verifications: Vec::new(),
+            guessed: None,
         },
         facts: Vec::new(),
         base_fixes: HashMap::default(),
@@ -682,6 +686,7 @@ fn run_rules(
         memo: Some(ctx.memo),
         histories: Some(ctx.histories),
         build_args: Some(&input.build_args),
+        shared_reads: ctx.shared_reads,
     };
     check(&rc, ctx.config)
 }

@@ -40,6 +40,85 @@ pub struct RuleContext<'a> {
     pub histories: Option<&'a crate::engine::volatility::Histories>,
     /// The build args this side is built with (`None` when no build is known).
     pub build_args: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// What the other builds of the analysis read from their contexts, by the ignore file that
+    /// governs them (`None`: this Dockerfile alone is known).
+    pub shared_reads: Option<&'a SharedReads<'a>>,
+}
+
+/// A path a build reads by name from its context (`rules::context_reads`): the fix of an ignore
+/// file another build shares must not hide it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// Root-relative path of the Dockerfile that reads it.
+    pub dockerfile: String,
+    /// Context-relative path it reads (`.git` for a RUN that runs git).
+    pub path: String,
+}
+
+/// What every build of one analysis reads from its context, grouped by the ignore file that
+/// governs the build (`<Dockerfile>.dockerignore` when present, else `<context>/.dockerignore`,
+/// whether or not it exists yet: the file a fix would create). Worked out on first use, per
+/// side, from the builds' Dockerfile texts: a rule that edits an ignore file asks, most
+/// analyses never do.
+pub struct SharedReads<'a> {
+    builds: &'a [crate::engine::BuildInput],
+    reads: fn(&str) -> Vec<String>,
+    sides: [std::cell::OnceCell<std::collections::BTreeMap<String, Vec<Read>>>; 2],
+}
+
+impl<'a> SharedReads<'a> {
+    /// `reads`: what one Dockerfile text reads by name from its context.
+    pub fn new(builds: &'a [crate::engine::BuildInput], reads: fn(&str) -> Vec<String>) -> Self {
+        SharedReads {
+            builds,
+            reads,
+            sides: Default::default(),
+        }
+    }
+
+    /// The ignore file that governs `build` on a side.
+    pub fn ignore_file(
+        build: &crate::engine::BuildInput,
+        side: &crate::engine::SideInput,
+    ) -> String {
+        if side.dockerfile_ignore.is_some() {
+            format!("{}.dockerignore", build.dockerfile)
+        } else if build.context.is_empty() {
+            ".dockerignore".to_string()
+        } else {
+            format!("{}/.dockerignore", build.context)
+        }
+    }
+
+    /// What the builds governed by `ignore_file` (root-relative) read on `side`.
+    pub fn of(&self, side: Side, ignore_file: &str) -> &[Read] {
+        let i = usize::from(side == Side::Head);
+        let map = self.sides[i].get_or_init(|| {
+            let mut map: std::collections::BTreeMap<String, Vec<Read>> = Default::default();
+            // a Dockerfile built several times (targets, contexts) is read once per file
+            let mut texts: std::collections::HashMap<&str, Vec<String>> = Default::default();
+            for b in self.builds {
+                let input = if side == Side::Head { &b.head } else { &b.base };
+                let Some(text) = input.dockerfile.as_ref().and_then(|t| t.text()) else {
+                    continue;
+                };
+                let reads = texts
+                    .entry(b.dockerfile.as_str())
+                    .or_insert_with(|| (self.reads)(text));
+                let e = map.entry(Self::ignore_file(b, input)).or_default();
+                e.extend(reads.iter().map(|p| Read {
+                    dockerfile: b.dockerfile.clone(),
+                    path: p.clone(),
+                }));
+            }
+            for v in map.values_mut() {
+                v.sort_by(|a, b| (&a.dockerfile, &a.path).cmp(&(&b.dockerfile, &b.path)));
+                v.dedup();
+            }
+            map
+        });
+        map.get(ignore_file).map_or(&[], Vec::as_slice)
+    }
 }
 
 impl RuleContext<'_> {

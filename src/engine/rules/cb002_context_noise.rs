@@ -13,7 +13,9 @@
 //!
 //! **Fix safety.** Each entry is checked with the `.dockerignore` matcher against the tree: an
 //! entry that would drop a file another COPY or a RUN needs is left out (a RUN running `git` or
-//! naming `.git/…` keeps `.git`). Safe when the broad COPY is in a stage whose files do not
+//! naming `.git/…` keeps `.git`), and so is one that would drop what another build governed by
+//! the same ignore file reads (a demo guessed to use the root context shares the root
+//! `.dockerignore` with the main build, whose `git describe` needs `.git`). Safe when the broad COPY is in a stage whose files do not
 //! reach the final image (only artifacts are copied out); unsafe otherwise, because the image
 //! then no longer holds those files.
 
@@ -208,7 +210,24 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     // share the root context): one `**/<name>` entry that says how many files it stands for
     let mut queue = fold(noise, &base);
     // keep only entries that drop nothing a later step needs
-    let needed = needed_paths(ctx, idx);
+    let mut needed = needed_paths(ctx, idx);
+    // the other builds the same ignore file governs (a demo whose guessed context is the root
+    // shares the root `.dockerignore` with the main build): what they read stays in too, `.git`
+    // included when one runs git; what the file already hides from them is not this fix's doing
+    if let Some(shared) = ctx.shared_reads {
+        let hidden = |p: &str| {
+            ctx.ignore.matcher.as_ref().is_some_and(|m| {
+                m.walk_excluded(p).unwrap_or(false) || m.dir_pruned(p).unwrap_or(false)
+            })
+        };
+        let mut seen: std::collections::HashSet<String> = needed.iter().cloned().collect();
+        for r in shared.of(ctx.side, &file) {
+            if r.dockerfile != ctx.path && !seen.contains(&r.path) && !hidden(&r.path) {
+                seen.insert(r.path.clone());
+                needed.push(r.path.clone());
+            }
+        }
+    }
     let runs: Vec<String> = ctx.df.instructions.iter().filter_map(run_command).collect();
     let old: &[String] = &ctx.ignore.patterns;
     let flavor = ctx.flavor;
@@ -277,16 +296,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         let name = path.rsplit('/').next().unwrap_or(path);
         let used_by_run = runs.iter().any(|r| {
             if name == ".git" {
-                // `git …` (not `git clone`), or `.git` named as a path (`cat .git/HEAD`)
-                r.split(['&', ';', '|', '\n']).any(|c| {
-                    let w: Vec<&str> = c.split_whitespace().collect();
-                    w.first() == Some(&"git") && w.get(1) != Some(&"clone")
-                }) || r.match_indices(".git").any(|(i, _)| {
-                    !r[i + 4..]
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
-                })
+                super::runs_git(r)
             } else {
                 r.contains(name)
             }

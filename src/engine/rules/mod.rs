@@ -405,6 +405,67 @@ pub fn context_copy(inst: &Instruction) -> Option<(Vec<&str>, &str)> {
     (srcs.len() == sources.len()).then_some((srcs, dest.as_str()))
 }
 
+/// What a Dockerfile reads by name from its build context, context-relative: the sources of its
+/// `COPY`/`ADD` without `--from` (not `.`, a URL or a variable), the sources of its bind mounts
+/// of the context, and `.git` when a `RUN` runs git (`runs_git`). A fix to an ignore file that
+/// other builds share must not hide any of them (`RuleContext::shared_reads`).
+pub fn context_reads(text: &str) -> Vec<String> {
+    let df = super::dockerfile::parse(text);
+    let mut out = Vec::new();
+    let mut keep = |p: &str| {
+        if p.contains('$') || p.contains("://") {
+            return;
+        }
+        let p = super::tree::join_clean("", p.trim_matches('"'));
+        if !p.is_empty() && p != "." {
+            out.push(p);
+        }
+    };
+    for inst in &df.instructions {
+        if let Some((srcs, _)) = context_copy(inst) {
+            srcs.into_iter().for_each(&mut keep);
+        }
+        if inst.kind != Kind::Run {
+            continue;
+        }
+        for f in inst.flags_named("mount") {
+            let v = f.value.clone().unwrap_or_default();
+            let parts = super::dockerfile::stages::split_csv(&v);
+            let bind = parts
+                .iter()
+                .all(|p| !p.starts_with("type=") || p.as_str() == "type=bind");
+            if !bind || parts.iter().any(|p| p.starts_with("from=")) {
+                continue;
+            }
+            for p in &parts {
+                if let Some(src) = p.strip_prefix("source=").or_else(|| p.strip_prefix("src=")) {
+                    keep(src);
+                }
+            }
+        }
+        if run_command(inst).is_some_and(|r| runs_git(&r)) {
+            keep(".git");
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether a `RUN` command reads the repository's `.git`: it runs `git …` (not `git clone`), or
+/// names `.git` as a path (`cat .git/HEAD`).
+pub fn runs_git(r: &str) -> bool {
+    r.split(['&', ';', '|', '\n']).any(|c| {
+        let w: Vec<&str> = c.split_whitespace().collect();
+        w.first() == Some(&"git") && w.get(1) != Some(&"clone")
+    }) || r.match_indices(".git").any(|(i, _)| {
+        !r[i + 4..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    })
+}
+
 /// `.`, `./`, or a directory: a COPY source that takes many files.
 pub fn is_broad_source(ctx: &RuleContext<'_>, src: &str) -> bool {
     let s = src.trim_end_matches('/');
@@ -646,6 +707,7 @@ pub fn audit_text(
         memo: None,
         histories: None,
         build_args: None,
+        shared_reads: None,
     };
     check(&ctx, config)
 }
@@ -702,6 +764,23 @@ impl TryFrom<FindingRead> for Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_dockerfile_reads_from_its_context() {
+        let text = "FROM alpine AS a\nCOPY go.mod go.sum ./\nCOPY . .\nCOPY --from=b /x /x\nADD https://e.x/f /f\nCOPY ${D}/x /y\nRUN --mount=type=bind,source=./scripts,target=/s sh /s/a\nRUN --mount=type=cache,target=/c --mount=type=bind,target=. git describe --tags > /v\nRUN --mount=type=bind,from=a,source=/out,target=/o true\n";
+        assert_eq!(
+            context_reads(text),
+            [".git", "go.mod", "go.sum", "scripts"],
+            "{text}"
+        );
+        // `git clone` reads no .git of the context; `cat .git/HEAD` does
+        assert!(context_reads("FROM a\nRUN git clone https://x/y\n").is_empty());
+        assert_eq!(
+            context_reads("FROM a\nCOPY . .\nRUN cat .git/HEAD\n"),
+            [".git"]
+        );
+        assert!(context_reads("FROM a\nRUN echo .github\n").is_empty());
+    }
 
     #[test]
     fn inline_ignores() {
