@@ -74,6 +74,8 @@ struct Spec {
     base_target: Option<String>,
     always: bool,
     extra_touched: Vec<String>,
+    /// The bake calls that build it (`BuildInput::calls`).
+    calls: Vec<String>,
 }
 
 /// What is at `path` when it is not a readable file, and on which side ("head" first): a
@@ -169,6 +171,7 @@ pub async fn analyze_with<R: RepoSource>(
                     base_target: opts.target.clone(),
                     always: true,
                     extra_touched: Vec::new(),
+                    calls: Vec::new(),
                 }),
             }
         }
@@ -225,6 +228,7 @@ pub async fn analyze_with<R: RepoSource>(
             head: side(&head_files, s, &s.head_args, &s.head_target, &s.head_inline),
             always_report: s.always,
             extra_touched: s.extra_touched.clone(),
+            calls: s.calls.clone(),
         })
         .collect();
 
@@ -397,6 +401,7 @@ async fn discover_specs<R: RepoSource>(
             base_inline: base.inline.clone(),
             always: opts.report_all,
             extra_touched: f.touched.clone(),
+            calls: f.calls.clone(),
         });
     }
 
@@ -437,6 +442,7 @@ async fn discover_specs<R: RepoSource>(
             base_inline: None,
             always: opts.report_all,
             extra_touched: Vec::new(),
+            calls: Vec::new(),
         });
     }
     if !inferred.is_empty() {

@@ -16,7 +16,12 @@ use crate::ports::{RepoSource, SourceError};
 /// A build as one declaration gives it, on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declared {
+    /// What declares it: on one side, the k-th declaration of an origin is the k-th declaration
+    /// of that origin on the other side.
     pub origin: Origin,
+    /// More origins the same declaration stands for (the bake target a bake-action step builds
+    /// from files of its own).
+    pub also: Vec<Origin>,
     pub dockerfile: String,
     pub context: String,
     pub inline: Option<String>,
@@ -25,6 +30,9 @@ pub struct Declared {
     pub contexts: BTreeMap<String, String>,
     /// Files the declaration was resolved from (compose files, `.env`, bake files, workflow).
     pub inputs: Vec<String>,
+    /// The `docker buildx bake` calls that build it: the bake-action step, the bake groups
+    /// that name it (a group is built in one call).
+    pub calls: Vec<String>,
 }
 
 impl Declared {
@@ -47,6 +55,8 @@ pub struct Found {
     pub origins: Vec<Origin>,
     /// Files whose change alters the build's declaration (e.g. a `.env` bumping a build arg).
     pub touched: Vec<String>,
+    /// The bake calls of all its declarations (`Declared::calls`).
+    pub calls: Vec<String>,
 }
 
 fn diag(file: &str, line: Option<u32>, error: bool, message: String) -> FileDiagnostic {
@@ -142,6 +152,21 @@ impl DeclCache {
             g.truncate(Self::CAPACITY);
         }
     }
+}
+
+/// One `docker buildx bake` resolution: a directory's default files, or the files a
+/// bake-action step names, with the variables of the environment it runs in.
+struct BakeRun {
+    dir: String,
+    files: Vec<String>,
+    env: BTreeMap<String, String>,
+    /// Names the steps of this run build (`default` for a step naming none).
+    also: Vec<String>,
+    /// The directory's default files as a developer's `docker buildx bake` reads them: its
+    /// targets are declarations of the bake files themselves.
+    own: bool,
+    /// Indices of the bake-action steps that run it.
+    steps: Vec<usize>,
 }
 
 /// Every declared build of one side. `names` are the discovered build files of the head.
@@ -248,6 +273,7 @@ async fn declared<R: RepoSource>(
                     service: b.service.clone(),
                     project: p.label(),
                 },
+                also: Vec::new(),
                 dockerfile: b.dockerfile,
                 context: b.context,
                 inline: b.inline,
@@ -255,6 +281,7 @@ async fn declared<R: RepoSource>(
                 target: b.target,
                 contexts: b.contexts,
                 inputs: r.inputs.clone(),
+                calls: Vec::new(),
             });
         }
     }
@@ -291,7 +318,9 @@ async fn declared<R: RepoSource>(
                     file: b.file.clone(),
                     job: b.job.clone(),
                     step: b.step.clone(),
+                    target: None,
                 },
+                also: Vec::new(),
                 dockerfile: b.dockerfile,
                 context: b.context,
                 inline: None,
@@ -299,17 +328,23 @@ async fn declared<R: RepoSource>(
                 target: b.target,
                 contexts: b.contexts,
                 inputs: vec![b.file],
+                calls: Vec::new(),
             });
         }
         bake_steps.extend(f.bakes);
     }
 
-    // --- Bake
-    let mut bake_names: Vec<String> = names
+    // --- Bake: what `docker buildx bake` reads in each directory (its default files), and what
+    // each bake-action step reads (exactly the files it names, in its order, else its
+    // directory's default files) with the step's `env:` for the variables. One resolution per
+    // distinct (directory, files, environment); a step's builds are the targets it selects there,
+    // one declaration per target.
+    let default_names: Vec<String> = names
         .iter()
         .filter(|n| discover::is_bake_name(n))
         .cloned()
         .collect();
+    let mut bake_names = default_names.clone();
     for s in &bake_steps {
         for f in &s.files {
             if !bake_names.contains(f) {
@@ -318,69 +353,149 @@ async fn declared<R: RepoSource>(
         }
     }
     read_map(repo, side, &bake_names, &mut files).await?;
-    let mut groups: Vec<(String, Vec<String>)> = bake::projects(&bake_names);
-    // files a bake-action names under other names form their own group
-    for s in &bake_steps {
-        let odd: Vec<String> = s
-            .files
+    let defaults = bake::projects(&default_names);
+    let mut runs: Vec<BakeRun> = defaults
+        .iter()
+        .map(|(dir, f)| BakeRun {
+            dir: dir.clone(),
+            files: f.clone(),
+            env: outer_env.clone(),
+            also: Vec::new(),
+            own: true,
+            steps: Vec::new(),
+        })
+        .collect();
+    for (i, s) in bake_steps.iter().enumerate() {
+        let mut env = outer_env.clone();
+        env.extend(s.env.clone());
+        let (dir, f) = if s.files.is_empty() {
+            match defaults.iter().find(|(d, _)| d == &s.workdir) {
+                Some((d, f)) => (d.clone(), f.clone()),
+                // no bake file there (bake would read the compose files): nothing to add
+                None => continue,
+            }
+        } else {
+            (s.workdir.clone(), s.files.clone())
+        };
+        let at = match runs
             .iter()
-            .filter(|f| !discover::is_bake_name(f))
-            .cloned()
-            .collect();
-        if !odd.is_empty() {
-            groups.push((s.workdir.clone(), odd));
+            .position(|r| r.dir == dir && r.files == f && r.env == env)
+        {
+            Some(at) => at,
+            None => {
+                runs.push(BakeRun {
+                    dir,
+                    files: f,
+                    env,
+                    also: Vec::new(),
+                    own: false,
+                    steps: Vec::new(),
+                });
+                runs.len() - 1
+            }
+        };
+        let run = &mut runs[at];
+        if s.targets.is_empty() {
+            run.also.push("default".into());
         }
+        run.also.extend(s.targets.iter().cloned());
+        run.steps.push(i);
     }
-    for (dir, group) in groups {
-        let texts: Vec<(String, String)> = group
+    for run in &runs {
+        let texts: Vec<(String, String)> = run
+            .files
             .iter()
             .filter_map(|f| files.get(f).cloned().flatten().map(|t| (f.clone(), t)))
             .collect();
         if texts.is_empty() {
             continue;
         }
-        let r = bake::resolve(&dir, &texts, outer_env);
-        for pr in r.problems {
-            diags.push(diag(&pr.file, pr.line, pr.error, pr.message));
-        }
-        for b in r.builds {
-            let inputs: Vec<String> = texts.iter().map(|x| x.0.clone()).collect();
-            let decl = Declared {
-                origin: Origin::Bake {
-                    file: b.file.clone(),
-                    target: b.target_name.clone(),
-                },
-                dockerfile: b.dockerfile,
-                context: b.context,
-                inline: b.inline,
-                args: b.args,
-                target: b.target,
-                contexts: b.contexts,
-                inputs,
-            };
-            // a bake-action step that builds this target is one more origin of it
-            for s in &bake_steps {
-                let names_it = s.targets.is_empty()
-                    || s.targets
-                        .iter()
-                        .any(|t| t == &b.target_name || t == "default");
-                let reads_it = if s.files.is_empty() {
-                    s.workdir == dir
-                } else {
-                    s.files.iter().any(|f| texts.iter().any(|(p, _)| p == f))
-                };
-                if names_it && reads_it {
-                    let mut d = decl.clone();
-                    d.origin = Origin::Workflow {
-                        file: s.file.clone(),
-                        job: s.job.clone(),
-                        step: s.step.clone(),
-                    };
-                    d.inputs.push(s.file.clone());
-                    out.push(d);
-                }
+        let r = bake::resolve(&run.dir, &texts, &run.env, &run.also);
+        for pr in &r.problems {
+            let d = diag(&pr.file, pr.line, pr.error, pr.message.clone());
+            if !diags.contains(&d) {
+                diags.push(d);
             }
-            out.push(decl);
+        }
+        let inputs: Vec<String> = texts.iter().map(|x| x.0.clone()).collect();
+        let decl = |b: &bake::BakeBuild,
+                    origin: Origin,
+                    also: Vec<Origin>,
+                    inputs: Vec<String>,
+                    calls: Vec<String>| Declared {
+            origin,
+            also,
+            dockerfile: b.dockerfile.clone(),
+            context: b.context.clone(),
+            inline: b.inline.clone(),
+            args: b.args.clone(),
+            target: b.target.clone(),
+            contexts: b.contexts.clone(),
+            inputs,
+            calls,
+        };
+        let bake_origin = |b: &bake::BakeBuild| Origin::Bake {
+            file: b.file.clone(),
+            target: b.target_name.clone(),
+        };
+        if run.own {
+            // each group is one call (`docker buildx bake GROUP`)
+            let groups: Vec<(String, Vec<String>)> = r
+                .groups
+                .keys()
+                .filter_map(|g| {
+                    let members = r.select(std::slice::from_ref(g)).ok()?;
+                    Some((format!("group {g} of {}", inputs.join(", ")), members))
+                })
+                .collect();
+            for b in &r.builds {
+                let calls = groups
+                    .iter()
+                    .filter(|(_, m)| m.contains(&b.target_name))
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                out.push(decl(b, bake_origin(b), Vec::new(), inputs.clone(), calls));
+            }
+        }
+        for s in run.steps.iter().map(|i| &bake_steps[*i]) {
+            let chosen = match r.select(&s.targets) {
+                Ok(c) => c,
+                Err(name) => {
+                    diags.push(diag(
+                        &s.file,
+                        s.line,
+                        false,
+                        format!(
+                            "job {}, {}: bake target {name} is in none of {}; bake fails there, the step is not analysed",
+                            s.job,
+                            s.step,
+                            inputs.join(", ")
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            for t in chosen {
+                let Some(b) = r.builds.iter().find(|b| b.target_name == t) else {
+                    continue;
+                };
+                let origin = Origin::Workflow {
+                    file: s.file.clone(),
+                    job: s.job.clone(),
+                    step: s.step.clone(),
+                    target: Some(t.clone()),
+                };
+                // the directory's own resolution declares the target already
+                let also = if run.own {
+                    Vec::new()
+                } else {
+                    vec![bake_origin(b)]
+                };
+                let mut inputs = inputs.clone();
+                inputs.push(s.file.clone());
+                let call = format!("step {} of job {} in {}", s.step, s.job, s.file);
+                out.push(decl(b, origin, also, inputs, vec![call]));
+            }
         }
     }
 
@@ -407,6 +522,7 @@ async fn declared<R: RepoSource>(
                 file: config_file.to_string(),
                 index: i,
             },
+            also: Vec::new(),
             dockerfile,
             context,
             inline: None,
@@ -414,6 +530,7 @@ async fn declared<R: RepoSource>(
             target: b.target.clone(),
             contexts: BTreeMap::new(),
             inputs: vec![config_file.to_string()],
+            calls: Vec::new(),
         });
     }
     if let Some(c) = cache {
@@ -485,8 +602,15 @@ pub async fn declared_builds<R: RepoSource>(
         head.clone()
     };
     let mut found: Vec<Found> = Vec::new();
-    for h in head {
-        let b = base.iter().find(|b| b.origin == h.origin).cloned();
+    for (k, h) in head.iter().enumerate() {
+        // the same declaration on the base side: the same origin, the same occurrence of it
+        let nth = head[..k].iter().filter(|o| o.origin == h.origin).count();
+        let b = base
+            .iter()
+            .filter(|b| b.origin == h.origin)
+            .nth(nth)
+            .cloned();
+        let h = h.clone();
         let mut touched: Vec<String> = Vec::new();
         match &b {
             Some(b) if !b.same_build(&h) => {
@@ -517,8 +641,10 @@ pub async fn declared_builds<R: RepoSource>(
         }
         match found.iter_mut().find(|f| f.head.same_build(&h)) {
             Some(f) => {
-                if !f.origins.contains(&h.origin) {
-                    f.origins.push(h.origin.clone());
+                for o in std::iter::once(&h.origin).chain(&h.also) {
+                    if !f.origins.contains(o) {
+                        f.origins.push(o.clone());
+                    }
                 }
                 for t in touched {
                     if !f.touched.contains(&t) {
@@ -528,9 +654,15 @@ pub async fn declared_builds<R: RepoSource>(
                 if f.base.is_none() {
                     f.base = b;
                 }
+                for c in &h.calls {
+                    if !f.calls.contains(c) {
+                        f.calls.push(c.clone());
+                    }
+                }
             }
             None => found.push(Found {
-                origins: vec![h.origin.clone()],
+                origins: std::iter::once(&h.origin).chain(&h.also).cloned().collect(),
+                calls: h.calls.clone(),
                 head: h,
                 base: b,
                 touched,

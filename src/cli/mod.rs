@@ -29,8 +29,10 @@ Without --dockerfile, builds are found as the repository's own tools define them
 (compose*.y*ml, docker-compose*.y*ml with their override files, include, extends and .env),
 bake files (docker-bake.hcl/.json and overrides), workflow steps of docker/build-push-action and
 docker/bake-action, and `builds:` in .github/cachebust.yml; then every other Dockerfile of the
-head tree (Dockerfile, Dockerfile.*, *.Dockerfile, *.dockerfile) with a guessed context. A build
-declared several times is one build. Only the builds the change touches are reported.
+head tree (Dockerfile, Dockerfile.*, *.Dockerfile, *.dockerfile, Containerfile, Containerfile.*,
+*.containerfile) with a guessed context. A build declared several times is one build; a
+bake-action step is one build per bake target it selects, and a step its targets share in one
+bake call counts once in the totals. Only the builds the change touches are reported.
 
 Assumption: the base revision was built with the same target and build args on this builder, and
 its cache is warm. Predictions say what misses relative to that cache.

@@ -246,22 +246,21 @@ impl Accumulator {
                 acc.commits += 1;
                 acc.last_commit = commit.to_string();
             }
-            let secs = df
-                .cost
-                .as_ref()
-                .map_or(0.0, |c| c.estimated_rebuild_seconds);
+            // a step an earlier build of the same bake call runs is counted there
+            let secs = df.counted_seconds();
             acc.seconds += secs;
-            cc.rebuilt_steps += df.summary.rebuilt;
+            cc.rebuilt_steps += df.counted_rebuilt();
             cc.rebuild_seconds += secs;
             cc.builds.push(CommitBuild {
                 path: df.path.clone(),
                 context: df.context.clone(),
                 target: df.target.clone(),
                 declared_in: declared_in(df),
-                rebuilt_steps: df.summary.rebuilt,
+                rebuilt_steps: df.counted_rebuilt(),
                 rebuild_seconds: cents(secs),
                 touched_by: df.touched_by.clone(),
             });
+            let shared = df.shared.as_ref().map_or(&[][..], |s| s.lines.as_slice());
             for s in df.steps.iter().filter(|s| s.status == Status::Rebuilt) {
                 let e = acc
                     .steps
@@ -272,7 +271,9 @@ impl Accumulator {
                     e.1 += 1;
                     e.3 = index;
                 }
-                e.2 += s.estimated_seconds.unwrap_or(0.0);
+                if !shared.contains(&s.line) {
+                    e.2 += s.estimated_seconds.unwrap_or(0.0);
+                }
             }
             for (origin, _) in crate::engine::report::chains(df) {
                 let Some(c) = &origin.cause else { continue };

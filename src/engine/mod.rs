@@ -152,6 +152,9 @@ pub struct BuildInput {
     pub always_report: bool,
     /// Extra changed inputs (the compose file that declares it, when its entry changed).
     pub extra_touched: Vec<String>,
+    /// The `docker buildx bake` calls that build it (a bake-action step, a bake group): bake
+    /// solves the targets of one call together, so a vertex they share runs once.
+    pub calls: Vec<String>,
 }
 
 /// Everything `analyze` needs.
@@ -223,6 +226,7 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
     let logs = read_logs(&inputs.timings, &mut diagnostics);
     let assigned = assign_logs(&logs, &predicted, &mut diagnostics);
     let mut dockerfiles = Vec::new();
+    let mut vertices = Vec::new();
     for ((bi, mut p), logs) in predicted.into_iter().zip(assigned) {
         p.report.origins = if inputs.builds[bi].origins.is_empty() {
             vec![inputs.builds[bi].origin.clone()]
@@ -238,8 +242,10 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
             &inputs.config,
             &mut predictions,
         );
+        vertices.push((&inputs.builds[bi].calls, std::mem::take(&mut p.keys)));
         dockerfiles.push(p.report);
     }
+    mark_shared(&mut dockerfiles, &vertices);
     let report = Report {
         engine: inputs.engine.name().to_string(),
         dockerfiles,
@@ -250,6 +256,50 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         report,
         need: needs.take(),
         predictions,
+    }
+}
+
+/// The rebuilt steps each build shares with an earlier build of one of its bake calls (the same
+/// vertex: `predict::vertex_keys`): bake solves the targets of one call together, so the shared
+/// vertex runs once and the totals count it for the earlier build only.
+fn mark_shared(
+    dockerfiles: &mut [report::DockerfileReport],
+    vertices: &[(&Vec<String>, hash::HashMap<u32, predict::VertexKey>)],
+) {
+    // (call, vertex) → the first build of the call that rebuilds it
+    let mut first: hash::HashMap<(&str, predict::VertexKey), usize> = hash::HashMap::default();
+    for (i, (calls, keys)) in vertices.iter().enumerate() {
+        if calls.is_empty() || keys.is_empty() {
+            continue;
+        }
+        let mut shared: Option<report::Shared> = None;
+        for step in dockerfiles[i]
+            .steps
+            .iter()
+            .filter(|s| s.status == report::Status::Rebuilt)
+        {
+            let Some(key) = keys.get(&step.line) else {
+                continue;
+            };
+            let earlier = calls
+                .iter()
+                .filter_map(|c| first.get(&(c.as_str(), *key)).copied())
+                .filter(|j| *j < i)
+                .min();
+            for c in calls.iter() {
+                first.entry((c.as_str(), *key)).or_insert(i);
+            }
+            let Some(j) = earlier else { continue };
+            let s = shared.get_or_insert_with(|| report::Shared {
+                lines: Vec::new(),
+                seconds: 0.0,
+                path: dockerfiles[j].path.clone(),
+                target: dockerfiles[j].target.clone(),
+            });
+            s.lines.push(step.line);
+            s.seconds += step.estimated_seconds.unwrap_or(0.0);
+        }
+        dockerfiles[i].shared = shared;
     }
 }
 
@@ -489,6 +539,7 @@ mod tests {
             head: side("2"),
             always_report: true,
             extra_touched: Vec::new(),
+            calls: Vec::new(),
         }
     }
 

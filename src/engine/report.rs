@@ -412,6 +412,10 @@ pub enum Origin {
         file: String,
         job: String,
         step: String,
+        /// For a `docker/bake-action` step: the bake target this build is (a step builds one
+        /// build per target it names).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
     },
     /// An entry of `builds:` in the configuration file.
     Config { file: String, index: usize },
@@ -445,10 +449,46 @@ pub struct DockerfileReport {
     pub touched_by: Vec<String>,
     pub summary: Summary,
     pub cost: Option<CostSummary>,
+    /// Rebuilt steps an earlier build of the same `docker buildx bake` call rebuilds too: the
+    /// totals count them once, there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<Shared>,
     /// Findings of the rules (PR mode: `relevant` marks those that concern the change).
     pub findings: Vec<Finding>,
     /// Head texts of the files fixes edit (for rendering diffs); "" for a file a fix creates.
     pub sources: std::collections::BTreeMap<String, String>,
+}
+
+/// Rebuilt steps of a build whose vertices an earlier build of the same `docker buildx bake`
+/// call rebuilds: bake solves the targets of one call together and runs a shared vertex once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shared {
+    /// Lines of this build's rebuilt steps that run for the earlier build.
+    pub lines: Vec<u32>,
+    /// Their estimated seconds (in this build's cost, not in the totals).
+    pub seconds: f64,
+    /// The earlier build: its Dockerfile and target.
+    pub path: String,
+    pub target: Option<String>,
+}
+
+impl DockerfileReport {
+    /// Rebuilt steps the totals count for this build: those no earlier build of a bake call
+    /// it shares runs already.
+    pub fn counted_rebuilt(&self) -> usize {
+        self.summary
+            .rebuilt
+            .saturating_sub(self.shared.as_ref().map_or(0, |s| s.lines.len()))
+    }
+
+    /// Rebuild seconds the totals count for this build (see `counted_rebuilt`).
+    pub fn counted_seconds(&self) -> f64 {
+        let own = self
+            .cost
+            .as_ref()
+            .map_or(0.0, |c| c.estimated_rebuild_seconds);
+        (own - self.shared.as_ref().map_or(0.0, |s| s.seconds)).max(0.0)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -471,16 +511,19 @@ pub struct FileDiagnostic {
 }
 
 impl Report {
+    /// Steps all reported builds rebuild, a vertex several builds of one bake call share once.
     pub fn rebuilt_steps(&self) -> usize {
-        self.dockerfiles.iter().map(|d| d.summary.rebuilt).sum()
+        self.dockerfiles
+            .iter()
+            .map(DockerfileReport::counted_rebuilt)
+            .sum()
     }
 
-    /// Seconds all reported builds get slower.
+    /// Seconds all reported builds get slower (a shared vertex of a bake call once).
     pub fn rebuild_seconds(&self) -> f64 {
         self.dockerfiles
             .iter()
-            .filter_map(|d| d.cost.as_ref())
-            .map(|c| c.estimated_rebuild_seconds)
+            .map(DockerfileReport::counted_seconds)
             .sum()
     }
 }

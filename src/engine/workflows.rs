@@ -43,6 +43,8 @@ pub struct StepBake {
     pub workdir: String,
     /// Targets or groups named (empty: the `default` group).
     pub targets: Vec<String>,
+    /// The literal `env:` of the workflow, job and step: bake reads its variables from it.
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -85,6 +87,19 @@ struct Env<'a> {
 }
 
 impl Env<'_> {
+    /// Every variable the step sees (the nearest layer wins), as bake reads its environment;
+    /// what is copied counts against the file's budget.
+    fn flattened(&self, budget: &mut Budget) -> Result<BTreeMap<String, String>, Exceeded> {
+        let mut out = BTreeMap::new();
+        for l in self.layers.iter().rev() {
+            for (k, v) in l.iter() {
+                budget.bytes(k.len() + v.len())?;
+                out.insert(k.to_string(), v.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     fn get(&self, k: &str) -> Option<&str> {
         self.layers
             .iter()
@@ -422,6 +437,46 @@ fn read_jobs(
             } else if uses.starts_with("docker/bake-action@") {
                 let line = bake_lines.next();
                 let mut expand = |what: &str, v: &str| step.expand(budget, line, what, v);
+                // `source`: the repository's Git context (the default) or `.` build this tree;
+                // another repository's does not
+                if let Some(src) = get("source").and_then(s) {
+                    let (src, unknown) = expand("source", &src)?;
+                    let this_tree = !unknown
+                        && (src.contains("{{defaultContext}}")
+                            || !(src.contains("://") || src.starts_with("git@")));
+                    if !this_tree {
+                        problem(
+                            found,
+                            line,
+                            false,
+                            format!(
+                                "job {job}, {step_name}: bake source {src} is not this repository's tree; the step is not analysed"
+                            ),
+                        );
+                        continue;
+                    }
+                }
+                let mut targets: Vec<String> = Vec::new();
+                let mut run_time = None;
+                for t in list(get("targets")) {
+                    let (t, unknown) = expand("bake target", &t)?;
+                    if unknown {
+                        run_time = Some(t);
+                        break;
+                    }
+                    targets.push(t);
+                }
+                if let Some(t) = run_time {
+                    problem(
+                        found,
+                        line,
+                        false,
+                        format!(
+                            "job {job}, {step_name}: bake targets {t} are known only when the workflow runs; the step is not analysed"
+                        ),
+                    );
+                    continue;
+                }
                 let workdir = match get("workdir").and_then(s) {
                     None => String::new(),
                     Some(w) => {
@@ -478,7 +533,12 @@ fn read_jobs(
                     line,
                     files,
                     workdir,
-                    targets: list(get("targets")),
+                    targets,
+                    env: env.flattened(budget).map_err(|exceeded| OverBudget {
+                        line,
+                        what: format!("job {job}, {step_name}: env"),
+                        exceeded,
+                    })?,
                 });
             }
         }
@@ -650,6 +710,57 @@ jobs:
         assert!(f.problems.is_empty(), "{:?}", f.problems);
         assert_eq!(f.builds[0].args["X"].len(), 1_200_000);
         assert_eq!(f.builds[0].args["Y"], "js");
+    }
+
+    #[test]
+    fn bake_steps_env_source_and_run_time_targets() {
+        let y = r#"
+env:
+  TAG: "1"
+jobs:
+  bake:
+    runs-on: ubuntu-latest
+    env:
+      GO_VERSION: "1.23"
+    steps:
+      - uses: docker/bake-action@v6
+        env:
+          TAG: "2"
+          NOT_KNOWN: ${{ secrets.X }}
+      - uses: docker/bake-action@v6
+        with:
+          source: .
+          targets: |
+            bench
+            ${{ env.EXTRA }}
+        env:
+          EXTRA: lint
+      - name: matrix
+        uses: docker/bake-action@v6
+        with:
+          targets: ${{ matrix.target }}
+      - name: remote
+        uses: docker/bake-action@v6
+        with:
+          source: "https://github.com/tonistiigi/xx.git#main"
+      - uses: docker/bake-action/subaction/matrix@v6
+"#;
+        let f = read(".github/workflows/bake.yml", y);
+        assert_eq!(f.bakes.len(), 2, "{:?}", f.bakes);
+        assert!(f.bakes[0].targets.is_empty());
+        assert_eq!(
+            f.bakes[0].env,
+            BTreeMap::from([
+                ("GO_VERSION".to_string(), "1.23".to_string()),
+                ("TAG".to_string(), "2".to_string())
+            ])
+        );
+        assert_eq!(f.bakes[1].targets, vec!["bench", "lint"]);
+        let msgs: Vec<&str> = f.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("matrix.target"), "{msgs:?}");
+        assert_eq!(f.problems[0].line, Some(23));
+        assert!(msgs[1].contains("not this repository"), "{msgs:?}");
     }
 
     #[test]

@@ -281,7 +281,7 @@ fn bake_matches_buildx_bake_print() {
             .iter()
             .map(|f| (f.clone(), std::fs::read_to_string(dir.join(f)).unwrap()))
             .collect();
-        let r = bake::resolve(d, &texts, &BTreeMap::new());
+        let r = bake::resolve(d, &texts, &BTreeMap::new(), &[]);
         // targets whose `matrix` cachebust does not expand are left out of the comparison
         let skipped: Vec<&str> = r
             .problems

@@ -2,6 +2,7 @@
 
 mod action;
 mod architecture;
+mod bake_calls;
 mod budgets;
 mod buildkit;
 mod buildlogs;
