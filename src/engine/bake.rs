@@ -494,7 +494,9 @@ fn eval_vars(
     for var in var_exprs {
         let name = &var.name;
         if let Some(v) = env.get(name) {
-            values.insert(name.clone(), hcl::Value::String(v.clone()));
+            let v = hcl::Value::String(v.clone());
+            ctx.declare_var(name.as_str(), v.clone());
+            values.insert(name.clone(), v);
             continue;
         }
         let v = match (&var.hcl, &var.json) {
@@ -1337,6 +1339,21 @@ target "lint" {
         let env = BTreeMap::from([("V".to_string(), "from-env".to_string())]);
         let r = resolve("b", &f, &env, &[]);
         assert!(r.problems.is_empty(), "{:?}", r.problems);
+        // a variable the environment sets is usable in expressions (a workflow's env: did
+        // leave every expression that read it unevaluated)
+        let h = vec![(
+            "docker-bake.hcl".to_string(),
+            "variable \"GO\" { default = null }\ntarget \"t\" {\n  args = { GO = GO, V = \"v${GO}\" }\n}\n"
+                .to_string(),
+        )];
+        let go = resolve(
+            "",
+            &h,
+            &BTreeMap::from([("GO".to_string(), "1.23".to_string())]),
+            &[],
+        );
+        assert!(go.problems.is_empty(), "{:?}", go.problems);
+        assert_eq!(go.builds[0].args["V"], "v1.23");
         assert_eq!(r.builds.len(), 1);
         assert_eq!(r.builds[0].context, "b");
         assert_eq!(r.builds[0].args["A"], "from-env");
