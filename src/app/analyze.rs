@@ -315,6 +315,33 @@ pub async fn analyze_with<R: RepoSource>(
     ))))
 }
 
+/// Every build discovery finds in the head tree, declared or guessed, with what declares it
+/// (`cachebust builds`): the same discovery as `analyze`, without a prediction.
+pub async fn list_builds<R: RepoSource>(
+    repo: &R,
+    opts: &AnalyzeOptions,
+) -> Result<crate::engine::report::BuildList, AnalyzeError> {
+    let changes = repo.changes().await?;
+    let mut specs = Vec::new();
+    let mut diagnostics = Vec::new();
+    discover_specs(repo, opts, &changes, &mut specs, &mut diagnostics, None).await?;
+    let builds = specs
+        .into_iter()
+        .map(|s| crate::engine::report::ListedBuild {
+            inline: s.head_inline.is_some(),
+            dockerfile: s.dockerfile,
+            context: s.context,
+            target: s.head_target,
+            args: s.head_args,
+            origins: s.origins,
+        })
+        .collect();
+    Ok(crate::engine::report::BuildList {
+        builds,
+        diagnostics,
+    })
+}
+
 /// A build the change cannot touch, left out before the engine sees it (it would predict every
 /// step cached and report nothing): the same Dockerfile text (or inline text), ignore files,
 /// args and target on both sides, no changed path in its context, and no changed declaration.

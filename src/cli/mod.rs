@@ -53,6 +53,48 @@ pub enum Command {
     /// Apply the rules' fixes: print the unified diff, or write it with --apply.
     #[command(long_about = FIX_ABOUT)]
     Fix(FixArgs),
+    /// List the builds discovery finds in one tree: Dockerfile, context, target, build args and
+    /// what declares each (compose services, bake targets, workflow steps), or that its context
+    /// is guessed.
+    #[command(long_about = BUILDS_ABOUT)]
+    Builds(BuildsArgs),
+}
+
+const BUILDS_ABOUT: &str = "\
+List the builds discovery finds in one tree, as `analyze` finds them (see `analyze --help`), without
+predicting anything: each build's Dockerfile, context, target and build args as resolved (compose
+interpolation and `.env`, bake variables and inherits, workflow env), and every declaration of
+it; Dockerfiles nothing declares are listed with their guessed context. The JSON form holds what
+`docker compose config --format json` and `docker buildx bake --print` resolve, to compare with
+them. Build args are printed as resolved, as those tools print them.
+
+Exit status: 0 done, 2 usage or I/O error.";
+
+#[derive(Debug, Args)]
+pub struct BuildsArgs {
+    /// The tree: a directory or a git revision of --repo.
+    #[arg(value_name = "DIR|GIT-REV", default_value = ".")]
+    pub tree: String,
+    /// The git repository revisions are read from.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+    /// A variable for Compose and bake interpolation (`KEY=VALUE`, or `KEY` from the
+    /// environment), over the project's `.env`.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The configuration file (`builds:`, `discovery:`). Default: `.github/cachebust.yml` of
+    /// the tree when it is a directory that has one.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: BuildsFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BuildsFormat {
+    Text,
+    Json,
 }
 
 const CHECK_ABOUT: &str = "\
@@ -274,7 +316,39 @@ pub fn run(command: Command) -> Result<Exit> {
         Command::History(h) => run_history(h),
         Command::Check(c) => run_check(c),
         Command::Fix(f) => run_fix(f),
+        Command::Builds(b) => run_builds(b),
     }
+}
+
+fn run_builds(a: BuildsArgs) -> Result<Exit> {
+    let repo =
+        LocalRepo::open(&a.tree, &a.tree, &a.repo).map_err(|(_, e)| anyhow!("{}: {e}", a.tree))?;
+    let mut opts = AnalyzeOptions::new(crate::engine::EngineKind::Buildkit);
+    opts.env = crate::shell::key_values(&a.env, "--env")?;
+    opts.config = load_config(a.config.as_deref(), &a.tree)?;
+    if let Some(c) = &a.config {
+        opts.config_file = c.display().to_string();
+    }
+    let mut list =
+        block_on(crate::app::analyze::list_builds(&repo, &opts))?.map_err(|e| match e {
+            AnalyzeError::Usage(m) => anyhow!(m),
+            AnalyzeError::Source(s) => anyhow!(s),
+        })?;
+    for (path, msg) in repo.problems() {
+        list.diagnostics.push(FileDiagnostic {
+            file: path,
+            line: None,
+            severity: Severity::Warning,
+            message: format!("cannot read: {msg}"),
+        });
+    }
+    let label = repo.label(crate::engine::tree::Side::Head);
+    let out = match a.format {
+        BuildsFormat::Text => render::builds::text(&list, &label),
+        BuildsFormat::Json => render::builds::json(&list, &label),
+    };
+    print!("{out}");
+    Ok(Exit::Ok)
 }
 
 /// Run a use-case on a current-thread tokio runtime (the local adapters' I/O is synchronous

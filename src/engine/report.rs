@@ -574,3 +574,25 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub own_savings: Option<Savings>,
 }
+
+/// A build as discovery finds it in one tree (`cachebust builds`): what `docker compose config`
+/// and `docker buildx bake --print` resolve for the declared ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedBuild {
+    pub dockerfile: String,
+    /// Root-relative build context ("" = the root).
+    pub context: String,
+    pub target: Option<String>,
+    pub args: std::collections::BTreeMap<String, String>,
+    /// The Dockerfile is inline text of a declaration (`dockerfile` names the declaration).
+    pub inline: bool,
+    /// Every declaration of it; `Discovered` alone: no declaration, the context was guessed.
+    pub origins: Vec<Origin>,
+}
+
+/// The builds of one tree and what discovery said on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildList {
+    pub builds: Vec<ListedBuild>,
+    pub diagnostics: Vec<FileDiagnostic>,
+}

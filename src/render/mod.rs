@@ -9,6 +9,7 @@
 )]
 
 pub mod action;
+pub mod builds;
 pub mod check;
 pub mod checkrun;
 pub mod diff;

@@ -297,3 +297,39 @@ async fn shared_steps_are_said_where_they_are_counted() {
         "{md}"
     );
 }
+
+/// `cachebust builds` lists every build of the tree with what declares it, and the one
+/// Dockerfile nothing declares with its guessed context.
+#[test]
+fn builds_lists_what_discovery_finds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repo");
+    let mut files = tree("1", "two");
+    files.push(("tools/Dockerfile", "FROM busybox\nCOPY gen.sh /\n".into()));
+    files.push(("tools/gen.sh", "echo\n".into()));
+    write_tree(&root, &files);
+    let o = crate::cli::cachebust(&["builds", "--format", "json"], &root);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let builds = v["builds"].as_array().unwrap();
+    let targets: Vec<&str> = builds
+        .iter()
+        .filter(|b| !b["guessed"].as_bool().unwrap())
+        .map(|b| b["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, vec!["a", "b", "bench", "bench-race"], "{v:#}");
+    let guessed: Vec<(&str, &str)> = builds
+        .iter()
+        .filter(|b| b["guessed"].as_bool().unwrap())
+        .map(|b| {
+            (
+                b["dockerfile"].as_str().unwrap(),
+                b["context"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(guessed, vec![("tools/Dockerfile", "tools")]);
+    let o = crate::cli::cachebust(&["builds"], &root);
+    assert!(o.status.success());
+    insta::assert_snapshot!("builds_text", String::from_utf8_lossy(&o.stdout));
+}
