@@ -321,11 +321,21 @@ pub fn run(command: Command) -> Result<Exit> {
 }
 
 fn run_builds(a: BuildsArgs) -> Result<Exit> {
-    let repo =
-        LocalRepo::open(&a.tree, &a.tree, &a.repo).map_err(|(_, e)| anyhow!("{}: {e}", a.tree))?;
+    // the tree is named explicitly here: an existing directory is one, anything else a revision
+    let dir = std::path::Path::new(&a.tree);
+    let spec = if dir.is_dir() {
+        Spec::Dir(dir.to_path_buf())
+    } else {
+        Spec::Rev(a.tree.clone())
+    };
+    let shown = crate::render::visible(&a.tree);
+    let repo = LocalRepo::open(&spec, &spec, &a.repo).map_err(|(_, e)| anyhow!("{shown}: {e}"))?;
     let mut opts = AnalyzeOptions::new(crate::engine::EngineKind::Buildkit);
     opts.env = crate::shell::key_values(&a.env, "--env")?;
-    opts.config = load_config(a.config.as_deref(), &a.tree)?;
+    opts.config = load_config(
+        a.config.as_deref(),
+        dir.is_dir().then_some(dir),
+    )?;
     if let Some(c) = &a.config {
         opts.config_file = c.display().to_string();
     }

@@ -495,7 +495,6 @@ fn eval_vars(
         let name = &var.name;
         if let Some(v) = env.get(name) {
             let v = hcl::Value::String(v.clone());
-            ctx.declare_var(name.as_str(), v.clone());
             values.insert(name.clone(), v);
             continue;
         }
