@@ -10,8 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::engine::report::{FileDiagnostic, Origin, Severity};
 use crate::engine::tree::{ChangeSet, Side};
-use crate::engine::{FileText, bake, compose, decl, discover, workflows};
+use crate::engine::{FileText, bake, compose, decl, discover, scripts, workflows};
 use crate::ports::{RepoSource, SourceError};
+
+/// Scripts and Makefiles read for `docker build` commands, at most (a tree can hold any number).
+pub const MAX_SCRIPTS: usize = 2000;
 
 /// A build as one declaration gives it, on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,6 +297,7 @@ async fn declared<R: RepoSource>(
         .collect();
     read_map(repo, side, &wfs, &mut files).await?;
     let mut bake_steps: Vec<workflows::StepBake> = Vec::new();
+    let mut script_finds: Vec<scripts::Found> = Vec::new();
     for w in &wfs {
         let Some(Some(t)) = files.get(w).cloned() else {
             continue;
@@ -332,6 +336,103 @@ async fn declared<R: RepoSource>(
             });
         }
         bake_steps.extend(f.bakes);
+        if !f.runs.is_empty() {
+            script_finds.push(scripts::read_run_blocks(w, &f.runs));
+        }
+    }
+
+    // --- Scripts and Makefiles that run `docker build` (a bounded number of them)
+    let script_names: Vec<String> = names
+        .iter()
+        .filter(|n| discover::is_script_name(n))
+        .take(MAX_SCRIPTS)
+        .cloned()
+        .collect();
+    if script_names.len() == MAX_SCRIPTS {
+        diags.push(diag(
+            &script_names[MAX_SCRIPTS - 1],
+            None,
+            false,
+            format!("more than {MAX_SCRIPTS} scripts and Makefiles: the first {MAX_SCRIPTS} are read for docker build commands"),
+        ));
+    }
+    read_map(repo, side, &script_names, &mut files).await?;
+    // the include lines of each Makefile, read once
+    let includers: Vec<(&String, &str, Vec<String>)> = script_names
+        .iter()
+        .filter_map(|m| {
+            let t = files.get(m)?.as_deref()?;
+            let words = scripts::include_words(t);
+            (!words.is_empty()).then_some((m, t, words))
+        })
+        .collect();
+    // the makefiles a Makefile runs with `make -f` run in that Makefile's directory
+    let mut run_from: BTreeMap<String, String> = BTreeMap::new();
+    for m in script_names.iter().filter(|m| {
+        m.rsplit('/')
+            .next()
+            .is_some_and(|n| n == "Makefile" || n == "GNUmakefile" || n == "makefile")
+    }) {
+        if let Some(Some(t)) = files.get(m) {
+            for f in scripts::make_f_targets(m, t) {
+                let dir = m
+                    .rsplit_once('/')
+                    .map(|x| x.0.to_string())
+                    .unwrap_or_default();
+                run_from.entry(f).or_insert(dir);
+            }
+        }
+    }
+    for n in &script_names {
+        if let Some(Some(t)) = files.get(n) {
+            if t.contains("build") || t.contains(" bud") {
+                // a makefile another Makefile includes runs where that one runs
+                let includer = scripts::is_included_kind(n)
+                    .then(|| {
+                        includers
+                            .iter()
+                            .find(|(m, _, w)| *m != n && scripts::includes(m, w, n))
+                    })
+                    .flatten();
+                let runner = match (includer, run_from.get(n)) {
+                    (Some((m, mt, _)), _) => scripts::Runner::IncludedBy(m, mt),
+                    (None, Some(dir)) => scripts::Runner::RunFrom(dir),
+                    (None, None) => scripts::Runner::Own,
+                };
+                script_finds.push(scripts::read(n, t, runner));
+            }
+        }
+    }
+    for f in script_finds {
+        for pr in f.problems {
+            diags.push(FileDiagnostic {
+                file: pr.file,
+                line: pr.line,
+                severity: if pr.error {
+                    Severity::Error
+                } else {
+                    Severity::Info
+                },
+                message: pr.message,
+            });
+        }
+        for b in f.builds {
+            out.push(Declared {
+                origin: Origin::Script {
+                    file: b.file.clone(),
+                    line: b.line,
+                },
+                also: Vec::new(),
+                dockerfile: b.dockerfile,
+                context: b.context,
+                inline: None,
+                args: b.args,
+                target: b.target,
+                contexts: b.contexts,
+                inputs: vec![b.file],
+                calls: Vec::new(),
+            });
+        }
     }
 
     // --- Bake: what `docker buildx bake` reads in each directory (its default files), and what
@@ -550,6 +651,18 @@ async fn declared<R: RepoSource>(
     Ok(out)
 }
 
+/// What names a declaration on both sides of a change: its origin, a script's command without
+/// its line (an edit above it moves it).
+fn identity(o: &Origin) -> Origin {
+    match o {
+        Origin::Script { file, .. } => Origin::Script {
+            file: file.clone(),
+            line: 0,
+        },
+        other => other.clone(),
+    }
+}
+
 /// The declared builds of a change, folded by identity, with their base side. `cache` keeps
 /// the declarations of recent trees across calls (see `DeclCache`).
 #[allow(clippy::too_many_arguments)]
@@ -603,11 +716,16 @@ pub async fn declared_builds<R: RepoSource>(
     };
     let mut found: Vec<Found> = Vec::new();
     for (k, h) in head.iter().enumerate() {
-        // the same declaration on the base side: the same origin, the same occurrence of it
-        let nth = head[..k].iter().filter(|o| o.origin == h.origin).count();
+        // the same declaration on the base side: the same origin, the same occurrence of it (a
+        // script's k-th build command, wherever its lines moved)
+        let id = identity(&h.origin);
+        let nth = head[..k]
+            .iter()
+            .filter(|o| identity(&o.origin) == id)
+            .count();
         let b = base
             .iter()
-            .filter(|b| b.origin == h.origin)
+            .filter(|b| identity(&b.origin) == id)
             .nth(nth)
             .cloned();
         let h = h.clone();

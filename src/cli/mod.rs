@@ -28,7 +28,8 @@ is a full commit id, and a directory given to --base says to use --base-dir.
 Without --dockerfile, builds are found as the repository's own tools define them: Compose projects
 (compose*.y*ml, docker-compose*.y*ml with their override files, include, extends and .env),
 bake files (docker-bake.hcl/.json and overrides), workflow steps of docker/build-push-action and
-docker/bake-action, and `builds:` in .github/cachebust.yml; then every other Dockerfile of the
+docker/bake-action, literal `docker build`/`buildx build` commands of scripts, Makefiles and
+workflow run: blocks, and `builds:` in .github/cachebust.yml; then every other Dockerfile of the
 head tree (Dockerfile, Dockerfile.*, *.Dockerfile, *.dockerfile, Containerfile, Containerfile.*,
 *.containerfile) with a guessed context. A build declared several times is one build; a
 bake-action step is one build per bake target it selects, and a step its targets share in one

@@ -58,12 +58,18 @@ pub fn is_workflow_name(path: &str) -> bool {
         .is_some_and(|n| !n.contains('/') && (n.ends_with(".yml") || n.ends_with(".yaml")))
 }
 
-/// Every file discovery reads: Dockerfiles, compose files, bake files, workflows.
+/// Shell scripts and Makefiles that may run `docker build` (`engine::scripts`).
+pub fn is_script_name(path: &str) -> bool {
+    !path.split('/').any(|c| SKIPPED_DIRS.contains(&c)) && super::scripts::is_script_name(path)
+}
+
+/// Every file discovery reads: Dockerfiles, compose files, bake files, workflows, scripts.
 pub fn is_build_file(path: &str) -> bool {
     is_dockerfile_name(path)
         || is_compose_name(path)
         || is_bake_name(path)
         || is_workflow_name(path)
+        || is_script_name(path)
 }
 
 /// Whether a path lies under one of the directories skipped by default or by configuration

@@ -396,7 +396,8 @@ fn declared_in(df: &DockerfileReport) -> Vec<String> {
             Origin::Compose { file, .. }
             | Origin::Bake { file, .. }
             | Origin::Workflow { file, .. }
-            | Origin::Config { file, .. } => file,
+            | Origin::Config { file, .. }
+            | Origin::Script { file, .. } => file,
             Origin::Cli | Origin::Discovered => continue,
         };
         if !out.contains(file) {

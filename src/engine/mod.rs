@@ -34,6 +34,7 @@ pub mod predict;
 pub mod pull;
 pub mod report;
 pub mod rules;
+pub mod scripts;
 pub mod settings;
 pub mod shellwords;
 pub mod tree;

@@ -419,6 +419,8 @@ pub enum Origin {
     },
     /// An entry of `builds:` in the configuration file.
     Config { file: String, index: usize },
+    /// A `docker build` command of a script, a Makefile or a workflow's `run:` block.
+    Script { file: String, line: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

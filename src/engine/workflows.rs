@@ -51,7 +51,21 @@ pub struct StepBake {
 pub struct Found {
     pub builds: Vec<StepBuild>,
     pub bakes: Vec<StepBake>,
+    /// `run:` blocks that mention a build: (line of their first command, text, the directory
+    /// they run in, root-relative; `None` when only the run knows it).
+    pub runs: Vec<(u32, String, Option<String>)>,
     pub problems: Vec<Problem>,
+}
+
+/// The line of the first command of a `run:` block (its first non-empty line, found in the
+/// file after `from`).
+fn run_line(text: &str, run: &str, from: usize) -> Option<u32> {
+    let first = run.lines().map(str::trim).find(|l| !l.is_empty())?;
+    text.lines()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| l.contains(first))
+        .map(|(i, _)| i as u32 + 1)
 }
 
 fn s(v: &Value) -> Option<String> {
@@ -235,6 +249,13 @@ fn read_jobs(
     let Some(jobs) = doc.get("jobs").and_then(Value::as_object) else {
         return Ok(());
     };
+    let default_dir = |v: &Value| {
+        v.get("defaults")
+            .and_then(|d| d.get("run"))
+            .and_then(|r| r.get("working-directory"))
+            .and_then(s)
+    };
+    let wdefault = default_dir(&doc);
     let mut bp_lines = uses_lines(text, "docker/build-push-action").into_iter();
     let mut bake_lines = uses_lines(text, "docker/bake-action").into_iter();
     for (job, jv) in jobs {
@@ -257,6 +278,35 @@ fn read_jobs(
             let env = Env {
                 layers: [&senv, &jenv, &wenv],
             };
+            if let Some(run) = st.get("run").and_then(Value::as_str) {
+                if run.contains("build") {
+                    let root = checkout.clone().unwrap_or_default();
+                    let wd = st
+                        .get("working-directory")
+                        .and_then(s)
+                        .or_else(|| default_dir(jv))
+                        .or_else(|| wdefault.clone());
+                    let from = found.runs.last().map_or(0, |r| r.0 as usize);
+                    let line = run_line(text, run, from).unwrap_or(1);
+                    let over = |exceeded| OverBudget {
+                        line: Some(line),
+                        what: format!("job {job}, {step_name}: run"),
+                        exceeded,
+                    };
+                    let dir = match wd {
+                        None => Some(root.clone()),
+                        Some(w) => {
+                            let (w, unknown) =
+                                resolve_expr(&w, &env, &root, budget).map_err(over)?;
+                            let p = join_clean(&root, &w);
+                            (!unknown && !p.starts_with("..")).then_some(p)
+                        }
+                    };
+                    budget.bytes(run.len()).map_err(over)?;
+                    found.runs.push((line, run.to_string(), dir));
+                }
+                continue;
+            }
             if uses.starts_with("actions/checkout@") {
                 let other_repo = get("repository")
                     .and_then(s)

@@ -732,6 +732,7 @@ pub fn origin_parts(origins: &[Origin]) -> Vec<String> {
                 file, job, step, ..
             } => add("workflow step", file, format!("{step} (job {job})")),
             Origin::Config { file, index } => add("builds entry", file, format!("#{}", index + 1)),
+            Origin::Script { file, line } => add("build command at line", file, line.to_string()),
             Origin::Cli | Origin::Discovered => {}
         }
     }
@@ -742,6 +743,7 @@ pub fn origin_parts(origins: &[Origin]) -> Vec<String> {
                 match kind.as_str() {
                     "service" => "services".to_string(),
                     "builds entry" => "builds entries".to_string(),
+                    "build command at line" => "build commands at lines".to_string(),
                     k => format!("{k}s"),
                 }
             } else {
