@@ -685,10 +685,8 @@ fn bake_cmd(
 fn printed_targets(v: &serde_json::Value, workdir: &str) -> BTreeMap<String, Build> {
     let mut real = BTreeMap::new();
     for (name, t) in v["target"].as_object().into_iter().flatten() {
-        let context = cachebust::engine::tree::join_clean(
-            workdir,
-            t["context"].as_str().unwrap_or("."),
-        );
+        let context =
+            cachebust::engine::tree::join_clean(workdir, t["context"].as_str().unwrap_or("."));
         let dockerfile = if t.get("dockerfile-inline").is_some() {
             "(inline)".to_string()
         } else {
@@ -738,9 +736,9 @@ fn same_decl(check: &mut TreeCheck, ours: &Declarations, key: &str, real: &Build
         None => check.mismatches.push(format!(
             "{key}: the real tool builds it, cachebust has no such build"
         )),
-        Some(list) if !list.contains(real) => check
-            .mismatches
-            .push(format!("{key}:\n    real:      {real:?}\n    cachebust: {list:?}")),
+        Some(list) if !list.contains(real) => check.mismatches.push(format!(
+            "{key}:\n    real:      {real:?}\n    cachebust: {list:?}"
+        )),
         Some(_) => {}
     }
 }
@@ -795,7 +793,9 @@ pub fn check_tree(docker: &(PathBuf, PathBuf), bin: &Path, root: &Path) -> TreeC
                 }
                 for k in mine {
                     if !accounted.contains(k) {
-                        check.mismatches.push(format!("{k}: compose config has no such build"));
+                        check
+                            .mismatches
+                            .push(format!("{k}: compose config has no such build"));
                     }
                 }
             }
@@ -832,11 +832,20 @@ pub fn check_tree(docker: &(PathBuf, PathBuf), bin: &Path, root: &Path) -> TreeC
             .filter_map(|k| {
                 let rest = k.strip_prefix("bake ")?;
                 let (file, target) = rest.split_once(" / ")?;
-                files.contains(&file.to_string()).then(|| target.to_string())
+                files
+                    .contains(&file.to_string())
+                    .then(|| target.to_string())
             })
             .collect();
         let env = BTreeMap::new();
-        let listed_targets = bake_cmd(docker, root, dir, files, &env, &["--list", "type=targets,format=json"]);
+        let listed_targets = bake_cmd(
+            docker,
+            root,
+            dir,
+            files,
+            &env,
+            &["--list", "type=targets,format=json"],
+        );
         let groups: Vec<String> = match &listed_targets {
             Ok(v) => v
                 .as_array()
@@ -911,15 +920,17 @@ pub fn check_tree(docker: &(PathBuf, PathBuf), bin: &Path, root: &Path) -> TreeC
                     }
                     for k in mine {
                         if !accounted.contains(k) {
-                            check.mismatches.push(format!("{k}: bake does not build it"));
+                            check
+                                .mismatches
+                                .push(format!("{k}: bake does not build it"));
                         }
                     }
                 }
                 Err(e) => {
                     for k in mine {
-                        check
-                            .mismatches
-                            .push(format!("{k}: bake refuses the step ({e}), cachebust builds it"));
+                        check.mismatches.push(format!(
+                            "{k}: bake refuses the step ({e}), cachebust builds it"
+                        ));
                     }
                 }
             }
@@ -957,7 +968,10 @@ fn whole_discovery_matches_the_real_tools() {
         let c = check_tree(&docker, &bin, dir);
         compared += c.compared;
         for m in c.mismatches {
-            mismatches.push(format!("{}: {m}", dir.file_name().unwrap().to_string_lossy()));
+            mismatches.push(format!(
+                "{}: {m}",
+                dir.file_name().unwrap().to_string_lossy()
+            ));
         }
     }
     assert!(
@@ -1024,7 +1038,11 @@ fn discovery_matches_the_real_tools_on_mirrors() {
             .spawn()
             .unwrap();
         use std::io::Write;
-        tar.stdin.take().unwrap().write_all(&archive.stdout).unwrap();
+        tar.stdin
+            .take()
+            .unwrap()
+            .write_all(&archive.stdout)
+            .unwrap();
         assert!(tar.wait().unwrap().success(), "{name}: tar");
         let c = check_tree(&docker, &bin, tmp.path());
         compared += c.compared;
