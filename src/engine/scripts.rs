@@ -162,11 +162,23 @@ fn shell_vars(text: &str) -> BTreeMap<String, String> {
         e.1 = unquote(value);
     }
     seen.into_iter()
-        .filter(|(_, (n, v))| {
-            *n == 1 && !v.contains(['$', '`', '(', ')', ' ', '*', '?', '[', '{', ';', '&', '|'])
-        })
+        .filter(|(_, (n, v))| *n == 1 && (is_literal(v) || is_flag_list(v)))
         .map(|(k, (_, v))| (k, v))
         .collect()
+}
+
+fn is_literal(v: &str) -> bool {
+    !v.contains(['$', '`', '(', ')', ' ', '*', '?', '[', '{', ';', '&', '|'])
+}
+
+/// A variable that holds flags other than the Dockerfile (`TAGS="-t $A -t $B"`), substituted
+/// unquoted as the shell splits it: its words are flags, not the context.
+fn is_flag_list(v: &str) -> bool {
+    v.starts_with('-')
+        && !v.contains(['`', '(', ';', '&', '|', '<', '>'])
+        && !v.split_whitespace().any(|w| {
+            w == "-f" || w.starts_with("--file") || (w.starts_with("-f") && !w.starts_with("--"))
+        })
 }
 
 fn unquote(v: &str) -> String {
@@ -733,12 +745,13 @@ fn read_commands(
                     None => inside(&dir, &join_clean(&ctx_raw, "Dockerfile")),
                 },
             ) else {
+                // another checkout, a temporary directory: not a build of this tree
                 found.problems.push(Problem {
                     file: path.to_string(),
                     line: Some(*n),
-                    error: true,
+                    error: false,
                     message: format!(
-                        "the build's context {ctx_raw} is outside the repository; refused"
+                        "the build's context {ctx_raw} is outside the repository; not read as a build"
                     ),
                 });
                 continue;
@@ -747,8 +760,10 @@ fn read_commands(
                 found.problems.push(Problem {
                     file: path.to_string(),
                     line: Some(*n),
-                    error: true,
-                    message: "the build's Dockerfile is outside the repository; refused".into(),
+                    error: false,
+                    message:
+                        "the build's Dockerfile is outside the repository; not read as a build"
+                            .into(),
                 });
                 continue;
             };
@@ -912,9 +927,33 @@ mod tests {
             "{:?}",
             f.problems
         );
-        // a context outside the repository is refused
-        let f = one("build.sh", "docker build ../../etc\n");
-        assert!(f.problems[0].error);
+        // a context outside the repository (another checkout, a temporary directory) is no
+        // build of this tree, and no error of it
+        let f = one(
+            "build.sh",
+            "docker build ../../etc\ndocker build -t x /tmp/before\n",
+        );
+        assert!(f.builds.is_empty(), "{f:?}");
+        assert_eq!(f.problems.len(), 2, "{:?}", f.problems);
+        assert!(f.problems.iter().all(|p| !p.error), "{:?}", f.problems);
+        assert!(
+            f.problems[1]
+                .message
+                .contains("/tmp/before is outside the repository")
+        );
+        // a variable of flags (qdrant's `$TAGS`) is flags, not the context; one that may hold
+        // the Dockerfile is not read
+        let f = one(
+            "build.sh",
+            "V=$(cat VERSION)\nTAGS=\"-t q:${V} -t q:latest\"\nOPTS=\"-f x.Dockerfile\"\ndocker buildx build $TAGS --push .\ndocker build $OPTS .\n",
+        );
+        assert_eq!(f.builds.len(), 1, "{f:?}");
+        assert_eq!((f.builds[0].line, f.builds[0].context.as_str()), (4, ""));
+        assert!(
+            f.problems[0].message.contains("(line 5)"),
+            "{:?}",
+            f.problems
+        );
         assert!(is_script_name("make/photon/Makefile"));
         assert!(is_script_name("scripts/makefiles/Docker.mk"));
         assert!(!is_script_name("Dockerfile"));
