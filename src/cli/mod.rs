@@ -333,10 +333,7 @@ fn run_builds(a: BuildsArgs) -> Result<Exit> {
     let repo = LocalRepo::open(&spec, &spec, &a.repo).map_err(|(_, e)| anyhow!("{shown}: {e}"))?;
     let mut opts = AnalyzeOptions::new(crate::engine::EngineKind::Buildkit);
     opts.env = crate::shell::key_values(&a.env, "--env")?;
-    opts.config = load_config(
-        a.config.as_deref(),
-        dir.is_dir().then_some(dir),
-    )?;
+    opts.config = load_config(a.config.as_deref(), dir.is_dir().then_some(dir))?;
     if let Some(c) = &a.config {
         opts.config_file = c.display().to_string();
     }

@@ -255,7 +255,7 @@ fn read_jobs(
             .and_then(|r| r.get("working-directory"))
             .and_then(s)
     };
-    let wdefault = default_dir(&doc);
+    let wdefault = default_dir(doc);
     let mut bp_lines = uses_lines(text, "docker/build-push-action").into_iter();
     let mut bake_lines = uses_lines(text, "docker/bake-action").into_iter();
     for (job, jv) in jobs {
