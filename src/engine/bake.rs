@@ -495,6 +495,7 @@ fn eval_vars(
         let name = &var.name;
         if let Some(v) = env.get(name) {
             let v = hcl::Value::String(v.clone());
+            ev.declare(name, v.clone());
             values.insert(name.clone(), v);
             continue;
         }
