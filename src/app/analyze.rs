@@ -86,6 +86,8 @@ struct Spec {
     guessed: Option<crate::engine::report::Guess>,
     /// In a test-fixture or demo tree, and not declared (`BuildInput::fixture`).
     fixture: bool,
+    /// The bake calls that build it (`BuildInput::calls`).
+    calls: Vec<String>,
 }
 
 /// What is at `path` when it is not a readable file, and on which side ("head" first): a
@@ -184,6 +186,7 @@ pub async fn analyze_with<R: RepoSource>(
                     ci: None,
                     guessed: None,
                     fixture: discover::is_fixture_path(p),
+                    calls: Vec::new(),
                 }),
             }
         }
@@ -240,6 +243,7 @@ pub async fn analyze_with<R: RepoSource>(
         ci: None,
         guessed: s.guessed.clone(),
         fixture: s.fixture,
+        calls: s.calls.clone(),
     };
     let ci = ci_caches(repo, &specs, &input_of).await?;
     let builds: Vec<BuildInput> = specs
@@ -403,6 +407,33 @@ fn peer_label(s: &Spec, ci: &CiSetup) -> String {
     format!("{}{target}, {} step {}", s.dockerfile, ci.file, ci.step)
 }
 
+/// Every build discovery finds in the head tree, declared or guessed, with what declares it
+/// (`cachebust builds`): the same discovery as `analyze`, without a prediction.
+pub async fn list_builds<R: RepoSource>(
+    repo: &R,
+    opts: &AnalyzeOptions,
+) -> Result<crate::engine::report::BuildList, AnalyzeError> {
+    let changes = repo.changes().await?;
+    let mut specs = Vec::new();
+    let mut diagnostics = Vec::new();
+    discover_specs(repo, opts, &changes, &mut specs, &mut diagnostics, None).await?;
+    let builds = specs
+        .into_iter()
+        .map(|s| crate::engine::report::ListedBuild {
+            inline: s.head_inline.is_some(),
+            dockerfile: s.dockerfile,
+            context: s.context,
+            target: s.head_target,
+            args: s.head_args,
+            origins: s.origins,
+        })
+        .collect();
+    Ok(crate::engine::report::BuildList {
+        builds,
+        diagnostics,
+    })
+}
+
 /// A build the change cannot touch, left out before the engine sees it (it would predict every
 /// step cached and report nothing): the same Dockerfile text (or inline text), ignore files,
 /// args and target on both sides, no changed path in its context, and no changed declaration.
@@ -499,6 +530,7 @@ async fn discover_specs<R: RepoSource>(
                 .map(|h| (h, f.base.as_ref().and_then(|b| b.ci.clone()))),
             guessed: None,
             fixture: false,
+            calls: f.calls.clone(),
         });
     }
 
@@ -551,6 +583,7 @@ async fn discover_specs<R: RepoSource>(
                 counted,
             }),
             fixture: discover::is_fixture_path(d),
+            calls: Vec::new(),
         });
     }
     let listed = |v: &[String]| {

@@ -11,13 +11,21 @@ use std::sync::{Arc, Mutex};
 use crate::engine::backend::CiSetup;
 use crate::engine::report::{FileDiagnostic, Origin, Severity};
 use crate::engine::tree::{ChangeSet, Side};
-use crate::engine::{FileText, bake, compose, decl, discover, workflows};
+use crate::engine::{FileText, bake, compose, decl, discover, scripts, workflows};
 use crate::ports::{RepoSource, SourceError};
+
+/// Scripts and Makefiles read for `docker build` commands, at most (a tree can hold any number).
+pub const MAX_SCRIPTS: usize = 2000;
 
 /// A build as one declaration gives it, on one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declared {
+    /// What declares it: on one side, the k-th declaration of an origin is the k-th declaration
+    /// of that origin on the other side.
     pub origin: Origin,
+    /// More origins the same declaration stands for (the bake target a bake-action step builds
+    /// from files of its own).
+    pub also: Vec<Origin>,
     pub dockerfile: String,
     pub context: String,
     pub inline: Option<String>,
@@ -28,6 +36,9 @@ pub struct Declared {
     pub inputs: Vec<String>,
     /// A workflow step that declares cache backends runs it on a fresh runner.
     pub ci: Option<CiSetup>,
+    /// The `docker buildx bake` calls that build it: the bake-action step, the bake groups
+    /// that name it (a group is built in one call).
+    pub calls: Vec<String>,
 }
 
 impl Declared {
@@ -68,6 +79,8 @@ pub struct Found {
     pub origins: Vec<Origin>,
     /// Files whose change alters the build's declaration (e.g. a `.env` bumping a build arg).
     pub touched: Vec<String>,
+    /// The bake calls of all its declarations (`Declared::calls`).
+    pub calls: Vec<String>,
 }
 
 fn diag(file: &str, line: Option<u32>, error: bool, message: String) -> FileDiagnostic {
@@ -163,6 +176,21 @@ impl DeclCache {
             g.truncate(Self::CAPACITY);
         }
     }
+}
+
+/// One `docker buildx bake` resolution: a directory's default files, or the files a
+/// bake-action step names, with the variables of the environment it runs in.
+struct BakeRun {
+    dir: String,
+    files: Vec<String>,
+    env: BTreeMap<String, String>,
+    /// Names the steps of this run build (`default` for a step naming none).
+    also: Vec<String>,
+    /// The directory's default files as a developer's `docker buildx bake` reads them: its
+    /// targets are declarations of the bake files themselves.
+    own: bool,
+    /// Indices of the bake-action steps that run it.
+    steps: Vec<usize>,
 }
 
 /// Every declared build of one side. `names` are the discovered build files of the head.
@@ -269,6 +297,7 @@ async fn declared<R: RepoSource>(
                     service: b.service.clone(),
                     project: p.label(),
                 },
+                also: Vec::new(),
                 dockerfile: b.dockerfile,
                 context: b.context,
                 inline: b.inline,
@@ -277,6 +306,7 @@ async fn declared<R: RepoSource>(
                 contexts: b.contexts,
                 inputs: r.inputs.clone(),
                 ci: None,
+                calls: Vec::new(),
             });
         }
     }
@@ -289,6 +319,7 @@ async fn declared<R: RepoSource>(
         .collect();
     read_map(repo, side, &wfs, &mut files).await?;
     let mut bake_steps: Vec<workflows::StepBake> = Vec::new();
+    let mut script_finds: Vec<scripts::Found> = Vec::new();
     for w in &wfs {
         let Some(Some(t)) = files.get(w).cloned() else {
             continue;
@@ -314,7 +345,9 @@ async fn declared<R: RepoSource>(
                     file: b.file.clone(),
                     job: b.job.clone(),
                     step: b.step.clone(),
+                    target: None,
                 },
+                also: Vec::new(),
                 dockerfile: b.dockerfile,
                 context: b.context,
                 inline: None,
@@ -323,17 +356,121 @@ async fn declared<R: RepoSource>(
                 contexts: b.contexts,
                 inputs: vec![b.file],
                 ci,
+                calls: Vec::new(),
             });
         }
         bake_steps.extend(f.bakes);
+        if !f.runs.is_empty() {
+            script_finds.push(scripts::read_run_blocks(w, &f.runs));
+        }
     }
 
-    // --- Bake
-    let mut bake_names: Vec<String> = names
+    // --- Scripts and Makefiles that run `docker build` (a bounded number of them)
+    let script_names: Vec<String> = names
+        .iter()
+        .filter(|n| discover::is_script_name(n))
+        .take(MAX_SCRIPTS)
+        .cloned()
+        .collect();
+    if script_names.len() == MAX_SCRIPTS {
+        diags.push(diag(
+            &script_names[MAX_SCRIPTS - 1],
+            None,
+            false,
+            format!("more than {MAX_SCRIPTS} scripts and Makefiles: the first {MAX_SCRIPTS} are read for docker build commands"),
+        ));
+    }
+    read_map(repo, side, &script_names, &mut files).await?;
+    // the include lines of each Makefile, read once
+    let includers: Vec<(&String, &str, Vec<String>)> = script_names
+        .iter()
+        .filter_map(|m| {
+            let t = files.get(m)?.as_deref()?;
+            let words = scripts::include_words(t);
+            (!words.is_empty()).then_some((m, t, words))
+        })
+        .collect();
+    // the makefiles a Makefile runs with `make -f` run in that Makefile's directory
+    let mut run_from: BTreeMap<String, String> = BTreeMap::new();
+    for m in script_names.iter().filter(|m| {
+        m.rsplit('/')
+            .next()
+            .is_some_and(|n| n == "Makefile" || n == "GNUmakefile" || n == "makefile")
+    }) {
+        if let Some(Some(t)) = files.get(m) {
+            for f in scripts::make_f_targets(m, t) {
+                let dir = m
+                    .rsplit_once('/')
+                    .map(|x| x.0.to_string())
+                    .unwrap_or_default();
+                run_from.entry(f).or_insert(dir);
+            }
+        }
+    }
+    for n in &script_names {
+        if let Some(Some(t)) = files.get(n) {
+            if t.contains("build") || t.contains(" bud") {
+                // a makefile another Makefile includes runs where that one runs
+                let includer = scripts::is_included_kind(n)
+                    .then(|| {
+                        includers
+                            .iter()
+                            .find(|(m, _, w)| *m != n && scripts::includes(m, w, n))
+                    })
+                    .flatten();
+                let runner = match (includer, run_from.get(n)) {
+                    (Some((m, mt, _)), _) => scripts::Runner::IncludedBy(m, mt),
+                    (None, Some(dir)) => scripts::Runner::RunFrom(dir),
+                    (None, None) => scripts::Runner::Own,
+                };
+                script_finds.push(scripts::read(n, t, runner));
+            }
+        }
+    }
+    for f in script_finds {
+        for pr in f.problems {
+            diags.push(FileDiagnostic {
+                file: pr.file,
+                line: pr.line,
+                severity: if pr.error {
+                    Severity::Error
+                } else {
+                    Severity::Info
+                },
+                message: pr.message,
+            });
+        }
+        for b in f.builds {
+            out.push(Declared {
+                origin: Origin::Script {
+                    file: b.file.clone(),
+                    line: b.line,
+                },
+                also: Vec::new(),
+                dockerfile: b.dockerfile,
+                context: b.context,
+                inline: None,
+                args: b.args,
+                target: b.target,
+                contexts: b.contexts,
+                inputs: vec![b.file],
+                calls: Vec::new(),
+                ci: None,
+            });
+        }
+    }
+
+    // --- Bake: what `docker buildx bake` reads in each directory (its default files), and what
+    // each bake-action step reads (exactly the files it names, in its order, else its
+    // directory's default files) with the step's `env:` for the variables. One resolution per
+    // distinct (directory, files, environment); a step's builds are the targets it selects there,
+    // one declaration per target.
+    let default_names: Vec<String> = names
         .iter()
         .filter(|n| discover::is_bake_name(n))
         .cloned()
         .collect();
+    let mut bake_names = default_names.clone();
     for s in &bake_steps {
         for f in &s.files {
             if !bake_names.contains(f) {
@@ -342,73 +479,155 @@ async fn declared<R: RepoSource>(
         }
     }
     read_map(repo, side, &bake_names, &mut files).await?;
-    let mut groups: Vec<(String, Vec<String>)> = bake::projects(&bake_names);
-    // files a bake-action names under other names form their own group
-    for s in &bake_steps {
-        let odd: Vec<String> = s
-            .files
+    let defaults = bake::projects(&default_names);
+    let mut runs: Vec<BakeRun> = defaults
+        .iter()
+        .map(|(dir, f)| BakeRun {
+            dir: dir.clone(),
+            files: f.clone(),
+            env: outer_env.clone(),
+            also: Vec::new(),
+            own: true,
+            steps: Vec::new(),
+        })
+        .collect();
+    for (i, s) in bake_steps.iter().enumerate() {
+        let mut env = outer_env.clone();
+        env.extend(s.env.clone());
+        let (dir, f) = if s.files.is_empty() {
+            match defaults.iter().find(|(d, _)| d == &s.workdir) {
+                Some((d, f)) => (d.clone(), f.clone()),
+                // no bake file there (bake would read the compose files): nothing to add
+                None => continue,
+            }
+        } else {
+            (s.workdir.clone(), s.files.clone())
+        };
+        let at = match runs
             .iter()
-            .filter(|f| !discover::is_bake_name(f))
-            .cloned()
-            .collect();
-        if !odd.is_empty() {
-            groups.push((s.workdir.clone(), odd));
+            .position(|r| r.dir == dir && r.files == f && r.env == env)
+        {
+            Some(at) => at,
+            None => {
+                runs.push(BakeRun {
+                    dir,
+                    files: f,
+                    env,
+                    also: Vec::new(),
+                    own: false,
+                    steps: Vec::new(),
+                });
+                runs.len() - 1
+            }
+        };
+        let run = &mut runs[at];
+        if s.targets.is_empty() {
+            run.also.push("default".into());
         }
+        run.also.extend(s.targets.iter().cloned());
+        run.steps.push(i);
     }
-    for (dir, group) in groups {
-        let texts: Vec<(String, String)> = group
+    for run in &runs {
+        let texts: Vec<(String, String)> = run
+            .files
             .iter()
             .filter_map(|f| files.get(f).cloned().flatten().map(|t| (f.clone(), t)))
             .collect();
         if texts.is_empty() {
             continue;
         }
-        let r = bake::resolve(&dir, &texts, outer_env);
-        for pr in r.problems {
-            diags.push(diag(&pr.file, pr.line, pr.error, pr.message));
-        }
-        for b in r.builds {
-            let inputs: Vec<String> = texts.iter().map(|x| x.0.clone()).collect();
-            let decl = Declared {
-                origin: Origin::Bake {
-                    file: b.file.clone(),
-                    target: b.target_name.clone(),
-                },
-                dockerfile: b.dockerfile,
-                context: b.context,
-                inline: b.inline,
-                args: b.args,
-                target: b.target,
-                contexts: b.contexts,
-                inputs,
-                ci: None,
-            };
-            // a bake-action step that builds this target is one more origin of it
-            for s in &bake_steps {
-                let names_it = s.targets.is_empty()
-                    || s.targets
-                        .iter()
-                        .any(|t| t == &b.target_name || t == "default");
-                let reads_it = if s.files.is_empty() {
-                    s.workdir == dir
-                } else {
-                    s.files.iter().any(|f| texts.iter().any(|(p, _)| p == f))
-                };
-                if names_it && reads_it {
-                    let mut d = decl.clone();
-                    let ci =
-                        crate::engine::backend::bake_setup(&s.ci, &b.target_name, &b.cache, &s.set);
-                    d.ci = ci.declares_cache().then_some(ci);
-                    d.origin = Origin::Workflow {
-                        file: s.file.clone(),
-                        job: s.job.clone(),
-                        step: s.step.clone(),
-                    };
-                    d.inputs.push(s.file.clone());
-                    out.push(d);
-                }
+        let r = bake::resolve(&run.dir, &texts, &run.env, &run.also);
+        for pr in &r.problems {
+            let d = diag(&pr.file, pr.line, pr.error, pr.message.clone());
+            if !diags.contains(&d) {
+                diags.push(d);
             }
-            out.push(decl);
+        }
+        let inputs: Vec<String> = texts.iter().map(|x| x.0.clone()).collect();
+        let decl = |b: &bake::BakeBuild,
+                    origin: Origin,
+                    also: Vec<Origin>,
+                    inputs: Vec<String>,
+                    calls: Vec<String>| Declared {
+            origin,
+            also,
+            dockerfile: b.dockerfile.clone(),
+            context: b.context.clone(),
+            inline: b.inline.clone(),
+            args: b.args.clone(),
+            target: b.target.clone(),
+            contexts: b.contexts.clone(),
+            inputs,
+            calls,
+            ci: None,
+        };
+        let bake_origin = |b: &bake::BakeBuild| Origin::Bake {
+            file: b.file.clone(),
+            target: b.target_name.clone(),
+        };
+        if run.own {
+            // each group is one call (`docker buildx bake GROUP`)
+            let groups: Vec<(String, Vec<String>)> = r
+                .groups
+                .keys()
+                .filter_map(|g| {
+                    let members = r.select(std::slice::from_ref(g)).ok()?;
+                    Some((format!("group {g} of {}", inputs.join(", ")), members))
+                })
+                .collect();
+            for b in &r.builds {
+                let calls = groups
+                    .iter()
+                    .filter(|(_, m)| m.contains(&b.target_name))
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                out.push(decl(b, bake_origin(b), Vec::new(), inputs.clone(), calls));
+            }
+        }
+        for s in run.steps.iter().map(|i| &bake_steps[*i]) {
+            let chosen = match r.select(&s.targets) {
+                Ok(c) => c,
+                Err(name) => {
+                    diags.push(diag(
+                        &s.file,
+                        s.line,
+                        false,
+                        format!(
+                            "job {}, {}: bake target {name} is in none of {}; bake fails there, the step is not analysed",
+                            s.job,
+                            s.step,
+                            inputs.join(", ")
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            for t in chosen {
+                let Some(b) = r.builds.iter().find(|b| b.target_name == t) else {
+                    continue;
+                };
+                let origin = Origin::Workflow {
+                    file: s.file.clone(),
+                    job: s.job.clone(),
+                    step: s.step.clone(),
+                    target: Some(t.clone()),
+                };
+                // the directory's own resolution declares the target already
+                let also = if run.own {
+                    Vec::new()
+                } else {
+                    vec![bake_origin(b)]
+                };
+                let mut inputs = inputs.clone();
+                inputs.push(s.file.clone());
+                let call = format!("step {} of job {} in {}", s.step, s.job, s.file);
+                let mut d = decl(b, origin, also, inputs, vec![call]);
+                // the step's cache backends for this target (bake file, then the step's `set`)
+                let ci =
+                    crate::engine::backend::bake_setup(&s.ci, &b.target_name, &b.cache, &s.set);
+                d.ci = ci.declares_cache().then_some(ci);
+                out.push(d);
+            }
         }
     }
 
@@ -435,6 +654,7 @@ async fn declared<R: RepoSource>(
                 file: config_file.to_string(),
                 index: i,
             },
+            also: Vec::new(),
             dockerfile,
             context,
             inline: None,
@@ -443,6 +663,7 @@ async fn declared<R: RepoSource>(
             contexts: BTreeMap::new(),
             inputs: vec![config_file.to_string()],
             ci: None,
+            calls: Vec::new(),
         });
     }
     if let Some(c) = cache {
@@ -460,6 +681,18 @@ async fn declared<R: RepoSource>(
         d.extend(diags);
     }
     Ok(out)
+}
+
+/// What names a declaration on both sides of a change: its origin, a script's command without
+/// its line (an edit above it moves it).
+fn identity(o: &Origin) -> Origin {
+    match o {
+        Origin::Script { file, .. } => Origin::Script {
+            file: file.clone(),
+            line: 0,
+        },
+        other => other.clone(),
+    }
 }
 
 /// The declared builds of a change, folded by identity, with their base side. `cache` keeps
@@ -514,8 +747,20 @@ pub async fn declared_builds<R: RepoSource>(
         head.clone()
     };
     let mut found: Vec<Found> = Vec::new();
-    for h in head {
-        let b = base.iter().find(|b| b.origin == h.origin).cloned();
+    for (k, h) in head.iter().enumerate() {
+        // the same declaration on the base side: the same origin, the same occurrence of it (a
+        // script's k-th build command, wherever its lines moved)
+        let id = identity(&h.origin);
+        let nth = head[..k]
+            .iter()
+            .filter(|o| identity(&o.origin) == id)
+            .count();
+        let b = base
+            .iter()
+            .filter(|b| identity(&b.origin) == id)
+            .nth(nth)
+            .cloned();
+        let h = h.clone();
         let mut touched: Vec<String> = Vec::new();
         match &b {
             Some(b) if !b.same_build(&h) || !b.same_ci(&h) => {
@@ -550,8 +795,10 @@ pub async fn declared_builds<R: RepoSource>(
                     f.head.ci = h.ci.clone();
                     f.base = b.clone().or(f.base.take());
                 }
-                if !f.origins.contains(&h.origin) {
-                    f.origins.push(h.origin.clone());
+                for o in std::iter::once(&h.origin).chain(&h.also) {
+                    if !f.origins.contains(o) {
+                        f.origins.push(o.clone());
+                    }
                 }
                 for t in touched {
                     if !f.touched.contains(&t) {
@@ -561,9 +808,15 @@ pub async fn declared_builds<R: RepoSource>(
                 if f.base.is_none() {
                     f.base = b;
                 }
+                for c in &h.calls {
+                    if !f.calls.contains(c) {
+                        f.calls.push(c.clone());
+                    }
+                }
             }
             None => found.push(Found {
-                origins: vec![h.origin.clone()],
+                origins: std::iter::once(&h.origin).chain(&h.also).cloned().collect(),
+                calls: h.calls.clone(),
                 head: h,
                 base: b,
                 touched,

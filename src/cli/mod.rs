@@ -28,12 +28,15 @@ is a full commit id, and a directory given to --base says to use --base-dir.
 Without --dockerfile, builds are found as the repository's own tools define them: Compose projects
 (compose*.y*ml, docker-compose*.y*ml with their override files, include, extends and .env),
 bake files (docker-bake.hcl/.json and overrides), workflow steps of docker/build-push-action and
-docker/bake-action, and `builds:` in .github/cachebust.yml; then every other Dockerfile of the
-head tree (Dockerfile, Dockerfile.*, *.Dockerfile, *.dockerfile) as a guessed build with a guessed
-context: labelled so, and left out of the totals and --fail-on unless the repository declares no
-build at all. Test-fixture, demo and example trees and vendored trees are not searched
-(`discovery.skip`), nor are Windows Dockerfiles taken. A build declared several times is one
-build. Only the builds the change touches are reported.
+docker/bake-action, literal `docker build`/`buildx build` commands of scripts, Makefiles and
+workflow run: blocks, and `builds:` in .github/cachebust.yml; then every other Dockerfile of the
+head tree (Dockerfile, Dockerfile.*, *.Dockerfile, *.dockerfile, Containerfile, Containerfile.*,
+*.containerfile) as a guessed build with a guessed context: labelled so, and left out of the
+totals and --fail-on unless the repository declares no build at all. Test-fixture, demo and
+example trees and vendored trees are not searched (`discovery.skip`), nor are Windows Dockerfiles
+taken. A build declared several times is one build; a bake-action step is one build per bake
+target it selects, and a step its targets share in one bake call counts once in the totals. Only
+the builds the change touches are reported.
 
 Assumption: the base revision was built with the same target and build args on this builder, and
 its cache is warm. Predictions say what misses relative to that cache.
@@ -58,6 +61,48 @@ pub enum Command {
     /// what agreed, what differed, and why.
     #[command(long_about = VERIFY_ABOUT)]
     Verify(VerifyArgs),
+    /// List the builds discovery finds in one tree: Dockerfile, context, target, build args and
+    /// what declares each (compose services, bake targets, workflow steps), or that its context
+    /// is guessed.
+    #[command(long_about = BUILDS_ABOUT)]
+    Builds(BuildsArgs),
+}
+
+const BUILDS_ABOUT: &str = "\
+List the builds discovery finds in one tree, as `analyze` finds them (see `analyze --help`), without
+predicting anything: each build's Dockerfile, context, target and build args as resolved (compose
+interpolation and `.env`, bake variables and inherits, workflow env), and every declaration of
+it; Dockerfiles nothing declares are listed with their guessed context. The JSON form holds what
+`docker compose config --format json` and `docker buildx bake --print` resolve, to compare with
+them. Build args are printed as resolved, as those tools print them.
+
+Exit status: 0 done, 2 usage or I/O error.";
+
+#[derive(Debug, Args)]
+pub struct BuildsArgs {
+    /// The tree: a directory or a git revision of --repo.
+    #[arg(value_name = "DIR|GIT-REV", default_value = ".")]
+    pub tree: String,
+    /// The git repository revisions are read from.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+    /// A variable for Compose and bake interpolation (`KEY=VALUE`, or `KEY` from the
+    /// environment), over the project's `.env`.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The configuration file (`builds:`, `discovery:`). Default: `.github/cachebust.yml` of
+    /// the tree when it is a directory that has one.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: BuildsFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BuildsFormat {
+    Text,
+    Json,
 }
 
 const VERIFY_ABOUT: &str = "\
@@ -305,7 +350,46 @@ pub fn run(command: Command) -> Result<Exit> {
         Command::Check(c) => run_check(c),
         Command::Fix(f) => run_fix(f),
         Command::Verify(v) => run_verify(v),
+        Command::Builds(b) => run_builds(b),
     }
+}
+
+fn run_builds(a: BuildsArgs) -> Result<Exit> {
+    // the tree is named explicitly here: an existing directory is one, anything else a revision
+    let dir = std::path::Path::new(&a.tree);
+    let spec = if dir.is_dir() {
+        Spec::Dir(dir.to_path_buf())
+    } else {
+        Spec::Rev(a.tree.clone())
+    };
+    let shown = crate::render::visible(&a.tree);
+    let repo = LocalRepo::open(&spec, &spec, &a.repo).map_err(|(_, e)| anyhow!("{shown}: {e}"))?;
+    let mut opts = AnalyzeOptions::new(crate::engine::EngineKind::Buildkit);
+    opts.env = crate::shell::key_values(&a.env, "--env")?;
+    opts.config = load_config(a.config.as_deref(), dir.is_dir().then_some(dir))?;
+    if let Some(c) = &a.config {
+        opts.config_file = c.display().to_string();
+    }
+    let mut list =
+        block_on(crate::app::analyze::list_builds(&repo, &opts))?.map_err(|e| match e {
+            AnalyzeError::Usage(m) => anyhow!(m),
+            AnalyzeError::Source(s) => anyhow!(s),
+        })?;
+    for (path, msg) in repo.problems() {
+        list.diagnostics.push(FileDiagnostic {
+            file: path,
+            line: None,
+            severity: Severity::Warning,
+            message: format!("cannot read: {msg}"),
+        });
+    }
+    let label = repo.label(crate::engine::tree::Side::Head);
+    let out = match a.format {
+        BuildsFormat::Text => render::builds::text(&list, &label),
+        BuildsFormat::Json => render::builds::json(&list, &label),
+    };
+    print!("{out}");
+    Ok(Exit::Ok)
 }
 
 /// Run a use-case on a current-thread tokio runtime (the local adapters' I/O is synchronous

@@ -5,8 +5,14 @@
 //! `variable` defaults (overridden from the caller's environment), `inherits`, groups and the
 //! common functions. HCL is read with `hcl-rs`; the JSON form with `serde_json`.
 //!
-//! Which targets are builds: every target named by a group, and every target no other target
-//! inherits from (targets used only as `inherits` parents, like `_common`, are not built alone).
+//! Which targets are builds: every target named by a group or by the caller (a `docker/bake-action`
+//! step's `targets`), every target no other target inherits from (targets used only as
+//! `inherits` parents, like `_common`, are not built alone), and the targets those link to
+//! (`contexts = { x = "target:NAME" }`: bake builds NAME in the same call). A target others
+//! inherit from is still a build when something names it. `Resolved::select` answers which
+//! targets one `docker buildx bake NAMES…` call builds, as buildx 0.29 does: no names is the
+//! `default` group, a group (which wins over a target of the same name) is expanded
+//! recursively, a name with `*?[` matches groups and targets, and linked targets come along.
 
 mod bound;
 
@@ -55,6 +61,77 @@ pub struct BakeCache {
 pub struct Resolved {
     pub builds: Vec<BakeBuild>,
     pub problems: Vec<Problem>,
+    /// The groups as read: name → members (targets or groups).
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Every target the files define.
+    pub defined: BTreeSet<String>,
+}
+
+impl Resolved {
+    /// The targets one `docker buildx bake NAMES…` call builds (no names: the `default` group),
+    /// in name order, or the name bake refuses (`Err`: it names no group or target). Only
+    /// targets among `builds` are returned: pass the names to `resolve` as `also`.
+    pub fn select(&self, names: &[String]) -> Result<Vec<String>, String> {
+        let mut out = select_names(names, &self.groups, &self.defined)?;
+        // linked targets (`target:NAME` contexts) are built by the same call
+        let mut queue: Vec<String> = out.iter().cloned().collect();
+        let mut i = 0;
+        while i < queue.len() {
+            if let Some(b) = self.builds.iter().find(|b| b.target_name == queue[i]) {
+                for v in b.contexts.values() {
+                    if let Some(t) = v.strip_prefix("target:") {
+                        if self.defined.contains(t) && out.insert(t.to_string()) {
+                            queue.push(t.to_string());
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+        Ok(out
+            .into_iter()
+            .filter(|n| self.builds.iter().any(|b| &b.target_name == n))
+            .collect())
+    }
+}
+
+/// The target names `names` stand for in a bake call, before links (see `Resolved::select`).
+fn select_names(
+    names: &[String],
+    groups: &BTreeMap<String, Vec<String>>,
+    defined: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, String> {
+    let default = ["default".to_string()];
+    let names = if names.is_empty() {
+        &default[..]
+    } else {
+        names
+    };
+    let mut out = BTreeSet::new();
+    for n in names {
+        let matched: Vec<String> = if crate::engine::glob::contains_wildcards(n) {
+            groups
+                .keys()
+                .chain(defined.iter())
+                .filter(|g| crate::engine::glob::path_match(n, g).unwrap_or(false))
+                .cloned()
+                .collect()
+        } else {
+            vec![n.clone()]
+        };
+        if matched.is_empty() {
+            return Err(n.clone());
+        }
+        for m in matched {
+            for t in members_from(vec![m.as_str()], groups) {
+                if !defined.contains(&t) {
+                    return Err(t);
+                }
+                out.insert(t);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Bake's order of default files in a directory (later files override earlier ones).
@@ -243,10 +320,16 @@ impl Eval<'_> {
 const LISTS: &[&str] = &["cache-from", "cache-to", "no-cache-filter", "platforms"];
 
 /// Resolve the bake files of one directory: `files` are (path, text) in bake's order; `env`
-/// overrides variable defaults as the environment does for `docker buildx bake`. Everything is
+/// overrides variable defaults as the environment does for `docker buildx bake`; `also` are
+/// names (targets, groups, patterns) a caller builds, whatever inherits from them. Everything is
 /// evaluated under one budget (`budget::RESOLVE`): past it none of the directory's targets is
 /// analysed, and one error names the file, the line and the limit.
-pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, String>) -> Resolved {
+pub fn resolve(
+    dir: &str,
+    files: &[(String, String)],
+    env: &BTreeMap<String, String>,
+    also: &[String],
+) -> Resolved {
     let mut problems = Vec::new();
     let mut targets: BTreeMap<String, Raw> = BTreeMap::new();
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -382,9 +465,11 @@ pub fn resolve(dir: &str, files: &[(String, String)], env: &BTreeMap<String, Str
         Resolved {
             builds: Vec::new(),
             problems,
+            groups: BTreeMap::new(),
+            defined: BTreeSet::new(),
         }
     } else {
-        finish_targets(dir, files, targets, groups, problems, &mut ev)
+        finish_targets(dir, files, targets, groups, also, problems, &mut ev)
     };
     if let Some(e) = ev.budget.exceeded() {
         let at = ev.over.take().unwrap_or_else(|| OverBudget {
@@ -429,7 +514,9 @@ fn eval_vars(
     for var in var_exprs {
         let name = &var.name;
         if let Some(v) = env.get(name) {
-            values.insert(name.clone(), hcl::Value::String(v.clone()));
+            let v = hcl::Value::String(v.clone());
+            ev.declare(name, v.clone());
+            values.insert(name.clone(), v);
             continue;
         }
         let v = match (&var.hcl, &var.json) {
@@ -455,18 +542,26 @@ fn finish_targets(
     files: &[(String, String)],
     targets: BTreeMap<String, Raw>,
     groups: BTreeMap<String, Vec<String>>,
+    also: &[String],
     mut problems: Vec<Problem>,
     ev: &mut Eval<'_>,
 ) -> Resolved {
-    // which targets are builds
+    // which targets are builds: named by a group or the caller, or inherited by none
     let inherited: BTreeSet<&str> = targets
         .values()
         .flat_map(|t| t.inherits.iter().map(String::as_str))
         .collect();
+    let defined: BTreeSet<String> = targets.keys().cloned().collect();
     let mut wanted = group_members(&groups);
     for name in targets.keys() {
         if !inherited.contains(name.as_str()) {
             wanted.insert(name.clone());
+        }
+    }
+    for n in also {
+        // a name bake refuses builds nothing here; the caller says so (`Resolved::select`)
+        if let Ok(named) = select_names(std::slice::from_ref(n), &groups, &defined) {
+            wanted.extend(named);
         }
     }
     let mut flat = Flatten {
@@ -474,8 +569,12 @@ fn finish_targets(
         done: BTreeMap::new(),
         ev,
     };
-    let mut builds = Vec::new();
-    for name in wanted {
+    let mut builds: Vec<BakeBuild> = Vec::new();
+    let mut queue: Vec<String> = wanted.iter().cloned().collect();
+    let mut i = 0;
+    while i < queue.len() {
+        let name = queue[i].clone();
+        i += 1;
         if !targets.contains_key(&name) {
             if !groups.contains_key(&name) {
                 let file = files.last().map(|f| f.0.clone()).unwrap_or_default();
@@ -497,10 +596,24 @@ fn finish_targets(
         };
         let raw = &targets[&name];
         if let Some(b) = build_of(dir, &name, raw, &attrs, &mut problems) {
+            // a target it links to is built with it
+            for v in b.contexts.values() {
+                if let Some(t) = v.strip_prefix("target:") {
+                    if targets.contains_key(t) && wanted.insert(t.to_string()) {
+                        queue.push(t.to_string());
+                    }
+                }
+            }
             builds.push(b);
         }
     }
-    Resolved { builds, problems }
+    builds.sort_by(|a, b| a.target_name.cmp(&b.target_name));
+    Resolved {
+        builds,
+        problems,
+        groups,
+        defined,
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -529,12 +642,23 @@ const MAX_GROUP_DEPTH: usize = 16;
 /// by level, each group once: a group naming the next one 20 times, sixteen deep, costs what its
 /// text does, not 20¹⁶ visits.
 fn group_members(groups: &BTreeMap<String, Vec<String>>) -> BTreeSet<String> {
+    members_from(
+        groups
+            .values()
+            .flat_map(|m| m.iter().map(String::as_str))
+            .collect(),
+        groups,
+    )
+}
+
+/// The targets the names `level` stand for (a group is expanded, the same way as
+/// `group_members`; any other name is a target).
+fn members_from<'a>(
+    mut level: Vec<&'a str>,
+    groups: &'a BTreeMap<String, Vec<String>>,
+) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
-    let mut level: Vec<&str> = groups
-        .values()
-        .flat_map(|m| m.iter().map(String::as_str))
-        .collect();
     for depth in 0..=MAX_GROUP_DEPTH + 1 {
         let mut next = Vec::new();
         for name in level {
@@ -1234,7 +1358,7 @@ mod tests {
             .map(|(p, t)| (p.to_string(), t.to_string()))
             .collect();
         let dir = files[0].0.rsplit_once('/').map(|x| x.0).unwrap_or("");
-        resolve(dir, &f, &BTreeMap::new())
+        resolve(dir, &f, &BTreeMap::new(), &[])
     }
 
     #[test]
@@ -1296,12 +1420,112 @@ target "lint" {
             ),
         ];
         let env = BTreeMap::from([("V".to_string(), "from-env".to_string())]);
-        let r = resolve("b", &f, &env);
+        let r = resolve("b", &f, &env, &[]);
         assert!(r.problems.is_empty(), "{:?}", r.problems);
+        // a variable the environment sets is usable in expressions (a workflow's env: did
+        // leave every expression that read it unevaluated)
+        let h = vec![(
+            "docker-bake.hcl".to_string(),
+            "variable \"GO\" { default = null }\ntarget \"t\" {\n  args = { GO = GO, V = \"v${GO}\" }\n}\n"
+                .to_string(),
+        )];
+        let go = resolve(
+            "",
+            &h,
+            &BTreeMap::from([("GO".to_string(), "1.23".to_string())]),
+            &[],
+        );
+        assert!(go.problems.is_empty(), "{:?}", go.problems);
+        assert_eq!(go.builds[0].args["V"], "v1.23");
         assert_eq!(r.builds.len(), 1);
         assert_eq!(r.builds[0].context, "b");
         assert_eq!(r.builds[0].args["A"], "from-env");
         assert_eq!(r.builds[0].args["B"], "2");
+    }
+
+    const BENCH: &str = r#"
+group "default" { targets = ["bench-race"] }
+group "all" { targets = ["default", "lint"] }
+target "_common" { args = { GO = "1.22" } }
+target "bench" {
+  inherits = ["_common"]
+  target = "bench"
+}
+target "bench-race" {
+  inherits = ["bench"]
+  args = { RACE = "1" }
+}
+target "lint" {
+  inherits = ["_common"]
+  contexts = { tools = "target:tools" }
+}
+target "tools" {
+  inherits = ["_common"]
+  target = "tools"
+}
+target "tools-cross" { inherits = ["tools"] }
+"#;
+
+    fn names(r: &Resolved) -> Vec<&str> {
+        r.builds.iter().map(|b| b.target_name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_named_target_is_a_build_whatever_inherits_from_it() {
+        let f = vec![("docker-bake.hcl".to_string(), BENCH.to_string())];
+        let none = BTreeMap::new();
+        // inherited by bench-race and named by nobody: not built alone; `tools` is inherited
+        // too but `lint` links to it, so bake builds it with lint
+        let r = resolve("", &f, &none, &[]);
+        assert_eq!(
+            names(&r),
+            vec!["bench-race", "lint", "tools", "tools-cross"]
+        );
+        // a bake-action step with `targets: bench`
+        let r = resolve("", &f, &none, &["bench".into()]);
+        assert_eq!(
+            names(&r),
+            vec!["bench", "bench-race", "lint", "tools", "tools-cross"]
+        );
+        let bench = &r.builds[0];
+        assert_eq!(bench.target.as_deref(), Some("bench"));
+        assert_eq!(bench.args, BTreeMap::from([("GO".into(), "1.22".into())]));
+        assert_eq!(r.select(&["bench".into()]), Ok(vec!["bench".to_string()]));
+        // a name that is only a pattern or a group selects what it stands for
+        let r = resolve("", &f, &none, &["_*".into(), "all".into()]);
+        assert!(names(&r).contains(&"_common"), "{:?}", names(&r));
+    }
+
+    #[test]
+    fn select_is_what_one_bake_call_builds() {
+        let f = vec![("docker-bake.hcl".to_string(), BENCH.to_string())];
+        let r = resolve("", &f, &BTreeMap::new(), &[]);
+        let sel = |n: &[&str]| r.select(&n.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        // no names: the default group
+        assert_eq!(sel(&[]), Ok(vec!["bench-race".to_string()]));
+        // groups expand recursively; a linked target comes along
+        assert_eq!(
+            sel(&["all"]),
+            Ok(vec![
+                "bench-race".to_string(),
+                "lint".to_string(),
+                "tools".to_string()
+            ])
+        );
+        assert_eq!(
+            sel(&["tools*"]),
+            Ok(vec!["tools".to_string(), "tools-cross".to_string()])
+        );
+        // bake refuses a name nothing defines
+        assert_eq!(sel(&["nope"]), Err("nope".to_string()));
+        assert_eq!(sel(&["x*"]), Err("x*".to_string()));
+        // no default group and no target named default: bake fails
+        let g = vec![(
+            "docker-bake.hcl".to_string(),
+            "target \"app\" {}\n".to_string(),
+        )];
+        let r = resolve("", &g, &BTreeMap::new(), &[]);
+        assert_eq!(r.select(&[]), Err("default".to_string()));
     }
 
     #[test]

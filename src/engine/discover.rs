@@ -6,7 +6,11 @@ use super::dockerfile::{self, Body, CopySource, Kind};
 /// Directories never searched for Dockerfiles.
 pub const SKIPPED_DIRS: &[&str] = &[".git", "node_modules"];
 
-/// `Dockerfile`, `Dockerfile.*`, `*.Dockerfile`, `*.dockerfile` (not their `.dockerignore` files).
+/// `Dockerfile`, `Dockerfile.*`, `*.Dockerfile`, `*.dockerfile`, and Podman's names for the
+/// same file, `Containerfile`, `Containerfile.*`, `*.containerfile` (not their `.dockerignore`
+/// files). A Containerfile is built with `-f`: Docker 28.5.2 / buildx 0.29.1 default to
+/// `Dockerfile` only, and read `<file>.dockerignore` and `.dockerignore`, never
+/// `.containerignore` (measured).
 pub fn is_dockerfile_name(path: &str) -> bool {
     if path.split('/').any(|c| SKIPPED_DIRS.contains(&c)) {
         return false;
@@ -19,6 +23,10 @@ pub fn is_dockerfile_name(path: &str) -> bool {
         || name.starts_with("Dockerfile.")
         || name.ends_with(".Dockerfile")
         || name.ends_with(".dockerfile")
+        || name == "Containerfile"
+        || name.starts_with("Containerfile.")
+        || name.ends_with(".containerfile")
+        || name.ends_with(".Containerfile")
 }
 
 /// Compose files: `compose*.y*ml` and `docker-compose*.y*ml` (`engine::compose`).
@@ -50,12 +58,18 @@ pub fn is_workflow_name(path: &str) -> bool {
         .is_some_and(|n| !n.contains('/') && (n.ends_with(".yml") || n.ends_with(".yaml")))
 }
 
-/// Every file discovery reads: Dockerfiles, compose files, bake files, workflows.
+/// Shell scripts and Makefiles that may run `docker build` (`engine::scripts`).
+pub fn is_script_name(path: &str) -> bool {
+    !path.split('/').any(|c| SKIPPED_DIRS.contains(&c)) && super::scripts::is_script_name(path)
+}
+
+/// Every file discovery reads: Dockerfiles, compose files, bake files, workflows, scripts.
 pub fn is_build_file(path: &str) -> bool {
     is_dockerfile_name(path)
         || is_compose_name(path)
         || is_bake_name(path)
         || is_workflow_name(path)
+        || is_script_name(path)
 }
 
 /// Whether a path lies under one of the directories skipped by default or by configuration
@@ -208,6 +222,10 @@ mod tests {
             "Dockerfile.prod",
             "docker/app.Dockerfile",
             "x.dockerfile",
+            "Containerfile",
+            "images/base/Containerfile",
+            "Containerfile.fedora",
+            "ci/test.containerfile",
         ] {
             assert!(is_dockerfile_name(ok), "{ok}");
         }
@@ -217,6 +235,9 @@ mod tests {
             "Dockerfiles/x",
             "node_modules/x/Dockerfile",
             "dockerfile",
+            "Containerfile.dockerignore",
+            ".containerignore",
+            "containerfile",
         ] {
             assert!(!is_dockerfile_name(no), "{no}");
         }

@@ -264,13 +264,11 @@ impl Accumulator {
                 acc.commits += 1;
                 acc.last_commit = commit.to_string();
             }
-            let secs = df
-                .cost
-                .as_ref()
-                .map_or(0.0, |c| c.estimated_rebuild_seconds);
+            // a step an earlier build of the same bake call runs is counted there
+            let secs = df.counted_seconds();
             acc.seconds += secs;
             if counted {
-                cc.rebuilt_steps += df.summary.rebuilt;
+                cc.rebuilt_steps += df.counted_rebuilt();
                 cc.rebuild_seconds += secs;
             }
             cc.builds.push(CommitBuild {
@@ -280,10 +278,11 @@ impl Accumulator {
                 declared_in: declared_in(df),
                 guessed: df.guessed.is_some(),
                 counted,
-                rebuilt_steps: df.summary.rebuilt,
+                rebuilt_steps: df.counted_rebuilt(),
                 rebuild_seconds: cents(secs),
                 touched_by: df.touched_by.clone(),
             });
+            let shared = df.shared.as_ref().map_or(&[][..], |s| s.lines.as_slice());
             for s in df.steps.iter().filter(|s| s.status == Status::Rebuilt) {
                 let e = acc
                     .steps
@@ -294,7 +293,9 @@ impl Accumulator {
                     e.1 += 1;
                     e.3 = index;
                 }
-                e.2 += s.estimated_seconds.unwrap_or(0.0);
+                if !shared.contains(&s.line) {
+                    e.2 += s.estimated_seconds.unwrap_or(0.0);
+                }
             }
             for (origin, _) in crate::engine::report::chains(df) {
                 let Some(c) = &origin.cause else { continue };
@@ -360,7 +361,8 @@ fn declared_in(df: &DockerfileReport) -> Vec<String> {
             Origin::Compose { file, .. }
             | Origin::Bake { file, .. }
             | Origin::Workflow { file, .. }
-            | Origin::Config { file, .. } => file,
+            | Origin::Config { file, .. }
+            | Origin::Script { file, .. } => file,
             Origin::Cli | Origin::Discovered => continue,
         };
         if !out.contains(file) {

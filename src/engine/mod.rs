@@ -36,6 +36,7 @@ pub mod predict;
 pub mod pull;
 pub mod report;
 pub mod rules;
+pub mod scripts;
 pub mod settings;
 pub mod shellwords;
 pub mod tree;
@@ -163,6 +164,9 @@ pub struct BuildInput {
     /// The Dockerfile lies in a test-fixture or demo tree and nothing declares it: one that
     /// cannot be read or parsed is said as information, not as an error.
     pub fixture: bool,
+    /// The `docker buildx bake` calls that build it (a bake-action step, a bake group): bake
+    /// solves the targets of one call together, so a vertex they share runs once.
+    pub calls: Vec<String>,
 }
 
 /// Everything `analyze` needs.
@@ -243,6 +247,7 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
     let assigned = assign_logs(&logs, &predicted, &mut diagnostics);
     let reals = assign_records(&inputs.records, &predicted, &mut diagnostics);
     let mut dockerfiles = Vec::new();
+    let mut vertices = Vec::new();
     for (((bi, mut p), logs), reals) in predicted.into_iter().zip(assigned).zip(reals) {
         p.report.verifications = reals
             .iter()
@@ -266,8 +271,10 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
             &inputs.config,
             &mut predictions,
         );
+        vertices.push((&inputs.builds[bi].calls, std::mem::take(&mut p.keys)));
         dockerfiles.push(p.report);
     }
+    mark_shared(&mut dockerfiles, &vertices);
     let report = Report {
         engine: inputs.engine.name().to_string(),
         dockerfiles,
@@ -292,6 +299,50 @@ fn fixture_diagnostics(report: &mut report::DockerfileReport) {
                 d.message
             );
         }
+    }
+}
+
+/// The rebuilt steps each build shares with an earlier build of one of its bake calls (the same
+/// vertex: `predict::vertex_keys`): bake solves the targets of one call together, so the shared
+/// vertex runs once and the totals count it for the earlier build only.
+fn mark_shared(
+    dockerfiles: &mut [report::DockerfileReport],
+    vertices: &[(&Vec<String>, hash::HashMap<u32, predict::VertexKey>)],
+) {
+    // (call, vertex) → the first build of the call that rebuilds it
+    let mut first: hash::HashMap<(&str, predict::VertexKey), usize> = hash::HashMap::default();
+    for (i, (calls, keys)) in vertices.iter().enumerate() {
+        if calls.is_empty() || keys.is_empty() {
+            continue;
+        }
+        let mut shared: Option<report::Shared> = None;
+        for step in dockerfiles[i]
+            .steps
+            .iter()
+            .filter(|s| s.status == report::Status::Rebuilt)
+        {
+            let Some(key) = keys.get(&step.line) else {
+                continue;
+            };
+            let earlier = calls
+                .iter()
+                .filter_map(|c| first.get(&(c.as_str(), *key)).copied())
+                .filter(|j| *j < i)
+                .min();
+            for c in calls.iter() {
+                first.entry((c.as_str(), *key)).or_insert(i);
+            }
+            let Some(j) = earlier else { continue };
+            let s = shared.get_or_insert_with(|| report::Shared {
+                lines: Vec::new(),
+                seconds: 0.0,
+                path: dockerfiles[j].path.clone(),
+                target: dockerfiles[j].target.clone(),
+            });
+            s.lines.push(step.line);
+            s.seconds += step.estimated_seconds.unwrap_or(0.0);
+        }
+        dockerfiles[i].shared = shared;
     }
 }
 
@@ -563,6 +614,7 @@ mod tests {
             ci: None,
             guessed: None,
             fixture: false,
+            calls: Vec::new(),
         }
     }
 

@@ -496,9 +496,15 @@ pub enum Origin {
         file: String,
         job: String,
         step: String,
+        /// For a `docker/bake-action` step: the bake target this build is (a step builds one
+        /// build per target it names).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
     },
     /// An entry of `builds:` in the configuration file.
     Config { file: String, index: usize },
+    /// A `docker build` command of a script, a Makefile or a workflow's `run:` block.
+    Script { file: String, line: u32 },
 }
 
 /// A build no declaration names (no compose service, bake target, workflow step, `builds:`
@@ -561,6 +567,10 @@ pub struct DockerfileReport {
     pub touched_by: Vec<String>,
     pub summary: Summary,
     pub cost: Option<CostSummary>,
+    /// Rebuilt steps an earlier build of the same `docker buildx bake` call rebuilds too: the
+    /// totals count them once, there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<Shared>,
     /// Findings of the rules (PR mode: `relevant` marks those that concern the change).
     pub findings: Vec<Finding>,
     /// Head texts of the files fixes edit (for rendering diffs); "" for a file a fix creates.
@@ -667,6 +677,38 @@ impl DockerfileReport {
     }
 }
 
+/// Rebuilt steps of a build whose vertices an earlier build of the same `docker buildx bake`
+/// call rebuilds: bake solves the targets of one call together and runs a shared vertex once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shared {
+    /// Lines of this build's rebuilt steps that run for the earlier build.
+    pub lines: Vec<u32>,
+    /// Their estimated seconds (in this build's cost, not in the totals).
+    pub seconds: f64,
+    /// The earlier build: its Dockerfile and target.
+    pub path: String,
+    pub target: Option<String>,
+}
+
+impl DockerfileReport {
+    /// Rebuilt steps the totals count for this build: those no earlier build of a bake call
+    /// it shares runs already.
+    pub fn counted_rebuilt(&self) -> usize {
+        self.summary
+            .rebuilt
+            .saturating_sub(self.shared.as_ref().map_or(0, |s| s.lines.len()))
+    }
+
+    /// Rebuild seconds the totals count for this build (see `counted_rebuilt`).
+    pub fn counted_seconds(&self) -> f64 {
+        let own = self
+            .cost
+            .as_ref()
+            .map_or(0.0, |c| c.estimated_rebuild_seconds);
+        (own - self.shared.as_ref().map_or(0.0, |s| s.seconds)).max(0.0)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub engine: String,
@@ -688,22 +730,22 @@ pub struct FileDiagnostic {
 
 impl Report {
     /// Rebuilt steps of the builds that count (`DockerfileReport::counted`): the headline,
-    /// `--fail-on`, the check run and the Action's outputs.
+    /// `--fail-on`, the check run and the Action's outputs; a vertex several builds of one bake
+    /// call share, once.
     pub fn rebuilt_steps(&self) -> usize {
         self.dockerfiles
             .iter()
             .filter(|d| d.counted())
-            .map(|d| d.summary.rebuilt)
+            .map(DockerfileReport::counted_rebuilt)
             .sum()
     }
 
-    /// Seconds the builds that count get slower.
+    /// Seconds the builds that count get slower (a shared vertex of a bake call once).
     pub fn rebuild_seconds(&self) -> f64 {
         self.dockerfiles
             .iter()
             .filter(|d| d.counted())
-            .filter_map(|d| d.cost.as_ref())
-            .map(|c| c.estimated_rebuild_seconds)
+            .map(DockerfileReport::counted_seconds)
             .sum::<f64>()
             + 0.0
     }
@@ -716,8 +758,8 @@ impl Report {
             .fold((0, 0, 0.0), |(n, steps, secs), d| {
                 (
                     n + 1,
-                    steps + d.summary.rebuilt,
-                    secs + d.cost.as_ref().map_or(0.0, |c| c.estimated_rebuild_seconds),
+                    steps + d.counted_rebuilt(),
+                    secs + d.counted_seconds(),
                 )
             })
     }
@@ -768,4 +810,26 @@ pub struct Finding {
     /// PR mode: what `own_fix` alone would save.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub own_savings: Option<Savings>,
+}
+
+/// A build as discovery finds it in one tree (`cachebust builds`): what `docker compose config`
+/// and `docker buildx bake --print` resolve for the declared ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedBuild {
+    pub dockerfile: String,
+    /// Root-relative build context ("" = the root).
+    pub context: String,
+    pub target: Option<String>,
+    pub args: std::collections::BTreeMap<String, String>,
+    /// The Dockerfile is inline text of a declaration (`dockerfile` names the declaration).
+    pub inline: bool,
+    /// Every declaration of it; `Discovered` alone: no declaration, the context was guessed.
+    pub origins: Vec<Origin>,
+}
+
+/// The builds of one tree and what discovery said on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildList {
+    pub builds: Vec<ListedBuild>,
+    pub diagnostics: Vec<FileDiagnostic>,
 }

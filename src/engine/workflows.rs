@@ -55,13 +55,29 @@ pub struct StepBake {
     pub ci: CiSetup,
     /// `set` overrides: (target pattern, attribute, value), e.g. (`*`, `cache-to`, `type=gha`).
     pub set: Vec<(String, String, String)>,
+    /// The literal `env:` of the workflow, job and step: bake reads its variables from it.
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Found {
     pub builds: Vec<StepBuild>,
     pub bakes: Vec<StepBake>,
+    /// `run:` blocks that mention a build: (line of their first command, text, the directory
+    /// they run in, root-relative; `None` when only the run knows it).
+    pub runs: Vec<(u32, String, Option<String>)>,
     pub problems: Vec<Problem>,
+}
+
+/// The line of the first command of a `run:` block (its first non-empty line, found in the
+/// file after `from`).
+fn run_line(text: &str, run: &str, from: usize) -> Option<u32> {
+    let first = run.lines().map(str::trim).find(|l| !l.is_empty())?;
+    text.lines()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| l.contains(first))
+        .map(|(i, _)| i as u32 + 1)
 }
 
 fn s(v: &Value) -> Option<String> {
@@ -97,6 +113,19 @@ struct Env<'a> {
 }
 
 impl Env<'_> {
+    /// Every variable the step sees (the nearest layer wins), as bake reads its environment;
+    /// what is copied counts against the file's budget.
+    fn flattened(&self, budget: &mut Budget) -> Result<BTreeMap<String, String>, Exceeded> {
+        let mut out = BTreeMap::new();
+        for l in self.layers.iter().rev() {
+            for (k, v) in l.iter() {
+                budget.bytes(k.len() + v.len())?;
+                out.insert(k.to_string(), v.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     fn get(&self, k: &str) -> Option<&str> {
         self.layers
             .iter()
@@ -257,6 +286,13 @@ fn read_jobs(
     let Some(jobs) = doc.get("jobs").and_then(Value::as_object) else {
         return Ok(());
     };
+    let default_dir = |v: &Value| {
+        v.get("defaults")
+            .and_then(|d| d.get("run"))
+            .and_then(|r| r.get("working-directory"))
+            .and_then(s)
+    };
+    let wdefault = default_dir(doc);
     let mut bp_lines = uses_lines(text, "docker/build-push-action").into_iter();
     let mut bake_lines = uses_lines(text, "docker/bake-action").into_iter();
     for (job_index, (job, jv)) in jobs.iter().enumerate() {
@@ -281,6 +317,35 @@ fn read_jobs(
             let env = Env {
                 layers: [&senv, &jenv, &wenv],
             };
+            if let Some(run) = st.get("run").and_then(Value::as_str) {
+                if run.contains("build") {
+                    let root = checkout.clone().unwrap_or_default();
+                    let wd = st
+                        .get("working-directory")
+                        .and_then(s)
+                        .or_else(|| default_dir(jv))
+                        .or_else(|| wdefault.clone());
+                    let from = found.runs.last().map_or(0, |r| r.0 as usize);
+                    let line = run_line(text, run, from).unwrap_or(1);
+                    let over = |exceeded| OverBudget {
+                        line: Some(line),
+                        what: format!("job {job}, {step_name}: run"),
+                        exceeded,
+                    };
+                    let dir = match wd {
+                        None => Some(root.clone()),
+                        Some(w) => {
+                            let (w, unknown) =
+                                resolve_expr(&w, &env, &root, budget).map_err(over)?;
+                            let p = join_clean(&root, &w);
+                            (!unknown && !p.starts_with("..")).then_some(p)
+                        }
+                    };
+                    budget.bytes(run.len()).map_err(over)?;
+                    found.runs.push((line, run.to_string(), dir));
+                }
+                continue;
+            }
             if uses.starts_with("actions/checkout@") {
                 let other_repo = get("repository")
                     .and_then(s)
@@ -504,6 +569,46 @@ fn read_jobs(
             } else if uses.starts_with("docker/bake-action@") {
                 let line = bake_lines.next();
                 let mut expand = |what: &str, v: &str| step.expand(budget, line, what, v);
+                // `source`: the repository's Git context (the default) or `.` build this tree;
+                // another repository's does not
+                if let Some(src) = get("source").and_then(s) {
+                    let (src, unknown) = expand("source", &src)?;
+                    let this_tree = !unknown
+                        && (src.contains("{{defaultContext}}")
+                            || !(src.contains("://") || src.starts_with("git@")));
+                    if !this_tree {
+                        problem(
+                            found,
+                            line,
+                            false,
+                            format!(
+                                "job {job}, {step_name}: bake source {src} is not this repository's tree; the step is not analysed"
+                            ),
+                        );
+                        continue;
+                    }
+                }
+                let mut targets: Vec<String> = Vec::new();
+                let mut run_time = None;
+                for t in list(get("targets")) {
+                    let (t, unknown) = expand("bake target", &t)?;
+                    if unknown {
+                        run_time = Some(t);
+                        break;
+                    }
+                    targets.push(t);
+                }
+                if let Some(t) = run_time {
+                    problem(
+                        found,
+                        line,
+                        false,
+                        format!(
+                            "job {job}, {step_name}: bake targets {t} are known only when the workflow runs; the step is not analysed"
+                        ),
+                    );
+                    continue;
+                }
                 let workdir = match get("workdir").and_then(s) {
                     None => String::new(),
                     Some(w) => {
@@ -575,9 +680,14 @@ fn read_jobs(
                     line,
                     files,
                     workdir,
-                    targets: list(get("targets")),
+                    targets,
                     ci,
                     set,
+                    env: env.flattened(budget).map_err(|exceeded| OverBudget {
+                        line,
+                        what: format!("job {job}, {step_name}: env"),
+                        exceeded,
+                    })?,
                 });
             }
         }
@@ -749,6 +859,57 @@ jobs:
         assert!(f.problems.is_empty(), "{:?}", f.problems);
         assert_eq!(f.builds[0].args["X"].len(), 1_200_000);
         assert_eq!(f.builds[0].args["Y"], "js");
+    }
+
+    #[test]
+    fn bake_steps_env_source_and_run_time_targets() {
+        let y = r#"
+env:
+  TAG: "1"
+jobs:
+  bake:
+    runs-on: ubuntu-latest
+    env:
+      GO_VERSION: "1.23"
+    steps:
+      - uses: docker/bake-action@v6
+        env:
+          TAG: "2"
+          NOT_KNOWN: ${{ secrets.X }}
+      - uses: docker/bake-action@v6
+        with:
+          source: .
+          targets: |
+            bench
+            ${{ env.EXTRA }}
+        env:
+          EXTRA: lint
+      - name: matrix
+        uses: docker/bake-action@v6
+        with:
+          targets: ${{ matrix.target }}
+      - name: remote
+        uses: docker/bake-action@v6
+        with:
+          source: "https://github.com/tonistiigi/xx.git#main"
+      - uses: docker/bake-action/subaction/matrix@v6
+"#;
+        let f = read(".github/workflows/bake.yml", y);
+        assert_eq!(f.bakes.len(), 2, "{:?}", f.bakes);
+        assert!(f.bakes[0].targets.is_empty());
+        assert_eq!(
+            f.bakes[0].env,
+            BTreeMap::from([
+                ("GO_VERSION".to_string(), "1.23".to_string()),
+                ("TAG".to_string(), "2".to_string())
+            ])
+        );
+        assert_eq!(f.bakes[1].targets, vec!["bench", "lint"]);
+        let msgs: Vec<&str> = f.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("matrix.target"), "{msgs:?}");
+        assert_eq!(f.problems[0].line, Some(23));
+        assert!(msgs[1].contains("not this repository"), "{msgs:?}");
     }
 
     #[test]

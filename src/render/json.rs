@@ -77,6 +77,9 @@ struct DfOut<'a> {
     timing_logs: usize,
     steps_without_timing: &'a [u32],
     touched_by: &'a [String],
+    /// Rebuilt steps an earlier build of the same bake call runs: counted there in the totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<&'a crate::engine::report::Shared>,
     steps: Vec<StepOut<'a>>,
     findings: Vec<FindingOut<'a>>,
     diagnostics: &'a [Diagnostic],
@@ -441,6 +444,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                     .as_ref()
                     .map_or(&[][..], |c| c.steps_without_timing.as_slice()),
                 touched_by: &d.touched_by,
+                shared: d.shared.as_ref(),
                 steps: d
                     .steps
                     .iter()

@@ -316,6 +316,9 @@ pub fn render_with(report: &Report, opts: &Options) -> String {
             }
         );
         o.push('\n');
+        if let Some(n) = super::shared_total_note(report) {
+            let _ = writeln!(o, "{n}\n");
+        }
     }
     if let Some(a) = &opts.after_verdict {
         o.push_str(a);
@@ -365,6 +368,9 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
         let _ = writeln!(o, "All steps stay cached.");
     } else if let Some(t) = cost_top(df) {
         let _ = writeln!(o, "{}\n", escape_sentence(&capitalize(&t)));
+    }
+    if let Some(s) = super::shared_sentence(df) {
+        let _ = writeln!(o, "{}.\n", escape_sentence(&capitalize(&s)));
     }
     // in a short body, long chains are cut (the job summary has them whole)
     let (max_chains, max_follow) = if opts.steps {

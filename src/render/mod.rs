@@ -9,6 +9,7 @@
 )]
 
 pub mod action;
+pub mod builds;
 pub mod check;
 pub mod checkrun;
 pub mod diff;
@@ -700,6 +701,37 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
     Some(s)
 }
 
+/// The rebuilt steps a build shares with an earlier build of the same bake call: "lines 2, 3
+/// and 4 also rebuild for target a of the same bake call, which runs them once: the totals
+/// count them there (2.2 s)".
+pub fn shared_sentence(df: &DockerfileReport) -> Option<String> {
+    let s = df.shared.as_ref()?;
+    let lines: Vec<String> = s.lines.iter().map(u32::to_string).collect();
+    let lines = match lines.as_slice() {
+        [] => return None,
+        [one] => format!("line {one} also rebuilds"),
+        [init @ .., last] => format!("lines {} and {last} also rebuild", init.join(", ")),
+    };
+    let other = match &s.target {
+        Some(t) if s.path == df.path => format!("target {t}"),
+        Some(t) => format!("{} (target {t})", s.path),
+        None => s.path.clone(),
+    };
+    Some(format!(
+        "{lines} for {other} of the same bake call, which runs them once: the totals count them there ({})",
+        duration(s.seconds)
+    ))
+}
+
+/// Under a list of builds whose totals count a bake call's shared steps once.
+pub fn shared_total_note(report: &crate::engine::report::Report) -> Option<&'static str> {
+    report
+        .dockerfiles
+        .iter()
+        .any(|d| d.shared.is_some())
+        .then_some("Steps the builds of one bake call share run once; the total counts them once.")
+}
+
 /// The step that dominates a build's rebuild time, and what caused it: "51% of it is `RUN …` at
 /// line 9, caused by `COPY . .` at line 4".
 pub fn cost_top(df: &DockerfileReport) -> Option<String> {
@@ -923,10 +955,11 @@ pub fn origin_parts(origins: &[Origin]) -> Vec<String> {
         match o {
             Origin::Compose { file, service, .. } => add("service", file, service.clone()),
             Origin::Bake { file, target } => add("bake target", file, target.clone()),
-            Origin::Workflow { file, job, step } => {
-                add("workflow step", file, format!("{step} (job {job})"))
-            }
+            Origin::Workflow {
+                file, job, step, ..
+            } => add("workflow step", file, format!("{step} (job {job})")),
             Origin::Config { file, index } => add("builds entry", file, format!("#{}", index + 1)),
+            Origin::Script { file, line } => add("build command at line", file, line.to_string()),
             Origin::Cli | Origin::Discovered => {}
         }
     }
@@ -937,6 +970,7 @@ pub fn origin_parts(origins: &[Origin]) -> Vec<String> {
                 match kind.as_str() {
                     "service" => "services".to_string(),
                     "builds entry" => "builds entries".to_string(),
+                    "build command at line" => "build commands at lines".to_string(),
                     k => format!("{k}s"),
                 }
             } else {

@@ -269,6 +269,9 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         if let Some(c) = cost_sentence(df) {
             p.para("  cost: ", "        ", &c);
         }
+        if let Some(s) = super::shared_sentence(df) {
+            p.para("  shared: ", "          ", &s);
+        }
         if df.steps.is_empty() {
             p.line("  no prediction: the Dockerfile cannot be built (see below)");
         } else if df.summary.rebuilt == 0 {

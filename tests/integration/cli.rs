@@ -728,6 +728,146 @@ fn discovery_reports_only_touched_builds() {
     assert_eq!(statuses(&v, 0), ["C", "C", "C", "C", "R"]);
 }
 
+/// Issue 29 class 11: builds set up by scripts. The literal `docker build` / `buildx build`
+/// commands of a root script, a Makefile and a workflow's `run:` block are builds with their
+/// `-f`, context, `--target` and `--build-arg` (script and Makefile variables substituted); a
+/// command whose context is known only when it runs is said, with its line. A base image
+/// bumped inside the script rebuilds from FROM; an edit that only moves the command does not.
+#[test]
+fn discovery_reads_builds_from_scripts() {
+    let script = |base: &str, above: &str| {
+        format!(
+            "#!/bin/sh\nset -e\n{above}BASE={base}\ndocker build --build-arg BASE=$BASE -t app .\n"
+        )
+    };
+    let tree = |build_sh: String| -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "Dockerfile",
+                "ARG BASE=busybox:1.36.0\nFROM ${BASE}\nCOPY app.txt /app.txt\nRUN echo hi\n".into(),
+            ),
+            ("app.txt", "a\n".into()),
+            ("build.sh", build_sh),
+            ("sub/Dockerfile.dev", "FROM busybox AS dev\nARG X\nRUN echo $X\n".into()),
+            (
+                "sub/Makefile",
+                "X_VALUE := 1\n\nimage:\n\tdocker buildx build -f Dockerfile.dev \\\n\t  --target dev --build-arg X=$(X_VALUE) .\n".into(),
+            ),
+            ("scripts/release.sh", "docker build -t x \"$CTX\"\n".into()),
+            ("web/Dockerfile", "FROM busybox\nARG V\nCOPY . /w\n".into()),
+            (
+                ".github/workflows/ci.yml",
+                "on: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - run: |\n          docker build --build-arg V=2 .\n        working-directory: web\n".into(),
+            ),
+        ]
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |name: &str, build_sh: String| {
+        let d = tmp.path().join(name);
+        write_tree(&d, &tree(build_sh));
+        d
+    };
+    let b = dir("base", script("busybox:1.36.1", ""));
+    let bumped = dir("bumped", script("busybox:1.37.0", ""));
+    let moved = dir("moved", script("busybox:1.36.1", "# the base image\n"));
+    let bumped_moved = dir(
+        "bumped-moved",
+        script("busybox:1.37.0", "# the base image\n"),
+    );
+
+    let o = cachebust(&["builds", "--format", "json", "."], &b);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    let builds: Vec<(String, String, Value, Value, String)> = v["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let o = &b["origins"][0];
+            (
+                b["dockerfile"].as_str().unwrap().to_string(),
+                b["context"].as_str().unwrap().to_string(),
+                b["target"].clone(),
+                b["args"].clone(),
+                format!(
+                    "{} {}:{}",
+                    o["kind"].as_str().unwrap(),
+                    o["file"].as_str().unwrap(),
+                    o["line"]
+                ),
+            )
+        })
+        .collect();
+    let want = |df: &str, ctx: &str, target: Value, args: Value, origin: &str| {
+        (
+            df.to_string(),
+            ctx.to_string(),
+            target,
+            args,
+            origin.to_string(),
+        )
+    };
+    assert_eq!(
+        builds,
+        vec![
+            want(
+                "web/Dockerfile",
+                "web",
+                Value::Null,
+                serde_json::json!({"V": "2"}),
+                "script .github/workflows/ci.yml:8"
+            ),
+            want(
+                "Dockerfile",
+                ".",
+                Value::Null,
+                serde_json::json!({"BASE": "busybox:1.36.1"}),
+                "script build.sh:4"
+            ),
+            want(
+                "sub/Dockerfile.dev",
+                "sub",
+                "dev".into(),
+                serde_json::json!({"X": "1"}),
+                "script sub/Makefile:4"
+            ),
+        ],
+        "{v}"
+    );
+    let diags = v["diagnostics"].as_array().unwrap();
+    assert_eq!(diags.len(), 1, "{v}");
+    assert_eq!(diags[0]["file"], "scripts/release.sh");
+    assert_eq!(diags[0]["line"], 1);
+    assert!(
+        diags[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("context $CTX known only when it runs"),
+        "{v}"
+    );
+
+    // the base image bumped inside the script: the build it runs rebuilds from FROM, also when
+    // a line added above moves the command (the same command of the same script on both sides)
+    for head in [&bumped, &bumped_moved] {
+        let v = analyze_dirs(&b, head, &[]);
+        let paths: Vec<&str> = v["dockerfiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths, ["Dockerfile"], "{v}");
+        assert_eq!(statuses(&v, 0), ["R", "R", "R"], "{v}");
+    }
+    // only a line added above the command: nothing rebuilds
+    let v = analyze_dirs(&b, &moved, &[]);
+    let rebuilt: usize = (0..v["dockerfiles"].as_array().unwrap().len())
+        .flat_map(|i| statuses(&v, i))
+        .filter(|s| s != "C")
+        .count();
+    assert_eq!(rebuilt, 0, "{v}");
+}
+
 #[test]
 fn check_audits_the_examples() {
     let o = cachebust(&["check", "--root", "examples/head"], &root());

@@ -3,6 +3,7 @@
 mod action;
 mod architecture;
 mod backends;
+mod bake_calls;
 mod budgets;
 mod buildkit;
 mod buildlogs;

@@ -1171,7 +1171,12 @@ fn finish(
         return None;
     };
     let inline = m.get("dockerfile_inline").and_then(scalar);
-    let dockerfile = match (&inline, m.get("dockerfile").and_then(scalar)) {
+    // an empty `dockerfile` (an unset variable) is the default, as Compose reads it
+    let dockerfile_given = m
+        .get("dockerfile")
+        .and_then(scalar)
+        .filter(|d| !d.is_empty());
+    let dockerfile = match (&inline, dockerfile_given) {
         (Some(_), _) => format!("{file}#{name}"),
         (None, Some(d)) => match inside(&context, &d) {
             Some(p) => p,

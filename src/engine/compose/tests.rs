@@ -358,3 +358,15 @@ fn a_remote_include_is_said_to_be_remote() {
         assert!(!p.message.contains("no such"), "{}", p.message);
     }
 }
+
+/// `dockerfile: ${MYVAR}` with MYVAR unset is the default Dockerfile of the context, as
+/// `docker compose config` 2.40.3 resolves it (docker/compose's TestConfigInterpolate fixture).
+#[test]
+fn an_empty_dockerfile_is_the_default() {
+    let all = files(&[(
+        "compose.yaml",
+        "services:\n  nginx:\n    build:\n      context: nginx-build\n      dockerfile: ${MYVAR}\n",
+    )]);
+    let r = run(&project(&all)[0], &all);
+    assert_eq!(build(&r, "nginx").dockerfile, "nginx-build/Dockerfile");
+}

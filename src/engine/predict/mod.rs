@@ -53,6 +53,91 @@ pub struct Predicted {
     pub base_fixes: HashMap<String, crate::engine::fix::Fix>,
     /// Head lines the change added or modified.
     pub changed_lines: Vec<u32>,
+    /// The vertex of each step with one (by line), as `vertex_keys` names it: equal across the
+    /// builds of one analysis exactly when BuildKit solves the same vertex.
+    pub keys: HashMap<u32, VertexKey>,
+}
+
+/// A head vertex's identity across builds (`vertex_keys`).
+pub type VertexKey = [u8; 32];
+
+/// A key for every vertex of one side, equal across the builds of one analysis when BuildKit
+/// would solve the same vertex for both: the parent's key, the op (its environment carries the
+/// build args in scope), the inputs (a stage by its vertex's key, the build context by its
+/// root-relative path and the effective `.dockerignore`), and the `COPY --exclude` patterns.
+/// Both builds read the same head tree, so equal inputs are equal bytes.
+pub fn vertex_keys(side: &SideSim) -> Vec<VertexKey> {
+    use sha2::{Digest, Sha256};
+    let mut keys: Vec<VertexKey> = Vec::with_capacity(side.sim.vertices.len());
+    let ignore = format!("{:?}{:?}", side.ignore.file, side.ignore.patterns);
+    // an environment is shared by the steps that saw it: hashed once, not once per step
+    let mut envs: HashMap<*const Vec<String>, VertexKey> = HashMap::default();
+    for (i, v) in side.sim.vertices.iter().enumerate() {
+        let mut h = Sha256::new();
+        let key_of = |x: Option<VId>| x.filter(|x| *x < i).map(|x| keys[x]);
+        h.update(format!("{:?}\u{0}", key_of(v.parent)).as_bytes());
+        match &v.op {
+            Op::Exec {
+                argv,
+                env,
+                cwd,
+                user,
+                network,
+                security,
+                mounts,
+            } => {
+                let e = *envs.entry(std::sync::Arc::as_ptr(env)).or_insert_with(|| {
+                    let mut eh = Sha256::new();
+                    for x in env.iter() {
+                        eh.update(x.as_bytes());
+                        eh.update([0]);
+                    }
+                    eh.finalize().into()
+                });
+                h.update(
+                    format!("exec:{argv:?}:{cwd:?}:{user:?}:{network:?}:{security:?}:{mounts:?}")
+                        .as_bytes(),
+                );
+                h.update(e);
+            }
+            other => h.update(format!("{other:?}").as_bytes()),
+        }
+        h.update([0]);
+        for inp in &v.inputs {
+            let part = match inp {
+                sim::Input::Stage { path, vid, .. } => {
+                    format!("stage:{path}:{:?}", vid.and_then(|x| key_of(Some(x))))
+                }
+                sim::Input::Context { .. } => format!("{inp:?}:{ignore}"),
+                other => format!("{other:?}"),
+            };
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.update(format!("{:?}", v.exclude).as_bytes());
+        keys.push(h.finalize().into());
+    }
+    keys
+}
+
+/// The vertex key of every head step that has a vertex (a `FROM <stage>` step: the stage's
+/// last vertex), by line.
+fn step_keys(head: &SideSim) -> HashMap<u32, VertexKey> {
+    let keys = vertex_keys(head);
+    let mut out = HashMap::default();
+    for (idx, sv) in &head.sim.step {
+        let v = match sv {
+            StepVertex::Vertex(v) => Some(*v),
+            StepVertex::FromStage(p) => head.sim.stages.get(*p).and_then(|st| st.last),
+            StepVertex::NoVertex => None,
+        };
+        if let (Some(v), Some(inst)) = (v, head.df.instructions.get(*idx)) {
+            if let Some(k) = keys.get(v) {
+                out.insert(inst.line, *k);
+            }
+        }
+    }
+    out
 }
 
 /// The effective `.dockerignore` of one side.
@@ -476,6 +561,7 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         touched_by: touched,
         summary,
         cost: None,
+        shared: None,
         findings: Vec::new(),
         sources: Default::default(),
         assumption: assumption_of(build),
@@ -491,6 +577,12 @@ pub fn predict_build(ctx: &Ctx<'_>, build: &BuildInput) -> Option<Predicted> {
         facts,
         base_fixes: rules.base_fixes,
         changed_lines: rules.changed_lines,
+        // only the builds of a bake call compare vertices with other builds (not re-predictions)
+        keys: if build.calls.is_empty() || ctx.rules.is_none() {
+            HashMap::default()
+        } else {
+            step_keys(&head)
+        },
     })
 }
 
@@ -545,6 +637,7 @@ fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) ->
             touched_by: touched,
             summary: Summary::default(),
             cost: None,
+            shared: None,
             findings: Vec::new(),
             sources: Default::default(),
             assumption: assumption_of(build),
@@ -554,6 +647,7 @@ fn unreadable_head(ctx: &Ctx<'_>, build: &BuildInput, diags: Vec<Diagnostic>) ->
         facts: Vec::new(),
         base_fixes: HashMap::default(),
         changed_lines: Vec::new(),
+        keys: HashMap::default(),
     })
 }
 

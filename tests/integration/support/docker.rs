@@ -373,6 +373,43 @@ impl Docker {
         }
     }
 
+    /// `docker buildx bake TARGETS` in `dir` (plain progress), by the buildx 0.29.1 of the Docker
+    /// 28.5.2 client on this daemon: the Docker 20.10 client has no buildx, and buildx's `docker`
+    /// driver builds on Docker 20.10's own BuildKit (measured). `None` (skip; CI fails) without
+    /// that client.
+    pub fn bake(&self, dir: &Path, targets: &[&str]) -> Option<BuildOutput> {
+        let bin = std::env::var("CACHEBUST_DOCKER28_BIN")
+            .unwrap_or_else(|_| "/tmp/cb-docker28/root/usr/bin/docker".into());
+        let config = std::env::var("CACHEBUST_DOCKER28_CONFIG")
+            .unwrap_or_else(|_| "/tmp/cb-docker28/config".into());
+        if !Path::new(&bin).exists() || !Path::new(&config).join("cli-plugins").exists() {
+            if std::env::var_os("CI").is_some()
+                || std::env::var_os("CACHEBUST_REQUIRE_DOCKER28").is_some()
+            {
+                panic!("no buildx client at CACHEBUST_DOCKER28_BIN; .ci/run installs it");
+            }
+            eprintln!("SKIPPED: no buildx client (tools/docker-current.sh install)");
+            return None;
+        }
+        let mut c = Command::new(bin);
+        c.env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", config)
+            .env("DOCKER_CLI_HINTS", "false")
+            .env("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")
+            .current_dir(dir)
+            .args(["buildx", "bake", "--progress=plain"])
+            .args(targets);
+        let start = std::time::Instant::now();
+        let out = c.output().expect("running docker buildx bake");
+        let mut log = String::from_utf8_lossy(&out.stderr).into_owned();
+        log.push_str(&String::from_utf8_lossy(&out.stdout));
+        Some(BuildOutput {
+            ok: out.status.success(),
+            log,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
     pub fn build(
         &self,
         dir: &Path,
