@@ -31,7 +31,7 @@ pub struct RunMeta {
     pub head: String,
 }
 
-/// The assumption every prediction rests on (also in `--help` and the README).
+/// The assumption every prediction rests on (also in `--help` and docs/how-it-works.md).
 pub const ASSUMPTION: &str = "The base revision was built with the same target and build args on this builder, and its cache is warm.";
 
 fn shorten_list(paths: &[String], total: usize, max: usize) -> String {
