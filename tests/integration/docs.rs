@@ -60,7 +60,6 @@ fn rel(p: &Path) -> String {
 /// One marked sample: the comment's options, the command, and the block's text.
 #[derive(Debug)]
 struct Sample {
-    file: PathBuf,
     /// 0-based line of the `<!-- sample … -->` comment.
     marker: usize,
     /// 0-based lines of the opening and closing fence.
@@ -143,7 +142,6 @@ fn samples_in(file: &Path) -> Vec<Sample> {
             }
         };
         out.push(Sample {
-            file: file.to_path_buf(),
             marker: i,
             open,
             close,
@@ -232,28 +230,18 @@ fn run_sample(s: &Sample) -> Result<String, String> {
     // the only thing normalised: the temporary directory a bundle was cloned into
     let text = text.replace(&tmp.path().display().to_string(), "<tmp>");
     let mut text = text.trim_end().to_string();
-    if let Some(pointer) = s.opts.get("pointer") {
-        let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-        let part = select(&v, pointer).ok_or_else(|| format!("no {pointer} in the output"))?;
-        text = serde_json::to_string_pretty(part).unwrap();
-    }
-    if let Some(first) = s.opts.get("first") {
-        // every array cut to its first N elements (the page says so)
-        fn cut(v: &mut Value, n: usize) {
-            match v {
-                Value::Array(a) => {
-                    a.truncate(n);
-                    a.iter_mut().for_each(|x| cut(x, n));
-                }
-                Value::Object(m) => m.values_mut().for_each(|x| cut(x, n)),
-                _ => {}
-            }
+    if s.opts.contains_key("pointer") || s.opts.contains_key("first") {
+        // JSON read and written again in the program's own key order
+        let mut v: Json = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+        if let Some(pointer) = s.opts.get("pointer") {
+            v = select(&v, pointer)
+                .ok_or_else(|| format!("no {pointer} in the output"))?
+                .clone();
         }
-        let mut v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-        cut(
-            &mut v,
-            first.parse().map_err(|e| format!("first={first}: {e}"))?,
-        );
+        if let Some(first) = s.opts.get("first") {
+            // every array cut to its first N elements (the page says so)
+            v.cut(first.parse().map_err(|e| format!("first={first}: {e}"))?);
+        }
         text = serde_json::to_string_pretty(&v).unwrap();
     }
     if let Some(blocks) = s.opts.get("blocks") {
@@ -275,10 +263,123 @@ fn run_sample(s: &Sample) -> Result<String, String> {
     Ok(text)
 }
 
+/// JSON as the program wrote it: objects keep their keys in the program's order (serde_json's
+/// `Value` sorts them), so a part of an output reads as the output does.
+#[derive(Clone, Debug, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn field(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The value as `key=value` of a selector compares it: a string as it is, else its JSON.
+    fn matches(&self, want: &str) -> bool {
+        match self {
+            Json::String(s) => s == want,
+            other => serde_json::to_string(other).is_ok_and(|t| t == want),
+        }
+    }
+
+    fn cut(&mut self, n: usize) {
+        match self {
+            Json::Array(a) => {
+                a.truncate(n);
+                a.iter_mut().for_each(|x| x.cut(n));
+            }
+            Json::Object(m) => m.iter_mut().for_each(|(_, x)| x.cut(n)),
+            _ => {}
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Json;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_unit<E>(self) -> Result<Json, E> {
+                Ok(Json::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
+                Ok(Json::Bool(b))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Json, E> {
+                Ok(Json::Number(n.into()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Json, E> {
+                Ok(Json::Number(n.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Json, E> {
+                serde_json::Number::from_f64(n)
+                    .map(Json::Number)
+                    .ok_or_else(|| E::custom("not a JSON number"))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Json, E> {
+                Ok(Json::String(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    v.push(x);
+                }
+                Ok(Json::Array(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
+                let mut v = Vec::new();
+                while let Some(kv) = a.next_entry()? {
+                    v.push(kv);
+                }
+                Ok(Json::Object(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl serde::Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::Number(n) => n.serialize(s),
+            Json::String(x) => s.serialize_str(x),
+            Json::Array(a) => {
+                let mut q = s.serialize_seq(Some(a.len()))?;
+                for x in a {
+                    q.serialize_element(x)?;
+                }
+                q.end()
+            }
+            Json::Object(m) => {
+                let mut q = s.serialize_map(Some(m.len()))?;
+                for (k, v) in m {
+                    q.serialize_entry(k, v)?;
+                }
+                q.end()
+            }
+        }
+    }
+}
+
 /// A JSON pointer whose segments may also be `[key=value]`: the element of an array whose field
 /// `key` is `value` (`/dockerfiles/[path=web/Dockerfile]/steps/[line=6]`), so a sample names
 /// what it shows rather than where it happens to be.
-fn select<'v>(v: &'v Value, pointer: &str) -> Option<&'v Value> {
+fn select<'v>(v: &'v Json, pointer: &str) -> Option<&'v Json> {
     let mut at = v;
     let mut rest = pointer.strip_prefix('/')?;
     while !rest.is_empty() {
@@ -297,14 +398,16 @@ fn select<'v>(v: &'v Value, pointer: &str) -> Option<&'v Value> {
         at = match seg.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
             Some(cond) => {
                 let (key, want) = cond.split_once('=')?;
-                at.as_array()?.iter().find(|x| match &x[key] {
-                    Value::String(s) => s == want,
-                    other => other.to_string() == want,
-                })?
+                match at {
+                    Json::Array(a) => a
+                        .iter()
+                        .find(|x| x.field(key).is_some_and(|f| f.matches(want)))?,
+                    _ => return None,
+                }
             }
             None => match at {
-                Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
-                Value::Object(m) => m.get(seg)?,
+                Json::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+                Json::Object(_) => at.field(seg)?,
                 _ => return None,
             },
         };
@@ -463,11 +566,19 @@ fn a_sample_that_drifted_is_found() {
         "a: 1\nx\n\n…\n\nc: 3\n\n…"
     );
     assert!(select_blocks("a\n\nb", "z").is_err());
-    let v: Value =
-        serde_json::from_str(r#"{"d":[{"p":"a/b","s":[{"l":3},{"l":6,"x":1}]}]}"#).unwrap();
-    assert_eq!(select(&v, "/d/[p=a/b]/s/[l=6]/x"), Some(&Value::from(1)));
-    assert_eq!(select(&v, "/d/0/s/1/l"), Some(&Value::from(6)));
+    let v: Json =
+        serde_json::from_str(r#"{"z":1,"d":[{"p":"a/b","s":[{"l":3},{"l":6,"x":1.5}]}]}"#).unwrap();
+    let one_five = Json::Number(serde_json::Number::from_f64(1.5).unwrap());
+    assert_eq!(select(&v, "/d/[p=a/b]/s/[l=6]/x"), Some(&one_five));
+    assert_eq!(select(&v, "/d/0/s/1/x"), Some(&one_five));
     assert_eq!(select(&v, "/d/[p=c]/s"), None);
+    // the program's key order, not sorted
+    let mut cut = v.clone();
+    cut.cut(1);
+    assert_eq!(
+        serde_json::to_string(&cut).unwrap(),
+        r#"{"z":1,"d":[{"p":"a/b","s":[{"l":3}]}]}"#
+    );
     assert_eq!(
         words(r#"cachebust analyze --build-arg "A=b c" --x 'y'"#),
         ["cachebust", "analyze", "--build-arg", "A=b c", "--x", "y"]
