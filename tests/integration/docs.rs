@@ -536,16 +536,16 @@ fn a_sample_that_drifted_is_found() {
     let md = tmp.path().join("x.md");
     std::fs::write(
         &md,
-        "# x\n\n<!-- sample: exit=1 -->\n```console\n$ cachebust check examples/head/pyapp\nsomething else\n```\n\n<!-- sample: cmd=cachebust analyze --base-dir examples/base --head-dir examples/head --format json; pointer=/rebuilt_steps -->\n```json\n12\n```\n",
+        "# x\n\n<!-- sample: exit=1 -->\n```console\n$ cachebust check examples/head/gosvc\nsomething else\n```\n\n<!-- sample: cmd=cachebust analyze --base-dir examples/base --head-dir examples/head --format json; pointer=/rebuilt_steps -->\n```json\n12\n```\n",
     )
     .unwrap();
     let s = samples_in(&md);
     assert_eq!(s.len(), 2);
-    assert_eq!(s[0].command, "cachebust check examples/head/pyapp");
+    assert_eq!(s[0].command, "cachebust check examples/head/gosvc");
     assert_eq!(s[0].body, "something else");
     let now = run_sample(&s[0]).unwrap();
     assert_ne!(now, s[0].body, "a wrong sample must differ");
-    assert!(now.contains("CB003 volatile-arg-early"), "{now}");
+    assert!(now.contains("CB002 context-noise"), "{now}");
     assert_eq!(run_sample(&s[1]).unwrap(), s[1].body);
     // rewriting puts the program's output in place, the command line kept
     rewrite(&md, &[(&s[0], now.clone())]);
@@ -850,24 +850,29 @@ fn the_link_checker_finds_broken_links() {
 // ---------------------------------------------------------------------------------------------
 // Flags
 
-/// The flags (and, for `serve`, their variables) a command's `--help` lists.
+/// The flags (and, for `serve`, the variables: each flag's `[env: …]` and those it names only in
+/// prose, read from the environment alone) a command's `--help` lists.
 fn help_flags(cmd: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let o = cachebust(&[cmd, "--help"], &root());
     assert_eq!(o.status.code(), Some(0));
     let text = String::from_utf8_lossy(&o.stdout);
     let flag = regex::Regex::new(r"^ {2,6}(?:-[a-zA-Z], )?(--[a-z0-9-]+)").unwrap();
-    let var = regex::Regex::new(r"\[env: (CACHEBUST_[A-Z0-9_]+)").unwrap();
+    let var = regex::Regex::new(r"CACHEBUST_[A-Z0-9_]+").unwrap();
     let flags = text
         .lines()
         .filter_map(|l| flag.captures(l).map(|c| c[1].to_string()))
         .filter(|f| f != "--help")
         .collect();
-    let vars = var.captures_iter(&text).map(|c| c[1].to_string()).collect();
+    let vars = var
+        .find_iter(&text)
+        .map(|m| m.as_str().to_string())
+        .collect();
     (flags, vars)
 }
 
 /// The flags named in the first cell of the flag tables under a heading `cachebust <cmd>` (up to
-/// the next heading of the same or a higher level), and the `CACHEBUST_*` names in those rows.
+/// the next heading of the same or a higher level), and the `CACHEBUST_*` names in those rows
+/// (also of a row for a variable with no flag, `| (environment only) | … |`).
 fn documented_flags(doc: &str, cmd: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let heading = regex::Regex::new(r"^(#+) ").unwrap();
     let flag = regex::Regex::new(r"--[a-z0-9-]+").unwrap();
@@ -886,7 +891,7 @@ fn documented_flags(doc: &str, cmd: &str) -> (BTreeSet<String>, BTreeSet<String>
             }
             continue;
         }
-        if inside.is_none() || !line.starts_with("| `") {
+        if inside.is_none() || !(line.starts_with("| `") || line.starts_with("| (")) {
             continue;
         }
         let cells: Vec<&str> = line.trim_matches('|').split('|').collect();
@@ -1075,9 +1080,9 @@ fn json_v1_outputs_validate_against_the_schema() {
     for extra in [&[][..], &["--engine", "docker-20.10"][..]] {
         let mut args = vec![
             "analyze",
-            "--base",
+            "--base-dir",
             "examples/base",
-            "--head",
+            "--head-dir",
             "examples/head",
             "--format",
             "json",
@@ -1116,7 +1121,15 @@ fn json_v1_outputs_validate_against_the_schema() {
             format!("analyze {name}"),
             "analyze",
             json_of(
-                &["analyze", "--base", &es, "--head", &fs, "--format", "json"],
+                &[
+                    "analyze",
+                    "--base-dir",
+                    &es,
+                    "--head-dir",
+                    &fs,
+                    "--format",
+                    "json",
+                ],
                 &root,
             ),
             &mut kinds,
@@ -1216,9 +1229,9 @@ fn json_v1_outputs_validate_against_the_schema() {
     let timed = json_of(
         &[
             "analyze",
-            "--base",
+            "--base-dir",
             "examples/base",
-            "--head",
+            "--head-dir",
             "examples/head",
             "--timings",
             &ls,
@@ -1264,9 +1277,9 @@ fn the_schema_refuses_what_v1_does_not_allow() {
     let good = json_of(
         &[
             "analyze",
-            "--base",
+            "--base-dir",
             "examples/base",
-            "--head",
+            "--head-dir",
             "examples/head",
             "--format",
             "json",
