@@ -475,6 +475,22 @@ fn help_states_the_assumption() {
     }
 }
 
+/// `check --help` lists the rule catalog from the rule table: every rule with its name, in order
+/// (a hand-written list missed CB010).
+#[test]
+fn check_help_lists_every_rule_of_the_table() {
+    let o = cachebust(&["check", "--help"], &root());
+    let h = stdout(&o).split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut at = 0;
+    for r in cachebust::engine::rules::RULES {
+        let entry = format!("{} {}", r.code, r.name);
+        let Some(i) = h[at..].find(&entry) else {
+            panic!("`{entry}` missing from check --help (or out of order):\n{h}");
+        };
+        at += i + entry.len();
+    }
+}
+
 fn trees(base: &[(&str, &str)], head: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let b = tmp.path().join("base");
