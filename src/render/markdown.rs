@@ -229,12 +229,6 @@ pub fn verdict(report: &Report, pull_request: bool, extra: Option<&str>) -> Stri
     parts.join(" · ")
 }
 
-fn rebuild_of(df: &DockerfileReport) -> f64 {
-    df.cost
-        .as_ref()
-        .map_or(0.0, |c| c.estimated_rebuild_seconds)
-}
-
 pub fn render_with(report: &Report, opts: &Options) -> String {
     let mut o = String::new();
     let _ = writeln!(
@@ -277,8 +271,7 @@ pub fn render_with(report: &Report, opts: &Options) -> String {
         let _ = writeln!(o, "{}\n", escape_sentence(&sentence(&capitalize(&u))));
     }
     let several = report.dockerfiles.len() > 1;
-    let mut order: Vec<&DockerfileReport> = report.dockerfiles.iter().collect();
-    order.sort_by(|a, b| rebuild_of(b).total_cmp(&rebuild_of(a)));
+    let order = super::by_cost(report);
     if several {
         let _ = writeln!(o, "| build | steps rebuilt | time | avoidable |");
         let _ = writeln!(o, "| --- | ---: | ---: | ---: |");

@@ -21,7 +21,7 @@ pub mod sarif;
 pub mod text;
 
 use crate::engine::report::{
-    Cause, CauseKind, ContextGuess, DockerfileReport, Note, Origin, Status, Step,
+    Cause, CauseKind, ContextGuess, DockerfileReport, Note, Origin, Report, Status, Step,
 };
 
 /// Facts about the run that are not part of the engine's report.
@@ -676,6 +676,19 @@ pub fn duration(secs: f64) -> String {
     } else {
         format!("{} h {} min", s / 3600, (s % 3600) / 60)
     }
+}
+
+/// The builds of a report costliest first (estimated rebuild time; ties in the report's order):
+/// the one order of every format that lists builds.
+pub fn by_cost(report: &Report) -> Vec<&DockerfileReport> {
+    let rebuild = |df: &DockerfileReport| {
+        df.cost
+            .as_ref()
+            .map_or(0.0, |c| c.estimated_rebuild_seconds)
+    };
+    let mut order: Vec<&DockerfileReport> = report.dockerfiles.iter().collect();
+    order.sort_by(|a, b| rebuild(b).total_cmp(&rebuild(a)));
+    order
 }
 
 /// The cost sentence of a build: what the change adds to the first build of its head (against

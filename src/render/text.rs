@@ -243,7 +243,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         );
         p.para(&cut(&first, width / 2), "  ", &d.message);
     }
-    for df in &report.dockerfiles {
+    for df in super::by_cost(report) {
         p.line("");
         let target = df
             .target_stage

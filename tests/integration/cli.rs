@@ -475,6 +475,25 @@ fn help_states_the_assumption() {
     }
 }
 
+/// Builds are listed costliest first in every format (text listed them by path: the costliest,
+/// pyapp, third), and in the same order.
+#[test]
+fn builds_are_ordered_by_cost_in_every_format() {
+    let headers = |out: &str, prefix: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .filter_map(|l| l.split_once("/Dockerfile ("))
+            .map(|(dir, _)| dir.to_string())
+            .collect()
+    };
+    let want = ["pyapp", "api", "gosvc", "web"];
+    let text = stdout(&examples("text"));
+    assert_eq!(headers(&text, ""), want, "{text}");
+    let md = stdout(&examples("markdown"));
+    assert_eq!(headers(&md, "#### "), want, "{md}");
+    assert_eq!(headers(&md, "| "), want, "{md}");
+}
+
 /// `check --help` lists the rule catalog from the rule table: every rule with its name, in order
 /// (a hand-written list missed CB010).
 #[test]
