@@ -404,11 +404,13 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
                 rule_link(f.code, opts.rules_url.as_deref()),
                 escape(f.name),
             );
-            if let Some(sv) = super::saving_short(f) {
+            let same = super::same_fix_as(&relevant[..i], f);
+            // a fix merged for several findings claims its saving once, at the first of them
+            if let Some(sv) = super::saving_short(f).filter(|_| same.is_none()) {
                 line.push_str(&format!(" · {}", escape(&sv)));
             }
             line.push_str(&format!(": {}", escape_sentence(&sentence(&f.message))));
-            match (&f.fix, super::same_fix_as(&relevant[..i], f)) {
+            match (&f.fix, same) {
                 (Some(_), Some(e)) => {
                     line.push_str(&format!(
                         " Fix: the same as line {} ({}) above.",

@@ -494,6 +494,27 @@ fn builds_are_ordered_by_cost_in_every_format() {
     assert_eq!(headers(&md, "| "), want, "{md}");
 }
 
+/// A fix merged for several findings claims its saving once: the finding that refers back to it
+/// ("Fix: the same as line 4 (CB001) above") says no saving of its own (CB001 and CB004 each
+/// claimed "about 22 s" for the one fix), in markdown and in text.
+#[test]
+fn a_combined_fix_claims_its_saving_once() {
+    let md = stdout(&examples("markdown"));
+    let refers: Vec<&str> = md
+        .lines()
+        .filter(|l| l.contains("Fix: the same as line"))
+        .collect();
+    assert!(refers.len() >= 2, "{md}");
+    for l in &refers {
+        assert!(!l.contains(" · saves") && !l.contains(" · costs"), "{l}");
+    }
+    let api = md.split("#### ").find(|s| s.starts_with("api/")).unwrap();
+    assert_eq!(api.matches("saves about 22 s").count(), 1, "{api}");
+    let text = stdout(&examples("text"));
+    let api = text.split("\n\n").find(|s| s.starts_with("api/")).unwrap();
+    assert_eq!(api.matches("22 s saved").count(), 1, "{api}");
+}
+
 /// `check --help` lists the rule catalog from the rule table: every rule with its name, in order
 /// (a hand-written list missed CB010).
 #[test]
