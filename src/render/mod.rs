@@ -831,6 +831,14 @@ pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
             steps(a),
             duration(saved)
         )
+    } else if a > b {
+        // more steps, less time: said as the saving, never "4 steps instead of 3 (… saved)"
+        format!(
+            "with this patch, this change rebuilds about {} faster per build (in {} more, cheaper step{})",
+            duration(saved),
+            a - b,
+            if a - b == 1 { "" } else { "s" }
+        )
     } else if saved > 0.05 {
         format!(
             "with this patch, this change rebuilds {} instead of {} (about {} saved per build)",
