@@ -405,8 +405,10 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
                 escape(f.name),
             );
             let same = super::same_fix_as(&relevant[..i], f);
-            // a fix merged for several findings claims its saving once, at the first of them
-            if let Some(sv) = super::saving_short(f).filter(|_| same.is_none()) {
+            // a fix merged for several findings claims its saving once
+            if let Some(sv) =
+                super::saving_short(f).filter(|_| super::claims_saving(df, &relevant, i))
+            {
                 line.push_str(&format!(" · {}", escape(&sv)));
             }
             line.push_str(&format!(": {}", escape_sentence(&sentence(&f.message))));

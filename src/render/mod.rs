@@ -788,6 +788,33 @@ pub fn same_fix_as<'a>(
     shown.iter().copied().find(|e| e.fix.as_ref() == Some(fix))
 }
 
+/// Whether `relevant[i]` states the saving of its fix: a fix merged for several findings claims
+/// it once, at the first of them whose step re-runs in this change (where the time is saved),
+/// else at the first of them.
+pub fn claims_saving(
+    df: &DockerfileReport,
+    relevant: &[&crate::engine::rules::Finding],
+    i: usize,
+) -> bool {
+    let Some(fix) = relevant[i].fix.as_ref() else {
+        return true;
+    };
+    let group: Vec<usize> = (0..relevant.len())
+        .filter(|&j| relevant[j].fix.as_ref() == Some(fix))
+        .collect();
+    let reruns = |j: usize| {
+        df.steps
+            .iter()
+            .any(|s| s.line == relevant[j].line && s.status == Status::Rebuilt)
+    };
+    group
+        .iter()
+        .copied()
+        .find(|&j| reruns(j))
+        .or(group.first().copied())
+        == Some(i)
+}
+
 /// What a fix saves for this change: "with this patch, this change rebuilds 2 steps instead of
 /// 9 (about 3 min 40 s saved per build)".
 pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
