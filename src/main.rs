@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use cachebust::shell::{ERROR_CODE, error_line, usage_error};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,7 +34,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cachebust::cli::with_rule_catalog(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) if !e.use_stderr() => {
             // --help, --version

@@ -52,7 +52,7 @@ pub enum Command {
     /// steps rebuild most often and why, the total rebuild time and the avoidable share.
     History(HistoryArgs),
     /// Audit whole Dockerfiles with the rule catalog (CB001…): every finding, with its fix.
-    #[command(long_about = CHECK_ABOUT)]
+    /// The long help is `check_about()`, set by `with_rule_catalog`.
     Check(CheckArgs),
     /// Apply the rules' fixes: print the unified diff, or write it with --apply.
     #[command(long_about = FIX_ABOUT)]
@@ -130,12 +130,41 @@ pub struct VerifyArgs {
     pub fail_on_difference: bool,
 }
 
-const CHECK_ABOUT: &str = "\
-Audit whole Dockerfiles with the rule catalog (CB001 manifest-first, CB002 context noise, CB003
-volatile ARG/ENV early, CB004 cache mounts, CB005 apt-get update alone, CB006 ADD of a URL without
---checksum, CB007 single-stage image with build tools, CB008 mutable base tag, CB009 unverified
-download in RUN). Every finding is reported, not only those a change touches (that is `analyze`).
+/// `check`'s long help: the rule catalog as the rule table has it (so a new rule is listed),
+/// then `CHECK_ABOUT`.
+pub fn check_about() -> String {
+    let rules: Vec<String> = crate::engine::rules::RULES
+        .iter()
+        .map(|r| format!("{} {}", r.code, r.name))
+        .collect();
+    let first = format!(
+        "Audit whole Dockerfiles with the rule catalog ({}). Every finding is reported, not only \
+         those a change touches (that is `analyze`).",
+        rules.join(", ")
+    );
+    // wrapped as the written paragraphs below it are
+    let mut lines: Vec<String> = vec![String::new()];
+    for word in first.split(' ') {
+        let line = lines.last_mut().expect("one line at least");
+        if !line.is_empty() && line.len() + 1 + word.len() > 98 {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    format!("{}\n\n{CHECK_ABOUT}", lines.join("\n"))
+}
 
+/// The command line with the help texts that are generated rather than written (`check`'s rule
+/// catalog); the binary parses with this.
+pub fn with_rule_catalog(cmd: clap::Command) -> clap::Command {
+    cmd.mut_subcommand("check", |c| c.long_about(check_about()))
+}
+
+const CHECK_ABOUT: &str = "\
 PATHS are Dockerfiles or directories anywhere (relative to the current directory); directories
 are searched as discovery does. The root (contexts and .dockerignore files are resolved in it) is
 --root, else the top level of the git repository the PATHS lie in, else the directory of the

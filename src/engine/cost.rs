@@ -77,7 +77,7 @@ struct Class {
     cache_dirs: &'static [&'static str],
 }
 
-/// The model's classes (README "Cost" lists them with their assumptions).
+/// The model's classes (docs/how-it-works.md, Cost, lists them with their assumptions).
 const CLASSES: &[Class] = &[
     Class {
         label: "apt-get install",

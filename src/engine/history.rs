@@ -415,7 +415,16 @@ fn ranked(dfs: Vec<((String, bool), DfAcc)>) -> Vec<DockerfileHistory> {
                     }
                 })
                 .collect();
-            triggers.sort_by(|x, y| y.count.cmp(&x.count).then(x.line.cmp(&y.line)));
+            // causes first, then what follows from a stage that rebuilt (a `COPY --from`, a
+            // `FROM` of a parent stage): those repeat every cause upstream, so counted alone
+            // they would outrank each of them
+            let downstream = |t: &Trigger| matches!(t.kind.as_str(), "copy_from" | "parent_stage");
+            triggers.sort_by(|x, y| {
+                downstream(x)
+                    .cmp(&downstream(y))
+                    .then(y.count.cmp(&x.count))
+                    .then(x.line.cmp(&y.line))
+            });
             let avoidable_seconds = a.avoidable.values().sum();
             DockerfileHistory {
                 path,

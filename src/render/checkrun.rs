@@ -71,7 +71,7 @@ pub fn check_run(report: &Report) -> CheckRunText {
     };
     CheckRunText {
         title: format!(
-            "{rebuilt} step{} lose their cache (about {} per build)",
+            "{rebuilt} step{} lose their cache (about {} more on this change's first build)",
             if rebuilt == 1 { "" } else { "s" },
             super::duration(report.rebuild_seconds())
         ),

@@ -63,13 +63,12 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
     let rebuilding = h.per_commit.iter().filter(|c| c.rebuilt_steps > 0).count();
     let _ = writeln!(
         o,
-        "cachebust history {}: {} commit{}, {rebuilding} rebuild something; about {} of rebuild time in all, {:.0}% of it avoidable ({})",
+        "cachebust history {}: {} commit{}, {rebuilding} rebuild something; about {} of rebuild time in all, {}",
         visible(range),
         h.commits,
         if h.commits == 1 { "" } else { "s" },
         duration(h.total_rebuild_seconds),
-        h.avoidable_share * 100.0,
-        duration(h.avoidable_seconds)
+        share_avoidable(h)
     );
     if let Some(u) = not_counted_sentence(h) {
         let _ = writeln!(o, "  {u}");
@@ -84,13 +83,13 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
             .collect();
         let _ = writeln!(
             o,
-            "{}{}: {} {} it, about {} in all; avoidable {}{}",
+            "{}{}: {} {} it, about {} in all; {}{}",
             visible(&d.path),
             guessed_label(d),
             d.commits_rebuilding,
             commits_rebuild(d.commits_rebuilding),
             duration(d.rebuild_seconds),
-            duration(d.avoidable_seconds),
+            avoidable_words(d.avoidable_seconds),
             if parts.is_empty() {
                 String::new()
             } else {
@@ -199,13 +198,12 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
     );
     let _ = writeln!(
         o,
-        "<h1>cachebust history: {}</h1>\n<p class=\"sub\">{} commit{}, {rebuilding} rebuild something; about {} of rebuild time in all, {:.0}% of it avoidable ({})</p>",
+        "<h1>cachebust history: {}</h1>\n<p class=\"sub\">{} commit{}, {rebuilding} rebuild something; about {} of rebuild time in all, {}</p>",
         esc(range),
         h.commits,
         if h.commits == 1 { "" } else { "s" },
         esc(&duration(h.total_rebuild_seconds)),
-        h.avoidable_share * 100.0,
-        esc(&duration(h.avoidable_seconds))
+        esc(&share_avoidable(h))
     );
     if let Some(u) = not_counted_sentence(h) {
         let _ = writeln!(o, "<p class=\"sub\">{}</p>", esc(&u));
@@ -219,6 +217,8 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
         .map(|c| c.rebuild_seconds)
         .fold(0.0, f64::max)
         .max(1.0);
+    let (tick, max) = axis(max);
+    let ticks = (max / tick).round() as usize;
     let step = (w - left - 8.0) / n as f64;
     let bar = (step * 0.7).clamp(1.0, 48.0);
     let _ = writeln!(
@@ -227,9 +227,9 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
         ph + bottom + top,
         ph + bottom + top
     );
-    for k in 0..=4 {
-        let v = max * k as f64 / 4.0;
-        let y = top + ph - ph * k as f64 / 4.0;
+    for k in 0..=ticks {
+        let v = tick * k as f64;
+        let y = top + ph - ph * v / max;
         let _ = writeln!(
             o,
             "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#d1d9e0\"/><text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#59636e\">{}</text>",
@@ -246,11 +246,11 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
         let ha = ph * c.avoidable_seconds.min(c.rebuild_seconds) / max;
         let short: String = c.commit.chars().take(7).collect();
         let tip = format!(
-            "{short} {}: {} steps, {} ({} avoidable)",
+            "{short} {}: {} steps, {} ({})",
             c.subject,
             c.rebuilt_steps,
             duration(c.rebuild_seconds),
-            duration(c.avoidable_seconds)
+            avoidable_words(c.avoidable_seconds)
         );
         let _ = writeln!(
             o,
@@ -278,13 +278,13 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
     for d in &h.dockerfiles {
         let _ = writeln!(
             o,
-            "<h2><code>{}</code>{}</h2>\n<p>{} {} it, about {} in all; avoidable {}</p>",
+            "<h2><code>{}</code>{}</h2>\n<p>{} {} it, about {} in all; {}</p>",
             esc(&d.path),
             esc(guessed_label(d)),
             d.commits_rebuilding,
             commits_rebuild(d.commits_rebuilding),
             esc(&duration(d.rebuild_seconds)),
-            esc(&duration(d.avoidable_seconds))
+            esc(&avoidable_words(d.avoidable_seconds))
         );
         let _ = writeln!(
             o,
@@ -345,6 +345,45 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
     super::visible_lines(&o)
 }
 
+/// "avoidable 1 min 20 s", or "nothing avoidable" (never "avoidable 0.0 s").
+fn avoidable_words(secs: f64) -> String {
+    if duration(secs) == duration(0.0) {
+        "nothing avoidable".into()
+    } else {
+        format!("avoidable {}", duration(secs))
+    }
+}
+
+/// "39% of it avoidable (1 min 20 s)", or "none of it avoidable".
+fn share_avoidable(h: &HistoryReport) -> String {
+    if duration(h.avoidable_seconds) == duration(0.0) {
+        "none of it avoidable".into()
+    } else {
+        format!(
+            "{:.0}% of it avoidable ({})",
+            h.avoidable_share * 100.0,
+            duration(h.avoidable_seconds)
+        )
+    }
+}
+
+/// The plot's y axis for a tallest bar of `max` seconds: a round tick (1, 2, 5, 10, 15, 30 s,
+/// 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 4, 6, 12 h, then days) and the top, a whole number of ticks
+/// (at most 4) at or above `max`.
+fn axis(max: f64) -> (f64, f64) {
+    const NICE: [f64; 19] = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        10800.0, 14400.0, 21600.0, 43200.0, 86400.0,
+    ];
+    let max = if max.is_finite() { max.max(1.0) } else { 1.0 };
+    let tick = NICE
+        .iter()
+        .copied()
+        .find(|t| t * 4.0 >= max)
+        .unwrap_or_else(|| (max / 4.0 / 86400.0).ceil() * 86400.0);
+    (tick, (max / tick).ceil() * tick)
+}
+
 /// "1 commit rebuilds" / "3 commits rebuild" (without the number).
 fn commits_rebuild(n: usize) -> &'static str {
     if n == 1 {
@@ -378,6 +417,60 @@ mod tests {
             };
             assert!(text(&h, "last 2 commits").contains(words), "{n}");
             assert!(html(&h, "last 2 commits").contains(words), "{n}");
+        }
+    }
+
+    /// Nothing avoidable reads as words, never "avoidable 0.0 s" (text, HTML and the bars'
+    /// tooltips); a real part keeps its time.
+    #[test]
+    fn nothing_avoidable_is_said_so() {
+        use crate::engine::history::{CommitCost, DockerfileHistory, HistoryReport};
+        for (secs, want) in [(0.0, "nothing avoidable"), (12.0, "avoidable 12 s")] {
+            let h = HistoryReport {
+                commits: 1,
+                total_rebuild_seconds: 40.0,
+                avoidable_seconds: secs,
+                avoidable_share: secs / 40.0,
+                dockerfiles: vec![DockerfileHistory {
+                    path: "Dockerfile".into(),
+                    commits_rebuilding: 1,
+                    rebuild_seconds: 40.0,
+                    avoidable_seconds: secs,
+                    ..Default::default()
+                }],
+                per_commit: vec![CommitCost {
+                    commit: "abc1234".into(),
+                    subject: "s".into(),
+                    rebuilt_steps: 2,
+                    rebuild_seconds: 40.0,
+                    avoidable_seconds: secs,
+                    builds: Vec::new(),
+                }],
+                ..Default::default()
+            };
+            for out in [text(&h, "last 1 commit"), html(&h, "last 1 commit")] {
+                assert!(!out.contains("avoidable 0.0 s"), "{out}");
+                assert!(!out.contains("(0.0 s avoidable)"), "{out}");
+                assert!(!out.contains("0% of it avoidable (0.0 s)"), "{out}");
+                assert!(out.contains(want), "{want}: {out}");
+            }
+        }
+    }
+
+    /// The y axis of the plot has round ticks (0, 30 s, 1 min, …), whatever the tallest bar.
+    #[test]
+    fn plot_ticks_are_round() {
+        for (max, step, top) in [
+            (1.0, 1.0, 1.0),
+            (7.3, 2.0, 8.0),
+            (83.0, 30.0, 90.0),
+            (206.75, 60.0, 240.0),
+            (3000.0, 900.0, 3600.0),
+            (40_000.0, 10_800.0, 43_200.0),
+        ] {
+            let (s, t) = axis(max);
+            assert_eq!((s, t), (step, top), "{max}");
+            assert!(t >= max && t / s <= 4.0, "{max}");
         }
     }
 

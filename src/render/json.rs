@@ -1,5 +1,6 @@
-//! JSON output, version 1. The shape is a contract (README "JSON output"): fields may be added,
-//! never renamed or removed, without bumping `version`.
+//! JSON output, version 1. The shape is a contract (docs/json-v1.md; docs/json-v1.schema.json,
+//! which the tests validate outputs against): fields may be added, never renamed or removed,
+//! without bumping `version`. A new field goes into the schema too.
 
 use serde::Serialize;
 

@@ -229,12 +229,6 @@ pub fn verdict(report: &Report, pull_request: bool, extra: Option<&str>) -> Stri
     parts.join(" · ")
 }
 
-fn rebuild_of(df: &DockerfileReport) -> f64 {
-    df.cost
-        .as_ref()
-        .map_or(0.0, |c| c.estimated_rebuild_seconds)
-}
-
 pub fn render_with(report: &Report, opts: &Options) -> String {
     let mut o = String::new();
     let _ = writeln!(
@@ -277,8 +271,7 @@ pub fn render_with(report: &Report, opts: &Options) -> String {
         let _ = writeln!(o, "{}\n", escape_sentence(&sentence(&capitalize(&u))));
     }
     let several = report.dockerfiles.len() > 1;
-    let mut order: Vec<&DockerfileReport> = report.dockerfiles.iter().collect();
-    order.sort_by(|a, b| rebuild_of(b).total_cmp(&rebuild_of(a)));
+    let order = super::by_cost(report);
     if several {
         let _ = writeln!(o, "| build | steps rebuilt | time | avoidable |");
         let _ = writeln!(o, "| --- | ---: | ---: | ---: |");
@@ -417,11 +410,15 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
                 rule_link(f.code, opts.rules_url.as_deref()),
                 escape(f.name),
             );
-            if let Some(sv) = super::saving_short(f) {
+            let same = super::same_fix_as(&relevant[..i], f);
+            // a fix merged for several findings claims its saving once
+            if let Some(sv) =
+                super::saving_short(f).filter(|_| super::claims_saving(df, &relevant, i))
+            {
                 line.push_str(&format!(" · {}", escape(&sv)));
             }
             line.push_str(&format!(": {}", escape_sentence(&sentence(&f.message))));
-            match (&f.fix, super::same_fix_as(&relevant[..i], f)) {
+            match (&f.fix, same) {
                 (Some(_), Some(e)) => {
                     line.push_str(&format!(
                         " Fix: the same as line {} ({}) above.",

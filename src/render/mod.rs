@@ -22,7 +22,7 @@ pub mod sarif;
 pub mod text;
 
 use crate::engine::report::{
-    Cause, CauseKind, ContextGuess, DockerfileReport, Note, Origin, Status, Step,
+    Cause, CauseKind, ContextGuess, DockerfileReport, Note, Origin, Report, Status, Step,
 };
 
 /// Facts about the run that are not part of the engine's report.
@@ -32,7 +32,7 @@ pub struct RunMeta {
     pub head: String,
 }
 
-/// The assumption every prediction rests on (also in `--help` and the README).
+/// The assumption every prediction rests on (also in `--help` and docs/how-it-works.md).
 pub const ASSUMPTION: &str = "The base revision was built with the same target and build args on this builder, and its cache is warm.";
 
 fn shorten_list(paths: &[String], total: usize, max: usize) -> String {
@@ -679,6 +679,19 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// The builds of a report costliest first (estimated rebuild time; ties in the report's order):
+/// the one order of every format that lists builds.
+pub fn by_cost(report: &Report) -> Vec<&DockerfileReport> {
+    let rebuild = |df: &DockerfileReport| {
+        df.cost
+            .as_ref()
+            .map_or(0.0, |c| c.estimated_rebuild_seconds)
+    };
+    let mut order: Vec<&DockerfileReport> = report.dockerfiles.iter().collect();
+    order.sort_by(|a, b| rebuild(b).total_cmp(&rebuild(a)));
+    order
+}
+
 /// The cost sentence of a build: what the change adds to the first build of its head (against
 /// a warm cache of the base; later builds of the same head are cached again) and the step that
 /// dominates it with the step that caused it. The range is in the JSON report.
@@ -807,6 +820,33 @@ pub fn same_fix_as<'a>(
     shown.iter().copied().find(|e| e.fix.as_ref() == Some(fix))
 }
 
+/// Whether `relevant[i]` states the saving of its fix: a fix merged for several findings claims
+/// it once, at the first of them whose step re-runs in this change (where the time is saved),
+/// else at the first of them.
+pub fn claims_saving(
+    df: &DockerfileReport,
+    relevant: &[&crate::engine::rules::Finding],
+    i: usize,
+) -> bool {
+    let Some(fix) = relevant[i].fix.as_ref() else {
+        return true;
+    };
+    let group: Vec<usize> = (0..relevant.len())
+        .filter(|&j| relevant[j].fix.as_ref() == Some(fix))
+        .collect();
+    let reruns = |j: usize| {
+        df.steps
+            .iter()
+            .any(|s| s.line == relevant[j].line && s.status == Status::Rebuilt)
+    };
+    group
+        .iter()
+        .copied()
+        .find(|&j| reruns(j))
+        .or(group.first().copied())
+        == Some(i)
+}
+
 /// What a fix saves for this change: "with this patch, this change rebuilds 2 steps instead of
 /// 9 (about 3 min 40 s saved per build)".
 pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
@@ -849,6 +889,14 @@ pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
             "with this patch, this change rebuilds the same {}, about {} faster per build",
             steps(a),
             duration(saved)
+        )
+    } else if a > b {
+        // more steps, less time: said as the saving, never "4 steps instead of 3 (… saved)"
+        format!(
+            "with this patch, this change rebuilds about {} faster per build (in {} more, cheaper step{})",
+            duration(saved),
+            a - b,
+            if a - b == 1 { "" } else { "s" }
         )
     } else if saved > 0.05 {
         format!(

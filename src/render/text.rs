@@ -243,7 +243,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         );
         p.para(&cut(&first, width / 2), "  ", &d.message);
     }
-    for df in &report.dockerfiles {
+    for df in super::by_cost(report) {
         p.line("");
         let target = df
             .target_stage
@@ -373,16 +373,16 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                         crate::engine::fix::Applicability::Unsafe => "fix to review (--unsafe)",
                         crate::engine::fix::Applicability::DisplayOnly => "to complete by hand",
                     };
-                    let line = match super::same_fix_as(&relevant[..i], f) {
+                    let mut line = match super::same_fix_as(&relevant[..i], f) {
                         Some(e) => format!("the same fix as line {} ({}) above", e.line, e.code),
-                        None => {
-                            let mut line = fix.description.clone();
-                            if let Some(s) = super::savings_sentence(f) {
-                                line.push_str(&format!("; {s}"));
-                            }
-                            line
-                        }
+                        None => fix.description.clone(),
                     };
+                    // a fix merged for several findings claims its saving once
+                    if let Some(s) = super::savings_sentence(f)
+                        .filter(|_| super::claims_saving(df, &relevant, i))
+                    {
+                        line.push_str(&format!("; {s}"));
+                    }
                     p.para(&format!("      {kind}: "), "        ", &line);
                 }
             }

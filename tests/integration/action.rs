@@ -816,11 +816,11 @@ fn github_down_degrades_to_the_job_summary_and_the_outputs() {
     }
 }
 
-/// action.yml: every input documented there and in the README and read by the Action (or, for
-/// the release to install, by action/install.sh), the outputs the ones it writes, the release it
-/// installs this version; the workflows pin every action by commit (the example names this
-/// action by its release tag, which has no commit before it exists); the README's example is
-/// docs/action-example.yml.
+/// action.yml: every input documented there and in docs/action.md and read by the Action (or,
+/// for the release to install, by action/install.sh), the outputs the ones it writes, the release
+/// it installs this version; the workflows pin every action by commit (the example names this
+/// action by its release tag, which has no commit before it exists); the workflow the README and
+/// docs/action.md show is docs/action-example.yml.
 #[test]
 fn action_yml_is_documented_and_pinned() {
     let root = root();
@@ -834,6 +834,7 @@ fn action_yml_is_documented_and_pinned() {
     );
     let installer = std::fs::read_to_string(root.join("action/install.sh")).unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let page = std::fs::read_to_string(root.join("docs/action.md")).unwrap();
     let source = std::fs::read_to_string(root.join("src/action/mod.rs")).unwrap();
     let inputs = a["inputs"].as_object().unwrap();
     assert!(inputs.len() >= 10);
@@ -843,8 +844,9 @@ fn action_yml_is_documented_and_pinned() {
             "input {name} has no description"
         );
         assert!(
-            readme.contains(&format!("`{name}`")),
-            "input {name} is not in the README"
+            page.lines()
+                .any(|l| l.starts_with('|') && l.contains(&format!("`{name}`"))),
+            "input {name} is not in docs/action.md's table of inputs"
         );
         assert!(
             source.contains(&format!("input(\"{name}\")"))
@@ -855,6 +857,10 @@ fn action_yml_is_documented_and_pinned() {
     let outputs: Vec<&String> = a["outputs"].as_object().unwrap().keys().collect();
     for o in ["rebuilt_steps", "estimated_rebuild_seconds", "report"] {
         assert!(outputs.iter().any(|x| *x == o), "output {o}");
+        assert!(
+            page.contains(&format!("`{o}`")),
+            "output {o} is not in docs/action.md"
+        );
         assert!(source.contains(&format!("\"{o}\"")));
     }
     // every action a workflow uses is pinned by commit
@@ -915,12 +921,14 @@ fn action_yml_is_documented_and_pinned() {
     }
     let release_steps = rel["jobs"]["release"]["steps"].to_string();
     assert!(release_steps.contains("SHA256SUMS"), "{release_steps}");
-    // the README shows the example workflow as it is checked
+    // the README and docs/action.md show the example workflow as it is checked
     let example = std::fs::read_to_string(root.join("docs/action-example.yml")).unwrap();
-    assert!(
-        readme.contains(&format!("```yaml\n{example}```")),
-        "the README's example workflow differs from docs/action-example.yml"
-    );
+    for (name, text) in [("README.md", &readme), ("docs/action.md", &page)] {
+        assert!(
+            text.contains(&format!("```yaml\n{example}```")),
+            "{name}'s example workflow differs from docs/action-example.yml"
+        );
+    }
 }
 
 /// The configuration is the BASE revision's (issue 17, item 7): a pull request that replaces

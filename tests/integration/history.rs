@@ -191,3 +191,42 @@ fn history_counts_rebuilds_triggers_and_avoidable_time() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// "What starts the rebuilds" ranks causes, not their consequences: a `COPY --from` of a stage
+/// that rebuilt follows every commit that rebuilds the stage, so counted alone it outnumbered
+/// each real cause and came first. Here two files of the build stage change in turn (two
+/// commits each): the COPY --from rebuilds in all four, each file's COPY in two.
+#[test]
+fn a_downstream_copy_from_is_not_ranked_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.email", "t@example.invalid"]);
+    git(&repo, &["config", "user.name", "t"]);
+    let df = "FROM busybox AS build\nCOPY a.txt /a.txt\nRUN cat /a.txt > /out\nCOPY b.txt /b.txt\nRUN cat /b.txt >> /out\n\nFROM busybox\nCOPY --from=build /out /out\nRUN wc -c /out\n";
+    commit(
+        &repo,
+        &[("Dockerfile", df), ("a.txt", "0"), ("b.txt", "0")],
+        "start",
+    );
+    for (i, f) in ["a.txt", "b.txt", "a.txt", "b.txt"].iter().enumerate() {
+        commit(&repo, &[(f, &format!("{}", i + 1))], &format!("edit {f}"));
+    }
+    let o = cachebust(&["history", "--last", "4", "--format", "json"], &repo);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let trig = v["dockerfiles"][0]["triggers"].as_array().unwrap();
+    assert!(trig.len() >= 2, "{trig:?}");
+    assert_eq!(trig[0]["kind"], "files", "{trig:?}");
+    let from = trig.iter().position(|t| t["kind"] == "copy_from");
+    let files = trig.iter().filter(|t| t["kind"] == "files").count();
+    if let Some(p) = from {
+        assert!(p >= files, "COPY --from before a cause: {trig:?}");
+    }
+}

@@ -13,6 +13,7 @@ mod cost;
 mod deploy;
 mod discovery;
 mod dockerignore;
+mod docs;
 mod fix_proofs;
 mod fix_proofs_rules;
 mod fix_proofs_unsafe;

@@ -997,3 +997,91 @@ async fn the_adapter_retries_idempotent_calls_only() {
     assert!(gh.create_issue_comment(&pr, "x").await.is_err());
     assert_eq!(count("POST"), 1, "a POST is sent once");
 }
+
+/// One set of numbers per review (issue 32): the example pull request's report rendered for
+/// every surface — the review body, the summary comment, the job summary, the check run, the
+/// CLI's text and markdown — and the numbers each states compared: rebuilt steps, the time of
+/// this change's first build, the avoidable part, and how many comments went inline.
+#[tokio::test]
+async fn every_surface_states_the_same_numbers() {
+    let r = pr_repo();
+    let rep = report(&r.dir, &r.base, &r.head).await;
+    let files = files_of(pull_files(&r.dir, &r.base, &r.head));
+    let plan = review::plan(&rep, &files, &PlanOptions::new(&r.head));
+    let check = cachebust::render::checkrun::check_run(&rep);
+    let text = cachebust::render::text::render(&rep);
+    let md = cachebust::render::markdown::render(&rep);
+    let one = |re: &str, s: &str| -> String {
+        let re = regex::Regex::new(re).unwrap();
+        let hits: Vec<String> = re.captures_iter(s).map(|c| c[1].to_string()).collect();
+        assert!(!hits.is_empty(), "no {re} in:\n{s}");
+        assert!(
+            hits.iter().all(|h| *h == hits[0]),
+            "{re}: {hits:?} in:\n{s}"
+        );
+        hits[0].clone()
+    };
+    let md_surfaces = [
+        ("review body", &plan.review_body),
+        ("summary", &plan.summary),
+        ("job summary", &plan.job_summary),
+        ("CLI markdown", &md),
+    ];
+    // the time of this change's first build
+    let time = one(r"steps? rebuilds?, about (\d[^.;]*?) more on this", &text);
+    for (name, s) in md_surfaces {
+        assert_eq!(
+            one(r"\+([^·]+?) on this (?:PR|change)'s first build", s),
+            time,
+            "{name}"
+        );
+    }
+    // the check run says it as the others do: more on the first build, not on every build
+    assert_eq!(
+        one(
+            r"\(about ([^)]+?) more on this change's first build\)",
+            &check.title
+        ),
+        time,
+        "check run"
+    );
+    // rebuilt steps
+    let steps = one(r"(\d+) steps? rebuilds?, about", &text);
+    assert_eq!(one(r"^(\d+) steps? lose", &check.title), steps, "check run");
+    for (name, s) in &md_surfaces[1..] {
+        assert_eq!(
+            one(r"(?m)^(\d+) of \d+ build steps? lose", s),
+            steps,
+            "{name}"
+        );
+    }
+    // the avoidable part
+    let avoidable = one(r"· ([^·.]+?) avoidable", &md);
+    for (name, s) in md_surfaces {
+        assert_eq!(one(r"· ([^·.]+?) avoidable", s), avoidable, "{name}");
+    }
+    // comments on the diff: the review body's count, the summary's headline and list, the plan
+    let inline = plan.inline.len().to_string();
+    let body = &plan.review_body;
+    let clicks = regex::Regex::new(r"(\d+) suggestions? below").unwrap();
+    let by_hand = regex::Regex::new(r"(\d+) comments? (?:below|whose)").unwrap();
+    let n = |re: &regex::Regex| {
+        re.captures(body)
+            .map_or(0, |c| c[1].parse::<usize>().unwrap())
+    };
+    assert_eq!(
+        (n(&clicks) + n(&by_hand)).to_string(),
+        inline,
+        "review body: {body}"
+    );
+    assert_eq!(
+        one(r"· (\d+) fix(?:es)? inline", &plan.summary),
+        inline,
+        "summary"
+    );
+    assert_eq!(
+        one(r"On the diff:\*\* (\d+) comments?", &plan.summary),
+        inline,
+        "summary list"
+    );
+}

@@ -4,7 +4,7 @@
 //! end of a line). Never panics and never fails: a file BuildKit would reject comes back with
 //! `ok == false` and an error diagnostic carrying the line.
 //!
-//! Known gaps of `parse-dockerfile` 0.1.9 and how they are covered (documented in the README):
+//! Known gaps of `parse-dockerfile` 0.1.9 and how they are covered (documented in docs/how-it-works.md, Parser):
 //! 1. a line ending in an escaped escape (`C:\\`) is continued by the crate but not by BuildKit:
 //!    the last escape character is masked before the crate sees the text;
 //! 2. RUN heredocs that are not the first word, or several heredocs on one RUN, are rejected by

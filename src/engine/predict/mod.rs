@@ -3,8 +3,8 @@
 //! that hit the same record, and content inputs with the same bytes (`content`). The first miss
 //! of a chain gets a structured cause; later misses say which step they follow.
 //!
-//! Assumption (stated in the README and `--help`): the base revision was built with the same
-//! target and build args on this builder, and its cache is warm.
+//! Assumption (stated in docs/how-it-works.md and `--help`): the base revision was built with the
+//! same target and build args on this builder, and its cache is warm.
 
 pub mod content;
 pub mod explain;

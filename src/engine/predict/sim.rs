@@ -861,7 +861,7 @@ fn meta_lookup(meta: &[(String, Option<String>, EnvSrc)], name: &str) -> Option<
 }
 
 /// Values of the automatic platform ARGs. The builder's platform is not in the trees; cachebust
-/// assumes linux/amd64, the platform of GitHub's hosted runners (README, "Assumptions").
+/// assumes linux/amd64, the platform of GitHub's hosted runners (docs/how-it-works.md, "Further assumptions").
 pub fn auto_arg(name: &str) -> Option<String> {
     Some(
         match name {

@@ -320,7 +320,7 @@ fn strip_fd_dups(text: &str) -> String {
 }
 
 /// Heuristic: a RUN writes `path` if it names the path or its parent directory, or runs in a
-/// known working directory that contains the path. Documented in the README.
+/// known working directory that contains the path. Documented in docs/how-it-works.md.
 pub fn run_may_write(text: &str, cwd: &str, path: &str) -> bool {
     if path == "/" {
         return true;

@@ -240,7 +240,7 @@ pub fn require(daemon: Daemon) -> Option<&'static Docker> {
             panic!("no {what}; .ci/run starts it");
         }
         eprintln!(
-            "SKIPPED: no {what}; start it as the README's Tests section describes to run these real-BuildKit tests"
+            "SKIPPED: no {what}; start it as docs/development.md (Build and test) describes to run these real-BuildKit tests"
         );
     }
     d
