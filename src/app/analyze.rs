@@ -605,11 +605,15 @@ async fn discover_specs<R: RepoSource>(
             )
         } else {
             format!(
-                "{} Dockerfile{} that no compose file, bake file, workflow or `builds:` entry builds {} reported as guessed build{}, left out of the totals, with the context guessed from what each copies: {}. Declare the ones you build under `builds:` in {} to count them",
+                "{} Dockerfile{} that no compose file, bake file, workflow or `builds:` entry builds {} reported as {}, left out of the totals, with the context guessed from what each copies: {}. Declare the ones you build under `builds:` in {} to count them",
                 inferred.len(),
                 s(inferred.len()),
                 if inferred.len() == 1 { "is" } else { "are" },
-                s(inferred.len()),
+                if inferred.len() == 1 {
+                    "a guessed build"
+                } else {
+                    "guessed builds"
+                },
                 listed(&inferred),
                 opts.config_file
             )

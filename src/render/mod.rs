@@ -682,11 +682,9 @@ pub fn duration(secs: f64) -> String {
 /// The builds of a report costliest first (estimated rebuild time; ties in the report's order):
 /// the one order of every format that lists builds.
 pub fn by_cost(report: &Report) -> Vec<&DockerfileReport> {
-    let rebuild = |df: &DockerfileReport| {
-        df.cost
-            .as_ref()
-            .map_or(0.0, |c| c.estimated_rebuild_seconds)
-    };
+    // what the totals count for the build: a step an earlier build of its bake call runs is
+    // counted there, so that build comes first and the sentence pointing at it reads after it
+    let rebuild = |df: &DockerfileReport| df.counted_seconds();
     let mut order: Vec<&DockerfileReport> = report.dockerfiles.iter().collect();
     order.sort_by(|a, b| rebuild(b).total_cmp(&rebuild(a)));
     order
