@@ -15,30 +15,12 @@ const MEMORY: &str = "--as=1073741824";
 
 /// `cachebust args` in `cwd` under `MEMORY`, killed past `deadline`.
 fn bounded(args: &[&str], cwd: &Path, deadline: Duration) -> Output {
-    let child = Command::new("prlimit")
-        .arg(MEMORY)
+    let mut c = Command::new("prlimit");
+    c.arg(MEMORY)
         .arg(env!("CARGO_BIN_EXE_cachebust"))
         .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running cachebust under prlimit");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(deadline) {
-        Ok(o) => o.expect("running cachebust"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("cachebust {args:?} did not end within {deadline:?}");
-        }
-    }
+        .current_dir(cwd);
+    crate::support::output_within(c, &format!("cachebust {args:?}"), deadline)
 }
 
 fn text(o: &Output) -> String {

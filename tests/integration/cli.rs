@@ -17,28 +17,9 @@ pub fn root() -> PathBuf {
 /// (a regression that hangs, on a FIFO say, fails instead of stalling the suite).
 pub fn cachebust(args: &[&str], cwd: &Path) -> Output {
     const CLI_DEADLINE: Duration = Duration::from_secs(600);
-    let child = Command::new(env!("CARGO_BIN_EXE_cachebust"))
-        .args(args)
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("running cachebust");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(CLI_DEADLINE) {
-        Ok(o) => o.expect("running cachebust"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("cachebust {args:?} did not end within {CLI_DEADLINE:?}");
-        }
-    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cachebust"));
+    c.args(args).current_dir(cwd);
+    crate::support::output_within(c, &format!("cachebust {args:?}"), CLI_DEADLINE)
 }
 
 fn stdout(o: &Output) -> String {
