@@ -93,6 +93,9 @@ struct Ctx<'a> {
     repo: PathBuf,
     tmp: PathBuf,
     run: RepoRun,
+    /// Commit subjects that hold `:  ` themselves ("fix:  move …"): an output quoting one is
+    /// the input, not an empty name.
+    subjects: Vec<String>,
 }
 
 fn git(repo: &Path, args: &[&str]) -> Output {
@@ -196,12 +199,21 @@ impl Ctx<'_> {
             _ => &[":  "],
         };
         for e in empties {
-            if let Some(at) = out.find(e) {
+            // the first occurrence that is not a fence, indentation or a quoted commit subject
+            let found = out.match_indices(e).find_map(|(at, _)| {
                 let line_start = out[..at].rfind('\n').map_or(0, |i| i + 1);
                 let line: String = out[line_start..].lines().next().unwrap_or("").into();
-                if *e == ":  " && (line.trim_start().is_empty() || line.contains("```")) {
-                    continue;
-                }
+                let quoted = |l: &str| {
+                    self.subjects.iter().any(|s| {
+                        let k = s.find(":  ").unwrap_or(0);
+                        l.contains(&s[..(k + 3).min(s.len())]) || l.contains(s.as_str())
+                    })
+                };
+                let benign = *e == ":  "
+                    && (line.trim_start().is_empty() || line.contains("```") || quoted(&line));
+                (!benign).then_some(line)
+            });
+            if let Some(line) = found {
                 self.violation(5, commit, format!("{what}: empty name {e:?} in {line:?}"));
             }
         }
@@ -421,9 +433,15 @@ pub fn check_repo(name: &str, bundle: &Path, bin: &Path, opts: &Options) -> Repo
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let subjects = String::from_utf8_lossy(&git(&repo, &["log", "--format=%s"]).stdout)
+        .lines()
+        .filter(|l| l.contains(":  "))
+        .map(str::to_string)
+        .collect();
     let mut cx = Ctx {
         bin,
         repo,
+        subjects,
         tmp: tmp.clone(),
         run: RepoRun {
             name: name.to_string(),
