@@ -57,31 +57,50 @@ impl Volatility {
 pub const MIN_CHANGES: usize = 3;
 pub const COMMITS_PER_CHANGE: usize = 20;
 
-/// The values `name` is given in a Dockerfile text: each `ARG name=…` default and `ENV name=…`
-/// value as written, in file order (`None`: the file does not parse or does not declare it).
-fn declared_values(text: &str, name: &str) -> Option<Vec<Option<String>>> {
+/// Every variable a Dockerfile text declares, with the values it is given (`ARG name=…` defaults
+/// and `ENV name=…` values as written, in file order); `None`: the text does not parse or is
+/// over the size read.
+type Declarations = Option<std::sync::Arc<std::collections::BTreeMap<String, Vec<Option<String>>>>>;
+
+/// The declarations of the texts seen last: `history` replays a window of up to 300 versions of
+/// a Dockerfile for every commit, and the windows of neighbouring commits are nearly the same, so
+/// each version is parsed once, not once per commit and variable (moby/buildkit: 5 s a commit).
+static DECLARED: super::memo::Recent<Declarations> = super::memo::Recent::new(1024);
+
+fn declarations(text: &str) -> Declarations {
     if text.len() > MAX_VERSION_BYTES {
         return None;
     }
-    let df = super::dockerfile::parse(text);
-    if !df.ok {
-        return None;
-    }
-    let mut out = Vec::new();
-    for i in &df.instructions {
-        match (&i.kind, &i.body) {
-            (Kind::Arg, Body::Arg(a)) => {
-                out.extend(a.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()))
-            }
-            (Kind::Env, Body::Pairs(p)) => out.extend(
-                p.iter()
-                    .filter(|(n, _)| n == name)
-                    .map(|(_, v)| Some(v.clone())),
-            ),
-            _ => {}
+    DECLARED.get_or(text, || {
+        let df = super::dockerfile::parse(text);
+        if !df.ok {
+            return None;
         }
-    }
-    (!out.is_empty()).then_some(out)
+        let mut out: std::collections::BTreeMap<String, Vec<Option<String>>> =
+            std::collections::BTreeMap::new();
+        for i in &df.instructions {
+            match (&i.kind, &i.body) {
+                (Kind::Arg, Body::Arg(a)) => {
+                    for (n, v) in a {
+                        out.entry(n.clone()).or_default().push(v.clone());
+                    }
+                }
+                (Kind::Env, Body::Pairs(p)) => {
+                    for (n, v) in p {
+                        out.entry(n.clone()).or_default().push(Some(v.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(std::sync::Arc::new(out))
+    })
+}
+
+/// The values `name` is given in a Dockerfile text: each `ARG name=…` default and `ENV name=…`
+/// value as written, in file order (`None`: the file does not parse or does not declare it).
+fn declared_values(text: &str, name: &str) -> Option<Vec<Option<String>>> {
+    declarations(text)?.get(name).cloned()
 }
 
 /// How often `name`'s declared value changed over `history`, the head's text (`head`, the
