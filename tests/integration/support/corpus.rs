@@ -362,7 +362,23 @@ fn self_consistent(v: &Value, changed: &BTreeSet<String>) -> Vec<String> {
                 "{path}: summary says {said} rebuilt, steps say {rebuilt}"
             ));
         }
-        sum += said;
+        // a step an earlier build of the same bake call runs is counted there (`shared`): it
+        // must be one of this build's rebuilt steps
+        let shared: Vec<u64> = df["shared"]["lines"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        for l in &shared {
+            if !steps
+                .iter()
+                .any(|s| s["line"].as_u64() == Some(*l) && s["status"] == "rebuilt")
+            {
+                bad.push(format!("{path}: shared line {l} is no rebuilt step"));
+            }
+        }
+        sum += said.saturating_sub(shared.len());
         for p in df["touched_by"].as_array().into_iter().flatten() {
             let p = p.as_str().unwrap_or("");
             if !changed.contains(p) {
@@ -397,7 +413,10 @@ fn self_consistent(v: &Value, changed: &BTreeSet<String>) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|d| d["guessed"]["counted"] == false)
-        .map(|d| d["summary"]["rebuilt"].as_u64().unwrap_or(0) as usize)
+        .map(|d| {
+            let shared = d["shared"]["lines"].as_array().map_or(0, Vec::len);
+            (d["summary"]["rebuilt"].as_u64().unwrap_or(0) as usize).saturating_sub(shared)
+        })
         .sum();
     if apart != guessed_apart {
         bad.push(format!(
@@ -779,7 +798,14 @@ fn check_fixes(cx: &mut Ctx<'_>, parent: &str, commit: &str, v: &Value) -> bool 
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find(|d| d["path"] == *path && d["target"] == df["target"]);
+                    // the same build: a bake file or compose project declares one Dockerfile
+                    // and target several times with other args or contexts
+                    .find(|d| {
+                        d["path"] == *path
+                            && d["target"] == df["target"]
+                            && d["context"] == df["context"]
+                            && d["origin"] == df["origin"]
+                    });
                 if let Some(m) = mine {
                     let claimed = s["seconds_after"].as_f64().unwrap_or(0.0);
                     let got = m["estimated_rebuild_seconds"].as_f64().unwrap_or(0.0);
