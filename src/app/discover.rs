@@ -96,6 +96,21 @@ fn diag(file: &str, line: Option<u32>, error: bool, message: String) -> FileDiag
     }
 }
 
+/// A workflow's or script's problem: an error, or else information (a step or command known
+/// only when it runs is normal, not a warning).
+fn quiet(pr: crate::engine::decl::Problem) -> FileDiagnostic {
+    FileDiagnostic {
+        file: pr.file,
+        line: pr.line,
+        severity: if pr.error {
+            Severity::Error
+        } else {
+            Severity::Info
+        },
+        message: pr.message,
+    }
+}
+
 fn text_of(f: Option<FileText>) -> Option<String> {
     match f {
         Some(FileText::Text(t)) => Some(t),
@@ -325,19 +340,8 @@ async fn declared<R: RepoSource>(
             continue;
         };
         let f = workflows::read(w, &t);
-        for pr in f.problems {
-            // an expression in a workflow is normal: say it once, quietly
-            diags.push(FileDiagnostic {
-                file: pr.file,
-                line: pr.line,
-                severity: if pr.error {
-                    Severity::Error
-                } else {
-                    Severity::Info
-                },
-                message: pr.message,
-            });
-        }
+        // an expression in a workflow is normal: say it once, quietly
+        diags.extend(f.problems.into_iter().map(quiet));
         for b in f.builds {
             let ci = b.ci.declares_cache().then(|| b.ci.clone());
             out.push(Declared {
@@ -428,18 +432,7 @@ async fn declared<R: RepoSource>(
         }
     }
     for f in script_finds {
-        for pr in f.problems {
-            diags.push(FileDiagnostic {
-                file: pr.file,
-                line: pr.line,
-                severity: if pr.error {
-                    Severity::Error
-                } else {
-                    Severity::Info
-                },
-                message: pr.message,
-            });
-        }
+        diags.extend(f.problems.into_iter().map(quiet));
         for b in f.builds {
             out.push(Declared {
                 origin: Origin::Script {

@@ -231,6 +231,15 @@ impl GitHub {
         Ok((status, headers, text))
     }
 
+    /// DELETE `route`; a thing already gone is what was wanted (a retry after a lost answer, a
+    /// comment someone removed).
+    async fn delete_if_present(&self, route: &str) -> Result<(), HostError> {
+        match self.call(Method::DELETE, route, None, None).await {
+            Ok(_) | Err(HostError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A call with GitHub's error answers mapped; idempotent methods are retried on 5xx,
     /// transport errors and rate limits (waiting as long as GitHub says, up to `max_wait`).
     async fn call(
@@ -878,19 +887,8 @@ impl CodeHost for GitHub {
     }
 
     async fn delete_review_comment(&self, pr: &PullRef, comment_id: u64) -> Result<(), HostError> {
-        match self
-            .call(
-                Method::DELETE,
-                &format!("{}/pulls/comments/{comment_id}", repo_route(pr)),
-                None,
-                None,
-            )
+        self.delete_if_present(&format!("{}/pulls/comments/{comment_id}", repo_route(pr)))
             .await
-        {
-            // already gone: what we wanted
-            Ok(_) | Err(HostError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     async fn create_issue_comment(&self, pr: &PullRef, body: &str) -> Result<u64, HostError> {
@@ -921,18 +919,8 @@ impl CodeHost for GitHub {
     }
 
     async fn delete_issue_comment(&self, pr: &PullRef, comment_id: u64) -> Result<(), HostError> {
-        match self
-            .call(
-                Method::DELETE,
-                &format!("{}/issues/comments/{comment_id}", repo_route(pr)),
-                None,
-                None,
-            )
+        self.delete_if_present(&format!("{}/issues/comments/{comment_id}", repo_route(pr)))
             .await
-        {
-            Ok(_) | Err(HostError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     async fn create_check_run(&self, pr: &PullRef, run: &CheckRun) -> Result<u64, HostError> {
