@@ -44,7 +44,7 @@ pub fn head_record_unusable(artifact: &str, run: u64, u: &Unusable) -> String {
 /// A named workflow's run for the head uploaded no build record.
 pub fn head_run_without_record(run: u64) -> String {
     format!(
-        "run {run} uploaded no build record (no .dockerbuild artifact: docker/build-push-action and bake-action upload one unless DOCKER_BUILD_RECORD_UPLOAD is false): the prediction is not compared with what CI did"
+        "run {run} uploaded no build record (no .dockerbuild artifact: docker/build-push-action and bake-action v6 and later upload one unless DOCKER_BUILD_SUMMARY or DOCKER_BUILD_RECORD_UPLOAD is false): the prediction is not compared with what CI did"
     )
 }
 

@@ -434,6 +434,25 @@ fn missing_expired_and_huge_artifacts_degrade_to_the_model_with_one_line() {
     );
     assert_eq!(step(&report, 4)["cost_source"], "model");
     assert_eq!(step(&report, 2)["cost_source"], "model");
+
+    // a named workflow whose run for the head uploaded no record: said; none named, this run
+    // without one (a workflow that builds no image) says nothing
+    {
+        let mut s = f.state();
+        s.runs = vec![run(78, &r.head, "feature", "pull_request")];
+        s.artifacts.clear();
+        s.blobs.clear();
+        s.issue_comments.clear();
+    }
+    let (out, _) = action(&f, &r, &[("INPUT_BUILD_RECORDS_WORKFLOW", "ci.yml".into())]);
+    assert_eq!(out.out.status.code(), Some(0), "{}", text(&out.out));
+    assert!(
+        note(&out.summary).contains("run 78 uploaded no build record (no .dockerbuild artifact"),
+        "{}",
+        out.summary
+    );
+    let (out, _) = action(&f, &r, &[]);
+    assert_eq!(note(&out.summary), "", "{}", out.summary);
 }
 
 /// The App: the server's job finds the newest run for the head commit that uploaded a record,
