@@ -23,6 +23,8 @@ pub const MAX_BASE_RUNS: usize = 20;
 const HEAD_RUNS: usize = 5;
 /// Build record artifacts read from one run.
 const RECORDS_PER_RUN: usize = 10;
+/// Real builds kept for the head and for the base branch (an archive may hold many records).
+const MAX_BUILDS: usize = 50;
 
 /// Where to look for build records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,7 +205,7 @@ pub async fn collect<A: Artifacts>(
                 if let Some((name, u)) = bad.first() {
                     out.notes.push(words::head_record_unusable(name, run, u));
                 }
-                out.records.head = builds;
+                out.records.head = builds.into_iter().take(MAX_BUILDS).collect();
                 break;
             }
         }
@@ -261,7 +263,8 @@ pub async fn collect<A: Artifacts>(
         if !builds.is_empty() {
             used_runs.push(run.id);
         }
-        out.records.base.extend(builds);
+        let room = MAX_BUILDS.saturating_sub(out.records.base.len());
+        out.records.base.extend(builds.into_iter().take(room));
     }
     if let Some((name, run, u)) = unusable_first {
         out.notes.push(words::base_records_unusable(

@@ -534,3 +534,126 @@ async fn the_app_compares_with_what_ci_did_and_prices_from_the_base_branch() {
     assert!(body.contains("step costs from 2 build records"), "{body}");
     drop(srv);
 }
+
+/// A build of `dir` on Docker 28 with buildx, exported as CI does
+/// (`docker buildx history export --finalize`): the `.dockerbuild` bytes.
+fn record_of(d: &crate::support::docker::Docker, dir: &Path, tag: &str, scratch: &Path) -> Vec<u8> {
+    let meta = scratch.join(format!("{}.meta.json", tag.replace(['/', ':'], "-")));
+    let b = d.buildx(
+        dir,
+        None,
+        &["--metadata-file".into(), meta.display().to_string()],
+        tag,
+    );
+    assert!(b.ok, "{}", b.log);
+    let m: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let reference = m["buildx.build.ref"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let rec = meta.with_extension("dockerbuild");
+    let e = d
+        .cmd()
+        .args(["buildx", "history", "export", "--finalize", "--output"])
+        .arg(&rec)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    std::fs::read(&rec).unwrap()
+}
+
+/// Real records from Docker 28.5.2 through the Action: the base built from cold (the base
+/// branch's CI build: every step ran, each a sample), the head built on that builder (this
+/// run's record). The warm-builder prediction agrees with what the head's build did step for
+/// step, and the steps are priced from the base's record.
+#[tokio::test]
+async fn real_records_of_docker_28_through_the_action() {
+    use crate::support::docker::{self, BASE1, Daemon};
+    let Some(f) = fake() else { return };
+    let Some((d, _guard)) = docker::exclusive(Daemon::D28).await else {
+        return;
+    };
+    let dockerfile = "FROM {B1} AS build
+RUN echo deps > /deps.txt
+COPY src.txt /src.txt
+RUN cat /deps.txt /src.txt > /out.txt
+
+FROM {B1}
+RUN echo final > /final.txt
+COPY --from=build /out.txt /out.txt
+"
+    .replace("{B1}", BASE1);
+    let r = pr_repo_of(
+        &[("Dockerfile", &dockerfile), ("src.txt", "v1\n")],
+        &[("src.txt", "v2\n")],
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let tree = |sha: &str| {
+        let p = scratch.path().join(sha);
+        std::fs::create_dir_all(&p).unwrap();
+        let o = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&r.dir)
+            .args(["archive", sha])
+            .output()
+            .unwrap();
+        tar::Archive::new(&o.stdout[..]).unpack(&p).unwrap();
+        p
+    };
+    let tag = format!("cbcirecords/{}", std::process::id());
+    d.prune();
+    let base_rec = record_of(d, &tree(&r.base), &format!("{tag}-base"), scratch.path());
+    let head_rec = record_of(d, &tree(&r.head), &format!("{tag}-head"), scratch.path());
+    d.fresh_runner(&[&format!("{tag}-base"), &format!("{tag}-head")]);
+    {
+        let mut s = f.state();
+        s.runs = vec![
+            run(77, &r.head, "feature", "pull_request"),
+            run(50, &r.base, "main", "push"),
+        ];
+    }
+    artifact(
+        &f,
+        77,
+        901,
+        HEAD_RECORD,
+        Some(zip(&[(HEAD_RECORD, &head_rec)])),
+        None,
+        false,
+    );
+    artifact(
+        &f,
+        50,
+        501,
+        "octo~shop~BASE01.dockerbuild",
+        Some(zip(&[("octo~shop~BASE01.dockerbuild", &base_rec)])),
+        None,
+        false,
+    );
+    let (out, report) = action(&f, &r, &[]);
+    assert_eq!(out.out.status.code(), Some(0), "{}", text(&out.out));
+    no_violations(&f);
+    let v = &report["dockerfiles"][0]["verifications"][0];
+    assert_eq!(v["source"], "ci_record", "{v}");
+    assert_eq!(
+        (v["agreed"].as_u64(), v["differed"].as_u64()),
+        (Some(5), Some(0)),
+        "{} {v}",
+        d.label()
+    );
+    assert!(
+        out.summary.contains("**Predicted vs. what CI did**")
+            && out.summary.contains("5 of 5 steps as predicted"),
+        "{}",
+        out.summary
+    );
+    for line in [2, 3, 4, 7, 8] {
+        let s = step(&report, line);
+        assert_eq!(s["cost_source"], "records", "line {line}: {s}");
+        assert_eq!(s["cost_label"], "1 sample", "line {line}: {s}");
+    }
+}
