@@ -10,7 +10,7 @@
 
 use crate::engine::CiRecords;
 use crate::engine::verify::RealBuild;
-use crate::ports::{ArtifactError, ArtifactInfo, Artifacts, RunQuery};
+use crate::ports::{ArtifactError, ArtifactInfo, Artifacts, HostError, RunQuery};
 use crate::render::ci::{self as words, Unusable};
 
 /// Largest artifact read by default (compressed and unpacked).
@@ -84,6 +84,12 @@ fn unusable(e: ArtifactError) -> Unusable {
     }
 }
 
+/// Whether a listing error means the runs are not ours to read (a token without `actions:
+/// read`, Actions switched off): nothing to say on every pull request, the model prices.
+fn not_readable(e: &HostError) -> bool {
+    matches!(e, HostError::Forbidden { .. } | HostError::NotFound(_))
+}
+
 /// A run's build record artifacts (named `*.dockerbuild`, as the Docker actions name them).
 async fn record_artifacts<A: Artifacts>(
     host: &A,
@@ -145,7 +151,7 @@ pub async fn collect<A: Artifacts>(
     }
     // the head: the named workflow's latest run for the commit, this run, or the newest run
     // for the commit that uploaded a record
-    let runs: Result<Vec<u64>, String> = match (&opts.workflow, opts.head_run) {
+    let runs: Result<Vec<u64>, HostError> = match (&opts.workflow, opts.head_run) {
         (Some(w), _) => host
             .runs(
                 owner,
@@ -158,8 +164,7 @@ pub async fn collect<A: Artifacts>(
                 },
             )
             .await
-            .map(|r| r.into_iter().map(|r| r.id).collect())
-            .map_err(|e| e.to_string()),
+            .map(|r| r.into_iter().map(|r| r.id).collect()),
         (None, Some(id)) => Ok(vec![id]),
         (None, None) => host
             .runs(
@@ -172,12 +177,14 @@ pub async fn collect<A: Artifacts>(
                 },
             )
             .await
-            .map(|r| r.into_iter().map(|r| r.id).collect())
-            .map_err(|e| e.to_string()),
+            .map(|r| r.into_iter().map(|r| r.id).collect()),
     };
     let named = opts.workflow.is_some();
     match runs {
-        Err(e) => out.notes.push(words::listing_failed("the head", &e)),
+        Err(e) if not_readable(&e) => return out,
+        Err(e) => out
+            .notes
+            .push(words::listing_failed("the head", &e.to_string())),
         Ok(runs) if runs.is_empty() && named => out.notes.push(words::no_head_run(
             opts.workflow.as_deref().unwrap_or_default(),
             head_sha,
@@ -186,6 +193,7 @@ pub async fn collect<A: Artifacts>(
             for run in runs {
                 let artifacts = match record_artifacts(host, owner, repo, run).await {
                     Ok(a) => a,
+                    Err(e) if not_readable(&e) => return out,
                     Err(e) => {
                         out.notes
                             .push(words::listing_failed(&format!("run {run}"), &e.to_string()));
@@ -230,6 +238,7 @@ pub async fn collect<A: Artifacts>(
         .await;
     let runs = match runs {
         Ok(r) => r,
+        Err(e) if not_readable(&e) => return out,
         Err(e) => {
             out.notes.push(words::listing_failed(
                 &format!("`{branch}`"),
@@ -247,6 +256,7 @@ pub async fn collect<A: Artifacts>(
     {
         let artifacts = match record_artifacts(host, owner, repo, run.id).await {
             Ok(a) => a,
+            Err(e) if not_readable(&e) => break,
             Err(e) => {
                 out.notes.push(words::listing_failed(
                     &format!("`{branch}`"),

@@ -453,6 +453,47 @@ fn missing_expired_and_huge_artifacts_degrade_to_the_model_with_one_line() {
     );
     let (out, _) = action(&f, &r, &[]);
     assert_eq!(note(&out.summary), "", "{}", out.summary);
+
+    // a token without `actions: read` (403): nothing read, nothing said; GitHub down (500
+    // after the retries): one line, and the review still lands
+    artifact(
+        &f,
+        77,
+        901,
+        HEAD_RECORD,
+        Some(zip(&[(HEAD_RECORD, b"x")])),
+        None,
+        false,
+    );
+    let refuse = |status: u16, times: usize| {
+        for _ in 0..times {
+            f.state().faults.push(Fault {
+                method: "GET",
+                path_suffix: "/actions/runs/77/artifacts".into(),
+                status,
+                body: r#"{"message":"Resource not accessible by integration"}"#.into(),
+                headers: Vec::new(),
+                land: false,
+                land_after: None,
+            });
+        }
+    };
+    refuse(403, 1);
+    let (out, _) = action(&f, &r, &[]);
+    assert_eq!(out.out.status.code(), Some(0), "{}", text(&out.out));
+    assert_eq!(note(&out.summary), "", "{}", out.summary);
+    f.state().faults.clear();
+    refuse(500, 8);
+    let (out, _) = action(&f, &r, &[]);
+    assert_eq!(out.out.status.code(), Some(0), "{}", text(&out.out));
+    assert!(
+        note(&out.summary).starts_with(
+            "> **Note:** the build records of run 77 could not be listed (GitHub server error (500)"
+        ),
+        "{}",
+        out.summary
+    );
+    f.state().faults.clear();
 }
 
 /// The App: the server's job finds the newest run for the head commit that uploaded a record,
