@@ -42,24 +42,26 @@ GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKSPACE, GITHUB_STEP_SUMMARY, GITHUB
 inputs INPUT_GITHUB_TOKEN, INPUT_BOT_LOGIN (who the token posts as, default github-actions[bot]),
 INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET, INPUT_TIMINGS, INPUT_CONFIG,
 INPUT_ENGINE, INPUT_MODE (review, comment, summary), INPUT_MAX_INLINE_COMMENTS (default 30),
-INPUT_FAIL_ON, and for build records INPUT_BUILD_RECORDS (default true), INPUT_BUILD_RECORDS_WORKFLOW,
-INPUT_BUILD_RECORDS_BASE_RUNS (default 3) and INPUT_BUILD_RECORDS_MAX_MB (default 64), with
-GITHUB_RUN_ID, GITHUB_BASE_REF and GITHUB_WORKFLOW_REF.
+INPUT_FAIL_ON, and for build records INPUT_BUILD_RECORDS (default true),
+INPUT_BUILD_RECORDS_WORKFLOW, INPUT_BUILD_RECORDS_BASE_RUNS (default 3) and
+INPUT_BUILD_RECORDS_MAX_MB (default 64), with GITHUB_RUN_ID, GITHUB_BASE_REF and
+GITHUB_WORKFLOW_REF.
 
 pull_request and pull_request_target: the merge base and the head of the pull request are
 analysed; with mode review, one review carries the inline suggestions on lines of the diff, and one
 summary comment (edited in place on later runs) the prediction. push: before..after; other events:
-the commit and its parent; these only write the job summary.
-
-Build records (pull requests): the `.dockerbuild` artifacts docker/build-push-action and
-bake-action upload. Those of this run (or of the latest run of INPUT_BUILD_RECORDS_WORKFLOW for the
-head commit) are compared with the prediction: \"predicted vs. what CI did\" per build. Those of
-the last INPUT_BUILD_RECORDS_BASE_RUNS successful pushes to the base branch (of that workflow, else
-of this one) price the steps: each step's median, with the number of samples and their spread; the
-model prices the rest. A missing, expired or huge artifact is one line in the summary. The job summary is written in every
+the commit and its parent; these only write the job summary. The job summary is written in every
 case, before anything is posted. A token that may not post (fork pull requests) makes the findings
 workflow-command annotations instead. An analysis that fails is said in the job summary and in the
 summary comment (what was refused and why).
+
+Build records (pull requests; `actions: read`): the `.dockerbuild` artifacts
+docker/build-push-action and bake-action upload. Those of this run (or of the latest run of
+INPUT_BUILD_RECORDS_WORKFLOW for the head commit) are compared with the prediction: \"predicted vs.
+what CI did\" per build. Those of the last INPUT_BUILD_RECORDS_BASE_RUNS successful pushes to the
+base branch (of that workflow, else of this one) price the steps: each step's median, with the
+number of samples and their spread; the model prices the rest. A missing, expired or huge artifact
+is one line in the summary.
 
 Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input, an analysis that failed, or a delivery
 that failed.";
