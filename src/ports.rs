@@ -247,6 +247,8 @@ impl HostError {
 pub struct PullState {
     pub head_sha: String,
     pub base_sha: String,
+    /// The base branch (`base.ref`), when the host said.
+    pub base_ref: Option<String>,
 }
 
 /// What the review delivery needs from a code host (GitHub: `adapters::github`).
@@ -419,11 +421,86 @@ pub struct InstallationChange {
     pub deleted: bool,
 }
 
+/// A workflow run (GitHub Actions), as far as finding its build records goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub id: u64,
+    pub head_sha: String,
+    pub head_branch: Option<String>,
+    /// `success`, `failure`, … (`None` while it runs).
+    pub conclusion: Option<String>,
+}
+
+/// An artifact of a workflow run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    pub id: u64,
+    pub name: String,
+    /// Bytes of the archive, as the host lists it.
+    pub size: u64,
+    /// Past its retention: its files are gone.
+    pub expired: bool,
+}
+
+/// Which runs to list: of one workflow (its file name or id) or of every workflow, on a
+/// branch, for a commit, only pushes, only successful ones; at most `limit`, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunQuery {
+    pub workflow: Option<String>,
+    pub branch: Option<String>,
+    pub head_sha: Option<String>,
+    pub push_only: bool,
+    pub success_only: bool,
+    pub limit: usize,
+}
+
+/// Why an artifact's build records could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// Past its retention (`expired: true`, or 410 Gone on download).
+    #[error("expired")]
+    Expired,
+    /// Listed, but its download is not there (404).
+    #[error("not found")]
+    Missing,
+    /// Larger than the limit (listed size, announced length, or bytes read/unpacked).
+    #[error("larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// Not a zip holding a build record archive, or a record that cannot be read.
+    #[error("{0}")]
+    Unreadable(String),
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+/// The build records CI uploaded as workflow artifacts (GitHub: `adapters::github::artifacts`).
+#[allow(async_fn_in_trait)]
+pub trait Artifacts {
+    /// Runs matching `q`, newest first.
+    async fn runs(&self, owner: &str, repo: &str, q: &RunQuery) -> Result<Vec<RunInfo>, HostError>;
+    /// The artifacts of one run (at most 100).
+    async fn run_artifacts(
+        &self,
+        owner: &str,
+        repo: &str,
+        run: u64,
+    ) -> Result<Vec<ArtifactInfo>, HostError>;
+    /// Download one artifact (at most `max_bytes`, compressed and unpacked) and read the build
+    /// records it holds.
+    async fn artifact_records(
+        &self,
+        owner: &str,
+        repo: &str,
+        artifact: &ArtifactInfo,
+        max_bytes: u64,
+    ) -> Result<Vec<crate::engine::buildrecord::Record>, ArtifactError>;
+}
+
 /// Where the server's jobs read pull requests and post reviews: a client per installation
 /// and the pull request's two trees.
 #[allow(async_fn_in_trait)]
 pub trait Forge {
-    type Host: CodeHost;
+    type Host: CodeHost + Artifacts;
     /// Moved to the analysis thread (off the async runtime).
     type Trees: RepoSource + Send + 'static;
     /// A client for one installation.

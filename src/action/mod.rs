@@ -41,8 +41,11 @@ Run as a GitHub Action step (action.yml runs this). Reads GITHUB_EVENT_NAME, GIT
 GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKSPACE, GITHUB_STEP_SUMMARY, GITHUB_OUTPUT and the
 inputs INPUT_GITHUB_TOKEN, INPUT_BOT_LOGIN (who the token posts as, default github-actions[bot]),
 INPUT_DOCKERFILES, INPUT_CONTEXT, INPUT_BUILD_ARGS, INPUT_TARGET, INPUT_TIMINGS, INPUT_CONFIG,
-INPUT_ENGINE, INPUT_MODE (review, comment, summary), INPUT_MAX_INLINE_COMMENTS (default 30) and
-INPUT_FAIL_ON.
+INPUT_ENGINE, INPUT_MODE (review, comment, summary), INPUT_MAX_INLINE_COMMENTS (default 30),
+INPUT_FAIL_ON, and for build records INPUT_BUILD_RECORDS (default true),
+INPUT_BUILD_RECORDS_WORKFLOW, INPUT_BUILD_RECORDS_BASE_RUNS (default 3) and
+INPUT_BUILD_RECORDS_MAX_MB (default 64), with GITHUB_RUN_ID, GITHUB_BASE_REF and
+GITHUB_WORKFLOW_REF.
 
 pull_request and pull_request_target: the merge base and the head of the pull request are
 analysed; with mode review, one review carries the inline suggestions on lines of the diff, and one
@@ -51,6 +54,14 @@ the commit and its parent; these only write the job summary. The job summary is 
 case, before anything is posted. A token that may not post (fork pull requests) makes the findings
 workflow-command annotations instead. An analysis that fails is said in the job summary and in the
 summary comment (what was refused and why).
+
+Build records (pull requests; `actions: read`): the `.dockerbuild` artifacts
+docker/build-push-action and bake-action upload. Those of this run (or of the latest run of
+INPUT_BUILD_RECORDS_WORKFLOW for the head commit) are compared with the prediction: \"predicted vs.
+what CI did\" per build. Those of the last INPUT_BUILD_RECORDS_BASE_RUNS successful pushes to the
+base branch (of that workflow, else of this one) price the steps: each step's median, with the
+number of samples and their spread; the model prices the rest. A missing, expired or huge artifact
+is one line in the summary.
 
 Exit status: 0 done, 1 INPUT_FAIL_ON exceeded, 2 bad input, an analysis that failed, or a delivery
 that failed.";
@@ -96,6 +107,17 @@ pub struct ActionEnv {
     pub mode: Mode,
     pub max_inline: usize,
     pub fail_on: Option<FailOn>,
+    /// Build records: where to look (`app::ci`).
+    pub ci: crate::app::ci::CiOptions,
+    /// `GITHUB_BASE_REF`: the pull request's base branch.
+    pub base_ref: Option<String>,
+}
+
+/// The workflow file of `GITHUB_WORKFLOW_REF` (`owner/repo/.github/workflows/ci.yml@refs/…`).
+fn workflow_file(workflow_ref: &str) -> Option<String> {
+    let path = workflow_ref.split('@').next()?;
+    let file = path.rsplit('/').next()?;
+    (path.contains("/.github/workflows/") && !file.is_empty()).then(|| file.to_string())
 }
 
 /// Who `GITHUB_TOKEN` posts as.
@@ -147,6 +169,45 @@ impl ActionEnv {
             .map(|v| parse_fail_on(&v).map_err(|e| anyhow!("input fail_on: {e}")))
             .transpose()?;
         let engine = crate::shell::engine_named(input("engine").as_deref(), "input engine")?;
+        let whole = |name: &str, value: Option<String>, default: u64| -> Result<u64> {
+            match value {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| anyhow!("input {name}: {v:?} is not a whole number")),
+            }
+        };
+        let enabled = match input("build_records").as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(anyhow!(
+                    "input build_records: {other:?} is not true or false"
+                ));
+            }
+        };
+        let named = input("build_records_workflow");
+        let ci = crate::app::ci::CiOptions {
+            enabled,
+            head_run: var("GITHUB_RUN_ID").and_then(|r| r.parse().ok()),
+            // the base branch's runs: of the workflow named, else of this one
+            base_workflow: named.clone().or_else(|| {
+                var("GITHUB_WORKFLOW_REF")
+                    .as_deref()
+                    .and_then(workflow_file)
+            }),
+            workflow: named,
+            base_runs: usize::try_from(whole(
+                "build_records_base_runs",
+                input("build_records_base_runs"),
+                crate::app::ci::DEFAULT_BASE_RUNS as u64,
+            )?)
+            .unwrap_or(usize::MAX)
+            .min(crate::app::ci::MAX_BASE_RUNS),
+            max_bytes: whole("build_records_max_mb", input("build_records_max_mb"), 64)?
+                .max(1)
+                .saturating_mul(1024 * 1024),
+        };
         Ok(ActionEnv {
             event_name: var("GITHUB_EVENT_NAME").unwrap_or_default(),
             event_path: var("GITHUB_EVENT_PATH").map(PathBuf::from),
@@ -177,6 +238,8 @@ impl ActionEnv {
             mode,
             max_inline,
             fail_on,
+            ci,
+            base_ref: var("GITHUB_BASE_REF"),
         })
     }
 
@@ -276,7 +339,7 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
     .await?;
     // timings logs the pull request's head commit holds are its own claims about durations
     let (timings, refused_timings) = timings_not_in_head(&env.timings, git.as_deref(), &plan.head);
-    let opts = review_options(&env, &timings)?;
+    let mut opts = review_options(&env, &timings)?;
     // notes the summary carries: a merge base that could not be found, timings logs the
     // change commits (and, added by the review, an edited configuration)
     let mut notes: Vec<String> = plan.note.iter().cloned().collect();
@@ -289,6 +352,20 @@ pub async fn run_with(env: ActionEnv, dry_run: bool, out: &mut dyn std::io::Writ
         .as_ref()
         .filter(|g| g.has_commit(&plan.base) && g.has_commit(&plan.head));
     let may_call = env.token.is_some() || dry_run;
+    // what CI built: this pull request's build to compare with, the base branch's for costs
+    if let (Some(pr), true) = (&plan.pr, may_call) {
+        let ci = crate::app::ci::collect(
+            &gh,
+            &owner,
+            &repo,
+            &pr.head_sha,
+            env.base_ref.as_deref(),
+            &env.ci,
+        )
+        .await;
+        opts.analyze.ci = ci.records;
+        notes.extend(ci.notes);
+    }
     let mut steps = ActionSteps {
         env: &env,
         out,

@@ -12,3 +12,4 @@ pub mod local;
 pub mod process;
 pub mod store;
 pub mod walk;
+pub mod zip;

@@ -25,6 +25,10 @@ pub struct AnalyzeOptions {
     /// Real builds of the head to compare the prediction with (`verify`).
     #[serde(default, skip)]
     pub records: Vec<crate::engine::verify::RealBuild>,
+    /// Build records fetched from CI (`app::ci`): the head's to compare with, the base
+    /// branch's for costs. Serialized: the server's isolated analysis gets them too.
+    #[serde(default)]
+    pub ci: crate::engine::CiRecords,
     pub config: crate::engine::config::Config,
     /// Report every Dockerfile found, touched by the change or not (`check`).
     pub report_all: bool,
@@ -45,6 +49,7 @@ impl AnalyzeOptions {
             base_build_args: None,
             timings: Vec::new(),
             records: Vec::new(),
+            ci: Default::default(),
             config: Default::default(),
             report_all: false,
             env: BTreeMap::new(),
@@ -257,6 +262,7 @@ pub async fn analyze_with<R: RepoSource>(
     let mut inputs = Inputs {
         timings: opts.timings.clone(),
         records: opts.records.clone(),
+        ci: opts.ci.clone(),
         config: opts.config.clone(),
         engine: opts.engine,
         builds,

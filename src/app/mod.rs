@@ -5,11 +5,13 @@
 //! "review a change" use-case of the Action and the worker (configuration, analysis, publish); `webhook` and `worker` are
 //! the server's intake and processing over a `JobStore`; `metrics` what the server counts.
 //! `config` is the configuration a change is reviewed with (the base revision's); `isolate` runs
-//! the server's analysis in a process of its own.
+//! the server's analysis in a process of its own; `ci` fetches the build records CI uploaded (the
+//! pull request's own build to compare with, the base branch's for costs).
 //! No concrete I/O here: everything goes through the traits in `ports`.
 
 pub mod analyze;
 pub mod check;
+pub mod ci;
 pub mod config;
 pub mod discover;
 pub mod history;

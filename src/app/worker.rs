@@ -60,6 +60,9 @@ pub struct WorkerConfig {
     /// Run each analysis in a process of its own (memory budget, crash isolation, killed at
     /// the time budget); `None`: on the blocking pool of this process.
     pub isolation: Option<std::sync::Arc<dyn Isolation>>,
+    /// The build records CI uploaded (`app::ci`): fetched with the installation's client,
+    /// outside the pull request's budget of reads.
+    pub ci: super::ci::CiOptions,
 }
 
 /// Run the CPU-bound analysis in a process of its own (`cfg.isolation`) or on the blocking pool,
@@ -218,8 +221,20 @@ pub async fn process<S: JobStore, F: Forge>(
         return Ok(Outcome::Superseded);
     }
     let login = forge.identity().await?;
+    // what CI built: the head's records to compare with, the base branch's for costs
+    let ci = super::ci::collect(
+        &host,
+        owner,
+        repo,
+        &pr.head_sha,
+        state.base_ref.as_deref(),
+        &cfg.ci,
+    )
+    .await;
+    let mut analyze = AnalyzeOptions::new(cfg.engine);
+    analyze.ci = ci.records;
     let opts = ReviewOptions {
-        analyze: AnalyzeOptions::new(cfg.engine),
+        analyze,
         // the base revision's configuration; a problem with it is shown, not dropped
         config: ConfigChoice::default(),
         publish: PublishOptions {
@@ -244,7 +259,7 @@ pub async fn process<S: JobStore, F: Forge>(
         Ok(files) => forge.trees(&reads, &pr, &files).await.map(|t| (files, t)),
         Err(e) => Err(e),
     };
-    let (files, (trees, notes)) = match listed {
+    let (files, (trees, mut notes)) = match listed {
         Ok(x) => x,
         Err(HostError::OverBudget(why)) => {
             let told = publish_refusal(
@@ -260,6 +275,7 @@ pub async fn process<S: JobStore, F: Forge>(
         }
         Err(e) => return Err(e.into()),
     };
+    notes.extend(ci.notes);
     // from here on the pull request may have moved on: its head is read again before the first post
     steps.head_checked = false;
     let outcome = review(

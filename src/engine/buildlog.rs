@@ -3,7 +3,7 @@
 //! `[stage k/n] INSTRUCTION` are split so they can be mapped back to Dockerfile instructions.
 
 /// What became of a vertex.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VertexStatus {
     Cached,
     Done,
@@ -13,7 +13,7 @@ pub enum VertexStatus {
     Unfinished,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogVertex {
     /// The `#N` number.
     pub number: u32,
@@ -35,7 +35,7 @@ pub struct LogVertex {
 }
 
 /// One build found in a log (a log may hold several).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogBuild {
     pub vertices: Vec<LogVertex>,
 }

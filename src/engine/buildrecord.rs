@@ -11,6 +11,13 @@
 
 use super::buildlog::{LogBuild, LogVertex, MAX_VERTICES, VertexStatus, split_name};
 
+/// Whether a file (or an artifact) is named as a build record archive: `.dockerbuild`, what
+/// `docker buildx history export` writes and docker/build-push-action and bake-action upload
+/// (`<owner>~<repo>~<REF6>.dockerbuild`, `+N` for several records).
+pub fn is_record_name(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".dockerbuild")
+}
+
 /// One build as its record tells it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {

@@ -805,14 +805,41 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Fill in per-step estimates and the build's totals. `logs` are the build logs assigned to
-/// this build.
+/// The real builds that time a build's steps: `logs`, the build logs given (`--timings`, a
+/// verified record), and `ci`, the build records CI uploaded for the base branch.
+#[derive(Debug, Clone, Copy)]
+pub struct Timed<'a, 'l> {
+    pub logs: &'a [&'l LogBuild],
+    pub ci: &'a [&'l LogBuild],
+}
+
+/// The median and the spread of a step's durations over `logs`, with the number of samples;
+/// `None` when no log shows it run.
+fn sampled(logs: &[&LogBuild], f: &StepFact) -> Option<(Estimate, usize)> {
+    let mut t: Vec<f64> = logs
+        .iter()
+        .filter_map(|l| seconds_in(l, f))
+        .flatten()
+        .collect();
+    if t.is_empty() {
+        return None;
+    }
+    let m = median(&mut t);
+    let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = t.iter().cloned().fold(0.0, f64::max);
+    Some((Estimate::new(m, lo, hi), t.len()))
+}
+
+/// Fill in per-step estimates and the build's totals from the real builds assigned to this
+/// build: a configured cost first, then the logs given, then CI's records of the base branch
+/// (`CostSource::Records`, labelled with the number of samples), then the model.
 pub fn apply(
     report: &mut DockerfileReport,
     facts: &[StepFact],
-    logs: &[&LogBuild],
+    timed: Timed<'_, '_>,
     config: &Config,
 ) {
+    let logs = timed.logs;
     let mut rebuild = Estimate::new(0.0, 0.0, 0.0);
     let mut full = Estimate::new(0.0, 0.0, 0.0);
     let mut untimed = Vec::new();
@@ -836,11 +863,6 @@ pub fn apply(
                     .as_deref()
                     .is_none_or(|d| wildcard(d, &report.path))
         });
-        let timed: Vec<f64> = logs
-            .iter()
-            .filter_map(|l| seconds_in(l, f))
-            .flatten()
-            .collect();
         let (est, source, label) = if let Some(r) = over {
             let [lo, hi] = r.range.unwrap_or([r.seconds, r.seconds]);
             (
@@ -848,22 +870,25 @@ pub fn apply(
                 CostSource::Config,
                 Some(format!("configured for `{}`", r.pattern)),
             )
-        } else if !timed.is_empty() {
-            let mut t = timed.clone();
-            let m = median(&mut t);
-            let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
-            let hi = t.iter().cloned().fold(0.0, f64::max);
-            (Estimate::new(m, lo, hi), CostSource::Timings, None)
+        } else if let Some((e, _)) = sampled(logs, f) {
+            (e, CostSource::Timings, None)
+        } else if let Some((e, n)) = sampled(timed.ci, f) {
+            (
+                e,
+                CostSource::Records,
+                Some(format!("{n} sample{}", if n == 1 { "" } else { "s" })),
+            )
         } else {
-            if !logs.is_empty() && f.kind != Kind::From {
+            if (!logs.is_empty() || !timed.ci.is_empty()) && f.kind != Kind::From {
                 untimed.push(step.line);
             }
             let (e, l) = model_step(f);
             (e, CostSource::Model, Some(l))
         };
         step.estimated_seconds = Some(round(est.seconds));
-        step.estimated_range = (source != CostSource::Timings || est.low != est.high)
-            .then(|| [round(est.low), round(est.high)]);
+        let sampled = matches!(source, CostSource::Timings | CostSource::Records);
+        step.estimated_range =
+            (!sampled || est.low != est.high).then(|| [round(est.low), round(est.high)]);
         step.cost_source = Some(source);
         step.cost_label = label;
         full = full.add(est);
@@ -887,7 +912,7 @@ pub fn apply(
         } else {
             round(1.0 - rebuild.seconds / full.seconds)
         },
-        logs: logs.len(),
+        logs: logs.len() + timed.ci.len(),
         steps_without_timing: untimed,
     });
 }

@@ -184,9 +184,20 @@ pub struct Inputs {
     /// Real builds of the head (`verify`): each is compared with the build whose steps it
     /// matches, and gives that build its timings.
     pub records: Vec<verify::RealBuild>,
+    /// Build records CI uploaded: `head`, the pull request's own build (compared with the
+    /// prediction, never a source of costs: the pull request's workflow made them), and
+    /// `base`, the latest builds of the base branch (a source of costs only, `CostSource::Records`).
+    pub ci: CiRecords,
     pub config: config::Config,
     /// Histories of files a rule asked for (`Needs::request_history`), by root-relative path.
     pub histories: volatility::Histories,
+}
+
+/// Build records fetched from CI (`Inputs::ci`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CiRecords {
+    pub head: Vec<verify::RealBuild>,
+    pub base: Vec<verify::RealBuild>,
 }
 
 /// The result of one `analyze` call.
@@ -246,11 +257,27 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
     }
     let assigned = assign_logs(&logs, &predicted, &mut diagnostics);
     let reals = assign_records(&inputs.records, &predicted, &mut diagnostics);
+    // CI's records: a build of the head that matches no build analysed is a build the change
+    // does not touch (not a problem worth a warning); those of the base only time steps
+    let ci_reals = assign_records(&inputs.ci.head, &predicted, &mut Vec::new());
+    let ci_logs: Vec<(String, Vec<buildlog::LogBuild>)> = inputs
+        .ci
+        .base
+        .iter()
+        .map(|r| (r.name.clone(), vec![r.build.clone()]))
+        .collect();
+    let ci_assigned = assign_logs(&ci_logs, &predicted, &mut Vec::new());
     let mut dockerfiles = Vec::new();
     let mut vertices = Vec::new();
-    for (((bi, mut p), logs), reals) in predicted.into_iter().zip(assigned).zip(reals) {
+    for ((((bi, mut p), logs), reals), (ci_reals, ci_logs)) in predicted
+        .into_iter()
+        .zip(assigned)
+        .zip(reals)
+        .zip(ci_reals.into_iter().zip(ci_assigned))
+    {
         p.report.verifications = reals
             .iter()
+            .chain(&ci_reals)
             .map(|r| verify::compare(&p.report, &p.facts, r))
             .collect();
         p.report.origins = if inputs.builds[bi].origins.is_empty() {
@@ -262,12 +289,16 @@ pub fn analyze(inputs: &Inputs) -> Outcome {
         if inputs.builds[bi].fixture {
             fixture_diagnostics(&mut p.report);
         }
-        cost::apply(&mut p.report, &p.facts, &logs, &inputs.config);
+        let timed = cost::Timed {
+            logs: &logs,
+            ci: &ci_logs,
+        };
+        cost::apply(&mut p.report, &p.facts, timed, &inputs.config);
         savings(
             &ctx,
             &inputs.builds[bi],
             &mut p,
-            &logs,
+            timed,
             &inputs.config,
             &mut predictions,
         );
@@ -439,7 +470,7 @@ fn savings(
     ctx: &predict::Ctx<'_>,
     build: &BuildInput,
     p: &mut predict::Predicted,
-    logs: &[&buildlog::LogBuild],
+    logs: cost::Timed<'_, '_>,
     config: &config::Config,
     predictions: &mut Vec<String>,
 ) {
@@ -630,6 +661,7 @@ mod tests {
             diagnostics: Vec::new(),
             timings: Vec::new(),
             records: Vec::new(),
+            ci: Default::default(),
             config: Default::default(),
             // CB003's evidence: each Dockerfile's GIT_SHA default changed in every one of its
             // last 20 commits

@@ -418,6 +418,9 @@ pub enum CostSource {
     Model,
     /// A `cost:` entry of the configuration file.
     Config,
+    /// Median of the step's times in the build records CI uploaded for the base branch (the
+    /// Action and the App fetch them); `cost_label` says how many samples.
+    Records,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -592,6 +595,9 @@ pub struct DockerfileReport {
 pub enum RealSource {
     /// A build record (`.dockerbuild`): the status stream, read right.
     Record,
+    /// A build record CI uploaded for the pull request's head (the Action and the App fetch
+    /// it from the workflow run's artifacts).
+    CiRecord,
     /// `--progress=rawjson`: the same stream.
     Rawjson,
     /// `--progress=plain`: a hit whose layer is downloaded from a remote cache may print `DONE`.

@@ -14,7 +14,7 @@ use super::report::{
 };
 
 /// A real build of the head.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RealBuild {
     /// The file (and record) it was read from.
     pub name: String,

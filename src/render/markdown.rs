@@ -438,7 +438,12 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
     for v in &df.verifications {
         let _ = writeln!(
             o,
-            "\n**Predicted vs. what the build did** ({}): {}.\n",
+            "\n**Predicted vs. what {} did** ({}): {}.\n",
+            if v.source == crate::engine::report::RealSource::CiRecord {
+                "CI"
+            } else {
+                "the build"
+            },
             inline_code(&v.name),
             escape_sentence(&super::verification_summary(v))
         );

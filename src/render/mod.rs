@@ -12,6 +12,7 @@ pub mod action;
 pub mod builds;
 pub mod check;
 pub mod checkrun;
+pub mod ci;
 pub mod diff;
 pub mod history;
 pub mod json;
@@ -508,6 +509,7 @@ pub fn verification_summary(v: &crate::engine::report::Verification) -> String {
     }
     let source = match v.source {
         crate::engine::report::RealSource::Record => "build record",
+        crate::engine::report::RealSource::CiRecord => "build record from CI",
         crate::engine::report::RealSource::Rawjson => "rawjson progress",
         crate::engine::report::RealSource::Plain => "plain progress",
     };

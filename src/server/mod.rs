@@ -176,6 +176,27 @@ pub struct ServeArgs {
     /// together); a body that cannot get its share within the read timeout gets 408.
     #[arg(long, env = "CACHEBUST_UNVERIFIED_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub unverified_bytes: usize,
+    /// Fetch the build records (`.dockerbuild` artifacts) docker/build-push-action and
+    /// bake-action upload: the pull request's own build is compared with the prediction
+    /// ("predicted vs. what CI did"), the base branch's latest builds price the steps. A
+    /// missing, expired or huge artifact is one line in the summary, never a failed review.
+    #[arg(long, env = "CACHEBUST_BUILD_RECORDS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub build_records: bool,
+    /// The workflow (file name, e.g. `docker.yml`, or id) whose runs build the images: its
+    /// latest run for the head commit and its runs on the base branch. Default: any workflow
+    /// (the newest run of the head commit that uploaded a record; any push to the base branch).
+    #[arg(
+        long,
+        env = "CACHEBUST_BUILD_RECORDS_WORKFLOW",
+        value_name = "WORKFLOW"
+    )]
+    pub build_records_workflow: Option<String>,
+    /// Successful pushes to the base branch whose build records price the steps (0: none).
+    #[arg(long, env = "CACHEBUST_BUILD_RECORDS_BASE_RUNS", default_value_t = crate::app::ci::DEFAULT_BASE_RUNS)]
+    pub build_records_base_runs: usize,
+    /// Largest build record artifact read, in MiB, compressed and unpacked.
+    #[arg(long, env = "CACHEBUST_BUILD_RECORDS_MAX_MB", default_value_t = 64)]
+    pub build_records_max_mb: u64,
 }
 
 /// Secrets are not shown.
@@ -764,6 +785,13 @@ async fn serve(a: ServeArgs) -> Result<()> {
             isolation: isolation.clone(),
             api_calls: a.api_calls_per_pr.max(1),
             settle,
+            ci: crate::app::ci::CiOptions {
+                enabled: a.build_records,
+                workflow: a.build_records_workflow.clone(),
+                base_runs: a.build_records_base_runs.min(crate::app::ci::MAX_BASE_RUNS),
+                max_bytes: a.build_records_max_mb.max(1).saturating_mul(1024 * 1024),
+                ..crate::app::ci::CiOptions::default()
+            },
         };
         let (store, forge, metrics, wake, stop) = (
             store.clone(),

@@ -76,6 +76,33 @@ pub fn pr_repo() -> PrRepo {
     }
 }
 
+/// A pull request from the tree `base` to the tree `head` ((path, text) each).
+pub fn pr_repo_of(base: &[(&str, &str)], head: &[(&str, &str)]) -> PrRepo {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    git(&dir, &["config", "user.email", "t@example.invalid"]);
+    git(&dir, &["config", "user.name", "t"]);
+    let write = |files: &[(&str, &str)]| {
+        for (p, t) in files {
+            let f = dir.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, t).unwrap();
+        }
+    };
+    write(base);
+    let base = commit(&dir, "base");
+    write(head);
+    let head = commit(&dir, "head");
+    PrRepo {
+        _tmp: tmp,
+        dir,
+        base,
+        head,
+    }
+}
+
 /// The pull request's files as GitHub lists them: statuses and patches of base...head.
 pub fn pull_files(dir: &Path, base: &str, head: &str) -> Vec<Value> {
     let o = Command::new("git")
@@ -121,13 +148,13 @@ pub fn event_file(dir: &Path, number: u64, base: &str, head: &str) -> PathBuf {
     p
 }
 
-struct Run {
-    out: Output,
-    summary: String,
-    outputs: String,
+pub struct Run {
+    pub out: Output,
+    pub summary: String,
+    pub outputs: String,
 }
 
-fn run_action(api: &str, workspace: &Path, event: &Path, extra: &[(&str, &str)]) -> Run {
+pub fn run_action(api: &str, workspace: &Path, event: &Path, extra: &[(&str, &str)]) -> Run {
     let files = tempfile::tempdir().unwrap();
     let summary = files.path().join("summary.md");
     let output = files.path().join("output");
@@ -167,7 +194,7 @@ fn run_action(api: &str, workspace: &Path, event: &Path, extra: &[(&str, &str)])
     }
 }
 
-fn text(o: &Output) -> String {
+pub fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -175,12 +202,12 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn setup(f: &Fake, r: &PrRepo, head: &str) {
+pub fn setup(f: &Fake, r: &PrRepo, head: &str) {
     let mut s = f.state();
     s.files = pull_files(&r.dir, &r.base, head);
 }
 
-fn no_violations(f: &Fake) {
+pub fn no_violations(f: &Fake) {
     let v = f.state().violations();
     assert!(
         v.is_empty(),

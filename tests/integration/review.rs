@@ -823,6 +823,7 @@ impl CodeHost for Counting {
         self.call("pull_request").map(|_| PullState {
             head_sha: pr.head_sha.clone(),
             base_sha: pr.base_sha.clone(),
+            base_ref: None,
         })
     }
     async fn pull_files(&self, _: &PullRef) -> Result<PullFiles, HostError> {

@@ -459,6 +459,7 @@ async fn workers_survive_panics_renew_leases_and_give_up_on_abandoned_jobs() {
             isolation: None,
             api_calls: 1000,
             settle: Duration::from_secs(1),
+            ci: Default::default(),
         };
         let (store, stop, wake, metrics) = (
             store.clone(),
@@ -578,6 +579,7 @@ async fn workers_retry_by_their_clock() {
         isolation: None,
         api_calls: 1000,
         settle: Duration::from_secs(1),
+        ci: Default::default(),
     };
     let forge = FlakyOnce(Default::default());
     let metrics = Metrics::default();
@@ -2319,6 +2321,7 @@ async fn a_huge_retry_after_is_an_hour_not_a_hot_loop() {
         isolation: None,
         api_calls: 1000,
         settle: Duration::from_secs(1),
+        ci: Default::default(),
     };
     let forge = RetryForever(Default::default());
     let metrics = Metrics::default();

@@ -6,6 +6,7 @@
 //! `per_page=100`, never by following `Link` URLs. Idempotent calls (GET, PUT, PATCH, DELETE) are
 //! retried on 5xx and on rate limits after the wait GitHub asks for; a POST never is.
 
+pub mod artifacts;
 pub mod event;
 pub mod forge;
 pub mod tree;
@@ -184,14 +185,8 @@ impl GitHub {
         Ok(GitHub::new(octo))
     }
 
-    /// One HTTP exchange: status, headers and body, or a transport error.
-    async fn exchange(
-        &self,
-        method: &Method,
-        uri: &str,
-        body: Option<&Value>,
-        accept: Option<&str>,
-    ) -> Result<(StatusCode, HeaderMap, String), HostError> {
+    /// Count one call against the budget and the statistics; past the budget, an error.
+    fn spend_one(&self) -> Result<(), HostError> {
         if let Some(b) = &self.budget {
             if b.used.fetch_add(1, Ordering::Relaxed) >= b.limit {
                 return Err(HostError::OverBudget(format!(
@@ -201,6 +196,18 @@ impl GitHub {
             }
         }
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// One HTTP exchange: status, headers and body, or a transport error.
+    async fn exchange(
+        &self,
+        method: &Method,
+        uri: &str,
+        body: Option<&Value>,
+        accept: Option<&str>,
+    ) -> Result<(StatusCode, HeaderMap, String), HostError> {
+        self.spend_one()?;
         let res = match *method {
             Method::GET => {
                 let mut h = HeaderMap::new();
@@ -420,6 +427,10 @@ impl GitHub {
         Ok(crate::ports::PullState {
             head_sha: sha("/head/sha")?,
             base_sha: sha("/base/sha")?,
+            base_ref: v
+                .pointer("/base/ref")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 

@@ -79,6 +79,15 @@ fn spec() -> &'static Path {
         wanted.push("/repos/{owner}/{repo}/git/trees/{tree_sha}".into());
         // who a token is (personal tokens: the server's identity with --github-token)
         wanted.push("/user".into());
+        // build records CI uploaded: runs, their artifacts, the download (issue 31)
+        for p in [
+            "/repos/{owner}/{repo}/actions/runs",
+            "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+            "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+            "/repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}",
+        ] {
+            wanted.push(p.into());
+        }
         let mut paths = serde_json::Map::new();
         for p in &wanted {
             paths.insert(p.clone(), full["paths"][p].clone());
@@ -255,6 +264,14 @@ pub struct State {
     pub app_slug: String,
     /// Pull requests as GitHub has them now: number → (head, base), for `GET pulls/{n}`.
     pub pulls: BTreeMap<u64, (String, String)>,
+    /// Workflow runs (`id`, `head_sha`, `head_branch`, `event`, `conclusion`, `path`), newest
+    /// first, for `actions/runs` and `actions/workflows/{id}/runs`.
+    pub runs: Vec<Value>,
+    /// Artifacts by run (`id`, `name`, `size_in_bytes`, `expired`).
+    pub artifacts: BTreeMap<u64, Vec<Value>>,
+    /// An artifact's archive by artifact id: its download redirects to `/_blobs/{id}` on this
+    /// server (another host on GitHub), which serves these bytes.
+    pub blobs: BTreeMap<u64, Vec<u8>>,
     next_id: u64,
 }
 
@@ -517,6 +534,30 @@ async fn handle(
     let delay = st.lock().unwrap().delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    // the archive host an artifact download redirects to: not GitHub's API, so not validated
+    if let Some(id) = uri.path().strip_prefix("/_blobs/") {
+        let mut s = st.lock().unwrap();
+        s.requests.push(Req {
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: String::new(),
+            body: Value::Null,
+            violation: None,
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        });
+        return match s.blobs.get(&id.parse().unwrap_or(0)) {
+            Some(b) => (
+                StatusCode::OK,
+                [("content-type", "application/zip")],
+                b.clone(),
+            )
+                .into_response(),
+            None => (StatusCode::NOT_FOUND, "BlobNotFound").into_response(),
+        };
     }
     let violation = validate(&validator, &method, &uri, &body).await;
     let path = uri.path().to_string();
@@ -836,11 +877,77 @@ async fn handle(
         ("GET", ["repos", _, _, "pulls", n]) => match s.pulls.get(&n.parse().unwrap_or(0)) {
             Some((head, base)) => json_response(
                 200,
-                json!({"number": pr_of(4), "state": "open", "head": {"sha": head}, "base": {"sha": base}}),
+                json!({"number": pr_of(4), "state": "open", "head": {"sha": head}, "base": {"sha": base, "ref": "main"}}),
             ),
             None => json_response(404, json!({"message": "Not Found"})),
         },
         ("GET", ["user"]) => json_response(200, json!({"login": s.login, "type": "Bot"})),
+        ("GET", ["repos", _, _, "actions", "runs"])
+        | ("GET", ["repos", _, _, "actions", "workflows", _, "runs"]) => {
+            let q = |k: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                    .map(decode)
+            };
+            let workflow = (seg.len() == 7).then(|| decode(seg[5]));
+            let runs: Vec<Value> = s
+                .runs
+                .iter()
+                .filter(|r| {
+                    workflow
+                        .as_deref()
+                        .is_none_or(|w| r["path"].as_str().unwrap_or("").ends_with(w))
+                        && q("branch").is_none_or(|b| r["head_branch"] == json!(b))
+                        && q("head_sha").is_none_or(|h| r["head_sha"] == json!(h))
+                        && q("event").is_none_or(|e| r["event"] == json!(e))
+                        && q("status").is_none_or(|c| r["conclusion"] == json!(c))
+                })
+                .cloned()
+                .collect();
+            json_response(
+                200,
+                json!({"total_count": runs.len(), "workflow_runs": paged(runs)}),
+            )
+        }
+        ("GET", ["repos", _, _, "actions", "runs", run, "artifacts"]) => {
+            let list = s
+                .artifacts
+                .get(&run.parse().unwrap_or(0))
+                .cloned()
+                .unwrap_or_default();
+            json_response(
+                200,
+                json!({"total_count": list.len(), "artifacts": paged(list)}),
+            )
+        }
+        ("GET", ["repos", _, _, "actions", "artifacts", id, "zip"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let listed = s
+                .artifacts
+                .values()
+                .flatten()
+                .find(|a| a["id"] == json!(id))
+                .cloned();
+            match listed {
+                Some(a) if a["expired"] == json!(true) => json_response(
+                    410,
+                    json!({"message": "Artifact has expired", "documentation_url": "https://docs.github.com/rest/actions/artifacts#download-an-artifact"}),
+                ),
+                Some(_) if s.blobs.contains_key(&id) => {
+                    let host = headers
+                        .get("host")
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("127.0.0.1");
+                    (
+                        StatusCode::FOUND,
+                        [("location", format!("http://{host}/_blobs/{id}"))],
+                    )
+                        .into_response()
+                }
+                _ => json_response(404, json!({"message": "Not Found"})),
+            }
+        }
         ("GET", ["repos", _, _, "git", "trees", sha]) => match s.trees.get(&real(sha)) {
             Some(t) => json_response(200, json!({"sha": sha, "tree": t, "truncated": false})),
             None => json_response(404, json!({"message": "Not Found"})),
