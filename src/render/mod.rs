@@ -20,7 +20,13 @@ pub mod markdown;
 pub mod metrics;
 pub mod review;
 pub mod sarif;
+pub mod savings;
 pub mod text;
+
+pub use savings::{
+    Claim, avoidable_seconds, claim, claimed_by, claim_sentence, claim_short, saved_seconds, saving_short,
+    savings_sentence,
+};
 
 use crate::engine::report::{
     Cause, CauseKind, ContextGuess, DockerfileReport, Note, Origin, Report, Status, Step,
@@ -820,100 +826,6 @@ pub fn same_fix_as<'a>(
     shown.iter().copied().find(|e| e.fix.as_ref() == Some(fix))
 }
 
-/// Whether `relevant[i]` states the saving of its fix: a fix merged for several findings claims
-/// it once, at the first of them whose step re-runs in this change (where the time is saved),
-/// else at the first of them.
-pub fn claims_saving(
-    df: &DockerfileReport,
-    relevant: &[&crate::engine::rules::Finding],
-    i: usize,
-) -> bool {
-    let Some(fix) = relevant[i].fix.as_ref() else {
-        return true;
-    };
-    let group: Vec<usize> = (0..relevant.len())
-        .filter(|&j| relevant[j].fix.as_ref() == Some(fix))
-        .collect();
-    let reruns = |j: usize| {
-        df.steps
-            .iter()
-            .any(|s| s.line == relevant[j].line && s.status == Status::Rebuilt)
-    };
-    group
-        .iter()
-        .copied()
-        .find(|&j| reruns(j))
-        .or(group.first().copied())
-        == Some(i)
-}
-
-/// What a fix saves for this change: "with this patch, this change rebuilds 2 steps instead of
-/// 9 (about 3 min 40 s saved per build)".
-pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
-    let s = f.savings.as_ref()?;
-    let saved = s.seconds_before - s.seconds_after;
-    let steps = |n: usize| format!("{n} step{}", if n == 1 { "" } else { "s" });
-    let (a, b) = (s.rebuilt_steps_after, s.rebuilt_steps_before);
-    let withheld = f
-        .fix
-        .as_ref()
-        .is_some_and(|x| x.applicability == crate::engine::fix::Applicability::DisplayOnly);
-    Some(if saved < -0.05 {
-        format!(
-            "with this patch, this change would rebuild {} instead of {} (about {} more per build){}",
-            steps(a),
-            steps(b),
-            duration(-saved),
-            if withheld {
-                ": shown, not offered as a patch for this change"
-            } else {
-                ""
-            }
-        )
-    } else if a > b && withheld {
-        format!(
-            "with this patch, this change would rebuild {} instead of {}: shown, not offered as a patch for this change",
-            steps(a),
-            steps(b)
-        )
-    } else if a > b && saved <= 0.05 {
-        format!(
-            "with this patch, this change rebuilds {} instead of {}, in the same time",
-            steps(a),
-            steps(b)
-        )
-    } else if a == b && saved <= 0.05 {
-        "this change rebuilds as much with this patch as without it".to_string()
-    } else if a == b {
-        format!(
-            "with this patch, this change rebuilds the same {}, about {} faster per build",
-            steps(a),
-            duration(saved)
-        )
-    } else if a > b {
-        // more steps, less time: said as the saving, never "4 steps instead of 3 (… saved)"
-        format!(
-            "with this patch, this change rebuilds about {} faster per build (in {} more, cheaper step{})",
-            duration(saved),
-            a - b,
-            if a - b == 1 { "" } else { "s" }
-        )
-    } else if saved > 0.05 {
-        format!(
-            "with this patch, this change rebuilds {} instead of {} (about {} saved per build)",
-            steps(a),
-            steps(b),
-            duration(saved)
-        )
-    } else {
-        format!(
-            "with this patch, this change rebuilds {} instead of {}",
-            steps(a),
-            steps(b)
-        )
-    })
-}
-
 /// Display name of a build: path, plus where it is declared (compose services, bake targets,
 /// workflow steps), several declarations of one build folded into one line; a guessed build
 /// says so, and whether it counts.
@@ -1091,52 +1003,6 @@ pub fn instruction_text(df: &DockerfileReport, step: &Step) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Seconds a fix saves on this change (0 when it saves nothing here).
-pub fn saved_seconds(f: &crate::engine::rules::Finding) -> f64 {
-    f.savings
-        .as_ref()
-        .map_or(0.0, |s| (s.seconds_before - s.seconds_after).max(0.0))
-}
-
-/// What the fixes of a build can save on this change: the best single fix (fixes overlap, so
-/// their savings do not add up), at most the build's rebuild time.
-pub fn avoidable_seconds(df: &DockerfileReport) -> f64 {
-    let best = df
-        .findings
-        .iter()
-        .filter(|f| f.relevant)
-        .map(saved_seconds)
-        .fold(0.0, f64::max);
-    best.min(
-        df.cost
-            .as_ref()
-            .map_or(0.0, |c| c.estimated_rebuild_seconds),
-    )
-}
-
-/// The short saving of a fix, for PR text: "saves about 1 min 17 s here (1 step rebuilds
-/// instead of 5)".
-pub fn saving_short(f: &crate::engine::rules::Finding) -> Option<String> {
-    let s = f.savings.as_ref()?;
-    let saved = s.seconds_before - s.seconds_after;
-    let (a, b) = (s.rebuilt_steps_after, s.rebuilt_steps_before);
-    let steps = |n: usize| format!("{n} step{}", if n == 1 { "" } else { "s" });
-    Some(if saved > 0.05 && a < b {
-        let now = match a {
-            0 => format!("nothing rebuilds instead of {}", steps(b)),
-            1 => format!("1 step rebuilds instead of {b}"),
-            _ => format!("{a} steps rebuild instead of {b}"),
-        };
-        format!("saves about {} on this change ({now})", duration(saved))
-    } else if saved > 0.05 {
-        format!("saves about {} on this change", duration(saved))
-    } else if a > b || saved < -0.05 {
-        "costs one more rebuild now, saves on later changes".into()
-    } else {
-        "saves nothing on this change, only on later ones".into()
-    })
 }
 
 /// The note a review carries when the change edits its own configuration.

@@ -238,6 +238,8 @@ pub struct Leftover {
     pub why: &'static str,
     /// The fix as a unified diff, if it has one.
     pub diff: String,
+    /// What it says about its saving (`render::claim_short`).
+    pub claim: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -305,11 +307,12 @@ fn applicability_note(a: Applicability) -> String {
     format!("<sub>{}.</sub>", capitalize(w))
 }
 
-/// The heading of a finding: linked rule code, name, and what the fix saves here.
-fn finding_heading(f: &Finding, rules_url: Option<&str>) -> String {
+/// The heading of a finding: linked rule code, name, and its claim (`render::claim_short`:
+/// what the fix saves here, stated once per patch).
+fn finding_heading(f: &Finding, claim: Option<&str>, rules_url: Option<&str>) -> String {
     let mut h = format!("**{} {}**", rule_link(f.code, rules_url), escape(f.name));
-    if let Some(s) = super::saving_short(f) {
-        h.push_str(&format!(" · {}", escape(&s)));
+    if let Some(s) = claim {
+        h.push_str(&format!(" · {}", escape(s)));
     }
     h
 }
@@ -437,6 +440,13 @@ impl Cand<'_> {
         }
     }
 
+    /// What it says about its saving, as every surface says it (`render::claim_short`); the
+    /// comment offering its own part of a merged patch names the finding that counts the
+    /// patch's saving too.
+    fn claim(&self) -> Option<String> {
+        super::claim_short(self.df, self.f)
+    }
+
     /// Whether its fix is merged with other findings' (one patch for several).
     fn merged(&self) -> bool {
         self.f.own_fix.is_some() && self.f.fix.is_some()
@@ -484,6 +494,7 @@ pub fn plan(report: &Report, files: &[PullFile], opts: &PlanOptions<'_>) -> Revi
                 finding: c.f.clone(),
                 why,
                 diff: c.diff.clone(),
+                claim: c.claim(),
             })
         })
         .collect();
@@ -887,7 +898,8 @@ fn comment_body(marker: &str, d: &Draft, cands: &[Cand], rules_url: Option<&str>
     for &i in &d.findings {
         let shown = cands[i].shown();
         let f = shown.as_ref();
-        let _ = writeln!(b, "{}\n", finding_heading(f, rules_url));
+        let claim = cands[i].claim();
+        let _ = writeln!(b, "{}\n", finding_heading(f, claim.as_deref(), rules_url));
         let _ = writeln!(b, "{}\n", escape_sentence(&sentence(&f.message)));
     }
     for p in &d.pieces {
@@ -1068,7 +1080,7 @@ fn inline_list(inline: &[&Cand], comments: usize, opts: &PlanOptions<'_>) -> Str
             } else {
                 " · the patch is in the comment"
             },
-            super::saving_short(&c.shown())
+            c.claim()
                 .map(|s| format!(" · {}", escape(&s)))
                 .unwrap_or_default()
         );
@@ -1136,7 +1148,7 @@ fn leftover_block(l: &Leftover, earlier: &[Leftover], rules_url: Option<&str>) -
     let _ = writeln!(
         o,
         "{} · {} line {}\n",
-        finding_heading(f, rules_url),
+        finding_heading(f, l.claim.as_deref(), rules_url),
         inline_code(&l.path),
         f.line
     );
@@ -1313,7 +1325,7 @@ pub fn annotations(report: &Report) -> String {
                 "notice"
             };
             let mut msg = f.message.clone();
-            if let Some(s) = super::savings_sentence(f) {
+            if let Some(s) = super::claim_sentence(df, f) {
                 msg.push_str(&format!(" — {s}"));
             }
             let _ = writeln!(
