@@ -875,14 +875,16 @@ fn review_body(report: &Report, inline: &[PlannedComment], head_sha: &str) -> St
         escape(&super::markdown::verdict(report, true, None)),
         match (clicks, by_hand) {
             (0, 0) => "No comments on the diff".to_string(),
-            (c, 0) => format!("{c} suggestion{} below, one click each", plural(c)),
+            (1, 0) => "1 suggestion below, one click to commit".to_string(),
+            (c, 0) => format!("{c} suggestions below, one click each"),
             (0, h) => format!(
                 "{h} comment{} below, each patch to apply by hand",
                 plural(h)
             ),
             (c, h) => format!(
-                "{c} suggestion{} below, one click each, and {h} comment{} whose patch is applied by hand",
+                "{c} suggestion{} below, {}, and {h} comment{} whose patch is applied by hand",
                 plural(c),
+                if c == 1 { "one click to commit" } else { "one click each" },
                 plural(h)
             ),
         }
@@ -1068,21 +1070,26 @@ fn inline_list(inline: &[&Cand], comments: usize, opts: &PlanOptions<'_>) -> Str
             ),
             None => place,
         };
+        // the suggestion of its own part of a combined patch: the patch below, and which
+        // finding counts its saving, said once
+        let (note, claim) = match (c.suggested, c.own, super::claim(c.df, c.f)) {
+            (true, true, super::Claim::Shares { by, .. }) => (
+                format!(
+                    " · its own part; the combined patch is below, its saving counted at {} line {}",
+                    by.code, by.line
+                ),
+                None,
+            ),
+            (true, true, _) => (" · its own part; the combined patch is below".into(), c.claim()),
+            (true, false, _) => (String::new(), c.claim()),
+            (false, _, _) => (" · the patch is in the comment".into(), c.claim()),
+        };
         let _ = writeln!(
             o,
-            "- {} {} · {place}{}{}",
+            "- {} {} · {place}{note}{}",
             rule_link(c.f.code, opts.rules_url),
             escape(c.f.name),
-            if c.suggested && c.own {
-                " · its own part; the combined patch is below"
-            } else if c.suggested {
-                ""
-            } else {
-                " · the patch is in the comment"
-            },
-            c.claim()
-                .map(|s| format!(" · {}", escape(&s)))
-                .unwrap_or_default()
+            claim.map(|s| format!(" · {}", escape(&s))).unwrap_or_default()
         );
     }
     o.push('\n');
