@@ -469,7 +469,10 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                     .collect(),
                 findings: {
                     let diffs = super::diff::FixDiffs::new(&d.sources);
-                    d.findings.iter().map(|f| finding_out(d, f, &diffs)).collect()
+                    d.findings
+                        .iter()
+                        .map(|f| finding_out(d, f, &diffs))
+                        .collect()
                 },
                 diagnostics: &d.diagnostics,
                 verifications: d

@@ -413,7 +413,8 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
             let same = super::same_fix_as(&relevant[..i], f);
             // a fix merged for several findings claims its saving once ("the same as line 4
             // above" names the one that does)
-            if let Some(sv) = super::claim_short(df, f).filter(|_| !super::claimed_by(df, f, same)) {
+            if let Some(sv) = super::claim_short(df, f).filter(|_| !super::claimed_by(df, f, same))
+            {
                 line.push_str(&format!(" · {}", escape(&sv)));
             }
             line.push_str(&format!(": {}", escape_sentence(&sentence(&f.message))));

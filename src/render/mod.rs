@@ -24,8 +24,8 @@ pub mod savings;
 pub mod text;
 
 pub use savings::{
-    Claim, avoidable_seconds, claim, claimed_by, claim_sentence, claim_short, saved_seconds, saving_short,
-    savings_sentence,
+    Claim, avoidable_seconds, claim, claim_sentence, claim_short, claimed_by, saved_seconds,
+    saving_short, savings_sentence,
 };
 
 use crate::engine::report::{

@@ -282,11 +282,18 @@ mod tests {
                             let pair = re
                                 .captures(&s)
                                 .map(|c| (c[1].parse::<usize>().unwrap(), c[2].parse().unwrap()))
-                                .or_else(|| nothing.captures(&s).map(|c| (0, c[1].parse().unwrap())));
-                            let Some((after, before)) = pair else { continue };
+                                .or_else(|| {
+                                    nothing.captures(&s).map(|c| (0, c[1].parse().unwrap()))
+                                });
+                            let Some((after, before)) = pair else {
+                                continue;
+                            };
                             let (fewer, more) = (after < before, after > before);
-                            let less_time = s.contains("saved") || s.contains("faster") || s.contains("saves about");
-                            let more_time = s.contains("more per build") || s.contains("costs about");
+                            let less_time = s.contains("saved")
+                                || s.contains("faster")
+                                || s.contains("saves about");
+                            let more_time =
+                                s.contains("more per build") || s.contains("costs about");
                             assert!(!(fewer && more_time), "{a} {b} {saved}: {s}");
                             assert!(!(more && less_time), "{a} {b} {saved}: {s}");
                         }

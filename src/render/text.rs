@@ -379,8 +379,8 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                     };
                     // a fix merged for several findings claims its saving once
                     let same = super::same_fix_as(&relevant[..i], f);
-                    if let Some(s) = super::claim_sentence(df, f)
-                        .filter(|_| !super::claimed_by(df, f, same))
+                    if let Some(s) =
+                        super::claim_sentence(df, f).filter(|_| !super::claimed_by(df, f, same))
                     {
                         line.push_str(&format!("; {s}"));
                     }
