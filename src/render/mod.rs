@@ -37,6 +37,51 @@ use crate::engine::report::{
 pub struct RunMeta {
     pub base: String,
     pub head: String,
+    /// What the report is: a prediction (`analyze`, `verify`) or an audit (`check`).
+    #[serde(skip)]
+    pub mode: Mode,
+    /// Text only: colour for a terminal.
+    #[serde(skip)]
+    pub color: bool,
+}
+
+/// A report's output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    /// SARIF 2.1.0, for code scanning uploads.
+    Sarif,
+}
+
+/// What a report holds: the prediction for a change, or the findings of an audit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Prediction,
+    Check,
+}
+
+/// A report in `format`: the one entry the CLI calls for every command that prints a report
+/// (adding a format is one arm here and one file).
+pub fn render(format: Format, report: &Report, meta: &RunMeta) -> String {
+    match (meta.mode, format) {
+        (Mode::Prediction, Format::Text) => text::render_with(
+            report,
+            &text::TextOptions {
+                color: meta.color,
+                width: text::WIDTH,
+            },
+        ),
+        (Mode::Prediction, Format::Json) => json::render(report, meta),
+        (Mode::Prediction, Format::Markdown) => visible_lines(&markdown::render(report)),
+        (Mode::Prediction, Format::Sarif) => sarif::render(report, false),
+        (Mode::Check, Format::Text) => check::text(report),
+        (Mode::Check, Format::Json) => check::json(report),
+        (Mode::Check, Format::Markdown) => visible_lines(&check::markdown(report)),
+        (Mode::Check, Format::Sarif) => sarif::render(report, true),
+    }
 }
 
 /// The assumption every prediction rests on (also in `--help` and docs/how-it-works.md).
