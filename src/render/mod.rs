@@ -925,6 +925,53 @@ pub fn guess_sentence(df: &DockerfileReport) -> Option<String> {
     ))
 }
 
+/// At most five paths, then how many more: "a, b, c, d, e and 3 more".
+fn listed(v: &[String]) -> String {
+    let shown: Vec<&str> = v.iter().take(5).map(String::as_str).collect();
+    let more = if v.len() > 5 {
+        format!(" and {} more", v.len() - 5)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// What discovery says of the Dockerfiles no declaration builds (`inferred`: "path → context"):
+/// taken as guessed builds, counted when the repository declares no build at all (`counted`),
+/// else left out of the totals; and where to declare them.
+pub fn guessed_builds_sentence(counted: bool, inferred: &[String], config_file: &str) -> String {
+    let n = inferred.len();
+    if counted {
+        format!(
+            "no compose file, bake file, workflow or `builds:` entry declares a build, so the Dockerfiles found are taken as builds (each labelled guessed) with the context guessed from what each copies: {}. Declare them under `builds:` in {config_file} to be sure",
+            listed(inferred),
+        )
+    } else {
+        format!(
+            "{n} Dockerfile{} that no compose file, bake file, workflow or `builds:` entry builds {} reported as {}, left out of the totals, with the context guessed from what each copies: {}. Declare the ones you build under `builds:` in {config_file} to count them",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            if n == 1 {
+                "a guessed build"
+            } else {
+                "guessed builds"
+            },
+            listed(inferred),
+        )
+    }
+}
+
+/// What discovery says of the Windows Dockerfiles it leaves out.
+pub fn windows_dockerfiles_sentence(windows: &[String], config_file: &str) -> String {
+    let n = windows.len();
+    format!(
+        "{n} Windows Dockerfile{} not analysed (a Linux BuildKit does not build {}; declare one under `builds:` in {config_file} to analyse it): {}",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "them" },
+        listed(windows)
+    )
+}
+
 /// The guessed builds left out of the totals, when there are any: how many and what they
 /// rebuild.
 pub fn uncounted_sentence(report: &crate::engine::report::Report) -> Option<String> {
