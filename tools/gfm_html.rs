@@ -69,10 +69,7 @@ fn main() {
         }
     }
     let out = inputs.pop().unwrap().md;
-    let boxes: String = inputs
-        .iter()
-        .map(|i| boxed(i, mermaid.is_some()))
-        .collect();
+    let boxes: String = inputs.iter().map(|i| boxed(i, mermaid.is_some())).collect();
     let script = mermaid
         .map(|m| format!("<script>{m}</script><script>document.querySelectorAll('details').forEach(d=>{{if(d.querySelector('.mermaid'))d.open=true}});mermaid.initialize({{startOnLoad:true,theme:'default'}});</script>"))
         .unwrap_or_default();

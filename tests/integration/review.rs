@@ -1163,9 +1163,10 @@ async fn every_surface_states_the_same_numbers() {
         let Some(df) = rep.dockerfiles.iter().find(|d| d.path == path) else {
             continue;
         };
-        let cached = df.steps.iter().any(|s| {
-            s.line == line && s.status == cachebust::engine::report::Status::Cached
-        });
+        let cached = df
+            .steps
+            .iter()
+            .any(|s| s.line == line && s.status == cachebust::engine::report::Status::Cached);
         if cached {
             assert!(claimed(l).is_empty(), "{l}");
             later += usize::from(l.contains("saves on later"));
