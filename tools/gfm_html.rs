@@ -3,7 +3,8 @@
 //! `suggestion` blocks drawn as GitHub's "Suggested change" box (the replaced lines from
 //! `--original FILE`), and ```mermaid blocks handed to mermaid.js when `--mermaid FILE` gives it.
 //!
-//! `cargo run --example gfm-html -- IN.md OUT.html [--title T] [--original FILE] [--mermaid JS]`
+//! `cargo run --example gfm-html -- IN.md [--title T] [--original FILE] [IN2.md …] OUT.html
+//! [--mermaid JS]`: each IN.md a box (a comment as GitHub frames it), in order, on one page.
 
 use std::fmt::Write;
 
@@ -40,19 +41,48 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// One box of the page: a markdown body, its header line, the lines its suggestion replaces.
+struct Input {
+    md: String,
+    title: Option<String>,
+    original: Option<String>,
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mut pos, mut title, mut original, mut mermaid) = (Vec::new(), None, None, None);
+    // `IN.md [--title T] [--original FILE]`, repeated; the last path is the page written
+    let (mut inputs, mut mermaid) = (Vec::<Input>::new(), None);
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--title" => title = it.next(),
-            "--original" => original = it.next().map(|p| std::fs::read_to_string(p).unwrap()),
+            "--title" => inputs.last_mut().unwrap().title = it.next(),
+            "--original" => {
+                inputs.last_mut().unwrap().original =
+                    it.next().map(|p| std::fs::read_to_string(p).unwrap())
+            }
             "--mermaid" => mermaid = it.next().map(|p| std::fs::read_to_string(p).unwrap()),
-            _ => pos.push(a),
+            _ => inputs.push(Input {
+                md: a,
+                title: None,
+                original: None,
+            }),
         }
     }
-    let md = std::fs::read_to_string(&pos[0]).unwrap();
+    let out = inputs.pop().unwrap().md;
+    let boxes: String = inputs.iter().map(|i| boxed(i, mermaid.is_some())).collect();
+    let script = mermaid
+        .map(|m| format!("<script>{m}</script><script>document.querySelectorAll('details').forEach(d=>{{if(d.querySelector('.mermaid'))d.open=true}});mermaid.initialize({{startOnLoad:true,theme:'default'}});</script>"))
+        .unwrap_or_default();
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><style>{CSS}</style></head><body>{boxes}{script}</body></html>\n"
+    );
+    std::fs::write(out, page).unwrap();
+}
+
+/// The HTML of one box.
+fn boxed(input: &Input, mermaid: bool) -> String {
+    let md = std::fs::read_to_string(&input.md).unwrap();
+    let original = input.original.as_deref();
     let mut o = comrak::Options::default();
     o.extension.table = true;
     o.extension.strikethrough = true;
@@ -69,7 +99,7 @@ fn main() {
         let mut b = String::from(
             "<div class=\"sugg\"><div class=\"t\"><b>Suggested change</b><span class=\"btn\">Commit suggestion</span></div><pre>",
         );
-        for l in original.as_deref().unwrap_or("").lines() {
+        for l in original.unwrap_or("").lines() {
             let _ = write!(b, "<span class=\"l d\">- {}</span>", esc(l));
         }
         for l in body.strip_suffix('\n').unwrap_or(&body).split('\n') {
@@ -81,7 +111,7 @@ fn main() {
         html.replace_range(at..end + "</code></pre>".len(), &b);
     }
     // Mermaid as GitHub draws it (with the library given), else left as code
-    if mermaid.is_some() {
+    if mermaid {
         // only the mermaid blocks: each opening and the first closing after it
         const OPEN: &str = "<pre><code class=\"language-mermaid\">";
         const CLOSE: &str = "</code></pre>";
@@ -99,14 +129,10 @@ fn main() {
         out.push_str(rest);
         html = out;
     }
-    let head = title
+    let head = input
+        .title
+        .as_ref()
         .map(|t| format!("<div class=\"head\">{t}</div>"))
         .unwrap_or_default();
-    let script = mermaid
-        .map(|m| format!("<script>{m}</script><script>document.querySelectorAll('details').forEach(d=>d.open=true);mermaid.initialize({{startOnLoad:true,theme:'default'}});</script>"))
-        .unwrap_or_default();
-    let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><style>{CSS}</style></head><body><div class=\"box\">{head}<div class=\"markdown-body\">{html}</div></div>{script}</body></html>\n"
-    );
-    std::fs::write(&pos[1], page).unwrap();
+    format!("<div class=\"box\">{head}<div class=\"markdown-body\">{html}</div></div>")
 }

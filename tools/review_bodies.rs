@@ -1,5 +1,6 @@
 //! Writes the review cachebust would post for two commits of a local repository, for
-//! `tools/screenshots.sh`: `summary.md` (the sticky summary comment), and per inline comment
+//! `tools/screenshots.sh`: `summary.md` (the sticky summary comment), `review-body.md` (the
+//! review's own body), and per inline comment
 //! `comment-N.md` with `original-N.txt` (the lines its suggestion replaces) and `comment-N.txt`
 //! (path and line). The patches come from git, as the Action's dry run takes them.
 //!
@@ -56,6 +57,7 @@ async fn main() {
         },
     );
     std::fs::write(out.join("summary.md"), &plan.summary).unwrap();
+    std::fs::write(out.join("review-body.md"), &plan.review_body).unwrap();
     for (i, c) in plan.inline.iter().enumerate() {
         std::fs::write(out.join(format!("comment-{i}.md")), &c.body).unwrap();
         let src = std::fs::read_to_string(dir.join(&c.path)).unwrap_or_default();

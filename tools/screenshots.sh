@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Renders, for the README, what a reviewer sees of the bundled example pull request, as GitHub
-# shows it: the summary comment, an inline review comment with its suggestion, and the
+# shows it: the summary comment, the review (its body and every inline comment, suggestions
+# in GitHub's "Suggested change" box, <details> closed as GitHub leaves them), and the
 # `cachebust history --format html` plot. Markdown goes through comrak with GitHub's extensions
 # and a GitHub-like stylesheet (tools/gfm_html.rs); Mermaid graphs are drawn by mermaid.js from
 # the npm registry (pinned below; skipped when npm is missing); headless Chromium takes the
@@ -37,7 +38,6 @@ head=$(git -C "$repo" rev-parse HEAD)
 
 # the review as the Action would post it (tools/review_bodies.rs)
 "$CARGO_TARGET_DIR/debug/examples/review-bodies" "$repo" "$base" "$head" "$work"
-n=$(grep -l "api/Dockerfile" "$work"/comment-*.txt | head -1 | sed 's/.*comment-\([0-9]*\).txt/\1/')
 
 mermaid_args=()
 if command -v npm > /dev/null; then
@@ -45,8 +45,14 @@ if command -v npm > /dev/null; then
     mermaid_args=(--mermaid "$work/npm/node_modules/mermaid/dist/mermaid.min.js")
   fi
 fi
-"$gfm" "$work/summary.md" "$work/summary.html" --title "<b>github-actions</b> commented" "${mermaid_args[@]}"
-"$gfm" "$work/comment-$n.md" "$work/comment.html" --title "$(cat "$work/comment-$n.txt")" --original "$work/original-$n.txt"
+"$gfm" "$work/summary.md" --title "<b>github-actions</b> commented" "$work/summary.html" "${mermaid_args[@]}"
+# the review: its body, then each inline comment as GitHub frames it (a suggestion as its box)
+review_args=("$work/review-body.md" --title "<b>github-actions</b> reviewed these changes")
+for md in "$work"/comment-*.md; do
+  i=${md##*/comment-}; i=${i%.md}
+  review_args+=("$md" --title "$(cat "$work/comment-$i.txt")" --original "$work/original-$i.txt")
+done
+"$gfm" "${review_args[@]}" "$work/review.html"
 
 # a short history: the example's commits and two more
 echo "more notes" >> "$repo/gosvc/README.md"; git -C "$repo" commit -qam "docs: gosvc notes"
@@ -64,8 +70,8 @@ shot() { # html png width height
     --user-data-dir="$profile" --hide-scrollbars --force-device-scale-factor=1 \
     --virtual-time-budget=5000 --window-size="$3,$4" --screenshot="$2" "file://$1" > /dev/null 2>&1
 }
-shot "$work/summary.html" "$out/summary.png" 940 "${SUMMARY_HEIGHT:-1500}"
-shot "$work/comment.html" "$out/review-comment.png" 940 "${COMMENT_HEIGHT:-420}"
+shot "$work/summary.html" "$out/summary.png" 940 "${SUMMARY_HEIGHT:-1250}"
+shot "$work/review.html" "$out/review-comment.png" 940 "${COMMENT_HEIGHT:-860}"
 shot "$work/history.html" "$out/history.png" 1000 "${HISTORY_HEIGHT:-900}"
 cp "$work/history.html" "$out/history.html"
 ls -l "$out"

@@ -626,6 +626,7 @@ impl ReviewSteps for ActionSteps<'_> {
         let meta = crate::render::RunMeta {
             base: self.base.clone(),
             head: self.head.clone(),
+            ..Default::default()
         };
         std::fs::write(&report_path, crate::render::json::render(&a.report, &meta))
             .with_context(|| format!("writing {}", report_path.display()))?;

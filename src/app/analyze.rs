@@ -592,43 +592,12 @@ async fn discover_specs<R: RepoSource>(
             calls: Vec::new(),
         });
     }
-    let listed = |v: &[String]| {
-        let shown: Vec<&str> = v.iter().take(5).map(String::as_str).collect();
-        let more = if v.len() > 5 {
-            format!(" and {} more", v.len() - 5)
-        } else {
-            String::new()
-        };
-        format!("{}{more}", shown.join(", "))
-    };
-    let s = |n: usize| if n == 1 { "" } else { "s" };
     if !inferred.is_empty() {
-        let message = if counted {
-            format!(
-                "no compose file, bake file, workflow or `builds:` entry declares a build, so the Dockerfiles found are taken as builds (each labelled guessed) with the context guessed from what each copies: {}. Declare them under `builds:` in {} to be sure",
-                listed(&inferred),
-                opts.config_file
-            )
-        } else {
-            format!(
-                "{} Dockerfile{} that no compose file, bake file, workflow or `builds:` entry builds {} reported as {}, left out of the totals, with the context guessed from what each copies: {}. Declare the ones you build under `builds:` in {} to count them",
-                inferred.len(),
-                s(inferred.len()),
-                if inferred.len() == 1 { "is" } else { "are" },
-                if inferred.len() == 1 {
-                    "a guessed build"
-                } else {
-                    "guessed builds"
-                },
-                listed(&inferred),
-                opts.config_file
-            )
-        };
         diagnostics.push(FileDiagnostic {
             file: opts.config_file.clone(),
             line: None,
             severity: Severity::Info,
-            message,
+            message: crate::render::guessed_builds_sentence(counted, &inferred, &opts.config_file),
         });
     }
     if !windows.is_empty() {
@@ -636,14 +605,7 @@ async fn discover_specs<R: RepoSource>(
             file: opts.config_file.clone(),
             line: None,
             severity: Severity::Info,
-            message: format!(
-                "{} Windows Dockerfile{} not analysed (a Linux BuildKit does not build {}; declare one under `builds:` in {} to analyse it): {}",
-                windows.len(),
-                s(windows.len()),
-                if windows.len() == 1 { "it" } else { "them" },
-                opts.config_file,
-                listed(&windows)
-            ),
+            message: crate::render::windows_dockerfiles_sentence(&windows, &opts.config_file),
         });
     }
     Ok(())

@@ -552,17 +552,21 @@ fn run_verify(v: VerifyArgs) -> Result<Exit> {
 }
 
 fn render_report(report: &Report, meta: &RunMeta, format: Format) -> String {
-    match format {
-        Format::Text => render::text::render_with(
-            report,
-            &render::text::TextOptions {
-                color: color_wanted(),
-                width: render::text::WIDTH,
-            },
-        ),
-        Format::Json => render::json::render(report, meta),
-        Format::Markdown => render::visible_lines(&render::markdown::render(report)),
-        Format::Sarif => render::sarif::render(report, false),
+    let meta = RunMeta {
+        color: color_wanted(),
+        ..meta.clone()
+    };
+    render::render(format.into(), report, &meta)
+}
+
+impl From<Format> for render::Format {
+    fn from(f: Format) -> render::Format {
+        match f {
+            Format::Text => render::Format::Text,
+            Format::Json => render::Format::Json,
+            Format::Markdown => render::Format::Markdown,
+            Format::Sarif => render::Format::Sarif,
+        }
     }
 }
 
@@ -611,6 +615,7 @@ fn analyze_report(
     let meta = RunMeta {
         base: repo.label(crate::engine::tree::Side::Base),
         head: repo.label(crate::engine::tree::Side::Head),
+        ..RunMeta::default()
     };
     Ok((report, meta))
 }
@@ -704,12 +709,11 @@ fn run_check(c: CheckArgs) -> Result<Exit> {
             message: format!("cannot read: {msg}"),
         });
     }
-    let out = match c.format {
-        Format::Text => render::check::text(&report),
-        Format::Json => render::check::json(&report),
-        Format::Markdown => render::visible_lines(&render::check::markdown(&report)),
-        Format::Sarif => render::sarif::render(&report, true),
+    let meta = RunMeta {
+        mode: render::Mode::Check,
+        ..RunMeta::default()
     };
+    let out = render::render(c.format.into(), &report, &meta);
     print!("{out}");
     let threshold = match c.fail_on_severity {
         FailSeverity::None => return Ok(Exit::Ok),

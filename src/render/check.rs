@@ -265,7 +265,7 @@ pub fn json(report: &Report) -> String {
                     let diffs = super::diff::FixDiffs::new(&df.sources);
                     df.findings
                         .iter()
-                        .map(|f| super::json::finding_out(f, &diffs))
+                        .map(|f| super::json::finding_out(df, f, &diffs))
                         .collect()
                 },
                 diagnostics: &df.diagnostics,

@@ -40,7 +40,11 @@ pub fn check_run(report: &Report) -> CheckRunText {
                     Severity::Info => "notice",
                 },
                 title: format!("{} {}", f.code, f.name),
-                message: f.message.clone(),
+                // the saving as the review and the annotations state it, once per patch
+                message: match super::claim_sentence(df, f) {
+                    Some(s) => format!("{} — {s}", f.message),
+                    None => f.message.clone(),
+                },
             });
         }
         for (origin, follow) in super::chains(df) {

@@ -191,7 +191,7 @@ body{{font:14px/1.5 -apple-system,BlinkMacSystemFont,\"Segoe UI\",Helvetica,Aria
 h1{{font-size:20px;margin:0 0 4px}} h2{{font-size:16px;margin:24px 0 8px;border-bottom:1px solid #d1d9e0;padding-bottom:4px}}\n\
 p.sub{{color:#59636e;margin:0 0 16px}} table{{border-collapse:collapse;margin:8px 0}}\n\
 td,th{{border:1px solid #d1d9e0;padding:4px 10px;text-align:left;vertical-align:top}} th{{background:#f6f8fa}}\n\
-td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#eff1f3;padding:1px 4px;border-radius:4px}}\n\
+td.n{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}} th{{white-space:nowrap}} code{{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#eff1f3;padding:1px 4px;border-radius:4px}}\n\
 .legend span{{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;vertical-align:middle}}\n\
 </style></head><body>\n",
         esc(range)
@@ -236,7 +236,12 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums}} code{{font:12px ui-mo
             w - 4.0,
             left - 6.0,
             y + 4.0,
-            esc(&duration(v))
+            // the axis starts at 0, not "0.0 s"
+            if k == 0 {
+                "0".to_string()
+            } else {
+                esc(&duration(v))
+            }
         );
     }
     let label_every = (n / 20).max(1);
@@ -448,7 +453,11 @@ mod tests {
                 }],
                 ..Default::default()
             };
-            for out in [text(&h, "last 1 commit"), html(&h, "last 1 commit")] {
+            // the plot's axis starts at "0", not "0.0 s" (seen in the README's picture)
+            let page = html(&h, "last 1 commit");
+            assert!(page.contains("fill=\"#59636e\">0</text>"), "{page}");
+            assert!(!page.contains(">0.0 s<"), "{page}");
+            for out in [text(&h, "last 1 commit"), page] {
                 assert!(!out.contains("avoidable 0.0 s"), "{out}");
                 assert!(!out.contains("(0.0 s avoidable)"), "{out}");
                 assert!(!out.contains("0% of it avoidable (0.0 s)"), "{out}");

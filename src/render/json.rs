@@ -369,8 +369,10 @@ impl<'a> CauseOut<'a> {
     }
 }
 
-/// A finding as JSON, with its fix as a unified diff against the sources of `diffs`.
+/// A finding of `df` as JSON, with its fix as a unified diff against the sources of `diffs`,
+/// and its saving as every other surface states it (`render::claim_sentence`).
 pub(super) fn finding_out<'a>(
+    df: &crate::engine::report::DockerfileReport,
     f: &'a crate::engine::rules::Finding,
     diffs: &super::diff::FixDiffs<'_>,
 ) -> FindingOut<'a> {
@@ -390,7 +392,7 @@ pub(super) fn finding_out<'a>(
             diff: diffs.diff(x),
         }),
         savings: f.savings.as_ref(),
-        savings_text: super::savings_sentence(f),
+        savings_text: super::claim_sentence(df, f),
     }
 }
 
@@ -467,7 +469,10 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                     .collect(),
                 findings: {
                     let diffs = super::diff::FixDiffs::new(&d.sources);
-                    d.findings.iter().map(|f| finding_out(f, &diffs)).collect()
+                    d.findings
+                        .iter()
+                        .map(|f| finding_out(d, f, &diffs))
+                        .collect()
                 },
                 diagnostics: &d.diagnostics,
                 verifications: d

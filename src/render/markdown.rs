@@ -411,9 +411,9 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
                 escape(f.name),
             );
             let same = super::same_fix_as(&relevant[..i], f);
-            // a fix merged for several findings claims its saving once
-            if let Some(sv) =
-                super::saving_short(f).filter(|_| super::claims_saving(df, &relevant, i))
+            // a fix merged for several findings claims its saving once ("the same as line 4
+            // above" names the one that does)
+            if let Some(sv) = super::claim_short(df, f).filter(|_| !super::claimed_by(df, f, same))
             {
                 line.push_str(&format!(" · {}", escape(&sv)));
             }

@@ -20,7 +20,13 @@ pub mod markdown;
 pub mod metrics;
 pub mod review;
 pub mod sarif;
+pub mod savings;
 pub mod text;
+
+pub use savings::{
+    Claim, avoidable_seconds, claim, claim_sentence, claim_short, claimed_by, saved_seconds,
+    saving_short, savings_sentence,
+};
 
 use crate::engine::report::{
     Cause, CauseKind, ContextGuess, DockerfileReport, Note, Origin, Report, Status, Step,
@@ -31,6 +37,51 @@ use crate::engine::report::{
 pub struct RunMeta {
     pub base: String,
     pub head: String,
+    /// What the report is: a prediction (`analyze`, `verify`) or an audit (`check`).
+    #[serde(skip)]
+    pub mode: Mode,
+    /// Text only: colour for a terminal.
+    #[serde(skip)]
+    pub color: bool,
+}
+
+/// A report's output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    /// SARIF 2.1.0, for code scanning uploads.
+    Sarif,
+}
+
+/// What a report holds: the prediction for a change, or the findings of an audit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Prediction,
+    Check,
+}
+
+/// A report in `format`: the one entry the CLI calls for every command that prints a report
+/// (adding a format is one arm here and one file).
+pub fn render(format: Format, report: &Report, meta: &RunMeta) -> String {
+    match (meta.mode, format) {
+        (Mode::Prediction, Format::Text) => text::render_with(
+            report,
+            &text::TextOptions {
+                color: meta.color,
+                width: text::WIDTH,
+            },
+        ),
+        (Mode::Prediction, Format::Json) => json::render(report, meta),
+        (Mode::Prediction, Format::Markdown) => visible_lines(&markdown::render(report)),
+        (Mode::Prediction, Format::Sarif) => sarif::render(report, false),
+        (Mode::Check, Format::Text) => check::text(report),
+        (Mode::Check, Format::Json) => check::json(report),
+        (Mode::Check, Format::Markdown) => visible_lines(&check::markdown(report)),
+        (Mode::Check, Format::Sarif) => sarif::render(report, true),
+    }
 }
 
 /// The assumption every prediction rests on (also in `--help` and docs/how-it-works.md).
@@ -820,100 +871,6 @@ pub fn same_fix_as<'a>(
     shown.iter().copied().find(|e| e.fix.as_ref() == Some(fix))
 }
 
-/// Whether `relevant[i]` states the saving of its fix: a fix merged for several findings claims
-/// it once, at the first of them whose step re-runs in this change (where the time is saved),
-/// else at the first of them.
-pub fn claims_saving(
-    df: &DockerfileReport,
-    relevant: &[&crate::engine::rules::Finding],
-    i: usize,
-) -> bool {
-    let Some(fix) = relevant[i].fix.as_ref() else {
-        return true;
-    };
-    let group: Vec<usize> = (0..relevant.len())
-        .filter(|&j| relevant[j].fix.as_ref() == Some(fix))
-        .collect();
-    let reruns = |j: usize| {
-        df.steps
-            .iter()
-            .any(|s| s.line == relevant[j].line && s.status == Status::Rebuilt)
-    };
-    group
-        .iter()
-        .copied()
-        .find(|&j| reruns(j))
-        .or(group.first().copied())
-        == Some(i)
-}
-
-/// What a fix saves for this change: "with this patch, this change rebuilds 2 steps instead of
-/// 9 (about 3 min 40 s saved per build)".
-pub fn savings_sentence(f: &crate::engine::rules::Finding) -> Option<String> {
-    let s = f.savings.as_ref()?;
-    let saved = s.seconds_before - s.seconds_after;
-    let steps = |n: usize| format!("{n} step{}", if n == 1 { "" } else { "s" });
-    let (a, b) = (s.rebuilt_steps_after, s.rebuilt_steps_before);
-    let withheld = f
-        .fix
-        .as_ref()
-        .is_some_and(|x| x.applicability == crate::engine::fix::Applicability::DisplayOnly);
-    Some(if saved < -0.05 {
-        format!(
-            "with this patch, this change would rebuild {} instead of {} (about {} more per build){}",
-            steps(a),
-            steps(b),
-            duration(-saved),
-            if withheld {
-                ": shown, not offered as a patch for this change"
-            } else {
-                ""
-            }
-        )
-    } else if a > b && withheld {
-        format!(
-            "with this patch, this change would rebuild {} instead of {}: shown, not offered as a patch for this change",
-            steps(a),
-            steps(b)
-        )
-    } else if a > b && saved <= 0.05 {
-        format!(
-            "with this patch, this change rebuilds {} instead of {}, in the same time",
-            steps(a),
-            steps(b)
-        )
-    } else if a == b && saved <= 0.05 {
-        "this change rebuilds as much with this patch as without it".to_string()
-    } else if a == b {
-        format!(
-            "with this patch, this change rebuilds the same {}, about {} faster per build",
-            steps(a),
-            duration(saved)
-        )
-    } else if a > b {
-        // more steps, less time: said as the saving, never "4 steps instead of 3 (… saved)"
-        format!(
-            "with this patch, this change rebuilds about {} faster per build (in {} more, cheaper step{})",
-            duration(saved),
-            a - b,
-            if a - b == 1 { "" } else { "s" }
-        )
-    } else if saved > 0.05 {
-        format!(
-            "with this patch, this change rebuilds {} instead of {} (about {} saved per build)",
-            steps(a),
-            steps(b),
-            duration(saved)
-        )
-    } else {
-        format!(
-            "with this patch, this change rebuilds {} instead of {}",
-            steps(a),
-            steps(b)
-        )
-    })
-}
-
 /// Display name of a build: path, plus where it is declared (compose services, bake targets,
 /// workflow steps), several declarations of one build folded into one line; a guessed build
 /// says so, and whether it counts.
@@ -966,6 +923,53 @@ pub fn guess_sentence(df: &DockerfileReport) -> Option<String> {
         code("builds:"),
         code(&df.context),
     ))
+}
+
+/// At most five paths, then how many more: "a, b, c, d, e and 3 more".
+fn listed(v: &[String]) -> String {
+    let shown: Vec<&str> = v.iter().take(5).map(String::as_str).collect();
+    let more = if v.len() > 5 {
+        format!(" and {} more", v.len() - 5)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// What discovery says of the Dockerfiles no declaration builds (`inferred`: "path → context"):
+/// taken as guessed builds, counted when the repository declares no build at all (`counted`),
+/// else left out of the totals; and where to declare them.
+pub fn guessed_builds_sentence(counted: bool, inferred: &[String], config_file: &str) -> String {
+    let n = inferred.len();
+    if counted {
+        format!(
+            "no compose file, bake file, workflow or `builds:` entry declares a build, so the Dockerfiles found are taken as builds (each labelled guessed) with the context guessed from what each copies: {}. Declare them under `builds:` in {config_file} to be sure",
+            listed(inferred),
+        )
+    } else {
+        format!(
+            "{n} Dockerfile{} that no compose file, bake file, workflow or `builds:` entry builds {} reported as {}, left out of the totals, with the context guessed from what each copies: {}. Declare the ones you build under `builds:` in {config_file} to count them",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            if n == 1 {
+                "a guessed build"
+            } else {
+                "guessed builds"
+            },
+            listed(inferred),
+        )
+    }
+}
+
+/// What discovery says of the Windows Dockerfiles it leaves out.
+pub fn windows_dockerfiles_sentence(windows: &[String], config_file: &str) -> String {
+    let n = windows.len();
+    format!(
+        "{n} Windows Dockerfile{} not analysed (a Linux BuildKit does not build {}; declare one under `builds:` in {config_file} to analyse it): {}",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "it" } else { "them" },
+        listed(windows)
+    )
 }
 
 /// The guessed builds left out of the totals, when there are any: how many and what they
@@ -1091,52 +1095,6 @@ pub fn instruction_text(df: &DockerfileReport, step: &Step) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Seconds a fix saves on this change (0 when it saves nothing here).
-pub fn saved_seconds(f: &crate::engine::rules::Finding) -> f64 {
-    f.savings
-        .as_ref()
-        .map_or(0.0, |s| (s.seconds_before - s.seconds_after).max(0.0))
-}
-
-/// What the fixes of a build can save on this change: the best single fix (fixes overlap, so
-/// their savings do not add up), at most the build's rebuild time.
-pub fn avoidable_seconds(df: &DockerfileReport) -> f64 {
-    let best = df
-        .findings
-        .iter()
-        .filter(|f| f.relevant)
-        .map(saved_seconds)
-        .fold(0.0, f64::max);
-    best.min(
-        df.cost
-            .as_ref()
-            .map_or(0.0, |c| c.estimated_rebuild_seconds),
-    )
-}
-
-/// The short saving of a fix, for PR text: "saves about 1 min 17 s here (1 step rebuilds
-/// instead of 5)".
-pub fn saving_short(f: &crate::engine::rules::Finding) -> Option<String> {
-    let s = f.savings.as_ref()?;
-    let saved = s.seconds_before - s.seconds_after;
-    let (a, b) = (s.rebuilt_steps_after, s.rebuilt_steps_before);
-    let steps = |n: usize| format!("{n} step{}", if n == 1 { "" } else { "s" });
-    Some(if saved > 0.05 && a < b {
-        let now = match a {
-            0 => format!("nothing rebuilds instead of {}", steps(b)),
-            1 => format!("1 step rebuilds instead of {b}"),
-            _ => format!("{a} steps rebuild instead of {b}"),
-        };
-        format!("saves about {} on this change ({now})", duration(saved))
-    } else if saved > 0.05 {
-        format!("saves about {} on this change", duration(saved))
-    } else if a > b || saved < -0.05 {
-        "costs one more rebuild now, saves on later changes".into()
-    } else {
-        "saves nothing on this change, only on later ones".into()
-    })
 }
 
 /// The note a review carries when the change edits its own configuration.

@@ -378,8 +378,9 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                         None => fix.description.clone(),
                     };
                     // a fix merged for several findings claims its saving once
-                    if let Some(s) = super::savings_sentence(f)
-                        .filter(|_| super::claims_saving(df, &relevant, i))
+                    let same = super::same_fix_as(&relevant[..i], f);
+                    if let Some(s) =
+                        super::claim_sentence(df, f).filter(|_| !super::claimed_by(df, f, same))
                     {
                         line.push_str(&format!("; {s}"));
                     }

@@ -1085,4 +1085,92 @@ async fn every_surface_states_the_same_numbers() {
         inline,
         "summary list"
     );
+    // savings: each patch's saving on this change claimed once, with the same figure, on every
+    // surface that lists the findings; a patch merged for several findings (CB001+CB004 on
+    // api/Dockerfile, the two CB004 of gosvc/Dockerfile) counts once
+    let mut patches = std::collections::BTreeMap::new();
+    for df in &rep.dockerfiles {
+        for f in df.findings.iter().filter(|f| f.relevant) {
+            let saved = cachebust::render::saved_seconds(f);
+            if let (Some(x), true) = (&f.fix, saved > 0.05) {
+                patches.insert((df.path.clone(), format!("{x:?}")), saved);
+            }
+        }
+    }
+    let mut want: Vec<String> = patches
+        .values()
+        .map(|s| cachebust::render::duration(*s))
+        .collect();
+    want.sort();
+    assert!(want.len() >= 4, "{want:?}");
+    let claimed = |s: &str| -> Vec<String> {
+        let re = regex::Regex::new(
+            r"saves about (\d[^(),;]*?) on this change|about (\d[^(),;]*?) (?:saved|faster) per build",
+        )
+        .unwrap();
+        // the terminal text wraps its lines
+        let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut v: Vec<String> = re
+            .captures_iter(&s)
+            .map(|c| c.get(1).or(c.get(2)).unwrap().as_str().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let json: Value = serde_json::from_str(&cachebust::render::json::render(
+        &rep,
+        &cachebust::render::RunMeta::default(),
+    ))
+    .unwrap();
+    let savings_texts: String = json["dockerfiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["findings"].as_array().unwrap().iter())
+        .filter_map(|f| f["savings_text"].as_str().map(|s| format!("{s}\n")))
+        .collect();
+    let check_messages: String = check
+        .annotations
+        .iter()
+        .map(|a| format!("{}\n", a.message))
+        .collect();
+    let annotations = review::annotations(&rep);
+    for (name, s) in [
+        ("summary", plan.summary.as_str()),
+        ("job summary", plan.job_summary.as_str()),
+        ("CLI markdown", md.as_str()),
+        ("CLI text", text.as_str()),
+        ("JSON savings_text", savings_texts.as_str()),
+        ("check run", check_messages.as_str()),
+        ("annotations", annotations.as_str()),
+    ] {
+        assert_eq!(claimed(s), want, "{name}:\n{s}");
+    }
+    // the inline comments together claim each of their patches once too
+    let bodies: String = plan.inline.iter().map(|c| c.body.as_str()).collect();
+    let mut inline_claims = claimed(&bodies);
+    assert!(inline_claims.iter().all(|c| want.contains(c)), "{bodies}");
+    inline_claims.dedup();
+    assert_eq!(claimed(&bodies), inline_claims, "{bodies}");
+    // a finding on a step this change does not re-run claims nothing on this change (CB004 on
+    // gosvc's `go mod download`, whose patch is merged with the `go build` step's): it says its
+    // patch saves on later changes
+    let place = regex::Regex::new(r"`([^`]+)` line (\d+)").unwrap();
+    let mut later = 0;
+    for l in plan.summary.lines() {
+        let Some(c) = place.captures(l) else { continue };
+        let (path, line) = (&c[1], c[2].parse::<u32>().unwrap());
+        let Some(df) = rep.dockerfiles.iter().find(|d| d.path == path) else {
+            continue;
+        };
+        let cached = df
+            .steps
+            .iter()
+            .any(|s| s.line == line && s.status == cachebust::engine::report::Status::Cached);
+        if cached {
+            assert!(claimed(l).is_empty(), "{l}");
+            later += usize::from(l.contains("saves on later"));
+        }
+    }
+    assert!(later >= 1, "{}", plan.summary);
 }

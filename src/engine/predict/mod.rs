@@ -846,7 +846,7 @@ fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> Vec<StepFact
                 {
                     (
                         refetches(head, *v),
-                        absent_tested_files(ctx, &build.context, head, *v),
+                        absent_tested_files(ctx, &build.context, head, *v, 1),
                     )
                 }
                 _ => (Vec::new(), Vec::new()),
@@ -920,8 +920,15 @@ fn refetches(head: &SideSim, v: VId) -> Vec<&'static str> {
 
 /// Files a RUN tests for existence (`[ -f requirements.txt ]`) that cannot be in the stage: a
 /// COPY from the context covers where the file would be, the context has no such file, and no
-/// other step of the stage (or the stages below it) may have written it.
-fn absent_tested_files(ctx: &Ctx<'_>, context: &str, head: &SideSim, v: VId) -> Vec<String> {
+/// other step of the stage (or the stages below it) may have written it. `depth`: how many
+/// earlier steps' own tests are read to see that they run nothing (see `runs_nothing`).
+fn absent_tested_files(
+    ctx: &Ctx<'_>,
+    context: &str,
+    head: &SideSim,
+    v: VId,
+    depth: u8,
+) -> Vec<String> {
     let vx = &head.sim.vertices[v];
     let Op::Exec { cwd, .. } = &vx.op else {
         return Vec::new();
@@ -938,7 +945,7 @@ fn absent_tested_files(ctx: &Ctx<'_>, context: &str, head: &SideSim, v: VId) -> 
         } else {
             super::ignore::go_clean(&format!("/{}/{f}", cwd.trim_end_matches('/')))
         };
-        if tested_file_absent(ctx, context, head, vx.parent, &abs) {
+        if tested_file_absent(ctx, context, head, vx.parent, &abs, depth) {
             out.push(f);
         }
     }
@@ -955,6 +962,7 @@ fn tested_file_absent(
     head: &SideSim,
     parent: Option<VId>,
     abs: &str,
+    depth: u8,
 ) -> bool {
     let name = abs.rsplit('/').next().unwrap_or(abs);
     let mut covered = false;
@@ -962,9 +970,17 @@ fn tested_file_absent(
     while let Some(p) = cur {
         let px = &head.sim.vertices[p];
         let present = match &px.op {
-            // a RUN that names the file, or runs programs that may write anywhere
+            // a RUN that names the file, or is known to write where it lies (names its
+            // directory, runs there, installs into it) — unless all it runs is guarded by tests
+            // of absent files: self-hosted's `if [ -s /usr/src/sentry/enhance-image.sh ]; then
+            // /usr/src/sentry/enhance-image.sh; fi` runs nothing when the context has no such
+            // script. A program that only might write anywhere (`pip install URL`) is not taken
+            // to make the one file a later step tests for: that is a cost estimate, not a cache
+            // verdict (`writes::Writes::Maybe` keeps a COPY --from rebuilt, not a guard taken)
             Op::Exec { .. } => {
-                px.detail.text.contains(name) || writes::step_writes(px, abs) != writes::Writes::No
+                (px.detail.text.contains(name)
+                    || writes::step_writes(px, abs) == writes::Writes::Yes)
+                    && !runs_nothing(ctx, context, head, p, depth)
             }
             Op::Mkdir { path, .. } => path == abs,
             Op::Copy { dest, source, .. } => {
@@ -990,6 +1006,23 @@ fn tested_file_absent(
         cur = px.parent;
     }
     covered
+}
+
+/// Whether the RUN `v` runs nothing but existence tests: every other command of it is guarded
+/// by a test of a file absent from the stage. Reads `depth` levels of earlier steps (0: `false`),
+/// so hostile input with a test on every step stays linear per level.
+fn runs_nothing(ctx: &Ctx<'_>, context: &str, head: &SideSim, v: VId, depth: u8) -> bool {
+    if depth == 0 {
+        return false;
+    }
+    let absent = absent_tested_files(ctx, context, head, v, depth - 1);
+    !absent.is_empty()
+        && super::cost::runnable_commands(&head.sim.vertices[v].detail.text, &absent).is_ok_and(
+            |cmds| {
+                cmds.iter()
+                    .all(|c| super::shellwords::existence_test(c).is_some())
+            },
+        )
 }
 
 /// Whether a COPY input from the context may put a file at `rel` below its destination
