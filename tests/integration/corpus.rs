@@ -31,6 +31,8 @@ fn invariants_hold_on_a_slice_of_real_repositories() {
         same_every: 4,
         fix_commits: 4,
         formats_every: 4,
+        real_tools: crate::support::realtools::docker28(),
+        discovery_commits: 2,
     };
     let mut failures = Vec::new();
     for name in SLICE {

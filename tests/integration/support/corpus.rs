@@ -16,8 +16,9 @@
 //!    characters, an empty name or an empty code span, and the JSON agrees with itself and with
 //!    git (changed paths cited exist in the commit, counts add up).
 //!
-//! Invariant 3 (the builds found equal what `docker compose config` and `docker buildx bake
-//! --print` resolve) needs the real tools and lives in `tests/integration/discovery.rs`.
+//! 3. The builds found equal what `docker compose config` and `docker buildx bake --print`
+//!    resolve (`support::realtools::check_tree`, with the real tools of `Options::real_tools`):
+//!    at the head, and at the newest commits that change a Compose or bake file.
 
 #![allow(dead_code)]
 
@@ -27,6 +28,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use super::realtools;
 
 /// How much of a repository to check.
 #[derive(Debug, Clone)]
@@ -39,6 +42,12 @@ pub struct Options {
     pub fix_commits: usize,
     /// Invariant 5's text, markdown and SARIF outputs on every n-th rebuilding commit.
     pub formats_every: usize,
+    /// Invariant 3: the Docker client with Compose and buildx (`realtools::docker28`); `None`
+    /// leaves it out.
+    pub real_tools: Option<(PathBuf, PathBuf)>,
+    /// Invariant 3 at the head and at most this many more commits that change a Compose or
+    /// bake file.
+    pub discovery_commits: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +71,9 @@ pub struct RepoRun {
     pub same_checked: usize,
     pub fixes_checked: usize,
     pub outputs_checked: usize,
+    /// Invariant 3: trees checked against the real tools, declarations compared.
+    pub trees_checked: usize,
+    pub declarations_compared: usize,
     pub violations: Vec<Violation>,
 }
 
@@ -658,6 +670,13 @@ fn run_all(cx: &mut Ctx<'_>, opts: &Options) {
         }
     }
 
+    discovery(
+        cx,
+        opts,
+        &commits[..last.max(1).min(commits.len())],
+        &parent,
+    );
+
     // invariants 4 and 5 on the rebuilding commits
     let mut fix_commits = 0;
     for (i, c) in rebuilding_commits.iter().enumerate() {
@@ -684,6 +703,62 @@ fn run_all(cx: &mut Ctx<'_>, opts: &Options) {
         if want_fixes && check_fixes(cx, &p, c, &v) {
             fix_commits += 1;
         }
+    }
+}
+
+/// Invariant 3 at the head and at the newest commits (at most `opts.discovery_commits`) that
+/// change a Compose or bake file: the commit's tree checked out, `cachebust builds` there
+/// against `docker compose config` and `docker buildx bake --print`.
+fn discovery(
+    cx: &mut Ctx<'_>,
+    opts: &Options,
+    commits: &[String],
+    parent: &BTreeMap<String, String>,
+) {
+    let Some(docker) = opts.real_tools.clone() else {
+        return;
+    };
+    let mut at: Vec<String> = commits.iter().take(1).cloned().collect();
+    for c in commits.iter().skip(1) {
+        if at.len() > opts.discovery_commits {
+            break;
+        }
+        let Some(p) = parent.get(c) else { continue };
+        let declares = cx.changed(p, c).iter().any(|f| {
+            cachebust::engine::discover::is_compose_name(f)
+                || cachebust::engine::discover::is_bake_name(f)
+        });
+        if declares {
+            at.push(c.clone());
+        }
+    }
+    for c in at {
+        let dir = cx.tmp.join(format!("tree-{}", &c[..12.min(c.len())]));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let archive = git(&cx.repo, &["archive", &c]);
+        let mut tar = Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("running tar");
+        {
+            use std::io::Write;
+            let _ = tar.stdin.take().unwrap().write_all(&archive.stdout);
+        }
+        if !tar.wait().is_ok_and(|s| s.success()) {
+            cx.violation(3, &c, "the tree does not unpack".into());
+            continue;
+        }
+        let check = realtools::check_tree(&docker, cx.bin, &dir);
+        cx.run.trees_checked += 1;
+        cx.run.declarations_compared += check.compared;
+        for m in check.mismatches {
+            cx.violation(3, &c, m);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
