@@ -446,6 +446,104 @@ fn self_consistent(v: &Value, changed: &BTreeSet<String>) -> Vec<String> {
     bad
 }
 
+/// Invariants 4 and 5 for the fixes `analyze` proposes on each of `commits` (against its first
+/// parent) of `bundle`: what each fix claims against the re-prediction of the tree with it.
+/// `edit` rewrites a file on both sides first: (path, its text → the new text).
+pub fn check_commit_fixes(
+    name: &str,
+    bundle: &Path,
+    bin: &Path,
+    commits: &[&str],
+    edit: Option<(&str, &dyn Fn(&str) -> String)>,
+) -> RepoRun {
+    let tmp = std::env::temp_dir().join(format!(
+        "cb-fixes-{}-{}-{}",
+        name,
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let repo = tmp.join("repo.git");
+    let o = Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(bundle)
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut cx = Ctx {
+        bin,
+        repo,
+        subjects: Vec::new(),
+        tmp: tmp.clone(),
+        run: RepoRun {
+            name: name.to_string(),
+            ..RepoRun::default()
+        },
+    };
+    for c in commits {
+        let c = git_text(&cx.repo, &["rev-parse", c]).trim().to_string();
+        let p = git_text(&cx.repo, &["rev-parse", &format!("{c}^1")])
+            .trim()
+            .to_string();
+        cx.run.commits += 1;
+        let (p, c) = match edit {
+            Some((path, f)) => (with_file(&cx, &p, path, f), with_file(&cx, &c, path, f)),
+            None => (p, c),
+        };
+        if let Some(v) = cx.analyze_json(&p, &c, 5) {
+            check_fixes(&mut cx, &p, &c, &v);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    cx.run
+}
+
+/// `commit` with the file at `path` rewritten by `f`, as a new commit on top of it.
+fn with_file(cx: &Ctx<'_>, commit: &str, path: &str, f: &dyn Fn(&str) -> String) -> String {
+    let old = git_text(&cx.repo, &["show", &format!("{commit}:{path}")]);
+    let new = f(&old);
+    let idx = cx.tmp.join("edit.idx");
+    let _ = std::fs::remove_file(&idx);
+    let run = |args: &[&str], input: Option<&str>| -> String {
+        let mut c = Command::new("git");
+        c.arg("--git-dir")
+            .arg(&cx.repo)
+            .env("GIT_INDEX_FILE", &idx)
+            .env("GIT_AUTHOR_NAME", "corpus")
+            .env("GIT_AUTHOR_EMAIL", "corpus@example.invalid")
+            .env("GIT_COMMITTER_NAME", "corpus")
+            .env("GIT_COMMITTER_EMAIL", "corpus@example.invalid")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = c.spawn().expect("running git");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            if let Some(i) = input {
+                stdin.write_all(i.as_bytes()).unwrap();
+            }
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    run(&["read-tree", commit], None);
+    let blob = run(&["hash-object", "-w", "--stdin"], Some(&new));
+    run(
+        &[
+            "update-index",
+            "--cacheinfo",
+            &format!("100644,{blob},{path}"),
+        ],
+        None,
+    );
+    let tree = run(&["write-tree"], None);
+    run(&["commit-tree", &tree, "-p", commit, "-m", "edit"], None)
+}
+
 /// Runs every invariant over the newest `opts.last` commits of `bundle`.
 pub fn check_repo(name: &str, bundle: &Path, bin: &Path, opts: &Options) -> RepoRun {
     let tmp = std::env::temp_dir().join(format!(
