@@ -65,11 +65,21 @@ fn main() {
                     let next = queue.lock().unwrap().next();
                     let Some((name, bundle)) = next else { break };
                     let run = check_repo(&name, &bundle, &bin, &opts);
+                    let by = run.by_invariant();
                     eprintln!(
-                        "{name}: {} violations ({:.1} s history)",
+                        "{name}: {} violations (I1 {}, I2 {}, I3 {}, I4 {}, I5 {}; {} declarations compared; {:.1} s history)",
                         run.violations.len(),
+                        by.get(&1).unwrap_or(&0),
+                        by.get(&2).unwrap_or(&0),
+                        by.get(&3).unwrap_or(&0),
+                        by.get(&4).unwrap_or(&0),
+                        by.get(&5).unwrap_or(&0),
+                        run.declarations_compared,
                         run.history_time.as_secs_f64()
                     );
+                    for v in &run.violations {
+                        eprintln!("  {} I{}: {}", v.commit, v.invariant, v.detail);
+                    }
                     done.lock().unwrap().push(run);
                 }
             });

@@ -446,6 +446,9 @@ fn self_consistent(v: &Value, changed: &BTreeSet<String>) -> Vec<String> {
     bad
 }
 
+/// A file rewritten on both sides of a change: its path, and its text → the new text.
+pub type Rewrite<'a> = (&'a str, &'a dyn Fn(&str) -> String);
+
 /// Invariants 4 and 5 for the fixes `analyze` proposes on each of `commits` (against its first
 /// parent) of `bundle`: what each fix claims against the re-prediction of the tree with it.
 /// `edit` rewrites a file on both sides first: (path, its text → the new text).
@@ -454,7 +457,7 @@ pub fn check_commit_fixes(
     bundle: &Path,
     bin: &Path,
     commits: &[&str],
-    edit: Option<(&str, &dyn Fn(&str) -> String)>,
+    edit: Option<Rewrite<'_>>,
 ) -> RepoRun {
     let tmp = std::env::temp_dir().join(format!(
         "cb-fixes-{}-{}-{}",
