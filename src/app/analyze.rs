@@ -196,7 +196,16 @@ pub async fn analyze_with<R: RepoSource>(
             }
         }
     } else {
-        discover_specs(repo, opts, &changes, &mut specs, &mut diagnostics, cache).await?;
+        discover_specs(
+            repo,
+            opts,
+            &changes,
+            &mut specs,
+            &mut diagnostics,
+            cache,
+            true,
+        )
+        .await?;
     }
 
     // Read Dockerfiles and ignore files on both sides in one batch per side.
@@ -422,7 +431,17 @@ pub async fn list_builds<R: RepoSource>(
     let changes = repo.changes().await?;
     let mut specs = Vec::new();
     let mut diagnostics = Vec::new();
-    discover_specs(repo, opts, &changes, &mut specs, &mut diagnostics, None).await?;
+    // every declaration, whatever its workflow runs on
+    discover_specs(
+        repo,
+        opts,
+        &changes,
+        &mut specs,
+        &mut diagnostics,
+        None,
+        false,
+    )
+    .await?;
     let builds = specs
         .into_iter()
         .map(|s| crate::engine::report::ListedBuild {
@@ -476,6 +495,7 @@ async fn discover_specs<R: RepoSource>(
     specs: &mut Vec<Spec>,
     diagnostics: &mut Vec<FileDiagnostic>,
     cache: Option<&crate::app::discover::DeclCache>,
+    for_change: bool,
 ) -> Result<(), AnalyzeError> {
     let skip = opts.config.discovery.skipped();
     let names: Vec<String> = repo
@@ -500,6 +520,7 @@ async fn discover_specs<R: RepoSource>(
         &opts.config_file,
         diagnostics,
         cache,
+        for_change,
     )
     .await?;
     // with no declared build at all, the guessed builds are all the evidence there is: they
@@ -508,6 +529,10 @@ async fn discover_specs<R: RepoSource>(
     let mut used: HashSet<String> = HashSet::new();
     for f in found {
         used.insert(f.head.dockerfile.clone());
+        // declared by a workflow that does not run for this change: built, not by this change
+        if f.off {
+            continue;
+        }
         let with_cli = |args: &BTreeMap<String, String>| {
             let mut a = args.clone();
             for (k, v) in &opts.build_args {

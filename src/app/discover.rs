@@ -39,6 +39,8 @@ pub struct Declared {
     /// The `docker buildx bake` calls that build it: the bake-action step, the bake groups
     /// that name it (a group is built in one call).
     pub calls: Vec<String>,
+    /// A workflow's declaration: when the workflow runs (its `on:`).
+    pub triggers: Option<workflows::Triggers>,
 }
 
 impl Declared {
@@ -81,6 +83,10 @@ pub struct Found {
     pub touched: Vec<String>,
     /// The bake calls of all its declarations (`Declared::calls`).
     pub calls: Vec<String>,
+    /// Declared only by workflows that do not run for this change (`on:` is a release, a
+    /// schedule, a tag push, or its path filters match nothing the change touches): a build of
+    /// the repository, not of this change.
+    pub off: bool,
 }
 
 fn diag(file: &str, line: Option<u32>, error: bool, message: String) -> FileDiagnostic {
@@ -322,6 +328,7 @@ async fn declared<R: RepoSource>(
                 inputs: r.inputs.clone(),
                 ci: None,
                 calls: Vec::new(),
+                triggers: None,
             });
         }
     }
@@ -333,8 +340,8 @@ async fn declared<R: RepoSource>(
         .cloned()
         .collect();
     read_map(repo, side, &wfs, &mut files).await?;
-    let mut bake_steps: Vec<workflows::StepBake> = Vec::new();
-    let mut script_finds: Vec<scripts::Found> = Vec::new();
+    let mut bake_steps: Vec<(workflows::StepBake, workflows::Triggers)> = Vec::new();
+    let mut script_finds: Vec<(scripts::Found, Option<workflows::Triggers>)> = Vec::new();
     for w in &wfs {
         let Some(Some(t)) = files.get(w).cloned() else {
             continue;
@@ -361,11 +368,15 @@ async fn declared<R: RepoSource>(
                 inputs: vec![b.file],
                 ci,
                 calls: Vec::new(),
+                triggers: Some(f.triggers.clone()),
             });
         }
-        bake_steps.extend(f.bakes);
+        bake_steps.extend(f.bakes.into_iter().map(|b| (b, f.triggers.clone())));
         if !f.runs.is_empty() {
-            script_finds.push(scripts::read_run_blocks(w, &f.runs));
+            script_finds.push((
+                scripts::read_run_blocks(w, &f.runs),
+                Some(f.triggers.clone()),
+            ));
         }
     }
 
@@ -427,11 +438,11 @@ async fn declared<R: RepoSource>(
                     (None, Some(dir)) => scripts::Runner::RunFrom(dir),
                     (None, None) => scripts::Runner::Own,
                 };
-                script_finds.push(scripts::read(n, t, runner));
+                script_finds.push((scripts::read(n, t, runner), None));
             }
         }
     }
-    for f in script_finds {
+    for (f, triggers) in script_finds {
         diags.extend(f.problems.into_iter().map(quiet));
         for b in f.builds {
             out.push(Declared {
@@ -449,6 +460,7 @@ async fn declared<R: RepoSource>(
                 inputs: vec![b.file],
                 calls: Vec::new(),
                 ci: None,
+                triggers: triggers.clone(),
             });
         }
     }
@@ -464,7 +476,7 @@ async fn declared<R: RepoSource>(
         .cloned()
         .collect();
     let mut bake_names = default_names.clone();
-    for s in &bake_steps {
+    for (s, _) in &bake_steps {
         for f in &s.files {
             if !bake_names.contains(f) {
                 bake_names.push(f.clone());
@@ -484,7 +496,7 @@ async fn declared<R: RepoSource>(
             steps: Vec::new(),
         })
         .collect();
-    for (i, s) in bake_steps.iter().enumerate() {
+    for (i, (s, _)) in bake_steps.iter().enumerate() {
         let mut env = outer_env.clone();
         env.extend(s.env.clone());
         let (dir, f) = if s.files.is_empty() {
@@ -553,6 +565,7 @@ async fn declared<R: RepoSource>(
             inputs,
             calls,
             ci: None,
+            triggers: None,
         };
         let bake_origin = |b: &bake::BakeBuild| Origin::Bake {
             file: b.file.clone(),
@@ -577,7 +590,7 @@ async fn declared<R: RepoSource>(
                 out.push(decl(b, bake_origin(b), Vec::new(), inputs.clone(), calls));
             }
         }
-        for s in run.steps.iter().map(|i| &bake_steps[*i]) {
+        for (s, triggers) in run.steps.iter().map(|i| &bake_steps[*i]) {
             let chosen = match r.select(&s.targets) {
                 Ok(c) => c,
                 Err(name) => {
@@ -619,6 +632,7 @@ async fn declared<R: RepoSource>(
                 let ci =
                     crate::engine::backend::bake_setup(&s.ci, &b.target_name, &b.cache, &s.set);
                 d.ci = ci.declares_cache().then_some(ci);
+                d.triggers = Some(triggers.clone());
                 out.push(d);
             }
         }
@@ -657,6 +671,7 @@ async fn declared<R: RepoSource>(
             inputs: vec![config_file.to_string()],
             ci: None,
             calls: Vec::new(),
+            triggers: None,
         });
     }
     if let Some(c) = cache {
@@ -688,8 +703,62 @@ fn identity(o: &Origin) -> Origin {
     }
 }
 
+/// The workflows whose `on:` does not run them for a change of `changed` paths, with why; the
+/// sentence said for each that declares a build.
+fn workflows_off(head: &[Declared], changed: &[&str]) -> BTreeMap<String, workflows::Skip> {
+    let mut off = BTreeMap::new();
+    for d in head {
+        let (Some(t), Some(file)) = (&d.triggers, workflow_file(&d.origin)) else {
+            continue;
+        };
+        if off.contains_key(file) {
+            continue;
+        }
+        if let Err(why) = t.runs_for(changed) {
+            off.insert(file.to_string(), why);
+        }
+    }
+    off
+}
+
+/// The workflow file an origin is in (a step, or a `run:` block of one).
+fn workflow_file(o: &Origin) -> Option<&str> {
+    match o {
+        Origin::Workflow { file, .. } => Some(file),
+        Origin::Script { file, .. } if discover::is_workflow_name(file) => Some(file),
+        _ => None,
+    }
+}
+
+fn off_sentence(why: &workflows::Skip, builds: usize) -> String {
+    let s = if builds == 1 { "" } else { "s" };
+    let reason = match why {
+        workflows::Skip::Events(events) if events.is_empty() => {
+            "runs on no event that a pull request or a push to a branch raises".to_string()
+        }
+        workflows::Skip::Events(events) => format!(
+            "runs on {} only, not on a pull request or a push to a branch",
+            events
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        workflows::Skip::Paths => {
+            "runs only when a path its `paths`/`paths-ignore` filters select changes, and this change touches none".to_string()
+        }
+    };
+    format!(
+        "this workflow {reason}: the {builds} build{s} only it declares {} not this change's builds and {} left out",
+        if builds == 1 { "is" } else { "are" },
+        if builds == 1 { "is" } else { "are" },
+    )
+}
+
 /// The declared builds of a change, folded by identity, with their base side. `cache` keeps
-/// the declarations of recent trees across calls (see `DeclCache`).
+/// the declarations of recent trees across calls (see `DeclCache`). With `for_change`, a build
+/// only workflows that do not run for this change declare (by their `on:`) is `off`, and each
+/// such workflow is said once.
 #[allow(clippy::too_many_arguments)]
 pub async fn declared_builds<R: RepoSource>(
     repo: &R,
@@ -700,6 +769,7 @@ pub async fn declared_builds<R: RepoSource>(
     config_file: &str,
     diagnostics: &mut Vec<FileDiagnostic>,
     cache: Option<&DeclCache>,
+    for_change: bool,
 ) -> Result<Vec<Found>, SourceError> {
     let head = declared(
         repo,
@@ -739,8 +809,21 @@ pub async fn declared_builds<R: RepoSource>(
     } else {
         head.clone()
     };
+    let changed: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+    let off_workflows = if for_change {
+        workflows_off(&head, &changed)
+    } else {
+        BTreeMap::new()
+    };
+    let is_off =
+        |d: &Declared| workflow_file(&d.origin).is_some_and(|f| off_workflows.contains_key(f));
     let mut found: Vec<Found> = Vec::new();
+    let mut offs: Vec<&Declared> = Vec::new();
     for (k, h) in head.iter().enumerate() {
+        if is_off(h) {
+            offs.push(h);
+            continue;
+        }
         // the same declaration on the base side: the same origin, the same occurrence of it (a
         // script's k-th build command, wherever its lines moved)
         let id = identity(&h.origin);
@@ -813,7 +896,43 @@ pub async fn declared_builds<R: RepoSource>(
                 head: h,
                 base: b,
                 touched,
+                off: false,
             }),
+        }
+    }
+    // builds only workflows that do not run for the change declare: left out, said per workflow
+    let mut left_out: BTreeMap<String, usize> = BTreeMap::new();
+    for h in offs {
+        if found.iter().any(|f| !f.off && f.head.same_build(h)) {
+            continue;
+        }
+        if let Some(file) = workflow_file(&h.origin) {
+            *left_out.entry(file.to_string()).or_default() += 1;
+        }
+        match found.iter_mut().find(|f| f.off && f.head.same_build(h)) {
+            Some(f) => {
+                if !f.origins.contains(&h.origin) {
+                    f.origins.push(h.origin.clone());
+                }
+            }
+            None => found.push(Found {
+                origins: vec![h.origin.clone()],
+                calls: Vec::new(),
+                head: h.clone(),
+                base: None,
+                touched: Vec::new(),
+                off: true,
+            }),
+        }
+    }
+    for (file, n) in left_out {
+        if let Some(why) = off_workflows.get(&file) {
+            diagnostics.push(FileDiagnostic {
+                file: file.clone(),
+                line: None,
+                severity: Severity::Info,
+                message: off_sentence(why, n),
+            });
         }
     }
     Ok(found)

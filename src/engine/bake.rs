@@ -769,89 +769,225 @@ fn read_hcl(
             }
             "target" => {
                 let line = at.label("target", &label);
-                let t = targets.entry(label.clone()).or_default();
-                t.file = path.to_string();
-                t.line = line;
-                if b.body.blocks().any(|x| x.identifier.as_str() == "matrix")
-                    || b.body.attributes().any(|a| a.key.as_str() == "matrix")
+                let Some(m) = b.body.attributes().find(|a| a.key.as_str() == "matrix") else {
+                    let t = targets.entry(label.clone()).or_default();
+                    if !read_target(path, at, &label, line, &b.body, ev, t, problems) {
+                        return;
+                    }
+                    continue;
+                };
+                // a matrix: one target per combination, named by `name`; the label becomes a
+                // group of them (buildx 0.29 `Target.GetEvalContexts`, `GetName`, `Renamed`)
+                let Some(v) = ev.eval(&m.expr, path, line, &format!("target {label}: matrix"))
+                else {
+                    return;
+                };
+                let combos = match v
+                    .map_err(|e| format!("cannot be evaluated ({})", first_line(&e.to_string())))
+                    .and_then(|v| matrix_combos(&v))
                 {
-                    problems.push(Problem {
-                        file: path.to_string(),
-                        line,
-                        error: false,
-                        message: format!("target {label}: `matrix` is not expanded; the target is read as one build"),
-                    });
-                }
-                for a in b.body.attributes() {
-                    let key = a.key.as_str();
-                    if key == "inherits" {
-                        let what = format!("target {label}: inherits");
-                        match ev.eval(&a.expr, path, line, &what) {
-                            None => return,
-                            Some(Ok(v)) => {
-                                t.inherits = v
-                                    .as_array()
-                                    .cloned()
-                                    .unwrap_or_default()
-                                    .iter()
-                                    .filter_map(|x| x.as_str().map(str::to_string))
-                                    .collect()
+                    Ok(c) => c,
+                    Err(why) => {
+                        problems.push(Problem {
+                            file: path.to_string(),
+                            line,
+                            error: true,
+                            message: format!(
+                                "target {label}: `matrix` {why}; the target is not built"
+                            ),
+                        });
+                        continue;
+                    }
+                };
+                let name_attr = b.body.attributes().find(|a| a.key.as_str() == "name");
+                let mut names: Vec<String> = Vec::new();
+                for combo in combos {
+                    // the combination's variables hold in this block only
+                    let (saved_ctx, saved_sizes) = (ev.ctx.clone(), ev.sizes.clone());
+                    for (k, v) in combo {
+                        ev.declare(&k, v);
+                    }
+                    let name = match name_attr {
+                        None => Ok(label.clone()),
+                        Some(a) => {
+                            match ev.eval(&a.expr, path, line, &format!("target {label}: name")) {
+                                None => return,
+                                Some(Ok(v)) => hcl_scalar(&v)
+                                    .filter(|_| {
+                                        !matches!(v, hcl::Value::Array(_) | hcl::Value::Object(_))
+                                    })
+                                    .ok_or_else(|| "is not a string".to_string()),
+                                Some(Err(e)) => Err(format!(
+                                    "cannot be evaluated ({})",
+                                    first_line(&e.to_string())
+                                )),
                             }
-                            Some(Err(e)) => problems.push(Problem {
+                        }
+                    };
+                    let name = match name {
+                        Ok(n) if !valid_target_name(&n) => {
+                            Err(format!("{n:?} is not a valid target name"))
+                        }
+                        Ok(n) if names.contains(&n) => Err(format!("gives the name {n:?} twice")),
+                        other => other,
+                    };
+                    let ok = match name {
+                        Ok(name) => {
+                            let t = targets.entry(name.clone()).or_default();
+                            names.push(name.clone());
+                            read_target(path, at, &name, line, &b.body, ev, t, problems)
+                        }
+                        Err(why) => {
+                            problems.push(Problem {
                                 file: path.to_string(),
                                 line,
                                 error: true,
-                                message: format!(
-                                    "target {label}: inherits cannot be evaluated: {}",
-                                    first_line(&e.to_string())
-                                ),
-                            }),
-                        }
-                        continue;
-                    }
-                    let Some(key) = ATTRS.iter().find(|k| **k == key) else {
-                        continue;
-                    };
-                    let key_line = at.attr.get(key).copied().or(line);
-                    let what = format!("target {label}: {key}");
-                    match ev.eval(&a.expr, path, key_line, &what) {
-                        None => return,
-                        Some(Ok(v)) => {
-                            let attr = match (*key, &v) {
-                                ("args" | "contexts", hcl::Value::Object(m)) => Attr::Map(
-                                    m.iter().map(|(k, x)| (k.clone(), hcl_scalar(x))).collect(),
-                                ),
-                                (k, v) if LISTS.contains(&k) && !v.is_null() => {
-                                    Attr::List(hcl_list(v))
-                                }
-                                (_, hcl::Value::Null) => Attr::Null,
-                                (_, other) => match hcl_scalar(other) {
-                                    Some(s) => Attr::Str(s),
-                                    None => Attr::Null,
-                                },
-                            };
-                            // the value's text (collections are written out) is produced too
-                            let r = ev.budget.size(attr.size());
-                            if !ev.charged(r, path, key_line, &what) {
-                                return;
+                                message: format!("target {label}: the matrix target's name {why}; bake refuses the file"),
+                            });
+                            // none of the block's targets is built
+                            for n in names.drain(..) {
+                                targets.remove(&n);
                             }
-                            merge_attr(&mut t.attrs, key, attr);
+                            ev.ctx = saved_ctx;
+                            ev.sizes = saved_sizes;
+                            break;
                         }
-                        Some(Err(e)) => problems.push(Problem {
-                            file: path.to_string(),
-                            line: key_line,
-                            error: false,
-                            message: format!(
-                                "target {label}: {key} cannot be evaluated ({}); left unset",
-                                first_line(&e.to_string())
-                            ),
-                        }),
+                    };
+                    ev.ctx = saved_ctx;
+                    ev.sizes = saved_sizes;
+                    if !ok {
+                        return;
                     }
+                }
+                if !names.is_empty() && names != [label.clone()] {
+                    groups.entry(label).or_default().extend(names);
                 }
             }
             _ => {}
         }
     }
+}
+
+/// At most this many targets from one `matrix`.
+pub const MAX_MATRIX: usize = 256;
+
+/// One combination of a matrix: a value for each of its variables.
+type Combo = Vec<(String, hcl::Value)>;
+
+/// Every combination of a `matrix = { k = [v, …], … }`, or why there is none. Bake iterates the
+/// keys in Go map order, so the order of the combinations is not bake's; the names are.
+fn matrix_combos(v: &hcl::Value) -> Result<Vec<Combo>, String> {
+    let hcl::Value::Object(m) = v else {
+        return Err("must be a map".into());
+    };
+    let mut combos: Vec<Combo> = vec![Vec::new()];
+    for (k, values) in m {
+        let hcl::Value::Array(values) = values else {
+            return Err(format!("values must be a list ({k} is not)"));
+        };
+        let mut next = Vec::new();
+        for c in &combos {
+            for v in values {
+                let mut c = c.clone();
+                c.push((k.clone(), v.clone()));
+                next.push(c);
+            }
+        }
+        if next.len() > MAX_MATRIX {
+            return Err(format!("has more than {MAX_MATRIX} combinations"));
+        }
+        combos = next;
+    }
+    Ok(combos)
+}
+
+/// A target name as bake accepts it (`^[a-zA-Z0-9_-]+$`).
+fn valid_target_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// One target block's `inherits` and build attributes, evaluated as `name` into `t`; false
+/// once the budget is spent.
+#[allow(clippy::too_many_arguments)]
+fn read_target(
+    path: &str,
+    at: &Lines,
+    label: &str,
+    line: Option<u32>,
+    body: &hcl::Body,
+    ev: &mut Eval<'_>,
+    t: &mut Raw,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    t.file = path.to_string();
+    t.line = line;
+    for a in body.attributes() {
+        let key = a.key.as_str();
+        if key == "inherits" {
+            let what = format!("target {label}: inherits");
+            match ev.eval(&a.expr, path, line, &what) {
+                None => return false,
+                Some(Ok(v)) => {
+                    t.inherits = v
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                }
+                Some(Err(e)) => problems.push(Problem {
+                    file: path.to_string(),
+                    line,
+                    error: true,
+                    message: format!(
+                        "target {label}: inherits cannot be evaluated: {}",
+                        first_line(&e.to_string())
+                    ),
+                }),
+            }
+            continue;
+        }
+        let Some(key) = ATTRS.iter().find(|k| **k == key) else {
+            continue;
+        };
+        let key_line = at.attr.get(key).copied().or(line);
+        let what = format!("target {label}: {key}");
+        match ev.eval(&a.expr, path, key_line, &what) {
+            None => return false,
+            Some(Ok(v)) => {
+                let attr = match (*key, &v) {
+                    ("args" | "contexts", hcl::Value::Object(m)) => {
+                        Attr::Map(m.iter().map(|(k, x)| (k.clone(), hcl_scalar(x))).collect())
+                    }
+                    (k, v) if LISTS.contains(&k) && !v.is_null() => Attr::List(hcl_list(v)),
+                    (_, hcl::Value::Null) => Attr::Null,
+                    (_, other) => match hcl_scalar(other) {
+                        Some(s) => Attr::Str(s),
+                        None => Attr::Null,
+                    },
+                };
+                // the value's text (collections are written out) is produced too
+                let r = ev.budget.size(attr.size());
+                if !ev.charged(r, path, key_line, &what) {
+                    return false;
+                }
+                merge_attr(&mut t.attrs, key, attr);
+            }
+            Some(Err(e)) => problems.push(Problem {
+                file: path.to_string(),
+                line: key_line,
+                error: false,
+                message: format!(
+                    "target {label}: {key} cannot be evaluated ({}); left unset",
+                    first_line(&e.to_string())
+                ),
+            }),
+        }
+    }
+    true
 }
 
 /// An attribute set again by a later file or block: maps merge key by key, others replace.
@@ -1346,6 +1482,17 @@ pub(crate) fn declare_functions(ctx: &mut Context) {
                 Ok(hcl::Value::String(items.join(&sep)))
             }),
     );
+    // buildx's stdlib md5 (moby/buildkit names matrix targets with it)
+    ctx.declare_func(
+        "md5",
+        one().build(|a: FuncArgs| {
+            use md5::Digest;
+            let d = md5::Md5::digest(str_arg(&a, 0).as_bytes());
+            Ok(hcl::Value::String(
+                d.iter().map(|b| format!("{b:02x}")).collect(),
+            ))
+        }),
+    );
 }
 
 #[cfg(test)]
@@ -1468,6 +1615,100 @@ target "tools-cross" { inherits = ["tools"] }
 
     fn names(r: &Resolved) -> Vec<&str> {
         r.builds.iter().map(|b| b.target_name.as_str()).collect()
+    }
+
+    /// A `matrix` target is one target per combination, named by `name` (`md5()` and objects as
+    /// moby/buildkit writes them, `${item}`, `inherits`), its label a group of them; names, args
+    /// and targets as `docker buildx bake --print` 0.29.1 gives them for the same file
+    /// (tests/fixtures/discovery/repos/bake-matrix, compared with the real bake there).
+    #[test]
+    fn matrix_targets_expand() {
+        let text = include_str!("../../tests/fixtures/discovery/repos/bake-matrix/docker-bake.hcl");
+        let r = res(&[("docker-bake.hcl", text)]);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(
+            names(&r),
+            vec![
+                "app-debug",
+                "app-release",
+                "check-3254677a7917c6c01f55212f86c57fbf-amd64",
+                "check-3254677a7917c6c01f55212f86c57fbf-arm64",
+                "check-b940a3f032d6c74141fdc5a91f0c75da-amd64",
+                "check-b940a3f032d6c74141fdc5a91f0c75da-arm64",
+                "lint-default",
+                "lint-yaml",
+                "single",
+            ]
+        );
+        let b = |n: &str| r.builds.iter().find(|b| b.target_name == n).unwrap();
+        assert_eq!(b("lint-yaml").target.as_deref(), Some("yamllint"));
+        assert_eq!(b("lint-yaml").args["TAGS"], "y");
+        assert_eq!(b("lint-yaml").args["GO_VERSION"], "1.22");
+        assert_eq!(b("app-debug").target.as_deref(), Some("debug"));
+        assert_eq!(
+            b("check-b940a3f032d6c74141fdc5a91f0c75da-arm64").dockerfile,
+            "a.Dockerfile"
+        );
+        assert_eq!(
+            b("check-b940a3f032d6c74141fdc5a91f0c75da-arm64").args["ARCH"],
+            "arm64"
+        );
+        assert_eq!(b("single").args["V"], "only");
+        assert_eq!(
+            r.select(&["lint".into()]),
+            Ok(vec!["lint-default".to_string(), "lint-yaml".to_string()])
+        );
+        // the default group names the labels: every generated target
+        assert_eq!(r.select(&[]).map(|v| v.len()), Ok(8));
+    }
+
+    /// What bake refuses in a matrix is said, and builds nothing: names that collide (no `name`
+    /// with two combinations), a name bake does not accept, a matrix that is not a map of lists;
+    /// a matrix's variables hold in its own block only.
+    #[test]
+    fn matrix_problems() {
+        let r = res(&[(
+            "docker-bake.hcl",
+            r#"
+target "twice" {
+  matrix = { v = ["a", "b"] }
+}
+target "bad" {
+  name = "x/${v}"
+  matrix = { v = ["a"] }
+}
+target "notlist" {
+  name = "n-${v}"
+  matrix = { v = "a" }
+}
+target "after" {
+  args = { V = v }
+}
+"#,
+        )]);
+        let msgs: Vec<&str> = r.problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("target twice") && m.contains("twice")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("target bad") && m.contains("not a valid target name")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("target notlist") && m.contains("must be a list")),
+            "{msgs:?}"
+        );
+        // `v` is not declared outside the matrix blocks
+        assert!(
+            msgs.iter().any(|m| m.contains("target after: args")),
+            "{msgs:?}"
+        );
+        assert!(!names(&r).contains(&"bad"));
+        assert!(!names(&r).iter().any(|n| n.starts_with("n-")));
     }
 
     #[test]

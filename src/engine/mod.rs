@@ -502,13 +502,32 @@ fn savings(
         ) {
             return None;
         }
-        if let Some(bf) = base_fix {
+        // the base as the tree would be with the fix applied: the same fix where the files it
+        // edits read the same on both sides (the change leaves them alone), else the base's
+        // own fix of the same finding (the head's edits are offsets into the head's texts)
+        let same_texts = fix.edits.iter().all(|e| {
+            edited_text(&build.base, &build.dockerfile, &build.context, &e.file)
+                == edited_text(&build.head, &build.dockerfile, &build.context, &e.file)
+        });
+        let base_patch = if same_texts { Some(fix) } else { base_fix };
+        if let Some(bf) = base_patch {
             patch_side(
                 &mut patched.base,
                 &patched.dockerfile.clone(),
                 &patched.context.clone(),
                 bf,
             );
+        }
+        // the builds whose CI cache exports this one imports read the same files: a fix to a
+        // file they read is in their tree too (a shared `.dockerignore`, the same Dockerfile)
+        for peer in patched.ci.iter_mut().flat_map(|c| c.peers.iter_mut()) {
+            let b = &mut *peer.build;
+            let (df, ctx) = (b.dockerfile.clone(), b.context.clone());
+            if patch_side(&mut b.head, &df, &ctx, fix)
+                && let Some(bf) = base_patch
+            {
+                patch_side(&mut b.base, &df, &ctx, bf);
+            }
         }
         patched.always_report = true;
         predictions.push(patched.dockerfile.clone());
@@ -575,6 +594,30 @@ fn rebuilt_runs(r: &report::DockerfileReport) -> usize {
         .iter()
         .filter(|s| s.status == report::Status::Rebuilt && s.kind == report::Kind::Run)
         .count()
+}
+
+/// The text on one side of a file a fix edits (the Dockerfile or one of its ignore files);
+/// `None` for a file a fix cannot edit.
+fn edited_text<'s>(
+    side: &'s SideInput,
+    dockerfile: &str,
+    context: &str,
+    file: &str,
+) -> Option<&'s Option<FileText>> {
+    let ctx_ignore = if context.is_empty() {
+        ".dockerignore".to_string()
+    } else {
+        format!("{context}/.dockerignore")
+    };
+    if file == dockerfile {
+        Some(&side.dockerfile)
+    } else if file == format!("{dockerfile}.dockerignore") {
+        Some(&side.dockerfile_ignore)
+    } else if file == ctx_ignore {
+        Some(&side.context_ignore)
+    } else {
+        None
+    }
 }
 
 /// Apply a fix's edits to one side's files; `false` when an edit targets a file it cannot map.

@@ -8,6 +8,13 @@
 //! is kept as its text (so an unchanged expression reads as an unchanged value) and said so; an
 //! expression in a context or file leaves the step unanalysed, with a diagnostic.
 //!
+//! The workflow's `on:` says when its builds run (`Triggers`): on a pull request or a push to a
+//! branch (`pull_request`, `pull_request_target`, `push` unless it names tags only,
+//! `merge_group`, and `workflow_call`/`workflow_run`, which run when their caller does), with
+//! their `paths`/`paths-ignore` filters; a workflow that runs only on `release`, `schedule`,
+//! `workflow_dispatch` or a tag push does not build for a change. Branch filters are taken to
+//! match (the branch is not known here).
+//!
 //! The step's cache options (`cache-from`, `cache-to`, `no-cache`, `no-cache-filters`, `pull`,
 //! `platforms`, `tags`, and for bake-action the `set` overrides) and the job's buildx driver
 //! (`docker/setup-buildx-action` before the step) are kept as a `backend::CiSetup`.
@@ -61,12 +68,209 @@ pub struct StepBake {
 
 #[derive(Debug, Clone, Default)]
 pub struct Found {
+    /// When the workflow runs (its `on:`).
+    pub triggers: Triggers,
     pub builds: Vec<StepBuild>,
     pub bakes: Vec<StepBake>,
     /// `run:` blocks that mention a build: (line of their first command, text, the directory
     /// they run in, root-relative; `None` when only the run knows it).
     pub runs: Vec<(u32, String, Option<String>)>,
     pub problems: Vec<Problem>,
+}
+
+/// When a workflow runs, as far as a change (a pull request, a push to a branch) is concerned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Triggers {
+    /// The events that run it for a change, each with its path filters; `None` when `on:` is
+    /// missing or not understood (taken to run).
+    pub on_change: Option<Vec<PathFilter>>,
+    /// Every event `on:` names, in its order.
+    pub events: Vec<String>,
+}
+
+/// One event's `paths` (run when a changed path matches) or `paths-ignore` (run unless every
+/// changed path matches), GitHub's filter patterns (`*`, `**`, `?`, `+`, `[]`, `!` negation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathFilter {
+    pub event: String,
+    pub paths: Vec<String>,
+    pub ignore: Vec<String>,
+}
+
+/// Why a workflow does not run for a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// None of its events is a change's (release, schedule, workflow_dispatch, a tag push…):
+    /// the events it runs on.
+    Events(Vec<String>),
+    /// Its events' path filters match none of the changed paths.
+    Paths,
+}
+
+/// Events that run a workflow for a pull request or a push to a branch (a called or chained
+/// workflow runs when its caller does).
+const CHANGE_EVENTS: &[&str] = &[
+    "pull_request",
+    "pull_request_target",
+    "push",
+    "merge_group",
+    "workflow_call",
+    "workflow_run",
+];
+
+/// At most this many path patterns of one workflow are compiled (a filter past it is taken to
+/// match).
+const MAX_PATTERNS: usize = 512;
+
+impl Triggers {
+    /// Whether the workflow runs for a change of `changed` paths, or why not.
+    pub fn runs_for(&self, changed: &[&str]) -> Result<(), Skip> {
+        let Some(filters) = &self.on_change else {
+            return Ok(());
+        };
+        if filters.is_empty() {
+            return Err(Skip::Events(self.events.clone()));
+        }
+        if filters.iter().any(|f| f.passes(changed)) {
+            Ok(())
+        } else {
+            Err(Skip::Paths)
+        }
+    }
+}
+
+impl PathFilter {
+    fn passes(&self, changed: &[&str]) -> bool {
+        let (patterns, ignore) = if !self.paths.is_empty() {
+            (&self.paths, false)
+        } else if !self.ignore.is_empty() {
+            (&self.ignore, true)
+        } else {
+            return true;
+        };
+        let Some(compiled) = compile_filter(patterns) else {
+            return true;
+        };
+        changed.iter().any(|p| {
+            // the last pattern that matches decides (a `!` pattern excludes again)
+            let hit = compiled
+                .iter()
+                .rev()
+                .find(|(_, re)| re.is_match(p))
+                .is_some_and(|(neg, _)| !neg);
+            hit != ignore
+        })
+    }
+}
+
+/// GitHub's filter patterns as anchored regexes, `(negated, regex)`; `None` when one cannot be
+/// compiled (the filter is then taken to match).
+fn compile_filter(patterns: &[String]) -> Option<Vec<(bool, regex::Regex)>> {
+    if patterns.len() > MAX_PATTERNS {
+        return None;
+    }
+    let mut out = Vec::new();
+    for p in patterns {
+        let (neg, p) = match p.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, p.as_str()),
+        };
+        let mut re = String::from("^");
+        let b: Vec<char> = p.chars().collect();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                '*' if b.get(i + 1) == Some(&'*') => {
+                    // `**/` also matches no directory at all
+                    if b.get(i + 2) == Some(&'/') {
+                        re.push_str("(?:.*/)?");
+                        i += 3;
+                    } else {
+                        re.push_str(".*");
+                        i += 2;
+                    }
+                    continue;
+                }
+                '*' => re.push_str("[^/]*"),
+                '?' | '+' if i > 0 => re.push(b[i]),
+                '[' => match b[i..].iter().position(|c| *c == ']') {
+                    Some(end) if end > 1 => {
+                        let class: String = b[i + 1..i + end].iter().collect();
+                        re.push('[');
+                        re.push_str(&class.replace('\\', "\\\\").replace('[', "\\["));
+                        re.push(']');
+                        i += end + 1;
+                        continue;
+                    }
+                    _ => re.push_str("\\["),
+                },
+                c => re.push_str(&regex::escape(&c.to_string())),
+            }
+            i += 1;
+        }
+        re.push('$');
+        let r = regex::RegexBuilder::new(&re)
+            .size_limit(1 << 16)
+            .build()
+            .ok()?;
+        out.push((neg, r));
+    }
+    Some(out)
+}
+
+/// A filter's list (a sequence, or one string).
+fn patterns(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(a)) => a.iter().filter_map(s).collect(),
+        Some(other) => s(other).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// A workflow's `on:` (YAML 1.1 readers take the key for `true`).
+fn triggers(doc: &Value) -> Triggers {
+    let Some(on) = doc.get("on").or_else(|| doc.get("true")) else {
+        return Triggers::default();
+    };
+    let events: Vec<(String, Option<&Value>)> = match on {
+        Value::String(e) => vec![(e.clone(), None)],
+        Value::Array(a) => a.iter().filter_map(s).map(|e| (e, None)).collect(),
+        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), Some(v))).collect(),
+        _ => return Triggers::default(),
+    };
+    let mut on_change = Vec::new();
+    for (e, cfg) in &events {
+        if !CHANGE_EVENTS.contains(&e.as_str()) {
+            continue;
+        }
+        let get = |k: &str| cfg.and_then(|c| c.get(k));
+        if e == "push"
+            && (get("tags").is_some() || get("tags-ignore").is_some())
+            && get("branches").is_none()
+            && get("branches-ignore").is_none()
+        {
+            // a push filtered on tags only runs for tag pushes
+            continue;
+        }
+        let filtered = matches!(e.as_str(), "push" | "pull_request" | "pull_request_target");
+        on_change.push(PathFilter {
+            event: e.clone(),
+            paths: if filtered {
+                patterns(get("paths"))
+            } else {
+                Vec::new()
+            },
+            ignore: if filtered {
+                patterns(get("paths-ignore"))
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    Triggers {
+        on_change: Some(on_change),
+        events: events.into_iter().map(|(e, _)| e).collect(),
+    }
 }
 
 /// The line of the first command of a `run:` block (its first non-empty line, found in the
@@ -258,6 +462,7 @@ pub fn read(path: &str, text: &str) -> Found {
             return found;
         }
     };
+    found.triggers = triggers(&doc);
     let mut budget = Budget::new(&budget::RESOLVE);
     if let Err(o) = read_jobs(path, text, &doc, &mut found, &mut budget) {
         found.builds.clear();
@@ -722,6 +927,112 @@ impl StepAt<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `on:` as GitHub reads it for a change of some paths: which workflows run (Ok) and why the
+    /// others do not.
+    #[test]
+    fn triggers_decide_whether_a_change_runs_the_workflow() {
+        let paths_skip = Err(Skip::Paths);
+        let events = |e: &[&str]| Err(Skip::Events(e.iter().map(|x| x.to_string()).collect()));
+        let cases: Vec<(&str, &[&str], Result<(), Skip>)> = vec![
+            ("on: push", &["a"], Ok(())),
+            ("on: [pull_request, release]", &["a"], Ok(())),
+            (
+                "on:\n  release:\n    types: [published]\n",
+                &["a"],
+                events(&["release"]),
+            ),
+            (
+                "on:\n  schedule:\n    - cron: '0 0 * * *'\n  workflow_dispatch:\n",
+                &["a"],
+                events(&["schedule", "workflow_dispatch"]),
+            ),
+            // a push filtered on tags only runs for tag pushes
+            (
+                "on:\n  push:\n    tags: ['v*']\n",
+                &["a"],
+                events(&["push"]),
+            ),
+            (
+                "on:\n  push:\n    tags: ['v*']\n    branches: [main]\n",
+                &["a"],
+                Ok(()),
+            ),
+            // reusable and chained workflows run when their caller does
+            ("on: workflow_call", &["a"], Ok(())),
+            (
+                "on:\n  pull_request:\n    paths: ['app/**']\n",
+                &["app/x/y.go"],
+                Ok(()),
+            ),
+            (
+                "on:\n  pull_request:\n    paths: ['app/**']\n",
+                &["docs/a.md"],
+                paths_skip.clone(),
+            ),
+            // `*` stays in one directory, `**/` may match none
+            (
+                "on:\n  pull_request:\n    paths: ['*.go']\n",
+                &["cmd/a.go"],
+                paths_skip.clone(),
+            ),
+            (
+                "on:\n  pull_request:\n    paths: ['**/Dockerfile']\n",
+                &["Dockerfile"],
+                Ok(()),
+            ),
+            // the last matching pattern decides
+            (
+                "on:\n  pull_request:\n    paths: ['app/**', '!app/docs/**']\n",
+                &["app/docs/a.md"],
+                paths_skip.clone(),
+            ),
+            (
+                "on:\n  pull_request:\n    paths-ignore: ['**.md', 'docs/**']\n",
+                &["README.md", "docs/x.txt"],
+                paths_skip.clone(),
+            ),
+            (
+                "on:\n  pull_request:\n    paths-ignore: ['**.md']\n",
+                &["README.md", "src/a.rs"],
+                Ok(()),
+            ),
+            // one event without a filter is enough
+            (
+                "on:\n  push:\n    branches: [main]\n  pull_request:\n    paths: ['app/**']\n",
+                &["docs/a.md"],
+                Ok(()),
+            ),
+            // no `on:` (not a workflow GitHub runs, or unreadable): taken to run
+            ("jobs: {}\n", &["a"], Ok(())),
+        ];
+        for (on, changed, want) in cases {
+            let doc = crate::engine::decl::load_yaml(on).unwrap();
+            assert_eq!(
+                triggers(&doc).runs_for(changed),
+                want,
+                "{on:?} for {changed:?}"
+            );
+        }
+    }
+
+    /// A pattern that cannot be compiled (a class `[z-a]` with its range backwards) leaves the filter
+    /// taken to match, and a hostile number of patterns is not compiled.
+    #[test]
+    fn filters_that_cannot_be_read_are_taken_to_match() {
+        let f = PathFilter {
+            event: "pull_request".into(),
+            paths: vec!["[z-a]".into()],
+            ignore: Vec::new(),
+        };
+        assert!(f.passes(&["zzz"]));
+        let many = PathFilter {
+            event: "pull_request".into(),
+            paths: (0..10_000).map(|i| format!("p{i}/**")).collect(),
+            ignore: Vec::new(),
+        };
+        assert!(many.passes(&["zzz"]));
+    }
 
     #[test]
     fn build_push_and_bake_steps() {

@@ -7,10 +7,15 @@
 //! `CACHEBUST_CORPUS=name,name` runs only those repositories; `CACHEBUST_CORPUS_LAST=N` replays
 //! N commits; `CACHEBUST_CORPUS_JOBS=N` checks N repositories at once (the timings then share
 //! the machine: keep 1 for the figures); `CACHEBUST_BIN=path` checks that binary instead of the
-//! one cargo built.
+//! one cargo built. Invariant 3 (the builds found against `docker compose config` and `docker
+//! buildx bake --print`) runs at each repository's head and at the newest commits that change a
+//! Compose or bake file, `CACHEBUST_CORPUS_DISCOVERY=N` of them (5), when the Docker client with
+//! Compose and buildx is there (`CACHEBUST_DOCKER28_BIN`, `CACHEBUST_DOCKER28_CONFIG`).
 
 #[path = "../integration/support/corpus.rs"]
 mod corpus;
+#[path = "../integration/support/realtools.rs"]
+mod realtools;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -40,6 +45,12 @@ fn main() {
         same_every: 5,
         fix_commits: 12,
         formats_every: 10,
+        // invariant 3 needs the Docker client with Compose and buildx (tools/docker-current.sh)
+        real_tools: realtools::docker28(),
+        discovery_commits: std::env::var("CACHEBUST_CORPUS_DISCOVERY")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5),
     };
     let todo: Vec<(String, PathBuf)> = bundles(&dir)
         .into_iter()
@@ -54,11 +65,21 @@ fn main() {
                     let next = queue.lock().unwrap().next();
                     let Some((name, bundle)) = next else { break };
                     let run = check_repo(&name, &bundle, &bin, &opts);
+                    let by = run.by_invariant();
                     eprintln!(
-                        "{name}: {} violations ({:.1} s history)",
+                        "{name}: {} violations (I1 {}, I2 {}, I3 {}, I4 {}, I5 {}; {} declarations compared; {:.1} s history)",
                         run.violations.len(),
+                        by.get(&1).unwrap_or(&0),
+                        by.get(&2).unwrap_or(&0),
+                        by.get(&3).unwrap_or(&0),
+                        by.get(&4).unwrap_or(&0),
+                        by.get(&5).unwrap_or(&0),
+                        run.declarations_compared,
                         run.history_time.as_secs_f64()
                     );
+                    for v in &run.violations {
+                        eprintln!("  {} I{}: {}", v.commit, v.invariant, v.detail);
+                    }
                     done.lock().unwrap().push(run);
                 }
             });
@@ -71,13 +92,13 @@ fn main() {
 
 fn report(runs: &[RepoRun]) {
     println!(
-        "\n| repository | commits | touch inputs | rebuild | builds | I1 | I2 | I4 | I5 | base=head runs | fixes checked | outputs | history | git log | ratio |"
+        "\n| repository | commits | touch inputs | rebuild | builds | I1 | I2 | I3 | I4 | I5 | base=head runs | fixes checked | outputs | history | git log | ratio |"
     );
     println!(
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let mut ratios = Vec::new();
-    let mut totals = [0usize; 6];
+    let mut totals = [0usize; 9];
     for r in runs {
         let by = r.by_invariant();
         let g = r.gitlog_time.as_secs_f64().max(1e-4);
@@ -86,10 +107,13 @@ fn report(runs: &[RepoRun]) {
         for (i, k) in [1u8, 2, 4, 5].iter().enumerate() {
             totals[i] += by.get(k).copied().unwrap_or(0);
         }
+        totals[6] += by.get(&3).copied().unwrap_or(0);
+        totals[7] += r.trees_checked;
+        totals[8] += r.declarations_compared;
         totals[4] += r.fixes_checked;
         totals[5] += r.commits;
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} s | {:.3} s | {:.0}x |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} s | {:.3} s | {:.0}x |",
             r.name,
             r.commits,
             r.touching,
@@ -97,6 +121,7 @@ fn report(runs: &[RepoRun]) {
             r.builds_seen,
             by.get(&1).unwrap_or(&0),
             by.get(&2).unwrap_or(&0),
+            by.get(&3).unwrap_or(&0),
             by.get(&4).unwrap_or(&0),
             by.get(&5).unwrap_or(&0),
             r.same_checked,
@@ -111,14 +136,17 @@ fn report(runs: &[RepoRun]) {
     let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
     let worst = ratios.last().copied().unwrap_or(0.0);
     println!(
-        "\n{} repositories, {} commits: violations I1 {}, I2 {}, I4 {}, I5 {}; {} fixes re-predicted; history vs git log: median {median:.0}x (target 20x), worst {worst:.0}x (target 100x)",
+        "\n{} repositories, {} commits: violations I1 {}, I2 {}, I3 {}, I4 {}, I5 {}; {} fixes re-predicted; {} trees, {} declarations compared with the real tools; history vs git log: median {median:.0}x (target 20x), worst {worst:.0}x (target 100x)",
         runs.len(),
         totals[5],
         totals[0],
         totals[1],
+        totals[6],
         totals[2],
         totals[3],
-        totals[4]
+        totals[4],
+        totals[7],
+        totals[8]
     );
     for r in runs {
         for v in &r.violations {

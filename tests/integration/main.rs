@@ -32,3 +32,4 @@ mod server;
 mod server_races;
 mod support;
 mod verify;
+mod workflow_triggers;

@@ -296,6 +296,7 @@ fn func(name: &str, expand_final: bool, args: &[Bound]) -> Bound {
         "equal" | "notequal" | "and" | "or" | "not" | "contains" => SCALAR,
         "lower" | "upper" => Size::text(t(0).saturating_mul(3)),
         "trimspace" | "trimprefix" | "trimsuffix" => Size::text(t(0)),
+        "md5" => Size::text(32),
         // every character boundary may take the replacement
         "replace" => Size::text(add(t(0), add(t(0), 1).saturating_mul(t(2)))),
         "coalesce" => args

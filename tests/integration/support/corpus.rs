@@ -16,8 +16,9 @@
 //!    characters, an empty name or an empty code span, and the JSON agrees with itself and with
 //!    git (changed paths cited exist in the commit, counts add up).
 //!
-//! Invariant 3 (the builds found equal what `docker compose config` and `docker buildx bake
-//! --print` resolve) needs the real tools and lives in `tests/integration/discovery.rs`.
+//! 3. The builds found equal what `docker compose config` and `docker buildx bake --print`
+//!    resolve (`support::realtools::check_tree`, with the real tools of `Options::real_tools`):
+//!    at the head, and at the newest commits that change a Compose or bake file.
 
 #![allow(dead_code)]
 
@@ -27,6 +28,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use super::realtools;
 
 /// How much of a repository to check.
 #[derive(Debug, Clone)]
@@ -39,6 +42,12 @@ pub struct Options {
     pub fix_commits: usize,
     /// Invariant 5's text, markdown and SARIF outputs on every n-th rebuilding commit.
     pub formats_every: usize,
+    /// Invariant 3: the Docker client with Compose and buildx (`realtools::docker28`); `None`
+    /// leaves it out.
+    pub real_tools: Option<(PathBuf, PathBuf)>,
+    /// Invariant 3 at the head and at most this many more commits that change a Compose or
+    /// bake file.
+    pub discovery_commits: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +71,9 @@ pub struct RepoRun {
     pub same_checked: usize,
     pub fixes_checked: usize,
     pub outputs_checked: usize,
+    /// Invariant 3: trees checked against the real tools, declarations compared.
+    pub trees_checked: usize,
+    pub declarations_compared: usize,
     pub violations: Vec<Violation>,
 }
 
@@ -434,6 +446,107 @@ fn self_consistent(v: &Value, changed: &BTreeSet<String>) -> Vec<String> {
     bad
 }
 
+/// A file rewritten on both sides of a change: its path, and its text → the new text.
+pub type Rewrite<'a> = (&'a str, &'a dyn Fn(&str) -> String);
+
+/// Invariants 4 and 5 for the fixes `analyze` proposes on each of `commits` (against its first
+/// parent) of `bundle`: what each fix claims against the re-prediction of the tree with it.
+/// `edit` rewrites a file on both sides first: (path, its text → the new text).
+pub fn check_commit_fixes(
+    name: &str,
+    bundle: &Path,
+    bin: &Path,
+    commits: &[&str],
+    edit: Option<Rewrite<'_>>,
+) -> RepoRun {
+    let tmp = std::env::temp_dir().join(format!(
+        "cb-fixes-{}-{}-{}",
+        name,
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let repo = tmp.join("repo.git");
+    let o = Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(bundle)
+        .arg(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut cx = Ctx {
+        bin,
+        repo,
+        subjects: Vec::new(),
+        tmp: tmp.clone(),
+        run: RepoRun {
+            name: name.to_string(),
+            ..RepoRun::default()
+        },
+    };
+    for c in commits {
+        let c = git_text(&cx.repo, &["rev-parse", c]).trim().to_string();
+        let p = git_text(&cx.repo, &["rev-parse", &format!("{c}^1")])
+            .trim()
+            .to_string();
+        cx.run.commits += 1;
+        let (p, c) = match edit {
+            Some((path, f)) => (with_file(&cx, &p, path, f), with_file(&cx, &c, path, f)),
+            None => (p, c),
+        };
+        if let Some(v) = cx.analyze_json(&p, &c, 5) {
+            check_fixes(&mut cx, &p, &c, &v);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    cx.run
+}
+
+/// `commit` with the file at `path` rewritten by `f`, as a new commit on top of it.
+fn with_file(cx: &Ctx<'_>, commit: &str, path: &str, f: &dyn Fn(&str) -> String) -> String {
+    let old = git_text(&cx.repo, &["show", &format!("{commit}:{path}")]);
+    let new = f(&old);
+    let idx = cx.tmp.join("edit.idx");
+    let _ = std::fs::remove_file(&idx);
+    let run = |args: &[&str], input: Option<&str>| -> String {
+        let mut c = Command::new("git");
+        c.arg("--git-dir")
+            .arg(&cx.repo)
+            .env("GIT_INDEX_FILE", &idx)
+            .env("GIT_AUTHOR_NAME", "corpus")
+            .env("GIT_AUTHOR_EMAIL", "corpus@example.invalid")
+            .env("GIT_COMMITTER_NAME", "corpus")
+            .env("GIT_COMMITTER_EMAIL", "corpus@example.invalid")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = c.spawn().expect("running git");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            if let Some(i) = input {
+                stdin.write_all(i.as_bytes()).unwrap();
+            }
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    run(&["read-tree", commit], None);
+    let blob = run(&["hash-object", "-w", "--stdin"], Some(&new));
+    run(
+        &[
+            "update-index",
+            "--cacheinfo",
+            &format!("100644,{blob},{path}"),
+        ],
+        None,
+    );
+    let tree = run(&["write-tree"], None);
+    run(&["commit-tree", &tree, "-p", commit, "-m", "edit"], None)
+}
+
 /// Runs every invariant over the newest `opts.last` commits of `bundle`.
 pub fn check_repo(name: &str, bundle: &Path, bin: &Path, opts: &Options) -> RepoRun {
     let tmp = std::env::temp_dir().join(format!(
@@ -658,6 +771,13 @@ fn run_all(cx: &mut Ctx<'_>, opts: &Options) {
         }
     }
 
+    discovery(
+        cx,
+        opts,
+        &commits[..last.max(1).min(commits.len())],
+        &parent,
+    );
+
     // invariants 4 and 5 on the rebuilding commits
     let mut fix_commits = 0;
     for (i, c) in rebuilding_commits.iter().enumerate() {
@@ -684,6 +804,62 @@ fn run_all(cx: &mut Ctx<'_>, opts: &Options) {
         if want_fixes && check_fixes(cx, &p, c, &v) {
             fix_commits += 1;
         }
+    }
+}
+
+/// Invariant 3 at the head and at the newest commits (at most `opts.discovery_commits`) that
+/// change a Compose or bake file: the commit's tree checked out, `cachebust builds` there
+/// against `docker compose config` and `docker buildx bake --print`.
+fn discovery(
+    cx: &mut Ctx<'_>,
+    opts: &Options,
+    commits: &[String],
+    parent: &BTreeMap<String, String>,
+) {
+    let Some(docker) = opts.real_tools.clone() else {
+        return;
+    };
+    let mut at: Vec<String> = commits.iter().take(1).cloned().collect();
+    for c in commits.iter().skip(1) {
+        if at.len() > opts.discovery_commits {
+            break;
+        }
+        let Some(p) = parent.get(c) else { continue };
+        let declares = cx.changed(p, c).iter().any(|f| {
+            cachebust::engine::discover::is_compose_name(f)
+                || cachebust::engine::discover::is_bake_name(f)
+        });
+        if declares {
+            at.push(c.clone());
+        }
+    }
+    for c in at {
+        let dir = cx.tmp.join(format!("tree-{}", &c[..12.min(c.len())]));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let archive = git(&cx.repo, &["archive", &c]);
+        let mut tar = Command::new("tar")
+            .arg("-x")
+            .arg("-C")
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("running tar");
+        {
+            use std::io::Write;
+            let _ = tar.stdin.take().unwrap().write_all(&archive.stdout);
+        }
+        if !tar.wait().is_ok_and(|s| s.success()) {
+            cx.violation(3, &c, "the tree does not unpack".into());
+            continue;
+        }
+        let check = realtools::check_tree(&docker, cx.bin, &dir);
+        cx.run.trees_checked += 1;
+        cx.run.declarations_compared += check.compared;
+        for m in check.mismatches {
+            cx.violation(3, &c, m);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

@@ -4,6 +4,7 @@ pub mod corpus;
 pub mod docker;
 pub mod github;
 pub mod proofs;
+pub mod realtools;
 pub mod trees;
 
 /// Runs `cmd` (stdin closed, output captured), killing it past `deadline`: a test never hangs on
