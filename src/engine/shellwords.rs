@@ -21,12 +21,13 @@ pub enum Unclassified {
     UnbalancedQuotes,
 }
 
-/// How a simple command ends: `&&`, `||`, or anything else (`;`, `|`, `&`, a newline, a
-/// parenthesis, the end).
+/// How a simple command ends: `&&`, `||`, a closing parenthesis (which also ends a `case`
+/// pattern), or anything else (`;`, `|`, `&`, a newline, an opening parenthesis, the end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sep {
+pub enum Sep {
     And,
     Or,
+    Close,
     Other,
 }
 
@@ -111,6 +112,7 @@ pub(crate) fn lex(command: &str) -> Result<Vec<(Vec<String>, Sep)>, Unclassified
                         chars.next();
                         Sep::Or
                     }
+                    (')', _) => Sep::Close,
                     _ => Sep::Other,
                 };
                 flush_cmd(&mut cur, &mut out, sep);
