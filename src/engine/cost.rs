@@ -116,8 +116,12 @@ pub fn model_run_in(
         Ok(c) => c,
         Err(why) => return (GENERIC_RUN, Vec::new(), Some(why)),
     };
-    // `sh -c "…"` runs its script: its commands count too (one level)
-    let programs = super::shell::programs_of(&commands);
+    // `sh -c "…"` runs its script: its commands count too (one level); `mvn -v` builds nothing
+    let programs: Vec<super::shell::Program> = super::shell::commands_of(&commands)
+        .into_iter()
+        .filter(|(w, p)| !super::tools::version_check(w, p))
+        .map(|(_, p)| p)
+        .collect();
     let mut total: Option<Estimate> = None;
     let mut labels = Vec::new();
     for tool in super::tools::TOOLS {
@@ -134,15 +138,37 @@ pub fn model_run_in(
         }) {
             e = e.scale(0.5);
         }
-        total = Some(total.map_or(e, |t| t.add(e)));
+        total = Some(total.map_or(e, |t| t.plus(e)));
         labels.push(tool.label);
     }
     for r in refetch {
         if let Some(est) = super::tools::labelled(r).and_then(|t| t.cost) {
-            total = Some(total.map_or(est, |t| t.add(est)));
+            total = Some(total.map_or(est, |t| t.plus(est)));
         }
     }
     (total.unwrap_or(GENERIC_RUN), labels, None)
+}
+
+/// How many programs an "unknown" label names at most.
+const UNPRICED_NAMED: usize = 3;
+
+/// The programs of a RUN that the model cannot price: neither a tool of the table nor a cheap
+/// command (`./build.sh`, `bench migrate`, `chmod -R …`), in order, each once. Empty when the
+/// text cannot be read (it gets the generic range and says why).
+pub fn unpriced(command: &str, absent: &[String]) -> Vec<String> {
+    let Ok(commands) = runnable_commands(command, absent) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (w, p) in super::shell::commands_of(&commands) {
+        if super::tools::priced(&p) || super::tools::cheap(&w, &p) {
+            continue;
+        }
+        if !out.contains(&p.name) {
+            out.push(p.name);
+        }
+    }
+    out
 }
 
 /// Approximate compressed size in MB of a base image, from its name and tag.
@@ -219,11 +245,36 @@ fn image_megabytes(reference: &str) -> f64 {
 }
 
 /// Model estimate of one step.
-pub fn model_step(f: &StepFact) -> (Estimate, String) {
+/// `None` for a RUN the model cannot price (see [`unpriced`]): its label starts with
+/// `unknown`, and it adds nothing to the totals.
+pub fn model_step(f: &StepFact) -> (Option<Estimate>, String) {
     let (e, label) = match f.kind {
         Kind::Run => {
             let (e, labels, why) =
                 model_run_in(&f.command, &f.cache_mounts, &f.absent_files, &f.refetch);
+            if why.is_none() && labels.is_empty() && f.refetch.is_empty() {
+                let names = unpriced(&f.command, &f.absent_files);
+                if !names.is_empty() {
+                    let shown: Vec<String> = names
+                        .iter()
+                        .take(UNPRICED_NAMED)
+                        .map(|n| format!("`{}`", n.replace('`', "'")))
+                        .collect();
+                    let more = names.len().saturating_sub(UNPRICED_NAMED);
+                    return (
+                        None,
+                        format!(
+                            "unknown: no model for {}{}",
+                            shown.join(", "),
+                            if more > 0 {
+                                format!(" and {more} more")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    );
+                }
+            }
             let label = match why {
                 Some(Unclassified::TooLong) => format!(
                     "RUN longer than {} KB, not classified (generic range)",
@@ -260,7 +311,7 @@ pub fn model_step(f: &StepFact) -> (Estimate, String) {
                         .join(", ")
                 )
             };
-            return (e, label);
+            return (Some(e), label);
         }
         Kind::Copy | Kind::Add if f.remote => (Estimate::new(2.0, 0.5, 30.0), "download".into()),
         Kind::Copy | Kind::Add => match f.bytes {
@@ -288,7 +339,7 @@ pub fn model_step(f: &StepFact) -> (Estimate, String) {
         }
         _ => (Estimate::new(0.0, 0.0, 0.0), String::new()),
     };
-    (e, label)
+    (Some(e), label)
 }
 
 fn collapse(s: &str) -> String {
@@ -398,6 +449,7 @@ pub fn apply(
     let mut rebuild = Estimate::new(0.0, 0.0, 0.0);
     let mut full = Estimate::new(0.0, 0.0, 0.0);
     let mut untimed = Vec::new();
+    let (mut unknown, mut unknown_rebuilt) = (0usize, 0usize);
     for step in report.steps.iter_mut() {
         if step.status == Status::Unused {
             continue;
@@ -418,18 +470,18 @@ pub fn apply(
                     .as_deref()
                     .is_none_or(|d| wildcard(d, &report.path))
         });
-        let (est, source, label) = if let Some(r) = over {
+        let (est, source, label): (Option<Estimate>, _, _) = if let Some(r) = over {
             let [lo, hi] = r.range.unwrap_or([r.seconds, r.seconds]);
             (
-                Estimate::new(r.seconds, lo, hi),
+                Some(Estimate::new(r.seconds, lo, hi)),
                 CostSource::Config,
                 Some(format!("configured for `{}`", r.pattern)),
             )
         } else if let Some((e, _)) = sampled(logs, f) {
-            (e, CostSource::Timings, None)
+            (Some(e), CostSource::Timings, None)
         } else if let Some((e, n)) = sampled(timed.ci, f) {
             (
-                e,
+                Some(e),
                 CostSource::Records,
                 Some(format!("{n} sample{}", if n == 1 { "" } else { "s" })),
             )
@@ -442,13 +494,21 @@ pub fn apply(
         };
         step.cost_source = Some(source);
         step.cost_label = label;
+        let Some(est) = est else {
+            // the model cannot price it: counted, not guessed
+            unknown += 1;
+            if step.status == Status::Rebuilt {
+                unknown_rebuilt += 1;
+            }
+            continue;
+        };
         step.estimated_seconds = Some(round(est.seconds));
         let sampled = matches!(source, CostSource::Timings | CostSource::Records);
         step.estimated_range =
             (!sampled || est.low != est.high).then(|| [round(est.low), round(est.high)]);
-        full = full.add(est);
+        full = full.plus(est);
         if step.status == Status::Rebuilt {
-            rebuild = rebuild.add(est);
+            rebuild = rebuild.plus(est);
         }
     }
     let built = report.summary.rebuilt + report.summary.cached;
@@ -469,6 +529,8 @@ pub fn apply(
         },
         logs: logs.len() + timed.ci.len(),
         steps_without_timing: untimed,
+        unknown_steps: unknown,
+        unknown_rebuilt_steps: unknown_rebuilt,
     });
 }
 
@@ -629,7 +691,117 @@ mod tests {
             refetch: vec![],
             absent_files: vec![],
         };
-        assert_eq!(model_step(&f).0.seconds, 0.0);
+        assert_eq!(model_step(&f).0.map(|e| e.seconds), Some(0.0));
+    }
+
+    fn run_fact(command: &str) -> StepFact {
+        StepFact {
+            line: 1,
+            kind: Kind::Run,
+            stage: String::new(),
+            position: None,
+            texts: vec![],
+            pattern: None,
+            command: command.into(),
+            cache_mounts: vec![],
+            bytes: None,
+            remote: false,
+            refetch: vec![],
+            absent_files: vec![],
+        }
+    }
+
+    /// Issue 31 part 5: test runners, linters, bundlers, bun, cross-compilers, docs builders
+    /// and framework installers seen in the real-repository corpus are priced (with a range);
+    /// a RUN the model cannot price is "unknown", with no number; a RUN of cheap commands only
+    /// keeps the generic range.
+    #[test]
+    fn tools_of_the_corpus_are_priced_and_the_rest_is_unknown() {
+        let priced: &[(&str, &str)] = &[
+            ("go test -race ./...", "go test"),
+            ("golangci-lint run --timeout 5m ./...", "linter"),
+            ("ruff check . && mypy src", "linter"),
+            ("bun install --frozen-lockfile", "bun install"),
+            ("bun run build", "JS build"),
+            ("xx-go build -o /out/app ./cmd/app", "go build"),
+            (
+                "xx-cargo build --release --target-dir ./build",
+                "cargo build",
+            ),
+            ("xx-apk add --no-cache gcc musl-dev", "apk add"),
+            (
+                "bench init --skip-redis-config-generation frappe-bench",
+                "framework install",
+            ),
+            (
+                "composer create-project laravel/laravel app",
+                "framework install",
+            ),
+            ("yarn build:web", "JS build"),
+            ("npm run build-docker", "JS build"),
+            ("npx vite build && npx esbuild src/x.ts", "JS build"),
+            (
+                "PNPM_IGNORE_SCRIPTS=none pnpm --filter backend deploy --prod /app",
+                "pnpm install",
+            ),
+            ("pytest -q tests", "Python tests"),
+            ("pnpm test", "JS tests"),
+            ("cargo test --workspace", "cargo test/check"),
+            ("mkdocs build --strict", "docs build"),
+            ("hugo --minify", "docs build"),
+            ("zig cc -o /out/x x.c", "zig build"),
+            (
+                "docker-php-ext-install -j$(nproc) pdo_mysql",
+                "PHP extension build",
+            ),
+            (
+                "curl -fsSL https://example.com/x.tgz | tar -xz -C /opt",
+                "download",
+            ),
+        ];
+        for (cmd, want) in priced {
+            let (e, label) = model_step(&run_fact(cmd));
+            let e = e.unwrap_or_else(|| panic!("{cmd}: {label}"));
+            assert!(label.split(" + ").any(|l| l == *want), "{cmd}: {label}");
+            assert!(e.low < e.seconds && e.seconds < e.high, "{cmd}: {e:?}");
+            assert!(e.seconds >= 5.0, "{cmd}: {e:?}");
+        }
+        let unknown: &[(&str, &str)] = &[
+            ("./build.sh --release", "unknown: no model for `build.sh`"),
+            ("chmod -R 755 /app", "unknown: no model for `chmod`"),
+            (
+                "chmod 700 node_modules/puppeteer/.local-chromium/linux-*/chrome-linux/chrome",
+                "unknown: no model for `chmod`",
+            ),
+            (
+                "bench migrate && a && b && c",
+                "unknown: no model for `bench`, `a`, `b` and 1 more",
+            ),
+            ("sh /install.sh", "unknown: no model for `sh`"),
+        ];
+        for (cmd, want) in unknown {
+            assert_eq!(
+                model_step(&run_fact(cmd)),
+                (None, want.to_string()),
+                "{cmd}"
+            );
+        }
+        let cheap = [
+            "mkdir -p /app && echo ok > /app/x",
+            "useradd --system app && chown app /data",
+            "chmod +x /entrypoint.sh",
+            "mvn -v && go version",
+            "case \"$arch\" in amd64) a=x ;; *) echo no ;; esac",
+            "cat <<EOF > /etc/x\nbench init\nEOF",
+            "sh -c 'ln -s /a /b'",
+        ];
+        for cmd in cheap {
+            assert_eq!(
+                model_step(&run_fact(cmd)),
+                (Some(GENERIC_RUN), "RUN (no known tool)".to_string()),
+                "{cmd}"
+            );
+        }
     }
 
     #[test]

@@ -59,6 +59,15 @@ pub fn program(cmd: &[String]) -> Option<Program> {
             i += 1;
             continue;
         }
+        // a parameter expansion in command position (`${DEBUG:+env RUST_LOG=debug} cargo …`)
+        // expands to a wrapper or to nothing: skip it to the word that closes it
+        if w.starts_with("${") {
+            while cmd.get(i).is_some_and(|x| !x.contains('}')) {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
         if matches!(
             w,
             "sudo" | "env" | "exec" | "time" | "nice" | "nohup" | "command" | "npx" | "bunx"
@@ -279,7 +288,7 @@ pub fn runnable_commands(
                 } else if c.len() == 1 && c[0] == "esac" {
                     cases = cases.saturating_sub(1);
                 }
-                !is_syntax(c) && !(cases > 0 && *sep == Sep::Close)
+                !(is_syntax(c) || (cases > 0 && *sep == Sep::Close))
             })
             .map(|(c, _)| c)
             .collect());
@@ -495,6 +504,10 @@ mod tests {
             ("sudo -E pip3 install -r r.txt", &["pip3 install r.txt"]),
             ("sudo -u app -H bundle install", &["bundle install"]),
             ("nice -n 10 make -j4", &["make"]),
+            (
+                "${DBG:+env RUST_LOG=debug} xx-cargo build -r",
+                &["xx-cargo build"],
+            ),
             ("python3 -m pip install flask", &["pip install flask"]),
             (
                 "sh -c \"npm ci && npm run build\"",
@@ -511,6 +524,10 @@ mod tests {
             ),
             ("# apt-get install x\necho ok", &["echo ok"]),
             ("true || exit 1", &["exit 1"]),
+            (
+                "make >/dev/null 2>&1 && go vet &>/dev/null",
+                &["make >/dev/null 2>&1", "go vet &>/dev/null"],
+            ),
             (
                 "cat <<EOF > /x\nhello\nEOF\nyarn install --frozen-lockfile",
                 &["cat <<EOF > /x", "yarn install --frozen-lockfile"],

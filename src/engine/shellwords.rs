@@ -101,6 +101,11 @@ pub(crate) fn lex(command: &str) -> Result<Vec<(Vec<String>, Sep)>, Unclassified
                 }
                 flush_cmd(&mut cur, &mut out, Sep::Other);
             }
+            // `2>&1`, `>&2`, `&>/dev/null`: a redirection, no separator
+            '&' if (in_word && word.ends_with('>')) || chars.peek() == Some(&'>') => {
+                word.push(c);
+                in_word = true;
+            }
             '&' | '|' | ';' | '\n' | '(' | ')' => {
                 flush_word(&mut word, &mut in_word, &mut cur);
                 let sep = match (c, chars.peek()) {

@@ -19,7 +19,7 @@ impl Estimate {
     pub const fn new(seconds: f64, low: f64, high: f64) -> Estimate {
         Estimate { seconds, low, high }
     }
-    pub fn add(self, o: Estimate) -> Estimate {
+    pub fn plus(self, o: Estimate) -> Estimate {
         Estimate::new(
             self.seconds + o.seconds,
             self.low + o.low,
@@ -134,7 +134,12 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "apt",
         label: "apt-get install",
-        runs: &[&["apt-get", "install"], &["apt", "install"]],
+        runs: &[
+            &["apt-get", "install"],
+            &["apt", "install"],
+            &["xx-apt-get", "install"],
+            &["xx-apt", "install"],
+        ],
         cost: Some(Estimate::new(30.0, 10.0, 120.0)),
         mount_dirs: &["/var/cache/apt", "/var/lib/apt"],
         mount_runs: &[&["apt-get", "install"]],
@@ -154,7 +159,7 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "apk",
         label: "apk add",
-        runs: &[&["apk", "add"]],
+        runs: &[&["apk", "add"], &["xx-apk", "add"]],
         cost: Some(Estimate::new(6.0, 2.0, 30.0)),
         mount_dirs: &["/var/cache/apk", "/etc/apk/cache"],
         mount_runs: &[&["apk", "add"]],
@@ -221,7 +226,12 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "pnpm",
         label: "pnpm install",
-        runs: &[&["pnpm", "install"], &["pnpm", "i"], &["pnpm", "fetch"]],
+        runs: &[
+            &["pnpm", "install"],
+            &["pnpm", "i"],
+            &["pnpm", "fetch"],
+            &["pnpm", "deploy"],
+        ],
         cost: Some(Estimate::new(30.0, 10.0, 120.0)),
         mount_dirs: &["pnpm"],
         installs: &[&["pnpm", "install"], &["pnpm", "i"]],
@@ -333,7 +343,12 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         name: "go build",
         label: "go build",
-        runs: &[&["go", "build"], &["go", "install"]],
+        runs: &[
+            &["go", "build"],
+            &["go", "install"],
+            &["xx-go", "build"],
+            &["xx-go", "install"],
+        ],
         cost: Some(Estimate::new(40.0, 10.0, 180.0)),
         mount_dirs: &["/root/.cache/go-build", "go-build"],
         mount_runs: &[&["go", "build"]],
@@ -375,6 +390,10 @@ pub const TOOLS: &[Tool] = &[
             &["cargo", "build"],
             &["cargo", "install"],
             &["cargo", "chef", "cook"],
+            &["xx-cargo", "build"],
+            &["xx-cargo", "install"],
+            &["cross", "build"],
+            &["cargo", "zigbuild"],
         ],
         cost: Some(Estimate::new(180.0, 60.0, 900.0)),
         mount_dirs: &["/usr/local/cargo/registry", "target"],
@@ -488,14 +507,27 @@ pub const TOOLS: &[Tool] = &[
         name: "JS build",
         label: "JS build",
         runs: &[
-            &["npm", "run", "build"],
-            &["yarn", "build"],
-            &["pnpm", "build"],
-            &["pnpm", "run", "build"],
+            &["npm", "run", "build*"],
+            &["yarn", "build*"],
+            &["yarn", "run", "build*"],
+            &["pnpm", "build*"],
+            &["pnpm", "run", "build*"],
+            &["bun", "run", "build*"],
+            &["bun", "build"],
             &["tsc"],
             &["webpack"],
             &["vite", "build"],
             &["next", "build"],
+            &["nuxt", "build"],
+            &["ng", "build"],
+            &["esbuild"],
+            &["rollup"],
+            &["parcel", "build"],
+            &["turbo", "build*"],
+            &["turbo", "run", "build*"],
+            &["nx", "build"],
+            &["nx", "run-many"],
+            &["astro", "build"],
         ],
         cost: Some(Estimate::new(30.0, 10.0, 180.0)),
         compiles: &[
@@ -504,6 +536,208 @@ pub const TOOLS: &[Tool] = &[
             &["pnpm", "build"],
             &["tsc"],
         ],
+        ..Tool::NONE
+    },
+    Tool {
+        name: "bun",
+        label: "bun install",
+        runs: &[&["bun", "install"], &["bun", "i"]],
+        cost: Some(Estimate::new(10.0, 3.0, 60.0)),
+        mount_dirs: &["/root/.bun/install/cache", ".bun"],
+        ..Tool::NONE
+    },
+    Tool {
+        name: "go test",
+        label: "go test",
+        runs: &[
+            &["go", "test"],
+            &["gotestsum"],
+            &["go", "run", "gotest.tools/gotestsum*"],
+        ],
+        cost: Some(Estimate::new(60.0, 10.0, 600.0)),
+        mount_dirs: &["/root/.cache/go-build", "go-build"],
+        ..Tool::NONE
+    },
+    Tool {
+        name: "go run",
+        label: "go run/generate",
+        runs: &[&["go", "run"], &["go", "generate"], &["go", "vet"]],
+        cost: Some(Estimate::new(20.0, 3.0, 180.0)),
+        mount_dirs: &["/root/.cache/go-build", "go-build"],
+        ..Tool::NONE
+    },
+    Tool {
+        name: "cargo test",
+        label: "cargo test/check",
+        runs: &[
+            &["cargo", "test"],
+            &["cargo", "nextest"],
+            &["cargo", "check"],
+            &["cargo", "clippy"],
+            &["cargo", "doc"],
+        ],
+        cost: Some(Estimate::new(120.0, 30.0, 900.0)),
+        mount_dirs: &["/usr/local/cargo/registry", "target"],
+        ..Tool::NONE
+    },
+    Tool {
+        name: "python tests",
+        label: "Python tests",
+        runs: &[&["pytest"], &["py.test"], &["tox"], &["nox"]],
+        cost: Some(Estimate::new(40.0, 5.0, 600.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "JS tests",
+        label: "JS tests",
+        runs: &[
+            &["npm", "test"],
+            &["npm", "run", "test*"],
+            &["yarn", "test*"],
+            &["yarn", "run", "test*"],
+            &["pnpm", "test*"],
+            &["pnpm", "run", "test*"],
+            &["bun", "test"],
+            &["jest"],
+            &["vitest"],
+            &["mocha"],
+            &["playwright", "test"],
+        ],
+        cost: Some(Estimate::new(40.0, 5.0, 600.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "dotnet test",
+        label: "dotnet test",
+        runs: &[&["dotnet", "test"]],
+        cost: Some(Estimate::new(60.0, 10.0, 600.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "lint",
+        label: "linter",
+        runs: &[
+            &["golangci-lint"],
+            &["staticcheck"],
+            &["eslint"],
+            &["npm", "run", "lint*"],
+            &["yarn", "lint*"],
+            &["pnpm", "lint*"],
+            &["pnpm", "run", "lint*"],
+            &["ruff"],
+            &["flake8"],
+            &["pylint"],
+            &["mypy"],
+            &["black"],
+            &["shellcheck"],
+            &["hadolint"],
+            &["rubocop"],
+            &["tflint"],
+        ],
+        cost: Some(Estimate::new(30.0, 3.0, 300.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "zig",
+        label: "zig build",
+        runs: &[&["zig", "build"], &["zig", "cc"], &["zig", "c++"]],
+        cost: Some(Estimate::new(60.0, 10.0, 600.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "configure",
+        label: "configure",
+        runs: &[
+            &["configure"],
+            &["autoreconf"],
+            &["autogen.sh"],
+            &["meson", "setup"],
+        ],
+        cost: Some(Estimate::new(15.0, 3.0, 120.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "php extensions",
+        label: "PHP extension build",
+        runs: &[
+            &["docker-php-ext-install"],
+            &["pecl", "install"],
+            &["install-php-extensions"],
+        ],
+        cost: Some(Estimate::new(60.0, 15.0, 300.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "docs",
+        label: "docs build",
+        runs: &[
+            &["mkdocs", "build"],
+            &["sphinx-build"],
+            &["hugo"],
+            &["jekyll", "build"],
+            &["docusaurus", "build"],
+            &["mdbook", "build"],
+            &["antora"],
+        ],
+        cost: Some(Estimate::new(20.0, 3.0, 180.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "framework",
+        label: "framework install",
+        runs: &[
+            &["bench", "init"],
+            &["bench", "get-app"],
+            &["bench", "build"],
+            &["composer", "create-project"],
+            &["rails", "new"],
+            &["mix", "deps.get"],
+            &["mix", "release"],
+            &["mix", "compile"],
+        ],
+        cost: Some(Estimate::new(120.0, 30.0, 900.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "gem",
+        label: "gem install",
+        runs: &[&["gem", "install"]],
+        cost: Some(Estimate::new(20.0, 5.0, 180.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "conda",
+        label: "conda install",
+        runs: &[
+            &["conda", "install"],
+            &["conda", "create"],
+            &["conda", "env"],
+            &["mamba", "install"],
+            &["mamba", "create"],
+            &["micromamba", "install"],
+            &["micromamba", "create"],
+        ],
+        cost: Some(Estimate::new(90.0, 20.0, 600.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "toolchain",
+        label: "toolchain install",
+        runs: &[
+            &["rustup"],
+            &["rustup-init"],
+            &["nvm", "install"],
+            &["pyenv", "install"],
+            &["sdk", "install"],
+        ],
+        cost: Some(Estimate::new(20.0, 5.0, 120.0)),
+        ..Tool::NONE
+    },
+    Tool {
+        name: "download",
+        label: "download",
+        runs: &[&["curl"], &["wget"], &["git", "clone"], &["git", "fetch"]],
+        cost: Some(Estimate::new(5.0, 1.0, 60.0)),
         ..Tool::NONE
     },
     Tool {
@@ -544,6 +778,186 @@ pub fn installs_system_packages(p: &Program) -> bool {
 /// Whether `p` compiles (see [`Tool::compiles`]).
 pub fn compiles(p: &Program) -> bool {
     TOOLS.iter().any(|t| p.runs_any(t.compiles))
+}
+
+/// Programs that cost about nothing whatever their arguments: shell builtins, text tools on
+/// small files, users and groups, links and directories. A RUN of these alone gets the generic
+/// range; a RUN with a program that is neither in [`TOOLS`] nor cheap is not priced at all.
+const CHEAP: &[&str] = &[
+    "echo",
+    "printf",
+    "mkdir",
+    "ln",
+    "rm",
+    "rmdir",
+    "touch",
+    "cd",
+    "export",
+    "set",
+    "unset",
+    "umask",
+    "exit",
+    "return",
+    "local",
+    "shift",
+    "trap",
+    "alias",
+    "source",
+    ".",
+    "read",
+    "wait",
+    "cat",
+    "tee",
+    "sed",
+    "grep",
+    "egrep",
+    "fgrep",
+    "awk",
+    "cut",
+    "tr",
+    "sort",
+    "uniq",
+    "head",
+    "tail",
+    "wc",
+    "ls",
+    "stat",
+    "readlink",
+    "realpath",
+    "dirname",
+    "basename",
+    "which",
+    "type",
+    "printenv",
+    "date",
+    "uname",
+    "nproc",
+    "getent",
+    "id",
+    "whoami",
+    "hostname",
+    "mktemp",
+    "diff",
+    "useradd",
+    "groupadd",
+    "adduser",
+    "addgroup",
+    "usermod",
+    "groupmod",
+    "userdel",
+    "deluser",
+    "chpasswd",
+    "passwd",
+    "ldconfig",
+    "update-ca-certificates",
+    "update-alternatives",
+    "apt-mark",
+    "dpkg-architecture",
+    "sha256sum",
+    "sha512sum",
+    "sha1sum",
+    "md5sum",
+    "gpg",
+    "gpgconf",
+    "gpgv",
+    "xx-info",
+    "xx-verify",
+    "setcap",
+    "jq",
+    "envsubst",
+    "docker-php-ext-enable",
+    "docker-php-ext-configure",
+    "a2enmod",
+    "a2dismod",
+    "a2enconf",
+    "a2disconf",
+    "a2ensite",
+    "a2dissite",
+    "phpenmod",
+    "dpkg-divert",
+    "locale-gen",
+    "update-locale",
+];
+
+/// Subcommands that cost about nothing (`apt-get clean`, `git config`).
+const CHEAP_RUNS: &[&[&str]] = &[
+    &["apt-get", "clean"],
+    &["apt-get", "autoremove"],
+    &["apt-get", "autoclean"],
+    &["apt-get", "purge"],
+    &["apt-get", "remove"],
+    &["apt", "clean"],
+    &["apt", "autoremove"],
+    &["apt", "purge"],
+    &["apt", "remove"],
+    &["apk", "del"],
+    &["apk", "info"],
+    &["dnf", "clean"],
+    &["yum", "clean"],
+    &["microdnf", "clean"],
+    &["npm", "cache"],
+    &["npm", "config"],
+    &["yarn", "cache"],
+    &["yarn", "config"],
+    &["pnpm", "config"],
+    &["pip", "cache"],
+    &["pip", "config"],
+    &["go", "env"],
+    &["go", "clean"],
+    &["git", "config"],
+    &["git", "describe"],
+    &["git", "rev-parse"],
+    &["git", "log"],
+    &["git", "checkout"],
+    &["git", "reset"],
+    &["dpkg", "--print-architecture"],
+    &["cargo", "chef", "prepare"],
+    &["corepack", "enable"],
+    &["corepack", "prepare"],
+];
+
+/// File operations: cheap on a few files, but a recursive one or one over a pattern can copy a
+/// large tree into the layer (`chmod 700 node_modules/…/chrome`: 48 s in a harvested log).
+const FILE_OPS: &[&str] = &["chmod", "chown", "chgrp", "cp", "mv", "install"];
+
+/// Whether a simple command only prints a version or help (`go version`, `mvn -v`): it costs
+/// nothing, whatever tool it names.
+pub fn version_check(words: &[String], p: &Program) -> bool {
+    let at = words
+        .iter()
+        .rposition(|w| w.rsplit('/').next() == Some(p.name.as_str()))
+        .map_or(words.len(), |i| i + 1);
+    let rest = &words[at.min(words.len())..];
+    !rest.is_empty()
+        && rest.iter().all(|w| {
+            matches!(
+                w.as_str(),
+                "--version" | "-v" | "-V" | "version" | "--help" | "-h"
+            )
+        })
+}
+
+/// Whether a simple command costs about nothing (see [`CHEAP`]); a shell running a `-c` script
+/// is judged by the script's commands.
+pub fn cheap(words: &[String], p: &Program) -> bool {
+    if CHEAP.contains(&p.name.as_str()) || p.runs_any(CHEAP_RUNS) || version_check(words, p) {
+        return true;
+    }
+    if FILE_OPS.contains(&p.name.as_str()) {
+        let recursive = words.iter().any(|w| {
+            w == "--recursive"
+                || (w.starts_with('-')
+                    && !w.starts_with("--")
+                    && w.chars().any(|c| matches!(c, 'R' | 'r' | 'a')))
+        });
+        return !recursive && !p.args.iter().any(|a| a.contains('*'));
+    }
+    super::shell::runs_shell_script(words, p)
+}
+
+/// Whether some tool of the table prices `p`.
+pub fn priced(p: &Program) -> bool {
+    TOOLS.iter().any(|t| t.cost.is_some() && t.priced(p))
 }
 
 #[cfg(test)]
