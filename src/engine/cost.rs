@@ -7,10 +7,11 @@
 use super::buildlog::{LogBuild, VertexStatus};
 use super::report::{CostSource, DockerfileReport, Kind, Status};
 use super::settings::{Config, wildcard};
+use super::shell::Script;
+pub use super::shell::{runnable_commands, tested_files};
 pub use super::shellwords::{
     MAX_CLASSIFIED_BYTES, Unclassified, existence_test, mount_covers, simple_commands,
 };
-use super::shellwords::{Sep, is_syntax, lex};
 
 /// What the cost model needs to know about one step of the head Dockerfile.
 #[derive(Debug, Clone)]
@@ -43,274 +44,7 @@ pub struct StepFact {
     pub absent_files: Vec<String>,
 }
 
-/// A model estimate: typical seconds and a range.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Estimate {
-    pub seconds: f64,
-    pub low: f64,
-    pub high: f64,
-}
-
-impl Estimate {
-    const fn new(seconds: f64, low: f64, high: f64) -> Estimate {
-        Estimate { seconds, low, high }
-    }
-    fn add(self, o: Estimate) -> Estimate {
-        Estimate::new(
-            self.seconds + o.seconds,
-            self.low + o.low,
-            self.high + o.high,
-        )
-    }
-    fn scale(self, f: f64) -> Estimate {
-        Estimate::new(self.seconds * f, self.low * f, self.high * f)
-    }
-}
-
-/// One class of RUN command: a word sequence that identifies it and what it typically costs.
-struct Class {
-    label: &'static str,
-    /// All words must appear, in order, within one shell command.
-    words: &'static [&'static [&'static str]],
-    est: Estimate,
-    /// Cache directories a `--mount=type=cache` may hold for this tool.
-    cache_dirs: &'static [&'static str],
-}
-
-/// The model's classes (docs/how-it-works.md, Cost, lists them with their assumptions).
-const CLASSES: &[Class] = &[
-    Class {
-        label: "apt-get install",
-        words: &[&["apt-get", "install"], &["apt", "install"]],
-        est: Estimate::new(30.0, 10.0, 120.0),
-        cache_dirs: &["/var/cache/apt", "/var/lib/apt"],
-    },
-    Class {
-        label: "apt-get update",
-        words: &[&["apt-get", "update"], &["apt", "update"]],
-        est: Estimate::new(6.0, 2.0, 20.0),
-        cache_dirs: &["/var/lib/apt"],
-    },
-    Class {
-        label: "apk add",
-        words: &[&["apk", "add"]],
-        est: Estimate::new(6.0, 2.0, 30.0),
-        cache_dirs: &["/var/cache/apk", "/etc/apk/cache"],
-    },
-    Class {
-        label: "dnf/yum install",
-        words: &[
-            &["dnf", "install"],
-            &["yum", "install"],
-            &["microdnf", "install"],
-        ],
-        est: Estimate::new(40.0, 15.0, 150.0),
-        cache_dirs: &["/var/cache/dnf", "/var/cache/yum"],
-    },
-    Class {
-        label: "npm install",
-        words: &[
-            &["npm", "ci"],
-            &["npm", "clean-install"],
-            &["npm", "install-clean"],
-            &["npm", "install"],
-            &["npm", "i"],
-        ],
-        est: Estimate::new(45.0, 15.0, 180.0),
-        cache_dirs: &["/root/.npm", ".npm"],
-    },
-    Class {
-        label: "yarn install",
-        words: &[&["yarn", "install"], &["yarn", "--frozen-lockfile"]],
-        est: Estimate::new(40.0, 15.0, 180.0),
-        cache_dirs: &["/usr/local/share/.cache/yarn", ".yarn", "yarn"],
-    },
-    Class {
-        label: "pnpm install",
-        words: &[&["pnpm", "install"], &["pnpm", "i"], &["pnpm", "fetch"]],
-        est: Estimate::new(30.0, 10.0, 120.0),
-        cache_dirs: &["pnpm"],
-    },
-    Class {
-        label: "pip install",
-        words: &[&["pip", "install"], &["pip3", "install"]],
-        est: Estimate::new(40.0, 10.0, 240.0),
-        cache_dirs: &["/root/.cache/pip", ".cache/pip"],
-    },
-    Class {
-        label: "poetry install",
-        words: &[&["poetry", "install"]],
-        est: Estimate::new(50.0, 15.0, 240.0),
-        cache_dirs: &["pypoetry", ".cache/pip"],
-    },
-    Class {
-        label: "uv sync",
-        words: &[&["uv", "sync"], &["uv", "pip", "install"]],
-        est: Estimate::new(10.0, 3.0, 60.0),
-        cache_dirs: &["/root/.cache/uv", ".cache/uv"],
-    },
-    Class {
-        label: "pipenv install",
-        words: &[&["pipenv", "install"], &["pipenv", "sync"]],
-        est: Estimate::new(60.0, 20.0, 240.0),
-        cache_dirs: &["pipenv", ".cache/pip"],
-    },
-    Class {
-        label: "bundle install",
-        words: &[&["bundle", "install"]],
-        est: Estimate::new(60.0, 20.0, 300.0),
-        cache_dirs: &["/usr/local/bundle/cache", "bundle"],
-    },
-    Class {
-        label: "composer install",
-        words: &[&["composer", "install"]],
-        est: Estimate::new(30.0, 10.0, 120.0),
-        cache_dirs: &["/root/.composer", "composer"],
-    },
-    Class {
-        label: "go mod download",
-        words: &[&["go", "mod", "download"]],
-        est: Estimate::new(20.0, 5.0, 90.0),
-        cache_dirs: &["/go/pkg/mod", "/root/go/pkg/mod"],
-    },
-    Class {
-        label: "go build",
-        words: &[&["go", "build"], &["go", "install"]],
-        est: Estimate::new(40.0, 10.0, 180.0),
-        cache_dirs: &["/root/.cache/go-build", "go-build"],
-    },
-    Class {
-        label: "cargo fetch",
-        words: &[&["cargo", "fetch"]],
-        est: Estimate::new(20.0, 5.0, 90.0),
-        cache_dirs: &["/usr/local/cargo/registry", "cargo/registry"],
-    },
-    Class {
-        label: "cargo build",
-        words: &[
-            &["cargo", "build"],
-            &["cargo", "install"],
-            &["cargo", "chef", "cook"],
-        ],
-        est: Estimate::new(180.0, 60.0, 900.0),
-        cache_dirs: &["/usr/local/cargo/registry", "target"],
-    },
-    Class {
-        label: "maven/gradle",
-        words: &[&["mvn"], &["gradle"], &["./gradlew"], &["./mvnw"]],
-        est: Estimate::new(120.0, 40.0, 600.0),
-        cache_dirs: &["/root/.m2", ".m2", "/root/.gradle", ".gradle"],
-    },
-    Class {
-        label: "dotnet restore",
-        words: &[&["dotnet", "restore"]],
-        est: Estimate::new(30.0, 10.0, 120.0),
-        cache_dirs: &["/root/.nuget", ".nuget"],
-    },
-    Class {
-        label: "dotnet build",
-        words: &[&["dotnet", "publish"], &["dotnet", "build"]],
-        est: Estimate::new(60.0, 20.0, 300.0),
-        cache_dirs: &[],
-    },
-    Class {
-        label: "make",
-        words: &[&["make"], &["cmake"], &["ninja"]],
-        est: Estimate::new(60.0, 10.0, 600.0),
-        cache_dirs: &[],
-    },
-    Class {
-        label: "JS build",
-        words: &[
-            &["npm", "run", "build"],
-            &["yarn", "build"],
-            &["pnpm", "build"],
-            &["pnpm", "run", "build"],
-            &["tsc"],
-            &["webpack"],
-            &["vite", "build"],
-            &["next", "build"],
-        ],
-        est: Estimate::new(30.0, 10.0, 180.0),
-        cache_dirs: &[],
-    },
-];
-
-/// A download-only step: it fills a cache directory that later steps read (`go mod download`
-/// then `go build`). With a cache mount on the download alone the files stay in the mount, not
-/// in the image, so a consumer without the mount fetches them again, and an offline consumer
-/// (`dotnet publish --no-restore`) fails when the mount is empty.
-pub struct Download {
-    /// The label of its class in the model.
-    pub class: &'static str,
-    /// The download command (program, then arguments in order).
-    pub words: &'static [&'static str],
-    /// Where the downloads go, for root.
-    pub cache_dir: &'static str,
-    /// Commands that read the downloads.
-    pub consumers: &'static [&'static [&'static str]],
-    /// Consumer flags that forbid downloading: such a consumer needs the files present.
-    pub offline_flags: &'static [&'static str],
-}
-
-pub const DOWNLOADS: &[Download] = &[
-    Download {
-        class: "go mod download",
-        words: &["go", "mod", "download"],
-        cache_dir: "/go/pkg/mod",
-        consumers: &[
-            &["go", "build"],
-            &["go", "install"],
-            &["go", "test"],
-            &["go", "run"],
-            &["go", "vet"],
-            &["go", "generate"],
-            &["go", "list"],
-        ],
-        offline_flags: &[],
-    },
-    Download {
-        class: "dotnet restore",
-        words: &["dotnet", "restore"],
-        cache_dir: "/root/.nuget/packages",
-        consumers: &[
-            &["dotnet", "build"],
-            &["dotnet", "publish"],
-            &["dotnet", "test"],
-            &["dotnet", "pack"],
-            &["dotnet", "run"],
-        ],
-        offline_flags: &["--no-restore"],
-    },
-    Download {
-        class: "cargo fetch",
-        words: &["cargo", "fetch"],
-        cache_dir: "/usr/local/cargo/registry",
-        consumers: &[
-            &["cargo", "build"],
-            &["cargo", "install"],
-            &["cargo", "test"],
-            &["cargo", "run"],
-            &["cargo", "check"],
-            &["cargo", "doc"],
-        ],
-        offline_flags: &["--offline", "--frozen"],
-    },
-    Download {
-        class: "maven/gradle",
-        words: &["mvn", "dependency:go-offline"],
-        cache_dir: "/root/.m2",
-        consumers: &[&["mvn"], &["./mvnw"]],
-        offline_flags: &["-o", "--offline"],
-    },
-    Download {
-        class: "maven/gradle",
-        words: &["mvn", "dependency:resolve"],
-        cache_dir: "/root/.m2",
-        consumers: &[&["mvn"], &["./mvnw"]],
-        offline_flags: &["-o", "--offline"],
-    },
-];
+pub use super::tools::{Download, Estimate};
 
 /// How a RUN text relates to a download: `downloads` when it runs the download, `consumer`
 /// `Some(offline)` when it runs a reader of the downloads (without being the download itself).
@@ -319,43 +53,34 @@ pub struct DownloadUse {
     pub consumer: Option<bool>,
 }
 
-/// A RUN text's simple commands, each with its program: lexed once per text, since every kind of
-/// download, every rule, every build and every commit of `history` asks about the same texts.
-type Commands = std::sync::Arc<Vec<(Vec<String>, Option<(String, Vec<String>)>)>>;
+/// A RUN text lexed by the shell model: once per text, since every kind of download, every
+/// rule, every build and every commit of `history` asks about the same texts.
+static COMMANDS: super::memo::Recent<std::sync::Arc<Script>> = super::memo::Recent::new(256);
 
-static COMMANDS: super::memo::Recent<Option<Commands>> = super::memo::Recent::new(256);
+fn script(command: &str) -> std::sync::Arc<Script> {
+    COMMANDS.get_or(command, || std::sync::Arc::new(Script::parse(command)))
+}
 
-fn commands(command: &str) -> Option<Commands> {
-    COMMANDS.get_or(command, || {
-        let cmds = simple_commands(command).ok()?;
-        Some(std::sync::Arc::new(
-            cmds.into_iter()
-                .map(|c| {
-                    let p = program(&c);
-                    (c, p)
-                })
-                .collect(),
-        ))
-    })
+/// Every download-only command of the tool table.
+pub fn downloads() -> impl Iterator<Item = &'static Download> {
+    super::tools::downloads().map(|(_, d)| d)
 }
 
 pub fn download_use(command: &str, d: &Download) -> DownloadUse {
-    let Some(cmds) = commands(command) else {
-        return DownloadUse {
-            downloads: false,
-            consumer: None,
-        };
-    };
+    let s = script(command);
     let mut downloads = false;
     let mut consumer: Option<bool> = None;
-    for (c, p) in cmds.iter() {
-        let Some(p) = p else { continue };
-        if runs(p, d.words) {
+    for c in s.commands() {
+        let Some(p) = &c.program else { continue };
+        if p.runs(d.words) {
             downloads = true;
             continue;
         }
-        if d.consumers.iter().any(|seq| runs(p, seq)) {
-            let offline = c.iter().any(|w| d.offline_flags.contains(&w.as_str()));
+        if p.runs_any(d.consumers) {
+            let offline = c
+                .words
+                .iter()
+                .any(|w| d.offline_flags.contains(&w.as_str()));
             consumer = Some(consumer.unwrap_or(false) || offline);
         }
     }
@@ -367,153 +92,6 @@ pub fn download_use(command: &str, d: &Download) -> DownloadUse {
 
 /// The estimate for a RUN with no recognised command.
 const GENERIC_RUN: Estimate = Estimate::new(2.0, 0.2, 15.0);
-
-/// Files the command tests for existence (see [`existence_test`]).
-pub fn tested_files(command: &str) -> Vec<String> {
-    let Ok(cmds) = lex(command) else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = Vec::new();
-    for (c, _) in &cmds {
-        if let Some(f) = existence_test(c) {
-            if !out.iter().any(|x| x == f) {
-                out.push(f.to_string());
-            }
-        }
-    }
-    out
-}
-
-/// The simple commands that can run when the files in `absent` do not exist: a `then` branch
-/// whose condition is an existence test of an absent file is left out, and so is a command
-/// after `&&` that follows such a test. Also linear.
-pub fn runnable_commands(
-    command: &str,
-    absent: &[String],
-) -> Result<Vec<Vec<String>>, Unclassified> {
-    let cmds = lex(command)?;
-    if absent.is_empty() {
-        return Ok(cmds
-            .into_iter()
-            .map(|(c, _)| c)
-            .filter(|c| !is_syntax(c))
-            .collect());
-    }
-    let fails = |c: &[String]| existence_test(c).is_some_and(|f| absent.iter().any(|a| a == f));
-    let mut out = Vec::new();
-    // per open `if`: whether its current branch is skipped; and the condition being read
-    let mut frames: Vec<bool> = Vec::new();
-    let mut cond: Option<Vec<Vec<String>>> = None;
-    let mut skip_and_chain = false;
-    let skipping = |frames: &[bool]| frames.iter().any(|s| *s);
-    for (c, sep) in cmds {
-        let kw = if c.len() == 1 { c[0].as_str() } else { "" };
-        match kw {
-            "if" | "elif" => {
-                if kw == "elif" {
-                    frames.pop();
-                }
-                cond = Some(Vec::new());
-                continue;
-            }
-            "then" => {
-                let cs = cond.take().unwrap_or_default();
-                frames.push(cs.len() == 1 && fails(&cs[0]));
-                continue;
-            }
-            "else" => {
-                // the else branch of a skipped test runs; of a taken one it may run too
-                if let Some(f) = frames.last_mut() {
-                    *f = false;
-                }
-                continue;
-            }
-            "fi" => {
-                frames.pop();
-                continue;
-            }
-            _ => {}
-        }
-        if let Some(cs) = cond.as_mut() {
-            cs.push(c);
-            continue;
-        }
-        if is_syntax(&c) {
-            continue;
-        }
-        let skipped_here = skip_and_chain;
-        skip_and_chain = match sep {
-            Sep::And => skipped_here || fails(&c),
-            _ => false,
-        };
-        if skipped_here || skipping(&frames) {
-            continue;
-        }
-        out.push(c);
-    }
-    Ok(out)
-}
-
-/// The program a simple command runs and its arguments: leading `VAR=value` assignments and the
-/// wrappers `sudo`, `env`, `exec`, `time`, `nice`, `nohup`, `command` are skipped, and
-/// `python -m pip` runs `pip`. `None` for a test (`[ -f x ]`, `test`) or an empty command.
-fn program(cmd: &[String]) -> Option<(String, Vec<String>)> {
-    let mut i = 0;
-    while i < cmd.len() {
-        let w = cmd[i].as_str();
-        let assignment = w.split_once('=').is_some_and(|(k, _)| {
-            !k.is_empty() && k.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
-        });
-        if assignment {
-            i += 1;
-            continue;
-        }
-        if matches!(
-            w,
-            "sudo" | "env" | "exec" | "time" | "nice" | "nohup" | "command"
-        ) {
-            i += 1;
-            // the wrapper's own options (`sudo -E`, `nice -n 10` takes a value: rare, left)
-            while cmd.get(i).is_some_and(|x| x.starts_with('-')) {
-                i += 1;
-            }
-            continue;
-        }
-        break;
-    }
-    let word = cmd.get(i)?;
-    let base = word.rsplit('/').next().unwrap_or(word).to_string();
-    if matches!(base.as_str(), "[" | "[[" | "test" | "true" | "false" | ":") {
-        return None;
-    }
-    let args: Vec<String> = cmd[i + 1..]
-        .iter()
-        .filter(|w| !w.starts_with('-') || *w == "--frozen-lockfile")
-        .cloned()
-        .collect();
-    if base.starts_with("python") && cmd.get(i + 1).map(String::as_str) == Some("-m") {
-        let module = cmd.get(i + 2)?.clone();
-        let rest: Vec<String> = cmd[i + 3..]
-            .iter()
-            .filter(|w| !w.starts_with('-'))
-            .cloned()
-            .collect();
-        return Some((module, rest));
-    }
-    Some((base, args))
-}
-
-/// Whether a simple command runs `seq`: its program is `seq[0]` (by its base name), and the
-/// rest of `seq` appears among its arguments in order.
-fn runs(prog: &(String, Vec<String>), seq: &[&str]) -> bool {
-    let (name, args) = prog;
-    let base = seq[0].rsplit('/').next().unwrap_or(seq[0]);
-    if name != base {
-        return false;
-    }
-    let mut it = args.iter();
-    seq[1..].iter().all(|w| it.any(|a| a == w))
-}
 
 /// Model estimate of a RUN: each simple command classified by its program and arguments, the
 /// recognised classes summed (each once), halved for package managers whose cache directory is
@@ -538,57 +116,59 @@ pub fn model_run_in(
         Ok(c) => c,
         Err(why) => return (GENERIC_RUN, Vec::new(), Some(why)),
     };
-    let mut programs: Vec<(String, Vec<String>)> = Vec::new();
-    for c in &commands {
-        // `sh -c "…"` runs its script: classify the script's commands too (one level)
-        if let Some((p, _)) = program(c) {
-            if matches!(p.as_str(), "sh" | "bash" | "dash" | "ash") {
-                if let Some(k) = c.iter().position(|w| w == "-c") {
-                    if let Some(script) = c.get(k + 1) {
-                        if let Ok(inner) = simple_commands(script) {
-                            for ic in inner {
-                                if let Some(ip) = program(&ic) {
-                                    programs.push(ip);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(p) = program(c) {
-            programs.push(p);
-        }
-    }
+    // `sh -c "…"` runs its script: its commands count too (one level); `mvn -v` builds nothing
+    let programs: Vec<super::shell::Program> = super::shell::commands_of(&commands)
+        .into_iter()
+        .filter(|(w, p)| !super::tools::version_check(w, p))
+        .map(|(_, p)| p)
+        .collect();
     let mut total: Option<Estimate> = None;
     let mut labels = Vec::new();
-    for class in CLASSES {
-        // "npm run build" must not also count as "npm install"
-        let hit = programs.iter().any(|p| {
-            class.words.iter().any(|seq| {
-                runs(p, seq) && !(class.label == "npm install" && p.1.iter().any(|a| a == "run"))
-            })
-        });
-        if hit && !labels.contains(&class.label) {
-            let mut e = class.est;
-            // a mount the step empties itself (`npm cache clean --force`) keeps nothing
-            if class.cache_dirs.iter().any(|d| {
-                cache_mounts.iter().any(|m| {
-                    m.contains(d.trim_start_matches('.')) && !super::cleans::empties(command, m)
-                })
-            }) {
-                e = e.scale(0.5);
-            }
-            total = Some(total.map_or(e, |t| t.add(e)));
-            labels.push(class.label);
+    for tool in super::tools::TOOLS {
+        let Some(est) = tool.cost else { continue };
+        if labels.contains(&tool.label) || !programs.iter().any(|p| tool.priced(p)) {
+            continue;
         }
+        let mut e = est;
+        // a mount the step empties itself (`npm cache clean --force`) keeps nothing
+        if tool.mount_dirs.iter().any(|d| {
+            cache_mounts.iter().any(|m| {
+                m.contains(d.trim_start_matches('.')) && !super::cleans::empties(command, m)
+            })
+        }) {
+            e = e.scale(0.5);
+        }
+        total = Some(total.map_or(e, |t| t.plus(e)));
+        labels.push(tool.label);
     }
     for r in refetch {
-        if let Some(class) = CLASSES.iter().find(|c| c.label == *r) {
-            total = Some(total.map_or(class.est, |t| t.add(class.est)));
+        if let Some(est) = super::tools::labelled(r).and_then(|t| t.cost) {
+            total = Some(total.map_or(est, |t| t.plus(est)));
         }
     }
     (total.unwrap_or(GENERIC_RUN), labels, None)
+}
+
+/// How many programs an "unknown" label names at most.
+const UNPRICED_NAMED: usize = 3;
+
+/// The programs of a RUN that the model cannot price: neither a tool of the table nor a cheap
+/// command (`./build.sh`, `bench migrate`, `chmod -R …`), in order, each once. Empty when the
+/// text cannot be read (it gets the generic range and says why).
+pub fn unpriced(command: &str, absent: &[String]) -> Vec<String> {
+    let Ok(commands) = runnable_commands(command, absent) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (w, p) in super::shell::commands_of(&commands) {
+        if super::tools::priced(&p) || super::tools::cheap(&w, &p) {
+            continue;
+        }
+        if !out.contains(&p.name) {
+            out.push(p.name);
+        }
+    }
+    out
 }
 
 /// Approximate compressed size in MB of a base image, from its name and tag.
@@ -665,11 +245,36 @@ fn image_megabytes(reference: &str) -> f64 {
 }
 
 /// Model estimate of one step.
-pub fn model_step(f: &StepFact) -> (Estimate, String) {
-    match f.kind {
+/// `None` for a RUN the model cannot price (see [`unpriced`]): its label starts with
+/// `unknown`, and it adds nothing to the totals.
+pub fn model_step(f: &StepFact) -> (Option<Estimate>, String) {
+    let (e, label) = match f.kind {
         Kind::Run => {
             let (e, labels, why) =
                 model_run_in(&f.command, &f.cache_mounts, &f.absent_files, &f.refetch);
+            if why.is_none() && labels.is_empty() && f.refetch.is_empty() {
+                let names = unpriced(&f.command, &f.absent_files);
+                if !names.is_empty() {
+                    let shown: Vec<String> = names
+                        .iter()
+                        .take(UNPRICED_NAMED)
+                        .map(|n| format!("`{}`", n.replace('`', "'")))
+                        .collect();
+                    let more = names.len().saturating_sub(UNPRICED_NAMED);
+                    return (
+                        None,
+                        format!(
+                            "unknown: no model for {}{}",
+                            shown.join(", "),
+                            if more > 0 {
+                                format!(" and {more} more")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    );
+                }
+            }
             let label = match why {
                 Some(Unclassified::TooLong) => format!(
                     "RUN longer than {} KB, not classified (generic range)",
@@ -706,7 +311,7 @@ pub fn model_step(f: &StepFact) -> (Estimate, String) {
                         .join(", ")
                 )
             };
-            (e, label)
+            return (Some(e), label);
         }
         Kind::Copy | Kind::Add if f.remote => (Estimate::new(2.0, 0.5, 30.0), "download".into()),
         Kind::Copy | Kind::Add => match f.bytes {
@@ -733,7 +338,8 @@ pub fn model_step(f: &StepFact) -> (Estimate, String) {
             )
         }
         _ => (Estimate::new(0.0, 0.0, 0.0), String::new()),
-    }
+    };
+    (Some(e), label)
 }
 
 fn collapse(s: &str) -> String {
@@ -843,6 +449,7 @@ pub fn apply(
     let mut rebuild = Estimate::new(0.0, 0.0, 0.0);
     let mut full = Estimate::new(0.0, 0.0, 0.0);
     let mut untimed = Vec::new();
+    let (mut unknown, mut unknown_rebuilt) = (0usize, 0usize);
     for step in report.steps.iter_mut() {
         if step.status == Status::Unused {
             continue;
@@ -863,18 +470,18 @@ pub fn apply(
                     .as_deref()
                     .is_none_or(|d| wildcard(d, &report.path))
         });
-        let (est, source, label) = if let Some(r) = over {
+        let (est, source, label): (Option<Estimate>, _, _) = if let Some(r) = over {
             let [lo, hi] = r.range.unwrap_or([r.seconds, r.seconds]);
             (
-                Estimate::new(r.seconds, lo, hi),
+                Some(Estimate::new(r.seconds, lo, hi)),
                 CostSource::Config,
                 Some(format!("configured for `{}`", r.pattern)),
             )
         } else if let Some((e, _)) = sampled(logs, f) {
-            (e, CostSource::Timings, None)
+            (Some(e), CostSource::Timings, None)
         } else if let Some((e, n)) = sampled(timed.ci, f) {
             (
-                e,
+                Some(e),
                 CostSource::Records,
                 Some(format!("{n} sample{}", if n == 1 { "" } else { "s" })),
             )
@@ -885,15 +492,23 @@ pub fn apply(
             let (e, l) = model_step(f);
             (e, CostSource::Model, Some(l))
         };
+        step.cost_source = Some(source);
+        step.cost_label = label;
+        let Some(est) = est else {
+            // the model cannot price it: counted, not guessed
+            unknown += 1;
+            if step.status == Status::Rebuilt {
+                unknown_rebuilt += 1;
+            }
+            continue;
+        };
         step.estimated_seconds = Some(round(est.seconds));
         let sampled = matches!(source, CostSource::Timings | CostSource::Records);
         step.estimated_range =
             (!sampled || est.low != est.high).then(|| [round(est.low), round(est.high)]);
-        step.cost_source = Some(source);
-        step.cost_label = label;
-        full = full.add(est);
+        full = full.plus(est);
         if step.status == Status::Rebuilt {
-            rebuild = rebuild.add(est);
+            rebuild = rebuild.plus(est);
         }
     }
     let built = report.summary.rebuilt + report.summary.cached;
@@ -914,6 +529,8 @@ pub fn apply(
         },
         logs: logs.len() + timed.ci.len(),
         steps_without_timing: untimed,
+        unknown_steps: unknown,
+        unknown_rebuilt_steps: unknown_rebuilt,
     });
 }
 
@@ -1021,13 +638,13 @@ mod tests {
 
     #[test]
     fn downloads_and_their_readers() {
-        let go = &DOWNLOADS[0];
+        let go = downloads().find(|d| d.class == "go mod download").unwrap();
         assert!(download_use("go mod download -x", go).downloads);
         assert_eq!(
             download_use("CGO_ENABLED=0 go build -o /app .", go).consumer,
             Some(false)
         );
-        let dn = &DOWNLOADS[1];
+        let dn = downloads().find(|d| d.class == "dotnet restore").unwrap();
         assert_eq!(
             download_use("dotnet publish -c Release --no-restore -o /out", dn).consumer,
             Some(true)
@@ -1074,7 +691,117 @@ mod tests {
             refetch: vec![],
             absent_files: vec![],
         };
-        assert_eq!(model_step(&f).0.seconds, 0.0);
+        assert_eq!(model_step(&f).0.map(|e| e.seconds), Some(0.0));
+    }
+
+    fn run_fact(command: &str) -> StepFact {
+        StepFact {
+            line: 1,
+            kind: Kind::Run,
+            stage: String::new(),
+            position: None,
+            texts: vec![],
+            pattern: None,
+            command: command.into(),
+            cache_mounts: vec![],
+            bytes: None,
+            remote: false,
+            refetch: vec![],
+            absent_files: vec![],
+        }
+    }
+
+    /// Issue 31 part 5: test runners, linters, bundlers, bun, cross-compilers, docs builders
+    /// and framework installers seen in the real-repository corpus are priced (with a range);
+    /// a RUN the model cannot price is "unknown", with no number; a RUN of cheap commands only
+    /// keeps the generic range.
+    #[test]
+    fn tools_of_the_corpus_are_priced_and_the_rest_is_unknown() {
+        let priced: &[(&str, &str)] = &[
+            ("go test -race ./...", "go test"),
+            ("golangci-lint run --timeout 5m ./...", "linter"),
+            ("ruff check . && mypy src", "linter"),
+            ("bun install --frozen-lockfile", "bun install"),
+            ("bun run build", "JS build"),
+            ("xx-go build -o /out/app ./cmd/app", "go build"),
+            (
+                "xx-cargo build --release --target-dir ./build",
+                "cargo build",
+            ),
+            ("xx-apk add --no-cache gcc musl-dev", "apk add"),
+            (
+                "bench init --skip-redis-config-generation frappe-bench",
+                "framework install",
+            ),
+            (
+                "composer create-project laravel/laravel app",
+                "framework install",
+            ),
+            ("yarn build:web", "JS build"),
+            ("npm run build-docker", "JS build"),
+            ("npx vite build && npx esbuild src/x.ts", "JS build"),
+            (
+                "PNPM_IGNORE_SCRIPTS=none pnpm --filter backend deploy --prod /app",
+                "pnpm install",
+            ),
+            ("pytest -q tests", "Python tests"),
+            ("pnpm test", "JS tests"),
+            ("cargo test --workspace", "cargo test/check"),
+            ("mkdocs build --strict", "docs build"),
+            ("hugo --minify", "docs build"),
+            ("zig cc -o /out/x x.c", "zig build"),
+            (
+                "docker-php-ext-install -j$(nproc) pdo_mysql",
+                "PHP extension build",
+            ),
+            (
+                "curl -fsSL https://example.com/x.tgz | tar -xz -C /opt",
+                "download",
+            ),
+        ];
+        for (cmd, want) in priced {
+            let (e, label) = model_step(&run_fact(cmd));
+            let e = e.unwrap_or_else(|| panic!("{cmd}: {label}"));
+            assert!(label.split(" + ").any(|l| l == *want), "{cmd}: {label}");
+            assert!(e.low < e.seconds && e.seconds < e.high, "{cmd}: {e:?}");
+            assert!(e.seconds >= 5.0, "{cmd}: {e:?}");
+        }
+        let unknown: &[(&str, &str)] = &[
+            ("./build.sh --release", "unknown: no model for `build.sh`"),
+            ("chmod -R 755 /app", "unknown: no model for `chmod`"),
+            (
+                "chmod 700 node_modules/puppeteer/.local-chromium/linux-*/chrome-linux/chrome",
+                "unknown: no model for `chmod`",
+            ),
+            (
+                "bench migrate && a && b && c",
+                "unknown: no model for `bench`, `a`, `b` and 1 more",
+            ),
+            ("sh /install.sh", "unknown: no model for `sh`"),
+        ];
+        for (cmd, want) in unknown {
+            assert_eq!(
+                model_step(&run_fact(cmd)),
+                (None, want.to_string()),
+                "{cmd}"
+            );
+        }
+        let cheap = [
+            "mkdir -p /app && echo ok > /app/x",
+            "useradd --system app && chown app /data",
+            "chmod +x /entrypoint.sh",
+            "mvn -v && go version",
+            "case \"$arch\" in amd64) a=x ;; *) echo no ;; esac",
+            "cat <<EOF > /etc/x\nbench init\nEOF",
+            "sh -c 'ln -s /a /b'",
+        ];
+        for cmd in cheap {
+            assert_eq!(
+                model_step(&run_fact(cmd)),
+                (Some(GENERIC_RUN), "RUN (no known tool)".to_string()),
+                "{cmd}"
+            );
+        }
     }
 
     #[test]

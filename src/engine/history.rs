@@ -171,6 +171,10 @@ pub struct Trigger {
     pub top: Vec<(String, usize)>,
 }
 
+/// Per step over the range: (latest line, commits rebuilding it, seconds, last commit counted,
+/// rebuilds the model could not price).
+type StepAcc = (u32, usize, f64, usize, usize);
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StepHistory {
     pub line: u32,
@@ -179,6 +183,13 @@ pub struct StepHistory {
     /// Commits in which this step rebuilt.
     pub rebuilds: usize,
     pub seconds: f64,
+    /// Rebuilds the cost model could not price (`unknown`): not in `seconds`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unknown: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -237,7 +248,7 @@ struct DfAcc {
     avoidable: BTreeMap<String, f64>,
     /// (stage, instruction) → (latest line, commits, seconds, last commit counted). A Dockerfile
     /// built by several builds (other args or targets) counts a commit once, its time per build.
-    steps: BTreeMap<(String, String), (u32, usize, f64, usize)>,
+    steps: BTreeMap<(String, String), StepAcc>,
     /// (kind, origin instruction) → (latest line, commits, trigger → count, last commit)
     triggers: BTreeMap<(String, String), TriggerAcc>,
 }
@@ -287,7 +298,7 @@ impl Accumulator {
                 let e = acc
                     .steps
                     .entry((s.stage.clone(), s.instruction.clone()))
-                    .or_insert((s.line, 0, 0.0, usize::MAX));
+                    .or_insert((s.line, 0, 0.0, usize::MAX, 0));
                 e.0 = s.line;
                 if e.3 != index {
                     e.1 += 1;
@@ -295,6 +306,13 @@ impl Accumulator {
                 }
                 if !shared.contains(&s.line) {
                     e.2 += s.estimated_seconds.unwrap_or(0.0);
+                    if s.estimated_seconds.is_none()
+                        && s.cost_label
+                            .as_deref()
+                            .is_some_and(|l| l.starts_with("unknown"))
+                    {
+                        e.4 += 1;
+                    }
                 }
             }
             for (origin, _) in crate::engine::report::chains(df) {
@@ -381,12 +399,13 @@ fn ranked(dfs: Vec<((String, bool), DfAcc)>) -> Vec<DockerfileHistory> {
                 .steps
                 .into_iter()
                 .map(
-                    |((stage, instruction), (line, rebuilds, seconds, _))| StepHistory {
+                    |((stage, instruction), (line, rebuilds, seconds, _, unknown))| StepHistory {
                         line,
                         stage,
                         instruction,
                         rebuilds,
                         seconds: cents(seconds),
+                        unknown,
                     },
                 )
                 .collect();

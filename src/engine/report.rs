@@ -464,6 +464,16 @@ pub struct CostSummary {
     pub logs: usize,
     /// Lines of built steps no log gave a time for (when logs were given).
     pub steps_without_timing: Vec<u32>,
+    /// Built steps the model cannot price (`cost_label` "unknown: …"): left out of the seconds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown_steps: usize,
+    /// … of them rebuilt by this change.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown_rebuilt_steps: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,12 +21,13 @@ pub enum Unclassified {
     UnbalancedQuotes,
 }
 
-/// How a simple command ends: `&&`, `||`, or anything else (`;`, `|`, `&`, a newline, a
-/// parenthesis, the end).
+/// How a simple command ends: `&&`, `||`, a closing parenthesis (which also ends a `case`
+/// pattern), or anything else (`;`, `|`, `&`, a newline, an opening parenthesis, the end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sep {
+pub enum Sep {
     And,
     Or,
+    Close,
     Other,
 }
 
@@ -100,6 +101,11 @@ pub(crate) fn lex(command: &str) -> Result<Vec<(Vec<String>, Sep)>, Unclassified
                 }
                 flush_cmd(&mut cur, &mut out, Sep::Other);
             }
+            // `2>&1`, `>&2`, `&>/dev/null`: a redirection, no separator
+            '&' if (in_word && word.ends_with('>')) || chars.peek() == Some(&'>') => {
+                word.push(c);
+                in_word = true;
+            }
             '&' | '|' | ';' | '\n' | '(' | ')' => {
                 flush_word(&mut word, &mut in_word, &mut cur);
                 let sep = match (c, chars.peek()) {
@@ -111,6 +117,7 @@ pub(crate) fn lex(command: &str) -> Result<Vec<(Vec<String>, Sep)>, Unclassified
                         chars.next();
                         Sep::Or
                     }
+                    (')', _) => Sep::Close,
                     _ => Sep::Other,
                 };
                 flush_cmd(&mut cur, &mut out, sep);

@@ -103,7 +103,7 @@ pub fn text(h: &HistoryReport, range: &str) -> String {
                 "    {:>4}x  line {:<4} {:>10}  {}",
                 s.rebuilds,
                 s.line,
-                duration(s.seconds),
+                step_seconds(s),
                 visible(&s.instruction)
             );
         }
@@ -324,7 +324,7 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}} th
                 esc(&s.instruction),
                 s.line,
                 s.rebuilds,
-                esc(&duration(s.seconds))
+                esc(&step_seconds(s))
             );
         }
         let _ = writeln!(o, "</table>");
@@ -395,6 +395,16 @@ fn commits_rebuild(n: usize) -> &'static str {
         "commit rebuilds"
     } else {
         "commits rebuild"
+    }
+}
+
+/// A step's seconds over the history, or "unknown" when the cost model priced none of its
+/// rebuilds.
+fn step_seconds(s: &crate::engine::history::StepHistory) -> String {
+    if s.unknown > 0 && s.seconds == 0.0 {
+        "unknown".to_string()
+    } else {
+        duration(s.seconds)
     }
 }
 

@@ -22,6 +22,9 @@ struct Out<'a> {
     changed_paths: usize,
     rebuilt_steps: usize,
     estimated_rebuild_seconds: f64,
+    /// Rebuilt steps of the counted builds that the model cannot price: not in the seconds.
+    #[serde(skip_serializing_if = "is_zero")]
+    unknown_rebuilt_steps: usize,
     /// The guessed builds left out of `rebuilt_steps` and `estimated_rebuild_seconds`.
     not_counted: NotCounted,
     dockerfiles: Vec<DfOut<'a>>,
@@ -77,6 +80,11 @@ struct DfOut<'a> {
     cached_seconds_share: Option<f64>,
     timing_logs: usize,
     steps_without_timing: &'a [u32],
+    /// Built steps the model cannot price (`cost_label` "unknown: …"), and how many rebuild.
+    #[serde(skip_serializing_if = "is_zero")]
+    unknown_steps: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    unknown_rebuilt_steps: usize,
     touched_by: &'a [String],
     /// Rebuilt steps an earlier build of the same bake call runs: counted there in the totals.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -406,6 +414,13 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
         changed_paths: report.changed_paths,
         rebuilt_steps: report.rebuilt_steps(),
         estimated_rebuild_seconds: (report.rebuild_seconds() * 100.0).round() / 100.0,
+        unknown_rebuilt_steps: report
+            .dockerfiles
+            .iter()
+            .filter(|d| d.counted())
+            .filter_map(|d| d.cost.as_ref())
+            .map(|c| c.unknown_rebuilt_steps)
+            .sum(),
         not_counted: {
             let (builds, rebuilt_steps, secs) = report.uncounted();
             NotCounted {
@@ -446,6 +461,8 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                     .cost
                     .as_ref()
                     .map_or(&[][..], |c| c.steps_without_timing.as_slice()),
+                unknown_steps: d.cost.as_ref().map_or(0, |c| c.unknown_steps),
+                unknown_rebuilt_steps: d.cost.as_ref().map_or(0, |c| c.unknown_rebuilt_steps),
                 touched_by: &d.touched_by,
                 shared: d.shared.as_ref(),
                 steps: d

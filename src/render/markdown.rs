@@ -600,6 +600,7 @@ fn steps_table(o: &mut String, df: &DockerfileReport) {
         };
         let secs = match (s.status, s.estimated_seconds) {
             (Status::Rebuilt, Some(x)) => duration(x),
+            (Status::Rebuilt, None) if super::unpriced(s) => "unknown".to_string(),
             _ => String::new(),
         };
         let why = match (s.status, &s.cause) {

@@ -745,7 +745,8 @@ pub fn by_cost(report: &Report) -> Vec<&DockerfileReport> {
 
 /// The cost sentence of a build: what the change adds to the first build of its head (against
 /// a warm cache of the base; later builds of the same head are cached again) and the step that
-/// dominates it with the step that caused it. The range is in the JSON report.
+/// dominates it with the step that caused it, and how many rebuilt steps the model cannot
+/// price. The range is in the JSON report.
 pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
     let c = df.cost.as_ref()?;
     if df.summary.rebuilt == 0 {
@@ -758,6 +759,17 @@ pub fn cost_sentence(df: &DockerfileReport) -> Option<String> {
         "about {} more on this change's first build",
         duration(c.estimated_rebuild_seconds)
     );
+    if c.unknown_rebuilt_steps > 0 {
+        s.push_str(&format!(
+            ", plus {} rebuilt step{} the cost model cannot price (unknown)",
+            c.unknown_rebuilt_steps,
+            if c.unknown_rebuilt_steps == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ));
+    }
     if let Some(t) = cost_top(df) {
         s.push_str("; ");
         s.push_str(&t);
@@ -1119,4 +1131,12 @@ pub fn join_notes(first: Option<&str>, more: &[String]) -> Option<String> {
         .chain(more.iter().map(String::as_str))
         .collect();
     (!all.is_empty()).then(|| all.join("; "))
+}
+
+/// Whether the cost model could not price a step (its label says "unknown"): shown as
+/// "unknown", never as a number.
+pub(crate) fn unpriced(s: &crate::engine::report::Step) -> bool {
+    s.cost_label
+        .as_deref()
+        .is_some_and(|l| l.starts_with("unknown"))
 }

@@ -322,6 +322,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
                 };
                 let secs = match (s.status, s.estimated_seconds) {
                     (Status::Rebuilt, Some(x)) => format!("{:>10}", duration(x)),
+                    (Status::Rebuilt, None) if super::unpriced(s) => format!("{:>10}", "unknown"),
                     _ => " ".repeat(10),
                 };
                 let used = 4 + 4 + 2 + 7 + 2 + 10 + 2 + w + 2 + likely.len();

@@ -781,6 +781,7 @@ fn run_rules(
         histories: Some(ctx.histories),
         build_args: Some(&input.build_args),
         shared_reads: ctx.shared_reads,
+        scripts: crate::engine::shell::Scripts::new(side.df.instructions.len()),
     };
     check(&rc, ctx.config)
 }
@@ -887,7 +888,7 @@ fn refetches(head: &SideSim, v: VId) -> Vec<&'static str> {
     let vx = &head.sim.vertices[v];
     let mine = cache_targets(&vx.op);
     let mut out = Vec::new();
-    for d in super::cost::DOWNLOADS {
+    for d in super::cost::downloads() {
         let u = super::cost::download_use(&vx.detail.text, d);
         if u.consumer.is_none()
             || u.downloads

@@ -43,6 +43,8 @@ pub struct RuleContext<'a> {
     /// What the other builds of the analysis read from their contexts, by the ignore file that
     /// governs them (`None`: this Dockerfile alone is known).
     pub shared_reads: Option<&'a SharedReads<'a>>,
+    /// The RUN scripts of `df`, lexed once for all the rules (`Scripts::new(df.instructions.len())`).
+    pub scripts: crate::engine::shell::Scripts,
 }
 
 /// A path a build reads by name from its context (`rules::context_reads`): the fix of an ignore

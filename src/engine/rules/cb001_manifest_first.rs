@@ -28,7 +28,8 @@
 //! that exist in the context are copied.
 
 use super::{
-    Finding, Rule, RuleContext, context_copy, finding, installs_in, is_broad_source, run_command,
+    Finding, Rule, RuleContext, context_copy, finding, installs_in_script, is_broad_source,
+    run_command,
 };
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
@@ -56,7 +57,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             // the first dependency install below it in the stage
             let Some((j, run, eco)) = insts[i + 1..].iter().enumerate().find_map(|(k, x)| {
                 let cmd = run_command(x)?;
-                installs_in(&cmd)
+                installs_in_script(&*ctx.script_of(x)?, &cmd)
                     .into_iter()
                     .next()
                     .map(|e| (i + 1 + k, x, e))
@@ -75,8 +76,12 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             // with bind-mounted manifests): dependencies are already cached apart from sources
             let installed_before = insts[..i]
                 .iter()
-                .filter_map(run_command)
-                .any(|c| installs_in(&c).iter().any(|e| e.name == eco.name));
+                .filter_map(|x| Some((ctx.script_of(x)?, run_command(x)?)))
+                .any(|(s, c)| {
+                    installs_in_script(&s, &c)
+                        .iter()
+                        .any(|e| e.name == eco.name)
+                });
             if copied_before || installed_before {
                 continue;
             }
@@ -114,7 +119,9 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 )
             });
             let pure = run_command(run).is_some_and(|c| {
-                super::commands(&c).len() == 1 && !c.contains("&&") && !c.contains(';')
+                ctx.script_of(run).is_some_and(|s| s.top_level_len() == 1)
+                    && !c.contains("&&")
+                    && !c.contains(';')
             });
             let dest_dir = if dest == "." || dest == "./" {
                 "./".to_string()
@@ -291,7 +298,7 @@ fn lifecycle_scripts(ctx: &RuleContext<'_>, path: &str) -> Vec<&'static str> {
 fn manifests_present(
     ctx: &RuleContext<'_>,
     base: &str,
-    eco: &super::Ecosystem,
+    eco: &super::Tool,
     cmd: &str,
     dest_abs: Option<&str>,
 ) -> Vec<String> {

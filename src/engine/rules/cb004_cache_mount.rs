@@ -34,12 +34,13 @@
 //! installs (apt, apk) are checked only below a COPY from the context: above it they re-run only
 //! when their own line changes.
 
-use super::{ECOSYSTEMS, Finding, Rule, RuleContext, commands, finding, run_command, runs};
+use super::{Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::cleans::{Clean, cleans};
-use crate::engine::cost::{DOWNLOADS, Download, download_use, mount_covers};
+use crate::engine::cost::{download_use, downloads, mount_covers};
 use crate::engine::dockerfile::{Body, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::predict::sim::{Op, StepVertex};
+use crate::engine::tools::{Download, TOOLS, ecosystems};
 
 pub const RULE: Rule = Rule {
     code: "CB004",
@@ -53,43 +54,9 @@ pub const RULE: Rule = Rule {
 /// System package managers: checked only below a COPY from the context.
 const OS_MANAGERS: &[&str] = &["apt", "apk"];
 
-/// Build tools that download into a cache but are not installs of `ECOSYSTEMS`.
-const EXTRA: &[(&str, &[&str], &str, &[&str])] = &[
-    ("go build", &["go", "build"], "/root/.cache/go-build", &[]),
-    (
-        "cargo build",
-        &["cargo", "build"],
-        "/usr/local/cargo/registry",
-        &[],
-    ),
-    ("apk", &["apk", "add"], "/var/cache/apk", &["--no-cache"]),
-    ("apt", &["apt-get", "install"], "/var/cache/apt", &[]),
-    ("maven", &["mvn"], "/root/.m2", &[]),
-    ("gradle", &["gradle"], "/root/.gradle", &[]),
-];
-
 /// Words a cache mount's target or id may use for a manager's cache (`id=pnpm-store`).
 fn keys(tool: &str) -> &'static [&'static str] {
-    match tool {
-        "npm" => &["npm"],
-        "yarn" => &["yarn"],
-        "pnpm" => &["pnpm"],
-        "pip" => &["pip"],
-        "poetry" => &["poetry", "pypoetry"],
-        "uv" => &["uv"],
-        "pipenv" => &["pipenv"],
-        "bundler" => &["bundle", "bundler", "gem", "gems"],
-        "composer" => &["composer"],
-        "go" => &["gomod", "gomodcache", "go-mod", "gopath"],
-        "go build" => &["go-build", "gobuild", "gocache", "go-cache"],
-        "cargo" | "cargo build" => &["cargo"],
-        "maven" => &["m2", "maven", "mvn"],
-        "gradle" => &["gradle"],
-        "dotnet" => &["nuget"],
-        "apk" => &["apk"],
-        "apt" => &["apt"],
-        _ => &[],
-    }
+    crate::engine::tools::named(tool).map_or(&[], |t| t.mount_keys)
 }
 
 fn keyed(tool: &str, s: &str) -> bool {
@@ -287,15 +254,11 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         let Some(vid) = exec_vertex(ctx, i) else {
             continue;
         };
-        let cmds = commands(&cmd);
-        let mut tools: Vec<Missing> = ECOSYSTEMS
-            .iter()
-            .filter(|e| {
-                cmds.iter().any(|c| {
-                    e.installs.iter().any(|s| runs(c, s))
-                        && !(e.name == "npm" && c.iter().any(|w| w == "run"))
-                })
-            })
+        let Some(script) = ctx.script(i) else {
+            continue;
+        };
+        let mut tools: Vec<Missing> = ecosystems()
+            .filter(|e| script.programs().any(|p| e.installed_by(p)))
             .filter_map(|e| {
                 e.cache_dir.map(|d| Missing {
                     name: e.name,
@@ -305,18 +268,20 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 })
             })
             .collect();
-        for (name, seq, dir, flags) in EXTRA {
-            if cmds.iter().any(|c| runs(c, seq)) && !tools.iter().any(|t| t.dir == *dir) {
+        // build tools that download into a cache but are not an ecosystem's install
+        for t in TOOLS {
+            let Some(dir) = t.cache_dir else { continue };
+            if script.runs_any(t.mount_runs) && !tools.iter().any(|m| m.dir == dir) {
                 tools.push(Missing {
-                    name,
+                    name: t.name,
                     dir,
-                    flags,
+                    flags: t.no_cache_flags,
                     downloaded_at: None,
                 });
             }
         }
         // a reader of what an earlier step downloaded into a cache mount
-        for d in DOWNLOADS {
+        for (owner, d) in crate::engine::tools::downloads() {
             let u = download_use(&cmd, d);
             if u.consumer.is_none() || u.downloads {
                 continue;
@@ -329,7 +294,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             let _ = p;
             if mounted && !tools.iter().any(|t| t.dir == d.cache_dir) {
                 tools.push(Missing {
-                    name: eco_of(d),
+                    name: owner.name,
                     dir: d.cache_dir,
                     flags: &[],
                     downloaded_at: Some(ctx.df.instructions[pi].line),
@@ -409,9 +374,8 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         // a download-only step: every later step reading the downloads gets the mount too
         let mut readers: Vec<u32> = Vec::new();
         for t in missing.iter().filter(|t| t.downloaded_at.is_none()) {
-            let Some(d) = DOWNLOADS
-                .iter()
-                .find(|d| d.cache_dir == t.dir && download_use(&cmd, d).downloads)
+            let Some(d) =
+                downloads().find(|d| d.cache_dir == t.dir && download_use(&cmd, d).downloads)
             else {
                 continue;
             };
@@ -682,15 +646,6 @@ fn self_emptied(
 }
 
 /// The ecosystem name of a download (for the mount's words).
-fn eco_of(d: &Download) -> &'static str {
-    match d.words[0] {
-        "go" => "go",
-        "dotnet" => "dotnet",
-        "cargo" => "cargo",
-        _ => "maven",
-    }
-}
-
 /// Byte offset of `word` as a whole shell word in `s`.
 fn find_word(s: &str, word: &str) -> Option<usize> {
     let mut from = 0;

@@ -16,7 +16,7 @@
 //! download`, …: it would find none) or the update step has flags the install step lacks (a
 //! mount for the lists, a network setting: they would be lost).
 
-use super::{Finding, Rule, RuleContext, commands, finding, run_command, runs};
+use super::{Finding, Rule, RuleContext, Script, finding};
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 
@@ -29,11 +29,13 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn only_update(cmd: &str) -> bool {
-    let c = commands(cmd);
-    !c.is_empty()
-        && c.iter()
-            .all(|w| runs(w, &["apt-get", "update"]) || runs(w, &["apt", "update"]))
+const UPDATES: &[&[&str]] = &[&["apt-get", "update"], &["apt", "update"]];
+const INSTALLS: &[&[&str]] = &[&["apt-get", "install"], &["apt", "install"]];
+
+fn only_update(s: &Script) -> bool {
+    s.commands().next().is_some()
+        && s.commands()
+            .all(|c| c.program.as_ref().is_some_and(|p| p.runs_any(UPDATES)))
 }
 
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
@@ -44,18 +46,12 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         }
         let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
         for (i, inst) in insts.iter().enumerate() {
-            if inst.kind != Kind::Run || !run_command(inst).is_some_and(|c| only_update(&c)) {
+            if inst.kind != Kind::Run || !ctx.script_of(inst).is_some_and(|s| only_update(&s)) {
                 continue;
             }
             let Some(install) = insts[i + 1..].iter().find(|x| {
-                run_command(x).is_some_and(|c| {
-                    let cs = commands(&c);
-                    cs.iter()
-                        .any(|w| runs(w, &["apt-get", "install"]) || runs(w, &["apt", "install"]))
-                        && !cs
-                            .iter()
-                            .any(|w| runs(w, &["apt-get", "update"]) || runs(w, &["apt", "update"]))
-                })
+                ctx.script_of(x)
+                    .is_some_and(|s| s.runs_any(INSTALLS) && !s.runs_any(UPDATES))
             }) else {
                 continue;
             };
@@ -65,12 +61,14 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 .position(|x| std::ptr::eq(x, install))
                 .unwrap_or(i);
             let reads_lists = insts[i + 1..pos].iter().any(|x| {
-                run_command(x).is_some_and(|c| {
-                    commands(&c).iter().any(|w| {
-                        ["apt-get", "apt", "apt-cache", "aptitude", "apt-file"]
-                            .iter()
-                            .any(|p| runs(w, &[p]))
-                    })
+                ctx.script_of(x).is_some_and(|s| {
+                    s.runs_any(&[
+                        &["apt-get"],
+                        &["apt"],
+                        &["apt-cache"],
+                        &["aptitude"],
+                        &["apt-file"],
+                    ])
                 })
             });
             // flags of the update step (mounts, network) that the install step does not have

@@ -27,7 +27,7 @@
 //! Python version the image tag does not name, Poetry or Pipenv virtualenvs, global npm
 //! installs.
 
-use super::{Finding, Rule, RuleContext, commands, finding, run_command, runs};
+use super::{Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::dockerfile::stages::Base;
 use crate::engine::dockerfile::{Body, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
@@ -41,23 +41,6 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-const BUILDS: &[&[&str]] = &[
-    &["go", "build"],
-    &["cargo", "build"],
-    &["mvn", "package"],
-    &["mvn", "install"],
-    &["gradle", "build"],
-    &["./gradlew", "build"],
-    &["dotnet", "publish"],
-    &["dotnet", "build"],
-    &["npm", "run", "build"],
-    &["yarn", "build"],
-    &["pnpm", "build"],
-    &["make"],
-    &["cmake"],
-    &["gcc"],
-    &["tsc"],
-];
 const COMPILERS: &[&str] = &[
     "build-essential",
     "gcc",
@@ -80,13 +63,12 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     }
     let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
     let build = insts.iter().find(|x| {
-        run_command(x).is_some_and(|c| {
-            let cs = commands(&c);
-            cs.iter().any(|w| BUILDS.iter().any(|s| runs(w, s)))
-                || cs.iter().any(|w| {
-                    (runs(w, &["apt-get", "install"]) || runs(w, &["apk", "add"]))
-                        && w.iter().any(|p| COMPILERS.contains(&p.as_str()))
-                })
+        ctx.script_of(x).is_some_and(|s| {
+            s.programs().any(|p| {
+                crate::engine::tools::compiles(p)
+                    || (p.runs_any(&[&["apt-get", "install"], &["apk", "add"]])
+                        && p.args.iter().any(|a| COMPILERS.contains(&a.as_str())))
+            })
         })
     });
     let Some(build) = build else { return out };

@@ -13,7 +13,7 @@
 //!
 //! **Fix safety.** Display only.
 
-use super::{Finding, Rule, RuleContext, commands, finding, run_command, runs};
+use super::{Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::dockerfile::{Kind, Severity};
 
 pub const RULE: Rule = Rule {
@@ -37,10 +37,10 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         if !(cmd.contains("http://") || cmd.contains("https://") || cmd.contains("git@")) {
             continue;
         }
-        let cs = commands(&cmd);
-        let fetch = cs
-            .iter()
-            .any(|c| runs(c, &["curl"]) || runs(c, &["wget"]) || runs(c, &["git", "clone"]));
+        let Some(cs) = ctx.script(i) else {
+            continue;
+        };
+        let fetch = cs.runs_any(&[&["curl"], &["wget"], &["git", "clone"]]);
         let verified = [
             "sha256sum",
             "sha512sum",
@@ -54,9 +54,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         ]
         .iter()
         .any(|v| cmd.contains(v))
-            || cs
-                .iter()
-                .any(|c| runs(c, &["git", "checkout"]) || runs(c, &["git", "reset"]));
+            || cs.runs_any(&[&["git", "checkout"], &["git", "reset"]]);
         if !fetch || verified {
             continue;
         }

@@ -28,7 +28,7 @@
 //! substitution.
 
 use super::{
-    Finding, Rule, RuleContext, commands, context_copy, finding, is_broad_source, run_command, runs,
+    Finding, Rule, RuleContext, Script, context_copy, finding, is_broad_source, run_command,
 };
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
@@ -43,19 +43,17 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-const INSTALLS: &[&[&str]] = &[
-    &["apt-get", "install"],
-    &["apt", "install"],
-    &["apk", "add"],
-    &["yum", "install"],
-    &["dnf", "install"],
-    &["microdnf", "install"],
-];
-
 /// Whether a RUN text installs OS packages named literally (no local files, no substitutions).
+#[cfg(test)]
 fn literal_system_install(cmd: &str) -> bool {
-    let cs = commands(cmd);
-    cs.iter().any(|c| INSTALLS.iter().any(|s| runs(c, s)))
+    literal_system_install_in(&Script::parse(cmd), cmd)
+}
+
+/// [`literal_system_install`] over the lexed script of `cmd`.
+fn literal_system_install_in(script: &Script, cmd: &str) -> bool {
+    script
+        .programs()
+        .any(crate::engine::tools::installs_system_packages)
         && !cmd.contains("$(")
         && !cmd.contains('`')
         && !cmd.contains("./")
@@ -118,7 +116,10 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             let Some(cmd) = run_command(run) else {
                 continue;
             };
-            if !literal_system_install(&cmd) {
+            if !ctx
+                .script_of(run)
+                .is_some_and(|s| literal_system_install_in(&s, &cmd))
+            {
                 continue;
             }
             // what the steps in between copy must not be named by the install

@@ -97,6 +97,20 @@ impl RuleContext<'_> {
         })
     }
 
+    /// The lexed script of instruction `idx` when it is a RUN: lexed once for all the rules.
+    pub fn script(&self, idx: usize) -> Option<std::sync::Arc<Script>> {
+        let inst = self.df.instructions.get(idx)?;
+        self.scripts.get(idx, || run_command(inst))
+    }
+
+    /// [`RuleContext::script`] of an instruction of this Dockerfile.
+    pub fn script_of(&self, inst: &Instruction) -> Option<std::sync::Arc<Script>> {
+        match index_of(self.df, inst) {
+            usize::MAX => run_command(inst).map(|t| std::sync::Arc::new(Script::parse(&t))),
+            i => self.script(i),
+        }
+    }
+
     pub fn stage_of(&self, idx: usize) -> Option<&super::predict::sim::SimStage> {
         self.sim.stage_of.get(&idx).map(|&s| &self.sim.stages[s])
     }
@@ -200,170 +214,16 @@ pub fn run_command(inst: &Instruction) -> Option<String> {
     }
 }
 
-/// Shell commands of a RUN text, each as words without options.
-pub fn commands(text: &str) -> Vec<Vec<String>> {
-    text.split(['&', ';', '|', '\n'])
-        .map(|c| {
-            c.split_whitespace()
-                .filter(|w| !w.starts_with('-'))
-                .map(|w| w.trim_matches(['(', ')', '"', '\'']).to_string())
-                .collect::<Vec<_>>()
-        })
-        .filter(|c: &Vec<String>| !c.is_empty())
-        .collect()
-}
-
-/// Whether a command's words run `seq` (program among the first three words, the rest after).
-pub fn runs(cmd: &[String], seq: &[&str]) -> bool {
-    let is = |c: &str, w: &str| c == w || c.strip_suffix(w).is_some_and(|dir| dir.ends_with('/'));
-    let Some(start) = cmd.iter().take(3).position(|c| is(c, seq[0])) else {
-        return false;
-    };
-    let mut it = cmd[start + 1..].iter();
-    seq[1..].iter().all(|w| it.any(|c| is(c, w)))
-}
-
-/// A package ecosystem: how its install is invoked, the files it needs, its cache directory.
-pub struct Ecosystem {
-    pub name: &'static str,
-    pub installs: &'static [&'static [&'static str]],
-    /// Manifest and lock files, in the order they are copied; the first is required.
-    pub manifests: &'static [&'static str],
-    /// The cache directory for root, and flags that disable the cache (dropped with a mount).
-    pub cache_dir: Option<&'static str>,
-    pub no_cache_flags: &'static [&'static str],
-}
-
-pub const ECOSYSTEMS: &[Ecosystem] = &[
-    Ecosystem {
-        name: "npm",
-        installs: &[
-            &["npm", "ci"],
-            &["npm", "clean-install"],
-            &["npm", "install-clean"],
-            &["npm", "install"],
-            &["npm", "i"],
-        ],
-        manifests: &[
-            "package.json",
-            "package-lock.json",
-            "npm-shrinkwrap.json",
-            ".npmrc",
-        ],
-        cache_dir: Some("/root/.npm"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "yarn",
-        installs: &[&["yarn", "install"]],
-        manifests: &["package.json", "yarn.lock", ".yarnrc.yml", ".yarnrc"],
-        cache_dir: Some("/usr/local/share/.cache/yarn"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "pnpm",
-        installs: &[&["pnpm", "install"], &["pnpm", "i"]],
-        manifests: &[
-            "package.json",
-            "pnpm-lock.yaml",
-            "pnpm-workspace.yaml",
-            ".npmrc",
-        ],
-        cache_dir: Some("/root/.local/share/pnpm/store"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "pip",
-        installs: &[&["pip", "install"], &["pip3", "install"]],
-        manifests: &["requirements.txt"],
-        cache_dir: Some("/root/.cache/pip"),
-        no_cache_flags: &["--no-cache-dir"],
-    },
-    Ecosystem {
-        name: "poetry",
-        installs: &[&["poetry", "install"]],
-        manifests: &["pyproject.toml", "poetry.lock"],
-        cache_dir: Some("/root/.cache/pypoetry"),
-        no_cache_flags: &["--no-cache"],
-    },
-    Ecosystem {
-        name: "uv",
-        installs: &[&["uv", "sync"]],
-        manifests: &["pyproject.toml", "uv.lock"],
-        cache_dir: Some("/root/.cache/uv"),
-        no_cache_flags: &["--no-cache"],
-    },
-    Ecosystem {
-        name: "pipenv",
-        installs: &[&["pipenv", "install"], &["pipenv", "sync"]],
-        manifests: &["Pipfile", "Pipfile.lock"],
-        cache_dir: Some("/root/.cache/pipenv"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "bundler",
-        installs: &[&["bundle", "install"]],
-        manifests: &["Gemfile", "Gemfile.lock"],
-        cache_dir: Some("/usr/local/bundle/cache"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "composer",
-        installs: &[&["composer", "install"]],
-        manifests: &["composer.json", "composer.lock"],
-        cache_dir: Some("/root/.composer/cache"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "go",
-        installs: &[&["go", "mod", "download"]],
-        manifests: &["go.mod", "go.sum"],
-        cache_dir: Some("/go/pkg/mod"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "cargo",
-        installs: &[&["cargo", "fetch"]],
-        manifests: &["Cargo.toml", "Cargo.lock"],
-        cache_dir: Some("/usr/local/cargo/registry"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "maven",
-        installs: &[
-            &["mvn", "dependency:go-offline"],
-            &["mvn", "dependency:resolve"],
-        ],
-        manifests: &["pom.xml"],
-        cache_dir: Some("/root/.m2"),
-        no_cache_flags: &[],
-    },
-    Ecosystem {
-        name: "dotnet",
-        installs: &[&["dotnet", "restore"]],
-        // project files also one directory down (`src/App/App.csproj`), and the repository-wide
-        // MSBuild files restore reads (central package versions, shared properties)
-        manifests: &[
-            "*.sln",
-            "*.csproj",
-            "*.fsproj",
-            "*.vbproj",
-            "Directory.Packages.props",
-            "Directory.Build.props",
-            "Directory.Build.targets",
-            "global.json",
-            "nuget.config",
-            "NuGet.Config",
-            "packages.lock.json",
-        ],
-        cache_dir: Some("/root/.nuget/packages"),
-        no_cache_flags: &[],
-    },
-];
+pub use crate::engine::shell::{Program, Script};
+pub use crate::engine::tools::Tool;
 
 /// The ecosystems whose install a RUN text invokes.
-pub fn installs_in(text: &str) -> Vec<&'static Ecosystem> {
-    let cmds = commands(text);
+pub fn installs_in(text: &str) -> Vec<&'static Tool> {
+    installs_in_script(&Script::parse(text), text)
+}
+
+/// [`installs_in`] over an already lexed script of `text`.
+pub fn installs_in_script(script: &Script, text: &str) -> Vec<&'static Tool> {
     // global installs (`npm install -g`, `yarn global add`) and `pip install` without a
     // requirements file install tools, not the project's dependencies
     let global = text
@@ -372,14 +232,8 @@ pub fn installs_in(text: &str) -> Vec<&'static Ecosystem> {
     let pip_project = text.split_whitespace().any(|w| {
         w == "-r" || w.starts_with("--requirement") || (w.starts_with("-r") && w.len() > 2)
     });
-    ECOSYSTEMS
-        .iter()
-        .filter(|e| {
-            cmds.iter().any(|c| {
-                e.installs.iter().any(|s| runs(c, s))
-                    && !(e.name == "npm" && c.iter().any(|w| w == "run"))
-            })
-        })
+    crate::engine::tools::ecosystems()
+        .filter(|e| script.programs().any(|p| e.installed_by(p)))
         .filter(|e| {
             !(global && matches!(e.name, "npm" | "yarn" | "pnpm"))
                 && (e.name != "pip" || pip_project)
@@ -455,15 +309,15 @@ pub fn context_reads(text: &str) -> Vec<String> {
 /// Whether a `RUN` command reads the repository's `.git`: it runs `git …` (not `git clone`), or
 /// names `.git` as a path (`cat .git/HEAD`).
 pub fn runs_git(r: &str) -> bool {
-    r.split(['&', ';', '|', '\n']).any(|c| {
-        let w: Vec<&str> = c.split_whitespace().collect();
-        w.first() == Some(&"git") && w.get(1) != Some(&"clone")
-    }) || r.match_indices(".git").any(|(i, _)| {
-        !r[i + 4..]
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
-    })
+    Script::parse(r)
+        .programs()
+        .any(|p| p.name == "git" && p.args.first().is_none_or(|a| a != "clone"))
+        || r.match_indices(".git").any(|(i, _)| {
+            !r[i + 4..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        })
 }
 
 /// `.`, `./`, or a directory: a COPY source that takes many files.
@@ -708,6 +562,7 @@ pub fn audit_text(
         histories: None,
         build_args: None,
         shared_reads: None,
+        scripts: crate::engine::shell::Scripts::new(df.instructions.len()),
     };
     check(&ctx, config)
 }
