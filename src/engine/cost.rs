@@ -11,6 +11,7 @@ pub use super::shellwords::{
     MAX_CLASSIFIED_BYTES, Unclassified, existence_test, mount_covers, simple_commands,
 };
 use super::shellwords::{Sep, is_syntax, lex};
+use crate::engine::memo::{Kind as Memoized, Memo};
 
 /// What the cost model needs to know about one step of the head Dockerfile.
 #[derive(Debug, Clone)]
@@ -323,10 +324,8 @@ pub struct DownloadUse {
 /// download, every rule, every build and every commit of `history` asks about the same texts.
 type Commands = std::sync::Arc<Vec<(Vec<String>, Option<(String, Vec<String>)>)>>;
 
-static COMMANDS: super::memo::Recent<Option<Commands>> = super::memo::Recent::new(256);
-
-fn commands(command: &str) -> Option<Commands> {
-    COMMANDS.get_or(command, || {
+fn commands(memo: &Memo, command: &str) -> Option<Commands> {
+    memo.get_or(Memoized::Commands, command, || {
         let cmds = simple_commands(command).ok()?;
         Some(std::sync::Arc::new(
             cmds.into_iter()
@@ -339,8 +338,8 @@ fn commands(command: &str) -> Option<Commands> {
     })
 }
 
-pub fn download_use(command: &str, d: &Download) -> DownloadUse {
-    let Some(cmds) = commands(command) else {
+pub fn download_use(memo: &Memo, command: &str, d: &Download) -> DownloadUse {
+    let Some(cmds) = commands(memo, command) else {
         return DownloadUse {
             downloads: false,
             consumer: None,
@@ -1022,14 +1021,19 @@ mod tests {
     #[test]
     fn downloads_and_their_readers() {
         let go = &DOWNLOADS[0];
-        assert!(download_use("go mod download -x", go).downloads);
+        assert!(download_use(&Memo::default(), "go mod download -x", go).downloads);
         assert_eq!(
-            download_use("CGO_ENABLED=0 go build -o /app .", go).consumer,
+            download_use(&Memo::default(), "CGO_ENABLED=0 go build -o /app .", go).consumer,
             Some(false)
         );
         let dn = &DOWNLOADS[1];
         assert_eq!(
-            download_use("dotnet publish -c Release --no-restore -o /out", dn).consumer,
+            download_use(
+                &Memo::default(),
+                "dotnet publish -c Release --no-restore -o /out",
+                dn
+            )
+            .consumer,
             Some(true)
         );
         assert!(mount_covers("/root/.nuget", "/root/.nuget/packages"));

@@ -178,7 +178,7 @@ mod tests {
                 "Dockerfile",
                 t,
                 None,
-                crate::engine::EngineKind::Buildkit,
+                crate::engine::input::EngineKind::Buildkit,
                 &crate::engine::settings::Config::default(),
             )
             .into_iter()
