@@ -109,16 +109,9 @@ impl Generations {
 
 /// The memos of one run (see the module header): `history` makes one per thread, each server
 /// job and each `analyze` call of the CLI its own.
+#[derive(Default)]
 pub struct Memo {
     kinds: [Mutex<Generations>; 6],
-}
-
-impl Default for Memo {
-    fn default() -> Memo {
-        Memo {
-            kinds: Default::default(),
-        }
-    }
 }
 
 impl std::fmt::Debug for Memo {
@@ -193,7 +186,21 @@ pub struct Shared {
     bytes: RefCell<HashMap<SourceKey, (u64, bool)>>,
     /// Changed paths under a source with a label each (CB002's noise entries: path, pattern).
     labelled: RefCell<HashMap<SourceKey, Labelled>>,
+    /// What a source selects of one listing, sorted (`content`'s comparison of both sides, asked
+    /// again by every build and peer export that reads the same context with the same ignore
+    /// file, and by every re-prediction of a fix): by listing, source and `COPY --exclude`.
+    selected: RefCell<HashMap<SelectionKey, Rc<Selection>>>,
 }
+
+/// Files a context source selects: (name relative to the source, kind, mode, id), sorted.
+pub type Selection = Vec<(String, crate::engine::tree::EntryKind, u32, String)>;
+
+/// A selection by listing, source and `COPY --exclude` patterns.
+type SelectionKey = (ListingId, SourceKey, Vec<String>);
+
+/// Which listing of the call an answer is about: its address. The listings of one `analyze`
+/// call are borrowed for the whole call and never change, so the address names one listing.
+pub type ListingId = usize;
 
 impl Shared {
     /// The changed paths for `key`, computed by `make` the first time it is asked.
@@ -218,6 +225,30 @@ impl Shared {
         let v = Rc::new(make());
         self.labelled.borrow_mut().insert(key, v.clone());
         v
+    }
+
+    /// What a source selects of `listing` (sorted), computed by `make` the first time; `None`
+    /// (a listing is missing and was requested) is not remembered.
+    pub fn selected(
+        &self,
+        listing: &crate::engine::tree::Listing,
+        key: SourceKey,
+        exclude: &[String],
+        make: impl FnOnce() -> Option<Selection>,
+    ) -> Option<Rc<Selection>> {
+        let k = (
+            listing as *const crate::engine::tree::Listing as ListingId,
+            key,
+            exclude.to_vec(),
+        );
+        if let Some(v) = self.selected.borrow().get(&k) {
+            return Some(v.clone());
+        }
+        let mut v = make()?;
+        v.sort();
+        let v = Rc::new(v);
+        self.selected.borrow_mut().insert(k, v.clone());
+        Some(v)
     }
 
     /// The bytes of a directory source for `key`, computed by `make` the first time.

@@ -10,7 +10,7 @@ use super::writes::{Writes, step_writes, touches_marker_only};
 use super::{Ctx, IgnoreInfo, Res, SideSim};
 use crate::engine::glob::{contains_wildcards, path_match};
 use crate::engine::input::BuildInput;
-use crate::engine::memo::SourceKey;
+use crate::engine::memo::{Selection, SourceKey};
 use crate::engine::report::{Cause, CauseKind, Confidence, Note, Paths};
 use crate::engine::tree::{Entry, EntryKind, Listing, Lookup, Side};
 
@@ -581,9 +581,8 @@ pub fn source_problem(
     }
 }
 
-type Selection = Vec<(String, EntryKind, u32, String)>;
-
-/// The files a context source selects on one side: (name relative to the source, kind, mode, id).
+/// The files a context source selects on one side: (name relative to the source, kind, mode,
+/// id), sorted, answered once per listing and source in an analysis (`memo::Shared::selected`).
 fn select(
     ctx: &Ctx<'_>,
     side: Side,
@@ -592,11 +591,28 @@ fn select(
     wildcard: bool,
     ignore: &IgnoreInfo,
     exclude: &[String],
-) -> Option<Selection> {
+) -> Option<std::rc::Rc<Selection>> {
     let listing = match side {
         Side::Head => ctx.head_tree,
         Side::Base => ctx.base_tree,
     };
+    let key = source_key(context, path, wildcard, ignore);
+    ctx.memo.selected(listing, key, exclude, || {
+        select_uncached(listing, ctx, side, context, path, wildcard, ignore, exclude)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn select_uncached(
+    listing: &Listing,
+    ctx: &Ctx<'_>,
+    side: Side,
+    context: &str,
+    path: &str,
+    wildcard: bool,
+    ignore: &IgnoreInfo,
+    exclude: &[String],
+) -> Option<Selection> {
     let mut out = select_all(listing, ctx, side, context, path, wildcard, ignore)?;
     // a git submodule is an empty directory (a checkout without submodules): its commit is not
     // what BuildKit copies
@@ -742,14 +758,12 @@ impl Comparison<'_> {
         // Slow path: compare what each side selects.
         let h = select(ctx, Side::Head, context, hp, hw, &head.ignore, exclude);
         let b = select(ctx, Side::Base, context, bp, bw, &base.ignore, exclude);
-        let (Some(mut h), Some(mut b)) = (h, b) else {
+        let (Some(h), Some(b)) = (h, b) else {
             return Cmp::Same {
                 confidence: Confidence::Exact,
                 notes: Vec::new(),
             };
         };
-        h.sort();
-        b.sort();
         if h == b {
             return Cmp::Same {
                 confidence: Confidence::Exact,

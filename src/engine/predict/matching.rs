@@ -52,8 +52,10 @@ pub(super) fn match_vertices(
             res: &res,
             canon: &canon,
         };
-        let r = decide(&cmp, v, &candidates, parent_confidence).unwrap_or_else(
-            |(notes, first_diff)| {
+        let r = match decide(&cmp, v, &candidates, parent_confidence) {
+            Decision::Hit(hit) => hit,
+            Decision::Miss(first_diff) => {
+                let notes = v.notes.clone();
                 let (cause, confidence, notes) = match first_diff {
                     Some((cause, conf, extra)) => (cause, conf, [notes, extra].concat()),
                     None => (
@@ -68,8 +70,8 @@ pub(super) fn match_vertices(
                     notes,
                     origin_line: line,
                 }
-            },
-        );
+            }
+        };
         res.push(r);
     }
     res
@@ -153,14 +155,21 @@ fn no_base(build: &BuildInput, v: &Vertex, line: u32, problem: Option<BaseProble
 /// The first difference a candidate showed: its cause, confidence and notes.
 type FirstDiff = Option<(Cause, Confidence, Vec<Note>)>;
 
-/// A hit on the first candidate record whose content inputs are the same; else the vertex's
-/// notes and the first difference found (`None`: no candidate, the op itself differs).
+/// What the candidate records decide for a head vertex.
+enum Decision {
+    Hit(Res),
+    /// No candidate hits: the first difference found (`None`: no candidate, the op differs).
+    Miss(FirstDiff),
+}
+
+/// A hit on the first candidate record whose content inputs are the same; else the first
+/// difference found.
 fn decide(
     cmp: &content::Comparison<'_>,
     v: &Vertex,
     candidates: &[VId],
     parent_confidence: Confidence,
-) -> Result<Res, (Vec<Note>, FirstDiff)> {
+) -> Decision {
     let mut first_diff: FirstDiff = None;
     for &c in candidates {
         match cmp.inputs(v, &cmp.base.sim.vertices[c]) {
@@ -183,7 +192,7 @@ fn decide(
                 if v.inputs.iter().any(sim::Input::path_unknown) {
                     confidence = Confidence::Likely;
                 }
-                return Ok(Res::Hit {
+                return Decision::Hit(Res::Hit {
                     base: c,
                     confidence,
                     notes,
@@ -200,7 +209,7 @@ fn decide(
             }
         }
     }
-    Err((v.notes.clone(), first_diff))
+    Decision::Miss(first_diff)
 }
 
 /// Canonical record id of every vertex: the first vertex with the same parent record, op and
