@@ -23,41 +23,47 @@ pub(super) fn check_sources(
             continue;
         }
         let line = head.df.instructions[v.inst].line;
-        for i in &v.inputs {
-            let sim::Input::Context {
+        let paths = v.inputs.iter().filter_map(|i| match i {
+            sim::Input::Context {
                 path,
                 wildcard: false,
-            } = i
-            else {
-                continue;
-            };
-            match content::source_problem(ctx, &build.context, path, &head.ignore) {
-                None => {}
-                Some(content::SourceProblem {
-                    fails: true,
-                    message,
-                }) => {
-                    diags.push(Diagnostic {
-                        line,
-                        severity: Severity::Error,
-                        message: format!("the build fails here: {message}"),
-                        file: None,
-                    });
-                    if let Some(st) = steps.iter_mut().find(|s| s.line == line) {
-                        st.notes.push(Note::WillFail { message });
-                    }
-                }
-                Some(content::SourceProblem {
-                    fails: false,
-                    message,
-                }) => diags.push(Diagnostic {
-                    line,
-                    severity: Severity::Warning,
-                    message,
-                    file: None,
-                }),
+            } => Some(path),
+            _ => None,
+        });
+        for path in paths {
+            if let Some(p) = content::source_problem(ctx, &build.context, path, &head.ignore) {
+                source_problem(steps, diags, line, p);
             }
         }
+    }
+}
+
+/// A source problem at `line`: one that fails the build is an error and a note on the step,
+/// another a warning.
+fn source_problem(
+    steps: &mut [Step],
+    diags: &mut Vec<Diagnostic>,
+    line: u32,
+    p: content::SourceProblem,
+) {
+    let content::SourceProblem { fails, message } = p;
+    if !fails {
+        diags.push(Diagnostic {
+            line,
+            severity: Severity::Warning,
+            message,
+            file: None,
+        });
+        return;
+    }
+    diags.push(Diagnostic {
+        line,
+        severity: Severity::Error,
+        message: format!("the build fails here: {message}"),
+        file: None,
+    });
+    if let Some(st) = steps.iter_mut().find(|s| s.line == line) {
+        st.notes.push(Note::WillFail { message });
     }
 }
 
