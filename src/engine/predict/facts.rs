@@ -231,18 +231,23 @@ pub(super) fn tested_file_absent(
 /// Whether the RUN `v` runs nothing but existence tests: every other command of it is guarded
 /// by a test of a file absent from the stage. Reads `depth` levels of earlier steps (0: `false`),
 /// so hostile input with a test on every step stays linear per level.
-pub(super) fn runs_nothing(ctx: &Ctx<'_>, context: &str, head: &SideSim, v: VId, depth: u8) -> bool {
+pub(super) fn runs_nothing(
+    ctx: &Ctx<'_>,
+    context: &str,
+    head: &SideSim,
+    v: VId,
+    depth: u8,
+) -> bool {
     if depth == 0 {
         return false;
     }
     let absent = absent_tested_files(ctx, context, head, v, depth - 1);
     !absent.is_empty()
-        && crate::engine::cost::runnable_commands(&head.sim.vertices[v].detail.text, &absent).is_ok_and(
-            |cmds| {
+        && crate::engine::cost::runnable_commands(&head.sim.vertices[v].detail.text, &absent)
+            .is_ok_and(|cmds| {
                 cmds.iter()
                     .all(|c| crate::engine::shellwords::existence_test(c).is_some())
-            },
-        )
+            })
 }
 
 /// Whether a COPY input from the context may put a file at `rel` below its destination
