@@ -129,15 +129,18 @@ pub async fn analyze<R: RepoSource>(
     repo: &R,
     opts: &AnalyzeOptions,
 ) -> Result<Report, AnalyzeError> {
-    analyze_with(repo, opts, None).await
+    // one memo per analysis (a server job's dies with the job)
+    analyze_with(repo, opts, None, &engine::Memo::default()).await
 }
 
 /// `analyze`, reusing the declared builds of recent trees (`history` replays many commits
-/// whose compose, bake and workflow files rarely change).
+/// whose compose, bake and workflow files rarely change) and what `memo` remembers of earlier
+/// calls of the same run (side simulations, lexed commands, compiled ignore files).
 pub async fn analyze_with<R: RepoSource>(
     repo: &R,
     opts: &AnalyzeOptions,
     cache: Option<&crate::app::discover::DeclCache>,
+    memo: &engine::Memo,
 ) -> Result<Report, AnalyzeError> {
     let changes = repo.changes().await?;
     let mut diagnostics: Vec<FileDiagnostic> = Vec::new();
@@ -283,7 +286,7 @@ pub async fn analyze_with<R: RepoSource>(
     };
     let mut last_need = Vec::new();
     for _ in 0..8 {
-        let out = engine::analyze(&inputs);
+        let out = engine::analyze(&inputs, memo);
         if out.need.is_empty() {
             return Ok(out.report);
         }
@@ -359,7 +362,7 @@ async fn ci_caches<R: RepoSource>(
     repo: &R,
     specs: &[Spec],
     input_of: &dyn Fn(&Spec) -> BuildInput,
-) -> Result<Vec<Option<backend::CiCache>>, AnalyzeError> {
+) -> Result<Vec<Option<engine::input::CiCache>>, AnalyzeError> {
     let with: Vec<usize> = (0..specs.len())
         .filter(|&i| specs[i].ci.is_some())
         .collect();
@@ -388,7 +391,7 @@ async fn ci_caches<R: RepoSource>(
                 .map(|t| t.and_then(|t| t.text().map(str::to_string))),
         )
         .collect();
-    let peer = |k: usize| -> Option<backend::Peer> {
+    let peer = |k: usize| -> Option<engine::input::Peer> {
         let s = &specs[*with.get(k)?];
         let (head, base) = s.ci.clone()?;
         Some(backend::Peer {
@@ -405,7 +408,7 @@ async fn ci_caches<R: RepoSource>(
         };
         let text = texts.get(&head.file).cloned().flatten();
         let earlier = backend::earlier_in_job(&decls, k);
-        out[i] = Some(backend::CiCache::new(
+        out[i] = Some(engine::input::CiCache::new(
             head, base, &refs[k], &earlier, &peer, text,
         ));
     }

@@ -58,7 +58,7 @@ pub async fn for_change<R: RepoSource>(repo: &R, path: &str) -> ChangeConfig {
     match text_of(&base) {
         None => {}
         Some(Err(why)) => out.problem = Some(format!("{path}: {why}")),
-        Some(Ok(t)) => match config::parse(path, t) {
+        Some(Ok(t)) => match config::parse(path, t, &crate::engine::rules::codes()) {
             Ok(c) => out.config = c,
             Err(e) => out.problem = Some(e.to_string()),
         },

@@ -153,6 +153,9 @@ async fn read_map<R: RepoSource>(
 #[derive(Default)]
 pub struct DeclCache {
     entries: Mutex<Vec<Arc<DeclEntry>>>,
+    /// The YAML documents read lately (a commit that changes one file of many reads the rest
+    /// from here).
+    memo: crate::engine::Memo,
 }
 
 struct DeclEntry {
@@ -239,6 +242,9 @@ async fn declared<R: RepoSource>(
             }
         }
     }
+    // the YAML documents read: remembered across the trees of a history, else for this call
+    let local = crate::engine::Memo::default();
+    let memo = cache.map_or(&local, |c| &c.memo);
     let mut diags: Vec<FileDiagnostic> = Vec::new();
     let mut out: Vec<Declared> = Vec::new();
     let mut files: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -275,7 +281,7 @@ async fn declared<R: RepoSource>(
         let mut given: BTreeMap<String, Option<String>> = BTreeMap::new();
         let mut result = None;
         for _ in 0..(compose::MAX_NESTING + 4) {
-            match compose::resolve(p, &given, outer_env) {
+            match compose::resolve_in(memo, p, &given, outer_env) {
                 Ok(r) => {
                     result = Some(r);
                     break;
@@ -346,7 +352,7 @@ async fn declared<R: RepoSource>(
         let Some(Some(t)) = files.get(w).cloned() else {
             continue;
         };
-        let f = workflows::read(w, &t);
+        let f = workflows::read_in(memo, w, &t);
         // an expression in a workflow is normal: say it once, quietly
         diags.extend(f.problems.into_iter().map(quiet));
         for b in f.builds {

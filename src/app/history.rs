@@ -6,6 +6,7 @@
 
 use crate::app::analyze::{AnalyzeError, AnalyzeOptions, analyze_with};
 use crate::app::discover::DeclCache;
+use crate::engine::Memo;
 use crate::engine::history::{Accumulator, HistoryReport};
 use crate::engine::report::Report;
 use crate::ports::{CommitInfo, History, HistorySpan};
@@ -27,16 +28,18 @@ pub async fn commits<H: History>(
 }
 
 /// Consecutive commits replayed, each against its parent, in order. `cache` carries what the
-/// previous commit's discovery learned, so a block is cheapest when its commits are adjacent.
+/// previous commit's discovery learned and `memo` what its prediction did (the run's memo: one
+/// per thread), so a block is cheapest when its commits are adjacent.
 pub async fn replay_block<H: History>(
     h: &H,
     block: &[CommitInfo],
     opts: &AnalyzeOptions,
     cache: &DeclCache,
+    memo: &Memo,
 ) -> Result<Vec<Replayed>, AnalyzeError> {
     let mut out = Vec::with_capacity(block.len());
     for c in block {
-        out.push(replay_commit(h, c, opts, cache).await?);
+        out.push(replay_commit(h, c, opts, cache, memo).await?);
     }
     Ok(out)
 }
@@ -46,6 +49,7 @@ async fn replay_commit<H: History>(
     c: &CommitInfo,
     opts: &AnalyzeOptions,
     cache: &DeclCache,
+    memo: &Memo,
 ) -> Result<Replayed, AnalyzeError> {
     let done = |report| Replayed {
         commit: c.commit.clone(),
@@ -56,7 +60,7 @@ async fn replay_commit<H: History>(
         return Ok(done(None));
     };
     let pair = h.pair(parent, &c.commit)?;
-    match analyze_with(&pair, opts, Some(cache)).await {
+    match analyze_with(&pair, opts, Some(cache), memo).await {
         Ok(r) => Ok(done(Some(r))),
         // a named Dockerfile that does not exist yet at this commit: nothing to build
         Err(AnalyzeError::Usage(_)) => Ok(done(Some(Report::default()))),

@@ -458,7 +458,8 @@ fn load_config(
         }
     };
     let text = String::from_utf8(bytes).map_err(|_| anyhow!("--config {name}: not UTF-8 text"))?;
-    crate::engine::config::parse(&name, &text).map_err(|e| anyhow!("{e}"))
+    crate::engine::config::parse(&name, &text, &crate::engine::rules::codes())
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// Whether `s` is a full commit id (SHA-1 or SHA-256 hex): it names one commit whatever the
@@ -858,14 +859,17 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
                 .enable_all()
                 .build()
                 .map_err(|e| anyhow!("starting the async runtime: {e}"))?;
-            Ok((hist, rt, crate::app::discover::DeclCache::default()))
+            // the thread's memos: what discovery and prediction learned of the previous commit
+            let memo = crate::engine::Memo::default();
+            Ok((hist, rt, crate::app::discover::DeclCache::default(), memo))
         },
-        |(hist, rt, cache), r| {
+        |(hist, rt, cache, memo), r| {
             rt.block_on(crate::app::history::replay_block(
                 hist,
                 &commits[r],
                 &opts,
                 cache,
+                memo,
             ))
             .map_err(to_anyhow)
         },

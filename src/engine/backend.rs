@@ -430,9 +430,10 @@ fn others_write(
 }
 
 /// A build's cache on a fresh runner, as the engine predicts with it: the step's setup and,
-/// per import, who wrote it.
+/// per import, who wrote it. `B` is the build a peer is (`input::BuildInput`, which holds its
+/// `CiCache`: the input names this type, never the other way round).
 #[derive(Debug, Clone)]
-pub struct CiCache {
+pub struct CiCache<B> {
     /// The step on the head side (what this run does).
     pub setup: CiSetup,
     /// The step on the base side (what the previous run exported with), if it existed.
@@ -440,7 +441,7 @@ pub struct CiCache {
     /// One per import of `setup`, in order.
     pub sources: Vec<Source>,
     /// Builds that export to a place this build imports (what `resolve` chose among).
-    pub peers: Vec<Peer>,
+    pub peers: Vec<Peer<B>>,
     /// The workflow file's head text (fixes edit it; a fix is measured by reading it again).
     pub workflow_text: Option<String>,
 }
@@ -463,16 +464,16 @@ pub enum Writer {
 
 /// Another build that exports where this one imports.
 #[derive(Debug, Clone)]
-pub struct Peer {
+pub struct Peer<B> {
     pub head: CiSetup,
     pub base: Option<CiSetup>,
     /// Its build (without a `ci` of its own).
-    pub build: Box<super::BuildInput>,
+    pub build: Box<B>,
     /// How reports name it (`Dockerfile (target app)`, its workflow step).
     pub label: String,
 }
 
-impl CiCache {
+impl<B: Clone> CiCache<B> {
     /// Build the cache of `me` among `peers` (each with its index in the list given to
     /// `resolve`): the writers as `resolve` found them.
     /// `earlier`: builds of the same job that run before this one (their results stay in the
@@ -482,10 +483,10 @@ impl CiCache {
         base_setup: Option<CiSetup>,
         refs: &[WriterRef],
         earlier: &[usize],
-        peers_by_index: &dyn Fn(usize) -> Option<Peer>,
+        peers_by_index: &dyn Fn(usize) -> Option<Peer<B>>,
         workflow_text: Option<String>,
-    ) -> CiCache {
-        let mut peers: Vec<Peer> = Vec::new();
+    ) -> CiCache<B> {
+        let mut peers: Vec<Peer<B>> = Vec::new();
         let mut index_of: Vec<(usize, usize)> = Vec::new();
         let mut sources = Vec::new();
         let builder = CacheEntry {
@@ -557,7 +558,7 @@ impl CiCache {
 
     /// The cache with the step declared as `fixed` on both sides (a fix measured in the steady
     /// state: the previous run exported with it too), writers resolved again among the peers.
-    pub fn with_setup(&self, fixed: CiSetup) -> CiCache {
+    pub fn with_setup(&self, fixed: CiSetup) -> CiCache<B> {
         let mut decls = vec![Declared {
             head: &fixed,
             base: Some(&fixed),

@@ -12,6 +12,7 @@ pub use super::shell::{runnable_commands, tested_files};
 pub use super::shellwords::{
     MAX_CLASSIFIED_BYTES, Unclassified, existence_test, mount_covers, simple_commands,
 };
+use crate::engine::memo::{Kind as Memoized, Memo};
 
 /// What the cost model needs to know about one step of the head Dockerfile.
 #[derive(Debug, Clone)]
@@ -54,11 +55,12 @@ pub struct DownloadUse {
 }
 
 /// A RUN text lexed by the shell model: once per text, since every kind of download, every
-/// rule, every build and every commit of `history` asks about the same texts.
-static COMMANDS: super::memo::Recent<std::sync::Arc<Script>> = super::memo::Recent::new(256);
-
-fn script(command: &str) -> std::sync::Arc<Script> {
-    COMMANDS.get_or(command, || std::sync::Arc::new(Script::parse(command)))
+/// rule, every build and every commit of `history` asks about the same texts (kept in the
+/// caller's memo).
+fn script(memo: &Memo, command: &str) -> std::sync::Arc<Script> {
+    memo.get_or(Memoized::Commands, command, || {
+        std::sync::Arc::new(Script::parse(command))
+    })
 }
 
 /// Every download-only command of the tool table.
@@ -66,8 +68,8 @@ pub fn downloads() -> impl Iterator<Item = &'static Download> {
     super::tools::downloads().map(|(_, d)| d)
 }
 
-pub fn download_use(command: &str, d: &Download) -> DownloadUse {
-    let s = script(command);
+pub fn download_use(memo: &Memo, command: &str, d: &Download) -> DownloadUse {
+    let s = script(memo, command);
     let mut downloads = false;
     let mut consumer: Option<bool> = None;
     for c in s.commands() {
@@ -639,14 +641,19 @@ mod tests {
     #[test]
     fn downloads_and_their_readers() {
         let go = downloads().find(|d| d.class == "go mod download").unwrap();
-        assert!(download_use("go mod download -x", go).downloads);
+        assert!(download_use(&Memo::default(), "go mod download -x", go).downloads);
         assert_eq!(
-            download_use("CGO_ENABLED=0 go build -o /app .", go).consumer,
+            download_use(&Memo::default(), "CGO_ENABLED=0 go build -o /app .", go).consumer,
             Some(false)
         );
         let dn = downloads().find(|d| d.class == "dotnet restore").unwrap();
         assert_eq!(
-            download_use("dotnet publish -c Release --no-restore -o /out", dn).consumer,
+            download_use(
+                &Memo::default(),
+                "dotnet publish -c Release --no-restore -o /out",
+                dn
+            )
+            .consumer,
             Some(true)
         );
         assert!(mount_covers("/root/.nuget", "/root/.nuget/packages"));

@@ -42,18 +42,15 @@ fn options() -> serde_saphyr::Options {
 
 type Loaded = Result<Value, (Option<u32>, String)>;
 
-/// The last texts read and what they gave (see `engine::memo`): a history replays hundreds of
-/// commits whose compose and workflow files rarely change while a `.env` beside them does. A
-/// monorepo reads tens of them per commit (loki: 38 workflows and 17 compose files), and a
-/// memo smaller than that misses every time.
-static RECENT: crate::engine::memo::Recent<Loaded> = crate::engine::memo::Recent::new(96);
-
-/// Read one YAML document under the budgets (shared with the workflow reader).
-pub fn load_yaml(text: &str) -> Result<Value, (Option<u32>, String)> {
-    RECENT.get_or(text, || load_yaml_uncached(text))
+/// [`load_yaml`], remembered in the caller's memo: a history replays hundreds of commits whose
+/// compose and workflow files rarely change while a `.env` beside them does, and a monorepo reads
+/// tens of them per commit (loki: 38 workflows and 17 compose files).
+pub fn load_yaml_in(memo: &crate::engine::memo::Memo, text: &str) -> Loaded {
+    memo.get_or(crate::engine::memo::Kind::Yaml, text, || load_yaml(text))
 }
 
-fn load_yaml_uncached(text: &str) -> Loaded {
+/// Read one YAML document under the budgets (shared with the workflow reader).
+pub fn load_yaml(text: &str) -> Loaded {
     if text.len() > MAX_YAML_BYTES {
         return Err((
             None,

@@ -3,6 +3,7 @@
 //! and the context walkers of both (which may prune a whole excluded directory). What decides
 //! whether a file reaches the build is `Matcher::walk_excluded`, not the bare match.
 
+use crate::engine::memo::{Kind as Memoized, Memo};
 use std::sync::{Arc, Mutex};
 
 use regex::Regex;
@@ -194,11 +195,6 @@ pub struct Compiled {
     blocks: Option<Vec<Block>>,
 }
 
-/// Patterns compiled lately, by flavor and patterns (a `.dockerignore` of 1,000 patterns is
-/// 1,000 regular expressions to build).
-static COMPILED: crate::engine::memo::Recent<Result<Arc<Compiled>, IgnoreError>> =
-    crate::engine::memo::Recent::new(16);
-
 /// Patterns as bits (bit `i` is pattern `i`).
 #[derive(Debug, Clone, Default)]
 struct Bits(Vec<u64>);
@@ -322,19 +318,38 @@ fn blocks_of(patterns: &[Pattern]) -> Option<Vec<Block>> {
 impl Matcher {
     /// `patternmatcher.New` / `fileutils.NewPatternMatcher`.
     pub fn new(patterns: &[String], flavor: Flavor) -> Result<Matcher, IgnoreError> {
+        Ok(Matcher {
+            compiled: Matcher::compile(patterns, flavor, None)?,
+            walked: Arc::default(),
+        })
+    }
+
+    /// [`Matcher::new`], the compiled patterns remembered in `memo` by flavor and patterns (a
+    /// `.dockerignore` of 1,000 patterns is 1,000 regular expressions to build).
+    pub fn new_in(
+        memo: &Memo,
+        patterns: &[String],
+        flavor: Flavor,
+    ) -> Result<Matcher, IgnoreError> {
         // the key: the flavor, then each pattern with its length (no separator to confuse)
         let mut key = format!("{flavor:?}");
         for p in patterns {
             key.push_str(&format!("\u{0}{}:{p}", p.len()));
         }
-        let compiled = COMPILED.get_or(&key, || Matcher::compile(patterns, flavor))?;
+        let compiled = memo.get_or(Memoized::Ignore, &key, || {
+            Matcher::compile(patterns, flavor, Some(memo))
+        })?;
         Ok(Matcher {
             compiled,
             walked: Arc::default(),
         })
     }
 
-    fn compile(patterns: &[String], flavor: Flavor) -> Result<Arc<Compiled>, IgnoreError> {
+    fn compile(
+        patterns: &[String],
+        flavor: Flavor,
+        memo: Option<&Memo>,
+    ) -> Result<Arc<Compiled>, IgnoreError> {
         let mut out = Vec::new();
         let mut exclusions = false;
         for p in patterns {
@@ -357,8 +372,8 @@ impl Matcher {
                 return Err(IgnoreError::BadPattern(p));
             }
             let kind = match flavor {
-                Flavor::Current => compile_current(&p),
-                Flavor::Docker2010 => compile_2010(&p),
+                Flavor::Current => compile_current(&p, memo),
+                Flavor::Docker2010 => compile_2010(&p, memo),
             };
             let literal = match kind {
                 MatchType::Regexp(_) => required_literal(&p, flavor),
@@ -865,7 +880,7 @@ fn push_escaped(re: &mut String, c: char) {
     }
 }
 
-fn compile_current(pattern: &str) -> MatchType {
+fn compile_current(pattern: &str, memo: Option<&Memo>) -> MatchType {
     // nothing but literal characters: the loop below would detect an exact match
     if !pattern.contains(['*', '?', '\\', '[', ']']) {
         return MatchType::Exact;
@@ -933,7 +948,7 @@ fn compile_current(pattern: &str) -> MatchType {
         2 => MatchType::Suffix,
         _ => {
             re.push('$');
-            go_regex(&re)
+            go_regex(&re, memo)
         }
     }
 }
@@ -944,7 +959,7 @@ fn push_literal(re: &mut String, ch: char) {
     re.push(ch);
 }
 
-fn compile_2010(pattern: &str) -> MatchType {
+fn compile_2010(pattern: &str, memo: Option<&Memo>) -> MatchType {
     // without wildcards, escapes or characters RE2 reads as syntax, `^pattern$` (`.` and `$`
     // escaped) matches the pattern's own text and nothing else
     if !pattern.contains(['*', '?', '\\', '+', '(', ')', '|', '{', '}', '[', ']', '^']) {
@@ -987,13 +1002,17 @@ fn compile_2010(pattern: &str) -> MatchType {
         }
     }
     re.push('$');
-    go_regex(&re)
+    go_regex(&re, memo)
 }
 
 /// Compile a regular expression written for Go's RE2 dialect (remembered across calls: the
 /// same ignore files come back for every commit of a history).
-fn go_regex(re: &str) -> MatchType {
-    match crate::engine::memo::regex(re) {
+fn go_regex(re: &str, memo: Option<&Memo>) -> MatchType {
+    let compiled = match memo {
+        Some(m) => m.regex(re),
+        None => regex::Regex::new(re).ok(),
+    };
+    match compiled {
         Some(r) => MatchType::Regexp(r),
         None => MatchType::Bad,
     }
@@ -1210,7 +1229,7 @@ mod tests {
         assert_eq!(lit("ab+c*").as_deref(), Some("ab+c"));
         // runs of `**/` are one group
         assert!(
-            matches!(compile_current("**/**/**/*.c"), MatchType::Regexp(r) if r.as_str() == "^(.*/)?[^/]*\\.c$")
+            matches!(compile_current("**/**/**/*.c", None), MatchType::Regexp(r) if r.as_str() == "^(.*/)?[^/]*\\.c$")
         );
     }
 

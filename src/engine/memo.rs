@@ -1,86 +1,165 @@
-//! Small bounded memos for pure functions that are called again and again with the same text:
-//! compiling a `.dockerignore` pattern into a regular expression and reading a YAML document.
-//! `history` replays hundreds of commits whose ignore files, compose files and workflows rarely
-//! change, so the same texts come back for every commit. The text itself is the key (no hash
-//! that could collide), each memo holds a fixed number of entries (the least recently used one
-//! goes), and a memo never changes a result: it only skips recomputing it.
+//! The engine's memos. None is global: the caller makes them and hands them in, so what one
+//! run learns never reaches another's (a server job's memo dies with the job) and no thread waits
+//! on another's lock.
+//!
+//! `Memo` remembers pure functions called again and again with the same text across the calls
+//! of one run: a side's simulation, a RUN text's simple commands, a Dockerfile version's
+//! declarations (CB003's evidence), a `.dockerignore` compiled, a regular expression, a YAML
+//! document. `history` replays hundreds of commits whose Dockerfiles, ignore files and workflows
+//! rarely change, so the same texts come back for every commit. The text itself is the key (no
+//! hash that could collide), each kind holds a fixed number of entries, and a memo never changes
+//! a result: it only skips recomputing it. Eviction is by generations (a full young generation
+//! becomes the old one, the old one is dropped outside the lock), so a lookup and an insertion
+//! cost the same at any size.
 //!
 //! `Shared` is the memo of one `engine::analyze` call: what a context source selects of the
 //! change set and of the listing, asked again by every build that shares the context (a
 //! monorepo's builds of the root context), by both sides of a build and by the re-predictions
 //! that measure fixes. It lives as long as the call, whose change set and listings do not change.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::engine::hash::HashMap;
 
-/// Values by key with the tick of their last use, and the clock.
-type Kept<V> = (HashMap<String, (V, u64)>, u64);
-
-/// A bounded map from texts to values, least recently used out first.
-pub struct Recent<V> {
-    capacity: usize,
-    inner: Mutex<Option<Kept<V>>>,
+/// What a `Memo` remembers, each kind with its own bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A side's simulation with its diagnostics (`predict::sides`): 384 sides hold two commits
+    /// of a 30-build monorepo with the fixes measured on each.
+    Side,
+    /// A RUN text lexed by the shell model (`cost`).
+    Commands,
+    /// The ARG and ENV values a Dockerfile version declares (`volatility`): a history window of
+    /// up to 300 versions, replayed for every commit.
+    Declarations,
+    /// A `.dockerignore` compiled (`ignore`): 1,000 patterns are 1,000 regular expressions.
+    Ignore,
+    /// A regular expression compiled (`ignore`: CB002's trial matchers add a pattern or two).
+    Regex,
+    /// A YAML document read under the budgets (`decl`): a monorepo reads tens per commit.
+    Yaml,
 }
 
-impl<V: Clone> Recent<V> {
-    pub const fn new(capacity: usize) -> Recent<V> {
-        Recent {
-            capacity,
-            inner: Mutex::new(None),
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Side,
+        Kind::Commands,
+        Kind::Declarations,
+        Kind::Ignore,
+        Kind::Regex,
+        Kind::Yaml,
+    ];
+
+    fn capacity(self) -> usize {
+        match self {
+            Kind::Side => 384,
+            Kind::Commands => 256,
+            Kind::Declarations => 1024,
+            Kind::Ignore => 16,
+            Kind::Regex => 512,
+            Kind::Yaml => 96,
+        }
+    }
+}
+
+type Value = Arc<dyn Any + Send + Sync>;
+
+/// Two generations of values by key: lookups promote an old value into the young generation;
+/// a young generation at half the capacity becomes the old one and the old one goes.
+#[derive(Default)]
+struct Generations {
+    young: HashMap<String, Value>,
+    old: HashMap<String, Value>,
+}
+
+impl Generations {
+    fn get(&mut self, key: &str, half: usize) -> (Option<Value>, Option<HashMap<String, Value>>) {
+        if let Some(v) = self.young.get(key) {
+            return (Some(v.clone()), None);
+        }
+        match self.old.remove_entry(key) {
+            Some((k, v)) => {
+                let dropped = self.insert(k, v.clone(), half);
+                (Some(v), dropped)
+            }
+            None => (None, None),
         }
     }
 
-    /// The value for `key`, computed by `make` when it is not kept.
-    pub fn get_or(&self, key: &str, make: impl FnOnce() -> V) -> V {
-        if let Ok(mut g) = self.inner.lock() {
-            let (map, clock) = g.get_or_insert_with(|| (HashMap::default(), 0));
-            *clock += 1;
-            let now = *clock;
-            if let Some((v, used)) = map.get_mut(key) {
-                *used = now;
-                return v.clone();
-            }
+    /// Insert; the generation that goes is returned, to be dropped outside the lock.
+    fn insert(&mut self, key: String, v: Value, half: usize) -> Option<HashMap<String, Value>> {
+        let mut dropped = None;
+        if self.young.len() >= half && !self.young.contains_key(&key) {
+            dropped = Some(std::mem::replace(
+                &mut self.old,
+                std::mem::take(&mut self.young),
+            ));
         }
-        let v = make();
-        if let Ok(mut g) = self.inner.lock() {
-            let (map, clock) = g.get_or_insert_with(|| (HashMap::default(), 0));
-            if map.len() >= self.capacity {
-                if let Some(old) = map
-                    .iter()
-                    .min_by_key(|(_, (_, used))| *used)
-                    .map(|(k, _)| k.clone())
-                {
-                    map.remove(&old);
-                }
-            }
-            map.insert(key.to_string(), (v.clone(), *clock));
-        }
-        v
+        self.young.insert(key, v);
+        dropped
     }
 
-    /// How many values are kept now.
-    pub fn len(&self) -> usize {
-        self.inner
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+}
+
+/// The memos of one run (see the module header): `history` makes one per thread, each server
+/// job and each `analyze` call of the CLI its own.
+#[derive(Default)]
+pub struct Memo {
+    kinds: [Mutex<Generations>; 6],
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memo").finish_non_exhaustive()
+    }
+}
+
+impl Memo {
+    fn slot(&self, kind: Kind) -> &Mutex<Generations> {
+        &self.kinds[Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0)]
+    }
+
+    /// The value of `kind` for `key`, computed by `make` when it is not kept. A kind holds one
+    /// type of value; a value of another type under its key is computed again, never returned.
+    pub fn get_or<T: Clone + Send + Sync + 'static>(
+        &self,
+        kind: Kind,
+        key: &str,
+        make: impl FnOnce() -> T,
+    ) -> T {
+        let half = kind.capacity().div_ceil(2);
+        let slot = self.slot(kind);
+        let found = slot.lock().ok().map(|mut g| g.get(key, half));
+        if let Some((Some(v), dropped)) = found {
+            drop(dropped);
+            if let Some(t) = v.downcast_ref::<T>() {
+                return t.clone();
+            }
+        }
+        let t = make();
+        let dropped = slot
             .lock()
-            .map(|g| g.as_ref().map_or(0, |(m, _)| m.len()))
-            .unwrap_or(0)
+            .ok()
+            .and_then(|mut g| g.insert(key.to_string(), Arc::new(t.clone()), half));
+        drop(dropped);
+        t
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// How many values of `kind` are kept now.
+    pub fn len(&self, kind: Kind) -> usize {
+        self.slot(kind).lock().map(|g| g.len()).unwrap_or(0)
     }
-}
 
-/// Compiled `.dockerignore` regular expressions (a repository has tens of patterns; CB002's trial
-/// matchers add a few more per build).
-static REGEXES: Recent<Option<regex::Regex>> = Recent::new(512);
-
-/// `regex::Regex::new`, remembered for the last 512 expressions (`None`: it does not compile).
-pub fn regex(re: &str) -> Option<regex::Regex> {
-    REGEXES.get_or(re, || regex::Regex::new(re).ok())
+    /// `regex::Regex::new`, remembered (`None`: it does not compile).
+    pub fn regex(&self, re: &str) -> Option<regex::Regex> {
+        self.get_or(Kind::Regex, re, || regex::Regex::new(re).ok())
+    }
 }
 
 /// A context source as the prediction reads it: the build context, the source path, whether it
@@ -107,7 +186,21 @@ pub struct Shared {
     bytes: RefCell<HashMap<SourceKey, (u64, bool)>>,
     /// Changed paths under a source with a label each (CB002's noise entries: path, pattern).
     labelled: RefCell<HashMap<SourceKey, Labelled>>,
+    /// What a source selects of one listing, sorted (`content`'s comparison of both sides, asked
+    /// again by every build and peer export that reads the same context with the same ignore
+    /// file, and by every re-prediction of a fix): by listing, source and `COPY --exclude`.
+    selected: RefCell<HashMap<SelectionKey, Rc<Selection>>>,
 }
+
+/// Files a context source selects: (name relative to the source, kind, mode, id), sorted.
+pub type Selection = Vec<(String, crate::engine::tree::EntryKind, u32, String)>;
+
+/// A selection by listing, source and `COPY --exclude` patterns.
+type SelectionKey = (ListingId, SourceKey, Vec<String>);
+
+/// Which listing of the call an answer is about: its address. The listings of one `analyze`
+/// call are borrowed for the whole call and never change, so the address names one listing.
+pub type ListingId = usize;
 
 impl Shared {
     /// The changed paths for `key`, computed by `make` the first time it is asked.
@@ -134,6 +227,30 @@ impl Shared {
         v
     }
 
+    /// What a source selects of `listing` (sorted), computed by `make` the first time; `None`
+    /// (a listing is missing and was requested) is not remembered.
+    pub fn selected(
+        &self,
+        listing: &crate::engine::tree::Listing,
+        key: SourceKey,
+        exclude: &[String],
+        make: impl FnOnce() -> Option<Selection>,
+    ) -> Option<Rc<Selection>> {
+        let k = (
+            listing as *const crate::engine::tree::Listing as ListingId,
+            key,
+            exclude.to_vec(),
+        );
+        if let Some(v) = self.selected.borrow().get(&k) {
+            return Some(v.clone());
+        }
+        let mut v = make()?;
+        v.sort();
+        let v = Rc::new(v);
+        self.selected.borrow_mut().insert(k, v.clone());
+        Some(v)
+    }
+
     /// The bytes of a directory source for `key`, computed by `make` the first time.
     pub fn bytes(&self, key: SourceKey, make: impl FnOnce() -> (u64, bool)) -> (u64, bool) {
         if let Some(v) = self.bytes.borrow().get(&key) {
@@ -151,24 +268,53 @@ mod tests {
 
     #[test]
     fn keeps_at_most_its_capacity_and_the_recent_ones() {
-        let r: Recent<usize> = Recent::new(3);
+        let m = Memo::default();
+        let cap = Kind::Ignore.capacity();
         let mut made = 0;
-        for k in ["a", "b", "c", "a", "d", "a", "b"] {
-            r.get_or(k, || {
+        for round in 0..3 {
+            for k in 0..cap * 2 {
+                m.get_or(Kind::Ignore, &k.to_string(), || {
+                    made += 1;
+                    k
+                });
+                assert!(
+                    m.len(Kind::Ignore) <= cap,
+                    "round {round}: {}",
+                    m.len(Kind::Ignore)
+                );
+            }
+        }
+        // a key asked again at once is kept; another kind is another memo
+        let before = made;
+        for _ in 0..5 {
+            m.get_or(Kind::Ignore, "x", || {
                 made += 1;
-                k.len()
+                0usize
             });
         }
-        // a, b, c made; a kept; d evicts b (least recently used); a kept; b made again
-        assert_eq!(made, 5);
-        assert_eq!(r.len(), 3);
+        assert_eq!(made, before + 1);
+        assert_eq!(m.len(Kind::Regex), 0);
+        // the recently used key survives a generation turning over
+        for k in 0..cap / 2 {
+            assert_eq!(m.get_or(Kind::Ignore, "x", || usize::MAX), 0, "x kept");
+            m.get_or(Kind::Ignore, &format!("y{k}"), || k);
+        }
+        assert_eq!(m.get_or(Kind::Ignore, "x", || 99usize), 0);
     }
 
     #[test]
     fn a_remembered_regex_matches_as_a_fresh_one() {
-        let a = regex("^a.*b$").unwrap();
-        let b = regex("^a.*b$").unwrap();
+        let m = Memo::default();
+        let a = m.regex("^a.*b$").unwrap();
+        let b = m.regex("^a.*b$").unwrap();
         assert!(a.is_match("axxb") && b.is_match("axxb") && !b.is_match("ba"));
-        assert!(regex("(").is_none());
+        assert!(m.regex("(").is_none());
+    }
+
+    #[test]
+    fn a_value_of_another_type_is_made_again() {
+        let m = Memo::default();
+        assert_eq!(m.get_or(Kind::Yaml, "k", || 1u32), 1);
+        assert_eq!(m.get_or(Kind::Yaml, "k", || "s".to_string()), "s");
     }
 }

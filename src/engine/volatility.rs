@@ -5,6 +5,7 @@
 //! every commit). CB003 reports a variable only when this evidence says it changes often enough
 //! that moving it pays for the rebuild the move itself costs.
 
+use crate::engine::memo::{Kind as Memoized, Memo};
 use std::collections::BTreeMap;
 
 use super::dockerfile::{Body, Kind};
@@ -62,16 +63,15 @@ pub const COMMITS_PER_CHANGE: usize = 20;
 /// over the size read.
 type Declarations = Option<std::sync::Arc<std::collections::BTreeMap<String, Vec<Option<String>>>>>;
 
-/// The declarations of the texts seen last: `history` replays a window of up to 300 versions of
-/// a Dockerfile for every commit, and the windows of neighbouring commits are nearly the same, so
-/// each version is parsed once, not once per commit and variable (moby/buildkit: 5 s a commit).
-static DECLARED: super::memo::Recent<Declarations> = super::memo::Recent::new(1024);
-
-fn declarations(text: &str) -> Declarations {
+/// The declarations of a text, remembered in the caller's memo: `history` replays a window of up
+/// to 300 versions of a Dockerfile for every commit, and the windows of neighbouring commits are
+/// nearly the same, so each version is parsed once, not once per commit and variable
+/// (moby/buildkit: 5 s a commit).
+fn declarations(memo: &Memo, text: &str) -> Declarations {
     if text.len() > MAX_VERSION_BYTES {
         return None;
     }
-    DECLARED.get_or(text, || {
+    memo.get_or(Memoized::Declarations, text, || {
         let df = super::dockerfile::parse(text);
         if !df.ok {
             return None;
@@ -99,13 +99,18 @@ fn declarations(text: &str) -> Declarations {
 
 /// The values `name` is given in a Dockerfile text: each `ARG name=…` default and `ENV name=…`
 /// value as written, in file order (`None`: the file does not parse or does not declare it).
-fn declared_values(text: &str, name: &str) -> Option<Vec<Option<String>>> {
-    declarations(text)?.get(name).cloned()
+fn declared_values(memo: &Memo, text: &str, name: &str) -> Option<Vec<Option<String>>> {
+    declarations(memo, text)?.get(name).cloned()
 }
 
 /// How often `name`'s declared value changed over `history`, the head's text (`head`, the
 /// change under review) counted as one more version when it differs from the last.
-pub fn history_changes(history: &FileHistory, head: Option<&str>, name: &str) -> Volatility {
+pub fn history_changes(
+    memo: &Memo,
+    history: &FileHistory,
+    head: Option<&str>,
+    name: &str,
+) -> Volatility {
     let mut versions: Vec<Option<&str>> = history
         .versions
         .iter()
@@ -124,7 +129,7 @@ pub fn history_changes(history: &FileHistory, head: Option<&str>, name: &str) ->
     let mut changes = 0;
     let mut last: Option<Vec<Option<String>>> = None;
     for v in versions {
-        let now = v.and_then(|t| declared_values(t, name));
+        let now = v.and_then(|t| declared_values(memo, t, name));
         if let (Some(a), Some(b)) = (&last, &now) {
             if a != b {
                 changes += 1;
@@ -193,7 +198,7 @@ mod tests {
         ];
         let h = hist(&v, 300);
         assert_eq!(
-            history_changes(&h, None, "V"),
+            history_changes(&Memo::default(), &h, None, "V"),
             Volatility::History {
                 changes: 2,
                 commits: 300,
@@ -201,7 +206,7 @@ mod tests {
             }
         );
         // the change under review is one more version
-        let c = history_changes(&h, Some("FROM a\nARG V=4\nRUN y\n"), "V");
+        let c = history_changes(&Memo::default(), &h, Some("FROM a\nARG V=4\nRUN y\n"), "V");
         assert_eq!(
             c,
             Volatility::History {
@@ -214,8 +219,8 @@ mod tests {
         assert!(!c.often());
         let many: Vec<String> = (0..20).map(|i| format!("FROM a\nARG V={i}\n")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert!(history_changes(&hist(&many, 300), None, "V").often());
-        assert!(!history_changes(&hist(&many, 300), None, "W").often());
+        assert!(history_changes(&Memo::default(), &hist(&many, 300), None, "V").often());
+        assert!(!history_changes(&Memo::default(), &hist(&many, 300), None, "W").often());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::engine::backend::{CiSetup, parse_entry};
 use crate::engine::budget::{self, Budget, Exceeded};
-use crate::engine::decl::{Problem, inside, load_yaml};
+use crate::engine::decl::{Problem, inside};
 use crate::engine::tree::join_clean;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,8 +449,13 @@ struct OverBudget {
 /// (`budget::RESOLVE`); past it the file's builds are not analysed, with one error naming the
 /// step, its line and the limit.
 pub fn read(path: &str, text: &str) -> Found {
+    read_in(&crate::engine::memo::Memo::default(), path, text)
+}
+
+/// [`read`], the YAML document remembered in `memo`.
+pub fn read_in(memo: &crate::engine::memo::Memo, path: &str, text: &str) -> Found {
     let mut found = Found::default();
-    let doc = match load_yaml(text) {
+    let doc = match crate::engine::decl::load_yaml_in(memo, text) {
         Ok(v) => v,
         Err((line, m)) => {
             found.problems.push(Problem {

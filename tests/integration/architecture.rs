@@ -1,7 +1,10 @@
 //! The layer rules of ARCHITECTURE.md, checked on the source: every `crate::`/`super::` path and
 //! every path through an external crate in `src/` is read (comments and string literals are
 //! blanked first), and an arrow the rules forbid fails with its file and line. Also: the module
-//! graph (a layer's direct children, e.g. `engine::predict`, `render::check`) has no cycles.
+//! graph (a layer's direct children, e.g. `engine::predict`, `render::check`) has no cycles, and
+//! in the engine `engine/mod.rs` is a room of its own (a child importing `crate::engine::X`
+//! re-exported there goes through it, so a loop through `mod.rs` is a loop); and the pure layers
+//! hold no hidden state (no `static` with a lock, a cell or a collection: memos are handed in).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -170,8 +173,50 @@ fn words_after(text: &str, at: usize) -> Vec<String> {
     out
 }
 
-/// Every module a file names, with the line.
-fn references(me: &[String], text: &str) -> Vec<Reference> {
+/// The items of a group that follows the path at `at` (`a::b::{c, d::e}` → [c], [d, e]).
+fn group_after(text: &str, at: usize) -> Option<Vec<Vec<String>>> {
+    let b = text.as_bytes();
+    let mut i = at;
+    loop {
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let rest = text[i..].trim_start();
+        let r = rest.strip_prefix("::")?.trim_start();
+        i = text.len() - r.len();
+        if r.starts_with('{') {
+            break;
+        }
+        if !r.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return None;
+        }
+    }
+    // the matching brace; items split at top-level commas
+    let (mut depth, mut from, mut items) = (0usize, i + 1, Vec::new());
+    for (j, c) in text[i..].char_indices() {
+        let j = i + j;
+        match c {
+            '{' => depth += 1,
+            '}' | ',' if depth == 1 => {
+                let w = words_after(text[from..j].trim_start(), 0);
+                if !w.is_empty() {
+                    items.push(w);
+                }
+                from = j + 1;
+                if c == '}' {
+                    return Some(items);
+                }
+            }
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Every module a file names, with the line. `children`: the modules declared below the file
+/// (a `mod.rs` names them without `crate::` or `super::`).
+fn references(me: &[String], text: &str, children: &BTreeSet<String>) -> Vec<Reference> {
     let b = text.as_bytes();
     let line_of = |at: usize| text[..at].matches('\n').count() + 1;
     let mut out = Vec::new();
@@ -185,8 +230,10 @@ fn references(me: &[String], text: &str) -> Vec<Reference> {
         }
         let words = words_after(text, i);
         let len = words.first().map_or(1, String::len);
-        if words.len() >= 2 {
-            let target = if words[0] == "crate" {
+        let resolve = |words: &[String]| -> Option<Vec<String>> {
+            if words.len() < 2 {
+                None
+            } else if words[0] == "crate" {
                 Some(words[1..].to_vec())
             } else if words[0] == "super" {
                 let ups = words.iter().take_while(|w| *w == "super").count();
@@ -199,39 +246,57 @@ fn references(me: &[String], text: &str) -> Vec<Reference> {
                 )
             } else if IMPURE_CRATES.contains(&words[0].as_str()) {
                 Some(vec!["<crate>".to_string(), words[0].clone()])
+            } else if words[0] == "self" {
+                Some(
+                    me.iter()
+                        .cloned()
+                        .chain(words[1..].iter().cloned())
+                        .collect(),
+                )
+            } else if children.contains(&words[0]) {
+                // `pub use input::X;` in a `mod.rs`: a path through a child module
+                Some(me.iter().cloned().chain(words.iter().cloned()).collect())
             } else {
                 None
-            };
-            if let Some(target) = target {
+            }
+        };
+        // a group: `use crate::{app::x, ports::Y}`, `use crate::engine::{backend, report}`:
+        // each item is a path of its own
+        let items = group_after(text, i)
+            .map(|items| {
+                items
+                    .into_iter()
+                    .filter(|w| w.first().is_some_and(|f| f != "self"))
+                    .map(|w| words.iter().cloned().chain(w).collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let whole = if items.is_empty() {
+            vec![words.clone()]
+        } else {
+            items
+        };
+        for path in whole {
+            if let Some(target) = resolve(&path) {
                 out.push(Reference {
                     line: line_of(i),
                     target,
                 });
             }
-        } else if words.len() == 1
-            && words[0] == "crate"
-            && text[i + 5..].trim_start().starts_with("::")
-        {
-            // grouped imports: `use crate::{app::x, ports::Y}`
-            let open = text[i..].find('{').map(|n| i + n);
-            let semi = text[i..].find(';').map(|n| i + n);
-            if let (Some(o), Some(s)) = (open, semi) {
-                if o < s {
-                    for item in text[o + 1..s].split([',', '{']) {
-                        let w = words_after(item.trim_start(), 0);
-                        if !w.is_empty() {
-                            out.push(Reference {
-                                line: line_of(i),
-                                target: w,
-                            });
-                        }
-                    }
-                }
-            }
         }
         i += len;
     }
     out
+}
+
+/// The child modules of `me` among the files: `engine` → {`input`, `predict`, …}.
+fn children_of(me: &[String], files: &[(PathBuf, String)]) -> BTreeSet<String> {
+    files
+        .iter()
+        .map(|(rel, _)| module_path(rel))
+        .filter(|m| m.len() == me.len() + 1 && m.starts_with(me))
+        .filter_map(|m| m.last().cloned())
+        .collect()
 }
 
 fn sources() -> Vec<(PathBuf, String)> {
@@ -309,9 +374,10 @@ fn forbidden(from: &[String], to: &[String]) -> Option<&'static str> {
 #[test]
 fn layers_import_only_inward() {
     let mut bad = Vec::new();
-    for (rel, text) in sources() {
-        let me = module_path(&rel);
-        for r in references(&me, &text) {
+    let files = sources();
+    for (rel, text) in &files {
+        let me = module_path(rel);
+        for r in references(&me, text, &children_of(&me, &files)) {
             if let Some(why) = forbidden(&me, &r.target) {
                 bad.push(format!(
                     "src/{}:{}: {} → {}: {why}",
@@ -389,17 +455,19 @@ fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     out
 }
 
-fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+fn module_graph(files: &[(PathBuf, String)]) -> BTreeMap<String, BTreeSet<String>> {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (rel, text) in sources() {
-        let me = module_path(&rel);
+    for (rel, text) in files {
+        let me = module_path(rel);
         let Some(from) = node(&me) else { continue };
-        for r in references(&me, &text) {
+        for r in references(&me, text, &children_of(&me, files)) {
             let Some(to) = node(&r.target) else { continue };
-            // a layer's own `mod.rs` and its children are one family, not a cycle
+            // a layer's own `mod.rs` and its children are one family, not a cycle; but not in
+            // the engine, whose `mod.rs` only declares its rooms: there it is a room of its own
+            let layer = |n: &str| n.split("::").count() == 1 && n != "engine";
             let family = from == to
-                || to.split("::").count() == 1 && from.starts_with(&format!("{to}::"))
-                || from.split("::").count() == 1 && to.starts_with(&format!("{from}::"));
+                || layer(&to) && from.starts_with(&format!("{to}::"))
+                || layer(&from) && to.starts_with(&format!("{from}::"));
             if !family {
                 edges.entry(from.clone()).or_default().insert(to);
             }
@@ -410,7 +478,7 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
 
 #[test]
 fn modules_import_no_cycles() {
-    let groups = cycles(&module_graph());
+    let groups = cycles(&module_graph(&sources()));
     assert!(
         groups.is_empty(),
         "{} import cycle(s) between modules:\n{}",
@@ -430,7 +498,7 @@ fn the_checker_sees_what_it_must() {
         "// use crate::app::x;\nlet s = \"crate::app::y\";\nuse crate::{engine::a, app::check::FixOutcome};\nfn f() { tokio::spawn(x); }\n",
     );
     let me = vec!["render".to_string(), "check".to_string()];
-    let refs: Vec<(usize, String)> = references(&me, &text)
+    let refs: Vec<(usize, String)> = references(&me, &text, &BTreeSet::new())
         .into_iter()
         .filter(|r| forbidden(&me, &r.target).is_some())
         .map(|r| (r.line, r.target.join("::")))
@@ -460,4 +528,121 @@ fn the_checker_sees_what_it_must() {
         cycles(&g),
         vec![vec!["engine::a".to_string(), "engine::b".to_string()]]
     );
+}
+
+#[test]
+fn a_loop_through_the_engines_mod_rs_is_a_loop() {
+    // the old layout: `engine/mod.rs` held the input types and `analyze`, which calls the
+    // prediction; the prediction imported the input types through `mod.rs`
+    let file = |p: &str, t: &str| (PathBuf::from(p), blank(t));
+    let old = vec![
+        file(
+            "engine/mod.rs",
+            "pub mod predict;\npub mod input;\npub struct BuildInput;\npub fn analyze() { predict::predict_build(); }\n",
+        ),
+        file(
+            "engine/predict/mod.rs",
+            "use super::BuildInput;\npub fn predict_build() {}\n",
+        ),
+        file("engine/input.rs", "pub struct X;\n"),
+    ];
+    assert_eq!(
+        cycles(&module_graph(&old)),
+        vec![vec!["engine".to_string(), "engine::predict".to_string()]]
+    );
+    // a re-export in `mod.rs` is a path through it: a room importing `crate::engine::X` that
+    // `mod.rs` takes from `pipeline`, which imports the room, is a loop too
+    let reexport = vec![
+        file(
+            "engine/mod.rs",
+            "pub mod pipeline;\npub mod predict;\npub use pipeline::analyze;\npub use input::BuildInput;\n",
+        ),
+        file("engine/pipeline.rs", "use crate::engine::predict::x;\n"),
+        file("engine/predict/mod.rs", "use crate::engine::BuildInput;\n"),
+        file("engine/input.rs", "pub struct BuildInput;\n"),
+    ];
+    assert_eq!(
+        cycles(&module_graph(&reexport)),
+        vec![vec![
+            "engine".to_string(),
+            "engine::pipeline".to_string(),
+            "engine::predict".to_string()
+        ]]
+    );
+    // the new layout: the rooms import `engine::input` by name
+    let new = vec![
+        file(
+            "engine/mod.rs",
+            "pub mod input;\npub mod pipeline;\npub mod predict;\n",
+        ),
+        file(
+            "engine/pipeline.rs",
+            "use crate::engine::predict::x;\nuse crate::engine::input::BuildInput;\n",
+        ),
+        file(
+            "engine/predict/mod.rs",
+            "use crate::engine::input::BuildInput;\n",
+        ),
+        file("engine/input.rs", "pub struct BuildInput;\n"),
+    ];
+    assert!(cycles(&module_graph(&new)).is_empty());
+}
+
+/// A `static` item that can hold data from input: a lock, a cell, a lazily built value, an
+/// atomic or a collection (a compiled constant with no data from input would be allowed, e.g.
+/// `static RE: LazyLock<Regex>`, but there is none today).
+fn hidden_state(text: &str) -> Vec<(usize, String)> {
+    const STATEFUL: &[&str] = &[
+        "Mutex", "RwLock", "RefCell", "Cell<", "OnceLock", "OnceCell", "LazyLock", "Atomic",
+        "HashMap", "HashSet", "BTreeMap", "BTreeSet", "Vec<", "Recent", "Memo", "Lru",
+    ];
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        let t = t
+            .strip_prefix("pub ")
+            .or_else(|| {
+                t.strip_prefix("pub(")
+                    .and_then(|r| r.split_once(") ").map(|(_, r)| r))
+            })
+            .unwrap_or(t);
+        let Some(rest) = t.strip_prefix("static ") else {
+            if t.starts_with("thread_local!") {
+                out.push((i + 1, t.to_string()));
+            }
+            continue;
+        };
+        // the declaration up to `=` (it may run over lines)
+        let decl: String = text.lines().skip(i).collect::<Vec<_>>().join(" ");
+        let decl = decl.split('=').next().unwrap_or(rest);
+        if rest.starts_with("mut ") || STATEFUL.iter().any(|w| decl.contains(w)) {
+            out.push((i + 1, t.trim().to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_pure_layers_hold_no_hidden_state() {
+    let mut bad = Vec::new();
+    for (rel, text) in sources() {
+        if !(rel.starts_with("engine") || rel.starts_with("render")) {
+            continue;
+        }
+        for (line, what) in hidden_state(&text) {
+            bad.push(format!("src/{}:{line}: {what}", rel.display()));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} static(s) with state in engine/ or render/ (take a memo from the caller: engine::Memo):\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    // the reader itself: the old memos are found, a `&'static str` and a constant are not
+    let old = blank(
+        "static SIDES: crate::engine::memo::Recent<KeptSide> =\n    crate::engine::memo::Recent::new(384);\npub(crate) static CACHE: Mutex<Vec<u8>> = Mutex::new(Vec::new());\nfn f() -> &'static str { \"x\" }\nconst N: usize = 3;\nstatic NAMES: [&str; 2] = [\"a\", \"b\"];\n",
+    );
+    let found: Vec<usize> = hidden_state(&old).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(found, vec![1, 3]);
 }

@@ -631,8 +631,12 @@ async fn predict(
         Tree::Dir(DirTree::open(head).unwrap()),
     );
     let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
-    opts.config =
-        cachebust::engine::config::parse("cachebust.yml", "builder:\n  driver: docker\n").unwrap();
+    opts.config = cachebust::engine::config::parse(
+        "cachebust.yml",
+        "builder:\n  driver: docker\n",
+        &cachebust::engine::rules::codes(),
+    )
+    .unwrap();
     opts.report_all = true;
     let report = analyze(&repo, &opts).await.unwrap();
     let mut out = HashMap::new();

@@ -71,9 +71,12 @@ async fn predict(base: &Path, head: &Path, engine: EngineKind, all: bool) -> Rep
     opts.report_all = all;
     if engine == EngineKind::Buildkit {
         // Docker 28.5.2 builds with Docker Engine's own BuildKit (buildx `docker` driver)
-        opts.config =
-            cachebust::engine::config::parse("cachebust.yml", "builder:\n  driver: docker\n")
-                .unwrap();
+        opts.config = cachebust::engine::config::parse(
+            "cachebust.yml",
+            "builder:\n  driver: docker\n",
+            &cachebust::engine::rules::codes(),
+        )
+        .unwrap();
     }
     analyze(&repo, &opts).await.unwrap()
 }

@@ -2165,7 +2165,12 @@ async fn predict(
 
 /// The configuration that says the builder is Docker Engine's own BuildKit.
 fn docker_driver() -> cachebust::engine::config::Config {
-    cachebust::engine::config::parse("cachebust.yml", "builder:\n  driver: docker\n").unwrap()
+    cachebust::engine::config::parse(
+        "cachebust.yml",
+        "builder:\n  driver: docker\n",
+        &cachebust::engine::rules::codes(),
+    )
+    .unwrap()
 }
 
 /// `COPY --link` follows the builder: with merge op (the default `docker-container` driver,

@@ -380,6 +380,7 @@ async fn model_estimates_without_logs_have_ranges_and_config_overrides() {
     o.config = cachebust::engine::config::parse(
         "c.yml",
         "cost:\n  - match: \"RUN npm ci*\"\n    seconds: 120\n    range: [90, 200]\n",
+        &cachebust::engine::rules::codes(),
     )
     .unwrap();
     let rep = analyze(&repo, &o).await.unwrap().dockerfiles.remove(0);

@@ -1372,7 +1372,11 @@ fn the_configuration_examples_are_valid() {
     }
     assert!(blocks.len() >= 2, "{} YAML blocks", blocks.len());
     for (i, b) in blocks.iter().enumerate() {
-        if let Err(e) = cachebust::engine::config::parse("docs/configuration.md", b) {
+        if let Err(e) = cachebust::engine::config::parse(
+            "docs/configuration.md",
+            b,
+            &cachebust::engine::rules::codes(),
+        ) {
             panic!(
                 "YAML block {} of docs/configuration.md is refused: {e}\n{b}",
                 i + 1
@@ -1403,5 +1407,8 @@ fn the_configuration_examples_are_valid() {
         "the page's keys (left) vs the configuration's (right)"
     );
     // the parser refuses a key the page does not know
-    assert!(cachebust::engine::config::parse("x", "colour: red\n").is_err());
+    assert!(
+        cachebust::engine::config::parse("x", "colour: red\n", &cachebust::engine::rules::codes())
+            .is_err()
+    );
 }

@@ -166,7 +166,12 @@ async fn check_dir(root: &std::path::Path) -> cachebust::engine::report::Report 
     let repo = cachebust::adapters::fs::SameDir::open(root).unwrap();
     let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
     if let Ok(t) = std::fs::read_to_string(root.join(".github/cachebust.yml")) {
-        opts.config = cachebust::engine::config::parse("cachebust.yml", &t).unwrap();
+        opts.config = cachebust::engine::config::parse(
+            "cachebust.yml",
+            &t,
+            &cachebust::engine::rules::codes(),
+        )
+        .unwrap();
     }
     cachebust::app::check::check(&repo, &opts).await.unwrap()
 }
@@ -177,7 +182,12 @@ async fn fix_dir(root: &std::path::Path, level: Applicability) -> FixOutcome {
     let repo = cachebust::adapters::fs::SameDir::open(root).unwrap();
     let mut opts = AnalyzeOptions::new(EngineKind::Buildkit);
     if let Ok(t) = std::fs::read_to_string(root.join(".github/cachebust.yml")) {
-        opts.config = cachebust::engine::config::parse("cachebust.yml", &t).unwrap();
+        opts.config = cachebust::engine::config::parse(
+            "cachebust.yml",
+            &t,
+            &cachebust::engine::rules::codes(),
+        )
+        .unwrap();
     }
     cachebust::app::check::fix(&repo, &opts, level)
         .await

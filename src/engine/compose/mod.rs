@@ -18,7 +18,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use crate::engine::budget::{self, Budget, Exceeded, Size, json_size};
-use crate::engine::decl::{Problem, load_yaml};
+use crate::engine::decl::Problem;
 use crate::engine::decl::{find_line, inside};
 use crate::engine::tree::join_clean;
 
@@ -274,6 +274,8 @@ struct OverBudget {
 
 /// State of one resolution.
 struct Ctx<'a> {
+    /// What the caller remembers across calls (the YAML documents read).
+    memo: &'a crate::engine::memo::Memo,
     files: &'a BTreeMap<String, Option<String>>,
     need: BTreeSet<String>,
     problems: Vec<Problem>,
@@ -401,7 +403,7 @@ impl<'a> Ctx<'a> {
                 }
                 None
             }
-            Some(t) => match load_yaml(t) {
+            Some(t) => match crate::engine::decl::load_yaml_in(self.memo, t) {
                 Ok(v) => Some(Rc::new(v)),
                 Err((line, m)) => {
                     self.problem(path, line, true, format!("cannot read compose file: {m}"));
@@ -470,7 +472,18 @@ pub fn resolve(
     files: &BTreeMap<String, Option<String>>,
     outer: &BTreeMap<String, String>,
 ) -> Result<Resolved, Need> {
+    resolve_in(&crate::engine::memo::Memo::default(), project, files, outer)
+}
+
+/// [`resolve`], the YAML documents read remembered in `memo`.
+pub fn resolve_in(
+    memo: &crate::engine::memo::Memo,
+    project: &Project,
+    files: &BTreeMap<String, Option<String>>,
+    outer: &BTreeMap<String, String>,
+) -> Result<Resolved, Need> {
     let mut cx = Ctx {
+        memo,
         files,
         need: BTreeSet::new(),
         problems: Vec::new(),

@@ -8,9 +8,9 @@
 use super::sim::{Input, Op, Vertex};
 use super::writes::{Writes, step_writes, touches_marker_only};
 use super::{Ctx, IgnoreInfo, Res, SideSim};
-use crate::engine::BuildInput;
 use crate::engine::glob::{contains_wildcards, path_match};
-use crate::engine::memo::SourceKey;
+use crate::engine::input::BuildInput;
+use crate::engine::memo::{Selection, SourceKey};
 use crate::engine::report::{Cause, CauseKind, Confidence, Note, Paths};
 use crate::engine::tree::{Entry, EntryKind, Listing, Lookup, Side};
 
@@ -225,7 +225,13 @@ fn wildcard_selects(pattern: &str, path: &str) -> bool {
 /// Whether `COPY --exclude` patterns drop the root-relative `path` copied from the source
 /// `source` (patterns are matched relative to the source, with patternmatcher's rules: a path
 /// is dropped when it or a parent directory matches).
-pub fn excluded_by_copy(exclude: &[String], source: &str, wildcard: bool, path: &str) -> bool {
+pub fn excluded_by_copy(
+    memo: &crate::engine::memo::Memo,
+    exclude: &[String],
+    source: &str,
+    wildcard: bool,
+    path: &str,
+) -> bool {
     if exclude.is_empty() {
         return false;
     }
@@ -245,7 +251,7 @@ pub fn excluded_by_copy(exclude: &[String], source: &str, wildcard: bool, path: 
     if rel.is_empty() {
         return false;
     }
-    crate::engine::ignore::Matcher::new(exclude, crate::engine::ignore::Flavor::Current)
+    crate::engine::ignore::Matcher::new_in(memo, exclude, crate::engine::ignore::Flavor::Current)
         .ok()
         .and_then(|m| m.walk_excluded(rel).ok())
         .unwrap_or(false)
@@ -575,9 +581,8 @@ pub fn source_problem(
     }
 }
 
-type Selection = Vec<(String, EntryKind, u32, String)>;
-
-/// The files a context source selects on one side: (name relative to the source, kind, mode, id).
+/// The files a context source selects on one side: (name relative to the source, kind, mode,
+/// id), sorted, answered once per listing and source in an analysis (`memo::Shared::selected`).
 fn select(
     ctx: &Ctx<'_>,
     side: Side,
@@ -586,11 +591,28 @@ fn select(
     wildcard: bool,
     ignore: &IgnoreInfo,
     exclude: &[String],
-) -> Option<Selection> {
+) -> Option<std::rc::Rc<Selection>> {
     let listing = match side {
         Side::Head => ctx.head_tree,
         Side::Base => ctx.base_tree,
     };
+    let key = source_key(context, path, wildcard, ignore);
+    ctx.memo.selected(listing, key, exclude, || {
+        select_uncached(listing, ctx, side, context, path, wildcard, ignore, exclude)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn select_uncached(
+    listing: &Listing,
+    ctx: &Ctx<'_>,
+    side: Side,
+    context: &str,
+    path: &str,
+    wildcard: bool,
+    ignore: &IgnoreInfo,
+    exclude: &[String],
+) -> Option<Selection> {
     let mut out = select_all(listing, ctx, side, context, path, wildcard, ignore)?;
     // a git submodule is an empty directory (a checkout without submodules): its commit is not
     // what BuildKit copies
@@ -607,7 +629,7 @@ fn select(
             } else {
                 format!("{prefix}/{name}")
             };
-            !excluded_by_copy(exclude, path, wildcard, &full)
+            !excluded_by_copy(ctx.kept, exclude, path, wildcard, &full)
         });
     }
     Some(out)
@@ -705,7 +727,7 @@ impl Comparison<'_> {
             }
             if plain {
                 let mut changed = relevant_changes(ctx, context, hp, hw, &head.ignore, None);
-                changed.retain(|p| !excluded_by_copy(exclude, hp, hw, p));
+                changed.retain(|p| !excluded_by_copy(ctx.kept, exclude, hp, hw, p));
                 if changed.is_empty() {
                     return Cmp::Same {
                         confidence: Confidence::Exact,
@@ -718,17 +740,30 @@ impl Comparison<'_> {
                 });
             }
         }
+        self.compare_selections((hp, hw), (bp, bw), exclude, line, same_ignore)
+    }
+
+    /// The slow path of `context`: compare what each side selects (a source or ignore file that
+    /// differs between the sides).
+    fn compare_selections(
+        &self,
+        (hp, hw): (&String, bool),
+        (bp, bw): (&String, bool),
+        exclude: &[String],
+        line: u32,
+        same_ignore: bool,
+    ) -> Cmp {
+        let (ctx, build, head, base) = (self.ctx, self.build, self.head, self.base);
+        let context = build.context.as_str();
         // Slow path: compare what each side selects.
         let h = select(ctx, Side::Head, context, hp, hw, &head.ignore, exclude);
         let b = select(ctx, Side::Base, context, bp, bw, &base.ignore, exclude);
-        let (Some(mut h), Some(mut b)) = (h, b) else {
+        let (Some(h), Some(b)) = (h, b) else {
             return Cmp::Same {
                 confidence: Confidence::Exact,
                 notes: Vec::new(),
             };
         };
-        h.sort();
-        b.sort();
         if h == b {
             return Cmp::Same {
                 confidence: Confidence::Exact,
@@ -916,7 +951,7 @@ impl Comparison<'_> {
             // Docker 20.10 does not hash owners: the same files with another --chown give the
             // same content checksum
             Op::Copy { .. }
-                if ctx.engine == crate::engine::EngineKind::Docker2010
+                if ctx.engine == crate::engine::input::EngineKind::Docker2010
                     && owner_only_change(ctx, self.build, head, self.base, vx) =>
             {
                 None
@@ -1008,7 +1043,7 @@ fn own_input_changes(
             Input::Context { path, wildcard } => out.extend(
                 relevant_changes(ctx, &build.context, path, *wildcard, &head.ignore, None)
                     .into_iter()
-                    .filter(|p| !excluded_by_copy(&v.exclude, path, *wildcard, p)),
+                    .filter(|p| !excluded_by_copy(ctx.kept, &v.exclude, path, *wildcard, p)),
             ),
             Input::Inline { .. } | Input::Image { .. } | Input::Remote { .. } => {}
             Input::Stage { .. } => return None,

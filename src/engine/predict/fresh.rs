@@ -9,7 +9,8 @@
 //! re-run with the cache ignored misses (its parent's result is new), except what copies files
 //! out of it (content-keyed: a hit when the bytes come out the same).
 
-use crate::engine::backend::{CiCache, Mode, Writer};
+use crate::engine::backend::{Mode, Writer};
+use crate::engine::input::CiCache;
 use crate::engine::report::{Cause, Confidence, FreshRunner, Note};
 use crate::engine::tree::{ChangeSet, Side};
 use std::collections::HashSet;

@@ -36,6 +36,8 @@ pub struct RuleContext<'a> {
     pub side: Side,
     /// PR mode: the answers shared by the builds of one analysis (`None` outside one).
     pub memo: Option<&'a crate::engine::memo::Shared>,
+    /// What the caller remembers across calls (lexed commands, declarations, compiled ignores).
+    pub kept: &'a crate::engine::memo::Memo,
     /// Histories of files asked for so far (`None`: no history can be asked for).
     pub histories: Option<&'a crate::engine::volatility::Histories>,
     /// The build args this side is built with (`None` when no build is known).
@@ -63,14 +65,17 @@ pub struct Read {
 /// side, from the builds' Dockerfile texts: a rule that edits an ignore file asks, most
 /// analyses never do.
 pub struct SharedReads<'a> {
-    builds: &'a [crate::engine::BuildInput],
+    builds: &'a [crate::engine::input::BuildInput],
     reads: fn(&str) -> Vec<String>,
     sides: [std::cell::OnceCell<std::collections::BTreeMap<String, Vec<Read>>>; 2],
 }
 
 impl<'a> SharedReads<'a> {
     /// `reads`: what one Dockerfile text reads by name from its context.
-    pub fn new(builds: &'a [crate::engine::BuildInput], reads: fn(&str) -> Vec<String>) -> Self {
+    pub fn new(
+        builds: &'a [crate::engine::input::BuildInput],
+        reads: fn(&str) -> Vec<String>,
+    ) -> Self {
         SharedReads {
             builds,
             reads,
@@ -80,8 +85,8 @@ impl<'a> SharedReads<'a> {
 
     /// The ignore file that governs `build` on a side.
     pub fn ignore_file(
-        build: &crate::engine::BuildInput,
-        side: &crate::engine::SideInput,
+        build: &crate::engine::input::BuildInput,
+        side: &crate::engine::input::SideInput,
     ) -> String {
         if side.dockerfile_ignore.is_some() {
             format!("{}.dockerignore", build.dockerfile)

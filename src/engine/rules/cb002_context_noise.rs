@@ -200,8 +200,9 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         .flags_named("exclude")
         .filter_map(|f| f.value.clone())
         .collect();
-    let exclude_drops =
-        |rel: &str| crate::engine::predict::content::excluded_by_copy(&exclude, &base, false, rel);
+    let exclude_drops = |rel: &str| {
+        crate::engine::predict::content::excluded_by_copy(ctx.kept, &exclude, &base, false, rel)
+    };
     noise.retain(|(rel, _)| !exclude_drops(rel));
     if noise.is_empty() {
         return out;

@@ -243,7 +243,7 @@ fn volatility(ctx: &RuleContext<'_>, name: &str, value: &str) -> Option<Volatili
         }
     }
     let h = ctx.file_history(ctx.path)?;
-    Some(history_changes(h, Some(ctx.text), name))
+    Some(history_changes(ctx.kept, h, Some(ctx.text), name))
 }
 
 /// The evidence in words: "changed its value in 14 of the last 300 commits (3 years)".
@@ -296,7 +296,7 @@ mod tests {
                 "Dockerfile",
                 &t,
                 None,
-                crate::engine::EngineKind::Buildkit,
+                crate::engine::input::EngineKind::Buildkit,
                 &Default::default(),
             );
             assert!(f.iter().all(|x| x.code != "CB003"), "{n}: {f:?}");

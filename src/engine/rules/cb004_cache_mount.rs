@@ -198,7 +198,8 @@ fn download_above(ctx: &RuleContext<'_>, v: usize, d: &Download) -> Option<(usiz
             return None;
         }
         let px = &ctx.sim.vertices[p];
-        if matches!(px.op, Op::Exec { .. }) && download_use(&px.detail.text, d).downloads {
+        if matches!(px.op, Op::Exec { .. }) && download_use(ctx.kept, &px.detail.text, d).downloads
+        {
             return Some((p, px.inst));
         }
         cur = px.parent;
@@ -282,7 +283,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         }
         // a reader of what an earlier step downloaded into a cache mount
         for (owner, d) in crate::engine::tools::downloads() {
-            let u = download_use(&cmd, d);
+            let u = download_use(ctx.kept, &cmd, d);
             if u.consumer.is_none() || u.downloads {
                 continue;
             }
@@ -374,8 +375,8 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         // a download-only step: every later step reading the downloads gets the mount too
         let mut readers: Vec<u32> = Vec::new();
         for t in missing.iter().filter(|t| t.downloaded_at.is_none()) {
-            let Some(d) =
-                downloads().find(|d| d.cache_dir == t.dir && download_use(&cmd, d).downloads)
+            let Some(d) = downloads()
+                .find(|d| d.cache_dir == t.dir && download_use(ctx.kept, &cmd, d).downloads)
             else {
                 continue;
             };
@@ -387,10 +388,10 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                     continue;
                 };
                 let text = ctx.sim.vertices[lv].detail.text.clone();
-                let Some(offline) = download_use(&text, d).consumer else {
+                let Some(offline) = download_use(ctx.kept, &text, d).consumer else {
                     continue;
                 };
-                if download_use(&text, d).downloads
+                if download_use(ctx.kept, &text, d).downloads
                     || download_above(ctx, lv, d).map(|(p, _)| p) != Some(vid)
                 {
                     continue;

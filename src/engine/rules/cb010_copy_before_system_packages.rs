@@ -179,7 +179,7 @@ mod tests {
                 "Dockerfile",
                 t,
                 None,
-                crate::engine::EngineKind::Buildkit,
+                crate::engine::input::EngineKind::Buildkit,
                 &crate::engine::settings::Config::default(),
             )
             .into_iter()

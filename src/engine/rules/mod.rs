@@ -48,6 +48,11 @@ pub fn rule(code: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.code.eq_ignore_ascii_case(code))
 }
 
+/// The code of every rule (what `config::parse` accepts under `rules:`).
+pub fn codes() -> Vec<&'static str> {
+    RULES.iter().map(|r| r.code).collect()
+}
+
 pub use super::predict::rule_input::RuleContext;
 pub use super::report::{Finding, Savings};
 
@@ -499,7 +504,7 @@ pub fn audit_text(
     path: &str,
     text: &str,
     ignore_text: Option<&str>,
-    engine: crate::engine::EngineKind,
+    engine: crate::engine::input::EngineKind,
     config: &crate::engine::settings::Config,
 ) -> Vec<Finding> {
     let df = super::dockerfile::parse(text);
@@ -507,14 +512,14 @@ pub fn audit_text(
         return Vec::new();
     }
     let frontend = match (engine, df.syntax()) {
-        (crate::engine::EngineKind::Docker2010, None) => super::expand::Frontend::V0_8,
+        (crate::engine::input::EngineKind::Docker2010, None) => super::expand::Frontend::V0_8,
         _ => super::expand::Frontend::Current,
     };
     let sem = super::predict::sim::Semantics {
         frontend,
-        daemon_current: engine == crate::engine::EngineKind::Buildkit,
-        resolves_tags: engine == crate::engine::EngineKind::Buildkit,
-        merge_op: engine == crate::engine::EngineKind::Buildkit && config.builder.merge_op(),
+        daemon_current: engine == crate::engine::input::EngineKind::Buildkit,
+        resolves_tags: engine == crate::engine::input::EngineKind::Buildkit,
+        merge_op: engine == crate::engine::input::EngineKind::Buildkit && config.builder.merge_op(),
     };
     let args = std::collections::BTreeMap::new();
     let context = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
@@ -525,7 +530,7 @@ pub fn audit_text(
         sem,
         context,
     });
-    let flavor = if engine == crate::engine::EngineKind::Docker2010 {
+    let flavor = if engine == crate::engine::input::EngineKind::Docker2010 {
         crate::engine::ignore::Flavor::Docker2010
     } else {
         crate::engine::ignore::Flavor::Current
@@ -545,6 +550,7 @@ pub fn audit_text(
         patterns: std::sync::Arc::new(patterns),
     };
     let needs = Needs::default();
+    let kept = crate::engine::memo::Memo::default();
     let ctx = RuleContext {
         path,
         text,
@@ -559,6 +565,7 @@ pub fn audit_text(
         changes: None,
         side: Side::Head,
         memo: None,
+        kept: &kept,
         histories: None,
         build_args: None,
         shared_reads: None,

@@ -1,0 +1,332 @@
+//! Simulating one side of a build: parse its Dockerfile, the frontend semantics of the engine,
+//! the effective `.dockerignore`, then `sim::simulate`. A side's simulation reads no listing, so
+//! it is remembered in the caller's memo (`SideMemo`) by everything it depends on.
+
+use super::matching::canonical_ids;
+use super::model::{BaseProblem, Ctx, IgnoreInfo, SideSim};
+use super::sim::{self, Semantics};
+use crate::engine::dockerfile::{self, Body, Dockerfile, Kind};
+use crate::engine::expand::Frontend;
+use crate::engine::ignore::{Flavor, Matcher};
+use crate::engine::input::{BuildInput, EngineKind, FileText, SideInput};
+use crate::engine::memo::{Kind as Memoized, Memo};
+use crate::engine::report::{Diagnostic, Severity};
+use crate::engine::tree::Side;
+
+pub(super) fn semantics(engine: EngineKind, df: &Dockerfile, merge_op: bool) -> Semantics {
+    match engine {
+        EngineKind::Buildkit => Semantics {
+            frontend: Frontend::Current,
+            daemon_current: true,
+            resolves_tags: true,
+            merge_op,
+        },
+        EngineKind::Docker2010 => Semantics {
+            frontend: if df.syntax().is_some() {
+                Frontend::Current
+            } else {
+                Frontend::V0_8
+            },
+            daemon_current: false,
+            resolves_tags: false,
+            merge_op: false,
+        },
+    }
+}
+
+pub fn frontend_name(engine: EngineKind, df: &Dockerfile) -> String {
+    match (engine, df.syntax()) {
+        (EngineKind::Buildkit, Some(s)) => format!("buildkit (frontend {s})"),
+        (EngineKind::Buildkit, None) => "buildkit (current frontend)".into(),
+        (EngineKind::Docker2010, Some(s)) => format!("docker-20.10 (frontend {s})"),
+        (EngineKind::Docker2010, None) => "docker-20.10 (built-in frontend 1.2)".into(),
+    }
+}
+
+pub(super) fn ignore_info(
+    memo: &Memo,
+    build: &BuildInput,
+    side: &SideInput,
+    flavor: Flavor,
+    diags: &mut Vec<Diagnostic>,
+    report_errors: bool,
+) -> IgnoreInfo {
+    let df_ignore = format!("{}.dockerignore", build.dockerfile);
+    let ctx_ignore = if build.context.is_empty() {
+        ".dockerignore".to_string()
+    } else {
+        format!("{}/.dockerignore", build.context)
+    };
+    let (file, text) = match (&side.dockerfile_ignore, &side.context_ignore) {
+        (Some(t), _) => (Some(df_ignore), Some(t)),
+        (None, Some(t)) => (Some(ctx_ignore), Some(t)),
+        (None, None) => (None, None),
+    };
+    let patterns = match text {
+        Some(FileText::Text(t)) => {
+            if let (true, Some(line)) = (report_errors, crate::engine::ignore::line_past_limit(t)) {
+                diags.push(Diagnostic {
+                    line,
+                    severity: Severity::Error,
+                    message: format!(
+                        "more than {} patterns; cachebust reads no further, so the prediction ignores the rest",
+                        crate::engine::ignore::MAX_PATTERNS
+                    ),
+                    file: file.clone(),
+                });
+            }
+            crate::engine::ignore::read_patterns(t)
+        }
+        Some(FileText::Binary(why)) => {
+            if report_errors {
+                diags.push(Diagnostic {
+                    line: why.line(),
+                    severity: Severity::Error,
+                    message: format!("not a text file: {}", why.describe()),
+                    file: file.clone(),
+                });
+            }
+            Vec::new()
+        }
+        Some(FileText::Unreadable(m)) => {
+            if report_errors {
+                diags.push(Diagnostic {
+                    line: 0,
+                    severity: Severity::Error,
+                    message: format!("cannot be read: {m}"),
+                    file: file.clone(),
+                });
+            }
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let matcher = match Matcher::new_in(memo, &patterns, flavor) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            if report_errors {
+                diags.push(Diagnostic {
+                    line: text
+                        .and_then(FileText::text)
+                        .map_or(0, |t| crate::engine::ignore::error_line(t, &e)),
+                    severity: Severity::Error,
+                    message: format!("{e}; the build fails while sending the context"),
+                    file: file.clone(),
+                });
+            }
+            None
+        }
+    };
+    IgnoreInfo {
+        file,
+        patterns: std::sync::Arc::new(patterns),
+        matcher,
+    }
+}
+
+/// A side's simulation with the diagnostics it reported, as [`simulate_side`] remembers it.
+pub(super) type KeptSide = std::sync::Arc<(
+    Result<std::sync::Arc<SideSim>, BaseProblem>,
+    Vec<Diagnostic>,
+)>;
+
+/// What a side's simulation depends on, as one text: the engine and builder, the Dockerfile's
+/// path and context (they name the ignore file in effect), the side's Dockerfile and ignore
+/// texts, its build args and target, and whether it is the head (only the head reports
+/// diagnostics). Each part is written with its length first, so no two inputs share a key.
+pub(super) fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput, which: Side) -> String {
+    use std::fmt::Write;
+    let mut k = String::new();
+    let mut part = |s: &str| {
+        let _ = write!(k, "{}:{s}", s.len());
+    };
+    part(ctx.engine.name());
+    part(if ctx.config.builder.merge_op() {
+        "merge"
+    } else {
+        ""
+    });
+    part(if which == Side::Head { "head" } else { "base" });
+    part(&build.dockerfile);
+    part(&build.context);
+    for t in [
+        &side.dockerfile,
+        &side.dockerfile_ignore,
+        &side.context_ignore,
+    ] {
+        match t {
+            None => part("-"),
+            Some(FileText::Text(t)) => {
+                part("t");
+                part(t)
+            }
+            Some(other) => part(&format!("{other:?}")),
+        }
+    }
+    for (n, v) in &side.build_args {
+        part(n);
+        part(v);
+    }
+    part("|");
+    part(side.target.as_deref().unwrap_or("\0"));
+    k
+}
+
+/// [`simulate_one`], remembered (a simulation reads no listing, so its inputs are all in the key).
+pub(super) fn simulate_side(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    side: &SideInput,
+    which: Side,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<std::sync::Arc<SideSim>, BaseProblem> {
+    // remembered in the caller's memo by everything it depends on (the texts themselves, see
+    // `side_key`): `history` predicts each commit against its parent, so a commit's head is the
+    // next commit's base; the rounds of one call that ask for more of the tree, the builds
+    // sharing a Dockerfile and the re-predictions of a fix ask for the same sides again
+    let key = side_key(ctx, build, side, which);
+    let kept: KeptSide = ctx.kept.get_or(Memoized::Side, &key, || {
+        let mut d = Vec::new();
+        let r = simulate_one(ctx, build, side, which, &mut d).map(std::sync::Arc::new);
+        std::sync::Arc::new((r, d))
+    });
+    diags.extend(kept.1.iter().cloned());
+    kept.0.clone()
+}
+
+pub(super) fn simulate_one(
+    ctx: &Ctx<'_>,
+    build: &BuildInput,
+    side: &SideInput,
+    which: Side,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<SideSim, BaseProblem> {
+    let report = which == Side::Head;
+    let text = dockerfile_text(side, report, diags)?;
+    let df = dockerfile::parse(text);
+    if report {
+        for d in &df.diagnostics {
+            diags.push(Diagnostic {
+                line: d.line,
+                severity: d.severity,
+                message: d.message.clone(),
+                file: None,
+            });
+        }
+    }
+    let sem = semantics(ctx.engine, &df, ctx.config.builder.merge_op());
+    if report && sem.frontend == Frontend::V0_8 {
+        legacy_heredocs(text, &df, diags);
+    }
+    let flavor = if ctx.engine == EngineKind::Docker2010 {
+        Flavor::Docker2010
+    } else {
+        Flavor::Current
+    };
+    let ignore = ignore_info(ctx.kept, build, side, flavor, diags, report);
+    let sim = sim::simulate(&sim::SideSpec {
+        df: &df,
+        build_args: &side.build_args,
+        target: side.target.as_deref(),
+        sem,
+        context: &build.context,
+    });
+    if report {
+        diags.extend(sim.diagnostics.iter().cloned());
+        if sim.target_missing {
+            diags.push(Diagnostic {
+                line: 0,
+                severity: Severity::Error,
+                message: format!(
+                    "target stage {:?} could not be found",
+                    side.target.clone().unwrap_or_default()
+                ),
+                file: None,
+            });
+        }
+    }
+    if !df.ok {
+        return Err(BaseProblem::NotBuildable);
+    }
+    Ok(SideSim {
+        canon: canonical_ids(&sim),
+        df,
+        sim,
+        ignore,
+        side: which,
+    })
+}
+
+/// The side's Dockerfile text, or why it has none (on the head, a diagnostic says why).
+fn dockerfile_text<'s>(
+    side: &'s SideInput,
+    report: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<&'s str, BaseProblem> {
+    let (line, message) = match &side.dockerfile {
+        None => return Err(BaseProblem::Missing),
+        Some(FileText::Text(t)) => return Ok(t),
+        Some(FileText::Binary(why)) => (
+            why.line(),
+            format!("the Dockerfile is not a text file: {}", why.describe()),
+        ),
+        Some(FileText::Unreadable(m)) => (0, format!("cannot read the Dockerfile: {m}")),
+    };
+    if report {
+        diags.push(Diagnostic {
+            line,
+            severity: Severity::Error,
+            message,
+            file: None,
+        });
+    }
+    Err(BaseProblem::NotBuildable)
+}
+
+/// Docker 20.10's built-in frontend reads a heredoc as instructions: an error where it fails.
+fn legacy_heredocs(text: &str, df: &Dockerfile, diags: &mut Vec<Diagnostic>) {
+    for inst in &df.instructions {
+        let has_heredoc = match &inst.body {
+            Body::Run { heredocs, .. } => !heredocs.is_empty(),
+            Body::Copy { sources, .. } => sources
+                .iter()
+                .any(|s| matches!(s, dockerfile::CopySource::Heredoc(_))),
+            _ => false,
+        };
+        if has_heredoc {
+            let (line, word) = legacy_heredoc_failure(text, inst);
+            diags.push(Diagnostic {
+                line,
+                severity: Severity::Error,
+                message: format!(
+                    "heredocs need dockerfile frontend 1.4+: Docker 20.10's built-in frontend reads the heredoc at line {} as instructions and fails here (unknown instruction: {word}; add `# syntax=docker/dockerfile:1`)",
+                    inst.line
+                ),
+                file: None,
+            });
+        }
+    }
+}
+
+/// Where Docker 20.10's line reader, which knows no heredocs, fails on an instruction with
+/// heredocs: the first line after the instruction's own lines that is neither blank nor a
+/// comment and does not start with an instruction keyword (measured: `dockerfile parse error
+/// line 4: unknown instruction: ECHO`). Returns the line and the word it names.
+pub(super) fn legacy_heredoc_failure(text: &str, inst: &dockerfile::Instruction) -> (u32, String) {
+    let header_end = inst.line + inst.physical_lines.len().max(1) as u32 - 1;
+    for (i, l) in text.lines().enumerate() {
+        let n = i as u32 + 1;
+        if n <= header_end || n > inst.end_line.max(header_end + 1) {
+            continue;
+        }
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let word = t.split_whitespace().next().unwrap_or_default();
+        if Kind::from_keyword(&word.to_ascii_lowercase()).is_none() {
+            return (n, word.to_ascii_uppercase());
+        }
+    }
+    (inst.line, String::new())
+}
