@@ -75,9 +75,10 @@ pub fn check_run(report: &Report) -> CheckRunText {
     };
     CheckRunText {
         title: format!(
-            "{rebuilt} step{} lose their cache (about {} more on this change's first build)",
+            "{rebuilt} step{} lose their cache (about {} more on this change's first build{})",
             if rebuilt == 1 { "" } else { "s" },
-            super::duration(report.rebuild_seconds())
+            super::duration(report.rebuild_seconds()),
+            super::unknown_clause(report)
         ),
         conclusion,
         annotations,

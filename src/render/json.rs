@@ -414,13 +414,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
         changed_paths: report.changed_paths,
         rebuilt_steps: report.rebuilt_steps(),
         estimated_rebuild_seconds: (report.rebuild_seconds() * 100.0).round() / 100.0,
-        unknown_rebuilt_steps: report
-            .dockerfiles
-            .iter()
-            .filter(|d| d.counted())
-            .filter_map(|d| d.cost.as_ref())
-            .map(|c| c.unknown_rebuilt_steps)
-            .sum(),
+        unknown_rebuilt_steps: super::unknown_rebuilt(report),
         not_counted: {
             let (builds, rebuilt_steps, secs) = report.uncounted();
             NotCounted {

@@ -210,8 +210,9 @@ pub fn verdict(report: &Report, pull_request: bool, extra: Option<&str>) -> Stri
         parts.push("no build step loses its cache".to_string());
     } else {
         parts.push(format!(
-            "+{} on {whose} first build",
-            duration(report.rebuild_seconds())
+            "+{} on {whose} first build{}",
+            duration(report.rebuild_seconds()),
+            super::unknown_clause(report)
         ));
         let avoidable: f64 = report
             .dockerfiles

@@ -743,6 +743,27 @@ pub fn by_cost(report: &Report) -> Vec<&DockerfileReport> {
     order
 }
 
+/// The rebuilt steps of the counted builds that the cost model cannot price: the headline's
+/// seconds leave them out, so every headline says how many there are.
+pub fn unknown_rebuilt(report: &Report) -> usize {
+    report
+        .dockerfiles
+        .iter()
+        .filter(|d| d.counted())
+        .filter_map(|d| d.cost.as_ref())
+        .map(|c| c.unknown_rebuilt_steps)
+        .sum()
+}
+
+/// ", plus 2 rebuilt steps the cost model cannot price", or nothing when there are none.
+pub fn unknown_clause(report: &Report) -> String {
+    match unknown_rebuilt(report) {
+        0 => String::new(),
+        1 => ", plus 1 rebuilt step the cost model cannot price".to_string(),
+        n => format!(", plus {n} rebuilt steps the cost model cannot price"),
+    }
+}
+
 /// The cost sentence of a build: what the change adds to the first build of its head (against
 /// a warm cache of the base; later builds of the same head are cached again) and the step that
 /// dominates it with the step that caused it, and how many rebuilt steps the model cannot

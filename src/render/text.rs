@@ -220,7 +220,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
     let width = opts.width;
     let rebuilt = report.rebuilt_steps();
     let head = format!(
-        "cachebust: {} build{} touched by {} changed path{}; {} step{} rebuild, about {} more on this change's first build (engine {})",
+        "cachebust: {} build{} touched by {} changed path{}; {} step{} rebuild, about {} more on this change's first build{} (engine {})",
         report.dockerfiles.len(),
         plural(report.dockerfiles.len()),
         report.changed_paths,
@@ -228,6 +228,7 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         rebuilt,
         plural(rebuilt),
         duration(report.rebuild_seconds()),
+        super::unknown_clause(report),
         report.engine
     );
     p.para("", "  ", &head);
