@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::adapters::github::ApiStats;
 use crate::adapters::store::SqlStore;
-use crate::app::webhook::{self, Accepted, WebhookConfig};
+use crate::app::webhook::{self, AcceptError, Accepted, WebhookConfig};
 use crate::app::worker::Metrics;
 use crate::ports::JobStore;
 
@@ -261,12 +261,12 @@ async fn handle(st: &AppState, event: &str, delivery: &str, bytes: &[u8]) -> Rep
         Err(e) => return Reply::Malformed(e.to_string()),
     };
     match webhook::accept(&*st.store, delivery, &typed, &st.cfg).await {
-        Err(e) => {
+        Err(AcceptError::Store(e)) => {
             tracing::error!(delivery = %delivery, error = %e, "cannot record the delivery");
             Reply::StoreUnavailable
         }
-        Ok(Err(missing)) => Reply::Malformed(missing),
-        Ok(Ok(a)) => {
+        Err(AcceptError::Malformed(missing)) => Reply::Malformed(missing),
+        Ok(a) => {
             if matches!(a, Accepted::Queued { .. }) {
                 st.wake.notify_one();
             }
@@ -417,5 +417,91 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each answer of `POST /webhook`: its status, metrics label and body, as GitHub and the
+    /// dashboards see them.
+    #[test]
+    fn each_reply_answers_its_status_label_and_body() {
+        for (reply, status, outcome, body) in [
+            (
+                Reply::TooLarge(10),
+                413,
+                "too_large",
+                json!({"error": "the body is larger than 10 bytes"}),
+            ),
+            (
+                Reply::BadSignature,
+                401,
+                "bad_signature",
+                json!({"error": "missing or wrong X-Hub-Signature-256"}),
+            ),
+            (
+                Reply::Timeout(Duration::from_millis(1500)),
+                408,
+                "timeout",
+                json!({"error": "the body did not arrive within 1.5 s"}),
+            ),
+            (
+                Reply::Malformed(ReadError::Busy.to_string()),
+                400,
+                "malformed",
+                json!({"error": "busy"}),
+            ),
+            (
+                Reply::StoreUnavailable,
+                503,
+                "store_error",
+                json!({"error": "the queue is not available; redeliver later"}),
+            ),
+            (
+                Reply::Accepted(Accepted::Queued {
+                    id: 7,
+                    superseded: 2,
+                }),
+                202,
+                "queued",
+                json!({"status": "queued", "job": 7, "superseded": 2}),
+            ),
+            (
+                Reply::Accepted(Accepted::Ignored("event push".into())),
+                202,
+                "ignored",
+                json!({"status": "ignored", "reason": "event push"}),
+            ),
+            (
+                Reply::Accepted(Accepted::Duplicate),
+                200,
+                "duplicate",
+                json!({"status": "duplicate delivery"}),
+            ),
+            (
+                Reply::Accepted(Accepted::AlreadyQueued { id: 3 }),
+                200,
+                "already_queued",
+                json!({"status": "already queued", "job": 3}),
+            ),
+            (
+                Reply::Accepted(Accepted::Installations),
+                200,
+                "installation",
+                json!({"status": "installations updated"}),
+            ),
+            (
+                Reply::Accepted(Accepted::Pong),
+                200,
+                "ping",
+                json!({"status": "pong"}),
+            ),
+        ] {
+            assert_eq!(reply.status().as_u16(), status, "{reply:?}");
+            assert_eq!(reply.outcome(), outcome, "{reply:?}");
+            assert_eq!(reply.body(), body, "{reply:?}");
+        }
     }
 }
