@@ -345,9 +345,28 @@ pub struct QueueDepth {
     pub superseded: u64,
 }
 
+/// Why the queue failed an operation. Every variant reads `job store: …`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("job store: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The database failed or refused a statement, or cannot be reached.
+    #[error("job store: {0}")]
+    Database(String),
+    /// The schema could not be brought to this version (e.g. a newer cachebust's database).
+    #[error("job store: migrating the schema: {0}")]
+    Migration(String),
+    /// This build cannot open such a database.
+    #[error("job store: this build has no PostgreSQL support (build with the `postgres` feature)")]
+    NoPostgres,
+    /// The instance name is held by a live instance (the sentence names it).
+    #[error("job store: {0}")]
+    InstanceInUse(String),
+    /// This instance's liveness lock could not be taken or kept.
+    #[error("job store: {0}")]
+    Liveness(String),
+    /// The group commit failed inside this process (its writer stopped, a panic, a miscount).
+    #[error("job store: {0}")]
+    Writer(String),
+}
 
 /// The server's durable queue (SQLite or PostgreSQL: `adapters::store`).
 #[allow(async_fn_in_trait)]
@@ -525,9 +544,23 @@ pub trait Forge {
 /// process's input and output.
 pub trait Isolation: Send + Sync + std::fmt::Debug {
     /// Start a fresh process.
-    fn start(&self) -> Result<Isolated, String>;
+    fn start(&self) -> Result<Isolated, IsolationError>;
     /// The heap the process may use, in bytes (named when it ran out).
     fn memory_limit(&self) -> u64;
+}
+
+/// Why an analysis process did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IsolationError {
+    /// The executable to run could not be found.
+    #[error("finding this executable: {0}")]
+    Executable(String),
+    /// The process could not be spawned (the sentence names the executable and the cause).
+    #[error("{0}")]
+    Spawn(String),
+    /// It started without the pipes it is spoken to over.
+    #[error("the process's pipes are missing")]
+    Pipes,
 }
 
 /// A started analysis process.

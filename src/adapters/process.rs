@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use tokio::io::AsyncReadExt;
 
-use crate::ports::{Ended, Isolated, Isolation};
+use crate::ports::{Ended, Isolated, Isolation, IsolationError};
 
 /// The command line the server starts (hidden from `--help`).
 pub const COMMAND: &str = "analysis-process";
@@ -26,18 +26,18 @@ pub struct AnalysisProcess {
 impl AnalysisProcess {
     /// This very executable, also after the file was replaced or removed (an upgrade in place):
     /// on Linux `/proc/self/exe` always runs the image the server runs.
-    pub fn this_executable(memory_bytes: u64) -> Result<AnalysisProcess, String> {
+    pub fn this_executable(memory_bytes: u64) -> Result<AnalysisProcess, IsolationError> {
         let exe = if cfg!(target_os = "linux") {
             PathBuf::from("/proc/self/exe")
         } else {
-            std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?
+            std::env::current_exe().map_err(|e| IsolationError::Executable(e.to_string()))?
         };
         Ok(AnalysisProcess { exe, memory_bytes })
     }
 }
 
 impl Isolation for AnalysisProcess {
-    fn start(&self) -> Result<Isolated, String> {
+    fn start(&self) -> Result<Isolated, IsolationError> {
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg(COMMAND)
             .arg("--memory-bytes")
@@ -54,11 +54,11 @@ impl Isolation for AnalysisProcess {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("{}: {e}", self.exe.display()))?;
+            .map_err(|e| IsolationError::Spawn(format!("{}: {e}", self.exe.display())))?;
         let (Some(input), Some(output), Some(mut err)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            return Err("the process's pipes are missing".into());
+            return Err(IsolationError::Pipes);
         };
         // drained as it comes, so that a chatty process never blocks on a full pipe
         let tail = tokio::spawn(async move {

@@ -72,11 +72,11 @@ const GROUP_MAX: usize = 256;
 const PG_COMMITTERS: usize = 4;
 
 fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+    StoreError::Database(e.to_string())
 }
 
 fn writer_gone() -> StoreError {
-    StoreError("the queue's writer has stopped".into())
+    StoreError::Writer("the queue's writer has stopped".into())
 }
 
 /// Run `$body` with `$pool` bound to the backend's pool and `$pg` telling which one it is.
@@ -138,9 +138,7 @@ impl SqlStore {
                 return SqlStore::start(Db::Postgres(pool), instances::Liveness::postgres()).await;
             }
             #[cfg(not(feature = "postgres"))]
-            return Err(StoreError(
-                "this build has no PostgreSQL support (build with the `postgres` feature)".into(),
-            ));
+            return Err(StoreError::NoPostgres);
         }
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
@@ -279,7 +277,7 @@ impl Db {
             } else {
                 ""
             };
-            StoreError(format!("migrating the schema: {e}{hint}"))
+            StoreError::Migration(format!("{e}{hint}"))
         };
         match self {
             // SQLite has no lock between migrators: a process that lost the race to record a
@@ -379,9 +377,9 @@ impl Db {
         let outcomes = AssertUnwindSafe(self.enqueue_all(line, jobs))
             .catch_unwind()
             .await
-            .map_err(|_| StoreError("recording the deliveries panicked".into()))??;
+            .map_err(|_| StoreError::Writer("recording the deliveries panicked".into()))??;
         if outcomes.len() != jobs.len() {
-            return Err(StoreError(format!(
+            return Err(StoreError::Writer(format!(
                 "{} outcomes for {} deliveries",
                 outcomes.len(),
                 jobs.len()
@@ -436,7 +434,9 @@ impl Db {
                                 id,
                                 superseded: r.try_get::<i64, _>("superseded").map_err(err)? as u64,
                             }),
-                            (o, _) => Err(StoreError(format!("cachebust_enqueue answered {o:?}"))),
+                            (o, _) => Err(StoreError::Database(format!(
+                                "cachebust_enqueue answered {o:?}"
+                            ))),
                         }
                     })
                     .collect()

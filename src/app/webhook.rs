@@ -222,18 +222,26 @@ impl Accepted {
     }
 }
 
+/// Why a verified delivery was not acted on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptError {
+    /// It lacks what its event carries (the sentence says what): a 400, not to be redelivered.
+    #[error("{0}")]
+    Malformed(String),
+    /// The queue did not record it: a 503, GitHub may redeliver.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Act on a verified, parsed delivery; returns once it is durable.
 pub async fn accept<S: JobStore>(
     store: &S,
     delivery_id: &str,
     event: &GitHubEvent,
     cfg: &WebhookConfig,
-) -> Result<Result<Accepted, String>, StoreError> {
-    let decision = match decide(delivery_id, event, cfg) {
-        Ok(d) => d,
-        Err(e) => return Ok(Err(e)),
-    };
-    Ok(Ok(match decision {
+) -> Result<Accepted, AcceptError> {
+    let decision = decide(delivery_id, event, cfg).map_err(AcceptError::Malformed)?;
+    Ok(match decision {
         Decision::Ping => Accepted::Pong,
         Decision::Ignore(why) => Accepted::Ignored(why),
         Decision::Enqueue { job, force } => match store.enqueue(&job, force).await? {
@@ -261,11 +269,11 @@ pub async fn accept<S: JobStore>(
                 .apply_installation(delivery_id, event.name(), &change)
                 .await?
             {
-                return Ok(Ok(Accepted::Duplicate));
+                return Ok(Accepted::Duplicate);
             }
             Accepted::Installations
         }
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -248,6 +248,51 @@ pub struct FixArgs {
     pub unsafe_fixes: bool,
 }
 
+/// The build flags `analyze` and `history` share: which Dockerfiles, how they are built, what
+/// the steps cost.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A Dockerfile to analyse, relative to the tree root (repeatable). Default: discover (for
+    /// `history`, at each commit).
+    #[arg(long = "dockerfile", value_name = "PATH")]
+    pub dockerfiles: Vec<String>,
+    /// The build context, relative to the tree root (default `.`; inferred for discovered
+    /// Dockerfiles in subdirectories when not given).
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<String>,
+    /// The stage to build (default: the last stage).
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// A build arg, as for `docker build` (`KEY=VALUE`, or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// A variable for Compose and bake interpolation (`KEY=VALUE`, or `KEY` to take it from the
+    /// environment), over the project's `.env` as `docker compose` reads the shell's.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The builder whose cache rules to follow.
+    #[arg(long, value_enum, default_value = "buildkit")]
+    pub engine: EngineArg,
+    /// A BuildKit build log (`--progress=plain`, a GitHub Actions log, or `--progress=rawjson`)
+    /// whose step times replace the cost model (repeatable; the median is used).
+    #[arg(long = "timings", value_name = "FILE")]
+    pub timings: Vec<PathBuf>,
+}
+
+impl BuildArgs {
+    /// The analysis options these flags set (build args and variables checked, build logs read).
+    fn options(&self) -> Result<AnalyzeOptions> {
+        let mut opts = AnalyzeOptions::new(self.engine.into());
+        opts.dockerfiles = self.dockerfiles.clone();
+        opts.context = self.context.clone();
+        opts.target = self.target.clone();
+        opts.build_args = crate::shell::key_values(&self.build_args, "--build-arg")?;
+        opts.env = crate::shell::key_values(&self.env, "--env")?;
+        opts.timings = crate::shell::timings_files(&self.timings)?;
+        Ok(opts)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// The git repository.
@@ -259,28 +304,8 @@ pub struct HistoryArgs {
     /// The last N first-parent commits of HEAD (default 100 when --range is not given).
     #[arg(long, value_name = "N")]
     pub last: Option<usize>,
-    /// Dockerfiles to follow, relative to the root (repeatable). Default: discover at each commit.
-    #[arg(long = "dockerfile", value_name = "PATH")]
-    pub dockerfiles: Vec<String>,
-    /// The build context, relative to the root.
-    #[arg(long, value_name = "DIR")]
-    pub context: Option<String>,
-    /// The stage to build (default: the last stage).
-    #[arg(long, value_name = "STAGE")]
-    pub target: Option<String>,
-    /// A build arg, as for `docker build`.
-    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
-    pub build_args: Vec<String>,
-    /// A variable for Compose and bake interpolation (`KEY=VALUE`, or `KEY` from the environment),
-    /// over the project's `.env`.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
-    /// The builder whose cache rules to follow.
-    #[arg(long, value_enum, default_value = "buildkit")]
-    pub engine: EngineArg,
-    /// Build logs whose step times replace the cost model (repeatable).
-    #[arg(long = "timings", value_name = "FILE")]
-    pub timings: Vec<PathBuf>,
+    #[command(flatten)]
+    pub build: BuildArgs,
     /// The configuration file (YAML; `cost:` overrides).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -335,26 +360,8 @@ pub struct AnalyzeArgs {
     /// The git repository revisions are read from.
     #[arg(long, value_name = "PATH", default_value = ".")]
     pub repo: PathBuf,
-    /// A Dockerfile to analyse, relative to the tree root (repeatable). Default: discover.
-    #[arg(long = "dockerfile", value_name = "PATH")]
-    pub dockerfiles: Vec<String>,
-    /// The build context, relative to the tree root (default `.`; inferred for discovered
-    /// Dockerfiles in subdirectories when not given).
-    #[arg(long, value_name = "DIR")]
-    pub context: Option<String>,
-    /// The stage to build (default: the last stage).
-    #[arg(long, value_name = "STAGE")]
-    pub target: Option<String>,
-    /// A build arg, as for `docker build` (`KEY=VALUE`, or `KEY` to take it from the environment).
-    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
-    pub build_args: Vec<String>,
-    /// A variable for Compose and bake interpolation (`KEY=VALUE`, or `KEY` to take it from the
-    /// environment), over the project's `.env` as `docker compose` reads the shell's.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
-    /// The builder whose cache rules to follow.
-    #[arg(long, value_enum, default_value = "buildkit")]
-    pub engine: EngineArg,
+    #[command(flatten)]
+    pub build: BuildArgs,
     /// Output format (`sarif`: the cache misses and the findings that concern the change).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -362,10 +369,6 @@ pub struct AnalyzeArgs {
     /// `rebuild-seconds>N` (estimated), or the same with `>=`.
     #[arg(long, value_name = "CONDITION", value_parser = parse_fail_on)]
     pub fail_on: Option<FailOn>,
-    /// A BuildKit build log (`--progress=plain`, a GitHub Actions log, or `--progress=rawjson`)
-    /// whose step times replace the cost model (repeatable; the median is used).
-    #[arg(long = "timings", value_name = "FILE")]
-    pub timings: Vec<PathBuf>,
     /// The configuration file (YAML; `cost:` overrides per step pattern). Default:
     /// `.github/cachebust.yml` of the head tree when it exists.
     #[arg(long, value_name = "FILE")]
@@ -577,7 +580,6 @@ fn analyze_report(
     a: &AnalyzeArgs,
     records: Vec<crate::engine::verify::RealBuild>,
 ) -> Result<(Report, RunMeta)> {
-    let args = crate::shell::key_values(&a.build_args, "--build-arg")?;
     let base = side_spec("base", a.base.as_ref(), a.base_dir.as_ref(), &a.repo)?;
     let head = side_spec("head", a.head.as_ref(), a.head_dir.as_ref(), &a.repo)?;
     let named = |s: &Spec, flag: &str| match s {
@@ -588,13 +590,7 @@ fn analyze_report(
         crate::engine::tree::Side::Base => anyhow!("{}: {e}", named(&base, "base")),
         crate::engine::tree::Side::Head => anyhow!("{}: {e}", named(&head, "head")),
     })?;
-    let mut opts = AnalyzeOptions::new(a.engine.into());
-    opts.dockerfiles = a.dockerfiles.clone();
-    opts.context = a.context.clone();
-    opts.target = a.target.clone();
-    opts.build_args = args;
-    opts.env = crate::shell::key_values(&a.env, "--env")?;
-    opts.timings = crate::shell::timings_files(&a.timings)?;
+    let mut opts = a.build.options()?;
     opts.config = load_config(a.config.as_deref(), a.head_dir.as_deref())?;
     if let Some(c) = &a.config {
         opts.config_file = c.display().to_string();
@@ -827,13 +823,7 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut opts = AnalyzeOptions::new(h.engine.into());
-    opts.dockerfiles = h.dockerfiles.clone();
-    opts.context = h.context.clone();
-    opts.target = h.target.clone();
-    opts.build_args = crate::shell::key_values(&h.build_args, "--build-arg")?;
-    opts.env = crate::shell::key_values(&h.env, "--env")?;
-    opts.timings = crate::shell::timings_files(&h.timings)?;
+    let mut opts = h.build.options()?;
     if let Some(c) = &h.config {
         opts.config = load_config(Some(c), None)?;
     }

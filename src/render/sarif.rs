@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::engine::dockerfile::Severity;
 use crate::engine::fix::Applicability;
+use crate::engine::hash::fnv1a;
 use crate::engine::report::Report;
 use crate::engine::rules::{Finding, RULES};
 
@@ -17,12 +18,6 @@ fn level(s: Severity) -> &'static str {
         Severity::Warning => "warning",
         Severity::Info => "note",
     }
-}
-
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// A relative path as a URI reference (SARIF §3.10): every byte but RFC 3986's unreserved
@@ -144,7 +139,7 @@ pub fn render(report: &Report, all_findings: bool) -> String {
                         "artifactLocation": {"uri": uri(&df.path), "uriBaseId": "%SRCROOT%"},
                         "region": {"startLine": origin.line, "endLine": origin.end_line},
                     }}],
-                    "partialFingerprints": {"cachebust/v1": format!("miss-{:016x}", fnv(&format!("{}\0{}\0{}", df.path, origin.stage, origin.instruction)))},
+                    "partialFingerprints": {"cachebust/v1": format!("miss-{:016x}", fnv1a(format!("{}\0{}\0{}", df.path, origin.stage, origin.instruction).bytes()))},
                     "properties": {"assumption": super::backticked(&super::assumption_sentence(&df.assumption))},
                 });
                 guessed_properties(&mut r, df);

@@ -2248,12 +2248,15 @@ async fn migrations_apply_to_a_database_of_the_unversioned_schema() {
         let opened = tokio::time::timeout(Duration::from_secs(20), SqlStore::open(&in_schema))
             .await
             .expect("opening a database of a newer version hangs");
-        let e = opened
-            .err()
-            .expect("a newer database is refused")
-            .to_string();
+        let e = opened.err().expect("a newer database is refused");
         assert!(
-            e.contains("a newer cachebust migrated this database"),
+            matches!(e, cachebust::ports::StoreError::Migration(_)),
+            "{e:?}"
+        );
+        let e = e.to_string();
+        assert!(
+            e.starts_with("job store: migrating the schema: ")
+                && e.contains("a newer cachebust migrated this database"),
             "{e}"
         );
     }

@@ -642,6 +642,16 @@ async fn a_dead_instances_jobs_are_taken_back_at_once() {
         let a = SqlStore::open(&database).await.unwrap();
         let b = SqlStore::open(&database).await.unwrap();
         a.register_instance("host-1-aaaa").await.unwrap();
+        // a name a live instance holds is refused, and says so
+        let taken = b.register_instance("host-1-aaaa").await.unwrap_err();
+        assert!(
+            matches!(taken, cachebust::ports::StoreError::InstanceInUse(_)),
+            "{taken:?}"
+        );
+        assert!(
+            taken.to_string().ends_with("is in use by a live instance"),
+            "{taken}"
+        );
         b.register_instance("host-2-bbbb").await.unwrap();
         let id = match a
             .enqueue(&crate::server::job("alive-1", 1, "h"), false)

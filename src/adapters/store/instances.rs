@@ -85,19 +85,24 @@ impl SqlStore {
         match (&self.live, &*self.db) {
             (Liveness::Files { dir, held }, _) => {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError(format!("{}: {e}", dir.display())))?;
+                    .map_err(|e| StoreError::Liveness(format!("{}: {e}", dir.display())))?;
                 let path = dir.join(format!("{instance}.lock"));
                 let f = std::fs::File::create(&path)
-                    .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| StoreError::Liveness(format!("{}: {e}", path.display())))?;
                 match try_lock(&f) {
                     Ok(true) => {}
                     Ok(false) => {
-                        return Err(StoreError(format!(
+                        return Err(StoreError::InstanceInUse(format!(
                             "{}: the instance name is in use by a live instance",
                             path.display()
                         )));
                     }
-                    Err(e) => return Err(StoreError(format!("locking {}: {e}", path.display()))),
+                    Err(e) => {
+                        return Err(StoreError::Liveness(format!(
+                            "locking {}: {e}",
+                            path.display()
+                        )));
+                    }
                 }
                 *held
                     .lock()
@@ -111,7 +116,7 @@ impl SqlStore {
                 Ok(())
             }
             #[cfg(feature = "postgres")]
-            _ => Err(StoreError(
+            _ => Err(StoreError::Liveness(
                 "the liveness does not match the database".into(),
             )),
         }
@@ -287,7 +292,7 @@ async fn lock_connection(
         .await
         .map_err(err)?;
     if !got {
-        return Err(StoreError(format!(
+        return Err(StoreError::InstanceInUse(format!(
             "the instance name {instance} is in use by a live instance"
         )));
     }

@@ -134,17 +134,13 @@ impl RuleContext<'_> {
 
 /// Stable identity of a finding across revisions (no line numbers).
 pub fn fingerprint(code: &str, stage: &str, instruction: &str) -> String {
-    // FNV-1a, 64 bit: stable across runs and platforms
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in instruction
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .bytes()
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::engine::hash::fnv1a(
+        instruction
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .bytes(),
+    );
     format!("{code}:{stage}:{h:016x}")
 }
 

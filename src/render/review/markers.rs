@@ -16,11 +16,7 @@ pub const RUN_MARKER: &str = "<!-- cachebust:run ";
 /// A finding's marker: rule code and a hash of the path and the line-independent fingerprint
 /// (no text from the pull request, which could close the HTML comment).
 pub fn marker_id(path: &str, f: &Finding) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in path.bytes().chain([0u8]).chain(f.fingerprint.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::engine::hash::fnv1a(path.bytes().chain([0u8]).chain(f.fingerprint.bytes()));
     format!("{}-{h:016x}", f.code)
 }
 
