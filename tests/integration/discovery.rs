@@ -10,7 +10,7 @@ use std::process::Command;
 use cachebust::engine::{bake, compose};
 
 pub use crate::support::realtools::docker28;
-use crate::support::realtools::{Build, check_tree, theirs, walk};
+use crate::support::realtools::{Build, check_tree, compose_projects, theirs, walk};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/discovery")
@@ -63,28 +63,7 @@ fn compose_matches_docker_compose_config() {
     for root in repos {
         let mut names = Vec::new();
         walk(&root, "", &mut names);
-        let composes: Vec<String> = names
-            .iter()
-            .filter(|n| compose::is_compose_name(n))
-            .cloned()
-            .collect();
-        let mut cf = BTreeMap::new();
-        for n in &names {
-            if n.ends_with(".env") {
-                if let Some(c) = std::fs::read_to_string(root.join(n))
-                    .ok()
-                    .as_deref()
-                    .and_then(compose::compose_file_from_dotenv)
-                {
-                    let dir = n
-                        .rsplit_once('/')
-                        .map(|x| x.0.to_string())
-                        .unwrap_or_default();
-                    cf.insert(dir, c);
-                }
-            }
-        }
-        for project in compose::projects(&composes, &cf) {
+        for project in compose_projects(&root, &names, compose::is_compose_name) {
             let label = format!(
                 "{}: {}",
                 root.file_name().unwrap().to_string_lossy(),

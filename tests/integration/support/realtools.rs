@@ -313,6 +313,31 @@ pub fn same_decl(check: &mut TreeCheck, ours: &Declarations, key: &str, real: &B
 /// Invariant 3 over one tree (a checkout): every declaration the real tools resolve is a build
 /// cachebust lists with the same context, Dockerfile, args and target, and every bake or compose
 /// declaration cachebust lists is one the tools resolve.
+/// The Compose projects of a tree, as `compose::projects` groups its Compose files (a
+/// directory's `.env` may name them with `COMPOSE_FILE`); `is_compose` picks the Compose files.
+pub fn compose_projects(
+    root: &Path,
+    names: &[String],
+    is_compose: fn(&str) -> bool,
+) -> Vec<compose::Project> {
+    let composes: Vec<String> = names.iter().filter(|n| is_compose(n)).cloned().collect();
+    let mut cf = BTreeMap::new();
+    for n in names.iter().filter(|n| n.ends_with(".env")) {
+        if let Some(c) = std::fs::read_to_string(root.join(n))
+            .ok()
+            .as_deref()
+            .and_then(compose::compose_file_from_dotenv)
+        {
+            let dir = n
+                .rsplit_once('/')
+                .map(|x| x.0.to_string())
+                .unwrap_or_default();
+            cf.insert(dir, c);
+        }
+    }
+    compose::projects(&composes, &cf)
+}
+
 pub fn check_tree(docker: &(PathBuf, PathBuf), bin: &Path, root: &Path) -> TreeCheck {
     let mut check = TreeCheck::default();
     let (ours, listed) = ours_in_tree(bin, root);
@@ -325,28 +350,7 @@ pub fn check_tree(docker: &(PathBuf, PathBuf), bin: &Path, root: &Path) -> TreeC
     let mut accounted: std::collections::BTreeSet<String> = Default::default();
 
     // --- compose projects
-    let composes: Vec<String> = names
-        .iter()
-        .filter(|n| cachebust::engine::discover::is_compose_name(n))
-        .cloned()
-        .collect();
-    let mut cf = BTreeMap::new();
-    for n in &names {
-        if n.ends_with(".env") {
-            if let Some(c) = std::fs::read_to_string(root.join(n))
-                .ok()
-                .as_deref()
-                .and_then(compose::compose_file_from_dotenv)
-            {
-                let dir = n
-                    .rsplit_once('/')
-                    .map(|x| x.0.to_string())
-                    .unwrap_or_default();
-                cf.insert(dir, c);
-            }
-        }
-    }
-    for project in compose::projects(&composes, &cf) {
+    for project in compose_projects(root, &names, cachebust::engine::discover::is_compose_name) {
         let label = project.label();
         let prefix = format!("compose {label} / ");
         let mine: Vec<&String> = ours.keys().filter(|k| k.starts_with(&prefix)).collect();
