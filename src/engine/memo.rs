@@ -180,8 +180,10 @@ pub type Labelled = Rc<Vec<(String, String)>>;
 /// answer depends on besides the call's change set and listings.
 #[derive(Debug, Default)]
 pub struct Shared {
-    /// Changed paths a source selects that reach the build (`content::relevant_changes`).
-    relevant: RefCell<HashMap<SourceKey, Rc<Vec<String>>>>,
+    /// Changed paths a source selects that reach the build (`content::relevant_changes`), per
+    /// change set and pair of listings: a cache writer's run is matched against an empty change
+    /// set over the head tree twice, in the same analysis.
+    relevant: RefCell<HashMap<(ChangesId, ListingId, ListingId, SourceKey), Rc<Vec<String>>>>,
     /// Bytes a directory source reads from the head listing, and whether every size was known.
     bytes: RefCell<HashMap<SourceKey, (u64, bool)>>,
     /// Changed paths under a source with a label each (CB002's noise entries: path, pattern).
@@ -202,9 +204,26 @@ type SelectionKey = (ListingId, SourceKey, Vec<String>);
 /// call are borrowed for the whole call and never change, so the address names one listing.
 pub type ListingId = usize;
 
+/// A change set by its address: the analysis's own lives as long as this memo; the empty set a
+/// cache writer's run is matched with is made anew each time, and any set later at its address
+/// is that same empty set over the same listings.
+pub type ChangesId = usize;
+
 impl Shared {
     /// The changed paths for `key`, computed by `make` the first time it is asked.
-    pub fn relevant(&self, key: SourceKey, make: impl FnOnce() -> Vec<String>) -> Rc<Vec<String>> {
+    pub fn relevant(
+        &self,
+        changes: &crate::engine::tree::ChangeSet,
+        trees: (&crate::engine::tree::Listing, &crate::engine::tree::Listing),
+        key: SourceKey,
+        make: impl FnOnce() -> Vec<String>,
+    ) -> Rc<Vec<String>> {
+        let key = (
+            changes as *const crate::engine::tree::ChangeSet as ChangesId,
+            trees.0 as *const crate::engine::tree::Listing as ListingId,
+            trees.1 as *const crate::engine::tree::Listing as ListingId,
+            key,
+        );
         if let Some(v) = self.relevant.borrow().get(&key) {
             return v.clone();
         }

@@ -282,9 +282,10 @@ pub fn shared_changes(
     ignore: &IgnoreInfo,
 ) -> std::rc::Rc<Vec<String>> {
     let key = source_key(context, path, wildcard, ignore);
-    ctx.memo.relevant(key, || {
-        changes_reaching(ctx, context, path, wildcard, ignore, None)
-    })
+    ctx.memo
+        .relevant(ctx.changes, (ctx.base_tree, ctx.head_tree), key, || {
+            changes_reaching(ctx, context, path, wildcard, ignore, None)
+        })
 }
 
 /// What a context source of a build reads as the memo keys it.
