@@ -183,7 +183,7 @@ pub struct Shared {
     /// Changed paths a source selects that reach the build (`content::relevant_changes`), per
     /// change set and pair of listings: a cache writer's run is matched against an empty change
     /// set over the head tree twice, in the same analysis.
-    relevant: RefCell<HashMap<(ChangesId, ListingId, ListingId, SourceKey), Rc<Vec<String>>>>,
+    relevant: RefCell<HashMap<RelevantKey, Rc<Vec<String>>>>,
     /// Bytes a directory source reads from the head listing, and whether every size was known.
     bytes: RefCell<HashMap<SourceKey, (u64, bool)>>,
     /// Changed paths under a source with a label each (CB002's noise entries: path, pattern).
@@ -196,6 +196,9 @@ pub struct Shared {
 
 /// Files a context source selects: (name relative to the source, kind, mode, id), sorted.
 pub type Selection = Vec<(String, crate::engine::tree::EntryKind, u32, String)>;
+
+/// Changed paths reaching a source, by change set, base and head listings and source.
+type RelevantKey = (ChangesId, ListingId, ListingId, SourceKey);
 
 /// A selection by listing, source and `COPY --exclude` patterns.
 type SelectionKey = (ListingId, SourceKey, Vec<String>);
