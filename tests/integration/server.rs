@@ -1645,8 +1645,10 @@ async fn slow_clients_are_cut_and_deliveries_still_go_through() {
         &f.url,
         &[
             ("CACHEBUST_READ_TIMEOUT_SECONDS", "1"),
-            // four slow bodies' worth: the fifth waits, and a ping still finds room
-            ("CACHEBUST_UNVERIFIED_BYTES", "160000"),
+            // room for the ten slow bodies and a ping: the budget's waits are
+            // `unverified_bodies_share_a_memory_budget`'s (the budget is served first come, first
+            // served, so a ping that came after bodies waiting for their share would wait too)
+            ("CACHEBUST_UNVERIFIED_BYTES", "440000"),
             ("CACHEBUST_MAX_BODY_BYTES", "40000"),
         ],
     );
