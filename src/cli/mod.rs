@@ -133,8 +133,10 @@ pub struct VerifyArgs {
 /// `check`'s long help: the rule catalog as the rule table has it (so a new rule is listed),
 /// then `CHECK_ABOUT`.
 pub fn check_about() -> String {
+    // the rules over a change's prediction (CB011) are `analyze`'s only
     let rules: Vec<String> = crate::engine::rules::RULES
         .iter()
+        .filter(|r| matches!(r.check, crate::engine::rules::Check::Dockerfile(_)))
         .map(|r| format!("{} {}", r.code, r.name))
         .collect();
     let first = format!(

@@ -29,7 +29,8 @@ pub struct StepFact {
     pub pattern: Option<String>,
     /// RUN: the command text (heredoc bodies included); FROM: the normalised image reference.
     pub command: String,
-    /// RUN: targets of `--mount=type=cache`.
+    /// RUN: targets of `--mount=type=cache` that hold what earlier builds left (none on a fresh
+    /// CI runner: no cache backend exports a cache mount).
     pub cache_mounts: Vec<String>,
     /// COPY/ADD: bytes under the sources, when the listing holds them.
     pub bytes: Option<u64>,
@@ -142,6 +143,13 @@ pub fn model_run_in(
         }
         total = Some(total.map_or(e, |t| t.plus(e)));
         labels.push(tool.label);
+    }
+    // a sleep of a literal duration costs what it waits
+    let slept: f64 = programs.iter().filter_map(super::tools::sleep_seconds).sum();
+    if slept > 0.0 {
+        let e = Estimate::new(slept, slept, slept);
+        total = Some(total.map_or(e, |t| t.plus(e)));
+        labels.push("sleep");
     }
     for r in refetch {
         if let Some(est) = super::tools::labelled(r).and_then(|t| t.cost) {

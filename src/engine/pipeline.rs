@@ -37,7 +37,7 @@ pub fn analyze(inputs: &Inputs, kept: &Memo) -> Outcome {
         memo: &memo,
         kept,
         config: &inputs.config,
-        rules: Some(rules::check),
+        rules: Some(rules::CATALOG),
         histories: &inputs.histories,
         shared_reads: Some(&shared_reads),
     };
@@ -300,6 +300,15 @@ impl Measure<'_, '_> {
             return None;
         }
         let mut patched = self.build.clone();
+        if let Some(ci) = &self.build.ci
+            && !fix.edits.is_empty()
+            && fix.edits.iter().all(|e| e.file == ci.setup.file)
+        {
+            // a fix to the workflow: the step read again from the edited workflow, as the
+            // previous run exported with it too
+            patched.ci = Some(patch_workflow(ci, fix, self.quiet.kept)?);
+            return self.measure(patched, runs_worse, predictions);
+        }
         let (dockerfile, context) = (patched.dockerfile.clone(), patched.context.clone());
         if !patch_side(&mut patched.head, &dockerfile, &context, fix) {
             return None;
@@ -326,6 +335,16 @@ impl Measure<'_, '_> {
                 patch_side(&mut b.base, &df, &ctx, bf);
             }
         }
+        self.measure(patched, runs_worse, predictions)
+    }
+
+    /// The patched build predicted again, against what it rebuilt before.
+    fn measure(
+        &self,
+        mut patched: BuildInput,
+        runs_worse: &mut bool,
+        predictions: &mut Vec<String>,
+    ) -> Option<rules::Savings> {
         patched.always_report = true;
         predictions.push(patched.dockerfile.clone());
         let mut q = predict::predict_build(&self.quiet, &patched)?;
@@ -377,10 +396,11 @@ fn savings(
             .map_or(0.0, |c| c.estimated_rebuild_seconds),
     };
     for f in p.report.findings.iter_mut() {
-        f.relevant = p
-            .changed_lines
-            .iter()
-            .any(|l| *l >= f.line && *l <= f.end_line);
+        // a rule over the prediction marks its findings itself
+        f.relevant = f.relevant
+            || p.changed_lines
+                .iter()
+                .any(|l| *l >= f.line && *l <= f.end_line);
         let Some(fix) = &f.fix else { continue };
         let mut runs_worse = false;
         let base_fix = p.base_fixes.get(&f.fingerprint);
@@ -413,6 +433,27 @@ fn savings(
             }
         }
     }
+}
+
+/// The build's CI cache with `fix` applied to its workflow: the step as the edited workflow
+/// declares it, on this run and the previous one. `None` when the fix does not apply or the
+/// edited workflow no longer holds the step.
+fn patch_workflow(
+    ci: &crate::engine::input::CiCache,
+    fix: &fix::Fix,
+    kept: &Memo,
+) -> Option<crate::engine::input::CiCache> {
+    let text = ci.workflow_text.as_deref()?;
+    let files = std::collections::BTreeMap::from([(ci.setup.file.clone(), text.to_string())]);
+    let (mut out, applied) = fix::apply(&files, &[fix]);
+    if applied.is_empty() {
+        return None;
+    }
+    let edited = out.remove(&ci.setup.file)?;
+    let setup = crate::engine::workflows::step_setup(kept, &ci.setup, &edited)?;
+    let mut patched = ci.with_setup(setup);
+    patched.workflow_text = Some(edited);
+    Some(patched)
 }
 
 /// `RUN` steps a build rebuilds for the change.

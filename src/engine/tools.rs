@@ -957,12 +957,52 @@ pub fn cheap(words: &[String], p: &Program) -> bool {
 
 /// Whether some tool of the table prices `p`.
 pub fn priced(p: &Program) -> bool {
-    TOOLS.iter().any(|t| t.cost.is_some() && t.priced(p))
+    TOOLS.iter().any(|t| t.cost.is_some() && t.priced(p)) || sleep_seconds(p).is_some()
+}
+
+/// The seconds a `sleep` with literal durations waits (GNU sleep adds its arguments: `sleep 1m
+/// 30`, suffixes `s`, `m`, `h`, `d`); `None` for another program or a duration not written out
+/// (`sleep "$DELAY"`, `sleep infinity`).
+pub fn sleep_seconds(p: &Program) -> Option<f64> {
+    if p.name != "sleep" || p.args.is_empty() {
+        return None;
+    }
+    let mut total = 0.0;
+    for a in &p.args {
+        let (num, unit) = match a.char_indices().last()? {
+            (i, c) if c.is_ascii_alphabetic() => (&a[..i], c),
+            _ => (a.as_str(), 's'),
+        };
+        let n: f64 = num.parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+        total += n * match unit {
+            's' => 1.0,
+            'm' => 60.0,
+            'h' => 3600.0,
+            'd' => 86_400.0,
+            _ => return None,
+        };
+    }
+    Some(total)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sleeps_are_priced_by_what_they_wait() {
+        let p = |args: &[&str]| Program {
+            name: "sleep".into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        assert_eq!(sleep_seconds(&p(&["2"])), Some(2.0));
+        assert_eq!(sleep_seconds(&p(&["1m", "30"])), Some(90.0));
+        assert_eq!(sleep_seconds(&p(&["0.5s"])), Some(0.5));
+        assert_eq!(sleep_seconds(&p(&["$DELAY"])), None);
+        assert_eq!(sleep_seconds(&p(&["infinity"])), None);
+        assert_eq!(sleep_seconds(&p(&[])), None);
+        assert_eq!(sleep_seconds(&p(&["-1"])), None);
+    }
 
     /// The table holds together: names unique, every priced tool has a label and a range
     /// around its typical figure, every download's class is its tool's label and its cache is

@@ -452,6 +452,21 @@ pub fn read(path: &str, text: &str) -> Found {
     read_in(&crate::engine::memo::Memo::default(), path, text)
 }
 
+/// The cache options of the `docker/build-push-action` step `setup` describes (the same job, the
+/// same position in it), read again from another text of its workflow: what an edit of the
+/// workflow makes of the step. `None` when the text no longer reads or holds no such step.
+pub fn step_setup(
+    memo: &crate::engine::memo::Memo,
+    setup: &CiSetup,
+    text: &str,
+) -> Option<CiSetup> {
+    read_in(memo, &setup.file, text)
+        .builds
+        .into_iter()
+        .map(|b| b.ci)
+        .find(|c| c.job == setup.job && c.step_index == setup.step_index)
+}
+
 /// [`read`], the YAML document remembered in `memo`.
 pub fn read_in(memo: &crate::engine::memo::Memo, path: &str, text: &str) -> Found {
     let mut found = Found::default();

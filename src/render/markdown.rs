@@ -185,6 +185,20 @@ pub fn rule_link(code: &str, rules_url: Option<&str>) -> String {
     }
 }
 
+/// The words for a fix in PR text (no CLI flags): its applicability, and for a patch to the
+/// CI workflow alone, that the image stays the same.
+pub fn fix_words(x: &crate::engine::fix::Fix) -> &'static str {
+    if x.applicability == Applicability::Unsafe
+        && !x.edits.is_empty()
+        && x.edits
+            .iter()
+            .all(|e| e.file.starts_with(".github/workflows/"))
+    {
+        return "needs a review: the image stays the same, the CI cache exports more";
+    }
+    applicability_words(x.applicability)
+}
+
 /// The words for a fix's applicability in PR text (no CLI flags).
 pub fn applicability_words(a: Applicability) -> &'static str {
     match a {
@@ -428,7 +442,7 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
                 }
                 (Some(x), None) => line.push_str(&format!(
                     " Fix ({}): {}.",
-                    applicability_words(x.applicability),
+                    fix_words(x),
                     escape_sentence(&x.description)
                 )),
                 (None, _) => {}

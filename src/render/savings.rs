@@ -225,6 +225,14 @@ pub fn saving_short(f: &Finding) -> Option<String> {
             a - b,
             if a - b == 1 { "" } else { "s" }
         )
+    } else if a < b {
+        // fewer steps in the same priced time: the steps it spares are cheap or unpriced
+        let now = match a {
+            0 => format!("nothing rebuilds instead of {}", steps(b)),
+            1 => format!("1 step rebuilds instead of {b}"),
+            _ => format!("{a} steps rebuild instead of {b}"),
+        };
+        format!("saves {} on this change ({now})", steps(b - a))
     } else {
         "saves nothing on this change, only on later ones".into()
     })
@@ -307,6 +315,10 @@ mod tests {
                         }
                         if a > b && saved == 0.0 {
                             assert!(short.contains(&format!("costs {} more", a - b)), "{short}");
+                        }
+                        // fewer steps in the same priced time (unpriced steps spared) is a saving
+                        if a < b && saved == 0.0 {
+                            assert!(short.starts_with(&format!("saves {}", b - a)), "{short}");
                         }
                     }
                 }

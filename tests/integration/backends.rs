@@ -650,6 +650,164 @@ async fn predict(
     out
 }
 
+/// One job's builds for real: the previous run on `base` (it exports), then this run on a fresh
+/// runner on `head`, each step with its buildx arguments (cache flags from `args`), every step of
+/// the job on one builder. The log of each head build.
+struct Job<'a> {
+    d: &'a docker::Docker,
+    name: &'a str,
+    builds: usize,
+    seconds: f64,
+}
+
+impl Job<'_> {
+    /// `steps`: the number of steps of the base's job and of the head's; `args(head, i)`: step
+    /// i's target and buildx arguments, asked for when the step runs (an import is passed only
+    /// when its directory holds a cache by then).
+    fn run(
+        &mut self,
+        base: &std::path::Path,
+        head: &std::path::Path,
+        steps: (usize, usize),
+        args: &dyn Fn(bool, usize) -> (Option<&'static str>, Vec<String>),
+    ) -> Vec<String> {
+        let tags: Vec<String> = (0..steps.0.max(steps.1))
+            .map(|i| format!("cbci/{}:{i}", self.name))
+            .collect();
+        let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+        self.d.fresh_runner(&tag_refs);
+        for (i, tag) in tags.iter().enumerate().take(steps.0) {
+            let (target, args) = args(false, i);
+            let b = self.d.buildx(base, target, &args, tag);
+            self.seconds += b.seconds;
+            self.builds += 1;
+            assert!(
+                b.ok,
+                "{}: base build s{} failed:\n{}",
+                self.name,
+                i + 1,
+                b.log
+            );
+        }
+        self.d.fresh_runner(&tag_refs);
+        let mut logs = Vec::new();
+        for (i, tag) in tags.iter().enumerate().take(steps.1) {
+            let (target, args) = args(true, i);
+            let h = self.d.buildx(head, target, &args, tag);
+            self.seconds += h.seconds;
+            self.builds += 1;
+            assert!(
+                h.ok,
+                "{}: head build s{} failed:\n{}",
+                self.name,
+                i + 1,
+                h.log
+            );
+            logs.push(h.log);
+        }
+        self.d.fresh_runner(&tag_refs);
+        logs
+    }
+}
+
+/// Each step's prediction against what BuildKit reported for it (and, with `expect`, the
+/// table's truth); mismatches go to `failures`. Returns the steps compared.
+fn compare(
+    label: &str,
+    likely: &[u32],
+    text: &str,
+    logs: &[String],
+    expect: Option<&[&str]>,
+    predicted: &HashMap<String, cachebust::engine::report::DockerfileReport>,
+    failures: &mut Vec<String>,
+) -> usize {
+    let lines = steps_of(text);
+    let mut checked = 0;
+    for (i, log) in logs.iter().enumerate() {
+        let real = real_statuses_all(log, text);
+        let want: Option<Vec<char>> = expect.map(|e| {
+            e[i].split_whitespace()
+                .map(|w| w.chars().next().unwrap())
+                .collect()
+        });
+        let name = format!("s{}", i + 1);
+        let Some(rep) = predicted.get(&name) else {
+            failures.push(format!("{label} {name}: no prediction for the step"));
+            continue;
+        };
+        for (k, (line, kind)) in lines.iter().enumerate() {
+            if *kind == Kind::From {
+                continue;
+            }
+            let w = want.as_ref().map(|w| w[k]);
+            let got: Option<char> = real.get(line).map(|v| {
+                if v.iter().all(|c| *c == v[0]) {
+                    v[0]
+                } else {
+                    '±'
+                }
+            });
+            match (got, w) {
+                (_, None) | (None, Some('U')) => {}
+                (Some(r), Some(w)) if r == w => {}
+                (r, Some(w)) => failures.push(format!(
+                    "{label} {name}: line {line}: BuildKit reported {r:?} ({:?}), the table says {w}",
+                    real.get(line)
+                )),
+            }
+            let Some(p) = rep.steps.iter().find(|p| p.line == *line) else {
+                failures.push(format!("{label} {name}: line {line} not predicted"));
+                continue;
+            };
+            let g = match p.status {
+                Status::Rebuilt => 'R',
+                Status::Cached => 'C',
+                Status::Unused => 'U',
+            };
+            checked += 1;
+            let likely_ok = likely.contains(line) && p.confidence == Confidence::Likely;
+            match got {
+                Some(r) if g != r && !likely_ok => failures.push(format!(
+                    "{label} {name}: line {line}: predicted {g} ({}), BuildKit reported {r}",
+                    cachebust::render::reason(p, rep)
+                )),
+                None if g != 'U' => failures.push(format!(
+                    "{label} {name}: line {line}: predicted {g}, not built"
+                )),
+                _ => {}
+            }
+        }
+    }
+    checked
+}
+
+/// The trees of a scenario: the base with the base's workflow, the head with the change and the
+/// head's workflow (`workflows`: base and head texts).
+fn scenario_trees(
+    s: &Bk,
+    root: &std::path::Path,
+    workflows: (&str, &str),
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let fill = |c: &str| c.replace("{B1}", BASE1);
+    let mut base_files: Vec<(&str, String)> = s.base.iter().map(|(p, c)| (*p, fill(c))).collect();
+    base_files.push((".github/workflows/images.yml", workflows.0.to_string()));
+    let mut edits: Vec<(&str, Option<String>)> =
+        s.head.iter().map(|(p, c)| (*p, c.map(fill))).collect();
+    edits.push((
+        ".github/workflows/images.yml",
+        Some(workflows.1.to_string()),
+    ));
+    let head_files = apply_edits(&base_files, &edits);
+    let head_ref: Vec<(&str, String)> = head_files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.clone()))
+        .collect();
+    let (base, head) = (root.join("base"), root.join("head"));
+    write_tree(&base, &base_files);
+    write_tree(&head, &head_ref);
+    (base, head)
+}
+
 /// Every scenario: the real statuses equal the table, and the prediction equals them.
 #[tokio::test]
 async fn predictions_on_a_fresh_runner_match_real_cache_backends() {
@@ -670,111 +828,40 @@ async fn predictions_on_a_fresh_runner_match_real_cache_backends() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = tmp.path().join("cache");
         let cache = cache.to_str().unwrap();
-        let fill = |c: &str| c.replace("{B1}", BASE1);
-        let mut base_files: Vec<(&str, String)> =
-            s.base.iter().map(|(p, c)| (*p, fill(c))).collect();
         let base_steps = s.base_steps.unwrap_or(s.steps);
-        base_files.push((".github/workflows/images.yml", workflow(base_steps, cache)));
-        let mut edits: Vec<(&str, Option<String>)> =
-            s.head.iter().map(|(p, c)| (*p, c.map(fill))).collect();
-        edits.push((
-            ".github/workflows/images.yml",
-            Some(workflow(s.steps, cache)),
-        ));
-        let head_files = apply_edits(&base_files, &edits);
-        let head_ref: Vec<(&str, String)> = head_files
-            .iter()
-            .map(|(p, c)| (p.as_str(), c.clone()))
-            .collect();
-        let (base, head) = (tmp.path().join("base"), tmp.path().join("head"));
-        write_tree(&base, &base_files);
-        write_tree(&head, &head_ref);
-        let tags: Vec<String> = (0..s.steps.len())
-            .map(|i| format!("cbci/{}:{i}", s.name))
-            .collect();
-        let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
-        // the previous run, on the base, exports
-        d.fresh_runner(&tag_refs);
-        for (i, st) in base_steps.iter().enumerate() {
-            let b = d.buildx(&base, st.target, &buildx_args(st, cache), &tags[i]);
-            build_seconds += b.seconds;
-            builds += 1;
-            assert!(b.ok, "{}: base build s{} failed:\n{}", s.name, i + 1, b.log);
-        }
-        // this run: a fresh runner, the job's steps in order on one builder
-        d.fresh_runner(&tag_refs);
-        let mut logs = Vec::new();
-        for (i, st) in s.steps.iter().enumerate() {
-            let h = d.buildx(&head, st.target, &buildx_args(st, cache), &tags[i]);
-            build_seconds += h.seconds;
-            builds += 1;
-            assert!(h.ok, "{}: head build s{} failed:\n{}", s.name, i + 1, h.log);
-            logs.push(h.log);
-        }
-        d.fresh_runner(&tag_refs);
+        let (base, head) = scenario_trees(
+            s,
+            tmp.path(),
+            (&workflow(base_steps, cache), &workflow(s.steps, cache)),
+        );
+        let mut job = Job {
+            d,
+            name: s.name,
+            builds: 0,
+            seconds: 0.0,
+        };
+        let logs = job.run(
+            &base,
+            &head,
+            (base_steps.len(), s.steps.len()),
+            &|head, i| {
+                let st = if head { &s.steps[i] } else { &base_steps[i] };
+                (st.target, buildx_args(st, cache))
+            },
+        );
+        builds += job.builds;
+        build_seconds += job.seconds;
         let text = std::fs::read_to_string(head.join("Dockerfile")).unwrap();
-        let lines = steps_of(&text);
         let predicted = predict(&base, &head).await;
-        for (i, (log, expect)) in logs.iter().zip(s.expect).enumerate() {
-            let real = real_statuses_all(log, &text);
-            let want: Vec<char> = expect
-                .split_whitespace()
-                .map(|w| w.chars().next().unwrap())
-                .collect();
-            let name = format!("s{}", i + 1);
-            let Some(rep) = predicted.get(&name) else {
-                failures.push(format!("{} {name}: no prediction for the step", s.name));
-                continue;
-            };
-            for ((line, kind), w) in lines.iter().zip(&want) {
-                if *kind == Kind::From {
-                    continue;
-                }
-                let got: Option<char> = real.get(line).map(|v| {
-                    if v.iter().all(|c| *c == v[0]) {
-                        v[0]
-                    } else {
-                        '±'
-                    }
-                });
-                match (got, w) {
-                    (None, 'U') => {}
-                    (Some(r), w) if r == *w => {}
-                    (r, w) => failures.push(format!(
-                        "{} {name} ({}): line {line}: BuildKit reported {r:?} ({:?}), the table says {w}",
-                        s.name,
-                        s.what,
-                        real.get(line)
-                    )),
-                }
-                let Some(p) = rep.steps.iter().find(|p| p.line == *line) else {
-                    failures.push(format!("{} {name}: line {line} not predicted", s.name));
-                    continue;
-                };
-                let g = match p.status {
-                    Status::Rebuilt => 'R',
-                    Status::Cached => 'C',
-                    Status::Unused => 'U',
-                };
-                checked += 1;
-                let likely_ok = s.likely.contains(line) && p.confidence == Confidence::Likely;
-                if let Some(r) = got {
-                    if g != r && !likely_ok {
-                        failures.push(format!(
-                            "{} {name} ({}): line {line}: predicted {g} ({}), BuildKit reported {r}",
-                            s.name,
-                            s.what,
-                            cachebust::render::reason(p, rep)
-                        ));
-                    }
-                } else if g != 'U' && *w == 'U' {
-                    failures.push(format!(
-                        "{} {name}: line {line}: predicted {g}, not built",
-                        s.name
-                    ));
-                }
-            }
-        }
+        checked += compare(
+            &format!("{} ({})", s.name, s.what),
+            s.likely,
+            &text,
+            &logs,
+            Some(s.expect),
+            &predicted,
+            &mut failures,
+        );
     }
     eprintln!(
         "{}: {} backend scenarios, {checked} steps compared over {builds} builds in {:.0} s ({build_seconds:.0} s in docker buildx build)",
@@ -782,6 +869,108 @@ async fn predictions_on_a_fresh_runner_match_real_cache_backends() {
         all.len(),
         started.elapsed().as_secs_f64()
     );
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// CB011's patches built for real: in every scenario where the rule offers one, the workflow is
+/// patched on both runs (the previous run exported with it too), the job is built again, and
+/// BuildKit's statuses must equal the prediction of the patched repository step for step, and
+/// the steps it rebuilt the number the finding's saving claimed.
+#[tokio::test]
+async fn cb011_patches_hold_on_real_builds() {
+    let Some((d, _guard)) = docker::exclusive(Daemon::D28Snap).await else {
+        return;
+    };
+    let mut failures = Vec::new();
+    let (mut patches, mut checked, mut builds) = (0, 0, 0);
+    for s in scenarios().iter().filter(|s| s.base_steps.is_none()) {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        let cache = cache.to_str().unwrap();
+        let wf = workflow(s.steps, cache);
+        let (base, head) = scenario_trees(s, tmp.path(), (&wf, &wf));
+        let predicted = predict(&base, &head).await;
+        let mut names: Vec<&String> = predicted.keys().collect();
+        names.sort();
+        let Some((step, f)) = names.iter().find_map(|n| {
+            predicted[*n]
+                .findings
+                .iter()
+                .find(|f| f.code == "CB011" && f.fix.is_some())
+                .map(|f| (n.to_string(), f.clone()))
+        }) else {
+            continue;
+        };
+        let fix = f.fix.clone().unwrap();
+        let claimed = f.savings.as_ref().unwrap().rebuilt_steps_after;
+        let files =
+            std::collections::BTreeMap::from([(".github/workflows/images.yml".to_string(), wf)]);
+        let (out, _) = cachebust::engine::fix::apply(&files, &[&fix]);
+        let fixed = out[".github/workflows/images.yml"].clone();
+        let fixed_root = tmp.path().join("fixed");
+        let (fbase, fhead) = scenario_trees(s, &fixed_root, (&fixed, &fixed));
+        // the buildx arguments of the patched workflow, as the action passes them
+        let read = cachebust::engine::workflows::read(".github/workflows/images.yml", &fixed);
+        assert_eq!(read.builds.len(), s.steps.len(), "{}", s.name);
+        let args = |_: bool, i: usize| {
+            let (st, b) = (&s.steps[i], &read.builds[i]);
+            let mut a = Vec::new();
+            for e in &b.ci.imports {
+                let dir = e.text.split(',').find_map(|f| f.strip_prefix("src="));
+                if dir.is_some_and(|d| std::path::Path::new(d).join("index.json").exists()) {
+                    a.extend(["--cache-from".to_string(), e.text.clone()]);
+                }
+            }
+            for e in &b.ci.exports {
+                a.extend(["--cache-to".to_string(), e.text.clone()]);
+            }
+            let others = Step {
+                from: "",
+                to: "",
+                ..*st
+            };
+            a.extend(buildx_args(&others, cache));
+            (st.target, a)
+        };
+        let mut job = Job {
+            d,
+            name: s.name,
+            builds: 0,
+            seconds: 0.0,
+        };
+        // the base's export is written by the first run of the job, read by the second
+        let logs = job.run(&fbase, &fhead, (s.steps.len(), s.steps.len()), &args);
+        builds += job.builds;
+        let text = std::fs::read_to_string(fhead.join("Dockerfile")).unwrap();
+        let again = predict(&fbase, &fhead).await;
+        let label = format!("{} patched ({})", s.name, fix.description);
+        checked += compare(&label, s.likely, &text, &logs, None, &again, &mut failures);
+        let i: usize = step.trim_start_matches('s').parse().unwrap();
+        // a FROM is not a step the totals count (a fresh runner loads its base either way)
+        let real = real_statuses_all(&logs[i - 1], &text);
+        let real_rebuilt = steps_of(&text)
+            .iter()
+            .filter(|(line, kind)| {
+                *kind != Kind::From && real.get(line).is_some_and(|v| v.iter().all(|c| *c == 'R'))
+            })
+            .count();
+        if real_rebuilt != claimed {
+            failures.push(format!(
+                "{label}: BuildKit rebuilt {real_rebuilt} steps of {step}; the saving claimed {claimed}"
+            ));
+        }
+        patches += 1;
+    }
+    eprintln!(
+        "{}: {patches} CB011 patches built, {checked} steps compared over {builds} builds",
+        d.label()
+    );
+    assert!(patches >= 3, "only {patches} scenarios offer a CB011 patch");
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",

@@ -7,6 +7,7 @@ mod bake_calls;
 mod budgets;
 mod buildkit;
 mod buildlogs;
+mod ci_backend_rule;
 mod ci_records;
 mod cli;
 mod corpus;

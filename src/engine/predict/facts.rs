@@ -43,11 +43,16 @@ pub(super) fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> V
                 }
             }
             let (command, cache_mounts) = match vertex.map(|v| &v.op) {
+                // on a fresh CI runner a cache mount starts empty (no cache backend exports
+                // one): the step is priced as if it had none
                 Some(Op::Exec { mounts, .. }) => (
                     vertex.map(|v| v.detail.text.clone()).unwrap_or_default(),
                     mounts
                         .iter()
-                        .filter(|m| m.fields.iter().any(|(k, v)| k == "type" && v == "cache"))
+                        .filter(|m| {
+                            build.ci.is_none()
+                                && m.fields.iter().any(|(k, v)| k == "type" && v == "cache")
+                        })
                         .map(|m| m.target.clone())
                         .collect(),
                 ),

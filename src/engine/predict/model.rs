@@ -27,7 +27,7 @@ pub struct Ctx<'a> {
     pub kept: &'a crate::engine::memo::Memo,
     pub config: &'a crate::engine::settings::Config,
     /// The rule catalog to run (`None` for the re-predictions that measure a fix's savings).
-    pub rules: Option<rule_input::RuleCheck>,
+    pub rules: Option<rule_input::Catalog>,
     /// Histories of files the rules asked for.
     pub histories: &'a crate::engine::volatility::Histories,
     /// What the builds of the analysis read from their contexts (`None`: not known).

@@ -10,8 +10,26 @@ use crate::engine::tree::{Listing, Needs, Side};
 use super::IgnoreInfo;
 use super::sim::Sim;
 
-/// The rule catalog's check (`engine::rules::check`), as the prediction calls it.
-pub type RuleCheck = fn(&RuleContext<'_>, &Config) -> Vec<Finding>;
+/// The rule catalog as the prediction calls it: the rules over one simulated Dockerfile
+/// (`engine::rules::check`), and those that read a build's prediction (`engine::rules::check_build`:
+/// what each step's cause says about the CI cache).
+#[derive(Clone, Copy)]
+pub struct Catalog {
+    pub dockerfile: fn(&RuleContext<'_>, &Config) -> Vec<Finding>,
+    pub build: fn(&BuildRuleContext<'_>, &Config) -> Vec<Finding>,
+}
+
+/// What a rule over a predicted build sees: the build as given, its head Dockerfile, and the
+/// steps as predicted for this change (each rebuilt step with its cause).
+pub struct BuildRuleContext<'a> {
+    pub build: &'a crate::engine::input::BuildInput,
+    /// The head Dockerfile's text and parse.
+    pub text: &'a str,
+    pub df: &'a Dockerfile,
+    pub report: &'a crate::engine::report::DockerfileReport,
+    /// What the caller remembers across calls (the workflow documents a fix re-reads).
+    pub kept: &'a crate::engine::memo::Memo,
+}
 
 /// What a rule sees.
 pub struct RuleContext<'a> {

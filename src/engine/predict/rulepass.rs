@@ -24,19 +24,48 @@ pub(super) struct RulePass {
 /// fixes, to tell a finding the change introduced from one it kept).
 pub(super) fn rule_pass(
     ctx: &Ctx<'_>,
-    check: rule_input::RuleCheck,
+    check: rule_input::Catalog,
     build: &BuildInput,
     head: &SideSim,
     base: Option<&SideSim>,
     report: &mut DockerfileReport,
 ) -> RulePass {
     report.findings = run_rules(ctx, check, build, head, &build.head, Side::Head);
+    // the rules that read the prediction itself (the steps' causes)
+    if let Some(text) = build.head.dockerfile.as_ref().and_then(FileText::text) {
+        let found = (check.build)(
+            &rule_input::BuildRuleContext {
+                build,
+                text,
+                df: &head.df,
+                report,
+                kept: ctx.kept,
+            },
+            ctx.config,
+        );
+        if !found.is_empty() {
+            report.findings.extend(found);
+            report
+                .findings
+                .sort_by(|a, b| a.line.cmp(&b.line).then(a.code.cmp(b.code)));
+        }
+    }
+    let workflow = build
+        .ci
+        .as_ref()
+        .and_then(|c| Some((c.setup.file.as_str(), c.workflow_text.as_deref()?)));
     for e in report
         .findings
         .iter()
         .flat_map(|f| f.fix.iter().flat_map(|x| &x.edits))
     {
         if report.sources.contains_key(&e.file) {
+            continue;
+        }
+        if let Some((file, text)) = workflow
+            && e.file == file
+        {
+            report.sources.insert(e.file.clone(), text.to_string());
             continue;
         }
         let text = if e.file == build.dockerfile {
@@ -88,7 +117,7 @@ pub fn own_fix_key(fingerprint: &str) -> String {
 /// Run the rule catalog on one side of a build.
 pub(super) fn run_rules(
     ctx: &Ctx<'_>,
-    check: rule_input::RuleCheck,
+    check: rule_input::Catalog,
     build: &BuildInput,
     side: &SideSim,
     input: &SideInput,
@@ -131,7 +160,7 @@ pub(super) fn run_rules(
         shared_reads: ctx.shared_reads,
         scripts: crate::engine::shell::Scripts::new(side.df.instructions.len()),
     };
-    check(&rc, ctx.config)
+    (check.dockerfile)(&rc, ctx.config)
 }
 
 /// 1-based head lines that a line diff marks inserted or replaced (a pull request controls

@@ -28,7 +28,7 @@
 //! that exist in the context are copied.
 
 use super::{
-    Finding, Rule, RuleContext, context_copy, finding, installs_in_script, is_broad_source,
+    Check, Finding, Rule, RuleContext, context_copy, finding, installs_in_script, is_broad_source,
     run_command,
 };
 use crate::engine::dockerfile::{Kind, Severity};
@@ -40,7 +40,7 @@ pub const RULE: Rule = Rule {
     summary: "a broad COPY above a dependency install re-runs the install on every source edit",
     severity: Severity::Warning,
     fix: Some(Applicability::Unsafe),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {

@@ -19,7 +19,9 @@
 //! reach the final image (only artifacts are copied out); unsafe otherwise, because the image
 //! then no longer holds those files.
 
-use super::{Finding, Rule, RuleContext, context_copy, finding, is_broad_source, run_command};
+use super::{
+    Check, Finding, Rule, RuleContext, context_copy, finding, is_broad_source, run_command,
+};
 use crate::engine::dockerfile::stages::Base;
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
@@ -31,7 +33,7 @@ pub const RULE: Rule = Rule {
     summary: "a broad COPY takes files that change often and never belong in the image",
     severity: Severity::Warning,
     fix: Some(Applicability::Safe),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 /// Noise candidates: (name at the top of the copied directory, ignore pattern, what it is).

@@ -29,7 +29,7 @@
 //! `sh stamp.sh`, `make`) may read the variable without naming it, and would lose it: then the
 //! ARG fix is unsafe and the ENV fix is shown only.
 
-use super::{Finding, Rule, RuleContext, finding, run_command};
+use super::{Check, Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::dockerfile::{Body, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 use crate::engine::volatility::{Volatility, history_changes, per_commit};
@@ -40,7 +40,7 @@ pub const RULE: Rule = Rule {
     summary: "an ARG/ENV that changes often sits above RUN steps that do not use it",
     severity: Severity::Warning,
     fix: Some(Applicability::Safe),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 /// Whether a RUN text runs a script or a build tool that reads its environment without naming

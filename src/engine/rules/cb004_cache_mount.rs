@@ -34,7 +34,7 @@
 //! installs (apt, apk) are checked only below a COPY from the context: above it they re-run only
 //! when their own line changes.
 
-use super::{Finding, Rule, RuleContext, finding, run_command};
+use super::{Check, Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::cleans::{Clean, cleans};
 use crate::engine::cost::{download_use, downloads, mount_covers};
 use crate::engine::dockerfile::{Body, Kind, Severity};
@@ -48,7 +48,7 @@ pub const RULE: Rule = Rule {
     summary: "a package manager runs without a cache mount for its downloads",
     severity: Severity::Info,
     fix: Some(Applicability::Unsafe),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 /// System package managers: checked only below a COPY from the context.

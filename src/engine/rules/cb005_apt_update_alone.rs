@@ -16,7 +16,7 @@
 //! download`, …: it would find none) or the update step has flags the install step lacks (a
 //! mount for the lists, a network setting: they would be lost).
 
-use super::{Finding, Rule, RuleContext, Script, finding};
+use super::{Check, Finding, Rule, RuleContext, Script, finding};
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 
@@ -26,7 +26,7 @@ pub const RULE: Rule = Rule {
     summary: "apt-get update in its own RUN, the install in a later one",
     severity: Severity::Warning,
     fix: Some(Applicability::Unsafe),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 const UPDATES: &[&[&str]] = &[&["apt-get", "update"], &["apt", "update"]];

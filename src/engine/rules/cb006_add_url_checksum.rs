@@ -12,7 +12,7 @@
 //!
 //! **Fix safety.** Display only: cachebust cannot know the checksum.
 
-use super::{Finding, Rule, RuleContext, finding};
+use super::{Check, Finding, Rule, RuleContext, finding};
 use crate::engine::dockerfile::{Body, CopySource, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 
@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "ADD of a URL without --checksum is re-checked on every build",
     severity: Severity::Warning,
     fix: Some(Applicability::DisplayOnly),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {

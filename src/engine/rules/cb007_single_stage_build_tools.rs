@@ -27,7 +27,7 @@
 //! Python version the image tag does not name, Poetry or Pipenv virtualenvs, global npm
 //! installs.
 
-use super::{Finding, Rule, RuleContext, finding, run_command};
+use super::{Check, Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::dockerfile::stages::Base;
 use crate::engine::dockerfile::{Body, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
@@ -38,7 +38,7 @@ pub const RULE: Rule = Rule {
     summary: "a single-stage image compiles: build tools and sources ship in the final image",
     severity: Severity::Info,
     fix: Some(Applicability::Unsafe),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 const COMPILERS: &[&str] = &[

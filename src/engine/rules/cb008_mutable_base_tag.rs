@@ -11,7 +11,7 @@
 //!
 //! **Fix safety.** Display only: which version to pin is yours to choose.
 
-use super::{Finding, Rule, RuleContext, finding};
+use super::{Check, Finding, Rule, RuleContext, finding};
 use crate::engine::dockerfile::Severity;
 use crate::engine::dockerfile::stages::Base;
 use crate::engine::fix::{Applicability, Edit, Fix};
@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "FROM without a tag or with latest follows a moving image",
     severity: Severity::Info,
     fix: Some(Applicability::DisplayOnly),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {

@@ -13,7 +13,7 @@
 //!
 //! **Fix safety.** Display only.
 
-use super::{Finding, Rule, RuleContext, finding, run_command};
+use super::{Check, Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::dockerfile::{Kind, Severity};
 
 pub const RULE: Rule = Rule {
@@ -22,7 +22,7 @@ pub const RULE: Rule = Rule {
     summary: "a RUN downloads without verifying: cached by its text while the remote changes",
     severity: Severity::Info,
     fix: None,
-    check,
+    check: Check::Dockerfile(check),
 };
 
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {

@@ -28,7 +28,7 @@
 //! substitution.
 
 use super::{
-    Finding, Rule, RuleContext, Script, context_copy, finding, is_broad_source, run_command,
+    Check, Finding, Rule, RuleContext, Script, context_copy, finding, is_broad_source, run_command,
 };
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
@@ -40,7 +40,7 @@ pub const RULE: Rule = Rule {
     summary: "an OS package install below a broad COPY re-runs on every source edit",
     severity: Severity::Warning,
     fix: Some(Applicability::Unsafe),
-    check,
+    check: Check::Dockerfile(check),
 };
 
 /// Whether a RUN text installs OS packages named literally (no local files, no substitutions).

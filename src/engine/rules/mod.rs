@@ -1,6 +1,9 @@
-//! The rule catalog: one rule per file (`cb001_…` to `cb010_…`), each with a stable code, a
-//! name, its docs ("What it does / Why it costs cache / Example / Fix safety"), a check over one
-//! parsed and simulated Dockerfile, and, where it can, a fix. This module holds the registry,
+//! The rule catalog: one rule per file (`cb001_…` to `cb011_…`), each with a stable code, a
+//! name, its docs ("What it does / Why it costs cache / Example / Fix safety"), a check and,
+//! where it can, a fix. A check reads one parsed and simulated Dockerfile (`Check::Dockerfile`:
+//! `check`, `fix` and every prediction run it), or a build's prediction for a change
+//! (`Check::Prediction`: the causes of its rebuilt steps, its CI cache; `analyze`, the Action
+//! and the App run it). This module holds the registry,
 //! what the rules share (the build context, package ecosystems, instruction helpers), inline
 //! `# cachebust: ignore=CB001 reason` comments and the configuration's rule settings.
 
@@ -14,6 +17,7 @@ pub mod cb007_single_stage_build_tools;
 pub mod cb008_mutable_base_tag;
 pub mod cb009_remote_fetch_in_run;
 pub mod cb010_copy_before_system_packages;
+pub mod cb011_ci_cache_backend;
 
 use super::dockerfile::{Body, CommandForm, CopySource, Dockerfile, Instruction, Kind, Severity};
 use super::fix::Fix;
@@ -28,8 +32,23 @@ pub struct Rule {
     pub severity: Severity,
     /// The best applicability its fixes can have.
     pub fix: Option<super::fix::Applicability>,
-    pub check: fn(&RuleContext<'_>) -> Vec<Finding>,
+    pub check: Check,
 }
+
+/// What a rule reads, and so where it runs.
+pub enum Check {
+    /// One simulated Dockerfile: `check` and `fix` over whole files, and every prediction.
+    Dockerfile(fn(&RuleContext<'_>) -> Vec<Finding>),
+    /// A build's prediction for a change (its steps' causes, its CI cache): `analyze`, the
+    /// Action and the App.
+    Prediction(fn(&BuildRuleContext<'_>) -> Vec<Finding>),
+}
+
+/// The catalog as the prediction calls it.
+pub const CATALOG: super::predict::rule_input::Catalog = super::predict::rule_input::Catalog {
+    dockerfile: check,
+    build: check_build,
+};
 
 pub const RULES: &[Rule] = &[
     cb001_manifest_first::RULE,
@@ -42,6 +61,7 @@ pub const RULES: &[Rule] = &[
     cb008_mutable_base_tag::RULE,
     cb009_remote_fetch_in_run::RULE,
     cb010_copy_before_system_packages::RULE,
+    cb011_ci_cache_backend::RULE,
 ];
 
 pub fn rule(code: &str) -> Option<&'static Rule> {
@@ -53,7 +73,7 @@ pub fn codes() -> Vec<&'static str> {
     RULES.iter().map(|r| r.code).collect()
 }
 
-pub use super::predict::rule_input::RuleContext;
+pub use super::predict::rule_input::{BuildRuleContext, RuleContext};
 pub use super::report::{Finding, Savings};
 
 impl RuleContext<'_> {
@@ -382,14 +402,50 @@ pub fn ignored_codes(text: &str, df: &Dockerfile) -> (Vec<String>, Vec<(u32, Vec
 
 /// Run every rule, drop findings ignored inline or switched off, apply configured severities.
 pub fn check(ctx: &RuleContext<'_>, config: &super::settings::Config) -> Vec<Finding> {
-    let (file_ignores, inline) = ignored_codes(ctx.text, ctx.df);
+    let mut out = run_catalog(ctx.text, ctx.df, config, |_, c| match c {
+        Check::Dockerfile(f) => f(ctx),
+        Check::Prediction(_) => Vec::new(),
+    });
+    merge_overlapping(&mut out, ctx);
+    out
+}
+
+/// The rules over a build's prediction for a change (`Check::Prediction`), under the same
+/// configuration and inline ignores as the others.
+pub fn check_build(ctx: &BuildRuleContext<'_>, config: &super::settings::Config) -> Vec<Finding> {
+    // most predictions give these rules nothing to say: the ignores are read only when they do
+    let found: Vec<Vec<Finding>> = RULES
+        .iter()
+        .map(|r| match r.check {
+            Check::Prediction(f) => f(ctx),
+            Check::Dockerfile(_) => Vec::new(),
+        })
+        .collect();
+    if found.iter().all(Vec::is_empty) {
+        return Vec::new();
+    }
+    let found = std::cell::RefCell::new(found);
+    run_catalog(ctx.text, ctx.df, config, |i, _| {
+        std::mem::take(&mut found.borrow_mut()[i])
+    })
+}
+
+/// Every enabled rule's findings from `run`, less those ignored in the Dockerfile (the whole
+/// file, or the finding's line), with the configured severities, in line order.
+fn run_catalog(
+    text: &str,
+    df: &Dockerfile,
+    config: &super::settings::Config,
+    run: impl Fn(usize, &Check) -> Vec<Finding>,
+) -> Vec<Finding> {
+    let (file_ignores, inline) = ignored_codes(text, df);
     let mut out = Vec::new();
-    for r in RULES {
+    for (i, r) in RULES.iter().enumerate() {
         let setting = config.rules.get(r.code);
         if setting.is_some_and(|s| !s.enabled()) || file_ignores.iter().any(|c| c == r.code) {
             continue;
         }
-        for mut f in (r.check)(ctx) {
+        for mut f in run(i, &r.check) {
             if inline
                 .iter()
                 .any(|(line, codes)| *line == f.line && codes.iter().any(|c| c == f.code))
@@ -403,7 +459,6 @@ pub fn check(ctx: &RuleContext<'_>, config: &super::settings::Config) -> Vec<Fin
         }
     }
     out.sort_by(|a, b| a.line.cmp(&b.line).then(a.code.cmp(b.code)));
-    merge_overlapping(&mut out, ctx);
     out
 }
 

@@ -29,8 +29,8 @@ pub fn refused_summary(why: &str, head_sha: &str, run_url: Option<&str>) -> Stri
 }
 
 /// The closing line of a comment: how safe the fix is, in words (no CLI flags).
-pub(super) fn applicability_note(a: Applicability) -> String {
-    let w = applicability_words(a);
+pub(super) fn applicability_note(x: &crate::engine::fix::Fix) -> String {
+    let w = fix_words(x);
     format!("<sub>{}.</sub>", capitalize(w))
 }
 
@@ -239,10 +239,10 @@ pub(super) fn comment_body(
     let worst = d
         .findings
         .iter()
-        .filter_map(|&i| cands[i].offered().map(|x| x.applicability))
-        .max_by_key(|a| applicability_rank(*a));
-    if let Some(a) = worst {
-        let _ = writeln!(b, "{}", applicability_note(a));
+        .filter_map(|&i| cands[i].offered())
+        .max_by_key(|x| applicability_rank(x.applicability));
+    if let Some(x) = worst {
+        let _ = writeln!(b, "{}", applicability_note(x));
     }
     b
 }
@@ -371,7 +371,7 @@ pub(super) fn combined_patches(inline: &[&Cand], rules_url: Option<&str>) -> Str
             o,
             "**Combined patch** · {} · {names} ({}): {parts}; this patch does both, on lines a suggestion on this diff cannot span.\n\n<details><summary>The patch: {}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
             inline_code(&c.df.path),
-            escape(applicability_words(x.applicability)),
+            escape(fix_words(x)),
             html(&x.description),
             c.diff
         );
@@ -411,7 +411,7 @@ pub(super) fn leftover_block(
         let _ = writeln!(
             o,
             "<details><summary>The patch ({}): {}</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
-            html(applicability_words(x.applicability)),
+            html(fix_words(x)),
             html(&x.description),
             l.diff
         );

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub use super::markdown::escape_sentence;
-use super::markdown::{applicability_words, escape, html, inline_code, rule_link, sentence};
+use super::markdown::{escape, fix_words, html, inline_code, rule_link, sentence};
 use crate::engine::fix::{Applicability, Fix};
 use crate::engine::pull::PullFile;
 use crate::engine::report::{DockerfileReport, Report};

@@ -1,0 +1,500 @@
+//! CB011 CI cache backend that cannot serve steps a warm builder keeps cached.
+//!
+//! **What it does.** Reads the prediction of a build that a workflow step runs with a cache
+//! backend (`docker/build-push-action` or `docker/bake-action` with `cache-from` / `cache-to`,
+//! on a runner whose builder starts empty) and finds the steps that run again only because of
+//! the backend:
+//!
+//! - a step whose key is in the imported cache but whose result is not, because the build
+//!   exports its own cache with `mode=min` (the default: results of the final image's layers
+//!   only), and a step after it that runs needs that result;
+//! - a step whose records another build replaced, because both export to the same place (one
+//!   gha scope, registry reference or directory) and the other exports after this one.
+//!
+//! **Why it costs cache.** On a warm builder these steps stay cached. On the runner, with
+//! `mode=min`, every change that reruns a step of a builder stage also reruns the steps above it
+//! (the dependency download above a changed `COPY` is the usual one); with a shared place, the
+//! build finds the other build's records on every run.
+//!
+//! **Example.** `cache-to: type=gha` becomes `cache-to: type=gha,mode=max`. Two steps that both
+//! read and write `type=gha` (scope `buildkit`) get a scope each: `type=gha,scope=app` in the
+//! `cache-from` and `cache-to` of the step that builds target `app`.
+//!
+//! **Fix safety.** Unsafe: the image is the same, but `mode=max` exports every stage's layers
+//! (more cache storage and a longer export; GitHub keeps 10 GB of gha cache per repository),
+//! and a new scope is empty on its first run. The patch edits the workflow and is offered only
+//! when the edited workflow, read again, declares what the patch says (a `cache-to` of
+//! `docker/build-push-action` written in the workflow); a bake file's cache settings get the
+//! advice without a patch. Its saving is the change predicted again with the patched
+//! configuration on both runs.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use super::{BuildRuleContext, Check, Finding, Rule, fingerprint};
+use crate::engine::backend::{CiSetup, Mode, Writer, parse_entry};
+use crate::engine::dockerfile::Severity;
+use crate::engine::fix::{self, Applicability, Edit, Fix};
+use crate::engine::input::CiCache;
+use crate::engine::report::{Cause, Status, Step};
+
+pub const RULE: Rule = Rule {
+    code: "CB011",
+    name: "ci-cache-backend",
+    summary: "the CI cache backend cannot serve steps a warm builder keeps cached",
+    severity: Severity::Warning,
+    fix: Some(Applicability::Unsafe),
+    check: Check::Prediction(check),
+};
+
+fn check(ctx: &BuildRuleContext<'_>) -> Vec<Finding> {
+    let Some(ci) = &ctx.build.ci else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    out.extend(min_export(ctx, ci));
+    out.extend(shared_place(ctx, ci));
+    out
+}
+
+/// Steps run again because the build's own export is `mode=min`.
+fn min_export(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<Finding> {
+    let own = ci
+        .sources
+        .iter()
+        .find(|s| matches!(s.writer, Writer::Own { mode: Mode::Min }))?;
+    let cache = own.entry.display();
+    let steps: Vec<&Step> = rebuilt(ctx)
+        .filter(|s| {
+            matches!(&s.cause, Some(Cause::NotExported { mode: Mode::Min, cache: c, .. }) if *c == cache)
+        })
+        .collect();
+    let first = *steps.first()?;
+    let Some(Cause::NotExported { needed_by, .. }) = &first.cause else {
+        return None;
+    };
+    let where_ = step_name(&ci.setup);
+    // the export that writes what the import reads (an inline one writes to the image's tags)
+    let kind = ci
+        .setup
+        .effective_exports()
+        .into_iter()
+        .find(|e| e.location == own.entry.location && e.export_mode() == Mode::Min)
+        .map_or(own.entry.kind.clone(), |e| e.kind);
+    let kind = kind.as_str();
+    let remedy = if kind == "inline" {
+        "An inline cache is always `mode=min`: a `type=registry` or `type=gha` export with `mode=max` keeps every step's result."
+    } else {
+        "With `mode=max` the export keeps every step's result."
+    };
+    let message = format!(
+        "On a fresh CI runner this step runs again though nothing it reads changed: the cache `{cache}` that this build exports with `mode=min` ({where_}) keeps the results of the final image's layers only, and line {needed_by} runs and needs this step's result{}. {remedy}",
+        also(&steps)
+    );
+    let fix = ci.workflow_text.as_deref().and_then(|text| {
+        if kind == "inline" {
+            return None;
+        }
+        let edits = mode_edits(&ci.setup, text, kind)?;
+        verified(
+            ctx,
+            ci,
+            text,
+            "export the CI cache with mode=max",
+            edits,
+            |s| {
+                s.exports
+                    .iter()
+                    .any(|e| e.kind == kind && e.export_mode() == Mode::Max)
+            },
+        )
+    });
+    Some(at_step(first, "mode", message, fix))
+}
+
+/// The first step whose records another build's export to the same place replaced.
+fn shared_place(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<Finding> {
+    let first = rebuilt(ctx).find(|s| matches!(s.cause, Some(Cause::CacheReplaced { .. })))?;
+    let Some(Cause::CacheReplaced { cache, by, .. }) = &first.cause else {
+        return None;
+    };
+    let gha = ci.setup.imports.iter().any(|e| e.kind == "gha");
+    let scope = gha.then(|| own_scope(ctx, ci)).flatten();
+    let remedy = match &scope {
+        Some(s) => format!(
+            "With a scope of its own (`scope={s}` in its `cache-from` and `cache-to`), this build reads what it exported itself."
+        ),
+        None => "With a cache location of its own (in its `cache-from` and `cache-to`), this build reads what it exported itself.".to_string(),
+    };
+    let message = format!(
+        "On a fresh CI runner this step misses on every run: {by} exports to the same cache `{cache}` after this build ({}) and replaces its records. {remedy}",
+        step_name(&ci.setup)
+    );
+    let fix = match (&scope, ci.workflow_text.as_deref()) {
+        (Some(s), Some(text)) => scope_edits(&ci.setup, text, s).and_then(|edits| {
+            verified(
+                ctx,
+                ci,
+                text,
+                "give the build a gha cache scope of its own",
+                edits,
+                |x| {
+                    let gha = |e: &&crate::engine::backend::CacheEntry| e.kind == "gha";
+                    x.imports.iter().filter(gha).all(|e| e.location == *s)
+                        && x.exports.iter().filter(gha).all(|e| e.location == *s)
+                        && x.imports.iter().any(|e| e.kind == "gha")
+                },
+            )
+        }),
+        _ => None,
+    };
+    Some(at_step(first, "scope", message, fix))
+}
+
+fn rebuilt<'a>(ctx: &'a BuildRuleContext<'_>) -> impl Iterator<Item = &'a Step> {
+    ctx.report
+        .steps
+        .iter()
+        .filter(|s| s.status == Status::Rebuilt)
+}
+
+/// `; lines 3 and 5 run again for the same reason` when more than one step does.
+fn also(steps: &[&Step]) -> String {
+    let rest: Vec<String> = steps[1..].iter().map(|s| s.line.to_string()).collect();
+    match rest.as_slice() {
+        [] => String::new(),
+        [one] => format!("; line {one} runs again for the same reason"),
+        [init @ .., last] => format!(
+            "; lines {} and {last} run again for the same reason",
+            init.join(", ")
+        ),
+    }
+}
+
+/// `.github/workflows/ci.yml, job build, step Build`.
+fn step_name(s: &CiSetup) -> String {
+    format!("{}, job {}, step {}", s.file, s.job, s.step)
+}
+
+/// A scope for this build that no other build of the analysis exports to: its target, else its
+/// Dockerfile's directory, else `image`.
+fn own_scope(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<String> {
+    let b = ctx.build;
+    let base = b
+        .head
+        .target
+        .clone()
+        .or_else(|| {
+            let dir = b.dockerfile.rsplit_once('/').map(|(d, _)| d)?;
+            Some(dir.rsplit('/').next()?.to_string())
+        })
+        .unwrap_or_else(|| "image".to_string());
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let taken = |s: &str| {
+        ci.peers.iter().any(|p| {
+            p.head
+                .imports
+                .iter()
+                .chain(&p.head.exports)
+                .any(|e| e.kind == "gha" && e.location == s)
+        })
+    };
+    (0..10)
+        .map(|i| {
+            if i == 0 {
+                clean.clone()
+            } else {
+                format!("{clean}-{}", i + 1)
+            }
+        })
+        .find(|s| !s.is_empty() && !taken(s))
+}
+
+fn at_step(step: &Step, what: &str, message: String, fix: Option<Fix>) -> Finding {
+    Finding {
+        code: RULE.code,
+        name: RULE.name,
+        severity: RULE.severity,
+        line: step.line,
+        end_line: step.end_line,
+        stage: step.stage.clone(),
+        fingerprint: fingerprint(
+            RULE.code,
+            &step.stage,
+            &format!("{what} {}", step.instruction),
+        ),
+        message,
+        fix,
+        own_fix: None,
+        // read from this change's prediction: about this change
+        relevant: true,
+        savings: None,
+        own_savings: None,
+    }
+}
+
+/// The fix, when the workflow with `edits` applied reads again into a step that `ok` accepts.
+fn verified(
+    ctx: &BuildRuleContext<'_>,
+    ci: &CiCache,
+    text: &str,
+    description: &str,
+    edits: Vec<Edit>,
+    ok: impl Fn(&CiSetup) -> bool,
+) -> Option<Fix> {
+    let fix = Fix {
+        applicability: Applicability::Unsafe,
+        description: description.to_string(),
+        edits,
+    };
+    let files = BTreeMap::from([(ci.setup.file.clone(), text.to_string())]);
+    let (out, applied) = fix::apply(&files, &[&fix]);
+    if applied.is_empty() {
+        return None;
+    }
+    let edited = out.get(&ci.setup.file)?;
+    let setup = crate::engine::workflows::step_setup(ctx.kept, &ci.setup, edited)?;
+    ok(&setup).then_some(fix)
+}
+
+/// `mode=max` on each `cache-to` entry of kind `kind` that exports with `mode=min`.
+fn mode_edits(setup: &CiSetup, text: &str, kind: &str) -> Option<Vec<Edit>> {
+    let mut edits = Vec::new();
+    for r in with_entries(text, setup.line?, "cache-to") {
+        let raw = &text[r.clone()];
+        let Some(e) = parse_entry(raw, true) else {
+            continue;
+        };
+        if e.kind != kind || e.export_mode() != Mode::Min || raw.contains('"') {
+            continue;
+        }
+        if !raw.contains('=') {
+            // a bare reference: written out, since `ref,mode=max` is not an entry
+            edits.push(Edit::replace(
+                &setup.file,
+                r,
+                format!("type=registry,ref={raw},mode=max"),
+            ));
+            continue;
+        }
+        match field_value(raw, "mode") {
+            Some(v) => edits.push(Edit::replace(
+                &setup.file,
+                r.start + v.start..r.start + v.end,
+                "max",
+            )),
+            None => edits.push(Edit::insert(&setup.file, r.end, ",mode=max")),
+        }
+    }
+    (!edits.is_empty()).then_some(edits)
+}
+
+/// `scope=<scope>` on every gha entry of the step's `cache-from` and `cache-to`.
+fn scope_edits(setup: &CiSetup, text: &str, scope: &str) -> Option<Vec<Edit>> {
+    let line = setup.line?;
+    let mut edits = Vec::new();
+    for (key, export) in [("cache-from", false), ("cache-to", true)] {
+        for r in with_entries(text, line, key) {
+            let raw = &text[r.clone()];
+            if parse_entry(raw, export).is_none_or(|e| e.kind != "gha") {
+                continue;
+            }
+            if raw.contains('"') {
+                return None;
+            }
+            match field_value(raw, "scope") {
+                Some(v) if raw[v.clone()].contains("${{") => return None,
+                Some(v) => edits.push(Edit::replace(
+                    &setup.file,
+                    r.start + v.start..r.start + v.end,
+                    scope,
+                )),
+                None => edits.push(Edit::insert(&setup.file, r.end, format!(",scope={scope}"))),
+            }
+        }
+    }
+    (!edits.is_empty()).then_some(edits)
+}
+
+/// The byte range of each entry of the `key:` input of the step whose `uses:` is on line
+/// `uses_line` (1-based): a plain or quoted one-line value, or the lines of a `|` block. Empty
+/// when the step or the input is not found, or is written in a way this does not edit (a folded
+/// `>` block, a value on the following lines, an escape in a double-quoted value).
+fn with_entries(text: &str, uses_line: u32, key: &str) -> Vec<Range<usize>> {
+    let mut lines: Vec<(usize, &str)> = Vec::new();
+    let mut at = 0;
+    for l in text.split_inclusive('\n') {
+        lines.push((at, l.trim_end_matches(['\n', '\r'])));
+        at += l.len();
+    }
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let item = |l: &str| {
+        let t = l.trim_start();
+        t == "-" || t.starts_with("- ")
+    };
+    let Some(i) = (uses_line as usize)
+        .checked_sub(1)
+        .filter(|i| *i < lines.len())
+    else {
+        return Vec::new();
+    };
+    // the step's list item: the `- ` line at or above `uses:`
+    let Some(j) = (0..=i)
+        .rev()
+        .find(|&j| item(lines[j].1) && indent(lines[j].1) <= indent(lines[i].1))
+    else {
+        return Vec::new();
+    };
+    let d = indent(lines[j].1);
+    let end = (j + 1..lines.len())
+        .find(|&k| {
+            let t = lines[k].1.trim_start();
+            !t.is_empty() && !t.starts_with('#') && indent(lines[k].1) <= d
+        })
+        .unwrap_or(lines.len());
+    for m in j + 1..end {
+        let (start, l) = lines[m];
+        let Some(rest) = l
+            .trim_start()
+            .strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
+        else {
+            continue;
+        };
+        let v = rest.trim_start();
+        let v_at = start + l.len() - v.len();
+        if v.starts_with('|') {
+            let key_indent = indent(l);
+            let mut out = Vec::new();
+            for &(s, lk) in &lines[m + 1..end] {
+                let t = lk.trim();
+                if t.is_empty() {
+                    continue;
+                }
+                if indent(lk) <= key_indent {
+                    break;
+                }
+                if t.starts_with('#') {
+                    continue;
+                }
+                out.push(s + indent(lk)..s + indent(lk) + t.len());
+            }
+            return out;
+        }
+        if v.is_empty() || v.starts_with('>') {
+            return Vec::new();
+        }
+        if let Some(q) = v.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            let inner = &v[1..];
+            return match inner.find(q) {
+                Some(e) if !(q == '"' && inner[..e].contains('\\')) => {
+                    std::iter::once(v_at + 1..v_at + 1 + e).collect()
+                }
+                _ => Vec::new(),
+            };
+        }
+        let plain = v.find(" #").map_or(v, |p| &v[..p]).trim_end();
+        return std::iter::once(v_at..v_at + plain.len()).collect();
+    }
+    Vec::new()
+}
+
+/// The range of `key`'s value in a CSV cache entry (`type=gha,mode=min`: `mode` → `min`).
+fn field_value(raw: &str, key: &str) -> Option<Range<usize>> {
+    let mut start = 0;
+    for f in raw.split(',') {
+        if let Some(v) = f
+            .trim_start()
+            .strip_prefix(key)
+            .and_then(|r| r.trim_start().strip_prefix('='))
+        {
+            let vs = start + f.len() - v.len();
+            return Some(vs..vs + v.trim_end().len());
+        }
+        start += f.len() + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WF: &str = "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Build\n        uses: docker/build-push-action@v6\n        with:\n          context: .\n          cache-from: type=gha\n          cache-to: type=gha # the default mode\n      - name: Other\n        uses: docker/build-push-action@v6\n        with:\n          cache-to: |\n            type=local,dest=/tmp/c,mode=min\n            type=gha,scope=x\n          cache-from: \"type=gha,scope=x\"\n";
+
+    fn at(text: &str, r: &[Range<usize>]) -> Vec<String> {
+        r.iter().map(|r| text[r.clone()].to_string()).collect()
+    }
+
+    #[test]
+    fn entries_of_a_step() {
+        assert_eq!(at(WF, &with_entries(WF, 8, "cache-to")), ["type=gha"]);
+        assert_eq!(at(WF, &with_entries(WF, 8, "cache-from")), ["type=gha"]);
+        assert_eq!(
+            at(WF, &with_entries(WF, 14, "cache-to")),
+            ["type=local,dest=/tmp/c,mode=min", "type=gha,scope=x"]
+        );
+        assert_eq!(
+            at(WF, &with_entries(WF, 14, "cache-from")),
+            ["type=gha,scope=x"]
+        );
+        assert!(with_entries(WF, 14, "no-cache").is_empty());
+        assert!(with_entries(WF, 99, "cache-to").is_empty());
+    }
+
+    #[test]
+    fn fields() {
+        let raw = "type=local,dest=/tmp/c, mode=min";
+        assert_eq!(&raw[field_value(raw, "mode").unwrap()], "min");
+        assert_eq!(&raw[field_value(raw, "dest").unwrap()], "/tmp/c");
+        assert_eq!(field_value(raw, "scope"), None);
+    }
+
+    #[test]
+    fn edits_read_back_as_they_say() {
+        let setup = |line: u32, step_index: usize| CiSetup {
+            file: "w.yml".into(),
+            job: "build".into(),
+            line: Some(line),
+            step_index,
+            ..Default::default()
+        };
+        let apply = |edits: Vec<Edit>| {
+            let f = Fix {
+                applicability: Applicability::Unsafe,
+                description: String::new(),
+                edits,
+            };
+            let files = BTreeMap::from([("w.yml".to_string(), WF.to_string())]);
+            fix::apply(&files, &[&f]).0.remove("w.yml").unwrap()
+        };
+        let memo = crate::engine::memo::Memo::default();
+        let t = apply(mode_edits(&setup(8, 1), WF, "gha").unwrap());
+        assert!(
+            t.contains("cache-to: type=gha,mode=max # the default mode"),
+            "{t}"
+        );
+        let s = crate::engine::workflows::step_setup(&memo, &setup(8, 1), &t).unwrap();
+        assert_eq!(s.exports[0].export_mode(), Mode::Max);
+        let t = apply(mode_edits(&setup(14, 2), WF, "local").unwrap());
+        assert!(t.contains("type=local,dest=/tmp/c,mode=max\n"), "{t}");
+        let t = apply(scope_edits(&setup(14, 2), WF, "api").unwrap());
+        assert!(t.contains("cache-from: \"type=gha,scope=api\""), "{t}");
+        assert!(t.contains("            type=gha,scope=api\n"), "{t}");
+        let s = crate::engine::workflows::step_setup(&memo, &setup(14, 2), &t).unwrap();
+        assert_eq!(s.imports[0].location, "api");
+        let t = apply(scope_edits(&setup(8, 1), WF, "api").unwrap());
+        let s = crate::engine::workflows::step_setup(&memo, &setup(8, 1), &t).unwrap();
+        assert_eq!(s.imports[0].location, "api");
+        assert_eq!(s.exports[0].location, "api");
+    }
+}

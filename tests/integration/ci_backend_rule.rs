@@ -1,0 +1,416 @@
+//! CB011 (a CI cache backend that cannot serve steps a warm builder keeps cached), as `analyze`
+//! finds it through the workflow: a table of changes and workflows, whether the rule fires, and
+//! what its patch does. Every patch offered is applied to the workflow on both sides, and the
+//! repository analysed again must rebuild exactly what the finding's saving said, with the
+//! finding gone. The same patches are built for real in `backends::cb011_patches_hold_on_real_builds`.
+
+use cachebust::adapters::fs::DirTree;
+use cachebust::adapters::local::{LocalRepo, Tree};
+use cachebust::app::analyze::{AnalyzeOptions, analyze};
+use cachebust::engine::EngineKind;
+use cachebust::engine::report::{Finding, Report};
+
+use crate::support::trees::{apply_edits, write_tree};
+
+const GO: &str = "FROM golang:1.22 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY cmd cmd
+RUN go build -o /app ./cmd/app
+
+FROM alpine:3.20
+COPY --from=build /app /app
+COPY web /web
+";
+
+const TWO_TARGETS: &str = "FROM alpine:3.20 AS base
+RUN apk add --no-cache curl
+COPY shared shared
+
+FROM base AS api
+COPY api api
+RUN make -C api
+
+FROM base AS web
+COPY web web
+RUN npm --prefix web ci
+";
+
+/// A workflow of one job whose `docker/build-push-action` steps each have these `with:` lines.
+fn workflow(steps: &[&[&str]]) -> String {
+    let mut y = String::from(
+        "name: images\non: pull_request\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker/setup-buildx-action@v3\n",
+    );
+    for (i, with) in steps.iter().enumerate() {
+        y.push_str(&format!(
+            "      - name: s{}\n        uses: docker/build-push-action@v6\n        with:\n          context: .\n",
+            i + 1
+        ));
+        for w in *with {
+            y.push_str(&format!("          {w}\n"));
+        }
+    }
+    y
+}
+
+struct Case {
+    name: &'static str,
+    dockerfile: &'static str,
+    steps: &'static [&'static [&'static str]],
+    /// Files the change edits (the workflow stays as it is).
+    change: &'static [(&'static str, &'static str)],
+    /// `None`: CB011 does not fire; else the fix's description ("" for a finding without one)
+    /// and the line it is on.
+    expect: Option<(u32, &'static str)>,
+}
+
+const FILES: &[(&str, &str)] = &[
+    ("go.mod", "module x\n"),
+    ("go.sum", ""),
+    ("cmd/app/main.go", "package main\n"),
+    ("web/index.html", "<p>hi</p>\n"),
+    ("shared/lib.txt", "lib\n"),
+    ("api/Makefile", "all:\n"),
+];
+
+fn cases() -> Vec<Case> {
+    const GHA_MIN: &[&[&str]] = &[&["cache-from: type=gha", "cache-to: type=gha"]];
+    const GHA_MIN_COMMENT: &[&[&str]] = &[&[
+        "cache-from: type=gha",
+        "cache-to: \"type=gha,mode=min\" # the default",
+    ]];
+    const GHA_MAX: &[&[&str]] = &[&["cache-from: type=gha", "cache-to: type=gha,mode=max"]];
+    const BLOCK: &[&[&str]] = &[&[
+        "cache-from: |",
+        "  type=local,src=/tmp/.buildx-cache",
+        "cache-to: |",
+        "  type=local,dest=/tmp/.buildx-cache,mode=min",
+    ]];
+    const BARE_REF: &[&[&str]] = &[&[
+        "cache-from: ghcr.io/o/app:buildcache",
+        "cache-to: ghcr.io/o/app:buildcache",
+    ]];
+    const INLINE: &[&[&str]] = &[&[
+        "tags: ghcr.io/o/app:main",
+        "cache-from: type=registry,ref=ghcr.io/o/app:main",
+        "cache-to: type=inline",
+    ]];
+    const SHARED: &[&[&str]] = &[
+        &[
+            "target: api",
+            "cache-from: type=gha",
+            "cache-to: type=gha,mode=max",
+        ],
+        &[
+            "target: web",
+            "cache-from: type=gha",
+            "cache-to: type=gha,mode=max",
+        ],
+    ];
+    const SCOPED: &[&[&str]] = &[
+        &[
+            "target: api",
+            "cache-from: type=gha,scope=api",
+            "cache-to: type=gha,scope=api,mode=max",
+        ],
+        &[
+            "target: web",
+            "cache-from: type=gha,scope=web",
+            "cache-to: type=gha,scope=web,mode=max",
+        ],
+    ];
+    const MAIN_GO: &[(&str, &str)] = &[("cmd/app/main.go", "package main // edited\n")];
+    vec![
+        Case {
+            name: "mode=min, a builder step changes",
+            dockerfile: GO,
+            steps: GHA_MIN,
+            change: MAIN_GO,
+            expect: Some((2, "export the CI cache with mode=max")),
+        },
+        Case {
+            name: "mode=min written out, quoted, with a comment",
+            dockerfile: GO,
+            steps: GHA_MIN_COMMENT,
+            change: MAIN_GO,
+            expect: Some((2, "export the CI cache with mode=max")),
+        },
+        Case {
+            name: "mode=min in a block, the actions/cache directory",
+            dockerfile: GO,
+            steps: BLOCK,
+            change: MAIN_GO,
+            expect: Some((2, "export the CI cache with mode=max")),
+        },
+        Case {
+            name: "mode=min to a bare registry reference",
+            dockerfile: GO,
+            steps: BARE_REF,
+            change: MAIN_GO,
+            expect: Some((2, "export the CI cache with mode=max")),
+        },
+        Case {
+            name: "an inline cache: no mode=max to give it",
+            dockerfile: GO,
+            steps: INLINE,
+            change: MAIN_GO,
+            expect: Some((2, "")),
+        },
+        Case {
+            name: "mode=max already",
+            dockerfile: GO,
+            steps: GHA_MAX,
+            change: MAIN_GO,
+            expect: None,
+        },
+        Case {
+            name: "mode=min, only the final stage changes",
+            dockerfile: GO,
+            steps: GHA_MIN,
+            change: &[("web/index.html", "<p>hello</p>\n")],
+            expect: None,
+        },
+        Case {
+            name: "mode=min, ignored in the Dockerfile",
+            dockerfile: "# cachebust: ignore-file=CB011\nFROM golang:1.22 AS build\nWORKDIR /src\nCOPY go.mod go.sum ./\nRUN go mod download\nCOPY cmd cmd\nRUN go build -o /app ./cmd/app\n\nFROM alpine:3.20\nCOPY --from=build /app /app\n",
+            steps: GHA_MIN,
+            change: MAIN_GO,
+            expect: None,
+        },
+        Case {
+            name: "two targets share the default gha scope",
+            dockerfile: TWO_TARGETS,
+            steps: SHARED,
+            change: &[("web/index.html", "<p>hello</p>\n")],
+            expect: Some((6, "give the build a gha cache scope of its own")),
+        },
+        Case {
+            name: "two targets, a scope each",
+            dockerfile: TWO_TARGETS,
+            steps: SCOPED,
+            change: &[("web/index.html", "<p>hello</p>\n")],
+            expect: None,
+        },
+    ]
+}
+
+async fn run(base: &std::path::Path, head: &std::path::Path) -> Report {
+    let repo = LocalRepo::new(
+        Tree::Dir(DirTree::open(base).unwrap()),
+        Tree::Dir(DirTree::open(head).unwrap()),
+    );
+    analyze(&repo, &AnalyzeOptions::new(EngineKind::Buildkit))
+        .await
+        .unwrap()
+}
+
+fn cb011(r: &Report) -> Vec<(&str, &Finding)> {
+    r.dockerfiles
+        .iter()
+        .flat_map(|d| {
+            d.findings
+                .iter()
+                .filter(|f| f.code == "CB011" && f.relevant)
+                .map(move |f| (d.target.as_deref().unwrap_or(""), f))
+        })
+        .collect()
+}
+
+fn rebuilt(r: &Report, target: &str) -> usize {
+    r.dockerfiles
+        .iter()
+        .filter(|d| d.target.as_deref().unwrap_or("") == target)
+        .map(|d| d.summary.rebuilt)
+        .sum()
+}
+
+#[tokio::test]
+async fn cb011_fires_where_the_backend_loses_steps_and_its_patch_does_what_it_says() {
+    let mut failures = Vec::new();
+    let mut patched = 0;
+    for c in cases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let wf = workflow(c.steps);
+        let mut base_files: Vec<(&str, String)> =
+            FILES.iter().map(|(p, t)| (*p, t.to_string())).collect();
+        base_files.push(("Dockerfile", c.dockerfile.to_string()));
+        base_files.push((".github/workflows/images.yml", wf.clone()));
+        let edits: Vec<(&str, Option<String>)> = c
+            .change
+            .iter()
+            .map(|(p, t)| (*p, Some(t.to_string())))
+            .collect();
+        let head_files = apply_edits(&base_files, &edits);
+        let head_ref: Vec<(&str, String)> = head_files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.clone()))
+            .collect();
+        let (base, head) = (tmp.path().join("base"), tmp.path().join("head"));
+        write_tree(&base, &base_files);
+        write_tree(&head, &head_ref);
+        // base equal to head: nothing about this change
+        let same = run(&head, &head).await;
+        if !cb011(&same).is_empty() {
+            failures.push(format!("{}: fires with nothing changed", c.name));
+        }
+        let report = run(&base, &head).await;
+        let found = cb011(&report);
+        match (c.expect, found.as_slice()) {
+            (None, []) => continue,
+            (None, f) => {
+                failures.push(format!("{}: fired: {:?}", c.name, f[0].1.message));
+                continue;
+            }
+            (Some(_), []) => {
+                failures.push(format!("{}: did not fire", c.name));
+                continue;
+            }
+            (Some((line, fix)), [(target, f), ..]) => {
+                if f.line != line {
+                    failures.push(format!("{}: on line {}, not {line}", c.name, f.line));
+                }
+                let got = f.fix.as_ref().map_or("", |x| x.description.as_str());
+                if got != fix {
+                    failures.push(format!("{}: fix {got:?}, expected {fix:?}", c.name));
+                }
+                let Some(x) = &f.fix else { continue };
+                let s = f.savings.as_ref().expect("a patch's saving is measured");
+                if s.rebuilt_steps_after >= s.rebuilt_steps_before {
+                    failures.push(format!("{}: the patch saves nothing: {s:?}", c.name));
+                }
+                // the patch on both sides, and the repository analysed again
+                let files = std::collections::BTreeMap::from([(
+                    ".github/workflows/images.yml".to_string(),
+                    wf.clone(),
+                )]);
+                let (out, applied) = cachebust::engine::fix::apply(&files, &[x]);
+                assert_eq!(applied, [0], "{}", c.name);
+                let fixed = out[".github/workflows/images.yml"].clone();
+                for dir in [&base, &head] {
+                    std::fs::write(dir.join(".github/workflows/images.yml"), &fixed).unwrap();
+                }
+                let again = run(&base, &head).await;
+                if cb011(&again).iter().any(|(t, _)| t == target) {
+                    failures.push(format!("{}: still fires once patched:\n{fixed}", c.name));
+                }
+                let after = rebuilt(&again, target);
+                if after != s.rebuilt_steps_after {
+                    failures.push(format!(
+                        "{}: patched, the change rebuilds {after} steps; the saving said {}",
+                        c.name, s.rebuilt_steps_after
+                    ));
+                }
+                patched += 1;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(patched, 5);
+}
+
+/// What a user reads: the finding and its patch in the text output, snapshot.
+#[tokio::test]
+async fn cb011_as_the_cli_says_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files: Vec<(&str, String)> = FILES.iter().map(|(p, t)| (*p, t.to_string())).collect();
+    files.push(("Dockerfile", GO.to_string()));
+    files.push((
+        ".github/workflows/images.yml",
+        workflow(&[&["cache-from: type=gha", "cache-to: type=gha"]]),
+    ));
+    let (base, head) = (tmp.path().join("base"), tmp.path().join("head"));
+    write_tree(&base, &files);
+    let head_files = apply_edits(
+        &files,
+        &[(
+            "cmd/app/main.go",
+            Some("package main // edited\n".to_string()),
+        )],
+    );
+    let head_ref: Vec<(&str, String)> = head_files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.clone()))
+        .collect();
+    write_tree(&head, &head_ref);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cachebust"))
+        .args(["analyze", "--format", "markdown", "--base-dir"])
+        .arg(&base)
+        .arg("--head-dir")
+        .arg(&head)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8(out.stdout).unwrap();
+    let line = md
+        .lines()
+        .find(|l| l.contains("**CB011**"))
+        .expect("CB011 in the markdown");
+    insta::assert_snapshot!("cb011_markdown_finding", line);
+    let json = std::process::Command::new(env!("CARGO_BIN_EXE_cachebust"))
+        .args(["analyze", "--format", "json", "--base-dir"])
+        .arg(&base)
+        .arg("--head-dir")
+        .arg(&head)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let f = v["dockerfiles"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "CB011")
+        .unwrap();
+    insta::assert_snapshot!("cb011_patch", f["fix"]["diff"].as_str().unwrap());
+}
+
+/// A cache mount starts empty on a fresh CI runner (no cache backend exports one): CB004's
+/// mount saves time on a warm builder, and nothing on the runner, where its saving is measured
+/// with the step priced as without the mount.
+#[tokio::test]
+async fn a_cache_mount_saves_nothing_on_a_fresh_runner() {
+    let mut claims = Vec::new();
+    for workflow_steps in [
+        None,
+        Some(&[&["cache-from: type=gha", "cache-to: type=gha,mode=max"][..]][..]),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut files: Vec<(&str, String)> =
+            FILES.iter().map(|(p, t)| (*p, t.to_string())).collect();
+        files.push(("Dockerfile", GO.to_string()));
+        if let Some(steps) = workflow_steps {
+            files.push((".github/workflows/images.yml", workflow(steps)));
+        }
+        let (base, head) = (tmp.path().join("base"), tmp.path().join("head"));
+        write_tree(&base, &files);
+        let head_files = apply_edits(
+            &files,
+            &[("go.mod", Some("module x\n\ngo 1.22\n".to_string()))],
+        );
+        let head_ref: Vec<(&str, String)> = head_files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.clone()))
+            .collect();
+        write_tree(&head, &head_ref);
+        let r = run(&base, &head).await;
+        let f = r.dockerfiles[0]
+            .findings
+            .iter()
+            .find(|f| f.code == "CB004" && f.line == 4)
+            .expect("CB004 on go mod download");
+        let s = f.savings.as_ref().expect("measured");
+        claims.push(s.seconds_before - s.seconds_after);
+    }
+    assert!(
+        claims[0] > 5.0,
+        "warm builder: the mount saves ({claims:?})"
+    );
+    assert!(
+        claims[1].abs() < 0.05,
+        "fresh runner: it saves nothing ({claims:?})"
+    );
+}
