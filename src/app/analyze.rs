@@ -36,6 +36,9 @@ pub struct AnalyzeOptions {
     pub env: BTreeMap<String, String>,
     /// Where the configuration was read from (named in diagnostics about `builds:`).
     pub config_file: String,
+    /// What the report is for (`history` sets `Purpose::History`).
+    #[serde(default)]
+    pub purpose: crate::engine::input::Purpose,
 }
 
 impl AnalyzeOptions {
@@ -54,6 +57,7 @@ impl AnalyzeOptions {
             report_all: false,
             env: BTreeMap::new(),
             config_file: ".github/cachebust.yml".into(),
+            purpose: Default::default(),
         }
     }
 }
@@ -283,6 +287,7 @@ pub async fn analyze_with<R: RepoSource>(
         head_tree,
         diagnostics,
         histories: Default::default(),
+        purpose: opts.purpose,
     };
     let mut last_need = Vec::new();
     for _ in 0..8 {

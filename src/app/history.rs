@@ -37,6 +37,11 @@ pub async fn replay_block<H: History>(
     cache: &DeclCache,
     memo: &Memo,
 ) -> Result<Vec<Replayed>, AnalyzeError> {
+    // each commit's report is folded: what only a review shows is not measured
+    let opts = &AnalyzeOptions {
+        purpose: crate::engine::input::Purpose::History,
+        ..opts.clone()
+    };
     let mut out = Vec::with_capacity(block.len());
     for c in block {
         out.push(replay_commit(h, c, opts, cache, memo).await?);

@@ -145,7 +145,10 @@ pub fn model_run_in(
         labels.push(tool.label);
     }
     // a sleep of a literal duration costs what it waits
-    let slept: f64 = programs.iter().filter_map(super::tools::sleep_seconds).sum();
+    let slept: f64 = programs
+        .iter()
+        .filter_map(super::tools::sleep_seconds)
+        .sum();
     if slept > 0.0 {
         let e = Estimate::new(slept, slept, slept);
         total = Some(total.map_or(e, |t| t.plus(e)));
@@ -252,6 +255,34 @@ fn image_megabytes(reference: &str) -> f64 {
         }
         _ => 150.0,
     }
+}
+
+/// What the model makes of a RUN: its tool classes, and its estimate and label.
+struct RunModel {
+    classes: Vec<String>,
+    step: (Option<Estimate>, String),
+}
+
+/// [`model_step`] of a RUN with its classes, remembered in `kept` by what they are made of (a
+/// history prices the same RUN texts at every commit, and again for every fix it measures).
+fn run_model(kept: &Memo, f: &StepFact) -> std::sync::Arc<RunModel> {
+    let key = format!(
+        "{}\0{}\0{}\0{}",
+        f.command,
+        f.cache_mounts.join("\n"),
+        f.absent_files.join("\n"),
+        f.refetch.join("\n")
+    );
+    kept.get_or(super::memo::Kind::RunModel, &key, || {
+        std::sync::Arc::new(RunModel {
+            classes: model_run_in(&f.command, &f.cache_mounts, &f.absent_files, &f.refetch)
+                .1
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            step: model_step(f),
+        })
+    })
 }
 
 /// Model estimate of one step.
@@ -454,6 +485,7 @@ pub fn apply(
     facts: &[StepFact],
     timed: Timed<'_, '_>,
     config: &Config,
+    kept: &Memo,
 ) {
     let logs = timed.logs;
     let mut rebuild = Estimate::new(0.0, 0.0, 0.0);
@@ -467,12 +499,9 @@ pub fn apply(
         let Some(f) = facts.iter().find(|f| f.line == step.line) else {
             continue;
         };
-        if f.kind == Kind::Run {
-            step.classes = model_run_in(&f.command, &f.cache_mounts, &f.absent_files, &f.refetch)
-                .1
-                .into_iter()
-                .map(str::to_string)
-                .collect();
+        let run = (f.kind == Kind::Run).then(|| run_model(kept, f));
+        if let Some(m) = &run {
+            step.classes = m.classes.clone();
         }
         let over = config.cost.iter().find(|r| {
             wildcard(&r.pattern, &step.instruction)
@@ -499,7 +528,10 @@ pub fn apply(
             if (!logs.is_empty() || !timed.ci.is_empty()) && f.kind != Kind::From {
                 untimed.push(step.line);
             }
-            let (e, l) = model_step(f);
+            let (e, l) = match &run {
+                Some(m) => m.step.clone(),
+                None => model_step(f),
+            };
             (e, CostSource::Model, Some(l))
         };
         step.cost_source = Some(source);

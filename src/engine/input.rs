@@ -155,6 +155,20 @@ pub struct Inputs {
     pub config: config::Config,
     /// Histories of files a rule asked for (`Needs::request_history`), by root-relative path.
     pub histories: volatility::Histories,
+    /// What the report is for: a history reads each fix's saving, never what a merged fix's
+    /// own part alone would save (`Finding::own_savings`, which a review offers), so those
+    /// re-predictions are left out.
+    pub purpose: Purpose,
+}
+
+/// What a report is for (`Inputs::purpose`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Purpose {
+    /// A change shown in full: `analyze`, the Action, the App.
+    #[default]
+    Review,
+    /// One commit of `history`.
+    History,
 }
 
 /// Build records fetched from CI (`Inputs::ci`).

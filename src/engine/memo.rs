@@ -32,6 +32,9 @@ pub enum Kind {
     Side,
     /// A RUN text lexed by the shell model (`cost`).
     Commands,
+    /// What the cost model makes of a RUN (its classes, estimate and label, `cost`): a history
+    /// prices the same RUN texts at every commit, and once more per fix measured.
+    RunModel,
     /// The ARG and ENV values a Dockerfile version declares (`volatility`): a history window of
     /// up to 300 versions, replayed for every commit.
     Declarations,
@@ -44,9 +47,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Side,
         Kind::Commands,
+        Kind::RunModel,
         Kind::Declarations,
         Kind::Ignore,
         Kind::Regex,
@@ -57,6 +61,7 @@ impl Kind {
         match self {
             Kind::Side => 384,
             Kind::Commands => 256,
+            Kind::RunModel => 1024,
             Kind::Declarations => 1024,
             Kind::Ignore => 16,
             Kind::Regex => 512,
@@ -111,7 +116,7 @@ impl Generations {
 /// job and each `analyze` call of the CLI its own.
 #[derive(Default)]
 pub struct Memo {
-    kinds: [Mutex<Generations>; 6],
+    kinds: [Mutex<Generations>; 7],
 }
 
 impl std::fmt::Debug for Memo {

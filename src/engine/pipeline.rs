@@ -104,13 +104,13 @@ pub fn analyze(inputs: &Inputs, kept: &Memo) -> Outcome {
             logs: &logs,
             ci: &ci_logs,
         };
-        cost::apply(&mut p.report, &p.facts, timed, &inputs.config);
+        cost::apply(&mut p.report, &p.facts, timed, &inputs.config, kept);
         savings(
             &ctx,
             &inputs.builds[bi],
             &mut p,
             timed,
-            &inputs.config,
+            (&inputs.config, inputs.purpose),
             &mut predictions,
         );
         vertices.push((&inputs.builds[bi].calls, std::mem::take(&mut p.keys)));
@@ -351,7 +351,13 @@ impl Measure<'_, '_> {
         if q.report.steps.is_empty() {
             return None;
         }
-        cost::apply(&mut q.report, &q.facts, self.logs, self.config);
+        cost::apply(
+            &mut q.report,
+            &q.facts,
+            self.logs,
+            self.config,
+            self.quiet.kept,
+        );
         if rebuilt_runs(&q.report) > self.runs {
             *runs_worse = true;
         }
@@ -376,7 +382,7 @@ fn savings(
     build: &BuildInput,
     p: &mut predict::Predicted,
     logs: cost::Timed<'_, '_>,
-    config: &config::Config,
+    (config, purpose): (&config::Config, crate::engine::input::Purpose),
     predictions: &mut Vec<String>,
 ) {
     let m = Measure {
@@ -417,8 +423,13 @@ fn savings(
         if worse && let Some(x) = f.fix.as_mut() {
             x.applicability = fix::Applicability::DisplayOnly;
         }
-        // a merged fix: what the finding's own part saves (a review may offer it alone)
-        if let Some(own) = &f.own_fix {
+        // a merged fix: what the finding's own part saves (a review may offer it alone; a
+        // history never shows it)
+        if let Some(own) = f
+            .own_fix
+            .as_ref()
+            .filter(|_| purpose == crate::engine::input::Purpose::Review)
+        {
             let mut own_worse = false;
             let key = predict::own_fix_key(&f.fingerprint);
             f.own_savings = m.with_fix(own, p.base_fixes.get(&key), &mut own_worse, predictions);
@@ -578,6 +589,7 @@ mod tests {
             records: Vec::new(),
             ci: Default::default(),
             config: Default::default(),
+            purpose: Default::default(),
             // CB003's evidence: each Dockerfile's GIT_SHA default changed in every one of its
             // last 20 commits
             histories: names

@@ -25,8 +25,14 @@ impl Program {
         let Some(first) = seq.first() else {
             return false;
         };
-        let base = first.rsplit('/').next().unwrap_or(first);
-        if self.name != base {
+        // `first`'s base name is the program's (`/usr/bin/npm` runs `npm`), compared without
+        // splitting: this runs for every tool of the table against every command
+        let name = self.name.as_str();
+        let same = *first == name
+            || first
+                .strip_suffix(name)
+                .is_some_and(|dir| dir.ends_with('/'));
+        if !same {
             return false;
         }
         let mut it = self.args.iter();

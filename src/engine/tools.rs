@@ -973,7 +973,10 @@ pub fn sleep_seconds(p: &Program) -> Option<f64> {
             (i, c) if c.is_ascii_alphabetic() => (&a[..i], c),
             _ => (a.as_str(), 's'),
         };
-        let n: f64 = num.parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+        let n: f64 = num
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
         total += n * match unit {
             's' => 1.0,
             'm' => 60.0,

@@ -88,8 +88,18 @@ pub(super) fn rule_pass(
             changed_lines: (1..=n as u32).collect(),
         };
     };
+    // the base's fixes stand in for the head's where the files they edit differ between the
+    // sides (`pipeline::Measure::with_fix`): where none does, they are never read
+    let same_files = build.base.dockerfile == build.head.dockerfile
+        && build.base.dockerfile_ignore == build.head.dockerfile_ignore
+        && build.base.context_ignore == build.head.context_ignore;
     let mut base_fixes = HashMap::default();
-    for f in run_rules(ctx, check, build, b, &build.base, Side::Base) {
+    let base_findings = if same_files {
+        Vec::new()
+    } else {
+        run_rules(ctx, check, build, b, &build.base, Side::Base)
+    };
+    for f in base_findings {
         if let Some(fix) = f.own_fix {
             base_fixes.insert(own_fix_key(&f.fingerprint), fix);
         }
@@ -103,9 +113,14 @@ pub(super) fn rule_pass(
         .as_ref()
         .and_then(FileText::text)
         .unwrap_or("");
+    let new = head_text.unwrap_or("");
     RulePass {
         base_fixes,
-        changed_lines: changed_head_lines(old, head_text.unwrap_or("")),
+        changed_lines: if old == new {
+            Vec::new()
+        } else {
+            changed_head_lines(old, new)
+        },
     }
 }
 
