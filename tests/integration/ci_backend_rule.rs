@@ -195,6 +195,34 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// The base tree (`FILES`, the Dockerfile and, when given, the workflow) and the head tree with
+/// `change` applied, in a fresh directory.
+fn trees(
+    dockerfile: &str,
+    workflow_text: Option<String>,
+    change: &[(&str, &str)],
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files: Vec<(&str, String)> = FILES.iter().map(|(p, t)| (*p, t.to_string())).collect();
+    files.push(("Dockerfile", dockerfile.to_string()));
+    if let Some(w) = workflow_text {
+        files.push((".github/workflows/images.yml", w));
+    }
+    let edits: Vec<(&str, Option<String>)> = change
+        .iter()
+        .map(|(p, t)| (*p, Some(t.to_string())))
+        .collect();
+    let head_files = apply_edits(&files, &edits);
+    let head_ref: Vec<(&str, String)> = head_files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.clone()))
+        .collect();
+    let (base, head) = (tmp.path().join("base"), tmp.path().join("head"));
+    write_tree(&base, &files);
+    write_tree(&head, &head_ref);
+    (tmp, base, head)
+}
+
 async fn run(base: &std::path::Path, head: &std::path::Path) -> Report {
     let repo = LocalRepo::new(
         Tree::Dir(DirTree::open(base).unwrap()),
@@ -230,25 +258,8 @@ async fn cb011_fires_where_the_backend_loses_steps_and_its_patch_does_what_it_sa
     let mut failures = Vec::new();
     let mut patched = 0;
     for c in cases() {
-        let tmp = tempfile::tempdir().unwrap();
         let wf = workflow(c.steps);
-        let mut base_files: Vec<(&str, String)> =
-            FILES.iter().map(|(p, t)| (*p, t.to_string())).collect();
-        base_files.push(("Dockerfile", c.dockerfile.to_string()));
-        base_files.push((".github/workflows/images.yml", wf.clone()));
-        let edits: Vec<(&str, Option<String>)> = c
-            .change
-            .iter()
-            .map(|(p, t)| (*p, Some(t.to_string())))
-            .collect();
-        let head_files = apply_edits(&base_files, &edits);
-        let head_ref: Vec<(&str, String)> = head_files
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.clone()))
-            .collect();
-        let (base, head) = (tmp.path().join("base"), tmp.path().join("head"));
-        write_tree(&base, &base_files);
-        write_tree(&head, &head_ref);
+        let (_tmp, base, head) = trees(c.dockerfile, Some(wf.clone()), c.change);
         // base equal to head: nothing about this change
         let same = run(&head, &head).await;
         if !cb011(&same).is_empty() {
@@ -312,27 +323,11 @@ async fn cb011_fires_where_the_backend_loses_steps_and_its_patch_does_what_it_sa
 /// What a user reads: the finding and its patch in the text output, snapshot.
 #[tokio::test]
 async fn cb011_as_the_cli_says_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut files: Vec<(&str, String)> = FILES.iter().map(|(p, t)| (*p, t.to_string())).collect();
-    files.push(("Dockerfile", GO.to_string()));
-    files.push((
-        ".github/workflows/images.yml",
-        workflow(&[&["cache-from: type=gha", "cache-to: type=gha"]]),
-    ));
-    let (base, head) = (tmp.path().join("base"), tmp.path().join("head"));
-    write_tree(&base, &files);
-    let head_files = apply_edits(
-        &files,
-        &[(
-            "cmd/app/main.go",
-            Some("package main // edited\n".to_string()),
-        )],
+    let (_tmp, base, head) = trees(
+        GO,
+        Some(workflow(&[&["cache-from: type=gha", "cache-to: type=gha"]])),
+        &[("cmd/app/main.go", "package main // edited\n")],
     );
-    let head_ref: Vec<(&str, String)> = head_files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.clone()))
-        .collect();
-    write_tree(&head, &head_ref);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cachebust"))
         .args(["analyze", "--format", "markdown", "--base-dir"])
         .arg(&base)
@@ -378,24 +373,11 @@ async fn a_cache_mount_saves_nothing_on_a_fresh_runner() {
         None,
         Some(&[&["cache-from: type=gha", "cache-to: type=gha,mode=max"][..]][..]),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut files: Vec<(&str, String)> =
-            FILES.iter().map(|(p, t)| (*p, t.to_string())).collect();
-        files.push(("Dockerfile", GO.to_string()));
-        if let Some(steps) = workflow_steps {
-            files.push((".github/workflows/images.yml", workflow(steps)));
-        }
-        let (base, head) = (tmp.path().join("base"), tmp.path().join("head"));
-        write_tree(&base, &files);
-        let head_files = apply_edits(
-            &files,
-            &[("go.mod", Some("module x\n\ngo 1.22\n".to_string()))],
+        let (_tmp, base, head) = trees(
+            GO,
+            workflow_steps.map(workflow),
+            &[("go.mod", "module x\n\ngo 1.22\n")],
         );
-        let head_ref: Vec<(&str, String)> = head_files
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.clone()))
-            .collect();
-        write_tree(&head, &head_ref);
         let r = run(&base, &head).await;
         let f = r.dockerfiles[0]
             .findings

@@ -70,7 +70,8 @@ fn min_export(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<Finding> {
         })
         .collect();
     let first = *steps.first()?;
-    let Some(Cause::NotExported { needed_by, .. }) = &first.cause else {
+    // the chain's last step is the one a step that runs needs
+    let Some(Cause::NotExported { needed_by, .. }) = &steps.last()?.cause else {
         return None;
     };
     let where_ = step_name(&ci.setup);
@@ -87,9 +88,18 @@ fn min_export(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<Finding> {
     } else {
         "With `mode=max` the export keeps every step's result."
     };
+    let (subject, theirs) = match also(&steps) {
+        None => (
+            "this step runs again though nothing it reads changed".to_string(),
+            "its result",
+        ),
+        Some(more) => (
+            format!("this step and {more} run again though nothing they read changed"),
+            "their results",
+        ),
+    };
     let message = format!(
-        "On a fresh CI runner this step runs again though nothing it reads changed: the cache `{cache}` that this build exports with `mode=min` ({where_}) keeps the results of the final image's layers only, and line {needed_by} runs and needs this step's result{}. {remedy}",
-        also(&steps)
+        "On a fresh CI runner {subject}: the cache `{cache}` that this build exports with `mode=min` ({where_}) keeps the results of the final image's layers only, and line {needed_by}, which runs, needs {theirs}. {remedy}"
     );
     let fix = ci.workflow_text.as_deref().and_then(|text| {
         if kind == "inline" {
@@ -158,16 +168,20 @@ fn rebuilt<'a>(ctx: &'a BuildRuleContext<'_>) -> impl Iterator<Item = &'a Step> 
         .filter(|s| s.status == Status::Rebuilt)
 }
 
-/// `; lines 3 and 5 run again for the same reason` when more than one step does.
-fn also(steps: &[&Step]) -> String {
+/// The steps after the first, when there are more: `line 3`, `lines 3 and 4`, `lines 3, 4, 5,
+/// 6, 7 and 9 more` (at most five named: a builder stage can have many).
+fn also(steps: &[&Step]) -> Option<String> {
+    const NAMED: usize = 5;
     let rest: Vec<String> = steps[1..].iter().map(|s| s.line.to_string()).collect();
     match rest.as_slice() {
-        [] => String::new(),
-        [one] => format!("; line {one} runs again for the same reason"),
-        [init @ .., last] => format!(
-            "; lines {} and {last} run again for the same reason",
-            init.join(", ")
-        ),
+        [] => None,
+        [one] => Some(format!("line {one}")),
+        r if r.len() > NAMED => Some(format!(
+            "lines {} and {} more",
+            r[..NAMED].join(", "),
+            r.len() - NAMED
+        )),
+        [init @ .., last] => Some(format!("lines {} and {last}", init.join(", "))),
     }
 }
 
@@ -449,6 +463,35 @@ mod tests {
         );
         assert!(with_entries(WF, 14, "no-cache").is_empty());
         assert!(with_entries(WF, 99, "cache-to").is_empty());
+    }
+
+    #[test]
+    fn the_steps_named_are_bounded() {
+        let step = |line: u32| Step {
+            line,
+            end_line: line,
+            stage: String::new(),
+            instruction: String::new(),
+            status: Status::Rebuilt,
+            confidence: crate::engine::report::Confidence::Exact,
+            cause: None,
+            notes: Vec::new(),
+            kind: crate::engine::report::Kind::Run,
+            estimated_seconds: None,
+            estimated_range: None,
+            cost_source: None,
+            cost_label: None,
+            classes: Vec::new(),
+        };
+        let steps: Vec<Step> = (1..=40).map(step).collect();
+        let refs: Vec<&Step> = steps.iter().collect();
+        assert_eq!(also(&refs[..1]), None);
+        assert_eq!(also(&refs[..2]).as_deref(), Some("line 2"));
+        assert_eq!(also(&refs[..3]).as_deref(), Some("lines 2 and 3"));
+        assert_eq!(
+            also(&refs).as_deref(),
+            Some("lines 2, 3, 4, 5, 6 and 34 more")
+        );
     }
 
     #[test]
