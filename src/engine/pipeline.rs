@@ -455,13 +455,7 @@ fn patch_workflow(
     kept: &Memo,
 ) -> Option<crate::engine::input::CiCache> {
     let text = ci.workflow_text.as_deref()?;
-    let files = std::collections::BTreeMap::from([(ci.setup.file.clone(), text.to_string())]);
-    let (mut out, applied) = fix::apply(&files, &[fix]);
-    if applied.is_empty() {
-        return None;
-    }
-    let edited = out.remove(&ci.setup.file)?;
-    let setup = crate::engine::workflows::step_setup(kept, &ci.setup, &edited)?;
+    let (edited, setup) = crate::engine::workflows::step_after_fix(kept, &ci.setup, text, fix)?;
     let mut patched = ci.with_setup(setup);
     patched.workflow_text = Some(edited);
     Some(patched)

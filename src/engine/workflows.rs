@@ -467,6 +467,25 @@ pub fn step_setup(
         .find(|c| c.job == setup.job && c.step_index == setup.step_index)
 }
 
+/// `fix` applied to `text`, the workflow of the step `setup` describes: the edited text and
+/// the step as it reads there ([`step_setup`]). `None` when the fix does not apply or the
+/// edited workflow holds no such step.
+pub fn step_after_fix(
+    memo: &crate::engine::memo::Memo,
+    setup: &CiSetup,
+    text: &str,
+    fix: &crate::engine::fix::Fix,
+) -> Option<(String, CiSetup)> {
+    let files = BTreeMap::from([(setup.file.clone(), text.to_string())]);
+    let (mut out, applied) = crate::engine::fix::apply(&files, &[fix]);
+    if applied.is_empty() {
+        return None;
+    }
+    let edited = out.remove(&setup.file)?;
+    let step = step_setup(memo, setup, &edited)?;
+    Some((edited, step))
+}
+
 /// [`read`], the YAML document remembered in `memo`.
 pub fn read_in(memo: &crate::engine::memo::Memo, path: &str, text: &str) -> Found {
     let mut found = Found::default();

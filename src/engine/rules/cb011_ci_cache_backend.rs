@@ -28,13 +28,12 @@
 //! advice without a patch. Its saving is the change predicted again with the patched
 //! configuration on both runs.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::{BuildRuleContext, Check, Finding, Rule, fingerprint};
 use crate::engine::backend::{CiSetup, Mode, Writer, parse_entry};
 use crate::engine::dockerfile::Severity;
-use crate::engine::fix::{self, Applicability, Edit, Fix};
+use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::input::CiCache;
 use crate::engine::report::{Cause, Status, Step};
 
@@ -270,13 +269,7 @@ fn verified(
         description: description.to_string(),
         edits,
     };
-    let files = BTreeMap::from([(ci.setup.file.clone(), text.to_string())]);
-    let (out, applied) = fix::apply(&files, &[&fix]);
-    if applied.is_empty() {
-        return None;
-    }
-    let edited = out.get(&ci.setup.file)?;
-    let setup = crate::engine::workflows::step_setup(ctx.kept, &ci.setup, edited)?;
+    let (_, setup) = crate::engine::workflows::step_after_fix(ctx.kept, &ci.setup, text, &fix)?;
     ok(&setup).then_some(fix)
 }
 
@@ -442,6 +435,8 @@ fn field_value(raw: &str, key: &str) -> Option<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::fix;
+    use std::collections::BTreeMap;
 
     const WF: &str = "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - name: Build\n        uses: docker/build-push-action@v6\n        with:\n          context: .\n          cache-from: type=gha\n          cache-to: type=gha # the default mode\n      - name: Other\n        uses: docker/build-push-action@v6\n        with:\n          cache-to: |\n            type=local,dest=/tmp/c,mode=min\n            type=gha,scope=x\n          cache-from: \"type=gha,scope=x\"\n";
 
