@@ -138,6 +138,12 @@ impl<K: std::hash::Hash + Eq, V: Clone> Generations<K, V> {
     }
 }
 
+/// A memo's lock: a thread that panicked while holding it left whole entries behind (an
+/// insertion either happened or did not), so the memo is used as it is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn one<V>(_: &V) -> usize {
     1
 }
@@ -162,7 +168,24 @@ pub struct GitRepo {
     found: Mutex<Generations<(String, String), Found>>,
     /// File texts by blob id.
     texts: Mutex<Generations<String, FileText>>,
+    /// What `file_history` learned of commits on first-parent chains, by commit id.
+    commits: Mutex<Generations<String, CommitRow>>,
+    /// The entry of a path at a commit, by (path, commit): `file_history` compares each commit
+    /// of its window with its first parent, and the next commit's window is the same but one.
+    path_at: Mutex<Generations<(String, String), Option<(u32, String)>>>,
 }
+
+/// A commit on a first-parent chain: its root tree, first parent and committer time.
+#[derive(Debug, Clone)]
+struct CommitRow {
+    tree: String,
+    parent: Option<String>,
+    time: u64,
+}
+
+/// Commits and (path, commit) entries kept per generation by `file_history`: two windows of
+/// 300 commits for each of tens of Dockerfiles.
+const ROWS_PER_GENERATION: usize = 20_000;
 
 fn git(dir: &Path) -> Command {
     let mut c = Command::new("git");
@@ -223,6 +246,8 @@ impl GitRepo {
             trees: Mutex::new(Generations::new(TREES_PER_GENERATION, one)),
             found: Mutex::new(Generations::new(TREES_PER_GENERATION, one)),
             texts: Mutex::new(Generations::new(TEXT_BYTES_PER_GENERATION, text_bytes)),
+            commits: Mutex::new(Generations::new(ROWS_PER_GENERATION, one)),
+            path_at: Mutex::new(Generations::new(ROWS_PER_GENERATION, one)),
         }))
     }
 
@@ -463,61 +488,34 @@ impl GitRepo {
             }
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         };
-        let window = run(&[
-            "log",
-            "--first-parent",
-            &format!("-n{}", limit.max(1)),
-            "--format=%H %P %ct",
-            rev,
-            "--",
-        ])?;
-        let rows: Vec<Vec<&str>> = window
-            .lines()
-            .map(|l| l.split_whitespace().collect())
-            .collect();
-        let time = |r: &Vec<&str>| r.last().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        let rows = self.first_parent_rows(rev, limit.max(1), &run)?;
         let (Some(newest), Some(oldest)) = (rows.first(), rows.last()) else {
             return Ok(FileHistory::default());
         };
-        let seconds = time(newest).saturating_sub(time(oldest));
-        // the commits of the window that changed the file (merges against their first parent)
-        let range = if oldest.len() > 2 {
-            format!("{}..{rev}", oldest[1])
-        } else {
-            rev.to_string()
-        };
-        let changed = run(&[
-            "log",
-            "--first-parent",
-            "-m",
-            "--reverse",
-            "--raw",
-            "--no-abbrev",
-            "--no-renames",
-            "--format=%x1e",
-            &range,
-            "--",
-            path,
-        ])?;
-        let zero = |id: &str| id.bytes().all(|b| b == b'0');
+        let seconds = newest.1.time.saturating_sub(oldest.1.time);
+        // the commits of the window that changed the file, oldest first: its entry differs from
+        // the one at the first parent (a root commit creates what it holds), as `git log
+        // --first-parent -m --raw -- <path>` lists them
         let mut ids: Vec<Option<String>> = Vec::new();
-        for entry in changed.split('\u{1e}') {
-            for l in entry.lines().filter(|l| l.starts_with(':')) {
-                let Some((meta, p)) = l.split_once('\t') else {
-                    continue;
-                };
-                if p != path {
-                    continue;
+        for (commit, row) in rows.iter().rev() {
+            let new = self.path_entry(path, commit, &row.tree)?;
+            let old = match &row.parent {
+                Some(p) => {
+                    let tree = self.row_of(p, &run)?.map(|r| r.tree);
+                    match tree {
+                        Some(t) => self.path_entry(path, p, &t)?,
+                        None => None,
+                    }
                 }
-                let f: Vec<&str> = meta.split(' ').collect();
-                let (Some(old), Some(new)) = (f.get(2), f.get(3)) else {
-                    continue;
-                };
-                if ids.is_empty() {
-                    ids.push((!zero(old)).then(|| old.to_string()));
-                }
-                ids.push((!zero(new)).then(|| new.to_string()));
+                None => None,
+            };
+            if old == new {
+                continue;
             }
+            if ids.is_empty() {
+                ids.push(old.map(|(_, oid)| oid));
+            }
+            ids.push(new.map(|(_, oid)| oid));
         }
         if ids.len() > MAX_VERSIONS {
             ids.drain(..ids.len() - MAX_VERSIONS);
@@ -537,6 +535,99 @@ impl GitRepo {
             seconds,
             versions,
         })
+    }
+
+    /// Up to `limit` commits of the first-parent chain from `rev`, newest first, each with its
+    /// id: from what earlier calls learned, and one `git log` from the first commit not known.
+    fn first_parent_rows(
+        &self,
+        rev: &str,
+        limit: usize,
+        run: &dyn Fn(&[&str]) -> Result<String, SourceError>,
+    ) -> Result<Vec<(String, CommitRow)>, SourceError> {
+        let mut rows: Vec<(String, CommitRow)> = Vec::new();
+        let mut cur = Some(rev.to_string());
+        while let Some(c) = cur.take() {
+            if rows.len() >= limit {
+                break;
+            }
+            let known = lock(&self.commits).get(&c);
+            match known {
+                Some(row) => {
+                    cur = row.parent.clone();
+                    rows.push((c, row));
+                }
+                None => {
+                    let read = self.log_rows(&c, limit - rows.len(), run)?;
+                    rows.extend(read);
+                    break;
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The commit `rev` as a first-parent row (`None`: no such commit).
+    fn row_of(
+        &self,
+        rev: &str,
+        run: &dyn Fn(&[&str]) -> Result<String, SourceError>,
+    ) -> Result<Option<CommitRow>, SourceError> {
+        if let Some(row) = lock(&self.commits).get(&rev.to_string()) {
+            return Ok(Some(row));
+        }
+        Ok(self.log_rows(rev, 1, run)?.into_iter().next().map(|(_, r)| r))
+    }
+
+    /// `n` commits of the first-parent chain from `rev`, read by `git log` and remembered.
+    fn log_rows(
+        &self,
+        rev: &str,
+        n: usize,
+        run: &dyn Fn(&[&str]) -> Result<String, SourceError>,
+    ) -> Result<Vec<(String, CommitRow)>, SourceError> {
+        let text = run(&[
+            "log",
+            "--first-parent",
+            &format!("-n{}", n.max(1)),
+            "--format=%H %T %ct %P",
+            rev,
+            "--",
+        ])?;
+        let mut out = Vec::new();
+        for l in text.lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (Some(id), Some(tree), Some(time)) = (f.first(), f.get(1), f.get(2)) else {
+                continue;
+            };
+            let row = CommitRow {
+                tree: tree.to_string(),
+                parent: f.get(3).map(|p| p.to_string()),
+                time: time.parse().unwrap_or(0),
+            };
+            lock(&self.commits).insert(id.to_string(), row.clone());
+            out.push((id.to_string(), row));
+        }
+        Ok(out)
+    }
+
+    /// The (mode, id) of the non-directory entry at `path` in `commit`'s tree `tree`.
+    fn path_entry(
+        &self,
+        path: &str,
+        commit: &str,
+        tree: &str,
+    ) -> Result<Option<(u32, String)>, SourceError> {
+        let key = (path.to_string(), commit.to_string());
+        if let Some(e) = lock(&self.path_at).get(&key) {
+            return Ok(e);
+        }
+        let e = self
+            .lookup(tree, path)?
+            .filter(|e| e.mode != 0o40000)
+            .map(|e| (e.mode, e.oid));
+        lock(&self.path_at).insert(key, e.clone());
+        Ok(e)
     }
 
     /// The root tree of a commit.

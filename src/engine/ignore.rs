@@ -345,6 +345,20 @@ impl Matcher {
         })
     }
 
+    /// [`Matcher::new`], each pattern's regular expression remembered in `memo` but not the
+    /// matcher: for the one-off pattern lists of a trial (CB002 tries an entry after the file's
+    /// patterns), which would crowd the files themselves out of the memo.
+    pub fn new_with_regexes(
+        memo: &Memo,
+        patterns: &[String],
+        flavor: Flavor,
+    ) -> Result<Matcher, IgnoreError> {
+        Ok(Matcher {
+            compiled: Matcher::compile(patterns, flavor, Some(memo))?,
+            walked: Arc::default(),
+        })
+    }
+
     fn compile(
         patterns: &[String],
         flavor: Flavor,

@@ -32,6 +32,12 @@ pub enum Kind {
     Side,
     /// A RUN text lexed by the shell model (`cost`).
     Commands,
+    /// The files a RUN text tests for existence (`predict::facts`): every step of every
+    /// prediction asks, and the texts come back with every commit and fix measured.
+    Tested,
+    /// What a Dockerfile text reads by name from its context (`rules::context_reads`, asked
+    /// for every build of an analysis when a rule edits an ignore file).
+    Reads,
     /// What the cost model makes of a RUN (its classes, estimate and label, `cost`): a history
     /// prices the same RUN texts at every commit, and once more per fix measured.
     RunModel,
@@ -47,9 +53,11 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 9] = [
         Kind::Side,
         Kind::Commands,
+        Kind::Tested,
+        Kind::Reads,
         Kind::RunModel,
         Kind::Declarations,
         Kind::Ignore,
@@ -61,6 +69,8 @@ impl Kind {
         match self {
             Kind::Side => 384,
             Kind::Commands => 256,
+            Kind::Tested => 1024,
+            Kind::Reads => 256,
             Kind::RunModel => 1024,
             Kind::Declarations => 1024,
             Kind::Ignore => 16,
@@ -116,7 +126,7 @@ impl Generations {
 /// job and each `analyze` call of the CLI its own.
 #[derive(Default)]
 pub struct Memo {
-    kinds: [Mutex<Generations>; 7],
+    kinds: [Mutex<Generations>; Kind::ALL.len()],
 }
 
 impl std::fmt::Debug for Memo {

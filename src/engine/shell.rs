@@ -229,14 +229,14 @@ impl Script {
 /// asks about a RUN gets the same script.
 #[derive(Debug, Default)]
 pub struct Scripts {
-    by_instruction: Vec<std::cell::OnceCell<std::sync::Arc<Script>>>,
+    by_instruction: Vec<std::sync::OnceLock<std::sync::Arc<Script>>>,
 }
 
 impl Scripts {
     /// Room for `n` instructions.
     pub fn new(n: usize) -> Scripts {
         Scripts {
-            by_instruction: (0..n).map(|_| std::cell::OnceCell::new()).collect(),
+            by_instruction: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
         }
     }
 

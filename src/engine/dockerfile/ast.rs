@@ -156,6 +156,24 @@ pub struct Instruction {
     pub args_text: String,
     /// Lines of the physical lines that make up the instruction text (no heredoc bodies).
     pub physical_lines: Vec<Range<usize>>,
+    /// The instruction on one line, uncut (`one_line`): made once when it is parsed, since
+    /// every prediction, fix measurement and message shows it again.
+    pub shown: String,
+}
+
+/// `Instruction::shown`: the keyword and `args_text` with whitespace runs collapsed and
+/// backticks made `'`.
+pub fn one_line(kind: Kind, args_text: &str) -> String {
+    let mut s = String::with_capacity(kind.keyword().len() + 1 + args_text.len());
+    s.push_str(kind.keyword());
+    for w in args_text.split_whitespace() {
+        s.push(' ');
+        s.push_str(w);
+    }
+    if s.contains('`') {
+        s = s.replace('`', "'");
+    }
+    s
 }
 
 impl Instruction {
@@ -171,23 +189,16 @@ impl Instruction {
         self.flags.iter().filter(move |f| f.name == name)
     }
 
-    /// One-line text for reports: keyword and arguments with whitespace runs collapsed,
-    /// heredoc bodies left out, cut at `max` characters.
-    /// The instruction on one line for messages, cut at `max` characters. Backticks become `'`
+    /// The instruction on one line for messages, cut at `max` characters: keyword and
+    /// arguments with whitespace runs collapsed, heredoc bodies left out. Backticks become `'`
     /// so that messages can quote it as code.
     pub fn display(&self, max: usize) -> String {
-        let mut s = String::from(self.kind.keyword());
-        let collapsed: Vec<&str> = self.args_text.split_whitespace().collect();
-        if !collapsed.is_empty() {
-            s.push(' ');
-            s.push_str(&collapsed.join(" ").replace('`', "'"));
+        // a text of at most `max` bytes has at most `max` characters
+        if self.shown.len() <= max || self.shown.chars().nth(max).is_none() {
+            return self.shown.clone();
         }
-        if s.chars().count() > max {
-            let cut: String = s.chars().take(max.saturating_sub(1)).collect();
-            format!("{}…", cut.trim_end())
-        } else {
-            s
-        }
+        let cut: String = self.shown.chars().take(max.saturating_sub(1)).collect();
+        format!("{}…", cut.trim_end())
     }
 }
 

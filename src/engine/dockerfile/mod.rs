@@ -431,6 +431,7 @@ fn convert(
         }
     };
     Ok(Instruction {
+        shown: ast::one_line(kind, &args_text),
         kind,
         line: raw.line,
         end_line: raw.end_line,

@@ -13,6 +13,62 @@ use crate::engine::tree::Side;
 
 /// What the cost model needs about each step of the head Dockerfile.
 pub(super) fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> Vec<StepFact> {
+    let skeleton = head.skeleton.get_or_init(|| skeleton(ctx, head));
+    skeleton
+        .iter()
+        .map(|k| {
+            let (bytes, remote) = match k.copy {
+                Some(v) => copy_bytes(ctx, &build.context, &head.sim.vertices[v], head),
+                None => (None, false),
+            };
+            let absent_files = match k.exec {
+                Some(v) => absent_tested_files(ctx, &build.context, head, v, 1),
+                None => Vec::new(),
+            };
+            StepFact {
+                line: k.line,
+                kind: k.kind,
+                stage: k.stage.clone(),
+                position: k.position,
+                pattern: k.pattern.clone(),
+                texts: k.texts.clone(),
+                command: k.command.clone(),
+                // on a fresh CI runner a cache mount starts empty (no cache backend exports
+                // one): the step is priced as if it had none
+                cache_mounts: if build.ci.is_none() {
+                    k.cache_mounts.clone()
+                } else {
+                    Vec::new()
+                },
+                bytes,
+                remote,
+                refetch: k.refetch.clone(),
+                absent_files,
+            }
+        })
+        .collect()
+}
+
+/// A step's cost facts that come from the side's texts alone (no listing, no context): what
+/// `step_facts` completes with the bytes a COPY copies and the tested files that are absent.
+pub struct Skeleton {
+    line: u32,
+    kind: Kind,
+    stage: String,
+    position: Option<u32>,
+    pattern: Option<String>,
+    texts: Vec<String>,
+    command: String,
+    /// Targets of its cache mounts.
+    cache_mounts: Vec<String>,
+    refetch: Vec<&'static str>,
+    /// The COPY/ADD vertex whose sources' bytes are counted.
+    copy: Option<VId>,
+    /// The RUN vertex whose tested files are looked up.
+    exec: Option<VId>,
+}
+
+fn skeleton(ctx: &Ctx<'_>, head: &SideSim) -> Vec<Skeleton> {
     let mut out = Vec::new();
     for st in &head.sim.stages {
         let mut k = 0u32;
@@ -30,10 +86,11 @@ pub(super) fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> V
                 k += 1;
                 Some(k)
             };
-            let vertex = match head.sim.step.get(&idx) {
-                Some(StepVertex::Vertex(v)) => Some(&head.sim.vertices[*v]),
+            let vid = match head.sim.step.get(&idx) {
+                Some(StepVertex::Vertex(v)) => Some(*v),
                 _ => None,
             };
+            let vertex = vid.map(|v| &head.sim.vertices[v]);
             let raw = inst.display(usize::MAX);
             let mut texts = vec![raw.clone()];
             if let Some(v) = vertex {
@@ -43,40 +100,16 @@ pub(super) fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> V
                 }
             }
             let (command, cache_mounts) = match vertex.map(|v| &v.op) {
-                // on a fresh CI runner a cache mount starts empty (no cache backend exports
-                // one): the step is priced as if it had none
-                Some(Op::Exec { mounts, .. }) => (
+                Some(op @ Op::Exec { .. }) => (
                     vertex.map(|v| v.detail.text.clone()).unwrap_or_default(),
-                    mounts
-                        .iter()
-                        .filter(|m| {
-                            build.ci.is_none()
-                                && m.fields.iter().any(|(k, v)| k == "type" && v == "cache")
-                        })
-                        .map(|m| m.target.clone())
-                        .collect(),
+                    cache_targets(op).into_iter().map(str::to_string).collect(),
                 ),
                 Some(Op::Image { reference, .. }) => (reference.clone(), Vec::new()),
                 _ => (String::new(), Vec::new()),
             };
-            let (bytes, remote) = match vertex {
-                Some(v) if matches!(v.op, Op::Copy { .. }) => {
-                    copy_bytes(ctx, &build.context, v, head)
-                }
-                _ => (None, false),
-            };
-            let (refetch, absent_files) = match head.sim.step.get(&idx) {
-                Some(StepVertex::Vertex(v))
-                    if matches!(head.sim.vertices[*v].op, Op::Exec { .. }) =>
-                {
-                    (
-                        refetches(ctx, head, *v),
-                        absent_tested_files(ctx, &build.context, head, *v, 1),
-                    )
-                }
-                _ => (Vec::new(), Vec::new()),
-            };
-            out.push(StepFact {
+            let copy = vid.filter(|v| matches!(head.sim.vertices[*v].op, Op::Copy { .. }));
+            let exec = vid.filter(|v| matches!(head.sim.vertices[*v].op, Op::Exec { .. }));
+            out.push(Skeleton {
                 line: inst.line,
                 kind: inst.kind,
                 stage: st.info.display_name(),
@@ -85,10 +118,9 @@ pub(super) fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> V
                 texts,
                 command,
                 cache_mounts,
-                bytes,
-                remote,
-                refetch,
-                absent_files,
+                refetch: exec.map(|v| refetches(ctx, head, v)).unwrap_or_default(),
+                copy,
+                exec,
             });
         }
     }
@@ -159,7 +191,10 @@ pub(super) fn absent_tested_files(
         return Vec::new();
     };
     let mut out = Vec::new();
-    for f in crate::engine::cost::tested_files(&vx.detail.text) {
+    let tested = ctx.kept.get_or(crate::engine::memo::Kind::Tested, &vx.detail.text, || {
+        std::sync::Arc::new(crate::engine::cost::tested_files(&vx.detail.text))
+    });
+    for f in tested.iter().cloned() {
         if f.contains('$') || f.contains('*') || f.is_empty() {
             continue;
         }

@@ -297,6 +297,10 @@ pub fn vertex_keys(side: &SideSim) -> Vec<VertexKey> {
 /// The vertex key of every head step that has a vertex (a `FROM <stage>` step: the stage's
 /// last vertex), by line.
 pub(super) fn step_keys(head: &SideSim) -> HashMap<u32, VertexKey> {
+    head.step_keys.get_or_init(|| keys_by_line(head)).clone()
+}
+
+fn keys_by_line(head: &SideSim) -> HashMap<u32, VertexKey> {
     let keys = vertex_keys(head);
     let mut out = HashMap::default();
     for (idx, sv) in &head.sim.step {

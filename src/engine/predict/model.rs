@@ -69,6 +69,14 @@ pub struct SideSim {
     pub canon: Vec<VId>,
     pub ignore: IgnoreInfo,
     pub side: Side,
+    /// What the cost facts read of the side's own texts (`facts::Skeleton`), made the first
+    /// time a prediction asks: the simulation is remembered by its texts (`Kind::Side`), so the
+    /// commits and fix measurements that share it share this too.
+    pub skeleton: std::sync::OnceLock<Vec<super::facts::Skeleton>>,
+    /// The RUN scripts the rules lex, kept for the same reason.
+    pub scripts: crate::engine::shell::Scripts,
+    /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them).
+    pub step_keys: std::sync::OnceLock<crate::engine::hash::HashMap<u32, VertexKey>>,
 }
 
 /// Why a side has no simulation to compare with (the head's problems are diagnostics; the

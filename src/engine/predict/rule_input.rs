@@ -63,8 +63,9 @@ pub struct RuleContext<'a> {
     /// What the other builds of the analysis read from their contexts, by the ignore file that
     /// governs them (`None`: this Dockerfile alone is known).
     pub shared_reads: Option<&'a SharedReads<'a>>,
-    /// The RUN scripts of `df`, lexed once for all the rules (`Scripts::new(df.instructions.len())`).
-    pub scripts: crate::engine::shell::Scripts,
+    /// The RUN scripts of `df`, lexed once for all the rules (`Scripts::new(df.instructions.len())`)
+    /// and kept with the side's simulation, so every commit that shares the text shares them.
+    pub scripts: &'a crate::engine::shell::Scripts,
 }
 
 /// A path a build reads by name from its context (`rules::context_reads`): the fix of an ignore
@@ -85,6 +86,9 @@ pub struct Read {
 pub struct SharedReads<'a> {
     builds: &'a [crate::engine::input::BuildInput],
     reads: fn(&str) -> Vec<String>,
+    /// Where what a text reads is remembered (`Kind::Reads`): every commit of a history asks
+    /// again about the same Dockerfile texts.
+    kept: &'a crate::engine::memo::Memo,
     sides: [std::cell::OnceCell<std::collections::BTreeMap<String, Vec<Read>>>; 2],
 }
 
@@ -93,10 +97,12 @@ impl<'a> SharedReads<'a> {
     pub fn new(
         builds: &'a [crate::engine::input::BuildInput],
         reads: fn(&str) -> Vec<String>,
+        kept: &'a crate::engine::memo::Memo,
     ) -> Self {
         SharedReads {
             builds,
             reads,
+            kept,
             sides: Default::default(),
         }
     }
@@ -121,7 +127,8 @@ impl<'a> SharedReads<'a> {
         let map = self.sides[i].get_or_init(|| {
             let mut map: std::collections::BTreeMap<String, Vec<Read>> = Default::default();
             // a Dockerfile built several times (targets, contexts) is read once per file
-            let mut texts: std::collections::HashMap<&str, Vec<String>> = Default::default();
+            let mut texts: std::collections::HashMap<&str, std::sync::Arc<Vec<String>>> =
+                Default::default();
             for b in self.builds {
                 let input = if side == Side::Head { &b.head } else { &b.base };
                 let Some(text) = input.dockerfile.as_ref().and_then(|t| t.text()) else {
@@ -129,7 +136,12 @@ impl<'a> SharedReads<'a> {
                 };
                 let reads = texts
                     .entry(b.dockerfile.as_str())
-                    .or_insert_with(|| (self.reads)(text));
+                    .or_insert_with(|| {
+                        self.kept
+                            .get_or(crate::engine::memo::Kind::Reads, text, || {
+                                std::sync::Arc::new((self.reads)(text))
+                            })
+                    });
                 let e = map.entry(Self::ignore_file(b, input)).or_default();
                 e.extend(reads.iter().map(|p| Read {
                     dockerfile: b.dockerfile.clone(),

@@ -173,7 +173,7 @@ pub(super) fn run_rules(
         histories: Some(ctx.histories),
         build_args: Some(&input.build_args),
         shared_reads: ctx.shared_reads,
-        scripts: crate::engine::shell::Scripts::new(side.df.instructions.len()),
+        scripts: &side.scripts,
     };
     (check.dockerfile)(&rc, ctx.config)
 }

@@ -249,11 +249,14 @@ pub(super) fn simulate_one(
         return Err(BaseProblem::NotBuildable);
     }
     Ok(SideSim {
+        scripts: crate::engine::shell::Scripts::new(df.instructions.len()),
         canon: canonical_ids(&sim),
         df,
         sim,
         ignore,
         side: which,
+        skeleton: Default::default(),
+        step_keys: Default::default(),
     })
 }
 

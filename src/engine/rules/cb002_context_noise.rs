@@ -240,7 +240,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     // drops is what the file's own patterns drop plus what the new entry matches: checked
     // against the file's matcher and the entry alone, linear in the entries instead of
     // compiling every prefix of them (`drops_with`). Otherwise the whole trial is compiled.
-    let old_matcher = Matcher::new(old, flavor).ok();
+    let old_matcher = Matcher::new_in(ctx.kept, old, flavor).ok();
     let mut incremental = old_matcher.is_some();
     // what the file's own patterns already drop, checked once
     let old_drops = old_matcher.as_ref().is_some_and(|om| {
@@ -262,7 +262,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         let drops_needed = if incremental {
             let (Some(om), Ok(e)) = (
                 &old_matcher,
-                Matcher::new(std::slice::from_ref(pat), flavor),
+                Matcher::new_with_regexes(ctx.kept, std::slice::from_ref(pat), flavor),
             ) else {
                 continue;
             };
@@ -274,14 +274,14 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 Some(v) => old_drops || v.into_iter().any(|d| d),
                 None => {
                     incremental = false;
-                    match trial_drops(old, &kept, pat, flavor, &needed) {
+                    match trial_drops(ctx.kept, old, &kept, pat, flavor, &needed) {
                         Some(d) => d,
                         None => continue,
                     }
                 }
             }
         } else {
-            match trial_drops(old, &kept, pat, flavor, &needed) {
+            match trial_drops(ctx.kept, old, &kept, pat, flavor, &needed) {
                 Some(d) => d,
                 None => continue,
             }
@@ -503,6 +503,7 @@ fn fold(noise: Vec<(String, String)>, base: &str) -> Vec<Entry> {
 /// Whether the file's patterns, the entries kept so far and `pat` together leave out a needed
 /// path (`None`: they do not compile).
 fn trial_drops(
+    kept_memo: &crate::engine::memo::Memo,
     old: &[String],
     kept: &[Entry],
     pat: &str,
@@ -512,7 +513,7 @@ fn trial_drops(
     let mut trial = old.to_vec();
     trial.extend(kept.iter().map(|e| e.pat.clone()));
     trial.push(pat.to_string());
-    let m = Matcher::new(&trial, flavor).ok()?;
+    let m = Matcher::new_with_regexes(kept_memo, &trial, flavor).ok()?;
     Some(
         needed
             .iter()

@@ -602,6 +602,7 @@ pub fn audit_text(
     };
     let needs = Needs::default();
     let kept = crate::engine::memo::Memo::default();
+    let scripts = crate::engine::shell::Scripts::new(df.instructions.len());
     let ctx = RuleContext {
         path,
         text,
@@ -620,7 +621,7 @@ pub fn audit_text(
         histories: None,
         build_args: None,
         shared_reads: None,
-        scripts: crate::engine::shell::Scripts::new(df.instructions.len()),
+        scripts: &scripts,
     };
     check(&ctx, config)
 }
