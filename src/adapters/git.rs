@@ -576,7 +576,11 @@ impl GitRepo {
         if let Some(row) = lock(&self.commits).get(&rev.to_string()) {
             return Ok(Some(row));
         }
-        Ok(self.log_rows(rev, 1, run)?.into_iter().next().map(|(_, r)| r))
+        Ok(self
+            .log_rows(rev, 1, run)?
+            .into_iter()
+            .next()
+            .map(|(_, r)| r))
     }
 
     /// `n` commits of the first-parent chain from `rev`, read by `git log` and remembered.

@@ -27,7 +27,8 @@ pub struct Outcome {
 pub fn analyze(inputs: &Inputs, kept: &Memo) -> Outcome {
     let needs = Needs::default();
     let memo = memo::Shared::default();
-    let shared_reads = predict::rule_input::SharedReads::new(&inputs.builds, rules::context_reads, kept);
+    let shared_reads =
+        predict::rule_input::SharedReads::new(&inputs.builds, rules::context_reads, kept);
     let ctx = predict::Ctx {
         engine: inputs.engine,
         changes: &inputs.changes,

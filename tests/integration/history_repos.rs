@@ -323,3 +323,291 @@ fn history_prints_the_same_report_for_any_number_of_jobs() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// What `git log` itself says of a file's history at `rev` (the two commands `file_history`
+/// ran before it kept first-parent rows): the window of `limit` first-parent commits, and the
+/// commits of it that changed the file, each against its first parent.
+fn file_history_by_git_log(
+    repo: &Path,
+    rev: &str,
+    path: &str,
+    limit: usize,
+) -> cachebust::engine::volatility::FileHistory {
+    use cachebust::engine::volatility::{FileHistory, MAX_VERSION_BYTES, MAX_VERSIONS};
+    let run = |args: &[&str]| -> String {
+        let o = Command::new("git")
+            .arg("--git-dir")
+            .arg(repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let window = run(&[
+        "log",
+        "--first-parent",
+        &format!("-n{limit}"),
+        "--format=%H %P %ct",
+        rev,
+        "--",
+    ]);
+    let rows: Vec<Vec<&str>> = window
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let time = |r: &Vec<&str>| r.last().and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+    let (Some(newest), Some(oldest)) = (rows.first(), rows.last()) else {
+        return FileHistory::default();
+    };
+    let range = if oldest.len() > 2 {
+        format!("{}..{rev}", oldest[1])
+    } else {
+        rev.to_string()
+    };
+    let changed = run(&[
+        "log",
+        "--first-parent",
+        "-m",
+        "--reverse",
+        "--raw",
+        "--no-abbrev",
+        "--no-renames",
+        "--format=%x1e",
+        &range,
+        "--",
+        path,
+    ]);
+    let zero = |id: &str| id.bytes().all(|b| b == b'0');
+    let mut ids: Vec<Option<String>> = Vec::new();
+    for entry in changed.split('\u{1e}') {
+        for l in entry.lines().filter(|l| l.starts_with(':')) {
+            let (meta, p) = l.split_once('\t').unwrap();
+            if p != path {
+                continue;
+            }
+            let f: Vec<&str> = meta.split(' ').collect();
+            if ids.is_empty() {
+                ids.push((!zero(f[2])).then(|| f[2].to_string()));
+            }
+            ids.push((!zero(f[3])).then(|| f[3].to_string()));
+        }
+    }
+    if ids.len() > MAX_VERSIONS {
+        ids.drain(..ids.len() - MAX_VERSIONS);
+    }
+    let versions = ids
+        .iter()
+        .map(|id| {
+            let id = id.as_ref()?;
+            let body = Command::new("git")
+                .arg("--git-dir")
+                .arg(repo)
+                .args(["cat-file", "-p", id])
+                .output()
+                .unwrap();
+            let kind = run(&["cat-file", "-t", id]);
+            (kind.trim() == "blob" && body.stdout.len() <= MAX_VERSION_BYTES)
+                .then(|| String::from_utf8(body.stdout).ok())
+                .flatten()
+        })
+        .collect();
+    FileHistory {
+        commits: rows.len(),
+        seconds: time(newest).saturating_sub(time(oldest)),
+        versions,
+    }
+}
+
+/// A repository with what a first-parent file history must get right: merges whose first
+/// parent differs from the merged branch, a file deleted and created again, a mode change
+/// alone, a file that becomes a directory, and a root commit that creates the file.
+fn tricky_history(dir: &Path) -> PathBuf {
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let mut clock = 1_700_000_000u64;
+    let mut commit = |msg: &str| {
+        clock += 3_600;
+        let date = format!("{clock} +0000");
+        let o = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["commit", "-q", "--allow-empty", "-m", msg])
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let write = |p: &str, t: &str| {
+        let f = dir.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, t).unwrap();
+    };
+    git(&["init", "-q", "-b", "main"]);
+    write("Dockerfile", "FROM a\nARG V=1\n");
+    git(&["add", "-A"]);
+    commit("root creates the Dockerfile");
+    for i in 0..6 {
+        write("notes.txt", &format!("{i}\n"));
+        git(&["add", "-A"]);
+        commit("unrelated");
+    }
+    // a branch changes the Dockerfile; main changes it too; the merge keeps the branch's
+    git(&["checkout", "-q", "-b", "side"]);
+    write("Dockerfile", "FROM a\nARG V=2\n");
+    git(&["add", "-A"]);
+    commit("side bumps V");
+    git(&["checkout", "-q", "main"]);
+    write("Dockerfile", "FROM a\nARG V=3\n");
+    git(&["add", "-A"]);
+    commit("main bumps V");
+    git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-X",
+        "theirs",
+        "-m",
+        "merge side",
+        "side",
+    ]);
+    // a merge that brings nothing new for the Dockerfile
+    git(&["checkout", "-q", "-b", "side2"]);
+    write("other.txt", "x\n");
+    git(&["add", "-A"]);
+    commit("side2");
+    git(&["checkout", "-q", "main"]);
+    git(&["merge", "-q", "--no-ff", "-m", "merge side2", "side2"]);
+    // deleted, then back; a mode change alone; then a directory of that name
+    git(&["rm", "-q", "Dockerfile"]);
+    commit("delete");
+    write("Dockerfile", "FROM a\nARG V=4\n");
+    git(&["add", "-A"]);
+    commit("back");
+    git(&["update-index", "--chmod=+x", "Dockerfile"]);
+    commit("mode only");
+    for i in 0..4 {
+        write("notes.txt", &format!("more {i}\n"));
+        git(&["add", "-A"]);
+        commit("unrelated");
+    }
+    git(&["rm", "-q", "Dockerfile"]);
+    write("Dockerfile/inner", "x\n");
+    git(&["add", "-A"]);
+    commit("a directory now");
+    dir.join(".git")
+}
+
+#[test]
+fn file_history_reads_what_git_log_says() {
+    use cachebust::adapters::git::GitRepo;
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("tricky");
+    std::fs::create_dir_all(&work).unwrap();
+    let tricky = tricky_history(&work);
+    let moby = {
+        let dir = tmp.path().join("moby.git");
+        let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/corpus/moby-buildkit.bundle");
+        let o = Command::new("git")
+            .args(["clone", "-q", "--bare"])
+            .arg(bundle)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        dir
+    };
+    let revs = |repo: &Path| -> Vec<String> {
+        let all: Vec<String> = git_lines(repo, &["rev-list", "--first-parent", "HEAD"])
+            .into_iter()
+            .collect();
+        let ordered = Command::new("git")
+            .arg("--git-dir")
+            .arg(repo)
+            .args(["rev-list", "--first-parent", "HEAD"])
+            .output()
+            .unwrap();
+        let ordered: Vec<String> = String::from_utf8_lossy(&ordered.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(all.len(), ordered.len());
+        ordered
+    };
+    let cases: [(&Path, &Path, &[&str]); 2] = [
+        (
+            &work,
+            &tricky,
+            &["Dockerfile", "notes.txt", "other.txt", "missing"],
+        ),
+        (
+            &moby,
+            &moby,
+            &[
+                "Dockerfile",
+                "frontend/dockerfile/cmd/dockerfile-frontend/Dockerfile",
+                "go.mod",
+                "frontend",
+                "no/such/file",
+            ],
+        ),
+    ];
+    let mut compared = 0;
+    let mut expected = std::collections::HashMap::new();
+    for (open, repo, paths) in cases {
+        let commits = revs(repo);
+        // every commit of the tricky history; a spread of the real one, newest first and then
+        // oldest first through one reader (what it keeps from one call must not change another)
+        let picked: Vec<&String> = if commits.len() < 40 {
+            commits.iter().collect()
+        } else {
+            commits.iter().step_by(23).collect()
+        };
+        for order in [false, true] {
+            let reader = GitRepo::open(open).unwrap();
+            let mut seq = picked.clone();
+            if order {
+                seq.reverse();
+            }
+            for rev in seq {
+                for path in paths.iter() {
+                    for limit in [300, 5] {
+                        let ours = reader.file_history(rev, path, limit).unwrap();
+                        let theirs = expected
+                            .entry((rev.clone(), path.to_string(), limit))
+                            .or_insert_with(|| file_history_by_git_log(repo, rev, path, limit));
+                        assert_eq!(
+                            &ours,
+                            theirs,
+                            "{} at {rev}, {path}, limit {limit}",
+                            repo.display()
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 300, "{compared}");
+}

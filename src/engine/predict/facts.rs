@@ -191,9 +191,11 @@ pub(super) fn absent_tested_files(
         return Vec::new();
     };
     let mut out = Vec::new();
-    let tested = ctx.kept.get_or(crate::engine::memo::Kind::Tested, &vx.detail.text, || {
-        std::sync::Arc::new(crate::engine::cost::tested_files(&vx.detail.text))
-    });
+    let tested = ctx
+        .kept
+        .get_or(crate::engine::memo::Kind::Tested, &vx.detail.text, || {
+            std::sync::Arc::new(crate::engine::cost::tested_files(&vx.detail.text))
+        });
     for f in tested.iter().cloned() {
         if f.contains('$') || f.contains('*') || f.is_empty() {
             continue;

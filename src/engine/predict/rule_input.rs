@@ -134,14 +134,12 @@ impl<'a> SharedReads<'a> {
                 let Some(text) = input.dockerfile.as_ref().and_then(|t| t.text()) else {
                     continue;
                 };
-                let reads = texts
-                    .entry(b.dockerfile.as_str())
-                    .or_insert_with(|| {
-                        self.kept
-                            .get_or(crate::engine::memo::Kind::Reads, text, || {
-                                std::sync::Arc::new((self.reads)(text))
-                            })
-                    });
+                let reads = texts.entry(b.dockerfile.as_str()).or_insert_with(|| {
+                    self.kept
+                        .get_or(crate::engine::memo::Kind::Reads, text, || {
+                            std::sync::Arc::new((self.reads)(text))
+                        })
+                });
                 let e = map.entry(Self::ignore_file(b, input)).or_default();
                 e.extend(reads.iter().map(|p| Read {
                     dockerfile: b.dockerfile.clone(),
