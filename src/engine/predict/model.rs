@@ -12,7 +12,7 @@ use crate::engine::dockerfile::Dockerfile;
 use crate::engine::ignore::Matcher;
 use crate::engine::input::EngineKind;
 use crate::engine::report::{Cause, Confidence, DockerfileReport, Note};
-use crate::engine::tree::{ChangeSet, Listing, Needs, Side};
+use crate::engine::tree::{ChangeSet, Listing, Needs};
 
 pub struct Ctx<'a> {
     pub engine: EngineKind,
@@ -68,7 +68,6 @@ pub struct SideSim {
     /// The canonical record id of every vertex (`canonical_ids`), kept with the simulation.
     pub canon: Vec<VId>,
     pub ignore: IgnoreInfo,
-    pub side: Side,
     /// What the cost facts read of the side's own texts (`facts::Skeleton`), made the first
     /// time a prediction asks: the simulation is remembered by its texts (`Kind::Side`), so the
     /// commits and fix measurements that share it share this too.

@@ -132,9 +132,10 @@ pub(super) type KeptSide = std::sync::Arc<(
 
 /// What a side's simulation depends on, as one text: the engine and builder, the Dockerfile's
 /// path and context (they name the ignore file in effect), the side's Dockerfile and ignore
-/// texts, its build args and target, and whether it is the head (only the head reports
-/// diagnostics). Each part is written with its length first, so no two inputs share a key.
-pub(super) fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput, which: Side) -> String {
+/// texts, its build args and target. Not which side it is: the simulation is the same, and
+/// a commit's head is the next commit's base. Each part is written with its length first, so no
+/// two inputs share a key.
+pub(super) fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput) -> String {
     use std::fmt::Write;
     let mut k = String::new();
     let mut part = |s: &str| {
@@ -146,7 +147,6 @@ pub(super) fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput, whic
     } else {
         ""
     });
-    part(if which == Side::Head { "head" } else { "base" });
     part(&build.dockerfile);
     part(&build.context);
     for t in [
@@ -184,24 +184,29 @@ pub(super) fn simulate_side(
     // `side_key`): `history` predicts each commit against its parent, so a commit's head is the
     // next commit's base; the rounds of one call that ask for more of the tree, the builds
     // sharing a Dockerfile and the re-predictions of a fix ask for the same sides again
-    let key = side_key(ctx, build, side, which);
+    let key = side_key(ctx, build, side);
     let kept: KeptSide = ctx.kept.get_or(Memoized::Side, &key, || {
         let mut d = Vec::new();
-        let r = simulate_one(ctx, build, side, which, &mut d).map(std::sync::Arc::new);
+        let r = simulate_one(ctx, build, side, &mut d).map(std::sync::Arc::new);
         std::sync::Arc::new((r, d))
     });
-    diags.extend(kept.1.iter().cloned());
+    // only the head reports what is wrong with its texts
+    if which == Side::Head {
+        diags.extend(kept.1.iter().cloned());
+    }
     kept.0.clone()
 }
 
+/// One side simulated, with the diagnostics its texts give (what the head reports).
 pub(super) fn simulate_one(
     ctx: &Ctx<'_>,
     build: &BuildInput,
     side: &SideInput,
-    which: Side,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<SideSim, BaseProblem> {
-    let report = which == Side::Head;
+    // every side is simulated as the head would be: the memo keeps the diagnostics, and
+    // `simulate_side` drops them for a base
+    let report = true;
     let text = dockerfile_text(side, report, diags)?;
     let df = dockerfile::parse(text);
     if report {
@@ -254,7 +259,6 @@ pub(super) fn simulate_one(
         df,
         sim,
         ignore,
-        side: which,
         skeleton: Default::default(),
         step_keys: Default::default(),
     })
