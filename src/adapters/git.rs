@@ -534,6 +534,7 @@ impl GitRepo {
             commits: rows.len(),
             seconds,
             versions,
+            ids,
         })
     }
 

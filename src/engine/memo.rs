@@ -44,6 +44,9 @@ pub enum Kind {
     /// The ARG and ENV values a Dockerfile version declares (`volatility`): a history window of
     /// up to 300 versions, replayed for every commit.
     Declarations,
+    /// The same, by the git blob id of a version (`volatility`): a window's versions are looked
+    /// up by id, not by their whole texts.
+    BlobDeclarations,
     /// A `.dockerignore` compiled (`ignore`): 1,000 patterns are 1,000 regular expressions.
     Ignore,
     /// A regular expression compiled (`ignore`: CB002's trial matchers add a pattern or two).
@@ -53,13 +56,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 9] = [
+    const ALL: [Kind; 10] = [
         Kind::Side,
         Kind::Commands,
         Kind::Tested,
         Kind::Reads,
         Kind::RunModel,
         Kind::Declarations,
+        Kind::BlobDeclarations,
         Kind::Ignore,
         Kind::Regex,
         Kind::Yaml,
@@ -73,6 +77,7 @@ impl Kind {
             Kind::Reads => 256,
             Kind::RunModel => 1024,
             Kind::Declarations => 1024,
+            Kind::BlobDeclarations => 1024,
             Kind::Ignore => 16,
             Kind::Regex => 512,
             Kind::Yaml => 96,

@@ -601,6 +601,7 @@ mod tests {
                         commits: 20,
                         seconds: 20 * 86_400,
                         versions,
+                        ids: Vec::new(),
                     };
                     (format!("{n}/Dockerfile"), Some(h))
                 })

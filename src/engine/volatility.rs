@@ -19,6 +19,9 @@ pub struct FileHistory {
     pub seconds: u64,
     /// The file's text after each commit that changed it, oldest first (`None`: absent then).
     pub versions: Vec<Option<String>>,
+    /// Each version's git blob id, where the reader knows it (as many as `versions`, or none):
+    /// what `history_changes` remembers a version's declarations by, instead of its whole text.
+    pub ids: Vec<Option<String>>,
 }
 
 /// Most versions of a file read, and the largest text parsed (the newest are kept).
@@ -97,10 +100,11 @@ fn declarations(memo: &Memo, text: &str) -> Declarations {
     })
 }
 
-/// The values `name` is given in a Dockerfile text: each `ARG name=…` default and `ENV name=…`
-/// value as written, in file order (`None`: the file does not parse or does not declare it).
-fn declared_values(memo: &Memo, text: &str, name: &str) -> Option<Vec<Option<String>>> {
-    declarations(memo, text)?.get(name).cloned()
+/// [`declarations`] of a version git names `id` (a blob id names one text): remembered by the
+/// id, so a window of 300 versions costs 300 short lookups rather than hashing 300 texts again
+/// for every commit, build and variable.
+fn declarations_of_blob(memo: &Memo, id: &str, text: &str) -> Declarations {
+    memo.get_or(Memoized::BlobDeclarations, id, || declarations(memo, text))
 }
 
 /// How often `name`'s declared value changed over `history`, the head's text (`head`, the
@@ -111,25 +115,37 @@ pub fn history_changes(
     head: Option<&str>,
     name: &str,
 ) -> Volatility {
-    let mut versions: Vec<Option<&str>> = history
+    let ids = |i: usize| {
+        (history.ids.len() == history.versions.len())
+            .then(|| history.ids[i].as_deref())
+            .flatten()
+    };
+    let mut versions: Vec<(Option<&str>, Option<&str>)> = history
         .versions
         .iter()
+        .enumerate()
         .rev()
         .take(MAX_VERSIONS)
-        .map(Option::as_deref)
+        .map(|(i, v)| (v.as_deref(), ids(i)))
         .collect();
     versions.reverse();
     let mut commits = history.commits;
     if let Some(h) = head {
-        if versions.last().copied().flatten() != Some(h) {
-            versions.push(Some(h));
+        if versions.last().and_then(|v| v.0) != Some(h) {
+            versions.push((Some(h), None));
             commits += 1;
         }
     }
     let mut changes = 0;
     let mut last: Option<Vec<Option<String>>> = None;
-    for v in versions {
-        let now = v.and_then(|t| declared_values(memo, t, name));
+    for (v, id) in versions {
+        let now = v.and_then(|t| {
+            let d = match id {
+                Some(id) => declarations_of_blob(memo, id, t),
+                None => declarations(memo, t),
+            };
+            d?.get(name).cloned()
+        });
         if let (Some(a), Some(b)) = (&last, &now) {
             if a != b {
                 changes += 1;
@@ -184,6 +200,7 @@ mod tests {
             commits,
             seconds: 0,
             versions: versions.iter().map(|v| Some(v.to_string())).collect(),
+            ids: Vec::new(),
         }
     }
 

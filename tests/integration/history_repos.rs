@@ -416,6 +416,7 @@ fn file_history_by_git_log(
         commits: rows.len(),
         seconds: time(newest).saturating_sub(time(oldest)),
         versions,
+        ids,
     }
 }
 
