@@ -172,8 +172,11 @@ pub struct GitRepo {
     commits: Mutex<Generations<String, CommitRow>>,
     /// The entry of a path at a commit, by (path, commit): `file_history` compares each commit
     /// of its window with its first parent, and the next commit's window is the same but one.
-    path_at: Mutex<Generations<(String, String), Option<(u32, String)>>>,
+    path_at: Mutex<Generations<(String, String), PathEntry>>,
 }
+
+/// The (mode, id) of a non-directory entry at a path, `None` when there is none.
+type PathEntry = Option<(u32, String)>;
 
 /// A commit on a first-parent chain: its root tree, first parent and committer time.
 #[derive(Debug, Clone)]
@@ -617,12 +620,7 @@ impl GitRepo {
     }
 
     /// The (mode, id) of the non-directory entry at `path` in `commit`'s tree `tree`.
-    fn path_entry(
-        &self,
-        path: &str,
-        commit: &str,
-        tree: &str,
-    ) -> Result<Option<(u32, String)>, SourceError> {
+    fn path_entry(&self, path: &str, commit: &str, tree: &str) -> Result<PathEntry, SourceError> {
         let key = (path.to_string(), commit.to_string());
         if let Some(e) = lock(&self.path_at).get(&key) {
             return Ok(e);
