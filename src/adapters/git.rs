@@ -500,25 +500,23 @@ impl GitRepo {
         // the one at the first parent (a root commit creates what it holds), as `git log
         // --first-parent -m --raw -- <path>` lists them
         let mut ids: Vec<Option<String>> = Vec::new();
+        // each row's first parent is the row after it; the oldest row's is read on its own
+        let mut old = match &oldest.1.parent {
+            Some(p) => match self.row_of(p, &run)? {
+                Some(r) => self.path_entry(path, p, &r.tree)?,
+                None => None,
+            },
+            None => None,
+        };
         for (commit, row) in rows.iter().rev() {
             let new = self.path_entry(path, commit, &row.tree)?;
-            let old = match &row.parent {
-                Some(p) => {
-                    let tree = self.row_of(p, &run)?.map(|r| r.tree);
-                    match tree {
-                        Some(t) => self.path_entry(path, p, &t)?,
-                        None => None,
-                    }
+            if old != new {
+                if ids.is_empty() {
+                    ids.push(old.map(|(_, oid)| oid));
                 }
-                None => None,
-            };
-            if old == new {
-                continue;
+                ids.push(new.clone().map(|(_, oid)| oid));
             }
-            if ids.is_empty() {
-                ids.push(old.map(|(_, oid)| oid));
-            }
-            ids.push(new.map(|(_, oid)| oid));
+            old = new;
         }
         if ids.len() > MAX_VERSIONS {
             ids.drain(..ids.len() - MAX_VERSIONS);

@@ -74,37 +74,43 @@ fn declarations(memo: &Memo, text: &str) -> Declarations {
     if text.len() > MAX_VERSION_BYTES {
         return None;
     }
-    memo.get_or(Memoized::Declarations, text, || {
-        let df = super::dockerfile::parse(text);
-        if !df.ok {
-            return None;
-        }
-        let mut out: std::collections::BTreeMap<String, Vec<Option<String>>> =
-            std::collections::BTreeMap::new();
-        for i in &df.instructions {
-            match (&i.kind, &i.body) {
-                (Kind::Arg, Body::Arg(a)) => {
-                    for (n, v) in a {
-                        out.entry(n.clone()).or_default().push(v.clone());
-                    }
+    memo.get_or(Memoized::Declarations, text, || read_declarations(text))
+}
+
+/// [`declarations`] read from the text (no memo).
+fn read_declarations(text: &str) -> Declarations {
+    let df = super::dockerfile::parse(text);
+    if !df.ok {
+        return None;
+    }
+    let mut out: std::collections::BTreeMap<String, Vec<Option<String>>> =
+        std::collections::BTreeMap::new();
+    for i in &df.instructions {
+        match (&i.kind, &i.body) {
+            (Kind::Arg, Body::Arg(a)) => {
+                for (n, v) in a {
+                    out.entry(n.clone()).or_default().push(v.clone());
                 }
-                (Kind::Env, Body::Pairs(p)) => {
-                    for (n, v) in p {
-                        out.entry(n.clone()).or_default().push(Some(v.clone()));
-                    }
-                }
-                _ => {}
             }
+            (Kind::Env, Body::Pairs(p)) => {
+                for (n, v) in p {
+                    out.entry(n.clone()).or_default().push(Some(v.clone()));
+                }
+            }
+            _ => {}
         }
-        Some(std::sync::Arc::new(out))
-    })
+    }
+    Some(std::sync::Arc::new(out))
 }
 
 /// [`declarations`] of a version git names `id` (a blob id names one text): remembered by the
 /// id, so a window of 300 versions costs 300 short lookups rather than hashing 300 texts again
 /// for every commit, build and variable.
 fn declarations_of_blob(memo: &Memo, id: &str, text: &str) -> Declarations {
-    memo.get_or(Memoized::BlobDeclarations, id, || declarations(memo, text))
+    if text.len() > MAX_VERSION_BYTES {
+        return None;
+    }
+    memo.get_or(Memoized::BlobDeclarations, id, || read_declarations(text))
 }
 
 /// How often `name`'s declared value changed over `history`, the head's text (`head`, the

@@ -49,7 +49,6 @@ pub(super) fn ignore_info(
     side: &SideInput,
     flavor: Flavor,
     diags: &mut Vec<Diagnostic>,
-    report_errors: bool,
 ) -> IgnoreInfo {
     let df_ignore = format!("{}.dockerignore", build.dockerfile);
     let ctx_ignore = if build.context.is_empty() {
@@ -64,7 +63,7 @@ pub(super) fn ignore_info(
     };
     let patterns = match text {
         Some(FileText::Text(t)) => {
-            if let (true, Some(line)) = (report_errors, crate::engine::ignore::line_past_limit(t)) {
+            if let Some(line) = crate::engine::ignore::line_past_limit(t) {
                 diags.push(Diagnostic {
                     line,
                     severity: Severity::Error,
@@ -78,25 +77,21 @@ pub(super) fn ignore_info(
             crate::engine::ignore::read_patterns(t)
         }
         Some(FileText::Binary(why)) => {
-            if report_errors {
-                diags.push(Diagnostic {
-                    line: why.line(),
-                    severity: Severity::Error,
-                    message: format!("not a text file: {}", why.describe()),
-                    file: file.clone(),
-                });
-            }
+            diags.push(Diagnostic {
+                line: why.line(),
+                severity: Severity::Error,
+                message: format!("not a text file: {}", why.describe()),
+                file: file.clone(),
+            });
             Vec::new()
         }
         Some(FileText::Unreadable(m)) => {
-            if report_errors {
-                diags.push(Diagnostic {
-                    line: 0,
-                    severity: Severity::Error,
-                    message: format!("cannot be read: {m}"),
-                    file: file.clone(),
-                });
-            }
+            diags.push(Diagnostic {
+                line: 0,
+                severity: Severity::Error,
+                message: format!("cannot be read: {m}"),
+                file: file.clone(),
+            });
             Vec::new()
         }
         None => Vec::new(),
@@ -104,16 +99,14 @@ pub(super) fn ignore_info(
     let matcher = match Matcher::new_in(memo, &patterns, flavor) {
         Ok(m) => Some(m),
         Err(e) => {
-            if report_errors {
-                diags.push(Diagnostic {
-                    line: text
-                        .and_then(FileText::text)
-                        .map_or(0, |t| crate::engine::ignore::error_line(t, &e)),
-                    severity: Severity::Error,
-                    message: format!("{e}; the build fails while sending the context"),
-                    file: file.clone(),
-                });
-            }
+            diags.push(Diagnostic {
+                line: text
+                    .and_then(FileText::text)
+                    .map_or(0, |t| crate::engine::ignore::error_line(t, &e)),
+                severity: Severity::Error,
+                message: format!("{e}; the build fails while sending the context"),
+                file: file.clone(),
+            });
             None
         }
     };
@@ -204,23 +197,20 @@ pub(super) fn simulate_one(
     side: &SideInput,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<SideSim, BaseProblem> {
-    // every side is simulated as the head would be: the memo keeps the diagnostics, and
-    // `simulate_side` drops them for a base
-    let report = true;
-    let text = dockerfile_text(side, report, diags)?;
+    // every side's diagnostics are collected: the memo keeps them, and `simulate_side` drops
+    // them for a base
+    let text = dockerfile_text(side, diags)?;
     let df = dockerfile::parse(text);
-    if report {
-        for d in &df.diagnostics {
-            diags.push(Diagnostic {
-                line: d.line,
-                severity: d.severity,
-                message: d.message.clone(),
-                file: None,
-            });
-        }
+    for d in &df.diagnostics {
+        diags.push(Diagnostic {
+            line: d.line,
+            severity: d.severity,
+            message: d.message.clone(),
+            file: None,
+        });
     }
     let sem = semantics(ctx.engine, &df, ctx.config.builder.merge_op());
-    if report && sem.frontend == Frontend::V0_8 {
+    if sem.frontend == Frontend::V0_8 {
         legacy_heredocs(text, &df, diags);
     }
     let flavor = if ctx.engine == EngineKind::Docker2010 {
@@ -228,7 +218,7 @@ pub(super) fn simulate_one(
     } else {
         Flavor::Current
     };
-    let ignore = ignore_info(ctx.kept, build, side, flavor, diags, report);
+    let ignore = ignore_info(ctx.kept, build, side, flavor, diags);
     let sim = sim::simulate(&sim::SideSpec {
         df: &df,
         build_args: &side.build_args,
@@ -236,19 +226,17 @@ pub(super) fn simulate_one(
         sem,
         context: &build.context,
     });
-    if report {
-        diags.extend(sim.diagnostics.iter().cloned());
-        if sim.target_missing {
-            diags.push(Diagnostic {
-                line: 0,
-                severity: Severity::Error,
-                message: format!(
-                    "target stage {:?} could not be found",
-                    side.target.clone().unwrap_or_default()
-                ),
-                file: None,
-            });
-        }
+    diags.extend(sim.diagnostics.iter().cloned());
+    if sim.target_missing {
+        diags.push(Diagnostic {
+            line: 0,
+            severity: Severity::Error,
+            message: format!(
+                "target stage {:?} could not be found",
+                side.target.clone().unwrap_or_default()
+            ),
+            file: None,
+        });
     }
     if !df.ok {
         return Err(BaseProblem::NotBuildable);
@@ -267,7 +255,6 @@ pub(super) fn simulate_one(
 /// The side's Dockerfile text, or why it has none (on the head, a diagnostic says why).
 fn dockerfile_text<'s>(
     side: &'s SideInput,
-    report: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Result<&'s str, BaseProblem> {
     let (line, message) = match &side.dockerfile {
@@ -279,14 +266,12 @@ fn dockerfile_text<'s>(
         ),
         Some(FileText::Unreadable(m)) => (0, format!("cannot read the Dockerfile: {m}")),
     };
-    if report {
-        diags.push(Diagnostic {
-            line,
-            severity: Severity::Error,
-            message,
-            file: None,
-        });
-    }
+    diags.push(Diagnostic {
+        line,
+        severity: Severity::Error,
+        message,
+        file: None,
+    });
     Err(BaseProblem::NotBuildable)
 }
 
