@@ -88,6 +88,7 @@ const TEXT_BYTES_PER_GENERATION: usize = 4 << 20;
 /// `weight`) it becomes the previous one and the one before is dropped. An entry read from the
 /// previous generation moves back into the current one, so what is in use survives every
 /// turnover. An entry heavier than a quarter of the limit is not kept.
+#[derive(Clone)]
 struct Generations<K, V> {
     current: HashMap<K, V>,
     previous: HashMap<K, V>,
@@ -252,6 +253,22 @@ impl GitRepo {
             commits: Mutex::new(Generations::new(ROWS_PER_GENERATION, one)),
             path_at: Mutex::new(Generations::new(ROWS_PER_GENERATION, one)),
         }))
+    }
+
+    /// A second handle on the same repository, with an object reader of its own (for another
+    /// thread) and the first-parent rows this one has learned (`first_parent` read them for the
+    /// whole range; every thread's `file_history` walks the same chain).
+    pub fn sibling(&self) -> Arc<GitRepo> {
+        Arc::new(GitRepo {
+            top: self.top.clone(),
+            hash_len: self.hash_len,
+            cat: Mutex::new(None),
+            trees: Mutex::new(Generations::new(TREES_PER_GENERATION, one)),
+            found: Mutex::new(Generations::new(TREES_PER_GENERATION, one)),
+            texts: Mutex::new(Generations::new(TEXT_BYTES_PER_GENERATION, text_bytes)),
+            commits: Mutex::new(lock(&self.commits).clone()),
+            path_at: Mutex::new(Generations::new(ROWS_PER_GENERATION, one)),
+        })
     }
 
     /// Whether the object database holds this commit (a shallow clone may not).
@@ -540,7 +557,8 @@ impl GitRepo {
     }
 
     /// Up to `limit` commits of the first-parent chain from `rev`, newest first, each with its
-    /// id: from what earlier calls learned, and one `git log` from the first commit not known.
+    /// id: from what earlier calls learned, and one `git log` of `limit` rows from the first
+    /// commit not known.
     fn first_parent_rows(
         &self,
         rev: &str,
@@ -560,8 +578,12 @@ impl GitRepo {
                     rows.push((c, row));
                 }
                 None => {
-                    let read = self.log_rows(&c, limit - rows.len(), run)?;
-                    rows.extend(read);
+                    // a whole window's worth from here, not only what is missing: the next
+                    // call (one commit older) then finds its rows known instead of
+                    // spawning `git log` for each commit of a history
+                    let need = limit - rows.len();
+                    let read = self.log_rows(&c, need.max(limit), run)?;
+                    rows.extend(read.into_iter().take(need));
                     break;
                 }
             }
@@ -1269,7 +1291,8 @@ impl GitTree {
     }
 }
 
-/// First-parent history of a repository read with `git log`.
+/// First-parent history of a repository read with `git log`; each commit's tree, first parent
+/// and time are remembered for `file_history`, whose windows walk the same chain.
 pub fn first_parent(
     repo: &GitRepo,
     span: &crate::ports::HistorySpan,
@@ -1280,7 +1303,7 @@ pub fn first_parent(
         "--first-parent",
         "--reverse",
         "-z",
-        "--format=%H%x1f%P%x1f%s",
+        "--format=%H%x1f%P%x1f%T%x1f%ct%x1f%s",
     ]);
     match span {
         crate::ports::HistorySpan::Range(r) => {
@@ -1310,13 +1333,22 @@ pub fn first_parent(
         .filter(|r| !r.is_empty())
         .filter_map(|r| {
             let t = String::from_utf8_lossy(r);
-            let mut f = t.trim_start_matches('\n').splitn(3, '\u{1f}');
+            let mut f = t.trim_start_matches('\n').splitn(5, '\u{1f}');
             let commit = f.next()?.to_string();
             let parent = f
                 .next()
                 .and_then(|p| p.split(' ').next())
                 .filter(|p| !p.is_empty())
                 .map(str::to_string);
+            // the rows `file_history` walks, known now instead of read again per commit
+            if let (Some(tree), Some(time)) = (f.next(), f.next()) {
+                let row = CommitRow {
+                    tree: tree.to_string(),
+                    parent: parent.clone(),
+                    time: time.parse().unwrap_or(0),
+                };
+                lock(&repo.commits).insert(commit.clone(), row);
+            }
             Some(crate::ports::CommitInfo {
                 commit,
                 parent,

@@ -260,6 +260,15 @@ impl LocalHistory {
     }
 }
 
+impl LocalHistory {
+    /// Another handle on the same history for another thread (see `GitRepo::sibling`).
+    pub fn sibling(&self) -> LocalHistory {
+        LocalHistory {
+            repo: self.repo.sibling(),
+        }
+    }
+}
+
 impl crate::ports::History for LocalHistory {
     type Pair = LocalRepo;
 

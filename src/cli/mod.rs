@@ -802,11 +802,8 @@ fn write_files(root: &std::path::Path, out: &crate::app::check::FixOutcome) -> R
 const HISTORY_BLOCK: usize = 16;
 
 fn run_history(h: HistoryArgs) -> Result<Exit> {
-    let open = || {
-        crate::adapters::local::LocalHistory::open(&h.repo)
-            .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))
-    };
-    let hist = open()?;
+    let hist = crate::adapters::local::LocalHistory::open(&h.repo)
+        .map_err(|e| anyhow!("--repo {}: {e}", h.repo.display()))?;
     let (span, label) = match (&h.range, h.last) {
         (Some(r), _) => (crate::ports::HistorySpan::Range(r.clone()), r.clone()),
         (None, n) => {
@@ -838,15 +835,12 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     // with its own repository handle and runtime; the blocks are folded in commit order
     let plan = crate::shell::blocks::Plan::new(HISTORY_BLOCK, jobs);
     let mut fold = crate::app::history::Fold::default();
-    let first = std::sync::Mutex::new(Some(hist));
     crate::shell::blocks::run(
         commits.len(),
         plan,
         || -> Result<_> {
-            let hist = match first.lock().ok().and_then(|mut f| f.take()) {
-                Some(h) => h,
-                None => open()?,
-            };
+            // its own object reader; the commit rows `commits` read come along
+            let hist = hist.sibling();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
