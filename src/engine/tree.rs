@@ -204,6 +204,46 @@ impl Listing {
         )
     }
 
+    /// The entries below directory `dir` (`""` = everything) fewer than `depth` levels down
+    /// (1: its children), if loaded, in path order. Deeper subtrees are skipped by seeking,
+    /// not walked: a context's top two levels, not the whole repository below it.
+    pub fn shallow(&self, dir: &str, depth: usize) -> Lookup<Vec<(&str, &Entry)>> {
+        if !(self.complete.contains("")
+            || self.complete.contains(dir)
+            || self.covered_by_ancestor(dir))
+        {
+            return Lookup::Missing;
+        }
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut out = Vec::new();
+        let mut from = prefix.clone();
+        loop {
+            let mut skip_to = None;
+            for (k, v) in self.entries.range(from..) {
+                let Some(rel) = k.strip_prefix(&prefix) else {
+                    break;
+                };
+                match rel.match_indices('/').nth(depth.max(1) - 1) {
+                    None => out.push((k.as_str(), v)),
+                    // every path below `rel[..i]/` sorts before `rel[..i]0` ('0' follows '/')
+                    Some((i, _)) => {
+                        skip_to = Some(format!("{prefix}{}0", &rel[..i]));
+                        break;
+                    }
+                }
+            }
+            match skip_to {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Lookup::Loaded(out)
+    }
+
     fn covered_by_ancestor(&self, dir: &str) -> bool {
         let mut p = dir;
         while let Some(i) = p.rfind('/') {
@@ -521,6 +561,48 @@ mod tests {
             mode: 0o644,
             id: id.into(),
             size: None,
+        }
+    }
+
+    /// `shallow` skips deep subtrees by seeking; it must return exactly what filtering `under`
+    /// by depth returns, including names that sort between a directory and its children
+    /// (`a/b-x`, `a/b.txt` before `a/b/…`; `a/b0` after).
+    #[test]
+    fn shallow_is_under_cut_at_a_depth() {
+        let paths = [
+            "a",
+            "a/b",
+            "a/b-x",
+            "a/b.txt",
+            "a/b/c",
+            "a/b/c/d.csproj",
+            "a/b/e.csproj",
+            "a/b0",
+            "a/b0/x",
+            "a/c.csproj",
+            "ab",
+            "ab/x",
+            "x.sln",
+            "z/y/x/w",
+        ];
+        let l = Listing::complete(paths.iter().map(|p| (p.to_string(), f(p))));
+        for dir in ["", "a", "a/b", "ab", "z", "missing"] {
+            for depth in 1..=4 {
+                let Lookup::Loaded(all) = l.under(dir) else {
+                    panic!("loaded")
+                };
+                let prefix = format!("{dir}/");
+                let want: Vec<&str> = all
+                    .iter()
+                    .map(|(p, _)| *p)
+                    .filter(|p| p.strip_prefix(&prefix).unwrap_or(p).matches('/').count() < depth)
+                    .collect();
+                let Lookup::Loaded(got) = l.shallow(dir, depth) else {
+                    panic!("loaded")
+                };
+                let got: Vec<&str> = got.iter().map(|(p, _)| *p).collect();
+                assert_eq!(got, want, "dir {dir:?} depth {depth}");
+            }
         }
     }
 

@@ -437,9 +437,11 @@ pub(super) fn copy_bytes(
 }
 
 /// Bytes of the files under a directory source that reach the build, and whether the listing
-/// knew every size.
+/// knew every size. The total is only read when every size is known, so the walk stops at the
+/// first file that reaches the build without one (a git listing knows no size: before, a
+/// repository-wide `COPY . .` matched every file against the ignore file for nothing).
 pub(super) fn dir_bytes(ctx: &Ctx<'_>, context: &str, path: &str, head: &SideSim) -> (u64, bool) {
-    let (mut total, mut known) = (0, true);
+    let mut total = 0;
     match ctx.head_tree.under(path) {
         crate::engine::tree::Lookup::Loaded(entries) => {
             for (p, e) in entries {
@@ -448,12 +450,12 @@ pub(super) fn dir_bytes(ctx: &Ctx<'_>, context: &str, path: &str, head: &SideSim
                 {
                     match e.size {
                         Some(s) => total += s,
-                        None => known = false,
+                        None => return (0, false),
                     }
                 }
             }
         }
-        crate::engine::tree::Lookup::Missing => known = false,
+        crate::engine::tree::Lookup::Missing => return (0, false),
     }
-    (total, known)
+    (total, true)
 }

@@ -308,19 +308,19 @@ fn manifests_present(
             // e.g. *.csproj: needs a listing of the directory
             if let Some(t) = ctx.tree {
                 let dir = ctx.in_context(base);
-                match t.under(&dir) {
+                // .NET project files may sit one directory down (`src/App/App.csproj`)
+                let depth = if eco.name == "dotnet" && *m != "*.sln" {
+                    2
+                } else {
+                    1
+                };
+                match t.shallow(&dir, depth) {
                     crate::engine::tree::Lookup::Loaded(entries) => {
                         let suffix = m.trim_start_matches('*');
-                        // .NET project files may sit one directory down (`src/App/App.csproj`)
-                        let depth = if eco.name == "dotnet" && *m != "*.sln" {
-                            2
-                        } else {
-                            1
-                        };
+                        let prefix = format!("{dir}/");
                         for (p, _) in entries {
-                            let rel = p.strip_prefix(&format!("{dir}/")).unwrap_or(p);
-                            if rel.matches('/').count() < depth
-                                && rel.ends_with(suffix)
+                            let rel = p.strip_prefix(&prefix).unwrap_or(p);
+                            if rel.ends_with(suffix)
                                 && !rel.split('/').any(|s| matches!(s, "bin" | "obj"))
                                 && !names.iter().any(|n| n == rel)
                             {
