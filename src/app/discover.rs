@@ -547,7 +547,7 @@ async fn declared<R: RepoSource>(
         if texts.is_empty() {
             continue;
         }
-        let r = bake::resolve(&run.dir, &texts, &run.env, &run.also);
+        let r = bake::resolve_in(memo, &run.dir, &texts, &run.env, &run.also);
         for pr in &r.problems {
             let d = diag(&pr.file, pr.line, pr.error, pr.message.clone());
             if !diags.contains(&d) {

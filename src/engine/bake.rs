@@ -319,6 +319,36 @@ impl Eval<'_> {
 /// `cache-from`/`cache-to`, becomes `key=value,…`).
 const LISTS: &[&str] = &["cache-from", "cache-to", "no-cache-filter", "platforms"];
 
+/// [`resolve`], remembered in `memo` by everything it reads.
+pub fn resolve_in(
+    memo: &crate::engine::Memo,
+    dir: &str,
+    files: &[(String, String)],
+    env: &BTreeMap<String, String>,
+    also: &[String],
+) -> std::sync::Arc<Resolved> {
+    // each part with its length and each list with its count: no text can pass for another
+    let mut key = String::new();
+    let mut part = |s: &str| key.push_str(&format!("{}:{s}", s.len()));
+    part(dir);
+    part(&env.len().to_string());
+    for (k, v) in env {
+        part(k);
+        part(v);
+    }
+    part(&also.len().to_string());
+    for a in also {
+        part(a);
+    }
+    for (p, t) in files {
+        part(p);
+        part(t);
+    }
+    memo.get_or(crate::engine::memo::Kind::Bake, &key, || {
+        std::sync::Arc::new(resolve(dir, files, env, also))
+    })
+}
+
 /// Resolve the bake files of one directory: `files` are (path, text) in bake's order; `env`
 /// overrides variable defaults as the environment does for `docker buildx bake`; `also` are
 /// names (targets, groups, patterns) a caller builds, whatever inherits from them. Everything is

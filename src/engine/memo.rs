@@ -53,10 +53,13 @@ pub enum Kind {
     Regex,
     /// A YAML document read under the budgets (`decl`): a monorepo reads tens per commit.
     Yaml,
+    /// A directory's bake files resolved (`bake::resolve_in`): a history resolves the same
+    /// texts at every commit that changes some other declaration file.
+    Bake,
 }
 
 impl Kind {
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 11] = [
         Kind::Side,
         Kind::Commands,
         Kind::Tested,
@@ -67,6 +70,7 @@ impl Kind {
         Kind::Ignore,
         Kind::Regex,
         Kind::Yaml,
+        Kind::Bake,
     ];
 
     fn capacity(self) -> usize {
@@ -81,6 +85,7 @@ impl Kind {
             Kind::Ignore => 16,
             Kind::Regex => 512,
             Kind::Yaml => 96,
+            Kind::Bake => 32,
         }
     }
 }

@@ -95,7 +95,23 @@ pub struct PathFilter {
     pub event: String,
     pub paths: Vec<String>,
     pub ignore: Vec<String>,
+    /// The patterns compiled, the first time a change is tried against them: a history asks
+    /// the same filter once per commit.
+    pub compiled: CompiledFilter,
 }
+
+/// A filter's compiled patterns (see `compile_filter`), made once; equal whatever it holds (it
+/// follows from the patterns).
+#[derive(Debug, Clone, Default)]
+pub struct CompiledFilter(std::sync::OnceLock<Option<Vec<(bool, regex::Regex)>>>);
+
+impl PartialEq for CompiledFilter {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CompiledFilter {}
 
 /// Why a workflow does not run for a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +164,7 @@ impl PathFilter {
         } else {
             return true;
         };
-        let Some(compiled) = compile_filter(patterns) else {
+        let Some(compiled) = self.compiled.0.get_or_init(|| compile_filter(patterns)) else {
             return true;
         };
         changed.iter().any(|p| {
@@ -260,6 +276,7 @@ fn triggers(doc: &Value) -> Triggers {
             } else {
                 Vec::new()
             },
+            compiled: CompiledFilter::default(),
             ignore: if filtered {
                 patterns(get("paths-ignore"))
             } else {
@@ -1063,12 +1080,14 @@ mod tests {
             event: "pull_request".into(),
             paths: vec!["[z-a]".into()],
             ignore: Vec::new(),
+            compiled: CompiledFilter::default(),
         };
         assert!(f.passes(&["zzz"]));
         let many = PathFilter {
             event: "pull_request".into(),
             paths: (0..10_000).map(|i| format!("p{i}/**")).collect(),
             ignore: Vec::new(),
+            compiled: CompiledFilter::default(),
         };
         assert!(many.passes(&["zzz"]));
     }
