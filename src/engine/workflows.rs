@@ -536,6 +536,8 @@ pub fn read_in(memo: &crate::engine::memo::Memo, path: &str, text: &str) -> Foun
     found
 }
 
+/// Every job's steps: `run:` blocks that build, the checkout and builder a job sets up, and
+/// the build-push and bake steps (`read_build_push`, `read_bake`), in order.
 fn read_jobs(
     path: &str,
     text: &str,
@@ -546,12 +548,6 @@ fn read_jobs(
     let wenv = env_map(doc.get("env"));
     let Some(jobs) = doc.get("jobs").and_then(Value::as_object) else {
         return Ok(());
-    };
-    let default_dir = |v: &Value| {
-        v.get("defaults")
-            .and_then(|d| d.get("run"))
-            .and_then(|r| r.get("working-directory"))
-            .and_then(s)
     };
     let wdefault = default_dir(doc);
     let mut bp_lines = uses_lines(text, "docker/build-push-action").into_iter();
@@ -578,32 +574,21 @@ fn read_jobs(
             let env = Env {
                 layers: [&senv, &jenv, &wenv],
             };
+            let root = checkout.clone().unwrap_or_default();
+            let at = StepAt {
+                job,
+                name: &step_name,
+                root: &root,
+                env: &env,
+            };
             if let Some(run) = st.get("run").and_then(Value::as_str) {
                 if run.contains("build") {
-                    let root = checkout.clone().unwrap_or_default();
                     let wd = st
                         .get("working-directory")
                         .and_then(s)
                         .or_else(|| default_dir(jv))
                         .or_else(|| wdefault.clone());
-                    let from = found.runs.last().map_or(0, |r| r.0 as usize);
-                    let line = run_line(text, run, from).unwrap_or(1);
-                    let over = |exceeded| OverBudget {
-                        line: Some(line),
-                        what: format!("job {job}, {step_name}: run"),
-                        exceeded,
-                    };
-                    let dir = match wd {
-                        None => Some(root.clone()),
-                        Some(w) => {
-                            let (w, unknown) =
-                                resolve_expr(&w, &env, &root, budget).map_err(over)?;
-                            let p = join_clean(&root, &w);
-                            (!unknown && !p.starts_with("..")).then_some(p)
-                        }
-                    };
-                    budget.bytes(run.len()).map_err(over)?;
-                    found.runs.push((line, run.to_string(), dir));
+                    read_run(text, run, wd, &at, found, budget)?;
                 }
                 continue;
             }
@@ -629,331 +614,427 @@ fn read_jobs(
                 );
                 continue;
             }
-            let root = checkout.clone().unwrap_or_default();
-            // a workspace path → a repository path; an absolute path (the runner's `/etc`) or
-            // one that climbs out of the workspace is none, never clamped onto the repository
-            let to_repo = |p: &str| -> Option<String> {
-                let p = inside("", p)?;
-                if root.is_empty() {
-                    Some(p)
-                } else if p == root {
-                    Some(String::new())
-                } else {
-                    p.strip_prefix(&format!("{root}/")).map(str::to_string)
-                }
-            };
-            let problem = |found: &mut Found, line: Option<u32>, error: bool, m: String| {
-                found.problems.push(Problem {
-                    file: path.to_string(),
-                    line,
-                    error,
-                    message: m,
-                })
-            };
-            let step = StepAt {
-                job,
-                name: &step_name,
-                root: &root,
-                env: &env,
-            };
-            // the step's cache options (`driver` is the job's builder so far)
-            let ci_of = |budget: &mut Budget, line: Option<u32>| -> Result<CiSetup, OverBudget> {
-                let mut entries = |k: &str, export: bool| -> Result<Vec<_>, OverBudget> {
-                    let mut out = Vec::new();
-                    for e in lines_list(get(k)) {
-                        let (e, _) = step.expand(budget, line, k, &e)?;
-                        out.extend(parse_entry(&e, export));
-                    }
-                    Ok(out)
-                };
-                let imports = entries("cache-from", false)?;
-                let exports = entries("cache-to", true)?;
-                let mut tags = Vec::new();
-                for t in list(get("tags")) {
-                    tags.push(step.expand(budget, line, "tags", &t)?.0);
-                }
-                Ok(CiSetup {
-                    file: path.to_string(),
-                    job: job.clone(),
-                    step: step_name.clone(),
-                    line,
-                    job_index,
-                    step_index: i,
-                    imports,
-                    exports,
-                    no_cache: truthy(get("no-cache")),
-                    no_cache_filters: list(get("no-cache-filters")),
-                    pull: truthy(get("pull")),
-                    platforms: list(get("platforms")),
-                    driver: driver.clone(),
-                    tags,
-                })
+            let step = |line: Option<u32>| UsesStep {
+                path,
+                at: &at,
+                job_index,
+                index: i,
+                with,
+                driver: driver.clone(),
+                line,
             };
             if uses.starts_with("docker/build-push-action@") {
-                let line = bp_lines.next();
-                let mut expand = |what: &str, v: &str| step.expand(budget, line, what, v);
-                let ctx_raw = get("context").and_then(s);
-                let context = match ctx_raw.as_deref() {
-                    None => Some(String::new()),
-                    Some(c) => {
-                        let (c, unknown) = expand("context", c)?;
-                        if unknown {
-                            problem(
-                                found,
-                                line,
-                                false,
-                                format!(
-                                    "job {job}, {step_name}: context {c} is an expression known only when the workflow runs; the step is not analysed"
-                                ),
-                            );
-                            None
-                        } else if c.contains("://") {
-                            None
-                        } else {
-                            match to_repo(&c).and_then(|r| inside("", &r)) {
-                                Some(r) => Some(r),
-                                None => {
-                                    problem(
-                                        found,
-                                        line,
-                                        true,
-                                        format!(
-                                            "job {job}, {step_name}: context {c} is outside the repository; refused"
-                                        ),
-                                    );
-                                    None
-                                }
-                            }
-                        }
-                    }
-                };
-                let Some(context) = context else { continue };
-                let dockerfile = match get("file").and_then(s) {
-                    None => join_clean(&context, "Dockerfile"),
-                    Some(f) => {
-                        let (f, unknown) = expand("file", &f)?;
-                        if unknown {
-                            problem(
-                                found,
-                                line,
-                                false,
-                                format!(
-                                    "job {job}, {step_name}: file {f} is an expression known only when the workflow runs; the step is not analysed"
-                                ),
-                            );
-                            continue;
-                        }
-                        // `file` is a workspace path, like `docker build -f`
-                        match to_repo(&f) {
-                            Some(p) => p,
-                            None => {
-                                problem(
-                                    found,
-                                    line,
-                                    true,
-                                    format!(
-                                        "job {job}, {step_name}: file {f} is outside the repository; refused"
-                                    ),
-                                );
-                                continue;
-                            }
-                        }
-                    }
-                };
-                let mut args = BTreeMap::new();
-                for item in list(get("build-args")) {
-                    let (k, v) = match item.split_once('=') {
-                        Some((k, v)) => (k.trim().to_string(), v.to_string()),
-                        None => (item.trim().to_string(), String::new()),
-                    };
-                    let (v, unknown) = expand(&format!("build arg {k}"), &v)?;
-                    if unknown {
-                        problem(
-                            found,
-                            line,
-                            false,
-                            format!(
-                                "job {job}, {step_name}: build arg {k} is {v}, known only when the workflow runs; taken as unchanged while its text is"
-                            ),
-                        );
-                    }
-                    args.insert(k, v);
-                }
-                let mut contexts = BTreeMap::new();
-                let mut outside = None;
-                for item in list(get("build-contexts")) {
-                    if let Some((k, v)) = item.split_once('=') {
-                        let (v, _) = expand(&format!("build context {}", k.trim()), v)?;
-                        let local = !(v.contains("://") || v.contains(':'));
-                        let v = if local {
-                            match to_repo(&v) {
-                                Some(r) => r,
-                                None => {
-                                    outside = Some(format!("{}={v}", k.trim()));
-                                    continue;
-                                }
-                            }
-                        } else {
-                            v
-                        };
-                        contexts.insert(k.trim().to_string(), v);
-                    }
-                }
-                if let Some(c) = outside {
-                    problem(
-                        found,
-                        line,
-                        true,
-                        format!(
-                            "job {job}, {step_name}: build context {c} is outside the repository; refused"
-                        ),
-                    );
-                    continue;
-                }
-                let target = match get("target").and_then(s) {
-                    Some(t) => Some(expand("target", &t)?.0),
-                    None => None,
-                };
-                let ci = ci_of(budget, line)?;
-                found.builds.push(StepBuild {
-                    file: path.to_string(),
-                    job: job.clone(),
-                    step: step_name.clone(),
-                    line,
-                    context,
-                    dockerfile,
-                    args,
-                    target,
-                    contexts,
-                    ci,
-                });
+                read_build_push(&step(bp_lines.next()), found, budget)?;
             } else if uses.starts_with("docker/bake-action@") {
-                let line = bake_lines.next();
-                let mut expand = |what: &str, v: &str| step.expand(budget, line, what, v);
-                // `source`: the repository's Git context (the default) or `.` build this tree;
-                // another repository's does not
-                if let Some(src) = get("source").and_then(s) {
-                    let (src, unknown) = expand("source", &src)?;
-                    let this_tree = !unknown
-                        && (src.contains("{{defaultContext}}")
-                            || !(src.contains("://") || src.starts_with("git@")));
-                    if !this_tree {
-                        problem(
-                            found,
-                            line,
-                            false,
-                            format!(
-                                "job {job}, {step_name}: bake source {src} is not this repository's tree; the step is not analysed"
-                            ),
-                        );
-                        continue;
-                    }
-                }
-                let mut targets: Vec<String> = Vec::new();
-                let mut run_time = None;
-                for t in list(get("targets")) {
-                    let (t, unknown) = expand("bake target", &t)?;
-                    if unknown {
-                        run_time = Some(t);
-                        break;
-                    }
-                    targets.push(t);
-                }
-                if let Some(t) = run_time {
-                    problem(
-                        found,
-                        line,
-                        false,
-                        format!(
-                            "job {job}, {step_name}: bake targets {t} are known only when the workflow runs; the step is not analysed"
-                        ),
-                    );
-                    continue;
-                }
-                let workdir = match get("workdir").and_then(s) {
-                    None => String::new(),
-                    Some(w) => {
-                        let w = expand("workdir", &w)?.0;
-                        match to_repo(&w) {
-                            Some(r) => r,
-                            None => {
-                                problem(
-                                    found,
-                                    line,
-                                    true,
-                                    format!(
-                                        "job {job}, {step_name}: workdir {w} is outside the repository; refused"
-                                    ),
-                                );
-                                continue;
-                            }
-                        }
-                    }
-                };
-                let mut files = Vec::new();
-                for f in list(get("files")) {
-                    let (f, unknown) = expand("bake file", &f)?;
-                    if unknown {
-                        problem(
-                            found,
-                            line,
-                            false,
-                            format!(
-                                "job {job}, {step_name}: bake file {f} is an expression known only when the workflow runs; not read"
-                            ),
-                        );
-                        continue;
-                    }
-                    if f.starts_with("cwd://") || f.contains("://") {
-                        continue;
-                    }
-                    match inside(&workdir, &f) {
-                        Some(p) => files.push(p),
-                        None => problem(
-                            found,
-                            line,
-                            true,
-                            format!(
-                                "job {job}, {step_name}: bake file {f} is outside the repository; refused"
-                            ),
-                        ),
-                    }
-                }
-                let mut set = Vec::new();
-                for item in lines_list(get("set")) {
-                    let Some((key, value)) = item.split_once('=') else {
-                        continue;
-                    };
-                    let Some((target, attr)) = key.trim().rsplit_once('.') else {
-                        continue;
-                    };
-                    set.push((
-                        target.to_string(),
-                        attr.to_string(),
-                        expand(&format!("set {}", key.trim()), value)?.0,
-                    ));
-                }
-                let ci = ci_of(budget, line)?;
-                found.bakes.push(StepBake {
-                    file: path.to_string(),
-                    job: job.clone(),
-                    step: step_name.clone(),
-                    line,
-                    files,
-                    workdir,
-                    targets,
-                    ci,
-                    set,
-                    env: env.flattened(budget).map_err(|exceeded| OverBudget {
-                        line,
-                        what: format!("job {job}, {step_name}: env"),
-                        exceeded,
-                    })?,
-                });
+                read_bake(&step(bake_lines.next()), found, budget)?;
             }
         }
     }
     Ok(())
+}
+
+/// A job's or the workflow's `defaults.run.working-directory`.
+fn default_dir(v: &Value) -> Option<String> {
+    v.get("defaults")
+        .and_then(|d| d.get("run"))
+        .and_then(|r| r.get("working-directory"))
+        .and_then(s)
+}
+
+/// A `run:` block that may build: its line, its text and the repository directory it runs in
+/// (`None`: one known only when the workflow runs, or outside the checkout).
+fn read_run(
+    text: &str,
+    run: &str,
+    wd: Option<String>,
+    at: &StepAt<'_>,
+    found: &mut Found,
+    budget: &mut Budget,
+) -> Result<(), OverBudget> {
+    let from = found.runs.last().map_or(0, |r| r.0 as usize);
+    let line = run_line(text, run, from).unwrap_or(1);
+    let over = |exceeded| OverBudget {
+        line: Some(line),
+        what: format!("job {}, {}: run", at.job, at.name),
+        exceeded,
+    };
+    let dir = match wd {
+        None => Some(at.root.to_string()),
+        Some(w) => {
+            let (w, unknown) = resolve_expr(&w, at.env, at.root, budget).map_err(over)?;
+            let p = join_clean(at.root, &w);
+            (!unknown && !p.starts_with("..")).then_some(p)
+        }
+    };
+    budget.bytes(run.len()).map_err(over)?;
+    found.runs.push((line, run.to_string(), dir));
+    Ok(())
+}
+
+/// A build-push or bake-action step being read: where it is, its `with:` and the job's builder
+/// so far.
+struct UsesStep<'a> {
+    path: &'a str,
+    at: &'a StepAt<'a>,
+    job_index: usize,
+    index: usize,
+    with: Option<&'a Value>,
+    driver: Option<String>,
+    line: Option<u32>,
+}
+
+impl<'a> UsesStep<'a> {
+    fn get(&self, k: &str) -> Option<&'a Value> {
+        self.with.and_then(|w| w.get(k))
+    }
+
+    fn expand(
+        &self,
+        budget: &mut Budget,
+        what: &str,
+        v: &str,
+    ) -> Result<(String, bool), OverBudget> {
+        self.at.expand(budget, self.line, what, v)
+    }
+
+    /// A workspace path → a repository path; an absolute path (the runner's `/etc`) or one
+    /// that climbs out of the workspace is none, never clamped onto the repository.
+    fn to_repo(&self, p: &str) -> Option<String> {
+        let p = inside("", p)?;
+        let root = self.at.root;
+        if root.is_empty() {
+            Some(p)
+        } else if p == root {
+            Some(String::new())
+        } else {
+            p.strip_prefix(&format!("{root}/")).map(str::to_string)
+        }
+    }
+
+    /// A problem at the step's line, said of the step: "job J, STEP: `what`".
+    fn problem(&self, found: &mut Found, error: bool, what: String) {
+        found.problems.push(Problem {
+            file: self.path.to_string(),
+            line: self.line,
+            error,
+            message: format!("job {}, {}: {what}", self.at.job, self.at.name),
+        })
+    }
+
+    /// The step's cache options (`driver` is the job's builder so far).
+    fn ci(&self, budget: &mut Budget) -> Result<CiSetup, OverBudget> {
+        let mut entries = |k: &str, export: bool| -> Result<Vec<_>, OverBudget> {
+            let mut out = Vec::new();
+            for e in lines_list(self.get(k)) {
+                let (e, _) = self.expand(budget, k, &e)?;
+                out.extend(parse_entry(&e, export));
+            }
+            Ok(out)
+        };
+        let imports = entries("cache-from", false)?;
+        let exports = entries("cache-to", true)?;
+        let mut tags = Vec::new();
+        for t in list(self.get("tags")) {
+            tags.push(self.expand(budget, "tags", &t)?.0);
+        }
+        Ok(CiSetup {
+            file: self.path.to_string(),
+            job: self.at.job.to_string(),
+            step: self.at.name.to_string(),
+            line: self.line,
+            job_index: self.job_index,
+            step_index: self.index,
+            imports,
+            exports,
+            no_cache: truthy(self.get("no-cache")),
+            no_cache_filters: list(self.get("no-cache-filters")),
+            pull: truthy(self.get("pull")),
+            platforms: list(self.get("platforms")),
+            driver: self.driver.clone(),
+            tags,
+        })
+    }
+}
+
+/// A `docker/build-push-action` step: its build, or problems saying why it is not analysed.
+fn read_build_push(
+    u: &UsesStep<'_>,
+    found: &mut Found,
+    budget: &mut Budget,
+) -> Result<(), OverBudget> {
+    let Some(context) = build_push_context(u, found, budget)? else {
+        return Ok(());
+    };
+    let Some(dockerfile) = build_push_file(u, &context, found, budget)? else {
+        return Ok(());
+    };
+    let mut args = BTreeMap::new();
+    for item in list(u.get("build-args")) {
+        let (k, v) = match item.split_once('=') {
+            Some((k, v)) => (k.trim().to_string(), v.to_string()),
+            None => (item.trim().to_string(), String::new()),
+        };
+        let (v, unknown) = u.expand(budget, &format!("build arg {k}"), &v)?;
+        if unknown {
+            u.problem(
+                found,
+                false,
+                format!(
+                    "build arg {k} is {v}, known only when the workflow runs; taken as unchanged while its text is"
+                ),
+            );
+        }
+        args.insert(k, v);
+    }
+    let Some(contexts) = build_push_contexts(u, found, budget)? else {
+        return Ok(());
+    };
+    let target = match u.get("target").and_then(s) {
+        Some(t) => Some(u.expand(budget, "target", &t)?.0),
+        None => None,
+    };
+    let ci = u.ci(budget)?;
+    found.builds.push(StepBuild {
+        file: u.path.to_string(),
+        job: u.at.job.to_string(),
+        step: u.at.name.to_string(),
+        line: u.line,
+        context,
+        dockerfile,
+        args,
+        target,
+        contexts,
+        ci,
+    });
+    Ok(())
+}
+
+/// A build-push step's `context` as a repository path (`None`: not analysed, with why).
+fn build_push_context(
+    u: &UsesStep<'_>,
+    found: &mut Found,
+    budget: &mut Budget,
+) -> Result<Option<String>, OverBudget> {
+    let Some(c) = u.get("context").and_then(s) else {
+        return Ok(Some(String::new()));
+    };
+    let (c, unknown) = u.expand(budget, "context", &c)?;
+    if unknown {
+        u.problem(
+            found,
+            false,
+            format!(
+                "context {c} is an expression known only when the workflow runs; the step is not analysed"
+            ),
+        );
+        return Ok(None);
+    }
+    if c.contains("://") {
+        return Ok(None);
+    }
+    let r = u.to_repo(&c).and_then(|r| inside("", &r));
+    if r.is_none() {
+        u.problem(
+            found,
+            true,
+            format!("context {c} is outside the repository; refused"),
+        );
+    }
+    Ok(r)
+}
+
+/// A build-push step's `file` as a repository path, `Dockerfile` of the context by default
+/// (`None`: not analysed, with why).
+fn build_push_file(
+    u: &UsesStep<'_>,
+    context: &str,
+    found: &mut Found,
+    budget: &mut Budget,
+) -> Result<Option<String>, OverBudget> {
+    let Some(f) = u.get("file").and_then(s) else {
+        return Ok(Some(join_clean(context, "Dockerfile")));
+    };
+    let (f, unknown) = u.expand(budget, "file", &f)?;
+    if unknown {
+        u.problem(
+            found,
+            false,
+            format!(
+                "file {f} is an expression known only when the workflow runs; the step is not analysed"
+            ),
+        );
+        return Ok(None);
+    }
+    // `file` is a workspace path, like `docker build -f`
+    let p = u.to_repo(&f);
+    if p.is_none() {
+        u.problem(
+            found,
+            true,
+            format!("file {f} is outside the repository; refused"),
+        );
+    }
+    Ok(p)
+}
+
+/// A build-push step's `build-contexts`, local ones as repository paths (`None`: one lies
+/// outside the repository; refused).
+fn build_push_contexts(
+    u: &UsesStep<'_>,
+    found: &mut Found,
+    budget: &mut Budget,
+) -> Result<Option<BTreeMap<String, String>>, OverBudget> {
+    let mut contexts = BTreeMap::new();
+    let mut outside = None;
+    for item in list(u.get("build-contexts")) {
+        let Some((k, v)) = item.split_once('=') else {
+            continue;
+        };
+        let (v, _) = u.expand(budget, &format!("build context {}", k.trim()), v)?;
+        let local = !(v.contains("://") || v.contains(':'));
+        let v = if local {
+            match u.to_repo(&v) {
+                Some(r) => r,
+                None => {
+                    outside = Some(format!("{}={v}", k.trim()));
+                    continue;
+                }
+            }
+        } else {
+            v
+        };
+        contexts.insert(k.trim().to_string(), v);
+    }
+    if let Some(c) = outside {
+        u.problem(
+            found,
+            true,
+            format!("build context {c} is outside the repository; refused"),
+        );
+        return Ok(None);
+    }
+    Ok(Some(contexts))
+}
+
+/// A `docker/bake-action` step: its bake call, or problems saying why it is not analysed.
+fn read_bake(u: &UsesStep<'_>, found: &mut Found, budget: &mut Budget) -> Result<(), OverBudget> {
+    // `source`: the repository's Git context (the default) or `.` build this tree; another
+    // repository's does not
+    if let Some(src) = u.get("source").and_then(s) {
+        let (src, unknown) = u.expand(budget, "source", &src)?;
+        let this_tree = !unknown
+            && (src.contains("{{defaultContext}}")
+                || !(src.contains("://") || src.starts_with("git@")));
+        if !this_tree {
+            u.problem(
+                found,
+                false,
+                format!(
+                    "bake source {src} is not this repository's tree; the step is not analysed"
+                ),
+            );
+            return Ok(());
+        }
+    }
+    let mut targets: Vec<String> = Vec::new();
+    for t in list(u.get("targets")) {
+        let (t, unknown) = u.expand(budget, "bake target", &t)?;
+        if unknown {
+            u.problem(
+                found,
+                false,
+                format!(
+                    "bake targets {t} are known only when the workflow runs; the step is not analysed"
+                ),
+            );
+            return Ok(());
+        }
+        targets.push(t);
+    }
+    let workdir = match u.get("workdir").and_then(s) {
+        None => String::new(),
+        Some(w) => {
+            let w = u.expand(budget, "workdir", &w)?.0;
+            let Some(r) = u.to_repo(&w) else {
+                u.problem(
+                    found,
+                    true,
+                    format!("workdir {w} is outside the repository; refused"),
+                );
+                return Ok(());
+            };
+            r
+        }
+    };
+    let files = bake_files(u, &workdir, found, budget)?;
+    let mut set = Vec::new();
+    for item in lines_list(u.get("set")) {
+        let Some((key, value)) = item.split_once('=') else {
+            continue;
+        };
+        let Some((target, attr)) = key.trim().rsplit_once('.') else {
+            continue;
+        };
+        set.push((
+            target.to_string(),
+            attr.to_string(),
+            u.expand(budget, &format!("set {}", key.trim()), value)?.0,
+        ));
+    }
+    let ci = u.ci(budget)?;
+    found.bakes.push(StepBake {
+        file: u.path.to_string(),
+        job: u.at.job.to_string(),
+        step: u.at.name.to_string(),
+        line: u.line,
+        files,
+        workdir,
+        targets,
+        ci,
+        set,
+        env: u.at.env.flattened(budget).map_err(|exceeded| OverBudget {
+            line: u.line,
+            what: format!("job {}, {}: env", u.at.job, u.at.name),
+            exceeded,
+        })?,
+    });
+    Ok(())
+}
+
+/// A bake step's `files` below its `workdir`; remote ones are skipped, the others not read are
+/// problems.
+fn bake_files(
+    u: &UsesStep<'_>,
+    workdir: &str,
+    found: &mut Found,
+    budget: &mut Budget,
+) -> Result<Vec<String>, OverBudget> {
+    let mut files = Vec::new();
+    for f in list(u.get("files")) {
+        let (f, unknown) = u.expand(budget, "bake file", &f)?;
+        if unknown {
+            u.problem(
+                found,
+                false,
+                format!(
+                    "bake file {f} is an expression known only when the workflow runs; not read"
+                ),
+            );
+            continue;
+        }
+        if f.starts_with("cwd://") || f.contains("://") {
+            continue;
+        }
+        match inside(workdir, &f) {
+            Some(p) => files.push(p),
+            None => u.problem(
+                found,
+                true,
+                format!("bake file {f} is outside the repository; refused"),
+            ),
+        }
+    }
+    Ok(files)
 }
 
 /// One step of a job, for expanding its inputs.
