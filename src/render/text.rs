@@ -10,7 +10,7 @@ use super::{
     CODE_CLOSE, CODE_OPEN, build_title, cause_sentence, chains, cost_sentence, duration,
     instruction_text, note_sentence, stage_label,
 };
-use crate::engine::report::{Confidence, Report, Severity, Status};
+use crate::engine::report::{Confidence, DockerfileReport, Report, Severity, Status};
 
 /// How to print.
 #[derive(Debug, Clone, Copy)]
@@ -245,239 +245,275 @@ pub fn render_with(report: &Report, opts: &TextOptions) -> String {
         p.para(&cut(&first, width / 2), "  ", &d.message);
     }
     for df in super::by_cost(report) {
-        p.line("");
-        let target = df
-            .target_stage
-            .as_deref()
-            .map(|t| stage_label(df, t))
-            .unwrap_or_else(|| "final stage".into());
-        let title = p.paint(&cut(&build_title(df), width), BOLD);
-        p.line(&title);
-        p.para(
-            "  ",
-            "    ",
-            &format!("context {}, target {}, {}", df.context, target, df.frontend),
-        );
-        p.para(
-            "  predicted for: ",
-            "    ",
-            &super::assumption_sentence(&df.assumption),
-        );
-        if let Some(g) = super::guess_sentence(df) {
-            p.para("  ", "    ", &g);
-        }
-        let built = df.summary.rebuilt + df.summary.cached;
-        if let Some(c) = cost_sentence(df) {
-            p.para("  cost: ", "        ", &c);
-        }
-        if let Some(s) = super::shared_sentence(df) {
-            p.para("  shared: ", "          ", &s);
-        }
-        if df.steps.is_empty() {
-            p.line("  no prediction: the Dockerfile cannot be built (see below)");
-        } else if df.summary.rebuilt == 0 {
-            p.line(&format!("  all {built} steps stay cached"));
-        } else {
-            p.line(&format!(
-                "  {} of {} steps rebuild",
-                df.summary.rebuilt, built
-            ));
-            p.line("  why:");
-            for (origin, follow) in chains(df) {
-                let why = origin
-                    .cause
-                    .as_ref()
-                    .map(|c| cause_sentence(c, df))
-                    .unwrap_or_default();
-                let head = format!("    line {} ", origin.line);
-                let inst = cut(&instruction_text(df, origin), width - head.len());
-                let inst = p.paint(&inst, CYAN);
-                p.line(&format!("{head}{inst}"));
-                p.para("      because ", "        ", &why);
-                for f in follow {
-                    let head = format!("      -> line {} ", f.line);
-                    let inst = cut(&instruction_text(df, f), width - head.len());
-                    p.line(&format!("{head}{inst}"));
-                }
-            }
-        }
-        if !df.steps.is_empty() {
-            p.line("  steps:");
-            let labels: Vec<String> = df.steps.iter().map(|s| stage_label(df, &s.stage)).collect();
-            let w = labels
-                .iter()
-                .map(|l| l.chars().count())
-                .max()
-                .unwrap_or(5)
-                .clamp(5, 16);
-            for (s, label) in df.steps.iter().zip(&labels) {
-                let (st, style) = match s.status {
-                    Status::Cached => ("cached ", GREEN),
-                    Status::Rebuilt => ("REBUILT", RED),
-                    Status::Unused => ("unused ", DIM),
-                };
-                let likely = if s.confidence == Confidence::Likely && s.status != Status::Unused {
-                    "  (likely)"
-                } else {
-                    ""
-                };
-                let secs = match (s.status, s.estimated_seconds) {
-                    (Status::Rebuilt, Some(x)) => format!("{:>10}", duration(x)),
-                    (Status::Rebuilt, None) if super::unpriced(s) => format!("{:>10}", "unknown"),
-                    _ => " ".repeat(10),
-                };
-                let used = 4 + 4 + 2 + 7 + 2 + 10 + 2 + w + 2 + likely.len();
-                let inst = cut(&instruction_text(df, s), width.saturating_sub(used));
-                let label = cut(label, w);
-                p.line(&format!(
-                    "    {:>4}  {}  {secs}  {label:<w$}  {inst}{likely}",
-                    s.line,
-                    p.paint(st, style),
-                ));
-            }
-        }
-        // Notes, each once, with the lines they apply to.
-        let mut notes: Vec<(String, Vec<u32>)> = Vec::new();
-        for s in df.steps.iter().filter(|s| s.status != Status::Unused) {
-            for n in &s.notes {
-                let text = note_sentence(n);
-                match notes.iter_mut().find(|(t, _)| *t == text) {
-                    Some((_, lines)) => lines.push(s.line),
-                    None => notes.push((text, vec![s.line])),
-                }
-            }
-        }
-        if !notes.is_empty() {
-            p.line("  notes:");
-            for (text, lines) in notes {
-                let l: Vec<String> = lines.iter().map(u32::to_string).collect();
-                let first = format!(
-                    "    line{} {}: ",
-                    if lines.len() > 1 { "s" } else { "" },
-                    l.join(", ")
-                );
-                p.para(&cut(&first, width / 2), "      ", &text);
-            }
-        }
-        let relevant: Vec<&crate::engine::rules::Finding> =
-            df.findings.iter().filter(|f| f.relevant).collect();
-        if !relevant.is_empty() {
-            p.line("  suggestions:");
-            for (i, f) in relevant.iter().enumerate() {
-                p.para(
-                    &format!("    line {} {} {}: ", f.line, f.code, f.name),
-                    "      ",
-                    &f.message,
-                );
-                if let Some(fix) = &f.fix {
-                    let kind = match fix.applicability {
-                        crate::engine::fix::Applicability::Safe => "safe fix",
-                        crate::engine::fix::Applicability::Unsafe => "fix to review (--unsafe)",
-                        crate::engine::fix::Applicability::DisplayOnly => "to complete by hand",
-                    };
-                    let mut line = match super::same_fix_as(&relevant[..i], f) {
-                        Some(e) => format!("the same fix as line {} ({}) above", e.line, e.code),
-                        None => fix.description.clone(),
-                    };
-                    // a fix merged for several findings claims its saving once
-                    let same = super::same_fix_as(&relevant[..i], f);
-                    if let Some(s) =
-                        super::claim_sentence(df, f).filter(|_| !super::claimed_by(df, f, same))
-                    {
-                        line.push_str(&format!("; {s}"));
-                    }
-                    p.para(&format!("      {kind}: "), "        ", &line);
-                }
-            }
-        }
-        let others = df.findings.len() - relevant.len();
-        if others > 0 {
-            p.para(
-                "  ",
-                "    ",
-                &format!(
-                    "({others} more finding{} not about this change: cachebust check {})",
-                    plural(others),
-                    df.path
-                ),
-            );
-        }
-        if let Some(c) = &df.cost {
-            if c.logs > 0 {
-                let l: Vec<String> = c.steps_without_timing.iter().map(u32::to_string).collect();
-                let missing = if l.is_empty() {
-                    "every built step has a timing".to_string()
-                } else {
-                    format!(
-                        "no timing for line{} {} (model estimate used)",
-                        if l.len() > 1 { "s" } else { "" },
-                        l.join(", ")
-                    )
-                };
-                p.para(
-                    "  ",
-                    "    ",
-                    &format!(
-                        "timings: {} log{} matched; {missing}",
-                        c.logs,
-                        plural(c.logs)
-                    ),
-                );
-            }
-        }
-        for v in &df.verifications {
-            p.para(
-                "  verified against ",
-                "    ",
-                &format!(
-                    "{}: {}",
-                    super::code(&v.name),
-                    super::verification_summary(v)
-                ),
-            );
-            for c in v.steps.iter().filter(|c| c.agrees == Some(false)) {
-                let head = format!("    line {} ", c.line);
-                let inst = cut(&c.instruction, width.saturating_sub(head.len()));
-                p.line(&format!("{head}{inst}"));
-                let real = match c.seconds {
-                    Some(x) if c.real == crate::engine::report::RealOutcome::Ran => {
-                        format!("{} ({})", super::outcome_word(c.real), duration(x))
-                    }
-                    _ => super::outcome_word(c.real).to_string(),
-                };
-                let why = c
-                    .difference
-                    .as_ref()
-                    .map(super::difference_sentence)
-                    .unwrap_or_default();
-                p.para(
-                    &format!(
-                        "      predicted {}, {real}: ",
-                        match c.predicted {
-                            Status::Cached => "cached",
-                            Status::Rebuilt => "rebuilt",
-                            Status::Unused => "unused",
-                        }
-                    ),
-                    "        ",
-                    &why,
-                );
-            }
-        }
-        for d in &df.diagnostics {
-            let first = format!(
-                "  {}: {}: ",
-                super::diagnostic_at(&df.path, d),
-                sev(d.severity)
-            );
-            p.para(&cut(&first, width / 2), "    ", &d.message);
-        }
+        build_section(&mut p, df, width);
     }
     if report.dockerfiles.is_empty() {
         p.line("");
         p.line("No Dockerfile build is touched by this change.");
     }
     visible_output(&p.o, opts.color)
+}
+
+/// One build: its title and sentences, what rebuilds and why, its steps, notes, suggestions,
+/// timings, verifications and diagnostics.
+fn build_section(p: &mut Printer, df: &DockerfileReport, width: usize) {
+    p.line("");
+    let target = df
+        .target_stage
+        .as_deref()
+        .map(|t| stage_label(df, t))
+        .unwrap_or_else(|| "final stage".into());
+    let title = p.paint(&cut(&build_title(df), width), BOLD);
+    p.line(&title);
+    p.para(
+        "  ",
+        "    ",
+        &format!("context {}, target {}, {}", df.context, target, df.frontend),
+    );
+    p.para(
+        "  predicted for: ",
+        "    ",
+        &super::assumption_sentence(&df.assumption),
+    );
+    if let Some(g) = super::guess_sentence(df) {
+        p.para("  ", "    ", &g);
+    }
+    let built = df.summary.rebuilt + df.summary.cached;
+    if let Some(c) = cost_sentence(df) {
+        p.para("  cost: ", "        ", &c);
+    }
+    if let Some(s) = super::shared_sentence(df) {
+        p.para("  shared: ", "          ", &s);
+    }
+    rebuild_lines(p, df, built, width);
+    step_table(p, df, width);
+    note_lines(p, df, width);
+    suggestion_lines(p, df);
+    timing_line(p, df);
+    verification_lines(p, df, width);
+    for d in &df.diagnostics {
+        let first = format!(
+            "  {}: {}: ",
+            super::diagnostic_at(&df.path, d),
+            sev(d.severity)
+        );
+        p.para(&cut(&first, width / 2), "    ", &d.message);
+    }
+}
+
+/// How many steps rebuild, and each chain: the first miss with its cause, then what follows.
+fn rebuild_lines(p: &mut Printer, df: &DockerfileReport, built: usize, width: usize) {
+    if df.steps.is_empty() {
+        p.line("  no prediction: the Dockerfile cannot be built (see below)");
+    } else if df.summary.rebuilt == 0 {
+        p.line(&format!("  all {built} steps stay cached"));
+    } else {
+        p.line(&format!(
+            "  {} of {} steps rebuild",
+            df.summary.rebuilt, built
+        ));
+        p.line("  why:");
+        for (origin, follow) in chains(df) {
+            let why = origin
+                .cause
+                .as_ref()
+                .map(|c| cause_sentence(c, df))
+                .unwrap_or_default();
+            let head = format!("    line {} ", origin.line);
+            let inst = cut(&instruction_text(df, origin), width - head.len());
+            let inst = p.paint(&inst, CYAN);
+            p.line(&format!("{head}{inst}"));
+            p.para("      because ", "        ", &why);
+            for f in follow {
+                let head = format!("      -> line {} ", f.line);
+                let inst = cut(&instruction_text(df, f), width - head.len());
+                p.line(&format!("{head}{inst}"));
+            }
+        }
+    }
+}
+
+/// Every step with its status, estimate, stage and instruction.
+fn step_table(p: &mut Printer, df: &DockerfileReport, width: usize) {
+    if !df.steps.is_empty() {
+        p.line("  steps:");
+        let labels: Vec<String> = df.steps.iter().map(|s| stage_label(df, &s.stage)).collect();
+        let w = labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(5)
+            .clamp(5, 16);
+        for (s, label) in df.steps.iter().zip(&labels) {
+            let (st, style) = match s.status {
+                Status::Cached => ("cached ", GREEN),
+                Status::Rebuilt => ("REBUILT", RED),
+                Status::Unused => ("unused ", DIM),
+            };
+            let likely = if s.confidence == Confidence::Likely && s.status != Status::Unused {
+                "  (likely)"
+            } else {
+                ""
+            };
+            let secs = match (s.status, s.estimated_seconds) {
+                (Status::Rebuilt, Some(x)) => format!("{:>10}", duration(x)),
+                (Status::Rebuilt, None) if super::unpriced(s) => format!("{:>10}", "unknown"),
+                _ => " ".repeat(10),
+            };
+            let used = 4 + 4 + 2 + 7 + 2 + 10 + 2 + w + 2 + likely.len();
+            let inst = cut(&instruction_text(df, s), width.saturating_sub(used));
+            let label = cut(label, w);
+            p.line(&format!(
+                "    {:>4}  {}  {secs}  {label:<w$}  {inst}{likely}",
+                s.line,
+                p.paint(st, style),
+            ));
+        }
+    }
+}
+
+/// The notes of the steps used, each once, with the lines they apply to.
+fn note_lines(p: &mut Printer, df: &DockerfileReport, width: usize) {
+    // Notes, each once, with the lines they apply to.
+    let mut notes: Vec<(String, Vec<u32>)> = Vec::new();
+    for s in df.steps.iter().filter(|s| s.status != Status::Unused) {
+        for n in &s.notes {
+            let text = note_sentence(n);
+            match notes.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, lines)) => lines.push(s.line),
+                None => notes.push((text, vec![s.line])),
+            }
+        }
+    }
+    if !notes.is_empty() {
+        p.line("  notes:");
+        for (text, lines) in notes {
+            let l: Vec<String> = lines.iter().map(u32::to_string).collect();
+            let first = format!(
+                "    line{} {}: ",
+                if lines.len() > 1 { "s" } else { "" },
+                l.join(", ")
+            );
+            p.para(&cut(&first, width / 2), "      ", &text);
+        }
+    }
+}
+
+/// The findings about this change with their fixes, and how many others there are.
+fn suggestion_lines(p: &mut Printer, df: &DockerfileReport) {
+    let relevant: Vec<&crate::engine::rules::Finding> =
+        df.findings.iter().filter(|f| f.relevant).collect();
+    if !relevant.is_empty() {
+        p.line("  suggestions:");
+        for (i, f) in relevant.iter().enumerate() {
+            p.para(
+                &format!("    line {} {} {}: ", f.line, f.code, f.name),
+                "      ",
+                &f.message,
+            );
+            if let Some(fix) = &f.fix {
+                let kind = match fix.applicability {
+                    crate::engine::fix::Applicability::Safe => "safe fix",
+                    crate::engine::fix::Applicability::Unsafe => "fix to review (--unsafe)",
+                    crate::engine::fix::Applicability::DisplayOnly => "to complete by hand",
+                };
+                let mut line = match super::same_fix_as(&relevant[..i], f) {
+                    Some(e) => format!("the same fix as line {} ({}) above", e.line, e.code),
+                    None => fix.description.clone(),
+                };
+                // a fix merged for several findings claims its saving once
+                let same = super::same_fix_as(&relevant[..i], f);
+                if let Some(s) =
+                    super::claim_sentence(df, f).filter(|_| !super::claimed_by(df, f, same))
+                {
+                    line.push_str(&format!("; {s}"));
+                }
+                p.para(&format!("      {kind}: "), "        ", &line);
+            }
+        }
+    }
+    let others = df.findings.len() - relevant.len();
+    if others > 0 {
+        p.para(
+            "  ",
+            "    ",
+            &format!(
+                "({others} more finding{} not about this change: cachebust check {})",
+                plural(others),
+                df.path
+            ),
+        );
+    }
+}
+
+/// How many timing logs matched the build, and which steps had none.
+fn timing_line(p: &mut Printer, df: &DockerfileReport) {
+    if let Some(c) = &df.cost {
+        if c.logs > 0 {
+            let l: Vec<String> = c.steps_without_timing.iter().map(u32::to_string).collect();
+            let missing = if l.is_empty() {
+                "every built step has a timing".to_string()
+            } else {
+                format!(
+                    "no timing for line{} {} (model estimate used)",
+                    if l.len() > 1 { "s" } else { "" },
+                    l.join(", ")
+                )
+            };
+            p.para(
+                "  ",
+                "    ",
+                &format!(
+                    "timings: {} log{} matched; {missing}",
+                    c.logs,
+                    plural(c.logs)
+                ),
+            );
+        }
+    }
+}
+
+/// Each verification against a real build, with the steps it disagrees on.
+fn verification_lines(p: &mut Printer, df: &DockerfileReport, width: usize) {
+    for v in &df.verifications {
+        p.para(
+            "  verified against ",
+            "    ",
+            &format!(
+                "{}: {}",
+                super::code(&v.name),
+                super::verification_summary(v)
+            ),
+        );
+        for c in v.steps.iter().filter(|c| c.agrees == Some(false)) {
+            let head = format!("    line {} ", c.line);
+            let inst = cut(&c.instruction, width.saturating_sub(head.len()));
+            p.line(&format!("{head}{inst}"));
+            let real = match c.seconds {
+                Some(x) if c.real == crate::engine::report::RealOutcome::Ran => {
+                    format!("{} ({})", super::outcome_word(c.real), duration(x))
+                }
+                _ => super::outcome_word(c.real).to_string(),
+            };
+            let why = c
+                .difference
+                .as_ref()
+                .map(super::difference_sentence)
+                .unwrap_or_default();
+            p.para(
+                &format!(
+                    "      predicted {}, {real}: ",
+                    match c.predicted {
+                        Status::Cached => "cached",
+                        Status::Rebuilt => "rebuilt",
+                        Status::Unused => "unused",
+                    }
+                ),
+                "        ",
+                &why,
+            );
+        }
+    }
 }
 
 fn plural(n: usize) -> &'static str {
