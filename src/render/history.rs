@@ -208,7 +208,33 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}} th
     if let Some(u) = not_counted_sentence(h) {
         let _ = writeln!(o, "<p class=\"sub\">{}</p>", esc(&u));
     }
-    // the plot
+    plot(&mut o, h);
+    for d in &h.dockerfiles {
+        dockerfile_tables(&mut o, d);
+    }
+    if !h.not_counted.is_empty() {
+        let _ = writeln!(
+            o,
+            "<h2>Guessed builds, not counted</h2>\n<p>No declaration builds them; declare one under <code>builds:</code> to count it.</p>\n<table><tr><th>Dockerfile</th><th>commits rebuilding</th><th>time in all</th></tr>"
+        );
+        for d in &h.not_counted {
+            let _ = writeln!(
+                o,
+                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&d.path),
+                d.commits_rebuilding,
+                esc(&duration(d.rebuild_seconds))
+            );
+        }
+        let _ = writeln!(o, "</table>");
+    }
+    o.push_str("</body></html>\n");
+    // printed to stdout: no line a CI runner takes for a workflow command
+    super::visible_lines(&o)
+}
+
+/// The bar chart of rebuild time per commit, its avoidable part in red.
+fn plot(o: &mut String, h: &HistoryReport) {
     let n = h.per_commit.len().max(1);
     let (w, ph, left, bottom, top) = (940.0f64, 220.0f64, 96.0f64, 56.0f64, 12.0f64);
     let max = h
@@ -280,74 +306,57 @@ td.n{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}} th
         o,
         "</svg>\n<p class=\"legend\">oldest commit left<span style=\"background:#54aeff\"></span>rebuild time<span style=\"background:#cf222e\"></span>avoidable part</p>"
     );
-    for d in &h.dockerfiles {
+}
+
+/// One Dockerfile: what starts its rebuilds, and its most rebuilt steps.
+fn dockerfile_tables(o: &mut String, d: &crate::engine::history::DockerfileHistory) {
+    let _ = writeln!(
+        o,
+        "<h2><code>{}</code>{}</h2>\n<p>{} {} it, about {} in all; {}</p>",
+        esc(&d.path),
+        esc(guessed_label(d)),
+        d.commits_rebuilding,
+        commits_rebuild(d.commits_rebuilding),
+        esc(&duration(d.rebuild_seconds)),
+        esc(&avoidable_words(d.avoidable_seconds))
+    );
+    let _ = writeln!(
+        o,
+        "<table><tr><th>what starts the rebuilds</th><th>line</th><th>times</th><th>most often</th></tr>"
+    );
+    for t in d.triggers.iter().take(6) {
+        let top: Vec<String> = t
+            .top
+            .iter()
+            .map(|(p, n)| match what_words(&t.kind, p) {
+                w if w == *p => format!("<code>{}</code> ({n})", esc(p)),
+                w => format!("{} ({n})", esc(&w)),
+            })
+            .collect();
         let _ = writeln!(
             o,
-            "<h2><code>{}</code>{}</h2>\n<p>{} {} it, about {} in all; {}</p>",
-            esc(&d.path),
-            esc(guessed_label(d)),
-            d.commits_rebuilding,
-            commits_rebuild(d.commits_rebuilding),
-            esc(&duration(d.rebuild_seconds)),
-            esc(&avoidable_words(d.avoidable_seconds))
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            esc(&kind_words(&t.kind)),
+            t.line,
+            t.count,
+            top.join(", ")
         );
-        let _ = writeln!(
-            o,
-            "<table><tr><th>what starts the rebuilds</th><th>line</th><th>times</th><th>most often</th></tr>"
-        );
-        for t in d.triggers.iter().take(6) {
-            let top: Vec<String> = t
-                .top
-                .iter()
-                .map(|(p, n)| match what_words(&t.kind, p) {
-                    w if w == *p => format!("<code>{}</code> ({n})", esc(p)),
-                    w => format!("{} ({n})", esc(&w)),
-                })
-                .collect();
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                esc(&kind_words(&t.kind)),
-                t.line,
-                t.count,
-                top.join(", ")
-            );
-        }
-        let _ = writeln!(
-            o,
-            "</table>\n<table><tr><th>most rebuilt steps</th><th>line</th><th>times</th><th>time in all</th></tr>"
-        );
-        for s in d.steps.iter().take(8) {
-            let _ = writeln!(
-                o,
-                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(&s.instruction),
-                s.line,
-                s.rebuilds,
-                esc(&step_seconds(s))
-            );
-        }
-        let _ = writeln!(o, "</table>");
     }
-    if !h.not_counted.is_empty() {
+    let _ = writeln!(
+        o,
+        "</table>\n<table><tr><th>most rebuilt steps</th><th>line</th><th>times</th><th>time in all</th></tr>"
+    );
+    for s in d.steps.iter().take(8) {
         let _ = writeln!(
             o,
-            "<h2>Guessed builds, not counted</h2>\n<p>No declaration builds them; declare one under <code>builds:</code> to count it.</p>\n<table><tr><th>Dockerfile</th><th>commits rebuilding</th><th>time in all</th></tr>"
+            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&s.instruction),
+            s.line,
+            s.rebuilds,
+            esc(&step_seconds(s))
         );
-        for d in &h.not_counted {
-            let _ = writeln!(
-                o,
-                "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(&d.path),
-                d.commits_rebuilding,
-                esc(&duration(d.rebuild_seconds))
-            );
-        }
-        let _ = writeln!(o, "</table>");
     }
-    o.push_str("</body></html>\n");
-    // printed to stdout: no line a CI runner takes for a workflow command
-    super::visible_lines(&o)
+    let _ = writeln!(o, "</table>");
 }
 
 /// "avoidable 1 min 20 s", or "nothing avoidable" (never "avoidable 0.0 s").

@@ -380,6 +380,34 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
     if let Some(s) = super::shared_sentence(df) {
         let _ = writeln!(o, "{}.\n", escape_sentence(&capitalize(&s)));
     }
+    chain_lines(o, df, opts);
+    suggestion_lines(o, df, opts);
+    verification_lines(o, df);
+    if opts.steps && !df.steps.is_empty() {
+        steps_table(o, df);
+    }
+    if !df.steps.is_empty() {
+        stage_graph(o, df);
+    }
+    for d in &df.diagnostics {
+        let _ = writeln!(
+            o,
+            "\n- {}: {}: {}",
+            inline_code(&super::diagnostic_at(&df.path, d)),
+            match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            },
+            escape(&d.message)
+        );
+    }
+    o.push('\n');
+}
+
+/// Each chain: the first step that misses with its cause, then the steps it takes along (cut
+/// in a short body).
+fn chain_lines(o: &mut String, df: &DockerfileReport, opts: &Options) {
     // in a short body, long chains are cut (the job summary has them whole)
     let (max_chains, max_follow) = if opts.steps {
         (usize::MAX, usize::MAX)
@@ -415,6 +443,10 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
     if all.len() > max_chains {
         let _ = writeln!(o, "- … and {} more causes", all.len() - max_chains);
     }
+}
+
+/// The findings about this change, each with its saving and its fix.
+fn suggestion_lines(o: &mut String, df: &DockerfileReport, opts: &Options) {
     let relevant: Vec<_> = df.findings.iter().filter(|f| f.relevant).collect();
     if opts.suggestions && !relevant.is_empty() {
         let _ = writeln!(o, "\n**Suggestions for this change:**\n");
@@ -450,6 +482,10 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
             let _ = writeln!(o, "{line}");
         }
     }
+}
+
+/// Each verification against a real build, with a table of the steps it disagrees on.
+fn verification_lines(o: &mut String, df: &DockerfileReport) {
     for v in &df.verifications {
         let _ = writeln!(
             o,
@@ -488,26 +524,6 @@ fn build_section(o: &mut String, df: &DockerfileReport, several: bool, opts: &Op
             }
         }
     }
-    if opts.steps && !df.steps.is_empty() {
-        steps_table(o, df);
-    }
-    if !df.steps.is_empty() {
-        stage_graph(o, df);
-    }
-    for d in &df.diagnostics {
-        let _ = writeln!(
-            o,
-            "\n- {}: {}: {}",
-            inline_code(&super::diagnostic_at(&df.path, d)),
-            match d.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-                Severity::Info => "info",
-            },
-            escape(&d.message)
-        );
-    }
-    o.push('\n');
 }
 
 /// A sentence that ends with a full stop.
