@@ -227,21 +227,7 @@ fn line_list(lines: &[u32]) -> String {
 
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    // for each instruction: whether a COPY/ADD from the context comes before it in its stage
-    // (one pass over the file, not a scan back from every RUN)
-    let mut copied_above = vec![false; ctx.df.instructions.len()];
-    for st in &ctx.sim.stages {
-        let mut seen = false;
-        let end = st.info.end.min(ctx.df.instructions.len());
-        let range = (st.info.from + 1).min(end)..end;
-        for (above, inst) in copied_above[range.clone()]
-            .iter_mut()
-            .zip(&ctx.df.instructions[range])
-        {
-            *above = seen;
-            seen |= super::context_copy(inst).is_some();
-        }
-    }
+    let copied_above = copied_above(ctx);
     for (i, inst) in ctx.df.instructions.iter().enumerate() {
         if inst.kind != Kind::Run || !ctx.stage_of(i).is_some_and(|s| s.reachable) {
             continue;
@@ -258,56 +244,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         let Some(script) = ctx.script(i) else {
             continue;
         };
-        let mut tools: Vec<Missing> = ecosystems()
-            .filter(|e| script.programs().any(|p| e.installed_by(p)))
-            .filter_map(|e| {
-                e.cache_dir.map(|d| Missing {
-                    name: e.name,
-                    dir: d,
-                    flags: e.no_cache_flags,
-                    downloaded_at: None,
-                })
-            })
-            .collect();
-        // build tools that download into a cache but are not an ecosystem's install
-        for t in TOOLS {
-            let Some(dir) = t.cache_dir else { continue };
-            if script.runs_any(t.mount_runs) && !tools.iter().any(|m| m.dir == dir) {
-                tools.push(Missing {
-                    name: t.name,
-                    dir,
-                    flags: t.no_cache_flags,
-                    downloaded_at: None,
-                });
-            }
-        }
-        // a reader of what an earlier step downloaded into a cache mount
-        for (owner, d) in crate::engine::tools::downloads() {
-            let u = download_use(ctx.kept, &cmd, d);
-            if u.consumer.is_none() || u.downloads {
-                continue;
-            }
-            let Some((p, pi)) = download_above(ctx, vid, d) else {
-                continue;
-            };
-            let mounted = mounts_of(ctx, pi)
-                .is_some_and(|(m, _)| m.list.iter().any(|(t, _)| mount_covers(t, d.cache_dir)));
-            let _ = p;
-            if mounted && !tools.iter().any(|t| t.dir == d.cache_dir) {
-                tools.push(Missing {
-                    name: owner.name,
-                    dir: d.cache_dir,
-                    flags: &[],
-                    downloaded_at: Some(ctx.df.instructions[pi].line),
-                });
-            }
-        }
-        // OS package installs usually sit above every COPY and re-run only when their own line
-        // or the base image changes: a cache mount pays only when context files above re-run them
-        let after_context_copy = ctx
-            .stage_of(i)
-            .is_some_and(|st| i > st.info.from && copied_above.get(i).copied().unwrap_or(false));
-        tools.retain(|t| after_context_copy || !OS_MANAGERS.contains(&t.name));
+        let tools = cache_users(ctx, i, vid, &cmd, &script, &copied_above);
         let missing: Vec<&Missing> = tools
             .iter()
             .filter(|t| !mounts.cover(t.name, t.dir))
@@ -320,9 +257,6 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             }
             continue;
         }
-        let root = is_root(&user);
-        let only_apt = missing.iter().all(|t| t.name == "apt");
-        let only_apk = missing.iter().all(|t| t.name == "apk");
         let mut display_why: Vec<String> = Vec::new();
         let mut mount_flags = String::new();
         for t in &missing {
@@ -357,74 +291,225 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 stuck.replace('`', "'")
             ));
         }
-        for t in &missing {
-            for flag in t.flags.iter() {
-                let range = ctx.inst_range(inst);
-                let seg = &ctx.text[range.clone()];
-                if let Some(p) = find_word(seg, flag) {
-                    let mut end = range.start + p + flag.len();
-                    if ctx.text[end..].starts_with(' ') {
-                        end += 1;
-                    }
-                    // apk without --no-cache reads the index from the cache: have it fetched
-                    let with = if t.name == "apk" { "--update " } else { "" };
-                    edits.push(Edit::replace(ctx.path, range.start + p..end, with));
+        edits.extend(flag_edits(ctx, inst, &missing));
+        // a download-only step: every later step reading the downloads gets the mount too
+        let readers = reader_mounts(ctx, i, vid, &cmd, &missing, &mut edits, &mut display_why);
+        let (fix, msg) = Mounting {
+            missing: &missing,
+            mount_flags: &mount_flags,
+            dropped: &drops.dropped,
+            readers: &readers,
+            display_why: &display_why,
+            root: is_root(&user),
+        }
+        .advice(inst, edits);
+        out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
+    }
+    out
+}
+
+/// For each instruction: whether a COPY/ADD from the context comes before it in its stage (one
+/// pass over the file, not a scan back from every RUN).
+fn copied_above(ctx: &RuleContext<'_>) -> Vec<bool> {
+    let mut copied_above = vec![false; ctx.df.instructions.len()];
+    for st in &ctx.sim.stages {
+        let mut seen = false;
+        let end = st.info.end.min(ctx.df.instructions.len());
+        let range = (st.info.from + 1).min(end)..end;
+        for (above, inst) in copied_above[range.clone()]
+            .iter_mut()
+            .zip(&ctx.df.instructions[range])
+        {
+            *above = seen;
+            seen |= super::context_copy(inst).is_some();
+        }
+    }
+    copied_above
+}
+
+/// The package managers and build tools step `i` runs that keep a cache, and the readers of
+/// what an earlier step downloaded into a cache mount; OS package managers only where context
+/// files above re-run the step.
+fn cache_users(
+    ctx: &RuleContext<'_>,
+    i: usize,
+    vid: usize,
+    cmd: &str,
+    script: &crate::engine::shell::Script,
+    copied_above: &[bool],
+) -> Vec<Missing> {
+    let mut tools: Vec<Missing> = ecosystems()
+        .filter(|e| script.programs().any(|p| e.installed_by(p)))
+        .filter_map(|e| {
+            e.cache_dir.map(|d| Missing {
+                name: e.name,
+                dir: d,
+                flags: e.no_cache_flags,
+                downloaded_at: None,
+            })
+        })
+        .collect();
+    // build tools that download into a cache but are not an ecosystem's install
+    for t in TOOLS {
+        let Some(dir) = t.cache_dir else { continue };
+        if script.runs_any(t.mount_runs) && !tools.iter().any(|m| m.dir == dir) {
+            tools.push(Missing {
+                name: t.name,
+                dir,
+                flags: t.no_cache_flags,
+                downloaded_at: None,
+            });
+        }
+    }
+    // a reader of what an earlier step downloaded into a cache mount
+    for (owner, d) in crate::engine::tools::downloads() {
+        let u = download_use(ctx.kept, cmd, d);
+        if u.consumer.is_none() || u.downloads {
+            continue;
+        }
+        let Some((p, pi)) = download_above(ctx, vid, d) else {
+            continue;
+        };
+        let mounted = mounts_of(ctx, pi)
+            .is_some_and(|(m, _)| m.list.iter().any(|(t, _)| mount_covers(t, d.cache_dir)));
+        let _ = p;
+        if mounted && !tools.iter().any(|t| t.dir == d.cache_dir) {
+            tools.push(Missing {
+                name: owner.name,
+                dir: d.cache_dir,
+                flags: &[],
+                downloaded_at: Some(ctx.df.instructions[pi].line),
+            });
+        }
+    }
+    // OS package installs usually sit above every COPY and re-run only when their own line
+    // or the base image changes: a cache mount pays only when context files above re-run them
+    let after_context_copy = ctx
+        .stage_of(i)
+        .is_some_and(|st| i > st.info.from && copied_above.get(i).copied().unwrap_or(false));
+    tools.retain(|t| after_context_copy || !OS_MANAGERS.contains(&t.name));
+    tools
+}
+
+/// Edits that drop the flags turning each missing cache off (`--no-cache`, `--no-cache-dir`).
+fn flag_edits(
+    ctx: &RuleContext<'_>,
+    inst: &crate::engine::dockerfile::Instruction,
+    missing: &[&Missing],
+) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    for t in missing {
+        for flag in t.flags.iter() {
+            let range = ctx.inst_range(inst);
+            let seg = &ctx.text[range.clone()];
+            if let Some(p) = find_word(seg, flag) {
+                let mut end = range.start + p + flag.len();
+                if ctx.text[end..].starts_with(' ') {
+                    end += 1;
                 }
+                // apk without --no-cache reads the index from the cache: have it fetched
+                let with = if t.name == "apk" { "--update " } else { "" };
+                edits.push(Edit::replace(ctx.path, range.start + p..end, with));
             }
         }
-        // a download-only step: every later step reading the downloads gets the mount too
-        let mut readers: Vec<u32> = Vec::new();
-        for t in missing.iter().filter(|t| t.downloaded_at.is_none()) {
-            let Some(d) = downloads()
-                .find(|d| d.cache_dir == t.dir && download_use(ctx.kept, &cmd, d).downloads)
-            else {
+    }
+    edits
+}
+
+/// For a step that only downloads: the later steps reading its downloads, each given the mount
+/// (an edit) unless it cannot take it (a reason in `display_why`); their lines.
+fn reader_mounts(
+    ctx: &RuleContext<'_>,
+    i: usize,
+    vid: usize,
+    cmd: &str,
+    missing: &[&Missing],
+    edits: &mut Vec<Edit>,
+    display_why: &mut Vec<String>,
+) -> Vec<u32> {
+    let mut readers: Vec<u32> = Vec::new();
+    for t in missing.iter().filter(|t| t.downloaded_at.is_none()) {
+        let Some(d) =
+            downloads().find(|d| d.cache_dir == t.dir && download_use(ctx.kept, cmd, d).downloads)
+        else {
+            continue;
+        };
+        for (j, later) in ctx.df.instructions.iter().enumerate().skip(i + 1) {
+            if later.kind != Kind::Run || !ctx.stage_of(j).is_some_and(|s| s.reachable) {
+                continue;
+            }
+            let Some(lv) = exec_vertex(ctx, j) else {
                 continue;
             };
-            for (j, later) in ctx.df.instructions.iter().enumerate().skip(i + 1) {
-                if later.kind != Kind::Run || !ctx.stage_of(j).is_some_and(|s| s.reachable) {
-                    continue;
-                }
-                let Some(lv) = exec_vertex(ctx, j) else {
-                    continue;
-                };
-                let text = ctx.sim.vertices[lv].detail.text.clone();
-                let Some(offline) = download_use(ctx.kept, &text, d).consumer else {
-                    continue;
-                };
-                if download_use(ctx.kept, &text, d).downloads
-                    || download_above(ctx, lv, d).map(|(p, _)| p) != Some(vid)
-                {
-                    continue;
-                }
-                let Some((lm, luser)) = mounts_of(ctx, j) else {
-                    continue;
-                };
-                if lm.cover(t.name, t.dir) {
-                    continue;
-                }
-                if offline {
-                    display_why.push(format!(
-                        "`{}` at line {} does not download: with a cache mount the downloads are only in the mount, and when it is empty (pruned, or a CI cache that does not carry cache mounts) while this step stays cached, that step fails; keep the downloads in the image, or let that step download",
-                        later.display(50).replace('`', "'"),
-                        later.line
-                    ));
-                    continue;
-                }
-                if !is_root(&luser) {
-                    display_why.push(format!(
-                        "`{}` at line {} reads the downloads as a non-root user: mount the cache there too, at that user's cache directory",
-                        later.display(50).replace('`', "'"),
-                        later.line
-                    ));
-                }
-                edits.push(Edit::insert(
-                    ctx.path,
-                    mount_insert_at(ctx, later),
-                    format!("--mount=type=cache,target={} ", t.dir),
-                ));
-                readers.push(later.line);
+            let text = ctx.sim.vertices[lv].detail.text.clone();
+            let Some(offline) = download_use(ctx.kept, &text, d).consumer else {
+                continue;
+            };
+            if download_use(ctx.kept, &text, d).downloads
+                || download_above(ctx, lv, d).map(|(p, _)| p) != Some(vid)
+            {
+                continue;
             }
+            let Some((lm, luser)) = mounts_of(ctx, j) else {
+                continue;
+            };
+            if lm.cover(t.name, t.dir) {
+                continue;
+            }
+            if offline {
+                display_why.push(format!(
+                    "`{}` at line {} does not download: with a cache mount the downloads are only in the mount, and when it is empty (pruned, or a CI cache that does not carry cache mounts) while this step stays cached, that step fails; keep the downloads in the image, or let that step download",
+                    later.display(50).replace('`', "'"),
+                    later.line
+                ));
+                continue;
+            }
+            if !is_root(&luser) {
+                display_why.push(format!(
+                    "`{}` at line {} reads the downloads as a non-root user: mount the cache there too, at that user's cache directory",
+                    later.display(50).replace('`', "'"),
+                    later.line
+                ));
+            }
+            edits.push(Edit::insert(
+                ctx.path,
+                mount_insert_at(ctx, later),
+                format!("--mount=type=cache,target={} ", t.dir),
+            ));
+            readers.push(later.line);
         }
+    }
+    readers
+}
+
+/// What a step's missing cache mounts come to: the mounts, the cleaning commands dropped, the
+/// later steps given the mount too, and why the fix is only shown (reasons it cannot be applied
+/// as it is).
+struct Mounting<'a> {
+    missing: &'a [&'a Missing],
+    mount_flags: &'a str,
+    dropped: &'a [String],
+    readers: &'a [u32],
+    display_why: &'a [String],
+    /// The step runs as root.
+    root: bool,
+}
+
+impl Mounting<'_> {
+    /// The fix (with `edits`) and the finding's message.
+    fn advice(
+        &self,
+        inst: &crate::engine::dockerfile::Instruction,
+        edits: Vec<Edit>,
+    ) -> (Fix, String) {
+        let Mounting {
+            missing,
+            mount_flags,
+            dropped,
+            readers,
+            display_why,
+            root,
+        } = *self;
         let applicability = if root
             && !missing.iter().any(|t| OS_MANAGERS.contains(&t.name))
             && display_why.is_empty()
@@ -435,10 +520,10 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         };
         let names: Vec<&str> = missing.iter().map(|t| t.name).collect();
         let mut description = format!("add {}", mount_flags.trim());
-        if !drops.dropped.is_empty() {
+        if !dropped.is_empty() {
             description.push_str(&format!(
                 " and drop {}, which would empty it on every run",
-                quoted_list(&drops.dropped)
+                quoted_list(dropped)
             ));
         }
         if !readers.is_empty() {
@@ -446,7 +531,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 ", and the same mount on the step{} reading the downloads (line{} {})",
                 if readers.len() == 1 { "" } else { "s" },
                 if readers.len() == 1 { "" } else { "s" },
-                line_list(&readers)
+                line_list(readers)
             ));
         }
         let fix = Fix {
@@ -454,37 +539,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             description,
             edits,
         };
-        let mut extra = if only_apt {
-            "; for apt also remove `/etc/apt/apt.conf.d/docker-clean` in an earlier step so downloads are kept".to_string()
-        } else if only_apk {
-            "; `--no-cache` becomes `--update` (apk then keeps its index in the mount), and apk keeps packages too when `/etc/apk/cache` links to the mounted directory".to_string()
-        } else if !root {
-            "; the step runs as a non-root user: point the mount at that user's cache directory"
-                .to_string()
-        } else {
-            String::new()
-        };
-        if !drops.dropped.is_empty() {
-            extra.push_str(&format!(
-                "; {} would empty the mount on every run, so the fix drops {} (the cache then lives in the mount, not in the image)",
-                quoted_list(&drops.dropped),
-                if drops.dropped.len() == 1 { "it" } else { "them" }
-            ));
-        }
-        if !readers.is_empty() {
-            extra.push_str(&format!(
-                "; the step{} at line{} {} read{} the downloads and get{} the mount too (the files are then in the mount, not in the image)",
-                if readers.len() == 1 { "" } else { "s" },
-                if readers.len() == 1 { "" } else { "s" },
-                line_list(&readers),
-                if readers.len() == 1 { "s" } else { "" },
-                if readers.len() == 1 { "s" } else { "" },
-            ));
-        }
-        for w in &display_why {
-            extra.push_str("; not applied: ");
-            extra.push_str(w);
-        }
+        let extra = self.extra();
         let refetched: Vec<&&Missing> = missing
             .iter()
             .filter(|t| t.downloaded_at.is_some())
@@ -512,9 +567,55 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 mount_flags.trim()
             )
         };
-        out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
+        (fix, msg)
     }
-    out
+
+    /// What the message adds after the fix: apt's and apk's own setup, a non-root user, the
+    /// commands dropped, the readers given the mount, and why the fix is only shown.
+    fn extra(&self) -> String {
+        let Mounting {
+            missing,
+            dropped,
+            readers,
+            display_why,
+            root,
+            ..
+        } = *self;
+        let only_apt = missing.iter().all(|t| t.name == "apt");
+        let only_apk = missing.iter().all(|t| t.name == "apk");
+        let mut extra = if only_apt {
+            "; for apt also remove `/etc/apt/apt.conf.d/docker-clean` in an earlier step so downloads are kept".to_string()
+        } else if only_apk {
+            "; `--no-cache` becomes `--update` (apk then keeps its index in the mount), and apk keeps packages too when `/etc/apk/cache` links to the mounted directory".to_string()
+        } else if !root {
+            "; the step runs as a non-root user: point the mount at that user's cache directory"
+                .to_string()
+        } else {
+            String::new()
+        };
+        if !dropped.is_empty() {
+            extra.push_str(&format!(
+                "; {} would empty the mount on every run, so the fix drops {} (the cache then lives in the mount, not in the image)",
+                quoted_list(dropped),
+                if dropped.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        if !readers.is_empty() {
+            extra.push_str(&format!(
+                "; the step{} at line{} {} read{} the downloads and get{} the mount too (the files are then in the mount, not in the image)",
+                if readers.len() == 1 { "" } else { "s" },
+                if readers.len() == 1 { "" } else { "s" },
+                line_list(readers),
+                if readers.len() == 1 { "s" } else { "" },
+                if readers.len() == 1 { "s" } else { "" },
+            ));
+        }
+        for w in display_why {
+            extra.push_str("; not applied: ");
+            extra.push_str(w);
+        }
+        extra
+    }
 }
 
 /// The cleaning commands of a step that empty cache-mount targets, as edits that drop them.
