@@ -52,9 +52,84 @@ const CANDIDATES: &[(&str, &str)] = &[
 
 fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    // the first broad context COPY of a built stage
-    let Some((idx, inst, base)) = ctx
-        .df
+    let Some((idx, inst, base)) = broad_copy(ctx) else {
+        return out;
+    };
+    // the ignore file the fix writes to (created when there is none)
+    let file = ctx.ignore.file.clone().unwrap_or_else(|| {
+        if ctx.context.is_empty() {
+            ".dockerignore".into()
+        } else {
+            format!("{}/.dockerignore", ctx.context)
+        }
+    });
+    let creates = ctx.ignore.file.is_none();
+    let (mut noise, created_entry) = present_noise(ctx, &base, &file, creates);
+    if let Some(changes) = ctx.changes {
+        add_changed_noise(ctx, changes, &base, &mut noise);
+    }
+    // files the COPY drops itself with --exclude are not copied: nothing to ignore for them
+    let exclude: Vec<String> = inst
+        .flags_named("exclude")
+        .filter_map(|f| f.value.clone())
+        .collect();
+    let exclude_drops = |rel: &str| {
+        crate::engine::predict::content::excluded_by_copy(ctx.kept, &exclude, &base, false, rel)
+    };
+    noise.retain(|(rel, _)| !exclude_drops(rel));
+    if noise.is_empty() {
+        return out;
+    }
+    // many changed files of one name (every service's Dockerfile of a monorepo whose builds
+    // share the root context): one `**/<name>` entry that says how many files it stands for
+    let queue = fold(noise, &base);
+    // keep only entries that drop nothing a later step needs
+    let mut needed = needed_paths(ctx, idx);
+    add_shared_reads(ctx, &file, &mut needed);
+    let mut kept = keep_harmless(ctx, queue, &needed);
+    if kept.is_empty() {
+        return out;
+    }
+    // every file the entries stand for, and how the message names them
+    let names: Vec<String> = kept
+        .iter()
+        .flat_map(|e| {
+            if e.members.is_empty() {
+                std::slice::from_ref(&e.path)
+            } else {
+                e.members.as_slice()
+            }
+        })
+        .cloned()
+        .collect();
+    let shown: Vec<String> = kept.iter().map(Entry::describe).collect();
+    if let Some(rel) = &created_entry {
+        if !exclude_drops(rel) {
+            kept.push(Entry {
+                path: rel.clone(),
+                pat: rel.clone(),
+                members: Vec::new(),
+            });
+        }
+    }
+    out.extend(noise_finding(
+        ctx,
+        (idx, inst),
+        &base,
+        &file,
+        &kept,
+        &names,
+        &shown,
+    ));
+    out
+}
+
+/// The first broad context COPY of a built stage: its index, the instruction, and the copied
+/// directory relative to the context (`""`: all of it).
+fn broad_copy<'a>(
+    ctx: &RuleContext<'a>,
+) -> Option<(usize, &'a crate::engine::dockerfile::Instruction, String)> {
+    ctx.df
         .instructions
         .iter()
         .enumerate()
@@ -76,31 +151,34 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 },
             ))
         })
-    else {
-        return out;
-    };
-    let under = |rel: &str| {
-        if base.is_empty() {
-            rel.to_string()
-        } else {
-            format!("{base}/{rel}")
-        }
-    };
+}
+
+/// `rel` below the copied directory `base`.
+fn under(base: &str, rel: &str) -> String {
+    if base.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{base}/{rel}")
+    }
+}
+
+/// What the COPY takes that never belongs in an image, as (context-relative path, pattern):
+/// the Dockerfile and the ignore file when they lie in the copied directory, the usual
+/// suspects present (`CANDIDATES`), cargo's `target/`. Also the entry an ignore file the fix
+/// creates needs for itself.
+fn present_noise(
+    ctx: &RuleContext<'_>,
+    base: &str,
+    file: &str,
+    creates: bool,
+) -> (Vec<(String, String)>, Option<String>) {
+    let under = |rel: &str| under(base, rel);
     let mut noise: Vec<(String, String)> = Vec::new(); // (context-relative path, pattern)
-    // the ignore file the fix writes to (created when there is none)
-    let file = ctx.ignore.file.clone().unwrap_or_else(|| {
-        if ctx.context.is_empty() {
-            ".dockerignore".into()
-        } else {
-            format!("{}/.dockerignore", ctx.context)
-        }
-    });
-    let creates = ctx.ignore.file.is_none();
     // the Dockerfile and the ignore file, when they lie in the copied directory; an ignore
     // file the fix creates is listed in itself (else the COPY would take it), but it is not
     // something the COPY copies now
     let mut created_entry: Option<String> = None;
-    for own in [ctx.path.to_string(), file.clone()] {
+    for own in [ctx.path.to_string(), file.to_string()] {
         if let Some(rel) = crate::engine::predict::content::context_relative(ctx.context, &own) {
             let inside = base.is_empty() || rel.starts_with(&format!("{base}/"));
             if !inside || rel.is_empty() || ctx.ignored(rel) {
@@ -136,87 +214,76 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             noise.push((under("target"), under("target")));
         }
     }
-    // PR mode: changed files under the source that never belong in an image (docs, CI files)
-    if let Some(changes) = ctx.changes {
-        let src_root = ctx.in_context(&base);
-        // what every build of this context would list: asked once per analysis (a monorepo's
-        // builds of the root context all read the same changes)
-        let scan = || noise_changes(ctx, changes, &src_root);
-        let shared = match ctx.memo {
-            Some(m) => m.labelled(
-                crate::engine::predict::content::source_key(
-                    ctx.context,
-                    &src_root,
-                    false,
-                    ctx.ignore,
-                ),
-                scan,
-            ),
-            None => std::rc::Rc::new(scan()),
+    (noise, created_entry)
+}
+
+/// PR mode: the changed files under the copied directory that never belong in an image (docs,
+/// CI files), added to `noise` unless listed already.
+fn add_changed_noise(
+    ctx: &RuleContext<'_>,
+    changes: &crate::engine::tree::ChangeSet,
+    base: &str,
+    noise: &mut Vec<(String, String)>,
+) {
+    let src_root = ctx.in_context(base);
+    // what every build of this context would list: asked once per analysis (a monorepo's
+    // builds of the root context all read the same changes)
+    let scan = || noise_changes(ctx, changes, &src_root);
+    let shared = match ctx.memo {
+        Some(m) => m.labelled(
+            crate::engine::predict::content::source_key(ctx.context, &src_root, false, ctx.ignore),
+            scan,
+        ),
+        None => std::rc::Rc::new(scan()),
+    };
+    // this Dockerfile, changed, is noise for its own build even where no rule calls it so
+    let own = changes
+        .get(ctx.path)
+        .filter(|_| {
+            !crate::engine::history::is_noise(ctx.path, "")
+                && !crate::engine::history::is_manifest(ctx.path)
+        })
+        .and_then(|c| crate::engine::predict::content::context_relative(ctx.context, &c.path))
+        .filter(|rel| {
+            !rel.is_empty()
+                && (src_root.is_empty() || ctx.path.starts_with(&format!("{src_root}/")))
+                && !ctx.ignored(rel)
+        })
+        .map(|rel| (rel.to_string(), rel.to_string()));
+    let own_at = own
+        .as_ref()
+        .map(|(rel, _)| shared.partition_point(|(r, _)| r < rel));
+    let entries = shared
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| own.iter().filter(move |_| own_at == Some(i)).chain([e]))
+        .chain(own.iter().filter(|_| own_at == Some(shared.len())));
+    // What is already listed: the changed paths are distinct and a plain entry's pattern is
+    // its path, so a change can only repeat one of the few entries above, or a `docs`
+    // pattern (which ends in `docs`, as must a path equal to one): looked up in a set, the
+    // rest by a scan of the few. A change touching many files stays linear.
+    let listed: Vec<String> = noise.iter().map(|(p, _)| p.clone()).collect();
+    let pats: Vec<String> = noise.iter().map(|(_, p)| p.clone()).collect();
+    let mut docsish: std::collections::HashSet<&str> = Default::default();
+    for (rel, pat) in entries {
+        if listed.iter().any(|p| p == rel) {
+            continue;
+        }
+        let fresh = if pat.ends_with("docs") {
+            !pats.contains(pat) && docsish.insert(pat)
+        } else {
+            !pats.contains(pat)
         };
-        // this Dockerfile, changed, is noise for its own build even where no rule calls it so
-        let own = changes
-            .get(ctx.path)
-            .filter(|_| {
-                !crate::engine::history::is_noise(ctx.path, "")
-                    && !crate::engine::history::is_manifest(ctx.path)
-            })
-            .and_then(|c| crate::engine::predict::content::context_relative(ctx.context, &c.path))
-            .filter(|rel| {
-                !rel.is_empty()
-                    && (src_root.is_empty() || ctx.path.starts_with(&format!("{src_root}/")))
-                    && !ctx.ignored(rel)
-            })
-            .map(|rel| (rel.to_string(), rel.to_string()));
-        let own_at = own
-            .as_ref()
-            .map(|(rel, _)| shared.partition_point(|(r, _)| r < rel));
-        let entries = shared
-            .iter()
-            .enumerate()
-            .flat_map(|(i, e)| own.iter().filter(move |_| own_at == Some(i)).chain([e]))
-            .chain(own.iter().filter(|_| own_at == Some(shared.len())));
-        // What is already listed: the changed paths are distinct and a plain entry's pattern is
-        // its path, so a change can only repeat one of the few entries above, or a `docs`
-        // pattern (which ends in `docs`, as must a path equal to one): looked up in a set, the
-        // rest by a scan of the few. A change touching many files stays linear.
-        let listed: Vec<String> = noise.iter().map(|(p, _)| p.clone()).collect();
-        let pats: Vec<String> = noise.iter().map(|(_, p)| p.clone()).collect();
-        let mut docsish: std::collections::HashSet<&str> = Default::default();
-        for (rel, pat) in entries {
-            if listed.iter().any(|p| p == rel) {
-                continue;
-            }
-            let fresh = if pat.ends_with("docs") {
-                !pats.contains(pat) && docsish.insert(pat)
-            } else {
-                !pats.contains(pat)
-            };
-            if fresh {
-                noise.push((rel.clone(), pat.clone()));
-            }
+        if fresh {
+            noise.push((rel.clone(), pat.clone()));
         }
     }
-    // files the COPY drops itself with --exclude are not copied: nothing to ignore for them
-    let exclude: Vec<String> = inst
-        .flags_named("exclude")
-        .filter_map(|f| f.value.clone())
-        .collect();
-    let exclude_drops = |rel: &str| {
-        crate::engine::predict::content::excluded_by_copy(ctx.kept, &exclude, &base, false, rel)
-    };
-    noise.retain(|(rel, _)| !exclude_drops(rel));
-    if noise.is_empty() {
-        return out;
-    }
-    // many changed files of one name (every service's Dockerfile of a monorepo whose builds
-    // share the root context): one `**/<name>` entry that says how many files it stands for
-    let mut queue = fold(noise, &base);
-    // keep only entries that drop nothing a later step needs
-    let mut needed = needed_paths(ctx, idx);
-    // the other builds the same ignore file governs (a demo whose guessed context is the root
-    // shares the root `.dockerignore` with the main build): what they read stays in too, `.git`
-    // included when one runs git; what the file already hides from them is not this fix's doing
+}
+
+/// What the other builds the same ignore file governs read (a demo whose guessed context is
+/// the root shares the root `.dockerignore` with the main build) stays in too, `.git` included
+/// when one runs git; what the file already hides from them is not this fix's doing.
+fn add_shared_reads(ctx: &RuleContext<'_>, file: &str, needed: &mut Vec<String>) {
     if let Some(shared) = ctx.shared_reads {
         let hidden = |p: &str| {
             ctx.ignore.matcher.as_ref().is_some_and(|m| {
@@ -224,13 +291,18 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             })
         };
         let mut seen: std::collections::HashSet<String> = needed.iter().cloned().collect();
-        for r in shared.of(ctx.side, &file) {
+        for r in shared.of(ctx.side, file) {
             if r.dockerfile != ctx.path && !seen.contains(&r.path) && !hidden(&r.path) {
                 seen.insert(r.path.clone());
                 needed.push(r.path.clone());
             }
         }
     }
+}
+
+/// The entries of `queue` that drop no path in `needed` and that no RUN names (a summary entry
+/// that would is tried file by file).
+fn keep_harmless(ctx: &RuleContext<'_>, mut queue: Vec<Entry>, needed: &[String]) -> Vec<Entry> {
     let runs: Vec<String> = ctx.df.instructions.iter().filter_map(run_command).collect();
     let old: &[String] = &ctx.ignore.patterns;
     let flavor = ctx.flavor;
@@ -274,14 +346,14 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 Some(v) => old_drops || v.into_iter().any(|d| d),
                 None => {
                     incremental = false;
-                    match trial_drops(ctx.kept, old, &kept, pat, flavor, &needed) {
+                    match trial_drops(ctx.kept, old, &kept, pat, flavor, needed) {
                         Some(d) => d,
                         None => continue,
                     }
                 }
             }
         } else {
-            match trial_drops(ctx.kept, old, &kept, pat, flavor, &needed) {
+            match trial_drops(ctx.kept, old, &kept, pat, flavor, needed) {
                 Some(d) => d,
                 None => continue,
             }
@@ -308,31 +380,20 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             kept.push(entry);
         }
     }
-    if kept.is_empty() {
-        return out;
-    }
-    // every file the entries stand for, and how the message names them
-    let names: Vec<String> = kept
-        .iter()
-        .flat_map(|e| {
-            if e.members.is_empty() {
-                std::slice::from_ref(&e.path)
-            } else {
-                e.members.as_slice()
-            }
-        })
-        .cloned()
-        .collect();
-    let shown: Vec<String> = kept.iter().map(Entry::describe).collect();
-    if let Some(rel) = &created_entry {
-        if !exclude_drops(rel) {
-            kept.push(Entry {
-                path: rel.clone(),
-                pat: rel.clone(),
-                members: Vec::new(),
-            });
-        }
-    }
+    kept
+}
+
+/// The finding for the COPY at `idx`: add the entries `kept` to the ignore file `file` (created
+/// when there is none); `None` when they are all there already.
+fn noise_finding(
+    ctx: &RuleContext<'_>,
+    (idx, inst): (usize, &crate::engine::dockerfile::Instruction),
+    base: &str,
+    file: &str,
+    kept: &[Entry],
+    names: &[String],
+    shown: &[String],
+) -> Option<Finding> {
     let existing = ctx.ignore_text.unwrap_or("");
     let mut add = String::new();
     if !existing.is_empty() && !existing.ends_with('\n') {
@@ -354,9 +415,9 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     // entries already there as patterns are not added twice
     let known: std::collections::HashSet<String> = read_patterns(existing).into_iter().collect();
     if pats.iter().all(|p| known.contains(*p)) {
-        return out;
+        return None;
     }
-    let applicability = if reaches_final_image(ctx, idx, &base, &names) {
+    let applicability = if reaches_final_image(ctx, idx, base, names) {
         Applicability::Unsafe
     } else {
         Applicability::Safe
@@ -364,7 +425,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let fix = Fix {
         applicability,
         description: format!("add {} to {file}", pats.join(", ")),
-        edits: vec![Edit::insert(&file, existing.len(), add)],
+        edits: vec![Edit::insert(file, existing.len(), add)],
     };
     let msg = format!(
         "`{}` copies {} from the build context: each edit there rebuilds this step and the ones after it; list {} in {file}",
@@ -372,8 +433,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         shown.join(", "),
         if pats.len() == 1 { "it" } else { "them" }
     );
-    out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
-    out
+    Some(finding(&RULE, ctx, inst, msg, Some(fix)))
 }
 
 /// The changes under the copied directory `src_root` that never belong in an image and that
