@@ -31,7 +31,7 @@ use super::{
     Check, Finding, Rule, RuleContext, context_copy, finding, installs_in_script, is_broad_source,
     run_command,
 };
-use crate::engine::dockerfile::{Kind, Severity};
+use crate::engine::dockerfile::{Instruction, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 
 pub const RULE: Rule = Rule {
@@ -64,38 +64,12 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             }) else {
                 continue;
             };
-            // manifests already copied on their own above the broad COPY: nothing to do
-            let copied_before = insts[..i].iter().filter_map(context_copy).any(|(s, _)| {
-                s.iter().any(|p| {
-                    eco.manifests
-                        .iter()
-                        .any(|m| p.trim_end_matches('/').rsplit('/').next() == Some(*m))
-                })
-            });
-            // an install of the same ecosystem above the COPY (e.g. `uv sync --no-install-project`
-            // with bind-mounted manifests): dependencies are already cached apart from sources
-            let installed_before = insts[..i]
-                .iter()
-                .filter_map(|x| Some((ctx.script_of(x)?, run_command(x)?)))
-                .any(|(s, c)| {
-                    installs_in_script(&s, &c)
-                        .iter()
-                        .any(|e| e.name == eco.name)
-                });
-            if copied_before || installed_before {
+            if installed_apart(ctx, &insts[..i], eco) {
                 continue;
             }
             let base = broad.trim_end_matches('/').trim_start_matches("./");
             let base = if base == "." { "" } else { base };
-            let dest_abs = match ctx.sim.step.get(&(st.info.from + 1 + i)) {
-                Some(crate::engine::predict::sim::StepVertex::Vertex(v)) => {
-                    match &ctx.sim.vertices[*v].op {
-                        crate::engine::predict::sim::Op::Copy { dest, .. } => Some(dest.clone()),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
+            let dest_abs = copy_dest(ctx, st.info.from + 1 + i);
             let present = manifests_present(
                 ctx,
                 base,
@@ -106,8 +80,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             if present.is_empty() {
                 continue;
             }
-            let lines_between: Vec<&crate::engine::dockerfile::Instruction> =
-                insts[i + 1..j].iter().collect();
+            let lines_between: Vec<&Instruction> = insts[i + 1..j].iter().collect();
             let movable = lines_between.iter().all(|x| {
                 matches!(
                     x.kind,
@@ -123,76 +96,8 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                     && !c.contains("&&")
                     && !c.contains(';')
             });
-            let dest_dir = if dest == "." || dest == "./" {
-                "./".to_string()
-            } else if dest.ends_with('/') {
-                dest.to_string()
-            } else {
-                format!("{dest}/")
-            };
-            let flags: Vec<String> = inst
-                .flags
-                .iter()
-                .map(|f| match &f.value {
-                    Some(v) => format!("--{}={v}", f.name),
-                    None => format!("--{}", f.name),
-                })
-                .collect();
-            let sources: Vec<String> = present
-                .iter()
-                .map(|m| {
-                    if base.is_empty() {
-                        m.clone()
-                    } else {
-                        format!("{base}/{m}")
-                    }
-                })
-                .collect();
-            // one COPY per directory: a COPY of several files puts them all in its destination
-            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-            for (m, src) in present.iter().zip(&sources) {
-                let dir = m
-                    .rsplit_once('/')
-                    .map(|(d, _)| d.to_string())
-                    .unwrap_or_default();
-                match groups.iter_mut().find(|(d, _)| *d == dir) {
-                    Some(g) => g.1.push(src.clone()),
-                    None => groups.push((dir, vec![src.clone()])),
-                }
-            }
-            let mut copy_line = String::new();
-            for (dir, srcs) in &groups {
-                copy_line.push_str("COPY ");
-                for f in &flags {
-                    copy_line.push_str(f);
-                    copy_line.push(' ');
-                }
-                copy_line.push_str(&srcs.join(" "));
-                copy_line.push(' ');
-                copy_line.push_str(&dest_dir);
-                if !dir.is_empty() {
-                    copy_line.push_str(dir);
-                    copy_line.push('/');
-                }
-                copy_line.push('\n');
-            }
-            let region = line_range(ctx.text, inst.line, run.end_line);
-            let with_nl = |t: &str| {
-                if t.ends_with('\n') {
-                    t.to_string()
-                } else {
-                    format!("{t}\n")
-                }
-            };
-            let between = &ctx.text[line_range(ctx.text, inst.line, inst.end_line).end
-                ..line_range(ctx.text, run.line, run.line).start];
-            let mut new = copy_line;
-            new.push_str(&with_nl(ctx.inst_text(run)));
-            new.push_str(&with_nl(ctx.inst_text(inst)));
-            new.push_str(between);
-            if !ctx.text[region.clone()].ends_with('\n') {
-                new.pop();
-            }
+            let copy_line = manifest_copies(inst, &present, base, dest);
+            let (region, new) = reordered(ctx, inst, run, copy_line);
             // the project's own lifecycle scripts run in the install: with only the manifests
             // copied, a `prepare` that builds the sources finds none
             let scripts = if matches!(eco.name, "npm" | "yarn" | "pnpm")
@@ -216,37 +121,176 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                 ),
                 edits: vec![Edit::replace(ctx.path, region, new)],
             };
-            let msg = format!(
-                "`{}` at line {} copies the whole {} before `{}` at line {}: every source edit re-runs the {} install; copy {} first",
-                inst.display(60),
-                inst.line,
-                if base.is_empty() {
-                    "context".to_string()
-                } else {
-                    format!("`{}` directory", base.replace('`', "'"))
-                },
-                run.display(60),
-                run.line,
-                eco.name,
-                present.join(", ")
-            );
-            let msg = if scripts.is_empty() {
-                msg
-            } else {
-                format!(
-                    "{msg}; not applied: the install runs package.json's {} script{}, which may need the sources copied after it",
-                    scripts
-                        .iter()
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if scripts.len() == 1 { "" } else { "s" }
-                )
-            };
+            let msg = manifest_message(inst, run, base, eco.name, &present, &scripts);
             out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
         }
     }
     out
+}
+
+/// Whether the instructions `above` the broad COPY already keep the install apart from the
+/// sources: the manifests copied on their own, or an install of the same ecosystem (e.g. `uv
+/// sync --no-install-project` with bind-mounted manifests).
+fn installed_apart(ctx: &RuleContext<'_>, above: &[Instruction], eco: &super::Tool) -> bool {
+    // manifests already copied on their own above the broad COPY: nothing to do
+    let copied_before = above.iter().filter_map(context_copy).any(|(s, _)| {
+        s.iter().any(|p| {
+            eco.manifests
+                .iter()
+                .any(|m| p.trim_end_matches('/').rsplit('/').next() == Some(*m))
+        })
+    });
+    // an install of the same ecosystem above the COPY (e.g. `uv sync --no-install-project`
+    // with bind-mounted manifests): dependencies are already cached apart from sources
+    let installed_before = above
+        .iter()
+        .filter_map(|x| Some((ctx.script_of(x)?, run_command(x)?)))
+        .any(|(s, c)| {
+            installs_in_script(&s, &c)
+                .iter()
+                .any(|e| e.name == eco.name)
+        });
+    copied_before || installed_before
+}
+
+/// The absolute destination of the COPY at instruction `index`, as the simulation resolved it.
+fn copy_dest(ctx: &RuleContext<'_>, index: usize) -> Option<String> {
+    match ctx.sim.step.get(&index) {
+        Some(crate::engine::predict::sim::StepVertex::Vertex(v)) => {
+            match &ctx.sim.vertices[*v].op {
+                crate::engine::predict::sim::Op::Copy { dest, .. } => Some(dest.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The COPY lines that bring the manifests `present` (relative to `base`) to the broad COPY's
+/// destination `dest` with its flags: one per directory (a COPY of several files puts them all
+/// in its destination).
+fn manifest_copies(inst: &Instruction, present: &[String], base: &str, dest: &str) -> String {
+    let dest_dir = if dest == "." || dest == "./" {
+        "./".to_string()
+    } else if dest.ends_with('/') {
+        dest.to_string()
+    } else {
+        format!("{dest}/")
+    };
+    let flags: Vec<String> = inst
+        .flags
+        .iter()
+        .map(|f| match &f.value {
+            Some(v) => format!("--{}={v}", f.name),
+            None => format!("--{}", f.name),
+        })
+        .collect();
+    let sources: Vec<String> = present
+        .iter()
+        .map(|m| {
+            if base.is_empty() {
+                m.clone()
+            } else {
+                format!("{base}/{m}")
+            }
+        })
+        .collect();
+    // one COPY per directory: a COPY of several files puts them all in its destination
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for (m, src) in present.iter().zip(&sources) {
+        let dir = m
+            .rsplit_once('/')
+            .map(|(d, _)| d.to_string())
+            .unwrap_or_default();
+        match groups.iter_mut().find(|(d, _)| *d == dir) {
+            Some(g) => g.1.push(src.clone()),
+            None => groups.push((dir, vec![src.clone()])),
+        }
+    }
+    let mut copy_line = String::new();
+    for (dir, srcs) in &groups {
+        copy_line.push_str("COPY ");
+        for f in &flags {
+            copy_line.push_str(f);
+            copy_line.push(' ');
+        }
+        copy_line.push_str(&srcs.join(" "));
+        copy_line.push(' ');
+        copy_line.push_str(&dest_dir);
+        if !dir.is_empty() {
+            copy_line.push_str(dir);
+            copy_line.push('/');
+        }
+        copy_line.push('\n');
+    }
+    copy_line
+}
+
+/// The region from the broad COPY `inst` to the install `run`, and what replaces it: the
+/// manifest COPY lines, the install, the broad COPY, then what lay between them.
+fn reordered(
+    ctx: &RuleContext<'_>,
+    inst: &Instruction,
+    run: &Instruction,
+    copy_line: String,
+) -> (std::ops::Range<usize>, String) {
+    let region = line_range(ctx.text, inst.line, run.end_line);
+    let with_nl = |t: &str| {
+        if t.ends_with('\n') {
+            t.to_string()
+        } else {
+            format!("{t}\n")
+        }
+    };
+    let between = &ctx.text[line_range(ctx.text, inst.line, inst.end_line).end
+        ..line_range(ctx.text, run.line, run.line).start];
+    let mut new = copy_line;
+    new.push_str(&with_nl(ctx.inst_text(run)));
+    new.push_str(&with_nl(ctx.inst_text(inst)));
+    new.push_str(between);
+    if !ctx.text[region.clone()].ends_with('\n') {
+        new.pop();
+    }
+    (region, new)
+}
+
+/// The finding's message; the lifecycle `scripts` the install runs say why the fix is only
+/// shown.
+fn manifest_message(
+    inst: &Instruction,
+    run: &Instruction,
+    base: &str,
+    eco: &str,
+    present: &[String],
+    scripts: &[&str],
+) -> String {
+    let msg = format!(
+        "`{}` at line {} copies the whole {} before `{}` at line {}: every source edit re-runs the {} install; copy {} first",
+        inst.display(60),
+        inst.line,
+        if base.is_empty() {
+            "context".to_string()
+        } else {
+            format!("`{}` directory", base.replace('`', "'"))
+        },
+        run.display(60),
+        run.line,
+        eco,
+        present.join(", ")
+    );
+    if scripts.is_empty() {
+        msg
+    } else {
+        format!(
+            "{msg}; not applied: the install runs package.json's {} script{}, which may need the sources copied after it",
+            scripts
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if scripts.len() == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// Scripts npm, yarn and pnpm run for the project itself during an install.
@@ -293,6 +337,77 @@ fn lifecycle_scripts(ctx: &RuleContext<'_>, path: &str) -> Vec<&'static str> {
     }
 }
 
+/// The files matching the wildcard manifest `m` (`*.csproj`) in the context directory `base`,
+/// added to `names`: .NET project files may sit one directory down (`src/App/App.csproj`).
+fn wildcard_manifests(
+    ctx: &RuleContext<'_>,
+    base: &str,
+    eco: &super::Tool,
+    m: &str,
+    names: &mut Vec<String>,
+) {
+    if let Some(t) = ctx.tree {
+        let dir = ctx.in_context(base);
+        // .NET project files may sit one directory down (`src/App/App.csproj`)
+        let depth = if eco.name == "dotnet" && m != "*.sln" {
+            2
+        } else {
+            1
+        };
+        match t.shallow(&dir, depth) {
+            crate::engine::tree::Lookup::Loaded(entries) => {
+                let suffix = m.trim_start_matches('*');
+                let prefix = format!("{dir}/");
+                for (p, _) in entries {
+                    let rel = p.strip_prefix(&prefix).unwrap_or(p);
+                    if rel.ends_with(suffix)
+                        && !rel.split('/').any(|s| matches!(s, "bin" | "obj"))
+                        && !names.iter().any(|n| n == rel)
+                    {
+                        names.push(rel.to_string());
+                    }
+                }
+            }
+            crate::engine::tree::Lookup::Missing => ctx.needs.request(ctx.side, &dir, true),
+        }
+    }
+}
+
+/// The requirement files a pip command names (`-r`, `--requirement`), relative to where the
+/// COPY puts them (`dest_abs`).
+fn pip_requirements(cmd: &str, dest_abs: Option<&str>) -> Vec<String> {
+    cmd.split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "-r" || w[0] == "--requirement")
+        .map(|w| w[1].to_string())
+        .chain(cmd.split_whitespace().filter_map(|w| {
+            w.strip_prefix("--requirement=")
+                .or_else(|| w.strip_prefix("-r"))
+                .filter(|x| !x.is_empty())
+                .map(|x| x.to_string())
+        }))
+        .map(|p| {
+            p.trim_end_matches([';', ')'])
+                .trim_matches(['"', '\''])
+                .to_string()
+        })
+        .filter_map(|p| {
+            if p.contains('$') {
+                None
+            } else if let Some(abs) = p.strip_prefix('/') {
+                dest_abs.and_then(|d| {
+                    abs.strip_prefix(d.trim_start_matches('/').trim_end_matches('/'))
+                        .map(|r| r.trim_start_matches('/').to_string())
+                })
+            } else {
+                Some(p.trim_start_matches("./").to_string())
+            }
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 /// Manifests of `eco` that exist in the context directory `base` (context-relative). Without a
 /// listing, the ones the install command itself requires.
 fn manifests_present(
@@ -306,68 +421,14 @@ fn manifests_present(
     for m in eco.manifests {
         if m.contains('*') {
             // e.g. *.csproj: needs a listing of the directory
-            if let Some(t) = ctx.tree {
-                let dir = ctx.in_context(base);
-                // .NET project files may sit one directory down (`src/App/App.csproj`)
-                let depth = if eco.name == "dotnet" && *m != "*.sln" {
-                    2
-                } else {
-                    1
-                };
-                match t.shallow(&dir, depth) {
-                    crate::engine::tree::Lookup::Loaded(entries) => {
-                        let suffix = m.trim_start_matches('*');
-                        let prefix = format!("{dir}/");
-                        for (p, _) in entries {
-                            let rel = p.strip_prefix(&prefix).unwrap_or(p);
-                            if rel.ends_with(suffix)
-                                && !rel.split('/').any(|s| matches!(s, "bin" | "obj"))
-                                && !names.iter().any(|n| n == rel)
-                            {
-                                names.push(rel.to_string());
-                            }
-                        }
-                    }
-                    crate::engine::tree::Lookup::Missing => ctx.needs.request(ctx.side, &dir, true),
-                }
-            }
+            wildcard_manifests(ctx, base, eco, m, &mut names);
             continue;
         }
         names.push(m.to_string());
     }
     // pip: the requirement files the command names, relative to where the COPY puts them
     if eco.name == "pip" {
-        names = cmd
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .windows(2)
-            .filter(|w| w[0] == "-r" || w[0] == "--requirement")
-            .map(|w| w[1].to_string())
-            .chain(cmd.split_whitespace().filter_map(|w| {
-                w.strip_prefix("--requirement=")
-                    .or_else(|| w.strip_prefix("-r"))
-                    .filter(|x| !x.is_empty())
-                    .map(|x| x.to_string())
-            }))
-            .map(|p| {
-                p.trim_end_matches([';', ')'])
-                    .trim_matches(['"', '\''])
-                    .to_string()
-            })
-            .filter_map(|p| {
-                if p.contains('$') {
-                    None
-                } else if let Some(abs) = p.strip_prefix('/') {
-                    dest_abs.and_then(|d| {
-                        abs.strip_prefix(d.trim_start_matches('/').trim_end_matches('/'))
-                            .map(|r| r.trim_start_matches('/').to_string())
-                    })
-                } else {
-                    Some(p.trim_start_matches("./").to_string())
-                }
-            })
-            .filter(|p| !p.is_empty())
-            .collect();
+        names = pip_requirements(cmd, dest_abs);
     }
     let rel = |n: &str| {
         if base.is_empty() {
