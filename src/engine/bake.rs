@@ -1091,49 +1091,69 @@ fn read_json(
                 }
                 r
             };
-            let attr = match val {
-                serde_json::Value::Array(a) if LISTS.contains(key) => {
-                    let mut out = Vec::new();
-                    for x in a {
-                        match x {
-                            serde_json::Value::String(s) => out.push(subst(s)?),
-                            serde_json::Value::Object(m) => {
-                                let mut kv = Vec::new();
-                                for (k, v) in m {
-                                    match v {
-                                        serde_json::Value::String(s) => {
-                                            kv.push(format!("{k}={}", subst(s)?))
-                                        }
-                                        other => kv.push(format!("{k}={other}")),
-                                    }
-                                }
-                                out.push(kv.join(","));
-                            }
-                            _ => {}
-                        }
-                    }
-                    Attr::List(out)
-                }
-                serde_json::Value::Object(m) => {
-                    let mut out = BTreeMap::new();
-                    for (k, x) in m {
-                        let s = match x {
-                            serde_json::Value::Null => None,
-                            serde_json::Value::String(s) => Some(subst(s)?),
-                            other => Some(other.to_string()),
-                        };
-                        out.insert(k.clone(), s);
-                    }
-                    Attr::Map(out)
-                }
-                serde_json::Value::Null => Attr::Null,
-                serde_json::Value::String(s) => Attr::Str(subst(s)?),
-                other => Attr::Str(other.to_string()),
-            };
+            let attr = json_attr(key, val, &mut subst)?;
             merge_attr(&mut t.attrs, key, attr);
         }
     }
     Some(())
+}
+
+/// A JSON target attribute as an [`Attr`], its strings passed through `subst`; `None` as soon
+/// as `subst` gives `None` (the budget is spent).
+fn json_attr(
+    key: &str,
+    val: &serde_json::Value,
+    subst: &mut impl FnMut(&str) -> Option<String>,
+) -> Option<Attr> {
+    let attr = match val {
+        serde_json::Value::Array(a) if LISTS.contains(&key) => {
+            let mut out = Vec::new();
+            for x in a {
+                if let Some(item) = json_list_item(x, subst)? {
+                    out.push(item);
+                }
+            }
+            Attr::List(out)
+        }
+        serde_json::Value::Object(m) => {
+            let mut out = BTreeMap::new();
+            for (k, x) in m {
+                let s = match x {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(subst(s)?),
+                    other => Some(other.to_string()),
+                };
+                out.insert(k.clone(), s);
+            }
+            Attr::Map(out)
+        }
+        serde_json::Value::Null => Attr::Null,
+        serde_json::Value::String(s) => Attr::Str(subst(s)?),
+        other => Attr::Str(other.to_string()),
+    };
+    Some(attr)
+}
+
+/// One entry of a JSON list attribute: a string, or an object as `key=value,…`; `Some(None)`
+/// for anything else (skipped), `None` once `subst` gives `None`.
+fn json_list_item(
+    x: &serde_json::Value,
+    subst: &mut impl FnMut(&str) -> Option<String>,
+) -> Option<Option<String>> {
+    match x {
+        serde_json::Value::String(s) => Some(Some(subst(s)?)),
+        serde_json::Value::Object(m) => {
+            let mut kv = Vec::new();
+            for (k, v) in m {
+                match v {
+                    serde_json::Value::String(s) => kv.push(format!("{k}={}", subst(s)?)),
+                    other => kv.push(format!("{k}={other}")),
+                }
+            }
+            Some(Some(kv.join(",")))
+        }
+        _ => Some(None),
+    }
 }
 
 /// Targets' attributes with their `inherits` applied, each target flattened once (a target
