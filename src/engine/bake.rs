@@ -778,124 +778,154 @@ fn read_hcl(
         let Some(label) = b.labels.first().map(|l| l.as_str().to_string()) else {
             continue;
         };
-        match b.identifier.as_str() {
-            "group" => {
-                let Some(a) = b.body.attributes().find(|a| a.key.as_str() == "targets") else {
-                    groups.entry(label).or_default();
-                    continue;
-                };
-                let line = at.label("group", &label);
-                let Some(v) = ev.eval(&a.expr, path, line, &format!("group {label}")) else {
-                    return;
-                };
-                let members = v
-                    .ok()
-                    .and_then(|v| v.as_array().cloned())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect::<Vec<_>>();
-                groups.entry(label).or_default().extend(members);
-            }
-            "target" => {
-                let line = at.label("target", &label);
-                let Some(m) = b.body.attributes().find(|a| a.key.as_str() == "matrix") else {
-                    let t = targets.entry(label.clone()).or_default();
-                    if !read_target(path, at, &label, line, &b.body, ev, t, problems) {
-                        return;
+        let go_on = match b.identifier.as_str() {
+            "group" => read_group(path, at, label, &b.body, ev, groups),
+            "target" => match read_target_block(path, at, &label, &b.body, ev, targets, problems) {
+                None => false,
+                Some(names) => {
+                    if !names.is_empty() && names != [label.clone()] {
+                        groups.entry(label).or_default().extend(names);
                     }
-                    continue;
-                };
-                // a matrix: one target per combination, named by `name`; the label becomes a
-                // group of them (buildx 0.29 `Target.GetEvalContexts`, `GetName`, `Renamed`)
-                let Some(v) = ev.eval(&m.expr, path, line, &format!("target {label}: matrix"))
-                else {
-                    return;
-                };
-                let combos = match v
-                    .map_err(|e| format!("cannot be evaluated ({})", first_line(&e.to_string())))
-                    .and_then(|v| matrix_combos(&v))
-                {
-                    Ok(c) => c,
-                    Err(why) => {
-                        problems.push(Problem {
-                            file: path.to_string(),
-                            line,
-                            error: true,
-                            message: format!(
-                                "target {label}: `matrix` {why}; the target is not built"
-                            ),
-                        });
-                        continue;
-                    }
-                };
-                let name_attr = b.body.attributes().find(|a| a.key.as_str() == "name");
-                let mut names: Vec<String> = Vec::new();
-                for combo in combos {
-                    // the combination's variables hold in this block only
-                    let (saved_ctx, saved_sizes) = (ev.ctx.clone(), ev.sizes.clone());
-                    for (k, v) in combo {
-                        ev.declare(&k, v);
-                    }
-                    let name = match name_attr {
-                        None => Ok(label.clone()),
-                        Some(a) => {
-                            match ev.eval(&a.expr, path, line, &format!("target {label}: name")) {
-                                None => return,
-                                Some(Ok(v)) => hcl_scalar(&v)
-                                    .filter(|_| {
-                                        !matches!(v, hcl::Value::Array(_) | hcl::Value::Object(_))
-                                    })
-                                    .ok_or_else(|| "is not a string".to_string()),
-                                Some(Err(e)) => Err(format!(
-                                    "cannot be evaluated ({})",
-                                    first_line(&e.to_string())
-                                )),
-                            }
-                        }
-                    };
-                    let name = match name {
-                        Ok(n) if !valid_target_name(&n) => {
-                            Err(format!("{n:?} is not a valid target name"))
-                        }
-                        Ok(n) if names.contains(&n) => Err(format!("gives the name {n:?} twice")),
-                        other => other,
-                    };
-                    let ok = match name {
-                        Ok(name) => {
-                            let t = targets.entry(name.clone()).or_default();
-                            names.push(name.clone());
-                            read_target(path, at, &name, line, &b.body, ev, t, problems)
-                        }
-                        Err(why) => {
-                            problems.push(Problem {
-                                file: path.to_string(),
-                                line,
-                                error: true,
-                                message: format!("target {label}: the matrix target's name {why}; bake refuses the file"),
-                            });
-                            // none of the block's targets is built
-                            for n in names.drain(..) {
-                                targets.remove(&n);
-                            }
-                            ev.ctx = saved_ctx;
-                            ev.sizes = saved_sizes;
-                            break;
-                        }
-                    };
-                    ev.ctx = saved_ctx;
-                    ev.sizes = saved_sizes;
-                    if !ok {
-                        return;
-                    }
+                    true
                 }
-                if !names.is_empty() && names != [label.clone()] {
-                    groups.entry(label).or_default().extend(names);
-                }
-            }
-            _ => {}
+            },
+            _ => true,
+        };
+        if !go_on {
+            return;
         }
     }
+}
+
+/// A `group` block's `targets` added to `groups`; false once the budget is spent.
+fn read_group(
+    path: &str,
+    at: &Lines,
+    label: String,
+    body: &hcl::Body,
+    ev: &mut Eval<'_>,
+    groups: &mut BTreeMap<String, Vec<String>>,
+) -> bool {
+    let Some(a) = body.attributes().find(|a| a.key.as_str() == "targets") else {
+        groups.entry(label).or_default();
+        return true;
+    };
+    let line = at.label("group", &label);
+    let Some(v) = ev.eval(&a.expr, path, line, &format!("group {label}")) else {
+        return false;
+    };
+    let members = v
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect::<Vec<_>>();
+    groups.entry(label).or_default().extend(members);
+    true
+}
+
+/// A `target` block read into `targets` (with a `matrix`, one target per combination); the
+/// names of a matrix's targets, which the label groups, and `None` once the budget is spent.
+fn read_target_block(
+    path: &str,
+    at: &Lines,
+    label: &str,
+    body: &hcl::Body,
+    ev: &mut Eval<'_>,
+    targets: &mut BTreeMap<String, Raw>,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<String>> {
+    let line = at.label("target", label);
+    let Some(m) = body.attributes().find(|a| a.key.as_str() == "matrix") else {
+        let t = targets.entry(label.to_string()).or_default();
+        return read_target(path, at, label, line, body, ev, t, problems).then(Vec::new);
+    };
+    // a matrix: one target per combination, named by `name`; the label becomes a
+    // group of them (buildx 0.29 `Target.GetEvalContexts`, `GetName`, `Renamed`)
+    let v = ev.eval(&m.expr, path, line, &format!("target {label}: matrix"))?;
+    let combos = match v
+        .map_err(|e| format!("cannot be evaluated ({})", first_line(&e.to_string())))
+        .and_then(|v| matrix_combos(&v))
+    {
+        Ok(c) => c,
+        Err(why) => {
+            problems.push(Problem {
+                file: path.to_string(),
+                line,
+                error: true,
+                message: format!("target {label}: `matrix` {why}; the target is not built"),
+            });
+            return Some(Vec::new());
+        }
+    };
+    let name_attr = body.attributes().find(|a| a.key.as_str() == "name");
+    let mut names: Vec<String> = Vec::new();
+    for combo in combos {
+        // the combination's variables hold in this block only
+        let (saved_ctx, saved_sizes) = (ev.ctx.clone(), ev.sizes.clone());
+        for (k, v) in combo {
+            ev.declare(&k, v);
+        }
+        let name = matrix_name(ev, name_attr, path, line, label)?;
+        let name = match name {
+            Ok(n) if !valid_target_name(&n) => Err(format!("{n:?} is not a valid target name")),
+            Ok(n) if names.contains(&n) => Err(format!("gives the name {n:?} twice")),
+            other => other,
+        };
+        let ok = match name {
+            Ok(name) => {
+                let t = targets.entry(name.clone()).or_default();
+                names.push(name.clone());
+                read_target(path, at, &name, line, body, ev, t, problems)
+            }
+            Err(why) => {
+                problems.push(Problem {
+                    file: path.to_string(),
+                    line,
+                    error: true,
+                    message: format!("target {label}: the matrix target's name {why}; bake refuses the file"),
+                });
+                // none of the block's targets is built
+                for n in names.drain(..) {
+                    targets.remove(&n);
+                }
+                ev.ctx = saved_ctx;
+                ev.sizes = saved_sizes;
+                break;
+            }
+        };
+        ev.ctx = saved_ctx;
+        ev.sizes = saved_sizes;
+        if !ok {
+            return None;
+        }
+    }
+    Some(names)
+}
+
+/// The name of one matrix combination's target (the label without a `name` attribute), or why
+/// it has none; `None` once the budget is spent.
+fn matrix_name(
+    ev: &mut Eval<'_>,
+    name_attr: Option<&hcl::Attribute>,
+    path: &str,
+    line: Option<u32>,
+    label: &str,
+) -> Option<Result<String, String>> {
+    let Some(a) = name_attr else {
+        return Some(Ok(label.to_string()));
+    };
+    let name = match ev.eval(&a.expr, path, line, &format!("target {label}: name"))? {
+        Ok(v) => hcl_scalar(&v)
+            .filter(|_| !matches!(v, hcl::Value::Array(_) | hcl::Value::Object(_)))
+            .ok_or_else(|| "is not a string".to_string()),
+        Err(e) => Err(format!(
+            "cannot be evaluated ({})",
+            first_line(&e.to_string())
+        )),
+    };
+    Some(name)
 }
 
 /// At most this many targets from one `matrix`.
