@@ -364,84 +364,11 @@ pub fn resolve(
     let mut targets: BTreeMap<String, Raw> = BTreeMap::new();
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // variables first (all files), then everything else with them declared
-    let mut var_exprs: Vec<VarExpr> = Vec::new();
-    let mut bodies: Vec<(String, Result<hcl::Body, serde_json::Value>)> = Vec::new();
-    let mut lines: BTreeMap<String, Lines> = BTreeMap::new();
-    for (path, text) in files {
-        if text.len() > MAX_BAKE_BYTES {
-            problems.push(Problem {
-                file: path.clone(),
-                line: None,
-                error: true,
-                message: format!("bake file is larger than {MAX_BAKE_BYTES} bytes; not read"),
-            });
-            continue;
-        }
-        let at = Lines::of(text);
-        if path.ends_with(".json") {
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(v) => {
-                    if let Some(vars) = v.get("variable").and_then(|x| x.as_object()) {
-                        for (k, def) in vars {
-                            var_exprs.push(VarExpr {
-                                file: path.clone(),
-                                line: at.label("variable", k),
-                                name: k.clone(),
-                                hcl: None,
-                                json: def.get("default").cloned(),
-                            });
-                        }
-                    }
-                    bodies.push((path.clone(), Err(v)));
-                }
-                Err(e) => problems.push(Problem {
-                    file: path.clone(),
-                    line: Some(e.line() as u32),
-                    error: true,
-                    message: format!("cannot read bake file: {e}"),
-                }),
-            }
-            lines.insert(path.clone(), at);
-            continue;
-        }
-        match hcl::parse(text) {
-            Ok(body) => {
-                for b in body.blocks() {
-                    if b.identifier.as_str() == "variable" {
-                        if let Some(name) = b.labels.first() {
-                            let def = b
-                                .body
-                                .attributes()
-                                .find(|a| a.key.as_str() == "default")
-                                .map(|a| a.expr.clone());
-                            var_exprs.push(VarExpr {
-                                file: path.clone(),
-                                line: at.label("variable", name.as_str()),
-                                name: name.as_str().to_string(),
-                                hcl: def,
-                                json: None,
-                            });
-                        }
-                    }
-                }
-                bodies.push((path.clone(), Ok(body)));
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                let line = hcl_error_line(&msg);
-                problems.push(Problem {
-                    file: path.clone(),
-                    line,
-                    error: true,
-                    message: format!(
-                        "cannot read bake file: {}",
-                        msg.lines().last().unwrap_or("invalid HCL").trim()
-                    ),
-                });
-            }
-        }
-        lines.insert(path.clone(), at);
-    }
+    let Parsed {
+        var_exprs,
+        bodies,
+        lines,
+    } = parse_files(files, &mut problems);
 
     // variables: environment first, then defaults evaluated in order (a default may use an
     // earlier variable)
@@ -508,22 +435,128 @@ pub fn resolve(
             what: "the bake files".into(),
         });
         resolved.builds.clear();
-        resolved.problems.push(Problem {
-            file: at.file,
-            line: at.line,
-            error: true,
-            message: format!(
-                "{}: the bake files {} go past the evaluation budget of one bake project ({e}); none of their targets is analysed",
-                at.what,
-                if dir.is_empty() {
-                    "at the repository root".to_string()
-                } else {
-                    format!("in {dir}/")
-                }
-            ),
-        });
+        resolved.problems.push(over_budget(dir, at, e));
     }
     resolved
+}
+
+/// The one error of a directory whose bake files go past the budget, at where it was spent.
+fn over_budget(dir: &str, at: OverBudget, e: Exceeded) -> Problem {
+    Problem {
+        file: at.file,
+        line: at.line,
+        error: true,
+        message: format!(
+            "{}: the bake files {} go past the evaluation budget of one bake project ({e}); none of their targets is analysed",
+            at.what,
+            if dir.is_empty() {
+                "at the repository root".to_string()
+            } else {
+                format!("in {dir}/")
+            }
+        ),
+    }
+}
+
+/// The bake files of one directory as parsed: the variables they declare (files in order), each
+/// readable file's body (HCL, or the JSON value), and where each file's labels are written.
+#[derive(Default)]
+struct Parsed {
+    var_exprs: Vec<VarExpr>,
+    bodies: Vec<(String, Result<hcl::Body, serde_json::Value>)>,
+    lines: BTreeMap<String, Lines>,
+}
+
+/// `files` parsed in order; a file too large or unreadable is a problem, and has no body.
+fn parse_files(files: &[(String, String)], problems: &mut Vec<Problem>) -> Parsed {
+    let mut p = Parsed::default();
+    for (path, text) in files {
+        if text.len() > MAX_BAKE_BYTES {
+            problems.push(Problem {
+                file: path.clone(),
+                line: None,
+                error: true,
+                message: format!("bake file is larger than {MAX_BAKE_BYTES} bytes; not read"),
+            });
+            continue;
+        }
+        let at = Lines::of(text);
+        if path.ends_with(".json") {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v) => {
+                    p.var_exprs.extend(json_vars(path, &at, &v));
+                    p.bodies.push((path.clone(), Err(v)));
+                }
+                Err(e) => problems.push(Problem {
+                    file: path.clone(),
+                    line: Some(e.line() as u32),
+                    error: true,
+                    message: format!("cannot read bake file: {e}"),
+                }),
+            }
+        } else {
+            match hcl::parse(text) {
+                Ok(body) => {
+                    p.var_exprs.extend(hcl_vars(path, &at, &body));
+                    p.bodies.push((path.clone(), Ok(body)));
+                }
+                Err(e) => problems.push(hcl_parse_problem(path, &e.to_string())),
+            }
+        }
+        p.lines.insert(path.clone(), at);
+    }
+    p
+}
+
+/// The `variable` entries of a JSON bake file, in order.
+fn json_vars(path: &str, at: &Lines, v: &serde_json::Value) -> Vec<VarExpr> {
+    let Some(vars) = v.get("variable").and_then(|x| x.as_object()) else {
+        return Vec::new();
+    };
+    vars.iter()
+        .map(|(k, def)| VarExpr {
+            file: path.to_string(),
+            line: at.label("variable", k),
+            name: k.clone(),
+            hcl: None,
+            json: def.get("default").cloned(),
+        })
+        .collect()
+}
+
+/// The labelled `variable` blocks of an HCL bake file, in order.
+fn hcl_vars(path: &str, at: &Lines, body: &hcl::Body) -> Vec<VarExpr> {
+    body.blocks()
+        .filter(|b| b.identifier.as_str() == "variable")
+        .filter_map(|b| {
+            let name = b.labels.first()?;
+            let def = b
+                .body
+                .attributes()
+                .find(|a| a.key.as_str() == "default")
+                .map(|a| a.expr.clone());
+            Some(VarExpr {
+                file: path.to_string(),
+                line: at.label("variable", name.as_str()),
+                name: name.as_str().to_string(),
+                hcl: def,
+                json: None,
+            })
+        })
+        .collect()
+}
+
+/// The problem of an HCL file that does not parse (`msg` is the parser's error).
+fn hcl_parse_problem(path: &str, msg: &str) -> Problem {
+    Problem {
+        file: path.to_string(),
+        line: hcl_error_line(msg),
+        error: true,
+        message: format!(
+            "cannot read bake file: {}",
+            msg.lines().last().unwrap_or("invalid HCL").trim()
+        ),
+    }
 }
 
 /// A variable as declared: its file and line, its name, its default (HCL or JSON).
