@@ -917,7 +917,9 @@ fn read_target_block(
                     file: path.to_string(),
                     line,
                     error: true,
-                    message: format!("target {label}: the matrix target's name {why}; bake refuses the file"),
+                    message: format!(
+                        "target {label}: the matrix target's name {why}; bake refuses the file"
+                    ),
                 });
                 // none of the block's targets is built
                 for n in names.drain(..) {
@@ -1367,24 +1369,7 @@ fn build_of(
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .collect();
-    let mut contexts = BTreeMap::new();
-    for (k, v) in map("contexts") {
-        let Some(v) = v else { continue };
-        let local = !(v.contains("://") || v.starts_with("target:"));
-        if local {
-            match inside(dir, &v) {
-                Some(p) => {
-                    contexts.insert(k, p);
-                }
-                None => problem(
-                    problems,
-                    format!("target {name}: context {k}={v} is outside the repository; refused"),
-                ),
-            }
-        } else {
-            contexts.insert(k, v);
-        }
-    }
+    let contexts = named_contexts(dir, name, raw, map("contexts"), problems);
     Some(BakeBuild {
         target_name: name.to_string(),
         file: raw.file.clone(),
@@ -1404,6 +1389,40 @@ fn build_of(
             platforms: items("platforms"),
         },
     })
+}
+
+/// A target's `contexts` as written, a local one as a root-relative path (one outside the
+/// repository is refused: a problem, and left out) and any other (URL, `target:`) as it is.
+fn named_contexts(
+    dir: &str,
+    name: &str,
+    raw: &Raw,
+    written: BTreeMap<String, Option<String>>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, String> {
+    let mut contexts = BTreeMap::new();
+    for (k, v) in written {
+        let Some(v) = v else { continue };
+        let local = !(v.contains("://") || v.starts_with("target:"));
+        if !local {
+            contexts.insert(k, v);
+            continue;
+        }
+        match inside(dir, &v) {
+            Some(p) => {
+                contexts.insert(k, p);
+            }
+            None => problems.push(Problem {
+                file: raw.file.clone(),
+                line: raw.line,
+                error: true,
+                message: format!(
+                    "target {name}: context {k}={v} is outside the repository; refused"
+                ),
+            }),
+        }
+    }
+    contexts
 }
 
 fn str_arg(args: &FuncArgs, i: usize) -> String {
