@@ -1433,6 +1433,13 @@ fn str_arg(args: &FuncArgs, i: usize) -> String {
 
 /// The subset of bake's standard library that decides build inputs in real files.
 pub(crate) fn declare_functions(ctx: &mut Context) {
+    declare_logic(ctx);
+    declare_text(ctx);
+    declare_values(ctx);
+}
+
+/// `equal`, `notequal`, `and`, `or` and `not`.
+fn declare_logic(ctx: &mut Context) {
     let any2 = || {
         FuncDef::builder()
             .param(ParamType::Any)
@@ -1474,6 +1481,10 @@ pub(crate) fn declare_functions(ctx: &mut Context) {
             .param(ParamType::Bool)
             .build(|a: FuncArgs| Ok(hcl::Value::Bool(a[0] != hcl::Value::Bool(true)))),
     );
+}
+
+/// `lower`, `upper`, `trimspace`, `trimprefix`, `trimsuffix` and `replace`.
+fn declare_text(ctx: &mut Context) {
     let one = || FuncDef::builder().param(ParamType::Any);
     ctx.declare_func(
         "lower",
@@ -1525,6 +1536,11 @@ pub(crate) fn declare_functions(ctx: &mut Context) {
                 ))
             }),
     );
+}
+
+/// `coalesce`, `split`, `format`, `concat`, `contains`, `join` and `md5`.
+fn declare_values(ctx: &mut Context) {
+    let one = || FuncDef::builder().param(ParamType::Any);
     ctx.declare_func(
         "coalesce",
         FuncDef::builder()
@@ -1556,26 +1572,7 @@ pub(crate) fn declare_functions(ctx: &mut Context) {
         FuncDef::builder()
             .param(ParamType::Any)
             .variadic_param(ParamType::Any)
-            .build(|a: FuncArgs| {
-                let f = str_arg(&a, 0);
-                let mut rest = a.iter().skip(1);
-                let mut out = String::new();
-                let mut it = f.chars().peekable();
-                while let Some(c) = it.next() {
-                    if c == '%' {
-                        match it.next() {
-                            Some('%') => out.push('%'),
-                            Some('s' | 'd' | 'v') => {
-                                out.push_str(&rest.next().and_then(hcl_scalar).unwrap_or_default())
-                            }
-                            _ => return Err("unsupported format verb".into()),
-                        }
-                    } else {
-                        out.push(c);
-                    }
-                }
-                Ok(hcl::Value::String(out))
-            }),
+            .build(format_func),
     );
     ctx.declare_func(
         "concat",
@@ -1625,6 +1622,29 @@ pub(crate) fn declare_functions(ctx: &mut Context) {
             ))
         }),
     );
+}
+
+/// Bake's `format`: `%s`, `%d` and `%v` take the next argument as a string, `%%` is `%`, any
+/// other verb is an error.
+fn format_func(a: FuncArgs) -> Result<hcl::Value, String> {
+    let f = str_arg(&a, 0);
+    let mut rest = a.iter().skip(1);
+    let mut out = String::new();
+    let mut it = f.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '%' {
+            match it.next() {
+                Some('%') => out.push('%'),
+                Some('s' | 'd' | 'v') => {
+                    out.push_str(&rest.next().and_then(hcl_scalar).unwrap_or_default())
+                }
+                _ => return Err("unsupported format verb".into()),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(hcl::Value::String(out))
 }
 
 #[cfg(test)]
