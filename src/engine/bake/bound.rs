@@ -122,47 +122,14 @@ fn walk(e: &Expression, scope: &mut Scope<'_>, depth: usize) -> Bound {
                 work: w.plus(result),
             }
         }
-        Expression::Object(entries) => {
-            let mut parts = Vec::with_capacity(entries.len() * 2);
-            for (k, v) in entries.iter() {
-                parts.push(match k {
-                    ObjectKey::Identifier(id) => Bound::leaf(Size::text(id.as_str().len())),
-                    ObjectKey::Expression(x) => walk(x, scope, d),
-                    _ => UNBOUNDED,
-                });
-                parts.push(walk(v, scope, d));
-            }
-            let (r, w) = sum(&parts);
-            let result = r.plus(Size::ONE);
-            Bound {
-                result,
-                work: w.plus(result),
-            }
-        }
+        Expression::Object(entries) => object(entries, scope, d),
         Expression::TemplateExpr(t) => match Template::from_expr(t) {
             Ok(t) => template(&t, scope, d),
             // it does not evaluate either
             Err(_) => Bound::default(),
         },
         Expression::Variable(v) => Bound::leaf(scope.get(v.as_str())),
-        Expression::Traversal(t) => {
-            let base = walk(&t.expr, scope, d);
-            let mut work = base.work.plus(base.result);
-            for op in &t.operators {
-                if let TraversalOperator::Index(x) = op {
-                    work = work.plus(walk(x, scope, d).work);
-                }
-            }
-            // a part of the value, or (splat) a list of its parts
-            let result = base.result.plus(Size::ONE).plus(Size {
-                bytes: 0,
-                values: base.result.values,
-            });
-            Bound {
-                result,
-                work: work.plus(result),
-            }
-        }
+        Expression::Traversal(t) => traversal(t, scope, d),
         Expression::FuncCall(f) => {
             let args: Vec<Bound> = f.args.iter().map(|x| walk(x, scope, d)).collect();
             func(f.name.name.as_str(), f.expand_final, &args)
@@ -191,37 +158,84 @@ fn walk(e: &Expression, scope: &mut Scope<'_>, depth: usize) -> Bound {
                 work: work.plus(SCALAR),
             }
         }
-        Expression::ForExpr(f) => {
-            let coll = walk(&f.collection_expr, scope, d);
-            let n = coll.result.values;
-            let mark = scope.locals.len();
-            if let Some(k) = &f.key_var {
-                scope
-                    .locals
-                    .push((k.as_str().to_string(), Size::text(coll.result.bytes)));
-            }
-            scope
-                .locals
-                .push((f.value_var.as_str().to_string(), coll.result));
-            let key = f.key_expr.as_ref().map(|x| walk(x, scope, d));
-            let value = walk(&f.value_expr, scope, d);
-            let cond = f.cond_expr.as_ref().map(|x| walk(x, scope, d));
-            scope.locals.truncate(mark);
-            let per = value
-                .result
-                .plus(key.map(|k| k.result).unwrap_or_default())
-                .plus(Size::ONE);
-            let per_work = value
-                .work
-                .plus(key.map(|k| k.work).unwrap_or_default())
-                .plus(cond.map(|c| c.work).unwrap_or_default());
-            let result = per.times(n).plus(Size::ONE);
-            Bound {
-                result,
-                work: coll.work.plus(per_work.times(n)).plus(result),
-            }
-        }
+        Expression::ForExpr(f) => for_expr(f, scope, d),
         _ => UNBOUNDED,
+    }
+}
+
+/// An object's bound: its keys and values (in order), and the object itself.
+fn object(
+    entries: &hcl::expr::Object<ObjectKey, Expression>,
+    scope: &mut Scope<'_>,
+    d: usize,
+) -> Bound {
+    let mut parts = Vec::with_capacity(entries.len() * 2);
+    for (k, v) in entries.iter() {
+        parts.push(match k {
+            ObjectKey::Identifier(id) => Bound::leaf(Size::text(id.as_str().len())),
+            ObjectKey::Expression(x) => walk(x, scope, d),
+            _ => UNBOUNDED,
+        });
+        parts.push(walk(v, scope, d));
+    }
+    let (r, w) = sum(&parts);
+    let result = r.plus(Size::ONE);
+    Bound {
+        result,
+        work: w.plus(result),
+    }
+}
+
+/// A traversal's bound: its base, its index expressions, and the part (or splat) taken.
+fn traversal(t: &hcl::expr::Traversal, scope: &mut Scope<'_>, d: usize) -> Bound {
+    let base = walk(&t.expr, scope, d);
+    let mut work = base.work.plus(base.result);
+    for op in &t.operators {
+        if let TraversalOperator::Index(x) = op {
+            work = work.plus(walk(x, scope, d).work);
+        }
+    }
+    // a part of the value, or (splat) a list of its parts
+    let result = base.result.plus(Size::ONE).plus(Size {
+        bytes: 0,
+        values: base.result.values,
+    });
+    Bound {
+        result,
+        work: work.plus(result),
+    }
+}
+
+/// A `for` expression's bound: its body (with the loop variables in scope) times the elements
+/// of its collection.
+fn for_expr(f: &hcl::expr::ForExpr, scope: &mut Scope<'_>, d: usize) -> Bound {
+    let coll = walk(&f.collection_expr, scope, d);
+    let n = coll.result.values;
+    let mark = scope.locals.len();
+    if let Some(k) = &f.key_var {
+        scope
+            .locals
+            .push((k.as_str().to_string(), Size::text(coll.result.bytes)));
+    }
+    scope
+        .locals
+        .push((f.value_var.as_str().to_string(), coll.result));
+    let key = f.key_expr.as_ref().map(|x| walk(x, scope, d));
+    let value = walk(&f.value_expr, scope, d);
+    let cond = f.cond_expr.as_ref().map(|x| walk(x, scope, d));
+    scope.locals.truncate(mark);
+    let per = value
+        .result
+        .plus(key.map(|k| k.result).unwrap_or_default())
+        .plus(Size::ONE);
+    let per_work = value
+        .work
+        .plus(key.map(|k| k.work).unwrap_or_default())
+        .plus(cond.map(|c| c.work).unwrap_or_default());
+    let result = per.times(n).plus(Size::ONE);
+    Bound {
+        result,
+        work: coll.work.plus(per_work.times(n)).plus(result),
     }
 }
 
