@@ -211,15 +211,7 @@ fn traversal(t: &hcl::expr::Traversal, scope: &mut Scope<'_>, d: usize) -> Bound
 fn for_expr(f: &hcl::expr::ForExpr, scope: &mut Scope<'_>, d: usize) -> Bound {
     let coll = walk(&f.collection_expr, scope, d);
     let n = coll.result.values;
-    let mark = scope.locals.len();
-    if let Some(k) = &f.key_var {
-        scope
-            .locals
-            .push((k.as_str().to_string(), Size::text(coll.result.bytes)));
-    }
-    scope
-        .locals
-        .push((f.value_var.as_str().to_string(), coll.result));
+    let mark = bind_loop(scope, f.key_var.as_ref(), &f.value_var, coll.result);
     let key = f.key_expr.as_ref().map(|x| walk(x, scope, d));
     let value = walk(&f.value_expr, scope, d);
     let cond = f.cond_expr.as_ref().map(|x| walk(x, scope, d));
@@ -237,6 +229,24 @@ fn for_expr(f: &hcl::expr::ForExpr, scope: &mut Scope<'_>, d: usize) -> Bound {
         result,
         work: coll.work.plus(per_work.times(n)).plus(result),
     }
+}
+
+/// A `for`'s loop variables in scope (the key a text, the value an element of the collection
+/// `coll`); the mark to truncate the scope back to after the body.
+fn bind_loop(
+    scope: &mut Scope<'_>,
+    key: Option<&hcl::Identifier>,
+    value: &hcl::Identifier,
+    coll: Size,
+) -> usize {
+    let mark = scope.locals.len();
+    if let Some(k) = key {
+        scope
+            .locals
+            .push((k.as_str().to_string(), Size::text(coll.bytes)));
+    }
+    scope.locals.push((value.as_str().to_string(), coll));
+    mark
 }
 
 fn template(t: &Template, scope: &mut Scope<'_>, depth: usize) -> Bound {
@@ -269,15 +279,7 @@ fn template(t: &Template, scope: &mut Scope<'_>, depth: usize) -> Bound {
                 Directive::For(f) => {
                     let coll = walk(&f.collection_expr, scope, d);
                     let n = coll.result.values;
-                    let mark = scope.locals.len();
-                    if let Some(k) = &f.key_var {
-                        scope
-                            .locals
-                            .push((k.as_str().to_string(), Size::text(coll.result.bytes)));
-                    }
-                    scope
-                        .locals
-                        .push((f.value_var.as_str().to_string(), coll.result));
+                    let mark = bind_loop(scope, f.key_var.as_ref(), &f.value_var, coll.result);
                     let body = template(&f.template, scope, d);
                     scope.locals.truncate(mark);
                     bytes = bytes.saturating_add(body.result.bytes.saturating_mul(n));
