@@ -258,9 +258,7 @@ impl LocalHistory {
             repo: GitRepo::open(path)?,
         })
     }
-}
 
-impl LocalHistory {
     /// Another handle on the same history for another thread (see `GitRepo::sibling`).
     pub fn sibling(&self) -> LocalHistory {
         LocalHistory {
