@@ -321,7 +321,7 @@ const LISTS: &[&str] = &["cache-from", "cache-to", "no-cache-filter", "platforms
 
 /// [`resolve`], remembered in `memo` by everything it reads.
 pub fn resolve_in(
-    memo: &crate::engine::Memo,
+    memo: &crate::engine::memo::Memo,
     dir: &str,
     files: &[(String, String)],
     env: &BTreeMap<String, String>,
