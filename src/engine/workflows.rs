@@ -97,13 +97,13 @@ pub struct PathFilter {
     pub ignore: Vec<String>,
     /// The patterns compiled, the first time a change is tried against them: a history asks
     /// the same filter once per commit.
-    pub compiled: CompiledFilter,
+    compiled: CompiledFilter,
 }
 
 /// A filter's compiled patterns (see `compile_filter`), made once; equal whatever it holds (it
 /// follows from the patterns).
 #[derive(Debug, Clone, Default)]
-pub struct CompiledFilter(std::sync::OnceLock<Option<Vec<(bool, regex::Regex)>>>);
+struct CompiledFilter(std::sync::OnceLock<Option<Vec<(bool, regex::Regex)>>>);
 
 impl PartialEq for CompiledFilter {
     fn eq(&self, _: &Self) -> bool {
