@@ -44,6 +44,7 @@ pub mod scripts;
 pub mod settings;
 pub mod shell;
 pub mod shellwords;
+pub mod sources;
 pub mod tools;
 pub mod tree;
 pub mod verify;

@@ -1005,6 +1005,33 @@ pub fn windows_dockerfiles_sentence(windows: &[String], config_file: &str) -> St
     )
 }
 
+/// Why a workflow's builds are not this change's builds (its `on:` does not run it for the
+/// change), for the `builds` only it declares.
+pub fn workflow_left_out_sentence(why: &crate::engine::workflows::Skip, builds: usize) -> String {
+    let s = if builds == 1 { "" } else { "s" };
+    let reason = match why {
+        crate::engine::workflows::Skip::Events(events) if events.is_empty() => {
+            "runs on no event that a pull request or a push to a branch raises".to_string()
+        }
+        crate::engine::workflows::Skip::Events(events) => format!(
+            "runs on {} only, not on a pull request or a push to a branch",
+            events
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        crate::engine::workflows::Skip::Paths => {
+            "runs only when a path its `paths`/`paths-ignore` filters select changes, and this change touches none".to_string()
+        }
+    };
+    format!(
+        "this workflow {reason}: the {builds} build{s} only it declares {} not this change's builds and {} left out",
+        if builds == 1 { "is" } else { "are" },
+        if builds == 1 { "is" } else { "are" },
+    )
+}
+
 /// The guessed builds left out of the totals, when there are any: how many and what they
 /// rebuild.
 pub fn uncounted_sentence(report: &crate::engine::report::Report) -> Option<String> {
