@@ -40,6 +40,43 @@ struct Gate {
     limit: usize,
 }
 
+/// The gate the workers take blocks from and the fold moves, with the signal that it moved.
+struct Shared {
+    gate: Mutex<Gate>,
+    moved: Condvar,
+    window: usize,
+}
+
+impl Shared {
+    /// The next block, once the fold is close enough behind; `None` when no block is left to
+    /// hand out (or the lock is poisoned).
+    fn take(&self) -> Option<usize> {
+        let mut g = self.gate.lock().ok()?;
+        loop {
+            if g.next >= g.limit {
+                return None;
+            }
+            if g.next < g.folded + self.window {
+                break;
+            }
+            g = self.moved.wait(g).ok()?;
+        }
+        g.next += 1;
+        Some(g.next - 1)
+    }
+
+    /// The fold is at `folded`; with `limit`, blocks from there on are not handed out.
+    fn moved(&self, limit: Option<usize>, folded: usize) {
+        if let Ok(mut g) = self.gate.lock() {
+            g.folded = folded;
+            if let Some(l) = limit {
+                g.limit = g.limit.min(l);
+            }
+        }
+        self.moved.notify_all();
+    }
+}
+
 /// Run `work` over `0..n` in the blocks of `plan`, `fold` each block's result in order.
 /// `init` makes a thread's state; when it fails, that thread's first block fails with its error.
 pub fn run<S, T, E>(
@@ -66,40 +103,24 @@ where
         }
         return Ok(());
     }
-    let gate = Mutex::new(Gate {
-        next: 0,
-        folded: 0,
-        limit: blocks,
-    });
-    let moved = Condvar::new();
+    let shared = Shared {
+        gate: Mutex::new(Gate {
+            next: 0,
+            folded: 0,
+            limit: blocks,
+        }),
+        moved: Condvar::new(),
+        window: plan.window,
+    };
     let (tx, rx) = mpsc::channel::<(usize, Result<T, E>)>();
     std::thread::scope(|s| {
         for _ in 0..jobs {
             let tx = tx.clone();
-            let (gate, moved, init, work) = (&gate, &moved, &init, &work);
+            let (shared, init, work, range) = (&shared, &init, &work, &range);
             s.spawn(move || {
                 let mut state: Option<Result<S, E>> = None;
-                loop {
-                    // the next block, once the fold is close enough behind
-                    let b = {
-                        let Ok(mut g) = gate.lock() else { return };
-                        loop {
-                            if g.next >= g.limit {
-                                return;
-                            }
-                            if g.next < g.folded + plan.window {
-                                break;
-                            }
-                            g = match moved.wait(g) {
-                                Ok(g) => g,
-                                Err(_) => return,
-                            };
-                        }
-                        g.next += 1;
-                        g.next - 1
-                    };
-                    let st = state.get_or_insert_with(init);
-                    let out = match st {
+                while let Some(b) = shared.take() {
+                    let out = match state.get_or_insert_with(init) {
                         Ok(st) => work(st, range(b)),
                         Err(_) => match state.take() {
                             Some(Err(e)) => Err(e),
@@ -113,52 +134,44 @@ where
             });
         }
         drop(tx);
-        let mut pending: BTreeMap<usize, Result<T, E>> = BTreeMap::new();
-        let mut folded = 0;
-        let stop = |limit: Option<usize>, folded: usize| {
-            if let Ok(mut g) = gate.lock() {
-                g.folded = folded;
-                if let Some(l) = limit {
-                    g.limit = g.limit.min(l);
-                }
-            }
-            moved.notify_all();
-        };
-        let result = loop {
-            if folded == blocks {
-                break Ok(());
-            }
-            let Ok((b, out)) = rx.recv() else {
-                // every worker has gone (a panic, re-raised when the scope joins them)
-                break Ok(());
-            };
-            if out.is_err() {
-                // nothing after the first failure is started
-                stop(Some(b + 1), folded);
-            }
-            pending.insert(b, out);
-            let mut failed = None;
-            while let Some(out) = pending.remove(&folded) {
-                folded += 1;
-                match out.and_then(&mut fold) {
-                    Ok(()) => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            if let Some(e) = failed {
-                stop(Some(0), folded);
-                break Err(e);
-            }
-            stop(None, folded);
-        };
-        if result.is_err() {
-            stop(Some(0), folded);
+        let result = fold_in_order(blocks, &rx, &shared, &mut fold);
+        if let Err((_, folded)) = &result {
+            shared.moved(Some(0), *folded);
         }
-        result
+        result.map_err(|(e, _)| e)
     })
+}
+
+/// Folds the blocks the workers send, in block order, until all are folded, one fails, or the
+/// workers are gone; a failure stops the hand-out (with how far the fold got).
+fn fold_in_order<T, E>(
+    blocks: usize,
+    rx: &mpsc::Receiver<(usize, Result<T, E>)>,
+    shared: &Shared,
+    fold: &mut impl FnMut(T) -> Result<(), E>,
+) -> Result<(), (E, usize)> {
+    let mut pending: BTreeMap<usize, Result<T, E>> = BTreeMap::new();
+    let mut folded = 0;
+    while folded < blocks {
+        let Ok((b, out)) = rx.recv() else {
+            // every worker has gone (a panic, re-raised when the scope joins them)
+            return Ok(());
+        };
+        if out.is_err() {
+            // nothing after the first failure is started
+            shared.moved(Some(b + 1), folded);
+        }
+        pending.insert(b, out);
+        while let Some(out) = pending.remove(&folded) {
+            folded += 1;
+            if let Err(e) = out.and_then(&mut *fold) {
+                shared.moved(Some(0), folded);
+                return Err((e, folded));
+            }
+        }
+        shared.moved(None, folded);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
