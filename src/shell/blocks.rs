@@ -117,21 +117,7 @@ where
         for _ in 0..jobs {
             let tx = tx.clone();
             let (shared, init, work, range) = (&shared, &init, &work, &range);
-            s.spawn(move || {
-                let mut state: Option<Result<S, E>> = None;
-                while let Some(b) = shared.take() {
-                    let out = match state.get_or_insert_with(init) {
-                        Ok(st) => work(st, range(b)),
-                        Err(_) => match state.take() {
-                            Some(Err(e)) => Err(e),
-                            _ => unreachable!("the state failed to start"),
-                        },
-                    };
-                    if tx.send((b, out)).is_err() {
-                        return;
-                    }
-                }
-            });
+            s.spawn(move || worker(shared, init, |st: &mut S, b| work(st, range(b)), &tx));
         }
         drop(tx);
         let result = fold_in_order(blocks, &rx, &shared, &mut fold);
@@ -140,6 +126,29 @@ where
         }
         result.map_err(|(e, _)| e)
     })
+}
+
+/// One thread: takes blocks until none is left, does each with its state (made at its first
+/// block; a state that failed to start fails that block) and sends the result.
+fn worker<S, T, E>(
+    shared: &Shared,
+    init: impl Fn() -> Result<S, E>,
+    work: impl Fn(&mut S, usize) -> Result<T, E>,
+    tx: &mpsc::Sender<(usize, Result<T, E>)>,
+) {
+    let mut state: Option<Result<S, E>> = None;
+    while let Some(b) = shared.take() {
+        let out = match state.get_or_insert_with(&init) {
+            Ok(st) => work(st, b),
+            Err(_) => match state.take() {
+                Some(Err(e)) => Err(e),
+                _ => unreachable!("the state failed to start"),
+            },
+        };
+        if tx.send((b, out)).is_err() {
+            return;
+        }
+    }
 }
 
 /// Folds the blocks the workers send, in block order, until all are folded, one fails, or the
