@@ -168,166 +168,223 @@ pub fn scan(text: &str) -> Scanned {
     let text_nobom = text.strip_prefix('\u{feff}').unwrap_or(text);
     let bom = text.len() - text_nobom.len();
     let lines = physical_lines(text);
-    let mut escape = '\\';
-    let mut directives = Vec::new();
-    let mut errors = Vec::new();
-    let mut idx = 0;
-    // Parser directives: consecutive `# key=value` lines at the very top.
-    while idx < lines.len() {
-        let mut l = lines[idx].text;
-        if idx == 0 {
-            l = l.strip_prefix('\u{feff}').unwrap_or(l);
+    let mut scanner = Scanner {
+        text,
+        lines: &lines,
+        escape: '\\',
+        idx: 0,
+        errors: Vec::new(),
+        escaped_escape_lines: Vec::new(),
+    };
+    let directives = scanner.directives();
+    let mut instructions = Vec::new();
+    while scanner.idx < lines.len() {
+        if let Some(instruction) = scanner.instruction(bom) {
+            instructions.push(instruction);
         }
-        let Some((key, value)) = directive_of(l) else {
-            break;
-        };
-        if !matches!(key.as_str(), "syntax" | "escape" | "check") {
-            break;
-        }
-        if directives.iter().any(|d: &RawDirective| d.name == key) {
-            errors.push(ScanError {
-                line: idx as u32 + 1,
-                message: format!("only one {key} parser directive can be used"),
-            });
-            break;
-        }
-        if key == "escape" {
-            match value.as_str() {
-                "\\" => escape = '\\',
-                "`" => escape = '`',
-                other => errors.push(ScanError {
-                    line: idx as u32 + 1,
-                    message: format!("invalid escape token '{other}' does not match ` or \\"),
-                }),
+    }
+    Scanned {
+        escape: scanner.escape,
+        directives,
+        instructions,
+        errors: scanner.errors,
+        escaped_escape_lines: scanner.escaped_escape_lines,
+    }
+}
+
+/// The state of one `scan`: the physical lines, the cursor into them and what has been collected
+/// so far besides the directives and instructions.
+struct Scanner<'a, 'l> {
+    text: &'a str,
+    lines: &'l [PhysLine<'a>],
+    escape: char,
+    /// Index of the next physical line to read.
+    idx: usize,
+    errors: Vec<ScanError>,
+    escaped_escape_lines: Vec<Range<usize>>,
+}
+
+impl Scanner<'_, '_> {
+    /// Parser directives: consecutive `# key=value` lines at the very top. Sets the escape
+    /// character and leaves the cursor on the first line after the block.
+    fn directives(&mut self) -> Vec<RawDirective> {
+        let mut directives = Vec::new();
+        while self.idx < self.lines.len() {
+            let idx = self.idx;
+            let mut l = self.lines[idx].text;
+            if idx == 0 {
+                l = l.strip_prefix('\u{feff}').unwrap_or(l);
             }
+            let Some((key, value)) = directive_of(l) else {
+                break;
+            };
+            if !matches!(key.as_str(), "syntax" | "escape" | "check") {
+                break;
+            }
+            if directives.iter().any(|d: &RawDirective| d.name == key) {
+                self.errors.push(ScanError {
+                    line: idx as u32 + 1,
+                    message: format!("only one {key} parser directive can be used"),
+                });
+                break;
+            }
+            if key == "escape" {
+                self.set_escape(&value, idx);
+            }
+            directives.push(RawDirective {
+                name: key,
+                value,
+                line: idx as u32 + 1,
+            });
+            self.idx += 1;
         }
-        directives.push(RawDirective {
-            name: key,
-            value,
-            line: idx as u32 + 1,
-        });
-        idx += 1;
+        directives
     }
 
-    let mut instructions = Vec::new();
-    let mut escaped_escape_lines = Vec::new();
-    while idx < lines.len() {
-        let first = &lines[idx];
+    /// Apply an `escape` directive's value found on line index `idx` (an error if invalid).
+    fn set_escape(&mut self, value: &str, idx: usize) {
+        match value {
+            "\\" => self.escape = '\\',
+            "`" => self.escape = '`',
+            other => self.errors.push(ScanError {
+                line: idx as u32 + 1,
+                message: format!("invalid escape token '{other}' does not match ` or \\"),
+            }),
+        }
+    }
+
+    /// Read the instruction starting at the cursor (continuation lines and heredoc bodies
+    /// included); `None` for a comment or blank line, which is consumed.
+    fn instruction(&mut self, bom: usize) -> Option<RawInstruction> {
+        let idx = self.idx;
+        let first = &self.lines[idx];
         let mut first_text = first.text;
         let mut first_start = first.start;
         if idx == 0 && bom > 0 {
             first_text = first_text.strip_prefix('\u{feff}').unwrap_or(first_text);
             first_start += bom;
         }
-        idx += 1;
+        self.idx += 1;
         if is_comment(first_text) {
-            continue;
+            return None;
         }
         let stripped = trim_leading_ws(first_text);
         let kw_start = first_start + (first_text.len() - stripped.len());
-        if ends_with_escaped_escape(stripped, escape) {
-            escaped_escape_lines.push(first.start..first.start + first.text.len());
+        if ends_with_escaped_escape(stripped, self.escape) {
+            self.escaped_escape_lines
+                .push(first.start..first.start + first.text.len());
         }
-        let (part, mut end_of_line) = trim_continuation(stripped, escape);
+        let (part, end_of_line) = trim_continuation(stripped, self.escape);
         if end_of_line && part.trim().is_empty() {
-            continue;
+            return None;
         }
-        let line_no = idx as u32; // 1-based line of the first physical line
-        let mut logical = part.to_string();
+        let line_no = self.idx as u32; // 1-based line of the first physical line
         let mut physical = Vec::with_capacity(4);
         physical.push(kw_start..first.start + first.text.len());
-        let mut end = first.start + first.text.len();
-        let mut end_line = line_no;
-        let mut empty_continuation_lines = Vec::new();
-        while !end_of_line && idx < lines.len() {
-            let l = &lines[idx];
-            idx += 1;
-            if is_comment(l.text) {
-                continue;
-            }
-            if trim_leading_ws(l.text).is_empty() {
-                empty_continuation_lines.push(idx as u32);
-                continue;
-            }
-            if ends_with_escaped_escape(l.text, escape) {
-                escaped_escape_lines.push(l.start..l.start + l.text.len());
-            }
-            let (part, eol) = trim_continuation(l.text, escape);
-            logical.push_str(part);
-            end_of_line = eol;
-            physical.push(l.start..l.start + l.text.len());
-            end = l.start + l.text.len();
-            end_line = idx as u32;
+        let mut ins = RawInstruction {
+            start: kw_start,
+            end: first.start + first.text.len(),
+            line: line_no,
+            end_line: line_no,
+            keyword: String::new(),
+            logical: part.to_string(),
+            physical,
+            heredocs: Vec::new(),
+            empty_continuation_lines: Vec::new(),
+        };
+        if !end_of_line {
+            self.continuation(&mut ins);
         }
-        let keyword = logical
+        ins.keyword = ins
+            .logical
             .split([' ', '\t'])
             .next()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let mut heredocs = Vec::new();
-        if can_contain_heredoc(&logical) && logical.contains("<<") {
-            for (name, chomp, expand) in heredoc_words(&logical) {
-                let body_first = idx as u32 + 1;
-                let body_start = lines.get(idx).map_or(text.len(), |l| l.start);
-                let mut body = String::new();
-                let mut terminated = false;
-                while idx < lines.len() {
-                    let l = &lines[idx];
-                    idx += 1;
-                    let candidate = if chomp {
-                        l.text.trim_start_matches('\t')
-                    } else {
-                        l.text
-                    };
-                    if candidate == name {
-                        terminated = true;
-                        end = l.start + l.text.len();
-                        end_line = idx as u32;
-                        break;
-                    }
-                    if chomp {
-                        body.push_str(l.raw.trim_start_matches('\t'));
-                    } else {
-                        body.push_str(l.raw);
-                    }
-                }
-                if !terminated {
-                    errors.push(ScanError {
-                        line: line_no,
-                        message: format!("unterminated heredoc <<{name}: no line `{name}` before the end of the file"),
-                    });
-                    end = text.len();
-                    end_line = lines.len() as u32;
-                }
-                heredocs.push(RawHeredoc {
-                    name,
-                    chomp,
-                    expand,
-                    body,
-                    first_line: body_first,
-                    end_line,
-                    span: body_start..end,
-                });
+        if can_contain_heredoc(&ins.logical) && ins.logical.contains("<<") {
+            for (name, chomp, expand) in heredoc_words(&ins.logical) {
+                let heredoc = self.heredoc(name, chomp, expand, line_no);
+                ins.end = heredoc.span.end;
+                ins.end_line = heredoc.end_line;
+                ins.heredocs.push(heredoc);
             }
         }
-        instructions.push(RawInstruction {
-            start: kw_start,
-            end,
-            line: line_no,
-            end_line,
-            keyword,
-            logical,
-            physical,
-            heredocs,
-            empty_continuation_lines,
-        });
+        Some(ins)
     }
-    Scanned {
-        escape,
-        directives,
-        instructions,
-        errors,
-        escaped_escape_lines,
+
+    /// Append continuation lines to `ins` until one ends the instruction (or the file ends):
+    /// comment lines are skipped, blank ones recorded in `empty_continuation_lines`.
+    fn continuation(&mut self, ins: &mut RawInstruction) {
+        let mut end_of_line = false;
+        while !end_of_line && self.idx < self.lines.len() {
+            let l = &self.lines[self.idx];
+            self.idx += 1;
+            if is_comment(l.text) {
+                continue;
+            }
+            if trim_leading_ws(l.text).is_empty() {
+                ins.empty_continuation_lines.push(self.idx as u32);
+                continue;
+            }
+            if ends_with_escaped_escape(l.text, self.escape) {
+                self.escaped_escape_lines
+                    .push(l.start..l.start + l.text.len());
+            }
+            let (part, eol) = trim_continuation(l.text, self.escape);
+            ins.logical.push_str(part);
+            end_of_line = eol;
+            ins.physical.push(l.start..l.start + l.text.len());
+            ins.end = l.start + l.text.len();
+            ins.end_line = self.idx as u32;
+        }
+    }
+
+    /// Read one heredoc body from the cursor up to its terminator line; an unterminated heredoc
+    /// (an error reported on the instruction's `line_no`) runs to the end of the file.
+    fn heredoc(&mut self, name: String, chomp: bool, expand: bool, line_no: u32) -> RawHeredoc {
+        let body_first = self.idx as u32 + 1;
+        let body_start = self
+            .lines
+            .get(self.idx)
+            .map_or(self.text.len(), |l| l.start);
+        let mut body = String::new();
+        let mut terminator = None;
+        while self.idx < self.lines.len() {
+            let l = &self.lines[self.idx];
+            self.idx += 1;
+            let candidate = if chomp {
+                l.text.trim_start_matches('\t')
+            } else {
+                l.text
+            };
+            if candidate == name {
+                terminator = Some((l.start + l.text.len(), self.idx as u32));
+                break;
+            }
+            if chomp {
+                body.push_str(l.raw.trim_start_matches('\t'));
+            } else {
+                body.push_str(l.raw);
+            }
+        }
+        let (end, end_line) = terminator.unwrap_or_else(|| {
+            self.errors.push(ScanError {
+                line: line_no,
+                message: format!(
+                    "unterminated heredoc <<{name}: no line `{name}` before the end of the file"
+                ),
+            });
+            (self.text.len(), self.lines.len() as u32)
+        });
+        RawHeredoc {
+            name,
+            chomp,
+            expand,
+            body,
+            first_line: body_first,
+            end_line,
+            span: body_start..end,
+        }
     }
 }
 
