@@ -89,15 +89,62 @@ fn parse_text(text: &str) -> Dockerfile {
             escape: '\\',
             directives: Vec::new(),
             instructions: Vec::new(),
-            diagnostics: vec![ParseDiagnostic {
-                line,
-                severity: Severity::Error,
-                message,
-            }],
+            diagnostics: vec![diagnostic(line, Severity::Error, message)],
             ok: false,
         };
     }
     let scanned = scan::scan(text);
+    let mut out = from_scan(&scanned);
+    if text.contains(MASK) {
+        fail(
+            &mut out,
+            scan::LineIndex::new(text).line(text.find(MASK).unwrap_or(0)),
+            "the file contains a U+0001 control character; it is not a Dockerfile".into(),
+        );
+        return out;
+    }
+    let masked = mask_for_parser(text, &scanned);
+    let parsed = match parse_dockerfile::parse(&masked) {
+        Ok(p) => p,
+        Err(e) => {
+            fail(
+                &mut out,
+                e.line() as u32,
+                format!(
+                    "Dockerfile parse error: {}",
+                    unmask(&first_line_of_error(&e.to_string()), scanned.escape)
+                ),
+            );
+            return out;
+        }
+    };
+    let seen = convert_all(&mut out, text, &parsed, &scanned);
+    if seen != scanned.instructions.len() {
+        warn_left_out(&mut out, &parsed, &scanned);
+    }
+    validate(&mut out);
+    out
+}
+
+/// A diagnostic on `line`.
+fn diagnostic(line: u32, severity: Severity, message: String) -> ParseDiagnostic {
+    ParseDiagnostic {
+        line,
+        severity,
+        message,
+    }
+}
+
+/// Record an error on `line` and mark the file as one BuildKit rejects.
+fn fail(out: &mut Dockerfile, line: u32, message: String) {
+    out.diagnostics
+        .push(diagnostic(line, Severity::Error, message));
+    out.ok = false;
+}
+
+/// The file as far as the scanner knows it: escape, directives and the scanner's errors, no
+/// instructions yet.
+fn from_scan(scanned: &Scanned) -> Dockerfile {
     let mut out = Dockerfile {
         escape: scanned.escape,
         directives: scanned
@@ -114,38 +161,19 @@ fn parse_text(text: &str) -> Dockerfile {
         ok: true,
     };
     for e in &scanned.errors {
-        out.diagnostics.push(ParseDiagnostic {
-            line: e.line,
-            severity: Severity::Error,
-            message: e.message.clone(),
-        });
-        out.ok = false;
+        fail(&mut out, e.line, e.message.clone());
     }
-    if text.contains(MASK) {
-        out.diagnostics.push(ParseDiagnostic {
-            line: scan::LineIndex::new(text).line(text.find(MASK).unwrap_or(0)),
-            severity: Severity::Error,
-            message: "the file contains a U+0001 control character; it is not a Dockerfile".into(),
-        });
-        out.ok = false;
-        return out;
-    }
-    let masked = mask_for_parser(text, &scanned);
-    let parsed = match parse_dockerfile::parse(&masked) {
-        Ok(p) => p,
-        Err(e) => {
-            out.diagnostics.push(ParseDiagnostic {
-                line: e.line() as u32,
-                severity: Severity::Error,
-                message: format!(
-                    "Dockerfile parse error: {}",
-                    unmask(&first_line_of_error(&e.to_string()), scanned.escape)
-                ),
-            });
-            out.ok = false;
-            return out;
-        }
-    };
+    out
+}
+
+/// Convert each instruction the crate parsed that the scanner also found (warning about the
+/// others) into `out`; returns how many were matched to a scanned instruction.
+fn convert_all(
+    out: &mut Dockerfile,
+    text: &str,
+    parsed: &parse_dockerfile::Dockerfile<'_>,
+    scanned: &Scanned,
+) -> usize {
     let by_start: std::collections::HashMap<usize, &RawInstruction> =
         scanned.instructions.iter().map(|r| (r.start, r)).collect();
     let mut seen = 0;
@@ -153,46 +181,44 @@ fn parse_text(text: &str) -> Dockerfile {
         let start = keyword_start(inst);
         let Some(raw) = by_start.get(&start) else {
             let line = scan::LineIndex::new(text).line(start);
-            out.diagnostics.push(ParseDiagnostic {
+            out.diagnostics.push(diagnostic(
                 line,
-                severity: Severity::Warning,
-                message: "cachebust's BuildKit line reader found no instruction here; the step is left out of the prediction".into(),
-            });
+                Severity::Warning,
+                "cachebust's BuildKit line reader found no instruction here; the step is left out of the prediction".into(),
+            ));
             continue;
         };
         seen += 1;
         match convert(inst, raw, &raw.logical, scanned.escape) {
             Ok(i) => out.instructions.push(i),
-            Err(msg) => {
-                out.diagnostics.push(ParseDiagnostic {
-                    line: raw.line,
-                    severity: Severity::Error,
-                    message: msg,
-                });
-                out.ok = false;
-            }
+            Err(msg) => fail(out, raw.line, msg),
         }
     }
-    if seen != scanned.instructions.len() {
-        for raw in &scanned.instructions {
-            if !parsed
-                .instructions
-                .iter()
-                .any(|i| keyword_start(i) == raw.start)
-            {
-                out.diagnostics.push(ParseDiagnostic {
-                    line: raw.line,
-                    severity: Severity::Warning,
-                    message: format!(
-                        "the Dockerfile parser merged or skipped the {} instruction on this line; it is left out of the prediction",
-                        raw.keyword.to_ascii_uppercase()
-                    ),
-                });
-            }
+    seen
+}
+
+/// Warn about each scanned instruction the crate did not parse as an instruction of its own.
+fn warn_left_out(
+    out: &mut Dockerfile,
+    parsed: &parse_dockerfile::Dockerfile<'_>,
+    scanned: &Scanned,
+) {
+    for raw in &scanned.instructions {
+        if !parsed
+            .instructions
+            .iter()
+            .any(|i| keyword_start(i) == raw.start)
+        {
+            out.diagnostics.push(diagnostic(
+                raw.line,
+                Severity::Warning,
+                format!(
+                    "the Dockerfile parser merged or skipped the {} instruction on this line; it is left out of the prediction",
+                    raw.keyword.to_ascii_uppercase()
+                ),
+            ));
         }
     }
-    validate(&mut out);
-    out
 }
 
 fn first_line_of_error(s: &str) -> String {
