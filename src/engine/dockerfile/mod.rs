@@ -362,11 +362,34 @@ fn convert(
     logical: &str,
     escape: char,
 ) -> Result<Instruction, String> {
-    use parse_dockerfile::Instruction as I;
     let args_text = after_keyword(logical).to_string();
     let (_, rest) = scan::split_flags(args_text.trim_start());
     let rest = rest.trim().to_string();
-    let (kind, flags, body) = match inst {
+    let (kind, flags, body) = parts_of(inst, raw, logical, &rest, escape)?;
+    Ok(Instruction {
+        shown: ast::one_line(kind, &args_text),
+        kind,
+        line: raw.line,
+        end_line: raw.end_line,
+        span: raw.start..raw.end,
+        flags,
+        body,
+        args_text,
+        physical_lines: raw.physical.clone(),
+    })
+}
+
+/// The kind, flags and body of one parsed instruction; `rest` is its text after the keyword and
+/// flags, trimmed. ONBUILD converts its inner instruction with `convert`.
+fn parts_of(
+    inst: &parse_dockerfile::Instruction<'_>,
+    raw: &RawInstruction,
+    logical: &str,
+    rest: &str,
+    escape: char,
+) -> Result<(Kind, Vec<Flag>, Body), String> {
+    use parse_dockerfile::Instruction as I;
+    Ok(match inst {
         I::From(f) => (
             Kind::From,
             flags_of(&f.options, escape),
@@ -378,57 +401,40 @@ fn convert(
                     .map(|(_, n)| unmask(&n.value, escape).to_ascii_lowercase()),
             },
         ),
-        I::Run(r) => {
-            let command = match &r.arguments {
-                parse_dockerfile::Command::Exec(a) if scan::is_json_array(&rest) => {
-                    CommandForm::Exec(a.value.iter().map(|s| unmask(&s.value, escape)).collect())
-                }
-                _ => CommandForm::Shell(rest.clone()),
-            };
-            let heredocs = raw
-                .heredocs
-                .iter()
-                .map(|h| Heredoc {
-                    name: h.name.clone(),
-                    body: h.body.clone(),
-                    expand: h.expand,
-                })
-                .collect();
-            (
-                Kind::Run,
-                flags_of(&r.options, escape),
-                Body::Run { command, heredocs },
-            )
-        }
+        I::Run(r) => (
+            Kind::Run,
+            flags_of(&r.options, escape),
+            run_body(r, raw, rest, escape),
+        ),
         I::Copy(c) => (
             Kind::Copy,
             flags_of(&c.options, escape),
-            copy_body(&c.src, &c.dest, &rest, escape),
+            copy_body(&c.src, &c.dest, rest, escape),
         ),
         I::Add(c) => (
             Kind::Add,
             flags_of(&c.options, escape),
-            copy_body(&c.src, &c.dest, &rest, escape),
+            copy_body(&c.src, &c.dest, rest, escape),
         ),
         I::Env(_) => (
             Kind::Env,
             vec![],
-            Body::Pairs(words::parse_name_val(&rest, escape, "ENV")?),
+            Body::Pairs(words::parse_name_val(rest, escape, "ENV")?),
         ),
         I::Label(_) => (
             Kind::Label,
             vec![],
-            Body::Pairs(words::parse_name_val(&rest, escape, "LABEL")?),
+            Body::Pairs(words::parse_name_val(rest, escape, "LABEL")?),
         ),
         I::Arg(_) => (
             Kind::Arg,
             vec![],
-            Body::Arg(words::parse_name_or_name_val(&rest, escape)),
+            Body::Arg(words::parse_name_or_name_val(rest, escape)),
         ),
-        I::Workdir(_) => (Kind::Workdir, vec![], Body::Text(rest.clone())),
-        I::User(_) => (Kind::User, vec![], Body::Text(rest.clone())),
-        I::Stopsignal(_) => (Kind::Stopsignal, vec![], Body::Text(rest.clone())),
-        I::Maintainer(_) => (Kind::Maintainer, vec![], Body::Text(rest.clone())),
+        I::Workdir(_) => (Kind::Workdir, vec![], Body::Text(rest.to_string())),
+        I::User(_) => (Kind::User, vec![], Body::Text(rest.to_string())),
+        I::Stopsignal(_) => (Kind::Stopsignal, vec![], Body::Text(rest.to_string())),
+        I::Maintainer(_) => (Kind::Maintainer, vec![], Body::Text(rest.to_string())),
         I::Shell(s) => (
             Kind::Shell,
             vec![],
@@ -455,18 +461,33 @@ fn convert(
                 raw.keyword.to_ascii_uppercase()
             ));
         }
-    };
-    Ok(Instruction {
-        shown: ast::one_line(kind, &args_text),
-        kind,
-        line: raw.line,
-        end_line: raw.end_line,
-        span: raw.start..raw.end,
-        flags,
-        body,
-        args_text,
-        physical_lines: raw.physical.clone(),
     })
+}
+
+/// The body of a RUN: its command (exec form only when `rest` is a strict JSON array) and the
+/// heredocs the scanner found.
+fn run_body(
+    r: &parse_dockerfile::RunInstruction<'_>,
+    raw: &RawInstruction,
+    rest: &str,
+    escape: char,
+) -> Body {
+    let command = match &r.arguments {
+        parse_dockerfile::Command::Exec(a) if scan::is_json_array(rest) => {
+            CommandForm::Exec(a.value.iter().map(|s| unmask(&s.value, escape)).collect())
+        }
+        _ => CommandForm::Shell(rest.to_string()),
+    };
+    let heredocs = raw
+        .heredocs
+        .iter()
+        .map(|h| Heredoc {
+            name: h.name.clone(),
+            body: h.body.clone(),
+            expand: h.expand,
+        })
+        .collect();
+    Body::Run { command, heredocs }
 }
 
 fn copy_body(
