@@ -250,50 +250,60 @@ fn mask_for_parser(text: &str, scanned: &Scanned) -> String {
                     .nth(1)
                     .is_some_and(|w| w.eq_ignore_ascii_case("run")));
         if is_run && !raw.heredocs.is_empty() && !run_heredoc_is_supported(raw) {
-            for r in &raw.physical {
-                let seg = &text[r.clone()];
-                let mut from = 0;
-                while let Some(i) = seg[from..].find("<<") {
-                    let at = r.start + from + i;
-                    bytes[at] = b' ';
-                    bytes[at + 1] = b' ';
-                    from += i + 2;
-                }
-            }
-            for h in &raw.heredocs {
-                let body = &text[h.span.clone()];
-                let mut off = h.span.start;
-                for line in body.split_inclusive('\n') {
-                    let content = line.trim_end_matches(['\n', '\r']);
-                    if !content.trim().is_empty() {
-                        let first_len = content.chars().next().map_or(1, char::len_utf8);
-                        bytes[off] = b'#';
-                        for b in &mut bytes[off + 1..off + first_len] {
-                            *b = b' ';
-                        }
-                    }
-                    off += line.len();
-                }
-            }
+            mask_run_heredocs(&mut bytes, text, raw);
         }
         if raw.keyword == "entrypoint" {
-            let rest = raw.logical[raw.keyword.len()..].trim();
-            if rest.starts_with('[')
-                && rest.ends_with(']')
-                && rest[1..rest.len() - 1].trim().is_empty()
-            {
-                if let Some(r) = raw.physical.first() {
-                    let seg = &text[r.clone()];
-                    if let (Some(a), Some(b)) = (seg.find('['), seg.rfind(']')) {
-                        bytes[r.start + a] = b'"';
-                        bytes[r.start + b] = b'"';
-                    }
-                }
-            }
+            mask_empty_entrypoint(&mut bytes, text, raw);
         }
     }
     // Only ASCII bytes were replaced by ASCII bytes at character boundaries.
     String::from_utf8(bytes).unwrap_or_else(|_| text.to_string())
+}
+
+/// Gap 2: blank out the `<<` markers on a RUN's instruction lines and turn each non-blank line of
+/// its heredoc bodies (and terminators) into a comment, keeping every byte offset.
+fn mask_run_heredocs(bytes: &mut [u8], text: &str, raw: &RawInstruction) {
+    for r in &raw.physical {
+        let seg = &text[r.clone()];
+        let mut from = 0;
+        while let Some(i) = seg[from..].find("<<") {
+            let at = r.start + from + i;
+            bytes[at] = b' ';
+            bytes[at + 1] = b' ';
+            from += i + 2;
+        }
+    }
+    for h in &raw.heredocs {
+        let body = &text[h.span.clone()];
+        let mut off = h.span.start;
+        for line in body.split_inclusive('\n') {
+            let content = line.trim_end_matches(['\n', '\r']);
+            if !content.trim().is_empty() {
+                let first_len = content.chars().next().map_or(1, char::len_utf8);
+                bytes[off] = b'#';
+                for b in &mut bytes[off + 1..off + first_len] {
+                    *b = b' ';
+                }
+            }
+            off += line.len();
+        }
+    }
+}
+
+/// Gap 3: `ENTRYPOINT []` becomes `ENTRYPOINT ""` (same length) on its first line.
+fn mask_empty_entrypoint(bytes: &mut [u8], text: &str, raw: &RawInstruction) {
+    let rest = raw.logical[raw.keyword.len()..].trim();
+    if !(rest.starts_with('[') && rest.ends_with(']') && rest[1..rest.len() - 1].trim().is_empty())
+    {
+        return;
+    }
+    if let Some(r) = raw.physical.first() {
+        let seg = &text[r.clone()];
+        if let (Some(a), Some(b)) = (seg.find('['), seg.rfind(']')) {
+            bytes[r.start + a] = b'"';
+            bytes[r.start + b] = b'"';
+        }
+    }
 }
 
 /// `parse-dockerfile` handles a RUN heredoc only as the single, first word after the flags.
