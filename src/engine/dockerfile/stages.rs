@@ -87,13 +87,7 @@ pub fn referenced_from(inst: &Instruction) -> Vec<String> {
         Kind::Run => {
             for f in inst.flags_named("mount") {
                 if let Some(v) = &f.value {
-                    for part in split_csv(v) {
-                        if let Some((k, val)) = part.split_once('=') {
-                            if k.trim().eq_ignore_ascii_case("from") {
-                                out.push(val.trim().to_string());
-                            }
-                        }
-                    }
+                    out.extend(mount_from(v));
                 }
             }
         }
@@ -105,6 +99,19 @@ pub fn referenced_from(inst: &Instruction) -> Vec<String> {
         _ => {}
     }
     out
+}
+
+/// The `from=` values of one `--mount` value, in order (key matched case-insensitively).
+fn mount_from(v: &str) -> Vec<String> {
+    split_csv(v)
+        .iter()
+        .filter_map(|part| {
+            let (k, val) = part.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("from")
+                .then(|| val.trim().to_string())
+        })
+        .collect()
 }
 
 /// Split a `--mount` value on commas, honouring double quotes (Go's csv reader).
