@@ -683,6 +683,9 @@ pub fn read_run_blocks(path: &str, blocks: &[(u32, String, Option<String>)]) -> 
     found
 }
 
+/// Read the build commands of `lines` (logical lines with their numbers) into `found`: each
+/// build of this tree, what is said about builds known only when they run, and build args whose
+/// values are.
 fn read_commands(
     path: &str,
     lines: &[(u32, String)],
@@ -717,115 +720,154 @@ fn read_commands(
             };
             let p = parse_build(&words[start..]);
             let ctx_raw = p.context.clone().unwrap_or_default();
-            let what = if ctx_raw == "-" || ctx_raw.contains("://") || ctx_raw.starts_with("git@") {
+            if ctx_raw == "-" || ctx_raw.contains("://") || ctx_raw.starts_with("git@") {
                 // stdin or a remote context: nothing of this tree is the context
                 continue;
-            } else if unknown(&ctx_raw) {
-                Some(if ctx_raw.is_empty() {
-                    "no context it names".to_string()
-                } else {
-                    format!("context {ctx_raw}")
-                })
-            } else if p.file.as_deref().is_some_and(unknown) {
-                Some(format!("Dockerfile {}", p.file.clone().unwrap_or_default()))
-            } else if here.is_none() {
-                Some("the directory it is run from".to_string())
-            } else {
-                None
-            };
-            if let Some(w) = what {
+            }
+            if let Some(w) = known_only_when_run(&p, &ctx_raw, here.is_none()) {
                 unread.push((*n, w));
                 continue;
             }
             let dir = here.clone().unwrap_or_default();
-            let (Some(context), dockerfile) = (
-                inside(&dir, &ctx_raw),
-                match &p.file {
-                    Some(f) => inside(&dir, f),
-                    None => inside(&dir, &join_clean(&ctx_raw, "Dockerfile")),
-                },
-            ) else {
-                // another checkout, a temporary directory: not a build of this tree
-                found.problems.push(Problem {
-                    file: path.to_string(),
-                    line: Some(*n),
-                    error: false,
-                    message: format!(
-                        "the build's context {ctx_raw} is outside the repository; not read as a build"
-                    ),
-                });
-                continue;
-            };
-            let Some(dockerfile) = dockerfile else {
-                found.problems.push(Problem {
-                    file: path.to_string(),
-                    line: Some(*n),
-                    error: false,
-                    message:
-                        "the build's Dockerfile is outside the repository; not read as a build"
-                            .into(),
-                });
-                continue;
-            };
-            let mut args = BTreeMap::new();
-            for (k, v) in &p.args {
-                if unknown(v) && !v.is_empty() {
-                    unknown_args.push((*n, format!("{k}={v}")));
-                }
-                args.insert(k.clone(), v.clone());
+            match script_build(path, *n, &dir, &ctx_raw, &p, &mut unknown_args) {
+                Ok(build) => found.builds.push(build),
+                Err(problem) => found.problems.push(problem),
             }
-            let mut contexts = BTreeMap::new();
-            for (k, v) in &p.contexts {
-                let local = !(v.contains("://") || v.starts_with("docker-image:") || unknown(v));
-                let v = if local {
-                    inside(&dir, v).unwrap_or_else(|| v.clone())
-                } else {
-                    v.clone()
-                };
-                contexts.insert(k.clone(), v);
-            }
-            found.builds.push(ScriptBuild {
-                file: path.to_string(),
-                line: *n,
-                context,
-                dockerfile,
-                args,
-                target: p.target.clone().filter(|t| !unknown(t)),
-                contexts,
-            });
         }
     }
     if !unread.is_empty() {
-        let mut lines: Vec<String> = unread.iter().map(|(n, _)| n.to_string()).collect();
-        lines.dedup();
-        let at = if lines.len() == 1 { "line" } else { "lines" };
-        found.problems.push(Problem {
-            file: path.to_string(),
-            line: Some(unread[0].0),
-            error: false,
-            message: format!(
-                "{} docker build command{} ({at} {}) build{} with {} known only when {} run{}; not read as {}",
-                unread.len(),
-                if unread.len() == 1 { "" } else { "s" },
-                lines.join(", "),
-                if unread.len() == 1 { "s" } else { "" },
-                unread[0].1,
-                if unread.len() == 1 { "it" } else { "they" },
-                if unread.len() == 1 { "s" } else { "" },
-                if unread.len() == 1 { "a build" } else { "builds" },
-            ),
-        });
+        found.problems.push(unread_problem(path, &unread));
     }
     for (n, a) in unknown_args {
-        found.problems.push(Problem {
-            file: path.to_string(),
-            line: Some(n),
-            error: false,
-            message: format!(
+        found.problems.push(warning(
+            path,
+            n,
+            format!(
                 "build arg {a} is known only when the script runs; taken as unchanged while its text is"
             ),
-        });
+        ));
     }
+}
+
+/// A warning about `path` at line `line`.
+fn warning(path: &str, line: u32, message: String) -> Problem {
+    Problem {
+        file: path.to_string(),
+        line: Some(line),
+        error: false,
+        message,
+    }
+}
+
+/// What of a local build is known only when it runs (its context, its Dockerfile or the
+/// directory it runs in), if anything.
+fn known_only_when_run(p: &Parsed, ctx_raw: &str, cwd_unknown: bool) -> Option<String> {
+    if unknown(ctx_raw) {
+        Some(if ctx_raw.is_empty() {
+            "no context it names".to_string()
+        } else {
+            format!("context {ctx_raw}")
+        })
+    } else if p.file.as_deref().is_some_and(unknown) {
+        Some(format!("Dockerfile {}", p.file.clone().unwrap_or_default()))
+    } else if cwd_unknown {
+        Some("the directory it is run from".to_string())
+    } else {
+        None
+    }
+}
+
+/// The build a command at line `n` run in `dir` declares, or the warning that its context or
+/// Dockerfile lies outside the repository. Build args known only when it runs are added to
+/// `unknown_args`.
+fn script_build(
+    path: &str,
+    n: u32,
+    dir: &str,
+    ctx_raw: &str,
+    p: &Parsed,
+    unknown_args: &mut Vec<(u32, String)>,
+) -> Result<ScriptBuild, Problem> {
+    let (Some(context), dockerfile) = (
+        inside(dir, ctx_raw),
+        match &p.file {
+            Some(f) => inside(dir, f),
+            None => inside(dir, &join_clean(ctx_raw, "Dockerfile")),
+        },
+    ) else {
+        // another checkout, a temporary directory: not a build of this tree
+        return Err(warning(
+            path,
+            n,
+            format!("the build's context {ctx_raw} is outside the repository; not read as a build"),
+        ));
+    };
+    let Some(dockerfile) = dockerfile else {
+        return Err(warning(
+            path,
+            n,
+            "the build's Dockerfile is outside the repository; not read as a build".into(),
+        ));
+    };
+    let mut args = BTreeMap::new();
+    for (k, v) in &p.args {
+        if unknown(v) && !v.is_empty() {
+            unknown_args.push((n, format!("{k}={v}")));
+        }
+        args.insert(k.clone(), v.clone());
+    }
+    Ok(ScriptBuild {
+        file: path.to_string(),
+        line: n,
+        context,
+        dockerfile,
+        args,
+        target: p.target.clone().filter(|t| !unknown(t)),
+        contexts: build_contexts(dir, &p.contexts),
+    })
+}
+
+/// `--build-context` values: local paths resolved against `dir` (kept as written when outside
+/// the repository); URLs, `docker-image:` and values known only when run kept as written.
+fn build_contexts(dir: &str, contexts: &[(String, String)]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in contexts {
+        let local = !(v.contains("://") || v.starts_with("docker-image:") || unknown(v));
+        let v = if local {
+            inside(dir, v).unwrap_or_else(|| v.clone())
+        } else {
+            v.clone()
+        };
+        out.insert(k.clone(), v);
+    }
+    out
+}
+
+/// The one warning about a file's builds known only when they run, with their lines; `unread`
+/// is not empty.
+fn unread_problem(path: &str, unread: &[(u32, String)]) -> Problem {
+    let mut lines: Vec<String> = unread.iter().map(|(n, _)| n.to_string()).collect();
+    lines.dedup();
+    let at = if lines.len() == 1 { "line" } else { "lines" };
+    warning(
+        path,
+        unread[0].0,
+        format!(
+            "{} docker build command{} ({at} {}) build{} with {} known only when {} run{}; not read as {}",
+            unread.len(),
+            if unread.len() == 1 { "" } else { "s" },
+            lines.join(", "),
+            if unread.len() == 1 { "s" } else { "" },
+            unread[0].1,
+            if unread.len() == 1 { "it" } else { "they" },
+            if unread.len() == 1 { "s" } else { "" },
+            if unread.len() == 1 {
+                "a build"
+            } else {
+                "builds"
+            },
+        ),
+    )
 }
 
 #[cfg(test)]
