@@ -286,20 +286,7 @@ fn commands(line: &str) -> Vec<Vec<String>> {
             '$' if matches!(chars.peek(), Some('(' | '{')) => {
                 in_word = true;
                 word.push(c);
-                let mut depth = 0usize;
-                for d in chars.by_ref() {
-                    word.push(d);
-                    match d {
-                        '(' | '{' => depth += 1,
-                        ')' | '}' => {
-                            depth = depth.saturating_sub(1);
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                }
+                push_substitution(&mut chars, &mut word);
             }
             '`' => {
                 in_word = true;
@@ -322,17 +309,7 @@ fn commands(line: &str) -> Vec<Vec<String>> {
             }
             '"' => {
                 in_word = true;
-                while let Some(d) = chars.next() {
-                    match d {
-                        '"' => break,
-                        '\\' => {
-                            if let Some(e) = chars.next() {
-                                word.push(e);
-                            }
-                        }
-                        _ => word.push(d),
-                    }
-                }
+                push_double_quoted(&mut chars, &mut word);
             }
             '\\' => {
                 if let Some(e) = chars.next() {
@@ -358,6 +335,41 @@ fn commands(line: &str) -> Vec<Vec<String>> {
     flush(&mut out, &mut word, &mut in_word);
     out.retain(|c| !c.is_empty());
     out
+}
+
+/// The rest of a `$(…)` or `${…}` after its `$`, brackets and all, pushed onto `word` up to the
+/// bracket that closes the first one (or the end of the line).
+fn push_substitution(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, word: &mut String) {
+    let mut depth = 0usize;
+    for d in chars.by_ref() {
+        word.push(d);
+        match d {
+            '(' | '{' => depth += 1,
+            ')' | '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The rest of a double-quoted string after its opening quote, pushed onto `word` without the
+/// closing quote, a backslash keeping the character after it.
+fn push_double_quoted(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, word: &mut String) {
+    while let Some(d) = chars.next() {
+        match d {
+            '"' => break,
+            '\\' => {
+                if let Some(e) = chars.next() {
+                    word.push(e);
+                }
+            }
+            _ => word.push(d),
+        }
+    }
 }
 
 /// Flags of `docker build` that take a value (the ones that decide the build are read).
