@@ -515,15 +515,7 @@ pub fn parse_json(text: &str) -> Vec<LogBuild> {
 /// `parse_json` with its problems.
 pub fn read_json(text: &str) -> LogRead {
     let mut problems = Vec::new();
-    struct Acc {
-        name: String,
-        started: Option<f64>,
-        completed: Option<f64>,
-        cached: bool,
-        error: bool,
-        order: usize,
-    }
-    let mut acc: std::collections::HashMap<String, Acc> = std::collections::HashMap::new();
+    let mut acc: std::collections::HashMap<String, JsonAcc> = std::collections::HashMap::new();
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -537,83 +529,19 @@ pub fn read_json(text: &str) -> LogRead {
             Some(Ok(v)) => {
                 let used = de.byte_offset();
                 if let Ok(st) = serde_json::from_value::<JsonStatus>(v) {
-                    for jv in st.vertexes {
-                        let n = acc.len();
-                        if n == MAX_VERTICES && !acc.contains_key(&jv.digest) {
-                            if problems.is_empty() {
-                                let line = text[..i].matches('\n').count() as u32 + 1;
-                                problems.push((Some(line), too_many()));
-                            }
-                            continue;
-                        }
-                        let a = acc.entry(jv.digest.clone()).or_insert(Acc {
-                            name: String::new(),
-                            started: None,
-                            completed: None,
-                            cached: false,
-                            error: false,
-                            order: n,
-                        });
-                        if !jv.name.is_empty() {
-                            a.name = jv.name;
-                        }
-                        if let Some(s) = jv.started.as_deref().and_then(parse_rfc3339) {
-                            a.started = Some(s);
-                        }
-                        if let Some(c) = jv.completed.as_deref().and_then(parse_rfc3339) {
-                            a.completed = Some(c);
-                        }
-                        a.cached |= jv.cached;
-                        a.error |= jv.error.is_some_and(|e| !e.is_empty());
-                    }
+                    merge_status(&mut acc, st, text, i, &mut problems);
                 }
                 i += used.max(1);
             }
             _ => i += 1,
         }
     }
-    let mut list: Vec<(String, Acc)> = acc.into_iter().collect();
+    let mut list: Vec<(String, JsonAcc)> = acc.into_iter().collect();
     list.sort_by_key(|(_, a)| a.order);
     let vertices: Vec<LogVertex> = list
         .into_iter()
         .enumerate()
-        .map(|(n, (_, a))| {
-            let (platform, stage, step, instruction) = split_name(&a.name);
-            let seconds = match (a.started, a.completed) {
-                (Some(s), Some(c)) if c >= s => {
-                    let d = duration(c - s);
-                    if d.is_none() && problems.len() < MAX_PROBLEMS {
-                        problems.push((None, refused(&format!("{}", c - s))));
-                    }
-                    d
-                }
-                _ => None,
-            };
-            let status = if a.error {
-                VertexStatus::Error
-            } else if a.cached {
-                VertexStatus::Cached
-            } else if a.completed.is_some() {
-                VertexStatus::Done
-            } else {
-                VertexStatus::Unfinished
-            };
-            LogVertex {
-                number: n as u32 + 1,
-                name: a.name,
-                stage,
-                step,
-                instruction,
-                status,
-                seconds: if status == VertexStatus::Cached {
-                    None
-                } else {
-                    seconds
-                },
-                seconds_total: seconds.unwrap_or(0.0),
-                platform,
-            }
-        })
+        .map(|(n, (_, a))| json_vertex(n, a, &mut problems))
         .collect();
     LogRead {
         builds: if vertices.is_empty() {
@@ -622,6 +550,97 @@ pub fn read_json(text: &str) -> LogRead {
             vec![LogBuild { vertices }]
         },
         problems,
+    }
+}
+
+/// What the JSON statuses say about one vertex (by digest), merged over every status seen.
+struct JsonAcc {
+    name: String,
+    started: Option<f64>,
+    completed: Option<f64>,
+    cached: bool,
+    error: bool,
+    /// Order of first appearance.
+    order: usize,
+}
+
+/// Merge the vertices of one status (the JSON object at byte `at` of `text`) into `acc`; past
+/// `MAX_VERTICES` digests new ones are dropped and the first problem says so.
+fn merge_status(
+    acc: &mut std::collections::HashMap<String, JsonAcc>,
+    st: JsonStatus,
+    text: &str,
+    at: usize,
+    problems: &mut Vec<(Option<u32>, String)>,
+) {
+    for jv in st.vertexes {
+        let n = acc.len();
+        if n == MAX_VERTICES && !acc.contains_key(&jv.digest) {
+            if problems.is_empty() {
+                let line = text[..at].matches('\n').count() as u32 + 1;
+                problems.push((Some(line), too_many()));
+            }
+            continue;
+        }
+        let a = acc.entry(jv.digest.clone()).or_insert(JsonAcc {
+            name: String::new(),
+            started: None,
+            completed: None,
+            cached: false,
+            error: false,
+            order: n,
+        });
+        if !jv.name.is_empty() {
+            a.name = jv.name;
+        }
+        if let Some(s) = jv.started.as_deref().and_then(parse_rfc3339) {
+            a.started = Some(s);
+        }
+        if let Some(c) = jv.completed.as_deref().and_then(parse_rfc3339) {
+            a.completed = Some(c);
+        }
+        a.cached |= jv.cached;
+        a.error |= jv.error.is_some_and(|e| !e.is_empty());
+    }
+}
+
+/// The `n`th (0-based) merged vertex as a `LogVertex`; an unbelievable duration is refused
+/// with a problem (up to `MAX_PROBLEMS`).
+fn json_vertex(n: usize, a: JsonAcc, problems: &mut Vec<(Option<u32>, String)>) -> LogVertex {
+    let (platform, stage, step, instruction) = split_name(&a.name);
+    let seconds = match (a.started, a.completed) {
+        (Some(s), Some(c)) if c >= s => {
+            let d = duration(c - s);
+            if d.is_none() && problems.len() < MAX_PROBLEMS {
+                problems.push((None, refused(&format!("{}", c - s))));
+            }
+            d
+        }
+        _ => None,
+    };
+    let status = if a.error {
+        VertexStatus::Error
+    } else if a.cached {
+        VertexStatus::Cached
+    } else if a.completed.is_some() {
+        VertexStatus::Done
+    } else {
+        VertexStatus::Unfinished
+    };
+    LogVertex {
+        number: n as u32 + 1,
+        name: a.name,
+        stage,
+        step,
+        instruction,
+        status,
+        seconds: if status == VertexStatus::Cached {
+            None
+        } else {
+            seconds
+        },
+        seconds_total: seconds.unwrap_or(0.0),
+        platform,
     }
 }
 
