@@ -69,28 +69,11 @@ pub(crate) fn lex(command: &str) -> Result<Vec<(Vec<String>, Sep)>, Unclassified
             },
             '\'' => {
                 in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => word.push(x),
-                        None => return Err(Unclassified::UnbalancedQuotes),
-                    }
-                }
+                single_quoted(&mut chars, &mut word)?;
             }
             '"' => {
                 in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => {
-                            if let Some(x) = chars.next() {
-                                word.push(x);
-                            }
-                        }
-                        Some(x) => word.push(x),
-                        None => return Err(Unclassified::UnbalancedQuotes),
-                    }
-                }
+                double_quoted(&mut chars, &mut word)?;
             }
             '#' if !in_word => {
                 // a comment runs to the end of the line
@@ -108,18 +91,7 @@ pub(crate) fn lex(command: &str) -> Result<Vec<(Vec<String>, Sep)>, Unclassified
             }
             '&' | '|' | ';' | '\n' | '(' | ')' => {
                 flush_word(&mut word, &mut in_word, &mut cur);
-                let sep = match (c, chars.peek()) {
-                    ('&', Some('&')) => {
-                        chars.next();
-                        Sep::And
-                    }
-                    ('|', Some('|')) => {
-                        chars.next();
-                        Sep::Or
-                    }
-                    (')', _) => Sep::Close,
-                    _ => Sep::Other,
-                };
+                let sep = separator(c, &mut chars);
                 flush_cmd(&mut cur, &mut out, sep);
             }
             c if c.is_whitespace() => {
@@ -138,6 +110,56 @@ pub(crate) fn lex(command: &str) -> Result<Vec<(Vec<String>, Sep)>, Unclassified
     flush_word(&mut word, &mut in_word, &mut cur);
     flush_cmd(&mut cur, &mut out, Sep::Other);
     Ok(out)
+}
+
+/// The characters the lexer reads from.
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+/// The rest of a single-quoted string after its opening quote, pushed onto `word` without the
+/// closing quote; an error when the quote is never closed.
+fn single_quoted(chars: &mut Chars<'_>, word: &mut String) -> Result<(), Unclassified> {
+    loop {
+        match chars.next() {
+            Some('\'') => return Ok(()),
+            Some(x) => word.push(x),
+            None => return Err(Unclassified::UnbalancedQuotes),
+        }
+    }
+}
+
+/// The rest of a double-quoted string after its opening quote, pushed onto `word` without the
+/// closing quote, a backslash keeping the character after it; an error when the quote is never
+/// closed.
+fn double_quoted(chars: &mut Chars<'_>, word: &mut String) -> Result<(), Unclassified> {
+    loop {
+        match chars.next() {
+            Some('"') => return Ok(()),
+            Some('\\') => {
+                if let Some(x) = chars.next() {
+                    word.push(x);
+                }
+            }
+            Some(x) => word.push(x),
+            None => return Err(Unclassified::UnbalancedQuotes),
+        }
+    }
+}
+
+/// The separator that the character `c` (one of `&|;\n()`) starts, consuming the second
+/// character of `&&` and `||`.
+fn separator(c: char, chars: &mut Chars<'_>) -> Sep {
+    match (c, chars.peek()) {
+        ('&', Some('&')) => {
+            chars.next();
+            Sep::And
+        }
+        ('|', Some('|')) => {
+            chars.next();
+            Sep::Or
+        }
+        (')', _) => Sep::Close,
+        _ => Sep::Other,
+    }
 }
 
 /// Whether a lexed command is a keyword or the head of a `for`/`case` (not a command).
