@@ -497,124 +497,149 @@ pub async fn run_with_clock<S: JobStore, F: Forge>(
             continue;
         }
         metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = {
-            // a panic fails this job, not the worker; the lease is renewed while it runs
-            let work = AssertUnwindSafe(process(store, forge, cfg, &job).instrument(span.clone()))
-                .catch_unwind();
-            tokio::pin!(work);
-            // renewals also notice soon when the job stopped being ours (superseded, taken over)
-            let period = (cfg.lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
-            let mut beat = tokio::time::interval(period);
-            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            beat.tick().await;
-            loop {
-                tokio::select! {
-                    r = &mut work => break r.unwrap_or_else(|panic| Err(JobError::fatal(
-                        format!("the analysis panicked: {}", panic_text(&*panic)),
-                    ))),
-                    _ = beat.tick() => {
-                        let until = now_ms() + cfg.lease.as_millis() as i64;
-                        match store.extend_lease(job.id, &cfg.name, until).await {
-                            Ok(true) => {}
-                            // superseded by a newer head, or taken over after a stall: stop here
-                            // (whatever was posted is found by its markers by the job that goes on)
-                            Ok(false) => break Ok(Outcome::Superseded),
-                            Err(e) => span.in_scope(|| tracing::warn!(error = %e, "cannot renew the job's lease")),
-                        }
-                    }
-                }
-            }
-        };
-        match result {
-            Ok(Outcome::Done { rebuilt, inline }) => {
-                match store.complete(job.id, &cfg.name, now_ms()).await {
+        let result = run_job(store, forge, cfg, &job, &span, clock).await;
+        settle(store, cfg, metrics, &job, &span, clock, result).await;
+        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs one claimed job: a panic fails it, not the worker; the lease is renewed while it runs,
+/// and a renewal refused (superseded by a newer head, taken over after a stall) stops it there.
+async fn run_job<S: JobStore, F: Forge>(
+    store: &S,
+    forge: &F,
+    cfg: &WorkerConfig,
+    job: &Job,
+    span: &tracing::Span,
+    clock: &dyn Clock,
+) -> Result<Outcome, JobError> {
+    let now_ms = || clock.now_ms();
+    // a panic fails this job, not the worker; the lease is renewed while it runs
+    let work =
+        AssertUnwindSafe(process(store, forge, cfg, job).instrument(span.clone())).catch_unwind();
+    tokio::pin!(work);
+    // renewals also notice soon when the job stopped being ours (superseded, taken over)
+    let period = (cfg.lease / 3).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let mut beat = tokio::time::interval(period);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    beat.tick().await;
+    loop {
+        tokio::select! {
+            r = &mut work => break r.unwrap_or_else(|panic| Err(JobError::fatal(
+                format!("the analysis panicked: {}", panic_text(&*panic)),
+            ))),
+            _ = beat.tick() => {
+                let until = now_ms() + cfg.lease.as_millis() as i64;
+                match store.extend_lease(job.id, &cfg.name, until).await {
                     Ok(true) => {}
-                    Ok(false) => span.in_scope(|| tracing::warn!("delivered, but the job was no longer ours (superseded or taken over)")),
-                    Err(e) => span.in_scope(|| tracing::error!(error = %e, "delivered, but cannot mark the job done; it will run again when its lease expires and find what it posted")),
+                    // superseded by a newer head, or taken over after a stall: stop here
+                    // (whatever was posted is found by its markers by the job that goes on)
+                    Ok(false) => break Ok(Outcome::Superseded),
+                    Err(e) => span.in_scope(|| tracing::warn!(error = %e, "cannot renew the job's lease")),
                 }
-                metrics.job("done");
-                if let Ok(mut h) = metrics.job_latency.lock() {
-                    h.observe((now_ms() - job.created_at) as f64);
-                }
-                span.in_scope(|| {
-                    tracing::info!(
-                        rebuilt_steps = rebuilt,
-                        inline_comments = inline,
-                        "review delivered"
-                    )
-                });
-            }
-            Ok(Outcome::Superseded) => {
-                // already marked when a newer delivery superseded it; not when GitHub named
-                // another head (nothing happens to a job no longer ours)
-                if let Err(se) = store
-                    .supersede(job.id, &cfg.name, "not the pull request's head", now_ms())
-                    .await
-                {
-                    span.in_scope(|| tracing::error!(error = %se, "cannot mark the job superseded; it runs again when its lease expires"));
-                }
-                metrics.job("superseded");
-                span.in_scope(|| {
-                    tracing::info!("superseded by a newer head (or taken over): stopped")
-                });
-            }
-            Ok(Outcome::Refused(why)) => {
-                if let Err(se) = store.fail(job.id, &cfg.name, &why, None).await {
-                    span.in_scope(|| tracing::error!(error = %se, "cannot mark the job failed; it runs again when its lease expires"));
-                }
-                metrics.job("refused");
-                span.in_scope(
-                    || tracing::warn!(error = %why, "not analysed; the pull request was told why"),
-                );
-            }
-            Err(JobError {
-                retry_after: Some(wait),
-                message,
-                ..
-            }) => {
-                let wait = wait.clamp(Duration::from_secs(1), Duration::from_secs(3600));
-                if let Err(se) = store
-                    .postpone(
-                        job.id,
-                        &cfg.name,
-                        &message,
-                        now_ms() + wait.as_millis() as i64,
-                    )
-                    .await
-                {
-                    span.in_scope(|| tracing::error!(error = %se, "cannot queue the job again; it runs again when its lease expires"));
-                }
-                metrics.job("rate_limited");
-                span.in_scope(|| tracing::warn!(error = %message, retry_in_ms = wait.as_millis() as u64, "rate limited; queued again for after the reset"));
-            }
-            Err(e) if e.transient && job.attempts < cfg.max_attempts => {
-                let mut wait = backoff(cfg.backoff, job.attempts, job.id as u64 ^ now_ms() as u64);
-                if e.settle {
-                    wait = wait.max(cfg.settle);
-                }
-                if let Err(se) = store
-                    .fail(
-                        job.id,
-                        &cfg.name,
-                        &e.message,
-                        Some(now_ms() + wait.as_millis() as i64),
-                    )
-                    .await
-                {
-                    span.in_scope(|| tracing::error!(error = %se, "cannot queue the job again; it runs again when its lease expires"));
-                }
-                metrics.job("retried");
-                span.in_scope(|| tracing::warn!(error = %e.message, retry_in_ms = wait.as_millis() as u64, "attempt failed; queued again"));
-            }
-            Err(e) => {
-                if let Err(se) = store.fail(job.id, &cfg.name, &e.message, None).await {
-                    span.in_scope(|| tracing::error!(error = %se, "cannot mark the job failed; it runs again when its lease expires"));
-                }
-                metrics.job("failed");
-                span.in_scope(|| tracing::error!(error = %e.message, "job failed"));
             }
         }
-        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Records how a job ended: done, superseded, refused, postponed for a rate limit, queued again
+/// after a transient failure (with backoff) or failed; its metric and its log line.
+async fn settle<S: JobStore>(
+    store: &S,
+    cfg: &WorkerConfig,
+    metrics: &Metrics,
+    job: &Job,
+    span: &tracing::Span,
+    clock: &dyn Clock,
+    result: Result<Outcome, JobError>,
+) {
+    let now_ms = || clock.now_ms();
+    match result {
+        Ok(Outcome::Done { rebuilt, inline }) => {
+            match store.complete(job.id, &cfg.name, now_ms()).await {
+                Ok(true) => {}
+                Ok(false) => span.in_scope(|| tracing::warn!("delivered, but the job was no longer ours (superseded or taken over)")),
+                Err(e) => span.in_scope(|| tracing::error!(error = %e, "delivered, but cannot mark the job done; it will run again when its lease expires and find what it posted")),
+            }
+            metrics.job("done");
+            if let Ok(mut h) = metrics.job_latency.lock() {
+                h.observe((now_ms() - job.created_at) as f64);
+            }
+            span.in_scope(|| {
+                tracing::info!(
+                    rebuilt_steps = rebuilt,
+                    inline_comments = inline,
+                    "review delivered"
+                )
+            });
+        }
+        Ok(Outcome::Superseded) => {
+            // already marked when a newer delivery superseded it; not when GitHub named
+            // another head (nothing happens to a job no longer ours)
+            if let Err(se) = store
+                .supersede(job.id, &cfg.name, "not the pull request's head", now_ms())
+                .await
+            {
+                span.in_scope(|| tracing::error!(error = %se, "cannot mark the job superseded; it runs again when its lease expires"));
+            }
+            metrics.job("superseded");
+            span.in_scope(|| tracing::info!("superseded by a newer head (or taken over): stopped"));
+        }
+        Ok(Outcome::Refused(why)) => {
+            if let Err(se) = store.fail(job.id, &cfg.name, &why, None).await {
+                span.in_scope(|| tracing::error!(error = %se, "cannot mark the job failed; it runs again when its lease expires"));
+            }
+            metrics.job("refused");
+            span.in_scope(
+                || tracing::warn!(error = %why, "not analysed; the pull request was told why"),
+            );
+        }
+        Err(JobError {
+            retry_after: Some(wait),
+            message,
+            ..
+        }) => {
+            let wait = wait.clamp(Duration::from_secs(1), Duration::from_secs(3600));
+            if let Err(se) = store
+                .postpone(
+                    job.id,
+                    &cfg.name,
+                    &message,
+                    now_ms() + wait.as_millis() as i64,
+                )
+                .await
+            {
+                span.in_scope(|| tracing::error!(error = %se, "cannot queue the job again; it runs again when its lease expires"));
+            }
+            metrics.job("rate_limited");
+            span.in_scope(|| tracing::warn!(error = %message, retry_in_ms = wait.as_millis() as u64, "rate limited; queued again for after the reset"));
+        }
+        Err(e) if e.transient && job.attempts < cfg.max_attempts => {
+            let mut wait = backoff(cfg.backoff, job.attempts, job.id as u64 ^ now_ms() as u64);
+            if e.settle {
+                wait = wait.max(cfg.settle);
+            }
+            if let Err(se) = store
+                .fail(
+                    job.id,
+                    &cfg.name,
+                    &e.message,
+                    Some(now_ms() + wait.as_millis() as i64),
+                )
+                .await
+            {
+                span.in_scope(|| tracing::error!(error = %se, "cannot queue the job again; it runs again when its lease expires"));
+            }
+            metrics.job("retried");
+            span.in_scope(|| tracing::warn!(error = %e.message, retry_in_ms = wait.as_millis() as u64, "attempt failed; queued again"));
+        }
+        Err(e) => {
+            if let Err(se) = store.fail(job.id, &cfg.name, &e.message, None).await {
+                span.in_scope(|| tracing::error!(error = %se, "cannot mark the job failed; it runs again when its lease expires"));
+            }
+            metrics.job("failed");
+            span.in_scope(|| tracing::error!(error = %e.message, "job failed"));
+        }
     }
 }
 
