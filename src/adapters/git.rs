@@ -884,8 +884,7 @@ impl GitRepo {
     /// compares counted by `walk`).
     pub fn diff(&self, a: &str, b: &str, walk: &mut TreeWalk) -> Result<ChangeSet, SourceError> {
         let mut out = Vec::new();
-        let mut level: Vec<(Option<String>, Option<String>, String)> =
-            vec![(Some(a.to_string()), Some(b.to_string()), String::new())];
+        let mut level: Level = vec![(Some(a.to_string()), Some(b.to_string()), String::new())];
         while !level.is_empty() {
             let mut oids = Vec::new();
             for (x, y, pfx) in &level {
@@ -906,59 +905,7 @@ impl GitRepo {
                         format!("{pfx}/{n}")
                     };
                     walk.entry(&p)?;
-                    let dir = |e: Option<&TreeEntry>| {
-                        e.filter(|e| e.mode == 0o40000).map(|e| e.oid.clone())
-                    };
-                    let (dx, dy) = (dir(ex), dir(ey));
-                    if dx.is_some() || dy.is_some() {
-                        if dx != dy {
-                            next.push((dx.clone(), dy.clone(), p.clone()));
-                        }
-                        // a file replaced by a directory (or back) also changes the file path
-                        let fx = ex.filter(|e| e.mode != 0o40000);
-                        let fy = ey.filter(|e| e.mode != 0o40000);
-                        if fx.is_some() || fy.is_some() {
-                            out.push(Change {
-                                path: p,
-                                kind: if fx.is_some() {
-                                    ChangeKind::Deleted
-                                } else {
-                                    ChangeKind::Added
-                                },
-                            });
-                        }
-                        continue;
-                    }
-                    match (ex, ey) {
-                        (Some(x), Some(y)) if x == y => {}
-                        (Some(x), Some(y)) if x.oid == y.oid || x.kind() != y.kind() => {
-                            out.push(Change {
-                                path: p,
-                                kind: ChangeKind::ModeChanged,
-                            })
-                        }
-                        (Some(x), Some(y)) if x.mode != y.mode => out.push(Change {
-                            path: p,
-                            kind: ChangeKind::ModeChanged,
-                        }),
-                        (Some(x), Some(_)) if x.mode == 0o160000 => out.push(Change {
-                            path: p,
-                            kind: ChangeKind::SubmoduleMoved,
-                        }),
-                        (Some(_), Some(_)) => out.push(Change {
-                            path: p,
-                            kind: ChangeKind::Modified,
-                        }),
-                        (Some(_), None) => out.push(Change {
-                            path: p,
-                            kind: ChangeKind::Deleted,
-                        }),
-                        (None, Some(_)) => out.push(Change {
-                            path: p,
-                            kind: ChangeKind::Added,
-                        }),
-                        (None, None) => {}
-                    }
+                    compare_entries(p, ex, ey, &mut next, &mut out);
                 }
             }
             level = next;
@@ -1366,6 +1313,53 @@ pub fn diff(base: &GitTree, head: &GitTree) -> Result<ChangeSet, SourceError> {
         head.walk_label()
     ));
     head.repo.diff(&base.tree, &head.tree, &mut walk)
+}
+
+/// A level's queue of directory pairs still to compare: (base tree, head tree, path).
+type Level = Vec<(Option<String>, Option<String>, String)>;
+
+/// Compares the entries named `p` in a base and a head tree: a directory pair that differs is
+/// queued in `next` (and a file replaced by a directory, or back, is a change of the file
+/// path); two files (or links, submodules) give their change, if any.
+fn compare_entries(
+    p: String,
+    ex: Option<&TreeEntry>,
+    ey: Option<&TreeEntry>,
+    next: &mut Level,
+    out: &mut Vec<Change>,
+) {
+    let dir = |e: Option<&TreeEntry>| e.filter(|e| e.mode == 0o40000).map(|e| e.oid.clone());
+    let (dx, dy) = (dir(ex), dir(ey));
+    if dx.is_some() || dy.is_some() {
+        if dx != dy {
+            next.push((dx.clone(), dy.clone(), p.clone()));
+        }
+        // a file replaced by a directory (or back) also changes the file path
+        let fx = ex.filter(|e| e.mode != 0o40000);
+        let fy = ey.filter(|e| e.mode != 0o40000);
+        if fx.is_some() || fy.is_some() {
+            out.push(Change {
+                path: p,
+                kind: if fx.is_some() {
+                    ChangeKind::Deleted
+                } else {
+                    ChangeKind::Added
+                },
+            });
+        }
+        return;
+    }
+    let kind = match (ex, ey) {
+        (Some(x), Some(y)) if x == y => return,
+        (Some(x), Some(y)) if x.oid == y.oid || x.kind() != y.kind() => ChangeKind::ModeChanged,
+        (Some(x), Some(y)) if x.mode != y.mode => ChangeKind::ModeChanged,
+        (Some(x), Some(_)) if x.mode == 0o160000 => ChangeKind::SubmoduleMoved,
+        (Some(_), Some(_)) => ChangeKind::Modified,
+        (Some(_), None) => ChangeKind::Deleted,
+        (None, Some(_)) => ChangeKind::Added,
+        (None, None) => return,
+    };
+    out.push(Change { path: p, kind });
 }
 
 #[cfg(test)]
