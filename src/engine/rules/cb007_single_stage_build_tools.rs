@@ -29,7 +29,7 @@
 
 use super::{Check, Finding, Rule, RuleContext, finding, run_command};
 use crate::engine::dockerfile::stages::Base;
-use crate::engine::dockerfile::{Body, Kind, Severity};
+use crate::engine::dockerfile::{Body, Instruction, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 
 pub const RULE: Rule = Rule {
@@ -62,7 +62,38 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         return out;
     }
     let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
-    let build = insts.iter().find(|x| {
+    let Some(build) = build_step(ctx, insts) else {
+        return out;
+    };
+    let from = &ctx.df.instructions[st.info.from];
+    let Body::From { image, alias } = &from.body else {
+        return out;
+    };
+    let cmd = run_command(build).unwrap_or_default();
+    let workdir = insts.iter().rev().find_map(|x| match (&x.kind, &x.body) {
+        (Kind::Workdir, Body::Text(t)) => Some(t.clone()),
+        _ => None,
+    });
+    let builder = alias.clone().unwrap_or_else(|| "builder".into());
+    let carry = carried(ctx, insts, image, workdir.as_deref());
+    let runtime = runtime_stage(
+        ctx,
+        insts,
+        image,
+        &cmd,
+        &builder,
+        workdir.as_deref(),
+        &carry,
+    );
+    let fix = split_fix(ctx, from, alias.is_none(), runtime, &carry);
+    let msg = message(build, &carry);
+    out.push(finding(&RULE, ctx, from, msg, Some(fix)));
+    out
+}
+
+/// The first step of the stage that compiles or bundles, or installs a compiler package.
+fn build_step<'a>(ctx: &RuleContext<'_>, insts: &'a [Instruction]) -> Option<&'a Instruction> {
+    insts.iter().find(|x| {
         ctx.script_of(x).is_some_and(|s| {
             s.programs().any(|p| {
                 crate::engine::tools::compiles(p)
@@ -70,86 +101,103 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
                         && p.args.iter().any(|a| COMPILERS.contains(&a.as_str())))
             })
         })
-    });
-    let Some(build) = build else { return out };
-    let from = &ctx.df.instructions[st.info.from];
-    let Body::From { image, alias } = &from.body else {
-        return out;
-    };
-    // the artifact: `-o PATH` of the build command, else the working directory
-    let cmd = run_command(build).unwrap_or_default();
+    })
+}
+
+/// `p` as an absolute path: as it is when absolute, else under the working directory (none:
+/// the root).
+fn absolute(p: &str, workdir: Option<&str>) -> String {
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("{}/{p}", workdir.unwrap_or("").trim_end_matches('/'))
+    }
+}
+
+/// The raw text of the stage's instructions of the kinds `keep` accepts, each without its line
+/// ending.
+fn lines_of<'a>(
+    ctx: &'a RuleContext<'_>,
+    insts: &[Instruction],
+    keep: fn(&Kind) -> bool,
+) -> Vec<&'a str> {
+    insts
+        .iter()
+        .filter(|x| keep(&x.kind))
+        .map(|x| ctx.inst_text(x).trim_end())
+        .collect()
+}
+
+/// The runtime stage the fix appends: the environment the program starts with (ARG lines too:
+/// ENV values may name them), `WORKDIR`, the artifact (`-o PATH` of the build command, else the
+/// working directory), what `carry` takes from the builder, then the runtime settings.
+fn runtime_stage(
+    ctx: &RuleContext<'_>,
+    insts: &[Instruction],
+    image: &str,
+    cmd: &str,
+    builder: &str,
+    workdir: Option<&str>,
+    carry: &Carry,
+) -> String {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     let artifact = words
         .windows(2)
         .find(|w| w[0] == "-o" || w[0] == "--output")
         .map(|w| w[1].to_string());
-    let workdir = insts.iter().rev().find_map(|x| match (&x.kind, &x.body) {
-        (Kind::Workdir, Body::Text(t)) => Some(t.clone()),
-        _ => None,
-    });
     let artifact = artifact
-        .or(workdir.clone())
+        .or(workdir.map(str::to_string))
         .unwrap_or_else(|| "/app".into());
-    let abs = |p: &str| {
-        if p.starts_with('/') {
-            p.to_string()
-        } else {
-            format!(
-                "{}/{p}",
-                workdir.clone().unwrap_or_default().trim_end_matches('/')
-            )
-        }
-    };
-    let runtime_meta: Vec<&str> = insts
-        .iter()
-        .filter(|x| {
-            matches!(
-                x.kind,
-                Kind::Cmd
-                    | Kind::Entrypoint
-                    | Kind::Expose
-                    | Kind::User
-                    | Kind::Healthcheck
-                    | Kind::Stopsignal
-                    | Kind::Label
-                    | Kind::Volume
-            )
-        })
-        .map(|x| ctx.inst_text(x).trim_end())
-        .collect();
-    // the environment the program starts with (ARG lines too: ENV values may name them)
-    let env_lines: Vec<&str> = insts
-        .iter()
-        .filter(|x| matches!(x.kind, Kind::Env | Kind::Arg))
-        .map(|x| ctx.inst_text(x).trim_end())
-        .collect();
-    let builder = alias.clone().unwrap_or_else(|| "builder".into());
-    let runtime_image = runtime_base(image, &cmd);
-    let carry = carried(ctx, insts, image, workdir.as_deref());
-    let mut runtime = format!("\nFROM {runtime_image} AS runtime\n");
-    for l in &env_lines {
+    let artifact = absolute(&artifact, workdir);
+    let mut runtime = format!("\nFROM {} AS runtime\n", runtime_base(image, cmd));
+    for l in lines_of(ctx, insts, |k| matches!(k, Kind::Env | Kind::Arg)) {
         runtime.push_str(l);
         runtime.push('\n');
     }
-    if let Some(w) = &workdir {
+    if let Some(w) = workdir {
         runtime.push_str(&format!("WORKDIR {w}\n"));
     }
     runtime.push_str(&format!(
-        "# TODO: copy only what the application needs at run time, and check the runtime base image\nCOPY --from={builder} {} {}\n",
-        abs(&artifact),
-        abs(&artifact)
+        "# TODO: copy only what the application needs at run time, and check the runtime base image\nCOPY --from={builder} {artifact} {artifact}\n",
     ));
     for p in &carry.paths {
-        if *p != abs(&artifact) {
+        if *p != artifact {
             runtime.push_str(&format!("COPY --from={builder} {p} {p}\n"));
         }
     }
-    for m in runtime_meta {
+    for m in lines_of(ctx, insts, is_runtime_setting) {
         runtime.push_str(m);
         runtime.push('\n');
     }
+    runtime
+}
+
+/// Whether an instruction of this kind sets how the container runs (the runtime stage keeps it).
+fn is_runtime_setting(kind: &Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Cmd
+            | Kind::Entrypoint
+            | Kind::Expose
+            | Kind::User
+            | Kind::Healthcheck
+            | Kind::Stopsignal
+            | Kind::Label
+            | Kind::Volume
+    )
+}
+
+/// The fix: ` AS builder` on a FROM without a name (`unnamed`), and the runtime stage appended;
+/// shown only when `carry` has something that cannot be derived.
+fn split_fix(
+    ctx: &RuleContext<'_>,
+    from: &Instruction,
+    unnamed: bool,
+    runtime: String,
+    carry: &Carry,
+) -> Fix {
     let mut edits = Vec::new();
-    if alias.is_none() {
+    if unnamed {
         let r = ctx.inst_range(from);
         let line = ctx.text[r.clone()].trim_end_matches(['\n', '\r']);
         edits.push(Edit::insert(ctx.path, r.start + line.len(), " AS builder"));
@@ -157,7 +205,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     let end = ctx.text.len();
     let sep = if ctx.text.ends_with('\n') { "" } else { "\n" };
     edits.push(Edit::insert(ctx.path, end, format!("{sep}{runtime}")));
-    let fix = Fix {
+    Fix {
         applicability: if carry.unknown.is_empty() {
             Applicability::Unsafe
         } else {
@@ -165,7 +213,11 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         },
         description: "split into a builder stage and a runtime stage".into(),
         edits,
-    };
+    }
+}
+
+/// The finding's message: the build step, and what to complete by hand.
+fn message(build: &Instruction, carry: &Carry) -> String {
     let mut msg = format!(
         "this single-stage image builds (`{}` at line {}): compilers, caches and sources ship in the final image, and each source edit rebuilds it to the end; build in a builder stage and copy only the artifacts into a slim runtime stage",
         build.display(50),
@@ -177,8 +229,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             carry.unknown.join("; ")
         ));
     }
-    out.push(finding(&RULE, ctx, from, msg, Some(fix)));
-    out
+    msg
 }
 
 /// What the runtime stage must take from the builder besides the artifact, and what cannot be
@@ -188,9 +239,18 @@ struct Carry {
     unknown: Vec<String>,
 }
 
+impl Carry {
+    /// Adds a path to take from the builder, once.
+    fn take(&mut self, d: String) {
+        if !self.paths.contains(&d) {
+            self.paths.push(d);
+        }
+    }
+}
+
 fn carried(
     ctx: &RuleContext<'_>,
-    insts: &[crate::engine::dockerfile::Instruction],
+    insts: &[Instruction],
     image: &str,
     workdir: Option<&str>,
 ) -> Carry {
@@ -204,52 +264,8 @@ fn carried(
         .map(|t| crate::engine::cost::simple_commands(&t).unwrap_or_default())
         .collect();
     let all: Vec<&Vec<String>> = runs.iter().flatten().collect();
-    let prog = |w: &[String]| -> String {
-        w.iter()
-            .find(|x| !x.contains('='))
-            .map(|x| x.rsplit('/').next().unwrap_or(x).to_string())
-            .unwrap_or_default()
-    };
-    let has = |w: &[String], x: &str| w.iter().any(|a| a == x);
-    // system packages beside the compilers: the runtime libraries they bring are unknown
     for w in &all {
-        let p = prog(w);
-        let installs = (p == "apt-get" || p == "apt") && has(w, "install")
-            || p == "apk" && has(w, "add")
-            || (p == "dnf" || p == "yum") && has(w, "install");
-        if installs {
-            let pkgs: Vec<&String> = w
-                .iter()
-                .skip_while(|a| *a != "install" && *a != "add")
-                .skip(1)
-                .filter(|a| !a.starts_with('-'))
-                .collect();
-            let others: Vec<&String> = pkgs
-                .iter()
-                .copied()
-                .filter(|a| {
-                    !COMPILERS.contains(&a.as_str())
-                        && !matches!(
-                            a.as_str(),
-                            "git" | "curl" | "wget" | "ca-certificates" | "pkg-config" | "pkgconf"
-                        )
-                })
-                .collect();
-            if !others.is_empty() {
-                c.unknown.push(format!(
-                    "which runtime libraries the packages {} need",
-                    others
-                        .iter()
-                        .map(|o| format!("`{}`", o.replace('`', "'")))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
-        if matches!(p.as_str(), "useradd" | "adduser" | "groupadd" | "addgroup") {
-            c.unknown
-                .push("the user the stage creates (create it in the runtime stage too)".into());
-        }
+        system_unknowns(&mut c, w);
     }
     let name = image.rsplit('/').next().unwrap_or(image);
     let (repo, tag) = name.split_once(':').unwrap_or((name, "latest"));
@@ -262,98 +278,9 @@ fn carried(
         });
     if python {
         for w in &all {
-            let p = prog(w);
-            let i = w
-                .iter()
-                .position(|a| a.rsplit('/').next() == Some(p.as_str()))
-                .unwrap_or(0);
-            let args = &w[i + 1..];
-            let venv = (p.starts_with("python")
-                && args.first().map(String::as_str) == Some("-m")
-                && args.get(1).map(String::as_str) == Some("venv"))
-                || p == "virtualenv";
-            if venv {
-                if let Some(dir) = args
-                    .iter()
-                    .rev()
-                    .find(|a| !a.starts_with('-') && *a != "venv" && *a != "-m")
-                {
-                    let d = if dir.starts_with('/') {
-                        dir.clone()
-                    } else {
-                        format!("{}/{dir}", workdir.unwrap_or("").trim_end_matches('/'))
-                    };
-                    if !c.paths.contains(&d) {
-                        c.paths.push(d);
-                    }
-                }
-            }
-            if (p == "pip" || p == "pip3" || (p.starts_with("python") && has(w, "pip")))
-                && has(w, "install")
-                && has(w, "--user")
-            {
-                let d = "/root/.local".to_string();
-                if !c.paths.contains(&d) {
-                    c.paths.push(d);
-                }
-            }
-            if matches!(p.as_str(), "poetry" | "pipenv") {
-                let text: String = insts
-                    .iter()
-                    .map(|x| x.args_text.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let system = text.contains("virtualenvs.create false")
-                    || text.contains("POETRY_VIRTUALENVS_CREATE=false")
-                    || text.contains("POETRY_VIRTUALENVS_CREATE false")
-                    || has(w, "--system")
-                    || text.contains("PIPENV_VENV_IN_PROJECT");
-                if !system {
-                    c.unknown.push(format!(
-                        "where {p} puts its virtualenv (copy it into the runtime stage)"
-                    ));
-                }
-            }
+            python_command(&mut c, insts, w, workdir);
         }
-        // packages installed into the interpreter: its site-packages and console scripts
-        let system_pip = all.iter().any(|w| {
-            let p = prog(w);
-            (p == "pip"
-                || p == "pip3"
-                || p.starts_with("python")
-                || p == "uv"
-                || p == "poetry"
-                || p == "pipenv")
-                && (has(w, "install") || has(w, "sync"))
-                && !has(w, "--user")
-        });
-        if system_pip
-            && !c
-                .paths
-                .iter()
-                .any(|p| p.contains("venv") || p.contains("/opt/"))
-        {
-            let version: String = tag.split('-').next().unwrap_or("").to_string();
-            let parts: Vec<&str> = version.split('.').collect();
-            if repo == "python"
-                && parts.len() >= 2
-                && parts
-                    .iter()
-                    .take(2)
-                    .all(|x| !x.is_empty() && x.chars().all(|ch| ch.is_ascii_digit()))
-            {
-                c.paths.push(format!(
-                    "/usr/local/lib/python{}.{}/site-packages",
-                    parts[0], parts[1]
-                ));
-                c.paths.push("/usr/local/bin".into());
-            } else {
-                c.unknown.push(format!(
-                    "the installed packages' directory (the Python version is not in the image reference `{}`)",
-                    image.replace('`', "'")
-                ));
-            }
-        }
+        python_packages(&mut c, &all, image, repo, tag);
     }
     // Node: global installs live outside the working directory
     if all.iter().any(|w| {
@@ -365,6 +292,152 @@ fn carried(
     }
     let _ = ctx;
     c
+}
+
+/// The program a simple command runs: its first word that is not an assignment, without the
+/// directory.
+fn prog(w: &[String]) -> String {
+    w.iter()
+        .find(|x| !x.contains('='))
+        .map(|x| x.rsplit('/').next().unwrap_or(x).to_string())
+        .unwrap_or_default()
+}
+
+/// Whether a simple command has the word `x`.
+fn has(w: &[String], x: &str) -> bool {
+    w.iter().any(|a| a == x)
+}
+
+/// What one command leaves unknown: system packages beside the compilers (the runtime libraries
+/// they bring are unknown), a user the stage creates.
+fn system_unknowns(c: &mut Carry, w: &[String]) {
+    let p = prog(w);
+    let installs = (p == "apt-get" || p == "apt") && has(w, "install")
+        || p == "apk" && has(w, "add")
+        || (p == "dnf" || p == "yum") && has(w, "install");
+    if installs {
+        let pkgs: Vec<&String> = w
+            .iter()
+            .skip_while(|a| *a != "install" && *a != "add")
+            .skip(1)
+            .filter(|a| !a.starts_with('-'))
+            .collect();
+        let others: Vec<&String> = pkgs
+            .iter()
+            .copied()
+            .filter(|a| {
+                !COMPILERS.contains(&a.as_str())
+                    && !matches!(
+                        a.as_str(),
+                        "git" | "curl" | "wget" | "ca-certificates" | "pkg-config" | "pkgconf"
+                    )
+            })
+            .collect();
+        if !others.is_empty() {
+            c.unknown.push(format!(
+                "which runtime libraries the packages {} need",
+                others
+                    .iter()
+                    .map(|o| format!("`{}`", o.replace('`', "'")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    if matches!(p.as_str(), "useradd" | "adduser" | "groupadd" | "addgroup") {
+        c.unknown
+            .push("the user the stage creates (create it in the runtime stage too)".into());
+    }
+}
+
+/// What one command of a Python build carries: a virtualenv it creates, the `--user`
+/// directory, or (unknown) the virtualenv of Poetry or Pipenv.
+fn python_command(c: &mut Carry, insts: &[Instruction], w: &[String], workdir: Option<&str>) {
+    let p = prog(w);
+    let i = w
+        .iter()
+        .position(|a| a.rsplit('/').next() == Some(p.as_str()))
+        .unwrap_or(0);
+    let args = &w[i + 1..];
+    let venv = (p.starts_with("python")
+        && args.first().map(String::as_str) == Some("-m")
+        && args.get(1).map(String::as_str) == Some("venv"))
+        || p == "virtualenv";
+    if venv {
+        if let Some(dir) = args
+            .iter()
+            .rev()
+            .find(|a| !a.starts_with('-') && *a != "venv" && *a != "-m")
+        {
+            c.take(absolute(dir, workdir));
+        }
+    }
+    if (p == "pip" || p == "pip3" || (p.starts_with("python") && has(w, "pip")))
+        && has(w, "install")
+        && has(w, "--user")
+    {
+        c.take("/root/.local".to_string());
+    }
+    if matches!(p.as_str(), "poetry" | "pipenv") {
+        let text: String = insts
+            .iter()
+            .map(|x| x.args_text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let system = text.contains("virtualenvs.create false")
+            || text.contains("POETRY_VIRTUALENVS_CREATE=false")
+            || text.contains("POETRY_VIRTUALENVS_CREATE false")
+            || has(w, "--system")
+            || text.contains("PIPENV_VENV_IN_PROJECT");
+        if !system {
+            c.unknown.push(format!(
+                "where {p} puts its virtualenv (copy it into the runtime stage)"
+            ));
+        }
+    }
+}
+
+/// Packages installed into the interpreter (no virtualenv, no `/opt/` directory): its
+/// site-packages and console scripts, when the image reference names the Python version.
+fn python_packages(c: &mut Carry, all: &[&Vec<String>], image: &str, repo: &str, tag: &str) {
+    let system_pip = all.iter().any(|w| {
+        let p = prog(w);
+        (p == "pip"
+            || p == "pip3"
+            || p.starts_with("python")
+            || p == "uv"
+            || p == "poetry"
+            || p == "pipenv")
+            && (has(w, "install") || has(w, "sync"))
+            && !has(w, "--user")
+    });
+    if !system_pip
+        || c.paths
+            .iter()
+            .any(|p| p.contains("venv") || p.contains("/opt/"))
+    {
+        return;
+    }
+    let version: String = tag.split('-').next().unwrap_or("").to_string();
+    let parts: Vec<&str> = version.split('.').collect();
+    if repo == "python"
+        && parts.len() >= 2
+        && parts
+            .iter()
+            .take(2)
+            .all(|x| !x.is_empty() && x.chars().all(|ch| ch.is_ascii_digit()))
+    {
+        c.paths.push(format!(
+            "/usr/local/lib/python{}.{}/site-packages",
+            parts[0], parts[1]
+        ));
+        c.paths.push("/usr/local/bin".into());
+    } else {
+        c.unknown.push(format!(
+            "the installed packages' directory (the Python version is not in the image reference `{}`)",
+            image.replace('`', "'")
+        ));
+    }
 }
 
 /// A slimmer image for the runtime stage, in the spirit of the Docker guide: a static Go binary
