@@ -30,7 +30,7 @@
 //! ARG fix is unsafe and the ENV fix is shown only.
 
 use super::{Check, Finding, Rule, RuleContext, finding, run_command};
-use crate::engine::dockerfile::{Body, Kind, Severity};
+use crate::engine::dockerfile::{Body, Instruction, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 use crate::engine::volatility::{Volatility, history_changes, per_commit};
 
@@ -91,141 +91,198 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         let range = st.info.from + 1..st.info.end;
         for i in range.clone() {
             let inst = &ctx.df.instructions[i];
-            let pairs: Vec<(String, String)> = match (&inst.kind, &inst.body) {
-                (Kind::Arg, Body::Arg(a)) => a
-                    .iter()
-                    .map(|(n, v)| (n.clone(), v.clone().unwrap_or_default()))
-                    .collect(),
-                (Kind::Env, Body::Pairs(p)) => p.clone(),
-                _ => continue,
-            };
-            let names: Vec<String> = pairs.iter().map(|(n, _)| n.clone()).collect();
-            let later = &ctx.df.instructions[i + 1..range.end];
-            // the first name with RUN steps below it that do not use it, and evidence that its
-            // value changes often
-            let mut found = None;
-            for name in &names {
-                let first_use = later.iter().position(|x| {
-                    references(&x.args_text, name)
-                        || run_command(x).is_some_and(|c| references(&c, name))
-                });
-                let upto = first_use.unwrap_or(later.len());
-                let skipped: Vec<&crate::engine::dockerfile::Instruction> = later[..upto]
-                    .iter()
-                    .filter(|x| x.kind == Kind::Run)
-                    .collect();
-                if skipped.is_empty() {
-                    continue;
-                }
-                let value = pairs
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or("", |(_, v)| v.as_str());
-                if let Some(v) = volatility(ctx, name, value).filter(Volatility::often) {
-                    found = Some((name, first_use, skipped, v));
-                    break;
-                }
-            }
-            let Some((name, first_use, skipped, evidence)) = found else {
+            let Some(pairs) = declared(inst) else {
                 continue;
             };
-            // a script among the skipped steps may read the variable from its environment
-            let scripted = skipped
-                .iter()
-                .any(|r| run_command(r).is_some_and(|c| runs_script(&c)));
-            let degrade = |a: Applicability| match (a, scripted, &inst.kind) {
-                (_, false, _) => a,
-                (_, true, Kind::Env) => Applicability::DisplayOnly,
-                (Applicability::Safe, true, _) => Applicability::Unsafe,
-                (a, true, _) => a,
+            let later = &ctx.df.instructions[i + 1..range.end];
+            let Some(found) = volatile_name(ctx, &pairs, later) else {
+                continue;
             };
-            let kind = inst.kind.keyword();
-            let decl = ctx.inst_text(inst).to_string();
-            let decl = if decl.ends_with('\n') {
-                decl
-            } else {
-                format!("{decl}\n")
-            };
-            let remove = Edit::delete(ctx.path, line_range(ctx.text, inst.line, inst.end_line));
-            // the last cache-keyed step of the stage: an unused ENV moves below it
-            let last_step = later
-                .iter()
-                .rev()
-                .find(|x| matches!(x.kind, Kind::Run | Kind::Copy | Kind::Add | Kind::Workdir));
-            let fix = match (first_use, names.len(), &inst.kind, last_step) {
-                (Some(u), 1, _, _) => {
-                    let target = &later[u];
-                    Some(Fix {
-                        applicability: if inst.kind == Kind::Arg {
-                            Applicability::Safe
-                        } else {
-                            Applicability::Unsafe
-                        },
-                        description: format!(
-                            "move `{kind} {name}` down to line {}, where it is first used",
-                            target.line
-                        ),
-                        edits: vec![
-                            remove,
-                            Edit::insert(
-                                ctx.path,
-                                line_range(ctx.text, target.line, target.line).start,
-                                decl,
-                            ),
-                        ],
-                    })
-                }
-                // an ARG no later step mentions only reaches RUN environments: drop it
-                (None, 1, Kind::Arg, _) => Some(Fix {
-                    applicability: Applicability::Unsafe,
-                    description: format!(
-                        "remove `ARG {name}`, which no later step of the stage uses"
-                    ),
-                    edits: vec![remove],
-                }),
-                // an ENV for the running container: set it after the last build step
-                (None, _, Kind::Env, Some(last)) => {
-                    let at = line_range(ctx.text, last.line, last.end_line).end;
-                    let decl = if ctx.text[..at].ends_with('\n') {
-                        decl
-                    } else {
-                        format!("\n{}", decl.trim_end_matches('\n'))
-                    };
-                    Some(Fix {
-                        applicability: Applicability::Unsafe,
-                        description: format!(
-                            "move `ENV {name}` below line {}, the last build step of the stage",
-                            last.line
-                        ),
-                        edits: vec![remove, Edit::insert(ctx.path, at, decl)],
-                    })
-                }
-                _ => None,
-            };
-            let fix = fix.map(|mut x| {
-                x.applicability = degrade(x.applicability);
-                x
-            });
-            let lines: Vec<String> = skipped.iter().map(|r| r.line.to_string()).collect();
-            let n = skipped.len();
-            let msg = format!(
-                "`{kind} {name}` {}, and the RUN step{} at line{} {} below it do{} not use it: each new value re-runs {}; {}",
-                evidence_words(&evidence),
-                if n == 1 { "" } else { "s" },
-                if n == 1 { "" } else { "s" },
-                lines.join(", "),
-                if n == 1 { "es" } else { "" },
-                if n == 1 { "it" } else { "them" },
-                match (first_use, &inst.kind) {
-                    (Some(u), _) => format!("declare it just before line {}, where it is first used", later[u].line),
-                    (None, Kind::Arg) => "no later step of this stage names it; remove it or declare it where it is needed, unless a tool in those steps reads it from the environment".into(),
-                    (None, _) => "no later step of this stage names it; set it after the build steps, unless a tool in those steps reads it from the environment".into(),
-                }
-            );
+            let fix = move_fix(ctx, inst, &found, pairs.len(), later);
+            let msg = message(inst, &found, later);
             out.push(finding(&RULE, ctx, inst, msg, fix));
         }
     }
     out
+}
+
+/// The names and values an `ARG` (a name without a value: empty) or `ENV` declares.
+fn declared(inst: &Instruction) -> Option<Vec<(String, String)>> {
+    match (&inst.kind, &inst.body) {
+        (Kind::Arg, Body::Arg(a)) => Some(
+            a.iter()
+                .map(|(n, v)| (n.clone(), v.clone().unwrap_or_default()))
+                .collect(),
+        ),
+        (Kind::Env, Body::Pairs(p)) => Some(p.clone()),
+        _ => None,
+    }
+}
+
+/// A declared name with RUN steps below it that do not use it, and the evidence that its value
+/// changes often.
+struct Found<'a> {
+    name: &'a str,
+    /// Where in the steps below the declaration the name is first used.
+    first_use: Option<usize>,
+    /// The RUN steps above that use.
+    skipped: Vec<&'a Instruction>,
+    evidence: Volatility,
+}
+
+/// The first declared name with RUN steps below it (`later`) that do not use it, and evidence
+/// that its value changes often.
+fn volatile_name<'a>(
+    ctx: &RuleContext<'_>,
+    pairs: &'a [(String, String)],
+    later: &'a [Instruction],
+) -> Option<Found<'a>> {
+    for (name, _) in pairs {
+        let first_use = later.iter().position(|x| {
+            references(&x.args_text, name) || run_command(x).is_some_and(|c| references(&c, name))
+        });
+        let upto = first_use.unwrap_or(later.len());
+        let skipped: Vec<&Instruction> = later[..upto]
+            .iter()
+            .filter(|x| x.kind == Kind::Run)
+            .collect();
+        if skipped.is_empty() {
+            continue;
+        }
+        let value = pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str());
+        if let Some(evidence) = volatility(ctx, name, value).filter(Volatility::often) {
+            return Some(Found {
+                name,
+                first_use,
+                skipped,
+                evidence,
+            });
+        }
+    }
+    None
+}
+
+/// The fix that moves the declaration of `found` (one of `count` names) down to its first use,
+/// removes an ARG no later step uses, or sets an unused ENV after the last build step; less
+/// safe when a step it moves past runs a script, which may read the variable from its
+/// environment.
+fn move_fix(
+    ctx: &RuleContext<'_>,
+    inst: &Instruction,
+    found: &Found<'_>,
+    count: usize,
+    later: &[Instruction],
+) -> Option<Fix> {
+    let scripted = found
+        .skipped
+        .iter()
+        .any(|r| run_command(r).is_some_and(|c| runs_script(&c)));
+    let degrade = |a: Applicability| match (a, scripted, &inst.kind) {
+        (_, false, _) => a,
+        (_, true, Kind::Env) => Applicability::DisplayOnly,
+        (Applicability::Safe, true, _) => Applicability::Unsafe,
+        (a, true, _) => a,
+    };
+    let (kind, name) = (inst.kind.keyword(), found.name);
+    let decl = ctx.inst_text(inst).to_string();
+    let decl = if decl.ends_with('\n') {
+        decl
+    } else {
+        format!("{decl}\n")
+    };
+    let remove = Edit::delete(ctx.path, line_range(ctx.text, inst.line, inst.end_line));
+    // the last cache-keyed step of the stage: an unused ENV moves below it
+    let last_step = later
+        .iter()
+        .rev()
+        .find(|x| matches!(x.kind, Kind::Run | Kind::Copy | Kind::Add | Kind::Workdir));
+    let fix = match (found.first_use, count, &inst.kind, last_step) {
+        (Some(u), 1, _, _) => {
+            let target = &later[u];
+            Some(Fix {
+                applicability: if inst.kind == Kind::Arg {
+                    Applicability::Safe
+                } else {
+                    Applicability::Unsafe
+                },
+                description: format!(
+                    "move `{kind} {name}` down to line {}, where it is first used",
+                    target.line
+                ),
+                edits: vec![
+                    remove,
+                    Edit::insert(
+                        ctx.path,
+                        line_range(ctx.text, target.line, target.line).start,
+                        decl,
+                    ),
+                ],
+            })
+        }
+        // an ARG no later step mentions only reaches RUN environments: drop it
+        (None, 1, Kind::Arg, _) => Some(Fix {
+            applicability: Applicability::Unsafe,
+            description: format!("remove `ARG {name}`, which no later step of the stage uses"),
+            edits: vec![remove],
+        }),
+        // an ENV for the running container: set it after the last build step
+        (None, _, Kind::Env, Some(last)) => Some(env_after(ctx, name, decl, remove, last)),
+        _ => None,
+    };
+    fix.map(|mut x| {
+        x.applicability = degrade(x.applicability);
+        x
+    })
+}
+
+/// The fix that moves `ENV name` (its text `decl`, taken out by `remove`) below `last`, the
+/// last build step of the stage.
+fn env_after(
+    ctx: &RuleContext<'_>,
+    name: &str,
+    decl: String,
+    remove: Edit,
+    last: &Instruction,
+) -> Fix {
+    let at = line_range(ctx.text, last.line, last.end_line).end;
+    let decl = if ctx.text[..at].ends_with('\n') {
+        decl
+    } else {
+        format!("\n{}", decl.trim_end_matches('\n'))
+    };
+    Fix {
+        applicability: Applicability::Unsafe,
+        description: format!(
+            "move `ENV {name}` below line {}, the last build step of the stage",
+            last.line
+        ),
+        edits: vec![remove, Edit::insert(ctx.path, at, decl)],
+    }
+}
+
+/// The finding's message: the evidence, the RUN steps that re-run for nothing, and where the
+/// declaration belongs.
+fn message(inst: &Instruction, found: &Found<'_>, later: &[Instruction]) -> String {
+    let (kind, name) = (inst.kind.keyword(), found.name);
+    let lines: Vec<String> = found.skipped.iter().map(|r| r.line.to_string()).collect();
+    let n = found.skipped.len();
+    format!(
+        "`{kind} {name}` {}, and the RUN step{} at line{} {} below it do{} not use it: each new value re-runs {}; {}",
+        evidence_words(&found.evidence),
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "" } else { "s" },
+        lines.join(", "),
+        if n == 1 { "es" } else { "" },
+        if n == 1 { "it" } else { "them" },
+        match (found.first_use, &inst.kind) {
+            (Some(u), _) => format!("declare it just before line {}, where it is first used", later[u].line),
+            (None, Kind::Arg) => "no later step of this stage names it; remove it or declare it where it is needed, unless a tool in those steps reads it from the environment".into(),
+            (None, _) => "no later step of this stage names it; set it after the build steps, unless a tool in those steps reads it from the environment".into(),
+        }
+    )
 }
 
 /// How often `name`'s value changes: the build's declared value first (a per-commit
