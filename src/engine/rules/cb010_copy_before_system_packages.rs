@@ -30,7 +30,7 @@
 use super::{
     Check, Finding, Rule, RuleContext, Script, context_copy, finding, is_broad_source, run_command,
 };
-use crate::engine::dockerfile::{Kind, Severity};
+use crate::engine::dockerfile::{Instruction, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 use crate::engine::predict::sim::{Op, StepVertex};
 
@@ -79,27 +79,14 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
         // all copies or metadata, kept as the loop goes down (not rescanned for every install)
         let mut dests: Vec<&str> = Vec::new();
         let mut movable = true;
-        let system = |d: &str| {
-            let d = d.trim_end_matches('/');
-            d.is_empty()
-                || ["/etc", "/usr", "/var", "/lib", "/root"]
-                    .iter()
-                    .any(|s| d == *s || d.starts_with(&format!("{s}/")))
-        };
-        // the destination as BuildKit resolves it (a relative one under WORKDIR `/` is `/`)
-        let abs_dest = |k: usize| match ctx.sim.step.get(&(st.info.from + 1 + k)) {
-            Some(StepVertex::Vertex(v)) => match &ctx.sim.vertices[*v].op {
-                Op::Copy { dest, .. } => Some(dest.clone()),
-                _ => None,
-            },
-            _ => None,
-        };
         for (k, run) in insts.iter().enumerate().skip(first) {
             if k > first {
                 let prev = &insts[k - 1];
                 if let Some((_, d)) = context_copy(prev) {
-                    // a copy into the system cannot move below the install
-                    if system(d) || abs_dest(k - 1).is_some_and(|a| system(&a)) {
+                    // a copy into the system cannot move below the install (`prev` is
+                    // instruction `from + k`)
+                    if system(d) || resolved_dest(ctx, st.info.from + k).is_some_and(|a| system(&a))
+                    {
                         movable = false;
                     }
                     let d = d.trim_end_matches('/');
@@ -126,46 +113,73 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
             if dests.iter().any(|d| cmd.contains(d)) {
                 continue;
             }
-            let fix = movable.then(|| {
-                let text = ctx.inst_text(run);
-                let text = if text.ends_with('\n') {
-                    text.to_string()
-                } else {
-                    format!("{text}\n")
-                };
-                Fix {
-                    applicability: Applicability::Unsafe,
-                    description: format!(
-                        "install the packages before the COPY at line {}",
-                        copy.line
-                    ),
-                    edits: vec![
-                        Edit::delete(ctx.path, line_range(ctx.text, run.line, run.end_line)),
-                        Edit::insert(
-                            ctx.path,
-                            line_range(ctx.text, copy.line, copy.line).start,
-                            text,
-                        ),
-                    ],
-                }
-            });
-            let msg = format!(
-                "`{}` at line {} installs system packages below `{}` at line {}: every source edit re-runs the install; install them before copying the sources{}",
-                run.display(60),
-                run.line,
-                copy.display(40),
-                copy.line,
-                if movable {
-                    ""
-                } else {
-                    " (steps in between may matter to it: move it by hand)"
-                }
-            );
-            out.push(finding(&RULE, ctx, run, msg, fix));
+            let fix = movable.then(|| move_above(ctx, run, copy));
+            out.push(finding(&RULE, ctx, run, message(run, copy, movable), fix));
             break; // one per stage: after moving it, the next one shows
         }
     }
     out
+}
+
+/// Whether a destination is in the system (`/`, `/etc`, `/usr`, `/var`, `/lib`, `/root`), where
+/// a package source list or a key the install reads may land.
+fn system(d: &str) -> bool {
+    let d = d.trim_end_matches('/');
+    d.is_empty()
+        || ["/etc", "/usr", "/var", "/lib", "/root"]
+            .iter()
+            .any(|s| d == *s || d.starts_with(&format!("{s}/")))
+}
+
+/// The destination of the COPY at instruction `idx` as BuildKit resolves it (a relative one
+/// under WORKDIR `/` is `/`).
+fn resolved_dest(ctx: &RuleContext<'_>, idx: usize) -> Option<String> {
+    match ctx.sim.step.get(&idx) {
+        Some(StepVertex::Vertex(v)) => match &ctx.sim.vertices[*v].op {
+            Op::Copy { dest, .. } => Some(dest.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The fix: the install `run` moves above the broad `copy`.
+fn move_above(ctx: &RuleContext<'_>, run: &Instruction, copy: &Instruction) -> Fix {
+    let text = ctx.inst_text(run);
+    let text = if text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    };
+    Fix {
+        applicability: Applicability::Unsafe,
+        description: format!("install the packages before the COPY at line {}", copy.line),
+        edits: vec![
+            Edit::delete(ctx.path, line_range(ctx.text, run.line, run.end_line)),
+            Edit::insert(
+                ctx.path,
+                line_range(ctx.text, copy.line, copy.line).start,
+                text,
+            ),
+        ],
+    }
+}
+
+/// The finding's message; when the steps in between keep the install from moving
+/// (`movable` false), it says to move it by hand.
+fn message(run: &Instruction, copy: &Instruction, movable: bool) -> String {
+    format!(
+        "`{}` at line {} installs system packages below `{}` at line {}: every source edit re-runs the install; install them before copying the sources{}",
+        run.display(60),
+        run.line,
+        copy.display(40),
+        copy.line,
+        if movable {
+            ""
+        } else {
+            " (steps in between may matter to it: move it by hand)"
+        }
+    )
 }
 
 #[cfg(test)]
