@@ -157,7 +157,6 @@ fn arrow_of(before: &str, after: &str) -> String {
     arrow(&Some(before.to_string()), &Some(after.to_string()))
 }
 
-/// The sentence explaining a cause (without the leading status).
 /// Whether a character must be written out (`\u{…}`) in text: it would act on a terminal or a
 /// CI log instead of showing, reorder the text around it, or not show at all. Every control
 /// character but the tab: C0 (newline and carriage return included: a name holding one would
@@ -318,6 +317,9 @@ pub fn diagnostic_at(dockerfile: &str, d: &crate::engine::report::Diagnostic) ->
     }
 }
 
+/// The sentence explaining a cause (without the leading status). One arm per variant, so that a
+/// new cause does not compile without its sentence; the longer sentences are made by the
+/// helpers below, grouped by cause family.
 pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
     match c {
         Cause::InstructionAdded { .. } => {
@@ -325,69 +327,31 @@ pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
         }
         Cause::InstructionRemoved {
             base_line, before, ..
-        } => format!(
-            "the instruction before it ({}, base line {base_line}) was removed",
-            code(before)
-        ),
+        } => removed_sentence(*base_line, before),
         Cause::HeredocChanged { .. } => "the heredoc content changed".into(),
         Cause::InstructionChanged {
             base_line, before, ..
-        } => match before {
-            Some(b) => format!(
-                "the instruction changed (was {}{})",
-                code(b),
-                base_line
-                    .map(|l| format!(" at base line {l}"))
-                    .unwrap_or_default()
-            ),
-            None => "the instruction or its flags changed".into(),
-        },
-        Cause::Files { paths, .. } => {
-            let mut s = format!(
-                "files it copies changed: {}",
-                shorten_list(&paths.shown, paths.total, 5)
-            );
-            if paths.shown.iter().any(|p| p == &df.path) {
-                s.push_str(" — the Dockerfile itself is in the copied context (list it in .dockerignore to stop this)");
-            }
-            s
-        }
-        Cause::Dockerignore { file, paths, .. } => format!(
-            "{} changed which files it copies: {}",
-            code(file.as_deref().unwrap_or(".dockerignore")),
-            shorten_list(&paths.shown, paths.total, 5)
-        ),
+        } => changed_sentence(*base_line, before.as_deref()),
+        Cause::Files { paths, .. } => files_sentence(paths, df),
+        Cause::Dockerignore { file, paths, .. } => dockerignore_sentence(file.as_deref(), paths),
         Cause::BuildArg {
             line,
             name,
             before,
             after,
             ..
-        } => format!(
-            "build arg {} changed ({}) declared at line {line}",
-            code(name),
-            arrow(before, after),
-        ),
+        } => build_arg_sentence(*line, name, before, after),
         Cause::ArgRemoved {
             name, base_line, ..
-        } => format!(
-            "ARG {} (base line {base_line}) was removed; every valued ARG is part of the environment of later RUNs",
-            code(name),
-        ),
+        } => arg_removed_sentence(name, *base_line),
         Cause::Arg {
             line,
             name,
             before,
             after,
             ..
-        } => format!(
-            "ARG {} at line {line} changed its value ({}); every valued ARG is part of the environment of later RUNs, used or not",
-            code(name),
-            arrow(before, after)
-        ),
-        Cause::EnvOrder { line } => format!(
-            "the order of ENV values changed at line {line} (BuildKit keys the environment as an ordered list)"
-        ),
+        } => arg_sentence(*line, name, before, after),
+        Cause::EnvOrder { line } => env_order_sentence(*line),
         Cause::EnvRemoved {
             name, base_line, ..
         } => format!("ENV {} (base line {base_line}) was removed", code(name)),
@@ -397,11 +361,7 @@ pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
             before,
             after,
             ..
-        } => format!(
-            "ENV {} at line {line} changed ({})",
-            code(name),
-            arrow(before, after)
-        ),
+        } => env_sentence(*line, name, before, after),
         Cause::User {
             line,
             before,
@@ -419,95 +379,259 @@ pub fn cause_sentence(c: &Cause, df: &DockerfileReport) -> String {
             before,
             after,
             ..
-        } => format!(
-            "the working directory changed by WORKDIR at line {line} ({})",
-            arrow_of(before, after)
-        ),
-        Cause::FromPlatform { before, after, .. } => {
-            format!("the FROM platform changed ({})", arrow_of(before, after))
-        }
-        Cause::BaseImage { before, after, .. } => {
-            format!("the base image changed ({})", arrow_of(before, after))
-        }
-        Cause::ImageVariable { before, after, .. } => {
-            format!("the base image changed ({})", arrow(before, after))
-        }
-        Cause::ParentStage { line, stage } => format!(
-            "it builds FROM stage {}, which rebuilds from line {line}",
-            code(stage),
-        ),
+        } => workdir_sentence(*line, before, after),
+        Cause::FromPlatform { before, after, .. } => platform_sentence(before, after),
+        Cause::BaseImage { before, after, .. } => base_image_sentence(&arrow_of(before, after)),
+        Cause::ImageVariable { before, after, .. } => base_image_sentence(&arrow(before, after)),
+        Cause::ParentStage { line, stage } => parent_stage_sentence(*line, stage),
         Cause::CopyFrom {
             stage,
             producer_line,
             paths,
             ..
-        } => {
-            let mut s = format!("the files it takes from stage {} change", code(stage));
-            if let Some(l) = producer_line {
-                s.push_str(&format!(" (made at line {l})"));
-            }
-            if !paths.shown.is_empty() {
-                s.push_str(&format!(": {}", shorten_list(&paths.shown, paths.total, 5)));
-            }
-            s
-        }
-        Cause::Onbuild { line, .. } => {
-            format!("an ONBUILD trigger of its parent stage changed at line {line}")
-        }
-        Cause::Syntax { .. } => {
-            format!(
-                "the {} directive changed: a different frontend builds the whole file",
-                code("# syntax")
-            )
-        }
+        } => copy_from_sentence(stage, *producer_line, paths),
+        Cause::Onbuild { line, .. } => onbuild_sentence(*line),
+        Cause::Syntax { .. } => syntax_sentence(),
         Cause::NewDockerfile { .. } => {
             "the Dockerfile is new in this change: nothing of it is cached".into()
         }
         Cause::BaseNotBuildable { .. } => {
             "the base revision of this Dockerfile does not build, so it left no cache".into()
         }
-        Cause::Follows { follows_line, .. } => {
-            format!("follows the rebuilt step at line {follows_line}")
-        }
+        Cause::Follows { follows_line, .. } => follows_sentence(*follows_line),
         Cause::NotExported {
             needed_by,
             cache,
             mode,
             ..
-        } => match mode {
-            crate::engine::backend::Mode::Min => format!(
-                "nothing changed for it, but the cache imported from {} was exported with {}, which keeps only the final image's layers, and the re-run step at line {needed_by} needs its result",
-                code(cache),
-                code("mode=min")
-            ),
-            crate::engine::backend::Mode::Max => format!(
-                "nothing changed for it, but the cache imported from {} holds no result for it, and the re-run step at line {needed_by} needs its result",
-                code(cache)
-            ),
-        },
-        Cause::CacheReplaced { cache, by, .. } => format!(
-            "the cache imported from {} holds no record of it: {} exports to the same place after this build and replaces its cache",
-            code(cache),
-            code(by)
+        } => not_exported_sentence(*needed_by, cache, *mode),
+        Cause::CacheReplaced { cache, by, .. } => cache_replaced_sentence(cache, by),
+        Cause::CacheEmpty { cache, .. } => cache_empty_sentence(cache),
+        Cause::NoCacheImport { file, .. } => no_cache_import_sentence(file),
+        Cause::NoCache { file, .. } => no_cache_sentence(file),
+        Cause::NoCacheFilter { stage, .. } => no_cache_filter_sentence(stage),
+    }
+}
+
+// The Dockerfile's text: a removed or changed instruction, the `# syntax` directive.
+
+/// `Cause::InstructionRemoved`: the instruction before the step (`before`, at `base_line`).
+fn removed_sentence(base_line: u32, before: &str) -> String {
+    format!(
+        "the instruction before it ({}, base line {base_line}) was removed",
+        code(before)
+    )
+}
+
+/// `Cause::InstructionChanged`: what the instruction was (at `base_line`), when known.
+fn changed_sentence(base_line: Option<u32>, before: Option<&str>) -> String {
+    match before {
+        Some(b) => format!(
+            "the instruction changed (was {}{})",
+            code(b),
+            base_line
+                .map(|l| format!(" at base line {l}"))
+                .unwrap_or_default()
         ),
-        Cause::CacheEmpty { cache, .. } => format!(
-            "the cache imported from {} is empty on this run: the base revision's workflow exports nothing there",
+        None => "the instruction or its flags changed".into(),
+    }
+}
+
+/// `Cause::Syntax`: a different frontend.
+fn syntax_sentence() -> String {
+    format!(
+        "the {} directive changed: a different frontend builds the whole file",
+        code("# syntax")
+    )
+}
+
+// The base image and the stages: the FROM image or platform, a parent stage, an ONBUILD
+// trigger, the step a later miss follows.
+
+/// `Cause::FromPlatform`: the FROM platform's values.
+fn platform_sentence(before: &str, after: &str) -> String {
+    format!("the FROM platform changed ({})", arrow_of(before, after))
+}
+
+/// `Cause::BaseImage`, `Cause::ImageVariable`: the values (`arrow`) of what changed.
+fn base_image_sentence(arrow: &str) -> String {
+    format!("the base image changed ({arrow})")
+}
+
+/// `Cause::Onbuild`: the trigger's line.
+fn onbuild_sentence(line: u32) -> String {
+    format!("an ONBUILD trigger of its parent stage changed at line {line}")
+}
+
+/// `Cause::ParentStage`: the stage it builds FROM, and where that stage rebuilds.
+fn parent_stage_sentence(line: u32, stage: &str) -> String {
+    format!(
+        "it builds FROM stage {}, which rebuilds from line {line}",
+        code(stage),
+    )
+}
+
+/// `Cause::Follows`: the rebuilt step it follows.
+fn follows_sentence(follows_line: u32) -> String {
+    format!("follows the rebuilt step at line {follows_line}")
+}
+
+// Files: the copied files, `.dockerignore`, another stage's files.
+
+/// `Cause::Files`: the changed files, and a hint when the Dockerfile itself is among them.
+fn files_sentence(paths: &crate::engine::report::Paths, df: &DockerfileReport) -> String {
+    let mut s = format!(
+        "files it copies changed: {}",
+        shorten_list(&paths.shown, paths.total, 5)
+    );
+    if paths.shown.iter().any(|p| p == &df.path) {
+        s.push_str(" — the Dockerfile itself is in the copied context (list it in .dockerignore to stop this)");
+    }
+    s
+}
+
+/// `Cause::Dockerignore`: the ignore file (`.dockerignore` when unnamed) and the paths.
+fn dockerignore_sentence(file: Option<&str>, paths: &crate::engine::report::Paths) -> String {
+    format!(
+        "{} changed which files it copies: {}",
+        code(file.unwrap_or(".dockerignore")),
+        shorten_list(&paths.shown, paths.total, 5)
+    )
+}
+
+/// `Cause::CopyFrom`: the source stage, the step that makes the files, the changed paths.
+fn copy_from_sentence(
+    stage: &str,
+    producer_line: Option<u32>,
+    paths: &crate::engine::report::Paths,
+) -> String {
+    let mut s = format!("the files it takes from stage {} change", code(stage));
+    if let Some(l) = producer_line {
+        s.push_str(&format!(" (made at line {l})"));
+    }
+    if !paths.shown.is_empty() {
+        s.push_str(&format!(": {}", shorten_list(&paths.shown, paths.total, 5)));
+    }
+    s
+}
+
+// Variables and settings: build args, ARG, ENV, WORKDIR.
+
+/// `Cause::BuildArg`: the build arg's values, and where it is declared.
+fn build_arg_sentence(
+    line: u32,
+    name: &str,
+    before: &Option<String>,
+    after: &Option<String>,
+) -> String {
+    format!(
+        "build arg {} changed ({}) declared at line {line}",
+        code(name),
+        arrow(before, after),
+    )
+}
+
+/// `Cause::ArgRemoved`: the ARG the base declared.
+fn arg_removed_sentence(name: &str, base_line: u32) -> String {
+    format!(
+        "ARG {} (base line {base_line}) was removed; every valued ARG is part of the environment of later RUNs",
+        code(name),
+    )
+}
+
+/// `Cause::Arg`: the ARG's values.
+fn arg_sentence(line: u32, name: &str, before: &Option<String>, after: &Option<String>) -> String {
+    format!(
+        "ARG {} at line {line} changed its value ({}); every valued ARG is part of the environment of later RUNs, used or not",
+        code(name),
+        arrow(before, after)
+    )
+}
+
+/// `Cause::EnvOrder`: the same ENV values in another order.
+fn env_order_sentence(line: u32) -> String {
+    format!(
+        "the order of ENV values changed at line {line} (BuildKit keys the environment as an ordered list)"
+    )
+}
+
+/// `Cause::Env`: the ENV's values.
+fn env_sentence(line: u32, name: &str, before: &Option<String>, after: &Option<String>) -> String {
+    format!(
+        "ENV {} at line {line} changed ({})",
+        code(name),
+        arrow(before, after)
+    )
+}
+
+/// `Cause::Workdir`: the working directory's values.
+fn workdir_sentence(line: u32, before: &str, after: &str) -> String {
+    format!(
+        "the working directory changed by WORKDIR at line {line} ({})",
+        arrow_of(before, after)
+    )
+}
+
+// The CI cache backend: a cache that cannot serve the step, no cache at all.
+
+/// `Cause::NotExported`: the imported cache (exported with `mode`) has no result the re-run
+/// step at `needed_by` needs.
+fn not_exported_sentence(
+    needed_by: u32,
+    cache: &str,
+    mode: crate::engine::backend::Mode,
+) -> String {
+    match mode {
+        crate::engine::backend::Mode::Min => format!(
+            "nothing changed for it, but the cache imported from {} was exported with {}, which keeps only the final image's layers, and the re-run step at line {needed_by} needs its result",
+            code(cache),
+            code("mode=min")
+        ),
+        crate::engine::backend::Mode::Max => format!(
+            "nothing changed for it, but the cache imported from {} holds no result for it, and the re-run step at line {needed_by} needs its result",
             code(cache)
         ),
-        Cause::NoCacheImport { file, .. } => format!(
-            "the runner starts with an empty builder and the step in {} imports no cache ({})",
-            code(file),
-            code("cache-from")
-        ),
-        Cause::NoCache { file, .. } => format!(
-            "the step in {} builds with {}",
-            code(file),
-            code("no-cache: true")
-        ),
-        Cause::NoCacheFilter { stage, .. } => {
-            format!("{} names stage {}", code("no-cache-filters"), code(stage))
-        }
     }
+}
+
+/// `Cause::CacheReplaced`: `by` exported to the same place and replaced the records.
+fn cache_replaced_sentence(cache: &str, by: &str) -> String {
+    format!(
+        "the cache imported from {} holds no record of it: {} exports to the same place after this build and replaces its cache",
+        code(cache),
+        code(by)
+    )
+}
+
+/// `Cause::CacheEmpty`: nothing exported there.
+fn cache_empty_sentence(cache: &str) -> String {
+    format!(
+        "the cache imported from {} is empty on this run: the base revision's workflow exports nothing there",
+        code(cache)
+    )
+}
+
+/// `Cause::NoCacheImport`: the workflow step in `file` imports no cache.
+fn no_cache_import_sentence(file: &str) -> String {
+    format!(
+        "the runner starts with an empty builder and the step in {} imports no cache ({})",
+        code(file),
+        code("cache-from")
+    )
+}
+
+/// `Cause::NoCache`: `no-cache: true` on the workflow step in `file`.
+fn no_cache_sentence(file: &str) -> String {
+    format!(
+        "the step in {} builds with {}",
+        code(file),
+        code("no-cache: true")
+    )
+}
+
+/// `Cause::NoCacheFilter`: `no-cache-filters` names the step's stage.
+fn no_cache_filter_sentence(stage: &str) -> String {
+    format!("{} names stage {}", code("no-cache-filters"), code(stage))
 }
 
 /// A real outcome in a few words.
