@@ -197,6 +197,8 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl<'a> CauseOut<'a> {
+    /// A cause's JSON. One arm per variant, so that a new cause does not compile without its
+    /// fields; the large families of variants that carry the same fields share a helper below.
     fn of(c: &'a Cause) -> CauseOut<'a> {
         let mut o = CauseOut {
             kind: Some(c.kind()),
@@ -212,106 +214,19 @@ impl<'a> CauseOut<'a> {
                 o.line = Some(*line);
                 o.base_line = *base_line;
             }
-            Cause::InstructionChanged {
-                line,
-                base_line,
-                before,
-                after,
-            }
-            | Cause::BuildArg {
-                line,
-                base_line,
-                before,
-                after,
-                ..
-            }
-            | Cause::Arg {
-                line,
-                base_line,
-                before,
-                after,
-                ..
-            }
-            | Cause::Env {
-                line,
-                base_line,
-                before,
-                after,
-                ..
-            }
-            | Cause::ImageVariable {
-                line,
-                base_line,
-                before,
-                after,
-                ..
-            } => {
-                o.line = Some(*line);
-                o.base_line = *base_line;
-                o.before = before.as_deref();
-                o.after = after.as_deref();
-            }
-            Cause::InstructionRemoved {
-                line,
-                base_line,
-                before,
-            }
-            | Cause::ArgRemoved {
-                line,
-                base_line,
-                before,
-                ..
-            }
-            | Cause::EnvRemoved {
-                line,
-                base_line,
-                before,
-                ..
-            } => {
-                o.line = Some(*line);
-                o.base_line = Some(*base_line);
-                o.before = Some(before);
-            }
-            Cause::User {
-                line,
-                base_line,
-                before,
-                after,
-            }
-            | Cause::Shell {
-                line,
-                base_line,
-                before,
-                after,
-            }
-            | Cause::Workdir {
-                line,
-                base_line,
-                before,
-                after,
-            } => {
-                o.line = Some(*line);
-                o.base_line = *base_line;
-                o.before = Some(before);
-                o.after = Some(after);
-            }
-            Cause::BaseImage {
-                line,
-                base_line,
-                before,
-                after,
-            }
-            | Cause::FromPlatform {
-                line,
-                base_line,
-                before,
-                after,
-            } => {
-                o.line = Some(*line);
-                o.base_line = Some(*base_line);
-                o.before = Some(before);
-                o.after = Some(after);
-            }
+            Cause::InstructionChanged { .. }
+            | Cause::BuildArg { .. }
+            | Cause::Arg { .. }
+            | Cause::Env { .. }
+            | Cause::ImageVariable { .. } => o.value_change(c),
+            Cause::InstructionRemoved { .. }
+            | Cause::ArgRemoved { .. }
+            | Cause::EnvRemoved { .. } => o.removal(c),
+            Cause::User { .. }
+            | Cause::Shell { .. }
+            | Cause::Workdir { .. }
+            | Cause::BaseImage { .. }
+            | Cause::FromPlatform { .. } => o.setting_change(c),
             Cause::HeredocChanged { line }
             | Cause::Files { line, .. }
             | Cause::EnvOrder { line }
@@ -375,6 +290,120 @@ impl<'a> CauseOut<'a> {
         }
         o
     }
+
+    /// The fields of a change between values either side may lack: an instruction's text, a
+    /// build arg, an ARG, an ENV, a base image's variable (other causes: nothing).
+    fn value_change(&mut self, c: &'a Cause) {
+        if let Cause::InstructionChanged {
+            line,
+            base_line,
+            before,
+            after,
+        }
+        | Cause::BuildArg {
+            line,
+            base_line,
+            before,
+            after,
+            ..
+        }
+        | Cause::Arg {
+            line,
+            base_line,
+            before,
+            after,
+            ..
+        }
+        | Cause::Env {
+            line,
+            base_line,
+            before,
+            after,
+            ..
+        }
+        | Cause::ImageVariable {
+            line,
+            base_line,
+            before,
+            after,
+            ..
+        } = c
+        {
+            self.line = Some(*line);
+            self.base_line = *base_line;
+            self.before = before.as_deref();
+            self.after = after.as_deref();
+        }
+    }
+
+    /// The fields of something the base had and the head lost: an instruction, an ARG, an ENV
+    /// (other causes: nothing).
+    fn removal(&mut self, c: &'a Cause) {
+        if let Cause::InstructionRemoved {
+            line,
+            base_line,
+            before,
+        }
+        | Cause::ArgRemoved {
+            line,
+            base_line,
+            before,
+            ..
+        }
+        | Cause::EnvRemoved {
+            line,
+            base_line,
+            before,
+            ..
+        } = c
+        {
+            self.line = Some(*line);
+            self.base_line = Some(*base_line);
+            self.before = Some(before);
+        }
+    }
+
+    /// The fields of a setting both sides have: USER, SHELL, WORKDIR (whose base line may be
+    /// unknown), the FROM image and platform (other causes: nothing).
+    fn setting_change(&mut self, c: &'a Cause) {
+        let (line, base_line, before, after) = match c {
+            Cause::User {
+                line,
+                base_line,
+                before,
+                after,
+            }
+            | Cause::Shell {
+                line,
+                base_line,
+                before,
+                after,
+            }
+            | Cause::Workdir {
+                line,
+                base_line,
+                before,
+                after,
+            } => (line, *base_line, before, after),
+            Cause::BaseImage {
+                line,
+                base_line,
+                before,
+                after,
+            }
+            | Cause::FromPlatform {
+                line,
+                base_line,
+                before,
+                after,
+            } => (line, Some(*base_line), before, after),
+            _ => return,
+        };
+        self.line = Some(*line);
+        self.base_line = base_line;
+        self.before = Some(before);
+        self.after = Some(after);
+    }
 }
 
 /// A finding of `df` as JSON, with its fix as a unified diff against the sources of `diffs`,
@@ -404,6 +433,99 @@ pub(super) fn finding_out<'a>(
     }
 }
 
+impl<'a> DfOut<'a> {
+    /// A build's JSON: its declaration, the builder assumed, the costs, the steps, the
+    /// findings and the verifications.
+    fn of(d: &'a crate::engine::report::DockerfileReport) -> DfOut<'a> {
+        DfOut {
+            path: &d.path,
+            context: &d.context,
+            target: d.target.as_deref(),
+            target_stage: d.target_stage.as_deref(),
+            origin: &d.origin,
+            origins: &d.origins,
+            guessed: GuessOut::of(d),
+            frontend: &d.frontend,
+            assumption: match &d.assumption {
+                crate::engine::report::Assumption::WarmLocal => ASSUMPTION.to_string(),
+                a => super::backticked(&super::assumption_sentence(a)),
+            },
+            builder: &d.assumption,
+            summary: &d.summary,
+            estimated_rebuild_seconds: d.cost.as_ref().map(|c| c.estimated_rebuild_seconds),
+            estimated_rebuild_range: d.cost.as_ref().map(|c| c.estimated_rebuild_range),
+            estimated_full_build_seconds: d.cost.as_ref().map(|c| c.estimated_full_build_seconds),
+            cached_step_share: d.cost.as_ref().map(|c| c.cached_step_share),
+            cached_step_share_warm: d.cost.as_ref().map(|c| c.cached_step_share_warm),
+            cached_seconds_share: d.cost.as_ref().map(|c| c.cached_seconds_share),
+            timing_logs: d.cost.as_ref().map_or(0, |c| c.logs),
+            steps_without_timing: d
+                .cost
+                .as_ref()
+                .map_or(&[][..], |c| c.steps_without_timing.as_slice()),
+            unknown_steps: d.cost.as_ref().map_or(0, |c| c.unknown_steps),
+            unknown_rebuilt_steps: d.cost.as_ref().map_or(0, |c| c.unknown_rebuilt_steps),
+            touched_by: &d.touched_by,
+            shared: d.shared.as_ref(),
+            steps: d.steps.iter().map(|s| StepOut::of(s, d)).collect(),
+            findings: {
+                let diffs = super::diff::FixDiffs::new(&d.sources);
+                d.findings
+                    .iter()
+                    .map(|f| finding_out(d, f, &diffs))
+                    .collect()
+            },
+            diagnostics: &d.diagnostics,
+            verifications: d.verifications.iter().map(VerificationOut::of).collect(),
+        }
+    }
+}
+
+impl<'a> StepOut<'a> {
+    /// A step of `d` as JSON, with its reason sentence.
+    fn of(
+        s: &'a crate::engine::report::Step,
+        d: &crate::engine::report::DockerfileReport,
+    ) -> StepOut<'a> {
+        StepOut {
+            line: s.line,
+            end_line: s.end_line,
+            stage: &s.stage,
+            instruction: &s.instruction,
+            status: s.status,
+            confidence: s.confidence,
+            cause: s.cause.as_ref().map(CauseOut::of),
+            reason: super::backticked(&reason(s, d)),
+            notes: &s.notes,
+            estimated_seconds: s.estimated_seconds,
+            estimated_range: s.estimated_range,
+            cost_source: s.cost_source,
+            cost_label: s.cost_label.as_deref(),
+        }
+    }
+}
+
+impl<'a> VerificationOut<'a> {
+    /// A verification as JSON: its summary, and a sentence for each differing step.
+    fn of(v: &'a crate::engine::report::Verification) -> VerificationOut<'a> {
+        VerificationOut {
+            v,
+            summary: super::backticked(&super::verification_summary(v)),
+            reasons: v
+                .steps
+                .iter()
+                .filter_map(|c| {
+                    c.difference.as_ref().map(|x| ReasonOut {
+                        line: c.line,
+                        reason: super::backticked(&super::difference_sentence(x)),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The report as JSON version 1, printed as a terminal or a CI runner reads it.
 pub fn render(report: &Report, meta: &RunMeta) -> String {
     let out = Out {
         version: VERSION,
@@ -423,89 +545,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
                 estimated_rebuild_seconds: (secs * 100.0).round() / 100.0,
             }
         },
-        dockerfiles: report
-            .dockerfiles
-            .iter()
-            .map(|d| DfOut {
-                path: &d.path,
-                context: &d.context,
-                target: d.target.as_deref(),
-                target_stage: d.target_stage.as_deref(),
-                origin: &d.origin,
-                origins: &d.origins,
-                guessed: GuessOut::of(d),
-                frontend: &d.frontend,
-                assumption: match &d.assumption {
-                    crate::engine::report::Assumption::WarmLocal => ASSUMPTION.to_string(),
-                    a => super::backticked(&super::assumption_sentence(a)),
-                },
-                builder: &d.assumption,
-                summary: &d.summary,
-                estimated_rebuild_seconds: d.cost.as_ref().map(|c| c.estimated_rebuild_seconds),
-                estimated_rebuild_range: d.cost.as_ref().map(|c| c.estimated_rebuild_range),
-                estimated_full_build_seconds: d
-                    .cost
-                    .as_ref()
-                    .map(|c| c.estimated_full_build_seconds),
-                cached_step_share: d.cost.as_ref().map(|c| c.cached_step_share),
-                cached_step_share_warm: d.cost.as_ref().map(|c| c.cached_step_share_warm),
-                cached_seconds_share: d.cost.as_ref().map(|c| c.cached_seconds_share),
-                timing_logs: d.cost.as_ref().map_or(0, |c| c.logs),
-                steps_without_timing: d
-                    .cost
-                    .as_ref()
-                    .map_or(&[][..], |c| c.steps_without_timing.as_slice()),
-                unknown_steps: d.cost.as_ref().map_or(0, |c| c.unknown_steps),
-                unknown_rebuilt_steps: d.cost.as_ref().map_or(0, |c| c.unknown_rebuilt_steps),
-                touched_by: &d.touched_by,
-                shared: d.shared.as_ref(),
-                steps: d
-                    .steps
-                    .iter()
-                    .map(|s| StepOut {
-                        line: s.line,
-                        end_line: s.end_line,
-                        stage: &s.stage,
-                        instruction: &s.instruction,
-                        status: s.status,
-                        confidence: s.confidence,
-                        cause: s.cause.as_ref().map(CauseOut::of),
-                        reason: super::backticked(&reason(s, d)),
-                        notes: &s.notes,
-                        estimated_seconds: s.estimated_seconds,
-                        estimated_range: s.estimated_range,
-                        cost_source: s.cost_source,
-                        cost_label: s.cost_label.as_deref(),
-                    })
-                    .collect(),
-                findings: {
-                    let diffs = super::diff::FixDiffs::new(&d.sources);
-                    d.findings
-                        .iter()
-                        .map(|f| finding_out(d, f, &diffs))
-                        .collect()
-                },
-                diagnostics: &d.diagnostics,
-                verifications: d
-                    .verifications
-                    .iter()
-                    .map(|v| VerificationOut {
-                        v,
-                        summary: super::backticked(&super::verification_summary(v)),
-                        reasons: v
-                            .steps
-                            .iter()
-                            .filter_map(|c| {
-                                c.difference.as_ref().map(|x| ReasonOut {
-                                    line: c.line,
-                                    reason: super::backticked(&super::difference_sentence(x)),
-                                })
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        dockerfiles: report.dockerfiles.iter().map(DfOut::of).collect(),
         diagnostics: &report.diagnostics,
     };
     let mut s = serde_json::to_string_pretty(&out)
