@@ -149,28 +149,7 @@ pub(super) fn comment_body(
         let _ = writeln!(b, "{}\n", finding_heading(f, claim.as_deref(), rules_url));
         let _ = writeln!(b, "{}\n", escape_sentence(&sentence(&f.message)));
     }
-    for p in &d.pieces {
-        let f = cands[p.finding].f;
-        let other = d
-            .pieces
-            .iter()
-            .find(|q| q.finding == p.finding && q.end_kind != p.end_kind);
-        let _ = match (p.end_kind, other) {
-            (End::Removal, None) => writeln!(
-                b,
-                "Move, part 1 of 2 ({}): this takes the line out; the suggestion at line {} puts it back nearer its first use. Commit both together (add both to a batch).\n",
-                f.code,
-                other_end(cands, p, false).unwrap_or(0)
-            ),
-            (End::Insertion, None) => writeln!(
-                b,
-                "Move, part 2 of 2 ({}): this puts the line back, nearer its first use; the suggestion at line {} takes it out above. Commit both together (add both to a batch).\n",
-                f.code,
-                other_end(cands, p, true).unwrap_or(0)
-            ),
-            _ => Ok(()),
-        };
-    }
+    move_notes(&mut b, d, cands);
     if d.findings.len() > 1 && d.suggestion.is_some() {
         let _ = writeln!(
             b,
@@ -180,46 +159,8 @@ pub(super) fn comment_body(
     }
     // a merged fix split for the diff: say where the rest is
     for &i in &d.findings {
-        let c = &cands[i];
-        if !c.merged() {
-            continue;
-        }
-        let partners: Vec<&Cand> = cands
-            .iter()
-            .enumerate()
-            .filter(|(j, o)| *j != i && o.df.path == c.df.path && o.f.fix == c.f.fix)
-            .map(|(_, o)| o)
-            .collect();
-        let names = partners
-            .iter()
-            .map(|o| format!("{} line {}", o.f.code, o.f.line))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if c.own && d.suggestion.is_some() {
-            let span = c
-                .f
-                .fix
-                .as_ref()
-                .and_then(|x| suggestion(x, &c.df.path, c.df.sources.get(&c.df.path)?))
-                .map(|(a, z, _)| {
-                    format!(
-                        " (it spans lines {a}\u{2013}{z}, which a suggestion on this diff cannot)"
-                    )
-                })
-                .unwrap_or_default();
-            let _ = writeln!(
-                b,
-                "This suggestion is the {} part alone. One patch does it together with {names}: it is in the summary comment as a diff{span}.\n",
-                c.f.code
-            );
-        } else if d.suggestion.is_none() {
-            for o in partners.iter().filter(|o| o.own && o.suggested) {
-                let _ = writeln!(
-                    b,
-                    "The {} part alone is a suggestion in the comment at line {}; the patch below does both.\n",
-                    o.f.code, o.f.line
-                );
-            }
+        if cands[i].merged() {
+            merged_note(&mut b, d, cands, i);
         }
     }
     if let Some(t) = &d.suggestion {
@@ -245,6 +186,74 @@ pub(super) fn comment_body(
         let _ = writeln!(b, "{}", applicability_note(x));
     }
     b
+}
+
+/// For each end of a move whose other end is in another comment: which part it is, and where
+/// the other one is.
+fn move_notes(b: &mut String, d: &Draft, cands: &[Cand]) {
+    for p in &d.pieces {
+        let f = cands[p.finding].f;
+        let other = d
+            .pieces
+            .iter()
+            .find(|q| q.finding == p.finding && q.end_kind != p.end_kind);
+        let _ = match (p.end_kind, other) {
+            (End::Removal, None) => writeln!(
+                b,
+                "Move, part 1 of 2 ({}): this takes the line out; the suggestion at line {} puts it back nearer its first use. Commit both together (add both to a batch).\n",
+                f.code,
+                other_end(cands, p, false).unwrap_or(0)
+            ),
+            (End::Insertion, None) => writeln!(
+                b,
+                "Move, part 2 of 2 ({}): this puts the line back, nearer its first use; the suggestion at line {} takes it out above. Commit both together (add both to a batch).\n",
+                f.code,
+                other_end(cands, p, true).unwrap_or(0)
+            ),
+            _ => Ok(()),
+        };
+    }
+}
+
+/// For the finding `cands[i]`, whose fix is merged with others': where the rest of the merged
+/// patch is (the summary comment, or the other parts' suggestions).
+fn merged_note(b: &mut String, d: &Draft, cands: &[Cand], i: usize) {
+    let c = &cands[i];
+    let partners: Vec<&Cand> = cands
+        .iter()
+        .enumerate()
+        .filter(|(j, o)| *j != i && o.df.path == c.df.path && o.f.fix == c.f.fix)
+        .map(|(_, o)| o)
+        .collect();
+    let names = partners
+        .iter()
+        .map(|o| format!("{} line {}", o.f.code, o.f.line))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if c.own && d.suggestion.is_some() {
+        let span = c
+            .f
+            .fix
+            .as_ref()
+            .and_then(|x| suggestion(x, &c.df.path, c.df.sources.get(&c.df.path)?))
+            .map(|(a, z, _)| {
+                format!(" (it spans lines {a}\u{2013}{z}, which a suggestion on this diff cannot)")
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            b,
+            "This suggestion is the {} part alone. One patch does it together with {names}: it is in the summary comment as a diff{span}.\n",
+            c.f.code
+        );
+    } else if d.suggestion.is_none() {
+        for o in partners.iter().filter(|o| o.own && o.suggested) {
+            let _ = writeln!(
+                b,
+                "The {} part alone is a suggestion in the comment at line {}; the patch below does both.\n",
+                o.f.code, o.f.line
+            );
+        }
+    }
 }
 
 pub(super) fn capitalize(s: &str) -> String {
