@@ -70,8 +70,6 @@ fn fix_json(f: &Finding, sources: &std::collections::BTreeMap<String, String>) -
     }))
 }
 
-/// `all_findings`: every finding (check); otherwise those concerning the change (analyze), with
-/// the predicted cache misses as `cache-miss` notes.
 /// A result about a guessed build says so in its properties (`guessed`, `counted`, the reason).
 fn guessed_properties(r: &mut Value, df: &crate::engine::report::DockerfileReport) {
     if let (Some(g), Some(why)) = (&df.guessed, super::guess_sentence(df)) {
@@ -82,7 +80,8 @@ fn guessed_properties(r: &mut Value, df: &crate::engine::report::DockerfileRepor
     }
 }
 
-pub fn render(report: &Report, all_findings: bool) -> String {
+/// The driver's rules: the rule catalog, then `cache-miss` for predicted misses.
+fn rule_descriptors() -> Vec<Value> {
     let mut rules: Vec<Value> = RULES
         .iter()
         .map(|r| {
@@ -104,46 +103,84 @@ pub fn render(report: &Report, all_findings: bool) -> String {
         "defaultConfiguration": {"level": "note"},
         "properties": {"tags": ["docker", "build-cache"]},
     }));
-    let index = |code: &str| rules.iter().position(|r| r["id"] == code).unwrap_or(0);
+    rules
+}
+
+/// The index of the rule `code` among the driver's rules (0 when it is not one).
+fn rule_index(rules: &[Value], code: &str) -> usize {
+    rules.iter().position(|r| r["id"] == code).unwrap_or(0)
+}
+
+/// A result's `locations`: lines `line` to `end_line` of the file at `path`.
+fn locations(path: &str, line: u32, end_line: u32) -> Value {
+    json!([{"physicalLocation": {
+        "artifactLocation": {"uri": uri(path), "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": line, "endLine": end_line},
+    }}])
+}
+
+/// The result of a finding of `df` (rule `index` among the driver's rules), with its fix.
+fn finding_result(
+    df: &crate::engine::report::DockerfileReport,
+    f: &Finding,
+    index: usize,
+) -> Value {
+    let mut r = json!({
+        "ruleId": f.code,
+        "ruleIndex": index,
+        "level": level(f.severity),
+        // read by people in code scanning: hidden characters written out
+        "message": {"text": super::visible(&f.message)},
+        "locations": locations(&df.path, f.line, f.end_line),
+        "partialFingerprints": {"cachebust/v1": super::review::marker_id(&df.path, f)},
+        "properties": {"assumption": super::backticked(&super::assumption_sentence(&df.assumption))},
+    });
+    if let Some(fx) = fix_json(f, &df.sources) {
+        r["fixes"] = json!([fx]);
+    }
+    guessed_properties(&mut r, df);
+    r
+}
+
+/// The `cache-miss` note (rule `index` among the driver's rules) of a chain of `df`: its first
+/// step `origin`, why it rebuilds, and how many steps `follow`.
+fn miss_result(
+    df: &crate::engine::report::DockerfileReport,
+    origin: &crate::engine::report::Step,
+    follow: &[&crate::engine::report::Step],
+    index: usize,
+) -> Value {
+    let why = super::chain_why(origin, df);
+    let mut r = json!({
+        "ruleId": CACHE_MISS,
+        "ruleIndex": index,
+        "level": "note",
+        "message": {"text": super::visible(&format!("`{}` rebuilds ({} later step{} follow): {why}", origin.instruction, follow.len(), if follow.len() == 1 { "" } else { "s" }))},
+        "locations": locations(&df.path, origin.line, origin.end_line),
+        "partialFingerprints": {"cachebust/v1": format!("miss-{:016x}", fnv1a(format!("{}\0{}\0{}", df.path, origin.stage, origin.instruction).bytes()))},
+        "properties": {"assumption": super::backticked(&super::assumption_sentence(&df.assumption))},
+    });
+    guessed_properties(&mut r, df);
+    r
+}
+
+/// `all_findings`: every finding (check); otherwise those concerning the change (analyze), with
+/// the predicted cache misses as `cache-miss` notes.
+pub fn render(report: &Report, all_findings: bool) -> String {
+    let rules = rule_descriptors();
     let mut results = Vec::new();
     for df in &report.dockerfiles {
         for f in df.findings.iter().filter(|f| all_findings || f.relevant) {
-            let mut r = json!({
-                "ruleId": f.code,
-                "ruleIndex": index(f.code),
-                "level": level(f.severity),
-                // read by people in code scanning: hidden characters written out
-                "message": {"text": super::visible(&f.message)},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": uri(&df.path), "uriBaseId": "%SRCROOT%"},
-                    "region": {"startLine": f.line, "endLine": f.end_line},
-                }}],
-                "partialFingerprints": {"cachebust/v1": super::review::marker_id(&df.path, f)},
-                "properties": {"assumption": super::backticked(&super::assumption_sentence(&df.assumption))},
-            });
-            if let Some(fx) = fix_json(f, &df.sources) {
-                r["fixes"] = json!([fx]);
-            }
-            guessed_properties(&mut r, df);
-            results.push(r);
+            results.push(finding_result(df, f, rule_index(&rules, f.code)));
         }
         if !all_findings {
             for (origin, follow) in super::chains(df) {
-                let why = super::chain_why(origin, df);
-                let mut r = json!({
-                    "ruleId": CACHE_MISS,
-                    "ruleIndex": index(CACHE_MISS),
-                    "level": "note",
-                    "message": {"text": super::visible(&format!("`{}` rebuilds ({} later step{} follow): {why}", origin.instruction, follow.len(), if follow.len() == 1 { "" } else { "s" }))},
-                    "locations": [{"physicalLocation": {
-                        "artifactLocation": {"uri": uri(&df.path), "uriBaseId": "%SRCROOT%"},
-                        "region": {"startLine": origin.line, "endLine": origin.end_line},
-                    }}],
-                    "partialFingerprints": {"cachebust/v1": format!("miss-{:016x}", fnv1a(format!("{}\0{}\0{}", df.path, origin.stage, origin.instruction).bytes()))},
-                    "properties": {"assumption": super::backticked(&super::assumption_sentence(&df.assumption))},
-                });
-                guessed_properties(&mut r, df);
-                results.push(r);
+                results.push(miss_result(
+                    df,
+                    origin,
+                    &follow,
+                    rule_index(&rules, CACHE_MISS),
+                ));
             }
         }
     }
