@@ -287,42 +287,53 @@ mod tests {
                     for withheld in [false, true] {
                         let f = finding(a, b, saved, withheld);
                         for s in [savings_sentence(&f).unwrap(), saving_short(&f).unwrap()] {
-                            let pair = re
-                                .captures(&s)
-                                .map(|c| (c[1].parse::<usize>().unwrap(), c[2].parse().unwrap()))
-                                .or_else(|| {
-                                    nothing.captures(&s).map(|c| (0, c[1].parse().unwrap()))
-                                });
-                            let Some((after, before)) = pair else {
-                                continue;
-                            };
-                            let (fewer, more) = (after < before, after > before);
-                            let less_time = s.contains("saved")
-                                || s.contains("faster")
-                                || s.contains("saves about");
-                            let more_time =
-                                s.contains("more per build") || s.contains("costs about");
-                            assert!(!(fewer && more_time), "{a} {b} {saved}: {s}");
-                            assert!(!(more && less_time), "{a} {b} {saved}: {s}");
+                            assert_one_way(&re, &nothing, &s, (a, b, saved));
                         }
-                        // a cost is never worded as a saving, nor a saving as a cost
-                        let short = saving_short(&f).unwrap();
-                        if saved < 0.0 {
-                            assert!(!short.contains("saves about"), "{short}");
-                        }
-                        if saved > 0.0 {
-                            assert!(!short.contains("costs"), "{short}");
-                        }
-                        if a > b && saved == 0.0 {
-                            assert!(short.contains(&format!("costs {} more", a - b)), "{short}");
-                        }
-                        // fewer steps in the same priced time (unpriced steps spared) is a saving
-                        if a < b && saved == 0.0 {
-                            assert!(short.starts_with(&format!("saves {}", b - a)), "{short}");
-                        }
+                        assert_short_wording(&saving_short(&f).unwrap(), a, b, saved);
                     }
                 }
             }
+        }
+    }
+
+    /// In `s` (the finding of `case`: steps after, before, seconds saved), an "instead of" (read
+    /// by `re`, or `nothing` for no step) with fewer steps never costs time, nor one with more
+    /// steps saves time.
+    fn assert_one_way(
+        re: &regex::Regex,
+        nothing: &regex::Regex,
+        s: &str,
+        (a, b, saved): (usize, usize, f64),
+    ) {
+        let pair = re
+            .captures(s)
+            .map(|c| (c[1].parse::<usize>().unwrap(), c[2].parse().unwrap()))
+            .or_else(|| nothing.captures(s).map(|c| (0, c[1].parse().unwrap())));
+        let Some((after, before)) = pair else {
+            return;
+        };
+        let (fewer, more) = (after < before, after > before);
+        let less_time = s.contains("saved") || s.contains("faster") || s.contains("saves about");
+        let more_time = s.contains("more per build") || s.contains("costs about");
+        assert!(!(fewer && more_time), "{a} {b} {saved}: {s}");
+        assert!(!(more && less_time), "{a} {b} {saved}: {s}");
+    }
+
+    /// A cost is never worded as a saving, nor a saving as a cost, in the short form `short` of
+    /// a finding with `a` steps after, `b` before and `saved` seconds saved.
+    fn assert_short_wording(short: &str, a: usize, b: usize, saved: f64) {
+        if saved < 0.0 {
+            assert!(!short.contains("saves about"), "{short}");
+        }
+        if saved > 0.0 {
+            assert!(!short.contains("costs"), "{short}");
+        }
+        if a > b && saved == 0.0 {
+            assert!(short.contains(&format!("costs {} more", a - b)), "{short}");
+        }
+        // fewer steps in the same priced time (unpriced steps spared) is a saving
+        if a < b && saved == 0.0 {
+            assert!(short.starts_with(&format!("saves {}", b - a)), "{short}");
         }
     }
 }
