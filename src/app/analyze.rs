@@ -137,6 +137,77 @@ pub async fn analyze<R: RepoSource>(
     analyze_with(repo, opts, None, &engine::Memo::default()).await
 }
 
+/// The specs of the Dockerfiles named by `--dockerfile`: one each, with the CLI's context, args
+/// and target; a Dockerfile the change deletes is a note, one in neither tree a usage error.
+async fn named_specs<R: RepoSource>(
+    repo: &R,
+    opts: &AnalyzeOptions,
+    specs: &mut Vec<Spec>,
+    diagnostics: &mut Vec<FileDiagnostic>,
+) -> Result<(), AnalyzeError> {
+    let context = clean_rel(opts.context.as_deref().unwrap_or("."));
+    let paths: Vec<String> = opts.dockerfiles.iter().map(|d| clean_rel(d)).collect();
+    let head = repo.read_files(Side::Head, &paths).await?;
+    let base = repo.read_files(Side::Base, &paths).await?;
+    for ((p, h), b) in paths.iter().zip(head).zip(base) {
+        match (h, b) {
+            (None, None) => {
+                return Err(AnalyzeError::Usage(match not_a_file(repo, p).await? {
+                    Some((side, what)) => {
+                        format!("--dockerfile {p}: {what} in the {side} tree, not a Dockerfile")
+                    }
+                    None => {
+                        format!("--dockerfile {p}: no such file in the base or the head tree")
+                    }
+                }));
+            }
+            (None, Some(_)) => diagnostics.push(FileDiagnostic {
+                file: p.clone(),
+                line: None,
+                severity: Severity::Info,
+                message: "the Dockerfile is deleted by this change; nothing to build".into(),
+            }),
+            (h, _) => specs.push(named_spec(repo, opts, &context, p, h.as_ref()).await?),
+        }
+    }
+    Ok(())
+}
+
+/// The spec of Dockerfile `p` named on the command line (`h`: its head text).
+async fn named_spec<R: RepoSource>(
+    repo: &R,
+    opts: &AnalyzeOptions,
+    context: &str,
+    p: &str,
+    h: Option<&FileText>,
+) -> Result<Spec, AnalyzeError> {
+    Ok(Spec {
+        dockerfile: p.to_string(),
+        // `check` infers the context of a named Dockerfile as discovery does
+        context: match (&opts.context, p.rsplit_once('/')) {
+            (None, Some((dir, _))) if opts.report_all => infer_context(repo, dir, h).await?.0,
+            _ => context.to_string(),
+        },
+        origin: Origin::Cli,
+        origins: vec![Origin::Cli],
+        head_inline: None,
+        base_inline: None,
+        head_args: opts.build_args.clone(),
+        base_args: opts
+            .base_build_args
+            .clone()
+            .unwrap_or_else(|| opts.build_args.clone()),
+        head_target: opts.target.clone(),
+        base_target: opts.target.clone(),
+        always: true,
+        extra_touched: Vec::new(),
+        ci: None,
+        guessed: None,
+        fixture: discover::is_fixture_path(p),
+        calls: Vec::new(),
+    })
+}
+
 /// `analyze`, reusing the declared builds of recent trees (`history` replays many commits
 /// whose compose, bake and workflow files rarely change) and what `memo` remembers of earlier
 /// calls of the same run (side simulations, lexed commands, compiled ignore files).
@@ -151,57 +222,7 @@ pub async fn analyze_with<R: RepoSource>(
     let mut specs: Vec<Spec> = Vec::new();
 
     if !opts.dockerfiles.is_empty() {
-        let context = clean_rel(opts.context.as_deref().unwrap_or("."));
-        let paths: Vec<String> = opts.dockerfiles.iter().map(|d| clean_rel(d)).collect();
-        let head = repo.read_files(Side::Head, &paths).await?;
-        let base = repo.read_files(Side::Base, &paths).await?;
-        for ((p, h), b) in paths.iter().zip(head).zip(base) {
-            match (h, b) {
-                (None, None) => {
-                    return Err(AnalyzeError::Usage(match not_a_file(repo, p).await? {
-                        Some((side, what)) => {
-                            format!("--dockerfile {p}: {what} in the {side} tree, not a Dockerfile")
-                        }
-                        None => {
-                            format!("--dockerfile {p}: no such file in the base or the head tree")
-                        }
-                    }));
-                }
-                (None, Some(_)) => diagnostics.push(FileDiagnostic {
-                    file: p.clone(),
-                    line: None,
-                    severity: Severity::Info,
-                    message: "the Dockerfile is deleted by this change; nothing to build".into(),
-                }),
-                (h, _) => specs.push(Spec {
-                    dockerfile: p.clone(),
-                    // `check` infers the context of a named Dockerfile as discovery does
-                    context: match (&opts.context, p.rsplit_once('/')) {
-                        (None, Some((dir, _))) if opts.report_all => {
-                            infer_context(repo, dir, h.as_ref()).await?.0
-                        }
-                        _ => context.clone(),
-                    },
-                    origin: Origin::Cli,
-                    origins: vec![Origin::Cli],
-                    head_inline: None,
-                    base_inline: None,
-                    head_args: opts.build_args.clone(),
-                    base_args: opts
-                        .base_build_args
-                        .clone()
-                        .unwrap_or_else(|| opts.build_args.clone()),
-                    head_target: opts.target.clone(),
-                    base_target: opts.target.clone(),
-                    always: true,
-                    extra_touched: Vec::new(),
-                    ci: None,
-                    guessed: None,
-                    fixture: discover::is_fixture_path(p),
-                    calls: Vec::new(),
-                }),
-            }
-        }
+        named_specs(repo, opts, &mut specs, &mut diagnostics).await?;
     } else {
         discover_specs(
             repo,
