@@ -15,7 +15,7 @@ use crate::engine::report::{Cause, Confidence, FreshRunner, Note};
 use crate::engine::tree::{ChangeSet, Side};
 use std::collections::HashSet;
 
-use super::sim::{Input, Op, VId};
+use super::sim::{Input, Op, VId, Vertex};
 use super::{BuildInput, Ctx, Res, SideSim, match_vertices, simulate_side, step_line};
 
 /// What one import serves: the head vertices it holds a record of (the key) and those whose
@@ -44,7 +44,51 @@ pub fn apply(
         .collect();
     let key_hit: Vec<bool> = (0..n).map(|v| served.iter().any(|s| s.key[v])).collect();
     let has_result: Vec<bool> = (0..n).map(|v| served.iter().any(|s| s.result[v])).collect();
-    // steps run with the cache ignored, and what inherits their new result
+    let (forced, cascade) = forced_steps(head, &warm, ci);
+    let (state, needed_by) = what_runs(head, &warm, &cascade, &key_hit, &has_result);
+    let plan = Plan {
+        head,
+        ci,
+        served,
+        key_hit,
+        forced,
+        cascade,
+        state,
+        needed_by,
+    };
+    let mut out: Vec<Res> = Vec::with_capacity(n);
+    for (v, w) in warm.iter().enumerate().take(n) {
+        let r = plan.result(v, w, &out);
+        out.push(r);
+    }
+    out
+}
+
+/// Whether a step runs on the fresh runner: not reached yet, loaded from an import, or run.
+#[derive(Clone, Copy, PartialEq)]
+enum State {
+    Unvisited,
+    Loaded,
+    Run,
+}
+
+/// What `apply` decides every head vertex from: the imports, the steps run with the cache
+/// ignored and those inheriting their new result, and which steps run.
+struct Plan<'a> {
+    head: &'a SideSim,
+    ci: &'a CiCache,
+    served: Vec<Served>,
+    key_hit: Vec<bool>,
+    forced: Vec<bool>,
+    cascade: Vec<bool>,
+    state: Vec<State>,
+    needed_by: Vec<Option<VId>>,
+}
+
+/// The steps run with the cache ignored (`no-cache`, `no-cache-filters`), and those plus what
+/// inherits their new result.
+fn forced_steps(head: &SideSim, warm: &[Res], ci: &CiCache) -> (Vec<bool>, Vec<bool>) {
+    let n = head.sim.vertices.len();
     let filtered = |stage: usize| {
         let st = &head.sim.stages[stage];
         ci.setup.no_cache_filters.iter().any(|f| {
@@ -61,13 +105,19 @@ pub fn apply(
         forced[v] = ci.setup.no_cache || (filtered(vx.stage) && !matches!(vx.op, Op::Mkdir { .. }));
         cascade[v] = forced[v] || vx.parent.is_some_and(|p| cascade[p]);
     }
-    // what runs: from the target down, and every step whose key misses
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        Unvisited,
-        Loaded,
-        Run,
-    }
+    (forced, cascade)
+}
+
+/// What runs: from the target down, and every step whose key misses; with, for each vertex,
+/// the first running step found to need its result.
+fn what_runs(
+    head: &SideSim,
+    warm: &[Res],
+    cascade: &[bool],
+    key_hit: &[bool],
+    has_result: &[bool],
+) -> (Vec<State>, Vec<Option<VId>>) {
+    let n = head.sim.vertices.len();
     let mut state = vec![State::Unvisited; n];
     let mut needed_by: Vec<Option<VId>> = vec![None; n];
     let runs = |v: usize| cascade[v] || !key_hit[v] || !has_result[v];
@@ -104,116 +154,154 @@ pub fn apply(
             stack.push(d);
         }
     }
-    let mut out: Vec<Res> = Vec::with_capacity(n);
-    for v in 0..n {
+    (state, needed_by)
+}
+
+/// A miss of `vx` with `cause`, exact, carrying the vertex's notes.
+fn miss(vx: &Vertex, cause: Cause, origin_line: u32) -> Res {
+    Res::Miss {
+        cause,
+        confidence: Confidence::Exact,
+        notes: vx.notes.clone(),
+        origin_line,
+    }
+}
+
+impl Plan<'_> {
+    /// The fresh-runner result of vertex `v`, whose warm result is `w`; `out` holds the results
+    /// of the vertices before it.
+    fn result(&self, v: VId, w: &Res, out: &[Res]) -> Res {
+        let head = self.head;
         let vx = &head.sim.vertices[v];
         let line = step_line(head, vx);
-        let w = &warm[v];
         // an unused stage stays unused; a base image is pulled, not cached or rebuilt
         if matches!(w, Res::Unused) || matches!(vx.op, Op::Image { .. }) {
-            out.push(w.clone());
-            continue;
+            return w.clone();
         }
-        if state[v] != State::Run {
-            // loaded from an import, or never needed: cached
-            let mut r = match w {
-                Res::Hit { .. } => w.clone(),
-                _ => Res::Hit {
-                    base: v,
-                    confidence: Confidence::Likely,
-                    notes: served
-                        .iter()
-                        .find(|s| s.key[v])
-                        .and_then(|s| s.by.clone())
-                        .map(|by| vec![Note::ServedByOther { by }])
-                        .unwrap_or_default(),
-                },
-            };
-            // files copied out of a stage re-run with the cache ignored
-            if let Res::Hit {
-                confidence, notes, ..
-            } = &mut r
-            {
-                for i in &vx.inputs {
-                    if let Input::Stage {
-                        stage,
-                        vid: Some(u),
-                        ..
-                    } = i
-                    {
-                        if cascade[*u] {
-                            *confidence = Confidence::Likely;
-                            let note = Note::MayStayCached {
-                                stage: head.sim.stages[*stage].info.display_name(),
-                                producer_line: step_line(head, &head.sim.vertices[*u]),
-                            };
-                            if !notes.contains(&note) {
-                                notes.push(note);
-                            }
-                        }
-                    }
-                }
-            }
-            out.push(r);
-            continue;
+        if self.state[v] != State::Run {
+            return self.loaded(v, w);
         }
-        let miss = |cause: Cause, origin_line: u32| Res::Miss {
-            cause,
-            confidence: Confidence::Exact,
-            notes: vx.notes.clone(),
-            origin_line,
-        };
-        if forced[v] {
-            let cause = if ci.setup.no_cache {
-                Cause::NoCache {
-                    line,
-                    file: ci.setup.file.clone(),
-                }
-            } else {
-                Cause::NoCacheFilter {
-                    line,
-                    stage: head.sim.stages[vx.stage].info.display_name(),
-                }
-            };
-            out.push(miss(cause, line));
-            continue;
+        if self.forced[v] {
+            return miss(vx, self.forced_cause(vx, line), line);
         }
         if let Res::Miss { .. } = w {
-            out.push(w.clone());
-            continue;
+            return w.clone();
         }
-        if let Some(p) = vx
-            .parent
-            .filter(|p| cascade[*p] || (!key_hit[*p] && !key_hit[v]))
+        if let Some(r) = self.follows(v, out) {
+            return r;
+        }
+        if !self.key_hit[v] {
+            return miss(vx, not_imported(self.ci, line), line);
+        }
+        self.not_exported(v, line)
+    }
+
+    /// A step loaded from an import, or never needed: cached, and only likely when it copies
+    /// files out of a stage re-run with the cache ignored.
+    fn loaded(&self, v: VId, w: &Res) -> Res {
+        let mut r = match w {
+            Res::Hit { .. } => w.clone(),
+            _ => Res::Hit {
+                base: v,
+                confidence: Confidence::Likely,
+                notes: self
+                    .served
+                    .iter()
+                    .find(|s| s.key[v])
+                    .and_then(|s| s.by.clone())
+                    .map(|by| vec![Note::ServedByOther { by }])
+                    .unwrap_or_default(),
+            },
+        };
+        // files copied out of a stage re-run with the cache ignored
+        if let Res::Hit {
+            confidence, notes, ..
+        } = &mut r
         {
-            if let Res::Miss { origin_line, .. } = &out[p] {
-                let pv = &head.sim.vertices[p];
-                let follows = if pv.stage != vx.stage {
-                    head.df.instructions[head.sim.stages[vx.stage].info.from].line
-                } else {
-                    step_line(head, pv)
-                };
-                let o = *origin_line;
-                out.push(miss(
-                    Cause::Follows {
-                        follows_line: follows,
-                        origin_line: o,
-                    },
-                    o,
-                ));
+            self.note_recopied(v, confidence, notes);
+        }
+        r
+    }
+
+    /// For each stage `v` copies from whose producer was re-run with the cache ignored: the
+    /// hit is likely, and a note says the copy may stay cached.
+    fn note_recopied(&self, v: VId, confidence: &mut Confidence, notes: &mut Vec<Note>) {
+        let head = self.head;
+        for i in &head.sim.vertices[v].inputs {
+            let Input::Stage {
+                stage,
+                vid: Some(u),
+                ..
+            } = i
+            else {
                 continue;
+            };
+            if self.cascade[*u] {
+                *confidence = Confidence::Likely;
+                let note = Note::MayStayCached {
+                    stage: head.sim.stages[*stage].info.display_name(),
+                    producer_line: step_line(head, &head.sim.vertices[*u]),
+                };
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
             }
         }
-        if !key_hit[v] {
-            out.push(miss(not_imported(ci, line), line));
-            continue;
+    }
+
+    /// Why a step run with the cache ignored misses: `no-cache`, or a `no-cache-filters` stage.
+    fn forced_cause(&self, vx: &Vertex, line: u32) -> Cause {
+        let ci = self.ci;
+        if ci.setup.no_cache {
+            Cause::NoCache {
+                line,
+                file: ci.setup.file.clone(),
+            }
+        } else {
+            Cause::NoCacheFilter {
+                line,
+                stage: self.head.sim.stages[vx.stage].info.display_name(),
+            }
         }
-        // the key is there, the result is not, and a running step needs it
-        let by = needed_by[v].map_or(line, |u| step_line(head, &head.sim.vertices[u]));
-        let (cache, mode) = ci
+    }
+
+    /// A miss following its parent's miss, when the parent's result is new (re-run with the
+    /// cache ignored, or both keys missing).
+    fn follows(&self, v: VId, out: &[Res]) -> Option<Res> {
+        let head = self.head;
+        let vx = &head.sim.vertices[v];
+        let p = vx
+            .parent
+            .filter(|p| self.cascade[*p] || (!self.key_hit[*p] && !self.key_hit[v]))?;
+        let Res::Miss { origin_line, .. } = &out[p] else {
+            return None;
+        };
+        let pv = &head.sim.vertices[p];
+        let follows = if pv.stage != vx.stage {
+            head.df.instructions[head.sim.stages[vx.stage].info.from].line
+        } else {
+            step_line(head, pv)
+        };
+        let o = *origin_line;
+        Some(miss(
+            vx,
+            Cause::Follows {
+                follows_line: follows,
+                origin_line: o,
+            },
+            o,
+        ))
+    }
+
+    /// The key is there, the result is not, and a running step needs it: a re-run.
+    fn not_exported(&self, v: VId, line: u32) -> Res {
+        let head = self.head;
+        let by = self.needed_by[v].map_or(line, |u| step_line(head, &head.sim.vertices[u]));
+        let (cache, mode) = self
+            .ci
             .sources
             .iter()
-            .zip(&served)
+            .zip(&self.served)
             .find(|(_, s)| s.key[v])
             .map(|(src, _)| {
                 let mode = match src.writer {
@@ -223,7 +311,7 @@ pub fn apply(
                 (src.entry.display(), mode)
             })
             .unwrap_or_else(|| (String::new(), Mode::Min));
-        out.push(Res::Rerun {
+        Res::Rerun {
             cause: Cause::NotExported {
                 line,
                 needed_by: by,
@@ -231,9 +319,8 @@ pub fn apply(
                 mode,
             },
             notes: Vec::new(),
-        });
+        }
     }
-    out
 }
 
 /// Why an import holds no record of a step whose warm key hits.
