@@ -1263,33 +1263,7 @@ fn mount_key(
     line: u32,
 ) -> (MountKey, Option<Input>) {
     let sem = ctx.spec.sem;
-    let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    for part in stages::split_csv(value) {
-        let part = part.trim();
-        if part.is_empty() {
-            continue;
-        }
-        let (k, v) = match part.split_once('=') {
-            Some((k, v)) => (k.trim().to_ascii_lowercase(), v.trim().to_string()),
-            None => (part.to_ascii_lowercase(), "true".to_string()),
-        };
-        let k = match k.as_str() {
-            "dst" | "destination" => "target".to_string(),
-            "src" => "source".to_string(),
-            "ro" | "readonly" => "readonly".to_string(),
-            _ => k,
-        };
-        if sem.frontend == Frontend::V0_8 && !V0_8_MOUNT_KEYS.contains(&k.as_str()) {
-            sim.diagnostics.push(diag(
-                line,
-                Severity::Error,
-                format!(
-                    "the build fails here: Docker 20.10's built-in frontend does not know the --mount option `{k}` (unexpected key '{k}' in '{part}'; add `# syntax=docker/dockerfile:1`)"
-                ),
-            ));
-        }
-        fields.insert(k, v);
-    }
+    let fields = mount_fields(sem, value, sim, line);
     let ty = fields.get("type").cloned().unwrap_or_else(|| "bind".into());
     let target_raw = fields.get("target").cloned().unwrap_or_default();
     let target = if target_raw.starts_with('/') {
@@ -1300,68 +1274,8 @@ fn mount_key(
     let mut key: Vec<(String, String)> = vec![("type".into(), ty.clone())];
     let mut input = None;
     match ty.as_str() {
-        "bind" => {
-            let rw = fields
-                .get("rw")
-                .or(fields.get("readwrite"))
-                .is_some_and(|v| v != "false");
-            key.push(("readonly".into(), (!rw).to_string()));
-            let source = fields.get("source").cloned().unwrap_or_default();
-            key.push(("source".into(), source.clone()));
-            match fields.get("from") {
-                Some(from) => {
-                    key.push(("from".into(), from.clone()));
-                    match stages::lookup_stage(ctx.stage_infos, from, ctx.stage) {
-                        Some(s) => {
-                            input = Some(Input::Stage {
-                                stage: s,
-                                path: go_clean(&format!("/{source}")),
-                                vid: sim.stages.get(s).and_then(|st| st.last),
-                            })
-                        }
-                        None => {
-                            input = Some(Input::Image {
-                                reference: normalize_image(from),
-                                path: go_clean(&format!("/{source}")),
-                            })
-                        }
-                    }
-                }
-                None => {
-                    input = Some(Input::Context {
-                        path: context_path(ctx.spec.context, &source),
-                        wildcard: false,
-                    });
-                }
-            }
-        }
-        "cache" => {
-            let id = fields.get("id").cloned().unwrap_or_default();
-            let sharing = fields
-                .get("sharing")
-                .cloned()
-                .unwrap_or_else(|| "shared".into());
-            let default_id = id.is_empty() || go_clean(&id) == target || id == target_raw;
-            if sem.daemon_current && !(default_id && sharing == "shared") {
-                // id and sharing are blanked in the key (BuildKit ≥ v0.13)
-                key.push(("id".into(), "<custom>".into()));
-            } else {
-                key.push(("id".into(), if id.is_empty() { target.clone() } else { id }));
-                key.push(("sharing".into(), sharing));
-            }
-            // Docker 20.10 leaves the cache directory's uid/gid/mode out of the key (measured:
-            // a uid change still hits there, and misses on Docker 28.5.2)
-            let owner: &[&str] = if sem.daemon_current {
-                &["uid", "gid", "mode"]
-            } else {
-                &[]
-            };
-            for f in owner.iter().chain(&["from", "source", "readonly"]) {
-                if let Some(v) = fields.get(*f) {
-                    key.push((f.to_string(), v.clone()));
-                }
-            }
-        }
+        "bind" => input = Some(bind_key(ctx, &fields, &mut key, sim)),
+        "cache" => cache_key(sem, &fields, &target, &target_raw, &mut key),
         "tmpfs" => {
             if sem.daemon_current {
                 if let Some(v) = fields.get("size") {
@@ -1391,6 +1305,117 @@ fn mount_key(
         },
         input,
     )
+}
+
+/// The options of one `--mount` value, keys lowercased and aliases (`dst`, `src`, `ro`)
+/// canonical; an option Docker 20.10's built-in frontend does not know gets a diagnostic.
+fn mount_fields(sem: Semantics, value: &str, sim: &mut Sim, line: u32) -> BTreeMap<String, String> {
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    for part in stages::split_csv(value) {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let (k, v) = match part.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), v.trim().to_string()),
+            None => (part.to_ascii_lowercase(), "true".to_string()),
+        };
+        let k = match k.as_str() {
+            "dst" | "destination" => "target".to_string(),
+            "src" => "source".to_string(),
+            "ro" | "readonly" => "readonly".to_string(),
+            _ => k,
+        };
+        if sem.frontend == Frontend::V0_8 && !V0_8_MOUNT_KEYS.contains(&k.as_str()) {
+            sim.diagnostics.push(diag(
+                line,
+                Severity::Error,
+                format!(
+                    "the build fails here: Docker 20.10's built-in frontend does not know the --mount option `{k}` (unexpected key '{k}' in '{part}'; add `# syntax=docker/dockerfile:1`)"
+                ),
+            ));
+        }
+        fields.insert(k, v);
+    }
+    fields
+}
+
+/// A bind mount's key fields (pushed onto `key`) and what it reads: a stage, an image, or
+/// the build context.
+fn bind_key(
+    ctx: &DispatchCtx<'_, '_>,
+    fields: &BTreeMap<String, String>,
+    key: &mut Vec<(String, String)>,
+    sim: &Sim,
+) -> Input {
+    let rw = fields
+        .get("rw")
+        .or(fields.get("readwrite"))
+        .is_some_and(|v| v != "false");
+    key.push(("readonly".into(), (!rw).to_string()));
+    let source = fields.get("source").cloned().unwrap_or_default();
+    key.push(("source".into(), source.clone()));
+    let Some(from) = fields.get("from") else {
+        return Input::Context {
+            path: context_path(ctx.spec.context, &source),
+            wildcard: false,
+        };
+    };
+    key.push(("from".into(), from.clone()));
+    match stages::lookup_stage(ctx.stage_infos, from, ctx.stage) {
+        Some(s) => Input::Stage {
+            stage: s,
+            path: go_clean(&format!("/{source}")),
+            vid: sim.stages.get(s).and_then(|st| st.last),
+        },
+        None => Input::Image {
+            reference: normalize_image(from),
+            path: go_clean(&format!("/{source}")),
+        },
+    }
+}
+
+/// A cache mount's key fields (pushed onto `key`): its id and sharing, or `<custom>` where
+/// BuildKit blanks them, and the owner and source options the daemon keys.
+fn cache_key(
+    sem: Semantics,
+    fields: &BTreeMap<String, String>,
+    target: &str,
+    target_raw: &str,
+    key: &mut Vec<(String, String)>,
+) {
+    let id = fields.get("id").cloned().unwrap_or_default();
+    let sharing = fields
+        .get("sharing")
+        .cloned()
+        .unwrap_or_else(|| "shared".into());
+    let default_id = id.is_empty() || go_clean(&id) == target || id == target_raw;
+    if sem.daemon_current && !(default_id && sharing == "shared") {
+        // id and sharing are blanked in the key (BuildKit ≥ v0.13)
+        key.push(("id".into(), "<custom>".into()));
+    } else {
+        key.push((
+            "id".into(),
+            if id.is_empty() {
+                target.to_string()
+            } else {
+                id
+            },
+        ));
+        key.push(("sharing".into(), sharing));
+    }
+    // Docker 20.10 leaves the cache directory's uid/gid/mode out of the key (measured:
+    // a uid change still hits there, and misses on Docker 28.5.2)
+    let owner: &[&str] = if sem.daemon_current {
+        &["uid", "gid", "mode"]
+    } else {
+        &[]
+    };
+    for f in owner.iter().chain(&["from", "source", "readonly"]) {
+        if let Some(v) = fields.get(*f) {
+            key.push((f.to_string(), v.clone()));
+        }
+    }
 }
 
 /// What a COPY/ADD reads: per source a name (for the cache key), an input, and notes.
