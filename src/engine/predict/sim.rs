@@ -991,72 +991,14 @@ fn dispatch(
     parent: Option<VId>,
     sim: &mut Sim,
 ) -> Option<VId> {
-    let sem = ctx.spec.sem;
     let line = ctx.trigger_line.unwrap_or(inst.line);
     match &inst.body {
         Body::Pairs(pairs) if inst.kind == Kind::Env => {
-            // All values are expanded against the env before this instruction.
-            let expanded: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        ctx.expand(state, k, line, sim),
-                        ctx.expand(state, v, line, sim),
-                    )
-                })
-                .collect();
-            for (k, v) in expanded {
-                if let Err(e) = state.set(
-                    EnvVar {
-                        name: k,
-                        value: v,
-                        src: EnvSrc::Env { line },
-                    },
-                    sim,
-                ) {
-                    sim.diagnostics
-                        .push(diag(line, Severity::Error, format!("ENV {e}")));
-                }
-            }
+            dispatch_env(ctx, pairs, state, sim, line);
             None
         }
         Body::Arg(args) => {
-            for (name, default) in args {
-                let value = if let Some(v) = ctx.spec.build_args.get(name) {
-                    Some((v.clone(), EnvSrc::BuildArg { line }))
-                } else if let Some(d) = default {
-                    Some((ctx.expand(state, d, line, sim), EnvSrc::Arg { line }))
-                } else if let Some((_, Some(v), src)) =
-                    ctx.meta.iter().rev().find(|(n, _, _)| n == name)
-                {
-                    let src = match src {
-                        EnvSrc::BuildArg { .. } => EnvSrc::BuildArg { line },
-                        _ => EnvSrc::Arg { line },
-                    };
-                    Some((v.clone(), src))
-                } else if name == "TARGETSTAGE" && sem.frontend == Frontend::Current {
-                    // the current frontend sets it to the target stage's name ("default" when
-                    // that stage has none); measured on Docker 28.5.2
-                    Some((ctx.target_stage_name(), EnvSrc::Platform { line }))
-                } else {
-                    auto_arg(name).map(|v| (v, EnvSrc::Platform { line }))
-                };
-                if let Some((v, src)) = value {
-                    if let Err(e) = state.set(
-                        EnvVar {
-                            name: name.clone(),
-                            value: v,
-                            src,
-                        },
-                        sim,
-                    ) {
-                        sim.diagnostics
-                            .push(diag(line, Severity::Error, format!("ARG {e}")));
-                    }
-                } else if PROXY_ARGS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
-                    // declared proxy arg without a value: nothing exported
-                }
-            }
+            dispatch_arg(ctx, args, state, sim, line);
             None
         }
         Body::Text(t) if inst.kind == Kind::User => {
@@ -1070,37 +1012,7 @@ fn dispatch(
             None
         }
         Body::Text(t) if inst.kind == Kind::Workdir => {
-            let p = ctx.expand(state, t, line, sim);
-            let (cwd, config) = if p.starts_with('/') {
-                (p.clone(), go_clean(&p))
-            } else {
-                let joined = go_clean(&format!("{}/{}", state.cwd_config, p));
-                (go_clean(&format!("{}/{}", state.cwd, p)), joined)
-            };
-            state.cwd = cwd;
-            state.cwd_config = config.clone();
-            state.cwd_line = Some(line);
-            if config == "/" {
-                return None;
-            }
-            let detail = Detail {
-                env: state.env.clone(),
-                user_line: state.user_line,
-                raw: inst.args_text.clone(),
-                ..Default::default()
-            };
-            Some(push_vertex(
-                sim,
-                ctx,
-                parent,
-                Op::Mkdir {
-                    path: config,
-                    user: state.user.clone(),
-                },
-                Vec::new(),
-                Vec::new(),
-                detail,
-            ))
+            dispatch_workdir(ctx, inst, t, state, parent, sim)
         }
         Body::Run { command, heredocs } => Some(dispatch_run(
             ctx, inst, command, heredocs, state, parent, sim,
@@ -1110,6 +1022,139 @@ fn dispatch(
         }
         _ => None,
     }
+}
+
+/// `ENV`: every value is expanded against the env before the instruction, then each variable
+/// set (a diagnostic for one left unset).
+fn dispatch_env(
+    ctx: &DispatchCtx<'_, '_>,
+    pairs: &[(String, String)],
+    state: &mut State,
+    sim: &mut Sim,
+    line: u32,
+) {
+    let expanded: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                ctx.expand(state, k, line, sim),
+                ctx.expand(state, v, line, sim),
+            )
+        })
+        .collect();
+    for (k, v) in expanded {
+        if let Err(e) = state.set(
+            EnvVar {
+                name: k,
+                value: v,
+                src: EnvSrc::Env { line },
+            },
+            sim,
+        ) {
+            sim.diagnostics
+                .push(diag(line, Severity::Error, format!("ENV {e}")));
+        }
+    }
+}
+
+/// `ARG`: each name that gets a value (`arg_value`) is set (a diagnostic for one left unset).
+fn dispatch_arg(
+    ctx: &DispatchCtx<'_, '_>,
+    args: &[(String, Option<String>)],
+    state: &mut State,
+    sim: &mut Sim,
+    line: u32,
+) {
+    for (name, default) in args {
+        let value = arg_value(ctx, name, default.as_deref(), state, sim, line);
+        if let Some((v, src)) = value {
+            if let Err(e) = state.set(
+                EnvVar {
+                    name: name.clone(),
+                    value: v,
+                    src,
+                },
+                sim,
+            ) {
+                sim.diagnostics
+                    .push(diag(line, Severity::Error, format!("ARG {e}")));
+            }
+        } else if PROXY_ARGS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+            // declared proxy arg without a value: nothing exported
+        }
+    }
+}
+
+/// The value of one declared `ARG` and where it came from: a build argument, the default, a
+/// global arg's value, the automatic `TARGETSTAGE`, or an automatic platform arg.
+fn arg_value(
+    ctx: &DispatchCtx<'_, '_>,
+    name: &str,
+    default: Option<&str>,
+    state: &State,
+    sim: &mut Sim,
+    line: u32,
+) -> Option<(String, EnvSrc)> {
+    if let Some(v) = ctx.spec.build_args.get(name) {
+        Some((v.clone(), EnvSrc::BuildArg { line }))
+    } else if let Some(d) = default {
+        Some((ctx.expand(state, d, line, sim), EnvSrc::Arg { line }))
+    } else if let Some((_, Some(v), src)) = ctx.meta.iter().rev().find(|(n, _, _)| n == name) {
+        let src = match src {
+            EnvSrc::BuildArg { .. } => EnvSrc::BuildArg { line },
+            _ => EnvSrc::Arg { line },
+        };
+        Some((v.clone(), src))
+    } else if name == "TARGETSTAGE" && ctx.spec.sem.frontend == Frontend::Current {
+        // the current frontend sets it to the target stage's name ("default" when
+        // that stage has none); measured on Docker 28.5.2
+        Some((ctx.target_stage_name(), EnvSrc::Platform { line }))
+    } else {
+        auto_arg(name).map(|v| (v, EnvSrc::Platform { line }))
+    }
+}
+
+/// `WORKDIR`: the new working directory, and the vertex making it (none for `/`).
+fn dispatch_workdir(
+    ctx: &DispatchCtx<'_, '_>,
+    inst: &Instruction,
+    t: &str,
+    state: &mut State,
+    parent: Option<VId>,
+    sim: &mut Sim,
+) -> Option<VId> {
+    let line = ctx.line_of(inst);
+    let p = ctx.expand(state, t, line, sim);
+    let (cwd, config) = if p.starts_with('/') {
+        (p.clone(), go_clean(&p))
+    } else {
+        let joined = go_clean(&format!("{}/{}", state.cwd_config, p));
+        (go_clean(&format!("{}/{}", state.cwd, p)), joined)
+    };
+    state.cwd = cwd;
+    state.cwd_config = config.clone();
+    state.cwd_line = Some(line);
+    if config == "/" {
+        return None;
+    }
+    let detail = Detail {
+        env: state.env.clone(),
+        user_line: state.user_line,
+        raw: inst.args_text.clone(),
+        ..Default::default()
+    };
+    Some(push_vertex(
+        sim,
+        ctx,
+        parent,
+        Op::Mkdir {
+            path: config,
+            user: state.user.clone(),
+        },
+        Vec::new(),
+        Vec::new(),
+        detail,
+    ))
 }
 
 fn dispatch_run(
