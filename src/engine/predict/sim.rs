@@ -1169,85 +1169,21 @@ fn dispatch_run(
     let (sem, line) = (ctx.spec.sem, ctx.line_of(inst));
     let (argv, text) = match command {
         CommandForm::Exec(a) => (a.clone(), a.join(" ")),
-        CommandForm::Shell(s) => {
-            // Docker 20.10's frontend reads the first JSON array and ignores trailing text.
-            let legacy_exec = if sem.frontend == Frontend::V0_8 && s.trim_start().starts_with('[') {
-                serde_json::Deserializer::from_str(s.trim_start())
-                    .into_iter::<Vec<String>>()
-                    .next()
-                    .and_then(|r| r.ok())
-            } else {
-                None
-            };
-            match legacy_exec {
-                Some(a) => (a.clone(), a.join(" ")),
-                None => {
-                    let mut full = s.clone();
-                    for h in heredocs {
-                        full.push('\n');
-                        full.push_str(&h.body);
-                        full.push_str(&h.name);
-                    }
-                    // `RUN <<EOF` alone: the body is the command (a `#!` body runs as a file
-                    // named after the delimiter), so the delimiter's name, quotes and `<<-` do
-                    // not count (measured on Docker 28.5.2); otherwise one script of the
-                    // command line and the bodies
-                    let argv = match heredocs {
-                        [h] if is_single_heredoc_word(s) => {
-                            if h.body.starts_with("#!") {
-                                vec![format!("/dev/pipes/{}", h.name), h.body.clone()]
-                            } else {
-                                let mut argv = state.shell.clone();
-                                argv.push(h.body.clone());
-                                argv
-                            }
-                        }
-                        _ => {
-                            let mut argv = state.shell.clone();
-                            argv.push(full.clone());
-                            argv
-                        }
-                    };
-                    (argv, full)
-                }
-            }
-        }
+        CommandForm::Shell(s) => match legacy_exec(sem, s) {
+            Some(a) => (a.clone(), a.join(" ")),
+            None => shell_argv(s, heredocs, state),
+        },
     };
-    let mut network = "default".to_string();
-    let mut security = "sandbox".to_string();
-    let mut mounts = Vec::new();
-    let mut inputs = Vec::new();
-    for f in &inst.flags {
-        let v = f.value.clone().unwrap_or_default();
-        match f.name.as_str() {
-            "network" => network = v,
-            "security" => security = v,
-            "mount" => {
-                let v = if sem.frontend == Frontend::Current {
-                    ctx.expand(state, &v, line, sim)
-                } else {
-                    v
-                };
-                let (mk, input) = mount_key(ctx, &v, state, sim, line);
-                mounts.push(mk);
-                if let Some(i) = input {
-                    inputs.push(i);
-                }
-            }
-            _ => {}
-        }
-    }
+    let flags = run_flags(ctx, inst, state, sim, line);
     if sem.frontend == Frontend::V0_8 {
-        for f in &inst.flags {
-            if matches!(f.name.as_str(), "network" | "security" | "device") {
-                sim.diagnostics.push(diag(
-                    line,
-                    Severity::Error,
-                    format!("RUN --{} is not available in Docker 20.10's built-in frontend (add `# syntax=docker/dockerfile:1`)", f.name),
-                ));
-            }
-        }
+        v0_8_run_flags(inst, sim, line);
     }
+    let RunFlags {
+        network,
+        security,
+        mut mounts,
+        inputs,
+    } = flags;
     mounts.sort();
     let op = Op::Exec {
         argv,
@@ -1269,6 +1205,109 @@ fn dispatch_run(
         from_raw: None,
     };
     push_vertex(sim, ctx, parent, op, inputs, Vec::new(), detail)
+}
+
+/// The JSON array a shell-form RUN starts with, read as the exec form: Docker 20.10's frontend
+/// reads the first JSON array and ignores trailing text.
+fn legacy_exec(sem: Semantics, s: &str) -> Option<Vec<String>> {
+    if sem.frontend == Frontend::V0_8 && s.trim_start().starts_with('[') {
+        serde_json::Deserializer::from_str(s.trim_start())
+            .into_iter::<Vec<String>>()
+            .next()
+            .and_then(|r| r.ok())
+    } else {
+        None
+    }
+}
+
+/// A shell-form RUN's argv and text: the command line followed by its heredoc bodies.
+fn shell_argv(s: &str, heredocs: &[Heredoc], state: &State) -> (Vec<String>, String) {
+    let mut full = s.to_string();
+    for h in heredocs {
+        full.push('\n');
+        full.push_str(&h.body);
+        full.push_str(&h.name);
+    }
+    // `RUN <<EOF` alone: the body is the command (a `#!` body runs as a file
+    // named after the delimiter), so the delimiter's name, quotes and `<<-` do
+    // not count (measured on Docker 28.5.2); otherwise one script of the
+    // command line and the bodies
+    let argv = match heredocs {
+        [h] if is_single_heredoc_word(s) => {
+            if h.body.starts_with("#!") {
+                vec![format!("/dev/pipes/{}", h.name), h.body.clone()]
+            } else {
+                let mut argv = state.shell.clone();
+                argv.push(h.body.clone());
+                argv
+            }
+        }
+        _ => {
+            let mut argv = state.shell.clone();
+            argv.push(full.clone());
+            argv
+        }
+    };
+    (argv, full)
+}
+
+/// What a RUN's flags key: network, security, mounts (unsorted), and the mounts' inputs.
+struct RunFlags {
+    network: String,
+    security: String,
+    mounts: Vec<MountKey>,
+    inputs: Vec<Input>,
+}
+
+/// Read a RUN's `--network`, `--security` and `--mount` flags (mount values expanded on the
+/// current frontend).
+fn run_flags(
+    ctx: &DispatchCtx<'_, '_>,
+    inst: &Instruction,
+    state: &State,
+    sim: &mut Sim,
+    line: u32,
+) -> RunFlags {
+    let mut out = RunFlags {
+        network: "default".to_string(),
+        security: "sandbox".to_string(),
+        mounts: Vec::new(),
+        inputs: Vec::new(),
+    };
+    for f in &inst.flags {
+        let v = f.value.clone().unwrap_or_default();
+        match f.name.as_str() {
+            "network" => out.network = v,
+            "security" => out.security = v,
+            "mount" => {
+                let v = if ctx.spec.sem.frontend == Frontend::Current {
+                    ctx.expand(state, &v, line, sim)
+                } else {
+                    v
+                };
+                let (mk, input) = mount_key(ctx, &v, state, sim, line);
+                out.mounts.push(mk);
+                if let Some(i) = input {
+                    out.inputs.push(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A diagnostic for each RUN flag Docker 20.10's built-in frontend does not have.
+fn v0_8_run_flags(inst: &Instruction, sim: &mut Sim, line: u32) {
+    for f in &inst.flags {
+        if matches!(f.name.as_str(), "network" | "security" | "device") {
+            sim.diagnostics.push(diag(
+                line,
+                Severity::Error,
+                format!("RUN --{} is not available in Docker 20.10's built-in frontend (add `# syntax=docker/dockerfile:1`)", f.name),
+            ));
+        }
+    }
 }
 
 /// Whether a RUN command is exactly one heredoc word (`<<EOF`, `<<-"EOF"`, `<<'EOF'`).
