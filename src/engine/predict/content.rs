@@ -356,40 +356,7 @@ fn follow(
                 id,
                 ..
             })) => {
-                let rel_dir = match cur.rfind('/') {
-                    Some(i) => cur[..i].to_string(),
-                    None => String::new(),
-                };
-                let target = id.clone();
-                let ctx_rel_dir = context_relative(context, &rel_dir)
-                    .unwrap_or("")
-                    .to_string();
-                let joined = if target.starts_with('/') {
-                    target.trim_start_matches('/').to_string()
-                } else {
-                    format!("{ctx_rel_dir}/{target}")
-                };
-                // resolve within the context
-                let mut parts: Vec<&str> = Vec::new();
-                for seg in joined.split('/') {
-                    match seg {
-                        "" | "." => {}
-                        ".." => {
-                            if parts.pop().is_none() {
-                                return Err(Unfollowed::Outside);
-                            }
-                        }
-                        s => parts.push(s),
-                    }
-                }
-                let rel = parts.join("/");
-                cur = if context.is_empty() {
-                    rel
-                } else if rel.is_empty() {
-                    context.to_string()
-                } else {
-                    format!("{context}/{rel}")
-                };
+                cur = link_target(context, &cur, id)?;
                 if seen.contains(&cur) {
                     return Err(Unfollowed::Loop);
                 }
@@ -399,6 +366,44 @@ fn follow(
         }
     }
     Err(Unfollowed::Loop)
+}
+
+/// Where the symlink at `link` (root-relative) with target `target` leads, resolved within the
+/// context (root-relative); `Err(Outside)` when it climbs out of the context.
+fn link_target(context: &str, link: &str, target: &str) -> Result<String, Unfollowed> {
+    let rel_dir = match link.rfind('/') {
+        Some(i) => link[..i].to_string(),
+        None => String::new(),
+    };
+    let ctx_rel_dir = context_relative(context, &rel_dir)
+        .unwrap_or("")
+        .to_string();
+    let joined = if target.starts_with('/') {
+        target.trim_start_matches('/').to_string()
+    } else {
+        format!("{ctx_rel_dir}/{target}")
+    };
+    // resolve within the context
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in joined.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(Unfollowed::Outside);
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let rel = parts.join("/");
+    Ok(if context.is_empty() {
+        rel
+    } else if rel.is_empty() {
+        context.to_string()
+    } else {
+        format!("{context}/{rel}")
+    })
 }
 
 /// What stands on the way to a path: a symlinked directory (with its target) or a git
@@ -463,12 +468,6 @@ pub fn source_problem(
     path: &str,
     ignore: &IgnoreInfo,
 ) -> Option<SourceProblem> {
-    let fails = |message: String| {
-        Some(SourceProblem {
-            fails: true,
-            message,
-        })
-    };
     // a path with a variable that has no value here: which file it names is not known (the
     // step says so in its notes), so nothing can be said about its existence
     if path.contains(super::sim::PLACEHOLDER_OPEN) {
@@ -495,91 +494,121 @@ pub fn source_problem(
             ctx.needs.request(Side::Head, &resolved, false);
             None
         }
-        Lookup::Loaded(false) => {
-            // a directory on the way may be a symlink: say what it is, never follow it out
-            let (link, target) = match symlinked_dir(
-                ctx.head_tree,
-                ctx,
-                Side::Head,
-                context,
-                &resolved,
-            ) {
-                Err(()) => return None,
-                Ok(None) => {
-                    return fails(format!("{shown} does not exist in the build context"));
-                }
-                Ok(Some(OnTheWay::Submodule(m))) => {
-                    let m = context_relative(context, &m).unwrap_or(&m);
-                    return fails(format!(
-                        "{shown} does not exist in the build context: it is inside the git submodule {m}, which a checkout without submodules leaves an empty directory"
-                    ));
-                }
-                Ok(Some(OnTheWay::Symlink(l, t))) => (l, t),
-            };
-            let link_shown = context_relative(context, &link)
-                .unwrap_or(&link)
-                .to_string();
-            let rest = &resolved[link.len()..];
-            let into = match follow(ctx.head_tree, ctx, Side::Head, context, &link) {
-                Err(Unfollowed::Outside) => {
-                    return fails(format!(
-                        "{shown} goes through {link_shown}, a symlink to {target} outside the build context; it is never followed out of it"
-                    ));
-                }
-                Err(Unfollowed::Loop) => {
-                    return fails(format!(
-                        "{shown} goes through {link_shown}, a symlink loop (its links lead back to themselves); BuildKit stops with too many links"
-                    ));
-                }
-                Ok(None) => return None,
-                Ok(Some(t)) => format!("{t}{rest}"),
-            };
-            let inside = context_relative(context, &into)
-                .unwrap_or(&into)
-                .to_string();
-            match ctx.head_tree.exists(&into) {
-                Lookup::Missing => {
-                    ctx.needs.request(Side::Head, &into, false);
-                    None
-                }
-                Lookup::Loaded(false) => fails(format!(
-                    "{shown} goes through {link_shown}, a symlink to {target}, which BuildKit resolves inside the build context, to {inside}: nothing is there"
-                )),
-                Lookup::Loaded(true) => Some(SourceProblem {
-                    fails: false,
-                    message: format!(
-                        "{shown} goes through {link_shown}, a symlink to {target}: BuildKit copies {inside} through it, but cachebust does not follow a symlinked directory, so changes there are not seen in this step"
-                    ),
-                }),
-            }
-        }
-        Lookup::Loaded(true) => {
-            let rel = context_relative(context, &resolved)?;
-            if rel.is_empty() {
-                return None;
-            }
-            let m = ignore.matcher.as_ref()?;
-            let is_dir = matches!(
-                ctx.head_tree.entry(&resolved),
-                Lookup::Loaded(Some(Entry {
-                    kind: EntryKind::Dir,
-                    ..
-                })) | Lookup::Loaded(None)
-            );
-            let gone = if is_dir {
-                m.dir_pruned(rel).unwrap_or(false)
-            } else {
-                m.walk_excluded(rel).unwrap_or(false)
-            };
-            gone.then(|| {
-                format!(
-                    "{shown} is excluded by {}",
-                    ignore.file.as_deref().unwrap_or(".dockerignore")
-                )
-            })
-            .and_then(fails)
-        }
+        Lookup::Loaded(false) => missing_source(ctx, context, &resolved, shown),
+        Lookup::Loaded(true) => ignored_source(ctx, context, &resolved, shown, ignore),
     }
+}
+
+/// A failing source problem saying `message`.
+fn fails(message: String) -> Option<SourceProblem> {
+    Some(SourceProblem {
+        fails: true,
+        message,
+    })
+}
+
+/// A head source (`shown` as written, `resolved` after its own links) that is not there: a
+/// directory on the way may be a symlink or a submodule; say what it is, never follow it out.
+fn missing_source(
+    ctx: &Ctx<'_>,
+    context: &str,
+    resolved: &str,
+    shown: &str,
+) -> Option<SourceProblem> {
+    let (link, target) = match symlinked_dir(ctx.head_tree, ctx, Side::Head, context, resolved) {
+        Err(()) => return None,
+        Ok(None) => {
+            return fails(format!("{shown} does not exist in the build context"));
+        }
+        Ok(Some(OnTheWay::Submodule(m))) => {
+            let m = context_relative(context, &m).unwrap_or(&m);
+            return fails(format!(
+                "{shown} does not exist in the build context: it is inside the git submodule {m}, which a checkout without submodules leaves an empty directory"
+            ));
+        }
+        Ok(Some(OnTheWay::Symlink(l, t))) => (l, t),
+    };
+    through_link(ctx, context, resolved, shown, &link, &target)
+}
+
+/// A head source whose way goes through the symlinked directory `link` (to `target`): where
+/// BuildKit takes it, and whether anything is there.
+fn through_link(
+    ctx: &Ctx<'_>,
+    context: &str,
+    resolved: &str,
+    shown: &str,
+    link: &str,
+    target: &str,
+) -> Option<SourceProblem> {
+    let link_shown = context_relative(context, link).unwrap_or(link).to_string();
+    let rest = &resolved[link.len()..];
+    let into = match follow(ctx.head_tree, ctx, Side::Head, context, link) {
+        Err(Unfollowed::Outside) => {
+            return fails(format!(
+                "{shown} goes through {link_shown}, a symlink to {target} outside the build context; it is never followed out of it"
+            ));
+        }
+        Err(Unfollowed::Loop) => {
+            return fails(format!(
+                "{shown} goes through {link_shown}, a symlink loop (its links lead back to themselves); BuildKit stops with too many links"
+            ));
+        }
+        Ok(None) => return None,
+        Ok(Some(t)) => format!("{t}{rest}"),
+    };
+    let inside = context_relative(context, &into)
+        .unwrap_or(&into)
+        .to_string();
+    match ctx.head_tree.exists(&into) {
+        Lookup::Missing => {
+            ctx.needs.request(Side::Head, &into, false);
+            None
+        }
+        Lookup::Loaded(false) => fails(format!(
+            "{shown} goes through {link_shown}, a symlink to {target}, which BuildKit resolves inside the build context, to {inside}: nothing is there"
+        )),
+        Lookup::Loaded(true) => Some(SourceProblem {
+            fails: false,
+            message: format!(
+                "{shown} goes through {link_shown}, a symlink to {target}: BuildKit copies {inside} through it, but cachebust does not follow a symlinked directory, so changes there are not seen in this step"
+            ),
+        }),
+    }
+}
+
+/// A head source that is there (`resolved`, below the context) but excluded by the ignore file.
+fn ignored_source(
+    ctx: &Ctx<'_>,
+    context: &str,
+    resolved: &str,
+    shown: &str,
+    ignore: &IgnoreInfo,
+) -> Option<SourceProblem> {
+    let rel = context_relative(context, resolved)?;
+    if rel.is_empty() {
+        return None;
+    }
+    let m = ignore.matcher.as_ref()?;
+    let is_dir = matches!(
+        ctx.head_tree.entry(resolved),
+        Lookup::Loaded(Some(Entry {
+            kind: EntryKind::Dir,
+            ..
+        })) | Lookup::Loaded(None)
+    );
+    let gone = if is_dir {
+        m.dir_pruned(rel).unwrap_or(false)
+    } else {
+        m.walk_excluded(rel).unwrap_or(false)
+    };
+    gone.then(|| {
+        format!(
+            "{shown} is excluded by {}",
+            ignore.file.as_deref().unwrap_or(".dockerignore")
+        )
+    })
+    .and_then(fails)
 }
 
 /// The files a context source selects on one side: (name relative to the source, kind, mode,
