@@ -164,98 +164,117 @@ pub fn run_writes(text: &str, cwd: &str) -> RunWrites {
             .map(String::as_str)
             .skip_while(|w| is_assignment(w))
             .collect();
-        // redirections first: `> f`, `>> f`, `>f`, `2> f`
-        let mut rest: Vec<&str> = Vec::new();
-        let mut i = 0;
-        while i < words.len() {
-            let w = words[i];
-            let op = w.trim_start_matches(|c: char| c.is_ascii_digit());
-            if let Some(target) = op.strip_prefix(">>").or_else(|| op.strip_prefix('>')) {
-                let target = if target.is_empty() {
-                    i += 1;
-                    words.get(i).copied().unwrap_or("")
-                } else {
-                    target
-                };
-                if !matches!(target, "/dev/null" | "/dev/stdout" | "/dev/stderr") {
-                    out.push(operand_path(target, cwd.as_deref()));
-                }
-            } else if op.starts_with('<') {
-                // input redirection: `< f`, `<<EOF`
-                if op == "<" || op == "<<" || op == "<<<" {
-                    i += 1;
-                }
-            } else {
-                rest.push(w);
-            }
-            i += 1;
-        }
+        let rest = redirections(&words, cwd.as_deref(), &mut out);
         let Some(first) = rest.first() else { continue };
         let prog = first.rsplit('/').next().unwrap_or(first);
-        let args = &rest[1..];
-        let operands = || args.iter().filter(|a| !a.starts_with('-'));
-        match prog {
-            "cd" => {
-                cwd = match (args.first(), cwd.as_deref()) {
-                    (None, _) => None,
-                    (Some(d), _) if d.starts_with('/') && literal(d) => Some(clean(d)),
-                    (Some(d), Some(c)) if literal(d) && !d.starts_with('-') => {
-                        Some(clean(&format!("{c}/{d}")))
-                    }
-                    _ => None,
-                };
-            }
-            "command" if args.first() != Some(&"-v") => return RunWrites::Anywhere,
-            "sed" => {
-                if args
-                    .iter()
-                    .any(|a| a.starts_with("-i") || *a == "--in-place")
-                {
-                    // `sed -i EXPR FILE…`: the script is the first operand
-                    let ops: Vec<&&str> = operands().collect();
-                    let files = if args.iter().any(|a| *a == "-e" || *a == "-f") {
-                        &ops[..]
-                    } else {
-                        ops.get(1..).unwrap_or(&[])
-                    };
-                    out.extend(files.iter().map(|f| operand_path(f, cwd.as_deref())));
-                }
-            }
-            "find" => {
-                if args.iter().any(|a| {
-                    matches!(
-                        *a,
-                        "-delete"
-                            | "-exec"
-                            | "-execdir"
-                            | "-ok"
-                            | "-okdir"
-                            | "-fprint"
-                            | "-fprintf"
-                            | "-fls"
-                    )
-                }) {
-                    return RunWrites::Anywhere;
-                }
-            }
-            "sort" if args.iter().any(|a| a.starts_with("-o")) => return RunWrites::Anywhere,
-            "adduser" | "useradd" | "addgroup" | "groupadd" | "usermod" | "deluser" | "userdel" => {
-                out.extend(["/etc".to_string(), "/home".to_string()]);
-            }
-            p if READ_ONLY.contains(&p) => {}
-            // the first operand of chmod/chown/chgrp is a mode or an owner
-            "chmod" | "chown" | "chgrp" => {
-                out.extend(operands().skip(1).map(|a| operand_path(a, cwd.as_deref())));
-            }
-            p if WRITE_OPERANDS.contains(&p) => {
-                out.extend(operands().map(|a| operand_path(a, cwd.as_deref())));
-            }
-            _ => return RunWrites::Anywhere,
+        if !command_writes(prog, &rest[1..], &mut cwd, &mut out) {
+            return RunWrites::Anywhere;
         }
     }
     out.sort();
     out.dedup();
     RunWrites::Only(out)
+}
+
+/// The files a simple command's output redirections write (`> f`, `>> f`, `>f`, `2> f`),
+/// pushed onto `out`; returns its other words, input redirections left out.
+fn redirections<'a>(words: &[&'a str], cwd: Option<&str>, out: &mut Vec<String>) -> Vec<&'a str> {
+    let mut rest: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        let op = w.trim_start_matches(|c: char| c.is_ascii_digit());
+        if let Some(target) = op.strip_prefix(">>").or_else(|| op.strip_prefix('>')) {
+            let target = if target.is_empty() {
+                i += 1;
+                words.get(i).copied().unwrap_or("")
+            } else {
+                target
+            };
+            if !matches!(target, "/dev/null" | "/dev/stdout" | "/dev/stderr") {
+                out.push(operand_path(target, cwd));
+            }
+        } else if op.starts_with('<') {
+            // input redirection: `< f`, `<<EOF`
+            if op == "<" || op == "<<" || op == "<<<" {
+                i += 1;
+            }
+        } else {
+            rest.push(w);
+        }
+        i += 1;
+    }
+    rest
+}
+
+/// What the command `prog` with `args` writes, pushed onto `out` (a `cd` moves `cwd`); `false`
+/// when it may write anywhere.
+fn command_writes(
+    prog: &str,
+    args: &[&str],
+    cwd: &mut Option<String>,
+    out: &mut Vec<String>,
+) -> bool {
+    let operands = || args.iter().filter(|a| !a.starts_with('-'));
+    match prog {
+        "cd" => {
+            *cwd = match (args.first(), cwd.as_deref()) {
+                (None, _) => None,
+                (Some(d), _) if d.starts_with('/') && literal(d) => Some(clean(d)),
+                (Some(d), Some(c)) if literal(d) && !d.starts_with('-') => {
+                    Some(clean(&format!("{c}/{d}")))
+                }
+                _ => None,
+            };
+        }
+        "command" if args.first() != Some(&"-v") => return false,
+        "sed" => {
+            if args
+                .iter()
+                .any(|a| a.starts_with("-i") || *a == "--in-place")
+            {
+                // `sed -i EXPR FILE…`: the script is the first operand
+                let ops: Vec<&&str> = operands().collect();
+                let files = if args.iter().any(|a| *a == "-e" || *a == "-f") {
+                    &ops[..]
+                } else {
+                    ops.get(1..).unwrap_or(&[])
+                };
+                out.extend(files.iter().map(|f| operand_path(f, cwd.as_deref())));
+            }
+        }
+        "find" => {
+            if args.iter().any(|a| {
+                matches!(
+                    *a,
+                    "-delete"
+                        | "-exec"
+                        | "-execdir"
+                        | "-ok"
+                        | "-okdir"
+                        | "-fprint"
+                        | "-fprintf"
+                        | "-fls"
+                )
+            }) {
+                return false;
+            }
+        }
+        "sort" if args.iter().any(|a| a.starts_with("-o")) => return false,
+        "adduser" | "useradd" | "addgroup" | "groupadd" | "usermod" | "deluser" | "userdel" => {
+            out.extend(["/etc".to_string(), "/home".to_string()]);
+        }
+        p if READ_ONLY.contains(&p) => {}
+        // the first operand of chmod/chown/chgrp is a mode or an owner
+        "chmod" | "chown" | "chgrp" => {
+            out.extend(operands().skip(1).map(|a| operand_path(a, cwd.as_deref())));
+        }
+        p if WRITE_OPERANDS.contains(&p) => {
+            out.extend(operands().map(|a| operand_path(a, cwd.as_deref())));
+        }
+        _ => return false,
+    }
+    true
 }
 
 fn is_assignment(w: &str) -> bool {
