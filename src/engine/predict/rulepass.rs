@@ -31,25 +31,67 @@ pub(super) fn rule_pass(
     report: &mut DockerfileReport,
 ) -> RulePass {
     report.findings = run_rules(ctx, check, build, head, &build.head, Side::Head);
-    // the rules that read the prediction itself (the steps' causes)
-    if let Some(text) = build.head.dockerfile.as_ref().and_then(FileText::text) {
-        let found = (check.build)(
-            &rule_input::BuildRuleContext {
-                build,
-                text,
-                df: &head.df,
-                report,
-                kept: ctx.kept,
-            },
-            ctx.config,
-        );
-        if !found.is_empty() {
-            report.findings.extend(found);
-            report
-                .findings
-                .sort_by(|a, b| a.line.cmp(&b.line).then(a.code.cmp(b.code)));
-        }
+    run_build_rules(ctx, check, build, head, report);
+    add_fix_sources(build, report);
+    let head_text = build.head.dockerfile.as_ref().and_then(FileText::text);
+    let Some(b) = base else {
+        let n = head_text.map_or(0, |t| t.lines().count());
+        return RulePass {
+            base_fixes: HashMap::default(),
+            changed_lines: (1..=n as u32).collect(),
+        };
+    };
+    let base_fixes = base_fixes(ctx, check, build, b);
+    let old = build
+        .base
+        .dockerfile
+        .as_ref()
+        .and_then(FileText::text)
+        .unwrap_or("");
+    let new = head_text.unwrap_or("");
+    RulePass {
+        base_fixes,
+        changed_lines: if old == new {
+            Vec::new()
+        } else {
+            changed_head_lines(old, new)
+        },
     }
+}
+
+/// The rules that read the prediction itself (the steps' causes): their findings join the
+/// head's, sorted by line and code.
+fn run_build_rules(
+    ctx: &Ctx<'_>,
+    check: rule_input::Catalog,
+    build: &BuildInput,
+    head: &SideSim,
+    report: &mut DockerfileReport,
+) {
+    let Some(text) = build.head.dockerfile.as_ref().and_then(FileText::text) else {
+        return;
+    };
+    let found = (check.build)(
+        &rule_input::BuildRuleContext {
+            build,
+            text,
+            df: &head.df,
+            report,
+            kept: ctx.kept,
+        },
+        ctx.config,
+    );
+    if !found.is_empty() {
+        report.findings.extend(found);
+        report
+            .findings
+            .sort_by(|a, b| a.line.cmp(&b.line).then(a.code.cmp(b.code)));
+    }
+}
+
+/// The head texts of the files the findings' fixes edit (the workflow, the Dockerfile, its
+/// ignore file), into `report.sources`; a file a fix creates is left absent.
+fn add_fix_sources(build: &BuildInput, report: &mut DockerfileReport) {
     let workflow = build
         .ci
         .as_ref()
@@ -80,14 +122,16 @@ pub(super) fn rule_pass(
             report.sources.insert(e.file.clone(), t.to_string());
         }
     }
-    let head_text = build.head.dockerfile.as_ref().and_then(FileText::text);
-    let Some(b) = base else {
-        let n = head_text.map_or(0, |t| t.lines().count());
-        return RulePass {
-            base_fixes: HashMap::default(),
-            changed_lines: (1..=n as u32).collect(),
-        };
-    };
+}
+
+/// The fixes of the rules' findings on the base `b`, by fingerprint (own fixes under
+/// `own_fix_key`).
+fn base_fixes(
+    ctx: &Ctx<'_>,
+    check: rule_input::Catalog,
+    build: &BuildInput,
+    b: &SideSim,
+) -> HashMap<String, crate::engine::fix::Fix> {
     // the base's fixes stand in for the head's where the files they edit differ between the
     // sides (`pipeline::Measure::with_fix`): where none does, they are never read
     let same_files = build.base.dockerfile == build.head.dockerfile
@@ -107,21 +151,7 @@ pub(super) fn rule_pass(
             base_fixes.insert(f.fingerprint, fix);
         }
     }
-    let old = build
-        .base
-        .dockerfile
-        .as_ref()
-        .and_then(FileText::text)
-        .unwrap_or("");
-    let new = head_text.unwrap_or("");
-    RulePass {
-        base_fixes,
-        changed_lines: if old == new {
-            Vec::new()
-        } else {
-            changed_head_lines(old, new)
-        },
-    }
+    base_fixes
 }
 
 /// The key of a finding's own (unmerged) fix in `Predicted::base_fixes`.
