@@ -42,17 +42,7 @@ pub fn analyze(inputs: &Inputs, kept: &Memo) -> Outcome {
         histories: &inputs.histories,
         shared_reads: Some(&shared_reads),
     };
-    let mut predicted = Vec::new();
-    let mut predictions = Vec::new();
-    for (i, b) in inputs.builds.iter().enumerate() {
-        if !inputs.config.paths.wants(&b.dockerfile) {
-            continue;
-        }
-        predictions.push(b.dockerfile.clone());
-        if let Some(p) = predict::predict_build(&ctx, b) {
-            predicted.push((i, p));
-        }
-    }
+    let (predicted, mut predictions) = predict_builds(&ctx, inputs);
     // a listing is missing: the caller loads it and calls again, and this call's report is
     // dropped, so the costs and the fixes' savings are measured only when nothing is missing
     if !needs.is_empty() {
@@ -87,20 +77,7 @@ pub fn analyze(inputs: &Inputs, kept: &Memo) -> Outcome {
         .zip(reals)
         .zip(ci_reals.into_iter().zip(ci_assigned))
     {
-        p.report.verifications = reals
-            .iter()
-            .chain(&ci_reals)
-            .map(|r| verify::compare(&p.report, &p.facts, r))
-            .collect();
-        p.report.origins = if inputs.builds[bi].origins.is_empty() {
-            vec![inputs.builds[bi].origin.clone()]
-        } else {
-            inputs.builds[bi].origins.clone()
-        };
-        p.report.guessed = inputs.builds[bi].guessed.clone();
-        if inputs.builds[bi].fixture {
-            fixture_diagnostics(&mut p.report);
-        }
+        describe_build(&inputs.builds[bi], &mut p, &reals, &ci_reals);
         let timed = cost::Timed {
             logs: &logs,
             ci: &ci_logs,
@@ -128,6 +105,51 @@ pub fn analyze(inputs: &Inputs, kept: &Memo) -> Outcome {
         report,
         need: needs.take(),
         predictions,
+    }
+}
+
+/// Predict each build the path filter wants: the predictions (with the build's index) and the
+/// Dockerfile of every build predicted, in order.
+fn predict_builds(
+    ctx: &predict::Ctx<'_>,
+    inputs: &Inputs,
+) -> (Vec<(usize, predict::Predicted)>, Vec<String>) {
+    let mut predicted = Vec::new();
+    let mut predictions = Vec::new();
+    for (i, b) in inputs.builds.iter().enumerate() {
+        if !inputs.config.paths.wants(&b.dockerfile) {
+            continue;
+        }
+        predictions.push(b.dockerfile.clone());
+        if let Some(p) = predict::predict_build(ctx, b) {
+            predicted.push((i, p));
+        }
+    }
+    (predicted, predictions)
+}
+
+/// What a prediction's report says of its build besides the prediction: the real builds
+/// compared with it, where the build was declared, whether it was guessed, and a fixture's
+/// errors turned into information.
+fn describe_build(
+    build: &BuildInput,
+    p: &mut predict::Predicted,
+    reals: &[&verify::RealBuild],
+    ci_reals: &[&verify::RealBuild],
+) {
+    p.report.verifications = reals
+        .iter()
+        .chain(ci_reals)
+        .map(|r| verify::compare(&p.report, &p.facts, r))
+        .collect();
+    p.report.origins = if build.origins.is_empty() {
+        vec![build.origin.clone()]
+    } else {
+        build.origins.clone()
+    };
+    p.report.guessed = build.guessed.clone();
+    if build.fixture {
+        fixture_diagnostics(&mut p.report);
     }
 }
 
