@@ -290,70 +290,7 @@ fn run_model(kept: &Memo, f: &StepFact) -> std::sync::Arc<RunModel> {
 /// `unknown`, and it adds nothing to the totals.
 pub fn model_step(f: &StepFact) -> (Option<Estimate>, String) {
     let (e, label) = match f.kind {
-        Kind::Run => {
-            let (e, labels, why) =
-                model_run_in(&f.command, &f.cache_mounts, &f.absent_files, &f.refetch);
-            if why.is_none() && labels.is_empty() && f.refetch.is_empty() {
-                let names = unpriced(&f.command, &f.absent_files);
-                if !names.is_empty() {
-                    let shown: Vec<String> = names
-                        .iter()
-                        .take(UNPRICED_NAMED)
-                        .map(|n| format!("`{}`", n.replace('`', "'")))
-                        .collect();
-                    let more = names.len().saturating_sub(UNPRICED_NAMED);
-                    return (
-                        None,
-                        format!(
-                            "unknown: no model for {}{}",
-                            shown.join(", "),
-                            if more > 0 {
-                                format!(" and {more} more")
-                            } else {
-                                String::new()
-                            }
-                        ),
-                    );
-                }
-            }
-            let label = match why {
-                Some(Unclassified::TooLong) => format!(
-                    "RUN longer than {} KB, not classified (generic range)",
-                    MAX_CLASSIFIED_BYTES / 1024
-                ),
-                Some(Unclassified::UnbalancedQuotes) => {
-                    "RUN with unbalanced quotes, not classified (generic range)".to_string()
-                }
-                None if labels.is_empty() && f.refetch.is_empty() => {
-                    "RUN (no known tool)".to_string()
-                }
-                None => {
-                    let mut l = labels.join(" + ");
-                    for r in &f.refetch {
-                        if !l.is_empty() {
-                            l.push_str(" + ");
-                        }
-                        l.push_str(&format!(
-                            "{r} again (an earlier step downloaded into a cache mount this step does not mount)"
-                        ));
-                    }
-                    l
-                }
-            };
-            let label = if f.absent_files.is_empty() {
-                label
-            } else {
-                format!(
-                    "{label}; not run: tests of {} absent from the context",
-                    f.absent_files
-                        .iter()
-                        .map(|x| format!("`{x}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            return (Some(e), label);
-        }
+        Kind::Run => return model_run_step(f),
         Kind::Copy | Kind::Add if f.remote => (Estimate::new(2.0, 0.5, 30.0), "download".into()),
         Kind::Copy | Kind::Add => match f.bytes {
             Some(b) => {
@@ -381,6 +318,79 @@ pub fn model_step(f: &StepFact) -> (Option<Estimate>, String) {
         _ => (Estimate::new(0.0, 0.0, 0.0), String::new()),
     };
     (Some(e), label)
+}
+
+/// [`model_step`] of a RUN: `None` with an `unknown: no model for …` label when it runs
+/// commands the model cannot price, else its estimate and the classes it found.
+fn model_run_step(f: &StepFact) -> (Option<Estimate>, String) {
+    let (e, labels, why) = model_run_in(&f.command, &f.cache_mounts, &f.absent_files, &f.refetch);
+    if why.is_none() && labels.is_empty() && f.refetch.is_empty() {
+        let names = unpriced(&f.command, &f.absent_files);
+        if !names.is_empty() {
+            return (None, unpriced_label(&names));
+        }
+    }
+    let label = run_label(why, &labels, f);
+    let label = if f.absent_files.is_empty() {
+        label
+    } else {
+        format!(
+            "{label}; not run: tests of {} absent from the context",
+            f.absent_files
+                .iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    (Some(e), label)
+}
+
+/// The label of a RUN the model cannot price: the first `UNPRICED_NAMED` commands it does not
+/// know, and how many more.
+fn unpriced_label(names: &[String]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .take(UNPRICED_NAMED)
+        .map(|n| format!("`{}`", n.replace('`', "'")))
+        .collect();
+    let more = names.len().saturating_sub(UNPRICED_NAMED);
+    format!(
+        "unknown: no model for {}{}",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The label of a priced RUN: why it was not classified, or its classes and the downloads it
+/// repeats.
+fn run_label(why: Option<Unclassified>, labels: &[&str], f: &StepFact) -> String {
+    match why {
+        Some(Unclassified::TooLong) => format!(
+            "RUN longer than {} KB, not classified (generic range)",
+            MAX_CLASSIFIED_BYTES / 1024
+        ),
+        Some(Unclassified::UnbalancedQuotes) => {
+            "RUN with unbalanced quotes, not classified (generic range)".to_string()
+        }
+        None if labels.is_empty() && f.refetch.is_empty() => "RUN (no known tool)".to_string(),
+        None => {
+            let mut l = labels.join(" + ");
+            for r in &f.refetch {
+                if !l.is_empty() {
+                    l.push_str(" + ");
+                }
+                l.push_str(&format!(
+                    "{r} again (an earlier step downloaded into a cache mount this step does not mount)"
+                ));
+            }
+            l
+        }
+    }
 }
 
 fn collapse(s: &str) -> String {
