@@ -475,19 +475,13 @@ pub fn source_problem(
     }
     let shown = context_relative(context, path).unwrap_or(path);
     let shown = if shown.is_empty() { "." } else { shown };
-    let resolved = match follow(ctx.head_tree, ctx, Side::Head, context, path) {
-        Err(Unfollowed::Outside) => {
-            return fails(format!(
-                "{shown} is a symlink that points outside the build context; it is never followed out of it"
-            ));
-        }
-        Err(Unfollowed::Loop) => {
-            return fails(format!(
-                "{shown} is a symlink loop (its links lead back to themselves); BuildKit stops with too many links"
-            ));
-        }
-        Ok(None) => return None,
-        Ok(Some(r)) => r,
+    let said = Unfollowable {
+        outside: format!("{shown} is a symlink that points"),
+        looped: format!("{shown} is"),
+    };
+    let resolved = match follow_head(ctx, context, path, said) {
+        Ok(r) => r,
+        Err(problem) => return problem,
     };
     match ctx.head_tree.exists(&resolved) {
         Lookup::Missing => {
@@ -496,6 +490,36 @@ pub fn source_problem(
         }
         Lookup::Loaded(false) => missing_source(ctx, context, &resolved, shown),
         Lookup::Loaded(true) => ignored_source(ctx, context, &resolved, shown, ignore),
+    }
+}
+
+/// How a source problem names a symlink that cannot be followed: the words before
+/// `outside the build context` and before `a symlink loop`.
+struct Unfollowable {
+    outside: String,
+    looped: String,
+}
+
+/// Follow the head's symlink at `path`: where it leads, or `Err` with what the source problem
+/// is: a failure (in the words `said` gives) when it cannot be followed, or `None` when a
+/// listing was requested.
+fn follow_head(
+    ctx: &Ctx<'_>,
+    context: &str,
+    path: &str,
+    said: Unfollowable,
+) -> Result<String, Option<SourceProblem>> {
+    match follow(ctx.head_tree, ctx, Side::Head, context, path) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(None),
+        Err(Unfollowed::Outside) => Err(fails(format!(
+            "{} outside the build context; it is never followed out of it",
+            said.outside
+        ))),
+        Err(Unfollowed::Loop) => Err(fails(format!(
+            "{} a symlink loop (its links lead back to themselves); BuildKit stops with too many links",
+            said.looped
+        ))),
     }
 }
 
@@ -543,19 +567,13 @@ fn through_link(
 ) -> Option<SourceProblem> {
     let link_shown = context_relative(context, link).unwrap_or(link).to_string();
     let rest = &resolved[link.len()..];
-    let into = match follow(ctx.head_tree, ctx, Side::Head, context, link) {
-        Err(Unfollowed::Outside) => {
-            return fails(format!(
-                "{shown} goes through {link_shown}, a symlink to {target} outside the build context; it is never followed out of it"
-            ));
-        }
-        Err(Unfollowed::Loop) => {
-            return fails(format!(
-                "{shown} goes through {link_shown}, a symlink loop (its links lead back to themselves); BuildKit stops with too many links"
-            ));
-        }
-        Ok(None) => return None,
-        Ok(Some(t)) => format!("{t}{rest}"),
+    let said = Unfollowable {
+        outside: format!("{shown} goes through {link_shown}, a symlink to {target}"),
+        looped: format!("{shown} goes through {link_shown},"),
+    };
+    let into = match follow_head(ctx, context, link, said) {
+        Ok(t) => format!("{t}{rest}"),
+        Err(problem) => return problem,
     };
     let inside = context_relative(context, &into)
         .unwrap_or(&into)
