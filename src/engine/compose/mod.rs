@@ -595,6 +595,8 @@ fn build_part(
     None
 }
 
+/// Load `files` into `services`, in order: each file's `include:` first, then its services,
+/// merged over those of the files before.
 fn load_project(
     cx: &mut Ctx,
     dir: &str,
@@ -646,67 +648,87 @@ fn load_project(
                 }
                 continue;
             };
-            let Some(mut m) = build_part(cx, file, text, name, m) else {
+            let Some(declared) = declared_service(cx, dir, file, text, name, m, env) else {
                 return;
             };
-            interpolate_service(cx, file, text, name, &mut m, env);
-            let line = cx.service_line(file, text, name);
-            // extends, resolved against the files as written (same file or another)
-            let merged = match m.get("extends").cloned() {
-                Some(ext) => {
-                    let own_context = m_has_context(&m);
-                    let mut seen = vec![(file.clone(), name.clone())];
-                    let base = extended(cx, file, text, name, &ext, env, &mut seen);
-                    m.remove("extends");
-                    match base {
-                        Some(mut b) => {
-                            let bm = std::mem::take(&mut b.value);
-                            let value = merge_service(bm, m);
-                            // the build's paths stay relative to the file that set them
-                            let base_dir = if own_context {
-                                dir.to_string()
-                            } else {
-                                b.base_dir
-                            };
-                            Svc {
-                                value,
-                                base_dir,
-                                file: file.clone(),
-                                line,
-                            }
-                        }
-                        None => Svc {
-                            value: m,
-                            base_dir: dir.to_string(),
-                            file: file.clone(),
-                            line,
-                        },
-                    }
-                }
-                None => Svc {
-                    value: m,
-                    base_dir: dir.to_string(),
-                    file: file.clone(),
-                    line,
+            merge_declared(services, name, declared);
+        }
+    }
+}
+
+/// Service `name` as `file` declares it: its build keys interpolated and its `extends` followed
+/// (`None` once the budget is spent).
+fn declared_service(
+    cx: &mut Ctx,
+    dir: &str,
+    file: &str,
+    text: &str,
+    name: &str,
+    m: &serde_json::Map<String, Value>,
+    env: &BTreeMap<String, String>,
+) -> Option<Svc> {
+    let mut m = build_part(cx, file, text, name, m)?;
+    interpolate_service(cx, file, text, name, &mut m, env);
+    let line = cx.service_line(file, text, name);
+    let own = |value| Svc {
+        value,
+        base_dir: dir.to_string(),
+        file: file.to_string(),
+        line,
+    };
+    // extends, resolved against the files as written (same file or another)
+    let Some(ext) = m.get("extends").cloned() else {
+        return Some(own(m));
+    };
+    let mut seen = vec![(file.to_string(), name.to_string())];
+    let base = extended(cx, file, text, name, &ext, env, &mut seen);
+    m.remove("extends");
+    Some(match base {
+        Some(b) => laid_over(b, m, dir, file, line),
+        None => own(m),
+    })
+}
+
+/// Service mapping `m` (its `extends` taken out), declared in `file` (in `dir`) at `line`,
+/// merged over the service it extends: the build's paths stay relative to the file that set
+/// them.
+fn laid_over(
+    base: Svc,
+    m: serde_json::Map<String, Value>,
+    dir: &str,
+    file: &str,
+    line: Option<u32>,
+) -> Svc {
+    let own_context = m_has_context(&m);
+    Svc {
+        value: merge_service(base.value, m),
+        base_dir: if own_context {
+            dir.to_string()
+        } else {
+            base.base_dir
+        },
+        file: file.to_string(),
+        line,
+    }
+}
+
+/// Add a service a file declares to `services`: merged over the declaration of an earlier file,
+/// whose base directory it keeps, when there is one.
+fn merge_declared(services: &mut BTreeMap<String, Svc>, name: &str, declared: Svc) {
+    match services.remove(name) {
+        Some(prev) => {
+            services.insert(
+                name.to_string(),
+                Svc {
+                    value: merge_service(prev.value, declared.value),
+                    base_dir: prev.base_dir,
+                    file: declared.file,
+                    line: declared.line,
                 },
-            };
-            match services.remove(name) {
-                Some(prev) => {
-                    let base_dir = prev.base_dir.clone();
-                    services.insert(
-                        name.clone(),
-                        Svc {
-                            value: merge_service(prev.value, merged.value),
-                            base_dir,
-                            file: merged.file,
-                            line: merged.line,
-                        },
-                    );
-                }
-                None => {
-                    services.insert(name.clone(), merged);
-                }
-            }
+            );
+        }
+        None => {
+            services.insert(name.to_string(), declared);
         }
     }
 }
