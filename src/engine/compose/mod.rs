@@ -733,6 +733,8 @@ fn merge_declared(services: &mut BTreeMap<String, Svc>, name: &str, declared: Sv
     }
 }
 
+/// Follow the entries of a file's `include:`, the services of each included project added to
+/// `services`.
 fn load_includes(
     cx: &mut Ctx,
     file: &str,
@@ -742,7 +744,6 @@ fn load_includes(
     services: &mut BTreeMap<String, Svc>,
     depth: usize,
 ) {
-    let dir = dir_of(file).to_string();
     let items: Vec<&Value> = match inc {
         Value::Array(a) => a.iter().collect(),
         Value::Null => Vec::new(),
@@ -752,154 +753,241 @@ fn load_includes(
         if cx.spent() {
             return;
         }
-        let (paths, pdir, env_file) = match it {
-            Value::String(s) => (vec![s.clone()], None, None),
-            Value::Object(m) => {
-                let paths = match m.get("path") {
-                    Some(Value::String(s)) => vec![s.clone()],
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                let pd = m
+        let entry = IncludeEntry::of(it);
+        if !load_include(cx, file, text, &entry, env, services, depth) {
+            return;
+        }
+    }
+}
+
+/// One entry of an `include:`, as written.
+struct IncludeEntry {
+    paths: Vec<String>,
+    project_directory: Option<String>,
+    env_file: Option<Vec<String>>,
+}
+
+impl IncludeEntry {
+    /// The entry `it`: a path, or a mapping with `path`, `project_directory` and `env_file`.
+    fn of(it: &Value) -> IncludeEntry {
+        match it {
+            Value::String(s) => IncludeEntry {
+                paths: vec![s.clone()],
+                project_directory: None,
+                env_file: None,
+            },
+            Value::Object(m) => IncludeEntry {
+                paths: string_list(m.get("path")).unwrap_or_default(),
+                project_directory: m
                     .get("project_directory")
                     .and_then(Value::as_str)
-                    .map(str::to_string);
-                let ef = match m.get("env_file") {
-                    Some(Value::String(s)) => Some(vec![s.clone()]),
-                    Some(Value::Array(a)) => Some(
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect(),
-                    ),
-                    _ => None,
-                };
-                (paths, pd, ef)
-            }
-            _ => (Vec::new(), None, None),
-        };
-        if paths.is_empty() {
-            let at = cx.line_where(text, |l| l.starts_with("include"));
-            cx.problem(file, at, true, "an include: entry names no path".into());
-            continue;
-        }
-        let mut resolved = Vec::new();
-        let mut bad = false;
-        for p in &paths {
-            let (p, found) = match interp::interpolate(p, env, &mut cx.budget) {
-                Ok(x) => x,
-                Err(interp::InterpError::Budget(e)) => {
-                    let at = find_line(text, |l| l.contains(p.as_str()));
-                    cx.charged(Err(e), file, at, &format!("include {p}"));
-                    return;
-                }
-                Err(e) => {
-                    let at = cx.line_where(text, |l| l.contains(p.as_str()));
-                    cx.problem(file, at, true, e.to_string());
-                    bad = true;
-                    continue;
-                }
-            };
-            for u in found.unset {
-                let at = cx.var_line(file, text, &u);
-                cx.problem(
-                    file,
-                    at,
-                    false,
-                    format!("variable {u} is not set (not in the environment nor .env); it is taken as an empty string, as Compose does"),
-                );
-            }
-            // a remote include (`oci://…`, a git URL): Compose fetches it, cachebust reads only
-            // the repository
-            if p.contains("://") || p.starts_with("git@") {
-                cx.problem(
-                    file,
-                    find_line(text, |l| l.contains(p.as_str())),
-                    false,
-                    format!(
-                        "include {p} is a remote resource, not a file of the repository; not fetched, so the services it defines are not analysed"
-                    ),
-                );
-                bad = true;
-                continue;
-            }
-            match inside(&dir, &p) {
-                Some(r) => resolved.push(r),
-                None => {
-                    let at = cx.line_where(text, |l| l.contains(p.as_str()));
-                    cx.problem(
-                        file,
-                        at,
-                        true,
-                        format!("include {p} is outside the repository; not read"),
-                    );
-                    bad = true;
-                }
-            }
-        }
-        if bad || resolved.is_empty() {
-            continue;
-        }
-        let pdir = match pdir {
-            Some(d) => match inside(&dir, &d) {
-                Some(x) => x,
-                None => {
-                    cx.problem(
-                        file,
-                        None,
-                        true,
-                        format!(
-                            "include project_directory {d} is outside the repository; not read"
-                        ),
-                    );
-                    continue;
-                }
+                    .map(str::to_string),
+                env_file: string_list(m.get("env_file")),
             },
-            None => dir_of(&resolved[0]).to_string(),
-        };
-        // the included project's environment: the caller's, then its own env file(s)
-        let Some(mut ienv) = cx.copy_env(env, file) else {
-            return;
-        };
-        let env_files: Vec<String> = match env_file {
-            Some(list) => list.iter().filter_map(|e| inside(&dir, e)).collect(),
-            None => vec![dotenv_path(&pdir)],
-        };
-        for ef in env_files {
-            cx.add_dotenv(&ef, env, &mut ienv);
+            _ => IncludeEntry {
+                paths: Vec::new(),
+                project_directory: None,
+                env_file: None,
+            },
         }
-        // each include followed is a step (files that include the next one 20 times, six
-        // deep, are 64 million loads)
-        if cx.budget.steps(resolved.len()).is_err() {
-            // once per resolution: the search is not counted
-            let at = find_line(text, |l| l.contains(paths[0].as_str()));
-            let e = cx.budget.exceeded().map_or(Ok(()), Err);
-            cx.charged(e, file, at, &format!("include {}", paths.join(", ")));
-            return;
+    }
+}
+
+/// The strings of a string-or-list value (a list's other items skipped); `None` for anything
+/// else.
+fn string_list(v: Option<&Value>) -> Option<Vec<String>> {
+    match v {
+        Some(Value::String(s)) => Some(vec![s.clone()]),
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Follow one `include:` entry of `file`, its project's services added to `services`; false
+/// once the budget is spent (nothing more is followed).
+fn load_include(
+    cx: &mut Ctx,
+    file: &str,
+    text: &str,
+    entry: &IncludeEntry,
+    env: &BTreeMap<String, String>,
+    services: &mut BTreeMap<String, Svc>,
+    depth: usize,
+) -> bool {
+    let dir = dir_of(file);
+    if entry.paths.is_empty() {
+        let at = cx.line_where(text, |l| l.starts_with("include"));
+        cx.problem(file, at, true, "an include: entry names no path".into());
+        return true;
+    }
+    let Some(resolved) = include_paths(cx, file, text, &entry.paths, env) else {
+        return false;
+    };
+    if resolved.is_empty() {
+        return true;
+    }
+    let Some(pdir) = include_dir(cx, file, entry.project_directory.as_deref(), &resolved) else {
+        return true;
+    };
+    // the included project's environment: the caller's, then its own env file(s)
+    let Some(mut ienv) = cx.copy_env(env, file) else {
+        return false;
+    };
+    let env_files: Vec<String> = match &entry.env_file {
+        Some(list) => list.iter().filter_map(|e| inside(dir, e)).collect(),
+        None => vec![dotenv_path(&pdir)],
+    };
+    for ef in env_files {
+        cx.add_dotenv(&ef, env, &mut ienv);
+    }
+    // each include followed is a step (files that include the next one 20 times, six
+    // deep, are 64 million loads)
+    if cx.budget.steps(resolved.len()).is_err() {
+        // once per resolution: the search is not counted
+        let at = find_line(text, |l| l.contains(entry.paths[0].as_str()));
+        let e = cx.budget.exceeded().map_or(Ok(()), Err);
+        cx.charged(e, file, at, &format!("include {}", entry.paths.join(", ")));
+        return false;
+    }
+    let mut inner: BTreeMap<String, Svc> = BTreeMap::new();
+    load_project(cx, &pdir, &resolved, &ienv, &mut inner, depth + 1);
+    if cx.spent() {
+        return false;
+    }
+    add_included(cx, file, text, inner, services);
+    true
+}
+
+/// The paths of an include entry of `file`, interpolated and resolved in its directory (each
+/// problem recorded): empty when one of them cannot be followed, `None` once the budget is
+/// spent.
+fn include_paths(
+    cx: &mut Ctx,
+    file: &str,
+    text: &str,
+    paths: &[String],
+    env: &BTreeMap<String, String>,
+) -> Option<Vec<String>> {
+    let mut resolved = Vec::new();
+    let mut bad = false;
+    for p in paths {
+        match include_path(cx, file, text, p, env)? {
+            Some(r) => resolved.push(r),
+            None => bad = true,
         }
-        let mut inner: BTreeMap<String, Svc> = BTreeMap::new();
-        load_project(cx, &pdir, &resolved, &ienv, &mut inner, depth + 1);
-        if cx.spent() {
-            return;
+    }
+    Some(if bad { Vec::new() } else { resolved })
+}
+
+/// One include path of `file`, interpolated and resolved in its directory: `Some(None)` when it
+/// cannot be followed (the problem recorded), `None` once the budget is spent.
+fn include_path(
+    cx: &mut Ctx,
+    file: &str,
+    text: &str,
+    p: &str,
+    env: &BTreeMap<String, String>,
+) -> Option<Option<String>> {
+    let (p, found) = match interp::interpolate(p, env, &mut cx.budget) {
+        Ok(x) => x,
+        Err(interp::InterpError::Budget(e)) => {
+            let at = find_line(text, |l| l.contains(p));
+            cx.charged(Err(e), file, at, &format!("include {p}"));
+            return None;
         }
-        for (k, v) in inner {
-            if services.contains_key(&k) {
-                let at = cx.service_line(file, text, &k);
-                cx.problem(
-                    file,
-                    at,
-                    true,
-                    format!(
-                        "service {k} is defined both here and in the included {}",
-                        v.file
-                    ),
-                );
-                continue;
-            }
-            services.insert(k, v);
+        Err(e) => {
+            let at = cx.line_where(text, |l| l.contains(p));
+            cx.problem(file, at, true, e.to_string());
+            return Some(None);
         }
+    };
+    for u in found.unset {
+        let at = cx.var_line(file, text, &u);
+        cx.problem(
+            file,
+            at,
+            false,
+            format!("variable {u} is not set (not in the environment nor .env); it is taken as an empty string, as Compose does"),
+        );
+    }
+    // a remote include (`oci://…`, a git URL): Compose fetches it, cachebust reads only
+    // the repository
+    if p.contains("://") || p.starts_with("git@") {
+        cx.problem(
+            file,
+            find_line(text, |l| l.contains(p.as_str())),
+            false,
+            format!(
+                "include {p} is a remote resource, not a file of the repository; not fetched, so the services it defines are not analysed"
+            ),
+        );
+        return Some(None);
+    }
+    let r = inside(dir_of(file), &p);
+    if r.is_none() {
+        let at = cx.line_where(text, |l| l.contains(p.as_str()));
+        cx.problem(
+            file,
+            at,
+            true,
+            format!("include {p} is outside the repository; not read"),
+        );
+    }
+    Some(r)
+}
+
+/// The project directory of an include of `file`: its `project_directory` (in `file`'s
+/// directory), else the directory of its first file; `None` (the problem recorded) when
+/// outside the repository.
+fn include_dir(
+    cx: &mut Ctx,
+    file: &str,
+    project_directory: Option<&str>,
+    resolved: &[String],
+) -> Option<String> {
+    let Some(d) = project_directory else {
+        return Some(dir_of(&resolved[0]).to_string());
+    };
+    let x = inside(dir_of(file), d);
+    if x.is_none() {
+        cx.problem(
+            file,
+            None,
+            true,
+            format!("include project_directory {d} is outside the repository; not read"),
+        );
+    }
+    x
+}
+
+/// The services of a project `file` includes added to `services`; one already defined is a
+/// problem, the first definition kept.
+fn add_included(
+    cx: &mut Ctx,
+    file: &str,
+    text: &str,
+    inner: BTreeMap<String, Svc>,
+    services: &mut BTreeMap<String, Svc>,
+) {
+    for (k, v) in inner {
+        if services.contains_key(&k) {
+            let at = cx.service_line(file, text, &k);
+            cx.problem(
+                file,
+                at,
+                true,
+                format!(
+                    "service {k} is defined both here and in the included {}",
+                    v.file
+                ),
+            );
+            continue;
+        }
+        services.insert(k, v);
     }
 }
 
