@@ -1002,54 +1002,8 @@ fn extended(
     env: &BTreeMap<String, String>,
     seen: &mut Vec<(String, String)>,
 ) -> Option<Svc> {
-    let (target_file, service) = match ext {
-        Value::String(s) => (file.to_string(), s.clone()),
-        Value::Object(m) => {
-            let service = m.get("service").and_then(Value::as_str)?.to_string();
-            let f = match m.get("file").and_then(Value::as_str) {
-                Some(f) => match inside(dir_of(file), f) {
-                    Some(p) => p,
-                    None => {
-                        let at = cx.line_where(text, |l| l.contains(f));
-                        cx.problem(
-                            file,
-                            at,
-                            true,
-                            format!("service {name}: extends file {f} is outside the repository; not read"),
-                        );
-                        return None;
-                    }
-                },
-                None => file.to_string(),
-            };
-            (f, service)
-        }
-        _ => {
-            let at = cx.service_line(file, text, name);
-            cx.problem(
-                file,
-                at,
-                true,
-                format!("service {name}: `extends` must be a service name or a mapping"),
-            );
-            return None;
-        }
-    };
-    if seen.iter().any(|(f, s)| f == &target_file && s == &service) || seen.len() > MAX_NESTING {
-        let at = cx.service_line(file, text, name);
-        cx.problem(
-            file,
-            at,
-            true,
-            format!(
-                "service {name}: extends forms a cycle ({}); not followed",
-                seen.iter()
-                    .map(|(f, s)| format!("{s} in {f}"))
-                    .chain(std::iter::once(format!("{service} in {target_file}")))
-                    .collect::<Vec<_>>()
-                    .join(" → ")
-            ),
-        );
+    let (target_file, service) = extends_target(cx, file, text, name, ext)?;
+    if extends_cycle(cx, file, text, name, &target_file, &service, seen) {
         return None;
     }
     seen.push((target_file.clone(), service.clone()));
@@ -1075,18 +1029,8 @@ fn extended(
     let base_dir = dir_of(&target_file).to_string();
     match m.remove("extends") {
         Some(next) => {
-            let own_context = m_has_context(&m);
             let deeper = extended(cx, &target_file, ttext, &service, &next, env, seen)?;
-            Some(Svc {
-                value: merge_service(deeper.value, m),
-                base_dir: if own_context {
-                    base_dir
-                } else {
-                    deeper.base_dir
-                },
-                file: target_file,
-                line,
-            })
+            Some(laid_over(deeper, m, &base_dir, &target_file, line))
         }
         None => Some(Svc {
             value: m,
@@ -1095,6 +1039,78 @@ fn extended(
             line,
         }),
     }
+}
+
+/// The file and service an `extends` of service `name` (in `file`) names; `None` (the problem
+/// recorded) when it names none or a file outside the repository.
+fn extends_target(
+    cx: &mut Ctx,
+    file: &str,
+    text: &str,
+    name: &str,
+    ext: &Value,
+) -> Option<(String, String)> {
+    match ext {
+        Value::String(s) => Some((file.to_string(), s.clone())),
+        Value::Object(m) => {
+            let service = m.get("service").and_then(Value::as_str)?.to_string();
+            let Some(f) = m.get("file").and_then(Value::as_str) else {
+                return Some((file.to_string(), service));
+            };
+            let p = inside(dir_of(file), f);
+            if p.is_none() {
+                let at = cx.line_where(text, |l| l.contains(f));
+                cx.problem(
+                    file,
+                    at,
+                    true,
+                    format!("service {name}: extends file {f} is outside the repository; not read"),
+                );
+            }
+            Some((p?, service))
+        }
+        _ => {
+            let at = cx.service_line(file, text, name);
+            cx.problem(
+                file,
+                at,
+                true,
+                format!("service {name}: `extends` must be a service name or a mapping"),
+            );
+            None
+        }
+    }
+}
+
+/// Whether following `service` of `target_file` closes a cycle of `extends` (or nests past
+/// `MAX_NESTING`); the problem is recorded on service `name` of `file`.
+fn extends_cycle(
+    cx: &mut Ctx,
+    file: &str,
+    text: &str,
+    name: &str,
+    target_file: &str,
+    service: &str,
+    seen: &[(String, String)],
+) -> bool {
+    if !(seen.iter().any(|(f, s)| f == target_file && s == service) || seen.len() > MAX_NESTING) {
+        return false;
+    }
+    let at = cx.service_line(file, text, name);
+    cx.problem(
+        file,
+        at,
+        true,
+        format!(
+            "service {name}: extends forms a cycle ({}); not followed",
+            seen.iter()
+                .map(|(f, s)| format!("{s} in {f}"))
+                .chain(std::iter::once(format!("{service} in {target_file}")))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ),
+    );
+    true
 }
 
 fn m_has_context(m: &serde_json::Map<String, Value>) -> bool {
