@@ -1270,8 +1270,6 @@ fn finish(
     env: &BTreeMap<String, String>,
 ) -> Option<ComposeBuild> {
     let build = svc.value.get("build")?;
-    let file = svc.file.clone();
-    let line = svc.line;
     if svc.value.contains_key("x-cachebust-invalid") {
         return None;
     }
@@ -1279,111 +1277,23 @@ fn finish(
         Value::String(_) | Value::Object(_) => build_map(build),
         _ => {
             cx.problem(
-                &file,
-                line,
+                &svc.file,
+                svc.line,
                 true,
                 format!("service {name}: `build` must be a string or a mapping"),
             );
             return None;
         }
     };
-    let context_raw = m
-        .get("context")
-        .and_then(scalar)
-        .unwrap_or_else(|| ".".into());
-    if context_raw.contains("://") || context_raw.starts_with("git@") {
-        cx.problem(
-            &file,
-            line,
-            false,
-            format!("service {name}: remote build context {context_raw} is not analysed"),
-        );
-        return None;
-    }
-    let Some(context) = inside(&svc.base_dir, &context_raw) else {
-        cx.problem(
-            &file,
-            line,
-            true,
-            format!("service {name}: build context {context_raw} is outside the repository; refused, nothing outside it is read"),
-        );
-        return None;
-    };
+    let context = build_context(cx, name, svc, &m)?;
     let inline = m.get("dockerfile_inline").and_then(scalar);
-    // an empty `dockerfile` (an unset variable) is the default, as Compose reads it
-    let dockerfile_given = m
-        .get("dockerfile")
-        .and_then(scalar)
-        .filter(|d| !d.is_empty());
-    let dockerfile = match (&inline, dockerfile_given) {
-        (Some(_), _) => format!("{file}#{name}"),
-        (None, Some(d)) => match inside(&context, &d) {
-            Some(p) => p,
-            None => {
-                cx.problem(
-                    &file,
-                    line,
-                    true,
-                    format!("service {name}: dockerfile {d} is outside the repository; refused, nothing outside it is read"),
-                );
-                return None;
-            }
-        },
-        (None, None) => join_clean(&context, "Dockerfile"),
-    };
-    let mut args = BTreeMap::new();
-    if let Some(a) = m.get("args") {
-        for (k, v) in as_map(a) {
-            match v {
-                Value::Null => match env.get(&k) {
-                    Some(val) => {
-                        args.insert(k, val.clone());
-                    }
-                    None => {
-                        let (f, l) = locate_arg(cx, &file, &k);
-                        cx.problem(
-                        &f,
-                        l,
-                        false,
-                        format!("service {name}: build arg {k} has no value and is not set in .env; Compose leaves it out"),
-                    )
-                    }
-                },
-                other => {
-                    if let Some(s) = scalar(&other) {
-                        args.insert(k, s);
-                    }
-                }
-            }
-        }
-    }
-    let mut contexts = BTreeMap::new();
-    if let Some(c) = m.get("additional_contexts") {
-        for (k, v) in as_map(c) {
-            let Some(s) = scalar(&v) else { continue };
-            let local =
-                !(s.contains("://") || s.starts_with("service:") || s.starts_with("target:"));
-            if local {
-                match inside(&svc.base_dir, &s) {
-                    Some(p) => {
-                        contexts.insert(k, p);
-                    }
-                    None => cx.problem(
-                        &file,
-                        line,
-                        true,
-                        format!("service {name}: additional context {k}={s} is outside the repository; refused"),
-                    ),
-                }
-            } else {
-                contexts.insert(k, s);
-            }
-        }
-    }
+    let dockerfile = build_dockerfile(cx, name, svc, &m, &context, inline.is_some())?;
+    let args = build_args(cx, name, svc, &m, env);
+    let contexts = build_contexts(cx, name, svc, &m);
     Some(ComposeBuild {
         service: name.to_string(),
-        file,
-        line,
+        file: svc.file.clone(),
+        line: svc.line,
         context,
         dockerfile,
         inline,
@@ -1391,6 +1301,145 @@ fn finish(
         target: m.get("target").and_then(scalar),
         contexts,
     })
+}
+
+/// The root-relative context directory of build `m` of service `name`; `None` (the problem
+/// recorded) for a remote context or one outside the repository.
+fn build_context(
+    cx: &mut Ctx,
+    name: &str,
+    svc: &Svc,
+    m: &serde_json::Map<String, Value>,
+) -> Option<String> {
+    let context_raw = m
+        .get("context")
+        .and_then(scalar)
+        .unwrap_or_else(|| ".".into());
+    if context_raw.contains("://") || context_raw.starts_with("git@") {
+        cx.problem(
+            &svc.file,
+            svc.line,
+            false,
+            format!("service {name}: remote build context {context_raw} is not analysed"),
+        );
+        return None;
+    }
+    let context = inside(&svc.base_dir, &context_raw);
+    if context.is_none() {
+        cx.problem(
+            &svc.file,
+            svc.line,
+            true,
+            format!("service {name}: build context {context_raw} is outside the repository; refused, nothing outside it is read"),
+        );
+    }
+    context
+}
+
+/// The root-relative Dockerfile of build `m` of service `name` (`file#service` when it is
+/// inline); `None` (the problem recorded) when outside the repository.
+fn build_dockerfile(
+    cx: &mut Ctx,
+    name: &str,
+    svc: &Svc,
+    m: &serde_json::Map<String, Value>,
+    context: &str,
+    inline: bool,
+) -> Option<String> {
+    if inline {
+        return Some(format!("{}#{name}", svc.file));
+    }
+    // an empty `dockerfile` (an unset variable) is the default, as Compose reads it
+    let Some(d) = m
+        .get("dockerfile")
+        .and_then(scalar)
+        .filter(|d| !d.is_empty())
+    else {
+        return Some(join_clean(context, "Dockerfile"));
+    };
+    let p = inside(context, &d);
+    if p.is_none() {
+        cx.problem(
+            &svc.file,
+            svc.line,
+            true,
+            format!("service {name}: dockerfile {d} is outside the repository; refused, nothing outside it is read"),
+        );
+    }
+    p
+}
+
+/// The args of build `m` of service `name`, a valueless one taken from `env` (left out, with a
+/// warning, when not set there).
+fn build_args(
+    cx: &mut Ctx,
+    name: &str,
+    svc: &Svc,
+    m: &serde_json::Map<String, Value>,
+    env: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut args = BTreeMap::new();
+    let Some(a) = m.get("args") else { return args };
+    for (k, v) in as_map(a) {
+        match v {
+            Value::Null => match env.get(&k) {
+                Some(val) => {
+                    args.insert(k, val.clone());
+                }
+                None => {
+                    let (f, l) = locate_arg(cx, &svc.file, &k);
+                    cx.problem(
+                        &f,
+                        l,
+                        false,
+                        format!("service {name}: build arg {k} has no value and is not set in .env; Compose leaves it out"),
+                    )
+                }
+            },
+            other => {
+                if let Some(s) = scalar(&other) {
+                    args.insert(k, s);
+                }
+            }
+        }
+    }
+    args
+}
+
+/// The named contexts of build `m` of service `name`: a local one resolved to a root-relative
+/// directory (refused, with an error, outside the repository), any other source as written.
+fn build_contexts(
+    cx: &mut Ctx,
+    name: &str,
+    svc: &Svc,
+    m: &serde_json::Map<String, Value>,
+) -> BTreeMap<String, String> {
+    let mut contexts = BTreeMap::new();
+    let Some(c) = m.get("additional_contexts") else {
+        return contexts;
+    };
+    for (k, v) in as_map(c) {
+        let Some(s) = scalar(&v) else { continue };
+        let local = !(s.contains("://") || s.starts_with("service:") || s.starts_with("target:"));
+        if !local {
+            contexts.insert(k, s);
+            continue;
+        }
+        match inside(&svc.base_dir, &s) {
+            Some(p) => {
+                contexts.insert(k, p);
+            }
+            None => cx.problem(
+                &svc.file,
+                svc.line,
+                true,
+                format!(
+                    "service {name}: additional context {k}={s} is outside the repository; refused"
+                ),
+            ),
+        }
+    }
+    contexts
 }
 
 /// The file and line that give a valueless arg: the service's file first, then every other
