@@ -1173,11 +1173,8 @@ fn interpolate_value(
             Value::String(s) => match interp::interpolate(s, env, budget) {
                 Ok((out, found)) => {
                     *s = out;
-                    for u in found.unset {
-                        if seen.insert(u.clone()) {
-                            unset.push(u);
-                        }
-                    }
+                    // each variable once, in the order first met
+                    unset.extend(found.unset.into_iter().filter(|u| seen.insert(u.clone())));
                 }
                 Err(interp::InterpError::Budget(e)) => return Err(e),
                 Err(e) => errors.push((s.clone(), e)),
