@@ -101,30 +101,10 @@ fn expand(s: &str, cx: &mut Cx<'_>, depth: usize) -> Result<String, InterpError>
                 i += 2;
             }
             Some('{') => {
-                // find the matching close brace, counting nested `${`
                 let start = i + 2;
-                let mut j = start;
-                let mut level = 1usize;
-                while j < chars.len() {
-                    match chars[j] {
-                        '$' if chars.get(j + 1) == Some(&'{') => {
-                            level += 1;
-                            j += 2;
-                            continue;
-                        }
-                        '}' => {
-                            level -= 1;
-                            if level == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    j += 1;
-                }
-                if j >= chars.len() {
+                let Some(j) = closing_brace(&chars, start) else {
                     return Err(InterpError::Syntax(s.to_string()));
-                }
+                };
                 let inner: String = chars[start..j].iter().collect();
                 let value = braced(&inner, cx, depth)?;
                 push_bounded(&mut out, &value)?;
@@ -150,6 +130,31 @@ fn expand(s: &str, cx: &mut Cx<'_>, depth: usize) -> Result<String, InterpError>
     // every string built (a default's too) is counted once, when it is done
     cx.budget.bytes(out.len()).map_err(InterpError::Budget)?;
     Ok(out)
+}
+
+/// The index of the `}` that closes a `${` whose text starts at `start`, counting nested `${`;
+/// `None` when it is never closed.
+fn closing_brace(chars: &[char], start: usize) -> Option<usize> {
+    let mut j = start;
+    let mut level = 1usize;
+    while j < chars.len() {
+        match chars[j] {
+            '$' if chars.get(j + 1) == Some(&'{') => {
+                level += 1;
+                j += 2;
+                continue;
+            }
+            '}' => {
+                level -= 1;
+                if level == 0 {
+                    return Some(j);
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    None
 }
 
 fn lookup(name: &str, cx: &mut Cx<'_>) -> String {
@@ -280,52 +285,7 @@ pub fn parse_dotenv(
             continue;
         }
         let rest = line[eq + 1..].trim_start();
-        let value = if let Some(q) = rest.strip_prefix('\'') {
-            // literal up to the closing quote, possibly over several lines
-            let mut acc = q.to_string();
-            loop {
-                if let Some(end) = acc.find('\'') {
-                    acc.truncate(end);
-                    break Some(acc);
-                }
-                if i >= lines.len() {
-                    break None;
-                }
-                acc.push('\n');
-                acc.push_str(lines[i]);
-                i += 1;
-            }
-        } else if let Some(q) = rest.strip_prefix('"') {
-            let mut acc = q.to_string();
-            loop {
-                if let Some(end) = closing_double_quote(&acc) {
-                    acc.truncate(end);
-                    let unescaped = unescape(&acc);
-                    break Some(
-                        interpolate(&unescaped, &env_now, budget)
-                            .map(|(v, _)| v)
-                            .unwrap_or(unescaped),
-                    );
-                }
-                if i >= lines.len() {
-                    break None;
-                }
-                acc.push('\n');
-                acc.push_str(lines[i]);
-                i += 1;
-            }
-        } else {
-            let v = match rest.find(" #") {
-                Some(k) => &rest[..k],
-                None => rest,
-            }
-            .trim_end();
-            Some(
-                interpolate(v, &env_now, budget)
-                    .map(|(v, _)| v)
-                    .unwrap_or_else(|_| v.to_string()),
-            )
-        };
+        let value = dotenv_value(rest, &lines, &mut i, &env_now, budget);
         match value {
             Some(v) => {
                 env_now.insert(key.clone(), v.clone());
@@ -338,6 +298,63 @@ pub fn parse_dotenv(
         }
     }
     (vars, problems)
+}
+
+/// The value of a `KEY=` line whose text after the `=` is `rest`. A quoted value may go on over
+/// the next lines (`*i` moves past them) and is `None` when never closed; double-quoted and
+/// unquoted values interpolate with `env` (kept as written when that fails).
+fn dotenv_value(
+    rest: &str,
+    lines: &[&str],
+    i: &mut usize,
+    env: &BTreeMap<String, String>,
+    budget: &mut Budget,
+) -> Option<String> {
+    if let Some(q) = rest.strip_prefix('\'') {
+        // literal up to the closing quote, possibly over several lines
+        return quoted(q, lines, i, |acc| acc.find('\''));
+    }
+    if let Some(q) = rest.strip_prefix('"') {
+        let unescaped = unescape(&quoted(q, lines, i, closing_double_quote)?);
+        return Some(
+            interpolate(&unescaped, env, budget)
+                .map(|(v, _)| v)
+                .unwrap_or(unescaped),
+        );
+    }
+    let v = match rest.find(" #") {
+        Some(k) => &rest[..k],
+        None => rest,
+    }
+    .trim_end();
+    Some(
+        interpolate(v, env, budget)
+            .map(|(v, _)| v)
+            .unwrap_or_else(|_| v.to_string()),
+    )
+}
+
+/// A quoted value: `first` (the text after the opening quote) up to the closing quote `close`
+/// finds, going on over the next lines (`*i` moves past them); `None` when it is never closed.
+fn quoted(
+    first: &str,
+    lines: &[&str],
+    i: &mut usize,
+    close: impl Fn(&str) -> Option<usize>,
+) -> Option<String> {
+    let mut acc = first.to_string();
+    loop {
+        if let Some(end) = close(&acc) {
+            acc.truncate(end);
+            return Some(acc);
+        }
+        if *i >= lines.len() {
+            return None;
+        }
+        acc.push('\n');
+        acc.push_str(lines[*i]);
+        *i += 1;
+    }
 }
 
 fn closing_double_quote(s: &str) -> Option<usize> {
