@@ -50,6 +50,19 @@ fn check_len(s: &str) -> R<()> {
     Ok(())
 }
 
+/// The error of `${name?word}` / `${name:?word}` when `name` is unset: `word`, or a default
+/// message when it is empty.
+fn unset_error(name: &str, word: &str) -> String {
+    format!(
+        "{name}: {}",
+        if word.is_empty() {
+            "is not allowed to be unset"
+        } else {
+            word
+        }
+    )
+}
+
 /// Expand one word (quotes removed).
 pub fn expand_word(
     word: &str,
@@ -210,13 +223,9 @@ impl Lexer<'_> {
                 _ => {
                     let mut c = self.next().unwrap_or_default();
                     if c == self.escape {
-                        match self.next() {
-                            None => break,
-                            Some(n) => {
-                                c = n;
-                                words.add_raw_char(c);
-                            }
-                        }
+                        let Some(n) = self.next() else { break };
+                        c = n;
+                        words.add_raw_char(c);
                     } else {
                         words.add_char(c);
                     }
@@ -285,18 +294,27 @@ impl Lexer<'_> {
                 Some(_) => {
                     let mut c = self.next().unwrap_or_default();
                     if c == self.escape {
-                        match self.peek() {
-                            None => continue,
-                            Some(n) if n == '"' || n == '$' || n == self.escape => {
-                                c = n;
-                                self.next();
-                            }
-                            _ => {}
-                        }
+                        let Some(e) = self.escaped_in_double_quotes() else {
+                            continue;
+                        };
+                        c = e;
                     }
                     out.push(c);
                 }
             }
+        }
+    }
+
+    /// After the escape character inside double quotes: the `"`, `$` or escape character it
+    /// escapes (consumed), else the escape character itself; `None` at the end of the text.
+    fn escaped_in_double_quotes(&mut self) -> Option<char> {
+        match self.peek() {
+            None => None,
+            Some(n) if n == '"' || n == '$' || n == self.escape => {
+                self.next();
+                Some(n)
+            }
+            _ => Some(self.escape),
         }
     }
 
@@ -375,14 +393,7 @@ impl Lexer<'_> {
                 let word = self.word_until_brace()?;
                 match self.lookup(&name) {
                     Some(v) => Ok(v),
-                    None => Err(format!(
-                        "{name}: {}",
-                        if word.is_empty() {
-                            "is not allowed to be unset"
-                        } else {
-                            &word
-                        }
-                    )),
+                    None => Err(unset_error(&name, &word)),
                 }
             }
             Some(':') => {
@@ -395,14 +406,7 @@ impl Lexer<'_> {
                     Some('-') => Ok(if v.is_empty() { word } else { v }),
                     Some('?') => {
                         if v.is_empty() {
-                            Err(format!(
-                                "{name}: {}",
-                                if word.is_empty() {
-                                    "is not allowed to be unset"
-                                } else {
-                                    &word
-                                }
-                            ))
+                            Err(unset_error(&name, &word))
                         } else {
                             Ok(v)
                         }
