@@ -136,40 +136,12 @@ fn match_chunk<'a>(
                     r = c;
                     s = &s[n..];
                 }
-                chunk = &chunk[1..];
-                let mut negated = false;
-                if chunk.first() == Some(&b'^') {
-                    negated = true;
-                    chunk = &chunk[1..];
-                }
-                let mut matched = false;
-                let mut nrange = 0;
-                loop {
-                    if chunk.first() == Some(&b']') && nrange > 0 {
-                        chunk = &chunk[1..];
-                        break;
-                    }
-                    let (lo, rest) = match get_esc(chunk) {
-                        Ok(v) => v,
-                        Err(e) => return (&[], false, Some(e)),
-                    };
-                    chunk = rest;
-                    let mut hi = lo;
-                    if chunk.first() == Some(&b'-') {
-                        match get_esc(&chunk[1..]) {
-                            Ok((h, rest)) => {
-                                hi = h;
-                                chunk = rest;
-                            }
-                            Err(e) => return (&[], false, Some(e)),
-                        }
-                    }
-                    if lo <= r && r <= hi {
-                        matched = true;
-                    }
-                    nrange += 1;
-                }
-                if matched == negated {
+                let (accepted, rest) = match class_accepts(&chunk[1..], r) {
+                    Ok(v) => v,
+                    Err(e) => return (&[], false, Some(e)),
+                };
+                chunk = rest;
+                if !accepted {
                     failed = true;
                 }
             }
@@ -208,6 +180,37 @@ fn match_chunk<'a>(
     } else {
         (s, true, None)
     }
+}
+
+/// A `[...]` class, `chunk` starting after its `[`: whether it accepts rune `r` (its `^`
+/// negation applied), and the chunk after its `]`.
+fn class_accepts(mut chunk: &[u8], r: u32) -> Result<(bool, &[u8]), BadPattern> {
+    let mut negated = false;
+    if chunk.first() == Some(&b'^') {
+        negated = true;
+        chunk = &chunk[1..];
+    }
+    let mut matched = false;
+    let mut nrange = 0;
+    loop {
+        if chunk.first() == Some(&b']') && nrange > 0 {
+            chunk = &chunk[1..];
+            break;
+        }
+        let (lo, rest) = get_esc(chunk)?;
+        chunk = rest;
+        let mut hi = lo;
+        if chunk.first() == Some(&b'-') {
+            let (h, rest) = get_esc(&chunk[1..])?;
+            hi = h;
+            chunk = rest;
+        }
+        if lo <= r && r <= hi {
+            matched = true;
+        }
+        nrange += 1;
+    }
+    Ok((matched != negated, chunk))
 }
 
 fn get_esc(chunk: &[u8]) -> Result<(u32, &[u8]), BadPattern> {
