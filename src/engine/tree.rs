@@ -337,90 +337,9 @@ impl ChangeSet {
 
     /// Derive the change set from two complete listings.
     pub fn between(base: &Listing, head: &Listing) -> ChangeSet {
-        let mut out = Vec::new();
-        let mut b = base.entries.iter().peekable();
-        let mut h = head.entries.iter().peekable();
-        loop {
-            match (b.peek(), h.peek()) {
-                (None, None) => break,
-                (Some((bp, _)), None) => {
-                    out.push(Change {
-                        path: (*bp).clone(),
-                        kind: ChangeKind::Deleted,
-                    });
-                    b.next();
-                }
-                (None, Some((hp, _))) => {
-                    out.push(Change {
-                        path: (*hp).clone(),
-                        kind: ChangeKind::Added,
-                    });
-                    h.next();
-                }
-                (Some((bp, be)), Some((hp, he))) => match bp.cmp(hp) {
-                    std::cmp::Ordering::Less => {
-                        out.push(Change {
-                            path: (*bp).clone(),
-                            kind: ChangeKind::Deleted,
-                        });
-                        b.next();
-                    }
-                    std::cmp::Ordering::Greater => {
-                        out.push(Change {
-                            path: (*hp).clone(),
-                            kind: ChangeKind::Added,
-                        });
-                        h.next();
-                    }
-                    std::cmp::Ordering::Equal => {
-                        if be.kind != he.kind || be.mode != he.mode {
-                            out.push(Change {
-                                path: (*bp).clone(),
-                                kind: ChangeKind::ModeChanged,
-                            });
-                        } else if be.id != he.id {
-                            out.push(Change {
-                                path: (*bp).clone(),
-                                kind: if be.kind == EntryKind::Submodule {
-                                    ChangeKind::SubmoduleMoved
-                                } else {
-                                    ChangeKind::Modified
-                                },
-                            });
-                        }
-                        b.next();
-                        h.next();
-                    }
-                },
-            }
-        }
-        // Directory entries only matter when empty directories appear or vanish; a directory
-        // that gained or lost files is already represented by those files.
-        let out = out
+        let out = changed_entries(base, head)
             .into_iter()
-            .filter(|c| {
-                let e = base
-                    .entries
-                    .get(&c.path)
-                    .or_else(|| head.entries.get(&c.path));
-                !matches!(
-                    e,
-                    Some(Entry {
-                        kind: EntryKind::Dir,
-                        ..
-                    })
-                ) || c.kind == ChangeKind::ModeChanged
-                    || {
-                        let prefix = format!("{}/", c.path);
-                        let has_children = |l: &Listing| {
-                            l.entries
-                                .range(prefix.clone()..)
-                                .next()
-                                .is_some_and(|(k, _)| k.starts_with(&prefix))
-                        };
-                        !(has_children(base) || has_children(head))
-                    }
-            })
+            .filter(|c| shows_in_change_set(base, head, c))
             .collect();
         ChangeSet::new(out)
     }
@@ -469,6 +388,101 @@ impl ChangeSet {
         }
         self.get(path).into_iter().chain(self.below(path)).collect()
     }
+}
+
+/// The paths whose entry differs between two listings (walked together in path order).
+fn changed_entries(base: &Listing, head: &Listing) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut b = base.entries.iter().peekable();
+    let mut h = head.entries.iter().peekable();
+    loop {
+        match (b.peek(), h.peek()) {
+            (None, None) => break,
+            (Some((bp, _)), None) => {
+                out.push(Change {
+                    path: (*bp).clone(),
+                    kind: ChangeKind::Deleted,
+                });
+                b.next();
+            }
+            (None, Some((hp, _))) => {
+                out.push(Change {
+                    path: (*hp).clone(),
+                    kind: ChangeKind::Added,
+                });
+                h.next();
+            }
+            (Some((bp, be)), Some((hp, he))) => match bp.cmp(hp) {
+                std::cmp::Ordering::Less => {
+                    out.push(Change {
+                        path: (*bp).clone(),
+                        kind: ChangeKind::Deleted,
+                    });
+                    b.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(Change {
+                        path: (*hp).clone(),
+                        kind: ChangeKind::Added,
+                    });
+                    h.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    out.extend(entry_change(bp, be, he));
+                    b.next();
+                    h.next();
+                }
+            },
+        }
+    }
+    out
+}
+
+/// The change of a path present in both listings: its kind or mode changed, else its content
+/// (a submodule's commit); `None` when the entries are the same.
+fn entry_change(path: &str, be: &Entry, he: &Entry) -> Option<Change> {
+    let kind = if be.kind != he.kind || be.mode != he.mode {
+        ChangeKind::ModeChanged
+    } else if be.id != he.id {
+        if be.kind == EntryKind::Submodule {
+            ChangeKind::SubmoduleMoved
+        } else {
+            ChangeKind::Modified
+        }
+    } else {
+        return None;
+    };
+    Some(Change {
+        path: path.to_string(),
+        kind,
+    })
+}
+
+/// Whether a change belongs in the change set. Directory entries only matter when empty
+/// directories appear or vanish (or change mode); a directory that gained or lost files is
+/// already represented by those files.
+fn shows_in_change_set(base: &Listing, head: &Listing, c: &Change) -> bool {
+    let e = base
+        .entries
+        .get(&c.path)
+        .or_else(|| head.entries.get(&c.path));
+    !matches!(
+        e,
+        Some(Entry {
+            kind: EntryKind::Dir,
+            ..
+        })
+    ) || c.kind == ChangeKind::ModeChanged
+        || {
+            let prefix = format!("{}/", c.path);
+            let has_children = |l: &Listing| {
+                l.entries
+                    .range(prefix.clone()..)
+                    .next()
+                    .is_some_and(|(k, _)| k.starts_with(&prefix))
+            };
+            !(has_children(base) || has_children(head))
+        }
 }
 
 /// Collects listing requests the engine could not answer.
