@@ -591,18 +591,9 @@ impl ReviewSteps for ActionSteps<'_> {
         source: S,
         opts: AnalyzeOptions,
     ) -> Result<Report> {
-        let mut r = analyze_here(&source, &opts)
+        analyze_here(&source, &opts)
             .await
-            .map_err(|e| anyhow!("{e}"))?;
-        for n in &self.source_notes {
-            r.diagnostics.push(crate::engine::report::FileDiagnostic {
-                file: String::new(),
-                line: None,
-                severity: crate::engine::dockerfile::Severity::Warning,
-                message: n.clone(),
-            });
-        }
-        Ok(r)
+            .map_err(|e| anyhow!("{e}"))
     }
 
     fn refusal(&mut self, error: &anyhow::Error) -> Option<String> {
@@ -623,9 +614,11 @@ impl ReviewSteps for ActionSteps<'_> {
             .clone()
             .unwrap_or_else(|| env.workspace.clone())
             .join("cachebust-report.json");
+        // the JSON report: the trees' notes, then the summary's
         let meta = crate::render::RunMeta {
             base: self.base.clone(),
             head: self.head.clone(),
+            notes: self.source_notes.iter().chain(&a.notes).cloned().collect(),
             ..Default::default()
         };
         std::fs::write(&report_path, crate::render::json::render(&a.report, &meta))

@@ -1,6 +1,6 @@
 //! Reviewing a change, the one use-case the Action and the server's worker share: the base
-//! revision's configuration (`app::config`), the analysis, the notes the summary carries (also
-//! diagnostics of the report), the Dockerfiles in path order, then — unless the caller stops
+//! revision's configuration (`app::config`), the analysis, the notes the summary carries (the
+//! JSON report lists them as diagnostics), the Dockerfiles in path order, then — unless the caller stops
 //! there — the review, the sticky summary and, for the server, the check run (`app::publish`).
 //! The two shells differ only in the steps around it (`ReviewSteps`): where the analysis runs
 //! (the worker: off the async runtime within a budget) and what happens between the analysis and
@@ -14,7 +14,7 @@ use super::analyze::{AnalyzeError, AnalyzeOptions, analyze};
 use super::publish::{
     Guard, PublishOptions, Published, RefusalPosted, publish, publish_check_run, publish_refusal,
 };
-use crate::engine::report::{FileDiagnostic, Report};
+use crate::engine::report::Report;
 use crate::ports::{CodeHost, HostError, PullFile, PullRef, RepoSource};
 use crate::render::review::ReviewPlan;
 
@@ -54,7 +54,7 @@ pub struct ReviewOptions {
 pub struct Analysed {
     pub report: Report,
     /// What the summary must say (merge base, trees, the configuration edited by the change);
-    /// each is also a warning diagnostic of the report.
+    /// the JSON report lists each as a warning diagnostic (`render::RunMeta::notes`).
     pub notes: Vec<String>,
     /// The pull request's files (their patches anchor the inline comments).
     pub files: Vec<PullFile>,
@@ -223,14 +223,6 @@ where
         }
         (Err(error), None) => return Err(error),
     };
-    for n in &notes {
-        report.diagnostics.push(FileDiagnostic {
-            file: String::new(),
-            line: None,
-            severity: crate::engine::dockerfile::Severity::Warning,
-            message: n.clone(),
-        });
-    }
     report.dockerfiles.sort_by(|a, b| a.path.cmp(&b.path));
     let mut analysed = Analysed {
         report,

@@ -28,7 +28,7 @@ struct Out<'a> {
     /// The guessed builds left out of `rebuilt_steps` and `estimated_rebuild_seconds`.
     not_counted: NotCounted,
     dockerfiles: Vec<DfOut<'a>>,
-    diagnostics: &'a [FileDiagnostic],
+    diagnostics: Vec<&'a FileDiagnostic>,
 }
 
 #[derive(Serialize)]
@@ -527,6 +527,17 @@ impl<'a> VerificationOut<'a> {
 
 /// The report as JSON version 1, printed as a terminal or a CI runner reads it.
 pub fn render(report: &Report, meta: &RunMeta) -> String {
+    // what the run says beside the report: warnings without a file, after the report's own
+    let notes: Vec<FileDiagnostic> = meta
+        .notes
+        .iter()
+        .map(|n| FileDiagnostic {
+            file: String::new(),
+            line: None,
+            severity: crate::engine::dockerfile::Severity::Warning,
+            message: n.clone(),
+        })
+        .collect();
     let out = Out {
         version: VERSION,
         engine: &report.engine,
@@ -546,7 +557,7 @@ pub fn render(report: &Report, meta: &RunMeta) -> String {
             }
         },
         dockerfiles: report.dockerfiles.iter().map(DfOut::of).collect(),
-        diagnostics: &report.diagnostics,
+        diagnostics: report.diagnostics.iter().chain(&notes).collect(),
     };
     let mut s = serde_json::to_string_pretty(&out)
         .unwrap_or_else(|e| format!("{{\"version\":1,\"error\":\"{e}\"}}"));

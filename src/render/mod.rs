@@ -43,6 +43,11 @@ pub struct RunMeta {
     /// Text only: colour for a terminal.
     #[serde(skip)]
     pub color: bool,
+    /// What the run says beside the report (the merge base, the trees read, an edited
+    /// configuration, CI's records): JSON lists each as a warning diagnostic without a file,
+    /// after the report's own.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 /// A report's output formats.
