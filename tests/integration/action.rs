@@ -987,7 +987,14 @@ fn the_base_configuration_applies_and_pull_request_files_are_not_followed_out() 
         s.files = pull_files(&r.dir, &base, &head);
     }
     let ev = event_file(&r.dir, 7, &base, &head);
-    let run = run_action(&f.url, &r.dir, &ev, &[("--dry-run", "")]);
+    let temp = r.dir.parent().unwrap().join("runner-temp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let run = run_action(
+        &f.url,
+        &r.dir,
+        &ev,
+        &[("--dry-run", ""), ("RUNNER_TEMP", temp.to_str().unwrap())],
+    );
     let all = format!("{}{}", text(&run.out), run.summary);
     assert_eq!(run.out.status.code(), Some(0), "{all}");
     assert!(!all.contains("SECRET"), "{all}");
@@ -1002,6 +1009,28 @@ fn the_base_configuration_applies_and_pull_request_files_are_not_followed_out() 
         "{all}"
     );
     assert!(f.state().mutations().is_empty());
+    // the JSON report lists the summary's note as a warning without a file, after the
+    // report's own diagnostics
+    let report_path = run
+        .outputs
+        .lines()
+        .skip_while(|l| !l.starts_with("report<<"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", run.outputs))
+        .to_string();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let diags = report["diagnostics"].as_array().unwrap();
+    let last = diags.last().unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(last["file"], "", "{report}");
+    assert_eq!(last["severity"], "warning", "{report}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("this change edits .github/cachebust.yml"),
+        "{report}"
+    );
     // without the base's file the same pull request is flagged
     let plain = pr_repo();
     setup(&f, &plain, &plain.head);
