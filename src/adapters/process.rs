@@ -125,24 +125,37 @@ fn describe(s: &std::process::ExitStatus) -> String {
 /// since Linux 4.7, and `PR_SET_PDEATHSIG`).
 pub const CAN_CONFINE: bool = cfg!(target_os = "linux");
 
+/// Why an analysis process could not be confined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfineError {
+    #[error("setting the memory limit: {0}")]
+    MemoryLimit(String),
+    #[error("turning core dumps off: {0}")]
+    CoreDumps(String),
+    #[error("asking to die with the server: {0}")]
+    ParentDeath(String),
+    #[error("analysis processes are confined on Linux only")]
+    Unsupported,
+}
+
 /// In the analysis process, before anything else: at most `memory_bytes` of heap, no core
 /// dump (an analysis that runs out aborts), and killed if the server that started it dies.
 #[cfg(target_os = "linux")]
-pub fn confine(memory_bytes: u64) -> Result<(), String> {
+pub fn confine(memory_bytes: u64) -> Result<(), ConfineError> {
     use rustix::process::{Resource, Rlimit, Signal, set_parent_process_death_signal, setrlimit};
     let limit = |n: u64| Rlimit {
         current: Some(n),
         maximum: Some(n),
     };
     setrlimit(Resource::Data, limit(memory_bytes))
-        .map_err(|e| format!("setting the memory limit: {e}"))?;
-    setrlimit(Resource::Core, limit(0)).map_err(|e| format!("turning core dumps off: {e}"))?;
+        .map_err(|e| ConfineError::MemoryLimit(e.to_string()))?;
+    setrlimit(Resource::Core, limit(0)).map_err(|e| ConfineError::CoreDumps(e.to_string()))?;
     set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(|e| format!("asking to die with the server: {e}"))?;
+        .map_err(|e| ConfineError::ParentDeath(e.to_string()))?;
     Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn confine(_: u64) -> Result<(), String> {
-    Err("analysis processes are confined on Linux only".into())
+pub fn confine(_: u64) -> Result<(), ConfineError> {
+    Err(ConfineError::Unsupported)
 }

@@ -252,9 +252,26 @@ pub async fn analyze_isolated<S: RepoSource>(
     )))
 }
 
+/// Why the analysis process stopped talking to the server (the server went away, or spoke out
+/// of protocol).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipeError {
+    #[error("the server closed the pipe")]
+    Closed,
+    #[error("reading the server: {0}")]
+    Read(String),
+    #[error("the first message is not the start")]
+    NotStart,
+    #[error("writing the report: {0}")]
+    Write(String),
+}
+
 /// The process's side: read the start message from `input`, analyse over the server's trees,
 /// write the report to `output`. Errors are those of the pipe (the server went away).
-pub async fn serve_analysis<R: BufRead, W: Write>(mut input: R, output: W) -> Result<(), String> {
+pub async fn serve_analysis<R: BufRead, W: Write>(
+    mut input: R,
+    output: W,
+) -> Result<(), PipeError> {
     let ToProcess::Start {
         opts,
         base_label,
@@ -262,7 +279,7 @@ pub async fn serve_analysis<R: BufRead, W: Write>(mut input: R, output: W) -> Re
         listings,
     } = read_message(&mut input)?
     else {
-        return Err("the first message is not the start".into());
+        return Err(PipeError::NotStart);
     };
     let pipe = Pipe {
         io: RefCell::new((input, output)),
@@ -280,7 +297,7 @@ pub async fn serve_analysis<R: BufRead, W: Write>(mut input: R, output: W) -> Re
     let mut io = pipe.io.borrow_mut();
     io.1.write_all(&encode(&done))
         .and_then(|_| io.1.flush())
-        .map_err(|e| format!("writing the report: {e}"))
+        .map_err(|e| PipeError::Write(e.to_string()))
 }
 
 /// A `RepoSource` whose calls are questions to the server.
@@ -291,12 +308,12 @@ struct Pipe<R, W> {
 }
 
 /// The server's next message.
-fn read_message<R: BufRead>(input: &mut R) -> Result<ToProcess, String> {
+fn read_message<R: BufRead>(input: &mut R) -> Result<ToProcess, PipeError> {
     let mut line = Vec::new();
     match input.read_until(b'\n', &mut line) {
-        Ok(0) => Err("the server closed the pipe".into()),
-        Ok(_) => serde_json::from_slice(&line).map_err(|e| format!("reading the server: {e}")),
-        Err(e) => Err(format!("reading the server: {e}")),
+        Ok(0) => Err(PipeError::Closed),
+        Ok(_) => serde_json::from_slice(&line).map_err(|e| PipeError::Read(e.to_string())),
+        Err(e) => Err(PipeError::Read(e.to_string())),
     }
 }
 
@@ -306,7 +323,7 @@ impl<R: BufRead, W: Write> Pipe<R, W> {
         io.1.write_all(&encode(&q))
             .and_then(|_| io.1.flush())
             .map_err(|e| SourceError::Io(format!("asking the server: {e}")))?;
-        read_message(&mut io.0).map_err(SourceError::Io)
+        read_message(&mut io.0).map_err(|e| SourceError::Io(e.to_string()))
     }
 }
 

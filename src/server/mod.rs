@@ -123,7 +123,7 @@ pub struct AnalysisProcessArgs {
 /// One analysis for the server that started this process: confined, then the protocol of
 /// `app::isolate` over standard input and output.
 pub fn run_analysis_process(a: AnalysisProcessArgs) -> Result<crate::shell::Exit> {
-    crate::adapters::process::confine(a.memory_bytes).map_err(|e| anyhow!(e))?;
+    crate::adapters::process::confine(a.memory_bytes)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -141,9 +141,7 @@ pub fn run_analysis_process(a: AnalysisProcessArgs) -> Result<crate::shell::Exit
                 signal(SignalKind::interrupt()).context("holding SIGINT")?,
             )
         };
-        crate::app::isolate::serve_analysis(input, output)
-            .await
-            .map_err(|e| anyhow!(e))
+        Ok::<_, anyhow::Error>(crate::app::isolate::serve_analysis(input, output).await?)
     })?;
     Ok(crate::shell::Exit::Ok)
 }
