@@ -143,8 +143,13 @@ pub enum Body {
     Onbuild(Box<Instruction>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One instruction. Equality is of what it says and where (its `index` is left out: the same
+/// instruction at another place in another Dockerfile is the same instruction).
+#[derive(Debug, Clone)]
 pub struct Instruction {
+    /// Its place in `Dockerfile::instructions` (`usize::MAX` for the instruction an ONBUILD
+    /// holds).
+    pub index: usize,
     pub kind: Kind,
     pub line: u32,
     pub end_line: u32,
@@ -160,6 +165,22 @@ pub struct Instruction {
     /// every prediction, fix measurement and message shows it again.
     pub shown: String,
 }
+
+impl PartialEq for Instruction {
+    fn eq(&self, o: &Instruction) -> bool {
+        self.kind == o.kind
+            && self.line == o.line
+            && self.end_line == o.end_line
+            && self.span == o.span
+            && self.flags == o.flags
+            && self.body == o.body
+            && self.args_text == o.args_text
+            && self.physical_lines == o.physical_lines
+            && self.shown == o.shown
+    }
+}
+
+impl Eq for Instruction {}
 
 /// `Instruction::shown`: the keyword and `args_text` with whitespace runs collapsed and
 /// backticks made `'`.

@@ -190,7 +190,10 @@ fn convert_all(
         };
         seen += 1;
         match convert(inst, raw, &raw.logical, scanned.escape) {
-            Ok(i) => out.instructions.push(i),
+            Ok(mut i) => {
+                i.index = out.instructions.len();
+                out.instructions.push(i);
+            }
             Err(msg) => fail(out, raw.line, msg),
         }
     }
@@ -377,6 +380,8 @@ fn convert(
     let rest = rest.trim().to_string();
     let (kind, flags, body) = parts_of(inst, raw, logical, &rest, escape)?;
     Ok(Instruction {
+        // `convert_all` places it; an ONBUILD's instruction has no place
+        index: usize::MAX,
         shown: ast::one_line(kind, &args_text),
         kind,
         line: raw.line,

@@ -195,20 +195,11 @@ pub fn finding(
     }
 }
 
-/// The index of `inst` in `df.instructions` (`usize::MAX` when it is not one of them), from its
-/// address: constant time, where a search made every finding cost the file's length.
+/// The index of `inst` in `df.instructions` (`usize::MAX` when it is not one of them: an
+/// ONBUILD's instruction, an instruction of another Dockerfile): the place it carries, checked.
 pub fn index_of(df: &Dockerfile, inst: &Instruction) -> usize {
-    let size = std::mem::size_of::<Instruction>().max(1);
-    let start = df.instructions.as_ptr() as usize;
-    let at = inst as *const Instruction as usize;
-    match at.checked_sub(start) {
-        Some(d) if d % size == 0 => {
-            let i = d / size;
-            match df.instructions.get(i) {
-                Some(x) if std::ptr::eq(x, inst) => i,
-                _ => usize::MAX,
-            }
-        }
+    match df.instructions.get(inst.index) {
+        Some(x) if std::ptr::eq(x, inst) => inst.index,
         _ => usize::MAX,
     }
 }
