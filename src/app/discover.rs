@@ -37,9 +37,11 @@ async fn read_map<R: RepoSource>(
     if want.is_empty() {
         return Ok(());
     }
-    let got = repo.read_files(side, &want).await?;
-    for (p, t) in want.into_iter().zip(got) {
-        into.insert(p, text_of(t));
+    // every path asked is recorded: one the reader gave no answer for is absent (so a source
+    // that asked for it moves on)
+    let mut got = repo.read_files(side, &want).await?.into_iter();
+    for p in want {
+        into.insert(p, text_of(got.next().flatten()));
     }
     Ok(())
 }
@@ -145,7 +147,9 @@ async fn declared<R: RepoSource>(
             let before = files.len();
             read_map(repo, side, &paths, &mut files).await?;
             if files.len() == before {
-                // a source must name a path not read yet: asking again would loop
+                // a source must name a path not read yet (every path asked is recorded, read or
+                // absent): asking again would loop
+                debug_assert!(false, "a discovery source asked again for {paths:?}");
                 break;
             }
         }
