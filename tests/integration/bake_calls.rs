@@ -62,7 +62,7 @@ fn tree(shared: &str, two: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn predict(base: &Path, head: &Path, engine: EngineKind, all: bool) -> Report {
+pub(crate) async fn predict(base: &Path, head: &Path, engine: EngineKind, all: bool) -> Report {
     let repo = LocalRepo::new(
         Tree::Dir(DirTree::open(base).unwrap()),
         Tree::Dir(DirTree::open(head).unwrap()),
@@ -92,7 +92,7 @@ fn of_step<'r>(r: &'r Report, step: &str, target: &str) -> Option<&'r Dockerfile
 
 /// The instructions (RUN/COPY/ADD/WORKDIR) a call of builds runs, as cachebust counts them:
 /// every rebuilt step of its builds but those an earlier build of the call runs already.
-fn predicted_runs(builds: &[&DockerfileReport]) -> Vec<String> {
+pub(crate) fn predicted_runs(builds: &[&DockerfileReport]) -> Vec<String> {
     let mut out: Vec<String> = builds
         .iter()
         .flat_map(|d| {
@@ -114,7 +114,7 @@ fn predicted_runs(builds: &[&DockerfileReport]) -> Vec<String> {
 }
 
 /// The instructions a real bake log ran (not CACHED), FROM and internal vertices left out.
-fn real_runs(log: &str) -> Vec<String> {
+pub(crate) fn real_runs(log: &str) -> Vec<String> {
     let mut out = Vec::new();
     for b in buildlog::parse_any(log) {
         for v in b.vertices {

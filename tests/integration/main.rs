@@ -29,6 +29,7 @@ mod monorepo;
 mod parser_corpus;
 mod review;
 mod rules;
+mod script_builds;
 mod server;
 mod server_races;
 mod support;
