@@ -3,7 +3,7 @@
 //! files it would read).
 
 use super::explain::referenced_vars;
-use super::model::{Ctx, SideSim};
+use super::model::{Ctx, SideSim, Skeleton};
 use super::sim::{self, EnvVar, Op, StepVertex, VId, Vertex};
 use super::{content, writes};
 use crate::engine::cost::StepFact;
@@ -47,25 +47,6 @@ pub(super) fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> V
             }
         })
         .collect()
-}
-
-/// A step's cost facts that come from the side's texts alone (no listing, no context): what
-/// `step_facts` completes with the bytes a COPY copies and the tested files that are absent.
-pub struct Skeleton {
-    line: u32,
-    kind: Kind,
-    stage: String,
-    position: Option<u32>,
-    pattern: Option<String>,
-    texts: Vec<String>,
-    command: String,
-    /// Targets of its cache mounts.
-    cache_mounts: Vec<String>,
-    refetch: Vec<&'static str>,
-    /// The COPY/ADD vertex whose sources' bytes are counted.
-    copy: Option<VId>,
-    /// The RUN vertex whose tested files are looked up.
-    exec: Option<VId>,
 }
 
 fn skeleton(ctx: &Ctx<'_>, head: &SideSim) -> Vec<Skeleton> {

@@ -8,7 +8,7 @@ use crate::engine::hash::HashMap;
 use super::rule_input;
 use super::sim::{Sim, VId};
 use crate::engine::cost::StepFact;
-use crate::engine::dockerfile::Dockerfile;
+use crate::engine::dockerfile::{Dockerfile, Kind};
 use crate::engine::ignore::Matcher;
 use crate::engine::input::EngineKind;
 use crate::engine::report::{Cause, Confidence, DockerfileReport, Note};
@@ -68,10 +68,10 @@ pub struct SideSim {
     /// The canonical record id of every vertex (`canonical_ids`), kept with the simulation.
     pub canon: Vec<VId>,
     pub ignore: IgnoreInfo,
-    /// What the cost facts read of the side's own texts (`facts::Skeleton`), made the first
+    /// What the cost facts read of the side's own texts (`Skeleton`), made the first
     /// time a prediction asks: the simulation is remembered by its texts (`Kind::Side`), so the
     /// commits and fix measurements that share it share this too.
-    pub skeleton: std::sync::OnceLock<Vec<super::facts::Skeleton>>,
+    pub skeleton: std::sync::OnceLock<Vec<Skeleton>>,
     /// The RUN scripts the rules lex, kept for the same reason.
     pub scripts: crate::engine::shell::Scripts,
     /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them).
@@ -109,4 +109,23 @@ pub enum Res {
     /// Its key hits, but the cache holds no result for it and a step that runs needs one: it
     /// runs again with the same key (what follows is not a miss because of it).
     Rerun { cause: Cause, notes: Vec<Note> },
+}
+
+/// A step's cost facts that come from the side's texts alone (no listing, no context): what
+/// `facts::step_facts` completes with the bytes a COPY copies and the tested files that are absent.
+pub struct Skeleton {
+    pub(super) line: u32,
+    pub(super) kind: Kind,
+    pub(super) stage: String,
+    pub(super) position: Option<u32>,
+    pub(super) pattern: Option<String>,
+    pub(super) texts: Vec<String>,
+    pub(super) command: String,
+    /// Targets of its cache mounts.
+    pub(super) cache_mounts: Vec<String>,
+    pub(super) refetch: Vec<&'static str>,
+    /// The COPY/ADD vertex whose sources' bytes are counted.
+    pub(super) copy: Option<VId>,
+    /// The RUN vertex whose tested files are looked up.
+    pub(super) exec: Option<VId>,
 }
