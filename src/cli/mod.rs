@@ -136,7 +136,8 @@ pub fn check_about() -> String {
     // the rules over a change's prediction (CB011) are `analyze`'s only
     let rules: Vec<String> = crate::engine::rules::RULES
         .iter()
-        .filter(|r| matches!(r.check, crate::engine::rules::Check::Dockerfile(_)))
+        .map(|r| r.meta())
+        .filter(|r| r.reads == crate::engine::rules::Reads::Dockerfile)
         .map(|r| format!("{} {}", r.code, r.name))
         .collect();
     let first = format!(

@@ -84,6 +84,7 @@ fn guessed_properties(r: &mut Value, df: &crate::engine::report::DockerfileRepor
 fn rule_descriptors() -> Vec<Value> {
     let mut rules: Vec<Value> = RULES
         .iter()
+        .map(|r| r.meta())
         .map(|r| {
             json!({
                 "id": r.code,

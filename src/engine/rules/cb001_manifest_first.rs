@@ -28,104 +28,113 @@
 //! that exist in the context are copied.
 
 use super::{
-    Check, Finding, Rule, RuleContext, context_copy, finding, installs_in_script, is_broad_source,
-    run_command,
+    At, Findings, Meta, Reads, Rule, RuleContext, Stages, context_copy, installs_in_script,
+    is_broad_source, run_command,
 };
 use crate::engine::dockerfile::{Instruction, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &ManifestFirst;
+
+const META: Meta = Meta {
     code: "CB001",
     name: "manifest-first",
     summary: "a broad COPY above a dependency install re-runs the install on every source edit",
     severity: Severity::Warning,
     fix: Some(Applicability::Unsafe),
-    check: Check::Dockerfile(check),
+    reads: Reads::Dockerfile,
 };
 
-fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for st in &ctx.sim.stages {
-        let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
-        for (i, inst) in insts.iter().enumerate() {
-            let Some((srcs, dest)) = context_copy(inst) else {
-                continue;
-            };
-            let Some(broad) = srcs.iter().find(|s| is_broad_source(ctx, s)) else {
-                continue;
-            };
-            // the first dependency install below it in the stage
-            let Some((j, run, eco)) = insts[i + 1..].iter().enumerate().find_map(|(k, x)| {
-                let cmd = run_command(x)?;
-                installs_in_script(&*ctx.script_of(x)?, &cmd)
-                    .into_iter()
-                    .next()
-                    .map(|e| (i + 1 + k, x, e))
-            }) else {
-                continue;
-            };
-            if installed_apart(ctx, &insts[..i], eco) {
-                continue;
-            }
-            let base = broad.trim_end_matches('/').trim_start_matches("./");
-            let base = if base == "." { "" } else { base };
-            let dest_abs = copy_dest(ctx, st.info.from + 1 + i);
-            let present = manifests_present(
-                ctx,
-                base,
-                eco,
-                run_command(run).as_deref().unwrap_or(""),
-                dest_abs.as_deref(),
-            );
-            if present.is_empty() {
-                continue;
-            }
-            let lines_between: Vec<&Instruction> = insts[i + 1..j].iter().collect();
-            let movable = lines_between.iter().all(|x| {
-                matches!(
-                    x.kind,
-                    Kind::Label
-                        | Kind::Expose
-                        | Kind::Maintainer
-                        | Kind::Healthcheck
-                        | Kind::Stopsignal
-                )
-            });
-            let pure = run_command(run).is_some_and(|c| {
-                ctx.script_of(run).is_some_and(|s| s.top_level_len() == 1)
-                    && !c.contains("&&")
-                    && !c.contains(';')
-            });
-            let copy_line = manifest_copies(inst, &present, base, dest);
-            let (region, new) = reordered(ctx, inst, run, copy_line);
-            // the project's own lifecycle scripts run in the install: with only the manifests
-            // copied, a `prepare` that builds the sources finds none
-            let scripts = if matches!(eco.name, "npm" | "yarn" | "pnpm")
-                && present.iter().any(|m| m == "package.json")
-                && !run_command(run).is_some_and(|c| c.contains("--ignore-scripts"))
-            {
-                lifecycle_scripts(ctx, &ctx.in_context(&format!("{base}/package.json")))
-            } else {
-                Vec::new()
-            };
-            let applicability = if movable && pure && scripts.is_empty() {
-                Applicability::Unsafe
-            } else {
-                Applicability::DisplayOnly
-            };
-            let fix = Fix {
-                applicability,
-                description: format!(
-                    "copy {} first, install, then copy the rest",
-                    present.join(" and ")
-                ),
-                edits: vec![Edit::replace(ctx.path, region, new)],
-            };
-            let msg = manifest_message(inst, run, base, eco.name, &present, &scripts);
-            out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
-        }
+struct ManifestFirst;
+
+impl Rule for ManifestFirst {
+    fn meta(&self) -> &'static Meta {
+        &META
     }
-    out
+    fn stages(&self) -> Stages {
+        Stages::All
+    }
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Copy, Kind::Add]
+    }
+    fn instruction(&self, ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+        check(ctx, at, out);
+    }
+}
+
+fn check(ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+    let inst = at.inst;
+    let Some((srcs, dest)) = context_copy(inst) else {
+        return;
+    };
+    let Some(broad) = srcs.iter().find(|s| is_broad_source(ctx, s)) else {
+        return;
+    };
+    // the first dependency install below it in the stage
+    let Some((j, run, eco)) = at.after().iter().enumerate().find_map(|(k, x)| {
+        let cmd = run_command(x)?;
+        installs_in_script(&*ctx.script_of(x)?, &cmd)
+            .into_iter()
+            .next()
+            .map(|e| (k, x, e))
+    }) else {
+        return;
+    };
+    if installed_apart(ctx, at.before(), eco) {
+        return;
+    }
+    let base = broad.trim_end_matches('/').trim_start_matches("./");
+    let base = if base == "." { "" } else { base };
+    let dest_abs = copy_dest(ctx, at.index);
+    let present = manifests_present(
+        ctx,
+        base,
+        eco,
+        run_command(run).as_deref().unwrap_or(""),
+        dest_abs.as_deref(),
+    );
+    if present.is_empty() {
+        return;
+    }
+    let lines_between: Vec<&Instruction> = at.after()[..j].iter().collect();
+    let movable = lines_between.iter().all(|x| {
+        matches!(
+            x.kind,
+            Kind::Label | Kind::Expose | Kind::Maintainer | Kind::Healthcheck | Kind::Stopsignal
+        )
+    });
+    let pure = run_command(run).is_some_and(|c| {
+        ctx.script_of(run).is_some_and(|s| s.top_level_len() == 1)
+            && !c.contains("&&")
+            && !c.contains(';')
+    });
+    let copy_line = manifest_copies(inst, &present, base, dest);
+    let (region, new) = reordered(ctx, inst, run, copy_line);
+    // the project's own lifecycle scripts run in the install: with only the manifests
+    // copied, a `prepare` that builds the sources finds none
+    let scripts = if matches!(eco.name, "npm" | "yarn" | "pnpm")
+        && present.iter().any(|m| m == "package.json")
+        && !run_command(run).is_some_and(|c| c.contains("--ignore-scripts"))
+    {
+        lifecycle_scripts(ctx, &ctx.in_context(&format!("{base}/package.json")))
+    } else {
+        Vec::new()
+    };
+    let applicability = if movable && pure && scripts.is_empty() {
+        Applicability::Unsafe
+    } else {
+        Applicability::DisplayOnly
+    };
+    let fix = Fix {
+        applicability,
+        description: format!(
+            "copy {} first, install, then copy the rest",
+            present.join(" and ")
+        ),
+        edits: vec![Edit::replace(ctx.path, region, new)],
+    };
+    let msg = manifest_message(inst, run, base, eco.name, &present, &scripts);
+    out.report(inst, msg, Some(fix));
 }
 
 /// Whether the instructions `above` the broad COPY already keep the install apart from the

@@ -20,21 +20,34 @@
 //! then no longer holds those files.
 
 use super::{
-    Check, Finding, Rule, RuleContext, context_copy, finding, is_broad_source, run_command,
+    Finding, Findings, Meta, Reads, Rule, RuleContext, context_copy, is_broad_source, run_command,
 };
 use crate::engine::dockerfile::stages::Base;
 use crate::engine::dockerfile::{Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::ignore::{Matcher, read_patterns};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &ContextNoise;
+
+const META: Meta = Meta {
     code: "CB002",
     name: "context-noise",
     summary: "a broad COPY takes files that change often and never belong in the image",
     severity: Severity::Warning,
     fix: Some(Applicability::Safe),
-    check: Check::Dockerfile(check),
+    reads: Reads::Dockerfile,
 };
+
+struct ContextNoise;
+
+impl Rule for ContextNoise {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+    fn file(&self, ctx: &RuleContext<'_>, out: &mut Findings<'_, '_>) {
+        check(ctx).into_iter().for_each(|f| out.push(f));
+    }
+}
 
 /// Noise candidates: (name at the top of the copied directory, ignore pattern, what it is).
 const CANDIDATES: &[(&str, &str)] = &[
@@ -134,8 +147,7 @@ fn broad_copy<'a>(
         .iter()
         .enumerate()
         .find_map(|(i, inst)| {
-            let stage = ctx.stage_of(i)?;
-            if !stage.reachable {
+            if !ctx.reachable(i) {
                 return None;
             }
             let (srcs, _) = context_copy(inst)?;
@@ -433,7 +445,7 @@ fn noise_finding(
         shown.join(", "),
         if pats.len() == 1 { "it" } else { "them" }
     );
-    Some(finding(&RULE, ctx, inst, msg, Some(fix)))
+    Some(META.finding(ctx, inst, msg, Some(fix)))
 }
 
 /// The changes under the copied directory `src_root` that never belong in an image and that
@@ -672,7 +684,7 @@ fn reaches_final_image(ctx: &RuleContext<'_>, idx: usize, base: &str, noise: &[S
         let from_here = inst
             .flag_value("from")
             .is_some_and(|f| Some(f.to_ascii_lowercase()) == name || f == stage.to_string());
-        if !from_here || !ctx.stage_of(i).is_some_and(|st| st.reachable) {
+        if !from_here || !ctx.reachable(i) {
             return false;
         }
         match &inst.body {

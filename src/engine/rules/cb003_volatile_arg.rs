@@ -29,19 +29,35 @@
 //! `sh stamp.sh`, `make`) may read the variable without naming it, and would lose it: then the
 //! ARG fix is unsafe and the ENV fix is shown only.
 
-use super::{Check, Finding, Rule, RuleContext, finding, run_command};
+use super::{At, Findings, Meta, Reads, Rule, RuleContext, run_command};
 use crate::engine::dockerfile::{Body, Instruction, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
 use crate::engine::volatility::{Volatility, history_changes, per_commit};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &VolatileArg;
+
+const META: Meta = Meta {
     code: "CB003",
     name: "volatile-arg-early",
     summary: "an ARG/ENV that changes often sits above RUN steps that do not use it",
     severity: Severity::Warning,
     fix: Some(Applicability::Safe),
-    check: Check::Dockerfile(check),
+    reads: Reads::Dockerfile,
 };
+
+struct VolatileArg;
+
+impl Rule for VolatileArg {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Arg, Kind::Env]
+    }
+    fn instruction(&self, ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+        check(ctx, at, out);
+    }
+}
 
 /// Whether a RUN text runs a script or a build tool that reads its environment without naming
 /// variables: a program given by path (`./build.sh`, `/usr/local/bin/stamp`), `sh`/`bash` with
@@ -82,28 +98,18 @@ fn references(text: &str, name: &str) -> bool {
     false
 }
 
-fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for st in &ctx.sim.stages {
-        if !st.reachable {
-            continue;
-        }
-        let range = st.info.from + 1..st.info.end;
-        for i in range.clone() {
-            let inst = &ctx.df.instructions[i];
-            let Some(pairs) = declared(inst) else {
-                continue;
-            };
-            let later = &ctx.df.instructions[i + 1..range.end];
-            let Some(found) = volatile_name(ctx, &pairs, later) else {
-                continue;
-            };
-            let fix = move_fix(ctx, inst, &found, pairs.len(), later);
-            let msg = message(inst, &found, later);
-            out.push(finding(&RULE, ctx, inst, msg, fix));
-        }
-    }
-    out
+fn check(ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+    let inst = at.inst;
+    let Some(pairs) = declared(inst) else {
+        return;
+    };
+    let later = at.after();
+    let Some(found) = volatile_name(ctx, &pairs, later) else {
+        return;
+    };
+    let fix = move_fix(ctx, inst, &found, pairs.len(), later);
+    let msg = message(inst, &found, later);
+    out.report(inst, msg, fix);
 }
 
 /// The names and values an `ARG` (a name without a value: empty) or `ENV` declares.

@@ -34,7 +34,7 @@
 //! installs (apt, apk) are checked only below a COPY from the context: above it they re-run only
 //! when their own line changes.
 
-use super::{Check, Finding, Rule, RuleContext, finding, run_command};
+use super::{At, Finding, Findings, Meta, Reads, Rule, RuleContext, run_command};
 use crate::engine::cleans::{Clean, cleans};
 use crate::engine::cost::{download_use, downloads, mount_covers};
 use crate::engine::dockerfile::{Body, Kind, Severity};
@@ -42,14 +42,30 @@ use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::predict::sim::{Op, StepVertex};
 use crate::engine::tools::{Download, TOOLS, ecosystems};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &CacheMount;
+
+const META: Meta = Meta {
     code: "CB004",
     name: "cache-mount",
     summary: "a package manager runs without a cache mount for its downloads",
     severity: Severity::Info,
     fix: Some(Applicability::Unsafe),
-    check: Check::Dockerfile(check),
+    reads: Reads::Dockerfile,
 };
+
+struct CacheMount;
+
+impl Rule for CacheMount {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Run]
+    }
+    fn instruction(&self, ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+        check(ctx, at, out);
+    }
+}
 
 /// System package managers: checked only below a COPY from the context.
 const OS_MANAGERS: &[&str] = &["apt", "apk"];
@@ -225,118 +241,93 @@ fn line_list(lines: &[u32]) -> String {
         .join(", ")
 }
 
-fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let copied_above = copied_above(ctx);
-    for (i, inst) in ctx.df.instructions.iter().enumerate() {
-        if inst.kind != Kind::Run || !ctx.stage_of(i).is_some_and(|s| s.reachable) {
-            continue;
+fn check(ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+    let (i, inst) = (at.index, at.inst);
+    let Some(cmd) = run_command(inst) else {
+        return;
+    };
+    let Some((mounts, user)) = mounts_of(ctx, i) else {
+        return;
+    };
+    let Some(vid) = exec_vertex(ctx, i) else {
+        return;
+    };
+    let Some(script) = ctx.script(i) else {
+        return;
+    };
+    // a COPY from the context above it in its stage
+    let copied_above = at.before().iter().any(|x| super::context_copy(x).is_some());
+    let tools = cache_users(ctx, vid, &cmd, &script, copied_above);
+    let missing: Vec<&Missing> = tools
+        .iter()
+        .filter(|t| !mounts.cover(t.name, t.dir))
+        .collect();
+    if missing.is_empty() {
+        // a mount the step empties itself (`npm cache clean --force`) keeps nothing
+        let own: Vec<&str> = mounts.list.iter().map(|(t, _)| t.as_str()).collect();
+        if let Some(f) = self_emptied(ctx, inst, &cmd, &own) {
+            out.push(f);
         }
-        let Some(cmd) = run_command(inst) else {
-            continue;
-        };
-        let Some((mounts, user)) = mounts_of(ctx, i) else {
-            continue;
-        };
-        let Some(vid) = exec_vertex(ctx, i) else {
-            continue;
-        };
-        let Some(script) = ctx.script(i) else {
-            continue;
-        };
-        let tools = cache_users(ctx, i, vid, &cmd, &script, &copied_above);
-        let missing: Vec<&Missing> = tools
-            .iter()
-            .filter(|t| !mounts.cover(t.name, t.dir))
-            .collect();
-        if missing.is_empty() {
-            // a mount the step empties itself (`npm cache clean --force`) keeps nothing
-            let own: Vec<&str> = mounts.list.iter().map(|(t, _)| t.as_str()).collect();
-            if let Some(f) = self_emptied(ctx, inst, &cmd, &own) {
-                out.push(f);
-            }
-            continue;
+        return;
+    }
+    let mut display_why: Vec<String> = Vec::new();
+    let mut mount_flags = String::new();
+    for t in &missing {
+        if t.name == "apt" {
+            mount_flags.push_str("--mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt,sharing=locked ");
+        } else {
+            mount_flags.push_str(&format!("--mount=type=cache,target={} ", t.dir));
         }
-        let mut display_why: Vec<String> = Vec::new();
-        let mut mount_flags = String::new();
-        for t in &missing {
+    }
+    let mut edits = vec![Edit::insert(
+        ctx.path,
+        mount_insert_at(ctx, inst),
+        mount_flags.clone(),
+    )];
+    // what the step does to empty the caches it gets mounts for: dropped, or the mount
+    // would be emptied on every run
+    let targets: Vec<&str> = missing
+        .iter()
+        .flat_map(|t| {
             if t.name == "apt" {
-                mount_flags.push_str("--mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt,sharing=locked ");
+                vec!["/var/cache/apt", "/var/lib/apt"]
             } else {
-                mount_flags.push_str(&format!("--mount=type=cache,target={} ", t.dir));
+                vec![t.dir]
             }
-        }
-        let mut edits = vec![Edit::insert(
-            ctx.path,
-            mount_insert_at(ctx, inst),
-            mount_flags.clone(),
-        )];
-        // what the step does to empty the caches it gets mounts for: dropped, or the mount
-        // would be emptied on every run
-        let targets: Vec<&str> = missing
-            .iter()
-            .flat_map(|t| {
-                if t.name == "apt" {
-                    vec!["/var/cache/apt", "/var/lib/apt"]
-                } else {
-                    vec![t.dir]
-                }
-            })
-            .collect();
-        let drops = clean_drops(ctx, inst, &cmd, &targets);
-        edits.extend(drops.edits.iter().cloned());
-        for stuck in &drops.stuck {
-            display_why.push(format!(
-                "`{}` empties the cache on every run and cannot be dropped on its own here: remove it by hand, or the mount saves nothing",
-                stuck.replace('`', "'")
-            ));
-        }
-        edits.extend(flag_edits(ctx, inst, &missing));
-        // a download-only step: every later step reading the downloads gets the mount too
-        let readers = reader_mounts(ctx, i, vid, &cmd, &missing, &mut edits, &mut display_why);
-        let (fix, msg) = Mounting {
-            missing: &missing,
-            mount_flags: &mount_flags,
-            dropped: &drops.dropped,
-            readers: &readers,
-            display_why: &display_why,
-            root: is_root(&user),
-        }
-        .advice(inst, edits);
-        out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
+        })
+        .collect();
+    let drops = clean_drops(ctx, inst, &cmd, &targets);
+    edits.extend(drops.edits.iter().cloned());
+    for stuck in &drops.stuck {
+        display_why.push(format!(
+            "`{}` empties the cache on every run and cannot be dropped on its own here: remove it by hand, or the mount saves nothing",
+            stuck.replace('`', "'")
+        ));
     }
-    out
+    edits.extend(flag_edits(ctx, inst, &missing));
+    // a download-only step: every later step reading the downloads gets the mount too
+    let readers = reader_mounts(ctx, i, vid, &cmd, &missing, &mut edits, &mut display_why);
+    let (fix, msg) = Mounting {
+        missing: &missing,
+        mount_flags: &mount_flags,
+        dropped: &drops.dropped,
+        readers: &readers,
+        display_why: &display_why,
+        root: is_root(&user),
+    }
+    .advice(inst, edits);
+    out.report(inst, msg, Some(fix));
 }
 
-/// For each instruction: whether a COPY/ADD from the context comes before it in its stage (one
-/// pass over the file, not a scan back from every RUN).
-fn copied_above(ctx: &RuleContext<'_>) -> Vec<bool> {
-    let mut copied_above = vec![false; ctx.df.instructions.len()];
-    for st in &ctx.sim.stages {
-        let mut seen = false;
-        let end = st.info.end.min(ctx.df.instructions.len());
-        let range = (st.info.from + 1).min(end)..end;
-        for (above, inst) in copied_above[range.clone()]
-            .iter_mut()
-            .zip(&ctx.df.instructions[range])
-        {
-            *above = seen;
-            seen |= super::context_copy(inst).is_some();
-        }
-    }
-    copied_above
-}
-
-/// The package managers and build tools step `i` runs that keep a cache, and the readers of
-/// what an earlier step downloaded into a cache mount; OS package managers only where context
-/// files above re-run the step.
+/// The package managers and build tools the step (vertex `vid`) runs that keep a cache, and the
+/// readers of what an earlier step downloaded into a cache mount; OS package managers only where
+/// context files above re-run the step (`copied_above`).
 fn cache_users(
     ctx: &RuleContext<'_>,
-    i: usize,
     vid: usize,
     cmd: &str,
     script: &crate::engine::shell::Script,
-    copied_above: &[bool],
+    copied_above: bool,
 ) -> Vec<Missing> {
     let mut tools: Vec<Missing> = ecosystems()
         .filter(|e| script.programs().any(|p| e.installed_by(p)))
@@ -384,10 +375,7 @@ fn cache_users(
     }
     // OS package installs usually sit above every COPY and re-run only when their own line
     // or the base image changes: a cache mount pays only when context files above re-run them
-    let after_context_copy = ctx
-        .stage_of(i)
-        .is_some_and(|st| i > st.info.from && copied_above.get(i).copied().unwrap_or(false));
-    tools.retain(|t| after_context_copy || !OS_MANAGERS.contains(&t.name));
+    tools.retain(|t| copied_above || !OS_MANAGERS.contains(&t.name));
     tools
 }
 
@@ -435,7 +423,7 @@ fn reader_mounts(
             continue;
         };
         for (j, later) in ctx.df.instructions.iter().enumerate().skip(i + 1) {
-            if later.kind != Kind::Run || !ctx.stage_of(j).is_some_and(|s| s.reachable) {
+            if later.kind != Kind::Run || !ctx.reachable(j) {
                 continue;
             }
             let Some(lv) = exec_vertex(ctx, j) else {
@@ -744,7 +732,7 @@ fn self_emptied(
         emptied.join("`, `"),
         quoted_list(&all),
     );
-    Some(finding(&RULE, ctx, inst, msg, fix))
+    Some(META.finding(ctx, inst, msg, fix))
 }
 
 /// The ecosystem name of a download (for the mount's words).

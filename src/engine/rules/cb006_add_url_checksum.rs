@@ -12,57 +12,67 @@
 //!
 //! **Fix safety.** Display only: cachebust cannot know the checksum.
 
-use super::{Check, Finding, Rule, RuleContext, finding};
+use super::{At, Findings, Meta, Reads, Rule, RuleContext};
 use crate::engine::dockerfile::{Body, CopySource, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &AddUrlChecksum;
+
+const META: Meta = Meta {
     code: "CB006",
     name: "add-url-checksum",
     summary: "ADD of a URL without --checksum is re-checked on every build",
     severity: Severity::Warning,
     fix: Some(Applicability::DisplayOnly),
-    check: Check::Dockerfile(check),
+    reads: Reads::Dockerfile,
 };
 
-fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for (i, inst) in ctx.df.instructions.iter().enumerate() {
-        if inst.kind != Kind::Add
-            || inst.flag("checksum").is_some()
-            || !ctx.stage_of(i).is_some_and(|s| s.reachable)
-        {
-            continue;
-        }
-        let Body::Copy { sources, .. } = &inst.body else {
-            continue;
-        };
-        let url = sources.iter().find_map(|s| match s {
-            CopySource::Path(p) if p.starts_with("http://") || p.starts_with("https://") => {
-                Some(p.clone())
-            }
-            _ => None,
-        });
-        let Some(url) = url else { continue };
-        // git sources are pinned by `?ref=`/`#ref`, not by a file checksum
-        if url.ends_with(".git") || url.contains(".git#") || url.contains(".git?") {
-            continue;
-        }
-        let r = ctx.inst_range(inst);
-        let kw_end = r.start + 3;
-        let fix = Fix {
-            applicability: Applicability::DisplayOnly,
-            description: "pin the download with --checksum".into(),
-            edits: vec![Edit::insert(
-                ctx.path,
-                kw_end,
-                " --checksum=sha256:<sha256-of-the-file>",
-            )],
-        };
-        let msg = format!(
-            "`ADD {url}` is fetched again on every build and changes the image when the file changes upstream; pin it with `--checksum=sha256:…`"
-        );
-        out.push(finding(&RULE, ctx, inst, msg, Some(fix)));
+struct AddUrlChecksum;
+
+impl Rule for AddUrlChecksum {
+    fn meta(&self) -> &'static Meta {
+        &META
     }
-    out
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Add]
+    }
+    fn instruction(&self, ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+        check(ctx, at, out);
+    }
+}
+
+fn check(ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+    let inst = at.inst;
+    if inst.flag("checksum").is_some() {
+        return;
+    }
+    let Body::Copy { sources, .. } = &inst.body else {
+        return;
+    };
+    let url = sources.iter().find_map(|s| match s {
+        CopySource::Path(p) if p.starts_with("http://") || p.starts_with("https://") => {
+            Some(p.clone())
+        }
+        _ => None,
+    });
+    let Some(url) = url else { return };
+    // git sources are pinned by `?ref=`/`#ref`, not by a file checksum
+    if url.ends_with(".git") || url.contains(".git#") || url.contains(".git?") {
+        return;
+    }
+    let r = ctx.inst_range(inst);
+    let kw_end = r.start + 3;
+    let fix = Fix {
+        applicability: Applicability::DisplayOnly,
+        description: "pin the download with --checksum".into(),
+        edits: vec![Edit::insert(
+            ctx.path,
+            kw_end,
+            " --checksum=sha256:<sha256-of-the-file>",
+        )],
+    };
+    let msg = format!(
+        "`ADD {url}` is fetched again on every build and changes the image when the file changes upstream; pin it with `--checksum=sha256:…`"
+    );
+    out.report(inst, msg, Some(fix));
 }

@@ -27,19 +27,32 @@
 //! Python version the image tag does not name, Poetry or Pipenv virtualenvs, global npm
 //! installs.
 
-use super::{Check, Finding, Rule, RuleContext, finding, run_command};
+use super::{Findings, Meta, Reads, Rule, RuleContext, run_command};
 use crate::engine::dockerfile::stages::Base;
 use crate::engine::dockerfile::{Body, Instruction, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &SingleStageBuildTools;
+
+const META: Meta = Meta {
     code: "CB007",
     name: "single-stage-build-tools",
     summary: "a single-stage image compiles: build tools and sources ship in the final image",
     severity: Severity::Info,
     fix: Some(Applicability::Unsafe),
-    check: Check::Dockerfile(check),
+    reads: Reads::Dockerfile,
 };
+
+struct SingleStageBuildTools;
+
+impl Rule for SingleStageBuildTools {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+    fn file(&self, ctx: &RuleContext<'_>, out: &mut Findings<'_, '_>) {
+        check(ctx, out);
+    }
+}
 
 const COMPILERS: &[&str] = &[
     "build-essential",
@@ -52,22 +65,21 @@ const COMPILERS: &[&str] = &[
     "cmake",
 ];
 
-fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
+fn check(ctx: &RuleContext<'_>, out: &mut Findings<'_, '_>) {
     if ctx.sim.stages.len() != 1 {
-        return out;
+        return;
     }
     let st = &ctx.sim.stages[0];
     if !matches!(st.base, Base::Image(_)) {
-        return out;
+        return;
     }
     let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
     let Some(build) = build_step(ctx, insts) else {
-        return out;
+        return;
     };
     let from = &ctx.df.instructions[st.info.from];
     let Body::From { image, alias } = &from.body else {
-        return out;
+        return;
     };
     let cmd = run_command(build).unwrap_or_default();
     let workdir = insts.iter().rev().find_map(|x| match (&x.kind, &x.body) {
@@ -87,8 +99,7 @@ fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
     );
     let fix = split_fix(ctx, from, alias.is_none(), runtime, &carry);
     let msg = message(build, &carry);
-    out.push(finding(&RULE, ctx, from, msg, Some(fix)));
-    out
+    out.report(from, msg, Some(fix));
 }
 
 /// The first step of the stage that compiles or bundles, or installs a compiler package.

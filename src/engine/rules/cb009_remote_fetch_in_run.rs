@@ -13,56 +13,66 @@
 //!
 //! **Fix safety.** Display only.
 
-use super::{Check, Finding, Rule, RuleContext, finding, run_command};
+use super::{At, Findings, Meta, Reads, Rule, RuleContext, run_command};
 use crate::engine::dockerfile::{Kind, Severity};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &RemoteFetchInRun;
+
+const META: Meta = Meta {
     code: "CB009",
     name: "remote-fetch-in-run",
     summary: "a RUN downloads without verifying: cached by its text while the remote changes",
     severity: Severity::Info,
     fix: None,
-    check: Check::Dockerfile(check),
+    reads: Reads::Dockerfile,
 };
 
-fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for (i, inst) in ctx.df.instructions.iter().enumerate() {
-        if inst.kind != Kind::Run || !ctx.stage_of(i).is_some_and(|s| s.reachable) {
-            continue;
-        }
-        let Some(cmd) = run_command(inst) else {
-            continue;
-        };
-        if !(cmd.contains("http://") || cmd.contains("https://") || cmd.contains("git@")) {
-            continue;
-        }
-        let Some(cs) = ctx.script(i) else {
-            continue;
-        };
-        let fetch = cs.runs_any(&[&["curl"], &["wget"], &["git", "clone"]]);
-        let verified = [
-            "sha256sum",
-            "sha512sum",
-            "sha1sum",
-            "md5sum",
-            "gpg",
-            "cosign",
-            "--checksum",
-            "shasum",
-            "minisign",
-        ]
-        .iter()
-        .any(|v| cmd.contains(v))
-            || cs.runs_any(&[&["git", "checkout"], &["git", "reset"]]);
-        if !fetch || verified {
-            continue;
-        }
-        let msg = format!(
-            "`{}` downloads without checking what it got: the step stays cached by its text while the remote changes; pin a version and verify a checksum",
-            inst.display(60)
-        );
-        out.push(finding(&RULE, ctx, inst, msg, None));
+struct RemoteFetchInRun;
+
+impl Rule for RemoteFetchInRun {
+    fn meta(&self) -> &'static Meta {
+        &META
     }
-    out
+    fn kinds(&self) -> &'static [Kind] {
+        &[Kind::Run]
+    }
+    fn instruction(&self, ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+        check(ctx, at, out);
+    }
+}
+
+fn check(ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+    let inst = at.inst;
+    let Some(cmd) = run_command(inst) else {
+        return;
+    };
+    if !(cmd.contains("http://") || cmd.contains("https://") || cmd.contains("git@")) {
+        return;
+    }
+    let Some(cs) = ctx.script(at.index) else {
+        return;
+    };
+    let fetch = cs.runs_any(&[&["curl"], &["wget"], &["git", "clone"]]);
+    let verified = [
+        "sha256sum",
+        "sha512sum",
+        "sha1sum",
+        "md5sum",
+        "gpg",
+        "cosign",
+        "--checksum",
+        "shasum",
+        "minisign",
+    ]
+    .iter()
+    .any(|v| cmd.contains(v))
+        || cs.runs_any(&[&["git", "checkout"], &["git", "reset"]]);
+    if !fetch || verified {
+        return;
+    }
+    let msg = format!(
+        "`{}` downloads without checking what it got: the step stays cached by its text while the remote changes; pin a version and verify a checksum",
+        inst.display(60)
+    );
+    out.report(inst, msg, None);
 }

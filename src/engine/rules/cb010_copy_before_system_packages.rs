@@ -28,20 +28,34 @@
 //! substitution.
 
 use super::{
-    Check, Finding, Rule, RuleContext, Script, context_copy, finding, is_broad_source, run_command,
+    Findings, Meta, Reads, Rule, RuleContext, Script, context_copy, is_broad_source, run_command,
 };
 use crate::engine::dockerfile::{Instruction, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+use crate::engine::predict::sim::SimStage;
 use crate::engine::predict::sim::{Op, StepVertex};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &CopyBeforeSystemPackages;
+
+const META: Meta = Meta {
     code: "CB010",
     name: "system-packages-after-copy",
     summary: "an OS package install below a broad COPY re-runs on every source edit",
     severity: Severity::Warning,
     fix: Some(Applicability::Unsafe),
-    check: Check::Dockerfile(check),
+    reads: Reads::Dockerfile,
 };
+
+struct CopyBeforeSystemPackages;
+
+impl Rule for CopyBeforeSystemPackages {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+    fn stage(&self, ctx: &RuleContext<'_>, st: &SimStage, out: &mut Findings<'_, '_>) {
+        check(ctx, st, out);
+    }
+}
 
 /// Whether a RUN text installs OS packages named literally (no local files, no substitutions).
 #[cfg(test)]
@@ -62,63 +76,55 @@ fn literal_system_install_in(script: &Script, cmd: &str) -> bool {
         && !cmd.contains(".apk ")
 }
 
-fn check(ctx: &RuleContext<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for st in &ctx.sim.stages {
-        if !st.reachable {
-            continue;
-        }
-        let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
-        let Some(first) = insts.iter().position(|x| {
-            context_copy(x).is_some_and(|(srcs, _)| srcs.iter().any(|s| is_broad_source(ctx, s)))
-        }) else {
-            continue;
-        };
-        let copy = &insts[first];
-        // what the steps from the broad COPY down to the current one copy, and whether they are
-        // all copies or metadata, kept as the loop goes down (not rescanned for every install)
-        let mut dests: Vec<&str> = Vec::new();
-        let mut movable = true;
-        for (k, run) in insts.iter().enumerate().skip(first) {
-            if k > first {
-                let prev = &insts[k - 1];
-                if let Some((_, d)) = context_copy(prev) {
-                    // a copy into the system cannot move below the install (`prev` is
-                    // instruction `from + k`)
-                    if system(d) || resolved_dest(ctx, st.info.from + k).is_some_and(|a| system(&a))
-                    {
-                        movable = false;
-                    }
-                    let d = d.trim_end_matches('/');
-                    if !d.is_empty() && d != "." && d.starts_with('/') {
-                        dests.push(d);
-                    }
-                } else if !matches!(prev.kind, Kind::Label | Kind::Expose) {
+fn check(ctx: &RuleContext<'_>, st: &SimStage, out: &mut Findings<'_, '_>) {
+    let insts = &ctx.df.instructions[st.info.from + 1..st.info.end];
+    let Some(first) = insts.iter().position(|x| {
+        context_copy(x).is_some_and(|(srcs, _)| srcs.iter().any(|s| is_broad_source(ctx, s)))
+    }) else {
+        return;
+    };
+    let copy = &insts[first];
+    // what the steps from the broad COPY down to the current one copy, and whether they are
+    // all copies or metadata, kept as the loop goes down (not rescanned for every install)
+    let mut dests: Vec<&str> = Vec::new();
+    let mut movable = true;
+    for (k, run) in insts.iter().enumerate().skip(first) {
+        if k > first {
+            let prev = &insts[k - 1];
+            if let Some((_, d)) = context_copy(prev) {
+                // a copy into the system cannot move below the install (`prev` is
+                // instruction `from + k`)
+                if system(d) || resolved_dest(ctx, st.info.from + k).is_some_and(|a| system(&a)) {
                     movable = false;
                 }
+                let d = d.trim_end_matches('/');
+                if !d.is_empty() && d != "." && d.starts_with('/') {
+                    dests.push(d);
+                }
+            } else if !matches!(prev.kind, Kind::Label | Kind::Expose) {
+                movable = false;
             }
-            if k == first {
-                continue;
-            }
-            let Some(cmd) = run_command(run) else {
-                continue;
-            };
-            if !ctx
-                .script_of(run)
-                .is_some_and(|s| literal_system_install_in(&s, &cmd))
-            {
-                continue;
-            }
-            // what the steps in between copy must not be named by the install
-            if dests.iter().any(|d| cmd.contains(d)) {
-                continue;
-            }
-            let fix = movable.then(|| move_above(ctx, run, copy));
-            out.push(finding(&RULE, ctx, run, message(run, copy, movable), fix));
-            break; // one per stage: after moving it, the next one shows
         }
+        if k == first {
+            continue;
+        }
+        let Some(cmd) = run_command(run) else {
+            continue;
+        };
+        if !ctx
+            .script_of(run)
+            .is_some_and(|s| literal_system_install_in(&s, &cmd))
+        {
+            continue;
+        }
+        // what the steps in between copy must not be named by the install
+        if dests.iter().any(|d| cmd.contains(d)) {
+            continue;
+        }
+        let fix = movable.then(|| move_above(ctx, run, copy));
+        out.report(run, message(run, copy, movable), fix);
+        break; // one per stage: after moving it, the next one shows
     }
-    out
 }
 
 /// Whether a destination is in the system (`/`, `/etc`, `/usr`, `/var`, `/lib`, `/root`), where

@@ -30,21 +30,34 @@
 
 use std::ops::Range;
 
-use super::{BuildRuleContext, Check, Finding, Rule, fingerprint};
+use super::{BuildRuleContext, Finding, Meta, Reads, Rule, fingerprint};
 use crate::engine::backend::{CiSetup, Mode, Writer, parse_entry};
 use crate::engine::dockerfile::Severity;
 use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::input::CiCache;
 use crate::engine::report::{Cause, Status, Step};
 
-pub const RULE: Rule = Rule {
+pub const RULE: &dyn Rule = &CiCacheBackend;
+
+const META: Meta = Meta {
     code: "CB011",
     name: "ci-cache-backend",
     summary: "the CI cache backend cannot serve steps a warm builder keeps cached",
     severity: Severity::Warning,
     fix: Some(Applicability::Unsafe),
-    check: Check::Prediction(check),
+    reads: Reads::Prediction,
 };
+
+struct CiCacheBackend;
+
+impl Rule for CiCacheBackend {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+    fn prediction(&self, ctx: &BuildRuleContext<'_>, out: &mut Vec<Finding>) {
+        out.extend(check(ctx));
+    }
+}
 
 fn check(ctx: &BuildRuleContext<'_>) -> Vec<Finding> {
     let Some(ci) = &ctx.build.ci else {
@@ -234,14 +247,14 @@ fn own_scope(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<String> {
 
 fn at_step(step: &Step, what: &str, message: String, fix: Option<Fix>) -> Finding {
     Finding {
-        code: RULE.code,
-        name: RULE.name,
-        severity: RULE.severity,
+        code: META.code,
+        name: META.name,
+        severity: META.severity,
         line: step.line,
         end_line: step.end_line,
         stage: step.stage.clone(),
         fingerprint: fingerprint(
-            RULE.code,
+            META.code,
             &step.stage,
             &format!("{what} {}", step.instruction),
         ),

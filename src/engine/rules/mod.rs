@@ -1,11 +1,15 @@
-//! The rule catalog: one rule per file (`cb001_…` to `cb011_…`), each with a stable code, a
-//! name, its docs ("What it does / Why it costs cache / Example / Fix safety"), a check and,
-//! where it can, a fix. A check reads one parsed and simulated Dockerfile (`Check::Dockerfile`:
-//! `check`, `fix` and every prediction run it), or a build's prediction for a change
-//! (`Check::Prediction`: the causes of its rebuilt steps, its CI cache; `analyze`, the Action
-//! and the App run it). This module holds the registry,
-//! what the rules share (the build context, package ecosystems, instruction helpers), inline
-//! `# cachebust: ignore=CB001 reason` comments and the configuration's rule settings.
+//! The rule catalog and its checker. One rule per file (`cb001_…` to `cb011_…`): a value
+//! implementing [`Rule`] with its [`Meta`] (stable code, name, summary, severity, fix
+//! applicability, what it reads), its docs ("What it does / Why it costs cache / Example / Fix
+//! safety"), the hooks it needs and, where it can, a fix. The checker walks a parsed and
+//! simulated Dockerfile once ([`walk`]: `check`, `fix` and every prediction run it) and hands
+//! each enabled rule the file, each stage and each instruction of the kinds it names; rules over
+//! a build's prediction for a change ([`Reads::Prediction`]: the causes of its rebuilt steps,
+//! its CI cache; `analyze`, the Action and the App) get that prediction. A rule reports into
+//! [`Findings`], which fills in the common fields ([`Meta::finding`]). This module holds the
+//! registry, the checker, what the rules share (the build context, package ecosystems,
+//! instruction helpers), inline `# cachebust: ignore=CB001 reason` comments and the
+//! configuration's rule settings.
 
 pub mod cb001_manifest_first;
 pub mod cb002_context_noise;
@@ -24,25 +28,121 @@ use super::fix::Fix;
 use super::predict::IgnoreInfo;
 use super::tree::{Lookup, Needs, Side};
 
-/// A rule's registry entry.
-pub struct Rule {
+/// What a rule is: its stable code and name, the one-line summary the help text and SARIF
+/// list, its default severity, the best applicability its fixes can have, and what it reads.
+pub struct Meta {
     pub code: &'static str,
     pub name: &'static str,
     pub summary: &'static str,
     pub severity: Severity,
     /// The best applicability its fixes can have.
     pub fix: Option<super::fix::Applicability>,
-    pub check: Check,
+    pub reads: Reads,
 }
 
 /// What a rule reads, and so where it runs.
-pub enum Check {
-    /// One simulated Dockerfile: `check` and `fix` over whole files, and every prediction.
-    Dockerfile(fn(&RuleContext<'_>) -> Vec<Finding>),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// One simulated Dockerfile: `check` and `fix` over whole files, and every prediction. The
+    /// checker walks it and calls [`Rule::file`], [`Rule::stage`] and [`Rule::instruction`].
+    Dockerfile,
     /// A build's prediction for a change (its steps' causes, its CI cache): `analyze`, the
-    /// Action and the App.
-    Prediction(fn(&BuildRuleContext<'_>) -> Vec<Finding>),
+    /// Action and the App. The checker calls [`Rule::prediction`].
+    Prediction,
 }
+
+/// Which stages a Dockerfile rule's stage and instruction hooks see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stages {
+    /// The stages the build runs (the target and what it needs): the default.
+    Reachable,
+    /// Every stage of the file, built by this target or not (a pinned base or a manifest-first
+    /// order matters to every target the file has).
+    All,
+}
+
+/// A rule of the catalog. The checker ([`check`], [`check_build`]) walks each Dockerfile once
+/// and hands every enabled rule what it asked for, as ruff's checker hands AST nodes to its
+/// rules: the whole file ([`Rule::file`]), each stage ([`Rule::stage`]), each instruction of a
+/// kind the rule names ([`Rule::kinds`], [`Rule::instruction`]), or a build's prediction
+/// ([`Rule::prediction`]). Stages the build does not reach are skipped unless the rule asks for
+/// [`Stages::All`]. A rule reports into [`Findings`], which fills in the common fields.
+pub trait Rule: Sync {
+    fn meta(&self) -> &'static Meta;
+    /// Which stages the stage and instruction hooks see.
+    fn stages(&self) -> Stages {
+        Stages::Reachable
+    }
+    /// The instruction kinds [`Rule::instruction`] is called for.
+    fn kinds(&self) -> &'static [Kind] {
+        &[]
+    }
+    /// Once per Dockerfile, before its stages (rules that look across the whole file).
+    fn file(&self, _ctx: &RuleContext<'_>, _out: &mut Findings<'_, '_>) {}
+    /// Once per stage, in file order, before the stage's instructions.
+    fn stage(&self, _ctx: &RuleContext<'_>, _stage: &SimStage, _out: &mut Findings<'_, '_>) {}
+    /// Once per instruction of a stage whose kind is in [`Rule::kinds`], in file order.
+    fn instruction(&self, _ctx: &RuleContext<'_>, _at: &At<'_>, _out: &mut Findings<'_, '_>) {}
+    /// Once per build prediction ([`Reads::Prediction`] rules).
+    fn prediction(&self, _ctx: &BuildRuleContext<'_>, _out: &mut Vec<Finding>) {}
+}
+
+impl dyn Rule {
+    pub fn code(&self) -> &'static str {
+        self.meta().code
+    }
+    pub fn name(&self) -> &'static str {
+        self.meta().name
+    }
+}
+
+/// An instruction as the walk hands it to [`Rule::instruction`]: its index, its stage, and the
+/// stage's instructions around it.
+pub struct At<'a> {
+    /// Its index in the Dockerfile's instructions.
+    pub index: usize,
+    pub inst: &'a Instruction,
+    pub stage: &'a SimStage,
+    /// The stage's instructions after its FROM.
+    body: &'a [Instruction],
+    /// `index` within `body` (`None` for the FROM itself).
+    pos: Option<usize>,
+}
+
+impl<'a> At<'a> {
+    /// The stage's instructions after its FROM and before this one.
+    pub fn before(&self) -> &'a [Instruction] {
+        &self.body[..self.pos.unwrap_or(0)]
+    }
+    /// The stage's instructions after this one.
+    pub fn after(&self) -> &'a [Instruction] {
+        match self.pos {
+            Some(p) => &self.body[p + 1..],
+            None => self.body,
+        }
+    }
+}
+
+/// The findings one rule reports while the checker walks a Dockerfile.
+pub struct Findings<'r, 'c> {
+    meta: &'static Meta,
+    ctx: &'r RuleContext<'c>,
+    found: Vec<Finding>,
+}
+
+impl Findings<'_, '_> {
+    /// Report `message` at `inst`, with the fix when the rule has one.
+    pub fn report(&mut self, inst: &Instruction, message: String, fix: Option<Fix>) {
+        let f = self.meta.finding(self.ctx, inst, message, fix);
+        self.found.push(f);
+    }
+    /// Report a finding built already (with [`Meta::finding`]).
+    pub fn push(&mut self, f: Finding) {
+        self.found.push(f);
+    }
+}
+
+use super::predict::sim::SimStage;
 
 /// The catalog as the prediction calls it.
 pub const CATALOG: super::predict::rule_input::Catalog = super::predict::rule_input::Catalog {
@@ -50,7 +150,7 @@ pub const CATALOG: super::predict::rule_input::Catalog = super::predict::rule_in
     build: check_build,
 };
 
-pub const RULES: &[Rule] = &[
+pub const RULES: &[&dyn Rule] = &[
     cb001_manifest_first::RULE,
     cb002_context_noise::RULE,
     cb003_volatile_arg::RULE,
@@ -64,13 +164,16 @@ pub const RULES: &[Rule] = &[
     cb011_ci_cache_backend::RULE,
 ];
 
-pub fn rule(code: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.code.eq_ignore_ascii_case(code))
+pub fn rule(code: &str) -> Option<&'static Meta> {
+    RULES
+        .iter()
+        .map(|r| r.meta())
+        .find(|m| m.code.eq_ignore_ascii_case(code))
 }
 
 /// The code of every rule (what `config::parse` accepts under `rules:`).
 pub fn codes() -> Vec<&'static str> {
-    RULES.iter().map(|r| r.code).collect()
+    RULES.iter().map(|r| r.code()).collect()
 }
 
 pub use super::predict::rule_input::{BuildRuleContext, RuleContext};
@@ -140,6 +243,12 @@ impl RuleContext<'_> {
         self.sim.stage_of.get(&idx).map(|&s| &self.sim.stages[s])
     }
 
+    /// Whether instruction `idx` is in a stage the build runs (what the walk hands the hooks of
+    /// a [`Stages::Reachable`] rule; for rules that look at other instructions than their own).
+    pub fn reachable(&self, idx: usize) -> bool {
+        self.stage_of(idx).is_some_and(|s| s.reachable)
+    }
+
     /// The instruction's text span: from the keyword to the end of its last physical line
     /// (heredoc bodies included), plus the line ending.
     pub fn inst_range(&self, inst: &Instruction) -> std::ops::Range<usize> {
@@ -164,34 +273,37 @@ pub fn fingerprint(code: &str, stage: &str, instruction: &str) -> String {
     format!("{code}:{stage}:{h:016x}")
 }
 
-/// A finding with the common fields filled in.
-pub fn finding(
-    rule: &Rule,
-    ctx: &RuleContext<'_>,
-    inst: &Instruction,
-    message: String,
-    fix: Option<Fix>,
-) -> Finding {
-    let stage = ctx
-        .sim
-        .stage_of
-        .get(&index_of(ctx.df, inst))
-        .map(|&s| ctx.sim.stages[s].info.display_name())
-        .unwrap_or_default();
-    Finding {
-        code: rule.code,
-        name: rule.name,
-        severity: rule.severity,
-        line: inst.line,
-        end_line: inst.end_line,
-        fingerprint: fingerprint(rule.code, &stage, &inst.display(usize::MAX)),
-        stage,
-        message,
-        fix,
-        own_fix: None,
-        relevant: false,
-        savings: None,
-        own_savings: None,
+impl Meta {
+    /// A finding of this rule at `inst`, with the common fields filled in: code, name,
+    /// severity, lines, the stage it is in and its fingerprint.
+    pub fn finding(
+        &'static self,
+        ctx: &RuleContext<'_>,
+        inst: &Instruction,
+        message: String,
+        fix: Option<Fix>,
+    ) -> Finding {
+        let stage = ctx
+            .sim
+            .stage_of
+            .get(&index_of(ctx.df, inst))
+            .map(|&s| ctx.sim.stages[s].info.display_name())
+            .unwrap_or_default();
+        Finding {
+            code: self.code,
+            name: self.name,
+            severity: self.severity,
+            line: inst.line,
+            end_line: inst.end_line,
+            fingerprint: fingerprint(self.code, &stage, &inst.display(usize::MAX)),
+            stage,
+            message,
+            fix,
+            own_fix: None,
+            relevant: false,
+            savings: None,
+            own_savings: None,
+        }
     }
 }
 
@@ -391,63 +503,109 @@ pub fn ignored_codes(text: &str, df: &Dockerfile) -> (Vec<String>, Vec<(u32, Vec
     (file, per)
 }
 
-/// Run every rule, drop findings ignored inline or switched off, apply configured severities.
+/// Run every enabled rule over one Dockerfile (one walk: [`walk`]), drop findings ignored
+/// inline, apply configured severities, merge overlapping fixes.
 pub fn check(ctx: &RuleContext<'_>, config: &super::settings::Config) -> Vec<Finding> {
-    let mut out = run_catalog(ctx.text, ctx.df, config, |_, c| match c {
-        Check::Dockerfile(f) => f(ctx),
-        Check::Prediction(_) => Vec::new(),
-    });
+    let (file_ignores, inline) = ignored_codes(ctx.text, ctx.df);
+    let rules: Vec<&'static dyn Rule> = RULES
+        .iter()
+        .copied()
+        .filter(|r| r.meta().reads == Reads::Dockerfile && enabled(r.code(), config, &file_ignores))
+        .collect();
+    let found = walk(ctx, &rules);
+    let mut out = settle(found.into_iter().flatten(), config, &inline);
     merge_overlapping(&mut out, ctx);
     out
 }
 
-/// The rules over a build's prediction for a change (`Check::Prediction`), under the same
+/// The rules over a build's prediction for a change ([`Reads::Prediction`]), under the same
 /// configuration and inline ignores as the others.
 pub fn check_build(ctx: &BuildRuleContext<'_>, config: &super::settings::Config) -> Vec<Finding> {
     // most predictions give these rules nothing to say: the ignores are read only when they do
-    let found: Vec<Vec<Finding>> = RULES
-        .iter()
-        .map(|r| match r.check {
-            Check::Prediction(f) => f(ctx),
-            Check::Dockerfile(_) => Vec::new(),
-        })
-        .collect();
-    if found.iter().all(Vec::is_empty) {
+    let mut found: Vec<Finding> = Vec::new();
+    for r in RULES.iter().filter(|r| r.meta().reads == Reads::Prediction) {
+        r.prediction(ctx, &mut found);
+    }
+    if found.is_empty() {
         return Vec::new();
     }
-    let found = std::cell::RefCell::new(found);
-    run_catalog(ctx.text, ctx.df, config, |i, _| {
-        std::mem::take(&mut found.borrow_mut()[i])
-    })
+    let (file_ignores, inline) = ignored_codes(ctx.text, ctx.df);
+    let kept = found
+        .into_iter()
+        .filter(|f| enabled(f.code, config, &file_ignores));
+    settle(kept, config, &inline)
 }
 
-/// Every enabled rule's findings from `run`, less those ignored in the Dockerfile (the whole
-/// file, or the finding's line), with the configured severities, in line order.
-fn run_catalog(
-    text: &str,
-    df: &Dockerfile,
+/// Whether a rule runs: not switched off by the configuration nor ignored for the whole file.
+fn enabled(code: &str, config: &super::settings::Config, file_ignores: &[String]) -> bool {
+    config.rules.get(code).is_none_or(|s| s.enabled()) && !file_ignores.iter().any(|c| c == code)
+}
+
+/// The walk: each rule's [`Rule::file`] hook, then stage by stage in file order its
+/// [`Rule::stage`] hook and, instruction by instruction, its [`Rule::instruction`] hook for the
+/// kinds it names; stages the build does not reach only for [`Stages::All`] rules. One list of
+/// findings per rule, in the order of `rules`.
+pub fn walk(ctx: &RuleContext<'_>, rules: &[&'static dyn Rule]) -> Vec<Vec<Finding>> {
+    let mut outs: Vec<Findings<'_, '_>> = rules
+        .iter()
+        .map(|r| Findings {
+            meta: r.meta(),
+            ctx,
+            found: Vec::new(),
+        })
+        .collect();
+    for (r, out) in rules.iter().zip(&mut outs) {
+        r.file(ctx, out);
+    }
+    let n = ctx.df.instructions.len();
+    for stage in &ctx.sim.stages {
+        let seen: Vec<usize> = (0..rules.len())
+            .filter(|&k| stage.reachable || rules[k].stages() == Stages::All)
+            .collect();
+        for &k in &seen {
+            rules[k].stage(ctx, stage, &mut outs[k]);
+        }
+        let end = stage.info.end.min(n);
+        let from = stage.info.from.min(end);
+        let body = &ctx.df.instructions[(from + 1).min(end)..end];
+        for (index, inst) in ctx.df.instructions[from..end].iter().enumerate() {
+            let index = from + index;
+            let at = At {
+                index,
+                inst,
+                stage,
+                body,
+                pos: index.checked_sub(from + 1),
+            };
+            for &k in &seen {
+                if rules[k].kinds().contains(&inst.kind) {
+                    rules[k].instruction(ctx, &at, &mut outs[k]);
+                }
+            }
+        }
+    }
+    outs.into_iter().map(|o| o.found).collect()
+}
+
+/// Findings less those ignored on their line, with the configured severities, in line order
+/// (rule code order on one line).
+fn settle(
+    found: impl Iterator<Item = Finding>,
     config: &super::settings::Config,
-    run: impl Fn(usize, &Check) -> Vec<Finding>,
+    inline: &[(u32, Vec<String>)],
 ) -> Vec<Finding> {
-    let (file_ignores, inline) = ignored_codes(text, df);
     let mut out = Vec::new();
-    for (i, r) in RULES.iter().enumerate() {
-        let setting = config.rules.get(r.code);
-        if setting.is_some_and(|s| !s.enabled()) || file_ignores.iter().any(|c| c == r.code) {
+    for mut f in found {
+        if inline
+            .iter()
+            .any(|(line, codes)| *line == f.line && codes.iter().any(|c| c == f.code))
+        {
             continue;
         }
-        for mut f in run(i, &r.check) {
-            if inline
-                .iter()
-                .any(|(line, codes)| *line == f.line && codes.iter().any(|c| c == f.code))
-            {
-                continue;
-            }
-            if let Some(sev) = setting.and_then(|s| s.severity()) {
-                f.severity = sev;
-            }
-            out.push(f);
+        if let Some(sev) = config.rules.get(f.code).and_then(|s| s.severity()) {
+            f.severity = sev;
         }
+        out.push(f);
     }
     out.sort_by(|a, b| a.line.cmp(&b.line).then(a.code.cmp(b.code)));
     out
