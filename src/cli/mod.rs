@@ -202,18 +202,8 @@ pub struct AuditArgs {
     /// first PATH; without PATHS, the current directory.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// The build context, relative to the root (default: inferred per Dockerfile).
-    #[arg(long, value_name = "DIR")]
-    pub context: Option<String>,
-    /// The stage to build (default: the last stage); rules check the stages it builds.
-    #[arg(long, value_name = "STAGE")]
-    pub target: Option<String>,
-    /// A build arg, as for `docker build`.
-    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
-    pub build_args: Vec<String>,
-    /// The builder whose cache rules to follow.
-    #[arg(long, value_enum, default_value = "buildkit")]
-    pub engine: EngineArg,
+    #[command(flatten)]
+    pub shape: BuildShape,
     /// The configuration file. Default: `.github/cachebust.yml` under --root when it exists.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -259,37 +249,54 @@ pub struct BuildArgs {
     /// `history`, at each commit).
     #[arg(long = "dockerfile", value_name = "PATH")]
     pub dockerfiles: Vec<String>,
-    /// The build context, relative to the tree root (default `.`; inferred for discovered
-    /// Dockerfiles in subdirectories when not given).
-    #[arg(long, value_name = "DIR")]
-    pub context: Option<String>,
-    /// The stage to build (default: the last stage).
-    #[arg(long, value_name = "STAGE")]
-    pub target: Option<String>,
-    /// A build arg, as for `docker build` (`KEY=VALUE`, or `KEY` to take it from the environment).
-    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
-    pub build_args: Vec<String>,
+    #[command(flatten)]
+    pub shape: BuildShape,
     /// A variable for Compose and bake interpolation (`KEY=VALUE`, or `KEY` to take it from the
     /// environment), over the project's `.env` as `docker compose` reads the shell's.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// The builder whose cache rules to follow.
-    #[arg(long, value_enum, default_value = "buildkit")]
-    pub engine: EngineArg,
     /// A BuildKit build log (`--progress=plain`, a GitHub Actions log, or `--progress=rawjson`)
     /// whose step times replace the cost model (repeatable; the median is used).
     #[arg(long = "timings", value_name = "FILE")]
     pub timings: Vec<PathBuf>,
 }
 
-impl BuildArgs {
-    /// The analysis options these flags set (build args and variables checked, build logs read).
+/// How a build is run, for every command that audits or predicts one (`check`, `fix`,
+/// `analyze`, `history`): declared once so that the four say the same.
+#[derive(Debug, Args)]
+pub struct BuildShape {
+    /// The build context, relative to the tree root. Default: inferred for each Dockerfile found
+    /// (the root for one at the root); `.` for one named with --dockerfile.
+    #[arg(long, value_name = "DIR")]
+    pub context: Option<String>,
+    /// The stage to build (default: the last stage); the prediction and the rules follow the
+    /// stages it builds.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// A build arg, as for `docker build` (`KEY=VALUE`, or `KEY` to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The builder whose cache rules to follow.
+    #[arg(long, value_enum, default_value = "buildkit")]
+    pub engine: EngineArg,
+}
+
+impl BuildShape {
+    /// Analysis options with these flags set (build args checked).
     fn options(&self) -> Result<AnalyzeOptions> {
         let mut opts = AnalyzeOptions::new(self.engine.into());
-        opts.dockerfiles = self.dockerfiles.clone();
         opts.context = self.context.clone();
         opts.target = self.target.clone();
         opts.build_args = crate::shell::key_values(&self.build_args, "--build-arg")?;
+        Ok(opts)
+    }
+}
+
+impl BuildArgs {
+    /// The analysis options these flags set (build args and variables checked, build logs read).
+    fn options(&self) -> Result<AnalyzeOptions> {
+        let mut opts = self.shape.options()?;
+        opts.dockerfiles = self.dockerfiles.clone();
         opts.env = crate::shell::key_values(&self.env, "--env")?;
         opts.timings = crate::shell::timings_files(&self.timings)?;
         Ok(opts)
@@ -680,14 +687,13 @@ fn audit_setup(a: &AuditArgs) -> Result<(crate::adapters::fs::SameDir, AnalyzeOp
             .map_err(|_| anyhow!("{}: not inside --root {root}", p.display()))?;
         rel.push(r.to_string_lossy().into_owned());
     }
-    let mut opts = AnalyzeOptions::new(a.engine.into());
-    opts.config = load_config(a.config.as_deref(), Some(&root_path))?;
-    let skip = opts.config.discovery.skipped();
-    opts.dockerfiles =
+    let config = load_config(a.config.as_deref(), Some(&root_path))?;
+    let skip = config.discovery.skipped();
+    let dockerfiles =
         block_on(crate::app::check::resolve(&repo, &rel, &skip))?.map_err(app_error)?;
-    opts.context = a.context.clone();
-    opts.target = a.target.clone();
-    opts.build_args = crate::shell::key_values(&a.build_args, "--build-arg")?;
+    let mut opts = a.shape.options()?;
+    opts.config = config;
+    opts.dockerfiles = dockerfiles;
     Ok((repo, opts, root_path))
 }
 
