@@ -707,9 +707,24 @@ pub fn audit_text(
     engine: crate::engine::input::EngineKind,
     config: &crate::engine::settings::Config,
 ) -> Vec<Finding> {
+    audit_with(path, text, ignore_text, engine, config, |ctx| {
+        check(ctx, config)
+    })
+    .unwrap_or_default()
+}
+
+/// `f` over the rule context [`audit_text`] builds (`None` when the text does not parse).
+fn audit_with<T>(
+    path: &str,
+    text: &str,
+    ignore_text: Option<&str>,
+    engine: crate::engine::input::EngineKind,
+    config: &crate::engine::settings::Config,
+    f: impl FnOnce(&RuleContext<'_>) -> T,
+) -> Option<T> {
     let df = super::dockerfile::parse(text);
     if !df.ok {
-        return Vec::new();
+        return None;
     }
     let frontend = match (engine, df.syntax()) {
         (crate::engine::input::EngineKind::Docker2010, None) => super::expand::Frontend::V0_8,
@@ -772,7 +787,7 @@ pub fn audit_text(
         shared_reads: None,
         scripts: &scripts,
     };
-    check(&ctx, config)
+    Some(f(&ctx))
 }
 
 /// A finding read back (the server's analysis process sends its report over a pipe): its code
@@ -843,6 +858,95 @@ mod tests {
             [".git"]
         );
         assert!(context_reads("FROM a\nRUN echo .github\n").is_empty());
+    }
+
+    /// A rule that reports every hook call it gets, to see what the walk hands out.
+    struct Probe(Stages);
+
+    const PROBE: Meta = Meta {
+        code: "CB999",
+        name: "probe",
+        summary: "",
+        severity: Severity::Info,
+        fix: None,
+        reads: Reads::Dockerfile,
+    };
+
+    impl Rule for Probe {
+        fn meta(&self) -> &'static Meta {
+            &PROBE
+        }
+        fn stages(&self) -> Stages {
+            self.0
+        }
+        fn kinds(&self) -> &'static [Kind] {
+            &[Kind::Run, Kind::From]
+        }
+        fn file(&self, ctx: &RuleContext<'_>, out: &mut Findings<'_, '_>) {
+            out.report(&ctx.df.instructions[0], "file".into(), None);
+        }
+        fn stage(&self, ctx: &RuleContext<'_>, st: &SimStage, out: &mut Findings<'_, '_>) {
+            let from = &ctx.df.instructions[st.info.from];
+            out.report(from, format!("stage {}", st.info.display_name()), None);
+        }
+        fn instruction(&self, _ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
+            let lines = |x: &[Instruction]| x.iter().map(|i| i.line).collect::<Vec<_>>();
+            let what = format!(
+                "{} at {} before {:?} after {:?}",
+                at.inst.display(20),
+                at.index,
+                lines(at.before()),
+                lines(at.after())
+            );
+            out.report(at.inst, what, None);
+        }
+    }
+
+    #[test]
+    fn the_walk_hands_each_hook_what_it_asked_for() {
+        // stage `unused` is not built for the last stage; `b` builds on `a`
+        let text = "FROM alpine AS a\nRUN one\nCOPY x y\nRUN two\nFROM alpine AS unused\nRUN three\nFROM a AS b\nENV K=v\nRUN four\n";
+        let config = crate::engine::settings::Config::default();
+        let walked = |stages: Stages| -> Vec<(u32, String)> {
+            let rule: &'static dyn Rule = if stages == Stages::All {
+                &Probe(Stages::All)
+            } else {
+                &Probe(Stages::Reachable)
+            };
+            audit_with(
+                "Dockerfile",
+                text,
+                None,
+                crate::engine::input::EngineKind::Buildkit,
+                &config,
+                |ctx| walk(ctx, &[rule]),
+            )
+            .expect("parses")
+            .remove(0)
+            .into_iter()
+            .map(|f| (f.line, f.message))
+            .collect()
+        };
+        let reachable = walked(Stages::Reachable);
+        assert_eq!(
+            reachable,
+            [
+                (1, "file".to_string()),
+                (1, "stage a".into()),
+                (1, "FROM alpine AS a at 0 before [] after [2, 3, 4]".into()),
+                (2, "RUN one at 1 before [] after [3, 4]".into()),
+                (4, "RUN two at 3 before [2, 3] after []".into()),
+                (7, "stage b".into()),
+                (7, "FROM a AS b at 6 before [] after [8, 9]".into()),
+                (9, "RUN four at 8 before [8] after []".into()),
+            ],
+            "{reachable:#?}"
+        );
+        // a rule over every stage also sees the stage the build does not reach, in file order
+        let all = walked(Stages::All);
+        assert_eq!(all.len(), reachable.len() + 3, "{all:#?}");
+        assert_eq!(all[5], (5, "stage unused".to_string()), "{all:#?}");
+        assert_eq!(all[7].0, 6, "{all:#?}");
     }
 
     #[test]
