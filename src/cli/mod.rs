@@ -265,8 +265,9 @@ pub struct BuildArgs {
 /// `analyze`, `history`): declared once so that the four say the same.
 #[derive(Debug, Args)]
 pub struct BuildShape {
-    /// The build context, relative to the tree root. Default: inferred for each Dockerfile found
-    /// (the root for one at the root); `.` for one named with --dockerfile.
+    /// The build context, relative to the tree root. Default: inferred for each Dockerfile as
+    /// discovery does (the root for one at the root); with `analyze` and `history`, `.` for one
+    /// named with --dockerfile.
     #[arg(long, value_name = "DIR")]
     pub context: Option<String>,
     /// The stage to build (default: the last stage); the prediction and the rules follow the
