@@ -68,6 +68,8 @@ const MAX: Step = step(
     "type=local,dest={C}/c,mode=max",
 );
 const NO_CACHE_DECLARED: Step = step(None, "", "");
+const EXPORT_ONLY_MAX: Step = step(None, "", "type=local,dest={C}/c,mode=max");
+const EXPORT_ONLY_MIN: Step = step(None, "", "type=local,dest={C}/c");
 const SCOPE_A: Step = step(
     Some("app1"),
     "type=local,src={C}/a",
@@ -516,6 +518,26 @@ fn scenarios() -> Vec<Bk> {
             expect: &["- C C - R"],
             likely: &[],
         },
+        Bk {
+            name: "max-export-never-imported",
+            what: "a mode=max export and no import: the runner starts empty and every step runs",
+            base: TWO_FILES,
+            head: &[("src.txt", Some("v2\n"))],
+            steps: &[EXPORT_ONLY_MAX],
+            base_steps: None,
+            expect: &["- R R R - R R R R"],
+            likely: &[],
+        },
+        Bk {
+            name: "min-export-never-imported",
+            what: "a mode=min export and no import, a change after every COPY --from: every step runs",
+            base: TWO_FILES,
+            head: &[("late.txt", Some("late2\n"))],
+            steps: &[EXPORT_ONLY_MIN],
+            base_steps: None,
+            expect: &["- R R R - R R R R"],
+            likely: &[],
+        },
     ]
 }
 
@@ -883,6 +905,18 @@ async fn predictions_on_a_fresh_runner_match_real_cache_backends() {
 /// the steps it rebuilt the number the finding's saving claimed.
 #[tokio::test]
 async fn cb011_patches_hold_on_real_builds() {
+    patches_hold_on_real_builds("CB011", 3).await;
+}
+
+/// CB012's patches (an import of what the step exports, `mode=max` for a `mode=min` export)
+/// built for real the same way.
+#[tokio::test]
+async fn cb012_patches_hold_on_real_builds() {
+    patches_hold_on_real_builds("CB012", 2).await;
+}
+
+/// The patches of rule `code` built for real (at least `least` of them).
+async fn patches_hold_on_real_builds(code: &str, least: usize) {
     let Some((d, _guard)) = docker::exclusive(Daemon::D28Snap).await else {
         return;
     };
@@ -901,7 +935,7 @@ async fn cb011_patches_hold_on_real_builds() {
             predicted[*n]
                 .findings
                 .iter()
-                .find(|f| f.code == "CB011" && f.fix.is_some())
+                .find(|f| f.code == code && f.fix.is_some())
                 .map(|f| (n.to_string(), f.clone()))
         }) else {
             continue;
@@ -967,10 +1001,13 @@ async fn cb011_patches_hold_on_real_builds() {
         patches += 1;
     }
     eprintln!(
-        "{}: {patches} CB011 patches built, {checked} steps compared over {builds} builds",
+        "{}: {patches} {code} patches built, {checked} steps compared over {builds} builds",
         d.label()
     );
-    assert!(patches >= 3, "only {patches} scenarios offer a CB011 patch");
+    assert!(
+        patches >= least,
+        "only {patches} scenarios offer a {code} patch"
+    );
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",

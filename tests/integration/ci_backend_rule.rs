@@ -1,9 +1,10 @@
-//! CB011 (a CI cache backend that cannot serve steps a warm builder keeps cached), as `analyze`
-//! finds it through the workflow: a table of changes and workflows, whether the rule fires, and
-//! what its patch does. Every patch offered is applied to the workflow on both sides, and the
+//! The rules over a CI cache backend, as `analyze` finds them through the workflow: CB011 (a
+//! backend that cannot serve steps a warm builder keeps cached) and CB012 (a cache exported and
+//! never imported). A table of changes and workflows per rule, whether the rule fires, and what
+//! its patch does. Every patch offered is applied to the workflow on both sides, and the
 //! repository analysed again must rebuild exactly what the finding's saving said, with the
-//! finding gone. The same patches are built for real in `backends::cb011_patches_hold_on_real_builds`.
-
+//! finding gone. The same patches are built for real in `backends::cb011_patches_hold_on_real_builds`
+//! and `backends::cb012_patches_hold_on_real_builds`.
 use cachebust::adapters::fs::DirTree;
 use cachebust::adapters::local::{LocalRepo, Tree};
 use cachebust::app::analyze::{AnalyzeOptions, analyze};
@@ -60,8 +61,8 @@ struct Case {
     steps: &'static [&'static [&'static str]],
     /// Files the change edits (the workflow stays as it is).
     change: &'static [(&'static str, &'static str)],
-    /// `None`: CB011 does not fire; else the fix's description ("" for a finding without one)
-    /// and the line it is on.
+    /// `None`: the rule does not fire; else the line it is on and the fix's description (""
+    /// for a finding without one).
     expect: Option<(u32, &'static str)>,
 }
 
@@ -195,6 +196,85 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+fn cb012_cases() -> Vec<Case> {
+    const MAIN_GO: &[(&str, &str)] = &[("cmd/app/main.go", "package main // edited\n")];
+    vec![
+        Case {
+            name: "a gha export, no import",
+            dockerfile: GO,
+            steps: &[&["cache-to: type=gha,mode=max"]],
+            change: MAIN_GO,
+            expect: Some((2, "import the CI cache the step exports")),
+        },
+        Case {
+            name: "a gha export with mode=min, no import",
+            dockerfile: GO,
+            steps: &[&["cache-to: type=gha # min"]],
+            change: MAIN_GO,
+            expect: Some((
+                2,
+                "import the CI cache the step exports, exported with mode=max",
+            )),
+        },
+        Case {
+            name: "a gha export with mode=min, no import, only the final stage changes",
+            dockerfile: GO,
+            steps: &[&["cache-to: type=gha,mode=min"]],
+            change: &[("web/index.html", "<p>hello</p>\n")],
+            expect: Some((
+                2,
+                "import the CI cache the step exports, exported with mode=max",
+            )),
+        },
+        Case {
+            name: "a registry export, no import",
+            dockerfile: GO,
+            steps: &[&["cache-to: type=registry,ref=ghcr.io/o/app:cache,mode=max"]],
+            change: MAIN_GO,
+            expect: Some((2, "import the CI cache the step exports")),
+        },
+        Case {
+            name: "two exports in a block, no import",
+            dockerfile: GO,
+            steps: &[&[
+                "cache-to: |",
+                "  type=local,dest=/tmp/.buildx-cache,mode=max",
+                "  type=gha,scope=go,mode=max",
+            ]],
+            change: MAIN_GO,
+            expect: Some((2, "import the CI cache the step exports")),
+        },
+        Case {
+            name: "an inline export: no import to write",
+            dockerfile: GO,
+            steps: &[&["tags: ghcr.io/o/app:main", "cache-to: type=inline"]],
+            change: MAIN_GO,
+            expect: Some((2, "")),
+        },
+        Case {
+            name: "the export is imported",
+            dockerfile: GO,
+            steps: &[&["cache-from: type=gha", "cache-to: type=gha,mode=max"]],
+            change: MAIN_GO,
+            expect: None,
+        },
+        Case {
+            name: "no cache declared: the runner is not assumed fresh",
+            dockerfile: GO,
+            steps: &[&["push: false"]],
+            change: MAIN_GO,
+            expect: None,
+        },
+        Case {
+            name: "ignored in the Dockerfile",
+            dockerfile: "# cachebust: ignore-file=CB012\nFROM golang:1.22 AS build\nWORKDIR /src\nCOPY go.mod go.sum ./\nRUN go mod download\nCOPY cmd cmd\nRUN go build -o /app ./cmd/app\n\nFROM alpine:3.20\nCOPY --from=build /app /app\n",
+            steps: &[&["cache-to: type=gha,mode=max"]],
+            change: MAIN_GO,
+            expect: None,
+        },
+    ]
+}
+
 /// The base tree (`FILES`, the Dockerfile and, when given, the workflow) and the head tree with
 /// `change` applied, in a fresh directory.
 fn trees(
@@ -233,13 +313,13 @@ async fn run(base: &std::path::Path, head: &std::path::Path) -> Report {
         .unwrap()
 }
 
-fn cb011(r: &Report) -> Vec<(&str, &Finding)> {
+fn of_rule<'a>(r: &'a Report, code: &str) -> Vec<(&'a str, &'a Finding)> {
     r.dockerfiles
         .iter()
         .flat_map(|d| {
             d.findings
                 .iter()
-                .filter(|f| f.code == "CB011" && f.relevant)
+                .filter(|f| f.code == code && f.relevant)
                 .map(move |f| (d.target.as_deref().unwrap_or(""), f))
         })
         .collect()
@@ -255,18 +335,40 @@ fn rebuilt(r: &Report, target: &str) -> usize {
 
 #[tokio::test]
 async fn cb011_fires_where_the_backend_loses_steps_and_its_patch_does_what_it_says() {
+    let (failures, patched) = scenarios("CB011", cases()).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(patched, 5);
+}
+
+#[tokio::test]
+async fn cb012_fires_where_an_export_is_never_imported_and_its_patch_does_what_it_says() {
+    let (failures, patched) = scenarios("CB012", cb012_cases()).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(patched, 5);
+}
+
+/// Each case of `cases` analysed as a change (and with nothing changed), the rule `code`'s
+/// finding compared with the case, its patch applied on both sides and the change analysed
+/// again: the failures, and how many patches were checked.
+async fn scenarios(code: &str, cases: Vec<Case>) -> (Vec<String>, usize) {
+    let found_by = |r: &Report| -> Vec<(String, Finding)> {
+        of_rule(r, code)
+            .into_iter()
+            .map(|(t, f)| (t.to_string(), f.clone()))
+            .collect()
+    };
     let mut failures = Vec::new();
     let mut patched = 0;
-    for c in cases() {
+    for c in cases {
         let wf = workflow(c.steps);
         let (_tmp, base, head) = trees(c.dockerfile, Some(wf.clone()), c.change);
         // base equal to head: nothing about this change
         let same = run(&head, &head).await;
-        if !cb011(&same).is_empty() {
+        if !found_by(&same).is_empty() {
             failures.push(format!("{}: fires with nothing changed", c.name));
         }
         let report = run(&base, &head).await;
-        let found = cb011(&report);
+        let found = found_by(&report);
         match (c.expect, found.as_slice()) {
             (None, []) => continue,
             (None, f) => {
@@ -302,7 +404,7 @@ async fn cb011_fires_where_the_backend_loses_steps_and_its_patch_does_what_it_sa
                     std::fs::write(dir.join(".github/workflows/images.yml"), &fixed).unwrap();
                 }
                 let again = run(&base, &head).await;
-                if cb011(&again).iter().any(|(t, _)| t == target) {
+                if found_by(&again).iter().any(|(t, _)| t == target) {
                     failures.push(format!("{}: still fires once patched:\n{fixed}", c.name));
                 }
                 let after = rebuilt(&again, target);
@@ -316,8 +418,7 @@ async fn cb011_fires_where_the_backend_loses_steps_and_its_patch_does_what_it_sa
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(patched, 5);
+    (failures, patched)
 }
 
 /// What a user reads: the finding and its patch in the text output, snapshot.
@@ -361,6 +462,40 @@ async fn cb011_as_the_cli_says_it() {
         .find(|f| f["code"] == "CB011")
         .unwrap();
     insta::assert_snapshot!("cb011_patch", f["fix"]["diff"].as_str().unwrap());
+}
+
+/// What a user reads of CB012: the finding in the markdown (the Action's summary) and its patch
+/// of the workflow, snapshots.
+#[tokio::test]
+async fn cb012_as_the_cli_says_it() {
+    let (_tmp, base, head) = trees(
+        GO,
+        Some(workflow(&[&["push: false", "cache-to: type=gha"]])),
+        &[("cmd/app/main.go", "package main // edited\n")],
+    );
+    let json = std::process::Command::new(env!("CARGO_BIN_EXE_cachebust"))
+        .args(["analyze", "--format", "json", "--base-dir"])
+        .arg(&base)
+        .arg("--head-dir")
+        .arg(&head)
+        .output()
+        .unwrap();
+    assert!(
+        json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let f = v["dockerfiles"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "CB012")
+        .expect("CB012 in the JSON");
+    insta::assert_snapshot!("cb012_message", f["message"].as_str().unwrap());
+    insta::assert_snapshot!("cb012_patch", f["fix"]["diff"].as_str().unwrap());
+    assert_eq!(f["savings"]["rebuilt_steps_before"], 7, "{f:#}");
+    assert_eq!(f["savings"]["rebuilt_steps_after"], 4, "{f:#}");
 }
 
 /// A cache mount starts empty on a fresh CI runner (no cache backend exports one): CB004's

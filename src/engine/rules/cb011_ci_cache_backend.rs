@@ -30,7 +30,7 @@
 
 use std::ops::Range;
 
-use super::{BuildRuleContext, Finding, Meta, Reads, Rule, fingerprint};
+use super::{BuildRuleContext, Finding, Meta, Reads, Rule};
 use crate::engine::backend::{CiSetup, Mode, Writer, parse_entry};
 use crate::engine::dockerfile::Severity;
 use crate::engine::fix::{Applicability, Edit, Fix};
@@ -173,7 +173,7 @@ fn shared_place(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<Finding> {
     Some(at_step(first, "scope", message, fix))
 }
 
-fn rebuilt<'a>(ctx: &'a BuildRuleContext<'_>) -> impl Iterator<Item = &'a Step> {
+pub(super) fn rebuilt<'a>(ctx: &'a BuildRuleContext<'_>) -> impl Iterator<Item = &'a Step> {
     ctx.report
         .steps
         .iter()
@@ -182,7 +182,7 @@ fn rebuilt<'a>(ctx: &'a BuildRuleContext<'_>) -> impl Iterator<Item = &'a Step> 
 
 /// The steps after the first, when there are more: `line 3`, `lines 3 and 4`, `lines 3, 4, 5,
 /// 6, 7 and 9 more` (at most five named: a builder stage can have many).
-fn also(steps: &[&Step]) -> Option<String> {
+pub(super) fn also(steps: &[&Step]) -> Option<String> {
     const NAMED: usize = 5;
     let rest: Vec<String> = steps[1..].iter().map(|s| s.line.to_string()).collect();
     match rest.as_slice() {
@@ -198,7 +198,7 @@ fn also(steps: &[&Step]) -> Option<String> {
 }
 
 /// `.github/workflows/ci.yml, job build, step Build`.
-fn step_name(s: &CiSetup) -> String {
+pub(super) fn step_name(s: &CiSetup) -> String {
     format!("{}, job {}, step {}", s.file, s.job, s.step)
 }
 
@@ -246,30 +246,11 @@ fn own_scope(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<String> {
 }
 
 fn at_step(step: &Step, what: &str, message: String, fix: Option<Fix>) -> Finding {
-    Finding {
-        code: META.code,
-        name: META.name,
-        severity: META.severity,
-        line: step.line,
-        end_line: step.end_line,
-        stage: step.stage.clone(),
-        fingerprint: fingerprint(
-            META.code,
-            &step.stage,
-            &format!("{what} {}", step.instruction),
-        ),
-        message,
-        fix,
-        own_fix: None,
-        // read from this change's prediction: about this change
-        relevant: true,
-        savings: None,
-        own_savings: None,
-    }
+    META.at_step(step, what, message, fix)
 }
 
 /// The fix, when the workflow with `edits` applied reads again into a step that `ok` accepts.
-fn verified(
+pub(super) fn verified(
     ctx: &BuildRuleContext<'_>,
     ci: &CiCache,
     text: &str,
@@ -287,7 +268,7 @@ fn verified(
 }
 
 /// `mode=max` on each `cache-to` entry of kind `kind` that exports with `mode=min`.
-fn mode_edits(setup: &CiSetup, text: &str, kind: &str) -> Option<Vec<Edit>> {
+pub(super) fn mode_edits(setup: &CiSetup, text: &str, kind: &str) -> Option<Vec<Edit>> {
     let mut edits = Vec::new();
     for r in with_entries(text, setup.line?, "cache-to") {
         let raw = &text[r.clone()];
@@ -349,7 +330,7 @@ fn scope_edits(setup: &CiSetup, text: &str, scope: &str) -> Option<Vec<Edit>> {
 /// `uses_line` (1-based): a plain or quoted one-line value, or the lines of a `|` block. Empty
 /// when the step or the input is not found, or is written in a way this does not edit (a folded
 /// `>` block, a value on the following lines, an escape in a double-quoted value).
-fn with_entries(text: &str, uses_line: u32, key: &str) -> Vec<Range<usize>> {
+pub(super) fn with_entries(text: &str, uses_line: u32, key: &str) -> Vec<Range<usize>> {
     let mut lines: Vec<(usize, &str)> = Vec::new();
     let mut at = 0;
     for l in text.split_inclusive('\n') {

@@ -1,4 +1,4 @@
-//! The rule catalog and its checker. One rule per file (`cb001_…` to `cb011_…`): a value
+//! The rule catalog and its checker. One rule per file (`cb001_…` to `cb012_…`): a value
 //! implementing [`Rule`] with its [`Meta`] (stable code, name, summary, severity, fix
 //! applicability, what it reads), its docs ("What it does / Why it costs cache / Example / Fix
 //! safety"), the hooks it needs and, where it can, a fix. The checker walks a parsed and
@@ -22,6 +22,7 @@ pub mod cb008_mutable_base_tag;
 pub mod cb009_remote_fetch_in_run;
 pub mod cb010_copy_before_system_packages;
 pub mod cb011_ci_cache_backend;
+pub mod cb012_ci_cache_not_imported;
 
 use super::dockerfile::{Body, CommandForm, CopySource, Dockerfile, Instruction, Kind, Severity};
 use super::fix::Fix;
@@ -162,6 +163,7 @@ pub const RULES: &[&dyn Rule] = &[
     cb009_remote_fetch_in_run::RULE,
     cb010_copy_before_system_packages::RULE,
     cb011_ci_cache_backend::RULE,
+    cb012_ci_cache_not_imported::RULE,
 ];
 
 pub fn rule(code: &str) -> Option<&'static Meta> {
@@ -301,6 +303,39 @@ impl Meta {
             fix,
             own_fix: None,
             relevant: false,
+            savings: None,
+            own_savings: None,
+        }
+    }
+}
+
+impl Meta {
+    /// A finding of this prediction rule at a step the change rebuilds (so about the change),
+    /// its fingerprint from `what` the rule says and the step's instruction.
+    pub fn at_step(
+        &'static self,
+        step: &super::report::Step,
+        what: &str,
+        message: String,
+        fix: Option<Fix>,
+    ) -> Finding {
+        Finding {
+            code: self.code,
+            name: self.name,
+            severity: self.severity,
+            line: step.line,
+            end_line: step.end_line,
+            stage: step.stage.clone(),
+            fingerprint: fingerprint(
+                self.code,
+                &step.stage,
+                &format!("{what} {}", step.instruction),
+            ),
+            message,
+            fix,
+            own_fix: None,
+            // read from this change's prediction: about this change
+            relevant: true,
             savings: None,
             own_savings: None,
         }
