@@ -194,7 +194,7 @@ pub fn fix_words(x: &crate::engine::fix::Fix) -> &'static str {
             .iter()
             .all(|e| e.file.starts_with(".github/workflows/"))
     {
-        return "needs a review: the image stays the same, the CI cache exports more";
+        return "needs a review: the image stays the same, only the workflow's cache settings change";
     }
     applicability_words(x.applicability)
 }

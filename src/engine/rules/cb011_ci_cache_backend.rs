@@ -198,7 +198,7 @@ pub(super) fn also(steps: &[&Step]) -> Option<String> {
 }
 
 /// `.github/workflows/ci.yml, job build, step Build`.
-pub(super) fn step_name(s: &CiSetup) -> String {
+fn step_name(s: &CiSetup) -> String {
     format!("{}, job {}, step {}", s.file, s.job, s.step)
 }
 

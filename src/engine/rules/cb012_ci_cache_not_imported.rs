@@ -25,7 +25,7 @@
 //! bake file's settings or an s3/azblob cache get the advice without a patch. Its saving is the
 //! change predicted again with the patched workflow on both runs.
 
-use super::cb011_ci_cache_backend::{also, mode_edits, rebuilt, step_name, verified, with_entries};
+use super::cb011_ci_cache_backend::{also, mode_edits, rebuilt, verified, with_entries};
 use super::{BuildRuleContext, Finding, Meta, Reads, Rule};
 use crate::engine::backend::{CacheEntry, CiSetup, Mode};
 use crate::engine::dockerfile::Severity;
@@ -102,8 +102,10 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
         }
     };
     let message = format!(
-        "On a fresh CI runner {subject}: {} exports its cache to `{}` but imports none (no `cache-from`), so every run starts from an empty builder and never reads the export. {remedy}",
-        step_name(&ci.setup),
+        "On a fresh CI runner {subject}: the step {} (job {}, {}) exports its cache to `{}` but imports none (no `cache-from`), so every run starts from an empty builder and never reads the export. {remedy}",
+        ci.setup.step,
+        ci.setup.job,
+        ci.setup.file,
         exports.join("`, `")
     );
     let fix = match (imports, ci.workflow_text.as_deref()) {
