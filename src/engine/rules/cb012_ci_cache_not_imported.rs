@@ -174,23 +174,26 @@ fn import_edit(setup: &CiSetup, text: &str, imports: &[String]) -> Option<Edit> 
         .into_iter()
         .next()?;
     // the key's line: the value's own line, or the line above a `|` block
+    let line_at = |start: usize| text[start..].split('\n').next().unwrap_or("");
     let mut start = text[..first.start].rfind('\n').map_or(0, |p| p + 1);
-    while !text[start..].trim_start().starts_with("cache-to:") {
+    while !line_at(start).trim_start().starts_with("cache-to:") {
         start = text[..start.checked_sub(1)?]
             .rfind('\n')
             .map_or(0, |p| p + 1);
     }
-    let line = &text[start..];
+    let line = line_at(start);
     let indent = &line[..line.len() - line.trim_start().len()];
     if indent.contains('\t') {
         return None;
     }
+    // the file's own line ending
+    let nl = if line.ends_with('\r') { "\r\n" } else { "\n" };
     let value = match imports {
-        [one] => format!(" {one}\n"),
+        [one] => format!(" {one}{nl}"),
         many => {
-            let mut v = " |\n".to_string();
+            let mut v = format!(" |{nl}");
             for i in many {
-                v.push_str(&format!("{indent}  {i}\n"));
+                v.push_str(&format!("{indent}  {i}{nl}"));
             }
             v
         }
@@ -234,7 +237,8 @@ mod tests {
     #[test]
     fn the_import_reads_back_as_what_is_exported() {
         let memo = crate::engine::memo::Memo::default();
-        for (line, step_index) in [(7, 0), (12, 1)] {
+        let crlf = WF.replace('\n', "\r\n");
+        for (text, line, step_index) in [(WF, 7, 0), (WF, 12, 1), (crlf.as_str(), 12, 1)] {
             let setup = CiSetup {
                 file: "w.yml".into(),
                 job: "build".into(),
@@ -242,17 +246,25 @@ mod tests {
                 step_index,
                 ..Default::default()
             };
-            let before = crate::engine::workflows::step_setup(&memo, &setup, WF).unwrap();
+            let before = crate::engine::workflows::step_setup(&memo, &setup, text).unwrap();
             assert!(before.imports.is_empty() && !before.exports.is_empty());
             let imports: Vec<String> = before.exports.iter().filter_map(import_of).collect();
-            let edit = import_edit(&setup, WF, &imports).unwrap();
+            let edit = import_edit(&setup, text, &imports).unwrap();
             let f = Fix {
                 applicability: Applicability::Unsafe,
                 description: String::new(),
                 edits: vec![edit],
             };
-            let files = BTreeMap::from([("w.yml".to_string(), WF.to_string())]);
+            let files = BTreeMap::from([("w.yml".to_string(), text.to_string())]);
             let t = fix::apply(&files, &[&f]).0.remove("w.yml").unwrap();
+            // one line ending throughout
+            let crlf_lines = t.matches("\r\n").count();
+            let expected = if text.contains('\r') {
+                t.matches('\n').count()
+            } else {
+                0
+            };
+            assert_eq!(crlf_lines, expected, "{t:?}");
             let after = crate::engine::workflows::step_setup(&memo, &setup, &t).unwrap();
             assert!(imports_all(&after), "{t}\n{after:#?}");
             assert_eq!(after.exports, before.exports, "{t}");
