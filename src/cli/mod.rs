@@ -133,7 +133,7 @@ pub struct VerifyArgs {
 /// `check`'s long help: the rule catalog as the rule table has it (so a new rule is listed),
 /// then `CHECK_ABOUT`.
 pub fn check_about() -> String {
-    // the rules over a change's prediction (CB011) are `analyze`'s only
+    // the rules over a change's prediction (CB011, CB012) are `analyze`'s only
     let rules: Vec<String> = crate::engine::rules::RULES
         .iter()
         .map(|r| r.meta())

@@ -543,8 +543,10 @@ fn scenarios() -> Vec<Bk> {
 
 /// The workflow that runs `steps` (one job: the steps share a builder).
 fn workflow(steps: &[Step], cache: &str) -> String {
-    let mut y = String::from(
-        "name: images\non: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker/setup-buildx-action@v3\n",
+    // the job restores the local cache directory between runs, as `actions/cache` does on a
+    // runner (here the directory stays on disk)
+    let mut y = format!(
+        "name: images\non: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: actions/cache@v4\n        with:\n          path: {cache}/c\n          key: buildx\n      - uses: docker/setup-buildx-action@v3\n",
     );
     for (i, s) in steps.iter().enumerate() {
         y.push_str(&format!(

@@ -38,10 +38,11 @@ COPY web web
 RUN npm --prefix web ci
 ";
 
-/// A workflow of one job whose `docker/build-push-action` steps each have these `with:` lines.
+/// A workflow of one job whose `docker/build-push-action` steps each have these `with:` lines
+/// (the job restores `/tmp/.buildx-cache` with `actions/cache`, as jobs with local caches do).
 fn workflow(steps: &[&[&str]]) -> String {
     let mut y = String::from(
-        "name: images\non: pull_request\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker/setup-buildx-action@v3\n",
+        "name: images\non: pull_request\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: actions/cache@v4\n        with:\n          path: /tmp/.buildx-cache\n          key: buildx-${{ github.sha }}\n          restore-keys: buildx-\n      - uses: docker/setup-buildx-action@v3\n",
     );
     for (i, with) in steps.iter().enumerate() {
         y.push_str(&format!(
@@ -243,6 +244,23 @@ fn cb012_cases() -> Vec<Case> {
             ]],
             change: MAIN_GO,
             expect: Some((2, "import the CI cache the step exports")),
+        },
+        Case {
+            name: "a local export to a directory the job does not restore: advice only",
+            dockerfile: GO,
+            steps: &[&["cache-to: type=local,dest=/tmp/other,mode=max"]],
+            change: MAIN_GO,
+            expect: Some((2, "")),
+        },
+        Case {
+            name: "a cache-from that imports on some events only",
+            dockerfile: GO,
+            steps: &[&[
+                "cache-from: ${{ github.event_name == 'push' && 'type=gha' || '' }}",
+                "cache-to: type=gha,mode=max",
+            ]],
+            change: MAIN_GO,
+            expect: None,
         },
         Case {
             name: "an inline export: no import to write",

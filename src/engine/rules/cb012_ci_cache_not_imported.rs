@@ -19,11 +19,16 @@
 //!
 //! **Fix safety.** Unsafe: the image is the same, but the build now reads a cache the workflow
 //! writes (on a fork's pull request a registry cache may not be readable; `ignore-error` on the
-//! export does not cover a failed import). The patch is offered only for exports to gha, a
-//! registry or a local directory written as a `cache-to` input of `docker/build-push-action`,
-//! and only when the edited workflow, read again, imports what it exports. An inline cache, a
-//! bake file's settings or an s3/azblob cache get the advice without a patch. Its saving is the
-//! change predicted again with the patched workflow on both runs.
+//! export does not cover a failed import). The import is written from the export as it is
+//! written (`${{ … }}` expressions kept). The patch is offered only for exports to gha, a
+//! registry or a local directory that an `actions/cache` step of the workflow restores (else
+//! the directory is empty on a fresh runner), written as a `cache-to` input of
+//! `docker/build-push-action`, and only when the edited workflow, read again, imports what it
+//! exports. An inline cache, a bake file's settings, an s3/azblob cache or a quoted entry get
+//! the advice without a patch. A step with a `cache-from` that reads as no entry (an expression
+//! that imports on some events only, an empty string) or run on a `remote` builder (which keeps
+//! its cache) is not reported. Its saving is the change predicted again with the patched
+//! workflow on both runs.
 
 use super::cb011_ci_cache_backend::{also, mode_edits, rebuilt, verified, with_entries};
 use super::{BuildRuleContext, Finding, Meta, Reads, Rule};
@@ -59,6 +64,18 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
     if !ci.setup.imports.is_empty() || ci.setup.exports.is_empty() {
         return None;
     }
+    let text = ci.workflow_text.as_deref();
+    // a `cache-from` written in a way that reads as no entry (an expression that picks one on
+    // some events, an empty string) is still an import: the step is not said to have none
+    if let (Some(t), Some(line)) = (text, ci.setup.line) {
+        if declares(t, line, "cache-from") {
+            return None;
+        }
+    }
+    // a remote builder keeps its cache between runs: nothing starts empty
+    if ci.setup.driver.as_deref() == Some("remote") {
+        return None;
+    }
     // the steps the empty builder runs, and those that run only because one of them did
     let mut lines: Vec<u32> = Vec::new();
     let steps: Vec<&Step> = rebuilt(ctx)
@@ -73,33 +90,40 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
         .collect();
     let first = *steps.first()?;
     let exports: Vec<String> = ci.setup.exports.iter().map(CacheEntry::display).collect();
-    let imports: Option<Vec<String>> = ci.setup.exports.iter().map(import_of).collect();
+    // a local directory is read back only where the job restores it
+    let imports: Option<Vec<String>> = ci
+        .setup
+        .exports
+        .iter()
+        .map(|e| import_of(e).filter(|_| e.kind != "local" || text.is_some_and(|t| restored(t, e))))
+        .collect();
     let subject = match also(&steps) {
         None => "this step runs again though nothing it reads changed".to_string(),
         Some(more) => format!("this step and {more} run again though nothing they read changed"),
     };
     // with `mode=min` an import alone serves only the final image's layers: the steps above
-    // would still run, so the patch also exports every step's result
+    // would still run, so the patch also exports every step's result (an inline cache has no
+    // other mode)
     let min = ci
         .setup
         .exports
         .iter()
-        .any(|e| e.export_mode() == Mode::Min);
+        .any(|e| e.kind != "inline" && e.export_mode() == Mode::Min);
     let with_max = if min {
         ", and export every step's result with `mode=max` (`mode=min`, the default, keeps the final image's layers only)"
     } else {
         ""
     };
-    let remedy = match &imports {
-        Some(i) => format!(
-            "Import what it exports (`cache-from: {}`){with_max}.",
-            i.join(" ")
+    let remedy = match imports.as_deref() {
+        Some([one]) => format!("Import what it exports (`cache-from: {one}`){with_max}."),
+        Some(many) => format!(
+            "Import what it exports (a `cache-from: |` block with `{}`){with_max}.",
+            many.join("`, `")
         ),
-        None => {
-            format!(
-                "Import what it exports with a `cache-from` that reads the same place{with_max}."
-            )
-        }
+        None => format!(
+            "Import what it exports with a `cache-from` that reads the same place{}{with_max}.",
+            hint(&ci.setup, text)
+        ),
     };
     let message = format!(
         "On a fresh CI runner {subject}: the step {} (job {}, {}) exports its cache to `{}` but imports none (no `cache-from`), so every run starts from an empty builder and never reads the export. {remedy}",
@@ -108,7 +132,7 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
         ci.setup.file,
         exports.join("`, `")
     );
-    let fix = match (imports, ci.workflow_text.as_deref()) {
+    let fix = match (imports, text) {
         (Some(imports), Some(text)) => edits(&ci.setup, text, &imports, min).and_then(|edits| {
             let description = if min {
                 "import the CI cache the step exports, exported with mode=max"
@@ -116,7 +140,10 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
                 "import the CI cache the step exports"
             };
             verified(ctx, ci, text, description, edits, |s| {
-                imports_all(s) && s.exports.iter().all(|e| e.export_mode() == Mode::Max)
+                imports_all(s)
+                    && s.exports
+                        .iter()
+                        .all(|e| e.kind == "inline" || e.export_mode() == Mode::Max)
             })
         }),
         _ => None,
@@ -124,19 +151,152 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
     Some(META.at_step(first, "import", message, fix))
 }
 
-/// The `cache-from` entry that reads what `e` writes (`None` for an inline cache, whose import
-/// names the pushed image, and for kinds whose fields this does not write).
-fn import_of(e: &CacheEntry) -> Option<String> {
-    if e.location.is_empty() || e.location.contains([',', '"', '\n']) {
+/// Why no import is written, when an export is why: an inline cache is read from a pushed tag;
+/// a local directory is there on a fresh runner only when the job restores it.
+fn hint(setup: &CiSetup, text: Option<&str>) -> &'static str {
+    let unrestored = |e: &CacheEntry| e.kind == "local" && !text.is_some_and(|t| restored(t, e));
+    if setup.exports.iter().any(|e| e.kind == "inline") {
+        " (an inline cache is read from the pushed image: `type=registry,ref=` one of its tags)"
+    } else if setup.exports.iter().any(unrestored) {
+        " (a local directory is there on a fresh runner only when the job restores it, with `actions/cache` and that `path`)"
+    } else {
+        ""
+    }
+}
+
+/// Whether the step whose `uses:` is on line `uses_line` has a `key:` input at all, whatever
+/// its value (an expression, an empty string).
+fn declares(text: &str, uses_line: u32, key: &str) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(i) = (uses_line as usize)
+        .checked_sub(1)
+        .filter(|i| *i < lines.len())
+    else {
+        return false;
+    };
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let item = |l: &str| {
+        let t = l.trim_start();
+        t == "-" || t.starts_with("- ")
+    };
+    let Some(j) = (0..=i)
+        .rev()
+        .find(|&j| item(lines[j]) && indent(lines[j]) <= indent(lines[i]))
+    else {
+        return false;
+    };
+    let d = indent(lines[j]);
+    lines[j + 1..]
+        .iter()
+        .take_while(|l| {
+            let t = l.trim_start();
+            t.is_empty() || t.starts_with('#') || indent(l) > d
+        })
+        .any(|l| {
+            let t = l.trim_start().trim_start_matches(['"', '\'']);
+            t.strip_prefix(key).is_some_and(|r| {
+                r.trim_start_matches(['"', '\''])
+                    .trim_start()
+                    .starts_with(':')
+            })
+        })
+}
+
+/// Whether a step of the workflow restores the directory a local export writes: an
+/// `actions/cache` (or `actions/cache/restore`) step whose lines name it as written.
+fn restored(text: &str, e: &CacheEntry) -> bool {
+    let Some(dest) = fields(&e.text).and_then(|f| {
+        f.iter()
+            .find_map(|f| f.strip_prefix("dest=").map(|d| d.trim().to_string()))
+    }) else {
+        return false;
+    };
+    if dest.is_empty() {
+        return false;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines.iter().enumerate().any(|(i, l)| {
+        let t = l.trim_start().trim_start_matches("- ").trim_start();
+        let Some(u) = t.strip_prefix("uses:") else {
+            return false;
+        };
+        let u = u.trim().trim_matches(['"', '\'']);
+        if !(u.starts_with("actions/cache@") || u.starts_with("actions/cache/restore@")) {
+            return false;
+        }
+        // the step's lines after `uses:`, up to the next step
+        lines[i + 1..]
+            .iter()
+            .take_while(|x| !x.trim_start().starts_with("- "))
+            .any(|x| x.contains(dest.as_str()))
+    })
+}
+
+/// The fields of a cache entry as written, split at commas outside `${{ … }}` expressions
+/// (`None` for a quoted value or an unclosed expression, which this does not rewrite).
+fn fields(raw: &str) -> Option<Vec<&str>> {
+    if raw.contains(['"', '\'', '\n']) {
         return None;
     }
-    match e.kind.as_str() {
-        "gha" if e.location == "buildkit" => Some("type=gha".into()),
-        "gha" => Some(format!("type=gha,scope={}", e.location)),
-        "registry" => Some(format!("type=registry,ref={}", e.location)),
-        "local" => Some(format!("type=local,src={}", e.location)),
-        _ => None,
+    let (mut out, mut start, mut depth, mut i) = (Vec::new(), 0, 0usize, 0);
+    while i < raw.len() {
+        let rest = &raw[i..];
+        if rest.starts_with("${{") {
+            depth += 1;
+            i += 3;
+        } else if depth > 0 && rest.starts_with("}}") {
+            depth -= 1;
+            i += 2;
+        } else {
+            if depth == 0 && rest.starts_with(',') {
+                out.push(raw[start..i].trim());
+                start = i + 1;
+            }
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
     }
+    out.push(raw[start..].trim());
+    (depth == 0).then_some(out)
+}
+
+/// The `cache-from` entry that reads what `e` writes, from the entry as written (expressions
+/// kept as they are): its type and the fields that say where (`dest` of a local export becomes
+/// `src`). `None` for an inline cache, whose import names the pushed image, and for kinds or
+/// spellings this does not write.
+fn import_of(e: &CacheEntry) -> Option<String> {
+    let f = fields(&e.text)?;
+    if let [bare] = f.as_slice() {
+        if !bare.contains('=') {
+            return (e.kind == "registry").then(|| format!("type=registry,ref={bare}"));
+        }
+    }
+    let keep: &[(&str, &str)] = match e.kind.as_str() {
+        "gha" => &[
+            ("scope", "scope"),
+            ("url", "url"),
+            ("url_v2", "url_v2"),
+            ("token", "token"),
+            ("version", "version"),
+        ],
+        "registry" => &[("ref", "ref")],
+        "local" => &[("dest", "src")],
+        _ => return None,
+    };
+    let mut out = vec![format!("type={}", e.kind)];
+    for x in &f {
+        let Some((k, v)) = x.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().to_ascii_lowercase();
+        if let Some((_, to)) = keep.iter().find(|(from, _)| *from == k) {
+            out.push(format!("{to}={}", v.trim()));
+        }
+    }
+    // a registry or local entry without its place is not one this can write
+    if e.kind != "gha" && out.len() < 2 {
+        return None;
+    }
+    Some(out.join(","))
 }
 
 /// Whether the step reads back every place it exports to.
@@ -156,9 +316,10 @@ fn edits(setup: &CiSetup, text: &str, imports: &[String], min: bool) -> Option<V
         let mut kinds: Vec<&str> = setup
             .exports
             .iter()
-            .filter(|e| e.export_mode() == Mode::Min)
+            .filter(|e| e.kind != "inline" && e.export_mode() == Mode::Min)
             .map(|e| e.kind.as_str())
             .collect();
+        kinds.sort_unstable();
         kinds.dedup();
         for k in kinds {
             edits.extend(mode_edits(setup, text, k)?);
@@ -232,6 +393,51 @@ mod tests {
         );
         assert_eq!(of("type=inline"), None);
         assert_eq!(of("type=s3,region=x,bucket=b"), None);
+        // expressions are kept as written, commas inside them included
+        assert_eq!(
+            of("type=local,dest=${{ runner.temp }}/.cache,mode=max").as_deref(),
+            Some("type=local,src=${{ runner.temp }}/.cache")
+        );
+        assert_eq!(
+            of("type=gha,scope=${{ join(matrix.x, ',') }},mode=max"),
+            None,
+            "a quoted value is not rewritten"
+        );
+        assert_eq!(
+            of("type=gha,scope=${{ github.ref_name }}-${{ matrix.arch }},mode=max,ignore-error=true")
+                .as_deref(),
+            Some("type=gha,scope=${{ github.ref_name }}-${{ matrix.arch }}")
+        );
+        assert_eq!(
+            of("type=gha,url=https://c.example,token=${{ secrets.T }},mode=max").as_deref(),
+            Some("type=gha,url=https://c.example,token=${{ secrets.T }}")
+        );
+        assert_eq!(
+            fields("a=${{ f(x, y) }},b=c"),
+            Some(vec!["a=${{ f(x, y) }}", "b=c"])
+        );
+        assert_eq!(fields("a=${{ x"), None);
+    }
+
+    #[test]
+    fn an_input_is_declared_whatever_its_value() {
+        let wf = "jobs:\n  b:\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          cache-from: ${{ github.event_name == 'push' && 'type=gha' || '' }}\n          cache-to: type=gha,mode=max\n      - uses: docker/build-push-action@v6\n        with:\n          cache-to: type=gha,mode=max\n";
+        assert!(declares(wf, 4, "cache-from"));
+        assert!(declares(wf, 4, "cache-to"));
+        assert!(!declares(wf, 8, "cache-from"));
+        assert!(declares(wf, 8, "cache-to"));
+    }
+
+    #[test]
+    fn a_local_directory_is_read_back_only_where_the_job_restores_it() {
+        let e = parse_entry("type=local,dest=/tmp/.buildx-cache,mode=max", true).unwrap();
+        let with = "jobs:\n  b:\n    steps:\n      - uses: actions/cache@v4\n        with:\n          path: /tmp/.buildx-cache\n          key: k\n      - uses: docker/build-push-action@v6\n";
+        assert!(restored(with, &e));
+        assert!(!restored(&with.replace(".buildx-cache", "other"), &e));
+        assert!(!restored(
+            &with.replace("actions/cache@v4", "actions/checkout@v4"),
+            &e
+        ));
     }
 
     #[test]
