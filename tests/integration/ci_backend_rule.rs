@@ -439,19 +439,13 @@ async fn scenarios(code: &str, cases: Vec<Case>) -> (Vec<String>, usize) {
     (failures, patched)
 }
 
-/// What a user reads: the finding and its patch in the text output, snapshot.
-#[tokio::test]
-async fn cb011_as_the_cli_says_it() {
-    let (_tmp, base, head) = trees(
-        GO,
-        Some(workflow(&[&["cache-from: type=gha", "cache-to: type=gha"]])),
-        &[("cmd/app/main.go", "package main // edited\n")],
-    );
+/// `cachebust analyze --format <format>` of the two trees: its output (the run must succeed).
+fn analyze_cli(format: &str, base: &std::path::Path, head: &std::path::Path) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cachebust"))
-        .args(["analyze", "--format", "markdown", "--base-dir"])
-        .arg(&base)
+        .args(["analyze", "--format", format, "--base-dir"])
+        .arg(base)
         .arg("--head-dir")
-        .arg(&head)
+        .arg(head)
         .output()
         .unwrap();
     assert!(
@@ -459,31 +453,48 @@ async fn cb011_as_the_cli_says_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let md = String::from_utf8(out.stdout).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What a user reads of rule `code` on the change: its line in the markdown (the Action's
+/// summary) and its finding in the JSON report.
+fn as_the_cli_says_it(
+    code: &str,
+    base: &std::path::Path,
+    head: &std::path::Path,
+) -> (String, serde_json::Value) {
+    let md = analyze_cli("markdown", base, head);
     let line = md
         .lines()
-        .find(|l| l.contains("**CB011**"))
-        .expect("CB011 in the markdown");
-    insta::assert_snapshot!("cb011_markdown_finding", line);
-    let json = std::process::Command::new(env!("CARGO_BIN_EXE_cachebust"))
-        .args(["analyze", "--format", "json", "--base-dir"])
-        .arg(&base)
-        .arg("--head-dir")
-        .arg(&head)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        .find(|l| l.contains(&format!("**{code}**")))
+        .unwrap_or_else(|| panic!("{code} in the markdown:\n{md}"))
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&analyze_cli("json", base, head)).unwrap();
     let f = v["dockerfiles"][0]["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["code"] == "CB011")
-        .unwrap();
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| panic!("{code} in the JSON"))
+        .clone();
+    (line, f)
+}
+
+/// What a user reads of CB011: the finding in the markdown and its patch, snapshots.
+#[tokio::test]
+async fn cb011_as_the_cli_says_it() {
+    let (_tmp, base, head) = trees(
+        GO,
+        Some(workflow(&[&["cache-from: type=gha", "cache-to: type=gha"]])),
+        &[("cmd/app/main.go", "package main // edited\n")],
+    );
+    let (line, f) = as_the_cli_says_it("CB011", &base, &head);
+    insta::assert_snapshot!("cb011_markdown_finding", line);
     insta::assert_snapshot!("cb011_patch", f["fix"]["diff"].as_str().unwrap());
 }
 
-/// What a user reads of CB012: the finding in the markdown (the Action's summary) and its patch
-/// of the workflow, snapshots.
+/// What a user reads of CB012: the finding in the markdown and its patch of the workflow,
+/// snapshots, and the saving.
 #[tokio::test]
 async fn cb012_as_the_cli_says_it() {
     let (_tmp, base, head) = trees(
@@ -491,26 +502,8 @@ async fn cb012_as_the_cli_says_it() {
         Some(workflow(&[&["push: false", "cache-to: type=gha"]])),
         &[("cmd/app/main.go", "package main // edited\n")],
     );
-    let json = std::process::Command::new(env!("CARGO_BIN_EXE_cachebust"))
-        .args(["analyze", "--format", "json", "--base-dir"])
-        .arg(&base)
-        .arg("--head-dir")
-        .arg(&head)
-        .output()
-        .unwrap();
-    assert!(
-        json.status.success(),
-        "{}",
-        String::from_utf8_lossy(&json.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let f = v["dockerfiles"][0]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "CB012")
-        .expect("CB012 in the JSON");
-    insta::assert_snapshot!("cb012_message", f["message"].as_str().unwrap());
+    let (line, f) = as_the_cli_says_it("CB012", &base, &head);
+    insta::assert_snapshot!("cb012_markdown_finding", line);
     insta::assert_snapshot!("cb012_patch", f["fix"]["diff"].as_str().unwrap());
     assert_eq!(f["savings"]["rebuilt_steps_before"], 7, "{f:#}");
     assert_eq!(f["savings"]["rebuilt_steps_after"], 4, "{f:#}");
