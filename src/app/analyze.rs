@@ -185,7 +185,7 @@ async fn named_spec<R: RepoSource>(
         dockerfile: p.to_string(),
         // `check` infers the context of a named Dockerfile as discovery does
         context: match (&opts.context, p.rsplit_once('/')) {
-            (None, Some((dir, _))) if opts.report_all => infer_context(repo, dir, h).await?.0,
+            (None, Some((dir, _))) if opts.report_all => infer_context(repo, dir, h, None).await?.0,
             _ => context.to_string(),
         },
         origin: Origin::Cli,
@@ -616,7 +616,8 @@ async fn discover_specs<R: RepoSource>(
             Some(c) => (clean_rel(c), ContextGuess::Given),
             None if dir.is_empty() => (String::new(), ContextGuess::RootDockerfile),
             None => {
-                let (c, how) = infer_context(repo, &dir, t.as_ref()).await?;
+                let (c, how) =
+                    infer_context(repo, &dir, t.as_ref(), cache.map(|c| c.memo())).await?;
                 inferred.push(format!("{d} → {}", if c.is_empty() { "." } else { &c }));
                 (c, how)
             }
@@ -668,13 +669,19 @@ async fn discover_specs<R: RepoSource>(
 /// The build context of a Dockerfile found in a subdirectory when none was given: its own
 /// directory when the files it copies are there (and not at the root), or, when it copies
 /// only `.`, when the directory holds more than Dockerfiles; otherwise the repository root.
+/// `memo` remembers what each text copies (a history infers every commit's contexts again).
 async fn infer_context<R: RepoSource>(
     repo: &R,
     dir: &str,
     text: Option<&FileText>,
+    memo: Option<&engine::Memo>,
 ) -> Result<(String, ContextGuess), AnalyzeError> {
     let sources = text
-        .and_then(|t| t.text().map(discover::context_sources))
+        .and_then(FileText::text)
+        .map(|t| match memo {
+            Some(m) => discover::context_sources_in(m, t),
+            None => discover::context_sources(t),
+        })
         .unwrap_or_default();
     let chosen = if sources.is_empty() {
         let own = repo.children(Side::Head, dir).await?.iter().any(|n| {

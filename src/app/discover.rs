@@ -73,6 +73,12 @@ struct DeclEntry {
 impl DeclCache {
     pub const CAPACITY: usize = 4;
 
+    /// The memo the cache keeps across the trees of a history (YAML documents, what a
+    /// Dockerfile text copies by name).
+    pub fn memo(&self) -> &crate::engine::Memo {
+        &self.memo
+    }
+
     /// Entries made with the same build files and options, most recent first.
     fn candidates(
         &self,

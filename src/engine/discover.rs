@@ -174,6 +174,13 @@ pub fn is_windows_dockerfile(path: &str, text: Option<&str>) -> bool {
     })
 }
 
+/// [`context_sources`], remembered in `memo` by the text.
+pub fn context_sources_in(memo: &crate::engine::memo::Memo, text: &str) -> Vec<String> {
+    memo.get_or(crate::engine::memo::Kind::ContextSources, text, || {
+        context_sources(text)
+    })
+}
+
 /// Context-relative sources of COPY/ADD instructions and bind mounts that read the build
 /// context (no `--from`, no URLs, no heredocs, no variables).
 pub fn context_sources(text: &str) -> Vec<String> {

@@ -215,11 +215,20 @@ impl Instruction {
     /// so that messages can quote it as code.
     pub fn display(&self, max: usize) -> String {
         // a text of at most `max` bytes has at most `max` characters
-        if self.shown.len() <= max || self.shown.chars().nth(max).is_none() {
+        let shown = self.shown.as_str();
+        if shown.len() <= max || shown.char_indices().nth(max).is_none() {
             return self.shown.clone();
         }
-        let cut: String = self.shown.chars().take(max.saturating_sub(1)).collect();
-        format!("{}…", cut.trim_end())
+        // the first `max - 1` characters, sliced where the next one starts
+        let end = shown
+            .char_indices()
+            .nth(max.saturating_sub(1))
+            .map_or(shown.len(), |(i, _)| i);
+        let cut = shown[..end].trim_end();
+        let mut out = String::with_capacity(cut.len() + '…'.len_utf8());
+        out.push_str(cut);
+        out.push('…');
+        out
     }
 }
 

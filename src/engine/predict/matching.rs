@@ -1,10 +1,10 @@
-//! Matching head vertices against the base cache: the base records indexed by parent record and
-//! op, every head vertex a hit, a miss (explained by `explain` or `content`) or unused; the
+//! Matching head vertices against the base cache: the base records indexed by op and parent
+//! record (once per side simulation), every head vertex a hit, a miss (explained by `explain` or `content`) or unused; the
 //! canonical record ids and the vertex keys that identify a vertex across builds.
 
 use crate::engine::hash::HashMap;
 
-use super::model::{BaseProblem, Ctx, Res, SideSim, VertexKey};
+use super::model::{BaseIndex, BaseProblem, Ctx, Res, SideSim, VertexKey};
 use super::sim::{self, Op, Sim, StepVertex, VId, Vertex};
 use super::{content, explain};
 use crate::engine::input::BuildInput;
@@ -23,8 +23,8 @@ pub(super) fn match_vertices(
     base: Option<&SideSim>,
     base_problem: Option<BaseProblem>,
 ) -> Vec<Res> {
-    let canon: Vec<VId> = base.map(|b| b.canon.clone()).unwrap_or_default();
-    let index = base.map(|b| base_index(b, &canon)).unwrap_or_default();
+    let canon: &[VId] = base.map_or(&[], |b| &b.canon);
+    let index = base.map(|b| b.index.get_or_init(|| base_index(b)));
     let mut res: Vec<Res> = Vec::with_capacity(head.sim.vertices.len());
     for v in head.sim.vertices.iter() {
         if !head.sim.stages[v.stage].reachable {
@@ -43,16 +43,19 @@ pub(super) fn match_vertices(
             res.push(no_base(build, v, line, base_problem));
             continue;
         };
-        let candidates = index.get(&(bparent, &v.op)).cloned().unwrap_or_default();
+        let candidates = index
+            .and_then(|i| i.get(&v.op))
+            .and_then(|by_parent| by_parent.get(&bparent))
+            .map_or(&[][..], Vec::as_slice);
         let cmp = content::Comparison {
             ctx,
             build,
             head,
             base: b,
             res: &res,
-            canon: &canon,
+            canon,
         };
-        let r = match decide(&cmp, v, &candidates, parent_confidence) {
+        let r = match decide(&cmp, v, candidates, parent_confidence) {
             Decision::Hit(hit) => hit,
             Decision::Miss(first_diff) => {
                 let notes = v.notes.clone();
@@ -77,18 +80,24 @@ pub(super) fn match_vertices(
     res
 }
 
-/// The base cache indexed by (parent record, op) → records. Records are content-addressed: two
-/// base vertices with the same parent record, op and inputs are one record.
-fn base_index<'b>(b: &'b SideSim, canon: &[VId]) -> HashMap<(Option<VId>, &'b Op), Vec<VId>> {
-    let mut index: HashMap<(Option<VId>, &Op), Vec<VId>> = HashMap::default();
+/// The base cache indexed by op and parent record → records. Records are content-addressed: two
+/// base vertices with the same parent record, op and inputs are one record. It reads the side
+/// alone, so it is made once per side (`SideSim::index`): a history compares every commit with
+/// the simulation its parent's prediction already indexed, and a fix measured with the same.
+fn base_index(b: &SideSim) -> BaseIndex {
+    let canon = &b.canon;
+    let mut index: BaseIndex = HashMap::default();
     let all = b.sim.target.is_none();
     for (i, v) in b.sim.vertices.iter().enumerate() {
         if all || b.sim.stages[v.stage].reachable {
-            let slot = index
-                .entry((v.parent.map(|p| canon[p]), &v.op))
-                .or_default();
-            if !slot.contains(&canon[i]) {
-                slot.push(canon[i]);
+            if !index.contains_key(&v.op) {
+                index.insert(v.op.clone(), HashMap::default());
+            }
+            if let Some(by_parent) = index.get_mut(&v.op) {
+                let slot = by_parent.entry(v.parent.map(|p| canon[p])).or_default();
+                if !slot.contains(&canon[i]) {
+                    slot.push(canon[i]);
+                }
             }
         }
     }

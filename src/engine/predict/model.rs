@@ -76,7 +76,12 @@ pub struct SideSim {
     pub scripts: crate::engine::shell::Scripts,
     /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them).
     pub step_keys: std::sync::OnceLock<crate::engine::hash::HashMap<u32, VertexKey>>,
+    /// The side as a base cache (`matching::base_index`), kept for the same reason.
+    pub index: std::sync::OnceLock<BaseIndex>,
 }
+
+/// A base side's records by op, then by parent record (`matching::base_index`).
+pub type BaseIndex = HashMap<super::sim::Op, HashMap<Option<VId>, Vec<VId>>>;
 
 /// Why a side has no simulation to compare with (the head's problems are diagnostics; the
 /// base's make every head step a miss of this cause).

@@ -130,9 +130,24 @@ pub(super) type KeptSide = std::sync::Arc<(
 /// two inputs share a key.
 pub(super) fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput) -> String {
     use std::fmt::Write;
-    let mut k = String::new();
+    // sized once: the texts are most of the key, and growing it would copy them again
+    let text_len = |t: &Option<FileText>| match t {
+        Some(FileText::Text(t)) => t.len(),
+        _ => 0,
+    };
+    let args: usize = side.build_args.iter().map(|(n, v)| n.len() + v.len()).sum();
+    let mut k = String::with_capacity(
+        128 + build.dockerfile.len()
+            + build.context.len()
+            + text_len(&side.dockerfile)
+            + text_len(&side.dockerfile_ignore)
+            + text_len(&side.context_ignore)
+            + args
+            + 24 * side.build_args.len(),
+    );
     let mut part = |s: &str| {
-        let _ = write!(k, "{}:{s}", s.len());
+        let _ = write!(k, "{}:", s.len());
+        k.push_str(s);
     };
     part(ctx.engine.name());
     part(if ctx.config.builder.merge_op() {
@@ -249,6 +264,7 @@ pub(super) fn simulate_one(
         ignore,
         skeleton: Default::default(),
         step_keys: Default::default(),
+        index: Default::default(),
     })
 }
 
