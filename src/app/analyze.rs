@@ -310,20 +310,53 @@ pub async fn analyze_with<R: RepoSource>(
         histories: Default::default(),
         purpose: opts.purpose,
     };
+    // what the previous commit of a history asked to list and read, loaded first: consecutive
+    // commits ask for nearly the same paths, and each round that finds one missing predicts
+    // every build again for nothing (`DeclCache::warm_requests` says what is kept)
+    let warm = cache.map(|c| c.warm_requests()).unwrap_or_default();
+    // only what this commit's builds can read: a path in one of their contexts, a history of
+    // one of their Dockerfiles (only its build's rules ask for one)
+    let in_a_context = |p: &str| {
+        inputs.builds.iter().any(|b| {
+            b.context.is_empty()
+                || p.strip_prefix(b.context.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    };
+    let mut first: Vec<engine::tree::Request> = warm
+        .iter()
+        .filter(|r| {
+            if r.history {
+                inputs.builds.iter().any(|b| b.dockerfile == r.path)
+            } else {
+                in_a_context(&r.path)
+            }
+        })
+        .cloned()
+        .collect();
+    // a few histories at most: reading one walks 300 commits, and where a commit builds tens of
+    // Dockerfiles (docker-library/php) most of those read for the last one go unread (the time
+    // of the round they save is less than that of reading them)
+    if first.iter().filter(|r| r.history).count() > crate::app::discover::DeclCache::WARM_HISTORIES
+    {
+        first.retain(|r| !r.history);
+    }
+    if !first.is_empty() {
+        // one that cannot be answered now is asked again by the engine if it needs it
+        let _ = load(repo, &mut inputs, &first).await;
+    }
+    let mut asked: Vec<engine::tree::Request> = Vec::new();
     let mut last_need = Vec::new();
     for _ in 0..8 {
         let out = engine::analyze(&inputs, memo);
         if out.need.is_empty() {
+            if let Some(c) = cache {
+                c.remember_requests(&warm, &asked, &out.histories_read);
+            }
             return Ok(out.report);
         }
-        // histories a rule asked for; one that cannot be read is no history, not a failure
-        for r in out.need.iter().filter(|r| r.history) {
-            let h = repo
-                .file_history(&r.path, HISTORY_COMMITS)
-                .await
-                .unwrap_or(None);
-            inputs.histories.insert(r.path.clone(), h);
-        }
+        load(repo, &mut inputs, &out.need).await?;
+        asked.extend(out.need.iter().cloned());
         last_need = out
             .need
             .iter()
@@ -336,49 +369,65 @@ pub async fn analyze_with<R: RepoSource>(
                 format!("{}{tail}", r.path)
             })
             .collect();
-        for side in [Side::Base, Side::Head] {
-            let ours = || {
-                out.need
-                    .iter()
-                    .filter(|r| Side::from(r.side) == side && !r.history)
-            };
-            let reqs: Vec<(String, bool)> = ours()
-                .filter(|r| !r.text)
-                .map(|r| (r.path.clone(), r.recursive))
-                .collect();
-            let texts: Vec<String> = ours().filter(|r| r.text).map(|r| r.path.clone()).collect();
-            let listed = if reqs.is_empty() {
-                Vec::new()
-            } else {
-                repo.list(side, &reqs).await?
-            };
-            let read = if texts.is_empty() {
-                Vec::new()
-            } else {
-                repo.read_files(side, &texts).await?
-            };
-            let l: &mut Listing = match side {
-                Side::Base => &mut inputs.base_tree,
-                Side::Head => &mut inputs.head_tree,
-            };
-            for (p, r, entries) in listed {
-                l.add(&p, r, entries);
-            }
-            for (p, t) in texts.iter().zip(read) {
-                l.add_text(
-                    p,
-                    match t {
-                        Some(FileText::Text(t)) => Some(t),
-                        _ => None,
-                    },
-                );
-            }
-        }
     }
     Err(AnalyzeError::Source(SourceError::Io(format!(
         "the analysis kept asking for more of the tree ({}); giving up",
         last_need.join(", ")
     ))))
+}
+
+/// Load what the engine asked for into `inputs`: file histories (one that cannot be read is no
+/// history, not a failure), then each side's listings and file texts, in one call each.
+async fn load<R: RepoSource>(
+    repo: &R,
+    inputs: &mut Inputs,
+    need: &[engine::tree::Request],
+) -> Result<(), AnalyzeError> {
+    for r in need.iter().filter(|r| r.history) {
+        let h = repo
+            .file_history(&r.path, HISTORY_COMMITS)
+            .await
+            .unwrap_or(None);
+        inputs.histories.insert(r.path.clone(), h);
+    }
+    for side in [Side::Base, Side::Head] {
+        let ours = || {
+            need.iter()
+                .filter(|r| Side::from(r.side) == side && !r.history)
+        };
+        let reqs: Vec<(String, bool)> = ours()
+            .filter(|r| !r.text)
+            .map(|r| (r.path.clone(), r.recursive))
+            .collect();
+        let texts: Vec<String> = ours().filter(|r| r.text).map(|r| r.path.clone()).collect();
+        let listed = if reqs.is_empty() {
+            Vec::new()
+        } else {
+            repo.list(side, &reqs).await?
+        };
+        let read = if texts.is_empty() {
+            Vec::new()
+        } else {
+            repo.read_files(side, &texts).await?
+        };
+        let l: &mut Listing = match side {
+            Side::Base => &mut inputs.base_tree,
+            Side::Head => &mut inputs.head_tree,
+        };
+        for (p, r, entries) in listed {
+            l.add(&p, r, entries);
+        }
+        for (p, t) in texts.iter().zip(read) {
+            l.add_text(
+                p,
+                match t {
+                    Some(FileText::Text(t)) => Some(t),
+                    _ => None,
+                },
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Each build's cache on a fresh runner (`None` for a build no workflow step runs with a cache

@@ -50,13 +50,16 @@ async fn read_map<R: RepoSource>(
 /// (`history`): one side's declared builds are a function of the build files found, the options
 /// and the texts of the files read, so a tree whose files read the same texts reuses them
 /// instead of parsing its compose, bake and workflow files again. Holds at most
-/// `DeclCache::CAPACITY` entries (memory stays flat over any number of commits).
+/// `DeclCache::CAPACITY` entries (memory stays flat over any number of commits), and what the
+/// last analyses asked to have listed and read, for the next one to load first.
 #[derive(Default)]
 pub struct DeclCache {
     entries: Mutex<Vec<Arc<DeclEntry>>>,
     /// The YAML documents read lately (a commit that changes one file of many reads the rest
     /// from here).
     memo: crate::engine::Memo,
+    /// What the analyses of the last commits asked to list and read (see `warm_requests`).
+    warm: Mutex<Vec<crate::engine::tree::Request>>,
 }
 
 struct DeclEntry {
@@ -72,11 +75,53 @@ struct DeclEntry {
 
 impl DeclCache {
     pub const CAPACITY: usize = 4;
+    /// The most requests kept for the next analysis to load first (see `warm_requests`).
+    pub const WARM_REQUESTS: usize = 4096;
+    /// The most file histories an analysis loads first (see `analyze::analyze_with`).
+    pub const WARM_HISTORIES: usize = 8;
 
     /// The memo the cache keeps across the trees of a history (YAML documents, what a
     /// Dockerfile text copies by name).
     pub fn memo(&self) -> &crate::engine::Memo {
         &self.memo
+    }
+
+    /// What the next analysis loads before its first round (`analyze::analyze_with`): the
+    /// entries and file texts the last commits' analyses asked for, and the histories the last
+    /// one's rules read (the caller loads one only for a Dockerfile it builds, and only up to
+    /// `WARM_HISTORIES`: reading one walks its 300 commits). Not a whole subtree: the cost facts read a directory's sizes only where
+    /// the analysis listed it, so one listed ahead could change them.
+    pub fn warm_requests(&self) -> Vec<crate::engine::tree::Request> {
+        self.warm.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// Remember, for the next analysis, the entries and texts one loaded first (`warm`) or
+    /// asked for (`asked`), and the histories its rules read (`histories`); past
+    /// `WARM_REQUESTS` entries and texts, only those it asked for.
+    pub fn remember_requests(
+        &self,
+        warm: &[crate::engine::tree::Request],
+        asked: &[crate::engine::tree::Request],
+        histories: &[String],
+    ) {
+        use crate::engine::tree::{Request, SideKey};
+        let kept = |r: &&Request| !r.recursive && !r.history;
+        let mut all: std::collections::BTreeSet<Request> =
+            warm.iter().filter(kept).cloned().collect();
+        all.extend(asked.iter().filter(kept).cloned());
+        if all.len() > Self::WARM_REQUESTS {
+            all = asked.iter().filter(kept).cloned().collect();
+        }
+        all.extend(histories.iter().map(|p| Request {
+            side: SideKey::Base,
+            path: p.clone(),
+            recursive: false,
+            text: false,
+            history: true,
+        }));
+        if let Ok(mut w) = self.warm.lock() {
+            *w = all.into_iter().collect();
+        }
     }
 
     /// Entries made with the same build files and options, most recent first.

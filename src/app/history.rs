@@ -28,8 +28,9 @@ pub async fn commits<H: History>(
 }
 
 /// Consecutive commits replayed, each against its parent, in order. `cache` carries what the
-/// previous commit's discovery learned and `memo` what its prediction did (the run's memo: one
-/// per thread), so a block is cheapest when its commits are adjacent.
+/// previous commit's discovery learned and what its analysis asked to have listed and read
+/// (`DeclCache::warm_requests`), and `memo` what its prediction did (the run's memo: one per
+/// thread), so a block is cheapest when its commits are adjacent.
 pub async fn replay_block<H: History>(
     h: &H,
     block: &[CommitInfo],

@@ -1,7 +1,8 @@
 //! The engine's top floor: `analyze` runs the phases over every build of the inputs (each
 //! build's prediction, the timings logs and real builds assigned to the builds, each build's
 //! cost, then what each fix saves: the build predicted again with the fix in place, `savings`
-//! over `patch_side`) and returns the `Report` with what it still needs. The caller hands in the
+//! over `patch_side`) and returns the `Report` with what it still needs (and the file histories
+//! it read, which a history loads ahead for its next commit). The caller hands in the
 //! `Memo` that remembers work across calls (one per history run, one per server job).
 
 use crate::engine::input::{BuildInput, FileText, Inputs, SideInput};
@@ -16,6 +17,8 @@ pub struct Outcome {
     pub report: Report,
     /// Listing requests that could not be answered; load them and call again.
     pub need: Vec<Request>,
+    /// The files whose history in `Inputs::histories` the rules read, sorted.
+    pub histories_read: Vec<String>,
     /// The Dockerfile of every build predicted, in order: each build once, then once more per
     /// fix whose savings were measured, and only that build (what a fix is measured on).
     pub predictions: Vec<String>,
@@ -49,6 +52,7 @@ pub fn analyze(inputs: &Inputs, kept: &Memo) -> Outcome {
         return Outcome {
             report: Report::default(),
             need: needs.take(),
+            histories_read: needs.take_histories_read(),
             predictions,
         };
     }
@@ -104,6 +108,7 @@ pub fn analyze(inputs: &Inputs, kept: &Memo) -> Outcome {
     Outcome {
         report,
         need: needs.take(),
+        histories_read: needs.take_histories_read(),
         predictions,
     }
 }

@@ -485,13 +485,30 @@ fn shows_in_change_set(base: &Listing, head: &Listing, c: &Change) -> bool {
         }
 }
 
-/// Collects listing requests the engine could not answer.
+/// Collects listing requests the engine could not answer, and the file histories it read.
 #[derive(Debug, Default)]
 pub struct Needs {
     requests: RefCell<BTreeSet<Request>>,
+    /// Paths whose history (`Inputs::histories`) a rule read: what a caller that analyses many
+    /// revisions in a row loads ahead for the next one.
+    histories_read: RefCell<BTreeSet<String>>,
 }
 
 impl Needs {
+    /// Note that the history of the file at `path` was read (it was in `Inputs::histories`).
+    pub fn history_read(&self, path: &str) {
+        if !self.histories_read.borrow().contains(path) {
+            self.histories_read.borrow_mut().insert(path.to_string());
+        }
+    }
+
+    /// The paths whose history was read, sorted.
+    pub fn take_histories_read(&self) -> Vec<String> {
+        std::mem::take(&mut *self.histories_read.borrow_mut())
+            .into_iter()
+            .collect()
+    }
+
     pub fn request(&self, side: Side, path: &str, recursive: bool) {
         self.requests.borrow_mut().insert(Request {
             side: side.into(),

@@ -162,7 +162,10 @@ impl RuleContext<'_> {
     pub fn file_history(&self, path: &str) -> Option<&crate::engine::volatility::FileHistory> {
         let h = self.histories?;
         match h.get(path) {
-            Some(found) => found.as_ref(),
+            Some(found) => {
+                self.needs.history_read(path);
+                found.as_ref()
+            }
             None => {
                 self.needs.request_history(path);
                 None
