@@ -89,8 +89,9 @@ impl DeclCache {
     /// What the next analysis loads before its first round (`analyze::analyze_with`): the
     /// entries and file texts the last commits' analyses asked for, and the histories the last
     /// one's rules read (the caller loads one only for a Dockerfile it builds, and only up to
-    /// `WARM_HISTORIES`: reading one walks its 300 commits). Not a whole subtree: the cost facts read a directory's sizes only where
-    /// the analysis listed it, so one listed ahead could change them.
+    /// `WARM_HISTORIES`: reading one walks its 300 commits). Not a whole subtree: the cost facts
+    /// read a directory's sizes only where the analysis listed it, so one listed ahead could
+    /// change them.
     pub fn warm_requests(&self) -> Vec<crate::engine::tree::Request> {
         self.warm.lock().map(|w| w.clone()).unwrap_or_default()
     }

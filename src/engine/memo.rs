@@ -5,12 +5,12 @@
 //! `Memo` remembers pure functions called again and again with the same text across the calls
 //! of one run: a side's simulation, a RUN text's simple commands, a Dockerfile version's
 //! declarations (CB003's evidence), a `.dockerignore` compiled, a regular expression, a YAML
-//! document, what a Dockerfile copies by name (a guessed build's context). `history` replays hundreds of commits whose Dockerfiles, ignore files and workflows
-//! rarely change, so the same texts come back for every commit. The text itself is the key (no
-//! hash that could collide), each kind holds a fixed number of entries, and a memo never changes
-//! a result: it only skips recomputing it. Eviction is by generations (a full young generation
-//! becomes the old one, the old one is dropped outside the lock), so a lookup and an insertion
-//! cost the same at any size.
+//! document, what a Dockerfile copies by name (a guessed build's context). `history` replays
+//! hundreds of commits whose Dockerfiles, ignore files and workflows rarely change, so the same
+//! texts come back for every commit. The text itself is the key (no hash that could collide),
+//! each kind holds a fixed number of entries, and a memo never changes a result: it only skips
+//! recomputing it. Eviction is by generations (a full young generation becomes the old one, the
+//! old one is dropped outside the lock), so a lookup and an insertion cost the same at any size.
 //!
 //! `Shared` is the memo of one `engine::analyze` call: what a context source selects of the
 //! change set and of the listing, asked again by every build that shares the context (a

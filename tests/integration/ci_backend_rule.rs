@@ -246,6 +246,20 @@ fn cb012_cases() -> Vec<Case> {
             expect: Some((2, "import the CI cache the step exports")),
         },
         Case {
+            name: "a local export under ${{ github.workspace }}, a directory no step restores as written: advice only",
+            dockerfile: GO,
+            steps: &[&["cache-to: type=local,dest=${{ github.workspace }}/.buildx-cache,mode=max"]],
+            change: MAIN_GO,
+            expect: Some((2, "")),
+        },
+        Case {
+            name: "a gha scope written as an expression",
+            dockerfile: GO,
+            steps: &[&["cache-to: type=gha,scope=${{ github.ref_name }}-go,mode=max"]],
+            change: MAIN_GO,
+            expect: Some((2, "import the CI cache the step exports")),
+        },
+        Case {
             name: "a local export to a directory the job does not restore: advice only",
             dockerfile: GO,
             steps: &[&["cache-to: type=local,dest=/tmp/other,mode=max"]],
@@ -362,7 +376,7 @@ async fn cb011_fires_where_the_backend_loses_steps_and_its_patch_does_what_it_sa
 async fn cb012_fires_where_an_export_is_never_imported_and_its_patch_does_what_it_says() {
     let (failures, patched) = scenarios("CB012", cb012_cases()).await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert_eq!(patched, 5);
+    assert_eq!(patched, 6);
 }
 
 /// Each case of `cases` analysed as a change (and with nothing changed), the rule `code`'s

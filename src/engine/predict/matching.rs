@@ -1,6 +1,7 @@
 //! Matching head vertices against the base cache: the base records indexed by op and parent
-//! record (once per side simulation), every head vertex a hit, a miss (explained by `explain` or `content`) or unused; the
-//! canonical record ids and the vertex keys that identify a vertex across builds.
+//! record (once per side simulation), every head vertex a hit, a miss (explained by `explain`
+//! or `content`) or unused; the canonical record ids and the vertex keys that identify a vertex
+//! across builds.
 
 use crate::engine::hash::HashMap;
 

@@ -131,7 +131,7 @@ fn min_export(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<Finding> {
             },
         )
     });
-    Some(at_step(first, "mode", message, fix))
+    Some(META.at_step(first, "mode", message, fix))
 }
 
 /// The first step whose records another build's export to the same place replaced.
@@ -170,7 +170,7 @@ fn shared_place(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<Finding> {
         }),
         _ => None,
     };
-    Some(at_step(first, "scope", message, fix))
+    Some(META.at_step(first, "scope", message, fix))
 }
 
 pub(super) fn rebuilt<'a>(ctx: &'a BuildRuleContext<'_>) -> impl Iterator<Item = &'a Step> {
@@ -243,10 +243,6 @@ fn own_scope(ctx: &BuildRuleContext<'_>, ci: &CiCache) -> Option<String> {
             }
         })
         .find(|s| !s.is_empty() && !taken(s))
-}
-
-fn at_step(step: &Step, what: &str, message: String, fix: Option<Fix>) -> Finding {
-    META.at_step(step, what, message, fix)
 }
 
 /// The fix, when the workflow with `edits` applied reads again into a step that `ok` accepts.
@@ -326,12 +322,14 @@ fn scope_edits(setup: &CiSetup, text: &str, scope: &str) -> Option<Vec<Edit>> {
     (!edits.is_empty()).then_some(edits)
 }
 
-/// The byte range of each entry of the `key:` input of the step whose `uses:` is on line
-/// `uses_line` (1-based): a plain or quoted one-line value, or the lines of a `|` block. Empty
-/// when the step or the input is not found, or is written in a way this does not edit (a folded
-/// `>` block, a value on the following lines, an escape in a double-quoted value).
-pub(super) fn with_entries(text: &str, uses_line: u32, key: &str) -> Vec<Range<usize>> {
-    let mut lines: Vec<(usize, &str)> = Vec::new();
+/// A workflow line: its byte offset and its text without the line ending.
+type Line<'a> = (usize, &'a str);
+
+/// The workflow's lines (each with its byte offset, line ending left out), and the range of
+/// lines of the step whose `uses:` is on line `uses_line` (1-based) after its `- ` line; `None`
+/// when that line is no step's.
+fn step_lines(text: &str, uses_line: u32) -> Option<(Vec<Line<'_>>, Range<usize>)> {
+    let mut lines: Vec<Line<'_>> = Vec::new();
     let mut at = 0;
     for l in text.split_inclusive('\n') {
         lines.push((at, l.trim_end_matches(['\n', '\r'])));
@@ -342,19 +340,13 @@ pub(super) fn with_entries(text: &str, uses_line: u32, key: &str) -> Vec<Range<u
         let t = l.trim_start();
         t == "-" || t.starts_with("- ")
     };
-    let Some(i) = (uses_line as usize)
+    let i = (uses_line as usize)
         .checked_sub(1)
-        .filter(|i| *i < lines.len())
-    else {
-        return Vec::new();
-    };
+        .filter(|i| *i < lines.len())?;
     // the step's list item: the `- ` line at or above `uses:`
-    let Some(j) = (0..=i)
+    let j = (0..=i)
         .rev()
-        .find(|&j| item(lines[j].1) && indent(lines[j].1) <= indent(lines[i].1))
-    else {
-        return Vec::new();
-    };
+        .find(|&j| item(lines[j].1) && indent(lines[j].1) <= indent(lines[i].1))?;
     let d = indent(lines[j].1);
     let end = (j + 1..lines.len())
         .find(|&k| {
@@ -362,6 +354,32 @@ pub(super) fn with_entries(text: &str, uses_line: u32, key: &str) -> Vec<Range<u
             !t.is_empty() && !t.starts_with('#') && indent(lines[k].1) <= d
         })
         .unwrap_or(lines.len());
+    Some((lines, j + 1..end))
+}
+
+/// Whether the step whose `uses:` is on line `uses_line` has a `key:` input at all, whatever its
+/// value (an expression that picks an entry on some events, an empty string: `with_entries`
+/// gives no entry for those).
+pub(super) fn has_input(text: &str, uses_line: u32, key: &str) -> bool {
+    step_lines(text, uses_line).is_some_and(|(lines, span)| {
+        lines[span].iter().any(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.starts_with(':'))
+        })
+    })
+}
+
+/// The byte range of each entry of the `key:` input of the step whose `uses:` is on line
+/// `uses_line` (1-based): a plain or quoted one-line value, or the lines of a `|` block. Empty
+/// when the step or the input is not found, or is written in a way this does not edit (a folded
+/// `>` block, a value on the following lines, an escape in a double-quoted value).
+pub(super) fn with_entries(text: &str, uses_line: u32, key: &str) -> Vec<Range<usize>> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some((lines, span)) = step_lines(text, uses_line) else {
+        return Vec::new();
+    };
+    let (j, end) = (span.start - 1, span.end);
     for m in j + 1..end {
         let (start, l) = lines[m];
         let Some(rest) = l

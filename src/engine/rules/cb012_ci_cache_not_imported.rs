@@ -30,9 +30,9 @@
 //! its cache) is not reported. Its saving is the change predicted again with the patched
 //! workflow on both runs.
 
-use super::cb011_ci_cache_backend::{also, mode_edits, rebuilt, verified, with_entries};
+use super::cb011_ci_cache_backend::{also, has_input, mode_edits, rebuilt, verified, with_entries};
 use super::{BuildRuleContext, Finding, Meta, Reads, Rule};
-use crate::engine::backend::{CacheEntry, CiSetup, Mode};
+use crate::engine::backend::{CacheEntry, CiSetup, Mode, parse_entry};
 use crate::engine::dockerfile::Severity;
 use crate::engine::fix::{Applicability, Edit};
 use crate::engine::report::{Cause, Step};
@@ -68,7 +68,7 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
     // a `cache-from` written in a way that reads as no entry (an expression that picks one on
     // some events, an empty string) is still an import: the step is not said to have none
     if let (Some(t), Some(line)) = (text, ci.setup.line) {
-        if declares(t, line, "cache-from") {
+        if has_input(t, line, "cache-from") {
             return None;
         }
     }
@@ -90,13 +90,17 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
         .collect();
     let first = *steps.first()?;
     let exports: Vec<String> = ci.setup.exports.iter().map(CacheEntry::display).collect();
+    // the exports as the workflow writes them (the step's own entries hold expressions
+    // expanded, `${{ github.workspace }}` as the checkout): what an import must say again
+    let written = written_exports(ci);
     // a local directory is read back only where the job restores it
-    let imports: Option<Vec<String>> = ci
-        .setup
-        .exports
-        .iter()
-        .map(|e| import_of(e).filter(|_| e.kind != "local" || text.is_some_and(|t| restored(t, e))))
-        .collect();
+    let imports: Option<Vec<String>> = match (text, written.is_empty()) {
+        (Some(t), false) => written
+            .iter()
+            .map(|e| import_of(e).filter(|_| e.kind != "local" || restored(t, e)))
+            .collect(),
+        _ => None,
+    };
     let subject = match also(&steps) {
         None => "this step runs again though nothing it reads changed".to_string(),
         Some(more) => format!("this step and {more} run again though nothing they read changed"),
@@ -122,7 +126,7 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
         ),
         None => format!(
             "Import what it exports with a `cache-from` that reads the same place{}{with_max}.",
-            hint(&ci.setup, text)
+            hint(&ci.setup, &written, text)
         ),
     };
     let message = format!(
@@ -153,53 +157,27 @@ fn check(ctx: &BuildRuleContext<'_>) -> Option<Finding> {
 
 /// Why no import is written, when an export is why: an inline cache is read from a pushed tag;
 /// a local directory is there on a fresh runner only when the job restores it.
-fn hint(setup: &CiSetup, text: Option<&str>) -> &'static str {
+fn hint(setup: &CiSetup, written: &[CacheEntry], text: Option<&str>) -> &'static str {
     let unrestored = |e: &CacheEntry| e.kind == "local" && !text.is_some_and(|t| restored(t, e));
     if setup.exports.iter().any(|e| e.kind == "inline") {
         " (an inline cache is read from the pushed image: `type=registry,ref=` one of its tags)"
-    } else if setup.exports.iter().any(unrestored) {
+    } else if written.iter().any(unrestored) {
         " (a local directory is there on a fresh runner only when the job restores it, with `actions/cache` and that `path`)"
     } else {
         ""
     }
 }
 
-/// Whether the step whose `uses:` is on line `uses_line` has a `key:` input at all, whatever
-/// its value (an expression, an empty string).
-fn declares(text: &str, uses_line: u32, key: &str) -> bool {
-    let lines: Vec<&str> = text.lines().collect();
-    let Some(i) = (uses_line as usize)
-        .checked_sub(1)
-        .filter(|i| *i < lines.len())
-    else {
-        return false;
+/// The step's `cache-to` entries as written in its workflow (none when the workflow or the
+/// step's line is not known, or the exports come from elsewhere: a bake file).
+fn written_exports(ci: &crate::engine::input::CiCache) -> Vec<CacheEntry> {
+    let (Some(text), Some(line)) = (ci.workflow_text.as_deref(), ci.setup.line) else {
+        return Vec::new();
     };
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let item = |l: &str| {
-        let t = l.trim_start();
-        t == "-" || t.starts_with("- ")
-    };
-    let Some(j) = (0..=i)
-        .rev()
-        .find(|&j| item(lines[j]) && indent(lines[j]) <= indent(lines[i]))
-    else {
-        return false;
-    };
-    let d = indent(lines[j]);
-    lines[j + 1..]
-        .iter()
-        .take_while(|l| {
-            let t = l.trim_start();
-            t.is_empty() || t.starts_with('#') || indent(l) > d
-        })
-        .any(|l| {
-            let t = l.trim_start().trim_start_matches(['"', '\'']);
-            t.strip_prefix(key).is_some_and(|r| {
-                r.trim_start_matches(['"', '\''])
-                    .trim_start()
-                    .starts_with(':')
-            })
-        })
+    with_entries(text, line, "cache-to")
+        .into_iter()
+        .filter_map(|r| parse_entry(&text[r], true))
+        .collect()
 }
 
 /// Whether a step of the workflow restores the directory a local export writes: an
@@ -369,7 +347,6 @@ fn import_edit(setup: &CiSetup, text: &str, imports: &[String]) -> Option<Edit> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::backend::parse_entry;
     use crate::engine::fix::{self, Fix};
     use std::collections::BTreeMap;
 
@@ -422,10 +399,10 @@ mod tests {
     #[test]
     fn an_input_is_declared_whatever_its_value() {
         let wf = "jobs:\n  b:\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          cache-from: ${{ github.event_name == 'push' && 'type=gha' || '' }}\n          cache-to: type=gha,mode=max\n      - uses: docker/build-push-action@v6\n        with:\n          cache-to: type=gha,mode=max\n";
-        assert!(declares(wf, 4, "cache-from"));
-        assert!(declares(wf, 4, "cache-to"));
-        assert!(!declares(wf, 8, "cache-from"));
-        assert!(declares(wf, 8, "cache-to"));
+        assert!(has_input(wf, 4, "cache-from"));
+        assert!(has_input(wf, 4, "cache-to"));
+        assert!(!has_input(wf, 8, "cache-from"));
+        assert!(has_input(wf, 8, "cache-to"));
     }
 
     #[test]
