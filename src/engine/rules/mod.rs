@@ -92,9 +92,6 @@ impl dyn Rule {
     pub fn code(&self) -> &'static str {
         self.meta().code
     }
-    pub fn name(&self) -> &'static str {
-        self.meta().name
-    }
 }
 
 /// An instruction as the walk hands it to [`Rule::instruction`]: its index, its stage, and the
