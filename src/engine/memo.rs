@@ -62,10 +62,23 @@ pub enum Kind {
     /// a history infers the context of every Dockerfile no declaration names at every commit
     /// (docker-library/php: 71 of them, 14% of its time parsing them again).
     ContextSources,
+    /// A Dockerfile text parsed (`predict::sides`): the builds of one Dockerfile with other
+    /// arguments or targets (a bake file's 40 targets on tonistiigi/xx) and the next commit's
+    /// base parse it once, not once per side simulated.
+    Parsed,
+    /// The cleaning commands of a RUN text (`cleans`, asked by CB004 for every package
+    /// manager RUN of every build on both sides: docker-library/php's RUNs are pages long).
+    Cleans,
+    /// The simple commands of a RUN text as words (`shellwords::simple_commands`, what CB007
+    /// reads of every RUN of a single-stage build).
+    Words,
+    /// How often an ARG's value changed over a window of a Dockerfile's versions, by the
+    /// versions' blob ids and the name (`volatility`).
+    Window,
 }
 
 impl Kind {
-    const ALL: [Kind; 12] = [
+    const ALL: [Kind; 16] = [
         Kind::Side,
         Kind::Commands,
         Kind::Tested,
@@ -78,6 +91,10 @@ impl Kind {
         Kind::Yaml,
         Kind::Bake,
         Kind::ContextSources,
+        Kind::Parsed,
+        Kind::Cleans,
+        Kind::Words,
+        Kind::Window,
     ];
 
     fn capacity(self) -> usize {
@@ -94,6 +111,10 @@ impl Kind {
             Kind::Yaml => 96,
             Kind::Bake => 32,
             Kind::ContextSources => 256,
+            Kind::Parsed => 256,
+            Kind::Cleans => 1024,
+            Kind::Words => 1024,
+            Kind::Window => 1024,
         }
     }
 }

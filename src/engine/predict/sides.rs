@@ -215,7 +215,9 @@ pub(super) fn simulate_one(
     // every side's diagnostics are collected: the memo keeps them, and `simulate_side` drops
     // them for a base
     let text = dockerfile_text(side, diags)?;
-    let df = dockerfile::parse(text);
+    let df = ctx.kept.get_or(Memoized::Parsed, text, || {
+        std::sync::Arc::new(dockerfile::parse(text))
+    });
     for d in &df.diagnostics {
         diags.push(Diagnostic {
             line: d.line,

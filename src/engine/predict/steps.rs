@@ -142,7 +142,7 @@ pub(super) fn touched_paths(
 
 /// Turn vertex results into one step per FROM/RUN/COPY/ADD/WORKDIR instruction.
 pub(super) fn assemble_steps(head: &SideSim, res: &[Res]) -> Vec<Step> {
-    let mut steps = Vec::new();
+    let mut steps = Vec::with_capacity(head.df.instructions.len());
     for (idx, inst) in head.df.instructions.iter().enumerate() {
         if !inst.kind.is_step() {
             continue;

@@ -625,9 +625,10 @@ fn clean_drops(
     targets: &[&str],
 ) -> Drops {
     let mut out = Drops::default();
-    let wanted: Vec<Clean> = cleans(cmd)
-        .into_iter()
+    let wanted: Vec<Clean> = cleans_of(ctx, cmd)
+        .iter()
         .filter(|c| targets.iter().any(|t| c.empties(t)))
+        .cloned()
         .collect();
     if wanted.is_empty() {
         return out;
@@ -635,10 +636,10 @@ fn clean_drops(
     let heredoc = matches!(&inst.body, Body::Run { heredocs, .. } if !heredocs.is_empty());
     let start = command_start(ctx, inst);
     let end = ctx.inst_range(inst).end;
-    let raw: Vec<Clean> = if heredoc || ctx.text[start..end].starts_with('[') {
-        Vec::new()
+    let raw = if heredoc || ctx.text[start..end].starts_with('[') {
+        std::sync::Arc::default()
     } else {
-        cleans(&ctx.text[start..end])
+        cleans_of(ctx, &ctx.text[start..end])
     };
     let mut used = vec![false; raw.len()];
     for w in wanted {
@@ -658,6 +659,14 @@ fn clean_drops(
         }
     }
     out
+}
+
+/// [`cleans`] of a text, once per text (the caller's memo: every build and commit asks again).
+fn cleans_of(ctx: &RuleContext<'_>, text: &str) -> std::sync::Arc<Vec<Clean>> {
+    ctx.kept
+        .get_or(crate::engine::memo::Kind::Cleans, text, || {
+            std::sync::Arc::new(cleans(text))
+        })
 }
 
 /// Where a RUN's shell text starts: after the keyword and its `--flags`.

@@ -269,12 +269,17 @@ fn carried(
         paths: Vec::new(),
         unknown: Vec::new(),
     };
-    let runs: Vec<Vec<Vec<String>>> = insts
+    // once per RUN text (the caller's memo: every build and commit asks again)
+    let runs: Vec<std::sync::Arc<Vec<Vec<String>>>> = insts
         .iter()
         .filter_map(run_command)
-        .map(|t| crate::engine::cost::simple_commands(&t).unwrap_or_default())
+        .map(|t| {
+            ctx.kept.get_or(crate::engine::memo::Kind::Words, &t, || {
+                std::sync::Arc::new(crate::engine::cost::simple_commands(&t).unwrap_or_default())
+            })
+        })
         .collect();
-    let all: Vec<&Vec<String>> = runs.iter().flatten().collect();
+    let all: Vec<&Vec<String>> = runs.iter().flat_map(|r| r.iter()).collect();
     for w in &all {
         system_unknowns(&mut c, w);
     }
