@@ -13,6 +13,7 @@ pub use super::shellwords::{
     MAX_CLASSIFIED_BYTES, Unclassified, existence_test, mount_covers, simple_commands,
 };
 use crate::engine::memo::{Kind as Memoized, Memo};
+use std::sync::Arc;
 
 /// What the cost model needs to know about one step of the head Dockerfile.
 #[derive(Debug, Clone)]
@@ -20,18 +21,18 @@ pub struct StepFact {
     pub line: u32,
     pub kind: Kind,
     /// Stage display name and position `k` in BuildKit's `[stage k/n]` numbering.
-    pub stage: String,
+    pub stage: Arc<str>,
     pub position: Option<u32>,
     /// Texts a progress log may print for the step (whitespace collapsed), raw and expanded.
-    pub texts: Vec<String>,
+    pub texts: Arc<[String]>,
     /// The raw text with each variable reference as `*`: BuildKit prints the values of the
     /// build that ran, which for a changed ARG are the old ones.
-    pub pattern: Option<String>,
+    pub pattern: Option<Arc<str>>,
     /// RUN: the command text (heredoc bodies included); FROM: the normalised image reference.
-    pub command: String,
+    pub command: Arc<str>,
     /// RUN: targets of `--mount=type=cache` that hold what earlier builds left (none on a fresh
     /// CI runner: no cache backend exports a cache mount).
-    pub cache_mounts: Vec<String>,
+    pub cache_mounts: Arc<[String]>,
     /// COPY/ADD: bytes under the sources, when the listing holds them.
     pub bytes: Option<u64>,
     /// ADD of a URL.
@@ -39,7 +40,7 @@ pub struct StepFact {
     /// RUN: download classes this step repeats because an earlier step downloaded into a cache
     /// mount this step does not mount (`go mod download` under a mount, then `go build`
     /// without it: the modules are not in the image, so the build fetches them all again).
-    pub refetch: Vec<&'static str>,
+    pub refetch: Arc<[&'static str]>,
     /// RUN: files its existence tests look for that are absent from the context (as written in
     /// the test): what they guard (`if [ -f requirements.txt ]; then pip install …; fi`) does
     /// not run and costs nothing.
@@ -380,7 +381,7 @@ fn run_label(why: Option<Unclassified>, labels: &[&str], f: &StepFact) -> String
         None if labels.is_empty() && f.refetch.is_empty() => "RUN (no known tool)".to_string(),
         None => {
             let mut l = labels.join(" + ");
-            for r in &f.refetch {
+            for r in f.refetch.iter() {
                 if !l.is_empty() {
                     l.push_str(" + ");
                 }
@@ -415,7 +416,7 @@ pub fn vertices_for<'a>(log: &'a LogBuild, f: &StepFact) -> Vec<&'a super::build
                 return false;
             };
             let stage_ok = match &v.stage {
-                Some(s) => *s == f.stage,
+                Some(s) => **s == *f.stage,
                 None => true,
             };
             if !stage_ok {
@@ -739,13 +740,13 @@ mod tests {
             kind: Kind::From,
             stage: "app".into(),
             position: None,
-            texts: vec![],
+            texts: Default::default(),
             pattern: None,
-            command: String::new(),
-            cache_mounts: vec![],
+            command: "".into(),
+            cache_mounts: Default::default(),
             bytes: None,
             remote: false,
-            refetch: vec![],
+            refetch: Default::default(),
             absent_files: vec![],
         };
         assert_eq!(model_step(&f).0.map(|e| e.seconds), Some(0.0));
@@ -755,15 +756,15 @@ mod tests {
         StepFact {
             line: 1,
             kind: Kind::Run,
-            stage: String::new(),
+            stage: "".into(),
             position: None,
-            texts: vec![],
+            texts: Default::default(),
             pattern: None,
             command: command.into(),
-            cache_mounts: vec![],
+            cache_mounts: Default::default(),
             bytes: None,
             remote: false,
-            refetch: vec![],
+            refetch: Default::default(),
             absent_files: vec![],
         }
     }

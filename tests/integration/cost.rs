@@ -674,15 +674,15 @@ fn slow_steps_of_real_logs_are_not_priced_cheap() {
         let f = StepFact {
             line: 1,
             kind: Kind::Run,
-            stage: String::new(),
+            stage: "".into(),
             position: None,
-            texts: vec![],
+            texts: Default::default(),
             pattern: None,
-            command: cmd.clone(),
-            cache_mounts: vec![],
+            command: cmd.as_str().into(),
+            cache_mounts: Default::default(),
             bytes: None,
             remote: false,
-            refetch: vec![],
+            refetch: Default::default(),
             absent_files: vec![],
         };
         let (est, label) = model_step(&f);

@@ -38,7 +38,7 @@ pub(super) fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> V
                 cache_mounts: if build.ci.is_none() {
                     k.cache_mounts.clone()
                 } else {
-                    Vec::new()
+                    std::sync::Arc::default()
                 },
                 bytes,
                 remote,
@@ -93,13 +93,16 @@ fn skeleton(ctx: &Ctx<'_>, head: &SideSim) -> Vec<Skeleton> {
             out.push(Skeleton {
                 line: inst.line,
                 kind: inst.kind,
-                stage: st.info.display_name(),
+                stage: st.info.display_name().into(),
                 position,
-                pattern: variable_pattern(&raw),
-                texts,
-                command,
-                cache_mounts,
-                refetch: exec.map(|v| refetches(ctx, head, v)).unwrap_or_default(),
+                pattern: variable_pattern(&raw).map(Into::into),
+                texts: texts.into(),
+                command: command.into(),
+                cache_mounts: cache_mounts.into(),
+                refetch: exec
+                    .map(|v| refetches(ctx, head, v))
+                    .unwrap_or_default()
+                    .into(),
                 copy,
                 exec,
             });

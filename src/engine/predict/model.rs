@@ -13,6 +13,7 @@ use crate::engine::ignore::Matcher;
 use crate::engine::input::EngineKind;
 use crate::engine::report::{Cause, Confidence, DockerfileReport, Note};
 use crate::engine::tree::{ChangeSet, Listing, Needs};
+use std::sync::Arc;
 
 pub struct Ctx<'a> {
     pub engine: EngineKind,
@@ -122,14 +123,14 @@ pub enum Res {
 pub struct Skeleton {
     pub(super) line: u32,
     pub(super) kind: Kind,
-    pub(super) stage: String,
+    pub(super) stage: Arc<str>,
     pub(super) position: Option<u32>,
-    pub(super) pattern: Option<String>,
-    pub(super) texts: Vec<String>,
-    pub(super) command: String,
+    pub(super) pattern: Option<Arc<str>>,
+    pub(super) texts: Arc<[String]>,
+    pub(super) command: Arc<str>,
     /// Targets of its cache mounts.
-    pub(super) cache_mounts: Vec<String>,
-    pub(super) refetch: Vec<&'static str>,
+    pub(super) cache_mounts: Arc<[String]>,
+    pub(super) refetch: Arc<[&'static str]>,
     /// The COPY/ADD vertex whose sources' bytes are counted.
     pub(super) copy: Option<VId>,
     /// The RUN vertex whose tested files are looked up.

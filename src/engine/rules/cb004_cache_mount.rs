@@ -716,10 +716,11 @@ fn self_emptied(
     cmd: &str,
     targets: &[&str],
 ) -> Option<Finding> {
+    let cleans = cleans_of(ctx, cmd);
     let emptied: Vec<&str> = targets
         .iter()
         .copied()
-        .filter(|t| crate::engine::cleans::empties(cmd, t))
+        .filter(|t| cleans.iter().any(|c| c.empties(t)))
         .collect();
     if emptied.is_empty() {
         return None;
