@@ -205,6 +205,45 @@ pub fn line_range(text: &str, first: u32, last: u32) -> Range<usize> {
     start.min(end)..end
 }
 
+/// Where each line of a text ends (after its line ending), worked out on first use: a rule pass
+/// asks for the span of many instructions of one text, and [`line_range`] walks the text from
+/// its start each time. Kept with the side's simulation, so the builds and commits that share
+/// the text share it. Hand it the same text every time.
+#[derive(Debug, Default)]
+pub struct Lines(std::sync::OnceLock<Vec<usize>>);
+
+impl Lines {
+    /// [`line_range`] of `text`, from the line ends.
+    pub fn range(&self, text: &str, first: u32, last: u32) -> Range<usize> {
+        let ends = self.0.get_or_init(|| {
+            text.split_inclusive('\n')
+                .scan(0, |pos, l| {
+                    *pos += l.len();
+                    Some(*pos)
+                })
+                .collect()
+        });
+        let start_of = |line: u32| match line as usize {
+            0 => None,
+            1 => ends.first().map(|_| 0),
+            n => ends.get(n - 1).map(|_| ends[n - 2]),
+        };
+        let end_of = |line: u32| match line as usize {
+            0 => None,
+            n => ends.get(n - 1).copied(),
+        };
+        let stop = end_of(last);
+        let end = stop.unwrap_or(text.len());
+        // the walk stops at a last line the text has: a first line past it is never reached
+        let start = if stop.is_none() || first <= last {
+            start_of(first).unwrap_or(text.len())
+        } else {
+            text.len()
+        };
+        start.min(end)..end
+    }
+}
+
 /// Byte offset of the start of 1-based `line` (the end of the text past the last line).
 pub fn line_start(text: &str, line: u32) -> usize {
     line_range(text, line, line).start
@@ -213,6 +252,34 @@ pub fn line_start(text: &str, line: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Lines::range` answers what `line_range` does, for every pair of lines around a text's
+    /// ends (none, empty lines, CRLF, no final line ending, a line past the end).
+    #[test]
+    fn line_index_agrees_with_the_walk() {
+        let texts = [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "FROM a\nRUN b \\\n  c\n\nCOPY . .",
+            "x\r\ny\r\n\r\nz\r\n",
+            "\n\n\nlast",
+        ];
+        for t in texts {
+            let lines = Lines::default();
+            let n = t.split_inclusive('\n').count() as u32;
+            for first in 0..=n + 2 {
+                for last in 0..=n + 2 {
+                    assert_eq!(
+                        lines.range(t, first, last),
+                        line_range(t, first, last),
+                        "{t:?} {first}..{last}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn non_overlapping_fixes_apply_from_the_end() {

@@ -105,7 +105,10 @@ pub struct PathFilter {
 /// the patterns again for each commit was a twentieth of its time on tonistiigi/xx); equal
 /// whatever it holds (it follows from the patterns).
 #[derive(Debug, Clone, Default)]
-struct CompiledFilter(std::sync::Arc<std::sync::OnceLock<Option<Vec<(bool, regex::Regex)>>>>);
+struct CompiledFilter(std::sync::Arc<std::sync::OnceLock<Option<Patterns>>>);
+
+/// Compiled path patterns, `(negated, regex)` in the filter's order.
+type Patterns = Vec<(bool, regex::Regex)>;
 
 impl PartialEq for CompiledFilter {
     fn eq(&self, _: &Self) -> bool {
@@ -183,7 +186,7 @@ impl PathFilter {
 
 /// GitHub's filter patterns as anchored regexes, `(negated, regex)`; `None` when one cannot be
 /// compiled (the filter is then taken to match).
-fn compile_filter(patterns: &[String]) -> Option<Vec<(bool, regex::Regex)>> {
+fn compile_filter(patterns: &[String]) -> Option<Patterns> {
     if patterns.len() > MAX_PATTERNS {
         return None;
     }

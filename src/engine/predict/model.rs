@@ -76,6 +76,8 @@ pub struct SideSim {
     pub skeleton: std::sync::OnceLock<Vec<Skeleton>>,
     /// The RUN scripts the rules lex, kept for the same reason.
     pub scripts: crate::engine::shell::Scripts,
+    /// Where the lines of its text end, kept for the same reason (`RuleContext::lines`).
+    pub lines: crate::engine::fix::Lines,
     /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them).
     pub step_keys: std::sync::OnceLock<crate::engine::hash::HashMap<u32, VertexKey>>,
     /// The side as a base cache (`matching::base_index`), kept for the same reason.

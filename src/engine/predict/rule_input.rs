@@ -66,6 +66,9 @@ pub struct RuleContext<'a> {
     /// The RUN scripts of `df`, lexed once for all the rules (`Scripts::new(df.instructions.len())`)
     /// and kept with the side's simulation, so every commit that shares the text shares them.
     pub scripts: &'a crate::engine::shell::Scripts,
+    /// Where the lines of `text` end (`inst_range`), kept with the side's simulation for the
+    /// same reason.
+    pub lines: &'a crate::engine::fix::Lines,
 }
 
 /// A path a build reads by name from its context (`rules::context_reads`): the fix of an ignore

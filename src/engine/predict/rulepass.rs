@@ -204,6 +204,7 @@ pub(super) fn run_rules(
         build_args: Some(&input.build_args),
         shared_reads: ctx.shared_reads,
         scripts: &side.scripts,
+        lines: &side.lines,
     };
     (check.dockerfile)(&rc, ctx.config)
 }

@@ -267,6 +267,7 @@ pub(super) fn simulate_one(
         skeleton: Default::default(),
         step_keys: Default::default(),
         index: Default::default(),
+        lines: Default::default(),
     })
 }
 

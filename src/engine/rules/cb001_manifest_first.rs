@@ -32,7 +32,7 @@ use super::{
     is_broad_source, run_command,
 };
 use crate::engine::dockerfile::{Instruction, Kind, Severity};
-use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+use crate::engine::fix::{Applicability, Edit, Fix};
 
 pub const RULE: &dyn Rule = &ManifestFirst;
 
@@ -243,7 +243,7 @@ fn reordered(
     run: &Instruction,
     copy_line: String,
 ) -> (std::ops::Range<usize>, String) {
-    let region = line_range(ctx.text, inst.line, run.end_line);
+    let region = ctx.lines.range(ctx.text, inst.line, run.end_line);
     let with_nl = |t: &str| {
         if t.ends_with('\n') {
             t.to_string()
@@ -251,8 +251,8 @@ fn reordered(
             format!("{t}\n")
         }
     };
-    let between = &ctx.text[line_range(ctx.text, inst.line, inst.end_line).end
-        ..line_range(ctx.text, run.line, run.line).start];
+    let between = &ctx.text[ctx.lines.range(ctx.text, inst.line, inst.end_line).end
+        ..ctx.lines.range(ctx.text, run.line, run.line).start];
     let mut new = copy_line;
     new.push_str(&with_nl(ctx.inst_text(run)));
     new.push_str(&with_nl(ctx.inst_text(inst)));

@@ -31,7 +31,7 @@
 
 use super::{At, Findings, Meta, Reads, Rule, RuleContext, run_command};
 use crate::engine::dockerfile::{Body, Instruction, Kind, Severity};
-use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::volatility::{Volatility, history_changes, per_commit};
 
 pub const RULE: &dyn Rule = &VolatileArg;
@@ -199,7 +199,10 @@ fn move_fix(
     } else {
         format!("{decl}\n")
     };
-    let remove = Edit::delete(ctx.path, line_range(ctx.text, inst.line, inst.end_line));
+    let remove = Edit::delete(
+        ctx.path,
+        ctx.lines.range(ctx.text, inst.line, inst.end_line),
+    );
     // the last cache-keyed step of the stage: an unused ENV moves below it
     let last_step = later
         .iter()
@@ -222,7 +225,7 @@ fn move_fix(
                     remove,
                     Edit::insert(
                         ctx.path,
-                        line_range(ctx.text, target.line, target.line).start,
+                        ctx.lines.range(ctx.text, target.line, target.line).start,
                         decl,
                     ),
                 ],
@@ -253,7 +256,7 @@ fn env_after(
     remove: Edit,
     last: &Instruction,
 ) -> Fix {
-    let at = line_range(ctx.text, last.line, last.end_line).end;
+    let at = ctx.lines.range(ctx.text, last.line, last.end_line).end;
     let decl = if ctx.text[..at].ends_with('\n') {
         decl
     } else {

@@ -18,7 +18,7 @@
 
 use super::{At, Findings, Meta, Reads, Rule, RuleContext, Script};
 use crate::engine::dockerfile::{Kind, Severity};
-use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+use crate::engine::fix::{Applicability, Edit, Fix};
 
 pub const RULE: &dyn Rule = &AptUpdateAlone;
 
@@ -103,7 +103,10 @@ fn check(ctx: &RuleContext<'_>, at: &At<'_>, out: &mut Findings<'_, '_>) {
             install.line
         ),
         edits: vec![
-            Edit::delete(ctx.path, line_range(ctx.text, inst.line, inst.end_line)),
+            Edit::delete(
+                ctx.path,
+                ctx.lines.range(ctx.text, inst.line, inst.end_line),
+            ),
             Edit::insert(ctx.path, r.start + flags_end, "apt-get update && "),
         ],
     };

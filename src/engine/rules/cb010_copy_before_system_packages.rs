@@ -31,7 +31,7 @@ use super::{
     Findings, Meta, Reads, Rule, RuleContext, Script, context_copy, is_broad_source, run_command,
 };
 use crate::engine::dockerfile::{Instruction, Kind, Severity};
-use crate::engine::fix::{Applicability, Edit, Fix, line_range};
+use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::predict::sim::SimStage;
 use crate::engine::predict::sim::{Op, StepVertex};
 
@@ -161,10 +161,10 @@ fn move_above(ctx: &RuleContext<'_>, run: &Instruction, copy: &Instruction) -> F
         applicability: Applicability::Unsafe,
         description: format!("install the packages before the COPY at line {}", copy.line),
         edits: vec![
-            Edit::delete(ctx.path, line_range(ctx.text, run.line, run.end_line)),
+            Edit::delete(ctx.path, ctx.lines.range(ctx.text, run.line, run.end_line)),
             Edit::insert(
                 ctx.path,
-                line_range(ctx.text, copy.line, copy.line).start,
+                ctx.lines.range(ctx.text, copy.line, copy.line).start,
                 text,
             ),
         ],

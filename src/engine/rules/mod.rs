@@ -251,7 +251,7 @@ impl RuleContext<'_> {
     /// The instruction's text span: from the keyword to the end of its last physical line
     /// (heredoc bodies included), plus the line ending.
     pub fn inst_range(&self, inst: &Instruction) -> std::ops::Range<usize> {
-        super::fix::line_range(self.text, inst.line, inst.end_line)
+        self.lines.range(self.text, inst.line, inst.end_line)
     }
 
     /// The raw text of an instruction's lines.
@@ -803,6 +803,7 @@ fn audit_with<T>(
     let needs = Needs::default();
     let kept = crate::engine::memo::Memo::default();
     let scripts = crate::engine::shell::Scripts::new(df.instructions.len());
+    let lines = super::fix::Lines::default();
     let ctx = RuleContext {
         path,
         text,
@@ -822,6 +823,7 @@ fn audit_with<T>(
         build_args: None,
         shared_reads: None,
         scripts: &scripts,
+        lines: &lines,
     };
     Some(f(&ctx))
 }
