@@ -278,7 +278,7 @@ pub async fn declared_builds<R: RepoSource>(
     } else {
         head.clone()
     };
-    let folded = sources::fold(&head, &base, changes, for_change);
+    let folded = sources::fold(&head, &base, changes, for_change, cache.map(|c| c.memo()));
     for (file, why, n) in &folded.left_out {
         diagnostics.push(FileDiagnostic {
             file: file.clone(),

@@ -75,10 +75,14 @@ pub enum Kind {
     /// How often an ARG's value changed over a window of a Dockerfile's versions, by the
     /// versions' blob ids and the name (`volatility`).
     Window,
+    /// A workflow's path filter compiled (`workflows`), by its patterns: a history reads the
+    /// workflows of every commit again, and compiling them was a twentieth of its time on
+    /// tonistiigi/xx.
+    Filter,
 }
 
 impl Kind {
-    const ALL: [Kind; 16] = [
+    const ALL: [Kind; 17] = [
         Kind::Side,
         Kind::Commands,
         Kind::Tested,
@@ -95,6 +99,7 @@ impl Kind {
         Kind::Cleans,
         Kind::Words,
         Kind::Window,
+        Kind::Filter,
     ];
 
     fn capacity(self) -> usize {
@@ -115,6 +120,7 @@ impl Kind {
             Kind::Cleans => 1024,
             Kind::Words => 1024,
             Kind::Window => 1024,
+            Kind::Filter => 64,
         }
     }
 }

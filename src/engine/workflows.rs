@@ -19,6 +19,7 @@
 //! `platforms`, `tags`, and for bake-action the `set` overrides) and the job's buildx driver
 //! (`docker/setup-buildx-action` before the step) are kept as a `backend::CiSetup`.
 
+use crate::engine::memo::Memo;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -105,7 +106,7 @@ pub struct PathFilter {
 /// the patterns again for each commit was a twentieth of its time on tonistiigi/xx); equal
 /// whatever it holds (it follows from the patterns).
 #[derive(Debug, Clone, Default)]
-struct CompiledFilter(std::sync::Arc<std::sync::OnceLock<Option<Patterns>>>);
+struct CompiledFilter(std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Option<Patterns>>>>);
 
 /// Compiled path patterns, `(negated, regex)` in the filter's order.
 type Patterns = Vec<(bool, regex::Regex)>;
@@ -144,15 +145,16 @@ const CHANGE_EVENTS: &[&str] = &[
 const MAX_PATTERNS: usize = 512;
 
 impl Triggers {
-    /// Whether the workflow runs for a change of `changed` paths, or why not.
-    pub fn runs_for(&self, changed: &[&str]) -> Result<(), Skip> {
+    /// Whether the workflow runs for a change of `changed` paths, or why not. `memo` keeps the
+    /// compiled path patterns by their text (a history reads each commit's workflows again).
+    pub fn runs_for(&self, changed: &[&str], memo: Option<&Memo>) -> Result<(), Skip> {
         let Some(filters) = &self.on_change else {
             return Ok(());
         };
         if filters.is_empty() {
             return Err(Skip::Events(self.events.clone()));
         }
-        if filters.iter().any(|f| f.passes(changed)) {
+        if filters.iter().any(|f| f.passes(changed, memo)) {
             Ok(())
         } else {
             Err(Skip::Paths)
@@ -161,7 +163,7 @@ impl Triggers {
 }
 
 impl PathFilter {
-    fn passes(&self, changed: &[&str]) -> bool {
+    fn passes(&self, changed: &[&str], memo: Option<&Memo>) -> bool {
         let (patterns, ignore) = if !self.paths.is_empty() {
             (&self.paths, false)
         } else if !self.ignore.is_empty() {
@@ -169,7 +171,17 @@ impl PathFilter {
         } else {
             return true;
         };
-        let Some(compiled) = self.compiled.0.get_or_init(|| compile_filter(patterns)) else {
+        let compiled = self.compiled.0.get_or_init(|| {
+            let compile = || std::sync::Arc::new(compile_filter(patterns));
+            let Some(m) = memo else { return compile() };
+            // each pattern with its length: the key names the list exactly
+            let key: String = patterns
+                .iter()
+                .map(|p| format!("{}:{p}", p.len()))
+                .collect();
+            m.get_or(crate::engine::memo::Kind::Filter, &key, compile)
+        });
+        let Some(compiled) = compiled.as_ref() else {
             return true;
         };
         changed.iter().any(|p| {
@@ -1151,7 +1163,7 @@ mod tests {
         for (on, changed, want) in cases {
             let doc = crate::engine::decl::load_yaml(on).unwrap();
             assert_eq!(
-                triggers(&doc).runs_for(changed),
+                triggers(&doc).runs_for(changed, None),
                 want,
                 "{on:?} for {changed:?}"
             );
@@ -1168,14 +1180,14 @@ mod tests {
             ignore: Vec::new(),
             compiled: CompiledFilter::default(),
         };
-        assert!(f.passes(&["zzz"]));
+        assert!(f.passes(&["zzz"], None));
         let many = PathFilter {
             event: "pull_request".into(),
             paths: (0..10_000).map(|i| format!("p{i}/**")).collect(),
             ignore: Vec::new(),
             compiled: CompiledFilter::default(),
         };
-        assert!(many.passes(&["zzz"]));
+        assert!(many.passes(&["zzz"], None));
     }
 
     #[test]

@@ -44,10 +44,11 @@ pub fn fold(
     base: &[Declaration],
     changes: &ChangeSet,
     for_change: bool,
+    memo: Option<&crate::engine::Memo>,
 ) -> Folded {
     let changed: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
     let off_workflows = if for_change {
-        workflows_off(head, &changed)
+        workflows_off(head, &changed, memo)
     } else {
         BTreeMap::new()
     };
@@ -199,7 +200,11 @@ fn identity(o: &Origin) -> Origin {
 
 /// The workflows whose `on:` does not run them for a change of `changed` paths, with why; the
 /// sentence said for each that declares a build.
-fn workflows_off(head: &[Declaration], changed: &[&str]) -> BTreeMap<String, Skip> {
+fn workflows_off(
+    head: &[Declaration],
+    changed: &[&str],
+    memo: Option<&crate::engine::Memo>,
+) -> BTreeMap<String, Skip> {
     let mut off = BTreeMap::new();
     for d in head {
         let (Some(t), Some(file)) = (&d.triggers, workflow_file(&d.origin)) else {
@@ -208,7 +213,7 @@ fn workflows_off(head: &[Declaration], changed: &[&str]) -> BTreeMap<String, Ski
         if off.contains_key(file) {
             continue;
         }
-        if let Err(why) = t.runs_for(changed) {
+        if let Err(why) = t.runs_for(changed, memo) {
             off.insert(file.to_string(), why);
         }
     }
