@@ -52,6 +52,8 @@ pub(super) fn step_facts(ctx: &Ctx<'_>, build: &BuildInput, head: &SideSim) -> V
 fn skeleton(ctx: &Ctx<'_>, head: &SideSim) -> Vec<Skeleton> {
     let mut out = Vec::new();
     for st in &head.sim.stages {
+        // one name per stage, shared by its steps
+        let stage: std::sync::Arc<str> = st.info.display_name().into();
         let mut k = 0u32;
         if st.image_vertex.is_some() {
             k += 1;
@@ -93,7 +95,7 @@ fn skeleton(ctx: &Ctx<'_>, head: &SideSim) -> Vec<Skeleton> {
             out.push(Skeleton {
                 line: inst.line,
                 kind: inst.kind,
-                stage: st.info.display_name().into(),
+                stage: stage.clone(),
                 position,
                 pattern: variable_pattern(&raw).map(Into::into),
                 texts: texts.into(),
