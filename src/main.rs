@@ -7,13 +7,6 @@ use std::process::ExitCode;
 use cachebust::shell::{ERROR_CODE, error_line, usage_error};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-/// mimalloc instead of the C library's allocator: a prediction makes and drops many small
-/// strings and vectors, and with glibc's malloc a third of `history`'s time went to
-/// allocating (musl's, in the static release binaries, is slower still). Measured over the
-/// corpus: `history --last 300` on tonistiigi/xx 1.48 s -> 1.02 s (docs/benchmarks.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "cachebust",
