@@ -101,12 +101,11 @@ pub struct PathFilter {
     compiled: CompiledFilter,
 }
 
-/// A filter's compiled patterns (see `compile_filter`), made once and shared by the filter's
-/// clones (a history reuses the declarations of an unchanged workflow as clones, and compiling
-/// the patterns again for each commit was a twentieth of its time on tonistiigi/xx); equal
-/// whatever it holds (it follows from the patterns).
+/// A filter's compiled patterns (see `compile_filter`), made once per filter and, given a memo,
+/// taken from it by the patterns (a history reads each commit's workflows again); equal whatever
+/// it holds (it follows from the patterns).
 #[derive(Debug, Clone, Default)]
-struct CompiledFilter(std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Option<Patterns>>>>);
+struct CompiledFilter(std::sync::OnceLock<std::sync::Arc<Option<Patterns>>>);
 
 /// Compiled path patterns, `(negated, regex)` in the filter's order.
 type Patterns = Vec<(bool, regex::Regex)>;

@@ -65,7 +65,7 @@ pub struct IgnoreInfo {
 /// One simulated side.
 pub struct SideSim {
     /// The parsed text, shared with the other sides of the same text (`Kind::Parsed`).
-    pub df: std::sync::Arc<Dockerfile>,
+    pub df: Arc<Dockerfile>,
     pub sim: Sim,
     /// The canonical record id of every vertex (`canonical_ids`), kept with the simulation.
     pub canon: Vec<VId>,
