@@ -252,14 +252,21 @@ pub fn canonical_ids(sim: &Sim) -> Vec<VId> {
 /// Both builds read the same head tree, so equal inputs are equal bytes.
 pub fn vertex_keys(side: &SideSim) -> Vec<VertexKey> {
     use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
     let mut keys: Vec<VertexKey> = Vec::with_capacity(side.sim.vertices.len());
-    let ignore = format!("{:?}{:?}", side.ignore.file, side.ignore.patterns);
+    // the effective ignore file, hashed once: every context input of the side names it
+    let ignore: VertexKey = {
+        let mut h = Hashing(Sha256::new());
+        let _ = write!(h, "{:?}{:?}", side.ignore.file, side.ignore.patterns);
+        h.0.finalize().into()
+    };
     // an environment is shared by the steps that saw it: hashed once, not once per step
     let mut envs: HashMap<*const Vec<String>, VertexKey> = HashMap::default();
     for (i, v) in side.sim.vertices.iter().enumerate() {
-        let mut h = Sha256::new();
+        // the parts are written into the digest as they are formatted, never into a string
+        let mut h = Hashing(Sha256::new());
         let key_of = |x: Option<VId>| x.filter(|x| *x < i).map(|x| keys[x]);
-        h.update(format!("{:?}\u{0}", key_of(v.parent)).as_bytes());
+        let _ = write!(h, "{:?}\u{0}", key_of(v.parent));
         match &v.op {
             Op::Exec {
                 argv,
@@ -278,30 +285,46 @@ pub fn vertex_keys(side: &SideSim) -> Vec<VertexKey> {
                     }
                     eh.finalize().into()
                 });
-                h.update(
-                    format!("exec:{argv:?}:{cwd:?}:{user:?}:{network:?}:{security:?}:{mounts:?}")
-                        .as_bytes(),
+                let _ = write!(
+                    h,
+                    "exec:{argv:?}:{cwd:?}:{user:?}:{network:?}:{security:?}:{mounts:?}"
                 );
-                h.update(e);
+                h.0.update(e);
             }
-            other => h.update(format!("{other:?}").as_bytes()),
+            other => {
+                let _ = write!(h, "{other:?}");
+            }
         }
-        h.update([0]);
+        h.0.update([0]);
         for inp in &v.inputs {
-            let part = match inp {
+            match inp {
                 sim::Input::Stage { path, vid, .. } => {
-                    format!("stage:{path}:{:?}", vid.and_then(|x| key_of(Some(x))))
+                    let _ = write!(h, "stage:{path}:{:?}", vid.and_then(|x| key_of(Some(x))));
                 }
-                sim::Input::Context { .. } => format!("{inp:?}:{ignore}"),
-                other => format!("{other:?}"),
-            };
-            h.update(part.as_bytes());
-            h.update([0]);
+                sim::Input::Context { .. } => {
+                    let _ = write!(h, "{inp:?}:");
+                    h.0.update(ignore);
+                }
+                other => {
+                    let _ = write!(h, "{other:?}");
+                }
+            }
+            h.0.update([0]);
         }
-        h.update(format!("{:?}", v.exclude).as_bytes());
-        keys.push(h.finalize().into());
+        let _ = write!(h, "{:?}", v.exclude);
+        keys.push(h.0.finalize().into());
     }
     keys
+}
+
+/// A digest that formatted text is written into (`vertex_keys`).
+struct Hashing(sha2::Sha256);
+
+impl std::fmt::Write for Hashing {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        sha2::Digest::update(&mut self.0, s.as_bytes());
+        Ok(())
+    }
 }
 
 /// The vertex key of every head step that has a vertex (a `FROM <stage>` step: the stage's
