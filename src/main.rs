@@ -7,6 +7,16 @@ use std::process::ExitCode;
 use cachebust::shell::{ERROR_CODE, error_line, usage_error};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// jemalloc instead of the C library's allocator: a prediction makes and drops many small
+/// strings and vectors, and with glibc's malloc a third of `history`'s time went to allocating
+/// (musl's, in the static release binaries, is slower still). It keeps the server's memory
+/// budgets: its heap is `mmap`ed read-write, so `RLIMIT_DATA` confines an analysis process, and
+/// freed memory is reused, so held request bodies stay within their budget. mimalloc was tried
+/// and failed both (`tests/integration/server.rs`). Measured in docs/benchmarks.md.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cachebust",
