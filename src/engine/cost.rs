@@ -51,6 +51,7 @@ pub use super::tools::{Download, Estimate};
 
 /// How a RUN text relates to a download: `downloads` when it runs the download, `consumer`
 /// `Some(offline)` when it runs a reader of the downloads (without being the download itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DownloadUse {
     pub downloads: bool,
     pub consumer: Option<bool>,
@@ -70,8 +71,25 @@ pub fn downloads() -> impl Iterator<Item = &'static Download> {
     super::tools::downloads().map(|(_, d)| d)
 }
 
+/// How a RUN text relates to each download, in the order of [`downloads`]: once per text (kept
+/// in the caller's memo), since the cost facts and CB004 ask about every download for every RUN
+/// and the RUNs above it.
+pub fn download_uses(memo: &Memo, command: &str) -> std::sync::Arc<[DownloadUse]> {
+    memo.get_or(Memoized::Uses, command, || {
+        let s = script(memo, command);
+        downloads().map(|d| use_in(&s, d)).collect()
+    })
+}
+
+/// How a RUN text relates to the download `d` (one of [`downloads`]).
 pub fn download_use(memo: &Memo, command: &str, d: &Download) -> DownloadUse {
-    let s = script(memo, command);
+    match downloads().position(|x| std::ptr::eq(x, d)) {
+        Some(i) => download_uses(memo, command)[i],
+        None => use_in(&script(memo, command), d),
+    }
+}
+
+fn use_in(s: &Script, d: &Download) -> DownloadUse {
     let mut downloads = false;
     let mut consumer: Option<bool> = None;
     for c in s.commands() {

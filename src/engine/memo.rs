@@ -64,7 +64,8 @@ pub enum Kind {
     ContextSources,
     /// A Dockerfile text parsed (`predict::sides`): the builds of one Dockerfile with other
     /// arguments or targets (a bake file's 40 targets on tonistiigi/xx) and the next commit's
-    /// base parse it once, not once per side simulated.
+    /// base parse it once, not once per side simulated. The RUN scripts the rules lex and the
+    /// line ends are kept with it (`predict::ParsedText`).
     Parsed,
     /// The cleaning commands of a RUN text (`cleans`, asked by CB004 for every package
     /// manager RUN of every build on both sides: docker-library/php's RUNs are pages long).
@@ -75,6 +76,9 @@ pub enum Kind {
     /// How often an ARG's value changed over a window of a Dockerfile's versions, by the
     /// versions' blob ids and the name (`volatility`).
     Window,
+    /// How a RUN text relates to each download of the tool table (`cost::download_uses`): the
+    /// cost facts and CB004 ask for every download, every RUN and the RUNs above it.
+    Uses,
     /// A workflow's path filter compiled (`workflows`), by its patterns: a history reads the
     /// workflows of every commit again, and compiling them was a twentieth of its time on
     /// tonistiigi/xx.
@@ -82,7 +86,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 17] = [
+    const ALL: [Kind; 18] = [
         Kind::Side,
         Kind::Commands,
         Kind::Tested,
@@ -99,6 +103,7 @@ impl Kind {
         Kind::Cleans,
         Kind::Words,
         Kind::Window,
+        Kind::Uses,
         Kind::Filter,
     ];
 
@@ -120,6 +125,7 @@ impl Kind {
             Kind::Cleans => 1024,
             Kind::Words => 1024,
             Kind::Window => 1024,
+            Kind::Uses => 1024,
             Kind::Filter => 64,
         }
     }

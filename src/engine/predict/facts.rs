@@ -127,35 +127,39 @@ pub(super) fn cache_targets(op: &Op) -> Vec<&str> {
 /// Download classes a RUN repeats: it reads what an earlier step of its stage (or the stages
 /// below it) downloaded into a cache mount it does not mount itself.
 pub(super) fn refetches(ctx: &Ctx<'_>, head: &SideSim, v: VId) -> Vec<&'static str> {
+    use crate::engine::cost::{download_uses, downloads, mount_covers};
     let vx = &head.sim.vertices[v];
     let mine = cache_targets(&vx.op);
+    let uses = download_uses(ctx.kept, &vx.detail.text);
     let mut out = Vec::new();
-    for d in crate::engine::cost::downloads() {
-        let u = crate::engine::cost::download_use(ctx.kept, &vx.detail.text, d);
-        if u.consumer.is_none()
-            || u.downloads
-            || mine
-                .iter()
-                .any(|m| crate::engine::cost::mount_covers(m, d.cache_dir))
+    // the RUNs above, nearest first, each read once for every download
+    let mut above: Option<Vec<(VId, std::sync::Arc<[crate::engine::cost::DownloadUse]>)>> = None;
+    for (i, d) in downloads().enumerate() {
+        let u = uses[i];
+        if u.consumer.is_none() || u.downloads || mine.iter().any(|m| mount_covers(m, d.cache_dir))
         {
             continue;
         }
-        // the nearest download above decides
-        let mut cur = vx.parent;
-        while let Some(p) = cur {
-            let px = &head.sim.vertices[p];
-            if matches!(px.op, Op::Exec { .. })
-                && crate::engine::cost::download_use(ctx.kept, &px.detail.text, d).downloads
-            {
-                let mounted = cache_targets(&px.op)
-                    .iter()
-                    .any(|m| crate::engine::cost::mount_covers(m, d.cache_dir));
-                if mounted && !out.contains(&d.class) {
-                    out.push(d.class);
+        let above = above.get_or_insert_with(|| {
+            let mut runs = Vec::new();
+            let mut cur = vx.parent;
+            while let Some(p) = cur {
+                let px = &head.sim.vertices[p];
+                if matches!(px.op, Op::Exec { .. }) {
+                    runs.push((p, download_uses(ctx.kept, &px.detail.text)));
                 }
-                break;
+                cur = px.parent;
             }
-            cur = px.parent;
+            runs
+        });
+        // the nearest download above decides
+        if let Some((p, _)) = above.iter().find(|(_, pu)| pu[i].downloads) {
+            let mounted = cache_targets(&head.sim.vertices[*p].op)
+                .iter()
+                .any(|m| mount_covers(m, d.cache_dir));
+            if mounted && !out.contains(&d.class) {
+                out.push(d.class);
+            }
         }
     }
     out
