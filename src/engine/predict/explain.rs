@@ -443,29 +443,102 @@ fn global_arg_cause(
 
 /// `$NAME` / `${NAME…}` references in text.
 pub fn referenced_vars(raw: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let b: Vec<char> = raw.chars().collect();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == '$' {
-            let mut j = i + 1;
-            if j < b.len() && b[j] == '{' {
-                j += 1;
+    let mut out: Vec<String> = Vec::new();
+    if !raw.contains('$') {
+        return out;
+    }
+    let mut chars = raw.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c != '$' {
+            continue;
+        }
+        if chars.peek().is_some_and(|(_, c)| *c == '{') {
+            chars.next();
+        }
+        let start = chars.peek().map_or(raw.len(), |(i, _)| *i);
+        let mut end = start;
+        while let Some(&(i, c)) = chars.peek() {
+            if !(c.is_alphanumeric() || c == '_') {
+                break;
             }
-            let start = j;
-            while j < b.len() && (b[j].is_alphanumeric() || b[j] == '_') {
-                j += 1;
-            }
-            if j > start {
-                let n: String = b[start..j].iter().collect();
-                if !out.contains(&n) {
-                    out.push(n);
-                }
-            }
-            i = j;
-        } else {
-            i += 1;
+            end = i + c.len_utf8();
+            chars.next();
+        }
+        let n = &raw[start..end];
+        if !n.is_empty() && !out.iter().any(|o| o == n) {
+            out.push(n.to_string());
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::referenced_vars;
+
+    /// The walk over a vector of characters that `referenced_vars` replaced.
+    fn by_chars(raw: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let b: Vec<char> = raw.chars().collect();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == '$' {
+                let mut j = i + 1;
+                if j < b.len() && b[j] == '{' {
+                    j += 1;
+                }
+                let start = j;
+                while j < b.len() && (b[j].is_alphanumeric() || b[j] == '_') {
+                    j += 1;
+                }
+                if j > start {
+                    let n: String = b[start..j].iter().collect();
+                    if !out.contains(&n) {
+                        out.push(n);
+                    }
+                }
+                i = j;
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn references_are_those_of_the_character_walk() {
+        let parts = [
+            "$",
+            "${",
+            "}",
+            "A",
+            "_b",
+            "é",
+            "1",
+            "$$",
+            " ",
+            "-",
+            "${X:-y}",
+            "ü_ß",
+            "\u{1F600}",
+        ];
+        let mut texts = vec![String::new()];
+        // every sequence of up to four parts
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for t in &texts {
+                for p in parts {
+                    next.push(format!("{t}{p}"));
+                }
+            }
+            texts.extend(next);
+            texts.sort();
+            texts.dedup();
+        }
+        assert!(texts.len() > 20_000, "{}", texts.len());
+        for t in &texts {
+            assert_eq!(referenced_vars(t), by_chars(t), "{t:?}");
+        }
+        assert_eq!(referenced_vars("RUN echo ${A} $B_1 ${A}"), ["A", "B_1"]);
+    }
 }
