@@ -62,6 +62,15 @@ pub struct IgnoreInfo {
     pub matcher: Option<Matcher>,
 }
 
+/// A Dockerfile text parsed, with what the rules read of it by instruction and by line, each
+/// made on first use: one per text (`Kind::Parsed`), shared by the sides of every build of the
+/// text (a bake file's targets, other build args) and by the commits that keep it.
+pub type ParsedText = Arc<(
+    Arc<Dockerfile>,
+    Arc<crate::engine::shell::Scripts>,
+    Arc<crate::engine::fix::Lines>,
+)>;
+
 /// One simulated side.
 pub struct SideSim {
     /// The parsed text, shared with the other sides of the same text (`Kind::Parsed`).
@@ -74,10 +83,11 @@ pub struct SideSim {
     /// time a prediction asks: the simulation is remembered by its texts (`Kind::Side`), so the
     /// commits and fix measurements that share it share this too.
     pub skeleton: std::sync::OnceLock<Vec<Skeleton>>,
-    /// The RUN scripts the rules lex, kept for the same reason.
-    pub scripts: crate::engine::shell::Scripts,
-    /// Where the lines of its text end, kept for the same reason (`RuleContext::lines`).
-    pub lines: crate::engine::fix::Lines,
+    /// The RUN scripts the rules lex, kept with the parsed text (`Kind::Parsed`): the sides of
+    /// every build of the text share them.
+    pub scripts: Arc<crate::engine::shell::Scripts>,
+    /// Where the lines of its text end (`RuleContext::lines`), kept with the parsed text too.
+    pub lines: Arc<crate::engine::fix::Lines>,
     /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them).
     pub step_keys: std::sync::OnceLock<crate::engine::hash::HashMap<u32, VertexKey>>,
     /// The side as a base cache (`matching::base_index`), kept for the same reason.
