@@ -30,6 +30,9 @@ pub enum Kind {
     /// A side's simulation with its diagnostics (`predict::sides`): 384 sides hold two commits
     /// of a 30-build monorepo with the fixes measured on each.
     Side,
+    /// The first side simulated of some inputs, by everything but the target
+    /// (`predict::sides`): the sides for other targets are derived from it (`sim::retarget`).
+    Targets,
     /// A RUN text lexed by the shell model (`cost`).
     Commands,
     /// The files a RUN text tests for existence (`predict::facts`): every step of every
@@ -86,8 +89,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 18] = [
+    const ALL: [Kind; 19] = [
         Kind::Side,
+        Kind::Targets,
         Kind::Commands,
         Kind::Tested,
         Kind::Reads,
@@ -110,6 +114,7 @@ impl Kind {
     fn capacity(self) -> usize {
         match self {
             Kind::Side => 384,
+            Kind::Targets => 256,
             Kind::Commands => 256,
             Kind::Tested => 1024,
             Kind::Reads => 256,

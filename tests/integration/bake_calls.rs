@@ -336,3 +336,84 @@ fn builds_lists_what_discovery_finds() {
     assert!(o.status.success());
     insta::assert_snapshot!("builds_text", String::from_utf8_lossy(&o.stdout));
 }
+
+/// A side simulated for one target and derived for another (`sim::retarget`, how the builds of
+/// one Dockerfile for other bake targets share a simulation) equals the side simulated for that
+/// target: every corpus Dockerfile, every stage name, no target and a missing one, with both
+/// frontends and with build args; a Dockerfile that reads `TARGETSTAGE` is simulated again.
+#[test]
+fn a_side_derived_for_another_target_is_the_side_simulated_for_it() {
+    use cachebust::engine::dockerfile::{self, stages};
+    use cachebust::engine::expand::Frontend;
+    use cachebust::engine::predict::sim::{self, Semantics, SideSpec, Sim};
+    use std::collections::BTreeMap;
+
+    fn view(s: &Sim) -> String {
+        let mut step: Vec<String> = s.step.iter().map(|e| format!("{e:?}")).collect();
+        step.sort();
+        let mut stage_of: Vec<_> = s.stage_of.iter().collect();
+        stage_of.sort();
+        let mut notes: Vec<String> = s.notes.iter().map(|e| format!("{e:?}")).collect();
+        notes.sort();
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?} {}\n{step:?}\n{stage_of:?}\n{notes:?}",
+            s.stages, s.vertices, s.diagnostics, s.target, s.target_missing
+        )
+    }
+
+    let mut compared = 0;
+    let mut refused = 0;
+    let mut texts: Vec<String> = crate::rules::corpus()
+        .into_iter()
+        .map(|(_, t, _)| t)
+        .collect();
+    texts.push(
+        "FROM busybox AS a\nARG TARGETSTAGE\nRUN echo $TARGETSTAGE\nFROM a AS b\nRUN echo b\n"
+            .to_string(),
+    );
+    for text in &texts {
+        let df = dockerfile::parse(text);
+        let (_, infos) = stages::split(&df);
+        let mut targets: Vec<Option<String>> = vec![None, Some("no-such-stage".into())];
+        targets.extend(infos.iter().filter_map(|s| s.name.clone()).map(Some));
+        let mut args = BTreeMap::new();
+        args.insert("VERSION".to_string(), "1.2.3".to_string());
+        for (frontend, build_args) in [
+            (Frontend::Current, BTreeMap::new()),
+            (Frontend::V0_8, BTreeMap::new()),
+            (Frontend::Current, args),
+        ] {
+            let sem = Semantics {
+                frontend,
+                daemon_current: frontend == Frontend::Current,
+                resolves_tags: frontend == Frontend::Current,
+                merge_op: false,
+            };
+            let simulate = |target: Option<&str>| {
+                sim::simulate(&SideSpec {
+                    df: &df,
+                    build_args: &build_args,
+                    target,
+                    sem,
+                    context: "",
+                })
+            };
+            let first = simulate(targets[0].as_deref());
+            for t in targets.iter().rev() {
+                let direct = simulate(t.as_deref());
+                match sim::retarget(&first, &df, t.as_deref()) {
+                    Some(derived) => {
+                        assert_eq!(view(&derived), view(&direct), "target {t:?} of\n{text}");
+                        compared += 1;
+                    }
+                    None => {
+                        assert!(text.contains("TARGETSTAGE"), "refused without TARGETSTAGE");
+                        refused += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 2_000, "{compared} sides compared");
+    assert!(refused >= 3, "{refused} refused");
+}

@@ -76,20 +76,23 @@ pub struct SideSim {
     /// The parsed text, shared with the other sides of the same text (`Kind::Parsed`).
     pub df: Arc<Dockerfile>,
     pub sim: Sim,
-    /// The canonical record id of every vertex (`canonical_ids`), kept with the simulation.
-    pub canon: Vec<VId>,
+    /// The canonical record id of every vertex (`canonical_ids`), kept with the simulation
+    /// (and shared with the sides of other targets derived from it: `sim::retarget`).
+    pub canon: Arc<[VId]>,
     pub ignore: IgnoreInfo,
     /// What the cost facts read of the side's own texts (`Skeleton`), made the first
     /// time a prediction asks: the simulation is remembered by its texts (`Kind::Side`), so the
     /// commits and fix measurements that share it share this too.
-    pub skeleton: std::sync::OnceLock<Vec<Skeleton>>,
+    /// It does not depend on the target, so a side derived for another target shares it.
+    pub skeleton: Arc<std::sync::OnceLock<Vec<Skeleton>>>,
     /// The RUN scripts the rules lex, kept with the parsed text (`Kind::Parsed`): the sides of
     /// every build of the text share them.
     pub scripts: Arc<crate::engine::shell::Scripts>,
     /// Where the lines of its text end (`RuleContext::lines`), kept with the parsed text too.
     pub lines: Arc<crate::engine::fix::Lines>,
-    /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them).
-    pub step_keys: std::sync::OnceLock<crate::engine::hash::HashMap<u32, VertexKey>>,
+    /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them),
+    /// and shared the same way.
+    pub step_keys: Arc<std::sync::OnceLock<crate::engine::hash::HashMap<u32, VertexKey>>>,
     /// The side as a base cache (`matching::base_index`), kept for the same reason.
     pub index: std::sync::OnceLock<BaseIndex>,
 }

@@ -128,7 +128,9 @@ pub(super) type KeptSide = std::sync::Arc<(
 /// texts, its build args and target. Not which side it is: the simulation is the same, and
 /// a commit's head is the next commit's base. Each part is written with its length first, so no
 /// two inputs share a key.
-pub(super) fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput) -> String {
+/// Also the length of the key's first part, everything but the target: the key of the side's
+/// simulations for every target (`Kind::Targets`).
+pub(super) fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput) -> (String, usize) {
     use std::fmt::Write;
     // sized once: the texts are most of the key, and growing it would copy them again
     let text_len = |t: &Option<FileText>| match t {
@@ -176,8 +178,11 @@ pub(super) fn side_key(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput) -> S
         part(v);
     }
     part("|");
-    part(side.target.as_deref().unwrap_or("\0"));
-    k
+    let untargeted = k.len();
+    let target = side.target.as_deref().unwrap_or("\0");
+    let _ = write!(k, "{}:", target.len());
+    k.push_str(target);
+    (k, untargeted)
 }
 
 /// [`simulate_one`], remembered (a simulation reads no listing, so its inputs are all in the key).
@@ -192,17 +197,77 @@ pub(super) fn simulate_side(
     // `side_key`): `history` predicts each commit against its parent, so a commit's head is the
     // next commit's base; the rounds of one call that ask for more of the tree, the builds
     // sharing a Dockerfile and the re-predictions of a fix ask for the same sides again
-    let key = side_key(ctx, build, side);
+    let (key, untargeted) = side_key(ctx, build, side);
     let kept: KeptSide = ctx.kept.get_or(Memoized::Side, &key, || {
-        let mut d = Vec::new();
-        let r = simulate_one(ctx, build, side, &mut d).map(std::sync::Arc::new);
-        std::sync::Arc::new((r, d))
+        for_target(ctx, build, side, &key[..untargeted])
     });
     // only the head reports what is wrong with its texts
     if which == Side::Head {
         diags.extend(kept.1.iter().cloned());
     }
     kept.0.clone()
+}
+
+/// The first side simulated of some inputs, with the target it was simulated for.
+type Targets = std::sync::Arc<(Option<String>, KeptSide)>;
+
+/// A side's simulation: derived from the one of the same inputs for another target when one is
+/// kept (`Kind::Targets` by `untargeted`, the side's key without its target; see
+/// `sim::retarget`), else made by [`simulate_one`]. A bake file's targets of one Dockerfile
+/// simulate its stages once, and share the cost facts' reading and the step keys too.
+fn for_target(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput, untargeted: &str) -> KeptSide {
+    let simulate = || {
+        let mut d = Vec::new();
+        let r = simulate_one(ctx, build, side, &mut d).map(std::sync::Arc::new);
+        std::sync::Arc::new((r, d))
+    };
+    let first: Targets = ctx.kept.get_or(Memoized::Targets, untargeted, || {
+        std::sync::Arc::new((side.target.clone(), simulate()))
+    });
+    if first.0 == side.target {
+        return first.1.clone();
+    }
+    let Ok(sib) = &first.1.0 else {
+        return simulate();
+    };
+    let Some(sim) = sim::retarget(&sib.sim, &sib.df, side.target.as_deref()) else {
+        return simulate();
+    };
+    // the diagnostics are the same but for the target's: `simulate_one` reports a missing
+    // target last
+    let mut d = first.1.1.clone();
+    if sib.sim.target_missing {
+        d.pop();
+    }
+    if sim.target_missing {
+        d.push(missing_target(side));
+    }
+    let derived = SideSim {
+        df: sib.df.clone(),
+        sim,
+        canon: sib.canon.clone(),
+        ignore: sib.ignore.clone(),
+        skeleton: sib.skeleton.clone(),
+        scripts: sib.scripts.clone(),
+        lines: sib.lines.clone(),
+        step_keys: sib.step_keys.clone(),
+        // the base cache reads the reachable stages only
+        index: Default::default(),
+    };
+    std::sync::Arc::new((Ok(std::sync::Arc::new(derived)), d))
+}
+
+/// The target stage the side names is not in its Dockerfile.
+fn missing_target(side: &SideInput) -> Diagnostic {
+    Diagnostic {
+        line: 0,
+        severity: Severity::Error,
+        message: format!(
+            "target stage {:?} could not be found",
+            side.target.clone().unwrap_or_default()
+        ),
+        file: None,
+    }
 }
 
 /// One side simulated, with the diagnostics its texts give (what the head reports).
@@ -251,23 +316,16 @@ pub(super) fn simulate_one(
         context: &build.context,
     });
     diags.extend(sim.diagnostics.iter().cloned());
+    // last: `for_target` replaces it for another target
     if sim.target_missing {
-        diags.push(Diagnostic {
-            line: 0,
-            severity: Severity::Error,
-            message: format!(
-                "target stage {:?} could not be found",
-                side.target.clone().unwrap_or_default()
-            ),
-            file: None,
-        });
+        diags.push(missing_target(side));
     }
     if !df.ok {
         return Err(BaseProblem::NotBuildable);
     }
     Ok(SideSim {
         scripts: parsed.1.clone(),
-        canon: canonical_ids(&sim),
+        canon: canonical_ids(&sim).into(),
         df,
         sim,
         ignore,

@@ -449,7 +449,7 @@ pub fn simulate(spec: &SideSpec<'_>) -> Sim {
     let (globals, stage_infos) = stages::split(spec.df);
     let meta = global_args(spec, &globals, &mut diags);
     let (bases, from_notes) = resolve_bases(spec, &stage_infos, &meta, &mut diags);
-    let (target, target_missing) = target_stage(spec, &stage_infos);
+    let (target, target_missing) = target_stage(spec.target, &stage_infos);
     let reachable = match target {
         Some(t) => stages::reachable(t, &stage_deps(spec.df, &stage_infos, &bases)),
         None => vec![false; stage_infos.len()],
@@ -592,10 +592,39 @@ fn resolve_bases(
     (bases, from_notes)
 }
 
+/// The simulation of the same side with another `--target`, from `sim`: a target changes only
+/// which stage is the target, whether it is missing and which stages are reachable (every stage
+/// is simulated whatever the target), unless an instruction names `TARGETSTAGE`, whose automatic
+/// value is the target's name (`None`: simulate again). The builds of one Dockerfile for other
+/// targets (a bake file's) then share one simulation of its stages.
+pub fn retarget(sim: &Sim, df: &Dockerfile, target: Option<&str>) -> Option<Sim> {
+    if df
+        .instructions
+        .iter()
+        .any(|i| i.shown.contains("TARGETSTAGE"))
+    {
+        return None;
+    }
+    let infos: Vec<StageInfo> = sim.stages.iter().map(|s| s.info.clone()).collect();
+    let bases: Vec<Base> = sim.stages.iter().map(|s| s.base.clone()).collect();
+    let (t, missing) = target_stage(target, &infos);
+    let reachable = match t {
+        Some(t) => stages::reachable(t, &stage_deps(df, &infos, &bases)),
+        None => vec![false; infos.len()],
+    };
+    let mut out = sim.clone();
+    out.target = t;
+    out.target_missing = missing;
+    for (st, r) in out.stages.iter_mut().zip(reachable) {
+        st.reachable = r;
+    }
+    Some(out)
+}
+
 /// Phase 3a: the target stage (`--target`, else the last), and whether a named target is
 /// missing.
-fn target_stage(spec: &SideSpec<'_>, stage_infos: &[StageInfo]) -> (Option<usize>, bool) {
-    match spec.target {
+fn target_stage(target: Option<&str>, stage_infos: &[StageInfo]) -> (Option<usize>, bool) {
+    match target {
         Some(t) => {
             let t = t.to_ascii_lowercase();
             match stage_infos
