@@ -177,14 +177,18 @@ pub fn is_windows_dockerfile(path: &str, text: Option<&str>) -> bool {
 /// [`context_sources`], remembered in `memo` by the text.
 pub fn context_sources_in(memo: &crate::engine::memo::Memo, text: &str) -> Vec<String> {
     memo.get_or(crate::engine::memo::Kind::ContextSources, text, || {
-        context_sources(text)
+        sources_of(&dockerfile::parse_in(memo, text))
     })
 }
 
 /// Context-relative sources of COPY/ADD instructions and bind mounts that read the build
 /// context (no `--from`, no URLs, no heredocs, no variables).
 pub fn context_sources(text: &str) -> Vec<String> {
-    let df = dockerfile::parse(text);
+    sources_of(&dockerfile::parse(text))
+}
+
+/// [`context_sources`] of a parsed text.
+fn sources_of(df: &dockerfile::Dockerfile) -> Vec<String> {
     let mut out = Vec::new();
     for inst in &df.instructions {
         if let (Kind::Copy | Kind::Add, Body::Copy { sources, .. }) = (inst.kind, &inst.body) {

@@ -207,7 +207,7 @@ pub fn line_range(text: &str, first: u32, last: u32) -> Range<usize> {
 
 /// Where each line of a text ends (after its line ending), worked out on first use: a rule pass
 /// asks for the span of many instructions of one text, and [`line_range`] walks the text from
-/// its start each time. Kept with the parsed text (`predict::ParsedText`), so the builds and
+/// its start each time. Kept by the text (`predict::TextParts`), so the builds and
 /// commits that share the text share it. Hand it the same text every time.
 #[derive(Debug, Default)]
 pub struct Lines(std::sync::OnceLock<Vec<usize>>);

@@ -65,11 +65,13 @@ pub enum Kind {
     /// a history infers the context of every Dockerfile no declaration names at every commit
     /// (docker-library/php: 71 of them, 14% of its time parsing them again).
     ContextSources,
-    /// A Dockerfile text parsed (`predict::sides`): the builds of one Dockerfile with other
-    /// arguments or targets (a bake file's 40 targets on tonistiigi/xx) and the next commit's
-    /// base parse it once, not once per side simulated. The RUN scripts the rules lex and the
-    /// line ends are kept with it (`predict::ParsedText`).
+    /// A Dockerfile text parsed (`dockerfile::parse_in`): the builds of one Dockerfile with
+    /// other arguments or targets (a bake file's 40 targets on tonistiigi/xx), the next commit's
+    /// base, discovery and CB003's reading of the head parse it once, not once per use.
     Parsed,
+    /// What the rules read of a Dockerfile text by instruction and line (`predict::TextParts`):
+    /// its RUN scripts lexed and its line ends, shared by every side of the text.
+    Lexed,
     /// The cleaning commands of a RUN text (`cleans`, asked by CB004 for every package
     /// manager RUN of every build on both sides: docker-library/php's RUNs are pages long).
     Cleans,
@@ -89,7 +91,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 19] = [
+    const ALL: [Kind; 20] = [
         Kind::Side,
         Kind::Targets,
         Kind::Commands,
@@ -104,6 +106,7 @@ impl Kind {
         Kind::Bake,
         Kind::ContextSources,
         Kind::Parsed,
+        Kind::Lexed,
         Kind::Cleans,
         Kind::Words,
         Kind::Window,
@@ -127,6 +130,7 @@ impl Kind {
             Kind::Bake => 32,
             Kind::ContextSources => 256,
             Kind::Parsed => 256,
+            Kind::Lexed => 256,
             Kind::Cleans => 1024,
             Kind::Words => 1024,
             Kind::Window => 1024,

@@ -74,12 +74,19 @@ fn declarations(memo: &Memo, text: &str) -> Declarations {
     if text.len() > MAX_VERSION_BYTES {
         return None;
     }
-    memo.get_or(Memoized::Declarations, text, || read_declarations(text))
+    memo.get_or(Memoized::Declarations, text, || {
+        declarations_in(&super::dockerfile::parse_in(memo, text))
+    })
 }
 
-/// [`declarations`] read from the text (no memo).
+/// [`declarations`] read from the text (no memo: the versions of a history are parsed once
+/// each and kept by blob id, not in the memo of parsed texts).
 fn read_declarations(text: &str) -> Declarations {
-    let df = super::dockerfile::parse(text);
+    declarations_in(&super::dockerfile::parse(text))
+}
+
+/// [`declarations`] of a parsed text.
+fn declarations_in(df: &super::dockerfile::Dockerfile) -> Declarations {
     if !df.ok {
         return None;
     }

@@ -58,6 +58,15 @@ pub fn over_limits(text: &str) -> Option<(u32, String)> {
     ))
 }
 
+/// [`parse`], remembered in the caller's memo by the text (`Kind::Parsed`): a history meets the
+/// same Dockerfile texts at every commit, and discovery (what a text copies), the prediction
+/// (each side of each build) and CB003 (the head's declarations) read the same parse.
+pub fn parse_in(memo: &crate::engine::memo::Memo, text: &str) -> std::sync::Arc<Dockerfile> {
+    memo.get_or(crate::engine::memo::Kind::Parsed, text, || {
+        std::sync::Arc::new(parse(text))
+    })
+}
+
 /// Parse a Dockerfile the way BuildKit's current frontend does. A UTF-8 byte order mark at the
 /// start is skipped, as BuildKit skips it; offsets still refer to `text`.
 pub fn parse(text: &str) -> Dockerfile {

@@ -35,7 +35,7 @@ use steps::{
 };
 
 pub use matching::{canonical_ids, step_line, vertex_keys};
-pub use model::{BaseProblem, Ctx, IgnoreInfo, ParsedText, Predicted, Res, SideSim, VertexKey};
+pub use model::{BaseProblem, Ctx, IgnoreInfo, Predicted, Res, SideSim, TextParts, VertexKey};
 pub use rulepass::{changed_head_lines, own_fix_key};
 pub use sides::frontend_name;
 

@@ -62,18 +62,17 @@ pub struct IgnoreInfo {
     pub matcher: Option<Matcher>,
 }
 
-/// A Dockerfile text parsed, with what the rules read of it by instruction and by line, each
-/// made on first use: one per text (`Kind::Parsed`), shared by the sides of every build of the
-/// text (a bake file's targets, other build args) and by the commits that keep it.
-pub type ParsedText = Arc<(
-    Arc<Dockerfile>,
+/// What the rules read of a Dockerfile text by instruction and by line, each made on first use:
+/// one per text (`Kind::Lexed`), shared by the sides of every build of the text (a bake file's
+/// targets, other build args) and by the commits that keep it.
+pub type TextParts = Arc<(
     Arc<crate::engine::shell::Scripts>,
     Arc<crate::engine::fix::Lines>,
 )>;
 
 /// One simulated side.
 pub struct SideSim {
-    /// The parsed text, shared with the other sides of the same text (`Kind::Parsed`).
+    /// The parsed text, shared with the other uses of the same text (`dockerfile::parse_in`).
     pub df: Arc<Dockerfile>,
     pub sim: Sim,
     /// The canonical record id of every vertex (`canonical_ids`), kept with the simulation
@@ -85,10 +84,10 @@ pub struct SideSim {
     /// commits and fix measurements that share it share this too.
     /// It does not depend on the target, so a side derived for another target shares it.
     pub skeleton: Arc<std::sync::OnceLock<Vec<Skeleton>>>,
-    /// The RUN scripts the rules lex, kept with the parsed text (`Kind::Parsed`): the sides of
-    /// every build of the text share them.
+    /// The RUN scripts the rules lex, kept by the text (`TextParts`): the sides of every build
+    /// of the text share them.
     pub scripts: Arc<crate::engine::shell::Scripts>,
-    /// Where the lines of its text end (`RuleContext::lines`), kept with the parsed text too.
+    /// Where the lines of its text end (`RuleContext::lines`), kept by the text too.
     pub lines: Arc<crate::engine::fix::Lines>,
     /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them),
     /// and shared the same way.

@@ -3,7 +3,7 @@
 //! it is remembered in the caller's memo (`SideMemo`) by everything it depends on.
 
 use super::matching::canonical_ids;
-use super::model::{BaseProblem, Ctx, IgnoreInfo, ParsedText, SideSim};
+use super::model::{BaseProblem, Ctx, IgnoreInfo, SideSim, TextParts};
 use super::sim::{self, Semantics};
 use crate::engine::dockerfile::{self, Body, Dockerfile, Kind};
 use crate::engine::expand::Frontend;
@@ -280,16 +280,11 @@ pub(super) fn simulate_one(
     // every side's diagnostics are collected: the memo keeps them, and `simulate_side` drops
     // them for a base
     let text = dockerfile_text(side, diags)?;
-    let parsed: ParsedText = ctx.kept.get_or(Memoized::Parsed, text, || {
-        let df = dockerfile::parse(text);
+    let df = dockerfile::parse_in(ctx.kept, text);
+    let parts: TextParts = ctx.kept.get_or(Memoized::Lexed, text, || {
         let scripts = crate::engine::shell::Scripts::new(df.instructions.len());
-        std::sync::Arc::new((
-            std::sync::Arc::new(df),
-            std::sync::Arc::new(scripts),
-            Default::default(),
-        ))
+        std::sync::Arc::new((std::sync::Arc::new(scripts), Default::default()))
     });
-    let df = parsed.0.clone();
     for d in &df.diagnostics {
         diags.push(Diagnostic {
             line: d.line,
@@ -324,7 +319,7 @@ pub(super) fn simulate_one(
         return Err(BaseProblem::NotBuildable);
     }
     Ok(SideSim {
-        scripts: parsed.1.clone(),
+        scripts: parts.0.clone(),
         canon: canonical_ids(&sim).into(),
         df,
         sim,
@@ -332,7 +327,7 @@ pub(super) fn simulate_one(
         skeleton: Default::default(),
         step_keys: Default::default(),
         index: Default::default(),
-        lines: parsed.2.clone(),
+        lines: parts.1.clone(),
     })
 }
 
