@@ -33,7 +33,7 @@ pub enum Kind {
     /// The first side simulated of some inputs, by everything but the target
     /// (`predict::sides`): the sides for other targets are derived from it (`sim::retarget`).
     Targets,
-    /// A RUN text lexed by the shell model (`cost`).
+    /// A RUN text lexed by the shell model (`cost`, and the rules through `shell::Scripts`).
     Commands,
     /// The files a RUN text tests for existence (`predict::facts`): every step of every
     /// prediction asks, and the texts come back with every commit and fix measured.
@@ -118,7 +118,7 @@ impl Kind {
         match self {
             Kind::Side => 384,
             Kind::Targets => 256,
-            Kind::Commands => 256,
+            Kind::Commands => 1024,
             Kind::Tested => 1024,
             Kind::Reads => 256,
             Kind::RunModel => 1024,

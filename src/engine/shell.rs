@@ -247,15 +247,41 @@ impl Scripts {
         i: usize,
         text: impl FnOnce() -> Option<String>,
     ) -> Option<std::sync::Arc<Script>> {
+        self.get_with(i, text, |t| std::sync::Arc::new(Script::parse(t)))
+    }
+
+    /// [`Scripts::get`], a RUN text not yet lexed for this Dockerfile taken from the caller's
+    /// memo by the text (`Kind::Commands`, which the cost model reads too): the versions of a
+    /// Dockerfile and the Dockerfiles of one repository repeat their RUN texts
+    /// (docker-library/php's variants).
+    pub fn get_in(
+        &self,
+        memo: &crate::engine::memo::Memo,
+        i: usize,
+        text: impl FnOnce() -> Option<String>,
+    ) -> Option<std::sync::Arc<Script>> {
+        self.get_with(i, text, |t| {
+            memo.get_or(crate::engine::memo::Kind::Commands, t, || {
+                std::sync::Arc::new(Script::parse(t))
+            })
+        })
+    }
+
+    fn get_with(
+        &self,
+        i: usize,
+        text: impl FnOnce() -> Option<String>,
+        lex: impl FnOnce(&str) -> std::sync::Arc<Script>,
+    ) -> Option<std::sync::Arc<Script>> {
         match self.by_instruction.get(i) {
             Some(cell) => {
                 if let Some(s) = cell.get() {
                     return Some(s.clone());
                 }
-                let s = std::sync::Arc::new(Script::parse(&text()?));
+                let s = lex(&text()?);
                 Some(cell.get_or_init(|| s).clone())
             }
-            None => text().map(|t| std::sync::Arc::new(Script::parse(&t))),
+            None => text().map(|t| lex(&t)),
         }
     }
 }
@@ -575,5 +601,11 @@ mod tests {
         assert!(std::sync::Arc::ptr_eq(&a, &b));
         assert!(s.get(0, || None).is_none());
         assert!(s.get(9, || Some("make".into())).unwrap().runs(&["make"]));
+        // from a memo: another Dockerfile's scripts with the same RUN text share its lexing
+        let memo = crate::engine::memo::Memo::default();
+        let (x, y) = (Scripts::new(1), Scripts::new(1));
+        let a = x.get_in(&memo, 0, || Some("npm ci".into())).unwrap();
+        let b = y.get_in(&memo, 0, || Some("npm ci".into())).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &b) && a.runs(&["npm", "ci"]));
     }
 }

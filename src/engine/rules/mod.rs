@@ -227,7 +227,7 @@ impl RuleContext<'_> {
     /// The lexed script of instruction `idx` when it is a RUN: lexed once for all the rules.
     pub fn script(&self, idx: usize) -> Option<std::sync::Arc<Script>> {
         let inst = self.df.instructions.get(idx)?;
-        self.scripts.get(idx, || run_command(inst))
+        self.scripts.get_in(self.kept, idx, || run_command(inst))
     }
 
     /// [`RuleContext::script`] of an instruction of this Dockerfile.
