@@ -159,6 +159,15 @@ pub fn is_windows_dockerfile(path: &str, text: Option<&str>) -> bool {
         return true;
     }
     let Some(text) = text else { return false };
+    // what a Windows base names, in any case, is somewhere in the text: most texts have none,
+    // and are not read line by line (a history asks at every commit)
+    let lower = text.to_ascii_lowercase();
+    if !["mcr.microsoft.com/windows", "nanoserver", "servercore"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
+        return false;
+    }
     text.lines().any(|l| {
         let mut words = l.split_whitespace();
         if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
