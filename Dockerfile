@@ -4,8 +4,16 @@
 # build: dependencies are compiled in a layer of their own, keyed only by Cargo.toml and
 # Cargo.lock, so a source edit recompiles cachebust alone (the manifest-first pattern for cargo).
 FROM rust:1.95-slim-bookworm AS build
+# make: jemalloc, the binary's allocator, is built from C with make (the image has gcc only)
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends make
 WORKDIR /src
+# .cargo/config.toml sets how jemalloc is built, a dependency like the others
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 # stand-ins for every target the manifest names, so that cargo compiles the dependencies only
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     mkdir -p src tests/integration tests/bench \
