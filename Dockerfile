@@ -11,9 +11,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     && apt-get update \
     && apt-get install -y --no-install-recommends make
 WORKDIR /src
-# .cargo/config.toml sets how jemalloc is built, a dependency like the others
 COPY Cargo.toml Cargo.lock ./
-COPY .cargo ./.cargo
 # stand-ins for every target the manifest names, so that cargo compiles the dependencies only
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     mkdir -p src tests/integration tests/bench \
