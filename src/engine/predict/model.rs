@@ -65,10 +65,13 @@ pub struct IgnoreInfo {
 /// What the rules read of a Dockerfile text by instruction and by line, each made on first use:
 /// one per text (`Kind::Lexed`), shared by the sides of every build of the text (a bake file's
 /// targets, other build args) and by the commits that keep it.
-pub type TextParts = Arc<(
-    Arc<crate::engine::shell::Scripts>,
-    Arc<crate::engine::fix::Lines>,
-)>;
+#[derive(Debug, Default)]
+pub struct TextParts {
+    /// The RUN scripts the rules lex (`RuleContext::script`).
+    pub scripts: crate::engine::shell::Scripts,
+    /// Where the lines of the text end (`RuleContext::lines`).
+    pub lines: crate::engine::fix::Lines,
+}
 
 /// One simulated side.
 pub struct SideSim {
@@ -84,11 +87,9 @@ pub struct SideSim {
     /// commits and fix measurements that share it share this too.
     /// It does not depend on the target, so a side derived for another target shares it.
     pub skeleton: Arc<std::sync::OnceLock<Vec<Skeleton>>>,
-    /// The RUN scripts the rules lex, kept by the text (`TextParts`): the sides of every build
-    /// of the text share them.
-    pub scripts: Arc<crate::engine::shell::Scripts>,
-    /// Where the lines of its text end (`RuleContext::lines`), kept by the text too.
-    pub lines: Arc<crate::engine::fix::Lines>,
+    /// What the rules read of its text, kept by the text: the sides of every build of the text
+    /// share it.
+    pub text: Arc<TextParts>,
     /// `matching::step_keys`, kept for the same reason (a bake call's builds compare them),
     /// and shared the same way.
     pub step_keys: Arc<std::sync::OnceLock<crate::engine::hash::HashMap<u32, VertexKey>>>,

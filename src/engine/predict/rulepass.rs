@@ -203,8 +203,8 @@ pub(super) fn run_rules(
         histories: Some(ctx.histories),
         build_args: Some(&input.build_args),
         shared_reads: ctx.shared_reads,
-        scripts: &side.scripts,
-        lines: &side.lines,
+        scripts: &side.text.scripts,
+        lines: &side.text.lines,
     };
     (check.dockerfile)(&rc, ctx.config)
 }

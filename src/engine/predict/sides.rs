@@ -248,8 +248,7 @@ fn for_target(ctx: &Ctx<'_>, build: &BuildInput, side: &SideInput, untargeted: &
         canon: sib.canon.clone(),
         ignore: sib.ignore.clone(),
         skeleton: sib.skeleton.clone(),
-        scripts: sib.scripts.clone(),
-        lines: sib.lines.clone(),
+        text: sib.text.clone(),
         step_keys: sib.step_keys.clone(),
         // the base cache reads the reachable stages only
         index: Default::default(),
@@ -281,9 +280,11 @@ pub(super) fn simulate_one(
     // them for a base
     let text = dockerfile_text(side, diags)?;
     let df = dockerfile::parse_in(ctx.kept, text);
-    let parts: TextParts = ctx.kept.get_or(Memoized::Lexed, text, || {
-        let scripts = crate::engine::shell::Scripts::new(df.instructions.len());
-        std::sync::Arc::new((std::sync::Arc::new(scripts), Default::default()))
+    let parts: std::sync::Arc<TextParts> = ctx.kept.get_or(Memoized::Lexed, text, || {
+        std::sync::Arc::new(TextParts {
+            scripts: crate::engine::shell::Scripts::new(df.instructions.len()),
+            lines: Default::default(),
+        })
     });
     for d in &df.diagnostics {
         diags.push(Diagnostic {
@@ -319,7 +320,7 @@ pub(super) fn simulate_one(
         return Err(BaseProblem::NotBuildable);
     }
     Ok(SideSim {
-        scripts: parts.0.clone(),
+        text: parts,
         canon: canonical_ids(&sim).into(),
         df,
         sim,
@@ -327,7 +328,6 @@ pub(super) fn simulate_one(
         skeleton: Default::default(),
         step_keys: Default::default(),
         index: Default::default(),
-        lines: parts.1.clone(),
     })
 }
 

@@ -449,11 +449,7 @@ pub fn simulate(spec: &SideSpec<'_>) -> Sim {
     let (globals, stage_infos) = stages::split(spec.df);
     let meta = global_args(spec, &globals, &mut diags);
     let (bases, from_notes) = resolve_bases(spec, &stage_infos, &meta, &mut diags);
-    let (target, target_missing) = target_stage(spec.target, &stage_infos);
-    let reachable = match target {
-        Some(t) => stages::reachable(t, &stage_deps(spec.df, &stage_infos, &bases)),
-        None => vec![false; stage_infos.len()],
-    };
+    let (target, target_missing, reachable) = targeting(spec.df, spec.target, &stage_infos, &bases);
     let mut sim = Sim {
         stages: Vec::new(),
         vertices: Vec::new(),
@@ -607,11 +603,7 @@ pub fn retarget(sim: &Sim, df: &Dockerfile, target: Option<&str>) -> Option<Sim>
     }
     let infos: Vec<StageInfo> = sim.stages.iter().map(|s| s.info.clone()).collect();
     let bases: Vec<Base> = sim.stages.iter().map(|s| s.base.clone()).collect();
-    let (t, missing) = target_stage(target, &infos);
-    let reachable = match t {
-        Some(t) => stages::reachable(t, &stage_deps(df, &infos, &bases)),
-        None => vec![false; infos.len()],
-    };
+    let (t, missing, reachable) = targeting(df, target, &infos, &bases);
     let mut out = sim.clone();
     out.target = t;
     out.target_missing = missing;
@@ -619,6 +611,21 @@ pub fn retarget(sim: &Sim, df: &Dockerfile, target: Option<&str>) -> Option<Sim>
         st.reachable = r;
     }
     Some(out)
+}
+
+/// Phases 3a and 3b: the target stage, whether a named one is missing, and the stages it reaches.
+fn targeting(
+    df: &Dockerfile,
+    target: Option<&str>,
+    stage_infos: &[StageInfo],
+    bases: &[Base],
+) -> (Option<usize>, bool, Vec<bool>) {
+    let (t, missing) = target_stage(target, stage_infos);
+    let reachable = match t {
+        Some(t) => stages::reachable(t, &stage_deps(df, stage_infos, bases)),
+        None => vec![false; stage_infos.len()],
+    };
+    (t, missing, reachable)
 }
 
 /// Phase 3a: the target stage (`--target`, else the last), and whether a named target is
