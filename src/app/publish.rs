@@ -404,10 +404,10 @@ pub async fn publish_check_run<H: CodeHost, G: Guard>(
     check_run(host, pr, text, summary, external_id, opts, guard).await
 }
 
-/// A check run. `external_id` names what asked for it (the delivery): a run with the same id on
-/// the head is the one an earlier attempt started, and is finished rather than duplicated (its
-/// annotations already sent are not sent again, since GitHub appends them); a new id (a re-run
-/// someone requested) gets a new run.
+/// A check run. `external_id` names whose run it is (the pull request's, or a re-run's): a run
+/// with the same id on the head is the one an earlier attempt or job started, and is finished
+/// rather than duplicated (its annotations already sent are not sent again, since GitHub appends
+/// them); a new id (a re-run someone requested) gets a new run.
 async fn check_run<H: CodeHost, G: Guard>(
     host: &H,
     pr: &PullRef,

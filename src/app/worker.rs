@@ -243,7 +243,7 @@ pub async fn process<S: JobStore, F: Forge>(
             nonce: format!("job-{}-{}", job.id, job.attempts),
             ..cfg.publish.clone()
         },
-        check_run: cfg.check_runs.then(|| job.job.delivery_id.clone()),
+        check_run: cfg.check_runs.then(|| check_run_key(&job.job)),
     };
     let mut steps = WorkerSteps {
         store,
@@ -326,6 +326,19 @@ fn refused(why: String, told: Result<RefusalPosted, HostError>) -> Result<Outcom
             );
             Err(je)
         }
+    }
+}
+
+/// The external id of a job's check run, by which a job finds the run it (or an earlier job)
+/// created: a re-run gets a run of its own (its delivery), as GitHub expects of a re-run; any
+/// other job shares the pull request's run on its head, so a head queued again in place of a
+/// superseded job (whose review may have reached GitHub before it stopped) updates that run
+/// instead of adding a second one.
+fn check_run_key(job: &NewJob) -> String {
+    if job.kind == "rerun" {
+        job.delivery_id.clone()
+    } else {
+        format!("pr-{}", job.pr_number)
     }
 }
 

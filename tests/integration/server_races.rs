@@ -471,6 +471,97 @@ async fn the_pull_requests_real_head_decides_across_instances() {
     }
 }
 
+/// The race the test above can meet: the h2 job's check run has landed but GitHub has not
+/// answered yet when a stale h1 delivery supersedes that job; the h1 job finds GitHub's head is
+/// h2 and queues h2 again. That job finds the pull request's run on h2 and updates it: one
+/// check run on the head, not one per job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_queued_again_after_its_run_landed_updates_that_run() {
+    let Some(f) = fake() else { return };
+    let r = pr_repo();
+    let h1 = "3".repeat(40);
+    serve_repo(&f, &r, std::slice::from_ref(&h1));
+    let dir = tempfile::tempdir().unwrap();
+    for (n, (database, _pg)) in backends(dir.path(), "again").await.into_iter().enumerate() {
+        let pr = 50 + n as u64;
+        let runs_before = runs_for(&f, &r.head);
+        let srv = start_server_on(&database, &dir.path().join(format!("g-{n}")), &f.url, &[]);
+        let store = SqlStore::open(&database).await.unwrap();
+        let h2_body = pr_payload(&f, "synchronize", pr, &r.head, &r.base);
+        let h1_body = pr_payload(&f, "opened", pr, &h1, &r.base);
+        // GitHub's head is h2 throughout
+        f.state().pulls.insert(pr, (r.head.clone(), r.base.clone()));
+        f.state()
+            .answer_late
+            .push(("POST", "/check-runs".into(), Duration::from_millis(1500)));
+        let (st, x) = post(
+            srv.port,
+            "pull_request",
+            &format!("g2-{n}"),
+            &h2_body,
+            signed(&h2_body),
+        )
+        .unwrap();
+        assert_eq!(st, 202, "{x}");
+        let first = job_of(&x);
+        wait_until(
+            "the h2 check run to land",
+            Duration::from_secs(90),
+            async || runs_for(&f, &r.head) == runs_before + 1,
+        )
+        .await;
+        let (st, y) = post(
+            srv.port,
+            "pull_request",
+            &format!("g1-{n}"),
+            &h1_body,
+            signed(&h1_body),
+        )
+        .unwrap();
+        assert_eq!(st, 202, "{y}");
+        assert_eq!(
+            store.job_status(first).await.unwrap().unwrap().0,
+            "superseded"
+        );
+        let start = std::time::Instant::now();
+        loop {
+            let jobs = store.jobs().await.unwrap();
+            let d = store.depth().await.unwrap();
+            if d.queued == 0
+                && d.running == 0
+                && jobs
+                    .iter()
+                    .any(|j| j.0 != first && j.2 == r.head && j.3 == "done")
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "h2 not queued again and done on {database}: {jobs:?}\n{}",
+                std::fs::read_to_string(&srv.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        f.state().answer_late.clear();
+        assert_eq!(runs_for(&f, &h1), 0, "a check run for the old head");
+        let s = f.state();
+        let runs: Vec<&Value> = s
+            .check_runs
+            .iter()
+            .filter(|c| c["head_sha"] == json!(r.head))
+            .collect();
+        assert_eq!(runs.len(), runs_before + 1, "{runs:#?}");
+        assert_eq!(
+            runs[runs.len() - 1]["external_id"],
+            json!(format!("pr-{pr}"))
+        );
+        assert_eq!(runs[runs.len() - 1]["status"], json!("completed"));
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+        drop(s);
+        drop(srv);
+    }
+}
+
 /// Item 15, the publish window: a newer head delivered while the older head's review is being
 /// posted (GitHub answering slowly) stops the older job at its next post: at most the one
 /// request already on its way lands after the newer delivery is acknowledged, and the newer head

@@ -252,6 +252,9 @@ pub struct State {
     pub aliases: BTreeMap<String, String>,
     /// Added to every answer (a slow GitHub).
     pub delay: Duration,
+    /// Requests (method, path suffix) that land at once but are answered this much later: what
+    /// they create is listed while the client still waits for the answer.
+    pub answer_late: Vec<(&'static str, String, Duration)>,
     /// GitHub App mode: `POST /app/installations/{id}/access_tokens` takes a JWT whose `iss` is
     /// this App id and issues a token; every other request must carry an issued token (401).
     pub app_id: Option<u64>,
@@ -524,6 +527,28 @@ fn line_not_in_diff() -> String {
 }
 
 async fn handle(
+    st: Arc<Mutex<State>>,
+    validator: octocrab::Octocrab,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let late = st
+        .lock()
+        .unwrap()
+        .answer_late
+        .iter()
+        .find(|(m, suffix, _)| *m == method.as_str() && uri.path().ends_with(suffix.as_str()))
+        .map(|(_, _, d)| *d);
+    let r = answer(st, validator, method, uri, headers, body).await;
+    if let Some(d) = late {
+        tokio::time::sleep(d).await;
+    }
+    r
+}
+
+async fn answer(
     st: Arc<Mutex<State>>,
     validator: octocrab::Octocrab,
     method: Method,
