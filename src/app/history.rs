@@ -28,9 +28,9 @@ pub async fn commits<H: History>(
 }
 
 /// Consecutive commits replayed, each against its parent, in order. `cache` carries what the
-/// previous commit's discovery learned and what its analysis asked to have listed and read
-/// (`DeclCache::warm_requests`), and `memo` what its prediction did (the run's memo: one per
-/// thread), so a block is cheapest when its commits are adjacent.
+/// previous commits' discovery learned and what the last analysis asked to have listed and read
+/// (`DeclCache::warm_requests`), and `memo` what their predictions did (the run's memo, which
+/// its threads share), so a block is cheapest when its commits are adjacent.
 pub async fn replay_block<H: History>(
     h: &H,
     block: &[CommitInfo],

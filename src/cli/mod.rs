@@ -843,6 +843,10 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
     // with its own repository handle and runtime; the blocks are folded in commit order
     let plan = crate::shell::blocks::Plan::new(HISTORY_BLOCK, jobs);
     let mut fold = crate::app::history::Fold::default();
+    // what the threads remember, shared: a side simulated, a text parsed or a commit's
+    // declarations resolved by one thread is often what another's next run starts from
+    let memo = crate::engine::Memo::default();
+    let cache = crate::app::discover::DeclCache::default();
     crate::shell::blocks::run(
         commits.len(),
         plan,
@@ -853,17 +857,15 @@ fn run_history(h: HistoryArgs) -> Result<Exit> {
                 .enable_all()
                 .build()
                 .map_err(|e| anyhow!("starting the async runtime: {e}"))?;
-            // the thread's memos: what discovery and prediction learned of the previous commit
-            let memo = crate::engine::Memo::default();
-            Ok((hist, rt, crate::app::discover::DeclCache::default(), memo))
+            Ok((hist, rt))
         },
-        |(hist, rt, cache, memo), r| {
+        |(hist, rt), r| {
             rt.block_on(crate::app::history::replay_block(
                 hist,
                 &commits[r],
                 &opts,
-                cache,
-                memo,
+                &cache,
+                &memo,
             ))
             .map_err(to_anyhow)
         },

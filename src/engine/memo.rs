@@ -1,6 +1,7 @@
 //! The engine's memos. None is global: the caller makes them and hands them in, so what one
-//! run learns never reaches another's (a server job's memo dies with the job) and no thread waits
-//! on another's lock.
+//! run learns never reaches another's (a server job's memo dies with the job). A memo may be
+//! shared by the threads of one run: each kind is locked only to look a key up and to insert,
+//! never while a value is computed (two threads may both compute one, and one value is kept).
 //!
 //! `Memo` remembers pure functions called again and again with the same text across the calls
 //! of one run: a side's simulation, a RUN text's simple commands, a Dockerfile version's
@@ -182,7 +183,7 @@ impl Generations {
     }
 }
 
-/// The memos of one run (see the module header): `history` makes one per thread, each server
+/// The memos of one run (see the module header): `history` makes one for its threads, each server
 /// job and each `analyze` call of the CLI its own.
 #[derive(Default)]
 pub struct Memo {
