@@ -85,6 +85,10 @@ pub enum Kind {
     /// How a RUN text relates to each download of the tool table (`cost::download_uses`): the
     /// cost facts and CB004 ask for every download, every RUN and the RUNs above it.
     Uses,
+    /// The head lines a line diff marks changed, by the two Dockerfile texts
+    /// (`predict::changed_head_lines`): every build of a changed Dockerfile asks (tonistiigi/xx's
+    /// bake file builds one Dockerfile for 28 targets).
+    ChangedLines,
     /// A workflow's path filter compiled (`workflows`), by its patterns: a history reads the
     /// workflows of every commit again, and compiling them was a twentieth of its time on
     /// tonistiigi/xx.
@@ -92,7 +96,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 20] = [
+    const ALL: [Kind; 21] = [
         Kind::Side,
         Kind::Targets,
         Kind::Commands,
@@ -112,6 +116,7 @@ impl Kind {
         Kind::Words,
         Kind::Window,
         Kind::Uses,
+        Kind::ChangedLines,
         Kind::Filter,
     ];
 
@@ -136,6 +141,7 @@ impl Kind {
             Kind::Words => 1024,
             Kind::Window => 1024,
             Kind::Uses => 1024,
+            Kind::ChangedLines => 16,
             Kind::Filter => 64,
         }
     }

@@ -8,6 +8,7 @@ use super::model::{Ctx, SideSim};
 use super::rule_input;
 use crate::engine::ignore::Flavor;
 use crate::engine::input::{BuildInput, EngineKind, FileText, SideInput};
+use crate::engine::memo::Kind as Memoized;
 use crate::engine::report::DockerfileReport;
 use crate::engine::tree::Side;
 
@@ -54,7 +55,13 @@ pub(super) fn rule_pass(
         changed_lines: if old == new {
             Vec::new()
         } else {
-            changed_head_lines(old, new)
+            // the same two texts for every build of the Dockerfile (a bake file's targets)
+            let key = format!("{}:{old}{new}", old.len());
+            ctx.kept
+                .get_or(Memoized::ChangedLines, &key, || {
+                    std::sync::Arc::<[u32]>::from(changed_head_lines(old, new))
+                })
+                .to_vec()
         },
     }
 }

@@ -36,11 +36,11 @@
 
 use super::{At, Finding, Findings, Meta, Reads, Rule, RuleContext, run_command};
 use crate::engine::cleans::{Clean, cleans};
-use crate::engine::cost::{download_use, downloads, mount_covers};
+use crate::engine::cost::{download_uses, downloads, mount_covers};
 use crate::engine::dockerfile::{Body, Kind, Severity};
 use crate::engine::fix::{Applicability, Edit, Fix};
 use crate::engine::predict::sim::{Op, StepVertex};
-use crate::engine::tools::{Download, TOOLS, ecosystems};
+use crate::engine::tools::{TOOLS, ecosystems};
 
 pub const RULE: &dyn Rule = &CacheMount;
 
@@ -204,8 +204,8 @@ fn exec_vertex(ctx: &RuleContext<'_>, i: usize) -> Option<usize> {
 }
 
 /// The nearest RUN above vertex `v` (its stage, then the stages below it) that runs the
-/// download `d`: (vertex, instruction index).
-fn download_above(ctx: &RuleContext<'_>, v: usize, d: &Download) -> Option<(usize, usize)> {
+/// download `d` (the `at`-th of [`downloads`]): (vertex, instruction index).
+fn download_above(ctx: &RuleContext<'_>, v: usize, at: usize) -> Option<(usize, usize)> {
     let mut cur = ctx.sim.vertices[v].parent;
     let mut guard = 0;
     while let Some(p) = cur {
@@ -214,7 +214,8 @@ fn download_above(ctx: &RuleContext<'_>, v: usize, d: &Download) -> Option<(usiz
             return None;
         }
         let px = &ctx.sim.vertices[p];
-        if matches!(px.op, Op::Exec { .. }) && download_use(ctx.kept, &px.detail.text, d).downloads
+        if matches!(px.op, Op::Exec { .. })
+            && download_uses(ctx.kept, &px.detail.text)[at].downloads
         {
             return Some((p, px.inst));
         }
@@ -353,12 +354,15 @@ fn cache_users(
         }
     }
     // a reader of what an earlier step downloaded into a cache mount
-    for (owner, d) in crate::engine::tools::downloads() {
-        let u = download_use(ctx.kept, cmd, d);
+    let uses = download_uses(ctx.kept, cmd);
+    for (at, ((owner, d), u)) in crate::engine::tools::downloads()
+        .zip(uses.iter())
+        .enumerate()
+    {
         if u.consumer.is_none() || u.downloads {
             continue;
         }
-        let Some((p, pi)) = download_above(ctx, vid, d) else {
+        let Some((p, pi)) = download_above(ctx, vid, at) else {
             continue;
         };
         let mounted = mounts_of(ctx, pi)
@@ -417,8 +421,10 @@ fn reader_mounts(
 ) -> Vec<u32> {
     let mut readers: Vec<u32> = Vec::new();
     for t in missing.iter().filter(|t| t.downloaded_at.is_none()) {
-        let Some(d) =
-            downloads().find(|d| d.cache_dir == t.dir && download_use(ctx.kept, cmd, d).downloads)
+        let uses = download_uses(ctx.kept, cmd);
+        let Some(at) = downloads()
+            .zip(uses.iter())
+            .position(|(d, u)| d.cache_dir == t.dir && u.downloads)
         else {
             continue;
         };
@@ -429,13 +435,11 @@ fn reader_mounts(
             let Some(lv) = exec_vertex(ctx, j) else {
                 continue;
             };
-            let text = ctx.sim.vertices[lv].detail.text.clone();
-            let Some(offline) = download_use(ctx.kept, &text, d).consumer else {
+            let u = download_uses(ctx.kept, &ctx.sim.vertices[lv].detail.text)[at];
+            let Some(offline) = u.consumer else {
                 continue;
             };
-            if download_use(ctx.kept, &text, d).downloads
-                || download_above(ctx, lv, d).map(|(p, _)| p) != Some(vid)
-            {
+            if u.downloads || download_above(ctx, lv, at).map(|(p, _)| p) != Some(vid) {
                 continue;
             }
             let Some((lm, luser)) = mounts_of(ctx, j) else {
