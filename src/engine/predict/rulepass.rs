@@ -42,7 +42,21 @@ pub(super) fn rule_pass(
             changed_lines: (1..=n as u32).collect(),
         };
     };
-    let base_fixes = base_fixes(ctx, check, build, b);
+    // the base's fixes are read only to measure a head finding's fix (`pipeline::savings`):
+    // with none to measure, the base's rules are not run
+    let applicable = |x: &Option<crate::engine::fix::Fix>| {
+        x.as_ref()
+            .is_some_and(|x| x.applicability != crate::engine::fix::Applicability::DisplayOnly)
+    };
+    let base_fixes = if report
+        .findings
+        .iter()
+        .any(|f| applicable(&f.fix) || applicable(&f.own_fix))
+    {
+        base_fixes(ctx, check, build, b)
+    } else {
+        HashMap::default()
+    };
     let old = build
         .base
         .dockerfile
