@@ -81,14 +81,6 @@ pub fn download_uses(memo: &Memo, command: &str) -> std::sync::Arc<[DownloadUse]
     })
 }
 
-/// How a RUN text relates to the download `d` (one of [`downloads`]).
-pub fn download_use(memo: &Memo, command: &str, d: &Download) -> DownloadUse {
-    match downloads().position(|x| std::ptr::eq(x, d)) {
-        Some(i) => download_uses(memo, command)[i],
-        None => use_in(&script(memo, command), d),
-    }
-}
-
 fn use_in(s: &Script, d: &Download) -> DownloadUse {
     let mut downloads = false;
     let mut consumer: Option<bool> = None;
@@ -709,18 +701,20 @@ mod tests {
 
     #[test]
     fn downloads_and_their_readers() {
-        let go = downloads().find(|d| d.class == "go mod download").unwrap();
-        assert!(download_use(&Memo::default(), "go mod download -x", go).downloads);
+        // how `command` relates to the download of `class`
+        let used = |command: &str, class: &str| {
+            let at = downloads().position(|d| d.class == class).unwrap();
+            download_uses(&Memo::default(), command)[at]
+        };
+        assert!(used("go mod download -x", "go mod download").downloads);
         assert_eq!(
-            download_use(&Memo::default(), "CGO_ENABLED=0 go build -o /app .", go).consumer,
+            used("CGO_ENABLED=0 go build -o /app .", "go mod download").consumer,
             Some(false)
         );
-        let dn = downloads().find(|d| d.class == "dotnet restore").unwrap();
         assert_eq!(
-            download_use(
-                &Memo::default(),
+            used(
                 "dotnet publish -c Release --no-restore -o /out",
-                dn
+                "dotnet restore"
             )
             .consumer,
             Some(true)

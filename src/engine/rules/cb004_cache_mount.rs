@@ -420,8 +420,8 @@ fn reader_mounts(
     display_why: &mut Vec<String>,
 ) -> Vec<u32> {
     let mut readers: Vec<u32> = Vec::new();
+    let uses = download_uses(ctx.kept, cmd);
     for t in missing.iter().filter(|t| t.downloaded_at.is_none()) {
-        let uses = download_uses(ctx.kept, cmd);
         let Some(at) = downloads()
             .zip(uses.iter())
             .position(|(d, u)| d.cache_dir == t.dir && u.downloads)
